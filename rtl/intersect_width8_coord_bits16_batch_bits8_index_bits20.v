@@ -7,380 +7,380 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1 ;
   wire \$10 ;
   wire \$100 ;
-  wire [17:0] \$1000 ;
-  wire [18:0] \$1001 ;
-  wire [61:0] \$1002 ;
-  wire [1:0] \$1003 ;
-  wire [2:0] \$1004 ;
-  wire [1:0] \$1005 ;
-  wire [2:0] \$1006 ;
+  wire [61:0] \$1000 ;
+  wire \$1001 ;
+  wire [1:0] \$1002 ;
+  wire [2:0] \$1003 ;
+  wire [1:0] \$1004 ;
+  wire [2:0] \$1005 ;
+  wire [3:0] \$1006 ;
   wire [3:0] \$1007 ;
-  wire [3:0] \$1008 ;
-  wire [15:0] \$1009 ;
+  wire [15:0] \$1008 ;
+  wire [16:0] \$1009 ;
   wire \$101 ;
-  wire [16:0] \$1010 ;
-  wire [17:0] \$1011 ;
-  wire [15:0] \$1012 ;
-  wire [16:0] \$1013 ;
-  wire [17:0] \$1014 ;
-  wire [15:0] \$1015 ;
-  wire [16:0] \$1016 ;
+  wire [17:0] \$1010 ;
+  wire [15:0] \$1011 ;
+  wire [16:0] \$1012 ;
+  wire [17:0] \$1013 ;
+  wire [15:0] \$1014 ;
+  wire [16:0] \$1015 ;
+  wire [17:0] \$1016 ;
   wire [17:0] \$1017 ;
-  wire [17:0] \$1018 ;
-  wire [18:0] \$1019 ;
+  wire [18:0] \$1018 ;
+  wire [17:0] \$1019 ;
   wire \$102 ;
-  wire [17:0] \$1020 ;
-  wire [18:0] \$1021 ;
-  wire [17:0] \$1022 ;
-  wire [18:0] \$1023 ;
-  wire [61:0] \$1024 ;
-  wire [1:0] \$1025 ;
-  wire [2:0] \$1026 ;
-  wire [1:0] \$1027 ;
-  wire [2:0] \$1028 ;
-  wire [3:0] \$1029 ;
+  wire [18:0] \$1020 ;
+  wire [17:0] \$1021 ;
+  wire [18:0] \$1022 ;
+  wire [61:0] \$1023 ;
+  wire \$1024 ;
+  wire \$1025 ;
+  wire \$1026 ;
+  wire \$1027 ;
+  wire \$1028 ;
+  wire [1:0] \$1029 ;
   wire \$103 ;
-  wire [3:0] \$1030 ;
-  wire [15:0] \$1031 ;
-  wire [16:0] \$1032 ;
-  wire [17:0] \$1033 ;
-  wire [15:0] \$1034 ;
-  wire [16:0] \$1035 ;
-  wire [17:0] \$1036 ;
-  wire [15:0] \$1037 ;
-  wire [16:0] \$1038 ;
-  wire [17:0] \$1039 ;
+  wire [2:0] \$1030 ;
+  wire [1:0] \$1031 ;
+  wire [2:0] \$1032 ;
+  wire [3:0] \$1033 ;
+  wire [3:0] \$1034 ;
+  wire [15:0] \$1035 ;
+  wire [16:0] \$1036 ;
+  wire [17:0] \$1037 ;
+  wire [15:0] \$1038 ;
+  wire [16:0] \$1039 ;
   wire \$104 ;
   wire [17:0] \$1040 ;
-  wire [18:0] \$1041 ;
-  wire [17:0] \$1042 ;
-  wire [18:0] \$1043 ;
+  wire [15:0] \$1041 ;
+  wire [16:0] \$1042 ;
+  wire [17:0] \$1043 ;
   wire [17:0] \$1044 ;
   wire [18:0] \$1045 ;
-  wire [61:0] \$1046 ;
-  wire [1:0] \$1047 ;
-  wire [2:0] \$1048 ;
-  wire [1:0] \$1049 ;
+  wire [17:0] \$1046 ;
+  wire [18:0] \$1047 ;
+  wire [17:0] \$1048 ;
+  wire [18:0] \$1049 ;
   wire \$105 ;
-  wire [2:0] \$1050 ;
-  wire [3:0] \$1051 ;
-  wire [3:0] \$1052 ;
-  wire [15:0] \$1053 ;
-  wire [16:0] \$1054 ;
-  wire [17:0] \$1055 ;
-  wire [15:0] \$1056 ;
-  wire [16:0] \$1057 ;
-  wire [17:0] \$1058 ;
-  wire [15:0] \$1059 ;
+  wire [61:0] \$1050 ;
+  wire [61:0] \$1051 ;
+  wire \$1052 ;
+  wire \$1053 ;
+  wire \$1054 ;
+  wire [1:0] \$1055 ;
+  wire [2:0] \$1056 ;
+  wire [1:0] \$1057 ;
+  wire [2:0] \$1058 ;
+  wire [3:0] \$1059 ;
   wire \$106 ;
-  wire [16:0] \$1060 ;
-  wire [17:0] \$1061 ;
-  wire [17:0] \$1062 ;
-  wire [18:0] \$1063 ;
-  wire [17:0] \$1064 ;
-  wire [18:0] \$1065 ;
+  wire [3:0] \$1060 ;
+  wire [15:0] \$1061 ;
+  wire [16:0] \$1062 ;
+  wire [17:0] \$1063 ;
+  wire [15:0] \$1064 ;
+  wire [16:0] \$1065 ;
   wire [17:0] \$1066 ;
-  wire [18:0] \$1067 ;
-  wire [61:0] \$1068 ;
-  wire [1:0] \$1069 ;
+  wire [15:0] \$1067 ;
+  wire [16:0] \$1068 ;
+  wire [17:0] \$1069 ;
   wire \$107 ;
-  wire [2:0] \$1070 ;
-  wire [1:0] \$1071 ;
-  wire [2:0] \$1072 ;
-  wire [3:0] \$1073 ;
-  wire [3:0] \$1074 ;
-  wire [15:0] \$1075 ;
-  wire [16:0] \$1076 ;
-  wire [17:0] \$1077 ;
-  wire [15:0] \$1078 ;
-  wire [16:0] \$1079 ;
+  wire [17:0] \$1070 ;
+  wire [18:0] \$1071 ;
+  wire [17:0] \$1072 ;
+  wire [18:0] \$1073 ;
+  wire [17:0] \$1074 ;
+  wire [18:0] \$1075 ;
+  wire [61:0] \$1076 ;
+  wire [61:0] \$1077 ;
+  wire [19:0] \$1078 ;
+  wire \$1079 ;
   wire \$108 ;
-  wire [17:0] \$1080 ;
-  wire [15:0] \$1081 ;
-  wire [16:0] \$1082 ;
-  wire [17:0] \$1083 ;
-  wire [17:0] \$1084 ;
-  wire [18:0] \$1085 ;
-  wire [17:0] \$1086 ;
-  wire [18:0] \$1087 ;
-  wire [17:0] \$1088 ;
-  wire [18:0] \$1089 ;
+  wire \$1080 ;
+  wire [1:0] \$1081 ;
+  wire [2:0] \$1082 ;
+  wire [1:0] \$1083 ;
+  wire [2:0] \$1084 ;
+  wire [3:0] \$1085 ;
+  wire [3:0] \$1086 ;
+  wire [15:0] \$1087 ;
+  wire [16:0] \$1088 ;
+  wire [17:0] \$1089 ;
   wire \$109 ;
-  wire [61:0] \$1090 ;
-  wire \$1091 ;
-  wire \$1092 ;
-  wire \$1093 ;
-  wire \$1094 ;
-  wire \$1095 ;
-  wire \$1096 ;
-  wire [83:0] \$1097 ;
-  wire \$1098 ;
-  wire \$1099 ;
+  wire [15:0] \$1090 ;
+  wire [16:0] \$1091 ;
+  wire [17:0] \$1092 ;
+  wire [15:0] \$1093 ;
+  wire [16:0] \$1094 ;
+  wire [17:0] \$1095 ;
+  wire [17:0] \$1096 ;
+  wire [18:0] \$1097 ;
+  wire [17:0] \$1098 ;
+  wire [18:0] \$1099 ;
   wire \$11 ;
   wire \$110 ;
-  wire \$1100 ;
-  wire \$1101 ;
-  wire \$1102 ;
-  wire \$1103 ;
-  wire [83:0] \$1104 ;
+  wire [17:0] \$1100 ;
+  wire [18:0] \$1101 ;
+  wire [61:0] \$1102 ;
+  wire [61:0] \$1103 ;
+  wire [19:0] \$1104 ;
   wire \$1105 ;
   wire \$1106 ;
-  wire \$1107 ;
-  wire \$1108 ;
-  wire \$1109 ;
+  wire [1:0] \$1107 ;
+  wire [2:0] \$1108 ;
+  wire [1:0] \$1109 ;
   wire \$111 ;
-  wire \$1110 ;
-  wire [83:0] \$1111 ;
-  wire \$1112 ;
-  wire \$1113 ;
-  wire \$1114 ;
-  wire \$1115 ;
-  wire \$1116 ;
-  wire \$1117 ;
-  wire [83:0] \$1118 ;
-  wire \$1119 ;
+  wire [2:0] \$1110 ;
+  wire [3:0] \$1111 ;
+  wire [3:0] \$1112 ;
+  wire [15:0] \$1113 ;
+  wire [16:0] \$1114 ;
+  wire [17:0] \$1115 ;
+  wire [15:0] \$1116 ;
+  wire [16:0] \$1117 ;
+  wire [17:0] \$1118 ;
+  wire [15:0] \$1119 ;
   wire \$112 ;
-  wire \$1120 ;
-  wire \$1121 ;
-  wire \$1122 ;
-  wire \$1123 ;
-  wire \$1124 ;
-  wire [83:0] \$1125 ;
-  wire \$1126 ;
-  wire \$1127 ;
-  wire \$1128 ;
-  wire \$1129 ;
+  wire [16:0] \$1120 ;
+  wire [17:0] \$1121 ;
+  wire [17:0] \$1122 ;
+  wire [18:0] \$1123 ;
+  wire [17:0] \$1124 ;
+  wire [18:0] \$1125 ;
+  wire [17:0] \$1126 ;
+  wire [18:0] \$1127 ;
+  wire [61:0] \$1128 ;
+  wire [61:0] \$1129 ;
   wire \$113 ;
-  wire \$1130 ;
+  wire [19:0] \$1130 ;
   wire \$1131 ;
-  wire [83:0] \$1132 ;
-  wire \$1133 ;
-  wire \$1134 ;
-  wire \$1135 ;
-  wire \$1136 ;
-  wire \$1137 ;
-  wire \$1138 ;
-  wire [83:0] \$1139 ;
+  wire \$1132 ;
+  wire [1:0] \$1133 ;
+  wire [2:0] \$1134 ;
+  wire [1:0] \$1135 ;
+  wire [2:0] \$1136 ;
+  wire [3:0] \$1137 ;
+  wire [3:0] \$1138 ;
+  wire [15:0] \$1139 ;
   wire \$114 ;
-  wire \$1140 ;
-  wire \$1141 ;
-  wire \$1142 ;
-  wire \$1143 ;
-  wire \$1144 ;
-  wire \$1145 ;
-  wire [83:0] \$1146 ;
-  wire \$1147 ;
-  wire \$1148 ;
-  wire \$1149 ;
+  wire [16:0] \$1140 ;
+  wire [17:0] \$1141 ;
+  wire [15:0] \$1142 ;
+  wire [16:0] \$1143 ;
+  wire [17:0] \$1144 ;
+  wire [15:0] \$1145 ;
+  wire [16:0] \$1146 ;
+  wire [17:0] \$1147 ;
+  wire [17:0] \$1148 ;
+  wire [18:0] \$1149 ;
   wire \$115 ;
-  wire \$1150 ;
-  wire \$1151 ;
-  wire \$1152 ;
-  wire [83:0] \$1153 ;
-  wire \$1154 ;
-  wire \$1155 ;
-  wire \$1156 ;
+  wire [17:0] \$1150 ;
+  wire [18:0] \$1151 ;
+  wire [17:0] \$1152 ;
+  wire [18:0] \$1153 ;
+  wire [61:0] \$1154 ;
+  wire [61:0] \$1155 ;
+  wire [19:0] \$1156 ;
   wire \$1157 ;
   wire \$1158 ;
-  wire \$1159 ;
+  wire [1:0] \$1159 ;
   wire \$116 ;
-  wire [83:0] \$1160 ;
-  wire \$1161 ;
-  wire \$1162 ;
-  wire \$1163 ;
-  wire \$1164 ;
-  wire \$1165 ;
-  wire \$1166 ;
-  wire [83:0] \$1167 ;
-  wire \$1168 ;
-  wire \$1169 ;
+  wire [2:0] \$1160 ;
+  wire [1:0] \$1161 ;
+  wire [2:0] \$1162 ;
+  wire [3:0] \$1163 ;
+  wire [3:0] \$1164 ;
+  wire [15:0] \$1165 ;
+  wire [16:0] \$1166 ;
+  wire [17:0] \$1167 ;
+  wire [15:0] \$1168 ;
+  wire [16:0] \$1169 ;
   wire \$117 ;
-  wire \$1170 ;
-  wire \$1171 ;
-  wire \$1172 ;
-  wire \$1173 ;
-  wire [83:0] \$1174 ;
-  wire \$1175 ;
-  wire \$1176 ;
-  wire \$1177 ;
-  wire \$1178 ;
-  wire \$1179 ;
+  wire [17:0] \$1170 ;
+  wire [15:0] \$1171 ;
+  wire [16:0] \$1172 ;
+  wire [17:0] \$1173 ;
+  wire [17:0] \$1174 ;
+  wire [18:0] \$1175 ;
+  wire [17:0] \$1176 ;
+  wire [18:0] \$1177 ;
+  wire [17:0] \$1178 ;
+  wire [18:0] \$1179 ;
   wire \$118 ;
-  wire \$1180 ;
-  wire [83:0] \$1181 ;
-  wire \$1182 ;
+  wire [61:0] \$1180 ;
+  wire [61:0] \$1181 ;
+  wire [19:0] \$1182 ;
   wire \$1183 ;
   wire \$1184 ;
-  wire \$1185 ;
-  wire \$1186 ;
-  wire \$1187 ;
-  wire [83:0] \$1188 ;
-  wire \$1189 ;
+  wire [1:0] \$1185 ;
+  wire [2:0] \$1186 ;
+  wire [1:0] \$1187 ;
+  wire [2:0] \$1188 ;
+  wire [3:0] \$1189 ;
   wire \$119 ;
-  wire \$1190 ;
-  wire \$1191 ;
-  wire \$1192 ;
-  wire \$1193 ;
-  wire \$1194 ;
-  wire [83:0] \$1195 ;
-  wire \$1196 ;
-  wire \$1197 ;
-  wire \$1198 ;
-  wire \$1199 ;
+  wire [3:0] \$1190 ;
+  wire [15:0] \$1191 ;
+  wire [16:0] \$1192 ;
+  wire [17:0] \$1193 ;
+  wire [15:0] \$1194 ;
+  wire [16:0] \$1195 ;
+  wire [17:0] \$1196 ;
+  wire [15:0] \$1197 ;
+  wire [16:0] \$1198 ;
+  wire [17:0] \$1199 ;
   wire \$12 ;
   wire \$120 ;
-  wire \$1200 ;
-  wire \$1201 ;
-  wire [83:0] \$1202 ;
-  wire \$1203 ;
-  wire \$1204 ;
-  wire \$1205 ;
-  wire \$1206 ;
-  wire \$1207 ;
-  wire \$1208 ;
-  wire [83:0] \$1209 ;
+  wire [17:0] \$1200 ;
+  wire [18:0] \$1201 ;
+  wire [17:0] \$1202 ;
+  wire [18:0] \$1203 ;
+  wire [17:0] \$1204 ;
+  wire [18:0] \$1205 ;
+  wire [61:0] \$1206 ;
+  wire [61:0] \$1207 ;
+  wire [19:0] \$1208 ;
+  wire \$1209 ;
   wire \$121 ;
   wire \$1210 ;
-  wire \$1211 ;
-  wire \$1212 ;
-  wire \$1213 ;
-  wire \$1214 ;
-  wire \$1215 ;
-  wire [83:0] \$1216 ;
-  wire \$1217 ;
-  wire \$1218 ;
-  wire \$1219 ;
+  wire [1:0] \$1211 ;
+  wire [2:0] \$1212 ;
+  wire [1:0] \$1213 ;
+  wire [2:0] \$1214 ;
+  wire [3:0] \$1215 ;
+  wire [3:0] \$1216 ;
+  wire [15:0] \$1217 ;
+  wire [16:0] \$1218 ;
+  wire [17:0] \$1219 ;
   wire \$122 ;
-  wire \$1220 ;
-  wire \$1221 ;
-  wire \$1222 ;
-  wire \$1223 ;
-  wire [83:0] \$1224 ;
-  wire \$1225 ;
-  wire \$1226 ;
-  wire \$1227 ;
-  wire \$1228 ;
-  wire \$1229 ;
+  wire [15:0] \$1220 ;
+  wire [16:0] \$1221 ;
+  wire [17:0] \$1222 ;
+  wire [15:0] \$1223 ;
+  wire [16:0] \$1224 ;
+  wire [17:0] \$1225 ;
+  wire [17:0] \$1226 ;
+  wire [18:0] \$1227 ;
+  wire [17:0] \$1228 ;
+  wire [18:0] \$1229 ;
   wire \$123 ;
-  wire \$1230 ;
-  wire [83:0] \$1231 ;
-  wire \$1232 ;
-  wire \$1233 ;
-  wire \$1234 ;
+  wire [17:0] \$1230 ;
+  wire [18:0] \$1231 ;
+  wire [61:0] \$1232 ;
+  wire [61:0] \$1233 ;
+  wire [19:0] \$1234 ;
   wire \$1235 ;
   wire \$1236 ;
-  wire \$1237 ;
-  wire \$1238 ;
-  wire [83:0] \$1239 ;
+  wire [1:0] \$1237 ;
+  wire [2:0] \$1238 ;
+  wire [1:0] \$1239 ;
   wire \$124 ;
-  wire \$1240 ;
-  wire \$1241 ;
-  wire \$1242 ;
-  wire \$1243 ;
-  wire \$1244 ;
-  wire \$1245 ;
-  wire [83:0] \$1246 ;
-  wire \$1247 ;
-  wire \$1248 ;
-  wire \$1249 ;
+  wire [2:0] \$1240 ;
+  wire [3:0] \$1241 ;
+  wire [3:0] \$1242 ;
+  wire [15:0] \$1243 ;
+  wire [16:0] \$1244 ;
+  wire [17:0] \$1245 ;
+  wire [15:0] \$1246 ;
+  wire [16:0] \$1247 ;
+  wire [17:0] \$1248 ;
+  wire [15:0] \$1249 ;
   wire \$125 ;
-  wire \$1250 ;
-  wire \$1251 ;
-  wire \$1252 ;
-  wire \$1253 ;
-  wire [83:0] \$1254 ;
-  wire \$1255 ;
-  wire \$1256 ;
-  wire \$1257 ;
-  wire \$1258 ;
-  wire \$1259 ;
+  wire [16:0] \$1250 ;
+  wire [17:0] \$1251 ;
+  wire [17:0] \$1252 ;
+  wire [18:0] \$1253 ;
+  wire [17:0] \$1254 ;
+  wire [18:0] \$1255 ;
+  wire [17:0] \$1256 ;
+  wire [18:0] \$1257 ;
+  wire [61:0] \$1258 ;
+  wire [61:0] \$1259 ;
   wire \$126 ;
-  wire \$1260 ;
-  wire [83:0] \$1261 ;
+  wire [19:0] \$1260 ;
+  wire \$1261 ;
   wire \$1262 ;
   wire \$1263 ;
   wire \$1264 ;
   wire \$1265 ;
   wire \$1266 ;
-  wire \$1267 ;
+  wire [83:0] \$1267 ;
   wire \$1268 ;
-  wire [83:0] \$1269 ;
+  wire \$1269 ;
   wire \$127 ;
   wire \$1270 ;
   wire \$1271 ;
   wire \$1272 ;
   wire \$1273 ;
-  wire \$1274 ;
+  wire [83:0] \$1274 ;
   wire \$1275 ;
-  wire [83:0] \$1276 ;
+  wire \$1276 ;
   wire \$1277 ;
   wire \$1278 ;
   wire \$1279 ;
   wire \$128 ;
   wire \$1280 ;
-  wire \$1281 ;
+  wire [83:0] \$1281 ;
   wire \$1282 ;
   wire \$1283 ;
-  wire [83:0] \$1284 ;
+  wire \$1284 ;
   wire \$1285 ;
   wire \$1286 ;
   wire \$1287 ;
-  wire \$1288 ;
+  wire [83:0] \$1288 ;
   wire \$1289 ;
   wire \$129 ;
   wire \$1290 ;
-  wire [83:0] \$1291 ;
+  wire \$1291 ;
   wire \$1292 ;
   wire \$1293 ;
   wire \$1294 ;
-  wire \$1295 ;
+  wire [83:0] \$1295 ;
   wire \$1296 ;
   wire \$1297 ;
   wire \$1298 ;
-  wire [83:0] \$1299 ;
+  wire \$1299 ;
   wire \$13 ;
   wire \$130 ;
   wire \$1300 ;
   wire \$1301 ;
-  wire \$1302 ;
+  wire [83:0] \$1302 ;
   wire \$1303 ;
   wire \$1304 ;
   wire \$1305 ;
-  wire [83:0] \$1306 ;
+  wire \$1306 ;
   wire \$1307 ;
   wire \$1308 ;
-  wire \$1309 ;
+  wire [83:0] \$1309 ;
   wire \$131 ;
   wire \$1310 ;
   wire \$1311 ;
   wire \$1312 ;
   wire \$1313 ;
-  wire [83:0] \$1314 ;
+  wire \$1314 ;
   wire \$1315 ;
-  wire \$1316 ;
+  wire [83:0] \$1316 ;
   wire \$1317 ;
   wire \$1318 ;
   wire \$1319 ;
   wire \$132 ;
   wire \$1320 ;
-  wire [83:0] \$1321 ;
+  wire \$1321 ;
   wire \$1322 ;
-  wire \$1323 ;
+  wire [83:0] \$1323 ;
   wire \$1324 ;
   wire \$1325 ;
   wire \$1326 ;
   wire \$1327 ;
   wire \$1328 ;
-  wire [83:0] \$1329 ;
+  wire \$1329 ;
   wire \$133 ;
-  wire \$1330 ;
+  wire [83:0] \$1330 ;
   wire \$1331 ;
   wire \$1332 ;
   wire \$1333 ;
   wire \$1334 ;
   wire \$1335 ;
-  wire [83:0] \$1336 ;
-  wire \$1337 ;
+  wire \$1336 ;
+  wire [83:0] \$1337 ;
   wire \$1338 ;
   wire \$1339 ;
   wire \$134 ;
@@ -403,715 +403,715 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1355 ;
   wire \$1356 ;
   wire \$1357 ;
-  wire \$1358 ;
-  wire [83:0] \$1359 ;
+  wire [83:0] \$1358 ;
+  wire \$1359 ;
   wire \$136 ;
   wire \$1360 ;
   wire \$1361 ;
   wire \$1362 ;
   wire \$1363 ;
   wire \$1364 ;
-  wire \$1365 ;
-  wire [83:0] \$1366 ;
+  wire [83:0] \$1365 ;
+  wire \$1366 ;
   wire \$1367 ;
   wire \$1368 ;
   wire \$1369 ;
   wire \$137 ;
   wire \$1370 ;
   wire \$1371 ;
-  wire \$1372 ;
+  wire [83:0] \$1372 ;
   wire \$1373 ;
-  wire [83:0] \$1374 ;
+  wire \$1374 ;
   wire \$1375 ;
   wire \$1376 ;
   wire \$1377 ;
   wire \$1378 ;
-  wire \$1379 ;
+  wire [83:0] \$1379 ;
   wire \$138 ;
   wire \$1380 ;
-  wire [83:0] \$1381 ;
+  wire \$1381 ;
   wire \$1382 ;
   wire \$1383 ;
   wire \$1384 ;
   wire \$1385 ;
-  wire \$1386 ;
+  wire [83:0] \$1386 ;
   wire \$1387 ;
   wire \$1388 ;
-  wire [83:0] \$1389 ;
+  wire \$1389 ;
   wire \$139 ;
   wire \$1390 ;
   wire \$1391 ;
   wire \$1392 ;
   wire \$1393 ;
-  wire \$1394 ;
+  wire [83:0] \$1394 ;
   wire \$1395 ;
-  wire [83:0] \$1396 ;
+  wire \$1396 ;
   wire \$1397 ;
   wire \$1398 ;
   wire \$1399 ;
   wire \$14 ;
   wire \$140 ;
   wire \$1400 ;
-  wire \$1401 ;
+  wire [83:0] \$1401 ;
   wire \$1402 ;
   wire \$1403 ;
-  wire [83:0] \$1404 ;
+  wire \$1404 ;
   wire \$1405 ;
   wire \$1406 ;
   wire \$1407 ;
   wire \$1408 ;
-  wire \$1409 ;
+  wire [83:0] \$1409 ;
   wire \$141 ;
   wire \$1410 ;
-  wire [83:0] \$1411 ;
+  wire \$1411 ;
   wire \$1412 ;
   wire \$1413 ;
   wire \$1414 ;
   wire \$1415 ;
-  wire \$1416 ;
+  wire [83:0] \$1416 ;
   wire \$1417 ;
   wire \$1418 ;
-  wire [83:0] \$1419 ;
+  wire \$1419 ;
   wire \$142 ;
   wire \$1420 ;
   wire \$1421 ;
   wire \$1422 ;
   wire \$1423 ;
-  wire \$1424 ;
+  wire [83:0] \$1424 ;
   wire \$1425 ;
-  wire [83:0] \$1426 ;
+  wire \$1426 ;
   wire \$1427 ;
   wire \$1428 ;
   wire \$1429 ;
   wire \$143 ;
   wire \$1430 ;
-  wire \$1431 ;
+  wire [83:0] \$1431 ;
   wire \$1432 ;
   wire \$1433 ;
-  wire [83:0] \$1434 ;
+  wire \$1434 ;
   wire \$1435 ;
   wire \$1436 ;
   wire \$1437 ;
   wire \$1438 ;
-  wire \$1439 ;
+  wire [83:0] \$1439 ;
   wire \$144 ;
   wire \$1440 ;
-  wire [83:0] \$1441 ;
+  wire \$1441 ;
   wire \$1442 ;
   wire \$1443 ;
   wire \$1444 ;
   wire \$1445 ;
-  wire \$1446 ;
+  wire [83:0] \$1446 ;
   wire \$1447 ;
   wire \$1448 ;
-  wire [83:0] \$1449 ;
+  wire \$1449 ;
   wire \$145 ;
   wire \$1450 ;
   wire \$1451 ;
   wire \$1452 ;
   wire \$1453 ;
-  wire \$1454 ;
+  wire [83:0] \$1454 ;
   wire \$1455 ;
-  wire [83:0] \$1456 ;
+  wire \$1456 ;
   wire \$1457 ;
   wire \$1458 ;
   wire \$1459 ;
   wire \$146 ;
   wire \$1460 ;
-  wire \$1461 ;
+  wire [83:0] \$1461 ;
   wire \$1462 ;
   wire \$1463 ;
-  wire [83:0] \$1464 ;
+  wire \$1464 ;
   wire \$1465 ;
   wire \$1466 ;
   wire \$1467 ;
   wire \$1468 ;
-  wire \$1469 ;
+  wire [83:0] \$1469 ;
   wire \$147 ;
   wire \$1470 ;
-  wire [83:0] \$1471 ;
+  wire \$1471 ;
   wire \$1472 ;
   wire \$1473 ;
   wire \$1474 ;
   wire \$1475 ;
-  wire \$1476 ;
+  wire [83:0] \$1476 ;
   wire \$1477 ;
   wire \$1478 ;
-  wire [83:0] \$1479 ;
+  wire \$1479 ;
   wire \$148 ;
   wire \$1480 ;
   wire \$1481 ;
   wire \$1482 ;
   wire \$1483 ;
-  wire \$1484 ;
+  wire [83:0] \$1484 ;
   wire \$1485 ;
-  wire [83:0] \$1486 ;
+  wire \$1486 ;
   wire \$1487 ;
   wire \$1488 ;
   wire \$1489 ;
   wire \$149 ;
   wire \$1490 ;
-  wire \$1491 ;
+  wire [83:0] \$1491 ;
   wire \$1492 ;
   wire \$1493 ;
-  wire [83:0] \$1494 ;
+  wire \$1494 ;
   wire \$1495 ;
   wire \$1496 ;
   wire \$1497 ;
   wire \$1498 ;
-  wire \$1499 ;
+  wire [83:0] \$1499 ;
   wire \$15 ;
   wire \$150 ;
   wire \$1500 ;
-  wire [83:0] \$1501 ;
+  wire \$1501 ;
   wire \$1502 ;
   wire \$1503 ;
   wire \$1504 ;
   wire \$1505 ;
-  wire \$1506 ;
+  wire [83:0] \$1506 ;
   wire \$1507 ;
   wire \$1508 ;
-  wire [83:0] \$1509 ;
+  wire \$1509 ;
   wire \$151 ;
   wire \$1510 ;
   wire \$1511 ;
   wire \$1512 ;
   wire \$1513 ;
-  wire \$1514 ;
+  wire [83:0] \$1514 ;
   wire \$1515 ;
-  wire [83:0] \$1516 ;
+  wire \$1516 ;
   wire \$1517 ;
   wire \$1518 ;
   wire \$1519 ;
   wire \$152 ;
   wire \$1520 ;
-  wire \$1521 ;
+  wire [83:0] \$1521 ;
   wire \$1522 ;
   wire \$1523 ;
-  wire [83:0] \$1524 ;
+  wire \$1524 ;
   wire \$1525 ;
   wire \$1526 ;
   wire \$1527 ;
   wire \$1528 ;
-  wire \$1529 ;
+  wire [83:0] \$1529 ;
   wire \$153 ;
   wire \$1530 ;
-  wire [83:0] \$1531 ;
+  wire \$1531 ;
   wire \$1532 ;
   wire \$1533 ;
   wire \$1534 ;
   wire \$1535 ;
-  wire \$1536 ;
+  wire [83:0] \$1536 ;
   wire \$1537 ;
   wire \$1538 ;
-  wire [83:0] \$1539 ;
+  wire \$1539 ;
   wire \$154 ;
   wire \$1540 ;
   wire \$1541 ;
   wire \$1542 ;
   wire \$1543 ;
-  wire \$1544 ;
+  wire [83:0] \$1544 ;
   wire \$1545 ;
-  wire [83:0] \$1546 ;
+  wire \$1546 ;
   wire \$1547 ;
   wire \$1548 ;
   wire \$1549 ;
   wire \$155 ;
   wire \$1550 ;
-  wire \$1551 ;
+  wire [83:0] \$1551 ;
   wire \$1552 ;
   wire \$1553 ;
-  wire [83:0] \$1554 ;
+  wire \$1554 ;
   wire \$1555 ;
   wire \$1556 ;
   wire \$1557 ;
   wire \$1558 ;
-  wire \$1559 ;
+  wire [83:0] \$1559 ;
   wire \$156 ;
   wire \$1560 ;
-  wire [83:0] \$1561 ;
+  wire \$1561 ;
   wire \$1562 ;
   wire \$1563 ;
   wire \$1564 ;
   wire \$1565 ;
-  wire \$1566 ;
+  wire [83:0] \$1566 ;
   wire \$1567 ;
   wire \$1568 ;
-  wire [83:0] \$1569 ;
+  wire \$1569 ;
   wire \$157 ;
   wire \$1570 ;
   wire \$1571 ;
   wire \$1572 ;
   wire \$1573 ;
-  wire \$1574 ;
+  wire [83:0] \$1574 ;
   wire \$1575 ;
-  wire [83:0] \$1576 ;
+  wire \$1576 ;
   wire \$1577 ;
   wire \$1578 ;
   wire \$1579 ;
   wire \$158 ;
   wire \$1580 ;
-  wire \$1581 ;
+  wire [83:0] \$1581 ;
   wire \$1582 ;
   wire \$1583 ;
-  wire [83:0] \$1584 ;
+  wire \$1584 ;
   wire \$1585 ;
   wire \$1586 ;
   wire \$1587 ;
   wire \$1588 ;
-  wire \$1589 ;
+  wire [83:0] \$1589 ;
   wire \$159 ;
   wire \$1590 ;
-  wire [83:0] \$1591 ;
+  wire \$1591 ;
   wire \$1592 ;
   wire \$1593 ;
   wire \$1594 ;
   wire \$1595 ;
-  wire \$1596 ;
+  wire [83:0] \$1596 ;
   wire \$1597 ;
   wire \$1598 ;
-  wire [83:0] \$1599 ;
+  wire \$1599 ;
   wire \$16 ;
   wire \$160 ;
   wire \$1600 ;
   wire \$1601 ;
   wire \$1602 ;
   wire \$1603 ;
-  wire \$1604 ;
+  wire [83:0] \$1604 ;
   wire \$1605 ;
-  wire [83:0] \$1606 ;
+  wire \$1606 ;
   wire \$1607 ;
   wire \$1608 ;
   wire \$1609 ;
   wire \$161 ;
   wire \$1610 ;
-  wire \$1611 ;
+  wire [83:0] \$1611 ;
   wire \$1612 ;
   wire \$1613 ;
-  wire [83:0] \$1614 ;
+  wire \$1614 ;
   wire \$1615 ;
   wire \$1616 ;
   wire \$1617 ;
   wire \$1618 ;
-  wire \$1619 ;
+  wire [83:0] \$1619 ;
   wire \$162 ;
   wire \$1620 ;
-  wire [83:0] \$1621 ;
+  wire \$1621 ;
   wire \$1622 ;
   wire \$1623 ;
   wire \$1624 ;
   wire \$1625 ;
-  wire \$1626 ;
+  wire [83:0] \$1626 ;
   wire \$1627 ;
   wire \$1628 ;
-  wire [83:0] \$1629 ;
+  wire \$1629 ;
   wire \$163 ;
   wire \$1630 ;
   wire \$1631 ;
   wire \$1632 ;
   wire \$1633 ;
-  wire \$1634 ;
+  wire [83:0] \$1634 ;
   wire \$1635 ;
-  wire [83:0] \$1636 ;
+  wire \$1636 ;
   wire \$1637 ;
   wire \$1638 ;
   wire \$1639 ;
   wire \$164 ;
   wire \$1640 ;
-  wire \$1641 ;
+  wire [83:0] \$1641 ;
   wire \$1642 ;
   wire \$1643 ;
-  wire [83:0] \$1644 ;
+  wire \$1644 ;
   wire \$1645 ;
   wire \$1646 ;
   wire \$1647 ;
   wire \$1648 ;
-  wire \$1649 ;
+  wire [83:0] \$1649 ;
   wire \$165 ;
   wire \$1650 ;
-  wire [83:0] \$1651 ;
+  wire \$1651 ;
   wire \$1652 ;
   wire \$1653 ;
   wire \$1654 ;
   wire \$1655 ;
-  wire \$1656 ;
+  wire [83:0] \$1656 ;
   wire \$1657 ;
   wire \$1658 ;
-  wire [83:0] \$1659 ;
+  wire \$1659 ;
   wire \$166 ;
   wire \$1660 ;
   wire \$1661 ;
   wire \$1662 ;
   wire \$1663 ;
-  wire \$1664 ;
+  wire [83:0] \$1664 ;
   wire \$1665 ;
-  wire [83:0] \$1666 ;
+  wire \$1666 ;
   wire \$1667 ;
   wire \$1668 ;
   wire \$1669 ;
   wire \$167 ;
   wire \$1670 ;
-  wire \$1671 ;
+  wire [83:0] \$1671 ;
   wire \$1672 ;
   wire \$1673 ;
-  wire [83:0] \$1674 ;
+  wire \$1674 ;
   wire \$1675 ;
   wire \$1676 ;
   wire \$1677 ;
   wire \$1678 ;
-  wire \$1679 ;
+  wire [83:0] \$1679 ;
   wire \$168 ;
   wire \$1680 ;
-  wire [83:0] \$1681 ;
+  wire \$1681 ;
   wire \$1682 ;
   wire \$1683 ;
   wire \$1684 ;
   wire \$1685 ;
-  wire \$1686 ;
+  wire [83:0] \$1686 ;
   wire \$1687 ;
   wire \$1688 ;
-  wire [83:0] \$1689 ;
+  wire \$1689 ;
   wire \$169 ;
   wire \$1690 ;
   wire \$1691 ;
   wire \$1692 ;
   wire \$1693 ;
-  wire \$1694 ;
+  wire [83:0] \$1694 ;
   wire \$1695 ;
-  wire [83:0] \$1696 ;
+  wire \$1696 ;
   wire \$1697 ;
   wire \$1698 ;
   wire \$1699 ;
   wire \$17 ;
   wire \$170 ;
   wire \$1700 ;
-  wire \$1701 ;
+  wire [83:0] \$1701 ;
   wire \$1702 ;
   wire \$1703 ;
-  wire [83:0] \$1704 ;
+  wire \$1704 ;
   wire \$1705 ;
   wire \$1706 ;
   wire \$1707 ;
   wire \$1708 ;
-  wire \$1709 ;
+  wire [83:0] \$1709 ;
   wire \$171 ;
   wire \$1710 ;
-  wire [83:0] \$1711 ;
+  wire \$1711 ;
   wire \$1712 ;
   wire \$1713 ;
   wire \$1714 ;
   wire \$1715 ;
-  wire \$1716 ;
+  wire [83:0] \$1716 ;
   wire \$1717 ;
   wire \$1718 ;
-  wire [83:0] \$1719 ;
+  wire \$1719 ;
   wire \$172 ;
   wire \$1720 ;
   wire \$1721 ;
   wire \$1722 ;
   wire \$1723 ;
-  wire \$1724 ;
+  wire [83:0] \$1724 ;
   wire \$1725 ;
-  wire [83:0] \$1726 ;
+  wire \$1726 ;
   wire \$1727 ;
   wire \$1728 ;
   wire \$1729 ;
   wire \$173 ;
   wire \$1730 ;
-  wire \$1731 ;
+  wire [83:0] \$1731 ;
   wire \$1732 ;
   wire \$1733 ;
-  wire [83:0] \$1734 ;
+  wire \$1734 ;
   wire \$1735 ;
   wire \$1736 ;
   wire \$1737 ;
   wire \$1738 ;
-  wire \$1739 ;
+  wire [83:0] \$1739 ;
   wire \$174 ;
   wire \$1740 ;
-  wire [83:0] \$1741 ;
+  wire \$1741 ;
   wire \$1742 ;
   wire \$1743 ;
   wire \$1744 ;
   wire \$1745 ;
-  wire \$1746 ;
+  wire [83:0] \$1746 ;
   wire \$1747 ;
   wire \$1748 ;
-  wire [83:0] \$1749 ;
+  wire \$1749 ;
   wire \$175 ;
   wire \$1750 ;
   wire \$1751 ;
   wire \$1752 ;
   wire \$1753 ;
-  wire \$1754 ;
+  wire [83:0] \$1754 ;
   wire \$1755 ;
-  wire [83:0] \$1756 ;
+  wire \$1756 ;
   wire \$1757 ;
   wire \$1758 ;
   wire \$1759 ;
   wire \$176 ;
   wire \$1760 ;
-  wire \$1761 ;
+  wire [83:0] \$1761 ;
   wire \$1762 ;
   wire \$1763 ;
-  wire [83:0] \$1764 ;
+  wire \$1764 ;
   wire \$1765 ;
   wire \$1766 ;
   wire \$1767 ;
   wire \$1768 ;
-  wire \$1769 ;
+  wire [83:0] \$1769 ;
   wire \$177 ;
   wire \$1770 ;
-  wire [83:0] \$1771 ;
+  wire \$1771 ;
   wire \$1772 ;
   wire \$1773 ;
   wire \$1774 ;
   wire \$1775 ;
-  wire \$1776 ;
+  wire [83:0] \$1776 ;
   wire \$1777 ;
   wire \$1778 ;
-  wire [83:0] \$1779 ;
+  wire \$1779 ;
   wire \$178 ;
   wire \$1780 ;
   wire \$1781 ;
   wire \$1782 ;
   wire \$1783 ;
-  wire \$1784 ;
+  wire [83:0] \$1784 ;
   wire \$1785 ;
-  wire [83:0] \$1786 ;
+  wire \$1786 ;
   wire \$1787 ;
   wire \$1788 ;
   wire \$1789 ;
   wire \$179 ;
   wire \$1790 ;
-  wire \$1791 ;
+  wire [83:0] \$1791 ;
   wire \$1792 ;
   wire \$1793 ;
-  wire [83:0] \$1794 ;
+  wire \$1794 ;
   wire \$1795 ;
   wire \$1796 ;
   wire \$1797 ;
   wire \$1798 ;
-  wire \$1799 ;
+  wire [83:0] \$1799 ;
   wire \$18 ;
   wire \$180 ;
   wire \$1800 ;
-  wire [83:0] \$1801 ;
+  wire \$1801 ;
   wire \$1802 ;
   wire \$1803 ;
   wire \$1804 ;
   wire \$1805 ;
-  wire \$1806 ;
+  wire [83:0] \$1806 ;
   wire \$1807 ;
   wire \$1808 ;
-  wire [83:0] \$1809 ;
+  wire \$1809 ;
   wire \$181 ;
   wire \$1810 ;
   wire \$1811 ;
   wire \$1812 ;
   wire \$1813 ;
-  wire \$1814 ;
+  wire [83:0] \$1814 ;
   wire \$1815 ;
-  wire [83:0] \$1816 ;
+  wire \$1816 ;
   wire \$1817 ;
   wire \$1818 ;
   wire \$1819 ;
   wire \$182 ;
   wire \$1820 ;
-  wire \$1821 ;
+  wire [83:0] \$1821 ;
   wire \$1822 ;
   wire \$1823 ;
-  wire [83:0] \$1824 ;
+  wire \$1824 ;
   wire \$1825 ;
   wire \$1826 ;
   wire \$1827 ;
   wire \$1828 ;
-  wire \$1829 ;
+  wire [83:0] \$1829 ;
   wire \$183 ;
   wire \$1830 ;
-  wire [83:0] \$1831 ;
+  wire \$1831 ;
   wire \$1832 ;
   wire \$1833 ;
   wire \$1834 ;
   wire \$1835 ;
-  wire \$1836 ;
+  wire [83:0] \$1836 ;
   wire \$1837 ;
   wire \$1838 ;
-  wire [83:0] \$1839 ;
+  wire \$1839 ;
   wire \$184 ;
   wire \$1840 ;
   wire \$1841 ;
   wire \$1842 ;
   wire \$1843 ;
-  wire \$1844 ;
+  wire [83:0] \$1844 ;
   wire \$1845 ;
-  wire [83:0] \$1846 ;
+  wire \$1846 ;
   wire \$1847 ;
   wire \$1848 ;
   wire \$1849 ;
   wire \$185 ;
   wire \$1850 ;
-  wire \$1851 ;
+  wire [83:0] \$1851 ;
   wire \$1852 ;
   wire \$1853 ;
-  wire [83:0] \$1854 ;
+  wire \$1854 ;
   wire \$1855 ;
   wire \$1856 ;
   wire \$1857 ;
   wire \$1858 ;
-  wire \$1859 ;
+  wire [83:0] \$1859 ;
   wire \$186 ;
   wire \$1860 ;
-  wire [83:0] \$1861 ;
+  wire \$1861 ;
   wire \$1862 ;
   wire \$1863 ;
   wire \$1864 ;
   wire \$1865 ;
-  wire \$1866 ;
+  wire [83:0] \$1866 ;
   wire \$1867 ;
   wire \$1868 ;
-  wire [83:0] \$1869 ;
+  wire \$1869 ;
   wire \$187 ;
   wire \$1870 ;
   wire \$1871 ;
   wire \$1872 ;
   wire \$1873 ;
-  wire \$1874 ;
+  wire [83:0] \$1874 ;
   wire \$1875 ;
-  wire [83:0] \$1876 ;
+  wire \$1876 ;
   wire \$1877 ;
   wire \$1878 ;
   wire \$1879 ;
   wire \$188 ;
   wire \$1880 ;
-  wire \$1881 ;
+  wire [83:0] \$1881 ;
   wire \$1882 ;
   wire \$1883 ;
-  wire [83:0] \$1884 ;
+  wire \$1884 ;
   wire \$1885 ;
   wire \$1886 ;
   wire \$1887 ;
   wire \$1888 ;
-  wire \$1889 ;
+  wire [83:0] \$1889 ;
   wire \$189 ;
   wire \$1890 ;
-  wire [83:0] \$1891 ;
+  wire \$1891 ;
   wire \$1892 ;
   wire \$1893 ;
   wire \$1894 ;
   wire \$1895 ;
-  wire \$1896 ;
+  wire [83:0] \$1896 ;
   wire \$1897 ;
   wire \$1898 ;
-  wire [83:0] \$1899 ;
+  wire \$1899 ;
   wire \$19 ;
   wire \$190 ;
   wire \$1900 ;
   wire \$1901 ;
   wire \$1902 ;
   wire \$1903 ;
-  wire \$1904 ;
+  wire [83:0] \$1904 ;
   wire \$1905 ;
-  wire [83:0] \$1906 ;
+  wire \$1906 ;
   wire \$1907 ;
   wire \$1908 ;
   wire \$1909 ;
   wire \$191 ;
   wire \$1910 ;
-  wire \$1911 ;
+  wire [83:0] \$1911 ;
   wire \$1912 ;
   wire \$1913 ;
-  wire [83:0] \$1914 ;
+  wire \$1914 ;
   wire \$1915 ;
   wire \$1916 ;
   wire \$1917 ;
   wire \$1918 ;
-  wire \$1919 ;
+  wire [83:0] \$1919 ;
   wire \$192 ;
   wire \$1920 ;
-  wire [83:0] \$1921 ;
+  wire \$1921 ;
   wire \$1922 ;
   wire \$1923 ;
   wire \$1924 ;
   wire \$1925 ;
-  wire \$1926 ;
+  wire [83:0] \$1926 ;
   wire \$1927 ;
   wire \$1928 ;
-  wire [83:0] \$1929 ;
+  wire \$1929 ;
   wire \$193 ;
   wire \$1930 ;
   wire \$1931 ;
   wire \$1932 ;
   wire \$1933 ;
-  wire \$1934 ;
+  wire [83:0] \$1934 ;
   wire \$1935 ;
-  wire [83:0] \$1936 ;
+  wire \$1936 ;
   wire \$1937 ;
   wire \$1938 ;
   wire \$1939 ;
   wire \$194 ;
   wire \$1940 ;
-  wire \$1941 ;
+  wire [83:0] \$1941 ;
   wire \$1942 ;
   wire \$1943 ;
-  wire [83:0] \$1944 ;
+  wire \$1944 ;
   wire \$1945 ;
   wire \$1946 ;
   wire \$1947 ;
   wire \$1948 ;
-  wire \$1949 ;
+  wire [83:0] \$1949 ;
   wire \$195 ;
   wire \$1950 ;
-  wire [83:0] \$1951 ;
+  wire \$1951 ;
   wire \$1952 ;
   wire \$1953 ;
   wire \$1954 ;
   wire \$1955 ;
-  wire \$1956 ;
+  wire [83:0] \$1956 ;
   wire \$1957 ;
   wire \$1958 ;
-  wire [83:0] \$1959 ;
+  wire \$1959 ;
   wire \$196 ;
   wire \$1960 ;
   wire \$1961 ;
   wire \$1962 ;
   wire \$1963 ;
-  wire \$1964 ;
+  wire [83:0] \$1964 ;
   wire \$1965 ;
-  wire [83:0] \$1966 ;
+  wire \$1966 ;
   wire \$1967 ;
   wire \$1968 ;
   wire \$1969 ;
   wire \$197 ;
   wire \$1970 ;
-  wire \$1971 ;
+  wire [83:0] \$1971 ;
   wire \$1972 ;
   wire \$1973 ;
-  wire [83:0] \$1974 ;
+  wire \$1974 ;
   wire \$1975 ;
   wire \$1976 ;
   wire \$1977 ;
   wire \$1978 ;
-  wire \$1979 ;
+  wire [83:0] \$1979 ;
   wire \$198 ;
   wire \$1980 ;
-  wire [83:0] \$1981 ;
+  wire \$1981 ;
   wire \$1982 ;
   wire \$1983 ;
   wire \$1984 ;
   wire \$1985 ;
-  wire \$1986 ;
+  wire [83:0] \$1986 ;
   wire \$1987 ;
   wire \$1988 ;
-  wire [83:0] \$1989 ;
+  wire \$1989 ;
   wire \$199 ;
   wire \$1990 ;
   wire \$1991 ;
   wire \$1992 ;
   wire \$1993 ;
-  wire \$1994 ;
+  wire [83:0] \$1994 ;
   wire \$1995 ;
-  wire [83:0] \$1996 ;
+  wire \$1996 ;
   wire \$1997 ;
   wire \$1998 ;
   wire \$1999 ;
@@ -1119,473 +1119,473 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$20 ;
   wire \$200 ;
   wire \$2000 ;
-  wire \$2001 ;
+  wire [83:0] \$2001 ;
   wire \$2002 ;
   wire \$2003 ;
-  wire [83:0] \$2004 ;
+  wire \$2004 ;
   wire \$2005 ;
   wire \$2006 ;
   wire \$2007 ;
   wire \$2008 ;
-  wire \$2009 ;
+  wire [83:0] \$2009 ;
   wire \$201 ;
   wire \$2010 ;
-  wire [83:0] \$2011 ;
+  wire \$2011 ;
   wire \$2012 ;
   wire \$2013 ;
   wire \$2014 ;
   wire \$2015 ;
-  wire \$2016 ;
+  wire [83:0] \$2016 ;
   wire \$2017 ;
   wire \$2018 ;
-  wire [83:0] \$2019 ;
+  wire \$2019 ;
   wire \$202 ;
   wire \$2020 ;
   wire \$2021 ;
   wire \$2022 ;
   wire \$2023 ;
-  wire \$2024 ;
+  wire [83:0] \$2024 ;
   wire \$2025 ;
-  wire [83:0] \$2026 ;
+  wire \$2026 ;
   wire \$2027 ;
   wire \$2028 ;
   wire \$2029 ;
   wire \$203 ;
   wire \$2030 ;
-  wire \$2031 ;
+  wire [83:0] \$2031 ;
   wire \$2032 ;
   wire \$2033 ;
-  wire [83:0] \$2034 ;
+  wire \$2034 ;
   wire \$2035 ;
   wire \$2036 ;
   wire \$2037 ;
   wire \$2038 ;
-  wire \$2039 ;
+  wire [83:0] \$2039 ;
   wire \$204 ;
   wire \$2040 ;
-  wire [83:0] \$2041 ;
+  wire \$2041 ;
   wire \$2042 ;
   wire \$2043 ;
   wire \$2044 ;
   wire \$2045 ;
-  wire \$2046 ;
+  wire [83:0] \$2046 ;
   wire \$2047 ;
   wire \$2048 ;
-  wire [83:0] \$2049 ;
+  wire \$2049 ;
   wire \$205 ;
   wire \$2050 ;
   wire \$2051 ;
   wire \$2052 ;
   wire \$2053 ;
-  wire \$2054 ;
+  wire [83:0] \$2054 ;
   wire \$2055 ;
-  wire [83:0] \$2056 ;
+  wire \$2056 ;
   wire \$2057 ;
   wire \$2058 ;
   wire \$2059 ;
   wire \$206 ;
   wire \$2060 ;
-  wire \$2061 ;
+  wire [83:0] \$2061 ;
   wire \$2062 ;
   wire \$2063 ;
-  wire [83:0] \$2064 ;
+  wire \$2064 ;
   wire \$2065 ;
   wire \$2066 ;
   wire \$2067 ;
   wire \$2068 ;
-  wire \$2069 ;
+  wire [83:0] \$2069 ;
   wire \$207 ;
   wire \$2070 ;
-  wire [83:0] \$2071 ;
+  wire \$2071 ;
   wire \$2072 ;
   wire \$2073 ;
   wire \$2074 ;
   wire \$2075 ;
-  wire \$2076 ;
+  wire [83:0] \$2076 ;
   wire \$2077 ;
   wire \$2078 ;
-  wire [83:0] \$2079 ;
+  wire \$2079 ;
   wire \$208 ;
   wire \$2080 ;
   wire \$2081 ;
   wire \$2082 ;
   wire \$2083 ;
-  wire \$2084 ;
+  wire [83:0] \$2084 ;
   wire \$2085 ;
-  wire [83:0] \$2086 ;
+  wire \$2086 ;
   wire \$2087 ;
   wire \$2088 ;
   wire \$2089 ;
   wire \$209 ;
   wire \$2090 ;
-  wire \$2091 ;
+  wire [83:0] \$2091 ;
   wire \$2092 ;
   wire \$2093 ;
-  wire [83:0] \$2094 ;
+  wire \$2094 ;
   wire \$2095 ;
   wire \$2096 ;
   wire \$2097 ;
   wire \$2098 ;
-  wire \$2099 ;
+  wire [83:0] \$2099 ;
   wire \$21 ;
   wire \$210 ;
   wire \$2100 ;
-  wire [83:0] \$2101 ;
+  wire \$2101 ;
   wire \$2102 ;
   wire \$2103 ;
   wire \$2104 ;
   wire \$2105 ;
-  wire \$2106 ;
+  wire [83:0] \$2106 ;
   wire \$2107 ;
   wire \$2108 ;
-  wire [83:0] \$2109 ;
+  wire \$2109 ;
   wire \$211 ;
   wire \$2110 ;
   wire \$2111 ;
   wire \$2112 ;
   wire \$2113 ;
-  wire \$2114 ;
+  wire [83:0] \$2114 ;
   wire \$2115 ;
-  wire [83:0] \$2116 ;
+  wire \$2116 ;
   wire \$2117 ;
   wire \$2118 ;
   wire \$2119 ;
   wire \$212 ;
   wire \$2120 ;
-  wire \$2121 ;
+  wire [83:0] \$2121 ;
   wire \$2122 ;
   wire \$2123 ;
-  wire [83:0] \$2124 ;
+  wire \$2124 ;
   wire \$2125 ;
   wire \$2126 ;
   wire \$2127 ;
   wire \$2128 ;
-  wire \$2129 ;
-  wire [19:0] \$213 ;
+  wire [83:0] \$2129 ;
+  wire \$213 ;
   wire \$2130 ;
-  wire [83:0] \$2131 ;
+  wire \$2131 ;
   wire \$2132 ;
   wire \$2133 ;
   wire \$2134 ;
   wire \$2135 ;
-  wire \$2136 ;
+  wire [83:0] \$2136 ;
   wire \$2137 ;
   wire \$2138 ;
-  wire [83:0] \$2139 ;
-  wire [19:0] \$214 ;
+  wire \$2139 ;
+  wire \$214 ;
   wire \$2140 ;
   wire \$2141 ;
   wire \$2142 ;
   wire \$2143 ;
-  wire \$2144 ;
+  wire [83:0] \$2144 ;
   wire \$2145 ;
-  wire [83:0] \$2146 ;
+  wire \$2146 ;
   wire \$2147 ;
   wire \$2148 ;
   wire \$2149 ;
-  wire [19:0] \$215 ;
+  wire \$215 ;
   wire \$2150 ;
-  wire \$2151 ;
+  wire [83:0] \$2151 ;
   wire \$2152 ;
   wire \$2153 ;
-  wire [83:0] \$2154 ;
+  wire \$2154 ;
   wire \$2155 ;
   wire \$2156 ;
   wire \$2157 ;
   wire \$2158 ;
-  wire \$2159 ;
-  wire [19:0] \$216 ;
+  wire [83:0] \$2159 ;
+  wire \$216 ;
   wire \$2160 ;
-  wire [83:0] \$2161 ;
+  wire \$2161 ;
   wire \$2162 ;
   wire \$2163 ;
   wire \$2164 ;
   wire \$2165 ;
-  wire \$2166 ;
+  wire [83:0] \$2166 ;
   wire \$2167 ;
   wire \$2168 ;
-  wire [83:0] \$2169 ;
-  wire [19:0] \$217 ;
+  wire \$2169 ;
+  wire \$217 ;
   wire \$2170 ;
   wire \$2171 ;
   wire \$2172 ;
   wire \$2173 ;
-  wire \$2174 ;
+  wire [83:0] \$2174 ;
   wire \$2175 ;
-  wire [83:0] \$2176 ;
+  wire \$2176 ;
   wire \$2177 ;
   wire \$2178 ;
   wire \$2179 ;
-  wire [19:0] \$218 ;
+  wire \$218 ;
   wire \$2180 ;
-  wire \$2181 ;
+  wire [83:0] \$2181 ;
   wire \$2182 ;
   wire \$2183 ;
-  wire [83:0] \$2184 ;
+  wire \$2184 ;
   wire \$2185 ;
   wire \$2186 ;
   wire \$2187 ;
   wire \$2188 ;
-  wire \$2189 ;
-  wire [19:0] \$219 ;
+  wire [83:0] \$2189 ;
+  wire \$219 ;
   wire \$2190 ;
-  wire [83:0] \$2191 ;
+  wire \$2191 ;
   wire \$2192 ;
   wire \$2193 ;
   wire \$2194 ;
   wire \$2195 ;
-  wire \$2196 ;
+  wire [83:0] \$2196 ;
   wire \$2197 ;
   wire \$2198 ;
-  wire [83:0] \$2199 ;
+  wire \$2199 ;
   wire \$22 ;
-  wire [19:0] \$220 ;
+  wire \$220 ;
   wire \$2200 ;
   wire \$2201 ;
   wire \$2202 ;
   wire \$2203 ;
-  wire \$2204 ;
+  wire [83:0] \$2204 ;
   wire \$2205 ;
-  wire [83:0] \$2206 ;
+  wire \$2206 ;
   wire \$2207 ;
   wire \$2208 ;
   wire \$2209 ;
-  wire [19:0] \$221 ;
+  wire \$221 ;
   wire \$2210 ;
-  wire \$2211 ;
+  wire [83:0] \$2211 ;
   wire \$2212 ;
   wire \$2213 ;
-  wire [83:0] \$2214 ;
+  wire \$2214 ;
   wire \$2215 ;
   wire \$2216 ;
   wire \$2217 ;
   wire \$2218 ;
-  wire \$2219 ;
-  wire [19:0] \$222 ;
+  wire [83:0] \$2219 ;
+  wire \$222 ;
   wire \$2220 ;
-  wire [83:0] \$2221 ;
+  wire \$2221 ;
   wire \$2222 ;
   wire \$2223 ;
   wire \$2224 ;
   wire \$2225 ;
-  wire \$2226 ;
+  wire [83:0] \$2226 ;
   wire \$2227 ;
   wire \$2228 ;
-  wire [83:0] \$2229 ;
-  wire [19:0] \$223 ;
+  wire \$2229 ;
+  wire \$223 ;
   wire \$2230 ;
   wire \$2231 ;
   wire \$2232 ;
   wire \$2233 ;
-  wire \$2234 ;
+  wire [83:0] \$2234 ;
   wire \$2235 ;
-  wire [83:0] \$2236 ;
+  wire \$2236 ;
   wire \$2237 ;
   wire \$2238 ;
   wire \$2239 ;
-  wire [19:0] \$224 ;
+  wire \$224 ;
   wire \$2240 ;
-  wire \$2241 ;
+  wire [83:0] \$2241 ;
   wire \$2242 ;
   wire \$2243 ;
-  wire [83:0] \$2244 ;
+  wire \$2244 ;
   wire \$2245 ;
   wire \$2246 ;
   wire \$2247 ;
   wire \$2248 ;
-  wire \$2249 ;
-  wire [19:0] \$225 ;
+  wire [83:0] \$2249 ;
+  wire \$225 ;
   wire \$2250 ;
-  wire [83:0] \$2251 ;
+  wire \$2251 ;
   wire \$2252 ;
   wire \$2253 ;
   wire \$2254 ;
   wire \$2255 ;
-  wire \$2256 ;
+  wire [83:0] \$2256 ;
   wire \$2257 ;
   wire \$2258 ;
-  wire [83:0] \$2259 ;
-  wire [19:0] \$226 ;
+  wire \$2259 ;
+  wire \$226 ;
   wire \$2260 ;
   wire \$2261 ;
   wire \$2262 ;
   wire \$2263 ;
-  wire \$2264 ;
+  wire [83:0] \$2264 ;
   wire \$2265 ;
-  wire [83:0] \$2266 ;
+  wire \$2266 ;
   wire \$2267 ;
   wire \$2268 ;
   wire \$2269 ;
-  wire [19:0] \$227 ;
+  wire \$227 ;
   wire \$2270 ;
-  wire \$2271 ;
+  wire [83:0] \$2271 ;
   wire \$2272 ;
   wire \$2273 ;
-  wire [83:0] \$2274 ;
+  wire \$2274 ;
   wire \$2275 ;
   wire \$2276 ;
   wire \$2277 ;
   wire \$2278 ;
-  wire \$2279 ;
-  wire [19:0] \$228 ;
+  wire [83:0] \$2279 ;
+  wire \$228 ;
   wire \$2280 ;
-  wire [83:0] \$2281 ;
+  wire \$2281 ;
   wire \$2282 ;
   wire \$2283 ;
   wire \$2284 ;
   wire \$2285 ;
-  wire \$2286 ;
+  wire [83:0] \$2286 ;
   wire \$2287 ;
   wire \$2288 ;
-  wire [83:0] \$2289 ;
-  wire [19:0] \$229 ;
+  wire \$2289 ;
+  wire \$229 ;
   wire \$2290 ;
   wire \$2291 ;
   wire \$2292 ;
   wire \$2293 ;
-  wire \$2294 ;
+  wire [83:0] \$2294 ;
   wire \$2295 ;
-  wire [83:0] \$2296 ;
+  wire \$2296 ;
   wire \$2297 ;
   wire \$2298 ;
   wire \$2299 ;
   wire \$23 ;
-  wire [19:0] \$230 ;
+  wire \$230 ;
   wire \$2300 ;
-  wire \$2301 ;
+  wire [83:0] \$2301 ;
   wire \$2302 ;
   wire \$2303 ;
-  wire [83:0] \$2304 ;
+  wire \$2304 ;
   wire \$2305 ;
   wire \$2306 ;
   wire \$2307 ;
   wire \$2308 ;
-  wire \$2309 ;
-  wire [19:0] \$231 ;
+  wire [83:0] \$2309 ;
+  wire \$231 ;
   wire \$2310 ;
-  wire [83:0] \$2311 ;
+  wire \$2311 ;
   wire \$2312 ;
   wire \$2313 ;
   wire \$2314 ;
   wire \$2315 ;
-  wire \$2316 ;
+  wire [83:0] \$2316 ;
   wire \$2317 ;
   wire \$2318 ;
-  wire [83:0] \$2319 ;
-  wire [19:0] \$232 ;
+  wire \$2319 ;
+  wire \$232 ;
   wire \$2320 ;
   wire \$2321 ;
   wire \$2322 ;
   wire \$2323 ;
-  wire \$2324 ;
+  wire [83:0] \$2324 ;
   wire \$2325 ;
-  wire [83:0] \$2326 ;
+  wire \$2326 ;
   wire \$2327 ;
   wire \$2328 ;
   wire \$2329 ;
-  wire [19:0] \$233 ;
+  wire \$233 ;
   wire \$2330 ;
-  wire \$2331 ;
+  wire [83:0] \$2331 ;
   wire \$2332 ;
   wire \$2333 ;
-  wire [83:0] \$2334 ;
+  wire \$2334 ;
   wire \$2335 ;
   wire \$2336 ;
   wire \$2337 ;
   wire \$2338 ;
-  wire \$2339 ;
-  wire [19:0] \$234 ;
+  wire [83:0] \$2339 ;
+  wire \$234 ;
   wire \$2340 ;
-  wire [83:0] \$2341 ;
+  wire \$2341 ;
   wire \$2342 ;
   wire \$2343 ;
   wire \$2344 ;
   wire \$2345 ;
-  wire \$2346 ;
+  wire [83:0] \$2346 ;
   wire \$2347 ;
   wire \$2348 ;
-  wire [83:0] \$2349 ;
-  wire [19:0] \$235 ;
+  wire \$2349 ;
+  wire \$235 ;
   wire \$2350 ;
   wire \$2351 ;
   wire \$2352 ;
   wire \$2353 ;
-  wire \$2354 ;
+  wire [83:0] \$2354 ;
   wire \$2355 ;
-  wire [83:0] \$2356 ;
+  wire \$2356 ;
   wire \$2357 ;
   wire \$2358 ;
   wire \$2359 ;
-  wire [19:0] \$236 ;
+  wire \$236 ;
   wire \$2360 ;
-  wire \$2361 ;
+  wire [83:0] \$2361 ;
   wire \$2362 ;
   wire \$2363 ;
-  wire [83:0] \$2364 ;
+  wire \$2364 ;
   wire \$2365 ;
   wire \$2366 ;
   wire \$2367 ;
   wire \$2368 ;
-  wire \$2369 ;
-  wire [19:0] \$237 ;
+  wire [83:0] \$2369 ;
+  wire \$237 ;
   wire \$2370 ;
-  wire [83:0] \$2371 ;
+  wire \$2371 ;
   wire \$2372 ;
   wire \$2373 ;
   wire \$2374 ;
   wire \$2375 ;
-  wire \$2376 ;
+  wire [83:0] \$2376 ;
   wire \$2377 ;
   wire \$2378 ;
-  wire [83:0] \$2379 ;
-  wire [19:0] \$238 ;
+  wire \$2379 ;
+  wire \$238 ;
   wire \$2380 ;
   wire \$2381 ;
   wire \$2382 ;
   wire \$2383 ;
-  wire \$2384 ;
+  wire [83:0] \$2384 ;
   wire \$2385 ;
-  wire [83:0] \$2386 ;
+  wire \$2386 ;
   wire \$2387 ;
   wire \$2388 ;
   wire \$2389 ;
-  wire [19:0] \$239 ;
+  wire \$239 ;
   wire \$2390 ;
-  wire \$2391 ;
+  wire [83:0] \$2391 ;
   wire \$2392 ;
   wire \$2393 ;
-  wire [83:0] \$2394 ;
+  wire \$2394 ;
   wire \$2395 ;
   wire \$2396 ;
   wire \$2397 ;
   wire \$2398 ;
-  wire \$2399 ;
+  wire [83:0] \$2399 ;
   wire \$24 ;
-  wire [19:0] \$240 ;
+  wire \$240 ;
   wire \$2400 ;
-  wire [83:0] \$2401 ;
+  wire \$2401 ;
   wire \$2402 ;
   wire \$2403 ;
   wire \$2404 ;
   wire \$2405 ;
-  wire \$2406 ;
+  wire [83:0] \$2406 ;
   wire \$2407 ;
   wire \$2408 ;
   wire \$2409 ;
-  wire [19:0] \$241 ;
+  wire \$241 ;
   wire \$2410 ;
-  wire [83:0] \$2411 ;
+  wire \$2411 ;
   wire \$2412 ;
   wire \$2413 ;
-  wire \$2414 ;
+  wire [83:0] \$2414 ;
   wire \$2415 ;
   wire \$2416 ;
   wire \$2417 ;
   wire \$2418 ;
   wire \$2419 ;
-  wire [19:0] \$242 ;
-  wire [83:0] \$2420 ;
-  wire \$2421 ;
+  wire \$242 ;
+  wire \$2420 ;
+  wire [83:0] \$2421 ;
   wire \$2422 ;
   wire \$2423 ;
   wire \$2424 ;
@@ -1594,51 +1594,51 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2427 ;
   wire \$2428 ;
   wire [83:0] \$2429 ;
-  wire [19:0] \$243 ;
+  wire \$243 ;
   wire \$2430 ;
   wire \$2431 ;
   wire \$2432 ;
   wire \$2433 ;
   wire \$2434 ;
   wire \$2435 ;
-  wire \$2436 ;
+  wire [83:0] \$2436 ;
   wire \$2437 ;
-  wire [83:0] \$2438 ;
+  wire \$2438 ;
   wire \$2439 ;
-  wire [19:0] \$244 ;
+  wire \$244 ;
   wire \$2440 ;
   wire \$2441 ;
   wire \$2442 ;
   wire \$2443 ;
-  wire \$2444 ;
+  wire [83:0] \$2444 ;
   wire \$2445 ;
   wire \$2446 ;
-  wire [83:0] \$2447 ;
+  wire \$2447 ;
   wire \$2448 ;
   wire \$2449 ;
-  wire [19:0] \$245 ;
+  wire \$245 ;
   wire \$2450 ;
-  wire \$2451 ;
+  wire [83:0] \$2451 ;
   wire \$2452 ;
   wire \$2453 ;
   wire \$2454 ;
   wire \$2455 ;
-  wire [83:0] \$2456 ;
+  wire \$2456 ;
   wire \$2457 ;
   wire \$2458 ;
-  wire \$2459 ;
-  wire [19:0] \$246 ;
+  wire [83:0] \$2459 ;
+  wire \$246 ;
   wire \$2460 ;
   wire \$2461 ;
   wire \$2462 ;
   wire \$2463 ;
   wire \$2464 ;
-  wire [83:0] \$2465 ;
-  wire \$2466 ;
+  wire \$2465 ;
+  wire [83:0] \$2466 ;
   wire \$2467 ;
   wire \$2468 ;
   wire \$2469 ;
-  wire [19:0] \$247 ;
+  wire \$247 ;
   wire \$2470 ;
   wire \$2471 ;
   wire \$2472 ;
@@ -1649,43 +1649,43 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2477 ;
   wire \$2478 ;
   wire \$2479 ;
-  wire [19:0] \$248 ;
+  wire \$248 ;
   wire \$2480 ;
-  wire \$2481 ;
+  wire [83:0] \$2481 ;
   wire \$2482 ;
-  wire [83:0] \$2483 ;
+  wire \$2483 ;
   wire \$2484 ;
   wire \$2485 ;
   wire \$2486 ;
   wire \$2487 ;
   wire \$2488 ;
-  wire \$2489 ;
-  wire [19:0] \$249 ;
+  wire [83:0] \$2489 ;
+  wire \$249 ;
   wire \$2490 ;
   wire \$2491 ;
-  wire [83:0] \$2492 ;
+  wire \$2492 ;
   wire \$2493 ;
   wire \$2494 ;
   wire \$2495 ;
-  wire \$2496 ;
+  wire [83:0] \$2496 ;
   wire \$2497 ;
   wire \$2498 ;
   wire \$2499 ;
   wire \$25 ;
-  wire [19:0] \$250 ;
+  wire \$250 ;
   wire \$2500 ;
-  wire [83:0] \$2501 ;
+  wire \$2501 ;
   wire \$2502 ;
   wire \$2503 ;
-  wire \$2504 ;
+  wire [83:0] \$2504 ;
   wire \$2505 ;
   wire \$2506 ;
   wire \$2507 ;
   wire \$2508 ;
   wire \$2509 ;
-  wire [19:0] \$251 ;
-  wire [83:0] \$2510 ;
-  wire \$2511 ;
+  wire \$251 ;
+  wire \$2510 ;
+  wire [83:0] \$2511 ;
   wire \$2512 ;
   wire \$2513 ;
   wire \$2514 ;
@@ -1694,64 +1694,64 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2517 ;
   wire \$2518 ;
   wire [83:0] \$2519 ;
-  wire [19:0] \$252 ;
+  wire \$252 ;
   wire \$2520 ;
   wire \$2521 ;
   wire \$2522 ;
   wire \$2523 ;
   wire \$2524 ;
   wire \$2525 ;
-  wire \$2526 ;
+  wire [83:0] \$2526 ;
   wire \$2527 ;
-  wire [83:0] \$2528 ;
+  wire \$2528 ;
   wire \$2529 ;
-  wire [19:0] \$253 ;
+  wire \$253 ;
   wire \$2530 ;
   wire \$2531 ;
   wire \$2532 ;
   wire \$2533 ;
-  wire \$2534 ;
+  wire [83:0] \$2534 ;
   wire \$2535 ;
   wire \$2536 ;
-  wire [83:0] \$2537 ;
+  wire \$2537 ;
   wire \$2538 ;
   wire \$2539 ;
-  wire [19:0] \$254 ;
+  wire \$254 ;
   wire \$2540 ;
-  wire \$2541 ;
+  wire [83:0] \$2541 ;
   wire \$2542 ;
   wire \$2543 ;
   wire \$2544 ;
   wire \$2545 ;
-  wire [83:0] \$2546 ;
+  wire \$2546 ;
   wire \$2547 ;
   wire \$2548 ;
-  wire \$2549 ;
-  wire [19:0] \$255 ;
+  wire [83:0] \$2549 ;
+  wire \$255 ;
   wire \$2550 ;
   wire \$2551 ;
   wire \$2552 ;
   wire \$2553 ;
   wire \$2554 ;
   wire \$2555 ;
-  wire \$2556 ;
+  wire [83:0] \$2556 ;
   wire \$2557 ;
   wire \$2558 ;
   wire \$2559 ;
-  wire [19:0] \$256 ;
+  wire \$256 ;
   wire \$2560 ;
   wire \$2561 ;
   wire \$2562 ;
   wire \$2563 ;
-  wire \$2564 ;
+  wire [83:0] \$2564 ;
   wire \$2565 ;
   wire \$2566 ;
   wire \$2567 ;
   wire \$2568 ;
   wire \$2569 ;
-  wire [19:0] \$257 ;
+  wire \$257 ;
   wire \$2570 ;
-  wire \$2571 ;
+  wire [83:0] \$2571 ;
   wire \$2572 ;
   wire \$2573 ;
   wire \$2574 ;
@@ -1760,9 +1760,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2577 ;
   wire \$2578 ;
   wire \$2579 ;
-  wire [19:0] \$258 ;
+  wire \$258 ;
   wire \$2580 ;
-  wire \$2581 ;
+  wire [83:0] \$2581 ;
   wire \$2582 ;
   wire \$2583 ;
   wire \$2584 ;
@@ -1771,8 +1771,8 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2587 ;
   wire \$2588 ;
   wire \$2589 ;
-  wire [19:0] \$259 ;
-  wire \$2590 ;
+  wire \$259 ;
+  wire [83:0] \$2590 ;
   wire \$2591 ;
   wire \$2592 ;
   wire \$2593 ;
@@ -1781,9 +1781,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2596 ;
   wire \$2597 ;
   wire \$2598 ;
-  wire \$2599 ;
+  wire [83:0] \$2599 ;
   wire \$26 ;
-  wire [19:0] \$260 ;
+  wire \$260 ;
   wire \$2600 ;
   wire \$2601 ;
   wire \$2602 ;
@@ -1792,9 +1792,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2605 ;
   wire \$2606 ;
   wire \$2607 ;
-  wire \$2608 ;
+  wire [83:0] \$2608 ;
   wire \$2609 ;
-  wire [19:0] \$261 ;
+  wire \$261 ;
   wire \$2610 ;
   wire \$2611 ;
   wire \$2612 ;
@@ -1802,21 +1802,21 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2614 ;
   wire \$2615 ;
   wire \$2616 ;
-  wire \$2617 ;
+  wire [83:0] \$2617 ;
   wire \$2618 ;
   wire \$2619 ;
-  wire [19:0] \$262 ;
+  wire \$262 ;
   wire \$2620 ;
   wire \$2621 ;
   wire \$2622 ;
   wire \$2623 ;
   wire \$2624 ;
   wire \$2625 ;
-  wire \$2626 ;
+  wire [83:0] \$2626 ;
   wire \$2627 ;
   wire \$2628 ;
   wire \$2629 ;
-  wire [19:0] \$263 ;
+  wire \$263 ;
   wire \$2630 ;
   wire \$2631 ;
   wire \$2632 ;
@@ -1827,7 +1827,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2637 ;
   wire \$2638 ;
   wire \$2639 ;
-  wire [19:0] \$264 ;
+  wire \$264 ;
   wire \$2640 ;
   wire \$2641 ;
   wire \$2642 ;
@@ -1838,7 +1838,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2647 ;
   wire \$2648 ;
   wire \$2649 ;
-  wire [19:0] \$265 ;
+  wire \$265 ;
   wire \$2650 ;
   wire \$2651 ;
   wire \$2652 ;
@@ -1849,7 +1849,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2657 ;
   wire \$2658 ;
   wire \$2659 ;
-  wire [19:0] \$266 ;
+  wire \$266 ;
   wire \$2660 ;
   wire \$2661 ;
   wire [83:0] \$2662 ;
@@ -1860,7 +1860,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2667 ;
   wire \$2668 ;
   wire \$2669 ;
-  wire [19:0] \$267 ;
+  wire \$267 ;
   wire \$2670 ;
   wire [83:0] \$2671 ;
   wire \$2672 ;
@@ -1871,7 +1871,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2677 ;
   wire \$2678 ;
   wire \$2679 ;
-  wire [19:0] \$268 ;
+  wire \$268 ;
   wire [83:0] \$2680 ;
   wire \$2681 ;
   wire \$2682 ;
@@ -1882,7 +1882,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2687 ;
   wire \$2688 ;
   wire [83:0] \$2689 ;
-  wire [19:0] \$269 ;
+  wire \$269 ;
   wire \$2690 ;
   wire \$2691 ;
   wire \$2692 ;
@@ -1894,7 +1894,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire [83:0] \$2698 ;
   wire \$2699 ;
   wire \$27 ;
-  wire [19:0] \$270 ;
+  wire \$270 ;
   wire \$2700 ;
   wire \$2701 ;
   wire \$2702 ;
@@ -1905,7 +1905,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire [83:0] \$2707 ;
   wire \$2708 ;
   wire \$2709 ;
-  wire [19:0] \$271 ;
+  wire \$271 ;
   wire \$2710 ;
   wire \$2711 ;
   wire \$2712 ;
@@ -1916,43 +1916,43 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2717 ;
   wire \$2718 ;
   wire \$2719 ;
-  wire [19:0] \$272 ;
+  wire \$272 ;
   wire \$2720 ;
   wire \$2721 ;
   wire \$2722 ;
   wire \$2723 ;
   wire \$2724 ;
-  wire [83:0] \$2725 ;
+  wire \$2725 ;
   wire \$2726 ;
   wire \$2727 ;
   wire \$2728 ;
   wire \$2729 ;
-  wire [19:0] \$273 ;
+  wire \$273 ;
   wire \$2730 ;
   wire \$2731 ;
   wire \$2732 ;
   wire \$2733 ;
-  wire [83:0] \$2734 ;
+  wire \$2734 ;
   wire \$2735 ;
   wire \$2736 ;
   wire \$2737 ;
   wire \$2738 ;
   wire \$2739 ;
-  wire [19:0] \$274 ;
+  wire \$274 ;
   wire \$2740 ;
   wire \$2741 ;
   wire \$2742 ;
-  wire [83:0] \$2743 ;
+  wire \$2743 ;
   wire \$2744 ;
   wire \$2745 ;
   wire \$2746 ;
   wire \$2747 ;
   wire \$2748 ;
   wire \$2749 ;
-  wire [19:0] \$275 ;
+  wire \$275 ;
   wire \$2750 ;
   wire \$2751 ;
-  wire [83:0] \$2752 ;
+  wire \$2752 ;
   wire \$2753 ;
   wire \$2754 ;
   wire \$2755 ;
@@ -1960,9 +1960,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2757 ;
   wire \$2758 ;
   wire \$2759 ;
-  wire [19:0] \$276 ;
+  wire \$276 ;
   wire \$2760 ;
-  wire [83:0] \$2761 ;
+  wire \$2761 ;
   wire \$2762 ;
   wire \$2763 ;
   wire \$2764 ;
@@ -1971,8 +1971,8 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2767 ;
   wire \$2768 ;
   wire \$2769 ;
-  wire [19:0] \$277 ;
-  wire [83:0] \$2770 ;
+  wire \$277 ;
+  wire \$2770 ;
   wire \$2771 ;
   wire \$2772 ;
   wire \$2773 ;
@@ -1982,7 +1982,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2777 ;
   wire \$2778 ;
   wire \$2779 ;
-  wire [19:0] \$278 ;
+  wire \$278 ;
   wire \$2780 ;
   wire \$2781 ;
   wire \$2782 ;
@@ -1993,7 +1993,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2787 ;
   wire \$2788 ;
   wire \$2789 ;
-  wire [19:0] \$279 ;
+  wire \$279 ;
   wire \$2790 ;
   wire \$2791 ;
   wire \$2792 ;
@@ -2005,43 +2005,43 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2798 ;
   wire \$2799 ;
   wire \$28 ;
-  wire [19:0] \$280 ;
+  wire \$280 ;
   wire \$2800 ;
   wire \$2801 ;
   wire \$2802 ;
   wire \$2803 ;
   wire \$2804 ;
-  wire \$2805 ;
+  wire [83:0] \$2805 ;
   wire \$2806 ;
   wire \$2807 ;
   wire \$2808 ;
   wire \$2809 ;
-  wire [19:0] \$281 ;
+  wire \$281 ;
   wire \$2810 ;
   wire \$2811 ;
   wire \$2812 ;
   wire \$2813 ;
-  wire \$2814 ;
+  wire [83:0] \$2814 ;
   wire \$2815 ;
   wire \$2816 ;
   wire \$2817 ;
   wire \$2818 ;
   wire \$2819 ;
-  wire [19:0] \$282 ;
+  wire \$282 ;
   wire \$2820 ;
   wire \$2821 ;
   wire \$2822 ;
-  wire \$2823 ;
+  wire [83:0] \$2823 ;
   wire \$2824 ;
   wire \$2825 ;
   wire \$2826 ;
   wire \$2827 ;
   wire \$2828 ;
   wire \$2829 ;
-  wire [19:0] \$283 ;
+  wire \$283 ;
   wire \$2830 ;
   wire \$2831 ;
-  wire \$2832 ;
+  wire [83:0] \$2832 ;
   wire \$2833 ;
   wire \$2834 ;
   wire \$2835 ;
@@ -2049,9 +2049,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2837 ;
   wire \$2838 ;
   wire \$2839 ;
-  wire [19:0] \$284 ;
+  wire \$284 ;
   wire \$2840 ;
-  wire \$2841 ;
+  wire [83:0] \$2841 ;
   wire \$2842 ;
   wire \$2843 ;
   wire \$2844 ;
@@ -2060,8 +2060,8 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2847 ;
   wire \$2848 ;
   wire \$2849 ;
-  wire [19:0] \$285 ;
-  wire \$2850 ;
+  wire \$285 ;
+  wire [83:0] \$2850 ;
   wire \$2851 ;
   wire \$2852 ;
   wire \$2853 ;
@@ -2071,7 +2071,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2857 ;
   wire \$2858 ;
   wire [83:0] \$2859 ;
-  wire [19:0] \$286 ;
+  wire \$286 ;
   wire \$2860 ;
   wire \$2861 ;
   wire \$2862 ;
@@ -2082,7 +2082,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2867 ;
   wire [83:0] \$2868 ;
   wire \$2869 ;
-  wire [19:0] \$287 ;
+  wire \$287 ;
   wire \$2870 ;
   wire \$2871 ;
   wire \$2872 ;
@@ -2093,7 +2093,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire [83:0] \$2877 ;
   wire \$2878 ;
   wire \$2879 ;
-  wire [19:0] \$288 ;
+  wire \$288 ;
   wire \$2880 ;
   wire \$2881 ;
   wire \$2882 ;
@@ -2104,7 +2104,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2887 ;
   wire \$2888 ;
   wire \$2889 ;
-  wire [19:0] \$289 ;
+  wire \$289 ;
   wire \$2890 ;
   wire \$2891 ;
   wire \$2892 ;
@@ -2116,7 +2116,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2898 ;
   wire \$2899 ;
   wire \$29 ;
-  wire [19:0] \$290 ;
+  wire \$290 ;
   wire \$2900 ;
   wire \$2901 ;
   wire \$2902 ;
@@ -2127,7 +2127,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2907 ;
   wire \$2908 ;
   wire \$2909 ;
-  wire [19:0] \$291 ;
+  wire \$291 ;
   wire \$2910 ;
   wire \$2911 ;
   wire \$2912 ;
@@ -2138,7 +2138,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2917 ;
   wire \$2918 ;
   wire \$2919 ;
-  wire [19:0] \$292 ;
+  wire \$292 ;
   wire \$2920 ;
   wire \$2921 ;
   wire [83:0] \$2922 ;
@@ -2149,7 +2149,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2927 ;
   wire \$2928 ;
   wire \$2929 ;
-  wire [19:0] \$293 ;
+  wire \$293 ;
   wire \$2930 ;
   wire [83:0] \$2931 ;
   wire \$2932 ;
@@ -2160,7 +2160,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2937 ;
   wire \$2938 ;
   wire \$2939 ;
-  wire [19:0] \$294 ;
+  wire \$294 ;
   wire [83:0] \$2940 ;
   wire \$2941 ;
   wire \$2942 ;
@@ -2170,8 +2170,8 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2946 ;
   wire \$2947 ;
   wire \$2948 ;
-  wire [83:0] \$2949 ;
-  wire [19:0] \$295 ;
+  wire \$2949 ;
+  wire \$295 ;
   wire \$2950 ;
   wire \$2951 ;
   wire \$2952 ;
@@ -2180,9 +2180,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2955 ;
   wire \$2956 ;
   wire \$2957 ;
-  wire [83:0] \$2958 ;
+  wire \$2958 ;
   wire \$2959 ;
-  wire [19:0] \$296 ;
+  wire \$296 ;
   wire \$2960 ;
   wire \$2961 ;
   wire \$2962 ;
@@ -2190,37 +2190,37 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2964 ;
   wire \$2965 ;
   wire \$2966 ;
-  wire [83:0] \$2967 ;
+  wire \$2967 ;
   wire \$2968 ;
   wire \$2969 ;
-  wire [19:0] \$297 ;
+  wire \$297 ;
   wire \$2970 ;
   wire \$2971 ;
   wire \$2972 ;
   wire \$2973 ;
   wire \$2974 ;
   wire \$2975 ;
-  wire [83:0] \$2976 ;
+  wire \$2976 ;
   wire \$2977 ;
   wire \$2978 ;
   wire \$2979 ;
-  wire [19:0] \$298 ;
+  wire \$298 ;
   wire \$2980 ;
   wire \$2981 ;
   wire \$2982 ;
   wire \$2983 ;
   wire \$2984 ;
-  wire [83:0] \$2985 ;
+  wire \$2985 ;
   wire \$2986 ;
   wire \$2987 ;
   wire \$2988 ;
   wire \$2989 ;
-  wire [19:0] \$299 ;
+  wire \$299 ;
   wire \$2990 ;
   wire \$2991 ;
   wire \$2992 ;
   wire \$2993 ;
-  wire [83:0] \$2994 ;
+  wire \$2994 ;
   wire \$2995 ;
   wire \$2996 ;
   wire \$2997 ;
@@ -2228,7 +2228,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2999 ;
   wire \$3 ;
   wire \$30 ;
-  wire [19:0] \$300 ;
+  wire \$300 ;
   wire \$3000 ;
   wire \$3001 ;
   wire \$3002 ;
@@ -2239,7 +2239,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$3007 ;
   wire \$3008 ;
   wire \$3009 ;
-  wire [19:0] \$301 ;
+  wire \$301 ;
   wire \$3010 ;
   wire \$3011 ;
   wire \$3012 ;
@@ -2250,7 +2250,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$3017 ;
   wire \$3018 ;
   wire \$3019 ;
-  wire [19:0] \$302 ;
+  wire \$302 ;
   wire \$3020 ;
   wire \$3021 ;
   wire \$3022 ;
@@ -2260,8 +2260,8 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$3026 ;
   wire \$3027 ;
   wire \$3028 ;
-  wire \$3029 ;
-  wire [19:0] \$303 ;
+  wire [83:0] \$3029 ;
+  wire \$303 ;
   wire \$3030 ;
   wire \$3031 ;
   wire \$3032 ;
@@ -2270,9 +2270,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$3035 ;
   wire \$3036 ;
   wire \$3037 ;
-  wire \$3038 ;
+  wire [83:0] \$3038 ;
   wire \$3039 ;
-  wire [19:0] \$304 ;
+  wire \$304 ;
   wire \$3040 ;
   wire \$3041 ;
   wire \$3042 ;
@@ -2280,43 +2280,43 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$3044 ;
   wire \$3045 ;
   wire \$3046 ;
-  wire \$3047 ;
+  wire [83:0] \$3047 ;
   wire \$3048 ;
   wire \$3049 ;
-  wire [19:0] \$305 ;
+  wire \$305 ;
   wire \$3050 ;
   wire \$3051 ;
   wire \$3052 ;
   wire \$3053 ;
   wire \$3054 ;
   wire \$3055 ;
-  wire \$3056 ;
+  wire [83:0] \$3056 ;
   wire \$3057 ;
   wire \$3058 ;
   wire \$3059 ;
-  wire [19:0] \$306 ;
+  wire \$306 ;
   wire \$3060 ;
   wire \$3061 ;
   wire \$3062 ;
   wire \$3063 ;
   wire \$3064 ;
-  wire \$3065 ;
+  wire [83:0] \$3065 ;
   wire \$3066 ;
   wire \$3067 ;
   wire \$3068 ;
   wire \$3069 ;
-  wire [19:0] \$307 ;
+  wire \$307 ;
   wire \$3070 ;
   wire \$3071 ;
   wire \$3072 ;
   wire \$3073 ;
-  wire \$3074 ;
+  wire [83:0] \$3074 ;
   wire \$3075 ;
   wire \$3076 ;
   wire \$3077 ;
   wire \$3078 ;
   wire \$3079 ;
-  wire [19:0] \$308 ;
+  wire \$308 ;
   wire \$3080 ;
   wire \$3081 ;
   wire \$3082 ;
@@ -2327,7 +2327,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$3087 ;
   wire \$3088 ;
   wire \$3089 ;
-  wire [19:0] \$309 ;
+  wire \$309 ;
   wire \$3090 ;
   wire \$3091 ;
   wire [83:0] \$3092 ;
@@ -2339,7 +2339,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$3098 ;
   wire \$3099 ;
   wire \$31 ;
-  wire [19:0] \$310 ;
+  wire \$310 ;
   wire \$3100 ;
   wire [83:0] \$3101 ;
   wire \$3102 ;
@@ -2350,7 +2350,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$3107 ;
   wire \$3108 ;
   wire \$3109 ;
-  wire [19:0] \$311 ;
+  wire \$311 ;
   wire [83:0] \$3110 ;
   wire \$3111 ;
   wire \$3112 ;
@@ -2361,7 +2361,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$3117 ;
   wire \$3118 ;
   wire [83:0] \$3119 ;
-  wire [19:0] \$312 ;
+  wire \$312 ;
   wire \$3120 ;
   wire \$3121 ;
   wire \$3122 ;
@@ -2372,7 +2372,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$3127 ;
   wire [83:0] \$3128 ;
   wire \$3129 ;
-  wire [19:0] \$313 ;
+  wire \$313 ;
   wire \$3130 ;
   wire \$3131 ;
   wire \$3132 ;
@@ -2383,7 +2383,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire [83:0] \$3137 ;
   wire \$3138 ;
   wire \$3139 ;
-  wire [19:0] \$314 ;
+  wire \$314 ;
   wire \$3140 ;
   wire \$3141 ;
   wire \$3142 ;
@@ -2394,7 +2394,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$3147 ;
   wire \$3148 ;
   wire \$3149 ;
-  wire [19:0] \$315 ;
+  wire \$315 ;
   wire \$3150 ;
   wire \$3151 ;
   wire \$3152 ;
@@ -2405,7 +2405,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$3157 ;
   wire \$3158 ;
   wire \$3159 ;
-  wire [19:0] \$316 ;
+  wire \$316 ;
   wire \$3160 ;
   wire \$3161 ;
   wire \$3162 ;
@@ -2416,21 +2416,21 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$3167 ;
   wire \$3168 ;
   wire \$3169 ;
-  wire [19:0] \$317 ;
+  wire \$317 ;
   wire \$3170 ;
   wire \$3171 ;
   wire \$3172 ;
-  wire [83:0] \$3173 ;
+  wire \$3173 ;
   wire \$3174 ;
   wire \$3175 ;
   wire \$3176 ;
   wire \$3177 ;
   wire \$3178 ;
   wire \$3179 ;
-  wire [19:0] \$318 ;
+  wire \$318 ;
   wire \$3180 ;
   wire \$3181 ;
-  wire [83:0] \$3182 ;
+  wire \$3182 ;
   wire \$3183 ;
   wire \$3184 ;
   wire \$3185 ;
@@ -2438,9 +2438,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$3187 ;
   wire \$3188 ;
   wire \$3189 ;
-  wire [19:0] \$319 ;
+  wire \$319 ;
   wire \$3190 ;
-  wire [83:0] \$3191 ;
+  wire \$3191 ;
   wire \$3192 ;
   wire \$3193 ;
   wire \$3194 ;
@@ -2450,8 +2450,8 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$3198 ;
   wire \$3199 ;
   wire \$32 ;
-  wire [19:0] \$320 ;
-  wire [83:0] \$3200 ;
+  wire \$320 ;
+  wire \$3200 ;
   wire \$3201 ;
   wire \$3202 ;
   wire \$3203 ;
@@ -2460,8 +2460,8 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$3206 ;
   wire \$3207 ;
   wire \$3208 ;
-  wire [83:0] \$3209 ;
-  wire [19:0] \$321 ;
+  wire \$3209 ;
+  wire \$321 ;
   wire \$3210 ;
   wire \$3211 ;
   wire \$3212 ;
@@ -2470,156 +2470,156 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$3215 ;
   wire \$3216 ;
   wire \$3217 ;
-  wire [83:0] \$3218 ;
+  wire \$3218 ;
   wire \$3219 ;
-  wire [19:0] \$322 ;
+  wire \$322 ;
   wire \$3220 ;
   wire \$3221 ;
   wire \$3222 ;
   wire \$3223 ;
   wire \$3224 ;
-  wire [19:0] \$3225 ;
-  wire [19:0] \$3226 ;
+  wire \$3225 ;
+  wire \$3226 ;
   wire \$3227 ;
   wire \$3228 ;
   wire \$3229 ;
-  wire [19:0] \$323 ;
+  wire \$323 ;
   wire \$3230 ;
   wire \$3231 ;
   wire \$3232 ;
-  wire [19:0] \$3233 ;
-  wire [19:0] \$3234 ;
+  wire \$3233 ;
+  wire \$3234 ;
   wire \$3235 ;
   wire \$3236 ;
   wire \$3237 ;
   wire \$3238 ;
   wire \$3239 ;
-  wire [19:0] \$324 ;
+  wire \$324 ;
   wire \$3240 ;
-  wire [19:0] \$3241 ;
-  wire [19:0] \$3242 ;
+  wire \$3241 ;
+  wire \$3242 ;
   wire \$3243 ;
   wire \$3244 ;
   wire \$3245 ;
   wire \$3246 ;
   wire \$3247 ;
   wire \$3248 ;
-  wire [19:0] \$3249 ;
-  wire [19:0] \$325 ;
-  wire [19:0] \$3250 ;
+  wire \$3249 ;
+  wire \$325 ;
+  wire \$3250 ;
   wire \$3251 ;
   wire \$3252 ;
-  wire \$3253 ;
+  wire [83:0] \$3253 ;
   wire \$3254 ;
   wire \$3255 ;
   wire \$3256 ;
-  wire [19:0] \$3257 ;
-  wire [19:0] \$3258 ;
+  wire \$3257 ;
+  wire \$3258 ;
   wire \$3259 ;
-  wire [19:0] \$326 ;
+  wire \$326 ;
   wire \$3260 ;
   wire \$3261 ;
-  wire \$3262 ;
+  wire [83:0] \$3262 ;
   wire \$3263 ;
   wire \$3264 ;
-  wire [19:0] \$3265 ;
-  wire [19:0] \$3266 ;
+  wire \$3265 ;
+  wire \$3266 ;
   wire \$3267 ;
   wire \$3268 ;
   wire \$3269 ;
-  wire [19:0] \$327 ;
+  wire \$327 ;
   wire \$3270 ;
-  wire \$3271 ;
+  wire [83:0] \$3271 ;
   wire \$3272 ;
-  wire [19:0] \$3273 ;
-  wire [19:0] \$3274 ;
+  wire \$3273 ;
+  wire \$3274 ;
   wire \$3275 ;
   wire \$3276 ;
   wire \$3277 ;
   wire \$3278 ;
   wire \$3279 ;
-  wire [19:0] \$328 ;
-  wire \$3280 ;
-  wire [19:0] \$3281 ;
-  wire [19:0] \$3282 ;
+  wire \$328 ;
+  wire [83:0] \$3280 ;
+  wire \$3281 ;
+  wire \$3282 ;
   wire \$3283 ;
   wire \$3284 ;
   wire \$3285 ;
   wire \$3286 ;
   wire \$3287 ;
   wire \$3288 ;
-  wire [19:0] \$3289 ;
-  wire [19:0] \$329 ;
-  wire [19:0] \$3290 ;
+  wire [83:0] \$3289 ;
+  wire \$329 ;
+  wire \$3290 ;
   wire \$3291 ;
   wire \$3292 ;
   wire \$3293 ;
   wire \$3294 ;
   wire \$3295 ;
   wire \$3296 ;
-  wire [19:0] \$3297 ;
-  wire [19:0] \$3298 ;
+  wire \$3297 ;
+  wire [83:0] \$3298 ;
   wire \$3299 ;
   wire \$33 ;
-  wire [19:0] \$330 ;
+  wire \$330 ;
   wire \$3300 ;
   wire \$3301 ;
   wire \$3302 ;
   wire \$3303 ;
   wire \$3304 ;
-  wire [19:0] \$3305 ;
-  wire [19:0] \$3306 ;
-  wire \$3307 ;
+  wire \$3305 ;
+  wire \$3306 ;
+  wire [83:0] \$3307 ;
   wire \$3308 ;
   wire \$3309 ;
-  wire [19:0] \$331 ;
+  wire \$331 ;
   wire \$3310 ;
   wire \$3311 ;
   wire \$3312 ;
-  wire [19:0] \$3313 ;
-  wire [19:0] \$3314 ;
+  wire \$3313 ;
+  wire \$3314 ;
   wire \$3315 ;
-  wire \$3316 ;
+  wire [83:0] \$3316 ;
   wire \$3317 ;
   wire \$3318 ;
   wire \$3319 ;
-  wire [19:0] \$332 ;
+  wire \$332 ;
   wire \$3320 ;
-  wire [19:0] \$3321 ;
-  wire [19:0] \$3322 ;
+  wire \$3321 ;
+  wire \$3322 ;
   wire \$3323 ;
   wire \$3324 ;
-  wire \$3325 ;
+  wire [83:0] \$3325 ;
   wire \$3326 ;
   wire \$3327 ;
   wire \$3328 ;
-  wire [19:0] \$3329 ;
-  wire [19:0] \$333 ;
-  wire [19:0] \$3330 ;
+  wire \$3329 ;
+  wire \$333 ;
+  wire \$3330 ;
   wire \$3331 ;
   wire \$3332 ;
   wire \$3333 ;
-  wire \$3334 ;
+  wire [83:0] \$3334 ;
   wire \$3335 ;
   wire \$3336 ;
-  wire [19:0] \$3337 ;
-  wire [19:0] \$3338 ;
+  wire \$3337 ;
+  wire \$3338 ;
   wire \$3339 ;
-  wire [19:0] \$334 ;
+  wire \$334 ;
   wire \$3340 ;
   wire \$3341 ;
   wire \$3342 ;
-  wire \$3343 ;
+  wire [83:0] \$3343 ;
   wire \$3344 ;
   wire \$3345 ;
   wire \$3346 ;
   wire \$3347 ;
   wire \$3348 ;
   wire \$3349 ;
-  wire [19:0] \$335 ;
+  wire \$335 ;
   wire \$3350 ;
   wire \$3351 ;
-  wire \$3352 ;
+  wire [83:0] \$3352 ;
   wire \$3353 ;
   wire \$3354 ;
   wire \$3355 ;
@@ -2627,9 +2627,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$3357 ;
   wire \$3358 ;
   wire \$3359 ;
-  wire [19:0] \$336 ;
+  wire \$336 ;
   wire \$3360 ;
-  wire \$3361 ;
+  wire [83:0] \$3361 ;
   wire \$3362 ;
   wire \$3363 ;
   wire \$3364 ;
@@ -2638,8 +2638,8 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$3367 ;
   wire \$3368 ;
   wire \$3369 ;
-  wire [19:0] \$337 ;
-  wire \$3370 ;
+  wire \$337 ;
+  wire [83:0] \$3370 ;
   wire \$3371 ;
   wire \$3372 ;
   wire \$3373 ;
@@ -2648,8 +2648,8 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$3376 ;
   wire \$3377 ;
   wire \$3378 ;
-  wire \$3379 ;
-  wire [19:0] \$338 ;
+  wire [83:0] \$3379 ;
+  wire \$338 ;
   wire \$3380 ;
   wire \$3381 ;
   wire \$3382 ;
@@ -2658,268 +2658,268 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$3385 ;
   wire \$3386 ;
   wire \$3387 ;
-  wire \$3388 ;
+  wire [83:0] \$3388 ;
   wire \$3389 ;
-  wire [19:0] \$339 ;
+  wire \$339 ;
   wire \$3390 ;
   wire \$3391 ;
   wire \$3392 ;
   wire \$3393 ;
   wire \$3394 ;
-  wire \$3395 ;
-  wire \$3396 ;
+  wire [19:0] \$3395 ;
+  wire [19:0] \$3396 ;
   wire \$3397 ;
   wire \$3398 ;
   wire \$3399 ;
   wire \$34 ;
-  wire [19:0] \$340 ;
+  wire \$340 ;
   wire \$3400 ;
   wire \$3401 ;
   wire \$3402 ;
-  wire \$3403 ;
-  wire \$3404 ;
+  wire [19:0] \$3403 ;
+  wire [19:0] \$3404 ;
   wire \$3405 ;
   wire \$3406 ;
   wire \$3407 ;
   wire \$3408 ;
   wire \$3409 ;
-  wire [19:0] \$341 ;
+  wire \$341 ;
   wire \$3410 ;
-  wire \$3411 ;
-  wire \$3412 ;
+  wire [19:0] \$3411 ;
+  wire [19:0] \$3412 ;
   wire \$3413 ;
   wire \$3414 ;
   wire \$3415 ;
   wire \$3416 ;
   wire \$3417 ;
   wire \$3418 ;
-  wire \$3419 ;
-  wire [19:0] \$342 ;
-  wire \$3420 ;
+  wire [19:0] \$3419 ;
+  wire \$342 ;
+  wire [19:0] \$3420 ;
   wire \$3421 ;
   wire \$3422 ;
   wire \$3423 ;
   wire \$3424 ;
   wire \$3425 ;
   wire \$3426 ;
-  wire \$3427 ;
-  wire \$3428 ;
+  wire [19:0] \$3427 ;
+  wire [19:0] \$3428 ;
   wire \$3429 ;
-  wire [19:0] \$343 ;
+  wire \$343 ;
   wire \$3430 ;
   wire \$3431 ;
   wire \$3432 ;
   wire \$3433 ;
   wire \$3434 ;
-  wire \$3435 ;
-  wire \$3436 ;
+  wire [19:0] \$3435 ;
+  wire [19:0] \$3436 ;
   wire \$3437 ;
   wire \$3438 ;
   wire \$3439 ;
-  wire [19:0] \$344 ;
+  wire \$344 ;
   wire \$3440 ;
   wire \$3441 ;
   wire \$3442 ;
-  wire \$3443 ;
-  wire \$3444 ;
+  wire [19:0] \$3443 ;
+  wire [19:0] \$3444 ;
   wire \$3445 ;
   wire \$3446 ;
   wire \$3447 ;
   wire \$3448 ;
   wire \$3449 ;
-  wire [19:0] \$345 ;
+  wire \$345 ;
   wire \$3450 ;
-  wire \$3451 ;
-  wire \$3452 ;
-  reg \$3453 ;
-  reg \$3454 ;
-  reg \$3455 ;
-  reg \$3456 ;
-  reg \$3457 ;
-  reg \$3458 ;
-  reg \$3459 ;
-  wire [19:0] \$346 ;
-  reg \$3460 ;
-  reg \$3461 ;
-  reg \$3462 ;
-  reg \$3463 ;
-  reg \$3464 ;
-  reg \$3465 ;
-  reg \$3466 ;
-  reg [7:0] \$3467 ;
-  reg \$3468 ;
-  reg [62:0] \$3469 ;
-  wire [19:0] \$347 ;
-  reg [61:0] \$3470 ;
-  reg [61:0] \$3471 ;
-  reg [61:0] \$3472 ;
-  reg [61:0] \$3473 ;
-  reg [61:0] \$3474 ;
-  reg [61:0] \$3475 ;
-  reg [61:0] \$3476 ;
-  reg [61:0] \$3477 ;
-  reg [19:0] \$3478 ;
-  reg [19:0] \$3479 ;
-  wire [19:0] \$348 ;
-  reg [19:0] \$3480 ;
-  reg [19:0] \$3481 ;
-  reg [19:0] \$3482 ;
-  reg [19:0] \$3483 ;
-  reg [19:0] \$3484 ;
-  reg [19:0] \$3485 ;
-  reg \$3486 ;
-  reg \$3487 ;
-  reg [7:0] \$3488 ;
-  reg \$3489 ;
-  wire [19:0] \$349 ;
-  reg [62:0] \$3490 ;
-  reg [61:0] \$3491 ;
-  reg [61:0] \$3492 ;
-  reg [61:0] \$3493 ;
-  reg [61:0] \$3494 ;
-  reg [61:0] \$3495 ;
-  reg [61:0] \$3496 ;
-  reg [61:0] \$3497 ;
-  reg [61:0] \$3498 ;
-  reg [19:0] \$3499 ;
+  wire [19:0] \$3451 ;
+  wire [19:0] \$3452 ;
+  wire \$3453 ;
+  wire \$3454 ;
+  wire \$3455 ;
+  wire \$3456 ;
+  wire \$3457 ;
+  wire \$3458 ;
+  wire [19:0] \$3459 ;
+  wire \$346 ;
+  wire [19:0] \$3460 ;
+  wire \$3461 ;
+  wire \$3462 ;
+  wire \$3463 ;
+  wire \$3464 ;
+  wire \$3465 ;
+  wire \$3466 ;
+  wire [19:0] \$3467 ;
+  wire [19:0] \$3468 ;
+  wire \$3469 ;
+  wire \$347 ;
+  wire \$3470 ;
+  wire \$3471 ;
+  wire \$3472 ;
+  wire \$3473 ;
+  wire \$3474 ;
+  wire [19:0] \$3475 ;
+  wire [19:0] \$3476 ;
+  wire \$3477 ;
+  wire \$3478 ;
+  wire \$3479 ;
+  wire \$348 ;
+  wire \$3480 ;
+  wire \$3481 ;
+  wire \$3482 ;
+  wire [19:0] \$3483 ;
+  wire [19:0] \$3484 ;
+  wire \$3485 ;
+  wire \$3486 ;
+  wire \$3487 ;
+  wire \$3488 ;
+  wire \$3489 ;
+  wire \$349 ;
+  wire \$3490 ;
+  wire [19:0] \$3491 ;
+  wire [19:0] \$3492 ;
+  wire \$3493 ;
+  wire \$3494 ;
+  wire \$3495 ;
+  wire \$3496 ;
+  wire \$3497 ;
+  wire \$3498 ;
+  wire [19:0] \$3499 ;
   wire \$35 ;
-  wire [19:0] \$350 ;
-  reg [19:0] \$3500 ;
-  reg [19:0] \$3501 ;
-  reg [19:0] \$3502 ;
-  reg [19:0] \$3503 ;
-  reg [19:0] \$3504 ;
-  reg [19:0] \$3505 ;
-  reg [19:0] \$3506 ;
-  reg [7:0] \$3507 ;
-  reg \$3508 ;
-  reg [62:0] \$3509 ;
-  wire [19:0] \$351 ;
-  reg [61:0] \$3510 ;
-  reg [61:0] \$3511 ;
-  reg [61:0] \$3512 ;
-  reg [61:0] \$3513 ;
-  reg [61:0] \$3514 ;
-  reg [61:0] \$3515 ;
-  reg [61:0] \$3516 ;
-  reg [61:0] \$3517 ;
-  reg [19:0] \$3518 ;
-  reg [19:0] \$3519 ;
-  wire [19:0] \$352 ;
-  reg [19:0] \$3520 ;
-  reg [19:0] \$3521 ;
-  reg [19:0] \$3522 ;
-  reg [19:0] \$3523 ;
-  reg [19:0] \$3524 ;
-  reg [19:0] \$3525 ;
-  reg \$3526 ;
-  reg \$3527 ;
-  reg [7:0] \$3528 ;
-  reg \$3529 ;
-  wire [19:0] \$353 ;
-  reg [62:0] \$3530 ;
-  reg [61:0] \$3531 ;
-  reg [61:0] \$3532 ;
-  reg [61:0] \$3533 ;
-  reg [61:0] \$3534 ;
-  reg [61:0] \$3535 ;
-  reg [61:0] \$3536 ;
-  reg [61:0] \$3537 ;
-  reg [61:0] \$3538 ;
-  reg [19:0] \$3539 ;
-  wire [19:0] \$354 ;
-  reg [19:0] \$3540 ;
-  reg [19:0] \$3541 ;
-  reg [19:0] \$3542 ;
-  reg [19:0] \$3543 ;
-  reg [19:0] \$3544 ;
-  reg [19:0] \$3545 ;
-  reg [19:0] \$3546 ;
-  reg \$3547 ;
-  reg \$3548 ;
-  reg [7:0] \$3549 ;
-  wire [19:0] \$355 ;
-  reg \$3550 ;
-  reg [62:0] \$3551 ;
-  reg [61:0] \$3552 ;
-  reg [61:0] \$3553 ;
-  reg [61:0] \$3554 ;
-  reg [61:0] \$3555 ;
-  reg [61:0] \$3556 ;
-  reg [61:0] \$3557 ;
-  reg [61:0] \$3558 ;
-  reg [61:0] \$3559 ;
-  wire [19:0] \$356 ;
-  reg [19:0] \$3560 ;
-  reg [19:0] \$3561 ;
-  reg [19:0] \$3562 ;
-  reg [19:0] \$3563 ;
-  reg [19:0] \$3564 ;
-  reg [19:0] \$3565 ;
-  reg [19:0] \$3566 ;
-  reg [19:0] \$3567 ;
-  reg [7:0] \$3568 ;
-  reg \$3569 ;
-  wire [19:0] \$357 ;
-  reg [62:0] \$3570 ;
-  reg [61:0] \$3571 ;
-  reg [61:0] \$3572 ;
-  reg [61:0] \$3573 ;
-  reg [61:0] \$3574 ;
-  reg [61:0] \$3575 ;
-  reg [61:0] \$3576 ;
-  reg [61:0] \$3577 ;
-  reg [61:0] \$3578 ;
-  reg [19:0] \$3579 ;
-  wire [19:0] \$358 ;
-  reg [19:0] \$3580 ;
-  reg [19:0] \$3581 ;
-  reg [19:0] \$3582 ;
-  reg [19:0] \$3583 ;
-  reg [19:0] \$3584 ;
-  reg [19:0] \$3585 ;
-  reg [19:0] \$3586 ;
-  reg \$3587 ;
-  reg \$3588 ;
-  reg \$3589 ;
-  wire [19:0] \$359 ;
-  reg [83:0] \$3590 ;
-  reg [83:0] \$3591 ;
-  reg [83:0] \$3592 ;
-  reg [83:0] \$3593 ;
-  reg [83:0] \$3594 ;
-  reg [83:0] \$3595 ;
-  reg [83:0] \$3596 ;
-  reg [83:0] \$3597 ;
-  reg [83:0] \$3598 ;
-  reg [83:0] \$3599 ;
+  wire \$350 ;
+  wire [19:0] \$3500 ;
+  wire \$3501 ;
+  wire \$3502 ;
+  wire \$3503 ;
+  wire \$3504 ;
+  wire \$3505 ;
+  wire \$3506 ;
+  wire [19:0] \$3507 ;
+  wire [19:0] \$3508 ;
+  wire \$3509 ;
+  wire \$351 ;
+  wire \$3510 ;
+  wire \$3511 ;
+  wire \$3512 ;
+  wire \$3513 ;
+  wire \$3514 ;
+  wire \$3515 ;
+  wire \$3516 ;
+  wire \$3517 ;
+  wire \$3518 ;
+  wire \$3519 ;
+  wire \$352 ;
+  wire \$3520 ;
+  wire \$3521 ;
+  wire \$3522 ;
+  wire \$3523 ;
+  wire \$3524 ;
+  wire \$3525 ;
+  wire \$3526 ;
+  wire \$3527 ;
+  wire \$3528 ;
+  wire \$3529 ;
+  wire \$353 ;
+  wire \$3530 ;
+  wire \$3531 ;
+  wire \$3532 ;
+  wire \$3533 ;
+  wire \$3534 ;
+  wire \$3535 ;
+  wire \$3536 ;
+  wire \$3537 ;
+  wire \$3538 ;
+  wire \$3539 ;
+  wire \$354 ;
+  wire \$3540 ;
+  wire \$3541 ;
+  wire \$3542 ;
+  wire \$3543 ;
+  wire \$3544 ;
+  wire \$3545 ;
+  wire \$3546 ;
+  wire \$3547 ;
+  wire \$3548 ;
+  wire \$3549 ;
+  wire \$355 ;
+  wire \$3550 ;
+  wire \$3551 ;
+  wire \$3552 ;
+  wire \$3553 ;
+  wire \$3554 ;
+  wire \$3555 ;
+  wire \$3556 ;
+  wire \$3557 ;
+  wire \$3558 ;
+  wire \$3559 ;
+  wire \$356 ;
+  wire \$3560 ;
+  wire \$3561 ;
+  wire \$3562 ;
+  wire \$3563 ;
+  wire \$3564 ;
+  wire \$3565 ;
+  wire \$3566 ;
+  wire \$3567 ;
+  wire \$3568 ;
+  wire \$3569 ;
+  wire \$357 ;
+  wire \$3570 ;
+  wire \$3571 ;
+  wire \$3572 ;
+  wire \$3573 ;
+  wire \$3574 ;
+  wire \$3575 ;
+  wire \$3576 ;
+  wire \$3577 ;
+  wire \$3578 ;
+  wire \$3579 ;
+  wire \$358 ;
+  wire \$3580 ;
+  wire \$3581 ;
+  wire \$3582 ;
+  wire \$3583 ;
+  wire \$3584 ;
+  wire \$3585 ;
+  wire \$3586 ;
+  wire \$3587 ;
+  wire \$3588 ;
+  wire \$3589 ;
+  wire \$359 ;
+  wire \$3590 ;
+  wire \$3591 ;
+  wire \$3592 ;
+  wire \$3593 ;
+  wire \$3594 ;
+  wire \$3595 ;
+  wire \$3596 ;
+  wire \$3597 ;
+  wire \$3598 ;
+  wire \$3599 ;
   wire \$36 ;
-  wire [19:0] \$360 ;
-  reg [83:0] \$3600 ;
-  reg [83:0] \$3601 ;
-  reg [83:0] \$3602 ;
-  reg [83:0] \$3603 ;
-  reg [83:0] \$3604 ;
-  reg [83:0] \$3605 ;
-  reg \$3606 ;
-  reg \$3607 ;
-  reg \$3608 ;
-  reg \$3609 ;
+  wire \$360 ;
+  wire \$3600 ;
+  wire \$3601 ;
+  wire \$3602 ;
+  wire \$3603 ;
+  wire \$3604 ;
+  wire \$3605 ;
+  wire \$3606 ;
+  wire \$3607 ;
+  wire \$3608 ;
+  wire \$3609 ;
   wire [19:0] \$361 ;
-  reg \$3610 ;
-  reg \$3611 ;
-  reg \$3612 ;
-  reg \$3613 ;
-  reg \$3614 ;
-  reg \$3615 ;
-  reg \$3616 ;
-  reg \$3617 ;
-  reg \$3618 ;
-  reg \$3619 ;
+  wire \$3610 ;
+  wire \$3611 ;
+  wire \$3612 ;
+  wire \$3613 ;
+  wire \$3614 ;
+  wire \$3615 ;
+  wire \$3616 ;
+  wire \$3617 ;
+  wire \$3618 ;
+  wire \$3619 ;
   wire [19:0] \$362 ;
-  reg \$3620 ;
-  reg \$3621 ;
-  reg \$3622 ;
+  wire \$3620 ;
+  wire \$3621 ;
+  wire \$3622 ;
   reg \$3623 ;
   reg \$3624 ;
   reg \$3625 ;
@@ -2990,43 +2990,43 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   reg \$3684 ;
   reg \$3685 ;
   reg \$3686 ;
-  reg [83:0] \$3687 ;
-  reg [83:0] \$3688 ;
-  reg [83:0] \$3689 ;
+  reg \$3687 ;
+  reg \$3688 ;
+  reg \$3689 ;
   wire [19:0] \$369 ;
-  reg [83:0] \$3690 ;
-  reg [83:0] \$3691 ;
-  reg [83:0] \$3692 ;
-  reg [83:0] \$3693 ;
-  reg [83:0] \$3694 ;
-  reg [83:0] \$3695 ;
-  reg [83:0] \$3696 ;
-  reg [83:0] \$3697 ;
-  reg [83:0] \$3698 ;
-  reg [83:0] \$3699 ;
+  reg \$3690 ;
+  reg \$3691 ;
+  reg \$3692 ;
+  reg \$3693 ;
+  reg \$3694 ;
+  reg \$3695 ;
+  reg \$3696 ;
+  reg \$3697 ;
+  reg \$3698 ;
+  reg \$3699 ;
   wire \$37 ;
   wire [19:0] \$370 ;
-  reg [83:0] \$3700 ;
-  reg [83:0] \$3701 ;
-  reg [83:0] \$3702 ;
+  reg \$3700 ;
+  reg \$3701 ;
+  reg \$3702 ;
   reg \$3703 ;
-  reg [83:0] \$3704 ;
-  reg [83:0] \$3705 ;
-  reg [83:0] \$3706 ;
-  reg [83:0] \$3707 ;
-  reg [83:0] \$3708 ;
-  reg [83:0] \$3709 ;
+  reg \$3704 ;
+  reg \$3705 ;
+  reg \$3706 ;
+  reg \$3707 ;
+  reg \$3708 ;
+  reg \$3709 ;
   wire [19:0] \$371 ;
-  reg [83:0] \$3710 ;
-  reg [83:0] \$3711 ;
-  reg [83:0] \$3712 ;
-  reg [83:0] \$3713 ;
-  reg [83:0] \$3714 ;
-  reg [83:0] \$3715 ;
-  reg [83:0] \$3716 ;
-  reg [83:0] \$3717 ;
-  reg [83:0] \$3718 ;
-  reg [83:0] \$3719 ;
+  reg \$3710 ;
+  reg \$3711 ;
+  reg \$3712 ;
+  reg \$3713 ;
+  reg \$3714 ;
+  reg \$3715 ;
+  reg \$3716 ;
+  reg \$3717 ;
+  reg \$3718 ;
+  reg \$3719 ;
   wire [19:0] \$372 ;
   reg \$3720 ;
   reg \$3721 ;
@@ -3118,155 +3118,155 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$38 ;
   wire [19:0] \$380 ;
   reg \$3800 ;
-  reg [83:0] \$3801 ;
-  reg [83:0] \$3802 ;
-  reg [83:0] \$3803 ;
-  reg [83:0] \$3804 ;
-  reg [83:0] \$3805 ;
-  reg [83:0] \$3806 ;
-  reg [83:0] \$3807 ;
-  reg [83:0] \$3808 ;
-  reg [83:0] \$3809 ;
+  reg \$3801 ;
+  reg \$3802 ;
+  reg \$3803 ;
+  reg \$3804 ;
+  reg \$3805 ;
+  reg \$3806 ;
+  reg \$3807 ;
+  reg \$3808 ;
+  reg \$3809 ;
   wire [19:0] \$381 ;
-  reg [83:0] \$3810 ;
-  reg [83:0] \$3811 ;
-  reg [83:0] \$3812 ;
-  reg [83:0] \$3813 ;
-  reg [83:0] \$3814 ;
-  reg [83:0] \$3815 ;
-  reg [83:0] \$3816 ;
-  reg \$3817 ;
-  reg [83:0] \$3818 ;
-  reg [83:0] \$3819 ;
+  reg \$3810 ;
+  reg \$3811 ;
+  reg \$3812 ;
+  reg [7:0] \$3813 ;
+  reg \$3814 ;
+  reg [62:0] \$3815 ;
+  reg [61:0] \$3816 ;
+  reg [19:0] \$3817 ;
+  reg [61:0] \$3818 ;
+  reg [19:0] \$3819 ;
   wire [19:0] \$382 ;
-  reg [83:0] \$3820 ;
-  reg [83:0] \$3821 ;
-  reg [83:0] \$3822 ;
-  reg [83:0] \$3823 ;
-  reg [83:0] \$3824 ;
-  reg [83:0] \$3825 ;
-  reg [83:0] \$3826 ;
-  reg [83:0] \$3827 ;
-  reg [83:0] \$3828 ;
-  reg [83:0] \$3829 ;
+  reg [61:0] \$3820 ;
+  reg [19:0] \$3821 ;
+  reg [61:0] \$3822 ;
+  reg [19:0] \$3823 ;
+  reg [61:0] \$3824 ;
+  reg [19:0] \$3825 ;
+  reg [61:0] \$3826 ;
+  reg [19:0] \$3827 ;
+  reg [61:0] \$3828 ;
+  reg [19:0] \$3829 ;
   wire [19:0] \$383 ;
-  reg [83:0] \$3830 ;
-  reg [83:0] \$3831 ;
-  reg [83:0] \$3832 ;
-  reg [83:0] \$3833 ;
-  reg \$3834 ;
+  reg [61:0] \$3830 ;
+  reg [19:0] \$3831 ;
+  reg \$3832 ;
+  reg \$3833 ;
+  reg [7:0] \$3834 ;
   reg \$3835 ;
-  reg \$3836 ;
-  reg \$3837 ;
-  reg \$3838 ;
-  reg \$3839 ;
+  reg [62:0] \$3836 ;
+  reg [61:0] \$3837 ;
+  reg [19:0] \$3838 ;
+  reg [61:0] \$3839 ;
   wire [19:0] \$384 ;
-  reg \$3840 ;
-  reg \$3841 ;
-  reg \$3842 ;
-  reg \$3843 ;
-  reg \$3844 ;
-  reg \$3845 ;
-  reg \$3846 ;
-  reg \$3847 ;
-  reg \$3848 ;
-  reg \$3849 ;
+  reg [19:0] \$3840 ;
+  reg [61:0] \$3841 ;
+  reg [19:0] \$3842 ;
+  reg [61:0] \$3843 ;
+  reg [19:0] \$3844 ;
+  reg [61:0] \$3845 ;
+  reg [19:0] \$3846 ;
+  reg [61:0] \$3847 ;
+  reg [19:0] \$3848 ;
+  reg [61:0] \$3849 ;
   wire [19:0] \$385 ;
-  reg \$3850 ;
-  reg \$3851 ;
-  reg \$3852 ;
-  reg \$3853 ;
+  reg [19:0] \$3850 ;
+  reg [61:0] \$3851 ;
+  reg [19:0] \$3852 ;
+  reg [7:0] \$3853 ;
   reg \$3854 ;
-  reg \$3855 ;
+  reg [62:0] \$3855 ;
   reg \$3856 ;
-  reg \$3857 ;
-  reg \$3858 ;
-  reg \$3859 ;
+  reg [61:0] \$3857 ;
+  reg [19:0] \$3858 ;
+  reg [61:0] \$3859 ;
   wire [19:0] \$386 ;
-  reg \$3860 ;
-  reg \$3861 ;
-  reg \$3862 ;
-  reg \$3863 ;
-  reg \$3864 ;
-  reg \$3865 ;
-  reg \$3866 ;
-  reg \$3867 ;
-  reg \$3868 ;
-  reg \$3869 ;
+  reg [19:0] \$3860 ;
+  reg [61:0] \$3861 ;
+  reg [19:0] \$3862 ;
+  reg [61:0] \$3863 ;
+  reg [19:0] \$3864 ;
+  reg [61:0] \$3865 ;
+  reg [19:0] \$3866 ;
+  reg [61:0] \$3867 ;
+  reg [19:0] \$3868 ;
+  reg [61:0] \$3869 ;
   wire [19:0] \$387 ;
-  reg \$3870 ;
-  reg \$3871 ;
-  reg \$3872 ;
+  reg [19:0] \$3870 ;
+  reg [61:0] \$3871 ;
+  reg [19:0] \$3872 ;
   reg \$3873 ;
-  reg \$3874 ;
+  reg [7:0] \$3874 ;
   reg \$3875 ;
-  reg \$3876 ;
-  reg \$3877 ;
-  reg \$3878 ;
-  reg \$3879 ;
+  reg [62:0] \$3876 ;
+  reg [61:0] \$3877 ;
+  reg [19:0] \$3878 ;
+  reg [61:0] \$3879 ;
   wire [19:0] \$388 ;
-  reg \$3880 ;
-  reg \$3881 ;
-  reg \$3882 ;
-  reg \$3883 ;
-  reg \$3884 ;
-  reg \$3885 ;
-  reg \$3886 ;
-  reg \$3887 ;
-  reg \$3888 ;
-  reg \$3889 ;
+  reg [19:0] \$3880 ;
+  reg [61:0] \$3881 ;
+  reg [19:0] \$3882 ;
+  reg [61:0] \$3883 ;
+  reg [19:0] \$3884 ;
+  reg [61:0] \$3885 ;
+  reg [19:0] \$3886 ;
+  reg [61:0] \$3887 ;
+  reg [19:0] \$3888 ;
+  reg [61:0] \$3889 ;
   wire [19:0] \$389 ;
-  reg \$3890 ;
-  reg \$3891 ;
-  reg \$3892 ;
+  reg [19:0] \$3890 ;
+  reg [61:0] \$3891 ;
+  reg [19:0] \$3892 ;
   reg \$3893 ;
   reg \$3894 ;
-  reg \$3895 ;
+  reg [7:0] \$3895 ;
   reg \$3896 ;
-  reg \$3897 ;
-  reg \$3898 ;
-  reg \$3899 ;
+  reg [62:0] \$3897 ;
+  reg [61:0] \$3898 ;
+  reg [19:0] \$3899 ;
   wire \$39 ;
   wire [19:0] \$390 ;
-  reg \$3900 ;
-  reg \$3901 ;
-  reg \$3902 ;
-  reg \$3903 ;
-  reg \$3904 ;
-  reg \$3905 ;
-  reg \$3906 ;
-  reg \$3907 ;
-  reg \$3908 ;
-  reg \$3909 ;
+  reg [61:0] \$3900 ;
+  reg [19:0] \$3901 ;
+  reg [61:0] \$3902 ;
+  reg [19:0] \$3903 ;
+  reg [61:0] \$3904 ;
+  reg [19:0] \$3905 ;
+  reg [61:0] \$3906 ;
+  reg [19:0] \$3907 ;
+  reg [61:0] \$3908 ;
+  reg [19:0] \$3909 ;
   wire [19:0] \$391 ;
-  reg \$3910 ;
-  reg \$3911 ;
-  reg \$3912 ;
-  reg \$3913 ;
-  reg \$3914 ;
-  reg [83:0] \$3915 ;
-  reg [83:0] \$3916 ;
-  reg [83:0] \$3917 ;
-  reg [83:0] \$3918 ;
-  reg [83:0] \$3919 ;
+  reg [61:0] \$3910 ;
+  reg [19:0] \$3911 ;
+  reg [61:0] \$3912 ;
+  reg [19:0] \$3913 ;
+  reg [7:0] \$3914 ;
+  reg \$3915 ;
+  reg [62:0] \$3916 ;
+  reg \$3917 ;
+  reg [61:0] \$3918 ;
+  reg [19:0] \$3919 ;
   wire [19:0] \$392 ;
-  reg [83:0] \$3920 ;
-  reg [83:0] \$3921 ;
-  reg [83:0] \$3922 ;
-  reg [83:0] \$3923 ;
-  reg [83:0] \$3924 ;
-  reg [83:0] \$3925 ;
-  reg [83:0] \$3926 ;
-  reg [83:0] \$3927 ;
-  reg [83:0] \$3928 ;
-  reg [83:0] \$3929 ;
+  reg [61:0] \$3920 ;
+  reg [19:0] \$3921 ;
+  reg [61:0] \$3922 ;
+  reg [19:0] \$3923 ;
+  reg [61:0] \$3924 ;
+  reg [19:0] \$3925 ;
+  reg [61:0] \$3926 ;
+  reg [19:0] \$3927 ;
+  reg [61:0] \$3928 ;
+  reg [19:0] \$3929 ;
   wire [19:0] \$393 ;
-  reg [83:0] \$3930 ;
-  reg \$3931 ;
-  reg [83:0] \$3932 ;
-  reg [83:0] \$3933 ;
-  reg [83:0] \$3934 ;
-  reg [83:0] \$3935 ;
+  reg [61:0] \$3930 ;
+  reg [19:0] \$3931 ;
+  reg [61:0] \$3932 ;
+  reg [19:0] \$3933 ;
+  reg \$3934 ;
+  reg \$3935 ;
   reg [83:0] \$3936 ;
   reg [83:0] \$3937 ;
   reg [83:0] \$3938 ;
@@ -3280,11 +3280,11 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   reg [83:0] \$3945 ;
   reg [83:0] \$3946 ;
   reg [83:0] \$3947 ;
-  reg \$3948 ;
-  reg \$3949 ;
+  reg [83:0] \$3948 ;
+  reg [83:0] \$3949 ;
   wire [19:0] \$395 ;
-  reg \$3950 ;
-  reg \$3951 ;
+  reg [83:0] \$3950 ;
+  reg [83:0] \$3951 ;
   reg \$3952 ;
   reg \$3953 ;
   reg \$3954 ;
@@ -3371,11 +3371,11 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   reg \$4026 ;
   reg \$4027 ;
   reg \$4028 ;
-  reg [83:0] \$4029 ;
+  reg \$4029 ;
   wire [19:0] \$403 ;
-  reg [83:0] \$4030 ;
-  reg [83:0] \$4031 ;
-  reg [83:0] \$4032 ;
+  reg \$4030 ;
+  reg \$4031 ;
+  reg \$4032 ;
   reg [83:0] \$4033 ;
   reg [83:0] \$4034 ;
   reg [83:0] \$4035 ;
@@ -3389,41 +3389,41 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   reg [83:0] \$4042 ;
   reg [83:0] \$4043 ;
   reg [83:0] \$4044 ;
-  reg \$4045 ;
-  reg [14:0] \$4046 ;
-  reg [19:0] \$4047 ;
-  reg [19:0] \$4048 ;
-  reg [19:0] \$4049 ;
+  reg [83:0] \$4045 ;
+  reg [83:0] \$4046 ;
+  reg [83:0] \$4047 ;
+  reg [83:0] \$4048 ;
+  reg \$4049 ;
   wire [19:0] \$405 ;
-  reg [19:0] \$4050 ;
-  reg [19:0] \$4051 ;
-  reg [19:0] \$4052 ;
-  reg [19:0] \$4053 ;
-  reg [19:0] \$4054 ;
-  reg [19:0] \$4055 ;
-  reg [19:0] \$4056 ;
-  reg [19:0] \$4057 ;
-  reg [19:0] \$4058 ;
-  reg [19:0] \$4059 ;
+  reg [83:0] \$4050 ;
+  reg [83:0] \$4051 ;
+  reg [83:0] \$4052 ;
+  reg [83:0] \$4053 ;
+  reg [83:0] \$4054 ;
+  reg [83:0] \$4055 ;
+  reg [83:0] \$4056 ;
+  reg [83:0] \$4057 ;
+  reg [83:0] \$4058 ;
+  reg [83:0] \$4059 ;
   wire [19:0] \$406 ;
-  reg [19:0] \$4060 ;
-  reg [19:0] \$4061 ;
-  reg [19:0] \$4062 ;
-  reg [19:0] \$4063 ;
-  reg [19:0] \$4064 ;
-  reg [19:0] \$4065 ;
-  reg [19:0] \$4066 ;
-  reg [19:0] \$4067 ;
-  reg [19:0] \$4068 ;
-  reg [19:0] \$4069 ;
+  reg [83:0] \$4060 ;
+  reg [83:0] \$4061 ;
+  reg [83:0] \$4062 ;
+  reg [83:0] \$4063 ;
+  reg [83:0] \$4064 ;
+  reg [83:0] \$4065 ;
+  reg \$4066 ;
+  reg \$4067 ;
+  reg \$4068 ;
+  reg \$4069 ;
   wire [19:0] \$407 ;
-  reg [19:0] \$4070 ;
-  reg [19:0] \$4071 ;
-  reg [19:0] \$4072 ;
-  reg [19:0] \$4073 ;
-  reg [19:0] \$4074 ;
-  reg [19:0] \$4075 ;
-  reg [19:0] \$4076 ;
+  reg \$4070 ;
+  reg \$4071 ;
+  reg \$4072 ;
+  reg \$4073 ;
+  reg \$4074 ;
+  reg \$4075 ;
+  reg \$4076 ;
   reg \$4077 ;
   reg \$4078 ;
   reg \$4079 ;
@@ -3502,110 +3502,456 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   reg \$4144 ;
   reg \$4145 ;
   reg \$4146 ;
-  reg \$4147 ;
-  reg \$4148 ;
-  reg \$4149 ;
+  reg [83:0] \$4147 ;
+  reg [83:0] \$4148 ;
+  reg [83:0] \$4149 ;
   wire [19:0] \$415 ;
-  reg \$4150 ;
-  reg \$4151 ;
-  reg \$4152 ;
-  reg \$4153 ;
-  reg \$4154 ;
-  reg \$4155 ;
-  reg \$4156 ;
-  reg \$4157 ;
-  reg \$4158 ;
-  reg \$4159 ;
+  reg [83:0] \$4150 ;
+  reg [83:0] \$4151 ;
+  reg [83:0] \$4152 ;
+  reg [83:0] \$4153 ;
+  reg [83:0] \$4154 ;
+  reg [83:0] \$4155 ;
+  reg [83:0] \$4156 ;
+  reg [83:0] \$4157 ;
+  reg [83:0] \$4158 ;
+  reg [83:0] \$4159 ;
   wire [19:0] \$416 ;
-  reg \$4160 ;
-  reg \$4161 ;
-  reg \$4162 ;
+  reg [83:0] \$4160 ;
+  reg [83:0] \$4161 ;
+  reg [83:0] \$4162 ;
   reg \$4163 ;
-  reg \$4164 ;
-  reg \$4165 ;
-  reg \$4166 ;
-  reg \$4167 ;
-  reg \$4168 ;
-  reg \$4169 ;
+  reg [83:0] \$4164 ;
+  reg [83:0] \$4165 ;
+  reg [83:0] \$4166 ;
+  reg [83:0] \$4167 ;
+  reg [83:0] \$4168 ;
+  reg [83:0] \$4169 ;
   wire [19:0] \$417 ;
-  reg [7:0] \$4170 ;
-  reg [19:0] \$4171 ;
-  reg [19:0] \$4172 ;
-  reg [19:0] \$4173 ;
-  reg [19:0] \$4174 ;
-  reg [19:0] \$4175 ;
-  reg [19:0] \$4176 ;
-  reg [19:0] \$4177 ;
-  reg [19:0] \$4178 ;
-  reg [19:0] \$4179 ;
+  reg [83:0] \$4170 ;
+  reg [83:0] \$4171 ;
+  reg [83:0] \$4172 ;
+  reg [83:0] \$4173 ;
+  reg [83:0] \$4174 ;
+  reg [83:0] \$4175 ;
+  reg [83:0] \$4176 ;
+  reg [83:0] \$4177 ;
+  reg [83:0] \$4178 ;
+  reg [83:0] \$4179 ;
   wire [19:0] \$418 ;
-  reg [19:0] \$4180 ;
-  reg [19:0] \$4181 ;
-  reg [19:0] \$4182 ;
-  reg [19:0] \$4183 ;
-  reg [19:0] \$4184 ;
-  reg [19:0] \$4185 ;
-  reg [19:0] \$4186 ;
-  reg [19:0] \$4187 ;
-  reg [19:0] \$4188 ;
-  reg [19:0] \$4189 ;
+  reg \$4180 ;
+  reg \$4181 ;
+  reg \$4182 ;
+  reg \$4183 ;
+  reg \$4184 ;
+  reg \$4185 ;
+  reg \$4186 ;
+  reg \$4187 ;
+  reg \$4188 ;
+  reg \$4189 ;
   wire [19:0] \$419 ;
-  reg [19:0] \$4190 ;
-  reg [19:0] \$4191 ;
-  reg [19:0] \$4192 ;
-  reg [19:0] \$4193 ;
-  reg [19:0] \$4194 ;
-  reg [19:0] \$4195 ;
-  reg [19:0] \$4196 ;
-  reg [19:0] \$4197 ;
-  reg [19:0] \$4198 ;
-  reg [19:0] \$4199 ;
+  reg \$4190 ;
+  reg \$4191 ;
+  reg \$4192 ;
+  reg \$4193 ;
+  reg \$4194 ;
+  reg \$4195 ;
+  reg \$4196 ;
+  reg \$4197 ;
+  reg \$4198 ;
+  reg \$4199 ;
   wire \$42 ;
   wire [19:0] \$420 ;
-  reg [19:0] \$4200 ;
+  reg \$4200 ;
   reg \$4201 ;
   reg \$4202 ;
-  reg [328:0] \$4203 ;
-  reg [328:0] \$4204 ;
+  reg \$4203 ;
+  reg \$4204 ;
   reg \$4205 ;
+  reg \$4206 ;
+  reg \$4207 ;
+  reg \$4208 ;
+  reg \$4209 ;
   wire [19:0] \$421 ;
+  reg \$4210 ;
+  reg \$4211 ;
+  reg \$4212 ;
+  reg \$4213 ;
+  reg \$4214 ;
+  reg \$4215 ;
+  reg \$4216 ;
+  reg \$4217 ;
+  reg \$4218 ;
+  reg \$4219 ;
   wire [19:0] \$422 ;
+  reg \$4220 ;
+  reg \$4221 ;
+  reg \$4222 ;
+  reg \$4223 ;
+  reg \$4224 ;
+  reg \$4225 ;
+  reg \$4226 ;
+  reg \$4227 ;
+  reg \$4228 ;
+  reg \$4229 ;
   wire [19:0] \$423 ;
+  reg \$4230 ;
+  reg \$4231 ;
+  reg \$4232 ;
+  reg \$4233 ;
+  reg \$4234 ;
+  reg \$4235 ;
+  reg \$4236 ;
+  reg \$4237 ;
+  reg \$4238 ;
+  reg \$4239 ;
   wire [19:0] \$424 ;
+  reg \$4240 ;
+  reg \$4241 ;
+  reg \$4242 ;
+  reg \$4243 ;
+  reg \$4244 ;
+  reg \$4245 ;
+  reg \$4246 ;
+  reg \$4247 ;
+  reg \$4248 ;
+  reg \$4249 ;
   wire [19:0] \$425 ;
+  reg \$4250 ;
+  reg \$4251 ;
+  reg \$4252 ;
+  reg \$4253 ;
+  reg \$4254 ;
+  reg \$4255 ;
+  reg \$4256 ;
+  reg \$4257 ;
+  reg \$4258 ;
+  reg \$4259 ;
   wire [19:0] \$426 ;
+  reg \$4260 ;
+  reg [83:0] \$4261 ;
+  reg [83:0] \$4262 ;
+  reg [83:0] \$4263 ;
+  reg [83:0] \$4264 ;
+  reg [83:0] \$4265 ;
+  reg [83:0] \$4266 ;
+  reg [83:0] \$4267 ;
+  reg [83:0] \$4268 ;
+  reg [83:0] \$4269 ;
   wire [19:0] \$427 ;
+  reg [83:0] \$4270 ;
+  reg [83:0] \$4271 ;
+  reg [83:0] \$4272 ;
+  reg [83:0] \$4273 ;
+  reg [83:0] \$4274 ;
+  reg [83:0] \$4275 ;
+  reg [83:0] \$4276 ;
+  reg \$4277 ;
+  reg [83:0] \$4278 ;
+  reg [83:0] \$4279 ;
   wire [19:0] \$428 ;
+  reg [83:0] \$4280 ;
+  reg [83:0] \$4281 ;
+  reg [83:0] \$4282 ;
+  reg [83:0] \$4283 ;
+  reg [83:0] \$4284 ;
+  reg [83:0] \$4285 ;
+  reg [83:0] \$4286 ;
+  reg [83:0] \$4287 ;
+  reg [83:0] \$4288 ;
+  reg [83:0] \$4289 ;
   wire [19:0] \$429 ;
+  reg [83:0] \$4290 ;
+  reg [83:0] \$4291 ;
+  reg [83:0] \$4292 ;
+  reg [83:0] \$4293 ;
+  reg \$4294 ;
+  reg \$4295 ;
+  reg \$4296 ;
+  reg \$4297 ;
+  reg \$4298 ;
+  reg \$4299 ;
   wire \$43 ;
   wire [19:0] \$430 ;
+  reg \$4300 ;
+  reg \$4301 ;
+  reg \$4302 ;
+  reg \$4303 ;
+  reg \$4304 ;
+  reg \$4305 ;
+  reg \$4306 ;
+  reg \$4307 ;
+  reg \$4308 ;
+  reg \$4309 ;
   wire [19:0] \$431 ;
+  reg \$4310 ;
+  reg \$4311 ;
+  reg \$4312 ;
+  reg \$4313 ;
+  reg \$4314 ;
+  reg \$4315 ;
+  reg \$4316 ;
+  reg \$4317 ;
+  reg \$4318 ;
+  reg \$4319 ;
   wire [19:0] \$432 ;
+  reg \$4320 ;
+  reg \$4321 ;
+  reg \$4322 ;
+  reg \$4323 ;
+  reg \$4324 ;
+  reg \$4325 ;
+  reg \$4326 ;
+  reg \$4327 ;
+  reg \$4328 ;
+  reg \$4329 ;
   wire [19:0] \$433 ;
+  reg \$4330 ;
+  reg \$4331 ;
+  reg \$4332 ;
+  reg \$4333 ;
+  reg \$4334 ;
+  reg \$4335 ;
+  reg \$4336 ;
+  reg \$4337 ;
+  reg \$4338 ;
+  reg \$4339 ;
   wire [19:0] \$434 ;
+  reg \$4340 ;
+  reg \$4341 ;
+  reg \$4342 ;
+  reg \$4343 ;
+  reg \$4344 ;
+  reg \$4345 ;
+  reg \$4346 ;
+  reg \$4347 ;
+  reg \$4348 ;
+  reg \$4349 ;
   wire [19:0] \$435 ;
+  reg \$4350 ;
+  reg \$4351 ;
+  reg \$4352 ;
+  reg \$4353 ;
+  reg \$4354 ;
+  reg \$4355 ;
+  reg \$4356 ;
+  reg \$4357 ;
+  reg \$4358 ;
+  reg \$4359 ;
   wire [19:0] \$436 ;
+  reg \$4360 ;
+  reg \$4361 ;
+  reg \$4362 ;
+  reg \$4363 ;
+  reg \$4364 ;
+  reg \$4365 ;
+  reg \$4366 ;
+  reg \$4367 ;
+  reg \$4368 ;
+  reg \$4369 ;
   wire [19:0] \$437 ;
+  reg \$4370 ;
+  reg \$4371 ;
+  reg \$4372 ;
+  reg \$4373 ;
+  reg \$4374 ;
+  reg [83:0] \$4375 ;
+  reg [83:0] \$4376 ;
+  reg [83:0] \$4377 ;
+  reg [83:0] \$4378 ;
+  reg [83:0] \$4379 ;
   wire [19:0] \$438 ;
+  reg [83:0] \$4380 ;
+  reg [83:0] \$4381 ;
+  reg [83:0] \$4382 ;
+  reg [83:0] \$4383 ;
+  reg [83:0] \$4384 ;
+  reg [83:0] \$4385 ;
+  reg [83:0] \$4386 ;
+  reg [83:0] \$4387 ;
+  reg [83:0] \$4388 ;
+  reg [83:0] \$4389 ;
   wire [19:0] \$439 ;
+  reg [83:0] \$4390 ;
+  reg \$4391 ;
+  reg [14:0] \$4392 ;
+  reg [19:0] \$4393 ;
+  reg [19:0] \$4394 ;
+  reg [19:0] \$4395 ;
+  reg [19:0] \$4396 ;
+  reg [19:0] \$4397 ;
+  reg [19:0] \$4398 ;
+  reg [19:0] \$4399 ;
   wire \$44 ;
   wire [19:0] \$440 ;
+  reg [19:0] \$4400 ;
+  reg [19:0] \$4401 ;
+  reg [19:0] \$4402 ;
+  reg [19:0] \$4403 ;
+  reg [19:0] \$4404 ;
+  reg [19:0] \$4405 ;
+  reg [19:0] \$4406 ;
+  reg [19:0] \$4407 ;
+  reg [19:0] \$4408 ;
+  reg [19:0] \$4409 ;
   wire [19:0] \$441 ;
+  reg [19:0] \$4410 ;
+  reg [19:0] \$4411 ;
+  reg [19:0] \$4412 ;
+  reg [19:0] \$4413 ;
+  reg [19:0] \$4414 ;
+  reg [19:0] \$4415 ;
+  reg [19:0] \$4416 ;
+  reg [19:0] \$4417 ;
+  reg [19:0] \$4418 ;
+  reg [19:0] \$4419 ;
   wire [19:0] \$442 ;
+  reg [19:0] \$4420 ;
+  reg [19:0] \$4421 ;
+  reg [19:0] \$4422 ;
+  reg \$4423 ;
+  reg \$4424 ;
+  reg [19:0] \$4425 ;
+  reg [19:0] \$4426 ;
+  reg \$4427 ;
+  reg \$4428 ;
+  reg [19:0] \$4429 ;
   wire [19:0] \$443 ;
+  reg [19:0] \$4430 ;
+  reg \$4431 ;
+  reg \$4432 ;
+  reg \$4433 ;
+  reg [19:0] \$4434 ;
+  reg [19:0] \$4435 ;
+  reg \$4436 ;
+  reg \$4437 ;
+  reg \$4438 ;
+  reg \$4439 ;
   wire [19:0] \$444 ;
+  reg [19:0] \$4440 ;
+  reg [19:0] \$4441 ;
+  reg \$4442 ;
+  reg \$4443 ;
+  reg \$4444 ;
+  reg \$4445 ;
+  reg \$4446 ;
+  reg [19:0] \$4447 ;
+  reg [19:0] \$4448 ;
+  reg \$4449 ;
   wire [19:0] \$445 ;
+  reg \$4450 ;
+  reg \$4451 ;
+  reg \$4452 ;
+  reg \$4453 ;
+  reg \$4454 ;
+  reg [19:0] \$4455 ;
+  reg [19:0] \$4456 ;
+  reg \$4457 ;
+  reg \$4458 ;
+  reg \$4459 ;
   wire [19:0] \$446 ;
+  reg \$4460 ;
+  reg \$4461 ;
+  reg \$4462 ;
+  reg \$4463 ;
+  reg [19:0] \$4464 ;
+  reg [19:0] \$4465 ;
+  reg \$4466 ;
+  reg \$4467 ;
+  reg \$4468 ;
+  reg \$4469 ;
   wire [19:0] \$447 ;
+  reg \$4470 ;
+  reg \$4471 ;
+  reg \$4472 ;
+  reg \$4473 ;
+  reg [19:0] \$4474 ;
+  reg [19:0] \$4475 ;
+  reg \$4476 ;
+  reg \$4477 ;
+  reg \$4478 ;
+  reg \$4479 ;
   wire [19:0] \$448 ;
+  reg \$4480 ;
+  reg \$4481 ;
+  reg \$4482 ;
+  reg \$4483 ;
+  reg [19:0] \$4484 ;
+  reg [19:0] \$4485 ;
+  reg \$4486 ;
+  reg \$4487 ;
+  reg \$4488 ;
+  reg \$4489 ;
   wire [19:0] \$449 ;
+  reg \$4490 ;
+  reg \$4491 ;
+  reg \$4492 ;
+  reg \$4493 ;
+  reg [19:0] \$4494 ;
+  reg [19:0] \$4495 ;
+  reg \$4496 ;
+  reg \$4497 ;
+  reg \$4498 ;
+  reg \$4499 ;
   wire \$45 ;
   wire [19:0] \$450 ;
+  reg \$4500 ;
+  reg \$4501 ;
+  reg \$4502 ;
+  reg \$4503 ;
+  reg [19:0] \$4504 ;
+  reg [19:0] \$4505 ;
+  reg \$4506 ;
+  reg \$4507 ;
+  reg \$4508 ;
+  reg \$4509 ;
   wire [19:0] \$451 ;
+  reg \$4510 ;
+  reg \$4511 ;
+  reg \$4512 ;
+  reg \$4513 ;
+  reg [19:0] \$4514 ;
+  reg [19:0] \$4515 ;
+  reg \$4516 ;
+  reg \$4517 ;
+  reg \$4518 ;
+  reg \$4519 ;
   wire [19:0] \$452 ;
+  reg \$4520 ;
+  reg \$4521 ;
+  reg \$4522 ;
+  reg \$4523 ;
+  reg [19:0] \$4524 ;
+  reg [19:0] \$4525 ;
+  reg \$4526 ;
+  reg \$4527 ;
+  reg \$4528 ;
+  reg \$4529 ;
   wire [19:0] \$453 ;
+  reg \$4530 ;
+  reg \$4531 ;
+  reg \$4532 ;
+  reg \$4533 ;
+  reg [19:0] \$4534 ;
+  reg [19:0] \$4535 ;
+  reg \$4536 ;
+  reg \$4537 ;
+  reg \$4538 ;
+  reg \$4539 ;
   wire [19:0] \$454 ;
+  reg \$4540 ;
+  reg \$4541 ;
+  reg \$4542 ;
+  reg \$4543 ;
+  reg [19:0] \$4544 ;
+  reg [19:0] \$4545 ;
+  reg [7:0] \$4546 ;
+  reg \$4547 ;
+  reg \$4548 ;
+  reg [328:0] \$4549 ;
   wire [19:0] \$455 ;
+  reg [328:0] \$4550 ;
+  reg \$4551 ;
   wire [19:0] \$456 ;
   wire [19:0] \$457 ;
   wire [19:0] \$458 ;
@@ -3745,320 +4091,320 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire [19:0] \$579 ;
   wire \$58 ;
   wire [19:0] \$580 ;
-  wire \$581 ;
-  wire \$582 ;
-  wire \$583 ;
-  wire \$584 ;
-  wire \$585 ;
-  wire \$586 ;
-  wire \$587 ;
-  wire \$588 ;
-  wire \$589 ;
+  wire [19:0] \$581 ;
+  wire [19:0] \$582 ;
+  wire [19:0] \$583 ;
+  wire [19:0] \$584 ;
+  wire [19:0] \$585 ;
+  wire [19:0] \$586 ;
+  wire [19:0] \$587 ;
+  wire [19:0] \$588 ;
+  wire [19:0] \$589 ;
   wire \$59 ;
-  wire \$590 ;
-  wire \$591 ;
-  wire \$592 ;
-  wire \$593 ;
-  wire \$594 ;
-  wire \$595 ;
-  wire \$596 ;
-  wire \$597 ;
-  wire \$598 ;
-  wire \$599 ;
+  wire [19:0] \$590 ;
+  wire [19:0] \$591 ;
+  wire [19:0] \$592 ;
+  wire [19:0] \$593 ;
+  wire [19:0] \$594 ;
+  wire [19:0] \$595 ;
+  wire [19:0] \$596 ;
+  wire [19:0] \$597 ;
+  wire [19:0] \$598 ;
+  wire [19:0] \$599 ;
   wire \$6 ;
   wire \$60 ;
-  wire \$600 ;
-  wire \$601 ;
-  wire \$602 ;
-  wire \$603 ;
-  wire \$604 ;
-  wire \$605 ;
-  wire \$606 ;
-  wire \$607 ;
-  wire \$608 ;
-  wire \$609 ;
+  wire [19:0] \$600 ;
+  wire [19:0] \$601 ;
+  wire [19:0] \$602 ;
+  wire [19:0] \$603 ;
+  wire [19:0] \$604 ;
+  wire [19:0] \$605 ;
+  wire [19:0] \$606 ;
+  wire [19:0] \$607 ;
+  wire [19:0] \$608 ;
+  wire [19:0] \$609 ;
   wire \$61 ;
-  wire \$610 ;
-  wire \$611 ;
-  wire \$612 ;
-  wire \$613 ;
-  wire \$614 ;
-  wire \$615 ;
-  wire \$616 ;
-  wire \$617 ;
-  wire \$618 ;
-  wire \$619 ;
+  wire [19:0] \$610 ;
+  wire [19:0] \$611 ;
+  wire [19:0] \$612 ;
+  wire [19:0] \$613 ;
+  wire [19:0] \$614 ;
+  wire [19:0] \$615 ;
+  wire [19:0] \$616 ;
+  wire [19:0] \$617 ;
+  wire [19:0] \$618 ;
+  wire [19:0] \$619 ;
   wire \$62 ;
-  wire \$620 ;
-  wire \$621 ;
-  wire \$622 ;
-  wire \$623 ;
-  wire \$624 ;
-  wire \$625 ;
-  wire \$626 ;
-  wire \$627 ;
-  wire \$628 ;
-  wire \$629 ;
+  wire [19:0] \$620 ;
+  wire [19:0] \$621 ;
+  wire [19:0] \$622 ;
+  wire [19:0] \$623 ;
+  wire [19:0] \$624 ;
+  wire [19:0] \$625 ;
+  wire [19:0] \$626 ;
+  wire [19:0] \$627 ;
+  wire [19:0] \$628 ;
+  wire [19:0] \$629 ;
   wire \$63 ;
-  wire \$630 ;
-  wire \$631 ;
-  wire \$632 ;
-  wire \$633 ;
-  wire \$634 ;
-  wire \$635 ;
-  wire \$636 ;
-  wire \$637 ;
-  wire \$638 ;
-  wire \$639 ;
+  wire [19:0] \$630 ;
+  wire [19:0] \$631 ;
+  wire [19:0] \$632 ;
+  wire [19:0] \$633 ;
+  wire [19:0] \$634 ;
+  wire [19:0] \$635 ;
+  wire [19:0] \$636 ;
+  wire [19:0] \$637 ;
+  wire [19:0] \$638 ;
+  wire [19:0] \$639 ;
   wire \$64 ;
-  wire \$640 ;
-  wire \$641 ;
-  wire \$642 ;
-  wire \$643 ;
-  wire \$644 ;
-  wire \$645 ;
-  wire \$646 ;
-  wire \$647 ;
-  wire \$648 ;
-  wire \$649 ;
+  wire [19:0] \$640 ;
+  wire [19:0] \$641 ;
+  wire [19:0] \$642 ;
+  wire [19:0] \$643 ;
+  wire [19:0] \$644 ;
+  wire [19:0] \$645 ;
+  wire [19:0] \$646 ;
+  wire [19:0] \$647 ;
+  wire [19:0] \$648 ;
+  wire [19:0] \$649 ;
   wire \$65 ;
-  wire \$650 ;
-  wire \$651 ;
-  wire \$652 ;
-  wire \$653 ;
-  wire \$654 ;
-  wire \$655 ;
-  wire \$656 ;
-  wire \$657 ;
-  wire [61:0] \$658 ;
-  wire [61:0] \$659 ;
+  wire [19:0] \$650 ;
+  wire [19:0] \$651 ;
+  wire [19:0] \$652 ;
+  wire [19:0] \$653 ;
+  wire [19:0] \$654 ;
+  wire [19:0] \$655 ;
+  wire [19:0] \$656 ;
+  wire [19:0] \$657 ;
+  wire [19:0] \$658 ;
+  wire [19:0] \$659 ;
   wire \$66 ;
-  wire \$660 ;
-  wire [61:0] \$661 ;
-  wire [61:0] \$662 ;
-  wire [61:0] \$663 ;
-  wire [61:0] \$664 ;
-  wire [61:0] \$665 ;
-  wire [61:0] \$666 ;
-  wire [61:0] \$667 ;
-  wire [61:0] \$668 ;
-  wire \$669 ;
+  wire [19:0] \$660 ;
+  wire [19:0] \$661 ;
+  wire [19:0] \$662 ;
+  wire [19:0] \$663 ;
+  wire [19:0] \$664 ;
+  wire [19:0] \$665 ;
+  wire [19:0] \$666 ;
+  wire [19:0] \$667 ;
+  wire [19:0] \$668 ;
+  wire [19:0] \$669 ;
   wire \$67 ;
-  wire \$670 ;
-  wire \$671 ;
-  wire \$672 ;
-  wire \$673 ;
-  wire [61:0] \$674 ;
-  wire [61:0] \$675 ;
-  wire \$676 ;
-  wire [61:0] \$677 ;
-  wire [61:0] \$678 ;
-  wire [61:0] \$679 ;
+  wire [19:0] \$670 ;
+  wire [19:0] \$671 ;
+  wire [19:0] \$672 ;
+  wire [19:0] \$673 ;
+  wire [19:0] \$674 ;
+  wire [19:0] \$675 ;
+  wire [19:0] \$676 ;
+  wire [19:0] \$677 ;
+  wire [19:0] \$678 ;
+  wire [19:0] \$679 ;
   wire \$68 ;
-  wire [61:0] \$680 ;
-  wire [61:0] \$681 ;
-  wire [61:0] \$682 ;
-  wire [61:0] \$683 ;
-  wire [61:0] \$684 ;
-  wire \$685 ;
-  wire [1:0] \$686 ;
-  wire [2:0] \$687 ;
-  wire [1:0] \$688 ;
-  wire [2:0] \$689 ;
+  wire [19:0] \$680 ;
+  wire [19:0] \$681 ;
+  wire [19:0] \$682 ;
+  wire [19:0] \$683 ;
+  wire [19:0] \$684 ;
+  wire [19:0] \$685 ;
+  wire [19:0] \$686 ;
+  wire [19:0] \$687 ;
+  wire [19:0] \$688 ;
+  wire [19:0] \$689 ;
   wire \$69 ;
-  wire [3:0] \$690 ;
-  wire [3:0] \$691 ;
-  wire [15:0] \$692 ;
-  wire [16:0] \$693 ;
-  wire [17:0] \$694 ;
-  wire [15:0] \$695 ;
-  wire [16:0] \$696 ;
-  wire [17:0] \$697 ;
-  wire [15:0] \$698 ;
-  wire [16:0] \$699 ;
+  wire [19:0] \$690 ;
+  wire [19:0] \$691 ;
+  wire [19:0] \$692 ;
+  wire [19:0] \$693 ;
+  wire [19:0] \$694 ;
+  wire [19:0] \$695 ;
+  wire [19:0] \$696 ;
+  wire [19:0] \$697 ;
+  wire [19:0] \$698 ;
+  wire [19:0] \$699 ;
   wire \$7 ;
   wire \$70 ;
-  wire [17:0] \$700 ;
-  wire [17:0] \$701 ;
-  wire [18:0] \$702 ;
-  wire [17:0] \$703 ;
-  wire [18:0] \$704 ;
-  wire [17:0] \$705 ;
-  wire [18:0] \$706 ;
-  wire [61:0] \$707 ;
-  wire [61:0] \$708 ;
-  wire \$709 ;
+  wire [19:0] \$700 ;
+  wire [19:0] \$701 ;
+  wire [19:0] \$702 ;
+  wire [19:0] \$703 ;
+  wire [19:0] \$704 ;
+  wire [19:0] \$705 ;
+  wire [19:0] \$706 ;
+  wire [19:0] \$707 ;
+  wire [19:0] \$708 ;
+  wire [19:0] \$709 ;
   wire \$71 ;
-  wire [1:0] \$710 ;
-  wire [2:0] \$711 ;
-  wire [1:0] \$712 ;
-  wire [2:0] \$713 ;
-  wire [3:0] \$714 ;
-  wire [3:0] \$715 ;
-  wire [15:0] \$716 ;
-  wire [16:0] \$717 ;
-  wire [17:0] \$718 ;
-  wire [15:0] \$719 ;
+  wire [19:0] \$710 ;
+  wire [19:0] \$711 ;
+  wire [19:0] \$712 ;
+  wire [19:0] \$713 ;
+  wire [19:0] \$714 ;
+  wire [19:0] \$715 ;
+  wire [19:0] \$716 ;
+  wire [19:0] \$717 ;
+  wire [19:0] \$718 ;
+  wire [19:0] \$719 ;
   wire \$72 ;
-  wire [16:0] \$720 ;
-  wire [17:0] \$721 ;
-  wire [15:0] \$722 ;
-  wire [16:0] \$723 ;
-  wire [17:0] \$724 ;
-  wire [17:0] \$725 ;
-  wire [18:0] \$726 ;
-  wire [17:0] \$727 ;
-  wire [18:0] \$728 ;
-  wire [17:0] \$729 ;
+  wire [19:0] \$720 ;
+  wire [19:0] \$721 ;
+  wire [19:0] \$722 ;
+  wire [19:0] \$723 ;
+  wire [19:0] \$724 ;
+  wire [19:0] \$725 ;
+  wire [19:0] \$726 ;
+  wire [19:0] \$727 ;
+  wire [19:0] \$728 ;
+  wire \$729 ;
   wire \$73 ;
-  wire [18:0] \$730 ;
-  wire [61:0] \$731 ;
-  wire [1:0] \$732 ;
-  wire [2:0] \$733 ;
-  wire [1:0] \$734 ;
-  wire [2:0] \$735 ;
-  wire [3:0] \$736 ;
-  wire [3:0] \$737 ;
-  wire [15:0] \$738 ;
-  wire [16:0] \$739 ;
+  wire \$730 ;
+  wire \$731 ;
+  wire \$732 ;
+  wire \$733 ;
+  wire \$734 ;
+  wire \$735 ;
+  wire \$736 ;
+  wire \$737 ;
+  wire \$738 ;
+  wire \$739 ;
   wire \$74 ;
-  wire [17:0] \$740 ;
-  wire [15:0] \$741 ;
-  wire [16:0] \$742 ;
-  wire [17:0] \$743 ;
-  wire [15:0] \$744 ;
-  wire [16:0] \$745 ;
-  wire [17:0] \$746 ;
-  wire [17:0] \$747 ;
-  wire [18:0] \$748 ;
-  wire [17:0] \$749 ;
+  wire \$740 ;
+  wire \$741 ;
+  wire \$742 ;
+  wire \$743 ;
+  wire \$744 ;
+  wire \$745 ;
+  wire \$746 ;
+  wire \$747 ;
+  wire [61:0] \$748 ;
+  wire [61:0] \$749 ;
   wire \$75 ;
-  wire [18:0] \$750 ;
-  wire [17:0] \$751 ;
-  wire [18:0] \$752 ;
-  wire [61:0] \$753 ;
-  wire [1:0] \$754 ;
-  wire [2:0] \$755 ;
-  wire [1:0] \$756 ;
-  wire [2:0] \$757 ;
-  wire [3:0] \$758 ;
-  wire [3:0] \$759 ;
+  wire \$750 ;
+  wire \$751 ;
+  wire [61:0] \$752 ;
+  wire \$753 ;
+  wire [61:0] \$754 ;
+  wire \$755 ;
+  wire [61:0] \$756 ;
+  wire \$757 ;
+  wire [61:0] \$758 ;
+  wire \$759 ;
   wire \$76 ;
-  wire [15:0] \$760 ;
-  wire [16:0] \$761 ;
-  wire [17:0] \$762 ;
-  wire [15:0] \$763 ;
-  wire [16:0] \$764 ;
-  wire [17:0] \$765 ;
-  wire [15:0] \$766 ;
-  wire [16:0] \$767 ;
-  wire [17:0] \$768 ;
-  wire [17:0] \$769 ;
+  wire [61:0] \$760 ;
+  wire \$761 ;
+  wire [61:0] \$762 ;
+  wire \$763 ;
+  wire [61:0] \$764 ;
+  wire \$765 ;
+  wire [61:0] \$766 ;
+  wire \$767 ;
+  wire \$768 ;
+  wire \$769 ;
   wire \$77 ;
-  wire [18:0] \$770 ;
-  wire [17:0] \$771 ;
-  wire [18:0] \$772 ;
-  wire [17:0] \$773 ;
-  wire [18:0] \$774 ;
-  wire [61:0] \$775 ;
-  wire [1:0] \$776 ;
-  wire [2:0] \$777 ;
-  wire [1:0] \$778 ;
-  wire [2:0] \$779 ;
+  wire \$770 ;
+  wire \$771 ;
+  wire [61:0] \$772 ;
+  wire [61:0] \$773 ;
+  wire \$774 ;
+  wire \$775 ;
+  wire \$776 ;
+  wire [61:0] \$777 ;
+  wire [61:0] \$778 ;
+  wire [19:0] \$779 ;
   wire \$78 ;
-  wire [3:0] \$780 ;
-  wire [3:0] \$781 ;
-  wire [15:0] \$782 ;
-  wire [16:0] \$783 ;
-  wire [17:0] \$784 ;
-  wire [15:0] \$785 ;
-  wire [16:0] \$786 ;
-  wire [17:0] \$787 ;
-  wire [15:0] \$788 ;
-  wire [16:0] \$789 ;
+  wire \$780 ;
+  wire \$781 ;
+  wire [61:0] \$782 ;
+  wire [61:0] \$783 ;
+  wire [19:0] \$784 ;
+  wire \$785 ;
+  wire \$786 ;
+  wire [61:0] \$787 ;
+  wire [61:0] \$788 ;
+  wire [19:0] \$789 ;
   wire \$79 ;
-  wire [17:0] \$790 ;
-  wire [17:0] \$791 ;
-  wire [18:0] \$792 ;
-  wire [17:0] \$793 ;
-  wire [18:0] \$794 ;
-  wire [17:0] \$795 ;
-  wire [18:0] \$796 ;
+  wire \$790 ;
+  wire \$791 ;
+  wire [61:0] \$792 ;
+  wire [61:0] \$793 ;
+  wire [19:0] \$794 ;
+  wire \$795 ;
+  wire \$796 ;
   wire [61:0] \$797 ;
-  wire [1:0] \$798 ;
-  wire [2:0] \$799 ;
+  wire [61:0] \$798 ;
+  wire [19:0] \$799 ;
   wire \$8 ;
   wire \$80 ;
-  wire [1:0] \$800 ;
-  wire [2:0] \$801 ;
-  wire [3:0] \$802 ;
-  wire [3:0] \$803 ;
-  wire [15:0] \$804 ;
-  wire [16:0] \$805 ;
-  wire [17:0] \$806 ;
-  wire [15:0] \$807 ;
-  wire [16:0] \$808 ;
-  wire [17:0] \$809 ;
+  wire \$800 ;
+  wire \$801 ;
+  wire [61:0] \$802 ;
+  wire [61:0] \$803 ;
+  wire [19:0] \$804 ;
+  wire \$805 ;
+  wire \$806 ;
+  wire [61:0] \$807 ;
+  wire [61:0] \$808 ;
+  wire [19:0] \$809 ;
   wire \$81 ;
-  wire [15:0] \$810 ;
-  wire [16:0] \$811 ;
-  wire [17:0] \$812 ;
-  wire [17:0] \$813 ;
-  wire [18:0] \$814 ;
-  wire [17:0] \$815 ;
-  wire [18:0] \$816 ;
-  wire [17:0] \$817 ;
-  wire [18:0] \$818 ;
-  wire [61:0] \$819 ;
+  wire \$810 ;
+  wire \$811 ;
+  wire [61:0] \$812 ;
+  wire [61:0] \$813 ;
+  wire [19:0] \$814 ;
+  wire \$815 ;
+  wire [1:0] \$816 ;
+  wire [2:0] \$817 ;
+  wire [1:0] \$818 ;
+  wire [2:0] \$819 ;
   wire \$82 ;
-  wire [1:0] \$820 ;
-  wire [2:0] \$821 ;
-  wire [1:0] \$822 ;
-  wire [2:0] \$823 ;
-  wire [3:0] \$824 ;
-  wire [3:0] \$825 ;
-  wire [15:0] \$826 ;
-  wire [16:0] \$827 ;
-  wire [17:0] \$828 ;
-  wire [15:0] \$829 ;
+  wire [3:0] \$820 ;
+  wire [3:0] \$821 ;
+  wire [15:0] \$822 ;
+  wire [16:0] \$823 ;
+  wire [17:0] \$824 ;
+  wire [15:0] \$825 ;
+  wire [16:0] \$826 ;
+  wire [17:0] \$827 ;
+  wire [15:0] \$828 ;
+  wire [16:0] \$829 ;
   wire \$83 ;
-  wire [16:0] \$830 ;
+  wire [17:0] \$830 ;
   wire [17:0] \$831 ;
-  wire [15:0] \$832 ;
-  wire [16:0] \$833 ;
-  wire [17:0] \$834 ;
+  wire [18:0] \$832 ;
+  wire [17:0] \$833 ;
+  wire [18:0] \$834 ;
   wire [17:0] \$835 ;
   wire [18:0] \$836 ;
-  wire [17:0] \$837 ;
-  wire [18:0] \$838 ;
-  wire [17:0] \$839 ;
+  wire [61:0] \$837 ;
+  wire [61:0] \$838 ;
+  wire \$839 ;
   wire \$84 ;
-  wire [18:0] \$840 ;
-  wire [61:0] \$841 ;
-  wire [1:0] \$842 ;
-  wire [2:0] \$843 ;
-  wire [1:0] \$844 ;
-  wire [2:0] \$845 ;
+  wire \$840 ;
+  wire [1:0] \$841 ;
+  wire [2:0] \$842 ;
+  wire [1:0] \$843 ;
+  wire [2:0] \$844 ;
+  wire [3:0] \$845 ;
   wire [3:0] \$846 ;
-  wire [3:0] \$847 ;
-  wire [15:0] \$848 ;
-  wire [16:0] \$849 ;
+  wire [15:0] \$847 ;
+  wire [16:0] \$848 ;
+  wire [17:0] \$849 ;
   wire \$85 ;
-  wire [17:0] \$850 ;
-  wire [15:0] \$851 ;
-  wire [16:0] \$852 ;
-  wire [17:0] \$853 ;
-  wire [15:0] \$854 ;
-  wire [16:0] \$855 ;
+  wire [15:0] \$850 ;
+  wire [16:0] \$851 ;
+  wire [17:0] \$852 ;
+  wire [15:0] \$853 ;
+  wire [16:0] \$854 ;
+  wire [17:0] \$855 ;
   wire [17:0] \$856 ;
-  wire [17:0] \$857 ;
-  wire [18:0] \$858 ;
-  wire [17:0] \$859 ;
+  wire [18:0] \$857 ;
+  wire [17:0] \$858 ;
+  wire [18:0] \$859 ;
   wire \$86 ;
-  wire [18:0] \$860 ;
-  wire [17:0] \$861 ;
-  wire [18:0] \$862 ;
-  wire [61:0] \$863 ;
+  wire [17:0] \$860 ;
+  wire [18:0] \$861 ;
+  wire [61:0] \$862 ;
+  wire \$863 ;
   wire [1:0] \$864 ;
   wire [2:0] \$865 ;
   wire [1:0] \$866 ;
@@ -4084,93 +4430,93 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire [18:0] \$884 ;
   wire [61:0] \$885 ;
   wire \$886 ;
-  wire \$887 ;
-  wire \$888 ;
-  wire \$889 ;
+  wire [1:0] \$887 ;
+  wire [2:0] \$888 ;
+  wire [1:0] \$889 ;
   wire \$89 ;
-  wire \$890 ;
-  wire [1:0] \$891 ;
-  wire [2:0] \$892 ;
-  wire [1:0] \$893 ;
-  wire [2:0] \$894 ;
-  wire [3:0] \$895 ;
-  wire [3:0] \$896 ;
-  wire [15:0] \$897 ;
-  wire [16:0] \$898 ;
-  wire [17:0] \$899 ;
+  wire [2:0] \$890 ;
+  wire [3:0] \$891 ;
+  wire [3:0] \$892 ;
+  wire [15:0] \$893 ;
+  wire [16:0] \$894 ;
+  wire [17:0] \$895 ;
+  wire [15:0] \$896 ;
+  wire [16:0] \$897 ;
+  wire [17:0] \$898 ;
+  wire [15:0] \$899 ;
   wire \$9 ;
   wire \$90 ;
-  wire [15:0] \$900 ;
-  wire [16:0] \$901 ;
+  wire [16:0] \$900 ;
+  wire [17:0] \$901 ;
   wire [17:0] \$902 ;
-  wire [15:0] \$903 ;
-  wire [16:0] \$904 ;
-  wire [17:0] \$905 ;
+  wire [18:0] \$903 ;
+  wire [17:0] \$904 ;
+  wire [18:0] \$905 ;
   wire [17:0] \$906 ;
   wire [18:0] \$907 ;
-  wire [17:0] \$908 ;
-  wire [18:0] \$909 ;
+  wire [61:0] \$908 ;
+  wire \$909 ;
   wire \$91 ;
-  wire [17:0] \$910 ;
-  wire [18:0] \$911 ;
-  wire [61:0] \$912 ;
-  wire [61:0] \$913 ;
-  wire \$914 ;
-  wire [1:0] \$915 ;
-  wire [2:0] \$916 ;
-  wire [1:0] \$917 ;
-  wire [2:0] \$918 ;
-  wire [3:0] \$919 ;
+  wire [1:0] \$910 ;
+  wire [2:0] \$911 ;
+  wire [1:0] \$912 ;
+  wire [2:0] \$913 ;
+  wire [3:0] \$914 ;
+  wire [3:0] \$915 ;
+  wire [15:0] \$916 ;
+  wire [16:0] \$917 ;
+  wire [17:0] \$918 ;
+  wire [15:0] \$919 ;
   wire \$92 ;
-  wire [3:0] \$920 ;
-  wire [15:0] \$921 ;
-  wire [16:0] \$922 ;
-  wire [17:0] \$923 ;
-  wire [15:0] \$924 ;
-  wire [16:0] \$925 ;
-  wire [17:0] \$926 ;
-  wire [15:0] \$927 ;
-  wire [16:0] \$928 ;
+  wire [16:0] \$920 ;
+  wire [17:0] \$921 ;
+  wire [15:0] \$922 ;
+  wire [16:0] \$923 ;
+  wire [17:0] \$924 ;
+  wire [17:0] \$925 ;
+  wire [18:0] \$926 ;
+  wire [17:0] \$927 ;
+  wire [18:0] \$928 ;
   wire [17:0] \$929 ;
   wire \$93 ;
-  wire [17:0] \$930 ;
-  wire [18:0] \$931 ;
-  wire [17:0] \$932 ;
-  wire [18:0] \$933 ;
-  wire [17:0] \$934 ;
-  wire [18:0] \$935 ;
-  wire [61:0] \$936 ;
-  wire [1:0] \$937 ;
-  wire [2:0] \$938 ;
-  wire [1:0] \$939 ;
+  wire [18:0] \$930 ;
+  wire [61:0] \$931 ;
+  wire \$932 ;
+  wire [1:0] \$933 ;
+  wire [2:0] \$934 ;
+  wire [1:0] \$935 ;
+  wire [2:0] \$936 ;
+  wire [3:0] \$937 ;
+  wire [3:0] \$938 ;
+  wire [15:0] \$939 ;
   wire \$94 ;
-  wire [2:0] \$940 ;
-  wire [3:0] \$941 ;
-  wire [3:0] \$942 ;
-  wire [15:0] \$943 ;
-  wire [16:0] \$944 ;
-  wire [17:0] \$945 ;
-  wire [15:0] \$946 ;
-  wire [16:0] \$947 ;
+  wire [16:0] \$940 ;
+  wire [17:0] \$941 ;
+  wire [15:0] \$942 ;
+  wire [16:0] \$943 ;
+  wire [17:0] \$944 ;
+  wire [15:0] \$945 ;
+  wire [16:0] \$946 ;
+  wire [17:0] \$947 ;
   wire [17:0] \$948 ;
-  wire [15:0] \$949 ;
+  wire [18:0] \$949 ;
   wire \$95 ;
-  wire [16:0] \$950 ;
-  wire [17:0] \$951 ;
+  wire [17:0] \$950 ;
+  wire [18:0] \$951 ;
   wire [17:0] \$952 ;
   wire [18:0] \$953 ;
-  wire [17:0] \$954 ;
-  wire [18:0] \$955 ;
-  wire [17:0] \$956 ;
-  wire [18:0] \$957 ;
-  wire [61:0] \$958 ;
-  wire [1:0] \$959 ;
+  wire [61:0] \$954 ;
+  wire \$955 ;
+  wire [1:0] \$956 ;
+  wire [2:0] \$957 ;
+  wire [1:0] \$958 ;
+  wire [2:0] \$959 ;
   wire \$96 ;
-  wire [2:0] \$960 ;
-  wire [1:0] \$961 ;
-  wire [2:0] \$962 ;
-  wire [3:0] \$963 ;
-  wire [3:0] \$964 ;
+  wire [3:0] \$960 ;
+  wire [3:0] \$961 ;
+  wire [15:0] \$962 ;
+  wire [16:0] \$963 ;
+  wire [17:0] \$964 ;
   wire [15:0] \$965 ;
   wire [16:0] \$966 ;
   wire [17:0] \$967 ;
@@ -4178,40 +4524,40 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire [16:0] \$969 ;
   wire \$97 ;
   wire [17:0] \$970 ;
-  wire [15:0] \$971 ;
-  wire [16:0] \$972 ;
+  wire [17:0] \$971 ;
+  wire [18:0] \$972 ;
   wire [17:0] \$973 ;
-  wire [17:0] \$974 ;
-  wire [18:0] \$975 ;
-  wire [17:0] \$976 ;
-  wire [18:0] \$977 ;
-  wire [17:0] \$978 ;
-  wire [18:0] \$979 ;
+  wire [18:0] \$974 ;
+  wire [17:0] \$975 ;
+  wire [18:0] \$976 ;
+  wire [61:0] \$977 ;
+  wire \$978 ;
+  wire [1:0] \$979 ;
   wire \$98 ;
-  wire [61:0] \$980 ;
+  wire [2:0] \$980 ;
   wire [1:0] \$981 ;
   wire [2:0] \$982 ;
-  wire [1:0] \$983 ;
-  wire [2:0] \$984 ;
-  wire [3:0] \$985 ;
-  wire [3:0] \$986 ;
-  wire [15:0] \$987 ;
-  wire [16:0] \$988 ;
-  wire [17:0] \$989 ;
+  wire [3:0] \$983 ;
+  wire [3:0] \$984 ;
+  wire [15:0] \$985 ;
+  wire [16:0] \$986 ;
+  wire [17:0] \$987 ;
+  wire [15:0] \$988 ;
+  wire [16:0] \$989 ;
   wire \$99 ;
-  wire [15:0] \$990 ;
-  wire [16:0] \$991 ;
-  wire [17:0] \$992 ;
-  wire [15:0] \$993 ;
-  wire [16:0] \$994 ;
-  wire [17:0] \$995 ;
+  wire [17:0] \$990 ;
+  wire [15:0] \$991 ;
+  wire [16:0] \$992 ;
+  wire [17:0] \$993 ;
+  wire [17:0] \$994 ;
+  wire [18:0] \$995 ;
   wire [17:0] \$996 ;
   wire [18:0] \$997 ;
   wire [17:0] \$998 ;
   wire [18:0] \$999 ;
   reg \$signal  = 1'h1;
-  reg [7:0] \$signal$326  = 8'h00;
-  reg \$signal$327  = 1'h0;
+  reg [7:0] \$signal$338  = 8'h00;
+  reg \$signal$339  = 1'h0;
   wire \$signal$34 ;
   reg [14:0] \$signal$35  = 15'h0000;
   input clk;
@@ -4358,6 +4704,23 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   reg in_done = 1'h0;
   wire in_done_next;
   reg in_free = 1'h1;
+  (* keep = 32'd1 *)
+  reg in_free_copy0 = 1'h1;
+  (* keep = 32'd1 *)
+  reg in_free_copy1 = 1'h1;
+  (* keep = 32'd1 *)
+  reg in_free_copy2 = 1'h1;
+  (* keep = 32'd1 *)
+  reg in_free_copy3 = 1'h1;
+  (* keep = 32'd1 *)
+  reg in_free_copy4 = 1'h1;
+  (* keep = 32'd1 *)
+  reg in_free_copy5 = 1'h1;
+  (* keep = 32'd1 *)
+  reg in_free_copy6 = 1'h1;
+  (* keep = 32'd1 *)
+  reg in_free_copy7 = 1'h1;
+  wire in_free_next;
   reg in_full = 1'h0;
   wire in_full_next;
   reg [19:0] in_idx0 = 20'h00000;
@@ -4549,25 +4912,355 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   reg lane7_takes9 = 1'h0;
   wire load0_next;
   wire match0_load;
+  (* keep = 32'd1 *)
+  reg match0_load_copy0 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match0_load_copy1 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match0_load_copy10 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match0_load_copy11 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match0_load_copy12 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match0_load_copy13 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match0_load_copy14 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match0_load_copy15 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match0_load_copy2 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match0_load_copy3 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match0_load_copy4 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match0_load_copy5 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match0_load_copy6 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match0_load_copy7 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match0_load_copy8 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match0_load_copy9 = 1'h1;
+  wire match0_load_next;
   reg match0_load_r = 1'h1;
   reg match0_valid = 1'h0;
   wire match1_load;
+  (* keep = 32'd1 *)
+  reg match1_load_copy0 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match1_load_copy1 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match1_load_copy10 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match1_load_copy11 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match1_load_copy12 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match1_load_copy13 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match1_load_copy14 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match1_load_copy15 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match1_load_copy2 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match1_load_copy3 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match1_load_copy4 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match1_load_copy5 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match1_load_copy6 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match1_load_copy7 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match1_load_copy8 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match1_load_copy9 = 1'h1;
+  wire match1_load_next;
   reg match1_valid = 1'h0;
   wire match2_load;
+  (* keep = 32'd1 *)
+  reg match2_load_copy0 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match2_load_copy1 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match2_load_copy10 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match2_load_copy11 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match2_load_copy12 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match2_load_copy13 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match2_load_copy14 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match2_load_copy15 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match2_load_copy2 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match2_load_copy3 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match2_load_copy4 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match2_load_copy5 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match2_load_copy6 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match2_load_copy7 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match2_load_copy8 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match2_load_copy9 = 1'h1;
+  wire match2_load_next;
   reg match2_valid = 1'h0;
   wire match3_load;
+  (* keep = 32'd1 *)
+  reg match3_load_copy0 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match3_load_copy1 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match3_load_copy10 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match3_load_copy11 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match3_load_copy12 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match3_load_copy13 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match3_load_copy14 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match3_load_copy15 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match3_load_copy2 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match3_load_copy3 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match3_load_copy4 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match3_load_copy5 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match3_load_copy6 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match3_load_copy7 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match3_load_copy8 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match3_load_copy9 = 1'h1;
+  wire match3_load_next;
   reg match3_valid = 1'h0;
   wire match4_load;
+  (* keep = 32'd1 *)
+  reg match4_load_copy0 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match4_load_copy1 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match4_load_copy10 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match4_load_copy11 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match4_load_copy12 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match4_load_copy13 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match4_load_copy14 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match4_load_copy15 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match4_load_copy2 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match4_load_copy3 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match4_load_copy4 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match4_load_copy5 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match4_load_copy6 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match4_load_copy7 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match4_load_copy8 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match4_load_copy9 = 1'h1;
+  wire match4_load_next;
   reg match4_valid = 1'h0;
   wire match5_load;
+  (* keep = 32'd1 *)
+  reg match5_load_copy0 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match5_load_copy1 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match5_load_copy10 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match5_load_copy11 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match5_load_copy12 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match5_load_copy13 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match5_load_copy14 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match5_load_copy15 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match5_load_copy2 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match5_load_copy3 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match5_load_copy4 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match5_load_copy5 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match5_load_copy6 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match5_load_copy7 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match5_load_copy8 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match5_load_copy9 = 1'h1;
+  wire match5_load_next;
   reg match5_valid = 1'h0;
   wire match6_load;
+  (* keep = 32'd1 *)
+  reg match6_load_copy0 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match6_load_copy1 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match6_load_copy10 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match6_load_copy11 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match6_load_copy12 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match6_load_copy13 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match6_load_copy14 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match6_load_copy15 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match6_load_copy2 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match6_load_copy3 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match6_load_copy4 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match6_load_copy5 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match6_load_copy6 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match6_load_copy7 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match6_load_copy8 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match6_load_copy9 = 1'h1;
+  wire match6_load_next;
   reg match6_valid = 1'h0;
   wire match7_load;
+  (* keep = 32'd1 *)
+  reg match7_load_copy0 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match7_load_copy1 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match7_load_copy10 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match7_load_copy11 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match7_load_copy12 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match7_load_copy13 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match7_load_copy14 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match7_load_copy15 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match7_load_copy2 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match7_load_copy3 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match7_load_copy4 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match7_load_copy5 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match7_load_copy6 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match7_load_copy7 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match7_load_copy8 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match7_load_copy9 = 1'h1;
+  wire match7_load_next;
   reg match7_valid = 1'h0;
   wire match8_load;
+  (* keep = 32'd1 *)
+  reg match8_load_copy0 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match8_load_copy1 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match8_load_copy10 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match8_load_copy11 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match8_load_copy12 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match8_load_copy13 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match8_load_copy14 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match8_load_copy15 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match8_load_copy2 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match8_load_copy3 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match8_load_copy4 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match8_load_copy5 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match8_load_copy6 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match8_load_copy7 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match8_load_copy8 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match8_load_copy9 = 1'h1;
+  wire match8_load_next;
   reg match8_valid = 1'h0;
   wire match9_load;
+  (* keep = 32'd1 *)
+  reg match9_load_copy0 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match9_load_copy1 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match9_load_copy10 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match9_load_copy11 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match9_load_copy12 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match9_load_copy13 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match9_load_copy14 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match9_load_copy15 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match9_load_copy2 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match9_load_copy3 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match9_load_copy4 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match9_load_copy5 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match9_load_copy6 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match9_load_copy7 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match9_load_copy8 = 1'h1;
+  (* keep = 32'd1 *)
+  reg match9_load_copy9 = 1'h1;
+  wire match9_load_next;
   reg match9_valid = 1'h0;
   reg merge0_eq0_0 = 1'h0;
   reg merge0_eq0_1 = 1'h0;
@@ -5060,6 +5753,23 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   reg out_done = 1'h0;
   wire out_done_next;
   reg out_free = 1'h1;
+  (* keep = 32'd1 *)
+  reg out_free_copy0 = 1'h1;
+  (* keep = 32'd1 *)
+  reg out_free_copy1 = 1'h1;
+  (* keep = 32'd1 *)
+  reg out_free_copy2 = 1'h1;
+  (* keep = 32'd1 *)
+  reg out_free_copy3 = 1'h1;
+  (* keep = 32'd1 *)
+  reg out_free_copy4 = 1'h1;
+  (* keep = 32'd1 *)
+  reg out_free_copy5 = 1'h1;
+  (* keep = 32'd1 *)
+  reg out_free_copy6 = 1'h1;
+  (* keep = 32'd1 *)
+  reg out_free_copy7 = 1'h1;
+  wire out_free_next;
   reg out_full = 1'h0;
   wire out_full_next;
   reg [19:0] out_idx0 = 20'h00000;
@@ -5288,6 +5998,212 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   reg [19:0] t_out_idx7 = 20'h00000;
   reg [19:0] t_out_idx8 = 20'h00000;
   reg [19:0] t_out_idx9 = 20'h00000;
+  always @(posedge clk)
+    lane0_takes5 <= \$4449 ;
+  always @(posedge clk)
+    lane1_takes5 <= \$4450 ;
+  always @(posedge clk)
+    lane2_takes5 <= \$4451 ;
+  always @(posedge clk)
+    lane3_takes5 <= \$4452 ;
+  always @(posedge clk)
+    lane4_takes5 <= \$4453 ;
+  always @(posedge clk)
+    lane5_takes5 <= \$4454 ;
+  always @(posedge clk)
+    t_in_idx5 <= \$4455 ;
+  always @(posedge clk)
+    t_out_idx5 <= \$4456 ;
+  always @(posedge clk)
+    lane0_takes6 <= \$4457 ;
+  always @(posedge clk)
+    lane1_takes6 <= \$4458 ;
+  always @(posedge clk)
+    lane2_takes6 <= \$4459 ;
+  always @(posedge clk)
+    lane3_takes6 <= \$4460 ;
+  always @(posedge clk)
+    lane4_takes6 <= \$4461 ;
+  always @(posedge clk)
+    lane5_takes6 <= \$4462 ;
+  always @(posedge clk)
+    lane6_takes6 <= \$4463 ;
+  always @(posedge clk)
+    t_in_idx6 <= \$4464 ;
+  always @(posedge clk)
+    t_out_idx6 <= \$4465 ;
+  always @(posedge clk)
+    lane0_takes7 <= \$4466 ;
+  always @(posedge clk)
+    lane1_takes7 <= \$4467 ;
+  always @(posedge clk)
+    lane2_takes7 <= \$4468 ;
+  always @(posedge clk)
+    lane3_takes7 <= \$4469 ;
+  always @(posedge clk)
+    lane4_takes7 <= \$4470 ;
+  always @(posedge clk)
+    lane5_takes7 <= \$4471 ;
+  always @(posedge clk)
+    lane6_takes7 <= \$4472 ;
+  always @(posedge clk)
+    lane7_takes7 <= \$4473 ;
+  always @(posedge clk)
+    t_in_idx7 <= \$4474 ;
+  always @(posedge clk)
+    t_out_idx7 <= \$4475 ;
+  always @(posedge clk)
+    lane0_takes8 <= \$4476 ;
+  always @(posedge clk)
+    lane1_takes8 <= \$4477 ;
+  always @(posedge clk)
+    lane2_takes8 <= \$4478 ;
+  always @(posedge clk)
+    lane3_takes8 <= \$4479 ;
+  always @(posedge clk)
+    lane4_takes8 <= \$4480 ;
+  always @(posedge clk)
+    lane5_takes8 <= \$4481 ;
+  always @(posedge clk)
+    lane6_takes8 <= \$4482 ;
+  always @(posedge clk)
+    lane7_takes8 <= \$4483 ;
+  always @(posedge clk)
+    t_in_idx8 <= \$4484 ;
+  always @(posedge clk)
+    t_out_idx8 <= \$4485 ;
+  always @(posedge clk)
+    lane0_takes9 <= \$4486 ;
+  always @(posedge clk)
+    lane1_takes9 <= \$4487 ;
+  always @(posedge clk)
+    lane2_takes9 <= \$4488 ;
+  always @(posedge clk)
+    lane3_takes9 <= \$4489 ;
+  always @(posedge clk)
+    lane4_takes9 <= \$4490 ;
+  always @(posedge clk)
+    lane5_takes9 <= \$4491 ;
+  always @(posedge clk)
+    lane6_takes9 <= \$4492 ;
+  always @(posedge clk)
+    lane7_takes9 <= \$4493 ;
+  always @(posedge clk)
+    t_in_idx9 <= \$4494 ;
+  always @(posedge clk)
+    t_out_idx9 <= \$4495 ;
+  always @(posedge clk)
+    lane0_takes10 <= \$4496 ;
+  always @(posedge clk)
+    lane1_takes10 <= \$4497 ;
+  always @(posedge clk)
+    lane2_takes10 <= \$4498 ;
+  always @(posedge clk)
+    lane3_takes10 <= \$4499 ;
+  always @(posedge clk)
+    lane4_takes10 <= \$4500 ;
+  always @(posedge clk)
+    lane5_takes10 <= \$4501 ;
+  always @(posedge clk)
+    lane6_takes10 <= \$4502 ;
+  always @(posedge clk)
+    lane7_takes10 <= \$4503 ;
+  always @(posedge clk)
+    t_in_idx10 <= \$4504 ;
+  always @(posedge clk)
+    t_out_idx10 <= \$4505 ;
+  always @(posedge clk)
+    lane0_takes11 <= \$4506 ;
+  always @(posedge clk)
+    lane1_takes11 <= \$4507 ;
+  always @(posedge clk)
+    lane2_takes11 <= \$4508 ;
+  always @(posedge clk)
+    lane3_takes11 <= \$4509 ;
+  always @(posedge clk)
+    lane4_takes11 <= \$4510 ;
+  always @(posedge clk)
+    lane5_takes11 <= \$4511 ;
+  always @(posedge clk)
+    lane6_takes11 <= \$4512 ;
+  always @(posedge clk)
+    lane7_takes11 <= \$4513 ;
+  always @(posedge clk)
+    t_in_idx11 <= \$4514 ;
+  always @(posedge clk)
+    t_out_idx11 <= \$4515 ;
+  always @(posedge clk)
+    lane0_takes12 <= \$4516 ;
+  always @(posedge clk)
+    lane1_takes12 <= \$4517 ;
+  always @(posedge clk)
+    lane2_takes12 <= \$4518 ;
+  always @(posedge clk)
+    lane3_takes12 <= \$4519 ;
+  always @(posedge clk)
+    lane4_takes12 <= \$4520 ;
+  always @(posedge clk)
+    lane5_takes12 <= \$4521 ;
+  always @(posedge clk)
+    lane6_takes12 <= \$4522 ;
+  always @(posedge clk)
+    lane7_takes12 <= \$4523 ;
+  always @(posedge clk)
+    t_in_idx12 <= \$4524 ;
+  always @(posedge clk)
+    t_out_idx12 <= \$4525 ;
+  always @(posedge clk)
+    lane0_takes13 <= \$4526 ;
+  always @(posedge clk)
+    lane1_takes13 <= \$4527 ;
+  always @(posedge clk)
+    lane2_takes13 <= \$4528 ;
+  always @(posedge clk)
+    lane3_takes13 <= \$4529 ;
+  always @(posedge clk)
+    lane4_takes13 <= \$4530 ;
+  always @(posedge clk)
+    lane5_takes13 <= \$4531 ;
+  always @(posedge clk)
+    lane6_takes13 <= \$4532 ;
+  always @(posedge clk)
+    lane7_takes13 <= \$4533 ;
+  always @(posedge clk)
+    t_in_idx13 <= \$4534 ;
+  always @(posedge clk)
+    t_out_idx13 <= \$4535 ;
+  always @(posedge clk)
+    lane0_takes14 <= \$4536 ;
+  always @(posedge clk)
+    lane1_takes14 <= \$4537 ;
+  always @(posedge clk)
+    lane2_takes14 <= \$4538 ;
+  always @(posedge clk)
+    lane3_takes14 <= \$4539 ;
+  always @(posedge clk)
+    lane4_takes14 <= \$4540 ;
+  always @(posedge clk)
+    lane5_takes14 <= \$4541 ;
+  always @(posedge clk)
+    lane6_takes14 <= \$4542 ;
+  always @(posedge clk)
+    lane7_takes14 <= \$4543 ;
+  always @(posedge clk)
+    t_in_idx14 <= \$4544 ;
+  always @(posedge clk)
+    t_out_idx14 <= \$4545 ;
+  always @(posedge clk)
+    \$signal$338  <= \$4546 ;
+  always @(posedge clk)
+    \$signal$339  <= \$4547 ;
+  always @(posedge clk)
+    \$signal  <= \$4548 ;
+  always @(posedge clk)
+    pairs_skid <= \$4549 ;
+  always @(posedge clk)
+    pairs__payload <= \$4550 ;
+  always @(posedge clk)
+    pairs__valid <= \$4551 ;
   assign \$1  = ~ match0_valid;
   assign \$2  = ~ match9_valid;
   assign \$3  = \$2  | \$signal ;
@@ -5338,193 +6254,347 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   assign \$38  = ~ \$37 ;
   assign \$39  = \$33  | \$38 ;
   assign load0_next = \$39  | room_next;
-  assign \$40  = in_full | in_done;
-  assign \$41  = out_full | out_done;
-  assign \$42  = \$40  & \$41 ;
-  assign \$43  = in_done & out_done;
-  assign \$44  = ~ \$43 ;
-  assign \$45  = \$42  & \$44 ;
-  assign \$signal$34  = \$45  & match0_load_r;
-  assign \$46  = in_full | in_done;
-  assign \$47  = out_full | out_done;
-  assign \$48  = \$46  & \$47 ;
-  assign \$49  = in_done & out_done;
-  assign \$50  = ~ \$49 ;
-  assign \$51  = \$48  & \$50 ;
-  assign \$52  = \$51  & match0_load_r;
-  assign \$53  = \$52  & in_full;
-  assign \$54  = ~ in_done;
-  assign \$55  = \$53  & \$54 ;
-  assign \$56  = out_done | in_le;
-  assign in_adv = \$55  & \$56 ;
-  assign \$57  = in_full | in_done;
-  assign \$58  = out_full | out_done;
-  assign \$59  = \$57  & \$58 ;
-  assign \$60  = in_done & out_done;
-  assign \$61  = ~ \$60 ;
-  assign \$62  = \$59  & \$61 ;
-  assign \$63  = \$62  & match0_load_r;
-  assign \$64  = \$63  & out_full;
-  assign \$65  = ~ out_done;
-  assign \$66  = \$64  & \$65 ;
-  assign \$67  = in_done | out_le;
-  assign out_adv = \$66  & \$67 ;
-  assign \$68  = in_adv & in_last;
-  assign \$69  = in_done | \$68 ;
-  assign \$70  = \$signal$34  & \$69 ;
-  assign \$71  = out_adv & out_last;
-  assign \$72  = out_done | \$71 ;
-  assign \final  = \$70  & \$72 ;
-  assign \$73  = in_adv & in_last;
-  assign \$74  = in_done | \$73 ;
-  assign \$75  = ~ \final ;
-  assign in_done_next = \$74  & \$75 ;
+  assign \$40  = match1_load ? 1'h0 : match0_valid;
+  assign \$41  = match0_load ? \$signal$34  : \$40 ;
+  assign \$42  = ~ \$41 ;
+  assign \$43  = | \$signal$35 ;
+  assign \$44  = \$43  | near_last;
+  assign \$45  = match8_valid & \$44 ;
+  assign \$46  = match9_load ? \$45  : match9_valid;
+  assign \$47  = ~ \$46 ;
+  assign \$48  = \$42  | \$47 ;
+  assign match0_load_next = \$48  | room_next;
+  assign \$49  = match2_load ? 1'h0 : match1_valid;
+  assign \$50  = match1_load ? match0_valid : \$49 ;
+  assign \$51  = ~ \$50 ;
+  assign \$52  = | \$signal$35 ;
+  assign \$53  = \$52  | near_last;
+  assign \$54  = match8_valid & \$53 ;
+  assign \$55  = match9_load ? \$54  : match9_valid;
+  assign \$56  = ~ \$55 ;
+  assign \$57  = \$51  | \$56 ;
+  assign match1_load_next = \$57  | room_next;
+  assign \$58  = match3_load ? 1'h0 : match2_valid;
+  assign \$59  = match2_load ? match1_valid : \$58 ;
+  assign \$60  = ~ \$59 ;
+  assign \$61  = | \$signal$35 ;
+  assign \$62  = \$61  | near_last;
+  assign \$63  = match8_valid & \$62 ;
+  assign \$64  = match9_load ? \$63  : match9_valid;
+  assign \$65  = ~ \$64 ;
+  assign \$66  = \$60  | \$65 ;
+  assign match2_load_next = \$66  | room_next;
+  assign \$67  = match4_load ? 1'h0 : match3_valid;
+  assign \$68  = match3_load ? match2_valid : \$67 ;
+  assign \$69  = ~ \$68 ;
+  assign \$70  = | \$signal$35 ;
+  assign \$71  = \$70  | near_last;
+  assign \$72  = match8_valid & \$71 ;
+  assign \$73  = match9_load ? \$72  : match9_valid;
+  assign \$74  = ~ \$73 ;
+  assign \$75  = \$69  | \$74 ;
+  assign match3_load_next = \$75  | room_next;
+  assign \$76  = match5_load ? 1'h0 : match4_valid;
+  assign \$77  = match4_load ? match3_valid : \$76 ;
+  assign \$78  = ~ \$77 ;
+  assign \$79  = | \$signal$35 ;
+  assign \$80  = \$79  | near_last;
+  assign \$81  = match8_valid & \$80 ;
+  assign \$82  = match9_load ? \$81  : match9_valid;
+  assign \$83  = ~ \$82 ;
+  assign \$84  = \$78  | \$83 ;
+  assign match4_load_next = \$84  | room_next;
+  assign \$85  = match6_load ? 1'h0 : match5_valid;
+  assign \$86  = match5_load ? match4_valid : \$85 ;
+  assign \$87  = ~ \$86 ;
+  assign \$88  = | \$signal$35 ;
+  assign \$89  = \$88  | near_last;
+  assign \$90  = match8_valid & \$89 ;
+  assign \$91  = match9_load ? \$90  : match9_valid;
+  assign \$92  = ~ \$91 ;
+  assign \$93  = \$87  | \$92 ;
+  assign match5_load_next = \$93  | room_next;
+  assign \$94  = match7_load ? 1'h0 : match6_valid;
+  assign \$95  = match6_load ? match5_valid : \$94 ;
+  assign \$96  = ~ \$95 ;
+  assign \$97  = | \$signal$35 ;
+  assign \$98  = \$97  | near_last;
+  assign \$99  = match8_valid & \$98 ;
+  assign \$100  = match9_load ? \$99  : match9_valid;
+  assign \$101  = ~ \$100 ;
+  assign \$102  = \$96  | \$101 ;
+  assign match6_load_next = \$102  | room_next;
+  assign \$103  = match8_load ? 1'h0 : match7_valid;
+  assign \$104  = match7_load ? match6_valid : \$103 ;
+  assign \$105  = ~ \$104 ;
+  assign \$106  = | \$signal$35 ;
+  assign \$107  = \$106  | near_last;
+  assign \$108  = match8_valid & \$107 ;
+  assign \$109  = match9_load ? \$108  : match9_valid;
+  assign \$110  = ~ \$109 ;
+  assign \$111  = \$105  | \$110 ;
+  assign match7_load_next = \$111  | room_next;
+  assign \$112  = match9_load ? 1'h0 : match8_valid;
+  assign \$113  = match8_load ? match7_valid : \$112 ;
+  assign \$114  = ~ \$113 ;
+  assign \$115  = | \$signal$35 ;
+  assign \$116  = \$115  | near_last;
+  assign \$117  = match8_valid & \$116 ;
+  assign \$118  = match9_load ? \$117  : match9_valid;
+  assign \$119  = ~ \$118 ;
+  assign \$120  = \$114  | \$119 ;
+  assign match8_load_next = \$120  | room_next;
+  assign \$121  = | \$signal$35 ;
+  assign \$122  = \$121  | near_last;
+  assign \$123  = match8_valid & \$122 ;
+  assign \$124  = match9_load ? \$123  : match9_valid;
+  assign \$125  = ~ \$124 ;
+  assign \$126  = | \$signal$35 ;
+  assign \$127  = \$126  | near_last;
+  assign \$128  = match8_valid & \$127 ;
+  assign \$129  = match9_load ? \$128  : match9_valid;
+  assign \$130  = ~ \$129 ;
+  assign \$131  = \$125  | \$130 ;
+  assign match9_load_next = \$131  | room_next;
+  assign \$132  = in_full | in_done;
+  assign \$133  = out_full | out_done;
+  assign \$134  = \$132  & \$133 ;
+  assign \$135  = in_done & out_done;
+  assign \$136  = ~ \$135 ;
+  assign \$137  = \$134  & \$136 ;
+  assign \$signal$34  = \$137  & match0_load_r;
+  assign \$138  = in_full | in_done;
+  assign \$139  = out_full | out_done;
+  assign \$140  = \$138  & \$139 ;
+  assign \$141  = in_done & out_done;
+  assign \$142  = ~ \$141 ;
+  assign \$143  = \$140  & \$142 ;
+  assign \$144  = \$143  & match0_load_r;
+  assign \$145  = \$144  & in_full;
+  assign \$146  = ~ in_done;
+  assign \$147  = \$145  & \$146 ;
+  assign \$148  = out_done | in_le;
+  assign in_adv = \$147  & \$148 ;
+  assign \$149  = in_full | in_done;
+  assign \$150  = out_full | out_done;
+  assign \$151  = \$149  & \$150 ;
+  assign \$152  = in_done & out_done;
+  assign \$153  = ~ \$152 ;
+  assign \$154  = \$151  & \$153 ;
+  assign \$155  = \$154  & match0_load_r;
+  assign \$156  = \$155  & out_full;
+  assign \$157  = ~ out_done;
+  assign \$158  = \$156  & \$157 ;
+  assign \$159  = in_done | out_le;
+  assign out_adv = \$158  & \$159 ;
+  assign \$160  = in_adv & in_last;
+  assign \$161  = in_done | \$160 ;
+  assign \$162  = \$signal$34  & \$161 ;
+  assign \$163  = out_adv & out_last;
+  assign \$164  = out_done | \$163 ;
+  assign \final  = \$162  & \$164 ;
+  assign \$165  = in_adv & in_last;
+  assign \$166  = in_done | \$165 ;
+  assign \$167  = ~ \final ;
+  assign in_done_next = \$166  & \$167 ;
   assign in_full_next = in_free ? in_next_full : in_full;
-  assign \$76  = out_adv & out_last;
-  assign \$77  = out_done | \$76 ;
-  assign \$78  = ~ \final ;
-  assign out_done_next = \$77  & \$78 ;
+  assign \$168  = out_adv & out_last;
+  assign \$169  = out_done | \$168 ;
+  assign \$170  = ~ \final ;
+  assign out_done_next = \$169  & \$170 ;
   assign out_full_next = out_free ? out_next_full : out_full;
+  assign \$171  = ~ in_full_next;
+  assign \$172  = in_full_next | in_done_next;
+  assign \$173  = out_full_next | out_done_next;
+  assign \$174  = \$172  & \$173 ;
+  assign \$175  = in_done_next & out_done_next;
+  assign \$176  = ~ \$175 ;
+  assign \$177  = \$174  & \$176 ;
+  assign \$178  = \$177  & load0_next;
+  assign \$179  = \$178  & in_full_next;
+  assign \$180  = ~ in_done_next;
+  assign \$181  = \$179  & \$180 ;
+  assign \$184  = \$171  | \$183 ;
+  assign \$185  = ~ in_full_next;
+  assign \$186  = in_full_next | in_done_next;
+  assign \$187  = out_full_next | out_done_next;
+  assign \$188  = \$186  & \$187 ;
+  assign \$189  = in_done_next & out_done_next;
+  assign \$190  = ~ \$189 ;
+  assign \$191  = \$188  & \$190 ;
+  assign \$192  = \$191  & load0_next;
+  assign \$193  = \$192  & in_full_next;
+  assign \$194  = ~ in_done_next;
+  assign \$195  = \$193  & \$194 ;
+  assign \$197  = \$195  & \$196 ;
+  assign \$198  = \$185  | \$197 ;
+  assign in_free_next = \$293  ? \$198  : \$184 ;
+  assign \$199  = ~ out_full_next;
+  assign \$200  = in_full_next | in_done_next;
+  assign \$201  = out_full_next | out_done_next;
+  assign \$202  = \$200  & \$201 ;
+  assign \$203  = in_done_next & out_done_next;
+  assign \$204  = ~ \$203 ;
+  assign \$205  = \$202  & \$204 ;
+  assign \$206  = \$205  & load0_next;
+  assign \$207  = \$206  & out_full_next;
+  assign \$208  = ~ out_done_next;
+  assign \$209  = \$207  & \$208 ;
+  assign \$212  = \$199  | \$211 ;
+  assign \$213  = ~ out_full_next;
+  assign \$214  = in_full_next | in_done_next;
+  assign \$215  = out_full_next | out_done_next;
+  assign \$216  = \$214  & \$215 ;
+  assign \$217  = in_done_next & out_done_next;
+  assign \$218  = ~ \$217 ;
+  assign \$219  = \$216  & \$218 ;
+  assign \$220  = \$219  & load0_next;
+  assign \$221  = \$220  & out_full_next;
+  assign \$222  = ~ out_done_next;
+  assign \$223  = \$221  & \$222 ;
+  assign \$225  = \$223  & \$224 ;
+  assign \$226  = \$213  | \$225 ;
+  assign out_free_next = \$360  ? \$226  : \$212 ;
   assign in_load = in_next_full & in_free;
   assign inputs__ready = ~ in_skid_full;
   assign out_load = out_next_full & out_free;
   assign outputs__ready = ~ out_skid_full;
-  assign \$79  = in_next_top[62:48] > out_next_top[62:48];
-  assign \$80  = out_next_top[62:48] > in_next_top[62:48];
-  assign \$81  = ~ \$80 ;
-  assign \$82  = in_next_top[47:32] > out_next_top[47:32];
-  assign \$83  = out_next_top[47:32] > in_next_top[47:32];
-  assign \$84  = ~ \$83 ;
-  assign \$85  = in_next_top[31:16] > out_next_top[31:16];
-  assign \$86  = out_next_top[31:16] > in_next_top[31:16];
-  assign \$87  = ~ \$86 ;
-  assign \$88  = in_next_top[15:0] > out_next_top[15:0];
-  assign \$89  = \$87  & \$88 ;
-  assign \$90  = \$85  | \$89 ;
-  assign \$91  = \$84  & \$90 ;
-  assign \$92  = \$82  | \$91 ;
-  assign \$93  = \$81  & \$92 ;
-  assign \$94  = \$79  | \$93 ;
-  assign \$95  = in_next_top[62:48] > out_top[62:48];
-  assign \$96  = out_top[62:48] > in_next_top[62:48];
-  assign \$97  = ~ \$96 ;
-  assign \$98  = in_next_top[47:32] > out_top[47:32];
-  assign \$99  = out_top[47:32] > in_next_top[47:32];
-  assign \$100  = ~ \$99 ;
-  assign \$101  = in_next_top[31:16] > out_top[31:16];
-  assign \$102  = out_top[31:16] > in_next_top[31:16];
-  assign \$103  = ~ \$102 ;
-  assign \$104  = in_next_top[15:0] > out_top[15:0];
-  assign \$105  = \$103  & \$104 ;
-  assign \$106  = \$101  | \$105 ;
-  assign \$107  = \$100  & \$106 ;
-  assign \$108  = \$98  | \$107 ;
-  assign \$109  = \$97  & \$108 ;
-  assign \$110  = \$95  | \$109 ;
-  assign \$111  = out_load ? \$94  : \$110 ;
-  assign \$112  = in_top[62:48] > out_next_top[62:48];
-  assign \$113  = out_next_top[62:48] > in_top[62:48];
-  assign \$114  = ~ \$113 ;
-  assign \$115  = in_top[47:32] > out_next_top[47:32];
-  assign \$116  = out_next_top[47:32] > in_top[47:32];
-  assign \$117  = ~ \$116 ;
-  assign \$118  = in_top[31:16] > out_next_top[31:16];
-  assign \$119  = out_next_top[31:16] > in_top[31:16];
-  assign \$120  = ~ \$119 ;
-  assign \$121  = in_top[15:0] > out_next_top[15:0];
-  assign \$122  = \$120  & \$121 ;
-  assign \$123  = \$118  | \$122 ;
-  assign \$124  = \$117  & \$123 ;
-  assign \$125  = \$115  | \$124 ;
-  assign \$126  = \$114  & \$125 ;
-  assign \$127  = \$112  | \$126 ;
-  assign \$128  = in_top[62:48] > out_top[62:48];
-  assign \$129  = out_top[62:48] > in_top[62:48];
-  assign \$130  = ~ \$129 ;
-  assign \$131  = in_top[47:32] > out_top[47:32];
-  assign \$132  = out_top[47:32] > in_top[47:32];
-  assign \$133  = ~ \$132 ;
-  assign \$134  = in_top[31:16] > out_top[31:16];
-  assign \$135  = out_top[31:16] > in_top[31:16];
-  assign \$136  = ~ \$135 ;
-  assign \$137  = in_top[15:0] > out_top[15:0];
-  assign \$138  = \$136  & \$137 ;
-  assign \$139  = \$134  | \$138 ;
-  assign \$140  = \$133  & \$139 ;
-  assign \$141  = \$131  | \$140 ;
-  assign \$142  = \$130  & \$141 ;
-  assign \$143  = \$128  | \$142 ;
-  assign \$144  = out_load ? \$127  : \$143 ;
-  assign \$145  = in_load ? \$111  : \$144 ;
-  assign in_le_next = ~ \$145 ;
-  assign \$146  = out_next_top[62:48] > in_next_top[62:48];
-  assign \$147  = in_next_top[62:48] > out_next_top[62:48];
-  assign \$148  = ~ \$147 ;
-  assign \$149  = out_next_top[47:32] > in_next_top[47:32];
-  assign \$150  = in_next_top[47:32] > out_next_top[47:32];
-  assign \$151  = ~ \$150 ;
-  assign \$152  = out_next_top[31:16] > in_next_top[31:16];
-  assign \$153  = in_next_top[31:16] > out_next_top[31:16];
-  assign \$154  = ~ \$153 ;
-  assign \$155  = out_next_top[15:0] > in_next_top[15:0];
-  assign \$156  = \$154  & \$155 ;
-  assign \$157  = \$152  | \$156 ;
-  assign \$158  = \$151  & \$157 ;
-  assign \$159  = \$149  | \$158 ;
-  assign \$160  = \$148  & \$159 ;
-  assign \$161  = \$146  | \$160 ;
-  assign \$162  = out_top[62:48] > in_next_top[62:48];
-  assign \$163  = in_next_top[62:48] > out_top[62:48];
-  assign \$164  = ~ \$163 ;
-  assign \$165  = out_top[47:32] > in_next_top[47:32];
-  assign \$166  = in_next_top[47:32] > out_top[47:32];
-  assign \$167  = ~ \$166 ;
-  assign \$168  = out_top[31:16] > in_next_top[31:16];
-  assign \$169  = in_next_top[31:16] > out_top[31:16];
-  assign \$170  = ~ \$169 ;
-  assign \$171  = out_top[15:0] > in_next_top[15:0];
-  assign \$172  = \$170  & \$171 ;
-  assign \$173  = \$168  | \$172 ;
-  assign \$174  = \$167  & \$173 ;
-  assign \$175  = \$165  | \$174 ;
-  assign \$176  = \$164  & \$175 ;
-  assign \$177  = \$162  | \$176 ;
-  assign \$178  = out_load ? \$161  : \$177 ;
-  assign \$179  = out_next_top[62:48] > in_top[62:48];
-  assign \$180  = in_top[62:48] > out_next_top[62:48];
-  assign \$181  = ~ \$180 ;
-  assign \$182  = out_next_top[47:32] > in_top[47:32];
-  assign \$183  = in_top[47:32] > out_next_top[47:32];
-  assign \$184  = ~ \$183 ;
-  assign \$185  = out_next_top[31:16] > in_top[31:16];
-  assign \$186  = in_top[31:16] > out_next_top[31:16];
-  assign \$187  = ~ \$186 ;
-  assign \$188  = out_next_top[15:0] > in_top[15:0];
-  assign \$189  = \$187  & \$188 ;
-  assign \$190  = \$185  | \$189 ;
-  assign \$191  = \$184  & \$190 ;
-  assign \$192  = \$182  | \$191 ;
-  assign \$193  = \$181  & \$192 ;
-  assign \$194  = \$179  | \$193 ;
-  assign \$195  = out_top[62:48] > in_top[62:48];
-  assign \$196  = in_top[62:48] > out_top[62:48];
-  assign \$197  = ~ \$196 ;
-  assign \$198  = out_top[47:32] > in_top[47:32];
-  assign \$199  = in_top[47:32] > out_top[47:32];
-  assign \$200  = ~ \$199 ;
-  assign \$201  = out_top[31:16] > in_top[31:16];
-  assign \$202  = in_top[31:16] > out_top[31:16];
-  assign \$203  = ~ \$202 ;
-  assign \$204  = out_top[15:0] > in_top[15:0];
-  assign \$205  = \$203  & \$204 ;
-  assign \$206  = \$201  | \$205 ;
-  assign \$207  = \$200  & \$206 ;
-  assign \$208  = \$198  | \$207 ;
-  assign \$209  = \$197  & \$208 ;
-  assign \$210  = \$195  | \$209 ;
-  assign \$211  = out_load ? \$194  : \$210 ;
-  assign \$212  = in_load ? \$178  : \$211 ;
-  assign out_le_next = ~ \$212 ;
+  assign \$227  = in_next_top[62:48] > out_next_top[62:48];
+  assign \$228  = out_next_top[62:48] > in_next_top[62:48];
+  assign \$229  = ~ \$228 ;
+  assign \$230  = in_next_top[47:32] > out_next_top[47:32];
+  assign \$231  = out_next_top[47:32] > in_next_top[47:32];
+  assign \$232  = ~ \$231 ;
+  assign \$233  = in_next_top[31:16] > out_next_top[31:16];
+  assign \$234  = out_next_top[31:16] > in_next_top[31:16];
+  assign \$235  = ~ \$234 ;
+  assign \$236  = in_next_top[15:0] > out_next_top[15:0];
+  assign \$237  = \$235  & \$236 ;
+  assign \$238  = \$233  | \$237 ;
+  assign \$239  = \$232  & \$238 ;
+  assign \$240  = \$230  | \$239 ;
+  assign \$241  = \$229  & \$240 ;
+  assign \$242  = \$227  | \$241 ;
+  assign \$243  = in_next_top[62:48] > out_top[62:48];
+  assign \$244  = out_top[62:48] > in_next_top[62:48];
+  assign \$245  = ~ \$244 ;
+  assign \$246  = in_next_top[47:32] > out_top[47:32];
+  assign \$247  = out_top[47:32] > in_next_top[47:32];
+  assign \$248  = ~ \$247 ;
+  assign \$249  = in_next_top[31:16] > out_top[31:16];
+  assign \$250  = out_top[31:16] > in_next_top[31:16];
+  assign \$251  = ~ \$250 ;
+  assign \$252  = in_next_top[15:0] > out_top[15:0];
+  assign \$253  = \$251  & \$252 ;
+  assign \$254  = \$249  | \$253 ;
+  assign \$255  = \$248  & \$254 ;
+  assign \$256  = \$246  | \$255 ;
+  assign \$257  = \$245  & \$256 ;
+  assign \$258  = \$243  | \$257 ;
+  assign \$259  = out_load ? \$242  : \$258 ;
+  assign \$260  = in_top[62:48] > out_next_top[62:48];
+  assign \$261  = out_next_top[62:48] > in_top[62:48];
+  assign \$262  = ~ \$261 ;
+  assign \$263  = in_top[47:32] > out_next_top[47:32];
+  assign \$264  = out_next_top[47:32] > in_top[47:32];
+  assign \$265  = ~ \$264 ;
+  assign \$266  = in_top[31:16] > out_next_top[31:16];
+  assign \$267  = out_next_top[31:16] > in_top[31:16];
+  assign \$268  = ~ \$267 ;
+  assign \$269  = in_top[15:0] > out_next_top[15:0];
+  assign \$270  = \$268  & \$269 ;
+  assign \$271  = \$266  | \$270 ;
+  assign \$272  = \$265  & \$271 ;
+  assign \$273  = \$263  | \$272 ;
+  assign \$274  = \$262  & \$273 ;
+  assign \$275  = \$260  | \$274 ;
+  assign \$276  = in_top[62:48] > out_top[62:48];
+  assign \$277  = out_top[62:48] > in_top[62:48];
+  assign \$278  = ~ \$277 ;
+  assign \$279  = in_top[47:32] > out_top[47:32];
+  assign \$280  = out_top[47:32] > in_top[47:32];
+  assign \$281  = ~ \$280 ;
+  assign \$282  = in_top[31:16] > out_top[31:16];
+  assign \$283  = out_top[31:16] > in_top[31:16];
+  assign \$284  = ~ \$283 ;
+  assign \$285  = in_top[15:0] > out_top[15:0];
+  assign \$286  = \$284  & \$285 ;
+  assign \$287  = \$282  | \$286 ;
+  assign \$288  = \$281  & \$287 ;
+  assign \$289  = \$279  | \$288 ;
+  assign \$290  = \$278  & \$289 ;
+  assign \$291  = \$276  | \$290 ;
+  assign \$292  = out_load ? \$275  : \$291 ;
+  assign \$293  = in_load ? \$259  : \$292 ;
+  assign in_le_next = ~ \$293 ;
+  assign \$294  = out_next_top[62:48] > in_next_top[62:48];
+  assign \$295  = in_next_top[62:48] > out_next_top[62:48];
+  assign \$296  = ~ \$295 ;
+  assign \$297  = out_next_top[47:32] > in_next_top[47:32];
+  assign \$298  = in_next_top[47:32] > out_next_top[47:32];
+  assign \$299  = ~ \$298 ;
+  assign \$300  = out_next_top[31:16] > in_next_top[31:16];
+  assign \$301  = in_next_top[31:16] > out_next_top[31:16];
+  assign \$302  = ~ \$301 ;
+  assign \$303  = out_next_top[15:0] > in_next_top[15:0];
+  assign \$304  = \$302  & \$303 ;
+  assign \$305  = \$300  | \$304 ;
+  assign \$306  = \$299  & \$305 ;
+  assign \$307  = \$297  | \$306 ;
+  assign \$308  = \$296  & \$307 ;
+  assign \$309  = \$294  | \$308 ;
+  assign \$310  = out_top[62:48] > in_next_top[62:48];
+  assign \$311  = in_next_top[62:48] > out_top[62:48];
+  assign \$312  = ~ \$311 ;
+  assign \$313  = out_top[47:32] > in_next_top[47:32];
+  assign \$314  = in_next_top[47:32] > out_top[47:32];
+  assign \$315  = ~ \$314 ;
+  assign \$316  = out_top[31:16] > in_next_top[31:16];
+  assign \$317  = in_next_top[31:16] > out_top[31:16];
+  assign \$318  = ~ \$317 ;
+  assign \$319  = out_top[15:0] > in_next_top[15:0];
+  assign \$320  = \$318  & \$319 ;
+  assign \$321  = \$316  | \$320 ;
+  assign \$322  = \$315  & \$321 ;
+  assign \$323  = \$313  | \$322 ;
+  assign \$324  = \$312  & \$323 ;
+  assign \$325  = \$310  | \$324 ;
+  assign \$326  = out_load ? \$309  : \$325 ;
+  assign \$327  = out_next_top[62:48] > in_top[62:48];
+  assign \$328  = in_top[62:48] > out_next_top[62:48];
+  assign \$329  = ~ \$328 ;
+  assign \$330  = out_next_top[47:32] > in_top[47:32];
+  assign \$331  = in_top[47:32] > out_next_top[47:32];
+  assign \$332  = ~ \$331 ;
+  assign \$333  = out_next_top[31:16] > in_top[31:16];
+  assign \$334  = in_top[31:16] > out_next_top[31:16];
+  assign \$335  = ~ \$334 ;
+  assign \$336  = out_next_top[15:0] > in_top[15:0];
+  assign \$337  = \$335  & \$336 ;
+  assign \$338  = \$333  | \$337 ;
+  assign \$339  = \$332  & \$338 ;
+  assign \$340  = \$330  | \$339 ;
+  assign \$341  = \$329  & \$340 ;
+  assign \$342  = \$327  | \$341 ;
+  assign \$343  = out_top[62:48] > in_top[62:48];
+  assign \$344  = in_top[62:48] > out_top[62:48];
+  assign \$345  = ~ \$344 ;
+  assign \$346  = out_top[47:32] > in_top[47:32];
+  assign \$347  = in_top[47:32] > out_top[47:32];
+  assign \$348  = ~ \$347 ;
+  assign \$349  = out_top[31:16] > in_top[31:16];
+  assign \$350  = in_top[31:16] > out_top[31:16];
+  assign \$351  = ~ \$350 ;
+  assign \$352  = out_top[15:0] > in_top[15:0];
+  assign \$353  = \$351  & \$352 ;
+  assign \$354  = \$349  | \$353 ;
+  assign \$355  = \$348  & \$354 ;
+  assign \$356  = \$346  | \$355 ;
+  assign \$357  = \$345  & \$356 ;
+  assign \$358  = \$343  | \$357 ;
+  assign \$359  = out_load ? \$342  : \$358 ;
+  assign \$360  = in_load ? \$326  : \$359 ;
+  assign out_le_next = ~ \$360 ;
   assign hits_below1_0 = \$signal$35 [0] ? 1'h0 : 1'h1;
   assign hits_below1_1 = \$signal$35 [0] ? 1'h1 : 1'h0;
   assign hits_below2_0 = \$signal$35 [1] ? 1'h0 : hits_below1_0;
@@ -5660,6517 +6730,5843 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   assign hits_below15_13 = \$signal$35 [14] ? hits_below14_12 : hits_below14_13;
   assign hits_below15_14 = \$signal$35 [14] ? hits_below14_13 : hits_below14_14;
   assign hits_below15_15 = \$signal$35 [14] ? hits_below14_14 : 1'h0;
-  assign \$213  = lane0_takes0 ? t_in_idx0 : 20'h00000;
-  assign \$215  = lane0_takes1 ? t_in_idx1 : 20'h00000;
-  assign \$216  = \$214  | \$215 ;
-  assign \$217  = lane0_takes2 ? t_in_idx2 : 20'h00000;
-  assign \$218  = \$216  | \$217 ;
-  assign \$219  = lane0_takes3 ? t_in_idx3 : 20'h00000;
-  assign \$220  = \$218  | \$219 ;
-  assign \$221  = lane0_takes4 ? t_in_idx4 : 20'h00000;
-  assign \$222  = \$220  | \$221 ;
-  assign \$223  = lane0_takes5 ? t_in_idx5 : 20'h00000;
-  assign \$224  = \$222  | \$223 ;
-  assign \$225  = lane0_takes6 ? t_in_idx6 : 20'h00000;
-  assign \$226  = \$224  | \$225 ;
-  assign \$227  = lane0_takes7 ? t_in_idx7 : 20'h00000;
-  assign \$228  = \$226  | \$227 ;
-  assign \$229  = lane0_takes8 ? t_in_idx8 : 20'h00000;
-  assign \$230  = \$228  | \$229 ;
-  assign \$231  = lane0_takes9 ? t_in_idx9 : 20'h00000;
-  assign \$232  = \$230  | \$231 ;
-  assign \$233  = lane0_takes10 ? t_in_idx10 : 20'h00000;
-  assign \$234  = \$232  | \$233 ;
-  assign \$235  = lane0_takes11 ? t_in_idx11 : 20'h00000;
-  assign \$236  = \$234  | \$235 ;
-  assign \$237  = lane0_takes12 ? t_in_idx12 : 20'h00000;
-  assign \$238  = \$236  | \$237 ;
-  assign \$239  = lane0_takes13 ? t_in_idx13 : 20'h00000;
-  assign \$240  = \$238  | \$239 ;
-  assign \$241  = lane0_takes14 ? t_in_idx14 : 20'h00000;
-  assign \$242  = \$240  | \$241 ;
-  assign \$243  = lane0_takes0 ? t_out_idx0 : 20'h00000;
-  assign \$245  = lane0_takes1 ? t_out_idx1 : 20'h00000;
-  assign \$246  = \$244  | \$245 ;
-  assign \$247  = lane0_takes2 ? t_out_idx2 : 20'h00000;
-  assign \$248  = \$246  | \$247 ;
-  assign \$249  = lane0_takes3 ? t_out_idx3 : 20'h00000;
-  assign \$250  = \$248  | \$249 ;
-  assign \$251  = lane0_takes4 ? t_out_idx4 : 20'h00000;
-  assign \$252  = \$250  | \$251 ;
-  assign \$253  = lane0_takes5 ? t_out_idx5 : 20'h00000;
-  assign \$254  = \$252  | \$253 ;
-  assign \$255  = lane0_takes6 ? t_out_idx6 : 20'h00000;
-  assign \$256  = \$254  | \$255 ;
-  assign \$257  = lane0_takes7 ? t_out_idx7 : 20'h00000;
-  assign \$258  = \$256  | \$257 ;
-  assign \$259  = lane0_takes8 ? t_out_idx8 : 20'h00000;
-  assign \$260  = \$258  | \$259 ;
-  assign \$261  = lane0_takes9 ? t_out_idx9 : 20'h00000;
-  assign \$262  = \$260  | \$261 ;
-  assign \$263  = lane0_takes10 ? t_out_idx10 : 20'h00000;
-  assign \$264  = \$262  | \$263 ;
-  assign \$265  = lane0_takes11 ? t_out_idx11 : 20'h00000;
-  assign \$266  = \$264  | \$265 ;
-  assign \$267  = lane0_takes12 ? t_out_idx12 : 20'h00000;
-  assign \$268  = \$266  | \$267 ;
-  assign \$269  = lane0_takes13 ? t_out_idx13 : 20'h00000;
-  assign \$270  = \$268  | \$269 ;
-  assign \$271  = lane0_takes14 ? t_out_idx14 : 20'h00000;
-  assign \$272  = \$270  | \$271 ;
-  assign \$273  = lane1_takes1 ? t_in_idx1 : 20'h00000;
-  assign \$275  = lane1_takes2 ? t_in_idx2 : 20'h00000;
-  assign \$276  = \$274  | \$275 ;
-  assign \$277  = lane1_takes3 ? t_in_idx3 : 20'h00000;
-  assign \$278  = \$276  | \$277 ;
-  assign \$279  = lane1_takes4 ? t_in_idx4 : 20'h00000;
-  assign \$280  = \$278  | \$279 ;
-  assign \$281  = lane1_takes5 ? t_in_idx5 : 20'h00000;
-  assign \$282  = \$280  | \$281 ;
-  assign \$283  = lane1_takes6 ? t_in_idx6 : 20'h00000;
-  assign \$284  = \$282  | \$283 ;
-  assign \$285  = lane1_takes7 ? t_in_idx7 : 20'h00000;
-  assign \$286  = \$284  | \$285 ;
-  assign \$287  = lane1_takes8 ? t_in_idx8 : 20'h00000;
-  assign \$288  = \$286  | \$287 ;
-  assign \$289  = lane1_takes9 ? t_in_idx9 : 20'h00000;
-  assign \$290  = \$288  | \$289 ;
-  assign \$291  = lane1_takes10 ? t_in_idx10 : 20'h00000;
-  assign \$292  = \$290  | \$291 ;
-  assign \$293  = lane1_takes11 ? t_in_idx11 : 20'h00000;
-  assign \$294  = \$292  | \$293 ;
-  assign \$295  = lane1_takes12 ? t_in_idx12 : 20'h00000;
-  assign \$296  = \$294  | \$295 ;
-  assign \$297  = lane1_takes13 ? t_in_idx13 : 20'h00000;
-  assign \$298  = \$296  | \$297 ;
-  assign \$299  = lane1_takes14 ? t_in_idx14 : 20'h00000;
-  assign \$300  = \$298  | \$299 ;
-  assign \$301  = lane1_takes1 ? t_out_idx1 : 20'h00000;
-  assign \$303  = lane1_takes2 ? t_out_idx2 : 20'h00000;
-  assign \$304  = \$302  | \$303 ;
-  assign \$305  = lane1_takes3 ? t_out_idx3 : 20'h00000;
-  assign \$306  = \$304  | \$305 ;
-  assign \$307  = lane1_takes4 ? t_out_idx4 : 20'h00000;
-  assign \$308  = \$306  | \$307 ;
-  assign \$309  = lane1_takes5 ? t_out_idx5 : 20'h00000;
-  assign \$310  = \$308  | \$309 ;
-  assign \$311  = lane1_takes6 ? t_out_idx6 : 20'h00000;
-  assign \$312  = \$310  | \$311 ;
-  assign \$313  = lane1_takes7 ? t_out_idx7 : 20'h00000;
-  assign \$314  = \$312  | \$313 ;
-  assign \$315  = lane1_takes8 ? t_out_idx8 : 20'h00000;
-  assign \$316  = \$314  | \$315 ;
-  assign \$317  = lane1_takes9 ? t_out_idx9 : 20'h00000;
-  assign \$318  = \$316  | \$317 ;
-  assign \$319  = lane1_takes10 ? t_out_idx10 : 20'h00000;
-  assign \$320  = \$318  | \$319 ;
-  assign \$321  = lane1_takes11 ? t_out_idx11 : 20'h00000;
-  assign \$322  = \$320  | \$321 ;
-  assign \$323  = lane1_takes12 ? t_out_idx12 : 20'h00000;
-  assign \$324  = \$322  | \$323 ;
-  assign \$325  = lane1_takes13 ? t_out_idx13 : 20'h00000;
-  assign \$326  = \$324  | \$325 ;
-  assign \$327  = lane1_takes14 ? t_out_idx14 : 20'h00000;
-  assign \$328  = \$326  | \$327 ;
-  assign \$329  = lane2_takes2 ? t_in_idx2 : 20'h00000;
-  assign \$331  = lane2_takes3 ? t_in_idx3 : 20'h00000;
-  assign \$332  = \$330  | \$331 ;
-  assign \$333  = lane2_takes4 ? t_in_idx4 : 20'h00000;
-  assign \$334  = \$332  | \$333 ;
-  assign \$335  = lane2_takes5 ? t_in_idx5 : 20'h00000;
-  assign \$336  = \$334  | \$335 ;
-  assign \$337  = lane2_takes6 ? t_in_idx6 : 20'h00000;
-  assign \$338  = \$336  | \$337 ;
-  assign \$339  = lane2_takes7 ? t_in_idx7 : 20'h00000;
-  assign \$340  = \$338  | \$339 ;
-  assign \$341  = lane2_takes8 ? t_in_idx8 : 20'h00000;
-  assign \$342  = \$340  | \$341 ;
-  assign \$343  = lane2_takes9 ? t_in_idx9 : 20'h00000;
-  assign \$344  = \$342  | \$343 ;
-  assign \$345  = lane2_takes10 ? t_in_idx10 : 20'h00000;
-  assign \$346  = \$344  | \$345 ;
-  assign \$347  = lane2_takes11 ? t_in_idx11 : 20'h00000;
-  assign \$348  = \$346  | \$347 ;
-  assign \$349  = lane2_takes12 ? t_in_idx12 : 20'h00000;
-  assign \$350  = \$348  | \$349 ;
-  assign \$351  = lane2_takes13 ? t_in_idx13 : 20'h00000;
-  assign \$352  = \$350  | \$351 ;
-  assign \$353  = lane2_takes14 ? t_in_idx14 : 20'h00000;
-  assign \$354  = \$352  | \$353 ;
-  assign \$355  = lane2_takes2 ? t_out_idx2 : 20'h00000;
-  assign \$357  = lane2_takes3 ? t_out_idx3 : 20'h00000;
-  assign \$358  = \$356  | \$357 ;
-  assign \$359  = lane2_takes4 ? t_out_idx4 : 20'h00000;
-  assign \$360  = \$358  | \$359 ;
-  assign \$361  = lane2_takes5 ? t_out_idx5 : 20'h00000;
-  assign \$362  = \$360  | \$361 ;
-  assign \$363  = lane2_takes6 ? t_out_idx6 : 20'h00000;
+  assign \$361  = lane0_takes0 ? t_in_idx0 : 20'h00000;
+  assign \$363  = lane0_takes1 ? t_in_idx1 : 20'h00000;
   assign \$364  = \$362  | \$363 ;
-  assign \$365  = lane2_takes7 ? t_out_idx7 : 20'h00000;
+  assign \$365  = lane0_takes2 ? t_in_idx2 : 20'h00000;
   assign \$366  = \$364  | \$365 ;
-  assign \$367  = lane2_takes8 ? t_out_idx8 : 20'h00000;
+  assign \$367  = lane0_takes3 ? t_in_idx3 : 20'h00000;
   assign \$368  = \$366  | \$367 ;
-  assign \$369  = lane2_takes9 ? t_out_idx9 : 20'h00000;
+  assign \$369  = lane0_takes4 ? t_in_idx4 : 20'h00000;
   assign \$370  = \$368  | \$369 ;
-  assign \$371  = lane2_takes10 ? t_out_idx10 : 20'h00000;
+  assign \$371  = lane0_takes5 ? t_in_idx5 : 20'h00000;
   assign \$372  = \$370  | \$371 ;
-  assign \$373  = lane2_takes11 ? t_out_idx11 : 20'h00000;
+  assign \$373  = lane0_takes6 ? t_in_idx6 : 20'h00000;
   assign \$374  = \$372  | \$373 ;
-  assign \$375  = lane2_takes12 ? t_out_idx12 : 20'h00000;
+  assign \$375  = lane0_takes7 ? t_in_idx7 : 20'h00000;
   assign \$376  = \$374  | \$375 ;
-  assign \$377  = lane2_takes13 ? t_out_idx13 : 20'h00000;
+  assign \$377  = lane0_takes8 ? t_in_idx8 : 20'h00000;
   assign \$378  = \$376  | \$377 ;
-  assign \$379  = lane2_takes14 ? t_out_idx14 : 20'h00000;
+  assign \$379  = lane0_takes9 ? t_in_idx9 : 20'h00000;
   assign \$380  = \$378  | \$379 ;
-  assign \$381  = lane3_takes3 ? t_in_idx3 : 20'h00000;
-  assign \$383  = lane3_takes4 ? t_in_idx4 : 20'h00000;
+  assign \$381  = lane0_takes10 ? t_in_idx10 : 20'h00000;
+  assign \$382  = \$380  | \$381 ;
+  assign \$383  = lane0_takes11 ? t_in_idx11 : 20'h00000;
   assign \$384  = \$382  | \$383 ;
-  assign \$385  = lane3_takes5 ? t_in_idx5 : 20'h00000;
+  assign \$385  = lane0_takes12 ? t_in_idx12 : 20'h00000;
   assign \$386  = \$384  | \$385 ;
-  assign \$387  = lane3_takes6 ? t_in_idx6 : 20'h00000;
+  assign \$387  = lane0_takes13 ? t_in_idx13 : 20'h00000;
   assign \$388  = \$386  | \$387 ;
-  assign \$389  = lane3_takes7 ? t_in_idx7 : 20'h00000;
+  assign \$389  = lane0_takes14 ? t_in_idx14 : 20'h00000;
   assign \$390  = \$388  | \$389 ;
-  assign \$391  = lane3_takes8 ? t_in_idx8 : 20'h00000;
-  assign \$392  = \$390  | \$391 ;
-  assign \$393  = lane3_takes9 ? t_in_idx9 : 20'h00000;
+  assign \$391  = lane0_takes0 ? t_out_idx0 : 20'h00000;
+  assign \$393  = lane0_takes1 ? t_out_idx1 : 20'h00000;
   assign \$394  = \$392  | \$393 ;
-  assign \$395  = lane3_takes10 ? t_in_idx10 : 20'h00000;
+  assign \$395  = lane0_takes2 ? t_out_idx2 : 20'h00000;
   assign \$396  = \$394  | \$395 ;
-  assign \$397  = lane3_takes11 ? t_in_idx11 : 20'h00000;
+  assign \$397  = lane0_takes3 ? t_out_idx3 : 20'h00000;
   assign \$398  = \$396  | \$397 ;
-  assign \$399  = lane3_takes12 ? t_in_idx12 : 20'h00000;
+  assign \$399  = lane0_takes4 ? t_out_idx4 : 20'h00000;
   assign \$400  = \$398  | \$399 ;
-  assign \$401  = lane3_takes13 ? t_in_idx13 : 20'h00000;
+  assign \$401  = lane0_takes5 ? t_out_idx5 : 20'h00000;
   assign \$402  = \$400  | \$401 ;
-  assign \$403  = lane3_takes14 ? t_in_idx14 : 20'h00000;
+  assign \$403  = lane0_takes6 ? t_out_idx6 : 20'h00000;
   assign \$404  = \$402  | \$403 ;
-  assign \$405  = lane3_takes3 ? t_out_idx3 : 20'h00000;
-  assign \$407  = lane3_takes4 ? t_out_idx4 : 20'h00000;
+  assign \$405  = lane0_takes7 ? t_out_idx7 : 20'h00000;
+  assign \$406  = \$404  | \$405 ;
+  assign \$407  = lane0_takes8 ? t_out_idx8 : 20'h00000;
   assign \$408  = \$406  | \$407 ;
-  assign \$409  = lane3_takes5 ? t_out_idx5 : 20'h00000;
+  assign \$409  = lane0_takes9 ? t_out_idx9 : 20'h00000;
   assign \$410  = \$408  | \$409 ;
-  assign \$411  = lane3_takes6 ? t_out_idx6 : 20'h00000;
+  assign \$411  = lane0_takes10 ? t_out_idx10 : 20'h00000;
   assign \$412  = \$410  | \$411 ;
-  assign \$413  = lane3_takes7 ? t_out_idx7 : 20'h00000;
+  assign \$413  = lane0_takes11 ? t_out_idx11 : 20'h00000;
   assign \$414  = \$412  | \$413 ;
-  assign \$415  = lane3_takes8 ? t_out_idx8 : 20'h00000;
+  assign \$415  = lane0_takes12 ? t_out_idx12 : 20'h00000;
   assign \$416  = \$414  | \$415 ;
-  assign \$417  = lane3_takes9 ? t_out_idx9 : 20'h00000;
+  assign \$417  = lane0_takes13 ? t_out_idx13 : 20'h00000;
   assign \$418  = \$416  | \$417 ;
-  assign \$419  = lane3_takes10 ? t_out_idx10 : 20'h00000;
+  assign \$419  = lane0_takes14 ? t_out_idx14 : 20'h00000;
   assign \$420  = \$418  | \$419 ;
-  assign \$421  = lane3_takes11 ? t_out_idx11 : 20'h00000;
-  assign \$422  = \$420  | \$421 ;
-  assign \$423  = lane3_takes12 ? t_out_idx12 : 20'h00000;
+  assign \$421  = lane1_takes1 ? t_in_idx1 : 20'h00000;
+  assign \$423  = lane1_takes2 ? t_in_idx2 : 20'h00000;
   assign \$424  = \$422  | \$423 ;
-  assign \$425  = lane3_takes13 ? t_out_idx13 : 20'h00000;
+  assign \$425  = lane1_takes3 ? t_in_idx3 : 20'h00000;
   assign \$426  = \$424  | \$425 ;
-  assign \$427  = lane3_takes14 ? t_out_idx14 : 20'h00000;
+  assign \$427  = lane1_takes4 ? t_in_idx4 : 20'h00000;
   assign \$428  = \$426  | \$427 ;
-  assign \$429  = lane4_takes4 ? t_in_idx4 : 20'h00000;
-  assign \$431  = lane4_takes5 ? t_in_idx5 : 20'h00000;
+  assign \$429  = lane1_takes5 ? t_in_idx5 : 20'h00000;
+  assign \$430  = \$428  | \$429 ;
+  assign \$431  = lane1_takes6 ? t_in_idx6 : 20'h00000;
   assign \$432  = \$430  | \$431 ;
-  assign \$433  = lane4_takes6 ? t_in_idx6 : 20'h00000;
+  assign \$433  = lane1_takes7 ? t_in_idx7 : 20'h00000;
   assign \$434  = \$432  | \$433 ;
-  assign \$435  = lane4_takes7 ? t_in_idx7 : 20'h00000;
+  assign \$435  = lane1_takes8 ? t_in_idx8 : 20'h00000;
   assign \$436  = \$434  | \$435 ;
-  assign \$437  = lane4_takes8 ? t_in_idx8 : 20'h00000;
+  assign \$437  = lane1_takes9 ? t_in_idx9 : 20'h00000;
   assign \$438  = \$436  | \$437 ;
-  assign \$439  = lane4_takes9 ? t_in_idx9 : 20'h00000;
+  assign \$439  = lane1_takes10 ? t_in_idx10 : 20'h00000;
   assign \$440  = \$438  | \$439 ;
-  assign \$441  = lane4_takes10 ? t_in_idx10 : 20'h00000;
+  assign \$441  = lane1_takes11 ? t_in_idx11 : 20'h00000;
   assign \$442  = \$440  | \$441 ;
-  assign \$443  = lane4_takes11 ? t_in_idx11 : 20'h00000;
+  assign \$443  = lane1_takes12 ? t_in_idx12 : 20'h00000;
   assign \$444  = \$442  | \$443 ;
-  assign \$445  = lane4_takes12 ? t_in_idx12 : 20'h00000;
+  assign \$445  = lane1_takes13 ? t_in_idx13 : 20'h00000;
   assign \$446  = \$444  | \$445 ;
-  assign \$447  = lane4_takes13 ? t_in_idx13 : 20'h00000;
+  assign \$447  = lane1_takes14 ? t_in_idx14 : 20'h00000;
   assign \$448  = \$446  | \$447 ;
-  assign \$449  = lane4_takes14 ? t_in_idx14 : 20'h00000;
-  assign \$450  = \$448  | \$449 ;
-  assign \$451  = lane4_takes4 ? t_out_idx4 : 20'h00000;
-  assign \$453  = lane4_takes5 ? t_out_idx5 : 20'h00000;
+  assign \$449  = lane1_takes1 ? t_out_idx1 : 20'h00000;
+  assign \$451  = lane1_takes2 ? t_out_idx2 : 20'h00000;
+  assign \$452  = \$450  | \$451 ;
+  assign \$453  = lane1_takes3 ? t_out_idx3 : 20'h00000;
   assign \$454  = \$452  | \$453 ;
-  assign \$455  = lane4_takes6 ? t_out_idx6 : 20'h00000;
+  assign \$455  = lane1_takes4 ? t_out_idx4 : 20'h00000;
   assign \$456  = \$454  | \$455 ;
-  assign \$457  = lane4_takes7 ? t_out_idx7 : 20'h00000;
+  assign \$457  = lane1_takes5 ? t_out_idx5 : 20'h00000;
   assign \$458  = \$456  | \$457 ;
-  assign \$459  = lane4_takes8 ? t_out_idx8 : 20'h00000;
+  assign \$459  = lane1_takes6 ? t_out_idx6 : 20'h00000;
   assign \$460  = \$458  | \$459 ;
-  assign \$461  = lane4_takes9 ? t_out_idx9 : 20'h00000;
+  assign \$461  = lane1_takes7 ? t_out_idx7 : 20'h00000;
   assign \$462  = \$460  | \$461 ;
-  assign \$463  = lane4_takes10 ? t_out_idx10 : 20'h00000;
+  assign \$463  = lane1_takes8 ? t_out_idx8 : 20'h00000;
   assign \$464  = \$462  | \$463 ;
-  assign \$465  = lane4_takes11 ? t_out_idx11 : 20'h00000;
+  assign \$465  = lane1_takes9 ? t_out_idx9 : 20'h00000;
   assign \$466  = \$464  | \$465 ;
-  assign \$467  = lane4_takes12 ? t_out_idx12 : 20'h00000;
+  assign \$467  = lane1_takes10 ? t_out_idx10 : 20'h00000;
   assign \$468  = \$466  | \$467 ;
-  assign \$469  = lane4_takes13 ? t_out_idx13 : 20'h00000;
+  assign \$469  = lane1_takes11 ? t_out_idx11 : 20'h00000;
   assign \$470  = \$468  | \$469 ;
-  assign \$471  = lane4_takes14 ? t_out_idx14 : 20'h00000;
+  assign \$471  = lane1_takes12 ? t_out_idx12 : 20'h00000;
   assign \$472  = \$470  | \$471 ;
-  assign \$473  = lane5_takes5 ? t_in_idx5 : 20'h00000;
-  assign \$475  = lane5_takes6 ? t_in_idx6 : 20'h00000;
+  assign \$473  = lane1_takes13 ? t_out_idx13 : 20'h00000;
+  assign \$474  = \$472  | \$473 ;
+  assign \$475  = lane1_takes14 ? t_out_idx14 : 20'h00000;
   assign \$476  = \$474  | \$475 ;
-  assign \$477  = lane5_takes7 ? t_in_idx7 : 20'h00000;
-  assign \$478  = \$476  | \$477 ;
-  assign \$479  = lane5_takes8 ? t_in_idx8 : 20'h00000;
+  assign \$477  = lane2_takes2 ? t_in_idx2 : 20'h00000;
+  assign \$479  = lane2_takes3 ? t_in_idx3 : 20'h00000;
   assign \$480  = \$478  | \$479 ;
-  assign \$481  = lane5_takes9 ? t_in_idx9 : 20'h00000;
+  assign \$481  = lane2_takes4 ? t_in_idx4 : 20'h00000;
   assign \$482  = \$480  | \$481 ;
-  assign \$483  = lane5_takes10 ? t_in_idx10 : 20'h00000;
+  assign \$483  = lane2_takes5 ? t_in_idx5 : 20'h00000;
   assign \$484  = \$482  | \$483 ;
-  assign \$485  = lane5_takes11 ? t_in_idx11 : 20'h00000;
+  assign \$485  = lane2_takes6 ? t_in_idx6 : 20'h00000;
   assign \$486  = \$484  | \$485 ;
-  assign \$487  = lane5_takes12 ? t_in_idx12 : 20'h00000;
+  assign \$487  = lane2_takes7 ? t_in_idx7 : 20'h00000;
   assign \$488  = \$486  | \$487 ;
-  assign \$489  = lane5_takes13 ? t_in_idx13 : 20'h00000;
+  assign \$489  = lane2_takes8 ? t_in_idx8 : 20'h00000;
   assign \$490  = \$488  | \$489 ;
-  assign \$491  = lane5_takes14 ? t_in_idx14 : 20'h00000;
+  assign \$491  = lane2_takes9 ? t_in_idx9 : 20'h00000;
   assign \$492  = \$490  | \$491 ;
-  assign \$493  = lane5_takes5 ? t_out_idx5 : 20'h00000;
-  assign \$495  = lane5_takes6 ? t_out_idx6 : 20'h00000;
+  assign \$493  = lane2_takes10 ? t_in_idx10 : 20'h00000;
+  assign \$494  = \$492  | \$493 ;
+  assign \$495  = lane2_takes11 ? t_in_idx11 : 20'h00000;
   assign \$496  = \$494  | \$495 ;
-  assign \$497  = lane5_takes7 ? t_out_idx7 : 20'h00000;
+  assign \$497  = lane2_takes12 ? t_in_idx12 : 20'h00000;
   assign \$498  = \$496  | \$497 ;
-  assign \$499  = lane5_takes8 ? t_out_idx8 : 20'h00000;
+  assign \$499  = lane2_takes13 ? t_in_idx13 : 20'h00000;
   assign \$500  = \$498  | \$499 ;
-  assign \$501  = lane5_takes9 ? t_out_idx9 : 20'h00000;
+  assign \$501  = lane2_takes14 ? t_in_idx14 : 20'h00000;
   assign \$502  = \$500  | \$501 ;
-  assign \$503  = lane5_takes10 ? t_out_idx10 : 20'h00000;
-  assign \$504  = \$502  | \$503 ;
-  assign \$505  = lane5_takes11 ? t_out_idx11 : 20'h00000;
+  assign \$503  = lane2_takes2 ? t_out_idx2 : 20'h00000;
+  assign \$505  = lane2_takes3 ? t_out_idx3 : 20'h00000;
   assign \$506  = \$504  | \$505 ;
-  assign \$507  = lane5_takes12 ? t_out_idx12 : 20'h00000;
+  assign \$507  = lane2_takes4 ? t_out_idx4 : 20'h00000;
   assign \$508  = \$506  | \$507 ;
-  assign \$509  = lane5_takes13 ? t_out_idx13 : 20'h00000;
+  assign \$509  = lane2_takes5 ? t_out_idx5 : 20'h00000;
   assign \$510  = \$508  | \$509 ;
-  assign \$511  = lane5_takes14 ? t_out_idx14 : 20'h00000;
+  assign \$511  = lane2_takes6 ? t_out_idx6 : 20'h00000;
   assign \$512  = \$510  | \$511 ;
-  assign \$513  = lane6_takes6 ? t_in_idx6 : 20'h00000;
-  assign \$515  = lane6_takes7 ? t_in_idx7 : 20'h00000;
+  assign \$513  = lane2_takes7 ? t_out_idx7 : 20'h00000;
+  assign \$514  = \$512  | \$513 ;
+  assign \$515  = lane2_takes8 ? t_out_idx8 : 20'h00000;
   assign \$516  = \$514  | \$515 ;
-  assign \$517  = lane6_takes8 ? t_in_idx8 : 20'h00000;
+  assign \$517  = lane2_takes9 ? t_out_idx9 : 20'h00000;
   assign \$518  = \$516  | \$517 ;
-  assign \$519  = lane6_takes9 ? t_in_idx9 : 20'h00000;
+  assign \$519  = lane2_takes10 ? t_out_idx10 : 20'h00000;
   assign \$520  = \$518  | \$519 ;
-  assign \$521  = lane6_takes10 ? t_in_idx10 : 20'h00000;
+  assign \$521  = lane2_takes11 ? t_out_idx11 : 20'h00000;
   assign \$522  = \$520  | \$521 ;
-  assign \$523  = lane6_takes11 ? t_in_idx11 : 20'h00000;
+  assign \$523  = lane2_takes12 ? t_out_idx12 : 20'h00000;
   assign \$524  = \$522  | \$523 ;
-  assign \$525  = lane6_takes12 ? t_in_idx12 : 20'h00000;
+  assign \$525  = lane2_takes13 ? t_out_idx13 : 20'h00000;
   assign \$526  = \$524  | \$525 ;
-  assign \$527  = lane6_takes13 ? t_in_idx13 : 20'h00000;
+  assign \$527  = lane2_takes14 ? t_out_idx14 : 20'h00000;
   assign \$528  = \$526  | \$527 ;
-  assign \$529  = lane6_takes14 ? t_in_idx14 : 20'h00000;
-  assign \$530  = \$528  | \$529 ;
-  assign \$531  = lane6_takes6 ? t_out_idx6 : 20'h00000;
-  assign \$533  = lane6_takes7 ? t_out_idx7 : 20'h00000;
+  assign \$529  = lane3_takes3 ? t_in_idx3 : 20'h00000;
+  assign \$531  = lane3_takes4 ? t_in_idx4 : 20'h00000;
+  assign \$532  = \$530  | \$531 ;
+  assign \$533  = lane3_takes5 ? t_in_idx5 : 20'h00000;
   assign \$534  = \$532  | \$533 ;
-  assign \$535  = lane6_takes8 ? t_out_idx8 : 20'h00000;
+  assign \$535  = lane3_takes6 ? t_in_idx6 : 20'h00000;
   assign \$536  = \$534  | \$535 ;
-  assign \$537  = lane6_takes9 ? t_out_idx9 : 20'h00000;
+  assign \$537  = lane3_takes7 ? t_in_idx7 : 20'h00000;
   assign \$538  = \$536  | \$537 ;
-  assign \$539  = lane6_takes10 ? t_out_idx10 : 20'h00000;
+  assign \$539  = lane3_takes8 ? t_in_idx8 : 20'h00000;
   assign \$540  = \$538  | \$539 ;
-  assign \$541  = lane6_takes11 ? t_out_idx11 : 20'h00000;
+  assign \$541  = lane3_takes9 ? t_in_idx9 : 20'h00000;
   assign \$542  = \$540  | \$541 ;
-  assign \$543  = lane6_takes12 ? t_out_idx12 : 20'h00000;
+  assign \$543  = lane3_takes10 ? t_in_idx10 : 20'h00000;
   assign \$544  = \$542  | \$543 ;
-  assign \$545  = lane6_takes13 ? t_out_idx13 : 20'h00000;
+  assign \$545  = lane3_takes11 ? t_in_idx11 : 20'h00000;
   assign \$546  = \$544  | \$545 ;
-  assign \$547  = lane6_takes14 ? t_out_idx14 : 20'h00000;
+  assign \$547  = lane3_takes12 ? t_in_idx12 : 20'h00000;
   assign \$548  = \$546  | \$547 ;
-  assign \$549  = lane7_takes7 ? t_in_idx7 : 20'h00000;
-  assign \$551  = lane7_takes8 ? t_in_idx8 : 20'h00000;
+  assign \$549  = lane3_takes13 ? t_in_idx13 : 20'h00000;
+  assign \$550  = \$548  | \$549 ;
+  assign \$551  = lane3_takes14 ? t_in_idx14 : 20'h00000;
   assign \$552  = \$550  | \$551 ;
-  assign \$553  = lane7_takes9 ? t_in_idx9 : 20'h00000;
-  assign \$554  = \$552  | \$553 ;
-  assign \$555  = lane7_takes10 ? t_in_idx10 : 20'h00000;
+  assign \$553  = lane3_takes3 ? t_out_idx3 : 20'h00000;
+  assign \$555  = lane3_takes4 ? t_out_idx4 : 20'h00000;
   assign \$556  = \$554  | \$555 ;
-  assign \$557  = lane7_takes11 ? t_in_idx11 : 20'h00000;
+  assign \$557  = lane3_takes5 ? t_out_idx5 : 20'h00000;
   assign \$558  = \$556  | \$557 ;
-  assign \$559  = lane7_takes12 ? t_in_idx12 : 20'h00000;
+  assign \$559  = lane3_takes6 ? t_out_idx6 : 20'h00000;
   assign \$560  = \$558  | \$559 ;
-  assign \$561  = lane7_takes13 ? t_in_idx13 : 20'h00000;
+  assign \$561  = lane3_takes7 ? t_out_idx7 : 20'h00000;
   assign \$562  = \$560  | \$561 ;
-  assign \$563  = lane7_takes14 ? t_in_idx14 : 20'h00000;
+  assign \$563  = lane3_takes8 ? t_out_idx8 : 20'h00000;
   assign \$564  = \$562  | \$563 ;
-  assign \$565  = lane7_takes7 ? t_out_idx7 : 20'h00000;
-  assign \$567  = lane7_takes8 ? t_out_idx8 : 20'h00000;
+  assign \$565  = lane3_takes9 ? t_out_idx9 : 20'h00000;
+  assign \$566  = \$564  | \$565 ;
+  assign \$567  = lane3_takes10 ? t_out_idx10 : 20'h00000;
   assign \$568  = \$566  | \$567 ;
-  assign \$569  = lane7_takes9 ? t_out_idx9 : 20'h00000;
+  assign \$569  = lane3_takes11 ? t_out_idx11 : 20'h00000;
   assign \$570  = \$568  | \$569 ;
-  assign \$571  = lane7_takes10 ? t_out_idx10 : 20'h00000;
+  assign \$571  = lane3_takes12 ? t_out_idx12 : 20'h00000;
   assign \$572  = \$570  | \$571 ;
-  assign \$573  = lane7_takes11 ? t_out_idx11 : 20'h00000;
+  assign \$573  = lane3_takes13 ? t_out_idx13 : 20'h00000;
   assign \$574  = \$572  | \$573 ;
-  assign \$575  = lane7_takes12 ? t_out_idx12 : 20'h00000;
+  assign \$575  = lane3_takes14 ? t_out_idx14 : 20'h00000;
   assign \$576  = \$574  | \$575 ;
-  assign \$577  = lane7_takes13 ? t_out_idx13 : 20'h00000;
-  assign \$578  = \$576  | \$577 ;
-  assign \$579  = lane7_takes14 ? t_out_idx14 : 20'h00000;
+  assign \$577  = lane4_takes4 ? t_in_idx4 : 20'h00000;
+  assign \$579  = lane4_takes5 ? t_in_idx5 : 20'h00000;
   assign \$580  = \$578  | \$579 ;
-  assign \$581  = match9_valid & \$signal ;
-  assign \$582  = \$581  & pairs__valid;
-  assign \$583  = ~ pairs__ready;
-  assign \$584  = \$582  & \$583 ;
-  assign \$585  = ~ \$584 ;
-  assign room_next = \$signal  ? \$585  : pairs__ready;
-  assign \$586  = | \$signal$35 ;
-  assign \$587  = \$586  | near_last;
-  assign \$588  = match8_valid & \$587 ;
-  assign \$589  = match1_load ? 1'h0 : match0_valid;
-  assign \$590  = match0_load ? \$signal$34  : \$589 ;
-  assign \$591  = ~ \$590 ;
-  assign \$592  = | \$signal$35 ;
-  assign \$593  = \$592  | near_last;
-  assign \$594  = match8_valid & \$593 ;
-  assign \$595  = match9_load ? \$594  : match9_valid;
-  assign \$596  = ~ \$595 ;
-  assign \$597  = \$591  | \$596 ;
-  assign \$598  = \$597  | room_next;
-  assign \$599  = ~ in_full_next;
-  assign \$600  = in_full_next | in_done_next;
-  assign \$601  = out_full_next | out_done_next;
-  assign \$602  = \$600  & \$601 ;
-  assign \$603  = in_done_next & out_done_next;
-  assign \$604  = ~ \$603 ;
-  assign \$605  = \$602  & \$604 ;
-  assign \$606  = \$605  & load0_next;
-  assign \$607  = \$606  & in_full_next;
-  assign \$608  = ~ in_done_next;
-  assign \$609  = \$607  & \$608 ;
-  assign \$612  = \$599  | \$611 ;
-  assign \$613  = ~ in_full_next;
-  assign \$614  = in_full_next | in_done_next;
-  assign \$615  = out_full_next | out_done_next;
-  assign \$616  = \$614  & \$615 ;
-  assign \$617  = in_done_next & out_done_next;
-  assign \$618  = ~ \$617 ;
-  assign \$619  = \$616  & \$618 ;
-  assign \$620  = \$619  & load0_next;
-  assign \$621  = \$620  & in_full_next;
-  assign \$622  = ~ in_done_next;
-  assign \$623  = \$621  & \$622 ;
-  assign \$625  = \$623  & \$624 ;
-  assign \$626  = \$613  | \$625 ;
-  assign \$627  = \$145  ? \$626  : \$612 ;
-  assign \$628  = ~ out_full_next;
-  assign \$629  = in_full_next | in_done_next;
-  assign \$630  = out_full_next | out_done_next;
-  assign \$631  = \$629  & \$630 ;
-  assign \$632  = in_done_next & out_done_next;
-  assign \$633  = ~ \$632 ;
-  assign \$634  = \$631  & \$633 ;
-  assign \$635  = \$634  & load0_next;
-  assign \$636  = \$635  & out_full_next;
-  assign \$637  = ~ out_done_next;
-  assign \$638  = \$636  & \$637 ;
-  assign \$641  = \$628  | \$640 ;
-  assign \$642  = ~ out_full_next;
-  assign \$643  = in_full_next | in_done_next;
-  assign \$644  = out_full_next | out_done_next;
-  assign \$645  = \$643  & \$644 ;
-  assign \$646  = in_done_next & out_done_next;
-  assign \$647  = ~ \$646 ;
-  assign \$648  = \$645  & \$647 ;
-  assign \$649  = \$648  & load0_next;
-  assign \$650  = \$649  & out_full_next;
-  assign \$651  = ~ out_done_next;
-  assign \$652  = \$650  & \$651 ;
-  assign \$654  = \$652  & \$653 ;
-  assign \$655  = \$642  | \$654 ;
-  assign \$656  = \$212  ? \$655  : \$641 ;
-  assign \$657  = ~ in_skid_full;
-  assign \$658  = downsample ? { inputs__payload[587:580], 2'h1, inputs__payload[579:565], 2'h1, inputs__payload[564:550], 2'h1, inputs__payload[549:532] } : { inputs__payload[587:580], 2'h1, inputs__payload[579:564], 2'h1, inputs__payload[563:548], 2'h1, inputs__payload[547:532] };
-  assign \$659  = inputs__payload[615] ? \$658  : 62'h0000000000000000;
-  assign \$660  = ~ inputs__payload[615];
-  assign \$661  = downsample ? { inputs__payload[55:48], 2'h1, inputs__payload[47:33], 2'h1, inputs__payload[32:18], 2'h1, inputs__payload[17:0] } : { inputs__payload[55:48], 2'h1, inputs__payload[47:32], 2'h1, inputs__payload[31:16], 2'h1, inputs__payload[15:0] };
-  assign \$662  = downsample ? { inputs__payload[131:124], 2'h1, inputs__payload[123:109], 2'h1, inputs__payload[108:94], 2'h1, inputs__payload[93:76] } : { inputs__payload[131:124], 2'h1, inputs__payload[123:108], 2'h1, inputs__payload[107:92], 2'h1, inputs__payload[91:76] };
-  assign \$663  = downsample ? { inputs__payload[207:200], 2'h1, inputs__payload[199:185], 2'h1, inputs__payload[184:170], 2'h1, inputs__payload[169:152] } : { inputs__payload[207:200], 2'h1, inputs__payload[199:184], 2'h1, inputs__payload[183:168], 2'h1, inputs__payload[167:152] };
-  assign \$664  = downsample ? { inputs__payload[283:276], 2'h1, inputs__payload[275:261], 2'h1, inputs__payload[260:246], 2'h1, inputs__payload[245:228] } : { inputs__payload[283:276], 2'h1, inputs__payload[275:260], 2'h1, inputs__payload[259:244], 2'h1, inputs__payload[243:228] };
-  assign \$665  = downsample ? { inputs__payload[359:352], 2'h1, inputs__payload[351:337], 2'h1, inputs__payload[336:322], 2'h1, inputs__payload[321:304] } : { inputs__payload[359:352], 2'h1, inputs__payload[351:336], 2'h1, inputs__payload[335:320], 2'h1, inputs__payload[319:304] };
-  assign \$666  = downsample ? { inputs__payload[435:428], 2'h1, inputs__payload[427:413], 2'h1, inputs__payload[412:398], 2'h1, inputs__payload[397:380] } : { inputs__payload[435:428], 2'h1, inputs__payload[427:412], 2'h1, inputs__payload[411:396], 2'h1, inputs__payload[395:380] };
-  assign \$667  = downsample ? { inputs__payload[511:504], 2'h1, inputs__payload[503:489], 2'h1, inputs__payload[488:474], 2'h1, inputs__payload[473:456] } : { inputs__payload[511:504], 2'h1, inputs__payload[503:488], 2'h1, inputs__payload[487:472], 2'h1, inputs__payload[471:456] };
-  assign \$668  = downsample ? { inputs__payload[587:580], 2'h1, inputs__payload[579:565], 2'h1, inputs__payload[564:550], 2'h1, inputs__payload[549:532] } : { inputs__payload[587:580], 2'h1, inputs__payload[579:564], 2'h1, inputs__payload[563:548], 2'h1, inputs__payload[547:532] };
-  assign \$669  = ~ in_next_full;
-  assign \$670  = \$669  | in_free;
-  assign \$671  = ~ in_skid_full;
-  assign \$672  = inputs__valid & \$671 ;
-  assign \$673  = in_skid_full | inputs__valid;
-  assign \$674  = downsample ? { inputs__payload[587:580], 2'h1, inputs__payload[579:565], 2'h1, inputs__payload[564:550], 2'h1, inputs__payload[549:532] } : { inputs__payload[587:580], 2'h1, inputs__payload[579:564], 2'h1, inputs__payload[563:548], 2'h1, inputs__payload[547:532] };
-  assign \$675  = inputs__payload[615] ? \$674  : 62'h0000000000000000;
-  assign \$676  = ~ inputs__payload[615];
-  assign \$677  = downsample ? { inputs__payload[55:48], 2'h1, inputs__payload[47:33], 2'h1, inputs__payload[32:18], 2'h1, inputs__payload[17:0] } : { inputs__payload[55:48], 2'h1, inputs__payload[47:32], 2'h1, inputs__payload[31:16], 2'h1, inputs__payload[15:0] };
-  assign \$678  = downsample ? { inputs__payload[131:124], 2'h1, inputs__payload[123:109], 2'h1, inputs__payload[108:94], 2'h1, inputs__payload[93:76] } : { inputs__payload[131:124], 2'h1, inputs__payload[123:108], 2'h1, inputs__payload[107:92], 2'h1, inputs__payload[91:76] };
-  assign \$679  = downsample ? { inputs__payload[207:200], 2'h1, inputs__payload[199:185], 2'h1, inputs__payload[184:170], 2'h1, inputs__payload[169:152] } : { inputs__payload[207:200], 2'h1, inputs__payload[199:184], 2'h1, inputs__payload[183:168], 2'h1, inputs__payload[167:152] };
-  assign \$680  = downsample ? { inputs__payload[283:276], 2'h1, inputs__payload[275:261], 2'h1, inputs__payload[260:246], 2'h1, inputs__payload[245:228] } : { inputs__payload[283:276], 2'h1, inputs__payload[275:260], 2'h1, inputs__payload[259:244], 2'h1, inputs__payload[243:228] };
-  assign \$681  = downsample ? { inputs__payload[359:352], 2'h1, inputs__payload[351:337], 2'h1, inputs__payload[336:322], 2'h1, inputs__payload[321:304] } : { inputs__payload[359:352], 2'h1, inputs__payload[351:336], 2'h1, inputs__payload[335:320], 2'h1, inputs__payload[319:304] };
-  assign \$682  = downsample ? { inputs__payload[435:428], 2'h1, inputs__payload[427:413], 2'h1, inputs__payload[412:398], 2'h1, inputs__payload[397:380] } : { inputs__payload[435:428], 2'h1, inputs__payload[427:412], 2'h1, inputs__payload[411:396], 2'h1, inputs__payload[395:380] };
-  assign \$683  = downsample ? { inputs__payload[511:504], 2'h1, inputs__payload[503:489], 2'h1, inputs__payload[488:474], 2'h1, inputs__payload[473:456] } : { inputs__payload[511:504], 2'h1, inputs__payload[503:488], 2'h1, inputs__payload[487:472], 2'h1, inputs__payload[471:456] };
-  assign \$684  = downsample ? { inputs__payload[587:580], 2'h1, inputs__payload[579:565], 2'h1, inputs__payload[564:550], 2'h1, inputs__payload[549:532] } : { inputs__payload[587:580], 2'h1, inputs__payload[579:564], 2'h1, inputs__payload[563:548], 2'h1, inputs__payload[547:532] };
-  assign \$685  = ~ out_skid_full;
-  assign \$687  = outputs__payload[534:532] ^ { 1'h0, \$686  };
-  assign \$689  = \$687  ^ { 1'h0, \$688  };
-  assign \$691  = { 1'h0, \$689  } ^ \$690 ;
-  assign \$693  = $signed({ 1'h0, outputs__payload[549:535] }) + $signed(\$692 );
-  assign \$694  = $signed(\$693 ) + $signed(17'h08000);
-  assign \$696  = $signed({ 1'h0, outputs__payload[564:550] }) + $signed(\$695 );
-  assign \$697  = $signed(\$696 ) + $signed(17'h08000);
-  assign \$699  = $signed({ 1'h0, outputs__payload[579:565] }) + $signed(\$698 );
-  assign \$700  = $signed(\$699 ) + $signed(17'h08000);
-  assign \$701  = $signed({ 1'h0, outputs__payload[547:532] }) + $signed(outputs__payload[664:649]);
-  assign \$702  = $signed(\$701 ) + $signed(18'h10000);
-  assign \$703  = $signed({ 1'h0, outputs__payload[563:548] }) + $signed(outputs__payload[648:633]);
-  assign \$704  = $signed(\$703 ) + $signed(18'h10000);
-  assign \$705  = $signed({ 1'h0, outputs__payload[579:564] }) + $signed(outputs__payload[632:617]);
-  assign \$706  = $signed(\$705 ) + $signed(18'h10000);
-  assign \$707  = downsample ? { outputs__payload[587:580], \$700 [16:0], \$697 [16:0], \$694 [16:0], \$691 [2:0] } : { outputs__payload[587:580], \$706 [17:0], \$704 [17:0], \$702 [17:0] };
-  assign \$708  = outputs__payload[615] ? \$707  : 62'h0000000000000000;
-  assign \$709  = ~ outputs__payload[615];
-  assign \$711  = outputs__payload[2:0] ^ { 1'h0, \$710  };
-  assign \$713  = \$711  ^ { 1'h0, \$712  };
-  assign \$715  = { 1'h0, \$713  } ^ \$714 ;
-  assign \$717  = $signed({ 1'h0, outputs__payload[17:3] }) + $signed(\$716 );
-  assign \$718  = $signed(\$717 ) + $signed(17'h08000);
-  assign \$720  = $signed({ 1'h0, outputs__payload[32:18] }) + $signed(\$719 );
-  assign \$721  = $signed(\$720 ) + $signed(17'h08000);
-  assign \$723  = $signed({ 1'h0, outputs__payload[47:33] }) + $signed(\$722 );
-  assign \$724  = $signed(\$723 ) + $signed(17'h08000);
-  assign \$725  = $signed({ 1'h0, outputs__payload[15:0] }) + $signed(outputs__payload[664:649]);
-  assign \$726  = $signed(\$725 ) + $signed(18'h10000);
-  assign \$727  = $signed({ 1'h0, outputs__payload[31:16] }) + $signed(outputs__payload[648:633]);
-  assign \$728  = $signed(\$727 ) + $signed(18'h10000);
-  assign \$729  = $signed({ 1'h0, outputs__payload[47:32] }) + $signed(outputs__payload[632:617]);
-  assign \$730  = $signed(\$729 ) + $signed(18'h10000);
-  assign \$731  = downsample ? { outputs__payload[55:48], \$724 [16:0], \$721 [16:0], \$718 [16:0], \$715 [2:0] } : { outputs__payload[55:48], \$730 [17:0], \$728 [17:0], \$726 [17:0] };
-  assign \$733  = outputs__payload[78:76] ^ { 1'h0, \$732  };
-  assign \$735  = \$733  ^ { 1'h0, \$734  };
-  assign \$737  = { 1'h0, \$735  } ^ \$736 ;
-  assign \$739  = $signed({ 1'h0, outputs__payload[93:79] }) + $signed(\$738 );
-  assign \$740  = $signed(\$739 ) + $signed(17'h08000);
-  assign \$742  = $signed({ 1'h0, outputs__payload[108:94] }) + $signed(\$741 );
-  assign \$743  = $signed(\$742 ) + $signed(17'h08000);
-  assign \$745  = $signed({ 1'h0, outputs__payload[123:109] }) + $signed(\$744 );
-  assign \$746  = $signed(\$745 ) + $signed(17'h08000);
-  assign \$747  = $signed({ 1'h0, outputs__payload[91:76] }) + $signed(outputs__payload[664:649]);
-  assign \$748  = $signed(\$747 ) + $signed(18'h10000);
-  assign \$749  = $signed({ 1'h0, outputs__payload[107:92] }) + $signed(outputs__payload[648:633]);
-  assign \$750  = $signed(\$749 ) + $signed(18'h10000);
-  assign \$751  = $signed({ 1'h0, outputs__payload[123:108] }) + $signed(outputs__payload[632:617]);
-  assign \$752  = $signed(\$751 ) + $signed(18'h10000);
-  assign \$753  = downsample ? { outputs__payload[131:124], \$746 [16:0], \$743 [16:0], \$740 [16:0], \$737 [2:0] } : { outputs__payload[131:124], \$752 [17:0], \$750 [17:0], \$748 [17:0] };
-  assign \$755  = outputs__payload[154:152] ^ { 1'h0, \$754  };
-  assign \$757  = \$755  ^ { 1'h0, \$756  };
-  assign \$759  = { 1'h0, \$757  } ^ \$758 ;
-  assign \$761  = $signed({ 1'h0, outputs__payload[169:155] }) + $signed(\$760 );
-  assign \$762  = $signed(\$761 ) + $signed(17'h08000);
-  assign \$764  = $signed({ 1'h0, outputs__payload[184:170] }) + $signed(\$763 );
-  assign \$765  = $signed(\$764 ) + $signed(17'h08000);
-  assign \$767  = $signed({ 1'h0, outputs__payload[199:185] }) + $signed(\$766 );
-  assign \$768  = $signed(\$767 ) + $signed(17'h08000);
-  assign \$769  = $signed({ 1'h0, outputs__payload[167:152] }) + $signed(outputs__payload[664:649]);
-  assign \$770  = $signed(\$769 ) + $signed(18'h10000);
-  assign \$771  = $signed({ 1'h0, outputs__payload[183:168] }) + $signed(outputs__payload[648:633]);
-  assign \$772  = $signed(\$771 ) + $signed(18'h10000);
-  assign \$773  = $signed({ 1'h0, outputs__payload[199:184] }) + $signed(outputs__payload[632:617]);
-  assign \$774  = $signed(\$773 ) + $signed(18'h10000);
-  assign \$775  = downsample ? { outputs__payload[207:200], \$768 [16:0], \$765 [16:0], \$762 [16:0], \$759 [2:0] } : { outputs__payload[207:200], \$774 [17:0], \$772 [17:0], \$770 [17:0] };
-  assign \$777  = outputs__payload[230:228] ^ { 1'h0, \$776  };
-  assign \$779  = \$777  ^ { 1'h0, \$778  };
-  assign \$781  = { 1'h0, \$779  } ^ \$780 ;
-  assign \$783  = $signed({ 1'h0, outputs__payload[245:231] }) + $signed(\$782 );
-  assign \$784  = $signed(\$783 ) + $signed(17'h08000);
-  assign \$786  = $signed({ 1'h0, outputs__payload[260:246] }) + $signed(\$785 );
-  assign \$787  = $signed(\$786 ) + $signed(17'h08000);
-  assign \$789  = $signed({ 1'h0, outputs__payload[275:261] }) + $signed(\$788 );
-  assign \$790  = $signed(\$789 ) + $signed(17'h08000);
-  assign \$791  = $signed({ 1'h0, outputs__payload[243:228] }) + $signed(outputs__payload[664:649]);
-  assign \$792  = $signed(\$791 ) + $signed(18'h10000);
-  assign \$793  = $signed({ 1'h0, outputs__payload[259:244] }) + $signed(outputs__payload[648:633]);
-  assign \$794  = $signed(\$793 ) + $signed(18'h10000);
-  assign \$795  = $signed({ 1'h0, outputs__payload[275:260] }) + $signed(outputs__payload[632:617]);
-  assign \$796  = $signed(\$795 ) + $signed(18'h10000);
-  assign \$797  = downsample ? { outputs__payload[283:276], \$790 [16:0], \$787 [16:0], \$784 [16:0], \$781 [2:0] } : { outputs__payload[283:276], \$796 [17:0], \$794 [17:0], \$792 [17:0] };
-  assign \$799  = outputs__payload[306:304] ^ { 1'h0, \$798  };
-  assign \$801  = \$799  ^ { 1'h0, \$800  };
-  assign \$803  = { 1'h0, \$801  } ^ \$802 ;
-  assign \$805  = $signed({ 1'h0, outputs__payload[321:307] }) + $signed(\$804 );
-  assign \$806  = $signed(\$805 ) + $signed(17'h08000);
-  assign \$808  = $signed({ 1'h0, outputs__payload[336:322] }) + $signed(\$807 );
-  assign \$809  = $signed(\$808 ) + $signed(17'h08000);
-  assign \$811  = $signed({ 1'h0, outputs__payload[351:337] }) + $signed(\$810 );
-  assign \$812  = $signed(\$811 ) + $signed(17'h08000);
-  assign \$813  = $signed({ 1'h0, outputs__payload[319:304] }) + $signed(outputs__payload[664:649]);
-  assign \$814  = $signed(\$813 ) + $signed(18'h10000);
-  assign \$815  = $signed({ 1'h0, outputs__payload[335:320] }) + $signed(outputs__payload[648:633]);
-  assign \$816  = $signed(\$815 ) + $signed(18'h10000);
-  assign \$817  = $signed({ 1'h0, outputs__payload[351:336] }) + $signed(outputs__payload[632:617]);
-  assign \$818  = $signed(\$817 ) + $signed(18'h10000);
-  assign \$819  = downsample ? { outputs__payload[359:352], \$812 [16:0], \$809 [16:0], \$806 [16:0], \$803 [2:0] } : { outputs__payload[359:352], \$818 [17:0], \$816 [17:0], \$814 [17:0] };
-  assign \$821  = outputs__payload[382:380] ^ { 1'h0, \$820  };
-  assign \$823  = \$821  ^ { 1'h0, \$822  };
-  assign \$825  = { 1'h0, \$823  } ^ \$824 ;
-  assign \$827  = $signed({ 1'h0, outputs__payload[397:383] }) + $signed(\$826 );
-  assign \$828  = $signed(\$827 ) + $signed(17'h08000);
-  assign \$830  = $signed({ 1'h0, outputs__payload[412:398] }) + $signed(\$829 );
-  assign \$831  = $signed(\$830 ) + $signed(17'h08000);
-  assign \$833  = $signed({ 1'h0, outputs__payload[427:413] }) + $signed(\$832 );
-  assign \$834  = $signed(\$833 ) + $signed(17'h08000);
-  assign \$835  = $signed({ 1'h0, outputs__payload[395:380] }) + $signed(outputs__payload[664:649]);
+  assign \$581  = lane4_takes6 ? t_in_idx6 : 20'h00000;
+  assign \$582  = \$580  | \$581 ;
+  assign \$583  = lane4_takes7 ? t_in_idx7 : 20'h00000;
+  assign \$584  = \$582  | \$583 ;
+  assign \$585  = lane4_takes8 ? t_in_idx8 : 20'h00000;
+  assign \$586  = \$584  | \$585 ;
+  assign \$587  = lane4_takes9 ? t_in_idx9 : 20'h00000;
+  assign \$588  = \$586  | \$587 ;
+  assign \$589  = lane4_takes10 ? t_in_idx10 : 20'h00000;
+  assign \$590  = \$588  | \$589 ;
+  assign \$591  = lane4_takes11 ? t_in_idx11 : 20'h00000;
+  assign \$592  = \$590  | \$591 ;
+  assign \$593  = lane4_takes12 ? t_in_idx12 : 20'h00000;
+  assign \$594  = \$592  | \$593 ;
+  assign \$595  = lane4_takes13 ? t_in_idx13 : 20'h00000;
+  assign \$596  = \$594  | \$595 ;
+  assign \$597  = lane4_takes14 ? t_in_idx14 : 20'h00000;
+  assign \$598  = \$596  | \$597 ;
+  assign \$599  = lane4_takes4 ? t_out_idx4 : 20'h00000;
+  assign \$601  = lane4_takes5 ? t_out_idx5 : 20'h00000;
+  assign \$602  = \$600  | \$601 ;
+  assign \$603  = lane4_takes6 ? t_out_idx6 : 20'h00000;
+  assign \$604  = \$602  | \$603 ;
+  assign \$605  = lane4_takes7 ? t_out_idx7 : 20'h00000;
+  assign \$606  = \$604  | \$605 ;
+  assign \$607  = lane4_takes8 ? t_out_idx8 : 20'h00000;
+  assign \$608  = \$606  | \$607 ;
+  assign \$609  = lane4_takes9 ? t_out_idx9 : 20'h00000;
+  assign \$610  = \$608  | \$609 ;
+  assign \$611  = lane4_takes10 ? t_out_idx10 : 20'h00000;
+  assign \$612  = \$610  | \$611 ;
+  assign \$613  = lane4_takes11 ? t_out_idx11 : 20'h00000;
+  assign \$614  = \$612  | \$613 ;
+  assign \$615  = lane4_takes12 ? t_out_idx12 : 20'h00000;
+  assign \$616  = \$614  | \$615 ;
+  assign \$617  = lane4_takes13 ? t_out_idx13 : 20'h00000;
+  assign \$618  = \$616  | \$617 ;
+  assign \$619  = lane4_takes14 ? t_out_idx14 : 20'h00000;
+  assign \$620  = \$618  | \$619 ;
+  assign \$621  = lane5_takes5 ? t_in_idx5 : 20'h00000;
+  assign \$623  = lane5_takes6 ? t_in_idx6 : 20'h00000;
+  assign \$624  = \$622  | \$623 ;
+  assign \$625  = lane5_takes7 ? t_in_idx7 : 20'h00000;
+  assign \$626  = \$624  | \$625 ;
+  assign \$627  = lane5_takes8 ? t_in_idx8 : 20'h00000;
+  assign \$628  = \$626  | \$627 ;
+  assign \$629  = lane5_takes9 ? t_in_idx9 : 20'h00000;
+  assign \$630  = \$628  | \$629 ;
+  assign \$631  = lane5_takes10 ? t_in_idx10 : 20'h00000;
+  assign \$632  = \$630  | \$631 ;
+  assign \$633  = lane5_takes11 ? t_in_idx11 : 20'h00000;
+  assign \$634  = \$632  | \$633 ;
+  assign \$635  = lane5_takes12 ? t_in_idx12 : 20'h00000;
+  assign \$636  = \$634  | \$635 ;
+  assign \$637  = lane5_takes13 ? t_in_idx13 : 20'h00000;
+  assign \$638  = \$636  | \$637 ;
+  assign \$639  = lane5_takes14 ? t_in_idx14 : 20'h00000;
+  assign \$640  = \$638  | \$639 ;
+  assign \$641  = lane5_takes5 ? t_out_idx5 : 20'h00000;
+  assign \$643  = lane5_takes6 ? t_out_idx6 : 20'h00000;
+  assign \$644  = \$642  | \$643 ;
+  assign \$645  = lane5_takes7 ? t_out_idx7 : 20'h00000;
+  assign \$646  = \$644  | \$645 ;
+  assign \$647  = lane5_takes8 ? t_out_idx8 : 20'h00000;
+  assign \$648  = \$646  | \$647 ;
+  assign \$649  = lane5_takes9 ? t_out_idx9 : 20'h00000;
+  assign \$650  = \$648  | \$649 ;
+  assign \$651  = lane5_takes10 ? t_out_idx10 : 20'h00000;
+  assign \$652  = \$650  | \$651 ;
+  assign \$653  = lane5_takes11 ? t_out_idx11 : 20'h00000;
+  assign \$654  = \$652  | \$653 ;
+  assign \$655  = lane5_takes12 ? t_out_idx12 : 20'h00000;
+  assign \$656  = \$654  | \$655 ;
+  assign \$657  = lane5_takes13 ? t_out_idx13 : 20'h00000;
+  assign \$658  = \$656  | \$657 ;
+  assign \$659  = lane5_takes14 ? t_out_idx14 : 20'h00000;
+  assign \$660  = \$658  | \$659 ;
+  assign \$661  = lane6_takes6 ? t_in_idx6 : 20'h00000;
+  assign \$663  = lane6_takes7 ? t_in_idx7 : 20'h00000;
+  assign \$664  = \$662  | \$663 ;
+  assign \$665  = lane6_takes8 ? t_in_idx8 : 20'h00000;
+  assign \$666  = \$664  | \$665 ;
+  assign \$667  = lane6_takes9 ? t_in_idx9 : 20'h00000;
+  assign \$668  = \$666  | \$667 ;
+  assign \$669  = lane6_takes10 ? t_in_idx10 : 20'h00000;
+  assign \$670  = \$668  | \$669 ;
+  assign \$671  = lane6_takes11 ? t_in_idx11 : 20'h00000;
+  assign \$672  = \$670  | \$671 ;
+  assign \$673  = lane6_takes12 ? t_in_idx12 : 20'h00000;
+  assign \$674  = \$672  | \$673 ;
+  assign \$675  = lane6_takes13 ? t_in_idx13 : 20'h00000;
+  assign \$676  = \$674  | \$675 ;
+  assign \$677  = lane6_takes14 ? t_in_idx14 : 20'h00000;
+  assign \$678  = \$676  | \$677 ;
+  assign \$679  = lane6_takes6 ? t_out_idx6 : 20'h00000;
+  assign \$681  = lane6_takes7 ? t_out_idx7 : 20'h00000;
+  assign \$682  = \$680  | \$681 ;
+  assign \$683  = lane6_takes8 ? t_out_idx8 : 20'h00000;
+  assign \$684  = \$682  | \$683 ;
+  assign \$685  = lane6_takes9 ? t_out_idx9 : 20'h00000;
+  assign \$686  = \$684  | \$685 ;
+  assign \$687  = lane6_takes10 ? t_out_idx10 : 20'h00000;
+  assign \$688  = \$686  | \$687 ;
+  assign \$689  = lane6_takes11 ? t_out_idx11 : 20'h00000;
+  assign \$690  = \$688  | \$689 ;
+  assign \$691  = lane6_takes12 ? t_out_idx12 : 20'h00000;
+  assign \$692  = \$690  | \$691 ;
+  assign \$693  = lane6_takes13 ? t_out_idx13 : 20'h00000;
+  assign \$694  = \$692  | \$693 ;
+  assign \$695  = lane6_takes14 ? t_out_idx14 : 20'h00000;
+  assign \$696  = \$694  | \$695 ;
+  assign \$697  = lane7_takes7 ? t_in_idx7 : 20'h00000;
+  assign \$699  = lane7_takes8 ? t_in_idx8 : 20'h00000;
+  assign \$700  = \$698  | \$699 ;
+  assign \$701  = lane7_takes9 ? t_in_idx9 : 20'h00000;
+  assign \$702  = \$700  | \$701 ;
+  assign \$703  = lane7_takes10 ? t_in_idx10 : 20'h00000;
+  assign \$704  = \$702  | \$703 ;
+  assign \$705  = lane7_takes11 ? t_in_idx11 : 20'h00000;
+  assign \$706  = \$704  | \$705 ;
+  assign \$707  = lane7_takes12 ? t_in_idx12 : 20'h00000;
+  assign \$708  = \$706  | \$707 ;
+  assign \$709  = lane7_takes13 ? t_in_idx13 : 20'h00000;
+  assign \$710  = \$708  | \$709 ;
+  assign \$711  = lane7_takes14 ? t_in_idx14 : 20'h00000;
+  assign \$712  = \$710  | \$711 ;
+  assign \$713  = lane7_takes7 ? t_out_idx7 : 20'h00000;
+  assign \$715  = lane7_takes8 ? t_out_idx8 : 20'h00000;
+  assign \$716  = \$714  | \$715 ;
+  assign \$717  = lane7_takes9 ? t_out_idx9 : 20'h00000;
+  assign \$718  = \$716  | \$717 ;
+  assign \$719  = lane7_takes10 ? t_out_idx10 : 20'h00000;
+  assign \$720  = \$718  | \$719 ;
+  assign \$721  = lane7_takes11 ? t_out_idx11 : 20'h00000;
+  assign \$722  = \$720  | \$721 ;
+  assign \$723  = lane7_takes12 ? t_out_idx12 : 20'h00000;
+  assign \$724  = \$722  | \$723 ;
+  assign \$725  = lane7_takes13 ? t_out_idx13 : 20'h00000;
+  assign \$726  = \$724  | \$725 ;
+  assign \$727  = lane7_takes14 ? t_out_idx14 : 20'h00000;
+  assign \$728  = \$726  | \$727 ;
+  assign \$729  = match9_valid & \$signal ;
+  assign \$730  = \$729  & pairs__valid;
+  assign \$731  = ~ pairs__ready;
+  assign \$732  = \$730  & \$731 ;
+  assign \$733  = ~ \$732 ;
+  assign room_next = \$signal  ? \$733  : pairs__ready;
+  assign \$734  = | \$signal$35 ;
+  assign \$735  = \$734  | near_last;
+  assign \$736  = match8_valid & \$735 ;
+  assign \$737  = match1_load ? 1'h0 : match0_valid;
+  assign \$738  = match0_load ? \$signal$34  : \$737 ;
+  assign \$739  = ~ \$738 ;
+  assign \$740  = | \$signal$35 ;
+  assign \$741  = \$740  | near_last;
+  assign \$742  = match8_valid & \$741 ;
+  assign \$743  = match9_load ? \$742  : match9_valid;
+  assign \$744  = ~ \$743 ;
+  assign \$745  = \$739  | \$744 ;
+  assign \$746  = \$745  | room_next;
+  assign \$747  = ~ in_skid_full;
+  assign \$748  = downsample ? { inputs__payload[587:580], 2'h1, inputs__payload[579:565], 2'h1, inputs__payload[564:550], 2'h1, inputs__payload[549:532] } : { inputs__payload[587:580], 2'h1, inputs__payload[579:564], 2'h1, inputs__payload[563:548], 2'h1, inputs__payload[547:532] };
+  assign \$749  = inputs__payload[615] ? \$748  : 62'h0000000000000000;
+  assign \$750  = ~ inputs__payload[615];
+  assign \$751  = ~ in_skid_full;
+  assign \$752  = downsample ? { inputs__payload[55:48], 2'h1, inputs__payload[47:33], 2'h1, inputs__payload[32:18], 2'h1, inputs__payload[17:0] } : { inputs__payload[55:48], 2'h1, inputs__payload[47:32], 2'h1, inputs__payload[31:16], 2'h1, inputs__payload[15:0] };
+  assign \$753  = ~ in_skid_full;
+  assign \$754  = downsample ? { inputs__payload[131:124], 2'h1, inputs__payload[123:109], 2'h1, inputs__payload[108:94], 2'h1, inputs__payload[93:76] } : { inputs__payload[131:124], 2'h1, inputs__payload[123:108], 2'h1, inputs__payload[107:92], 2'h1, inputs__payload[91:76] };
+  assign \$755  = ~ in_skid_full;
+  assign \$756  = downsample ? { inputs__payload[207:200], 2'h1, inputs__payload[199:185], 2'h1, inputs__payload[184:170], 2'h1, inputs__payload[169:152] } : { inputs__payload[207:200], 2'h1, inputs__payload[199:184], 2'h1, inputs__payload[183:168], 2'h1, inputs__payload[167:152] };
+  assign \$757  = ~ in_skid_full;
+  assign \$758  = downsample ? { inputs__payload[283:276], 2'h1, inputs__payload[275:261], 2'h1, inputs__payload[260:246], 2'h1, inputs__payload[245:228] } : { inputs__payload[283:276], 2'h1, inputs__payload[275:260], 2'h1, inputs__payload[259:244], 2'h1, inputs__payload[243:228] };
+  assign \$759  = ~ in_skid_full;
+  assign \$760  = downsample ? { inputs__payload[359:352], 2'h1, inputs__payload[351:337], 2'h1, inputs__payload[336:322], 2'h1, inputs__payload[321:304] } : { inputs__payload[359:352], 2'h1, inputs__payload[351:336], 2'h1, inputs__payload[335:320], 2'h1, inputs__payload[319:304] };
+  assign \$761  = ~ in_skid_full;
+  assign \$762  = downsample ? { inputs__payload[435:428], 2'h1, inputs__payload[427:413], 2'h1, inputs__payload[412:398], 2'h1, inputs__payload[397:380] } : { inputs__payload[435:428], 2'h1, inputs__payload[427:412], 2'h1, inputs__payload[411:396], 2'h1, inputs__payload[395:380] };
+  assign \$763  = ~ in_skid_full;
+  assign \$764  = downsample ? { inputs__payload[511:504], 2'h1, inputs__payload[503:489], 2'h1, inputs__payload[488:474], 2'h1, inputs__payload[473:456] } : { inputs__payload[511:504], 2'h1, inputs__payload[503:488], 2'h1, inputs__payload[487:472], 2'h1, inputs__payload[471:456] };
+  assign \$765  = ~ in_skid_full;
+  assign \$766  = downsample ? { inputs__payload[587:580], 2'h1, inputs__payload[579:565], 2'h1, inputs__payload[564:550], 2'h1, inputs__payload[549:532] } : { inputs__payload[587:580], 2'h1, inputs__payload[579:564], 2'h1, inputs__payload[563:548], 2'h1, inputs__payload[547:532] };
+  assign \$767  = ~ in_next_full;
+  assign \$768  = \$767  | in_free;
+  assign \$769  = ~ in_skid_full;
+  assign \$770  = inputs__valid & \$769 ;
+  assign \$771  = in_skid_full | inputs__valid;
+  assign \$772  = downsample ? { inputs__payload[587:580], 2'h1, inputs__payload[579:565], 2'h1, inputs__payload[564:550], 2'h1, inputs__payload[549:532] } : { inputs__payload[587:580], 2'h1, inputs__payload[579:564], 2'h1, inputs__payload[563:548], 2'h1, inputs__payload[547:532] };
+  assign \$773  = inputs__payload[615] ? \$772  : 62'h0000000000000000;
+  assign \$774  = ~ inputs__payload[615];
+  assign \$775  = ~ in_next_full;
+  assign \$776  = \$775  | in_free_copy0;
+  assign \$777  = downsample ? { inputs__payload[55:48], 2'h1, inputs__payload[47:33], 2'h1, inputs__payload[32:18], 2'h1, inputs__payload[17:0] } : { inputs__payload[55:48], 2'h1, inputs__payload[47:32], 2'h1, inputs__payload[31:16], 2'h1, inputs__payload[15:0] };
+  assign \$778  = in_skid_full ? in_skid_key0 : \$777 ;
+  assign \$779  = in_skid_full ? in_skid_idx0 : inputs__payload[75:56];
+  assign \$780  = ~ in_next_full;
+  assign \$781  = \$780  | in_free_copy1;
+  assign \$782  = downsample ? { inputs__payload[131:124], 2'h1, inputs__payload[123:109], 2'h1, inputs__payload[108:94], 2'h1, inputs__payload[93:76] } : { inputs__payload[131:124], 2'h1, inputs__payload[123:108], 2'h1, inputs__payload[107:92], 2'h1, inputs__payload[91:76] };
+  assign \$783  = in_skid_full ? in_skid_key1 : \$782 ;
+  assign \$784  = in_skid_full ? in_skid_idx1 : inputs__payload[151:132];
+  assign \$785  = ~ in_next_full;
+  assign \$786  = \$785  | in_free_copy2;
+  assign \$787  = downsample ? { inputs__payload[207:200], 2'h1, inputs__payload[199:185], 2'h1, inputs__payload[184:170], 2'h1, inputs__payload[169:152] } : { inputs__payload[207:200], 2'h1, inputs__payload[199:184], 2'h1, inputs__payload[183:168], 2'h1, inputs__payload[167:152] };
+  assign \$788  = in_skid_full ? in_skid_key2 : \$787 ;
+  assign \$789  = in_skid_full ? in_skid_idx2 : inputs__payload[227:208];
+  assign \$790  = ~ in_next_full;
+  assign \$791  = \$790  | in_free_copy3;
+  assign \$792  = downsample ? { inputs__payload[283:276], 2'h1, inputs__payload[275:261], 2'h1, inputs__payload[260:246], 2'h1, inputs__payload[245:228] } : { inputs__payload[283:276], 2'h1, inputs__payload[275:260], 2'h1, inputs__payload[259:244], 2'h1, inputs__payload[243:228] };
+  assign \$793  = in_skid_full ? in_skid_key3 : \$792 ;
+  assign \$794  = in_skid_full ? in_skid_idx3 : inputs__payload[303:284];
+  assign \$795  = ~ in_next_full;
+  assign \$796  = \$795  | in_free_copy4;
+  assign \$797  = downsample ? { inputs__payload[359:352], 2'h1, inputs__payload[351:337], 2'h1, inputs__payload[336:322], 2'h1, inputs__payload[321:304] } : { inputs__payload[359:352], 2'h1, inputs__payload[351:336], 2'h1, inputs__payload[335:320], 2'h1, inputs__payload[319:304] };
+  assign \$798  = in_skid_full ? in_skid_key4 : \$797 ;
+  assign \$799  = in_skid_full ? in_skid_idx4 : inputs__payload[379:360];
+  assign \$800  = ~ in_next_full;
+  assign \$801  = \$800  | in_free_copy5;
+  assign \$802  = downsample ? { inputs__payload[435:428], 2'h1, inputs__payload[427:413], 2'h1, inputs__payload[412:398], 2'h1, inputs__payload[397:380] } : { inputs__payload[435:428], 2'h1, inputs__payload[427:412], 2'h1, inputs__payload[411:396], 2'h1, inputs__payload[395:380] };
+  assign \$803  = in_skid_full ? in_skid_key5 : \$802 ;
+  assign \$804  = in_skid_full ? in_skid_idx5 : inputs__payload[455:436];
+  assign \$805  = ~ in_next_full;
+  assign \$806  = \$805  | in_free_copy6;
+  assign \$807  = downsample ? { inputs__payload[511:504], 2'h1, inputs__payload[503:489], 2'h1, inputs__payload[488:474], 2'h1, inputs__payload[473:456] } : { inputs__payload[511:504], 2'h1, inputs__payload[503:488], 2'h1, inputs__payload[487:472], 2'h1, inputs__payload[471:456] };
+  assign \$808  = in_skid_full ? in_skid_key6 : \$807 ;
+  assign \$809  = in_skid_full ? in_skid_idx6 : inputs__payload[531:512];
+  assign \$810  = ~ in_next_full;
+  assign \$811  = \$810  | in_free_copy7;
+  assign \$812  = downsample ? { inputs__payload[587:580], 2'h1, inputs__payload[579:565], 2'h1, inputs__payload[564:550], 2'h1, inputs__payload[549:532] } : { inputs__payload[587:580], 2'h1, inputs__payload[579:564], 2'h1, inputs__payload[563:548], 2'h1, inputs__payload[547:532] };
+  assign \$813  = in_skid_full ? in_skid_key7 : \$812 ;
+  assign \$814  = in_skid_full ? in_skid_idx7 : inputs__payload[607:588];
+  assign \$815  = ~ out_skid_full;
+  assign \$817  = outputs__payload[534:532] ^ { 1'h0, \$816  };
+  assign \$819  = \$817  ^ { 1'h0, \$818  };
+  assign \$821  = { 1'h0, \$819  } ^ \$820 ;
+  assign \$823  = $signed({ 1'h0, outputs__payload[549:535] }) + $signed(\$822 );
+  assign \$824  = $signed(\$823 ) + $signed(17'h08000);
+  assign \$826  = $signed({ 1'h0, outputs__payload[564:550] }) + $signed(\$825 );
+  assign \$827  = $signed(\$826 ) + $signed(17'h08000);
+  assign \$829  = $signed({ 1'h0, outputs__payload[579:565] }) + $signed(\$828 );
+  assign \$830  = $signed(\$829 ) + $signed(17'h08000);
+  assign \$831  = $signed({ 1'h0, outputs__payload[547:532] }) + $signed(outputs__payload[664:649]);
+  assign \$832  = $signed(\$831 ) + $signed(18'h10000);
+  assign \$833  = $signed({ 1'h0, outputs__payload[563:548] }) + $signed(outputs__payload[648:633]);
+  assign \$834  = $signed(\$833 ) + $signed(18'h10000);
+  assign \$835  = $signed({ 1'h0, outputs__payload[579:564] }) + $signed(outputs__payload[632:617]);
   assign \$836  = $signed(\$835 ) + $signed(18'h10000);
-  assign \$837  = $signed({ 1'h0, outputs__payload[411:396] }) + $signed(outputs__payload[648:633]);
-  assign \$838  = $signed(\$837 ) + $signed(18'h10000);
-  assign \$839  = $signed({ 1'h0, outputs__payload[427:412] }) + $signed(outputs__payload[632:617]);
-  assign \$840  = $signed(\$839 ) + $signed(18'h10000);
-  assign \$841  = downsample ? { outputs__payload[435:428], \$834 [16:0], \$831 [16:0], \$828 [16:0], \$825 [2:0] } : { outputs__payload[435:428], \$840 [17:0], \$838 [17:0], \$836 [17:0] };
-  assign \$843  = outputs__payload[458:456] ^ { 1'h0, \$842  };
-  assign \$845  = \$843  ^ { 1'h0, \$844  };
-  assign \$847  = { 1'h0, \$845  } ^ \$846 ;
-  assign \$849  = $signed({ 1'h0, outputs__payload[473:459] }) + $signed(\$848 );
-  assign \$850  = $signed(\$849 ) + $signed(17'h08000);
-  assign \$852  = $signed({ 1'h0, outputs__payload[488:474] }) + $signed(\$851 );
-  assign \$853  = $signed(\$852 ) + $signed(17'h08000);
-  assign \$855  = $signed({ 1'h0, outputs__payload[503:489] }) + $signed(\$854 );
-  assign \$856  = $signed(\$855 ) + $signed(17'h08000);
-  assign \$857  = $signed({ 1'h0, outputs__payload[471:456] }) + $signed(outputs__payload[664:649]);
-  assign \$858  = $signed(\$857 ) + $signed(18'h10000);
-  assign \$859  = $signed({ 1'h0, outputs__payload[487:472] }) + $signed(outputs__payload[648:633]);
-  assign \$860  = $signed(\$859 ) + $signed(18'h10000);
-  assign \$861  = $signed({ 1'h0, outputs__payload[503:488] }) + $signed(outputs__payload[632:617]);
-  assign \$862  = $signed(\$861 ) + $signed(18'h10000);
-  assign \$863  = downsample ? { outputs__payload[511:504], \$856 [16:0], \$853 [16:0], \$850 [16:0], \$847 [2:0] } : { outputs__payload[511:504], \$862 [17:0], \$860 [17:0], \$858 [17:0] };
-  assign \$865  = outputs__payload[534:532] ^ { 1'h0, \$864  };
+  assign \$837  = downsample ? { outputs__payload[587:580], \$830 [16:0], \$827 [16:0], \$824 [16:0], \$821 [2:0] } : { outputs__payload[587:580], \$836 [17:0], \$834 [17:0], \$832 [17:0] };
+  assign \$838  = outputs__payload[615] ? \$837  : 62'h0000000000000000;
+  assign \$839  = ~ outputs__payload[615];
+  assign \$840  = ~ out_skid_full;
+  assign \$842  = outputs__payload[2:0] ^ { 1'h0, \$841  };
+  assign \$844  = \$842  ^ { 1'h0, \$843  };
+  assign \$846  = { 1'h0, \$844  } ^ \$845 ;
+  assign \$848  = $signed({ 1'h0, outputs__payload[17:3] }) + $signed(\$847 );
+  assign \$849  = $signed(\$848 ) + $signed(17'h08000);
+  assign \$851  = $signed({ 1'h0, outputs__payload[32:18] }) + $signed(\$850 );
+  assign \$852  = $signed(\$851 ) + $signed(17'h08000);
+  assign \$854  = $signed({ 1'h0, outputs__payload[47:33] }) + $signed(\$853 );
+  assign \$855  = $signed(\$854 ) + $signed(17'h08000);
+  assign \$856  = $signed({ 1'h0, outputs__payload[15:0] }) + $signed(outputs__payload[664:649]);
+  assign \$857  = $signed(\$856 ) + $signed(18'h10000);
+  assign \$858  = $signed({ 1'h0, outputs__payload[31:16] }) + $signed(outputs__payload[648:633]);
+  assign \$859  = $signed(\$858 ) + $signed(18'h10000);
+  assign \$860  = $signed({ 1'h0, outputs__payload[47:32] }) + $signed(outputs__payload[632:617]);
+  assign \$861  = $signed(\$860 ) + $signed(18'h10000);
+  assign \$862  = downsample ? { outputs__payload[55:48], \$855 [16:0], \$852 [16:0], \$849 [16:0], \$846 [2:0] } : { outputs__payload[55:48], \$861 [17:0], \$859 [17:0], \$857 [17:0] };
+  assign \$863  = ~ out_skid_full;
+  assign \$865  = outputs__payload[78:76] ^ { 1'h0, \$864  };
   assign \$867  = \$865  ^ { 1'h0, \$866  };
   assign \$869  = { 1'h0, \$867  } ^ \$868 ;
-  assign \$871  = $signed({ 1'h0, outputs__payload[549:535] }) + $signed(\$870 );
+  assign \$871  = $signed({ 1'h0, outputs__payload[93:79] }) + $signed(\$870 );
   assign \$872  = $signed(\$871 ) + $signed(17'h08000);
-  assign \$874  = $signed({ 1'h0, outputs__payload[564:550] }) + $signed(\$873 );
+  assign \$874  = $signed({ 1'h0, outputs__payload[108:94] }) + $signed(\$873 );
   assign \$875  = $signed(\$874 ) + $signed(17'h08000);
-  assign \$877  = $signed({ 1'h0, outputs__payload[579:565] }) + $signed(\$876 );
+  assign \$877  = $signed({ 1'h0, outputs__payload[123:109] }) + $signed(\$876 );
   assign \$878  = $signed(\$877 ) + $signed(17'h08000);
-  assign \$879  = $signed({ 1'h0, outputs__payload[547:532] }) + $signed(outputs__payload[664:649]);
+  assign \$879  = $signed({ 1'h0, outputs__payload[91:76] }) + $signed(outputs__payload[664:649]);
   assign \$880  = $signed(\$879 ) + $signed(18'h10000);
-  assign \$881  = $signed({ 1'h0, outputs__payload[563:548] }) + $signed(outputs__payload[648:633]);
+  assign \$881  = $signed({ 1'h0, outputs__payload[107:92] }) + $signed(outputs__payload[648:633]);
   assign \$882  = $signed(\$881 ) + $signed(18'h10000);
-  assign \$883  = $signed({ 1'h0, outputs__payload[579:564] }) + $signed(outputs__payload[632:617]);
+  assign \$883  = $signed({ 1'h0, outputs__payload[123:108] }) + $signed(outputs__payload[632:617]);
   assign \$884  = $signed(\$883 ) + $signed(18'h10000);
-  assign \$885  = downsample ? { outputs__payload[587:580], \$878 [16:0], \$875 [16:0], \$872 [16:0], \$869 [2:0] } : { outputs__payload[587:580], \$884 [17:0], \$882 [17:0], \$880 [17:0] };
-  assign \$886  = ~ out_next_full;
-  assign \$887  = \$886  | out_free;
-  assign \$888  = ~ out_skid_full;
-  assign \$889  = outputs__valid & \$888 ;
-  assign \$890  = out_skid_full | outputs__valid;
-  assign \$892  = outputs__payload[534:532] ^ { 1'h0, \$891  };
-  assign \$894  = \$892  ^ { 1'h0, \$893  };
-  assign \$896  = { 1'h0, \$894  } ^ \$895 ;
-  assign \$898  = $signed({ 1'h0, outputs__payload[549:535] }) + $signed(\$897 );
-  assign \$899  = $signed(\$898 ) + $signed(17'h08000);
-  assign \$901  = $signed({ 1'h0, outputs__payload[564:550] }) + $signed(\$900 );
-  assign \$902  = $signed(\$901 ) + $signed(17'h08000);
-  assign \$904  = $signed({ 1'h0, outputs__payload[579:565] }) + $signed(\$903 );
-  assign \$905  = $signed(\$904 ) + $signed(17'h08000);
-  assign \$906  = $signed({ 1'h0, outputs__payload[547:532] }) + $signed(outputs__payload[664:649]);
+  assign \$885  = downsample ? { outputs__payload[131:124], \$878 [16:0], \$875 [16:0], \$872 [16:0], \$869 [2:0] } : { outputs__payload[131:124], \$884 [17:0], \$882 [17:0], \$880 [17:0] };
+  assign \$886  = ~ out_skid_full;
+  assign \$888  = outputs__payload[154:152] ^ { 1'h0, \$887  };
+  assign \$890  = \$888  ^ { 1'h0, \$889  };
+  assign \$892  = { 1'h0, \$890  } ^ \$891 ;
+  assign \$894  = $signed({ 1'h0, outputs__payload[169:155] }) + $signed(\$893 );
+  assign \$895  = $signed(\$894 ) + $signed(17'h08000);
+  assign \$897  = $signed({ 1'h0, outputs__payload[184:170] }) + $signed(\$896 );
+  assign \$898  = $signed(\$897 ) + $signed(17'h08000);
+  assign \$900  = $signed({ 1'h0, outputs__payload[199:185] }) + $signed(\$899 );
+  assign \$901  = $signed(\$900 ) + $signed(17'h08000);
+  assign \$902  = $signed({ 1'h0, outputs__payload[167:152] }) + $signed(outputs__payload[664:649]);
+  assign \$903  = $signed(\$902 ) + $signed(18'h10000);
+  assign \$904  = $signed({ 1'h0, outputs__payload[183:168] }) + $signed(outputs__payload[648:633]);
+  assign \$905  = $signed(\$904 ) + $signed(18'h10000);
+  assign \$906  = $signed({ 1'h0, outputs__payload[199:184] }) + $signed(outputs__payload[632:617]);
   assign \$907  = $signed(\$906 ) + $signed(18'h10000);
-  assign \$908  = $signed({ 1'h0, outputs__payload[563:548] }) + $signed(outputs__payload[648:633]);
-  assign \$909  = $signed(\$908 ) + $signed(18'h10000);
-  assign \$910  = $signed({ 1'h0, outputs__payload[579:564] }) + $signed(outputs__payload[632:617]);
-  assign \$911  = $signed(\$910 ) + $signed(18'h10000);
-  assign \$912  = downsample ? { outputs__payload[587:580], \$905 [16:0], \$902 [16:0], \$899 [16:0], \$896 [2:0] } : { outputs__payload[587:580], \$911 [17:0], \$909 [17:0], \$907 [17:0] };
-  assign \$913  = outputs__payload[615] ? \$912  : 62'h0000000000000000;
-  assign \$914  = ~ outputs__payload[615];
-  assign \$916  = outputs__payload[2:0] ^ { 1'h0, \$915  };
-  assign \$918  = \$916  ^ { 1'h0, \$917  };
-  assign \$920  = { 1'h0, \$918  } ^ \$919 ;
-  assign \$922  = $signed({ 1'h0, outputs__payload[17:3] }) + $signed(\$921 );
-  assign \$923  = $signed(\$922 ) + $signed(17'h08000);
-  assign \$925  = $signed({ 1'h0, outputs__payload[32:18] }) + $signed(\$924 );
-  assign \$926  = $signed(\$925 ) + $signed(17'h08000);
-  assign \$928  = $signed({ 1'h0, outputs__payload[47:33] }) + $signed(\$927 );
-  assign \$929  = $signed(\$928 ) + $signed(17'h08000);
-  assign \$930  = $signed({ 1'h0, outputs__payload[15:0] }) + $signed(outputs__payload[664:649]);
-  assign \$931  = $signed(\$930 ) + $signed(18'h10000);
-  assign \$932  = $signed({ 1'h0, outputs__payload[31:16] }) + $signed(outputs__payload[648:633]);
-  assign \$933  = $signed(\$932 ) + $signed(18'h10000);
-  assign \$934  = $signed({ 1'h0, outputs__payload[47:32] }) + $signed(outputs__payload[632:617]);
-  assign \$935  = $signed(\$934 ) + $signed(18'h10000);
-  assign \$936  = downsample ? { outputs__payload[55:48], \$929 [16:0], \$926 [16:0], \$923 [16:0], \$920 [2:0] } : { outputs__payload[55:48], \$935 [17:0], \$933 [17:0], \$931 [17:0] };
-  assign \$938  = outputs__payload[78:76] ^ { 1'h0, \$937  };
-  assign \$940  = \$938  ^ { 1'h0, \$939  };
-  assign \$942  = { 1'h0, \$940  } ^ \$941 ;
-  assign \$944  = $signed({ 1'h0, outputs__payload[93:79] }) + $signed(\$943 );
-  assign \$945  = $signed(\$944 ) + $signed(17'h08000);
-  assign \$947  = $signed({ 1'h0, outputs__payload[108:94] }) + $signed(\$946 );
-  assign \$948  = $signed(\$947 ) + $signed(17'h08000);
-  assign \$950  = $signed({ 1'h0, outputs__payload[123:109] }) + $signed(\$949 );
-  assign \$951  = $signed(\$950 ) + $signed(17'h08000);
-  assign \$952  = $signed({ 1'h0, outputs__payload[91:76] }) + $signed(outputs__payload[664:649]);
+  assign \$908  = downsample ? { outputs__payload[207:200], \$901 [16:0], \$898 [16:0], \$895 [16:0], \$892 [2:0] } : { outputs__payload[207:200], \$907 [17:0], \$905 [17:0], \$903 [17:0] };
+  assign \$909  = ~ out_skid_full;
+  assign \$911  = outputs__payload[230:228] ^ { 1'h0, \$910  };
+  assign \$913  = \$911  ^ { 1'h0, \$912  };
+  assign \$915  = { 1'h0, \$913  } ^ \$914 ;
+  assign \$917  = $signed({ 1'h0, outputs__payload[245:231] }) + $signed(\$916 );
+  assign \$918  = $signed(\$917 ) + $signed(17'h08000);
+  assign \$920  = $signed({ 1'h0, outputs__payload[260:246] }) + $signed(\$919 );
+  assign \$921  = $signed(\$920 ) + $signed(17'h08000);
+  assign \$923  = $signed({ 1'h0, outputs__payload[275:261] }) + $signed(\$922 );
+  assign \$924  = $signed(\$923 ) + $signed(17'h08000);
+  assign \$925  = $signed({ 1'h0, outputs__payload[243:228] }) + $signed(outputs__payload[664:649]);
+  assign \$926  = $signed(\$925 ) + $signed(18'h10000);
+  assign \$927  = $signed({ 1'h0, outputs__payload[259:244] }) + $signed(outputs__payload[648:633]);
+  assign \$928  = $signed(\$927 ) + $signed(18'h10000);
+  assign \$929  = $signed({ 1'h0, outputs__payload[275:260] }) + $signed(outputs__payload[632:617]);
+  assign \$930  = $signed(\$929 ) + $signed(18'h10000);
+  assign \$931  = downsample ? { outputs__payload[283:276], \$924 [16:0], \$921 [16:0], \$918 [16:0], \$915 [2:0] } : { outputs__payload[283:276], \$930 [17:0], \$928 [17:0], \$926 [17:0] };
+  assign \$932  = ~ out_skid_full;
+  assign \$934  = outputs__payload[306:304] ^ { 1'h0, \$933  };
+  assign \$936  = \$934  ^ { 1'h0, \$935  };
+  assign \$938  = { 1'h0, \$936  } ^ \$937 ;
+  assign \$940  = $signed({ 1'h0, outputs__payload[321:307] }) + $signed(\$939 );
+  assign \$941  = $signed(\$940 ) + $signed(17'h08000);
+  assign \$943  = $signed({ 1'h0, outputs__payload[336:322] }) + $signed(\$942 );
+  assign \$944  = $signed(\$943 ) + $signed(17'h08000);
+  assign \$946  = $signed({ 1'h0, outputs__payload[351:337] }) + $signed(\$945 );
+  assign \$947  = $signed(\$946 ) + $signed(17'h08000);
+  assign \$948  = $signed({ 1'h0, outputs__payload[319:304] }) + $signed(outputs__payload[664:649]);
+  assign \$949  = $signed(\$948 ) + $signed(18'h10000);
+  assign \$950  = $signed({ 1'h0, outputs__payload[335:320] }) + $signed(outputs__payload[648:633]);
+  assign \$951  = $signed(\$950 ) + $signed(18'h10000);
+  assign \$952  = $signed({ 1'h0, outputs__payload[351:336] }) + $signed(outputs__payload[632:617]);
   assign \$953  = $signed(\$952 ) + $signed(18'h10000);
-  assign \$954  = $signed({ 1'h0, outputs__payload[107:92] }) + $signed(outputs__payload[648:633]);
-  assign \$955  = $signed(\$954 ) + $signed(18'h10000);
-  assign \$956  = $signed({ 1'h0, outputs__payload[123:108] }) + $signed(outputs__payload[632:617]);
-  assign \$957  = $signed(\$956 ) + $signed(18'h10000);
-  assign \$958  = downsample ? { outputs__payload[131:124], \$951 [16:0], \$948 [16:0], \$945 [16:0], \$942 [2:0] } : { outputs__payload[131:124], \$957 [17:0], \$955 [17:0], \$953 [17:0] };
-  assign \$960  = outputs__payload[154:152] ^ { 1'h0, \$959  };
-  assign \$962  = \$960  ^ { 1'h0, \$961  };
-  assign \$964  = { 1'h0, \$962  } ^ \$963 ;
-  assign \$966  = $signed({ 1'h0, outputs__payload[169:155] }) + $signed(\$965 );
+  assign \$954  = downsample ? { outputs__payload[359:352], \$947 [16:0], \$944 [16:0], \$941 [16:0], \$938 [2:0] } : { outputs__payload[359:352], \$953 [17:0], \$951 [17:0], \$949 [17:0] };
+  assign \$955  = ~ out_skid_full;
+  assign \$957  = outputs__payload[382:380] ^ { 1'h0, \$956  };
+  assign \$959  = \$957  ^ { 1'h0, \$958  };
+  assign \$961  = { 1'h0, \$959  } ^ \$960 ;
+  assign \$963  = $signed({ 1'h0, outputs__payload[397:383] }) + $signed(\$962 );
+  assign \$964  = $signed(\$963 ) + $signed(17'h08000);
+  assign \$966  = $signed({ 1'h0, outputs__payload[412:398] }) + $signed(\$965 );
   assign \$967  = $signed(\$966 ) + $signed(17'h08000);
-  assign \$969  = $signed({ 1'h0, outputs__payload[184:170] }) + $signed(\$968 );
+  assign \$969  = $signed({ 1'h0, outputs__payload[427:413] }) + $signed(\$968 );
   assign \$970  = $signed(\$969 ) + $signed(17'h08000);
-  assign \$972  = $signed({ 1'h0, outputs__payload[199:185] }) + $signed(\$971 );
-  assign \$973  = $signed(\$972 ) + $signed(17'h08000);
-  assign \$974  = $signed({ 1'h0, outputs__payload[167:152] }) + $signed(outputs__payload[664:649]);
-  assign \$975  = $signed(\$974 ) + $signed(18'h10000);
-  assign \$976  = $signed({ 1'h0, outputs__payload[183:168] }) + $signed(outputs__payload[648:633]);
-  assign \$977  = $signed(\$976 ) + $signed(18'h10000);
-  assign \$978  = $signed({ 1'h0, outputs__payload[199:184] }) + $signed(outputs__payload[632:617]);
-  assign \$979  = $signed(\$978 ) + $signed(18'h10000);
-  assign \$980  = downsample ? { outputs__payload[207:200], \$973 [16:0], \$970 [16:0], \$967 [16:0], \$964 [2:0] } : { outputs__payload[207:200], \$979 [17:0], \$977 [17:0], \$975 [17:0] };
-  assign \$982  = outputs__payload[230:228] ^ { 1'h0, \$981  };
-  assign \$984  = \$982  ^ { 1'h0, \$983  };
-  assign \$986  = { 1'h0, \$984  } ^ \$985 ;
-  assign \$988  = $signed({ 1'h0, outputs__payload[245:231] }) + $signed(\$987 );
-  assign \$989  = $signed(\$988 ) + $signed(17'h08000);
-  assign \$991  = $signed({ 1'h0, outputs__payload[260:246] }) + $signed(\$990 );
-  assign \$992  = $signed(\$991 ) + $signed(17'h08000);
-  assign \$994  = $signed({ 1'h0, outputs__payload[275:261] }) + $signed(\$993 );
-  assign \$995  = $signed(\$994 ) + $signed(17'h08000);
-  assign \$996  = $signed({ 1'h0, outputs__payload[243:228] }) + $signed(outputs__payload[664:649]);
+  assign \$971  = $signed({ 1'h0, outputs__payload[395:380] }) + $signed(outputs__payload[664:649]);
+  assign \$972  = $signed(\$971 ) + $signed(18'h10000);
+  assign \$973  = $signed({ 1'h0, outputs__payload[411:396] }) + $signed(outputs__payload[648:633]);
+  assign \$974  = $signed(\$973 ) + $signed(18'h10000);
+  assign \$975  = $signed({ 1'h0, outputs__payload[427:412] }) + $signed(outputs__payload[632:617]);
+  assign \$976  = $signed(\$975 ) + $signed(18'h10000);
+  assign \$977  = downsample ? { outputs__payload[435:428], \$970 [16:0], \$967 [16:0], \$964 [16:0], \$961 [2:0] } : { outputs__payload[435:428], \$976 [17:0], \$974 [17:0], \$972 [17:0] };
+  assign \$978  = ~ out_skid_full;
+  assign \$980  = outputs__payload[458:456] ^ { 1'h0, \$979  };
+  assign \$982  = \$980  ^ { 1'h0, \$981  };
+  assign \$984  = { 1'h0, \$982  } ^ \$983 ;
+  assign \$986  = $signed({ 1'h0, outputs__payload[473:459] }) + $signed(\$985 );
+  assign \$987  = $signed(\$986 ) + $signed(17'h08000);
+  assign \$989  = $signed({ 1'h0, outputs__payload[488:474] }) + $signed(\$988 );
+  assign \$990  = $signed(\$989 ) + $signed(17'h08000);
+  assign \$992  = $signed({ 1'h0, outputs__payload[503:489] }) + $signed(\$991 );
+  assign \$993  = $signed(\$992 ) + $signed(17'h08000);
+  assign \$994  = $signed({ 1'h0, outputs__payload[471:456] }) + $signed(outputs__payload[664:649]);
+  assign \$995  = $signed(\$994 ) + $signed(18'h10000);
+  assign \$996  = $signed({ 1'h0, outputs__payload[487:472] }) + $signed(outputs__payload[648:633]);
   assign \$997  = $signed(\$996 ) + $signed(18'h10000);
-  assign \$998  = $signed({ 1'h0, outputs__payload[259:244] }) + $signed(outputs__payload[648:633]);
+  assign \$998  = $signed({ 1'h0, outputs__payload[503:488] }) + $signed(outputs__payload[632:617]);
   assign \$999  = $signed(\$998 ) + $signed(18'h10000);
-  assign \$1000  = $signed({ 1'h0, outputs__payload[275:260] }) + $signed(outputs__payload[632:617]);
-  assign \$1001  = $signed(\$1000 ) + $signed(18'h10000);
-  assign \$1002  = downsample ? { outputs__payload[283:276], \$995 [16:0], \$992 [16:0], \$989 [16:0], \$986 [2:0] } : { outputs__payload[283:276], \$1001 [17:0], \$999 [17:0], \$997 [17:0] };
-  assign \$1004  = outputs__payload[306:304] ^ { 1'h0, \$1003  };
-  assign \$1006  = \$1004  ^ { 1'h0, \$1005  };
-  assign \$1008  = { 1'h0, \$1006  } ^ \$1007 ;
-  assign \$1010  = $signed({ 1'h0, outputs__payload[321:307] }) + $signed(\$1009 );
-  assign \$1011  = $signed(\$1010 ) + $signed(17'h08000);
-  assign \$1013  = $signed({ 1'h0, outputs__payload[336:322] }) + $signed(\$1012 );
-  assign \$1014  = $signed(\$1013 ) + $signed(17'h08000);
-  assign \$1016  = $signed({ 1'h0, outputs__payload[351:337] }) + $signed(\$1015 );
-  assign \$1017  = $signed(\$1016 ) + $signed(17'h08000);
-  assign \$1018  = $signed({ 1'h0, outputs__payload[319:304] }) + $signed(outputs__payload[664:649]);
-  assign \$1019  = $signed(\$1018 ) + $signed(18'h10000);
-  assign \$1020  = $signed({ 1'h0, outputs__payload[335:320] }) + $signed(outputs__payload[648:633]);
-  assign \$1021  = $signed(\$1020 ) + $signed(18'h10000);
-  assign \$1022  = $signed({ 1'h0, outputs__payload[351:336] }) + $signed(outputs__payload[632:617]);
-  assign \$1023  = $signed(\$1022 ) + $signed(18'h10000);
-  assign \$1024  = downsample ? { outputs__payload[359:352], \$1017 [16:0], \$1014 [16:0], \$1011 [16:0], \$1008 [2:0] } : { outputs__payload[359:352], \$1023 [17:0], \$1021 [17:0], \$1019 [17:0] };
-  assign \$1026  = outputs__payload[382:380] ^ { 1'h0, \$1025  };
-  assign \$1028  = \$1026  ^ { 1'h0, \$1027  };
-  assign \$1030  = { 1'h0, \$1028  } ^ \$1029 ;
-  assign \$1032  = $signed({ 1'h0, outputs__payload[397:383] }) + $signed(\$1031 );
-  assign \$1033  = $signed(\$1032 ) + $signed(17'h08000);
-  assign \$1035  = $signed({ 1'h0, outputs__payload[412:398] }) + $signed(\$1034 );
-  assign \$1036  = $signed(\$1035 ) + $signed(17'h08000);
-  assign \$1038  = $signed({ 1'h0, outputs__payload[427:413] }) + $signed(\$1037 );
-  assign \$1039  = $signed(\$1038 ) + $signed(17'h08000);
-  assign \$1040  = $signed({ 1'h0, outputs__payload[395:380] }) + $signed(outputs__payload[664:649]);
-  assign \$1041  = $signed(\$1040 ) + $signed(18'h10000);
-  assign \$1042  = $signed({ 1'h0, outputs__payload[411:396] }) + $signed(outputs__payload[648:633]);
-  assign \$1043  = $signed(\$1042 ) + $signed(18'h10000);
-  assign \$1044  = $signed({ 1'h0, outputs__payload[427:412] }) + $signed(outputs__payload[632:617]);
+  assign \$1000  = downsample ? { outputs__payload[511:504], \$993 [16:0], \$990 [16:0], \$987 [16:0], \$984 [2:0] } : { outputs__payload[511:504], \$999 [17:0], \$997 [17:0], \$995 [17:0] };
+  assign \$1001  = ~ out_skid_full;
+  assign \$1003  = outputs__payload[534:532] ^ { 1'h0, \$1002  };
+  assign \$1005  = \$1003  ^ { 1'h0, \$1004  };
+  assign \$1007  = { 1'h0, \$1005  } ^ \$1006 ;
+  assign \$1009  = $signed({ 1'h0, outputs__payload[549:535] }) + $signed(\$1008 );
+  assign \$1010  = $signed(\$1009 ) + $signed(17'h08000);
+  assign \$1012  = $signed({ 1'h0, outputs__payload[564:550] }) + $signed(\$1011 );
+  assign \$1013  = $signed(\$1012 ) + $signed(17'h08000);
+  assign \$1015  = $signed({ 1'h0, outputs__payload[579:565] }) + $signed(\$1014 );
+  assign \$1016  = $signed(\$1015 ) + $signed(17'h08000);
+  assign \$1017  = $signed({ 1'h0, outputs__payload[547:532] }) + $signed(outputs__payload[664:649]);
+  assign \$1018  = $signed(\$1017 ) + $signed(18'h10000);
+  assign \$1019  = $signed({ 1'h0, outputs__payload[563:548] }) + $signed(outputs__payload[648:633]);
+  assign \$1020  = $signed(\$1019 ) + $signed(18'h10000);
+  assign \$1021  = $signed({ 1'h0, outputs__payload[579:564] }) + $signed(outputs__payload[632:617]);
+  assign \$1022  = $signed(\$1021 ) + $signed(18'h10000);
+  assign \$1023  = downsample ? { outputs__payload[587:580], \$1016 [16:0], \$1013 [16:0], \$1010 [16:0], \$1007 [2:0] } : { outputs__payload[587:580], \$1022 [17:0], \$1020 [17:0], \$1018 [17:0] };
+  assign \$1024  = ~ out_next_full;
+  assign \$1025  = \$1024  | out_free;
+  assign \$1026  = ~ out_skid_full;
+  assign \$1027  = outputs__valid & \$1026 ;
+  assign \$1028  = out_skid_full | outputs__valid;
+  assign \$1030  = outputs__payload[534:532] ^ { 1'h0, \$1029  };
+  assign \$1032  = \$1030  ^ { 1'h0, \$1031  };
+  assign \$1034  = { 1'h0, \$1032  } ^ \$1033 ;
+  assign \$1036  = $signed({ 1'h0, outputs__payload[549:535] }) + $signed(\$1035 );
+  assign \$1037  = $signed(\$1036 ) + $signed(17'h08000);
+  assign \$1039  = $signed({ 1'h0, outputs__payload[564:550] }) + $signed(\$1038 );
+  assign \$1040  = $signed(\$1039 ) + $signed(17'h08000);
+  assign \$1042  = $signed({ 1'h0, outputs__payload[579:565] }) + $signed(\$1041 );
+  assign \$1043  = $signed(\$1042 ) + $signed(17'h08000);
+  assign \$1044  = $signed({ 1'h0, outputs__payload[547:532] }) + $signed(outputs__payload[664:649]);
   assign \$1045  = $signed(\$1044 ) + $signed(18'h10000);
-  assign \$1046  = downsample ? { outputs__payload[435:428], \$1039 [16:0], \$1036 [16:0], \$1033 [16:0], \$1030 [2:0] } : { outputs__payload[435:428], \$1045 [17:0], \$1043 [17:0], \$1041 [17:0] };
-  assign \$1048  = outputs__payload[458:456] ^ { 1'h0, \$1047  };
-  assign \$1050  = \$1048  ^ { 1'h0, \$1049  };
-  assign \$1052  = { 1'h0, \$1050  } ^ \$1051 ;
-  assign \$1054  = $signed({ 1'h0, outputs__payload[473:459] }) + $signed(\$1053 );
-  assign \$1055  = $signed(\$1054 ) + $signed(17'h08000);
-  assign \$1057  = $signed({ 1'h0, outputs__payload[488:474] }) + $signed(\$1056 );
-  assign \$1058  = $signed(\$1057 ) + $signed(17'h08000);
-  assign \$1060  = $signed({ 1'h0, outputs__payload[503:489] }) + $signed(\$1059 );
-  assign \$1061  = $signed(\$1060 ) + $signed(17'h08000);
-  assign \$1062  = $signed({ 1'h0, outputs__payload[471:456] }) + $signed(outputs__payload[664:649]);
-  assign \$1063  = $signed(\$1062 ) + $signed(18'h10000);
-  assign \$1064  = $signed({ 1'h0, outputs__payload[487:472] }) + $signed(outputs__payload[648:633]);
-  assign \$1065  = $signed(\$1064 ) + $signed(18'h10000);
-  assign \$1066  = $signed({ 1'h0, outputs__payload[503:488] }) + $signed(outputs__payload[632:617]);
-  assign \$1067  = $signed(\$1066 ) + $signed(18'h10000);
-  assign \$1068  = downsample ? { outputs__payload[511:504], \$1061 [16:0], \$1058 [16:0], \$1055 [16:0], \$1052 [2:0] } : { outputs__payload[511:504], \$1067 [17:0], \$1065 [17:0], \$1063 [17:0] };
-  assign \$1070  = outputs__payload[534:532] ^ { 1'h0, \$1069  };
-  assign \$1072  = \$1070  ^ { 1'h0, \$1071  };
-  assign \$1074  = { 1'h0, \$1072  } ^ \$1073 ;
-  assign \$1076  = $signed({ 1'h0, outputs__payload[549:535] }) + $signed(\$1075 );
-  assign \$1077  = $signed(\$1076 ) + $signed(17'h08000);
-  assign \$1079  = $signed({ 1'h0, outputs__payload[564:550] }) + $signed(\$1078 );
-  assign \$1080  = $signed(\$1079 ) + $signed(17'h08000);
-  assign \$1082  = $signed({ 1'h0, outputs__payload[579:565] }) + $signed(\$1081 );
-  assign \$1083  = $signed(\$1082 ) + $signed(17'h08000);
-  assign \$1084  = $signed({ 1'h0, outputs__payload[547:532] }) + $signed(outputs__payload[664:649]);
-  assign \$1085  = $signed(\$1084 ) + $signed(18'h10000);
-  assign \$1086  = $signed({ 1'h0, outputs__payload[563:548] }) + $signed(outputs__payload[648:633]);
-  assign \$1087  = $signed(\$1086 ) + $signed(18'h10000);
-  assign \$1088  = $signed({ 1'h0, outputs__payload[579:564] }) + $signed(outputs__payload[632:617]);
-  assign \$1089  = $signed(\$1088 ) + $signed(18'h10000);
-  assign \$1090  = downsample ? { outputs__payload[587:580], \$1083 [16:0], \$1080 [16:0], \$1077 [16:0], \$1074 [2:0] } : { outputs__payload[587:580], \$1089 [17:0], \$1087 [17:0], \$1085 [17:0] };
-  assign \$1091  = ~ in_done;
-  assign \$1092  = in_full & \$1091 ;
-  assign \$1093  = \$1092  & out_full;
-  assign \$1094  = ~ out_done;
-  assign \$1095  = \$1093  & \$1094 ;
-  assign \$1096  = \$1095  & in_keep[0];
-  assign \$1097  = \$1096  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 84'h800000000000000000000;
-  assign \$1098  = ~ in_done;
-  assign \$1099  = in_full & \$1098 ;
-  assign \$1100  = \$1099  & out_full;
-  assign \$1101  = ~ out_done;
-  assign \$1102  = \$1100  & \$1101 ;
-  assign \$1103  = \$1102  & in_keep[1];
-  assign \$1104  = \$1103  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 84'h800000000000000000000;
-  assign \$1105  = ~ in_done;
-  assign \$1106  = in_full & \$1105 ;
-  assign \$1107  = \$1106  & out_full;
-  assign \$1108  = ~ out_done;
-  assign \$1109  = \$1107  & \$1108 ;
-  assign \$1110  = \$1109  & in_keep[2];
-  assign \$1111  = \$1110  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 84'h800000000000000000000;
-  assign \$1112  = ~ in_done;
-  assign \$1113  = in_full & \$1112 ;
-  assign \$1114  = \$1113  & out_full;
-  assign \$1115  = ~ out_done;
-  assign \$1116  = \$1114  & \$1115 ;
-  assign \$1117  = \$1116  & in_keep[3];
-  assign \$1118  = \$1117  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 84'h800000000000000000000;
-  assign \$1119  = ~ in_done;
-  assign \$1120  = in_full & \$1119 ;
-  assign \$1121  = \$1120  & out_full;
-  assign \$1122  = ~ out_done;
-  assign \$1123  = \$1121  & \$1122 ;
-  assign \$1124  = \$1123  & in_keep[4];
-  assign \$1125  = \$1124  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 84'h800000000000000000000;
-  assign \$1126  = ~ in_done;
-  assign \$1127  = in_full & \$1126 ;
-  assign \$1128  = \$1127  & out_full;
-  assign \$1129  = ~ out_done;
-  assign \$1130  = \$1128  & \$1129 ;
-  assign \$1131  = \$1130  & in_keep[5];
-  assign \$1132  = \$1131  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 84'h800000000000000000000;
-  assign \$1133  = ~ in_done;
-  assign \$1134  = in_full & \$1133 ;
-  assign \$1135  = \$1134  & out_full;
-  assign \$1136  = ~ out_done;
-  assign \$1137  = \$1135  & \$1136 ;
-  assign \$1138  = \$1137  & in_keep[6];
-  assign \$1139  = \$1138  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 84'h800000000000000000000;
-  assign \$1140  = ~ in_done;
-  assign \$1141  = in_full & \$1140 ;
-  assign \$1142  = \$1141  & out_full;
-  assign \$1143  = ~ out_done;
-  assign \$1144  = \$1142  & \$1143 ;
-  assign \$1145  = \$1144  & in_keep[7];
-  assign \$1146  = \$1145  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 84'h800000000000000000000;
-  assign \$1147  = ~ in_done;
-  assign \$1148  = in_full & \$1147 ;
-  assign \$1149  = \$1148  & out_full;
-  assign \$1150  = ~ out_done;
-  assign \$1151  = \$1149  & \$1150 ;
-  assign \$1152  = \$1151  & out_keep[7];
-  assign \$1153  = \$1152  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 84'h800000000000000000000;
-  assign \$1154  = ~ in_done;
-  assign \$1155  = in_full & \$1154 ;
-  assign \$1156  = \$1155  & out_full;
-  assign \$1157  = ~ out_done;
-  assign \$1158  = \$1156  & \$1157 ;
-  assign \$1159  = \$1158  & out_keep[6];
-  assign \$1160  = \$1159  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 84'h800000000000000000000;
-  assign \$1161  = ~ in_done;
-  assign \$1162  = in_full & \$1161 ;
-  assign \$1163  = \$1162  & out_full;
-  assign \$1164  = ~ out_done;
-  assign \$1165  = \$1163  & \$1164 ;
-  assign \$1166  = \$1165  & out_keep[5];
-  assign \$1167  = \$1166  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 84'h800000000000000000000;
-  assign \$1168  = ~ in_done;
-  assign \$1169  = in_full & \$1168 ;
-  assign \$1170  = \$1169  & out_full;
-  assign \$1171  = ~ out_done;
-  assign \$1172  = \$1170  & \$1171 ;
-  assign \$1173  = \$1172  & out_keep[4];
-  assign \$1174  = \$1173  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 84'h800000000000000000000;
-  assign \$1175  = ~ in_done;
-  assign \$1176  = in_full & \$1175 ;
-  assign \$1177  = \$1176  & out_full;
-  assign \$1178  = ~ out_done;
-  assign \$1179  = \$1177  & \$1178 ;
-  assign \$1180  = \$1179  & out_keep[3];
-  assign \$1181  = \$1180  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 84'h800000000000000000000;
-  assign \$1182  = ~ in_done;
-  assign \$1183  = in_full & \$1182 ;
-  assign \$1184  = \$1183  & out_full;
-  assign \$1185  = ~ out_done;
-  assign \$1186  = \$1184  & \$1185 ;
-  assign \$1187  = \$1186  & out_keep[2];
-  assign \$1188  = \$1187  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 84'h800000000000000000000;
-  assign \$1189  = ~ in_done;
-  assign \$1190  = in_full & \$1189 ;
-  assign \$1191  = \$1190  & out_full;
-  assign \$1192  = ~ out_done;
-  assign \$1193  = \$1191  & \$1192 ;
-  assign \$1194  = \$1193  & out_keep[1];
-  assign \$1195  = \$1194  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 84'h800000000000000000000;
-  assign \$1196  = ~ in_done;
-  assign \$1197  = in_full & \$1196 ;
-  assign \$1198  = \$1197  & out_full;
-  assign \$1199  = ~ out_done;
-  assign \$1200  = \$1198  & \$1199 ;
-  assign \$1201  = \$1200  & out_keep[0];
-  assign \$1202  = \$1201  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 84'h800000000000000000000;
-  assign \$1203  = ~ in_done;
-  assign \$1204  = in_full & \$1203 ;
-  assign \$1205  = \$1204  & out_full;
-  assign \$1206  = ~ out_done;
-  assign \$1207  = \$1205  & \$1206 ;
-  assign \$1208  = \$1207  & in_keep[0];
-  assign \$1209  = \$1208  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 84'h800000000000000000000;
-  assign \$1210  = ~ in_done;
-  assign \$1211  = in_full & \$1210 ;
-  assign \$1212  = \$1211  & out_full;
-  assign \$1213  = ~ out_done;
-  assign \$1214  = \$1212  & \$1213 ;
-  assign \$1215  = \$1214  & out_keep[7];
-  assign \$1216  = \$1215  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 84'h800000000000000000000;
-  assign \$1217  = \$1209 [19:0] > \$1216 [19:0];
-  assign \$1218  = ~ in_done;
-  assign \$1219  = in_full & \$1218 ;
-  assign \$1220  = \$1219  & out_full;
-  assign \$1221  = ~ out_done;
-  assign \$1222  = \$1220  & \$1221 ;
-  assign \$1223  = \$1222  & in_keep[0];
-  assign \$1224  = \$1223  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 84'h800000000000000000000;
-  assign \$1225  = ~ in_done;
-  assign \$1226  = in_full & \$1225 ;
-  assign \$1227  = \$1226  & out_full;
-  assign \$1228  = ~ out_done;
-  assign \$1229  = \$1227  & \$1228 ;
-  assign \$1230  = \$1229  & out_keep[7];
-  assign \$1231  = \$1230  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 84'h800000000000000000000;
-  assign \$1232  = \$1224 [19:0] == \$1231 [19:0];
-  assign \$1233  = ~ in_done;
-  assign \$1234  = in_full & \$1233 ;
-  assign \$1235  = \$1234  & out_full;
-  assign \$1236  = ~ out_done;
-  assign \$1237  = \$1235  & \$1236 ;
-  assign \$1238  = \$1237  & in_keep[0];
-  assign \$1239  = \$1238  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 84'h800000000000000000000;
-  assign \$1240  = ~ in_done;
-  assign \$1241  = in_full & \$1240 ;
-  assign \$1242  = \$1241  & out_full;
-  assign \$1243  = ~ out_done;
-  assign \$1244  = \$1242  & \$1243 ;
-  assign \$1245  = \$1244  & out_keep[7];
-  assign \$1246  = \$1245  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 84'h800000000000000000000;
-  assign \$1247  = \$1239 [39:20] > \$1246 [39:20];
-  assign \$1248  = ~ in_done;
-  assign \$1249  = in_full & \$1248 ;
-  assign \$1250  = \$1249  & out_full;
-  assign \$1251  = ~ out_done;
-  assign \$1252  = \$1250  & \$1251 ;
-  assign \$1253  = \$1252  & in_keep[0];
-  assign \$1254  = \$1253  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 84'h800000000000000000000;
-  assign \$1255  = ~ in_done;
-  assign \$1256  = in_full & \$1255 ;
-  assign \$1257  = \$1256  & out_full;
-  assign \$1258  = ~ out_done;
-  assign \$1259  = \$1257  & \$1258 ;
-  assign \$1260  = \$1259  & out_keep[7];
-  assign \$1261  = \$1260  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 84'h800000000000000000000;
-  assign \$1262  = \$1254 [39:20] == \$1261 [39:20];
-  assign \$1263  = ~ in_done;
-  assign \$1264  = in_full & \$1263 ;
-  assign \$1265  = \$1264  & out_full;
-  assign \$1266  = ~ out_done;
-  assign \$1267  = \$1265  & \$1266 ;
-  assign \$1268  = \$1267  & in_keep[0];
-  assign \$1269  = \$1268  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 84'h800000000000000000000;
-  assign \$1270  = ~ in_done;
-  assign \$1271  = in_full & \$1270 ;
-  assign \$1272  = \$1271  & out_full;
-  assign \$1273  = ~ out_done;
-  assign \$1274  = \$1272  & \$1273 ;
-  assign \$1275  = \$1274  & out_keep[7];
-  assign \$1276  = \$1275  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 84'h800000000000000000000;
-  assign \$1277  = \$1269 [59:40] > \$1276 [59:40];
-  assign \$1278  = ~ in_done;
-  assign \$1279  = in_full & \$1278 ;
-  assign \$1280  = \$1279  & out_full;
-  assign \$1281  = ~ out_done;
-  assign \$1282  = \$1280  & \$1281 ;
-  assign \$1283  = \$1282  & in_keep[0];
-  assign \$1284  = \$1283  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 84'h800000000000000000000;
-  assign \$1285  = ~ in_done;
-  assign \$1286  = in_full & \$1285 ;
-  assign \$1287  = \$1286  & out_full;
-  assign \$1288  = ~ out_done;
-  assign \$1289  = \$1287  & \$1288 ;
-  assign \$1290  = \$1289  & out_keep[7];
-  assign \$1291  = \$1290  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 84'h800000000000000000000;
-  assign \$1292  = \$1284 [59:40] == \$1291 [59:40];
-  assign \$1293  = ~ in_done;
-  assign \$1294  = in_full & \$1293 ;
-  assign \$1295  = \$1294  & out_full;
-  assign \$1296  = ~ out_done;
-  assign \$1297  = \$1295  & \$1296 ;
-  assign \$1298  = \$1297  & in_keep[0];
-  assign \$1299  = \$1298  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 84'h800000000000000000000;
-  assign \$1300  = ~ in_done;
-  assign \$1301  = in_full & \$1300 ;
-  assign \$1302  = \$1301  & out_full;
-  assign \$1303  = ~ out_done;
-  assign \$1304  = \$1302  & \$1303 ;
-  assign \$1305  = \$1304  & out_keep[7];
-  assign \$1306  = \$1305  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 84'h800000000000000000000;
-  assign \$1307  = \$1299 [79:60] > \$1306 [79:60];
-  assign \$1308  = ~ in_done;
-  assign \$1309  = in_full & \$1308 ;
-  assign \$1310  = \$1309  & out_full;
-  assign \$1311  = ~ out_done;
-  assign \$1312  = \$1310  & \$1311 ;
-  assign \$1313  = \$1312  & in_keep[0];
-  assign \$1314  = \$1313  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 84'h800000000000000000000;
-  assign \$1315  = ~ in_done;
-  assign \$1316  = in_full & \$1315 ;
-  assign \$1317  = \$1316  & out_full;
-  assign \$1318  = ~ out_done;
-  assign \$1319  = \$1317  & \$1318 ;
-  assign \$1320  = \$1319  & out_keep[7];
-  assign \$1321  = \$1320  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 84'h800000000000000000000;
-  assign \$1322  = \$1314 [79:60] == \$1321 [79:60];
-  assign \$1323  = ~ in_done;
-  assign \$1324  = in_full & \$1323 ;
-  assign \$1325  = \$1324  & out_full;
-  assign \$1326  = ~ out_done;
-  assign \$1327  = \$1325  & \$1326 ;
-  assign \$1328  = \$1327  & in_keep[0];
-  assign \$1329  = \$1328  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 84'h800000000000000000000;
-  assign \$1330  = ~ in_done;
-  assign \$1331  = in_full & \$1330 ;
-  assign \$1332  = \$1331  & out_full;
-  assign \$1333  = ~ out_done;
-  assign \$1334  = \$1332  & \$1333 ;
-  assign \$1335  = \$1334  & out_keep[7];
-  assign \$1336  = \$1335  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 84'h800000000000000000000;
-  assign \$1337  = \$1329 [83:80] > \$1336 [83:80];
+  assign \$1046  = $signed({ 1'h0, outputs__payload[563:548] }) + $signed(outputs__payload[648:633]);
+  assign \$1047  = $signed(\$1046 ) + $signed(18'h10000);
+  assign \$1048  = $signed({ 1'h0, outputs__payload[579:564] }) + $signed(outputs__payload[632:617]);
+  assign \$1049  = $signed(\$1048 ) + $signed(18'h10000);
+  assign \$1050  = downsample ? { outputs__payload[587:580], \$1043 [16:0], \$1040 [16:0], \$1037 [16:0], \$1034 [2:0] } : { outputs__payload[587:580], \$1049 [17:0], \$1047 [17:0], \$1045 [17:0] };
+  assign \$1051  = outputs__payload[615] ? \$1050  : 62'h0000000000000000;
+  assign \$1052  = ~ outputs__payload[615];
+  assign \$1053  = ~ out_next_full;
+  assign \$1054  = \$1053  | out_free_copy0;
+  assign \$1056  = outputs__payload[2:0] ^ { 1'h0, \$1055  };
+  assign \$1058  = \$1056  ^ { 1'h0, \$1057  };
+  assign \$1060  = { 1'h0, \$1058  } ^ \$1059 ;
+  assign \$1062  = $signed({ 1'h0, outputs__payload[17:3] }) + $signed(\$1061 );
+  assign \$1063  = $signed(\$1062 ) + $signed(17'h08000);
+  assign \$1065  = $signed({ 1'h0, outputs__payload[32:18] }) + $signed(\$1064 );
+  assign \$1066  = $signed(\$1065 ) + $signed(17'h08000);
+  assign \$1068  = $signed({ 1'h0, outputs__payload[47:33] }) + $signed(\$1067 );
+  assign \$1069  = $signed(\$1068 ) + $signed(17'h08000);
+  assign \$1070  = $signed({ 1'h0, outputs__payload[15:0] }) + $signed(outputs__payload[664:649]);
+  assign \$1071  = $signed(\$1070 ) + $signed(18'h10000);
+  assign \$1072  = $signed({ 1'h0, outputs__payload[31:16] }) + $signed(outputs__payload[648:633]);
+  assign \$1073  = $signed(\$1072 ) + $signed(18'h10000);
+  assign \$1074  = $signed({ 1'h0, outputs__payload[47:32] }) + $signed(outputs__payload[632:617]);
+  assign \$1075  = $signed(\$1074 ) + $signed(18'h10000);
+  assign \$1076  = downsample ? { outputs__payload[55:48], \$1069 [16:0], \$1066 [16:0], \$1063 [16:0], \$1060 [2:0] } : { outputs__payload[55:48], \$1075 [17:0], \$1073 [17:0], \$1071 [17:0] };
+  assign \$1077  = out_skid_full ? out_skid_key0 : \$1076 ;
+  assign \$1078  = out_skid_full ? out_skid_idx0 : outputs__payload[75:56];
+  assign \$1079  = ~ out_next_full;
+  assign \$1080  = \$1079  | out_free_copy1;
+  assign \$1082  = outputs__payload[78:76] ^ { 1'h0, \$1081  };
+  assign \$1084  = \$1082  ^ { 1'h0, \$1083  };
+  assign \$1086  = { 1'h0, \$1084  } ^ \$1085 ;
+  assign \$1088  = $signed({ 1'h0, outputs__payload[93:79] }) + $signed(\$1087 );
+  assign \$1089  = $signed(\$1088 ) + $signed(17'h08000);
+  assign \$1091  = $signed({ 1'h0, outputs__payload[108:94] }) + $signed(\$1090 );
+  assign \$1092  = $signed(\$1091 ) + $signed(17'h08000);
+  assign \$1094  = $signed({ 1'h0, outputs__payload[123:109] }) + $signed(\$1093 );
+  assign \$1095  = $signed(\$1094 ) + $signed(17'h08000);
+  assign \$1096  = $signed({ 1'h0, outputs__payload[91:76] }) + $signed(outputs__payload[664:649]);
+  assign \$1097  = $signed(\$1096 ) + $signed(18'h10000);
+  assign \$1098  = $signed({ 1'h0, outputs__payload[107:92] }) + $signed(outputs__payload[648:633]);
+  assign \$1099  = $signed(\$1098 ) + $signed(18'h10000);
+  assign \$1100  = $signed({ 1'h0, outputs__payload[123:108] }) + $signed(outputs__payload[632:617]);
+  assign \$1101  = $signed(\$1100 ) + $signed(18'h10000);
+  assign \$1102  = downsample ? { outputs__payload[131:124], \$1095 [16:0], \$1092 [16:0], \$1089 [16:0], \$1086 [2:0] } : { outputs__payload[131:124], \$1101 [17:0], \$1099 [17:0], \$1097 [17:0] };
+  assign \$1103  = out_skid_full ? out_skid_key1 : \$1102 ;
+  assign \$1104  = out_skid_full ? out_skid_idx1 : outputs__payload[151:132];
+  assign \$1105  = ~ out_next_full;
+  assign \$1106  = \$1105  | out_free_copy2;
+  assign \$1108  = outputs__payload[154:152] ^ { 1'h0, \$1107  };
+  assign \$1110  = \$1108  ^ { 1'h0, \$1109  };
+  assign \$1112  = { 1'h0, \$1110  } ^ \$1111 ;
+  assign \$1114  = $signed({ 1'h0, outputs__payload[169:155] }) + $signed(\$1113 );
+  assign \$1115  = $signed(\$1114 ) + $signed(17'h08000);
+  assign \$1117  = $signed({ 1'h0, outputs__payload[184:170] }) + $signed(\$1116 );
+  assign \$1118  = $signed(\$1117 ) + $signed(17'h08000);
+  assign \$1120  = $signed({ 1'h0, outputs__payload[199:185] }) + $signed(\$1119 );
+  assign \$1121  = $signed(\$1120 ) + $signed(17'h08000);
+  assign \$1122  = $signed({ 1'h0, outputs__payload[167:152] }) + $signed(outputs__payload[664:649]);
+  assign \$1123  = $signed(\$1122 ) + $signed(18'h10000);
+  assign \$1124  = $signed({ 1'h0, outputs__payload[183:168] }) + $signed(outputs__payload[648:633]);
+  assign \$1125  = $signed(\$1124 ) + $signed(18'h10000);
+  assign \$1126  = $signed({ 1'h0, outputs__payload[199:184] }) + $signed(outputs__payload[632:617]);
+  assign \$1127  = $signed(\$1126 ) + $signed(18'h10000);
+  assign \$1128  = downsample ? { outputs__payload[207:200], \$1121 [16:0], \$1118 [16:0], \$1115 [16:0], \$1112 [2:0] } : { outputs__payload[207:200], \$1127 [17:0], \$1125 [17:0], \$1123 [17:0] };
+  assign \$1129  = out_skid_full ? out_skid_key2 : \$1128 ;
+  assign \$1130  = out_skid_full ? out_skid_idx2 : outputs__payload[227:208];
+  assign \$1131  = ~ out_next_full;
+  assign \$1132  = \$1131  | out_free_copy3;
+  assign \$1134  = outputs__payload[230:228] ^ { 1'h0, \$1133  };
+  assign \$1136  = \$1134  ^ { 1'h0, \$1135  };
+  assign \$1138  = { 1'h0, \$1136  } ^ \$1137 ;
+  assign \$1140  = $signed({ 1'h0, outputs__payload[245:231] }) + $signed(\$1139 );
+  assign \$1141  = $signed(\$1140 ) + $signed(17'h08000);
+  assign \$1143  = $signed({ 1'h0, outputs__payload[260:246] }) + $signed(\$1142 );
+  assign \$1144  = $signed(\$1143 ) + $signed(17'h08000);
+  assign \$1146  = $signed({ 1'h0, outputs__payload[275:261] }) + $signed(\$1145 );
+  assign \$1147  = $signed(\$1146 ) + $signed(17'h08000);
+  assign \$1148  = $signed({ 1'h0, outputs__payload[243:228] }) + $signed(outputs__payload[664:649]);
+  assign \$1149  = $signed(\$1148 ) + $signed(18'h10000);
+  assign \$1150  = $signed({ 1'h0, outputs__payload[259:244] }) + $signed(outputs__payload[648:633]);
+  assign \$1151  = $signed(\$1150 ) + $signed(18'h10000);
+  assign \$1152  = $signed({ 1'h0, outputs__payload[275:260] }) + $signed(outputs__payload[632:617]);
+  assign \$1153  = $signed(\$1152 ) + $signed(18'h10000);
+  assign \$1154  = downsample ? { outputs__payload[283:276], \$1147 [16:0], \$1144 [16:0], \$1141 [16:0], \$1138 [2:0] } : { outputs__payload[283:276], \$1153 [17:0], \$1151 [17:0], \$1149 [17:0] };
+  assign \$1155  = out_skid_full ? out_skid_key3 : \$1154 ;
+  assign \$1156  = out_skid_full ? out_skid_idx3 : outputs__payload[303:284];
+  assign \$1157  = ~ out_next_full;
+  assign \$1158  = \$1157  | out_free_copy4;
+  assign \$1160  = outputs__payload[306:304] ^ { 1'h0, \$1159  };
+  assign \$1162  = \$1160  ^ { 1'h0, \$1161  };
+  assign \$1164  = { 1'h0, \$1162  } ^ \$1163 ;
+  assign \$1166  = $signed({ 1'h0, outputs__payload[321:307] }) + $signed(\$1165 );
+  assign \$1167  = $signed(\$1166 ) + $signed(17'h08000);
+  assign \$1169  = $signed({ 1'h0, outputs__payload[336:322] }) + $signed(\$1168 );
+  assign \$1170  = $signed(\$1169 ) + $signed(17'h08000);
+  assign \$1172  = $signed({ 1'h0, outputs__payload[351:337] }) + $signed(\$1171 );
+  assign \$1173  = $signed(\$1172 ) + $signed(17'h08000);
+  assign \$1174  = $signed({ 1'h0, outputs__payload[319:304] }) + $signed(outputs__payload[664:649]);
+  assign \$1175  = $signed(\$1174 ) + $signed(18'h10000);
+  assign \$1176  = $signed({ 1'h0, outputs__payload[335:320] }) + $signed(outputs__payload[648:633]);
+  assign \$1177  = $signed(\$1176 ) + $signed(18'h10000);
+  assign \$1178  = $signed({ 1'h0, outputs__payload[351:336] }) + $signed(outputs__payload[632:617]);
+  assign \$1179  = $signed(\$1178 ) + $signed(18'h10000);
+  assign \$1180  = downsample ? { outputs__payload[359:352], \$1173 [16:0], \$1170 [16:0], \$1167 [16:0], \$1164 [2:0] } : { outputs__payload[359:352], \$1179 [17:0], \$1177 [17:0], \$1175 [17:0] };
+  assign \$1181  = out_skid_full ? out_skid_key4 : \$1180 ;
+  assign \$1182  = out_skid_full ? out_skid_idx4 : outputs__payload[379:360];
+  assign \$1183  = ~ out_next_full;
+  assign \$1184  = \$1183  | out_free_copy5;
+  assign \$1186  = outputs__payload[382:380] ^ { 1'h0, \$1185  };
+  assign \$1188  = \$1186  ^ { 1'h0, \$1187  };
+  assign \$1190  = { 1'h0, \$1188  } ^ \$1189 ;
+  assign \$1192  = $signed({ 1'h0, outputs__payload[397:383] }) + $signed(\$1191 );
+  assign \$1193  = $signed(\$1192 ) + $signed(17'h08000);
+  assign \$1195  = $signed({ 1'h0, outputs__payload[412:398] }) + $signed(\$1194 );
+  assign \$1196  = $signed(\$1195 ) + $signed(17'h08000);
+  assign \$1198  = $signed({ 1'h0, outputs__payload[427:413] }) + $signed(\$1197 );
+  assign \$1199  = $signed(\$1198 ) + $signed(17'h08000);
+  assign \$1200  = $signed({ 1'h0, outputs__payload[395:380] }) + $signed(outputs__payload[664:649]);
+  assign \$1201  = $signed(\$1200 ) + $signed(18'h10000);
+  assign \$1202  = $signed({ 1'h0, outputs__payload[411:396] }) + $signed(outputs__payload[648:633]);
+  assign \$1203  = $signed(\$1202 ) + $signed(18'h10000);
+  assign \$1204  = $signed({ 1'h0, outputs__payload[427:412] }) + $signed(outputs__payload[632:617]);
+  assign \$1205  = $signed(\$1204 ) + $signed(18'h10000);
+  assign \$1206  = downsample ? { outputs__payload[435:428], \$1199 [16:0], \$1196 [16:0], \$1193 [16:0], \$1190 [2:0] } : { outputs__payload[435:428], \$1205 [17:0], \$1203 [17:0], \$1201 [17:0] };
+  assign \$1207  = out_skid_full ? out_skid_key5 : \$1206 ;
+  assign \$1208  = out_skid_full ? out_skid_idx5 : outputs__payload[455:436];
+  assign \$1209  = ~ out_next_full;
+  assign \$1210  = \$1209  | out_free_copy6;
+  assign \$1212  = outputs__payload[458:456] ^ { 1'h0, \$1211  };
+  assign \$1214  = \$1212  ^ { 1'h0, \$1213  };
+  assign \$1216  = { 1'h0, \$1214  } ^ \$1215 ;
+  assign \$1218  = $signed({ 1'h0, outputs__payload[473:459] }) + $signed(\$1217 );
+  assign \$1219  = $signed(\$1218 ) + $signed(17'h08000);
+  assign \$1221  = $signed({ 1'h0, outputs__payload[488:474] }) + $signed(\$1220 );
+  assign \$1222  = $signed(\$1221 ) + $signed(17'h08000);
+  assign \$1224  = $signed({ 1'h0, outputs__payload[503:489] }) + $signed(\$1223 );
+  assign \$1225  = $signed(\$1224 ) + $signed(17'h08000);
+  assign \$1226  = $signed({ 1'h0, outputs__payload[471:456] }) + $signed(outputs__payload[664:649]);
+  assign \$1227  = $signed(\$1226 ) + $signed(18'h10000);
+  assign \$1228  = $signed({ 1'h0, outputs__payload[487:472] }) + $signed(outputs__payload[648:633]);
+  assign \$1229  = $signed(\$1228 ) + $signed(18'h10000);
+  assign \$1230  = $signed({ 1'h0, outputs__payload[503:488] }) + $signed(outputs__payload[632:617]);
+  assign \$1231  = $signed(\$1230 ) + $signed(18'h10000);
+  assign \$1232  = downsample ? { outputs__payload[511:504], \$1225 [16:0], \$1222 [16:0], \$1219 [16:0], \$1216 [2:0] } : { outputs__payload[511:504], \$1231 [17:0], \$1229 [17:0], \$1227 [17:0] };
+  assign \$1233  = out_skid_full ? out_skid_key6 : \$1232 ;
+  assign \$1234  = out_skid_full ? out_skid_idx6 : outputs__payload[531:512];
+  assign \$1235  = ~ out_next_full;
+  assign \$1236  = \$1235  | out_free_copy7;
+  assign \$1238  = outputs__payload[534:532] ^ { 1'h0, \$1237  };
+  assign \$1240  = \$1238  ^ { 1'h0, \$1239  };
+  assign \$1242  = { 1'h0, \$1240  } ^ \$1241 ;
+  assign \$1244  = $signed({ 1'h0, outputs__payload[549:535] }) + $signed(\$1243 );
+  assign \$1245  = $signed(\$1244 ) + $signed(17'h08000);
+  assign \$1247  = $signed({ 1'h0, outputs__payload[564:550] }) + $signed(\$1246 );
+  assign \$1248  = $signed(\$1247 ) + $signed(17'h08000);
+  assign \$1250  = $signed({ 1'h0, outputs__payload[579:565] }) + $signed(\$1249 );
+  assign \$1251  = $signed(\$1250 ) + $signed(17'h08000);
+  assign \$1252  = $signed({ 1'h0, outputs__payload[547:532] }) + $signed(outputs__payload[664:649]);
+  assign \$1253  = $signed(\$1252 ) + $signed(18'h10000);
+  assign \$1254  = $signed({ 1'h0, outputs__payload[563:548] }) + $signed(outputs__payload[648:633]);
+  assign \$1255  = $signed(\$1254 ) + $signed(18'h10000);
+  assign \$1256  = $signed({ 1'h0, outputs__payload[579:564] }) + $signed(outputs__payload[632:617]);
+  assign \$1257  = $signed(\$1256 ) + $signed(18'h10000);
+  assign \$1258  = downsample ? { outputs__payload[587:580], \$1251 [16:0], \$1248 [16:0], \$1245 [16:0], \$1242 [2:0] } : { outputs__payload[587:580], \$1257 [17:0], \$1255 [17:0], \$1253 [17:0] };
+  assign \$1259  = out_skid_full ? out_skid_key7 : \$1258 ;
+  assign \$1260  = out_skid_full ? out_skid_idx7 : outputs__payload[607:588];
+  assign \$1261  = ~ in_done;
+  assign \$1262  = in_full & \$1261 ;
+  assign \$1263  = \$1262  & out_full;
+  assign \$1264  = ~ out_done;
+  assign \$1265  = \$1263  & \$1264 ;
+  assign \$1266  = \$1265  & in_keep[0];
+  assign \$1267  = \$1266  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 84'h800000000000000000000;
+  assign \$1268  = ~ in_done;
+  assign \$1269  = in_full & \$1268 ;
+  assign \$1270  = \$1269  & out_full;
+  assign \$1271  = ~ out_done;
+  assign \$1272  = \$1270  & \$1271 ;
+  assign \$1273  = \$1272  & in_keep[1];
+  assign \$1274  = \$1273  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 84'h800000000000000000000;
+  assign \$1275  = ~ in_done;
+  assign \$1276  = in_full & \$1275 ;
+  assign \$1277  = \$1276  & out_full;
+  assign \$1278  = ~ out_done;
+  assign \$1279  = \$1277  & \$1278 ;
+  assign \$1280  = \$1279  & in_keep[2];
+  assign \$1281  = \$1280  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 84'h800000000000000000000;
+  assign \$1282  = ~ in_done;
+  assign \$1283  = in_full & \$1282 ;
+  assign \$1284  = \$1283  & out_full;
+  assign \$1285  = ~ out_done;
+  assign \$1286  = \$1284  & \$1285 ;
+  assign \$1287  = \$1286  & in_keep[3];
+  assign \$1288  = \$1287  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 84'h800000000000000000000;
+  assign \$1289  = ~ in_done;
+  assign \$1290  = in_full & \$1289 ;
+  assign \$1291  = \$1290  & out_full;
+  assign \$1292  = ~ out_done;
+  assign \$1293  = \$1291  & \$1292 ;
+  assign \$1294  = \$1293  & in_keep[4];
+  assign \$1295  = \$1294  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 84'h800000000000000000000;
+  assign \$1296  = ~ in_done;
+  assign \$1297  = in_full & \$1296 ;
+  assign \$1298  = \$1297  & out_full;
+  assign \$1299  = ~ out_done;
+  assign \$1300  = \$1298  & \$1299 ;
+  assign \$1301  = \$1300  & in_keep[5];
+  assign \$1302  = \$1301  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 84'h800000000000000000000;
+  assign \$1303  = ~ in_done;
+  assign \$1304  = in_full & \$1303 ;
+  assign \$1305  = \$1304  & out_full;
+  assign \$1306  = ~ out_done;
+  assign \$1307  = \$1305  & \$1306 ;
+  assign \$1308  = \$1307  & in_keep[6];
+  assign \$1309  = \$1308  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 84'h800000000000000000000;
+  assign \$1310  = ~ in_done;
+  assign \$1311  = in_full & \$1310 ;
+  assign \$1312  = \$1311  & out_full;
+  assign \$1313  = ~ out_done;
+  assign \$1314  = \$1312  & \$1313 ;
+  assign \$1315  = \$1314  & in_keep[7];
+  assign \$1316  = \$1315  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 84'h800000000000000000000;
+  assign \$1317  = ~ in_done;
+  assign \$1318  = in_full & \$1317 ;
+  assign \$1319  = \$1318  & out_full;
+  assign \$1320  = ~ out_done;
+  assign \$1321  = \$1319  & \$1320 ;
+  assign \$1322  = \$1321  & out_keep[7];
+  assign \$1323  = \$1322  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 84'h800000000000000000000;
+  assign \$1324  = ~ in_done;
+  assign \$1325  = in_full & \$1324 ;
+  assign \$1326  = \$1325  & out_full;
+  assign \$1327  = ~ out_done;
+  assign \$1328  = \$1326  & \$1327 ;
+  assign \$1329  = \$1328  & out_keep[6];
+  assign \$1330  = \$1329  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 84'h800000000000000000000;
+  assign \$1331  = ~ in_done;
+  assign \$1332  = in_full & \$1331 ;
+  assign \$1333  = \$1332  & out_full;
+  assign \$1334  = ~ out_done;
+  assign \$1335  = \$1333  & \$1334 ;
+  assign \$1336  = \$1335  & out_keep[5];
+  assign \$1337  = \$1336  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 84'h800000000000000000000;
   assign \$1338  = ~ in_done;
   assign \$1339  = in_full & \$1338 ;
   assign \$1340  = \$1339  & out_full;
   assign \$1341  = ~ out_done;
   assign \$1342  = \$1340  & \$1341 ;
-  assign \$1343  = \$1342  & in_keep[0];
-  assign \$1344  = \$1343  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 84'h800000000000000000000;
+  assign \$1343  = \$1342  & out_keep[4];
+  assign \$1344  = \$1343  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 84'h800000000000000000000;
   assign \$1345  = ~ in_done;
   assign \$1346  = in_full & \$1345 ;
   assign \$1347  = \$1346  & out_full;
   assign \$1348  = ~ out_done;
   assign \$1349  = \$1347  & \$1348 ;
-  assign \$1350  = \$1349  & out_keep[7];
-  assign \$1351  = \$1350  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 84'h800000000000000000000;
-  assign \$1352  = \$1344 [83:80] == \$1351 [83:80];
-  assign \$1353  = ~ in_done;
-  assign \$1354  = in_full & \$1353 ;
-  assign \$1355  = \$1354  & out_full;
-  assign \$1356  = ~ out_done;
-  assign \$1357  = \$1355  & \$1356 ;
-  assign \$1358  = \$1357  & in_keep[1];
-  assign \$1359  = \$1358  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 84'h800000000000000000000;
-  assign \$1360  = ~ in_done;
-  assign \$1361  = in_full & \$1360 ;
-  assign \$1362  = \$1361  & out_full;
-  assign \$1363  = ~ out_done;
-  assign \$1364  = \$1362  & \$1363 ;
-  assign \$1365  = \$1364  & out_keep[6];
-  assign \$1366  = \$1365  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 84'h800000000000000000000;
-  assign \$1367  = \$1359 [19:0] > \$1366 [19:0];
-  assign \$1368  = ~ in_done;
-  assign \$1369  = in_full & \$1368 ;
-  assign \$1370  = \$1369  & out_full;
-  assign \$1371  = ~ out_done;
-  assign \$1372  = \$1370  & \$1371 ;
-  assign \$1373  = \$1372  & in_keep[1];
-  assign \$1374  = \$1373  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 84'h800000000000000000000;
-  assign \$1375  = ~ in_done;
-  assign \$1376  = in_full & \$1375 ;
-  assign \$1377  = \$1376  & out_full;
-  assign \$1378  = ~ out_done;
-  assign \$1379  = \$1377  & \$1378 ;
-  assign \$1380  = \$1379  & out_keep[6];
-  assign \$1381  = \$1380  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 84'h800000000000000000000;
-  assign \$1382  = \$1374 [19:0] == \$1381 [19:0];
-  assign \$1383  = ~ in_done;
-  assign \$1384  = in_full & \$1383 ;
-  assign \$1385  = \$1384  & out_full;
-  assign \$1386  = ~ out_done;
-  assign \$1387  = \$1385  & \$1386 ;
-  assign \$1388  = \$1387  & in_keep[1];
-  assign \$1389  = \$1388  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 84'h800000000000000000000;
-  assign \$1390  = ~ in_done;
-  assign \$1391  = in_full & \$1390 ;
-  assign \$1392  = \$1391  & out_full;
-  assign \$1393  = ~ out_done;
-  assign \$1394  = \$1392  & \$1393 ;
-  assign \$1395  = \$1394  & out_keep[6];
-  assign \$1396  = \$1395  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 84'h800000000000000000000;
-  assign \$1397  = \$1389 [39:20] > \$1396 [39:20];
-  assign \$1398  = ~ in_done;
-  assign \$1399  = in_full & \$1398 ;
-  assign \$1400  = \$1399  & out_full;
-  assign \$1401  = ~ out_done;
-  assign \$1402  = \$1400  & \$1401 ;
-  assign \$1403  = \$1402  & in_keep[1];
-  assign \$1404  = \$1403  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 84'h800000000000000000000;
-  assign \$1405  = ~ in_done;
-  assign \$1406  = in_full & \$1405 ;
-  assign \$1407  = \$1406  & out_full;
-  assign \$1408  = ~ out_done;
-  assign \$1409  = \$1407  & \$1408 ;
-  assign \$1410  = \$1409  & out_keep[6];
-  assign \$1411  = \$1410  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 84'h800000000000000000000;
-  assign \$1412  = \$1404 [39:20] == \$1411 [39:20];
-  assign \$1413  = ~ in_done;
-  assign \$1414  = in_full & \$1413 ;
-  assign \$1415  = \$1414  & out_full;
-  assign \$1416  = ~ out_done;
-  assign \$1417  = \$1415  & \$1416 ;
-  assign \$1418  = \$1417  & in_keep[1];
-  assign \$1419  = \$1418  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 84'h800000000000000000000;
-  assign \$1420  = ~ in_done;
-  assign \$1421  = in_full & \$1420 ;
-  assign \$1422  = \$1421  & out_full;
-  assign \$1423  = ~ out_done;
-  assign \$1424  = \$1422  & \$1423 ;
-  assign \$1425  = \$1424  & out_keep[6];
-  assign \$1426  = \$1425  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 84'h800000000000000000000;
-  assign \$1427  = \$1419 [59:40] > \$1426 [59:40];
-  assign \$1428  = ~ in_done;
-  assign \$1429  = in_full & \$1428 ;
-  assign \$1430  = \$1429  & out_full;
-  assign \$1431  = ~ out_done;
-  assign \$1432  = \$1430  & \$1431 ;
-  assign \$1433  = \$1432  & in_keep[1];
-  assign \$1434  = \$1433  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 84'h800000000000000000000;
-  assign \$1435  = ~ in_done;
-  assign \$1436  = in_full & \$1435 ;
-  assign \$1437  = \$1436  & out_full;
-  assign \$1438  = ~ out_done;
-  assign \$1439  = \$1437  & \$1438 ;
-  assign \$1440  = \$1439  & out_keep[6];
-  assign \$1441  = \$1440  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 84'h800000000000000000000;
-  assign \$1442  = \$1434 [59:40] == \$1441 [59:40];
-  assign \$1443  = ~ in_done;
-  assign \$1444  = in_full & \$1443 ;
-  assign \$1445  = \$1444  & out_full;
-  assign \$1446  = ~ out_done;
-  assign \$1447  = \$1445  & \$1446 ;
-  assign \$1448  = \$1447  & in_keep[1];
-  assign \$1449  = \$1448  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 84'h800000000000000000000;
-  assign \$1450  = ~ in_done;
-  assign \$1451  = in_full & \$1450 ;
-  assign \$1452  = \$1451  & out_full;
-  assign \$1453  = ~ out_done;
-  assign \$1454  = \$1452  & \$1453 ;
-  assign \$1455  = \$1454  & out_keep[6];
-  assign \$1456  = \$1455  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 84'h800000000000000000000;
-  assign \$1457  = \$1449 [79:60] > \$1456 [79:60];
-  assign \$1458  = ~ in_done;
-  assign \$1459  = in_full & \$1458 ;
-  assign \$1460  = \$1459  & out_full;
-  assign \$1461  = ~ out_done;
-  assign \$1462  = \$1460  & \$1461 ;
-  assign \$1463  = \$1462  & in_keep[1];
-  assign \$1464  = \$1463  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 84'h800000000000000000000;
-  assign \$1465  = ~ in_done;
-  assign \$1466  = in_full & \$1465 ;
-  assign \$1467  = \$1466  & out_full;
-  assign \$1468  = ~ out_done;
-  assign \$1469  = \$1467  & \$1468 ;
-  assign \$1470  = \$1469  & out_keep[6];
-  assign \$1471  = \$1470  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 84'h800000000000000000000;
-  assign \$1472  = \$1464 [79:60] == \$1471 [79:60];
-  assign \$1473  = ~ in_done;
-  assign \$1474  = in_full & \$1473 ;
-  assign \$1475  = \$1474  & out_full;
-  assign \$1476  = ~ out_done;
-  assign \$1477  = \$1475  & \$1476 ;
-  assign \$1478  = \$1477  & in_keep[1];
-  assign \$1479  = \$1478  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 84'h800000000000000000000;
-  assign \$1480  = ~ in_done;
-  assign \$1481  = in_full & \$1480 ;
-  assign \$1482  = \$1481  & out_full;
-  assign \$1483  = ~ out_done;
-  assign \$1484  = \$1482  & \$1483 ;
-  assign \$1485  = \$1484  & out_keep[6];
-  assign \$1486  = \$1485  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 84'h800000000000000000000;
-  assign \$1487  = \$1479 [83:80] > \$1486 [83:80];
-  assign \$1488  = ~ in_done;
-  assign \$1489  = in_full & \$1488 ;
-  assign \$1490  = \$1489  & out_full;
-  assign \$1491  = ~ out_done;
-  assign \$1492  = \$1490  & \$1491 ;
-  assign \$1493  = \$1492  & in_keep[1];
-  assign \$1494  = \$1493  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 84'h800000000000000000000;
-  assign \$1495  = ~ in_done;
-  assign \$1496  = in_full & \$1495 ;
-  assign \$1497  = \$1496  & out_full;
-  assign \$1498  = ~ out_done;
-  assign \$1499  = \$1497  & \$1498 ;
-  assign \$1500  = \$1499  & out_keep[6];
-  assign \$1501  = \$1500  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 84'h800000000000000000000;
-  assign \$1502  = \$1494 [83:80] == \$1501 [83:80];
-  assign \$1503  = ~ in_done;
-  assign \$1504  = in_full & \$1503 ;
-  assign \$1505  = \$1504  & out_full;
-  assign \$1506  = ~ out_done;
-  assign \$1507  = \$1505  & \$1506 ;
-  assign \$1508  = \$1507  & in_keep[2];
-  assign \$1509  = \$1508  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 84'h800000000000000000000;
-  assign \$1510  = ~ in_done;
-  assign \$1511  = in_full & \$1510 ;
-  assign \$1512  = \$1511  & out_full;
-  assign \$1513  = ~ out_done;
-  assign \$1514  = \$1512  & \$1513 ;
-  assign \$1515  = \$1514  & out_keep[5];
-  assign \$1516  = \$1515  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 84'h800000000000000000000;
-  assign \$1517  = \$1509 [19:0] > \$1516 [19:0];
-  assign \$1518  = ~ in_done;
-  assign \$1519  = in_full & \$1518 ;
-  assign \$1520  = \$1519  & out_full;
-  assign \$1521  = ~ out_done;
-  assign \$1522  = \$1520  & \$1521 ;
-  assign \$1523  = \$1522  & in_keep[2];
-  assign \$1524  = \$1523  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 84'h800000000000000000000;
-  assign \$1525  = ~ in_done;
-  assign \$1526  = in_full & \$1525 ;
-  assign \$1527  = \$1526  & out_full;
-  assign \$1528  = ~ out_done;
-  assign \$1529  = \$1527  & \$1528 ;
-  assign \$1530  = \$1529  & out_keep[5];
-  assign \$1531  = \$1530  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 84'h800000000000000000000;
-  assign \$1532  = \$1524 [19:0] == \$1531 [19:0];
-  assign \$1533  = ~ in_done;
-  assign \$1534  = in_full & \$1533 ;
-  assign \$1535  = \$1534  & out_full;
-  assign \$1536  = ~ out_done;
-  assign \$1537  = \$1535  & \$1536 ;
-  assign \$1538  = \$1537  & in_keep[2];
-  assign \$1539  = \$1538  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 84'h800000000000000000000;
-  assign \$1540  = ~ in_done;
-  assign \$1541  = in_full & \$1540 ;
-  assign \$1542  = \$1541  & out_full;
-  assign \$1543  = ~ out_done;
-  assign \$1544  = \$1542  & \$1543 ;
-  assign \$1545  = \$1544  & out_keep[5];
-  assign \$1546  = \$1545  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 84'h800000000000000000000;
-  assign \$1547  = \$1539 [39:20] > \$1546 [39:20];
-  assign \$1548  = ~ in_done;
-  assign \$1549  = in_full & \$1548 ;
-  assign \$1550  = \$1549  & out_full;
-  assign \$1551  = ~ out_done;
-  assign \$1552  = \$1550  & \$1551 ;
-  assign \$1553  = \$1552  & in_keep[2];
-  assign \$1554  = \$1553  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 84'h800000000000000000000;
-  assign \$1555  = ~ in_done;
-  assign \$1556  = in_full & \$1555 ;
-  assign \$1557  = \$1556  & out_full;
-  assign \$1558  = ~ out_done;
-  assign \$1559  = \$1557  & \$1558 ;
-  assign \$1560  = \$1559  & out_keep[5];
-  assign \$1561  = \$1560  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 84'h800000000000000000000;
-  assign \$1562  = \$1554 [39:20] == \$1561 [39:20];
-  assign \$1563  = ~ in_done;
-  assign \$1564  = in_full & \$1563 ;
-  assign \$1565  = \$1564  & out_full;
-  assign \$1566  = ~ out_done;
-  assign \$1567  = \$1565  & \$1566 ;
-  assign \$1568  = \$1567  & in_keep[2];
-  assign \$1569  = \$1568  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 84'h800000000000000000000;
-  assign \$1570  = ~ in_done;
-  assign \$1571  = in_full & \$1570 ;
-  assign \$1572  = \$1571  & out_full;
-  assign \$1573  = ~ out_done;
-  assign \$1574  = \$1572  & \$1573 ;
-  assign \$1575  = \$1574  & out_keep[5];
-  assign \$1576  = \$1575  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 84'h800000000000000000000;
-  assign \$1577  = \$1569 [59:40] > \$1576 [59:40];
-  assign \$1578  = ~ in_done;
-  assign \$1579  = in_full & \$1578 ;
-  assign \$1580  = \$1579  & out_full;
-  assign \$1581  = ~ out_done;
-  assign \$1582  = \$1580  & \$1581 ;
-  assign \$1583  = \$1582  & in_keep[2];
-  assign \$1584  = \$1583  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 84'h800000000000000000000;
-  assign \$1585  = ~ in_done;
-  assign \$1586  = in_full & \$1585 ;
-  assign \$1587  = \$1586  & out_full;
-  assign \$1588  = ~ out_done;
-  assign \$1589  = \$1587  & \$1588 ;
-  assign \$1590  = \$1589  & out_keep[5];
-  assign \$1591  = \$1590  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 84'h800000000000000000000;
-  assign \$1592  = \$1584 [59:40] == \$1591 [59:40];
-  assign \$1593  = ~ in_done;
-  assign \$1594  = in_full & \$1593 ;
-  assign \$1595  = \$1594  & out_full;
-  assign \$1596  = ~ out_done;
-  assign \$1597  = \$1595  & \$1596 ;
-  assign \$1598  = \$1597  & in_keep[2];
-  assign \$1599  = \$1598  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 84'h800000000000000000000;
-  assign \$1600  = ~ in_done;
-  assign \$1601  = in_full & \$1600 ;
-  assign \$1602  = \$1601  & out_full;
-  assign \$1603  = ~ out_done;
-  assign \$1604  = \$1602  & \$1603 ;
-  assign \$1605  = \$1604  & out_keep[5];
-  assign \$1606  = \$1605  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 84'h800000000000000000000;
-  assign \$1607  = \$1599 [79:60] > \$1606 [79:60];
-  assign \$1608  = ~ in_done;
-  assign \$1609  = in_full & \$1608 ;
-  assign \$1610  = \$1609  & out_full;
-  assign \$1611  = ~ out_done;
-  assign \$1612  = \$1610  & \$1611 ;
-  assign \$1613  = \$1612  & in_keep[2];
-  assign \$1614  = \$1613  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 84'h800000000000000000000;
-  assign \$1615  = ~ in_done;
-  assign \$1616  = in_full & \$1615 ;
-  assign \$1617  = \$1616  & out_full;
-  assign \$1618  = ~ out_done;
-  assign \$1619  = \$1617  & \$1618 ;
-  assign \$1620  = \$1619  & out_keep[5];
-  assign \$1621  = \$1620  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 84'h800000000000000000000;
-  assign \$1622  = \$1614 [79:60] == \$1621 [79:60];
-  assign \$1623  = ~ in_done;
-  assign \$1624  = in_full & \$1623 ;
-  assign \$1625  = \$1624  & out_full;
-  assign \$1626  = ~ out_done;
-  assign \$1627  = \$1625  & \$1626 ;
-  assign \$1628  = \$1627  & in_keep[2];
-  assign \$1629  = \$1628  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 84'h800000000000000000000;
-  assign \$1630  = ~ in_done;
-  assign \$1631  = in_full & \$1630 ;
-  assign \$1632  = \$1631  & out_full;
-  assign \$1633  = ~ out_done;
-  assign \$1634  = \$1632  & \$1633 ;
-  assign \$1635  = \$1634  & out_keep[5];
-  assign \$1636  = \$1635  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 84'h800000000000000000000;
-  assign \$1637  = \$1629 [83:80] > \$1636 [83:80];
-  assign \$1638  = ~ in_done;
-  assign \$1639  = in_full & \$1638 ;
-  assign \$1640  = \$1639  & out_full;
-  assign \$1641  = ~ out_done;
-  assign \$1642  = \$1640  & \$1641 ;
-  assign \$1643  = \$1642  & in_keep[2];
-  assign \$1644  = \$1643  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 84'h800000000000000000000;
-  assign \$1645  = ~ in_done;
-  assign \$1646  = in_full & \$1645 ;
-  assign \$1647  = \$1646  & out_full;
-  assign \$1648  = ~ out_done;
-  assign \$1649  = \$1647  & \$1648 ;
-  assign \$1650  = \$1649  & out_keep[5];
-  assign \$1651  = \$1650  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 84'h800000000000000000000;
-  assign \$1652  = \$1644 [83:80] == \$1651 [83:80];
-  assign \$1653  = ~ in_done;
-  assign \$1654  = in_full & \$1653 ;
-  assign \$1655  = \$1654  & out_full;
-  assign \$1656  = ~ out_done;
-  assign \$1657  = \$1655  & \$1656 ;
-  assign \$1658  = \$1657  & in_keep[3];
-  assign \$1659  = \$1658  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 84'h800000000000000000000;
-  assign \$1660  = ~ in_done;
-  assign \$1661  = in_full & \$1660 ;
-  assign \$1662  = \$1661  & out_full;
-  assign \$1663  = ~ out_done;
-  assign \$1664  = \$1662  & \$1663 ;
-  assign \$1665  = \$1664  & out_keep[4];
-  assign \$1666  = \$1665  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 84'h800000000000000000000;
-  assign \$1667  = \$1659 [19:0] > \$1666 [19:0];
-  assign \$1668  = ~ in_done;
-  assign \$1669  = in_full & \$1668 ;
-  assign \$1670  = \$1669  & out_full;
-  assign \$1671  = ~ out_done;
-  assign \$1672  = \$1670  & \$1671 ;
-  assign \$1673  = \$1672  & in_keep[3];
-  assign \$1674  = \$1673  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 84'h800000000000000000000;
-  assign \$1675  = ~ in_done;
-  assign \$1676  = in_full & \$1675 ;
-  assign \$1677  = \$1676  & out_full;
-  assign \$1678  = ~ out_done;
-  assign \$1679  = \$1677  & \$1678 ;
-  assign \$1680  = \$1679  & out_keep[4];
-  assign \$1681  = \$1680  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 84'h800000000000000000000;
-  assign \$1682  = \$1674 [19:0] == \$1681 [19:0];
-  assign \$1683  = ~ in_done;
-  assign \$1684  = in_full & \$1683 ;
-  assign \$1685  = \$1684  & out_full;
-  assign \$1686  = ~ out_done;
-  assign \$1687  = \$1685  & \$1686 ;
-  assign \$1688  = \$1687  & in_keep[3];
-  assign \$1689  = \$1688  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 84'h800000000000000000000;
-  assign \$1690  = ~ in_done;
-  assign \$1691  = in_full & \$1690 ;
-  assign \$1692  = \$1691  & out_full;
-  assign \$1693  = ~ out_done;
-  assign \$1694  = \$1692  & \$1693 ;
-  assign \$1695  = \$1694  & out_keep[4];
-  assign \$1696  = \$1695  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 84'h800000000000000000000;
-  assign \$1697  = \$1689 [39:20] > \$1696 [39:20];
-  assign \$1698  = ~ in_done;
-  assign \$1699  = in_full & \$1698 ;
-  assign \$1700  = \$1699  & out_full;
-  assign \$1701  = ~ out_done;
-  assign \$1702  = \$1700  & \$1701 ;
-  assign \$1703  = \$1702  & in_keep[3];
-  assign \$1704  = \$1703  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 84'h800000000000000000000;
-  assign \$1705  = ~ in_done;
-  assign \$1706  = in_full & \$1705 ;
-  assign \$1707  = \$1706  & out_full;
-  assign \$1708  = ~ out_done;
-  assign \$1709  = \$1707  & \$1708 ;
-  assign \$1710  = \$1709  & out_keep[4];
-  assign \$1711  = \$1710  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 84'h800000000000000000000;
-  assign \$1712  = \$1704 [39:20] == \$1711 [39:20];
-  assign \$1713  = ~ in_done;
-  assign \$1714  = in_full & \$1713 ;
-  assign \$1715  = \$1714  & out_full;
-  assign \$1716  = ~ out_done;
-  assign \$1717  = \$1715  & \$1716 ;
-  assign \$1718  = \$1717  & in_keep[3];
-  assign \$1719  = \$1718  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 84'h800000000000000000000;
-  assign \$1720  = ~ in_done;
-  assign \$1721  = in_full & \$1720 ;
-  assign \$1722  = \$1721  & out_full;
-  assign \$1723  = ~ out_done;
-  assign \$1724  = \$1722  & \$1723 ;
-  assign \$1725  = \$1724  & out_keep[4];
-  assign \$1726  = \$1725  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 84'h800000000000000000000;
-  assign \$1727  = \$1719 [59:40] > \$1726 [59:40];
-  assign \$1728  = ~ in_done;
-  assign \$1729  = in_full & \$1728 ;
-  assign \$1730  = \$1729  & out_full;
-  assign \$1731  = ~ out_done;
-  assign \$1732  = \$1730  & \$1731 ;
-  assign \$1733  = \$1732  & in_keep[3];
-  assign \$1734  = \$1733  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 84'h800000000000000000000;
-  assign \$1735  = ~ in_done;
-  assign \$1736  = in_full & \$1735 ;
-  assign \$1737  = \$1736  & out_full;
-  assign \$1738  = ~ out_done;
-  assign \$1739  = \$1737  & \$1738 ;
-  assign \$1740  = \$1739  & out_keep[4];
-  assign \$1741  = \$1740  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 84'h800000000000000000000;
-  assign \$1742  = \$1734 [59:40] == \$1741 [59:40];
-  assign \$1743  = ~ in_done;
-  assign \$1744  = in_full & \$1743 ;
-  assign \$1745  = \$1744  & out_full;
-  assign \$1746  = ~ out_done;
-  assign \$1747  = \$1745  & \$1746 ;
-  assign \$1748  = \$1747  & in_keep[3];
-  assign \$1749  = \$1748  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 84'h800000000000000000000;
-  assign \$1750  = ~ in_done;
-  assign \$1751  = in_full & \$1750 ;
-  assign \$1752  = \$1751  & out_full;
-  assign \$1753  = ~ out_done;
-  assign \$1754  = \$1752  & \$1753 ;
-  assign \$1755  = \$1754  & out_keep[4];
-  assign \$1756  = \$1755  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 84'h800000000000000000000;
-  assign \$1757  = \$1749 [79:60] > \$1756 [79:60];
-  assign \$1758  = ~ in_done;
-  assign \$1759  = in_full & \$1758 ;
-  assign \$1760  = \$1759  & out_full;
-  assign \$1761  = ~ out_done;
-  assign \$1762  = \$1760  & \$1761 ;
-  assign \$1763  = \$1762  & in_keep[3];
-  assign \$1764  = \$1763  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 84'h800000000000000000000;
-  assign \$1765  = ~ in_done;
-  assign \$1766  = in_full & \$1765 ;
-  assign \$1767  = \$1766  & out_full;
-  assign \$1768  = ~ out_done;
-  assign \$1769  = \$1767  & \$1768 ;
-  assign \$1770  = \$1769  & out_keep[4];
-  assign \$1771  = \$1770  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 84'h800000000000000000000;
-  assign \$1772  = \$1764 [79:60] == \$1771 [79:60];
-  assign \$1773  = ~ in_done;
-  assign \$1774  = in_full & \$1773 ;
-  assign \$1775  = \$1774  & out_full;
-  assign \$1776  = ~ out_done;
-  assign \$1777  = \$1775  & \$1776 ;
-  assign \$1778  = \$1777  & in_keep[3];
-  assign \$1779  = \$1778  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 84'h800000000000000000000;
-  assign \$1780  = ~ in_done;
-  assign \$1781  = in_full & \$1780 ;
-  assign \$1782  = \$1781  & out_full;
-  assign \$1783  = ~ out_done;
-  assign \$1784  = \$1782  & \$1783 ;
-  assign \$1785  = \$1784  & out_keep[4];
-  assign \$1786  = \$1785  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 84'h800000000000000000000;
-  assign \$1787  = \$1779 [83:80] > \$1786 [83:80];
-  assign \$1788  = ~ in_done;
-  assign \$1789  = in_full & \$1788 ;
-  assign \$1790  = \$1789  & out_full;
-  assign \$1791  = ~ out_done;
-  assign \$1792  = \$1790  & \$1791 ;
-  assign \$1793  = \$1792  & in_keep[3];
-  assign \$1794  = \$1793  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 84'h800000000000000000000;
-  assign \$1795  = ~ in_done;
-  assign \$1796  = in_full & \$1795 ;
-  assign \$1797  = \$1796  & out_full;
-  assign \$1798  = ~ out_done;
-  assign \$1799  = \$1797  & \$1798 ;
-  assign \$1800  = \$1799  & out_keep[4];
-  assign \$1801  = \$1800  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 84'h800000000000000000000;
-  assign \$1802  = \$1794 [83:80] == \$1801 [83:80];
-  assign \$1803  = ~ in_done;
-  assign \$1804  = in_full & \$1803 ;
-  assign \$1805  = \$1804  & out_full;
-  assign \$1806  = ~ out_done;
-  assign \$1807  = \$1805  & \$1806 ;
-  assign \$1808  = \$1807  & in_keep[4];
-  assign \$1809  = \$1808  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 84'h800000000000000000000;
-  assign \$1810  = ~ in_done;
-  assign \$1811  = in_full & \$1810 ;
-  assign \$1812  = \$1811  & out_full;
-  assign \$1813  = ~ out_done;
-  assign \$1814  = \$1812  & \$1813 ;
-  assign \$1815  = \$1814  & out_keep[3];
-  assign \$1816  = \$1815  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 84'h800000000000000000000;
-  assign \$1817  = \$1809 [19:0] > \$1816 [19:0];
-  assign \$1818  = ~ in_done;
-  assign \$1819  = in_full & \$1818 ;
-  assign \$1820  = \$1819  & out_full;
-  assign \$1821  = ~ out_done;
-  assign \$1822  = \$1820  & \$1821 ;
-  assign \$1823  = \$1822  & in_keep[4];
-  assign \$1824  = \$1823  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 84'h800000000000000000000;
-  assign \$1825  = ~ in_done;
-  assign \$1826  = in_full & \$1825 ;
-  assign \$1827  = \$1826  & out_full;
-  assign \$1828  = ~ out_done;
-  assign \$1829  = \$1827  & \$1828 ;
-  assign \$1830  = \$1829  & out_keep[3];
-  assign \$1831  = \$1830  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 84'h800000000000000000000;
-  assign \$1832  = \$1824 [19:0] == \$1831 [19:0];
-  assign \$1833  = ~ in_done;
-  assign \$1834  = in_full & \$1833 ;
-  assign \$1835  = \$1834  & out_full;
-  assign \$1836  = ~ out_done;
-  assign \$1837  = \$1835  & \$1836 ;
-  assign \$1838  = \$1837  & in_keep[4];
-  assign \$1839  = \$1838  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 84'h800000000000000000000;
-  assign \$1840  = ~ in_done;
-  assign \$1841  = in_full & \$1840 ;
-  assign \$1842  = \$1841  & out_full;
-  assign \$1843  = ~ out_done;
-  assign \$1844  = \$1842  & \$1843 ;
-  assign \$1845  = \$1844  & out_keep[3];
-  assign \$1846  = \$1845  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 84'h800000000000000000000;
-  assign \$1847  = \$1839 [39:20] > \$1846 [39:20];
-  assign \$1848  = ~ in_done;
-  assign \$1849  = in_full & \$1848 ;
-  assign \$1850  = \$1849  & out_full;
-  assign \$1851  = ~ out_done;
-  assign \$1852  = \$1850  & \$1851 ;
-  assign \$1853  = \$1852  & in_keep[4];
-  assign \$1854  = \$1853  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 84'h800000000000000000000;
-  assign \$1855  = ~ in_done;
-  assign \$1856  = in_full & \$1855 ;
-  assign \$1857  = \$1856  & out_full;
-  assign \$1858  = ~ out_done;
-  assign \$1859  = \$1857  & \$1858 ;
-  assign \$1860  = \$1859  & out_keep[3];
-  assign \$1861  = \$1860  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 84'h800000000000000000000;
-  assign \$1862  = \$1854 [39:20] == \$1861 [39:20];
-  assign \$1863  = ~ in_done;
-  assign \$1864  = in_full & \$1863 ;
-  assign \$1865  = \$1864  & out_full;
-  assign \$1866  = ~ out_done;
-  assign \$1867  = \$1865  & \$1866 ;
-  assign \$1868  = \$1867  & in_keep[4];
-  assign \$1869  = \$1868  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 84'h800000000000000000000;
-  assign \$1870  = ~ in_done;
-  assign \$1871  = in_full & \$1870 ;
-  assign \$1872  = \$1871  & out_full;
-  assign \$1873  = ~ out_done;
-  assign \$1874  = \$1872  & \$1873 ;
-  assign \$1875  = \$1874  & out_keep[3];
-  assign \$1876  = \$1875  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 84'h800000000000000000000;
-  assign \$1877  = \$1869 [59:40] > \$1876 [59:40];
-  assign \$1878  = ~ in_done;
-  assign \$1879  = in_full & \$1878 ;
-  assign \$1880  = \$1879  & out_full;
-  assign \$1881  = ~ out_done;
-  assign \$1882  = \$1880  & \$1881 ;
-  assign \$1883  = \$1882  & in_keep[4];
-  assign \$1884  = \$1883  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 84'h800000000000000000000;
-  assign \$1885  = ~ in_done;
-  assign \$1886  = in_full & \$1885 ;
-  assign \$1887  = \$1886  & out_full;
-  assign \$1888  = ~ out_done;
-  assign \$1889  = \$1887  & \$1888 ;
-  assign \$1890  = \$1889  & out_keep[3];
-  assign \$1891  = \$1890  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 84'h800000000000000000000;
-  assign \$1892  = \$1884 [59:40] == \$1891 [59:40];
-  assign \$1893  = ~ in_done;
-  assign \$1894  = in_full & \$1893 ;
-  assign \$1895  = \$1894  & out_full;
-  assign \$1896  = ~ out_done;
-  assign \$1897  = \$1895  & \$1896 ;
-  assign \$1898  = \$1897  & in_keep[4];
-  assign \$1899  = \$1898  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 84'h800000000000000000000;
-  assign \$1900  = ~ in_done;
-  assign \$1901  = in_full & \$1900 ;
-  assign \$1902  = \$1901  & out_full;
-  assign \$1903  = ~ out_done;
-  assign \$1904  = \$1902  & \$1903 ;
-  assign \$1905  = \$1904  & out_keep[3];
-  assign \$1906  = \$1905  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 84'h800000000000000000000;
-  assign \$1907  = \$1899 [79:60] > \$1906 [79:60];
-  assign \$1908  = ~ in_done;
-  assign \$1909  = in_full & \$1908 ;
-  assign \$1910  = \$1909  & out_full;
-  assign \$1911  = ~ out_done;
-  assign \$1912  = \$1910  & \$1911 ;
-  assign \$1913  = \$1912  & in_keep[4];
-  assign \$1914  = \$1913  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 84'h800000000000000000000;
-  assign \$1915  = ~ in_done;
-  assign \$1916  = in_full & \$1915 ;
-  assign \$1917  = \$1916  & out_full;
-  assign \$1918  = ~ out_done;
-  assign \$1919  = \$1917  & \$1918 ;
-  assign \$1920  = \$1919  & out_keep[3];
-  assign \$1921  = \$1920  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 84'h800000000000000000000;
-  assign \$1922  = \$1914 [79:60] == \$1921 [79:60];
-  assign \$1923  = ~ in_done;
-  assign \$1924  = in_full & \$1923 ;
-  assign \$1925  = \$1924  & out_full;
-  assign \$1926  = ~ out_done;
-  assign \$1927  = \$1925  & \$1926 ;
-  assign \$1928  = \$1927  & in_keep[4];
-  assign \$1929  = \$1928  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 84'h800000000000000000000;
-  assign \$1930  = ~ in_done;
-  assign \$1931  = in_full & \$1930 ;
-  assign \$1932  = \$1931  & out_full;
-  assign \$1933  = ~ out_done;
-  assign \$1934  = \$1932  & \$1933 ;
-  assign \$1935  = \$1934  & out_keep[3];
-  assign \$1936  = \$1935  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 84'h800000000000000000000;
-  assign \$1937  = \$1929 [83:80] > \$1936 [83:80];
-  assign \$1938  = ~ in_done;
-  assign \$1939  = in_full & \$1938 ;
-  assign \$1940  = \$1939  & out_full;
-  assign \$1941  = ~ out_done;
-  assign \$1942  = \$1940  & \$1941 ;
-  assign \$1943  = \$1942  & in_keep[4];
-  assign \$1944  = \$1943  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 84'h800000000000000000000;
-  assign \$1945  = ~ in_done;
-  assign \$1946  = in_full & \$1945 ;
-  assign \$1947  = \$1946  & out_full;
-  assign \$1948  = ~ out_done;
-  assign \$1949  = \$1947  & \$1948 ;
-  assign \$1950  = \$1949  & out_keep[3];
-  assign \$1951  = \$1950  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 84'h800000000000000000000;
-  assign \$1952  = \$1944 [83:80] == \$1951 [83:80];
-  assign \$1953  = ~ in_done;
-  assign \$1954  = in_full & \$1953 ;
-  assign \$1955  = \$1954  & out_full;
-  assign \$1956  = ~ out_done;
-  assign \$1957  = \$1955  & \$1956 ;
-  assign \$1958  = \$1957  & in_keep[5];
-  assign \$1959  = \$1958  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 84'h800000000000000000000;
-  assign \$1960  = ~ in_done;
-  assign \$1961  = in_full & \$1960 ;
-  assign \$1962  = \$1961  & out_full;
-  assign \$1963  = ~ out_done;
-  assign \$1964  = \$1962  & \$1963 ;
-  assign \$1965  = \$1964  & out_keep[2];
-  assign \$1966  = \$1965  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 84'h800000000000000000000;
-  assign \$1967  = \$1959 [19:0] > \$1966 [19:0];
-  assign \$1968  = ~ in_done;
-  assign \$1969  = in_full & \$1968 ;
-  assign \$1970  = \$1969  & out_full;
-  assign \$1971  = ~ out_done;
-  assign \$1972  = \$1970  & \$1971 ;
-  assign \$1973  = \$1972  & in_keep[5];
-  assign \$1974  = \$1973  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 84'h800000000000000000000;
-  assign \$1975  = ~ in_done;
-  assign \$1976  = in_full & \$1975 ;
-  assign \$1977  = \$1976  & out_full;
-  assign \$1978  = ~ out_done;
-  assign \$1979  = \$1977  & \$1978 ;
-  assign \$1980  = \$1979  & out_keep[2];
-  assign \$1981  = \$1980  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 84'h800000000000000000000;
-  assign \$1982  = \$1974 [19:0] == \$1981 [19:0];
-  assign \$1983  = ~ in_done;
-  assign \$1984  = in_full & \$1983 ;
-  assign \$1985  = \$1984  & out_full;
-  assign \$1986  = ~ out_done;
-  assign \$1987  = \$1985  & \$1986 ;
-  assign \$1988  = \$1987  & in_keep[5];
-  assign \$1989  = \$1988  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 84'h800000000000000000000;
-  assign \$1990  = ~ in_done;
-  assign \$1991  = in_full & \$1990 ;
-  assign \$1992  = \$1991  & out_full;
-  assign \$1993  = ~ out_done;
-  assign \$1994  = \$1992  & \$1993 ;
-  assign \$1995  = \$1994  & out_keep[2];
-  assign \$1996  = \$1995  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 84'h800000000000000000000;
-  assign \$1997  = \$1989 [39:20] > \$1996 [39:20];
-  assign \$1998  = ~ in_done;
-  assign \$1999  = in_full & \$1998 ;
-  assign \$2000  = \$1999  & out_full;
-  assign \$2001  = ~ out_done;
-  assign \$2002  = \$2000  & \$2001 ;
-  assign \$2003  = \$2002  & in_keep[5];
-  assign \$2004  = \$2003  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 84'h800000000000000000000;
-  assign \$2005  = ~ in_done;
-  assign \$2006  = in_full & \$2005 ;
-  assign \$2007  = \$2006  & out_full;
-  assign \$2008  = ~ out_done;
-  assign \$2009  = \$2007  & \$2008 ;
-  assign \$2010  = \$2009  & out_keep[2];
-  assign \$2011  = \$2010  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 84'h800000000000000000000;
-  assign \$2012  = \$2004 [39:20] == \$2011 [39:20];
-  assign \$2013  = ~ in_done;
-  assign \$2014  = in_full & \$2013 ;
-  assign \$2015  = \$2014  & out_full;
-  assign \$2016  = ~ out_done;
-  assign \$2017  = \$2015  & \$2016 ;
-  assign \$2018  = \$2017  & in_keep[5];
-  assign \$2019  = \$2018  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 84'h800000000000000000000;
-  assign \$2020  = ~ in_done;
-  assign \$2021  = in_full & \$2020 ;
-  assign \$2022  = \$2021  & out_full;
-  assign \$2023  = ~ out_done;
-  assign \$2024  = \$2022  & \$2023 ;
-  assign \$2025  = \$2024  & out_keep[2];
-  assign \$2026  = \$2025  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 84'h800000000000000000000;
-  assign \$2027  = \$2019 [59:40] > \$2026 [59:40];
-  assign \$2028  = ~ in_done;
-  assign \$2029  = in_full & \$2028 ;
-  assign \$2030  = \$2029  & out_full;
-  assign \$2031  = ~ out_done;
-  assign \$2032  = \$2030  & \$2031 ;
-  assign \$2033  = \$2032  & in_keep[5];
-  assign \$2034  = \$2033  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 84'h800000000000000000000;
-  assign \$2035  = ~ in_done;
-  assign \$2036  = in_full & \$2035 ;
-  assign \$2037  = \$2036  & out_full;
-  assign \$2038  = ~ out_done;
-  assign \$2039  = \$2037  & \$2038 ;
-  assign \$2040  = \$2039  & out_keep[2];
-  assign \$2041  = \$2040  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 84'h800000000000000000000;
-  assign \$2042  = \$2034 [59:40] == \$2041 [59:40];
-  assign \$2043  = ~ in_done;
-  assign \$2044  = in_full & \$2043 ;
-  assign \$2045  = \$2044  & out_full;
-  assign \$2046  = ~ out_done;
-  assign \$2047  = \$2045  & \$2046 ;
-  assign \$2048  = \$2047  & in_keep[5];
-  assign \$2049  = \$2048  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 84'h800000000000000000000;
-  assign \$2050  = ~ in_done;
-  assign \$2051  = in_full & \$2050 ;
-  assign \$2052  = \$2051  & out_full;
-  assign \$2053  = ~ out_done;
-  assign \$2054  = \$2052  & \$2053 ;
-  assign \$2055  = \$2054  & out_keep[2];
-  assign \$2056  = \$2055  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 84'h800000000000000000000;
-  assign \$2057  = \$2049 [79:60] > \$2056 [79:60];
-  assign \$2058  = ~ in_done;
-  assign \$2059  = in_full & \$2058 ;
-  assign \$2060  = \$2059  & out_full;
-  assign \$2061  = ~ out_done;
-  assign \$2062  = \$2060  & \$2061 ;
-  assign \$2063  = \$2062  & in_keep[5];
-  assign \$2064  = \$2063  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 84'h800000000000000000000;
-  assign \$2065  = ~ in_done;
-  assign \$2066  = in_full & \$2065 ;
-  assign \$2067  = \$2066  & out_full;
-  assign \$2068  = ~ out_done;
-  assign \$2069  = \$2067  & \$2068 ;
-  assign \$2070  = \$2069  & out_keep[2];
-  assign \$2071  = \$2070  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 84'h800000000000000000000;
-  assign \$2072  = \$2064 [79:60] == \$2071 [79:60];
-  assign \$2073  = ~ in_done;
-  assign \$2074  = in_full & \$2073 ;
-  assign \$2075  = \$2074  & out_full;
-  assign \$2076  = ~ out_done;
-  assign \$2077  = \$2075  & \$2076 ;
-  assign \$2078  = \$2077  & in_keep[5];
-  assign \$2079  = \$2078  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 84'h800000000000000000000;
-  assign \$2080  = ~ in_done;
-  assign \$2081  = in_full & \$2080 ;
-  assign \$2082  = \$2081  & out_full;
-  assign \$2083  = ~ out_done;
-  assign \$2084  = \$2082  & \$2083 ;
-  assign \$2085  = \$2084  & out_keep[2];
-  assign \$2086  = \$2085  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 84'h800000000000000000000;
-  assign \$2087  = \$2079 [83:80] > \$2086 [83:80];
-  assign \$2088  = ~ in_done;
-  assign \$2089  = in_full & \$2088 ;
-  assign \$2090  = \$2089  & out_full;
-  assign \$2091  = ~ out_done;
-  assign \$2092  = \$2090  & \$2091 ;
-  assign \$2093  = \$2092  & in_keep[5];
-  assign \$2094  = \$2093  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 84'h800000000000000000000;
-  assign \$2095  = ~ in_done;
-  assign \$2096  = in_full & \$2095 ;
-  assign \$2097  = \$2096  & out_full;
-  assign \$2098  = ~ out_done;
-  assign \$2099  = \$2097  & \$2098 ;
-  assign \$2100  = \$2099  & out_keep[2];
-  assign \$2101  = \$2100  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 84'h800000000000000000000;
-  assign \$2102  = \$2094 [83:80] == \$2101 [83:80];
-  assign \$2103  = ~ in_done;
-  assign \$2104  = in_full & \$2103 ;
-  assign \$2105  = \$2104  & out_full;
-  assign \$2106  = ~ out_done;
-  assign \$2107  = \$2105  & \$2106 ;
-  assign \$2108  = \$2107  & in_keep[6];
-  assign \$2109  = \$2108  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 84'h800000000000000000000;
-  assign \$2110  = ~ in_done;
-  assign \$2111  = in_full & \$2110 ;
-  assign \$2112  = \$2111  & out_full;
-  assign \$2113  = ~ out_done;
-  assign \$2114  = \$2112  & \$2113 ;
-  assign \$2115  = \$2114  & out_keep[1];
-  assign \$2116  = \$2115  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 84'h800000000000000000000;
-  assign \$2117  = \$2109 [19:0] > \$2116 [19:0];
-  assign \$2118  = ~ in_done;
-  assign \$2119  = in_full & \$2118 ;
-  assign \$2120  = \$2119  & out_full;
-  assign \$2121  = ~ out_done;
-  assign \$2122  = \$2120  & \$2121 ;
-  assign \$2123  = \$2122  & in_keep[6];
-  assign \$2124  = \$2123  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 84'h800000000000000000000;
-  assign \$2125  = ~ in_done;
-  assign \$2126  = in_full & \$2125 ;
-  assign \$2127  = \$2126  & out_full;
-  assign \$2128  = ~ out_done;
-  assign \$2129  = \$2127  & \$2128 ;
-  assign \$2130  = \$2129  & out_keep[1];
-  assign \$2131  = \$2130  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 84'h800000000000000000000;
-  assign \$2132  = \$2124 [19:0] == \$2131 [19:0];
-  assign \$2133  = ~ in_done;
-  assign \$2134  = in_full & \$2133 ;
-  assign \$2135  = \$2134  & out_full;
-  assign \$2136  = ~ out_done;
-  assign \$2137  = \$2135  & \$2136 ;
-  assign \$2138  = \$2137  & in_keep[6];
-  assign \$2139  = \$2138  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 84'h800000000000000000000;
-  assign \$2140  = ~ in_done;
-  assign \$2141  = in_full & \$2140 ;
-  assign \$2142  = \$2141  & out_full;
-  assign \$2143  = ~ out_done;
-  assign \$2144  = \$2142  & \$2143 ;
-  assign \$2145  = \$2144  & out_keep[1];
-  assign \$2146  = \$2145  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 84'h800000000000000000000;
-  assign \$2147  = \$2139 [39:20] > \$2146 [39:20];
-  assign \$2148  = ~ in_done;
-  assign \$2149  = in_full & \$2148 ;
-  assign \$2150  = \$2149  & out_full;
-  assign \$2151  = ~ out_done;
-  assign \$2152  = \$2150  & \$2151 ;
-  assign \$2153  = \$2152  & in_keep[6];
-  assign \$2154  = \$2153  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 84'h800000000000000000000;
-  assign \$2155  = ~ in_done;
-  assign \$2156  = in_full & \$2155 ;
-  assign \$2157  = \$2156  & out_full;
-  assign \$2158  = ~ out_done;
-  assign \$2159  = \$2157  & \$2158 ;
-  assign \$2160  = \$2159  & out_keep[1];
-  assign \$2161  = \$2160  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 84'h800000000000000000000;
-  assign \$2162  = \$2154 [39:20] == \$2161 [39:20];
-  assign \$2163  = ~ in_done;
-  assign \$2164  = in_full & \$2163 ;
-  assign \$2165  = \$2164  & out_full;
-  assign \$2166  = ~ out_done;
-  assign \$2167  = \$2165  & \$2166 ;
-  assign \$2168  = \$2167  & in_keep[6];
-  assign \$2169  = \$2168  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 84'h800000000000000000000;
-  assign \$2170  = ~ in_done;
-  assign \$2171  = in_full & \$2170 ;
-  assign \$2172  = \$2171  & out_full;
-  assign \$2173  = ~ out_done;
-  assign \$2174  = \$2172  & \$2173 ;
-  assign \$2175  = \$2174  & out_keep[1];
-  assign \$2176  = \$2175  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 84'h800000000000000000000;
-  assign \$2177  = \$2169 [59:40] > \$2176 [59:40];
-  assign \$2178  = ~ in_done;
-  assign \$2179  = in_full & \$2178 ;
-  assign \$2180  = \$2179  & out_full;
-  assign \$2181  = ~ out_done;
-  assign \$2182  = \$2180  & \$2181 ;
-  assign \$2183  = \$2182  & in_keep[6];
-  assign \$2184  = \$2183  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 84'h800000000000000000000;
-  assign \$2185  = ~ in_done;
-  assign \$2186  = in_full & \$2185 ;
-  assign \$2187  = \$2186  & out_full;
-  assign \$2188  = ~ out_done;
-  assign \$2189  = \$2187  & \$2188 ;
-  assign \$2190  = \$2189  & out_keep[1];
-  assign \$2191  = \$2190  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 84'h800000000000000000000;
-  assign \$2192  = \$2184 [59:40] == \$2191 [59:40];
-  assign \$2193  = ~ in_done;
-  assign \$2194  = in_full & \$2193 ;
-  assign \$2195  = \$2194  & out_full;
-  assign \$2196  = ~ out_done;
-  assign \$2197  = \$2195  & \$2196 ;
-  assign \$2198  = \$2197  & in_keep[6];
-  assign \$2199  = \$2198  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 84'h800000000000000000000;
-  assign \$2200  = ~ in_done;
-  assign \$2201  = in_full & \$2200 ;
-  assign \$2202  = \$2201  & out_full;
-  assign \$2203  = ~ out_done;
-  assign \$2204  = \$2202  & \$2203 ;
-  assign \$2205  = \$2204  & out_keep[1];
-  assign \$2206  = \$2205  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 84'h800000000000000000000;
-  assign \$2207  = \$2199 [79:60] > \$2206 [79:60];
-  assign \$2208  = ~ in_done;
-  assign \$2209  = in_full & \$2208 ;
-  assign \$2210  = \$2209  & out_full;
-  assign \$2211  = ~ out_done;
-  assign \$2212  = \$2210  & \$2211 ;
-  assign \$2213  = \$2212  & in_keep[6];
-  assign \$2214  = \$2213  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 84'h800000000000000000000;
-  assign \$2215  = ~ in_done;
-  assign \$2216  = in_full & \$2215 ;
-  assign \$2217  = \$2216  & out_full;
-  assign \$2218  = ~ out_done;
-  assign \$2219  = \$2217  & \$2218 ;
-  assign \$2220  = \$2219  & out_keep[1];
-  assign \$2221  = \$2220  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 84'h800000000000000000000;
-  assign \$2222  = \$2214 [79:60] == \$2221 [79:60];
-  assign \$2223  = ~ in_done;
-  assign \$2224  = in_full & \$2223 ;
-  assign \$2225  = \$2224  & out_full;
-  assign \$2226  = ~ out_done;
-  assign \$2227  = \$2225  & \$2226 ;
-  assign \$2228  = \$2227  & in_keep[6];
-  assign \$2229  = \$2228  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 84'h800000000000000000000;
-  assign \$2230  = ~ in_done;
-  assign \$2231  = in_full & \$2230 ;
-  assign \$2232  = \$2231  & out_full;
-  assign \$2233  = ~ out_done;
-  assign \$2234  = \$2232  & \$2233 ;
-  assign \$2235  = \$2234  & out_keep[1];
-  assign \$2236  = \$2235  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 84'h800000000000000000000;
-  assign \$2237  = \$2229 [83:80] > \$2236 [83:80];
-  assign \$2238  = ~ in_done;
-  assign \$2239  = in_full & \$2238 ;
-  assign \$2240  = \$2239  & out_full;
-  assign \$2241  = ~ out_done;
-  assign \$2242  = \$2240  & \$2241 ;
-  assign \$2243  = \$2242  & in_keep[6];
-  assign \$2244  = \$2243  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 84'h800000000000000000000;
-  assign \$2245  = ~ in_done;
-  assign \$2246  = in_full & \$2245 ;
-  assign \$2247  = \$2246  & out_full;
-  assign \$2248  = ~ out_done;
-  assign \$2249  = \$2247  & \$2248 ;
-  assign \$2250  = \$2249  & out_keep[1];
-  assign \$2251  = \$2250  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 84'h800000000000000000000;
-  assign \$2252  = \$2244 [83:80] == \$2251 [83:80];
-  assign \$2253  = ~ in_done;
-  assign \$2254  = in_full & \$2253 ;
-  assign \$2255  = \$2254  & out_full;
-  assign \$2256  = ~ out_done;
-  assign \$2257  = \$2255  & \$2256 ;
-  assign \$2258  = \$2257  & in_keep[7];
-  assign \$2259  = \$2258  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 84'h800000000000000000000;
-  assign \$2260  = ~ in_done;
-  assign \$2261  = in_full & \$2260 ;
-  assign \$2262  = \$2261  & out_full;
-  assign \$2263  = ~ out_done;
-  assign \$2264  = \$2262  & \$2263 ;
-  assign \$2265  = \$2264  & out_keep[0];
-  assign \$2266  = \$2265  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 84'h800000000000000000000;
-  assign \$2267  = \$2259 [19:0] > \$2266 [19:0];
-  assign \$2268  = ~ in_done;
-  assign \$2269  = in_full & \$2268 ;
-  assign \$2270  = \$2269  & out_full;
-  assign \$2271  = ~ out_done;
-  assign \$2272  = \$2270  & \$2271 ;
-  assign \$2273  = \$2272  & in_keep[7];
-  assign \$2274  = \$2273  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 84'h800000000000000000000;
-  assign \$2275  = ~ in_done;
-  assign \$2276  = in_full & \$2275 ;
-  assign \$2277  = \$2276  & out_full;
-  assign \$2278  = ~ out_done;
-  assign \$2279  = \$2277  & \$2278 ;
-  assign \$2280  = \$2279  & out_keep[0];
-  assign \$2281  = \$2280  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 84'h800000000000000000000;
-  assign \$2282  = \$2274 [19:0] == \$2281 [19:0];
-  assign \$2283  = ~ in_done;
-  assign \$2284  = in_full & \$2283 ;
-  assign \$2285  = \$2284  & out_full;
-  assign \$2286  = ~ out_done;
-  assign \$2287  = \$2285  & \$2286 ;
-  assign \$2288  = \$2287  & in_keep[7];
-  assign \$2289  = \$2288  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 84'h800000000000000000000;
-  assign \$2290  = ~ in_done;
-  assign \$2291  = in_full & \$2290 ;
-  assign \$2292  = \$2291  & out_full;
-  assign \$2293  = ~ out_done;
-  assign \$2294  = \$2292  & \$2293 ;
-  assign \$2295  = \$2294  & out_keep[0];
-  assign \$2296  = \$2295  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 84'h800000000000000000000;
-  assign \$2297  = \$2289 [39:20] > \$2296 [39:20];
-  assign \$2298  = ~ in_done;
-  assign \$2299  = in_full & \$2298 ;
-  assign \$2300  = \$2299  & out_full;
-  assign \$2301  = ~ out_done;
-  assign \$2302  = \$2300  & \$2301 ;
-  assign \$2303  = \$2302  & in_keep[7];
-  assign \$2304  = \$2303  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 84'h800000000000000000000;
-  assign \$2305  = ~ in_done;
-  assign \$2306  = in_full & \$2305 ;
-  assign \$2307  = \$2306  & out_full;
-  assign \$2308  = ~ out_done;
-  assign \$2309  = \$2307  & \$2308 ;
-  assign \$2310  = \$2309  & out_keep[0];
-  assign \$2311  = \$2310  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 84'h800000000000000000000;
-  assign \$2312  = \$2304 [39:20] == \$2311 [39:20];
-  assign \$2313  = ~ in_done;
-  assign \$2314  = in_full & \$2313 ;
-  assign \$2315  = \$2314  & out_full;
-  assign \$2316  = ~ out_done;
-  assign \$2317  = \$2315  & \$2316 ;
-  assign \$2318  = \$2317  & in_keep[7];
-  assign \$2319  = \$2318  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 84'h800000000000000000000;
-  assign \$2320  = ~ in_done;
-  assign \$2321  = in_full & \$2320 ;
-  assign \$2322  = \$2321  & out_full;
-  assign \$2323  = ~ out_done;
-  assign \$2324  = \$2322  & \$2323 ;
-  assign \$2325  = \$2324  & out_keep[0];
-  assign \$2326  = \$2325  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 84'h800000000000000000000;
-  assign \$2327  = \$2319 [59:40] > \$2326 [59:40];
-  assign \$2328  = ~ in_done;
-  assign \$2329  = in_full & \$2328 ;
-  assign \$2330  = \$2329  & out_full;
-  assign \$2331  = ~ out_done;
-  assign \$2332  = \$2330  & \$2331 ;
-  assign \$2333  = \$2332  & in_keep[7];
-  assign \$2334  = \$2333  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 84'h800000000000000000000;
-  assign \$2335  = ~ in_done;
-  assign \$2336  = in_full & \$2335 ;
-  assign \$2337  = \$2336  & out_full;
-  assign \$2338  = ~ out_done;
-  assign \$2339  = \$2337  & \$2338 ;
-  assign \$2340  = \$2339  & out_keep[0];
-  assign \$2341  = \$2340  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 84'h800000000000000000000;
-  assign \$2342  = \$2334 [59:40] == \$2341 [59:40];
-  assign \$2343  = ~ in_done;
-  assign \$2344  = in_full & \$2343 ;
-  assign \$2345  = \$2344  & out_full;
-  assign \$2346  = ~ out_done;
-  assign \$2347  = \$2345  & \$2346 ;
-  assign \$2348  = \$2347  & in_keep[7];
-  assign \$2349  = \$2348  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 84'h800000000000000000000;
-  assign \$2350  = ~ in_done;
-  assign \$2351  = in_full & \$2350 ;
-  assign \$2352  = \$2351  & out_full;
-  assign \$2353  = ~ out_done;
-  assign \$2354  = \$2352  & \$2353 ;
-  assign \$2355  = \$2354  & out_keep[0];
-  assign \$2356  = \$2355  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 84'h800000000000000000000;
-  assign \$2357  = \$2349 [79:60] > \$2356 [79:60];
-  assign \$2358  = ~ in_done;
-  assign \$2359  = in_full & \$2358 ;
-  assign \$2360  = \$2359  & out_full;
-  assign \$2361  = ~ out_done;
-  assign \$2362  = \$2360  & \$2361 ;
-  assign \$2363  = \$2362  & in_keep[7];
-  assign \$2364  = \$2363  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 84'h800000000000000000000;
-  assign \$2365  = ~ in_done;
-  assign \$2366  = in_full & \$2365 ;
-  assign \$2367  = \$2366  & out_full;
-  assign \$2368  = ~ out_done;
-  assign \$2369  = \$2367  & \$2368 ;
-  assign \$2370  = \$2369  & out_keep[0];
-  assign \$2371  = \$2370  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 84'h800000000000000000000;
-  assign \$2372  = \$2364 [79:60] == \$2371 [79:60];
-  assign \$2373  = ~ in_done;
-  assign \$2374  = in_full & \$2373 ;
-  assign \$2375  = \$2374  & out_full;
-  assign \$2376  = ~ out_done;
-  assign \$2377  = \$2375  & \$2376 ;
-  assign \$2378  = \$2377  & in_keep[7];
-  assign \$2379  = \$2378  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 84'h800000000000000000000;
-  assign \$2380  = ~ in_done;
-  assign \$2381  = in_full & \$2380 ;
-  assign \$2382  = \$2381  & out_full;
-  assign \$2383  = ~ out_done;
-  assign \$2384  = \$2382  & \$2383 ;
-  assign \$2385  = \$2384  & out_keep[0];
-  assign \$2386  = \$2385  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 84'h800000000000000000000;
-  assign \$2387  = \$2379 [83:80] > \$2386 [83:80];
-  assign \$2388  = ~ in_done;
-  assign \$2389  = in_full & \$2388 ;
-  assign \$2390  = \$2389  & out_full;
-  assign \$2391  = ~ out_done;
-  assign \$2392  = \$2390  & \$2391 ;
-  assign \$2393  = \$2392  & in_keep[7];
-  assign \$2394  = \$2393  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 84'h800000000000000000000;
-  assign \$2395  = ~ in_done;
-  assign \$2396  = in_full & \$2395 ;
-  assign \$2397  = \$2396  & out_full;
-  assign \$2398  = ~ out_done;
-  assign \$2399  = \$2397  & \$2398 ;
-  assign \$2400  = \$2399  & out_keep[0];
-  assign \$2401  = \$2400  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 84'h800000000000000000000;
-  assign \$2402  = \$2394 [83:80] == \$2401 [83:80];
-  assign \$2403  = merge0_eq0_1 & merge0_gt0_0;
-  assign \$2404  = merge0_gt0_1 | \$2403 ;
-  assign \$2405  = merge0_eq0_2 & \$2404 ;
-  assign \$2406  = merge0_gt0_2 | \$2405 ;
-  assign \$2407  = merge0_eq0_3 & \$2406 ;
-  assign \$2408  = merge0_gt0_3 | \$2407 ;
-  assign \$2409  = merge0_eq0_4 & \$2408 ;
-  assign \$2410  = merge0_gt0_4 | \$2409 ;
-  assign \$2411  = \$2410  ? merge0_in8 : merge0_in0;
-  assign \$2412  = merge0_eq1_1 & merge0_gt1_0;
-  assign \$2413  = merge0_gt1_1 | \$2412 ;
-  assign \$2414  = merge0_eq1_2 & \$2413 ;
-  assign \$2415  = merge0_gt1_2 | \$2414 ;
-  assign \$2416  = merge0_eq1_3 & \$2415 ;
-  assign \$2417  = merge0_gt1_3 | \$2416 ;
-  assign \$2418  = merge0_eq1_4 & \$2417 ;
-  assign \$2419  = merge0_gt1_4 | \$2418 ;
-  assign \$2420  = \$2419  ? merge0_in9 : merge0_in1;
-  assign \$2421  = merge0_eq2_1 & merge0_gt2_0;
-  assign \$2422  = merge0_gt2_1 | \$2421 ;
-  assign \$2423  = merge0_eq2_2 & \$2422 ;
-  assign \$2424  = merge0_gt2_2 | \$2423 ;
-  assign \$2425  = merge0_eq2_3 & \$2424 ;
-  assign \$2426  = merge0_gt2_3 | \$2425 ;
-  assign \$2427  = merge0_eq2_4 & \$2426 ;
-  assign \$2428  = merge0_gt2_4 | \$2427 ;
-  assign \$2429  = \$2428  ? merge0_in10 : merge0_in2;
-  assign \$2430  = merge0_eq3_1 & merge0_gt3_0;
-  assign \$2431  = merge0_gt3_1 | \$2430 ;
-  assign \$2432  = merge0_eq3_2 & \$2431 ;
-  assign \$2433  = merge0_gt3_2 | \$2432 ;
-  assign \$2434  = merge0_eq3_3 & \$2433 ;
-  assign \$2435  = merge0_gt3_3 | \$2434 ;
-  assign \$2436  = merge0_eq3_4 & \$2435 ;
-  assign \$2437  = merge0_gt3_4 | \$2436 ;
-  assign \$2438  = \$2437  ? merge0_in11 : merge0_in3;
-  assign \$2439  = merge0_eq4_1 & merge0_gt4_0;
-  assign \$2440  = merge0_gt4_1 | \$2439 ;
-  assign \$2441  = merge0_eq4_2 & \$2440 ;
-  assign \$2442  = merge0_gt4_2 | \$2441 ;
-  assign \$2443  = merge0_eq4_3 & \$2442 ;
-  assign \$2444  = merge0_gt4_3 | \$2443 ;
-  assign \$2445  = merge0_eq4_4 & \$2444 ;
-  assign \$2446  = merge0_gt4_4 | \$2445 ;
-  assign \$2447  = \$2446  ? merge0_in12 : merge0_in4;
-  assign \$2448  = merge0_eq5_1 & merge0_gt5_0;
-  assign \$2449  = merge0_gt5_1 | \$2448 ;
-  assign \$2450  = merge0_eq5_2 & \$2449 ;
-  assign \$2451  = merge0_gt5_2 | \$2450 ;
-  assign \$2452  = merge0_eq5_3 & \$2451 ;
-  assign \$2453  = merge0_gt5_3 | \$2452 ;
-  assign \$2454  = merge0_eq5_4 & \$2453 ;
-  assign \$2455  = merge0_gt5_4 | \$2454 ;
-  assign \$2456  = \$2455  ? merge0_in13 : merge0_in5;
-  assign \$2457  = merge0_eq6_1 & merge0_gt6_0;
-  assign \$2458  = merge0_gt6_1 | \$2457 ;
-  assign \$2459  = merge0_eq6_2 & \$2458 ;
-  assign \$2460  = merge0_gt6_2 | \$2459 ;
-  assign \$2461  = merge0_eq6_3 & \$2460 ;
-  assign \$2462  = merge0_gt6_3 | \$2461 ;
-  assign \$2463  = merge0_eq6_4 & \$2462 ;
-  assign \$2464  = merge0_gt6_4 | \$2463 ;
-  assign \$2465  = \$2464  ? merge0_in14 : merge0_in6;
-  assign \$2466  = merge0_eq7_1 & merge0_gt7_0;
-  assign \$2467  = merge0_gt7_1 | \$2466 ;
-  assign \$2468  = merge0_eq7_2 & \$2467 ;
-  assign \$2469  = merge0_gt7_2 | \$2468 ;
-  assign \$2470  = merge0_eq7_3 & \$2469 ;
-  assign \$2471  = merge0_gt7_3 | \$2470 ;
-  assign \$2472  = merge0_eq7_4 & \$2471 ;
-  assign \$2473  = merge0_gt7_4 | \$2472 ;
-  assign \$2474  = \$2473  ? merge0_in15 : merge0_in7;
-  assign \$2475  = merge0_eq0_1 & merge0_gt0_0;
-  assign \$2476  = merge0_gt0_1 | \$2475 ;
-  assign \$2477  = merge0_eq0_2 & \$2476 ;
-  assign \$2478  = merge0_gt0_2 | \$2477 ;
-  assign \$2479  = merge0_eq0_3 & \$2478 ;
-  assign \$2480  = merge0_gt0_3 | \$2479 ;
-  assign \$2481  = merge0_eq0_4 & \$2480 ;
-  assign \$2482  = merge0_gt0_4 | \$2481 ;
-  assign \$2483  = \$2482  ? merge0_in0 : merge0_in8;
-  assign \$2484  = merge0_eq1_1 & merge0_gt1_0;
-  assign \$2485  = merge0_gt1_1 | \$2484 ;
-  assign \$2486  = merge0_eq1_2 & \$2485 ;
-  assign \$2487  = merge0_gt1_2 | \$2486 ;
-  assign \$2488  = merge0_eq1_3 & \$2487 ;
-  assign \$2489  = merge0_gt1_3 | \$2488 ;
-  assign \$2490  = merge0_eq1_4 & \$2489 ;
-  assign \$2491  = merge0_gt1_4 | \$2490 ;
-  assign \$2492  = \$2491  ? merge0_in1 : merge0_in9;
-  assign \$2493  = merge0_eq2_1 & merge0_gt2_0;
-  assign \$2494  = merge0_gt2_1 | \$2493 ;
-  assign \$2495  = merge0_eq2_2 & \$2494 ;
-  assign \$2496  = merge0_gt2_2 | \$2495 ;
-  assign \$2497  = merge0_eq2_3 & \$2496 ;
-  assign \$2498  = merge0_gt2_3 | \$2497 ;
-  assign \$2499  = merge0_eq2_4 & \$2498 ;
-  assign \$2500  = merge0_gt2_4 | \$2499 ;
-  assign \$2501  = \$2500  ? merge0_in2 : merge0_in10;
-  assign \$2502  = merge0_eq3_1 & merge0_gt3_0;
-  assign \$2503  = merge0_gt3_1 | \$2502 ;
-  assign \$2504  = merge0_eq3_2 & \$2503 ;
-  assign \$2505  = merge0_gt3_2 | \$2504 ;
-  assign \$2506  = merge0_eq3_3 & \$2505 ;
-  assign \$2507  = merge0_gt3_3 | \$2506 ;
-  assign \$2508  = merge0_eq3_4 & \$2507 ;
-  assign \$2509  = merge0_gt3_4 | \$2508 ;
-  assign \$2510  = \$2509  ? merge0_in3 : merge0_in11;
-  assign \$2511  = merge0_eq4_1 & merge0_gt4_0;
-  assign \$2512  = merge0_gt4_1 | \$2511 ;
-  assign \$2513  = merge0_eq4_2 & \$2512 ;
-  assign \$2514  = merge0_gt4_2 | \$2513 ;
-  assign \$2515  = merge0_eq4_3 & \$2514 ;
-  assign \$2516  = merge0_gt4_3 | \$2515 ;
-  assign \$2517  = merge0_eq4_4 & \$2516 ;
-  assign \$2518  = merge0_gt4_4 | \$2517 ;
-  assign \$2519  = \$2518  ? merge0_in4 : merge0_in12;
-  assign \$2520  = merge0_eq5_1 & merge0_gt5_0;
-  assign \$2521  = merge0_gt5_1 | \$2520 ;
-  assign \$2522  = merge0_eq5_2 & \$2521 ;
-  assign \$2523  = merge0_gt5_2 | \$2522 ;
-  assign \$2524  = merge0_eq5_3 & \$2523 ;
-  assign \$2525  = merge0_gt5_3 | \$2524 ;
-  assign \$2526  = merge0_eq5_4 & \$2525 ;
-  assign \$2527  = merge0_gt5_4 | \$2526 ;
-  assign \$2528  = \$2527  ? merge0_in5 : merge0_in13;
-  assign \$2529  = merge0_eq6_1 & merge0_gt6_0;
-  assign \$2530  = merge0_gt6_1 | \$2529 ;
-  assign \$2531  = merge0_eq6_2 & \$2530 ;
-  assign \$2532  = merge0_gt6_2 | \$2531 ;
-  assign \$2533  = merge0_eq6_3 & \$2532 ;
-  assign \$2534  = merge0_gt6_3 | \$2533 ;
-  assign \$2535  = merge0_eq6_4 & \$2534 ;
-  assign \$2536  = merge0_gt6_4 | \$2535 ;
-  assign \$2537  = \$2536  ? merge0_in6 : merge0_in14;
-  assign \$2538  = merge0_eq7_1 & merge0_gt7_0;
-  assign \$2539  = merge0_gt7_1 | \$2538 ;
-  assign \$2540  = merge0_eq7_2 & \$2539 ;
-  assign \$2541  = merge0_gt7_2 | \$2540 ;
-  assign \$2542  = merge0_eq7_3 & \$2541 ;
-  assign \$2543  = merge0_gt7_3 | \$2542 ;
-  assign \$2544  = merge0_eq7_4 & \$2543 ;
-  assign \$2545  = merge0_gt7_4 | \$2544 ;
-  assign \$2546  = \$2545  ? merge0_in7 : merge0_in15;
-  assign \$2547  = merge0_lane0[19:0] > merge0_lane4[19:0];
-  assign \$2548  = merge0_lane0[19:0] == merge0_lane4[19:0];
-  assign \$2549  = merge0_lane0[39:20] > merge0_lane4[39:20];
-  assign \$2550  = merge0_lane0[39:20] == merge0_lane4[39:20];
-  assign \$2551  = merge0_lane0[59:40] > merge0_lane4[59:40];
-  assign \$2552  = merge0_lane0[59:40] == merge0_lane4[59:40];
-  assign \$2553  = merge0_lane0[79:60] > merge0_lane4[79:60];
-  assign \$2554  = merge0_lane0[79:60] == merge0_lane4[79:60];
-  assign \$2555  = merge0_lane0[83:80] > merge0_lane4[83:80];
-  assign \$2556  = merge0_lane0[83:80] == merge0_lane4[83:80];
-  assign \$2557  = merge0_lane1[19:0] > merge0_lane5[19:0];
-  assign \$2558  = merge0_lane1[19:0] == merge0_lane5[19:0];
-  assign \$2559  = merge0_lane1[39:20] > merge0_lane5[39:20];
-  assign \$2560  = merge0_lane1[39:20] == merge0_lane5[39:20];
-  assign \$2561  = merge0_lane1[59:40] > merge0_lane5[59:40];
-  assign \$2562  = merge0_lane1[59:40] == merge0_lane5[59:40];
-  assign \$2563  = merge0_lane1[79:60] > merge0_lane5[79:60];
-  assign \$2564  = merge0_lane1[79:60] == merge0_lane5[79:60];
-  assign \$2565  = merge0_lane1[83:80] > merge0_lane5[83:80];
-  assign \$2566  = merge0_lane1[83:80] == merge0_lane5[83:80];
-  assign \$2567  = merge0_lane2[19:0] > merge0_lane6[19:0];
-  assign \$2568  = merge0_lane2[19:0] == merge0_lane6[19:0];
-  assign \$2569  = merge0_lane2[39:20] > merge0_lane6[39:20];
-  assign \$2570  = merge0_lane2[39:20] == merge0_lane6[39:20];
-  assign \$2571  = merge0_lane2[59:40] > merge0_lane6[59:40];
-  assign \$2572  = merge0_lane2[59:40] == merge0_lane6[59:40];
-  assign \$2573  = merge0_lane2[79:60] > merge0_lane6[79:60];
-  assign \$2574  = merge0_lane2[79:60] == merge0_lane6[79:60];
-  assign \$2575  = merge0_lane2[83:80] > merge0_lane6[83:80];
-  assign \$2576  = merge0_lane2[83:80] == merge0_lane6[83:80];
-  assign \$2577  = merge0_lane3[19:0] > merge0_lane7[19:0];
-  assign \$2578  = merge0_lane3[19:0] == merge0_lane7[19:0];
-  assign \$2579  = merge0_lane3[39:20] > merge0_lane7[39:20];
-  assign \$2580  = merge0_lane3[39:20] == merge0_lane7[39:20];
-  assign \$2581  = merge0_lane3[59:40] > merge0_lane7[59:40];
-  assign \$2582  = merge0_lane3[59:40] == merge0_lane7[59:40];
-  assign \$2583  = merge0_lane3[79:60] > merge0_lane7[79:60];
-  assign \$2584  = merge0_lane3[79:60] == merge0_lane7[79:60];
-  assign \$2585  = merge0_lane3[83:80] > merge0_lane7[83:80];
-  assign \$2586  = merge0_lane3[83:80] == merge0_lane7[83:80];
-  assign \$2587  = merge0_lane8[19:0] > merge0_lane12[19:0];
-  assign \$2588  = merge0_lane8[19:0] == merge0_lane12[19:0];
-  assign \$2589  = merge0_lane8[39:20] > merge0_lane12[39:20];
-  assign \$2590  = merge0_lane8[39:20] == merge0_lane12[39:20];
-  assign \$2591  = merge0_lane8[59:40] > merge0_lane12[59:40];
-  assign \$2592  = merge0_lane8[59:40] == merge0_lane12[59:40];
-  assign \$2593  = merge0_lane8[79:60] > merge0_lane12[79:60];
-  assign \$2594  = merge0_lane8[79:60] == merge0_lane12[79:60];
-  assign \$2595  = merge0_lane8[83:80] > merge0_lane12[83:80];
-  assign \$2596  = merge0_lane8[83:80] == merge0_lane12[83:80];
-  assign \$2597  = merge0_lane9[19:0] > merge0_lane13[19:0];
-  assign \$2598  = merge0_lane9[19:0] == merge0_lane13[19:0];
-  assign \$2599  = merge0_lane9[39:20] > merge0_lane13[39:20];
-  assign \$2600  = merge0_lane9[39:20] == merge0_lane13[39:20];
-  assign \$2601  = merge0_lane9[59:40] > merge0_lane13[59:40];
-  assign \$2602  = merge0_lane9[59:40] == merge0_lane13[59:40];
-  assign \$2603  = merge0_lane9[79:60] > merge0_lane13[79:60];
-  assign \$2604  = merge0_lane9[79:60] == merge0_lane13[79:60];
-  assign \$2605  = merge0_lane9[83:80] > merge0_lane13[83:80];
-  assign \$2606  = merge0_lane9[83:80] == merge0_lane13[83:80];
-  assign \$2607  = merge0_lane10[19:0] > merge0_lane14[19:0];
-  assign \$2608  = merge0_lane10[19:0] == merge0_lane14[19:0];
-  assign \$2609  = merge0_lane10[39:20] > merge0_lane14[39:20];
-  assign \$2610  = merge0_lane10[39:20] == merge0_lane14[39:20];
-  assign \$2611  = merge0_lane10[59:40] > merge0_lane14[59:40];
-  assign \$2612  = merge0_lane10[59:40] == merge0_lane14[59:40];
-  assign \$2613  = merge0_lane10[79:60] > merge0_lane14[79:60];
-  assign \$2614  = merge0_lane10[79:60] == merge0_lane14[79:60];
-  assign \$2615  = merge0_lane10[83:80] > merge0_lane14[83:80];
-  assign \$2616  = merge0_lane10[83:80] == merge0_lane14[83:80];
-  assign \$2617  = merge0_lane11[19:0] > merge0_lane15[19:0];
-  assign \$2618  = merge0_lane11[19:0] == merge0_lane15[19:0];
-  assign \$2619  = merge0_lane11[39:20] > merge0_lane15[39:20];
-  assign \$2620  = merge0_lane11[39:20] == merge0_lane15[39:20];
-  assign \$2621  = merge0_lane11[59:40] > merge0_lane15[59:40];
-  assign \$2622  = merge0_lane11[59:40] == merge0_lane15[59:40];
-  assign \$2623  = merge0_lane11[79:60] > merge0_lane15[79:60];
-  assign \$2624  = merge0_lane11[79:60] == merge0_lane15[79:60];
-  assign \$2625  = merge0_lane11[83:80] > merge0_lane15[83:80];
-  assign \$2626  = merge0_lane11[83:80] == merge0_lane15[83:80];
-  assign \$2627  = merge1_eq0_1 & merge1_gt0_0;
-  assign \$2628  = merge1_gt0_1 | \$2627 ;
-  assign \$2629  = merge1_eq0_2 & \$2628 ;
-  assign \$2630  = merge1_gt0_2 | \$2629 ;
-  assign \$2631  = merge1_eq0_3 & \$2630 ;
-  assign \$2632  = merge1_gt0_3 | \$2631 ;
-  assign \$2633  = merge1_eq0_4 & \$2632 ;
-  assign \$2634  = merge1_gt0_4 | \$2633 ;
-  assign \$2635  = \$2634  ? merge1_in4 : merge1_in0;
-  assign \$2636  = merge1_eq1_1 & merge1_gt1_0;
-  assign \$2637  = merge1_gt1_1 | \$2636 ;
-  assign \$2638  = merge1_eq1_2 & \$2637 ;
-  assign \$2639  = merge1_gt1_2 | \$2638 ;
-  assign \$2640  = merge1_eq1_3 & \$2639 ;
-  assign \$2641  = merge1_gt1_3 | \$2640 ;
-  assign \$2642  = merge1_eq1_4 & \$2641 ;
-  assign \$2643  = merge1_gt1_4 | \$2642 ;
-  assign \$2644  = \$2643  ? merge1_in5 : merge1_in1;
-  assign \$2645  = merge1_eq2_1 & merge1_gt2_0;
-  assign \$2646  = merge1_gt2_1 | \$2645 ;
-  assign \$2647  = merge1_eq2_2 & \$2646 ;
-  assign \$2648  = merge1_gt2_2 | \$2647 ;
-  assign \$2649  = merge1_eq2_3 & \$2648 ;
-  assign \$2650  = merge1_gt2_3 | \$2649 ;
-  assign \$2651  = merge1_eq2_4 & \$2650 ;
-  assign \$2652  = merge1_gt2_4 | \$2651 ;
-  assign \$2653  = \$2652  ? merge1_in6 : merge1_in2;
-  assign \$2654  = merge1_eq3_1 & merge1_gt3_0;
-  assign \$2655  = merge1_gt3_1 | \$2654 ;
-  assign \$2656  = merge1_eq3_2 & \$2655 ;
-  assign \$2657  = merge1_gt3_2 | \$2656 ;
-  assign \$2658  = merge1_eq3_3 & \$2657 ;
-  assign \$2659  = merge1_gt3_3 | \$2658 ;
-  assign \$2660  = merge1_eq3_4 & \$2659 ;
-  assign \$2661  = merge1_gt3_4 | \$2660 ;
-  assign \$2662  = \$2661  ? merge1_in7 : merge1_in3;
-  assign \$2663  = merge1_eq0_1 & merge1_gt0_0;
-  assign \$2664  = merge1_gt0_1 | \$2663 ;
-  assign \$2665  = merge1_eq0_2 & \$2664 ;
-  assign \$2666  = merge1_gt0_2 | \$2665 ;
-  assign \$2667  = merge1_eq0_3 & \$2666 ;
-  assign \$2668  = merge1_gt0_3 | \$2667 ;
-  assign \$2669  = merge1_eq0_4 & \$2668 ;
-  assign \$2670  = merge1_gt0_4 | \$2669 ;
-  assign \$2671  = \$2670  ? merge1_in0 : merge1_in4;
-  assign \$2672  = merge1_eq1_1 & merge1_gt1_0;
-  assign \$2673  = merge1_gt1_1 | \$2672 ;
-  assign \$2674  = merge1_eq1_2 & \$2673 ;
-  assign \$2675  = merge1_gt1_2 | \$2674 ;
-  assign \$2676  = merge1_eq1_3 & \$2675 ;
-  assign \$2677  = merge1_gt1_3 | \$2676 ;
-  assign \$2678  = merge1_eq1_4 & \$2677 ;
-  assign \$2679  = merge1_gt1_4 | \$2678 ;
-  assign \$2680  = \$2679  ? merge1_in1 : merge1_in5;
-  assign \$2681  = merge1_eq2_1 & merge1_gt2_0;
-  assign \$2682  = merge1_gt2_1 | \$2681 ;
-  assign \$2683  = merge1_eq2_2 & \$2682 ;
-  assign \$2684  = merge1_gt2_2 | \$2683 ;
-  assign \$2685  = merge1_eq2_3 & \$2684 ;
-  assign \$2686  = merge1_gt2_3 | \$2685 ;
-  assign \$2687  = merge1_eq2_4 & \$2686 ;
-  assign \$2688  = merge1_gt2_4 | \$2687 ;
-  assign \$2689  = \$2688  ? merge1_in2 : merge1_in6;
-  assign \$2690  = merge1_eq3_1 & merge1_gt3_0;
-  assign \$2691  = merge1_gt3_1 | \$2690 ;
-  assign \$2692  = merge1_eq3_2 & \$2691 ;
-  assign \$2693  = merge1_gt3_2 | \$2692 ;
-  assign \$2694  = merge1_eq3_3 & \$2693 ;
-  assign \$2695  = merge1_gt3_3 | \$2694 ;
-  assign \$2696  = merge1_eq3_4 & \$2695 ;
-  assign \$2697  = merge1_gt3_4 | \$2696 ;
-  assign \$2698  = \$2697  ? merge1_in3 : merge1_in7;
-  assign \$2699  = merge1_eq8_1 & merge1_gt8_0;
-  assign \$2700  = merge1_gt8_1 | \$2699 ;
-  assign \$2701  = merge1_eq8_2 & \$2700 ;
-  assign \$2702  = merge1_gt8_2 | \$2701 ;
-  assign \$2703  = merge1_eq8_3 & \$2702 ;
-  assign \$2704  = merge1_gt8_3 | \$2703 ;
-  assign \$2705  = merge1_eq8_4 & \$2704 ;
-  assign \$2706  = merge1_gt8_4 | \$2705 ;
-  assign \$2707  = \$2706  ? merge1_in12 : merge1_in8;
-  assign \$2708  = merge1_eq9_1 & merge1_gt9_0;
-  assign \$2709  = merge1_gt9_1 | \$2708 ;
-  assign \$2710  = merge1_eq9_2 & \$2709 ;
-  assign \$2711  = merge1_gt9_2 | \$2710 ;
-  assign \$2712  = merge1_eq9_3 & \$2711 ;
-  assign \$2713  = merge1_gt9_3 | \$2712 ;
-  assign \$2714  = merge1_eq9_4 & \$2713 ;
-  assign \$2715  = merge1_gt9_4 | \$2714 ;
-  assign \$2716  = \$2715  ? merge1_in13 : merge1_in9;
-  assign \$2717  = merge1_eq10_1 & merge1_gt10_0;
-  assign \$2718  = merge1_gt10_1 | \$2717 ;
-  assign \$2719  = merge1_eq10_2 & \$2718 ;
-  assign \$2720  = merge1_gt10_2 | \$2719 ;
-  assign \$2721  = merge1_eq10_3 & \$2720 ;
-  assign \$2722  = merge1_gt10_3 | \$2721 ;
-  assign \$2723  = merge1_eq10_4 & \$2722 ;
-  assign \$2724  = merge1_gt10_4 | \$2723 ;
-  assign \$2725  = \$2724  ? merge1_in14 : merge1_in10;
-  assign \$2726  = merge1_eq11_1 & merge1_gt11_0;
-  assign \$2727  = merge1_gt11_1 | \$2726 ;
-  assign \$2728  = merge1_eq11_2 & \$2727 ;
-  assign \$2729  = merge1_gt11_2 | \$2728 ;
-  assign \$2730  = merge1_eq11_3 & \$2729 ;
-  assign \$2731  = merge1_gt11_3 | \$2730 ;
-  assign \$2732  = merge1_eq11_4 & \$2731 ;
-  assign \$2733  = merge1_gt11_4 | \$2732 ;
-  assign \$2734  = \$2733  ? merge1_in15 : merge1_in11;
-  assign \$2735  = merge1_eq8_1 & merge1_gt8_0;
-  assign \$2736  = merge1_gt8_1 | \$2735 ;
-  assign \$2737  = merge1_eq8_2 & \$2736 ;
-  assign \$2738  = merge1_gt8_2 | \$2737 ;
-  assign \$2739  = merge1_eq8_3 & \$2738 ;
-  assign \$2740  = merge1_gt8_3 | \$2739 ;
-  assign \$2741  = merge1_eq8_4 & \$2740 ;
-  assign \$2742  = merge1_gt8_4 | \$2741 ;
-  assign \$2743  = \$2742  ? merge1_in8 : merge1_in12;
-  assign \$2744  = merge1_eq9_1 & merge1_gt9_0;
-  assign \$2745  = merge1_gt9_1 | \$2744 ;
-  assign \$2746  = merge1_eq9_2 & \$2745 ;
-  assign \$2747  = merge1_gt9_2 | \$2746 ;
-  assign \$2748  = merge1_eq9_3 & \$2747 ;
-  assign \$2749  = merge1_gt9_3 | \$2748 ;
-  assign \$2750  = merge1_eq9_4 & \$2749 ;
-  assign \$2751  = merge1_gt9_4 | \$2750 ;
-  assign \$2752  = \$2751  ? merge1_in9 : merge1_in13;
-  assign \$2753  = merge1_eq10_1 & merge1_gt10_0;
-  assign \$2754  = merge1_gt10_1 | \$2753 ;
-  assign \$2755  = merge1_eq10_2 & \$2754 ;
-  assign \$2756  = merge1_gt10_2 | \$2755 ;
-  assign \$2757  = merge1_eq10_3 & \$2756 ;
-  assign \$2758  = merge1_gt10_3 | \$2757 ;
-  assign \$2759  = merge1_eq10_4 & \$2758 ;
-  assign \$2760  = merge1_gt10_4 | \$2759 ;
-  assign \$2761  = \$2760  ? merge1_in10 : merge1_in14;
-  assign \$2762  = merge1_eq11_1 & merge1_gt11_0;
-  assign \$2763  = merge1_gt11_1 | \$2762 ;
-  assign \$2764  = merge1_eq11_2 & \$2763 ;
-  assign \$2765  = merge1_gt11_2 | \$2764 ;
-  assign \$2766  = merge1_eq11_3 & \$2765 ;
-  assign \$2767  = merge1_gt11_3 | \$2766 ;
-  assign \$2768  = merge1_eq11_4 & \$2767 ;
-  assign \$2769  = merge1_gt11_4 | \$2768 ;
-  assign \$2770  = \$2769  ? merge1_in11 : merge1_in15;
-  assign \$2771  = merge1_lane0[19:0] > merge1_lane2[19:0];
-  assign \$2772  = merge1_lane0[19:0] == merge1_lane2[19:0];
-  assign \$2773  = merge1_lane0[39:20] > merge1_lane2[39:20];
-  assign \$2774  = merge1_lane0[39:20] == merge1_lane2[39:20];
-  assign \$2775  = merge1_lane0[59:40] > merge1_lane2[59:40];
-  assign \$2776  = merge1_lane0[59:40] == merge1_lane2[59:40];
-  assign \$2777  = merge1_lane0[79:60] > merge1_lane2[79:60];
-  assign \$2778  = merge1_lane0[79:60] == merge1_lane2[79:60];
-  assign \$2779  = merge1_lane0[83:80] > merge1_lane2[83:80];
-  assign \$2780  = merge1_lane0[83:80] == merge1_lane2[83:80];
-  assign \$2781  = merge1_lane1[19:0] > merge1_lane3[19:0];
-  assign \$2782  = merge1_lane1[19:0] == merge1_lane3[19:0];
-  assign \$2783  = merge1_lane1[39:20] > merge1_lane3[39:20];
-  assign \$2784  = merge1_lane1[39:20] == merge1_lane3[39:20];
-  assign \$2785  = merge1_lane1[59:40] > merge1_lane3[59:40];
-  assign \$2786  = merge1_lane1[59:40] == merge1_lane3[59:40];
-  assign \$2787  = merge1_lane1[79:60] > merge1_lane3[79:60];
-  assign \$2788  = merge1_lane1[79:60] == merge1_lane3[79:60];
-  assign \$2789  = merge1_lane1[83:80] > merge1_lane3[83:80];
-  assign \$2790  = merge1_lane1[83:80] == merge1_lane3[83:80];
-  assign \$2791  = merge1_lane4[19:0] > merge1_lane6[19:0];
-  assign \$2792  = merge1_lane4[19:0] == merge1_lane6[19:0];
-  assign \$2793  = merge1_lane4[39:20] > merge1_lane6[39:20];
-  assign \$2794  = merge1_lane4[39:20] == merge1_lane6[39:20];
-  assign \$2795  = merge1_lane4[59:40] > merge1_lane6[59:40];
-  assign \$2796  = merge1_lane4[59:40] == merge1_lane6[59:40];
-  assign \$2797  = merge1_lane4[79:60] > merge1_lane6[79:60];
-  assign \$2798  = merge1_lane4[79:60] == merge1_lane6[79:60];
-  assign \$2799  = merge1_lane4[83:80] > merge1_lane6[83:80];
-  assign \$2800  = merge1_lane4[83:80] == merge1_lane6[83:80];
-  assign \$2801  = merge1_lane5[19:0] > merge1_lane7[19:0];
-  assign \$2802  = merge1_lane5[19:0] == merge1_lane7[19:0];
-  assign \$2803  = merge1_lane5[39:20] > merge1_lane7[39:20];
-  assign \$2804  = merge1_lane5[39:20] == merge1_lane7[39:20];
-  assign \$2805  = merge1_lane5[59:40] > merge1_lane7[59:40];
-  assign \$2806  = merge1_lane5[59:40] == merge1_lane7[59:40];
-  assign \$2807  = merge1_lane5[79:60] > merge1_lane7[79:60];
-  assign \$2808  = merge1_lane5[79:60] == merge1_lane7[79:60];
-  assign \$2809  = merge1_lane5[83:80] > merge1_lane7[83:80];
-  assign \$2810  = merge1_lane5[83:80] == merge1_lane7[83:80];
-  assign \$2811  = merge1_lane8[19:0] > merge1_lane10[19:0];
-  assign \$2812  = merge1_lane8[19:0] == merge1_lane10[19:0];
-  assign \$2813  = merge1_lane8[39:20] > merge1_lane10[39:20];
-  assign \$2814  = merge1_lane8[39:20] == merge1_lane10[39:20];
-  assign \$2815  = merge1_lane8[59:40] > merge1_lane10[59:40];
-  assign \$2816  = merge1_lane8[59:40] == merge1_lane10[59:40];
-  assign \$2817  = merge1_lane8[79:60] > merge1_lane10[79:60];
-  assign \$2818  = merge1_lane8[79:60] == merge1_lane10[79:60];
-  assign \$2819  = merge1_lane8[83:80] > merge1_lane10[83:80];
-  assign \$2820  = merge1_lane8[83:80] == merge1_lane10[83:80];
-  assign \$2821  = merge1_lane9[19:0] > merge1_lane11[19:0];
-  assign \$2822  = merge1_lane9[19:0] == merge1_lane11[19:0];
-  assign \$2823  = merge1_lane9[39:20] > merge1_lane11[39:20];
-  assign \$2824  = merge1_lane9[39:20] == merge1_lane11[39:20];
-  assign \$2825  = merge1_lane9[59:40] > merge1_lane11[59:40];
-  assign \$2826  = merge1_lane9[59:40] == merge1_lane11[59:40];
-  assign \$2827  = merge1_lane9[79:60] > merge1_lane11[79:60];
-  assign \$2828  = merge1_lane9[79:60] == merge1_lane11[79:60];
-  assign \$2829  = merge1_lane9[83:80] > merge1_lane11[83:80];
-  assign \$2830  = merge1_lane9[83:80] == merge1_lane11[83:80];
-  assign \$2831  = merge1_lane12[19:0] > merge1_lane14[19:0];
-  assign \$2832  = merge1_lane12[19:0] == merge1_lane14[19:0];
-  assign \$2833  = merge1_lane12[39:20] > merge1_lane14[39:20];
-  assign \$2834  = merge1_lane12[39:20] == merge1_lane14[39:20];
-  assign \$2835  = merge1_lane12[59:40] > merge1_lane14[59:40];
-  assign \$2836  = merge1_lane12[59:40] == merge1_lane14[59:40];
-  assign \$2837  = merge1_lane12[79:60] > merge1_lane14[79:60];
-  assign \$2838  = merge1_lane12[79:60] == merge1_lane14[79:60];
-  assign \$2839  = merge1_lane12[83:80] > merge1_lane14[83:80];
-  assign \$2840  = merge1_lane12[83:80] == merge1_lane14[83:80];
-  assign \$2841  = merge1_lane13[19:0] > merge1_lane15[19:0];
-  assign \$2842  = merge1_lane13[19:0] == merge1_lane15[19:0];
-  assign \$2843  = merge1_lane13[39:20] > merge1_lane15[39:20];
-  assign \$2844  = merge1_lane13[39:20] == merge1_lane15[39:20];
-  assign \$2845  = merge1_lane13[59:40] > merge1_lane15[59:40];
-  assign \$2846  = merge1_lane13[59:40] == merge1_lane15[59:40];
-  assign \$2847  = merge1_lane13[79:60] > merge1_lane15[79:60];
-  assign \$2848  = merge1_lane13[79:60] == merge1_lane15[79:60];
-  assign \$2849  = merge1_lane13[83:80] > merge1_lane15[83:80];
-  assign \$2850  = merge1_lane13[83:80] == merge1_lane15[83:80];
-  assign \$2851  = merge2_eq0_1 & merge2_gt0_0;
-  assign \$2852  = merge2_gt0_1 | \$2851 ;
-  assign \$2853  = merge2_eq0_2 & \$2852 ;
-  assign \$2854  = merge2_gt0_2 | \$2853 ;
-  assign \$2855  = merge2_eq0_3 & \$2854 ;
-  assign \$2856  = merge2_gt0_3 | \$2855 ;
-  assign \$2857  = merge2_eq0_4 & \$2856 ;
-  assign \$2858  = merge2_gt0_4 | \$2857 ;
-  assign \$2859  = \$2858  ? merge2_in2 : merge2_in0;
-  assign \$2860  = merge2_eq1_1 & merge2_gt1_0;
-  assign \$2861  = merge2_gt1_1 | \$2860 ;
-  assign \$2862  = merge2_eq1_2 & \$2861 ;
-  assign \$2863  = merge2_gt1_2 | \$2862 ;
-  assign \$2864  = merge2_eq1_3 & \$2863 ;
-  assign \$2865  = merge2_gt1_3 | \$2864 ;
-  assign \$2866  = merge2_eq1_4 & \$2865 ;
-  assign \$2867  = merge2_gt1_4 | \$2866 ;
-  assign \$2868  = \$2867  ? merge2_in3 : merge2_in1;
-  assign \$2869  = merge2_eq0_1 & merge2_gt0_0;
-  assign \$2870  = merge2_gt0_1 | \$2869 ;
-  assign \$2871  = merge2_eq0_2 & \$2870 ;
-  assign \$2872  = merge2_gt0_2 | \$2871 ;
-  assign \$2873  = merge2_eq0_3 & \$2872 ;
-  assign \$2874  = merge2_gt0_3 | \$2873 ;
-  assign \$2875  = merge2_eq0_4 & \$2874 ;
-  assign \$2876  = merge2_gt0_4 | \$2875 ;
-  assign \$2877  = \$2876  ? merge2_in0 : merge2_in2;
-  assign \$2878  = merge2_eq1_1 & merge2_gt1_0;
-  assign \$2879  = merge2_gt1_1 | \$2878 ;
-  assign \$2880  = merge2_eq1_2 & \$2879 ;
-  assign \$2881  = merge2_gt1_2 | \$2880 ;
-  assign \$2882  = merge2_eq1_3 & \$2881 ;
-  assign \$2883  = merge2_gt1_3 | \$2882 ;
-  assign \$2884  = merge2_eq1_4 & \$2883 ;
-  assign \$2885  = merge2_gt1_4 | \$2884 ;
-  assign \$2886  = \$2885  ? merge2_in1 : merge2_in3;
-  assign \$2887  = merge2_eq4_1 & merge2_gt4_0;
-  assign \$2888  = merge2_gt4_1 | \$2887 ;
-  assign \$2889  = merge2_eq4_2 & \$2888 ;
-  assign \$2890  = merge2_gt4_2 | \$2889 ;
-  assign \$2891  = merge2_eq4_3 & \$2890 ;
-  assign \$2892  = merge2_gt4_3 | \$2891 ;
-  assign \$2893  = merge2_eq4_4 & \$2892 ;
-  assign \$2894  = merge2_gt4_4 | \$2893 ;
-  assign \$2895  = \$2894  ? merge2_in6 : merge2_in4;
-  assign \$2896  = merge2_eq5_1 & merge2_gt5_0;
-  assign \$2897  = merge2_gt5_1 | \$2896 ;
-  assign \$2898  = merge2_eq5_2 & \$2897 ;
-  assign \$2899  = merge2_gt5_2 | \$2898 ;
-  assign \$2900  = merge2_eq5_3 & \$2899 ;
-  assign \$2901  = merge2_gt5_3 | \$2900 ;
-  assign \$2902  = merge2_eq5_4 & \$2901 ;
-  assign \$2903  = merge2_gt5_4 | \$2902 ;
-  assign \$2904  = \$2903  ? merge2_in7 : merge2_in5;
-  assign \$2905  = merge2_eq4_1 & merge2_gt4_0;
-  assign \$2906  = merge2_gt4_1 | \$2905 ;
-  assign \$2907  = merge2_eq4_2 & \$2906 ;
-  assign \$2908  = merge2_gt4_2 | \$2907 ;
-  assign \$2909  = merge2_eq4_3 & \$2908 ;
-  assign \$2910  = merge2_gt4_3 | \$2909 ;
-  assign \$2911  = merge2_eq4_4 & \$2910 ;
-  assign \$2912  = merge2_gt4_4 | \$2911 ;
-  assign \$2913  = \$2912  ? merge2_in4 : merge2_in6;
-  assign \$2914  = merge2_eq5_1 & merge2_gt5_0;
-  assign \$2915  = merge2_gt5_1 | \$2914 ;
-  assign \$2916  = merge2_eq5_2 & \$2915 ;
-  assign \$2917  = merge2_gt5_2 | \$2916 ;
-  assign \$2918  = merge2_eq5_3 & \$2917 ;
-  assign \$2919  = merge2_gt5_3 | \$2918 ;
-  assign \$2920  = merge2_eq5_4 & \$2919 ;
-  assign \$2921  = merge2_gt5_4 | \$2920 ;
-  assign \$2922  = \$2921  ? merge2_in5 : merge2_in7;
-  assign \$2923  = merge2_eq8_1 & merge2_gt8_0;
-  assign \$2924  = merge2_gt8_1 | \$2923 ;
-  assign \$2925  = merge2_eq8_2 & \$2924 ;
-  assign \$2926  = merge2_gt8_2 | \$2925 ;
-  assign \$2927  = merge2_eq8_3 & \$2926 ;
-  assign \$2928  = merge2_gt8_3 | \$2927 ;
-  assign \$2929  = merge2_eq8_4 & \$2928 ;
-  assign \$2930  = merge2_gt8_4 | \$2929 ;
-  assign \$2931  = \$2930  ? merge2_in10 : merge2_in8;
-  assign \$2932  = merge2_eq9_1 & merge2_gt9_0;
-  assign \$2933  = merge2_gt9_1 | \$2932 ;
-  assign \$2934  = merge2_eq9_2 & \$2933 ;
-  assign \$2935  = merge2_gt9_2 | \$2934 ;
-  assign \$2936  = merge2_eq9_3 & \$2935 ;
-  assign \$2937  = merge2_gt9_3 | \$2936 ;
-  assign \$2938  = merge2_eq9_4 & \$2937 ;
-  assign \$2939  = merge2_gt9_4 | \$2938 ;
-  assign \$2940  = \$2939  ? merge2_in11 : merge2_in9;
-  assign \$2941  = merge2_eq8_1 & merge2_gt8_0;
-  assign \$2942  = merge2_gt8_1 | \$2941 ;
-  assign \$2943  = merge2_eq8_2 & \$2942 ;
-  assign \$2944  = merge2_gt8_2 | \$2943 ;
-  assign \$2945  = merge2_eq8_3 & \$2944 ;
-  assign \$2946  = merge2_gt8_3 | \$2945 ;
-  assign \$2947  = merge2_eq8_4 & \$2946 ;
-  assign \$2948  = merge2_gt8_4 | \$2947 ;
-  assign \$2949  = \$2948  ? merge2_in8 : merge2_in10;
-  assign \$2950  = merge2_eq9_1 & merge2_gt9_0;
-  assign \$2951  = merge2_gt9_1 | \$2950 ;
-  assign \$2952  = merge2_eq9_2 & \$2951 ;
-  assign \$2953  = merge2_gt9_2 | \$2952 ;
-  assign \$2954  = merge2_eq9_3 & \$2953 ;
-  assign \$2955  = merge2_gt9_3 | \$2954 ;
-  assign \$2956  = merge2_eq9_4 & \$2955 ;
-  assign \$2957  = merge2_gt9_4 | \$2956 ;
-  assign \$2958  = \$2957  ? merge2_in9 : merge2_in11;
-  assign \$2959  = merge2_eq12_1 & merge2_gt12_0;
-  assign \$2960  = merge2_gt12_1 | \$2959 ;
-  assign \$2961  = merge2_eq12_2 & \$2960 ;
-  assign \$2962  = merge2_gt12_2 | \$2961 ;
-  assign \$2963  = merge2_eq12_3 & \$2962 ;
-  assign \$2964  = merge2_gt12_3 | \$2963 ;
-  assign \$2965  = merge2_eq12_4 & \$2964 ;
-  assign \$2966  = merge2_gt12_4 | \$2965 ;
-  assign \$2967  = \$2966  ? merge2_in14 : merge2_in12;
-  assign \$2968  = merge2_eq13_1 & merge2_gt13_0;
-  assign \$2969  = merge2_gt13_1 | \$2968 ;
-  assign \$2970  = merge2_eq13_2 & \$2969 ;
-  assign \$2971  = merge2_gt13_2 | \$2970 ;
-  assign \$2972  = merge2_eq13_3 & \$2971 ;
-  assign \$2973  = merge2_gt13_3 | \$2972 ;
-  assign \$2974  = merge2_eq13_4 & \$2973 ;
-  assign \$2975  = merge2_gt13_4 | \$2974 ;
-  assign \$2976  = \$2975  ? merge2_in15 : merge2_in13;
-  assign \$2977  = merge2_eq12_1 & merge2_gt12_0;
-  assign \$2978  = merge2_gt12_1 | \$2977 ;
-  assign \$2979  = merge2_eq12_2 & \$2978 ;
-  assign \$2980  = merge2_gt12_2 | \$2979 ;
-  assign \$2981  = merge2_eq12_3 & \$2980 ;
-  assign \$2982  = merge2_gt12_3 | \$2981 ;
-  assign \$2983  = merge2_eq12_4 & \$2982 ;
-  assign \$2984  = merge2_gt12_4 | \$2983 ;
-  assign \$2985  = \$2984  ? merge2_in12 : merge2_in14;
-  assign \$2986  = merge2_eq13_1 & merge2_gt13_0;
-  assign \$2987  = merge2_gt13_1 | \$2986 ;
-  assign \$2988  = merge2_eq13_2 & \$2987 ;
-  assign \$2989  = merge2_gt13_2 | \$2988 ;
-  assign \$2990  = merge2_eq13_3 & \$2989 ;
-  assign \$2991  = merge2_gt13_3 | \$2990 ;
-  assign \$2992  = merge2_eq13_4 & \$2991 ;
-  assign \$2993  = merge2_gt13_4 | \$2992 ;
-  assign \$2994  = \$2993  ? merge2_in13 : merge2_in15;
-  assign \$2995  = merge2_lane0[19:0] > merge2_lane1[19:0];
-  assign \$2996  = merge2_lane0[19:0] == merge2_lane1[19:0];
-  assign \$2997  = merge2_lane0[39:20] > merge2_lane1[39:20];
-  assign \$2998  = merge2_lane0[39:20] == merge2_lane1[39:20];
-  assign \$2999  = merge2_lane0[59:40] > merge2_lane1[59:40];
-  assign \$3000  = merge2_lane0[59:40] == merge2_lane1[59:40];
-  assign \$3001  = merge2_lane0[79:60] > merge2_lane1[79:60];
-  assign \$3002  = merge2_lane0[79:60] == merge2_lane1[79:60];
-  assign \$3003  = merge2_lane0[83:80] > merge2_lane1[83:80];
-  assign \$3004  = merge2_lane0[83:80] == merge2_lane1[83:80];
-  assign \$3005  = merge2_lane2[19:0] > merge2_lane3[19:0];
-  assign \$3006  = merge2_lane2[19:0] == merge2_lane3[19:0];
-  assign \$3007  = merge2_lane2[39:20] > merge2_lane3[39:20];
-  assign \$3008  = merge2_lane2[39:20] == merge2_lane3[39:20];
-  assign \$3009  = merge2_lane2[59:40] > merge2_lane3[59:40];
-  assign \$3010  = merge2_lane2[59:40] == merge2_lane3[59:40];
-  assign \$3011  = merge2_lane2[79:60] > merge2_lane3[79:60];
-  assign \$3012  = merge2_lane2[79:60] == merge2_lane3[79:60];
-  assign \$3013  = merge2_lane2[83:80] > merge2_lane3[83:80];
-  assign \$3014  = merge2_lane2[83:80] == merge2_lane3[83:80];
-  assign \$3015  = merge2_lane4[19:0] > merge2_lane5[19:0];
-  assign \$3016  = merge2_lane4[19:0] == merge2_lane5[19:0];
-  assign \$3017  = merge2_lane4[39:20] > merge2_lane5[39:20];
-  assign \$3018  = merge2_lane4[39:20] == merge2_lane5[39:20];
-  assign \$3019  = merge2_lane4[59:40] > merge2_lane5[59:40];
-  assign \$3020  = merge2_lane4[59:40] == merge2_lane5[59:40];
-  assign \$3021  = merge2_lane4[79:60] > merge2_lane5[79:60];
-  assign \$3022  = merge2_lane4[79:60] == merge2_lane5[79:60];
-  assign \$3023  = merge2_lane4[83:80] > merge2_lane5[83:80];
-  assign \$3024  = merge2_lane4[83:80] == merge2_lane5[83:80];
-  assign \$3025  = merge2_lane6[19:0] > merge2_lane7[19:0];
-  assign \$3026  = merge2_lane6[19:0] == merge2_lane7[19:0];
-  assign \$3027  = merge2_lane6[39:20] > merge2_lane7[39:20];
-  assign \$3028  = merge2_lane6[39:20] == merge2_lane7[39:20];
-  assign \$3029  = merge2_lane6[59:40] > merge2_lane7[59:40];
-  assign \$3030  = merge2_lane6[59:40] == merge2_lane7[59:40];
-  assign \$3031  = merge2_lane6[79:60] > merge2_lane7[79:60];
-  assign \$3032  = merge2_lane6[79:60] == merge2_lane7[79:60];
-  assign \$3033  = merge2_lane6[83:80] > merge2_lane7[83:80];
-  assign \$3034  = merge2_lane6[83:80] == merge2_lane7[83:80];
-  assign \$3035  = merge2_lane8[19:0] > merge2_lane9[19:0];
-  assign \$3036  = merge2_lane8[19:0] == merge2_lane9[19:0];
-  assign \$3037  = merge2_lane8[39:20] > merge2_lane9[39:20];
-  assign \$3038  = merge2_lane8[39:20] == merge2_lane9[39:20];
-  assign \$3039  = merge2_lane8[59:40] > merge2_lane9[59:40];
-  assign \$3040  = merge2_lane8[59:40] == merge2_lane9[59:40];
-  assign \$3041  = merge2_lane8[79:60] > merge2_lane9[79:60];
-  assign \$3042  = merge2_lane8[79:60] == merge2_lane9[79:60];
-  assign \$3043  = merge2_lane8[83:80] > merge2_lane9[83:80];
-  assign \$3044  = merge2_lane8[83:80] == merge2_lane9[83:80];
-  assign \$3045  = merge2_lane10[19:0] > merge2_lane11[19:0];
-  assign \$3046  = merge2_lane10[19:0] == merge2_lane11[19:0];
-  assign \$3047  = merge2_lane10[39:20] > merge2_lane11[39:20];
-  assign \$3048  = merge2_lane10[39:20] == merge2_lane11[39:20];
-  assign \$3049  = merge2_lane10[59:40] > merge2_lane11[59:40];
-  assign \$3050  = merge2_lane10[59:40] == merge2_lane11[59:40];
-  assign \$3051  = merge2_lane10[79:60] > merge2_lane11[79:60];
-  assign \$3052  = merge2_lane10[79:60] == merge2_lane11[79:60];
-  assign \$3053  = merge2_lane10[83:80] > merge2_lane11[83:80];
-  assign \$3054  = merge2_lane10[83:80] == merge2_lane11[83:80];
-  assign \$3055  = merge2_lane12[19:0] > merge2_lane13[19:0];
-  assign \$3056  = merge2_lane12[19:0] == merge2_lane13[19:0];
-  assign \$3057  = merge2_lane12[39:20] > merge2_lane13[39:20];
-  assign \$3058  = merge2_lane12[39:20] == merge2_lane13[39:20];
-  assign \$3059  = merge2_lane12[59:40] > merge2_lane13[59:40];
-  assign \$3060  = merge2_lane12[59:40] == merge2_lane13[59:40];
-  assign \$3061  = merge2_lane12[79:60] > merge2_lane13[79:60];
-  assign \$3062  = merge2_lane12[79:60] == merge2_lane13[79:60];
-  assign \$3063  = merge2_lane12[83:80] > merge2_lane13[83:80];
-  assign \$3064  = merge2_lane12[83:80] == merge2_lane13[83:80];
-  assign \$3065  = merge2_lane14[19:0] > merge2_lane15[19:0];
-  assign \$3066  = merge2_lane14[19:0] == merge2_lane15[19:0];
-  assign \$3067  = merge2_lane14[39:20] > merge2_lane15[39:20];
-  assign \$3068  = merge2_lane14[39:20] == merge2_lane15[39:20];
-  assign \$3069  = merge2_lane14[59:40] > merge2_lane15[59:40];
-  assign \$3070  = merge2_lane14[59:40] == merge2_lane15[59:40];
-  assign \$3071  = merge2_lane14[79:60] > merge2_lane15[79:60];
-  assign \$3072  = merge2_lane14[79:60] == merge2_lane15[79:60];
-  assign \$3073  = merge2_lane14[83:80] > merge2_lane15[83:80];
-  assign \$3074  = merge2_lane14[83:80] == merge2_lane15[83:80];
-  assign \$3075  = merge3_eq0_1 & merge3_gt0_0;
-  assign \$3076  = merge3_gt0_1 | \$3075 ;
-  assign \$3077  = merge3_eq0_2 & \$3076 ;
-  assign \$3078  = merge3_gt0_2 | \$3077 ;
-  assign \$3079  = merge3_eq0_3 & \$3078 ;
-  assign \$3080  = merge3_gt0_3 | \$3079 ;
-  assign \$3081  = merge3_eq0_4 & \$3080 ;
-  assign \$3082  = merge3_gt0_4 | \$3081 ;
-  assign \$3083  = \$3082  ? merge3_in1 : merge3_in0;
-  assign \$3084  = merge3_eq0_1 & merge3_gt0_0;
-  assign \$3085  = merge3_gt0_1 | \$3084 ;
-  assign \$3086  = merge3_eq0_2 & \$3085 ;
-  assign \$3087  = merge3_gt0_2 | \$3086 ;
-  assign \$3088  = merge3_eq0_3 & \$3087 ;
-  assign \$3089  = merge3_gt0_3 | \$3088 ;
-  assign \$3090  = merge3_eq0_4 & \$3089 ;
-  assign \$3091  = merge3_gt0_4 | \$3090 ;
-  assign \$3092  = \$3091  ? merge3_in0 : merge3_in1;
-  assign \$3093  = merge3_eq2_1 & merge3_gt2_0;
-  assign \$3094  = merge3_gt2_1 | \$3093 ;
-  assign \$3095  = merge3_eq2_2 & \$3094 ;
-  assign \$3096  = merge3_gt2_2 | \$3095 ;
-  assign \$3097  = merge3_eq2_3 & \$3096 ;
-  assign \$3098  = merge3_gt2_3 | \$3097 ;
-  assign \$3099  = merge3_eq2_4 & \$3098 ;
-  assign \$3100  = merge3_gt2_4 | \$3099 ;
-  assign \$3101  = \$3100  ? merge3_in3 : merge3_in2;
-  assign \$3102  = merge3_eq2_1 & merge3_gt2_0;
-  assign \$3103  = merge3_gt2_1 | \$3102 ;
-  assign \$3104  = merge3_eq2_2 & \$3103 ;
-  assign \$3105  = merge3_gt2_2 | \$3104 ;
-  assign \$3106  = merge3_eq2_3 & \$3105 ;
-  assign \$3107  = merge3_gt2_3 | \$3106 ;
-  assign \$3108  = merge3_eq2_4 & \$3107 ;
-  assign \$3109  = merge3_gt2_4 | \$3108 ;
-  assign \$3110  = \$3109  ? merge3_in2 : merge3_in3;
-  assign \$3111  = merge3_eq4_1 & merge3_gt4_0;
-  assign \$3112  = merge3_gt4_1 | \$3111 ;
-  assign \$3113  = merge3_eq4_2 & \$3112 ;
-  assign \$3114  = merge3_gt4_2 | \$3113 ;
-  assign \$3115  = merge3_eq4_3 & \$3114 ;
-  assign \$3116  = merge3_gt4_3 | \$3115 ;
-  assign \$3117  = merge3_eq4_4 & \$3116 ;
-  assign \$3118  = merge3_gt4_4 | \$3117 ;
-  assign \$3119  = \$3118  ? merge3_in5 : merge3_in4;
-  assign \$3120  = merge3_eq4_1 & merge3_gt4_0;
-  assign \$3121  = merge3_gt4_1 | \$3120 ;
-  assign \$3122  = merge3_eq4_2 & \$3121 ;
-  assign \$3123  = merge3_gt4_2 | \$3122 ;
-  assign \$3124  = merge3_eq4_3 & \$3123 ;
-  assign \$3125  = merge3_gt4_3 | \$3124 ;
-  assign \$3126  = merge3_eq4_4 & \$3125 ;
-  assign \$3127  = merge3_gt4_4 | \$3126 ;
-  assign \$3128  = \$3127  ? merge3_in4 : merge3_in5;
-  assign \$3129  = merge3_eq6_1 & merge3_gt6_0;
-  assign \$3130  = merge3_gt6_1 | \$3129 ;
-  assign \$3131  = merge3_eq6_2 & \$3130 ;
-  assign \$3132  = merge3_gt6_2 | \$3131 ;
-  assign \$3133  = merge3_eq6_3 & \$3132 ;
-  assign \$3134  = merge3_gt6_3 | \$3133 ;
-  assign \$3135  = merge3_eq6_4 & \$3134 ;
-  assign \$3136  = merge3_gt6_4 | \$3135 ;
-  assign \$3137  = \$3136  ? merge3_in7 : merge3_in6;
-  assign \$3138  = merge3_eq6_1 & merge3_gt6_0;
-  assign \$3139  = merge3_gt6_1 | \$3138 ;
-  assign \$3140  = merge3_eq6_2 & \$3139 ;
-  assign \$3141  = merge3_gt6_2 | \$3140 ;
-  assign \$3142  = merge3_eq6_3 & \$3141 ;
-  assign \$3143  = merge3_gt6_3 | \$3142 ;
-  assign \$3144  = merge3_eq6_4 & \$3143 ;
-  assign \$3145  = merge3_gt6_4 | \$3144 ;
-  assign \$3146  = \$3145  ? merge3_in6 : merge3_in7;
-  assign \$3147  = merge3_eq8_1 & merge3_gt8_0;
-  assign \$3148  = merge3_gt8_1 | \$3147 ;
-  assign \$3149  = merge3_eq8_2 & \$3148 ;
-  assign \$3150  = merge3_gt8_2 | \$3149 ;
-  assign \$3151  = merge3_eq8_3 & \$3150 ;
-  assign \$3152  = merge3_gt8_3 | \$3151 ;
-  assign \$3153  = merge3_eq8_4 & \$3152 ;
-  assign \$3154  = merge3_gt8_4 | \$3153 ;
-  assign \$3155  = \$3154  ? merge3_in9 : merge3_in8;
-  assign \$3156  = merge3_eq8_1 & merge3_gt8_0;
-  assign \$3157  = merge3_gt8_1 | \$3156 ;
-  assign \$3158  = merge3_eq8_2 & \$3157 ;
-  assign \$3159  = merge3_gt8_2 | \$3158 ;
-  assign \$3160  = merge3_eq8_3 & \$3159 ;
-  assign \$3161  = merge3_gt8_3 | \$3160 ;
-  assign \$3162  = merge3_eq8_4 & \$3161 ;
-  assign \$3163  = merge3_gt8_4 | \$3162 ;
-  assign \$3164  = \$3163  ? merge3_in8 : merge3_in9;
-  assign \$3165  = merge3_eq10_1 & merge3_gt10_0;
-  assign \$3166  = merge3_gt10_1 | \$3165 ;
-  assign \$3167  = merge3_eq10_2 & \$3166 ;
-  assign \$3168  = merge3_gt10_2 | \$3167 ;
-  assign \$3169  = merge3_eq10_3 & \$3168 ;
-  assign \$3170  = merge3_gt10_3 | \$3169 ;
-  assign \$3171  = merge3_eq10_4 & \$3170 ;
-  assign \$3172  = merge3_gt10_4 | \$3171 ;
-  assign \$3173  = \$3172  ? merge3_in11 : merge3_in10;
-  assign \$3174  = merge3_eq10_1 & merge3_gt10_0;
-  assign \$3175  = merge3_gt10_1 | \$3174 ;
-  assign \$3176  = merge3_eq10_2 & \$3175 ;
-  assign \$3177  = merge3_gt10_2 | \$3176 ;
-  assign \$3178  = merge3_eq10_3 & \$3177 ;
-  assign \$3179  = merge3_gt10_3 | \$3178 ;
-  assign \$3180  = merge3_eq10_4 & \$3179 ;
-  assign \$3181  = merge3_gt10_4 | \$3180 ;
-  assign \$3182  = \$3181  ? merge3_in10 : merge3_in11;
-  assign \$3183  = merge3_eq12_1 & merge3_gt12_0;
-  assign \$3184  = merge3_gt12_1 | \$3183 ;
-  assign \$3185  = merge3_eq12_2 & \$3184 ;
-  assign \$3186  = merge3_gt12_2 | \$3185 ;
-  assign \$3187  = merge3_eq12_3 & \$3186 ;
-  assign \$3188  = merge3_gt12_3 | \$3187 ;
-  assign \$3189  = merge3_eq12_4 & \$3188 ;
-  assign \$3190  = merge3_gt12_4 | \$3189 ;
-  assign \$3191  = \$3190  ? merge3_in13 : merge3_in12;
-  assign \$3192  = merge3_eq12_1 & merge3_gt12_0;
-  assign \$3193  = merge3_gt12_1 | \$3192 ;
-  assign \$3194  = merge3_eq12_2 & \$3193 ;
-  assign \$3195  = merge3_gt12_2 | \$3194 ;
-  assign \$3196  = merge3_eq12_3 & \$3195 ;
-  assign \$3197  = merge3_gt12_3 | \$3196 ;
-  assign \$3198  = merge3_eq12_4 & \$3197 ;
-  assign \$3199  = merge3_gt12_4 | \$3198 ;
-  assign \$3200  = \$3199  ? merge3_in12 : merge3_in13;
-  assign \$3201  = merge3_eq14_1 & merge3_gt14_0;
-  assign \$3202  = merge3_gt14_1 | \$3201 ;
-  assign \$3203  = merge3_eq14_2 & \$3202 ;
-  assign \$3204  = merge3_gt14_2 | \$3203 ;
-  assign \$3205  = merge3_eq14_3 & \$3204 ;
-  assign \$3206  = merge3_gt14_3 | \$3205 ;
-  assign \$3207  = merge3_eq14_4 & \$3206 ;
-  assign \$3208  = merge3_gt14_4 | \$3207 ;
-  assign \$3209  = \$3208  ? merge3_in15 : merge3_in14;
-  assign \$3210  = merge3_eq14_1 & merge3_gt14_0;
-  assign \$3211  = merge3_gt14_1 | \$3210 ;
-  assign \$3212  = merge3_eq14_2 & \$3211 ;
-  assign \$3213  = merge3_gt14_2 | \$3212 ;
-  assign \$3214  = merge3_eq14_3 & \$3213 ;
-  assign \$3215  = merge3_gt14_3 | \$3214 ;
-  assign \$3216  = merge3_eq14_4 & \$3215 ;
-  assign \$3217  = merge3_gt14_4 | \$3216 ;
-  assign \$3218  = \$3217  ? merge3_in14 : merge3_in15;
-  assign \$3219  = merge3_lane0[83] | merge3_lane1[83];
-  assign \$3220  = ~ \$3219 ;
-  assign \$3221  = merge3_lane0[20] != merge3_lane1[20];
-  assign \$3222  = \$3220  & \$3221 ;
-  assign \$3223  = merge3_lane0[83:21] == merge3_lane1[83:21];
-  assign \$3224  = \$3222  & \$3223 ;
-  assign \$3225  = merge3_lane0[20] ? merge3_lane1[19:0] : merge3_lane0[19:0];
-  assign \$3226  = merge3_lane0[20] ? merge3_lane0[19:0] : merge3_lane1[19:0];
-  assign \$3227  = merge3_lane1[83] | merge3_lane2[83];
-  assign \$3228  = ~ \$3227 ;
-  assign \$3229  = merge3_lane1[20] != merge3_lane2[20];
-  assign \$3230  = \$3228  & \$3229 ;
-  assign \$3231  = merge3_lane1[83:21] == merge3_lane2[83:21];
-  assign \$3232  = \$3230  & \$3231 ;
-  assign \$3233  = merge3_lane1[20] ? merge3_lane2[19:0] : merge3_lane1[19:0];
-  assign \$3234  = merge3_lane1[20] ? merge3_lane1[19:0] : merge3_lane2[19:0];
-  assign \$3235  = merge3_lane2[83] | merge3_lane3[83];
-  assign \$3236  = ~ \$3235 ;
-  assign \$3237  = merge3_lane2[20] != merge3_lane3[20];
-  assign \$3238  = \$3236  & \$3237 ;
-  assign \$3239  = merge3_lane2[83:21] == merge3_lane3[83:21];
-  assign \$3240  = \$3238  & \$3239 ;
-  assign \$3241  = merge3_lane2[20] ? merge3_lane3[19:0] : merge3_lane2[19:0];
-  assign \$3242  = merge3_lane2[20] ? merge3_lane2[19:0] : merge3_lane3[19:0];
-  assign \$3243  = merge3_lane3[83] | merge3_lane4[83];
-  assign \$3244  = ~ \$3243 ;
-  assign \$3245  = merge3_lane3[20] != merge3_lane4[20];
-  assign \$3246  = \$3244  & \$3245 ;
-  assign \$3247  = merge3_lane3[83:21] == merge3_lane4[83:21];
-  assign \$3248  = \$3246  & \$3247 ;
-  assign \$3249  = merge3_lane3[20] ? merge3_lane4[19:0] : merge3_lane3[19:0];
-  assign \$3250  = merge3_lane3[20] ? merge3_lane3[19:0] : merge3_lane4[19:0];
-  assign \$3251  = merge3_lane4[83] | merge3_lane5[83];
-  assign \$3252  = ~ \$3251 ;
-  assign \$3253  = merge3_lane4[20] != merge3_lane5[20];
-  assign \$3254  = \$3252  & \$3253 ;
-  assign \$3255  = merge3_lane4[83:21] == merge3_lane5[83:21];
-  assign \$3256  = \$3254  & \$3255 ;
-  assign \$3257  = merge3_lane4[20] ? merge3_lane5[19:0] : merge3_lane4[19:0];
-  assign \$3258  = merge3_lane4[20] ? merge3_lane4[19:0] : merge3_lane5[19:0];
-  assign \$3259  = merge3_lane5[83] | merge3_lane6[83];
-  assign \$3260  = ~ \$3259 ;
-  assign \$3261  = merge3_lane5[20] != merge3_lane6[20];
-  assign \$3262  = \$3260  & \$3261 ;
-  assign \$3263  = merge3_lane5[83:21] == merge3_lane6[83:21];
-  assign \$3264  = \$3262  & \$3263 ;
-  assign \$3265  = merge3_lane5[20] ? merge3_lane6[19:0] : merge3_lane5[19:0];
-  assign \$3266  = merge3_lane5[20] ? merge3_lane5[19:0] : merge3_lane6[19:0];
-  assign \$3267  = merge3_lane6[83] | merge3_lane7[83];
-  assign \$3268  = ~ \$3267 ;
-  assign \$3269  = merge3_lane6[20] != merge3_lane7[20];
-  assign \$3270  = \$3268  & \$3269 ;
-  assign \$3271  = merge3_lane6[83:21] == merge3_lane7[83:21];
-  assign \$3272  = \$3270  & \$3271 ;
-  assign \$3273  = merge3_lane6[20] ? merge3_lane7[19:0] : merge3_lane6[19:0];
-  assign \$3274  = merge3_lane6[20] ? merge3_lane6[19:0] : merge3_lane7[19:0];
-  assign \$3275  = merge3_lane7[83] | merge3_lane8[83];
-  assign \$3276  = ~ \$3275 ;
-  assign \$3277  = merge3_lane7[20] != merge3_lane8[20];
-  assign \$3278  = \$3276  & \$3277 ;
-  assign \$3279  = merge3_lane7[83:21] == merge3_lane8[83:21];
-  assign \$3280  = \$3278  & \$3279 ;
-  assign \$3281  = merge3_lane7[20] ? merge3_lane8[19:0] : merge3_lane7[19:0];
-  assign \$3282  = merge3_lane7[20] ? merge3_lane7[19:0] : merge3_lane8[19:0];
-  assign \$3283  = merge3_lane8[83] | merge3_lane9[83];
-  assign \$3284  = ~ \$3283 ;
-  assign \$3285  = merge3_lane8[20] != merge3_lane9[20];
-  assign \$3286  = \$3284  & \$3285 ;
-  assign \$3287  = merge3_lane8[83:21] == merge3_lane9[83:21];
-  assign \$3288  = \$3286  & \$3287 ;
-  assign \$3289  = merge3_lane8[20] ? merge3_lane9[19:0] : merge3_lane8[19:0];
-  assign \$3290  = merge3_lane8[20] ? merge3_lane8[19:0] : merge3_lane9[19:0];
-  assign \$3291  = merge3_lane9[83] | merge3_lane10[83];
-  assign \$3292  = ~ \$3291 ;
-  assign \$3293  = merge3_lane9[20] != merge3_lane10[20];
-  assign \$3294  = \$3292  & \$3293 ;
-  assign \$3295  = merge3_lane9[83:21] == merge3_lane10[83:21];
-  assign \$3296  = \$3294  & \$3295 ;
-  assign \$3297  = merge3_lane9[20] ? merge3_lane10[19:0] : merge3_lane9[19:0];
-  assign \$3298  = merge3_lane9[20] ? merge3_lane9[19:0] : merge3_lane10[19:0];
-  assign \$3299  = merge3_lane10[83] | merge3_lane11[83];
-  assign \$3300  = ~ \$3299 ;
-  assign \$3301  = merge3_lane10[20] != merge3_lane11[20];
-  assign \$3302  = \$3300  & \$3301 ;
-  assign \$3303  = merge3_lane10[83:21] == merge3_lane11[83:21];
-  assign \$3304  = \$3302  & \$3303 ;
-  assign \$3305  = merge3_lane10[20] ? merge3_lane11[19:0] : merge3_lane10[19:0];
-  assign \$3306  = merge3_lane10[20] ? merge3_lane10[19:0] : merge3_lane11[19:0];
-  assign \$3307  = merge3_lane11[83] | merge3_lane12[83];
-  assign \$3308  = ~ \$3307 ;
-  assign \$3309  = merge3_lane11[20] != merge3_lane12[20];
-  assign \$3310  = \$3308  & \$3309 ;
-  assign \$3311  = merge3_lane11[83:21] == merge3_lane12[83:21];
-  assign \$3312  = \$3310  & \$3311 ;
-  assign \$3313  = merge3_lane11[20] ? merge3_lane12[19:0] : merge3_lane11[19:0];
-  assign \$3314  = merge3_lane11[20] ? merge3_lane11[19:0] : merge3_lane12[19:0];
-  assign \$3315  = merge3_lane12[83] | merge3_lane13[83];
-  assign \$3316  = ~ \$3315 ;
-  assign \$3317  = merge3_lane12[20] != merge3_lane13[20];
-  assign \$3318  = \$3316  & \$3317 ;
-  assign \$3319  = merge3_lane12[83:21] == merge3_lane13[83:21];
-  assign \$3320  = \$3318  & \$3319 ;
-  assign \$3321  = merge3_lane12[20] ? merge3_lane13[19:0] : merge3_lane12[19:0];
-  assign \$3322  = merge3_lane12[20] ? merge3_lane12[19:0] : merge3_lane13[19:0];
-  assign \$3323  = merge3_lane13[83] | merge3_lane14[83];
-  assign \$3324  = ~ \$3323 ;
-  assign \$3325  = merge3_lane13[20] != merge3_lane14[20];
-  assign \$3326  = \$3324  & \$3325 ;
-  assign \$3327  = merge3_lane13[83:21] == merge3_lane14[83:21];
-  assign \$3328  = \$3326  & \$3327 ;
-  assign \$3329  = merge3_lane13[20] ? merge3_lane14[19:0] : merge3_lane13[19:0];
-  assign \$3330  = merge3_lane13[20] ? merge3_lane13[19:0] : merge3_lane14[19:0];
-  assign \$3331  = merge3_lane14[83] | merge3_lane15[83];
-  assign \$3332  = ~ \$3331 ;
-  assign \$3333  = merge3_lane14[20] != merge3_lane15[20];
-  assign \$3334  = \$3332  & \$3333 ;
-  assign \$3335  = merge3_lane14[83:21] == merge3_lane15[83:21];
-  assign \$3336  = \$3334  & \$3335 ;
-  assign \$3337  = merge3_lane14[20] ? merge3_lane15[19:0] : merge3_lane14[19:0];
-  assign \$3338  = merge3_lane14[20] ? merge3_lane14[19:0] : merge3_lane15[19:0];
-  assign \$3340  = \$signal$35 [1] & hits_below1_0;
-  assign \$3341  = \$signal$35 [2] & hits_below2_0;
-  assign \$3342  = \$signal$35 [3] & hits_below3_0;
-  assign \$3343  = \$signal$35 [4] & hits_below4_0;
-  assign \$3344  = \$signal$35 [5] & hits_below5_0;
-  assign \$3345  = \$signal$35 [6] & hits_below6_0;
-  assign \$3346  = \$signal$35 [7] & hits_below7_0;
-  assign \$3347  = \$signal$35 [8] & hits_below8_0;
-  assign \$3348  = \$signal$35 [9] & hits_below9_0;
-  assign \$3349  = \$signal$35 [10] & hits_below10_0;
-  assign \$3350  = \$signal$35 [11] & hits_below11_0;
-  assign \$3351  = \$signal$35 [12] & hits_below12_0;
-  assign \$3352  = \$signal$35 [13] & hits_below13_0;
-  assign \$3353  = \$signal$35 [14] & hits_below14_0;
-  assign \$3354  = \$signal$35 [1] & hits_below1_1;
-  assign \$3355  = \$signal$35 [2] & hits_below2_1;
-  assign \$3356  = \$signal$35 [3] & hits_below3_1;
-  assign \$3357  = \$signal$35 [4] & hits_below4_1;
-  assign \$3358  = \$signal$35 [5] & hits_below5_1;
-  assign \$3359  = \$signal$35 [6] & hits_below6_1;
-  assign \$3360  = \$signal$35 [7] & hits_below7_1;
-  assign \$3361  = \$signal$35 [8] & hits_below8_1;
-  assign \$3362  = \$signal$35 [9] & hits_below9_1;
-  assign \$3363  = \$signal$35 [10] & hits_below10_1;
-  assign \$3364  = \$signal$35 [11] & hits_below11_1;
-  assign \$3365  = \$signal$35 [12] & hits_below12_1;
-  assign \$3366  = \$signal$35 [13] & hits_below13_1;
-  assign \$3367  = \$signal$35 [14] & hits_below14_1;
-  assign \$3368  = \$signal$35 [2] & hits_below2_2;
-  assign \$3369  = \$signal$35 [3] & hits_below3_2;
-  assign \$3370  = \$signal$35 [4] & hits_below4_2;
-  assign \$3371  = \$signal$35 [5] & hits_below5_2;
-  assign \$3372  = \$signal$35 [6] & hits_below6_2;
-  assign \$3373  = \$signal$35 [7] & hits_below7_2;
-  assign \$3374  = \$signal$35 [8] & hits_below8_2;
-  assign \$3375  = \$signal$35 [9] & hits_below9_2;
-  assign \$3376  = \$signal$35 [10] & hits_below10_2;
-  assign \$3377  = \$signal$35 [11] & hits_below11_2;
-  assign \$3378  = \$signal$35 [12] & hits_below12_2;
-  assign \$3379  = \$signal$35 [13] & hits_below13_2;
-  assign \$3380  = \$signal$35 [14] & hits_below14_2;
-  assign \$3381  = \$signal$35 [3] & hits_below3_3;
-  assign \$3382  = \$signal$35 [4] & hits_below4_3;
-  assign \$3383  = \$signal$35 [5] & hits_below5_3;
-  assign \$3384  = \$signal$35 [6] & hits_below6_3;
-  assign \$3385  = \$signal$35 [7] & hits_below7_3;
-  assign \$3386  = \$signal$35 [8] & hits_below8_3;
-  assign \$3387  = \$signal$35 [9] & hits_below9_3;
-  assign \$3388  = \$signal$35 [10] & hits_below10_3;
-  assign \$3389  = \$signal$35 [11] & hits_below11_3;
-  assign \$3390  = \$signal$35 [12] & hits_below12_3;
-  assign \$3391  = \$signal$35 [13] & hits_below13_3;
-  assign \$3392  = \$signal$35 [14] & hits_below14_3;
-  assign \$3393  = \$signal$35 [4] & hits_below4_4;
-  assign \$3394  = \$signal$35 [5] & hits_below5_4;
-  assign \$3395  = \$signal$35 [6] & hits_below6_4;
-  assign \$3396  = \$signal$35 [7] & hits_below7_4;
-  assign \$3397  = \$signal$35 [8] & hits_below8_4;
-  assign \$3398  = \$signal$35 [9] & hits_below9_4;
-  assign \$3399  = \$signal$35 [10] & hits_below10_4;
-  assign \$3400  = \$signal$35 [11] & hits_below11_4;
-  assign \$3401  = \$signal$35 [12] & hits_below12_4;
-  assign \$3402  = \$signal$35 [13] & hits_below13_4;
-  assign \$3403  = \$signal$35 [14] & hits_below14_4;
-  assign \$3404  = \$signal$35 [5] & hits_below5_5;
-  assign \$3405  = \$signal$35 [6] & hits_below6_5;
-  assign \$3406  = \$signal$35 [7] & hits_below7_5;
-  assign \$3407  = \$signal$35 [8] & hits_below8_5;
-  assign \$3408  = \$signal$35 [9] & hits_below9_5;
-  assign \$3409  = \$signal$35 [10] & hits_below10_5;
-  assign \$3410  = \$signal$35 [11] & hits_below11_5;
-  assign \$3411  = \$signal$35 [12] & hits_below12_5;
-  assign \$3412  = \$signal$35 [13] & hits_below13_5;
-  assign \$3413  = \$signal$35 [14] & hits_below14_5;
-  assign \$3414  = \$signal$35 [6] & hits_below6_6;
-  assign \$3415  = \$signal$35 [7] & hits_below7_6;
-  assign \$3416  = \$signal$35 [8] & hits_below8_6;
-  assign \$3417  = \$signal$35 [9] & hits_below9_6;
-  assign \$3418  = \$signal$35 [10] & hits_below10_6;
-  assign \$3419  = \$signal$35 [11] & hits_below11_6;
-  assign \$3420  = \$signal$35 [12] & hits_below12_6;
-  assign \$3421  = \$signal$35 [13] & hits_below13_6;
-  assign \$3422  = \$signal$35 [14] & hits_below14_6;
-  assign \$3423  = \$signal$35 [7] & hits_below7_7;
-  assign \$3424  = \$signal$35 [8] & hits_below8_7;
-  assign \$3425  = \$signal$35 [9] & hits_below9_7;
-  assign \$3426  = \$signal$35 [10] & hits_below10_7;
-  assign \$3427  = \$signal$35 [11] & hits_below11_7;
-  assign \$3428  = \$signal$35 [12] & hits_below12_7;
-  assign \$3429  = \$signal$35 [13] & hits_below13_7;
-  assign \$3430  = \$signal$35 [14] & hits_below14_7;
-  assign \$3432  = ~ \$3431 ;
-  assign \$3433  = | { hits_below15_1, hits_below15_0 };
-  assign \$3434  = ~ \$3433 ;
-  assign \$3435  = | { hits_below15_2, hits_below15_1, hits_below15_0 };
-  assign \$3436  = ~ \$3435 ;
-  assign \$3437  = | { hits_below15_3, hits_below15_2, hits_below15_1, hits_below15_0 };
+  assign \$1350  = \$1349  & out_keep[3];
+  assign \$1351  = \$1350  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 84'h800000000000000000000;
+  assign \$1352  = ~ in_done;
+  assign \$1353  = in_full & \$1352 ;
+  assign \$1354  = \$1353  & out_full;
+  assign \$1355  = ~ out_done;
+  assign \$1356  = \$1354  & \$1355 ;
+  assign \$1357  = \$1356  & out_keep[2];
+  assign \$1358  = \$1357  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 84'h800000000000000000000;
+  assign \$1359  = ~ in_done;
+  assign \$1360  = in_full & \$1359 ;
+  assign \$1361  = \$1360  & out_full;
+  assign \$1362  = ~ out_done;
+  assign \$1363  = \$1361  & \$1362 ;
+  assign \$1364  = \$1363  & out_keep[1];
+  assign \$1365  = \$1364  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 84'h800000000000000000000;
+  assign \$1366  = ~ in_done;
+  assign \$1367  = in_full & \$1366 ;
+  assign \$1368  = \$1367  & out_full;
+  assign \$1369  = ~ out_done;
+  assign \$1370  = \$1368  & \$1369 ;
+  assign \$1371  = \$1370  & out_keep[0];
+  assign \$1372  = \$1371  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 84'h800000000000000000000;
+  assign \$1373  = ~ in_done;
+  assign \$1374  = in_full & \$1373 ;
+  assign \$1375  = \$1374  & out_full;
+  assign \$1376  = ~ out_done;
+  assign \$1377  = \$1375  & \$1376 ;
+  assign \$1378  = \$1377  & in_keep[0];
+  assign \$1379  = \$1378  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 84'h800000000000000000000;
+  assign \$1380  = ~ in_done;
+  assign \$1381  = in_full & \$1380 ;
+  assign \$1382  = \$1381  & out_full;
+  assign \$1383  = ~ out_done;
+  assign \$1384  = \$1382  & \$1383 ;
+  assign \$1385  = \$1384  & out_keep[7];
+  assign \$1386  = \$1385  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 84'h800000000000000000000;
+  assign \$1387  = \$1379 [19:0] > \$1386 [19:0];
+  assign \$1388  = ~ in_done;
+  assign \$1389  = in_full & \$1388 ;
+  assign \$1390  = \$1389  & out_full;
+  assign \$1391  = ~ out_done;
+  assign \$1392  = \$1390  & \$1391 ;
+  assign \$1393  = \$1392  & in_keep[0];
+  assign \$1394  = \$1393  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 84'h800000000000000000000;
+  assign \$1395  = ~ in_done;
+  assign \$1396  = in_full & \$1395 ;
+  assign \$1397  = \$1396  & out_full;
+  assign \$1398  = ~ out_done;
+  assign \$1399  = \$1397  & \$1398 ;
+  assign \$1400  = \$1399  & out_keep[7];
+  assign \$1401  = \$1400  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 84'h800000000000000000000;
+  assign \$1402  = \$1394 [19:0] == \$1401 [19:0];
+  assign \$1403  = ~ in_done;
+  assign \$1404  = in_full & \$1403 ;
+  assign \$1405  = \$1404  & out_full;
+  assign \$1406  = ~ out_done;
+  assign \$1407  = \$1405  & \$1406 ;
+  assign \$1408  = \$1407  & in_keep[0];
+  assign \$1409  = \$1408  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 84'h800000000000000000000;
+  assign \$1410  = ~ in_done;
+  assign \$1411  = in_full & \$1410 ;
+  assign \$1412  = \$1411  & out_full;
+  assign \$1413  = ~ out_done;
+  assign \$1414  = \$1412  & \$1413 ;
+  assign \$1415  = \$1414  & out_keep[7];
+  assign \$1416  = \$1415  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 84'h800000000000000000000;
+  assign \$1417  = \$1409 [39:20] > \$1416 [39:20];
+  assign \$1418  = ~ in_done;
+  assign \$1419  = in_full & \$1418 ;
+  assign \$1420  = \$1419  & out_full;
+  assign \$1421  = ~ out_done;
+  assign \$1422  = \$1420  & \$1421 ;
+  assign \$1423  = \$1422  & in_keep[0];
+  assign \$1424  = \$1423  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 84'h800000000000000000000;
+  assign \$1425  = ~ in_done;
+  assign \$1426  = in_full & \$1425 ;
+  assign \$1427  = \$1426  & out_full;
+  assign \$1428  = ~ out_done;
+  assign \$1429  = \$1427  & \$1428 ;
+  assign \$1430  = \$1429  & out_keep[7];
+  assign \$1431  = \$1430  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 84'h800000000000000000000;
+  assign \$1432  = \$1424 [39:20] == \$1431 [39:20];
+  assign \$1433  = ~ in_done;
+  assign \$1434  = in_full & \$1433 ;
+  assign \$1435  = \$1434  & out_full;
+  assign \$1436  = ~ out_done;
+  assign \$1437  = \$1435  & \$1436 ;
+  assign \$1438  = \$1437  & in_keep[0];
+  assign \$1439  = \$1438  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 84'h800000000000000000000;
+  assign \$1440  = ~ in_done;
+  assign \$1441  = in_full & \$1440 ;
+  assign \$1442  = \$1441  & out_full;
+  assign \$1443  = ~ out_done;
+  assign \$1444  = \$1442  & \$1443 ;
+  assign \$1445  = \$1444  & out_keep[7];
+  assign \$1446  = \$1445  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 84'h800000000000000000000;
+  assign \$1447  = \$1439 [59:40] > \$1446 [59:40];
+  assign \$1448  = ~ in_done;
+  assign \$1449  = in_full & \$1448 ;
+  assign \$1450  = \$1449  & out_full;
+  assign \$1451  = ~ out_done;
+  assign \$1452  = \$1450  & \$1451 ;
+  assign \$1453  = \$1452  & in_keep[0];
+  assign \$1454  = \$1453  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 84'h800000000000000000000;
+  assign \$1455  = ~ in_done;
+  assign \$1456  = in_full & \$1455 ;
+  assign \$1457  = \$1456  & out_full;
+  assign \$1458  = ~ out_done;
+  assign \$1459  = \$1457  & \$1458 ;
+  assign \$1460  = \$1459  & out_keep[7];
+  assign \$1461  = \$1460  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 84'h800000000000000000000;
+  assign \$1462  = \$1454 [59:40] == \$1461 [59:40];
+  assign \$1463  = ~ in_done;
+  assign \$1464  = in_full & \$1463 ;
+  assign \$1465  = \$1464  & out_full;
+  assign \$1466  = ~ out_done;
+  assign \$1467  = \$1465  & \$1466 ;
+  assign \$1468  = \$1467  & in_keep[0];
+  assign \$1469  = \$1468  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 84'h800000000000000000000;
+  assign \$1470  = ~ in_done;
+  assign \$1471  = in_full & \$1470 ;
+  assign \$1472  = \$1471  & out_full;
+  assign \$1473  = ~ out_done;
+  assign \$1474  = \$1472  & \$1473 ;
+  assign \$1475  = \$1474  & out_keep[7];
+  assign \$1476  = \$1475  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 84'h800000000000000000000;
+  assign \$1477  = \$1469 [79:60] > \$1476 [79:60];
+  assign \$1478  = ~ in_done;
+  assign \$1479  = in_full & \$1478 ;
+  assign \$1480  = \$1479  & out_full;
+  assign \$1481  = ~ out_done;
+  assign \$1482  = \$1480  & \$1481 ;
+  assign \$1483  = \$1482  & in_keep[0];
+  assign \$1484  = \$1483  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 84'h800000000000000000000;
+  assign \$1485  = ~ in_done;
+  assign \$1486  = in_full & \$1485 ;
+  assign \$1487  = \$1486  & out_full;
+  assign \$1488  = ~ out_done;
+  assign \$1489  = \$1487  & \$1488 ;
+  assign \$1490  = \$1489  & out_keep[7];
+  assign \$1491  = \$1490  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 84'h800000000000000000000;
+  assign \$1492  = \$1484 [79:60] == \$1491 [79:60];
+  assign \$1493  = ~ in_done;
+  assign \$1494  = in_full & \$1493 ;
+  assign \$1495  = \$1494  & out_full;
+  assign \$1496  = ~ out_done;
+  assign \$1497  = \$1495  & \$1496 ;
+  assign \$1498  = \$1497  & in_keep[0];
+  assign \$1499  = \$1498  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 84'h800000000000000000000;
+  assign \$1500  = ~ in_done;
+  assign \$1501  = in_full & \$1500 ;
+  assign \$1502  = \$1501  & out_full;
+  assign \$1503  = ~ out_done;
+  assign \$1504  = \$1502  & \$1503 ;
+  assign \$1505  = \$1504  & out_keep[7];
+  assign \$1506  = \$1505  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 84'h800000000000000000000;
+  assign \$1507  = \$1499 [83:80] > \$1506 [83:80];
+  assign \$1508  = ~ in_done;
+  assign \$1509  = in_full & \$1508 ;
+  assign \$1510  = \$1509  & out_full;
+  assign \$1511  = ~ out_done;
+  assign \$1512  = \$1510  & \$1511 ;
+  assign \$1513  = \$1512  & in_keep[0];
+  assign \$1514  = \$1513  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 84'h800000000000000000000;
+  assign \$1515  = ~ in_done;
+  assign \$1516  = in_full & \$1515 ;
+  assign \$1517  = \$1516  & out_full;
+  assign \$1518  = ~ out_done;
+  assign \$1519  = \$1517  & \$1518 ;
+  assign \$1520  = \$1519  & out_keep[7];
+  assign \$1521  = \$1520  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 84'h800000000000000000000;
+  assign \$1522  = \$1514 [83:80] == \$1521 [83:80];
+  assign \$1523  = ~ in_done;
+  assign \$1524  = in_full & \$1523 ;
+  assign \$1525  = \$1524  & out_full;
+  assign \$1526  = ~ out_done;
+  assign \$1527  = \$1525  & \$1526 ;
+  assign \$1528  = \$1527  & in_keep[1];
+  assign \$1529  = \$1528  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 84'h800000000000000000000;
+  assign \$1530  = ~ in_done;
+  assign \$1531  = in_full & \$1530 ;
+  assign \$1532  = \$1531  & out_full;
+  assign \$1533  = ~ out_done;
+  assign \$1534  = \$1532  & \$1533 ;
+  assign \$1535  = \$1534  & out_keep[6];
+  assign \$1536  = \$1535  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 84'h800000000000000000000;
+  assign \$1537  = \$1529 [19:0] > \$1536 [19:0];
+  assign \$1538  = ~ in_done;
+  assign \$1539  = in_full & \$1538 ;
+  assign \$1540  = \$1539  & out_full;
+  assign \$1541  = ~ out_done;
+  assign \$1542  = \$1540  & \$1541 ;
+  assign \$1543  = \$1542  & in_keep[1];
+  assign \$1544  = \$1543  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 84'h800000000000000000000;
+  assign \$1545  = ~ in_done;
+  assign \$1546  = in_full & \$1545 ;
+  assign \$1547  = \$1546  & out_full;
+  assign \$1548  = ~ out_done;
+  assign \$1549  = \$1547  & \$1548 ;
+  assign \$1550  = \$1549  & out_keep[6];
+  assign \$1551  = \$1550  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 84'h800000000000000000000;
+  assign \$1552  = \$1544 [19:0] == \$1551 [19:0];
+  assign \$1553  = ~ in_done;
+  assign \$1554  = in_full & \$1553 ;
+  assign \$1555  = \$1554  & out_full;
+  assign \$1556  = ~ out_done;
+  assign \$1557  = \$1555  & \$1556 ;
+  assign \$1558  = \$1557  & in_keep[1];
+  assign \$1559  = \$1558  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 84'h800000000000000000000;
+  assign \$1560  = ~ in_done;
+  assign \$1561  = in_full & \$1560 ;
+  assign \$1562  = \$1561  & out_full;
+  assign \$1563  = ~ out_done;
+  assign \$1564  = \$1562  & \$1563 ;
+  assign \$1565  = \$1564  & out_keep[6];
+  assign \$1566  = \$1565  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 84'h800000000000000000000;
+  assign \$1567  = \$1559 [39:20] > \$1566 [39:20];
+  assign \$1568  = ~ in_done;
+  assign \$1569  = in_full & \$1568 ;
+  assign \$1570  = \$1569  & out_full;
+  assign \$1571  = ~ out_done;
+  assign \$1572  = \$1570  & \$1571 ;
+  assign \$1573  = \$1572  & in_keep[1];
+  assign \$1574  = \$1573  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 84'h800000000000000000000;
+  assign \$1575  = ~ in_done;
+  assign \$1576  = in_full & \$1575 ;
+  assign \$1577  = \$1576  & out_full;
+  assign \$1578  = ~ out_done;
+  assign \$1579  = \$1577  & \$1578 ;
+  assign \$1580  = \$1579  & out_keep[6];
+  assign \$1581  = \$1580  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 84'h800000000000000000000;
+  assign \$1582  = \$1574 [39:20] == \$1581 [39:20];
+  assign \$1583  = ~ in_done;
+  assign \$1584  = in_full & \$1583 ;
+  assign \$1585  = \$1584  & out_full;
+  assign \$1586  = ~ out_done;
+  assign \$1587  = \$1585  & \$1586 ;
+  assign \$1588  = \$1587  & in_keep[1];
+  assign \$1589  = \$1588  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 84'h800000000000000000000;
+  assign \$1590  = ~ in_done;
+  assign \$1591  = in_full & \$1590 ;
+  assign \$1592  = \$1591  & out_full;
+  assign \$1593  = ~ out_done;
+  assign \$1594  = \$1592  & \$1593 ;
+  assign \$1595  = \$1594  & out_keep[6];
+  assign \$1596  = \$1595  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 84'h800000000000000000000;
+  assign \$1597  = \$1589 [59:40] > \$1596 [59:40];
+  assign \$1598  = ~ in_done;
+  assign \$1599  = in_full & \$1598 ;
+  assign \$1600  = \$1599  & out_full;
+  assign \$1601  = ~ out_done;
+  assign \$1602  = \$1600  & \$1601 ;
+  assign \$1603  = \$1602  & in_keep[1];
+  assign \$1604  = \$1603  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 84'h800000000000000000000;
+  assign \$1605  = ~ in_done;
+  assign \$1606  = in_full & \$1605 ;
+  assign \$1607  = \$1606  & out_full;
+  assign \$1608  = ~ out_done;
+  assign \$1609  = \$1607  & \$1608 ;
+  assign \$1610  = \$1609  & out_keep[6];
+  assign \$1611  = \$1610  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 84'h800000000000000000000;
+  assign \$1612  = \$1604 [59:40] == \$1611 [59:40];
+  assign \$1613  = ~ in_done;
+  assign \$1614  = in_full & \$1613 ;
+  assign \$1615  = \$1614  & out_full;
+  assign \$1616  = ~ out_done;
+  assign \$1617  = \$1615  & \$1616 ;
+  assign \$1618  = \$1617  & in_keep[1];
+  assign \$1619  = \$1618  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 84'h800000000000000000000;
+  assign \$1620  = ~ in_done;
+  assign \$1621  = in_full & \$1620 ;
+  assign \$1622  = \$1621  & out_full;
+  assign \$1623  = ~ out_done;
+  assign \$1624  = \$1622  & \$1623 ;
+  assign \$1625  = \$1624  & out_keep[6];
+  assign \$1626  = \$1625  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 84'h800000000000000000000;
+  assign \$1627  = \$1619 [79:60] > \$1626 [79:60];
+  assign \$1628  = ~ in_done;
+  assign \$1629  = in_full & \$1628 ;
+  assign \$1630  = \$1629  & out_full;
+  assign \$1631  = ~ out_done;
+  assign \$1632  = \$1630  & \$1631 ;
+  assign \$1633  = \$1632  & in_keep[1];
+  assign \$1634  = \$1633  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 84'h800000000000000000000;
+  assign \$1635  = ~ in_done;
+  assign \$1636  = in_full & \$1635 ;
+  assign \$1637  = \$1636  & out_full;
+  assign \$1638  = ~ out_done;
+  assign \$1639  = \$1637  & \$1638 ;
+  assign \$1640  = \$1639  & out_keep[6];
+  assign \$1641  = \$1640  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 84'h800000000000000000000;
+  assign \$1642  = \$1634 [79:60] == \$1641 [79:60];
+  assign \$1643  = ~ in_done;
+  assign \$1644  = in_full & \$1643 ;
+  assign \$1645  = \$1644  & out_full;
+  assign \$1646  = ~ out_done;
+  assign \$1647  = \$1645  & \$1646 ;
+  assign \$1648  = \$1647  & in_keep[1];
+  assign \$1649  = \$1648  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 84'h800000000000000000000;
+  assign \$1650  = ~ in_done;
+  assign \$1651  = in_full & \$1650 ;
+  assign \$1652  = \$1651  & out_full;
+  assign \$1653  = ~ out_done;
+  assign \$1654  = \$1652  & \$1653 ;
+  assign \$1655  = \$1654  & out_keep[6];
+  assign \$1656  = \$1655  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 84'h800000000000000000000;
+  assign \$1657  = \$1649 [83:80] > \$1656 [83:80];
+  assign \$1658  = ~ in_done;
+  assign \$1659  = in_full & \$1658 ;
+  assign \$1660  = \$1659  & out_full;
+  assign \$1661  = ~ out_done;
+  assign \$1662  = \$1660  & \$1661 ;
+  assign \$1663  = \$1662  & in_keep[1];
+  assign \$1664  = \$1663  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 84'h800000000000000000000;
+  assign \$1665  = ~ in_done;
+  assign \$1666  = in_full & \$1665 ;
+  assign \$1667  = \$1666  & out_full;
+  assign \$1668  = ~ out_done;
+  assign \$1669  = \$1667  & \$1668 ;
+  assign \$1670  = \$1669  & out_keep[6];
+  assign \$1671  = \$1670  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 84'h800000000000000000000;
+  assign \$1672  = \$1664 [83:80] == \$1671 [83:80];
+  assign \$1673  = ~ in_done;
+  assign \$1674  = in_full & \$1673 ;
+  assign \$1675  = \$1674  & out_full;
+  assign \$1676  = ~ out_done;
+  assign \$1677  = \$1675  & \$1676 ;
+  assign \$1678  = \$1677  & in_keep[2];
+  assign \$1679  = \$1678  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 84'h800000000000000000000;
+  assign \$1680  = ~ in_done;
+  assign \$1681  = in_full & \$1680 ;
+  assign \$1682  = \$1681  & out_full;
+  assign \$1683  = ~ out_done;
+  assign \$1684  = \$1682  & \$1683 ;
+  assign \$1685  = \$1684  & out_keep[5];
+  assign \$1686  = \$1685  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 84'h800000000000000000000;
+  assign \$1687  = \$1679 [19:0] > \$1686 [19:0];
+  assign \$1688  = ~ in_done;
+  assign \$1689  = in_full & \$1688 ;
+  assign \$1690  = \$1689  & out_full;
+  assign \$1691  = ~ out_done;
+  assign \$1692  = \$1690  & \$1691 ;
+  assign \$1693  = \$1692  & in_keep[2];
+  assign \$1694  = \$1693  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 84'h800000000000000000000;
+  assign \$1695  = ~ in_done;
+  assign \$1696  = in_full & \$1695 ;
+  assign \$1697  = \$1696  & out_full;
+  assign \$1698  = ~ out_done;
+  assign \$1699  = \$1697  & \$1698 ;
+  assign \$1700  = \$1699  & out_keep[5];
+  assign \$1701  = \$1700  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 84'h800000000000000000000;
+  assign \$1702  = \$1694 [19:0] == \$1701 [19:0];
+  assign \$1703  = ~ in_done;
+  assign \$1704  = in_full & \$1703 ;
+  assign \$1705  = \$1704  & out_full;
+  assign \$1706  = ~ out_done;
+  assign \$1707  = \$1705  & \$1706 ;
+  assign \$1708  = \$1707  & in_keep[2];
+  assign \$1709  = \$1708  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 84'h800000000000000000000;
+  assign \$1710  = ~ in_done;
+  assign \$1711  = in_full & \$1710 ;
+  assign \$1712  = \$1711  & out_full;
+  assign \$1713  = ~ out_done;
+  assign \$1714  = \$1712  & \$1713 ;
+  assign \$1715  = \$1714  & out_keep[5];
+  assign \$1716  = \$1715  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 84'h800000000000000000000;
+  assign \$1717  = \$1709 [39:20] > \$1716 [39:20];
+  assign \$1718  = ~ in_done;
+  assign \$1719  = in_full & \$1718 ;
+  assign \$1720  = \$1719  & out_full;
+  assign \$1721  = ~ out_done;
+  assign \$1722  = \$1720  & \$1721 ;
+  assign \$1723  = \$1722  & in_keep[2];
+  assign \$1724  = \$1723  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 84'h800000000000000000000;
+  assign \$1725  = ~ in_done;
+  assign \$1726  = in_full & \$1725 ;
+  assign \$1727  = \$1726  & out_full;
+  assign \$1728  = ~ out_done;
+  assign \$1729  = \$1727  & \$1728 ;
+  assign \$1730  = \$1729  & out_keep[5];
+  assign \$1731  = \$1730  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 84'h800000000000000000000;
+  assign \$1732  = \$1724 [39:20] == \$1731 [39:20];
+  assign \$1733  = ~ in_done;
+  assign \$1734  = in_full & \$1733 ;
+  assign \$1735  = \$1734  & out_full;
+  assign \$1736  = ~ out_done;
+  assign \$1737  = \$1735  & \$1736 ;
+  assign \$1738  = \$1737  & in_keep[2];
+  assign \$1739  = \$1738  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 84'h800000000000000000000;
+  assign \$1740  = ~ in_done;
+  assign \$1741  = in_full & \$1740 ;
+  assign \$1742  = \$1741  & out_full;
+  assign \$1743  = ~ out_done;
+  assign \$1744  = \$1742  & \$1743 ;
+  assign \$1745  = \$1744  & out_keep[5];
+  assign \$1746  = \$1745  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 84'h800000000000000000000;
+  assign \$1747  = \$1739 [59:40] > \$1746 [59:40];
+  assign \$1748  = ~ in_done;
+  assign \$1749  = in_full & \$1748 ;
+  assign \$1750  = \$1749  & out_full;
+  assign \$1751  = ~ out_done;
+  assign \$1752  = \$1750  & \$1751 ;
+  assign \$1753  = \$1752  & in_keep[2];
+  assign \$1754  = \$1753  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 84'h800000000000000000000;
+  assign \$1755  = ~ in_done;
+  assign \$1756  = in_full & \$1755 ;
+  assign \$1757  = \$1756  & out_full;
+  assign \$1758  = ~ out_done;
+  assign \$1759  = \$1757  & \$1758 ;
+  assign \$1760  = \$1759  & out_keep[5];
+  assign \$1761  = \$1760  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 84'h800000000000000000000;
+  assign \$1762  = \$1754 [59:40] == \$1761 [59:40];
+  assign \$1763  = ~ in_done;
+  assign \$1764  = in_full & \$1763 ;
+  assign \$1765  = \$1764  & out_full;
+  assign \$1766  = ~ out_done;
+  assign \$1767  = \$1765  & \$1766 ;
+  assign \$1768  = \$1767  & in_keep[2];
+  assign \$1769  = \$1768  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 84'h800000000000000000000;
+  assign \$1770  = ~ in_done;
+  assign \$1771  = in_full & \$1770 ;
+  assign \$1772  = \$1771  & out_full;
+  assign \$1773  = ~ out_done;
+  assign \$1774  = \$1772  & \$1773 ;
+  assign \$1775  = \$1774  & out_keep[5];
+  assign \$1776  = \$1775  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 84'h800000000000000000000;
+  assign \$1777  = \$1769 [79:60] > \$1776 [79:60];
+  assign \$1778  = ~ in_done;
+  assign \$1779  = in_full & \$1778 ;
+  assign \$1780  = \$1779  & out_full;
+  assign \$1781  = ~ out_done;
+  assign \$1782  = \$1780  & \$1781 ;
+  assign \$1783  = \$1782  & in_keep[2];
+  assign \$1784  = \$1783  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 84'h800000000000000000000;
+  assign \$1785  = ~ in_done;
+  assign \$1786  = in_full & \$1785 ;
+  assign \$1787  = \$1786  & out_full;
+  assign \$1788  = ~ out_done;
+  assign \$1789  = \$1787  & \$1788 ;
+  assign \$1790  = \$1789  & out_keep[5];
+  assign \$1791  = \$1790  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 84'h800000000000000000000;
+  assign \$1792  = \$1784 [79:60] == \$1791 [79:60];
+  assign \$1793  = ~ in_done;
+  assign \$1794  = in_full & \$1793 ;
+  assign \$1795  = \$1794  & out_full;
+  assign \$1796  = ~ out_done;
+  assign \$1797  = \$1795  & \$1796 ;
+  assign \$1798  = \$1797  & in_keep[2];
+  assign \$1799  = \$1798  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 84'h800000000000000000000;
+  assign \$1800  = ~ in_done;
+  assign \$1801  = in_full & \$1800 ;
+  assign \$1802  = \$1801  & out_full;
+  assign \$1803  = ~ out_done;
+  assign \$1804  = \$1802  & \$1803 ;
+  assign \$1805  = \$1804  & out_keep[5];
+  assign \$1806  = \$1805  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 84'h800000000000000000000;
+  assign \$1807  = \$1799 [83:80] > \$1806 [83:80];
+  assign \$1808  = ~ in_done;
+  assign \$1809  = in_full & \$1808 ;
+  assign \$1810  = \$1809  & out_full;
+  assign \$1811  = ~ out_done;
+  assign \$1812  = \$1810  & \$1811 ;
+  assign \$1813  = \$1812  & in_keep[2];
+  assign \$1814  = \$1813  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 84'h800000000000000000000;
+  assign \$1815  = ~ in_done;
+  assign \$1816  = in_full & \$1815 ;
+  assign \$1817  = \$1816  & out_full;
+  assign \$1818  = ~ out_done;
+  assign \$1819  = \$1817  & \$1818 ;
+  assign \$1820  = \$1819  & out_keep[5];
+  assign \$1821  = \$1820  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 84'h800000000000000000000;
+  assign \$1822  = \$1814 [83:80] == \$1821 [83:80];
+  assign \$1823  = ~ in_done;
+  assign \$1824  = in_full & \$1823 ;
+  assign \$1825  = \$1824  & out_full;
+  assign \$1826  = ~ out_done;
+  assign \$1827  = \$1825  & \$1826 ;
+  assign \$1828  = \$1827  & in_keep[3];
+  assign \$1829  = \$1828  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 84'h800000000000000000000;
+  assign \$1830  = ~ in_done;
+  assign \$1831  = in_full & \$1830 ;
+  assign \$1832  = \$1831  & out_full;
+  assign \$1833  = ~ out_done;
+  assign \$1834  = \$1832  & \$1833 ;
+  assign \$1835  = \$1834  & out_keep[4];
+  assign \$1836  = \$1835  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 84'h800000000000000000000;
+  assign \$1837  = \$1829 [19:0] > \$1836 [19:0];
+  assign \$1838  = ~ in_done;
+  assign \$1839  = in_full & \$1838 ;
+  assign \$1840  = \$1839  & out_full;
+  assign \$1841  = ~ out_done;
+  assign \$1842  = \$1840  & \$1841 ;
+  assign \$1843  = \$1842  & in_keep[3];
+  assign \$1844  = \$1843  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 84'h800000000000000000000;
+  assign \$1845  = ~ in_done;
+  assign \$1846  = in_full & \$1845 ;
+  assign \$1847  = \$1846  & out_full;
+  assign \$1848  = ~ out_done;
+  assign \$1849  = \$1847  & \$1848 ;
+  assign \$1850  = \$1849  & out_keep[4];
+  assign \$1851  = \$1850  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 84'h800000000000000000000;
+  assign \$1852  = \$1844 [19:0] == \$1851 [19:0];
+  assign \$1853  = ~ in_done;
+  assign \$1854  = in_full & \$1853 ;
+  assign \$1855  = \$1854  & out_full;
+  assign \$1856  = ~ out_done;
+  assign \$1857  = \$1855  & \$1856 ;
+  assign \$1858  = \$1857  & in_keep[3];
+  assign \$1859  = \$1858  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 84'h800000000000000000000;
+  assign \$1860  = ~ in_done;
+  assign \$1861  = in_full & \$1860 ;
+  assign \$1862  = \$1861  & out_full;
+  assign \$1863  = ~ out_done;
+  assign \$1864  = \$1862  & \$1863 ;
+  assign \$1865  = \$1864  & out_keep[4];
+  assign \$1866  = \$1865  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 84'h800000000000000000000;
+  assign \$1867  = \$1859 [39:20] > \$1866 [39:20];
+  assign \$1868  = ~ in_done;
+  assign \$1869  = in_full & \$1868 ;
+  assign \$1870  = \$1869  & out_full;
+  assign \$1871  = ~ out_done;
+  assign \$1872  = \$1870  & \$1871 ;
+  assign \$1873  = \$1872  & in_keep[3];
+  assign \$1874  = \$1873  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 84'h800000000000000000000;
+  assign \$1875  = ~ in_done;
+  assign \$1876  = in_full & \$1875 ;
+  assign \$1877  = \$1876  & out_full;
+  assign \$1878  = ~ out_done;
+  assign \$1879  = \$1877  & \$1878 ;
+  assign \$1880  = \$1879  & out_keep[4];
+  assign \$1881  = \$1880  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 84'h800000000000000000000;
+  assign \$1882  = \$1874 [39:20] == \$1881 [39:20];
+  assign \$1883  = ~ in_done;
+  assign \$1884  = in_full & \$1883 ;
+  assign \$1885  = \$1884  & out_full;
+  assign \$1886  = ~ out_done;
+  assign \$1887  = \$1885  & \$1886 ;
+  assign \$1888  = \$1887  & in_keep[3];
+  assign \$1889  = \$1888  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 84'h800000000000000000000;
+  assign \$1890  = ~ in_done;
+  assign \$1891  = in_full & \$1890 ;
+  assign \$1892  = \$1891  & out_full;
+  assign \$1893  = ~ out_done;
+  assign \$1894  = \$1892  & \$1893 ;
+  assign \$1895  = \$1894  & out_keep[4];
+  assign \$1896  = \$1895  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 84'h800000000000000000000;
+  assign \$1897  = \$1889 [59:40] > \$1896 [59:40];
+  assign \$1898  = ~ in_done;
+  assign \$1899  = in_full & \$1898 ;
+  assign \$1900  = \$1899  & out_full;
+  assign \$1901  = ~ out_done;
+  assign \$1902  = \$1900  & \$1901 ;
+  assign \$1903  = \$1902  & in_keep[3];
+  assign \$1904  = \$1903  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 84'h800000000000000000000;
+  assign \$1905  = ~ in_done;
+  assign \$1906  = in_full & \$1905 ;
+  assign \$1907  = \$1906  & out_full;
+  assign \$1908  = ~ out_done;
+  assign \$1909  = \$1907  & \$1908 ;
+  assign \$1910  = \$1909  & out_keep[4];
+  assign \$1911  = \$1910  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 84'h800000000000000000000;
+  assign \$1912  = \$1904 [59:40] == \$1911 [59:40];
+  assign \$1913  = ~ in_done;
+  assign \$1914  = in_full & \$1913 ;
+  assign \$1915  = \$1914  & out_full;
+  assign \$1916  = ~ out_done;
+  assign \$1917  = \$1915  & \$1916 ;
+  assign \$1918  = \$1917  & in_keep[3];
+  assign \$1919  = \$1918  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 84'h800000000000000000000;
+  assign \$1920  = ~ in_done;
+  assign \$1921  = in_full & \$1920 ;
+  assign \$1922  = \$1921  & out_full;
+  assign \$1923  = ~ out_done;
+  assign \$1924  = \$1922  & \$1923 ;
+  assign \$1925  = \$1924  & out_keep[4];
+  assign \$1926  = \$1925  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 84'h800000000000000000000;
+  assign \$1927  = \$1919 [79:60] > \$1926 [79:60];
+  assign \$1928  = ~ in_done;
+  assign \$1929  = in_full & \$1928 ;
+  assign \$1930  = \$1929  & out_full;
+  assign \$1931  = ~ out_done;
+  assign \$1932  = \$1930  & \$1931 ;
+  assign \$1933  = \$1932  & in_keep[3];
+  assign \$1934  = \$1933  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 84'h800000000000000000000;
+  assign \$1935  = ~ in_done;
+  assign \$1936  = in_full & \$1935 ;
+  assign \$1937  = \$1936  & out_full;
+  assign \$1938  = ~ out_done;
+  assign \$1939  = \$1937  & \$1938 ;
+  assign \$1940  = \$1939  & out_keep[4];
+  assign \$1941  = \$1940  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 84'h800000000000000000000;
+  assign \$1942  = \$1934 [79:60] == \$1941 [79:60];
+  assign \$1943  = ~ in_done;
+  assign \$1944  = in_full & \$1943 ;
+  assign \$1945  = \$1944  & out_full;
+  assign \$1946  = ~ out_done;
+  assign \$1947  = \$1945  & \$1946 ;
+  assign \$1948  = \$1947  & in_keep[3];
+  assign \$1949  = \$1948  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 84'h800000000000000000000;
+  assign \$1950  = ~ in_done;
+  assign \$1951  = in_full & \$1950 ;
+  assign \$1952  = \$1951  & out_full;
+  assign \$1953  = ~ out_done;
+  assign \$1954  = \$1952  & \$1953 ;
+  assign \$1955  = \$1954  & out_keep[4];
+  assign \$1956  = \$1955  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 84'h800000000000000000000;
+  assign \$1957  = \$1949 [83:80] > \$1956 [83:80];
+  assign \$1958  = ~ in_done;
+  assign \$1959  = in_full & \$1958 ;
+  assign \$1960  = \$1959  & out_full;
+  assign \$1961  = ~ out_done;
+  assign \$1962  = \$1960  & \$1961 ;
+  assign \$1963  = \$1962  & in_keep[3];
+  assign \$1964  = \$1963  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 84'h800000000000000000000;
+  assign \$1965  = ~ in_done;
+  assign \$1966  = in_full & \$1965 ;
+  assign \$1967  = \$1966  & out_full;
+  assign \$1968  = ~ out_done;
+  assign \$1969  = \$1967  & \$1968 ;
+  assign \$1970  = \$1969  & out_keep[4];
+  assign \$1971  = \$1970  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 84'h800000000000000000000;
+  assign \$1972  = \$1964 [83:80] == \$1971 [83:80];
+  assign \$1973  = ~ in_done;
+  assign \$1974  = in_full & \$1973 ;
+  assign \$1975  = \$1974  & out_full;
+  assign \$1976  = ~ out_done;
+  assign \$1977  = \$1975  & \$1976 ;
+  assign \$1978  = \$1977  & in_keep[4];
+  assign \$1979  = \$1978  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 84'h800000000000000000000;
+  assign \$1980  = ~ in_done;
+  assign \$1981  = in_full & \$1980 ;
+  assign \$1982  = \$1981  & out_full;
+  assign \$1983  = ~ out_done;
+  assign \$1984  = \$1982  & \$1983 ;
+  assign \$1985  = \$1984  & out_keep[3];
+  assign \$1986  = \$1985  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 84'h800000000000000000000;
+  assign \$1987  = \$1979 [19:0] > \$1986 [19:0];
+  assign \$1988  = ~ in_done;
+  assign \$1989  = in_full & \$1988 ;
+  assign \$1990  = \$1989  & out_full;
+  assign \$1991  = ~ out_done;
+  assign \$1992  = \$1990  & \$1991 ;
+  assign \$1993  = \$1992  & in_keep[4];
+  assign \$1994  = \$1993  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 84'h800000000000000000000;
+  assign \$1995  = ~ in_done;
+  assign \$1996  = in_full & \$1995 ;
+  assign \$1997  = \$1996  & out_full;
+  assign \$1998  = ~ out_done;
+  assign \$1999  = \$1997  & \$1998 ;
+  assign \$2000  = \$1999  & out_keep[3];
+  assign \$2001  = \$2000  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 84'h800000000000000000000;
+  assign \$2002  = \$1994 [19:0] == \$2001 [19:0];
+  assign \$2003  = ~ in_done;
+  assign \$2004  = in_full & \$2003 ;
+  assign \$2005  = \$2004  & out_full;
+  assign \$2006  = ~ out_done;
+  assign \$2007  = \$2005  & \$2006 ;
+  assign \$2008  = \$2007  & in_keep[4];
+  assign \$2009  = \$2008  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 84'h800000000000000000000;
+  assign \$2010  = ~ in_done;
+  assign \$2011  = in_full & \$2010 ;
+  assign \$2012  = \$2011  & out_full;
+  assign \$2013  = ~ out_done;
+  assign \$2014  = \$2012  & \$2013 ;
+  assign \$2015  = \$2014  & out_keep[3];
+  assign \$2016  = \$2015  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 84'h800000000000000000000;
+  assign \$2017  = \$2009 [39:20] > \$2016 [39:20];
+  assign \$2018  = ~ in_done;
+  assign \$2019  = in_full & \$2018 ;
+  assign \$2020  = \$2019  & out_full;
+  assign \$2021  = ~ out_done;
+  assign \$2022  = \$2020  & \$2021 ;
+  assign \$2023  = \$2022  & in_keep[4];
+  assign \$2024  = \$2023  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 84'h800000000000000000000;
+  assign \$2025  = ~ in_done;
+  assign \$2026  = in_full & \$2025 ;
+  assign \$2027  = \$2026  & out_full;
+  assign \$2028  = ~ out_done;
+  assign \$2029  = \$2027  & \$2028 ;
+  assign \$2030  = \$2029  & out_keep[3];
+  assign \$2031  = \$2030  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 84'h800000000000000000000;
+  assign \$2032  = \$2024 [39:20] == \$2031 [39:20];
+  assign \$2033  = ~ in_done;
+  assign \$2034  = in_full & \$2033 ;
+  assign \$2035  = \$2034  & out_full;
+  assign \$2036  = ~ out_done;
+  assign \$2037  = \$2035  & \$2036 ;
+  assign \$2038  = \$2037  & in_keep[4];
+  assign \$2039  = \$2038  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 84'h800000000000000000000;
+  assign \$2040  = ~ in_done;
+  assign \$2041  = in_full & \$2040 ;
+  assign \$2042  = \$2041  & out_full;
+  assign \$2043  = ~ out_done;
+  assign \$2044  = \$2042  & \$2043 ;
+  assign \$2045  = \$2044  & out_keep[3];
+  assign \$2046  = \$2045  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 84'h800000000000000000000;
+  assign \$2047  = \$2039 [59:40] > \$2046 [59:40];
+  assign \$2048  = ~ in_done;
+  assign \$2049  = in_full & \$2048 ;
+  assign \$2050  = \$2049  & out_full;
+  assign \$2051  = ~ out_done;
+  assign \$2052  = \$2050  & \$2051 ;
+  assign \$2053  = \$2052  & in_keep[4];
+  assign \$2054  = \$2053  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 84'h800000000000000000000;
+  assign \$2055  = ~ in_done;
+  assign \$2056  = in_full & \$2055 ;
+  assign \$2057  = \$2056  & out_full;
+  assign \$2058  = ~ out_done;
+  assign \$2059  = \$2057  & \$2058 ;
+  assign \$2060  = \$2059  & out_keep[3];
+  assign \$2061  = \$2060  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 84'h800000000000000000000;
+  assign \$2062  = \$2054 [59:40] == \$2061 [59:40];
+  assign \$2063  = ~ in_done;
+  assign \$2064  = in_full & \$2063 ;
+  assign \$2065  = \$2064  & out_full;
+  assign \$2066  = ~ out_done;
+  assign \$2067  = \$2065  & \$2066 ;
+  assign \$2068  = \$2067  & in_keep[4];
+  assign \$2069  = \$2068  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 84'h800000000000000000000;
+  assign \$2070  = ~ in_done;
+  assign \$2071  = in_full & \$2070 ;
+  assign \$2072  = \$2071  & out_full;
+  assign \$2073  = ~ out_done;
+  assign \$2074  = \$2072  & \$2073 ;
+  assign \$2075  = \$2074  & out_keep[3];
+  assign \$2076  = \$2075  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 84'h800000000000000000000;
+  assign \$2077  = \$2069 [79:60] > \$2076 [79:60];
+  assign \$2078  = ~ in_done;
+  assign \$2079  = in_full & \$2078 ;
+  assign \$2080  = \$2079  & out_full;
+  assign \$2081  = ~ out_done;
+  assign \$2082  = \$2080  & \$2081 ;
+  assign \$2083  = \$2082  & in_keep[4];
+  assign \$2084  = \$2083  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 84'h800000000000000000000;
+  assign \$2085  = ~ in_done;
+  assign \$2086  = in_full & \$2085 ;
+  assign \$2087  = \$2086  & out_full;
+  assign \$2088  = ~ out_done;
+  assign \$2089  = \$2087  & \$2088 ;
+  assign \$2090  = \$2089  & out_keep[3];
+  assign \$2091  = \$2090  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 84'h800000000000000000000;
+  assign \$2092  = \$2084 [79:60] == \$2091 [79:60];
+  assign \$2093  = ~ in_done;
+  assign \$2094  = in_full & \$2093 ;
+  assign \$2095  = \$2094  & out_full;
+  assign \$2096  = ~ out_done;
+  assign \$2097  = \$2095  & \$2096 ;
+  assign \$2098  = \$2097  & in_keep[4];
+  assign \$2099  = \$2098  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 84'h800000000000000000000;
+  assign \$2100  = ~ in_done;
+  assign \$2101  = in_full & \$2100 ;
+  assign \$2102  = \$2101  & out_full;
+  assign \$2103  = ~ out_done;
+  assign \$2104  = \$2102  & \$2103 ;
+  assign \$2105  = \$2104  & out_keep[3];
+  assign \$2106  = \$2105  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 84'h800000000000000000000;
+  assign \$2107  = \$2099 [83:80] > \$2106 [83:80];
+  assign \$2108  = ~ in_done;
+  assign \$2109  = in_full & \$2108 ;
+  assign \$2110  = \$2109  & out_full;
+  assign \$2111  = ~ out_done;
+  assign \$2112  = \$2110  & \$2111 ;
+  assign \$2113  = \$2112  & in_keep[4];
+  assign \$2114  = \$2113  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 84'h800000000000000000000;
+  assign \$2115  = ~ in_done;
+  assign \$2116  = in_full & \$2115 ;
+  assign \$2117  = \$2116  & out_full;
+  assign \$2118  = ~ out_done;
+  assign \$2119  = \$2117  & \$2118 ;
+  assign \$2120  = \$2119  & out_keep[3];
+  assign \$2121  = \$2120  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 84'h800000000000000000000;
+  assign \$2122  = \$2114 [83:80] == \$2121 [83:80];
+  assign \$2123  = ~ in_done;
+  assign \$2124  = in_full & \$2123 ;
+  assign \$2125  = \$2124  & out_full;
+  assign \$2126  = ~ out_done;
+  assign \$2127  = \$2125  & \$2126 ;
+  assign \$2128  = \$2127  & in_keep[5];
+  assign \$2129  = \$2128  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 84'h800000000000000000000;
+  assign \$2130  = ~ in_done;
+  assign \$2131  = in_full & \$2130 ;
+  assign \$2132  = \$2131  & out_full;
+  assign \$2133  = ~ out_done;
+  assign \$2134  = \$2132  & \$2133 ;
+  assign \$2135  = \$2134  & out_keep[2];
+  assign \$2136  = \$2135  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 84'h800000000000000000000;
+  assign \$2137  = \$2129 [19:0] > \$2136 [19:0];
+  assign \$2138  = ~ in_done;
+  assign \$2139  = in_full & \$2138 ;
+  assign \$2140  = \$2139  & out_full;
+  assign \$2141  = ~ out_done;
+  assign \$2142  = \$2140  & \$2141 ;
+  assign \$2143  = \$2142  & in_keep[5];
+  assign \$2144  = \$2143  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 84'h800000000000000000000;
+  assign \$2145  = ~ in_done;
+  assign \$2146  = in_full & \$2145 ;
+  assign \$2147  = \$2146  & out_full;
+  assign \$2148  = ~ out_done;
+  assign \$2149  = \$2147  & \$2148 ;
+  assign \$2150  = \$2149  & out_keep[2];
+  assign \$2151  = \$2150  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 84'h800000000000000000000;
+  assign \$2152  = \$2144 [19:0] == \$2151 [19:0];
+  assign \$2153  = ~ in_done;
+  assign \$2154  = in_full & \$2153 ;
+  assign \$2155  = \$2154  & out_full;
+  assign \$2156  = ~ out_done;
+  assign \$2157  = \$2155  & \$2156 ;
+  assign \$2158  = \$2157  & in_keep[5];
+  assign \$2159  = \$2158  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 84'h800000000000000000000;
+  assign \$2160  = ~ in_done;
+  assign \$2161  = in_full & \$2160 ;
+  assign \$2162  = \$2161  & out_full;
+  assign \$2163  = ~ out_done;
+  assign \$2164  = \$2162  & \$2163 ;
+  assign \$2165  = \$2164  & out_keep[2];
+  assign \$2166  = \$2165  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 84'h800000000000000000000;
+  assign \$2167  = \$2159 [39:20] > \$2166 [39:20];
+  assign \$2168  = ~ in_done;
+  assign \$2169  = in_full & \$2168 ;
+  assign \$2170  = \$2169  & out_full;
+  assign \$2171  = ~ out_done;
+  assign \$2172  = \$2170  & \$2171 ;
+  assign \$2173  = \$2172  & in_keep[5];
+  assign \$2174  = \$2173  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 84'h800000000000000000000;
+  assign \$2175  = ~ in_done;
+  assign \$2176  = in_full & \$2175 ;
+  assign \$2177  = \$2176  & out_full;
+  assign \$2178  = ~ out_done;
+  assign \$2179  = \$2177  & \$2178 ;
+  assign \$2180  = \$2179  & out_keep[2];
+  assign \$2181  = \$2180  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 84'h800000000000000000000;
+  assign \$2182  = \$2174 [39:20] == \$2181 [39:20];
+  assign \$2183  = ~ in_done;
+  assign \$2184  = in_full & \$2183 ;
+  assign \$2185  = \$2184  & out_full;
+  assign \$2186  = ~ out_done;
+  assign \$2187  = \$2185  & \$2186 ;
+  assign \$2188  = \$2187  & in_keep[5];
+  assign \$2189  = \$2188  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 84'h800000000000000000000;
+  assign \$2190  = ~ in_done;
+  assign \$2191  = in_full & \$2190 ;
+  assign \$2192  = \$2191  & out_full;
+  assign \$2193  = ~ out_done;
+  assign \$2194  = \$2192  & \$2193 ;
+  assign \$2195  = \$2194  & out_keep[2];
+  assign \$2196  = \$2195  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 84'h800000000000000000000;
+  assign \$2197  = \$2189 [59:40] > \$2196 [59:40];
+  assign \$2198  = ~ in_done;
+  assign \$2199  = in_full & \$2198 ;
+  assign \$2200  = \$2199  & out_full;
+  assign \$2201  = ~ out_done;
+  assign \$2202  = \$2200  & \$2201 ;
+  assign \$2203  = \$2202  & in_keep[5];
+  assign \$2204  = \$2203  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 84'h800000000000000000000;
+  assign \$2205  = ~ in_done;
+  assign \$2206  = in_full & \$2205 ;
+  assign \$2207  = \$2206  & out_full;
+  assign \$2208  = ~ out_done;
+  assign \$2209  = \$2207  & \$2208 ;
+  assign \$2210  = \$2209  & out_keep[2];
+  assign \$2211  = \$2210  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 84'h800000000000000000000;
+  assign \$2212  = \$2204 [59:40] == \$2211 [59:40];
+  assign \$2213  = ~ in_done;
+  assign \$2214  = in_full & \$2213 ;
+  assign \$2215  = \$2214  & out_full;
+  assign \$2216  = ~ out_done;
+  assign \$2217  = \$2215  & \$2216 ;
+  assign \$2218  = \$2217  & in_keep[5];
+  assign \$2219  = \$2218  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 84'h800000000000000000000;
+  assign \$2220  = ~ in_done;
+  assign \$2221  = in_full & \$2220 ;
+  assign \$2222  = \$2221  & out_full;
+  assign \$2223  = ~ out_done;
+  assign \$2224  = \$2222  & \$2223 ;
+  assign \$2225  = \$2224  & out_keep[2];
+  assign \$2226  = \$2225  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 84'h800000000000000000000;
+  assign \$2227  = \$2219 [79:60] > \$2226 [79:60];
+  assign \$2228  = ~ in_done;
+  assign \$2229  = in_full & \$2228 ;
+  assign \$2230  = \$2229  & out_full;
+  assign \$2231  = ~ out_done;
+  assign \$2232  = \$2230  & \$2231 ;
+  assign \$2233  = \$2232  & in_keep[5];
+  assign \$2234  = \$2233  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 84'h800000000000000000000;
+  assign \$2235  = ~ in_done;
+  assign \$2236  = in_full & \$2235 ;
+  assign \$2237  = \$2236  & out_full;
+  assign \$2238  = ~ out_done;
+  assign \$2239  = \$2237  & \$2238 ;
+  assign \$2240  = \$2239  & out_keep[2];
+  assign \$2241  = \$2240  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 84'h800000000000000000000;
+  assign \$2242  = \$2234 [79:60] == \$2241 [79:60];
+  assign \$2243  = ~ in_done;
+  assign \$2244  = in_full & \$2243 ;
+  assign \$2245  = \$2244  & out_full;
+  assign \$2246  = ~ out_done;
+  assign \$2247  = \$2245  & \$2246 ;
+  assign \$2248  = \$2247  & in_keep[5];
+  assign \$2249  = \$2248  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 84'h800000000000000000000;
+  assign \$2250  = ~ in_done;
+  assign \$2251  = in_full & \$2250 ;
+  assign \$2252  = \$2251  & out_full;
+  assign \$2253  = ~ out_done;
+  assign \$2254  = \$2252  & \$2253 ;
+  assign \$2255  = \$2254  & out_keep[2];
+  assign \$2256  = \$2255  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 84'h800000000000000000000;
+  assign \$2257  = \$2249 [83:80] > \$2256 [83:80];
+  assign \$2258  = ~ in_done;
+  assign \$2259  = in_full & \$2258 ;
+  assign \$2260  = \$2259  & out_full;
+  assign \$2261  = ~ out_done;
+  assign \$2262  = \$2260  & \$2261 ;
+  assign \$2263  = \$2262  & in_keep[5];
+  assign \$2264  = \$2263  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 84'h800000000000000000000;
+  assign \$2265  = ~ in_done;
+  assign \$2266  = in_full & \$2265 ;
+  assign \$2267  = \$2266  & out_full;
+  assign \$2268  = ~ out_done;
+  assign \$2269  = \$2267  & \$2268 ;
+  assign \$2270  = \$2269  & out_keep[2];
+  assign \$2271  = \$2270  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 84'h800000000000000000000;
+  assign \$2272  = \$2264 [83:80] == \$2271 [83:80];
+  assign \$2273  = ~ in_done;
+  assign \$2274  = in_full & \$2273 ;
+  assign \$2275  = \$2274  & out_full;
+  assign \$2276  = ~ out_done;
+  assign \$2277  = \$2275  & \$2276 ;
+  assign \$2278  = \$2277  & in_keep[6];
+  assign \$2279  = \$2278  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 84'h800000000000000000000;
+  assign \$2280  = ~ in_done;
+  assign \$2281  = in_full & \$2280 ;
+  assign \$2282  = \$2281  & out_full;
+  assign \$2283  = ~ out_done;
+  assign \$2284  = \$2282  & \$2283 ;
+  assign \$2285  = \$2284  & out_keep[1];
+  assign \$2286  = \$2285  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 84'h800000000000000000000;
+  assign \$2287  = \$2279 [19:0] > \$2286 [19:0];
+  assign \$2288  = ~ in_done;
+  assign \$2289  = in_full & \$2288 ;
+  assign \$2290  = \$2289  & out_full;
+  assign \$2291  = ~ out_done;
+  assign \$2292  = \$2290  & \$2291 ;
+  assign \$2293  = \$2292  & in_keep[6];
+  assign \$2294  = \$2293  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 84'h800000000000000000000;
+  assign \$2295  = ~ in_done;
+  assign \$2296  = in_full & \$2295 ;
+  assign \$2297  = \$2296  & out_full;
+  assign \$2298  = ~ out_done;
+  assign \$2299  = \$2297  & \$2298 ;
+  assign \$2300  = \$2299  & out_keep[1];
+  assign \$2301  = \$2300  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 84'h800000000000000000000;
+  assign \$2302  = \$2294 [19:0] == \$2301 [19:0];
+  assign \$2303  = ~ in_done;
+  assign \$2304  = in_full & \$2303 ;
+  assign \$2305  = \$2304  & out_full;
+  assign \$2306  = ~ out_done;
+  assign \$2307  = \$2305  & \$2306 ;
+  assign \$2308  = \$2307  & in_keep[6];
+  assign \$2309  = \$2308  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 84'h800000000000000000000;
+  assign \$2310  = ~ in_done;
+  assign \$2311  = in_full & \$2310 ;
+  assign \$2312  = \$2311  & out_full;
+  assign \$2313  = ~ out_done;
+  assign \$2314  = \$2312  & \$2313 ;
+  assign \$2315  = \$2314  & out_keep[1];
+  assign \$2316  = \$2315  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 84'h800000000000000000000;
+  assign \$2317  = \$2309 [39:20] > \$2316 [39:20];
+  assign \$2318  = ~ in_done;
+  assign \$2319  = in_full & \$2318 ;
+  assign \$2320  = \$2319  & out_full;
+  assign \$2321  = ~ out_done;
+  assign \$2322  = \$2320  & \$2321 ;
+  assign \$2323  = \$2322  & in_keep[6];
+  assign \$2324  = \$2323  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 84'h800000000000000000000;
+  assign \$2325  = ~ in_done;
+  assign \$2326  = in_full & \$2325 ;
+  assign \$2327  = \$2326  & out_full;
+  assign \$2328  = ~ out_done;
+  assign \$2329  = \$2327  & \$2328 ;
+  assign \$2330  = \$2329  & out_keep[1];
+  assign \$2331  = \$2330  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 84'h800000000000000000000;
+  assign \$2332  = \$2324 [39:20] == \$2331 [39:20];
+  assign \$2333  = ~ in_done;
+  assign \$2334  = in_full & \$2333 ;
+  assign \$2335  = \$2334  & out_full;
+  assign \$2336  = ~ out_done;
+  assign \$2337  = \$2335  & \$2336 ;
+  assign \$2338  = \$2337  & in_keep[6];
+  assign \$2339  = \$2338  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 84'h800000000000000000000;
+  assign \$2340  = ~ in_done;
+  assign \$2341  = in_full & \$2340 ;
+  assign \$2342  = \$2341  & out_full;
+  assign \$2343  = ~ out_done;
+  assign \$2344  = \$2342  & \$2343 ;
+  assign \$2345  = \$2344  & out_keep[1];
+  assign \$2346  = \$2345  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 84'h800000000000000000000;
+  assign \$2347  = \$2339 [59:40] > \$2346 [59:40];
+  assign \$2348  = ~ in_done;
+  assign \$2349  = in_full & \$2348 ;
+  assign \$2350  = \$2349  & out_full;
+  assign \$2351  = ~ out_done;
+  assign \$2352  = \$2350  & \$2351 ;
+  assign \$2353  = \$2352  & in_keep[6];
+  assign \$2354  = \$2353  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 84'h800000000000000000000;
+  assign \$2355  = ~ in_done;
+  assign \$2356  = in_full & \$2355 ;
+  assign \$2357  = \$2356  & out_full;
+  assign \$2358  = ~ out_done;
+  assign \$2359  = \$2357  & \$2358 ;
+  assign \$2360  = \$2359  & out_keep[1];
+  assign \$2361  = \$2360  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 84'h800000000000000000000;
+  assign \$2362  = \$2354 [59:40] == \$2361 [59:40];
+  assign \$2363  = ~ in_done;
+  assign \$2364  = in_full & \$2363 ;
+  assign \$2365  = \$2364  & out_full;
+  assign \$2366  = ~ out_done;
+  assign \$2367  = \$2365  & \$2366 ;
+  assign \$2368  = \$2367  & in_keep[6];
+  assign \$2369  = \$2368  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 84'h800000000000000000000;
+  assign \$2370  = ~ in_done;
+  assign \$2371  = in_full & \$2370 ;
+  assign \$2372  = \$2371  & out_full;
+  assign \$2373  = ~ out_done;
+  assign \$2374  = \$2372  & \$2373 ;
+  assign \$2375  = \$2374  & out_keep[1];
+  assign \$2376  = \$2375  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 84'h800000000000000000000;
+  assign \$2377  = \$2369 [79:60] > \$2376 [79:60];
+  assign \$2378  = ~ in_done;
+  assign \$2379  = in_full & \$2378 ;
+  assign \$2380  = \$2379  & out_full;
+  assign \$2381  = ~ out_done;
+  assign \$2382  = \$2380  & \$2381 ;
+  assign \$2383  = \$2382  & in_keep[6];
+  assign \$2384  = \$2383  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 84'h800000000000000000000;
+  assign \$2385  = ~ in_done;
+  assign \$2386  = in_full & \$2385 ;
+  assign \$2387  = \$2386  & out_full;
+  assign \$2388  = ~ out_done;
+  assign \$2389  = \$2387  & \$2388 ;
+  assign \$2390  = \$2389  & out_keep[1];
+  assign \$2391  = \$2390  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 84'h800000000000000000000;
+  assign \$2392  = \$2384 [79:60] == \$2391 [79:60];
+  assign \$2393  = ~ in_done;
+  assign \$2394  = in_full & \$2393 ;
+  assign \$2395  = \$2394  & out_full;
+  assign \$2396  = ~ out_done;
+  assign \$2397  = \$2395  & \$2396 ;
+  assign \$2398  = \$2397  & in_keep[6];
+  assign \$2399  = \$2398  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 84'h800000000000000000000;
+  assign \$2400  = ~ in_done;
+  assign \$2401  = in_full & \$2400 ;
+  assign \$2402  = \$2401  & out_full;
+  assign \$2403  = ~ out_done;
+  assign \$2404  = \$2402  & \$2403 ;
+  assign \$2405  = \$2404  & out_keep[1];
+  assign \$2406  = \$2405  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 84'h800000000000000000000;
+  assign \$2407  = \$2399 [83:80] > \$2406 [83:80];
+  assign \$2408  = ~ in_done;
+  assign \$2409  = in_full & \$2408 ;
+  assign \$2410  = \$2409  & out_full;
+  assign \$2411  = ~ out_done;
+  assign \$2412  = \$2410  & \$2411 ;
+  assign \$2413  = \$2412  & in_keep[6];
+  assign \$2414  = \$2413  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 84'h800000000000000000000;
+  assign \$2415  = ~ in_done;
+  assign \$2416  = in_full & \$2415 ;
+  assign \$2417  = \$2416  & out_full;
+  assign \$2418  = ~ out_done;
+  assign \$2419  = \$2417  & \$2418 ;
+  assign \$2420  = \$2419  & out_keep[1];
+  assign \$2421  = \$2420  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 84'h800000000000000000000;
+  assign \$2422  = \$2414 [83:80] == \$2421 [83:80];
+  assign \$2423  = ~ in_done;
+  assign \$2424  = in_full & \$2423 ;
+  assign \$2425  = \$2424  & out_full;
+  assign \$2426  = ~ out_done;
+  assign \$2427  = \$2425  & \$2426 ;
+  assign \$2428  = \$2427  & in_keep[7];
+  assign \$2429  = \$2428  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 84'h800000000000000000000;
+  assign \$2430  = ~ in_done;
+  assign \$2431  = in_full & \$2430 ;
+  assign \$2432  = \$2431  & out_full;
+  assign \$2433  = ~ out_done;
+  assign \$2434  = \$2432  & \$2433 ;
+  assign \$2435  = \$2434  & out_keep[0];
+  assign \$2436  = \$2435  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 84'h800000000000000000000;
+  assign \$2437  = \$2429 [19:0] > \$2436 [19:0];
+  assign \$2438  = ~ in_done;
+  assign \$2439  = in_full & \$2438 ;
+  assign \$2440  = \$2439  & out_full;
+  assign \$2441  = ~ out_done;
+  assign \$2442  = \$2440  & \$2441 ;
+  assign \$2443  = \$2442  & in_keep[7];
+  assign \$2444  = \$2443  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 84'h800000000000000000000;
+  assign \$2445  = ~ in_done;
+  assign \$2446  = in_full & \$2445 ;
+  assign \$2447  = \$2446  & out_full;
+  assign \$2448  = ~ out_done;
+  assign \$2449  = \$2447  & \$2448 ;
+  assign \$2450  = \$2449  & out_keep[0];
+  assign \$2451  = \$2450  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 84'h800000000000000000000;
+  assign \$2452  = \$2444 [19:0] == \$2451 [19:0];
+  assign \$2453  = ~ in_done;
+  assign \$2454  = in_full & \$2453 ;
+  assign \$2455  = \$2454  & out_full;
+  assign \$2456  = ~ out_done;
+  assign \$2457  = \$2455  & \$2456 ;
+  assign \$2458  = \$2457  & in_keep[7];
+  assign \$2459  = \$2458  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 84'h800000000000000000000;
+  assign \$2460  = ~ in_done;
+  assign \$2461  = in_full & \$2460 ;
+  assign \$2462  = \$2461  & out_full;
+  assign \$2463  = ~ out_done;
+  assign \$2464  = \$2462  & \$2463 ;
+  assign \$2465  = \$2464  & out_keep[0];
+  assign \$2466  = \$2465  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 84'h800000000000000000000;
+  assign \$2467  = \$2459 [39:20] > \$2466 [39:20];
+  assign \$2468  = ~ in_done;
+  assign \$2469  = in_full & \$2468 ;
+  assign \$2470  = \$2469  & out_full;
+  assign \$2471  = ~ out_done;
+  assign \$2472  = \$2470  & \$2471 ;
+  assign \$2473  = \$2472  & in_keep[7];
+  assign \$2474  = \$2473  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 84'h800000000000000000000;
+  assign \$2475  = ~ in_done;
+  assign \$2476  = in_full & \$2475 ;
+  assign \$2477  = \$2476  & out_full;
+  assign \$2478  = ~ out_done;
+  assign \$2479  = \$2477  & \$2478 ;
+  assign \$2480  = \$2479  & out_keep[0];
+  assign \$2481  = \$2480  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 84'h800000000000000000000;
+  assign \$2482  = \$2474 [39:20] == \$2481 [39:20];
+  assign \$2483  = ~ in_done;
+  assign \$2484  = in_full & \$2483 ;
+  assign \$2485  = \$2484  & out_full;
+  assign \$2486  = ~ out_done;
+  assign \$2487  = \$2485  & \$2486 ;
+  assign \$2488  = \$2487  & in_keep[7];
+  assign \$2489  = \$2488  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 84'h800000000000000000000;
+  assign \$2490  = ~ in_done;
+  assign \$2491  = in_full & \$2490 ;
+  assign \$2492  = \$2491  & out_full;
+  assign \$2493  = ~ out_done;
+  assign \$2494  = \$2492  & \$2493 ;
+  assign \$2495  = \$2494  & out_keep[0];
+  assign \$2496  = \$2495  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 84'h800000000000000000000;
+  assign \$2497  = \$2489 [59:40] > \$2496 [59:40];
+  assign \$2498  = ~ in_done;
+  assign \$2499  = in_full & \$2498 ;
+  assign \$2500  = \$2499  & out_full;
+  assign \$2501  = ~ out_done;
+  assign \$2502  = \$2500  & \$2501 ;
+  assign \$2503  = \$2502  & in_keep[7];
+  assign \$2504  = \$2503  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 84'h800000000000000000000;
+  assign \$2505  = ~ in_done;
+  assign \$2506  = in_full & \$2505 ;
+  assign \$2507  = \$2506  & out_full;
+  assign \$2508  = ~ out_done;
+  assign \$2509  = \$2507  & \$2508 ;
+  assign \$2510  = \$2509  & out_keep[0];
+  assign \$2511  = \$2510  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 84'h800000000000000000000;
+  assign \$2512  = \$2504 [59:40] == \$2511 [59:40];
+  assign \$2513  = ~ in_done;
+  assign \$2514  = in_full & \$2513 ;
+  assign \$2515  = \$2514  & out_full;
+  assign \$2516  = ~ out_done;
+  assign \$2517  = \$2515  & \$2516 ;
+  assign \$2518  = \$2517  & in_keep[7];
+  assign \$2519  = \$2518  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 84'h800000000000000000000;
+  assign \$2520  = ~ in_done;
+  assign \$2521  = in_full & \$2520 ;
+  assign \$2522  = \$2521  & out_full;
+  assign \$2523  = ~ out_done;
+  assign \$2524  = \$2522  & \$2523 ;
+  assign \$2525  = \$2524  & out_keep[0];
+  assign \$2526  = \$2525  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 84'h800000000000000000000;
+  assign \$2527  = \$2519 [79:60] > \$2526 [79:60];
+  assign \$2528  = ~ in_done;
+  assign \$2529  = in_full & \$2528 ;
+  assign \$2530  = \$2529  & out_full;
+  assign \$2531  = ~ out_done;
+  assign \$2532  = \$2530  & \$2531 ;
+  assign \$2533  = \$2532  & in_keep[7];
+  assign \$2534  = \$2533  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 84'h800000000000000000000;
+  assign \$2535  = ~ in_done;
+  assign \$2536  = in_full & \$2535 ;
+  assign \$2537  = \$2536  & out_full;
+  assign \$2538  = ~ out_done;
+  assign \$2539  = \$2537  & \$2538 ;
+  assign \$2540  = \$2539  & out_keep[0];
+  assign \$2541  = \$2540  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 84'h800000000000000000000;
+  assign \$2542  = \$2534 [79:60] == \$2541 [79:60];
+  assign \$2543  = ~ in_done;
+  assign \$2544  = in_full & \$2543 ;
+  assign \$2545  = \$2544  & out_full;
+  assign \$2546  = ~ out_done;
+  assign \$2547  = \$2545  & \$2546 ;
+  assign \$2548  = \$2547  & in_keep[7];
+  assign \$2549  = \$2548  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 84'h800000000000000000000;
+  assign \$2550  = ~ in_done;
+  assign \$2551  = in_full & \$2550 ;
+  assign \$2552  = \$2551  & out_full;
+  assign \$2553  = ~ out_done;
+  assign \$2554  = \$2552  & \$2553 ;
+  assign \$2555  = \$2554  & out_keep[0];
+  assign \$2556  = \$2555  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 84'h800000000000000000000;
+  assign \$2557  = \$2549 [83:80] > \$2556 [83:80];
+  assign \$2558  = ~ in_done;
+  assign \$2559  = in_full & \$2558 ;
+  assign \$2560  = \$2559  & out_full;
+  assign \$2561  = ~ out_done;
+  assign \$2562  = \$2560  & \$2561 ;
+  assign \$2563  = \$2562  & in_keep[7];
+  assign \$2564  = \$2563  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 84'h800000000000000000000;
+  assign \$2565  = ~ in_done;
+  assign \$2566  = in_full & \$2565 ;
+  assign \$2567  = \$2566  & out_full;
+  assign \$2568  = ~ out_done;
+  assign \$2569  = \$2567  & \$2568 ;
+  assign \$2570  = \$2569  & out_keep[0];
+  assign \$2571  = \$2570  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 84'h800000000000000000000;
+  assign \$2572  = \$2564 [83:80] == \$2571 [83:80];
+  assign \$2573  = merge0_eq0_1 & merge0_gt0_0;
+  assign \$2574  = merge0_gt0_1 | \$2573 ;
+  assign \$2575  = merge0_eq0_2 & \$2574 ;
+  assign \$2576  = merge0_gt0_2 | \$2575 ;
+  assign \$2577  = merge0_eq0_3 & \$2576 ;
+  assign \$2578  = merge0_gt0_3 | \$2577 ;
+  assign \$2579  = merge0_eq0_4 & \$2578 ;
+  assign \$2580  = merge0_gt0_4 | \$2579 ;
+  assign \$2581  = \$2580  ? merge0_in8 : merge0_in0;
+  assign \$2582  = merge0_eq1_1 & merge0_gt1_0;
+  assign \$2583  = merge0_gt1_1 | \$2582 ;
+  assign \$2584  = merge0_eq1_2 & \$2583 ;
+  assign \$2585  = merge0_gt1_2 | \$2584 ;
+  assign \$2586  = merge0_eq1_3 & \$2585 ;
+  assign \$2587  = merge0_gt1_3 | \$2586 ;
+  assign \$2588  = merge0_eq1_4 & \$2587 ;
+  assign \$2589  = merge0_gt1_4 | \$2588 ;
+  assign \$2590  = \$2589  ? merge0_in9 : merge0_in1;
+  assign \$2591  = merge0_eq2_1 & merge0_gt2_0;
+  assign \$2592  = merge0_gt2_1 | \$2591 ;
+  assign \$2593  = merge0_eq2_2 & \$2592 ;
+  assign \$2594  = merge0_gt2_2 | \$2593 ;
+  assign \$2595  = merge0_eq2_3 & \$2594 ;
+  assign \$2596  = merge0_gt2_3 | \$2595 ;
+  assign \$2597  = merge0_eq2_4 & \$2596 ;
+  assign \$2598  = merge0_gt2_4 | \$2597 ;
+  assign \$2599  = \$2598  ? merge0_in10 : merge0_in2;
+  assign \$2600  = merge0_eq3_1 & merge0_gt3_0;
+  assign \$2601  = merge0_gt3_1 | \$2600 ;
+  assign \$2602  = merge0_eq3_2 & \$2601 ;
+  assign \$2603  = merge0_gt3_2 | \$2602 ;
+  assign \$2604  = merge0_eq3_3 & \$2603 ;
+  assign \$2605  = merge0_gt3_3 | \$2604 ;
+  assign \$2606  = merge0_eq3_4 & \$2605 ;
+  assign \$2607  = merge0_gt3_4 | \$2606 ;
+  assign \$2608  = \$2607  ? merge0_in11 : merge0_in3;
+  assign \$2609  = merge0_eq4_1 & merge0_gt4_0;
+  assign \$2610  = merge0_gt4_1 | \$2609 ;
+  assign \$2611  = merge0_eq4_2 & \$2610 ;
+  assign \$2612  = merge0_gt4_2 | \$2611 ;
+  assign \$2613  = merge0_eq4_3 & \$2612 ;
+  assign \$2614  = merge0_gt4_3 | \$2613 ;
+  assign \$2615  = merge0_eq4_4 & \$2614 ;
+  assign \$2616  = merge0_gt4_4 | \$2615 ;
+  assign \$2617  = \$2616  ? merge0_in12 : merge0_in4;
+  assign \$2618  = merge0_eq5_1 & merge0_gt5_0;
+  assign \$2619  = merge0_gt5_1 | \$2618 ;
+  assign \$2620  = merge0_eq5_2 & \$2619 ;
+  assign \$2621  = merge0_gt5_2 | \$2620 ;
+  assign \$2622  = merge0_eq5_3 & \$2621 ;
+  assign \$2623  = merge0_gt5_3 | \$2622 ;
+  assign \$2624  = merge0_eq5_4 & \$2623 ;
+  assign \$2625  = merge0_gt5_4 | \$2624 ;
+  assign \$2626  = \$2625  ? merge0_in13 : merge0_in5;
+  assign \$2627  = merge0_eq6_1 & merge0_gt6_0;
+  assign \$2628  = merge0_gt6_1 | \$2627 ;
+  assign \$2629  = merge0_eq6_2 & \$2628 ;
+  assign \$2630  = merge0_gt6_2 | \$2629 ;
+  assign \$2631  = merge0_eq6_3 & \$2630 ;
+  assign \$2632  = merge0_gt6_3 | \$2631 ;
+  assign \$2633  = merge0_eq6_4 & \$2632 ;
+  assign \$2634  = merge0_gt6_4 | \$2633 ;
+  assign \$2635  = \$2634  ? merge0_in14 : merge0_in6;
+  assign \$2636  = merge0_eq7_1 & merge0_gt7_0;
+  assign \$2637  = merge0_gt7_1 | \$2636 ;
+  assign \$2638  = merge0_eq7_2 & \$2637 ;
+  assign \$2639  = merge0_gt7_2 | \$2638 ;
+  assign \$2640  = merge0_eq7_3 & \$2639 ;
+  assign \$2641  = merge0_gt7_3 | \$2640 ;
+  assign \$2642  = merge0_eq7_4 & \$2641 ;
+  assign \$2643  = merge0_gt7_4 | \$2642 ;
+  assign \$2644  = \$2643  ? merge0_in15 : merge0_in7;
+  assign \$2645  = merge0_eq0_1 & merge0_gt0_0;
+  assign \$2646  = merge0_gt0_1 | \$2645 ;
+  assign \$2647  = merge0_eq0_2 & \$2646 ;
+  assign \$2648  = merge0_gt0_2 | \$2647 ;
+  assign \$2649  = merge0_eq0_3 & \$2648 ;
+  assign \$2650  = merge0_gt0_3 | \$2649 ;
+  assign \$2651  = merge0_eq0_4 & \$2650 ;
+  assign \$2652  = merge0_gt0_4 | \$2651 ;
+  assign \$2653  = \$2652  ? merge0_in0 : merge0_in8;
+  assign \$2654  = merge0_eq1_1 & merge0_gt1_0;
+  assign \$2655  = merge0_gt1_1 | \$2654 ;
+  assign \$2656  = merge0_eq1_2 & \$2655 ;
+  assign \$2657  = merge0_gt1_2 | \$2656 ;
+  assign \$2658  = merge0_eq1_3 & \$2657 ;
+  assign \$2659  = merge0_gt1_3 | \$2658 ;
+  assign \$2660  = merge0_eq1_4 & \$2659 ;
+  assign \$2661  = merge0_gt1_4 | \$2660 ;
+  assign \$2662  = \$2661  ? merge0_in1 : merge0_in9;
+  assign \$2663  = merge0_eq2_1 & merge0_gt2_0;
+  assign \$2664  = merge0_gt2_1 | \$2663 ;
+  assign \$2665  = merge0_eq2_2 & \$2664 ;
+  assign \$2666  = merge0_gt2_2 | \$2665 ;
+  assign \$2667  = merge0_eq2_3 & \$2666 ;
+  assign \$2668  = merge0_gt2_3 | \$2667 ;
+  assign \$2669  = merge0_eq2_4 & \$2668 ;
+  assign \$2670  = merge0_gt2_4 | \$2669 ;
+  assign \$2671  = \$2670  ? merge0_in2 : merge0_in10;
+  assign \$2672  = merge0_eq3_1 & merge0_gt3_0;
+  assign \$2673  = merge0_gt3_1 | \$2672 ;
+  assign \$2674  = merge0_eq3_2 & \$2673 ;
+  assign \$2675  = merge0_gt3_2 | \$2674 ;
+  assign \$2676  = merge0_eq3_3 & \$2675 ;
+  assign \$2677  = merge0_gt3_3 | \$2676 ;
+  assign \$2678  = merge0_eq3_4 & \$2677 ;
+  assign \$2679  = merge0_gt3_4 | \$2678 ;
+  assign \$2680  = \$2679  ? merge0_in3 : merge0_in11;
+  assign \$2681  = merge0_eq4_1 & merge0_gt4_0;
+  assign \$2682  = merge0_gt4_1 | \$2681 ;
+  assign \$2683  = merge0_eq4_2 & \$2682 ;
+  assign \$2684  = merge0_gt4_2 | \$2683 ;
+  assign \$2685  = merge0_eq4_3 & \$2684 ;
+  assign \$2686  = merge0_gt4_3 | \$2685 ;
+  assign \$2687  = merge0_eq4_4 & \$2686 ;
+  assign \$2688  = merge0_gt4_4 | \$2687 ;
+  assign \$2689  = \$2688  ? merge0_in4 : merge0_in12;
+  assign \$2690  = merge0_eq5_1 & merge0_gt5_0;
+  assign \$2691  = merge0_gt5_1 | \$2690 ;
+  assign \$2692  = merge0_eq5_2 & \$2691 ;
+  assign \$2693  = merge0_gt5_2 | \$2692 ;
+  assign \$2694  = merge0_eq5_3 & \$2693 ;
+  assign \$2695  = merge0_gt5_3 | \$2694 ;
+  assign \$2696  = merge0_eq5_4 & \$2695 ;
+  assign \$2697  = merge0_gt5_4 | \$2696 ;
+  assign \$2698  = \$2697  ? merge0_in5 : merge0_in13;
+  assign \$2699  = merge0_eq6_1 & merge0_gt6_0;
+  assign \$2700  = merge0_gt6_1 | \$2699 ;
+  assign \$2701  = merge0_eq6_2 & \$2700 ;
+  assign \$2702  = merge0_gt6_2 | \$2701 ;
+  assign \$2703  = merge0_eq6_3 & \$2702 ;
+  assign \$2704  = merge0_gt6_3 | \$2703 ;
+  assign \$2705  = merge0_eq6_4 & \$2704 ;
+  assign \$2706  = merge0_gt6_4 | \$2705 ;
+  assign \$2707  = \$2706  ? merge0_in6 : merge0_in14;
+  assign \$2708  = merge0_eq7_1 & merge0_gt7_0;
+  assign \$2709  = merge0_gt7_1 | \$2708 ;
+  assign \$2710  = merge0_eq7_2 & \$2709 ;
+  assign \$2711  = merge0_gt7_2 | \$2710 ;
+  assign \$2712  = merge0_eq7_3 & \$2711 ;
+  assign \$2713  = merge0_gt7_3 | \$2712 ;
+  assign \$2714  = merge0_eq7_4 & \$2713 ;
+  assign \$2715  = merge0_gt7_4 | \$2714 ;
+  assign \$2716  = \$2715  ? merge0_in7 : merge0_in15;
+  assign \$2717  = merge0_lane0[19:0] > merge0_lane4[19:0];
+  assign \$2718  = merge0_lane0[19:0] == merge0_lane4[19:0];
+  assign \$2719  = merge0_lane0[39:20] > merge0_lane4[39:20];
+  assign \$2720  = merge0_lane0[39:20] == merge0_lane4[39:20];
+  assign \$2721  = merge0_lane0[59:40] > merge0_lane4[59:40];
+  assign \$2722  = merge0_lane0[59:40] == merge0_lane4[59:40];
+  assign \$2723  = merge0_lane0[79:60] > merge0_lane4[79:60];
+  assign \$2724  = merge0_lane0[79:60] == merge0_lane4[79:60];
+  assign \$2725  = merge0_lane0[83:80] > merge0_lane4[83:80];
+  assign \$2726  = merge0_lane0[83:80] == merge0_lane4[83:80];
+  assign \$2727  = merge0_lane1[19:0] > merge0_lane5[19:0];
+  assign \$2728  = merge0_lane1[19:0] == merge0_lane5[19:0];
+  assign \$2729  = merge0_lane1[39:20] > merge0_lane5[39:20];
+  assign \$2730  = merge0_lane1[39:20] == merge0_lane5[39:20];
+  assign \$2731  = merge0_lane1[59:40] > merge0_lane5[59:40];
+  assign \$2732  = merge0_lane1[59:40] == merge0_lane5[59:40];
+  assign \$2733  = merge0_lane1[79:60] > merge0_lane5[79:60];
+  assign \$2734  = merge0_lane1[79:60] == merge0_lane5[79:60];
+  assign \$2735  = merge0_lane1[83:80] > merge0_lane5[83:80];
+  assign \$2736  = merge0_lane1[83:80] == merge0_lane5[83:80];
+  assign \$2737  = merge0_lane2[19:0] > merge0_lane6[19:0];
+  assign \$2738  = merge0_lane2[19:0] == merge0_lane6[19:0];
+  assign \$2739  = merge0_lane2[39:20] > merge0_lane6[39:20];
+  assign \$2740  = merge0_lane2[39:20] == merge0_lane6[39:20];
+  assign \$2741  = merge0_lane2[59:40] > merge0_lane6[59:40];
+  assign \$2742  = merge0_lane2[59:40] == merge0_lane6[59:40];
+  assign \$2743  = merge0_lane2[79:60] > merge0_lane6[79:60];
+  assign \$2744  = merge0_lane2[79:60] == merge0_lane6[79:60];
+  assign \$2745  = merge0_lane2[83:80] > merge0_lane6[83:80];
+  assign \$2746  = merge0_lane2[83:80] == merge0_lane6[83:80];
+  assign \$2747  = merge0_lane3[19:0] > merge0_lane7[19:0];
+  assign \$2748  = merge0_lane3[19:0] == merge0_lane7[19:0];
+  assign \$2749  = merge0_lane3[39:20] > merge0_lane7[39:20];
+  assign \$2750  = merge0_lane3[39:20] == merge0_lane7[39:20];
+  assign \$2751  = merge0_lane3[59:40] > merge0_lane7[59:40];
+  assign \$2752  = merge0_lane3[59:40] == merge0_lane7[59:40];
+  assign \$2753  = merge0_lane3[79:60] > merge0_lane7[79:60];
+  assign \$2754  = merge0_lane3[79:60] == merge0_lane7[79:60];
+  assign \$2755  = merge0_lane3[83:80] > merge0_lane7[83:80];
+  assign \$2756  = merge0_lane3[83:80] == merge0_lane7[83:80];
+  assign \$2757  = merge0_lane8[19:0] > merge0_lane12[19:0];
+  assign \$2758  = merge0_lane8[19:0] == merge0_lane12[19:0];
+  assign \$2759  = merge0_lane8[39:20] > merge0_lane12[39:20];
+  assign \$2760  = merge0_lane8[39:20] == merge0_lane12[39:20];
+  assign \$2761  = merge0_lane8[59:40] > merge0_lane12[59:40];
+  assign \$2762  = merge0_lane8[59:40] == merge0_lane12[59:40];
+  assign \$2763  = merge0_lane8[79:60] > merge0_lane12[79:60];
+  assign \$2764  = merge0_lane8[79:60] == merge0_lane12[79:60];
+  assign \$2765  = merge0_lane8[83:80] > merge0_lane12[83:80];
+  assign \$2766  = merge0_lane8[83:80] == merge0_lane12[83:80];
+  assign \$2767  = merge0_lane9[19:0] > merge0_lane13[19:0];
+  assign \$2768  = merge0_lane9[19:0] == merge0_lane13[19:0];
+  assign \$2769  = merge0_lane9[39:20] > merge0_lane13[39:20];
+  assign \$2770  = merge0_lane9[39:20] == merge0_lane13[39:20];
+  assign \$2771  = merge0_lane9[59:40] > merge0_lane13[59:40];
+  assign \$2772  = merge0_lane9[59:40] == merge0_lane13[59:40];
+  assign \$2773  = merge0_lane9[79:60] > merge0_lane13[79:60];
+  assign \$2774  = merge0_lane9[79:60] == merge0_lane13[79:60];
+  assign \$2775  = merge0_lane9[83:80] > merge0_lane13[83:80];
+  assign \$2776  = merge0_lane9[83:80] == merge0_lane13[83:80];
+  assign \$2777  = merge0_lane10[19:0] > merge0_lane14[19:0];
+  assign \$2778  = merge0_lane10[19:0] == merge0_lane14[19:0];
+  assign \$2779  = merge0_lane10[39:20] > merge0_lane14[39:20];
+  assign \$2780  = merge0_lane10[39:20] == merge0_lane14[39:20];
+  assign \$2781  = merge0_lane10[59:40] > merge0_lane14[59:40];
+  assign \$2782  = merge0_lane10[59:40] == merge0_lane14[59:40];
+  assign \$2783  = merge0_lane10[79:60] > merge0_lane14[79:60];
+  assign \$2784  = merge0_lane10[79:60] == merge0_lane14[79:60];
+  assign \$2785  = merge0_lane10[83:80] > merge0_lane14[83:80];
+  assign \$2786  = merge0_lane10[83:80] == merge0_lane14[83:80];
+  assign \$2787  = merge0_lane11[19:0] > merge0_lane15[19:0];
+  assign \$2788  = merge0_lane11[19:0] == merge0_lane15[19:0];
+  assign \$2789  = merge0_lane11[39:20] > merge0_lane15[39:20];
+  assign \$2790  = merge0_lane11[39:20] == merge0_lane15[39:20];
+  assign \$2791  = merge0_lane11[59:40] > merge0_lane15[59:40];
+  assign \$2792  = merge0_lane11[59:40] == merge0_lane15[59:40];
+  assign \$2793  = merge0_lane11[79:60] > merge0_lane15[79:60];
+  assign \$2794  = merge0_lane11[79:60] == merge0_lane15[79:60];
+  assign \$2795  = merge0_lane11[83:80] > merge0_lane15[83:80];
+  assign \$2796  = merge0_lane11[83:80] == merge0_lane15[83:80];
+  assign \$2797  = merge1_eq0_1 & merge1_gt0_0;
+  assign \$2798  = merge1_gt0_1 | \$2797 ;
+  assign \$2799  = merge1_eq0_2 & \$2798 ;
+  assign \$2800  = merge1_gt0_2 | \$2799 ;
+  assign \$2801  = merge1_eq0_3 & \$2800 ;
+  assign \$2802  = merge1_gt0_3 | \$2801 ;
+  assign \$2803  = merge1_eq0_4 & \$2802 ;
+  assign \$2804  = merge1_gt0_4 | \$2803 ;
+  assign \$2805  = \$2804  ? merge1_in4 : merge1_in0;
+  assign \$2806  = merge1_eq1_1 & merge1_gt1_0;
+  assign \$2807  = merge1_gt1_1 | \$2806 ;
+  assign \$2808  = merge1_eq1_2 & \$2807 ;
+  assign \$2809  = merge1_gt1_2 | \$2808 ;
+  assign \$2810  = merge1_eq1_3 & \$2809 ;
+  assign \$2811  = merge1_gt1_3 | \$2810 ;
+  assign \$2812  = merge1_eq1_4 & \$2811 ;
+  assign \$2813  = merge1_gt1_4 | \$2812 ;
+  assign \$2814  = \$2813  ? merge1_in5 : merge1_in1;
+  assign \$2815  = merge1_eq2_1 & merge1_gt2_0;
+  assign \$2816  = merge1_gt2_1 | \$2815 ;
+  assign \$2817  = merge1_eq2_2 & \$2816 ;
+  assign \$2818  = merge1_gt2_2 | \$2817 ;
+  assign \$2819  = merge1_eq2_3 & \$2818 ;
+  assign \$2820  = merge1_gt2_3 | \$2819 ;
+  assign \$2821  = merge1_eq2_4 & \$2820 ;
+  assign \$2822  = merge1_gt2_4 | \$2821 ;
+  assign \$2823  = \$2822  ? merge1_in6 : merge1_in2;
+  assign \$2824  = merge1_eq3_1 & merge1_gt3_0;
+  assign \$2825  = merge1_gt3_1 | \$2824 ;
+  assign \$2826  = merge1_eq3_2 & \$2825 ;
+  assign \$2827  = merge1_gt3_2 | \$2826 ;
+  assign \$2828  = merge1_eq3_3 & \$2827 ;
+  assign \$2829  = merge1_gt3_3 | \$2828 ;
+  assign \$2830  = merge1_eq3_4 & \$2829 ;
+  assign \$2831  = merge1_gt3_4 | \$2830 ;
+  assign \$2832  = \$2831  ? merge1_in7 : merge1_in3;
+  assign \$2833  = merge1_eq0_1 & merge1_gt0_0;
+  assign \$2834  = merge1_gt0_1 | \$2833 ;
+  assign \$2835  = merge1_eq0_2 & \$2834 ;
+  assign \$2836  = merge1_gt0_2 | \$2835 ;
+  assign \$2837  = merge1_eq0_3 & \$2836 ;
+  assign \$2838  = merge1_gt0_3 | \$2837 ;
+  assign \$2839  = merge1_eq0_4 & \$2838 ;
+  assign \$2840  = merge1_gt0_4 | \$2839 ;
+  assign \$2841  = \$2840  ? merge1_in0 : merge1_in4;
+  assign \$2842  = merge1_eq1_1 & merge1_gt1_0;
+  assign \$2843  = merge1_gt1_1 | \$2842 ;
+  assign \$2844  = merge1_eq1_2 & \$2843 ;
+  assign \$2845  = merge1_gt1_2 | \$2844 ;
+  assign \$2846  = merge1_eq1_3 & \$2845 ;
+  assign \$2847  = merge1_gt1_3 | \$2846 ;
+  assign \$2848  = merge1_eq1_4 & \$2847 ;
+  assign \$2849  = merge1_gt1_4 | \$2848 ;
+  assign \$2850  = \$2849  ? merge1_in1 : merge1_in5;
+  assign \$2851  = merge1_eq2_1 & merge1_gt2_0;
+  assign \$2852  = merge1_gt2_1 | \$2851 ;
+  assign \$2853  = merge1_eq2_2 & \$2852 ;
+  assign \$2854  = merge1_gt2_2 | \$2853 ;
+  assign \$2855  = merge1_eq2_3 & \$2854 ;
+  assign \$2856  = merge1_gt2_3 | \$2855 ;
+  assign \$2857  = merge1_eq2_4 & \$2856 ;
+  assign \$2858  = merge1_gt2_4 | \$2857 ;
+  assign \$2859  = \$2858  ? merge1_in2 : merge1_in6;
+  assign \$2860  = merge1_eq3_1 & merge1_gt3_0;
+  assign \$2861  = merge1_gt3_1 | \$2860 ;
+  assign \$2862  = merge1_eq3_2 & \$2861 ;
+  assign \$2863  = merge1_gt3_2 | \$2862 ;
+  assign \$2864  = merge1_eq3_3 & \$2863 ;
+  assign \$2865  = merge1_gt3_3 | \$2864 ;
+  assign \$2866  = merge1_eq3_4 & \$2865 ;
+  assign \$2867  = merge1_gt3_4 | \$2866 ;
+  assign \$2868  = \$2867  ? merge1_in3 : merge1_in7;
+  assign \$2869  = merge1_eq8_1 & merge1_gt8_0;
+  assign \$2870  = merge1_gt8_1 | \$2869 ;
+  assign \$2871  = merge1_eq8_2 & \$2870 ;
+  assign \$2872  = merge1_gt8_2 | \$2871 ;
+  assign \$2873  = merge1_eq8_3 & \$2872 ;
+  assign \$2874  = merge1_gt8_3 | \$2873 ;
+  assign \$2875  = merge1_eq8_4 & \$2874 ;
+  assign \$2876  = merge1_gt8_4 | \$2875 ;
+  assign \$2877  = \$2876  ? merge1_in12 : merge1_in8;
+  assign \$2878  = merge1_eq9_1 & merge1_gt9_0;
+  assign \$2879  = merge1_gt9_1 | \$2878 ;
+  assign \$2880  = merge1_eq9_2 & \$2879 ;
+  assign \$2881  = merge1_gt9_2 | \$2880 ;
+  assign \$2882  = merge1_eq9_3 & \$2881 ;
+  assign \$2883  = merge1_gt9_3 | \$2882 ;
+  assign \$2884  = merge1_eq9_4 & \$2883 ;
+  assign \$2885  = merge1_gt9_4 | \$2884 ;
+  assign \$2886  = \$2885  ? merge1_in13 : merge1_in9;
+  assign \$2887  = merge1_eq10_1 & merge1_gt10_0;
+  assign \$2888  = merge1_gt10_1 | \$2887 ;
+  assign \$2889  = merge1_eq10_2 & \$2888 ;
+  assign \$2890  = merge1_gt10_2 | \$2889 ;
+  assign \$2891  = merge1_eq10_3 & \$2890 ;
+  assign \$2892  = merge1_gt10_3 | \$2891 ;
+  assign \$2893  = merge1_eq10_4 & \$2892 ;
+  assign \$2894  = merge1_gt10_4 | \$2893 ;
+  assign \$2895  = \$2894  ? merge1_in14 : merge1_in10;
+  assign \$2896  = merge1_eq11_1 & merge1_gt11_0;
+  assign \$2897  = merge1_gt11_1 | \$2896 ;
+  assign \$2898  = merge1_eq11_2 & \$2897 ;
+  assign \$2899  = merge1_gt11_2 | \$2898 ;
+  assign \$2900  = merge1_eq11_3 & \$2899 ;
+  assign \$2901  = merge1_gt11_3 | \$2900 ;
+  assign \$2902  = merge1_eq11_4 & \$2901 ;
+  assign \$2903  = merge1_gt11_4 | \$2902 ;
+  assign \$2904  = \$2903  ? merge1_in15 : merge1_in11;
+  assign \$2905  = merge1_eq8_1 & merge1_gt8_0;
+  assign \$2906  = merge1_gt8_1 | \$2905 ;
+  assign \$2907  = merge1_eq8_2 & \$2906 ;
+  assign \$2908  = merge1_gt8_2 | \$2907 ;
+  assign \$2909  = merge1_eq8_3 & \$2908 ;
+  assign \$2910  = merge1_gt8_3 | \$2909 ;
+  assign \$2911  = merge1_eq8_4 & \$2910 ;
+  assign \$2912  = merge1_gt8_4 | \$2911 ;
+  assign \$2913  = \$2912  ? merge1_in8 : merge1_in12;
+  assign \$2914  = merge1_eq9_1 & merge1_gt9_0;
+  assign \$2915  = merge1_gt9_1 | \$2914 ;
+  assign \$2916  = merge1_eq9_2 & \$2915 ;
+  assign \$2917  = merge1_gt9_2 | \$2916 ;
+  assign \$2918  = merge1_eq9_3 & \$2917 ;
+  assign \$2919  = merge1_gt9_3 | \$2918 ;
+  assign \$2920  = merge1_eq9_4 & \$2919 ;
+  assign \$2921  = merge1_gt9_4 | \$2920 ;
+  assign \$2922  = \$2921  ? merge1_in9 : merge1_in13;
+  assign \$2923  = merge1_eq10_1 & merge1_gt10_0;
+  assign \$2924  = merge1_gt10_1 | \$2923 ;
+  assign \$2925  = merge1_eq10_2 & \$2924 ;
+  assign \$2926  = merge1_gt10_2 | \$2925 ;
+  assign \$2927  = merge1_eq10_3 & \$2926 ;
+  assign \$2928  = merge1_gt10_3 | \$2927 ;
+  assign \$2929  = merge1_eq10_4 & \$2928 ;
+  assign \$2930  = merge1_gt10_4 | \$2929 ;
+  assign \$2931  = \$2930  ? merge1_in10 : merge1_in14;
+  assign \$2932  = merge1_eq11_1 & merge1_gt11_0;
+  assign \$2933  = merge1_gt11_1 | \$2932 ;
+  assign \$2934  = merge1_eq11_2 & \$2933 ;
+  assign \$2935  = merge1_gt11_2 | \$2934 ;
+  assign \$2936  = merge1_eq11_3 & \$2935 ;
+  assign \$2937  = merge1_gt11_3 | \$2936 ;
+  assign \$2938  = merge1_eq11_4 & \$2937 ;
+  assign \$2939  = merge1_gt11_4 | \$2938 ;
+  assign \$2940  = \$2939  ? merge1_in11 : merge1_in15;
+  assign \$2941  = merge1_lane0[19:0] > merge1_lane2[19:0];
+  assign \$2942  = merge1_lane0[19:0] == merge1_lane2[19:0];
+  assign \$2943  = merge1_lane0[39:20] > merge1_lane2[39:20];
+  assign \$2944  = merge1_lane0[39:20] == merge1_lane2[39:20];
+  assign \$2945  = merge1_lane0[59:40] > merge1_lane2[59:40];
+  assign \$2946  = merge1_lane0[59:40] == merge1_lane2[59:40];
+  assign \$2947  = merge1_lane0[79:60] > merge1_lane2[79:60];
+  assign \$2948  = merge1_lane0[79:60] == merge1_lane2[79:60];
+  assign \$2949  = merge1_lane0[83:80] > merge1_lane2[83:80];
+  assign \$2950  = merge1_lane0[83:80] == merge1_lane2[83:80];
+  assign \$2951  = merge1_lane1[19:0] > merge1_lane3[19:0];
+  assign \$2952  = merge1_lane1[19:0] == merge1_lane3[19:0];
+  assign \$2953  = merge1_lane1[39:20] > merge1_lane3[39:20];
+  assign \$2954  = merge1_lane1[39:20] == merge1_lane3[39:20];
+  assign \$2955  = merge1_lane1[59:40] > merge1_lane3[59:40];
+  assign \$2956  = merge1_lane1[59:40] == merge1_lane3[59:40];
+  assign \$2957  = merge1_lane1[79:60] > merge1_lane3[79:60];
+  assign \$2958  = merge1_lane1[79:60] == merge1_lane3[79:60];
+  assign \$2959  = merge1_lane1[83:80] > merge1_lane3[83:80];
+  assign \$2960  = merge1_lane1[83:80] == merge1_lane3[83:80];
+  assign \$2961  = merge1_lane4[19:0] > merge1_lane6[19:0];
+  assign \$2962  = merge1_lane4[19:0] == merge1_lane6[19:0];
+  assign \$2963  = merge1_lane4[39:20] > merge1_lane6[39:20];
+  assign \$2964  = merge1_lane4[39:20] == merge1_lane6[39:20];
+  assign \$2965  = merge1_lane4[59:40] > merge1_lane6[59:40];
+  assign \$2966  = merge1_lane4[59:40] == merge1_lane6[59:40];
+  assign \$2967  = merge1_lane4[79:60] > merge1_lane6[79:60];
+  assign \$2968  = merge1_lane4[79:60] == merge1_lane6[79:60];
+  assign \$2969  = merge1_lane4[83:80] > merge1_lane6[83:80];
+  assign \$2970  = merge1_lane4[83:80] == merge1_lane6[83:80];
+  assign \$2971  = merge1_lane5[19:0] > merge1_lane7[19:0];
+  assign \$2972  = merge1_lane5[19:0] == merge1_lane7[19:0];
+  assign \$2973  = merge1_lane5[39:20] > merge1_lane7[39:20];
+  assign \$2974  = merge1_lane5[39:20] == merge1_lane7[39:20];
+  assign \$2975  = merge1_lane5[59:40] > merge1_lane7[59:40];
+  assign \$2976  = merge1_lane5[59:40] == merge1_lane7[59:40];
+  assign \$2977  = merge1_lane5[79:60] > merge1_lane7[79:60];
+  assign \$2978  = merge1_lane5[79:60] == merge1_lane7[79:60];
+  assign \$2979  = merge1_lane5[83:80] > merge1_lane7[83:80];
+  assign \$2980  = merge1_lane5[83:80] == merge1_lane7[83:80];
+  assign \$2981  = merge1_lane8[19:0] > merge1_lane10[19:0];
+  assign \$2982  = merge1_lane8[19:0] == merge1_lane10[19:0];
+  assign \$2983  = merge1_lane8[39:20] > merge1_lane10[39:20];
+  assign \$2984  = merge1_lane8[39:20] == merge1_lane10[39:20];
+  assign \$2985  = merge1_lane8[59:40] > merge1_lane10[59:40];
+  assign \$2986  = merge1_lane8[59:40] == merge1_lane10[59:40];
+  assign \$2987  = merge1_lane8[79:60] > merge1_lane10[79:60];
+  assign \$2988  = merge1_lane8[79:60] == merge1_lane10[79:60];
+  assign \$2989  = merge1_lane8[83:80] > merge1_lane10[83:80];
+  assign \$2990  = merge1_lane8[83:80] == merge1_lane10[83:80];
+  assign \$2991  = merge1_lane9[19:0] > merge1_lane11[19:0];
+  assign \$2992  = merge1_lane9[19:0] == merge1_lane11[19:0];
+  assign \$2993  = merge1_lane9[39:20] > merge1_lane11[39:20];
+  assign \$2994  = merge1_lane9[39:20] == merge1_lane11[39:20];
+  assign \$2995  = merge1_lane9[59:40] > merge1_lane11[59:40];
+  assign \$2996  = merge1_lane9[59:40] == merge1_lane11[59:40];
+  assign \$2997  = merge1_lane9[79:60] > merge1_lane11[79:60];
+  assign \$2998  = merge1_lane9[79:60] == merge1_lane11[79:60];
+  assign \$2999  = merge1_lane9[83:80] > merge1_lane11[83:80];
+  assign \$3000  = merge1_lane9[83:80] == merge1_lane11[83:80];
+  assign \$3001  = merge1_lane12[19:0] > merge1_lane14[19:0];
+  assign \$3002  = merge1_lane12[19:0] == merge1_lane14[19:0];
+  assign \$3003  = merge1_lane12[39:20] > merge1_lane14[39:20];
+  assign \$3004  = merge1_lane12[39:20] == merge1_lane14[39:20];
+  assign \$3005  = merge1_lane12[59:40] > merge1_lane14[59:40];
+  assign \$3006  = merge1_lane12[59:40] == merge1_lane14[59:40];
+  assign \$3007  = merge1_lane12[79:60] > merge1_lane14[79:60];
+  assign \$3008  = merge1_lane12[79:60] == merge1_lane14[79:60];
+  assign \$3009  = merge1_lane12[83:80] > merge1_lane14[83:80];
+  assign \$3010  = merge1_lane12[83:80] == merge1_lane14[83:80];
+  assign \$3011  = merge1_lane13[19:0] > merge1_lane15[19:0];
+  assign \$3012  = merge1_lane13[19:0] == merge1_lane15[19:0];
+  assign \$3013  = merge1_lane13[39:20] > merge1_lane15[39:20];
+  assign \$3014  = merge1_lane13[39:20] == merge1_lane15[39:20];
+  assign \$3015  = merge1_lane13[59:40] > merge1_lane15[59:40];
+  assign \$3016  = merge1_lane13[59:40] == merge1_lane15[59:40];
+  assign \$3017  = merge1_lane13[79:60] > merge1_lane15[79:60];
+  assign \$3018  = merge1_lane13[79:60] == merge1_lane15[79:60];
+  assign \$3019  = merge1_lane13[83:80] > merge1_lane15[83:80];
+  assign \$3020  = merge1_lane13[83:80] == merge1_lane15[83:80];
+  assign \$3021  = merge2_eq0_1 & merge2_gt0_0;
+  assign \$3022  = merge2_gt0_1 | \$3021 ;
+  assign \$3023  = merge2_eq0_2 & \$3022 ;
+  assign \$3024  = merge2_gt0_2 | \$3023 ;
+  assign \$3025  = merge2_eq0_3 & \$3024 ;
+  assign \$3026  = merge2_gt0_3 | \$3025 ;
+  assign \$3027  = merge2_eq0_4 & \$3026 ;
+  assign \$3028  = merge2_gt0_4 | \$3027 ;
+  assign \$3029  = \$3028  ? merge2_in2 : merge2_in0;
+  assign \$3030  = merge2_eq1_1 & merge2_gt1_0;
+  assign \$3031  = merge2_gt1_1 | \$3030 ;
+  assign \$3032  = merge2_eq1_2 & \$3031 ;
+  assign \$3033  = merge2_gt1_2 | \$3032 ;
+  assign \$3034  = merge2_eq1_3 & \$3033 ;
+  assign \$3035  = merge2_gt1_3 | \$3034 ;
+  assign \$3036  = merge2_eq1_4 & \$3035 ;
+  assign \$3037  = merge2_gt1_4 | \$3036 ;
+  assign \$3038  = \$3037  ? merge2_in3 : merge2_in1;
+  assign \$3039  = merge2_eq0_1 & merge2_gt0_0;
+  assign \$3040  = merge2_gt0_1 | \$3039 ;
+  assign \$3041  = merge2_eq0_2 & \$3040 ;
+  assign \$3042  = merge2_gt0_2 | \$3041 ;
+  assign \$3043  = merge2_eq0_3 & \$3042 ;
+  assign \$3044  = merge2_gt0_3 | \$3043 ;
+  assign \$3045  = merge2_eq0_4 & \$3044 ;
+  assign \$3046  = merge2_gt0_4 | \$3045 ;
+  assign \$3047  = \$3046  ? merge2_in0 : merge2_in2;
+  assign \$3048  = merge2_eq1_1 & merge2_gt1_0;
+  assign \$3049  = merge2_gt1_1 | \$3048 ;
+  assign \$3050  = merge2_eq1_2 & \$3049 ;
+  assign \$3051  = merge2_gt1_2 | \$3050 ;
+  assign \$3052  = merge2_eq1_3 & \$3051 ;
+  assign \$3053  = merge2_gt1_3 | \$3052 ;
+  assign \$3054  = merge2_eq1_4 & \$3053 ;
+  assign \$3055  = merge2_gt1_4 | \$3054 ;
+  assign \$3056  = \$3055  ? merge2_in1 : merge2_in3;
+  assign \$3057  = merge2_eq4_1 & merge2_gt4_0;
+  assign \$3058  = merge2_gt4_1 | \$3057 ;
+  assign \$3059  = merge2_eq4_2 & \$3058 ;
+  assign \$3060  = merge2_gt4_2 | \$3059 ;
+  assign \$3061  = merge2_eq4_3 & \$3060 ;
+  assign \$3062  = merge2_gt4_3 | \$3061 ;
+  assign \$3063  = merge2_eq4_4 & \$3062 ;
+  assign \$3064  = merge2_gt4_4 | \$3063 ;
+  assign \$3065  = \$3064  ? merge2_in6 : merge2_in4;
+  assign \$3066  = merge2_eq5_1 & merge2_gt5_0;
+  assign \$3067  = merge2_gt5_1 | \$3066 ;
+  assign \$3068  = merge2_eq5_2 & \$3067 ;
+  assign \$3069  = merge2_gt5_2 | \$3068 ;
+  assign \$3070  = merge2_eq5_3 & \$3069 ;
+  assign \$3071  = merge2_gt5_3 | \$3070 ;
+  assign \$3072  = merge2_eq5_4 & \$3071 ;
+  assign \$3073  = merge2_gt5_4 | \$3072 ;
+  assign \$3074  = \$3073  ? merge2_in7 : merge2_in5;
+  assign \$3075  = merge2_eq4_1 & merge2_gt4_0;
+  assign \$3076  = merge2_gt4_1 | \$3075 ;
+  assign \$3077  = merge2_eq4_2 & \$3076 ;
+  assign \$3078  = merge2_gt4_2 | \$3077 ;
+  assign \$3079  = merge2_eq4_3 & \$3078 ;
+  assign \$3080  = merge2_gt4_3 | \$3079 ;
+  assign \$3081  = merge2_eq4_4 & \$3080 ;
+  assign \$3082  = merge2_gt4_4 | \$3081 ;
+  assign \$3083  = \$3082  ? merge2_in4 : merge2_in6;
+  assign \$3084  = merge2_eq5_1 & merge2_gt5_0;
+  assign \$3085  = merge2_gt5_1 | \$3084 ;
+  assign \$3086  = merge2_eq5_2 & \$3085 ;
+  assign \$3087  = merge2_gt5_2 | \$3086 ;
+  assign \$3088  = merge2_eq5_3 & \$3087 ;
+  assign \$3089  = merge2_gt5_3 | \$3088 ;
+  assign \$3090  = merge2_eq5_4 & \$3089 ;
+  assign \$3091  = merge2_gt5_4 | \$3090 ;
+  assign \$3092  = \$3091  ? merge2_in5 : merge2_in7;
+  assign \$3093  = merge2_eq8_1 & merge2_gt8_0;
+  assign \$3094  = merge2_gt8_1 | \$3093 ;
+  assign \$3095  = merge2_eq8_2 & \$3094 ;
+  assign \$3096  = merge2_gt8_2 | \$3095 ;
+  assign \$3097  = merge2_eq8_3 & \$3096 ;
+  assign \$3098  = merge2_gt8_3 | \$3097 ;
+  assign \$3099  = merge2_eq8_4 & \$3098 ;
+  assign \$3100  = merge2_gt8_4 | \$3099 ;
+  assign \$3101  = \$3100  ? merge2_in10 : merge2_in8;
+  assign \$3102  = merge2_eq9_1 & merge2_gt9_0;
+  assign \$3103  = merge2_gt9_1 | \$3102 ;
+  assign \$3104  = merge2_eq9_2 & \$3103 ;
+  assign \$3105  = merge2_gt9_2 | \$3104 ;
+  assign \$3106  = merge2_eq9_3 & \$3105 ;
+  assign \$3107  = merge2_gt9_3 | \$3106 ;
+  assign \$3108  = merge2_eq9_4 & \$3107 ;
+  assign \$3109  = merge2_gt9_4 | \$3108 ;
+  assign \$3110  = \$3109  ? merge2_in11 : merge2_in9;
+  assign \$3111  = merge2_eq8_1 & merge2_gt8_0;
+  assign \$3112  = merge2_gt8_1 | \$3111 ;
+  assign \$3113  = merge2_eq8_2 & \$3112 ;
+  assign \$3114  = merge2_gt8_2 | \$3113 ;
+  assign \$3115  = merge2_eq8_3 & \$3114 ;
+  assign \$3116  = merge2_gt8_3 | \$3115 ;
+  assign \$3117  = merge2_eq8_4 & \$3116 ;
+  assign \$3118  = merge2_gt8_4 | \$3117 ;
+  assign \$3119  = \$3118  ? merge2_in8 : merge2_in10;
+  assign \$3120  = merge2_eq9_1 & merge2_gt9_0;
+  assign \$3121  = merge2_gt9_1 | \$3120 ;
+  assign \$3122  = merge2_eq9_2 & \$3121 ;
+  assign \$3123  = merge2_gt9_2 | \$3122 ;
+  assign \$3124  = merge2_eq9_3 & \$3123 ;
+  assign \$3125  = merge2_gt9_3 | \$3124 ;
+  assign \$3126  = merge2_eq9_4 & \$3125 ;
+  assign \$3127  = merge2_gt9_4 | \$3126 ;
+  assign \$3128  = \$3127  ? merge2_in9 : merge2_in11;
+  assign \$3129  = merge2_eq12_1 & merge2_gt12_0;
+  assign \$3130  = merge2_gt12_1 | \$3129 ;
+  assign \$3131  = merge2_eq12_2 & \$3130 ;
+  assign \$3132  = merge2_gt12_2 | \$3131 ;
+  assign \$3133  = merge2_eq12_3 & \$3132 ;
+  assign \$3134  = merge2_gt12_3 | \$3133 ;
+  assign \$3135  = merge2_eq12_4 & \$3134 ;
+  assign \$3136  = merge2_gt12_4 | \$3135 ;
+  assign \$3137  = \$3136  ? merge2_in14 : merge2_in12;
+  assign \$3138  = merge2_eq13_1 & merge2_gt13_0;
+  assign \$3139  = merge2_gt13_1 | \$3138 ;
+  assign \$3140  = merge2_eq13_2 & \$3139 ;
+  assign \$3141  = merge2_gt13_2 | \$3140 ;
+  assign \$3142  = merge2_eq13_3 & \$3141 ;
+  assign \$3143  = merge2_gt13_3 | \$3142 ;
+  assign \$3144  = merge2_eq13_4 & \$3143 ;
+  assign \$3145  = merge2_gt13_4 | \$3144 ;
+  assign \$3146  = \$3145  ? merge2_in15 : merge2_in13;
+  assign \$3147  = merge2_eq12_1 & merge2_gt12_0;
+  assign \$3148  = merge2_gt12_1 | \$3147 ;
+  assign \$3149  = merge2_eq12_2 & \$3148 ;
+  assign \$3150  = merge2_gt12_2 | \$3149 ;
+  assign \$3151  = merge2_eq12_3 & \$3150 ;
+  assign \$3152  = merge2_gt12_3 | \$3151 ;
+  assign \$3153  = merge2_eq12_4 & \$3152 ;
+  assign \$3154  = merge2_gt12_4 | \$3153 ;
+  assign \$3155  = \$3154  ? merge2_in12 : merge2_in14;
+  assign \$3156  = merge2_eq13_1 & merge2_gt13_0;
+  assign \$3157  = merge2_gt13_1 | \$3156 ;
+  assign \$3158  = merge2_eq13_2 & \$3157 ;
+  assign \$3159  = merge2_gt13_2 | \$3158 ;
+  assign \$3160  = merge2_eq13_3 & \$3159 ;
+  assign \$3161  = merge2_gt13_3 | \$3160 ;
+  assign \$3162  = merge2_eq13_4 & \$3161 ;
+  assign \$3163  = merge2_gt13_4 | \$3162 ;
+  assign \$3164  = \$3163  ? merge2_in13 : merge2_in15;
+  assign \$3165  = merge2_lane0[19:0] > merge2_lane1[19:0];
+  assign \$3166  = merge2_lane0[19:0] == merge2_lane1[19:0];
+  assign \$3167  = merge2_lane0[39:20] > merge2_lane1[39:20];
+  assign \$3168  = merge2_lane0[39:20] == merge2_lane1[39:20];
+  assign \$3169  = merge2_lane0[59:40] > merge2_lane1[59:40];
+  assign \$3170  = merge2_lane0[59:40] == merge2_lane1[59:40];
+  assign \$3171  = merge2_lane0[79:60] > merge2_lane1[79:60];
+  assign \$3172  = merge2_lane0[79:60] == merge2_lane1[79:60];
+  assign \$3173  = merge2_lane0[83:80] > merge2_lane1[83:80];
+  assign \$3174  = merge2_lane0[83:80] == merge2_lane1[83:80];
+  assign \$3175  = merge2_lane2[19:0] > merge2_lane3[19:0];
+  assign \$3176  = merge2_lane2[19:0] == merge2_lane3[19:0];
+  assign \$3177  = merge2_lane2[39:20] > merge2_lane3[39:20];
+  assign \$3178  = merge2_lane2[39:20] == merge2_lane3[39:20];
+  assign \$3179  = merge2_lane2[59:40] > merge2_lane3[59:40];
+  assign \$3180  = merge2_lane2[59:40] == merge2_lane3[59:40];
+  assign \$3181  = merge2_lane2[79:60] > merge2_lane3[79:60];
+  assign \$3182  = merge2_lane2[79:60] == merge2_lane3[79:60];
+  assign \$3183  = merge2_lane2[83:80] > merge2_lane3[83:80];
+  assign \$3184  = merge2_lane2[83:80] == merge2_lane3[83:80];
+  assign \$3185  = merge2_lane4[19:0] > merge2_lane5[19:0];
+  assign \$3186  = merge2_lane4[19:0] == merge2_lane5[19:0];
+  assign \$3187  = merge2_lane4[39:20] > merge2_lane5[39:20];
+  assign \$3188  = merge2_lane4[39:20] == merge2_lane5[39:20];
+  assign \$3189  = merge2_lane4[59:40] > merge2_lane5[59:40];
+  assign \$3190  = merge2_lane4[59:40] == merge2_lane5[59:40];
+  assign \$3191  = merge2_lane4[79:60] > merge2_lane5[79:60];
+  assign \$3192  = merge2_lane4[79:60] == merge2_lane5[79:60];
+  assign \$3193  = merge2_lane4[83:80] > merge2_lane5[83:80];
+  assign \$3194  = merge2_lane4[83:80] == merge2_lane5[83:80];
+  assign \$3195  = merge2_lane6[19:0] > merge2_lane7[19:0];
+  assign \$3196  = merge2_lane6[19:0] == merge2_lane7[19:0];
+  assign \$3197  = merge2_lane6[39:20] > merge2_lane7[39:20];
+  assign \$3198  = merge2_lane6[39:20] == merge2_lane7[39:20];
+  assign \$3199  = merge2_lane6[59:40] > merge2_lane7[59:40];
+  assign \$3200  = merge2_lane6[59:40] == merge2_lane7[59:40];
+  assign \$3201  = merge2_lane6[79:60] > merge2_lane7[79:60];
+  assign \$3202  = merge2_lane6[79:60] == merge2_lane7[79:60];
+  assign \$3203  = merge2_lane6[83:80] > merge2_lane7[83:80];
+  assign \$3204  = merge2_lane6[83:80] == merge2_lane7[83:80];
+  assign \$3205  = merge2_lane8[19:0] > merge2_lane9[19:0];
+  assign \$3206  = merge2_lane8[19:0] == merge2_lane9[19:0];
+  assign \$3207  = merge2_lane8[39:20] > merge2_lane9[39:20];
+  assign \$3208  = merge2_lane8[39:20] == merge2_lane9[39:20];
+  assign \$3209  = merge2_lane8[59:40] > merge2_lane9[59:40];
+  assign \$3210  = merge2_lane8[59:40] == merge2_lane9[59:40];
+  assign \$3211  = merge2_lane8[79:60] > merge2_lane9[79:60];
+  assign \$3212  = merge2_lane8[79:60] == merge2_lane9[79:60];
+  assign \$3213  = merge2_lane8[83:80] > merge2_lane9[83:80];
+  assign \$3214  = merge2_lane8[83:80] == merge2_lane9[83:80];
+  assign \$3215  = merge2_lane10[19:0] > merge2_lane11[19:0];
+  assign \$3216  = merge2_lane10[19:0] == merge2_lane11[19:0];
+  assign \$3217  = merge2_lane10[39:20] > merge2_lane11[39:20];
+  assign \$3218  = merge2_lane10[39:20] == merge2_lane11[39:20];
+  assign \$3219  = merge2_lane10[59:40] > merge2_lane11[59:40];
+  assign \$3220  = merge2_lane10[59:40] == merge2_lane11[59:40];
+  assign \$3221  = merge2_lane10[79:60] > merge2_lane11[79:60];
+  assign \$3222  = merge2_lane10[79:60] == merge2_lane11[79:60];
+  assign \$3223  = merge2_lane10[83:80] > merge2_lane11[83:80];
+  assign \$3224  = merge2_lane10[83:80] == merge2_lane11[83:80];
+  assign \$3225  = merge2_lane12[19:0] > merge2_lane13[19:0];
+  assign \$3226  = merge2_lane12[19:0] == merge2_lane13[19:0];
+  assign \$3227  = merge2_lane12[39:20] > merge2_lane13[39:20];
+  assign \$3228  = merge2_lane12[39:20] == merge2_lane13[39:20];
+  assign \$3229  = merge2_lane12[59:40] > merge2_lane13[59:40];
+  assign \$3230  = merge2_lane12[59:40] == merge2_lane13[59:40];
+  assign \$3231  = merge2_lane12[79:60] > merge2_lane13[79:60];
+  assign \$3232  = merge2_lane12[79:60] == merge2_lane13[79:60];
+  assign \$3233  = merge2_lane12[83:80] > merge2_lane13[83:80];
+  assign \$3234  = merge2_lane12[83:80] == merge2_lane13[83:80];
+  assign \$3235  = merge2_lane14[19:0] > merge2_lane15[19:0];
+  assign \$3236  = merge2_lane14[19:0] == merge2_lane15[19:0];
+  assign \$3237  = merge2_lane14[39:20] > merge2_lane15[39:20];
+  assign \$3238  = merge2_lane14[39:20] == merge2_lane15[39:20];
+  assign \$3239  = merge2_lane14[59:40] > merge2_lane15[59:40];
+  assign \$3240  = merge2_lane14[59:40] == merge2_lane15[59:40];
+  assign \$3241  = merge2_lane14[79:60] > merge2_lane15[79:60];
+  assign \$3242  = merge2_lane14[79:60] == merge2_lane15[79:60];
+  assign \$3243  = merge2_lane14[83:80] > merge2_lane15[83:80];
+  assign \$3244  = merge2_lane14[83:80] == merge2_lane15[83:80];
+  assign \$3245  = merge3_eq0_1 & merge3_gt0_0;
+  assign \$3246  = merge3_gt0_1 | \$3245 ;
+  assign \$3247  = merge3_eq0_2 & \$3246 ;
+  assign \$3248  = merge3_gt0_2 | \$3247 ;
+  assign \$3249  = merge3_eq0_3 & \$3248 ;
+  assign \$3250  = merge3_gt0_3 | \$3249 ;
+  assign \$3251  = merge3_eq0_4 & \$3250 ;
+  assign \$3252  = merge3_gt0_4 | \$3251 ;
+  assign \$3253  = \$3252  ? merge3_in1 : merge3_in0;
+  assign \$3254  = merge3_eq0_1 & merge3_gt0_0;
+  assign \$3255  = merge3_gt0_1 | \$3254 ;
+  assign \$3256  = merge3_eq0_2 & \$3255 ;
+  assign \$3257  = merge3_gt0_2 | \$3256 ;
+  assign \$3258  = merge3_eq0_3 & \$3257 ;
+  assign \$3259  = merge3_gt0_3 | \$3258 ;
+  assign \$3260  = merge3_eq0_4 & \$3259 ;
+  assign \$3261  = merge3_gt0_4 | \$3260 ;
+  assign \$3262  = \$3261  ? merge3_in0 : merge3_in1;
+  assign \$3263  = merge3_eq2_1 & merge3_gt2_0;
+  assign \$3264  = merge3_gt2_1 | \$3263 ;
+  assign \$3265  = merge3_eq2_2 & \$3264 ;
+  assign \$3266  = merge3_gt2_2 | \$3265 ;
+  assign \$3267  = merge3_eq2_3 & \$3266 ;
+  assign \$3268  = merge3_gt2_3 | \$3267 ;
+  assign \$3269  = merge3_eq2_4 & \$3268 ;
+  assign \$3270  = merge3_gt2_4 | \$3269 ;
+  assign \$3271  = \$3270  ? merge3_in3 : merge3_in2;
+  assign \$3272  = merge3_eq2_1 & merge3_gt2_0;
+  assign \$3273  = merge3_gt2_1 | \$3272 ;
+  assign \$3274  = merge3_eq2_2 & \$3273 ;
+  assign \$3275  = merge3_gt2_2 | \$3274 ;
+  assign \$3276  = merge3_eq2_3 & \$3275 ;
+  assign \$3277  = merge3_gt2_3 | \$3276 ;
+  assign \$3278  = merge3_eq2_4 & \$3277 ;
+  assign \$3279  = merge3_gt2_4 | \$3278 ;
+  assign \$3280  = \$3279  ? merge3_in2 : merge3_in3;
+  assign \$3281  = merge3_eq4_1 & merge3_gt4_0;
+  assign \$3282  = merge3_gt4_1 | \$3281 ;
+  assign \$3283  = merge3_eq4_2 & \$3282 ;
+  assign \$3284  = merge3_gt4_2 | \$3283 ;
+  assign \$3285  = merge3_eq4_3 & \$3284 ;
+  assign \$3286  = merge3_gt4_3 | \$3285 ;
+  assign \$3287  = merge3_eq4_4 & \$3286 ;
+  assign \$3288  = merge3_gt4_4 | \$3287 ;
+  assign \$3289  = \$3288  ? merge3_in5 : merge3_in4;
+  assign \$3290  = merge3_eq4_1 & merge3_gt4_0;
+  assign \$3291  = merge3_gt4_1 | \$3290 ;
+  assign \$3292  = merge3_eq4_2 & \$3291 ;
+  assign \$3293  = merge3_gt4_2 | \$3292 ;
+  assign \$3294  = merge3_eq4_3 & \$3293 ;
+  assign \$3295  = merge3_gt4_3 | \$3294 ;
+  assign \$3296  = merge3_eq4_4 & \$3295 ;
+  assign \$3297  = merge3_gt4_4 | \$3296 ;
+  assign \$3298  = \$3297  ? merge3_in4 : merge3_in5;
+  assign \$3299  = merge3_eq6_1 & merge3_gt6_0;
+  assign \$3300  = merge3_gt6_1 | \$3299 ;
+  assign \$3301  = merge3_eq6_2 & \$3300 ;
+  assign \$3302  = merge3_gt6_2 | \$3301 ;
+  assign \$3303  = merge3_eq6_3 & \$3302 ;
+  assign \$3304  = merge3_gt6_3 | \$3303 ;
+  assign \$3305  = merge3_eq6_4 & \$3304 ;
+  assign \$3306  = merge3_gt6_4 | \$3305 ;
+  assign \$3307  = \$3306  ? merge3_in7 : merge3_in6;
+  assign \$3308  = merge3_eq6_1 & merge3_gt6_0;
+  assign \$3309  = merge3_gt6_1 | \$3308 ;
+  assign \$3310  = merge3_eq6_2 & \$3309 ;
+  assign \$3311  = merge3_gt6_2 | \$3310 ;
+  assign \$3312  = merge3_eq6_3 & \$3311 ;
+  assign \$3313  = merge3_gt6_3 | \$3312 ;
+  assign \$3314  = merge3_eq6_4 & \$3313 ;
+  assign \$3315  = merge3_gt6_4 | \$3314 ;
+  assign \$3316  = \$3315  ? merge3_in6 : merge3_in7;
+  assign \$3317  = merge3_eq8_1 & merge3_gt8_0;
+  assign \$3318  = merge3_gt8_1 | \$3317 ;
+  assign \$3319  = merge3_eq8_2 & \$3318 ;
+  assign \$3320  = merge3_gt8_2 | \$3319 ;
+  assign \$3321  = merge3_eq8_3 & \$3320 ;
+  assign \$3322  = merge3_gt8_3 | \$3321 ;
+  assign \$3323  = merge3_eq8_4 & \$3322 ;
+  assign \$3324  = merge3_gt8_4 | \$3323 ;
+  assign \$3325  = \$3324  ? merge3_in9 : merge3_in8;
+  assign \$3326  = merge3_eq8_1 & merge3_gt8_0;
+  assign \$3327  = merge3_gt8_1 | \$3326 ;
+  assign \$3328  = merge3_eq8_2 & \$3327 ;
+  assign \$3329  = merge3_gt8_2 | \$3328 ;
+  assign \$3330  = merge3_eq8_3 & \$3329 ;
+  assign \$3331  = merge3_gt8_3 | \$3330 ;
+  assign \$3332  = merge3_eq8_4 & \$3331 ;
+  assign \$3333  = merge3_gt8_4 | \$3332 ;
+  assign \$3334  = \$3333  ? merge3_in8 : merge3_in9;
+  assign \$3335  = merge3_eq10_1 & merge3_gt10_0;
+  assign \$3336  = merge3_gt10_1 | \$3335 ;
+  assign \$3337  = merge3_eq10_2 & \$3336 ;
+  assign \$3338  = merge3_gt10_2 | \$3337 ;
+  assign \$3339  = merge3_eq10_3 & \$3338 ;
+  assign \$3340  = merge3_gt10_3 | \$3339 ;
+  assign \$3341  = merge3_eq10_4 & \$3340 ;
+  assign \$3342  = merge3_gt10_4 | \$3341 ;
+  assign \$3343  = \$3342  ? merge3_in11 : merge3_in10;
+  assign \$3344  = merge3_eq10_1 & merge3_gt10_0;
+  assign \$3345  = merge3_gt10_1 | \$3344 ;
+  assign \$3346  = merge3_eq10_2 & \$3345 ;
+  assign \$3347  = merge3_gt10_2 | \$3346 ;
+  assign \$3348  = merge3_eq10_3 & \$3347 ;
+  assign \$3349  = merge3_gt10_3 | \$3348 ;
+  assign \$3350  = merge3_eq10_4 & \$3349 ;
+  assign \$3351  = merge3_gt10_4 | \$3350 ;
+  assign \$3352  = \$3351  ? merge3_in10 : merge3_in11;
+  assign \$3353  = merge3_eq12_1 & merge3_gt12_0;
+  assign \$3354  = merge3_gt12_1 | \$3353 ;
+  assign \$3355  = merge3_eq12_2 & \$3354 ;
+  assign \$3356  = merge3_gt12_2 | \$3355 ;
+  assign \$3357  = merge3_eq12_3 & \$3356 ;
+  assign \$3358  = merge3_gt12_3 | \$3357 ;
+  assign \$3359  = merge3_eq12_4 & \$3358 ;
+  assign \$3360  = merge3_gt12_4 | \$3359 ;
+  assign \$3361  = \$3360  ? merge3_in13 : merge3_in12;
+  assign \$3362  = merge3_eq12_1 & merge3_gt12_0;
+  assign \$3363  = merge3_gt12_1 | \$3362 ;
+  assign \$3364  = merge3_eq12_2 & \$3363 ;
+  assign \$3365  = merge3_gt12_2 | \$3364 ;
+  assign \$3366  = merge3_eq12_3 & \$3365 ;
+  assign \$3367  = merge3_gt12_3 | \$3366 ;
+  assign \$3368  = merge3_eq12_4 & \$3367 ;
+  assign \$3369  = merge3_gt12_4 | \$3368 ;
+  assign \$3370  = \$3369  ? merge3_in12 : merge3_in13;
+  assign \$3371  = merge3_eq14_1 & merge3_gt14_0;
+  assign \$3372  = merge3_gt14_1 | \$3371 ;
+  assign \$3373  = merge3_eq14_2 & \$3372 ;
+  assign \$3374  = merge3_gt14_2 | \$3373 ;
+  assign \$3375  = merge3_eq14_3 & \$3374 ;
+  assign \$3376  = merge3_gt14_3 | \$3375 ;
+  assign \$3377  = merge3_eq14_4 & \$3376 ;
+  assign \$3378  = merge3_gt14_4 | \$3377 ;
+  assign \$3379  = \$3378  ? merge3_in15 : merge3_in14;
+  assign \$3380  = merge3_eq14_1 & merge3_gt14_0;
+  assign \$3381  = merge3_gt14_1 | \$3380 ;
+  assign \$3382  = merge3_eq14_2 & \$3381 ;
+  assign \$3383  = merge3_gt14_2 | \$3382 ;
+  assign \$3384  = merge3_eq14_3 & \$3383 ;
+  assign \$3385  = merge3_gt14_3 | \$3384 ;
+  assign \$3386  = merge3_eq14_4 & \$3385 ;
+  assign \$3387  = merge3_gt14_4 | \$3386 ;
+  assign \$3388  = \$3387  ? merge3_in14 : merge3_in15;
+  assign \$3389  = merge3_lane0[83] | merge3_lane1[83];
+  assign \$3390  = ~ \$3389 ;
+  assign \$3391  = merge3_lane0[20] != merge3_lane1[20];
+  assign \$3392  = \$3390  & \$3391 ;
+  assign \$3393  = merge3_lane0[83:21] == merge3_lane1[83:21];
+  assign \$3394  = \$3392  & \$3393 ;
+  assign \$3395  = merge3_lane0[20] ? merge3_lane1[19:0] : merge3_lane0[19:0];
+  assign \$3396  = merge3_lane0[20] ? merge3_lane0[19:0] : merge3_lane1[19:0];
+  assign \$3397  = merge3_lane1[83] | merge3_lane2[83];
+  assign \$3398  = ~ \$3397 ;
+  assign \$3399  = merge3_lane1[20] != merge3_lane2[20];
+  assign \$3400  = \$3398  & \$3399 ;
+  assign \$3401  = merge3_lane1[83:21] == merge3_lane2[83:21];
+  assign \$3402  = \$3400  & \$3401 ;
+  assign \$3403  = merge3_lane1[20] ? merge3_lane2[19:0] : merge3_lane1[19:0];
+  assign \$3404  = merge3_lane1[20] ? merge3_lane1[19:0] : merge3_lane2[19:0];
+  assign \$3405  = merge3_lane2[83] | merge3_lane3[83];
+  assign \$3406  = ~ \$3405 ;
+  assign \$3407  = merge3_lane2[20] != merge3_lane3[20];
+  assign \$3408  = \$3406  & \$3407 ;
+  assign \$3409  = merge3_lane2[83:21] == merge3_lane3[83:21];
+  assign \$3410  = \$3408  & \$3409 ;
+  assign \$3411  = merge3_lane2[20] ? merge3_lane3[19:0] : merge3_lane2[19:0];
+  assign \$3412  = merge3_lane2[20] ? merge3_lane2[19:0] : merge3_lane3[19:0];
+  assign \$3413  = merge3_lane3[83] | merge3_lane4[83];
+  assign \$3414  = ~ \$3413 ;
+  assign \$3415  = merge3_lane3[20] != merge3_lane4[20];
+  assign \$3416  = \$3414  & \$3415 ;
+  assign \$3417  = merge3_lane3[83:21] == merge3_lane4[83:21];
+  assign \$3418  = \$3416  & \$3417 ;
+  assign \$3419  = merge3_lane3[20] ? merge3_lane4[19:0] : merge3_lane3[19:0];
+  assign \$3420  = merge3_lane3[20] ? merge3_lane3[19:0] : merge3_lane4[19:0];
+  assign \$3421  = merge3_lane4[83] | merge3_lane5[83];
+  assign \$3422  = ~ \$3421 ;
+  assign \$3423  = merge3_lane4[20] != merge3_lane5[20];
+  assign \$3424  = \$3422  & \$3423 ;
+  assign \$3425  = merge3_lane4[83:21] == merge3_lane5[83:21];
+  assign \$3426  = \$3424  & \$3425 ;
+  assign \$3427  = merge3_lane4[20] ? merge3_lane5[19:0] : merge3_lane4[19:0];
+  assign \$3428  = merge3_lane4[20] ? merge3_lane4[19:0] : merge3_lane5[19:0];
+  assign \$3429  = merge3_lane5[83] | merge3_lane6[83];
+  assign \$3430  = ~ \$3429 ;
+  assign \$3431  = merge3_lane5[20] != merge3_lane6[20];
+  assign \$3432  = \$3430  & \$3431 ;
+  assign \$3433  = merge3_lane5[83:21] == merge3_lane6[83:21];
+  assign \$3434  = \$3432  & \$3433 ;
+  assign \$3435  = merge3_lane5[20] ? merge3_lane6[19:0] : merge3_lane5[19:0];
+  assign \$3436  = merge3_lane5[20] ? merge3_lane5[19:0] : merge3_lane6[19:0];
+  assign \$3437  = merge3_lane6[83] | merge3_lane7[83];
   assign \$3438  = ~ \$3437 ;
-  assign \$3439  = | { hits_below15_4, hits_below15_3, hits_below15_2, hits_below15_1, hits_below15_0 };
-  assign \$3440  = ~ \$3439 ;
-  assign \$3441  = | { hits_below15_5, hits_below15_4, hits_below15_3, hits_below15_2, hits_below15_1, hits_below15_0 };
-  assign \$3442  = ~ \$3441 ;
-  assign \$3443  = | { hits_below15_6, hits_below15_5, hits_below15_4, hits_below15_3, hits_below15_2, hits_below15_1, hits_below15_0 };
-  assign \$3444  = ~ \$3443 ;
-  assign \$3445  = | { hits_below15_7, hits_below15_6, hits_below15_5, hits_below15_4, hits_below15_3, hits_below15_2, hits_below15_1, hits_below15_0 };
+  assign \$3439  = merge3_lane6[20] != merge3_lane7[20];
+  assign \$3440  = \$3438  & \$3439 ;
+  assign \$3441  = merge3_lane6[83:21] == merge3_lane7[83:21];
+  assign \$3442  = \$3440  & \$3441 ;
+  assign \$3443  = merge3_lane6[20] ? merge3_lane7[19:0] : merge3_lane6[19:0];
+  assign \$3444  = merge3_lane6[20] ? merge3_lane6[19:0] : merge3_lane7[19:0];
+  assign \$3445  = merge3_lane7[83] | merge3_lane8[83];
   assign \$3446  = ~ \$3445 ;
-  assign \$3447  = match9_valid & \$signal ;
-  assign \$3448  = ~ \$signal ;
-  assign \$3449  = match9_valid & \$signal ;
-  assign \$3450  = ~ pairs__valid;
-  assign \$3451  = \$3450  | pairs__ready;
-  assign \$3452  = \$3449  & \$3451 ;
+  assign \$3447  = merge3_lane7[20] != merge3_lane8[20];
+  assign \$3448  = \$3446  & \$3447 ;
+  assign \$3449  = merge3_lane7[83:21] == merge3_lane8[83:21];
+  assign \$3450  = \$3448  & \$3449 ;
+  assign \$3451  = merge3_lane7[20] ? merge3_lane8[19:0] : merge3_lane7[19:0];
+  assign \$3452  = merge3_lane7[20] ? merge3_lane7[19:0] : merge3_lane8[19:0];
+  assign \$3453  = merge3_lane8[83] | merge3_lane9[83];
+  assign \$3454  = ~ \$3453 ;
+  assign \$3455  = merge3_lane8[20] != merge3_lane9[20];
+  assign \$3456  = \$3454  & \$3455 ;
+  assign \$3457  = merge3_lane8[83:21] == merge3_lane9[83:21];
+  assign \$3458  = \$3456  & \$3457 ;
+  assign \$3459  = merge3_lane8[20] ? merge3_lane9[19:0] : merge3_lane8[19:0];
+  assign \$3460  = merge3_lane8[20] ? merge3_lane8[19:0] : merge3_lane9[19:0];
+  assign \$3461  = merge3_lane9[83] | merge3_lane10[83];
+  assign \$3462  = ~ \$3461 ;
+  assign \$3463  = merge3_lane9[20] != merge3_lane10[20];
+  assign \$3464  = \$3462  & \$3463 ;
+  assign \$3465  = merge3_lane9[83:21] == merge3_lane10[83:21];
+  assign \$3466  = \$3464  & \$3465 ;
+  assign \$3467  = merge3_lane9[20] ? merge3_lane10[19:0] : merge3_lane9[19:0];
+  assign \$3468  = merge3_lane9[20] ? merge3_lane9[19:0] : merge3_lane10[19:0];
+  assign \$3469  = merge3_lane10[83] | merge3_lane11[83];
+  assign \$3470  = ~ \$3469 ;
+  assign \$3471  = merge3_lane10[20] != merge3_lane11[20];
+  assign \$3472  = \$3470  & \$3471 ;
+  assign \$3473  = merge3_lane10[83:21] == merge3_lane11[83:21];
+  assign \$3474  = \$3472  & \$3473 ;
+  assign \$3475  = merge3_lane10[20] ? merge3_lane11[19:0] : merge3_lane10[19:0];
+  assign \$3476  = merge3_lane10[20] ? merge3_lane10[19:0] : merge3_lane11[19:0];
+  assign \$3477  = merge3_lane11[83] | merge3_lane12[83];
+  assign \$3478  = ~ \$3477 ;
+  assign \$3479  = merge3_lane11[20] != merge3_lane12[20];
+  assign \$3480  = \$3478  & \$3479 ;
+  assign \$3481  = merge3_lane11[83:21] == merge3_lane12[83:21];
+  assign \$3482  = \$3480  & \$3481 ;
+  assign \$3483  = merge3_lane11[20] ? merge3_lane12[19:0] : merge3_lane11[19:0];
+  assign \$3484  = merge3_lane11[20] ? merge3_lane11[19:0] : merge3_lane12[19:0];
+  assign \$3485  = merge3_lane12[83] | merge3_lane13[83];
+  assign \$3486  = ~ \$3485 ;
+  assign \$3487  = merge3_lane12[20] != merge3_lane13[20];
+  assign \$3488  = \$3486  & \$3487 ;
+  assign \$3489  = merge3_lane12[83:21] == merge3_lane13[83:21];
+  assign \$3490  = \$3488  & \$3489 ;
+  assign \$3491  = merge3_lane12[20] ? merge3_lane13[19:0] : merge3_lane12[19:0];
+  assign \$3492  = merge3_lane12[20] ? merge3_lane12[19:0] : merge3_lane13[19:0];
+  assign \$3493  = merge3_lane13[83] | merge3_lane14[83];
+  assign \$3494  = ~ \$3493 ;
+  assign \$3495  = merge3_lane13[20] != merge3_lane14[20];
+  assign \$3496  = \$3494  & \$3495 ;
+  assign \$3497  = merge3_lane13[83:21] == merge3_lane14[83:21];
+  assign \$3498  = \$3496  & \$3497 ;
+  assign \$3499  = merge3_lane13[20] ? merge3_lane14[19:0] : merge3_lane13[19:0];
+  assign \$3500  = merge3_lane13[20] ? merge3_lane13[19:0] : merge3_lane14[19:0];
+  assign \$3501  = merge3_lane14[83] | merge3_lane15[83];
+  assign \$3502  = ~ \$3501 ;
+  assign \$3503  = merge3_lane14[20] != merge3_lane15[20];
+  assign \$3504  = \$3502  & \$3503 ;
+  assign \$3505  = merge3_lane14[83:21] == merge3_lane15[83:21];
+  assign \$3506  = \$3504  & \$3505 ;
+  assign \$3507  = merge3_lane14[20] ? merge3_lane15[19:0] : merge3_lane14[19:0];
+  assign \$3508  = merge3_lane14[20] ? merge3_lane14[19:0] : merge3_lane15[19:0];
+  assign \$3510  = \$signal$35 [1] & hits_below1_0;
+  assign \$3511  = \$signal$35 [1] & hits_below1_1;
+  assign \$3512  = \$signal$35 [2] & hits_below2_0;
+  assign \$3513  = \$signal$35 [2] & hits_below2_1;
+  assign \$3514  = \$signal$35 [2] & hits_below2_2;
+  assign \$3515  = \$signal$35 [3] & hits_below3_0;
+  assign \$3516  = \$signal$35 [3] & hits_below3_1;
+  assign \$3517  = \$signal$35 [3] & hits_below3_2;
+  assign \$3518  = \$signal$35 [3] & hits_below3_3;
+  assign \$3519  = \$signal$35 [4] & hits_below4_0;
+  assign \$3520  = \$signal$35 [4] & hits_below4_1;
+  assign \$3521  = \$signal$35 [4] & hits_below4_2;
+  assign \$3522  = \$signal$35 [4] & hits_below4_3;
+  assign \$3523  = \$signal$35 [4] & hits_below4_4;
+  assign \$3524  = \$signal$35 [5] & hits_below5_0;
+  assign \$3525  = \$signal$35 [5] & hits_below5_1;
+  assign \$3526  = \$signal$35 [5] & hits_below5_2;
+  assign \$3527  = \$signal$35 [5] & hits_below5_3;
+  assign \$3528  = \$signal$35 [5] & hits_below5_4;
+  assign \$3529  = \$signal$35 [5] & hits_below5_5;
+  assign \$3530  = \$signal$35 [6] & hits_below6_0;
+  assign \$3531  = \$signal$35 [6] & hits_below6_1;
+  assign \$3532  = \$signal$35 [6] & hits_below6_2;
+  assign \$3533  = \$signal$35 [6] & hits_below6_3;
+  assign \$3534  = \$signal$35 [6] & hits_below6_4;
+  assign \$3535  = \$signal$35 [6] & hits_below6_5;
+  assign \$3536  = \$signal$35 [6] & hits_below6_6;
+  assign \$3537  = \$signal$35 [7] & hits_below7_0;
+  assign \$3538  = \$signal$35 [7] & hits_below7_1;
+  assign \$3539  = \$signal$35 [7] & hits_below7_2;
+  assign \$3540  = \$signal$35 [7] & hits_below7_3;
+  assign \$3541  = \$signal$35 [7] & hits_below7_4;
+  assign \$3542  = \$signal$35 [7] & hits_below7_5;
+  assign \$3543  = \$signal$35 [7] & hits_below7_6;
+  assign \$3544  = \$signal$35 [7] & hits_below7_7;
+  assign \$3545  = \$signal$35 [8] & hits_below8_0;
+  assign \$3546  = \$signal$35 [8] & hits_below8_1;
+  assign \$3547  = \$signal$35 [8] & hits_below8_2;
+  assign \$3548  = \$signal$35 [8] & hits_below8_3;
+  assign \$3549  = \$signal$35 [8] & hits_below8_4;
+  assign \$3550  = \$signal$35 [8] & hits_below8_5;
+  assign \$3551  = \$signal$35 [8] & hits_below8_6;
+  assign \$3552  = \$signal$35 [8] & hits_below8_7;
+  assign \$3553  = \$signal$35 [9] & hits_below9_0;
+  assign \$3554  = \$signal$35 [9] & hits_below9_1;
+  assign \$3555  = \$signal$35 [9] & hits_below9_2;
+  assign \$3556  = \$signal$35 [9] & hits_below9_3;
+  assign \$3557  = \$signal$35 [9] & hits_below9_4;
+  assign \$3558  = \$signal$35 [9] & hits_below9_5;
+  assign \$3559  = \$signal$35 [9] & hits_below9_6;
+  assign \$3560  = \$signal$35 [9] & hits_below9_7;
+  assign \$3561  = \$signal$35 [10] & hits_below10_0;
+  assign \$3562  = \$signal$35 [10] & hits_below10_1;
+  assign \$3563  = \$signal$35 [10] & hits_below10_2;
+  assign \$3564  = \$signal$35 [10] & hits_below10_3;
+  assign \$3565  = \$signal$35 [10] & hits_below10_4;
+  assign \$3566  = \$signal$35 [10] & hits_below10_5;
+  assign \$3567  = \$signal$35 [10] & hits_below10_6;
+  assign \$3568  = \$signal$35 [10] & hits_below10_7;
+  assign \$3569  = \$signal$35 [11] & hits_below11_0;
+  assign \$3570  = \$signal$35 [11] & hits_below11_1;
+  assign \$3571  = \$signal$35 [11] & hits_below11_2;
+  assign \$3572  = \$signal$35 [11] & hits_below11_3;
+  assign \$3573  = \$signal$35 [11] & hits_below11_4;
+  assign \$3574  = \$signal$35 [11] & hits_below11_5;
+  assign \$3575  = \$signal$35 [11] & hits_below11_6;
+  assign \$3576  = \$signal$35 [11] & hits_below11_7;
+  assign \$3577  = \$signal$35 [12] & hits_below12_0;
+  assign \$3578  = \$signal$35 [12] & hits_below12_1;
+  assign \$3579  = \$signal$35 [12] & hits_below12_2;
+  assign \$3580  = \$signal$35 [12] & hits_below12_3;
+  assign \$3581  = \$signal$35 [12] & hits_below12_4;
+  assign \$3582  = \$signal$35 [12] & hits_below12_5;
+  assign \$3583  = \$signal$35 [12] & hits_below12_6;
+  assign \$3584  = \$signal$35 [12] & hits_below12_7;
+  assign \$3585  = \$signal$35 [13] & hits_below13_0;
+  assign \$3586  = \$signal$35 [13] & hits_below13_1;
+  assign \$3587  = \$signal$35 [13] & hits_below13_2;
+  assign \$3588  = \$signal$35 [13] & hits_below13_3;
+  assign \$3589  = \$signal$35 [13] & hits_below13_4;
+  assign \$3590  = \$signal$35 [13] & hits_below13_5;
+  assign \$3591  = \$signal$35 [13] & hits_below13_6;
+  assign \$3592  = \$signal$35 [13] & hits_below13_7;
+  assign \$3593  = \$signal$35 [14] & hits_below14_0;
+  assign \$3594  = \$signal$35 [14] & hits_below14_1;
+  assign \$3595  = \$signal$35 [14] & hits_below14_2;
+  assign \$3596  = \$signal$35 [14] & hits_below14_3;
+  assign \$3597  = \$signal$35 [14] & hits_below14_4;
+  assign \$3598  = \$signal$35 [14] & hits_below14_5;
+  assign \$3599  = \$signal$35 [14] & hits_below14_6;
+  assign \$3600  = \$signal$35 [14] & hits_below14_7;
+  assign \$3602  = ~ \$3601 ;
+  assign \$3603  = | { hits_below15_1, hits_below15_0 };
+  assign \$3604  = ~ \$3603 ;
+  assign \$3605  = | { hits_below15_2, hits_below15_1, hits_below15_0 };
+  assign \$3606  = ~ \$3605 ;
+  assign \$3607  = | { hits_below15_3, hits_below15_2, hits_below15_1, hits_below15_0 };
+  assign \$3608  = ~ \$3607 ;
+  assign \$3609  = | { hits_below15_4, hits_below15_3, hits_below15_2, hits_below15_1, hits_below15_0 };
+  assign \$3610  = ~ \$3609 ;
+  assign \$3611  = | { hits_below15_5, hits_below15_4, hits_below15_3, hits_below15_2, hits_below15_1, hits_below15_0 };
+  assign \$3612  = ~ \$3611 ;
+  assign \$3613  = | { hits_below15_6, hits_below15_5, hits_below15_4, hits_below15_3, hits_below15_2, hits_below15_1, hits_below15_0 };
+  assign \$3614  = ~ \$3613 ;
+  assign \$3615  = | { hits_below15_7, hits_below15_6, hits_below15_5, hits_below15_4, hits_below15_3, hits_below15_2, hits_below15_1, hits_below15_0 };
+  assign \$3616  = ~ \$3615 ;
+  assign \$3617  = match9_valid & \$signal ;
+  assign \$3618  = ~ \$signal ;
+  assign \$3619  = match9_valid & \$signal ;
+  assign \$3620  = ~ pairs__valid;
+  assign \$3621  = \$3620  | pairs__ready;
+  assign \$3622  = \$3619  & \$3621 ;
   always @(posedge clk)
-    match0_valid <= \$3453 ;
+    match0_valid <= \$3623 ;
   always @(posedge clk)
-    match1_valid <= \$3454 ;
+    match1_valid <= \$3624 ;
   always @(posedge clk)
-    match2_valid <= \$3455 ;
+    match2_valid <= \$3625 ;
   always @(posedge clk)
-    match3_valid <= \$3456 ;
+    match3_valid <= \$3626 ;
   always @(posedge clk)
-    match4_valid <= \$3457 ;
+    match4_valid <= \$3627 ;
   always @(posedge clk)
-    match5_valid <= \$3458 ;
+    match5_valid <= \$3628 ;
   always @(posedge clk)
-    match6_valid <= \$3459 ;
+    match6_valid <= \$3629 ;
   always @(posedge clk)
-    match7_valid <= \$3460 ;
+    match7_valid <= \$3630 ;
   always @(posedge clk)
-    match8_valid <= \$3461 ;
+    match8_valid <= \$3631 ;
   always @(posedge clk)
-    match9_valid <= \$3462 ;
+    match9_valid <= \$3632 ;
   always @(posedge clk)
-    match0_load_r <= \$3463 ;
+    match0_load_r <= \$3633 ;
   always @(posedge clk)
-    in_free <= \$3464 ;
+    match0_load_copy0 <= \$3634 ;
   always @(posedge clk)
-    out_free <= \$3465 ;
+    match0_load_copy1 <= \$3635 ;
   always @(posedge clk)
-    in_done <= \$3466 ;
+    match0_load_copy2 <= \$3636 ;
   always @(posedge clk)
-    in_skid_keep <= \$3467 ;
+    match0_load_copy3 <= \$3637 ;
   always @(posedge clk)
-    in_skid_last <= \$3468 ;
+    match0_load_copy4 <= \$3638 ;
   always @(posedge clk)
-    in_skid_top <= \$3469 ;
+    match0_load_copy5 <= \$3639 ;
   always @(posedge clk)
-    in_skid_key0 <= \$3470 ;
+    match0_load_copy6 <= \$3640 ;
   always @(posedge clk)
-    in_skid_key1 <= \$3471 ;
+    match0_load_copy7 <= \$3641 ;
   always @(posedge clk)
-    in_skid_key2 <= \$3472 ;
+    match0_load_copy8 <= \$3642 ;
   always @(posedge clk)
-    in_skid_key3 <= \$3473 ;
+    match0_load_copy9 <= \$3643 ;
   always @(posedge clk)
-    in_skid_key4 <= \$3474 ;
+    match0_load_copy10 <= \$3644 ;
   always @(posedge clk)
-    in_skid_key5 <= \$3475 ;
+    match0_load_copy11 <= \$3645 ;
   always @(posedge clk)
-    in_skid_key6 <= \$3476 ;
+    match0_load_copy12 <= \$3646 ;
   always @(posedge clk)
-    in_skid_key7 <= \$3477 ;
+    match0_load_copy13 <= \$3647 ;
   always @(posedge clk)
-    in_skid_idx0 <= \$3478 ;
+    match0_load_copy14 <= \$3648 ;
   always @(posedge clk)
-    in_skid_idx1 <= \$3479 ;
+    match0_load_copy15 <= \$3649 ;
   always @(posedge clk)
-    in_skid_idx2 <= \$3480 ;
+    match1_load_copy0 <= \$3650 ;
   always @(posedge clk)
-    in_skid_idx3 <= \$3481 ;
+    match1_load_copy1 <= \$3651 ;
   always @(posedge clk)
-    in_skid_idx4 <= \$3482 ;
+    match1_load_copy2 <= \$3652 ;
   always @(posedge clk)
-    in_skid_idx5 <= \$3483 ;
+    match1_load_copy3 <= \$3653 ;
   always @(posedge clk)
-    in_skid_idx6 <= \$3484 ;
+    match1_load_copy4 <= \$3654 ;
   always @(posedge clk)
-    in_skid_idx7 <= \$3485 ;
+    match1_load_copy5 <= \$3655 ;
   always @(posedge clk)
-    in_next_full <= \$3486 ;
+    match1_load_copy6 <= \$3656 ;
   always @(posedge clk)
-    in_skid_full <= \$3487 ;
+    match1_load_copy7 <= \$3657 ;
   always @(posedge clk)
-    in_next_keep <= \$3488 ;
+    match1_load_copy8 <= \$3658 ;
   always @(posedge clk)
-    in_next_last <= \$3489 ;
+    match1_load_copy9 <= \$3659 ;
   always @(posedge clk)
-    in_next_top <= \$3490 ;
+    match1_load_copy10 <= \$3660 ;
   always @(posedge clk)
-    in_next_key0 <= \$3491 ;
+    match1_load_copy11 <= \$3661 ;
   always @(posedge clk)
-    in_next_key1 <= \$3492 ;
+    match1_load_copy12 <= \$3662 ;
   always @(posedge clk)
-    in_next_key2 <= \$3493 ;
+    match1_load_copy13 <= \$3663 ;
   always @(posedge clk)
-    in_next_key3 <= \$3494 ;
+    match1_load_copy14 <= \$3664 ;
   always @(posedge clk)
-    in_next_key4 <= \$3495 ;
+    match1_load_copy15 <= \$3665 ;
   always @(posedge clk)
-    in_next_key5 <= \$3496 ;
+    match2_load_copy0 <= \$3666 ;
   always @(posedge clk)
-    in_next_key6 <= \$3497 ;
+    match2_load_copy1 <= \$3667 ;
   always @(posedge clk)
-    in_next_key7 <= \$3498 ;
+    match2_load_copy2 <= \$3668 ;
   always @(posedge clk)
-    in_next_idx0 <= \$3499 ;
+    match2_load_copy3 <= \$3669 ;
   always @(posedge clk)
-    in_next_idx1 <= \$3500 ;
+    match2_load_copy4 <= \$3670 ;
   always @(posedge clk)
-    in_next_idx2 <= \$3501 ;
+    match2_load_copy5 <= \$3671 ;
   always @(posedge clk)
-    in_next_idx3 <= \$3502 ;
+    match2_load_copy6 <= \$3672 ;
   always @(posedge clk)
-    in_next_idx4 <= \$3503 ;
+    match2_load_copy7 <= \$3673 ;
   always @(posedge clk)
-    in_next_idx5 <= \$3504 ;
+    match2_load_copy8 <= \$3674 ;
   always @(posedge clk)
-    in_next_idx6 <= \$3505 ;
+    match2_load_copy9 <= \$3675 ;
   always @(posedge clk)
-    in_next_idx7 <= \$3506 ;
+    match2_load_copy10 <= \$3676 ;
   always @(posedge clk)
-    in_keep <= \$3507 ;
+    match2_load_copy11 <= \$3677 ;
   always @(posedge clk)
-    in_last <= \$3508 ;
+    match2_load_copy12 <= \$3678 ;
   always @(posedge clk)
-    in_top <= \$3509 ;
+    match2_load_copy13 <= \$3679 ;
   always @(posedge clk)
-    in_key0 <= \$3510 ;
+    match2_load_copy14 <= \$3680 ;
   always @(posedge clk)
-    in_key1 <= \$3511 ;
+    match2_load_copy15 <= \$3681 ;
   always @(posedge clk)
-    in_key2 <= \$3512 ;
+    match3_load_copy0 <= \$3682 ;
   always @(posedge clk)
-    in_key3 <= \$3513 ;
+    match3_load_copy1 <= \$3683 ;
   always @(posedge clk)
-    in_key4 <= \$3514 ;
+    match3_load_copy2 <= \$3684 ;
   always @(posedge clk)
-    in_key5 <= \$3515 ;
+    match3_load_copy3 <= \$3685 ;
   always @(posedge clk)
-    in_key6 <= \$3516 ;
+    match3_load_copy4 <= \$3686 ;
   always @(posedge clk)
-    in_key7 <= \$3517 ;
+    match3_load_copy5 <= \$3687 ;
   always @(posedge clk)
-    in_idx0 <= \$3518 ;
+    match3_load_copy6 <= \$3688 ;
   always @(posedge clk)
-    in_idx1 <= \$3519 ;
+    match3_load_copy7 <= \$3689 ;
   always @(posedge clk)
-    in_idx2 <= \$3520 ;
+    match3_load_copy8 <= \$3690 ;
   always @(posedge clk)
-    in_idx3 <= \$3521 ;
+    match3_load_copy9 <= \$3691 ;
   always @(posedge clk)
-    in_idx4 <= \$3522 ;
+    match3_load_copy10 <= \$3692 ;
   always @(posedge clk)
-    in_idx5 <= \$3523 ;
+    match3_load_copy11 <= \$3693 ;
   always @(posedge clk)
-    in_idx6 <= \$3524 ;
+    match3_load_copy12 <= \$3694 ;
   always @(posedge clk)
-    in_idx7 <= \$3525 ;
+    match3_load_copy13 <= \$3695 ;
   always @(posedge clk)
-    in_full <= \$3526 ;
+    match3_load_copy14 <= \$3696 ;
   always @(posedge clk)
-    out_done <= \$3527 ;
+    match3_load_copy15 <= \$3697 ;
   always @(posedge clk)
-    out_skid_keep <= \$3528 ;
+    match4_load_copy0 <= \$3698 ;
   always @(posedge clk)
-    out_skid_last <= \$3529 ;
+    match4_load_copy1 <= \$3699 ;
   always @(posedge clk)
-    out_skid_top <= \$3530 ;
+    match4_load_copy2 <= \$3700 ;
   always @(posedge clk)
-    out_skid_key0 <= \$3531 ;
+    match4_load_copy3 <= \$3701 ;
   always @(posedge clk)
-    out_skid_key1 <= \$3532 ;
+    match4_load_copy4 <= \$3702 ;
   always @(posedge clk)
-    out_skid_key2 <= \$3533 ;
+    match4_load_copy5 <= \$3703 ;
   always @(posedge clk)
-    out_skid_key3 <= \$3534 ;
+    match4_load_copy6 <= \$3704 ;
   always @(posedge clk)
-    out_skid_key4 <= \$3535 ;
+    match4_load_copy7 <= \$3705 ;
   always @(posedge clk)
-    out_skid_key5 <= \$3536 ;
+    match4_load_copy8 <= \$3706 ;
   always @(posedge clk)
-    out_skid_key6 <= \$3537 ;
+    match4_load_copy9 <= \$3707 ;
   always @(posedge clk)
-    out_skid_key7 <= \$3538 ;
+    match4_load_copy10 <= \$3708 ;
   always @(posedge clk)
-    out_skid_idx0 <= \$3539 ;
+    match4_load_copy11 <= \$3709 ;
   always @(posedge clk)
-    out_skid_idx1 <= \$3540 ;
+    match4_load_copy12 <= \$3710 ;
   always @(posedge clk)
-    out_skid_idx2 <= \$3541 ;
+    match4_load_copy13 <= \$3711 ;
   always @(posedge clk)
-    out_skid_idx3 <= \$3542 ;
+    match4_load_copy14 <= \$3712 ;
   always @(posedge clk)
-    out_skid_idx4 <= \$3543 ;
+    match4_load_copy15 <= \$3713 ;
   always @(posedge clk)
-    out_skid_idx5 <= \$3544 ;
+    match5_load_copy0 <= \$3714 ;
   always @(posedge clk)
-    out_skid_idx6 <= \$3545 ;
+    match5_load_copy1 <= \$3715 ;
   always @(posedge clk)
-    out_skid_idx7 <= \$3546 ;
+    match5_load_copy2 <= \$3716 ;
   always @(posedge clk)
-    out_next_full <= \$3547 ;
+    match5_load_copy3 <= \$3717 ;
   always @(posedge clk)
-    out_skid_full <= \$3548 ;
+    match5_load_copy4 <= \$3718 ;
   always @(posedge clk)
-    out_next_keep <= \$3549 ;
+    match5_load_copy5 <= \$3719 ;
   always @(posedge clk)
-    out_next_last <= \$3550 ;
+    match5_load_copy6 <= \$3720 ;
   always @(posedge clk)
-    out_next_top <= \$3551 ;
+    match5_load_copy7 <= \$3721 ;
   always @(posedge clk)
-    out_next_key0 <= \$3552 ;
+    match5_load_copy8 <= \$3722 ;
   always @(posedge clk)
-    out_next_key1 <= \$3553 ;
+    match5_load_copy9 <= \$3723 ;
   always @(posedge clk)
-    out_next_key2 <= \$3554 ;
+    match5_load_copy10 <= \$3724 ;
   always @(posedge clk)
-    out_next_key3 <= \$3555 ;
+    match5_load_copy11 <= \$3725 ;
   always @(posedge clk)
-    out_next_key4 <= \$3556 ;
+    match5_load_copy12 <= \$3726 ;
   always @(posedge clk)
-    out_next_key5 <= \$3557 ;
+    match5_load_copy13 <= \$3727 ;
   always @(posedge clk)
-    out_next_key6 <= \$3558 ;
+    match5_load_copy14 <= \$3728 ;
   always @(posedge clk)
-    out_next_key7 <= \$3559 ;
+    match5_load_copy15 <= \$3729 ;
   always @(posedge clk)
-    out_next_idx0 <= \$3560 ;
+    match6_load_copy0 <= \$3730 ;
   always @(posedge clk)
-    out_next_idx1 <= \$3561 ;
+    match6_load_copy1 <= \$3731 ;
   always @(posedge clk)
-    out_next_idx2 <= \$3562 ;
+    match6_load_copy2 <= \$3732 ;
   always @(posedge clk)
-    out_next_idx3 <= \$3563 ;
+    match6_load_copy3 <= \$3733 ;
   always @(posedge clk)
-    out_next_idx4 <= \$3564 ;
+    match6_load_copy4 <= \$3734 ;
   always @(posedge clk)
-    out_next_idx5 <= \$3565 ;
+    match6_load_copy5 <= \$3735 ;
   always @(posedge clk)
-    out_next_idx6 <= \$3566 ;
+    match6_load_copy6 <= \$3736 ;
   always @(posedge clk)
-    out_next_idx7 <= \$3567 ;
+    match6_load_copy7 <= \$3737 ;
   always @(posedge clk)
-    out_keep <= \$3568 ;
+    match6_load_copy8 <= \$3738 ;
   always @(posedge clk)
-    out_last <= \$3569 ;
+    match6_load_copy9 <= \$3739 ;
   always @(posedge clk)
-    out_top <= \$3570 ;
+    match6_load_copy10 <= \$3740 ;
   always @(posedge clk)
-    out_key0 <= \$3571 ;
+    match6_load_copy11 <= \$3741 ;
   always @(posedge clk)
-    out_key1 <= \$3572 ;
+    match6_load_copy12 <= \$3742 ;
   always @(posedge clk)
-    out_key2 <= \$3573 ;
+    match6_load_copy13 <= \$3743 ;
   always @(posedge clk)
-    out_key3 <= \$3574 ;
+    match6_load_copy14 <= \$3744 ;
   always @(posedge clk)
-    out_key4 <= \$3575 ;
+    match6_load_copy15 <= \$3745 ;
   always @(posedge clk)
-    out_key5 <= \$3576 ;
+    match7_load_copy0 <= \$3746 ;
   always @(posedge clk)
-    out_key6 <= \$3577 ;
+    match7_load_copy1 <= \$3747 ;
   always @(posedge clk)
-    out_key7 <= \$3578 ;
+    match7_load_copy2 <= \$3748 ;
   always @(posedge clk)
-    out_idx0 <= \$3579 ;
+    match7_load_copy3 <= \$3749 ;
   always @(posedge clk)
-    out_idx1 <= \$3580 ;
+    match7_load_copy4 <= \$3750 ;
   always @(posedge clk)
-    out_idx2 <= \$3581 ;
+    match7_load_copy5 <= \$3751 ;
   always @(posedge clk)
-    out_idx3 <= \$3582 ;
+    match7_load_copy6 <= \$3752 ;
   always @(posedge clk)
-    out_idx4 <= \$3583 ;
+    match7_load_copy7 <= \$3753 ;
   always @(posedge clk)
-    out_idx5 <= \$3584 ;
+    match7_load_copy8 <= \$3754 ;
   always @(posedge clk)
-    out_idx6 <= \$3585 ;
+    match7_load_copy9 <= \$3755 ;
   always @(posedge clk)
-    out_idx7 <= \$3586 ;
+    match7_load_copy10 <= \$3756 ;
   always @(posedge clk)
-    out_full <= \$3587 ;
+    match7_load_copy11 <= \$3757 ;
   always @(posedge clk)
-    in_le <= \$3588 ;
+    match7_load_copy12 <= \$3758 ;
   always @(posedge clk)
-    out_le <= \$3589 ;
+    match7_load_copy13 <= \$3759 ;
   always @(posedge clk)
-    merge0_in0 <= \$3590 ;
+    match7_load_copy14 <= \$3760 ;
   always @(posedge clk)
-    merge0_in1 <= \$3591 ;
+    match7_load_copy15 <= \$3761 ;
   always @(posedge clk)
-    merge0_in2 <= \$3592 ;
+    match8_load_copy0 <= \$3762 ;
   always @(posedge clk)
-    merge0_in3 <= \$3593 ;
+    match8_load_copy1 <= \$3763 ;
   always @(posedge clk)
-    merge0_in4 <= \$3594 ;
+    match8_load_copy2 <= \$3764 ;
   always @(posedge clk)
-    merge0_in5 <= \$3595 ;
+    match8_load_copy3 <= \$3765 ;
   always @(posedge clk)
-    merge0_in6 <= \$3596 ;
+    match8_load_copy4 <= \$3766 ;
   always @(posedge clk)
-    merge0_in7 <= \$3597 ;
+    match8_load_copy5 <= \$3767 ;
   always @(posedge clk)
-    merge0_in8 <= \$3598 ;
+    match8_load_copy6 <= \$3768 ;
   always @(posedge clk)
-    merge0_in9 <= \$3599 ;
+    match8_load_copy7 <= \$3769 ;
   always @(posedge clk)
-    merge0_in10 <= \$3600 ;
+    match8_load_copy8 <= \$3770 ;
   always @(posedge clk)
-    merge0_in11 <= \$3601 ;
+    match8_load_copy9 <= \$3771 ;
   always @(posedge clk)
-    merge0_in12 <= \$3602 ;
+    match8_load_copy10 <= \$3772 ;
   always @(posedge clk)
-    merge0_in13 <= \$3603 ;
+    match8_load_copy11 <= \$3773 ;
   always @(posedge clk)
-    merge0_in14 <= \$3604 ;
+    match8_load_copy12 <= \$3774 ;
   always @(posedge clk)
-    merge0_in15 <= \$3605 ;
+    match8_load_copy13 <= \$3775 ;
   always @(posedge clk)
-    merge0_in_last <= \$3606 ;
+    match8_load_copy14 <= \$3776 ;
   always @(posedge clk)
-    merge0_gt0_0 <= \$3607 ;
+    match8_load_copy15 <= \$3777 ;
   always @(posedge clk)
-    merge0_eq0_0 <= \$3608 ;
+    match9_load_copy0 <= \$3778 ;
   always @(posedge clk)
-    merge0_gt0_1 <= \$3609 ;
+    match9_load_copy1 <= \$3779 ;
   always @(posedge clk)
-    merge0_eq0_1 <= \$3610 ;
+    match9_load_copy2 <= \$3780 ;
   always @(posedge clk)
-    merge0_gt0_2 <= \$3611 ;
+    match9_load_copy3 <= \$3781 ;
   always @(posedge clk)
-    merge0_eq0_2 <= \$3612 ;
+    match9_load_copy4 <= \$3782 ;
   always @(posedge clk)
-    merge0_gt0_3 <= \$3613 ;
+    match9_load_copy5 <= \$3783 ;
   always @(posedge clk)
-    merge0_eq0_3 <= \$3614 ;
+    match9_load_copy6 <= \$3784 ;
   always @(posedge clk)
-    merge0_gt0_4 <= \$3615 ;
+    match9_load_copy7 <= \$3785 ;
   always @(posedge clk)
-    merge0_eq0_4 <= \$3616 ;
+    match9_load_copy8 <= \$3786 ;
   always @(posedge clk)
-    merge0_gt1_0 <= \$3617 ;
+    match9_load_copy9 <= \$3787 ;
   always @(posedge clk)
-    merge0_eq1_0 <= \$3618 ;
+    match9_load_copy10 <= \$3788 ;
   always @(posedge clk)
-    merge0_gt1_1 <= \$3619 ;
+    match9_load_copy11 <= \$3789 ;
   always @(posedge clk)
-    merge0_eq1_1 <= \$3620 ;
+    match9_load_copy12 <= \$3790 ;
   always @(posedge clk)
-    merge0_gt1_2 <= \$3621 ;
+    match9_load_copy13 <= \$3791 ;
   always @(posedge clk)
-    merge0_eq1_2 <= \$3622 ;
+    match9_load_copy14 <= \$3792 ;
   always @(posedge clk)
-    merge0_gt1_3 <= \$3623 ;
+    match9_load_copy15 <= \$3793 ;
   always @(posedge clk)
-    merge0_eq1_3 <= \$3624 ;
+    in_free <= \$3794 ;
   always @(posedge clk)
-    merge0_gt1_4 <= \$3625 ;
+    in_free_copy0 <= \$3795 ;
   always @(posedge clk)
-    merge0_eq1_4 <= \$3626 ;
+    in_free_copy1 <= \$3796 ;
   always @(posedge clk)
-    merge0_gt2_0 <= \$3627 ;
+    in_free_copy2 <= \$3797 ;
   always @(posedge clk)
-    merge0_eq2_0 <= \$3628 ;
+    in_free_copy3 <= \$3798 ;
   always @(posedge clk)
-    merge0_gt2_1 <= \$3629 ;
+    in_free_copy4 <= \$3799 ;
   always @(posedge clk)
-    merge0_eq2_1 <= \$3630 ;
+    in_free_copy5 <= \$3800 ;
   always @(posedge clk)
-    merge0_gt2_2 <= \$3631 ;
+    in_free_copy6 <= \$3801 ;
   always @(posedge clk)
-    merge0_eq2_2 <= \$3632 ;
+    in_free_copy7 <= \$3802 ;
   always @(posedge clk)
-    merge0_gt2_3 <= \$3633 ;
+    out_free <= \$3803 ;
   always @(posedge clk)
-    merge0_eq2_3 <= \$3634 ;
+    out_free_copy0 <= \$3804 ;
   always @(posedge clk)
-    merge0_gt2_4 <= \$3635 ;
+    out_free_copy1 <= \$3805 ;
   always @(posedge clk)
-    merge0_eq2_4 <= \$3636 ;
+    out_free_copy2 <= \$3806 ;
   always @(posedge clk)
-    merge0_gt3_0 <= \$3637 ;
+    out_free_copy3 <= \$3807 ;
   always @(posedge clk)
-    merge0_eq3_0 <= \$3638 ;
+    out_free_copy4 <= \$3808 ;
   always @(posedge clk)
-    merge0_gt3_1 <= \$3639 ;
+    out_free_copy5 <= \$3809 ;
   always @(posedge clk)
-    merge0_eq3_1 <= \$3640 ;
+    out_free_copy6 <= \$3810 ;
   always @(posedge clk)
-    merge0_gt3_2 <= \$3641 ;
+    out_free_copy7 <= \$3811 ;
   always @(posedge clk)
-    merge0_eq3_2 <= \$3642 ;
+    in_done <= \$3812 ;
   always @(posedge clk)
-    merge0_gt3_3 <= \$3643 ;
+    in_skid_keep <= \$3813 ;
   always @(posedge clk)
-    merge0_eq3_3 <= \$3644 ;
+    in_skid_last <= \$3814 ;
   always @(posedge clk)
-    merge0_gt3_4 <= \$3645 ;
+    in_skid_top <= \$3815 ;
   always @(posedge clk)
-    merge0_eq3_4 <= \$3646 ;
+    in_skid_key0 <= \$3816 ;
   always @(posedge clk)
-    merge0_gt4_0 <= \$3647 ;
+    in_skid_idx0 <= \$3817 ;
   always @(posedge clk)
-    merge0_eq4_0 <= \$3648 ;
+    in_skid_key1 <= \$3818 ;
   always @(posedge clk)
-    merge0_gt4_1 <= \$3649 ;
+    in_skid_idx1 <= \$3819 ;
   always @(posedge clk)
-    merge0_eq4_1 <= \$3650 ;
+    in_skid_key2 <= \$3820 ;
   always @(posedge clk)
-    merge0_gt4_2 <= \$3651 ;
+    in_skid_idx2 <= \$3821 ;
   always @(posedge clk)
-    merge0_eq4_2 <= \$3652 ;
+    in_skid_key3 <= \$3822 ;
   always @(posedge clk)
-    merge0_gt4_3 <= \$3653 ;
+    in_skid_idx3 <= \$3823 ;
   always @(posedge clk)
-    merge0_eq4_3 <= \$3654 ;
+    in_skid_key4 <= \$3824 ;
   always @(posedge clk)
-    merge0_gt4_4 <= \$3655 ;
+    in_skid_idx4 <= \$3825 ;
   always @(posedge clk)
-    merge0_eq4_4 <= \$3656 ;
+    in_skid_key5 <= \$3826 ;
   always @(posedge clk)
-    merge0_gt5_0 <= \$3657 ;
+    in_skid_idx5 <= \$3827 ;
   always @(posedge clk)
-    merge0_eq5_0 <= \$3658 ;
+    in_skid_key6 <= \$3828 ;
   always @(posedge clk)
-    merge0_gt5_1 <= \$3659 ;
+    in_skid_idx6 <= \$3829 ;
   always @(posedge clk)
-    merge0_eq5_1 <= \$3660 ;
+    in_skid_key7 <= \$3830 ;
   always @(posedge clk)
-    merge0_gt5_2 <= \$3661 ;
+    in_skid_idx7 <= \$3831 ;
   always @(posedge clk)
-    merge0_eq5_2 <= \$3662 ;
+    in_next_full <= \$3832 ;
   always @(posedge clk)
-    merge0_gt5_3 <= \$3663 ;
+    in_skid_full <= \$3833 ;
   always @(posedge clk)
-    merge0_eq5_3 <= \$3664 ;
+    in_next_keep <= \$3834 ;
   always @(posedge clk)
-    merge0_gt5_4 <= \$3665 ;
+    in_next_last <= \$3835 ;
   always @(posedge clk)
-    merge0_eq5_4 <= \$3666 ;
+    in_next_top <= \$3836 ;
   always @(posedge clk)
-    merge0_gt6_0 <= \$3667 ;
+    in_next_key0 <= \$3837 ;
   always @(posedge clk)
-    merge0_eq6_0 <= \$3668 ;
+    in_next_idx0 <= \$3838 ;
   always @(posedge clk)
-    merge0_gt6_1 <= \$3669 ;
+    in_next_key1 <= \$3839 ;
   always @(posedge clk)
-    merge0_eq6_1 <= \$3670 ;
+    in_next_idx1 <= \$3840 ;
   always @(posedge clk)
-    merge0_gt6_2 <= \$3671 ;
+    in_next_key2 <= \$3841 ;
   always @(posedge clk)
-    merge0_eq6_2 <= \$3672 ;
+    in_next_idx2 <= \$3842 ;
   always @(posedge clk)
-    merge0_gt6_3 <= \$3673 ;
+    in_next_key3 <= \$3843 ;
   always @(posedge clk)
-    merge0_eq6_3 <= \$3674 ;
+    in_next_idx3 <= \$3844 ;
   always @(posedge clk)
-    merge0_gt6_4 <= \$3675 ;
+    in_next_key4 <= \$3845 ;
   always @(posedge clk)
-    merge0_eq6_4 <= \$3676 ;
+    in_next_idx4 <= \$3846 ;
   always @(posedge clk)
-    merge0_gt7_0 <= \$3677 ;
+    in_next_key5 <= \$3847 ;
   always @(posedge clk)
-    merge0_eq7_0 <= \$3678 ;
+    in_next_idx5 <= \$3848 ;
   always @(posedge clk)
-    merge0_gt7_1 <= \$3679 ;
+    in_next_key6 <= \$3849 ;
   always @(posedge clk)
-    merge0_eq7_1 <= \$3680 ;
+    in_next_idx6 <= \$3850 ;
   always @(posedge clk)
-    merge0_gt7_2 <= \$3681 ;
+    in_next_key7 <= \$3851 ;
   always @(posedge clk)
-    merge0_eq7_2 <= \$3682 ;
+    in_next_idx7 <= \$3852 ;
   always @(posedge clk)
-    merge0_gt7_3 <= \$3683 ;
+    in_keep <= \$3853 ;
   always @(posedge clk)
-    merge0_eq7_3 <= \$3684 ;
+    in_last <= \$3854 ;
   always @(posedge clk)
-    merge0_gt7_4 <= \$3685 ;
+    in_top <= \$3855 ;
   always @(posedge clk)
-    merge0_eq7_4 <= \$3686 ;
+    in_full <= \$3856 ;
   always @(posedge clk)
-    merge0_lane0 <= \$3687 ;
+    in_key0 <= \$3857 ;
   always @(posedge clk)
-    merge0_lane1 <= \$3688 ;
+    in_idx0 <= \$3858 ;
   always @(posedge clk)
-    merge0_lane2 <= \$3689 ;
+    in_key1 <= \$3859 ;
   always @(posedge clk)
-    merge0_lane3 <= \$3690 ;
+    in_idx1 <= \$3860 ;
   always @(posedge clk)
-    merge0_lane4 <= \$3691 ;
+    in_key2 <= \$3861 ;
   always @(posedge clk)
-    merge0_lane5 <= \$3692 ;
+    in_idx2 <= \$3862 ;
   always @(posedge clk)
-    merge0_lane6 <= \$3693 ;
+    in_key3 <= \$3863 ;
   always @(posedge clk)
-    merge0_lane7 <= \$3694 ;
+    in_idx3 <= \$3864 ;
   always @(posedge clk)
-    merge0_lane8 <= \$3695 ;
+    in_key4 <= \$3865 ;
   always @(posedge clk)
-    merge0_lane9 <= \$3696 ;
+    in_idx4 <= \$3866 ;
   always @(posedge clk)
-    merge0_lane10 <= \$3697 ;
+    in_key5 <= \$3867 ;
   always @(posedge clk)
-    merge0_lane11 <= \$3698 ;
+    in_idx5 <= \$3868 ;
   always @(posedge clk)
-    merge0_lane12 <= \$3699 ;
+    in_key6 <= \$3869 ;
   always @(posedge clk)
-    merge0_lane13 <= \$3700 ;
+    in_idx6 <= \$3870 ;
   always @(posedge clk)
-    merge0_lane14 <= \$3701 ;
+    in_key7 <= \$3871 ;
   always @(posedge clk)
-    merge0_lane15 <= \$3702 ;
+    in_idx7 <= \$3872 ;
   always @(posedge clk)
-    merge0_last <= \$3703 ;
+    out_done <= \$3873 ;
   always @(posedge clk)
-    merge1_in0 <= \$3704 ;
+    out_skid_keep <= \$3874 ;
   always @(posedge clk)
-    merge1_in1 <= \$3705 ;
+    out_skid_last <= \$3875 ;
   always @(posedge clk)
-    merge1_in2 <= \$3706 ;
+    out_skid_top <= \$3876 ;
   always @(posedge clk)
-    merge1_in3 <= \$3707 ;
+    out_skid_key0 <= \$3877 ;
   always @(posedge clk)
-    merge1_in4 <= \$3708 ;
+    out_skid_idx0 <= \$3878 ;
   always @(posedge clk)
-    merge1_in5 <= \$3709 ;
+    out_skid_key1 <= \$3879 ;
   always @(posedge clk)
-    merge1_in6 <= \$3710 ;
+    out_skid_idx1 <= \$3880 ;
   always @(posedge clk)
-    merge1_in7 <= \$3711 ;
+    out_skid_key2 <= \$3881 ;
   always @(posedge clk)
-    merge1_in8 <= \$3712 ;
+    out_skid_idx2 <= \$3882 ;
   always @(posedge clk)
-    merge1_in9 <= \$3713 ;
+    out_skid_key3 <= \$3883 ;
   always @(posedge clk)
-    merge1_in10 <= \$3714 ;
+    out_skid_idx3 <= \$3884 ;
   always @(posedge clk)
-    merge1_in11 <= \$3715 ;
+    out_skid_key4 <= \$3885 ;
   always @(posedge clk)
-    merge1_in12 <= \$3716 ;
+    out_skid_idx4 <= \$3886 ;
   always @(posedge clk)
-    merge1_in13 <= \$3717 ;
+    out_skid_key5 <= \$3887 ;
   always @(posedge clk)
-    merge1_in14 <= \$3718 ;
+    out_skid_idx5 <= \$3888 ;
   always @(posedge clk)
-    merge1_in15 <= \$3719 ;
+    out_skid_key6 <= \$3889 ;
   always @(posedge clk)
-    merge1_in_last <= \$3720 ;
+    out_skid_idx6 <= \$3890 ;
   always @(posedge clk)
-    merge1_gt0_0 <= \$3721 ;
+    out_skid_key7 <= \$3891 ;
   always @(posedge clk)
-    merge1_eq0_0 <= \$3722 ;
+    out_skid_idx7 <= \$3892 ;
   always @(posedge clk)
-    merge1_gt0_1 <= \$3723 ;
+    out_next_full <= \$3893 ;
   always @(posedge clk)
-    merge1_eq0_1 <= \$3724 ;
+    out_skid_full <= \$3894 ;
   always @(posedge clk)
-    merge1_gt0_2 <= \$3725 ;
+    out_next_keep <= \$3895 ;
   always @(posedge clk)
-    merge1_eq0_2 <= \$3726 ;
+    out_next_last <= \$3896 ;
   always @(posedge clk)
-    merge1_gt0_3 <= \$3727 ;
+    out_next_top <= \$3897 ;
   always @(posedge clk)
-    merge1_eq0_3 <= \$3728 ;
+    out_next_key0 <= \$3898 ;
   always @(posedge clk)
-    merge1_gt0_4 <= \$3729 ;
+    out_next_idx0 <= \$3899 ;
   always @(posedge clk)
-    merge1_eq0_4 <= \$3730 ;
+    out_next_key1 <= \$3900 ;
   always @(posedge clk)
-    merge1_gt1_0 <= \$3731 ;
+    out_next_idx1 <= \$3901 ;
   always @(posedge clk)
-    merge1_eq1_0 <= \$3732 ;
+    out_next_key2 <= \$3902 ;
   always @(posedge clk)
-    merge1_gt1_1 <= \$3733 ;
+    out_next_idx2 <= \$3903 ;
   always @(posedge clk)
-    merge1_eq1_1 <= \$3734 ;
+    out_next_key3 <= \$3904 ;
   always @(posedge clk)
-    merge1_gt1_2 <= \$3735 ;
+    out_next_idx3 <= \$3905 ;
   always @(posedge clk)
-    merge1_eq1_2 <= \$3736 ;
+    out_next_key4 <= \$3906 ;
   always @(posedge clk)
-    merge1_gt1_3 <= \$3737 ;
+    out_next_idx4 <= \$3907 ;
   always @(posedge clk)
-    merge1_eq1_3 <= \$3738 ;
+    out_next_key5 <= \$3908 ;
   always @(posedge clk)
-    merge1_gt1_4 <= \$3739 ;
+    out_next_idx5 <= \$3909 ;
   always @(posedge clk)
-    merge1_eq1_4 <= \$3740 ;
+    out_next_key6 <= \$3910 ;
   always @(posedge clk)
-    merge1_gt2_0 <= \$3741 ;
+    out_next_idx6 <= \$3911 ;
   always @(posedge clk)
-    merge1_eq2_0 <= \$3742 ;
+    out_next_key7 <= \$3912 ;
   always @(posedge clk)
-    merge1_gt2_1 <= \$3743 ;
+    out_next_idx7 <= \$3913 ;
   always @(posedge clk)
-    merge1_eq2_1 <= \$3744 ;
+    out_keep <= \$3914 ;
   always @(posedge clk)
-    merge1_gt2_2 <= \$3745 ;
+    out_last <= \$3915 ;
   always @(posedge clk)
-    merge1_eq2_2 <= \$3746 ;
+    out_top <= \$3916 ;
   always @(posedge clk)
-    merge1_gt2_3 <= \$3747 ;
+    out_full <= \$3917 ;
   always @(posedge clk)
-    merge1_eq2_3 <= \$3748 ;
+    out_key0 <= \$3918 ;
   always @(posedge clk)
-    merge1_gt2_4 <= \$3749 ;
+    out_idx0 <= \$3919 ;
   always @(posedge clk)
-    merge1_eq2_4 <= \$3750 ;
+    out_key1 <= \$3920 ;
   always @(posedge clk)
-    merge1_gt3_0 <= \$3751 ;
+    out_idx1 <= \$3921 ;
   always @(posedge clk)
-    merge1_eq3_0 <= \$3752 ;
+    out_key2 <= \$3922 ;
   always @(posedge clk)
-    merge1_gt3_1 <= \$3753 ;
+    out_idx2 <= \$3923 ;
   always @(posedge clk)
-    merge1_eq3_1 <= \$3754 ;
+    out_key3 <= \$3924 ;
   always @(posedge clk)
-    merge1_gt3_2 <= \$3755 ;
+    out_idx3 <= \$3925 ;
   always @(posedge clk)
-    merge1_eq3_2 <= \$3756 ;
+    out_key4 <= \$3926 ;
   always @(posedge clk)
-    merge1_gt3_3 <= \$3757 ;
+    out_idx4 <= \$3927 ;
   always @(posedge clk)
-    merge1_eq3_3 <= \$3758 ;
+    out_key5 <= \$3928 ;
   always @(posedge clk)
-    merge1_gt3_4 <= \$3759 ;
+    out_idx5 <= \$3929 ;
   always @(posedge clk)
-    merge1_eq3_4 <= \$3760 ;
+    out_key6 <= \$3930 ;
   always @(posedge clk)
-    merge1_gt8_0 <= \$3761 ;
+    out_idx6 <= \$3931 ;
   always @(posedge clk)
-    merge1_eq8_0 <= \$3762 ;
+    out_key7 <= \$3932 ;
   always @(posedge clk)
-    merge1_gt8_1 <= \$3763 ;
+    out_idx7 <= \$3933 ;
   always @(posedge clk)
-    merge1_eq8_1 <= \$3764 ;
+    in_le <= \$3934 ;
   always @(posedge clk)
-    merge1_gt8_2 <= \$3765 ;
+    out_le <= \$3935 ;
   always @(posedge clk)
-    merge1_eq8_2 <= \$3766 ;
+    merge0_in0 <= \$3936 ;
   always @(posedge clk)
-    merge1_gt8_3 <= \$3767 ;
+    merge0_in1 <= \$3937 ;
   always @(posedge clk)
-    merge1_eq8_3 <= \$3768 ;
+    merge0_in2 <= \$3938 ;
   always @(posedge clk)
-    merge1_gt8_4 <= \$3769 ;
+    merge0_in3 <= \$3939 ;
   always @(posedge clk)
-    merge1_eq8_4 <= \$3770 ;
+    merge0_in4 <= \$3940 ;
   always @(posedge clk)
-    merge1_gt9_0 <= \$3771 ;
+    merge0_in5 <= \$3941 ;
   always @(posedge clk)
-    merge1_eq9_0 <= \$3772 ;
+    merge0_in6 <= \$3942 ;
   always @(posedge clk)
-    merge1_gt9_1 <= \$3773 ;
+    merge0_in7 <= \$3943 ;
   always @(posedge clk)
-    merge1_eq9_1 <= \$3774 ;
+    merge0_in8 <= \$3944 ;
   always @(posedge clk)
-    merge1_gt9_2 <= \$3775 ;
+    merge0_in9 <= \$3945 ;
   always @(posedge clk)
-    merge1_eq9_2 <= \$3776 ;
+    merge0_in10 <= \$3946 ;
   always @(posedge clk)
-    merge1_gt9_3 <= \$3777 ;
+    merge0_in11 <= \$3947 ;
   always @(posedge clk)
-    merge1_eq9_3 <= \$3778 ;
+    merge0_in12 <= \$3948 ;
   always @(posedge clk)
-    merge1_gt9_4 <= \$3779 ;
+    merge0_in13 <= \$3949 ;
   always @(posedge clk)
-    merge1_eq9_4 <= \$3780 ;
+    merge0_in14 <= \$3950 ;
   always @(posedge clk)
-    merge1_gt10_0 <= \$3781 ;
+    merge0_in15 <= \$3951 ;
   always @(posedge clk)
-    merge1_eq10_0 <= \$3782 ;
+    merge0_in_last <= \$3952 ;
   always @(posedge clk)
-    merge1_gt10_1 <= \$3783 ;
+    merge0_gt0_0 <= \$3953 ;
   always @(posedge clk)
-    merge1_eq10_1 <= \$3784 ;
+    merge0_eq0_0 <= \$3954 ;
   always @(posedge clk)
-    merge1_gt10_2 <= \$3785 ;
+    merge0_gt0_1 <= \$3955 ;
   always @(posedge clk)
-    merge1_eq10_2 <= \$3786 ;
+    merge0_eq0_1 <= \$3956 ;
   always @(posedge clk)
-    merge1_gt10_3 <= \$3787 ;
+    merge0_gt0_2 <= \$3957 ;
   always @(posedge clk)
-    merge1_eq10_3 <= \$3788 ;
+    merge0_eq0_2 <= \$3958 ;
   always @(posedge clk)
-    merge1_gt10_4 <= \$3789 ;
+    merge0_gt0_3 <= \$3959 ;
   always @(posedge clk)
-    merge1_eq10_4 <= \$3790 ;
+    merge0_eq0_3 <= \$3960 ;
   always @(posedge clk)
-    merge1_gt11_0 <= \$3791 ;
+    merge0_gt0_4 <= \$3961 ;
   always @(posedge clk)
-    merge1_eq11_0 <= \$3792 ;
+    merge0_eq0_4 <= \$3962 ;
   always @(posedge clk)
-    merge1_gt11_1 <= \$3793 ;
+    merge0_gt1_0 <= \$3963 ;
   always @(posedge clk)
-    merge1_eq11_1 <= \$3794 ;
+    merge0_eq1_0 <= \$3964 ;
   always @(posedge clk)
-    merge1_gt11_2 <= \$3795 ;
+    merge0_gt1_1 <= \$3965 ;
   always @(posedge clk)
-    merge1_eq11_2 <= \$3796 ;
+    merge0_eq1_1 <= \$3966 ;
   always @(posedge clk)
-    merge1_gt11_3 <= \$3797 ;
+    merge0_gt1_2 <= \$3967 ;
   always @(posedge clk)
-    merge1_eq11_3 <= \$3798 ;
+    merge0_eq1_2 <= \$3968 ;
   always @(posedge clk)
-    merge1_gt11_4 <= \$3799 ;
+    merge0_gt1_3 <= \$3969 ;
   always @(posedge clk)
-    merge1_eq11_4 <= \$3800 ;
+    merge0_eq1_3 <= \$3970 ;
   always @(posedge clk)
-    merge1_lane0 <= \$3801 ;
+    merge0_gt1_4 <= \$3971 ;
   always @(posedge clk)
-    merge1_lane1 <= \$3802 ;
+    merge0_eq1_4 <= \$3972 ;
   always @(posedge clk)
-    merge1_lane2 <= \$3803 ;
+    merge0_gt2_0 <= \$3973 ;
   always @(posedge clk)
-    merge1_lane3 <= \$3804 ;
+    merge0_eq2_0 <= \$3974 ;
   always @(posedge clk)
-    merge1_lane4 <= \$3805 ;
+    merge0_gt2_1 <= \$3975 ;
   always @(posedge clk)
-    merge1_lane5 <= \$3806 ;
+    merge0_eq2_1 <= \$3976 ;
   always @(posedge clk)
-    merge1_lane6 <= \$3807 ;
+    merge0_gt2_2 <= \$3977 ;
   always @(posedge clk)
-    merge1_lane7 <= \$3808 ;
+    merge0_eq2_2 <= \$3978 ;
   always @(posedge clk)
-    merge1_lane8 <= \$3809 ;
+    merge0_gt2_3 <= \$3979 ;
   always @(posedge clk)
-    merge1_lane9 <= \$3810 ;
+    merge0_eq2_3 <= \$3980 ;
   always @(posedge clk)
-    merge1_lane10 <= \$3811 ;
+    merge0_gt2_4 <= \$3981 ;
   always @(posedge clk)
-    merge1_lane11 <= \$3812 ;
+    merge0_eq2_4 <= \$3982 ;
   always @(posedge clk)
-    merge1_lane12 <= \$3813 ;
+    merge0_gt3_0 <= \$3983 ;
   always @(posedge clk)
-    merge1_lane13 <= \$3814 ;
+    merge0_eq3_0 <= \$3984 ;
   always @(posedge clk)
-    merge1_lane14 <= \$3815 ;
+    merge0_gt3_1 <= \$3985 ;
   always @(posedge clk)
-    merge1_lane15 <= \$3816 ;
+    merge0_eq3_1 <= \$3986 ;
   always @(posedge clk)
-    merge1_last <= \$3817 ;
+    merge0_gt3_2 <= \$3987 ;
   always @(posedge clk)
-    merge2_in0 <= \$3818 ;
+    merge0_eq3_2 <= \$3988 ;
   always @(posedge clk)
-    merge2_in1 <= \$3819 ;
+    merge0_gt3_3 <= \$3989 ;
   always @(posedge clk)
-    merge2_in2 <= \$3820 ;
+    merge0_eq3_3 <= \$3990 ;
   always @(posedge clk)
-    merge2_in3 <= \$3821 ;
+    merge0_gt3_4 <= \$3991 ;
   always @(posedge clk)
-    merge2_in4 <= \$3822 ;
+    merge0_eq3_4 <= \$3992 ;
   always @(posedge clk)
-    merge2_in5 <= \$3823 ;
+    merge0_gt4_0 <= \$3993 ;
   always @(posedge clk)
-    merge2_in6 <= \$3824 ;
+    merge0_eq4_0 <= \$3994 ;
   always @(posedge clk)
-    merge2_in7 <= \$3825 ;
+    merge0_gt4_1 <= \$3995 ;
   always @(posedge clk)
-    merge2_in8 <= \$3826 ;
+    merge0_eq4_1 <= \$3996 ;
   always @(posedge clk)
-    merge2_in9 <= \$3827 ;
+    merge0_gt4_2 <= \$3997 ;
   always @(posedge clk)
-    merge2_in10 <= \$3828 ;
+    merge0_eq4_2 <= \$3998 ;
   always @(posedge clk)
-    merge2_in11 <= \$3829 ;
+    merge0_gt4_3 <= \$3999 ;
   always @(posedge clk)
-    merge2_in12 <= \$3830 ;
+    merge0_eq4_3 <= \$4000 ;
   always @(posedge clk)
-    merge2_in13 <= \$3831 ;
+    merge0_gt4_4 <= \$4001 ;
   always @(posedge clk)
-    merge2_in14 <= \$3832 ;
+    merge0_eq4_4 <= \$4002 ;
   always @(posedge clk)
-    merge2_in15 <= \$3833 ;
+    merge0_gt5_0 <= \$4003 ;
   always @(posedge clk)
-    merge2_in_last <= \$3834 ;
+    merge0_eq5_0 <= \$4004 ;
   always @(posedge clk)
-    merge2_gt0_0 <= \$3835 ;
+    merge0_gt5_1 <= \$4005 ;
   always @(posedge clk)
-    merge2_eq0_0 <= \$3836 ;
+    merge0_eq5_1 <= \$4006 ;
   always @(posedge clk)
-    merge2_gt0_1 <= \$3837 ;
+    merge0_gt5_2 <= \$4007 ;
   always @(posedge clk)
-    merge2_eq0_1 <= \$3838 ;
+    merge0_eq5_2 <= \$4008 ;
   always @(posedge clk)
-    merge2_gt0_2 <= \$3839 ;
+    merge0_gt5_3 <= \$4009 ;
   always @(posedge clk)
-    merge2_eq0_2 <= \$3840 ;
+    merge0_eq5_3 <= \$4010 ;
   always @(posedge clk)
-    merge2_gt0_3 <= \$3841 ;
+    merge0_gt5_4 <= \$4011 ;
   always @(posedge clk)
-    merge2_eq0_3 <= \$3842 ;
+    merge0_eq5_4 <= \$4012 ;
   always @(posedge clk)
-    merge2_gt0_4 <= \$3843 ;
+    merge0_gt6_0 <= \$4013 ;
   always @(posedge clk)
-    merge2_eq0_4 <= \$3844 ;
+    merge0_eq6_0 <= \$4014 ;
   always @(posedge clk)
-    merge2_gt1_0 <= \$3845 ;
+    merge0_gt6_1 <= \$4015 ;
   always @(posedge clk)
-    merge2_eq1_0 <= \$3846 ;
+    merge0_eq6_1 <= \$4016 ;
   always @(posedge clk)
-    merge2_gt1_1 <= \$3847 ;
+    merge0_gt6_2 <= \$4017 ;
   always @(posedge clk)
-    merge2_eq1_1 <= \$3848 ;
+    merge0_eq6_2 <= \$4018 ;
   always @(posedge clk)
-    merge2_gt1_2 <= \$3849 ;
+    merge0_gt6_3 <= \$4019 ;
   always @(posedge clk)
-    merge2_eq1_2 <= \$3850 ;
+    merge0_eq6_3 <= \$4020 ;
   always @(posedge clk)
-    merge2_gt1_3 <= \$3851 ;
+    merge0_gt6_4 <= \$4021 ;
   always @(posedge clk)
-    merge2_eq1_3 <= \$3852 ;
+    merge0_eq6_4 <= \$4022 ;
   always @(posedge clk)
-    merge2_gt1_4 <= \$3853 ;
+    merge0_gt7_0 <= \$4023 ;
   always @(posedge clk)
-    merge2_eq1_4 <= \$3854 ;
+    merge0_eq7_0 <= \$4024 ;
   always @(posedge clk)
-    merge2_gt4_0 <= \$3855 ;
+    merge0_gt7_1 <= \$4025 ;
   always @(posedge clk)
-    merge2_eq4_0 <= \$3856 ;
+    merge0_eq7_1 <= \$4026 ;
   always @(posedge clk)
-    merge2_gt4_1 <= \$3857 ;
+    merge0_gt7_2 <= \$4027 ;
   always @(posedge clk)
-    merge2_eq4_1 <= \$3858 ;
+    merge0_eq7_2 <= \$4028 ;
   always @(posedge clk)
-    merge2_gt4_2 <= \$3859 ;
+    merge0_gt7_3 <= \$4029 ;
   always @(posedge clk)
-    merge2_eq4_2 <= \$3860 ;
+    merge0_eq7_3 <= \$4030 ;
   always @(posedge clk)
-    merge2_gt4_3 <= \$3861 ;
+    merge0_gt7_4 <= \$4031 ;
   always @(posedge clk)
-    merge2_eq4_3 <= \$3862 ;
+    merge0_eq7_4 <= \$4032 ;
   always @(posedge clk)
-    merge2_gt4_4 <= \$3863 ;
+    merge0_lane0 <= \$4033 ;
   always @(posedge clk)
-    merge2_eq4_4 <= \$3864 ;
+    merge0_lane1 <= \$4034 ;
   always @(posedge clk)
-    merge2_gt5_0 <= \$3865 ;
+    merge0_lane2 <= \$4035 ;
   always @(posedge clk)
-    merge2_eq5_0 <= \$3866 ;
+    merge0_lane3 <= \$4036 ;
   always @(posedge clk)
-    merge2_gt5_1 <= \$3867 ;
+    merge0_lane4 <= \$4037 ;
   always @(posedge clk)
-    merge2_eq5_1 <= \$3868 ;
+    merge0_lane5 <= \$4038 ;
   always @(posedge clk)
-    merge2_gt5_2 <= \$3869 ;
+    merge0_lane6 <= \$4039 ;
   always @(posedge clk)
-    merge2_eq5_2 <= \$3870 ;
+    merge0_lane7 <= \$4040 ;
   always @(posedge clk)
-    merge2_gt5_3 <= \$3871 ;
+    merge0_lane8 <= \$4041 ;
   always @(posedge clk)
-    merge2_eq5_3 <= \$3872 ;
+    merge0_lane9 <= \$4042 ;
   always @(posedge clk)
-    merge2_gt5_4 <= \$3873 ;
+    merge0_lane10 <= \$4043 ;
   always @(posedge clk)
-    merge2_eq5_4 <= \$3874 ;
+    merge0_lane11 <= \$4044 ;
   always @(posedge clk)
-    merge2_gt8_0 <= \$3875 ;
+    merge0_lane12 <= \$4045 ;
   always @(posedge clk)
-    merge2_eq8_0 <= \$3876 ;
+    merge0_lane13 <= \$4046 ;
   always @(posedge clk)
-    merge2_gt8_1 <= \$3877 ;
+    merge0_lane14 <= \$4047 ;
   always @(posedge clk)
-    merge2_eq8_1 <= \$3878 ;
+    merge0_lane15 <= \$4048 ;
   always @(posedge clk)
-    merge2_gt8_2 <= \$3879 ;
+    merge0_last <= \$4049 ;
   always @(posedge clk)
-    merge2_eq8_2 <= \$3880 ;
+    merge1_in0 <= \$4050 ;
   always @(posedge clk)
-    merge2_gt8_3 <= \$3881 ;
+    merge1_in1 <= \$4051 ;
   always @(posedge clk)
-    merge2_eq8_3 <= \$3882 ;
+    merge1_in2 <= \$4052 ;
   always @(posedge clk)
-    merge2_gt8_4 <= \$3883 ;
+    merge1_in3 <= \$4053 ;
   always @(posedge clk)
-    merge2_eq8_4 <= \$3884 ;
+    merge1_in4 <= \$4054 ;
   always @(posedge clk)
-    merge2_gt9_0 <= \$3885 ;
+    merge1_in5 <= \$4055 ;
   always @(posedge clk)
-    merge2_eq9_0 <= \$3886 ;
+    merge1_in6 <= \$4056 ;
   always @(posedge clk)
-    merge2_gt9_1 <= \$3887 ;
+    merge1_in7 <= \$4057 ;
   always @(posedge clk)
-    merge2_eq9_1 <= \$3888 ;
+    merge1_in8 <= \$4058 ;
   always @(posedge clk)
-    merge2_gt9_2 <= \$3889 ;
+    merge1_in9 <= \$4059 ;
   always @(posedge clk)
-    merge2_eq9_2 <= \$3890 ;
+    merge1_in10 <= \$4060 ;
   always @(posedge clk)
-    merge2_gt9_3 <= \$3891 ;
+    merge1_in11 <= \$4061 ;
   always @(posedge clk)
-    merge2_eq9_3 <= \$3892 ;
+    merge1_in12 <= \$4062 ;
   always @(posedge clk)
-    merge2_gt9_4 <= \$3893 ;
+    merge1_in13 <= \$4063 ;
   always @(posedge clk)
-    merge2_eq9_4 <= \$3894 ;
+    merge1_in14 <= \$4064 ;
   always @(posedge clk)
-    merge2_gt12_0 <= \$3895 ;
+    merge1_in15 <= \$4065 ;
   always @(posedge clk)
-    merge2_eq12_0 <= \$3896 ;
+    merge1_in_last <= \$4066 ;
   always @(posedge clk)
-    merge2_gt12_1 <= \$3897 ;
+    merge1_gt0_0 <= \$4067 ;
   always @(posedge clk)
-    merge2_eq12_1 <= \$3898 ;
+    merge1_eq0_0 <= \$4068 ;
   always @(posedge clk)
-    merge2_gt12_2 <= \$3899 ;
+    merge1_gt0_1 <= \$4069 ;
   always @(posedge clk)
-    merge2_eq12_2 <= \$3900 ;
+    merge1_eq0_1 <= \$4070 ;
   always @(posedge clk)
-    merge2_gt12_3 <= \$3901 ;
+    merge1_gt0_2 <= \$4071 ;
   always @(posedge clk)
-    merge2_eq12_3 <= \$3902 ;
+    merge1_eq0_2 <= \$4072 ;
   always @(posedge clk)
-    merge2_gt12_4 <= \$3903 ;
+    merge1_gt0_3 <= \$4073 ;
   always @(posedge clk)
-    merge2_eq12_4 <= \$3904 ;
+    merge1_eq0_3 <= \$4074 ;
   always @(posedge clk)
-    merge2_gt13_0 <= \$3905 ;
+    merge1_gt0_4 <= \$4075 ;
   always @(posedge clk)
-    merge2_eq13_0 <= \$3906 ;
+    merge1_eq0_4 <= \$4076 ;
   always @(posedge clk)
-    merge2_gt13_1 <= \$3907 ;
+    merge1_gt1_0 <= \$4077 ;
   always @(posedge clk)
-    merge2_eq13_1 <= \$3908 ;
+    merge1_eq1_0 <= \$4078 ;
   always @(posedge clk)
-    merge2_gt13_2 <= \$3909 ;
+    merge1_gt1_1 <= \$4079 ;
   always @(posedge clk)
-    merge2_eq13_2 <= \$3910 ;
+    merge1_eq1_1 <= \$4080 ;
   always @(posedge clk)
-    merge2_gt13_3 <= \$3911 ;
+    merge1_gt1_2 <= \$4081 ;
   always @(posedge clk)
-    merge2_eq13_3 <= \$3912 ;
+    merge1_eq1_2 <= \$4082 ;
   always @(posedge clk)
-    merge2_gt13_4 <= \$3913 ;
+    merge1_gt1_3 <= \$4083 ;
   always @(posedge clk)
-    merge2_eq13_4 <= \$3914 ;
+    merge1_eq1_3 <= \$4084 ;
   always @(posedge clk)
-    merge2_lane0 <= \$3915 ;
+    merge1_gt1_4 <= \$4085 ;
   always @(posedge clk)
-    merge2_lane1 <= \$3916 ;
+    merge1_eq1_4 <= \$4086 ;
   always @(posedge clk)
-    merge2_lane2 <= \$3917 ;
+    merge1_gt2_0 <= \$4087 ;
   always @(posedge clk)
-    merge2_lane3 <= \$3918 ;
+    merge1_eq2_0 <= \$4088 ;
   always @(posedge clk)
-    merge2_lane4 <= \$3919 ;
+    merge1_gt2_1 <= \$4089 ;
   always @(posedge clk)
-    merge2_lane5 <= \$3920 ;
+    merge1_eq2_1 <= \$4090 ;
   always @(posedge clk)
-    merge2_lane6 <= \$3921 ;
+    merge1_gt2_2 <= \$4091 ;
   always @(posedge clk)
-    merge2_lane7 <= \$3922 ;
+    merge1_eq2_2 <= \$4092 ;
   always @(posedge clk)
-    merge2_lane8 <= \$3923 ;
+    merge1_gt2_3 <= \$4093 ;
   always @(posedge clk)
-    merge2_lane9 <= \$3924 ;
+    merge1_eq2_3 <= \$4094 ;
   always @(posedge clk)
-    merge2_lane10 <= \$3925 ;
+    merge1_gt2_4 <= \$4095 ;
   always @(posedge clk)
-    merge2_lane11 <= \$3926 ;
+    merge1_eq2_4 <= \$4096 ;
   always @(posedge clk)
-    merge2_lane12 <= \$3927 ;
+    merge1_gt3_0 <= \$4097 ;
   always @(posedge clk)
-    merge2_lane13 <= \$3928 ;
+    merge1_eq3_0 <= \$4098 ;
   always @(posedge clk)
-    merge2_lane14 <= \$3929 ;
+    merge1_gt3_1 <= \$4099 ;
   always @(posedge clk)
-    merge2_lane15 <= \$3930 ;
+    merge1_eq3_1 <= \$4100 ;
   always @(posedge clk)
-    merge2_last <= \$3931 ;
+    merge1_gt3_2 <= \$4101 ;
   always @(posedge clk)
-    merge3_in0 <= \$3932 ;
+    merge1_eq3_2 <= \$4102 ;
   always @(posedge clk)
-    merge3_in1 <= \$3933 ;
+    merge1_gt3_3 <= \$4103 ;
   always @(posedge clk)
-    merge3_in2 <= \$3934 ;
+    merge1_eq3_3 <= \$4104 ;
   always @(posedge clk)
-    merge3_in3 <= \$3935 ;
+    merge1_gt3_4 <= \$4105 ;
   always @(posedge clk)
-    merge3_in4 <= \$3936 ;
+    merge1_eq3_4 <= \$4106 ;
   always @(posedge clk)
-    merge3_in5 <= \$3937 ;
+    merge1_gt8_0 <= \$4107 ;
   always @(posedge clk)
-    merge3_in6 <= \$3938 ;
+    merge1_eq8_0 <= \$4108 ;
   always @(posedge clk)
-    merge3_in7 <= \$3939 ;
+    merge1_gt8_1 <= \$4109 ;
   always @(posedge clk)
-    merge3_in8 <= \$3940 ;
+    merge1_eq8_1 <= \$4110 ;
   always @(posedge clk)
-    merge3_in9 <= \$3941 ;
+    merge1_gt8_2 <= \$4111 ;
   always @(posedge clk)
-    merge3_in10 <= \$3942 ;
+    merge1_eq8_2 <= \$4112 ;
   always @(posedge clk)
-    merge3_in11 <= \$3943 ;
+    merge1_gt8_3 <= \$4113 ;
   always @(posedge clk)
-    merge3_in12 <= \$3944 ;
+    merge1_eq8_3 <= \$4114 ;
   always @(posedge clk)
-    merge3_in13 <= \$3945 ;
+    merge1_gt8_4 <= \$4115 ;
   always @(posedge clk)
-    merge3_in14 <= \$3946 ;
+    merge1_eq8_4 <= \$4116 ;
   always @(posedge clk)
-    merge3_in15 <= \$3947 ;
+    merge1_gt9_0 <= \$4117 ;
   always @(posedge clk)
-    merge3_in_last <= \$3948 ;
+    merge1_eq9_0 <= \$4118 ;
   always @(posedge clk)
-    merge3_gt0_0 <= \$3949 ;
+    merge1_gt9_1 <= \$4119 ;
   always @(posedge clk)
-    merge3_eq0_0 <= \$3950 ;
+    merge1_eq9_1 <= \$4120 ;
   always @(posedge clk)
-    merge3_gt0_1 <= \$3951 ;
+    merge1_gt9_2 <= \$4121 ;
   always @(posedge clk)
-    merge3_eq0_1 <= \$3952 ;
+    merge1_eq9_2 <= \$4122 ;
   always @(posedge clk)
-    merge3_gt0_2 <= \$3953 ;
+    merge1_gt9_3 <= \$4123 ;
   always @(posedge clk)
-    merge3_eq0_2 <= \$3954 ;
+    merge1_eq9_3 <= \$4124 ;
   always @(posedge clk)
-    merge3_gt0_3 <= \$3955 ;
+    merge1_gt9_4 <= \$4125 ;
   always @(posedge clk)
-    merge3_eq0_3 <= \$3956 ;
+    merge1_eq9_4 <= \$4126 ;
   always @(posedge clk)
-    merge3_gt0_4 <= \$3957 ;
+    merge1_gt10_0 <= \$4127 ;
   always @(posedge clk)
-    merge3_eq0_4 <= \$3958 ;
+    merge1_eq10_0 <= \$4128 ;
   always @(posedge clk)
-    merge3_gt2_0 <= \$3959 ;
+    merge1_gt10_1 <= \$4129 ;
   always @(posedge clk)
-    merge3_eq2_0 <= \$3960 ;
+    merge1_eq10_1 <= \$4130 ;
   always @(posedge clk)
-    merge3_gt2_1 <= \$3961 ;
+    merge1_gt10_2 <= \$4131 ;
   always @(posedge clk)
-    merge3_eq2_1 <= \$3962 ;
+    merge1_eq10_2 <= \$4132 ;
   always @(posedge clk)
-    merge3_gt2_2 <= \$3963 ;
+    merge1_gt10_3 <= \$4133 ;
   always @(posedge clk)
-    merge3_eq2_2 <= \$3964 ;
+    merge1_eq10_3 <= \$4134 ;
   always @(posedge clk)
-    merge3_gt2_3 <= \$3965 ;
+    merge1_gt10_4 <= \$4135 ;
   always @(posedge clk)
-    merge3_eq2_3 <= \$3966 ;
+    merge1_eq10_4 <= \$4136 ;
   always @(posedge clk)
-    merge3_gt2_4 <= \$3967 ;
+    merge1_gt11_0 <= \$4137 ;
   always @(posedge clk)
-    merge3_eq2_4 <= \$3968 ;
+    merge1_eq11_0 <= \$4138 ;
   always @(posedge clk)
-    merge3_gt4_0 <= \$3969 ;
+    merge1_gt11_1 <= \$4139 ;
   always @(posedge clk)
-    merge3_eq4_0 <= \$3970 ;
+    merge1_eq11_1 <= \$4140 ;
   always @(posedge clk)
-    merge3_gt4_1 <= \$3971 ;
+    merge1_gt11_2 <= \$4141 ;
   always @(posedge clk)
-    merge3_eq4_1 <= \$3972 ;
+    merge1_eq11_2 <= \$4142 ;
   always @(posedge clk)
-    merge3_gt4_2 <= \$3973 ;
+    merge1_gt11_3 <= \$4143 ;
   always @(posedge clk)
-    merge3_eq4_2 <= \$3974 ;
+    merge1_eq11_3 <= \$4144 ;
   always @(posedge clk)
-    merge3_gt4_3 <= \$3975 ;
+    merge1_gt11_4 <= \$4145 ;
   always @(posedge clk)
-    merge3_eq4_3 <= \$3976 ;
+    merge1_eq11_4 <= \$4146 ;
   always @(posedge clk)
-    merge3_gt4_4 <= \$3977 ;
+    merge1_lane0 <= \$4147 ;
   always @(posedge clk)
-    merge3_eq4_4 <= \$3978 ;
+    merge1_lane1 <= \$4148 ;
   always @(posedge clk)
-    merge3_gt6_0 <= \$3979 ;
+    merge1_lane2 <= \$4149 ;
   always @(posedge clk)
-    merge3_eq6_0 <= \$3980 ;
+    merge1_lane3 <= \$4150 ;
   always @(posedge clk)
-    merge3_gt6_1 <= \$3981 ;
+    merge1_lane4 <= \$4151 ;
   always @(posedge clk)
-    merge3_eq6_1 <= \$3982 ;
+    merge1_lane5 <= \$4152 ;
   always @(posedge clk)
-    merge3_gt6_2 <= \$3983 ;
+    merge1_lane6 <= \$4153 ;
   always @(posedge clk)
-    merge3_eq6_2 <= \$3984 ;
+    merge1_lane7 <= \$4154 ;
   always @(posedge clk)
-    merge3_gt6_3 <= \$3985 ;
+    merge1_lane8 <= \$4155 ;
   always @(posedge clk)
-    merge3_eq6_3 <= \$3986 ;
+    merge1_lane9 <= \$4156 ;
   always @(posedge clk)
-    merge3_gt6_4 <= \$3987 ;
+    merge1_lane10 <= \$4157 ;
   always @(posedge clk)
-    merge3_eq6_4 <= \$3988 ;
+    merge1_lane11 <= \$4158 ;
   always @(posedge clk)
-    merge3_gt8_0 <= \$3989 ;
+    merge1_lane12 <= \$4159 ;
   always @(posedge clk)
-    merge3_eq8_0 <= \$3990 ;
+    merge1_lane13 <= \$4160 ;
   always @(posedge clk)
-    merge3_gt8_1 <= \$3991 ;
+    merge1_lane14 <= \$4161 ;
   always @(posedge clk)
-    merge3_eq8_1 <= \$3992 ;
+    merge1_lane15 <= \$4162 ;
   always @(posedge clk)
-    merge3_gt8_2 <= \$3993 ;
+    merge1_last <= \$4163 ;
   always @(posedge clk)
-    merge3_eq8_2 <= \$3994 ;
+    merge2_in0 <= \$4164 ;
   always @(posedge clk)
-    merge3_gt8_3 <= \$3995 ;
+    merge2_in1 <= \$4165 ;
   always @(posedge clk)
-    merge3_eq8_3 <= \$3996 ;
+    merge2_in2 <= \$4166 ;
   always @(posedge clk)
-    merge3_gt8_4 <= \$3997 ;
+    merge2_in3 <= \$4167 ;
   always @(posedge clk)
-    merge3_eq8_4 <= \$3998 ;
+    merge2_in4 <= \$4168 ;
   always @(posedge clk)
-    merge3_gt10_0 <= \$3999 ;
+    merge2_in5 <= \$4169 ;
   always @(posedge clk)
-    merge3_eq10_0 <= \$4000 ;
+    merge2_in6 <= \$4170 ;
   always @(posedge clk)
-    merge3_gt10_1 <= \$4001 ;
+    merge2_in7 <= \$4171 ;
   always @(posedge clk)
-    merge3_eq10_1 <= \$4002 ;
+    merge2_in8 <= \$4172 ;
   always @(posedge clk)
-    merge3_gt10_2 <= \$4003 ;
+    merge2_in9 <= \$4173 ;
   always @(posedge clk)
-    merge3_eq10_2 <= \$4004 ;
+    merge2_in10 <= \$4174 ;
   always @(posedge clk)
-    merge3_gt10_3 <= \$4005 ;
+    merge2_in11 <= \$4175 ;
   always @(posedge clk)
-    merge3_eq10_3 <= \$4006 ;
+    merge2_in12 <= \$4176 ;
   always @(posedge clk)
-    merge3_gt10_4 <= \$4007 ;
+    merge2_in13 <= \$4177 ;
   always @(posedge clk)
-    merge3_eq10_4 <= \$4008 ;
+    merge2_in14 <= \$4178 ;
   always @(posedge clk)
-    merge3_gt12_0 <= \$4009 ;
+    merge2_in15 <= \$4179 ;
   always @(posedge clk)
-    merge3_eq12_0 <= \$4010 ;
+    merge2_in_last <= \$4180 ;
   always @(posedge clk)
-    merge3_gt12_1 <= \$4011 ;
+    merge2_gt0_0 <= \$4181 ;
   always @(posedge clk)
-    merge3_eq12_1 <= \$4012 ;
+    merge2_eq0_0 <= \$4182 ;
   always @(posedge clk)
-    merge3_gt12_2 <= \$4013 ;
+    merge2_gt0_1 <= \$4183 ;
   always @(posedge clk)
-    merge3_eq12_2 <= \$4014 ;
+    merge2_eq0_1 <= \$4184 ;
   always @(posedge clk)
-    merge3_gt12_3 <= \$4015 ;
+    merge2_gt0_2 <= \$4185 ;
   always @(posedge clk)
-    merge3_eq12_3 <= \$4016 ;
+    merge2_eq0_2 <= \$4186 ;
   always @(posedge clk)
-    merge3_gt12_4 <= \$4017 ;
+    merge2_gt0_3 <= \$4187 ;
   always @(posedge clk)
-    merge3_eq12_4 <= \$4018 ;
+    merge2_eq0_3 <= \$4188 ;
   always @(posedge clk)
-    merge3_gt14_0 <= \$4019 ;
+    merge2_gt0_4 <= \$4189 ;
   always @(posedge clk)
-    merge3_eq14_0 <= \$4020 ;
+    merge2_eq0_4 <= \$4190 ;
   always @(posedge clk)
-    merge3_gt14_1 <= \$4021 ;
+    merge2_gt1_0 <= \$4191 ;
   always @(posedge clk)
-    merge3_eq14_1 <= \$4022 ;
+    merge2_eq1_0 <= \$4192 ;
   always @(posedge clk)
-    merge3_gt14_2 <= \$4023 ;
+    merge2_gt1_1 <= \$4193 ;
   always @(posedge clk)
-    merge3_eq14_2 <= \$4024 ;
+    merge2_eq1_1 <= \$4194 ;
   always @(posedge clk)
-    merge3_gt14_3 <= \$4025 ;
+    merge2_gt1_2 <= \$4195 ;
   always @(posedge clk)
-    merge3_eq14_3 <= \$4026 ;
+    merge2_eq1_2 <= \$4196 ;
   always @(posedge clk)
-    merge3_gt14_4 <= \$4027 ;
+    merge2_gt1_3 <= \$4197 ;
   always @(posedge clk)
-    merge3_eq14_4 <= \$4028 ;
+    merge2_eq1_3 <= \$4198 ;
   always @(posedge clk)
-    merge3_lane0 <= \$4029 ;
+    merge2_gt1_4 <= \$4199 ;
   always @(posedge clk)
-    merge3_lane1 <= \$4030 ;
+    merge2_eq1_4 <= \$4200 ;
   always @(posedge clk)
-    merge3_lane2 <= \$4031 ;
+    merge2_gt4_0 <= \$4201 ;
   always @(posedge clk)
-    merge3_lane3 <= \$4032 ;
+    merge2_eq4_0 <= \$4202 ;
   always @(posedge clk)
-    merge3_lane4 <= \$4033 ;
+    merge2_gt4_1 <= \$4203 ;
   always @(posedge clk)
-    merge3_lane5 <= \$4034 ;
+    merge2_eq4_1 <= \$4204 ;
   always @(posedge clk)
-    merge3_lane6 <= \$4035 ;
+    merge2_gt4_2 <= \$4205 ;
   always @(posedge clk)
-    merge3_lane7 <= \$4036 ;
+    merge2_eq4_2 <= \$4206 ;
   always @(posedge clk)
-    merge3_lane8 <= \$4037 ;
+    merge2_gt4_3 <= \$4207 ;
   always @(posedge clk)
-    merge3_lane9 <= \$4038 ;
+    merge2_eq4_3 <= \$4208 ;
   always @(posedge clk)
-    merge3_lane10 <= \$4039 ;
+    merge2_gt4_4 <= \$4209 ;
   always @(posedge clk)
-    merge3_lane11 <= \$4040 ;
+    merge2_eq4_4 <= \$4210 ;
   always @(posedge clk)
-    merge3_lane12 <= \$4041 ;
+    merge2_gt5_0 <= \$4211 ;
   always @(posedge clk)
-    merge3_lane13 <= \$4042 ;
+    merge2_eq5_0 <= \$4212 ;
   always @(posedge clk)
-    merge3_lane14 <= \$4043 ;
+    merge2_gt5_1 <= \$4213 ;
   always @(posedge clk)
-    merge3_lane15 <= \$4044 ;
+    merge2_eq5_1 <= \$4214 ;
   always @(posedge clk)
-    merge3_last <= \$4045 ;
+    merge2_gt5_2 <= \$4215 ;
   always @(posedge clk)
-    \$signal$35  <= \$4046 ;
+    merge2_eq5_2 <= \$4216 ;
   always @(posedge clk)
-    near0_in_idx <= \$4047 ;
+    merge2_gt5_3 <= \$4217 ;
   always @(posedge clk)
-    near0_out_idx <= \$4048 ;
+    merge2_eq5_3 <= \$4218 ;
   always @(posedge clk)
-    near1_in_idx <= \$4049 ;
+    merge2_gt5_4 <= \$4219 ;
   always @(posedge clk)
-    near1_out_idx <= \$4050 ;
+    merge2_eq5_4 <= \$4220 ;
   always @(posedge clk)
-    near2_in_idx <= \$4051 ;
+    merge2_gt8_0 <= \$4221 ;
   always @(posedge clk)
-    near2_out_idx <= \$4052 ;
+    merge2_eq8_0 <= \$4222 ;
   always @(posedge clk)
-    near3_in_idx <= \$4053 ;
+    merge2_gt8_1 <= \$4223 ;
   always @(posedge clk)
-    near3_out_idx <= \$4054 ;
+    merge2_eq8_1 <= \$4224 ;
   always @(posedge clk)
-    near4_in_idx <= \$4055 ;
+    merge2_gt8_2 <= \$4225 ;
   always @(posedge clk)
-    near4_out_idx <= \$4056 ;
+    merge2_eq8_2 <= \$4226 ;
   always @(posedge clk)
-    near5_in_idx <= \$4057 ;
+    merge2_gt8_3 <= \$4227 ;
   always @(posedge clk)
-    near5_out_idx <= \$4058 ;
+    merge2_eq8_3 <= \$4228 ;
   always @(posedge clk)
-    near6_in_idx <= \$4059 ;
+    merge2_gt8_4 <= \$4229 ;
   always @(posedge clk)
-    near6_out_idx <= \$4060 ;
+    merge2_eq8_4 <= \$4230 ;
   always @(posedge clk)
-    near7_in_idx <= \$4061 ;
+    merge2_gt9_0 <= \$4231 ;
   always @(posedge clk)
-    near7_out_idx <= \$4062 ;
+    merge2_eq9_0 <= \$4232 ;
   always @(posedge clk)
-    near8_in_idx <= \$4063 ;
+    merge2_gt9_1 <= \$4233 ;
   always @(posedge clk)
-    near8_out_idx <= \$4064 ;
+    merge2_eq9_1 <= \$4234 ;
   always @(posedge clk)
-    near9_in_idx <= \$4065 ;
+    merge2_gt9_2 <= \$4235 ;
   always @(posedge clk)
-    near9_out_idx <= \$4066 ;
+    merge2_eq9_2 <= \$4236 ;
   always @(posedge clk)
-    near10_in_idx <= \$4067 ;
+    merge2_gt9_3 <= \$4237 ;
   always @(posedge clk)
-    near10_out_idx <= \$4068 ;
+    merge2_eq9_3 <= \$4238 ;
   always @(posedge clk)
-    near11_in_idx <= \$4069 ;
+    merge2_gt9_4 <= \$4239 ;
   always @(posedge clk)
-    near11_out_idx <= \$4070 ;
+    merge2_eq9_4 <= \$4240 ;
   always @(posedge clk)
-    near12_in_idx <= \$4071 ;
+    merge2_gt12_0 <= \$4241 ;
   always @(posedge clk)
-    near12_out_idx <= \$4072 ;
+    merge2_eq12_0 <= \$4242 ;
   always @(posedge clk)
-    near13_in_idx <= \$4073 ;
+    merge2_gt12_1 <= \$4243 ;
   always @(posedge clk)
-    near13_out_idx <= \$4074 ;
+    merge2_eq12_1 <= \$4244 ;
   always @(posedge clk)
-    near14_in_idx <= \$4075 ;
+    merge2_gt12_2 <= \$4245 ;
   always @(posedge clk)
-    near14_out_idx <= \$4076 ;
+    merge2_eq12_2 <= \$4246 ;
   always @(posedge clk)
-    near_last <= \$4077 ;
+    merge2_gt12_3 <= \$4247 ;
   always @(posedge clk)
-    lane0_takes0 <= \$4078 ;
+    merge2_eq12_3 <= \$4248 ;
   always @(posedge clk)
-    lane0_takes1 <= \$4079 ;
+    merge2_gt12_4 <= \$4249 ;
   always @(posedge clk)
-    lane0_takes2 <= \$4080 ;
+    merge2_eq12_4 <= \$4250 ;
   always @(posedge clk)
-    lane0_takes3 <= \$4081 ;
+    merge2_gt13_0 <= \$4251 ;
   always @(posedge clk)
-    lane0_takes4 <= \$4082 ;
+    merge2_eq13_0 <= \$4252 ;
   always @(posedge clk)
-    lane0_takes5 <= \$4083 ;
+    merge2_gt13_1 <= \$4253 ;
   always @(posedge clk)
-    lane0_takes6 <= \$4084 ;
+    merge2_eq13_1 <= \$4254 ;
   always @(posedge clk)
-    lane0_takes7 <= \$4085 ;
+    merge2_gt13_2 <= \$4255 ;
   always @(posedge clk)
-    lane0_takes8 <= \$4086 ;
+    merge2_eq13_2 <= \$4256 ;
   always @(posedge clk)
-    lane0_takes9 <= \$4087 ;
+    merge2_gt13_3 <= \$4257 ;
   always @(posedge clk)
-    lane0_takes10 <= \$4088 ;
+    merge2_eq13_3 <= \$4258 ;
   always @(posedge clk)
-    lane0_takes11 <= \$4089 ;
+    merge2_gt13_4 <= \$4259 ;
   always @(posedge clk)
-    lane0_takes12 <= \$4090 ;
+    merge2_eq13_4 <= \$4260 ;
   always @(posedge clk)
-    lane0_takes13 <= \$4091 ;
+    merge2_lane0 <= \$4261 ;
   always @(posedge clk)
-    lane0_takes14 <= \$4092 ;
+    merge2_lane1 <= \$4262 ;
   always @(posedge clk)
-    lane1_takes1 <= \$4093 ;
+    merge2_lane2 <= \$4263 ;
   always @(posedge clk)
-    lane1_takes2 <= \$4094 ;
+    merge2_lane3 <= \$4264 ;
   always @(posedge clk)
-    lane1_takes3 <= \$4095 ;
+    merge2_lane4 <= \$4265 ;
   always @(posedge clk)
-    lane1_takes4 <= \$4096 ;
+    merge2_lane5 <= \$4266 ;
   always @(posedge clk)
-    lane1_takes5 <= \$4097 ;
+    merge2_lane6 <= \$4267 ;
   always @(posedge clk)
-    lane1_takes6 <= \$4098 ;
+    merge2_lane7 <= \$4268 ;
   always @(posedge clk)
-    lane1_takes7 <= \$4099 ;
+    merge2_lane8 <= \$4269 ;
   always @(posedge clk)
-    lane1_takes8 <= \$4100 ;
+    merge2_lane9 <= \$4270 ;
   always @(posedge clk)
-    lane1_takes9 <= \$4101 ;
+    merge2_lane10 <= \$4271 ;
   always @(posedge clk)
-    lane1_takes10 <= \$4102 ;
+    merge2_lane11 <= \$4272 ;
   always @(posedge clk)
-    lane1_takes11 <= \$4103 ;
+    merge2_lane12 <= \$4273 ;
   always @(posedge clk)
-    lane1_takes12 <= \$4104 ;
+    merge2_lane13 <= \$4274 ;
   always @(posedge clk)
-    lane1_takes13 <= \$4105 ;
+    merge2_lane14 <= \$4275 ;
   always @(posedge clk)
-    lane1_takes14 <= \$4106 ;
+    merge2_lane15 <= \$4276 ;
   always @(posedge clk)
-    lane2_takes2 <= \$4107 ;
+    merge2_last <= \$4277 ;
   always @(posedge clk)
-    lane2_takes3 <= \$4108 ;
+    merge3_in0 <= \$4278 ;
   always @(posedge clk)
-    lane2_takes4 <= \$4109 ;
+    merge3_in1 <= \$4279 ;
   always @(posedge clk)
-    lane2_takes5 <= \$4110 ;
+    merge3_in2 <= \$4280 ;
   always @(posedge clk)
-    lane2_takes6 <= \$4111 ;
+    merge3_in3 <= \$4281 ;
   always @(posedge clk)
-    lane2_takes7 <= \$4112 ;
+    merge3_in4 <= \$4282 ;
   always @(posedge clk)
-    lane2_takes8 <= \$4113 ;
+    merge3_in5 <= \$4283 ;
   always @(posedge clk)
-    lane2_takes9 <= \$4114 ;
+    merge3_in6 <= \$4284 ;
   always @(posedge clk)
-    lane2_takes10 <= \$4115 ;
+    merge3_in7 <= \$4285 ;
   always @(posedge clk)
-    lane2_takes11 <= \$4116 ;
+    merge3_in8 <= \$4286 ;
   always @(posedge clk)
-    lane2_takes12 <= \$4117 ;
+    merge3_in9 <= \$4287 ;
   always @(posedge clk)
-    lane2_takes13 <= \$4118 ;
+    merge3_in10 <= \$4288 ;
   always @(posedge clk)
-    lane2_takes14 <= \$4119 ;
+    merge3_in11 <= \$4289 ;
   always @(posedge clk)
-    lane3_takes3 <= \$4120 ;
+    merge3_in12 <= \$4290 ;
   always @(posedge clk)
-    lane3_takes4 <= \$4121 ;
+    merge3_in13 <= \$4291 ;
   always @(posedge clk)
-    lane3_takes5 <= \$4122 ;
+    merge3_in14 <= \$4292 ;
   always @(posedge clk)
-    lane3_takes6 <= \$4123 ;
+    merge3_in15 <= \$4293 ;
   always @(posedge clk)
-    lane3_takes7 <= \$4124 ;
+    merge3_in_last <= \$4294 ;
   always @(posedge clk)
-    lane3_takes8 <= \$4125 ;
+    merge3_gt0_0 <= \$4295 ;
   always @(posedge clk)
-    lane3_takes9 <= \$4126 ;
+    merge3_eq0_0 <= \$4296 ;
   always @(posedge clk)
-    lane3_takes10 <= \$4127 ;
+    merge3_gt0_1 <= \$4297 ;
   always @(posedge clk)
-    lane3_takes11 <= \$4128 ;
+    merge3_eq0_1 <= \$4298 ;
   always @(posedge clk)
-    lane3_takes12 <= \$4129 ;
+    merge3_gt0_2 <= \$4299 ;
   always @(posedge clk)
-    lane3_takes13 <= \$4130 ;
+    merge3_eq0_2 <= \$4300 ;
   always @(posedge clk)
-    lane3_takes14 <= \$4131 ;
+    merge3_gt0_3 <= \$4301 ;
   always @(posedge clk)
-    lane4_takes4 <= \$4132 ;
+    merge3_eq0_3 <= \$4302 ;
   always @(posedge clk)
-    lane4_takes5 <= \$4133 ;
+    merge3_gt0_4 <= \$4303 ;
   always @(posedge clk)
-    lane4_takes6 <= \$4134 ;
+    merge3_eq0_4 <= \$4304 ;
   always @(posedge clk)
-    lane4_takes7 <= \$4135 ;
+    merge3_gt2_0 <= \$4305 ;
   always @(posedge clk)
-    lane4_takes8 <= \$4136 ;
+    merge3_eq2_0 <= \$4306 ;
   always @(posedge clk)
-    lane4_takes9 <= \$4137 ;
+    merge3_gt2_1 <= \$4307 ;
   always @(posedge clk)
-    lane4_takes10 <= \$4138 ;
+    merge3_eq2_1 <= \$4308 ;
   always @(posedge clk)
-    lane4_takes11 <= \$4139 ;
+    merge3_gt2_2 <= \$4309 ;
   always @(posedge clk)
-    lane4_takes12 <= \$4140 ;
+    merge3_eq2_2 <= \$4310 ;
   always @(posedge clk)
-    lane4_takes13 <= \$4141 ;
+    merge3_gt2_3 <= \$4311 ;
   always @(posedge clk)
-    lane4_takes14 <= \$4142 ;
+    merge3_eq2_3 <= \$4312 ;
   always @(posedge clk)
-    lane5_takes5 <= \$4143 ;
+    merge3_gt2_4 <= \$4313 ;
   always @(posedge clk)
-    lane5_takes6 <= \$4144 ;
+    merge3_eq2_4 <= \$4314 ;
   always @(posedge clk)
-    lane5_takes7 <= \$4145 ;
+    merge3_gt4_0 <= \$4315 ;
   always @(posedge clk)
-    lane5_takes8 <= \$4146 ;
+    merge3_eq4_0 <= \$4316 ;
   always @(posedge clk)
-    lane5_takes9 <= \$4147 ;
+    merge3_gt4_1 <= \$4317 ;
   always @(posedge clk)
-    lane5_takes10 <= \$4148 ;
+    merge3_eq4_1 <= \$4318 ;
   always @(posedge clk)
-    lane5_takes11 <= \$4149 ;
+    merge3_gt4_2 <= \$4319 ;
   always @(posedge clk)
-    lane5_takes12 <= \$4150 ;
+    merge3_eq4_2 <= \$4320 ;
   always @(posedge clk)
-    lane5_takes13 <= \$4151 ;
+    merge3_gt4_3 <= \$4321 ;
   always @(posedge clk)
-    lane5_takes14 <= \$4152 ;
+    merge3_eq4_3 <= \$4322 ;
   always @(posedge clk)
-    lane6_takes6 <= \$4153 ;
+    merge3_gt4_4 <= \$4323 ;
   always @(posedge clk)
-    lane6_takes7 <= \$4154 ;
+    merge3_eq4_4 <= \$4324 ;
   always @(posedge clk)
-    lane6_takes8 <= \$4155 ;
+    merge3_gt6_0 <= \$4325 ;
   always @(posedge clk)
-    lane6_takes9 <= \$4156 ;
+    merge3_eq6_0 <= \$4326 ;
   always @(posedge clk)
-    lane6_takes10 <= \$4157 ;
+    merge3_gt6_1 <= \$4327 ;
   always @(posedge clk)
-    lane6_takes11 <= \$4158 ;
+    merge3_eq6_1 <= \$4328 ;
   always @(posedge clk)
-    lane6_takes12 <= \$4159 ;
+    merge3_gt6_2 <= \$4329 ;
   always @(posedge clk)
-    lane6_takes13 <= \$4160 ;
+    merge3_eq6_2 <= \$4330 ;
   always @(posedge clk)
-    lane6_takes14 <= \$4161 ;
+    merge3_gt6_3 <= \$4331 ;
   always @(posedge clk)
-    lane7_takes7 <= \$4162 ;
+    merge3_eq6_3 <= \$4332 ;
   always @(posedge clk)
-    lane7_takes8 <= \$4163 ;
+    merge3_gt6_4 <= \$4333 ;
   always @(posedge clk)
-    lane7_takes9 <= \$4164 ;
+    merge3_eq6_4 <= \$4334 ;
   always @(posedge clk)
-    lane7_takes10 <= \$4165 ;
+    merge3_gt8_0 <= \$4335 ;
   always @(posedge clk)
-    lane7_takes11 <= \$4166 ;
+    merge3_eq8_0 <= \$4336 ;
   always @(posedge clk)
-    lane7_takes12 <= \$4167 ;
+    merge3_gt8_1 <= \$4337 ;
   always @(posedge clk)
-    lane7_takes13 <= \$4168 ;
+    merge3_eq8_1 <= \$4338 ;
   always @(posedge clk)
-    lane7_takes14 <= \$4169 ;
+    merge3_gt8_2 <= \$4339 ;
   always @(posedge clk)
-    \$signal$326  <= \$4170 ;
+    merge3_eq8_2 <= \$4340 ;
   always @(posedge clk)
-    t_in_idx0 <= \$4171 ;
+    merge3_gt8_3 <= \$4341 ;
   always @(posedge clk)
-    t_in_idx1 <= \$4172 ;
+    merge3_eq8_3 <= \$4342 ;
   always @(posedge clk)
-    t_in_idx2 <= \$4173 ;
+    merge3_gt8_4 <= \$4343 ;
   always @(posedge clk)
-    t_in_idx3 <= \$4174 ;
+    merge3_eq8_4 <= \$4344 ;
   always @(posedge clk)
-    t_in_idx4 <= \$4175 ;
+    merge3_gt10_0 <= \$4345 ;
   always @(posedge clk)
-    t_in_idx5 <= \$4176 ;
+    merge3_eq10_0 <= \$4346 ;
   always @(posedge clk)
-    t_in_idx6 <= \$4177 ;
+    merge3_gt10_1 <= \$4347 ;
   always @(posedge clk)
-    t_in_idx7 <= \$4178 ;
+    merge3_eq10_1 <= \$4348 ;
   always @(posedge clk)
-    t_in_idx8 <= \$4179 ;
+    merge3_gt10_2 <= \$4349 ;
   always @(posedge clk)
-    t_in_idx9 <= \$4180 ;
+    merge3_eq10_2 <= \$4350 ;
   always @(posedge clk)
-    t_in_idx10 <= \$4181 ;
+    merge3_gt10_3 <= \$4351 ;
   always @(posedge clk)
-    t_in_idx11 <= \$4182 ;
+    merge3_eq10_3 <= \$4352 ;
   always @(posedge clk)
-    t_in_idx12 <= \$4183 ;
+    merge3_gt10_4 <= \$4353 ;
   always @(posedge clk)
-    t_in_idx13 <= \$4184 ;
+    merge3_eq10_4 <= \$4354 ;
   always @(posedge clk)
-    t_in_idx14 <= \$4185 ;
+    merge3_gt12_0 <= \$4355 ;
   always @(posedge clk)
-    t_out_idx0 <= \$4186 ;
+    merge3_eq12_0 <= \$4356 ;
   always @(posedge clk)
-    t_out_idx1 <= \$4187 ;
+    merge3_gt12_1 <= \$4357 ;
   always @(posedge clk)
-    t_out_idx2 <= \$4188 ;
+    merge3_eq12_1 <= \$4358 ;
   always @(posedge clk)
-    t_out_idx3 <= \$4189 ;
+    merge3_gt12_2 <= \$4359 ;
   always @(posedge clk)
-    t_out_idx4 <= \$4190 ;
+    merge3_eq12_2 <= \$4360 ;
   always @(posedge clk)
-    t_out_idx5 <= \$4191 ;
+    merge3_gt12_3 <= \$4361 ;
   always @(posedge clk)
-    t_out_idx6 <= \$4192 ;
+    merge3_eq12_3 <= \$4362 ;
   always @(posedge clk)
-    t_out_idx7 <= \$4193 ;
+    merge3_gt12_4 <= \$4363 ;
   always @(posedge clk)
-    t_out_idx8 <= \$4194 ;
+    merge3_eq12_4 <= \$4364 ;
   always @(posedge clk)
-    t_out_idx9 <= \$4195 ;
+    merge3_gt14_0 <= \$4365 ;
   always @(posedge clk)
-    t_out_idx10 <= \$4196 ;
+    merge3_eq14_0 <= \$4366 ;
   always @(posedge clk)
-    t_out_idx11 <= \$4197 ;
+    merge3_gt14_1 <= \$4367 ;
   always @(posedge clk)
-    t_out_idx12 <= \$4198 ;
+    merge3_eq14_1 <= \$4368 ;
   always @(posedge clk)
-    t_out_idx13 <= \$4199 ;
+    merge3_gt14_2 <= \$4369 ;
   always @(posedge clk)
-    t_out_idx14 <= \$4200 ;
+    merge3_eq14_2 <= \$4370 ;
   always @(posedge clk)
-    \$signal$327  <= \$4201 ;
+    merge3_gt14_3 <= \$4371 ;
   always @(posedge clk)
-    \$signal  <= \$4202 ;
+    merge3_eq14_3 <= \$4372 ;
   always @(posedge clk)
-    pairs_skid <= \$4203 ;
+    merge3_gt14_4 <= \$4373 ;
   always @(posedge clk)
-    pairs__payload <= \$4204 ;
+    merge3_eq14_4 <= \$4374 ;
   always @(posedge clk)
-    pairs__valid <= \$4205 ;
+    merge3_lane0 <= \$4375 ;
+  always @(posedge clk)
+    merge3_lane1 <= \$4376 ;
+  always @(posedge clk)
+    merge3_lane2 <= \$4377 ;
+  always @(posedge clk)
+    merge3_lane3 <= \$4378 ;
+  always @(posedge clk)
+    merge3_lane4 <= \$4379 ;
+  always @(posedge clk)
+    merge3_lane5 <= \$4380 ;
+  always @(posedge clk)
+    merge3_lane6 <= \$4381 ;
+  always @(posedge clk)
+    merge3_lane7 <= \$4382 ;
+  always @(posedge clk)
+    merge3_lane8 <= \$4383 ;
+  always @(posedge clk)
+    merge3_lane9 <= \$4384 ;
+  always @(posedge clk)
+    merge3_lane10 <= \$4385 ;
+  always @(posedge clk)
+    merge3_lane11 <= \$4386 ;
+  always @(posedge clk)
+    merge3_lane12 <= \$4387 ;
+  always @(posedge clk)
+    merge3_lane13 <= \$4388 ;
+  always @(posedge clk)
+    merge3_lane14 <= \$4389 ;
+  always @(posedge clk)
+    merge3_lane15 <= \$4390 ;
+  always @(posedge clk)
+    merge3_last <= \$4391 ;
+  always @(posedge clk)
+    \$signal$35  <= \$4392 ;
+  always @(posedge clk)
+    near0_in_idx <= \$4393 ;
+  always @(posedge clk)
+    near0_out_idx <= \$4394 ;
+  always @(posedge clk)
+    near1_in_idx <= \$4395 ;
+  always @(posedge clk)
+    near1_out_idx <= \$4396 ;
+  always @(posedge clk)
+    near2_in_idx <= \$4397 ;
+  always @(posedge clk)
+    near2_out_idx <= \$4398 ;
+  always @(posedge clk)
+    near3_in_idx <= \$4399 ;
+  always @(posedge clk)
+    near3_out_idx <= \$4400 ;
+  always @(posedge clk)
+    near4_in_idx <= \$4401 ;
+  always @(posedge clk)
+    near4_out_idx <= \$4402 ;
+  always @(posedge clk)
+    near5_in_idx <= \$4403 ;
+  always @(posedge clk)
+    near5_out_idx <= \$4404 ;
+  always @(posedge clk)
+    near6_in_idx <= \$4405 ;
+  always @(posedge clk)
+    near6_out_idx <= \$4406 ;
+  always @(posedge clk)
+    near7_in_idx <= \$4407 ;
+  always @(posedge clk)
+    near7_out_idx <= \$4408 ;
+  always @(posedge clk)
+    near8_in_idx <= \$4409 ;
+  always @(posedge clk)
+    near8_out_idx <= \$4410 ;
+  always @(posedge clk)
+    near9_in_idx <= \$4411 ;
+  always @(posedge clk)
+    near9_out_idx <= \$4412 ;
+  always @(posedge clk)
+    near10_in_idx <= \$4413 ;
+  always @(posedge clk)
+    near10_out_idx <= \$4414 ;
+  always @(posedge clk)
+    near11_in_idx <= \$4415 ;
+  always @(posedge clk)
+    near11_out_idx <= \$4416 ;
+  always @(posedge clk)
+    near12_in_idx <= \$4417 ;
+  always @(posedge clk)
+    near12_out_idx <= \$4418 ;
+  always @(posedge clk)
+    near13_in_idx <= \$4419 ;
+  always @(posedge clk)
+    near13_out_idx <= \$4420 ;
+  always @(posedge clk)
+    near14_in_idx <= \$4421 ;
+  always @(posedge clk)
+    near14_out_idx <= \$4422 ;
+  always @(posedge clk)
+    near_last <= \$4423 ;
+  always @(posedge clk)
+    lane0_takes0 <= \$4424 ;
+  always @(posedge clk)
+    t_in_idx0 <= \$4425 ;
+  always @(posedge clk)
+    t_out_idx0 <= \$4426 ;
+  always @(posedge clk)
+    lane0_takes1 <= \$4427 ;
+  always @(posedge clk)
+    lane1_takes1 <= \$4428 ;
+  always @(posedge clk)
+    t_in_idx1 <= \$4429 ;
+  always @(posedge clk)
+    t_out_idx1 <= \$4430 ;
+  always @(posedge clk)
+    lane0_takes2 <= \$4431 ;
+  always @(posedge clk)
+    lane1_takes2 <= \$4432 ;
+  always @(posedge clk)
+    lane2_takes2 <= \$4433 ;
+  always @(posedge clk)
+    t_in_idx2 <= \$4434 ;
+  always @(posedge clk)
+    t_out_idx2 <= \$4435 ;
+  always @(posedge clk)
+    lane0_takes3 <= \$4436 ;
+  always @(posedge clk)
+    lane1_takes3 <= \$4437 ;
+  always @(posedge clk)
+    lane2_takes3 <= \$4438 ;
+  always @(posedge clk)
+    lane3_takes3 <= \$4439 ;
+  always @(posedge clk)
+    t_in_idx3 <= \$4440 ;
+  always @(posedge clk)
+    t_out_idx3 <= \$4441 ;
+  always @(posedge clk)
+    lane0_takes4 <= \$4442 ;
+  always @(posedge clk)
+    lane1_takes4 <= \$4443 ;
+  always @(posedge clk)
+    lane2_takes4 <= \$4444 ;
+  always @(posedge clk)
+    lane3_takes4 <= \$4445 ;
+  always @(posedge clk)
+    lane4_takes4 <= \$4446 ;
+  always @(posedge clk)
+    t_in_idx4 <= \$4447 ;
+  always @(posedge clk)
+    t_out_idx4 <= \$4448 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3453  = match0_valid;
+    \$4449  = lane0_takes5;
+    if (match9_load_copy5) begin
+      \$4449  = \$3524 ;
+    end
+    if (rst) begin
+      \$4449  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4450  = lane1_takes5;
+    if (match9_load_copy5) begin
+      \$4450  = \$3525 ;
+    end
+    if (rst) begin
+      \$4450  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4451  = lane2_takes5;
+    if (match9_load_copy5) begin
+      \$4451  = \$3526 ;
+    end
+    if (rst) begin
+      \$4451  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4452  = lane3_takes5;
+    if (match9_load_copy5) begin
+      \$4452  = \$3527 ;
+    end
+    if (rst) begin
+      \$4452  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4453  = lane4_takes5;
+    if (match9_load_copy5) begin
+      \$4453  = \$3528 ;
+    end
+    if (rst) begin
+      \$4453  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4454  = lane5_takes5;
+    if (match9_load_copy5) begin
+      \$4454  = \$3529 ;
+    end
+    if (rst) begin
+      \$4454  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4455  = t_in_idx5;
+    if (match9_load_copy5) begin
+      \$4455  = near5_in_idx;
+    end
+    if (rst) begin
+      \$4455  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4456  = t_out_idx5;
+    if (match9_load_copy5) begin
+      \$4456  = near5_out_idx;
+    end
+    if (rst) begin
+      \$4456  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4457  = lane0_takes6;
+    if (match9_load_copy6) begin
+      \$4457  = \$3530 ;
+    end
+    if (rst) begin
+      \$4457  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4458  = lane1_takes6;
+    if (match9_load_copy6) begin
+      \$4458  = \$3531 ;
+    end
+    if (rst) begin
+      \$4458  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4459  = lane2_takes6;
+    if (match9_load_copy6) begin
+      \$4459  = \$3532 ;
+    end
+    if (rst) begin
+      \$4459  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4460  = lane3_takes6;
+    if (match9_load_copy6) begin
+      \$4460  = \$3533 ;
+    end
+    if (rst) begin
+      \$4460  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4461  = lane4_takes6;
+    if (match9_load_copy6) begin
+      \$4461  = \$3534 ;
+    end
+    if (rst) begin
+      \$4461  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4462  = lane5_takes6;
+    if (match9_load_copy6) begin
+      \$4462  = \$3535 ;
+    end
+    if (rst) begin
+      \$4462  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4463  = lane6_takes6;
+    if (match9_load_copy6) begin
+      \$4463  = \$3536 ;
+    end
+    if (rst) begin
+      \$4463  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4464  = t_in_idx6;
+    if (match9_load_copy6) begin
+      \$4464  = near6_in_idx;
+    end
+    if (rst) begin
+      \$4464  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4465  = t_out_idx6;
+    if (match9_load_copy6) begin
+      \$4465  = near6_out_idx;
+    end
+    if (rst) begin
+      \$4465  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4466  = lane0_takes7;
+    if (match9_load_copy7) begin
+      \$4466  = \$3537 ;
+    end
+    if (rst) begin
+      \$4466  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4467  = lane1_takes7;
+    if (match9_load_copy7) begin
+      \$4467  = \$3538 ;
+    end
+    if (rst) begin
+      \$4467  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4468  = lane2_takes7;
+    if (match9_load_copy7) begin
+      \$4468  = \$3539 ;
+    end
+    if (rst) begin
+      \$4468  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4469  = lane3_takes7;
+    if (match9_load_copy7) begin
+      \$4469  = \$3540 ;
+    end
+    if (rst) begin
+      \$4469  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4470  = lane4_takes7;
+    if (match9_load_copy7) begin
+      \$4470  = \$3541 ;
+    end
+    if (rst) begin
+      \$4470  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4471  = lane5_takes7;
+    if (match9_load_copy7) begin
+      \$4471  = \$3542 ;
+    end
+    if (rst) begin
+      \$4471  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4472  = lane6_takes7;
+    if (match9_load_copy7) begin
+      \$4472  = \$3543 ;
+    end
+    if (rst) begin
+      \$4472  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4473  = lane7_takes7;
+    if (match9_load_copy7) begin
+      \$4473  = \$3544 ;
+    end
+    if (rst) begin
+      \$4473  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4474  = t_in_idx7;
+    if (match9_load_copy7) begin
+      \$4474  = near7_in_idx;
+    end
+    if (rst) begin
+      \$4474  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4475  = t_out_idx7;
+    if (match9_load_copy7) begin
+      \$4475  = near7_out_idx;
+    end
+    if (rst) begin
+      \$4475  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4476  = lane0_takes8;
+    if (match9_load_copy8) begin
+      \$4476  = \$3545 ;
+    end
+    if (rst) begin
+      \$4476  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4477  = lane1_takes8;
+    if (match9_load_copy8) begin
+      \$4477  = \$3546 ;
+    end
+    if (rst) begin
+      \$4477  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4478  = lane2_takes8;
+    if (match9_load_copy8) begin
+      \$4478  = \$3547 ;
+    end
+    if (rst) begin
+      \$4478  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4479  = lane3_takes8;
+    if (match9_load_copy8) begin
+      \$4479  = \$3548 ;
+    end
+    if (rst) begin
+      \$4479  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4480  = lane4_takes8;
+    if (match9_load_copy8) begin
+      \$4480  = \$3549 ;
+    end
+    if (rst) begin
+      \$4480  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4481  = lane5_takes8;
+    if (match9_load_copy8) begin
+      \$4481  = \$3550 ;
+    end
+    if (rst) begin
+      \$4481  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4482  = lane6_takes8;
+    if (match9_load_copy8) begin
+      \$4482  = \$3551 ;
+    end
+    if (rst) begin
+      \$4482  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4483  = lane7_takes8;
+    if (match9_load_copy8) begin
+      \$4483  = \$3552 ;
+    end
+    if (rst) begin
+      \$4483  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4484  = t_in_idx8;
+    if (match9_load_copy8) begin
+      \$4484  = near8_in_idx;
+    end
+    if (rst) begin
+      \$4484  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4485  = t_out_idx8;
+    if (match9_load_copy8) begin
+      \$4485  = near8_out_idx;
+    end
+    if (rst) begin
+      \$4485  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4486  = lane0_takes9;
+    if (match9_load_copy9) begin
+      \$4486  = \$3553 ;
+    end
+    if (rst) begin
+      \$4486  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4487  = lane1_takes9;
+    if (match9_load_copy9) begin
+      \$4487  = \$3554 ;
+    end
+    if (rst) begin
+      \$4487  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4488  = lane2_takes9;
+    if (match9_load_copy9) begin
+      \$4488  = \$3555 ;
+    end
+    if (rst) begin
+      \$4488  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4489  = lane3_takes9;
+    if (match9_load_copy9) begin
+      \$4489  = \$3556 ;
+    end
+    if (rst) begin
+      \$4489  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4490  = lane4_takes9;
+    if (match9_load_copy9) begin
+      \$4490  = \$3557 ;
+    end
+    if (rst) begin
+      \$4490  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4491  = lane5_takes9;
+    if (match9_load_copy9) begin
+      \$4491  = \$3558 ;
+    end
+    if (rst) begin
+      \$4491  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4492  = lane6_takes9;
+    if (match9_load_copy9) begin
+      \$4492  = \$3559 ;
+    end
+    if (rst) begin
+      \$4492  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4493  = lane7_takes9;
+    if (match9_load_copy9) begin
+      \$4493  = \$3560 ;
+    end
+    if (rst) begin
+      \$4493  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4494  = t_in_idx9;
+    if (match9_load_copy9) begin
+      \$4494  = near9_in_idx;
+    end
+    if (rst) begin
+      \$4494  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4495  = t_out_idx9;
+    if (match9_load_copy9) begin
+      \$4495  = near9_out_idx;
+    end
+    if (rst) begin
+      \$4495  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4496  = lane0_takes10;
+    if (match9_load_copy10) begin
+      \$4496  = \$3561 ;
+    end
+    if (rst) begin
+      \$4496  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4497  = lane1_takes10;
+    if (match9_load_copy10) begin
+      \$4497  = \$3562 ;
+    end
+    if (rst) begin
+      \$4497  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4498  = lane2_takes10;
+    if (match9_load_copy10) begin
+      \$4498  = \$3563 ;
+    end
+    if (rst) begin
+      \$4498  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4499  = lane3_takes10;
+    if (match9_load_copy10) begin
+      \$4499  = \$3564 ;
+    end
+    if (rst) begin
+      \$4499  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4500  = lane4_takes10;
+    if (match9_load_copy10) begin
+      \$4500  = \$3565 ;
+    end
+    if (rst) begin
+      \$4500  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4501  = lane5_takes10;
+    if (match9_load_copy10) begin
+      \$4501  = \$3566 ;
+    end
+    if (rst) begin
+      \$4501  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4502  = lane6_takes10;
+    if (match9_load_copy10) begin
+      \$4502  = \$3567 ;
+    end
+    if (rst) begin
+      \$4502  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4503  = lane7_takes10;
+    if (match9_load_copy10) begin
+      \$4503  = \$3568 ;
+    end
+    if (rst) begin
+      \$4503  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4504  = t_in_idx10;
+    if (match9_load_copy10) begin
+      \$4504  = near10_in_idx;
+    end
+    if (rst) begin
+      \$4504  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4505  = t_out_idx10;
+    if (match9_load_copy10) begin
+      \$4505  = near10_out_idx;
+    end
+    if (rst) begin
+      \$4505  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4506  = lane0_takes11;
+    if (match9_load_copy11) begin
+      \$4506  = \$3569 ;
+    end
+    if (rst) begin
+      \$4506  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4507  = lane1_takes11;
+    if (match9_load_copy11) begin
+      \$4507  = \$3570 ;
+    end
+    if (rst) begin
+      \$4507  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4508  = lane2_takes11;
+    if (match9_load_copy11) begin
+      \$4508  = \$3571 ;
+    end
+    if (rst) begin
+      \$4508  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4509  = lane3_takes11;
+    if (match9_load_copy11) begin
+      \$4509  = \$3572 ;
+    end
+    if (rst) begin
+      \$4509  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4510  = lane4_takes11;
+    if (match9_load_copy11) begin
+      \$4510  = \$3573 ;
+    end
+    if (rst) begin
+      \$4510  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4511  = lane5_takes11;
+    if (match9_load_copy11) begin
+      \$4511  = \$3574 ;
+    end
+    if (rst) begin
+      \$4511  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4512  = lane6_takes11;
+    if (match9_load_copy11) begin
+      \$4512  = \$3575 ;
+    end
+    if (rst) begin
+      \$4512  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4513  = lane7_takes11;
+    if (match9_load_copy11) begin
+      \$4513  = \$3576 ;
+    end
+    if (rst) begin
+      \$4513  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4514  = t_in_idx11;
+    if (match9_load_copy11) begin
+      \$4514  = near11_in_idx;
+    end
+    if (rst) begin
+      \$4514  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4515  = t_out_idx11;
+    if (match9_load_copy11) begin
+      \$4515  = near11_out_idx;
+    end
+    if (rst) begin
+      \$4515  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4516  = lane0_takes12;
+    if (match9_load_copy12) begin
+      \$4516  = \$3577 ;
+    end
+    if (rst) begin
+      \$4516  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4517  = lane1_takes12;
+    if (match9_load_copy12) begin
+      \$4517  = \$3578 ;
+    end
+    if (rst) begin
+      \$4517  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4518  = lane2_takes12;
+    if (match9_load_copy12) begin
+      \$4518  = \$3579 ;
+    end
+    if (rst) begin
+      \$4518  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4519  = lane3_takes12;
+    if (match9_load_copy12) begin
+      \$4519  = \$3580 ;
+    end
+    if (rst) begin
+      \$4519  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4520  = lane4_takes12;
+    if (match9_load_copy12) begin
+      \$4520  = \$3581 ;
+    end
+    if (rst) begin
+      \$4520  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4521  = lane5_takes12;
+    if (match9_load_copy12) begin
+      \$4521  = \$3582 ;
+    end
+    if (rst) begin
+      \$4521  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4522  = lane6_takes12;
+    if (match9_load_copy12) begin
+      \$4522  = \$3583 ;
+    end
+    if (rst) begin
+      \$4522  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4523  = lane7_takes12;
+    if (match9_load_copy12) begin
+      \$4523  = \$3584 ;
+    end
+    if (rst) begin
+      \$4523  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4524  = t_in_idx12;
+    if (match9_load_copy12) begin
+      \$4524  = near12_in_idx;
+    end
+    if (rst) begin
+      \$4524  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4525  = t_out_idx12;
+    if (match9_load_copy12) begin
+      \$4525  = near12_out_idx;
+    end
+    if (rst) begin
+      \$4525  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4526  = lane0_takes13;
+    if (match9_load_copy13) begin
+      \$4526  = \$3585 ;
+    end
+    if (rst) begin
+      \$4526  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4527  = lane1_takes13;
+    if (match9_load_copy13) begin
+      \$4527  = \$3586 ;
+    end
+    if (rst) begin
+      \$4527  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4528  = lane2_takes13;
+    if (match9_load_copy13) begin
+      \$4528  = \$3587 ;
+    end
+    if (rst) begin
+      \$4528  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4529  = lane3_takes13;
+    if (match9_load_copy13) begin
+      \$4529  = \$3588 ;
+    end
+    if (rst) begin
+      \$4529  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4530  = lane4_takes13;
+    if (match9_load_copy13) begin
+      \$4530  = \$3589 ;
+    end
+    if (rst) begin
+      \$4530  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4531  = lane5_takes13;
+    if (match9_load_copy13) begin
+      \$4531  = \$3590 ;
+    end
+    if (rst) begin
+      \$4531  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4532  = lane6_takes13;
+    if (match9_load_copy13) begin
+      \$4532  = \$3591 ;
+    end
+    if (rst) begin
+      \$4532  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4533  = lane7_takes13;
+    if (match9_load_copy13) begin
+      \$4533  = \$3592 ;
+    end
+    if (rst) begin
+      \$4533  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4534  = t_in_idx13;
+    if (match9_load_copy13) begin
+      \$4534  = near13_in_idx;
+    end
+    if (rst) begin
+      \$4534  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4535  = t_out_idx13;
+    if (match9_load_copy13) begin
+      \$4535  = near13_out_idx;
+    end
+    if (rst) begin
+      \$4535  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4536  = lane0_takes14;
+    if (match9_load_copy14) begin
+      \$4536  = \$3593 ;
+    end
+    if (rst) begin
+      \$4536  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4537  = lane1_takes14;
+    if (match9_load_copy14) begin
+      \$4537  = \$3594 ;
+    end
+    if (rst) begin
+      \$4537  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4538  = lane2_takes14;
+    if (match9_load_copy14) begin
+      \$4538  = \$3595 ;
+    end
+    if (rst) begin
+      \$4538  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4539  = lane3_takes14;
+    if (match9_load_copy14) begin
+      \$4539  = \$3596 ;
+    end
+    if (rst) begin
+      \$4539  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4540  = lane4_takes14;
+    if (match9_load_copy14) begin
+      \$4540  = \$3597 ;
+    end
+    if (rst) begin
+      \$4540  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4541  = lane5_takes14;
+    if (match9_load_copy14) begin
+      \$4541  = \$3598 ;
+    end
+    if (rst) begin
+      \$4541  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4542  = lane6_takes14;
+    if (match9_load_copy14) begin
+      \$4542  = \$3599 ;
+    end
+    if (rst) begin
+      \$4542  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4543  = lane7_takes14;
+    if (match9_load_copy14) begin
+      \$4543  = \$3600 ;
+    end
+    if (rst) begin
+      \$4543  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4544  = t_in_idx14;
+    if (match9_load_copy14) begin
+      \$4544  = near14_in_idx;
+    end
+    if (rst) begin
+      \$4544  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4545  = t_out_idx14;
+    if (match9_load_copy14) begin
+      \$4545  = near14_out_idx;
+    end
+    if (rst) begin
+      \$4545  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4546  = \$signal$338 ;
+    if (match9_load_copy15) begin
+      \$4546 [0] = \$3602 ;
+      \$4546 [1] = \$3604 ;
+      \$4546 [2] = \$3606 ;
+      \$4546 [3] = \$3608 ;
+      \$4546 [4] = \$3610 ;
+      \$4546 [5] = \$3612 ;
+      \$4546 [6] = \$3614 ;
+      \$4546 [7] = \$3616 ;
+    end
+    if (rst) begin
+      \$4546  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4547  = \$signal$339 ;
+    if (match9_load_copy15) begin
+      \$4547  = near_last;
+    end
+    if (rst) begin
+      \$4547  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4548  = room_next;
+    if (rst) begin
+      \$4548  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4549  = pairs_skid;
+    if (\$3617 ) begin
+      \$4549  = \packed ;
+    end
+    if (rst) begin
+      \$4549  = 329'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4550  = pairs__payload;
+    if (\$3618 ) begin
+      if (pairs__ready) begin
+        \$4550  = pairs_skid;
+      end
+    end else if (\$3622 ) begin
+      \$4550  = \packed ;
+    end
+    if (rst) begin
+      \$4550  = 329'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4551  = pairs__valid;
+    if (\$3618 ) begin
+    end else if (\$3622 ) begin
+      \$4551  = 1'h1;
+    end else if (pairs__ready) begin
+      \$4551  = 1'h0;
+    end
+    if (rst) begin
+      \$4551  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3623  = match0_valid;
     if (match0_load) begin
-      \$3453  = \$signal$34 ;
+      \$3623  = \$signal$34 ;
     end else if (match1_load) begin
-      \$3453  = 1'h0;
-    end
-    if (rst) begin
-      \$3453  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3454  = match1_valid;
-    if (match1_load) begin
-      \$3454  = match0_valid;
-    end else if (match2_load) begin
-      \$3454  = 1'h0;
-    end
-    if (rst) begin
-      \$3454  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3455  = match2_valid;
-    if (match2_load) begin
-      \$3455  = match1_valid;
-    end else if (match3_load) begin
-      \$3455  = 1'h0;
-    end
-    if (rst) begin
-      \$3455  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3456  = match3_valid;
-    if (match3_load) begin
-      \$3456  = match2_valid;
-    end else if (match4_load) begin
-      \$3456  = 1'h0;
-    end
-    if (rst) begin
-      \$3456  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3457  = match4_valid;
-    if (match4_load) begin
-      \$3457  = match3_valid;
-    end else if (match5_load) begin
-      \$3457  = 1'h0;
-    end
-    if (rst) begin
-      \$3457  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3458  = match5_valid;
-    if (match5_load) begin
-      \$3458  = match4_valid;
-    end else if (match6_load) begin
-      \$3458  = 1'h0;
-    end
-    if (rst) begin
-      \$3458  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3459  = match6_valid;
-    if (match6_load) begin
-      \$3459  = match5_valid;
-    end else if (match7_load) begin
-      \$3459  = 1'h0;
-    end
-    if (rst) begin
-      \$3459  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3460  = match7_valid;
-    if (match7_load) begin
-      \$3460  = match6_valid;
-    end else if (match8_load) begin
-      \$3460  = 1'h0;
-    end
-    if (rst) begin
-      \$3460  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3461  = match8_valid;
-    if (match8_load) begin
-      \$3461  = match7_valid;
-    end else if (match9_load) begin
-      \$3461  = 1'h0;
-    end
-    if (rst) begin
-      \$3461  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3462  = match9_valid;
-    if (match9_load) begin
-      \$3462  = \$588 ;
-    end
-    if (rst) begin
-      \$3462  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3463  = \$598 ;
-    if (rst) begin
-      \$3463  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3464  = \$627 ;
-    if (rst) begin
-      \$3464  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3465  = \$656 ;
-    if (rst) begin
-      \$3465  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3466  = in_done_next;
-    if (rst) begin
-      \$3466  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3467  = in_skid_keep;
-    if (\$657 ) begin
-      \$3467  = inputs__payload[615:608];
-    end
-    if (rst) begin
-      \$3467  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3468  = in_skid_last;
-    if (\$657 ) begin
-      \$3468  = inputs__payload[616];
-    end
-    if (rst) begin
-      \$3468  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3469  = in_skid_top;
-    if (\$657 ) begin
-      \$3469  = { \$660 , \$659  };
-    end
-    if (rst) begin
-      \$3469  = 63'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3470  = in_skid_key0;
-    if (\$657 ) begin
-      \$3470  = \$661 ;
-    end
-    if (rst) begin
-      \$3470  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3471  = in_skid_key1;
-    if (\$657 ) begin
-      \$3471  = \$662 ;
-    end
-    if (rst) begin
-      \$3471  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3472  = in_skid_key2;
-    if (\$657 ) begin
-      \$3472  = \$663 ;
-    end
-    if (rst) begin
-      \$3472  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3473  = in_skid_key3;
-    if (\$657 ) begin
-      \$3473  = \$664 ;
-    end
-    if (rst) begin
-      \$3473  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3474  = in_skid_key4;
-    if (\$657 ) begin
-      \$3474  = \$665 ;
-    end
-    if (rst) begin
-      \$3474  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3475  = in_skid_key5;
-    if (\$657 ) begin
-      \$3475  = \$666 ;
-    end
-    if (rst) begin
-      \$3475  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3476  = in_skid_key6;
-    if (\$657 ) begin
-      \$3476  = \$667 ;
-    end
-    if (rst) begin
-      \$3476  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3477  = in_skid_key7;
-    if (\$657 ) begin
-      \$3477  = \$668 ;
-    end
-    if (rst) begin
-      \$3477  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3478  = in_skid_idx0;
-    if (\$657 ) begin
-      \$3478  = inputs__payload[75:56];
-    end
-    if (rst) begin
-      \$3478  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3479  = in_skid_idx1;
-    if (\$657 ) begin
-      \$3479  = inputs__payload[151:132];
-    end
-    if (rst) begin
-      \$3479  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3480  = in_skid_idx2;
-    if (\$657 ) begin
-      \$3480  = inputs__payload[227:208];
-    end
-    if (rst) begin
-      \$3480  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3481  = in_skid_idx3;
-    if (\$657 ) begin
-      \$3481  = inputs__payload[303:284];
-    end
-    if (rst) begin
-      \$3481  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3482  = in_skid_idx4;
-    if (\$657 ) begin
-      \$3482  = inputs__payload[379:360];
-    end
-    if (rst) begin
-      \$3482  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3483  = in_skid_idx5;
-    if (\$657 ) begin
-      \$3483  = inputs__payload[455:436];
-    end
-    if (rst) begin
-      \$3483  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3484  = in_skid_idx6;
-    if (\$657 ) begin
-      \$3484  = inputs__payload[531:512];
-    end
-    if (rst) begin
-      \$3484  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3485  = in_skid_idx7;
-    if (\$657 ) begin
-      \$3485  = inputs__payload[607:588];
-    end
-    if (rst) begin
-      \$3485  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3486  = in_next_full;
-    if (\$670 ) begin
-      \$3486  = \$673 ;
-    end
-    if (rst) begin
-      \$3486  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3487  = in_skid_full;
-    if (\$670 ) begin
-      \$3487  = 1'h0;
-    end else if (\$672 ) begin
-      \$3487  = 1'h1;
-    end
-    if (rst) begin
-      \$3487  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3488  = in_next_keep;
-    if (\$670 ) begin
-      (* full_case = 32'd1 *)
-      if (in_skid_full) begin
-        \$3488  = in_skid_keep;
-      end else begin
-        \$3488  = inputs__payload[615:608];
-      end
-    end
-    if (rst) begin
-      \$3488  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3489  = in_next_last;
-    if (\$670 ) begin
-      (* full_case = 32'd1 *)
-      if (in_skid_full) begin
-        \$3489  = in_skid_last;
-      end else begin
-        \$3489  = inputs__payload[616];
-      end
-    end
-    if (rst) begin
-      \$3489  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3490  = in_next_top;
-    if (\$670 ) begin
-      (* full_case = 32'd1 *)
-      if (in_skid_full) begin
-        \$3490  = in_skid_top;
-      end else begin
-        \$3490  = { \$676 , \$675  };
-      end
-    end
-    if (rst) begin
-      \$3490  = 63'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3491  = in_next_key0;
-    if (\$670 ) begin
-      (* full_case = 32'd1 *)
-      if (in_skid_full) begin
-        \$3491  = in_skid_key0;
-      end else begin
-        \$3491  = \$677 ;
-      end
-    end
-    if (rst) begin
-      \$3491  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3492  = in_next_key1;
-    if (\$670 ) begin
-      (* full_case = 32'd1 *)
-      if (in_skid_full) begin
-        \$3492  = in_skid_key1;
-      end else begin
-        \$3492  = \$678 ;
-      end
-    end
-    if (rst) begin
-      \$3492  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3493  = in_next_key2;
-    if (\$670 ) begin
-      (* full_case = 32'd1 *)
-      if (in_skid_full) begin
-        \$3493  = in_skid_key2;
-      end else begin
-        \$3493  = \$679 ;
-      end
-    end
-    if (rst) begin
-      \$3493  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3494  = in_next_key3;
-    if (\$670 ) begin
-      (* full_case = 32'd1 *)
-      if (in_skid_full) begin
-        \$3494  = in_skid_key3;
-      end else begin
-        \$3494  = \$680 ;
-      end
-    end
-    if (rst) begin
-      \$3494  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3495  = in_next_key4;
-    if (\$670 ) begin
-      (* full_case = 32'd1 *)
-      if (in_skid_full) begin
-        \$3495  = in_skid_key4;
-      end else begin
-        \$3495  = \$681 ;
-      end
-    end
-    if (rst) begin
-      \$3495  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3496  = in_next_key5;
-    if (\$670 ) begin
-      (* full_case = 32'd1 *)
-      if (in_skid_full) begin
-        \$3496  = in_skid_key5;
-      end else begin
-        \$3496  = \$682 ;
-      end
-    end
-    if (rst) begin
-      \$3496  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3497  = in_next_key6;
-    if (\$670 ) begin
-      (* full_case = 32'd1 *)
-      if (in_skid_full) begin
-        \$3497  = in_skid_key6;
-      end else begin
-        \$3497  = \$683 ;
-      end
-    end
-    if (rst) begin
-      \$3497  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3498  = in_next_key7;
-    if (\$670 ) begin
-      (* full_case = 32'd1 *)
-      if (in_skid_full) begin
-        \$3498  = in_skid_key7;
-      end else begin
-        \$3498  = \$684 ;
-      end
-    end
-    if (rst) begin
-      \$3498  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3499  = in_next_idx0;
-    if (\$670 ) begin
-      (* full_case = 32'd1 *)
-      if (in_skid_full) begin
-        \$3499  = in_skid_idx0;
-      end else begin
-        \$3499  = inputs__payload[75:56];
-      end
-    end
-    if (rst) begin
-      \$3499  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3500  = in_next_idx1;
-    if (\$670 ) begin
-      (* full_case = 32'd1 *)
-      if (in_skid_full) begin
-        \$3500  = in_skid_idx1;
-      end else begin
-        \$3500  = inputs__payload[151:132];
-      end
-    end
-    if (rst) begin
-      \$3500  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3501  = in_next_idx2;
-    if (\$670 ) begin
-      (* full_case = 32'd1 *)
-      if (in_skid_full) begin
-        \$3501  = in_skid_idx2;
-      end else begin
-        \$3501  = inputs__payload[227:208];
-      end
-    end
-    if (rst) begin
-      \$3501  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3502  = in_next_idx3;
-    if (\$670 ) begin
-      (* full_case = 32'd1 *)
-      if (in_skid_full) begin
-        \$3502  = in_skid_idx3;
-      end else begin
-        \$3502  = inputs__payload[303:284];
-      end
-    end
-    if (rst) begin
-      \$3502  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3503  = in_next_idx4;
-    if (\$670 ) begin
-      (* full_case = 32'd1 *)
-      if (in_skid_full) begin
-        \$3503  = in_skid_idx4;
-      end else begin
-        \$3503  = inputs__payload[379:360];
-      end
-    end
-    if (rst) begin
-      \$3503  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3504  = in_next_idx5;
-    if (\$670 ) begin
-      (* full_case = 32'd1 *)
-      if (in_skid_full) begin
-        \$3504  = in_skid_idx5;
-      end else begin
-        \$3504  = inputs__payload[455:436];
-      end
-    end
-    if (rst) begin
-      \$3504  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3505  = in_next_idx6;
-    if (\$670 ) begin
-      (* full_case = 32'd1 *)
-      if (in_skid_full) begin
-        \$3505  = in_skid_idx6;
-      end else begin
-        \$3505  = inputs__payload[531:512];
-      end
-    end
-    if (rst) begin
-      \$3505  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3506  = in_next_idx7;
-    if (\$670 ) begin
-      (* full_case = 32'd1 *)
-      if (in_skid_full) begin
-        \$3506  = in_skid_idx7;
-      end else begin
-        \$3506  = inputs__payload[607:588];
-      end
-    end
-    if (rst) begin
-      \$3506  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3507  = in_keep;
-    if (in_free) begin
-      \$3507  = in_next_keep;
-    end
-    if (rst) begin
-      \$3507  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3508  = in_last;
-    if (in_free) begin
-      \$3508  = in_next_last;
-    end
-    if (rst) begin
-      \$3508  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3509  = in_top;
-    if (in_free) begin
-      \$3509  = in_next_top;
-    end
-    if (rst) begin
-      \$3509  = 63'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3510  = in_key0;
-    if (in_free) begin
-      \$3510  = in_next_key0;
-    end
-    if (rst) begin
-      \$3510  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3511  = in_key1;
-    if (in_free) begin
-      \$3511  = in_next_key1;
-    end
-    if (rst) begin
-      \$3511  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3512  = in_key2;
-    if (in_free) begin
-      \$3512  = in_next_key2;
-    end
-    if (rst) begin
-      \$3512  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3513  = in_key3;
-    if (in_free) begin
-      \$3513  = in_next_key3;
-    end
-    if (rst) begin
-      \$3513  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3514  = in_key4;
-    if (in_free) begin
-      \$3514  = in_next_key4;
-    end
-    if (rst) begin
-      \$3514  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3515  = in_key5;
-    if (in_free) begin
-      \$3515  = in_next_key5;
-    end
-    if (rst) begin
-      \$3515  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3516  = in_key6;
-    if (in_free) begin
-      \$3516  = in_next_key6;
-    end
-    if (rst) begin
-      \$3516  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3517  = in_key7;
-    if (in_free) begin
-      \$3517  = in_next_key7;
-    end
-    if (rst) begin
-      \$3517  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3518  = in_idx0;
-    if (in_free) begin
-      \$3518  = in_next_idx0;
-    end
-    if (rst) begin
-      \$3518  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3519  = in_idx1;
-    if (in_free) begin
-      \$3519  = in_next_idx1;
-    end
-    if (rst) begin
-      \$3519  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3520  = in_idx2;
-    if (in_free) begin
-      \$3520  = in_next_idx2;
-    end
-    if (rst) begin
-      \$3520  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3521  = in_idx3;
-    if (in_free) begin
-      \$3521  = in_next_idx3;
-    end
-    if (rst) begin
-      \$3521  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3522  = in_idx4;
-    if (in_free) begin
-      \$3522  = in_next_idx4;
-    end
-    if (rst) begin
-      \$3522  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3523  = in_idx5;
-    if (in_free) begin
-      \$3523  = in_next_idx5;
-    end
-    if (rst) begin
-      \$3523  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3524  = in_idx6;
-    if (in_free) begin
-      \$3524  = in_next_idx6;
-    end
-    if (rst) begin
-      \$3524  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3525  = in_idx7;
-    if (in_free) begin
-      \$3525  = in_next_idx7;
-    end
-    if (rst) begin
-      \$3525  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3526  = in_full;
-    if (in_free) begin
-      \$3526  = in_next_full;
-    end
-    if (rst) begin
-      \$3526  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3527  = out_done_next;
-    if (rst) begin
-      \$3527  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3528  = out_skid_keep;
-    if (\$685 ) begin
-      \$3528  = outputs__payload[615:608];
-    end
-    if (rst) begin
-      \$3528  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3529  = out_skid_last;
-    if (\$685 ) begin
-      \$3529  = outputs__payload[616];
-    end
-    if (rst) begin
-      \$3529  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3530  = out_skid_top;
-    if (\$685 ) begin
-      \$3530  = { \$709 , \$708  };
-    end
-    if (rst) begin
-      \$3530  = 63'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3531  = out_skid_key0;
-    if (\$685 ) begin
-      \$3531  = \$731 ;
-    end
-    if (rst) begin
-      \$3531  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3532  = out_skid_key1;
-    if (\$685 ) begin
-      \$3532  = \$753 ;
-    end
-    if (rst) begin
-      \$3532  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3533  = out_skid_key2;
-    if (\$685 ) begin
-      \$3533  = \$775 ;
-    end
-    if (rst) begin
-      \$3533  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3534  = out_skid_key3;
-    if (\$685 ) begin
-      \$3534  = \$797 ;
-    end
-    if (rst) begin
-      \$3534  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3535  = out_skid_key4;
-    if (\$685 ) begin
-      \$3535  = \$819 ;
-    end
-    if (rst) begin
-      \$3535  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3536  = out_skid_key5;
-    if (\$685 ) begin
-      \$3536  = \$841 ;
-    end
-    if (rst) begin
-      \$3536  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3537  = out_skid_key6;
-    if (\$685 ) begin
-      \$3537  = \$863 ;
-    end
-    if (rst) begin
-      \$3537  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3538  = out_skid_key7;
-    if (\$685 ) begin
-      \$3538  = \$885 ;
-    end
-    if (rst) begin
-      \$3538  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3539  = out_skid_idx0;
-    if (\$685 ) begin
-      \$3539  = outputs__payload[75:56];
-    end
-    if (rst) begin
-      \$3539  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3540  = out_skid_idx1;
-    if (\$685 ) begin
-      \$3540  = outputs__payload[151:132];
-    end
-    if (rst) begin
-      \$3540  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3541  = out_skid_idx2;
-    if (\$685 ) begin
-      \$3541  = outputs__payload[227:208];
-    end
-    if (rst) begin
-      \$3541  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3542  = out_skid_idx3;
-    if (\$685 ) begin
-      \$3542  = outputs__payload[303:284];
-    end
-    if (rst) begin
-      \$3542  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3543  = out_skid_idx4;
-    if (\$685 ) begin
-      \$3543  = outputs__payload[379:360];
-    end
-    if (rst) begin
-      \$3543  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3544  = out_skid_idx5;
-    if (\$685 ) begin
-      \$3544  = outputs__payload[455:436];
-    end
-    if (rst) begin
-      \$3544  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3545  = out_skid_idx6;
-    if (\$685 ) begin
-      \$3545  = outputs__payload[531:512];
-    end
-    if (rst) begin
-      \$3545  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3546  = out_skid_idx7;
-    if (\$685 ) begin
-      \$3546  = outputs__payload[607:588];
-    end
-    if (rst) begin
-      \$3546  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3547  = out_next_full;
-    if (\$887 ) begin
-      \$3547  = \$890 ;
-    end
-    if (rst) begin
-      \$3547  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3548  = out_skid_full;
-    if (\$887 ) begin
-      \$3548  = 1'h0;
-    end else if (\$889 ) begin
-      \$3548  = 1'h1;
-    end
-    if (rst) begin
-      \$3548  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3549  = out_next_keep;
-    if (\$887 ) begin
-      (* full_case = 32'd1 *)
-      if (out_skid_full) begin
-        \$3549  = out_skid_keep;
-      end else begin
-        \$3549  = outputs__payload[615:608];
-      end
-    end
-    if (rst) begin
-      \$3549  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3550  = out_next_last;
-    if (\$887 ) begin
-      (* full_case = 32'd1 *)
-      if (out_skid_full) begin
-        \$3550  = out_skid_last;
-      end else begin
-        \$3550  = outputs__payload[616];
-      end
-    end
-    if (rst) begin
-      \$3550  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3551  = out_next_top;
-    if (\$887 ) begin
-      (* full_case = 32'd1 *)
-      if (out_skid_full) begin
-        \$3551  = out_skid_top;
-      end else begin
-        \$3551  = { \$914 , \$913  };
-      end
-    end
-    if (rst) begin
-      \$3551  = 63'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3552  = out_next_key0;
-    if (\$887 ) begin
-      (* full_case = 32'd1 *)
-      if (out_skid_full) begin
-        \$3552  = out_skid_key0;
-      end else begin
-        \$3552  = \$936 ;
-      end
-    end
-    if (rst) begin
-      \$3552  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3553  = out_next_key1;
-    if (\$887 ) begin
-      (* full_case = 32'd1 *)
-      if (out_skid_full) begin
-        \$3553  = out_skid_key1;
-      end else begin
-        \$3553  = \$958 ;
-      end
-    end
-    if (rst) begin
-      \$3553  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3554  = out_next_key2;
-    if (\$887 ) begin
-      (* full_case = 32'd1 *)
-      if (out_skid_full) begin
-        \$3554  = out_skid_key2;
-      end else begin
-        \$3554  = \$980 ;
-      end
-    end
-    if (rst) begin
-      \$3554  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3555  = out_next_key3;
-    if (\$887 ) begin
-      (* full_case = 32'd1 *)
-      if (out_skid_full) begin
-        \$3555  = out_skid_key3;
-      end else begin
-        \$3555  = \$1002 ;
-      end
-    end
-    if (rst) begin
-      \$3555  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3556  = out_next_key4;
-    if (\$887 ) begin
-      (* full_case = 32'd1 *)
-      if (out_skid_full) begin
-        \$3556  = out_skid_key4;
-      end else begin
-        \$3556  = \$1024 ;
-      end
-    end
-    if (rst) begin
-      \$3556  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3557  = out_next_key5;
-    if (\$887 ) begin
-      (* full_case = 32'd1 *)
-      if (out_skid_full) begin
-        \$3557  = out_skid_key5;
-      end else begin
-        \$3557  = \$1046 ;
-      end
-    end
-    if (rst) begin
-      \$3557  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3558  = out_next_key6;
-    if (\$887 ) begin
-      (* full_case = 32'd1 *)
-      if (out_skid_full) begin
-        \$3558  = out_skid_key6;
-      end else begin
-        \$3558  = \$1068 ;
-      end
-    end
-    if (rst) begin
-      \$3558  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3559  = out_next_key7;
-    if (\$887 ) begin
-      (* full_case = 32'd1 *)
-      if (out_skid_full) begin
-        \$3559  = out_skid_key7;
-      end else begin
-        \$3559  = \$1090 ;
-      end
-    end
-    if (rst) begin
-      \$3559  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3560  = out_next_idx0;
-    if (\$887 ) begin
-      (* full_case = 32'd1 *)
-      if (out_skid_full) begin
-        \$3560  = out_skid_idx0;
-      end else begin
-        \$3560  = outputs__payload[75:56];
-      end
-    end
-    if (rst) begin
-      \$3560  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3561  = out_next_idx1;
-    if (\$887 ) begin
-      (* full_case = 32'd1 *)
-      if (out_skid_full) begin
-        \$3561  = out_skid_idx1;
-      end else begin
-        \$3561  = outputs__payload[151:132];
-      end
-    end
-    if (rst) begin
-      \$3561  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3562  = out_next_idx2;
-    if (\$887 ) begin
-      (* full_case = 32'd1 *)
-      if (out_skid_full) begin
-        \$3562  = out_skid_idx2;
-      end else begin
-        \$3562  = outputs__payload[227:208];
-      end
-    end
-    if (rst) begin
-      \$3562  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3563  = out_next_idx3;
-    if (\$887 ) begin
-      (* full_case = 32'd1 *)
-      if (out_skid_full) begin
-        \$3563  = out_skid_idx3;
-      end else begin
-        \$3563  = outputs__payload[303:284];
-      end
-    end
-    if (rst) begin
-      \$3563  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3564  = out_next_idx4;
-    if (\$887 ) begin
-      (* full_case = 32'd1 *)
-      if (out_skid_full) begin
-        \$3564  = out_skid_idx4;
-      end else begin
-        \$3564  = outputs__payload[379:360];
-      end
-    end
-    if (rst) begin
-      \$3564  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3565  = out_next_idx5;
-    if (\$887 ) begin
-      (* full_case = 32'd1 *)
-      if (out_skid_full) begin
-        \$3565  = out_skid_idx5;
-      end else begin
-        \$3565  = outputs__payload[455:436];
-      end
-    end
-    if (rst) begin
-      \$3565  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3566  = out_next_idx6;
-    if (\$887 ) begin
-      (* full_case = 32'd1 *)
-      if (out_skid_full) begin
-        \$3566  = out_skid_idx6;
-      end else begin
-        \$3566  = outputs__payload[531:512];
-      end
-    end
-    if (rst) begin
-      \$3566  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3567  = out_next_idx7;
-    if (\$887 ) begin
-      (* full_case = 32'd1 *)
-      if (out_skid_full) begin
-        \$3567  = out_skid_idx7;
-      end else begin
-        \$3567  = outputs__payload[607:588];
-      end
-    end
-    if (rst) begin
-      \$3567  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3568  = out_keep;
-    if (out_free) begin
-      \$3568  = out_next_keep;
-    end
-    if (rst) begin
-      \$3568  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3569  = out_last;
-    if (out_free) begin
-      \$3569  = out_next_last;
-    end
-    if (rst) begin
-      \$3569  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3570  = out_top;
-    if (out_free) begin
-      \$3570  = out_next_top;
-    end
-    if (rst) begin
-      \$3570  = 63'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3571  = out_key0;
-    if (out_free) begin
-      \$3571  = out_next_key0;
-    end
-    if (rst) begin
-      \$3571  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3572  = out_key1;
-    if (out_free) begin
-      \$3572  = out_next_key1;
-    end
-    if (rst) begin
-      \$3572  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3573  = out_key2;
-    if (out_free) begin
-      \$3573  = out_next_key2;
-    end
-    if (rst) begin
-      \$3573  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3574  = out_key3;
-    if (out_free) begin
-      \$3574  = out_next_key3;
-    end
-    if (rst) begin
-      \$3574  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3575  = out_key4;
-    if (out_free) begin
-      \$3575  = out_next_key4;
-    end
-    if (rst) begin
-      \$3575  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3576  = out_key5;
-    if (out_free) begin
-      \$3576  = out_next_key5;
-    end
-    if (rst) begin
-      \$3576  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3577  = out_key6;
-    if (out_free) begin
-      \$3577  = out_next_key6;
-    end
-    if (rst) begin
-      \$3577  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3578  = out_key7;
-    if (out_free) begin
-      \$3578  = out_next_key7;
-    end
-    if (rst) begin
-      \$3578  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3579  = out_idx0;
-    if (out_free) begin
-      \$3579  = out_next_idx0;
-    end
-    if (rst) begin
-      \$3579  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3580  = out_idx1;
-    if (out_free) begin
-      \$3580  = out_next_idx1;
-    end
-    if (rst) begin
-      \$3580  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3581  = out_idx2;
-    if (out_free) begin
-      \$3581  = out_next_idx2;
-    end
-    if (rst) begin
-      \$3581  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3582  = out_idx3;
-    if (out_free) begin
-      \$3582  = out_next_idx3;
-    end
-    if (rst) begin
-      \$3582  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3583  = out_idx4;
-    if (out_free) begin
-      \$3583  = out_next_idx4;
-    end
-    if (rst) begin
-      \$3583  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3584  = out_idx5;
-    if (out_free) begin
-      \$3584  = out_next_idx5;
-    end
-    if (rst) begin
-      \$3584  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3585  = out_idx6;
-    if (out_free) begin
-      \$3585  = out_next_idx6;
-    end
-    if (rst) begin
-      \$3585  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3586  = out_idx7;
-    if (out_free) begin
-      \$3586  = out_next_idx7;
-    end
-    if (rst) begin
-      \$3586  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3587  = out_full;
-    if (out_free) begin
-      \$3587  = out_next_full;
-    end
-    if (rst) begin
-      \$3587  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3588  = in_le_next;
-    if (rst) begin
-      \$3588  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3589  = out_le_next;
-    if (rst) begin
-      \$3589  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3590  = merge0_in0;
-    if (match0_load_r) begin
-      \$3590  = \$1097 ;
-    end
-    if (rst) begin
-      \$3590  = 84'h000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3591  = merge0_in1;
-    if (match0_load_r) begin
-      \$3591  = \$1104 ;
-    end
-    if (rst) begin
-      \$3591  = 84'h000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3592  = merge0_in2;
-    if (match0_load_r) begin
-      \$3592  = \$1111 ;
-    end
-    if (rst) begin
-      \$3592  = 84'h000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3593  = merge0_in3;
-    if (match0_load_r) begin
-      \$3593  = \$1118 ;
-    end
-    if (rst) begin
-      \$3593  = 84'h000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3594  = merge0_in4;
-    if (match0_load_r) begin
-      \$3594  = \$1125 ;
-    end
-    if (rst) begin
-      \$3594  = 84'h000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3595  = merge0_in5;
-    if (match0_load_r) begin
-      \$3595  = \$1132 ;
-    end
-    if (rst) begin
-      \$3595  = 84'h000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3596  = merge0_in6;
-    if (match0_load_r) begin
-      \$3596  = \$1139 ;
-    end
-    if (rst) begin
-      \$3596  = 84'h000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3597  = merge0_in7;
-    if (match0_load_r) begin
-      \$3597  = \$1146 ;
-    end
-    if (rst) begin
-      \$3597  = 84'h000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3598  = merge0_in8;
-    if (match0_load_r) begin
-      \$3598  = \$1153 ;
-    end
-    if (rst) begin
-      \$3598  = 84'h000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3599  = merge0_in9;
-    if (match0_load_r) begin
-      \$3599  = \$1160 ;
-    end
-    if (rst) begin
-      \$3599  = 84'h000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3600  = merge0_in10;
-    if (match0_load_r) begin
-      \$3600  = \$1167 ;
-    end
-    if (rst) begin
-      \$3600  = 84'h000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3601  = merge0_in11;
-    if (match0_load_r) begin
-      \$3601  = \$1174 ;
-    end
-    if (rst) begin
-      \$3601  = 84'h000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3602  = merge0_in12;
-    if (match0_load_r) begin
-      \$3602  = \$1181 ;
-    end
-    if (rst) begin
-      \$3602  = 84'h000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3603  = merge0_in13;
-    if (match0_load_r) begin
-      \$3603  = \$1188 ;
-    end
-    if (rst) begin
-      \$3603  = 84'h000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3604  = merge0_in14;
-    if (match0_load_r) begin
-      \$3604  = \$1195 ;
-    end
-    if (rst) begin
-      \$3604  = 84'h000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3605  = merge0_in15;
-    if (match0_load_r) begin
-      \$3605  = \$1202 ;
-    end
-    if (rst) begin
-      \$3605  = 84'h000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3606  = merge0_in_last;
-    if (match0_load_r) begin
-      \$3606  = \final ;
-    end
-    if (rst) begin
-      \$3606  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3607  = merge0_gt0_0;
-    if (match0_load_r) begin
-      \$3607  = \$1217 ;
-    end
-    if (rst) begin
-      \$3607  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3608  = merge0_eq0_0;
-    if (match0_load_r) begin
-      \$3608  = \$1232 ;
-    end
-    if (rst) begin
-      \$3608  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3609  = merge0_gt0_1;
-    if (match0_load_r) begin
-      \$3609  = \$1247 ;
-    end
-    if (rst) begin
-      \$3609  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3610  = merge0_eq0_1;
-    if (match0_load_r) begin
-      \$3610  = \$1262 ;
-    end
-    if (rst) begin
-      \$3610  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3611  = merge0_gt0_2;
-    if (match0_load_r) begin
-      \$3611  = \$1277 ;
-    end
-    if (rst) begin
-      \$3611  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3612  = merge0_eq0_2;
-    if (match0_load_r) begin
-      \$3612  = \$1292 ;
-    end
-    if (rst) begin
-      \$3612  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3613  = merge0_gt0_3;
-    if (match0_load_r) begin
-      \$3613  = \$1307 ;
-    end
-    if (rst) begin
-      \$3613  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3614  = merge0_eq0_3;
-    if (match0_load_r) begin
-      \$3614  = \$1322 ;
-    end
-    if (rst) begin
-      \$3614  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3615  = merge0_gt0_4;
-    if (match0_load_r) begin
-      \$3615  = \$1337 ;
-    end
-    if (rst) begin
-      \$3615  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3616  = merge0_eq0_4;
-    if (match0_load_r) begin
-      \$3616  = \$1352 ;
-    end
-    if (rst) begin
-      \$3616  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3617  = merge0_gt1_0;
-    if (match0_load_r) begin
-      \$3617  = \$1367 ;
-    end
-    if (rst) begin
-      \$3617  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3618  = merge0_eq1_0;
-    if (match0_load_r) begin
-      \$3618  = \$1382 ;
-    end
-    if (rst) begin
-      \$3618  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3619  = merge0_gt1_1;
-    if (match0_load_r) begin
-      \$3619  = \$1397 ;
-    end
-    if (rst) begin
-      \$3619  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3620  = merge0_eq1_1;
-    if (match0_load_r) begin
-      \$3620  = \$1412 ;
-    end
-    if (rst) begin
-      \$3620  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3621  = merge0_gt1_2;
-    if (match0_load_r) begin
-      \$3621  = \$1427 ;
-    end
-    if (rst) begin
-      \$3621  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3622  = merge0_eq1_2;
-    if (match0_load_r) begin
-      \$3622  = \$1442 ;
-    end
-    if (rst) begin
-      \$3622  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3623  = merge0_gt1_3;
-    if (match0_load_r) begin
-      \$3623  = \$1457 ;
+      \$3623  = 1'h0;
     end
     if (rst) begin
       \$3623  = 1'h0;
@@ -12178,9 +12574,11 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3624  = merge0_eq1_3;
-    if (match0_load_r) begin
-      \$3624  = \$1472 ;
+    \$3624  = match1_valid;
+    if (match1_load) begin
+      \$3624  = match0_valid;
+    end else if (match2_load) begin
+      \$3624  = 1'h0;
     end
     if (rst) begin
       \$3624  = 1'h0;
@@ -12188,9 +12586,11 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3625  = merge0_gt1_4;
-    if (match0_load_r) begin
-      \$3625  = \$1487 ;
+    \$3625  = match2_valid;
+    if (match2_load) begin
+      \$3625  = match1_valid;
+    end else if (match3_load) begin
+      \$3625  = 1'h0;
     end
     if (rst) begin
       \$3625  = 1'h0;
@@ -12198,9 +12598,11 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3626  = merge0_eq1_4;
-    if (match0_load_r) begin
-      \$3626  = \$1502 ;
+    \$3626  = match3_valid;
+    if (match3_load) begin
+      \$3626  = match2_valid;
+    end else if (match4_load) begin
+      \$3626  = 1'h0;
     end
     if (rst) begin
       \$3626  = 1'h0;
@@ -12208,9 +12610,11 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3627  = merge0_gt2_0;
-    if (match0_load_r) begin
-      \$3627  = \$1517 ;
+    \$3627  = match4_valid;
+    if (match4_load) begin
+      \$3627  = match3_valid;
+    end else if (match5_load) begin
+      \$3627  = 1'h0;
     end
     if (rst) begin
       \$3627  = 1'h0;
@@ -12218,9 +12622,11 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3628  = merge0_eq2_0;
-    if (match0_load_r) begin
-      \$3628  = \$1532 ;
+    \$3628  = match5_valid;
+    if (match5_load) begin
+      \$3628  = match4_valid;
+    end else if (match6_load) begin
+      \$3628  = 1'h0;
     end
     if (rst) begin
       \$3628  = 1'h0;
@@ -12228,9 +12634,11 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3629  = merge0_gt2_1;
-    if (match0_load_r) begin
-      \$3629  = \$1547 ;
+    \$3629  = match6_valid;
+    if (match6_load) begin
+      \$3629  = match5_valid;
+    end else if (match7_load) begin
+      \$3629  = 1'h0;
     end
     if (rst) begin
       \$3629  = 1'h0;
@@ -12238,9 +12646,11 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3630  = merge0_eq2_1;
-    if (match0_load_r) begin
-      \$3630  = \$1562 ;
+    \$3630  = match7_valid;
+    if (match7_load) begin
+      \$3630  = match6_valid;
+    end else if (match8_load) begin
+      \$3630  = 1'h0;
     end
     if (rst) begin
       \$3630  = 1'h0;
@@ -12248,9 +12658,11 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3631  = merge0_gt2_2;
-    if (match0_load_r) begin
-      \$3631  = \$1577 ;
+    \$3631  = match8_valid;
+    if (match8_load) begin
+      \$3631  = match7_valid;
+    end else if (match9_load) begin
+      \$3631  = 1'h0;
     end
     if (rst) begin
       \$3631  = 1'h0;
@@ -12258,9 +12670,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3632  = merge0_eq2_2;
-    if (match0_load_r) begin
-      \$3632  = \$1592 ;
+    \$3632  = match9_valid;
+    if (match9_load) begin
+      \$3632  = \$736 ;
     end
     if (rst) begin
       \$3632  = 1'h0;
@@ -12268,2029 +12680,1501 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3633  = merge0_gt2_3;
-    if (match0_load_r) begin
-      \$3633  = \$1607 ;
-    end
+    \$3633  = \$746 ;
     if (rst) begin
-      \$3633  = 1'h0;
+      \$3633  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3634  = merge0_eq2_3;
-    if (match0_load_r) begin
-      \$3634  = \$1622 ;
-    end
+    \$3634  = match0_load_next;
     if (rst) begin
-      \$3634  = 1'h0;
+      \$3634  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3635  = merge0_gt2_4;
-    if (match0_load_r) begin
-      \$3635  = \$1637 ;
-    end
+    \$3635  = match0_load_next;
     if (rst) begin
-      \$3635  = 1'h0;
+      \$3635  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3636  = merge0_eq2_4;
-    if (match0_load_r) begin
-      \$3636  = \$1652 ;
-    end
+    \$3636  = match0_load_next;
     if (rst) begin
-      \$3636  = 1'h0;
+      \$3636  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3637  = merge0_gt3_0;
-    if (match0_load_r) begin
-      \$3637  = \$1667 ;
-    end
+    \$3637  = match0_load_next;
     if (rst) begin
-      \$3637  = 1'h0;
+      \$3637  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3638  = merge0_eq3_0;
-    if (match0_load_r) begin
-      \$3638  = \$1682 ;
-    end
+    \$3638  = match0_load_next;
     if (rst) begin
-      \$3638  = 1'h0;
+      \$3638  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3639  = merge0_gt3_1;
-    if (match0_load_r) begin
-      \$3639  = \$1697 ;
-    end
+    \$3639  = match0_load_next;
     if (rst) begin
-      \$3639  = 1'h0;
+      \$3639  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3640  = merge0_eq3_1;
-    if (match0_load_r) begin
-      \$3640  = \$1712 ;
-    end
+    \$3640  = match0_load_next;
     if (rst) begin
-      \$3640  = 1'h0;
+      \$3640  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3641  = merge0_gt3_2;
-    if (match0_load_r) begin
-      \$3641  = \$1727 ;
-    end
+    \$3641  = match0_load_next;
     if (rst) begin
-      \$3641  = 1'h0;
+      \$3641  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3642  = merge0_eq3_2;
-    if (match0_load_r) begin
-      \$3642  = \$1742 ;
-    end
+    \$3642  = match0_load_next;
     if (rst) begin
-      \$3642  = 1'h0;
+      \$3642  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3643  = merge0_gt3_3;
-    if (match0_load_r) begin
-      \$3643  = \$1757 ;
-    end
+    \$3643  = match0_load_next;
     if (rst) begin
-      \$3643  = 1'h0;
+      \$3643  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3644  = merge0_eq3_3;
-    if (match0_load_r) begin
-      \$3644  = \$1772 ;
-    end
+    \$3644  = match0_load_next;
     if (rst) begin
-      \$3644  = 1'h0;
+      \$3644  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3645  = merge0_gt3_4;
-    if (match0_load_r) begin
-      \$3645  = \$1787 ;
-    end
+    \$3645  = match0_load_next;
     if (rst) begin
-      \$3645  = 1'h0;
+      \$3645  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3646  = merge0_eq3_4;
-    if (match0_load_r) begin
-      \$3646  = \$1802 ;
-    end
+    \$3646  = match0_load_next;
     if (rst) begin
-      \$3646  = 1'h0;
+      \$3646  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3647  = merge0_gt4_0;
-    if (match0_load_r) begin
-      \$3647  = \$1817 ;
-    end
+    \$3647  = match0_load_next;
     if (rst) begin
-      \$3647  = 1'h0;
+      \$3647  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3648  = merge0_eq4_0;
-    if (match0_load_r) begin
-      \$3648  = \$1832 ;
-    end
+    \$3648  = match0_load_next;
     if (rst) begin
-      \$3648  = 1'h0;
+      \$3648  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3649  = merge0_gt4_1;
-    if (match0_load_r) begin
-      \$3649  = \$1847 ;
-    end
+    \$3649  = match0_load_next;
     if (rst) begin
-      \$3649  = 1'h0;
+      \$3649  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3650  = merge0_eq4_1;
-    if (match0_load_r) begin
-      \$3650  = \$1862 ;
-    end
+    \$3650  = match1_load_next;
     if (rst) begin
-      \$3650  = 1'h0;
+      \$3650  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3651  = merge0_gt4_2;
-    if (match0_load_r) begin
-      \$3651  = \$1877 ;
-    end
+    \$3651  = match1_load_next;
     if (rst) begin
-      \$3651  = 1'h0;
+      \$3651  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3652  = merge0_eq4_2;
-    if (match0_load_r) begin
-      \$3652  = \$1892 ;
-    end
+    \$3652  = match1_load_next;
     if (rst) begin
-      \$3652  = 1'h0;
+      \$3652  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3653  = merge0_gt4_3;
-    if (match0_load_r) begin
-      \$3653  = \$1907 ;
-    end
+    \$3653  = match1_load_next;
     if (rst) begin
-      \$3653  = 1'h0;
+      \$3653  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3654  = merge0_eq4_3;
-    if (match0_load_r) begin
-      \$3654  = \$1922 ;
-    end
+    \$3654  = match1_load_next;
     if (rst) begin
-      \$3654  = 1'h0;
+      \$3654  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3655  = merge0_gt4_4;
-    if (match0_load_r) begin
-      \$3655  = \$1937 ;
-    end
+    \$3655  = match1_load_next;
     if (rst) begin
-      \$3655  = 1'h0;
+      \$3655  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3656  = merge0_eq4_4;
-    if (match0_load_r) begin
-      \$3656  = \$1952 ;
-    end
+    \$3656  = match1_load_next;
     if (rst) begin
-      \$3656  = 1'h0;
+      \$3656  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3657  = merge0_gt5_0;
-    if (match0_load_r) begin
-      \$3657  = \$1967 ;
-    end
+    \$3657  = match1_load_next;
     if (rst) begin
-      \$3657  = 1'h0;
+      \$3657  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3658  = merge0_eq5_0;
-    if (match0_load_r) begin
-      \$3658  = \$1982 ;
-    end
+    \$3658  = match1_load_next;
     if (rst) begin
-      \$3658  = 1'h0;
+      \$3658  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3659  = merge0_gt5_1;
-    if (match0_load_r) begin
-      \$3659  = \$1997 ;
-    end
+    \$3659  = match1_load_next;
     if (rst) begin
-      \$3659  = 1'h0;
+      \$3659  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3660  = merge0_eq5_1;
-    if (match0_load_r) begin
-      \$3660  = \$2012 ;
-    end
+    \$3660  = match1_load_next;
     if (rst) begin
-      \$3660  = 1'h0;
+      \$3660  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3661  = merge0_gt5_2;
-    if (match0_load_r) begin
-      \$3661  = \$2027 ;
-    end
+    \$3661  = match1_load_next;
     if (rst) begin
-      \$3661  = 1'h0;
+      \$3661  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3662  = merge0_eq5_2;
-    if (match0_load_r) begin
-      \$3662  = \$2042 ;
-    end
+    \$3662  = match1_load_next;
     if (rst) begin
-      \$3662  = 1'h0;
+      \$3662  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3663  = merge0_gt5_3;
-    if (match0_load_r) begin
-      \$3663  = \$2057 ;
-    end
+    \$3663  = match1_load_next;
     if (rst) begin
-      \$3663  = 1'h0;
+      \$3663  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3664  = merge0_eq5_3;
-    if (match0_load_r) begin
-      \$3664  = \$2072 ;
-    end
+    \$3664  = match1_load_next;
     if (rst) begin
-      \$3664  = 1'h0;
+      \$3664  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3665  = merge0_gt5_4;
-    if (match0_load_r) begin
-      \$3665  = \$2087 ;
-    end
+    \$3665  = match1_load_next;
     if (rst) begin
-      \$3665  = 1'h0;
+      \$3665  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3666  = merge0_eq5_4;
-    if (match0_load_r) begin
-      \$3666  = \$2102 ;
-    end
+    \$3666  = match2_load_next;
     if (rst) begin
-      \$3666  = 1'h0;
+      \$3666  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3667  = merge0_gt6_0;
-    if (match0_load_r) begin
-      \$3667  = \$2117 ;
-    end
+    \$3667  = match2_load_next;
     if (rst) begin
-      \$3667  = 1'h0;
+      \$3667  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3668  = merge0_eq6_0;
-    if (match0_load_r) begin
-      \$3668  = \$2132 ;
-    end
+    \$3668  = match2_load_next;
     if (rst) begin
-      \$3668  = 1'h0;
+      \$3668  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3669  = merge0_gt6_1;
-    if (match0_load_r) begin
-      \$3669  = \$2147 ;
-    end
+    \$3669  = match2_load_next;
     if (rst) begin
-      \$3669  = 1'h0;
+      \$3669  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3670  = merge0_eq6_1;
-    if (match0_load_r) begin
-      \$3670  = \$2162 ;
-    end
+    \$3670  = match2_load_next;
     if (rst) begin
-      \$3670  = 1'h0;
+      \$3670  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3671  = merge0_gt6_2;
-    if (match0_load_r) begin
-      \$3671  = \$2177 ;
-    end
+    \$3671  = match2_load_next;
     if (rst) begin
-      \$3671  = 1'h0;
+      \$3671  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3672  = merge0_eq6_2;
-    if (match0_load_r) begin
-      \$3672  = \$2192 ;
-    end
+    \$3672  = match2_load_next;
     if (rst) begin
-      \$3672  = 1'h0;
+      \$3672  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3673  = merge0_gt6_3;
-    if (match0_load_r) begin
-      \$3673  = \$2207 ;
-    end
+    \$3673  = match2_load_next;
     if (rst) begin
-      \$3673  = 1'h0;
+      \$3673  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3674  = merge0_eq6_3;
-    if (match0_load_r) begin
-      \$3674  = \$2222 ;
-    end
+    \$3674  = match2_load_next;
     if (rst) begin
-      \$3674  = 1'h0;
+      \$3674  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3675  = merge0_gt6_4;
-    if (match0_load_r) begin
-      \$3675  = \$2237 ;
-    end
+    \$3675  = match2_load_next;
     if (rst) begin
-      \$3675  = 1'h0;
+      \$3675  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3676  = merge0_eq6_4;
-    if (match0_load_r) begin
-      \$3676  = \$2252 ;
-    end
+    \$3676  = match2_load_next;
     if (rst) begin
-      \$3676  = 1'h0;
+      \$3676  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3677  = merge0_gt7_0;
-    if (match0_load_r) begin
-      \$3677  = \$2267 ;
-    end
+    \$3677  = match2_load_next;
     if (rst) begin
-      \$3677  = 1'h0;
+      \$3677  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3678  = merge0_eq7_0;
-    if (match0_load_r) begin
-      \$3678  = \$2282 ;
-    end
+    \$3678  = match2_load_next;
     if (rst) begin
-      \$3678  = 1'h0;
+      \$3678  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3679  = merge0_gt7_1;
-    if (match0_load_r) begin
-      \$3679  = \$2297 ;
-    end
+    \$3679  = match2_load_next;
     if (rst) begin
-      \$3679  = 1'h0;
+      \$3679  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3680  = merge0_eq7_1;
-    if (match0_load_r) begin
-      \$3680  = \$2312 ;
-    end
+    \$3680  = match2_load_next;
     if (rst) begin
-      \$3680  = 1'h0;
+      \$3680  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3681  = merge0_gt7_2;
-    if (match0_load_r) begin
-      \$3681  = \$2327 ;
-    end
+    \$3681  = match2_load_next;
     if (rst) begin
-      \$3681  = 1'h0;
+      \$3681  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3682  = merge0_eq7_2;
-    if (match0_load_r) begin
-      \$3682  = \$2342 ;
-    end
+    \$3682  = match3_load_next;
     if (rst) begin
-      \$3682  = 1'h0;
+      \$3682  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3683  = merge0_gt7_3;
-    if (match0_load_r) begin
-      \$3683  = \$2357 ;
-    end
+    \$3683  = match3_load_next;
     if (rst) begin
-      \$3683  = 1'h0;
+      \$3683  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3684  = merge0_eq7_3;
-    if (match0_load_r) begin
-      \$3684  = \$2372 ;
-    end
+    \$3684  = match3_load_next;
     if (rst) begin
-      \$3684  = 1'h0;
+      \$3684  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3685  = merge0_gt7_4;
-    if (match0_load_r) begin
-      \$3685  = \$2387 ;
-    end
+    \$3685  = match3_load_next;
     if (rst) begin
-      \$3685  = 1'h0;
+      \$3685  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3686  = merge0_eq7_4;
-    if (match0_load_r) begin
-      \$3686  = \$2402 ;
-    end
+    \$3686  = match3_load_next;
     if (rst) begin
-      \$3686  = 1'h0;
+      \$3686  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3687  = merge0_lane0;
-    if (match1_load) begin
-      \$3687  = \$2411 ;
-    end
+    \$3687  = match3_load_next;
     if (rst) begin
-      \$3687  = 84'h000000000000000000000;
+      \$3687  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3688  = merge0_lane1;
-    if (match1_load) begin
-      \$3688  = \$2420 ;
-    end
+    \$3688  = match3_load_next;
     if (rst) begin
-      \$3688  = 84'h000000000000000000000;
+      \$3688  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3689  = merge0_lane2;
-    if (match1_load) begin
-      \$3689  = \$2429 ;
-    end
+    \$3689  = match3_load_next;
     if (rst) begin
-      \$3689  = 84'h000000000000000000000;
+      \$3689  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3690  = merge0_lane3;
-    if (match1_load) begin
-      \$3690  = \$2438 ;
-    end
+    \$3690  = match3_load_next;
     if (rst) begin
-      \$3690  = 84'h000000000000000000000;
+      \$3690  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3691  = merge0_lane4;
-    if (match1_load) begin
-      \$3691  = \$2447 ;
-    end
+    \$3691  = match3_load_next;
     if (rst) begin
-      \$3691  = 84'h000000000000000000000;
+      \$3691  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3692  = merge0_lane5;
-    if (match1_load) begin
-      \$3692  = \$2456 ;
-    end
+    \$3692  = match3_load_next;
     if (rst) begin
-      \$3692  = 84'h000000000000000000000;
+      \$3692  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3693  = merge0_lane6;
-    if (match1_load) begin
-      \$3693  = \$2465 ;
-    end
+    \$3693  = match3_load_next;
     if (rst) begin
-      \$3693  = 84'h000000000000000000000;
+      \$3693  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3694  = merge0_lane7;
-    if (match1_load) begin
-      \$3694  = \$2474 ;
-    end
+    \$3694  = match3_load_next;
     if (rst) begin
-      \$3694  = 84'h000000000000000000000;
+      \$3694  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3695  = merge0_lane8;
-    if (match1_load) begin
-      \$3695  = \$2483 ;
-    end
+    \$3695  = match3_load_next;
     if (rst) begin
-      \$3695  = 84'h000000000000000000000;
+      \$3695  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3696  = merge0_lane9;
-    if (match1_load) begin
-      \$3696  = \$2492 ;
-    end
+    \$3696  = match3_load_next;
     if (rst) begin
-      \$3696  = 84'h000000000000000000000;
+      \$3696  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3697  = merge0_lane10;
-    if (match1_load) begin
-      \$3697  = \$2501 ;
-    end
+    \$3697  = match3_load_next;
     if (rst) begin
-      \$3697  = 84'h000000000000000000000;
+      \$3697  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3698  = merge0_lane11;
-    if (match1_load) begin
-      \$3698  = \$2510 ;
-    end
+    \$3698  = match4_load_next;
     if (rst) begin
-      \$3698  = 84'h000000000000000000000;
+      \$3698  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3699  = merge0_lane12;
-    if (match1_load) begin
-      \$3699  = \$2519 ;
-    end
+    \$3699  = match4_load_next;
     if (rst) begin
-      \$3699  = 84'h000000000000000000000;
+      \$3699  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3700  = merge0_lane13;
-    if (match1_load) begin
-      \$3700  = \$2528 ;
-    end
+    \$3700  = match4_load_next;
     if (rst) begin
-      \$3700  = 84'h000000000000000000000;
+      \$3700  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3701  = merge0_lane14;
-    if (match1_load) begin
-      \$3701  = \$2537 ;
-    end
+    \$3701  = match4_load_next;
     if (rst) begin
-      \$3701  = 84'h000000000000000000000;
+      \$3701  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3702  = merge0_lane15;
-    if (match1_load) begin
-      \$3702  = \$2546 ;
-    end
+    \$3702  = match4_load_next;
     if (rst) begin
-      \$3702  = 84'h000000000000000000000;
+      \$3702  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3703  = merge0_last;
-    if (match1_load) begin
-      \$3703  = merge0_in_last;
-    end
+    \$3703  = match4_load_next;
     if (rst) begin
-      \$3703  = 1'h0;
+      \$3703  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3704  = merge1_in0;
-    if (match2_load) begin
-      \$3704  = merge0_lane0;
-    end
+    \$3704  = match4_load_next;
     if (rst) begin
-      \$3704  = 84'h000000000000000000000;
+      \$3704  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3705  = merge1_in1;
-    if (match2_load) begin
-      \$3705  = merge0_lane1;
-    end
+    \$3705  = match4_load_next;
     if (rst) begin
-      \$3705  = 84'h000000000000000000000;
+      \$3705  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3706  = merge1_in2;
-    if (match2_load) begin
-      \$3706  = merge0_lane2;
-    end
+    \$3706  = match4_load_next;
     if (rst) begin
-      \$3706  = 84'h000000000000000000000;
+      \$3706  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3707  = merge1_in3;
-    if (match2_load) begin
-      \$3707  = merge0_lane3;
-    end
+    \$3707  = match4_load_next;
     if (rst) begin
-      \$3707  = 84'h000000000000000000000;
+      \$3707  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3708  = merge1_in4;
-    if (match2_load) begin
-      \$3708  = merge0_lane4;
-    end
+    \$3708  = match4_load_next;
     if (rst) begin
-      \$3708  = 84'h000000000000000000000;
+      \$3708  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3709  = merge1_in5;
-    if (match2_load) begin
-      \$3709  = merge0_lane5;
-    end
+    \$3709  = match4_load_next;
     if (rst) begin
-      \$3709  = 84'h000000000000000000000;
+      \$3709  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3710  = merge1_in6;
-    if (match2_load) begin
-      \$3710  = merge0_lane6;
-    end
+    \$3710  = match4_load_next;
     if (rst) begin
-      \$3710  = 84'h000000000000000000000;
+      \$3710  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3711  = merge1_in7;
-    if (match2_load) begin
-      \$3711  = merge0_lane7;
-    end
+    \$3711  = match4_load_next;
     if (rst) begin
-      \$3711  = 84'h000000000000000000000;
+      \$3711  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3712  = merge1_in8;
-    if (match2_load) begin
-      \$3712  = merge0_lane8;
-    end
+    \$3712  = match4_load_next;
     if (rst) begin
-      \$3712  = 84'h000000000000000000000;
+      \$3712  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3713  = merge1_in9;
-    if (match2_load) begin
-      \$3713  = merge0_lane9;
-    end
+    \$3713  = match4_load_next;
     if (rst) begin
-      \$3713  = 84'h000000000000000000000;
+      \$3713  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3714  = merge1_in10;
-    if (match2_load) begin
-      \$3714  = merge0_lane10;
-    end
+    \$3714  = match5_load_next;
     if (rst) begin
-      \$3714  = 84'h000000000000000000000;
+      \$3714  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3715  = merge1_in11;
-    if (match2_load) begin
-      \$3715  = merge0_lane11;
-    end
+    \$3715  = match5_load_next;
     if (rst) begin
-      \$3715  = 84'h000000000000000000000;
+      \$3715  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3716  = merge1_in12;
-    if (match2_load) begin
-      \$3716  = merge0_lane12;
-    end
+    \$3716  = match5_load_next;
     if (rst) begin
-      \$3716  = 84'h000000000000000000000;
+      \$3716  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3717  = merge1_in13;
-    if (match2_load) begin
-      \$3717  = merge0_lane13;
-    end
+    \$3717  = match5_load_next;
     if (rst) begin
-      \$3717  = 84'h000000000000000000000;
+      \$3717  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3718  = merge1_in14;
-    if (match2_load) begin
-      \$3718  = merge0_lane14;
-    end
+    \$3718  = match5_load_next;
     if (rst) begin
-      \$3718  = 84'h000000000000000000000;
+      \$3718  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3719  = merge1_in15;
-    if (match2_load) begin
-      \$3719  = merge0_lane15;
-    end
+    \$3719  = match5_load_next;
     if (rst) begin
-      \$3719  = 84'h000000000000000000000;
+      \$3719  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3720  = merge1_in_last;
-    if (match2_load) begin
-      \$3720  = merge0_last;
-    end
+    \$3720  = match5_load_next;
     if (rst) begin
-      \$3720  = 1'h0;
+      \$3720  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3721  = merge1_gt0_0;
-    if (match2_load) begin
-      \$3721  = \$2547 ;
-    end
+    \$3721  = match5_load_next;
     if (rst) begin
-      \$3721  = 1'h0;
+      \$3721  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3722  = merge1_eq0_0;
-    if (match2_load) begin
-      \$3722  = \$2548 ;
-    end
+    \$3722  = match5_load_next;
     if (rst) begin
-      \$3722  = 1'h0;
+      \$3722  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3723  = merge1_gt0_1;
-    if (match2_load) begin
-      \$3723  = \$2549 ;
-    end
+    \$3723  = match5_load_next;
     if (rst) begin
-      \$3723  = 1'h0;
+      \$3723  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3724  = merge1_eq0_1;
-    if (match2_load) begin
-      \$3724  = \$2550 ;
-    end
+    \$3724  = match5_load_next;
     if (rst) begin
-      \$3724  = 1'h0;
+      \$3724  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3725  = merge1_gt0_2;
-    if (match2_load) begin
-      \$3725  = \$2551 ;
-    end
+    \$3725  = match5_load_next;
     if (rst) begin
-      \$3725  = 1'h0;
+      \$3725  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3726  = merge1_eq0_2;
-    if (match2_load) begin
-      \$3726  = \$2552 ;
-    end
+    \$3726  = match5_load_next;
     if (rst) begin
-      \$3726  = 1'h0;
+      \$3726  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3727  = merge1_gt0_3;
-    if (match2_load) begin
-      \$3727  = \$2553 ;
-    end
+    \$3727  = match5_load_next;
     if (rst) begin
-      \$3727  = 1'h0;
+      \$3727  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3728  = merge1_eq0_3;
-    if (match2_load) begin
-      \$3728  = \$2554 ;
-    end
+    \$3728  = match5_load_next;
     if (rst) begin
-      \$3728  = 1'h0;
+      \$3728  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3729  = merge1_gt0_4;
-    if (match2_load) begin
-      \$3729  = \$2555 ;
-    end
+    \$3729  = match5_load_next;
     if (rst) begin
-      \$3729  = 1'h0;
+      \$3729  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3730  = merge1_eq0_4;
-    if (match2_load) begin
-      \$3730  = \$2556 ;
-    end
+    \$3730  = match6_load_next;
     if (rst) begin
-      \$3730  = 1'h0;
+      \$3730  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3731  = merge1_gt1_0;
-    if (match2_load) begin
-      \$3731  = \$2557 ;
-    end
+    \$3731  = match6_load_next;
     if (rst) begin
-      \$3731  = 1'h0;
+      \$3731  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3732  = merge1_eq1_0;
-    if (match2_load) begin
-      \$3732  = \$2558 ;
-    end
+    \$3732  = match6_load_next;
     if (rst) begin
-      \$3732  = 1'h0;
+      \$3732  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3733  = merge1_gt1_1;
-    if (match2_load) begin
-      \$3733  = \$2559 ;
-    end
+    \$3733  = match6_load_next;
     if (rst) begin
-      \$3733  = 1'h0;
+      \$3733  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3734  = merge1_eq1_1;
-    if (match2_load) begin
-      \$3734  = \$2560 ;
-    end
+    \$3734  = match6_load_next;
     if (rst) begin
-      \$3734  = 1'h0;
+      \$3734  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3735  = merge1_gt1_2;
-    if (match2_load) begin
-      \$3735  = \$2561 ;
-    end
+    \$3735  = match6_load_next;
     if (rst) begin
-      \$3735  = 1'h0;
+      \$3735  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3736  = merge1_eq1_2;
-    if (match2_load) begin
-      \$3736  = \$2562 ;
-    end
+    \$3736  = match6_load_next;
     if (rst) begin
-      \$3736  = 1'h0;
+      \$3736  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3737  = merge1_gt1_3;
-    if (match2_load) begin
-      \$3737  = \$2563 ;
-    end
+    \$3737  = match6_load_next;
     if (rst) begin
-      \$3737  = 1'h0;
+      \$3737  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3738  = merge1_eq1_3;
-    if (match2_load) begin
-      \$3738  = \$2564 ;
-    end
+    \$3738  = match6_load_next;
     if (rst) begin
-      \$3738  = 1'h0;
+      \$3738  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3739  = merge1_gt1_4;
-    if (match2_load) begin
-      \$3739  = \$2565 ;
-    end
+    \$3739  = match6_load_next;
     if (rst) begin
-      \$3739  = 1'h0;
+      \$3739  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3740  = merge1_eq1_4;
-    if (match2_load) begin
-      \$3740  = \$2566 ;
-    end
+    \$3740  = match6_load_next;
     if (rst) begin
-      \$3740  = 1'h0;
+      \$3740  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3741  = merge1_gt2_0;
-    if (match2_load) begin
-      \$3741  = \$2567 ;
-    end
+    \$3741  = match6_load_next;
     if (rst) begin
-      \$3741  = 1'h0;
+      \$3741  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3742  = merge1_eq2_0;
-    if (match2_load) begin
-      \$3742  = \$2568 ;
-    end
+    \$3742  = match6_load_next;
     if (rst) begin
-      \$3742  = 1'h0;
+      \$3742  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3743  = merge1_gt2_1;
-    if (match2_load) begin
-      \$3743  = \$2569 ;
-    end
+    \$3743  = match6_load_next;
     if (rst) begin
-      \$3743  = 1'h0;
+      \$3743  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3744  = merge1_eq2_1;
-    if (match2_load) begin
-      \$3744  = \$2570 ;
-    end
+    \$3744  = match6_load_next;
     if (rst) begin
-      \$3744  = 1'h0;
+      \$3744  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3745  = merge1_gt2_2;
-    if (match2_load) begin
-      \$3745  = \$2571 ;
-    end
+    \$3745  = match6_load_next;
     if (rst) begin
-      \$3745  = 1'h0;
+      \$3745  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3746  = merge1_eq2_2;
-    if (match2_load) begin
-      \$3746  = \$2572 ;
-    end
+    \$3746  = match7_load_next;
     if (rst) begin
-      \$3746  = 1'h0;
+      \$3746  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3747  = merge1_gt2_3;
-    if (match2_load) begin
-      \$3747  = \$2573 ;
-    end
+    \$3747  = match7_load_next;
     if (rst) begin
-      \$3747  = 1'h0;
+      \$3747  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3748  = merge1_eq2_3;
-    if (match2_load) begin
-      \$3748  = \$2574 ;
-    end
+    \$3748  = match7_load_next;
     if (rst) begin
-      \$3748  = 1'h0;
+      \$3748  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3749  = merge1_gt2_4;
-    if (match2_load) begin
-      \$3749  = \$2575 ;
-    end
+    \$3749  = match7_load_next;
     if (rst) begin
-      \$3749  = 1'h0;
+      \$3749  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3750  = merge1_eq2_4;
-    if (match2_load) begin
-      \$3750  = \$2576 ;
-    end
+    \$3750  = match7_load_next;
     if (rst) begin
-      \$3750  = 1'h0;
+      \$3750  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3751  = merge1_gt3_0;
-    if (match2_load) begin
-      \$3751  = \$2577 ;
-    end
+    \$3751  = match7_load_next;
     if (rst) begin
-      \$3751  = 1'h0;
+      \$3751  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3752  = merge1_eq3_0;
-    if (match2_load) begin
-      \$3752  = \$2578 ;
-    end
+    \$3752  = match7_load_next;
     if (rst) begin
-      \$3752  = 1'h0;
+      \$3752  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3753  = merge1_gt3_1;
-    if (match2_load) begin
-      \$3753  = \$2579 ;
-    end
+    \$3753  = match7_load_next;
     if (rst) begin
-      \$3753  = 1'h0;
+      \$3753  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3754  = merge1_eq3_1;
-    if (match2_load) begin
-      \$3754  = \$2580 ;
-    end
+    \$3754  = match7_load_next;
     if (rst) begin
-      \$3754  = 1'h0;
+      \$3754  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3755  = merge1_gt3_2;
-    if (match2_load) begin
-      \$3755  = \$2581 ;
-    end
+    \$3755  = match7_load_next;
     if (rst) begin
-      \$3755  = 1'h0;
+      \$3755  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3756  = merge1_eq3_2;
-    if (match2_load) begin
-      \$3756  = \$2582 ;
-    end
+    \$3756  = match7_load_next;
     if (rst) begin
-      \$3756  = 1'h0;
+      \$3756  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3757  = merge1_gt3_3;
-    if (match2_load) begin
-      \$3757  = \$2583 ;
-    end
+    \$3757  = match7_load_next;
     if (rst) begin
-      \$3757  = 1'h0;
+      \$3757  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3758  = merge1_eq3_3;
-    if (match2_load) begin
-      \$3758  = \$2584 ;
-    end
+    \$3758  = match7_load_next;
     if (rst) begin
-      \$3758  = 1'h0;
+      \$3758  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3759  = merge1_gt3_4;
-    if (match2_load) begin
-      \$3759  = \$2585 ;
-    end
+    \$3759  = match7_load_next;
     if (rst) begin
-      \$3759  = 1'h0;
+      \$3759  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3760  = merge1_eq3_4;
-    if (match2_load) begin
-      \$3760  = \$2586 ;
-    end
+    \$3760  = match7_load_next;
     if (rst) begin
-      \$3760  = 1'h0;
+      \$3760  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3761  = merge1_gt8_0;
-    if (match2_load) begin
-      \$3761  = \$2587 ;
-    end
+    \$3761  = match7_load_next;
     if (rst) begin
-      \$3761  = 1'h0;
+      \$3761  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3762  = merge1_eq8_0;
-    if (match2_load) begin
-      \$3762  = \$2588 ;
-    end
+    \$3762  = match8_load_next;
     if (rst) begin
-      \$3762  = 1'h0;
+      \$3762  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3763  = merge1_gt8_1;
-    if (match2_load) begin
-      \$3763  = \$2589 ;
-    end
+    \$3763  = match8_load_next;
     if (rst) begin
-      \$3763  = 1'h0;
+      \$3763  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3764  = merge1_eq8_1;
-    if (match2_load) begin
-      \$3764  = \$2590 ;
-    end
+    \$3764  = match8_load_next;
     if (rst) begin
-      \$3764  = 1'h0;
+      \$3764  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3765  = merge1_gt8_2;
-    if (match2_load) begin
-      \$3765  = \$2591 ;
-    end
+    \$3765  = match8_load_next;
     if (rst) begin
-      \$3765  = 1'h0;
+      \$3765  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3766  = merge1_eq8_2;
-    if (match2_load) begin
-      \$3766  = \$2592 ;
-    end
+    \$3766  = match8_load_next;
     if (rst) begin
-      \$3766  = 1'h0;
+      \$3766  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3767  = merge1_gt8_3;
-    if (match2_load) begin
-      \$3767  = \$2593 ;
-    end
+    \$3767  = match8_load_next;
     if (rst) begin
-      \$3767  = 1'h0;
+      \$3767  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3768  = merge1_eq8_3;
-    if (match2_load) begin
-      \$3768  = \$2594 ;
-    end
+    \$3768  = match8_load_next;
     if (rst) begin
-      \$3768  = 1'h0;
+      \$3768  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3769  = merge1_gt8_4;
-    if (match2_load) begin
-      \$3769  = \$2595 ;
-    end
+    \$3769  = match8_load_next;
     if (rst) begin
-      \$3769  = 1'h0;
+      \$3769  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3770  = merge1_eq8_4;
-    if (match2_load) begin
-      \$3770  = \$2596 ;
-    end
+    \$3770  = match8_load_next;
     if (rst) begin
-      \$3770  = 1'h0;
+      \$3770  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3771  = merge1_gt9_0;
-    if (match2_load) begin
-      \$3771  = \$2597 ;
-    end
+    \$3771  = match8_load_next;
     if (rst) begin
-      \$3771  = 1'h0;
+      \$3771  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3772  = merge1_eq9_0;
-    if (match2_load) begin
-      \$3772  = \$2598 ;
-    end
+    \$3772  = match8_load_next;
     if (rst) begin
-      \$3772  = 1'h0;
+      \$3772  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3773  = merge1_gt9_1;
-    if (match2_load) begin
-      \$3773  = \$2599 ;
-    end
+    \$3773  = match8_load_next;
     if (rst) begin
-      \$3773  = 1'h0;
+      \$3773  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3774  = merge1_eq9_1;
-    if (match2_load) begin
-      \$3774  = \$2600 ;
-    end
+    \$3774  = match8_load_next;
     if (rst) begin
-      \$3774  = 1'h0;
+      \$3774  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3775  = merge1_gt9_2;
-    if (match2_load) begin
-      \$3775  = \$2601 ;
-    end
+    \$3775  = match8_load_next;
     if (rst) begin
-      \$3775  = 1'h0;
+      \$3775  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3776  = merge1_eq9_2;
-    if (match2_load) begin
-      \$3776  = \$2602 ;
-    end
+    \$3776  = match8_load_next;
     if (rst) begin
-      \$3776  = 1'h0;
+      \$3776  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3777  = merge1_gt9_3;
-    if (match2_load) begin
-      \$3777  = \$2603 ;
-    end
+    \$3777  = match8_load_next;
     if (rst) begin
-      \$3777  = 1'h0;
+      \$3777  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3778  = merge1_eq9_3;
-    if (match2_load) begin
-      \$3778  = \$2604 ;
-    end
+    \$3778  = match9_load_next;
     if (rst) begin
-      \$3778  = 1'h0;
+      \$3778  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3779  = merge1_gt9_4;
-    if (match2_load) begin
-      \$3779  = \$2605 ;
-    end
+    \$3779  = match9_load_next;
     if (rst) begin
-      \$3779  = 1'h0;
+      \$3779  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3780  = merge1_eq9_4;
-    if (match2_load) begin
-      \$3780  = \$2606 ;
-    end
+    \$3780  = match9_load_next;
     if (rst) begin
-      \$3780  = 1'h0;
+      \$3780  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3781  = merge1_gt10_0;
-    if (match2_load) begin
-      \$3781  = \$2607 ;
-    end
+    \$3781  = match9_load_next;
     if (rst) begin
-      \$3781  = 1'h0;
+      \$3781  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3782  = merge1_eq10_0;
-    if (match2_load) begin
-      \$3782  = \$2608 ;
-    end
+    \$3782  = match9_load_next;
     if (rst) begin
-      \$3782  = 1'h0;
+      \$3782  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3783  = merge1_gt10_1;
-    if (match2_load) begin
-      \$3783  = \$2609 ;
-    end
+    \$3783  = match9_load_next;
     if (rst) begin
-      \$3783  = 1'h0;
+      \$3783  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3784  = merge1_eq10_1;
-    if (match2_load) begin
-      \$3784  = \$2610 ;
-    end
+    \$3784  = match9_load_next;
     if (rst) begin
-      \$3784  = 1'h0;
+      \$3784  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3785  = merge1_gt10_2;
-    if (match2_load) begin
-      \$3785  = \$2611 ;
-    end
+    \$3785  = match9_load_next;
     if (rst) begin
-      \$3785  = 1'h0;
+      \$3785  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3786  = merge1_eq10_2;
-    if (match2_load) begin
-      \$3786  = \$2612 ;
-    end
+    \$3786  = match9_load_next;
     if (rst) begin
-      \$3786  = 1'h0;
+      \$3786  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3787  = merge1_gt10_3;
-    if (match2_load) begin
-      \$3787  = \$2613 ;
-    end
+    \$3787  = match9_load_next;
     if (rst) begin
-      \$3787  = 1'h0;
+      \$3787  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3788  = merge1_eq10_3;
-    if (match2_load) begin
-      \$3788  = \$2614 ;
-    end
+    \$3788  = match9_load_next;
     if (rst) begin
-      \$3788  = 1'h0;
+      \$3788  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3789  = merge1_gt10_4;
-    if (match2_load) begin
-      \$3789  = \$2615 ;
-    end
+    \$3789  = match9_load_next;
     if (rst) begin
-      \$3789  = 1'h0;
+      \$3789  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3790  = merge1_eq10_4;
-    if (match2_load) begin
-      \$3790  = \$2616 ;
-    end
+    \$3790  = match9_load_next;
     if (rst) begin
-      \$3790  = 1'h0;
+      \$3790  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3791  = merge1_gt11_0;
-    if (match2_load) begin
-      \$3791  = \$2617 ;
-    end
+    \$3791  = match9_load_next;
     if (rst) begin
-      \$3791  = 1'h0;
+      \$3791  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3792  = merge1_eq11_0;
-    if (match2_load) begin
-      \$3792  = \$2618 ;
-    end
+    \$3792  = match9_load_next;
     if (rst) begin
-      \$3792  = 1'h0;
+      \$3792  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3793  = merge1_gt11_1;
-    if (match2_load) begin
-      \$3793  = \$2619 ;
-    end
+    \$3793  = match9_load_next;
     if (rst) begin
-      \$3793  = 1'h0;
+      \$3793  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3794  = merge1_eq11_1;
-    if (match2_load) begin
-      \$3794  = \$2620 ;
-    end
+    \$3794  = in_free_next;
     if (rst) begin
-      \$3794  = 1'h0;
+      \$3794  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3795  = merge1_gt11_2;
-    if (match2_load) begin
-      \$3795  = \$2621 ;
-    end
+    \$3795  = in_free_next;
     if (rst) begin
-      \$3795  = 1'h0;
+      \$3795  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3796  = merge1_eq11_2;
-    if (match2_load) begin
-      \$3796  = \$2622 ;
-    end
+    \$3796  = in_free_next;
     if (rst) begin
-      \$3796  = 1'h0;
+      \$3796  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3797  = merge1_gt11_3;
-    if (match2_load) begin
-      \$3797  = \$2623 ;
-    end
+    \$3797  = in_free_next;
     if (rst) begin
-      \$3797  = 1'h0;
+      \$3797  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3798  = merge1_eq11_3;
-    if (match2_load) begin
-      \$3798  = \$2624 ;
-    end
+    \$3798  = in_free_next;
     if (rst) begin
-      \$3798  = 1'h0;
+      \$3798  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3799  = merge1_gt11_4;
-    if (match2_load) begin
-      \$3799  = \$2625 ;
-    end
+    \$3799  = in_free_next;
     if (rst) begin
-      \$3799  = 1'h0;
+      \$3799  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3800  = merge1_eq11_4;
-    if (match2_load) begin
-      \$3800  = \$2626 ;
-    end
+    \$3800  = in_free_next;
     if (rst) begin
-      \$3800  = 1'h0;
+      \$3800  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3801  = merge1_lane0;
-    if (match3_load) begin
-      \$3801  = \$2635 ;
-    end
+    \$3801  = in_free_next;
     if (rst) begin
-      \$3801  = 84'h000000000000000000000;
+      \$3801  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3802  = merge1_lane1;
-    if (match3_load) begin
-      \$3802  = \$2644 ;
-    end
+    \$3802  = in_free_next;
     if (rst) begin
-      \$3802  = 84'h000000000000000000000;
+      \$3802  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3803  = merge1_lane2;
-    if (match3_load) begin
-      \$3803  = \$2653 ;
-    end
+    \$3803  = out_free_next;
     if (rst) begin
-      \$3803  = 84'h000000000000000000000;
+      \$3803  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3804  = merge1_lane3;
-    if (match3_load) begin
-      \$3804  = \$2662 ;
-    end
+    \$3804  = out_free_next;
     if (rst) begin
-      \$3804  = 84'h000000000000000000000;
+      \$3804  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3805  = merge1_lane4;
-    if (match3_load) begin
-      \$3805  = \$2671 ;
-    end
+    \$3805  = out_free_next;
     if (rst) begin
-      \$3805  = 84'h000000000000000000000;
+      \$3805  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3806  = merge1_lane5;
-    if (match3_load) begin
-      \$3806  = \$2680 ;
-    end
+    \$3806  = out_free_next;
     if (rst) begin
-      \$3806  = 84'h000000000000000000000;
+      \$3806  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3807  = merge1_lane6;
-    if (match3_load) begin
-      \$3807  = \$2689 ;
-    end
+    \$3807  = out_free_next;
     if (rst) begin
-      \$3807  = 84'h000000000000000000000;
+      \$3807  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3808  = merge1_lane7;
-    if (match3_load) begin
-      \$3808  = \$2698 ;
-    end
+    \$3808  = out_free_next;
     if (rst) begin
-      \$3808  = 84'h000000000000000000000;
+      \$3808  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3809  = merge1_lane8;
-    if (match3_load) begin
-      \$3809  = \$2707 ;
-    end
+    \$3809  = out_free_next;
     if (rst) begin
-      \$3809  = 84'h000000000000000000000;
+      \$3809  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3810  = merge1_lane9;
-    if (match3_load) begin
-      \$3810  = \$2716 ;
-    end
+    \$3810  = out_free_next;
     if (rst) begin
-      \$3810  = 84'h000000000000000000000;
+      \$3810  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3811  = merge1_lane10;
-    if (match3_load) begin
-      \$3811  = \$2725 ;
-    end
+    \$3811  = out_free_next;
     if (rst) begin
-      \$3811  = 84'h000000000000000000000;
+      \$3811  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3812  = merge1_lane11;
-    if (match3_load) begin
-      \$3812  = \$2734 ;
-    end
+    \$3812  = in_done_next;
     if (rst) begin
-      \$3812  = 84'h000000000000000000000;
+      \$3812  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3813  = merge1_lane12;
-    if (match3_load) begin
-      \$3813  = \$2743 ;
+    \$3813  = in_skid_keep;
+    if (\$747 ) begin
+      \$3813  = inputs__payload[615:608];
     end
     if (rst) begin
-      \$3813  = 84'h000000000000000000000;
+      \$3813  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3814  = merge1_lane13;
-    if (match3_load) begin
-      \$3814  = \$2752 ;
+    \$3814  = in_skid_last;
+    if (\$747 ) begin
+      \$3814  = inputs__payload[616];
     end
     if (rst) begin
-      \$3814  = 84'h000000000000000000000;
+      \$3814  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3815  = merge1_lane14;
-    if (match3_load) begin
-      \$3815  = \$2761 ;
+    \$3815  = in_skid_top;
+    if (\$747 ) begin
+      \$3815  = { \$750 , \$749  };
     end
     if (rst) begin
-      \$3815  = 84'h000000000000000000000;
+      \$3815  = 63'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3816  = merge1_lane15;
-    if (match3_load) begin
-      \$3816  = \$2770 ;
+    \$3816  = in_skid_key0;
+    if (\$751 ) begin
+      \$3816  = \$752 ;
     end
     if (rst) begin
-      \$3816  = 84'h000000000000000000000;
+      \$3816  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3817  = merge1_last;
-    if (match3_load) begin
-      \$3817  = merge1_in_last;
+    \$3817  = in_skid_idx0;
+    if (\$751 ) begin
+      \$3817  = inputs__payload[75:56];
     end
     if (rst) begin
-      \$3817  = 1'h0;
+      \$3817  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3818  = merge2_in0;
-    if (match4_load) begin
-      \$3818  = merge1_lane0;
+    \$3818  = in_skid_key1;
+    if (\$753 ) begin
+      \$3818  = \$754 ;
     end
     if (rst) begin
-      \$3818  = 84'h000000000000000000000;
+      \$3818  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3819  = merge2_in1;
-    if (match4_load) begin
-      \$3819  = merge1_lane1;
+    \$3819  = in_skid_idx1;
+    if (\$753 ) begin
+      \$3819  = inputs__payload[151:132];
     end
     if (rst) begin
-      \$3819  = 84'h000000000000000000000;
+      \$3819  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3820  = merge2_in2;
-    if (match4_load) begin
-      \$3820  = merge1_lane2;
+    \$3820  = in_skid_key2;
+    if (\$755 ) begin
+      \$3820  = \$756 ;
     end
     if (rst) begin
-      \$3820  = 84'h000000000000000000000;
+      \$3820  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3821  = merge2_in3;
-    if (match4_load) begin
-      \$3821  = merge1_lane3;
+    \$3821  = in_skid_idx2;
+    if (\$755 ) begin
+      \$3821  = inputs__payload[227:208];
     end
     if (rst) begin
-      \$3821  = 84'h000000000000000000000;
+      \$3821  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3822  = merge2_in4;
-    if (match4_load) begin
-      \$3822  = merge1_lane4;
+    \$3822  = in_skid_key3;
+    if (\$757 ) begin
+      \$3822  = \$758 ;
     end
     if (rst) begin
-      \$3822  = 84'h000000000000000000000;
+      \$3822  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3823  = merge2_in5;
-    if (match4_load) begin
-      \$3823  = merge1_lane5;
+    \$3823  = in_skid_idx3;
+    if (\$757 ) begin
+      \$3823  = inputs__payload[303:284];
     end
     if (rst) begin
-      \$3823  = 84'h000000000000000000000;
+      \$3823  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3824  = merge2_in6;
-    if (match4_load) begin
-      \$3824  = merge1_lane6;
+    \$3824  = in_skid_key4;
+    if (\$759 ) begin
+      \$3824  = \$760 ;
     end
     if (rst) begin
-      \$3824  = 84'h000000000000000000000;
+      \$3824  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3825  = merge2_in7;
-    if (match4_load) begin
-      \$3825  = merge1_lane7;
+    \$3825  = in_skid_idx4;
+    if (\$759 ) begin
+      \$3825  = inputs__payload[379:360];
     end
     if (rst) begin
-      \$3825  = 84'h000000000000000000000;
+      \$3825  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3826  = merge2_in8;
-    if (match4_load) begin
-      \$3826  = merge1_lane8;
+    \$3826  = in_skid_key5;
+    if (\$761 ) begin
+      \$3826  = \$762 ;
     end
     if (rst) begin
-      \$3826  = 84'h000000000000000000000;
+      \$3826  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3827  = merge2_in9;
-    if (match4_load) begin
-      \$3827  = merge1_lane9;
+    \$3827  = in_skid_idx5;
+    if (\$761 ) begin
+      \$3827  = inputs__payload[455:436];
     end
     if (rst) begin
-      \$3827  = 84'h000000000000000000000;
+      \$3827  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3828  = merge2_in10;
-    if (match4_load) begin
-      \$3828  = merge1_lane10;
+    \$3828  = in_skid_key6;
+    if (\$763 ) begin
+      \$3828  = \$764 ;
     end
     if (rst) begin
-      \$3828  = 84'h000000000000000000000;
+      \$3828  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3829  = merge2_in11;
-    if (match4_load) begin
-      \$3829  = merge1_lane11;
+    \$3829  = in_skid_idx6;
+    if (\$763 ) begin
+      \$3829  = inputs__payload[531:512];
     end
     if (rst) begin
-      \$3829  = 84'h000000000000000000000;
+      \$3829  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3830  = merge2_in12;
-    if (match4_load) begin
-      \$3830  = merge1_lane12;
+    \$3830  = in_skid_key7;
+    if (\$765 ) begin
+      \$3830  = \$766 ;
     end
     if (rst) begin
-      \$3830  = 84'h000000000000000000000;
+      \$3830  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3831  = merge2_in13;
-    if (match4_load) begin
-      \$3831  = merge1_lane13;
+    \$3831  = in_skid_idx7;
+    if (\$765 ) begin
+      \$3831  = inputs__payload[607:588];
     end
     if (rst) begin
-      \$3831  = 84'h000000000000000000000;
+      \$3831  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3832  = merge2_in14;
-    if (match4_load) begin
-      \$3832  = merge1_lane14;
+    \$3832  = in_next_full;
+    if (\$768 ) begin
+      \$3832  = \$771 ;
     end
     if (rst) begin
-      \$3832  = 84'h000000000000000000000;
+      \$3832  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3833  = merge2_in15;
-    if (match4_load) begin
-      \$3833  = merge1_lane15;
+    \$3833  = in_skid_full;
+    if (\$768 ) begin
+      \$3833  = 1'h0;
+    end else if (\$770 ) begin
+      \$3833  = 1'h1;
     end
     if (rst) begin
-      \$3833  = 84'h000000000000000000000;
+      \$3833  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3834  = merge2_in_last;
-    if (match4_load) begin
-      \$3834  = merge1_last;
+    \$3834  = in_next_keep;
+    if (\$768 ) begin
+      (* full_case = 32'd1 *)
+      if (in_skid_full) begin
+        \$3834  = in_skid_keep;
+      end else begin
+        \$3834  = inputs__payload[615:608];
+      end
     end
     if (rst) begin
-      \$3834  = 1'h0;
+      \$3834  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3835  = merge2_gt0_0;
-    if (match4_load) begin
-      \$3835  = \$2771 ;
+    \$3835  = in_next_last;
+    if (\$768 ) begin
+      (* full_case = 32'd1 *)
+      if (in_skid_full) begin
+        \$3835  = in_skid_last;
+      end else begin
+        \$3835  = inputs__payload[616];
+      end
     end
     if (rst) begin
       \$3835  = 1'h0;
@@ -14298,189 +14182,194 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3836  = merge2_eq0_0;
-    if (match4_load) begin
-      \$3836  = \$2772 ;
+    \$3836  = in_next_top;
+    if (\$768 ) begin
+      (* full_case = 32'd1 *)
+      if (in_skid_full) begin
+        \$3836  = in_skid_top;
+      end else begin
+        \$3836  = { \$774 , \$773  };
+      end
     end
     if (rst) begin
-      \$3836  = 1'h0;
+      \$3836  = 63'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3837  = merge2_gt0_1;
-    if (match4_load) begin
-      \$3837  = \$2773 ;
+    \$3837  = in_next_key0;
+    if (\$776 ) begin
+      \$3837  = \$778 ;
     end
     if (rst) begin
-      \$3837  = 1'h0;
+      \$3837  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3838  = merge2_eq0_1;
-    if (match4_load) begin
-      \$3838  = \$2774 ;
+    \$3838  = in_next_idx0;
+    if (\$776 ) begin
+      \$3838  = \$779 ;
     end
     if (rst) begin
-      \$3838  = 1'h0;
+      \$3838  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3839  = merge2_gt0_2;
-    if (match4_load) begin
-      \$3839  = \$2775 ;
+    \$3839  = in_next_key1;
+    if (\$781 ) begin
+      \$3839  = \$783 ;
     end
     if (rst) begin
-      \$3839  = 1'h0;
+      \$3839  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3840  = merge2_eq0_2;
-    if (match4_load) begin
-      \$3840  = \$2776 ;
+    \$3840  = in_next_idx1;
+    if (\$781 ) begin
+      \$3840  = \$784 ;
     end
     if (rst) begin
-      \$3840  = 1'h0;
+      \$3840  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3841  = merge2_gt0_3;
-    if (match4_load) begin
-      \$3841  = \$2777 ;
+    \$3841  = in_next_key2;
+    if (\$786 ) begin
+      \$3841  = \$788 ;
     end
     if (rst) begin
-      \$3841  = 1'h0;
+      \$3841  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3842  = merge2_eq0_3;
-    if (match4_load) begin
-      \$3842  = \$2778 ;
+    \$3842  = in_next_idx2;
+    if (\$786 ) begin
+      \$3842  = \$789 ;
     end
     if (rst) begin
-      \$3842  = 1'h0;
+      \$3842  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3843  = merge2_gt0_4;
-    if (match4_load) begin
-      \$3843  = \$2779 ;
+    \$3843  = in_next_key3;
+    if (\$791 ) begin
+      \$3843  = \$793 ;
     end
     if (rst) begin
-      \$3843  = 1'h0;
+      \$3843  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3844  = merge2_eq0_4;
-    if (match4_load) begin
-      \$3844  = \$2780 ;
+    \$3844  = in_next_idx3;
+    if (\$791 ) begin
+      \$3844  = \$794 ;
     end
     if (rst) begin
-      \$3844  = 1'h0;
+      \$3844  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3845  = merge2_gt1_0;
-    if (match4_load) begin
-      \$3845  = \$2781 ;
+    \$3845  = in_next_key4;
+    if (\$796 ) begin
+      \$3845  = \$798 ;
     end
     if (rst) begin
-      \$3845  = 1'h0;
+      \$3845  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3846  = merge2_eq1_0;
-    if (match4_load) begin
-      \$3846  = \$2782 ;
+    \$3846  = in_next_idx4;
+    if (\$796 ) begin
+      \$3846  = \$799 ;
     end
     if (rst) begin
-      \$3846  = 1'h0;
+      \$3846  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3847  = merge2_gt1_1;
-    if (match4_load) begin
-      \$3847  = \$2783 ;
+    \$3847  = in_next_key5;
+    if (\$801 ) begin
+      \$3847  = \$803 ;
     end
     if (rst) begin
-      \$3847  = 1'h0;
+      \$3847  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3848  = merge2_eq1_1;
-    if (match4_load) begin
-      \$3848  = \$2784 ;
+    \$3848  = in_next_idx5;
+    if (\$801 ) begin
+      \$3848  = \$804 ;
     end
     if (rst) begin
-      \$3848  = 1'h0;
+      \$3848  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3849  = merge2_gt1_2;
-    if (match4_load) begin
-      \$3849  = \$2785 ;
+    \$3849  = in_next_key6;
+    if (\$806 ) begin
+      \$3849  = \$808 ;
     end
     if (rst) begin
-      \$3849  = 1'h0;
+      \$3849  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3850  = merge2_eq1_2;
-    if (match4_load) begin
-      \$3850  = \$2786 ;
+    \$3850  = in_next_idx6;
+    if (\$806 ) begin
+      \$3850  = \$809 ;
     end
     if (rst) begin
-      \$3850  = 1'h0;
+      \$3850  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3851  = merge2_gt1_3;
-    if (match4_load) begin
-      \$3851  = \$2787 ;
+    \$3851  = in_next_key7;
+    if (\$811 ) begin
+      \$3851  = \$813 ;
     end
     if (rst) begin
-      \$3851  = 1'h0;
+      \$3851  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3852  = merge2_eq1_3;
-    if (match4_load) begin
-      \$3852  = \$2788 ;
+    \$3852  = in_next_idx7;
+    if (\$811 ) begin
+      \$3852  = \$814 ;
     end
     if (rst) begin
-      \$3852  = 1'h0;
+      \$3852  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3853  = merge2_gt1_4;
-    if (match4_load) begin
-      \$3853  = \$2789 ;
+    \$3853  = in_keep;
+    if (in_free) begin
+      \$3853  = in_next_keep;
     end
     if (rst) begin
-      \$3853  = 1'h0;
+      \$3853  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3854  = merge2_eq1_4;
-    if (match4_load) begin
-      \$3854  = \$2790 ;
+    \$3854  = in_last;
+    if (in_free) begin
+      \$3854  = in_next_last;
     end
     if (rst) begin
       \$3854  = 1'h0;
@@ -14488,19 +14377,19 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3855  = merge2_gt4_0;
-    if (match4_load) begin
-      \$3855  = \$2791 ;
+    \$3855  = in_top;
+    if (in_free) begin
+      \$3855  = in_next_top;
     end
     if (rst) begin
-      \$3855  = 1'h0;
+      \$3855  = 63'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3856  = merge2_eq4_0;
-    if (match4_load) begin
-      \$3856  = \$2792 ;
+    \$3856  = in_full;
+    if (in_free) begin
+      \$3856  = in_next_full;
     end
     if (rst) begin
       \$3856  = 1'h0;
@@ -14508,189 +14397,186 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3857  = merge2_gt4_1;
-    if (match4_load) begin
-      \$3857  = \$2793 ;
+    \$3857  = in_key0;
+    if (in_free_copy0) begin
+      \$3857  = in_next_key0;
     end
     if (rst) begin
-      \$3857  = 1'h0;
+      \$3857  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3858  = merge2_eq4_1;
-    if (match4_load) begin
-      \$3858  = \$2794 ;
+    \$3858  = in_idx0;
+    if (in_free_copy0) begin
+      \$3858  = in_next_idx0;
     end
     if (rst) begin
-      \$3858  = 1'h0;
+      \$3858  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3859  = merge2_gt4_2;
-    if (match4_load) begin
-      \$3859  = \$2795 ;
+    \$3859  = in_key1;
+    if (in_free_copy1) begin
+      \$3859  = in_next_key1;
     end
     if (rst) begin
-      \$3859  = 1'h0;
+      \$3859  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3860  = merge2_eq4_2;
-    if (match4_load) begin
-      \$3860  = \$2796 ;
+    \$3860  = in_idx1;
+    if (in_free_copy1) begin
+      \$3860  = in_next_idx1;
     end
     if (rst) begin
-      \$3860  = 1'h0;
+      \$3860  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3861  = merge2_gt4_3;
-    if (match4_load) begin
-      \$3861  = \$2797 ;
+    \$3861  = in_key2;
+    if (in_free_copy2) begin
+      \$3861  = in_next_key2;
     end
     if (rst) begin
-      \$3861  = 1'h0;
+      \$3861  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3862  = merge2_eq4_3;
-    if (match4_load) begin
-      \$3862  = \$2798 ;
+    \$3862  = in_idx2;
+    if (in_free_copy2) begin
+      \$3862  = in_next_idx2;
     end
     if (rst) begin
-      \$3862  = 1'h0;
+      \$3862  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3863  = merge2_gt4_4;
-    if (match4_load) begin
-      \$3863  = \$2799 ;
+    \$3863  = in_key3;
+    if (in_free_copy3) begin
+      \$3863  = in_next_key3;
     end
     if (rst) begin
-      \$3863  = 1'h0;
+      \$3863  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3864  = merge2_eq4_4;
-    if (match4_load) begin
-      \$3864  = \$2800 ;
+    \$3864  = in_idx3;
+    if (in_free_copy3) begin
+      \$3864  = in_next_idx3;
     end
     if (rst) begin
-      \$3864  = 1'h0;
+      \$3864  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3865  = merge2_gt5_0;
-    if (match4_load) begin
-      \$3865  = \$2801 ;
+    \$3865  = in_key4;
+    if (in_free_copy4) begin
+      \$3865  = in_next_key4;
     end
     if (rst) begin
-      \$3865  = 1'h0;
+      \$3865  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3866  = merge2_eq5_0;
-    if (match4_load) begin
-      \$3866  = \$2802 ;
+    \$3866  = in_idx4;
+    if (in_free_copy4) begin
+      \$3866  = in_next_idx4;
     end
     if (rst) begin
-      \$3866  = 1'h0;
+      \$3866  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3867  = merge2_gt5_1;
-    if (match4_load) begin
-      \$3867  = \$2803 ;
+    \$3867  = in_key5;
+    if (in_free_copy5) begin
+      \$3867  = in_next_key5;
     end
     if (rst) begin
-      \$3867  = 1'h0;
+      \$3867  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3868  = merge2_eq5_1;
-    if (match4_load) begin
-      \$3868  = \$2804 ;
+    \$3868  = in_idx5;
+    if (in_free_copy5) begin
+      \$3868  = in_next_idx5;
     end
     if (rst) begin
-      \$3868  = 1'h0;
+      \$3868  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3869  = merge2_gt5_2;
-    if (match4_load) begin
-      \$3869  = \$2805 ;
+    \$3869  = in_key6;
+    if (in_free_copy6) begin
+      \$3869  = in_next_key6;
     end
     if (rst) begin
-      \$3869  = 1'h0;
+      \$3869  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3870  = merge2_eq5_2;
-    if (match4_load) begin
-      \$3870  = \$2806 ;
+    \$3870  = in_idx6;
+    if (in_free_copy6) begin
+      \$3870  = in_next_idx6;
     end
     if (rst) begin
-      \$3870  = 1'h0;
+      \$3870  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3871  = merge2_gt5_3;
-    if (match4_load) begin
-      \$3871  = \$2807 ;
+    \$3871  = in_key7;
+    if (in_free_copy7) begin
+      \$3871  = in_next_key7;
     end
     if (rst) begin
-      \$3871  = 1'h0;
+      \$3871  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3872  = merge2_eq5_3;
-    if (match4_load) begin
-      \$3872  = \$2808 ;
+    \$3872  = in_idx7;
+    if (in_free_copy7) begin
+      \$3872  = in_next_idx7;
     end
     if (rst) begin
-      \$3872  = 1'h0;
+      \$3872  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3873  = merge2_gt5_4;
-    if (match4_load) begin
-      \$3873  = \$2809 ;
-    end
+    \$3873  = out_done_next;
     if (rst) begin
       \$3873  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3874  = merge2_eq5_4;
-    if (match4_load) begin
-      \$3874  = \$2810 ;
+    \$3874  = out_skid_keep;
+    if (\$815 ) begin
+      \$3874  = outputs__payload[615:608];
     end
     if (rst) begin
-      \$3874  = 1'h0;
+      \$3874  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3875  = merge2_gt8_0;
-    if (match4_load) begin
-      \$3875  = \$2811 ;
+    \$3875  = out_skid_last;
+    if (\$815 ) begin
+      \$3875  = outputs__payload[616];
     end
     if (rst) begin
       \$3875  = 1'h0;
@@ -14698,179 +14584,179 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3876  = merge2_eq8_0;
-    if (match4_load) begin
-      \$3876  = \$2812 ;
+    \$3876  = out_skid_top;
+    if (\$815 ) begin
+      \$3876  = { \$839 , \$838  };
     end
     if (rst) begin
-      \$3876  = 1'h0;
+      \$3876  = 63'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3877  = merge2_gt8_1;
-    if (match4_load) begin
-      \$3877  = \$2813 ;
+    \$3877  = out_skid_key0;
+    if (\$840 ) begin
+      \$3877  = \$862 ;
     end
     if (rst) begin
-      \$3877  = 1'h0;
+      \$3877  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3878  = merge2_eq8_1;
-    if (match4_load) begin
-      \$3878  = \$2814 ;
+    \$3878  = out_skid_idx0;
+    if (\$840 ) begin
+      \$3878  = outputs__payload[75:56];
     end
     if (rst) begin
-      \$3878  = 1'h0;
+      \$3878  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3879  = merge2_gt8_2;
-    if (match4_load) begin
-      \$3879  = \$2815 ;
+    \$3879  = out_skid_key1;
+    if (\$863 ) begin
+      \$3879  = \$885 ;
     end
     if (rst) begin
-      \$3879  = 1'h0;
+      \$3879  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3880  = merge2_eq8_2;
-    if (match4_load) begin
-      \$3880  = \$2816 ;
+    \$3880  = out_skid_idx1;
+    if (\$863 ) begin
+      \$3880  = outputs__payload[151:132];
     end
     if (rst) begin
-      \$3880  = 1'h0;
+      \$3880  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3881  = merge2_gt8_3;
-    if (match4_load) begin
-      \$3881  = \$2817 ;
+    \$3881  = out_skid_key2;
+    if (\$886 ) begin
+      \$3881  = \$908 ;
     end
     if (rst) begin
-      \$3881  = 1'h0;
+      \$3881  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3882  = merge2_eq8_3;
-    if (match4_load) begin
-      \$3882  = \$2818 ;
+    \$3882  = out_skid_idx2;
+    if (\$886 ) begin
+      \$3882  = outputs__payload[227:208];
     end
     if (rst) begin
-      \$3882  = 1'h0;
+      \$3882  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3883  = merge2_gt8_4;
-    if (match4_load) begin
-      \$3883  = \$2819 ;
+    \$3883  = out_skid_key3;
+    if (\$909 ) begin
+      \$3883  = \$931 ;
     end
     if (rst) begin
-      \$3883  = 1'h0;
+      \$3883  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3884  = merge2_eq8_4;
-    if (match4_load) begin
-      \$3884  = \$2820 ;
+    \$3884  = out_skid_idx3;
+    if (\$909 ) begin
+      \$3884  = outputs__payload[303:284];
     end
     if (rst) begin
-      \$3884  = 1'h0;
+      \$3884  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3885  = merge2_gt9_0;
-    if (match4_load) begin
-      \$3885  = \$2821 ;
+    \$3885  = out_skid_key4;
+    if (\$932 ) begin
+      \$3885  = \$954 ;
     end
     if (rst) begin
-      \$3885  = 1'h0;
+      \$3885  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3886  = merge2_eq9_0;
-    if (match4_load) begin
-      \$3886  = \$2822 ;
+    \$3886  = out_skid_idx4;
+    if (\$932 ) begin
+      \$3886  = outputs__payload[379:360];
     end
     if (rst) begin
-      \$3886  = 1'h0;
+      \$3886  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3887  = merge2_gt9_1;
-    if (match4_load) begin
-      \$3887  = \$2823 ;
+    \$3887  = out_skid_key5;
+    if (\$955 ) begin
+      \$3887  = \$977 ;
     end
     if (rst) begin
-      \$3887  = 1'h0;
+      \$3887  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3888  = merge2_eq9_1;
-    if (match4_load) begin
-      \$3888  = \$2824 ;
+    \$3888  = out_skid_idx5;
+    if (\$955 ) begin
+      \$3888  = outputs__payload[455:436];
     end
     if (rst) begin
-      \$3888  = 1'h0;
+      \$3888  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3889  = merge2_gt9_2;
-    if (match4_load) begin
-      \$3889  = \$2825 ;
+    \$3889  = out_skid_key6;
+    if (\$978 ) begin
+      \$3889  = \$1000 ;
     end
     if (rst) begin
-      \$3889  = 1'h0;
+      \$3889  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3890  = merge2_eq9_2;
-    if (match4_load) begin
-      \$3890  = \$2826 ;
+    \$3890  = out_skid_idx6;
+    if (\$978 ) begin
+      \$3890  = outputs__payload[531:512];
     end
     if (rst) begin
-      \$3890  = 1'h0;
+      \$3890  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3891  = merge2_gt9_3;
-    if (match4_load) begin
-      \$3891  = \$2827 ;
+    \$3891  = out_skid_key7;
+    if (\$1001 ) begin
+      \$3891  = \$1023 ;
     end
     if (rst) begin
-      \$3891  = 1'h0;
+      \$3891  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3892  = merge2_eq9_3;
-    if (match4_load) begin
-      \$3892  = \$2828 ;
+    \$3892  = out_skid_idx7;
+    if (\$1001 ) begin
+      \$3892  = outputs__payload[607:588];
     end
     if (rst) begin
-      \$3892  = 1'h0;
+      \$3892  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3893  = merge2_gt9_4;
-    if (match4_load) begin
-      \$3893  = \$2829 ;
+    \$3893  = out_next_full;
+    if (\$1025 ) begin
+      \$3893  = \$1028 ;
     end
     if (rst) begin
       \$3893  = 1'h0;
@@ -14878,9 +14764,11 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3894  = merge2_eq9_4;
-    if (match4_load) begin
-      \$3894  = \$2830 ;
+    \$3894  = out_skid_full;
+    if (\$1025 ) begin
+      \$3894  = 1'h0;
+    end else if (\$1027 ) begin
+      \$3894  = 1'h1;
     end
     if (rst) begin
       \$3894  = 1'h0;
@@ -14888,19 +14776,29 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3895  = merge2_gt12_0;
-    if (match4_load) begin
-      \$3895  = \$2831 ;
+    \$3895  = out_next_keep;
+    if (\$1025 ) begin
+      (* full_case = 32'd1 *)
+      if (out_skid_full) begin
+        \$3895  = out_skid_keep;
+      end else begin
+        \$3895  = outputs__payload[615:608];
+      end
     end
     if (rst) begin
-      \$3895  = 1'h0;
+      \$3895  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3896  = merge2_eq12_0;
-    if (match4_load) begin
-      \$3896  = \$2832 ;
+    \$3896  = out_next_last;
+    if (\$1025 ) begin
+      (* full_case = 32'd1 *)
+      if (out_skid_full) begin
+        \$3896  = out_skid_last;
+      end else begin
+        \$3896  = outputs__payload[616];
+      end
     end
     if (rst) begin
       \$3896  = 1'h0;
@@ -14908,399 +14806,398 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3897  = merge2_gt12_1;
-    if (match4_load) begin
-      \$3897  = \$2833 ;
+    \$3897  = out_next_top;
+    if (\$1025 ) begin
+      (* full_case = 32'd1 *)
+      if (out_skid_full) begin
+        \$3897  = out_skid_top;
+      end else begin
+        \$3897  = { \$1052 , \$1051  };
+      end
     end
     if (rst) begin
-      \$3897  = 1'h0;
+      \$3897  = 63'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3898  = merge2_eq12_1;
-    if (match4_load) begin
-      \$3898  = \$2834 ;
+    \$3898  = out_next_key0;
+    if (\$1054 ) begin
+      \$3898  = \$1077 ;
     end
     if (rst) begin
-      \$3898  = 1'h0;
+      \$3898  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3899  = merge2_gt12_2;
-    if (match4_load) begin
-      \$3899  = \$2835 ;
+    \$3899  = out_next_idx0;
+    if (\$1054 ) begin
+      \$3899  = \$1078 ;
     end
     if (rst) begin
-      \$3899  = 1'h0;
+      \$3899  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3900  = merge2_eq12_2;
-    if (match4_load) begin
-      \$3900  = \$2836 ;
+    \$3900  = out_next_key1;
+    if (\$1080 ) begin
+      \$3900  = \$1103 ;
     end
     if (rst) begin
-      \$3900  = 1'h0;
+      \$3900  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3901  = merge2_gt12_3;
-    if (match4_load) begin
-      \$3901  = \$2837 ;
+    \$3901  = out_next_idx1;
+    if (\$1080 ) begin
+      \$3901  = \$1104 ;
     end
     if (rst) begin
-      \$3901  = 1'h0;
+      \$3901  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3902  = merge2_eq12_3;
-    if (match4_load) begin
-      \$3902  = \$2838 ;
+    \$3902  = out_next_key2;
+    if (\$1106 ) begin
+      \$3902  = \$1129 ;
     end
     if (rst) begin
-      \$3902  = 1'h0;
+      \$3902  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3903  = merge2_gt12_4;
-    if (match4_load) begin
-      \$3903  = \$2839 ;
+    \$3903  = out_next_idx2;
+    if (\$1106 ) begin
+      \$3903  = \$1130 ;
     end
     if (rst) begin
-      \$3903  = 1'h0;
+      \$3903  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3904  = merge2_eq12_4;
-    if (match4_load) begin
-      \$3904  = \$2840 ;
+    \$3904  = out_next_key3;
+    if (\$1132 ) begin
+      \$3904  = \$1155 ;
     end
     if (rst) begin
-      \$3904  = 1'h0;
+      \$3904  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3905  = merge2_gt13_0;
-    if (match4_load) begin
-      \$3905  = \$2841 ;
+    \$3905  = out_next_idx3;
+    if (\$1132 ) begin
+      \$3905  = \$1156 ;
     end
     if (rst) begin
-      \$3905  = 1'h0;
+      \$3905  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3906  = merge2_eq13_0;
-    if (match4_load) begin
-      \$3906  = \$2842 ;
+    \$3906  = out_next_key4;
+    if (\$1158 ) begin
+      \$3906  = \$1181 ;
     end
     if (rst) begin
-      \$3906  = 1'h0;
+      \$3906  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3907  = merge2_gt13_1;
-    if (match4_load) begin
-      \$3907  = \$2843 ;
+    \$3907  = out_next_idx4;
+    if (\$1158 ) begin
+      \$3907  = \$1182 ;
     end
     if (rst) begin
-      \$3907  = 1'h0;
+      \$3907  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3908  = merge2_eq13_1;
-    if (match4_load) begin
-      \$3908  = \$2844 ;
+    \$3908  = out_next_key5;
+    if (\$1184 ) begin
+      \$3908  = \$1207 ;
     end
     if (rst) begin
-      \$3908  = 1'h0;
+      \$3908  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3909  = merge2_gt13_2;
-    if (match4_load) begin
-      \$3909  = \$2845 ;
+    \$3909  = out_next_idx5;
+    if (\$1184 ) begin
+      \$3909  = \$1208 ;
     end
     if (rst) begin
-      \$3909  = 1'h0;
+      \$3909  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3910  = merge2_eq13_2;
-    if (match4_load) begin
-      \$3910  = \$2846 ;
+    \$3910  = out_next_key6;
+    if (\$1210 ) begin
+      \$3910  = \$1233 ;
     end
     if (rst) begin
-      \$3910  = 1'h0;
+      \$3910  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3911  = merge2_gt13_3;
-    if (match4_load) begin
-      \$3911  = \$2847 ;
+    \$3911  = out_next_idx6;
+    if (\$1210 ) begin
+      \$3911  = \$1234 ;
     end
     if (rst) begin
-      \$3911  = 1'h0;
+      \$3911  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3912  = merge2_eq13_3;
-    if (match4_load) begin
-      \$3912  = \$2848 ;
+    \$3912  = out_next_key7;
+    if (\$1236 ) begin
+      \$3912  = \$1259 ;
     end
     if (rst) begin
-      \$3912  = 1'h0;
+      \$3912  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3913  = merge2_gt13_4;
-    if (match4_load) begin
-      \$3913  = \$2849 ;
+    \$3913  = out_next_idx7;
+    if (\$1236 ) begin
+      \$3913  = \$1260 ;
     end
     if (rst) begin
-      \$3913  = 1'h0;
+      \$3913  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3914  = merge2_eq13_4;
-    if (match4_load) begin
-      \$3914  = \$2850 ;
+    \$3914  = out_keep;
+    if (out_free) begin
+      \$3914  = out_next_keep;
     end
     if (rst) begin
-      \$3914  = 1'h0;
+      \$3914  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3915  = merge2_lane0;
-    if (match5_load) begin
-      \$3915  = \$2859 ;
+    \$3915  = out_last;
+    if (out_free) begin
+      \$3915  = out_next_last;
     end
     if (rst) begin
-      \$3915  = 84'h000000000000000000000;
+      \$3915  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3916  = merge2_lane1;
-    if (match5_load) begin
-      \$3916  = \$2868 ;
+    \$3916  = out_top;
+    if (out_free) begin
+      \$3916  = out_next_top;
     end
     if (rst) begin
-      \$3916  = 84'h000000000000000000000;
+      \$3916  = 63'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3917  = merge2_lane2;
-    if (match5_load) begin
-      \$3917  = \$2877 ;
+    \$3917  = out_full;
+    if (out_free) begin
+      \$3917  = out_next_full;
     end
     if (rst) begin
-      \$3917  = 84'h000000000000000000000;
+      \$3917  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3918  = merge2_lane3;
-    if (match5_load) begin
-      \$3918  = \$2886 ;
+    \$3918  = out_key0;
+    if (out_free_copy0) begin
+      \$3918  = out_next_key0;
     end
     if (rst) begin
-      \$3918  = 84'h000000000000000000000;
+      \$3918  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3919  = merge2_lane4;
-    if (match5_load) begin
-      \$3919  = \$2895 ;
+    \$3919  = out_idx0;
+    if (out_free_copy0) begin
+      \$3919  = out_next_idx0;
     end
     if (rst) begin
-      \$3919  = 84'h000000000000000000000;
+      \$3919  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3920  = merge2_lane5;
-    if (match5_load) begin
-      \$3920  = \$2904 ;
+    \$3920  = out_key1;
+    if (out_free_copy1) begin
+      \$3920  = out_next_key1;
     end
     if (rst) begin
-      \$3920  = 84'h000000000000000000000;
+      \$3920  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3921  = merge2_lane6;
-    if (match5_load) begin
-      \$3921  = \$2913 ;
+    \$3921  = out_idx1;
+    if (out_free_copy1) begin
+      \$3921  = out_next_idx1;
     end
     if (rst) begin
-      \$3921  = 84'h000000000000000000000;
+      \$3921  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3922  = merge2_lane7;
-    if (match5_load) begin
-      \$3922  = \$2922 ;
+    \$3922  = out_key2;
+    if (out_free_copy2) begin
+      \$3922  = out_next_key2;
     end
     if (rst) begin
-      \$3922  = 84'h000000000000000000000;
+      \$3922  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3923  = merge2_lane8;
-    if (match5_load) begin
-      \$3923  = \$2931 ;
+    \$3923  = out_idx2;
+    if (out_free_copy2) begin
+      \$3923  = out_next_idx2;
     end
     if (rst) begin
-      \$3923  = 84'h000000000000000000000;
+      \$3923  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3924  = merge2_lane9;
-    if (match5_load) begin
-      \$3924  = \$2940 ;
+    \$3924  = out_key3;
+    if (out_free_copy3) begin
+      \$3924  = out_next_key3;
     end
     if (rst) begin
-      \$3924  = 84'h000000000000000000000;
+      \$3924  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3925  = merge2_lane10;
-    if (match5_load) begin
-      \$3925  = \$2949 ;
+    \$3925  = out_idx3;
+    if (out_free_copy3) begin
+      \$3925  = out_next_idx3;
     end
     if (rst) begin
-      \$3925  = 84'h000000000000000000000;
+      \$3925  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3926  = merge2_lane11;
-    if (match5_load) begin
-      \$3926  = \$2958 ;
+    \$3926  = out_key4;
+    if (out_free_copy4) begin
+      \$3926  = out_next_key4;
     end
     if (rst) begin
-      \$3926  = 84'h000000000000000000000;
+      \$3926  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3927  = merge2_lane12;
-    if (match5_load) begin
-      \$3927  = \$2967 ;
+    \$3927  = out_idx4;
+    if (out_free_copy4) begin
+      \$3927  = out_next_idx4;
     end
     if (rst) begin
-      \$3927  = 84'h000000000000000000000;
+      \$3927  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3928  = merge2_lane13;
-    if (match5_load) begin
-      \$3928  = \$2976 ;
+    \$3928  = out_key5;
+    if (out_free_copy5) begin
+      \$3928  = out_next_key5;
     end
     if (rst) begin
-      \$3928  = 84'h000000000000000000000;
+      \$3928  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3929  = merge2_lane14;
-    if (match5_load) begin
-      \$3929  = \$2985 ;
+    \$3929  = out_idx5;
+    if (out_free_copy5) begin
+      \$3929  = out_next_idx5;
     end
     if (rst) begin
-      \$3929  = 84'h000000000000000000000;
+      \$3929  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3930  = merge2_lane15;
-    if (match5_load) begin
-      \$3930  = \$2994 ;
+    \$3930  = out_key6;
+    if (out_free_copy6) begin
+      \$3930  = out_next_key6;
     end
     if (rst) begin
-      \$3930  = 84'h000000000000000000000;
+      \$3930  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3931  = merge2_last;
-    if (match5_load) begin
-      \$3931  = merge2_in_last;
+    \$3931  = out_idx6;
+    if (out_free_copy6) begin
+      \$3931  = out_next_idx6;
     end
     if (rst) begin
-      \$3931  = 1'h0;
+      \$3931  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3932  = merge3_in0;
-    if (match6_load) begin
-      \$3932  = merge2_lane0;
+    \$3932  = out_key7;
+    if (out_free_copy7) begin
+      \$3932  = out_next_key7;
     end
     if (rst) begin
-      \$3932  = 84'h000000000000000000000;
+      \$3932  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3933  = merge3_in1;
-    if (match6_load) begin
-      \$3933  = merge2_lane1;
+    \$3933  = out_idx7;
+    if (out_free_copy7) begin
+      \$3933  = out_next_idx7;
     end
     if (rst) begin
-      \$3933  = 84'h000000000000000000000;
+      \$3933  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3934  = merge3_in2;
-    if (match6_load) begin
-      \$3934  = merge2_lane2;
-    end
+    \$3934  = in_le_next;
     if (rst) begin
-      \$3934  = 84'h000000000000000000000;
+      \$3934  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3935  = merge3_in3;
-    if (match6_load) begin
-      \$3935  = merge2_lane3;
-    end
+    \$3935  = out_le_next;
     if (rst) begin
-      \$3935  = 84'h000000000000000000000;
+      \$3935  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3936  = merge3_in4;
-    if (match6_load) begin
-      \$3936  = merge2_lane4;
+    \$3936  = merge0_in0;
+    if (match0_load_copy0) begin
+      \$3936  = \$1267 ;
     end
     if (rst) begin
       \$3936  = 84'h000000000000000000000;
@@ -15308,9 +15205,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3937  = merge3_in5;
-    if (match6_load) begin
-      \$3937  = merge2_lane5;
+    \$3937  = merge0_in1;
+    if (match0_load_copy1) begin
+      \$3937  = \$1274 ;
     end
     if (rst) begin
       \$3937  = 84'h000000000000000000000;
@@ -15318,9 +15215,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3938  = merge3_in6;
-    if (match6_load) begin
-      \$3938  = merge2_lane6;
+    \$3938  = merge0_in2;
+    if (match0_load_copy2) begin
+      \$3938  = \$1281 ;
     end
     if (rst) begin
       \$3938  = 84'h000000000000000000000;
@@ -15328,9 +15225,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3939  = merge3_in7;
-    if (match6_load) begin
-      \$3939  = merge2_lane7;
+    \$3939  = merge0_in3;
+    if (match0_load_copy3) begin
+      \$3939  = \$1288 ;
     end
     if (rst) begin
       \$3939  = 84'h000000000000000000000;
@@ -15338,9 +15235,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3940  = merge3_in8;
-    if (match6_load) begin
-      \$3940  = merge2_lane8;
+    \$3940  = merge0_in4;
+    if (match0_load_copy4) begin
+      \$3940  = \$1295 ;
     end
     if (rst) begin
       \$3940  = 84'h000000000000000000000;
@@ -15348,9 +15245,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3941  = merge3_in9;
-    if (match6_load) begin
-      \$3941  = merge2_lane9;
+    \$3941  = merge0_in5;
+    if (match0_load_copy5) begin
+      \$3941  = \$1302 ;
     end
     if (rst) begin
       \$3941  = 84'h000000000000000000000;
@@ -15358,9 +15255,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3942  = merge3_in10;
-    if (match6_load) begin
-      \$3942  = merge2_lane10;
+    \$3942  = merge0_in6;
+    if (match0_load_copy6) begin
+      \$3942  = \$1309 ;
     end
     if (rst) begin
       \$3942  = 84'h000000000000000000000;
@@ -15368,9 +15265,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3943  = merge3_in11;
-    if (match6_load) begin
-      \$3943  = merge2_lane11;
+    \$3943  = merge0_in7;
+    if (match0_load_copy7) begin
+      \$3943  = \$1316 ;
     end
     if (rst) begin
       \$3943  = 84'h000000000000000000000;
@@ -15378,9 +15275,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3944  = merge3_in12;
-    if (match6_load) begin
-      \$3944  = merge2_lane12;
+    \$3944  = merge0_in8;
+    if (match0_load_copy8) begin
+      \$3944  = \$1323 ;
     end
     if (rst) begin
       \$3944  = 84'h000000000000000000000;
@@ -15388,9 +15285,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3945  = merge3_in13;
-    if (match6_load) begin
-      \$3945  = merge2_lane13;
+    \$3945  = merge0_in9;
+    if (match0_load_copy9) begin
+      \$3945  = \$1330 ;
     end
     if (rst) begin
       \$3945  = 84'h000000000000000000000;
@@ -15398,9 +15295,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3946  = merge3_in14;
-    if (match6_load) begin
-      \$3946  = merge2_lane14;
+    \$3946  = merge0_in10;
+    if (match0_load_copy10) begin
+      \$3946  = \$1337 ;
     end
     if (rst) begin
       \$3946  = 84'h000000000000000000000;
@@ -15408,9 +15305,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3947  = merge3_in15;
-    if (match6_load) begin
-      \$3947  = merge2_lane15;
+    \$3947  = merge0_in11;
+    if (match0_load_copy11) begin
+      \$3947  = \$1344 ;
     end
     if (rst) begin
       \$3947  = 84'h000000000000000000000;
@@ -15418,49 +15315,49 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3948  = merge3_in_last;
-    if (match6_load) begin
-      \$3948  = merge2_last;
+    \$3948  = merge0_in12;
+    if (match0_load_copy12) begin
+      \$3948  = \$1351 ;
     end
     if (rst) begin
-      \$3948  = 1'h0;
+      \$3948  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3949  = merge3_gt0_0;
-    if (match6_load) begin
-      \$3949  = \$2995 ;
+    \$3949  = merge0_in13;
+    if (match0_load_copy13) begin
+      \$3949  = \$1358 ;
     end
     if (rst) begin
-      \$3949  = 1'h0;
+      \$3949  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3950  = merge3_eq0_0;
-    if (match6_load) begin
-      \$3950  = \$2996 ;
+    \$3950  = merge0_in14;
+    if (match0_load_copy14) begin
+      \$3950  = \$1365 ;
     end
     if (rst) begin
-      \$3950  = 1'h0;
+      \$3950  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3951  = merge3_gt0_1;
-    if (match6_load) begin
-      \$3951  = \$2997 ;
+    \$3951  = merge0_in15;
+    if (match0_load_copy15) begin
+      \$3951  = \$1372 ;
     end
     if (rst) begin
-      \$3951  = 1'h0;
+      \$3951  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3952  = merge3_eq0_1;
-    if (match6_load) begin
-      \$3952  = \$2998 ;
+    \$3952  = merge0_in_last;
+    if (match0_load_copy0) begin
+      \$3952  = \final ;
     end
     if (rst) begin
       \$3952  = 1'h0;
@@ -15468,9 +15365,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3953  = merge3_gt0_2;
-    if (match6_load) begin
-      \$3953  = \$2999 ;
+    \$3953  = merge0_gt0_0;
+    if (match0_load_copy0) begin
+      \$3953  = \$1387 ;
     end
     if (rst) begin
       \$3953  = 1'h0;
@@ -15478,9 +15375,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3954  = merge3_eq0_2;
-    if (match6_load) begin
-      \$3954  = \$3000 ;
+    \$3954  = merge0_eq0_0;
+    if (match0_load_copy0) begin
+      \$3954  = \$1402 ;
     end
     if (rst) begin
       \$3954  = 1'h0;
@@ -15488,9 +15385,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3955  = merge3_gt0_3;
-    if (match6_load) begin
-      \$3955  = \$3001 ;
+    \$3955  = merge0_gt0_1;
+    if (match0_load_copy0) begin
+      \$3955  = \$1417 ;
     end
     if (rst) begin
       \$3955  = 1'h0;
@@ -15498,9 +15395,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3956  = merge3_eq0_3;
-    if (match6_load) begin
-      \$3956  = \$3002 ;
+    \$3956  = merge0_eq0_1;
+    if (match0_load_copy0) begin
+      \$3956  = \$1432 ;
     end
     if (rst) begin
       \$3956  = 1'h0;
@@ -15508,9 +15405,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3957  = merge3_gt0_4;
-    if (match6_load) begin
-      \$3957  = \$3003 ;
+    \$3957  = merge0_gt0_2;
+    if (match0_load_copy0) begin
+      \$3957  = \$1447 ;
     end
     if (rst) begin
       \$3957  = 1'h0;
@@ -15518,9 +15415,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3958  = merge3_eq0_4;
-    if (match6_load) begin
-      \$3958  = \$3004 ;
+    \$3958  = merge0_eq0_2;
+    if (match0_load_copy0) begin
+      \$3958  = \$1462 ;
     end
     if (rst) begin
       \$3958  = 1'h0;
@@ -15528,9 +15425,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3959  = merge3_gt2_0;
-    if (match6_load) begin
-      \$3959  = \$3005 ;
+    \$3959  = merge0_gt0_3;
+    if (match0_load_copy0) begin
+      \$3959  = \$1477 ;
     end
     if (rst) begin
       \$3959  = 1'h0;
@@ -15538,9 +15435,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3960  = merge3_eq2_0;
-    if (match6_load) begin
-      \$3960  = \$3006 ;
+    \$3960  = merge0_eq0_3;
+    if (match0_load_copy0) begin
+      \$3960  = \$1492 ;
     end
     if (rst) begin
       \$3960  = 1'h0;
@@ -15548,9 +15445,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3961  = merge3_gt2_1;
-    if (match6_load) begin
-      \$3961  = \$3007 ;
+    \$3961  = merge0_gt0_4;
+    if (match0_load_copy0) begin
+      \$3961  = \$1507 ;
     end
     if (rst) begin
       \$3961  = 1'h0;
@@ -15558,9 +15455,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3962  = merge3_eq2_1;
-    if (match6_load) begin
-      \$3962  = \$3008 ;
+    \$3962  = merge0_eq0_4;
+    if (match0_load_copy0) begin
+      \$3962  = \$1522 ;
     end
     if (rst) begin
       \$3962  = 1'h0;
@@ -15568,9 +15465,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3963  = merge3_gt2_2;
-    if (match6_load) begin
-      \$3963  = \$3009 ;
+    \$3963  = merge0_gt1_0;
+    if (match0_load_copy1) begin
+      \$3963  = \$1537 ;
     end
     if (rst) begin
       \$3963  = 1'h0;
@@ -15578,9 +15475,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3964  = merge3_eq2_2;
-    if (match6_load) begin
-      \$3964  = \$3010 ;
+    \$3964  = merge0_eq1_0;
+    if (match0_load_copy1) begin
+      \$3964  = \$1552 ;
     end
     if (rst) begin
       \$3964  = 1'h0;
@@ -15588,9 +15485,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3965  = merge3_gt2_3;
-    if (match6_load) begin
-      \$3965  = \$3011 ;
+    \$3965  = merge0_gt1_1;
+    if (match0_load_copy1) begin
+      \$3965  = \$1567 ;
     end
     if (rst) begin
       \$3965  = 1'h0;
@@ -15598,9 +15495,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3966  = merge3_eq2_3;
-    if (match6_load) begin
-      \$3966  = \$3012 ;
+    \$3966  = merge0_eq1_1;
+    if (match0_load_copy1) begin
+      \$3966  = \$1582 ;
     end
     if (rst) begin
       \$3966  = 1'h0;
@@ -15608,9 +15505,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3967  = merge3_gt2_4;
-    if (match6_load) begin
-      \$3967  = \$3013 ;
+    \$3967  = merge0_gt1_2;
+    if (match0_load_copy1) begin
+      \$3967  = \$1597 ;
     end
     if (rst) begin
       \$3967  = 1'h0;
@@ -15618,9 +15515,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3968  = merge3_eq2_4;
-    if (match6_load) begin
-      \$3968  = \$3014 ;
+    \$3968  = merge0_eq1_2;
+    if (match0_load_copy1) begin
+      \$3968  = \$1612 ;
     end
     if (rst) begin
       \$3968  = 1'h0;
@@ -15628,9 +15525,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3969  = merge3_gt4_0;
-    if (match6_load) begin
-      \$3969  = \$3015 ;
+    \$3969  = merge0_gt1_3;
+    if (match0_load_copy1) begin
+      \$3969  = \$1627 ;
     end
     if (rst) begin
       \$3969  = 1'h0;
@@ -15638,9 +15535,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3970  = merge3_eq4_0;
-    if (match6_load) begin
-      \$3970  = \$3016 ;
+    \$3970  = merge0_eq1_3;
+    if (match0_load_copy1) begin
+      \$3970  = \$1642 ;
     end
     if (rst) begin
       \$3970  = 1'h0;
@@ -15648,9 +15545,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3971  = merge3_gt4_1;
-    if (match6_load) begin
-      \$3971  = \$3017 ;
+    \$3971  = merge0_gt1_4;
+    if (match0_load_copy1) begin
+      \$3971  = \$1657 ;
     end
     if (rst) begin
       \$3971  = 1'h0;
@@ -15658,9 +15555,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3972  = merge3_eq4_1;
-    if (match6_load) begin
-      \$3972  = \$3018 ;
+    \$3972  = merge0_eq1_4;
+    if (match0_load_copy1) begin
+      \$3972  = \$1672 ;
     end
     if (rst) begin
       \$3972  = 1'h0;
@@ -15668,9 +15565,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3973  = merge3_gt4_2;
-    if (match6_load) begin
-      \$3973  = \$3019 ;
+    \$3973  = merge0_gt2_0;
+    if (match0_load_copy2) begin
+      \$3973  = \$1687 ;
     end
     if (rst) begin
       \$3973  = 1'h0;
@@ -15678,9 +15575,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3974  = merge3_eq4_2;
-    if (match6_load) begin
-      \$3974  = \$3020 ;
+    \$3974  = merge0_eq2_0;
+    if (match0_load_copy2) begin
+      \$3974  = \$1702 ;
     end
     if (rst) begin
       \$3974  = 1'h0;
@@ -15688,9 +15585,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3975  = merge3_gt4_3;
-    if (match6_load) begin
-      \$3975  = \$3021 ;
+    \$3975  = merge0_gt2_1;
+    if (match0_load_copy2) begin
+      \$3975  = \$1717 ;
     end
     if (rst) begin
       \$3975  = 1'h0;
@@ -15698,9 +15595,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3976  = merge3_eq4_3;
-    if (match6_load) begin
-      \$3976  = \$3022 ;
+    \$3976  = merge0_eq2_1;
+    if (match0_load_copy2) begin
+      \$3976  = \$1732 ;
     end
     if (rst) begin
       \$3976  = 1'h0;
@@ -15708,9 +15605,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3977  = merge3_gt4_4;
-    if (match6_load) begin
-      \$3977  = \$3023 ;
+    \$3977  = merge0_gt2_2;
+    if (match0_load_copy2) begin
+      \$3977  = \$1747 ;
     end
     if (rst) begin
       \$3977  = 1'h0;
@@ -15718,9 +15615,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3978  = merge3_eq4_4;
-    if (match6_load) begin
-      \$3978  = \$3024 ;
+    \$3978  = merge0_eq2_2;
+    if (match0_load_copy2) begin
+      \$3978  = \$1762 ;
     end
     if (rst) begin
       \$3978  = 1'h0;
@@ -15728,9 +15625,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3979  = merge3_gt6_0;
-    if (match6_load) begin
-      \$3979  = \$3025 ;
+    \$3979  = merge0_gt2_3;
+    if (match0_load_copy2) begin
+      \$3979  = \$1777 ;
     end
     if (rst) begin
       \$3979  = 1'h0;
@@ -15738,9 +15635,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3980  = merge3_eq6_0;
-    if (match6_load) begin
-      \$3980  = \$3026 ;
+    \$3980  = merge0_eq2_3;
+    if (match0_load_copy2) begin
+      \$3980  = \$1792 ;
     end
     if (rst) begin
       \$3980  = 1'h0;
@@ -15748,9 +15645,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3981  = merge3_gt6_1;
-    if (match6_load) begin
-      \$3981  = \$3027 ;
+    \$3981  = merge0_gt2_4;
+    if (match0_load_copy2) begin
+      \$3981  = \$1807 ;
     end
     if (rst) begin
       \$3981  = 1'h0;
@@ -15758,9 +15655,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3982  = merge3_eq6_1;
-    if (match6_load) begin
-      \$3982  = \$3028 ;
+    \$3982  = merge0_eq2_4;
+    if (match0_load_copy2) begin
+      \$3982  = \$1822 ;
     end
     if (rst) begin
       \$3982  = 1'h0;
@@ -15768,9 +15665,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3983  = merge3_gt6_2;
-    if (match6_load) begin
-      \$3983  = \$3029 ;
+    \$3983  = merge0_gt3_0;
+    if (match0_load_copy3) begin
+      \$3983  = \$1837 ;
     end
     if (rst) begin
       \$3983  = 1'h0;
@@ -15778,9 +15675,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3984  = merge3_eq6_2;
-    if (match6_load) begin
-      \$3984  = \$3030 ;
+    \$3984  = merge0_eq3_0;
+    if (match0_load_copy3) begin
+      \$3984  = \$1852 ;
     end
     if (rst) begin
       \$3984  = 1'h0;
@@ -15788,9 +15685,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3985  = merge3_gt6_3;
-    if (match6_load) begin
-      \$3985  = \$3031 ;
+    \$3985  = merge0_gt3_1;
+    if (match0_load_copy3) begin
+      \$3985  = \$1867 ;
     end
     if (rst) begin
       \$3985  = 1'h0;
@@ -15798,9 +15695,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3986  = merge3_eq6_3;
-    if (match6_load) begin
-      \$3986  = \$3032 ;
+    \$3986  = merge0_eq3_1;
+    if (match0_load_copy3) begin
+      \$3986  = \$1882 ;
     end
     if (rst) begin
       \$3986  = 1'h0;
@@ -15808,9 +15705,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3987  = merge3_gt6_4;
-    if (match6_load) begin
-      \$3987  = \$3033 ;
+    \$3987  = merge0_gt3_2;
+    if (match0_load_copy3) begin
+      \$3987  = \$1897 ;
     end
     if (rst) begin
       \$3987  = 1'h0;
@@ -15818,9 +15715,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3988  = merge3_eq6_4;
-    if (match6_load) begin
-      \$3988  = \$3034 ;
+    \$3988  = merge0_eq3_2;
+    if (match0_load_copy3) begin
+      \$3988  = \$1912 ;
     end
     if (rst) begin
       \$3988  = 1'h0;
@@ -15828,9 +15725,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3989  = merge3_gt8_0;
-    if (match6_load) begin
-      \$3989  = \$3035 ;
+    \$3989  = merge0_gt3_3;
+    if (match0_load_copy3) begin
+      \$3989  = \$1927 ;
     end
     if (rst) begin
       \$3989  = 1'h0;
@@ -15838,9 +15735,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3990  = merge3_eq8_0;
-    if (match6_load) begin
-      \$3990  = \$3036 ;
+    \$3990  = merge0_eq3_3;
+    if (match0_load_copy3) begin
+      \$3990  = \$1942 ;
     end
     if (rst) begin
       \$3990  = 1'h0;
@@ -15848,9 +15745,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3991  = merge3_gt8_1;
-    if (match6_load) begin
-      \$3991  = \$3037 ;
+    \$3991  = merge0_gt3_4;
+    if (match0_load_copy3) begin
+      \$3991  = \$1957 ;
     end
     if (rst) begin
       \$3991  = 1'h0;
@@ -15858,9 +15755,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3992  = merge3_eq8_1;
-    if (match6_load) begin
-      \$3992  = \$3038 ;
+    \$3992  = merge0_eq3_4;
+    if (match0_load_copy3) begin
+      \$3992  = \$1972 ;
     end
     if (rst) begin
       \$3992  = 1'h0;
@@ -15868,9 +15765,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3993  = merge3_gt8_2;
-    if (match6_load) begin
-      \$3993  = \$3039 ;
+    \$3993  = merge0_gt4_0;
+    if (match0_load_copy4) begin
+      \$3993  = \$1987 ;
     end
     if (rst) begin
       \$3993  = 1'h0;
@@ -15878,9 +15775,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3994  = merge3_eq8_2;
-    if (match6_load) begin
-      \$3994  = \$3040 ;
+    \$3994  = merge0_eq4_0;
+    if (match0_load_copy4) begin
+      \$3994  = \$2002 ;
     end
     if (rst) begin
       \$3994  = 1'h0;
@@ -15888,9 +15785,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3995  = merge3_gt8_3;
-    if (match6_load) begin
-      \$3995  = \$3041 ;
+    \$3995  = merge0_gt4_1;
+    if (match0_load_copy4) begin
+      \$3995  = \$2017 ;
     end
     if (rst) begin
       \$3995  = 1'h0;
@@ -15898,9 +15795,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3996  = merge3_eq8_3;
-    if (match6_load) begin
-      \$3996  = \$3042 ;
+    \$3996  = merge0_eq4_1;
+    if (match0_load_copy4) begin
+      \$3996  = \$2032 ;
     end
     if (rst) begin
       \$3996  = 1'h0;
@@ -15908,9 +15805,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3997  = merge3_gt8_4;
-    if (match6_load) begin
-      \$3997  = \$3043 ;
+    \$3997  = merge0_gt4_2;
+    if (match0_load_copy4) begin
+      \$3997  = \$2047 ;
     end
     if (rst) begin
       \$3997  = 1'h0;
@@ -15918,9 +15815,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3998  = merge3_eq8_4;
-    if (match6_load) begin
-      \$3998  = \$3044 ;
+    \$3998  = merge0_eq4_2;
+    if (match0_load_copy4) begin
+      \$3998  = \$2062 ;
     end
     if (rst) begin
       \$3998  = 1'h0;
@@ -15928,9 +15825,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3999  = merge3_gt10_0;
-    if (match6_load) begin
-      \$3999  = \$3045 ;
+    \$3999  = merge0_gt4_3;
+    if (match0_load_copy4) begin
+      \$3999  = \$2077 ;
     end
     if (rst) begin
       \$3999  = 1'h0;
@@ -15938,9 +15835,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4000  = merge3_eq10_0;
-    if (match6_load) begin
-      \$4000  = \$3046 ;
+    \$4000  = merge0_eq4_3;
+    if (match0_load_copy4) begin
+      \$4000  = \$2092 ;
     end
     if (rst) begin
       \$4000  = 1'h0;
@@ -15948,9 +15845,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4001  = merge3_gt10_1;
-    if (match6_load) begin
-      \$4001  = \$3047 ;
+    \$4001  = merge0_gt4_4;
+    if (match0_load_copy4) begin
+      \$4001  = \$2107 ;
     end
     if (rst) begin
       \$4001  = 1'h0;
@@ -15958,9 +15855,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4002  = merge3_eq10_1;
-    if (match6_load) begin
-      \$4002  = \$3048 ;
+    \$4002  = merge0_eq4_4;
+    if (match0_load_copy4) begin
+      \$4002  = \$2122 ;
     end
     if (rst) begin
       \$4002  = 1'h0;
@@ -15968,9 +15865,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4003  = merge3_gt10_2;
-    if (match6_load) begin
-      \$4003  = \$3049 ;
+    \$4003  = merge0_gt5_0;
+    if (match0_load_copy5) begin
+      \$4003  = \$2137 ;
     end
     if (rst) begin
       \$4003  = 1'h0;
@@ -15978,9 +15875,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4004  = merge3_eq10_2;
-    if (match6_load) begin
-      \$4004  = \$3050 ;
+    \$4004  = merge0_eq5_0;
+    if (match0_load_copy5) begin
+      \$4004  = \$2152 ;
     end
     if (rst) begin
       \$4004  = 1'h0;
@@ -15988,9 +15885,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4005  = merge3_gt10_3;
-    if (match6_load) begin
-      \$4005  = \$3051 ;
+    \$4005  = merge0_gt5_1;
+    if (match0_load_copy5) begin
+      \$4005  = \$2167 ;
     end
     if (rst) begin
       \$4005  = 1'h0;
@@ -15998,9 +15895,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4006  = merge3_eq10_3;
-    if (match6_load) begin
-      \$4006  = \$3052 ;
+    \$4006  = merge0_eq5_1;
+    if (match0_load_copy5) begin
+      \$4006  = \$2182 ;
     end
     if (rst) begin
       \$4006  = 1'h0;
@@ -16008,9 +15905,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4007  = merge3_gt10_4;
-    if (match6_load) begin
-      \$4007  = \$3053 ;
+    \$4007  = merge0_gt5_2;
+    if (match0_load_copy5) begin
+      \$4007  = \$2197 ;
     end
     if (rst) begin
       \$4007  = 1'h0;
@@ -16018,9 +15915,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4008  = merge3_eq10_4;
-    if (match6_load) begin
-      \$4008  = \$3054 ;
+    \$4008  = merge0_eq5_2;
+    if (match0_load_copy5) begin
+      \$4008  = \$2212 ;
     end
     if (rst) begin
       \$4008  = 1'h0;
@@ -16028,9 +15925,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4009  = merge3_gt12_0;
-    if (match6_load) begin
-      \$4009  = \$3055 ;
+    \$4009  = merge0_gt5_3;
+    if (match0_load_copy5) begin
+      \$4009  = \$2227 ;
     end
     if (rst) begin
       \$4009  = 1'h0;
@@ -16038,9 +15935,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4010  = merge3_eq12_0;
-    if (match6_load) begin
-      \$4010  = \$3056 ;
+    \$4010  = merge0_eq5_3;
+    if (match0_load_copy5) begin
+      \$4010  = \$2242 ;
     end
     if (rst) begin
       \$4010  = 1'h0;
@@ -16048,9 +15945,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4011  = merge3_gt12_1;
-    if (match6_load) begin
-      \$4011  = \$3057 ;
+    \$4011  = merge0_gt5_4;
+    if (match0_load_copy5) begin
+      \$4011  = \$2257 ;
     end
     if (rst) begin
       \$4011  = 1'h0;
@@ -16058,9 +15955,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4012  = merge3_eq12_1;
-    if (match6_load) begin
-      \$4012  = \$3058 ;
+    \$4012  = merge0_eq5_4;
+    if (match0_load_copy5) begin
+      \$4012  = \$2272 ;
     end
     if (rst) begin
       \$4012  = 1'h0;
@@ -16068,9 +15965,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4013  = merge3_gt12_2;
-    if (match6_load) begin
-      \$4013  = \$3059 ;
+    \$4013  = merge0_gt6_0;
+    if (match0_load_copy6) begin
+      \$4013  = \$2287 ;
     end
     if (rst) begin
       \$4013  = 1'h0;
@@ -16078,9 +15975,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4014  = merge3_eq12_2;
-    if (match6_load) begin
-      \$4014  = \$3060 ;
+    \$4014  = merge0_eq6_0;
+    if (match0_load_copy6) begin
+      \$4014  = \$2302 ;
     end
     if (rst) begin
       \$4014  = 1'h0;
@@ -16088,9 +15985,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4015  = merge3_gt12_3;
-    if (match6_load) begin
-      \$4015  = \$3061 ;
+    \$4015  = merge0_gt6_1;
+    if (match0_load_copy6) begin
+      \$4015  = \$2317 ;
     end
     if (rst) begin
       \$4015  = 1'h0;
@@ -16098,9 +15995,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4016  = merge3_eq12_3;
-    if (match6_load) begin
-      \$4016  = \$3062 ;
+    \$4016  = merge0_eq6_1;
+    if (match0_load_copy6) begin
+      \$4016  = \$2332 ;
     end
     if (rst) begin
       \$4016  = 1'h0;
@@ -16108,9 +16005,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4017  = merge3_gt12_4;
-    if (match6_load) begin
-      \$4017  = \$3063 ;
+    \$4017  = merge0_gt6_2;
+    if (match0_load_copy6) begin
+      \$4017  = \$2347 ;
     end
     if (rst) begin
       \$4017  = 1'h0;
@@ -16118,9 +16015,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4018  = merge3_eq12_4;
-    if (match6_load) begin
-      \$4018  = \$3064 ;
+    \$4018  = merge0_eq6_2;
+    if (match0_load_copy6) begin
+      \$4018  = \$2362 ;
     end
     if (rst) begin
       \$4018  = 1'h0;
@@ -16128,9 +16025,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4019  = merge3_gt14_0;
-    if (match6_load) begin
-      \$4019  = \$3065 ;
+    \$4019  = merge0_gt6_3;
+    if (match0_load_copy6) begin
+      \$4019  = \$2377 ;
     end
     if (rst) begin
       \$4019  = 1'h0;
@@ -16138,9 +16035,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4020  = merge3_eq14_0;
-    if (match6_load) begin
-      \$4020  = \$3066 ;
+    \$4020  = merge0_eq6_3;
+    if (match0_load_copy6) begin
+      \$4020  = \$2392 ;
     end
     if (rst) begin
       \$4020  = 1'h0;
@@ -16148,9 +16045,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4021  = merge3_gt14_1;
-    if (match6_load) begin
-      \$4021  = \$3067 ;
+    \$4021  = merge0_gt6_4;
+    if (match0_load_copy6) begin
+      \$4021  = \$2407 ;
     end
     if (rst) begin
       \$4021  = 1'h0;
@@ -16158,9 +16055,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4022  = merge3_eq14_1;
-    if (match6_load) begin
-      \$4022  = \$3068 ;
+    \$4022  = merge0_eq6_4;
+    if (match0_load_copy6) begin
+      \$4022  = \$2422 ;
     end
     if (rst) begin
       \$4022  = 1'h0;
@@ -16168,9 +16065,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4023  = merge3_gt14_2;
-    if (match6_load) begin
-      \$4023  = \$3069 ;
+    \$4023  = merge0_gt7_0;
+    if (match0_load_copy7) begin
+      \$4023  = \$2437 ;
     end
     if (rst) begin
       \$4023  = 1'h0;
@@ -16178,9 +16075,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4024  = merge3_eq14_2;
-    if (match6_load) begin
-      \$4024  = \$3070 ;
+    \$4024  = merge0_eq7_0;
+    if (match0_load_copy7) begin
+      \$4024  = \$2452 ;
     end
     if (rst) begin
       \$4024  = 1'h0;
@@ -16188,9 +16085,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4025  = merge3_gt14_3;
-    if (match6_load) begin
-      \$4025  = \$3071 ;
+    \$4025  = merge0_gt7_1;
+    if (match0_load_copy7) begin
+      \$4025  = \$2467 ;
     end
     if (rst) begin
       \$4025  = 1'h0;
@@ -16198,9 +16095,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4026  = merge3_eq14_3;
-    if (match6_load) begin
-      \$4026  = \$3072 ;
+    \$4026  = merge0_eq7_1;
+    if (match0_load_copy7) begin
+      \$4026  = \$2482 ;
     end
     if (rst) begin
       \$4026  = 1'h0;
@@ -16208,9 +16105,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4027  = merge3_gt14_4;
-    if (match6_load) begin
-      \$4027  = \$3073 ;
+    \$4027  = merge0_gt7_2;
+    if (match0_load_copy7) begin
+      \$4027  = \$2497 ;
     end
     if (rst) begin
       \$4027  = 1'h0;
@@ -16218,9 +16115,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4028  = merge3_eq14_4;
-    if (match6_load) begin
-      \$4028  = \$3074 ;
+    \$4028  = merge0_eq7_2;
+    if (match0_load_copy7) begin
+      \$4028  = \$2512 ;
     end
     if (rst) begin
       \$4028  = 1'h0;
@@ -16228,49 +16125,49 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4029  = merge3_lane0;
-    if (match7_load) begin
-      \$4029  = \$3083 ;
+    \$4029  = merge0_gt7_3;
+    if (match0_load_copy7) begin
+      \$4029  = \$2527 ;
     end
     if (rst) begin
-      \$4029  = 84'h000000000000000000000;
+      \$4029  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4030  = merge3_lane1;
-    if (match7_load) begin
-      \$4030  = \$3092 ;
+    \$4030  = merge0_eq7_3;
+    if (match0_load_copy7) begin
+      \$4030  = \$2542 ;
     end
     if (rst) begin
-      \$4030  = 84'h000000000000000000000;
+      \$4030  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4031  = merge3_lane2;
-    if (match7_load) begin
-      \$4031  = \$3101 ;
+    \$4031  = merge0_gt7_4;
+    if (match0_load_copy7) begin
+      \$4031  = \$2557 ;
     end
     if (rst) begin
-      \$4031  = 84'h000000000000000000000;
+      \$4031  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4032  = merge3_lane3;
-    if (match7_load) begin
-      \$4032  = \$3110 ;
+    \$4032  = merge0_eq7_4;
+    if (match0_load_copy7) begin
+      \$4032  = \$2572 ;
     end
     if (rst) begin
-      \$4032  = 84'h000000000000000000000;
+      \$4032  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4033  = merge3_lane4;
-    if (match7_load) begin
-      \$4033  = \$3119 ;
+    \$4033  = merge0_lane0;
+    if (match1_load_copy0) begin
+      \$4033  = \$2581 ;
     end
     if (rst) begin
       \$4033  = 84'h000000000000000000000;
@@ -16278,9 +16175,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4034  = merge3_lane5;
-    if (match7_load) begin
-      \$4034  = \$3128 ;
+    \$4034  = merge0_lane1;
+    if (match1_load_copy1) begin
+      \$4034  = \$2590 ;
     end
     if (rst) begin
       \$4034  = 84'h000000000000000000000;
@@ -16288,9 +16185,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4035  = merge3_lane6;
-    if (match7_load) begin
-      \$4035  = \$3137 ;
+    \$4035  = merge0_lane2;
+    if (match1_load_copy2) begin
+      \$4035  = \$2599 ;
     end
     if (rst) begin
       \$4035  = 84'h000000000000000000000;
@@ -16298,9 +16195,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4036  = merge3_lane7;
-    if (match7_load) begin
-      \$4036  = \$3146 ;
+    \$4036  = merge0_lane3;
+    if (match1_load_copy3) begin
+      \$4036  = \$2608 ;
     end
     if (rst) begin
       \$4036  = 84'h000000000000000000000;
@@ -16308,9 +16205,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4037  = merge3_lane8;
-    if (match7_load) begin
-      \$4037  = \$3155 ;
+    \$4037  = merge0_lane4;
+    if (match1_load_copy4) begin
+      \$4037  = \$2617 ;
     end
     if (rst) begin
       \$4037  = 84'h000000000000000000000;
@@ -16318,9 +16215,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4038  = merge3_lane9;
-    if (match7_load) begin
-      \$4038  = \$3164 ;
+    \$4038  = merge0_lane5;
+    if (match1_load_copy5) begin
+      \$4038  = \$2626 ;
     end
     if (rst) begin
       \$4038  = 84'h000000000000000000000;
@@ -16328,9 +16225,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4039  = merge3_lane10;
-    if (match7_load) begin
-      \$4039  = \$3173 ;
+    \$4039  = merge0_lane6;
+    if (match1_load_copy6) begin
+      \$4039  = \$2635 ;
     end
     if (rst) begin
       \$4039  = 84'h000000000000000000000;
@@ -16338,9 +16235,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4040  = merge3_lane11;
-    if (match7_load) begin
-      \$4040  = \$3182 ;
+    \$4040  = merge0_lane7;
+    if (match1_load_copy7) begin
+      \$4040  = \$2644 ;
     end
     if (rst) begin
       \$4040  = 84'h000000000000000000000;
@@ -16348,9 +16245,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4041  = merge3_lane12;
-    if (match7_load) begin
-      \$4041  = \$3191 ;
+    \$4041  = merge0_lane8;
+    if (match1_load_copy8) begin
+      \$4041  = \$2653 ;
     end
     if (rst) begin
       \$4041  = 84'h000000000000000000000;
@@ -16358,9 +16255,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4042  = merge3_lane13;
-    if (match7_load) begin
-      \$4042  = \$3200 ;
+    \$4042  = merge0_lane9;
+    if (match1_load_copy9) begin
+      \$4042  = \$2662 ;
     end
     if (rst) begin
       \$4042  = 84'h000000000000000000000;
@@ -16368,9 +16265,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4043  = merge3_lane14;
-    if (match7_load) begin
-      \$4043  = \$3209 ;
+    \$4043  = merge0_lane10;
+    if (match1_load_copy10) begin
+      \$4043  = \$2671 ;
     end
     if (rst) begin
       \$4043  = 84'h000000000000000000000;
@@ -16378,9 +16275,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4044  = merge3_lane15;
-    if (match7_load) begin
-      \$4044  = \$3218 ;
+    \$4044  = merge0_lane11;
+    if (match1_load_copy11) begin
+      \$4044  = \$2680 ;
     end
     if (rst) begin
       \$4044  = 84'h000000000000000000000;
@@ -16388,343 +16285,329 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4045  = merge3_last;
-    if (match7_load) begin
-      \$4045  = merge3_in_last;
+    \$4045  = merge0_lane12;
+    if (match1_load_copy12) begin
+      \$4045  = \$2689 ;
     end
     if (rst) begin
-      \$4045  = 1'h0;
+      \$4045  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4046  = \$signal$35 ;
-    if (match8_load) begin
-      \$4046 [0] = \$3224 ;
-      \$4046 [1] = \$3232 ;
-      \$4046 [2] = \$3240 ;
-      \$4046 [3] = \$3248 ;
-      \$4046 [4] = \$3256 ;
-      \$4046 [5] = \$3264 ;
-      \$4046 [6] = \$3272 ;
-      \$4046 [7] = \$3280 ;
-      \$4046 [8] = \$3288 ;
-      \$4046 [9] = \$3296 ;
-      \$4046 [10] = \$3304 ;
-      \$4046 [11] = \$3312 ;
-      \$4046 [12] = \$3320 ;
-      \$4046 [13] = \$3328 ;
-      \$4046 [14] = \$3336 ;
+    \$4046  = merge0_lane13;
+    if (match1_load_copy13) begin
+      \$4046  = \$2698 ;
     end
     if (rst) begin
-      \$4046  = 15'h0000;
+      \$4046  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4047  = near0_in_idx;
-    if (match8_load) begin
-      \$4047  = \$3225 ;
+    \$4047  = merge0_lane14;
+    if (match1_load_copy14) begin
+      \$4047  = \$2707 ;
     end
     if (rst) begin
-      \$4047  = 20'h00000;
+      \$4047  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4048  = near0_out_idx;
-    if (match8_load) begin
-      \$4048  = \$3226 ;
+    \$4048  = merge0_lane15;
+    if (match1_load_copy15) begin
+      \$4048  = \$2716 ;
     end
     if (rst) begin
-      \$4048  = 20'h00000;
+      \$4048  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4049  = near1_in_idx;
-    if (match8_load) begin
-      \$4049  = \$3233 ;
+    \$4049  = merge0_last;
+    if (match1_load_copy0) begin
+      \$4049  = merge0_in_last;
     end
     if (rst) begin
-      \$4049  = 20'h00000;
+      \$4049  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4050  = near1_out_idx;
-    if (match8_load) begin
-      \$4050  = \$3234 ;
+    \$4050  = merge1_in0;
+    if (match2_load_copy0) begin
+      \$4050  = merge0_lane0;
     end
     if (rst) begin
-      \$4050  = 20'h00000;
+      \$4050  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4051  = near2_in_idx;
-    if (match8_load) begin
-      \$4051  = \$3241 ;
+    \$4051  = merge1_in1;
+    if (match2_load_copy1) begin
+      \$4051  = merge0_lane1;
     end
     if (rst) begin
-      \$4051  = 20'h00000;
+      \$4051  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4052  = near2_out_idx;
-    if (match8_load) begin
-      \$4052  = \$3242 ;
+    \$4052  = merge1_in2;
+    if (match2_load_copy2) begin
+      \$4052  = merge0_lane2;
     end
     if (rst) begin
-      \$4052  = 20'h00000;
+      \$4052  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4053  = near3_in_idx;
-    if (match8_load) begin
-      \$4053  = \$3249 ;
+    \$4053  = merge1_in3;
+    if (match2_load_copy3) begin
+      \$4053  = merge0_lane3;
     end
     if (rst) begin
-      \$4053  = 20'h00000;
+      \$4053  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4054  = near3_out_idx;
-    if (match8_load) begin
-      \$4054  = \$3250 ;
+    \$4054  = merge1_in4;
+    if (match2_load_copy4) begin
+      \$4054  = merge0_lane4;
     end
     if (rst) begin
-      \$4054  = 20'h00000;
+      \$4054  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4055  = near4_in_idx;
-    if (match8_load) begin
-      \$4055  = \$3257 ;
+    \$4055  = merge1_in5;
+    if (match2_load_copy5) begin
+      \$4055  = merge0_lane5;
     end
     if (rst) begin
-      \$4055  = 20'h00000;
+      \$4055  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4056  = near4_out_idx;
-    if (match8_load) begin
-      \$4056  = \$3258 ;
+    \$4056  = merge1_in6;
+    if (match2_load_copy6) begin
+      \$4056  = merge0_lane6;
     end
     if (rst) begin
-      \$4056  = 20'h00000;
+      \$4056  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4057  = near5_in_idx;
-    if (match8_load) begin
-      \$4057  = \$3265 ;
+    \$4057  = merge1_in7;
+    if (match2_load_copy7) begin
+      \$4057  = merge0_lane7;
     end
     if (rst) begin
-      \$4057  = 20'h00000;
+      \$4057  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4058  = near5_out_idx;
-    if (match8_load) begin
-      \$4058  = \$3266 ;
+    \$4058  = merge1_in8;
+    if (match2_load_copy8) begin
+      \$4058  = merge0_lane8;
     end
     if (rst) begin
-      \$4058  = 20'h00000;
+      \$4058  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4059  = near6_in_idx;
-    if (match8_load) begin
-      \$4059  = \$3273 ;
+    \$4059  = merge1_in9;
+    if (match2_load_copy9) begin
+      \$4059  = merge0_lane9;
     end
     if (rst) begin
-      \$4059  = 20'h00000;
+      \$4059  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4060  = near6_out_idx;
-    if (match8_load) begin
-      \$4060  = \$3274 ;
+    \$4060  = merge1_in10;
+    if (match2_load_copy10) begin
+      \$4060  = merge0_lane10;
     end
     if (rst) begin
-      \$4060  = 20'h00000;
+      \$4060  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4061  = near7_in_idx;
-    if (match8_load) begin
-      \$4061  = \$3281 ;
+    \$4061  = merge1_in11;
+    if (match2_load_copy11) begin
+      \$4061  = merge0_lane11;
     end
     if (rst) begin
-      \$4061  = 20'h00000;
+      \$4061  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4062  = near7_out_idx;
-    if (match8_load) begin
-      \$4062  = \$3282 ;
+    \$4062  = merge1_in12;
+    if (match2_load_copy12) begin
+      \$4062  = merge0_lane12;
     end
     if (rst) begin
-      \$4062  = 20'h00000;
+      \$4062  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4063  = near8_in_idx;
-    if (match8_load) begin
-      \$4063  = \$3289 ;
+    \$4063  = merge1_in13;
+    if (match2_load_copy13) begin
+      \$4063  = merge0_lane13;
     end
     if (rst) begin
-      \$4063  = 20'h00000;
+      \$4063  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4064  = near8_out_idx;
-    if (match8_load) begin
-      \$4064  = \$3290 ;
+    \$4064  = merge1_in14;
+    if (match2_load_copy14) begin
+      \$4064  = merge0_lane14;
     end
     if (rst) begin
-      \$4064  = 20'h00000;
+      \$4064  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4065  = near9_in_idx;
-    if (match8_load) begin
-      \$4065  = \$3297 ;
+    \$4065  = merge1_in15;
+    if (match2_load_copy15) begin
+      \$4065  = merge0_lane15;
     end
     if (rst) begin
-      \$4065  = 20'h00000;
+      \$4065  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4066  = near9_out_idx;
-    if (match8_load) begin
-      \$4066  = \$3298 ;
+    \$4066  = merge1_in_last;
+    if (match2_load_copy0) begin
+      \$4066  = merge0_last;
     end
     if (rst) begin
-      \$4066  = 20'h00000;
+      \$4066  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4067  = near10_in_idx;
-    if (match8_load) begin
-      \$4067  = \$3305 ;
+    \$4067  = merge1_gt0_0;
+    if (match2_load_copy0) begin
+      \$4067  = \$2717 ;
     end
     if (rst) begin
-      \$4067  = 20'h00000;
+      \$4067  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4068  = near10_out_idx;
-    if (match8_load) begin
-      \$4068  = \$3306 ;
+    \$4068  = merge1_eq0_0;
+    if (match2_load_copy0) begin
+      \$4068  = \$2718 ;
     end
     if (rst) begin
-      \$4068  = 20'h00000;
+      \$4068  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4069  = near11_in_idx;
-    if (match8_load) begin
-      \$4069  = \$3313 ;
+    \$4069  = merge1_gt0_1;
+    if (match2_load_copy0) begin
+      \$4069  = \$2719 ;
     end
     if (rst) begin
-      \$4069  = 20'h00000;
+      \$4069  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4070  = near11_out_idx;
-    if (match8_load) begin
-      \$4070  = \$3314 ;
+    \$4070  = merge1_eq0_1;
+    if (match2_load_copy0) begin
+      \$4070  = \$2720 ;
     end
     if (rst) begin
-      \$4070  = 20'h00000;
+      \$4070  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4071  = near12_in_idx;
-    if (match8_load) begin
-      \$4071  = \$3321 ;
+    \$4071  = merge1_gt0_2;
+    if (match2_load_copy0) begin
+      \$4071  = \$2721 ;
     end
     if (rst) begin
-      \$4071  = 20'h00000;
+      \$4071  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4072  = near12_out_idx;
-    if (match8_load) begin
-      \$4072  = \$3322 ;
+    \$4072  = merge1_eq0_2;
+    if (match2_load_copy0) begin
+      \$4072  = \$2722 ;
     end
     if (rst) begin
-      \$4072  = 20'h00000;
+      \$4072  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4073  = near13_in_idx;
-    if (match8_load) begin
-      \$4073  = \$3329 ;
+    \$4073  = merge1_gt0_3;
+    if (match2_load_copy0) begin
+      \$4073  = \$2723 ;
     end
     if (rst) begin
-      \$4073  = 20'h00000;
+      \$4073  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4074  = near13_out_idx;
-    if (match8_load) begin
-      \$4074  = \$3330 ;
+    \$4074  = merge1_eq0_3;
+    if (match2_load_copy0) begin
+      \$4074  = \$2724 ;
     end
     if (rst) begin
-      \$4074  = 20'h00000;
+      \$4074  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4075  = near14_in_idx;
-    if (match8_load) begin
-      \$4075  = \$3337 ;
+    \$4075  = merge1_gt0_4;
+    if (match2_load_copy0) begin
+      \$4075  = \$2725 ;
     end
     if (rst) begin
-      \$4075  = 20'h00000;
+      \$4075  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4076  = near14_out_idx;
-    if (match8_load) begin
-      \$4076  = \$3338 ;
+    \$4076  = merge1_eq0_4;
+    if (match2_load_copy0) begin
+      \$4076  = \$2726 ;
     end
     if (rst) begin
-      \$4076  = 20'h00000;
+      \$4076  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4077  = near_last;
-    if (match8_load) begin
-      \$4077  = merge3_last;
+    \$4077  = merge1_gt1_0;
+    if (match2_load_copy1) begin
+      \$4077  = \$2727 ;
     end
     if (rst) begin
       \$4077  = 1'h0;
@@ -16732,9 +16615,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4078  = lane0_takes0;
-    if (match9_load) begin
-      \$4078  = \$3339 ;
+    \$4078  = merge1_eq1_0;
+    if (match2_load_copy1) begin
+      \$4078  = \$2728 ;
     end
     if (rst) begin
       \$4078  = 1'h0;
@@ -16742,9 +16625,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4079  = lane0_takes1;
-    if (match9_load) begin
-      \$4079  = \$3340 ;
+    \$4079  = merge1_gt1_1;
+    if (match2_load_copy1) begin
+      \$4079  = \$2729 ;
     end
     if (rst) begin
       \$4079  = 1'h0;
@@ -16752,9 +16635,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4080  = lane0_takes2;
-    if (match9_load) begin
-      \$4080  = \$3341 ;
+    \$4080  = merge1_eq1_1;
+    if (match2_load_copy1) begin
+      \$4080  = \$2730 ;
     end
     if (rst) begin
       \$4080  = 1'h0;
@@ -16762,9 +16645,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4081  = lane0_takes3;
-    if (match9_load) begin
-      \$4081  = \$3342 ;
+    \$4081  = merge1_gt1_2;
+    if (match2_load_copy1) begin
+      \$4081  = \$2731 ;
     end
     if (rst) begin
       \$4081  = 1'h0;
@@ -16772,9 +16655,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4082  = lane0_takes4;
-    if (match9_load) begin
-      \$4082  = \$3343 ;
+    \$4082  = merge1_eq1_2;
+    if (match2_load_copy1) begin
+      \$4082  = \$2732 ;
     end
     if (rst) begin
       \$4082  = 1'h0;
@@ -16782,9 +16665,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4083  = lane0_takes5;
-    if (match9_load) begin
-      \$4083  = \$3344 ;
+    \$4083  = merge1_gt1_3;
+    if (match2_load_copy1) begin
+      \$4083  = \$2733 ;
     end
     if (rst) begin
       \$4083  = 1'h0;
@@ -16792,9 +16675,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4084  = lane0_takes6;
-    if (match9_load) begin
-      \$4084  = \$3345 ;
+    \$4084  = merge1_eq1_3;
+    if (match2_load_copy1) begin
+      \$4084  = \$2734 ;
     end
     if (rst) begin
       \$4084  = 1'h0;
@@ -16802,9 +16685,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4085  = lane0_takes7;
-    if (match9_load) begin
-      \$4085  = \$3346 ;
+    \$4085  = merge1_gt1_4;
+    if (match2_load_copy1) begin
+      \$4085  = \$2735 ;
     end
     if (rst) begin
       \$4085  = 1'h0;
@@ -16812,9 +16695,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4086  = lane0_takes8;
-    if (match9_load) begin
-      \$4086  = \$3347 ;
+    \$4086  = merge1_eq1_4;
+    if (match2_load_copy1) begin
+      \$4086  = \$2736 ;
     end
     if (rst) begin
       \$4086  = 1'h0;
@@ -16822,9 +16705,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4087  = lane0_takes9;
-    if (match9_load) begin
-      \$4087  = \$3348 ;
+    \$4087  = merge1_gt2_0;
+    if (match2_load_copy2) begin
+      \$4087  = \$2737 ;
     end
     if (rst) begin
       \$4087  = 1'h0;
@@ -16832,9 +16715,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4088  = lane0_takes10;
-    if (match9_load) begin
-      \$4088  = \$3349 ;
+    \$4088  = merge1_eq2_0;
+    if (match2_load_copy2) begin
+      \$4088  = \$2738 ;
     end
     if (rst) begin
       \$4088  = 1'h0;
@@ -16842,9 +16725,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4089  = lane0_takes11;
-    if (match9_load) begin
-      \$4089  = \$3350 ;
+    \$4089  = merge1_gt2_1;
+    if (match2_load_copy2) begin
+      \$4089  = \$2739 ;
     end
     if (rst) begin
       \$4089  = 1'h0;
@@ -16852,9 +16735,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4090  = lane0_takes12;
-    if (match9_load) begin
-      \$4090  = \$3351 ;
+    \$4090  = merge1_eq2_1;
+    if (match2_load_copy2) begin
+      \$4090  = \$2740 ;
     end
     if (rst) begin
       \$4090  = 1'h0;
@@ -16862,9 +16745,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4091  = lane0_takes13;
-    if (match9_load) begin
-      \$4091  = \$3352 ;
+    \$4091  = merge1_gt2_2;
+    if (match2_load_copy2) begin
+      \$4091  = \$2741 ;
     end
     if (rst) begin
       \$4091  = 1'h0;
@@ -16872,9 +16755,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4092  = lane0_takes14;
-    if (match9_load) begin
-      \$4092  = \$3353 ;
+    \$4092  = merge1_eq2_2;
+    if (match2_load_copy2) begin
+      \$4092  = \$2742 ;
     end
     if (rst) begin
       \$4092  = 1'h0;
@@ -16882,9 +16765,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4093  = lane1_takes1;
-    if (match9_load) begin
-      \$4093  = \$3354 ;
+    \$4093  = merge1_gt2_3;
+    if (match2_load_copy2) begin
+      \$4093  = \$2743 ;
     end
     if (rst) begin
       \$4093  = 1'h0;
@@ -16892,9 +16775,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4094  = lane1_takes2;
-    if (match9_load) begin
-      \$4094  = \$3355 ;
+    \$4094  = merge1_eq2_3;
+    if (match2_load_copy2) begin
+      \$4094  = \$2744 ;
     end
     if (rst) begin
       \$4094  = 1'h0;
@@ -16902,9 +16785,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4095  = lane1_takes3;
-    if (match9_load) begin
-      \$4095  = \$3356 ;
+    \$4095  = merge1_gt2_4;
+    if (match2_load_copy2) begin
+      \$4095  = \$2745 ;
     end
     if (rst) begin
       \$4095  = 1'h0;
@@ -16912,9 +16795,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4096  = lane1_takes4;
-    if (match9_load) begin
-      \$4096  = \$3357 ;
+    \$4096  = merge1_eq2_4;
+    if (match2_load_copy2) begin
+      \$4096  = \$2746 ;
     end
     if (rst) begin
       \$4096  = 1'h0;
@@ -16922,9 +16805,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4097  = lane1_takes5;
-    if (match9_load) begin
-      \$4097  = \$3358 ;
+    \$4097  = merge1_gt3_0;
+    if (match2_load_copy3) begin
+      \$4097  = \$2747 ;
     end
     if (rst) begin
       \$4097  = 1'h0;
@@ -16932,9 +16815,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4098  = lane1_takes6;
-    if (match9_load) begin
-      \$4098  = \$3359 ;
+    \$4098  = merge1_eq3_0;
+    if (match2_load_copy3) begin
+      \$4098  = \$2748 ;
     end
     if (rst) begin
       \$4098  = 1'h0;
@@ -16942,9 +16825,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4099  = lane1_takes7;
-    if (match9_load) begin
-      \$4099  = \$3360 ;
+    \$4099  = merge1_gt3_1;
+    if (match2_load_copy3) begin
+      \$4099  = \$2749 ;
     end
     if (rst) begin
       \$4099  = 1'h0;
@@ -16952,9 +16835,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4100  = lane1_takes8;
-    if (match9_load) begin
-      \$4100  = \$3361 ;
+    \$4100  = merge1_eq3_1;
+    if (match2_load_copy3) begin
+      \$4100  = \$2750 ;
     end
     if (rst) begin
       \$4100  = 1'h0;
@@ -16962,9 +16845,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4101  = lane1_takes9;
-    if (match9_load) begin
-      \$4101  = \$3362 ;
+    \$4101  = merge1_gt3_2;
+    if (match2_load_copy3) begin
+      \$4101  = \$2751 ;
     end
     if (rst) begin
       \$4101  = 1'h0;
@@ -16972,9 +16855,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4102  = lane1_takes10;
-    if (match9_load) begin
-      \$4102  = \$3363 ;
+    \$4102  = merge1_eq3_2;
+    if (match2_load_copy3) begin
+      \$4102  = \$2752 ;
     end
     if (rst) begin
       \$4102  = 1'h0;
@@ -16982,9 +16865,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4103  = lane1_takes11;
-    if (match9_load) begin
-      \$4103  = \$3364 ;
+    \$4103  = merge1_gt3_3;
+    if (match2_load_copy3) begin
+      \$4103  = \$2753 ;
     end
     if (rst) begin
       \$4103  = 1'h0;
@@ -16992,9 +16875,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4104  = lane1_takes12;
-    if (match9_load) begin
-      \$4104  = \$3365 ;
+    \$4104  = merge1_eq3_3;
+    if (match2_load_copy3) begin
+      \$4104  = \$2754 ;
     end
     if (rst) begin
       \$4104  = 1'h0;
@@ -17002,9 +16885,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4105  = lane1_takes13;
-    if (match9_load) begin
-      \$4105  = \$3366 ;
+    \$4105  = merge1_gt3_4;
+    if (match2_load_copy3) begin
+      \$4105  = \$2755 ;
     end
     if (rst) begin
       \$4105  = 1'h0;
@@ -17012,9 +16895,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4106  = lane1_takes14;
-    if (match9_load) begin
-      \$4106  = \$3367 ;
+    \$4106  = merge1_eq3_4;
+    if (match2_load_copy3) begin
+      \$4106  = \$2756 ;
     end
     if (rst) begin
       \$4106  = 1'h0;
@@ -17022,9 +16905,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4107  = lane2_takes2;
-    if (match9_load) begin
-      \$4107  = \$3368 ;
+    \$4107  = merge1_gt8_0;
+    if (match2_load_copy8) begin
+      \$4107  = \$2757 ;
     end
     if (rst) begin
       \$4107  = 1'h0;
@@ -17032,9 +16915,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4108  = lane2_takes3;
-    if (match9_load) begin
-      \$4108  = \$3369 ;
+    \$4108  = merge1_eq8_0;
+    if (match2_load_copy8) begin
+      \$4108  = \$2758 ;
     end
     if (rst) begin
       \$4108  = 1'h0;
@@ -17042,9 +16925,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4109  = lane2_takes4;
-    if (match9_load) begin
-      \$4109  = \$3370 ;
+    \$4109  = merge1_gt8_1;
+    if (match2_load_copy8) begin
+      \$4109  = \$2759 ;
     end
     if (rst) begin
       \$4109  = 1'h0;
@@ -17052,9 +16935,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4110  = lane2_takes5;
-    if (match9_load) begin
-      \$4110  = \$3371 ;
+    \$4110  = merge1_eq8_1;
+    if (match2_load_copy8) begin
+      \$4110  = \$2760 ;
     end
     if (rst) begin
       \$4110  = 1'h0;
@@ -17062,9 +16945,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4111  = lane2_takes6;
-    if (match9_load) begin
-      \$4111  = \$3372 ;
+    \$4111  = merge1_gt8_2;
+    if (match2_load_copy8) begin
+      \$4111  = \$2761 ;
     end
     if (rst) begin
       \$4111  = 1'h0;
@@ -17072,9 +16955,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4112  = lane2_takes7;
-    if (match9_load) begin
-      \$4112  = \$3373 ;
+    \$4112  = merge1_eq8_2;
+    if (match2_load_copy8) begin
+      \$4112  = \$2762 ;
     end
     if (rst) begin
       \$4112  = 1'h0;
@@ -17082,9 +16965,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4113  = lane2_takes8;
-    if (match9_load) begin
-      \$4113  = \$3374 ;
+    \$4113  = merge1_gt8_3;
+    if (match2_load_copy8) begin
+      \$4113  = \$2763 ;
     end
     if (rst) begin
       \$4113  = 1'h0;
@@ -17092,9 +16975,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4114  = lane2_takes9;
-    if (match9_load) begin
-      \$4114  = \$3375 ;
+    \$4114  = merge1_eq8_3;
+    if (match2_load_copy8) begin
+      \$4114  = \$2764 ;
     end
     if (rst) begin
       \$4114  = 1'h0;
@@ -17102,9 +16985,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4115  = lane2_takes10;
-    if (match9_load) begin
-      \$4115  = \$3376 ;
+    \$4115  = merge1_gt8_4;
+    if (match2_load_copy8) begin
+      \$4115  = \$2765 ;
     end
     if (rst) begin
       \$4115  = 1'h0;
@@ -17112,9 +16995,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4116  = lane2_takes11;
-    if (match9_load) begin
-      \$4116  = \$3377 ;
+    \$4116  = merge1_eq8_4;
+    if (match2_load_copy8) begin
+      \$4116  = \$2766 ;
     end
     if (rst) begin
       \$4116  = 1'h0;
@@ -17122,9 +17005,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4117  = lane2_takes12;
-    if (match9_load) begin
-      \$4117  = \$3378 ;
+    \$4117  = merge1_gt9_0;
+    if (match2_load_copy9) begin
+      \$4117  = \$2767 ;
     end
     if (rst) begin
       \$4117  = 1'h0;
@@ -17132,9 +17015,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4118  = lane2_takes13;
-    if (match9_load) begin
-      \$4118  = \$3379 ;
+    \$4118  = merge1_eq9_0;
+    if (match2_load_copy9) begin
+      \$4118  = \$2768 ;
     end
     if (rst) begin
       \$4118  = 1'h0;
@@ -17142,9 +17025,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4119  = lane2_takes14;
-    if (match9_load) begin
-      \$4119  = \$3380 ;
+    \$4119  = merge1_gt9_1;
+    if (match2_load_copy9) begin
+      \$4119  = \$2769 ;
     end
     if (rst) begin
       \$4119  = 1'h0;
@@ -17152,9 +17035,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4120  = lane3_takes3;
-    if (match9_load) begin
-      \$4120  = \$3381 ;
+    \$4120  = merge1_eq9_1;
+    if (match2_load_copy9) begin
+      \$4120  = \$2770 ;
     end
     if (rst) begin
       \$4120  = 1'h0;
@@ -17162,9 +17045,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4121  = lane3_takes4;
-    if (match9_load) begin
-      \$4121  = \$3382 ;
+    \$4121  = merge1_gt9_2;
+    if (match2_load_copy9) begin
+      \$4121  = \$2771 ;
     end
     if (rst) begin
       \$4121  = 1'h0;
@@ -17172,9 +17055,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4122  = lane3_takes5;
-    if (match9_load) begin
-      \$4122  = \$3383 ;
+    \$4122  = merge1_eq9_2;
+    if (match2_load_copy9) begin
+      \$4122  = \$2772 ;
     end
     if (rst) begin
       \$4122  = 1'h0;
@@ -17182,9 +17065,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4123  = lane3_takes6;
-    if (match9_load) begin
-      \$4123  = \$3384 ;
+    \$4123  = merge1_gt9_3;
+    if (match2_load_copy9) begin
+      \$4123  = \$2773 ;
     end
     if (rst) begin
       \$4123  = 1'h0;
@@ -17192,9 +17075,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4124  = lane3_takes7;
-    if (match9_load) begin
-      \$4124  = \$3385 ;
+    \$4124  = merge1_eq9_3;
+    if (match2_load_copy9) begin
+      \$4124  = \$2774 ;
     end
     if (rst) begin
       \$4124  = 1'h0;
@@ -17202,9 +17085,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4125  = lane3_takes8;
-    if (match9_load) begin
-      \$4125  = \$3386 ;
+    \$4125  = merge1_gt9_4;
+    if (match2_load_copy9) begin
+      \$4125  = \$2775 ;
     end
     if (rst) begin
       \$4125  = 1'h0;
@@ -17212,9 +17095,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4126  = lane3_takes9;
-    if (match9_load) begin
-      \$4126  = \$3387 ;
+    \$4126  = merge1_eq9_4;
+    if (match2_load_copy9) begin
+      \$4126  = \$2776 ;
     end
     if (rst) begin
       \$4126  = 1'h0;
@@ -17222,9 +17105,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4127  = lane3_takes10;
-    if (match9_load) begin
-      \$4127  = \$3388 ;
+    \$4127  = merge1_gt10_0;
+    if (match2_load_copy10) begin
+      \$4127  = \$2777 ;
     end
     if (rst) begin
       \$4127  = 1'h0;
@@ -17232,9 +17115,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4128  = lane3_takes11;
-    if (match9_load) begin
-      \$4128  = \$3389 ;
+    \$4128  = merge1_eq10_0;
+    if (match2_load_copy10) begin
+      \$4128  = \$2778 ;
     end
     if (rst) begin
       \$4128  = 1'h0;
@@ -17242,9 +17125,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4129  = lane3_takes12;
-    if (match9_load) begin
-      \$4129  = \$3390 ;
+    \$4129  = merge1_gt10_1;
+    if (match2_load_copy10) begin
+      \$4129  = \$2779 ;
     end
     if (rst) begin
       \$4129  = 1'h0;
@@ -17252,9 +17135,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4130  = lane3_takes13;
-    if (match9_load) begin
-      \$4130  = \$3391 ;
+    \$4130  = merge1_eq10_1;
+    if (match2_load_copy10) begin
+      \$4130  = \$2780 ;
     end
     if (rst) begin
       \$4130  = 1'h0;
@@ -17262,9 +17145,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4131  = lane3_takes14;
-    if (match9_load) begin
-      \$4131  = \$3392 ;
+    \$4131  = merge1_gt10_2;
+    if (match2_load_copy10) begin
+      \$4131  = \$2781 ;
     end
     if (rst) begin
       \$4131  = 1'h0;
@@ -17272,9 +17155,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4132  = lane4_takes4;
-    if (match9_load) begin
-      \$4132  = \$3393 ;
+    \$4132  = merge1_eq10_2;
+    if (match2_load_copy10) begin
+      \$4132  = \$2782 ;
     end
     if (rst) begin
       \$4132  = 1'h0;
@@ -17282,9 +17165,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4133  = lane4_takes5;
-    if (match9_load) begin
-      \$4133  = \$3394 ;
+    \$4133  = merge1_gt10_3;
+    if (match2_load_copy10) begin
+      \$4133  = \$2783 ;
     end
     if (rst) begin
       \$4133  = 1'h0;
@@ -17292,9 +17175,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4134  = lane4_takes6;
-    if (match9_load) begin
-      \$4134  = \$3395 ;
+    \$4134  = merge1_eq10_3;
+    if (match2_load_copy10) begin
+      \$4134  = \$2784 ;
     end
     if (rst) begin
       \$4134  = 1'h0;
@@ -17302,9 +17185,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4135  = lane4_takes7;
-    if (match9_load) begin
-      \$4135  = \$3396 ;
+    \$4135  = merge1_gt10_4;
+    if (match2_load_copy10) begin
+      \$4135  = \$2785 ;
     end
     if (rst) begin
       \$4135  = 1'h0;
@@ -17312,9 +17195,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4136  = lane4_takes8;
-    if (match9_load) begin
-      \$4136  = \$3397 ;
+    \$4136  = merge1_eq10_4;
+    if (match2_load_copy10) begin
+      \$4136  = \$2786 ;
     end
     if (rst) begin
       \$4136  = 1'h0;
@@ -17322,9 +17205,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4137  = lane4_takes9;
-    if (match9_load) begin
-      \$4137  = \$3398 ;
+    \$4137  = merge1_gt11_0;
+    if (match2_load_copy11) begin
+      \$4137  = \$2787 ;
     end
     if (rst) begin
       \$4137  = 1'h0;
@@ -17332,9 +17215,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4138  = lane4_takes10;
-    if (match9_load) begin
-      \$4138  = \$3399 ;
+    \$4138  = merge1_eq11_0;
+    if (match2_load_copy11) begin
+      \$4138  = \$2788 ;
     end
     if (rst) begin
       \$4138  = 1'h0;
@@ -17342,9 +17225,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4139  = lane4_takes11;
-    if (match9_load) begin
-      \$4139  = \$3400 ;
+    \$4139  = merge1_gt11_1;
+    if (match2_load_copy11) begin
+      \$4139  = \$2789 ;
     end
     if (rst) begin
       \$4139  = 1'h0;
@@ -17352,9 +17235,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4140  = lane4_takes12;
-    if (match9_load) begin
-      \$4140  = \$3401 ;
+    \$4140  = merge1_eq11_1;
+    if (match2_load_copy11) begin
+      \$4140  = \$2790 ;
     end
     if (rst) begin
       \$4140  = 1'h0;
@@ -17362,9 +17245,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4141  = lane4_takes13;
-    if (match9_load) begin
-      \$4141  = \$3402 ;
+    \$4141  = merge1_gt11_2;
+    if (match2_load_copy11) begin
+      \$4141  = \$2791 ;
     end
     if (rst) begin
       \$4141  = 1'h0;
@@ -17372,9 +17255,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4142  = lane4_takes14;
-    if (match9_load) begin
-      \$4142  = \$3403 ;
+    \$4142  = merge1_eq11_2;
+    if (match2_load_copy11) begin
+      \$4142  = \$2792 ;
     end
     if (rst) begin
       \$4142  = 1'h0;
@@ -17382,9 +17265,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4143  = lane5_takes5;
-    if (match9_load) begin
-      \$4143  = \$3404 ;
+    \$4143  = merge1_gt11_3;
+    if (match2_load_copy11) begin
+      \$4143  = \$2793 ;
     end
     if (rst) begin
       \$4143  = 1'h0;
@@ -17392,9 +17275,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4144  = lane5_takes6;
-    if (match9_load) begin
-      \$4144  = \$3405 ;
+    \$4144  = merge1_eq11_3;
+    if (match2_load_copy11) begin
+      \$4144  = \$2794 ;
     end
     if (rst) begin
       \$4144  = 1'h0;
@@ -17402,9 +17285,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4145  = lane5_takes7;
-    if (match9_load) begin
-      \$4145  = \$3406 ;
+    \$4145  = merge1_gt11_4;
+    if (match2_load_copy11) begin
+      \$4145  = \$2795 ;
     end
     if (rst) begin
       \$4145  = 1'h0;
@@ -17412,9 +17295,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4146  = lane5_takes8;
-    if (match9_load) begin
-      \$4146  = \$3407 ;
+    \$4146  = merge1_eq11_4;
+    if (match2_load_copy11) begin
+      \$4146  = \$2796 ;
     end
     if (rst) begin
       \$4146  = 1'h0;
@@ -17422,169 +17305,169 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4147  = lane5_takes9;
-    if (match9_load) begin
-      \$4147  = \$3408 ;
+    \$4147  = merge1_lane0;
+    if (match3_load_copy0) begin
+      \$4147  = \$2805 ;
     end
     if (rst) begin
-      \$4147  = 1'h0;
+      \$4147  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4148  = lane5_takes10;
-    if (match9_load) begin
-      \$4148  = \$3409 ;
+    \$4148  = merge1_lane1;
+    if (match3_load_copy1) begin
+      \$4148  = \$2814 ;
     end
     if (rst) begin
-      \$4148  = 1'h0;
+      \$4148  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4149  = lane5_takes11;
-    if (match9_load) begin
-      \$4149  = \$3410 ;
+    \$4149  = merge1_lane2;
+    if (match3_load_copy2) begin
+      \$4149  = \$2823 ;
     end
     if (rst) begin
-      \$4149  = 1'h0;
+      \$4149  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4150  = lane5_takes12;
-    if (match9_load) begin
-      \$4150  = \$3411 ;
+    \$4150  = merge1_lane3;
+    if (match3_load_copy3) begin
+      \$4150  = \$2832 ;
     end
     if (rst) begin
-      \$4150  = 1'h0;
+      \$4150  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4151  = lane5_takes13;
-    if (match9_load) begin
-      \$4151  = \$3412 ;
+    \$4151  = merge1_lane4;
+    if (match3_load_copy4) begin
+      \$4151  = \$2841 ;
     end
     if (rst) begin
-      \$4151  = 1'h0;
+      \$4151  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4152  = lane5_takes14;
-    if (match9_load) begin
-      \$4152  = \$3413 ;
+    \$4152  = merge1_lane5;
+    if (match3_load_copy5) begin
+      \$4152  = \$2850 ;
     end
     if (rst) begin
-      \$4152  = 1'h0;
+      \$4152  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4153  = lane6_takes6;
-    if (match9_load) begin
-      \$4153  = \$3414 ;
+    \$4153  = merge1_lane6;
+    if (match3_load_copy6) begin
+      \$4153  = \$2859 ;
     end
     if (rst) begin
-      \$4153  = 1'h0;
+      \$4153  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4154  = lane6_takes7;
-    if (match9_load) begin
-      \$4154  = \$3415 ;
+    \$4154  = merge1_lane7;
+    if (match3_load_copy7) begin
+      \$4154  = \$2868 ;
     end
     if (rst) begin
-      \$4154  = 1'h0;
+      \$4154  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4155  = lane6_takes8;
-    if (match9_load) begin
-      \$4155  = \$3416 ;
+    \$4155  = merge1_lane8;
+    if (match3_load_copy8) begin
+      \$4155  = \$2877 ;
     end
     if (rst) begin
-      \$4155  = 1'h0;
+      \$4155  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4156  = lane6_takes9;
-    if (match9_load) begin
-      \$4156  = \$3417 ;
+    \$4156  = merge1_lane9;
+    if (match3_load_copy9) begin
+      \$4156  = \$2886 ;
     end
     if (rst) begin
-      \$4156  = 1'h0;
+      \$4156  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4157  = lane6_takes10;
-    if (match9_load) begin
-      \$4157  = \$3418 ;
+    \$4157  = merge1_lane10;
+    if (match3_load_copy10) begin
+      \$4157  = \$2895 ;
     end
     if (rst) begin
-      \$4157  = 1'h0;
+      \$4157  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4158  = lane6_takes11;
-    if (match9_load) begin
-      \$4158  = \$3419 ;
+    \$4158  = merge1_lane11;
+    if (match3_load_copy11) begin
+      \$4158  = \$2904 ;
     end
     if (rst) begin
-      \$4158  = 1'h0;
+      \$4158  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4159  = lane6_takes12;
-    if (match9_load) begin
-      \$4159  = \$3420 ;
+    \$4159  = merge1_lane12;
+    if (match3_load_copy12) begin
+      \$4159  = \$2913 ;
     end
     if (rst) begin
-      \$4159  = 1'h0;
+      \$4159  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4160  = lane6_takes13;
-    if (match9_load) begin
-      \$4160  = \$3421 ;
+    \$4160  = merge1_lane13;
+    if (match3_load_copy13) begin
+      \$4160  = \$2922 ;
     end
     if (rst) begin
-      \$4160  = 1'h0;
+      \$4160  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4161  = lane6_takes14;
-    if (match9_load) begin
-      \$4161  = \$3422 ;
+    \$4161  = merge1_lane14;
+    if (match3_load_copy14) begin
+      \$4161  = \$2931 ;
     end
     if (rst) begin
-      \$4161  = 1'h0;
+      \$4161  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4162  = lane7_takes7;
-    if (match9_load) begin
-      \$4162  = \$3423 ;
+    \$4162  = merge1_lane15;
+    if (match3_load_copy15) begin
+      \$4162  = \$2940 ;
     end
     if (rst) begin
-      \$4162  = 1'h0;
+      \$4162  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4163  = lane7_takes8;
-    if (match9_load) begin
-      \$4163  = \$3424 ;
+    \$4163  = merge1_last;
+    if (match3_load_copy0) begin
+      \$4163  = merge1_in_last;
     end
     if (rst) begin
       \$4163  = 1'h0;
@@ -17592,386 +17475,379 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4164  = lane7_takes9;
-    if (match9_load) begin
-      \$4164  = \$3425 ;
+    \$4164  = merge2_in0;
+    if (match4_load_copy0) begin
+      \$4164  = merge1_lane0;
     end
     if (rst) begin
-      \$4164  = 1'h0;
+      \$4164  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4165  = lane7_takes10;
-    if (match9_load) begin
-      \$4165  = \$3426 ;
+    \$4165  = merge2_in1;
+    if (match4_load_copy1) begin
+      \$4165  = merge1_lane1;
     end
     if (rst) begin
-      \$4165  = 1'h0;
+      \$4165  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4166  = lane7_takes11;
-    if (match9_load) begin
-      \$4166  = \$3427 ;
+    \$4166  = merge2_in2;
+    if (match4_load_copy2) begin
+      \$4166  = merge1_lane2;
     end
     if (rst) begin
-      \$4166  = 1'h0;
+      \$4166  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4167  = lane7_takes12;
-    if (match9_load) begin
-      \$4167  = \$3428 ;
+    \$4167  = merge2_in3;
+    if (match4_load_copy3) begin
+      \$4167  = merge1_lane3;
     end
     if (rst) begin
-      \$4167  = 1'h0;
+      \$4167  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4168  = lane7_takes13;
-    if (match9_load) begin
-      \$4168  = \$3429 ;
+    \$4168  = merge2_in4;
+    if (match4_load_copy4) begin
+      \$4168  = merge1_lane4;
     end
     if (rst) begin
-      \$4168  = 1'h0;
+      \$4168  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4169  = lane7_takes14;
-    if (match9_load) begin
-      \$4169  = \$3430 ;
+    \$4169  = merge2_in5;
+    if (match4_load_copy5) begin
+      \$4169  = merge1_lane5;
     end
     if (rst) begin
-      \$4169  = 1'h0;
+      \$4169  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4170  = \$signal$326 ;
-    if (match9_load) begin
-      \$4170 [0] = \$3432 ;
-      \$4170 [1] = \$3434 ;
-      \$4170 [2] = \$3436 ;
-      \$4170 [3] = \$3438 ;
-      \$4170 [4] = \$3440 ;
-      \$4170 [5] = \$3442 ;
-      \$4170 [6] = \$3444 ;
-      \$4170 [7] = \$3446 ;
+    \$4170  = merge2_in6;
+    if (match4_load_copy6) begin
+      \$4170  = merge1_lane6;
     end
     if (rst) begin
-      \$4170  = 8'h00;
+      \$4170  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4171  = t_in_idx0;
-    if (match9_load) begin
-      \$4171  = near0_in_idx;
+    \$4171  = merge2_in7;
+    if (match4_load_copy7) begin
+      \$4171  = merge1_lane7;
     end
     if (rst) begin
-      \$4171  = 20'h00000;
+      \$4171  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4172  = t_in_idx1;
-    if (match9_load) begin
-      \$4172  = near1_in_idx;
+    \$4172  = merge2_in8;
+    if (match4_load_copy8) begin
+      \$4172  = merge1_lane8;
     end
     if (rst) begin
-      \$4172  = 20'h00000;
+      \$4172  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4173  = t_in_idx2;
-    if (match9_load) begin
-      \$4173  = near2_in_idx;
+    \$4173  = merge2_in9;
+    if (match4_load_copy9) begin
+      \$4173  = merge1_lane9;
     end
     if (rst) begin
-      \$4173  = 20'h00000;
+      \$4173  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4174  = t_in_idx3;
-    if (match9_load) begin
-      \$4174  = near3_in_idx;
+    \$4174  = merge2_in10;
+    if (match4_load_copy10) begin
+      \$4174  = merge1_lane10;
     end
     if (rst) begin
-      \$4174  = 20'h00000;
+      \$4174  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4175  = t_in_idx4;
-    if (match9_load) begin
-      \$4175  = near4_in_idx;
+    \$4175  = merge2_in11;
+    if (match4_load_copy11) begin
+      \$4175  = merge1_lane11;
     end
     if (rst) begin
-      \$4175  = 20'h00000;
+      \$4175  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4176  = t_in_idx5;
-    if (match9_load) begin
-      \$4176  = near5_in_idx;
+    \$4176  = merge2_in12;
+    if (match4_load_copy12) begin
+      \$4176  = merge1_lane12;
     end
     if (rst) begin
-      \$4176  = 20'h00000;
+      \$4176  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4177  = t_in_idx6;
-    if (match9_load) begin
-      \$4177  = near6_in_idx;
+    \$4177  = merge2_in13;
+    if (match4_load_copy13) begin
+      \$4177  = merge1_lane13;
     end
     if (rst) begin
-      \$4177  = 20'h00000;
+      \$4177  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4178  = t_in_idx7;
-    if (match9_load) begin
-      \$4178  = near7_in_idx;
+    \$4178  = merge2_in14;
+    if (match4_load_copy14) begin
+      \$4178  = merge1_lane14;
     end
     if (rst) begin
-      \$4178  = 20'h00000;
+      \$4178  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4179  = t_in_idx8;
-    if (match9_load) begin
-      \$4179  = near8_in_idx;
+    \$4179  = merge2_in15;
+    if (match4_load_copy15) begin
+      \$4179  = merge1_lane15;
     end
     if (rst) begin
-      \$4179  = 20'h00000;
+      \$4179  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4180  = t_in_idx9;
-    if (match9_load) begin
-      \$4180  = near9_in_idx;
+    \$4180  = merge2_in_last;
+    if (match4_load_copy0) begin
+      \$4180  = merge1_last;
     end
     if (rst) begin
-      \$4180  = 20'h00000;
+      \$4180  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4181  = t_in_idx10;
-    if (match9_load) begin
-      \$4181  = near10_in_idx;
+    \$4181  = merge2_gt0_0;
+    if (match4_load_copy0) begin
+      \$4181  = \$2941 ;
     end
     if (rst) begin
-      \$4181  = 20'h00000;
+      \$4181  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4182  = t_in_idx11;
-    if (match9_load) begin
-      \$4182  = near11_in_idx;
+    \$4182  = merge2_eq0_0;
+    if (match4_load_copy0) begin
+      \$4182  = \$2942 ;
     end
     if (rst) begin
-      \$4182  = 20'h00000;
+      \$4182  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4183  = t_in_idx12;
-    if (match9_load) begin
-      \$4183  = near12_in_idx;
+    \$4183  = merge2_gt0_1;
+    if (match4_load_copy0) begin
+      \$4183  = \$2943 ;
     end
     if (rst) begin
-      \$4183  = 20'h00000;
+      \$4183  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4184  = t_in_idx13;
-    if (match9_load) begin
-      \$4184  = near13_in_idx;
+    \$4184  = merge2_eq0_1;
+    if (match4_load_copy0) begin
+      \$4184  = \$2944 ;
     end
     if (rst) begin
-      \$4184  = 20'h00000;
+      \$4184  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4185  = t_in_idx14;
-    if (match9_load) begin
-      \$4185  = near14_in_idx;
+    \$4185  = merge2_gt0_2;
+    if (match4_load_copy0) begin
+      \$4185  = \$2945 ;
     end
     if (rst) begin
-      \$4185  = 20'h00000;
+      \$4185  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4186  = t_out_idx0;
-    if (match9_load) begin
-      \$4186  = near0_out_idx;
+    \$4186  = merge2_eq0_2;
+    if (match4_load_copy0) begin
+      \$4186  = \$2946 ;
     end
     if (rst) begin
-      \$4186  = 20'h00000;
+      \$4186  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4187  = t_out_idx1;
-    if (match9_load) begin
-      \$4187  = near1_out_idx;
+    \$4187  = merge2_gt0_3;
+    if (match4_load_copy0) begin
+      \$4187  = \$2947 ;
     end
     if (rst) begin
-      \$4187  = 20'h00000;
+      \$4187  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4188  = t_out_idx2;
-    if (match9_load) begin
-      \$4188  = near2_out_idx;
+    \$4188  = merge2_eq0_3;
+    if (match4_load_copy0) begin
+      \$4188  = \$2948 ;
     end
     if (rst) begin
-      \$4188  = 20'h00000;
+      \$4188  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4189  = t_out_idx3;
-    if (match9_load) begin
-      \$4189  = near3_out_idx;
+    \$4189  = merge2_gt0_4;
+    if (match4_load_copy0) begin
+      \$4189  = \$2949 ;
     end
     if (rst) begin
-      \$4189  = 20'h00000;
+      \$4189  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4190  = t_out_idx4;
-    if (match9_load) begin
-      \$4190  = near4_out_idx;
+    \$4190  = merge2_eq0_4;
+    if (match4_load_copy0) begin
+      \$4190  = \$2950 ;
     end
     if (rst) begin
-      \$4190  = 20'h00000;
+      \$4190  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4191  = t_out_idx5;
-    if (match9_load) begin
-      \$4191  = near5_out_idx;
+    \$4191  = merge2_gt1_0;
+    if (match4_load_copy1) begin
+      \$4191  = \$2951 ;
     end
     if (rst) begin
-      \$4191  = 20'h00000;
+      \$4191  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4192  = t_out_idx6;
-    if (match9_load) begin
-      \$4192  = near6_out_idx;
+    \$4192  = merge2_eq1_0;
+    if (match4_load_copy1) begin
+      \$4192  = \$2952 ;
     end
     if (rst) begin
-      \$4192  = 20'h00000;
+      \$4192  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4193  = t_out_idx7;
-    if (match9_load) begin
-      \$4193  = near7_out_idx;
+    \$4193  = merge2_gt1_1;
+    if (match4_load_copy1) begin
+      \$4193  = \$2953 ;
     end
     if (rst) begin
-      \$4193  = 20'h00000;
+      \$4193  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4194  = t_out_idx8;
-    if (match9_load) begin
-      \$4194  = near8_out_idx;
+    \$4194  = merge2_eq1_1;
+    if (match4_load_copy1) begin
+      \$4194  = \$2954 ;
     end
     if (rst) begin
-      \$4194  = 20'h00000;
+      \$4194  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4195  = t_out_idx9;
-    if (match9_load) begin
-      \$4195  = near9_out_idx;
+    \$4195  = merge2_gt1_2;
+    if (match4_load_copy1) begin
+      \$4195  = \$2955 ;
     end
     if (rst) begin
-      \$4195  = 20'h00000;
+      \$4195  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4196  = t_out_idx10;
-    if (match9_load) begin
-      \$4196  = near10_out_idx;
+    \$4196  = merge2_eq1_2;
+    if (match4_load_copy1) begin
+      \$4196  = \$2956 ;
     end
     if (rst) begin
-      \$4196  = 20'h00000;
+      \$4196  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4197  = t_out_idx11;
-    if (match9_load) begin
-      \$4197  = near11_out_idx;
+    \$4197  = merge2_gt1_3;
+    if (match4_load_copy1) begin
+      \$4197  = \$2957 ;
     end
     if (rst) begin
-      \$4197  = 20'h00000;
+      \$4197  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4198  = t_out_idx12;
-    if (match9_load) begin
-      \$4198  = near12_out_idx;
+    \$4198  = merge2_eq1_3;
+    if (match4_load_copy1) begin
+      \$4198  = \$2958 ;
     end
     if (rst) begin
-      \$4198  = 20'h00000;
+      \$4198  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4199  = t_out_idx13;
-    if (match9_load) begin
-      \$4199  = near13_out_idx;
+    \$4199  = merge2_gt1_4;
+    if (match4_load_copy1) begin
+      \$4199  = \$2959 ;
     end
     if (rst) begin
-      \$4199  = 20'h00000;
+      \$4199  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4200  = t_out_idx14;
-    if (match9_load) begin
-      \$4200  = near14_out_idx;
+    \$4200  = merge2_eq1_4;
+    if (match4_load_copy1) begin
+      \$4200  = \$2960 ;
     end
     if (rst) begin
-      \$4200  = 20'h00000;
+      \$4200  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4201  = \$signal$327 ;
-    if (match9_load) begin
-      \$4201  = near_last;
+    \$4201  = merge2_gt4_0;
+    if (match4_load_copy4) begin
+      \$4201  = \$2961 ;
     end
     if (rst) begin
       \$4201  = 1'h0;
@@ -17979,46 +17855,2514 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4202  = room_next;
+    \$4202  = merge2_eq4_0;
+    if (match4_load_copy4) begin
+      \$4202  = \$2962 ;
+    end
     if (rst) begin
-      \$4202  = 1'h1;
+      \$4202  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4203  = pairs_skid;
-    if (\$3447 ) begin
-      \$4203  = \packed ;
+    \$4203  = merge2_gt4_1;
+    if (match4_load_copy4) begin
+      \$4203  = \$2963 ;
     end
     if (rst) begin
-      \$4203  = 329'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$4203  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4204  = pairs__payload;
-    if (\$3448 ) begin
-      if (pairs__ready) begin
-        \$4204  = pairs_skid;
-      end
-    end else if (\$3452 ) begin
-      \$4204  = \packed ;
+    \$4204  = merge2_eq4_1;
+    if (match4_load_copy4) begin
+      \$4204  = \$2964 ;
     end
     if (rst) begin
-      \$4204  = 329'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$4204  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4205  = pairs__valid;
-    if (\$3448 ) begin
-    end else if (\$3452 ) begin
-      \$4205  = 1'h1;
-    end else if (pairs__ready) begin
-      \$4205  = 1'h0;
+    \$4205  = merge2_gt4_2;
+    if (match4_load_copy4) begin
+      \$4205  = \$2965 ;
     end
     if (rst) begin
       \$4205  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4206  = merge2_eq4_2;
+    if (match4_load_copy4) begin
+      \$4206  = \$2966 ;
+    end
+    if (rst) begin
+      \$4206  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4207  = merge2_gt4_3;
+    if (match4_load_copy4) begin
+      \$4207  = \$2967 ;
+    end
+    if (rst) begin
+      \$4207  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4208  = merge2_eq4_3;
+    if (match4_load_copy4) begin
+      \$4208  = \$2968 ;
+    end
+    if (rst) begin
+      \$4208  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4209  = merge2_gt4_4;
+    if (match4_load_copy4) begin
+      \$4209  = \$2969 ;
+    end
+    if (rst) begin
+      \$4209  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4210  = merge2_eq4_4;
+    if (match4_load_copy4) begin
+      \$4210  = \$2970 ;
+    end
+    if (rst) begin
+      \$4210  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4211  = merge2_gt5_0;
+    if (match4_load_copy5) begin
+      \$4211  = \$2971 ;
+    end
+    if (rst) begin
+      \$4211  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4212  = merge2_eq5_0;
+    if (match4_load_copy5) begin
+      \$4212  = \$2972 ;
+    end
+    if (rst) begin
+      \$4212  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4213  = merge2_gt5_1;
+    if (match4_load_copy5) begin
+      \$4213  = \$2973 ;
+    end
+    if (rst) begin
+      \$4213  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4214  = merge2_eq5_1;
+    if (match4_load_copy5) begin
+      \$4214  = \$2974 ;
+    end
+    if (rst) begin
+      \$4214  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4215  = merge2_gt5_2;
+    if (match4_load_copy5) begin
+      \$4215  = \$2975 ;
+    end
+    if (rst) begin
+      \$4215  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4216  = merge2_eq5_2;
+    if (match4_load_copy5) begin
+      \$4216  = \$2976 ;
+    end
+    if (rst) begin
+      \$4216  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4217  = merge2_gt5_3;
+    if (match4_load_copy5) begin
+      \$4217  = \$2977 ;
+    end
+    if (rst) begin
+      \$4217  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4218  = merge2_eq5_3;
+    if (match4_load_copy5) begin
+      \$4218  = \$2978 ;
+    end
+    if (rst) begin
+      \$4218  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4219  = merge2_gt5_4;
+    if (match4_load_copy5) begin
+      \$4219  = \$2979 ;
+    end
+    if (rst) begin
+      \$4219  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4220  = merge2_eq5_4;
+    if (match4_load_copy5) begin
+      \$4220  = \$2980 ;
+    end
+    if (rst) begin
+      \$4220  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4221  = merge2_gt8_0;
+    if (match4_load_copy8) begin
+      \$4221  = \$2981 ;
+    end
+    if (rst) begin
+      \$4221  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4222  = merge2_eq8_0;
+    if (match4_load_copy8) begin
+      \$4222  = \$2982 ;
+    end
+    if (rst) begin
+      \$4222  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4223  = merge2_gt8_1;
+    if (match4_load_copy8) begin
+      \$4223  = \$2983 ;
+    end
+    if (rst) begin
+      \$4223  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4224  = merge2_eq8_1;
+    if (match4_load_copy8) begin
+      \$4224  = \$2984 ;
+    end
+    if (rst) begin
+      \$4224  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4225  = merge2_gt8_2;
+    if (match4_load_copy8) begin
+      \$4225  = \$2985 ;
+    end
+    if (rst) begin
+      \$4225  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4226  = merge2_eq8_2;
+    if (match4_load_copy8) begin
+      \$4226  = \$2986 ;
+    end
+    if (rst) begin
+      \$4226  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4227  = merge2_gt8_3;
+    if (match4_load_copy8) begin
+      \$4227  = \$2987 ;
+    end
+    if (rst) begin
+      \$4227  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4228  = merge2_eq8_3;
+    if (match4_load_copy8) begin
+      \$4228  = \$2988 ;
+    end
+    if (rst) begin
+      \$4228  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4229  = merge2_gt8_4;
+    if (match4_load_copy8) begin
+      \$4229  = \$2989 ;
+    end
+    if (rst) begin
+      \$4229  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4230  = merge2_eq8_4;
+    if (match4_load_copy8) begin
+      \$4230  = \$2990 ;
+    end
+    if (rst) begin
+      \$4230  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4231  = merge2_gt9_0;
+    if (match4_load_copy9) begin
+      \$4231  = \$2991 ;
+    end
+    if (rst) begin
+      \$4231  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4232  = merge2_eq9_0;
+    if (match4_load_copy9) begin
+      \$4232  = \$2992 ;
+    end
+    if (rst) begin
+      \$4232  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4233  = merge2_gt9_1;
+    if (match4_load_copy9) begin
+      \$4233  = \$2993 ;
+    end
+    if (rst) begin
+      \$4233  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4234  = merge2_eq9_1;
+    if (match4_load_copy9) begin
+      \$4234  = \$2994 ;
+    end
+    if (rst) begin
+      \$4234  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4235  = merge2_gt9_2;
+    if (match4_load_copy9) begin
+      \$4235  = \$2995 ;
+    end
+    if (rst) begin
+      \$4235  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4236  = merge2_eq9_2;
+    if (match4_load_copy9) begin
+      \$4236  = \$2996 ;
+    end
+    if (rst) begin
+      \$4236  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4237  = merge2_gt9_3;
+    if (match4_load_copy9) begin
+      \$4237  = \$2997 ;
+    end
+    if (rst) begin
+      \$4237  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4238  = merge2_eq9_3;
+    if (match4_load_copy9) begin
+      \$4238  = \$2998 ;
+    end
+    if (rst) begin
+      \$4238  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4239  = merge2_gt9_4;
+    if (match4_load_copy9) begin
+      \$4239  = \$2999 ;
+    end
+    if (rst) begin
+      \$4239  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4240  = merge2_eq9_4;
+    if (match4_load_copy9) begin
+      \$4240  = \$3000 ;
+    end
+    if (rst) begin
+      \$4240  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4241  = merge2_gt12_0;
+    if (match4_load_copy12) begin
+      \$4241  = \$3001 ;
+    end
+    if (rst) begin
+      \$4241  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4242  = merge2_eq12_0;
+    if (match4_load_copy12) begin
+      \$4242  = \$3002 ;
+    end
+    if (rst) begin
+      \$4242  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4243  = merge2_gt12_1;
+    if (match4_load_copy12) begin
+      \$4243  = \$3003 ;
+    end
+    if (rst) begin
+      \$4243  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4244  = merge2_eq12_1;
+    if (match4_load_copy12) begin
+      \$4244  = \$3004 ;
+    end
+    if (rst) begin
+      \$4244  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4245  = merge2_gt12_2;
+    if (match4_load_copy12) begin
+      \$4245  = \$3005 ;
+    end
+    if (rst) begin
+      \$4245  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4246  = merge2_eq12_2;
+    if (match4_load_copy12) begin
+      \$4246  = \$3006 ;
+    end
+    if (rst) begin
+      \$4246  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4247  = merge2_gt12_3;
+    if (match4_load_copy12) begin
+      \$4247  = \$3007 ;
+    end
+    if (rst) begin
+      \$4247  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4248  = merge2_eq12_3;
+    if (match4_load_copy12) begin
+      \$4248  = \$3008 ;
+    end
+    if (rst) begin
+      \$4248  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4249  = merge2_gt12_4;
+    if (match4_load_copy12) begin
+      \$4249  = \$3009 ;
+    end
+    if (rst) begin
+      \$4249  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4250  = merge2_eq12_4;
+    if (match4_load_copy12) begin
+      \$4250  = \$3010 ;
+    end
+    if (rst) begin
+      \$4250  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4251  = merge2_gt13_0;
+    if (match4_load_copy13) begin
+      \$4251  = \$3011 ;
+    end
+    if (rst) begin
+      \$4251  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4252  = merge2_eq13_0;
+    if (match4_load_copy13) begin
+      \$4252  = \$3012 ;
+    end
+    if (rst) begin
+      \$4252  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4253  = merge2_gt13_1;
+    if (match4_load_copy13) begin
+      \$4253  = \$3013 ;
+    end
+    if (rst) begin
+      \$4253  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4254  = merge2_eq13_1;
+    if (match4_load_copy13) begin
+      \$4254  = \$3014 ;
+    end
+    if (rst) begin
+      \$4254  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4255  = merge2_gt13_2;
+    if (match4_load_copy13) begin
+      \$4255  = \$3015 ;
+    end
+    if (rst) begin
+      \$4255  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4256  = merge2_eq13_2;
+    if (match4_load_copy13) begin
+      \$4256  = \$3016 ;
+    end
+    if (rst) begin
+      \$4256  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4257  = merge2_gt13_3;
+    if (match4_load_copy13) begin
+      \$4257  = \$3017 ;
+    end
+    if (rst) begin
+      \$4257  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4258  = merge2_eq13_3;
+    if (match4_load_copy13) begin
+      \$4258  = \$3018 ;
+    end
+    if (rst) begin
+      \$4258  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4259  = merge2_gt13_4;
+    if (match4_load_copy13) begin
+      \$4259  = \$3019 ;
+    end
+    if (rst) begin
+      \$4259  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4260  = merge2_eq13_4;
+    if (match4_load_copy13) begin
+      \$4260  = \$3020 ;
+    end
+    if (rst) begin
+      \$4260  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4261  = merge2_lane0;
+    if (match5_load_copy0) begin
+      \$4261  = \$3029 ;
+    end
+    if (rst) begin
+      \$4261  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4262  = merge2_lane1;
+    if (match5_load_copy1) begin
+      \$4262  = \$3038 ;
+    end
+    if (rst) begin
+      \$4262  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4263  = merge2_lane2;
+    if (match5_load_copy2) begin
+      \$4263  = \$3047 ;
+    end
+    if (rst) begin
+      \$4263  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4264  = merge2_lane3;
+    if (match5_load_copy3) begin
+      \$4264  = \$3056 ;
+    end
+    if (rst) begin
+      \$4264  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4265  = merge2_lane4;
+    if (match5_load_copy4) begin
+      \$4265  = \$3065 ;
+    end
+    if (rst) begin
+      \$4265  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4266  = merge2_lane5;
+    if (match5_load_copy5) begin
+      \$4266  = \$3074 ;
+    end
+    if (rst) begin
+      \$4266  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4267  = merge2_lane6;
+    if (match5_load_copy6) begin
+      \$4267  = \$3083 ;
+    end
+    if (rst) begin
+      \$4267  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4268  = merge2_lane7;
+    if (match5_load_copy7) begin
+      \$4268  = \$3092 ;
+    end
+    if (rst) begin
+      \$4268  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4269  = merge2_lane8;
+    if (match5_load_copy8) begin
+      \$4269  = \$3101 ;
+    end
+    if (rst) begin
+      \$4269  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4270  = merge2_lane9;
+    if (match5_load_copy9) begin
+      \$4270  = \$3110 ;
+    end
+    if (rst) begin
+      \$4270  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4271  = merge2_lane10;
+    if (match5_load_copy10) begin
+      \$4271  = \$3119 ;
+    end
+    if (rst) begin
+      \$4271  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4272  = merge2_lane11;
+    if (match5_load_copy11) begin
+      \$4272  = \$3128 ;
+    end
+    if (rst) begin
+      \$4272  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4273  = merge2_lane12;
+    if (match5_load_copy12) begin
+      \$4273  = \$3137 ;
+    end
+    if (rst) begin
+      \$4273  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4274  = merge2_lane13;
+    if (match5_load_copy13) begin
+      \$4274  = \$3146 ;
+    end
+    if (rst) begin
+      \$4274  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4275  = merge2_lane14;
+    if (match5_load_copy14) begin
+      \$4275  = \$3155 ;
+    end
+    if (rst) begin
+      \$4275  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4276  = merge2_lane15;
+    if (match5_load_copy15) begin
+      \$4276  = \$3164 ;
+    end
+    if (rst) begin
+      \$4276  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4277  = merge2_last;
+    if (match5_load_copy0) begin
+      \$4277  = merge2_in_last;
+    end
+    if (rst) begin
+      \$4277  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4278  = merge3_in0;
+    if (match6_load_copy0) begin
+      \$4278  = merge2_lane0;
+    end
+    if (rst) begin
+      \$4278  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4279  = merge3_in1;
+    if (match6_load_copy1) begin
+      \$4279  = merge2_lane1;
+    end
+    if (rst) begin
+      \$4279  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4280  = merge3_in2;
+    if (match6_load_copy2) begin
+      \$4280  = merge2_lane2;
+    end
+    if (rst) begin
+      \$4280  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4281  = merge3_in3;
+    if (match6_load_copy3) begin
+      \$4281  = merge2_lane3;
+    end
+    if (rst) begin
+      \$4281  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4282  = merge3_in4;
+    if (match6_load_copy4) begin
+      \$4282  = merge2_lane4;
+    end
+    if (rst) begin
+      \$4282  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4283  = merge3_in5;
+    if (match6_load_copy5) begin
+      \$4283  = merge2_lane5;
+    end
+    if (rst) begin
+      \$4283  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4284  = merge3_in6;
+    if (match6_load_copy6) begin
+      \$4284  = merge2_lane6;
+    end
+    if (rst) begin
+      \$4284  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4285  = merge3_in7;
+    if (match6_load_copy7) begin
+      \$4285  = merge2_lane7;
+    end
+    if (rst) begin
+      \$4285  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4286  = merge3_in8;
+    if (match6_load_copy8) begin
+      \$4286  = merge2_lane8;
+    end
+    if (rst) begin
+      \$4286  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4287  = merge3_in9;
+    if (match6_load_copy9) begin
+      \$4287  = merge2_lane9;
+    end
+    if (rst) begin
+      \$4287  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4288  = merge3_in10;
+    if (match6_load_copy10) begin
+      \$4288  = merge2_lane10;
+    end
+    if (rst) begin
+      \$4288  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4289  = merge3_in11;
+    if (match6_load_copy11) begin
+      \$4289  = merge2_lane11;
+    end
+    if (rst) begin
+      \$4289  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4290  = merge3_in12;
+    if (match6_load_copy12) begin
+      \$4290  = merge2_lane12;
+    end
+    if (rst) begin
+      \$4290  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4291  = merge3_in13;
+    if (match6_load_copy13) begin
+      \$4291  = merge2_lane13;
+    end
+    if (rst) begin
+      \$4291  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4292  = merge3_in14;
+    if (match6_load_copy14) begin
+      \$4292  = merge2_lane14;
+    end
+    if (rst) begin
+      \$4292  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4293  = merge3_in15;
+    if (match6_load_copy15) begin
+      \$4293  = merge2_lane15;
+    end
+    if (rst) begin
+      \$4293  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4294  = merge3_in_last;
+    if (match6_load_copy0) begin
+      \$4294  = merge2_last;
+    end
+    if (rst) begin
+      \$4294  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4295  = merge3_gt0_0;
+    if (match6_load_copy0) begin
+      \$4295  = \$3165 ;
+    end
+    if (rst) begin
+      \$4295  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4296  = merge3_eq0_0;
+    if (match6_load_copy0) begin
+      \$4296  = \$3166 ;
+    end
+    if (rst) begin
+      \$4296  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4297  = merge3_gt0_1;
+    if (match6_load_copy0) begin
+      \$4297  = \$3167 ;
+    end
+    if (rst) begin
+      \$4297  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4298  = merge3_eq0_1;
+    if (match6_load_copy0) begin
+      \$4298  = \$3168 ;
+    end
+    if (rst) begin
+      \$4298  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4299  = merge3_gt0_2;
+    if (match6_load_copy0) begin
+      \$4299  = \$3169 ;
+    end
+    if (rst) begin
+      \$4299  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4300  = merge3_eq0_2;
+    if (match6_load_copy0) begin
+      \$4300  = \$3170 ;
+    end
+    if (rst) begin
+      \$4300  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4301  = merge3_gt0_3;
+    if (match6_load_copy0) begin
+      \$4301  = \$3171 ;
+    end
+    if (rst) begin
+      \$4301  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4302  = merge3_eq0_3;
+    if (match6_load_copy0) begin
+      \$4302  = \$3172 ;
+    end
+    if (rst) begin
+      \$4302  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4303  = merge3_gt0_4;
+    if (match6_load_copy0) begin
+      \$4303  = \$3173 ;
+    end
+    if (rst) begin
+      \$4303  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4304  = merge3_eq0_4;
+    if (match6_load_copy0) begin
+      \$4304  = \$3174 ;
+    end
+    if (rst) begin
+      \$4304  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4305  = merge3_gt2_0;
+    if (match6_load_copy2) begin
+      \$4305  = \$3175 ;
+    end
+    if (rst) begin
+      \$4305  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4306  = merge3_eq2_0;
+    if (match6_load_copy2) begin
+      \$4306  = \$3176 ;
+    end
+    if (rst) begin
+      \$4306  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4307  = merge3_gt2_1;
+    if (match6_load_copy2) begin
+      \$4307  = \$3177 ;
+    end
+    if (rst) begin
+      \$4307  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4308  = merge3_eq2_1;
+    if (match6_load_copy2) begin
+      \$4308  = \$3178 ;
+    end
+    if (rst) begin
+      \$4308  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4309  = merge3_gt2_2;
+    if (match6_load_copy2) begin
+      \$4309  = \$3179 ;
+    end
+    if (rst) begin
+      \$4309  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4310  = merge3_eq2_2;
+    if (match6_load_copy2) begin
+      \$4310  = \$3180 ;
+    end
+    if (rst) begin
+      \$4310  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4311  = merge3_gt2_3;
+    if (match6_load_copy2) begin
+      \$4311  = \$3181 ;
+    end
+    if (rst) begin
+      \$4311  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4312  = merge3_eq2_3;
+    if (match6_load_copy2) begin
+      \$4312  = \$3182 ;
+    end
+    if (rst) begin
+      \$4312  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4313  = merge3_gt2_4;
+    if (match6_load_copy2) begin
+      \$4313  = \$3183 ;
+    end
+    if (rst) begin
+      \$4313  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4314  = merge3_eq2_4;
+    if (match6_load_copy2) begin
+      \$4314  = \$3184 ;
+    end
+    if (rst) begin
+      \$4314  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4315  = merge3_gt4_0;
+    if (match6_load_copy4) begin
+      \$4315  = \$3185 ;
+    end
+    if (rst) begin
+      \$4315  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4316  = merge3_eq4_0;
+    if (match6_load_copy4) begin
+      \$4316  = \$3186 ;
+    end
+    if (rst) begin
+      \$4316  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4317  = merge3_gt4_1;
+    if (match6_load_copy4) begin
+      \$4317  = \$3187 ;
+    end
+    if (rst) begin
+      \$4317  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4318  = merge3_eq4_1;
+    if (match6_load_copy4) begin
+      \$4318  = \$3188 ;
+    end
+    if (rst) begin
+      \$4318  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4319  = merge3_gt4_2;
+    if (match6_load_copy4) begin
+      \$4319  = \$3189 ;
+    end
+    if (rst) begin
+      \$4319  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4320  = merge3_eq4_2;
+    if (match6_load_copy4) begin
+      \$4320  = \$3190 ;
+    end
+    if (rst) begin
+      \$4320  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4321  = merge3_gt4_3;
+    if (match6_load_copy4) begin
+      \$4321  = \$3191 ;
+    end
+    if (rst) begin
+      \$4321  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4322  = merge3_eq4_3;
+    if (match6_load_copy4) begin
+      \$4322  = \$3192 ;
+    end
+    if (rst) begin
+      \$4322  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4323  = merge3_gt4_4;
+    if (match6_load_copy4) begin
+      \$4323  = \$3193 ;
+    end
+    if (rst) begin
+      \$4323  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4324  = merge3_eq4_4;
+    if (match6_load_copy4) begin
+      \$4324  = \$3194 ;
+    end
+    if (rst) begin
+      \$4324  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4325  = merge3_gt6_0;
+    if (match6_load_copy6) begin
+      \$4325  = \$3195 ;
+    end
+    if (rst) begin
+      \$4325  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4326  = merge3_eq6_0;
+    if (match6_load_copy6) begin
+      \$4326  = \$3196 ;
+    end
+    if (rst) begin
+      \$4326  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4327  = merge3_gt6_1;
+    if (match6_load_copy6) begin
+      \$4327  = \$3197 ;
+    end
+    if (rst) begin
+      \$4327  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4328  = merge3_eq6_1;
+    if (match6_load_copy6) begin
+      \$4328  = \$3198 ;
+    end
+    if (rst) begin
+      \$4328  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4329  = merge3_gt6_2;
+    if (match6_load_copy6) begin
+      \$4329  = \$3199 ;
+    end
+    if (rst) begin
+      \$4329  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4330  = merge3_eq6_2;
+    if (match6_load_copy6) begin
+      \$4330  = \$3200 ;
+    end
+    if (rst) begin
+      \$4330  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4331  = merge3_gt6_3;
+    if (match6_load_copy6) begin
+      \$4331  = \$3201 ;
+    end
+    if (rst) begin
+      \$4331  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4332  = merge3_eq6_3;
+    if (match6_load_copy6) begin
+      \$4332  = \$3202 ;
+    end
+    if (rst) begin
+      \$4332  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4333  = merge3_gt6_4;
+    if (match6_load_copy6) begin
+      \$4333  = \$3203 ;
+    end
+    if (rst) begin
+      \$4333  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4334  = merge3_eq6_4;
+    if (match6_load_copy6) begin
+      \$4334  = \$3204 ;
+    end
+    if (rst) begin
+      \$4334  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4335  = merge3_gt8_0;
+    if (match6_load_copy8) begin
+      \$4335  = \$3205 ;
+    end
+    if (rst) begin
+      \$4335  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4336  = merge3_eq8_0;
+    if (match6_load_copy8) begin
+      \$4336  = \$3206 ;
+    end
+    if (rst) begin
+      \$4336  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4337  = merge3_gt8_1;
+    if (match6_load_copy8) begin
+      \$4337  = \$3207 ;
+    end
+    if (rst) begin
+      \$4337  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4338  = merge3_eq8_1;
+    if (match6_load_copy8) begin
+      \$4338  = \$3208 ;
+    end
+    if (rst) begin
+      \$4338  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4339  = merge3_gt8_2;
+    if (match6_load_copy8) begin
+      \$4339  = \$3209 ;
+    end
+    if (rst) begin
+      \$4339  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4340  = merge3_eq8_2;
+    if (match6_load_copy8) begin
+      \$4340  = \$3210 ;
+    end
+    if (rst) begin
+      \$4340  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4341  = merge3_gt8_3;
+    if (match6_load_copy8) begin
+      \$4341  = \$3211 ;
+    end
+    if (rst) begin
+      \$4341  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4342  = merge3_eq8_3;
+    if (match6_load_copy8) begin
+      \$4342  = \$3212 ;
+    end
+    if (rst) begin
+      \$4342  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4343  = merge3_gt8_4;
+    if (match6_load_copy8) begin
+      \$4343  = \$3213 ;
+    end
+    if (rst) begin
+      \$4343  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4344  = merge3_eq8_4;
+    if (match6_load_copy8) begin
+      \$4344  = \$3214 ;
+    end
+    if (rst) begin
+      \$4344  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4345  = merge3_gt10_0;
+    if (match6_load_copy10) begin
+      \$4345  = \$3215 ;
+    end
+    if (rst) begin
+      \$4345  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4346  = merge3_eq10_0;
+    if (match6_load_copy10) begin
+      \$4346  = \$3216 ;
+    end
+    if (rst) begin
+      \$4346  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4347  = merge3_gt10_1;
+    if (match6_load_copy10) begin
+      \$4347  = \$3217 ;
+    end
+    if (rst) begin
+      \$4347  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4348  = merge3_eq10_1;
+    if (match6_load_copy10) begin
+      \$4348  = \$3218 ;
+    end
+    if (rst) begin
+      \$4348  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4349  = merge3_gt10_2;
+    if (match6_load_copy10) begin
+      \$4349  = \$3219 ;
+    end
+    if (rst) begin
+      \$4349  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4350  = merge3_eq10_2;
+    if (match6_load_copy10) begin
+      \$4350  = \$3220 ;
+    end
+    if (rst) begin
+      \$4350  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4351  = merge3_gt10_3;
+    if (match6_load_copy10) begin
+      \$4351  = \$3221 ;
+    end
+    if (rst) begin
+      \$4351  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4352  = merge3_eq10_3;
+    if (match6_load_copy10) begin
+      \$4352  = \$3222 ;
+    end
+    if (rst) begin
+      \$4352  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4353  = merge3_gt10_4;
+    if (match6_load_copy10) begin
+      \$4353  = \$3223 ;
+    end
+    if (rst) begin
+      \$4353  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4354  = merge3_eq10_4;
+    if (match6_load_copy10) begin
+      \$4354  = \$3224 ;
+    end
+    if (rst) begin
+      \$4354  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4355  = merge3_gt12_0;
+    if (match6_load_copy12) begin
+      \$4355  = \$3225 ;
+    end
+    if (rst) begin
+      \$4355  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4356  = merge3_eq12_0;
+    if (match6_load_copy12) begin
+      \$4356  = \$3226 ;
+    end
+    if (rst) begin
+      \$4356  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4357  = merge3_gt12_1;
+    if (match6_load_copy12) begin
+      \$4357  = \$3227 ;
+    end
+    if (rst) begin
+      \$4357  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4358  = merge3_eq12_1;
+    if (match6_load_copy12) begin
+      \$4358  = \$3228 ;
+    end
+    if (rst) begin
+      \$4358  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4359  = merge3_gt12_2;
+    if (match6_load_copy12) begin
+      \$4359  = \$3229 ;
+    end
+    if (rst) begin
+      \$4359  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4360  = merge3_eq12_2;
+    if (match6_load_copy12) begin
+      \$4360  = \$3230 ;
+    end
+    if (rst) begin
+      \$4360  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4361  = merge3_gt12_3;
+    if (match6_load_copy12) begin
+      \$4361  = \$3231 ;
+    end
+    if (rst) begin
+      \$4361  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4362  = merge3_eq12_3;
+    if (match6_load_copy12) begin
+      \$4362  = \$3232 ;
+    end
+    if (rst) begin
+      \$4362  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4363  = merge3_gt12_4;
+    if (match6_load_copy12) begin
+      \$4363  = \$3233 ;
+    end
+    if (rst) begin
+      \$4363  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4364  = merge3_eq12_4;
+    if (match6_load_copy12) begin
+      \$4364  = \$3234 ;
+    end
+    if (rst) begin
+      \$4364  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4365  = merge3_gt14_0;
+    if (match6_load_copy14) begin
+      \$4365  = \$3235 ;
+    end
+    if (rst) begin
+      \$4365  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4366  = merge3_eq14_0;
+    if (match6_load_copy14) begin
+      \$4366  = \$3236 ;
+    end
+    if (rst) begin
+      \$4366  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4367  = merge3_gt14_1;
+    if (match6_load_copy14) begin
+      \$4367  = \$3237 ;
+    end
+    if (rst) begin
+      \$4367  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4368  = merge3_eq14_1;
+    if (match6_load_copy14) begin
+      \$4368  = \$3238 ;
+    end
+    if (rst) begin
+      \$4368  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4369  = merge3_gt14_2;
+    if (match6_load_copy14) begin
+      \$4369  = \$3239 ;
+    end
+    if (rst) begin
+      \$4369  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4370  = merge3_eq14_2;
+    if (match6_load_copy14) begin
+      \$4370  = \$3240 ;
+    end
+    if (rst) begin
+      \$4370  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4371  = merge3_gt14_3;
+    if (match6_load_copy14) begin
+      \$4371  = \$3241 ;
+    end
+    if (rst) begin
+      \$4371  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4372  = merge3_eq14_3;
+    if (match6_load_copy14) begin
+      \$4372  = \$3242 ;
+    end
+    if (rst) begin
+      \$4372  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4373  = merge3_gt14_4;
+    if (match6_load_copy14) begin
+      \$4373  = \$3243 ;
+    end
+    if (rst) begin
+      \$4373  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4374  = merge3_eq14_4;
+    if (match6_load_copy14) begin
+      \$4374  = \$3244 ;
+    end
+    if (rst) begin
+      \$4374  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4375  = merge3_lane0;
+    if (match7_load_copy0) begin
+      \$4375  = \$3253 ;
+    end
+    if (rst) begin
+      \$4375  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4376  = merge3_lane1;
+    if (match7_load_copy1) begin
+      \$4376  = \$3262 ;
+    end
+    if (rst) begin
+      \$4376  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4377  = merge3_lane2;
+    if (match7_load_copy2) begin
+      \$4377  = \$3271 ;
+    end
+    if (rst) begin
+      \$4377  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4378  = merge3_lane3;
+    if (match7_load_copy3) begin
+      \$4378  = \$3280 ;
+    end
+    if (rst) begin
+      \$4378  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4379  = merge3_lane4;
+    if (match7_load_copy4) begin
+      \$4379  = \$3289 ;
+    end
+    if (rst) begin
+      \$4379  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4380  = merge3_lane5;
+    if (match7_load_copy5) begin
+      \$4380  = \$3298 ;
+    end
+    if (rst) begin
+      \$4380  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4381  = merge3_lane6;
+    if (match7_load_copy6) begin
+      \$4381  = \$3307 ;
+    end
+    if (rst) begin
+      \$4381  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4382  = merge3_lane7;
+    if (match7_load_copy7) begin
+      \$4382  = \$3316 ;
+    end
+    if (rst) begin
+      \$4382  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4383  = merge3_lane8;
+    if (match7_load_copy8) begin
+      \$4383  = \$3325 ;
+    end
+    if (rst) begin
+      \$4383  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4384  = merge3_lane9;
+    if (match7_load_copy9) begin
+      \$4384  = \$3334 ;
+    end
+    if (rst) begin
+      \$4384  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4385  = merge3_lane10;
+    if (match7_load_copy10) begin
+      \$4385  = \$3343 ;
+    end
+    if (rst) begin
+      \$4385  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4386  = merge3_lane11;
+    if (match7_load_copy11) begin
+      \$4386  = \$3352 ;
+    end
+    if (rst) begin
+      \$4386  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4387  = merge3_lane12;
+    if (match7_load_copy12) begin
+      \$4387  = \$3361 ;
+    end
+    if (rst) begin
+      \$4387  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4388  = merge3_lane13;
+    if (match7_load_copy13) begin
+      \$4388  = \$3370 ;
+    end
+    if (rst) begin
+      \$4388  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4389  = merge3_lane14;
+    if (match7_load_copy14) begin
+      \$4389  = \$3379 ;
+    end
+    if (rst) begin
+      \$4389  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4390  = merge3_lane15;
+    if (match7_load_copy15) begin
+      \$4390  = \$3388 ;
+    end
+    if (rst) begin
+      \$4390  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4391  = merge3_last;
+    if (match7_load_copy0) begin
+      \$4391  = merge3_in_last;
+    end
+    if (rst) begin
+      \$4391  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4392  = \$signal$35 ;
+    if (match8_load_copy0) begin
+      \$4392 [0] = \$3394 ;
+    end
+    if (match8_load_copy1) begin
+      \$4392 [1] = \$3402 ;
+    end
+    if (match8_load_copy2) begin
+      \$4392 [2] = \$3410 ;
+    end
+    if (match8_load_copy3) begin
+      \$4392 [3] = \$3418 ;
+    end
+    if (match8_load_copy4) begin
+      \$4392 [4] = \$3426 ;
+    end
+    if (match8_load_copy5) begin
+      \$4392 [5] = \$3434 ;
+    end
+    if (match8_load_copy6) begin
+      \$4392 [6] = \$3442 ;
+    end
+    if (match8_load_copy7) begin
+      \$4392 [7] = \$3450 ;
+    end
+    if (match8_load_copy8) begin
+      \$4392 [8] = \$3458 ;
+    end
+    if (match8_load_copy9) begin
+      \$4392 [9] = \$3466 ;
+    end
+    if (match8_load_copy10) begin
+      \$4392 [10] = \$3474 ;
+    end
+    if (match8_load_copy11) begin
+      \$4392 [11] = \$3482 ;
+    end
+    if (match8_load_copy12) begin
+      \$4392 [12] = \$3490 ;
+    end
+    if (match8_load_copy13) begin
+      \$4392 [13] = \$3498 ;
+    end
+    if (match8_load_copy14) begin
+      \$4392 [14] = \$3506 ;
+    end
+    if (rst) begin
+      \$4392  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4393  = near0_in_idx;
+    if (match8_load_copy0) begin
+      \$4393  = \$3395 ;
+    end
+    if (rst) begin
+      \$4393  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4394  = near0_out_idx;
+    if (match8_load_copy0) begin
+      \$4394  = \$3396 ;
+    end
+    if (rst) begin
+      \$4394  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4395  = near1_in_idx;
+    if (match8_load_copy1) begin
+      \$4395  = \$3403 ;
+    end
+    if (rst) begin
+      \$4395  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4396  = near1_out_idx;
+    if (match8_load_copy1) begin
+      \$4396  = \$3404 ;
+    end
+    if (rst) begin
+      \$4396  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4397  = near2_in_idx;
+    if (match8_load_copy2) begin
+      \$4397  = \$3411 ;
+    end
+    if (rst) begin
+      \$4397  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4398  = near2_out_idx;
+    if (match8_load_copy2) begin
+      \$4398  = \$3412 ;
+    end
+    if (rst) begin
+      \$4398  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4399  = near3_in_idx;
+    if (match8_load_copy3) begin
+      \$4399  = \$3419 ;
+    end
+    if (rst) begin
+      \$4399  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4400  = near3_out_idx;
+    if (match8_load_copy3) begin
+      \$4400  = \$3420 ;
+    end
+    if (rst) begin
+      \$4400  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4401  = near4_in_idx;
+    if (match8_load_copy4) begin
+      \$4401  = \$3427 ;
+    end
+    if (rst) begin
+      \$4401  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4402  = near4_out_idx;
+    if (match8_load_copy4) begin
+      \$4402  = \$3428 ;
+    end
+    if (rst) begin
+      \$4402  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4403  = near5_in_idx;
+    if (match8_load_copy5) begin
+      \$4403  = \$3435 ;
+    end
+    if (rst) begin
+      \$4403  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4404  = near5_out_idx;
+    if (match8_load_copy5) begin
+      \$4404  = \$3436 ;
+    end
+    if (rst) begin
+      \$4404  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4405  = near6_in_idx;
+    if (match8_load_copy6) begin
+      \$4405  = \$3443 ;
+    end
+    if (rst) begin
+      \$4405  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4406  = near6_out_idx;
+    if (match8_load_copy6) begin
+      \$4406  = \$3444 ;
+    end
+    if (rst) begin
+      \$4406  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4407  = near7_in_idx;
+    if (match8_load_copy7) begin
+      \$4407  = \$3451 ;
+    end
+    if (rst) begin
+      \$4407  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4408  = near7_out_idx;
+    if (match8_load_copy7) begin
+      \$4408  = \$3452 ;
+    end
+    if (rst) begin
+      \$4408  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4409  = near8_in_idx;
+    if (match8_load_copy8) begin
+      \$4409  = \$3459 ;
+    end
+    if (rst) begin
+      \$4409  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4410  = near8_out_idx;
+    if (match8_load_copy8) begin
+      \$4410  = \$3460 ;
+    end
+    if (rst) begin
+      \$4410  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4411  = near9_in_idx;
+    if (match8_load_copy9) begin
+      \$4411  = \$3467 ;
+    end
+    if (rst) begin
+      \$4411  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4412  = near9_out_idx;
+    if (match8_load_copy9) begin
+      \$4412  = \$3468 ;
+    end
+    if (rst) begin
+      \$4412  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4413  = near10_in_idx;
+    if (match8_load_copy10) begin
+      \$4413  = \$3475 ;
+    end
+    if (rst) begin
+      \$4413  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4414  = near10_out_idx;
+    if (match8_load_copy10) begin
+      \$4414  = \$3476 ;
+    end
+    if (rst) begin
+      \$4414  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4415  = near11_in_idx;
+    if (match8_load_copy11) begin
+      \$4415  = \$3483 ;
+    end
+    if (rst) begin
+      \$4415  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4416  = near11_out_idx;
+    if (match8_load_copy11) begin
+      \$4416  = \$3484 ;
+    end
+    if (rst) begin
+      \$4416  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4417  = near12_in_idx;
+    if (match8_load_copy12) begin
+      \$4417  = \$3491 ;
+    end
+    if (rst) begin
+      \$4417  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4418  = near12_out_idx;
+    if (match8_load_copy12) begin
+      \$4418  = \$3492 ;
+    end
+    if (rst) begin
+      \$4418  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4419  = near13_in_idx;
+    if (match8_load_copy13) begin
+      \$4419  = \$3499 ;
+    end
+    if (rst) begin
+      \$4419  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4420  = near13_out_idx;
+    if (match8_load_copy13) begin
+      \$4420  = \$3500 ;
+    end
+    if (rst) begin
+      \$4420  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4421  = near14_in_idx;
+    if (match8_load_copy14) begin
+      \$4421  = \$3507 ;
+    end
+    if (rst) begin
+      \$4421  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4422  = near14_out_idx;
+    if (match8_load_copy14) begin
+      \$4422  = \$3508 ;
+    end
+    if (rst) begin
+      \$4422  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4423  = near_last;
+    if (match8_load_copy15) begin
+      \$4423  = merge3_last;
+    end
+    if (rst) begin
+      \$4423  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4424  = lane0_takes0;
+    if (match9_load_copy0) begin
+      \$4424  = \$3509 ;
+    end
+    if (rst) begin
+      \$4424  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4425  = t_in_idx0;
+    if (match9_load_copy0) begin
+      \$4425  = near0_in_idx;
+    end
+    if (rst) begin
+      \$4425  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4426  = t_out_idx0;
+    if (match9_load_copy0) begin
+      \$4426  = near0_out_idx;
+    end
+    if (rst) begin
+      \$4426  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4427  = lane0_takes1;
+    if (match9_load_copy1) begin
+      \$4427  = \$3510 ;
+    end
+    if (rst) begin
+      \$4427  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4428  = lane1_takes1;
+    if (match9_load_copy1) begin
+      \$4428  = \$3511 ;
+    end
+    if (rst) begin
+      \$4428  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4429  = t_in_idx1;
+    if (match9_load_copy1) begin
+      \$4429  = near1_in_idx;
+    end
+    if (rst) begin
+      \$4429  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4430  = t_out_idx1;
+    if (match9_load_copy1) begin
+      \$4430  = near1_out_idx;
+    end
+    if (rst) begin
+      \$4430  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4431  = lane0_takes2;
+    if (match9_load_copy2) begin
+      \$4431  = \$3512 ;
+    end
+    if (rst) begin
+      \$4431  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4432  = lane1_takes2;
+    if (match9_load_copy2) begin
+      \$4432  = \$3513 ;
+    end
+    if (rst) begin
+      \$4432  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4433  = lane2_takes2;
+    if (match9_load_copy2) begin
+      \$4433  = \$3514 ;
+    end
+    if (rst) begin
+      \$4433  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4434  = t_in_idx2;
+    if (match9_load_copy2) begin
+      \$4434  = near2_in_idx;
+    end
+    if (rst) begin
+      \$4434  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4435  = t_out_idx2;
+    if (match9_load_copy2) begin
+      \$4435  = near2_out_idx;
+    end
+    if (rst) begin
+      \$4435  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4436  = lane0_takes3;
+    if (match9_load_copy3) begin
+      \$4436  = \$3515 ;
+    end
+    if (rst) begin
+      \$4436  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4437  = lane1_takes3;
+    if (match9_load_copy3) begin
+      \$4437  = \$3516 ;
+    end
+    if (rst) begin
+      \$4437  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4438  = lane2_takes3;
+    if (match9_load_copy3) begin
+      \$4438  = \$3517 ;
+    end
+    if (rst) begin
+      \$4438  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4439  = lane3_takes3;
+    if (match9_load_copy3) begin
+      \$4439  = \$3518 ;
+    end
+    if (rst) begin
+      \$4439  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4440  = t_in_idx3;
+    if (match9_load_copy3) begin
+      \$4440  = near3_in_idx;
+    end
+    if (rst) begin
+      \$4440  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4441  = t_out_idx3;
+    if (match9_load_copy3) begin
+      \$4441  = near3_out_idx;
+    end
+    if (rst) begin
+      \$4441  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4442  = lane0_takes4;
+    if (match9_load_copy4) begin
+      \$4442  = \$3519 ;
+    end
+    if (rst) begin
+      \$4442  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4443  = lane1_takes4;
+    if (match9_load_copy4) begin
+      \$4443  = \$3520 ;
+    end
+    if (rst) begin
+      \$4443  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4444  = lane2_takes4;
+    if (match9_load_copy4) begin
+      \$4444  = \$3521 ;
+    end
+    if (rst) begin
+      \$4444  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4445  = lane3_takes4;
+    if (match9_load_copy4) begin
+      \$4445  = \$3522 ;
+    end
+    if (rst) begin
+      \$4445  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4446  = lane4_takes4;
+    if (match9_load_copy4) begin
+      \$4446  = \$3523 ;
+    end
+    if (rst) begin
+      \$4446  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4447  = t_in_idx4;
+    if (match9_load_copy4) begin
+      \$4447  = near4_in_idx;
+    end
+    if (rst) begin
+      \$4447  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4448  = t_out_idx4;
+    if (match9_load_copy4) begin
+      \$4448  = near4_out_idx;
+    end
+    if (rst) begin
+      \$4448  = 20'h00000;
     end
   end
   assign pairs_room_next = room_next;
@@ -18163,154 +20507,154 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   assign \pairs_skid.lanes[7].out_idx  = pairs_skid[319:300];
   assign \pairs_skid.keep  = pairs_skid[327:320];
   assign \pairs_skid.last  = pairs_skid[328];
-  assign \packed [328] = \$signal$327 ;
-  assign \packed [327:320] = \$signal$326 ;
-  assign \packed [319:300] = \$580 ;
-  assign \packed [299:280] = \$564 ;
-  assign \packed [279:260] = \$548 ;
-  assign \packed [259:240] = \$530 ;
-  assign \packed [239:220] = \$512 ;
-  assign \packed [219:200] = \$492 ;
-  assign \packed [199:180] = \$472 ;
-  assign \packed [179:160] = \$450 ;
-  assign \packed [159:140] = \$428 ;
-  assign \packed [139:120] = \$404 ;
-  assign \packed [119:100] = \$380 ;
-  assign \packed [99:80] = \$354 ;
-  assign \packed [79:60] = \$328 ;
-  assign \packed [59:40] = \$300 ;
-  assign \packed [39:20] = \$272 ;
-  assign \packed [19:0] = \$242 ;
-  assign \$214  = \$213 ;
-  assign \$244  = \$243 ;
-  assign \$274  = \$273 ;
-  assign \$302  = \$301 ;
-  assign \$330  = \$329 ;
-  assign \$356  = \$355 ;
-  assign \$382  = \$381 ;
-  assign \$406  = \$405 ;
-  assign \$430  = \$429 ;
-  assign \$452  = \$451 ;
-  assign \$474  = \$473 ;
-  assign \$494  = \$493 ;
-  assign \$514  = \$513 ;
-  assign \$532  = \$531 ;
-  assign \$550  = \$549 ;
-  assign \$566  = \$565 ;
-  assign \$610  = 1'h1;
-  assign \$611  = \$609 ;
-  assign \$624  = out_done_next;
-  assign \$639  = 1'h1;
-  assign \$640  = \$638 ;
-  assign \$653  = in_done_next;
-  assign \$686  = { 1'h0, outputs__payload[649] };
-  assign \$688  = { outputs__payload[633], 1'h0 };
-  assign \$690  = { 1'h0, outputs__payload[617], 2'h0 };
-  assign \$692  = { outputs__payload[664], outputs__payload[664:650] };
-  assign \$695  = { outputs__payload[648], outputs__payload[648:634] };
-  assign \$698  = { outputs__payload[632], outputs__payload[632:618] };
-  assign \$710  = { 1'h0, outputs__payload[649] };
-  assign \$712  = { outputs__payload[633], 1'h0 };
-  assign \$714  = { 1'h0, outputs__payload[617], 2'h0 };
-  assign \$716  = { outputs__payload[664], outputs__payload[664:650] };
-  assign \$719  = { outputs__payload[648], outputs__payload[648:634] };
-  assign \$722  = { outputs__payload[632], outputs__payload[632:618] };
-  assign \$732  = { 1'h0, outputs__payload[649] };
-  assign \$734  = { outputs__payload[633], 1'h0 };
-  assign \$736  = { 1'h0, outputs__payload[617], 2'h0 };
-  assign \$738  = { outputs__payload[664], outputs__payload[664:650] };
-  assign \$741  = { outputs__payload[648], outputs__payload[648:634] };
-  assign \$744  = { outputs__payload[632], outputs__payload[632:618] };
-  assign \$754  = { 1'h0, outputs__payload[649] };
-  assign \$756  = { outputs__payload[633], 1'h0 };
-  assign \$758  = { 1'h0, outputs__payload[617], 2'h0 };
-  assign \$760  = { outputs__payload[664], outputs__payload[664:650] };
-  assign \$763  = { outputs__payload[648], outputs__payload[648:634] };
-  assign \$766  = { outputs__payload[632], outputs__payload[632:618] };
-  assign \$776  = { 1'h0, outputs__payload[649] };
-  assign \$778  = { outputs__payload[633], 1'h0 };
-  assign \$780  = { 1'h0, outputs__payload[617], 2'h0 };
-  assign \$782  = { outputs__payload[664], outputs__payload[664:650] };
-  assign \$785  = { outputs__payload[648], outputs__payload[648:634] };
-  assign \$788  = { outputs__payload[632], outputs__payload[632:618] };
-  assign \$798  = { 1'h0, outputs__payload[649] };
-  assign \$800  = { outputs__payload[633], 1'h0 };
-  assign \$802  = { 1'h0, outputs__payload[617], 2'h0 };
-  assign \$804  = { outputs__payload[664], outputs__payload[664:650] };
-  assign \$807  = { outputs__payload[648], outputs__payload[648:634] };
-  assign \$810  = { outputs__payload[632], outputs__payload[632:618] };
-  assign \$820  = { 1'h0, outputs__payload[649] };
-  assign \$822  = { outputs__payload[633], 1'h0 };
-  assign \$824  = { 1'h0, outputs__payload[617], 2'h0 };
-  assign \$826  = { outputs__payload[664], outputs__payload[664:650] };
-  assign \$829  = { outputs__payload[648], outputs__payload[648:634] };
-  assign \$832  = { outputs__payload[632], outputs__payload[632:618] };
-  assign \$842  = { 1'h0, outputs__payload[649] };
-  assign \$844  = { outputs__payload[633], 1'h0 };
-  assign \$846  = { 1'h0, outputs__payload[617], 2'h0 };
-  assign \$848  = { outputs__payload[664], outputs__payload[664:650] };
-  assign \$851  = { outputs__payload[648], outputs__payload[648:634] };
-  assign \$854  = { outputs__payload[632], outputs__payload[632:618] };
+  assign \packed [328] = \$signal$339 ;
+  assign \packed [327:320] = \$signal$338 ;
+  assign \packed [319:300] = \$728 ;
+  assign \packed [299:280] = \$712 ;
+  assign \packed [279:260] = \$696 ;
+  assign \packed [259:240] = \$678 ;
+  assign \packed [239:220] = \$660 ;
+  assign \packed [219:200] = \$640 ;
+  assign \packed [199:180] = \$620 ;
+  assign \packed [179:160] = \$598 ;
+  assign \packed [159:140] = \$576 ;
+  assign \packed [139:120] = \$552 ;
+  assign \packed [119:100] = \$528 ;
+  assign \packed [99:80] = \$502 ;
+  assign \packed [79:60] = \$476 ;
+  assign \packed [59:40] = \$448 ;
+  assign \packed [39:20] = \$420 ;
+  assign \packed [19:0] = \$390 ;
+  assign \$182  = 1'h1;
+  assign \$183  = \$181 ;
+  assign \$196  = out_done_next;
+  assign \$210  = 1'h1;
+  assign \$211  = \$209 ;
+  assign \$224  = in_done_next;
+  assign \$362  = \$361 ;
+  assign \$392  = \$391 ;
+  assign \$422  = \$421 ;
+  assign \$450  = \$449 ;
+  assign \$478  = \$477 ;
+  assign \$504  = \$503 ;
+  assign \$530  = \$529 ;
+  assign \$554  = \$553 ;
+  assign \$578  = \$577 ;
+  assign \$600  = \$599 ;
+  assign \$622  = \$621 ;
+  assign \$642  = \$641 ;
+  assign \$662  = \$661 ;
+  assign \$680  = \$679 ;
+  assign \$698  = \$697 ;
+  assign \$714  = \$713 ;
+  assign \$816  = { 1'h0, outputs__payload[649] };
+  assign \$818  = { outputs__payload[633], 1'h0 };
+  assign \$820  = { 1'h0, outputs__payload[617], 2'h0 };
+  assign \$822  = { outputs__payload[664], outputs__payload[664:650] };
+  assign \$825  = { outputs__payload[648], outputs__payload[648:634] };
+  assign \$828  = { outputs__payload[632], outputs__payload[632:618] };
+  assign \$841  = { 1'h0, outputs__payload[649] };
+  assign \$843  = { outputs__payload[633], 1'h0 };
+  assign \$845  = { 1'h0, outputs__payload[617], 2'h0 };
+  assign \$847  = { outputs__payload[664], outputs__payload[664:650] };
+  assign \$850  = { outputs__payload[648], outputs__payload[648:634] };
+  assign \$853  = { outputs__payload[632], outputs__payload[632:618] };
   assign \$864  = { 1'h0, outputs__payload[649] };
   assign \$866  = { outputs__payload[633], 1'h0 };
   assign \$868  = { 1'h0, outputs__payload[617], 2'h0 };
   assign \$870  = { outputs__payload[664], outputs__payload[664:650] };
   assign \$873  = { outputs__payload[648], outputs__payload[648:634] };
   assign \$876  = { outputs__payload[632], outputs__payload[632:618] };
-  assign \$891  = { 1'h0, outputs__payload[649] };
-  assign \$893  = { outputs__payload[633], 1'h0 };
-  assign \$895  = { 1'h0, outputs__payload[617], 2'h0 };
-  assign \$897  = { outputs__payload[664], outputs__payload[664:650] };
-  assign \$900  = { outputs__payload[648], outputs__payload[648:634] };
-  assign \$903  = { outputs__payload[632], outputs__payload[632:618] };
-  assign \$915  = { 1'h0, outputs__payload[649] };
-  assign \$917  = { outputs__payload[633], 1'h0 };
-  assign \$919  = { 1'h0, outputs__payload[617], 2'h0 };
-  assign \$921  = { outputs__payload[664], outputs__payload[664:650] };
-  assign \$924  = { outputs__payload[648], outputs__payload[648:634] };
-  assign \$927  = { outputs__payload[632], outputs__payload[632:618] };
-  assign \$937  = { 1'h0, outputs__payload[649] };
-  assign \$939  = { outputs__payload[633], 1'h0 };
-  assign \$941  = { 1'h0, outputs__payload[617], 2'h0 };
-  assign \$943  = { outputs__payload[664], outputs__payload[664:650] };
-  assign \$946  = { outputs__payload[648], outputs__payload[648:634] };
-  assign \$949  = { outputs__payload[632], outputs__payload[632:618] };
-  assign \$959  = { 1'h0, outputs__payload[649] };
-  assign \$961  = { outputs__payload[633], 1'h0 };
-  assign \$963  = { 1'h0, outputs__payload[617], 2'h0 };
-  assign \$965  = { outputs__payload[664], outputs__payload[664:650] };
-  assign \$968  = { outputs__payload[648], outputs__payload[648:634] };
-  assign \$971  = { outputs__payload[632], outputs__payload[632:618] };
-  assign \$981  = { 1'h0, outputs__payload[649] };
-  assign \$983  = { outputs__payload[633], 1'h0 };
-  assign \$985  = { 1'h0, outputs__payload[617], 2'h0 };
-  assign \$987  = { outputs__payload[664], outputs__payload[664:650] };
-  assign \$990  = { outputs__payload[648], outputs__payload[648:634] };
-  assign \$993  = { outputs__payload[632], outputs__payload[632:618] };
-  assign \$1003  = { 1'h0, outputs__payload[649] };
-  assign \$1005  = { outputs__payload[633], 1'h0 };
-  assign \$1007  = { 1'h0, outputs__payload[617], 2'h0 };
-  assign \$1009  = { outputs__payload[664], outputs__payload[664:650] };
-  assign \$1012  = { outputs__payload[648], outputs__payload[648:634] };
-  assign \$1015  = { outputs__payload[632], outputs__payload[632:618] };
-  assign \$1025  = { 1'h0, outputs__payload[649] };
-  assign \$1027  = { outputs__payload[633], 1'h0 };
-  assign \$1029  = { 1'h0, outputs__payload[617], 2'h0 };
-  assign \$1031  = { outputs__payload[664], outputs__payload[664:650] };
-  assign \$1034  = { outputs__payload[648], outputs__payload[648:634] };
-  assign \$1037  = { outputs__payload[632], outputs__payload[632:618] };
-  assign \$1047  = { 1'h0, outputs__payload[649] };
-  assign \$1049  = { outputs__payload[633], 1'h0 };
-  assign \$1051  = { 1'h0, outputs__payload[617], 2'h0 };
-  assign \$1053  = { outputs__payload[664], outputs__payload[664:650] };
-  assign \$1056  = { outputs__payload[648], outputs__payload[648:634] };
-  assign \$1059  = { outputs__payload[632], outputs__payload[632:618] };
-  assign \$1069  = { 1'h0, outputs__payload[649] };
-  assign \$1071  = { outputs__payload[633], 1'h0 };
-  assign \$1073  = { 1'h0, outputs__payload[617], 2'h0 };
-  assign \$1075  = { outputs__payload[664], outputs__payload[664:650] };
-  assign \$1078  = { outputs__payload[648], outputs__payload[648:634] };
-  assign \$1081  = { outputs__payload[632], outputs__payload[632:618] };
-  assign \$3339  = \$signal$35 [0];
-  assign \$3431  = hits_below15_0;
+  assign \$887  = { 1'h0, outputs__payload[649] };
+  assign \$889  = { outputs__payload[633], 1'h0 };
+  assign \$891  = { 1'h0, outputs__payload[617], 2'h0 };
+  assign \$893  = { outputs__payload[664], outputs__payload[664:650] };
+  assign \$896  = { outputs__payload[648], outputs__payload[648:634] };
+  assign \$899  = { outputs__payload[632], outputs__payload[632:618] };
+  assign \$910  = { 1'h0, outputs__payload[649] };
+  assign \$912  = { outputs__payload[633], 1'h0 };
+  assign \$914  = { 1'h0, outputs__payload[617], 2'h0 };
+  assign \$916  = { outputs__payload[664], outputs__payload[664:650] };
+  assign \$919  = { outputs__payload[648], outputs__payload[648:634] };
+  assign \$922  = { outputs__payload[632], outputs__payload[632:618] };
+  assign \$933  = { 1'h0, outputs__payload[649] };
+  assign \$935  = { outputs__payload[633], 1'h0 };
+  assign \$937  = { 1'h0, outputs__payload[617], 2'h0 };
+  assign \$939  = { outputs__payload[664], outputs__payload[664:650] };
+  assign \$942  = { outputs__payload[648], outputs__payload[648:634] };
+  assign \$945  = { outputs__payload[632], outputs__payload[632:618] };
+  assign \$956  = { 1'h0, outputs__payload[649] };
+  assign \$958  = { outputs__payload[633], 1'h0 };
+  assign \$960  = { 1'h0, outputs__payload[617], 2'h0 };
+  assign \$962  = { outputs__payload[664], outputs__payload[664:650] };
+  assign \$965  = { outputs__payload[648], outputs__payload[648:634] };
+  assign \$968  = { outputs__payload[632], outputs__payload[632:618] };
+  assign \$979  = { 1'h0, outputs__payload[649] };
+  assign \$981  = { outputs__payload[633], 1'h0 };
+  assign \$983  = { 1'h0, outputs__payload[617], 2'h0 };
+  assign \$985  = { outputs__payload[664], outputs__payload[664:650] };
+  assign \$988  = { outputs__payload[648], outputs__payload[648:634] };
+  assign \$991  = { outputs__payload[632], outputs__payload[632:618] };
+  assign \$1002  = { 1'h0, outputs__payload[649] };
+  assign \$1004  = { outputs__payload[633], 1'h0 };
+  assign \$1006  = { 1'h0, outputs__payload[617], 2'h0 };
+  assign \$1008  = { outputs__payload[664], outputs__payload[664:650] };
+  assign \$1011  = { outputs__payload[648], outputs__payload[648:634] };
+  assign \$1014  = { outputs__payload[632], outputs__payload[632:618] };
+  assign \$1029  = { 1'h0, outputs__payload[649] };
+  assign \$1031  = { outputs__payload[633], 1'h0 };
+  assign \$1033  = { 1'h0, outputs__payload[617], 2'h0 };
+  assign \$1035  = { outputs__payload[664], outputs__payload[664:650] };
+  assign \$1038  = { outputs__payload[648], outputs__payload[648:634] };
+  assign \$1041  = { outputs__payload[632], outputs__payload[632:618] };
+  assign \$1055  = { 1'h0, outputs__payload[649] };
+  assign \$1057  = { outputs__payload[633], 1'h0 };
+  assign \$1059  = { 1'h0, outputs__payload[617], 2'h0 };
+  assign \$1061  = { outputs__payload[664], outputs__payload[664:650] };
+  assign \$1064  = { outputs__payload[648], outputs__payload[648:634] };
+  assign \$1067  = { outputs__payload[632], outputs__payload[632:618] };
+  assign \$1081  = { 1'h0, outputs__payload[649] };
+  assign \$1083  = { outputs__payload[633], 1'h0 };
+  assign \$1085  = { 1'h0, outputs__payload[617], 2'h0 };
+  assign \$1087  = { outputs__payload[664], outputs__payload[664:650] };
+  assign \$1090  = { outputs__payload[648], outputs__payload[648:634] };
+  assign \$1093  = { outputs__payload[632], outputs__payload[632:618] };
+  assign \$1107  = { 1'h0, outputs__payload[649] };
+  assign \$1109  = { outputs__payload[633], 1'h0 };
+  assign \$1111  = { 1'h0, outputs__payload[617], 2'h0 };
+  assign \$1113  = { outputs__payload[664], outputs__payload[664:650] };
+  assign \$1116  = { outputs__payload[648], outputs__payload[648:634] };
+  assign \$1119  = { outputs__payload[632], outputs__payload[632:618] };
+  assign \$1133  = { 1'h0, outputs__payload[649] };
+  assign \$1135  = { outputs__payload[633], 1'h0 };
+  assign \$1137  = { 1'h0, outputs__payload[617], 2'h0 };
+  assign \$1139  = { outputs__payload[664], outputs__payload[664:650] };
+  assign \$1142  = { outputs__payload[648], outputs__payload[648:634] };
+  assign \$1145  = { outputs__payload[632], outputs__payload[632:618] };
+  assign \$1159  = { 1'h0, outputs__payload[649] };
+  assign \$1161  = { outputs__payload[633], 1'h0 };
+  assign \$1163  = { 1'h0, outputs__payload[617], 2'h0 };
+  assign \$1165  = { outputs__payload[664], outputs__payload[664:650] };
+  assign \$1168  = { outputs__payload[648], outputs__payload[648:634] };
+  assign \$1171  = { outputs__payload[632], outputs__payload[632:618] };
+  assign \$1185  = { 1'h0, outputs__payload[649] };
+  assign \$1187  = { outputs__payload[633], 1'h0 };
+  assign \$1189  = { 1'h0, outputs__payload[617], 2'h0 };
+  assign \$1191  = { outputs__payload[664], outputs__payload[664:650] };
+  assign \$1194  = { outputs__payload[648], outputs__payload[648:634] };
+  assign \$1197  = { outputs__payload[632], outputs__payload[632:618] };
+  assign \$1211  = { 1'h0, outputs__payload[649] };
+  assign \$1213  = { outputs__payload[633], 1'h0 };
+  assign \$1215  = { 1'h0, outputs__payload[617], 2'h0 };
+  assign \$1217  = { outputs__payload[664], outputs__payload[664:650] };
+  assign \$1220  = { outputs__payload[648], outputs__payload[648:634] };
+  assign \$1223  = { outputs__payload[632], outputs__payload[632:618] };
+  assign \$1237  = { 1'h0, outputs__payload[649] };
+  assign \$1239  = { outputs__payload[633], 1'h0 };
+  assign \$1241  = { 1'h0, outputs__payload[617], 2'h0 };
+  assign \$1243  = { outputs__payload[664], outputs__payload[664:650] };
+  assign \$1246  = { outputs__payload[648], outputs__payload[648:634] };
+  assign \$1249  = { outputs__payload[632], outputs__payload[632:618] };
+  assign \$3509  = \$signal$35 [0];
+  assign \$3601  = hits_below15_0;
 endmodule

@@ -4,7 +4,7 @@ from amaranth.lib.wiring import In, Out
 
 from pyhdl.params import check_int, module_name
 from pyhdl.pointacc.network import sort_layers
-from pyhdl.pointacc.pipeline import chunk_flags, greater, stage_control
+from pyhdl.pointacc.pipeline import chunk_flags, greater, share, stage_control
 from pyhdl.pointacc.streams import key_beat_layout, rank
 from sw.pointcloud.keys import INDEX_BITS, KeyFormat
 
@@ -21,20 +21,34 @@ def cas_layers(m, layers, values, last, load, name, register_last=True):
     stages a layer loaded by ``load[2 l]`` and ``load[2 l + 1]``: elements and the
     ``pipeline.chunk_flags`` of every pair, then the exchanged elements. Returns the registers of
     the final stage and its ``last`` (without ``register_last``, the values that stage would
-    load: the caller registers them)."""
+    load: the caller registers them). A stage's load may be a list of ``pipeline.replicas``,
+    dealt round the lanes."""
     v = list(values)
     for n, layer in enumerate(layers):
         held = [Signal(len(x), name=f"{name}{n}_in{i}") for i, x in enumerate(v)]
         held_last = Signal(name=f"{name}{n}_in_last")
         flags = {}
-        with m.If(load[2 * n]):
-            m.d.sync += [h.eq(x) for h, x in zip(held, v, strict=True)]
-            m.d.sync += held_last.eq(last)
+        if isinstance(load[2 * n], list):       # replicas: lane i (and pair lo) takes copy i
+            for i, (h, x) in enumerate(zip(held, v, strict=True)):
+                with m.If(share(load[2 * n], i)):
+                    m.d.sync += h.eq(x)
+            with m.If(share(load[2 * n], 0)):
+                m.d.sync += held_last.eq(last)
             for lo, hi in layer:
                 for c, (gt, eq) in enumerate(chunk_flags(v[lo], v[hi])):
                     g, e = Signal(name=f"{name}{n}_gt{lo}_{c}"), Signal(name=f"{name}{n}_eq{lo}_{c}")
-                    m.d.sync += [g.eq(gt), e.eq(eq)]
+                    with m.If(share(load[2 * n], lo)):
+                        m.d.sync += [g.eq(gt), e.eq(eq)]
                     flags.setdefault(lo, []).append((g, e))
+        else:
+            with m.If(load[2 * n]):
+                m.d.sync += [h.eq(x) for h, x in zip(held, v, strict=True)]
+                m.d.sync += held_last.eq(last)
+                for lo, hi in layer:
+                    for c, (gt, eq) in enumerate(chunk_flags(v[lo], v[hi])):
+                        g, e = Signal(name=f"{name}{n}_gt{lo}_{c}"), Signal(name=f"{name}{n}_eq{lo}_{c}")
+                        m.d.sync += [g.eq(gt), e.eq(eq)]
+                        flags.setdefault(lo, []).append((g, e))
         out = list(held)
         for lo, hi in layer:
             swap = greater(flags[lo])
@@ -43,9 +57,16 @@ def cas_layers(m, layers, values, last, load, name, register_last=True):
             return out, held_last
         v = [Signal(len(x), name=f"{name}{n}_lane{i}") for i, x in enumerate(held)]
         last = Signal(name=f"{name}{n}_last")
-        with m.If(load[2 * n + 1]):
-            m.d.sync += [r.eq(x) for r, x in zip(v, out, strict=True)]
-            m.d.sync += last.eq(held_last)
+        if isinstance(load[2 * n + 1], list):
+            for i, (r, x) in enumerate(zip(v, out, strict=True)):
+                with m.If(share(load[2 * n + 1], i)):
+                    m.d.sync += r.eq(x)
+            with m.If(share(load[2 * n + 1], 0)):
+                m.d.sync += last.eq(held_last)
+        else:
+            with m.If(load[2 * n + 1]):
+                m.d.sync += [r.eq(x) for r, x in zip(v, out, strict=True)]
+                m.d.sync += last.eq(held_last)
     return v, last
 
 

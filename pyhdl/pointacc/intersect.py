@@ -5,7 +5,7 @@ from amaranth.lib.wiring import In, Out
 from pyhdl.params import check_int, module_name
 from pyhdl.pointacc.bitonic_sorter import cas_layers, check_width
 from pyhdl.pointacc.network import merge_layers
-from pyhdl.pointacc.pipeline import one_hot_counts, skid_output, stage_control
+from pyhdl.pointacc.pipeline import one_hot_counts, replicas, share, skid_output, stage_control
 from pyhdl.pointacc.streams import check_key_format, key_beat_layout, pair_beat_layout, query_beat_layout
 from sw.pointcloud.keys import BATCH_BITS, COORD_BITS, INDEX_BITS
 
@@ -138,9 +138,10 @@ class Intersect(wiring.Component):
         near_hit, near_last = Signal(2 * w - 1), Signal()   # stage 2L + 1: neighbours that pair; the final step
         room, room_next = Signal(), Signal()            # the output skid register is empty
         load0_next = Signal()
-        valid, load = stage_control(m, self.latency - 1, step, room, "match",
-                                    gate={self.latency - 2: near_hit.any() | near_last}, out_ready_next=room_next,
-                                    load0_next=load0_next)
+        # Each match stage is ~1,400 flip-flops wide: its enable is 2 w flip-flop copies.
+        valid, load, enables = stage_control(m, self.latency - 1, step, room, "match",
+                                             gate={self.latency - 2: near_hit.any() | near_last},
+                                             out_ready_next=room_next, load0_next=load0_next, copies=2 * w)
 
         def beat(name):
             return dict(key=[Signal(wide, name=f"{name}_key{i}") for i in range(w)],
@@ -189,7 +190,10 @@ class Intersect(wiring.Component):
                 les = (le, b["le_next"]) if x is a else (a["le_next"], le)
                 adv = decide((a["full_next"], b["full_next"]), (a["done_next"], b["done_next"]), les, load0_next)[i]
                 nexts[le] = ~x["full_next"] | adv
-            m.d.sync += x["free"].eq(Mux(x["le_next"], nexts[1], nexts[0]))
+            free_d = Signal(name=f"{'in' if x is a else 'out'}_free_next")
+            m.d.comb += free_d.eq(Mux(x["le_next"], nexts[1], nexts[0]))
+            m.d.sync += x["free"].eq(free_d)
+            x["free_lanes"] = replicas(m, free_d, w, f"{'in' if x is a else 'out'}_free", init=1)   # a copy a lane
         fields = ("keep", "last", "top")
         for x in (a, b):
             cur, nxt, skid, port = x["cur"], x["nxt"], x["skid"], x["port"]
@@ -201,8 +205,12 @@ class Intersect(wiring.Component):
                             keep=port.payload.keep, last=port.payload.last, top=top)
 
             def take(dst, src):
-                return ([dst[f].eq(src[f]) for f in fields] +
-                        [r.eq(v) for f in ("key", "idx") for r, v in zip(dst[f], src[f], strict=True)])
+                return [dst[f].eq(src[f]) for f in fields]
+
+            def take_lanes(dst, src, enable):
+                for i in range(w):
+                    with m.If(enable(i)):
+                        m.d.sync += [dst[f][i].eq(src[f][i]) for f in ("key", "idx")]
 
             # Skid register: takes the port's payload while empty, full when an accepted beat
             # finds `next` held (`next` then reloads from here), so `ready` is a register. Data
@@ -211,6 +219,7 @@ class Intersect(wiring.Component):
             accept = port.valid & ~skid["full"]
             with m.If(~skid["full"]):
                 m.d.sync += take(skid, arriving)
+            take_lanes(skid, arriving, lambda i, skid=skid: ~skid["full"])
             with m.If(~nxt["full"] | x["free"]):
                 m.d.sync += [nxt["full"].eq(skid["full"] | port.valid), skid["full"].eq(0)]
                 with m.If(skid["full"]):
@@ -219,8 +228,13 @@ class Intersect(wiring.Component):
                     m.d.sync += take(nxt, arriving)
             with m.Elif(accept):
                 m.d.sync += skid["full"].eq(1)
+            # The keys and indices of `next` and `current` load under the lanes' copies of `free`.
+            via = {f: [Mux(skid["full"], sv, av) for sv, av in zip(skid[f], arriving[f], strict=True)]
+                   for f in ("key", "idx")}
+            take_lanes(nxt, via, lambda i, x=x, nxt=nxt: ~nxt["full"] | x["free_lanes"][i])
             with m.If(x["free"]):
                 m.d.sync += take(cur, nxt) + [cur["full"].eq(nxt["full"])]
+            take_lanes(cur, nxt, lambda i, x=x: x["free_lanes"][i])
         # Next cycle's current tops are this cycle's current or next ones: compare all four pairs.
         # Each comparison is split into ORDER_CHUNK-bit slices compared both ways in parallel
         # (short carry chains), combined in two LUT levels: x > y and y > x from the same flags.
@@ -253,19 +267,20 @@ class Intersect(wiring.Component):
 
         elements = [element(ca, i, 0) for i in range(w)] + [element(cb, j, 1) for j in reversed(range(w))]
         n = 2 * len(merge_layers(2 * w))
-        merged, merged_last = cas_layers(m, merge_layers(2 * w), elements, final, load[:n], "merge")
+        merged, merged_last = cas_layers(m, merge_layers(2 * w), elements, final, enables[:n], "merge")
         # Stage 2L + 1: neighbours k and k + 1 of different sides with equal keys are a pair.
         near = 2 * w - 1
         hit = near_hit
         s_in = [Signal(ib, name=f"near{k}_in_idx") for k in range(near)]
         s_out = [Signal(ib, name=f"near{k}_out_idx") for k in range(near)]
         s_last = near_last
-        with m.If(load[n]):
-            for k in range(near):
-                x, y = merged[k], merged[k + 1]
-                side_x, side_y, empty = x[ib], y[ib], x[-1] | y[-1]
+        for k in range(near):
+            x, y = merged[k], merged[k + 1]
+            side_x, side_y, empty = x[ib], y[ib], x[-1] | y[-1]
+            with m.If(share(enables[n], k)):
                 m.d.sync += [hit[k].eq(~empty & (side_x != side_y) & (x[ib + 1:] == y[ib + 1:])),
                              s_in[k].eq(Mux(side_x, y[:ib], x[:ib])), s_out[k].eq(Mux(side_x, x[:ib], y[:ib]))]
+        with m.If(share(enables[n], near)):
             m.d.sync += s_last.eq(merged_last)
         # Stage 2L + 2 (a step with no match vanishes unless final): lane `l` takes the neighbour
         # pair that is the `l`-th hit (a one-hot count of the hits below, no adder).
@@ -274,10 +289,12 @@ class Intersect(wiring.Component):
         t_in = [Signal(ib, name=f"t_in_idx{k}") for k in range(near)]
         t_out = [Signal(ib, name=f"t_out_idx{k}") for k in range(near)]
         t_keep, t_last = Signal(w), Signal()
-        with m.If(load[n + 1]):
-            m.d.sync += [t.eq(hit[k] & below[k][lane]) for (lane, k), t in take.items()]
+        for k in range(near):
+            with m.If(share(enables[n + 1], k)):
+                m.d.sync += [t.eq(hit[k] & below[k][lane]) for (lane, kk), t in take.items() if kk == k]
+                m.d.sync += [t_in[k].eq(s_in[k]), t_out[k].eq(s_out[k])]
+        with m.If(share(enables[n + 1], near)):
             m.d.sync += [t_keep[lane].eq(~Cat(*below[near][:lane + 1]).any()) for lane in range(w)]
-            m.d.sync += [r.eq(v) for r, v in zip(t_in + t_out, s_in + s_out, strict=True)]
             m.d.sync += t_last.eq(s_last)
         # Output: the packed beat goes into the `pairs` register, or, when that one is held,
         # into the skid register, whose emptiness (`room`) is the ready of the match stages.

@@ -28,7 +28,8 @@ def greater(flags):
     return gt
 
 
-def stage_control(m, n: int, in_valid, out_ready, name: str, gate=None, out_ready_next=None, load0_next=None):
+def stage_control(m, n: int, in_valid, out_ready, name: str, gate=None, out_ready_next=None, load0_next=None,
+                  copies: int = 0):
     """Valid bits and load enables of ``n`` register stages between a producer (``in_valid``)
     and a consumer (``out_ready``); returns ``(valid, load)``, ``load[0]`` being the ready of the
     producer. ``gate``: ``{s: condition}``, items for which the condition (on stage ``s - 1``'s
@@ -44,7 +45,16 @@ def stage_control(m, n: int, in_valid, out_ready, name: str, gate=None, out_read
     empty unless it loads too, so a bubble moves one stage forward per stalled cycle. Throughput
     one item per cycle whenever ``out_ready`` is high; latency ``n`` cycles. The caller loads its
     stage-``s`` data registers under ``load[s]``.
+
+    ``copies`` (with ``out_ready_next``): returns ``(valid, load, enables)`` instead, where
+    ``enables[s]`` are ``copies`` flip-flops equal to ``load[s]`` every cycle (computed a cycle
+    ahead like ``load[0]``), each to enable a share of stage ``s``'s data registers: a wide
+    stage's enable is then many short nets from flip-flops instead of one net of a thousand
+    sinks. They carry ``keep``, which ``runtime.bench.synth`` turns into "do not merge" (yosys
+    would otherwise merge flip-flops with the same input).
     """
+    if copies and out_ready_next is None:
+        raise ValueError("copies of the load enables need out_ready_next")
     valid = [Signal(name=f"{name}{s}_valid") for s in range(n)]
     load = [Signal(name=f"{name}{s}_load") for s in range(n)]
     moves = ~valid[n - 1] | out_ready
@@ -59,7 +69,7 @@ def stage_control(m, n: int, in_valid, out_ready, name: str, gate=None, out_read
         if s + 1 < n:
             with m.Elif(load[s + 1]):
                 m.d.sync += valid[s].eq(0)
-        if out_ready_next is not None and s in (0, n - 1):
+        if out_ready_next is not None and (copies or s in (0, n - 1)):
             later = Mux(load[s + 1], 0, valid[s]) if s + 1 < n else valid[s]
             nxt.append(Mux(load[s], src, later))
     if out_ready_next is not None:
@@ -68,7 +78,28 @@ def stage_control(m, n: int, in_valid, out_ready, name: str, gate=None, out_read
         if load0_next is not None:
             m.d.comb += load0_next.eq(~nxt[0] | ~nxt[-1] | out_ready_next)
         load[0] = load0
+    if copies:
+        enables = []
+        for s in range(n):
+            d = Signal(name=f"{name}{s}_load_next")
+            m.d.comb += d.eq(~nxt[s] | ~nxt[-1] | out_ready_next)
+            enables.append(replicas(m, d, copies, f"{name}{s}_load", init=1))
+        return valid, load, enables
     return valid, load
+
+
+def replicas(m, d, copies: int, name: str, init: int = 0) -> list:
+    """``copies`` flip-flops loaded with ``d`` every cycle, marked ``keep`` so that synthesis keeps
+    them apart (``runtime.bench.synth``): one high-fanout enable split into short nets."""
+    regs = [Signal(name=f"{name}_copy{i}", init=init, attrs={"keep": 1}) for i in range(copies)]
+    m.d.sync += [r.eq(d) for r in regs]
+    return regs
+
+
+def share(enables, i: int):
+    """The enable of lane ``i`` from a list of :func:`replicas` (lanes dealt round the copies), or
+    ``enables`` itself when it is one signal."""
+    return enables[i % len(enables)] if isinstance(enables, list) else enables
 
 
 def skid_output(m, out, beat, push, name: str):

