@@ -7,357 +7,357 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1 ;
   wire \$10 ;
   wire \$100 ;
-  wire [61:0] \$1000 ;
-  wire \$1001 ;
-  wire [1:0] \$1002 ;
-  wire [2:0] \$1003 ;
-  wire [1:0] \$1004 ;
-  wire [2:0] \$1005 ;
-  wire [3:0] \$1006 ;
-  wire [3:0] \$1007 ;
-  wire [15:0] \$1008 ;
-  wire [16:0] \$1009 ;
+  wire [16:0] \$1000 ;
+  wire [17:0] \$1001 ;
+  wire [15:0] \$1002 ;
+  wire [16:0] \$1003 ;
+  wire [17:0] \$1004 ;
+  wire [17:0] \$1005 ;
+  wire [18:0] \$1006 ;
+  wire [17:0] \$1007 ;
+  wire [18:0] \$1008 ;
+  wire [17:0] \$1009 ;
   wire \$101 ;
-  wire [17:0] \$1010 ;
-  wire [15:0] \$1011 ;
-  wire [16:0] \$1012 ;
-  wire [17:0] \$1013 ;
-  wire [15:0] \$1014 ;
-  wire [16:0] \$1015 ;
-  wire [17:0] \$1016 ;
-  wire [17:0] \$1017 ;
-  wire [18:0] \$1018 ;
-  wire [17:0] \$1019 ;
+  wire [18:0] \$1010 ;
+  wire [61:0] \$1011 ;
+  wire [61:0] \$1012 ;
+  wire [19:0] \$1013 ;
+  wire \$1014 ;
+  wire \$1015 ;
+  wire [1:0] \$1016 ;
+  wire [2:0] \$1017 ;
+  wire [1:0] \$1018 ;
+  wire [2:0] \$1019 ;
   wire \$102 ;
-  wire [18:0] \$1020 ;
-  wire [17:0] \$1021 ;
-  wire [18:0] \$1022 ;
-  wire [61:0] \$1023 ;
-  wire \$1024 ;
-  wire \$1025 ;
-  wire \$1026 ;
-  wire \$1027 ;
-  wire \$1028 ;
-  wire [1:0] \$1029 ;
+  wire [3:0] \$1020 ;
+  wire [3:0] \$1021 ;
+  wire [15:0] \$1022 ;
+  wire [16:0] \$1023 ;
+  wire [17:0] \$1024 ;
+  wire [15:0] \$1025 ;
+  wire [16:0] \$1026 ;
+  wire [17:0] \$1027 ;
+  wire [15:0] \$1028 ;
+  wire [16:0] \$1029 ;
   wire \$103 ;
-  wire [2:0] \$1030 ;
-  wire [1:0] \$1031 ;
-  wire [2:0] \$1032 ;
-  wire [3:0] \$1033 ;
-  wire [3:0] \$1034 ;
-  wire [15:0] \$1035 ;
-  wire [16:0] \$1036 ;
-  wire [17:0] \$1037 ;
-  wire [15:0] \$1038 ;
-  wire [16:0] \$1039 ;
+  wire [17:0] \$1030 ;
+  wire [17:0] \$1031 ;
+  wire [18:0] \$1032 ;
+  wire [17:0] \$1033 ;
+  wire [18:0] \$1034 ;
+  wire [17:0] \$1035 ;
+  wire [18:0] \$1036 ;
+  wire [61:0] \$1037 ;
+  wire [61:0] \$1038 ;
+  wire [19:0] \$1039 ;
   wire \$104 ;
-  wire [17:0] \$1040 ;
-  wire [15:0] \$1041 ;
-  wire [16:0] \$1042 ;
-  wire [17:0] \$1043 ;
-  wire [17:0] \$1044 ;
-  wire [18:0] \$1045 ;
-  wire [17:0] \$1046 ;
-  wire [18:0] \$1047 ;
-  wire [17:0] \$1048 ;
-  wire [18:0] \$1049 ;
+  wire \$1040 ;
+  wire \$1041 ;
+  wire \$1042 ;
+  wire \$1043 ;
+  wire \$1044 ;
+  wire \$1045 ;
+  wire [83:0] \$1046 ;
+  wire \$1047 ;
+  wire \$1048 ;
+  wire \$1049 ;
   wire \$105 ;
-  wire [61:0] \$1050 ;
-  wire [61:0] \$1051 ;
+  wire \$1050 ;
+  wire \$1051 ;
   wire \$1052 ;
-  wire \$1053 ;
+  wire [83:0] \$1053 ;
   wire \$1054 ;
-  wire [1:0] \$1055 ;
-  wire [2:0] \$1056 ;
-  wire [1:0] \$1057 ;
-  wire [2:0] \$1058 ;
-  wire [3:0] \$1059 ;
+  wire \$1055 ;
+  wire \$1056 ;
+  wire \$1057 ;
+  wire \$1058 ;
+  wire \$1059 ;
   wire \$106 ;
-  wire [3:0] \$1060 ;
-  wire [15:0] \$1061 ;
-  wire [16:0] \$1062 ;
-  wire [17:0] \$1063 ;
-  wire [15:0] \$1064 ;
-  wire [16:0] \$1065 ;
-  wire [17:0] \$1066 ;
-  wire [15:0] \$1067 ;
-  wire [16:0] \$1068 ;
-  wire [17:0] \$1069 ;
+  wire [83:0] \$1060 ;
+  wire \$1061 ;
+  wire \$1062 ;
+  wire \$1063 ;
+  wire \$1064 ;
+  wire \$1065 ;
+  wire \$1066 ;
+  wire [83:0] \$1067 ;
+  wire \$1068 ;
+  wire \$1069 ;
   wire \$107 ;
-  wire [17:0] \$1070 ;
-  wire [18:0] \$1071 ;
-  wire [17:0] \$1072 ;
-  wire [18:0] \$1073 ;
-  wire [17:0] \$1074 ;
-  wire [18:0] \$1075 ;
-  wire [61:0] \$1076 ;
-  wire [61:0] \$1077 ;
-  wire [19:0] \$1078 ;
+  wire \$1070 ;
+  wire \$1071 ;
+  wire \$1072 ;
+  wire \$1073 ;
+  wire [83:0] \$1074 ;
+  wire \$1075 ;
+  wire \$1076 ;
+  wire \$1077 ;
+  wire \$1078 ;
   wire \$1079 ;
   wire \$108 ;
   wire \$1080 ;
-  wire [1:0] \$1081 ;
-  wire [2:0] \$1082 ;
-  wire [1:0] \$1083 ;
-  wire [2:0] \$1084 ;
-  wire [3:0] \$1085 ;
-  wire [3:0] \$1086 ;
-  wire [15:0] \$1087 ;
-  wire [16:0] \$1088 ;
-  wire [17:0] \$1089 ;
+  wire [83:0] \$1081 ;
+  wire \$1082 ;
+  wire \$1083 ;
+  wire \$1084 ;
+  wire \$1085 ;
+  wire \$1086 ;
+  wire \$1087 ;
+  wire [83:0] \$1088 ;
+  wire \$1089 ;
   wire \$109 ;
-  wire [15:0] \$1090 ;
-  wire [16:0] \$1091 ;
-  wire [17:0] \$1092 ;
-  wire [15:0] \$1093 ;
-  wire [16:0] \$1094 ;
-  wire [17:0] \$1095 ;
-  wire [17:0] \$1096 ;
-  wire [18:0] \$1097 ;
-  wire [17:0] \$1098 ;
-  wire [18:0] \$1099 ;
+  wire \$1090 ;
+  wire \$1091 ;
+  wire \$1092 ;
+  wire \$1093 ;
+  wire \$1094 ;
+  wire [83:0] \$1095 ;
+  wire \$1096 ;
+  wire \$1097 ;
+  wire \$1098 ;
+  wire \$1099 ;
   wire \$11 ;
   wire \$110 ;
-  wire [17:0] \$1100 ;
-  wire [18:0] \$1101 ;
-  wire [61:0] \$1102 ;
-  wire [61:0] \$1103 ;
-  wire [19:0] \$1104 ;
+  wire \$1100 ;
+  wire \$1101 ;
+  wire [83:0] \$1102 ;
+  wire \$1103 ;
+  wire \$1104 ;
   wire \$1105 ;
   wire \$1106 ;
-  wire [1:0] \$1107 ;
-  wire [2:0] \$1108 ;
-  wire [1:0] \$1109 ;
+  wire \$1107 ;
+  wire \$1108 ;
+  wire [83:0] \$1109 ;
   wire \$111 ;
-  wire [2:0] \$1110 ;
-  wire [3:0] \$1111 ;
-  wire [3:0] \$1112 ;
-  wire [15:0] \$1113 ;
-  wire [16:0] \$1114 ;
-  wire [17:0] \$1115 ;
-  wire [15:0] \$1116 ;
-  wire [16:0] \$1117 ;
-  wire [17:0] \$1118 ;
-  wire [15:0] \$1119 ;
+  wire \$1110 ;
+  wire \$1111 ;
+  wire \$1112 ;
+  wire \$1113 ;
+  wire \$1114 ;
+  wire \$1115 ;
+  wire [83:0] \$1116 ;
+  wire \$1117 ;
+  wire \$1118 ;
+  wire \$1119 ;
   wire \$112 ;
-  wire [16:0] \$1120 ;
-  wire [17:0] \$1121 ;
-  wire [17:0] \$1122 ;
-  wire [18:0] \$1123 ;
-  wire [17:0] \$1124 ;
-  wire [18:0] \$1125 ;
-  wire [17:0] \$1126 ;
-  wire [18:0] \$1127 ;
-  wire [61:0] \$1128 ;
-  wire [61:0] \$1129 ;
+  wire \$1120 ;
+  wire \$1121 ;
+  wire \$1122 ;
+  wire [83:0] \$1123 ;
+  wire \$1124 ;
+  wire \$1125 ;
+  wire \$1126 ;
+  wire \$1127 ;
+  wire \$1128 ;
+  wire \$1129 ;
   wire \$113 ;
-  wire [19:0] \$1130 ;
+  wire [83:0] \$1130 ;
   wire \$1131 ;
   wire \$1132 ;
-  wire [1:0] \$1133 ;
-  wire [2:0] \$1134 ;
-  wire [1:0] \$1135 ;
-  wire [2:0] \$1136 ;
-  wire [3:0] \$1137 ;
-  wire [3:0] \$1138 ;
-  wire [15:0] \$1139 ;
+  wire \$1133 ;
+  wire \$1134 ;
+  wire \$1135 ;
+  wire \$1136 ;
+  wire [83:0] \$1137 ;
+  wire \$1138 ;
+  wire \$1139 ;
   wire \$114 ;
-  wire [16:0] \$1140 ;
-  wire [17:0] \$1141 ;
-  wire [15:0] \$1142 ;
-  wire [16:0] \$1143 ;
-  wire [17:0] \$1144 ;
-  wire [15:0] \$1145 ;
-  wire [16:0] \$1146 ;
-  wire [17:0] \$1147 ;
-  wire [17:0] \$1148 ;
-  wire [18:0] \$1149 ;
+  wire \$1140 ;
+  wire \$1141 ;
+  wire \$1142 ;
+  wire \$1143 ;
+  wire [83:0] \$1144 ;
+  wire \$1145 ;
+  wire \$1146 ;
+  wire \$1147 ;
+  wire \$1148 ;
+  wire \$1149 ;
   wire \$115 ;
-  wire [17:0] \$1150 ;
-  wire [18:0] \$1151 ;
-  wire [17:0] \$1152 ;
-  wire [18:0] \$1153 ;
-  wire [61:0] \$1154 ;
-  wire [61:0] \$1155 ;
-  wire [19:0] \$1156 ;
+  wire \$1150 ;
+  wire [83:0] \$1151 ;
+  wire \$1152 ;
+  wire \$1153 ;
+  wire \$1154 ;
+  wire \$1155 ;
+  wire \$1156 ;
   wire \$1157 ;
-  wire \$1158 ;
-  wire [1:0] \$1159 ;
+  wire [83:0] \$1158 ;
+  wire \$1159 ;
   wire \$116 ;
-  wire [2:0] \$1160 ;
-  wire [1:0] \$1161 ;
-  wire [2:0] \$1162 ;
-  wire [3:0] \$1163 ;
-  wire [3:0] \$1164 ;
-  wire [15:0] \$1165 ;
-  wire [16:0] \$1166 ;
-  wire [17:0] \$1167 ;
-  wire [15:0] \$1168 ;
-  wire [16:0] \$1169 ;
+  wire \$1160 ;
+  wire \$1161 ;
+  wire \$1162 ;
+  wire \$1163 ;
+  wire \$1164 ;
+  wire [83:0] \$1165 ;
+  wire \$1166 ;
+  wire \$1167 ;
+  wire \$1168 ;
+  wire \$1169 ;
   wire \$117 ;
-  wire [17:0] \$1170 ;
-  wire [15:0] \$1171 ;
-  wire [16:0] \$1172 ;
-  wire [17:0] \$1173 ;
-  wire [17:0] \$1174 ;
-  wire [18:0] \$1175 ;
-  wire [17:0] \$1176 ;
-  wire [18:0] \$1177 ;
-  wire [17:0] \$1178 ;
-  wire [18:0] \$1179 ;
+  wire \$1170 ;
+  wire \$1171 ;
+  wire \$1172 ;
+  wire [83:0] \$1173 ;
+  wire \$1174 ;
+  wire \$1175 ;
+  wire \$1176 ;
+  wire \$1177 ;
+  wire \$1178 ;
+  wire \$1179 ;
   wire \$118 ;
-  wire [61:0] \$1180 ;
-  wire [61:0] \$1181 ;
-  wire [19:0] \$1182 ;
+  wire [83:0] \$1180 ;
+  wire \$1181 ;
+  wire \$1182 ;
   wire \$1183 ;
   wire \$1184 ;
-  wire [1:0] \$1185 ;
-  wire [2:0] \$1186 ;
-  wire [1:0] \$1187 ;
-  wire [2:0] \$1188 ;
-  wire [3:0] \$1189 ;
+  wire \$1185 ;
+  wire \$1186 ;
+  wire \$1187 ;
+  wire [83:0] \$1188 ;
+  wire \$1189 ;
   wire \$119 ;
-  wire [3:0] \$1190 ;
-  wire [15:0] \$1191 ;
-  wire [16:0] \$1192 ;
-  wire [17:0] \$1193 ;
-  wire [15:0] \$1194 ;
-  wire [16:0] \$1195 ;
-  wire [17:0] \$1196 ;
-  wire [15:0] \$1197 ;
-  wire [16:0] \$1198 ;
-  wire [17:0] \$1199 ;
+  wire \$1190 ;
+  wire \$1191 ;
+  wire \$1192 ;
+  wire \$1193 ;
+  wire \$1194 ;
+  wire [83:0] \$1195 ;
+  wire \$1196 ;
+  wire \$1197 ;
+  wire \$1198 ;
+  wire \$1199 ;
   wire \$12 ;
   wire \$120 ;
-  wire [17:0] \$1200 ;
-  wire [18:0] \$1201 ;
-  wire [17:0] \$1202 ;
-  wire [18:0] \$1203 ;
-  wire [17:0] \$1204 ;
-  wire [18:0] \$1205 ;
-  wire [61:0] \$1206 ;
-  wire [61:0] \$1207 ;
-  wire [19:0] \$1208 ;
+  wire \$1200 ;
+  wire \$1201 ;
+  wire \$1202 ;
+  wire [83:0] \$1203 ;
+  wire \$1204 ;
+  wire \$1205 ;
+  wire \$1206 ;
+  wire \$1207 ;
+  wire \$1208 ;
   wire \$1209 ;
   wire \$121 ;
-  wire \$1210 ;
-  wire [1:0] \$1211 ;
-  wire [2:0] \$1212 ;
-  wire [1:0] \$1213 ;
-  wire [2:0] \$1214 ;
-  wire [3:0] \$1215 ;
-  wire [3:0] \$1216 ;
-  wire [15:0] \$1217 ;
-  wire [16:0] \$1218 ;
-  wire [17:0] \$1219 ;
+  wire [83:0] \$1210 ;
+  wire \$1211 ;
+  wire \$1212 ;
+  wire \$1213 ;
+  wire \$1214 ;
+  wire \$1215 ;
+  wire \$1216 ;
+  wire \$1217 ;
+  wire [83:0] \$1218 ;
+  wire \$1219 ;
   wire \$122 ;
-  wire [15:0] \$1220 ;
-  wire [16:0] \$1221 ;
-  wire [17:0] \$1222 ;
-  wire [15:0] \$1223 ;
-  wire [16:0] \$1224 ;
-  wire [17:0] \$1225 ;
-  wire [17:0] \$1226 ;
-  wire [18:0] \$1227 ;
-  wire [17:0] \$1228 ;
-  wire [18:0] \$1229 ;
+  wire \$1220 ;
+  wire \$1221 ;
+  wire \$1222 ;
+  wire \$1223 ;
+  wire \$1224 ;
+  wire [83:0] \$1225 ;
+  wire \$1226 ;
+  wire \$1227 ;
+  wire \$1228 ;
+  wire \$1229 ;
   wire \$123 ;
-  wire [17:0] \$1230 ;
-  wire [18:0] \$1231 ;
-  wire [61:0] \$1232 ;
-  wire [61:0] \$1233 ;
-  wire [19:0] \$1234 ;
+  wire \$1230 ;
+  wire \$1231 ;
+  wire \$1232 ;
+  wire [83:0] \$1233 ;
+  wire \$1234 ;
   wire \$1235 ;
   wire \$1236 ;
-  wire [1:0] \$1237 ;
-  wire [2:0] \$1238 ;
-  wire [1:0] \$1239 ;
+  wire \$1237 ;
+  wire \$1238 ;
+  wire \$1239 ;
   wire \$124 ;
-  wire [2:0] \$1240 ;
-  wire [3:0] \$1241 ;
-  wire [3:0] \$1242 ;
-  wire [15:0] \$1243 ;
-  wire [16:0] \$1244 ;
-  wire [17:0] \$1245 ;
-  wire [15:0] \$1246 ;
-  wire [16:0] \$1247 ;
-  wire [17:0] \$1248 ;
-  wire [15:0] \$1249 ;
+  wire [83:0] \$1240 ;
+  wire \$1241 ;
+  wire \$1242 ;
+  wire \$1243 ;
+  wire \$1244 ;
+  wire \$1245 ;
+  wire \$1246 ;
+  wire \$1247 ;
+  wire [83:0] \$1248 ;
+  wire \$1249 ;
   wire \$125 ;
-  wire [16:0] \$1250 ;
-  wire [17:0] \$1251 ;
-  wire [17:0] \$1252 ;
-  wire [18:0] \$1253 ;
-  wire [17:0] \$1254 ;
-  wire [18:0] \$1255 ;
-  wire [17:0] \$1256 ;
-  wire [18:0] \$1257 ;
-  wire [61:0] \$1258 ;
-  wire [61:0] \$1259 ;
+  wire \$1250 ;
+  wire \$1251 ;
+  wire \$1252 ;
+  wire \$1253 ;
+  wire \$1254 ;
+  wire [83:0] \$1255 ;
+  wire \$1256 ;
+  wire \$1257 ;
+  wire \$1258 ;
+  wire \$1259 ;
   wire \$126 ;
-  wire [19:0] \$1260 ;
+  wire \$1260 ;
   wire \$1261 ;
   wire \$1262 ;
-  wire \$1263 ;
+  wire [83:0] \$1263 ;
   wire \$1264 ;
   wire \$1265 ;
   wire \$1266 ;
-  wire [83:0] \$1267 ;
+  wire \$1267 ;
   wire \$1268 ;
   wire \$1269 ;
   wire \$127 ;
-  wire \$1270 ;
+  wire [83:0] \$1270 ;
   wire \$1271 ;
   wire \$1272 ;
   wire \$1273 ;
-  wire [83:0] \$1274 ;
+  wire \$1274 ;
   wire \$1275 ;
   wire \$1276 ;
   wire \$1277 ;
-  wire \$1278 ;
+  wire [83:0] \$1278 ;
   wire \$1279 ;
   wire \$128 ;
   wire \$1280 ;
-  wire [83:0] \$1281 ;
+  wire \$1281 ;
   wire \$1282 ;
   wire \$1283 ;
   wire \$1284 ;
-  wire \$1285 ;
+  wire [83:0] \$1285 ;
   wire \$1286 ;
   wire \$1287 ;
-  wire [83:0] \$1288 ;
+  wire \$1288 ;
   wire \$1289 ;
   wire \$129 ;
   wire \$1290 ;
   wire \$1291 ;
   wire \$1292 ;
-  wire \$1293 ;
+  wire [83:0] \$1293 ;
   wire \$1294 ;
-  wire [83:0] \$1295 ;
+  wire \$1295 ;
   wire \$1296 ;
   wire \$1297 ;
   wire \$1298 ;
   wire \$1299 ;
   wire \$13 ;
   wire \$130 ;
-  wire \$1300 ;
+  wire [83:0] \$1300 ;
   wire \$1301 ;
-  wire [83:0] \$1302 ;
+  wire \$1302 ;
   wire \$1303 ;
   wire \$1304 ;
   wire \$1305 ;
   wire \$1306 ;
   wire \$1307 ;
-  wire \$1308 ;
-  wire [83:0] \$1309 ;
+  wire [83:0] \$1308 ;
+  wire \$1309 ;
   wire \$131 ;
   wire \$1310 ;
   wire \$1311 ;
   wire \$1312 ;
   wire \$1313 ;
   wire \$1314 ;
-  wire \$1315 ;
-  wire [83:0] \$1316 ;
+  wire [83:0] \$1315 ;
+  wire \$1316 ;
   wire \$1317 ;
   wire \$1318 ;
   wire \$1319 ;
@@ -380,1145 +380,1145 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$1334 ;
   wire \$1335 ;
   wire \$1336 ;
-  wire [83:0] \$1337 ;
-  wire \$1338 ;
+  wire \$1337 ;
+  wire [83:0] \$1338 ;
   wire \$1339 ;
   wire \$134 ;
   wire \$1340 ;
   wire \$1341 ;
   wire \$1342 ;
   wire \$1343 ;
-  wire [83:0] \$1344 ;
-  wire \$1345 ;
+  wire \$1344 ;
+  wire [83:0] \$1345 ;
   wire \$1346 ;
   wire \$1347 ;
   wire \$1348 ;
   wire \$1349 ;
   wire \$135 ;
   wire \$1350 ;
-  wire [83:0] \$1351 ;
+  wire \$1351 ;
   wire \$1352 ;
-  wire \$1353 ;
+  wire [83:0] \$1353 ;
   wire \$1354 ;
   wire \$1355 ;
   wire \$1356 ;
   wire \$1357 ;
-  wire [83:0] \$1358 ;
+  wire \$1358 ;
   wire \$1359 ;
   wire \$136 ;
-  wire \$1360 ;
+  wire [83:0] \$1360 ;
   wire \$1361 ;
   wire \$1362 ;
   wire \$1363 ;
   wire \$1364 ;
-  wire [83:0] \$1365 ;
+  wire \$1365 ;
   wire \$1366 ;
   wire \$1367 ;
-  wire \$1368 ;
+  wire [83:0] \$1368 ;
   wire \$1369 ;
   wire \$137 ;
   wire \$1370 ;
   wire \$1371 ;
-  wire [83:0] \$1372 ;
+  wire \$1372 ;
   wire \$1373 ;
   wire \$1374 ;
-  wire \$1375 ;
+  wire [83:0] \$1375 ;
   wire \$1376 ;
   wire \$1377 ;
   wire \$1378 ;
-  wire [83:0] \$1379 ;
+  wire \$1379 ;
   wire \$138 ;
   wire \$1380 ;
   wire \$1381 ;
   wire \$1382 ;
-  wire \$1383 ;
+  wire [83:0] \$1383 ;
   wire \$1384 ;
   wire \$1385 ;
-  wire [83:0] \$1386 ;
+  wire \$1386 ;
   wire \$1387 ;
   wire \$1388 ;
   wire \$1389 ;
   wire \$139 ;
-  wire \$1390 ;
+  wire [83:0] \$1390 ;
   wire \$1391 ;
   wire \$1392 ;
   wire \$1393 ;
-  wire [83:0] \$1394 ;
+  wire \$1394 ;
   wire \$1395 ;
   wire \$1396 ;
   wire \$1397 ;
-  wire \$1398 ;
+  wire [83:0] \$1398 ;
   wire \$1399 ;
   wire \$14 ;
   wire \$140 ;
   wire \$1400 ;
-  wire [83:0] \$1401 ;
+  wire \$1401 ;
   wire \$1402 ;
   wire \$1403 ;
   wire \$1404 ;
-  wire \$1405 ;
+  wire [83:0] \$1405 ;
   wire \$1406 ;
   wire \$1407 ;
   wire \$1408 ;
-  wire [83:0] \$1409 ;
+  wire \$1409 ;
   wire \$141 ;
   wire \$1410 ;
   wire \$1411 ;
   wire \$1412 ;
-  wire \$1413 ;
+  wire [83:0] \$1413 ;
   wire \$1414 ;
   wire \$1415 ;
-  wire [83:0] \$1416 ;
+  wire \$1416 ;
   wire \$1417 ;
   wire \$1418 ;
   wire \$1419 ;
   wire \$142 ;
-  wire \$1420 ;
+  wire [83:0] \$1420 ;
   wire \$1421 ;
   wire \$1422 ;
   wire \$1423 ;
-  wire [83:0] \$1424 ;
+  wire \$1424 ;
   wire \$1425 ;
   wire \$1426 ;
   wire \$1427 ;
-  wire \$1428 ;
+  wire [83:0] \$1428 ;
   wire \$1429 ;
   wire \$143 ;
   wire \$1430 ;
-  wire [83:0] \$1431 ;
+  wire \$1431 ;
   wire \$1432 ;
   wire \$1433 ;
   wire \$1434 ;
-  wire \$1435 ;
+  wire [83:0] \$1435 ;
   wire \$1436 ;
   wire \$1437 ;
   wire \$1438 ;
-  wire [83:0] \$1439 ;
+  wire \$1439 ;
   wire \$144 ;
   wire \$1440 ;
   wire \$1441 ;
   wire \$1442 ;
-  wire \$1443 ;
+  wire [83:0] \$1443 ;
   wire \$1444 ;
   wire \$1445 ;
-  wire [83:0] \$1446 ;
+  wire \$1446 ;
   wire \$1447 ;
   wire \$1448 ;
   wire \$1449 ;
   wire \$145 ;
-  wire \$1450 ;
+  wire [83:0] \$1450 ;
   wire \$1451 ;
   wire \$1452 ;
   wire \$1453 ;
-  wire [83:0] \$1454 ;
+  wire \$1454 ;
   wire \$1455 ;
   wire \$1456 ;
   wire \$1457 ;
-  wire \$1458 ;
+  wire [83:0] \$1458 ;
   wire \$1459 ;
   wire \$146 ;
   wire \$1460 ;
-  wire [83:0] \$1461 ;
+  wire \$1461 ;
   wire \$1462 ;
   wire \$1463 ;
   wire \$1464 ;
-  wire \$1465 ;
+  wire [83:0] \$1465 ;
   wire \$1466 ;
   wire \$1467 ;
   wire \$1468 ;
-  wire [83:0] \$1469 ;
+  wire \$1469 ;
   wire \$147 ;
   wire \$1470 ;
   wire \$1471 ;
   wire \$1472 ;
-  wire \$1473 ;
+  wire [83:0] \$1473 ;
   wire \$1474 ;
   wire \$1475 ;
-  wire [83:0] \$1476 ;
+  wire \$1476 ;
   wire \$1477 ;
   wire \$1478 ;
   wire \$1479 ;
   wire \$148 ;
-  wire \$1480 ;
+  wire [83:0] \$1480 ;
   wire \$1481 ;
   wire \$1482 ;
   wire \$1483 ;
-  wire [83:0] \$1484 ;
+  wire \$1484 ;
   wire \$1485 ;
   wire \$1486 ;
   wire \$1487 ;
-  wire \$1488 ;
+  wire [83:0] \$1488 ;
   wire \$1489 ;
   wire \$149 ;
   wire \$1490 ;
-  wire [83:0] \$1491 ;
+  wire \$1491 ;
   wire \$1492 ;
   wire \$1493 ;
   wire \$1494 ;
-  wire \$1495 ;
+  wire [83:0] \$1495 ;
   wire \$1496 ;
   wire \$1497 ;
   wire \$1498 ;
-  wire [83:0] \$1499 ;
+  wire \$1499 ;
   wire \$15 ;
   wire \$150 ;
   wire \$1500 ;
   wire \$1501 ;
   wire \$1502 ;
-  wire \$1503 ;
+  wire [83:0] \$1503 ;
   wire \$1504 ;
   wire \$1505 ;
-  wire [83:0] \$1506 ;
+  wire \$1506 ;
   wire \$1507 ;
   wire \$1508 ;
   wire \$1509 ;
   wire \$151 ;
-  wire \$1510 ;
+  wire [83:0] \$1510 ;
   wire \$1511 ;
   wire \$1512 ;
   wire \$1513 ;
-  wire [83:0] \$1514 ;
+  wire \$1514 ;
   wire \$1515 ;
   wire \$1516 ;
   wire \$1517 ;
-  wire \$1518 ;
+  wire [83:0] \$1518 ;
   wire \$1519 ;
   wire \$152 ;
   wire \$1520 ;
-  wire [83:0] \$1521 ;
+  wire \$1521 ;
   wire \$1522 ;
   wire \$1523 ;
   wire \$1524 ;
-  wire \$1525 ;
+  wire [83:0] \$1525 ;
   wire \$1526 ;
   wire \$1527 ;
   wire \$1528 ;
-  wire [83:0] \$1529 ;
+  wire \$1529 ;
   wire \$153 ;
   wire \$1530 ;
   wire \$1531 ;
   wire \$1532 ;
-  wire \$1533 ;
+  wire [83:0] \$1533 ;
   wire \$1534 ;
   wire \$1535 ;
-  wire [83:0] \$1536 ;
+  wire \$1536 ;
   wire \$1537 ;
   wire \$1538 ;
   wire \$1539 ;
   wire \$154 ;
-  wire \$1540 ;
+  wire [83:0] \$1540 ;
   wire \$1541 ;
   wire \$1542 ;
   wire \$1543 ;
-  wire [83:0] \$1544 ;
+  wire \$1544 ;
   wire \$1545 ;
   wire \$1546 ;
   wire \$1547 ;
-  wire \$1548 ;
+  wire [83:0] \$1548 ;
   wire \$1549 ;
   wire \$155 ;
   wire \$1550 ;
-  wire [83:0] \$1551 ;
+  wire \$1551 ;
   wire \$1552 ;
   wire \$1553 ;
   wire \$1554 ;
-  wire \$1555 ;
+  wire [83:0] \$1555 ;
   wire \$1556 ;
   wire \$1557 ;
   wire \$1558 ;
-  wire [83:0] \$1559 ;
+  wire \$1559 ;
   wire \$156 ;
   wire \$1560 ;
   wire \$1561 ;
   wire \$1562 ;
-  wire \$1563 ;
+  wire [83:0] \$1563 ;
   wire \$1564 ;
   wire \$1565 ;
-  wire [83:0] \$1566 ;
+  wire \$1566 ;
   wire \$1567 ;
   wire \$1568 ;
   wire \$1569 ;
   wire \$157 ;
-  wire \$1570 ;
+  wire [83:0] \$1570 ;
   wire \$1571 ;
   wire \$1572 ;
   wire \$1573 ;
-  wire [83:0] \$1574 ;
+  wire \$1574 ;
   wire \$1575 ;
   wire \$1576 ;
   wire \$1577 ;
-  wire \$1578 ;
+  wire [83:0] \$1578 ;
   wire \$1579 ;
   wire \$158 ;
   wire \$1580 ;
-  wire [83:0] \$1581 ;
+  wire \$1581 ;
   wire \$1582 ;
   wire \$1583 ;
   wire \$1584 ;
-  wire \$1585 ;
+  wire [83:0] \$1585 ;
   wire \$1586 ;
   wire \$1587 ;
   wire \$1588 ;
-  wire [83:0] \$1589 ;
+  wire \$1589 ;
   wire \$159 ;
   wire \$1590 ;
   wire \$1591 ;
   wire \$1592 ;
-  wire \$1593 ;
+  wire [83:0] \$1593 ;
   wire \$1594 ;
   wire \$1595 ;
-  wire [83:0] \$1596 ;
+  wire \$1596 ;
   wire \$1597 ;
   wire \$1598 ;
   wire \$1599 ;
   wire \$16 ;
   wire \$160 ;
-  wire \$1600 ;
+  wire [83:0] \$1600 ;
   wire \$1601 ;
   wire \$1602 ;
   wire \$1603 ;
-  wire [83:0] \$1604 ;
+  wire \$1604 ;
   wire \$1605 ;
   wire \$1606 ;
   wire \$1607 ;
-  wire \$1608 ;
+  wire [83:0] \$1608 ;
   wire \$1609 ;
   wire \$161 ;
   wire \$1610 ;
-  wire [83:0] \$1611 ;
+  wire \$1611 ;
   wire \$1612 ;
   wire \$1613 ;
   wire \$1614 ;
-  wire \$1615 ;
+  wire [83:0] \$1615 ;
   wire \$1616 ;
   wire \$1617 ;
   wire \$1618 ;
-  wire [83:0] \$1619 ;
+  wire \$1619 ;
   wire \$162 ;
   wire \$1620 ;
   wire \$1621 ;
   wire \$1622 ;
-  wire \$1623 ;
+  wire [83:0] \$1623 ;
   wire \$1624 ;
   wire \$1625 ;
-  wire [83:0] \$1626 ;
+  wire \$1626 ;
   wire \$1627 ;
   wire \$1628 ;
   wire \$1629 ;
   wire \$163 ;
-  wire \$1630 ;
+  wire [83:0] \$1630 ;
   wire \$1631 ;
   wire \$1632 ;
   wire \$1633 ;
-  wire [83:0] \$1634 ;
+  wire \$1634 ;
   wire \$1635 ;
   wire \$1636 ;
   wire \$1637 ;
-  wire \$1638 ;
+  wire [83:0] \$1638 ;
   wire \$1639 ;
   wire \$164 ;
   wire \$1640 ;
-  wire [83:0] \$1641 ;
+  wire \$1641 ;
   wire \$1642 ;
   wire \$1643 ;
   wire \$1644 ;
-  wire \$1645 ;
+  wire [83:0] \$1645 ;
   wire \$1646 ;
   wire \$1647 ;
   wire \$1648 ;
-  wire [83:0] \$1649 ;
+  wire \$1649 ;
   wire \$165 ;
   wire \$1650 ;
   wire \$1651 ;
   wire \$1652 ;
-  wire \$1653 ;
+  wire [83:0] \$1653 ;
   wire \$1654 ;
   wire \$1655 ;
-  wire [83:0] \$1656 ;
+  wire \$1656 ;
   wire \$1657 ;
   wire \$1658 ;
   wire \$1659 ;
   wire \$166 ;
-  wire \$1660 ;
+  wire [83:0] \$1660 ;
   wire \$1661 ;
   wire \$1662 ;
   wire \$1663 ;
-  wire [83:0] \$1664 ;
+  wire \$1664 ;
   wire \$1665 ;
   wire \$1666 ;
   wire \$1667 ;
-  wire \$1668 ;
+  wire [83:0] \$1668 ;
   wire \$1669 ;
   wire \$167 ;
   wire \$1670 ;
-  wire [83:0] \$1671 ;
+  wire \$1671 ;
   wire \$1672 ;
   wire \$1673 ;
   wire \$1674 ;
-  wire \$1675 ;
+  wire [83:0] \$1675 ;
   wire \$1676 ;
   wire \$1677 ;
   wire \$1678 ;
-  wire [83:0] \$1679 ;
+  wire \$1679 ;
   wire \$168 ;
   wire \$1680 ;
   wire \$1681 ;
   wire \$1682 ;
-  wire \$1683 ;
+  wire [83:0] \$1683 ;
   wire \$1684 ;
   wire \$1685 ;
-  wire [83:0] \$1686 ;
+  wire \$1686 ;
   wire \$1687 ;
   wire \$1688 ;
   wire \$1689 ;
   wire \$169 ;
-  wire \$1690 ;
+  wire [83:0] \$1690 ;
   wire \$1691 ;
   wire \$1692 ;
   wire \$1693 ;
-  wire [83:0] \$1694 ;
+  wire \$1694 ;
   wire \$1695 ;
   wire \$1696 ;
   wire \$1697 ;
-  wire \$1698 ;
+  wire [83:0] \$1698 ;
   wire \$1699 ;
   wire \$17 ;
   wire \$170 ;
   wire \$1700 ;
-  wire [83:0] \$1701 ;
+  wire \$1701 ;
   wire \$1702 ;
   wire \$1703 ;
   wire \$1704 ;
-  wire \$1705 ;
+  wire [83:0] \$1705 ;
   wire \$1706 ;
   wire \$1707 ;
   wire \$1708 ;
-  wire [83:0] \$1709 ;
+  wire \$1709 ;
   wire \$171 ;
   wire \$1710 ;
   wire \$1711 ;
   wire \$1712 ;
-  wire \$1713 ;
+  wire [83:0] \$1713 ;
   wire \$1714 ;
   wire \$1715 ;
-  wire [83:0] \$1716 ;
+  wire \$1716 ;
   wire \$1717 ;
   wire \$1718 ;
   wire \$1719 ;
   wire \$172 ;
-  wire \$1720 ;
+  wire [83:0] \$1720 ;
   wire \$1721 ;
   wire \$1722 ;
   wire \$1723 ;
-  wire [83:0] \$1724 ;
+  wire \$1724 ;
   wire \$1725 ;
   wire \$1726 ;
   wire \$1727 ;
-  wire \$1728 ;
+  wire [83:0] \$1728 ;
   wire \$1729 ;
   wire \$173 ;
   wire \$1730 ;
-  wire [83:0] \$1731 ;
+  wire \$1731 ;
   wire \$1732 ;
   wire \$1733 ;
   wire \$1734 ;
-  wire \$1735 ;
+  wire [83:0] \$1735 ;
   wire \$1736 ;
   wire \$1737 ;
   wire \$1738 ;
-  wire [83:0] \$1739 ;
+  wire \$1739 ;
   wire \$174 ;
   wire \$1740 ;
   wire \$1741 ;
   wire \$1742 ;
-  wire \$1743 ;
+  wire [83:0] \$1743 ;
   wire \$1744 ;
   wire \$1745 ;
-  wire [83:0] \$1746 ;
+  wire \$1746 ;
   wire \$1747 ;
   wire \$1748 ;
   wire \$1749 ;
   wire \$175 ;
-  wire \$1750 ;
+  wire [83:0] \$1750 ;
   wire \$1751 ;
   wire \$1752 ;
   wire \$1753 ;
-  wire [83:0] \$1754 ;
+  wire \$1754 ;
   wire \$1755 ;
   wire \$1756 ;
   wire \$1757 ;
-  wire \$1758 ;
+  wire [83:0] \$1758 ;
   wire \$1759 ;
   wire \$176 ;
   wire \$1760 ;
-  wire [83:0] \$1761 ;
+  wire \$1761 ;
   wire \$1762 ;
   wire \$1763 ;
   wire \$1764 ;
-  wire \$1765 ;
+  wire [83:0] \$1765 ;
   wire \$1766 ;
   wire \$1767 ;
   wire \$1768 ;
-  wire [83:0] \$1769 ;
+  wire \$1769 ;
   wire \$177 ;
   wire \$1770 ;
   wire \$1771 ;
   wire \$1772 ;
-  wire \$1773 ;
+  wire [83:0] \$1773 ;
   wire \$1774 ;
   wire \$1775 ;
-  wire [83:0] \$1776 ;
+  wire \$1776 ;
   wire \$1777 ;
   wire \$1778 ;
   wire \$1779 ;
   wire \$178 ;
-  wire \$1780 ;
+  wire [83:0] \$1780 ;
   wire \$1781 ;
   wire \$1782 ;
   wire \$1783 ;
-  wire [83:0] \$1784 ;
+  wire \$1784 ;
   wire \$1785 ;
   wire \$1786 ;
   wire \$1787 ;
-  wire \$1788 ;
+  wire [83:0] \$1788 ;
   wire \$1789 ;
   wire \$179 ;
   wire \$1790 ;
-  wire [83:0] \$1791 ;
+  wire \$1791 ;
   wire \$1792 ;
   wire \$1793 ;
   wire \$1794 ;
-  wire \$1795 ;
+  wire [83:0] \$1795 ;
   wire \$1796 ;
   wire \$1797 ;
   wire \$1798 ;
-  wire [83:0] \$1799 ;
+  wire \$1799 ;
   wire \$18 ;
   wire \$180 ;
   wire \$1800 ;
   wire \$1801 ;
   wire \$1802 ;
-  wire \$1803 ;
+  wire [83:0] \$1803 ;
   wire \$1804 ;
   wire \$1805 ;
-  wire [83:0] \$1806 ;
+  wire \$1806 ;
   wire \$1807 ;
   wire \$1808 ;
   wire \$1809 ;
   wire \$181 ;
-  wire \$1810 ;
+  wire [83:0] \$1810 ;
   wire \$1811 ;
   wire \$1812 ;
   wire \$1813 ;
-  wire [83:0] \$1814 ;
+  wire \$1814 ;
   wire \$1815 ;
   wire \$1816 ;
   wire \$1817 ;
-  wire \$1818 ;
+  wire [83:0] \$1818 ;
   wire \$1819 ;
   wire \$182 ;
   wire \$1820 ;
-  wire [83:0] \$1821 ;
+  wire \$1821 ;
   wire \$1822 ;
   wire \$1823 ;
   wire \$1824 ;
-  wire \$1825 ;
+  wire [83:0] \$1825 ;
   wire \$1826 ;
   wire \$1827 ;
   wire \$1828 ;
-  wire [83:0] \$1829 ;
+  wire \$1829 ;
   wire \$183 ;
   wire \$1830 ;
   wire \$1831 ;
   wire \$1832 ;
-  wire \$1833 ;
+  wire [83:0] \$1833 ;
   wire \$1834 ;
   wire \$1835 ;
-  wire [83:0] \$1836 ;
+  wire \$1836 ;
   wire \$1837 ;
   wire \$1838 ;
   wire \$1839 ;
   wire \$184 ;
-  wire \$1840 ;
+  wire [83:0] \$1840 ;
   wire \$1841 ;
   wire \$1842 ;
   wire \$1843 ;
-  wire [83:0] \$1844 ;
+  wire \$1844 ;
   wire \$1845 ;
   wire \$1846 ;
   wire \$1847 ;
-  wire \$1848 ;
+  wire [83:0] \$1848 ;
   wire \$1849 ;
   wire \$185 ;
   wire \$1850 ;
-  wire [83:0] \$1851 ;
+  wire \$1851 ;
   wire \$1852 ;
   wire \$1853 ;
   wire \$1854 ;
-  wire \$1855 ;
+  wire [83:0] \$1855 ;
   wire \$1856 ;
   wire \$1857 ;
   wire \$1858 ;
-  wire [83:0] \$1859 ;
+  wire \$1859 ;
   wire \$186 ;
   wire \$1860 ;
   wire \$1861 ;
   wire \$1862 ;
-  wire \$1863 ;
+  wire [83:0] \$1863 ;
   wire \$1864 ;
   wire \$1865 ;
-  wire [83:0] \$1866 ;
+  wire \$1866 ;
   wire \$1867 ;
   wire \$1868 ;
   wire \$1869 ;
   wire \$187 ;
-  wire \$1870 ;
+  wire [83:0] \$1870 ;
   wire \$1871 ;
   wire \$1872 ;
   wire \$1873 ;
-  wire [83:0] \$1874 ;
+  wire \$1874 ;
   wire \$1875 ;
   wire \$1876 ;
   wire \$1877 ;
-  wire \$1878 ;
+  wire [83:0] \$1878 ;
   wire \$1879 ;
   wire \$188 ;
   wire \$1880 ;
-  wire [83:0] \$1881 ;
+  wire \$1881 ;
   wire \$1882 ;
   wire \$1883 ;
   wire \$1884 ;
-  wire \$1885 ;
+  wire [83:0] \$1885 ;
   wire \$1886 ;
   wire \$1887 ;
   wire \$1888 ;
-  wire [83:0] \$1889 ;
+  wire \$1889 ;
   wire \$189 ;
   wire \$1890 ;
   wire \$1891 ;
   wire \$1892 ;
-  wire \$1893 ;
+  wire [83:0] \$1893 ;
   wire \$1894 ;
   wire \$1895 ;
-  wire [83:0] \$1896 ;
+  wire \$1896 ;
   wire \$1897 ;
   wire \$1898 ;
   wire \$1899 ;
   wire \$19 ;
   wire \$190 ;
-  wire \$1900 ;
+  wire [83:0] \$1900 ;
   wire \$1901 ;
   wire \$1902 ;
   wire \$1903 ;
-  wire [83:0] \$1904 ;
+  wire \$1904 ;
   wire \$1905 ;
   wire \$1906 ;
   wire \$1907 ;
-  wire \$1908 ;
+  wire [83:0] \$1908 ;
   wire \$1909 ;
   wire \$191 ;
   wire \$1910 ;
-  wire [83:0] \$1911 ;
+  wire \$1911 ;
   wire \$1912 ;
   wire \$1913 ;
   wire \$1914 ;
-  wire \$1915 ;
+  wire [83:0] \$1915 ;
   wire \$1916 ;
   wire \$1917 ;
   wire \$1918 ;
-  wire [83:0] \$1919 ;
+  wire \$1919 ;
   wire \$192 ;
   wire \$1920 ;
   wire \$1921 ;
   wire \$1922 ;
-  wire \$1923 ;
+  wire [83:0] \$1923 ;
   wire \$1924 ;
   wire \$1925 ;
-  wire [83:0] \$1926 ;
+  wire \$1926 ;
   wire \$1927 ;
   wire \$1928 ;
   wire \$1929 ;
   wire \$193 ;
-  wire \$1930 ;
+  wire [83:0] \$1930 ;
   wire \$1931 ;
   wire \$1932 ;
   wire \$1933 ;
-  wire [83:0] \$1934 ;
+  wire \$1934 ;
   wire \$1935 ;
   wire \$1936 ;
   wire \$1937 ;
-  wire \$1938 ;
+  wire [83:0] \$1938 ;
   wire \$1939 ;
   wire \$194 ;
   wire \$1940 ;
-  wire [83:0] \$1941 ;
+  wire \$1941 ;
   wire \$1942 ;
   wire \$1943 ;
   wire \$1944 ;
-  wire \$1945 ;
+  wire [83:0] \$1945 ;
   wire \$1946 ;
   wire \$1947 ;
   wire \$1948 ;
-  wire [83:0] \$1949 ;
+  wire \$1949 ;
   wire \$195 ;
   wire \$1950 ;
   wire \$1951 ;
   wire \$1952 ;
-  wire \$1953 ;
+  wire [83:0] \$1953 ;
   wire \$1954 ;
   wire \$1955 ;
-  wire [83:0] \$1956 ;
+  wire \$1956 ;
   wire \$1957 ;
   wire \$1958 ;
   wire \$1959 ;
   wire \$196 ;
-  wire \$1960 ;
+  wire [83:0] \$1960 ;
   wire \$1961 ;
   wire \$1962 ;
   wire \$1963 ;
-  wire [83:0] \$1964 ;
+  wire \$1964 ;
   wire \$1965 ;
   wire \$1966 ;
   wire \$1967 ;
-  wire \$1968 ;
+  wire [83:0] \$1968 ;
   wire \$1969 ;
   wire \$197 ;
   wire \$1970 ;
-  wire [83:0] \$1971 ;
+  wire \$1971 ;
   wire \$1972 ;
   wire \$1973 ;
   wire \$1974 ;
-  wire \$1975 ;
+  wire [83:0] \$1975 ;
   wire \$1976 ;
   wire \$1977 ;
   wire \$1978 ;
-  wire [83:0] \$1979 ;
+  wire \$1979 ;
   wire \$198 ;
   wire \$1980 ;
   wire \$1981 ;
   wire \$1982 ;
-  wire \$1983 ;
+  wire [83:0] \$1983 ;
   wire \$1984 ;
   wire \$1985 ;
-  wire [83:0] \$1986 ;
+  wire \$1986 ;
   wire \$1987 ;
   wire \$1988 ;
   wire \$1989 ;
   wire \$199 ;
-  wire \$1990 ;
+  wire [83:0] \$1990 ;
   wire \$1991 ;
   wire \$1992 ;
   wire \$1993 ;
-  wire [83:0] \$1994 ;
+  wire \$1994 ;
   wire \$1995 ;
   wire \$1996 ;
   wire \$1997 ;
-  wire \$1998 ;
+  wire [83:0] \$1998 ;
   wire \$1999 ;
   wire \$2 ;
   wire \$20 ;
   wire \$200 ;
   wire \$2000 ;
-  wire [83:0] \$2001 ;
+  wire \$2001 ;
   wire \$2002 ;
   wire \$2003 ;
   wire \$2004 ;
-  wire \$2005 ;
+  wire [83:0] \$2005 ;
   wire \$2006 ;
   wire \$2007 ;
   wire \$2008 ;
-  wire [83:0] \$2009 ;
+  wire \$2009 ;
   wire \$201 ;
   wire \$2010 ;
   wire \$2011 ;
   wire \$2012 ;
-  wire \$2013 ;
+  wire [83:0] \$2013 ;
   wire \$2014 ;
   wire \$2015 ;
-  wire [83:0] \$2016 ;
+  wire \$2016 ;
   wire \$2017 ;
   wire \$2018 ;
   wire \$2019 ;
   wire \$202 ;
-  wire \$2020 ;
+  wire [83:0] \$2020 ;
   wire \$2021 ;
   wire \$2022 ;
   wire \$2023 ;
-  wire [83:0] \$2024 ;
+  wire \$2024 ;
   wire \$2025 ;
   wire \$2026 ;
   wire \$2027 ;
-  wire \$2028 ;
+  wire [83:0] \$2028 ;
   wire \$2029 ;
   wire \$203 ;
   wire \$2030 ;
-  wire [83:0] \$2031 ;
+  wire \$2031 ;
   wire \$2032 ;
   wire \$2033 ;
   wire \$2034 ;
-  wire \$2035 ;
+  wire [83:0] \$2035 ;
   wire \$2036 ;
   wire \$2037 ;
   wire \$2038 ;
-  wire [83:0] \$2039 ;
+  wire \$2039 ;
   wire \$204 ;
   wire \$2040 ;
   wire \$2041 ;
   wire \$2042 ;
-  wire \$2043 ;
+  wire [83:0] \$2043 ;
   wire \$2044 ;
   wire \$2045 ;
-  wire [83:0] \$2046 ;
+  wire \$2046 ;
   wire \$2047 ;
   wire \$2048 ;
   wire \$2049 ;
   wire \$205 ;
-  wire \$2050 ;
+  wire [83:0] \$2050 ;
   wire \$2051 ;
   wire \$2052 ;
   wire \$2053 ;
-  wire [83:0] \$2054 ;
+  wire \$2054 ;
   wire \$2055 ;
   wire \$2056 ;
   wire \$2057 ;
-  wire \$2058 ;
+  wire [83:0] \$2058 ;
   wire \$2059 ;
   wire \$206 ;
   wire \$2060 ;
-  wire [83:0] \$2061 ;
+  wire \$2061 ;
   wire \$2062 ;
   wire \$2063 ;
   wire \$2064 ;
-  wire \$2065 ;
+  wire [83:0] \$2065 ;
   wire \$2066 ;
   wire \$2067 ;
   wire \$2068 ;
-  wire [83:0] \$2069 ;
+  wire \$2069 ;
   wire \$207 ;
   wire \$2070 ;
   wire \$2071 ;
   wire \$2072 ;
-  wire \$2073 ;
+  wire [83:0] \$2073 ;
   wire \$2074 ;
   wire \$2075 ;
-  wire [83:0] \$2076 ;
+  wire \$2076 ;
   wire \$2077 ;
   wire \$2078 ;
   wire \$2079 ;
   wire \$208 ;
-  wire \$2080 ;
+  wire [83:0] \$2080 ;
   wire \$2081 ;
   wire \$2082 ;
   wire \$2083 ;
-  wire [83:0] \$2084 ;
+  wire \$2084 ;
   wire \$2085 ;
   wire \$2086 ;
   wire \$2087 ;
-  wire \$2088 ;
+  wire [83:0] \$2088 ;
   wire \$2089 ;
   wire \$209 ;
   wire \$2090 ;
-  wire [83:0] \$2091 ;
+  wire \$2091 ;
   wire \$2092 ;
   wire \$2093 ;
   wire \$2094 ;
-  wire \$2095 ;
+  wire [83:0] \$2095 ;
   wire \$2096 ;
   wire \$2097 ;
   wire \$2098 ;
-  wire [83:0] \$2099 ;
+  wire \$2099 ;
   wire \$21 ;
   wire \$210 ;
   wire \$2100 ;
   wire \$2101 ;
   wire \$2102 ;
-  wire \$2103 ;
+  wire [83:0] \$2103 ;
   wire \$2104 ;
   wire \$2105 ;
-  wire [83:0] \$2106 ;
+  wire \$2106 ;
   wire \$2107 ;
   wire \$2108 ;
   wire \$2109 ;
   wire \$211 ;
-  wire \$2110 ;
+  wire [83:0] \$2110 ;
   wire \$2111 ;
   wire \$2112 ;
   wire \$2113 ;
-  wire [83:0] \$2114 ;
+  wire \$2114 ;
   wire \$2115 ;
   wire \$2116 ;
   wire \$2117 ;
-  wire \$2118 ;
+  wire [83:0] \$2118 ;
   wire \$2119 ;
   wire \$212 ;
   wire \$2120 ;
-  wire [83:0] \$2121 ;
+  wire \$2121 ;
   wire \$2122 ;
   wire \$2123 ;
   wire \$2124 ;
-  wire \$2125 ;
+  wire [83:0] \$2125 ;
   wire \$2126 ;
   wire \$2127 ;
   wire \$2128 ;
-  wire [83:0] \$2129 ;
+  wire \$2129 ;
   wire \$213 ;
   wire \$2130 ;
   wire \$2131 ;
   wire \$2132 ;
-  wire \$2133 ;
+  wire [83:0] \$2133 ;
   wire \$2134 ;
   wire \$2135 ;
-  wire [83:0] \$2136 ;
+  wire \$2136 ;
   wire \$2137 ;
   wire \$2138 ;
   wire \$2139 ;
   wire \$214 ;
-  wire \$2140 ;
+  wire [83:0] \$2140 ;
   wire \$2141 ;
   wire \$2142 ;
   wire \$2143 ;
-  wire [83:0] \$2144 ;
+  wire \$2144 ;
   wire \$2145 ;
   wire \$2146 ;
   wire \$2147 ;
-  wire \$2148 ;
+  wire [83:0] \$2148 ;
   wire \$2149 ;
   wire \$215 ;
   wire \$2150 ;
-  wire [83:0] \$2151 ;
+  wire \$2151 ;
   wire \$2152 ;
   wire \$2153 ;
   wire \$2154 ;
-  wire \$2155 ;
+  wire [83:0] \$2155 ;
   wire \$2156 ;
   wire \$2157 ;
   wire \$2158 ;
-  wire [83:0] \$2159 ;
+  wire \$2159 ;
   wire \$216 ;
   wire \$2160 ;
   wire \$2161 ;
   wire \$2162 ;
-  wire \$2163 ;
+  wire [83:0] \$2163 ;
   wire \$2164 ;
   wire \$2165 ;
-  wire [83:0] \$2166 ;
+  wire \$2166 ;
   wire \$2167 ;
   wire \$2168 ;
   wire \$2169 ;
   wire \$217 ;
-  wire \$2170 ;
+  wire [83:0] \$2170 ;
   wire \$2171 ;
   wire \$2172 ;
   wire \$2173 ;
-  wire [83:0] \$2174 ;
+  wire \$2174 ;
   wire \$2175 ;
   wire \$2176 ;
   wire \$2177 ;
-  wire \$2178 ;
+  wire [83:0] \$2178 ;
   wire \$2179 ;
   wire \$218 ;
   wire \$2180 ;
-  wire [83:0] \$2181 ;
+  wire \$2181 ;
   wire \$2182 ;
   wire \$2183 ;
   wire \$2184 ;
-  wire \$2185 ;
+  wire [83:0] \$2185 ;
   wire \$2186 ;
   wire \$2187 ;
   wire \$2188 ;
-  wire [83:0] \$2189 ;
+  wire \$2189 ;
   wire \$219 ;
   wire \$2190 ;
   wire \$2191 ;
   wire \$2192 ;
-  wire \$2193 ;
+  wire [83:0] \$2193 ;
   wire \$2194 ;
   wire \$2195 ;
-  wire [83:0] \$2196 ;
+  wire \$2196 ;
   wire \$2197 ;
   wire \$2198 ;
   wire \$2199 ;
   wire \$22 ;
   wire \$220 ;
-  wire \$2200 ;
+  wire [83:0] \$2200 ;
   wire \$2201 ;
   wire \$2202 ;
   wire \$2203 ;
-  wire [83:0] \$2204 ;
+  wire \$2204 ;
   wire \$2205 ;
   wire \$2206 ;
   wire \$2207 ;
-  wire \$2208 ;
+  wire [83:0] \$2208 ;
   wire \$2209 ;
   wire \$221 ;
   wire \$2210 ;
-  wire [83:0] \$2211 ;
+  wire \$2211 ;
   wire \$2212 ;
   wire \$2213 ;
   wire \$2214 ;
-  wire \$2215 ;
+  wire [83:0] \$2215 ;
   wire \$2216 ;
   wire \$2217 ;
   wire \$2218 ;
-  wire [83:0] \$2219 ;
+  wire \$2219 ;
   wire \$222 ;
   wire \$2220 ;
   wire \$2221 ;
   wire \$2222 ;
-  wire \$2223 ;
+  wire [83:0] \$2223 ;
   wire \$2224 ;
   wire \$2225 ;
-  wire [83:0] \$2226 ;
+  wire \$2226 ;
   wire \$2227 ;
   wire \$2228 ;
   wire \$2229 ;
   wire \$223 ;
-  wire \$2230 ;
+  wire [83:0] \$2230 ;
   wire \$2231 ;
   wire \$2232 ;
   wire \$2233 ;
-  wire [83:0] \$2234 ;
+  wire \$2234 ;
   wire \$2235 ;
   wire \$2236 ;
   wire \$2237 ;
-  wire \$2238 ;
+  wire [83:0] \$2238 ;
   wire \$2239 ;
   wire \$224 ;
   wire \$2240 ;
-  wire [83:0] \$2241 ;
+  wire \$2241 ;
   wire \$2242 ;
   wire \$2243 ;
   wire \$2244 ;
-  wire \$2245 ;
+  wire [83:0] \$2245 ;
   wire \$2246 ;
   wire \$2247 ;
   wire \$2248 ;
-  wire [83:0] \$2249 ;
+  wire \$2249 ;
   wire \$225 ;
   wire \$2250 ;
   wire \$2251 ;
   wire \$2252 ;
-  wire \$2253 ;
+  wire [83:0] \$2253 ;
   wire \$2254 ;
   wire \$2255 ;
-  wire [83:0] \$2256 ;
+  wire \$2256 ;
   wire \$2257 ;
   wire \$2258 ;
   wire \$2259 ;
   wire \$226 ;
-  wire \$2260 ;
+  wire [83:0] \$2260 ;
   wire \$2261 ;
   wire \$2262 ;
   wire \$2263 ;
-  wire [83:0] \$2264 ;
+  wire \$2264 ;
   wire \$2265 ;
   wire \$2266 ;
   wire \$2267 ;
-  wire \$2268 ;
+  wire [83:0] \$2268 ;
   wire \$2269 ;
   wire \$227 ;
   wire \$2270 ;
-  wire [83:0] \$2271 ;
+  wire \$2271 ;
   wire \$2272 ;
   wire \$2273 ;
   wire \$2274 ;
-  wire \$2275 ;
+  wire [83:0] \$2275 ;
   wire \$2276 ;
   wire \$2277 ;
   wire \$2278 ;
-  wire [83:0] \$2279 ;
+  wire \$2279 ;
   wire \$228 ;
   wire \$2280 ;
   wire \$2281 ;
   wire \$2282 ;
-  wire \$2283 ;
+  wire [83:0] \$2283 ;
   wire \$2284 ;
   wire \$2285 ;
-  wire [83:0] \$2286 ;
+  wire \$2286 ;
   wire \$2287 ;
   wire \$2288 ;
   wire \$2289 ;
   wire \$229 ;
-  wire \$2290 ;
+  wire [83:0] \$2290 ;
   wire \$2291 ;
   wire \$2292 ;
   wire \$2293 ;
-  wire [83:0] \$2294 ;
+  wire \$2294 ;
   wire \$2295 ;
   wire \$2296 ;
   wire \$2297 ;
-  wire \$2298 ;
+  wire [83:0] \$2298 ;
   wire \$2299 ;
   wire \$23 ;
   wire \$230 ;
   wire \$2300 ;
-  wire [83:0] \$2301 ;
+  wire \$2301 ;
   wire \$2302 ;
   wire \$2303 ;
   wire \$2304 ;
-  wire \$2305 ;
+  wire [83:0] \$2305 ;
   wire \$2306 ;
   wire \$2307 ;
   wire \$2308 ;
-  wire [83:0] \$2309 ;
+  wire \$2309 ;
   wire \$231 ;
   wire \$2310 ;
   wire \$2311 ;
   wire \$2312 ;
-  wire \$2313 ;
+  wire [83:0] \$2313 ;
   wire \$2314 ;
   wire \$2315 ;
-  wire [83:0] \$2316 ;
+  wire \$2316 ;
   wire \$2317 ;
   wire \$2318 ;
   wire \$2319 ;
   wire \$232 ;
-  wire \$2320 ;
+  wire [83:0] \$2320 ;
   wire \$2321 ;
   wire \$2322 ;
   wire \$2323 ;
-  wire [83:0] \$2324 ;
+  wire \$2324 ;
   wire \$2325 ;
   wire \$2326 ;
   wire \$2327 ;
-  wire \$2328 ;
+  wire [83:0] \$2328 ;
   wire \$2329 ;
   wire \$233 ;
   wire \$2330 ;
-  wire [83:0] \$2331 ;
+  wire \$2331 ;
   wire \$2332 ;
   wire \$2333 ;
   wire \$2334 ;
-  wire \$2335 ;
+  wire [83:0] \$2335 ;
   wire \$2336 ;
   wire \$2337 ;
   wire \$2338 ;
-  wire [83:0] \$2339 ;
+  wire \$2339 ;
   wire \$234 ;
   wire \$2340 ;
   wire \$2341 ;
   wire \$2342 ;
-  wire \$2343 ;
+  wire [83:0] \$2343 ;
   wire \$2344 ;
   wire \$2345 ;
-  wire [83:0] \$2346 ;
+  wire \$2346 ;
   wire \$2347 ;
   wire \$2348 ;
   wire \$2349 ;
   wire \$235 ;
-  wire \$2350 ;
+  wire [83:0] \$2350 ;
   wire \$2351 ;
   wire \$2352 ;
   wire \$2353 ;
-  wire [83:0] \$2354 ;
+  wire \$2354 ;
   wire \$2355 ;
   wire \$2356 ;
   wire \$2357 ;
   wire \$2358 ;
   wire \$2359 ;
   wire \$236 ;
-  wire \$2360 ;
-  wire [83:0] \$2361 ;
+  wire [83:0] \$2360 ;
+  wire \$2361 ;
   wire \$2362 ;
   wire \$2363 ;
   wire \$2364 ;
@@ -1534,32 +1534,32 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2373 ;
   wire \$2374 ;
   wire \$2375 ;
-  wire [83:0] \$2376 ;
+  wire \$2376 ;
   wire \$2377 ;
-  wire \$2378 ;
+  wire [83:0] \$2378 ;
   wire \$2379 ;
   wire \$238 ;
   wire \$2380 ;
   wire \$2381 ;
   wire \$2382 ;
   wire \$2383 ;
-  wire [83:0] \$2384 ;
+  wire \$2384 ;
   wire \$2385 ;
   wire \$2386 ;
-  wire \$2387 ;
+  wire [83:0] \$2387 ;
   wire \$2388 ;
   wire \$2389 ;
   wire \$239 ;
   wire \$2390 ;
-  wire [83:0] \$2391 ;
+  wire \$2391 ;
   wire \$2392 ;
   wire \$2393 ;
   wire \$2394 ;
   wire \$2395 ;
-  wire \$2396 ;
+  wire [83:0] \$2396 ;
   wire \$2397 ;
   wire \$2398 ;
-  wire [83:0] \$2399 ;
+  wire \$2399 ;
   wire \$24 ;
   wire \$240 ;
   wire \$2400 ;
@@ -1567,8 +1567,8 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2402 ;
   wire \$2403 ;
   wire \$2404 ;
-  wire \$2405 ;
-  wire [83:0] \$2406 ;
+  wire [83:0] \$2405 ;
+  wire \$2406 ;
   wire \$2407 ;
   wire \$2408 ;
   wire \$2409 ;
@@ -1585,40 +1585,40 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2419 ;
   wire \$242 ;
   wire \$2420 ;
-  wire [83:0] \$2421 ;
+  wire \$2421 ;
   wire \$2422 ;
-  wire \$2423 ;
+  wire [83:0] \$2423 ;
   wire \$2424 ;
   wire \$2425 ;
   wire \$2426 ;
   wire \$2427 ;
   wire \$2428 ;
-  wire [83:0] \$2429 ;
+  wire \$2429 ;
   wire \$243 ;
   wire \$2430 ;
   wire \$2431 ;
-  wire \$2432 ;
+  wire [83:0] \$2432 ;
   wire \$2433 ;
   wire \$2434 ;
   wire \$2435 ;
-  wire [83:0] \$2436 ;
+  wire \$2436 ;
   wire \$2437 ;
   wire \$2438 ;
   wire \$2439 ;
   wire \$244 ;
   wire \$2440 ;
-  wire \$2441 ;
+  wire [83:0] \$2441 ;
   wire \$2442 ;
   wire \$2443 ;
-  wire [83:0] \$2444 ;
+  wire \$2444 ;
   wire \$2445 ;
   wire \$2446 ;
   wire \$2447 ;
   wire \$2448 ;
   wire \$2449 ;
   wire \$245 ;
-  wire \$2450 ;
-  wire [83:0] \$2451 ;
+  wire [83:0] \$2450 ;
+  wire \$2451 ;
   wire \$2452 ;
   wire \$2453 ;
   wire \$2454 ;
@@ -1634,40 +1634,40 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2463 ;
   wire \$2464 ;
   wire \$2465 ;
-  wire [83:0] \$2466 ;
+  wire \$2466 ;
   wire \$2467 ;
-  wire \$2468 ;
+  wire [83:0] \$2468 ;
   wire \$2469 ;
   wire \$247 ;
   wire \$2470 ;
   wire \$2471 ;
   wire \$2472 ;
   wire \$2473 ;
-  wire [83:0] \$2474 ;
+  wire \$2474 ;
   wire \$2475 ;
   wire \$2476 ;
-  wire \$2477 ;
+  wire [83:0] \$2477 ;
   wire \$2478 ;
   wire \$2479 ;
   wire \$248 ;
   wire \$2480 ;
-  wire [83:0] \$2481 ;
+  wire \$2481 ;
   wire \$2482 ;
   wire \$2483 ;
   wire \$2484 ;
   wire \$2485 ;
-  wire \$2486 ;
+  wire [83:0] \$2486 ;
   wire \$2487 ;
   wire \$2488 ;
-  wire [83:0] \$2489 ;
+  wire \$2489 ;
   wire \$249 ;
   wire \$2490 ;
   wire \$2491 ;
   wire \$2492 ;
   wire \$2493 ;
   wire \$2494 ;
-  wire \$2495 ;
-  wire [83:0] \$2496 ;
+  wire [83:0] \$2495 ;
+  wire \$2496 ;
   wire \$2497 ;
   wire \$2498 ;
   wire \$2499 ;
@@ -1677,7 +1677,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2501 ;
   wire \$2502 ;
   wire \$2503 ;
-  wire [83:0] \$2504 ;
+  wire \$2504 ;
   wire \$2505 ;
   wire \$2506 ;
   wire \$2507 ;
@@ -1685,7 +1685,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2509 ;
   wire \$251 ;
   wire \$2510 ;
-  wire [83:0] \$2511 ;
+  wire \$2511 ;
   wire \$2512 ;
   wire \$2513 ;
   wire \$2514 ;
@@ -1693,7 +1693,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2516 ;
   wire \$2517 ;
   wire \$2518 ;
-  wire [83:0] \$2519 ;
+  wire \$2519 ;
   wire \$252 ;
   wire \$2520 ;
   wire \$2521 ;
@@ -1701,7 +1701,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2523 ;
   wire \$2524 ;
   wire \$2525 ;
-  wire [83:0] \$2526 ;
+  wire \$2526 ;
   wire \$2527 ;
   wire \$2528 ;
   wire \$2529 ;
@@ -1710,7 +1710,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2531 ;
   wire \$2532 ;
   wire \$2533 ;
-  wire [83:0] \$2534 ;
+  wire \$2534 ;
   wire \$2535 ;
   wire \$2536 ;
   wire \$2537 ;
@@ -1718,7 +1718,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2539 ;
   wire \$254 ;
   wire \$2540 ;
-  wire [83:0] \$2541 ;
+  wire \$2541 ;
   wire \$2542 ;
   wire \$2543 ;
   wire \$2544 ;
@@ -1726,7 +1726,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2546 ;
   wire \$2547 ;
   wire \$2548 ;
-  wire [83:0] \$2549 ;
+  wire \$2549 ;
   wire \$255 ;
   wire \$2550 ;
   wire \$2551 ;
@@ -1734,7 +1734,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2553 ;
   wire \$2554 ;
   wire \$2555 ;
-  wire [83:0] \$2556 ;
+  wire \$2556 ;
   wire \$2557 ;
   wire \$2558 ;
   wire \$2559 ;
@@ -1743,7 +1743,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2561 ;
   wire \$2562 ;
   wire \$2563 ;
-  wire [83:0] \$2564 ;
+  wire \$2564 ;
   wire \$2565 ;
   wire \$2566 ;
   wire \$2567 ;
@@ -1751,7 +1751,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2569 ;
   wire \$257 ;
   wire \$2570 ;
-  wire [83:0] \$2571 ;
+  wire \$2571 ;
   wire \$2572 ;
   wire \$2573 ;
   wire \$2574 ;
@@ -1762,160 +1762,160 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2579 ;
   wire \$258 ;
   wire \$2580 ;
-  wire [83:0] \$2581 ;
+  wire \$2581 ;
   wire \$2582 ;
   wire \$2583 ;
-  wire \$2584 ;
+  wire [83:0] \$2584 ;
   wire \$2585 ;
   wire \$2586 ;
   wire \$2587 ;
   wire \$2588 ;
   wire \$2589 ;
   wire \$259 ;
-  wire [83:0] \$2590 ;
+  wire \$2590 ;
   wire \$2591 ;
   wire \$2592 ;
-  wire \$2593 ;
+  wire [83:0] \$2593 ;
   wire \$2594 ;
   wire \$2595 ;
   wire \$2596 ;
   wire \$2597 ;
   wire \$2598 ;
-  wire [83:0] \$2599 ;
+  wire \$2599 ;
   wire \$26 ;
   wire \$260 ;
   wire \$2600 ;
   wire \$2601 ;
-  wire \$2602 ;
+  wire [83:0] \$2602 ;
   wire \$2603 ;
   wire \$2604 ;
   wire \$2605 ;
   wire \$2606 ;
   wire \$2607 ;
-  wire [83:0] \$2608 ;
+  wire \$2608 ;
   wire \$2609 ;
   wire \$261 ;
   wire \$2610 ;
-  wire \$2611 ;
+  wire [83:0] \$2611 ;
   wire \$2612 ;
   wire \$2613 ;
   wire \$2614 ;
   wire \$2615 ;
   wire \$2616 ;
-  wire [83:0] \$2617 ;
+  wire \$2617 ;
   wire \$2618 ;
   wire \$2619 ;
   wire \$262 ;
-  wire \$2620 ;
+  wire [83:0] \$2620 ;
   wire \$2621 ;
   wire \$2622 ;
   wire \$2623 ;
   wire \$2624 ;
   wire \$2625 ;
-  wire [83:0] \$2626 ;
+  wire \$2626 ;
   wire \$2627 ;
   wire \$2628 ;
-  wire \$2629 ;
+  wire [83:0] \$2629 ;
   wire \$263 ;
   wire \$2630 ;
   wire \$2631 ;
   wire \$2632 ;
   wire \$2633 ;
   wire \$2634 ;
-  wire [83:0] \$2635 ;
+  wire \$2635 ;
   wire \$2636 ;
   wire \$2637 ;
-  wire \$2638 ;
+  wire [83:0] \$2638 ;
   wire \$2639 ;
   wire \$264 ;
   wire \$2640 ;
   wire \$2641 ;
   wire \$2642 ;
   wire \$2643 ;
-  wire [83:0] \$2644 ;
+  wire \$2644 ;
   wire \$2645 ;
   wire \$2646 ;
-  wire \$2647 ;
+  wire [83:0] \$2647 ;
   wire \$2648 ;
   wire \$2649 ;
   wire \$265 ;
   wire \$2650 ;
   wire \$2651 ;
   wire \$2652 ;
-  wire [83:0] \$2653 ;
+  wire \$2653 ;
   wire \$2654 ;
   wire \$2655 ;
-  wire \$2656 ;
+  wire [83:0] \$2656 ;
   wire \$2657 ;
   wire \$2658 ;
   wire \$2659 ;
   wire \$266 ;
   wire \$2660 ;
   wire \$2661 ;
-  wire [83:0] \$2662 ;
+  wire \$2662 ;
   wire \$2663 ;
   wire \$2664 ;
-  wire \$2665 ;
+  wire [83:0] \$2665 ;
   wire \$2666 ;
   wire \$2667 ;
   wire \$2668 ;
   wire \$2669 ;
   wire \$267 ;
   wire \$2670 ;
-  wire [83:0] \$2671 ;
+  wire \$2671 ;
   wire \$2672 ;
   wire \$2673 ;
-  wire \$2674 ;
+  wire [83:0] \$2674 ;
   wire \$2675 ;
   wire \$2676 ;
   wire \$2677 ;
   wire \$2678 ;
   wire \$2679 ;
   wire \$268 ;
-  wire [83:0] \$2680 ;
+  wire \$2680 ;
   wire \$2681 ;
   wire \$2682 ;
-  wire \$2683 ;
+  wire [83:0] \$2683 ;
   wire \$2684 ;
   wire \$2685 ;
   wire \$2686 ;
   wire \$2687 ;
   wire \$2688 ;
-  wire [83:0] \$2689 ;
+  wire \$2689 ;
   wire \$269 ;
   wire \$2690 ;
   wire \$2691 ;
-  wire \$2692 ;
+  wire [83:0] \$2692 ;
   wire \$2693 ;
   wire \$2694 ;
   wire \$2695 ;
   wire \$2696 ;
   wire \$2697 ;
-  wire [83:0] \$2698 ;
+  wire \$2698 ;
   wire \$2699 ;
   wire \$27 ;
   wire \$270 ;
   wire \$2700 ;
-  wire \$2701 ;
+  wire [83:0] \$2701 ;
   wire \$2702 ;
   wire \$2703 ;
   wire \$2704 ;
   wire \$2705 ;
   wire \$2706 ;
-  wire [83:0] \$2707 ;
+  wire \$2707 ;
   wire \$2708 ;
   wire \$2709 ;
   wire \$271 ;
-  wire \$2710 ;
+  wire [83:0] \$2710 ;
   wire \$2711 ;
   wire \$2712 ;
   wire \$2713 ;
   wire \$2714 ;
   wire \$2715 ;
-  wire [83:0] \$2716 ;
+  wire \$2716 ;
   wire \$2717 ;
   wire \$2718 ;
-  wire \$2719 ;
+  wire [83:0] \$2719 ;
   wire \$272 ;
   wire \$2720 ;
   wire \$2721 ;
@@ -2011,109 +2011,109 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2802 ;
   wire \$2803 ;
   wire \$2804 ;
-  wire [83:0] \$2805 ;
+  wire \$2805 ;
   wire \$2806 ;
   wire \$2807 ;
-  wire \$2808 ;
+  wire [83:0] \$2808 ;
   wire \$2809 ;
   wire \$281 ;
   wire \$2810 ;
   wire \$2811 ;
   wire \$2812 ;
   wire \$2813 ;
-  wire [83:0] \$2814 ;
+  wire \$2814 ;
   wire \$2815 ;
   wire \$2816 ;
-  wire \$2817 ;
+  wire [83:0] \$2817 ;
   wire \$2818 ;
   wire \$2819 ;
   wire \$282 ;
   wire \$2820 ;
   wire \$2821 ;
   wire \$2822 ;
-  wire [83:0] \$2823 ;
+  wire \$2823 ;
   wire \$2824 ;
   wire \$2825 ;
-  wire \$2826 ;
+  wire [83:0] \$2826 ;
   wire \$2827 ;
   wire \$2828 ;
   wire \$2829 ;
   wire \$283 ;
   wire \$2830 ;
   wire \$2831 ;
-  wire [83:0] \$2832 ;
+  wire \$2832 ;
   wire \$2833 ;
   wire \$2834 ;
-  wire \$2835 ;
+  wire [83:0] \$2835 ;
   wire \$2836 ;
   wire \$2837 ;
   wire \$2838 ;
   wire \$2839 ;
   wire \$284 ;
   wire \$2840 ;
-  wire [83:0] \$2841 ;
+  wire \$2841 ;
   wire \$2842 ;
   wire \$2843 ;
-  wire \$2844 ;
+  wire [83:0] \$2844 ;
   wire \$2845 ;
   wire \$2846 ;
   wire \$2847 ;
   wire \$2848 ;
   wire \$2849 ;
   wire \$285 ;
-  wire [83:0] \$2850 ;
+  wire \$2850 ;
   wire \$2851 ;
   wire \$2852 ;
-  wire \$2853 ;
+  wire [83:0] \$2853 ;
   wire \$2854 ;
   wire \$2855 ;
   wire \$2856 ;
   wire \$2857 ;
   wire \$2858 ;
-  wire [83:0] \$2859 ;
+  wire \$2859 ;
   wire \$286 ;
   wire \$2860 ;
   wire \$2861 ;
-  wire \$2862 ;
+  wire [83:0] \$2862 ;
   wire \$2863 ;
   wire \$2864 ;
   wire \$2865 ;
   wire \$2866 ;
   wire \$2867 ;
-  wire [83:0] \$2868 ;
+  wire \$2868 ;
   wire \$2869 ;
   wire \$287 ;
   wire \$2870 ;
-  wire \$2871 ;
+  wire [83:0] \$2871 ;
   wire \$2872 ;
   wire \$2873 ;
   wire \$2874 ;
   wire \$2875 ;
   wire \$2876 ;
-  wire [83:0] \$2877 ;
+  wire \$2877 ;
   wire \$2878 ;
   wire \$2879 ;
   wire \$288 ;
-  wire \$2880 ;
+  wire [83:0] \$2880 ;
   wire \$2881 ;
   wire \$2882 ;
   wire \$2883 ;
   wire \$2884 ;
   wire \$2885 ;
-  wire [83:0] \$2886 ;
+  wire \$2886 ;
   wire \$2887 ;
   wire \$2888 ;
-  wire \$2889 ;
+  wire [83:0] \$2889 ;
   wire \$289 ;
   wire \$2890 ;
   wire \$2891 ;
   wire \$2892 ;
   wire \$2893 ;
   wire \$2894 ;
-  wire [83:0] \$2895 ;
+  wire \$2895 ;
   wire \$2896 ;
   wire \$2897 ;
-  wire \$2898 ;
+  wire [83:0] \$2898 ;
   wire \$2899 ;
   wire \$29 ;
   wire \$290 ;
@@ -2121,50 +2121,50 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$2901 ;
   wire \$2902 ;
   wire \$2903 ;
-  wire [83:0] \$2904 ;
+  wire \$2904 ;
   wire \$2905 ;
   wire \$2906 ;
-  wire \$2907 ;
+  wire [83:0] \$2907 ;
   wire \$2908 ;
   wire \$2909 ;
   wire \$291 ;
   wire \$2910 ;
   wire \$2911 ;
   wire \$2912 ;
-  wire [83:0] \$2913 ;
+  wire \$2913 ;
   wire \$2914 ;
   wire \$2915 ;
-  wire \$2916 ;
+  wire [83:0] \$2916 ;
   wire \$2917 ;
   wire \$2918 ;
   wire \$2919 ;
   wire \$292 ;
   wire \$2920 ;
   wire \$2921 ;
-  wire [83:0] \$2922 ;
+  wire \$2922 ;
   wire \$2923 ;
   wire \$2924 ;
-  wire \$2925 ;
+  wire [83:0] \$2925 ;
   wire \$2926 ;
   wire \$2927 ;
   wire \$2928 ;
   wire \$2929 ;
   wire \$293 ;
   wire \$2930 ;
-  wire [83:0] \$2931 ;
+  wire \$2931 ;
   wire \$2932 ;
   wire \$2933 ;
-  wire \$2934 ;
+  wire [83:0] \$2934 ;
   wire \$2935 ;
   wire \$2936 ;
   wire \$2937 ;
   wire \$2938 ;
   wire \$2939 ;
   wire \$294 ;
-  wire [83:0] \$2940 ;
+  wire \$2940 ;
   wire \$2941 ;
   wire \$2942 ;
-  wire \$2943 ;
+  wire [83:0] \$2943 ;
   wire \$2944 ;
   wire \$2945 ;
   wire \$2946 ;
@@ -2260,80 +2260,80 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$3026 ;
   wire \$3027 ;
   wire \$3028 ;
-  wire [83:0] \$3029 ;
+  wire \$3029 ;
   wire \$303 ;
   wire \$3030 ;
   wire \$3031 ;
-  wire \$3032 ;
+  wire [83:0] \$3032 ;
   wire \$3033 ;
   wire \$3034 ;
   wire \$3035 ;
   wire \$3036 ;
   wire \$3037 ;
-  wire [83:0] \$3038 ;
+  wire \$3038 ;
   wire \$3039 ;
   wire \$304 ;
   wire \$3040 ;
-  wire \$3041 ;
+  wire [83:0] \$3041 ;
   wire \$3042 ;
   wire \$3043 ;
   wire \$3044 ;
   wire \$3045 ;
   wire \$3046 ;
-  wire [83:0] \$3047 ;
+  wire \$3047 ;
   wire \$3048 ;
   wire \$3049 ;
   wire \$305 ;
-  wire \$3050 ;
+  wire [83:0] \$3050 ;
   wire \$3051 ;
   wire \$3052 ;
   wire \$3053 ;
   wire \$3054 ;
   wire \$3055 ;
-  wire [83:0] \$3056 ;
+  wire \$3056 ;
   wire \$3057 ;
   wire \$3058 ;
-  wire \$3059 ;
+  wire [83:0] \$3059 ;
   wire \$306 ;
   wire \$3060 ;
   wire \$3061 ;
   wire \$3062 ;
   wire \$3063 ;
   wire \$3064 ;
-  wire [83:0] \$3065 ;
+  wire \$3065 ;
   wire \$3066 ;
   wire \$3067 ;
-  wire \$3068 ;
+  wire [83:0] \$3068 ;
   wire \$3069 ;
   wire \$307 ;
   wire \$3070 ;
   wire \$3071 ;
   wire \$3072 ;
   wire \$3073 ;
-  wire [83:0] \$3074 ;
+  wire \$3074 ;
   wire \$3075 ;
   wire \$3076 ;
-  wire \$3077 ;
+  wire [83:0] \$3077 ;
   wire \$3078 ;
   wire \$3079 ;
   wire \$308 ;
   wire \$3080 ;
   wire \$3081 ;
   wire \$3082 ;
-  wire [83:0] \$3083 ;
+  wire \$3083 ;
   wire \$3084 ;
   wire \$3085 ;
-  wire \$3086 ;
+  wire [83:0] \$3086 ;
   wire \$3087 ;
   wire \$3088 ;
   wire \$3089 ;
   wire \$309 ;
   wire \$3090 ;
   wire \$3091 ;
-  wire [83:0] \$3092 ;
+  wire \$3092 ;
   wire \$3093 ;
   wire \$3094 ;
-  wire \$3095 ;
+  wire [83:0] \$3095 ;
   wire \$3096 ;
   wire \$3097 ;
   wire \$3098 ;
@@ -2341,79 +2341,79 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$31 ;
   wire \$310 ;
   wire \$3100 ;
-  wire [83:0] \$3101 ;
+  wire \$3101 ;
   wire \$3102 ;
   wire \$3103 ;
-  wire \$3104 ;
+  wire [83:0] \$3104 ;
   wire \$3105 ;
   wire \$3106 ;
   wire \$3107 ;
   wire \$3108 ;
   wire \$3109 ;
   wire \$311 ;
-  wire [83:0] \$3110 ;
+  wire \$3110 ;
   wire \$3111 ;
   wire \$3112 ;
-  wire \$3113 ;
+  wire [83:0] \$3113 ;
   wire \$3114 ;
   wire \$3115 ;
   wire \$3116 ;
   wire \$3117 ;
   wire \$3118 ;
-  wire [83:0] \$3119 ;
+  wire \$3119 ;
   wire \$312 ;
   wire \$3120 ;
   wire \$3121 ;
-  wire \$3122 ;
+  wire [83:0] \$3122 ;
   wire \$3123 ;
   wire \$3124 ;
   wire \$3125 ;
   wire \$3126 ;
   wire \$3127 ;
-  wire [83:0] \$3128 ;
+  wire \$3128 ;
   wire \$3129 ;
   wire \$313 ;
   wire \$3130 ;
-  wire \$3131 ;
+  wire [83:0] \$3131 ;
   wire \$3132 ;
   wire \$3133 ;
   wire \$3134 ;
   wire \$3135 ;
   wire \$3136 ;
-  wire [83:0] \$3137 ;
+  wire \$3137 ;
   wire \$3138 ;
   wire \$3139 ;
   wire \$314 ;
-  wire \$3140 ;
+  wire [83:0] \$3140 ;
   wire \$3141 ;
   wire \$3142 ;
   wire \$3143 ;
   wire \$3144 ;
   wire \$3145 ;
-  wire [83:0] \$3146 ;
+  wire \$3146 ;
   wire \$3147 ;
   wire \$3148 ;
-  wire \$3149 ;
+  wire [83:0] \$3149 ;
   wire \$315 ;
   wire \$3150 ;
   wire \$3151 ;
   wire \$3152 ;
   wire \$3153 ;
   wire \$3154 ;
-  wire [83:0] \$3155 ;
+  wire \$3155 ;
   wire \$3156 ;
   wire \$3157 ;
-  wire \$3158 ;
+  wire [83:0] \$3158 ;
   wire \$3159 ;
   wire \$316 ;
   wire \$3160 ;
   wire \$3161 ;
   wire \$3162 ;
   wire \$3163 ;
-  wire [83:0] \$3164 ;
+  wire \$3164 ;
   wire \$3165 ;
   wire \$3166 ;
-  wire \$3167 ;
+  wire [83:0] \$3167 ;
   wire \$3168 ;
   wire \$3169 ;
   wire \$317 ;
@@ -2421,8 +2421,8 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$3171 ;
   wire \$3172 ;
   wire \$3173 ;
-  wire \$3174 ;
-  wire \$3175 ;
+  wire [19:0] \$3174 ;
+  wire [19:0] \$3175 ;
   wire \$3176 ;
   wire \$3177 ;
   wire \$3178 ;
@@ -2430,8 +2430,8 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$318 ;
   wire \$3180 ;
   wire \$3181 ;
-  wire \$3182 ;
-  wire \$3183 ;
+  wire [19:0] \$3182 ;
+  wire [19:0] \$3183 ;
   wire \$3184 ;
   wire \$3185 ;
   wire \$3186 ;
@@ -2439,16 +2439,16 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$3188 ;
   wire \$3189 ;
   wire \$319 ;
-  wire \$3190 ;
-  wire \$3191 ;
+  wire [19:0] \$3190 ;
+  wire [19:0] \$3191 ;
   wire \$3192 ;
   wire \$3193 ;
   wire \$3194 ;
   wire \$3195 ;
   wire \$3196 ;
   wire \$3197 ;
-  wire \$3198 ;
-  wire \$3199 ;
+  wire [19:0] \$3198 ;
+  wire [19:0] \$3199 ;
   wire \$32 ;
   wire \$320 ;
   wire \$3200 ;
@@ -2457,8 +2457,8 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$3203 ;
   wire \$3204 ;
   wire \$3205 ;
-  wire \$3206 ;
-  wire \$3207 ;
+  wire [19:0] \$3206 ;
+  wire [19:0] \$3207 ;
   wire \$3208 ;
   wire \$3209 ;
   wire \$321 ;
@@ -2466,8 +2466,8 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$3211 ;
   wire \$3212 ;
   wire \$3213 ;
-  wire \$3214 ;
-  wire \$3215 ;
+  wire [19:0] \$3214 ;
+  wire [19:0] \$3215 ;
   wire \$3216 ;
   wire \$3217 ;
   wire \$3218 ;
@@ -2475,8 +2475,8 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$322 ;
   wire \$3220 ;
   wire \$3221 ;
-  wire \$3222 ;
-  wire \$3223 ;
+  wire [19:0] \$3222 ;
+  wire [19:0] \$3223 ;
   wire \$3224 ;
   wire \$3225 ;
   wire \$3226 ;
@@ -2484,16 +2484,16 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$3228 ;
   wire \$3229 ;
   wire \$323 ;
-  wire \$3230 ;
-  wire \$3231 ;
+  wire [19:0] \$3230 ;
+  wire [19:0] \$3231 ;
   wire \$3232 ;
   wire \$3233 ;
   wire \$3234 ;
   wire \$3235 ;
   wire \$3236 ;
   wire \$3237 ;
-  wire \$3238 ;
-  wire \$3239 ;
+  wire [19:0] \$3238 ;
+  wire [19:0] \$3239 ;
   wire \$324 ;
   wire \$3240 ;
   wire \$3241 ;
@@ -2501,17 +2501,17 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$3243 ;
   wire \$3244 ;
   wire \$3245 ;
-  wire \$3246 ;
-  wire \$3247 ;
+  wire [19:0] \$3246 ;
+  wire [19:0] \$3247 ;
   wire \$3248 ;
   wire \$3249 ;
   wire \$325 ;
   wire \$3250 ;
   wire \$3251 ;
   wire \$3252 ;
-  wire [83:0] \$3253 ;
-  wire \$3254 ;
-  wire \$3255 ;
+  wire \$3253 ;
+  wire [19:0] \$3254 ;
+  wire [19:0] \$3255 ;
   wire \$3256 ;
   wire \$3257 ;
   wire \$3258 ;
@@ -2519,8 +2519,8 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$326 ;
   wire \$3260 ;
   wire \$3261 ;
-  wire [83:0] \$3262 ;
-  wire \$3263 ;
+  wire [19:0] \$3262 ;
+  wire [19:0] \$3263 ;
   wire \$3264 ;
   wire \$3265 ;
   wire \$3266 ;
@@ -2528,37 +2528,37 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$3268 ;
   wire \$3269 ;
   wire \$327 ;
-  wire \$3270 ;
-  wire [83:0] \$3271 ;
+  wire [19:0] \$3270 ;
+  wire [19:0] \$3271 ;
   wire \$3272 ;
   wire \$3273 ;
   wire \$3274 ;
   wire \$3275 ;
   wire \$3276 ;
   wire \$3277 ;
-  wire \$3278 ;
-  wire \$3279 ;
+  wire [19:0] \$3278 ;
+  wire [19:0] \$3279 ;
   wire \$328 ;
-  wire [83:0] \$3280 ;
+  wire \$3280 ;
   wire \$3281 ;
   wire \$3282 ;
   wire \$3283 ;
   wire \$3284 ;
   wire \$3285 ;
-  wire \$3286 ;
-  wire \$3287 ;
+  wire [19:0] \$3286 ;
+  wire [19:0] \$3287 ;
   wire \$3288 ;
-  wire [83:0] \$3289 ;
+  wire \$3289 ;
   wire \$329 ;
-  wire \$3290 ;
-  wire \$3291 ;
+  wire [19:0] \$3290 ;
+  wire [19:0] \$3291 ;
   wire \$3292 ;
   wire \$3293 ;
   wire \$3294 ;
   wire \$3295 ;
-  wire \$3296 ;
-  wire \$3297 ;
-  wire [83:0] \$3298 ;
+  wire [19:0] \$3296 ;
+  wire [19:0] \$3297 ;
+  wire \$3298 ;
   wire \$3299 ;
   wire \$33 ;
   wire \$330 ;
@@ -2566,10 +2566,10 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$3301 ;
   wire \$3302 ;
   wire \$3303 ;
-  wire \$3304 ;
-  wire \$3305 ;
+  wire [19:0] \$3304 ;
+  wire [19:0] \$3305 ;
   wire \$3306 ;
-  wire [83:0] \$3307 ;
+  wire \$3307 ;
   wire \$3308 ;
   wire \$3309 ;
   wire \$331 ;
@@ -2577,9 +2577,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$3311 ;
   wire \$3312 ;
   wire \$3313 ;
-  wire \$3314 ;
-  wire \$3315 ;
-  wire [83:0] \$3316 ;
+  wire [19:0] \$3314 ;
+  wire [19:0] \$3315 ;
+  wire \$3316 ;
   wire \$3317 ;
   wire \$3318 ;
   wire \$3319 ;
@@ -2589,9 +2589,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$3322 ;
   wire \$3323 ;
   wire \$3324 ;
-  wire [83:0] \$3325 ;
-  wire \$3326 ;
-  wire \$3327 ;
+  wire \$3325 ;
+  wire [19:0] \$3326 ;
+  wire [19:0] \$3327 ;
   wire \$3328 ;
   wire \$3329 ;
   wire \$333 ;
@@ -2599,17 +2599,17 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$3331 ;
   wire \$3332 ;
   wire \$3333 ;
-  wire [83:0] \$3334 ;
+  wire \$3334 ;
   wire \$3335 ;
   wire \$3336 ;
   wire \$3337 ;
   wire \$3338 ;
   wire \$3339 ;
   wire \$334 ;
-  wire \$3340 ;
-  wire \$3341 ;
+  wire [19:0] \$3340 ;
+  wire [19:0] \$3341 ;
   wire \$3342 ;
-  wire [83:0] \$3343 ;
+  wire \$3343 ;
   wire \$3344 ;
   wire \$3345 ;
   wire \$3346 ;
@@ -2619,17 +2619,17 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$335 ;
   wire \$3350 ;
   wire \$3351 ;
-  wire [83:0] \$3352 ;
+  wire \$3352 ;
   wire \$3353 ;
   wire \$3354 ;
   wire \$3355 ;
-  wire \$3356 ;
-  wire \$3357 ;
+  wire [19:0] \$3356 ;
+  wire [19:0] \$3357 ;
   wire \$3358 ;
   wire \$3359 ;
   wire \$336 ;
   wire \$3360 ;
-  wire [83:0] \$3361 ;
+  wire \$3361 ;
   wire \$3362 ;
   wire \$3363 ;
   wire \$3364 ;
@@ -2639,16 +2639,16 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$3368 ;
   wire \$3369 ;
   wire \$337 ;
-  wire [83:0] \$3370 ;
+  wire \$3370 ;
   wire \$3371 ;
   wire \$3372 ;
   wire \$3373 ;
-  wire \$3374 ;
-  wire \$3375 ;
+  wire [19:0] \$3374 ;
+  wire [19:0] \$3375 ;
   wire \$3376 ;
   wire \$3377 ;
   wire \$3378 ;
-  wire [83:0] \$3379 ;
+  wire \$3379 ;
   wire \$338 ;
   wire \$3380 ;
   wire \$3381 ;
@@ -2658,7 +2658,7 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$3385 ;
   wire \$3386 ;
   wire \$3387 ;
-  wire [83:0] \$3388 ;
+  wire \$3388 ;
   wire \$3389 ;
   wire \$339 ;
   wire \$3390 ;
@@ -2666,8 +2666,8 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$3392 ;
   wire \$3393 ;
   wire \$3394 ;
-  wire [19:0] \$3395 ;
-  wire [19:0] \$3396 ;
+  wire \$3395 ;
+  wire \$3396 ;
   wire \$3397 ;
   wire \$3398 ;
   wire \$3399 ;
@@ -2676,378 +2676,378 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire \$3400 ;
   wire \$3401 ;
   wire \$3402 ;
-  wire [19:0] \$3403 ;
-  wire [19:0] \$3404 ;
+  wire \$3403 ;
+  wire \$3404 ;
   wire \$3405 ;
   wire \$3406 ;
   wire \$3407 ;
   wire \$3408 ;
   wire \$3409 ;
   wire \$341 ;
-  wire \$3410 ;
-  wire [19:0] \$3411 ;
-  wire [19:0] \$3412 ;
-  wire \$3413 ;
-  wire \$3414 ;
-  wire \$3415 ;
-  wire \$3416 ;
-  wire \$3417 ;
-  wire \$3418 ;
-  wire [19:0] \$3419 ;
+  reg \$3410 ;
+  reg \$3411 ;
+  reg \$3412 ;
+  reg \$3413 ;
+  reg \$3414 ;
+  reg \$3415 ;
+  reg \$3416 ;
+  reg \$3417 ;
+  reg \$3418 ;
+  reg \$3419 ;
   wire \$342 ;
-  wire [19:0] \$3420 ;
-  wire \$3421 ;
-  wire \$3422 ;
-  wire \$3423 ;
-  wire \$3424 ;
-  wire \$3425 ;
-  wire \$3426 ;
-  wire [19:0] \$3427 ;
-  wire [19:0] \$3428 ;
-  wire \$3429 ;
+  reg \$3420 ;
+  reg \$3421 ;
+  reg \$3422 ;
+  reg \$3423 ;
+  reg \$3424 ;
+  reg \$3425 ;
+  reg \$3426 ;
+  reg \$3427 ;
+  reg \$3428 ;
+  reg \$3429 ;
   wire \$343 ;
-  wire \$3430 ;
-  wire \$3431 ;
-  wire \$3432 ;
-  wire \$3433 ;
-  wire \$3434 ;
-  wire [19:0] \$3435 ;
-  wire [19:0] \$3436 ;
-  wire \$3437 ;
-  wire \$3438 ;
-  wire \$3439 ;
+  reg \$3430 ;
+  reg \$3431 ;
+  reg \$3432 ;
+  reg \$3433 ;
+  reg \$3434 ;
+  reg \$3435 ;
+  reg \$3436 ;
+  reg \$3437 ;
+  reg \$3438 ;
+  reg \$3439 ;
   wire \$344 ;
-  wire \$3440 ;
-  wire \$3441 ;
-  wire \$3442 ;
-  wire [19:0] \$3443 ;
-  wire [19:0] \$3444 ;
-  wire \$3445 ;
-  wire \$3446 ;
-  wire \$3447 ;
-  wire \$3448 ;
-  wire \$3449 ;
+  reg \$3440 ;
+  reg \$3441 ;
+  reg \$3442 ;
+  reg \$3443 ;
+  reg \$3444 ;
+  reg \$3445 ;
+  reg \$3446 ;
+  reg \$3447 ;
+  reg \$3448 ;
+  reg \$3449 ;
   wire \$345 ;
-  wire \$3450 ;
-  wire [19:0] \$3451 ;
-  wire [19:0] \$3452 ;
-  wire \$3453 ;
-  wire \$3454 ;
-  wire \$3455 ;
-  wire \$3456 ;
-  wire \$3457 ;
-  wire \$3458 ;
-  wire [19:0] \$3459 ;
+  reg \$3450 ;
+  reg \$3451 ;
+  reg \$3452 ;
+  reg \$3453 ;
+  reg \$3454 ;
+  reg \$3455 ;
+  reg \$3456 ;
+  reg \$3457 ;
+  reg \$3458 ;
+  reg \$3459 ;
   wire \$346 ;
-  wire [19:0] \$3460 ;
-  wire \$3461 ;
-  wire \$3462 ;
-  wire \$3463 ;
-  wire \$3464 ;
-  wire \$3465 ;
-  wire \$3466 ;
-  wire [19:0] \$3467 ;
-  wire [19:0] \$3468 ;
-  wire \$3469 ;
+  reg \$3460 ;
+  reg \$3461 ;
+  reg \$3462 ;
+  reg \$3463 ;
+  reg \$3464 ;
+  reg \$3465 ;
+  reg \$3466 ;
+  reg \$3467 ;
+  reg \$3468 ;
+  reg \$3469 ;
   wire \$347 ;
-  wire \$3470 ;
-  wire \$3471 ;
-  wire \$3472 ;
-  wire \$3473 ;
-  wire \$3474 ;
-  wire [19:0] \$3475 ;
-  wire [19:0] \$3476 ;
-  wire \$3477 ;
-  wire \$3478 ;
-  wire \$3479 ;
+  reg \$3470 ;
+  reg \$3471 ;
+  reg \$3472 ;
+  reg \$3473 ;
+  reg \$3474 ;
+  reg \$3475 ;
+  reg \$3476 ;
+  reg \$3477 ;
+  reg \$3478 ;
+  reg \$3479 ;
   wire \$348 ;
-  wire \$3480 ;
-  wire \$3481 ;
-  wire \$3482 ;
-  wire [19:0] \$3483 ;
-  wire [19:0] \$3484 ;
-  wire \$3485 ;
-  wire \$3486 ;
-  wire \$3487 ;
-  wire \$3488 ;
-  wire \$3489 ;
+  reg \$3480 ;
+  reg \$3481 ;
+  reg \$3482 ;
+  reg \$3483 ;
+  reg \$3484 ;
+  reg \$3485 ;
+  reg \$3486 ;
+  reg \$3487 ;
+  reg \$3488 ;
+  reg \$3489 ;
   wire \$349 ;
-  wire \$3490 ;
-  wire [19:0] \$3491 ;
-  wire [19:0] \$3492 ;
-  wire \$3493 ;
-  wire \$3494 ;
-  wire \$3495 ;
-  wire \$3496 ;
-  wire \$3497 ;
-  wire \$3498 ;
-  wire [19:0] \$3499 ;
+  reg \$3490 ;
+  reg \$3491 ;
+  reg \$3492 ;
+  reg \$3493 ;
+  reg \$3494 ;
+  reg \$3495 ;
+  reg \$3496 ;
+  reg \$3497 ;
+  reg \$3498 ;
+  reg \$3499 ;
   wire \$35 ;
   wire \$350 ;
-  wire [19:0] \$3500 ;
-  wire \$3501 ;
-  wire \$3502 ;
-  wire \$3503 ;
-  wire \$3504 ;
-  wire \$3505 ;
-  wire \$3506 ;
-  wire [19:0] \$3507 ;
-  wire [19:0] \$3508 ;
-  wire \$3509 ;
+  reg \$3500 ;
+  reg \$3501 ;
+  reg \$3502 ;
+  reg \$3503 ;
+  reg \$3504 ;
+  reg \$3505 ;
+  reg \$3506 ;
+  reg \$3507 ;
+  reg \$3508 ;
+  reg \$3509 ;
   wire \$351 ;
-  wire \$3510 ;
-  wire \$3511 ;
-  wire \$3512 ;
-  wire \$3513 ;
-  wire \$3514 ;
-  wire \$3515 ;
-  wire \$3516 ;
-  wire \$3517 ;
-  wire \$3518 ;
-  wire \$3519 ;
+  reg \$3510 ;
+  reg \$3511 ;
+  reg \$3512 ;
+  reg \$3513 ;
+  reg \$3514 ;
+  reg \$3515 ;
+  reg \$3516 ;
+  reg \$3517 ;
+  reg \$3518 ;
+  reg \$3519 ;
   wire \$352 ;
-  wire \$3520 ;
-  wire \$3521 ;
-  wire \$3522 ;
-  wire \$3523 ;
-  wire \$3524 ;
-  wire \$3525 ;
-  wire \$3526 ;
-  wire \$3527 ;
-  wire \$3528 ;
-  wire \$3529 ;
+  reg \$3520 ;
+  reg \$3521 ;
+  reg \$3522 ;
+  reg \$3523 ;
+  reg \$3524 ;
+  reg \$3525 ;
+  reg \$3526 ;
+  reg \$3527 ;
+  reg \$3528 ;
+  reg \$3529 ;
   wire \$353 ;
-  wire \$3530 ;
-  wire \$3531 ;
-  wire \$3532 ;
-  wire \$3533 ;
-  wire \$3534 ;
-  wire \$3535 ;
-  wire \$3536 ;
-  wire \$3537 ;
-  wire \$3538 ;
-  wire \$3539 ;
+  reg \$3530 ;
+  reg \$3531 ;
+  reg \$3532 ;
+  reg \$3533 ;
+  reg \$3534 ;
+  reg \$3535 ;
+  reg \$3536 ;
+  reg \$3537 ;
+  reg \$3538 ;
+  reg \$3539 ;
   wire \$354 ;
-  wire \$3540 ;
-  wire \$3541 ;
-  wire \$3542 ;
-  wire \$3543 ;
-  wire \$3544 ;
-  wire \$3545 ;
-  wire \$3546 ;
-  wire \$3547 ;
-  wire \$3548 ;
-  wire \$3549 ;
+  reg \$3540 ;
+  reg \$3541 ;
+  reg \$3542 ;
+  reg \$3543 ;
+  reg \$3544 ;
+  reg \$3545 ;
+  reg \$3546 ;
+  reg \$3547 ;
+  reg \$3548 ;
+  reg \$3549 ;
   wire \$355 ;
-  wire \$3550 ;
-  wire \$3551 ;
-  wire \$3552 ;
-  wire \$3553 ;
-  wire \$3554 ;
-  wire \$3555 ;
-  wire \$3556 ;
-  wire \$3557 ;
-  wire \$3558 ;
-  wire \$3559 ;
+  reg \$3550 ;
+  reg \$3551 ;
+  reg \$3552 ;
+  reg \$3553 ;
+  reg \$3554 ;
+  reg \$3555 ;
+  reg \$3556 ;
+  reg \$3557 ;
+  reg \$3558 ;
+  reg \$3559 ;
   wire \$356 ;
-  wire \$3560 ;
-  wire \$3561 ;
-  wire \$3562 ;
-  wire \$3563 ;
-  wire \$3564 ;
-  wire \$3565 ;
-  wire \$3566 ;
-  wire \$3567 ;
-  wire \$3568 ;
-  wire \$3569 ;
+  reg \$3560 ;
+  reg \$3561 ;
+  reg \$3562 ;
+  reg \$3563 ;
+  reg \$3564 ;
+  reg \$3565 ;
+  reg \$3566 ;
+  reg \$3567 ;
+  reg \$3568 ;
+  reg \$3569 ;
   wire \$357 ;
-  wire \$3570 ;
-  wire \$3571 ;
-  wire \$3572 ;
-  wire \$3573 ;
-  wire \$3574 ;
-  wire \$3575 ;
-  wire \$3576 ;
-  wire \$3577 ;
-  wire \$3578 ;
-  wire \$3579 ;
+  reg \$3570 ;
+  reg \$3571 ;
+  reg \$3572 ;
+  reg \$3573 ;
+  reg \$3574 ;
+  reg \$3575 ;
+  reg \$3576 ;
+  reg \$3577 ;
+  reg \$3578 ;
+  reg \$3579 ;
   wire \$358 ;
-  wire \$3580 ;
-  wire \$3581 ;
-  wire \$3582 ;
-  wire \$3583 ;
-  wire \$3584 ;
-  wire \$3585 ;
-  wire \$3586 ;
-  wire \$3587 ;
-  wire \$3588 ;
-  wire \$3589 ;
+  reg \$3580 ;
+  reg \$3581 ;
+  reg \$3582 ;
+  reg \$3583 ;
+  reg \$3584 ;
+  reg \$3585 ;
+  reg \$3586 ;
+  reg \$3587 ;
+  reg \$3588 ;
+  reg \$3589 ;
   wire \$359 ;
-  wire \$3590 ;
-  wire \$3591 ;
-  wire \$3592 ;
-  wire \$3593 ;
-  wire \$3594 ;
-  wire \$3595 ;
-  wire \$3596 ;
-  wire \$3597 ;
-  wire \$3598 ;
-  wire \$3599 ;
+  reg \$3590 ;
+  reg \$3591 ;
+  reg \$3592 ;
+  reg \$3593 ;
+  reg \$3594 ;
+  reg \$3595 ;
+  reg \$3596 ;
+  reg \$3597 ;
+  reg \$3598 ;
+  reg \$3599 ;
   wire \$36 ;
   wire \$360 ;
-  wire \$3600 ;
-  wire \$3601 ;
-  wire \$3602 ;
-  wire \$3603 ;
-  wire \$3604 ;
-  wire \$3605 ;
-  wire \$3606 ;
-  wire \$3607 ;
-  wire \$3608 ;
-  wire \$3609 ;
-  wire [19:0] \$361 ;
-  wire \$3610 ;
-  wire \$3611 ;
-  wire \$3612 ;
-  wire \$3613 ;
-  wire \$3614 ;
-  wire \$3615 ;
-  wire \$3616 ;
-  wire \$3617 ;
-  wire \$3618 ;
-  wire \$3619 ;
-  wire [19:0] \$362 ;
-  wire \$3620 ;
-  wire \$3621 ;
-  wire \$3622 ;
-  reg \$3623 ;
-  reg \$3624 ;
-  reg \$3625 ;
-  reg \$3626 ;
-  reg \$3627 ;
-  reg \$3628 ;
-  reg \$3629 ;
-  wire [19:0] \$363 ;
-  reg \$3630 ;
-  reg \$3631 ;
-  reg \$3632 ;
-  reg \$3633 ;
-  reg \$3634 ;
-  reg \$3635 ;
-  reg \$3636 ;
-  reg \$3637 ;
-  reg \$3638 ;
-  reg \$3639 ;
-  wire [19:0] \$364 ;
-  reg \$3640 ;
+  reg [7:0] \$3600 ;
+  reg \$3601 ;
+  reg [62:0] \$3602 ;
+  reg [61:0] \$3603 ;
+  reg [19:0] \$3604 ;
+  reg [61:0] \$3605 ;
+  reg [19:0] \$3606 ;
+  reg [61:0] \$3607 ;
+  reg [19:0] \$3608 ;
+  reg [61:0] \$3609 ;
+  wire \$361 ;
+  reg [19:0] \$3610 ;
+  reg [61:0] \$3611 ;
+  reg [19:0] \$3612 ;
+  reg [61:0] \$3613 ;
+  reg [19:0] \$3614 ;
+  reg [61:0] \$3615 ;
+  reg [19:0] \$3616 ;
+  reg [61:0] \$3617 ;
+  reg [19:0] \$3618 ;
+  reg \$3619 ;
+  wire \$362 ;
+  reg \$3620 ;
+  reg [7:0] \$3621 ;
+  reg \$3622 ;
+  reg [62:0] \$3623 ;
+  reg [61:0] \$3624 ;
+  reg [19:0] \$3625 ;
+  reg [61:0] \$3626 ;
+  reg [19:0] \$3627 ;
+  reg [61:0] \$3628 ;
+  reg [19:0] \$3629 ;
+  wire \$363 ;
+  reg [61:0] \$3630 ;
+  reg [19:0] \$3631 ;
+  reg [61:0] \$3632 ;
+  reg [19:0] \$3633 ;
+  reg [61:0] \$3634 ;
+  reg [19:0] \$3635 ;
+  reg [61:0] \$3636 ;
+  reg [19:0] \$3637 ;
+  reg [61:0] \$3638 ;
+  reg [19:0] \$3639 ;
+  wire \$364 ;
+  reg [7:0] \$3640 ;
   reg \$3641 ;
-  reg \$3642 ;
+  reg [62:0] \$3642 ;
   reg \$3643 ;
-  reg \$3644 ;
-  reg \$3645 ;
-  reg \$3646 ;
-  reg \$3647 ;
-  reg \$3648 ;
-  reg \$3649 ;
-  wire [19:0] \$365 ;
-  reg \$3650 ;
-  reg \$3651 ;
-  reg \$3652 ;
-  reg \$3653 ;
-  reg \$3654 ;
-  reg \$3655 ;
-  reg \$3656 ;
-  reg \$3657 ;
-  reg \$3658 ;
-  reg \$3659 ;
-  wire [19:0] \$366 ;
+  reg [61:0] \$3644 ;
+  reg [19:0] \$3645 ;
+  reg [61:0] \$3646 ;
+  reg [19:0] \$3647 ;
+  reg [61:0] \$3648 ;
+  reg [19:0] \$3649 ;
+  wire \$365 ;
+  reg [61:0] \$3650 ;
+  reg [19:0] \$3651 ;
+  reg [61:0] \$3652 ;
+  reg [19:0] \$3653 ;
+  reg [61:0] \$3654 ;
+  reg [19:0] \$3655 ;
+  reg [61:0] \$3656 ;
+  reg [19:0] \$3657 ;
+  reg [61:0] \$3658 ;
+  reg [19:0] \$3659 ;
+  wire \$366 ;
   reg \$3660 ;
-  reg \$3661 ;
+  reg [7:0] \$3661 ;
   reg \$3662 ;
-  reg \$3663 ;
-  reg \$3664 ;
-  reg \$3665 ;
-  reg \$3666 ;
-  reg \$3667 ;
-  reg \$3668 ;
-  reg \$3669 ;
-  wire [19:0] \$367 ;
-  reg \$3670 ;
-  reg \$3671 ;
-  reg \$3672 ;
-  reg \$3673 ;
-  reg \$3674 ;
-  reg \$3675 ;
-  reg \$3676 ;
-  reg \$3677 ;
-  reg \$3678 ;
-  reg \$3679 ;
-  wire [19:0] \$368 ;
+  reg [62:0] \$3663 ;
+  reg [61:0] \$3664 ;
+  reg [19:0] \$3665 ;
+  reg [61:0] \$3666 ;
+  reg [19:0] \$3667 ;
+  reg [61:0] \$3668 ;
+  reg [19:0] \$3669 ;
+  wire \$367 ;
+  reg [61:0] \$3670 ;
+  reg [19:0] \$3671 ;
+  reg [61:0] \$3672 ;
+  reg [19:0] \$3673 ;
+  reg [61:0] \$3674 ;
+  reg [19:0] \$3675 ;
+  reg [61:0] \$3676 ;
+  reg [19:0] \$3677 ;
+  reg [61:0] \$3678 ;
+  reg [19:0] \$3679 ;
+  wire \$368 ;
   reg \$3680 ;
   reg \$3681 ;
-  reg \$3682 ;
+  reg [7:0] \$3682 ;
   reg \$3683 ;
-  reg \$3684 ;
-  reg \$3685 ;
-  reg \$3686 ;
-  reg \$3687 ;
-  reg \$3688 ;
-  reg \$3689 ;
+  reg [62:0] \$3684 ;
+  reg [61:0] \$3685 ;
+  reg [19:0] \$3686 ;
+  reg [61:0] \$3687 ;
+  reg [19:0] \$3688 ;
+  reg [61:0] \$3689 ;
   wire [19:0] \$369 ;
-  reg \$3690 ;
-  reg \$3691 ;
-  reg \$3692 ;
-  reg \$3693 ;
-  reg \$3694 ;
-  reg \$3695 ;
-  reg \$3696 ;
-  reg \$3697 ;
-  reg \$3698 ;
-  reg \$3699 ;
+  reg [19:0] \$3690 ;
+  reg [61:0] \$3691 ;
+  reg [19:0] \$3692 ;
+  reg [61:0] \$3693 ;
+  reg [19:0] \$3694 ;
+  reg [61:0] \$3695 ;
+  reg [19:0] \$3696 ;
+  reg [61:0] \$3697 ;
+  reg [19:0] \$3698 ;
+  reg [61:0] \$3699 ;
   wire \$37 ;
   wire [19:0] \$370 ;
-  reg \$3700 ;
-  reg \$3701 ;
+  reg [19:0] \$3700 ;
+  reg [7:0] \$3701 ;
   reg \$3702 ;
-  reg \$3703 ;
+  reg [62:0] \$3703 ;
   reg \$3704 ;
-  reg \$3705 ;
-  reg \$3706 ;
-  reg \$3707 ;
-  reg \$3708 ;
-  reg \$3709 ;
+  reg [61:0] \$3705 ;
+  reg [19:0] \$3706 ;
+  reg [61:0] \$3707 ;
+  reg [19:0] \$3708 ;
+  reg [61:0] \$3709 ;
   wire [19:0] \$371 ;
-  reg \$3710 ;
-  reg \$3711 ;
-  reg \$3712 ;
-  reg \$3713 ;
-  reg \$3714 ;
-  reg \$3715 ;
-  reg \$3716 ;
-  reg \$3717 ;
-  reg \$3718 ;
-  reg \$3719 ;
+  reg [19:0] \$3710 ;
+  reg [61:0] \$3711 ;
+  reg [19:0] \$3712 ;
+  reg [61:0] \$3713 ;
+  reg [19:0] \$3714 ;
+  reg [61:0] \$3715 ;
+  reg [19:0] \$3716 ;
+  reg [61:0] \$3717 ;
+  reg [19:0] \$3718 ;
+  reg [61:0] \$3719 ;
   wire [19:0] \$372 ;
-  reg \$3720 ;
+  reg [19:0] \$3720 ;
   reg \$3721 ;
   reg \$3722 ;
-  reg \$3723 ;
-  reg \$3724 ;
-  reg \$3725 ;
-  reg \$3726 ;
-  reg \$3727 ;
-  reg \$3728 ;
-  reg \$3729 ;
+  reg [83:0] \$3723 ;
+  reg [83:0] \$3724 ;
+  reg [83:0] \$3725 ;
+  reg [83:0] \$3726 ;
+  reg [83:0] \$3727 ;
+  reg [83:0] \$3728 ;
+  reg [83:0] \$3729 ;
   wire [19:0] \$373 ;
-  reg \$3730 ;
-  reg \$3731 ;
-  reg \$3732 ;
-  reg \$3733 ;
-  reg \$3734 ;
-  reg \$3735 ;
-  reg \$3736 ;
-  reg \$3737 ;
-  reg \$3738 ;
+  reg [83:0] \$3730 ;
+  reg [83:0] \$3731 ;
+  reg [83:0] \$3732 ;
+  reg [83:0] \$3733 ;
+  reg [83:0] \$3734 ;
+  reg [83:0] \$3735 ;
+  reg [83:0] \$3736 ;
+  reg [83:0] \$3737 ;
+  reg [83:0] \$3738 ;
   reg \$3739 ;
   wire [19:0] \$374 ;
   reg \$3740 ;
@@ -3131,142 +3131,142 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   reg \$3810 ;
   reg \$3811 ;
   reg \$3812 ;
-  reg [7:0] \$3813 ;
+  reg \$3813 ;
   reg \$3814 ;
-  reg [62:0] \$3815 ;
-  reg [61:0] \$3816 ;
-  reg [19:0] \$3817 ;
-  reg [61:0] \$3818 ;
-  reg [19:0] \$3819 ;
+  reg \$3815 ;
+  reg \$3816 ;
+  reg \$3817 ;
+  reg \$3818 ;
+  reg \$3819 ;
   wire [19:0] \$382 ;
-  reg [61:0] \$3820 ;
-  reg [19:0] \$3821 ;
-  reg [61:0] \$3822 ;
-  reg [19:0] \$3823 ;
-  reg [61:0] \$3824 ;
-  reg [19:0] \$3825 ;
-  reg [61:0] \$3826 ;
-  reg [19:0] \$3827 ;
-  reg [61:0] \$3828 ;
-  reg [19:0] \$3829 ;
+  reg [83:0] \$3820 ;
+  reg [83:0] \$3821 ;
+  reg [83:0] \$3822 ;
+  reg [83:0] \$3823 ;
+  reg [83:0] \$3824 ;
+  reg [83:0] \$3825 ;
+  reg [83:0] \$3826 ;
+  reg [83:0] \$3827 ;
+  reg [83:0] \$3828 ;
+  reg [83:0] \$3829 ;
   wire [19:0] \$383 ;
-  reg [61:0] \$3830 ;
-  reg [19:0] \$3831 ;
-  reg \$3832 ;
-  reg \$3833 ;
-  reg [7:0] \$3834 ;
-  reg \$3835 ;
-  reg [62:0] \$3836 ;
-  reg [61:0] \$3837 ;
-  reg [19:0] \$3838 ;
-  reg [61:0] \$3839 ;
+  reg [83:0] \$3830 ;
+  reg [83:0] \$3831 ;
+  reg [83:0] \$3832 ;
+  reg [83:0] \$3833 ;
+  reg [83:0] \$3834 ;
+  reg [83:0] \$3835 ;
+  reg \$3836 ;
+  reg [83:0] \$3837 ;
+  reg [83:0] \$3838 ;
+  reg [83:0] \$3839 ;
   wire [19:0] \$384 ;
-  reg [19:0] \$3840 ;
-  reg [61:0] \$3841 ;
-  reg [19:0] \$3842 ;
-  reg [61:0] \$3843 ;
-  reg [19:0] \$3844 ;
-  reg [61:0] \$3845 ;
-  reg [19:0] \$3846 ;
-  reg [61:0] \$3847 ;
-  reg [19:0] \$3848 ;
-  reg [61:0] \$3849 ;
+  reg [83:0] \$3840 ;
+  reg [83:0] \$3841 ;
+  reg [83:0] \$3842 ;
+  reg [83:0] \$3843 ;
+  reg [83:0] \$3844 ;
+  reg [83:0] \$3845 ;
+  reg [83:0] \$3846 ;
+  reg [83:0] \$3847 ;
+  reg [83:0] \$3848 ;
+  reg [83:0] \$3849 ;
   wire [19:0] \$385 ;
-  reg [19:0] \$3850 ;
-  reg [61:0] \$3851 ;
-  reg [19:0] \$3852 ;
-  reg [7:0] \$3853 ;
+  reg [83:0] \$3850 ;
+  reg [83:0] \$3851 ;
+  reg [83:0] \$3852 ;
+  reg \$3853 ;
   reg \$3854 ;
-  reg [62:0] \$3855 ;
+  reg \$3855 ;
   reg \$3856 ;
-  reg [61:0] \$3857 ;
-  reg [19:0] \$3858 ;
-  reg [61:0] \$3859 ;
+  reg \$3857 ;
+  reg \$3858 ;
+  reg \$3859 ;
   wire [19:0] \$386 ;
-  reg [19:0] \$3860 ;
-  reg [61:0] \$3861 ;
-  reg [19:0] \$3862 ;
-  reg [61:0] \$3863 ;
-  reg [19:0] \$3864 ;
-  reg [61:0] \$3865 ;
-  reg [19:0] \$3866 ;
-  reg [61:0] \$3867 ;
-  reg [19:0] \$3868 ;
-  reg [61:0] \$3869 ;
+  reg \$3860 ;
+  reg \$3861 ;
+  reg \$3862 ;
+  reg \$3863 ;
+  reg \$3864 ;
+  reg \$3865 ;
+  reg \$3866 ;
+  reg \$3867 ;
+  reg \$3868 ;
+  reg \$3869 ;
   wire [19:0] \$387 ;
-  reg [19:0] \$3870 ;
-  reg [61:0] \$3871 ;
-  reg [19:0] \$3872 ;
+  reg \$3870 ;
+  reg \$3871 ;
+  reg \$3872 ;
   reg \$3873 ;
-  reg [7:0] \$3874 ;
+  reg \$3874 ;
   reg \$3875 ;
-  reg [62:0] \$3876 ;
-  reg [61:0] \$3877 ;
-  reg [19:0] \$3878 ;
-  reg [61:0] \$3879 ;
+  reg \$3876 ;
+  reg \$3877 ;
+  reg \$3878 ;
+  reg \$3879 ;
   wire [19:0] \$388 ;
-  reg [19:0] \$3880 ;
-  reg [61:0] \$3881 ;
-  reg [19:0] \$3882 ;
-  reg [61:0] \$3883 ;
-  reg [19:0] \$3884 ;
-  reg [61:0] \$3885 ;
-  reg [19:0] \$3886 ;
-  reg [61:0] \$3887 ;
-  reg [19:0] \$3888 ;
-  reg [61:0] \$3889 ;
+  reg \$3880 ;
+  reg \$3881 ;
+  reg \$3882 ;
+  reg \$3883 ;
+  reg \$3884 ;
+  reg \$3885 ;
+  reg \$3886 ;
+  reg \$3887 ;
+  reg \$3888 ;
+  reg \$3889 ;
   wire [19:0] \$389 ;
-  reg [19:0] \$3890 ;
-  reg [61:0] \$3891 ;
-  reg [19:0] \$3892 ;
+  reg \$3890 ;
+  reg \$3891 ;
+  reg \$3892 ;
   reg \$3893 ;
   reg \$3894 ;
-  reg [7:0] \$3895 ;
+  reg \$3895 ;
   reg \$3896 ;
-  reg [62:0] \$3897 ;
-  reg [61:0] \$3898 ;
-  reg [19:0] \$3899 ;
+  reg \$3897 ;
+  reg \$3898 ;
+  reg \$3899 ;
   wire \$39 ;
   wire [19:0] \$390 ;
-  reg [61:0] \$3900 ;
-  reg [19:0] \$3901 ;
-  reg [61:0] \$3902 ;
-  reg [19:0] \$3903 ;
-  reg [61:0] \$3904 ;
-  reg [19:0] \$3905 ;
-  reg [61:0] \$3906 ;
-  reg [19:0] \$3907 ;
-  reg [61:0] \$3908 ;
-  reg [19:0] \$3909 ;
+  reg \$3900 ;
+  reg \$3901 ;
+  reg \$3902 ;
+  reg \$3903 ;
+  reg \$3904 ;
+  reg \$3905 ;
+  reg \$3906 ;
+  reg \$3907 ;
+  reg \$3908 ;
+  reg \$3909 ;
   wire [19:0] \$391 ;
-  reg [61:0] \$3910 ;
-  reg [19:0] \$3911 ;
-  reg [61:0] \$3912 ;
-  reg [19:0] \$3913 ;
-  reg [7:0] \$3914 ;
+  reg \$3910 ;
+  reg \$3911 ;
+  reg \$3912 ;
+  reg \$3913 ;
+  reg \$3914 ;
   reg \$3915 ;
-  reg [62:0] \$3916 ;
+  reg \$3916 ;
   reg \$3917 ;
-  reg [61:0] \$3918 ;
-  reg [19:0] \$3919 ;
+  reg \$3918 ;
+  reg \$3919 ;
   wire [19:0] \$392 ;
-  reg [61:0] \$3920 ;
-  reg [19:0] \$3921 ;
-  reg [61:0] \$3922 ;
-  reg [19:0] \$3923 ;
-  reg [61:0] \$3924 ;
-  reg [19:0] \$3925 ;
-  reg [61:0] \$3926 ;
-  reg [19:0] \$3927 ;
-  reg [61:0] \$3928 ;
-  reg [19:0] \$3929 ;
+  reg \$3920 ;
+  reg \$3921 ;
+  reg \$3922 ;
+  reg \$3923 ;
+  reg \$3924 ;
+  reg \$3925 ;
+  reg \$3926 ;
+  reg \$3927 ;
+  reg \$3928 ;
+  reg \$3929 ;
   wire [19:0] \$393 ;
-  reg [61:0] \$3930 ;
-  reg [19:0] \$3931 ;
-  reg [61:0] \$3932 ;
-  reg [19:0] \$3933 ;
-  reg \$3934 ;
-  reg \$3935 ;
+  reg \$3930 ;
+  reg \$3931 ;
+  reg \$3932 ;
+  reg \$3933 ;
+  reg [83:0] \$3934 ;
+  reg [83:0] \$3935 ;
   reg [83:0] \$3936 ;
   reg [83:0] \$3937 ;
   reg [83:0] \$3938 ;
@@ -3283,24 +3283,24 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   reg [83:0] \$3948 ;
   reg [83:0] \$3949 ;
   wire [19:0] \$395 ;
-  reg [83:0] \$3950 ;
+  reg \$3950 ;
   reg [83:0] \$3951 ;
-  reg \$3952 ;
-  reg \$3953 ;
-  reg \$3954 ;
-  reg \$3955 ;
-  reg \$3956 ;
-  reg \$3957 ;
-  reg \$3958 ;
-  reg \$3959 ;
+  reg [83:0] \$3952 ;
+  reg [83:0] \$3953 ;
+  reg [83:0] \$3954 ;
+  reg [83:0] \$3955 ;
+  reg [83:0] \$3956 ;
+  reg [83:0] \$3957 ;
+  reg [83:0] \$3958 ;
+  reg [83:0] \$3959 ;
   wire [19:0] \$396 ;
-  reg \$3960 ;
-  reg \$3961 ;
-  reg \$3962 ;
-  reg \$3963 ;
-  reg \$3964 ;
-  reg \$3965 ;
-  reg \$3966 ;
+  reg [83:0] \$3960 ;
+  reg [83:0] \$3961 ;
+  reg [83:0] \$3962 ;
+  reg [83:0] \$3963 ;
+  reg [83:0] \$3964 ;
+  reg [83:0] \$3965 ;
+  reg [83:0] \$3966 ;
   reg \$3967 ;
   reg \$3968 ;
   reg \$3969 ;
@@ -3376,24 +3376,24 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   reg \$4030 ;
   reg \$4031 ;
   reg \$4032 ;
-  reg [83:0] \$4033 ;
-  reg [83:0] \$4034 ;
-  reg [83:0] \$4035 ;
-  reg [83:0] \$4036 ;
-  reg [83:0] \$4037 ;
-  reg [83:0] \$4038 ;
-  reg [83:0] \$4039 ;
+  reg \$4033 ;
+  reg \$4034 ;
+  reg \$4035 ;
+  reg \$4036 ;
+  reg \$4037 ;
+  reg \$4038 ;
+  reg \$4039 ;
   wire [19:0] \$404 ;
-  reg [83:0] \$4040 ;
-  reg [83:0] \$4041 ;
-  reg [83:0] \$4042 ;
-  reg [83:0] \$4043 ;
-  reg [83:0] \$4044 ;
-  reg [83:0] \$4045 ;
-  reg [83:0] \$4046 ;
-  reg [83:0] \$4047 ;
+  reg \$4040 ;
+  reg \$4041 ;
+  reg \$4042 ;
+  reg \$4043 ;
+  reg \$4044 ;
+  reg \$4045 ;
+  reg \$4046 ;
+  reg \$4047 ;
   reg [83:0] \$4048 ;
-  reg \$4049 ;
+  reg [83:0] \$4049 ;
   wire [19:0] \$405 ;
   reg [83:0] \$4050 ;
   reg [83:0] \$4051 ;
@@ -3410,25 +3410,25 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   reg [83:0] \$4061 ;
   reg [83:0] \$4062 ;
   reg [83:0] \$4063 ;
-  reg [83:0] \$4064 ;
+  reg \$4064 ;
   reg [83:0] \$4065 ;
-  reg \$4066 ;
-  reg \$4067 ;
-  reg \$4068 ;
-  reg \$4069 ;
+  reg [83:0] \$4066 ;
+  reg [83:0] \$4067 ;
+  reg [83:0] \$4068 ;
+  reg [83:0] \$4069 ;
   wire [19:0] \$407 ;
-  reg \$4070 ;
-  reg \$4071 ;
-  reg \$4072 ;
-  reg \$4073 ;
-  reg \$4074 ;
-  reg \$4075 ;
-  reg \$4076 ;
-  reg \$4077 ;
-  reg \$4078 ;
-  reg \$4079 ;
+  reg [83:0] \$4070 ;
+  reg [83:0] \$4071 ;
+  reg [83:0] \$4072 ;
+  reg [83:0] \$4073 ;
+  reg [83:0] \$4074 ;
+  reg [83:0] \$4075 ;
+  reg [83:0] \$4076 ;
+  reg [83:0] \$4077 ;
+  reg [83:0] \$4078 ;
+  reg [83:0] \$4079 ;
   wire [19:0] \$408 ;
-  reg \$4080 ;
+  reg [83:0] \$4080 ;
   reg \$4081 ;
   reg \$4082 ;
   reg \$4083 ;
@@ -3502,25 +3502,25 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   reg \$4144 ;
   reg \$4145 ;
   reg \$4146 ;
-  reg [83:0] \$4147 ;
-  reg [83:0] \$4148 ;
-  reg [83:0] \$4149 ;
+  reg \$4147 ;
+  reg \$4148 ;
+  reg \$4149 ;
   wire [19:0] \$415 ;
-  reg [83:0] \$4150 ;
-  reg [83:0] \$4151 ;
-  reg [83:0] \$4152 ;
-  reg [83:0] \$4153 ;
-  reg [83:0] \$4154 ;
-  reg [83:0] \$4155 ;
-  reg [83:0] \$4156 ;
-  reg [83:0] \$4157 ;
-  reg [83:0] \$4158 ;
-  reg [83:0] \$4159 ;
+  reg \$4150 ;
+  reg \$4151 ;
+  reg \$4152 ;
+  reg \$4153 ;
+  reg \$4154 ;
+  reg \$4155 ;
+  reg \$4156 ;
+  reg \$4157 ;
+  reg \$4158 ;
+  reg \$4159 ;
   wire [19:0] \$416 ;
-  reg [83:0] \$4160 ;
-  reg [83:0] \$4161 ;
+  reg \$4160 ;
+  reg \$4161 ;
   reg [83:0] \$4162 ;
-  reg \$4163 ;
+  reg [83:0] \$4163 ;
   reg [83:0] \$4164 ;
   reg [83:0] \$4165 ;
   reg [83:0] \$4166 ;
@@ -3536,71 +3536,71 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   reg [83:0] \$4175 ;
   reg [83:0] \$4176 ;
   reg [83:0] \$4177 ;
-  reg [83:0] \$4178 ;
-  reg [83:0] \$4179 ;
+  reg \$4178 ;
+  reg [14:0] \$4179 ;
   wire [19:0] \$418 ;
-  reg \$4180 ;
-  reg \$4181 ;
-  reg \$4182 ;
-  reg \$4183 ;
-  reg \$4184 ;
-  reg \$4185 ;
-  reg \$4186 ;
-  reg \$4187 ;
-  reg \$4188 ;
-  reg \$4189 ;
+  reg [19:0] \$4180 ;
+  reg [19:0] \$4181 ;
+  reg [19:0] \$4182 ;
+  reg [19:0] \$4183 ;
+  reg [19:0] \$4184 ;
+  reg [19:0] \$4185 ;
+  reg [19:0] \$4186 ;
+  reg [19:0] \$4187 ;
+  reg [19:0] \$4188 ;
+  reg [19:0] \$4189 ;
   wire [19:0] \$419 ;
-  reg \$4190 ;
-  reg \$4191 ;
-  reg \$4192 ;
-  reg \$4193 ;
-  reg \$4194 ;
-  reg \$4195 ;
-  reg \$4196 ;
-  reg \$4197 ;
-  reg \$4198 ;
-  reg \$4199 ;
+  reg [19:0] \$4190 ;
+  reg [19:0] \$4191 ;
+  reg [19:0] \$4192 ;
+  reg [19:0] \$4193 ;
+  reg [19:0] \$4194 ;
+  reg [19:0] \$4195 ;
+  reg [19:0] \$4196 ;
+  reg [19:0] \$4197 ;
+  reg [19:0] \$4198 ;
+  reg [19:0] \$4199 ;
   wire \$42 ;
   wire [19:0] \$420 ;
-  reg \$4200 ;
-  reg \$4201 ;
-  reg \$4202 ;
-  reg \$4203 ;
-  reg \$4204 ;
-  reg \$4205 ;
-  reg \$4206 ;
-  reg \$4207 ;
-  reg \$4208 ;
-  reg \$4209 ;
+  reg [19:0] \$4200 ;
+  reg [19:0] \$4201 ;
+  reg [19:0] \$4202 ;
+  reg [19:0] \$4203 ;
+  reg [19:0] \$4204 ;
+  reg [19:0] \$4205 ;
+  reg [19:0] \$4206 ;
+  reg [19:0] \$4207 ;
+  reg [19:0] \$4208 ;
+  reg [19:0] \$4209 ;
   wire [19:0] \$421 ;
   reg \$4210 ;
   reg \$4211 ;
-  reg \$4212 ;
-  reg \$4213 ;
+  reg [19:0] \$4212 ;
+  reg [19:0] \$4213 ;
   reg \$4214 ;
   reg \$4215 ;
-  reg \$4216 ;
-  reg \$4217 ;
+  reg [19:0] \$4216 ;
+  reg [19:0] \$4217 ;
   reg \$4218 ;
   reg \$4219 ;
   wire [19:0] \$422 ;
   reg \$4220 ;
-  reg \$4221 ;
-  reg \$4222 ;
+  reg [19:0] \$4221 ;
+  reg [19:0] \$4222 ;
   reg \$4223 ;
   reg \$4224 ;
   reg \$4225 ;
   reg \$4226 ;
-  reg \$4227 ;
-  reg \$4228 ;
+  reg [19:0] \$4227 ;
+  reg [19:0] \$4228 ;
   reg \$4229 ;
   wire [19:0] \$423 ;
   reg \$4230 ;
   reg \$4231 ;
   reg \$4232 ;
   reg \$4233 ;
-  reg \$4234 ;
-  reg \$4235 ;
+  reg [19:0] \$4234 ;
+  reg [19:0] \$4235 ;
   reg \$4236 ;
   reg \$4237 ;
   reg \$4238 ;
@@ -3608,8 +3608,8 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire [19:0] \$424 ;
   reg \$4240 ;
   reg \$4241 ;
-  reg \$4242 ;
-  reg \$4243 ;
+  reg [19:0] \$4242 ;
+  reg [19:0] \$4243 ;
   reg \$4244 ;
   reg \$4245 ;
   reg \$4246 ;
@@ -3618,8 +3618,8 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   reg \$4249 ;
   wire [19:0] \$425 ;
   reg \$4250 ;
-  reg \$4251 ;
-  reg \$4252 ;
+  reg [19:0] \$4251 ;
+  reg [19:0] \$4252 ;
   reg \$4253 ;
   reg \$4254 ;
   reg \$4255 ;
@@ -3629,329 +3629,47 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   reg \$4259 ;
   wire [19:0] \$426 ;
   reg \$4260 ;
-  reg [83:0] \$4261 ;
-  reg [83:0] \$4262 ;
-  reg [83:0] \$4263 ;
-  reg [83:0] \$4264 ;
-  reg [83:0] \$4265 ;
-  reg [83:0] \$4266 ;
-  reg [83:0] \$4267 ;
-  reg [83:0] \$4268 ;
-  reg [83:0] \$4269 ;
+  reg [19:0] \$4261 ;
+  reg [19:0] \$4262 ;
+  reg [7:0] \$4263 ;
+  reg \$4264 ;
+  reg \$4265 ;
+  reg \$4266 ;
+  reg [328:0] \$4267 ;
+  reg [328:0] \$4268 ;
+  reg \$4269 ;
   wire [19:0] \$427 ;
-  reg [83:0] \$4270 ;
-  reg [83:0] \$4271 ;
-  reg [83:0] \$4272 ;
-  reg [83:0] \$4273 ;
-  reg [83:0] \$4274 ;
-  reg [83:0] \$4275 ;
-  reg [83:0] \$4276 ;
-  reg \$4277 ;
-  reg [83:0] \$4278 ;
-  reg [83:0] \$4279 ;
   wire [19:0] \$428 ;
-  reg [83:0] \$4280 ;
-  reg [83:0] \$4281 ;
-  reg [83:0] \$4282 ;
-  reg [83:0] \$4283 ;
-  reg [83:0] \$4284 ;
-  reg [83:0] \$4285 ;
-  reg [83:0] \$4286 ;
-  reg [83:0] \$4287 ;
-  reg [83:0] \$4288 ;
-  reg [83:0] \$4289 ;
   wire [19:0] \$429 ;
-  reg [83:0] \$4290 ;
-  reg [83:0] \$4291 ;
-  reg [83:0] \$4292 ;
-  reg [83:0] \$4293 ;
-  reg \$4294 ;
-  reg \$4295 ;
-  reg \$4296 ;
-  reg \$4297 ;
-  reg \$4298 ;
-  reg \$4299 ;
   wire \$43 ;
   wire [19:0] \$430 ;
-  reg \$4300 ;
-  reg \$4301 ;
-  reg \$4302 ;
-  reg \$4303 ;
-  reg \$4304 ;
-  reg \$4305 ;
-  reg \$4306 ;
-  reg \$4307 ;
-  reg \$4308 ;
-  reg \$4309 ;
   wire [19:0] \$431 ;
-  reg \$4310 ;
-  reg \$4311 ;
-  reg \$4312 ;
-  reg \$4313 ;
-  reg \$4314 ;
-  reg \$4315 ;
-  reg \$4316 ;
-  reg \$4317 ;
-  reg \$4318 ;
-  reg \$4319 ;
   wire [19:0] \$432 ;
-  reg \$4320 ;
-  reg \$4321 ;
-  reg \$4322 ;
-  reg \$4323 ;
-  reg \$4324 ;
-  reg \$4325 ;
-  reg \$4326 ;
-  reg \$4327 ;
-  reg \$4328 ;
-  reg \$4329 ;
   wire [19:0] \$433 ;
-  reg \$4330 ;
-  reg \$4331 ;
-  reg \$4332 ;
-  reg \$4333 ;
-  reg \$4334 ;
-  reg \$4335 ;
-  reg \$4336 ;
-  reg \$4337 ;
-  reg \$4338 ;
-  reg \$4339 ;
   wire [19:0] \$434 ;
-  reg \$4340 ;
-  reg \$4341 ;
-  reg \$4342 ;
-  reg \$4343 ;
-  reg \$4344 ;
-  reg \$4345 ;
-  reg \$4346 ;
-  reg \$4347 ;
-  reg \$4348 ;
-  reg \$4349 ;
   wire [19:0] \$435 ;
-  reg \$4350 ;
-  reg \$4351 ;
-  reg \$4352 ;
-  reg \$4353 ;
-  reg \$4354 ;
-  reg \$4355 ;
-  reg \$4356 ;
-  reg \$4357 ;
-  reg \$4358 ;
-  reg \$4359 ;
   wire [19:0] \$436 ;
-  reg \$4360 ;
-  reg \$4361 ;
-  reg \$4362 ;
-  reg \$4363 ;
-  reg \$4364 ;
-  reg \$4365 ;
-  reg \$4366 ;
-  reg \$4367 ;
-  reg \$4368 ;
-  reg \$4369 ;
   wire [19:0] \$437 ;
-  reg \$4370 ;
-  reg \$4371 ;
-  reg \$4372 ;
-  reg \$4373 ;
-  reg \$4374 ;
-  reg [83:0] \$4375 ;
-  reg [83:0] \$4376 ;
-  reg [83:0] \$4377 ;
-  reg [83:0] \$4378 ;
-  reg [83:0] \$4379 ;
   wire [19:0] \$438 ;
-  reg [83:0] \$4380 ;
-  reg [83:0] \$4381 ;
-  reg [83:0] \$4382 ;
-  reg [83:0] \$4383 ;
-  reg [83:0] \$4384 ;
-  reg [83:0] \$4385 ;
-  reg [83:0] \$4386 ;
-  reg [83:0] \$4387 ;
-  reg [83:0] \$4388 ;
-  reg [83:0] \$4389 ;
   wire [19:0] \$439 ;
-  reg [83:0] \$4390 ;
-  reg \$4391 ;
-  reg [14:0] \$4392 ;
-  reg [19:0] \$4393 ;
-  reg [19:0] \$4394 ;
-  reg [19:0] \$4395 ;
-  reg [19:0] \$4396 ;
-  reg [19:0] \$4397 ;
-  reg [19:0] \$4398 ;
-  reg [19:0] \$4399 ;
   wire \$44 ;
   wire [19:0] \$440 ;
-  reg [19:0] \$4400 ;
-  reg [19:0] \$4401 ;
-  reg [19:0] \$4402 ;
-  reg [19:0] \$4403 ;
-  reg [19:0] \$4404 ;
-  reg [19:0] \$4405 ;
-  reg [19:0] \$4406 ;
-  reg [19:0] \$4407 ;
-  reg [19:0] \$4408 ;
-  reg [19:0] \$4409 ;
   wire [19:0] \$441 ;
-  reg [19:0] \$4410 ;
-  reg [19:0] \$4411 ;
-  reg [19:0] \$4412 ;
-  reg [19:0] \$4413 ;
-  reg [19:0] \$4414 ;
-  reg [19:0] \$4415 ;
-  reg [19:0] \$4416 ;
-  reg [19:0] \$4417 ;
-  reg [19:0] \$4418 ;
-  reg [19:0] \$4419 ;
   wire [19:0] \$442 ;
-  reg [19:0] \$4420 ;
-  reg [19:0] \$4421 ;
-  reg [19:0] \$4422 ;
-  reg \$4423 ;
-  reg \$4424 ;
-  reg [19:0] \$4425 ;
-  reg [19:0] \$4426 ;
-  reg \$4427 ;
-  reg \$4428 ;
-  reg [19:0] \$4429 ;
   wire [19:0] \$443 ;
-  reg [19:0] \$4430 ;
-  reg \$4431 ;
-  reg \$4432 ;
-  reg \$4433 ;
-  reg [19:0] \$4434 ;
-  reg [19:0] \$4435 ;
-  reg \$4436 ;
-  reg \$4437 ;
-  reg \$4438 ;
-  reg \$4439 ;
   wire [19:0] \$444 ;
-  reg [19:0] \$4440 ;
-  reg [19:0] \$4441 ;
-  reg \$4442 ;
-  reg \$4443 ;
-  reg \$4444 ;
-  reg \$4445 ;
-  reg \$4446 ;
-  reg [19:0] \$4447 ;
-  reg [19:0] \$4448 ;
-  reg \$4449 ;
   wire [19:0] \$445 ;
-  reg \$4450 ;
-  reg \$4451 ;
-  reg \$4452 ;
-  reg \$4453 ;
-  reg \$4454 ;
-  reg [19:0] \$4455 ;
-  reg [19:0] \$4456 ;
-  reg \$4457 ;
-  reg \$4458 ;
-  reg \$4459 ;
   wire [19:0] \$446 ;
-  reg \$4460 ;
-  reg \$4461 ;
-  reg \$4462 ;
-  reg \$4463 ;
-  reg [19:0] \$4464 ;
-  reg [19:0] \$4465 ;
-  reg \$4466 ;
-  reg \$4467 ;
-  reg \$4468 ;
-  reg \$4469 ;
   wire [19:0] \$447 ;
-  reg \$4470 ;
-  reg \$4471 ;
-  reg \$4472 ;
-  reg \$4473 ;
-  reg [19:0] \$4474 ;
-  reg [19:0] \$4475 ;
-  reg \$4476 ;
-  reg \$4477 ;
-  reg \$4478 ;
-  reg \$4479 ;
   wire [19:0] \$448 ;
-  reg \$4480 ;
-  reg \$4481 ;
-  reg \$4482 ;
-  reg \$4483 ;
-  reg [19:0] \$4484 ;
-  reg [19:0] \$4485 ;
-  reg \$4486 ;
-  reg \$4487 ;
-  reg \$4488 ;
-  reg \$4489 ;
   wire [19:0] \$449 ;
-  reg \$4490 ;
-  reg \$4491 ;
-  reg \$4492 ;
-  reg \$4493 ;
-  reg [19:0] \$4494 ;
-  reg [19:0] \$4495 ;
-  reg \$4496 ;
-  reg \$4497 ;
-  reg \$4498 ;
-  reg \$4499 ;
   wire \$45 ;
   wire [19:0] \$450 ;
-  reg \$4500 ;
-  reg \$4501 ;
-  reg \$4502 ;
-  reg \$4503 ;
-  reg [19:0] \$4504 ;
-  reg [19:0] \$4505 ;
-  reg \$4506 ;
-  reg \$4507 ;
-  reg \$4508 ;
-  reg \$4509 ;
   wire [19:0] \$451 ;
-  reg \$4510 ;
-  reg \$4511 ;
-  reg \$4512 ;
-  reg \$4513 ;
-  reg [19:0] \$4514 ;
-  reg [19:0] \$4515 ;
-  reg \$4516 ;
-  reg \$4517 ;
-  reg \$4518 ;
-  reg \$4519 ;
   wire [19:0] \$452 ;
-  reg \$4520 ;
-  reg \$4521 ;
-  reg \$4522 ;
-  reg \$4523 ;
-  reg [19:0] \$4524 ;
-  reg [19:0] \$4525 ;
-  reg \$4526 ;
-  reg \$4527 ;
-  reg \$4528 ;
-  reg \$4529 ;
   wire [19:0] \$453 ;
-  reg \$4530 ;
-  reg \$4531 ;
-  reg \$4532 ;
-  reg \$4533 ;
-  reg [19:0] \$4534 ;
-  reg [19:0] \$4535 ;
-  reg \$4536 ;
-  reg \$4537 ;
-  reg \$4538 ;
-  reg \$4539 ;
   wire [19:0] \$454 ;
-  reg \$4540 ;
-  reg \$4541 ;
-  reg \$4542 ;
-  reg \$4543 ;
-  reg [19:0] \$4544 ;
-  reg [19:0] \$4545 ;
-  reg [7:0] \$4546 ;
-  reg \$4547 ;
-  reg \$4548 ;
-  reg [328:0] \$4549 ;
   wire [19:0] \$455 ;
-  reg [328:0] \$4550 ;
-  reg \$4551 ;
   wire [19:0] \$456 ;
   wire [19:0] \$457 ;
   wire [19:0] \$458 ;
@@ -4016,690 +3734,556 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire [19:0] \$510 ;
   wire [19:0] \$511 ;
   wire [19:0] \$512 ;
-  wire [19:0] \$513 ;
-  wire [19:0] \$514 ;
-  wire [19:0] \$515 ;
-  wire [19:0] \$516 ;
-  wire [19:0] \$517 ;
-  wire [19:0] \$518 ;
-  wire [19:0] \$519 ;
+  wire \$513 ;
+  wire \$514 ;
+  wire \$515 ;
+  wire \$516 ;
+  wire \$517 ;
+  wire \$518 ;
+  wire \$519 ;
   wire \$52 ;
-  wire [19:0] \$520 ;
-  wire [19:0] \$521 ;
-  wire [19:0] \$522 ;
-  wire [19:0] \$523 ;
-  wire [19:0] \$524 ;
-  wire [19:0] \$525 ;
-  wire [19:0] \$526 ;
-  wire [19:0] \$527 ;
-  wire [19:0] \$528 ;
-  wire [19:0] \$529 ;
+  wire \$520 ;
+  wire \$521 ;
+  wire \$522 ;
+  wire \$523 ;
+  wire \$524 ;
+  wire \$525 ;
+  wire \$526 ;
+  wire [61:0] \$527 ;
+  wire [61:0] \$528 ;
+  wire \$529 ;
   wire \$53 ;
-  wire [19:0] \$530 ;
-  wire [19:0] \$531 ;
-  wire [19:0] \$532 ;
-  wire [19:0] \$533 ;
-  wire [19:0] \$534 ;
-  wire [19:0] \$535 ;
-  wire [19:0] \$536 ;
-  wire [19:0] \$537 ;
-  wire [19:0] \$538 ;
-  wire [19:0] \$539 ;
+  wire \$530 ;
+  wire [61:0] \$531 ;
+  wire \$532 ;
+  wire [61:0] \$533 ;
+  wire \$534 ;
+  wire [61:0] \$535 ;
+  wire \$536 ;
+  wire [61:0] \$537 ;
+  wire \$538 ;
+  wire [61:0] \$539 ;
   wire \$54 ;
-  wire [19:0] \$540 ;
-  wire [19:0] \$541 ;
-  wire [19:0] \$542 ;
-  wire [19:0] \$543 ;
-  wire [19:0] \$544 ;
-  wire [19:0] \$545 ;
-  wire [19:0] \$546 ;
-  wire [19:0] \$547 ;
-  wire [19:0] \$548 ;
-  wire [19:0] \$549 ;
+  wire \$540 ;
+  wire [61:0] \$541 ;
+  wire \$542 ;
+  wire [61:0] \$543 ;
+  wire \$544 ;
+  wire [61:0] \$545 ;
+  wire \$546 ;
+  wire \$547 ;
+  wire \$548 ;
+  wire \$549 ;
   wire \$55 ;
-  wire [19:0] \$550 ;
-  wire [19:0] \$551 ;
-  wire [19:0] \$552 ;
-  wire [19:0] \$553 ;
-  wire [19:0] \$554 ;
-  wire [19:0] \$555 ;
-  wire [19:0] \$556 ;
-  wire [19:0] \$557 ;
+  wire \$550 ;
+  wire [61:0] \$551 ;
+  wire [61:0] \$552 ;
+  wire \$553 ;
+  wire \$554 ;
+  wire \$555 ;
+  wire [61:0] \$556 ;
+  wire [61:0] \$557 ;
   wire [19:0] \$558 ;
-  wire [19:0] \$559 ;
+  wire \$559 ;
   wire \$56 ;
-  wire [19:0] \$560 ;
-  wire [19:0] \$561 ;
-  wire [19:0] \$562 ;
+  wire \$560 ;
+  wire [61:0] \$561 ;
+  wire [61:0] \$562 ;
   wire [19:0] \$563 ;
-  wire [19:0] \$564 ;
-  wire [19:0] \$565 ;
-  wire [19:0] \$566 ;
-  wire [19:0] \$567 ;
+  wire \$564 ;
+  wire \$565 ;
+  wire [61:0] \$566 ;
+  wire [61:0] \$567 ;
   wire [19:0] \$568 ;
-  wire [19:0] \$569 ;
+  wire \$569 ;
   wire \$57 ;
-  wire [19:0] \$570 ;
-  wire [19:0] \$571 ;
-  wire [19:0] \$572 ;
+  wire \$570 ;
+  wire [61:0] \$571 ;
+  wire [61:0] \$572 ;
   wire [19:0] \$573 ;
-  wire [19:0] \$574 ;
-  wire [19:0] \$575 ;
-  wire [19:0] \$576 ;
-  wire [19:0] \$577 ;
+  wire \$574 ;
+  wire \$575 ;
+  wire [61:0] \$576 ;
+  wire [61:0] \$577 ;
   wire [19:0] \$578 ;
-  wire [19:0] \$579 ;
+  wire \$579 ;
   wire \$58 ;
-  wire [19:0] \$580 ;
-  wire [19:0] \$581 ;
-  wire [19:0] \$582 ;
+  wire \$580 ;
+  wire [61:0] \$581 ;
+  wire [61:0] \$582 ;
   wire [19:0] \$583 ;
-  wire [19:0] \$584 ;
-  wire [19:0] \$585 ;
-  wire [19:0] \$586 ;
-  wire [19:0] \$587 ;
+  wire \$584 ;
+  wire \$585 ;
+  wire [61:0] \$586 ;
+  wire [61:0] \$587 ;
   wire [19:0] \$588 ;
-  wire [19:0] \$589 ;
+  wire \$589 ;
   wire \$59 ;
-  wire [19:0] \$590 ;
-  wire [19:0] \$591 ;
-  wire [19:0] \$592 ;
+  wire \$590 ;
+  wire [61:0] \$591 ;
+  wire [61:0] \$592 ;
   wire [19:0] \$593 ;
-  wire [19:0] \$594 ;
-  wire [19:0] \$595 ;
-  wire [19:0] \$596 ;
-  wire [19:0] \$597 ;
-  wire [19:0] \$598 ;
-  wire [19:0] \$599 ;
+  wire \$594 ;
+  wire [1:0] \$595 ;
+  wire [2:0] \$596 ;
+  wire [1:0] \$597 ;
+  wire [2:0] \$598 ;
+  wire [3:0] \$599 ;
   wire \$6 ;
   wire \$60 ;
-  wire [19:0] \$600 ;
-  wire [19:0] \$601 ;
-  wire [19:0] \$602 ;
-  wire [19:0] \$603 ;
-  wire [19:0] \$604 ;
-  wire [19:0] \$605 ;
-  wire [19:0] \$606 ;
-  wire [19:0] \$607 ;
-  wire [19:0] \$608 ;
-  wire [19:0] \$609 ;
+  wire [3:0] \$600 ;
+  wire [15:0] \$601 ;
+  wire [16:0] \$602 ;
+  wire [17:0] \$603 ;
+  wire [15:0] \$604 ;
+  wire [16:0] \$605 ;
+  wire [17:0] \$606 ;
+  wire [15:0] \$607 ;
+  wire [16:0] \$608 ;
+  wire [17:0] \$609 ;
   wire \$61 ;
-  wire [19:0] \$610 ;
-  wire [19:0] \$611 ;
-  wire [19:0] \$612 ;
-  wire [19:0] \$613 ;
-  wire [19:0] \$614 ;
-  wire [19:0] \$615 ;
-  wire [19:0] \$616 ;
-  wire [19:0] \$617 ;
-  wire [19:0] \$618 ;
-  wire [19:0] \$619 ;
+  wire [17:0] \$610 ;
+  wire [18:0] \$611 ;
+  wire [17:0] \$612 ;
+  wire [18:0] \$613 ;
+  wire [17:0] \$614 ;
+  wire [18:0] \$615 ;
+  wire [61:0] \$616 ;
+  wire [61:0] \$617 ;
+  wire \$618 ;
+  wire \$619 ;
   wire \$62 ;
-  wire [19:0] \$620 ;
-  wire [19:0] \$621 ;
-  wire [19:0] \$622 ;
-  wire [19:0] \$623 ;
-  wire [19:0] \$624 ;
-  wire [19:0] \$625 ;
-  wire [19:0] \$626 ;
-  wire [19:0] \$627 ;
-  wire [19:0] \$628 ;
-  wire [19:0] \$629 ;
+  wire [1:0] \$620 ;
+  wire [2:0] \$621 ;
+  wire [1:0] \$622 ;
+  wire [2:0] \$623 ;
+  wire [3:0] \$624 ;
+  wire [3:0] \$625 ;
+  wire [15:0] \$626 ;
+  wire [16:0] \$627 ;
+  wire [17:0] \$628 ;
+  wire [15:0] \$629 ;
   wire \$63 ;
-  wire [19:0] \$630 ;
-  wire [19:0] \$631 ;
-  wire [19:0] \$632 ;
-  wire [19:0] \$633 ;
-  wire [19:0] \$634 ;
-  wire [19:0] \$635 ;
-  wire [19:0] \$636 ;
-  wire [19:0] \$637 ;
-  wire [19:0] \$638 ;
-  wire [19:0] \$639 ;
+  wire [16:0] \$630 ;
+  wire [17:0] \$631 ;
+  wire [15:0] \$632 ;
+  wire [16:0] \$633 ;
+  wire [17:0] \$634 ;
+  wire [17:0] \$635 ;
+  wire [18:0] \$636 ;
+  wire [17:0] \$637 ;
+  wire [18:0] \$638 ;
+  wire [17:0] \$639 ;
   wire \$64 ;
-  wire [19:0] \$640 ;
-  wire [19:0] \$641 ;
-  wire [19:0] \$642 ;
-  wire [19:0] \$643 ;
-  wire [19:0] \$644 ;
-  wire [19:0] \$645 ;
-  wire [19:0] \$646 ;
-  wire [19:0] \$647 ;
-  wire [19:0] \$648 ;
-  wire [19:0] \$649 ;
+  wire [18:0] \$640 ;
+  wire [61:0] \$641 ;
+  wire \$642 ;
+  wire [1:0] \$643 ;
+  wire [2:0] \$644 ;
+  wire [1:0] \$645 ;
+  wire [2:0] \$646 ;
+  wire [3:0] \$647 ;
+  wire [3:0] \$648 ;
+  wire [15:0] \$649 ;
   wire \$65 ;
-  wire [19:0] \$650 ;
-  wire [19:0] \$651 ;
-  wire [19:0] \$652 ;
-  wire [19:0] \$653 ;
-  wire [19:0] \$654 ;
-  wire [19:0] \$655 ;
-  wire [19:0] \$656 ;
-  wire [19:0] \$657 ;
-  wire [19:0] \$658 ;
-  wire [19:0] \$659 ;
+  wire [16:0] \$650 ;
+  wire [17:0] \$651 ;
+  wire [15:0] \$652 ;
+  wire [16:0] \$653 ;
+  wire [17:0] \$654 ;
+  wire [15:0] \$655 ;
+  wire [16:0] \$656 ;
+  wire [17:0] \$657 ;
+  wire [17:0] \$658 ;
+  wire [18:0] \$659 ;
   wire \$66 ;
-  wire [19:0] \$660 ;
-  wire [19:0] \$661 ;
-  wire [19:0] \$662 ;
-  wire [19:0] \$663 ;
-  wire [19:0] \$664 ;
-  wire [19:0] \$665 ;
-  wire [19:0] \$666 ;
-  wire [19:0] \$667 ;
-  wire [19:0] \$668 ;
-  wire [19:0] \$669 ;
+  wire [17:0] \$660 ;
+  wire [18:0] \$661 ;
+  wire [17:0] \$662 ;
+  wire [18:0] \$663 ;
+  wire [61:0] \$664 ;
+  wire \$665 ;
+  wire [1:0] \$666 ;
+  wire [2:0] \$667 ;
+  wire [1:0] \$668 ;
+  wire [2:0] \$669 ;
   wire \$67 ;
-  wire [19:0] \$670 ;
-  wire [19:0] \$671 ;
-  wire [19:0] \$672 ;
-  wire [19:0] \$673 ;
-  wire [19:0] \$674 ;
-  wire [19:0] \$675 ;
-  wire [19:0] \$676 ;
-  wire [19:0] \$677 ;
-  wire [19:0] \$678 ;
-  wire [19:0] \$679 ;
+  wire [3:0] \$670 ;
+  wire [3:0] \$671 ;
+  wire [15:0] \$672 ;
+  wire [16:0] \$673 ;
+  wire [17:0] \$674 ;
+  wire [15:0] \$675 ;
+  wire [16:0] \$676 ;
+  wire [17:0] \$677 ;
+  wire [15:0] \$678 ;
+  wire [16:0] \$679 ;
   wire \$68 ;
-  wire [19:0] \$680 ;
-  wire [19:0] \$681 ;
-  wire [19:0] \$682 ;
-  wire [19:0] \$683 ;
-  wire [19:0] \$684 ;
-  wire [19:0] \$685 ;
-  wire [19:0] \$686 ;
-  wire [19:0] \$687 ;
-  wire [19:0] \$688 ;
-  wire [19:0] \$689 ;
+  wire [17:0] \$680 ;
+  wire [17:0] \$681 ;
+  wire [18:0] \$682 ;
+  wire [17:0] \$683 ;
+  wire [18:0] \$684 ;
+  wire [17:0] \$685 ;
+  wire [18:0] \$686 ;
+  wire [61:0] \$687 ;
+  wire \$688 ;
+  wire [1:0] \$689 ;
   wire \$69 ;
-  wire [19:0] \$690 ;
-  wire [19:0] \$691 ;
-  wire [19:0] \$692 ;
-  wire [19:0] \$693 ;
-  wire [19:0] \$694 ;
-  wire [19:0] \$695 ;
-  wire [19:0] \$696 ;
-  wire [19:0] \$697 ;
-  wire [19:0] \$698 ;
-  wire [19:0] \$699 ;
+  wire [2:0] \$690 ;
+  wire [1:0] \$691 ;
+  wire [2:0] \$692 ;
+  wire [3:0] \$693 ;
+  wire [3:0] \$694 ;
+  wire [15:0] \$695 ;
+  wire [16:0] \$696 ;
+  wire [17:0] \$697 ;
+  wire [15:0] \$698 ;
+  wire [16:0] \$699 ;
   wire \$7 ;
   wire \$70 ;
-  wire [19:0] \$700 ;
-  wire [19:0] \$701 ;
-  wire [19:0] \$702 ;
-  wire [19:0] \$703 ;
-  wire [19:0] \$704 ;
-  wire [19:0] \$705 ;
-  wire [19:0] \$706 ;
-  wire [19:0] \$707 ;
-  wire [19:0] \$708 ;
-  wire [19:0] \$709 ;
+  wire [17:0] \$700 ;
+  wire [15:0] \$701 ;
+  wire [16:0] \$702 ;
+  wire [17:0] \$703 ;
+  wire [17:0] \$704 ;
+  wire [18:0] \$705 ;
+  wire [17:0] \$706 ;
+  wire [18:0] \$707 ;
+  wire [17:0] \$708 ;
+  wire [18:0] \$709 ;
   wire \$71 ;
-  wire [19:0] \$710 ;
-  wire [19:0] \$711 ;
-  wire [19:0] \$712 ;
-  wire [19:0] \$713 ;
-  wire [19:0] \$714 ;
-  wire [19:0] \$715 ;
-  wire [19:0] \$716 ;
-  wire [19:0] \$717 ;
-  wire [19:0] \$718 ;
-  wire [19:0] \$719 ;
+  wire [61:0] \$710 ;
+  wire \$711 ;
+  wire [1:0] \$712 ;
+  wire [2:0] \$713 ;
+  wire [1:0] \$714 ;
+  wire [2:0] \$715 ;
+  wire [3:0] \$716 ;
+  wire [3:0] \$717 ;
+  wire [15:0] \$718 ;
+  wire [16:0] \$719 ;
   wire \$72 ;
-  wire [19:0] \$720 ;
-  wire [19:0] \$721 ;
-  wire [19:0] \$722 ;
-  wire [19:0] \$723 ;
-  wire [19:0] \$724 ;
-  wire [19:0] \$725 ;
-  wire [19:0] \$726 ;
-  wire [19:0] \$727 ;
-  wire [19:0] \$728 ;
-  wire \$729 ;
+  wire [17:0] \$720 ;
+  wire [15:0] \$721 ;
+  wire [16:0] \$722 ;
+  wire [17:0] \$723 ;
+  wire [15:0] \$724 ;
+  wire [16:0] \$725 ;
+  wire [17:0] \$726 ;
+  wire [17:0] \$727 ;
+  wire [18:0] \$728 ;
+  wire [17:0] \$729 ;
   wire \$73 ;
-  wire \$730 ;
-  wire \$731 ;
-  wire \$732 ;
-  wire \$733 ;
+  wire [18:0] \$730 ;
+  wire [17:0] \$731 ;
+  wire [18:0] \$732 ;
+  wire [61:0] \$733 ;
   wire \$734 ;
-  wire \$735 ;
-  wire \$736 ;
-  wire \$737 ;
-  wire \$738 ;
-  wire \$739 ;
+  wire [1:0] \$735 ;
+  wire [2:0] \$736 ;
+  wire [1:0] \$737 ;
+  wire [2:0] \$738 ;
+  wire [3:0] \$739 ;
   wire \$74 ;
-  wire \$740 ;
-  wire \$741 ;
-  wire \$742 ;
-  wire \$743 ;
-  wire \$744 ;
-  wire \$745 ;
-  wire \$746 ;
-  wire \$747 ;
-  wire [61:0] \$748 ;
-  wire [61:0] \$749 ;
+  wire [3:0] \$740 ;
+  wire [15:0] \$741 ;
+  wire [16:0] \$742 ;
+  wire [17:0] \$743 ;
+  wire [15:0] \$744 ;
+  wire [16:0] \$745 ;
+  wire [17:0] \$746 ;
+  wire [15:0] \$747 ;
+  wire [16:0] \$748 ;
+  wire [17:0] \$749 ;
   wire \$75 ;
-  wire \$750 ;
-  wire \$751 ;
-  wire [61:0] \$752 ;
-  wire \$753 ;
-  wire [61:0] \$754 ;
-  wire \$755 ;
+  wire [17:0] \$750 ;
+  wire [18:0] \$751 ;
+  wire [17:0] \$752 ;
+  wire [18:0] \$753 ;
+  wire [17:0] \$754 ;
+  wire [18:0] \$755 ;
   wire [61:0] \$756 ;
   wire \$757 ;
-  wire [61:0] \$758 ;
-  wire \$759 ;
+  wire [1:0] \$758 ;
+  wire [2:0] \$759 ;
   wire \$76 ;
-  wire [61:0] \$760 ;
-  wire \$761 ;
-  wire [61:0] \$762 ;
-  wire \$763 ;
-  wire [61:0] \$764 ;
-  wire \$765 ;
-  wire [61:0] \$766 ;
-  wire \$767 ;
-  wire \$768 ;
-  wire \$769 ;
+  wire [1:0] \$760 ;
+  wire [2:0] \$761 ;
+  wire [3:0] \$762 ;
+  wire [3:0] \$763 ;
+  wire [15:0] \$764 ;
+  wire [16:0] \$765 ;
+  wire [17:0] \$766 ;
+  wire [15:0] \$767 ;
+  wire [16:0] \$768 ;
+  wire [17:0] \$769 ;
   wire \$77 ;
-  wire \$770 ;
-  wire \$771 ;
-  wire [61:0] \$772 ;
-  wire [61:0] \$773 ;
-  wire \$774 ;
-  wire \$775 ;
-  wire \$776 ;
-  wire [61:0] \$777 ;
-  wire [61:0] \$778 ;
-  wire [19:0] \$779 ;
+  wire [15:0] \$770 ;
+  wire [16:0] \$771 ;
+  wire [17:0] \$772 ;
+  wire [17:0] \$773 ;
+  wire [18:0] \$774 ;
+  wire [17:0] \$775 ;
+  wire [18:0] \$776 ;
+  wire [17:0] \$777 ;
+  wire [18:0] \$778 ;
+  wire [61:0] \$779 ;
   wire \$78 ;
   wire \$780 ;
-  wire \$781 ;
-  wire [61:0] \$782 ;
-  wire [61:0] \$783 ;
-  wire [19:0] \$784 ;
-  wire \$785 ;
-  wire \$786 ;
-  wire [61:0] \$787 ;
-  wire [61:0] \$788 ;
-  wire [19:0] \$789 ;
+  wire [1:0] \$781 ;
+  wire [2:0] \$782 ;
+  wire [1:0] \$783 ;
+  wire [2:0] \$784 ;
+  wire [3:0] \$785 ;
+  wire [3:0] \$786 ;
+  wire [15:0] \$787 ;
+  wire [16:0] \$788 ;
+  wire [17:0] \$789 ;
   wire \$79 ;
-  wire \$790 ;
-  wire \$791 ;
-  wire [61:0] \$792 ;
-  wire [61:0] \$793 ;
-  wire [19:0] \$794 ;
-  wire \$795 ;
-  wire \$796 ;
-  wire [61:0] \$797 ;
-  wire [61:0] \$798 ;
-  wire [19:0] \$799 ;
+  wire [15:0] \$790 ;
+  wire [16:0] \$791 ;
+  wire [17:0] \$792 ;
+  wire [15:0] \$793 ;
+  wire [16:0] \$794 ;
+  wire [17:0] \$795 ;
+  wire [17:0] \$796 ;
+  wire [18:0] \$797 ;
+  wire [17:0] \$798 ;
+  wire [18:0] \$799 ;
   wire \$8 ;
   wire \$80 ;
-  wire \$800 ;
-  wire \$801 ;
+  wire [17:0] \$800 ;
+  wire [18:0] \$801 ;
   wire [61:0] \$802 ;
-  wire [61:0] \$803 ;
-  wire [19:0] \$804 ;
+  wire \$803 ;
+  wire \$804 ;
   wire \$805 ;
   wire \$806 ;
-  wire [61:0] \$807 ;
-  wire [61:0] \$808 ;
-  wire [19:0] \$809 ;
+  wire \$807 ;
+  wire [1:0] \$808 ;
+  wire [2:0] \$809 ;
   wire \$81 ;
-  wire \$810 ;
-  wire \$811 ;
-  wire [61:0] \$812 ;
-  wire [61:0] \$813 ;
-  wire [19:0] \$814 ;
-  wire \$815 ;
-  wire [1:0] \$816 ;
-  wire [2:0] \$817 ;
-  wire [1:0] \$818 ;
-  wire [2:0] \$819 ;
+  wire [1:0] \$810 ;
+  wire [2:0] \$811 ;
+  wire [3:0] \$812 ;
+  wire [3:0] \$813 ;
+  wire [15:0] \$814 ;
+  wire [16:0] \$815 ;
+  wire [17:0] \$816 ;
+  wire [15:0] \$817 ;
+  wire [16:0] \$818 ;
+  wire [17:0] \$819 ;
   wire \$82 ;
-  wire [3:0] \$820 ;
-  wire [3:0] \$821 ;
-  wire [15:0] \$822 ;
-  wire [16:0] \$823 ;
-  wire [17:0] \$824 ;
-  wire [15:0] \$825 ;
-  wire [16:0] \$826 ;
+  wire [15:0] \$820 ;
+  wire [16:0] \$821 ;
+  wire [17:0] \$822 ;
+  wire [17:0] \$823 ;
+  wire [18:0] \$824 ;
+  wire [17:0] \$825 ;
+  wire [18:0] \$826 ;
   wire [17:0] \$827 ;
-  wire [15:0] \$828 ;
-  wire [16:0] \$829 ;
+  wire [18:0] \$828 ;
+  wire [61:0] \$829 ;
   wire \$83 ;
-  wire [17:0] \$830 ;
-  wire [17:0] \$831 ;
-  wire [18:0] \$832 ;
-  wire [17:0] \$833 ;
-  wire [18:0] \$834 ;
-  wire [17:0] \$835 ;
-  wire [18:0] \$836 ;
-  wire [61:0] \$837 ;
-  wire [61:0] \$838 ;
-  wire \$839 ;
+  wire [61:0] \$830 ;
+  wire \$831 ;
+  wire \$832 ;
+  wire \$833 ;
+  wire [1:0] \$834 ;
+  wire [2:0] \$835 ;
+  wire [1:0] \$836 ;
+  wire [2:0] \$837 ;
+  wire [3:0] \$838 ;
+  wire [3:0] \$839 ;
   wire \$84 ;
-  wire \$840 ;
-  wire [1:0] \$841 ;
-  wire [2:0] \$842 ;
-  wire [1:0] \$843 ;
-  wire [2:0] \$844 ;
-  wire [3:0] \$845 ;
-  wire [3:0] \$846 ;
-  wire [15:0] \$847 ;
-  wire [16:0] \$848 ;
+  wire [15:0] \$840 ;
+  wire [16:0] \$841 ;
+  wire [17:0] \$842 ;
+  wire [15:0] \$843 ;
+  wire [16:0] \$844 ;
+  wire [17:0] \$845 ;
+  wire [15:0] \$846 ;
+  wire [16:0] \$847 ;
+  wire [17:0] \$848 ;
   wire [17:0] \$849 ;
   wire \$85 ;
-  wire [15:0] \$850 ;
-  wire [16:0] \$851 ;
-  wire [17:0] \$852 ;
-  wire [15:0] \$853 ;
-  wire [16:0] \$854 ;
-  wire [17:0] \$855 ;
-  wire [17:0] \$856 ;
-  wire [18:0] \$857 ;
-  wire [17:0] \$858 ;
-  wire [18:0] \$859 ;
+  wire [18:0] \$850 ;
+  wire [17:0] \$851 ;
+  wire [18:0] \$852 ;
+  wire [17:0] \$853 ;
+  wire [18:0] \$854 ;
+  wire [61:0] \$855 ;
+  wire [61:0] \$856 ;
+  wire [19:0] \$857 ;
+  wire \$858 ;
+  wire \$859 ;
   wire \$86 ;
-  wire [17:0] \$860 ;
-  wire [18:0] \$861 ;
-  wire [61:0] \$862 ;
-  wire \$863 ;
-  wire [1:0] \$864 ;
-  wire [2:0] \$865 ;
-  wire [1:0] \$866 ;
-  wire [2:0] \$867 ;
-  wire [3:0] \$868 ;
-  wire [3:0] \$869 ;
+  wire [1:0] \$860 ;
+  wire [2:0] \$861 ;
+  wire [1:0] \$862 ;
+  wire [2:0] \$863 ;
+  wire [3:0] \$864 ;
+  wire [3:0] \$865 ;
+  wire [15:0] \$866 ;
+  wire [16:0] \$867 ;
+  wire [17:0] \$868 ;
+  wire [15:0] \$869 ;
   wire \$87 ;
-  wire [15:0] \$870 ;
-  wire [16:0] \$871 ;
-  wire [17:0] \$872 ;
-  wire [15:0] \$873 ;
-  wire [16:0] \$874 ;
+  wire [16:0] \$870 ;
+  wire [17:0] \$871 ;
+  wire [15:0] \$872 ;
+  wire [16:0] \$873 ;
+  wire [17:0] \$874 ;
   wire [17:0] \$875 ;
-  wire [15:0] \$876 ;
-  wire [16:0] \$877 ;
-  wire [17:0] \$878 ;
+  wire [18:0] \$876 ;
+  wire [17:0] \$877 ;
+  wire [18:0] \$878 ;
   wire [17:0] \$879 ;
   wire \$88 ;
   wire [18:0] \$880 ;
-  wire [17:0] \$881 ;
-  wire [18:0] \$882 ;
-  wire [17:0] \$883 ;
-  wire [18:0] \$884 ;
-  wire [61:0] \$885 ;
-  wire \$886 ;
-  wire [1:0] \$887 ;
-  wire [2:0] \$888 ;
-  wire [1:0] \$889 ;
+  wire [61:0] \$881 ;
+  wire [61:0] \$882 ;
+  wire [19:0] \$883 ;
+  wire \$884 ;
+  wire \$885 ;
+  wire [1:0] \$886 ;
+  wire [2:0] \$887 ;
+  wire [1:0] \$888 ;
+  wire [2:0] \$889 ;
   wire \$89 ;
-  wire [2:0] \$890 ;
+  wire [3:0] \$890 ;
   wire [3:0] \$891 ;
-  wire [3:0] \$892 ;
-  wire [15:0] \$893 ;
-  wire [16:0] \$894 ;
-  wire [17:0] \$895 ;
-  wire [15:0] \$896 ;
-  wire [16:0] \$897 ;
-  wire [17:0] \$898 ;
-  wire [15:0] \$899 ;
+  wire [15:0] \$892 ;
+  wire [16:0] \$893 ;
+  wire [17:0] \$894 ;
+  wire [15:0] \$895 ;
+  wire [16:0] \$896 ;
+  wire [17:0] \$897 ;
+  wire [15:0] \$898 ;
+  wire [16:0] \$899 ;
   wire \$9 ;
   wire \$90 ;
-  wire [16:0] \$900 ;
+  wire [17:0] \$900 ;
   wire [17:0] \$901 ;
-  wire [17:0] \$902 ;
-  wire [18:0] \$903 ;
-  wire [17:0] \$904 ;
-  wire [18:0] \$905 ;
-  wire [17:0] \$906 ;
-  wire [18:0] \$907 ;
+  wire [18:0] \$902 ;
+  wire [17:0] \$903 ;
+  wire [18:0] \$904 ;
+  wire [17:0] \$905 ;
+  wire [18:0] \$906 ;
+  wire [61:0] \$907 ;
   wire [61:0] \$908 ;
-  wire \$909 ;
+  wire [19:0] \$909 ;
   wire \$91 ;
-  wire [1:0] \$910 ;
-  wire [2:0] \$911 ;
+  wire \$910 ;
+  wire \$911 ;
   wire [1:0] \$912 ;
   wire [2:0] \$913 ;
-  wire [3:0] \$914 ;
-  wire [3:0] \$915 ;
-  wire [15:0] \$916 ;
-  wire [16:0] \$917 ;
-  wire [17:0] \$918 ;
-  wire [15:0] \$919 ;
+  wire [1:0] \$914 ;
+  wire [2:0] \$915 ;
+  wire [3:0] \$916 ;
+  wire [3:0] \$917 ;
+  wire [15:0] \$918 ;
+  wire [16:0] \$919 ;
   wire \$92 ;
-  wire [16:0] \$920 ;
-  wire [17:0] \$921 ;
-  wire [15:0] \$922 ;
-  wire [16:0] \$923 ;
-  wire [17:0] \$924 ;
-  wire [17:0] \$925 ;
-  wire [18:0] \$926 ;
+  wire [17:0] \$920 ;
+  wire [15:0] \$921 ;
+  wire [16:0] \$922 ;
+  wire [17:0] \$923 ;
+  wire [15:0] \$924 ;
+  wire [16:0] \$925 ;
+  wire [17:0] \$926 ;
   wire [17:0] \$927 ;
   wire [18:0] \$928 ;
   wire [17:0] \$929 ;
   wire \$93 ;
   wire [18:0] \$930 ;
-  wire [61:0] \$931 ;
-  wire \$932 ;
-  wire [1:0] \$933 ;
-  wire [2:0] \$934 ;
-  wire [1:0] \$935 ;
-  wire [2:0] \$936 ;
-  wire [3:0] \$937 ;
-  wire [3:0] \$938 ;
-  wire [15:0] \$939 ;
+  wire [17:0] \$931 ;
+  wire [18:0] \$932 ;
+  wire [61:0] \$933 ;
+  wire [61:0] \$934 ;
+  wire [19:0] \$935 ;
+  wire \$936 ;
+  wire \$937 ;
+  wire [1:0] \$938 ;
+  wire [2:0] \$939 ;
   wire \$94 ;
-  wire [16:0] \$940 ;
-  wire [17:0] \$941 ;
-  wire [15:0] \$942 ;
-  wire [16:0] \$943 ;
-  wire [17:0] \$944 ;
-  wire [15:0] \$945 ;
-  wire [16:0] \$946 ;
-  wire [17:0] \$947 ;
-  wire [17:0] \$948 ;
-  wire [18:0] \$949 ;
+  wire [1:0] \$940 ;
+  wire [2:0] \$941 ;
+  wire [3:0] \$942 ;
+  wire [3:0] \$943 ;
+  wire [15:0] \$944 ;
+  wire [16:0] \$945 ;
+  wire [17:0] \$946 ;
+  wire [15:0] \$947 ;
+  wire [16:0] \$948 ;
+  wire [17:0] \$949 ;
   wire \$95 ;
-  wire [17:0] \$950 ;
-  wire [18:0] \$951 ;
+  wire [15:0] \$950 ;
+  wire [16:0] \$951 ;
   wire [17:0] \$952 ;
-  wire [18:0] \$953 ;
-  wire [61:0] \$954 ;
-  wire \$955 ;
-  wire [1:0] \$956 ;
-  wire [2:0] \$957 ;
-  wire [1:0] \$958 ;
-  wire [2:0] \$959 ;
+  wire [17:0] \$953 ;
+  wire [18:0] \$954 ;
+  wire [17:0] \$955 ;
+  wire [18:0] \$956 ;
+  wire [17:0] \$957 ;
+  wire [18:0] \$958 ;
+  wire [61:0] \$959 ;
   wire \$96 ;
-  wire [3:0] \$960 ;
-  wire [3:0] \$961 ;
-  wire [15:0] \$962 ;
-  wire [16:0] \$963 ;
-  wire [17:0] \$964 ;
-  wire [15:0] \$965 ;
-  wire [16:0] \$966 ;
-  wire [17:0] \$967 ;
-  wire [15:0] \$968 ;
-  wire [16:0] \$969 ;
+  wire [61:0] \$960 ;
+  wire [19:0] \$961 ;
+  wire \$962 ;
+  wire \$963 ;
+  wire [1:0] \$964 ;
+  wire [2:0] \$965 ;
+  wire [1:0] \$966 ;
+  wire [2:0] \$967 ;
+  wire [3:0] \$968 ;
+  wire [3:0] \$969 ;
   wire \$97 ;
-  wire [17:0] \$970 ;
-  wire [17:0] \$971 ;
-  wire [18:0] \$972 ;
-  wire [17:0] \$973 ;
-  wire [18:0] \$974 ;
+  wire [15:0] \$970 ;
+  wire [16:0] \$971 ;
+  wire [17:0] \$972 ;
+  wire [15:0] \$973 ;
+  wire [16:0] \$974 ;
   wire [17:0] \$975 ;
-  wire [18:0] \$976 ;
-  wire [61:0] \$977 ;
-  wire \$978 ;
-  wire [1:0] \$979 ;
+  wire [15:0] \$976 ;
+  wire [16:0] \$977 ;
+  wire [17:0] \$978 ;
+  wire [17:0] \$979 ;
   wire \$98 ;
-  wire [2:0] \$980 ;
-  wire [1:0] \$981 ;
-  wire [2:0] \$982 ;
-  wire [3:0] \$983 ;
-  wire [3:0] \$984 ;
-  wire [15:0] \$985 ;
-  wire [16:0] \$986 ;
-  wire [17:0] \$987 ;
-  wire [15:0] \$988 ;
-  wire [16:0] \$989 ;
+  wire [18:0] \$980 ;
+  wire [17:0] \$981 ;
+  wire [18:0] \$982 ;
+  wire [17:0] \$983 ;
+  wire [18:0] \$984 ;
+  wire [61:0] \$985 ;
+  wire [61:0] \$986 ;
+  wire [19:0] \$987 ;
+  wire \$988 ;
+  wire \$989 ;
   wire \$99 ;
-  wire [17:0] \$990 ;
-  wire [15:0] \$991 ;
-  wire [16:0] \$992 ;
-  wire [17:0] \$993 ;
-  wire [17:0] \$994 ;
-  wire [18:0] \$995 ;
-  wire [17:0] \$996 ;
-  wire [18:0] \$997 ;
+  wire [1:0] \$990 ;
+  wire [2:0] \$991 ;
+  wire [1:0] \$992 ;
+  wire [2:0] \$993 ;
+  wire [3:0] \$994 ;
+  wire [3:0] \$995 ;
+  wire [15:0] \$996 ;
+  wire [16:0] \$997 ;
   wire [17:0] \$998 ;
-  wire [18:0] \$999 ;
+  wire [15:0] \$999 ;
   reg \$signal  = 1'h1;
-  reg [7:0] \$signal$338  = 8'h00;
-  reg \$signal$339  = 1'h0;
+  reg [7:0] \$signal$176  = 8'h00;
+  reg \$signal$177  = 1'h0;
+  reg \$signal$180  = 1'h0;
   wire \$signal$34 ;
-  reg [14:0] \$signal$35  = 15'h0000;
   input clk;
   wire clk;
   input downsample;
   wire downsample;
   wire \final ;
-  wire hits_below10_0;
-  wire hits_below10_1;
-  wire hits_below10_10;
-  wire hits_below10_2;
-  wire hits_below10_3;
-  wire hits_below10_4;
-  wire hits_below10_5;
-  wire hits_below10_6;
-  wire hits_below10_7;
-  wire hits_below10_8;
-  wire hits_below10_9;
-  wire hits_below11_0;
-  wire hits_below11_1;
-  wire hits_below11_10;
-  wire hits_below11_11;
-  wire hits_below11_2;
-  wire hits_below11_3;
-  wire hits_below11_4;
-  wire hits_below11_5;
-  wire hits_below11_6;
-  wire hits_below11_7;
-  wire hits_below11_8;
-  wire hits_below11_9;
-  wire hits_below12_0;
-  wire hits_below12_1;
-  wire hits_below12_10;
-  wire hits_below12_11;
-  wire hits_below12_12;
-  wire hits_below12_2;
-  wire hits_below12_3;
-  wire hits_below12_4;
-  wire hits_below12_5;
-  wire hits_below12_6;
-  wire hits_below12_7;
-  wire hits_below12_8;
-  wire hits_below12_9;
-  wire hits_below13_0;
-  wire hits_below13_1;
-  wire hits_below13_10;
-  wire hits_below13_11;
-  wire hits_below13_12;
-  wire hits_below13_13;
-  wire hits_below13_2;
-  wire hits_below13_3;
-  wire hits_below13_4;
-  wire hits_below13_5;
-  wire hits_below13_6;
-  wire hits_below13_7;
-  wire hits_below13_8;
-  wire hits_below13_9;
-  wire hits_below14_0;
-  wire hits_below14_1;
-  wire hits_below14_10;
-  wire hits_below14_11;
-  wire hits_below14_12;
-  wire hits_below14_13;
-  wire hits_below14_14;
-  wire hits_below14_2;
-  wire hits_below14_3;
-  wire hits_below14_4;
-  wire hits_below14_5;
-  wire hits_below14_6;
-  wire hits_below14_7;
-  wire hits_below14_8;
-  wire hits_below14_9;
-  wire hits_below15_0;
-  wire hits_below15_1;
-  wire hits_below15_10;
-  wire hits_below15_11;
-  wire hits_below15_12;
-  wire hits_below15_13;
-  wire hits_below15_14;
-  wire hits_below15_15;
-  wire hits_below15_2;
-  wire hits_below15_3;
-  wire hits_below15_4;
-  wire hits_below15_5;
-  wire hits_below15_6;
-  wire hits_below15_7;
-  wire hits_below15_8;
-  wire hits_below15_9;
-  wire hits_below1_0;
-  wire hits_below1_1;
-  wire hits_below2_0;
-  wire hits_below2_1;
-  wire hits_below2_2;
-  wire hits_below3_0;
-  wire hits_below3_1;
-  wire hits_below3_2;
-  wire hits_below3_3;
-  wire hits_below4_0;
-  wire hits_below4_1;
-  wire hits_below4_2;
-  wire hits_below4_3;
-  wire hits_below4_4;
-  wire hits_below5_0;
-  wire hits_below5_1;
-  wire hits_below5_2;
-  wire hits_below5_3;
-  wire hits_below5_4;
-  wire hits_below5_5;
-  wire hits_below6_0;
-  wire hits_below6_1;
-  wire hits_below6_2;
-  wire hits_below6_3;
-  wire hits_below6_4;
-  wire hits_below6_5;
-  wire hits_below6_6;
-  wire hits_below7_0;
-  wire hits_below7_1;
-  wire hits_below7_2;
-  wire hits_below7_3;
-  wire hits_below7_4;
-  wire hits_below7_5;
-  wire hits_below7_6;
-  wire hits_below7_7;
-  wire hits_below8_0;
-  wire hits_below8_1;
-  wire hits_below8_2;
-  wire hits_below8_3;
-  wire hits_below8_4;
-  wire hits_below8_5;
-  wire hits_below8_6;
-  wire hits_below8_7;
-  wire hits_below8_8;
-  wire hits_below9_0;
-  wire hits_below9_1;
-  wire hits_below9_2;
-  wire hits_below9_3;
-  wire hits_below9_4;
-  wire hits_below9_5;
-  wire hits_below9_6;
-  wire hits_below9_7;
-  wire hits_below9_8;
-  wire hits_below9_9;
+  reg [14:0] hit = 15'h0000;
   wire in_adv;
   reg in_done = 1'h0;
   wire in_done_next;
@@ -4820,96 +4404,40 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire inputs__valid;
   reg lane0_takes0 = 1'h0;
   reg lane0_takes1 = 1'h0;
-  reg lane0_takes10 = 1'h0;
-  reg lane0_takes11 = 1'h0;
-  reg lane0_takes12 = 1'h0;
-  reg lane0_takes13 = 1'h0;
-  reg lane0_takes14 = 1'h0;
   reg lane0_takes2 = 1'h0;
   reg lane0_takes3 = 1'h0;
   reg lane0_takes4 = 1'h0;
   reg lane0_takes5 = 1'h0;
   reg lane0_takes6 = 1'h0;
   reg lane0_takes7 = 1'h0;
-  reg lane0_takes8 = 1'h0;
-  reg lane0_takes9 = 1'h0;
   reg lane1_takes1 = 1'h0;
-  reg lane1_takes10 = 1'h0;
-  reg lane1_takes11 = 1'h0;
-  reg lane1_takes12 = 1'h0;
-  reg lane1_takes13 = 1'h0;
-  reg lane1_takes14 = 1'h0;
   reg lane1_takes2 = 1'h0;
   reg lane1_takes3 = 1'h0;
   reg lane1_takes4 = 1'h0;
   reg lane1_takes5 = 1'h0;
   reg lane1_takes6 = 1'h0;
   reg lane1_takes7 = 1'h0;
-  reg lane1_takes8 = 1'h0;
-  reg lane1_takes9 = 1'h0;
-  reg lane2_takes10 = 1'h0;
-  reg lane2_takes11 = 1'h0;
-  reg lane2_takes12 = 1'h0;
-  reg lane2_takes13 = 1'h0;
-  reg lane2_takes14 = 1'h0;
   reg lane2_takes2 = 1'h0;
   reg lane2_takes3 = 1'h0;
   reg lane2_takes4 = 1'h0;
   reg lane2_takes5 = 1'h0;
   reg lane2_takes6 = 1'h0;
   reg lane2_takes7 = 1'h0;
-  reg lane2_takes8 = 1'h0;
-  reg lane2_takes9 = 1'h0;
-  reg lane3_takes10 = 1'h0;
-  reg lane3_takes11 = 1'h0;
-  reg lane3_takes12 = 1'h0;
-  reg lane3_takes13 = 1'h0;
-  reg lane3_takes14 = 1'h0;
   reg lane3_takes3 = 1'h0;
   reg lane3_takes4 = 1'h0;
   reg lane3_takes5 = 1'h0;
   reg lane3_takes6 = 1'h0;
   reg lane3_takes7 = 1'h0;
-  reg lane3_takes8 = 1'h0;
-  reg lane3_takes9 = 1'h0;
-  reg lane4_takes10 = 1'h0;
-  reg lane4_takes11 = 1'h0;
-  reg lane4_takes12 = 1'h0;
-  reg lane4_takes13 = 1'h0;
-  reg lane4_takes14 = 1'h0;
   reg lane4_takes4 = 1'h0;
   reg lane4_takes5 = 1'h0;
   reg lane4_takes6 = 1'h0;
   reg lane4_takes7 = 1'h0;
-  reg lane4_takes8 = 1'h0;
-  reg lane4_takes9 = 1'h0;
-  reg lane5_takes10 = 1'h0;
-  reg lane5_takes11 = 1'h0;
-  reg lane5_takes12 = 1'h0;
-  reg lane5_takes13 = 1'h0;
-  reg lane5_takes14 = 1'h0;
   reg lane5_takes5 = 1'h0;
   reg lane5_takes6 = 1'h0;
   reg lane5_takes7 = 1'h0;
-  reg lane5_takes8 = 1'h0;
-  reg lane5_takes9 = 1'h0;
-  reg lane6_takes10 = 1'h0;
-  reg lane6_takes11 = 1'h0;
-  reg lane6_takes12 = 1'h0;
-  reg lane6_takes13 = 1'h0;
-  reg lane6_takes14 = 1'h0;
   reg lane6_takes6 = 1'h0;
   reg lane6_takes7 = 1'h0;
-  reg lane6_takes8 = 1'h0;
-  reg lane6_takes9 = 1'h0;
-  reg lane7_takes10 = 1'h0;
-  reg lane7_takes11 = 1'h0;
-  reg lane7_takes12 = 1'h0;
-  reg lane7_takes13 = 1'h0;
-  reg lane7_takes14 = 1'h0;
   reg lane7_takes7 = 1'h0;
-  reg lane7_takes8 = 1'h0;
-  reg lane7_takes9 = 1'h0;
   wire load0_next;
   wire match0_load;
   (* keep = 32'd1 *)
@@ -5748,7 +5276,6 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   reg [19:0] near8_out_idx = 20'h00000;
   reg [19:0] near9_in_idx = 20'h00000;
   reg [19:0] near9_out_idx = 20'h00000;
-  reg near_last = 1'h0;
   wire out_adv;
   reg out_done = 1'h0;
   wire out_done_next;
@@ -5968,242 +5495,67 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   wire room_next;
   input rst;
   wire rst;
-  reg [19:0] t_in_idx0 = 20'h00000;
-  reg [19:0] t_in_idx1 = 20'h00000;
-  reg [19:0] t_in_idx10 = 20'h00000;
-  reg [19:0] t_in_idx11 = 20'h00000;
-  reg [19:0] t_in_idx12 = 20'h00000;
-  reg [19:0] t_in_idx13 = 20'h00000;
-  reg [19:0] t_in_idx14 = 20'h00000;
-  reg [19:0] t_in_idx2 = 20'h00000;
-  reg [19:0] t_in_idx3 = 20'h00000;
-  reg [19:0] t_in_idx4 = 20'h00000;
-  reg [19:0] t_in_idx5 = 20'h00000;
-  reg [19:0] t_in_idx6 = 20'h00000;
-  reg [19:0] t_in_idx7 = 20'h00000;
-  reg [19:0] t_in_idx8 = 20'h00000;
-  reg [19:0] t_in_idx9 = 20'h00000;
-  reg [19:0] t_out_idx0 = 20'h00000;
-  reg [19:0] t_out_idx1 = 20'h00000;
-  reg [19:0] t_out_idx10 = 20'h00000;
-  reg [19:0] t_out_idx11 = 20'h00000;
-  reg [19:0] t_out_idx12 = 20'h00000;
-  reg [19:0] t_out_idx13 = 20'h00000;
-  reg [19:0] t_out_idx14 = 20'h00000;
-  reg [19:0] t_out_idx2 = 20'h00000;
-  reg [19:0] t_out_idx3 = 20'h00000;
-  reg [19:0] t_out_idx4 = 20'h00000;
-  reg [19:0] t_out_idx5 = 20'h00000;
-  reg [19:0] t_out_idx6 = 20'h00000;
-  reg [19:0] t_out_idx7 = 20'h00000;
-  reg [19:0] t_out_idx8 = 20'h00000;
-  reg [19:0] t_out_idx9 = 20'h00000;
-  always @(posedge clk)
-    lane0_takes5 <= \$4449 ;
-  always @(posedge clk)
-    lane1_takes5 <= \$4450 ;
-  always @(posedge clk)
-    lane2_takes5 <= \$4451 ;
-  always @(posedge clk)
-    lane3_takes5 <= \$4452 ;
-  always @(posedge clk)
-    lane4_takes5 <= \$4453 ;
-  always @(posedge clk)
-    lane5_takes5 <= \$4454 ;
-  always @(posedge clk)
-    t_in_idx5 <= \$4455 ;
-  always @(posedge clk)
-    t_out_idx5 <= \$4456 ;
-  always @(posedge clk)
-    lane0_takes6 <= \$4457 ;
-  always @(posedge clk)
-    lane1_takes6 <= \$4458 ;
-  always @(posedge clk)
-    lane2_takes6 <= \$4459 ;
-  always @(posedge clk)
-    lane3_takes6 <= \$4460 ;
-  always @(posedge clk)
-    lane4_takes6 <= \$4461 ;
-  always @(posedge clk)
-    lane5_takes6 <= \$4462 ;
-  always @(posedge clk)
-    lane6_takes6 <= \$4463 ;
-  always @(posedge clk)
-    t_in_idx6 <= \$4464 ;
-  always @(posedge clk)
-    t_out_idx6 <= \$4465 ;
-  always @(posedge clk)
-    lane0_takes7 <= \$4466 ;
-  always @(posedge clk)
-    lane1_takes7 <= \$4467 ;
-  always @(posedge clk)
-    lane2_takes7 <= \$4468 ;
-  always @(posedge clk)
-    lane3_takes7 <= \$4469 ;
-  always @(posedge clk)
-    lane4_takes7 <= \$4470 ;
-  always @(posedge clk)
-    lane5_takes7 <= \$4471 ;
-  always @(posedge clk)
-    lane6_takes7 <= \$4472 ;
-  always @(posedge clk)
-    lane7_takes7 <= \$4473 ;
-  always @(posedge clk)
-    t_in_idx7 <= \$4474 ;
-  always @(posedge clk)
-    t_out_idx7 <= \$4475 ;
-  always @(posedge clk)
-    lane0_takes8 <= \$4476 ;
-  always @(posedge clk)
-    lane1_takes8 <= \$4477 ;
-  always @(posedge clk)
-    lane2_takes8 <= \$4478 ;
-  always @(posedge clk)
-    lane3_takes8 <= \$4479 ;
-  always @(posedge clk)
-    lane4_takes8 <= \$4480 ;
-  always @(posedge clk)
-    lane5_takes8 <= \$4481 ;
-  always @(posedge clk)
-    lane6_takes8 <= \$4482 ;
-  always @(posedge clk)
-    lane7_takes8 <= \$4483 ;
-  always @(posedge clk)
-    t_in_idx8 <= \$4484 ;
-  always @(posedge clk)
-    t_out_idx8 <= \$4485 ;
-  always @(posedge clk)
-    lane0_takes9 <= \$4486 ;
-  always @(posedge clk)
-    lane1_takes9 <= \$4487 ;
-  always @(posedge clk)
-    lane2_takes9 <= \$4488 ;
-  always @(posedge clk)
-    lane3_takes9 <= \$4489 ;
-  always @(posedge clk)
-    lane4_takes9 <= \$4490 ;
-  always @(posedge clk)
-    lane5_takes9 <= \$4491 ;
-  always @(posedge clk)
-    lane6_takes9 <= \$4492 ;
-  always @(posedge clk)
-    lane7_takes9 <= \$4493 ;
-  always @(posedge clk)
-    t_in_idx9 <= \$4494 ;
-  always @(posedge clk)
-    t_out_idx9 <= \$4495 ;
-  always @(posedge clk)
-    lane0_takes10 <= \$4496 ;
-  always @(posedge clk)
-    lane1_takes10 <= \$4497 ;
-  always @(posedge clk)
-    lane2_takes10 <= \$4498 ;
-  always @(posedge clk)
-    lane3_takes10 <= \$4499 ;
-  always @(posedge clk)
-    lane4_takes10 <= \$4500 ;
-  always @(posedge clk)
-    lane5_takes10 <= \$4501 ;
-  always @(posedge clk)
-    lane6_takes10 <= \$4502 ;
-  always @(posedge clk)
-    lane7_takes10 <= \$4503 ;
-  always @(posedge clk)
-    t_in_idx10 <= \$4504 ;
-  always @(posedge clk)
-    t_out_idx10 <= \$4505 ;
-  always @(posedge clk)
-    lane0_takes11 <= \$4506 ;
-  always @(posedge clk)
-    lane1_takes11 <= \$4507 ;
-  always @(posedge clk)
-    lane2_takes11 <= \$4508 ;
-  always @(posedge clk)
-    lane3_takes11 <= \$4509 ;
-  always @(posedge clk)
-    lane4_takes11 <= \$4510 ;
-  always @(posedge clk)
-    lane5_takes11 <= \$4511 ;
-  always @(posedge clk)
-    lane6_takes11 <= \$4512 ;
-  always @(posedge clk)
-    lane7_takes11 <= \$4513 ;
-  always @(posedge clk)
-    t_in_idx11 <= \$4514 ;
-  always @(posedge clk)
-    t_out_idx11 <= \$4515 ;
-  always @(posedge clk)
-    lane0_takes12 <= \$4516 ;
-  always @(posedge clk)
-    lane1_takes12 <= \$4517 ;
-  always @(posedge clk)
-    lane2_takes12 <= \$4518 ;
-  always @(posedge clk)
-    lane3_takes12 <= \$4519 ;
-  always @(posedge clk)
-    lane4_takes12 <= \$4520 ;
-  always @(posedge clk)
-    lane5_takes12 <= \$4521 ;
-  always @(posedge clk)
-    lane6_takes12 <= \$4522 ;
-  always @(posedge clk)
-    lane7_takes12 <= \$4523 ;
-  always @(posedge clk)
-    t_in_idx12 <= \$4524 ;
-  always @(posedge clk)
-    t_out_idx12 <= \$4525 ;
-  always @(posedge clk)
-    lane0_takes13 <= \$4526 ;
-  always @(posedge clk)
-    lane1_takes13 <= \$4527 ;
-  always @(posedge clk)
-    lane2_takes13 <= \$4528 ;
-  always @(posedge clk)
-    lane3_takes13 <= \$4529 ;
-  always @(posedge clk)
-    lane4_takes13 <= \$4530 ;
-  always @(posedge clk)
-    lane5_takes13 <= \$4531 ;
-  always @(posedge clk)
-    lane6_takes13 <= \$4532 ;
-  always @(posedge clk)
-    lane7_takes13 <= \$4533 ;
-  always @(posedge clk)
-    t_in_idx13 <= \$4534 ;
-  always @(posedge clk)
-    t_out_idx13 <= \$4535 ;
-  always @(posedge clk)
-    lane0_takes14 <= \$4536 ;
-  always @(posedge clk)
-    lane1_takes14 <= \$4537 ;
-  always @(posedge clk)
-    lane2_takes14 <= \$4538 ;
-  always @(posedge clk)
-    lane3_takes14 <= \$4539 ;
-  always @(posedge clk)
-    lane4_takes14 <= \$4540 ;
-  always @(posedge clk)
-    lane5_takes14 <= \$4541 ;
-  always @(posedge clk)
-    lane6_takes14 <= \$4542 ;
-  always @(posedge clk)
-    lane7_takes14 <= \$4543 ;
-  always @(posedge clk)
-    t_in_idx14 <= \$4544 ;
-  always @(posedge clk)
-    t_out_idx14 <= \$4545 ;
-  always @(posedge clk)
-    \$signal$338  <= \$4546 ;
-  always @(posedge clk)
-    \$signal$339  <= \$4547 ;
-  always @(posedge clk)
-    \$signal  <= \$4548 ;
-  always @(posedge clk)
-    pairs_skid <= \$4549 ;
-  always @(posedge clk)
-    pairs__payload <= \$4550 ;
-  always @(posedge clk)
-    pairs__valid <= \$4551 ;
+  reg s_last = 1'h0;
+  reg [19:0] slot0_in_idx = 20'h00000;
+  reg [19:0] slot0_out_idx = 20'h00000;
+  reg [19:0] slot1_in_idx = 20'h00000;
+  reg [19:0] slot1_out_idx = 20'h00000;
+  reg [19:0] slot2_in_idx = 20'h00000;
+  reg [19:0] slot2_out_idx = 20'h00000;
+  reg [19:0] slot3_in_idx = 20'h00000;
+  reg [19:0] slot3_out_idx = 20'h00000;
+  reg [19:0] slot4_in_idx = 20'h00000;
+  reg [19:0] slot4_out_idx = 20'h00000;
+  reg [19:0] slot5_in_idx = 20'h00000;
+  reg [19:0] slot5_out_idx = 20'h00000;
+  reg [19:0] slot6_in_idx = 20'h00000;
+  reg [19:0] slot6_out_idx = 20'h00000;
+  reg [19:0] slot7_in_idx = 20'h00000;
+  reg [19:0] slot7_out_idx = 20'h00000;
+  wire slots_below1_0;
+  wire slots_below1_1;
+  wire slots_below2_0;
+  wire slots_below2_1;
+  wire slots_below2_2;
+  wire slots_below3_0;
+  wire slots_below3_1;
+  wire slots_below3_2;
+  wire slots_below3_3;
+  wire slots_below4_0;
+  wire slots_below4_1;
+  wire slots_below4_2;
+  wire slots_below4_3;
+  wire slots_below4_4;
+  wire slots_below5_0;
+  wire slots_below5_1;
+  wire slots_below5_2;
+  wire slots_below5_3;
+  wire slots_below5_4;
+  wire slots_below5_5;
+  wire slots_below6_0;
+  wire slots_below6_1;
+  wire slots_below6_2;
+  wire slots_below6_3;
+  wire slots_below6_4;
+  wire slots_below6_5;
+  wire slots_below6_6;
+  wire slots_below7_0;
+  wire slots_below7_1;
+  wire slots_below7_2;
+  wire slots_below7_3;
+  wire slots_below7_4;
+  wire slots_below7_5;
+  wire slots_below7_6;
+  wire slots_below7_7;
+  wire slots_below8_0;
+  wire slots_below8_1;
+  wire slots_below8_2;
+  wire slots_below8_3;
+  wire slots_below8_4;
+  wire slots_below8_5;
+  wire slots_below8_6;
+  wire slots_below8_7;
+  wire slots_below8_8;
   assign \$1  = ~ match0_valid;
   assign \$2  = ~ match9_valid;
   assign \$3  = \$2  | \$signal ;
@@ -6247,1329 +5599,1229 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   assign \$31  = match1_load ? 1'h0 : match0_valid;
   assign \$32  = match0_load ? \$signal$34  : \$31 ;
   assign \$33  = ~ \$32 ;
-  assign \$34  = | \$signal$35 ;
-  assign \$35  = \$34  | near_last;
-  assign \$36  = match8_valid & \$35 ;
-  assign \$37  = match9_load ? \$36  : match9_valid;
-  assign \$38  = ~ \$37 ;
-  assign \$39  = \$33  | \$38 ;
-  assign load0_next = \$39  | room_next;
-  assign \$40  = match1_load ? 1'h0 : match0_valid;
-  assign \$41  = match0_load ? \$signal$34  : \$40 ;
-  assign \$42  = ~ \$41 ;
-  assign \$43  = | \$signal$35 ;
-  assign \$44  = \$43  | near_last;
-  assign \$45  = match8_valid & \$44 ;
-  assign \$46  = match9_load ? \$45  : match9_valid;
+  assign \$34  = match9_load ? match8_valid : match9_valid;
+  assign \$35  = ~ \$34 ;
+  assign \$36  = \$33  | \$35 ;
+  assign load0_next = \$36  | room_next;
+  assign \$37  = match1_load ? 1'h0 : match0_valid;
+  assign \$38  = match0_load ? \$signal$34  : \$37 ;
+  assign \$39  = ~ \$38 ;
+  assign \$40  = match9_load ? match8_valid : match9_valid;
+  assign \$41  = ~ \$40 ;
+  assign \$42  = \$39  | \$41 ;
+  assign match0_load_next = \$42  | room_next;
+  assign \$43  = match2_load ? 1'h0 : match1_valid;
+  assign \$44  = match1_load ? match0_valid : \$43 ;
+  assign \$45  = ~ \$44 ;
+  assign \$46  = match9_load ? match8_valid : match9_valid;
   assign \$47  = ~ \$46 ;
-  assign \$48  = \$42  | \$47 ;
-  assign match0_load_next = \$48  | room_next;
-  assign \$49  = match2_load ? 1'h0 : match1_valid;
-  assign \$50  = match1_load ? match0_valid : \$49 ;
+  assign \$48  = \$45  | \$47 ;
+  assign match1_load_next = \$48  | room_next;
+  assign \$49  = match3_load ? 1'h0 : match2_valid;
+  assign \$50  = match2_load ? match1_valid : \$49 ;
   assign \$51  = ~ \$50 ;
-  assign \$52  = | \$signal$35 ;
-  assign \$53  = \$52  | near_last;
-  assign \$54  = match8_valid & \$53 ;
-  assign \$55  = match9_load ? \$54  : match9_valid;
-  assign \$56  = ~ \$55 ;
-  assign \$57  = \$51  | \$56 ;
-  assign match1_load_next = \$57  | room_next;
-  assign \$58  = match3_load ? 1'h0 : match2_valid;
-  assign \$59  = match2_load ? match1_valid : \$58 ;
-  assign \$60  = ~ \$59 ;
-  assign \$61  = | \$signal$35 ;
-  assign \$62  = \$61  | near_last;
-  assign \$63  = match8_valid & \$62 ;
-  assign \$64  = match9_load ? \$63  : match9_valid;
+  assign \$52  = match9_load ? match8_valid : match9_valid;
+  assign \$53  = ~ \$52 ;
+  assign \$54  = \$51  | \$53 ;
+  assign match2_load_next = \$54  | room_next;
+  assign \$55  = match4_load ? 1'h0 : match3_valid;
+  assign \$56  = match3_load ? match2_valid : \$55 ;
+  assign \$57  = ~ \$56 ;
+  assign \$58  = match9_load ? match8_valid : match9_valid;
+  assign \$59  = ~ \$58 ;
+  assign \$60  = \$57  | \$59 ;
+  assign match3_load_next = \$60  | room_next;
+  assign \$61  = match5_load ? 1'h0 : match4_valid;
+  assign \$62  = match4_load ? match3_valid : \$61 ;
+  assign \$63  = ~ \$62 ;
+  assign \$64  = match9_load ? match8_valid : match9_valid;
   assign \$65  = ~ \$64 ;
-  assign \$66  = \$60  | \$65 ;
-  assign match2_load_next = \$66  | room_next;
-  assign \$67  = match4_load ? 1'h0 : match3_valid;
-  assign \$68  = match3_load ? match2_valid : \$67 ;
+  assign \$66  = \$63  | \$65 ;
+  assign match4_load_next = \$66  | room_next;
+  assign \$67  = match6_load ? 1'h0 : match5_valid;
+  assign \$68  = match5_load ? match4_valid : \$67 ;
   assign \$69  = ~ \$68 ;
-  assign \$70  = | \$signal$35 ;
-  assign \$71  = \$70  | near_last;
-  assign \$72  = match8_valid & \$71 ;
-  assign \$73  = match9_load ? \$72  : match9_valid;
-  assign \$74  = ~ \$73 ;
-  assign \$75  = \$69  | \$74 ;
-  assign match3_load_next = \$75  | room_next;
-  assign \$76  = match5_load ? 1'h0 : match4_valid;
-  assign \$77  = match4_load ? match3_valid : \$76 ;
-  assign \$78  = ~ \$77 ;
-  assign \$79  = | \$signal$35 ;
-  assign \$80  = \$79  | near_last;
-  assign \$81  = match8_valid & \$80 ;
-  assign \$82  = match9_load ? \$81  : match9_valid;
+  assign \$70  = match9_load ? match8_valid : match9_valid;
+  assign \$71  = ~ \$70 ;
+  assign \$72  = \$69  | \$71 ;
+  assign match5_load_next = \$72  | room_next;
+  assign \$73  = match7_load ? 1'h0 : match6_valid;
+  assign \$74  = match6_load ? match5_valid : \$73 ;
+  assign \$75  = ~ \$74 ;
+  assign \$76  = match9_load ? match8_valid : match9_valid;
+  assign \$77  = ~ \$76 ;
+  assign \$78  = \$75  | \$77 ;
+  assign match6_load_next = \$78  | room_next;
+  assign \$79  = match8_load ? 1'h0 : match7_valid;
+  assign \$80  = match7_load ? match6_valid : \$79 ;
+  assign \$81  = ~ \$80 ;
+  assign \$82  = match9_load ? match8_valid : match9_valid;
   assign \$83  = ~ \$82 ;
-  assign \$84  = \$78  | \$83 ;
-  assign match4_load_next = \$84  | room_next;
-  assign \$85  = match6_load ? 1'h0 : match5_valid;
-  assign \$86  = match5_load ? match4_valid : \$85 ;
+  assign \$84  = \$81  | \$83 ;
+  assign match7_load_next = \$84  | room_next;
+  assign \$85  = match9_load ? 1'h0 : match8_valid;
+  assign \$86  = match8_load ? match7_valid : \$85 ;
   assign \$87  = ~ \$86 ;
-  assign \$88  = | \$signal$35 ;
-  assign \$89  = \$88  | near_last;
-  assign \$90  = match8_valid & \$89 ;
-  assign \$91  = match9_load ? \$90  : match9_valid;
+  assign \$88  = match9_load ? match8_valid : match9_valid;
+  assign \$89  = ~ \$88 ;
+  assign \$90  = \$87  | \$89 ;
+  assign match8_load_next = \$90  | room_next;
+  assign \$91  = match9_load ? match8_valid : match9_valid;
   assign \$92  = ~ \$91 ;
-  assign \$93  = \$87  | \$92 ;
-  assign match5_load_next = \$93  | room_next;
-  assign \$94  = match7_load ? 1'h0 : match6_valid;
-  assign \$95  = match6_load ? match5_valid : \$94 ;
-  assign \$96  = ~ \$95 ;
-  assign \$97  = | \$signal$35 ;
-  assign \$98  = \$97  | near_last;
-  assign \$99  = match8_valid & \$98 ;
-  assign \$100  = match9_load ? \$99  : match9_valid;
-  assign \$101  = ~ \$100 ;
-  assign \$102  = \$96  | \$101 ;
-  assign match6_load_next = \$102  | room_next;
-  assign \$103  = match8_load ? 1'h0 : match7_valid;
-  assign \$104  = match7_load ? match6_valid : \$103 ;
-  assign \$105  = ~ \$104 ;
-  assign \$106  = | \$signal$35 ;
-  assign \$107  = \$106  | near_last;
-  assign \$108  = match8_valid & \$107 ;
-  assign \$109  = match9_load ? \$108  : match9_valid;
-  assign \$110  = ~ \$109 ;
-  assign \$111  = \$105  | \$110 ;
-  assign match7_load_next = \$111  | room_next;
-  assign \$112  = match9_load ? 1'h0 : match8_valid;
-  assign \$113  = match8_load ? match7_valid : \$112 ;
-  assign \$114  = ~ \$113 ;
-  assign \$115  = | \$signal$35 ;
-  assign \$116  = \$115  | near_last;
-  assign \$117  = match8_valid & \$116 ;
-  assign \$118  = match9_load ? \$117  : match9_valid;
-  assign \$119  = ~ \$118 ;
-  assign \$120  = \$114  | \$119 ;
-  assign match8_load_next = \$120  | room_next;
-  assign \$121  = | \$signal$35 ;
-  assign \$122  = \$121  | near_last;
-  assign \$123  = match8_valid & \$122 ;
-  assign \$124  = match9_load ? \$123  : match9_valid;
-  assign \$125  = ~ \$124 ;
-  assign \$126  = | \$signal$35 ;
-  assign \$127  = \$126  | near_last;
-  assign \$128  = match8_valid & \$127 ;
-  assign \$129  = match9_load ? \$128  : match9_valid;
-  assign \$130  = ~ \$129 ;
-  assign \$131  = \$125  | \$130 ;
-  assign match9_load_next = \$131  | room_next;
-  assign \$132  = in_full | in_done;
-  assign \$133  = out_full | out_done;
-  assign \$134  = \$132  & \$133 ;
-  assign \$135  = in_done & out_done;
-  assign \$136  = ~ \$135 ;
-  assign \$137  = \$134  & \$136 ;
-  assign \$signal$34  = \$137  & match0_load_r;
-  assign \$138  = in_full | in_done;
-  assign \$139  = out_full | out_done;
-  assign \$140  = \$138  & \$139 ;
-  assign \$141  = in_done & out_done;
-  assign \$142  = ~ \$141 ;
-  assign \$143  = \$140  & \$142 ;
-  assign \$144  = \$143  & match0_load_r;
-  assign \$145  = \$144  & in_full;
-  assign \$146  = ~ in_done;
-  assign \$147  = \$145  & \$146 ;
-  assign \$148  = out_done | in_le;
-  assign in_adv = \$147  & \$148 ;
-  assign \$149  = in_full | in_done;
-  assign \$150  = out_full | out_done;
-  assign \$151  = \$149  & \$150 ;
-  assign \$152  = in_done & out_done;
-  assign \$153  = ~ \$152 ;
-  assign \$154  = \$151  & \$153 ;
-  assign \$155  = \$154  & match0_load_r;
-  assign \$156  = \$155  & out_full;
-  assign \$157  = ~ out_done;
-  assign \$158  = \$156  & \$157 ;
-  assign \$159  = in_done | out_le;
-  assign out_adv = \$158  & \$159 ;
-  assign \$160  = in_adv & in_last;
-  assign \$161  = in_done | \$160 ;
-  assign \$162  = \$signal$34  & \$161 ;
-  assign \$163  = out_adv & out_last;
-  assign \$164  = out_done | \$163 ;
-  assign \final  = \$162  & \$164 ;
-  assign \$165  = in_adv & in_last;
-  assign \$166  = in_done | \$165 ;
-  assign \$167  = ~ \final ;
-  assign in_done_next = \$166  & \$167 ;
+  assign \$93  = match9_load ? match8_valid : match9_valid;
+  assign \$94  = ~ \$93 ;
+  assign \$95  = \$92  | \$94 ;
+  assign match9_load_next = \$95  | room_next;
+  assign \$96  = in_full | in_done;
+  assign \$97  = out_full | out_done;
+  assign \$98  = \$96  & \$97 ;
+  assign \$99  = in_done & out_done;
+  assign \$100  = ~ \$99 ;
+  assign \$101  = \$98  & \$100 ;
+  assign \$signal$34  = \$101  & match0_load_r;
+  assign \$102  = in_full | in_done;
+  assign \$103  = out_full | out_done;
+  assign \$104  = \$102  & \$103 ;
+  assign \$105  = in_done & out_done;
+  assign \$106  = ~ \$105 ;
+  assign \$107  = \$104  & \$106 ;
+  assign \$108  = \$107  & match0_load_r;
+  assign \$109  = \$108  & in_full;
+  assign \$110  = ~ in_done;
+  assign \$111  = \$109  & \$110 ;
+  assign \$112  = out_done | in_le;
+  assign in_adv = \$111  & \$112 ;
+  assign \$113  = in_full | in_done;
+  assign \$114  = out_full | out_done;
+  assign \$115  = \$113  & \$114 ;
+  assign \$116  = in_done & out_done;
+  assign \$117  = ~ \$116 ;
+  assign \$118  = \$115  & \$117 ;
+  assign \$119  = \$118  & match0_load_r;
+  assign \$120  = \$119  & out_full;
+  assign \$121  = ~ out_done;
+  assign \$122  = \$120  & \$121 ;
+  assign \$123  = in_done | out_le;
+  assign out_adv = \$122  & \$123 ;
+  assign \$124  = in_adv & in_last;
+  assign \$125  = in_done | \$124 ;
+  assign \$126  = \$signal$34  & \$125 ;
+  assign \$127  = out_adv & out_last;
+  assign \$128  = out_done | \$127 ;
+  assign \final  = \$126  & \$128 ;
+  assign \$129  = in_adv & in_last;
+  assign \$130  = in_done | \$129 ;
+  assign \$131  = ~ \final ;
+  assign in_done_next = \$130  & \$131 ;
   assign in_full_next = in_free ? in_next_full : in_full;
-  assign \$168  = out_adv & out_last;
-  assign \$169  = out_done | \$168 ;
-  assign \$170  = ~ \final ;
-  assign out_done_next = \$169  & \$170 ;
+  assign \$132  = out_adv & out_last;
+  assign \$133  = out_done | \$132 ;
+  assign \$134  = ~ \final ;
+  assign out_done_next = \$133  & \$134 ;
   assign out_full_next = out_free ? out_next_full : out_full;
-  assign \$171  = ~ in_full_next;
-  assign \$172  = in_full_next | in_done_next;
-  assign \$173  = out_full_next | out_done_next;
-  assign \$174  = \$172  & \$173 ;
-  assign \$175  = in_done_next & out_done_next;
-  assign \$176  = ~ \$175 ;
-  assign \$177  = \$174  & \$176 ;
-  assign \$178  = \$177  & load0_next;
-  assign \$179  = \$178  & in_full_next;
-  assign \$180  = ~ in_done_next;
-  assign \$181  = \$179  & \$180 ;
-  assign \$184  = \$171  | \$183 ;
-  assign \$185  = ~ in_full_next;
-  assign \$186  = in_full_next | in_done_next;
-  assign \$187  = out_full_next | out_done_next;
-  assign \$188  = \$186  & \$187 ;
-  assign \$189  = in_done_next & out_done_next;
-  assign \$190  = ~ \$189 ;
-  assign \$191  = \$188  & \$190 ;
-  assign \$192  = \$191  & load0_next;
-  assign \$193  = \$192  & in_full_next;
-  assign \$194  = ~ in_done_next;
-  assign \$195  = \$193  & \$194 ;
-  assign \$197  = \$195  & \$196 ;
-  assign \$198  = \$185  | \$197 ;
-  assign in_free_next = \$293  ? \$198  : \$184 ;
-  assign \$199  = ~ out_full_next;
-  assign \$200  = in_full_next | in_done_next;
-  assign \$201  = out_full_next | out_done_next;
-  assign \$202  = \$200  & \$201 ;
-  assign \$203  = in_done_next & out_done_next;
-  assign \$204  = ~ \$203 ;
-  assign \$205  = \$202  & \$204 ;
-  assign \$206  = \$205  & load0_next;
-  assign \$207  = \$206  & out_full_next;
-  assign \$208  = ~ out_done_next;
-  assign \$209  = \$207  & \$208 ;
-  assign \$212  = \$199  | \$211 ;
-  assign \$213  = ~ out_full_next;
-  assign \$214  = in_full_next | in_done_next;
-  assign \$215  = out_full_next | out_done_next;
-  assign \$216  = \$214  & \$215 ;
-  assign \$217  = in_done_next & out_done_next;
-  assign \$218  = ~ \$217 ;
-  assign \$219  = \$216  & \$218 ;
-  assign \$220  = \$219  & load0_next;
-  assign \$221  = \$220  & out_full_next;
-  assign \$222  = ~ out_done_next;
-  assign \$223  = \$221  & \$222 ;
-  assign \$225  = \$223  & \$224 ;
-  assign \$226  = \$213  | \$225 ;
-  assign out_free_next = \$360  ? \$226  : \$212 ;
+  assign \$135  = ~ in_full_next;
+  assign \$136  = in_full_next | in_done_next;
+  assign \$137  = out_full_next | out_done_next;
+  assign \$138  = \$136  & \$137 ;
+  assign \$139  = in_done_next & out_done_next;
+  assign \$140  = ~ \$139 ;
+  assign \$141  = \$138  & \$140 ;
+  assign \$142  = \$141  & load0_next;
+  assign \$143  = \$142  & in_full_next;
+  assign \$144  = ~ in_done_next;
+  assign \$145  = \$143  & \$144 ;
+  assign \$148  = \$135  | \$147 ;
+  assign \$149  = ~ in_full_next;
+  assign \$150  = in_full_next | in_done_next;
+  assign \$151  = out_full_next | out_done_next;
+  assign \$152  = \$150  & \$151 ;
+  assign \$153  = in_done_next & out_done_next;
+  assign \$154  = ~ \$153 ;
+  assign \$155  = \$152  & \$154 ;
+  assign \$156  = \$155  & load0_next;
+  assign \$157  = \$156  & in_full_next;
+  assign \$158  = ~ in_done_next;
+  assign \$159  = \$157  & \$158 ;
+  assign \$161  = \$159  & \$160 ;
+  assign \$162  = \$149  | \$161 ;
+  assign in_free_next = \$257  ? \$162  : \$148 ;
+  assign \$163  = ~ out_full_next;
+  assign \$164  = in_full_next | in_done_next;
+  assign \$165  = out_full_next | out_done_next;
+  assign \$166  = \$164  & \$165 ;
+  assign \$167  = in_done_next & out_done_next;
+  assign \$168  = ~ \$167 ;
+  assign \$169  = \$166  & \$168 ;
+  assign \$170  = \$169  & load0_next;
+  assign \$171  = \$170  & out_full_next;
+  assign \$172  = ~ out_done_next;
+  assign \$173  = \$171  & \$172 ;
+  assign \$176  = \$163  | \$175 ;
+  assign \$177  = ~ out_full_next;
+  assign \$178  = in_full_next | in_done_next;
+  assign \$179  = out_full_next | out_done_next;
+  assign \$180  = \$178  & \$179 ;
+  assign \$181  = in_done_next & out_done_next;
+  assign \$182  = ~ \$181 ;
+  assign \$183  = \$180  & \$182 ;
+  assign \$184  = \$183  & load0_next;
+  assign \$185  = \$184  & out_full_next;
+  assign \$186  = ~ out_done_next;
+  assign \$187  = \$185  & \$186 ;
+  assign \$189  = \$187  & \$188 ;
+  assign \$190  = \$177  | \$189 ;
+  assign out_free_next = \$324  ? \$190  : \$176 ;
   assign in_load = in_next_full & in_free;
   assign inputs__ready = ~ in_skid_full;
   assign out_load = out_next_full & out_free;
   assign outputs__ready = ~ out_skid_full;
-  assign \$227  = in_next_top[62:48] > out_next_top[62:48];
-  assign \$228  = out_next_top[62:48] > in_next_top[62:48];
+  assign \$191  = in_next_top[62:48] > out_next_top[62:48];
+  assign \$192  = out_next_top[62:48] > in_next_top[62:48];
+  assign \$193  = ~ \$192 ;
+  assign \$194  = in_next_top[47:32] > out_next_top[47:32];
+  assign \$195  = out_next_top[47:32] > in_next_top[47:32];
+  assign \$196  = ~ \$195 ;
+  assign \$197  = in_next_top[31:16] > out_next_top[31:16];
+  assign \$198  = out_next_top[31:16] > in_next_top[31:16];
+  assign \$199  = ~ \$198 ;
+  assign \$200  = in_next_top[15:0] > out_next_top[15:0];
+  assign \$201  = \$199  & \$200 ;
+  assign \$202  = \$197  | \$201 ;
+  assign \$203  = \$196  & \$202 ;
+  assign \$204  = \$194  | \$203 ;
+  assign \$205  = \$193  & \$204 ;
+  assign \$206  = \$191  | \$205 ;
+  assign \$207  = in_next_top[62:48] > out_top[62:48];
+  assign \$208  = out_top[62:48] > in_next_top[62:48];
+  assign \$209  = ~ \$208 ;
+  assign \$210  = in_next_top[47:32] > out_top[47:32];
+  assign \$211  = out_top[47:32] > in_next_top[47:32];
+  assign \$212  = ~ \$211 ;
+  assign \$213  = in_next_top[31:16] > out_top[31:16];
+  assign \$214  = out_top[31:16] > in_next_top[31:16];
+  assign \$215  = ~ \$214 ;
+  assign \$216  = in_next_top[15:0] > out_top[15:0];
+  assign \$217  = \$215  & \$216 ;
+  assign \$218  = \$213  | \$217 ;
+  assign \$219  = \$212  & \$218 ;
+  assign \$220  = \$210  | \$219 ;
+  assign \$221  = \$209  & \$220 ;
+  assign \$222  = \$207  | \$221 ;
+  assign \$223  = out_load ? \$206  : \$222 ;
+  assign \$224  = in_top[62:48] > out_next_top[62:48];
+  assign \$225  = out_next_top[62:48] > in_top[62:48];
+  assign \$226  = ~ \$225 ;
+  assign \$227  = in_top[47:32] > out_next_top[47:32];
+  assign \$228  = out_next_top[47:32] > in_top[47:32];
   assign \$229  = ~ \$228 ;
-  assign \$230  = in_next_top[47:32] > out_next_top[47:32];
-  assign \$231  = out_next_top[47:32] > in_next_top[47:32];
+  assign \$230  = in_top[31:16] > out_next_top[31:16];
+  assign \$231  = out_next_top[31:16] > in_top[31:16];
   assign \$232  = ~ \$231 ;
-  assign \$233  = in_next_top[31:16] > out_next_top[31:16];
-  assign \$234  = out_next_top[31:16] > in_next_top[31:16];
-  assign \$235  = ~ \$234 ;
-  assign \$236  = in_next_top[15:0] > out_next_top[15:0];
-  assign \$237  = \$235  & \$236 ;
-  assign \$238  = \$233  | \$237 ;
-  assign \$239  = \$232  & \$238 ;
-  assign \$240  = \$230  | \$239 ;
-  assign \$241  = \$229  & \$240 ;
-  assign \$242  = \$227  | \$241 ;
-  assign \$243  = in_next_top[62:48] > out_top[62:48];
-  assign \$244  = out_top[62:48] > in_next_top[62:48];
+  assign \$233  = in_top[15:0] > out_next_top[15:0];
+  assign \$234  = \$232  & \$233 ;
+  assign \$235  = \$230  | \$234 ;
+  assign \$236  = \$229  & \$235 ;
+  assign \$237  = \$227  | \$236 ;
+  assign \$238  = \$226  & \$237 ;
+  assign \$239  = \$224  | \$238 ;
+  assign \$240  = in_top[62:48] > out_top[62:48];
+  assign \$241  = out_top[62:48] > in_top[62:48];
+  assign \$242  = ~ \$241 ;
+  assign \$243  = in_top[47:32] > out_top[47:32];
+  assign \$244  = out_top[47:32] > in_top[47:32];
   assign \$245  = ~ \$244 ;
-  assign \$246  = in_next_top[47:32] > out_top[47:32];
-  assign \$247  = out_top[47:32] > in_next_top[47:32];
+  assign \$246  = in_top[31:16] > out_top[31:16];
+  assign \$247  = out_top[31:16] > in_top[31:16];
   assign \$248  = ~ \$247 ;
-  assign \$249  = in_next_top[31:16] > out_top[31:16];
-  assign \$250  = out_top[31:16] > in_next_top[31:16];
-  assign \$251  = ~ \$250 ;
-  assign \$252  = in_next_top[15:0] > out_top[15:0];
-  assign \$253  = \$251  & \$252 ;
-  assign \$254  = \$249  | \$253 ;
-  assign \$255  = \$248  & \$254 ;
-  assign \$256  = \$246  | \$255 ;
-  assign \$257  = \$245  & \$256 ;
-  assign \$258  = \$243  | \$257 ;
-  assign \$259  = out_load ? \$242  : \$258 ;
-  assign \$260  = in_top[62:48] > out_next_top[62:48];
-  assign \$261  = out_next_top[62:48] > in_top[62:48];
-  assign \$262  = ~ \$261 ;
-  assign \$263  = in_top[47:32] > out_next_top[47:32];
-  assign \$264  = out_next_top[47:32] > in_top[47:32];
-  assign \$265  = ~ \$264 ;
-  assign \$266  = in_top[31:16] > out_next_top[31:16];
-  assign \$267  = out_next_top[31:16] > in_top[31:16];
-  assign \$268  = ~ \$267 ;
-  assign \$269  = in_top[15:0] > out_next_top[15:0];
-  assign \$270  = \$268  & \$269 ;
-  assign \$271  = \$266  | \$270 ;
-  assign \$272  = \$265  & \$271 ;
-  assign \$273  = \$263  | \$272 ;
-  assign \$274  = \$262  & \$273 ;
-  assign \$275  = \$260  | \$274 ;
-  assign \$276  = in_top[62:48] > out_top[62:48];
-  assign \$277  = out_top[62:48] > in_top[62:48];
-  assign \$278  = ~ \$277 ;
-  assign \$279  = in_top[47:32] > out_top[47:32];
-  assign \$280  = out_top[47:32] > in_top[47:32];
-  assign \$281  = ~ \$280 ;
-  assign \$282  = in_top[31:16] > out_top[31:16];
-  assign \$283  = out_top[31:16] > in_top[31:16];
-  assign \$284  = ~ \$283 ;
-  assign \$285  = in_top[15:0] > out_top[15:0];
-  assign \$286  = \$284  & \$285 ;
-  assign \$287  = \$282  | \$286 ;
-  assign \$288  = \$281  & \$287 ;
-  assign \$289  = \$279  | \$288 ;
-  assign \$290  = \$278  & \$289 ;
-  assign \$291  = \$276  | \$290 ;
-  assign \$292  = out_load ? \$275  : \$291 ;
-  assign \$293  = in_load ? \$259  : \$292 ;
-  assign in_le_next = ~ \$293 ;
-  assign \$294  = out_next_top[62:48] > in_next_top[62:48];
-  assign \$295  = in_next_top[62:48] > out_next_top[62:48];
+  assign \$249  = in_top[15:0] > out_top[15:0];
+  assign \$250  = \$248  & \$249 ;
+  assign \$251  = \$246  | \$250 ;
+  assign \$252  = \$245  & \$251 ;
+  assign \$253  = \$243  | \$252 ;
+  assign \$254  = \$242  & \$253 ;
+  assign \$255  = \$240  | \$254 ;
+  assign \$256  = out_load ? \$239  : \$255 ;
+  assign \$257  = in_load ? \$223  : \$256 ;
+  assign in_le_next = ~ \$257 ;
+  assign \$258  = out_next_top[62:48] > in_next_top[62:48];
+  assign \$259  = in_next_top[62:48] > out_next_top[62:48];
+  assign \$260  = ~ \$259 ;
+  assign \$261  = out_next_top[47:32] > in_next_top[47:32];
+  assign \$262  = in_next_top[47:32] > out_next_top[47:32];
+  assign \$263  = ~ \$262 ;
+  assign \$264  = out_next_top[31:16] > in_next_top[31:16];
+  assign \$265  = in_next_top[31:16] > out_next_top[31:16];
+  assign \$266  = ~ \$265 ;
+  assign \$267  = out_next_top[15:0] > in_next_top[15:0];
+  assign \$268  = \$266  & \$267 ;
+  assign \$269  = \$264  | \$268 ;
+  assign \$270  = \$263  & \$269 ;
+  assign \$271  = \$261  | \$270 ;
+  assign \$272  = \$260  & \$271 ;
+  assign \$273  = \$258  | \$272 ;
+  assign \$274  = out_top[62:48] > in_next_top[62:48];
+  assign \$275  = in_next_top[62:48] > out_top[62:48];
+  assign \$276  = ~ \$275 ;
+  assign \$277  = out_top[47:32] > in_next_top[47:32];
+  assign \$278  = in_next_top[47:32] > out_top[47:32];
+  assign \$279  = ~ \$278 ;
+  assign \$280  = out_top[31:16] > in_next_top[31:16];
+  assign \$281  = in_next_top[31:16] > out_top[31:16];
+  assign \$282  = ~ \$281 ;
+  assign \$283  = out_top[15:0] > in_next_top[15:0];
+  assign \$284  = \$282  & \$283 ;
+  assign \$285  = \$280  | \$284 ;
+  assign \$286  = \$279  & \$285 ;
+  assign \$287  = \$277  | \$286 ;
+  assign \$288  = \$276  & \$287 ;
+  assign \$289  = \$274  | \$288 ;
+  assign \$290  = out_load ? \$273  : \$289 ;
+  assign \$291  = out_next_top[62:48] > in_top[62:48];
+  assign \$292  = in_top[62:48] > out_next_top[62:48];
+  assign \$293  = ~ \$292 ;
+  assign \$294  = out_next_top[47:32] > in_top[47:32];
+  assign \$295  = in_top[47:32] > out_next_top[47:32];
   assign \$296  = ~ \$295 ;
-  assign \$297  = out_next_top[47:32] > in_next_top[47:32];
-  assign \$298  = in_next_top[47:32] > out_next_top[47:32];
+  assign \$297  = out_next_top[31:16] > in_top[31:16];
+  assign \$298  = in_top[31:16] > out_next_top[31:16];
   assign \$299  = ~ \$298 ;
-  assign \$300  = out_next_top[31:16] > in_next_top[31:16];
-  assign \$301  = in_next_top[31:16] > out_next_top[31:16];
-  assign \$302  = ~ \$301 ;
-  assign \$303  = out_next_top[15:0] > in_next_top[15:0];
-  assign \$304  = \$302  & \$303 ;
-  assign \$305  = \$300  | \$304 ;
-  assign \$306  = \$299  & \$305 ;
-  assign \$307  = \$297  | \$306 ;
-  assign \$308  = \$296  & \$307 ;
-  assign \$309  = \$294  | \$308 ;
-  assign \$310  = out_top[62:48] > in_next_top[62:48];
-  assign \$311  = in_next_top[62:48] > out_top[62:48];
+  assign \$300  = out_next_top[15:0] > in_top[15:0];
+  assign \$301  = \$299  & \$300 ;
+  assign \$302  = \$297  | \$301 ;
+  assign \$303  = \$296  & \$302 ;
+  assign \$304  = \$294  | \$303 ;
+  assign \$305  = \$293  & \$304 ;
+  assign \$306  = \$291  | \$305 ;
+  assign \$307  = out_top[62:48] > in_top[62:48];
+  assign \$308  = in_top[62:48] > out_top[62:48];
+  assign \$309  = ~ \$308 ;
+  assign \$310  = out_top[47:32] > in_top[47:32];
+  assign \$311  = in_top[47:32] > out_top[47:32];
   assign \$312  = ~ \$311 ;
-  assign \$313  = out_top[47:32] > in_next_top[47:32];
-  assign \$314  = in_next_top[47:32] > out_top[47:32];
+  assign \$313  = out_top[31:16] > in_top[31:16];
+  assign \$314  = in_top[31:16] > out_top[31:16];
   assign \$315  = ~ \$314 ;
-  assign \$316  = out_top[31:16] > in_next_top[31:16];
-  assign \$317  = in_next_top[31:16] > out_top[31:16];
-  assign \$318  = ~ \$317 ;
-  assign \$319  = out_top[15:0] > in_next_top[15:0];
-  assign \$320  = \$318  & \$319 ;
-  assign \$321  = \$316  | \$320 ;
-  assign \$322  = \$315  & \$321 ;
-  assign \$323  = \$313  | \$322 ;
-  assign \$324  = \$312  & \$323 ;
-  assign \$325  = \$310  | \$324 ;
-  assign \$326  = out_load ? \$309  : \$325 ;
-  assign \$327  = out_next_top[62:48] > in_top[62:48];
-  assign \$328  = in_top[62:48] > out_next_top[62:48];
-  assign \$329  = ~ \$328 ;
-  assign \$330  = out_next_top[47:32] > in_top[47:32];
-  assign \$331  = in_top[47:32] > out_next_top[47:32];
-  assign \$332  = ~ \$331 ;
-  assign \$333  = out_next_top[31:16] > in_top[31:16];
-  assign \$334  = in_top[31:16] > out_next_top[31:16];
-  assign \$335  = ~ \$334 ;
-  assign \$336  = out_next_top[15:0] > in_top[15:0];
-  assign \$337  = \$335  & \$336 ;
-  assign \$338  = \$333  | \$337 ;
-  assign \$339  = \$332  & \$338 ;
-  assign \$340  = \$330  | \$339 ;
-  assign \$341  = \$329  & \$340 ;
-  assign \$342  = \$327  | \$341 ;
-  assign \$343  = out_top[62:48] > in_top[62:48];
-  assign \$344  = in_top[62:48] > out_top[62:48];
-  assign \$345  = ~ \$344 ;
-  assign \$346  = out_top[47:32] > in_top[47:32];
-  assign \$347  = in_top[47:32] > out_top[47:32];
-  assign \$348  = ~ \$347 ;
-  assign \$349  = out_top[31:16] > in_top[31:16];
-  assign \$350  = in_top[31:16] > out_top[31:16];
-  assign \$351  = ~ \$350 ;
-  assign \$352  = out_top[15:0] > in_top[15:0];
-  assign \$353  = \$351  & \$352 ;
-  assign \$354  = \$349  | \$353 ;
-  assign \$355  = \$348  & \$354 ;
-  assign \$356  = \$346  | \$355 ;
-  assign \$357  = \$345  & \$356 ;
-  assign \$358  = \$343  | \$357 ;
-  assign \$359  = out_load ? \$342  : \$358 ;
-  assign \$360  = in_load ? \$326  : \$359 ;
-  assign out_le_next = ~ \$360 ;
-  assign hits_below1_0 = \$signal$35 [0] ? 1'h0 : 1'h1;
-  assign hits_below1_1 = \$signal$35 [0] ? 1'h1 : 1'h0;
-  assign hits_below2_0 = \$signal$35 [1] ? 1'h0 : hits_below1_0;
-  assign hits_below2_1 = \$signal$35 [1] ? hits_below1_0 : hits_below1_1;
-  assign hits_below2_2 = \$signal$35 [1] ? hits_below1_1 : 1'h0;
-  assign hits_below3_0 = \$signal$35 [2] ? 1'h0 : hits_below2_0;
-  assign hits_below3_1 = \$signal$35 [2] ? hits_below2_0 : hits_below2_1;
-  assign hits_below3_2 = \$signal$35 [2] ? hits_below2_1 : hits_below2_2;
-  assign hits_below3_3 = \$signal$35 [2] ? hits_below2_2 : 1'h0;
-  assign hits_below4_0 = \$signal$35 [3] ? 1'h0 : hits_below3_0;
-  assign hits_below4_1 = \$signal$35 [3] ? hits_below3_0 : hits_below3_1;
-  assign hits_below4_2 = \$signal$35 [3] ? hits_below3_1 : hits_below3_2;
-  assign hits_below4_3 = \$signal$35 [3] ? hits_below3_2 : hits_below3_3;
-  assign hits_below4_4 = \$signal$35 [3] ? hits_below3_3 : 1'h0;
-  assign hits_below5_0 = \$signal$35 [4] ? 1'h0 : hits_below4_0;
-  assign hits_below5_1 = \$signal$35 [4] ? hits_below4_0 : hits_below4_1;
-  assign hits_below5_2 = \$signal$35 [4] ? hits_below4_1 : hits_below4_2;
-  assign hits_below5_3 = \$signal$35 [4] ? hits_below4_2 : hits_below4_3;
-  assign hits_below5_4 = \$signal$35 [4] ? hits_below4_3 : hits_below4_4;
-  assign hits_below5_5 = \$signal$35 [4] ? hits_below4_4 : 1'h0;
-  assign hits_below6_0 = \$signal$35 [5] ? 1'h0 : hits_below5_0;
-  assign hits_below6_1 = \$signal$35 [5] ? hits_below5_0 : hits_below5_1;
-  assign hits_below6_2 = \$signal$35 [5] ? hits_below5_1 : hits_below5_2;
-  assign hits_below6_3 = \$signal$35 [5] ? hits_below5_2 : hits_below5_3;
-  assign hits_below6_4 = \$signal$35 [5] ? hits_below5_3 : hits_below5_4;
-  assign hits_below6_5 = \$signal$35 [5] ? hits_below5_4 : hits_below5_5;
-  assign hits_below6_6 = \$signal$35 [5] ? hits_below5_5 : 1'h0;
-  assign hits_below7_0 = \$signal$35 [6] ? 1'h0 : hits_below6_0;
-  assign hits_below7_1 = \$signal$35 [6] ? hits_below6_0 : hits_below6_1;
-  assign hits_below7_2 = \$signal$35 [6] ? hits_below6_1 : hits_below6_2;
-  assign hits_below7_3 = \$signal$35 [6] ? hits_below6_2 : hits_below6_3;
-  assign hits_below7_4 = \$signal$35 [6] ? hits_below6_3 : hits_below6_4;
-  assign hits_below7_5 = \$signal$35 [6] ? hits_below6_4 : hits_below6_5;
-  assign hits_below7_6 = \$signal$35 [6] ? hits_below6_5 : hits_below6_6;
-  assign hits_below7_7 = \$signal$35 [6] ? hits_below6_6 : 1'h0;
-  assign hits_below8_0 = \$signal$35 [7] ? 1'h0 : hits_below7_0;
-  assign hits_below8_1 = \$signal$35 [7] ? hits_below7_0 : hits_below7_1;
-  assign hits_below8_2 = \$signal$35 [7] ? hits_below7_1 : hits_below7_2;
-  assign hits_below8_3 = \$signal$35 [7] ? hits_below7_2 : hits_below7_3;
-  assign hits_below8_4 = \$signal$35 [7] ? hits_below7_3 : hits_below7_4;
-  assign hits_below8_5 = \$signal$35 [7] ? hits_below7_4 : hits_below7_5;
-  assign hits_below8_6 = \$signal$35 [7] ? hits_below7_5 : hits_below7_6;
-  assign hits_below8_7 = \$signal$35 [7] ? hits_below7_6 : hits_below7_7;
-  assign hits_below8_8 = \$signal$35 [7] ? hits_below7_7 : 1'h0;
-  assign hits_below9_0 = \$signal$35 [8] ? 1'h0 : hits_below8_0;
-  assign hits_below9_1 = \$signal$35 [8] ? hits_below8_0 : hits_below8_1;
-  assign hits_below9_2 = \$signal$35 [8] ? hits_below8_1 : hits_below8_2;
-  assign hits_below9_3 = \$signal$35 [8] ? hits_below8_2 : hits_below8_3;
-  assign hits_below9_4 = \$signal$35 [8] ? hits_below8_3 : hits_below8_4;
-  assign hits_below9_5 = \$signal$35 [8] ? hits_below8_4 : hits_below8_5;
-  assign hits_below9_6 = \$signal$35 [8] ? hits_below8_5 : hits_below8_6;
-  assign hits_below9_7 = \$signal$35 [8] ? hits_below8_6 : hits_below8_7;
-  assign hits_below9_8 = \$signal$35 [8] ? hits_below8_7 : hits_below8_8;
-  assign hits_below9_9 = \$signal$35 [8] ? hits_below8_8 : 1'h0;
-  assign hits_below10_0 = \$signal$35 [9] ? 1'h0 : hits_below9_0;
-  assign hits_below10_1 = \$signal$35 [9] ? hits_below9_0 : hits_below9_1;
-  assign hits_below10_2 = \$signal$35 [9] ? hits_below9_1 : hits_below9_2;
-  assign hits_below10_3 = \$signal$35 [9] ? hits_below9_2 : hits_below9_3;
-  assign hits_below10_4 = \$signal$35 [9] ? hits_below9_3 : hits_below9_4;
-  assign hits_below10_5 = \$signal$35 [9] ? hits_below9_4 : hits_below9_5;
-  assign hits_below10_6 = \$signal$35 [9] ? hits_below9_5 : hits_below9_6;
-  assign hits_below10_7 = \$signal$35 [9] ? hits_below9_6 : hits_below9_7;
-  assign hits_below10_8 = \$signal$35 [9] ? hits_below9_7 : hits_below9_8;
-  assign hits_below10_9 = \$signal$35 [9] ? hits_below9_8 : hits_below9_9;
-  assign hits_below10_10 = \$signal$35 [9] ? hits_below9_9 : 1'h0;
-  assign hits_below11_0 = \$signal$35 [10] ? 1'h0 : hits_below10_0;
-  assign hits_below11_1 = \$signal$35 [10] ? hits_below10_0 : hits_below10_1;
-  assign hits_below11_2 = \$signal$35 [10] ? hits_below10_1 : hits_below10_2;
-  assign hits_below11_3 = \$signal$35 [10] ? hits_below10_2 : hits_below10_3;
-  assign hits_below11_4 = \$signal$35 [10] ? hits_below10_3 : hits_below10_4;
-  assign hits_below11_5 = \$signal$35 [10] ? hits_below10_4 : hits_below10_5;
-  assign hits_below11_6 = \$signal$35 [10] ? hits_below10_5 : hits_below10_6;
-  assign hits_below11_7 = \$signal$35 [10] ? hits_below10_6 : hits_below10_7;
-  assign hits_below11_8 = \$signal$35 [10] ? hits_below10_7 : hits_below10_8;
-  assign hits_below11_9 = \$signal$35 [10] ? hits_below10_8 : hits_below10_9;
-  assign hits_below11_10 = \$signal$35 [10] ? hits_below10_9 : hits_below10_10;
-  assign hits_below11_11 = \$signal$35 [10] ? hits_below10_10 : 1'h0;
-  assign hits_below12_0 = \$signal$35 [11] ? 1'h0 : hits_below11_0;
-  assign hits_below12_1 = \$signal$35 [11] ? hits_below11_0 : hits_below11_1;
-  assign hits_below12_2 = \$signal$35 [11] ? hits_below11_1 : hits_below11_2;
-  assign hits_below12_3 = \$signal$35 [11] ? hits_below11_2 : hits_below11_3;
-  assign hits_below12_4 = \$signal$35 [11] ? hits_below11_3 : hits_below11_4;
-  assign hits_below12_5 = \$signal$35 [11] ? hits_below11_4 : hits_below11_5;
-  assign hits_below12_6 = \$signal$35 [11] ? hits_below11_5 : hits_below11_6;
-  assign hits_below12_7 = \$signal$35 [11] ? hits_below11_6 : hits_below11_7;
-  assign hits_below12_8 = \$signal$35 [11] ? hits_below11_7 : hits_below11_8;
-  assign hits_below12_9 = \$signal$35 [11] ? hits_below11_8 : hits_below11_9;
-  assign hits_below12_10 = \$signal$35 [11] ? hits_below11_9 : hits_below11_10;
-  assign hits_below12_11 = \$signal$35 [11] ? hits_below11_10 : hits_below11_11;
-  assign hits_below12_12 = \$signal$35 [11] ? hits_below11_11 : 1'h0;
-  assign hits_below13_0 = \$signal$35 [12] ? 1'h0 : hits_below12_0;
-  assign hits_below13_1 = \$signal$35 [12] ? hits_below12_0 : hits_below12_1;
-  assign hits_below13_2 = \$signal$35 [12] ? hits_below12_1 : hits_below12_2;
-  assign hits_below13_3 = \$signal$35 [12] ? hits_below12_2 : hits_below12_3;
-  assign hits_below13_4 = \$signal$35 [12] ? hits_below12_3 : hits_below12_4;
-  assign hits_below13_5 = \$signal$35 [12] ? hits_below12_4 : hits_below12_5;
-  assign hits_below13_6 = \$signal$35 [12] ? hits_below12_5 : hits_below12_6;
-  assign hits_below13_7 = \$signal$35 [12] ? hits_below12_6 : hits_below12_7;
-  assign hits_below13_8 = \$signal$35 [12] ? hits_below12_7 : hits_below12_8;
-  assign hits_below13_9 = \$signal$35 [12] ? hits_below12_8 : hits_below12_9;
-  assign hits_below13_10 = \$signal$35 [12] ? hits_below12_9 : hits_below12_10;
-  assign hits_below13_11 = \$signal$35 [12] ? hits_below12_10 : hits_below12_11;
-  assign hits_below13_12 = \$signal$35 [12] ? hits_below12_11 : hits_below12_12;
-  assign hits_below13_13 = \$signal$35 [12] ? hits_below12_12 : 1'h0;
-  assign hits_below14_0 = \$signal$35 [13] ? 1'h0 : hits_below13_0;
-  assign hits_below14_1 = \$signal$35 [13] ? hits_below13_0 : hits_below13_1;
-  assign hits_below14_2 = \$signal$35 [13] ? hits_below13_1 : hits_below13_2;
-  assign hits_below14_3 = \$signal$35 [13] ? hits_below13_2 : hits_below13_3;
-  assign hits_below14_4 = \$signal$35 [13] ? hits_below13_3 : hits_below13_4;
-  assign hits_below14_5 = \$signal$35 [13] ? hits_below13_4 : hits_below13_5;
-  assign hits_below14_6 = \$signal$35 [13] ? hits_below13_5 : hits_below13_6;
-  assign hits_below14_7 = \$signal$35 [13] ? hits_below13_6 : hits_below13_7;
-  assign hits_below14_8 = \$signal$35 [13] ? hits_below13_7 : hits_below13_8;
-  assign hits_below14_9 = \$signal$35 [13] ? hits_below13_8 : hits_below13_9;
-  assign hits_below14_10 = \$signal$35 [13] ? hits_below13_9 : hits_below13_10;
-  assign hits_below14_11 = \$signal$35 [13] ? hits_below13_10 : hits_below13_11;
-  assign hits_below14_12 = \$signal$35 [13] ? hits_below13_11 : hits_below13_12;
-  assign hits_below14_13 = \$signal$35 [13] ? hits_below13_12 : hits_below13_13;
-  assign hits_below14_14 = \$signal$35 [13] ? hits_below13_13 : 1'h0;
-  assign hits_below15_0 = \$signal$35 [14] ? 1'h0 : hits_below14_0;
-  assign hits_below15_1 = \$signal$35 [14] ? hits_below14_0 : hits_below14_1;
-  assign hits_below15_2 = \$signal$35 [14] ? hits_below14_1 : hits_below14_2;
-  assign hits_below15_3 = \$signal$35 [14] ? hits_below14_2 : hits_below14_3;
-  assign hits_below15_4 = \$signal$35 [14] ? hits_below14_3 : hits_below14_4;
-  assign hits_below15_5 = \$signal$35 [14] ? hits_below14_4 : hits_below14_5;
-  assign hits_below15_6 = \$signal$35 [14] ? hits_below14_5 : hits_below14_6;
-  assign hits_below15_7 = \$signal$35 [14] ? hits_below14_6 : hits_below14_7;
-  assign hits_below15_8 = \$signal$35 [14] ? hits_below14_7 : hits_below14_8;
-  assign hits_below15_9 = \$signal$35 [14] ? hits_below14_8 : hits_below14_9;
-  assign hits_below15_10 = \$signal$35 [14] ? hits_below14_9 : hits_below14_10;
-  assign hits_below15_11 = \$signal$35 [14] ? hits_below14_10 : hits_below14_11;
-  assign hits_below15_12 = \$signal$35 [14] ? hits_below14_11 : hits_below14_12;
-  assign hits_below15_13 = \$signal$35 [14] ? hits_below14_12 : hits_below14_13;
-  assign hits_below15_14 = \$signal$35 [14] ? hits_below14_13 : hits_below14_14;
-  assign hits_below15_15 = \$signal$35 [14] ? hits_below14_14 : 1'h0;
-  assign \$361  = lane0_takes0 ? t_in_idx0 : 20'h00000;
-  assign \$363  = lane0_takes1 ? t_in_idx1 : 20'h00000;
-  assign \$364  = \$362  | \$363 ;
-  assign \$365  = lane0_takes2 ? t_in_idx2 : 20'h00000;
-  assign \$366  = \$364  | \$365 ;
-  assign \$367  = lane0_takes3 ? t_in_idx3 : 20'h00000;
-  assign \$368  = \$366  | \$367 ;
-  assign \$369  = lane0_takes4 ? t_in_idx4 : 20'h00000;
-  assign \$370  = \$368  | \$369 ;
-  assign \$371  = lane0_takes5 ? t_in_idx5 : 20'h00000;
+  assign \$316  = out_top[15:0] > in_top[15:0];
+  assign \$317  = \$315  & \$316 ;
+  assign \$318  = \$313  | \$317 ;
+  assign \$319  = \$312  & \$318 ;
+  assign \$320  = \$310  | \$319 ;
+  assign \$321  = \$309  & \$320 ;
+  assign \$322  = \$307  | \$321 ;
+  assign \$323  = out_load ? \$306  : \$322 ;
+  assign \$324  = in_load ? \$290  : \$323 ;
+  assign out_le_next = ~ \$324 ;
+  assign \$325  = hit[0] | hit[1];
+  assign slots_below1_0 = \$325  ? 1'h0 : 1'h1;
+  assign \$326  = hit[0] | hit[1];
+  assign slots_below1_1 = \$326  ? 1'h1 : 1'h0;
+  assign \$327  = hit[2] | hit[3];
+  assign slots_below2_0 = \$327  ? 1'h0 : slots_below1_0;
+  assign \$328  = hit[2] | hit[3];
+  assign slots_below2_1 = \$328  ? slots_below1_0 : slots_below1_1;
+  assign \$329  = hit[2] | hit[3];
+  assign slots_below2_2 = \$329  ? slots_below1_1 : 1'h0;
+  assign \$330  = hit[4] | hit[5];
+  assign slots_below3_0 = \$330  ? 1'h0 : slots_below2_0;
+  assign \$331  = hit[4] | hit[5];
+  assign slots_below3_1 = \$331  ? slots_below2_0 : slots_below2_1;
+  assign \$332  = hit[4] | hit[5];
+  assign slots_below3_2 = \$332  ? slots_below2_1 : slots_below2_2;
+  assign \$333  = hit[4] | hit[5];
+  assign slots_below3_3 = \$333  ? slots_below2_2 : 1'h0;
+  assign \$334  = hit[6] | hit[7];
+  assign slots_below4_0 = \$334  ? 1'h0 : slots_below3_0;
+  assign \$335  = hit[6] | hit[7];
+  assign slots_below4_1 = \$335  ? slots_below3_0 : slots_below3_1;
+  assign \$336  = hit[6] | hit[7];
+  assign slots_below4_2 = \$336  ? slots_below3_1 : slots_below3_2;
+  assign \$337  = hit[6] | hit[7];
+  assign slots_below4_3 = \$337  ? slots_below3_2 : slots_below3_3;
+  assign \$338  = hit[6] | hit[7];
+  assign slots_below4_4 = \$338  ? slots_below3_3 : 1'h0;
+  assign \$339  = hit[8] | hit[9];
+  assign slots_below5_0 = \$339  ? 1'h0 : slots_below4_0;
+  assign \$340  = hit[8] | hit[9];
+  assign slots_below5_1 = \$340  ? slots_below4_0 : slots_below4_1;
+  assign \$341  = hit[8] | hit[9];
+  assign slots_below5_2 = \$341  ? slots_below4_1 : slots_below4_2;
+  assign \$342  = hit[8] | hit[9];
+  assign slots_below5_3 = \$342  ? slots_below4_2 : slots_below4_3;
+  assign \$343  = hit[8] | hit[9];
+  assign slots_below5_4 = \$343  ? slots_below4_3 : slots_below4_4;
+  assign \$344  = hit[8] | hit[9];
+  assign slots_below5_5 = \$344  ? slots_below4_4 : 1'h0;
+  assign \$345  = hit[10] | hit[11];
+  assign slots_below6_0 = \$345  ? 1'h0 : slots_below5_0;
+  assign \$346  = hit[10] | hit[11];
+  assign slots_below6_1 = \$346  ? slots_below5_0 : slots_below5_1;
+  assign \$347  = hit[10] | hit[11];
+  assign slots_below6_2 = \$347  ? slots_below5_1 : slots_below5_2;
+  assign \$348  = hit[10] | hit[11];
+  assign slots_below6_3 = \$348  ? slots_below5_2 : slots_below5_3;
+  assign \$349  = hit[10] | hit[11];
+  assign slots_below6_4 = \$349  ? slots_below5_3 : slots_below5_4;
+  assign \$350  = hit[10] | hit[11];
+  assign slots_below6_5 = \$350  ? slots_below5_4 : slots_below5_5;
+  assign \$351  = hit[10] | hit[11];
+  assign slots_below6_6 = \$351  ? slots_below5_5 : 1'h0;
+  assign \$352  = hit[12] | hit[13];
+  assign slots_below7_0 = \$352  ? 1'h0 : slots_below6_0;
+  assign \$353  = hit[12] | hit[13];
+  assign slots_below7_1 = \$353  ? slots_below6_0 : slots_below6_1;
+  assign \$354  = hit[12] | hit[13];
+  assign slots_below7_2 = \$354  ? slots_below6_1 : slots_below6_2;
+  assign \$355  = hit[12] | hit[13];
+  assign slots_below7_3 = \$355  ? slots_below6_2 : slots_below6_3;
+  assign \$356  = hit[12] | hit[13];
+  assign slots_below7_4 = \$356  ? slots_below6_3 : slots_below6_4;
+  assign \$357  = hit[12] | hit[13];
+  assign slots_below7_5 = \$357  ? slots_below6_4 : slots_below6_5;
+  assign \$358  = hit[12] | hit[13];
+  assign slots_below7_6 = \$358  ? slots_below6_5 : slots_below6_6;
+  assign \$359  = hit[12] | hit[13];
+  assign slots_below7_7 = \$359  ? slots_below6_6 : 1'h0;
+  assign slots_below8_0 = \$360  ? 1'h0 : slots_below7_0;
+  assign slots_below8_1 = \$361  ? slots_below7_0 : slots_below7_1;
+  assign slots_below8_2 = \$362  ? slots_below7_1 : slots_below7_2;
+  assign slots_below8_3 = \$363  ? slots_below7_2 : slots_below7_3;
+  assign slots_below8_4 = \$364  ? slots_below7_3 : slots_below7_4;
+  assign slots_below8_5 = \$365  ? slots_below7_4 : slots_below7_5;
+  assign slots_below8_6 = \$366  ? slots_below7_5 : slots_below7_6;
+  assign slots_below8_7 = \$367  ? slots_below7_6 : slots_below7_7;
+  assign slots_below8_8 = \$368  ? slots_below7_7 : 1'h0;
+  assign \$369  = lane0_takes0 ? slot0_in_idx : 20'h00000;
+  assign \$371  = lane0_takes1 ? slot1_in_idx : 20'h00000;
   assign \$372  = \$370  | \$371 ;
-  assign \$373  = lane0_takes6 ? t_in_idx6 : 20'h00000;
+  assign \$373  = lane0_takes2 ? slot2_in_idx : 20'h00000;
   assign \$374  = \$372  | \$373 ;
-  assign \$375  = lane0_takes7 ? t_in_idx7 : 20'h00000;
+  assign \$375  = lane0_takes3 ? slot3_in_idx : 20'h00000;
   assign \$376  = \$374  | \$375 ;
-  assign \$377  = lane0_takes8 ? t_in_idx8 : 20'h00000;
+  assign \$377  = lane0_takes4 ? slot4_in_idx : 20'h00000;
   assign \$378  = \$376  | \$377 ;
-  assign \$379  = lane0_takes9 ? t_in_idx9 : 20'h00000;
+  assign \$379  = lane0_takes5 ? slot5_in_idx : 20'h00000;
   assign \$380  = \$378  | \$379 ;
-  assign \$381  = lane0_takes10 ? t_in_idx10 : 20'h00000;
+  assign \$381  = lane0_takes6 ? slot6_in_idx : 20'h00000;
   assign \$382  = \$380  | \$381 ;
-  assign \$383  = lane0_takes11 ? t_in_idx11 : 20'h00000;
+  assign \$383  = lane0_takes7 ? slot7_in_idx : 20'h00000;
   assign \$384  = \$382  | \$383 ;
-  assign \$385  = lane0_takes12 ? t_in_idx12 : 20'h00000;
-  assign \$386  = \$384  | \$385 ;
-  assign \$387  = lane0_takes13 ? t_in_idx13 : 20'h00000;
+  assign \$385  = lane0_takes0 ? slot0_out_idx : 20'h00000;
+  assign \$387  = lane0_takes1 ? slot1_out_idx : 20'h00000;
   assign \$388  = \$386  | \$387 ;
-  assign \$389  = lane0_takes14 ? t_in_idx14 : 20'h00000;
+  assign \$389  = lane0_takes2 ? slot2_out_idx : 20'h00000;
   assign \$390  = \$388  | \$389 ;
-  assign \$391  = lane0_takes0 ? t_out_idx0 : 20'h00000;
-  assign \$393  = lane0_takes1 ? t_out_idx1 : 20'h00000;
+  assign \$391  = lane0_takes3 ? slot3_out_idx : 20'h00000;
+  assign \$392  = \$390  | \$391 ;
+  assign \$393  = lane0_takes4 ? slot4_out_idx : 20'h00000;
   assign \$394  = \$392  | \$393 ;
-  assign \$395  = lane0_takes2 ? t_out_idx2 : 20'h00000;
+  assign \$395  = lane0_takes5 ? slot5_out_idx : 20'h00000;
   assign \$396  = \$394  | \$395 ;
-  assign \$397  = lane0_takes3 ? t_out_idx3 : 20'h00000;
+  assign \$397  = lane0_takes6 ? slot6_out_idx : 20'h00000;
   assign \$398  = \$396  | \$397 ;
-  assign \$399  = lane0_takes4 ? t_out_idx4 : 20'h00000;
+  assign \$399  = lane0_takes7 ? slot7_out_idx : 20'h00000;
   assign \$400  = \$398  | \$399 ;
-  assign \$401  = lane0_takes5 ? t_out_idx5 : 20'h00000;
-  assign \$402  = \$400  | \$401 ;
-  assign \$403  = lane0_takes6 ? t_out_idx6 : 20'h00000;
+  assign \$401  = lane1_takes1 ? slot1_in_idx : 20'h00000;
+  assign \$403  = lane1_takes2 ? slot2_in_idx : 20'h00000;
   assign \$404  = \$402  | \$403 ;
-  assign \$405  = lane0_takes7 ? t_out_idx7 : 20'h00000;
+  assign \$405  = lane1_takes3 ? slot3_in_idx : 20'h00000;
   assign \$406  = \$404  | \$405 ;
-  assign \$407  = lane0_takes8 ? t_out_idx8 : 20'h00000;
+  assign \$407  = lane1_takes4 ? slot4_in_idx : 20'h00000;
   assign \$408  = \$406  | \$407 ;
-  assign \$409  = lane0_takes9 ? t_out_idx9 : 20'h00000;
+  assign \$409  = lane1_takes5 ? slot5_in_idx : 20'h00000;
   assign \$410  = \$408  | \$409 ;
-  assign \$411  = lane0_takes10 ? t_out_idx10 : 20'h00000;
+  assign \$411  = lane1_takes6 ? slot6_in_idx : 20'h00000;
   assign \$412  = \$410  | \$411 ;
-  assign \$413  = lane0_takes11 ? t_out_idx11 : 20'h00000;
+  assign \$413  = lane1_takes7 ? slot7_in_idx : 20'h00000;
   assign \$414  = \$412  | \$413 ;
-  assign \$415  = lane0_takes12 ? t_out_idx12 : 20'h00000;
-  assign \$416  = \$414  | \$415 ;
-  assign \$417  = lane0_takes13 ? t_out_idx13 : 20'h00000;
+  assign \$415  = lane1_takes1 ? slot1_out_idx : 20'h00000;
+  assign \$417  = lane1_takes2 ? slot2_out_idx : 20'h00000;
   assign \$418  = \$416  | \$417 ;
-  assign \$419  = lane0_takes14 ? t_out_idx14 : 20'h00000;
+  assign \$419  = lane1_takes3 ? slot3_out_idx : 20'h00000;
   assign \$420  = \$418  | \$419 ;
-  assign \$421  = lane1_takes1 ? t_in_idx1 : 20'h00000;
-  assign \$423  = lane1_takes2 ? t_in_idx2 : 20'h00000;
+  assign \$421  = lane1_takes4 ? slot4_out_idx : 20'h00000;
+  assign \$422  = \$420  | \$421 ;
+  assign \$423  = lane1_takes5 ? slot5_out_idx : 20'h00000;
   assign \$424  = \$422  | \$423 ;
-  assign \$425  = lane1_takes3 ? t_in_idx3 : 20'h00000;
+  assign \$425  = lane1_takes6 ? slot6_out_idx : 20'h00000;
   assign \$426  = \$424  | \$425 ;
-  assign \$427  = lane1_takes4 ? t_in_idx4 : 20'h00000;
+  assign \$427  = lane1_takes7 ? slot7_out_idx : 20'h00000;
   assign \$428  = \$426  | \$427 ;
-  assign \$429  = lane1_takes5 ? t_in_idx5 : 20'h00000;
-  assign \$430  = \$428  | \$429 ;
-  assign \$431  = lane1_takes6 ? t_in_idx6 : 20'h00000;
+  assign \$429  = lane2_takes2 ? slot2_in_idx : 20'h00000;
+  assign \$431  = lane2_takes3 ? slot3_in_idx : 20'h00000;
   assign \$432  = \$430  | \$431 ;
-  assign \$433  = lane1_takes7 ? t_in_idx7 : 20'h00000;
+  assign \$433  = lane2_takes4 ? slot4_in_idx : 20'h00000;
   assign \$434  = \$432  | \$433 ;
-  assign \$435  = lane1_takes8 ? t_in_idx8 : 20'h00000;
+  assign \$435  = lane2_takes5 ? slot5_in_idx : 20'h00000;
   assign \$436  = \$434  | \$435 ;
-  assign \$437  = lane1_takes9 ? t_in_idx9 : 20'h00000;
+  assign \$437  = lane2_takes6 ? slot6_in_idx : 20'h00000;
   assign \$438  = \$436  | \$437 ;
-  assign \$439  = lane1_takes10 ? t_in_idx10 : 20'h00000;
+  assign \$439  = lane2_takes7 ? slot7_in_idx : 20'h00000;
   assign \$440  = \$438  | \$439 ;
-  assign \$441  = lane1_takes11 ? t_in_idx11 : 20'h00000;
-  assign \$442  = \$440  | \$441 ;
-  assign \$443  = lane1_takes12 ? t_in_idx12 : 20'h00000;
+  assign \$441  = lane2_takes2 ? slot2_out_idx : 20'h00000;
+  assign \$443  = lane2_takes3 ? slot3_out_idx : 20'h00000;
   assign \$444  = \$442  | \$443 ;
-  assign \$445  = lane1_takes13 ? t_in_idx13 : 20'h00000;
+  assign \$445  = lane2_takes4 ? slot4_out_idx : 20'h00000;
   assign \$446  = \$444  | \$445 ;
-  assign \$447  = lane1_takes14 ? t_in_idx14 : 20'h00000;
+  assign \$447  = lane2_takes5 ? slot5_out_idx : 20'h00000;
   assign \$448  = \$446  | \$447 ;
-  assign \$449  = lane1_takes1 ? t_out_idx1 : 20'h00000;
-  assign \$451  = lane1_takes2 ? t_out_idx2 : 20'h00000;
+  assign \$449  = lane2_takes6 ? slot6_out_idx : 20'h00000;
+  assign \$450  = \$448  | \$449 ;
+  assign \$451  = lane2_takes7 ? slot7_out_idx : 20'h00000;
   assign \$452  = \$450  | \$451 ;
-  assign \$453  = lane1_takes3 ? t_out_idx3 : 20'h00000;
-  assign \$454  = \$452  | \$453 ;
-  assign \$455  = lane1_takes4 ? t_out_idx4 : 20'h00000;
+  assign \$453  = lane3_takes3 ? slot3_in_idx : 20'h00000;
+  assign \$455  = lane3_takes4 ? slot4_in_idx : 20'h00000;
   assign \$456  = \$454  | \$455 ;
-  assign \$457  = lane1_takes5 ? t_out_idx5 : 20'h00000;
+  assign \$457  = lane3_takes5 ? slot5_in_idx : 20'h00000;
   assign \$458  = \$456  | \$457 ;
-  assign \$459  = lane1_takes6 ? t_out_idx6 : 20'h00000;
+  assign \$459  = lane3_takes6 ? slot6_in_idx : 20'h00000;
   assign \$460  = \$458  | \$459 ;
-  assign \$461  = lane1_takes7 ? t_out_idx7 : 20'h00000;
+  assign \$461  = lane3_takes7 ? slot7_in_idx : 20'h00000;
   assign \$462  = \$460  | \$461 ;
-  assign \$463  = lane1_takes8 ? t_out_idx8 : 20'h00000;
-  assign \$464  = \$462  | \$463 ;
-  assign \$465  = lane1_takes9 ? t_out_idx9 : 20'h00000;
+  assign \$463  = lane3_takes3 ? slot3_out_idx : 20'h00000;
+  assign \$465  = lane3_takes4 ? slot4_out_idx : 20'h00000;
   assign \$466  = \$464  | \$465 ;
-  assign \$467  = lane1_takes10 ? t_out_idx10 : 20'h00000;
+  assign \$467  = lane3_takes5 ? slot5_out_idx : 20'h00000;
   assign \$468  = \$466  | \$467 ;
-  assign \$469  = lane1_takes11 ? t_out_idx11 : 20'h00000;
+  assign \$469  = lane3_takes6 ? slot6_out_idx : 20'h00000;
   assign \$470  = \$468  | \$469 ;
-  assign \$471  = lane1_takes12 ? t_out_idx12 : 20'h00000;
+  assign \$471  = lane3_takes7 ? slot7_out_idx : 20'h00000;
   assign \$472  = \$470  | \$471 ;
-  assign \$473  = lane1_takes13 ? t_out_idx13 : 20'h00000;
-  assign \$474  = \$472  | \$473 ;
-  assign \$475  = lane1_takes14 ? t_out_idx14 : 20'h00000;
+  assign \$473  = lane4_takes4 ? slot4_in_idx : 20'h00000;
+  assign \$475  = lane4_takes5 ? slot5_in_idx : 20'h00000;
   assign \$476  = \$474  | \$475 ;
-  assign \$477  = lane2_takes2 ? t_in_idx2 : 20'h00000;
-  assign \$479  = lane2_takes3 ? t_in_idx3 : 20'h00000;
+  assign \$477  = lane4_takes6 ? slot6_in_idx : 20'h00000;
+  assign \$478  = \$476  | \$477 ;
+  assign \$479  = lane4_takes7 ? slot7_in_idx : 20'h00000;
   assign \$480  = \$478  | \$479 ;
-  assign \$481  = lane2_takes4 ? t_in_idx4 : 20'h00000;
-  assign \$482  = \$480  | \$481 ;
-  assign \$483  = lane2_takes5 ? t_in_idx5 : 20'h00000;
+  assign \$481  = lane4_takes4 ? slot4_out_idx : 20'h00000;
+  assign \$483  = lane4_takes5 ? slot5_out_idx : 20'h00000;
   assign \$484  = \$482  | \$483 ;
-  assign \$485  = lane2_takes6 ? t_in_idx6 : 20'h00000;
+  assign \$485  = lane4_takes6 ? slot6_out_idx : 20'h00000;
   assign \$486  = \$484  | \$485 ;
-  assign \$487  = lane2_takes7 ? t_in_idx7 : 20'h00000;
+  assign \$487  = lane4_takes7 ? slot7_out_idx : 20'h00000;
   assign \$488  = \$486  | \$487 ;
-  assign \$489  = lane2_takes8 ? t_in_idx8 : 20'h00000;
-  assign \$490  = \$488  | \$489 ;
-  assign \$491  = lane2_takes9 ? t_in_idx9 : 20'h00000;
+  assign \$489  = lane5_takes5 ? slot5_in_idx : 20'h00000;
+  assign \$491  = lane5_takes6 ? slot6_in_idx : 20'h00000;
   assign \$492  = \$490  | \$491 ;
-  assign \$493  = lane2_takes10 ? t_in_idx10 : 20'h00000;
+  assign \$493  = lane5_takes7 ? slot7_in_idx : 20'h00000;
   assign \$494  = \$492  | \$493 ;
-  assign \$495  = lane2_takes11 ? t_in_idx11 : 20'h00000;
-  assign \$496  = \$494  | \$495 ;
-  assign \$497  = lane2_takes12 ? t_in_idx12 : 20'h00000;
+  assign \$495  = lane5_takes5 ? slot5_out_idx : 20'h00000;
+  assign \$497  = lane5_takes6 ? slot6_out_idx : 20'h00000;
   assign \$498  = \$496  | \$497 ;
-  assign \$499  = lane2_takes13 ? t_in_idx13 : 20'h00000;
+  assign \$499  = lane5_takes7 ? slot7_out_idx : 20'h00000;
   assign \$500  = \$498  | \$499 ;
-  assign \$501  = lane2_takes14 ? t_in_idx14 : 20'h00000;
-  assign \$502  = \$500  | \$501 ;
-  assign \$503  = lane2_takes2 ? t_out_idx2 : 20'h00000;
-  assign \$505  = lane2_takes3 ? t_out_idx3 : 20'h00000;
-  assign \$506  = \$504  | \$505 ;
-  assign \$507  = lane2_takes4 ? t_out_idx4 : 20'h00000;
+  assign \$501  = lane6_takes6 ? slot6_in_idx : 20'h00000;
+  assign \$503  = lane6_takes7 ? slot7_in_idx : 20'h00000;
+  assign \$504  = \$502  | \$503 ;
+  assign \$505  = lane6_takes6 ? slot6_out_idx : 20'h00000;
+  assign \$507  = lane6_takes7 ? slot7_out_idx : 20'h00000;
   assign \$508  = \$506  | \$507 ;
-  assign \$509  = lane2_takes5 ? t_out_idx5 : 20'h00000;
-  assign \$510  = \$508  | \$509 ;
-  assign \$511  = lane2_takes6 ? t_out_idx6 : 20'h00000;
-  assign \$512  = \$510  | \$511 ;
-  assign \$513  = lane2_takes7 ? t_out_idx7 : 20'h00000;
-  assign \$514  = \$512  | \$513 ;
-  assign \$515  = lane2_takes8 ? t_out_idx8 : 20'h00000;
-  assign \$516  = \$514  | \$515 ;
-  assign \$517  = lane2_takes9 ? t_out_idx9 : 20'h00000;
-  assign \$518  = \$516  | \$517 ;
-  assign \$519  = lane2_takes10 ? t_out_idx10 : 20'h00000;
-  assign \$520  = \$518  | \$519 ;
-  assign \$521  = lane2_takes11 ? t_out_idx11 : 20'h00000;
-  assign \$522  = \$520  | \$521 ;
-  assign \$523  = lane2_takes12 ? t_out_idx12 : 20'h00000;
-  assign \$524  = \$522  | \$523 ;
-  assign \$525  = lane2_takes13 ? t_out_idx13 : 20'h00000;
-  assign \$526  = \$524  | \$525 ;
-  assign \$527  = lane2_takes14 ? t_out_idx14 : 20'h00000;
-  assign \$528  = \$526  | \$527 ;
-  assign \$529  = lane3_takes3 ? t_in_idx3 : 20'h00000;
-  assign \$531  = lane3_takes4 ? t_in_idx4 : 20'h00000;
-  assign \$532  = \$530  | \$531 ;
-  assign \$533  = lane3_takes5 ? t_in_idx5 : 20'h00000;
-  assign \$534  = \$532  | \$533 ;
-  assign \$535  = lane3_takes6 ? t_in_idx6 : 20'h00000;
-  assign \$536  = \$534  | \$535 ;
-  assign \$537  = lane3_takes7 ? t_in_idx7 : 20'h00000;
-  assign \$538  = \$536  | \$537 ;
-  assign \$539  = lane3_takes8 ? t_in_idx8 : 20'h00000;
-  assign \$540  = \$538  | \$539 ;
-  assign \$541  = lane3_takes9 ? t_in_idx9 : 20'h00000;
-  assign \$542  = \$540  | \$541 ;
-  assign \$543  = lane3_takes10 ? t_in_idx10 : 20'h00000;
-  assign \$544  = \$542  | \$543 ;
-  assign \$545  = lane3_takes11 ? t_in_idx11 : 20'h00000;
-  assign \$546  = \$544  | \$545 ;
-  assign \$547  = lane3_takes12 ? t_in_idx12 : 20'h00000;
-  assign \$548  = \$546  | \$547 ;
-  assign \$549  = lane3_takes13 ? t_in_idx13 : 20'h00000;
-  assign \$550  = \$548  | \$549 ;
-  assign \$551  = lane3_takes14 ? t_in_idx14 : 20'h00000;
-  assign \$552  = \$550  | \$551 ;
-  assign \$553  = lane3_takes3 ? t_out_idx3 : 20'h00000;
-  assign \$555  = lane3_takes4 ? t_out_idx4 : 20'h00000;
-  assign \$556  = \$554  | \$555 ;
-  assign \$557  = lane3_takes5 ? t_out_idx5 : 20'h00000;
-  assign \$558  = \$556  | \$557 ;
-  assign \$559  = lane3_takes6 ? t_out_idx6 : 20'h00000;
-  assign \$560  = \$558  | \$559 ;
-  assign \$561  = lane3_takes7 ? t_out_idx7 : 20'h00000;
-  assign \$562  = \$560  | \$561 ;
-  assign \$563  = lane3_takes8 ? t_out_idx8 : 20'h00000;
-  assign \$564  = \$562  | \$563 ;
-  assign \$565  = lane3_takes9 ? t_out_idx9 : 20'h00000;
-  assign \$566  = \$564  | \$565 ;
-  assign \$567  = lane3_takes10 ? t_out_idx10 : 20'h00000;
-  assign \$568  = \$566  | \$567 ;
-  assign \$569  = lane3_takes11 ? t_out_idx11 : 20'h00000;
-  assign \$570  = \$568  | \$569 ;
-  assign \$571  = lane3_takes12 ? t_out_idx12 : 20'h00000;
-  assign \$572  = \$570  | \$571 ;
-  assign \$573  = lane3_takes13 ? t_out_idx13 : 20'h00000;
-  assign \$574  = \$572  | \$573 ;
-  assign \$575  = lane3_takes14 ? t_out_idx14 : 20'h00000;
-  assign \$576  = \$574  | \$575 ;
-  assign \$577  = lane4_takes4 ? t_in_idx4 : 20'h00000;
-  assign \$579  = lane4_takes5 ? t_in_idx5 : 20'h00000;
-  assign \$580  = \$578  | \$579 ;
-  assign \$581  = lane4_takes6 ? t_in_idx6 : 20'h00000;
-  assign \$582  = \$580  | \$581 ;
-  assign \$583  = lane4_takes7 ? t_in_idx7 : 20'h00000;
-  assign \$584  = \$582  | \$583 ;
-  assign \$585  = lane4_takes8 ? t_in_idx8 : 20'h00000;
-  assign \$586  = \$584  | \$585 ;
-  assign \$587  = lane4_takes9 ? t_in_idx9 : 20'h00000;
-  assign \$588  = \$586  | \$587 ;
-  assign \$589  = lane4_takes10 ? t_in_idx10 : 20'h00000;
-  assign \$590  = \$588  | \$589 ;
-  assign \$591  = lane4_takes11 ? t_in_idx11 : 20'h00000;
-  assign \$592  = \$590  | \$591 ;
-  assign \$593  = lane4_takes12 ? t_in_idx12 : 20'h00000;
-  assign \$594  = \$592  | \$593 ;
-  assign \$595  = lane4_takes13 ? t_in_idx13 : 20'h00000;
-  assign \$596  = \$594  | \$595 ;
-  assign \$597  = lane4_takes14 ? t_in_idx14 : 20'h00000;
-  assign \$598  = \$596  | \$597 ;
-  assign \$599  = lane4_takes4 ? t_out_idx4 : 20'h00000;
-  assign \$601  = lane4_takes5 ? t_out_idx5 : 20'h00000;
-  assign \$602  = \$600  | \$601 ;
-  assign \$603  = lane4_takes6 ? t_out_idx6 : 20'h00000;
-  assign \$604  = \$602  | \$603 ;
-  assign \$605  = lane4_takes7 ? t_out_idx7 : 20'h00000;
-  assign \$606  = \$604  | \$605 ;
-  assign \$607  = lane4_takes8 ? t_out_idx8 : 20'h00000;
-  assign \$608  = \$606  | \$607 ;
-  assign \$609  = lane4_takes9 ? t_out_idx9 : 20'h00000;
-  assign \$610  = \$608  | \$609 ;
-  assign \$611  = lane4_takes10 ? t_out_idx10 : 20'h00000;
-  assign \$612  = \$610  | \$611 ;
-  assign \$613  = lane4_takes11 ? t_out_idx11 : 20'h00000;
-  assign \$614  = \$612  | \$613 ;
-  assign \$615  = lane4_takes12 ? t_out_idx12 : 20'h00000;
-  assign \$616  = \$614  | \$615 ;
-  assign \$617  = lane4_takes13 ? t_out_idx13 : 20'h00000;
-  assign \$618  = \$616  | \$617 ;
-  assign \$619  = lane4_takes14 ? t_out_idx14 : 20'h00000;
-  assign \$620  = \$618  | \$619 ;
-  assign \$621  = lane5_takes5 ? t_in_idx5 : 20'h00000;
-  assign \$623  = lane5_takes6 ? t_in_idx6 : 20'h00000;
-  assign \$624  = \$622  | \$623 ;
-  assign \$625  = lane5_takes7 ? t_in_idx7 : 20'h00000;
-  assign \$626  = \$624  | \$625 ;
-  assign \$627  = lane5_takes8 ? t_in_idx8 : 20'h00000;
-  assign \$628  = \$626  | \$627 ;
-  assign \$629  = lane5_takes9 ? t_in_idx9 : 20'h00000;
-  assign \$630  = \$628  | \$629 ;
-  assign \$631  = lane5_takes10 ? t_in_idx10 : 20'h00000;
-  assign \$632  = \$630  | \$631 ;
-  assign \$633  = lane5_takes11 ? t_in_idx11 : 20'h00000;
-  assign \$634  = \$632  | \$633 ;
-  assign \$635  = lane5_takes12 ? t_in_idx12 : 20'h00000;
-  assign \$636  = \$634  | \$635 ;
-  assign \$637  = lane5_takes13 ? t_in_idx13 : 20'h00000;
-  assign \$638  = \$636  | \$637 ;
-  assign \$639  = lane5_takes14 ? t_in_idx14 : 20'h00000;
-  assign \$640  = \$638  | \$639 ;
-  assign \$641  = lane5_takes5 ? t_out_idx5 : 20'h00000;
-  assign \$643  = lane5_takes6 ? t_out_idx6 : 20'h00000;
-  assign \$644  = \$642  | \$643 ;
-  assign \$645  = lane5_takes7 ? t_out_idx7 : 20'h00000;
-  assign \$646  = \$644  | \$645 ;
-  assign \$647  = lane5_takes8 ? t_out_idx8 : 20'h00000;
-  assign \$648  = \$646  | \$647 ;
-  assign \$649  = lane5_takes9 ? t_out_idx9 : 20'h00000;
-  assign \$650  = \$648  | \$649 ;
-  assign \$651  = lane5_takes10 ? t_out_idx10 : 20'h00000;
-  assign \$652  = \$650  | \$651 ;
-  assign \$653  = lane5_takes11 ? t_out_idx11 : 20'h00000;
-  assign \$654  = \$652  | \$653 ;
-  assign \$655  = lane5_takes12 ? t_out_idx12 : 20'h00000;
-  assign \$656  = \$654  | \$655 ;
-  assign \$657  = lane5_takes13 ? t_out_idx13 : 20'h00000;
-  assign \$658  = \$656  | \$657 ;
-  assign \$659  = lane5_takes14 ? t_out_idx14 : 20'h00000;
-  assign \$660  = \$658  | \$659 ;
-  assign \$661  = lane6_takes6 ? t_in_idx6 : 20'h00000;
-  assign \$663  = lane6_takes7 ? t_in_idx7 : 20'h00000;
-  assign \$664  = \$662  | \$663 ;
-  assign \$665  = lane6_takes8 ? t_in_idx8 : 20'h00000;
-  assign \$666  = \$664  | \$665 ;
-  assign \$667  = lane6_takes9 ? t_in_idx9 : 20'h00000;
-  assign \$668  = \$666  | \$667 ;
-  assign \$669  = lane6_takes10 ? t_in_idx10 : 20'h00000;
-  assign \$670  = \$668  | \$669 ;
-  assign \$671  = lane6_takes11 ? t_in_idx11 : 20'h00000;
-  assign \$672  = \$670  | \$671 ;
-  assign \$673  = lane6_takes12 ? t_in_idx12 : 20'h00000;
-  assign \$674  = \$672  | \$673 ;
-  assign \$675  = lane6_takes13 ? t_in_idx13 : 20'h00000;
-  assign \$676  = \$674  | \$675 ;
-  assign \$677  = lane6_takes14 ? t_in_idx14 : 20'h00000;
-  assign \$678  = \$676  | \$677 ;
-  assign \$679  = lane6_takes6 ? t_out_idx6 : 20'h00000;
-  assign \$681  = lane6_takes7 ? t_out_idx7 : 20'h00000;
-  assign \$682  = \$680  | \$681 ;
-  assign \$683  = lane6_takes8 ? t_out_idx8 : 20'h00000;
-  assign \$684  = \$682  | \$683 ;
-  assign \$685  = lane6_takes9 ? t_out_idx9 : 20'h00000;
-  assign \$686  = \$684  | \$685 ;
-  assign \$687  = lane6_takes10 ? t_out_idx10 : 20'h00000;
-  assign \$688  = \$686  | \$687 ;
-  assign \$689  = lane6_takes11 ? t_out_idx11 : 20'h00000;
-  assign \$690  = \$688  | \$689 ;
-  assign \$691  = lane6_takes12 ? t_out_idx12 : 20'h00000;
-  assign \$692  = \$690  | \$691 ;
-  assign \$693  = lane6_takes13 ? t_out_idx13 : 20'h00000;
-  assign \$694  = \$692  | \$693 ;
-  assign \$695  = lane6_takes14 ? t_out_idx14 : 20'h00000;
-  assign \$696  = \$694  | \$695 ;
-  assign \$697  = lane7_takes7 ? t_in_idx7 : 20'h00000;
-  assign \$699  = lane7_takes8 ? t_in_idx8 : 20'h00000;
-  assign \$700  = \$698  | \$699 ;
-  assign \$701  = lane7_takes9 ? t_in_idx9 : 20'h00000;
-  assign \$702  = \$700  | \$701 ;
-  assign \$703  = lane7_takes10 ? t_in_idx10 : 20'h00000;
-  assign \$704  = \$702  | \$703 ;
-  assign \$705  = lane7_takes11 ? t_in_idx11 : 20'h00000;
-  assign \$706  = \$704  | \$705 ;
-  assign \$707  = lane7_takes12 ? t_in_idx12 : 20'h00000;
-  assign \$708  = \$706  | \$707 ;
-  assign \$709  = lane7_takes13 ? t_in_idx13 : 20'h00000;
-  assign \$710  = \$708  | \$709 ;
-  assign \$711  = lane7_takes14 ? t_in_idx14 : 20'h00000;
-  assign \$712  = \$710  | \$711 ;
-  assign \$713  = lane7_takes7 ? t_out_idx7 : 20'h00000;
-  assign \$715  = lane7_takes8 ? t_out_idx8 : 20'h00000;
-  assign \$716  = \$714  | \$715 ;
-  assign \$717  = lane7_takes9 ? t_out_idx9 : 20'h00000;
-  assign \$718  = \$716  | \$717 ;
-  assign \$719  = lane7_takes10 ? t_out_idx10 : 20'h00000;
-  assign \$720  = \$718  | \$719 ;
-  assign \$721  = lane7_takes11 ? t_out_idx11 : 20'h00000;
-  assign \$722  = \$720  | \$721 ;
-  assign \$723  = lane7_takes12 ? t_out_idx12 : 20'h00000;
-  assign \$724  = \$722  | \$723 ;
-  assign \$725  = lane7_takes13 ? t_out_idx13 : 20'h00000;
-  assign \$726  = \$724  | \$725 ;
-  assign \$727  = lane7_takes14 ? t_out_idx14 : 20'h00000;
-  assign \$728  = \$726  | \$727 ;
-  assign \$729  = match9_valid & \$signal ;
-  assign \$730  = \$729  & pairs__valid;
-  assign \$731  = ~ pairs__ready;
-  assign \$732  = \$730  & \$731 ;
-  assign \$733  = ~ \$732 ;
-  assign room_next = \$signal  ? \$733  : pairs__ready;
-  assign \$734  = | \$signal$35 ;
-  assign \$735  = \$734  | near_last;
-  assign \$736  = match8_valid & \$735 ;
-  assign \$737  = match1_load ? 1'h0 : match0_valid;
-  assign \$738  = match0_load ? \$signal$34  : \$737 ;
-  assign \$739  = ~ \$738 ;
-  assign \$740  = | \$signal$35 ;
-  assign \$741  = \$740  | near_last;
-  assign \$742  = match8_valid & \$741 ;
-  assign \$743  = match9_load ? \$742  : match9_valid;
-  assign \$744  = ~ \$743 ;
-  assign \$745  = \$739  | \$744 ;
-  assign \$746  = \$745  | room_next;
-  assign \$747  = ~ in_skid_full;
-  assign \$748  = downsample ? { inputs__payload[587:580], 2'h1, inputs__payload[579:565], 2'h1, inputs__payload[564:550], 2'h1, inputs__payload[549:532] } : { inputs__payload[587:580], 2'h1, inputs__payload[579:564], 2'h1, inputs__payload[563:548], 2'h1, inputs__payload[547:532] };
-  assign \$749  = inputs__payload[615] ? \$748  : 62'h0000000000000000;
-  assign \$750  = ~ inputs__payload[615];
-  assign \$751  = ~ in_skid_full;
-  assign \$752  = downsample ? { inputs__payload[55:48], 2'h1, inputs__payload[47:33], 2'h1, inputs__payload[32:18], 2'h1, inputs__payload[17:0] } : { inputs__payload[55:48], 2'h1, inputs__payload[47:32], 2'h1, inputs__payload[31:16], 2'h1, inputs__payload[15:0] };
-  assign \$753  = ~ in_skid_full;
-  assign \$754  = downsample ? { inputs__payload[131:124], 2'h1, inputs__payload[123:109], 2'h1, inputs__payload[108:94], 2'h1, inputs__payload[93:76] } : { inputs__payload[131:124], 2'h1, inputs__payload[123:108], 2'h1, inputs__payload[107:92], 2'h1, inputs__payload[91:76] };
-  assign \$755  = ~ in_skid_full;
-  assign \$756  = downsample ? { inputs__payload[207:200], 2'h1, inputs__payload[199:185], 2'h1, inputs__payload[184:170], 2'h1, inputs__payload[169:152] } : { inputs__payload[207:200], 2'h1, inputs__payload[199:184], 2'h1, inputs__payload[183:168], 2'h1, inputs__payload[167:152] };
-  assign \$757  = ~ in_skid_full;
-  assign \$758  = downsample ? { inputs__payload[283:276], 2'h1, inputs__payload[275:261], 2'h1, inputs__payload[260:246], 2'h1, inputs__payload[245:228] } : { inputs__payload[283:276], 2'h1, inputs__payload[275:260], 2'h1, inputs__payload[259:244], 2'h1, inputs__payload[243:228] };
-  assign \$759  = ~ in_skid_full;
-  assign \$760  = downsample ? { inputs__payload[359:352], 2'h1, inputs__payload[351:337], 2'h1, inputs__payload[336:322], 2'h1, inputs__payload[321:304] } : { inputs__payload[359:352], 2'h1, inputs__payload[351:336], 2'h1, inputs__payload[335:320], 2'h1, inputs__payload[319:304] };
-  assign \$761  = ~ in_skid_full;
-  assign \$762  = downsample ? { inputs__payload[435:428], 2'h1, inputs__payload[427:413], 2'h1, inputs__payload[412:398], 2'h1, inputs__payload[397:380] } : { inputs__payload[435:428], 2'h1, inputs__payload[427:412], 2'h1, inputs__payload[411:396], 2'h1, inputs__payload[395:380] };
-  assign \$763  = ~ in_skid_full;
-  assign \$764  = downsample ? { inputs__payload[511:504], 2'h1, inputs__payload[503:489], 2'h1, inputs__payload[488:474], 2'h1, inputs__payload[473:456] } : { inputs__payload[511:504], 2'h1, inputs__payload[503:488], 2'h1, inputs__payload[487:472], 2'h1, inputs__payload[471:456] };
-  assign \$765  = ~ in_skid_full;
-  assign \$766  = downsample ? { inputs__payload[587:580], 2'h1, inputs__payload[579:565], 2'h1, inputs__payload[564:550], 2'h1, inputs__payload[549:532] } : { inputs__payload[587:580], 2'h1, inputs__payload[579:564], 2'h1, inputs__payload[563:548], 2'h1, inputs__payload[547:532] };
-  assign \$767  = ~ in_next_full;
-  assign \$768  = \$767  | in_free;
-  assign \$769  = ~ in_skid_full;
-  assign \$770  = inputs__valid & \$769 ;
-  assign \$771  = in_skid_full | inputs__valid;
-  assign \$772  = downsample ? { inputs__payload[587:580], 2'h1, inputs__payload[579:565], 2'h1, inputs__payload[564:550], 2'h1, inputs__payload[549:532] } : { inputs__payload[587:580], 2'h1, inputs__payload[579:564], 2'h1, inputs__payload[563:548], 2'h1, inputs__payload[547:532] };
-  assign \$773  = inputs__payload[615] ? \$772  : 62'h0000000000000000;
-  assign \$774  = ~ inputs__payload[615];
-  assign \$775  = ~ in_next_full;
-  assign \$776  = \$775  | in_free_copy0;
-  assign \$777  = downsample ? { inputs__payload[55:48], 2'h1, inputs__payload[47:33], 2'h1, inputs__payload[32:18], 2'h1, inputs__payload[17:0] } : { inputs__payload[55:48], 2'h1, inputs__payload[47:32], 2'h1, inputs__payload[31:16], 2'h1, inputs__payload[15:0] };
-  assign \$778  = in_skid_full ? in_skid_key0 : \$777 ;
-  assign \$779  = in_skid_full ? in_skid_idx0 : inputs__payload[75:56];
-  assign \$780  = ~ in_next_full;
-  assign \$781  = \$780  | in_free_copy1;
-  assign \$782  = downsample ? { inputs__payload[131:124], 2'h1, inputs__payload[123:109], 2'h1, inputs__payload[108:94], 2'h1, inputs__payload[93:76] } : { inputs__payload[131:124], 2'h1, inputs__payload[123:108], 2'h1, inputs__payload[107:92], 2'h1, inputs__payload[91:76] };
-  assign \$783  = in_skid_full ? in_skid_key1 : \$782 ;
-  assign \$784  = in_skid_full ? in_skid_idx1 : inputs__payload[151:132];
-  assign \$785  = ~ in_next_full;
-  assign \$786  = \$785  | in_free_copy2;
-  assign \$787  = downsample ? { inputs__payload[207:200], 2'h1, inputs__payload[199:185], 2'h1, inputs__payload[184:170], 2'h1, inputs__payload[169:152] } : { inputs__payload[207:200], 2'h1, inputs__payload[199:184], 2'h1, inputs__payload[183:168], 2'h1, inputs__payload[167:152] };
-  assign \$788  = in_skid_full ? in_skid_key2 : \$787 ;
-  assign \$789  = in_skid_full ? in_skid_idx2 : inputs__payload[227:208];
-  assign \$790  = ~ in_next_full;
-  assign \$791  = \$790  | in_free_copy3;
-  assign \$792  = downsample ? { inputs__payload[283:276], 2'h1, inputs__payload[275:261], 2'h1, inputs__payload[260:246], 2'h1, inputs__payload[245:228] } : { inputs__payload[283:276], 2'h1, inputs__payload[275:260], 2'h1, inputs__payload[259:244], 2'h1, inputs__payload[243:228] };
-  assign \$793  = in_skid_full ? in_skid_key3 : \$792 ;
-  assign \$794  = in_skid_full ? in_skid_idx3 : inputs__payload[303:284];
-  assign \$795  = ~ in_next_full;
-  assign \$796  = \$795  | in_free_copy4;
-  assign \$797  = downsample ? { inputs__payload[359:352], 2'h1, inputs__payload[351:337], 2'h1, inputs__payload[336:322], 2'h1, inputs__payload[321:304] } : { inputs__payload[359:352], 2'h1, inputs__payload[351:336], 2'h1, inputs__payload[335:320], 2'h1, inputs__payload[319:304] };
-  assign \$798  = in_skid_full ? in_skid_key4 : \$797 ;
-  assign \$799  = in_skid_full ? in_skid_idx4 : inputs__payload[379:360];
-  assign \$800  = ~ in_next_full;
-  assign \$801  = \$800  | in_free_copy5;
-  assign \$802  = downsample ? { inputs__payload[435:428], 2'h1, inputs__payload[427:413], 2'h1, inputs__payload[412:398], 2'h1, inputs__payload[397:380] } : { inputs__payload[435:428], 2'h1, inputs__payload[427:412], 2'h1, inputs__payload[411:396], 2'h1, inputs__payload[395:380] };
-  assign \$803  = in_skid_full ? in_skid_key5 : \$802 ;
-  assign \$804  = in_skid_full ? in_skid_idx5 : inputs__payload[455:436];
-  assign \$805  = ~ in_next_full;
-  assign \$806  = \$805  | in_free_copy6;
-  assign \$807  = downsample ? { inputs__payload[511:504], 2'h1, inputs__payload[503:489], 2'h1, inputs__payload[488:474], 2'h1, inputs__payload[473:456] } : { inputs__payload[511:504], 2'h1, inputs__payload[503:488], 2'h1, inputs__payload[487:472], 2'h1, inputs__payload[471:456] };
-  assign \$808  = in_skid_full ? in_skid_key6 : \$807 ;
-  assign \$809  = in_skid_full ? in_skid_idx6 : inputs__payload[531:512];
-  assign \$810  = ~ in_next_full;
-  assign \$811  = \$810  | in_free_copy7;
-  assign \$812  = downsample ? { inputs__payload[587:580], 2'h1, inputs__payload[579:565], 2'h1, inputs__payload[564:550], 2'h1, inputs__payload[549:532] } : { inputs__payload[587:580], 2'h1, inputs__payload[579:564], 2'h1, inputs__payload[563:548], 2'h1, inputs__payload[547:532] };
-  assign \$813  = in_skid_full ? in_skid_key7 : \$812 ;
-  assign \$814  = in_skid_full ? in_skid_idx7 : inputs__payload[607:588];
-  assign \$815  = ~ out_skid_full;
-  assign \$817  = outputs__payload[534:532] ^ { 1'h0, \$816  };
-  assign \$819  = \$817  ^ { 1'h0, \$818  };
-  assign \$821  = { 1'h0, \$819  } ^ \$820 ;
-  assign \$823  = $signed({ 1'h0, outputs__payload[549:535] }) + $signed(\$822 );
-  assign \$824  = $signed(\$823 ) + $signed(17'h08000);
-  assign \$826  = $signed({ 1'h0, outputs__payload[564:550] }) + $signed(\$825 );
-  assign \$827  = $signed(\$826 ) + $signed(17'h08000);
-  assign \$829  = $signed({ 1'h0, outputs__payload[579:565] }) + $signed(\$828 );
-  assign \$830  = $signed(\$829 ) + $signed(17'h08000);
-  assign \$831  = $signed({ 1'h0, outputs__payload[547:532] }) + $signed(outputs__payload[664:649]);
-  assign \$832  = $signed(\$831 ) + $signed(18'h10000);
-  assign \$833  = $signed({ 1'h0, outputs__payload[563:548] }) + $signed(outputs__payload[648:633]);
-  assign \$834  = $signed(\$833 ) + $signed(18'h10000);
-  assign \$835  = $signed({ 1'h0, outputs__payload[579:564] }) + $signed(outputs__payload[632:617]);
-  assign \$836  = $signed(\$835 ) + $signed(18'h10000);
-  assign \$837  = downsample ? { outputs__payload[587:580], \$830 [16:0], \$827 [16:0], \$824 [16:0], \$821 [2:0] } : { outputs__payload[587:580], \$836 [17:0], \$834 [17:0], \$832 [17:0] };
-  assign \$838  = outputs__payload[615] ? \$837  : 62'h0000000000000000;
-  assign \$839  = ~ outputs__payload[615];
-  assign \$840  = ~ out_skid_full;
-  assign \$842  = outputs__payload[2:0] ^ { 1'h0, \$841  };
-  assign \$844  = \$842  ^ { 1'h0, \$843  };
-  assign \$846  = { 1'h0, \$844  } ^ \$845 ;
-  assign \$848  = $signed({ 1'h0, outputs__payload[17:3] }) + $signed(\$847 );
-  assign \$849  = $signed(\$848 ) + $signed(17'h08000);
-  assign \$851  = $signed({ 1'h0, outputs__payload[32:18] }) + $signed(\$850 );
-  assign \$852  = $signed(\$851 ) + $signed(17'h08000);
-  assign \$854  = $signed({ 1'h0, outputs__payload[47:33] }) + $signed(\$853 );
-  assign \$855  = $signed(\$854 ) + $signed(17'h08000);
-  assign \$856  = $signed({ 1'h0, outputs__payload[15:0] }) + $signed(outputs__payload[664:649]);
-  assign \$857  = $signed(\$856 ) + $signed(18'h10000);
-  assign \$858  = $signed({ 1'h0, outputs__payload[31:16] }) + $signed(outputs__payload[648:633]);
-  assign \$859  = $signed(\$858 ) + $signed(18'h10000);
-  assign \$860  = $signed({ 1'h0, outputs__payload[47:32] }) + $signed(outputs__payload[632:617]);
-  assign \$861  = $signed(\$860 ) + $signed(18'h10000);
-  assign \$862  = downsample ? { outputs__payload[55:48], \$855 [16:0], \$852 [16:0], \$849 [16:0], \$846 [2:0] } : { outputs__payload[55:48], \$861 [17:0], \$859 [17:0], \$857 [17:0] };
-  assign \$863  = ~ out_skid_full;
-  assign \$865  = outputs__payload[78:76] ^ { 1'h0, \$864  };
-  assign \$867  = \$865  ^ { 1'h0, \$866  };
-  assign \$869  = { 1'h0, \$867  } ^ \$868 ;
-  assign \$871  = $signed({ 1'h0, outputs__payload[93:79] }) + $signed(\$870 );
-  assign \$872  = $signed(\$871 ) + $signed(17'h08000);
-  assign \$874  = $signed({ 1'h0, outputs__payload[108:94] }) + $signed(\$873 );
-  assign \$875  = $signed(\$874 ) + $signed(17'h08000);
-  assign \$877  = $signed({ 1'h0, outputs__payload[123:109] }) + $signed(\$876 );
-  assign \$878  = $signed(\$877 ) + $signed(17'h08000);
-  assign \$879  = $signed({ 1'h0, outputs__payload[91:76] }) + $signed(outputs__payload[664:649]);
+  assign \$509  = lane7_takes7 ? slot7_in_idx : 20'h00000;
+  assign \$511  = lane7_takes7 ? slot7_out_idx : 20'h00000;
+  assign \$513  = match9_valid & \$signal$180 ;
+  assign \$514  = \$513  & \$signal ;
+  assign \$515  = \$514  & pairs__valid;
+  assign \$516  = ~ pairs__ready;
+  assign \$517  = \$515  & \$516 ;
+  assign \$518  = ~ \$517 ;
+  assign room_next = \$signal  ? \$518  : pairs__ready;
+  assign \$519  = match1_load ? 1'h0 : match0_valid;
+  assign \$520  = match0_load ? \$signal$34  : \$519 ;
+  assign \$521  = ~ \$520 ;
+  assign \$522  = match9_load ? match8_valid : match9_valid;
+  assign \$523  = ~ \$522 ;
+  assign \$524  = \$521  | \$523 ;
+  assign \$525  = \$524  | room_next;
+  assign \$526  = ~ in_skid_full;
+  assign \$527  = downsample ? { inputs__payload[587:580], 2'h1, inputs__payload[579:565], 2'h1, inputs__payload[564:550], 2'h1, inputs__payload[549:532] } : { inputs__payload[587:580], 2'h1, inputs__payload[579:564], 2'h1, inputs__payload[563:548], 2'h1, inputs__payload[547:532] };
+  assign \$528  = inputs__payload[615] ? \$527  : 62'h0000000000000000;
+  assign \$529  = ~ inputs__payload[615];
+  assign \$530  = ~ in_skid_full;
+  assign \$531  = downsample ? { inputs__payload[55:48], 2'h1, inputs__payload[47:33], 2'h1, inputs__payload[32:18], 2'h1, inputs__payload[17:0] } : { inputs__payload[55:48], 2'h1, inputs__payload[47:32], 2'h1, inputs__payload[31:16], 2'h1, inputs__payload[15:0] };
+  assign \$532  = ~ in_skid_full;
+  assign \$533  = downsample ? { inputs__payload[131:124], 2'h1, inputs__payload[123:109], 2'h1, inputs__payload[108:94], 2'h1, inputs__payload[93:76] } : { inputs__payload[131:124], 2'h1, inputs__payload[123:108], 2'h1, inputs__payload[107:92], 2'h1, inputs__payload[91:76] };
+  assign \$534  = ~ in_skid_full;
+  assign \$535  = downsample ? { inputs__payload[207:200], 2'h1, inputs__payload[199:185], 2'h1, inputs__payload[184:170], 2'h1, inputs__payload[169:152] } : { inputs__payload[207:200], 2'h1, inputs__payload[199:184], 2'h1, inputs__payload[183:168], 2'h1, inputs__payload[167:152] };
+  assign \$536  = ~ in_skid_full;
+  assign \$537  = downsample ? { inputs__payload[283:276], 2'h1, inputs__payload[275:261], 2'h1, inputs__payload[260:246], 2'h1, inputs__payload[245:228] } : { inputs__payload[283:276], 2'h1, inputs__payload[275:260], 2'h1, inputs__payload[259:244], 2'h1, inputs__payload[243:228] };
+  assign \$538  = ~ in_skid_full;
+  assign \$539  = downsample ? { inputs__payload[359:352], 2'h1, inputs__payload[351:337], 2'h1, inputs__payload[336:322], 2'h1, inputs__payload[321:304] } : { inputs__payload[359:352], 2'h1, inputs__payload[351:336], 2'h1, inputs__payload[335:320], 2'h1, inputs__payload[319:304] };
+  assign \$540  = ~ in_skid_full;
+  assign \$541  = downsample ? { inputs__payload[435:428], 2'h1, inputs__payload[427:413], 2'h1, inputs__payload[412:398], 2'h1, inputs__payload[397:380] } : { inputs__payload[435:428], 2'h1, inputs__payload[427:412], 2'h1, inputs__payload[411:396], 2'h1, inputs__payload[395:380] };
+  assign \$542  = ~ in_skid_full;
+  assign \$543  = downsample ? { inputs__payload[511:504], 2'h1, inputs__payload[503:489], 2'h1, inputs__payload[488:474], 2'h1, inputs__payload[473:456] } : { inputs__payload[511:504], 2'h1, inputs__payload[503:488], 2'h1, inputs__payload[487:472], 2'h1, inputs__payload[471:456] };
+  assign \$544  = ~ in_skid_full;
+  assign \$545  = downsample ? { inputs__payload[587:580], 2'h1, inputs__payload[579:565], 2'h1, inputs__payload[564:550], 2'h1, inputs__payload[549:532] } : { inputs__payload[587:580], 2'h1, inputs__payload[579:564], 2'h1, inputs__payload[563:548], 2'h1, inputs__payload[547:532] };
+  assign \$546  = ~ in_next_full;
+  assign \$547  = \$546  | in_free;
+  assign \$548  = ~ in_skid_full;
+  assign \$549  = inputs__valid & \$548 ;
+  assign \$550  = in_skid_full | inputs__valid;
+  assign \$551  = downsample ? { inputs__payload[587:580], 2'h1, inputs__payload[579:565], 2'h1, inputs__payload[564:550], 2'h1, inputs__payload[549:532] } : { inputs__payload[587:580], 2'h1, inputs__payload[579:564], 2'h1, inputs__payload[563:548], 2'h1, inputs__payload[547:532] };
+  assign \$552  = inputs__payload[615] ? \$551  : 62'h0000000000000000;
+  assign \$553  = ~ inputs__payload[615];
+  assign \$554  = ~ in_next_full;
+  assign \$555  = \$554  | in_free_copy0;
+  assign \$556  = downsample ? { inputs__payload[55:48], 2'h1, inputs__payload[47:33], 2'h1, inputs__payload[32:18], 2'h1, inputs__payload[17:0] } : { inputs__payload[55:48], 2'h1, inputs__payload[47:32], 2'h1, inputs__payload[31:16], 2'h1, inputs__payload[15:0] };
+  assign \$557  = in_skid_full ? in_skid_key0 : \$556 ;
+  assign \$558  = in_skid_full ? in_skid_idx0 : inputs__payload[75:56];
+  assign \$559  = ~ in_next_full;
+  assign \$560  = \$559  | in_free_copy1;
+  assign \$561  = downsample ? { inputs__payload[131:124], 2'h1, inputs__payload[123:109], 2'h1, inputs__payload[108:94], 2'h1, inputs__payload[93:76] } : { inputs__payload[131:124], 2'h1, inputs__payload[123:108], 2'h1, inputs__payload[107:92], 2'h1, inputs__payload[91:76] };
+  assign \$562  = in_skid_full ? in_skid_key1 : \$561 ;
+  assign \$563  = in_skid_full ? in_skid_idx1 : inputs__payload[151:132];
+  assign \$564  = ~ in_next_full;
+  assign \$565  = \$564  | in_free_copy2;
+  assign \$566  = downsample ? { inputs__payload[207:200], 2'h1, inputs__payload[199:185], 2'h1, inputs__payload[184:170], 2'h1, inputs__payload[169:152] } : { inputs__payload[207:200], 2'h1, inputs__payload[199:184], 2'h1, inputs__payload[183:168], 2'h1, inputs__payload[167:152] };
+  assign \$567  = in_skid_full ? in_skid_key2 : \$566 ;
+  assign \$568  = in_skid_full ? in_skid_idx2 : inputs__payload[227:208];
+  assign \$569  = ~ in_next_full;
+  assign \$570  = \$569  | in_free_copy3;
+  assign \$571  = downsample ? { inputs__payload[283:276], 2'h1, inputs__payload[275:261], 2'h1, inputs__payload[260:246], 2'h1, inputs__payload[245:228] } : { inputs__payload[283:276], 2'h1, inputs__payload[275:260], 2'h1, inputs__payload[259:244], 2'h1, inputs__payload[243:228] };
+  assign \$572  = in_skid_full ? in_skid_key3 : \$571 ;
+  assign \$573  = in_skid_full ? in_skid_idx3 : inputs__payload[303:284];
+  assign \$574  = ~ in_next_full;
+  assign \$575  = \$574  | in_free_copy4;
+  assign \$576  = downsample ? { inputs__payload[359:352], 2'h1, inputs__payload[351:337], 2'h1, inputs__payload[336:322], 2'h1, inputs__payload[321:304] } : { inputs__payload[359:352], 2'h1, inputs__payload[351:336], 2'h1, inputs__payload[335:320], 2'h1, inputs__payload[319:304] };
+  assign \$577  = in_skid_full ? in_skid_key4 : \$576 ;
+  assign \$578  = in_skid_full ? in_skid_idx4 : inputs__payload[379:360];
+  assign \$579  = ~ in_next_full;
+  assign \$580  = \$579  | in_free_copy5;
+  assign \$581  = downsample ? { inputs__payload[435:428], 2'h1, inputs__payload[427:413], 2'h1, inputs__payload[412:398], 2'h1, inputs__payload[397:380] } : { inputs__payload[435:428], 2'h1, inputs__payload[427:412], 2'h1, inputs__payload[411:396], 2'h1, inputs__payload[395:380] };
+  assign \$582  = in_skid_full ? in_skid_key5 : \$581 ;
+  assign \$583  = in_skid_full ? in_skid_idx5 : inputs__payload[455:436];
+  assign \$584  = ~ in_next_full;
+  assign \$585  = \$584  | in_free_copy6;
+  assign \$586  = downsample ? { inputs__payload[511:504], 2'h1, inputs__payload[503:489], 2'h1, inputs__payload[488:474], 2'h1, inputs__payload[473:456] } : { inputs__payload[511:504], 2'h1, inputs__payload[503:488], 2'h1, inputs__payload[487:472], 2'h1, inputs__payload[471:456] };
+  assign \$587  = in_skid_full ? in_skid_key6 : \$586 ;
+  assign \$588  = in_skid_full ? in_skid_idx6 : inputs__payload[531:512];
+  assign \$589  = ~ in_next_full;
+  assign \$590  = \$589  | in_free_copy7;
+  assign \$591  = downsample ? { inputs__payload[587:580], 2'h1, inputs__payload[579:565], 2'h1, inputs__payload[564:550], 2'h1, inputs__payload[549:532] } : { inputs__payload[587:580], 2'h1, inputs__payload[579:564], 2'h1, inputs__payload[563:548], 2'h1, inputs__payload[547:532] };
+  assign \$592  = in_skid_full ? in_skid_key7 : \$591 ;
+  assign \$593  = in_skid_full ? in_skid_idx7 : inputs__payload[607:588];
+  assign \$594  = ~ out_skid_full;
+  assign \$596  = outputs__payload[534:532] ^ { 1'h0, \$595  };
+  assign \$598  = \$596  ^ { 1'h0, \$597  };
+  assign \$600  = { 1'h0, \$598  } ^ \$599 ;
+  assign \$602  = $signed({ 1'h0, outputs__payload[549:535] }) + $signed(\$601 );
+  assign \$603  = $signed(\$602 ) + $signed(17'h08000);
+  assign \$605  = $signed({ 1'h0, outputs__payload[564:550] }) + $signed(\$604 );
+  assign \$606  = $signed(\$605 ) + $signed(17'h08000);
+  assign \$608  = $signed({ 1'h0, outputs__payload[579:565] }) + $signed(\$607 );
+  assign \$609  = $signed(\$608 ) + $signed(17'h08000);
+  assign \$610  = $signed({ 1'h0, outputs__payload[547:532] }) + $signed(outputs__payload[664:649]);
+  assign \$611  = $signed(\$610 ) + $signed(18'h10000);
+  assign \$612  = $signed({ 1'h0, outputs__payload[563:548] }) + $signed(outputs__payload[648:633]);
+  assign \$613  = $signed(\$612 ) + $signed(18'h10000);
+  assign \$614  = $signed({ 1'h0, outputs__payload[579:564] }) + $signed(outputs__payload[632:617]);
+  assign \$615  = $signed(\$614 ) + $signed(18'h10000);
+  assign \$616  = downsample ? { outputs__payload[587:580], \$609 [16:0], \$606 [16:0], \$603 [16:0], \$600 [2:0] } : { outputs__payload[587:580], \$615 [17:0], \$613 [17:0], \$611 [17:0] };
+  assign \$617  = outputs__payload[615] ? \$616  : 62'h0000000000000000;
+  assign \$618  = ~ outputs__payload[615];
+  assign \$619  = ~ out_skid_full;
+  assign \$621  = outputs__payload[2:0] ^ { 1'h0, \$620  };
+  assign \$623  = \$621  ^ { 1'h0, \$622  };
+  assign \$625  = { 1'h0, \$623  } ^ \$624 ;
+  assign \$627  = $signed({ 1'h0, outputs__payload[17:3] }) + $signed(\$626 );
+  assign \$628  = $signed(\$627 ) + $signed(17'h08000);
+  assign \$630  = $signed({ 1'h0, outputs__payload[32:18] }) + $signed(\$629 );
+  assign \$631  = $signed(\$630 ) + $signed(17'h08000);
+  assign \$633  = $signed({ 1'h0, outputs__payload[47:33] }) + $signed(\$632 );
+  assign \$634  = $signed(\$633 ) + $signed(17'h08000);
+  assign \$635  = $signed({ 1'h0, outputs__payload[15:0] }) + $signed(outputs__payload[664:649]);
+  assign \$636  = $signed(\$635 ) + $signed(18'h10000);
+  assign \$637  = $signed({ 1'h0, outputs__payload[31:16] }) + $signed(outputs__payload[648:633]);
+  assign \$638  = $signed(\$637 ) + $signed(18'h10000);
+  assign \$639  = $signed({ 1'h0, outputs__payload[47:32] }) + $signed(outputs__payload[632:617]);
+  assign \$640  = $signed(\$639 ) + $signed(18'h10000);
+  assign \$641  = downsample ? { outputs__payload[55:48], \$634 [16:0], \$631 [16:0], \$628 [16:0], \$625 [2:0] } : { outputs__payload[55:48], \$640 [17:0], \$638 [17:0], \$636 [17:0] };
+  assign \$642  = ~ out_skid_full;
+  assign \$644  = outputs__payload[78:76] ^ { 1'h0, \$643  };
+  assign \$646  = \$644  ^ { 1'h0, \$645  };
+  assign \$648  = { 1'h0, \$646  } ^ \$647 ;
+  assign \$650  = $signed({ 1'h0, outputs__payload[93:79] }) + $signed(\$649 );
+  assign \$651  = $signed(\$650 ) + $signed(17'h08000);
+  assign \$653  = $signed({ 1'h0, outputs__payload[108:94] }) + $signed(\$652 );
+  assign \$654  = $signed(\$653 ) + $signed(17'h08000);
+  assign \$656  = $signed({ 1'h0, outputs__payload[123:109] }) + $signed(\$655 );
+  assign \$657  = $signed(\$656 ) + $signed(17'h08000);
+  assign \$658  = $signed({ 1'h0, outputs__payload[91:76] }) + $signed(outputs__payload[664:649]);
+  assign \$659  = $signed(\$658 ) + $signed(18'h10000);
+  assign \$660  = $signed({ 1'h0, outputs__payload[107:92] }) + $signed(outputs__payload[648:633]);
+  assign \$661  = $signed(\$660 ) + $signed(18'h10000);
+  assign \$662  = $signed({ 1'h0, outputs__payload[123:108] }) + $signed(outputs__payload[632:617]);
+  assign \$663  = $signed(\$662 ) + $signed(18'h10000);
+  assign \$664  = downsample ? { outputs__payload[131:124], \$657 [16:0], \$654 [16:0], \$651 [16:0], \$648 [2:0] } : { outputs__payload[131:124], \$663 [17:0], \$661 [17:0], \$659 [17:0] };
+  assign \$665  = ~ out_skid_full;
+  assign \$667  = outputs__payload[154:152] ^ { 1'h0, \$666  };
+  assign \$669  = \$667  ^ { 1'h0, \$668  };
+  assign \$671  = { 1'h0, \$669  } ^ \$670 ;
+  assign \$673  = $signed({ 1'h0, outputs__payload[169:155] }) + $signed(\$672 );
+  assign \$674  = $signed(\$673 ) + $signed(17'h08000);
+  assign \$676  = $signed({ 1'h0, outputs__payload[184:170] }) + $signed(\$675 );
+  assign \$677  = $signed(\$676 ) + $signed(17'h08000);
+  assign \$679  = $signed({ 1'h0, outputs__payload[199:185] }) + $signed(\$678 );
+  assign \$680  = $signed(\$679 ) + $signed(17'h08000);
+  assign \$681  = $signed({ 1'h0, outputs__payload[167:152] }) + $signed(outputs__payload[664:649]);
+  assign \$682  = $signed(\$681 ) + $signed(18'h10000);
+  assign \$683  = $signed({ 1'h0, outputs__payload[183:168] }) + $signed(outputs__payload[648:633]);
+  assign \$684  = $signed(\$683 ) + $signed(18'h10000);
+  assign \$685  = $signed({ 1'h0, outputs__payload[199:184] }) + $signed(outputs__payload[632:617]);
+  assign \$686  = $signed(\$685 ) + $signed(18'h10000);
+  assign \$687  = downsample ? { outputs__payload[207:200], \$680 [16:0], \$677 [16:0], \$674 [16:0], \$671 [2:0] } : { outputs__payload[207:200], \$686 [17:0], \$684 [17:0], \$682 [17:0] };
+  assign \$688  = ~ out_skid_full;
+  assign \$690  = outputs__payload[230:228] ^ { 1'h0, \$689  };
+  assign \$692  = \$690  ^ { 1'h0, \$691  };
+  assign \$694  = { 1'h0, \$692  } ^ \$693 ;
+  assign \$696  = $signed({ 1'h0, outputs__payload[245:231] }) + $signed(\$695 );
+  assign \$697  = $signed(\$696 ) + $signed(17'h08000);
+  assign \$699  = $signed({ 1'h0, outputs__payload[260:246] }) + $signed(\$698 );
+  assign \$700  = $signed(\$699 ) + $signed(17'h08000);
+  assign \$702  = $signed({ 1'h0, outputs__payload[275:261] }) + $signed(\$701 );
+  assign \$703  = $signed(\$702 ) + $signed(17'h08000);
+  assign \$704  = $signed({ 1'h0, outputs__payload[243:228] }) + $signed(outputs__payload[664:649]);
+  assign \$705  = $signed(\$704 ) + $signed(18'h10000);
+  assign \$706  = $signed({ 1'h0, outputs__payload[259:244] }) + $signed(outputs__payload[648:633]);
+  assign \$707  = $signed(\$706 ) + $signed(18'h10000);
+  assign \$708  = $signed({ 1'h0, outputs__payload[275:260] }) + $signed(outputs__payload[632:617]);
+  assign \$709  = $signed(\$708 ) + $signed(18'h10000);
+  assign \$710  = downsample ? { outputs__payload[283:276], \$703 [16:0], \$700 [16:0], \$697 [16:0], \$694 [2:0] } : { outputs__payload[283:276], \$709 [17:0], \$707 [17:0], \$705 [17:0] };
+  assign \$711  = ~ out_skid_full;
+  assign \$713  = outputs__payload[306:304] ^ { 1'h0, \$712  };
+  assign \$715  = \$713  ^ { 1'h0, \$714  };
+  assign \$717  = { 1'h0, \$715  } ^ \$716 ;
+  assign \$719  = $signed({ 1'h0, outputs__payload[321:307] }) + $signed(\$718 );
+  assign \$720  = $signed(\$719 ) + $signed(17'h08000);
+  assign \$722  = $signed({ 1'h0, outputs__payload[336:322] }) + $signed(\$721 );
+  assign \$723  = $signed(\$722 ) + $signed(17'h08000);
+  assign \$725  = $signed({ 1'h0, outputs__payload[351:337] }) + $signed(\$724 );
+  assign \$726  = $signed(\$725 ) + $signed(17'h08000);
+  assign \$727  = $signed({ 1'h0, outputs__payload[319:304] }) + $signed(outputs__payload[664:649]);
+  assign \$728  = $signed(\$727 ) + $signed(18'h10000);
+  assign \$729  = $signed({ 1'h0, outputs__payload[335:320] }) + $signed(outputs__payload[648:633]);
+  assign \$730  = $signed(\$729 ) + $signed(18'h10000);
+  assign \$731  = $signed({ 1'h0, outputs__payload[351:336] }) + $signed(outputs__payload[632:617]);
+  assign \$732  = $signed(\$731 ) + $signed(18'h10000);
+  assign \$733  = downsample ? { outputs__payload[359:352], \$726 [16:0], \$723 [16:0], \$720 [16:0], \$717 [2:0] } : { outputs__payload[359:352], \$732 [17:0], \$730 [17:0], \$728 [17:0] };
+  assign \$734  = ~ out_skid_full;
+  assign \$736  = outputs__payload[382:380] ^ { 1'h0, \$735  };
+  assign \$738  = \$736  ^ { 1'h0, \$737  };
+  assign \$740  = { 1'h0, \$738  } ^ \$739 ;
+  assign \$742  = $signed({ 1'h0, outputs__payload[397:383] }) + $signed(\$741 );
+  assign \$743  = $signed(\$742 ) + $signed(17'h08000);
+  assign \$745  = $signed({ 1'h0, outputs__payload[412:398] }) + $signed(\$744 );
+  assign \$746  = $signed(\$745 ) + $signed(17'h08000);
+  assign \$748  = $signed({ 1'h0, outputs__payload[427:413] }) + $signed(\$747 );
+  assign \$749  = $signed(\$748 ) + $signed(17'h08000);
+  assign \$750  = $signed({ 1'h0, outputs__payload[395:380] }) + $signed(outputs__payload[664:649]);
+  assign \$751  = $signed(\$750 ) + $signed(18'h10000);
+  assign \$752  = $signed({ 1'h0, outputs__payload[411:396] }) + $signed(outputs__payload[648:633]);
+  assign \$753  = $signed(\$752 ) + $signed(18'h10000);
+  assign \$754  = $signed({ 1'h0, outputs__payload[427:412] }) + $signed(outputs__payload[632:617]);
+  assign \$755  = $signed(\$754 ) + $signed(18'h10000);
+  assign \$756  = downsample ? { outputs__payload[435:428], \$749 [16:0], \$746 [16:0], \$743 [16:0], \$740 [2:0] } : { outputs__payload[435:428], \$755 [17:0], \$753 [17:0], \$751 [17:0] };
+  assign \$757  = ~ out_skid_full;
+  assign \$759  = outputs__payload[458:456] ^ { 1'h0, \$758  };
+  assign \$761  = \$759  ^ { 1'h0, \$760  };
+  assign \$763  = { 1'h0, \$761  } ^ \$762 ;
+  assign \$765  = $signed({ 1'h0, outputs__payload[473:459] }) + $signed(\$764 );
+  assign \$766  = $signed(\$765 ) + $signed(17'h08000);
+  assign \$768  = $signed({ 1'h0, outputs__payload[488:474] }) + $signed(\$767 );
+  assign \$769  = $signed(\$768 ) + $signed(17'h08000);
+  assign \$771  = $signed({ 1'h0, outputs__payload[503:489] }) + $signed(\$770 );
+  assign \$772  = $signed(\$771 ) + $signed(17'h08000);
+  assign \$773  = $signed({ 1'h0, outputs__payload[471:456] }) + $signed(outputs__payload[664:649]);
+  assign \$774  = $signed(\$773 ) + $signed(18'h10000);
+  assign \$775  = $signed({ 1'h0, outputs__payload[487:472] }) + $signed(outputs__payload[648:633]);
+  assign \$776  = $signed(\$775 ) + $signed(18'h10000);
+  assign \$777  = $signed({ 1'h0, outputs__payload[503:488] }) + $signed(outputs__payload[632:617]);
+  assign \$778  = $signed(\$777 ) + $signed(18'h10000);
+  assign \$779  = downsample ? { outputs__payload[511:504], \$772 [16:0], \$769 [16:0], \$766 [16:0], \$763 [2:0] } : { outputs__payload[511:504], \$778 [17:0], \$776 [17:0], \$774 [17:0] };
+  assign \$780  = ~ out_skid_full;
+  assign \$782  = outputs__payload[534:532] ^ { 1'h0, \$781  };
+  assign \$784  = \$782  ^ { 1'h0, \$783  };
+  assign \$786  = { 1'h0, \$784  } ^ \$785 ;
+  assign \$788  = $signed({ 1'h0, outputs__payload[549:535] }) + $signed(\$787 );
+  assign \$789  = $signed(\$788 ) + $signed(17'h08000);
+  assign \$791  = $signed({ 1'h0, outputs__payload[564:550] }) + $signed(\$790 );
+  assign \$792  = $signed(\$791 ) + $signed(17'h08000);
+  assign \$794  = $signed({ 1'h0, outputs__payload[579:565] }) + $signed(\$793 );
+  assign \$795  = $signed(\$794 ) + $signed(17'h08000);
+  assign \$796  = $signed({ 1'h0, outputs__payload[547:532] }) + $signed(outputs__payload[664:649]);
+  assign \$797  = $signed(\$796 ) + $signed(18'h10000);
+  assign \$798  = $signed({ 1'h0, outputs__payload[563:548] }) + $signed(outputs__payload[648:633]);
+  assign \$799  = $signed(\$798 ) + $signed(18'h10000);
+  assign \$800  = $signed({ 1'h0, outputs__payload[579:564] }) + $signed(outputs__payload[632:617]);
+  assign \$801  = $signed(\$800 ) + $signed(18'h10000);
+  assign \$802  = downsample ? { outputs__payload[587:580], \$795 [16:0], \$792 [16:0], \$789 [16:0], \$786 [2:0] } : { outputs__payload[587:580], \$801 [17:0], \$799 [17:0], \$797 [17:0] };
+  assign \$803  = ~ out_next_full;
+  assign \$804  = \$803  | out_free;
+  assign \$805  = ~ out_skid_full;
+  assign \$806  = outputs__valid & \$805 ;
+  assign \$807  = out_skid_full | outputs__valid;
+  assign \$809  = outputs__payload[534:532] ^ { 1'h0, \$808  };
+  assign \$811  = \$809  ^ { 1'h0, \$810  };
+  assign \$813  = { 1'h0, \$811  } ^ \$812 ;
+  assign \$815  = $signed({ 1'h0, outputs__payload[549:535] }) + $signed(\$814 );
+  assign \$816  = $signed(\$815 ) + $signed(17'h08000);
+  assign \$818  = $signed({ 1'h0, outputs__payload[564:550] }) + $signed(\$817 );
+  assign \$819  = $signed(\$818 ) + $signed(17'h08000);
+  assign \$821  = $signed({ 1'h0, outputs__payload[579:565] }) + $signed(\$820 );
+  assign \$822  = $signed(\$821 ) + $signed(17'h08000);
+  assign \$823  = $signed({ 1'h0, outputs__payload[547:532] }) + $signed(outputs__payload[664:649]);
+  assign \$824  = $signed(\$823 ) + $signed(18'h10000);
+  assign \$825  = $signed({ 1'h0, outputs__payload[563:548] }) + $signed(outputs__payload[648:633]);
+  assign \$826  = $signed(\$825 ) + $signed(18'h10000);
+  assign \$827  = $signed({ 1'h0, outputs__payload[579:564] }) + $signed(outputs__payload[632:617]);
+  assign \$828  = $signed(\$827 ) + $signed(18'h10000);
+  assign \$829  = downsample ? { outputs__payload[587:580], \$822 [16:0], \$819 [16:0], \$816 [16:0], \$813 [2:0] } : { outputs__payload[587:580], \$828 [17:0], \$826 [17:0], \$824 [17:0] };
+  assign \$830  = outputs__payload[615] ? \$829  : 62'h0000000000000000;
+  assign \$831  = ~ outputs__payload[615];
+  assign \$832  = ~ out_next_full;
+  assign \$833  = \$832  | out_free_copy0;
+  assign \$835  = outputs__payload[2:0] ^ { 1'h0, \$834  };
+  assign \$837  = \$835  ^ { 1'h0, \$836  };
+  assign \$839  = { 1'h0, \$837  } ^ \$838 ;
+  assign \$841  = $signed({ 1'h0, outputs__payload[17:3] }) + $signed(\$840 );
+  assign \$842  = $signed(\$841 ) + $signed(17'h08000);
+  assign \$844  = $signed({ 1'h0, outputs__payload[32:18] }) + $signed(\$843 );
+  assign \$845  = $signed(\$844 ) + $signed(17'h08000);
+  assign \$847  = $signed({ 1'h0, outputs__payload[47:33] }) + $signed(\$846 );
+  assign \$848  = $signed(\$847 ) + $signed(17'h08000);
+  assign \$849  = $signed({ 1'h0, outputs__payload[15:0] }) + $signed(outputs__payload[664:649]);
+  assign \$850  = $signed(\$849 ) + $signed(18'h10000);
+  assign \$851  = $signed({ 1'h0, outputs__payload[31:16] }) + $signed(outputs__payload[648:633]);
+  assign \$852  = $signed(\$851 ) + $signed(18'h10000);
+  assign \$853  = $signed({ 1'h0, outputs__payload[47:32] }) + $signed(outputs__payload[632:617]);
+  assign \$854  = $signed(\$853 ) + $signed(18'h10000);
+  assign \$855  = downsample ? { outputs__payload[55:48], \$848 [16:0], \$845 [16:0], \$842 [16:0], \$839 [2:0] } : { outputs__payload[55:48], \$854 [17:0], \$852 [17:0], \$850 [17:0] };
+  assign \$856  = out_skid_full ? out_skid_key0 : \$855 ;
+  assign \$857  = out_skid_full ? out_skid_idx0 : outputs__payload[75:56];
+  assign \$858  = ~ out_next_full;
+  assign \$859  = \$858  | out_free_copy1;
+  assign \$861  = outputs__payload[78:76] ^ { 1'h0, \$860  };
+  assign \$863  = \$861  ^ { 1'h0, \$862  };
+  assign \$865  = { 1'h0, \$863  } ^ \$864 ;
+  assign \$867  = $signed({ 1'h0, outputs__payload[93:79] }) + $signed(\$866 );
+  assign \$868  = $signed(\$867 ) + $signed(17'h08000);
+  assign \$870  = $signed({ 1'h0, outputs__payload[108:94] }) + $signed(\$869 );
+  assign \$871  = $signed(\$870 ) + $signed(17'h08000);
+  assign \$873  = $signed({ 1'h0, outputs__payload[123:109] }) + $signed(\$872 );
+  assign \$874  = $signed(\$873 ) + $signed(17'h08000);
+  assign \$875  = $signed({ 1'h0, outputs__payload[91:76] }) + $signed(outputs__payload[664:649]);
+  assign \$876  = $signed(\$875 ) + $signed(18'h10000);
+  assign \$877  = $signed({ 1'h0, outputs__payload[107:92] }) + $signed(outputs__payload[648:633]);
+  assign \$878  = $signed(\$877 ) + $signed(18'h10000);
+  assign \$879  = $signed({ 1'h0, outputs__payload[123:108] }) + $signed(outputs__payload[632:617]);
   assign \$880  = $signed(\$879 ) + $signed(18'h10000);
-  assign \$881  = $signed({ 1'h0, outputs__payload[107:92] }) + $signed(outputs__payload[648:633]);
-  assign \$882  = $signed(\$881 ) + $signed(18'h10000);
-  assign \$883  = $signed({ 1'h0, outputs__payload[123:108] }) + $signed(outputs__payload[632:617]);
-  assign \$884  = $signed(\$883 ) + $signed(18'h10000);
-  assign \$885  = downsample ? { outputs__payload[131:124], \$878 [16:0], \$875 [16:0], \$872 [16:0], \$869 [2:0] } : { outputs__payload[131:124], \$884 [17:0], \$882 [17:0], \$880 [17:0] };
-  assign \$886  = ~ out_skid_full;
-  assign \$888  = outputs__payload[154:152] ^ { 1'h0, \$887  };
-  assign \$890  = \$888  ^ { 1'h0, \$889  };
-  assign \$892  = { 1'h0, \$890  } ^ \$891 ;
-  assign \$894  = $signed({ 1'h0, outputs__payload[169:155] }) + $signed(\$893 );
-  assign \$895  = $signed(\$894 ) + $signed(17'h08000);
-  assign \$897  = $signed({ 1'h0, outputs__payload[184:170] }) + $signed(\$896 );
-  assign \$898  = $signed(\$897 ) + $signed(17'h08000);
-  assign \$900  = $signed({ 1'h0, outputs__payload[199:185] }) + $signed(\$899 );
-  assign \$901  = $signed(\$900 ) + $signed(17'h08000);
-  assign \$902  = $signed({ 1'h0, outputs__payload[167:152] }) + $signed(outputs__payload[664:649]);
-  assign \$903  = $signed(\$902 ) + $signed(18'h10000);
-  assign \$904  = $signed({ 1'h0, outputs__payload[183:168] }) + $signed(outputs__payload[648:633]);
-  assign \$905  = $signed(\$904 ) + $signed(18'h10000);
-  assign \$906  = $signed({ 1'h0, outputs__payload[199:184] }) + $signed(outputs__payload[632:617]);
-  assign \$907  = $signed(\$906 ) + $signed(18'h10000);
-  assign \$908  = downsample ? { outputs__payload[207:200], \$901 [16:0], \$898 [16:0], \$895 [16:0], \$892 [2:0] } : { outputs__payload[207:200], \$907 [17:0], \$905 [17:0], \$903 [17:0] };
-  assign \$909  = ~ out_skid_full;
-  assign \$911  = outputs__payload[230:228] ^ { 1'h0, \$910  };
-  assign \$913  = \$911  ^ { 1'h0, \$912  };
-  assign \$915  = { 1'h0, \$913  } ^ \$914 ;
-  assign \$917  = $signed({ 1'h0, outputs__payload[245:231] }) + $signed(\$916 );
-  assign \$918  = $signed(\$917 ) + $signed(17'h08000);
-  assign \$920  = $signed({ 1'h0, outputs__payload[260:246] }) + $signed(\$919 );
-  assign \$921  = $signed(\$920 ) + $signed(17'h08000);
-  assign \$923  = $signed({ 1'h0, outputs__payload[275:261] }) + $signed(\$922 );
-  assign \$924  = $signed(\$923 ) + $signed(17'h08000);
-  assign \$925  = $signed({ 1'h0, outputs__payload[243:228] }) + $signed(outputs__payload[664:649]);
-  assign \$926  = $signed(\$925 ) + $signed(18'h10000);
-  assign \$927  = $signed({ 1'h0, outputs__payload[259:244] }) + $signed(outputs__payload[648:633]);
+  assign \$881  = downsample ? { outputs__payload[131:124], \$874 [16:0], \$871 [16:0], \$868 [16:0], \$865 [2:0] } : { outputs__payload[131:124], \$880 [17:0], \$878 [17:0], \$876 [17:0] };
+  assign \$882  = out_skid_full ? out_skid_key1 : \$881 ;
+  assign \$883  = out_skid_full ? out_skid_idx1 : outputs__payload[151:132];
+  assign \$884  = ~ out_next_full;
+  assign \$885  = \$884  | out_free_copy2;
+  assign \$887  = outputs__payload[154:152] ^ { 1'h0, \$886  };
+  assign \$889  = \$887  ^ { 1'h0, \$888  };
+  assign \$891  = { 1'h0, \$889  } ^ \$890 ;
+  assign \$893  = $signed({ 1'h0, outputs__payload[169:155] }) + $signed(\$892 );
+  assign \$894  = $signed(\$893 ) + $signed(17'h08000);
+  assign \$896  = $signed({ 1'h0, outputs__payload[184:170] }) + $signed(\$895 );
+  assign \$897  = $signed(\$896 ) + $signed(17'h08000);
+  assign \$899  = $signed({ 1'h0, outputs__payload[199:185] }) + $signed(\$898 );
+  assign \$900  = $signed(\$899 ) + $signed(17'h08000);
+  assign \$901  = $signed({ 1'h0, outputs__payload[167:152] }) + $signed(outputs__payload[664:649]);
+  assign \$902  = $signed(\$901 ) + $signed(18'h10000);
+  assign \$903  = $signed({ 1'h0, outputs__payload[183:168] }) + $signed(outputs__payload[648:633]);
+  assign \$904  = $signed(\$903 ) + $signed(18'h10000);
+  assign \$905  = $signed({ 1'h0, outputs__payload[199:184] }) + $signed(outputs__payload[632:617]);
+  assign \$906  = $signed(\$905 ) + $signed(18'h10000);
+  assign \$907  = downsample ? { outputs__payload[207:200], \$900 [16:0], \$897 [16:0], \$894 [16:0], \$891 [2:0] } : { outputs__payload[207:200], \$906 [17:0], \$904 [17:0], \$902 [17:0] };
+  assign \$908  = out_skid_full ? out_skid_key2 : \$907 ;
+  assign \$909  = out_skid_full ? out_skid_idx2 : outputs__payload[227:208];
+  assign \$910  = ~ out_next_full;
+  assign \$911  = \$910  | out_free_copy3;
+  assign \$913  = outputs__payload[230:228] ^ { 1'h0, \$912  };
+  assign \$915  = \$913  ^ { 1'h0, \$914  };
+  assign \$917  = { 1'h0, \$915  } ^ \$916 ;
+  assign \$919  = $signed({ 1'h0, outputs__payload[245:231] }) + $signed(\$918 );
+  assign \$920  = $signed(\$919 ) + $signed(17'h08000);
+  assign \$922  = $signed({ 1'h0, outputs__payload[260:246] }) + $signed(\$921 );
+  assign \$923  = $signed(\$922 ) + $signed(17'h08000);
+  assign \$925  = $signed({ 1'h0, outputs__payload[275:261] }) + $signed(\$924 );
+  assign \$926  = $signed(\$925 ) + $signed(17'h08000);
+  assign \$927  = $signed({ 1'h0, outputs__payload[243:228] }) + $signed(outputs__payload[664:649]);
   assign \$928  = $signed(\$927 ) + $signed(18'h10000);
-  assign \$929  = $signed({ 1'h0, outputs__payload[275:260] }) + $signed(outputs__payload[632:617]);
+  assign \$929  = $signed({ 1'h0, outputs__payload[259:244] }) + $signed(outputs__payload[648:633]);
   assign \$930  = $signed(\$929 ) + $signed(18'h10000);
-  assign \$931  = downsample ? { outputs__payload[283:276], \$924 [16:0], \$921 [16:0], \$918 [16:0], \$915 [2:0] } : { outputs__payload[283:276], \$930 [17:0], \$928 [17:0], \$926 [17:0] };
-  assign \$932  = ~ out_skid_full;
-  assign \$934  = outputs__payload[306:304] ^ { 1'h0, \$933  };
-  assign \$936  = \$934  ^ { 1'h0, \$935  };
-  assign \$938  = { 1'h0, \$936  } ^ \$937 ;
-  assign \$940  = $signed({ 1'h0, outputs__payload[321:307] }) + $signed(\$939 );
-  assign \$941  = $signed(\$940 ) + $signed(17'h08000);
-  assign \$943  = $signed({ 1'h0, outputs__payload[336:322] }) + $signed(\$942 );
-  assign \$944  = $signed(\$943 ) + $signed(17'h08000);
-  assign \$946  = $signed({ 1'h0, outputs__payload[351:337] }) + $signed(\$945 );
-  assign \$947  = $signed(\$946 ) + $signed(17'h08000);
-  assign \$948  = $signed({ 1'h0, outputs__payload[319:304] }) + $signed(outputs__payload[664:649]);
-  assign \$949  = $signed(\$948 ) + $signed(18'h10000);
-  assign \$950  = $signed({ 1'h0, outputs__payload[335:320] }) + $signed(outputs__payload[648:633]);
-  assign \$951  = $signed(\$950 ) + $signed(18'h10000);
-  assign \$952  = $signed({ 1'h0, outputs__payload[351:336] }) + $signed(outputs__payload[632:617]);
-  assign \$953  = $signed(\$952 ) + $signed(18'h10000);
-  assign \$954  = downsample ? { outputs__payload[359:352], \$947 [16:0], \$944 [16:0], \$941 [16:0], \$938 [2:0] } : { outputs__payload[359:352], \$953 [17:0], \$951 [17:0], \$949 [17:0] };
-  assign \$955  = ~ out_skid_full;
-  assign \$957  = outputs__payload[382:380] ^ { 1'h0, \$956  };
-  assign \$959  = \$957  ^ { 1'h0, \$958  };
-  assign \$961  = { 1'h0, \$959  } ^ \$960 ;
-  assign \$963  = $signed({ 1'h0, outputs__payload[397:383] }) + $signed(\$962 );
-  assign \$964  = $signed(\$963 ) + $signed(17'h08000);
-  assign \$966  = $signed({ 1'h0, outputs__payload[412:398] }) + $signed(\$965 );
-  assign \$967  = $signed(\$966 ) + $signed(17'h08000);
-  assign \$969  = $signed({ 1'h0, outputs__payload[427:413] }) + $signed(\$968 );
-  assign \$970  = $signed(\$969 ) + $signed(17'h08000);
-  assign \$971  = $signed({ 1'h0, outputs__payload[395:380] }) + $signed(outputs__payload[664:649]);
-  assign \$972  = $signed(\$971 ) + $signed(18'h10000);
-  assign \$973  = $signed({ 1'h0, outputs__payload[411:396] }) + $signed(outputs__payload[648:633]);
-  assign \$974  = $signed(\$973 ) + $signed(18'h10000);
-  assign \$975  = $signed({ 1'h0, outputs__payload[427:412] }) + $signed(outputs__payload[632:617]);
-  assign \$976  = $signed(\$975 ) + $signed(18'h10000);
-  assign \$977  = downsample ? { outputs__payload[435:428], \$970 [16:0], \$967 [16:0], \$964 [16:0], \$961 [2:0] } : { outputs__payload[435:428], \$976 [17:0], \$974 [17:0], \$972 [17:0] };
-  assign \$978  = ~ out_skid_full;
-  assign \$980  = outputs__payload[458:456] ^ { 1'h0, \$979  };
-  assign \$982  = \$980  ^ { 1'h0, \$981  };
-  assign \$984  = { 1'h0, \$982  } ^ \$983 ;
-  assign \$986  = $signed({ 1'h0, outputs__payload[473:459] }) + $signed(\$985 );
-  assign \$987  = $signed(\$986 ) + $signed(17'h08000);
-  assign \$989  = $signed({ 1'h0, outputs__payload[488:474] }) + $signed(\$988 );
-  assign \$990  = $signed(\$989 ) + $signed(17'h08000);
-  assign \$992  = $signed({ 1'h0, outputs__payload[503:489] }) + $signed(\$991 );
-  assign \$993  = $signed(\$992 ) + $signed(17'h08000);
-  assign \$994  = $signed({ 1'h0, outputs__payload[471:456] }) + $signed(outputs__payload[664:649]);
-  assign \$995  = $signed(\$994 ) + $signed(18'h10000);
-  assign \$996  = $signed({ 1'h0, outputs__payload[487:472] }) + $signed(outputs__payload[648:633]);
-  assign \$997  = $signed(\$996 ) + $signed(18'h10000);
-  assign \$998  = $signed({ 1'h0, outputs__payload[503:488] }) + $signed(outputs__payload[632:617]);
-  assign \$999  = $signed(\$998 ) + $signed(18'h10000);
-  assign \$1000  = downsample ? { outputs__payload[511:504], \$993 [16:0], \$990 [16:0], \$987 [16:0], \$984 [2:0] } : { outputs__payload[511:504], \$999 [17:0], \$997 [17:0], \$995 [17:0] };
-  assign \$1001  = ~ out_skid_full;
-  assign \$1003  = outputs__payload[534:532] ^ { 1'h0, \$1002  };
-  assign \$1005  = \$1003  ^ { 1'h0, \$1004  };
-  assign \$1007  = { 1'h0, \$1005  } ^ \$1006 ;
-  assign \$1009  = $signed({ 1'h0, outputs__payload[549:535] }) + $signed(\$1008 );
-  assign \$1010  = $signed(\$1009 ) + $signed(17'h08000);
-  assign \$1012  = $signed({ 1'h0, outputs__payload[564:550] }) + $signed(\$1011 );
-  assign \$1013  = $signed(\$1012 ) + $signed(17'h08000);
-  assign \$1015  = $signed({ 1'h0, outputs__payload[579:565] }) + $signed(\$1014 );
-  assign \$1016  = $signed(\$1015 ) + $signed(17'h08000);
-  assign \$1017  = $signed({ 1'h0, outputs__payload[547:532] }) + $signed(outputs__payload[664:649]);
-  assign \$1018  = $signed(\$1017 ) + $signed(18'h10000);
-  assign \$1019  = $signed({ 1'h0, outputs__payload[563:548] }) + $signed(outputs__payload[648:633]);
-  assign \$1020  = $signed(\$1019 ) + $signed(18'h10000);
-  assign \$1021  = $signed({ 1'h0, outputs__payload[579:564] }) + $signed(outputs__payload[632:617]);
-  assign \$1022  = $signed(\$1021 ) + $signed(18'h10000);
-  assign \$1023  = downsample ? { outputs__payload[587:580], \$1016 [16:0], \$1013 [16:0], \$1010 [16:0], \$1007 [2:0] } : { outputs__payload[587:580], \$1022 [17:0], \$1020 [17:0], \$1018 [17:0] };
-  assign \$1024  = ~ out_next_full;
-  assign \$1025  = \$1024  | out_free;
-  assign \$1026  = ~ out_skid_full;
-  assign \$1027  = outputs__valid & \$1026 ;
-  assign \$1028  = out_skid_full | outputs__valid;
-  assign \$1030  = outputs__payload[534:532] ^ { 1'h0, \$1029  };
-  assign \$1032  = \$1030  ^ { 1'h0, \$1031  };
-  assign \$1034  = { 1'h0, \$1032  } ^ \$1033 ;
-  assign \$1036  = $signed({ 1'h0, outputs__payload[549:535] }) + $signed(\$1035 );
-  assign \$1037  = $signed(\$1036 ) + $signed(17'h08000);
-  assign \$1039  = $signed({ 1'h0, outputs__payload[564:550] }) + $signed(\$1038 );
-  assign \$1040  = $signed(\$1039 ) + $signed(17'h08000);
-  assign \$1042  = $signed({ 1'h0, outputs__payload[579:565] }) + $signed(\$1041 );
-  assign \$1043  = $signed(\$1042 ) + $signed(17'h08000);
-  assign \$1044  = $signed({ 1'h0, outputs__payload[547:532] }) + $signed(outputs__payload[664:649]);
-  assign \$1045  = $signed(\$1044 ) + $signed(18'h10000);
-  assign \$1046  = $signed({ 1'h0, outputs__payload[563:548] }) + $signed(outputs__payload[648:633]);
-  assign \$1047  = $signed(\$1046 ) + $signed(18'h10000);
-  assign \$1048  = $signed({ 1'h0, outputs__payload[579:564] }) + $signed(outputs__payload[632:617]);
-  assign \$1049  = $signed(\$1048 ) + $signed(18'h10000);
-  assign \$1050  = downsample ? { outputs__payload[587:580], \$1043 [16:0], \$1040 [16:0], \$1037 [16:0], \$1034 [2:0] } : { outputs__payload[587:580], \$1049 [17:0], \$1047 [17:0], \$1045 [17:0] };
-  assign \$1051  = outputs__payload[615] ? \$1050  : 62'h0000000000000000;
-  assign \$1052  = ~ outputs__payload[615];
-  assign \$1053  = ~ out_next_full;
-  assign \$1054  = \$1053  | out_free_copy0;
-  assign \$1056  = outputs__payload[2:0] ^ { 1'h0, \$1055  };
-  assign \$1058  = \$1056  ^ { 1'h0, \$1057  };
-  assign \$1060  = { 1'h0, \$1058  } ^ \$1059 ;
-  assign \$1062  = $signed({ 1'h0, outputs__payload[17:3] }) + $signed(\$1061 );
-  assign \$1063  = $signed(\$1062 ) + $signed(17'h08000);
-  assign \$1065  = $signed({ 1'h0, outputs__payload[32:18] }) + $signed(\$1064 );
-  assign \$1066  = $signed(\$1065 ) + $signed(17'h08000);
-  assign \$1068  = $signed({ 1'h0, outputs__payload[47:33] }) + $signed(\$1067 );
-  assign \$1069  = $signed(\$1068 ) + $signed(17'h08000);
-  assign \$1070  = $signed({ 1'h0, outputs__payload[15:0] }) + $signed(outputs__payload[664:649]);
-  assign \$1071  = $signed(\$1070 ) + $signed(18'h10000);
-  assign \$1072  = $signed({ 1'h0, outputs__payload[31:16] }) + $signed(outputs__payload[648:633]);
-  assign \$1073  = $signed(\$1072 ) + $signed(18'h10000);
-  assign \$1074  = $signed({ 1'h0, outputs__payload[47:32] }) + $signed(outputs__payload[632:617]);
-  assign \$1075  = $signed(\$1074 ) + $signed(18'h10000);
-  assign \$1076  = downsample ? { outputs__payload[55:48], \$1069 [16:0], \$1066 [16:0], \$1063 [16:0], \$1060 [2:0] } : { outputs__payload[55:48], \$1075 [17:0], \$1073 [17:0], \$1071 [17:0] };
-  assign \$1077  = out_skid_full ? out_skid_key0 : \$1076 ;
-  assign \$1078  = out_skid_full ? out_skid_idx0 : outputs__payload[75:56];
-  assign \$1079  = ~ out_next_full;
-  assign \$1080  = \$1079  | out_free_copy1;
-  assign \$1082  = outputs__payload[78:76] ^ { 1'h0, \$1081  };
-  assign \$1084  = \$1082  ^ { 1'h0, \$1083  };
-  assign \$1086  = { 1'h0, \$1084  } ^ \$1085 ;
-  assign \$1088  = $signed({ 1'h0, outputs__payload[93:79] }) + $signed(\$1087 );
-  assign \$1089  = $signed(\$1088 ) + $signed(17'h08000);
-  assign \$1091  = $signed({ 1'h0, outputs__payload[108:94] }) + $signed(\$1090 );
-  assign \$1092  = $signed(\$1091 ) + $signed(17'h08000);
-  assign \$1094  = $signed({ 1'h0, outputs__payload[123:109] }) + $signed(\$1093 );
-  assign \$1095  = $signed(\$1094 ) + $signed(17'h08000);
-  assign \$1096  = $signed({ 1'h0, outputs__payload[91:76] }) + $signed(outputs__payload[664:649]);
-  assign \$1097  = $signed(\$1096 ) + $signed(18'h10000);
-  assign \$1098  = $signed({ 1'h0, outputs__payload[107:92] }) + $signed(outputs__payload[648:633]);
-  assign \$1099  = $signed(\$1098 ) + $signed(18'h10000);
-  assign \$1100  = $signed({ 1'h0, outputs__payload[123:108] }) + $signed(outputs__payload[632:617]);
-  assign \$1101  = $signed(\$1100 ) + $signed(18'h10000);
-  assign \$1102  = downsample ? { outputs__payload[131:124], \$1095 [16:0], \$1092 [16:0], \$1089 [16:0], \$1086 [2:0] } : { outputs__payload[131:124], \$1101 [17:0], \$1099 [17:0], \$1097 [17:0] };
-  assign \$1103  = out_skid_full ? out_skid_key1 : \$1102 ;
-  assign \$1104  = out_skid_full ? out_skid_idx1 : outputs__payload[151:132];
-  assign \$1105  = ~ out_next_full;
-  assign \$1106  = \$1105  | out_free_copy2;
-  assign \$1108  = outputs__payload[154:152] ^ { 1'h0, \$1107  };
-  assign \$1110  = \$1108  ^ { 1'h0, \$1109  };
-  assign \$1112  = { 1'h0, \$1110  } ^ \$1111 ;
-  assign \$1114  = $signed({ 1'h0, outputs__payload[169:155] }) + $signed(\$1113 );
-  assign \$1115  = $signed(\$1114 ) + $signed(17'h08000);
-  assign \$1117  = $signed({ 1'h0, outputs__payload[184:170] }) + $signed(\$1116 );
-  assign \$1118  = $signed(\$1117 ) + $signed(17'h08000);
-  assign \$1120  = $signed({ 1'h0, outputs__payload[199:185] }) + $signed(\$1119 );
-  assign \$1121  = $signed(\$1120 ) + $signed(17'h08000);
-  assign \$1122  = $signed({ 1'h0, outputs__payload[167:152] }) + $signed(outputs__payload[664:649]);
-  assign \$1123  = $signed(\$1122 ) + $signed(18'h10000);
-  assign \$1124  = $signed({ 1'h0, outputs__payload[183:168] }) + $signed(outputs__payload[648:633]);
-  assign \$1125  = $signed(\$1124 ) + $signed(18'h10000);
-  assign \$1126  = $signed({ 1'h0, outputs__payload[199:184] }) + $signed(outputs__payload[632:617]);
-  assign \$1127  = $signed(\$1126 ) + $signed(18'h10000);
-  assign \$1128  = downsample ? { outputs__payload[207:200], \$1121 [16:0], \$1118 [16:0], \$1115 [16:0], \$1112 [2:0] } : { outputs__payload[207:200], \$1127 [17:0], \$1125 [17:0], \$1123 [17:0] };
-  assign \$1129  = out_skid_full ? out_skid_key2 : \$1128 ;
-  assign \$1130  = out_skid_full ? out_skid_idx2 : outputs__payload[227:208];
-  assign \$1131  = ~ out_next_full;
-  assign \$1132  = \$1131  | out_free_copy3;
-  assign \$1134  = outputs__payload[230:228] ^ { 1'h0, \$1133  };
-  assign \$1136  = \$1134  ^ { 1'h0, \$1135  };
-  assign \$1138  = { 1'h0, \$1136  } ^ \$1137 ;
-  assign \$1140  = $signed({ 1'h0, outputs__payload[245:231] }) + $signed(\$1139 );
-  assign \$1141  = $signed(\$1140 ) + $signed(17'h08000);
-  assign \$1143  = $signed({ 1'h0, outputs__payload[260:246] }) + $signed(\$1142 );
-  assign \$1144  = $signed(\$1143 ) + $signed(17'h08000);
-  assign \$1146  = $signed({ 1'h0, outputs__payload[275:261] }) + $signed(\$1145 );
-  assign \$1147  = $signed(\$1146 ) + $signed(17'h08000);
-  assign \$1148  = $signed({ 1'h0, outputs__payload[243:228] }) + $signed(outputs__payload[664:649]);
-  assign \$1149  = $signed(\$1148 ) + $signed(18'h10000);
-  assign \$1150  = $signed({ 1'h0, outputs__payload[259:244] }) + $signed(outputs__payload[648:633]);
-  assign \$1151  = $signed(\$1150 ) + $signed(18'h10000);
-  assign \$1152  = $signed({ 1'h0, outputs__payload[275:260] }) + $signed(outputs__payload[632:617]);
-  assign \$1153  = $signed(\$1152 ) + $signed(18'h10000);
-  assign \$1154  = downsample ? { outputs__payload[283:276], \$1147 [16:0], \$1144 [16:0], \$1141 [16:0], \$1138 [2:0] } : { outputs__payload[283:276], \$1153 [17:0], \$1151 [17:0], \$1149 [17:0] };
-  assign \$1155  = out_skid_full ? out_skid_key3 : \$1154 ;
-  assign \$1156  = out_skid_full ? out_skid_idx3 : outputs__payload[303:284];
-  assign \$1157  = ~ out_next_full;
-  assign \$1158  = \$1157  | out_free_copy4;
-  assign \$1160  = outputs__payload[306:304] ^ { 1'h0, \$1159  };
-  assign \$1162  = \$1160  ^ { 1'h0, \$1161  };
-  assign \$1164  = { 1'h0, \$1162  } ^ \$1163 ;
-  assign \$1166  = $signed({ 1'h0, outputs__payload[321:307] }) + $signed(\$1165 );
-  assign \$1167  = $signed(\$1166 ) + $signed(17'h08000);
-  assign \$1169  = $signed({ 1'h0, outputs__payload[336:322] }) + $signed(\$1168 );
-  assign \$1170  = $signed(\$1169 ) + $signed(17'h08000);
-  assign \$1172  = $signed({ 1'h0, outputs__payload[351:337] }) + $signed(\$1171 );
-  assign \$1173  = $signed(\$1172 ) + $signed(17'h08000);
-  assign \$1174  = $signed({ 1'h0, outputs__payload[319:304] }) + $signed(outputs__payload[664:649]);
-  assign \$1175  = $signed(\$1174 ) + $signed(18'h10000);
-  assign \$1176  = $signed({ 1'h0, outputs__payload[335:320] }) + $signed(outputs__payload[648:633]);
-  assign \$1177  = $signed(\$1176 ) + $signed(18'h10000);
-  assign \$1178  = $signed({ 1'h0, outputs__payload[351:336] }) + $signed(outputs__payload[632:617]);
-  assign \$1179  = $signed(\$1178 ) + $signed(18'h10000);
-  assign \$1180  = downsample ? { outputs__payload[359:352], \$1173 [16:0], \$1170 [16:0], \$1167 [16:0], \$1164 [2:0] } : { outputs__payload[359:352], \$1179 [17:0], \$1177 [17:0], \$1175 [17:0] };
-  assign \$1181  = out_skid_full ? out_skid_key4 : \$1180 ;
-  assign \$1182  = out_skid_full ? out_skid_idx4 : outputs__payload[379:360];
-  assign \$1183  = ~ out_next_full;
-  assign \$1184  = \$1183  | out_free_copy5;
-  assign \$1186  = outputs__payload[382:380] ^ { 1'h0, \$1185  };
-  assign \$1188  = \$1186  ^ { 1'h0, \$1187  };
-  assign \$1190  = { 1'h0, \$1188  } ^ \$1189 ;
-  assign \$1192  = $signed({ 1'h0, outputs__payload[397:383] }) + $signed(\$1191 );
-  assign \$1193  = $signed(\$1192 ) + $signed(17'h08000);
-  assign \$1195  = $signed({ 1'h0, outputs__payload[412:398] }) + $signed(\$1194 );
-  assign \$1196  = $signed(\$1195 ) + $signed(17'h08000);
-  assign \$1198  = $signed({ 1'h0, outputs__payload[427:413] }) + $signed(\$1197 );
-  assign \$1199  = $signed(\$1198 ) + $signed(17'h08000);
-  assign \$1200  = $signed({ 1'h0, outputs__payload[395:380] }) + $signed(outputs__payload[664:649]);
-  assign \$1201  = $signed(\$1200 ) + $signed(18'h10000);
-  assign \$1202  = $signed({ 1'h0, outputs__payload[411:396] }) + $signed(outputs__payload[648:633]);
-  assign \$1203  = $signed(\$1202 ) + $signed(18'h10000);
-  assign \$1204  = $signed({ 1'h0, outputs__payload[427:412] }) + $signed(outputs__payload[632:617]);
-  assign \$1205  = $signed(\$1204 ) + $signed(18'h10000);
-  assign \$1206  = downsample ? { outputs__payload[435:428], \$1199 [16:0], \$1196 [16:0], \$1193 [16:0], \$1190 [2:0] } : { outputs__payload[435:428], \$1205 [17:0], \$1203 [17:0], \$1201 [17:0] };
-  assign \$1207  = out_skid_full ? out_skid_key5 : \$1206 ;
-  assign \$1208  = out_skid_full ? out_skid_idx5 : outputs__payload[455:436];
-  assign \$1209  = ~ out_next_full;
-  assign \$1210  = \$1209  | out_free_copy6;
-  assign \$1212  = outputs__payload[458:456] ^ { 1'h0, \$1211  };
-  assign \$1214  = \$1212  ^ { 1'h0, \$1213  };
-  assign \$1216  = { 1'h0, \$1214  } ^ \$1215 ;
-  assign \$1218  = $signed({ 1'h0, outputs__payload[473:459] }) + $signed(\$1217 );
-  assign \$1219  = $signed(\$1218 ) + $signed(17'h08000);
-  assign \$1221  = $signed({ 1'h0, outputs__payload[488:474] }) + $signed(\$1220 );
-  assign \$1222  = $signed(\$1221 ) + $signed(17'h08000);
-  assign \$1224  = $signed({ 1'h0, outputs__payload[503:489] }) + $signed(\$1223 );
-  assign \$1225  = $signed(\$1224 ) + $signed(17'h08000);
-  assign \$1226  = $signed({ 1'h0, outputs__payload[471:456] }) + $signed(outputs__payload[664:649]);
-  assign \$1227  = $signed(\$1226 ) + $signed(18'h10000);
-  assign \$1228  = $signed({ 1'h0, outputs__payload[487:472] }) + $signed(outputs__payload[648:633]);
-  assign \$1229  = $signed(\$1228 ) + $signed(18'h10000);
-  assign \$1230  = $signed({ 1'h0, outputs__payload[503:488] }) + $signed(outputs__payload[632:617]);
-  assign \$1231  = $signed(\$1230 ) + $signed(18'h10000);
-  assign \$1232  = downsample ? { outputs__payload[511:504], \$1225 [16:0], \$1222 [16:0], \$1219 [16:0], \$1216 [2:0] } : { outputs__payload[511:504], \$1231 [17:0], \$1229 [17:0], \$1227 [17:0] };
-  assign \$1233  = out_skid_full ? out_skid_key6 : \$1232 ;
-  assign \$1234  = out_skid_full ? out_skid_idx6 : outputs__payload[531:512];
-  assign \$1235  = ~ out_next_full;
-  assign \$1236  = \$1235  | out_free_copy7;
-  assign \$1238  = outputs__payload[534:532] ^ { 1'h0, \$1237  };
-  assign \$1240  = \$1238  ^ { 1'h0, \$1239  };
-  assign \$1242  = { 1'h0, \$1240  } ^ \$1241 ;
-  assign \$1244  = $signed({ 1'h0, outputs__payload[549:535] }) + $signed(\$1243 );
-  assign \$1245  = $signed(\$1244 ) + $signed(17'h08000);
-  assign \$1247  = $signed({ 1'h0, outputs__payload[564:550] }) + $signed(\$1246 );
-  assign \$1248  = $signed(\$1247 ) + $signed(17'h08000);
-  assign \$1250  = $signed({ 1'h0, outputs__payload[579:565] }) + $signed(\$1249 );
-  assign \$1251  = $signed(\$1250 ) + $signed(17'h08000);
-  assign \$1252  = $signed({ 1'h0, outputs__payload[547:532] }) + $signed(outputs__payload[664:649]);
-  assign \$1253  = $signed(\$1252 ) + $signed(18'h10000);
-  assign \$1254  = $signed({ 1'h0, outputs__payload[563:548] }) + $signed(outputs__payload[648:633]);
-  assign \$1255  = $signed(\$1254 ) + $signed(18'h10000);
-  assign \$1256  = $signed({ 1'h0, outputs__payload[579:564] }) + $signed(outputs__payload[632:617]);
-  assign \$1257  = $signed(\$1256 ) + $signed(18'h10000);
-  assign \$1258  = downsample ? { outputs__payload[587:580], \$1251 [16:0], \$1248 [16:0], \$1245 [16:0], \$1242 [2:0] } : { outputs__payload[587:580], \$1257 [17:0], \$1255 [17:0], \$1253 [17:0] };
-  assign \$1259  = out_skid_full ? out_skid_key7 : \$1258 ;
-  assign \$1260  = out_skid_full ? out_skid_idx7 : outputs__payload[607:588];
-  assign \$1261  = ~ in_done;
-  assign \$1262  = in_full & \$1261 ;
-  assign \$1263  = \$1262  & out_full;
-  assign \$1264  = ~ out_done;
-  assign \$1265  = \$1263  & \$1264 ;
-  assign \$1266  = \$1265  & in_keep[0];
-  assign \$1267  = \$1266  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 84'h800000000000000000000;
-  assign \$1268  = ~ in_done;
-  assign \$1269  = in_full & \$1268 ;
-  assign \$1270  = \$1269  & out_full;
-  assign \$1271  = ~ out_done;
-  assign \$1272  = \$1270  & \$1271 ;
-  assign \$1273  = \$1272  & in_keep[1];
-  assign \$1274  = \$1273  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 84'h800000000000000000000;
-  assign \$1275  = ~ in_done;
-  assign \$1276  = in_full & \$1275 ;
-  assign \$1277  = \$1276  & out_full;
-  assign \$1278  = ~ out_done;
-  assign \$1279  = \$1277  & \$1278 ;
-  assign \$1280  = \$1279  & in_keep[2];
-  assign \$1281  = \$1280  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 84'h800000000000000000000;
-  assign \$1282  = ~ in_done;
-  assign \$1283  = in_full & \$1282 ;
-  assign \$1284  = \$1283  & out_full;
-  assign \$1285  = ~ out_done;
-  assign \$1286  = \$1284  & \$1285 ;
-  assign \$1287  = \$1286  & in_keep[3];
-  assign \$1288  = \$1287  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 84'h800000000000000000000;
-  assign \$1289  = ~ in_done;
-  assign \$1290  = in_full & \$1289 ;
-  assign \$1291  = \$1290  & out_full;
-  assign \$1292  = ~ out_done;
-  assign \$1293  = \$1291  & \$1292 ;
-  assign \$1294  = \$1293  & in_keep[4];
-  assign \$1295  = \$1294  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 84'h800000000000000000000;
-  assign \$1296  = ~ in_done;
-  assign \$1297  = in_full & \$1296 ;
-  assign \$1298  = \$1297  & out_full;
-  assign \$1299  = ~ out_done;
-  assign \$1300  = \$1298  & \$1299 ;
-  assign \$1301  = \$1300  & in_keep[5];
-  assign \$1302  = \$1301  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 84'h800000000000000000000;
-  assign \$1303  = ~ in_done;
-  assign \$1304  = in_full & \$1303 ;
-  assign \$1305  = \$1304  & out_full;
-  assign \$1306  = ~ out_done;
-  assign \$1307  = \$1305  & \$1306 ;
-  assign \$1308  = \$1307  & in_keep[6];
-  assign \$1309  = \$1308  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 84'h800000000000000000000;
-  assign \$1310  = ~ in_done;
-  assign \$1311  = in_full & \$1310 ;
-  assign \$1312  = \$1311  & out_full;
-  assign \$1313  = ~ out_done;
-  assign \$1314  = \$1312  & \$1313 ;
-  assign \$1315  = \$1314  & in_keep[7];
-  assign \$1316  = \$1315  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 84'h800000000000000000000;
+  assign \$931  = $signed({ 1'h0, outputs__payload[275:260] }) + $signed(outputs__payload[632:617]);
+  assign \$932  = $signed(\$931 ) + $signed(18'h10000);
+  assign \$933  = downsample ? { outputs__payload[283:276], \$926 [16:0], \$923 [16:0], \$920 [16:0], \$917 [2:0] } : { outputs__payload[283:276], \$932 [17:0], \$930 [17:0], \$928 [17:0] };
+  assign \$934  = out_skid_full ? out_skid_key3 : \$933 ;
+  assign \$935  = out_skid_full ? out_skid_idx3 : outputs__payload[303:284];
+  assign \$936  = ~ out_next_full;
+  assign \$937  = \$936  | out_free_copy4;
+  assign \$939  = outputs__payload[306:304] ^ { 1'h0, \$938  };
+  assign \$941  = \$939  ^ { 1'h0, \$940  };
+  assign \$943  = { 1'h0, \$941  } ^ \$942 ;
+  assign \$945  = $signed({ 1'h0, outputs__payload[321:307] }) + $signed(\$944 );
+  assign \$946  = $signed(\$945 ) + $signed(17'h08000);
+  assign \$948  = $signed({ 1'h0, outputs__payload[336:322] }) + $signed(\$947 );
+  assign \$949  = $signed(\$948 ) + $signed(17'h08000);
+  assign \$951  = $signed({ 1'h0, outputs__payload[351:337] }) + $signed(\$950 );
+  assign \$952  = $signed(\$951 ) + $signed(17'h08000);
+  assign \$953  = $signed({ 1'h0, outputs__payload[319:304] }) + $signed(outputs__payload[664:649]);
+  assign \$954  = $signed(\$953 ) + $signed(18'h10000);
+  assign \$955  = $signed({ 1'h0, outputs__payload[335:320] }) + $signed(outputs__payload[648:633]);
+  assign \$956  = $signed(\$955 ) + $signed(18'h10000);
+  assign \$957  = $signed({ 1'h0, outputs__payload[351:336] }) + $signed(outputs__payload[632:617]);
+  assign \$958  = $signed(\$957 ) + $signed(18'h10000);
+  assign \$959  = downsample ? { outputs__payload[359:352], \$952 [16:0], \$949 [16:0], \$946 [16:0], \$943 [2:0] } : { outputs__payload[359:352], \$958 [17:0], \$956 [17:0], \$954 [17:0] };
+  assign \$960  = out_skid_full ? out_skid_key4 : \$959 ;
+  assign \$961  = out_skid_full ? out_skid_idx4 : outputs__payload[379:360];
+  assign \$962  = ~ out_next_full;
+  assign \$963  = \$962  | out_free_copy5;
+  assign \$965  = outputs__payload[382:380] ^ { 1'h0, \$964  };
+  assign \$967  = \$965  ^ { 1'h0, \$966  };
+  assign \$969  = { 1'h0, \$967  } ^ \$968 ;
+  assign \$971  = $signed({ 1'h0, outputs__payload[397:383] }) + $signed(\$970 );
+  assign \$972  = $signed(\$971 ) + $signed(17'h08000);
+  assign \$974  = $signed({ 1'h0, outputs__payload[412:398] }) + $signed(\$973 );
+  assign \$975  = $signed(\$974 ) + $signed(17'h08000);
+  assign \$977  = $signed({ 1'h0, outputs__payload[427:413] }) + $signed(\$976 );
+  assign \$978  = $signed(\$977 ) + $signed(17'h08000);
+  assign \$979  = $signed({ 1'h0, outputs__payload[395:380] }) + $signed(outputs__payload[664:649]);
+  assign \$980  = $signed(\$979 ) + $signed(18'h10000);
+  assign \$981  = $signed({ 1'h0, outputs__payload[411:396] }) + $signed(outputs__payload[648:633]);
+  assign \$982  = $signed(\$981 ) + $signed(18'h10000);
+  assign \$983  = $signed({ 1'h0, outputs__payload[427:412] }) + $signed(outputs__payload[632:617]);
+  assign \$984  = $signed(\$983 ) + $signed(18'h10000);
+  assign \$985  = downsample ? { outputs__payload[435:428], \$978 [16:0], \$975 [16:0], \$972 [16:0], \$969 [2:0] } : { outputs__payload[435:428], \$984 [17:0], \$982 [17:0], \$980 [17:0] };
+  assign \$986  = out_skid_full ? out_skid_key5 : \$985 ;
+  assign \$987  = out_skid_full ? out_skid_idx5 : outputs__payload[455:436];
+  assign \$988  = ~ out_next_full;
+  assign \$989  = \$988  | out_free_copy6;
+  assign \$991  = outputs__payload[458:456] ^ { 1'h0, \$990  };
+  assign \$993  = \$991  ^ { 1'h0, \$992  };
+  assign \$995  = { 1'h0, \$993  } ^ \$994 ;
+  assign \$997  = $signed({ 1'h0, outputs__payload[473:459] }) + $signed(\$996 );
+  assign \$998  = $signed(\$997 ) + $signed(17'h08000);
+  assign \$1000  = $signed({ 1'h0, outputs__payload[488:474] }) + $signed(\$999 );
+  assign \$1001  = $signed(\$1000 ) + $signed(17'h08000);
+  assign \$1003  = $signed({ 1'h0, outputs__payload[503:489] }) + $signed(\$1002 );
+  assign \$1004  = $signed(\$1003 ) + $signed(17'h08000);
+  assign \$1005  = $signed({ 1'h0, outputs__payload[471:456] }) + $signed(outputs__payload[664:649]);
+  assign \$1006  = $signed(\$1005 ) + $signed(18'h10000);
+  assign \$1007  = $signed({ 1'h0, outputs__payload[487:472] }) + $signed(outputs__payload[648:633]);
+  assign \$1008  = $signed(\$1007 ) + $signed(18'h10000);
+  assign \$1009  = $signed({ 1'h0, outputs__payload[503:488] }) + $signed(outputs__payload[632:617]);
+  assign \$1010  = $signed(\$1009 ) + $signed(18'h10000);
+  assign \$1011  = downsample ? { outputs__payload[511:504], \$1004 [16:0], \$1001 [16:0], \$998 [16:0], \$995 [2:0] } : { outputs__payload[511:504], \$1010 [17:0], \$1008 [17:0], \$1006 [17:0] };
+  assign \$1012  = out_skid_full ? out_skid_key6 : \$1011 ;
+  assign \$1013  = out_skid_full ? out_skid_idx6 : outputs__payload[531:512];
+  assign \$1014  = ~ out_next_full;
+  assign \$1015  = \$1014  | out_free_copy7;
+  assign \$1017  = outputs__payload[534:532] ^ { 1'h0, \$1016  };
+  assign \$1019  = \$1017  ^ { 1'h0, \$1018  };
+  assign \$1021  = { 1'h0, \$1019  } ^ \$1020 ;
+  assign \$1023  = $signed({ 1'h0, outputs__payload[549:535] }) + $signed(\$1022 );
+  assign \$1024  = $signed(\$1023 ) + $signed(17'h08000);
+  assign \$1026  = $signed({ 1'h0, outputs__payload[564:550] }) + $signed(\$1025 );
+  assign \$1027  = $signed(\$1026 ) + $signed(17'h08000);
+  assign \$1029  = $signed({ 1'h0, outputs__payload[579:565] }) + $signed(\$1028 );
+  assign \$1030  = $signed(\$1029 ) + $signed(17'h08000);
+  assign \$1031  = $signed({ 1'h0, outputs__payload[547:532] }) + $signed(outputs__payload[664:649]);
+  assign \$1032  = $signed(\$1031 ) + $signed(18'h10000);
+  assign \$1033  = $signed({ 1'h0, outputs__payload[563:548] }) + $signed(outputs__payload[648:633]);
+  assign \$1034  = $signed(\$1033 ) + $signed(18'h10000);
+  assign \$1035  = $signed({ 1'h0, outputs__payload[579:564] }) + $signed(outputs__payload[632:617]);
+  assign \$1036  = $signed(\$1035 ) + $signed(18'h10000);
+  assign \$1037  = downsample ? { outputs__payload[587:580], \$1030 [16:0], \$1027 [16:0], \$1024 [16:0], \$1021 [2:0] } : { outputs__payload[587:580], \$1036 [17:0], \$1034 [17:0], \$1032 [17:0] };
+  assign \$1038  = out_skid_full ? out_skid_key7 : \$1037 ;
+  assign \$1039  = out_skid_full ? out_skid_idx7 : outputs__payload[607:588];
+  assign \$1040  = ~ in_done;
+  assign \$1041  = in_full & \$1040 ;
+  assign \$1042  = \$1041  & out_full;
+  assign \$1043  = ~ out_done;
+  assign \$1044  = \$1042  & \$1043 ;
+  assign \$1045  = \$1044  & in_keep[0];
+  assign \$1046  = \$1045  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 84'h800000000000000000000;
+  assign \$1047  = ~ in_done;
+  assign \$1048  = in_full & \$1047 ;
+  assign \$1049  = \$1048  & out_full;
+  assign \$1050  = ~ out_done;
+  assign \$1051  = \$1049  & \$1050 ;
+  assign \$1052  = \$1051  & in_keep[1];
+  assign \$1053  = \$1052  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 84'h800000000000000000000;
+  assign \$1054  = ~ in_done;
+  assign \$1055  = in_full & \$1054 ;
+  assign \$1056  = \$1055  & out_full;
+  assign \$1057  = ~ out_done;
+  assign \$1058  = \$1056  & \$1057 ;
+  assign \$1059  = \$1058  & in_keep[2];
+  assign \$1060  = \$1059  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 84'h800000000000000000000;
+  assign \$1061  = ~ in_done;
+  assign \$1062  = in_full & \$1061 ;
+  assign \$1063  = \$1062  & out_full;
+  assign \$1064  = ~ out_done;
+  assign \$1065  = \$1063  & \$1064 ;
+  assign \$1066  = \$1065  & in_keep[3];
+  assign \$1067  = \$1066  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 84'h800000000000000000000;
+  assign \$1068  = ~ in_done;
+  assign \$1069  = in_full & \$1068 ;
+  assign \$1070  = \$1069  & out_full;
+  assign \$1071  = ~ out_done;
+  assign \$1072  = \$1070  & \$1071 ;
+  assign \$1073  = \$1072  & in_keep[4];
+  assign \$1074  = \$1073  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 84'h800000000000000000000;
+  assign \$1075  = ~ in_done;
+  assign \$1076  = in_full & \$1075 ;
+  assign \$1077  = \$1076  & out_full;
+  assign \$1078  = ~ out_done;
+  assign \$1079  = \$1077  & \$1078 ;
+  assign \$1080  = \$1079  & in_keep[5];
+  assign \$1081  = \$1080  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 84'h800000000000000000000;
+  assign \$1082  = ~ in_done;
+  assign \$1083  = in_full & \$1082 ;
+  assign \$1084  = \$1083  & out_full;
+  assign \$1085  = ~ out_done;
+  assign \$1086  = \$1084  & \$1085 ;
+  assign \$1087  = \$1086  & in_keep[6];
+  assign \$1088  = \$1087  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 84'h800000000000000000000;
+  assign \$1089  = ~ in_done;
+  assign \$1090  = in_full & \$1089 ;
+  assign \$1091  = \$1090  & out_full;
+  assign \$1092  = ~ out_done;
+  assign \$1093  = \$1091  & \$1092 ;
+  assign \$1094  = \$1093  & in_keep[7];
+  assign \$1095  = \$1094  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 84'h800000000000000000000;
+  assign \$1096  = ~ in_done;
+  assign \$1097  = in_full & \$1096 ;
+  assign \$1098  = \$1097  & out_full;
+  assign \$1099  = ~ out_done;
+  assign \$1100  = \$1098  & \$1099 ;
+  assign \$1101  = \$1100  & out_keep[7];
+  assign \$1102  = \$1101  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 84'h800000000000000000000;
+  assign \$1103  = ~ in_done;
+  assign \$1104  = in_full & \$1103 ;
+  assign \$1105  = \$1104  & out_full;
+  assign \$1106  = ~ out_done;
+  assign \$1107  = \$1105  & \$1106 ;
+  assign \$1108  = \$1107  & out_keep[6];
+  assign \$1109  = \$1108  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 84'h800000000000000000000;
+  assign \$1110  = ~ in_done;
+  assign \$1111  = in_full & \$1110 ;
+  assign \$1112  = \$1111  & out_full;
+  assign \$1113  = ~ out_done;
+  assign \$1114  = \$1112  & \$1113 ;
+  assign \$1115  = \$1114  & out_keep[5];
+  assign \$1116  = \$1115  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 84'h800000000000000000000;
+  assign \$1117  = ~ in_done;
+  assign \$1118  = in_full & \$1117 ;
+  assign \$1119  = \$1118  & out_full;
+  assign \$1120  = ~ out_done;
+  assign \$1121  = \$1119  & \$1120 ;
+  assign \$1122  = \$1121  & out_keep[4];
+  assign \$1123  = \$1122  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 84'h800000000000000000000;
+  assign \$1124  = ~ in_done;
+  assign \$1125  = in_full & \$1124 ;
+  assign \$1126  = \$1125  & out_full;
+  assign \$1127  = ~ out_done;
+  assign \$1128  = \$1126  & \$1127 ;
+  assign \$1129  = \$1128  & out_keep[3];
+  assign \$1130  = \$1129  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 84'h800000000000000000000;
+  assign \$1131  = ~ in_done;
+  assign \$1132  = in_full & \$1131 ;
+  assign \$1133  = \$1132  & out_full;
+  assign \$1134  = ~ out_done;
+  assign \$1135  = \$1133  & \$1134 ;
+  assign \$1136  = \$1135  & out_keep[2];
+  assign \$1137  = \$1136  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 84'h800000000000000000000;
+  assign \$1138  = ~ in_done;
+  assign \$1139  = in_full & \$1138 ;
+  assign \$1140  = \$1139  & out_full;
+  assign \$1141  = ~ out_done;
+  assign \$1142  = \$1140  & \$1141 ;
+  assign \$1143  = \$1142  & out_keep[1];
+  assign \$1144  = \$1143  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 84'h800000000000000000000;
+  assign \$1145  = ~ in_done;
+  assign \$1146  = in_full & \$1145 ;
+  assign \$1147  = \$1146  & out_full;
+  assign \$1148  = ~ out_done;
+  assign \$1149  = \$1147  & \$1148 ;
+  assign \$1150  = \$1149  & out_keep[0];
+  assign \$1151  = \$1150  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 84'h800000000000000000000;
+  assign \$1152  = ~ in_done;
+  assign \$1153  = in_full & \$1152 ;
+  assign \$1154  = \$1153  & out_full;
+  assign \$1155  = ~ out_done;
+  assign \$1156  = \$1154  & \$1155 ;
+  assign \$1157  = \$1156  & in_keep[0];
+  assign \$1158  = \$1157  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 84'h800000000000000000000;
+  assign \$1159  = ~ in_done;
+  assign \$1160  = in_full & \$1159 ;
+  assign \$1161  = \$1160  & out_full;
+  assign \$1162  = ~ out_done;
+  assign \$1163  = \$1161  & \$1162 ;
+  assign \$1164  = \$1163  & out_keep[7];
+  assign \$1165  = \$1164  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 84'h800000000000000000000;
+  assign \$1166  = \$1158 [19:0] > \$1165 [19:0];
+  assign \$1167  = ~ in_done;
+  assign \$1168  = in_full & \$1167 ;
+  assign \$1169  = \$1168  & out_full;
+  assign \$1170  = ~ out_done;
+  assign \$1171  = \$1169  & \$1170 ;
+  assign \$1172  = \$1171  & in_keep[0];
+  assign \$1173  = \$1172  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 84'h800000000000000000000;
+  assign \$1174  = ~ in_done;
+  assign \$1175  = in_full & \$1174 ;
+  assign \$1176  = \$1175  & out_full;
+  assign \$1177  = ~ out_done;
+  assign \$1178  = \$1176  & \$1177 ;
+  assign \$1179  = \$1178  & out_keep[7];
+  assign \$1180  = \$1179  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 84'h800000000000000000000;
+  assign \$1181  = \$1173 [19:0] == \$1180 [19:0];
+  assign \$1182  = ~ in_done;
+  assign \$1183  = in_full & \$1182 ;
+  assign \$1184  = \$1183  & out_full;
+  assign \$1185  = ~ out_done;
+  assign \$1186  = \$1184  & \$1185 ;
+  assign \$1187  = \$1186  & in_keep[0];
+  assign \$1188  = \$1187  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 84'h800000000000000000000;
+  assign \$1189  = ~ in_done;
+  assign \$1190  = in_full & \$1189 ;
+  assign \$1191  = \$1190  & out_full;
+  assign \$1192  = ~ out_done;
+  assign \$1193  = \$1191  & \$1192 ;
+  assign \$1194  = \$1193  & out_keep[7];
+  assign \$1195  = \$1194  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 84'h800000000000000000000;
+  assign \$1196  = \$1188 [39:20] > \$1195 [39:20];
+  assign \$1197  = ~ in_done;
+  assign \$1198  = in_full & \$1197 ;
+  assign \$1199  = \$1198  & out_full;
+  assign \$1200  = ~ out_done;
+  assign \$1201  = \$1199  & \$1200 ;
+  assign \$1202  = \$1201  & in_keep[0];
+  assign \$1203  = \$1202  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 84'h800000000000000000000;
+  assign \$1204  = ~ in_done;
+  assign \$1205  = in_full & \$1204 ;
+  assign \$1206  = \$1205  & out_full;
+  assign \$1207  = ~ out_done;
+  assign \$1208  = \$1206  & \$1207 ;
+  assign \$1209  = \$1208  & out_keep[7];
+  assign \$1210  = \$1209  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 84'h800000000000000000000;
+  assign \$1211  = \$1203 [39:20] == \$1210 [39:20];
+  assign \$1212  = ~ in_done;
+  assign \$1213  = in_full & \$1212 ;
+  assign \$1214  = \$1213  & out_full;
+  assign \$1215  = ~ out_done;
+  assign \$1216  = \$1214  & \$1215 ;
+  assign \$1217  = \$1216  & in_keep[0];
+  assign \$1218  = \$1217  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 84'h800000000000000000000;
+  assign \$1219  = ~ in_done;
+  assign \$1220  = in_full & \$1219 ;
+  assign \$1221  = \$1220  & out_full;
+  assign \$1222  = ~ out_done;
+  assign \$1223  = \$1221  & \$1222 ;
+  assign \$1224  = \$1223  & out_keep[7];
+  assign \$1225  = \$1224  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 84'h800000000000000000000;
+  assign \$1226  = \$1218 [59:40] > \$1225 [59:40];
+  assign \$1227  = ~ in_done;
+  assign \$1228  = in_full & \$1227 ;
+  assign \$1229  = \$1228  & out_full;
+  assign \$1230  = ~ out_done;
+  assign \$1231  = \$1229  & \$1230 ;
+  assign \$1232  = \$1231  & in_keep[0];
+  assign \$1233  = \$1232  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 84'h800000000000000000000;
+  assign \$1234  = ~ in_done;
+  assign \$1235  = in_full & \$1234 ;
+  assign \$1236  = \$1235  & out_full;
+  assign \$1237  = ~ out_done;
+  assign \$1238  = \$1236  & \$1237 ;
+  assign \$1239  = \$1238  & out_keep[7];
+  assign \$1240  = \$1239  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 84'h800000000000000000000;
+  assign \$1241  = \$1233 [59:40] == \$1240 [59:40];
+  assign \$1242  = ~ in_done;
+  assign \$1243  = in_full & \$1242 ;
+  assign \$1244  = \$1243  & out_full;
+  assign \$1245  = ~ out_done;
+  assign \$1246  = \$1244  & \$1245 ;
+  assign \$1247  = \$1246  & in_keep[0];
+  assign \$1248  = \$1247  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 84'h800000000000000000000;
+  assign \$1249  = ~ in_done;
+  assign \$1250  = in_full & \$1249 ;
+  assign \$1251  = \$1250  & out_full;
+  assign \$1252  = ~ out_done;
+  assign \$1253  = \$1251  & \$1252 ;
+  assign \$1254  = \$1253  & out_keep[7];
+  assign \$1255  = \$1254  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 84'h800000000000000000000;
+  assign \$1256  = \$1248 [79:60] > \$1255 [79:60];
+  assign \$1257  = ~ in_done;
+  assign \$1258  = in_full & \$1257 ;
+  assign \$1259  = \$1258  & out_full;
+  assign \$1260  = ~ out_done;
+  assign \$1261  = \$1259  & \$1260 ;
+  assign \$1262  = \$1261  & in_keep[0];
+  assign \$1263  = \$1262  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 84'h800000000000000000000;
+  assign \$1264  = ~ in_done;
+  assign \$1265  = in_full & \$1264 ;
+  assign \$1266  = \$1265  & out_full;
+  assign \$1267  = ~ out_done;
+  assign \$1268  = \$1266  & \$1267 ;
+  assign \$1269  = \$1268  & out_keep[7];
+  assign \$1270  = \$1269  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 84'h800000000000000000000;
+  assign \$1271  = \$1263 [79:60] == \$1270 [79:60];
+  assign \$1272  = ~ in_done;
+  assign \$1273  = in_full & \$1272 ;
+  assign \$1274  = \$1273  & out_full;
+  assign \$1275  = ~ out_done;
+  assign \$1276  = \$1274  & \$1275 ;
+  assign \$1277  = \$1276  & in_keep[0];
+  assign \$1278  = \$1277  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 84'h800000000000000000000;
+  assign \$1279  = ~ in_done;
+  assign \$1280  = in_full & \$1279 ;
+  assign \$1281  = \$1280  & out_full;
+  assign \$1282  = ~ out_done;
+  assign \$1283  = \$1281  & \$1282 ;
+  assign \$1284  = \$1283  & out_keep[7];
+  assign \$1285  = \$1284  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 84'h800000000000000000000;
+  assign \$1286  = \$1278 [83:80] > \$1285 [83:80];
+  assign \$1287  = ~ in_done;
+  assign \$1288  = in_full & \$1287 ;
+  assign \$1289  = \$1288  & out_full;
+  assign \$1290  = ~ out_done;
+  assign \$1291  = \$1289  & \$1290 ;
+  assign \$1292  = \$1291  & in_keep[0];
+  assign \$1293  = \$1292  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 84'h800000000000000000000;
+  assign \$1294  = ~ in_done;
+  assign \$1295  = in_full & \$1294 ;
+  assign \$1296  = \$1295  & out_full;
+  assign \$1297  = ~ out_done;
+  assign \$1298  = \$1296  & \$1297 ;
+  assign \$1299  = \$1298  & out_keep[7];
+  assign \$1300  = \$1299  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 84'h800000000000000000000;
+  assign \$1301  = \$1293 [83:80] == \$1300 [83:80];
+  assign \$1302  = ~ in_done;
+  assign \$1303  = in_full & \$1302 ;
+  assign \$1304  = \$1303  & out_full;
+  assign \$1305  = ~ out_done;
+  assign \$1306  = \$1304  & \$1305 ;
+  assign \$1307  = \$1306  & in_keep[1];
+  assign \$1308  = \$1307  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 84'h800000000000000000000;
+  assign \$1309  = ~ in_done;
+  assign \$1310  = in_full & \$1309 ;
+  assign \$1311  = \$1310  & out_full;
+  assign \$1312  = ~ out_done;
+  assign \$1313  = \$1311  & \$1312 ;
+  assign \$1314  = \$1313  & out_keep[6];
+  assign \$1315  = \$1314  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 84'h800000000000000000000;
+  assign \$1316  = \$1308 [19:0] > \$1315 [19:0];
   assign \$1317  = ~ in_done;
   assign \$1318  = in_full & \$1317 ;
   assign \$1319  = \$1318  & out_full;
   assign \$1320  = ~ out_done;
   assign \$1321  = \$1319  & \$1320 ;
-  assign \$1322  = \$1321  & out_keep[7];
-  assign \$1323  = \$1322  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 84'h800000000000000000000;
+  assign \$1322  = \$1321  & in_keep[1];
+  assign \$1323  = \$1322  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 84'h800000000000000000000;
   assign \$1324  = ~ in_done;
   assign \$1325  = in_full & \$1324 ;
   assign \$1326  = \$1325  & out_full;
@@ -7577,6382 +6829,7340 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   assign \$1328  = \$1326  & \$1327 ;
   assign \$1329  = \$1328  & out_keep[6];
   assign \$1330  = \$1329  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 84'h800000000000000000000;
-  assign \$1331  = ~ in_done;
-  assign \$1332  = in_full & \$1331 ;
-  assign \$1333  = \$1332  & out_full;
-  assign \$1334  = ~ out_done;
-  assign \$1335  = \$1333  & \$1334 ;
-  assign \$1336  = \$1335  & out_keep[5];
-  assign \$1337  = \$1336  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 84'h800000000000000000000;
-  assign \$1338  = ~ in_done;
-  assign \$1339  = in_full & \$1338 ;
-  assign \$1340  = \$1339  & out_full;
-  assign \$1341  = ~ out_done;
-  assign \$1342  = \$1340  & \$1341 ;
-  assign \$1343  = \$1342  & out_keep[4];
-  assign \$1344  = \$1343  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 84'h800000000000000000000;
-  assign \$1345  = ~ in_done;
-  assign \$1346  = in_full & \$1345 ;
-  assign \$1347  = \$1346  & out_full;
-  assign \$1348  = ~ out_done;
-  assign \$1349  = \$1347  & \$1348 ;
-  assign \$1350  = \$1349  & out_keep[3];
-  assign \$1351  = \$1350  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 84'h800000000000000000000;
-  assign \$1352  = ~ in_done;
-  assign \$1353  = in_full & \$1352 ;
-  assign \$1354  = \$1353  & out_full;
-  assign \$1355  = ~ out_done;
-  assign \$1356  = \$1354  & \$1355 ;
-  assign \$1357  = \$1356  & out_keep[2];
-  assign \$1358  = \$1357  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 84'h800000000000000000000;
-  assign \$1359  = ~ in_done;
-  assign \$1360  = in_full & \$1359 ;
-  assign \$1361  = \$1360  & out_full;
-  assign \$1362  = ~ out_done;
-  assign \$1363  = \$1361  & \$1362 ;
-  assign \$1364  = \$1363  & out_keep[1];
-  assign \$1365  = \$1364  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 84'h800000000000000000000;
-  assign \$1366  = ~ in_done;
-  assign \$1367  = in_full & \$1366 ;
-  assign \$1368  = \$1367  & out_full;
-  assign \$1369  = ~ out_done;
-  assign \$1370  = \$1368  & \$1369 ;
-  assign \$1371  = \$1370  & out_keep[0];
-  assign \$1372  = \$1371  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 84'h800000000000000000000;
-  assign \$1373  = ~ in_done;
-  assign \$1374  = in_full & \$1373 ;
-  assign \$1375  = \$1374  & out_full;
-  assign \$1376  = ~ out_done;
-  assign \$1377  = \$1375  & \$1376 ;
-  assign \$1378  = \$1377  & in_keep[0];
-  assign \$1379  = \$1378  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 84'h800000000000000000000;
-  assign \$1380  = ~ in_done;
-  assign \$1381  = in_full & \$1380 ;
-  assign \$1382  = \$1381  & out_full;
-  assign \$1383  = ~ out_done;
-  assign \$1384  = \$1382  & \$1383 ;
-  assign \$1385  = \$1384  & out_keep[7];
-  assign \$1386  = \$1385  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 84'h800000000000000000000;
-  assign \$1387  = \$1379 [19:0] > \$1386 [19:0];
-  assign \$1388  = ~ in_done;
-  assign \$1389  = in_full & \$1388 ;
-  assign \$1390  = \$1389  & out_full;
-  assign \$1391  = ~ out_done;
-  assign \$1392  = \$1390  & \$1391 ;
-  assign \$1393  = \$1392  & in_keep[0];
-  assign \$1394  = \$1393  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 84'h800000000000000000000;
-  assign \$1395  = ~ in_done;
-  assign \$1396  = in_full & \$1395 ;
-  assign \$1397  = \$1396  & out_full;
-  assign \$1398  = ~ out_done;
-  assign \$1399  = \$1397  & \$1398 ;
-  assign \$1400  = \$1399  & out_keep[7];
-  assign \$1401  = \$1400  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 84'h800000000000000000000;
-  assign \$1402  = \$1394 [19:0] == \$1401 [19:0];
-  assign \$1403  = ~ in_done;
-  assign \$1404  = in_full & \$1403 ;
-  assign \$1405  = \$1404  & out_full;
-  assign \$1406  = ~ out_done;
-  assign \$1407  = \$1405  & \$1406 ;
-  assign \$1408  = \$1407  & in_keep[0];
-  assign \$1409  = \$1408  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 84'h800000000000000000000;
-  assign \$1410  = ~ in_done;
-  assign \$1411  = in_full & \$1410 ;
-  assign \$1412  = \$1411  & out_full;
-  assign \$1413  = ~ out_done;
-  assign \$1414  = \$1412  & \$1413 ;
-  assign \$1415  = \$1414  & out_keep[7];
-  assign \$1416  = \$1415  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 84'h800000000000000000000;
-  assign \$1417  = \$1409 [39:20] > \$1416 [39:20];
-  assign \$1418  = ~ in_done;
-  assign \$1419  = in_full & \$1418 ;
-  assign \$1420  = \$1419  & out_full;
-  assign \$1421  = ~ out_done;
-  assign \$1422  = \$1420  & \$1421 ;
-  assign \$1423  = \$1422  & in_keep[0];
-  assign \$1424  = \$1423  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 84'h800000000000000000000;
-  assign \$1425  = ~ in_done;
-  assign \$1426  = in_full & \$1425 ;
-  assign \$1427  = \$1426  & out_full;
-  assign \$1428  = ~ out_done;
-  assign \$1429  = \$1427  & \$1428 ;
-  assign \$1430  = \$1429  & out_keep[7];
-  assign \$1431  = \$1430  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 84'h800000000000000000000;
-  assign \$1432  = \$1424 [39:20] == \$1431 [39:20];
-  assign \$1433  = ~ in_done;
-  assign \$1434  = in_full & \$1433 ;
-  assign \$1435  = \$1434  & out_full;
-  assign \$1436  = ~ out_done;
-  assign \$1437  = \$1435  & \$1436 ;
-  assign \$1438  = \$1437  & in_keep[0];
-  assign \$1439  = \$1438  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 84'h800000000000000000000;
-  assign \$1440  = ~ in_done;
-  assign \$1441  = in_full & \$1440 ;
-  assign \$1442  = \$1441  & out_full;
-  assign \$1443  = ~ out_done;
-  assign \$1444  = \$1442  & \$1443 ;
-  assign \$1445  = \$1444  & out_keep[7];
-  assign \$1446  = \$1445  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 84'h800000000000000000000;
-  assign \$1447  = \$1439 [59:40] > \$1446 [59:40];
-  assign \$1448  = ~ in_done;
-  assign \$1449  = in_full & \$1448 ;
-  assign \$1450  = \$1449  & out_full;
-  assign \$1451  = ~ out_done;
-  assign \$1452  = \$1450  & \$1451 ;
-  assign \$1453  = \$1452  & in_keep[0];
-  assign \$1454  = \$1453  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 84'h800000000000000000000;
-  assign \$1455  = ~ in_done;
-  assign \$1456  = in_full & \$1455 ;
-  assign \$1457  = \$1456  & out_full;
-  assign \$1458  = ~ out_done;
-  assign \$1459  = \$1457  & \$1458 ;
-  assign \$1460  = \$1459  & out_keep[7];
-  assign \$1461  = \$1460  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 84'h800000000000000000000;
-  assign \$1462  = \$1454 [59:40] == \$1461 [59:40];
-  assign \$1463  = ~ in_done;
-  assign \$1464  = in_full & \$1463 ;
-  assign \$1465  = \$1464  & out_full;
-  assign \$1466  = ~ out_done;
-  assign \$1467  = \$1465  & \$1466 ;
-  assign \$1468  = \$1467  & in_keep[0];
-  assign \$1469  = \$1468  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 84'h800000000000000000000;
-  assign \$1470  = ~ in_done;
-  assign \$1471  = in_full & \$1470 ;
-  assign \$1472  = \$1471  & out_full;
-  assign \$1473  = ~ out_done;
-  assign \$1474  = \$1472  & \$1473 ;
-  assign \$1475  = \$1474  & out_keep[7];
-  assign \$1476  = \$1475  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 84'h800000000000000000000;
-  assign \$1477  = \$1469 [79:60] > \$1476 [79:60];
-  assign \$1478  = ~ in_done;
-  assign \$1479  = in_full & \$1478 ;
-  assign \$1480  = \$1479  & out_full;
-  assign \$1481  = ~ out_done;
-  assign \$1482  = \$1480  & \$1481 ;
-  assign \$1483  = \$1482  & in_keep[0];
-  assign \$1484  = \$1483  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 84'h800000000000000000000;
-  assign \$1485  = ~ in_done;
-  assign \$1486  = in_full & \$1485 ;
-  assign \$1487  = \$1486  & out_full;
-  assign \$1488  = ~ out_done;
-  assign \$1489  = \$1487  & \$1488 ;
-  assign \$1490  = \$1489  & out_keep[7];
-  assign \$1491  = \$1490  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 84'h800000000000000000000;
-  assign \$1492  = \$1484 [79:60] == \$1491 [79:60];
-  assign \$1493  = ~ in_done;
-  assign \$1494  = in_full & \$1493 ;
-  assign \$1495  = \$1494  & out_full;
-  assign \$1496  = ~ out_done;
-  assign \$1497  = \$1495  & \$1496 ;
-  assign \$1498  = \$1497  & in_keep[0];
-  assign \$1499  = \$1498  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 84'h800000000000000000000;
-  assign \$1500  = ~ in_done;
-  assign \$1501  = in_full & \$1500 ;
-  assign \$1502  = \$1501  & out_full;
-  assign \$1503  = ~ out_done;
-  assign \$1504  = \$1502  & \$1503 ;
-  assign \$1505  = \$1504  & out_keep[7];
-  assign \$1506  = \$1505  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 84'h800000000000000000000;
-  assign \$1507  = \$1499 [83:80] > \$1506 [83:80];
-  assign \$1508  = ~ in_done;
-  assign \$1509  = in_full & \$1508 ;
-  assign \$1510  = \$1509  & out_full;
-  assign \$1511  = ~ out_done;
-  assign \$1512  = \$1510  & \$1511 ;
-  assign \$1513  = \$1512  & in_keep[0];
-  assign \$1514  = \$1513  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 84'h800000000000000000000;
-  assign \$1515  = ~ in_done;
-  assign \$1516  = in_full & \$1515 ;
-  assign \$1517  = \$1516  & out_full;
-  assign \$1518  = ~ out_done;
-  assign \$1519  = \$1517  & \$1518 ;
-  assign \$1520  = \$1519  & out_keep[7];
-  assign \$1521  = \$1520  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 84'h800000000000000000000;
-  assign \$1522  = \$1514 [83:80] == \$1521 [83:80];
-  assign \$1523  = ~ in_done;
-  assign \$1524  = in_full & \$1523 ;
-  assign \$1525  = \$1524  & out_full;
-  assign \$1526  = ~ out_done;
-  assign \$1527  = \$1525  & \$1526 ;
-  assign \$1528  = \$1527  & in_keep[1];
-  assign \$1529  = \$1528  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 84'h800000000000000000000;
-  assign \$1530  = ~ in_done;
-  assign \$1531  = in_full & \$1530 ;
-  assign \$1532  = \$1531  & out_full;
-  assign \$1533  = ~ out_done;
-  assign \$1534  = \$1532  & \$1533 ;
-  assign \$1535  = \$1534  & out_keep[6];
-  assign \$1536  = \$1535  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 84'h800000000000000000000;
-  assign \$1537  = \$1529 [19:0] > \$1536 [19:0];
-  assign \$1538  = ~ in_done;
-  assign \$1539  = in_full & \$1538 ;
-  assign \$1540  = \$1539  & out_full;
-  assign \$1541  = ~ out_done;
-  assign \$1542  = \$1540  & \$1541 ;
-  assign \$1543  = \$1542  & in_keep[1];
-  assign \$1544  = \$1543  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 84'h800000000000000000000;
-  assign \$1545  = ~ in_done;
-  assign \$1546  = in_full & \$1545 ;
-  assign \$1547  = \$1546  & out_full;
-  assign \$1548  = ~ out_done;
-  assign \$1549  = \$1547  & \$1548 ;
-  assign \$1550  = \$1549  & out_keep[6];
-  assign \$1551  = \$1550  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 84'h800000000000000000000;
-  assign \$1552  = \$1544 [19:0] == \$1551 [19:0];
-  assign \$1553  = ~ in_done;
-  assign \$1554  = in_full & \$1553 ;
-  assign \$1555  = \$1554  & out_full;
-  assign \$1556  = ~ out_done;
-  assign \$1557  = \$1555  & \$1556 ;
-  assign \$1558  = \$1557  & in_keep[1];
-  assign \$1559  = \$1558  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 84'h800000000000000000000;
-  assign \$1560  = ~ in_done;
-  assign \$1561  = in_full & \$1560 ;
-  assign \$1562  = \$1561  & out_full;
-  assign \$1563  = ~ out_done;
-  assign \$1564  = \$1562  & \$1563 ;
-  assign \$1565  = \$1564  & out_keep[6];
-  assign \$1566  = \$1565  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 84'h800000000000000000000;
-  assign \$1567  = \$1559 [39:20] > \$1566 [39:20];
-  assign \$1568  = ~ in_done;
-  assign \$1569  = in_full & \$1568 ;
-  assign \$1570  = \$1569  & out_full;
-  assign \$1571  = ~ out_done;
-  assign \$1572  = \$1570  & \$1571 ;
-  assign \$1573  = \$1572  & in_keep[1];
-  assign \$1574  = \$1573  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 84'h800000000000000000000;
-  assign \$1575  = ~ in_done;
-  assign \$1576  = in_full & \$1575 ;
-  assign \$1577  = \$1576  & out_full;
-  assign \$1578  = ~ out_done;
-  assign \$1579  = \$1577  & \$1578 ;
-  assign \$1580  = \$1579  & out_keep[6];
-  assign \$1581  = \$1580  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 84'h800000000000000000000;
-  assign \$1582  = \$1574 [39:20] == \$1581 [39:20];
-  assign \$1583  = ~ in_done;
-  assign \$1584  = in_full & \$1583 ;
-  assign \$1585  = \$1584  & out_full;
-  assign \$1586  = ~ out_done;
-  assign \$1587  = \$1585  & \$1586 ;
-  assign \$1588  = \$1587  & in_keep[1];
-  assign \$1589  = \$1588  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 84'h800000000000000000000;
-  assign \$1590  = ~ in_done;
-  assign \$1591  = in_full & \$1590 ;
-  assign \$1592  = \$1591  & out_full;
-  assign \$1593  = ~ out_done;
-  assign \$1594  = \$1592  & \$1593 ;
-  assign \$1595  = \$1594  & out_keep[6];
-  assign \$1596  = \$1595  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 84'h800000000000000000000;
-  assign \$1597  = \$1589 [59:40] > \$1596 [59:40];
-  assign \$1598  = ~ in_done;
-  assign \$1599  = in_full & \$1598 ;
-  assign \$1600  = \$1599  & out_full;
-  assign \$1601  = ~ out_done;
-  assign \$1602  = \$1600  & \$1601 ;
-  assign \$1603  = \$1602  & in_keep[1];
-  assign \$1604  = \$1603  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 84'h800000000000000000000;
-  assign \$1605  = ~ in_done;
-  assign \$1606  = in_full & \$1605 ;
-  assign \$1607  = \$1606  & out_full;
-  assign \$1608  = ~ out_done;
-  assign \$1609  = \$1607  & \$1608 ;
-  assign \$1610  = \$1609  & out_keep[6];
-  assign \$1611  = \$1610  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 84'h800000000000000000000;
-  assign \$1612  = \$1604 [59:40] == \$1611 [59:40];
-  assign \$1613  = ~ in_done;
-  assign \$1614  = in_full & \$1613 ;
-  assign \$1615  = \$1614  & out_full;
-  assign \$1616  = ~ out_done;
-  assign \$1617  = \$1615  & \$1616 ;
-  assign \$1618  = \$1617  & in_keep[1];
-  assign \$1619  = \$1618  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 84'h800000000000000000000;
-  assign \$1620  = ~ in_done;
-  assign \$1621  = in_full & \$1620 ;
-  assign \$1622  = \$1621  & out_full;
-  assign \$1623  = ~ out_done;
-  assign \$1624  = \$1622  & \$1623 ;
-  assign \$1625  = \$1624  & out_keep[6];
-  assign \$1626  = \$1625  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 84'h800000000000000000000;
-  assign \$1627  = \$1619 [79:60] > \$1626 [79:60];
-  assign \$1628  = ~ in_done;
-  assign \$1629  = in_full & \$1628 ;
-  assign \$1630  = \$1629  & out_full;
-  assign \$1631  = ~ out_done;
-  assign \$1632  = \$1630  & \$1631 ;
-  assign \$1633  = \$1632  & in_keep[1];
-  assign \$1634  = \$1633  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 84'h800000000000000000000;
-  assign \$1635  = ~ in_done;
-  assign \$1636  = in_full & \$1635 ;
-  assign \$1637  = \$1636  & out_full;
-  assign \$1638  = ~ out_done;
-  assign \$1639  = \$1637  & \$1638 ;
-  assign \$1640  = \$1639  & out_keep[6];
-  assign \$1641  = \$1640  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 84'h800000000000000000000;
-  assign \$1642  = \$1634 [79:60] == \$1641 [79:60];
-  assign \$1643  = ~ in_done;
-  assign \$1644  = in_full & \$1643 ;
-  assign \$1645  = \$1644  & out_full;
-  assign \$1646  = ~ out_done;
-  assign \$1647  = \$1645  & \$1646 ;
-  assign \$1648  = \$1647  & in_keep[1];
-  assign \$1649  = \$1648  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 84'h800000000000000000000;
-  assign \$1650  = ~ in_done;
-  assign \$1651  = in_full & \$1650 ;
-  assign \$1652  = \$1651  & out_full;
-  assign \$1653  = ~ out_done;
-  assign \$1654  = \$1652  & \$1653 ;
-  assign \$1655  = \$1654  & out_keep[6];
-  assign \$1656  = \$1655  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 84'h800000000000000000000;
-  assign \$1657  = \$1649 [83:80] > \$1656 [83:80];
-  assign \$1658  = ~ in_done;
-  assign \$1659  = in_full & \$1658 ;
-  assign \$1660  = \$1659  & out_full;
-  assign \$1661  = ~ out_done;
-  assign \$1662  = \$1660  & \$1661 ;
-  assign \$1663  = \$1662  & in_keep[1];
-  assign \$1664  = \$1663  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 84'h800000000000000000000;
-  assign \$1665  = ~ in_done;
-  assign \$1666  = in_full & \$1665 ;
-  assign \$1667  = \$1666  & out_full;
-  assign \$1668  = ~ out_done;
-  assign \$1669  = \$1667  & \$1668 ;
-  assign \$1670  = \$1669  & out_keep[6];
-  assign \$1671  = \$1670  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 84'h800000000000000000000;
-  assign \$1672  = \$1664 [83:80] == \$1671 [83:80];
-  assign \$1673  = ~ in_done;
-  assign \$1674  = in_full & \$1673 ;
-  assign \$1675  = \$1674  & out_full;
-  assign \$1676  = ~ out_done;
-  assign \$1677  = \$1675  & \$1676 ;
-  assign \$1678  = \$1677  & in_keep[2];
-  assign \$1679  = \$1678  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 84'h800000000000000000000;
-  assign \$1680  = ~ in_done;
-  assign \$1681  = in_full & \$1680 ;
-  assign \$1682  = \$1681  & out_full;
-  assign \$1683  = ~ out_done;
-  assign \$1684  = \$1682  & \$1683 ;
-  assign \$1685  = \$1684  & out_keep[5];
-  assign \$1686  = \$1685  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 84'h800000000000000000000;
-  assign \$1687  = \$1679 [19:0] > \$1686 [19:0];
-  assign \$1688  = ~ in_done;
-  assign \$1689  = in_full & \$1688 ;
-  assign \$1690  = \$1689  & out_full;
-  assign \$1691  = ~ out_done;
-  assign \$1692  = \$1690  & \$1691 ;
-  assign \$1693  = \$1692  & in_keep[2];
-  assign \$1694  = \$1693  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 84'h800000000000000000000;
-  assign \$1695  = ~ in_done;
-  assign \$1696  = in_full & \$1695 ;
-  assign \$1697  = \$1696  & out_full;
-  assign \$1698  = ~ out_done;
-  assign \$1699  = \$1697  & \$1698 ;
-  assign \$1700  = \$1699  & out_keep[5];
-  assign \$1701  = \$1700  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 84'h800000000000000000000;
-  assign \$1702  = \$1694 [19:0] == \$1701 [19:0];
-  assign \$1703  = ~ in_done;
-  assign \$1704  = in_full & \$1703 ;
-  assign \$1705  = \$1704  & out_full;
-  assign \$1706  = ~ out_done;
-  assign \$1707  = \$1705  & \$1706 ;
-  assign \$1708  = \$1707  & in_keep[2];
-  assign \$1709  = \$1708  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 84'h800000000000000000000;
-  assign \$1710  = ~ in_done;
-  assign \$1711  = in_full & \$1710 ;
-  assign \$1712  = \$1711  & out_full;
-  assign \$1713  = ~ out_done;
-  assign \$1714  = \$1712  & \$1713 ;
-  assign \$1715  = \$1714  & out_keep[5];
-  assign \$1716  = \$1715  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 84'h800000000000000000000;
-  assign \$1717  = \$1709 [39:20] > \$1716 [39:20];
-  assign \$1718  = ~ in_done;
-  assign \$1719  = in_full & \$1718 ;
-  assign \$1720  = \$1719  & out_full;
-  assign \$1721  = ~ out_done;
-  assign \$1722  = \$1720  & \$1721 ;
-  assign \$1723  = \$1722  & in_keep[2];
-  assign \$1724  = \$1723  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 84'h800000000000000000000;
-  assign \$1725  = ~ in_done;
-  assign \$1726  = in_full & \$1725 ;
-  assign \$1727  = \$1726  & out_full;
-  assign \$1728  = ~ out_done;
-  assign \$1729  = \$1727  & \$1728 ;
-  assign \$1730  = \$1729  & out_keep[5];
-  assign \$1731  = \$1730  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 84'h800000000000000000000;
-  assign \$1732  = \$1724 [39:20] == \$1731 [39:20];
-  assign \$1733  = ~ in_done;
-  assign \$1734  = in_full & \$1733 ;
-  assign \$1735  = \$1734  & out_full;
-  assign \$1736  = ~ out_done;
-  assign \$1737  = \$1735  & \$1736 ;
-  assign \$1738  = \$1737  & in_keep[2];
-  assign \$1739  = \$1738  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 84'h800000000000000000000;
-  assign \$1740  = ~ in_done;
-  assign \$1741  = in_full & \$1740 ;
-  assign \$1742  = \$1741  & out_full;
-  assign \$1743  = ~ out_done;
-  assign \$1744  = \$1742  & \$1743 ;
-  assign \$1745  = \$1744  & out_keep[5];
-  assign \$1746  = \$1745  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 84'h800000000000000000000;
-  assign \$1747  = \$1739 [59:40] > \$1746 [59:40];
-  assign \$1748  = ~ in_done;
-  assign \$1749  = in_full & \$1748 ;
-  assign \$1750  = \$1749  & out_full;
-  assign \$1751  = ~ out_done;
-  assign \$1752  = \$1750  & \$1751 ;
-  assign \$1753  = \$1752  & in_keep[2];
-  assign \$1754  = \$1753  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 84'h800000000000000000000;
-  assign \$1755  = ~ in_done;
-  assign \$1756  = in_full & \$1755 ;
-  assign \$1757  = \$1756  & out_full;
-  assign \$1758  = ~ out_done;
-  assign \$1759  = \$1757  & \$1758 ;
-  assign \$1760  = \$1759  & out_keep[5];
-  assign \$1761  = \$1760  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 84'h800000000000000000000;
-  assign \$1762  = \$1754 [59:40] == \$1761 [59:40];
-  assign \$1763  = ~ in_done;
-  assign \$1764  = in_full & \$1763 ;
-  assign \$1765  = \$1764  & out_full;
-  assign \$1766  = ~ out_done;
-  assign \$1767  = \$1765  & \$1766 ;
-  assign \$1768  = \$1767  & in_keep[2];
-  assign \$1769  = \$1768  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 84'h800000000000000000000;
-  assign \$1770  = ~ in_done;
-  assign \$1771  = in_full & \$1770 ;
-  assign \$1772  = \$1771  & out_full;
-  assign \$1773  = ~ out_done;
-  assign \$1774  = \$1772  & \$1773 ;
-  assign \$1775  = \$1774  & out_keep[5];
-  assign \$1776  = \$1775  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 84'h800000000000000000000;
-  assign \$1777  = \$1769 [79:60] > \$1776 [79:60];
-  assign \$1778  = ~ in_done;
-  assign \$1779  = in_full & \$1778 ;
-  assign \$1780  = \$1779  & out_full;
-  assign \$1781  = ~ out_done;
-  assign \$1782  = \$1780  & \$1781 ;
-  assign \$1783  = \$1782  & in_keep[2];
-  assign \$1784  = \$1783  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 84'h800000000000000000000;
-  assign \$1785  = ~ in_done;
-  assign \$1786  = in_full & \$1785 ;
-  assign \$1787  = \$1786  & out_full;
-  assign \$1788  = ~ out_done;
-  assign \$1789  = \$1787  & \$1788 ;
-  assign \$1790  = \$1789  & out_keep[5];
-  assign \$1791  = \$1790  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 84'h800000000000000000000;
-  assign \$1792  = \$1784 [79:60] == \$1791 [79:60];
-  assign \$1793  = ~ in_done;
-  assign \$1794  = in_full & \$1793 ;
-  assign \$1795  = \$1794  & out_full;
-  assign \$1796  = ~ out_done;
-  assign \$1797  = \$1795  & \$1796 ;
-  assign \$1798  = \$1797  & in_keep[2];
-  assign \$1799  = \$1798  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 84'h800000000000000000000;
-  assign \$1800  = ~ in_done;
-  assign \$1801  = in_full & \$1800 ;
-  assign \$1802  = \$1801  & out_full;
-  assign \$1803  = ~ out_done;
-  assign \$1804  = \$1802  & \$1803 ;
-  assign \$1805  = \$1804  & out_keep[5];
-  assign \$1806  = \$1805  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 84'h800000000000000000000;
-  assign \$1807  = \$1799 [83:80] > \$1806 [83:80];
-  assign \$1808  = ~ in_done;
-  assign \$1809  = in_full & \$1808 ;
-  assign \$1810  = \$1809  & out_full;
-  assign \$1811  = ~ out_done;
-  assign \$1812  = \$1810  & \$1811 ;
-  assign \$1813  = \$1812  & in_keep[2];
-  assign \$1814  = \$1813  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 84'h800000000000000000000;
-  assign \$1815  = ~ in_done;
-  assign \$1816  = in_full & \$1815 ;
-  assign \$1817  = \$1816  & out_full;
-  assign \$1818  = ~ out_done;
-  assign \$1819  = \$1817  & \$1818 ;
-  assign \$1820  = \$1819  & out_keep[5];
-  assign \$1821  = \$1820  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 84'h800000000000000000000;
-  assign \$1822  = \$1814 [83:80] == \$1821 [83:80];
-  assign \$1823  = ~ in_done;
-  assign \$1824  = in_full & \$1823 ;
-  assign \$1825  = \$1824  & out_full;
-  assign \$1826  = ~ out_done;
-  assign \$1827  = \$1825  & \$1826 ;
-  assign \$1828  = \$1827  & in_keep[3];
-  assign \$1829  = \$1828  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 84'h800000000000000000000;
-  assign \$1830  = ~ in_done;
-  assign \$1831  = in_full & \$1830 ;
-  assign \$1832  = \$1831  & out_full;
-  assign \$1833  = ~ out_done;
-  assign \$1834  = \$1832  & \$1833 ;
-  assign \$1835  = \$1834  & out_keep[4];
-  assign \$1836  = \$1835  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 84'h800000000000000000000;
-  assign \$1837  = \$1829 [19:0] > \$1836 [19:0];
-  assign \$1838  = ~ in_done;
-  assign \$1839  = in_full & \$1838 ;
-  assign \$1840  = \$1839  & out_full;
-  assign \$1841  = ~ out_done;
-  assign \$1842  = \$1840  & \$1841 ;
-  assign \$1843  = \$1842  & in_keep[3];
-  assign \$1844  = \$1843  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 84'h800000000000000000000;
-  assign \$1845  = ~ in_done;
-  assign \$1846  = in_full & \$1845 ;
-  assign \$1847  = \$1846  & out_full;
-  assign \$1848  = ~ out_done;
-  assign \$1849  = \$1847  & \$1848 ;
-  assign \$1850  = \$1849  & out_keep[4];
-  assign \$1851  = \$1850  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 84'h800000000000000000000;
-  assign \$1852  = \$1844 [19:0] == \$1851 [19:0];
-  assign \$1853  = ~ in_done;
-  assign \$1854  = in_full & \$1853 ;
-  assign \$1855  = \$1854  & out_full;
-  assign \$1856  = ~ out_done;
-  assign \$1857  = \$1855  & \$1856 ;
-  assign \$1858  = \$1857  & in_keep[3];
-  assign \$1859  = \$1858  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 84'h800000000000000000000;
-  assign \$1860  = ~ in_done;
-  assign \$1861  = in_full & \$1860 ;
-  assign \$1862  = \$1861  & out_full;
-  assign \$1863  = ~ out_done;
-  assign \$1864  = \$1862  & \$1863 ;
-  assign \$1865  = \$1864  & out_keep[4];
-  assign \$1866  = \$1865  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 84'h800000000000000000000;
-  assign \$1867  = \$1859 [39:20] > \$1866 [39:20];
-  assign \$1868  = ~ in_done;
-  assign \$1869  = in_full & \$1868 ;
-  assign \$1870  = \$1869  & out_full;
-  assign \$1871  = ~ out_done;
-  assign \$1872  = \$1870  & \$1871 ;
-  assign \$1873  = \$1872  & in_keep[3];
-  assign \$1874  = \$1873  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 84'h800000000000000000000;
-  assign \$1875  = ~ in_done;
-  assign \$1876  = in_full & \$1875 ;
-  assign \$1877  = \$1876  & out_full;
-  assign \$1878  = ~ out_done;
-  assign \$1879  = \$1877  & \$1878 ;
-  assign \$1880  = \$1879  & out_keep[4];
-  assign \$1881  = \$1880  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 84'h800000000000000000000;
-  assign \$1882  = \$1874 [39:20] == \$1881 [39:20];
-  assign \$1883  = ~ in_done;
-  assign \$1884  = in_full & \$1883 ;
-  assign \$1885  = \$1884  & out_full;
-  assign \$1886  = ~ out_done;
-  assign \$1887  = \$1885  & \$1886 ;
-  assign \$1888  = \$1887  & in_keep[3];
-  assign \$1889  = \$1888  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 84'h800000000000000000000;
-  assign \$1890  = ~ in_done;
-  assign \$1891  = in_full & \$1890 ;
-  assign \$1892  = \$1891  & out_full;
-  assign \$1893  = ~ out_done;
-  assign \$1894  = \$1892  & \$1893 ;
-  assign \$1895  = \$1894  & out_keep[4];
-  assign \$1896  = \$1895  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 84'h800000000000000000000;
-  assign \$1897  = \$1889 [59:40] > \$1896 [59:40];
-  assign \$1898  = ~ in_done;
-  assign \$1899  = in_full & \$1898 ;
-  assign \$1900  = \$1899  & out_full;
-  assign \$1901  = ~ out_done;
-  assign \$1902  = \$1900  & \$1901 ;
-  assign \$1903  = \$1902  & in_keep[3];
-  assign \$1904  = \$1903  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 84'h800000000000000000000;
-  assign \$1905  = ~ in_done;
-  assign \$1906  = in_full & \$1905 ;
-  assign \$1907  = \$1906  & out_full;
-  assign \$1908  = ~ out_done;
-  assign \$1909  = \$1907  & \$1908 ;
-  assign \$1910  = \$1909  & out_keep[4];
-  assign \$1911  = \$1910  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 84'h800000000000000000000;
-  assign \$1912  = \$1904 [59:40] == \$1911 [59:40];
-  assign \$1913  = ~ in_done;
-  assign \$1914  = in_full & \$1913 ;
-  assign \$1915  = \$1914  & out_full;
-  assign \$1916  = ~ out_done;
-  assign \$1917  = \$1915  & \$1916 ;
-  assign \$1918  = \$1917  & in_keep[3];
-  assign \$1919  = \$1918  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 84'h800000000000000000000;
-  assign \$1920  = ~ in_done;
-  assign \$1921  = in_full & \$1920 ;
-  assign \$1922  = \$1921  & out_full;
-  assign \$1923  = ~ out_done;
-  assign \$1924  = \$1922  & \$1923 ;
-  assign \$1925  = \$1924  & out_keep[4];
-  assign \$1926  = \$1925  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 84'h800000000000000000000;
-  assign \$1927  = \$1919 [79:60] > \$1926 [79:60];
-  assign \$1928  = ~ in_done;
-  assign \$1929  = in_full & \$1928 ;
-  assign \$1930  = \$1929  & out_full;
-  assign \$1931  = ~ out_done;
-  assign \$1932  = \$1930  & \$1931 ;
-  assign \$1933  = \$1932  & in_keep[3];
-  assign \$1934  = \$1933  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 84'h800000000000000000000;
-  assign \$1935  = ~ in_done;
-  assign \$1936  = in_full & \$1935 ;
-  assign \$1937  = \$1936  & out_full;
-  assign \$1938  = ~ out_done;
-  assign \$1939  = \$1937  & \$1938 ;
-  assign \$1940  = \$1939  & out_keep[4];
-  assign \$1941  = \$1940  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 84'h800000000000000000000;
-  assign \$1942  = \$1934 [79:60] == \$1941 [79:60];
-  assign \$1943  = ~ in_done;
-  assign \$1944  = in_full & \$1943 ;
-  assign \$1945  = \$1944  & out_full;
-  assign \$1946  = ~ out_done;
-  assign \$1947  = \$1945  & \$1946 ;
-  assign \$1948  = \$1947  & in_keep[3];
-  assign \$1949  = \$1948  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 84'h800000000000000000000;
-  assign \$1950  = ~ in_done;
-  assign \$1951  = in_full & \$1950 ;
-  assign \$1952  = \$1951  & out_full;
-  assign \$1953  = ~ out_done;
-  assign \$1954  = \$1952  & \$1953 ;
-  assign \$1955  = \$1954  & out_keep[4];
-  assign \$1956  = \$1955  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 84'h800000000000000000000;
-  assign \$1957  = \$1949 [83:80] > \$1956 [83:80];
-  assign \$1958  = ~ in_done;
-  assign \$1959  = in_full & \$1958 ;
-  assign \$1960  = \$1959  & out_full;
-  assign \$1961  = ~ out_done;
-  assign \$1962  = \$1960  & \$1961 ;
-  assign \$1963  = \$1962  & in_keep[3];
-  assign \$1964  = \$1963  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 84'h800000000000000000000;
-  assign \$1965  = ~ in_done;
-  assign \$1966  = in_full & \$1965 ;
-  assign \$1967  = \$1966  & out_full;
-  assign \$1968  = ~ out_done;
-  assign \$1969  = \$1967  & \$1968 ;
-  assign \$1970  = \$1969  & out_keep[4];
-  assign \$1971  = \$1970  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 84'h800000000000000000000;
-  assign \$1972  = \$1964 [83:80] == \$1971 [83:80];
-  assign \$1973  = ~ in_done;
-  assign \$1974  = in_full & \$1973 ;
-  assign \$1975  = \$1974  & out_full;
-  assign \$1976  = ~ out_done;
-  assign \$1977  = \$1975  & \$1976 ;
-  assign \$1978  = \$1977  & in_keep[4];
-  assign \$1979  = \$1978  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 84'h800000000000000000000;
-  assign \$1980  = ~ in_done;
-  assign \$1981  = in_full & \$1980 ;
-  assign \$1982  = \$1981  & out_full;
-  assign \$1983  = ~ out_done;
-  assign \$1984  = \$1982  & \$1983 ;
-  assign \$1985  = \$1984  & out_keep[3];
-  assign \$1986  = \$1985  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 84'h800000000000000000000;
-  assign \$1987  = \$1979 [19:0] > \$1986 [19:0];
-  assign \$1988  = ~ in_done;
-  assign \$1989  = in_full & \$1988 ;
-  assign \$1990  = \$1989  & out_full;
-  assign \$1991  = ~ out_done;
-  assign \$1992  = \$1990  & \$1991 ;
-  assign \$1993  = \$1992  & in_keep[4];
-  assign \$1994  = \$1993  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 84'h800000000000000000000;
-  assign \$1995  = ~ in_done;
-  assign \$1996  = in_full & \$1995 ;
-  assign \$1997  = \$1996  & out_full;
-  assign \$1998  = ~ out_done;
-  assign \$1999  = \$1997  & \$1998 ;
-  assign \$2000  = \$1999  & out_keep[3];
-  assign \$2001  = \$2000  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 84'h800000000000000000000;
-  assign \$2002  = \$1994 [19:0] == \$2001 [19:0];
-  assign \$2003  = ~ in_done;
-  assign \$2004  = in_full & \$2003 ;
-  assign \$2005  = \$2004  & out_full;
-  assign \$2006  = ~ out_done;
-  assign \$2007  = \$2005  & \$2006 ;
-  assign \$2008  = \$2007  & in_keep[4];
-  assign \$2009  = \$2008  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 84'h800000000000000000000;
-  assign \$2010  = ~ in_done;
-  assign \$2011  = in_full & \$2010 ;
-  assign \$2012  = \$2011  & out_full;
-  assign \$2013  = ~ out_done;
-  assign \$2014  = \$2012  & \$2013 ;
-  assign \$2015  = \$2014  & out_keep[3];
-  assign \$2016  = \$2015  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 84'h800000000000000000000;
-  assign \$2017  = \$2009 [39:20] > \$2016 [39:20];
-  assign \$2018  = ~ in_done;
-  assign \$2019  = in_full & \$2018 ;
-  assign \$2020  = \$2019  & out_full;
-  assign \$2021  = ~ out_done;
-  assign \$2022  = \$2020  & \$2021 ;
-  assign \$2023  = \$2022  & in_keep[4];
-  assign \$2024  = \$2023  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 84'h800000000000000000000;
-  assign \$2025  = ~ in_done;
-  assign \$2026  = in_full & \$2025 ;
-  assign \$2027  = \$2026  & out_full;
-  assign \$2028  = ~ out_done;
-  assign \$2029  = \$2027  & \$2028 ;
-  assign \$2030  = \$2029  & out_keep[3];
-  assign \$2031  = \$2030  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 84'h800000000000000000000;
-  assign \$2032  = \$2024 [39:20] == \$2031 [39:20];
-  assign \$2033  = ~ in_done;
-  assign \$2034  = in_full & \$2033 ;
-  assign \$2035  = \$2034  & out_full;
-  assign \$2036  = ~ out_done;
-  assign \$2037  = \$2035  & \$2036 ;
-  assign \$2038  = \$2037  & in_keep[4];
-  assign \$2039  = \$2038  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 84'h800000000000000000000;
-  assign \$2040  = ~ in_done;
-  assign \$2041  = in_full & \$2040 ;
-  assign \$2042  = \$2041  & out_full;
-  assign \$2043  = ~ out_done;
-  assign \$2044  = \$2042  & \$2043 ;
-  assign \$2045  = \$2044  & out_keep[3];
-  assign \$2046  = \$2045  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 84'h800000000000000000000;
-  assign \$2047  = \$2039 [59:40] > \$2046 [59:40];
-  assign \$2048  = ~ in_done;
-  assign \$2049  = in_full & \$2048 ;
-  assign \$2050  = \$2049  & out_full;
-  assign \$2051  = ~ out_done;
-  assign \$2052  = \$2050  & \$2051 ;
-  assign \$2053  = \$2052  & in_keep[4];
-  assign \$2054  = \$2053  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 84'h800000000000000000000;
-  assign \$2055  = ~ in_done;
-  assign \$2056  = in_full & \$2055 ;
-  assign \$2057  = \$2056  & out_full;
-  assign \$2058  = ~ out_done;
-  assign \$2059  = \$2057  & \$2058 ;
-  assign \$2060  = \$2059  & out_keep[3];
-  assign \$2061  = \$2060  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 84'h800000000000000000000;
-  assign \$2062  = \$2054 [59:40] == \$2061 [59:40];
-  assign \$2063  = ~ in_done;
-  assign \$2064  = in_full & \$2063 ;
-  assign \$2065  = \$2064  & out_full;
-  assign \$2066  = ~ out_done;
-  assign \$2067  = \$2065  & \$2066 ;
-  assign \$2068  = \$2067  & in_keep[4];
-  assign \$2069  = \$2068  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 84'h800000000000000000000;
-  assign \$2070  = ~ in_done;
-  assign \$2071  = in_full & \$2070 ;
-  assign \$2072  = \$2071  & out_full;
-  assign \$2073  = ~ out_done;
-  assign \$2074  = \$2072  & \$2073 ;
-  assign \$2075  = \$2074  & out_keep[3];
-  assign \$2076  = \$2075  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 84'h800000000000000000000;
-  assign \$2077  = \$2069 [79:60] > \$2076 [79:60];
-  assign \$2078  = ~ in_done;
-  assign \$2079  = in_full & \$2078 ;
-  assign \$2080  = \$2079  & out_full;
-  assign \$2081  = ~ out_done;
-  assign \$2082  = \$2080  & \$2081 ;
-  assign \$2083  = \$2082  & in_keep[4];
-  assign \$2084  = \$2083  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 84'h800000000000000000000;
-  assign \$2085  = ~ in_done;
-  assign \$2086  = in_full & \$2085 ;
-  assign \$2087  = \$2086  & out_full;
-  assign \$2088  = ~ out_done;
-  assign \$2089  = \$2087  & \$2088 ;
-  assign \$2090  = \$2089  & out_keep[3];
-  assign \$2091  = \$2090  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 84'h800000000000000000000;
-  assign \$2092  = \$2084 [79:60] == \$2091 [79:60];
-  assign \$2093  = ~ in_done;
-  assign \$2094  = in_full & \$2093 ;
-  assign \$2095  = \$2094  & out_full;
-  assign \$2096  = ~ out_done;
-  assign \$2097  = \$2095  & \$2096 ;
-  assign \$2098  = \$2097  & in_keep[4];
-  assign \$2099  = \$2098  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 84'h800000000000000000000;
-  assign \$2100  = ~ in_done;
-  assign \$2101  = in_full & \$2100 ;
-  assign \$2102  = \$2101  & out_full;
-  assign \$2103  = ~ out_done;
-  assign \$2104  = \$2102  & \$2103 ;
-  assign \$2105  = \$2104  & out_keep[3];
-  assign \$2106  = \$2105  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 84'h800000000000000000000;
-  assign \$2107  = \$2099 [83:80] > \$2106 [83:80];
-  assign \$2108  = ~ in_done;
-  assign \$2109  = in_full & \$2108 ;
-  assign \$2110  = \$2109  & out_full;
-  assign \$2111  = ~ out_done;
-  assign \$2112  = \$2110  & \$2111 ;
-  assign \$2113  = \$2112  & in_keep[4];
-  assign \$2114  = \$2113  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 84'h800000000000000000000;
-  assign \$2115  = ~ in_done;
-  assign \$2116  = in_full & \$2115 ;
-  assign \$2117  = \$2116  & out_full;
-  assign \$2118  = ~ out_done;
-  assign \$2119  = \$2117  & \$2118 ;
-  assign \$2120  = \$2119  & out_keep[3];
-  assign \$2121  = \$2120  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 84'h800000000000000000000;
-  assign \$2122  = \$2114 [83:80] == \$2121 [83:80];
-  assign \$2123  = ~ in_done;
-  assign \$2124  = in_full & \$2123 ;
-  assign \$2125  = \$2124  & out_full;
-  assign \$2126  = ~ out_done;
-  assign \$2127  = \$2125  & \$2126 ;
-  assign \$2128  = \$2127  & in_keep[5];
-  assign \$2129  = \$2128  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 84'h800000000000000000000;
-  assign \$2130  = ~ in_done;
-  assign \$2131  = in_full & \$2130 ;
-  assign \$2132  = \$2131  & out_full;
-  assign \$2133  = ~ out_done;
-  assign \$2134  = \$2132  & \$2133 ;
-  assign \$2135  = \$2134  & out_keep[2];
-  assign \$2136  = \$2135  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 84'h800000000000000000000;
-  assign \$2137  = \$2129 [19:0] > \$2136 [19:0];
-  assign \$2138  = ~ in_done;
-  assign \$2139  = in_full & \$2138 ;
-  assign \$2140  = \$2139  & out_full;
-  assign \$2141  = ~ out_done;
-  assign \$2142  = \$2140  & \$2141 ;
-  assign \$2143  = \$2142  & in_keep[5];
-  assign \$2144  = \$2143  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 84'h800000000000000000000;
-  assign \$2145  = ~ in_done;
-  assign \$2146  = in_full & \$2145 ;
-  assign \$2147  = \$2146  & out_full;
-  assign \$2148  = ~ out_done;
-  assign \$2149  = \$2147  & \$2148 ;
-  assign \$2150  = \$2149  & out_keep[2];
-  assign \$2151  = \$2150  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 84'h800000000000000000000;
-  assign \$2152  = \$2144 [19:0] == \$2151 [19:0];
-  assign \$2153  = ~ in_done;
-  assign \$2154  = in_full & \$2153 ;
-  assign \$2155  = \$2154  & out_full;
-  assign \$2156  = ~ out_done;
-  assign \$2157  = \$2155  & \$2156 ;
-  assign \$2158  = \$2157  & in_keep[5];
-  assign \$2159  = \$2158  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 84'h800000000000000000000;
-  assign \$2160  = ~ in_done;
-  assign \$2161  = in_full & \$2160 ;
-  assign \$2162  = \$2161  & out_full;
-  assign \$2163  = ~ out_done;
-  assign \$2164  = \$2162  & \$2163 ;
-  assign \$2165  = \$2164  & out_keep[2];
-  assign \$2166  = \$2165  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 84'h800000000000000000000;
-  assign \$2167  = \$2159 [39:20] > \$2166 [39:20];
-  assign \$2168  = ~ in_done;
-  assign \$2169  = in_full & \$2168 ;
-  assign \$2170  = \$2169  & out_full;
-  assign \$2171  = ~ out_done;
-  assign \$2172  = \$2170  & \$2171 ;
-  assign \$2173  = \$2172  & in_keep[5];
-  assign \$2174  = \$2173  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 84'h800000000000000000000;
-  assign \$2175  = ~ in_done;
-  assign \$2176  = in_full & \$2175 ;
-  assign \$2177  = \$2176  & out_full;
-  assign \$2178  = ~ out_done;
-  assign \$2179  = \$2177  & \$2178 ;
-  assign \$2180  = \$2179  & out_keep[2];
-  assign \$2181  = \$2180  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 84'h800000000000000000000;
-  assign \$2182  = \$2174 [39:20] == \$2181 [39:20];
-  assign \$2183  = ~ in_done;
-  assign \$2184  = in_full & \$2183 ;
-  assign \$2185  = \$2184  & out_full;
-  assign \$2186  = ~ out_done;
-  assign \$2187  = \$2185  & \$2186 ;
-  assign \$2188  = \$2187  & in_keep[5];
-  assign \$2189  = \$2188  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 84'h800000000000000000000;
-  assign \$2190  = ~ in_done;
-  assign \$2191  = in_full & \$2190 ;
-  assign \$2192  = \$2191  & out_full;
-  assign \$2193  = ~ out_done;
-  assign \$2194  = \$2192  & \$2193 ;
-  assign \$2195  = \$2194  & out_keep[2];
-  assign \$2196  = \$2195  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 84'h800000000000000000000;
-  assign \$2197  = \$2189 [59:40] > \$2196 [59:40];
-  assign \$2198  = ~ in_done;
-  assign \$2199  = in_full & \$2198 ;
-  assign \$2200  = \$2199  & out_full;
-  assign \$2201  = ~ out_done;
-  assign \$2202  = \$2200  & \$2201 ;
-  assign \$2203  = \$2202  & in_keep[5];
-  assign \$2204  = \$2203  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 84'h800000000000000000000;
-  assign \$2205  = ~ in_done;
-  assign \$2206  = in_full & \$2205 ;
-  assign \$2207  = \$2206  & out_full;
-  assign \$2208  = ~ out_done;
-  assign \$2209  = \$2207  & \$2208 ;
-  assign \$2210  = \$2209  & out_keep[2];
-  assign \$2211  = \$2210  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 84'h800000000000000000000;
-  assign \$2212  = \$2204 [59:40] == \$2211 [59:40];
-  assign \$2213  = ~ in_done;
-  assign \$2214  = in_full & \$2213 ;
-  assign \$2215  = \$2214  & out_full;
-  assign \$2216  = ~ out_done;
-  assign \$2217  = \$2215  & \$2216 ;
-  assign \$2218  = \$2217  & in_keep[5];
-  assign \$2219  = \$2218  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 84'h800000000000000000000;
-  assign \$2220  = ~ in_done;
-  assign \$2221  = in_full & \$2220 ;
-  assign \$2222  = \$2221  & out_full;
-  assign \$2223  = ~ out_done;
-  assign \$2224  = \$2222  & \$2223 ;
-  assign \$2225  = \$2224  & out_keep[2];
-  assign \$2226  = \$2225  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 84'h800000000000000000000;
-  assign \$2227  = \$2219 [79:60] > \$2226 [79:60];
-  assign \$2228  = ~ in_done;
-  assign \$2229  = in_full & \$2228 ;
-  assign \$2230  = \$2229  & out_full;
-  assign \$2231  = ~ out_done;
-  assign \$2232  = \$2230  & \$2231 ;
-  assign \$2233  = \$2232  & in_keep[5];
-  assign \$2234  = \$2233  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 84'h800000000000000000000;
-  assign \$2235  = ~ in_done;
-  assign \$2236  = in_full & \$2235 ;
-  assign \$2237  = \$2236  & out_full;
-  assign \$2238  = ~ out_done;
-  assign \$2239  = \$2237  & \$2238 ;
-  assign \$2240  = \$2239  & out_keep[2];
-  assign \$2241  = \$2240  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 84'h800000000000000000000;
-  assign \$2242  = \$2234 [79:60] == \$2241 [79:60];
-  assign \$2243  = ~ in_done;
-  assign \$2244  = in_full & \$2243 ;
-  assign \$2245  = \$2244  & out_full;
-  assign \$2246  = ~ out_done;
-  assign \$2247  = \$2245  & \$2246 ;
-  assign \$2248  = \$2247  & in_keep[5];
-  assign \$2249  = \$2248  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 84'h800000000000000000000;
-  assign \$2250  = ~ in_done;
-  assign \$2251  = in_full & \$2250 ;
-  assign \$2252  = \$2251  & out_full;
-  assign \$2253  = ~ out_done;
-  assign \$2254  = \$2252  & \$2253 ;
-  assign \$2255  = \$2254  & out_keep[2];
-  assign \$2256  = \$2255  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 84'h800000000000000000000;
-  assign \$2257  = \$2249 [83:80] > \$2256 [83:80];
-  assign \$2258  = ~ in_done;
-  assign \$2259  = in_full & \$2258 ;
-  assign \$2260  = \$2259  & out_full;
-  assign \$2261  = ~ out_done;
-  assign \$2262  = \$2260  & \$2261 ;
-  assign \$2263  = \$2262  & in_keep[5];
-  assign \$2264  = \$2263  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 84'h800000000000000000000;
-  assign \$2265  = ~ in_done;
-  assign \$2266  = in_full & \$2265 ;
-  assign \$2267  = \$2266  & out_full;
-  assign \$2268  = ~ out_done;
-  assign \$2269  = \$2267  & \$2268 ;
-  assign \$2270  = \$2269  & out_keep[2];
-  assign \$2271  = \$2270  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 84'h800000000000000000000;
-  assign \$2272  = \$2264 [83:80] == \$2271 [83:80];
-  assign \$2273  = ~ in_done;
-  assign \$2274  = in_full & \$2273 ;
-  assign \$2275  = \$2274  & out_full;
-  assign \$2276  = ~ out_done;
-  assign \$2277  = \$2275  & \$2276 ;
-  assign \$2278  = \$2277  & in_keep[6];
-  assign \$2279  = \$2278  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 84'h800000000000000000000;
-  assign \$2280  = ~ in_done;
-  assign \$2281  = in_full & \$2280 ;
-  assign \$2282  = \$2281  & out_full;
-  assign \$2283  = ~ out_done;
-  assign \$2284  = \$2282  & \$2283 ;
-  assign \$2285  = \$2284  & out_keep[1];
-  assign \$2286  = \$2285  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 84'h800000000000000000000;
-  assign \$2287  = \$2279 [19:0] > \$2286 [19:0];
-  assign \$2288  = ~ in_done;
-  assign \$2289  = in_full & \$2288 ;
-  assign \$2290  = \$2289  & out_full;
-  assign \$2291  = ~ out_done;
-  assign \$2292  = \$2290  & \$2291 ;
-  assign \$2293  = \$2292  & in_keep[6];
-  assign \$2294  = \$2293  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 84'h800000000000000000000;
-  assign \$2295  = ~ in_done;
-  assign \$2296  = in_full & \$2295 ;
-  assign \$2297  = \$2296  & out_full;
-  assign \$2298  = ~ out_done;
-  assign \$2299  = \$2297  & \$2298 ;
-  assign \$2300  = \$2299  & out_keep[1];
-  assign \$2301  = \$2300  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 84'h800000000000000000000;
-  assign \$2302  = \$2294 [19:0] == \$2301 [19:0];
-  assign \$2303  = ~ in_done;
-  assign \$2304  = in_full & \$2303 ;
-  assign \$2305  = \$2304  & out_full;
-  assign \$2306  = ~ out_done;
-  assign \$2307  = \$2305  & \$2306 ;
-  assign \$2308  = \$2307  & in_keep[6];
-  assign \$2309  = \$2308  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 84'h800000000000000000000;
-  assign \$2310  = ~ in_done;
-  assign \$2311  = in_full & \$2310 ;
-  assign \$2312  = \$2311  & out_full;
-  assign \$2313  = ~ out_done;
-  assign \$2314  = \$2312  & \$2313 ;
-  assign \$2315  = \$2314  & out_keep[1];
-  assign \$2316  = \$2315  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 84'h800000000000000000000;
-  assign \$2317  = \$2309 [39:20] > \$2316 [39:20];
-  assign \$2318  = ~ in_done;
-  assign \$2319  = in_full & \$2318 ;
-  assign \$2320  = \$2319  & out_full;
-  assign \$2321  = ~ out_done;
-  assign \$2322  = \$2320  & \$2321 ;
-  assign \$2323  = \$2322  & in_keep[6];
-  assign \$2324  = \$2323  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 84'h800000000000000000000;
-  assign \$2325  = ~ in_done;
-  assign \$2326  = in_full & \$2325 ;
-  assign \$2327  = \$2326  & out_full;
-  assign \$2328  = ~ out_done;
-  assign \$2329  = \$2327  & \$2328 ;
-  assign \$2330  = \$2329  & out_keep[1];
-  assign \$2331  = \$2330  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 84'h800000000000000000000;
-  assign \$2332  = \$2324 [39:20] == \$2331 [39:20];
-  assign \$2333  = ~ in_done;
-  assign \$2334  = in_full & \$2333 ;
-  assign \$2335  = \$2334  & out_full;
-  assign \$2336  = ~ out_done;
-  assign \$2337  = \$2335  & \$2336 ;
-  assign \$2338  = \$2337  & in_keep[6];
-  assign \$2339  = \$2338  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 84'h800000000000000000000;
-  assign \$2340  = ~ in_done;
-  assign \$2341  = in_full & \$2340 ;
-  assign \$2342  = \$2341  & out_full;
-  assign \$2343  = ~ out_done;
-  assign \$2344  = \$2342  & \$2343 ;
-  assign \$2345  = \$2344  & out_keep[1];
-  assign \$2346  = \$2345  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 84'h800000000000000000000;
-  assign \$2347  = \$2339 [59:40] > \$2346 [59:40];
-  assign \$2348  = ~ in_done;
-  assign \$2349  = in_full & \$2348 ;
-  assign \$2350  = \$2349  & out_full;
-  assign \$2351  = ~ out_done;
-  assign \$2352  = \$2350  & \$2351 ;
-  assign \$2353  = \$2352  & in_keep[6];
-  assign \$2354  = \$2353  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 84'h800000000000000000000;
-  assign \$2355  = ~ in_done;
-  assign \$2356  = in_full & \$2355 ;
-  assign \$2357  = \$2356  & out_full;
-  assign \$2358  = ~ out_done;
-  assign \$2359  = \$2357  & \$2358 ;
-  assign \$2360  = \$2359  & out_keep[1];
-  assign \$2361  = \$2360  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 84'h800000000000000000000;
-  assign \$2362  = \$2354 [59:40] == \$2361 [59:40];
-  assign \$2363  = ~ in_done;
-  assign \$2364  = in_full & \$2363 ;
-  assign \$2365  = \$2364  & out_full;
-  assign \$2366  = ~ out_done;
-  assign \$2367  = \$2365  & \$2366 ;
-  assign \$2368  = \$2367  & in_keep[6];
-  assign \$2369  = \$2368  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 84'h800000000000000000000;
-  assign \$2370  = ~ in_done;
-  assign \$2371  = in_full & \$2370 ;
-  assign \$2372  = \$2371  & out_full;
-  assign \$2373  = ~ out_done;
-  assign \$2374  = \$2372  & \$2373 ;
-  assign \$2375  = \$2374  & out_keep[1];
-  assign \$2376  = \$2375  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 84'h800000000000000000000;
-  assign \$2377  = \$2369 [79:60] > \$2376 [79:60];
-  assign \$2378  = ~ in_done;
-  assign \$2379  = in_full & \$2378 ;
-  assign \$2380  = \$2379  & out_full;
-  assign \$2381  = ~ out_done;
-  assign \$2382  = \$2380  & \$2381 ;
-  assign \$2383  = \$2382  & in_keep[6];
-  assign \$2384  = \$2383  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 84'h800000000000000000000;
-  assign \$2385  = ~ in_done;
-  assign \$2386  = in_full & \$2385 ;
-  assign \$2387  = \$2386  & out_full;
-  assign \$2388  = ~ out_done;
-  assign \$2389  = \$2387  & \$2388 ;
-  assign \$2390  = \$2389  & out_keep[1];
-  assign \$2391  = \$2390  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 84'h800000000000000000000;
-  assign \$2392  = \$2384 [79:60] == \$2391 [79:60];
-  assign \$2393  = ~ in_done;
-  assign \$2394  = in_full & \$2393 ;
-  assign \$2395  = \$2394  & out_full;
-  assign \$2396  = ~ out_done;
-  assign \$2397  = \$2395  & \$2396 ;
-  assign \$2398  = \$2397  & in_keep[6];
-  assign \$2399  = \$2398  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 84'h800000000000000000000;
-  assign \$2400  = ~ in_done;
-  assign \$2401  = in_full & \$2400 ;
-  assign \$2402  = \$2401  & out_full;
-  assign \$2403  = ~ out_done;
-  assign \$2404  = \$2402  & \$2403 ;
-  assign \$2405  = \$2404  & out_keep[1];
-  assign \$2406  = \$2405  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 84'h800000000000000000000;
-  assign \$2407  = \$2399 [83:80] > \$2406 [83:80];
-  assign \$2408  = ~ in_done;
-  assign \$2409  = in_full & \$2408 ;
-  assign \$2410  = \$2409  & out_full;
-  assign \$2411  = ~ out_done;
-  assign \$2412  = \$2410  & \$2411 ;
-  assign \$2413  = \$2412  & in_keep[6];
-  assign \$2414  = \$2413  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 84'h800000000000000000000;
-  assign \$2415  = ~ in_done;
-  assign \$2416  = in_full & \$2415 ;
-  assign \$2417  = \$2416  & out_full;
-  assign \$2418  = ~ out_done;
-  assign \$2419  = \$2417  & \$2418 ;
-  assign \$2420  = \$2419  & out_keep[1];
-  assign \$2421  = \$2420  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 84'h800000000000000000000;
-  assign \$2422  = \$2414 [83:80] == \$2421 [83:80];
-  assign \$2423  = ~ in_done;
-  assign \$2424  = in_full & \$2423 ;
-  assign \$2425  = \$2424  & out_full;
-  assign \$2426  = ~ out_done;
-  assign \$2427  = \$2425  & \$2426 ;
-  assign \$2428  = \$2427  & in_keep[7];
-  assign \$2429  = \$2428  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 84'h800000000000000000000;
-  assign \$2430  = ~ in_done;
-  assign \$2431  = in_full & \$2430 ;
-  assign \$2432  = \$2431  & out_full;
-  assign \$2433  = ~ out_done;
-  assign \$2434  = \$2432  & \$2433 ;
-  assign \$2435  = \$2434  & out_keep[0];
-  assign \$2436  = \$2435  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 84'h800000000000000000000;
-  assign \$2437  = \$2429 [19:0] > \$2436 [19:0];
-  assign \$2438  = ~ in_done;
-  assign \$2439  = in_full & \$2438 ;
-  assign \$2440  = \$2439  & out_full;
-  assign \$2441  = ~ out_done;
-  assign \$2442  = \$2440  & \$2441 ;
-  assign \$2443  = \$2442  & in_keep[7];
-  assign \$2444  = \$2443  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 84'h800000000000000000000;
-  assign \$2445  = ~ in_done;
-  assign \$2446  = in_full & \$2445 ;
-  assign \$2447  = \$2446  & out_full;
-  assign \$2448  = ~ out_done;
-  assign \$2449  = \$2447  & \$2448 ;
-  assign \$2450  = \$2449  & out_keep[0];
-  assign \$2451  = \$2450  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 84'h800000000000000000000;
-  assign \$2452  = \$2444 [19:0] == \$2451 [19:0];
-  assign \$2453  = ~ in_done;
-  assign \$2454  = in_full & \$2453 ;
-  assign \$2455  = \$2454  & out_full;
-  assign \$2456  = ~ out_done;
-  assign \$2457  = \$2455  & \$2456 ;
-  assign \$2458  = \$2457  & in_keep[7];
-  assign \$2459  = \$2458  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 84'h800000000000000000000;
-  assign \$2460  = ~ in_done;
-  assign \$2461  = in_full & \$2460 ;
-  assign \$2462  = \$2461  & out_full;
-  assign \$2463  = ~ out_done;
-  assign \$2464  = \$2462  & \$2463 ;
-  assign \$2465  = \$2464  & out_keep[0];
-  assign \$2466  = \$2465  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 84'h800000000000000000000;
-  assign \$2467  = \$2459 [39:20] > \$2466 [39:20];
-  assign \$2468  = ~ in_done;
-  assign \$2469  = in_full & \$2468 ;
-  assign \$2470  = \$2469  & out_full;
-  assign \$2471  = ~ out_done;
-  assign \$2472  = \$2470  & \$2471 ;
-  assign \$2473  = \$2472  & in_keep[7];
-  assign \$2474  = \$2473  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 84'h800000000000000000000;
-  assign \$2475  = ~ in_done;
-  assign \$2476  = in_full & \$2475 ;
-  assign \$2477  = \$2476  & out_full;
-  assign \$2478  = ~ out_done;
-  assign \$2479  = \$2477  & \$2478 ;
-  assign \$2480  = \$2479  & out_keep[0];
-  assign \$2481  = \$2480  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 84'h800000000000000000000;
-  assign \$2482  = \$2474 [39:20] == \$2481 [39:20];
-  assign \$2483  = ~ in_done;
-  assign \$2484  = in_full & \$2483 ;
-  assign \$2485  = \$2484  & out_full;
-  assign \$2486  = ~ out_done;
-  assign \$2487  = \$2485  & \$2486 ;
-  assign \$2488  = \$2487  & in_keep[7];
-  assign \$2489  = \$2488  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 84'h800000000000000000000;
-  assign \$2490  = ~ in_done;
-  assign \$2491  = in_full & \$2490 ;
-  assign \$2492  = \$2491  & out_full;
-  assign \$2493  = ~ out_done;
-  assign \$2494  = \$2492  & \$2493 ;
-  assign \$2495  = \$2494  & out_keep[0];
-  assign \$2496  = \$2495  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 84'h800000000000000000000;
-  assign \$2497  = \$2489 [59:40] > \$2496 [59:40];
-  assign \$2498  = ~ in_done;
-  assign \$2499  = in_full & \$2498 ;
-  assign \$2500  = \$2499  & out_full;
-  assign \$2501  = ~ out_done;
-  assign \$2502  = \$2500  & \$2501 ;
-  assign \$2503  = \$2502  & in_keep[7];
-  assign \$2504  = \$2503  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 84'h800000000000000000000;
-  assign \$2505  = ~ in_done;
-  assign \$2506  = in_full & \$2505 ;
-  assign \$2507  = \$2506  & out_full;
-  assign \$2508  = ~ out_done;
-  assign \$2509  = \$2507  & \$2508 ;
-  assign \$2510  = \$2509  & out_keep[0];
-  assign \$2511  = \$2510  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 84'h800000000000000000000;
-  assign \$2512  = \$2504 [59:40] == \$2511 [59:40];
-  assign \$2513  = ~ in_done;
-  assign \$2514  = in_full & \$2513 ;
-  assign \$2515  = \$2514  & out_full;
-  assign \$2516  = ~ out_done;
-  assign \$2517  = \$2515  & \$2516 ;
-  assign \$2518  = \$2517  & in_keep[7];
-  assign \$2519  = \$2518  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 84'h800000000000000000000;
-  assign \$2520  = ~ in_done;
-  assign \$2521  = in_full & \$2520 ;
-  assign \$2522  = \$2521  & out_full;
-  assign \$2523  = ~ out_done;
-  assign \$2524  = \$2522  & \$2523 ;
-  assign \$2525  = \$2524  & out_keep[0];
-  assign \$2526  = \$2525  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 84'h800000000000000000000;
-  assign \$2527  = \$2519 [79:60] > \$2526 [79:60];
-  assign \$2528  = ~ in_done;
-  assign \$2529  = in_full & \$2528 ;
-  assign \$2530  = \$2529  & out_full;
-  assign \$2531  = ~ out_done;
-  assign \$2532  = \$2530  & \$2531 ;
-  assign \$2533  = \$2532  & in_keep[7];
-  assign \$2534  = \$2533  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 84'h800000000000000000000;
-  assign \$2535  = ~ in_done;
-  assign \$2536  = in_full & \$2535 ;
-  assign \$2537  = \$2536  & out_full;
-  assign \$2538  = ~ out_done;
-  assign \$2539  = \$2537  & \$2538 ;
-  assign \$2540  = \$2539  & out_keep[0];
-  assign \$2541  = \$2540  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 84'h800000000000000000000;
-  assign \$2542  = \$2534 [79:60] == \$2541 [79:60];
-  assign \$2543  = ~ in_done;
-  assign \$2544  = in_full & \$2543 ;
-  assign \$2545  = \$2544  & out_full;
-  assign \$2546  = ~ out_done;
-  assign \$2547  = \$2545  & \$2546 ;
-  assign \$2548  = \$2547  & in_keep[7];
-  assign \$2549  = \$2548  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 84'h800000000000000000000;
-  assign \$2550  = ~ in_done;
-  assign \$2551  = in_full & \$2550 ;
-  assign \$2552  = \$2551  & out_full;
-  assign \$2553  = ~ out_done;
-  assign \$2554  = \$2552  & \$2553 ;
-  assign \$2555  = \$2554  & out_keep[0];
-  assign \$2556  = \$2555  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 84'h800000000000000000000;
-  assign \$2557  = \$2549 [83:80] > \$2556 [83:80];
-  assign \$2558  = ~ in_done;
-  assign \$2559  = in_full & \$2558 ;
-  assign \$2560  = \$2559  & out_full;
-  assign \$2561  = ~ out_done;
-  assign \$2562  = \$2560  & \$2561 ;
-  assign \$2563  = \$2562  & in_keep[7];
-  assign \$2564  = \$2563  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 84'h800000000000000000000;
-  assign \$2565  = ~ in_done;
-  assign \$2566  = in_full & \$2565 ;
-  assign \$2567  = \$2566  & out_full;
-  assign \$2568  = ~ out_done;
-  assign \$2569  = \$2567  & \$2568 ;
-  assign \$2570  = \$2569  & out_keep[0];
-  assign \$2571  = \$2570  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 84'h800000000000000000000;
-  assign \$2572  = \$2564 [83:80] == \$2571 [83:80];
-  assign \$2573  = merge0_eq0_1 & merge0_gt0_0;
-  assign \$2574  = merge0_gt0_1 | \$2573 ;
-  assign \$2575  = merge0_eq0_2 & \$2574 ;
-  assign \$2576  = merge0_gt0_2 | \$2575 ;
-  assign \$2577  = merge0_eq0_3 & \$2576 ;
-  assign \$2578  = merge0_gt0_3 | \$2577 ;
-  assign \$2579  = merge0_eq0_4 & \$2578 ;
-  assign \$2580  = merge0_gt0_4 | \$2579 ;
-  assign \$2581  = \$2580  ? merge0_in8 : merge0_in0;
-  assign \$2582  = merge0_eq1_1 & merge0_gt1_0;
-  assign \$2583  = merge0_gt1_1 | \$2582 ;
-  assign \$2584  = merge0_eq1_2 & \$2583 ;
-  assign \$2585  = merge0_gt1_2 | \$2584 ;
-  assign \$2586  = merge0_eq1_3 & \$2585 ;
-  assign \$2587  = merge0_gt1_3 | \$2586 ;
-  assign \$2588  = merge0_eq1_4 & \$2587 ;
-  assign \$2589  = merge0_gt1_4 | \$2588 ;
-  assign \$2590  = \$2589  ? merge0_in9 : merge0_in1;
-  assign \$2591  = merge0_eq2_1 & merge0_gt2_0;
-  assign \$2592  = merge0_gt2_1 | \$2591 ;
-  assign \$2593  = merge0_eq2_2 & \$2592 ;
-  assign \$2594  = merge0_gt2_2 | \$2593 ;
-  assign \$2595  = merge0_eq2_3 & \$2594 ;
-  assign \$2596  = merge0_gt2_3 | \$2595 ;
-  assign \$2597  = merge0_eq2_4 & \$2596 ;
-  assign \$2598  = merge0_gt2_4 | \$2597 ;
-  assign \$2599  = \$2598  ? merge0_in10 : merge0_in2;
-  assign \$2600  = merge0_eq3_1 & merge0_gt3_0;
-  assign \$2601  = merge0_gt3_1 | \$2600 ;
-  assign \$2602  = merge0_eq3_2 & \$2601 ;
-  assign \$2603  = merge0_gt3_2 | \$2602 ;
-  assign \$2604  = merge0_eq3_3 & \$2603 ;
-  assign \$2605  = merge0_gt3_3 | \$2604 ;
-  assign \$2606  = merge0_eq3_4 & \$2605 ;
-  assign \$2607  = merge0_gt3_4 | \$2606 ;
-  assign \$2608  = \$2607  ? merge0_in11 : merge0_in3;
-  assign \$2609  = merge0_eq4_1 & merge0_gt4_0;
-  assign \$2610  = merge0_gt4_1 | \$2609 ;
-  assign \$2611  = merge0_eq4_2 & \$2610 ;
-  assign \$2612  = merge0_gt4_2 | \$2611 ;
-  assign \$2613  = merge0_eq4_3 & \$2612 ;
-  assign \$2614  = merge0_gt4_3 | \$2613 ;
-  assign \$2615  = merge0_eq4_4 & \$2614 ;
-  assign \$2616  = merge0_gt4_4 | \$2615 ;
-  assign \$2617  = \$2616  ? merge0_in12 : merge0_in4;
-  assign \$2618  = merge0_eq5_1 & merge0_gt5_0;
-  assign \$2619  = merge0_gt5_1 | \$2618 ;
-  assign \$2620  = merge0_eq5_2 & \$2619 ;
-  assign \$2621  = merge0_gt5_2 | \$2620 ;
-  assign \$2622  = merge0_eq5_3 & \$2621 ;
-  assign \$2623  = merge0_gt5_3 | \$2622 ;
-  assign \$2624  = merge0_eq5_4 & \$2623 ;
-  assign \$2625  = merge0_gt5_4 | \$2624 ;
-  assign \$2626  = \$2625  ? merge0_in13 : merge0_in5;
-  assign \$2627  = merge0_eq6_1 & merge0_gt6_0;
-  assign \$2628  = merge0_gt6_1 | \$2627 ;
-  assign \$2629  = merge0_eq6_2 & \$2628 ;
-  assign \$2630  = merge0_gt6_2 | \$2629 ;
-  assign \$2631  = merge0_eq6_3 & \$2630 ;
-  assign \$2632  = merge0_gt6_3 | \$2631 ;
-  assign \$2633  = merge0_eq6_4 & \$2632 ;
-  assign \$2634  = merge0_gt6_4 | \$2633 ;
-  assign \$2635  = \$2634  ? merge0_in14 : merge0_in6;
-  assign \$2636  = merge0_eq7_1 & merge0_gt7_0;
-  assign \$2637  = merge0_gt7_1 | \$2636 ;
-  assign \$2638  = merge0_eq7_2 & \$2637 ;
-  assign \$2639  = merge0_gt7_2 | \$2638 ;
-  assign \$2640  = merge0_eq7_3 & \$2639 ;
-  assign \$2641  = merge0_gt7_3 | \$2640 ;
-  assign \$2642  = merge0_eq7_4 & \$2641 ;
-  assign \$2643  = merge0_gt7_4 | \$2642 ;
-  assign \$2644  = \$2643  ? merge0_in15 : merge0_in7;
-  assign \$2645  = merge0_eq0_1 & merge0_gt0_0;
-  assign \$2646  = merge0_gt0_1 | \$2645 ;
-  assign \$2647  = merge0_eq0_2 & \$2646 ;
-  assign \$2648  = merge0_gt0_2 | \$2647 ;
-  assign \$2649  = merge0_eq0_3 & \$2648 ;
-  assign \$2650  = merge0_gt0_3 | \$2649 ;
-  assign \$2651  = merge0_eq0_4 & \$2650 ;
-  assign \$2652  = merge0_gt0_4 | \$2651 ;
-  assign \$2653  = \$2652  ? merge0_in0 : merge0_in8;
-  assign \$2654  = merge0_eq1_1 & merge0_gt1_0;
-  assign \$2655  = merge0_gt1_1 | \$2654 ;
-  assign \$2656  = merge0_eq1_2 & \$2655 ;
-  assign \$2657  = merge0_gt1_2 | \$2656 ;
-  assign \$2658  = merge0_eq1_3 & \$2657 ;
-  assign \$2659  = merge0_gt1_3 | \$2658 ;
-  assign \$2660  = merge0_eq1_4 & \$2659 ;
-  assign \$2661  = merge0_gt1_4 | \$2660 ;
-  assign \$2662  = \$2661  ? merge0_in1 : merge0_in9;
-  assign \$2663  = merge0_eq2_1 & merge0_gt2_0;
-  assign \$2664  = merge0_gt2_1 | \$2663 ;
-  assign \$2665  = merge0_eq2_2 & \$2664 ;
-  assign \$2666  = merge0_gt2_2 | \$2665 ;
-  assign \$2667  = merge0_eq2_3 & \$2666 ;
-  assign \$2668  = merge0_gt2_3 | \$2667 ;
-  assign \$2669  = merge0_eq2_4 & \$2668 ;
-  assign \$2670  = merge0_gt2_4 | \$2669 ;
-  assign \$2671  = \$2670  ? merge0_in2 : merge0_in10;
-  assign \$2672  = merge0_eq3_1 & merge0_gt3_0;
-  assign \$2673  = merge0_gt3_1 | \$2672 ;
-  assign \$2674  = merge0_eq3_2 & \$2673 ;
-  assign \$2675  = merge0_gt3_2 | \$2674 ;
-  assign \$2676  = merge0_eq3_3 & \$2675 ;
-  assign \$2677  = merge0_gt3_3 | \$2676 ;
-  assign \$2678  = merge0_eq3_4 & \$2677 ;
-  assign \$2679  = merge0_gt3_4 | \$2678 ;
-  assign \$2680  = \$2679  ? merge0_in3 : merge0_in11;
-  assign \$2681  = merge0_eq4_1 & merge0_gt4_0;
-  assign \$2682  = merge0_gt4_1 | \$2681 ;
-  assign \$2683  = merge0_eq4_2 & \$2682 ;
-  assign \$2684  = merge0_gt4_2 | \$2683 ;
-  assign \$2685  = merge0_eq4_3 & \$2684 ;
-  assign \$2686  = merge0_gt4_3 | \$2685 ;
-  assign \$2687  = merge0_eq4_4 & \$2686 ;
-  assign \$2688  = merge0_gt4_4 | \$2687 ;
-  assign \$2689  = \$2688  ? merge0_in4 : merge0_in12;
-  assign \$2690  = merge0_eq5_1 & merge0_gt5_0;
-  assign \$2691  = merge0_gt5_1 | \$2690 ;
-  assign \$2692  = merge0_eq5_2 & \$2691 ;
-  assign \$2693  = merge0_gt5_2 | \$2692 ;
-  assign \$2694  = merge0_eq5_3 & \$2693 ;
-  assign \$2695  = merge0_gt5_3 | \$2694 ;
-  assign \$2696  = merge0_eq5_4 & \$2695 ;
-  assign \$2697  = merge0_gt5_4 | \$2696 ;
-  assign \$2698  = \$2697  ? merge0_in5 : merge0_in13;
-  assign \$2699  = merge0_eq6_1 & merge0_gt6_0;
-  assign \$2700  = merge0_gt6_1 | \$2699 ;
-  assign \$2701  = merge0_eq6_2 & \$2700 ;
-  assign \$2702  = merge0_gt6_2 | \$2701 ;
-  assign \$2703  = merge0_eq6_3 & \$2702 ;
-  assign \$2704  = merge0_gt6_3 | \$2703 ;
-  assign \$2705  = merge0_eq6_4 & \$2704 ;
-  assign \$2706  = merge0_gt6_4 | \$2705 ;
-  assign \$2707  = \$2706  ? merge0_in6 : merge0_in14;
-  assign \$2708  = merge0_eq7_1 & merge0_gt7_0;
-  assign \$2709  = merge0_gt7_1 | \$2708 ;
-  assign \$2710  = merge0_eq7_2 & \$2709 ;
-  assign \$2711  = merge0_gt7_2 | \$2710 ;
-  assign \$2712  = merge0_eq7_3 & \$2711 ;
-  assign \$2713  = merge0_gt7_3 | \$2712 ;
-  assign \$2714  = merge0_eq7_4 & \$2713 ;
-  assign \$2715  = merge0_gt7_4 | \$2714 ;
-  assign \$2716  = \$2715  ? merge0_in7 : merge0_in15;
-  assign \$2717  = merge0_lane0[19:0] > merge0_lane4[19:0];
-  assign \$2718  = merge0_lane0[19:0] == merge0_lane4[19:0];
-  assign \$2719  = merge0_lane0[39:20] > merge0_lane4[39:20];
-  assign \$2720  = merge0_lane0[39:20] == merge0_lane4[39:20];
-  assign \$2721  = merge0_lane0[59:40] > merge0_lane4[59:40];
-  assign \$2722  = merge0_lane0[59:40] == merge0_lane4[59:40];
-  assign \$2723  = merge0_lane0[79:60] > merge0_lane4[79:60];
-  assign \$2724  = merge0_lane0[79:60] == merge0_lane4[79:60];
-  assign \$2725  = merge0_lane0[83:80] > merge0_lane4[83:80];
-  assign \$2726  = merge0_lane0[83:80] == merge0_lane4[83:80];
-  assign \$2727  = merge0_lane1[19:0] > merge0_lane5[19:0];
-  assign \$2728  = merge0_lane1[19:0] == merge0_lane5[19:0];
-  assign \$2729  = merge0_lane1[39:20] > merge0_lane5[39:20];
-  assign \$2730  = merge0_lane1[39:20] == merge0_lane5[39:20];
-  assign \$2731  = merge0_lane1[59:40] > merge0_lane5[59:40];
-  assign \$2732  = merge0_lane1[59:40] == merge0_lane5[59:40];
-  assign \$2733  = merge0_lane1[79:60] > merge0_lane5[79:60];
-  assign \$2734  = merge0_lane1[79:60] == merge0_lane5[79:60];
-  assign \$2735  = merge0_lane1[83:80] > merge0_lane5[83:80];
-  assign \$2736  = merge0_lane1[83:80] == merge0_lane5[83:80];
-  assign \$2737  = merge0_lane2[19:0] > merge0_lane6[19:0];
-  assign \$2738  = merge0_lane2[19:0] == merge0_lane6[19:0];
-  assign \$2739  = merge0_lane2[39:20] > merge0_lane6[39:20];
-  assign \$2740  = merge0_lane2[39:20] == merge0_lane6[39:20];
-  assign \$2741  = merge0_lane2[59:40] > merge0_lane6[59:40];
-  assign \$2742  = merge0_lane2[59:40] == merge0_lane6[59:40];
-  assign \$2743  = merge0_lane2[79:60] > merge0_lane6[79:60];
-  assign \$2744  = merge0_lane2[79:60] == merge0_lane6[79:60];
-  assign \$2745  = merge0_lane2[83:80] > merge0_lane6[83:80];
-  assign \$2746  = merge0_lane2[83:80] == merge0_lane6[83:80];
-  assign \$2747  = merge0_lane3[19:0] > merge0_lane7[19:0];
-  assign \$2748  = merge0_lane3[19:0] == merge0_lane7[19:0];
-  assign \$2749  = merge0_lane3[39:20] > merge0_lane7[39:20];
-  assign \$2750  = merge0_lane3[39:20] == merge0_lane7[39:20];
-  assign \$2751  = merge0_lane3[59:40] > merge0_lane7[59:40];
-  assign \$2752  = merge0_lane3[59:40] == merge0_lane7[59:40];
-  assign \$2753  = merge0_lane3[79:60] > merge0_lane7[79:60];
-  assign \$2754  = merge0_lane3[79:60] == merge0_lane7[79:60];
-  assign \$2755  = merge0_lane3[83:80] > merge0_lane7[83:80];
-  assign \$2756  = merge0_lane3[83:80] == merge0_lane7[83:80];
-  assign \$2757  = merge0_lane8[19:0] > merge0_lane12[19:0];
-  assign \$2758  = merge0_lane8[19:0] == merge0_lane12[19:0];
-  assign \$2759  = merge0_lane8[39:20] > merge0_lane12[39:20];
-  assign \$2760  = merge0_lane8[39:20] == merge0_lane12[39:20];
-  assign \$2761  = merge0_lane8[59:40] > merge0_lane12[59:40];
-  assign \$2762  = merge0_lane8[59:40] == merge0_lane12[59:40];
-  assign \$2763  = merge0_lane8[79:60] > merge0_lane12[79:60];
-  assign \$2764  = merge0_lane8[79:60] == merge0_lane12[79:60];
-  assign \$2765  = merge0_lane8[83:80] > merge0_lane12[83:80];
-  assign \$2766  = merge0_lane8[83:80] == merge0_lane12[83:80];
-  assign \$2767  = merge0_lane9[19:0] > merge0_lane13[19:0];
-  assign \$2768  = merge0_lane9[19:0] == merge0_lane13[19:0];
-  assign \$2769  = merge0_lane9[39:20] > merge0_lane13[39:20];
-  assign \$2770  = merge0_lane9[39:20] == merge0_lane13[39:20];
-  assign \$2771  = merge0_lane9[59:40] > merge0_lane13[59:40];
-  assign \$2772  = merge0_lane9[59:40] == merge0_lane13[59:40];
-  assign \$2773  = merge0_lane9[79:60] > merge0_lane13[79:60];
-  assign \$2774  = merge0_lane9[79:60] == merge0_lane13[79:60];
-  assign \$2775  = merge0_lane9[83:80] > merge0_lane13[83:80];
-  assign \$2776  = merge0_lane9[83:80] == merge0_lane13[83:80];
-  assign \$2777  = merge0_lane10[19:0] > merge0_lane14[19:0];
-  assign \$2778  = merge0_lane10[19:0] == merge0_lane14[19:0];
-  assign \$2779  = merge0_lane10[39:20] > merge0_lane14[39:20];
-  assign \$2780  = merge0_lane10[39:20] == merge0_lane14[39:20];
-  assign \$2781  = merge0_lane10[59:40] > merge0_lane14[59:40];
-  assign \$2782  = merge0_lane10[59:40] == merge0_lane14[59:40];
-  assign \$2783  = merge0_lane10[79:60] > merge0_lane14[79:60];
-  assign \$2784  = merge0_lane10[79:60] == merge0_lane14[79:60];
-  assign \$2785  = merge0_lane10[83:80] > merge0_lane14[83:80];
-  assign \$2786  = merge0_lane10[83:80] == merge0_lane14[83:80];
-  assign \$2787  = merge0_lane11[19:0] > merge0_lane15[19:0];
-  assign \$2788  = merge0_lane11[19:0] == merge0_lane15[19:0];
-  assign \$2789  = merge0_lane11[39:20] > merge0_lane15[39:20];
-  assign \$2790  = merge0_lane11[39:20] == merge0_lane15[39:20];
-  assign \$2791  = merge0_lane11[59:40] > merge0_lane15[59:40];
-  assign \$2792  = merge0_lane11[59:40] == merge0_lane15[59:40];
-  assign \$2793  = merge0_lane11[79:60] > merge0_lane15[79:60];
-  assign \$2794  = merge0_lane11[79:60] == merge0_lane15[79:60];
-  assign \$2795  = merge0_lane11[83:80] > merge0_lane15[83:80];
-  assign \$2796  = merge0_lane11[83:80] == merge0_lane15[83:80];
-  assign \$2797  = merge1_eq0_1 & merge1_gt0_0;
-  assign \$2798  = merge1_gt0_1 | \$2797 ;
-  assign \$2799  = merge1_eq0_2 & \$2798 ;
-  assign \$2800  = merge1_gt0_2 | \$2799 ;
-  assign \$2801  = merge1_eq0_3 & \$2800 ;
-  assign \$2802  = merge1_gt0_3 | \$2801 ;
-  assign \$2803  = merge1_eq0_4 & \$2802 ;
-  assign \$2804  = merge1_gt0_4 | \$2803 ;
-  assign \$2805  = \$2804  ? merge1_in4 : merge1_in0;
-  assign \$2806  = merge1_eq1_1 & merge1_gt1_0;
-  assign \$2807  = merge1_gt1_1 | \$2806 ;
-  assign \$2808  = merge1_eq1_2 & \$2807 ;
-  assign \$2809  = merge1_gt1_2 | \$2808 ;
-  assign \$2810  = merge1_eq1_3 & \$2809 ;
-  assign \$2811  = merge1_gt1_3 | \$2810 ;
-  assign \$2812  = merge1_eq1_4 & \$2811 ;
-  assign \$2813  = merge1_gt1_4 | \$2812 ;
-  assign \$2814  = \$2813  ? merge1_in5 : merge1_in1;
-  assign \$2815  = merge1_eq2_1 & merge1_gt2_0;
-  assign \$2816  = merge1_gt2_1 | \$2815 ;
-  assign \$2817  = merge1_eq2_2 & \$2816 ;
-  assign \$2818  = merge1_gt2_2 | \$2817 ;
-  assign \$2819  = merge1_eq2_3 & \$2818 ;
-  assign \$2820  = merge1_gt2_3 | \$2819 ;
-  assign \$2821  = merge1_eq2_4 & \$2820 ;
-  assign \$2822  = merge1_gt2_4 | \$2821 ;
-  assign \$2823  = \$2822  ? merge1_in6 : merge1_in2;
-  assign \$2824  = merge1_eq3_1 & merge1_gt3_0;
-  assign \$2825  = merge1_gt3_1 | \$2824 ;
-  assign \$2826  = merge1_eq3_2 & \$2825 ;
-  assign \$2827  = merge1_gt3_2 | \$2826 ;
-  assign \$2828  = merge1_eq3_3 & \$2827 ;
-  assign \$2829  = merge1_gt3_3 | \$2828 ;
-  assign \$2830  = merge1_eq3_4 & \$2829 ;
-  assign \$2831  = merge1_gt3_4 | \$2830 ;
-  assign \$2832  = \$2831  ? merge1_in7 : merge1_in3;
-  assign \$2833  = merge1_eq0_1 & merge1_gt0_0;
-  assign \$2834  = merge1_gt0_1 | \$2833 ;
-  assign \$2835  = merge1_eq0_2 & \$2834 ;
-  assign \$2836  = merge1_gt0_2 | \$2835 ;
-  assign \$2837  = merge1_eq0_3 & \$2836 ;
-  assign \$2838  = merge1_gt0_3 | \$2837 ;
-  assign \$2839  = merge1_eq0_4 & \$2838 ;
-  assign \$2840  = merge1_gt0_4 | \$2839 ;
-  assign \$2841  = \$2840  ? merge1_in0 : merge1_in4;
-  assign \$2842  = merge1_eq1_1 & merge1_gt1_0;
-  assign \$2843  = merge1_gt1_1 | \$2842 ;
-  assign \$2844  = merge1_eq1_2 & \$2843 ;
-  assign \$2845  = merge1_gt1_2 | \$2844 ;
-  assign \$2846  = merge1_eq1_3 & \$2845 ;
-  assign \$2847  = merge1_gt1_3 | \$2846 ;
-  assign \$2848  = merge1_eq1_4 & \$2847 ;
-  assign \$2849  = merge1_gt1_4 | \$2848 ;
-  assign \$2850  = \$2849  ? merge1_in1 : merge1_in5;
-  assign \$2851  = merge1_eq2_1 & merge1_gt2_0;
-  assign \$2852  = merge1_gt2_1 | \$2851 ;
-  assign \$2853  = merge1_eq2_2 & \$2852 ;
-  assign \$2854  = merge1_gt2_2 | \$2853 ;
-  assign \$2855  = merge1_eq2_3 & \$2854 ;
-  assign \$2856  = merge1_gt2_3 | \$2855 ;
-  assign \$2857  = merge1_eq2_4 & \$2856 ;
-  assign \$2858  = merge1_gt2_4 | \$2857 ;
-  assign \$2859  = \$2858  ? merge1_in2 : merge1_in6;
-  assign \$2860  = merge1_eq3_1 & merge1_gt3_0;
-  assign \$2861  = merge1_gt3_1 | \$2860 ;
-  assign \$2862  = merge1_eq3_2 & \$2861 ;
-  assign \$2863  = merge1_gt3_2 | \$2862 ;
-  assign \$2864  = merge1_eq3_3 & \$2863 ;
-  assign \$2865  = merge1_gt3_3 | \$2864 ;
-  assign \$2866  = merge1_eq3_4 & \$2865 ;
-  assign \$2867  = merge1_gt3_4 | \$2866 ;
-  assign \$2868  = \$2867  ? merge1_in3 : merge1_in7;
-  assign \$2869  = merge1_eq8_1 & merge1_gt8_0;
-  assign \$2870  = merge1_gt8_1 | \$2869 ;
-  assign \$2871  = merge1_eq8_2 & \$2870 ;
-  assign \$2872  = merge1_gt8_2 | \$2871 ;
-  assign \$2873  = merge1_eq8_3 & \$2872 ;
-  assign \$2874  = merge1_gt8_3 | \$2873 ;
-  assign \$2875  = merge1_eq8_4 & \$2874 ;
-  assign \$2876  = merge1_gt8_4 | \$2875 ;
-  assign \$2877  = \$2876  ? merge1_in12 : merge1_in8;
-  assign \$2878  = merge1_eq9_1 & merge1_gt9_0;
-  assign \$2879  = merge1_gt9_1 | \$2878 ;
-  assign \$2880  = merge1_eq9_2 & \$2879 ;
-  assign \$2881  = merge1_gt9_2 | \$2880 ;
-  assign \$2882  = merge1_eq9_3 & \$2881 ;
-  assign \$2883  = merge1_gt9_3 | \$2882 ;
-  assign \$2884  = merge1_eq9_4 & \$2883 ;
-  assign \$2885  = merge1_gt9_4 | \$2884 ;
-  assign \$2886  = \$2885  ? merge1_in13 : merge1_in9;
-  assign \$2887  = merge1_eq10_1 & merge1_gt10_0;
-  assign \$2888  = merge1_gt10_1 | \$2887 ;
-  assign \$2889  = merge1_eq10_2 & \$2888 ;
-  assign \$2890  = merge1_gt10_2 | \$2889 ;
-  assign \$2891  = merge1_eq10_3 & \$2890 ;
-  assign \$2892  = merge1_gt10_3 | \$2891 ;
-  assign \$2893  = merge1_eq10_4 & \$2892 ;
-  assign \$2894  = merge1_gt10_4 | \$2893 ;
-  assign \$2895  = \$2894  ? merge1_in14 : merge1_in10;
-  assign \$2896  = merge1_eq11_1 & merge1_gt11_0;
-  assign \$2897  = merge1_gt11_1 | \$2896 ;
-  assign \$2898  = merge1_eq11_2 & \$2897 ;
-  assign \$2899  = merge1_gt11_2 | \$2898 ;
-  assign \$2900  = merge1_eq11_3 & \$2899 ;
-  assign \$2901  = merge1_gt11_3 | \$2900 ;
-  assign \$2902  = merge1_eq11_4 & \$2901 ;
-  assign \$2903  = merge1_gt11_4 | \$2902 ;
-  assign \$2904  = \$2903  ? merge1_in15 : merge1_in11;
-  assign \$2905  = merge1_eq8_1 & merge1_gt8_0;
-  assign \$2906  = merge1_gt8_1 | \$2905 ;
-  assign \$2907  = merge1_eq8_2 & \$2906 ;
-  assign \$2908  = merge1_gt8_2 | \$2907 ;
-  assign \$2909  = merge1_eq8_3 & \$2908 ;
-  assign \$2910  = merge1_gt8_3 | \$2909 ;
-  assign \$2911  = merge1_eq8_4 & \$2910 ;
-  assign \$2912  = merge1_gt8_4 | \$2911 ;
-  assign \$2913  = \$2912  ? merge1_in8 : merge1_in12;
-  assign \$2914  = merge1_eq9_1 & merge1_gt9_0;
-  assign \$2915  = merge1_gt9_1 | \$2914 ;
-  assign \$2916  = merge1_eq9_2 & \$2915 ;
-  assign \$2917  = merge1_gt9_2 | \$2916 ;
-  assign \$2918  = merge1_eq9_3 & \$2917 ;
-  assign \$2919  = merge1_gt9_3 | \$2918 ;
-  assign \$2920  = merge1_eq9_4 & \$2919 ;
-  assign \$2921  = merge1_gt9_4 | \$2920 ;
-  assign \$2922  = \$2921  ? merge1_in9 : merge1_in13;
-  assign \$2923  = merge1_eq10_1 & merge1_gt10_0;
-  assign \$2924  = merge1_gt10_1 | \$2923 ;
-  assign \$2925  = merge1_eq10_2 & \$2924 ;
-  assign \$2926  = merge1_gt10_2 | \$2925 ;
-  assign \$2927  = merge1_eq10_3 & \$2926 ;
-  assign \$2928  = merge1_gt10_3 | \$2927 ;
-  assign \$2929  = merge1_eq10_4 & \$2928 ;
-  assign \$2930  = merge1_gt10_4 | \$2929 ;
-  assign \$2931  = \$2930  ? merge1_in10 : merge1_in14;
-  assign \$2932  = merge1_eq11_1 & merge1_gt11_0;
-  assign \$2933  = merge1_gt11_1 | \$2932 ;
-  assign \$2934  = merge1_eq11_2 & \$2933 ;
-  assign \$2935  = merge1_gt11_2 | \$2934 ;
-  assign \$2936  = merge1_eq11_3 & \$2935 ;
-  assign \$2937  = merge1_gt11_3 | \$2936 ;
-  assign \$2938  = merge1_eq11_4 & \$2937 ;
-  assign \$2939  = merge1_gt11_4 | \$2938 ;
-  assign \$2940  = \$2939  ? merge1_in11 : merge1_in15;
-  assign \$2941  = merge1_lane0[19:0] > merge1_lane2[19:0];
-  assign \$2942  = merge1_lane0[19:0] == merge1_lane2[19:0];
-  assign \$2943  = merge1_lane0[39:20] > merge1_lane2[39:20];
-  assign \$2944  = merge1_lane0[39:20] == merge1_lane2[39:20];
-  assign \$2945  = merge1_lane0[59:40] > merge1_lane2[59:40];
-  assign \$2946  = merge1_lane0[59:40] == merge1_lane2[59:40];
-  assign \$2947  = merge1_lane0[79:60] > merge1_lane2[79:60];
-  assign \$2948  = merge1_lane0[79:60] == merge1_lane2[79:60];
-  assign \$2949  = merge1_lane0[83:80] > merge1_lane2[83:80];
-  assign \$2950  = merge1_lane0[83:80] == merge1_lane2[83:80];
-  assign \$2951  = merge1_lane1[19:0] > merge1_lane3[19:0];
-  assign \$2952  = merge1_lane1[19:0] == merge1_lane3[19:0];
-  assign \$2953  = merge1_lane1[39:20] > merge1_lane3[39:20];
-  assign \$2954  = merge1_lane1[39:20] == merge1_lane3[39:20];
-  assign \$2955  = merge1_lane1[59:40] > merge1_lane3[59:40];
-  assign \$2956  = merge1_lane1[59:40] == merge1_lane3[59:40];
-  assign \$2957  = merge1_lane1[79:60] > merge1_lane3[79:60];
-  assign \$2958  = merge1_lane1[79:60] == merge1_lane3[79:60];
-  assign \$2959  = merge1_lane1[83:80] > merge1_lane3[83:80];
-  assign \$2960  = merge1_lane1[83:80] == merge1_lane3[83:80];
-  assign \$2961  = merge1_lane4[19:0] > merge1_lane6[19:0];
-  assign \$2962  = merge1_lane4[19:0] == merge1_lane6[19:0];
-  assign \$2963  = merge1_lane4[39:20] > merge1_lane6[39:20];
-  assign \$2964  = merge1_lane4[39:20] == merge1_lane6[39:20];
-  assign \$2965  = merge1_lane4[59:40] > merge1_lane6[59:40];
-  assign \$2966  = merge1_lane4[59:40] == merge1_lane6[59:40];
-  assign \$2967  = merge1_lane4[79:60] > merge1_lane6[79:60];
-  assign \$2968  = merge1_lane4[79:60] == merge1_lane6[79:60];
-  assign \$2969  = merge1_lane4[83:80] > merge1_lane6[83:80];
-  assign \$2970  = merge1_lane4[83:80] == merge1_lane6[83:80];
-  assign \$2971  = merge1_lane5[19:0] > merge1_lane7[19:0];
-  assign \$2972  = merge1_lane5[19:0] == merge1_lane7[19:0];
-  assign \$2973  = merge1_lane5[39:20] > merge1_lane7[39:20];
-  assign \$2974  = merge1_lane5[39:20] == merge1_lane7[39:20];
-  assign \$2975  = merge1_lane5[59:40] > merge1_lane7[59:40];
-  assign \$2976  = merge1_lane5[59:40] == merge1_lane7[59:40];
-  assign \$2977  = merge1_lane5[79:60] > merge1_lane7[79:60];
-  assign \$2978  = merge1_lane5[79:60] == merge1_lane7[79:60];
-  assign \$2979  = merge1_lane5[83:80] > merge1_lane7[83:80];
-  assign \$2980  = merge1_lane5[83:80] == merge1_lane7[83:80];
-  assign \$2981  = merge1_lane8[19:0] > merge1_lane10[19:0];
-  assign \$2982  = merge1_lane8[19:0] == merge1_lane10[19:0];
-  assign \$2983  = merge1_lane8[39:20] > merge1_lane10[39:20];
-  assign \$2984  = merge1_lane8[39:20] == merge1_lane10[39:20];
-  assign \$2985  = merge1_lane8[59:40] > merge1_lane10[59:40];
-  assign \$2986  = merge1_lane8[59:40] == merge1_lane10[59:40];
-  assign \$2987  = merge1_lane8[79:60] > merge1_lane10[79:60];
-  assign \$2988  = merge1_lane8[79:60] == merge1_lane10[79:60];
-  assign \$2989  = merge1_lane8[83:80] > merge1_lane10[83:80];
-  assign \$2990  = merge1_lane8[83:80] == merge1_lane10[83:80];
-  assign \$2991  = merge1_lane9[19:0] > merge1_lane11[19:0];
-  assign \$2992  = merge1_lane9[19:0] == merge1_lane11[19:0];
-  assign \$2993  = merge1_lane9[39:20] > merge1_lane11[39:20];
-  assign \$2994  = merge1_lane9[39:20] == merge1_lane11[39:20];
-  assign \$2995  = merge1_lane9[59:40] > merge1_lane11[59:40];
-  assign \$2996  = merge1_lane9[59:40] == merge1_lane11[59:40];
-  assign \$2997  = merge1_lane9[79:60] > merge1_lane11[79:60];
-  assign \$2998  = merge1_lane9[79:60] == merge1_lane11[79:60];
-  assign \$2999  = merge1_lane9[83:80] > merge1_lane11[83:80];
-  assign \$3000  = merge1_lane9[83:80] == merge1_lane11[83:80];
-  assign \$3001  = merge1_lane12[19:0] > merge1_lane14[19:0];
-  assign \$3002  = merge1_lane12[19:0] == merge1_lane14[19:0];
-  assign \$3003  = merge1_lane12[39:20] > merge1_lane14[39:20];
-  assign \$3004  = merge1_lane12[39:20] == merge1_lane14[39:20];
-  assign \$3005  = merge1_lane12[59:40] > merge1_lane14[59:40];
-  assign \$3006  = merge1_lane12[59:40] == merge1_lane14[59:40];
-  assign \$3007  = merge1_lane12[79:60] > merge1_lane14[79:60];
-  assign \$3008  = merge1_lane12[79:60] == merge1_lane14[79:60];
-  assign \$3009  = merge1_lane12[83:80] > merge1_lane14[83:80];
-  assign \$3010  = merge1_lane12[83:80] == merge1_lane14[83:80];
-  assign \$3011  = merge1_lane13[19:0] > merge1_lane15[19:0];
-  assign \$3012  = merge1_lane13[19:0] == merge1_lane15[19:0];
-  assign \$3013  = merge1_lane13[39:20] > merge1_lane15[39:20];
-  assign \$3014  = merge1_lane13[39:20] == merge1_lane15[39:20];
-  assign \$3015  = merge1_lane13[59:40] > merge1_lane15[59:40];
-  assign \$3016  = merge1_lane13[59:40] == merge1_lane15[59:40];
-  assign \$3017  = merge1_lane13[79:60] > merge1_lane15[79:60];
-  assign \$3018  = merge1_lane13[79:60] == merge1_lane15[79:60];
-  assign \$3019  = merge1_lane13[83:80] > merge1_lane15[83:80];
-  assign \$3020  = merge1_lane13[83:80] == merge1_lane15[83:80];
-  assign \$3021  = merge2_eq0_1 & merge2_gt0_0;
-  assign \$3022  = merge2_gt0_1 | \$3021 ;
-  assign \$3023  = merge2_eq0_2 & \$3022 ;
-  assign \$3024  = merge2_gt0_2 | \$3023 ;
-  assign \$3025  = merge2_eq0_3 & \$3024 ;
-  assign \$3026  = merge2_gt0_3 | \$3025 ;
-  assign \$3027  = merge2_eq0_4 & \$3026 ;
-  assign \$3028  = merge2_gt0_4 | \$3027 ;
-  assign \$3029  = \$3028  ? merge2_in2 : merge2_in0;
-  assign \$3030  = merge2_eq1_1 & merge2_gt1_0;
-  assign \$3031  = merge2_gt1_1 | \$3030 ;
-  assign \$3032  = merge2_eq1_2 & \$3031 ;
-  assign \$3033  = merge2_gt1_2 | \$3032 ;
-  assign \$3034  = merge2_eq1_3 & \$3033 ;
-  assign \$3035  = merge2_gt1_3 | \$3034 ;
-  assign \$3036  = merge2_eq1_4 & \$3035 ;
-  assign \$3037  = merge2_gt1_4 | \$3036 ;
-  assign \$3038  = \$3037  ? merge2_in3 : merge2_in1;
-  assign \$3039  = merge2_eq0_1 & merge2_gt0_0;
-  assign \$3040  = merge2_gt0_1 | \$3039 ;
-  assign \$3041  = merge2_eq0_2 & \$3040 ;
-  assign \$3042  = merge2_gt0_2 | \$3041 ;
-  assign \$3043  = merge2_eq0_3 & \$3042 ;
-  assign \$3044  = merge2_gt0_3 | \$3043 ;
-  assign \$3045  = merge2_eq0_4 & \$3044 ;
-  assign \$3046  = merge2_gt0_4 | \$3045 ;
-  assign \$3047  = \$3046  ? merge2_in0 : merge2_in2;
-  assign \$3048  = merge2_eq1_1 & merge2_gt1_0;
-  assign \$3049  = merge2_gt1_1 | \$3048 ;
-  assign \$3050  = merge2_eq1_2 & \$3049 ;
-  assign \$3051  = merge2_gt1_2 | \$3050 ;
-  assign \$3052  = merge2_eq1_3 & \$3051 ;
-  assign \$3053  = merge2_gt1_3 | \$3052 ;
-  assign \$3054  = merge2_eq1_4 & \$3053 ;
-  assign \$3055  = merge2_gt1_4 | \$3054 ;
-  assign \$3056  = \$3055  ? merge2_in1 : merge2_in3;
-  assign \$3057  = merge2_eq4_1 & merge2_gt4_0;
-  assign \$3058  = merge2_gt4_1 | \$3057 ;
-  assign \$3059  = merge2_eq4_2 & \$3058 ;
-  assign \$3060  = merge2_gt4_2 | \$3059 ;
-  assign \$3061  = merge2_eq4_3 & \$3060 ;
-  assign \$3062  = merge2_gt4_3 | \$3061 ;
-  assign \$3063  = merge2_eq4_4 & \$3062 ;
-  assign \$3064  = merge2_gt4_4 | \$3063 ;
-  assign \$3065  = \$3064  ? merge2_in6 : merge2_in4;
-  assign \$3066  = merge2_eq5_1 & merge2_gt5_0;
-  assign \$3067  = merge2_gt5_1 | \$3066 ;
-  assign \$3068  = merge2_eq5_2 & \$3067 ;
-  assign \$3069  = merge2_gt5_2 | \$3068 ;
-  assign \$3070  = merge2_eq5_3 & \$3069 ;
-  assign \$3071  = merge2_gt5_3 | \$3070 ;
-  assign \$3072  = merge2_eq5_4 & \$3071 ;
-  assign \$3073  = merge2_gt5_4 | \$3072 ;
-  assign \$3074  = \$3073  ? merge2_in7 : merge2_in5;
-  assign \$3075  = merge2_eq4_1 & merge2_gt4_0;
-  assign \$3076  = merge2_gt4_1 | \$3075 ;
-  assign \$3077  = merge2_eq4_2 & \$3076 ;
-  assign \$3078  = merge2_gt4_2 | \$3077 ;
-  assign \$3079  = merge2_eq4_3 & \$3078 ;
-  assign \$3080  = merge2_gt4_3 | \$3079 ;
-  assign \$3081  = merge2_eq4_4 & \$3080 ;
-  assign \$3082  = merge2_gt4_4 | \$3081 ;
-  assign \$3083  = \$3082  ? merge2_in4 : merge2_in6;
-  assign \$3084  = merge2_eq5_1 & merge2_gt5_0;
-  assign \$3085  = merge2_gt5_1 | \$3084 ;
-  assign \$3086  = merge2_eq5_2 & \$3085 ;
-  assign \$3087  = merge2_gt5_2 | \$3086 ;
-  assign \$3088  = merge2_eq5_3 & \$3087 ;
-  assign \$3089  = merge2_gt5_3 | \$3088 ;
-  assign \$3090  = merge2_eq5_4 & \$3089 ;
-  assign \$3091  = merge2_gt5_4 | \$3090 ;
-  assign \$3092  = \$3091  ? merge2_in5 : merge2_in7;
-  assign \$3093  = merge2_eq8_1 & merge2_gt8_0;
-  assign \$3094  = merge2_gt8_1 | \$3093 ;
-  assign \$3095  = merge2_eq8_2 & \$3094 ;
-  assign \$3096  = merge2_gt8_2 | \$3095 ;
-  assign \$3097  = merge2_eq8_3 & \$3096 ;
-  assign \$3098  = merge2_gt8_3 | \$3097 ;
-  assign \$3099  = merge2_eq8_4 & \$3098 ;
-  assign \$3100  = merge2_gt8_4 | \$3099 ;
-  assign \$3101  = \$3100  ? merge2_in10 : merge2_in8;
-  assign \$3102  = merge2_eq9_1 & merge2_gt9_0;
-  assign \$3103  = merge2_gt9_1 | \$3102 ;
-  assign \$3104  = merge2_eq9_2 & \$3103 ;
-  assign \$3105  = merge2_gt9_2 | \$3104 ;
-  assign \$3106  = merge2_eq9_3 & \$3105 ;
-  assign \$3107  = merge2_gt9_3 | \$3106 ;
-  assign \$3108  = merge2_eq9_4 & \$3107 ;
-  assign \$3109  = merge2_gt9_4 | \$3108 ;
-  assign \$3110  = \$3109  ? merge2_in11 : merge2_in9;
-  assign \$3111  = merge2_eq8_1 & merge2_gt8_0;
-  assign \$3112  = merge2_gt8_1 | \$3111 ;
-  assign \$3113  = merge2_eq8_2 & \$3112 ;
-  assign \$3114  = merge2_gt8_2 | \$3113 ;
-  assign \$3115  = merge2_eq8_3 & \$3114 ;
-  assign \$3116  = merge2_gt8_3 | \$3115 ;
-  assign \$3117  = merge2_eq8_4 & \$3116 ;
-  assign \$3118  = merge2_gt8_4 | \$3117 ;
-  assign \$3119  = \$3118  ? merge2_in8 : merge2_in10;
-  assign \$3120  = merge2_eq9_1 & merge2_gt9_0;
-  assign \$3121  = merge2_gt9_1 | \$3120 ;
-  assign \$3122  = merge2_eq9_2 & \$3121 ;
-  assign \$3123  = merge2_gt9_2 | \$3122 ;
-  assign \$3124  = merge2_eq9_3 & \$3123 ;
-  assign \$3125  = merge2_gt9_3 | \$3124 ;
-  assign \$3126  = merge2_eq9_4 & \$3125 ;
-  assign \$3127  = merge2_gt9_4 | \$3126 ;
-  assign \$3128  = \$3127  ? merge2_in9 : merge2_in11;
-  assign \$3129  = merge2_eq12_1 & merge2_gt12_0;
-  assign \$3130  = merge2_gt12_1 | \$3129 ;
-  assign \$3131  = merge2_eq12_2 & \$3130 ;
-  assign \$3132  = merge2_gt12_2 | \$3131 ;
-  assign \$3133  = merge2_eq12_3 & \$3132 ;
-  assign \$3134  = merge2_gt12_3 | \$3133 ;
-  assign \$3135  = merge2_eq12_4 & \$3134 ;
-  assign \$3136  = merge2_gt12_4 | \$3135 ;
-  assign \$3137  = \$3136  ? merge2_in14 : merge2_in12;
-  assign \$3138  = merge2_eq13_1 & merge2_gt13_0;
-  assign \$3139  = merge2_gt13_1 | \$3138 ;
-  assign \$3140  = merge2_eq13_2 & \$3139 ;
-  assign \$3141  = merge2_gt13_2 | \$3140 ;
-  assign \$3142  = merge2_eq13_3 & \$3141 ;
-  assign \$3143  = merge2_gt13_3 | \$3142 ;
-  assign \$3144  = merge2_eq13_4 & \$3143 ;
-  assign \$3145  = merge2_gt13_4 | \$3144 ;
-  assign \$3146  = \$3145  ? merge2_in15 : merge2_in13;
-  assign \$3147  = merge2_eq12_1 & merge2_gt12_0;
-  assign \$3148  = merge2_gt12_1 | \$3147 ;
-  assign \$3149  = merge2_eq12_2 & \$3148 ;
-  assign \$3150  = merge2_gt12_2 | \$3149 ;
-  assign \$3151  = merge2_eq12_3 & \$3150 ;
-  assign \$3152  = merge2_gt12_3 | \$3151 ;
-  assign \$3153  = merge2_eq12_4 & \$3152 ;
-  assign \$3154  = merge2_gt12_4 | \$3153 ;
-  assign \$3155  = \$3154  ? merge2_in12 : merge2_in14;
-  assign \$3156  = merge2_eq13_1 & merge2_gt13_0;
-  assign \$3157  = merge2_gt13_1 | \$3156 ;
-  assign \$3158  = merge2_eq13_2 & \$3157 ;
-  assign \$3159  = merge2_gt13_2 | \$3158 ;
-  assign \$3160  = merge2_eq13_3 & \$3159 ;
-  assign \$3161  = merge2_gt13_3 | \$3160 ;
-  assign \$3162  = merge2_eq13_4 & \$3161 ;
-  assign \$3163  = merge2_gt13_4 | \$3162 ;
-  assign \$3164  = \$3163  ? merge2_in13 : merge2_in15;
-  assign \$3165  = merge2_lane0[19:0] > merge2_lane1[19:0];
-  assign \$3166  = merge2_lane0[19:0] == merge2_lane1[19:0];
-  assign \$3167  = merge2_lane0[39:20] > merge2_lane1[39:20];
-  assign \$3168  = merge2_lane0[39:20] == merge2_lane1[39:20];
-  assign \$3169  = merge2_lane0[59:40] > merge2_lane1[59:40];
-  assign \$3170  = merge2_lane0[59:40] == merge2_lane1[59:40];
-  assign \$3171  = merge2_lane0[79:60] > merge2_lane1[79:60];
-  assign \$3172  = merge2_lane0[79:60] == merge2_lane1[79:60];
-  assign \$3173  = merge2_lane0[83:80] > merge2_lane1[83:80];
-  assign \$3174  = merge2_lane0[83:80] == merge2_lane1[83:80];
-  assign \$3175  = merge2_lane2[19:0] > merge2_lane3[19:0];
-  assign \$3176  = merge2_lane2[19:0] == merge2_lane3[19:0];
-  assign \$3177  = merge2_lane2[39:20] > merge2_lane3[39:20];
-  assign \$3178  = merge2_lane2[39:20] == merge2_lane3[39:20];
-  assign \$3179  = merge2_lane2[59:40] > merge2_lane3[59:40];
-  assign \$3180  = merge2_lane2[59:40] == merge2_lane3[59:40];
-  assign \$3181  = merge2_lane2[79:60] > merge2_lane3[79:60];
-  assign \$3182  = merge2_lane2[79:60] == merge2_lane3[79:60];
-  assign \$3183  = merge2_lane2[83:80] > merge2_lane3[83:80];
-  assign \$3184  = merge2_lane2[83:80] == merge2_lane3[83:80];
-  assign \$3185  = merge2_lane4[19:0] > merge2_lane5[19:0];
-  assign \$3186  = merge2_lane4[19:0] == merge2_lane5[19:0];
-  assign \$3187  = merge2_lane4[39:20] > merge2_lane5[39:20];
-  assign \$3188  = merge2_lane4[39:20] == merge2_lane5[39:20];
-  assign \$3189  = merge2_lane4[59:40] > merge2_lane5[59:40];
-  assign \$3190  = merge2_lane4[59:40] == merge2_lane5[59:40];
-  assign \$3191  = merge2_lane4[79:60] > merge2_lane5[79:60];
-  assign \$3192  = merge2_lane4[79:60] == merge2_lane5[79:60];
-  assign \$3193  = merge2_lane4[83:80] > merge2_lane5[83:80];
-  assign \$3194  = merge2_lane4[83:80] == merge2_lane5[83:80];
-  assign \$3195  = merge2_lane6[19:0] > merge2_lane7[19:0];
-  assign \$3196  = merge2_lane6[19:0] == merge2_lane7[19:0];
-  assign \$3197  = merge2_lane6[39:20] > merge2_lane7[39:20];
-  assign \$3198  = merge2_lane6[39:20] == merge2_lane7[39:20];
-  assign \$3199  = merge2_lane6[59:40] > merge2_lane7[59:40];
-  assign \$3200  = merge2_lane6[59:40] == merge2_lane7[59:40];
-  assign \$3201  = merge2_lane6[79:60] > merge2_lane7[79:60];
-  assign \$3202  = merge2_lane6[79:60] == merge2_lane7[79:60];
-  assign \$3203  = merge2_lane6[83:80] > merge2_lane7[83:80];
-  assign \$3204  = merge2_lane6[83:80] == merge2_lane7[83:80];
-  assign \$3205  = merge2_lane8[19:0] > merge2_lane9[19:0];
-  assign \$3206  = merge2_lane8[19:0] == merge2_lane9[19:0];
-  assign \$3207  = merge2_lane8[39:20] > merge2_lane9[39:20];
-  assign \$3208  = merge2_lane8[39:20] == merge2_lane9[39:20];
-  assign \$3209  = merge2_lane8[59:40] > merge2_lane9[59:40];
-  assign \$3210  = merge2_lane8[59:40] == merge2_lane9[59:40];
-  assign \$3211  = merge2_lane8[79:60] > merge2_lane9[79:60];
-  assign \$3212  = merge2_lane8[79:60] == merge2_lane9[79:60];
-  assign \$3213  = merge2_lane8[83:80] > merge2_lane9[83:80];
-  assign \$3214  = merge2_lane8[83:80] == merge2_lane9[83:80];
-  assign \$3215  = merge2_lane10[19:0] > merge2_lane11[19:0];
-  assign \$3216  = merge2_lane10[19:0] == merge2_lane11[19:0];
-  assign \$3217  = merge2_lane10[39:20] > merge2_lane11[39:20];
-  assign \$3218  = merge2_lane10[39:20] == merge2_lane11[39:20];
-  assign \$3219  = merge2_lane10[59:40] > merge2_lane11[59:40];
-  assign \$3220  = merge2_lane10[59:40] == merge2_lane11[59:40];
-  assign \$3221  = merge2_lane10[79:60] > merge2_lane11[79:60];
-  assign \$3222  = merge2_lane10[79:60] == merge2_lane11[79:60];
-  assign \$3223  = merge2_lane10[83:80] > merge2_lane11[83:80];
-  assign \$3224  = merge2_lane10[83:80] == merge2_lane11[83:80];
-  assign \$3225  = merge2_lane12[19:0] > merge2_lane13[19:0];
-  assign \$3226  = merge2_lane12[19:0] == merge2_lane13[19:0];
-  assign \$3227  = merge2_lane12[39:20] > merge2_lane13[39:20];
-  assign \$3228  = merge2_lane12[39:20] == merge2_lane13[39:20];
-  assign \$3229  = merge2_lane12[59:40] > merge2_lane13[59:40];
-  assign \$3230  = merge2_lane12[59:40] == merge2_lane13[59:40];
-  assign \$3231  = merge2_lane12[79:60] > merge2_lane13[79:60];
-  assign \$3232  = merge2_lane12[79:60] == merge2_lane13[79:60];
-  assign \$3233  = merge2_lane12[83:80] > merge2_lane13[83:80];
-  assign \$3234  = merge2_lane12[83:80] == merge2_lane13[83:80];
-  assign \$3235  = merge2_lane14[19:0] > merge2_lane15[19:0];
-  assign \$3236  = merge2_lane14[19:0] == merge2_lane15[19:0];
-  assign \$3237  = merge2_lane14[39:20] > merge2_lane15[39:20];
-  assign \$3238  = merge2_lane14[39:20] == merge2_lane15[39:20];
-  assign \$3239  = merge2_lane14[59:40] > merge2_lane15[59:40];
-  assign \$3240  = merge2_lane14[59:40] == merge2_lane15[59:40];
-  assign \$3241  = merge2_lane14[79:60] > merge2_lane15[79:60];
-  assign \$3242  = merge2_lane14[79:60] == merge2_lane15[79:60];
-  assign \$3243  = merge2_lane14[83:80] > merge2_lane15[83:80];
-  assign \$3244  = merge2_lane14[83:80] == merge2_lane15[83:80];
-  assign \$3245  = merge3_eq0_1 & merge3_gt0_0;
-  assign \$3246  = merge3_gt0_1 | \$3245 ;
-  assign \$3247  = merge3_eq0_2 & \$3246 ;
-  assign \$3248  = merge3_gt0_2 | \$3247 ;
-  assign \$3249  = merge3_eq0_3 & \$3248 ;
-  assign \$3250  = merge3_gt0_3 | \$3249 ;
-  assign \$3251  = merge3_eq0_4 & \$3250 ;
-  assign \$3252  = merge3_gt0_4 | \$3251 ;
-  assign \$3253  = \$3252  ? merge3_in1 : merge3_in0;
-  assign \$3254  = merge3_eq0_1 & merge3_gt0_0;
-  assign \$3255  = merge3_gt0_1 | \$3254 ;
-  assign \$3256  = merge3_eq0_2 & \$3255 ;
-  assign \$3257  = merge3_gt0_2 | \$3256 ;
-  assign \$3258  = merge3_eq0_3 & \$3257 ;
-  assign \$3259  = merge3_gt0_3 | \$3258 ;
-  assign \$3260  = merge3_eq0_4 & \$3259 ;
-  assign \$3261  = merge3_gt0_4 | \$3260 ;
-  assign \$3262  = \$3261  ? merge3_in0 : merge3_in1;
-  assign \$3263  = merge3_eq2_1 & merge3_gt2_0;
-  assign \$3264  = merge3_gt2_1 | \$3263 ;
-  assign \$3265  = merge3_eq2_2 & \$3264 ;
-  assign \$3266  = merge3_gt2_2 | \$3265 ;
-  assign \$3267  = merge3_eq2_3 & \$3266 ;
-  assign \$3268  = merge3_gt2_3 | \$3267 ;
-  assign \$3269  = merge3_eq2_4 & \$3268 ;
-  assign \$3270  = merge3_gt2_4 | \$3269 ;
-  assign \$3271  = \$3270  ? merge3_in3 : merge3_in2;
-  assign \$3272  = merge3_eq2_1 & merge3_gt2_0;
-  assign \$3273  = merge3_gt2_1 | \$3272 ;
-  assign \$3274  = merge3_eq2_2 & \$3273 ;
-  assign \$3275  = merge3_gt2_2 | \$3274 ;
-  assign \$3276  = merge3_eq2_3 & \$3275 ;
-  assign \$3277  = merge3_gt2_3 | \$3276 ;
-  assign \$3278  = merge3_eq2_4 & \$3277 ;
-  assign \$3279  = merge3_gt2_4 | \$3278 ;
-  assign \$3280  = \$3279  ? merge3_in2 : merge3_in3;
-  assign \$3281  = merge3_eq4_1 & merge3_gt4_0;
-  assign \$3282  = merge3_gt4_1 | \$3281 ;
-  assign \$3283  = merge3_eq4_2 & \$3282 ;
-  assign \$3284  = merge3_gt4_2 | \$3283 ;
-  assign \$3285  = merge3_eq4_3 & \$3284 ;
-  assign \$3286  = merge3_gt4_3 | \$3285 ;
-  assign \$3287  = merge3_eq4_4 & \$3286 ;
-  assign \$3288  = merge3_gt4_4 | \$3287 ;
-  assign \$3289  = \$3288  ? merge3_in5 : merge3_in4;
-  assign \$3290  = merge3_eq4_1 & merge3_gt4_0;
-  assign \$3291  = merge3_gt4_1 | \$3290 ;
-  assign \$3292  = merge3_eq4_2 & \$3291 ;
-  assign \$3293  = merge3_gt4_2 | \$3292 ;
-  assign \$3294  = merge3_eq4_3 & \$3293 ;
-  assign \$3295  = merge3_gt4_3 | \$3294 ;
-  assign \$3296  = merge3_eq4_4 & \$3295 ;
-  assign \$3297  = merge3_gt4_4 | \$3296 ;
-  assign \$3298  = \$3297  ? merge3_in4 : merge3_in5;
-  assign \$3299  = merge3_eq6_1 & merge3_gt6_0;
-  assign \$3300  = merge3_gt6_1 | \$3299 ;
-  assign \$3301  = merge3_eq6_2 & \$3300 ;
-  assign \$3302  = merge3_gt6_2 | \$3301 ;
-  assign \$3303  = merge3_eq6_3 & \$3302 ;
-  assign \$3304  = merge3_gt6_3 | \$3303 ;
-  assign \$3305  = merge3_eq6_4 & \$3304 ;
-  assign \$3306  = merge3_gt6_4 | \$3305 ;
-  assign \$3307  = \$3306  ? merge3_in7 : merge3_in6;
-  assign \$3308  = merge3_eq6_1 & merge3_gt6_0;
-  assign \$3309  = merge3_gt6_1 | \$3308 ;
-  assign \$3310  = merge3_eq6_2 & \$3309 ;
-  assign \$3311  = merge3_gt6_2 | \$3310 ;
-  assign \$3312  = merge3_eq6_3 & \$3311 ;
-  assign \$3313  = merge3_gt6_3 | \$3312 ;
-  assign \$3314  = merge3_eq6_4 & \$3313 ;
-  assign \$3315  = merge3_gt6_4 | \$3314 ;
-  assign \$3316  = \$3315  ? merge3_in6 : merge3_in7;
-  assign \$3317  = merge3_eq8_1 & merge3_gt8_0;
-  assign \$3318  = merge3_gt8_1 | \$3317 ;
-  assign \$3319  = merge3_eq8_2 & \$3318 ;
-  assign \$3320  = merge3_gt8_2 | \$3319 ;
-  assign \$3321  = merge3_eq8_3 & \$3320 ;
-  assign \$3322  = merge3_gt8_3 | \$3321 ;
-  assign \$3323  = merge3_eq8_4 & \$3322 ;
-  assign \$3324  = merge3_gt8_4 | \$3323 ;
-  assign \$3325  = \$3324  ? merge3_in9 : merge3_in8;
-  assign \$3326  = merge3_eq8_1 & merge3_gt8_0;
-  assign \$3327  = merge3_gt8_1 | \$3326 ;
-  assign \$3328  = merge3_eq8_2 & \$3327 ;
-  assign \$3329  = merge3_gt8_2 | \$3328 ;
-  assign \$3330  = merge3_eq8_3 & \$3329 ;
-  assign \$3331  = merge3_gt8_3 | \$3330 ;
-  assign \$3332  = merge3_eq8_4 & \$3331 ;
-  assign \$3333  = merge3_gt8_4 | \$3332 ;
-  assign \$3334  = \$3333  ? merge3_in8 : merge3_in9;
-  assign \$3335  = merge3_eq10_1 & merge3_gt10_0;
-  assign \$3336  = merge3_gt10_1 | \$3335 ;
-  assign \$3337  = merge3_eq10_2 & \$3336 ;
-  assign \$3338  = merge3_gt10_2 | \$3337 ;
-  assign \$3339  = merge3_eq10_3 & \$3338 ;
-  assign \$3340  = merge3_gt10_3 | \$3339 ;
-  assign \$3341  = merge3_eq10_4 & \$3340 ;
-  assign \$3342  = merge3_gt10_4 | \$3341 ;
-  assign \$3343  = \$3342  ? merge3_in11 : merge3_in10;
-  assign \$3344  = merge3_eq10_1 & merge3_gt10_0;
-  assign \$3345  = merge3_gt10_1 | \$3344 ;
-  assign \$3346  = merge3_eq10_2 & \$3345 ;
-  assign \$3347  = merge3_gt10_2 | \$3346 ;
-  assign \$3348  = merge3_eq10_3 & \$3347 ;
-  assign \$3349  = merge3_gt10_3 | \$3348 ;
-  assign \$3350  = merge3_eq10_4 & \$3349 ;
-  assign \$3351  = merge3_gt10_4 | \$3350 ;
-  assign \$3352  = \$3351  ? merge3_in10 : merge3_in11;
-  assign \$3353  = merge3_eq12_1 & merge3_gt12_0;
-  assign \$3354  = merge3_gt12_1 | \$3353 ;
-  assign \$3355  = merge3_eq12_2 & \$3354 ;
-  assign \$3356  = merge3_gt12_2 | \$3355 ;
-  assign \$3357  = merge3_eq12_3 & \$3356 ;
-  assign \$3358  = merge3_gt12_3 | \$3357 ;
-  assign \$3359  = merge3_eq12_4 & \$3358 ;
-  assign \$3360  = merge3_gt12_4 | \$3359 ;
-  assign \$3361  = \$3360  ? merge3_in13 : merge3_in12;
-  assign \$3362  = merge3_eq12_1 & merge3_gt12_0;
-  assign \$3363  = merge3_gt12_1 | \$3362 ;
-  assign \$3364  = merge3_eq12_2 & \$3363 ;
-  assign \$3365  = merge3_gt12_2 | \$3364 ;
-  assign \$3366  = merge3_eq12_3 & \$3365 ;
-  assign \$3367  = merge3_gt12_3 | \$3366 ;
-  assign \$3368  = merge3_eq12_4 & \$3367 ;
-  assign \$3369  = merge3_gt12_4 | \$3368 ;
-  assign \$3370  = \$3369  ? merge3_in12 : merge3_in13;
-  assign \$3371  = merge3_eq14_1 & merge3_gt14_0;
-  assign \$3372  = merge3_gt14_1 | \$3371 ;
-  assign \$3373  = merge3_eq14_2 & \$3372 ;
-  assign \$3374  = merge3_gt14_2 | \$3373 ;
-  assign \$3375  = merge3_eq14_3 & \$3374 ;
-  assign \$3376  = merge3_gt14_3 | \$3375 ;
-  assign \$3377  = merge3_eq14_4 & \$3376 ;
-  assign \$3378  = merge3_gt14_4 | \$3377 ;
-  assign \$3379  = \$3378  ? merge3_in15 : merge3_in14;
-  assign \$3380  = merge3_eq14_1 & merge3_gt14_0;
-  assign \$3381  = merge3_gt14_1 | \$3380 ;
-  assign \$3382  = merge3_eq14_2 & \$3381 ;
-  assign \$3383  = merge3_gt14_2 | \$3382 ;
-  assign \$3384  = merge3_eq14_3 & \$3383 ;
-  assign \$3385  = merge3_gt14_3 | \$3384 ;
-  assign \$3386  = merge3_eq14_4 & \$3385 ;
-  assign \$3387  = merge3_gt14_4 | \$3386 ;
-  assign \$3388  = \$3387  ? merge3_in14 : merge3_in15;
-  assign \$3389  = merge3_lane0[83] | merge3_lane1[83];
-  assign \$3390  = ~ \$3389 ;
-  assign \$3391  = merge3_lane0[20] != merge3_lane1[20];
-  assign \$3392  = \$3390  & \$3391 ;
-  assign \$3393  = merge3_lane0[83:21] == merge3_lane1[83:21];
-  assign \$3394  = \$3392  & \$3393 ;
-  assign \$3395  = merge3_lane0[20] ? merge3_lane1[19:0] : merge3_lane0[19:0];
-  assign \$3396  = merge3_lane0[20] ? merge3_lane0[19:0] : merge3_lane1[19:0];
-  assign \$3397  = merge3_lane1[83] | merge3_lane2[83];
-  assign \$3398  = ~ \$3397 ;
-  assign \$3399  = merge3_lane1[20] != merge3_lane2[20];
-  assign \$3400  = \$3398  & \$3399 ;
-  assign \$3401  = merge3_lane1[83:21] == merge3_lane2[83:21];
-  assign \$3402  = \$3400  & \$3401 ;
-  assign \$3403  = merge3_lane1[20] ? merge3_lane2[19:0] : merge3_lane1[19:0];
-  assign \$3404  = merge3_lane1[20] ? merge3_lane1[19:0] : merge3_lane2[19:0];
-  assign \$3405  = merge3_lane2[83] | merge3_lane3[83];
-  assign \$3406  = ~ \$3405 ;
-  assign \$3407  = merge3_lane2[20] != merge3_lane3[20];
-  assign \$3408  = \$3406  & \$3407 ;
-  assign \$3409  = merge3_lane2[83:21] == merge3_lane3[83:21];
-  assign \$3410  = \$3408  & \$3409 ;
-  assign \$3411  = merge3_lane2[20] ? merge3_lane3[19:0] : merge3_lane2[19:0];
-  assign \$3412  = merge3_lane2[20] ? merge3_lane2[19:0] : merge3_lane3[19:0];
-  assign \$3413  = merge3_lane3[83] | merge3_lane4[83];
-  assign \$3414  = ~ \$3413 ;
-  assign \$3415  = merge3_lane3[20] != merge3_lane4[20];
-  assign \$3416  = \$3414  & \$3415 ;
-  assign \$3417  = merge3_lane3[83:21] == merge3_lane4[83:21];
-  assign \$3418  = \$3416  & \$3417 ;
-  assign \$3419  = merge3_lane3[20] ? merge3_lane4[19:0] : merge3_lane3[19:0];
-  assign \$3420  = merge3_lane3[20] ? merge3_lane3[19:0] : merge3_lane4[19:0];
-  assign \$3421  = merge3_lane4[83] | merge3_lane5[83];
-  assign \$3422  = ~ \$3421 ;
-  assign \$3423  = merge3_lane4[20] != merge3_lane5[20];
-  assign \$3424  = \$3422  & \$3423 ;
-  assign \$3425  = merge3_lane4[83:21] == merge3_lane5[83:21];
-  assign \$3426  = \$3424  & \$3425 ;
-  assign \$3427  = merge3_lane4[20] ? merge3_lane5[19:0] : merge3_lane4[19:0];
-  assign \$3428  = merge3_lane4[20] ? merge3_lane4[19:0] : merge3_lane5[19:0];
-  assign \$3429  = merge3_lane5[83] | merge3_lane6[83];
-  assign \$3430  = ~ \$3429 ;
-  assign \$3431  = merge3_lane5[20] != merge3_lane6[20];
-  assign \$3432  = \$3430  & \$3431 ;
-  assign \$3433  = merge3_lane5[83:21] == merge3_lane6[83:21];
-  assign \$3434  = \$3432  & \$3433 ;
-  assign \$3435  = merge3_lane5[20] ? merge3_lane6[19:0] : merge3_lane5[19:0];
-  assign \$3436  = merge3_lane5[20] ? merge3_lane5[19:0] : merge3_lane6[19:0];
-  assign \$3437  = merge3_lane6[83] | merge3_lane7[83];
-  assign \$3438  = ~ \$3437 ;
-  assign \$3439  = merge3_lane6[20] != merge3_lane7[20];
-  assign \$3440  = \$3438  & \$3439 ;
-  assign \$3441  = merge3_lane6[83:21] == merge3_lane7[83:21];
-  assign \$3442  = \$3440  & \$3441 ;
-  assign \$3443  = merge3_lane6[20] ? merge3_lane7[19:0] : merge3_lane6[19:0];
-  assign \$3444  = merge3_lane6[20] ? merge3_lane6[19:0] : merge3_lane7[19:0];
-  assign \$3445  = merge3_lane7[83] | merge3_lane8[83];
-  assign \$3446  = ~ \$3445 ;
-  assign \$3447  = merge3_lane7[20] != merge3_lane8[20];
-  assign \$3448  = \$3446  & \$3447 ;
-  assign \$3449  = merge3_lane7[83:21] == merge3_lane8[83:21];
-  assign \$3450  = \$3448  & \$3449 ;
-  assign \$3451  = merge3_lane7[20] ? merge3_lane8[19:0] : merge3_lane7[19:0];
-  assign \$3452  = merge3_lane7[20] ? merge3_lane7[19:0] : merge3_lane8[19:0];
-  assign \$3453  = merge3_lane8[83] | merge3_lane9[83];
-  assign \$3454  = ~ \$3453 ;
-  assign \$3455  = merge3_lane8[20] != merge3_lane9[20];
-  assign \$3456  = \$3454  & \$3455 ;
-  assign \$3457  = merge3_lane8[83:21] == merge3_lane9[83:21];
-  assign \$3458  = \$3456  & \$3457 ;
-  assign \$3459  = merge3_lane8[20] ? merge3_lane9[19:0] : merge3_lane8[19:0];
-  assign \$3460  = merge3_lane8[20] ? merge3_lane8[19:0] : merge3_lane9[19:0];
-  assign \$3461  = merge3_lane9[83] | merge3_lane10[83];
-  assign \$3462  = ~ \$3461 ;
-  assign \$3463  = merge3_lane9[20] != merge3_lane10[20];
-  assign \$3464  = \$3462  & \$3463 ;
-  assign \$3465  = merge3_lane9[83:21] == merge3_lane10[83:21];
-  assign \$3466  = \$3464  & \$3465 ;
-  assign \$3467  = merge3_lane9[20] ? merge3_lane10[19:0] : merge3_lane9[19:0];
-  assign \$3468  = merge3_lane9[20] ? merge3_lane9[19:0] : merge3_lane10[19:0];
-  assign \$3469  = merge3_lane10[83] | merge3_lane11[83];
-  assign \$3470  = ~ \$3469 ;
-  assign \$3471  = merge3_lane10[20] != merge3_lane11[20];
-  assign \$3472  = \$3470  & \$3471 ;
-  assign \$3473  = merge3_lane10[83:21] == merge3_lane11[83:21];
-  assign \$3474  = \$3472  & \$3473 ;
-  assign \$3475  = merge3_lane10[20] ? merge3_lane11[19:0] : merge3_lane10[19:0];
-  assign \$3476  = merge3_lane10[20] ? merge3_lane10[19:0] : merge3_lane11[19:0];
-  assign \$3477  = merge3_lane11[83] | merge3_lane12[83];
-  assign \$3478  = ~ \$3477 ;
-  assign \$3479  = merge3_lane11[20] != merge3_lane12[20];
-  assign \$3480  = \$3478  & \$3479 ;
-  assign \$3481  = merge3_lane11[83:21] == merge3_lane12[83:21];
-  assign \$3482  = \$3480  & \$3481 ;
-  assign \$3483  = merge3_lane11[20] ? merge3_lane12[19:0] : merge3_lane11[19:0];
-  assign \$3484  = merge3_lane11[20] ? merge3_lane11[19:0] : merge3_lane12[19:0];
-  assign \$3485  = merge3_lane12[83] | merge3_lane13[83];
-  assign \$3486  = ~ \$3485 ;
-  assign \$3487  = merge3_lane12[20] != merge3_lane13[20];
-  assign \$3488  = \$3486  & \$3487 ;
-  assign \$3489  = merge3_lane12[83:21] == merge3_lane13[83:21];
-  assign \$3490  = \$3488  & \$3489 ;
-  assign \$3491  = merge3_lane12[20] ? merge3_lane13[19:0] : merge3_lane12[19:0];
-  assign \$3492  = merge3_lane12[20] ? merge3_lane12[19:0] : merge3_lane13[19:0];
-  assign \$3493  = merge3_lane13[83] | merge3_lane14[83];
-  assign \$3494  = ~ \$3493 ;
-  assign \$3495  = merge3_lane13[20] != merge3_lane14[20];
-  assign \$3496  = \$3494  & \$3495 ;
-  assign \$3497  = merge3_lane13[83:21] == merge3_lane14[83:21];
-  assign \$3498  = \$3496  & \$3497 ;
-  assign \$3499  = merge3_lane13[20] ? merge3_lane14[19:0] : merge3_lane13[19:0];
-  assign \$3500  = merge3_lane13[20] ? merge3_lane13[19:0] : merge3_lane14[19:0];
-  assign \$3501  = merge3_lane14[83] | merge3_lane15[83];
-  assign \$3502  = ~ \$3501 ;
-  assign \$3503  = merge3_lane14[20] != merge3_lane15[20];
-  assign \$3504  = \$3502  & \$3503 ;
-  assign \$3505  = merge3_lane14[83:21] == merge3_lane15[83:21];
-  assign \$3506  = \$3504  & \$3505 ;
-  assign \$3507  = merge3_lane14[20] ? merge3_lane15[19:0] : merge3_lane14[19:0];
-  assign \$3508  = merge3_lane14[20] ? merge3_lane14[19:0] : merge3_lane15[19:0];
-  assign \$3510  = \$signal$35 [1] & hits_below1_0;
-  assign \$3511  = \$signal$35 [1] & hits_below1_1;
-  assign \$3512  = \$signal$35 [2] & hits_below2_0;
-  assign \$3513  = \$signal$35 [2] & hits_below2_1;
-  assign \$3514  = \$signal$35 [2] & hits_below2_2;
-  assign \$3515  = \$signal$35 [3] & hits_below3_0;
-  assign \$3516  = \$signal$35 [3] & hits_below3_1;
-  assign \$3517  = \$signal$35 [3] & hits_below3_2;
-  assign \$3518  = \$signal$35 [3] & hits_below3_3;
-  assign \$3519  = \$signal$35 [4] & hits_below4_0;
-  assign \$3520  = \$signal$35 [4] & hits_below4_1;
-  assign \$3521  = \$signal$35 [4] & hits_below4_2;
-  assign \$3522  = \$signal$35 [4] & hits_below4_3;
-  assign \$3523  = \$signal$35 [4] & hits_below4_4;
-  assign \$3524  = \$signal$35 [5] & hits_below5_0;
-  assign \$3525  = \$signal$35 [5] & hits_below5_1;
-  assign \$3526  = \$signal$35 [5] & hits_below5_2;
-  assign \$3527  = \$signal$35 [5] & hits_below5_3;
-  assign \$3528  = \$signal$35 [5] & hits_below5_4;
-  assign \$3529  = \$signal$35 [5] & hits_below5_5;
-  assign \$3530  = \$signal$35 [6] & hits_below6_0;
-  assign \$3531  = \$signal$35 [6] & hits_below6_1;
-  assign \$3532  = \$signal$35 [6] & hits_below6_2;
-  assign \$3533  = \$signal$35 [6] & hits_below6_3;
-  assign \$3534  = \$signal$35 [6] & hits_below6_4;
-  assign \$3535  = \$signal$35 [6] & hits_below6_5;
-  assign \$3536  = \$signal$35 [6] & hits_below6_6;
-  assign \$3537  = \$signal$35 [7] & hits_below7_0;
-  assign \$3538  = \$signal$35 [7] & hits_below7_1;
-  assign \$3539  = \$signal$35 [7] & hits_below7_2;
-  assign \$3540  = \$signal$35 [7] & hits_below7_3;
-  assign \$3541  = \$signal$35 [7] & hits_below7_4;
-  assign \$3542  = \$signal$35 [7] & hits_below7_5;
-  assign \$3543  = \$signal$35 [7] & hits_below7_6;
-  assign \$3544  = \$signal$35 [7] & hits_below7_7;
-  assign \$3545  = \$signal$35 [8] & hits_below8_0;
-  assign \$3546  = \$signal$35 [8] & hits_below8_1;
-  assign \$3547  = \$signal$35 [8] & hits_below8_2;
-  assign \$3548  = \$signal$35 [8] & hits_below8_3;
-  assign \$3549  = \$signal$35 [8] & hits_below8_4;
-  assign \$3550  = \$signal$35 [8] & hits_below8_5;
-  assign \$3551  = \$signal$35 [8] & hits_below8_6;
-  assign \$3552  = \$signal$35 [8] & hits_below8_7;
-  assign \$3553  = \$signal$35 [9] & hits_below9_0;
-  assign \$3554  = \$signal$35 [9] & hits_below9_1;
-  assign \$3555  = \$signal$35 [9] & hits_below9_2;
-  assign \$3556  = \$signal$35 [9] & hits_below9_3;
-  assign \$3557  = \$signal$35 [9] & hits_below9_4;
-  assign \$3558  = \$signal$35 [9] & hits_below9_5;
-  assign \$3559  = \$signal$35 [9] & hits_below9_6;
-  assign \$3560  = \$signal$35 [9] & hits_below9_7;
-  assign \$3561  = \$signal$35 [10] & hits_below10_0;
-  assign \$3562  = \$signal$35 [10] & hits_below10_1;
-  assign \$3563  = \$signal$35 [10] & hits_below10_2;
-  assign \$3564  = \$signal$35 [10] & hits_below10_3;
-  assign \$3565  = \$signal$35 [10] & hits_below10_4;
-  assign \$3566  = \$signal$35 [10] & hits_below10_5;
-  assign \$3567  = \$signal$35 [10] & hits_below10_6;
-  assign \$3568  = \$signal$35 [10] & hits_below10_7;
-  assign \$3569  = \$signal$35 [11] & hits_below11_0;
-  assign \$3570  = \$signal$35 [11] & hits_below11_1;
-  assign \$3571  = \$signal$35 [11] & hits_below11_2;
-  assign \$3572  = \$signal$35 [11] & hits_below11_3;
-  assign \$3573  = \$signal$35 [11] & hits_below11_4;
-  assign \$3574  = \$signal$35 [11] & hits_below11_5;
-  assign \$3575  = \$signal$35 [11] & hits_below11_6;
-  assign \$3576  = \$signal$35 [11] & hits_below11_7;
-  assign \$3577  = \$signal$35 [12] & hits_below12_0;
-  assign \$3578  = \$signal$35 [12] & hits_below12_1;
-  assign \$3579  = \$signal$35 [12] & hits_below12_2;
-  assign \$3580  = \$signal$35 [12] & hits_below12_3;
-  assign \$3581  = \$signal$35 [12] & hits_below12_4;
-  assign \$3582  = \$signal$35 [12] & hits_below12_5;
-  assign \$3583  = \$signal$35 [12] & hits_below12_6;
-  assign \$3584  = \$signal$35 [12] & hits_below12_7;
-  assign \$3585  = \$signal$35 [13] & hits_below13_0;
-  assign \$3586  = \$signal$35 [13] & hits_below13_1;
-  assign \$3587  = \$signal$35 [13] & hits_below13_2;
-  assign \$3588  = \$signal$35 [13] & hits_below13_3;
-  assign \$3589  = \$signal$35 [13] & hits_below13_4;
-  assign \$3590  = \$signal$35 [13] & hits_below13_5;
-  assign \$3591  = \$signal$35 [13] & hits_below13_6;
-  assign \$3592  = \$signal$35 [13] & hits_below13_7;
-  assign \$3593  = \$signal$35 [14] & hits_below14_0;
-  assign \$3594  = \$signal$35 [14] & hits_below14_1;
-  assign \$3595  = \$signal$35 [14] & hits_below14_2;
-  assign \$3596  = \$signal$35 [14] & hits_below14_3;
-  assign \$3597  = \$signal$35 [14] & hits_below14_4;
-  assign \$3598  = \$signal$35 [14] & hits_below14_5;
-  assign \$3599  = \$signal$35 [14] & hits_below14_6;
-  assign \$3600  = \$signal$35 [14] & hits_below14_7;
-  assign \$3602  = ~ \$3601 ;
-  assign \$3603  = | { hits_below15_1, hits_below15_0 };
-  assign \$3604  = ~ \$3603 ;
-  assign \$3605  = | { hits_below15_2, hits_below15_1, hits_below15_0 };
-  assign \$3606  = ~ \$3605 ;
-  assign \$3607  = | { hits_below15_3, hits_below15_2, hits_below15_1, hits_below15_0 };
-  assign \$3608  = ~ \$3607 ;
-  assign \$3609  = | { hits_below15_4, hits_below15_3, hits_below15_2, hits_below15_1, hits_below15_0 };
-  assign \$3610  = ~ \$3609 ;
-  assign \$3611  = | { hits_below15_5, hits_below15_4, hits_below15_3, hits_below15_2, hits_below15_1, hits_below15_0 };
-  assign \$3612  = ~ \$3611 ;
-  assign \$3613  = | { hits_below15_6, hits_below15_5, hits_below15_4, hits_below15_3, hits_below15_2, hits_below15_1, hits_below15_0 };
-  assign \$3614  = ~ \$3613 ;
-  assign \$3615  = | { hits_below15_7, hits_below15_6, hits_below15_5, hits_below15_4, hits_below15_3, hits_below15_2, hits_below15_1, hits_below15_0 };
-  assign \$3616  = ~ \$3615 ;
-  assign \$3617  = match9_valid & \$signal ;
-  assign \$3618  = ~ \$signal ;
-  assign \$3619  = match9_valid & \$signal ;
-  assign \$3620  = ~ pairs__valid;
-  assign \$3621  = \$3620  | pairs__ready;
-  assign \$3622  = \$3619  & \$3621 ;
-  always @(posedge clk)
-    match0_valid <= \$3623 ;
-  always @(posedge clk)
-    match1_valid <= \$3624 ;
-  always @(posedge clk)
-    match2_valid <= \$3625 ;
-  always @(posedge clk)
-    match3_valid <= \$3626 ;
-  always @(posedge clk)
-    match4_valid <= \$3627 ;
-  always @(posedge clk)
-    match5_valid <= \$3628 ;
-  always @(posedge clk)
-    match6_valid <= \$3629 ;
-  always @(posedge clk)
-    match7_valid <= \$3630 ;
-  always @(posedge clk)
-    match8_valid <= \$3631 ;
-  always @(posedge clk)
-    match9_valid <= \$3632 ;
-  always @(posedge clk)
-    match0_load_r <= \$3633 ;
-  always @(posedge clk)
-    match0_load_copy0 <= \$3634 ;
-  always @(posedge clk)
-    match0_load_copy1 <= \$3635 ;
-  always @(posedge clk)
-    match0_load_copy2 <= \$3636 ;
-  always @(posedge clk)
-    match0_load_copy3 <= \$3637 ;
-  always @(posedge clk)
-    match0_load_copy4 <= \$3638 ;
-  always @(posedge clk)
-    match0_load_copy5 <= \$3639 ;
-  always @(posedge clk)
-    match0_load_copy6 <= \$3640 ;
-  always @(posedge clk)
-    match0_load_copy7 <= \$3641 ;
-  always @(posedge clk)
-    match0_load_copy8 <= \$3642 ;
-  always @(posedge clk)
-    match0_load_copy9 <= \$3643 ;
-  always @(posedge clk)
-    match0_load_copy10 <= \$3644 ;
-  always @(posedge clk)
-    match0_load_copy11 <= \$3645 ;
-  always @(posedge clk)
-    match0_load_copy12 <= \$3646 ;
-  always @(posedge clk)
-    match0_load_copy13 <= \$3647 ;
-  always @(posedge clk)
-    match0_load_copy14 <= \$3648 ;
-  always @(posedge clk)
-    match0_load_copy15 <= \$3649 ;
-  always @(posedge clk)
-    match1_load_copy0 <= \$3650 ;
-  always @(posedge clk)
-    match1_load_copy1 <= \$3651 ;
-  always @(posedge clk)
-    match1_load_copy2 <= \$3652 ;
-  always @(posedge clk)
-    match1_load_copy3 <= \$3653 ;
-  always @(posedge clk)
-    match1_load_copy4 <= \$3654 ;
-  always @(posedge clk)
-    match1_load_copy5 <= \$3655 ;
-  always @(posedge clk)
-    match1_load_copy6 <= \$3656 ;
-  always @(posedge clk)
-    match1_load_copy7 <= \$3657 ;
-  always @(posedge clk)
-    match1_load_copy8 <= \$3658 ;
-  always @(posedge clk)
-    match1_load_copy9 <= \$3659 ;
-  always @(posedge clk)
-    match1_load_copy10 <= \$3660 ;
-  always @(posedge clk)
-    match1_load_copy11 <= \$3661 ;
-  always @(posedge clk)
-    match1_load_copy12 <= \$3662 ;
-  always @(posedge clk)
-    match1_load_copy13 <= \$3663 ;
-  always @(posedge clk)
-    match1_load_copy14 <= \$3664 ;
-  always @(posedge clk)
-    match1_load_copy15 <= \$3665 ;
-  always @(posedge clk)
-    match2_load_copy0 <= \$3666 ;
-  always @(posedge clk)
-    match2_load_copy1 <= \$3667 ;
-  always @(posedge clk)
-    match2_load_copy2 <= \$3668 ;
-  always @(posedge clk)
-    match2_load_copy3 <= \$3669 ;
-  always @(posedge clk)
-    match2_load_copy4 <= \$3670 ;
-  always @(posedge clk)
-    match2_load_copy5 <= \$3671 ;
-  always @(posedge clk)
-    match2_load_copy6 <= \$3672 ;
-  always @(posedge clk)
-    match2_load_copy7 <= \$3673 ;
-  always @(posedge clk)
-    match2_load_copy8 <= \$3674 ;
-  always @(posedge clk)
-    match2_load_copy9 <= \$3675 ;
-  always @(posedge clk)
-    match2_load_copy10 <= \$3676 ;
-  always @(posedge clk)
-    match2_load_copy11 <= \$3677 ;
-  always @(posedge clk)
-    match2_load_copy12 <= \$3678 ;
-  always @(posedge clk)
-    match2_load_copy13 <= \$3679 ;
-  always @(posedge clk)
-    match2_load_copy14 <= \$3680 ;
-  always @(posedge clk)
-    match2_load_copy15 <= \$3681 ;
-  always @(posedge clk)
-    match3_load_copy0 <= \$3682 ;
-  always @(posedge clk)
-    match3_load_copy1 <= \$3683 ;
-  always @(posedge clk)
-    match3_load_copy2 <= \$3684 ;
-  always @(posedge clk)
-    match3_load_copy3 <= \$3685 ;
-  always @(posedge clk)
-    match3_load_copy4 <= \$3686 ;
-  always @(posedge clk)
-    match3_load_copy5 <= \$3687 ;
-  always @(posedge clk)
-    match3_load_copy6 <= \$3688 ;
-  always @(posedge clk)
-    match3_load_copy7 <= \$3689 ;
-  always @(posedge clk)
-    match3_load_copy8 <= \$3690 ;
-  always @(posedge clk)
-    match3_load_copy9 <= \$3691 ;
-  always @(posedge clk)
-    match3_load_copy10 <= \$3692 ;
-  always @(posedge clk)
-    match3_load_copy11 <= \$3693 ;
-  always @(posedge clk)
-    match3_load_copy12 <= \$3694 ;
-  always @(posedge clk)
-    match3_load_copy13 <= \$3695 ;
-  always @(posedge clk)
-    match3_load_copy14 <= \$3696 ;
-  always @(posedge clk)
-    match3_load_copy15 <= \$3697 ;
-  always @(posedge clk)
-    match4_load_copy0 <= \$3698 ;
-  always @(posedge clk)
-    match4_load_copy1 <= \$3699 ;
-  always @(posedge clk)
-    match4_load_copy2 <= \$3700 ;
-  always @(posedge clk)
-    match4_load_copy3 <= \$3701 ;
-  always @(posedge clk)
-    match4_load_copy4 <= \$3702 ;
-  always @(posedge clk)
-    match4_load_copy5 <= \$3703 ;
-  always @(posedge clk)
-    match4_load_copy6 <= \$3704 ;
-  always @(posedge clk)
-    match4_load_copy7 <= \$3705 ;
-  always @(posedge clk)
-    match4_load_copy8 <= \$3706 ;
-  always @(posedge clk)
-    match4_load_copy9 <= \$3707 ;
-  always @(posedge clk)
-    match4_load_copy10 <= \$3708 ;
-  always @(posedge clk)
-    match4_load_copy11 <= \$3709 ;
-  always @(posedge clk)
-    match4_load_copy12 <= \$3710 ;
-  always @(posedge clk)
-    match4_load_copy13 <= \$3711 ;
-  always @(posedge clk)
-    match4_load_copy14 <= \$3712 ;
-  always @(posedge clk)
-    match4_load_copy15 <= \$3713 ;
-  always @(posedge clk)
-    match5_load_copy0 <= \$3714 ;
-  always @(posedge clk)
-    match5_load_copy1 <= \$3715 ;
-  always @(posedge clk)
-    match5_load_copy2 <= \$3716 ;
-  always @(posedge clk)
-    match5_load_copy3 <= \$3717 ;
-  always @(posedge clk)
-    match5_load_copy4 <= \$3718 ;
-  always @(posedge clk)
-    match5_load_copy5 <= \$3719 ;
-  always @(posedge clk)
-    match5_load_copy6 <= \$3720 ;
-  always @(posedge clk)
-    match5_load_copy7 <= \$3721 ;
-  always @(posedge clk)
-    match5_load_copy8 <= \$3722 ;
-  always @(posedge clk)
-    match5_load_copy9 <= \$3723 ;
-  always @(posedge clk)
-    match5_load_copy10 <= \$3724 ;
-  always @(posedge clk)
-    match5_load_copy11 <= \$3725 ;
-  always @(posedge clk)
-    match5_load_copy12 <= \$3726 ;
-  always @(posedge clk)
-    match5_load_copy13 <= \$3727 ;
-  always @(posedge clk)
-    match5_load_copy14 <= \$3728 ;
-  always @(posedge clk)
-    match5_load_copy15 <= \$3729 ;
-  always @(posedge clk)
-    match6_load_copy0 <= \$3730 ;
-  always @(posedge clk)
-    match6_load_copy1 <= \$3731 ;
-  always @(posedge clk)
-    match6_load_copy2 <= \$3732 ;
-  always @(posedge clk)
-    match6_load_copy3 <= \$3733 ;
-  always @(posedge clk)
-    match6_load_copy4 <= \$3734 ;
-  always @(posedge clk)
-    match6_load_copy5 <= \$3735 ;
-  always @(posedge clk)
-    match6_load_copy6 <= \$3736 ;
-  always @(posedge clk)
-    match6_load_copy7 <= \$3737 ;
-  always @(posedge clk)
-    match6_load_copy8 <= \$3738 ;
-  always @(posedge clk)
-    match6_load_copy9 <= \$3739 ;
-  always @(posedge clk)
-    match6_load_copy10 <= \$3740 ;
-  always @(posedge clk)
-    match6_load_copy11 <= \$3741 ;
-  always @(posedge clk)
-    match6_load_copy12 <= \$3742 ;
-  always @(posedge clk)
-    match6_load_copy13 <= \$3743 ;
-  always @(posedge clk)
-    match6_load_copy14 <= \$3744 ;
-  always @(posedge clk)
-    match6_load_copy15 <= \$3745 ;
-  always @(posedge clk)
-    match7_load_copy0 <= \$3746 ;
-  always @(posedge clk)
-    match7_load_copy1 <= \$3747 ;
-  always @(posedge clk)
-    match7_load_copy2 <= \$3748 ;
-  always @(posedge clk)
-    match7_load_copy3 <= \$3749 ;
-  always @(posedge clk)
-    match7_load_copy4 <= \$3750 ;
-  always @(posedge clk)
-    match7_load_copy5 <= \$3751 ;
-  always @(posedge clk)
-    match7_load_copy6 <= \$3752 ;
-  always @(posedge clk)
-    match7_load_copy7 <= \$3753 ;
-  always @(posedge clk)
-    match7_load_copy8 <= \$3754 ;
-  always @(posedge clk)
-    match7_load_copy9 <= \$3755 ;
-  always @(posedge clk)
-    match7_load_copy10 <= \$3756 ;
-  always @(posedge clk)
-    match7_load_copy11 <= \$3757 ;
-  always @(posedge clk)
-    match7_load_copy12 <= \$3758 ;
-  always @(posedge clk)
-    match7_load_copy13 <= \$3759 ;
-  always @(posedge clk)
-    match7_load_copy14 <= \$3760 ;
-  always @(posedge clk)
-    match7_load_copy15 <= \$3761 ;
-  always @(posedge clk)
-    match8_load_copy0 <= \$3762 ;
-  always @(posedge clk)
-    match8_load_copy1 <= \$3763 ;
-  always @(posedge clk)
-    match8_load_copy2 <= \$3764 ;
-  always @(posedge clk)
-    match8_load_copy3 <= \$3765 ;
-  always @(posedge clk)
-    match8_load_copy4 <= \$3766 ;
-  always @(posedge clk)
-    match8_load_copy5 <= \$3767 ;
-  always @(posedge clk)
-    match8_load_copy6 <= \$3768 ;
-  always @(posedge clk)
-    match8_load_copy7 <= \$3769 ;
-  always @(posedge clk)
-    match8_load_copy8 <= \$3770 ;
-  always @(posedge clk)
-    match8_load_copy9 <= \$3771 ;
-  always @(posedge clk)
-    match8_load_copy10 <= \$3772 ;
-  always @(posedge clk)
-    match8_load_copy11 <= \$3773 ;
-  always @(posedge clk)
-    match8_load_copy12 <= \$3774 ;
-  always @(posedge clk)
-    match8_load_copy13 <= \$3775 ;
-  always @(posedge clk)
-    match8_load_copy14 <= \$3776 ;
-  always @(posedge clk)
-    match8_load_copy15 <= \$3777 ;
-  always @(posedge clk)
-    match9_load_copy0 <= \$3778 ;
-  always @(posedge clk)
-    match9_load_copy1 <= \$3779 ;
-  always @(posedge clk)
-    match9_load_copy2 <= \$3780 ;
-  always @(posedge clk)
-    match9_load_copy3 <= \$3781 ;
-  always @(posedge clk)
-    match9_load_copy4 <= \$3782 ;
-  always @(posedge clk)
-    match9_load_copy5 <= \$3783 ;
-  always @(posedge clk)
-    match9_load_copy6 <= \$3784 ;
-  always @(posedge clk)
-    match9_load_copy7 <= \$3785 ;
-  always @(posedge clk)
-    match9_load_copy8 <= \$3786 ;
-  always @(posedge clk)
-    match9_load_copy9 <= \$3787 ;
-  always @(posedge clk)
-    match9_load_copy10 <= \$3788 ;
-  always @(posedge clk)
-    match9_load_copy11 <= \$3789 ;
-  always @(posedge clk)
-    match9_load_copy12 <= \$3790 ;
-  always @(posedge clk)
-    match9_load_copy13 <= \$3791 ;
-  always @(posedge clk)
-    match9_load_copy14 <= \$3792 ;
-  always @(posedge clk)
-    match9_load_copy15 <= \$3793 ;
-  always @(posedge clk)
-    in_free <= \$3794 ;
-  always @(posedge clk)
-    in_free_copy0 <= \$3795 ;
-  always @(posedge clk)
-    in_free_copy1 <= \$3796 ;
-  always @(posedge clk)
-    in_free_copy2 <= \$3797 ;
-  always @(posedge clk)
-    in_free_copy3 <= \$3798 ;
-  always @(posedge clk)
-    in_free_copy4 <= \$3799 ;
-  always @(posedge clk)
-    in_free_copy5 <= \$3800 ;
-  always @(posedge clk)
-    in_free_copy6 <= \$3801 ;
-  always @(posedge clk)
-    in_free_copy7 <= \$3802 ;
-  always @(posedge clk)
-    out_free <= \$3803 ;
-  always @(posedge clk)
-    out_free_copy0 <= \$3804 ;
-  always @(posedge clk)
-    out_free_copy1 <= \$3805 ;
-  always @(posedge clk)
-    out_free_copy2 <= \$3806 ;
-  always @(posedge clk)
-    out_free_copy3 <= \$3807 ;
-  always @(posedge clk)
-    out_free_copy4 <= \$3808 ;
-  always @(posedge clk)
-    out_free_copy5 <= \$3809 ;
-  always @(posedge clk)
-    out_free_copy6 <= \$3810 ;
-  always @(posedge clk)
-    out_free_copy7 <= \$3811 ;
-  always @(posedge clk)
-    in_done <= \$3812 ;
-  always @(posedge clk)
-    in_skid_keep <= \$3813 ;
-  always @(posedge clk)
-    in_skid_last <= \$3814 ;
-  always @(posedge clk)
-    in_skid_top <= \$3815 ;
-  always @(posedge clk)
-    in_skid_key0 <= \$3816 ;
-  always @(posedge clk)
-    in_skid_idx0 <= \$3817 ;
-  always @(posedge clk)
-    in_skid_key1 <= \$3818 ;
-  always @(posedge clk)
-    in_skid_idx1 <= \$3819 ;
-  always @(posedge clk)
-    in_skid_key2 <= \$3820 ;
-  always @(posedge clk)
-    in_skid_idx2 <= \$3821 ;
-  always @(posedge clk)
-    in_skid_key3 <= \$3822 ;
-  always @(posedge clk)
-    in_skid_idx3 <= \$3823 ;
-  always @(posedge clk)
-    in_skid_key4 <= \$3824 ;
-  always @(posedge clk)
-    in_skid_idx4 <= \$3825 ;
-  always @(posedge clk)
-    in_skid_key5 <= \$3826 ;
-  always @(posedge clk)
-    in_skid_idx5 <= \$3827 ;
-  always @(posedge clk)
-    in_skid_key6 <= \$3828 ;
-  always @(posedge clk)
-    in_skid_idx6 <= \$3829 ;
-  always @(posedge clk)
-    in_skid_key7 <= \$3830 ;
-  always @(posedge clk)
-    in_skid_idx7 <= \$3831 ;
-  always @(posedge clk)
-    in_next_full <= \$3832 ;
-  always @(posedge clk)
-    in_skid_full <= \$3833 ;
-  always @(posedge clk)
-    in_next_keep <= \$3834 ;
-  always @(posedge clk)
-    in_next_last <= \$3835 ;
-  always @(posedge clk)
-    in_next_top <= \$3836 ;
-  always @(posedge clk)
-    in_next_key0 <= \$3837 ;
-  always @(posedge clk)
-    in_next_idx0 <= \$3838 ;
-  always @(posedge clk)
-    in_next_key1 <= \$3839 ;
-  always @(posedge clk)
-    in_next_idx1 <= \$3840 ;
-  always @(posedge clk)
-    in_next_key2 <= \$3841 ;
-  always @(posedge clk)
-    in_next_idx2 <= \$3842 ;
-  always @(posedge clk)
-    in_next_key3 <= \$3843 ;
-  always @(posedge clk)
-    in_next_idx3 <= \$3844 ;
-  always @(posedge clk)
-    in_next_key4 <= \$3845 ;
-  always @(posedge clk)
-    in_next_idx4 <= \$3846 ;
-  always @(posedge clk)
-    in_next_key5 <= \$3847 ;
-  always @(posedge clk)
-    in_next_idx5 <= \$3848 ;
-  always @(posedge clk)
-    in_next_key6 <= \$3849 ;
-  always @(posedge clk)
-    in_next_idx6 <= \$3850 ;
-  always @(posedge clk)
-    in_next_key7 <= \$3851 ;
-  always @(posedge clk)
-    in_next_idx7 <= \$3852 ;
-  always @(posedge clk)
-    in_keep <= \$3853 ;
-  always @(posedge clk)
-    in_last <= \$3854 ;
-  always @(posedge clk)
-    in_top <= \$3855 ;
-  always @(posedge clk)
-    in_full <= \$3856 ;
-  always @(posedge clk)
-    in_key0 <= \$3857 ;
-  always @(posedge clk)
-    in_idx0 <= \$3858 ;
-  always @(posedge clk)
-    in_key1 <= \$3859 ;
-  always @(posedge clk)
-    in_idx1 <= \$3860 ;
-  always @(posedge clk)
-    in_key2 <= \$3861 ;
-  always @(posedge clk)
-    in_idx2 <= \$3862 ;
-  always @(posedge clk)
-    in_key3 <= \$3863 ;
-  always @(posedge clk)
-    in_idx3 <= \$3864 ;
-  always @(posedge clk)
-    in_key4 <= \$3865 ;
-  always @(posedge clk)
-    in_idx4 <= \$3866 ;
-  always @(posedge clk)
-    in_key5 <= \$3867 ;
-  always @(posedge clk)
-    in_idx5 <= \$3868 ;
-  always @(posedge clk)
-    in_key6 <= \$3869 ;
-  always @(posedge clk)
-    in_idx6 <= \$3870 ;
-  always @(posedge clk)
-    in_key7 <= \$3871 ;
-  always @(posedge clk)
-    in_idx7 <= \$3872 ;
-  always @(posedge clk)
-    out_done <= \$3873 ;
-  always @(posedge clk)
-    out_skid_keep <= \$3874 ;
-  always @(posedge clk)
-    out_skid_last <= \$3875 ;
-  always @(posedge clk)
-    out_skid_top <= \$3876 ;
-  always @(posedge clk)
-    out_skid_key0 <= \$3877 ;
-  always @(posedge clk)
-    out_skid_idx0 <= \$3878 ;
-  always @(posedge clk)
-    out_skid_key1 <= \$3879 ;
-  always @(posedge clk)
-    out_skid_idx1 <= \$3880 ;
-  always @(posedge clk)
-    out_skid_key2 <= \$3881 ;
-  always @(posedge clk)
-    out_skid_idx2 <= \$3882 ;
-  always @(posedge clk)
-    out_skid_key3 <= \$3883 ;
-  always @(posedge clk)
-    out_skid_idx3 <= \$3884 ;
-  always @(posedge clk)
-    out_skid_key4 <= \$3885 ;
-  always @(posedge clk)
-    out_skid_idx4 <= \$3886 ;
-  always @(posedge clk)
-    out_skid_key5 <= \$3887 ;
-  always @(posedge clk)
-    out_skid_idx5 <= \$3888 ;
-  always @(posedge clk)
-    out_skid_key6 <= \$3889 ;
-  always @(posedge clk)
-    out_skid_idx6 <= \$3890 ;
-  always @(posedge clk)
-    out_skid_key7 <= \$3891 ;
-  always @(posedge clk)
-    out_skid_idx7 <= \$3892 ;
-  always @(posedge clk)
-    out_next_full <= \$3893 ;
-  always @(posedge clk)
-    out_skid_full <= \$3894 ;
-  always @(posedge clk)
-    out_next_keep <= \$3895 ;
-  always @(posedge clk)
-    out_next_last <= \$3896 ;
-  always @(posedge clk)
-    out_next_top <= \$3897 ;
-  always @(posedge clk)
-    out_next_key0 <= \$3898 ;
-  always @(posedge clk)
-    out_next_idx0 <= \$3899 ;
-  always @(posedge clk)
-    out_next_key1 <= \$3900 ;
-  always @(posedge clk)
-    out_next_idx1 <= \$3901 ;
-  always @(posedge clk)
-    out_next_key2 <= \$3902 ;
-  always @(posedge clk)
-    out_next_idx2 <= \$3903 ;
-  always @(posedge clk)
-    out_next_key3 <= \$3904 ;
-  always @(posedge clk)
-    out_next_idx3 <= \$3905 ;
-  always @(posedge clk)
-    out_next_key4 <= \$3906 ;
-  always @(posedge clk)
-    out_next_idx4 <= \$3907 ;
-  always @(posedge clk)
-    out_next_key5 <= \$3908 ;
-  always @(posedge clk)
-    out_next_idx5 <= \$3909 ;
-  always @(posedge clk)
-    out_next_key6 <= \$3910 ;
-  always @(posedge clk)
-    out_next_idx6 <= \$3911 ;
-  always @(posedge clk)
-    out_next_key7 <= \$3912 ;
-  always @(posedge clk)
-    out_next_idx7 <= \$3913 ;
-  always @(posedge clk)
-    out_keep <= \$3914 ;
-  always @(posedge clk)
-    out_last <= \$3915 ;
-  always @(posedge clk)
-    out_top <= \$3916 ;
-  always @(posedge clk)
-    out_full <= \$3917 ;
-  always @(posedge clk)
-    out_key0 <= \$3918 ;
-  always @(posedge clk)
-    out_idx0 <= \$3919 ;
-  always @(posedge clk)
-    out_key1 <= \$3920 ;
-  always @(posedge clk)
-    out_idx1 <= \$3921 ;
-  always @(posedge clk)
-    out_key2 <= \$3922 ;
-  always @(posedge clk)
-    out_idx2 <= \$3923 ;
-  always @(posedge clk)
-    out_key3 <= \$3924 ;
-  always @(posedge clk)
-    out_idx3 <= \$3925 ;
-  always @(posedge clk)
-    out_key4 <= \$3926 ;
-  always @(posedge clk)
-    out_idx4 <= \$3927 ;
-  always @(posedge clk)
-    out_key5 <= \$3928 ;
-  always @(posedge clk)
-    out_idx5 <= \$3929 ;
-  always @(posedge clk)
-    out_key6 <= \$3930 ;
-  always @(posedge clk)
-    out_idx6 <= \$3931 ;
-  always @(posedge clk)
-    out_key7 <= \$3932 ;
-  always @(posedge clk)
-    out_idx7 <= \$3933 ;
-  always @(posedge clk)
-    in_le <= \$3934 ;
-  always @(posedge clk)
-    out_le <= \$3935 ;
-  always @(posedge clk)
-    merge0_in0 <= \$3936 ;
-  always @(posedge clk)
-    merge0_in1 <= \$3937 ;
-  always @(posedge clk)
-    merge0_in2 <= \$3938 ;
-  always @(posedge clk)
-    merge0_in3 <= \$3939 ;
-  always @(posedge clk)
-    merge0_in4 <= \$3940 ;
-  always @(posedge clk)
-    merge0_in5 <= \$3941 ;
-  always @(posedge clk)
-    merge0_in6 <= \$3942 ;
-  always @(posedge clk)
-    merge0_in7 <= \$3943 ;
-  always @(posedge clk)
-    merge0_in8 <= \$3944 ;
-  always @(posedge clk)
-    merge0_in9 <= \$3945 ;
-  always @(posedge clk)
-    merge0_in10 <= \$3946 ;
-  always @(posedge clk)
-    merge0_in11 <= \$3947 ;
-  always @(posedge clk)
-    merge0_in12 <= \$3948 ;
-  always @(posedge clk)
-    merge0_in13 <= \$3949 ;
-  always @(posedge clk)
-    merge0_in14 <= \$3950 ;
-  always @(posedge clk)
-    merge0_in15 <= \$3951 ;
-  always @(posedge clk)
-    merge0_in_last <= \$3952 ;
-  always @(posedge clk)
-    merge0_gt0_0 <= \$3953 ;
-  always @(posedge clk)
-    merge0_eq0_0 <= \$3954 ;
-  always @(posedge clk)
-    merge0_gt0_1 <= \$3955 ;
-  always @(posedge clk)
-    merge0_eq0_1 <= \$3956 ;
-  always @(posedge clk)
-    merge0_gt0_2 <= \$3957 ;
-  always @(posedge clk)
-    merge0_eq0_2 <= \$3958 ;
-  always @(posedge clk)
-    merge0_gt0_3 <= \$3959 ;
-  always @(posedge clk)
-    merge0_eq0_3 <= \$3960 ;
-  always @(posedge clk)
-    merge0_gt0_4 <= \$3961 ;
-  always @(posedge clk)
-    merge0_eq0_4 <= \$3962 ;
-  always @(posedge clk)
-    merge0_gt1_0 <= \$3963 ;
-  always @(posedge clk)
-    merge0_eq1_0 <= \$3964 ;
-  always @(posedge clk)
-    merge0_gt1_1 <= \$3965 ;
-  always @(posedge clk)
-    merge0_eq1_1 <= \$3966 ;
-  always @(posedge clk)
-    merge0_gt1_2 <= \$3967 ;
-  always @(posedge clk)
-    merge0_eq1_2 <= \$3968 ;
-  always @(posedge clk)
-    merge0_gt1_3 <= \$3969 ;
-  always @(posedge clk)
-    merge0_eq1_3 <= \$3970 ;
-  always @(posedge clk)
-    merge0_gt1_4 <= \$3971 ;
-  always @(posedge clk)
-    merge0_eq1_4 <= \$3972 ;
-  always @(posedge clk)
-    merge0_gt2_0 <= \$3973 ;
-  always @(posedge clk)
-    merge0_eq2_0 <= \$3974 ;
-  always @(posedge clk)
-    merge0_gt2_1 <= \$3975 ;
-  always @(posedge clk)
-    merge0_eq2_1 <= \$3976 ;
-  always @(posedge clk)
-    merge0_gt2_2 <= \$3977 ;
-  always @(posedge clk)
-    merge0_eq2_2 <= \$3978 ;
-  always @(posedge clk)
-    merge0_gt2_3 <= \$3979 ;
-  always @(posedge clk)
-    merge0_eq2_3 <= \$3980 ;
-  always @(posedge clk)
-    merge0_gt2_4 <= \$3981 ;
-  always @(posedge clk)
-    merge0_eq2_4 <= \$3982 ;
-  always @(posedge clk)
-    merge0_gt3_0 <= \$3983 ;
-  always @(posedge clk)
-    merge0_eq3_0 <= \$3984 ;
-  always @(posedge clk)
-    merge0_gt3_1 <= \$3985 ;
-  always @(posedge clk)
-    merge0_eq3_1 <= \$3986 ;
-  always @(posedge clk)
-    merge0_gt3_2 <= \$3987 ;
-  always @(posedge clk)
-    merge0_eq3_2 <= \$3988 ;
-  always @(posedge clk)
-    merge0_gt3_3 <= \$3989 ;
-  always @(posedge clk)
-    merge0_eq3_3 <= \$3990 ;
-  always @(posedge clk)
-    merge0_gt3_4 <= \$3991 ;
-  always @(posedge clk)
-    merge0_eq3_4 <= \$3992 ;
-  always @(posedge clk)
-    merge0_gt4_0 <= \$3993 ;
-  always @(posedge clk)
-    merge0_eq4_0 <= \$3994 ;
-  always @(posedge clk)
-    merge0_gt4_1 <= \$3995 ;
-  always @(posedge clk)
-    merge0_eq4_1 <= \$3996 ;
-  always @(posedge clk)
-    merge0_gt4_2 <= \$3997 ;
-  always @(posedge clk)
-    merge0_eq4_2 <= \$3998 ;
-  always @(posedge clk)
-    merge0_gt4_3 <= \$3999 ;
-  always @(posedge clk)
-    merge0_eq4_3 <= \$4000 ;
-  always @(posedge clk)
-    merge0_gt4_4 <= \$4001 ;
-  always @(posedge clk)
-    merge0_eq4_4 <= \$4002 ;
-  always @(posedge clk)
-    merge0_gt5_0 <= \$4003 ;
-  always @(posedge clk)
-    merge0_eq5_0 <= \$4004 ;
-  always @(posedge clk)
-    merge0_gt5_1 <= \$4005 ;
-  always @(posedge clk)
-    merge0_eq5_1 <= \$4006 ;
-  always @(posedge clk)
-    merge0_gt5_2 <= \$4007 ;
-  always @(posedge clk)
-    merge0_eq5_2 <= \$4008 ;
-  always @(posedge clk)
-    merge0_gt5_3 <= \$4009 ;
-  always @(posedge clk)
-    merge0_eq5_3 <= \$4010 ;
-  always @(posedge clk)
-    merge0_gt5_4 <= \$4011 ;
-  always @(posedge clk)
-    merge0_eq5_4 <= \$4012 ;
-  always @(posedge clk)
-    merge0_gt6_0 <= \$4013 ;
-  always @(posedge clk)
-    merge0_eq6_0 <= \$4014 ;
-  always @(posedge clk)
-    merge0_gt6_1 <= \$4015 ;
-  always @(posedge clk)
-    merge0_eq6_1 <= \$4016 ;
-  always @(posedge clk)
-    merge0_gt6_2 <= \$4017 ;
-  always @(posedge clk)
-    merge0_eq6_2 <= \$4018 ;
-  always @(posedge clk)
-    merge0_gt6_3 <= \$4019 ;
-  always @(posedge clk)
-    merge0_eq6_3 <= \$4020 ;
-  always @(posedge clk)
-    merge0_gt6_4 <= \$4021 ;
-  always @(posedge clk)
-    merge0_eq6_4 <= \$4022 ;
-  always @(posedge clk)
-    merge0_gt7_0 <= \$4023 ;
-  always @(posedge clk)
-    merge0_eq7_0 <= \$4024 ;
-  always @(posedge clk)
-    merge0_gt7_1 <= \$4025 ;
-  always @(posedge clk)
-    merge0_eq7_1 <= \$4026 ;
-  always @(posedge clk)
-    merge0_gt7_2 <= \$4027 ;
-  always @(posedge clk)
-    merge0_eq7_2 <= \$4028 ;
-  always @(posedge clk)
-    merge0_gt7_3 <= \$4029 ;
-  always @(posedge clk)
-    merge0_eq7_3 <= \$4030 ;
-  always @(posedge clk)
-    merge0_gt7_4 <= \$4031 ;
-  always @(posedge clk)
-    merge0_eq7_4 <= \$4032 ;
-  always @(posedge clk)
-    merge0_lane0 <= \$4033 ;
-  always @(posedge clk)
-    merge0_lane1 <= \$4034 ;
-  always @(posedge clk)
-    merge0_lane2 <= \$4035 ;
-  always @(posedge clk)
-    merge0_lane3 <= \$4036 ;
-  always @(posedge clk)
-    merge0_lane4 <= \$4037 ;
-  always @(posedge clk)
-    merge0_lane5 <= \$4038 ;
-  always @(posedge clk)
-    merge0_lane6 <= \$4039 ;
-  always @(posedge clk)
-    merge0_lane7 <= \$4040 ;
-  always @(posedge clk)
-    merge0_lane8 <= \$4041 ;
-  always @(posedge clk)
-    merge0_lane9 <= \$4042 ;
-  always @(posedge clk)
-    merge0_lane10 <= \$4043 ;
-  always @(posedge clk)
-    merge0_lane11 <= \$4044 ;
-  always @(posedge clk)
-    merge0_lane12 <= \$4045 ;
-  always @(posedge clk)
-    merge0_lane13 <= \$4046 ;
-  always @(posedge clk)
-    merge0_lane14 <= \$4047 ;
-  always @(posedge clk)
-    merge0_lane15 <= \$4048 ;
-  always @(posedge clk)
-    merge0_last <= \$4049 ;
-  always @(posedge clk)
-    merge1_in0 <= \$4050 ;
-  always @(posedge clk)
-    merge1_in1 <= \$4051 ;
-  always @(posedge clk)
-    merge1_in2 <= \$4052 ;
-  always @(posedge clk)
-    merge1_in3 <= \$4053 ;
-  always @(posedge clk)
-    merge1_in4 <= \$4054 ;
-  always @(posedge clk)
-    merge1_in5 <= \$4055 ;
-  always @(posedge clk)
-    merge1_in6 <= \$4056 ;
-  always @(posedge clk)
-    merge1_in7 <= \$4057 ;
-  always @(posedge clk)
-    merge1_in8 <= \$4058 ;
-  always @(posedge clk)
-    merge1_in9 <= \$4059 ;
-  always @(posedge clk)
-    merge1_in10 <= \$4060 ;
-  always @(posedge clk)
-    merge1_in11 <= \$4061 ;
-  always @(posedge clk)
-    merge1_in12 <= \$4062 ;
-  always @(posedge clk)
-    merge1_in13 <= \$4063 ;
-  always @(posedge clk)
-    merge1_in14 <= \$4064 ;
-  always @(posedge clk)
-    merge1_in15 <= \$4065 ;
-  always @(posedge clk)
-    merge1_in_last <= \$4066 ;
-  always @(posedge clk)
-    merge1_gt0_0 <= \$4067 ;
-  always @(posedge clk)
-    merge1_eq0_0 <= \$4068 ;
-  always @(posedge clk)
-    merge1_gt0_1 <= \$4069 ;
-  always @(posedge clk)
-    merge1_eq0_1 <= \$4070 ;
-  always @(posedge clk)
-    merge1_gt0_2 <= \$4071 ;
-  always @(posedge clk)
-    merge1_eq0_2 <= \$4072 ;
-  always @(posedge clk)
-    merge1_gt0_3 <= \$4073 ;
-  always @(posedge clk)
-    merge1_eq0_3 <= \$4074 ;
-  always @(posedge clk)
-    merge1_gt0_4 <= \$4075 ;
-  always @(posedge clk)
-    merge1_eq0_4 <= \$4076 ;
-  always @(posedge clk)
-    merge1_gt1_0 <= \$4077 ;
-  always @(posedge clk)
-    merge1_eq1_0 <= \$4078 ;
-  always @(posedge clk)
-    merge1_gt1_1 <= \$4079 ;
-  always @(posedge clk)
-    merge1_eq1_1 <= \$4080 ;
-  always @(posedge clk)
-    merge1_gt1_2 <= \$4081 ;
-  always @(posedge clk)
-    merge1_eq1_2 <= \$4082 ;
-  always @(posedge clk)
-    merge1_gt1_3 <= \$4083 ;
-  always @(posedge clk)
-    merge1_eq1_3 <= \$4084 ;
-  always @(posedge clk)
-    merge1_gt1_4 <= \$4085 ;
-  always @(posedge clk)
-    merge1_eq1_4 <= \$4086 ;
-  always @(posedge clk)
-    merge1_gt2_0 <= \$4087 ;
-  always @(posedge clk)
-    merge1_eq2_0 <= \$4088 ;
-  always @(posedge clk)
-    merge1_gt2_1 <= \$4089 ;
-  always @(posedge clk)
-    merge1_eq2_1 <= \$4090 ;
-  always @(posedge clk)
-    merge1_gt2_2 <= \$4091 ;
-  always @(posedge clk)
-    merge1_eq2_2 <= \$4092 ;
-  always @(posedge clk)
-    merge1_gt2_3 <= \$4093 ;
-  always @(posedge clk)
-    merge1_eq2_3 <= \$4094 ;
-  always @(posedge clk)
-    merge1_gt2_4 <= \$4095 ;
-  always @(posedge clk)
-    merge1_eq2_4 <= \$4096 ;
-  always @(posedge clk)
-    merge1_gt3_0 <= \$4097 ;
-  always @(posedge clk)
-    merge1_eq3_0 <= \$4098 ;
-  always @(posedge clk)
-    merge1_gt3_1 <= \$4099 ;
-  always @(posedge clk)
-    merge1_eq3_1 <= \$4100 ;
-  always @(posedge clk)
-    merge1_gt3_2 <= \$4101 ;
-  always @(posedge clk)
-    merge1_eq3_2 <= \$4102 ;
-  always @(posedge clk)
-    merge1_gt3_3 <= \$4103 ;
-  always @(posedge clk)
-    merge1_eq3_3 <= \$4104 ;
-  always @(posedge clk)
-    merge1_gt3_4 <= \$4105 ;
-  always @(posedge clk)
-    merge1_eq3_4 <= \$4106 ;
-  always @(posedge clk)
-    merge1_gt8_0 <= \$4107 ;
-  always @(posedge clk)
-    merge1_eq8_0 <= \$4108 ;
-  always @(posedge clk)
-    merge1_gt8_1 <= \$4109 ;
-  always @(posedge clk)
-    merge1_eq8_1 <= \$4110 ;
-  always @(posedge clk)
-    merge1_gt8_2 <= \$4111 ;
-  always @(posedge clk)
-    merge1_eq8_2 <= \$4112 ;
-  always @(posedge clk)
-    merge1_gt8_3 <= \$4113 ;
-  always @(posedge clk)
-    merge1_eq8_3 <= \$4114 ;
-  always @(posedge clk)
-    merge1_gt8_4 <= \$4115 ;
-  always @(posedge clk)
-    merge1_eq8_4 <= \$4116 ;
-  always @(posedge clk)
-    merge1_gt9_0 <= \$4117 ;
-  always @(posedge clk)
-    merge1_eq9_0 <= \$4118 ;
-  always @(posedge clk)
-    merge1_gt9_1 <= \$4119 ;
-  always @(posedge clk)
-    merge1_eq9_1 <= \$4120 ;
-  always @(posedge clk)
-    merge1_gt9_2 <= \$4121 ;
-  always @(posedge clk)
-    merge1_eq9_2 <= \$4122 ;
-  always @(posedge clk)
-    merge1_gt9_3 <= \$4123 ;
-  always @(posedge clk)
-    merge1_eq9_3 <= \$4124 ;
-  always @(posedge clk)
-    merge1_gt9_4 <= \$4125 ;
-  always @(posedge clk)
-    merge1_eq9_4 <= \$4126 ;
-  always @(posedge clk)
-    merge1_gt10_0 <= \$4127 ;
-  always @(posedge clk)
-    merge1_eq10_0 <= \$4128 ;
-  always @(posedge clk)
-    merge1_gt10_1 <= \$4129 ;
-  always @(posedge clk)
-    merge1_eq10_1 <= \$4130 ;
-  always @(posedge clk)
-    merge1_gt10_2 <= \$4131 ;
-  always @(posedge clk)
-    merge1_eq10_2 <= \$4132 ;
-  always @(posedge clk)
-    merge1_gt10_3 <= \$4133 ;
-  always @(posedge clk)
-    merge1_eq10_3 <= \$4134 ;
-  always @(posedge clk)
-    merge1_gt10_4 <= \$4135 ;
-  always @(posedge clk)
-    merge1_eq10_4 <= \$4136 ;
-  always @(posedge clk)
-    merge1_gt11_0 <= \$4137 ;
-  always @(posedge clk)
-    merge1_eq11_0 <= \$4138 ;
-  always @(posedge clk)
-    merge1_gt11_1 <= \$4139 ;
-  always @(posedge clk)
-    merge1_eq11_1 <= \$4140 ;
-  always @(posedge clk)
-    merge1_gt11_2 <= \$4141 ;
-  always @(posedge clk)
-    merge1_eq11_2 <= \$4142 ;
-  always @(posedge clk)
-    merge1_gt11_3 <= \$4143 ;
-  always @(posedge clk)
-    merge1_eq11_3 <= \$4144 ;
-  always @(posedge clk)
-    merge1_gt11_4 <= \$4145 ;
-  always @(posedge clk)
-    merge1_eq11_4 <= \$4146 ;
-  always @(posedge clk)
-    merge1_lane0 <= \$4147 ;
-  always @(posedge clk)
-    merge1_lane1 <= \$4148 ;
-  always @(posedge clk)
-    merge1_lane2 <= \$4149 ;
-  always @(posedge clk)
-    merge1_lane3 <= \$4150 ;
-  always @(posedge clk)
-    merge1_lane4 <= \$4151 ;
-  always @(posedge clk)
-    merge1_lane5 <= \$4152 ;
-  always @(posedge clk)
-    merge1_lane6 <= \$4153 ;
-  always @(posedge clk)
-    merge1_lane7 <= \$4154 ;
-  always @(posedge clk)
-    merge1_lane8 <= \$4155 ;
-  always @(posedge clk)
-    merge1_lane9 <= \$4156 ;
-  always @(posedge clk)
-    merge1_lane10 <= \$4157 ;
-  always @(posedge clk)
-    merge1_lane11 <= \$4158 ;
-  always @(posedge clk)
-    merge1_lane12 <= \$4159 ;
-  always @(posedge clk)
-    merge1_lane13 <= \$4160 ;
-  always @(posedge clk)
-    merge1_lane14 <= \$4161 ;
-  always @(posedge clk)
-    merge1_lane15 <= \$4162 ;
-  always @(posedge clk)
-    merge1_last <= \$4163 ;
-  always @(posedge clk)
-    merge2_in0 <= \$4164 ;
-  always @(posedge clk)
-    merge2_in1 <= \$4165 ;
-  always @(posedge clk)
-    merge2_in2 <= \$4166 ;
-  always @(posedge clk)
-    merge2_in3 <= \$4167 ;
-  always @(posedge clk)
-    merge2_in4 <= \$4168 ;
-  always @(posedge clk)
-    merge2_in5 <= \$4169 ;
-  always @(posedge clk)
-    merge2_in6 <= \$4170 ;
-  always @(posedge clk)
-    merge2_in7 <= \$4171 ;
-  always @(posedge clk)
-    merge2_in8 <= \$4172 ;
-  always @(posedge clk)
-    merge2_in9 <= \$4173 ;
-  always @(posedge clk)
-    merge2_in10 <= \$4174 ;
-  always @(posedge clk)
-    merge2_in11 <= \$4175 ;
-  always @(posedge clk)
-    merge2_in12 <= \$4176 ;
-  always @(posedge clk)
-    merge2_in13 <= \$4177 ;
-  always @(posedge clk)
-    merge2_in14 <= \$4178 ;
-  always @(posedge clk)
-    merge2_in15 <= \$4179 ;
-  always @(posedge clk)
-    merge2_in_last <= \$4180 ;
-  always @(posedge clk)
-    merge2_gt0_0 <= \$4181 ;
-  always @(posedge clk)
-    merge2_eq0_0 <= \$4182 ;
-  always @(posedge clk)
-    merge2_gt0_1 <= \$4183 ;
-  always @(posedge clk)
-    merge2_eq0_1 <= \$4184 ;
-  always @(posedge clk)
-    merge2_gt0_2 <= \$4185 ;
-  always @(posedge clk)
-    merge2_eq0_2 <= \$4186 ;
-  always @(posedge clk)
-    merge2_gt0_3 <= \$4187 ;
-  always @(posedge clk)
-    merge2_eq0_3 <= \$4188 ;
-  always @(posedge clk)
-    merge2_gt0_4 <= \$4189 ;
-  always @(posedge clk)
-    merge2_eq0_4 <= \$4190 ;
-  always @(posedge clk)
-    merge2_gt1_0 <= \$4191 ;
-  always @(posedge clk)
-    merge2_eq1_0 <= \$4192 ;
-  always @(posedge clk)
-    merge2_gt1_1 <= \$4193 ;
-  always @(posedge clk)
-    merge2_eq1_1 <= \$4194 ;
-  always @(posedge clk)
-    merge2_gt1_2 <= \$4195 ;
-  always @(posedge clk)
-    merge2_eq1_2 <= \$4196 ;
-  always @(posedge clk)
-    merge2_gt1_3 <= \$4197 ;
-  always @(posedge clk)
-    merge2_eq1_3 <= \$4198 ;
-  always @(posedge clk)
-    merge2_gt1_4 <= \$4199 ;
-  always @(posedge clk)
-    merge2_eq1_4 <= \$4200 ;
-  always @(posedge clk)
-    merge2_gt4_0 <= \$4201 ;
-  always @(posedge clk)
-    merge2_eq4_0 <= \$4202 ;
-  always @(posedge clk)
-    merge2_gt4_1 <= \$4203 ;
-  always @(posedge clk)
-    merge2_eq4_1 <= \$4204 ;
-  always @(posedge clk)
-    merge2_gt4_2 <= \$4205 ;
-  always @(posedge clk)
-    merge2_eq4_2 <= \$4206 ;
-  always @(posedge clk)
-    merge2_gt4_3 <= \$4207 ;
-  always @(posedge clk)
-    merge2_eq4_3 <= \$4208 ;
-  always @(posedge clk)
-    merge2_gt4_4 <= \$4209 ;
-  always @(posedge clk)
-    merge2_eq4_4 <= \$4210 ;
-  always @(posedge clk)
-    merge2_gt5_0 <= \$4211 ;
-  always @(posedge clk)
-    merge2_eq5_0 <= \$4212 ;
-  always @(posedge clk)
-    merge2_gt5_1 <= \$4213 ;
-  always @(posedge clk)
-    merge2_eq5_1 <= \$4214 ;
-  always @(posedge clk)
-    merge2_gt5_2 <= \$4215 ;
-  always @(posedge clk)
-    merge2_eq5_2 <= \$4216 ;
-  always @(posedge clk)
-    merge2_gt5_3 <= \$4217 ;
-  always @(posedge clk)
-    merge2_eq5_3 <= \$4218 ;
-  always @(posedge clk)
-    merge2_gt5_4 <= \$4219 ;
-  always @(posedge clk)
-    merge2_eq5_4 <= \$4220 ;
-  always @(posedge clk)
-    merge2_gt8_0 <= \$4221 ;
-  always @(posedge clk)
-    merge2_eq8_0 <= \$4222 ;
-  always @(posedge clk)
-    merge2_gt8_1 <= \$4223 ;
-  always @(posedge clk)
-    merge2_eq8_1 <= \$4224 ;
-  always @(posedge clk)
-    merge2_gt8_2 <= \$4225 ;
-  always @(posedge clk)
-    merge2_eq8_2 <= \$4226 ;
-  always @(posedge clk)
-    merge2_gt8_3 <= \$4227 ;
-  always @(posedge clk)
-    merge2_eq8_3 <= \$4228 ;
-  always @(posedge clk)
-    merge2_gt8_4 <= \$4229 ;
-  always @(posedge clk)
-    merge2_eq8_4 <= \$4230 ;
-  always @(posedge clk)
-    merge2_gt9_0 <= \$4231 ;
-  always @(posedge clk)
-    merge2_eq9_0 <= \$4232 ;
-  always @(posedge clk)
-    merge2_gt9_1 <= \$4233 ;
-  always @(posedge clk)
-    merge2_eq9_1 <= \$4234 ;
-  always @(posedge clk)
-    merge2_gt9_2 <= \$4235 ;
-  always @(posedge clk)
-    merge2_eq9_2 <= \$4236 ;
-  always @(posedge clk)
-    merge2_gt9_3 <= \$4237 ;
-  always @(posedge clk)
-    merge2_eq9_3 <= \$4238 ;
-  always @(posedge clk)
-    merge2_gt9_4 <= \$4239 ;
-  always @(posedge clk)
-    merge2_eq9_4 <= \$4240 ;
-  always @(posedge clk)
-    merge2_gt12_0 <= \$4241 ;
-  always @(posedge clk)
-    merge2_eq12_0 <= \$4242 ;
-  always @(posedge clk)
-    merge2_gt12_1 <= \$4243 ;
-  always @(posedge clk)
-    merge2_eq12_1 <= \$4244 ;
-  always @(posedge clk)
-    merge2_gt12_2 <= \$4245 ;
-  always @(posedge clk)
-    merge2_eq12_2 <= \$4246 ;
-  always @(posedge clk)
-    merge2_gt12_3 <= \$4247 ;
-  always @(posedge clk)
-    merge2_eq12_3 <= \$4248 ;
-  always @(posedge clk)
-    merge2_gt12_4 <= \$4249 ;
-  always @(posedge clk)
-    merge2_eq12_4 <= \$4250 ;
-  always @(posedge clk)
-    merge2_gt13_0 <= \$4251 ;
-  always @(posedge clk)
-    merge2_eq13_0 <= \$4252 ;
-  always @(posedge clk)
-    merge2_gt13_1 <= \$4253 ;
-  always @(posedge clk)
-    merge2_eq13_1 <= \$4254 ;
-  always @(posedge clk)
-    merge2_gt13_2 <= \$4255 ;
-  always @(posedge clk)
-    merge2_eq13_2 <= \$4256 ;
-  always @(posedge clk)
-    merge2_gt13_3 <= \$4257 ;
-  always @(posedge clk)
-    merge2_eq13_3 <= \$4258 ;
-  always @(posedge clk)
-    merge2_gt13_4 <= \$4259 ;
-  always @(posedge clk)
-    merge2_eq13_4 <= \$4260 ;
-  always @(posedge clk)
-    merge2_lane0 <= \$4261 ;
-  always @(posedge clk)
-    merge2_lane1 <= \$4262 ;
-  always @(posedge clk)
-    merge2_lane2 <= \$4263 ;
-  always @(posedge clk)
-    merge2_lane3 <= \$4264 ;
-  always @(posedge clk)
-    merge2_lane4 <= \$4265 ;
-  always @(posedge clk)
-    merge2_lane5 <= \$4266 ;
-  always @(posedge clk)
-    merge2_lane6 <= \$4267 ;
-  always @(posedge clk)
-    merge2_lane7 <= \$4268 ;
-  always @(posedge clk)
-    merge2_lane8 <= \$4269 ;
-  always @(posedge clk)
-    merge2_lane9 <= \$4270 ;
-  always @(posedge clk)
-    merge2_lane10 <= \$4271 ;
-  always @(posedge clk)
-    merge2_lane11 <= \$4272 ;
-  always @(posedge clk)
-    merge2_lane12 <= \$4273 ;
-  always @(posedge clk)
-    merge2_lane13 <= \$4274 ;
-  always @(posedge clk)
-    merge2_lane14 <= \$4275 ;
-  always @(posedge clk)
-    merge2_lane15 <= \$4276 ;
-  always @(posedge clk)
-    merge2_last <= \$4277 ;
-  always @(posedge clk)
-    merge3_in0 <= \$4278 ;
-  always @(posedge clk)
-    merge3_in1 <= \$4279 ;
-  always @(posedge clk)
-    merge3_in2 <= \$4280 ;
-  always @(posedge clk)
-    merge3_in3 <= \$4281 ;
-  always @(posedge clk)
-    merge3_in4 <= \$4282 ;
-  always @(posedge clk)
-    merge3_in5 <= \$4283 ;
-  always @(posedge clk)
-    merge3_in6 <= \$4284 ;
-  always @(posedge clk)
-    merge3_in7 <= \$4285 ;
-  always @(posedge clk)
-    merge3_in8 <= \$4286 ;
-  always @(posedge clk)
-    merge3_in9 <= \$4287 ;
-  always @(posedge clk)
-    merge3_in10 <= \$4288 ;
-  always @(posedge clk)
-    merge3_in11 <= \$4289 ;
-  always @(posedge clk)
-    merge3_in12 <= \$4290 ;
-  always @(posedge clk)
-    merge3_in13 <= \$4291 ;
-  always @(posedge clk)
-    merge3_in14 <= \$4292 ;
-  always @(posedge clk)
-    merge3_in15 <= \$4293 ;
-  always @(posedge clk)
-    merge3_in_last <= \$4294 ;
-  always @(posedge clk)
-    merge3_gt0_0 <= \$4295 ;
-  always @(posedge clk)
-    merge3_eq0_0 <= \$4296 ;
-  always @(posedge clk)
-    merge3_gt0_1 <= \$4297 ;
-  always @(posedge clk)
-    merge3_eq0_1 <= \$4298 ;
-  always @(posedge clk)
-    merge3_gt0_2 <= \$4299 ;
-  always @(posedge clk)
-    merge3_eq0_2 <= \$4300 ;
-  always @(posedge clk)
-    merge3_gt0_3 <= \$4301 ;
-  always @(posedge clk)
-    merge3_eq0_3 <= \$4302 ;
-  always @(posedge clk)
-    merge3_gt0_4 <= \$4303 ;
-  always @(posedge clk)
-    merge3_eq0_4 <= \$4304 ;
-  always @(posedge clk)
-    merge3_gt2_0 <= \$4305 ;
-  always @(posedge clk)
-    merge3_eq2_0 <= \$4306 ;
-  always @(posedge clk)
-    merge3_gt2_1 <= \$4307 ;
-  always @(posedge clk)
-    merge3_eq2_1 <= \$4308 ;
-  always @(posedge clk)
-    merge3_gt2_2 <= \$4309 ;
-  always @(posedge clk)
-    merge3_eq2_2 <= \$4310 ;
-  always @(posedge clk)
-    merge3_gt2_3 <= \$4311 ;
-  always @(posedge clk)
-    merge3_eq2_3 <= \$4312 ;
-  always @(posedge clk)
-    merge3_gt2_4 <= \$4313 ;
-  always @(posedge clk)
-    merge3_eq2_4 <= \$4314 ;
-  always @(posedge clk)
-    merge3_gt4_0 <= \$4315 ;
-  always @(posedge clk)
-    merge3_eq4_0 <= \$4316 ;
-  always @(posedge clk)
-    merge3_gt4_1 <= \$4317 ;
-  always @(posedge clk)
-    merge3_eq4_1 <= \$4318 ;
-  always @(posedge clk)
-    merge3_gt4_2 <= \$4319 ;
-  always @(posedge clk)
-    merge3_eq4_2 <= \$4320 ;
-  always @(posedge clk)
-    merge3_gt4_3 <= \$4321 ;
-  always @(posedge clk)
-    merge3_eq4_3 <= \$4322 ;
-  always @(posedge clk)
-    merge3_gt4_4 <= \$4323 ;
-  always @(posedge clk)
-    merge3_eq4_4 <= \$4324 ;
-  always @(posedge clk)
-    merge3_gt6_0 <= \$4325 ;
-  always @(posedge clk)
-    merge3_eq6_0 <= \$4326 ;
-  always @(posedge clk)
-    merge3_gt6_1 <= \$4327 ;
-  always @(posedge clk)
-    merge3_eq6_1 <= \$4328 ;
-  always @(posedge clk)
-    merge3_gt6_2 <= \$4329 ;
-  always @(posedge clk)
-    merge3_eq6_2 <= \$4330 ;
-  always @(posedge clk)
-    merge3_gt6_3 <= \$4331 ;
-  always @(posedge clk)
-    merge3_eq6_3 <= \$4332 ;
-  always @(posedge clk)
-    merge3_gt6_4 <= \$4333 ;
-  always @(posedge clk)
-    merge3_eq6_4 <= \$4334 ;
-  always @(posedge clk)
-    merge3_gt8_0 <= \$4335 ;
-  always @(posedge clk)
-    merge3_eq8_0 <= \$4336 ;
-  always @(posedge clk)
-    merge3_gt8_1 <= \$4337 ;
-  always @(posedge clk)
-    merge3_eq8_1 <= \$4338 ;
-  always @(posedge clk)
-    merge3_gt8_2 <= \$4339 ;
-  always @(posedge clk)
-    merge3_eq8_2 <= \$4340 ;
-  always @(posedge clk)
-    merge3_gt8_3 <= \$4341 ;
-  always @(posedge clk)
-    merge3_eq8_3 <= \$4342 ;
-  always @(posedge clk)
-    merge3_gt8_4 <= \$4343 ;
-  always @(posedge clk)
-    merge3_eq8_4 <= \$4344 ;
-  always @(posedge clk)
-    merge3_gt10_0 <= \$4345 ;
-  always @(posedge clk)
-    merge3_eq10_0 <= \$4346 ;
-  always @(posedge clk)
-    merge3_gt10_1 <= \$4347 ;
-  always @(posedge clk)
-    merge3_eq10_1 <= \$4348 ;
-  always @(posedge clk)
-    merge3_gt10_2 <= \$4349 ;
-  always @(posedge clk)
-    merge3_eq10_2 <= \$4350 ;
-  always @(posedge clk)
-    merge3_gt10_3 <= \$4351 ;
-  always @(posedge clk)
-    merge3_eq10_3 <= \$4352 ;
-  always @(posedge clk)
-    merge3_gt10_4 <= \$4353 ;
-  always @(posedge clk)
-    merge3_eq10_4 <= \$4354 ;
-  always @(posedge clk)
-    merge3_gt12_0 <= \$4355 ;
-  always @(posedge clk)
-    merge3_eq12_0 <= \$4356 ;
-  always @(posedge clk)
-    merge3_gt12_1 <= \$4357 ;
-  always @(posedge clk)
-    merge3_eq12_1 <= \$4358 ;
-  always @(posedge clk)
-    merge3_gt12_2 <= \$4359 ;
-  always @(posedge clk)
-    merge3_eq12_2 <= \$4360 ;
-  always @(posedge clk)
-    merge3_gt12_3 <= \$4361 ;
-  always @(posedge clk)
-    merge3_eq12_3 <= \$4362 ;
-  always @(posedge clk)
-    merge3_gt12_4 <= \$4363 ;
-  always @(posedge clk)
-    merge3_eq12_4 <= \$4364 ;
-  always @(posedge clk)
-    merge3_gt14_0 <= \$4365 ;
-  always @(posedge clk)
-    merge3_eq14_0 <= \$4366 ;
-  always @(posedge clk)
-    merge3_gt14_1 <= \$4367 ;
-  always @(posedge clk)
-    merge3_eq14_1 <= \$4368 ;
-  always @(posedge clk)
-    merge3_gt14_2 <= \$4369 ;
-  always @(posedge clk)
-    merge3_eq14_2 <= \$4370 ;
-  always @(posedge clk)
-    merge3_gt14_3 <= \$4371 ;
-  always @(posedge clk)
-    merge3_eq14_3 <= \$4372 ;
-  always @(posedge clk)
-    merge3_gt14_4 <= \$4373 ;
-  always @(posedge clk)
-    merge3_eq14_4 <= \$4374 ;
-  always @(posedge clk)
-    merge3_lane0 <= \$4375 ;
-  always @(posedge clk)
-    merge3_lane1 <= \$4376 ;
-  always @(posedge clk)
-    merge3_lane2 <= \$4377 ;
-  always @(posedge clk)
-    merge3_lane3 <= \$4378 ;
-  always @(posedge clk)
-    merge3_lane4 <= \$4379 ;
-  always @(posedge clk)
-    merge3_lane5 <= \$4380 ;
-  always @(posedge clk)
-    merge3_lane6 <= \$4381 ;
-  always @(posedge clk)
-    merge3_lane7 <= \$4382 ;
-  always @(posedge clk)
-    merge3_lane8 <= \$4383 ;
-  always @(posedge clk)
-    merge3_lane9 <= \$4384 ;
-  always @(posedge clk)
-    merge3_lane10 <= \$4385 ;
-  always @(posedge clk)
-    merge3_lane11 <= \$4386 ;
-  always @(posedge clk)
-    merge3_lane12 <= \$4387 ;
-  always @(posedge clk)
-    merge3_lane13 <= \$4388 ;
-  always @(posedge clk)
-    merge3_lane14 <= \$4389 ;
-  always @(posedge clk)
-    merge3_lane15 <= \$4390 ;
-  always @(posedge clk)
-    merge3_last <= \$4391 ;
-  always @(posedge clk)
-    \$signal$35  <= \$4392 ;
-  always @(posedge clk)
-    near0_in_idx <= \$4393 ;
-  always @(posedge clk)
-    near0_out_idx <= \$4394 ;
-  always @(posedge clk)
-    near1_in_idx <= \$4395 ;
-  always @(posedge clk)
-    near1_out_idx <= \$4396 ;
-  always @(posedge clk)
-    near2_in_idx <= \$4397 ;
-  always @(posedge clk)
-    near2_out_idx <= \$4398 ;
-  always @(posedge clk)
-    near3_in_idx <= \$4399 ;
-  always @(posedge clk)
-    near3_out_idx <= \$4400 ;
-  always @(posedge clk)
-    near4_in_idx <= \$4401 ;
-  always @(posedge clk)
-    near4_out_idx <= \$4402 ;
-  always @(posedge clk)
-    near5_in_idx <= \$4403 ;
-  always @(posedge clk)
-    near5_out_idx <= \$4404 ;
-  always @(posedge clk)
-    near6_in_idx <= \$4405 ;
-  always @(posedge clk)
-    near6_out_idx <= \$4406 ;
-  always @(posedge clk)
-    near7_in_idx <= \$4407 ;
-  always @(posedge clk)
-    near7_out_idx <= \$4408 ;
-  always @(posedge clk)
-    near8_in_idx <= \$4409 ;
-  always @(posedge clk)
-    near8_out_idx <= \$4410 ;
-  always @(posedge clk)
-    near9_in_idx <= \$4411 ;
-  always @(posedge clk)
-    near9_out_idx <= \$4412 ;
-  always @(posedge clk)
-    near10_in_idx <= \$4413 ;
-  always @(posedge clk)
-    near10_out_idx <= \$4414 ;
-  always @(posedge clk)
-    near11_in_idx <= \$4415 ;
-  always @(posedge clk)
-    near11_out_idx <= \$4416 ;
-  always @(posedge clk)
-    near12_in_idx <= \$4417 ;
-  always @(posedge clk)
-    near12_out_idx <= \$4418 ;
-  always @(posedge clk)
-    near13_in_idx <= \$4419 ;
-  always @(posedge clk)
-    near13_out_idx <= \$4420 ;
-  always @(posedge clk)
-    near14_in_idx <= \$4421 ;
-  always @(posedge clk)
-    near14_out_idx <= \$4422 ;
-  always @(posedge clk)
-    near_last <= \$4423 ;
-  always @(posedge clk)
-    lane0_takes0 <= \$4424 ;
-  always @(posedge clk)
-    t_in_idx0 <= \$4425 ;
-  always @(posedge clk)
-    t_out_idx0 <= \$4426 ;
-  always @(posedge clk)
-    lane0_takes1 <= \$4427 ;
-  always @(posedge clk)
-    lane1_takes1 <= \$4428 ;
-  always @(posedge clk)
-    t_in_idx1 <= \$4429 ;
-  always @(posedge clk)
-    t_out_idx1 <= \$4430 ;
-  always @(posedge clk)
-    lane0_takes2 <= \$4431 ;
-  always @(posedge clk)
-    lane1_takes2 <= \$4432 ;
-  always @(posedge clk)
-    lane2_takes2 <= \$4433 ;
-  always @(posedge clk)
-    t_in_idx2 <= \$4434 ;
-  always @(posedge clk)
-    t_out_idx2 <= \$4435 ;
-  always @(posedge clk)
-    lane0_takes3 <= \$4436 ;
-  always @(posedge clk)
-    lane1_takes3 <= \$4437 ;
-  always @(posedge clk)
-    lane2_takes3 <= \$4438 ;
-  always @(posedge clk)
-    lane3_takes3 <= \$4439 ;
-  always @(posedge clk)
-    t_in_idx3 <= \$4440 ;
-  always @(posedge clk)
-    t_out_idx3 <= \$4441 ;
-  always @(posedge clk)
-    lane0_takes4 <= \$4442 ;
-  always @(posedge clk)
-    lane1_takes4 <= \$4443 ;
-  always @(posedge clk)
-    lane2_takes4 <= \$4444 ;
-  always @(posedge clk)
-    lane3_takes4 <= \$4445 ;
-  always @(posedge clk)
-    lane4_takes4 <= \$4446 ;
-  always @(posedge clk)
-    t_in_idx4 <= \$4447 ;
-  always @(posedge clk)
-    t_out_idx4 <= \$4448 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4449  = lane0_takes5;
-    if (match9_load_copy5) begin
-      \$4449  = \$3524 ;
-    end
-    if (rst) begin
-      \$4449  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4450  = lane1_takes5;
-    if (match9_load_copy5) begin
-      \$4450  = \$3525 ;
-    end
-    if (rst) begin
-      \$4450  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4451  = lane2_takes5;
-    if (match9_load_copy5) begin
-      \$4451  = \$3526 ;
-    end
-    if (rst) begin
-      \$4451  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4452  = lane3_takes5;
-    if (match9_load_copy5) begin
-      \$4452  = \$3527 ;
-    end
-    if (rst) begin
-      \$4452  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4453  = lane4_takes5;
-    if (match9_load_copy5) begin
-      \$4453  = \$3528 ;
-    end
-    if (rst) begin
-      \$4453  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4454  = lane5_takes5;
-    if (match9_load_copy5) begin
-      \$4454  = \$3529 ;
-    end
-    if (rst) begin
-      \$4454  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4455  = t_in_idx5;
-    if (match9_load_copy5) begin
-      \$4455  = near5_in_idx;
-    end
-    if (rst) begin
-      \$4455  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4456  = t_out_idx5;
-    if (match9_load_copy5) begin
-      \$4456  = near5_out_idx;
-    end
-    if (rst) begin
-      \$4456  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4457  = lane0_takes6;
-    if (match9_load_copy6) begin
-      \$4457  = \$3530 ;
-    end
-    if (rst) begin
-      \$4457  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4458  = lane1_takes6;
-    if (match9_load_copy6) begin
-      \$4458  = \$3531 ;
-    end
-    if (rst) begin
-      \$4458  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4459  = lane2_takes6;
-    if (match9_load_copy6) begin
-      \$4459  = \$3532 ;
-    end
-    if (rst) begin
-      \$4459  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4460  = lane3_takes6;
-    if (match9_load_copy6) begin
-      \$4460  = \$3533 ;
-    end
-    if (rst) begin
-      \$4460  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4461  = lane4_takes6;
-    if (match9_load_copy6) begin
-      \$4461  = \$3534 ;
-    end
-    if (rst) begin
-      \$4461  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4462  = lane5_takes6;
-    if (match9_load_copy6) begin
-      \$4462  = \$3535 ;
-    end
-    if (rst) begin
-      \$4462  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4463  = lane6_takes6;
-    if (match9_load_copy6) begin
-      \$4463  = \$3536 ;
-    end
-    if (rst) begin
-      \$4463  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4464  = t_in_idx6;
-    if (match9_load_copy6) begin
-      \$4464  = near6_in_idx;
-    end
-    if (rst) begin
-      \$4464  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4465  = t_out_idx6;
-    if (match9_load_copy6) begin
-      \$4465  = near6_out_idx;
-    end
-    if (rst) begin
-      \$4465  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4466  = lane0_takes7;
-    if (match9_load_copy7) begin
-      \$4466  = \$3537 ;
-    end
-    if (rst) begin
-      \$4466  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4467  = lane1_takes7;
-    if (match9_load_copy7) begin
-      \$4467  = \$3538 ;
-    end
-    if (rst) begin
-      \$4467  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4468  = lane2_takes7;
-    if (match9_load_copy7) begin
-      \$4468  = \$3539 ;
-    end
-    if (rst) begin
-      \$4468  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4469  = lane3_takes7;
-    if (match9_load_copy7) begin
-      \$4469  = \$3540 ;
-    end
-    if (rst) begin
-      \$4469  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4470  = lane4_takes7;
-    if (match9_load_copy7) begin
-      \$4470  = \$3541 ;
-    end
-    if (rst) begin
-      \$4470  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4471  = lane5_takes7;
-    if (match9_load_copy7) begin
-      \$4471  = \$3542 ;
-    end
-    if (rst) begin
-      \$4471  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4472  = lane6_takes7;
-    if (match9_load_copy7) begin
-      \$4472  = \$3543 ;
-    end
-    if (rst) begin
-      \$4472  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4473  = lane7_takes7;
-    if (match9_load_copy7) begin
-      \$4473  = \$3544 ;
-    end
-    if (rst) begin
-      \$4473  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4474  = t_in_idx7;
-    if (match9_load_copy7) begin
-      \$4474  = near7_in_idx;
-    end
-    if (rst) begin
-      \$4474  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4475  = t_out_idx7;
-    if (match9_load_copy7) begin
-      \$4475  = near7_out_idx;
-    end
-    if (rst) begin
-      \$4475  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4476  = lane0_takes8;
-    if (match9_load_copy8) begin
-      \$4476  = \$3545 ;
-    end
-    if (rst) begin
-      \$4476  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4477  = lane1_takes8;
-    if (match9_load_copy8) begin
-      \$4477  = \$3546 ;
-    end
-    if (rst) begin
-      \$4477  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4478  = lane2_takes8;
-    if (match9_load_copy8) begin
-      \$4478  = \$3547 ;
-    end
-    if (rst) begin
-      \$4478  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4479  = lane3_takes8;
-    if (match9_load_copy8) begin
-      \$4479  = \$3548 ;
-    end
-    if (rst) begin
-      \$4479  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4480  = lane4_takes8;
-    if (match9_load_copy8) begin
-      \$4480  = \$3549 ;
-    end
-    if (rst) begin
-      \$4480  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4481  = lane5_takes8;
-    if (match9_load_copy8) begin
-      \$4481  = \$3550 ;
-    end
-    if (rst) begin
-      \$4481  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4482  = lane6_takes8;
-    if (match9_load_copy8) begin
-      \$4482  = \$3551 ;
-    end
-    if (rst) begin
-      \$4482  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4483  = lane7_takes8;
-    if (match9_load_copy8) begin
-      \$4483  = \$3552 ;
-    end
-    if (rst) begin
-      \$4483  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4484  = t_in_idx8;
-    if (match9_load_copy8) begin
-      \$4484  = near8_in_idx;
-    end
-    if (rst) begin
-      \$4484  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4485  = t_out_idx8;
-    if (match9_load_copy8) begin
-      \$4485  = near8_out_idx;
-    end
-    if (rst) begin
-      \$4485  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4486  = lane0_takes9;
-    if (match9_load_copy9) begin
-      \$4486  = \$3553 ;
-    end
-    if (rst) begin
-      \$4486  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4487  = lane1_takes9;
-    if (match9_load_copy9) begin
-      \$4487  = \$3554 ;
-    end
-    if (rst) begin
-      \$4487  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4488  = lane2_takes9;
-    if (match9_load_copy9) begin
-      \$4488  = \$3555 ;
-    end
-    if (rst) begin
-      \$4488  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4489  = lane3_takes9;
-    if (match9_load_copy9) begin
-      \$4489  = \$3556 ;
-    end
-    if (rst) begin
-      \$4489  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4490  = lane4_takes9;
-    if (match9_load_copy9) begin
-      \$4490  = \$3557 ;
-    end
-    if (rst) begin
-      \$4490  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4491  = lane5_takes9;
-    if (match9_load_copy9) begin
-      \$4491  = \$3558 ;
-    end
-    if (rst) begin
-      \$4491  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4492  = lane6_takes9;
-    if (match9_load_copy9) begin
-      \$4492  = \$3559 ;
-    end
-    if (rst) begin
-      \$4492  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4493  = lane7_takes9;
-    if (match9_load_copy9) begin
-      \$4493  = \$3560 ;
-    end
-    if (rst) begin
-      \$4493  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4494  = t_in_idx9;
-    if (match9_load_copy9) begin
-      \$4494  = near9_in_idx;
-    end
-    if (rst) begin
-      \$4494  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4495  = t_out_idx9;
-    if (match9_load_copy9) begin
-      \$4495  = near9_out_idx;
-    end
-    if (rst) begin
-      \$4495  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4496  = lane0_takes10;
-    if (match9_load_copy10) begin
-      \$4496  = \$3561 ;
-    end
-    if (rst) begin
-      \$4496  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4497  = lane1_takes10;
-    if (match9_load_copy10) begin
-      \$4497  = \$3562 ;
-    end
-    if (rst) begin
-      \$4497  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4498  = lane2_takes10;
-    if (match9_load_copy10) begin
-      \$4498  = \$3563 ;
-    end
-    if (rst) begin
-      \$4498  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4499  = lane3_takes10;
-    if (match9_load_copy10) begin
-      \$4499  = \$3564 ;
-    end
-    if (rst) begin
-      \$4499  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4500  = lane4_takes10;
-    if (match9_load_copy10) begin
-      \$4500  = \$3565 ;
-    end
-    if (rst) begin
-      \$4500  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4501  = lane5_takes10;
-    if (match9_load_copy10) begin
-      \$4501  = \$3566 ;
-    end
-    if (rst) begin
-      \$4501  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4502  = lane6_takes10;
-    if (match9_load_copy10) begin
-      \$4502  = \$3567 ;
-    end
-    if (rst) begin
-      \$4502  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4503  = lane7_takes10;
-    if (match9_load_copy10) begin
-      \$4503  = \$3568 ;
-    end
-    if (rst) begin
-      \$4503  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4504  = t_in_idx10;
-    if (match9_load_copy10) begin
-      \$4504  = near10_in_idx;
-    end
-    if (rst) begin
-      \$4504  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4505  = t_out_idx10;
-    if (match9_load_copy10) begin
-      \$4505  = near10_out_idx;
-    end
-    if (rst) begin
-      \$4505  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4506  = lane0_takes11;
-    if (match9_load_copy11) begin
-      \$4506  = \$3569 ;
-    end
-    if (rst) begin
-      \$4506  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4507  = lane1_takes11;
-    if (match9_load_copy11) begin
-      \$4507  = \$3570 ;
-    end
-    if (rst) begin
-      \$4507  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4508  = lane2_takes11;
-    if (match9_load_copy11) begin
-      \$4508  = \$3571 ;
-    end
-    if (rst) begin
-      \$4508  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4509  = lane3_takes11;
-    if (match9_load_copy11) begin
-      \$4509  = \$3572 ;
-    end
-    if (rst) begin
-      \$4509  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4510  = lane4_takes11;
-    if (match9_load_copy11) begin
-      \$4510  = \$3573 ;
-    end
-    if (rst) begin
-      \$4510  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4511  = lane5_takes11;
-    if (match9_load_copy11) begin
-      \$4511  = \$3574 ;
-    end
-    if (rst) begin
-      \$4511  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4512  = lane6_takes11;
-    if (match9_load_copy11) begin
-      \$4512  = \$3575 ;
-    end
-    if (rst) begin
-      \$4512  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4513  = lane7_takes11;
-    if (match9_load_copy11) begin
-      \$4513  = \$3576 ;
-    end
-    if (rst) begin
-      \$4513  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4514  = t_in_idx11;
-    if (match9_load_copy11) begin
-      \$4514  = near11_in_idx;
-    end
-    if (rst) begin
-      \$4514  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4515  = t_out_idx11;
-    if (match9_load_copy11) begin
-      \$4515  = near11_out_idx;
-    end
-    if (rst) begin
-      \$4515  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4516  = lane0_takes12;
-    if (match9_load_copy12) begin
-      \$4516  = \$3577 ;
-    end
-    if (rst) begin
-      \$4516  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4517  = lane1_takes12;
-    if (match9_load_copy12) begin
-      \$4517  = \$3578 ;
-    end
-    if (rst) begin
-      \$4517  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4518  = lane2_takes12;
-    if (match9_load_copy12) begin
-      \$4518  = \$3579 ;
-    end
-    if (rst) begin
-      \$4518  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4519  = lane3_takes12;
-    if (match9_load_copy12) begin
-      \$4519  = \$3580 ;
-    end
-    if (rst) begin
-      \$4519  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4520  = lane4_takes12;
-    if (match9_load_copy12) begin
-      \$4520  = \$3581 ;
-    end
-    if (rst) begin
-      \$4520  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4521  = lane5_takes12;
-    if (match9_load_copy12) begin
-      \$4521  = \$3582 ;
-    end
-    if (rst) begin
-      \$4521  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4522  = lane6_takes12;
-    if (match9_load_copy12) begin
-      \$4522  = \$3583 ;
-    end
-    if (rst) begin
-      \$4522  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4523  = lane7_takes12;
-    if (match9_load_copy12) begin
-      \$4523  = \$3584 ;
-    end
-    if (rst) begin
-      \$4523  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4524  = t_in_idx12;
-    if (match9_load_copy12) begin
-      \$4524  = near12_in_idx;
-    end
-    if (rst) begin
-      \$4524  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4525  = t_out_idx12;
-    if (match9_load_copy12) begin
-      \$4525  = near12_out_idx;
-    end
-    if (rst) begin
-      \$4525  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4526  = lane0_takes13;
-    if (match9_load_copy13) begin
-      \$4526  = \$3585 ;
-    end
-    if (rst) begin
-      \$4526  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4527  = lane1_takes13;
-    if (match9_load_copy13) begin
-      \$4527  = \$3586 ;
-    end
-    if (rst) begin
-      \$4527  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4528  = lane2_takes13;
-    if (match9_load_copy13) begin
-      \$4528  = \$3587 ;
-    end
-    if (rst) begin
-      \$4528  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4529  = lane3_takes13;
-    if (match9_load_copy13) begin
-      \$4529  = \$3588 ;
-    end
-    if (rst) begin
-      \$4529  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4530  = lane4_takes13;
-    if (match9_load_copy13) begin
-      \$4530  = \$3589 ;
-    end
-    if (rst) begin
-      \$4530  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4531  = lane5_takes13;
-    if (match9_load_copy13) begin
-      \$4531  = \$3590 ;
-    end
-    if (rst) begin
-      \$4531  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4532  = lane6_takes13;
-    if (match9_load_copy13) begin
-      \$4532  = \$3591 ;
-    end
-    if (rst) begin
-      \$4532  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4533  = lane7_takes13;
-    if (match9_load_copy13) begin
-      \$4533  = \$3592 ;
-    end
-    if (rst) begin
-      \$4533  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4534  = t_in_idx13;
-    if (match9_load_copy13) begin
-      \$4534  = near13_in_idx;
-    end
-    if (rst) begin
-      \$4534  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4535  = t_out_idx13;
-    if (match9_load_copy13) begin
-      \$4535  = near13_out_idx;
-    end
-    if (rst) begin
-      \$4535  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4536  = lane0_takes14;
-    if (match9_load_copy14) begin
-      \$4536  = \$3593 ;
-    end
-    if (rst) begin
-      \$4536  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4537  = lane1_takes14;
-    if (match9_load_copy14) begin
-      \$4537  = \$3594 ;
-    end
-    if (rst) begin
-      \$4537  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4538  = lane2_takes14;
-    if (match9_load_copy14) begin
-      \$4538  = \$3595 ;
-    end
-    if (rst) begin
-      \$4538  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4539  = lane3_takes14;
-    if (match9_load_copy14) begin
-      \$4539  = \$3596 ;
-    end
-    if (rst) begin
-      \$4539  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4540  = lane4_takes14;
-    if (match9_load_copy14) begin
-      \$4540  = \$3597 ;
-    end
-    if (rst) begin
-      \$4540  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4541  = lane5_takes14;
-    if (match9_load_copy14) begin
-      \$4541  = \$3598 ;
-    end
-    if (rst) begin
-      \$4541  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4542  = lane6_takes14;
-    if (match9_load_copy14) begin
-      \$4542  = \$3599 ;
-    end
-    if (rst) begin
-      \$4542  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4543  = lane7_takes14;
-    if (match9_load_copy14) begin
-      \$4543  = \$3600 ;
-    end
-    if (rst) begin
-      \$4543  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4544  = t_in_idx14;
-    if (match9_load_copy14) begin
-      \$4544  = near14_in_idx;
-    end
-    if (rst) begin
-      \$4544  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4545  = t_out_idx14;
-    if (match9_load_copy14) begin
-      \$4545  = near14_out_idx;
-    end
-    if (rst) begin
-      \$4545  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4546  = \$signal$338 ;
-    if (match9_load_copy15) begin
-      \$4546 [0] = \$3602 ;
-      \$4546 [1] = \$3604 ;
-      \$4546 [2] = \$3606 ;
-      \$4546 [3] = \$3608 ;
-      \$4546 [4] = \$3610 ;
-      \$4546 [5] = \$3612 ;
-      \$4546 [6] = \$3614 ;
-      \$4546 [7] = \$3616 ;
-    end
-    if (rst) begin
-      \$4546  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4547  = \$signal$339 ;
-    if (match9_load_copy15) begin
-      \$4547  = near_last;
-    end
-    if (rst) begin
-      \$4547  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4548  = room_next;
-    if (rst) begin
-      \$4548  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4549  = pairs_skid;
-    if (\$3617 ) begin
-      \$4549  = \packed ;
-    end
-    if (rst) begin
-      \$4549  = 329'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4550  = pairs__payload;
-    if (\$3618 ) begin
-      if (pairs__ready) begin
-        \$4550  = pairs_skid;
-      end
-    end else if (\$3622 ) begin
-      \$4550  = \packed ;
-    end
-    if (rst) begin
-      \$4550  = 329'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4551  = pairs__valid;
-    if (\$3618 ) begin
-    end else if (\$3622 ) begin
-      \$4551  = 1'h1;
-    end else if (pairs__ready) begin
-      \$4551  = 1'h0;
-    end
-    if (rst) begin
-      \$4551  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3623  = match0_valid;
+  assign \$1331  = \$1323 [19:0] == \$1330 [19:0];
+  assign \$1332  = ~ in_done;
+  assign \$1333  = in_full & \$1332 ;
+  assign \$1334  = \$1333  & out_full;
+  assign \$1335  = ~ out_done;
+  assign \$1336  = \$1334  & \$1335 ;
+  assign \$1337  = \$1336  & in_keep[1];
+  assign \$1338  = \$1337  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 84'h800000000000000000000;
+  assign \$1339  = ~ in_done;
+  assign \$1340  = in_full & \$1339 ;
+  assign \$1341  = \$1340  & out_full;
+  assign \$1342  = ~ out_done;
+  assign \$1343  = \$1341  & \$1342 ;
+  assign \$1344  = \$1343  & out_keep[6];
+  assign \$1345  = \$1344  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 84'h800000000000000000000;
+  assign \$1346  = \$1338 [39:20] > \$1345 [39:20];
+  assign \$1347  = ~ in_done;
+  assign \$1348  = in_full & \$1347 ;
+  assign \$1349  = \$1348  & out_full;
+  assign \$1350  = ~ out_done;
+  assign \$1351  = \$1349  & \$1350 ;
+  assign \$1352  = \$1351  & in_keep[1];
+  assign \$1353  = \$1352  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 84'h800000000000000000000;
+  assign \$1354  = ~ in_done;
+  assign \$1355  = in_full & \$1354 ;
+  assign \$1356  = \$1355  & out_full;
+  assign \$1357  = ~ out_done;
+  assign \$1358  = \$1356  & \$1357 ;
+  assign \$1359  = \$1358  & out_keep[6];
+  assign \$1360  = \$1359  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 84'h800000000000000000000;
+  assign \$1361  = \$1353 [39:20] == \$1360 [39:20];
+  assign \$1362  = ~ in_done;
+  assign \$1363  = in_full & \$1362 ;
+  assign \$1364  = \$1363  & out_full;
+  assign \$1365  = ~ out_done;
+  assign \$1366  = \$1364  & \$1365 ;
+  assign \$1367  = \$1366  & in_keep[1];
+  assign \$1368  = \$1367  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 84'h800000000000000000000;
+  assign \$1369  = ~ in_done;
+  assign \$1370  = in_full & \$1369 ;
+  assign \$1371  = \$1370  & out_full;
+  assign \$1372  = ~ out_done;
+  assign \$1373  = \$1371  & \$1372 ;
+  assign \$1374  = \$1373  & out_keep[6];
+  assign \$1375  = \$1374  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 84'h800000000000000000000;
+  assign \$1376  = \$1368 [59:40] > \$1375 [59:40];
+  assign \$1377  = ~ in_done;
+  assign \$1378  = in_full & \$1377 ;
+  assign \$1379  = \$1378  & out_full;
+  assign \$1380  = ~ out_done;
+  assign \$1381  = \$1379  & \$1380 ;
+  assign \$1382  = \$1381  & in_keep[1];
+  assign \$1383  = \$1382  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 84'h800000000000000000000;
+  assign \$1384  = ~ in_done;
+  assign \$1385  = in_full & \$1384 ;
+  assign \$1386  = \$1385  & out_full;
+  assign \$1387  = ~ out_done;
+  assign \$1388  = \$1386  & \$1387 ;
+  assign \$1389  = \$1388  & out_keep[6];
+  assign \$1390  = \$1389  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 84'h800000000000000000000;
+  assign \$1391  = \$1383 [59:40] == \$1390 [59:40];
+  assign \$1392  = ~ in_done;
+  assign \$1393  = in_full & \$1392 ;
+  assign \$1394  = \$1393  & out_full;
+  assign \$1395  = ~ out_done;
+  assign \$1396  = \$1394  & \$1395 ;
+  assign \$1397  = \$1396  & in_keep[1];
+  assign \$1398  = \$1397  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 84'h800000000000000000000;
+  assign \$1399  = ~ in_done;
+  assign \$1400  = in_full & \$1399 ;
+  assign \$1401  = \$1400  & out_full;
+  assign \$1402  = ~ out_done;
+  assign \$1403  = \$1401  & \$1402 ;
+  assign \$1404  = \$1403  & out_keep[6];
+  assign \$1405  = \$1404  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 84'h800000000000000000000;
+  assign \$1406  = \$1398 [79:60] > \$1405 [79:60];
+  assign \$1407  = ~ in_done;
+  assign \$1408  = in_full & \$1407 ;
+  assign \$1409  = \$1408  & out_full;
+  assign \$1410  = ~ out_done;
+  assign \$1411  = \$1409  & \$1410 ;
+  assign \$1412  = \$1411  & in_keep[1];
+  assign \$1413  = \$1412  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 84'h800000000000000000000;
+  assign \$1414  = ~ in_done;
+  assign \$1415  = in_full & \$1414 ;
+  assign \$1416  = \$1415  & out_full;
+  assign \$1417  = ~ out_done;
+  assign \$1418  = \$1416  & \$1417 ;
+  assign \$1419  = \$1418  & out_keep[6];
+  assign \$1420  = \$1419  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 84'h800000000000000000000;
+  assign \$1421  = \$1413 [79:60] == \$1420 [79:60];
+  assign \$1422  = ~ in_done;
+  assign \$1423  = in_full & \$1422 ;
+  assign \$1424  = \$1423  & out_full;
+  assign \$1425  = ~ out_done;
+  assign \$1426  = \$1424  & \$1425 ;
+  assign \$1427  = \$1426  & in_keep[1];
+  assign \$1428  = \$1427  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 84'h800000000000000000000;
+  assign \$1429  = ~ in_done;
+  assign \$1430  = in_full & \$1429 ;
+  assign \$1431  = \$1430  & out_full;
+  assign \$1432  = ~ out_done;
+  assign \$1433  = \$1431  & \$1432 ;
+  assign \$1434  = \$1433  & out_keep[6];
+  assign \$1435  = \$1434  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 84'h800000000000000000000;
+  assign \$1436  = \$1428 [83:80] > \$1435 [83:80];
+  assign \$1437  = ~ in_done;
+  assign \$1438  = in_full & \$1437 ;
+  assign \$1439  = \$1438  & out_full;
+  assign \$1440  = ~ out_done;
+  assign \$1441  = \$1439  & \$1440 ;
+  assign \$1442  = \$1441  & in_keep[1];
+  assign \$1443  = \$1442  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 84'h800000000000000000000;
+  assign \$1444  = ~ in_done;
+  assign \$1445  = in_full & \$1444 ;
+  assign \$1446  = \$1445  & out_full;
+  assign \$1447  = ~ out_done;
+  assign \$1448  = \$1446  & \$1447 ;
+  assign \$1449  = \$1448  & out_keep[6];
+  assign \$1450  = \$1449  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 84'h800000000000000000000;
+  assign \$1451  = \$1443 [83:80] == \$1450 [83:80];
+  assign \$1452  = ~ in_done;
+  assign \$1453  = in_full & \$1452 ;
+  assign \$1454  = \$1453  & out_full;
+  assign \$1455  = ~ out_done;
+  assign \$1456  = \$1454  & \$1455 ;
+  assign \$1457  = \$1456  & in_keep[2];
+  assign \$1458  = \$1457  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 84'h800000000000000000000;
+  assign \$1459  = ~ in_done;
+  assign \$1460  = in_full & \$1459 ;
+  assign \$1461  = \$1460  & out_full;
+  assign \$1462  = ~ out_done;
+  assign \$1463  = \$1461  & \$1462 ;
+  assign \$1464  = \$1463  & out_keep[5];
+  assign \$1465  = \$1464  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 84'h800000000000000000000;
+  assign \$1466  = \$1458 [19:0] > \$1465 [19:0];
+  assign \$1467  = ~ in_done;
+  assign \$1468  = in_full & \$1467 ;
+  assign \$1469  = \$1468  & out_full;
+  assign \$1470  = ~ out_done;
+  assign \$1471  = \$1469  & \$1470 ;
+  assign \$1472  = \$1471  & in_keep[2];
+  assign \$1473  = \$1472  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 84'h800000000000000000000;
+  assign \$1474  = ~ in_done;
+  assign \$1475  = in_full & \$1474 ;
+  assign \$1476  = \$1475  & out_full;
+  assign \$1477  = ~ out_done;
+  assign \$1478  = \$1476  & \$1477 ;
+  assign \$1479  = \$1478  & out_keep[5];
+  assign \$1480  = \$1479  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 84'h800000000000000000000;
+  assign \$1481  = \$1473 [19:0] == \$1480 [19:0];
+  assign \$1482  = ~ in_done;
+  assign \$1483  = in_full & \$1482 ;
+  assign \$1484  = \$1483  & out_full;
+  assign \$1485  = ~ out_done;
+  assign \$1486  = \$1484  & \$1485 ;
+  assign \$1487  = \$1486  & in_keep[2];
+  assign \$1488  = \$1487  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 84'h800000000000000000000;
+  assign \$1489  = ~ in_done;
+  assign \$1490  = in_full & \$1489 ;
+  assign \$1491  = \$1490  & out_full;
+  assign \$1492  = ~ out_done;
+  assign \$1493  = \$1491  & \$1492 ;
+  assign \$1494  = \$1493  & out_keep[5];
+  assign \$1495  = \$1494  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 84'h800000000000000000000;
+  assign \$1496  = \$1488 [39:20] > \$1495 [39:20];
+  assign \$1497  = ~ in_done;
+  assign \$1498  = in_full & \$1497 ;
+  assign \$1499  = \$1498  & out_full;
+  assign \$1500  = ~ out_done;
+  assign \$1501  = \$1499  & \$1500 ;
+  assign \$1502  = \$1501  & in_keep[2];
+  assign \$1503  = \$1502  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 84'h800000000000000000000;
+  assign \$1504  = ~ in_done;
+  assign \$1505  = in_full & \$1504 ;
+  assign \$1506  = \$1505  & out_full;
+  assign \$1507  = ~ out_done;
+  assign \$1508  = \$1506  & \$1507 ;
+  assign \$1509  = \$1508  & out_keep[5];
+  assign \$1510  = \$1509  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 84'h800000000000000000000;
+  assign \$1511  = \$1503 [39:20] == \$1510 [39:20];
+  assign \$1512  = ~ in_done;
+  assign \$1513  = in_full & \$1512 ;
+  assign \$1514  = \$1513  & out_full;
+  assign \$1515  = ~ out_done;
+  assign \$1516  = \$1514  & \$1515 ;
+  assign \$1517  = \$1516  & in_keep[2];
+  assign \$1518  = \$1517  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 84'h800000000000000000000;
+  assign \$1519  = ~ in_done;
+  assign \$1520  = in_full & \$1519 ;
+  assign \$1521  = \$1520  & out_full;
+  assign \$1522  = ~ out_done;
+  assign \$1523  = \$1521  & \$1522 ;
+  assign \$1524  = \$1523  & out_keep[5];
+  assign \$1525  = \$1524  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 84'h800000000000000000000;
+  assign \$1526  = \$1518 [59:40] > \$1525 [59:40];
+  assign \$1527  = ~ in_done;
+  assign \$1528  = in_full & \$1527 ;
+  assign \$1529  = \$1528  & out_full;
+  assign \$1530  = ~ out_done;
+  assign \$1531  = \$1529  & \$1530 ;
+  assign \$1532  = \$1531  & in_keep[2];
+  assign \$1533  = \$1532  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 84'h800000000000000000000;
+  assign \$1534  = ~ in_done;
+  assign \$1535  = in_full & \$1534 ;
+  assign \$1536  = \$1535  & out_full;
+  assign \$1537  = ~ out_done;
+  assign \$1538  = \$1536  & \$1537 ;
+  assign \$1539  = \$1538  & out_keep[5];
+  assign \$1540  = \$1539  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 84'h800000000000000000000;
+  assign \$1541  = \$1533 [59:40] == \$1540 [59:40];
+  assign \$1542  = ~ in_done;
+  assign \$1543  = in_full & \$1542 ;
+  assign \$1544  = \$1543  & out_full;
+  assign \$1545  = ~ out_done;
+  assign \$1546  = \$1544  & \$1545 ;
+  assign \$1547  = \$1546  & in_keep[2];
+  assign \$1548  = \$1547  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 84'h800000000000000000000;
+  assign \$1549  = ~ in_done;
+  assign \$1550  = in_full & \$1549 ;
+  assign \$1551  = \$1550  & out_full;
+  assign \$1552  = ~ out_done;
+  assign \$1553  = \$1551  & \$1552 ;
+  assign \$1554  = \$1553  & out_keep[5];
+  assign \$1555  = \$1554  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 84'h800000000000000000000;
+  assign \$1556  = \$1548 [79:60] > \$1555 [79:60];
+  assign \$1557  = ~ in_done;
+  assign \$1558  = in_full & \$1557 ;
+  assign \$1559  = \$1558  & out_full;
+  assign \$1560  = ~ out_done;
+  assign \$1561  = \$1559  & \$1560 ;
+  assign \$1562  = \$1561  & in_keep[2];
+  assign \$1563  = \$1562  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 84'h800000000000000000000;
+  assign \$1564  = ~ in_done;
+  assign \$1565  = in_full & \$1564 ;
+  assign \$1566  = \$1565  & out_full;
+  assign \$1567  = ~ out_done;
+  assign \$1568  = \$1566  & \$1567 ;
+  assign \$1569  = \$1568  & out_keep[5];
+  assign \$1570  = \$1569  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 84'h800000000000000000000;
+  assign \$1571  = \$1563 [79:60] == \$1570 [79:60];
+  assign \$1572  = ~ in_done;
+  assign \$1573  = in_full & \$1572 ;
+  assign \$1574  = \$1573  & out_full;
+  assign \$1575  = ~ out_done;
+  assign \$1576  = \$1574  & \$1575 ;
+  assign \$1577  = \$1576  & in_keep[2];
+  assign \$1578  = \$1577  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 84'h800000000000000000000;
+  assign \$1579  = ~ in_done;
+  assign \$1580  = in_full & \$1579 ;
+  assign \$1581  = \$1580  & out_full;
+  assign \$1582  = ~ out_done;
+  assign \$1583  = \$1581  & \$1582 ;
+  assign \$1584  = \$1583  & out_keep[5];
+  assign \$1585  = \$1584  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 84'h800000000000000000000;
+  assign \$1586  = \$1578 [83:80] > \$1585 [83:80];
+  assign \$1587  = ~ in_done;
+  assign \$1588  = in_full & \$1587 ;
+  assign \$1589  = \$1588  & out_full;
+  assign \$1590  = ~ out_done;
+  assign \$1591  = \$1589  & \$1590 ;
+  assign \$1592  = \$1591  & in_keep[2];
+  assign \$1593  = \$1592  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 84'h800000000000000000000;
+  assign \$1594  = ~ in_done;
+  assign \$1595  = in_full & \$1594 ;
+  assign \$1596  = \$1595  & out_full;
+  assign \$1597  = ~ out_done;
+  assign \$1598  = \$1596  & \$1597 ;
+  assign \$1599  = \$1598  & out_keep[5];
+  assign \$1600  = \$1599  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 84'h800000000000000000000;
+  assign \$1601  = \$1593 [83:80] == \$1600 [83:80];
+  assign \$1602  = ~ in_done;
+  assign \$1603  = in_full & \$1602 ;
+  assign \$1604  = \$1603  & out_full;
+  assign \$1605  = ~ out_done;
+  assign \$1606  = \$1604  & \$1605 ;
+  assign \$1607  = \$1606  & in_keep[3];
+  assign \$1608  = \$1607  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 84'h800000000000000000000;
+  assign \$1609  = ~ in_done;
+  assign \$1610  = in_full & \$1609 ;
+  assign \$1611  = \$1610  & out_full;
+  assign \$1612  = ~ out_done;
+  assign \$1613  = \$1611  & \$1612 ;
+  assign \$1614  = \$1613  & out_keep[4];
+  assign \$1615  = \$1614  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 84'h800000000000000000000;
+  assign \$1616  = \$1608 [19:0] > \$1615 [19:0];
+  assign \$1617  = ~ in_done;
+  assign \$1618  = in_full & \$1617 ;
+  assign \$1619  = \$1618  & out_full;
+  assign \$1620  = ~ out_done;
+  assign \$1621  = \$1619  & \$1620 ;
+  assign \$1622  = \$1621  & in_keep[3];
+  assign \$1623  = \$1622  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 84'h800000000000000000000;
+  assign \$1624  = ~ in_done;
+  assign \$1625  = in_full & \$1624 ;
+  assign \$1626  = \$1625  & out_full;
+  assign \$1627  = ~ out_done;
+  assign \$1628  = \$1626  & \$1627 ;
+  assign \$1629  = \$1628  & out_keep[4];
+  assign \$1630  = \$1629  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 84'h800000000000000000000;
+  assign \$1631  = \$1623 [19:0] == \$1630 [19:0];
+  assign \$1632  = ~ in_done;
+  assign \$1633  = in_full & \$1632 ;
+  assign \$1634  = \$1633  & out_full;
+  assign \$1635  = ~ out_done;
+  assign \$1636  = \$1634  & \$1635 ;
+  assign \$1637  = \$1636  & in_keep[3];
+  assign \$1638  = \$1637  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 84'h800000000000000000000;
+  assign \$1639  = ~ in_done;
+  assign \$1640  = in_full & \$1639 ;
+  assign \$1641  = \$1640  & out_full;
+  assign \$1642  = ~ out_done;
+  assign \$1643  = \$1641  & \$1642 ;
+  assign \$1644  = \$1643  & out_keep[4];
+  assign \$1645  = \$1644  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 84'h800000000000000000000;
+  assign \$1646  = \$1638 [39:20] > \$1645 [39:20];
+  assign \$1647  = ~ in_done;
+  assign \$1648  = in_full & \$1647 ;
+  assign \$1649  = \$1648  & out_full;
+  assign \$1650  = ~ out_done;
+  assign \$1651  = \$1649  & \$1650 ;
+  assign \$1652  = \$1651  & in_keep[3];
+  assign \$1653  = \$1652  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 84'h800000000000000000000;
+  assign \$1654  = ~ in_done;
+  assign \$1655  = in_full & \$1654 ;
+  assign \$1656  = \$1655  & out_full;
+  assign \$1657  = ~ out_done;
+  assign \$1658  = \$1656  & \$1657 ;
+  assign \$1659  = \$1658  & out_keep[4];
+  assign \$1660  = \$1659  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 84'h800000000000000000000;
+  assign \$1661  = \$1653 [39:20] == \$1660 [39:20];
+  assign \$1662  = ~ in_done;
+  assign \$1663  = in_full & \$1662 ;
+  assign \$1664  = \$1663  & out_full;
+  assign \$1665  = ~ out_done;
+  assign \$1666  = \$1664  & \$1665 ;
+  assign \$1667  = \$1666  & in_keep[3];
+  assign \$1668  = \$1667  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 84'h800000000000000000000;
+  assign \$1669  = ~ in_done;
+  assign \$1670  = in_full & \$1669 ;
+  assign \$1671  = \$1670  & out_full;
+  assign \$1672  = ~ out_done;
+  assign \$1673  = \$1671  & \$1672 ;
+  assign \$1674  = \$1673  & out_keep[4];
+  assign \$1675  = \$1674  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 84'h800000000000000000000;
+  assign \$1676  = \$1668 [59:40] > \$1675 [59:40];
+  assign \$1677  = ~ in_done;
+  assign \$1678  = in_full & \$1677 ;
+  assign \$1679  = \$1678  & out_full;
+  assign \$1680  = ~ out_done;
+  assign \$1681  = \$1679  & \$1680 ;
+  assign \$1682  = \$1681  & in_keep[3];
+  assign \$1683  = \$1682  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 84'h800000000000000000000;
+  assign \$1684  = ~ in_done;
+  assign \$1685  = in_full & \$1684 ;
+  assign \$1686  = \$1685  & out_full;
+  assign \$1687  = ~ out_done;
+  assign \$1688  = \$1686  & \$1687 ;
+  assign \$1689  = \$1688  & out_keep[4];
+  assign \$1690  = \$1689  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 84'h800000000000000000000;
+  assign \$1691  = \$1683 [59:40] == \$1690 [59:40];
+  assign \$1692  = ~ in_done;
+  assign \$1693  = in_full & \$1692 ;
+  assign \$1694  = \$1693  & out_full;
+  assign \$1695  = ~ out_done;
+  assign \$1696  = \$1694  & \$1695 ;
+  assign \$1697  = \$1696  & in_keep[3];
+  assign \$1698  = \$1697  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 84'h800000000000000000000;
+  assign \$1699  = ~ in_done;
+  assign \$1700  = in_full & \$1699 ;
+  assign \$1701  = \$1700  & out_full;
+  assign \$1702  = ~ out_done;
+  assign \$1703  = \$1701  & \$1702 ;
+  assign \$1704  = \$1703  & out_keep[4];
+  assign \$1705  = \$1704  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 84'h800000000000000000000;
+  assign \$1706  = \$1698 [79:60] > \$1705 [79:60];
+  assign \$1707  = ~ in_done;
+  assign \$1708  = in_full & \$1707 ;
+  assign \$1709  = \$1708  & out_full;
+  assign \$1710  = ~ out_done;
+  assign \$1711  = \$1709  & \$1710 ;
+  assign \$1712  = \$1711  & in_keep[3];
+  assign \$1713  = \$1712  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 84'h800000000000000000000;
+  assign \$1714  = ~ in_done;
+  assign \$1715  = in_full & \$1714 ;
+  assign \$1716  = \$1715  & out_full;
+  assign \$1717  = ~ out_done;
+  assign \$1718  = \$1716  & \$1717 ;
+  assign \$1719  = \$1718  & out_keep[4];
+  assign \$1720  = \$1719  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 84'h800000000000000000000;
+  assign \$1721  = \$1713 [79:60] == \$1720 [79:60];
+  assign \$1722  = ~ in_done;
+  assign \$1723  = in_full & \$1722 ;
+  assign \$1724  = \$1723  & out_full;
+  assign \$1725  = ~ out_done;
+  assign \$1726  = \$1724  & \$1725 ;
+  assign \$1727  = \$1726  & in_keep[3];
+  assign \$1728  = \$1727  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 84'h800000000000000000000;
+  assign \$1729  = ~ in_done;
+  assign \$1730  = in_full & \$1729 ;
+  assign \$1731  = \$1730  & out_full;
+  assign \$1732  = ~ out_done;
+  assign \$1733  = \$1731  & \$1732 ;
+  assign \$1734  = \$1733  & out_keep[4];
+  assign \$1735  = \$1734  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 84'h800000000000000000000;
+  assign \$1736  = \$1728 [83:80] > \$1735 [83:80];
+  assign \$1737  = ~ in_done;
+  assign \$1738  = in_full & \$1737 ;
+  assign \$1739  = \$1738  & out_full;
+  assign \$1740  = ~ out_done;
+  assign \$1741  = \$1739  & \$1740 ;
+  assign \$1742  = \$1741  & in_keep[3];
+  assign \$1743  = \$1742  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 84'h800000000000000000000;
+  assign \$1744  = ~ in_done;
+  assign \$1745  = in_full & \$1744 ;
+  assign \$1746  = \$1745  & out_full;
+  assign \$1747  = ~ out_done;
+  assign \$1748  = \$1746  & \$1747 ;
+  assign \$1749  = \$1748  & out_keep[4];
+  assign \$1750  = \$1749  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 84'h800000000000000000000;
+  assign \$1751  = \$1743 [83:80] == \$1750 [83:80];
+  assign \$1752  = ~ in_done;
+  assign \$1753  = in_full & \$1752 ;
+  assign \$1754  = \$1753  & out_full;
+  assign \$1755  = ~ out_done;
+  assign \$1756  = \$1754  & \$1755 ;
+  assign \$1757  = \$1756  & in_keep[4];
+  assign \$1758  = \$1757  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 84'h800000000000000000000;
+  assign \$1759  = ~ in_done;
+  assign \$1760  = in_full & \$1759 ;
+  assign \$1761  = \$1760  & out_full;
+  assign \$1762  = ~ out_done;
+  assign \$1763  = \$1761  & \$1762 ;
+  assign \$1764  = \$1763  & out_keep[3];
+  assign \$1765  = \$1764  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 84'h800000000000000000000;
+  assign \$1766  = \$1758 [19:0] > \$1765 [19:0];
+  assign \$1767  = ~ in_done;
+  assign \$1768  = in_full & \$1767 ;
+  assign \$1769  = \$1768  & out_full;
+  assign \$1770  = ~ out_done;
+  assign \$1771  = \$1769  & \$1770 ;
+  assign \$1772  = \$1771  & in_keep[4];
+  assign \$1773  = \$1772  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 84'h800000000000000000000;
+  assign \$1774  = ~ in_done;
+  assign \$1775  = in_full & \$1774 ;
+  assign \$1776  = \$1775  & out_full;
+  assign \$1777  = ~ out_done;
+  assign \$1778  = \$1776  & \$1777 ;
+  assign \$1779  = \$1778  & out_keep[3];
+  assign \$1780  = \$1779  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 84'h800000000000000000000;
+  assign \$1781  = \$1773 [19:0] == \$1780 [19:0];
+  assign \$1782  = ~ in_done;
+  assign \$1783  = in_full & \$1782 ;
+  assign \$1784  = \$1783  & out_full;
+  assign \$1785  = ~ out_done;
+  assign \$1786  = \$1784  & \$1785 ;
+  assign \$1787  = \$1786  & in_keep[4];
+  assign \$1788  = \$1787  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 84'h800000000000000000000;
+  assign \$1789  = ~ in_done;
+  assign \$1790  = in_full & \$1789 ;
+  assign \$1791  = \$1790  & out_full;
+  assign \$1792  = ~ out_done;
+  assign \$1793  = \$1791  & \$1792 ;
+  assign \$1794  = \$1793  & out_keep[3];
+  assign \$1795  = \$1794  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 84'h800000000000000000000;
+  assign \$1796  = \$1788 [39:20] > \$1795 [39:20];
+  assign \$1797  = ~ in_done;
+  assign \$1798  = in_full & \$1797 ;
+  assign \$1799  = \$1798  & out_full;
+  assign \$1800  = ~ out_done;
+  assign \$1801  = \$1799  & \$1800 ;
+  assign \$1802  = \$1801  & in_keep[4];
+  assign \$1803  = \$1802  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 84'h800000000000000000000;
+  assign \$1804  = ~ in_done;
+  assign \$1805  = in_full & \$1804 ;
+  assign \$1806  = \$1805  & out_full;
+  assign \$1807  = ~ out_done;
+  assign \$1808  = \$1806  & \$1807 ;
+  assign \$1809  = \$1808  & out_keep[3];
+  assign \$1810  = \$1809  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 84'h800000000000000000000;
+  assign \$1811  = \$1803 [39:20] == \$1810 [39:20];
+  assign \$1812  = ~ in_done;
+  assign \$1813  = in_full & \$1812 ;
+  assign \$1814  = \$1813  & out_full;
+  assign \$1815  = ~ out_done;
+  assign \$1816  = \$1814  & \$1815 ;
+  assign \$1817  = \$1816  & in_keep[4];
+  assign \$1818  = \$1817  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 84'h800000000000000000000;
+  assign \$1819  = ~ in_done;
+  assign \$1820  = in_full & \$1819 ;
+  assign \$1821  = \$1820  & out_full;
+  assign \$1822  = ~ out_done;
+  assign \$1823  = \$1821  & \$1822 ;
+  assign \$1824  = \$1823  & out_keep[3];
+  assign \$1825  = \$1824  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 84'h800000000000000000000;
+  assign \$1826  = \$1818 [59:40] > \$1825 [59:40];
+  assign \$1827  = ~ in_done;
+  assign \$1828  = in_full & \$1827 ;
+  assign \$1829  = \$1828  & out_full;
+  assign \$1830  = ~ out_done;
+  assign \$1831  = \$1829  & \$1830 ;
+  assign \$1832  = \$1831  & in_keep[4];
+  assign \$1833  = \$1832  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 84'h800000000000000000000;
+  assign \$1834  = ~ in_done;
+  assign \$1835  = in_full & \$1834 ;
+  assign \$1836  = \$1835  & out_full;
+  assign \$1837  = ~ out_done;
+  assign \$1838  = \$1836  & \$1837 ;
+  assign \$1839  = \$1838  & out_keep[3];
+  assign \$1840  = \$1839  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 84'h800000000000000000000;
+  assign \$1841  = \$1833 [59:40] == \$1840 [59:40];
+  assign \$1842  = ~ in_done;
+  assign \$1843  = in_full & \$1842 ;
+  assign \$1844  = \$1843  & out_full;
+  assign \$1845  = ~ out_done;
+  assign \$1846  = \$1844  & \$1845 ;
+  assign \$1847  = \$1846  & in_keep[4];
+  assign \$1848  = \$1847  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 84'h800000000000000000000;
+  assign \$1849  = ~ in_done;
+  assign \$1850  = in_full & \$1849 ;
+  assign \$1851  = \$1850  & out_full;
+  assign \$1852  = ~ out_done;
+  assign \$1853  = \$1851  & \$1852 ;
+  assign \$1854  = \$1853  & out_keep[3];
+  assign \$1855  = \$1854  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 84'h800000000000000000000;
+  assign \$1856  = \$1848 [79:60] > \$1855 [79:60];
+  assign \$1857  = ~ in_done;
+  assign \$1858  = in_full & \$1857 ;
+  assign \$1859  = \$1858  & out_full;
+  assign \$1860  = ~ out_done;
+  assign \$1861  = \$1859  & \$1860 ;
+  assign \$1862  = \$1861  & in_keep[4];
+  assign \$1863  = \$1862  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 84'h800000000000000000000;
+  assign \$1864  = ~ in_done;
+  assign \$1865  = in_full & \$1864 ;
+  assign \$1866  = \$1865  & out_full;
+  assign \$1867  = ~ out_done;
+  assign \$1868  = \$1866  & \$1867 ;
+  assign \$1869  = \$1868  & out_keep[3];
+  assign \$1870  = \$1869  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 84'h800000000000000000000;
+  assign \$1871  = \$1863 [79:60] == \$1870 [79:60];
+  assign \$1872  = ~ in_done;
+  assign \$1873  = in_full & \$1872 ;
+  assign \$1874  = \$1873  & out_full;
+  assign \$1875  = ~ out_done;
+  assign \$1876  = \$1874  & \$1875 ;
+  assign \$1877  = \$1876  & in_keep[4];
+  assign \$1878  = \$1877  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 84'h800000000000000000000;
+  assign \$1879  = ~ in_done;
+  assign \$1880  = in_full & \$1879 ;
+  assign \$1881  = \$1880  & out_full;
+  assign \$1882  = ~ out_done;
+  assign \$1883  = \$1881  & \$1882 ;
+  assign \$1884  = \$1883  & out_keep[3];
+  assign \$1885  = \$1884  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 84'h800000000000000000000;
+  assign \$1886  = \$1878 [83:80] > \$1885 [83:80];
+  assign \$1887  = ~ in_done;
+  assign \$1888  = in_full & \$1887 ;
+  assign \$1889  = \$1888  & out_full;
+  assign \$1890  = ~ out_done;
+  assign \$1891  = \$1889  & \$1890 ;
+  assign \$1892  = \$1891  & in_keep[4];
+  assign \$1893  = \$1892  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 84'h800000000000000000000;
+  assign \$1894  = ~ in_done;
+  assign \$1895  = in_full & \$1894 ;
+  assign \$1896  = \$1895  & out_full;
+  assign \$1897  = ~ out_done;
+  assign \$1898  = \$1896  & \$1897 ;
+  assign \$1899  = \$1898  & out_keep[3];
+  assign \$1900  = \$1899  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 84'h800000000000000000000;
+  assign \$1901  = \$1893 [83:80] == \$1900 [83:80];
+  assign \$1902  = ~ in_done;
+  assign \$1903  = in_full & \$1902 ;
+  assign \$1904  = \$1903  & out_full;
+  assign \$1905  = ~ out_done;
+  assign \$1906  = \$1904  & \$1905 ;
+  assign \$1907  = \$1906  & in_keep[5];
+  assign \$1908  = \$1907  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 84'h800000000000000000000;
+  assign \$1909  = ~ in_done;
+  assign \$1910  = in_full & \$1909 ;
+  assign \$1911  = \$1910  & out_full;
+  assign \$1912  = ~ out_done;
+  assign \$1913  = \$1911  & \$1912 ;
+  assign \$1914  = \$1913  & out_keep[2];
+  assign \$1915  = \$1914  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 84'h800000000000000000000;
+  assign \$1916  = \$1908 [19:0] > \$1915 [19:0];
+  assign \$1917  = ~ in_done;
+  assign \$1918  = in_full & \$1917 ;
+  assign \$1919  = \$1918  & out_full;
+  assign \$1920  = ~ out_done;
+  assign \$1921  = \$1919  & \$1920 ;
+  assign \$1922  = \$1921  & in_keep[5];
+  assign \$1923  = \$1922  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 84'h800000000000000000000;
+  assign \$1924  = ~ in_done;
+  assign \$1925  = in_full & \$1924 ;
+  assign \$1926  = \$1925  & out_full;
+  assign \$1927  = ~ out_done;
+  assign \$1928  = \$1926  & \$1927 ;
+  assign \$1929  = \$1928  & out_keep[2];
+  assign \$1930  = \$1929  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 84'h800000000000000000000;
+  assign \$1931  = \$1923 [19:0] == \$1930 [19:0];
+  assign \$1932  = ~ in_done;
+  assign \$1933  = in_full & \$1932 ;
+  assign \$1934  = \$1933  & out_full;
+  assign \$1935  = ~ out_done;
+  assign \$1936  = \$1934  & \$1935 ;
+  assign \$1937  = \$1936  & in_keep[5];
+  assign \$1938  = \$1937  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 84'h800000000000000000000;
+  assign \$1939  = ~ in_done;
+  assign \$1940  = in_full & \$1939 ;
+  assign \$1941  = \$1940  & out_full;
+  assign \$1942  = ~ out_done;
+  assign \$1943  = \$1941  & \$1942 ;
+  assign \$1944  = \$1943  & out_keep[2];
+  assign \$1945  = \$1944  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 84'h800000000000000000000;
+  assign \$1946  = \$1938 [39:20] > \$1945 [39:20];
+  assign \$1947  = ~ in_done;
+  assign \$1948  = in_full & \$1947 ;
+  assign \$1949  = \$1948  & out_full;
+  assign \$1950  = ~ out_done;
+  assign \$1951  = \$1949  & \$1950 ;
+  assign \$1952  = \$1951  & in_keep[5];
+  assign \$1953  = \$1952  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 84'h800000000000000000000;
+  assign \$1954  = ~ in_done;
+  assign \$1955  = in_full & \$1954 ;
+  assign \$1956  = \$1955  & out_full;
+  assign \$1957  = ~ out_done;
+  assign \$1958  = \$1956  & \$1957 ;
+  assign \$1959  = \$1958  & out_keep[2];
+  assign \$1960  = \$1959  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 84'h800000000000000000000;
+  assign \$1961  = \$1953 [39:20] == \$1960 [39:20];
+  assign \$1962  = ~ in_done;
+  assign \$1963  = in_full & \$1962 ;
+  assign \$1964  = \$1963  & out_full;
+  assign \$1965  = ~ out_done;
+  assign \$1966  = \$1964  & \$1965 ;
+  assign \$1967  = \$1966  & in_keep[5];
+  assign \$1968  = \$1967  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 84'h800000000000000000000;
+  assign \$1969  = ~ in_done;
+  assign \$1970  = in_full & \$1969 ;
+  assign \$1971  = \$1970  & out_full;
+  assign \$1972  = ~ out_done;
+  assign \$1973  = \$1971  & \$1972 ;
+  assign \$1974  = \$1973  & out_keep[2];
+  assign \$1975  = \$1974  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 84'h800000000000000000000;
+  assign \$1976  = \$1968 [59:40] > \$1975 [59:40];
+  assign \$1977  = ~ in_done;
+  assign \$1978  = in_full & \$1977 ;
+  assign \$1979  = \$1978  & out_full;
+  assign \$1980  = ~ out_done;
+  assign \$1981  = \$1979  & \$1980 ;
+  assign \$1982  = \$1981  & in_keep[5];
+  assign \$1983  = \$1982  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 84'h800000000000000000000;
+  assign \$1984  = ~ in_done;
+  assign \$1985  = in_full & \$1984 ;
+  assign \$1986  = \$1985  & out_full;
+  assign \$1987  = ~ out_done;
+  assign \$1988  = \$1986  & \$1987 ;
+  assign \$1989  = \$1988  & out_keep[2];
+  assign \$1990  = \$1989  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 84'h800000000000000000000;
+  assign \$1991  = \$1983 [59:40] == \$1990 [59:40];
+  assign \$1992  = ~ in_done;
+  assign \$1993  = in_full & \$1992 ;
+  assign \$1994  = \$1993  & out_full;
+  assign \$1995  = ~ out_done;
+  assign \$1996  = \$1994  & \$1995 ;
+  assign \$1997  = \$1996  & in_keep[5];
+  assign \$1998  = \$1997  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 84'h800000000000000000000;
+  assign \$1999  = ~ in_done;
+  assign \$2000  = in_full & \$1999 ;
+  assign \$2001  = \$2000  & out_full;
+  assign \$2002  = ~ out_done;
+  assign \$2003  = \$2001  & \$2002 ;
+  assign \$2004  = \$2003  & out_keep[2];
+  assign \$2005  = \$2004  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 84'h800000000000000000000;
+  assign \$2006  = \$1998 [79:60] > \$2005 [79:60];
+  assign \$2007  = ~ in_done;
+  assign \$2008  = in_full & \$2007 ;
+  assign \$2009  = \$2008  & out_full;
+  assign \$2010  = ~ out_done;
+  assign \$2011  = \$2009  & \$2010 ;
+  assign \$2012  = \$2011  & in_keep[5];
+  assign \$2013  = \$2012  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 84'h800000000000000000000;
+  assign \$2014  = ~ in_done;
+  assign \$2015  = in_full & \$2014 ;
+  assign \$2016  = \$2015  & out_full;
+  assign \$2017  = ~ out_done;
+  assign \$2018  = \$2016  & \$2017 ;
+  assign \$2019  = \$2018  & out_keep[2];
+  assign \$2020  = \$2019  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 84'h800000000000000000000;
+  assign \$2021  = \$2013 [79:60] == \$2020 [79:60];
+  assign \$2022  = ~ in_done;
+  assign \$2023  = in_full & \$2022 ;
+  assign \$2024  = \$2023  & out_full;
+  assign \$2025  = ~ out_done;
+  assign \$2026  = \$2024  & \$2025 ;
+  assign \$2027  = \$2026  & in_keep[5];
+  assign \$2028  = \$2027  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 84'h800000000000000000000;
+  assign \$2029  = ~ in_done;
+  assign \$2030  = in_full & \$2029 ;
+  assign \$2031  = \$2030  & out_full;
+  assign \$2032  = ~ out_done;
+  assign \$2033  = \$2031  & \$2032 ;
+  assign \$2034  = \$2033  & out_keep[2];
+  assign \$2035  = \$2034  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 84'h800000000000000000000;
+  assign \$2036  = \$2028 [83:80] > \$2035 [83:80];
+  assign \$2037  = ~ in_done;
+  assign \$2038  = in_full & \$2037 ;
+  assign \$2039  = \$2038  & out_full;
+  assign \$2040  = ~ out_done;
+  assign \$2041  = \$2039  & \$2040 ;
+  assign \$2042  = \$2041  & in_keep[5];
+  assign \$2043  = \$2042  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 84'h800000000000000000000;
+  assign \$2044  = ~ in_done;
+  assign \$2045  = in_full & \$2044 ;
+  assign \$2046  = \$2045  & out_full;
+  assign \$2047  = ~ out_done;
+  assign \$2048  = \$2046  & \$2047 ;
+  assign \$2049  = \$2048  & out_keep[2];
+  assign \$2050  = \$2049  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 84'h800000000000000000000;
+  assign \$2051  = \$2043 [83:80] == \$2050 [83:80];
+  assign \$2052  = ~ in_done;
+  assign \$2053  = in_full & \$2052 ;
+  assign \$2054  = \$2053  & out_full;
+  assign \$2055  = ~ out_done;
+  assign \$2056  = \$2054  & \$2055 ;
+  assign \$2057  = \$2056  & in_keep[6];
+  assign \$2058  = \$2057  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 84'h800000000000000000000;
+  assign \$2059  = ~ in_done;
+  assign \$2060  = in_full & \$2059 ;
+  assign \$2061  = \$2060  & out_full;
+  assign \$2062  = ~ out_done;
+  assign \$2063  = \$2061  & \$2062 ;
+  assign \$2064  = \$2063  & out_keep[1];
+  assign \$2065  = \$2064  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 84'h800000000000000000000;
+  assign \$2066  = \$2058 [19:0] > \$2065 [19:0];
+  assign \$2067  = ~ in_done;
+  assign \$2068  = in_full & \$2067 ;
+  assign \$2069  = \$2068  & out_full;
+  assign \$2070  = ~ out_done;
+  assign \$2071  = \$2069  & \$2070 ;
+  assign \$2072  = \$2071  & in_keep[6];
+  assign \$2073  = \$2072  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 84'h800000000000000000000;
+  assign \$2074  = ~ in_done;
+  assign \$2075  = in_full & \$2074 ;
+  assign \$2076  = \$2075  & out_full;
+  assign \$2077  = ~ out_done;
+  assign \$2078  = \$2076  & \$2077 ;
+  assign \$2079  = \$2078  & out_keep[1];
+  assign \$2080  = \$2079  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 84'h800000000000000000000;
+  assign \$2081  = \$2073 [19:0] == \$2080 [19:0];
+  assign \$2082  = ~ in_done;
+  assign \$2083  = in_full & \$2082 ;
+  assign \$2084  = \$2083  & out_full;
+  assign \$2085  = ~ out_done;
+  assign \$2086  = \$2084  & \$2085 ;
+  assign \$2087  = \$2086  & in_keep[6];
+  assign \$2088  = \$2087  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 84'h800000000000000000000;
+  assign \$2089  = ~ in_done;
+  assign \$2090  = in_full & \$2089 ;
+  assign \$2091  = \$2090  & out_full;
+  assign \$2092  = ~ out_done;
+  assign \$2093  = \$2091  & \$2092 ;
+  assign \$2094  = \$2093  & out_keep[1];
+  assign \$2095  = \$2094  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 84'h800000000000000000000;
+  assign \$2096  = \$2088 [39:20] > \$2095 [39:20];
+  assign \$2097  = ~ in_done;
+  assign \$2098  = in_full & \$2097 ;
+  assign \$2099  = \$2098  & out_full;
+  assign \$2100  = ~ out_done;
+  assign \$2101  = \$2099  & \$2100 ;
+  assign \$2102  = \$2101  & in_keep[6];
+  assign \$2103  = \$2102  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 84'h800000000000000000000;
+  assign \$2104  = ~ in_done;
+  assign \$2105  = in_full & \$2104 ;
+  assign \$2106  = \$2105  & out_full;
+  assign \$2107  = ~ out_done;
+  assign \$2108  = \$2106  & \$2107 ;
+  assign \$2109  = \$2108  & out_keep[1];
+  assign \$2110  = \$2109  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 84'h800000000000000000000;
+  assign \$2111  = \$2103 [39:20] == \$2110 [39:20];
+  assign \$2112  = ~ in_done;
+  assign \$2113  = in_full & \$2112 ;
+  assign \$2114  = \$2113  & out_full;
+  assign \$2115  = ~ out_done;
+  assign \$2116  = \$2114  & \$2115 ;
+  assign \$2117  = \$2116  & in_keep[6];
+  assign \$2118  = \$2117  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 84'h800000000000000000000;
+  assign \$2119  = ~ in_done;
+  assign \$2120  = in_full & \$2119 ;
+  assign \$2121  = \$2120  & out_full;
+  assign \$2122  = ~ out_done;
+  assign \$2123  = \$2121  & \$2122 ;
+  assign \$2124  = \$2123  & out_keep[1];
+  assign \$2125  = \$2124  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 84'h800000000000000000000;
+  assign \$2126  = \$2118 [59:40] > \$2125 [59:40];
+  assign \$2127  = ~ in_done;
+  assign \$2128  = in_full & \$2127 ;
+  assign \$2129  = \$2128  & out_full;
+  assign \$2130  = ~ out_done;
+  assign \$2131  = \$2129  & \$2130 ;
+  assign \$2132  = \$2131  & in_keep[6];
+  assign \$2133  = \$2132  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 84'h800000000000000000000;
+  assign \$2134  = ~ in_done;
+  assign \$2135  = in_full & \$2134 ;
+  assign \$2136  = \$2135  & out_full;
+  assign \$2137  = ~ out_done;
+  assign \$2138  = \$2136  & \$2137 ;
+  assign \$2139  = \$2138  & out_keep[1];
+  assign \$2140  = \$2139  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 84'h800000000000000000000;
+  assign \$2141  = \$2133 [59:40] == \$2140 [59:40];
+  assign \$2142  = ~ in_done;
+  assign \$2143  = in_full & \$2142 ;
+  assign \$2144  = \$2143  & out_full;
+  assign \$2145  = ~ out_done;
+  assign \$2146  = \$2144  & \$2145 ;
+  assign \$2147  = \$2146  & in_keep[6];
+  assign \$2148  = \$2147  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 84'h800000000000000000000;
+  assign \$2149  = ~ in_done;
+  assign \$2150  = in_full & \$2149 ;
+  assign \$2151  = \$2150  & out_full;
+  assign \$2152  = ~ out_done;
+  assign \$2153  = \$2151  & \$2152 ;
+  assign \$2154  = \$2153  & out_keep[1];
+  assign \$2155  = \$2154  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 84'h800000000000000000000;
+  assign \$2156  = \$2148 [79:60] > \$2155 [79:60];
+  assign \$2157  = ~ in_done;
+  assign \$2158  = in_full & \$2157 ;
+  assign \$2159  = \$2158  & out_full;
+  assign \$2160  = ~ out_done;
+  assign \$2161  = \$2159  & \$2160 ;
+  assign \$2162  = \$2161  & in_keep[6];
+  assign \$2163  = \$2162  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 84'h800000000000000000000;
+  assign \$2164  = ~ in_done;
+  assign \$2165  = in_full & \$2164 ;
+  assign \$2166  = \$2165  & out_full;
+  assign \$2167  = ~ out_done;
+  assign \$2168  = \$2166  & \$2167 ;
+  assign \$2169  = \$2168  & out_keep[1];
+  assign \$2170  = \$2169  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 84'h800000000000000000000;
+  assign \$2171  = \$2163 [79:60] == \$2170 [79:60];
+  assign \$2172  = ~ in_done;
+  assign \$2173  = in_full & \$2172 ;
+  assign \$2174  = \$2173  & out_full;
+  assign \$2175  = ~ out_done;
+  assign \$2176  = \$2174  & \$2175 ;
+  assign \$2177  = \$2176  & in_keep[6];
+  assign \$2178  = \$2177  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 84'h800000000000000000000;
+  assign \$2179  = ~ in_done;
+  assign \$2180  = in_full & \$2179 ;
+  assign \$2181  = \$2180  & out_full;
+  assign \$2182  = ~ out_done;
+  assign \$2183  = \$2181  & \$2182 ;
+  assign \$2184  = \$2183  & out_keep[1];
+  assign \$2185  = \$2184  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 84'h800000000000000000000;
+  assign \$2186  = \$2178 [83:80] > \$2185 [83:80];
+  assign \$2187  = ~ in_done;
+  assign \$2188  = in_full & \$2187 ;
+  assign \$2189  = \$2188  & out_full;
+  assign \$2190  = ~ out_done;
+  assign \$2191  = \$2189  & \$2190 ;
+  assign \$2192  = \$2191  & in_keep[6];
+  assign \$2193  = \$2192  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 84'h800000000000000000000;
+  assign \$2194  = ~ in_done;
+  assign \$2195  = in_full & \$2194 ;
+  assign \$2196  = \$2195  & out_full;
+  assign \$2197  = ~ out_done;
+  assign \$2198  = \$2196  & \$2197 ;
+  assign \$2199  = \$2198  & out_keep[1];
+  assign \$2200  = \$2199  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 84'h800000000000000000000;
+  assign \$2201  = \$2193 [83:80] == \$2200 [83:80];
+  assign \$2202  = ~ in_done;
+  assign \$2203  = in_full & \$2202 ;
+  assign \$2204  = \$2203  & out_full;
+  assign \$2205  = ~ out_done;
+  assign \$2206  = \$2204  & \$2205 ;
+  assign \$2207  = \$2206  & in_keep[7];
+  assign \$2208  = \$2207  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 84'h800000000000000000000;
+  assign \$2209  = ~ in_done;
+  assign \$2210  = in_full & \$2209 ;
+  assign \$2211  = \$2210  & out_full;
+  assign \$2212  = ~ out_done;
+  assign \$2213  = \$2211  & \$2212 ;
+  assign \$2214  = \$2213  & out_keep[0];
+  assign \$2215  = \$2214  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 84'h800000000000000000000;
+  assign \$2216  = \$2208 [19:0] > \$2215 [19:0];
+  assign \$2217  = ~ in_done;
+  assign \$2218  = in_full & \$2217 ;
+  assign \$2219  = \$2218  & out_full;
+  assign \$2220  = ~ out_done;
+  assign \$2221  = \$2219  & \$2220 ;
+  assign \$2222  = \$2221  & in_keep[7];
+  assign \$2223  = \$2222  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 84'h800000000000000000000;
+  assign \$2224  = ~ in_done;
+  assign \$2225  = in_full & \$2224 ;
+  assign \$2226  = \$2225  & out_full;
+  assign \$2227  = ~ out_done;
+  assign \$2228  = \$2226  & \$2227 ;
+  assign \$2229  = \$2228  & out_keep[0];
+  assign \$2230  = \$2229  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 84'h800000000000000000000;
+  assign \$2231  = \$2223 [19:0] == \$2230 [19:0];
+  assign \$2232  = ~ in_done;
+  assign \$2233  = in_full & \$2232 ;
+  assign \$2234  = \$2233  & out_full;
+  assign \$2235  = ~ out_done;
+  assign \$2236  = \$2234  & \$2235 ;
+  assign \$2237  = \$2236  & in_keep[7];
+  assign \$2238  = \$2237  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 84'h800000000000000000000;
+  assign \$2239  = ~ in_done;
+  assign \$2240  = in_full & \$2239 ;
+  assign \$2241  = \$2240  & out_full;
+  assign \$2242  = ~ out_done;
+  assign \$2243  = \$2241  & \$2242 ;
+  assign \$2244  = \$2243  & out_keep[0];
+  assign \$2245  = \$2244  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 84'h800000000000000000000;
+  assign \$2246  = \$2238 [39:20] > \$2245 [39:20];
+  assign \$2247  = ~ in_done;
+  assign \$2248  = in_full & \$2247 ;
+  assign \$2249  = \$2248  & out_full;
+  assign \$2250  = ~ out_done;
+  assign \$2251  = \$2249  & \$2250 ;
+  assign \$2252  = \$2251  & in_keep[7];
+  assign \$2253  = \$2252  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 84'h800000000000000000000;
+  assign \$2254  = ~ in_done;
+  assign \$2255  = in_full & \$2254 ;
+  assign \$2256  = \$2255  & out_full;
+  assign \$2257  = ~ out_done;
+  assign \$2258  = \$2256  & \$2257 ;
+  assign \$2259  = \$2258  & out_keep[0];
+  assign \$2260  = \$2259  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 84'h800000000000000000000;
+  assign \$2261  = \$2253 [39:20] == \$2260 [39:20];
+  assign \$2262  = ~ in_done;
+  assign \$2263  = in_full & \$2262 ;
+  assign \$2264  = \$2263  & out_full;
+  assign \$2265  = ~ out_done;
+  assign \$2266  = \$2264  & \$2265 ;
+  assign \$2267  = \$2266  & in_keep[7];
+  assign \$2268  = \$2267  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 84'h800000000000000000000;
+  assign \$2269  = ~ in_done;
+  assign \$2270  = in_full & \$2269 ;
+  assign \$2271  = \$2270  & out_full;
+  assign \$2272  = ~ out_done;
+  assign \$2273  = \$2271  & \$2272 ;
+  assign \$2274  = \$2273  & out_keep[0];
+  assign \$2275  = \$2274  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 84'h800000000000000000000;
+  assign \$2276  = \$2268 [59:40] > \$2275 [59:40];
+  assign \$2277  = ~ in_done;
+  assign \$2278  = in_full & \$2277 ;
+  assign \$2279  = \$2278  & out_full;
+  assign \$2280  = ~ out_done;
+  assign \$2281  = \$2279  & \$2280 ;
+  assign \$2282  = \$2281  & in_keep[7];
+  assign \$2283  = \$2282  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 84'h800000000000000000000;
+  assign \$2284  = ~ in_done;
+  assign \$2285  = in_full & \$2284 ;
+  assign \$2286  = \$2285  & out_full;
+  assign \$2287  = ~ out_done;
+  assign \$2288  = \$2286  & \$2287 ;
+  assign \$2289  = \$2288  & out_keep[0];
+  assign \$2290  = \$2289  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 84'h800000000000000000000;
+  assign \$2291  = \$2283 [59:40] == \$2290 [59:40];
+  assign \$2292  = ~ in_done;
+  assign \$2293  = in_full & \$2292 ;
+  assign \$2294  = \$2293  & out_full;
+  assign \$2295  = ~ out_done;
+  assign \$2296  = \$2294  & \$2295 ;
+  assign \$2297  = \$2296  & in_keep[7];
+  assign \$2298  = \$2297  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 84'h800000000000000000000;
+  assign \$2299  = ~ in_done;
+  assign \$2300  = in_full & \$2299 ;
+  assign \$2301  = \$2300  & out_full;
+  assign \$2302  = ~ out_done;
+  assign \$2303  = \$2301  & \$2302 ;
+  assign \$2304  = \$2303  & out_keep[0];
+  assign \$2305  = \$2304  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 84'h800000000000000000000;
+  assign \$2306  = \$2298 [79:60] > \$2305 [79:60];
+  assign \$2307  = ~ in_done;
+  assign \$2308  = in_full & \$2307 ;
+  assign \$2309  = \$2308  & out_full;
+  assign \$2310  = ~ out_done;
+  assign \$2311  = \$2309  & \$2310 ;
+  assign \$2312  = \$2311  & in_keep[7];
+  assign \$2313  = \$2312  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 84'h800000000000000000000;
+  assign \$2314  = ~ in_done;
+  assign \$2315  = in_full & \$2314 ;
+  assign \$2316  = \$2315  & out_full;
+  assign \$2317  = ~ out_done;
+  assign \$2318  = \$2316  & \$2317 ;
+  assign \$2319  = \$2318  & out_keep[0];
+  assign \$2320  = \$2319  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 84'h800000000000000000000;
+  assign \$2321  = \$2313 [79:60] == \$2320 [79:60];
+  assign \$2322  = ~ in_done;
+  assign \$2323  = in_full & \$2322 ;
+  assign \$2324  = \$2323  & out_full;
+  assign \$2325  = ~ out_done;
+  assign \$2326  = \$2324  & \$2325 ;
+  assign \$2327  = \$2326  & in_keep[7];
+  assign \$2328  = \$2327  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 84'h800000000000000000000;
+  assign \$2329  = ~ in_done;
+  assign \$2330  = in_full & \$2329 ;
+  assign \$2331  = \$2330  & out_full;
+  assign \$2332  = ~ out_done;
+  assign \$2333  = \$2331  & \$2332 ;
+  assign \$2334  = \$2333  & out_keep[0];
+  assign \$2335  = \$2334  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 84'h800000000000000000000;
+  assign \$2336  = \$2328 [83:80] > \$2335 [83:80];
+  assign \$2337  = ~ in_done;
+  assign \$2338  = in_full & \$2337 ;
+  assign \$2339  = \$2338  & out_full;
+  assign \$2340  = ~ out_done;
+  assign \$2341  = \$2339  & \$2340 ;
+  assign \$2342  = \$2341  & in_keep[7];
+  assign \$2343  = \$2342  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 84'h800000000000000000000;
+  assign \$2344  = ~ in_done;
+  assign \$2345  = in_full & \$2344 ;
+  assign \$2346  = \$2345  & out_full;
+  assign \$2347  = ~ out_done;
+  assign \$2348  = \$2346  & \$2347 ;
+  assign \$2349  = \$2348  & out_keep[0];
+  assign \$2350  = \$2349  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 84'h800000000000000000000;
+  assign \$2351  = \$2343 [83:80] == \$2350 [83:80];
+  assign \$2352  = merge0_eq0_1 & merge0_gt0_0;
+  assign \$2353  = merge0_gt0_1 | \$2352 ;
+  assign \$2354  = merge0_eq0_2 & \$2353 ;
+  assign \$2355  = merge0_gt0_2 | \$2354 ;
+  assign \$2356  = merge0_eq0_3 & \$2355 ;
+  assign \$2357  = merge0_gt0_3 | \$2356 ;
+  assign \$2358  = merge0_eq0_4 & \$2357 ;
+  assign \$2359  = merge0_gt0_4 | \$2358 ;
+  assign \$2360  = \$2359  ? merge0_in8 : merge0_in0;
+  assign \$2361  = merge0_eq1_1 & merge0_gt1_0;
+  assign \$2362  = merge0_gt1_1 | \$2361 ;
+  assign \$2363  = merge0_eq1_2 & \$2362 ;
+  assign \$2364  = merge0_gt1_2 | \$2363 ;
+  assign \$2365  = merge0_eq1_3 & \$2364 ;
+  assign \$2366  = merge0_gt1_3 | \$2365 ;
+  assign \$2367  = merge0_eq1_4 & \$2366 ;
+  assign \$2368  = merge0_gt1_4 | \$2367 ;
+  assign \$2369  = \$2368  ? merge0_in9 : merge0_in1;
+  assign \$2370  = merge0_eq2_1 & merge0_gt2_0;
+  assign \$2371  = merge0_gt2_1 | \$2370 ;
+  assign \$2372  = merge0_eq2_2 & \$2371 ;
+  assign \$2373  = merge0_gt2_2 | \$2372 ;
+  assign \$2374  = merge0_eq2_3 & \$2373 ;
+  assign \$2375  = merge0_gt2_3 | \$2374 ;
+  assign \$2376  = merge0_eq2_4 & \$2375 ;
+  assign \$2377  = merge0_gt2_4 | \$2376 ;
+  assign \$2378  = \$2377  ? merge0_in10 : merge0_in2;
+  assign \$2379  = merge0_eq3_1 & merge0_gt3_0;
+  assign \$2380  = merge0_gt3_1 | \$2379 ;
+  assign \$2381  = merge0_eq3_2 & \$2380 ;
+  assign \$2382  = merge0_gt3_2 | \$2381 ;
+  assign \$2383  = merge0_eq3_3 & \$2382 ;
+  assign \$2384  = merge0_gt3_3 | \$2383 ;
+  assign \$2385  = merge0_eq3_4 & \$2384 ;
+  assign \$2386  = merge0_gt3_4 | \$2385 ;
+  assign \$2387  = \$2386  ? merge0_in11 : merge0_in3;
+  assign \$2388  = merge0_eq4_1 & merge0_gt4_0;
+  assign \$2389  = merge0_gt4_1 | \$2388 ;
+  assign \$2390  = merge0_eq4_2 & \$2389 ;
+  assign \$2391  = merge0_gt4_2 | \$2390 ;
+  assign \$2392  = merge0_eq4_3 & \$2391 ;
+  assign \$2393  = merge0_gt4_3 | \$2392 ;
+  assign \$2394  = merge0_eq4_4 & \$2393 ;
+  assign \$2395  = merge0_gt4_4 | \$2394 ;
+  assign \$2396  = \$2395  ? merge0_in12 : merge0_in4;
+  assign \$2397  = merge0_eq5_1 & merge0_gt5_0;
+  assign \$2398  = merge0_gt5_1 | \$2397 ;
+  assign \$2399  = merge0_eq5_2 & \$2398 ;
+  assign \$2400  = merge0_gt5_2 | \$2399 ;
+  assign \$2401  = merge0_eq5_3 & \$2400 ;
+  assign \$2402  = merge0_gt5_3 | \$2401 ;
+  assign \$2403  = merge0_eq5_4 & \$2402 ;
+  assign \$2404  = merge0_gt5_4 | \$2403 ;
+  assign \$2405  = \$2404  ? merge0_in13 : merge0_in5;
+  assign \$2406  = merge0_eq6_1 & merge0_gt6_0;
+  assign \$2407  = merge0_gt6_1 | \$2406 ;
+  assign \$2408  = merge0_eq6_2 & \$2407 ;
+  assign \$2409  = merge0_gt6_2 | \$2408 ;
+  assign \$2410  = merge0_eq6_3 & \$2409 ;
+  assign \$2411  = merge0_gt6_3 | \$2410 ;
+  assign \$2412  = merge0_eq6_4 & \$2411 ;
+  assign \$2413  = merge0_gt6_4 | \$2412 ;
+  assign \$2414  = \$2413  ? merge0_in14 : merge0_in6;
+  assign \$2415  = merge0_eq7_1 & merge0_gt7_0;
+  assign \$2416  = merge0_gt7_1 | \$2415 ;
+  assign \$2417  = merge0_eq7_2 & \$2416 ;
+  assign \$2418  = merge0_gt7_2 | \$2417 ;
+  assign \$2419  = merge0_eq7_3 & \$2418 ;
+  assign \$2420  = merge0_gt7_3 | \$2419 ;
+  assign \$2421  = merge0_eq7_4 & \$2420 ;
+  assign \$2422  = merge0_gt7_4 | \$2421 ;
+  assign \$2423  = \$2422  ? merge0_in15 : merge0_in7;
+  assign \$2424  = merge0_eq0_1 & merge0_gt0_0;
+  assign \$2425  = merge0_gt0_1 | \$2424 ;
+  assign \$2426  = merge0_eq0_2 & \$2425 ;
+  assign \$2427  = merge0_gt0_2 | \$2426 ;
+  assign \$2428  = merge0_eq0_3 & \$2427 ;
+  assign \$2429  = merge0_gt0_3 | \$2428 ;
+  assign \$2430  = merge0_eq0_4 & \$2429 ;
+  assign \$2431  = merge0_gt0_4 | \$2430 ;
+  assign \$2432  = \$2431  ? merge0_in0 : merge0_in8;
+  assign \$2433  = merge0_eq1_1 & merge0_gt1_0;
+  assign \$2434  = merge0_gt1_1 | \$2433 ;
+  assign \$2435  = merge0_eq1_2 & \$2434 ;
+  assign \$2436  = merge0_gt1_2 | \$2435 ;
+  assign \$2437  = merge0_eq1_3 & \$2436 ;
+  assign \$2438  = merge0_gt1_3 | \$2437 ;
+  assign \$2439  = merge0_eq1_4 & \$2438 ;
+  assign \$2440  = merge0_gt1_4 | \$2439 ;
+  assign \$2441  = \$2440  ? merge0_in1 : merge0_in9;
+  assign \$2442  = merge0_eq2_1 & merge0_gt2_0;
+  assign \$2443  = merge0_gt2_1 | \$2442 ;
+  assign \$2444  = merge0_eq2_2 & \$2443 ;
+  assign \$2445  = merge0_gt2_2 | \$2444 ;
+  assign \$2446  = merge0_eq2_3 & \$2445 ;
+  assign \$2447  = merge0_gt2_3 | \$2446 ;
+  assign \$2448  = merge0_eq2_4 & \$2447 ;
+  assign \$2449  = merge0_gt2_4 | \$2448 ;
+  assign \$2450  = \$2449  ? merge0_in2 : merge0_in10;
+  assign \$2451  = merge0_eq3_1 & merge0_gt3_0;
+  assign \$2452  = merge0_gt3_1 | \$2451 ;
+  assign \$2453  = merge0_eq3_2 & \$2452 ;
+  assign \$2454  = merge0_gt3_2 | \$2453 ;
+  assign \$2455  = merge0_eq3_3 & \$2454 ;
+  assign \$2456  = merge0_gt3_3 | \$2455 ;
+  assign \$2457  = merge0_eq3_4 & \$2456 ;
+  assign \$2458  = merge0_gt3_4 | \$2457 ;
+  assign \$2459  = \$2458  ? merge0_in3 : merge0_in11;
+  assign \$2460  = merge0_eq4_1 & merge0_gt4_0;
+  assign \$2461  = merge0_gt4_1 | \$2460 ;
+  assign \$2462  = merge0_eq4_2 & \$2461 ;
+  assign \$2463  = merge0_gt4_2 | \$2462 ;
+  assign \$2464  = merge0_eq4_3 & \$2463 ;
+  assign \$2465  = merge0_gt4_3 | \$2464 ;
+  assign \$2466  = merge0_eq4_4 & \$2465 ;
+  assign \$2467  = merge0_gt4_4 | \$2466 ;
+  assign \$2468  = \$2467  ? merge0_in4 : merge0_in12;
+  assign \$2469  = merge0_eq5_1 & merge0_gt5_0;
+  assign \$2470  = merge0_gt5_1 | \$2469 ;
+  assign \$2471  = merge0_eq5_2 & \$2470 ;
+  assign \$2472  = merge0_gt5_2 | \$2471 ;
+  assign \$2473  = merge0_eq5_3 & \$2472 ;
+  assign \$2474  = merge0_gt5_3 | \$2473 ;
+  assign \$2475  = merge0_eq5_4 & \$2474 ;
+  assign \$2476  = merge0_gt5_4 | \$2475 ;
+  assign \$2477  = \$2476  ? merge0_in5 : merge0_in13;
+  assign \$2478  = merge0_eq6_1 & merge0_gt6_0;
+  assign \$2479  = merge0_gt6_1 | \$2478 ;
+  assign \$2480  = merge0_eq6_2 & \$2479 ;
+  assign \$2481  = merge0_gt6_2 | \$2480 ;
+  assign \$2482  = merge0_eq6_3 & \$2481 ;
+  assign \$2483  = merge0_gt6_3 | \$2482 ;
+  assign \$2484  = merge0_eq6_4 & \$2483 ;
+  assign \$2485  = merge0_gt6_4 | \$2484 ;
+  assign \$2486  = \$2485  ? merge0_in6 : merge0_in14;
+  assign \$2487  = merge0_eq7_1 & merge0_gt7_0;
+  assign \$2488  = merge0_gt7_1 | \$2487 ;
+  assign \$2489  = merge0_eq7_2 & \$2488 ;
+  assign \$2490  = merge0_gt7_2 | \$2489 ;
+  assign \$2491  = merge0_eq7_3 & \$2490 ;
+  assign \$2492  = merge0_gt7_3 | \$2491 ;
+  assign \$2493  = merge0_eq7_4 & \$2492 ;
+  assign \$2494  = merge0_gt7_4 | \$2493 ;
+  assign \$2495  = \$2494  ? merge0_in7 : merge0_in15;
+  assign \$2496  = merge0_lane0[19:0] > merge0_lane4[19:0];
+  assign \$2497  = merge0_lane0[19:0] == merge0_lane4[19:0];
+  assign \$2498  = merge0_lane0[39:20] > merge0_lane4[39:20];
+  assign \$2499  = merge0_lane0[39:20] == merge0_lane4[39:20];
+  assign \$2500  = merge0_lane0[59:40] > merge0_lane4[59:40];
+  assign \$2501  = merge0_lane0[59:40] == merge0_lane4[59:40];
+  assign \$2502  = merge0_lane0[79:60] > merge0_lane4[79:60];
+  assign \$2503  = merge0_lane0[79:60] == merge0_lane4[79:60];
+  assign \$2504  = merge0_lane0[83:80] > merge0_lane4[83:80];
+  assign \$2505  = merge0_lane0[83:80] == merge0_lane4[83:80];
+  assign \$2506  = merge0_lane1[19:0] > merge0_lane5[19:0];
+  assign \$2507  = merge0_lane1[19:0] == merge0_lane5[19:0];
+  assign \$2508  = merge0_lane1[39:20] > merge0_lane5[39:20];
+  assign \$2509  = merge0_lane1[39:20] == merge0_lane5[39:20];
+  assign \$2510  = merge0_lane1[59:40] > merge0_lane5[59:40];
+  assign \$2511  = merge0_lane1[59:40] == merge0_lane5[59:40];
+  assign \$2512  = merge0_lane1[79:60] > merge0_lane5[79:60];
+  assign \$2513  = merge0_lane1[79:60] == merge0_lane5[79:60];
+  assign \$2514  = merge0_lane1[83:80] > merge0_lane5[83:80];
+  assign \$2515  = merge0_lane1[83:80] == merge0_lane5[83:80];
+  assign \$2516  = merge0_lane2[19:0] > merge0_lane6[19:0];
+  assign \$2517  = merge0_lane2[19:0] == merge0_lane6[19:0];
+  assign \$2518  = merge0_lane2[39:20] > merge0_lane6[39:20];
+  assign \$2519  = merge0_lane2[39:20] == merge0_lane6[39:20];
+  assign \$2520  = merge0_lane2[59:40] > merge0_lane6[59:40];
+  assign \$2521  = merge0_lane2[59:40] == merge0_lane6[59:40];
+  assign \$2522  = merge0_lane2[79:60] > merge0_lane6[79:60];
+  assign \$2523  = merge0_lane2[79:60] == merge0_lane6[79:60];
+  assign \$2524  = merge0_lane2[83:80] > merge0_lane6[83:80];
+  assign \$2525  = merge0_lane2[83:80] == merge0_lane6[83:80];
+  assign \$2526  = merge0_lane3[19:0] > merge0_lane7[19:0];
+  assign \$2527  = merge0_lane3[19:0] == merge0_lane7[19:0];
+  assign \$2528  = merge0_lane3[39:20] > merge0_lane7[39:20];
+  assign \$2529  = merge0_lane3[39:20] == merge0_lane7[39:20];
+  assign \$2530  = merge0_lane3[59:40] > merge0_lane7[59:40];
+  assign \$2531  = merge0_lane3[59:40] == merge0_lane7[59:40];
+  assign \$2532  = merge0_lane3[79:60] > merge0_lane7[79:60];
+  assign \$2533  = merge0_lane3[79:60] == merge0_lane7[79:60];
+  assign \$2534  = merge0_lane3[83:80] > merge0_lane7[83:80];
+  assign \$2535  = merge0_lane3[83:80] == merge0_lane7[83:80];
+  assign \$2536  = merge0_lane8[19:0] > merge0_lane12[19:0];
+  assign \$2537  = merge0_lane8[19:0] == merge0_lane12[19:0];
+  assign \$2538  = merge0_lane8[39:20] > merge0_lane12[39:20];
+  assign \$2539  = merge0_lane8[39:20] == merge0_lane12[39:20];
+  assign \$2540  = merge0_lane8[59:40] > merge0_lane12[59:40];
+  assign \$2541  = merge0_lane8[59:40] == merge0_lane12[59:40];
+  assign \$2542  = merge0_lane8[79:60] > merge0_lane12[79:60];
+  assign \$2543  = merge0_lane8[79:60] == merge0_lane12[79:60];
+  assign \$2544  = merge0_lane8[83:80] > merge0_lane12[83:80];
+  assign \$2545  = merge0_lane8[83:80] == merge0_lane12[83:80];
+  assign \$2546  = merge0_lane9[19:0] > merge0_lane13[19:0];
+  assign \$2547  = merge0_lane9[19:0] == merge0_lane13[19:0];
+  assign \$2548  = merge0_lane9[39:20] > merge0_lane13[39:20];
+  assign \$2549  = merge0_lane9[39:20] == merge0_lane13[39:20];
+  assign \$2550  = merge0_lane9[59:40] > merge0_lane13[59:40];
+  assign \$2551  = merge0_lane9[59:40] == merge0_lane13[59:40];
+  assign \$2552  = merge0_lane9[79:60] > merge0_lane13[79:60];
+  assign \$2553  = merge0_lane9[79:60] == merge0_lane13[79:60];
+  assign \$2554  = merge0_lane9[83:80] > merge0_lane13[83:80];
+  assign \$2555  = merge0_lane9[83:80] == merge0_lane13[83:80];
+  assign \$2556  = merge0_lane10[19:0] > merge0_lane14[19:0];
+  assign \$2557  = merge0_lane10[19:0] == merge0_lane14[19:0];
+  assign \$2558  = merge0_lane10[39:20] > merge0_lane14[39:20];
+  assign \$2559  = merge0_lane10[39:20] == merge0_lane14[39:20];
+  assign \$2560  = merge0_lane10[59:40] > merge0_lane14[59:40];
+  assign \$2561  = merge0_lane10[59:40] == merge0_lane14[59:40];
+  assign \$2562  = merge0_lane10[79:60] > merge0_lane14[79:60];
+  assign \$2563  = merge0_lane10[79:60] == merge0_lane14[79:60];
+  assign \$2564  = merge0_lane10[83:80] > merge0_lane14[83:80];
+  assign \$2565  = merge0_lane10[83:80] == merge0_lane14[83:80];
+  assign \$2566  = merge0_lane11[19:0] > merge0_lane15[19:0];
+  assign \$2567  = merge0_lane11[19:0] == merge0_lane15[19:0];
+  assign \$2568  = merge0_lane11[39:20] > merge0_lane15[39:20];
+  assign \$2569  = merge0_lane11[39:20] == merge0_lane15[39:20];
+  assign \$2570  = merge0_lane11[59:40] > merge0_lane15[59:40];
+  assign \$2571  = merge0_lane11[59:40] == merge0_lane15[59:40];
+  assign \$2572  = merge0_lane11[79:60] > merge0_lane15[79:60];
+  assign \$2573  = merge0_lane11[79:60] == merge0_lane15[79:60];
+  assign \$2574  = merge0_lane11[83:80] > merge0_lane15[83:80];
+  assign \$2575  = merge0_lane11[83:80] == merge0_lane15[83:80];
+  assign \$2576  = merge1_eq0_1 & merge1_gt0_0;
+  assign \$2577  = merge1_gt0_1 | \$2576 ;
+  assign \$2578  = merge1_eq0_2 & \$2577 ;
+  assign \$2579  = merge1_gt0_2 | \$2578 ;
+  assign \$2580  = merge1_eq0_3 & \$2579 ;
+  assign \$2581  = merge1_gt0_3 | \$2580 ;
+  assign \$2582  = merge1_eq0_4 & \$2581 ;
+  assign \$2583  = merge1_gt0_4 | \$2582 ;
+  assign \$2584  = \$2583  ? merge1_in4 : merge1_in0;
+  assign \$2585  = merge1_eq1_1 & merge1_gt1_0;
+  assign \$2586  = merge1_gt1_1 | \$2585 ;
+  assign \$2587  = merge1_eq1_2 & \$2586 ;
+  assign \$2588  = merge1_gt1_2 | \$2587 ;
+  assign \$2589  = merge1_eq1_3 & \$2588 ;
+  assign \$2590  = merge1_gt1_3 | \$2589 ;
+  assign \$2591  = merge1_eq1_4 & \$2590 ;
+  assign \$2592  = merge1_gt1_4 | \$2591 ;
+  assign \$2593  = \$2592  ? merge1_in5 : merge1_in1;
+  assign \$2594  = merge1_eq2_1 & merge1_gt2_0;
+  assign \$2595  = merge1_gt2_1 | \$2594 ;
+  assign \$2596  = merge1_eq2_2 & \$2595 ;
+  assign \$2597  = merge1_gt2_2 | \$2596 ;
+  assign \$2598  = merge1_eq2_3 & \$2597 ;
+  assign \$2599  = merge1_gt2_3 | \$2598 ;
+  assign \$2600  = merge1_eq2_4 & \$2599 ;
+  assign \$2601  = merge1_gt2_4 | \$2600 ;
+  assign \$2602  = \$2601  ? merge1_in6 : merge1_in2;
+  assign \$2603  = merge1_eq3_1 & merge1_gt3_0;
+  assign \$2604  = merge1_gt3_1 | \$2603 ;
+  assign \$2605  = merge1_eq3_2 & \$2604 ;
+  assign \$2606  = merge1_gt3_2 | \$2605 ;
+  assign \$2607  = merge1_eq3_3 & \$2606 ;
+  assign \$2608  = merge1_gt3_3 | \$2607 ;
+  assign \$2609  = merge1_eq3_4 & \$2608 ;
+  assign \$2610  = merge1_gt3_4 | \$2609 ;
+  assign \$2611  = \$2610  ? merge1_in7 : merge1_in3;
+  assign \$2612  = merge1_eq0_1 & merge1_gt0_0;
+  assign \$2613  = merge1_gt0_1 | \$2612 ;
+  assign \$2614  = merge1_eq0_2 & \$2613 ;
+  assign \$2615  = merge1_gt0_2 | \$2614 ;
+  assign \$2616  = merge1_eq0_3 & \$2615 ;
+  assign \$2617  = merge1_gt0_3 | \$2616 ;
+  assign \$2618  = merge1_eq0_4 & \$2617 ;
+  assign \$2619  = merge1_gt0_4 | \$2618 ;
+  assign \$2620  = \$2619  ? merge1_in0 : merge1_in4;
+  assign \$2621  = merge1_eq1_1 & merge1_gt1_0;
+  assign \$2622  = merge1_gt1_1 | \$2621 ;
+  assign \$2623  = merge1_eq1_2 & \$2622 ;
+  assign \$2624  = merge1_gt1_2 | \$2623 ;
+  assign \$2625  = merge1_eq1_3 & \$2624 ;
+  assign \$2626  = merge1_gt1_3 | \$2625 ;
+  assign \$2627  = merge1_eq1_4 & \$2626 ;
+  assign \$2628  = merge1_gt1_4 | \$2627 ;
+  assign \$2629  = \$2628  ? merge1_in1 : merge1_in5;
+  assign \$2630  = merge1_eq2_1 & merge1_gt2_0;
+  assign \$2631  = merge1_gt2_1 | \$2630 ;
+  assign \$2632  = merge1_eq2_2 & \$2631 ;
+  assign \$2633  = merge1_gt2_2 | \$2632 ;
+  assign \$2634  = merge1_eq2_3 & \$2633 ;
+  assign \$2635  = merge1_gt2_3 | \$2634 ;
+  assign \$2636  = merge1_eq2_4 & \$2635 ;
+  assign \$2637  = merge1_gt2_4 | \$2636 ;
+  assign \$2638  = \$2637  ? merge1_in2 : merge1_in6;
+  assign \$2639  = merge1_eq3_1 & merge1_gt3_0;
+  assign \$2640  = merge1_gt3_1 | \$2639 ;
+  assign \$2641  = merge1_eq3_2 & \$2640 ;
+  assign \$2642  = merge1_gt3_2 | \$2641 ;
+  assign \$2643  = merge1_eq3_3 & \$2642 ;
+  assign \$2644  = merge1_gt3_3 | \$2643 ;
+  assign \$2645  = merge1_eq3_4 & \$2644 ;
+  assign \$2646  = merge1_gt3_4 | \$2645 ;
+  assign \$2647  = \$2646  ? merge1_in3 : merge1_in7;
+  assign \$2648  = merge1_eq8_1 & merge1_gt8_0;
+  assign \$2649  = merge1_gt8_1 | \$2648 ;
+  assign \$2650  = merge1_eq8_2 & \$2649 ;
+  assign \$2651  = merge1_gt8_2 | \$2650 ;
+  assign \$2652  = merge1_eq8_3 & \$2651 ;
+  assign \$2653  = merge1_gt8_3 | \$2652 ;
+  assign \$2654  = merge1_eq8_4 & \$2653 ;
+  assign \$2655  = merge1_gt8_4 | \$2654 ;
+  assign \$2656  = \$2655  ? merge1_in12 : merge1_in8;
+  assign \$2657  = merge1_eq9_1 & merge1_gt9_0;
+  assign \$2658  = merge1_gt9_1 | \$2657 ;
+  assign \$2659  = merge1_eq9_2 & \$2658 ;
+  assign \$2660  = merge1_gt9_2 | \$2659 ;
+  assign \$2661  = merge1_eq9_3 & \$2660 ;
+  assign \$2662  = merge1_gt9_3 | \$2661 ;
+  assign \$2663  = merge1_eq9_4 & \$2662 ;
+  assign \$2664  = merge1_gt9_4 | \$2663 ;
+  assign \$2665  = \$2664  ? merge1_in13 : merge1_in9;
+  assign \$2666  = merge1_eq10_1 & merge1_gt10_0;
+  assign \$2667  = merge1_gt10_1 | \$2666 ;
+  assign \$2668  = merge1_eq10_2 & \$2667 ;
+  assign \$2669  = merge1_gt10_2 | \$2668 ;
+  assign \$2670  = merge1_eq10_3 & \$2669 ;
+  assign \$2671  = merge1_gt10_3 | \$2670 ;
+  assign \$2672  = merge1_eq10_4 & \$2671 ;
+  assign \$2673  = merge1_gt10_4 | \$2672 ;
+  assign \$2674  = \$2673  ? merge1_in14 : merge1_in10;
+  assign \$2675  = merge1_eq11_1 & merge1_gt11_0;
+  assign \$2676  = merge1_gt11_1 | \$2675 ;
+  assign \$2677  = merge1_eq11_2 & \$2676 ;
+  assign \$2678  = merge1_gt11_2 | \$2677 ;
+  assign \$2679  = merge1_eq11_3 & \$2678 ;
+  assign \$2680  = merge1_gt11_3 | \$2679 ;
+  assign \$2681  = merge1_eq11_4 & \$2680 ;
+  assign \$2682  = merge1_gt11_4 | \$2681 ;
+  assign \$2683  = \$2682  ? merge1_in15 : merge1_in11;
+  assign \$2684  = merge1_eq8_1 & merge1_gt8_0;
+  assign \$2685  = merge1_gt8_1 | \$2684 ;
+  assign \$2686  = merge1_eq8_2 & \$2685 ;
+  assign \$2687  = merge1_gt8_2 | \$2686 ;
+  assign \$2688  = merge1_eq8_3 & \$2687 ;
+  assign \$2689  = merge1_gt8_3 | \$2688 ;
+  assign \$2690  = merge1_eq8_4 & \$2689 ;
+  assign \$2691  = merge1_gt8_4 | \$2690 ;
+  assign \$2692  = \$2691  ? merge1_in8 : merge1_in12;
+  assign \$2693  = merge1_eq9_1 & merge1_gt9_0;
+  assign \$2694  = merge1_gt9_1 | \$2693 ;
+  assign \$2695  = merge1_eq9_2 & \$2694 ;
+  assign \$2696  = merge1_gt9_2 | \$2695 ;
+  assign \$2697  = merge1_eq9_3 & \$2696 ;
+  assign \$2698  = merge1_gt9_3 | \$2697 ;
+  assign \$2699  = merge1_eq9_4 & \$2698 ;
+  assign \$2700  = merge1_gt9_4 | \$2699 ;
+  assign \$2701  = \$2700  ? merge1_in9 : merge1_in13;
+  assign \$2702  = merge1_eq10_1 & merge1_gt10_0;
+  assign \$2703  = merge1_gt10_1 | \$2702 ;
+  assign \$2704  = merge1_eq10_2 & \$2703 ;
+  assign \$2705  = merge1_gt10_2 | \$2704 ;
+  assign \$2706  = merge1_eq10_3 & \$2705 ;
+  assign \$2707  = merge1_gt10_3 | \$2706 ;
+  assign \$2708  = merge1_eq10_4 & \$2707 ;
+  assign \$2709  = merge1_gt10_4 | \$2708 ;
+  assign \$2710  = \$2709  ? merge1_in10 : merge1_in14;
+  assign \$2711  = merge1_eq11_1 & merge1_gt11_0;
+  assign \$2712  = merge1_gt11_1 | \$2711 ;
+  assign \$2713  = merge1_eq11_2 & \$2712 ;
+  assign \$2714  = merge1_gt11_2 | \$2713 ;
+  assign \$2715  = merge1_eq11_3 & \$2714 ;
+  assign \$2716  = merge1_gt11_3 | \$2715 ;
+  assign \$2717  = merge1_eq11_4 & \$2716 ;
+  assign \$2718  = merge1_gt11_4 | \$2717 ;
+  assign \$2719  = \$2718  ? merge1_in11 : merge1_in15;
+  assign \$2720  = merge1_lane0[19:0] > merge1_lane2[19:0];
+  assign \$2721  = merge1_lane0[19:0] == merge1_lane2[19:0];
+  assign \$2722  = merge1_lane0[39:20] > merge1_lane2[39:20];
+  assign \$2723  = merge1_lane0[39:20] == merge1_lane2[39:20];
+  assign \$2724  = merge1_lane0[59:40] > merge1_lane2[59:40];
+  assign \$2725  = merge1_lane0[59:40] == merge1_lane2[59:40];
+  assign \$2726  = merge1_lane0[79:60] > merge1_lane2[79:60];
+  assign \$2727  = merge1_lane0[79:60] == merge1_lane2[79:60];
+  assign \$2728  = merge1_lane0[83:80] > merge1_lane2[83:80];
+  assign \$2729  = merge1_lane0[83:80] == merge1_lane2[83:80];
+  assign \$2730  = merge1_lane1[19:0] > merge1_lane3[19:0];
+  assign \$2731  = merge1_lane1[19:0] == merge1_lane3[19:0];
+  assign \$2732  = merge1_lane1[39:20] > merge1_lane3[39:20];
+  assign \$2733  = merge1_lane1[39:20] == merge1_lane3[39:20];
+  assign \$2734  = merge1_lane1[59:40] > merge1_lane3[59:40];
+  assign \$2735  = merge1_lane1[59:40] == merge1_lane3[59:40];
+  assign \$2736  = merge1_lane1[79:60] > merge1_lane3[79:60];
+  assign \$2737  = merge1_lane1[79:60] == merge1_lane3[79:60];
+  assign \$2738  = merge1_lane1[83:80] > merge1_lane3[83:80];
+  assign \$2739  = merge1_lane1[83:80] == merge1_lane3[83:80];
+  assign \$2740  = merge1_lane4[19:0] > merge1_lane6[19:0];
+  assign \$2741  = merge1_lane4[19:0] == merge1_lane6[19:0];
+  assign \$2742  = merge1_lane4[39:20] > merge1_lane6[39:20];
+  assign \$2743  = merge1_lane4[39:20] == merge1_lane6[39:20];
+  assign \$2744  = merge1_lane4[59:40] > merge1_lane6[59:40];
+  assign \$2745  = merge1_lane4[59:40] == merge1_lane6[59:40];
+  assign \$2746  = merge1_lane4[79:60] > merge1_lane6[79:60];
+  assign \$2747  = merge1_lane4[79:60] == merge1_lane6[79:60];
+  assign \$2748  = merge1_lane4[83:80] > merge1_lane6[83:80];
+  assign \$2749  = merge1_lane4[83:80] == merge1_lane6[83:80];
+  assign \$2750  = merge1_lane5[19:0] > merge1_lane7[19:0];
+  assign \$2751  = merge1_lane5[19:0] == merge1_lane7[19:0];
+  assign \$2752  = merge1_lane5[39:20] > merge1_lane7[39:20];
+  assign \$2753  = merge1_lane5[39:20] == merge1_lane7[39:20];
+  assign \$2754  = merge1_lane5[59:40] > merge1_lane7[59:40];
+  assign \$2755  = merge1_lane5[59:40] == merge1_lane7[59:40];
+  assign \$2756  = merge1_lane5[79:60] > merge1_lane7[79:60];
+  assign \$2757  = merge1_lane5[79:60] == merge1_lane7[79:60];
+  assign \$2758  = merge1_lane5[83:80] > merge1_lane7[83:80];
+  assign \$2759  = merge1_lane5[83:80] == merge1_lane7[83:80];
+  assign \$2760  = merge1_lane8[19:0] > merge1_lane10[19:0];
+  assign \$2761  = merge1_lane8[19:0] == merge1_lane10[19:0];
+  assign \$2762  = merge1_lane8[39:20] > merge1_lane10[39:20];
+  assign \$2763  = merge1_lane8[39:20] == merge1_lane10[39:20];
+  assign \$2764  = merge1_lane8[59:40] > merge1_lane10[59:40];
+  assign \$2765  = merge1_lane8[59:40] == merge1_lane10[59:40];
+  assign \$2766  = merge1_lane8[79:60] > merge1_lane10[79:60];
+  assign \$2767  = merge1_lane8[79:60] == merge1_lane10[79:60];
+  assign \$2768  = merge1_lane8[83:80] > merge1_lane10[83:80];
+  assign \$2769  = merge1_lane8[83:80] == merge1_lane10[83:80];
+  assign \$2770  = merge1_lane9[19:0] > merge1_lane11[19:0];
+  assign \$2771  = merge1_lane9[19:0] == merge1_lane11[19:0];
+  assign \$2772  = merge1_lane9[39:20] > merge1_lane11[39:20];
+  assign \$2773  = merge1_lane9[39:20] == merge1_lane11[39:20];
+  assign \$2774  = merge1_lane9[59:40] > merge1_lane11[59:40];
+  assign \$2775  = merge1_lane9[59:40] == merge1_lane11[59:40];
+  assign \$2776  = merge1_lane9[79:60] > merge1_lane11[79:60];
+  assign \$2777  = merge1_lane9[79:60] == merge1_lane11[79:60];
+  assign \$2778  = merge1_lane9[83:80] > merge1_lane11[83:80];
+  assign \$2779  = merge1_lane9[83:80] == merge1_lane11[83:80];
+  assign \$2780  = merge1_lane12[19:0] > merge1_lane14[19:0];
+  assign \$2781  = merge1_lane12[19:0] == merge1_lane14[19:0];
+  assign \$2782  = merge1_lane12[39:20] > merge1_lane14[39:20];
+  assign \$2783  = merge1_lane12[39:20] == merge1_lane14[39:20];
+  assign \$2784  = merge1_lane12[59:40] > merge1_lane14[59:40];
+  assign \$2785  = merge1_lane12[59:40] == merge1_lane14[59:40];
+  assign \$2786  = merge1_lane12[79:60] > merge1_lane14[79:60];
+  assign \$2787  = merge1_lane12[79:60] == merge1_lane14[79:60];
+  assign \$2788  = merge1_lane12[83:80] > merge1_lane14[83:80];
+  assign \$2789  = merge1_lane12[83:80] == merge1_lane14[83:80];
+  assign \$2790  = merge1_lane13[19:0] > merge1_lane15[19:0];
+  assign \$2791  = merge1_lane13[19:0] == merge1_lane15[19:0];
+  assign \$2792  = merge1_lane13[39:20] > merge1_lane15[39:20];
+  assign \$2793  = merge1_lane13[39:20] == merge1_lane15[39:20];
+  assign \$2794  = merge1_lane13[59:40] > merge1_lane15[59:40];
+  assign \$2795  = merge1_lane13[59:40] == merge1_lane15[59:40];
+  assign \$2796  = merge1_lane13[79:60] > merge1_lane15[79:60];
+  assign \$2797  = merge1_lane13[79:60] == merge1_lane15[79:60];
+  assign \$2798  = merge1_lane13[83:80] > merge1_lane15[83:80];
+  assign \$2799  = merge1_lane13[83:80] == merge1_lane15[83:80];
+  assign \$2800  = merge2_eq0_1 & merge2_gt0_0;
+  assign \$2801  = merge2_gt0_1 | \$2800 ;
+  assign \$2802  = merge2_eq0_2 & \$2801 ;
+  assign \$2803  = merge2_gt0_2 | \$2802 ;
+  assign \$2804  = merge2_eq0_3 & \$2803 ;
+  assign \$2805  = merge2_gt0_3 | \$2804 ;
+  assign \$2806  = merge2_eq0_4 & \$2805 ;
+  assign \$2807  = merge2_gt0_4 | \$2806 ;
+  assign \$2808  = \$2807  ? merge2_in2 : merge2_in0;
+  assign \$2809  = merge2_eq1_1 & merge2_gt1_0;
+  assign \$2810  = merge2_gt1_1 | \$2809 ;
+  assign \$2811  = merge2_eq1_2 & \$2810 ;
+  assign \$2812  = merge2_gt1_2 | \$2811 ;
+  assign \$2813  = merge2_eq1_3 & \$2812 ;
+  assign \$2814  = merge2_gt1_3 | \$2813 ;
+  assign \$2815  = merge2_eq1_4 & \$2814 ;
+  assign \$2816  = merge2_gt1_4 | \$2815 ;
+  assign \$2817  = \$2816  ? merge2_in3 : merge2_in1;
+  assign \$2818  = merge2_eq0_1 & merge2_gt0_0;
+  assign \$2819  = merge2_gt0_1 | \$2818 ;
+  assign \$2820  = merge2_eq0_2 & \$2819 ;
+  assign \$2821  = merge2_gt0_2 | \$2820 ;
+  assign \$2822  = merge2_eq0_3 & \$2821 ;
+  assign \$2823  = merge2_gt0_3 | \$2822 ;
+  assign \$2824  = merge2_eq0_4 & \$2823 ;
+  assign \$2825  = merge2_gt0_4 | \$2824 ;
+  assign \$2826  = \$2825  ? merge2_in0 : merge2_in2;
+  assign \$2827  = merge2_eq1_1 & merge2_gt1_0;
+  assign \$2828  = merge2_gt1_1 | \$2827 ;
+  assign \$2829  = merge2_eq1_2 & \$2828 ;
+  assign \$2830  = merge2_gt1_2 | \$2829 ;
+  assign \$2831  = merge2_eq1_3 & \$2830 ;
+  assign \$2832  = merge2_gt1_3 | \$2831 ;
+  assign \$2833  = merge2_eq1_4 & \$2832 ;
+  assign \$2834  = merge2_gt1_4 | \$2833 ;
+  assign \$2835  = \$2834  ? merge2_in1 : merge2_in3;
+  assign \$2836  = merge2_eq4_1 & merge2_gt4_0;
+  assign \$2837  = merge2_gt4_1 | \$2836 ;
+  assign \$2838  = merge2_eq4_2 & \$2837 ;
+  assign \$2839  = merge2_gt4_2 | \$2838 ;
+  assign \$2840  = merge2_eq4_3 & \$2839 ;
+  assign \$2841  = merge2_gt4_3 | \$2840 ;
+  assign \$2842  = merge2_eq4_4 & \$2841 ;
+  assign \$2843  = merge2_gt4_4 | \$2842 ;
+  assign \$2844  = \$2843  ? merge2_in6 : merge2_in4;
+  assign \$2845  = merge2_eq5_1 & merge2_gt5_0;
+  assign \$2846  = merge2_gt5_1 | \$2845 ;
+  assign \$2847  = merge2_eq5_2 & \$2846 ;
+  assign \$2848  = merge2_gt5_2 | \$2847 ;
+  assign \$2849  = merge2_eq5_3 & \$2848 ;
+  assign \$2850  = merge2_gt5_3 | \$2849 ;
+  assign \$2851  = merge2_eq5_4 & \$2850 ;
+  assign \$2852  = merge2_gt5_4 | \$2851 ;
+  assign \$2853  = \$2852  ? merge2_in7 : merge2_in5;
+  assign \$2854  = merge2_eq4_1 & merge2_gt4_0;
+  assign \$2855  = merge2_gt4_1 | \$2854 ;
+  assign \$2856  = merge2_eq4_2 & \$2855 ;
+  assign \$2857  = merge2_gt4_2 | \$2856 ;
+  assign \$2858  = merge2_eq4_3 & \$2857 ;
+  assign \$2859  = merge2_gt4_3 | \$2858 ;
+  assign \$2860  = merge2_eq4_4 & \$2859 ;
+  assign \$2861  = merge2_gt4_4 | \$2860 ;
+  assign \$2862  = \$2861  ? merge2_in4 : merge2_in6;
+  assign \$2863  = merge2_eq5_1 & merge2_gt5_0;
+  assign \$2864  = merge2_gt5_1 | \$2863 ;
+  assign \$2865  = merge2_eq5_2 & \$2864 ;
+  assign \$2866  = merge2_gt5_2 | \$2865 ;
+  assign \$2867  = merge2_eq5_3 & \$2866 ;
+  assign \$2868  = merge2_gt5_3 | \$2867 ;
+  assign \$2869  = merge2_eq5_4 & \$2868 ;
+  assign \$2870  = merge2_gt5_4 | \$2869 ;
+  assign \$2871  = \$2870  ? merge2_in5 : merge2_in7;
+  assign \$2872  = merge2_eq8_1 & merge2_gt8_0;
+  assign \$2873  = merge2_gt8_1 | \$2872 ;
+  assign \$2874  = merge2_eq8_2 & \$2873 ;
+  assign \$2875  = merge2_gt8_2 | \$2874 ;
+  assign \$2876  = merge2_eq8_3 & \$2875 ;
+  assign \$2877  = merge2_gt8_3 | \$2876 ;
+  assign \$2878  = merge2_eq8_4 & \$2877 ;
+  assign \$2879  = merge2_gt8_4 | \$2878 ;
+  assign \$2880  = \$2879  ? merge2_in10 : merge2_in8;
+  assign \$2881  = merge2_eq9_1 & merge2_gt9_0;
+  assign \$2882  = merge2_gt9_1 | \$2881 ;
+  assign \$2883  = merge2_eq9_2 & \$2882 ;
+  assign \$2884  = merge2_gt9_2 | \$2883 ;
+  assign \$2885  = merge2_eq9_3 & \$2884 ;
+  assign \$2886  = merge2_gt9_3 | \$2885 ;
+  assign \$2887  = merge2_eq9_4 & \$2886 ;
+  assign \$2888  = merge2_gt9_4 | \$2887 ;
+  assign \$2889  = \$2888  ? merge2_in11 : merge2_in9;
+  assign \$2890  = merge2_eq8_1 & merge2_gt8_0;
+  assign \$2891  = merge2_gt8_1 | \$2890 ;
+  assign \$2892  = merge2_eq8_2 & \$2891 ;
+  assign \$2893  = merge2_gt8_2 | \$2892 ;
+  assign \$2894  = merge2_eq8_3 & \$2893 ;
+  assign \$2895  = merge2_gt8_3 | \$2894 ;
+  assign \$2896  = merge2_eq8_4 & \$2895 ;
+  assign \$2897  = merge2_gt8_4 | \$2896 ;
+  assign \$2898  = \$2897  ? merge2_in8 : merge2_in10;
+  assign \$2899  = merge2_eq9_1 & merge2_gt9_0;
+  assign \$2900  = merge2_gt9_1 | \$2899 ;
+  assign \$2901  = merge2_eq9_2 & \$2900 ;
+  assign \$2902  = merge2_gt9_2 | \$2901 ;
+  assign \$2903  = merge2_eq9_3 & \$2902 ;
+  assign \$2904  = merge2_gt9_3 | \$2903 ;
+  assign \$2905  = merge2_eq9_4 & \$2904 ;
+  assign \$2906  = merge2_gt9_4 | \$2905 ;
+  assign \$2907  = \$2906  ? merge2_in9 : merge2_in11;
+  assign \$2908  = merge2_eq12_1 & merge2_gt12_0;
+  assign \$2909  = merge2_gt12_1 | \$2908 ;
+  assign \$2910  = merge2_eq12_2 & \$2909 ;
+  assign \$2911  = merge2_gt12_2 | \$2910 ;
+  assign \$2912  = merge2_eq12_3 & \$2911 ;
+  assign \$2913  = merge2_gt12_3 | \$2912 ;
+  assign \$2914  = merge2_eq12_4 & \$2913 ;
+  assign \$2915  = merge2_gt12_4 | \$2914 ;
+  assign \$2916  = \$2915  ? merge2_in14 : merge2_in12;
+  assign \$2917  = merge2_eq13_1 & merge2_gt13_0;
+  assign \$2918  = merge2_gt13_1 | \$2917 ;
+  assign \$2919  = merge2_eq13_2 & \$2918 ;
+  assign \$2920  = merge2_gt13_2 | \$2919 ;
+  assign \$2921  = merge2_eq13_3 & \$2920 ;
+  assign \$2922  = merge2_gt13_3 | \$2921 ;
+  assign \$2923  = merge2_eq13_4 & \$2922 ;
+  assign \$2924  = merge2_gt13_4 | \$2923 ;
+  assign \$2925  = \$2924  ? merge2_in15 : merge2_in13;
+  assign \$2926  = merge2_eq12_1 & merge2_gt12_0;
+  assign \$2927  = merge2_gt12_1 | \$2926 ;
+  assign \$2928  = merge2_eq12_2 & \$2927 ;
+  assign \$2929  = merge2_gt12_2 | \$2928 ;
+  assign \$2930  = merge2_eq12_3 & \$2929 ;
+  assign \$2931  = merge2_gt12_3 | \$2930 ;
+  assign \$2932  = merge2_eq12_4 & \$2931 ;
+  assign \$2933  = merge2_gt12_4 | \$2932 ;
+  assign \$2934  = \$2933  ? merge2_in12 : merge2_in14;
+  assign \$2935  = merge2_eq13_1 & merge2_gt13_0;
+  assign \$2936  = merge2_gt13_1 | \$2935 ;
+  assign \$2937  = merge2_eq13_2 & \$2936 ;
+  assign \$2938  = merge2_gt13_2 | \$2937 ;
+  assign \$2939  = merge2_eq13_3 & \$2938 ;
+  assign \$2940  = merge2_gt13_3 | \$2939 ;
+  assign \$2941  = merge2_eq13_4 & \$2940 ;
+  assign \$2942  = merge2_gt13_4 | \$2941 ;
+  assign \$2943  = \$2942  ? merge2_in13 : merge2_in15;
+  assign \$2944  = merge2_lane0[19:0] > merge2_lane1[19:0];
+  assign \$2945  = merge2_lane0[19:0] == merge2_lane1[19:0];
+  assign \$2946  = merge2_lane0[39:20] > merge2_lane1[39:20];
+  assign \$2947  = merge2_lane0[39:20] == merge2_lane1[39:20];
+  assign \$2948  = merge2_lane0[59:40] > merge2_lane1[59:40];
+  assign \$2949  = merge2_lane0[59:40] == merge2_lane1[59:40];
+  assign \$2950  = merge2_lane0[79:60] > merge2_lane1[79:60];
+  assign \$2951  = merge2_lane0[79:60] == merge2_lane1[79:60];
+  assign \$2952  = merge2_lane0[83:80] > merge2_lane1[83:80];
+  assign \$2953  = merge2_lane0[83:80] == merge2_lane1[83:80];
+  assign \$2954  = merge2_lane2[19:0] > merge2_lane3[19:0];
+  assign \$2955  = merge2_lane2[19:0] == merge2_lane3[19:0];
+  assign \$2956  = merge2_lane2[39:20] > merge2_lane3[39:20];
+  assign \$2957  = merge2_lane2[39:20] == merge2_lane3[39:20];
+  assign \$2958  = merge2_lane2[59:40] > merge2_lane3[59:40];
+  assign \$2959  = merge2_lane2[59:40] == merge2_lane3[59:40];
+  assign \$2960  = merge2_lane2[79:60] > merge2_lane3[79:60];
+  assign \$2961  = merge2_lane2[79:60] == merge2_lane3[79:60];
+  assign \$2962  = merge2_lane2[83:80] > merge2_lane3[83:80];
+  assign \$2963  = merge2_lane2[83:80] == merge2_lane3[83:80];
+  assign \$2964  = merge2_lane4[19:0] > merge2_lane5[19:0];
+  assign \$2965  = merge2_lane4[19:0] == merge2_lane5[19:0];
+  assign \$2966  = merge2_lane4[39:20] > merge2_lane5[39:20];
+  assign \$2967  = merge2_lane4[39:20] == merge2_lane5[39:20];
+  assign \$2968  = merge2_lane4[59:40] > merge2_lane5[59:40];
+  assign \$2969  = merge2_lane4[59:40] == merge2_lane5[59:40];
+  assign \$2970  = merge2_lane4[79:60] > merge2_lane5[79:60];
+  assign \$2971  = merge2_lane4[79:60] == merge2_lane5[79:60];
+  assign \$2972  = merge2_lane4[83:80] > merge2_lane5[83:80];
+  assign \$2973  = merge2_lane4[83:80] == merge2_lane5[83:80];
+  assign \$2974  = merge2_lane6[19:0] > merge2_lane7[19:0];
+  assign \$2975  = merge2_lane6[19:0] == merge2_lane7[19:0];
+  assign \$2976  = merge2_lane6[39:20] > merge2_lane7[39:20];
+  assign \$2977  = merge2_lane6[39:20] == merge2_lane7[39:20];
+  assign \$2978  = merge2_lane6[59:40] > merge2_lane7[59:40];
+  assign \$2979  = merge2_lane6[59:40] == merge2_lane7[59:40];
+  assign \$2980  = merge2_lane6[79:60] > merge2_lane7[79:60];
+  assign \$2981  = merge2_lane6[79:60] == merge2_lane7[79:60];
+  assign \$2982  = merge2_lane6[83:80] > merge2_lane7[83:80];
+  assign \$2983  = merge2_lane6[83:80] == merge2_lane7[83:80];
+  assign \$2984  = merge2_lane8[19:0] > merge2_lane9[19:0];
+  assign \$2985  = merge2_lane8[19:0] == merge2_lane9[19:0];
+  assign \$2986  = merge2_lane8[39:20] > merge2_lane9[39:20];
+  assign \$2987  = merge2_lane8[39:20] == merge2_lane9[39:20];
+  assign \$2988  = merge2_lane8[59:40] > merge2_lane9[59:40];
+  assign \$2989  = merge2_lane8[59:40] == merge2_lane9[59:40];
+  assign \$2990  = merge2_lane8[79:60] > merge2_lane9[79:60];
+  assign \$2991  = merge2_lane8[79:60] == merge2_lane9[79:60];
+  assign \$2992  = merge2_lane8[83:80] > merge2_lane9[83:80];
+  assign \$2993  = merge2_lane8[83:80] == merge2_lane9[83:80];
+  assign \$2994  = merge2_lane10[19:0] > merge2_lane11[19:0];
+  assign \$2995  = merge2_lane10[19:0] == merge2_lane11[19:0];
+  assign \$2996  = merge2_lane10[39:20] > merge2_lane11[39:20];
+  assign \$2997  = merge2_lane10[39:20] == merge2_lane11[39:20];
+  assign \$2998  = merge2_lane10[59:40] > merge2_lane11[59:40];
+  assign \$2999  = merge2_lane10[59:40] == merge2_lane11[59:40];
+  assign \$3000  = merge2_lane10[79:60] > merge2_lane11[79:60];
+  assign \$3001  = merge2_lane10[79:60] == merge2_lane11[79:60];
+  assign \$3002  = merge2_lane10[83:80] > merge2_lane11[83:80];
+  assign \$3003  = merge2_lane10[83:80] == merge2_lane11[83:80];
+  assign \$3004  = merge2_lane12[19:0] > merge2_lane13[19:0];
+  assign \$3005  = merge2_lane12[19:0] == merge2_lane13[19:0];
+  assign \$3006  = merge2_lane12[39:20] > merge2_lane13[39:20];
+  assign \$3007  = merge2_lane12[39:20] == merge2_lane13[39:20];
+  assign \$3008  = merge2_lane12[59:40] > merge2_lane13[59:40];
+  assign \$3009  = merge2_lane12[59:40] == merge2_lane13[59:40];
+  assign \$3010  = merge2_lane12[79:60] > merge2_lane13[79:60];
+  assign \$3011  = merge2_lane12[79:60] == merge2_lane13[79:60];
+  assign \$3012  = merge2_lane12[83:80] > merge2_lane13[83:80];
+  assign \$3013  = merge2_lane12[83:80] == merge2_lane13[83:80];
+  assign \$3014  = merge2_lane14[19:0] > merge2_lane15[19:0];
+  assign \$3015  = merge2_lane14[19:0] == merge2_lane15[19:0];
+  assign \$3016  = merge2_lane14[39:20] > merge2_lane15[39:20];
+  assign \$3017  = merge2_lane14[39:20] == merge2_lane15[39:20];
+  assign \$3018  = merge2_lane14[59:40] > merge2_lane15[59:40];
+  assign \$3019  = merge2_lane14[59:40] == merge2_lane15[59:40];
+  assign \$3020  = merge2_lane14[79:60] > merge2_lane15[79:60];
+  assign \$3021  = merge2_lane14[79:60] == merge2_lane15[79:60];
+  assign \$3022  = merge2_lane14[83:80] > merge2_lane15[83:80];
+  assign \$3023  = merge2_lane14[83:80] == merge2_lane15[83:80];
+  assign \$3024  = merge3_eq0_1 & merge3_gt0_0;
+  assign \$3025  = merge3_gt0_1 | \$3024 ;
+  assign \$3026  = merge3_eq0_2 & \$3025 ;
+  assign \$3027  = merge3_gt0_2 | \$3026 ;
+  assign \$3028  = merge3_eq0_3 & \$3027 ;
+  assign \$3029  = merge3_gt0_3 | \$3028 ;
+  assign \$3030  = merge3_eq0_4 & \$3029 ;
+  assign \$3031  = merge3_gt0_4 | \$3030 ;
+  assign \$3032  = \$3031  ? merge3_in1 : merge3_in0;
+  assign \$3033  = merge3_eq0_1 & merge3_gt0_0;
+  assign \$3034  = merge3_gt0_1 | \$3033 ;
+  assign \$3035  = merge3_eq0_2 & \$3034 ;
+  assign \$3036  = merge3_gt0_2 | \$3035 ;
+  assign \$3037  = merge3_eq0_3 & \$3036 ;
+  assign \$3038  = merge3_gt0_3 | \$3037 ;
+  assign \$3039  = merge3_eq0_4 & \$3038 ;
+  assign \$3040  = merge3_gt0_4 | \$3039 ;
+  assign \$3041  = \$3040  ? merge3_in0 : merge3_in1;
+  assign \$3042  = merge3_eq2_1 & merge3_gt2_0;
+  assign \$3043  = merge3_gt2_1 | \$3042 ;
+  assign \$3044  = merge3_eq2_2 & \$3043 ;
+  assign \$3045  = merge3_gt2_2 | \$3044 ;
+  assign \$3046  = merge3_eq2_3 & \$3045 ;
+  assign \$3047  = merge3_gt2_3 | \$3046 ;
+  assign \$3048  = merge3_eq2_4 & \$3047 ;
+  assign \$3049  = merge3_gt2_4 | \$3048 ;
+  assign \$3050  = \$3049  ? merge3_in3 : merge3_in2;
+  assign \$3051  = merge3_eq2_1 & merge3_gt2_0;
+  assign \$3052  = merge3_gt2_1 | \$3051 ;
+  assign \$3053  = merge3_eq2_2 & \$3052 ;
+  assign \$3054  = merge3_gt2_2 | \$3053 ;
+  assign \$3055  = merge3_eq2_3 & \$3054 ;
+  assign \$3056  = merge3_gt2_3 | \$3055 ;
+  assign \$3057  = merge3_eq2_4 & \$3056 ;
+  assign \$3058  = merge3_gt2_4 | \$3057 ;
+  assign \$3059  = \$3058  ? merge3_in2 : merge3_in3;
+  assign \$3060  = merge3_eq4_1 & merge3_gt4_0;
+  assign \$3061  = merge3_gt4_1 | \$3060 ;
+  assign \$3062  = merge3_eq4_2 & \$3061 ;
+  assign \$3063  = merge3_gt4_2 | \$3062 ;
+  assign \$3064  = merge3_eq4_3 & \$3063 ;
+  assign \$3065  = merge3_gt4_3 | \$3064 ;
+  assign \$3066  = merge3_eq4_4 & \$3065 ;
+  assign \$3067  = merge3_gt4_4 | \$3066 ;
+  assign \$3068  = \$3067  ? merge3_in5 : merge3_in4;
+  assign \$3069  = merge3_eq4_1 & merge3_gt4_0;
+  assign \$3070  = merge3_gt4_1 | \$3069 ;
+  assign \$3071  = merge3_eq4_2 & \$3070 ;
+  assign \$3072  = merge3_gt4_2 | \$3071 ;
+  assign \$3073  = merge3_eq4_3 & \$3072 ;
+  assign \$3074  = merge3_gt4_3 | \$3073 ;
+  assign \$3075  = merge3_eq4_4 & \$3074 ;
+  assign \$3076  = merge3_gt4_4 | \$3075 ;
+  assign \$3077  = \$3076  ? merge3_in4 : merge3_in5;
+  assign \$3078  = merge3_eq6_1 & merge3_gt6_0;
+  assign \$3079  = merge3_gt6_1 | \$3078 ;
+  assign \$3080  = merge3_eq6_2 & \$3079 ;
+  assign \$3081  = merge3_gt6_2 | \$3080 ;
+  assign \$3082  = merge3_eq6_3 & \$3081 ;
+  assign \$3083  = merge3_gt6_3 | \$3082 ;
+  assign \$3084  = merge3_eq6_4 & \$3083 ;
+  assign \$3085  = merge3_gt6_4 | \$3084 ;
+  assign \$3086  = \$3085  ? merge3_in7 : merge3_in6;
+  assign \$3087  = merge3_eq6_1 & merge3_gt6_0;
+  assign \$3088  = merge3_gt6_1 | \$3087 ;
+  assign \$3089  = merge3_eq6_2 & \$3088 ;
+  assign \$3090  = merge3_gt6_2 | \$3089 ;
+  assign \$3091  = merge3_eq6_3 & \$3090 ;
+  assign \$3092  = merge3_gt6_3 | \$3091 ;
+  assign \$3093  = merge3_eq6_4 & \$3092 ;
+  assign \$3094  = merge3_gt6_4 | \$3093 ;
+  assign \$3095  = \$3094  ? merge3_in6 : merge3_in7;
+  assign \$3096  = merge3_eq8_1 & merge3_gt8_0;
+  assign \$3097  = merge3_gt8_1 | \$3096 ;
+  assign \$3098  = merge3_eq8_2 & \$3097 ;
+  assign \$3099  = merge3_gt8_2 | \$3098 ;
+  assign \$3100  = merge3_eq8_3 & \$3099 ;
+  assign \$3101  = merge3_gt8_3 | \$3100 ;
+  assign \$3102  = merge3_eq8_4 & \$3101 ;
+  assign \$3103  = merge3_gt8_4 | \$3102 ;
+  assign \$3104  = \$3103  ? merge3_in9 : merge3_in8;
+  assign \$3105  = merge3_eq8_1 & merge3_gt8_0;
+  assign \$3106  = merge3_gt8_1 | \$3105 ;
+  assign \$3107  = merge3_eq8_2 & \$3106 ;
+  assign \$3108  = merge3_gt8_2 | \$3107 ;
+  assign \$3109  = merge3_eq8_3 & \$3108 ;
+  assign \$3110  = merge3_gt8_3 | \$3109 ;
+  assign \$3111  = merge3_eq8_4 & \$3110 ;
+  assign \$3112  = merge3_gt8_4 | \$3111 ;
+  assign \$3113  = \$3112  ? merge3_in8 : merge3_in9;
+  assign \$3114  = merge3_eq10_1 & merge3_gt10_0;
+  assign \$3115  = merge3_gt10_1 | \$3114 ;
+  assign \$3116  = merge3_eq10_2 & \$3115 ;
+  assign \$3117  = merge3_gt10_2 | \$3116 ;
+  assign \$3118  = merge3_eq10_3 & \$3117 ;
+  assign \$3119  = merge3_gt10_3 | \$3118 ;
+  assign \$3120  = merge3_eq10_4 & \$3119 ;
+  assign \$3121  = merge3_gt10_4 | \$3120 ;
+  assign \$3122  = \$3121  ? merge3_in11 : merge3_in10;
+  assign \$3123  = merge3_eq10_1 & merge3_gt10_0;
+  assign \$3124  = merge3_gt10_1 | \$3123 ;
+  assign \$3125  = merge3_eq10_2 & \$3124 ;
+  assign \$3126  = merge3_gt10_2 | \$3125 ;
+  assign \$3127  = merge3_eq10_3 & \$3126 ;
+  assign \$3128  = merge3_gt10_3 | \$3127 ;
+  assign \$3129  = merge3_eq10_4 & \$3128 ;
+  assign \$3130  = merge3_gt10_4 | \$3129 ;
+  assign \$3131  = \$3130  ? merge3_in10 : merge3_in11;
+  assign \$3132  = merge3_eq12_1 & merge3_gt12_0;
+  assign \$3133  = merge3_gt12_1 | \$3132 ;
+  assign \$3134  = merge3_eq12_2 & \$3133 ;
+  assign \$3135  = merge3_gt12_2 | \$3134 ;
+  assign \$3136  = merge3_eq12_3 & \$3135 ;
+  assign \$3137  = merge3_gt12_3 | \$3136 ;
+  assign \$3138  = merge3_eq12_4 & \$3137 ;
+  assign \$3139  = merge3_gt12_4 | \$3138 ;
+  assign \$3140  = \$3139  ? merge3_in13 : merge3_in12;
+  assign \$3141  = merge3_eq12_1 & merge3_gt12_0;
+  assign \$3142  = merge3_gt12_1 | \$3141 ;
+  assign \$3143  = merge3_eq12_2 & \$3142 ;
+  assign \$3144  = merge3_gt12_2 | \$3143 ;
+  assign \$3145  = merge3_eq12_3 & \$3144 ;
+  assign \$3146  = merge3_gt12_3 | \$3145 ;
+  assign \$3147  = merge3_eq12_4 & \$3146 ;
+  assign \$3148  = merge3_gt12_4 | \$3147 ;
+  assign \$3149  = \$3148  ? merge3_in12 : merge3_in13;
+  assign \$3150  = merge3_eq14_1 & merge3_gt14_0;
+  assign \$3151  = merge3_gt14_1 | \$3150 ;
+  assign \$3152  = merge3_eq14_2 & \$3151 ;
+  assign \$3153  = merge3_gt14_2 | \$3152 ;
+  assign \$3154  = merge3_eq14_3 & \$3153 ;
+  assign \$3155  = merge3_gt14_3 | \$3154 ;
+  assign \$3156  = merge3_eq14_4 & \$3155 ;
+  assign \$3157  = merge3_gt14_4 | \$3156 ;
+  assign \$3158  = \$3157  ? merge3_in15 : merge3_in14;
+  assign \$3159  = merge3_eq14_1 & merge3_gt14_0;
+  assign \$3160  = merge3_gt14_1 | \$3159 ;
+  assign \$3161  = merge3_eq14_2 & \$3160 ;
+  assign \$3162  = merge3_gt14_2 | \$3161 ;
+  assign \$3163  = merge3_eq14_3 & \$3162 ;
+  assign \$3164  = merge3_gt14_3 | \$3163 ;
+  assign \$3165  = merge3_eq14_4 & \$3164 ;
+  assign \$3166  = merge3_gt14_4 | \$3165 ;
+  assign \$3167  = \$3166  ? merge3_in14 : merge3_in15;
+  assign \$3168  = merge3_lane0[83] | merge3_lane1[83];
+  assign \$3169  = ~ \$3168 ;
+  assign \$3170  = merge3_lane0[20] != merge3_lane1[20];
+  assign \$3171  = \$3169  & \$3170 ;
+  assign \$3172  = merge3_lane0[83:21] == merge3_lane1[83:21];
+  assign \$3173  = \$3171  & \$3172 ;
+  assign \$3174  = merge3_lane0[20] ? merge3_lane1[19:0] : merge3_lane0[19:0];
+  assign \$3175  = merge3_lane0[20] ? merge3_lane0[19:0] : merge3_lane1[19:0];
+  assign \$3176  = merge3_lane1[83] | merge3_lane2[83];
+  assign \$3177  = ~ \$3176 ;
+  assign \$3178  = merge3_lane1[20] != merge3_lane2[20];
+  assign \$3179  = \$3177  & \$3178 ;
+  assign \$3180  = merge3_lane1[83:21] == merge3_lane2[83:21];
+  assign \$3181  = \$3179  & \$3180 ;
+  assign \$3182  = merge3_lane1[20] ? merge3_lane2[19:0] : merge3_lane1[19:0];
+  assign \$3183  = merge3_lane1[20] ? merge3_lane1[19:0] : merge3_lane2[19:0];
+  assign \$3184  = merge3_lane2[83] | merge3_lane3[83];
+  assign \$3185  = ~ \$3184 ;
+  assign \$3186  = merge3_lane2[20] != merge3_lane3[20];
+  assign \$3187  = \$3185  & \$3186 ;
+  assign \$3188  = merge3_lane2[83:21] == merge3_lane3[83:21];
+  assign \$3189  = \$3187  & \$3188 ;
+  assign \$3190  = merge3_lane2[20] ? merge3_lane3[19:0] : merge3_lane2[19:0];
+  assign \$3191  = merge3_lane2[20] ? merge3_lane2[19:0] : merge3_lane3[19:0];
+  assign \$3192  = merge3_lane3[83] | merge3_lane4[83];
+  assign \$3193  = ~ \$3192 ;
+  assign \$3194  = merge3_lane3[20] != merge3_lane4[20];
+  assign \$3195  = \$3193  & \$3194 ;
+  assign \$3196  = merge3_lane3[83:21] == merge3_lane4[83:21];
+  assign \$3197  = \$3195  & \$3196 ;
+  assign \$3198  = merge3_lane3[20] ? merge3_lane4[19:0] : merge3_lane3[19:0];
+  assign \$3199  = merge3_lane3[20] ? merge3_lane3[19:0] : merge3_lane4[19:0];
+  assign \$3200  = merge3_lane4[83] | merge3_lane5[83];
+  assign \$3201  = ~ \$3200 ;
+  assign \$3202  = merge3_lane4[20] != merge3_lane5[20];
+  assign \$3203  = \$3201  & \$3202 ;
+  assign \$3204  = merge3_lane4[83:21] == merge3_lane5[83:21];
+  assign \$3205  = \$3203  & \$3204 ;
+  assign \$3206  = merge3_lane4[20] ? merge3_lane5[19:0] : merge3_lane4[19:0];
+  assign \$3207  = merge3_lane4[20] ? merge3_lane4[19:0] : merge3_lane5[19:0];
+  assign \$3208  = merge3_lane5[83] | merge3_lane6[83];
+  assign \$3209  = ~ \$3208 ;
+  assign \$3210  = merge3_lane5[20] != merge3_lane6[20];
+  assign \$3211  = \$3209  & \$3210 ;
+  assign \$3212  = merge3_lane5[83:21] == merge3_lane6[83:21];
+  assign \$3213  = \$3211  & \$3212 ;
+  assign \$3214  = merge3_lane5[20] ? merge3_lane6[19:0] : merge3_lane5[19:0];
+  assign \$3215  = merge3_lane5[20] ? merge3_lane5[19:0] : merge3_lane6[19:0];
+  assign \$3216  = merge3_lane6[83] | merge3_lane7[83];
+  assign \$3217  = ~ \$3216 ;
+  assign \$3218  = merge3_lane6[20] != merge3_lane7[20];
+  assign \$3219  = \$3217  & \$3218 ;
+  assign \$3220  = merge3_lane6[83:21] == merge3_lane7[83:21];
+  assign \$3221  = \$3219  & \$3220 ;
+  assign \$3222  = merge3_lane6[20] ? merge3_lane7[19:0] : merge3_lane6[19:0];
+  assign \$3223  = merge3_lane6[20] ? merge3_lane6[19:0] : merge3_lane7[19:0];
+  assign \$3224  = merge3_lane7[83] | merge3_lane8[83];
+  assign \$3225  = ~ \$3224 ;
+  assign \$3226  = merge3_lane7[20] != merge3_lane8[20];
+  assign \$3227  = \$3225  & \$3226 ;
+  assign \$3228  = merge3_lane7[83:21] == merge3_lane8[83:21];
+  assign \$3229  = \$3227  & \$3228 ;
+  assign \$3230  = merge3_lane7[20] ? merge3_lane8[19:0] : merge3_lane7[19:0];
+  assign \$3231  = merge3_lane7[20] ? merge3_lane7[19:0] : merge3_lane8[19:0];
+  assign \$3232  = merge3_lane8[83] | merge3_lane9[83];
+  assign \$3233  = ~ \$3232 ;
+  assign \$3234  = merge3_lane8[20] != merge3_lane9[20];
+  assign \$3235  = \$3233  & \$3234 ;
+  assign \$3236  = merge3_lane8[83:21] == merge3_lane9[83:21];
+  assign \$3237  = \$3235  & \$3236 ;
+  assign \$3238  = merge3_lane8[20] ? merge3_lane9[19:0] : merge3_lane8[19:0];
+  assign \$3239  = merge3_lane8[20] ? merge3_lane8[19:0] : merge3_lane9[19:0];
+  assign \$3240  = merge3_lane9[83] | merge3_lane10[83];
+  assign \$3241  = ~ \$3240 ;
+  assign \$3242  = merge3_lane9[20] != merge3_lane10[20];
+  assign \$3243  = \$3241  & \$3242 ;
+  assign \$3244  = merge3_lane9[83:21] == merge3_lane10[83:21];
+  assign \$3245  = \$3243  & \$3244 ;
+  assign \$3246  = merge3_lane9[20] ? merge3_lane10[19:0] : merge3_lane9[19:0];
+  assign \$3247  = merge3_lane9[20] ? merge3_lane9[19:0] : merge3_lane10[19:0];
+  assign \$3248  = merge3_lane10[83] | merge3_lane11[83];
+  assign \$3249  = ~ \$3248 ;
+  assign \$3250  = merge3_lane10[20] != merge3_lane11[20];
+  assign \$3251  = \$3249  & \$3250 ;
+  assign \$3252  = merge3_lane10[83:21] == merge3_lane11[83:21];
+  assign \$3253  = \$3251  & \$3252 ;
+  assign \$3254  = merge3_lane10[20] ? merge3_lane11[19:0] : merge3_lane10[19:0];
+  assign \$3255  = merge3_lane10[20] ? merge3_lane10[19:0] : merge3_lane11[19:0];
+  assign \$3256  = merge3_lane11[83] | merge3_lane12[83];
+  assign \$3257  = ~ \$3256 ;
+  assign \$3258  = merge3_lane11[20] != merge3_lane12[20];
+  assign \$3259  = \$3257  & \$3258 ;
+  assign \$3260  = merge3_lane11[83:21] == merge3_lane12[83:21];
+  assign \$3261  = \$3259  & \$3260 ;
+  assign \$3262  = merge3_lane11[20] ? merge3_lane12[19:0] : merge3_lane11[19:0];
+  assign \$3263  = merge3_lane11[20] ? merge3_lane11[19:0] : merge3_lane12[19:0];
+  assign \$3264  = merge3_lane12[83] | merge3_lane13[83];
+  assign \$3265  = ~ \$3264 ;
+  assign \$3266  = merge3_lane12[20] != merge3_lane13[20];
+  assign \$3267  = \$3265  & \$3266 ;
+  assign \$3268  = merge3_lane12[83:21] == merge3_lane13[83:21];
+  assign \$3269  = \$3267  & \$3268 ;
+  assign \$3270  = merge3_lane12[20] ? merge3_lane13[19:0] : merge3_lane12[19:0];
+  assign \$3271  = merge3_lane12[20] ? merge3_lane12[19:0] : merge3_lane13[19:0];
+  assign \$3272  = merge3_lane13[83] | merge3_lane14[83];
+  assign \$3273  = ~ \$3272 ;
+  assign \$3274  = merge3_lane13[20] != merge3_lane14[20];
+  assign \$3275  = \$3273  & \$3274 ;
+  assign \$3276  = merge3_lane13[83:21] == merge3_lane14[83:21];
+  assign \$3277  = \$3275  & \$3276 ;
+  assign \$3278  = merge3_lane13[20] ? merge3_lane14[19:0] : merge3_lane13[19:0];
+  assign \$3279  = merge3_lane13[20] ? merge3_lane13[19:0] : merge3_lane14[19:0];
+  assign \$3280  = merge3_lane14[83] | merge3_lane15[83];
+  assign \$3281  = ~ \$3280 ;
+  assign \$3282  = merge3_lane14[20] != merge3_lane15[20];
+  assign \$3283  = \$3281  & \$3282 ;
+  assign \$3284  = merge3_lane14[83:21] == merge3_lane15[83:21];
+  assign \$3285  = \$3283  & \$3284 ;
+  assign \$3286  = merge3_lane14[20] ? merge3_lane15[19:0] : merge3_lane14[19:0];
+  assign \$3287  = merge3_lane14[20] ? merge3_lane14[19:0] : merge3_lane15[19:0];
+  assign \$3288  = hit[0] | hit[1];
+  assign \$3290  = hit[0] ? near0_in_idx : near1_in_idx;
+  assign \$3291  = hit[0] ? near0_out_idx : near1_out_idx;
+  assign \$3292  = hit[2] | hit[3];
+  assign \$3293  = \$3292  & slots_below1_0;
+  assign \$3294  = hit[2] | hit[3];
+  assign \$3295  = \$3294  & slots_below1_1;
+  assign \$3296  = hit[2] ? near2_in_idx : near3_in_idx;
+  assign \$3297  = hit[2] ? near2_out_idx : near3_out_idx;
+  assign \$3298  = hit[4] | hit[5];
+  assign \$3299  = \$3298  & slots_below2_0;
+  assign \$3300  = hit[4] | hit[5];
+  assign \$3301  = \$3300  & slots_below2_1;
+  assign \$3302  = hit[4] | hit[5];
+  assign \$3303  = \$3302  & slots_below2_2;
+  assign \$3304  = hit[4] ? near4_in_idx : near5_in_idx;
+  assign \$3305  = hit[4] ? near4_out_idx : near5_out_idx;
+  assign \$3306  = hit[6] | hit[7];
+  assign \$3307  = \$3306  & slots_below3_0;
+  assign \$3308  = hit[6] | hit[7];
+  assign \$3309  = \$3308  & slots_below3_1;
+  assign \$3310  = hit[6] | hit[7];
+  assign \$3311  = \$3310  & slots_below3_2;
+  assign \$3312  = hit[6] | hit[7];
+  assign \$3313  = \$3312  & slots_below3_3;
+  assign \$3314  = hit[6] ? near6_in_idx : near7_in_idx;
+  assign \$3315  = hit[6] ? near6_out_idx : near7_out_idx;
+  assign \$3316  = hit[8] | hit[9];
+  assign \$3317  = \$3316  & slots_below4_0;
+  assign \$3318  = hit[8] | hit[9];
+  assign \$3319  = \$3318  & slots_below4_1;
+  assign \$3320  = hit[8] | hit[9];
+  assign \$3321  = \$3320  & slots_below4_2;
+  assign \$3322  = hit[8] | hit[9];
+  assign \$3323  = \$3322  & slots_below4_3;
+  assign \$3324  = hit[8] | hit[9];
+  assign \$3325  = \$3324  & slots_below4_4;
+  assign \$3326  = hit[8] ? near8_in_idx : near9_in_idx;
+  assign \$3327  = hit[8] ? near8_out_idx : near9_out_idx;
+  assign \$3328  = hit[10] | hit[11];
+  assign \$3329  = \$3328  & slots_below5_0;
+  assign \$3330  = hit[10] | hit[11];
+  assign \$3331  = \$3330  & slots_below5_1;
+  assign \$3332  = hit[10] | hit[11];
+  assign \$3333  = \$3332  & slots_below5_2;
+  assign \$3334  = hit[10] | hit[11];
+  assign \$3335  = \$3334  & slots_below5_3;
+  assign \$3336  = hit[10] | hit[11];
+  assign \$3337  = \$3336  & slots_below5_4;
+  assign \$3338  = hit[10] | hit[11];
+  assign \$3339  = \$3338  & slots_below5_5;
+  assign \$3340  = hit[10] ? near10_in_idx : near11_in_idx;
+  assign \$3341  = hit[10] ? near10_out_idx : near11_out_idx;
+  assign \$3342  = hit[12] | hit[13];
+  assign \$3343  = \$3342  & slots_below6_0;
+  assign \$3344  = hit[12] | hit[13];
+  assign \$3345  = \$3344  & slots_below6_1;
+  assign \$3346  = hit[12] | hit[13];
+  assign \$3347  = \$3346  & slots_below6_2;
+  assign \$3348  = hit[12] | hit[13];
+  assign \$3349  = \$3348  & slots_below6_3;
+  assign \$3350  = hit[12] | hit[13];
+  assign \$3351  = \$3350  & slots_below6_4;
+  assign \$3352  = hit[12] | hit[13];
+  assign \$3353  = \$3352  & slots_below6_5;
+  assign \$3354  = hit[12] | hit[13];
+  assign \$3355  = \$3354  & slots_below6_6;
+  assign \$3356  = hit[12] ? near12_in_idx : near13_in_idx;
+  assign \$3357  = hit[12] ? near12_out_idx : near13_out_idx;
+  assign \$3359  = \$3358  & slots_below7_0;
+  assign \$3361  = \$3360  & slots_below7_1;
+  assign \$3363  = \$3362  & slots_below7_2;
+  assign \$3365  = \$3364  & slots_below7_3;
+  assign \$3367  = \$3366  & slots_below7_4;
+  assign \$3369  = \$3368  & slots_below7_5;
+  assign \$3371  = \$3370  & slots_below7_6;
+  assign \$3373  = \$3372  & slots_below7_7;
+  assign \$3377  = ~ \$3376 ;
+  assign \$3378  = | { slots_below8_1, slots_below8_0 };
+  assign \$3379  = ~ \$3378 ;
+  assign \$3380  = | { slots_below8_2, slots_below8_1, slots_below8_0 };
+  assign \$3381  = ~ \$3380 ;
+  assign \$3382  = | { slots_below8_3, slots_below8_2, slots_below8_1, slots_below8_0 };
+  assign \$3383  = ~ \$3382 ;
+  assign \$3384  = | { slots_below8_4, slots_below8_3, slots_below8_2, slots_below8_1, slots_below8_0 };
+  assign \$3385  = ~ \$3384 ;
+  assign \$3386  = | { slots_below8_5, slots_below8_4, slots_below8_3, slots_below8_2, slots_below8_1, slots_below8_0 };
+  assign \$3387  = ~ \$3386 ;
+  assign \$3388  = | { slots_below8_6, slots_below8_5, slots_below8_4, slots_below8_3, slots_below8_2, slots_below8_1, slots_below8_0 };
+  assign \$3389  = ~ \$3388 ;
+  assign \$3390  = | { slots_below8_7, slots_below8_6, slots_below8_5, slots_below8_4, slots_below8_3, slots_below8_2, slots_below8_1, slots_below8_0 };
+  assign \$3391  = ~ \$3390 ;
+  assign \$3392  = hit[0] | hit[1];
+  assign \$3393  = hit[2] | hit[3];
+  assign \$3394  = hit[4] | hit[5];
+  assign \$3395  = hit[6] | hit[7];
+  assign \$3396  = hit[8] | hit[9];
+  assign \$3397  = hit[10] | hit[11];
+  assign \$3398  = hit[12] | hit[13];
+  assign \$3400  = | { \$3399 , \$3398 , \$3397 , \$3396 , \$3395 , \$3394 , \$3393 , \$3392  };
+  assign \$3401  = \$3400  | s_last;
+  assign \$3402  = match9_valid & \$signal$180 ;
+  assign \$3403  = \$3402  & \$signal ;
+  assign \$3404  = ~ \$signal ;
+  assign \$3405  = match9_valid & \$signal$180 ;
+  assign \$3406  = \$3405  & \$signal ;
+  assign \$3407  = ~ pairs__valid;
+  assign \$3408  = \$3407  | pairs__ready;
+  assign \$3409  = \$3406  & \$3408 ;
+  always @(posedge clk)
+    match0_valid <= \$3410 ;
+  always @(posedge clk)
+    match1_valid <= \$3411 ;
+  always @(posedge clk)
+    match2_valid <= \$3412 ;
+  always @(posedge clk)
+    match3_valid <= \$3413 ;
+  always @(posedge clk)
+    match4_valid <= \$3414 ;
+  always @(posedge clk)
+    match5_valid <= \$3415 ;
+  always @(posedge clk)
+    match6_valid <= \$3416 ;
+  always @(posedge clk)
+    match7_valid <= \$3417 ;
+  always @(posedge clk)
+    match8_valid <= \$3418 ;
+  always @(posedge clk)
+    match9_valid <= \$3419 ;
+  always @(posedge clk)
+    match0_load_r <= \$3420 ;
+  always @(posedge clk)
+    match0_load_copy0 <= \$3421 ;
+  always @(posedge clk)
+    match0_load_copy1 <= \$3422 ;
+  always @(posedge clk)
+    match0_load_copy2 <= \$3423 ;
+  always @(posedge clk)
+    match0_load_copy3 <= \$3424 ;
+  always @(posedge clk)
+    match0_load_copy4 <= \$3425 ;
+  always @(posedge clk)
+    match0_load_copy5 <= \$3426 ;
+  always @(posedge clk)
+    match0_load_copy6 <= \$3427 ;
+  always @(posedge clk)
+    match0_load_copy7 <= \$3428 ;
+  always @(posedge clk)
+    match0_load_copy8 <= \$3429 ;
+  always @(posedge clk)
+    match0_load_copy9 <= \$3430 ;
+  always @(posedge clk)
+    match0_load_copy10 <= \$3431 ;
+  always @(posedge clk)
+    match0_load_copy11 <= \$3432 ;
+  always @(posedge clk)
+    match0_load_copy12 <= \$3433 ;
+  always @(posedge clk)
+    match0_load_copy13 <= \$3434 ;
+  always @(posedge clk)
+    match0_load_copy14 <= \$3435 ;
+  always @(posedge clk)
+    match0_load_copy15 <= \$3436 ;
+  always @(posedge clk)
+    match1_load_copy0 <= \$3437 ;
+  always @(posedge clk)
+    match1_load_copy1 <= \$3438 ;
+  always @(posedge clk)
+    match1_load_copy2 <= \$3439 ;
+  always @(posedge clk)
+    match1_load_copy3 <= \$3440 ;
+  always @(posedge clk)
+    match1_load_copy4 <= \$3441 ;
+  always @(posedge clk)
+    match1_load_copy5 <= \$3442 ;
+  always @(posedge clk)
+    match1_load_copy6 <= \$3443 ;
+  always @(posedge clk)
+    match1_load_copy7 <= \$3444 ;
+  always @(posedge clk)
+    match1_load_copy8 <= \$3445 ;
+  always @(posedge clk)
+    match1_load_copy9 <= \$3446 ;
+  always @(posedge clk)
+    match1_load_copy10 <= \$3447 ;
+  always @(posedge clk)
+    match1_load_copy11 <= \$3448 ;
+  always @(posedge clk)
+    match1_load_copy12 <= \$3449 ;
+  always @(posedge clk)
+    match1_load_copy13 <= \$3450 ;
+  always @(posedge clk)
+    match1_load_copy14 <= \$3451 ;
+  always @(posedge clk)
+    match1_load_copy15 <= \$3452 ;
+  always @(posedge clk)
+    match2_load_copy0 <= \$3453 ;
+  always @(posedge clk)
+    match2_load_copy1 <= \$3454 ;
+  always @(posedge clk)
+    match2_load_copy2 <= \$3455 ;
+  always @(posedge clk)
+    match2_load_copy3 <= \$3456 ;
+  always @(posedge clk)
+    match2_load_copy4 <= \$3457 ;
+  always @(posedge clk)
+    match2_load_copy5 <= \$3458 ;
+  always @(posedge clk)
+    match2_load_copy6 <= \$3459 ;
+  always @(posedge clk)
+    match2_load_copy7 <= \$3460 ;
+  always @(posedge clk)
+    match2_load_copy8 <= \$3461 ;
+  always @(posedge clk)
+    match2_load_copy9 <= \$3462 ;
+  always @(posedge clk)
+    match2_load_copy10 <= \$3463 ;
+  always @(posedge clk)
+    match2_load_copy11 <= \$3464 ;
+  always @(posedge clk)
+    match2_load_copy12 <= \$3465 ;
+  always @(posedge clk)
+    match2_load_copy13 <= \$3466 ;
+  always @(posedge clk)
+    match2_load_copy14 <= \$3467 ;
+  always @(posedge clk)
+    match2_load_copy15 <= \$3468 ;
+  always @(posedge clk)
+    match3_load_copy0 <= \$3469 ;
+  always @(posedge clk)
+    match3_load_copy1 <= \$3470 ;
+  always @(posedge clk)
+    match3_load_copy2 <= \$3471 ;
+  always @(posedge clk)
+    match3_load_copy3 <= \$3472 ;
+  always @(posedge clk)
+    match3_load_copy4 <= \$3473 ;
+  always @(posedge clk)
+    match3_load_copy5 <= \$3474 ;
+  always @(posedge clk)
+    match3_load_copy6 <= \$3475 ;
+  always @(posedge clk)
+    match3_load_copy7 <= \$3476 ;
+  always @(posedge clk)
+    match3_load_copy8 <= \$3477 ;
+  always @(posedge clk)
+    match3_load_copy9 <= \$3478 ;
+  always @(posedge clk)
+    match3_load_copy10 <= \$3479 ;
+  always @(posedge clk)
+    match3_load_copy11 <= \$3480 ;
+  always @(posedge clk)
+    match3_load_copy12 <= \$3481 ;
+  always @(posedge clk)
+    match3_load_copy13 <= \$3482 ;
+  always @(posedge clk)
+    match3_load_copy14 <= \$3483 ;
+  always @(posedge clk)
+    match3_load_copy15 <= \$3484 ;
+  always @(posedge clk)
+    match4_load_copy0 <= \$3485 ;
+  always @(posedge clk)
+    match4_load_copy1 <= \$3486 ;
+  always @(posedge clk)
+    match4_load_copy2 <= \$3487 ;
+  always @(posedge clk)
+    match4_load_copy3 <= \$3488 ;
+  always @(posedge clk)
+    match4_load_copy4 <= \$3489 ;
+  always @(posedge clk)
+    match4_load_copy5 <= \$3490 ;
+  always @(posedge clk)
+    match4_load_copy6 <= \$3491 ;
+  always @(posedge clk)
+    match4_load_copy7 <= \$3492 ;
+  always @(posedge clk)
+    match4_load_copy8 <= \$3493 ;
+  always @(posedge clk)
+    match4_load_copy9 <= \$3494 ;
+  always @(posedge clk)
+    match4_load_copy10 <= \$3495 ;
+  always @(posedge clk)
+    match4_load_copy11 <= \$3496 ;
+  always @(posedge clk)
+    match4_load_copy12 <= \$3497 ;
+  always @(posedge clk)
+    match4_load_copy13 <= \$3498 ;
+  always @(posedge clk)
+    match4_load_copy14 <= \$3499 ;
+  always @(posedge clk)
+    match4_load_copy15 <= \$3500 ;
+  always @(posedge clk)
+    match5_load_copy0 <= \$3501 ;
+  always @(posedge clk)
+    match5_load_copy1 <= \$3502 ;
+  always @(posedge clk)
+    match5_load_copy2 <= \$3503 ;
+  always @(posedge clk)
+    match5_load_copy3 <= \$3504 ;
+  always @(posedge clk)
+    match5_load_copy4 <= \$3505 ;
+  always @(posedge clk)
+    match5_load_copy5 <= \$3506 ;
+  always @(posedge clk)
+    match5_load_copy6 <= \$3507 ;
+  always @(posedge clk)
+    match5_load_copy7 <= \$3508 ;
+  always @(posedge clk)
+    match5_load_copy8 <= \$3509 ;
+  always @(posedge clk)
+    match5_load_copy9 <= \$3510 ;
+  always @(posedge clk)
+    match5_load_copy10 <= \$3511 ;
+  always @(posedge clk)
+    match5_load_copy11 <= \$3512 ;
+  always @(posedge clk)
+    match5_load_copy12 <= \$3513 ;
+  always @(posedge clk)
+    match5_load_copy13 <= \$3514 ;
+  always @(posedge clk)
+    match5_load_copy14 <= \$3515 ;
+  always @(posedge clk)
+    match5_load_copy15 <= \$3516 ;
+  always @(posedge clk)
+    match6_load_copy0 <= \$3517 ;
+  always @(posedge clk)
+    match6_load_copy1 <= \$3518 ;
+  always @(posedge clk)
+    match6_load_copy2 <= \$3519 ;
+  always @(posedge clk)
+    match6_load_copy3 <= \$3520 ;
+  always @(posedge clk)
+    match6_load_copy4 <= \$3521 ;
+  always @(posedge clk)
+    match6_load_copy5 <= \$3522 ;
+  always @(posedge clk)
+    match6_load_copy6 <= \$3523 ;
+  always @(posedge clk)
+    match6_load_copy7 <= \$3524 ;
+  always @(posedge clk)
+    match6_load_copy8 <= \$3525 ;
+  always @(posedge clk)
+    match6_load_copy9 <= \$3526 ;
+  always @(posedge clk)
+    match6_load_copy10 <= \$3527 ;
+  always @(posedge clk)
+    match6_load_copy11 <= \$3528 ;
+  always @(posedge clk)
+    match6_load_copy12 <= \$3529 ;
+  always @(posedge clk)
+    match6_load_copy13 <= \$3530 ;
+  always @(posedge clk)
+    match6_load_copy14 <= \$3531 ;
+  always @(posedge clk)
+    match6_load_copy15 <= \$3532 ;
+  always @(posedge clk)
+    match7_load_copy0 <= \$3533 ;
+  always @(posedge clk)
+    match7_load_copy1 <= \$3534 ;
+  always @(posedge clk)
+    match7_load_copy2 <= \$3535 ;
+  always @(posedge clk)
+    match7_load_copy3 <= \$3536 ;
+  always @(posedge clk)
+    match7_load_copy4 <= \$3537 ;
+  always @(posedge clk)
+    match7_load_copy5 <= \$3538 ;
+  always @(posedge clk)
+    match7_load_copy6 <= \$3539 ;
+  always @(posedge clk)
+    match7_load_copy7 <= \$3540 ;
+  always @(posedge clk)
+    match7_load_copy8 <= \$3541 ;
+  always @(posedge clk)
+    match7_load_copy9 <= \$3542 ;
+  always @(posedge clk)
+    match7_load_copy10 <= \$3543 ;
+  always @(posedge clk)
+    match7_load_copy11 <= \$3544 ;
+  always @(posedge clk)
+    match7_load_copy12 <= \$3545 ;
+  always @(posedge clk)
+    match7_load_copy13 <= \$3546 ;
+  always @(posedge clk)
+    match7_load_copy14 <= \$3547 ;
+  always @(posedge clk)
+    match7_load_copy15 <= \$3548 ;
+  always @(posedge clk)
+    match8_load_copy0 <= \$3549 ;
+  always @(posedge clk)
+    match8_load_copy1 <= \$3550 ;
+  always @(posedge clk)
+    match8_load_copy2 <= \$3551 ;
+  always @(posedge clk)
+    match8_load_copy3 <= \$3552 ;
+  always @(posedge clk)
+    match8_load_copy4 <= \$3553 ;
+  always @(posedge clk)
+    match8_load_copy5 <= \$3554 ;
+  always @(posedge clk)
+    match8_load_copy6 <= \$3555 ;
+  always @(posedge clk)
+    match8_load_copy7 <= \$3556 ;
+  always @(posedge clk)
+    match8_load_copy8 <= \$3557 ;
+  always @(posedge clk)
+    match8_load_copy9 <= \$3558 ;
+  always @(posedge clk)
+    match8_load_copy10 <= \$3559 ;
+  always @(posedge clk)
+    match8_load_copy11 <= \$3560 ;
+  always @(posedge clk)
+    match8_load_copy12 <= \$3561 ;
+  always @(posedge clk)
+    match8_load_copy13 <= \$3562 ;
+  always @(posedge clk)
+    match8_load_copy14 <= \$3563 ;
+  always @(posedge clk)
+    match8_load_copy15 <= \$3564 ;
+  always @(posedge clk)
+    match9_load_copy0 <= \$3565 ;
+  always @(posedge clk)
+    match9_load_copy1 <= \$3566 ;
+  always @(posedge clk)
+    match9_load_copy2 <= \$3567 ;
+  always @(posedge clk)
+    match9_load_copy3 <= \$3568 ;
+  always @(posedge clk)
+    match9_load_copy4 <= \$3569 ;
+  always @(posedge clk)
+    match9_load_copy5 <= \$3570 ;
+  always @(posedge clk)
+    match9_load_copy6 <= \$3571 ;
+  always @(posedge clk)
+    match9_load_copy7 <= \$3572 ;
+  always @(posedge clk)
+    match9_load_copy8 <= \$3573 ;
+  always @(posedge clk)
+    match9_load_copy9 <= \$3574 ;
+  always @(posedge clk)
+    match9_load_copy10 <= \$3575 ;
+  always @(posedge clk)
+    match9_load_copy11 <= \$3576 ;
+  always @(posedge clk)
+    match9_load_copy12 <= \$3577 ;
+  always @(posedge clk)
+    match9_load_copy13 <= \$3578 ;
+  always @(posedge clk)
+    match9_load_copy14 <= \$3579 ;
+  always @(posedge clk)
+    match9_load_copy15 <= \$3580 ;
+  always @(posedge clk)
+    in_free <= \$3581 ;
+  always @(posedge clk)
+    in_free_copy0 <= \$3582 ;
+  always @(posedge clk)
+    in_free_copy1 <= \$3583 ;
+  always @(posedge clk)
+    in_free_copy2 <= \$3584 ;
+  always @(posedge clk)
+    in_free_copy3 <= \$3585 ;
+  always @(posedge clk)
+    in_free_copy4 <= \$3586 ;
+  always @(posedge clk)
+    in_free_copy5 <= \$3587 ;
+  always @(posedge clk)
+    in_free_copy6 <= \$3588 ;
+  always @(posedge clk)
+    in_free_copy7 <= \$3589 ;
+  always @(posedge clk)
+    out_free <= \$3590 ;
+  always @(posedge clk)
+    out_free_copy0 <= \$3591 ;
+  always @(posedge clk)
+    out_free_copy1 <= \$3592 ;
+  always @(posedge clk)
+    out_free_copy2 <= \$3593 ;
+  always @(posedge clk)
+    out_free_copy3 <= \$3594 ;
+  always @(posedge clk)
+    out_free_copy4 <= \$3595 ;
+  always @(posedge clk)
+    out_free_copy5 <= \$3596 ;
+  always @(posedge clk)
+    out_free_copy6 <= \$3597 ;
+  always @(posedge clk)
+    out_free_copy7 <= \$3598 ;
+  always @(posedge clk)
+    in_done <= \$3599 ;
+  always @(posedge clk)
+    in_skid_keep <= \$3600 ;
+  always @(posedge clk)
+    in_skid_last <= \$3601 ;
+  always @(posedge clk)
+    in_skid_top <= \$3602 ;
+  always @(posedge clk)
+    in_skid_key0 <= \$3603 ;
+  always @(posedge clk)
+    in_skid_idx0 <= \$3604 ;
+  always @(posedge clk)
+    in_skid_key1 <= \$3605 ;
+  always @(posedge clk)
+    in_skid_idx1 <= \$3606 ;
+  always @(posedge clk)
+    in_skid_key2 <= \$3607 ;
+  always @(posedge clk)
+    in_skid_idx2 <= \$3608 ;
+  always @(posedge clk)
+    in_skid_key3 <= \$3609 ;
+  always @(posedge clk)
+    in_skid_idx3 <= \$3610 ;
+  always @(posedge clk)
+    in_skid_key4 <= \$3611 ;
+  always @(posedge clk)
+    in_skid_idx4 <= \$3612 ;
+  always @(posedge clk)
+    in_skid_key5 <= \$3613 ;
+  always @(posedge clk)
+    in_skid_idx5 <= \$3614 ;
+  always @(posedge clk)
+    in_skid_key6 <= \$3615 ;
+  always @(posedge clk)
+    in_skid_idx6 <= \$3616 ;
+  always @(posedge clk)
+    in_skid_key7 <= \$3617 ;
+  always @(posedge clk)
+    in_skid_idx7 <= \$3618 ;
+  always @(posedge clk)
+    in_next_full <= \$3619 ;
+  always @(posedge clk)
+    in_skid_full <= \$3620 ;
+  always @(posedge clk)
+    in_next_keep <= \$3621 ;
+  always @(posedge clk)
+    in_next_last <= \$3622 ;
+  always @(posedge clk)
+    in_next_top <= \$3623 ;
+  always @(posedge clk)
+    in_next_key0 <= \$3624 ;
+  always @(posedge clk)
+    in_next_idx0 <= \$3625 ;
+  always @(posedge clk)
+    in_next_key1 <= \$3626 ;
+  always @(posedge clk)
+    in_next_idx1 <= \$3627 ;
+  always @(posedge clk)
+    in_next_key2 <= \$3628 ;
+  always @(posedge clk)
+    in_next_idx2 <= \$3629 ;
+  always @(posedge clk)
+    in_next_key3 <= \$3630 ;
+  always @(posedge clk)
+    in_next_idx3 <= \$3631 ;
+  always @(posedge clk)
+    in_next_key4 <= \$3632 ;
+  always @(posedge clk)
+    in_next_idx4 <= \$3633 ;
+  always @(posedge clk)
+    in_next_key5 <= \$3634 ;
+  always @(posedge clk)
+    in_next_idx5 <= \$3635 ;
+  always @(posedge clk)
+    in_next_key6 <= \$3636 ;
+  always @(posedge clk)
+    in_next_idx6 <= \$3637 ;
+  always @(posedge clk)
+    in_next_key7 <= \$3638 ;
+  always @(posedge clk)
+    in_next_idx7 <= \$3639 ;
+  always @(posedge clk)
+    in_keep <= \$3640 ;
+  always @(posedge clk)
+    in_last <= \$3641 ;
+  always @(posedge clk)
+    in_top <= \$3642 ;
+  always @(posedge clk)
+    in_full <= \$3643 ;
+  always @(posedge clk)
+    in_key0 <= \$3644 ;
+  always @(posedge clk)
+    in_idx0 <= \$3645 ;
+  always @(posedge clk)
+    in_key1 <= \$3646 ;
+  always @(posedge clk)
+    in_idx1 <= \$3647 ;
+  always @(posedge clk)
+    in_key2 <= \$3648 ;
+  always @(posedge clk)
+    in_idx2 <= \$3649 ;
+  always @(posedge clk)
+    in_key3 <= \$3650 ;
+  always @(posedge clk)
+    in_idx3 <= \$3651 ;
+  always @(posedge clk)
+    in_key4 <= \$3652 ;
+  always @(posedge clk)
+    in_idx4 <= \$3653 ;
+  always @(posedge clk)
+    in_key5 <= \$3654 ;
+  always @(posedge clk)
+    in_idx5 <= \$3655 ;
+  always @(posedge clk)
+    in_key6 <= \$3656 ;
+  always @(posedge clk)
+    in_idx6 <= \$3657 ;
+  always @(posedge clk)
+    in_key7 <= \$3658 ;
+  always @(posedge clk)
+    in_idx7 <= \$3659 ;
+  always @(posedge clk)
+    out_done <= \$3660 ;
+  always @(posedge clk)
+    out_skid_keep <= \$3661 ;
+  always @(posedge clk)
+    out_skid_last <= \$3662 ;
+  always @(posedge clk)
+    out_skid_top <= \$3663 ;
+  always @(posedge clk)
+    out_skid_key0 <= \$3664 ;
+  always @(posedge clk)
+    out_skid_idx0 <= \$3665 ;
+  always @(posedge clk)
+    out_skid_key1 <= \$3666 ;
+  always @(posedge clk)
+    out_skid_idx1 <= \$3667 ;
+  always @(posedge clk)
+    out_skid_key2 <= \$3668 ;
+  always @(posedge clk)
+    out_skid_idx2 <= \$3669 ;
+  always @(posedge clk)
+    out_skid_key3 <= \$3670 ;
+  always @(posedge clk)
+    out_skid_idx3 <= \$3671 ;
+  always @(posedge clk)
+    out_skid_key4 <= \$3672 ;
+  always @(posedge clk)
+    out_skid_idx4 <= \$3673 ;
+  always @(posedge clk)
+    out_skid_key5 <= \$3674 ;
+  always @(posedge clk)
+    out_skid_idx5 <= \$3675 ;
+  always @(posedge clk)
+    out_skid_key6 <= \$3676 ;
+  always @(posedge clk)
+    out_skid_idx6 <= \$3677 ;
+  always @(posedge clk)
+    out_skid_key7 <= \$3678 ;
+  always @(posedge clk)
+    out_skid_idx7 <= \$3679 ;
+  always @(posedge clk)
+    out_next_full <= \$3680 ;
+  always @(posedge clk)
+    out_skid_full <= \$3681 ;
+  always @(posedge clk)
+    out_next_keep <= \$3682 ;
+  always @(posedge clk)
+    out_next_last <= \$3683 ;
+  always @(posedge clk)
+    out_next_top <= \$3684 ;
+  always @(posedge clk)
+    out_next_key0 <= \$3685 ;
+  always @(posedge clk)
+    out_next_idx0 <= \$3686 ;
+  always @(posedge clk)
+    out_next_key1 <= \$3687 ;
+  always @(posedge clk)
+    out_next_idx1 <= \$3688 ;
+  always @(posedge clk)
+    out_next_key2 <= \$3689 ;
+  always @(posedge clk)
+    out_next_idx2 <= \$3690 ;
+  always @(posedge clk)
+    out_next_key3 <= \$3691 ;
+  always @(posedge clk)
+    out_next_idx3 <= \$3692 ;
+  always @(posedge clk)
+    out_next_key4 <= \$3693 ;
+  always @(posedge clk)
+    out_next_idx4 <= \$3694 ;
+  always @(posedge clk)
+    out_next_key5 <= \$3695 ;
+  always @(posedge clk)
+    out_next_idx5 <= \$3696 ;
+  always @(posedge clk)
+    out_next_key6 <= \$3697 ;
+  always @(posedge clk)
+    out_next_idx6 <= \$3698 ;
+  always @(posedge clk)
+    out_next_key7 <= \$3699 ;
+  always @(posedge clk)
+    out_next_idx7 <= \$3700 ;
+  always @(posedge clk)
+    out_keep <= \$3701 ;
+  always @(posedge clk)
+    out_last <= \$3702 ;
+  always @(posedge clk)
+    out_top <= \$3703 ;
+  always @(posedge clk)
+    out_full <= \$3704 ;
+  always @(posedge clk)
+    out_key0 <= \$3705 ;
+  always @(posedge clk)
+    out_idx0 <= \$3706 ;
+  always @(posedge clk)
+    out_key1 <= \$3707 ;
+  always @(posedge clk)
+    out_idx1 <= \$3708 ;
+  always @(posedge clk)
+    out_key2 <= \$3709 ;
+  always @(posedge clk)
+    out_idx2 <= \$3710 ;
+  always @(posedge clk)
+    out_key3 <= \$3711 ;
+  always @(posedge clk)
+    out_idx3 <= \$3712 ;
+  always @(posedge clk)
+    out_key4 <= \$3713 ;
+  always @(posedge clk)
+    out_idx4 <= \$3714 ;
+  always @(posedge clk)
+    out_key5 <= \$3715 ;
+  always @(posedge clk)
+    out_idx5 <= \$3716 ;
+  always @(posedge clk)
+    out_key6 <= \$3717 ;
+  always @(posedge clk)
+    out_idx6 <= \$3718 ;
+  always @(posedge clk)
+    out_key7 <= \$3719 ;
+  always @(posedge clk)
+    out_idx7 <= \$3720 ;
+  always @(posedge clk)
+    in_le <= \$3721 ;
+  always @(posedge clk)
+    out_le <= \$3722 ;
+  always @(posedge clk)
+    merge0_in0 <= \$3723 ;
+  always @(posedge clk)
+    merge0_in1 <= \$3724 ;
+  always @(posedge clk)
+    merge0_in2 <= \$3725 ;
+  always @(posedge clk)
+    merge0_in3 <= \$3726 ;
+  always @(posedge clk)
+    merge0_in4 <= \$3727 ;
+  always @(posedge clk)
+    merge0_in5 <= \$3728 ;
+  always @(posedge clk)
+    merge0_in6 <= \$3729 ;
+  always @(posedge clk)
+    merge0_in7 <= \$3730 ;
+  always @(posedge clk)
+    merge0_in8 <= \$3731 ;
+  always @(posedge clk)
+    merge0_in9 <= \$3732 ;
+  always @(posedge clk)
+    merge0_in10 <= \$3733 ;
+  always @(posedge clk)
+    merge0_in11 <= \$3734 ;
+  always @(posedge clk)
+    merge0_in12 <= \$3735 ;
+  always @(posedge clk)
+    merge0_in13 <= \$3736 ;
+  always @(posedge clk)
+    merge0_in14 <= \$3737 ;
+  always @(posedge clk)
+    merge0_in15 <= \$3738 ;
+  always @(posedge clk)
+    merge0_in_last <= \$3739 ;
+  always @(posedge clk)
+    merge0_gt0_0 <= \$3740 ;
+  always @(posedge clk)
+    merge0_eq0_0 <= \$3741 ;
+  always @(posedge clk)
+    merge0_gt0_1 <= \$3742 ;
+  always @(posedge clk)
+    merge0_eq0_1 <= \$3743 ;
+  always @(posedge clk)
+    merge0_gt0_2 <= \$3744 ;
+  always @(posedge clk)
+    merge0_eq0_2 <= \$3745 ;
+  always @(posedge clk)
+    merge0_gt0_3 <= \$3746 ;
+  always @(posedge clk)
+    merge0_eq0_3 <= \$3747 ;
+  always @(posedge clk)
+    merge0_gt0_4 <= \$3748 ;
+  always @(posedge clk)
+    merge0_eq0_4 <= \$3749 ;
+  always @(posedge clk)
+    merge0_gt1_0 <= \$3750 ;
+  always @(posedge clk)
+    merge0_eq1_0 <= \$3751 ;
+  always @(posedge clk)
+    merge0_gt1_1 <= \$3752 ;
+  always @(posedge clk)
+    merge0_eq1_1 <= \$3753 ;
+  always @(posedge clk)
+    merge0_gt1_2 <= \$3754 ;
+  always @(posedge clk)
+    merge0_eq1_2 <= \$3755 ;
+  always @(posedge clk)
+    merge0_gt1_3 <= \$3756 ;
+  always @(posedge clk)
+    merge0_eq1_3 <= \$3757 ;
+  always @(posedge clk)
+    merge0_gt1_4 <= \$3758 ;
+  always @(posedge clk)
+    merge0_eq1_4 <= \$3759 ;
+  always @(posedge clk)
+    merge0_gt2_0 <= \$3760 ;
+  always @(posedge clk)
+    merge0_eq2_0 <= \$3761 ;
+  always @(posedge clk)
+    merge0_gt2_1 <= \$3762 ;
+  always @(posedge clk)
+    merge0_eq2_1 <= \$3763 ;
+  always @(posedge clk)
+    merge0_gt2_2 <= \$3764 ;
+  always @(posedge clk)
+    merge0_eq2_2 <= \$3765 ;
+  always @(posedge clk)
+    merge0_gt2_3 <= \$3766 ;
+  always @(posedge clk)
+    merge0_eq2_3 <= \$3767 ;
+  always @(posedge clk)
+    merge0_gt2_4 <= \$3768 ;
+  always @(posedge clk)
+    merge0_eq2_4 <= \$3769 ;
+  always @(posedge clk)
+    merge0_gt3_0 <= \$3770 ;
+  always @(posedge clk)
+    merge0_eq3_0 <= \$3771 ;
+  always @(posedge clk)
+    merge0_gt3_1 <= \$3772 ;
+  always @(posedge clk)
+    merge0_eq3_1 <= \$3773 ;
+  always @(posedge clk)
+    merge0_gt3_2 <= \$3774 ;
+  always @(posedge clk)
+    merge0_eq3_2 <= \$3775 ;
+  always @(posedge clk)
+    merge0_gt3_3 <= \$3776 ;
+  always @(posedge clk)
+    merge0_eq3_3 <= \$3777 ;
+  always @(posedge clk)
+    merge0_gt3_4 <= \$3778 ;
+  always @(posedge clk)
+    merge0_eq3_4 <= \$3779 ;
+  always @(posedge clk)
+    merge0_gt4_0 <= \$3780 ;
+  always @(posedge clk)
+    merge0_eq4_0 <= \$3781 ;
+  always @(posedge clk)
+    merge0_gt4_1 <= \$3782 ;
+  always @(posedge clk)
+    merge0_eq4_1 <= \$3783 ;
+  always @(posedge clk)
+    merge0_gt4_2 <= \$3784 ;
+  always @(posedge clk)
+    merge0_eq4_2 <= \$3785 ;
+  always @(posedge clk)
+    merge0_gt4_3 <= \$3786 ;
+  always @(posedge clk)
+    merge0_eq4_3 <= \$3787 ;
+  always @(posedge clk)
+    merge0_gt4_4 <= \$3788 ;
+  always @(posedge clk)
+    merge0_eq4_4 <= \$3789 ;
+  always @(posedge clk)
+    merge0_gt5_0 <= \$3790 ;
+  always @(posedge clk)
+    merge0_eq5_0 <= \$3791 ;
+  always @(posedge clk)
+    merge0_gt5_1 <= \$3792 ;
+  always @(posedge clk)
+    merge0_eq5_1 <= \$3793 ;
+  always @(posedge clk)
+    merge0_gt5_2 <= \$3794 ;
+  always @(posedge clk)
+    merge0_eq5_2 <= \$3795 ;
+  always @(posedge clk)
+    merge0_gt5_3 <= \$3796 ;
+  always @(posedge clk)
+    merge0_eq5_3 <= \$3797 ;
+  always @(posedge clk)
+    merge0_gt5_4 <= \$3798 ;
+  always @(posedge clk)
+    merge0_eq5_4 <= \$3799 ;
+  always @(posedge clk)
+    merge0_gt6_0 <= \$3800 ;
+  always @(posedge clk)
+    merge0_eq6_0 <= \$3801 ;
+  always @(posedge clk)
+    merge0_gt6_1 <= \$3802 ;
+  always @(posedge clk)
+    merge0_eq6_1 <= \$3803 ;
+  always @(posedge clk)
+    merge0_gt6_2 <= \$3804 ;
+  always @(posedge clk)
+    merge0_eq6_2 <= \$3805 ;
+  always @(posedge clk)
+    merge0_gt6_3 <= \$3806 ;
+  always @(posedge clk)
+    merge0_eq6_3 <= \$3807 ;
+  always @(posedge clk)
+    merge0_gt6_4 <= \$3808 ;
+  always @(posedge clk)
+    merge0_eq6_4 <= \$3809 ;
+  always @(posedge clk)
+    merge0_gt7_0 <= \$3810 ;
+  always @(posedge clk)
+    merge0_eq7_0 <= \$3811 ;
+  always @(posedge clk)
+    merge0_gt7_1 <= \$3812 ;
+  always @(posedge clk)
+    merge0_eq7_1 <= \$3813 ;
+  always @(posedge clk)
+    merge0_gt7_2 <= \$3814 ;
+  always @(posedge clk)
+    merge0_eq7_2 <= \$3815 ;
+  always @(posedge clk)
+    merge0_gt7_3 <= \$3816 ;
+  always @(posedge clk)
+    merge0_eq7_3 <= \$3817 ;
+  always @(posedge clk)
+    merge0_gt7_4 <= \$3818 ;
+  always @(posedge clk)
+    merge0_eq7_4 <= \$3819 ;
+  always @(posedge clk)
+    merge0_lane0 <= \$3820 ;
+  always @(posedge clk)
+    merge0_lane1 <= \$3821 ;
+  always @(posedge clk)
+    merge0_lane2 <= \$3822 ;
+  always @(posedge clk)
+    merge0_lane3 <= \$3823 ;
+  always @(posedge clk)
+    merge0_lane4 <= \$3824 ;
+  always @(posedge clk)
+    merge0_lane5 <= \$3825 ;
+  always @(posedge clk)
+    merge0_lane6 <= \$3826 ;
+  always @(posedge clk)
+    merge0_lane7 <= \$3827 ;
+  always @(posedge clk)
+    merge0_lane8 <= \$3828 ;
+  always @(posedge clk)
+    merge0_lane9 <= \$3829 ;
+  always @(posedge clk)
+    merge0_lane10 <= \$3830 ;
+  always @(posedge clk)
+    merge0_lane11 <= \$3831 ;
+  always @(posedge clk)
+    merge0_lane12 <= \$3832 ;
+  always @(posedge clk)
+    merge0_lane13 <= \$3833 ;
+  always @(posedge clk)
+    merge0_lane14 <= \$3834 ;
+  always @(posedge clk)
+    merge0_lane15 <= \$3835 ;
+  always @(posedge clk)
+    merge0_last <= \$3836 ;
+  always @(posedge clk)
+    merge1_in0 <= \$3837 ;
+  always @(posedge clk)
+    merge1_in1 <= \$3838 ;
+  always @(posedge clk)
+    merge1_in2 <= \$3839 ;
+  always @(posedge clk)
+    merge1_in3 <= \$3840 ;
+  always @(posedge clk)
+    merge1_in4 <= \$3841 ;
+  always @(posedge clk)
+    merge1_in5 <= \$3842 ;
+  always @(posedge clk)
+    merge1_in6 <= \$3843 ;
+  always @(posedge clk)
+    merge1_in7 <= \$3844 ;
+  always @(posedge clk)
+    merge1_in8 <= \$3845 ;
+  always @(posedge clk)
+    merge1_in9 <= \$3846 ;
+  always @(posedge clk)
+    merge1_in10 <= \$3847 ;
+  always @(posedge clk)
+    merge1_in11 <= \$3848 ;
+  always @(posedge clk)
+    merge1_in12 <= \$3849 ;
+  always @(posedge clk)
+    merge1_in13 <= \$3850 ;
+  always @(posedge clk)
+    merge1_in14 <= \$3851 ;
+  always @(posedge clk)
+    merge1_in15 <= \$3852 ;
+  always @(posedge clk)
+    merge1_in_last <= \$3853 ;
+  always @(posedge clk)
+    merge1_gt0_0 <= \$3854 ;
+  always @(posedge clk)
+    merge1_eq0_0 <= \$3855 ;
+  always @(posedge clk)
+    merge1_gt0_1 <= \$3856 ;
+  always @(posedge clk)
+    merge1_eq0_1 <= \$3857 ;
+  always @(posedge clk)
+    merge1_gt0_2 <= \$3858 ;
+  always @(posedge clk)
+    merge1_eq0_2 <= \$3859 ;
+  always @(posedge clk)
+    merge1_gt0_3 <= \$3860 ;
+  always @(posedge clk)
+    merge1_eq0_3 <= \$3861 ;
+  always @(posedge clk)
+    merge1_gt0_4 <= \$3862 ;
+  always @(posedge clk)
+    merge1_eq0_4 <= \$3863 ;
+  always @(posedge clk)
+    merge1_gt1_0 <= \$3864 ;
+  always @(posedge clk)
+    merge1_eq1_0 <= \$3865 ;
+  always @(posedge clk)
+    merge1_gt1_1 <= \$3866 ;
+  always @(posedge clk)
+    merge1_eq1_1 <= \$3867 ;
+  always @(posedge clk)
+    merge1_gt1_2 <= \$3868 ;
+  always @(posedge clk)
+    merge1_eq1_2 <= \$3869 ;
+  always @(posedge clk)
+    merge1_gt1_3 <= \$3870 ;
+  always @(posedge clk)
+    merge1_eq1_3 <= \$3871 ;
+  always @(posedge clk)
+    merge1_gt1_4 <= \$3872 ;
+  always @(posedge clk)
+    merge1_eq1_4 <= \$3873 ;
+  always @(posedge clk)
+    merge1_gt2_0 <= \$3874 ;
+  always @(posedge clk)
+    merge1_eq2_0 <= \$3875 ;
+  always @(posedge clk)
+    merge1_gt2_1 <= \$3876 ;
+  always @(posedge clk)
+    merge1_eq2_1 <= \$3877 ;
+  always @(posedge clk)
+    merge1_gt2_2 <= \$3878 ;
+  always @(posedge clk)
+    merge1_eq2_2 <= \$3879 ;
+  always @(posedge clk)
+    merge1_gt2_3 <= \$3880 ;
+  always @(posedge clk)
+    merge1_eq2_3 <= \$3881 ;
+  always @(posedge clk)
+    merge1_gt2_4 <= \$3882 ;
+  always @(posedge clk)
+    merge1_eq2_4 <= \$3883 ;
+  always @(posedge clk)
+    merge1_gt3_0 <= \$3884 ;
+  always @(posedge clk)
+    merge1_eq3_0 <= \$3885 ;
+  always @(posedge clk)
+    merge1_gt3_1 <= \$3886 ;
+  always @(posedge clk)
+    merge1_eq3_1 <= \$3887 ;
+  always @(posedge clk)
+    merge1_gt3_2 <= \$3888 ;
+  always @(posedge clk)
+    merge1_eq3_2 <= \$3889 ;
+  always @(posedge clk)
+    merge1_gt3_3 <= \$3890 ;
+  always @(posedge clk)
+    merge1_eq3_3 <= \$3891 ;
+  always @(posedge clk)
+    merge1_gt3_4 <= \$3892 ;
+  always @(posedge clk)
+    merge1_eq3_4 <= \$3893 ;
+  always @(posedge clk)
+    merge1_gt8_0 <= \$3894 ;
+  always @(posedge clk)
+    merge1_eq8_0 <= \$3895 ;
+  always @(posedge clk)
+    merge1_gt8_1 <= \$3896 ;
+  always @(posedge clk)
+    merge1_eq8_1 <= \$3897 ;
+  always @(posedge clk)
+    merge1_gt8_2 <= \$3898 ;
+  always @(posedge clk)
+    merge1_eq8_2 <= \$3899 ;
+  always @(posedge clk)
+    merge1_gt8_3 <= \$3900 ;
+  always @(posedge clk)
+    merge1_eq8_3 <= \$3901 ;
+  always @(posedge clk)
+    merge1_gt8_4 <= \$3902 ;
+  always @(posedge clk)
+    merge1_eq8_4 <= \$3903 ;
+  always @(posedge clk)
+    merge1_gt9_0 <= \$3904 ;
+  always @(posedge clk)
+    merge1_eq9_0 <= \$3905 ;
+  always @(posedge clk)
+    merge1_gt9_1 <= \$3906 ;
+  always @(posedge clk)
+    merge1_eq9_1 <= \$3907 ;
+  always @(posedge clk)
+    merge1_gt9_2 <= \$3908 ;
+  always @(posedge clk)
+    merge1_eq9_2 <= \$3909 ;
+  always @(posedge clk)
+    merge1_gt9_3 <= \$3910 ;
+  always @(posedge clk)
+    merge1_eq9_3 <= \$3911 ;
+  always @(posedge clk)
+    merge1_gt9_4 <= \$3912 ;
+  always @(posedge clk)
+    merge1_eq9_4 <= \$3913 ;
+  always @(posedge clk)
+    merge1_gt10_0 <= \$3914 ;
+  always @(posedge clk)
+    merge1_eq10_0 <= \$3915 ;
+  always @(posedge clk)
+    merge1_gt10_1 <= \$3916 ;
+  always @(posedge clk)
+    merge1_eq10_1 <= \$3917 ;
+  always @(posedge clk)
+    merge1_gt10_2 <= \$3918 ;
+  always @(posedge clk)
+    merge1_eq10_2 <= \$3919 ;
+  always @(posedge clk)
+    merge1_gt10_3 <= \$3920 ;
+  always @(posedge clk)
+    merge1_eq10_3 <= \$3921 ;
+  always @(posedge clk)
+    merge1_gt10_4 <= \$3922 ;
+  always @(posedge clk)
+    merge1_eq10_4 <= \$3923 ;
+  always @(posedge clk)
+    merge1_gt11_0 <= \$3924 ;
+  always @(posedge clk)
+    merge1_eq11_0 <= \$3925 ;
+  always @(posedge clk)
+    merge1_gt11_1 <= \$3926 ;
+  always @(posedge clk)
+    merge1_eq11_1 <= \$3927 ;
+  always @(posedge clk)
+    merge1_gt11_2 <= \$3928 ;
+  always @(posedge clk)
+    merge1_eq11_2 <= \$3929 ;
+  always @(posedge clk)
+    merge1_gt11_3 <= \$3930 ;
+  always @(posedge clk)
+    merge1_eq11_3 <= \$3931 ;
+  always @(posedge clk)
+    merge1_gt11_4 <= \$3932 ;
+  always @(posedge clk)
+    merge1_eq11_4 <= \$3933 ;
+  always @(posedge clk)
+    merge1_lane0 <= \$3934 ;
+  always @(posedge clk)
+    merge1_lane1 <= \$3935 ;
+  always @(posedge clk)
+    merge1_lane2 <= \$3936 ;
+  always @(posedge clk)
+    merge1_lane3 <= \$3937 ;
+  always @(posedge clk)
+    merge1_lane4 <= \$3938 ;
+  always @(posedge clk)
+    merge1_lane5 <= \$3939 ;
+  always @(posedge clk)
+    merge1_lane6 <= \$3940 ;
+  always @(posedge clk)
+    merge1_lane7 <= \$3941 ;
+  always @(posedge clk)
+    merge1_lane8 <= \$3942 ;
+  always @(posedge clk)
+    merge1_lane9 <= \$3943 ;
+  always @(posedge clk)
+    merge1_lane10 <= \$3944 ;
+  always @(posedge clk)
+    merge1_lane11 <= \$3945 ;
+  always @(posedge clk)
+    merge1_lane12 <= \$3946 ;
+  always @(posedge clk)
+    merge1_lane13 <= \$3947 ;
+  always @(posedge clk)
+    merge1_lane14 <= \$3948 ;
+  always @(posedge clk)
+    merge1_lane15 <= \$3949 ;
+  always @(posedge clk)
+    merge1_last <= \$3950 ;
+  always @(posedge clk)
+    merge2_in0 <= \$3951 ;
+  always @(posedge clk)
+    merge2_in1 <= \$3952 ;
+  always @(posedge clk)
+    merge2_in2 <= \$3953 ;
+  always @(posedge clk)
+    merge2_in3 <= \$3954 ;
+  always @(posedge clk)
+    merge2_in4 <= \$3955 ;
+  always @(posedge clk)
+    merge2_in5 <= \$3956 ;
+  always @(posedge clk)
+    merge2_in6 <= \$3957 ;
+  always @(posedge clk)
+    merge2_in7 <= \$3958 ;
+  always @(posedge clk)
+    merge2_in8 <= \$3959 ;
+  always @(posedge clk)
+    merge2_in9 <= \$3960 ;
+  always @(posedge clk)
+    merge2_in10 <= \$3961 ;
+  always @(posedge clk)
+    merge2_in11 <= \$3962 ;
+  always @(posedge clk)
+    merge2_in12 <= \$3963 ;
+  always @(posedge clk)
+    merge2_in13 <= \$3964 ;
+  always @(posedge clk)
+    merge2_in14 <= \$3965 ;
+  always @(posedge clk)
+    merge2_in15 <= \$3966 ;
+  always @(posedge clk)
+    merge2_in_last <= \$3967 ;
+  always @(posedge clk)
+    merge2_gt0_0 <= \$3968 ;
+  always @(posedge clk)
+    merge2_eq0_0 <= \$3969 ;
+  always @(posedge clk)
+    merge2_gt0_1 <= \$3970 ;
+  always @(posedge clk)
+    merge2_eq0_1 <= \$3971 ;
+  always @(posedge clk)
+    merge2_gt0_2 <= \$3972 ;
+  always @(posedge clk)
+    merge2_eq0_2 <= \$3973 ;
+  always @(posedge clk)
+    merge2_gt0_3 <= \$3974 ;
+  always @(posedge clk)
+    merge2_eq0_3 <= \$3975 ;
+  always @(posedge clk)
+    merge2_gt0_4 <= \$3976 ;
+  always @(posedge clk)
+    merge2_eq0_4 <= \$3977 ;
+  always @(posedge clk)
+    merge2_gt1_0 <= \$3978 ;
+  always @(posedge clk)
+    merge2_eq1_0 <= \$3979 ;
+  always @(posedge clk)
+    merge2_gt1_1 <= \$3980 ;
+  always @(posedge clk)
+    merge2_eq1_1 <= \$3981 ;
+  always @(posedge clk)
+    merge2_gt1_2 <= \$3982 ;
+  always @(posedge clk)
+    merge2_eq1_2 <= \$3983 ;
+  always @(posedge clk)
+    merge2_gt1_3 <= \$3984 ;
+  always @(posedge clk)
+    merge2_eq1_3 <= \$3985 ;
+  always @(posedge clk)
+    merge2_gt1_4 <= \$3986 ;
+  always @(posedge clk)
+    merge2_eq1_4 <= \$3987 ;
+  always @(posedge clk)
+    merge2_gt4_0 <= \$3988 ;
+  always @(posedge clk)
+    merge2_eq4_0 <= \$3989 ;
+  always @(posedge clk)
+    merge2_gt4_1 <= \$3990 ;
+  always @(posedge clk)
+    merge2_eq4_1 <= \$3991 ;
+  always @(posedge clk)
+    merge2_gt4_2 <= \$3992 ;
+  always @(posedge clk)
+    merge2_eq4_2 <= \$3993 ;
+  always @(posedge clk)
+    merge2_gt4_3 <= \$3994 ;
+  always @(posedge clk)
+    merge2_eq4_3 <= \$3995 ;
+  always @(posedge clk)
+    merge2_gt4_4 <= \$3996 ;
+  always @(posedge clk)
+    merge2_eq4_4 <= \$3997 ;
+  always @(posedge clk)
+    merge2_gt5_0 <= \$3998 ;
+  always @(posedge clk)
+    merge2_eq5_0 <= \$3999 ;
+  always @(posedge clk)
+    merge2_gt5_1 <= \$4000 ;
+  always @(posedge clk)
+    merge2_eq5_1 <= \$4001 ;
+  always @(posedge clk)
+    merge2_gt5_2 <= \$4002 ;
+  always @(posedge clk)
+    merge2_eq5_2 <= \$4003 ;
+  always @(posedge clk)
+    merge2_gt5_3 <= \$4004 ;
+  always @(posedge clk)
+    merge2_eq5_3 <= \$4005 ;
+  always @(posedge clk)
+    merge2_gt5_4 <= \$4006 ;
+  always @(posedge clk)
+    merge2_eq5_4 <= \$4007 ;
+  always @(posedge clk)
+    merge2_gt8_0 <= \$4008 ;
+  always @(posedge clk)
+    merge2_eq8_0 <= \$4009 ;
+  always @(posedge clk)
+    merge2_gt8_1 <= \$4010 ;
+  always @(posedge clk)
+    merge2_eq8_1 <= \$4011 ;
+  always @(posedge clk)
+    merge2_gt8_2 <= \$4012 ;
+  always @(posedge clk)
+    merge2_eq8_2 <= \$4013 ;
+  always @(posedge clk)
+    merge2_gt8_3 <= \$4014 ;
+  always @(posedge clk)
+    merge2_eq8_3 <= \$4015 ;
+  always @(posedge clk)
+    merge2_gt8_4 <= \$4016 ;
+  always @(posedge clk)
+    merge2_eq8_4 <= \$4017 ;
+  always @(posedge clk)
+    merge2_gt9_0 <= \$4018 ;
+  always @(posedge clk)
+    merge2_eq9_0 <= \$4019 ;
+  always @(posedge clk)
+    merge2_gt9_1 <= \$4020 ;
+  always @(posedge clk)
+    merge2_eq9_1 <= \$4021 ;
+  always @(posedge clk)
+    merge2_gt9_2 <= \$4022 ;
+  always @(posedge clk)
+    merge2_eq9_2 <= \$4023 ;
+  always @(posedge clk)
+    merge2_gt9_3 <= \$4024 ;
+  always @(posedge clk)
+    merge2_eq9_3 <= \$4025 ;
+  always @(posedge clk)
+    merge2_gt9_4 <= \$4026 ;
+  always @(posedge clk)
+    merge2_eq9_4 <= \$4027 ;
+  always @(posedge clk)
+    merge2_gt12_0 <= \$4028 ;
+  always @(posedge clk)
+    merge2_eq12_0 <= \$4029 ;
+  always @(posedge clk)
+    merge2_gt12_1 <= \$4030 ;
+  always @(posedge clk)
+    merge2_eq12_1 <= \$4031 ;
+  always @(posedge clk)
+    merge2_gt12_2 <= \$4032 ;
+  always @(posedge clk)
+    merge2_eq12_2 <= \$4033 ;
+  always @(posedge clk)
+    merge2_gt12_3 <= \$4034 ;
+  always @(posedge clk)
+    merge2_eq12_3 <= \$4035 ;
+  always @(posedge clk)
+    merge2_gt12_4 <= \$4036 ;
+  always @(posedge clk)
+    merge2_eq12_4 <= \$4037 ;
+  always @(posedge clk)
+    merge2_gt13_0 <= \$4038 ;
+  always @(posedge clk)
+    merge2_eq13_0 <= \$4039 ;
+  always @(posedge clk)
+    merge2_gt13_1 <= \$4040 ;
+  always @(posedge clk)
+    merge2_eq13_1 <= \$4041 ;
+  always @(posedge clk)
+    merge2_gt13_2 <= \$4042 ;
+  always @(posedge clk)
+    merge2_eq13_2 <= \$4043 ;
+  always @(posedge clk)
+    merge2_gt13_3 <= \$4044 ;
+  always @(posedge clk)
+    merge2_eq13_3 <= \$4045 ;
+  always @(posedge clk)
+    merge2_gt13_4 <= \$4046 ;
+  always @(posedge clk)
+    merge2_eq13_4 <= \$4047 ;
+  always @(posedge clk)
+    merge2_lane0 <= \$4048 ;
+  always @(posedge clk)
+    merge2_lane1 <= \$4049 ;
+  always @(posedge clk)
+    merge2_lane2 <= \$4050 ;
+  always @(posedge clk)
+    merge2_lane3 <= \$4051 ;
+  always @(posedge clk)
+    merge2_lane4 <= \$4052 ;
+  always @(posedge clk)
+    merge2_lane5 <= \$4053 ;
+  always @(posedge clk)
+    merge2_lane6 <= \$4054 ;
+  always @(posedge clk)
+    merge2_lane7 <= \$4055 ;
+  always @(posedge clk)
+    merge2_lane8 <= \$4056 ;
+  always @(posedge clk)
+    merge2_lane9 <= \$4057 ;
+  always @(posedge clk)
+    merge2_lane10 <= \$4058 ;
+  always @(posedge clk)
+    merge2_lane11 <= \$4059 ;
+  always @(posedge clk)
+    merge2_lane12 <= \$4060 ;
+  always @(posedge clk)
+    merge2_lane13 <= \$4061 ;
+  always @(posedge clk)
+    merge2_lane14 <= \$4062 ;
+  always @(posedge clk)
+    merge2_lane15 <= \$4063 ;
+  always @(posedge clk)
+    merge2_last <= \$4064 ;
+  always @(posedge clk)
+    merge3_in0 <= \$4065 ;
+  always @(posedge clk)
+    merge3_in1 <= \$4066 ;
+  always @(posedge clk)
+    merge3_in2 <= \$4067 ;
+  always @(posedge clk)
+    merge3_in3 <= \$4068 ;
+  always @(posedge clk)
+    merge3_in4 <= \$4069 ;
+  always @(posedge clk)
+    merge3_in5 <= \$4070 ;
+  always @(posedge clk)
+    merge3_in6 <= \$4071 ;
+  always @(posedge clk)
+    merge3_in7 <= \$4072 ;
+  always @(posedge clk)
+    merge3_in8 <= \$4073 ;
+  always @(posedge clk)
+    merge3_in9 <= \$4074 ;
+  always @(posedge clk)
+    merge3_in10 <= \$4075 ;
+  always @(posedge clk)
+    merge3_in11 <= \$4076 ;
+  always @(posedge clk)
+    merge3_in12 <= \$4077 ;
+  always @(posedge clk)
+    merge3_in13 <= \$4078 ;
+  always @(posedge clk)
+    merge3_in14 <= \$4079 ;
+  always @(posedge clk)
+    merge3_in15 <= \$4080 ;
+  always @(posedge clk)
+    merge3_in_last <= \$4081 ;
+  always @(posedge clk)
+    merge3_gt0_0 <= \$4082 ;
+  always @(posedge clk)
+    merge3_eq0_0 <= \$4083 ;
+  always @(posedge clk)
+    merge3_gt0_1 <= \$4084 ;
+  always @(posedge clk)
+    merge3_eq0_1 <= \$4085 ;
+  always @(posedge clk)
+    merge3_gt0_2 <= \$4086 ;
+  always @(posedge clk)
+    merge3_eq0_2 <= \$4087 ;
+  always @(posedge clk)
+    merge3_gt0_3 <= \$4088 ;
+  always @(posedge clk)
+    merge3_eq0_3 <= \$4089 ;
+  always @(posedge clk)
+    merge3_gt0_4 <= \$4090 ;
+  always @(posedge clk)
+    merge3_eq0_4 <= \$4091 ;
+  always @(posedge clk)
+    merge3_gt2_0 <= \$4092 ;
+  always @(posedge clk)
+    merge3_eq2_0 <= \$4093 ;
+  always @(posedge clk)
+    merge3_gt2_1 <= \$4094 ;
+  always @(posedge clk)
+    merge3_eq2_1 <= \$4095 ;
+  always @(posedge clk)
+    merge3_gt2_2 <= \$4096 ;
+  always @(posedge clk)
+    merge3_eq2_2 <= \$4097 ;
+  always @(posedge clk)
+    merge3_gt2_3 <= \$4098 ;
+  always @(posedge clk)
+    merge3_eq2_3 <= \$4099 ;
+  always @(posedge clk)
+    merge3_gt2_4 <= \$4100 ;
+  always @(posedge clk)
+    merge3_eq2_4 <= \$4101 ;
+  always @(posedge clk)
+    merge3_gt4_0 <= \$4102 ;
+  always @(posedge clk)
+    merge3_eq4_0 <= \$4103 ;
+  always @(posedge clk)
+    merge3_gt4_1 <= \$4104 ;
+  always @(posedge clk)
+    merge3_eq4_1 <= \$4105 ;
+  always @(posedge clk)
+    merge3_gt4_2 <= \$4106 ;
+  always @(posedge clk)
+    merge3_eq4_2 <= \$4107 ;
+  always @(posedge clk)
+    merge3_gt4_3 <= \$4108 ;
+  always @(posedge clk)
+    merge3_eq4_3 <= \$4109 ;
+  always @(posedge clk)
+    merge3_gt4_4 <= \$4110 ;
+  always @(posedge clk)
+    merge3_eq4_4 <= \$4111 ;
+  always @(posedge clk)
+    merge3_gt6_0 <= \$4112 ;
+  always @(posedge clk)
+    merge3_eq6_0 <= \$4113 ;
+  always @(posedge clk)
+    merge3_gt6_1 <= \$4114 ;
+  always @(posedge clk)
+    merge3_eq6_1 <= \$4115 ;
+  always @(posedge clk)
+    merge3_gt6_2 <= \$4116 ;
+  always @(posedge clk)
+    merge3_eq6_2 <= \$4117 ;
+  always @(posedge clk)
+    merge3_gt6_3 <= \$4118 ;
+  always @(posedge clk)
+    merge3_eq6_3 <= \$4119 ;
+  always @(posedge clk)
+    merge3_gt6_4 <= \$4120 ;
+  always @(posedge clk)
+    merge3_eq6_4 <= \$4121 ;
+  always @(posedge clk)
+    merge3_gt8_0 <= \$4122 ;
+  always @(posedge clk)
+    merge3_eq8_0 <= \$4123 ;
+  always @(posedge clk)
+    merge3_gt8_1 <= \$4124 ;
+  always @(posedge clk)
+    merge3_eq8_1 <= \$4125 ;
+  always @(posedge clk)
+    merge3_gt8_2 <= \$4126 ;
+  always @(posedge clk)
+    merge3_eq8_2 <= \$4127 ;
+  always @(posedge clk)
+    merge3_gt8_3 <= \$4128 ;
+  always @(posedge clk)
+    merge3_eq8_3 <= \$4129 ;
+  always @(posedge clk)
+    merge3_gt8_4 <= \$4130 ;
+  always @(posedge clk)
+    merge3_eq8_4 <= \$4131 ;
+  always @(posedge clk)
+    merge3_gt10_0 <= \$4132 ;
+  always @(posedge clk)
+    merge3_eq10_0 <= \$4133 ;
+  always @(posedge clk)
+    merge3_gt10_1 <= \$4134 ;
+  always @(posedge clk)
+    merge3_eq10_1 <= \$4135 ;
+  always @(posedge clk)
+    merge3_gt10_2 <= \$4136 ;
+  always @(posedge clk)
+    merge3_eq10_2 <= \$4137 ;
+  always @(posedge clk)
+    merge3_gt10_3 <= \$4138 ;
+  always @(posedge clk)
+    merge3_eq10_3 <= \$4139 ;
+  always @(posedge clk)
+    merge3_gt10_4 <= \$4140 ;
+  always @(posedge clk)
+    merge3_eq10_4 <= \$4141 ;
+  always @(posedge clk)
+    merge3_gt12_0 <= \$4142 ;
+  always @(posedge clk)
+    merge3_eq12_0 <= \$4143 ;
+  always @(posedge clk)
+    merge3_gt12_1 <= \$4144 ;
+  always @(posedge clk)
+    merge3_eq12_1 <= \$4145 ;
+  always @(posedge clk)
+    merge3_gt12_2 <= \$4146 ;
+  always @(posedge clk)
+    merge3_eq12_2 <= \$4147 ;
+  always @(posedge clk)
+    merge3_gt12_3 <= \$4148 ;
+  always @(posedge clk)
+    merge3_eq12_3 <= \$4149 ;
+  always @(posedge clk)
+    merge3_gt12_4 <= \$4150 ;
+  always @(posedge clk)
+    merge3_eq12_4 <= \$4151 ;
+  always @(posedge clk)
+    merge3_gt14_0 <= \$4152 ;
+  always @(posedge clk)
+    merge3_eq14_0 <= \$4153 ;
+  always @(posedge clk)
+    merge3_gt14_1 <= \$4154 ;
+  always @(posedge clk)
+    merge3_eq14_1 <= \$4155 ;
+  always @(posedge clk)
+    merge3_gt14_2 <= \$4156 ;
+  always @(posedge clk)
+    merge3_eq14_2 <= \$4157 ;
+  always @(posedge clk)
+    merge3_gt14_3 <= \$4158 ;
+  always @(posedge clk)
+    merge3_eq14_3 <= \$4159 ;
+  always @(posedge clk)
+    merge3_gt14_4 <= \$4160 ;
+  always @(posedge clk)
+    merge3_eq14_4 <= \$4161 ;
+  always @(posedge clk)
+    merge3_lane0 <= \$4162 ;
+  always @(posedge clk)
+    merge3_lane1 <= \$4163 ;
+  always @(posedge clk)
+    merge3_lane2 <= \$4164 ;
+  always @(posedge clk)
+    merge3_lane3 <= \$4165 ;
+  always @(posedge clk)
+    merge3_lane4 <= \$4166 ;
+  always @(posedge clk)
+    merge3_lane5 <= \$4167 ;
+  always @(posedge clk)
+    merge3_lane6 <= \$4168 ;
+  always @(posedge clk)
+    merge3_lane7 <= \$4169 ;
+  always @(posedge clk)
+    merge3_lane8 <= \$4170 ;
+  always @(posedge clk)
+    merge3_lane9 <= \$4171 ;
+  always @(posedge clk)
+    merge3_lane10 <= \$4172 ;
+  always @(posedge clk)
+    merge3_lane11 <= \$4173 ;
+  always @(posedge clk)
+    merge3_lane12 <= \$4174 ;
+  always @(posedge clk)
+    merge3_lane13 <= \$4175 ;
+  always @(posedge clk)
+    merge3_lane14 <= \$4176 ;
+  always @(posedge clk)
+    merge3_lane15 <= \$4177 ;
+  always @(posedge clk)
+    merge3_last <= \$4178 ;
+  always @(posedge clk)
+    hit <= \$4179 ;
+  always @(posedge clk)
+    near0_in_idx <= \$4180 ;
+  always @(posedge clk)
+    near0_out_idx <= \$4181 ;
+  always @(posedge clk)
+    near1_in_idx <= \$4182 ;
+  always @(posedge clk)
+    near1_out_idx <= \$4183 ;
+  always @(posedge clk)
+    near2_in_idx <= \$4184 ;
+  always @(posedge clk)
+    near2_out_idx <= \$4185 ;
+  always @(posedge clk)
+    near3_in_idx <= \$4186 ;
+  always @(posedge clk)
+    near3_out_idx <= \$4187 ;
+  always @(posedge clk)
+    near4_in_idx <= \$4188 ;
+  always @(posedge clk)
+    near4_out_idx <= \$4189 ;
+  always @(posedge clk)
+    near5_in_idx <= \$4190 ;
+  always @(posedge clk)
+    near5_out_idx <= \$4191 ;
+  always @(posedge clk)
+    near6_in_idx <= \$4192 ;
+  always @(posedge clk)
+    near6_out_idx <= \$4193 ;
+  always @(posedge clk)
+    near7_in_idx <= \$4194 ;
+  always @(posedge clk)
+    near7_out_idx <= \$4195 ;
+  always @(posedge clk)
+    near8_in_idx <= \$4196 ;
+  always @(posedge clk)
+    near8_out_idx <= \$4197 ;
+  always @(posedge clk)
+    near9_in_idx <= \$4198 ;
+  always @(posedge clk)
+    near9_out_idx <= \$4199 ;
+  always @(posedge clk)
+    near10_in_idx <= \$4200 ;
+  always @(posedge clk)
+    near10_out_idx <= \$4201 ;
+  always @(posedge clk)
+    near11_in_idx <= \$4202 ;
+  always @(posedge clk)
+    near11_out_idx <= \$4203 ;
+  always @(posedge clk)
+    near12_in_idx <= \$4204 ;
+  always @(posedge clk)
+    near12_out_idx <= \$4205 ;
+  always @(posedge clk)
+    near13_in_idx <= \$4206 ;
+  always @(posedge clk)
+    near13_out_idx <= \$4207 ;
+  always @(posedge clk)
+    near14_in_idx <= \$4208 ;
+  always @(posedge clk)
+    near14_out_idx <= \$4209 ;
+  always @(posedge clk)
+    s_last <= \$4210 ;
+  always @(posedge clk)
+    lane0_takes0 <= \$4211 ;
+  always @(posedge clk)
+    slot0_in_idx <= \$4212 ;
+  always @(posedge clk)
+    slot0_out_idx <= \$4213 ;
+  always @(posedge clk)
+    lane0_takes1 <= \$4214 ;
+  always @(posedge clk)
+    lane1_takes1 <= \$4215 ;
+  always @(posedge clk)
+    slot1_in_idx <= \$4216 ;
+  always @(posedge clk)
+    slot1_out_idx <= \$4217 ;
+  always @(posedge clk)
+    lane0_takes2 <= \$4218 ;
+  always @(posedge clk)
+    lane1_takes2 <= \$4219 ;
+  always @(posedge clk)
+    lane2_takes2 <= \$4220 ;
+  always @(posedge clk)
+    slot2_in_idx <= \$4221 ;
+  always @(posedge clk)
+    slot2_out_idx <= \$4222 ;
+  always @(posedge clk)
+    lane0_takes3 <= \$4223 ;
+  always @(posedge clk)
+    lane1_takes3 <= \$4224 ;
+  always @(posedge clk)
+    lane2_takes3 <= \$4225 ;
+  always @(posedge clk)
+    lane3_takes3 <= \$4226 ;
+  always @(posedge clk)
+    slot3_in_idx <= \$4227 ;
+  always @(posedge clk)
+    slot3_out_idx <= \$4228 ;
+  always @(posedge clk)
+    lane0_takes4 <= \$4229 ;
+  always @(posedge clk)
+    lane1_takes4 <= \$4230 ;
+  always @(posedge clk)
+    lane2_takes4 <= \$4231 ;
+  always @(posedge clk)
+    lane3_takes4 <= \$4232 ;
+  always @(posedge clk)
+    lane4_takes4 <= \$4233 ;
+  always @(posedge clk)
+    slot4_in_idx <= \$4234 ;
+  always @(posedge clk)
+    slot4_out_idx <= \$4235 ;
+  always @(posedge clk)
+    lane0_takes5 <= \$4236 ;
+  always @(posedge clk)
+    lane1_takes5 <= \$4237 ;
+  always @(posedge clk)
+    lane2_takes5 <= \$4238 ;
+  always @(posedge clk)
+    lane3_takes5 <= \$4239 ;
+  always @(posedge clk)
+    lane4_takes5 <= \$4240 ;
+  always @(posedge clk)
+    lane5_takes5 <= \$4241 ;
+  always @(posedge clk)
+    slot5_in_idx <= \$4242 ;
+  always @(posedge clk)
+    slot5_out_idx <= \$4243 ;
+  always @(posedge clk)
+    lane0_takes6 <= \$4244 ;
+  always @(posedge clk)
+    lane1_takes6 <= \$4245 ;
+  always @(posedge clk)
+    lane2_takes6 <= \$4246 ;
+  always @(posedge clk)
+    lane3_takes6 <= \$4247 ;
+  always @(posedge clk)
+    lane4_takes6 <= \$4248 ;
+  always @(posedge clk)
+    lane5_takes6 <= \$4249 ;
+  always @(posedge clk)
+    lane6_takes6 <= \$4250 ;
+  always @(posedge clk)
+    slot6_in_idx <= \$4251 ;
+  always @(posedge clk)
+    slot6_out_idx <= \$4252 ;
+  always @(posedge clk)
+    lane0_takes7 <= \$4253 ;
+  always @(posedge clk)
+    lane1_takes7 <= \$4254 ;
+  always @(posedge clk)
+    lane2_takes7 <= \$4255 ;
+  always @(posedge clk)
+    lane3_takes7 <= \$4256 ;
+  always @(posedge clk)
+    lane4_takes7 <= \$4257 ;
+  always @(posedge clk)
+    lane5_takes7 <= \$4258 ;
+  always @(posedge clk)
+    lane6_takes7 <= \$4259 ;
+  always @(posedge clk)
+    lane7_takes7 <= \$4260 ;
+  always @(posedge clk)
+    slot7_in_idx <= \$4261 ;
+  always @(posedge clk)
+    slot7_out_idx <= \$4262 ;
+  always @(posedge clk)
+    \$signal$176  <= \$4263 ;
+  always @(posedge clk)
+    \$signal$177  <= \$4264 ;
+  always @(posedge clk)
+    \$signal$180  <= \$4265 ;
+  always @(posedge clk)
+    \$signal  <= \$4266 ;
+  always @(posedge clk)
+    pairs_skid <= \$4267 ;
+  always @(posedge clk)
+    pairs__payload <= \$4268 ;
+  always @(posedge clk)
+    pairs__valid <= \$4269 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3410  = match0_valid;
     if (match0_load) begin
-      \$3623  = \$signal$34 ;
+      \$3410  = \$signal$34 ;
     end else if (match1_load) begin
-      \$3623  = 1'h0;
+      \$3410  = 1'h0;
     end
     if (rst) begin
-      \$3623  = 1'h0;
+      \$3410  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3624  = match1_valid;
+    \$3411  = match1_valid;
     if (match1_load) begin
-      \$3624  = match0_valid;
+      \$3411  = match0_valid;
     end else if (match2_load) begin
-      \$3624  = 1'h0;
+      \$3411  = 1'h0;
     end
     if (rst) begin
-      \$3624  = 1'h0;
+      \$3411  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3625  = match2_valid;
+    \$3412  = match2_valid;
     if (match2_load) begin
-      \$3625  = match1_valid;
+      \$3412  = match1_valid;
     end else if (match3_load) begin
-      \$3625  = 1'h0;
+      \$3412  = 1'h0;
     end
     if (rst) begin
-      \$3625  = 1'h0;
+      \$3412  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3626  = match3_valid;
+    \$3413  = match3_valid;
     if (match3_load) begin
-      \$3626  = match2_valid;
+      \$3413  = match2_valid;
     end else if (match4_load) begin
-      \$3626  = 1'h0;
+      \$3413  = 1'h0;
     end
     if (rst) begin
-      \$3626  = 1'h0;
+      \$3413  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3627  = match4_valid;
+    \$3414  = match4_valid;
     if (match4_load) begin
-      \$3627  = match3_valid;
+      \$3414  = match3_valid;
     end else if (match5_load) begin
-      \$3627  = 1'h0;
+      \$3414  = 1'h0;
     end
     if (rst) begin
-      \$3627  = 1'h0;
+      \$3414  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3628  = match5_valid;
+    \$3415  = match5_valid;
     if (match5_load) begin
-      \$3628  = match4_valid;
+      \$3415  = match4_valid;
     end else if (match6_load) begin
-      \$3628  = 1'h0;
+      \$3415  = 1'h0;
     end
     if (rst) begin
-      \$3628  = 1'h0;
+      \$3415  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3629  = match6_valid;
+    \$3416  = match6_valid;
     if (match6_load) begin
-      \$3629  = match5_valid;
+      \$3416  = match5_valid;
     end else if (match7_load) begin
-      \$3629  = 1'h0;
+      \$3416  = 1'h0;
     end
     if (rst) begin
-      \$3629  = 1'h0;
+      \$3416  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3630  = match7_valid;
+    \$3417  = match7_valid;
     if (match7_load) begin
-      \$3630  = match6_valid;
+      \$3417  = match6_valid;
     end else if (match8_load) begin
-      \$3630  = 1'h0;
+      \$3417  = 1'h0;
     end
     if (rst) begin
-      \$3630  = 1'h0;
+      \$3417  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3631  = match8_valid;
+    \$3418  = match8_valid;
     if (match8_load) begin
-      \$3631  = match7_valid;
+      \$3418  = match7_valid;
     end else if (match9_load) begin
-      \$3631  = 1'h0;
+      \$3418  = 1'h0;
     end
     if (rst) begin
-      \$3631  = 1'h0;
+      \$3418  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3632  = match9_valid;
+    \$3419  = match9_valid;
     if (match9_load) begin
-      \$3632  = \$736 ;
+      \$3419  = match8_valid;
     end
     if (rst) begin
-      \$3632  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3633  = \$746 ;
-    if (rst) begin
-      \$3633  = 1'h1;
+      \$3419  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3634  = match0_load_next;
+    \$3420  = \$525 ;
     if (rst) begin
-      \$3634  = 1'h1;
+      \$3420  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3635  = match0_load_next;
+    \$3421  = match0_load_next;
     if (rst) begin
-      \$3635  = 1'h1;
+      \$3421  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3636  = match0_load_next;
+    \$3422  = match0_load_next;
     if (rst) begin
-      \$3636  = 1'h1;
+      \$3422  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3637  = match0_load_next;
+    \$3423  = match0_load_next;
     if (rst) begin
-      \$3637  = 1'h1;
+      \$3423  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3638  = match0_load_next;
+    \$3424  = match0_load_next;
     if (rst) begin
-      \$3638  = 1'h1;
+      \$3424  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3639  = match0_load_next;
+    \$3425  = match0_load_next;
     if (rst) begin
-      \$3639  = 1'h1;
+      \$3425  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3640  = match0_load_next;
+    \$3426  = match0_load_next;
     if (rst) begin
-      \$3640  = 1'h1;
+      \$3426  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3641  = match0_load_next;
+    \$3427  = match0_load_next;
     if (rst) begin
-      \$3641  = 1'h1;
+      \$3427  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3642  = match0_load_next;
+    \$3428  = match0_load_next;
     if (rst) begin
-      \$3642  = 1'h1;
+      \$3428  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3643  = match0_load_next;
+    \$3429  = match0_load_next;
     if (rst) begin
-      \$3643  = 1'h1;
+      \$3429  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3644  = match0_load_next;
+    \$3430  = match0_load_next;
     if (rst) begin
-      \$3644  = 1'h1;
+      \$3430  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3645  = match0_load_next;
+    \$3431  = match0_load_next;
     if (rst) begin
-      \$3645  = 1'h1;
+      \$3431  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3646  = match0_load_next;
+    \$3432  = match0_load_next;
     if (rst) begin
-      \$3646  = 1'h1;
+      \$3432  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3647  = match0_load_next;
+    \$3433  = match0_load_next;
     if (rst) begin
-      \$3647  = 1'h1;
+      \$3433  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3648  = match0_load_next;
+    \$3434  = match0_load_next;
     if (rst) begin
-      \$3648  = 1'h1;
+      \$3434  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3649  = match0_load_next;
+    \$3435  = match0_load_next;
     if (rst) begin
-      \$3649  = 1'h1;
+      \$3435  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3650  = match1_load_next;
+    \$3436  = match0_load_next;
     if (rst) begin
-      \$3650  = 1'h1;
+      \$3436  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3651  = match1_load_next;
+    \$3437  = match1_load_next;
     if (rst) begin
-      \$3651  = 1'h1;
+      \$3437  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3652  = match1_load_next;
+    \$3438  = match1_load_next;
     if (rst) begin
-      \$3652  = 1'h1;
+      \$3438  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3653  = match1_load_next;
+    \$3439  = match1_load_next;
     if (rst) begin
-      \$3653  = 1'h1;
+      \$3439  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3654  = match1_load_next;
+    \$3440  = match1_load_next;
     if (rst) begin
-      \$3654  = 1'h1;
+      \$3440  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3655  = match1_load_next;
+    \$3441  = match1_load_next;
     if (rst) begin
-      \$3655  = 1'h1;
+      \$3441  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3656  = match1_load_next;
+    \$3442  = match1_load_next;
     if (rst) begin
-      \$3656  = 1'h1;
+      \$3442  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3657  = match1_load_next;
+    \$3443  = match1_load_next;
     if (rst) begin
-      \$3657  = 1'h1;
+      \$3443  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3658  = match1_load_next;
+    \$3444  = match1_load_next;
     if (rst) begin
-      \$3658  = 1'h1;
+      \$3444  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3659  = match1_load_next;
+    \$3445  = match1_load_next;
     if (rst) begin
-      \$3659  = 1'h1;
+      \$3445  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3660  = match1_load_next;
+    \$3446  = match1_load_next;
     if (rst) begin
-      \$3660  = 1'h1;
+      \$3446  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3661  = match1_load_next;
+    \$3447  = match1_load_next;
     if (rst) begin
-      \$3661  = 1'h1;
+      \$3447  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3662  = match1_load_next;
+    \$3448  = match1_load_next;
     if (rst) begin
-      \$3662  = 1'h1;
+      \$3448  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3663  = match1_load_next;
+    \$3449  = match1_load_next;
     if (rst) begin
-      \$3663  = 1'h1;
+      \$3449  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3664  = match1_load_next;
+    \$3450  = match1_load_next;
     if (rst) begin
-      \$3664  = 1'h1;
+      \$3450  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3665  = match1_load_next;
+    \$3451  = match1_load_next;
     if (rst) begin
-      \$3665  = 1'h1;
+      \$3451  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3666  = match2_load_next;
+    \$3452  = match1_load_next;
     if (rst) begin
-      \$3666  = 1'h1;
+      \$3452  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3667  = match2_load_next;
+    \$3453  = match2_load_next;
     if (rst) begin
-      \$3667  = 1'h1;
+      \$3453  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3668  = match2_load_next;
+    \$3454  = match2_load_next;
     if (rst) begin
-      \$3668  = 1'h1;
+      \$3454  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3669  = match2_load_next;
+    \$3455  = match2_load_next;
     if (rst) begin
-      \$3669  = 1'h1;
+      \$3455  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3670  = match2_load_next;
+    \$3456  = match2_load_next;
     if (rst) begin
-      \$3670  = 1'h1;
+      \$3456  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3671  = match2_load_next;
+    \$3457  = match2_load_next;
     if (rst) begin
-      \$3671  = 1'h1;
+      \$3457  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3672  = match2_load_next;
+    \$3458  = match2_load_next;
     if (rst) begin
-      \$3672  = 1'h1;
+      \$3458  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3673  = match2_load_next;
+    \$3459  = match2_load_next;
     if (rst) begin
-      \$3673  = 1'h1;
+      \$3459  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3674  = match2_load_next;
+    \$3460  = match2_load_next;
     if (rst) begin
-      \$3674  = 1'h1;
+      \$3460  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3675  = match2_load_next;
+    \$3461  = match2_load_next;
     if (rst) begin
-      \$3675  = 1'h1;
+      \$3461  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3676  = match2_load_next;
+    \$3462  = match2_load_next;
     if (rst) begin
-      \$3676  = 1'h1;
+      \$3462  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3677  = match2_load_next;
+    \$3463  = match2_load_next;
     if (rst) begin
-      \$3677  = 1'h1;
+      \$3463  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3678  = match2_load_next;
+    \$3464  = match2_load_next;
     if (rst) begin
-      \$3678  = 1'h1;
+      \$3464  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3679  = match2_load_next;
+    \$3465  = match2_load_next;
     if (rst) begin
-      \$3679  = 1'h1;
+      \$3465  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3680  = match2_load_next;
+    \$3466  = match2_load_next;
     if (rst) begin
-      \$3680  = 1'h1;
+      \$3466  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3681  = match2_load_next;
+    \$3467  = match2_load_next;
     if (rst) begin
+      \$3467  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3468  = match2_load_next;
+    if (rst) begin
+      \$3468  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3469  = match3_load_next;
+    if (rst) begin
+      \$3469  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3470  = match3_load_next;
+    if (rst) begin
+      \$3470  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3471  = match3_load_next;
+    if (rst) begin
+      \$3471  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3472  = match3_load_next;
+    if (rst) begin
+      \$3472  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3473  = match3_load_next;
+    if (rst) begin
+      \$3473  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3474  = match3_load_next;
+    if (rst) begin
+      \$3474  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3475  = match3_load_next;
+    if (rst) begin
+      \$3475  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3476  = match3_load_next;
+    if (rst) begin
+      \$3476  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3477  = match3_load_next;
+    if (rst) begin
+      \$3477  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3478  = match3_load_next;
+    if (rst) begin
+      \$3478  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3479  = match3_load_next;
+    if (rst) begin
+      \$3479  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3480  = match3_load_next;
+    if (rst) begin
+      \$3480  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3481  = match3_load_next;
+    if (rst) begin
+      \$3481  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3482  = match3_load_next;
+    if (rst) begin
+      \$3482  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3483  = match3_load_next;
+    if (rst) begin
+      \$3483  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3484  = match3_load_next;
+    if (rst) begin
+      \$3484  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3485  = match4_load_next;
+    if (rst) begin
+      \$3485  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3486  = match4_load_next;
+    if (rst) begin
+      \$3486  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3487  = match4_load_next;
+    if (rst) begin
+      \$3487  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3488  = match4_load_next;
+    if (rst) begin
+      \$3488  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3489  = match4_load_next;
+    if (rst) begin
+      \$3489  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3490  = match4_load_next;
+    if (rst) begin
+      \$3490  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3491  = match4_load_next;
+    if (rst) begin
+      \$3491  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3492  = match4_load_next;
+    if (rst) begin
+      \$3492  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3493  = match4_load_next;
+    if (rst) begin
+      \$3493  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3494  = match4_load_next;
+    if (rst) begin
+      \$3494  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3495  = match4_load_next;
+    if (rst) begin
+      \$3495  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3496  = match4_load_next;
+    if (rst) begin
+      \$3496  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3497  = match4_load_next;
+    if (rst) begin
+      \$3497  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3498  = match4_load_next;
+    if (rst) begin
+      \$3498  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3499  = match4_load_next;
+    if (rst) begin
+      \$3499  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3500  = match4_load_next;
+    if (rst) begin
+      \$3500  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3501  = match5_load_next;
+    if (rst) begin
+      \$3501  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3502  = match5_load_next;
+    if (rst) begin
+      \$3502  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3503  = match5_load_next;
+    if (rst) begin
+      \$3503  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3504  = match5_load_next;
+    if (rst) begin
+      \$3504  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3505  = match5_load_next;
+    if (rst) begin
+      \$3505  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3506  = match5_load_next;
+    if (rst) begin
+      \$3506  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3507  = match5_load_next;
+    if (rst) begin
+      \$3507  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3508  = match5_load_next;
+    if (rst) begin
+      \$3508  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3509  = match5_load_next;
+    if (rst) begin
+      \$3509  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3510  = match5_load_next;
+    if (rst) begin
+      \$3510  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3511  = match5_load_next;
+    if (rst) begin
+      \$3511  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3512  = match5_load_next;
+    if (rst) begin
+      \$3512  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3513  = match5_load_next;
+    if (rst) begin
+      \$3513  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3514  = match5_load_next;
+    if (rst) begin
+      \$3514  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3515  = match5_load_next;
+    if (rst) begin
+      \$3515  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3516  = match5_load_next;
+    if (rst) begin
+      \$3516  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3517  = match6_load_next;
+    if (rst) begin
+      \$3517  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3518  = match6_load_next;
+    if (rst) begin
+      \$3518  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3519  = match6_load_next;
+    if (rst) begin
+      \$3519  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3520  = match6_load_next;
+    if (rst) begin
+      \$3520  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3521  = match6_load_next;
+    if (rst) begin
+      \$3521  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3522  = match6_load_next;
+    if (rst) begin
+      \$3522  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3523  = match6_load_next;
+    if (rst) begin
+      \$3523  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3524  = match6_load_next;
+    if (rst) begin
+      \$3524  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3525  = match6_load_next;
+    if (rst) begin
+      \$3525  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3526  = match6_load_next;
+    if (rst) begin
+      \$3526  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3527  = match6_load_next;
+    if (rst) begin
+      \$3527  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3528  = match6_load_next;
+    if (rst) begin
+      \$3528  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3529  = match6_load_next;
+    if (rst) begin
+      \$3529  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3530  = match6_load_next;
+    if (rst) begin
+      \$3530  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3531  = match6_load_next;
+    if (rst) begin
+      \$3531  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3532  = match6_load_next;
+    if (rst) begin
+      \$3532  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3533  = match7_load_next;
+    if (rst) begin
+      \$3533  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3534  = match7_load_next;
+    if (rst) begin
+      \$3534  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3535  = match7_load_next;
+    if (rst) begin
+      \$3535  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3536  = match7_load_next;
+    if (rst) begin
+      \$3536  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3537  = match7_load_next;
+    if (rst) begin
+      \$3537  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3538  = match7_load_next;
+    if (rst) begin
+      \$3538  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3539  = match7_load_next;
+    if (rst) begin
+      \$3539  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3540  = match7_load_next;
+    if (rst) begin
+      \$3540  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3541  = match7_load_next;
+    if (rst) begin
+      \$3541  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3542  = match7_load_next;
+    if (rst) begin
+      \$3542  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3543  = match7_load_next;
+    if (rst) begin
+      \$3543  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3544  = match7_load_next;
+    if (rst) begin
+      \$3544  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3545  = match7_load_next;
+    if (rst) begin
+      \$3545  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3546  = match7_load_next;
+    if (rst) begin
+      \$3546  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3547  = match7_load_next;
+    if (rst) begin
+      \$3547  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3548  = match7_load_next;
+    if (rst) begin
+      \$3548  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3549  = match8_load_next;
+    if (rst) begin
+      \$3549  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3550  = match8_load_next;
+    if (rst) begin
+      \$3550  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3551  = match8_load_next;
+    if (rst) begin
+      \$3551  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3552  = match8_load_next;
+    if (rst) begin
+      \$3552  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3553  = match8_load_next;
+    if (rst) begin
+      \$3553  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3554  = match8_load_next;
+    if (rst) begin
+      \$3554  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3555  = match8_load_next;
+    if (rst) begin
+      \$3555  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3556  = match8_load_next;
+    if (rst) begin
+      \$3556  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3557  = match8_load_next;
+    if (rst) begin
+      \$3557  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3558  = match8_load_next;
+    if (rst) begin
+      \$3558  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3559  = match8_load_next;
+    if (rst) begin
+      \$3559  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3560  = match8_load_next;
+    if (rst) begin
+      \$3560  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3561  = match8_load_next;
+    if (rst) begin
+      \$3561  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3562  = match8_load_next;
+    if (rst) begin
+      \$3562  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3563  = match8_load_next;
+    if (rst) begin
+      \$3563  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3564  = match8_load_next;
+    if (rst) begin
+      \$3564  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3565  = match9_load_next;
+    if (rst) begin
+      \$3565  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3566  = match9_load_next;
+    if (rst) begin
+      \$3566  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3567  = match9_load_next;
+    if (rst) begin
+      \$3567  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3568  = match9_load_next;
+    if (rst) begin
+      \$3568  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3569  = match9_load_next;
+    if (rst) begin
+      \$3569  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3570  = match9_load_next;
+    if (rst) begin
+      \$3570  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3571  = match9_load_next;
+    if (rst) begin
+      \$3571  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3572  = match9_load_next;
+    if (rst) begin
+      \$3572  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3573  = match9_load_next;
+    if (rst) begin
+      \$3573  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3574  = match9_load_next;
+    if (rst) begin
+      \$3574  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3575  = match9_load_next;
+    if (rst) begin
+      \$3575  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3576  = match9_load_next;
+    if (rst) begin
+      \$3576  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3577  = match9_load_next;
+    if (rst) begin
+      \$3577  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3578  = match9_load_next;
+    if (rst) begin
+      \$3578  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3579  = match9_load_next;
+    if (rst) begin
+      \$3579  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3580  = match9_load_next;
+    if (rst) begin
+      \$3580  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3581  = in_free_next;
+    if (rst) begin
+      \$3581  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3582  = in_free_next;
+    if (rst) begin
+      \$3582  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3583  = in_free_next;
+    if (rst) begin
+      \$3583  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3584  = in_free_next;
+    if (rst) begin
+      \$3584  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3585  = in_free_next;
+    if (rst) begin
+      \$3585  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3586  = in_free_next;
+    if (rst) begin
+      \$3586  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3587  = in_free_next;
+    if (rst) begin
+      \$3587  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3588  = in_free_next;
+    if (rst) begin
+      \$3588  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3589  = in_free_next;
+    if (rst) begin
+      \$3589  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3590  = out_free_next;
+    if (rst) begin
+      \$3590  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3591  = out_free_next;
+    if (rst) begin
+      \$3591  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3592  = out_free_next;
+    if (rst) begin
+      \$3592  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3593  = out_free_next;
+    if (rst) begin
+      \$3593  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3594  = out_free_next;
+    if (rst) begin
+      \$3594  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3595  = out_free_next;
+    if (rst) begin
+      \$3595  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3596  = out_free_next;
+    if (rst) begin
+      \$3596  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3597  = out_free_next;
+    if (rst) begin
+      \$3597  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3598  = out_free_next;
+    if (rst) begin
+      \$3598  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3599  = in_done_next;
+    if (rst) begin
+      \$3599  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3600  = in_skid_keep;
+    if (\$526 ) begin
+      \$3600  = inputs__payload[615:608];
+    end
+    if (rst) begin
+      \$3600  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3601  = in_skid_last;
+    if (\$526 ) begin
+      \$3601  = inputs__payload[616];
+    end
+    if (rst) begin
+      \$3601  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3602  = in_skid_top;
+    if (\$526 ) begin
+      \$3602  = { \$529 , \$528  };
+    end
+    if (rst) begin
+      \$3602  = 63'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3603  = in_skid_key0;
+    if (\$530 ) begin
+      \$3603  = \$531 ;
+    end
+    if (rst) begin
+      \$3603  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3604  = in_skid_idx0;
+    if (\$530 ) begin
+      \$3604  = inputs__payload[75:56];
+    end
+    if (rst) begin
+      \$3604  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3605  = in_skid_key1;
+    if (\$532 ) begin
+      \$3605  = \$533 ;
+    end
+    if (rst) begin
+      \$3605  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3606  = in_skid_idx1;
+    if (\$532 ) begin
+      \$3606  = inputs__payload[151:132];
+    end
+    if (rst) begin
+      \$3606  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3607  = in_skid_key2;
+    if (\$534 ) begin
+      \$3607  = \$535 ;
+    end
+    if (rst) begin
+      \$3607  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3608  = in_skid_idx2;
+    if (\$534 ) begin
+      \$3608  = inputs__payload[227:208];
+    end
+    if (rst) begin
+      \$3608  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3609  = in_skid_key3;
+    if (\$536 ) begin
+      \$3609  = \$537 ;
+    end
+    if (rst) begin
+      \$3609  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3610  = in_skid_idx3;
+    if (\$536 ) begin
+      \$3610  = inputs__payload[303:284];
+    end
+    if (rst) begin
+      \$3610  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3611  = in_skid_key4;
+    if (\$538 ) begin
+      \$3611  = \$539 ;
+    end
+    if (rst) begin
+      \$3611  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3612  = in_skid_idx4;
+    if (\$538 ) begin
+      \$3612  = inputs__payload[379:360];
+    end
+    if (rst) begin
+      \$3612  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3613  = in_skid_key5;
+    if (\$540 ) begin
+      \$3613  = \$541 ;
+    end
+    if (rst) begin
+      \$3613  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3614  = in_skid_idx5;
+    if (\$540 ) begin
+      \$3614  = inputs__payload[455:436];
+    end
+    if (rst) begin
+      \$3614  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3615  = in_skid_key6;
+    if (\$542 ) begin
+      \$3615  = \$543 ;
+    end
+    if (rst) begin
+      \$3615  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3616  = in_skid_idx6;
+    if (\$542 ) begin
+      \$3616  = inputs__payload[531:512];
+    end
+    if (rst) begin
+      \$3616  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3617  = in_skid_key7;
+    if (\$544 ) begin
+      \$3617  = \$545 ;
+    end
+    if (rst) begin
+      \$3617  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3618  = in_skid_idx7;
+    if (\$544 ) begin
+      \$3618  = inputs__payload[607:588];
+    end
+    if (rst) begin
+      \$3618  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3619  = in_next_full;
+    if (\$547 ) begin
+      \$3619  = \$550 ;
+    end
+    if (rst) begin
+      \$3619  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3620  = in_skid_full;
+    if (\$547 ) begin
+      \$3620  = 1'h0;
+    end else if (\$549 ) begin
+      \$3620  = 1'h1;
+    end
+    if (rst) begin
+      \$3620  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3621  = in_next_keep;
+    if (\$547 ) begin
+      (* full_case = 32'd1 *)
+      if (in_skid_full) begin
+        \$3621  = in_skid_keep;
+      end else begin
+        \$3621  = inputs__payload[615:608];
+      end
+    end
+    if (rst) begin
+      \$3621  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3622  = in_next_last;
+    if (\$547 ) begin
+      (* full_case = 32'd1 *)
+      if (in_skid_full) begin
+        \$3622  = in_skid_last;
+      end else begin
+        \$3622  = inputs__payload[616];
+      end
+    end
+    if (rst) begin
+      \$3622  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3623  = in_next_top;
+    if (\$547 ) begin
+      (* full_case = 32'd1 *)
+      if (in_skid_full) begin
+        \$3623  = in_skid_top;
+      end else begin
+        \$3623  = { \$553 , \$552  };
+      end
+    end
+    if (rst) begin
+      \$3623  = 63'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3624  = in_next_key0;
+    if (\$555 ) begin
+      \$3624  = \$557 ;
+    end
+    if (rst) begin
+      \$3624  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3625  = in_next_idx0;
+    if (\$555 ) begin
+      \$3625  = \$558 ;
+    end
+    if (rst) begin
+      \$3625  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3626  = in_next_key1;
+    if (\$560 ) begin
+      \$3626  = \$562 ;
+    end
+    if (rst) begin
+      \$3626  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3627  = in_next_idx1;
+    if (\$560 ) begin
+      \$3627  = \$563 ;
+    end
+    if (rst) begin
+      \$3627  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3628  = in_next_key2;
+    if (\$565 ) begin
+      \$3628  = \$567 ;
+    end
+    if (rst) begin
+      \$3628  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3629  = in_next_idx2;
+    if (\$565 ) begin
+      \$3629  = \$568 ;
+    end
+    if (rst) begin
+      \$3629  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3630  = in_next_key3;
+    if (\$570 ) begin
+      \$3630  = \$572 ;
+    end
+    if (rst) begin
+      \$3630  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3631  = in_next_idx3;
+    if (\$570 ) begin
+      \$3631  = \$573 ;
+    end
+    if (rst) begin
+      \$3631  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3632  = in_next_key4;
+    if (\$575 ) begin
+      \$3632  = \$577 ;
+    end
+    if (rst) begin
+      \$3632  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3633  = in_next_idx4;
+    if (\$575 ) begin
+      \$3633  = \$578 ;
+    end
+    if (rst) begin
+      \$3633  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3634  = in_next_key5;
+    if (\$580 ) begin
+      \$3634  = \$582 ;
+    end
+    if (rst) begin
+      \$3634  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3635  = in_next_idx5;
+    if (\$580 ) begin
+      \$3635  = \$583 ;
+    end
+    if (rst) begin
+      \$3635  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3636  = in_next_key6;
+    if (\$585 ) begin
+      \$3636  = \$587 ;
+    end
+    if (rst) begin
+      \$3636  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3637  = in_next_idx6;
+    if (\$585 ) begin
+      \$3637  = \$588 ;
+    end
+    if (rst) begin
+      \$3637  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3638  = in_next_key7;
+    if (\$590 ) begin
+      \$3638  = \$592 ;
+    end
+    if (rst) begin
+      \$3638  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3639  = in_next_idx7;
+    if (\$590 ) begin
+      \$3639  = \$593 ;
+    end
+    if (rst) begin
+      \$3639  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3640  = in_keep;
+    if (in_free) begin
+      \$3640  = in_next_keep;
+    end
+    if (rst) begin
+      \$3640  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3641  = in_last;
+    if (in_free) begin
+      \$3641  = in_next_last;
+    end
+    if (rst) begin
+      \$3641  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3642  = in_top;
+    if (in_free) begin
+      \$3642  = in_next_top;
+    end
+    if (rst) begin
+      \$3642  = 63'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3643  = in_full;
+    if (in_free) begin
+      \$3643  = in_next_full;
+    end
+    if (rst) begin
+      \$3643  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3644  = in_key0;
+    if (in_free_copy0) begin
+      \$3644  = in_next_key0;
+    end
+    if (rst) begin
+      \$3644  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3645  = in_idx0;
+    if (in_free_copy0) begin
+      \$3645  = in_next_idx0;
+    end
+    if (rst) begin
+      \$3645  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3646  = in_key1;
+    if (in_free_copy1) begin
+      \$3646  = in_next_key1;
+    end
+    if (rst) begin
+      \$3646  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3647  = in_idx1;
+    if (in_free_copy1) begin
+      \$3647  = in_next_idx1;
+    end
+    if (rst) begin
+      \$3647  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3648  = in_key2;
+    if (in_free_copy2) begin
+      \$3648  = in_next_key2;
+    end
+    if (rst) begin
+      \$3648  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3649  = in_idx2;
+    if (in_free_copy2) begin
+      \$3649  = in_next_idx2;
+    end
+    if (rst) begin
+      \$3649  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3650  = in_key3;
+    if (in_free_copy3) begin
+      \$3650  = in_next_key3;
+    end
+    if (rst) begin
+      \$3650  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3651  = in_idx3;
+    if (in_free_copy3) begin
+      \$3651  = in_next_idx3;
+    end
+    if (rst) begin
+      \$3651  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3652  = in_key4;
+    if (in_free_copy4) begin
+      \$3652  = in_next_key4;
+    end
+    if (rst) begin
+      \$3652  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3653  = in_idx4;
+    if (in_free_copy4) begin
+      \$3653  = in_next_idx4;
+    end
+    if (rst) begin
+      \$3653  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3654  = in_key5;
+    if (in_free_copy5) begin
+      \$3654  = in_next_key5;
+    end
+    if (rst) begin
+      \$3654  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3655  = in_idx5;
+    if (in_free_copy5) begin
+      \$3655  = in_next_idx5;
+    end
+    if (rst) begin
+      \$3655  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3656  = in_key6;
+    if (in_free_copy6) begin
+      \$3656  = in_next_key6;
+    end
+    if (rst) begin
+      \$3656  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3657  = in_idx6;
+    if (in_free_copy6) begin
+      \$3657  = in_next_idx6;
+    end
+    if (rst) begin
+      \$3657  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3658  = in_key7;
+    if (in_free_copy7) begin
+      \$3658  = in_next_key7;
+    end
+    if (rst) begin
+      \$3658  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3659  = in_idx7;
+    if (in_free_copy7) begin
+      \$3659  = in_next_idx7;
+    end
+    if (rst) begin
+      \$3659  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3660  = out_done_next;
+    if (rst) begin
+      \$3660  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3661  = out_skid_keep;
+    if (\$594 ) begin
+      \$3661  = outputs__payload[615:608];
+    end
+    if (rst) begin
+      \$3661  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3662  = out_skid_last;
+    if (\$594 ) begin
+      \$3662  = outputs__payload[616];
+    end
+    if (rst) begin
+      \$3662  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3663  = out_skid_top;
+    if (\$594 ) begin
+      \$3663  = { \$618 , \$617  };
+    end
+    if (rst) begin
+      \$3663  = 63'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3664  = out_skid_key0;
+    if (\$619 ) begin
+      \$3664  = \$641 ;
+    end
+    if (rst) begin
+      \$3664  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3665  = out_skid_idx0;
+    if (\$619 ) begin
+      \$3665  = outputs__payload[75:56];
+    end
+    if (rst) begin
+      \$3665  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3666  = out_skid_key1;
+    if (\$642 ) begin
+      \$3666  = \$664 ;
+    end
+    if (rst) begin
+      \$3666  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3667  = out_skid_idx1;
+    if (\$642 ) begin
+      \$3667  = outputs__payload[151:132];
+    end
+    if (rst) begin
+      \$3667  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3668  = out_skid_key2;
+    if (\$665 ) begin
+      \$3668  = \$687 ;
+    end
+    if (rst) begin
+      \$3668  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3669  = out_skid_idx2;
+    if (\$665 ) begin
+      \$3669  = outputs__payload[227:208];
+    end
+    if (rst) begin
+      \$3669  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3670  = out_skid_key3;
+    if (\$688 ) begin
+      \$3670  = \$710 ;
+    end
+    if (rst) begin
+      \$3670  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3671  = out_skid_idx3;
+    if (\$688 ) begin
+      \$3671  = outputs__payload[303:284];
+    end
+    if (rst) begin
+      \$3671  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3672  = out_skid_key4;
+    if (\$711 ) begin
+      \$3672  = \$733 ;
+    end
+    if (rst) begin
+      \$3672  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3673  = out_skid_idx4;
+    if (\$711 ) begin
+      \$3673  = outputs__payload[379:360];
+    end
+    if (rst) begin
+      \$3673  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3674  = out_skid_key5;
+    if (\$734 ) begin
+      \$3674  = \$756 ;
+    end
+    if (rst) begin
+      \$3674  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3675  = out_skid_idx5;
+    if (\$734 ) begin
+      \$3675  = outputs__payload[455:436];
+    end
+    if (rst) begin
+      \$3675  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3676  = out_skid_key6;
+    if (\$757 ) begin
+      \$3676  = \$779 ;
+    end
+    if (rst) begin
+      \$3676  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3677  = out_skid_idx6;
+    if (\$757 ) begin
+      \$3677  = outputs__payload[531:512];
+    end
+    if (rst) begin
+      \$3677  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3678  = out_skid_key7;
+    if (\$780 ) begin
+      \$3678  = \$802 ;
+    end
+    if (rst) begin
+      \$3678  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3679  = out_skid_idx7;
+    if (\$780 ) begin
+      \$3679  = outputs__payload[607:588];
+    end
+    if (rst) begin
+      \$3679  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3680  = out_next_full;
+    if (\$804 ) begin
+      \$3680  = \$807 ;
+    end
+    if (rst) begin
+      \$3680  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3681  = out_skid_full;
+    if (\$804 ) begin
+      \$3681  = 1'h0;
+    end else if (\$806 ) begin
       \$3681  = 1'h1;
     end
+    if (rst) begin
+      \$3681  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3682  = match3_load_next;
+    \$3682  = out_next_keep;
+    if (\$804 ) begin
+      (* full_case = 32'd1 *)
+      if (out_skid_full) begin
+        \$3682  = out_skid_keep;
+      end else begin
+        \$3682  = outputs__payload[615:608];
+      end
+    end
     if (rst) begin
-      \$3682  = 1'h1;
+      \$3682  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3683  = match3_load_next;
+    \$3683  = out_next_last;
+    if (\$804 ) begin
+      (* full_case = 32'd1 *)
+      if (out_skid_full) begin
+        \$3683  = out_skid_last;
+      end else begin
+        \$3683  = outputs__payload[616];
+      end
+    end
     if (rst) begin
-      \$3683  = 1'h1;
+      \$3683  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3684  = match3_load_next;
+    \$3684  = out_next_top;
+    if (\$804 ) begin
+      (* full_case = 32'd1 *)
+      if (out_skid_full) begin
+        \$3684  = out_skid_top;
+      end else begin
+        \$3684  = { \$831 , \$830  };
+      end
+    end
     if (rst) begin
-      \$3684  = 1'h1;
+      \$3684  = 63'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3685  = match3_load_next;
+    \$3685  = out_next_key0;
+    if (\$833 ) begin
+      \$3685  = \$856 ;
+    end
     if (rst) begin
-      \$3685  = 1'h1;
+      \$3685  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3686  = match3_load_next;
+    \$3686  = out_next_idx0;
+    if (\$833 ) begin
+      \$3686  = \$857 ;
+    end
     if (rst) begin
-      \$3686  = 1'h1;
+      \$3686  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3687  = match3_load_next;
+    \$3687  = out_next_key1;
+    if (\$859 ) begin
+      \$3687  = \$882 ;
+    end
     if (rst) begin
-      \$3687  = 1'h1;
+      \$3687  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3688  = match3_load_next;
+    \$3688  = out_next_idx1;
+    if (\$859 ) begin
+      \$3688  = \$883 ;
+    end
     if (rst) begin
-      \$3688  = 1'h1;
+      \$3688  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3689  = match3_load_next;
+    \$3689  = out_next_key2;
+    if (\$885 ) begin
+      \$3689  = \$908 ;
+    end
     if (rst) begin
-      \$3689  = 1'h1;
+      \$3689  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3690  = match3_load_next;
+    \$3690  = out_next_idx2;
+    if (\$885 ) begin
+      \$3690  = \$909 ;
+    end
     if (rst) begin
-      \$3690  = 1'h1;
+      \$3690  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3691  = match3_load_next;
+    \$3691  = out_next_key3;
+    if (\$911 ) begin
+      \$3691  = \$934 ;
+    end
     if (rst) begin
-      \$3691  = 1'h1;
+      \$3691  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3692  = match3_load_next;
+    \$3692  = out_next_idx3;
+    if (\$911 ) begin
+      \$3692  = \$935 ;
+    end
     if (rst) begin
-      \$3692  = 1'h1;
+      \$3692  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3693  = match3_load_next;
+    \$3693  = out_next_key4;
+    if (\$937 ) begin
+      \$3693  = \$960 ;
+    end
     if (rst) begin
-      \$3693  = 1'h1;
+      \$3693  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3694  = match3_load_next;
+    \$3694  = out_next_idx4;
+    if (\$937 ) begin
+      \$3694  = \$961 ;
+    end
     if (rst) begin
-      \$3694  = 1'h1;
+      \$3694  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3695  = match3_load_next;
+    \$3695  = out_next_key5;
+    if (\$963 ) begin
+      \$3695  = \$986 ;
+    end
     if (rst) begin
-      \$3695  = 1'h1;
+      \$3695  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3696  = match3_load_next;
+    \$3696  = out_next_idx5;
+    if (\$963 ) begin
+      \$3696  = \$987 ;
+    end
     if (rst) begin
-      \$3696  = 1'h1;
+      \$3696  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3697  = match3_load_next;
+    \$3697  = out_next_key6;
+    if (\$989 ) begin
+      \$3697  = \$1012 ;
+    end
     if (rst) begin
-      \$3697  = 1'h1;
+      \$3697  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3698  = match4_load_next;
+    \$3698  = out_next_idx6;
+    if (\$989 ) begin
+      \$3698  = \$1013 ;
+    end
     if (rst) begin
-      \$3698  = 1'h1;
+      \$3698  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3699  = match4_load_next;
+    \$3699  = out_next_key7;
+    if (\$1015 ) begin
+      \$3699  = \$1038 ;
+    end
     if (rst) begin
-      \$3699  = 1'h1;
+      \$3699  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3700  = match4_load_next;
+    \$3700  = out_next_idx7;
+    if (\$1015 ) begin
+      \$3700  = \$1039 ;
+    end
     if (rst) begin
-      \$3700  = 1'h1;
+      \$3700  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3701  = match4_load_next;
+    \$3701  = out_keep;
+    if (out_free) begin
+      \$3701  = out_next_keep;
+    end
     if (rst) begin
-      \$3701  = 1'h1;
+      \$3701  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3702  = match4_load_next;
+    \$3702  = out_last;
+    if (out_free) begin
+      \$3702  = out_next_last;
+    end
     if (rst) begin
-      \$3702  = 1'h1;
+      \$3702  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3703  = match4_load_next;
+    \$3703  = out_top;
+    if (out_free) begin
+      \$3703  = out_next_top;
+    end
     if (rst) begin
-      \$3703  = 1'h1;
+      \$3703  = 63'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3704  = match4_load_next;
+    \$3704  = out_full;
+    if (out_free) begin
+      \$3704  = out_next_full;
+    end
     if (rst) begin
-      \$3704  = 1'h1;
+      \$3704  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3705  = match4_load_next;
+    \$3705  = out_key0;
+    if (out_free_copy0) begin
+      \$3705  = out_next_key0;
+    end
     if (rst) begin
-      \$3705  = 1'h1;
+      \$3705  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3706  = match4_load_next;
+    \$3706  = out_idx0;
+    if (out_free_copy0) begin
+      \$3706  = out_next_idx0;
+    end
     if (rst) begin
-      \$3706  = 1'h1;
+      \$3706  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3707  = match4_load_next;
+    \$3707  = out_key1;
+    if (out_free_copy1) begin
+      \$3707  = out_next_key1;
+    end
     if (rst) begin
-      \$3707  = 1'h1;
+      \$3707  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3708  = match4_load_next;
+    \$3708  = out_idx1;
+    if (out_free_copy1) begin
+      \$3708  = out_next_idx1;
+    end
     if (rst) begin
-      \$3708  = 1'h1;
+      \$3708  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3709  = match4_load_next;
+    \$3709  = out_key2;
+    if (out_free_copy2) begin
+      \$3709  = out_next_key2;
+    end
     if (rst) begin
-      \$3709  = 1'h1;
+      \$3709  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3710  = match4_load_next;
+    \$3710  = out_idx2;
+    if (out_free_copy2) begin
+      \$3710  = out_next_idx2;
+    end
     if (rst) begin
-      \$3710  = 1'h1;
+      \$3710  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3711  = match4_load_next;
+    \$3711  = out_key3;
+    if (out_free_copy3) begin
+      \$3711  = out_next_key3;
+    end
     if (rst) begin
-      \$3711  = 1'h1;
+      \$3711  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3712  = match4_load_next;
+    \$3712  = out_idx3;
+    if (out_free_copy3) begin
+      \$3712  = out_next_idx3;
+    end
     if (rst) begin
-      \$3712  = 1'h1;
+      \$3712  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3713  = match4_load_next;
+    \$3713  = out_key4;
+    if (out_free_copy4) begin
+      \$3713  = out_next_key4;
+    end
     if (rst) begin
-      \$3713  = 1'h1;
+      \$3713  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3714  = match5_load_next;
+    \$3714  = out_idx4;
+    if (out_free_copy4) begin
+      \$3714  = out_next_idx4;
+    end
     if (rst) begin
-      \$3714  = 1'h1;
+      \$3714  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3715  = match5_load_next;
+    \$3715  = out_key5;
+    if (out_free_copy5) begin
+      \$3715  = out_next_key5;
+    end
     if (rst) begin
-      \$3715  = 1'h1;
+      \$3715  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3716  = match5_load_next;
+    \$3716  = out_idx5;
+    if (out_free_copy5) begin
+      \$3716  = out_next_idx5;
+    end
     if (rst) begin
-      \$3716  = 1'h1;
+      \$3716  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3717  = match5_load_next;
+    \$3717  = out_key6;
+    if (out_free_copy6) begin
+      \$3717  = out_next_key6;
+    end
     if (rst) begin
-      \$3717  = 1'h1;
+      \$3717  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3718  = match5_load_next;
+    \$3718  = out_idx6;
+    if (out_free_copy6) begin
+      \$3718  = out_next_idx6;
+    end
     if (rst) begin
-      \$3718  = 1'h1;
+      \$3718  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3719  = match5_load_next;
+    \$3719  = out_key7;
+    if (out_free_copy7) begin
+      \$3719  = out_next_key7;
+    end
     if (rst) begin
-      \$3719  = 1'h1;
+      \$3719  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3720  = match5_load_next;
+    \$3720  = out_idx7;
+    if (out_free_copy7) begin
+      \$3720  = out_next_idx7;
+    end
     if (rst) begin
-      \$3720  = 1'h1;
+      \$3720  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3721  = match5_load_next;
+    \$3721  = in_le_next;
     if (rst) begin
-      \$3721  = 1'h1;
+      \$3721  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3722  = match5_load_next;
+    \$3722  = out_le_next;
     if (rst) begin
-      \$3722  = 1'h1;
+      \$3722  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3723  = match5_load_next;
+    \$3723  = merge0_in0;
+    if (match0_load_copy0) begin
+      \$3723  = \$1046 ;
+    end
     if (rst) begin
-      \$3723  = 1'h1;
+      \$3723  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3724  = match5_load_next;
+    \$3724  = merge0_in1;
+    if (match0_load_copy1) begin
+      \$3724  = \$1053 ;
+    end
     if (rst) begin
-      \$3724  = 1'h1;
+      \$3724  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3725  = match5_load_next;
+    \$3725  = merge0_in2;
+    if (match0_load_copy2) begin
+      \$3725  = \$1060 ;
+    end
     if (rst) begin
-      \$3725  = 1'h1;
+      \$3725  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3726  = match5_load_next;
+    \$3726  = merge0_in3;
+    if (match0_load_copy3) begin
+      \$3726  = \$1067 ;
+    end
     if (rst) begin
-      \$3726  = 1'h1;
+      \$3726  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3727  = match5_load_next;
+    \$3727  = merge0_in4;
+    if (match0_load_copy4) begin
+      \$3727  = \$1074 ;
+    end
     if (rst) begin
-      \$3727  = 1'h1;
+      \$3727  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3728  = match5_load_next;
+    \$3728  = merge0_in5;
+    if (match0_load_copy5) begin
+      \$3728  = \$1081 ;
+    end
     if (rst) begin
-      \$3728  = 1'h1;
+      \$3728  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3729  = match5_load_next;
+    \$3729  = merge0_in6;
+    if (match0_load_copy6) begin
+      \$3729  = \$1088 ;
+    end
     if (rst) begin
-      \$3729  = 1'h1;
+      \$3729  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3730  = match6_load_next;
+    \$3730  = merge0_in7;
+    if (match0_load_copy7) begin
+      \$3730  = \$1095 ;
+    end
     if (rst) begin
-      \$3730  = 1'h1;
+      \$3730  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3731  = match6_load_next;
+    \$3731  = merge0_in8;
+    if (match0_load_copy8) begin
+      \$3731  = \$1102 ;
+    end
     if (rst) begin
-      \$3731  = 1'h1;
+      \$3731  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3732  = match6_load_next;
+    \$3732  = merge0_in9;
+    if (match0_load_copy9) begin
+      \$3732  = \$1109 ;
+    end
     if (rst) begin
-      \$3732  = 1'h1;
+      \$3732  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3733  = match6_load_next;
+    \$3733  = merge0_in10;
+    if (match0_load_copy10) begin
+      \$3733  = \$1116 ;
+    end
     if (rst) begin
-      \$3733  = 1'h1;
+      \$3733  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3734  = match6_load_next;
+    \$3734  = merge0_in11;
+    if (match0_load_copy11) begin
+      \$3734  = \$1123 ;
+    end
     if (rst) begin
-      \$3734  = 1'h1;
+      \$3734  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3735  = match6_load_next;
+    \$3735  = merge0_in12;
+    if (match0_load_copy12) begin
+      \$3735  = \$1130 ;
+    end
     if (rst) begin
-      \$3735  = 1'h1;
+      \$3735  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3736  = match6_load_next;
+    \$3736  = merge0_in13;
+    if (match0_load_copy13) begin
+      \$3736  = \$1137 ;
+    end
     if (rst) begin
-      \$3736  = 1'h1;
+      \$3736  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3737  = match6_load_next;
+    \$3737  = merge0_in14;
+    if (match0_load_copy14) begin
+      \$3737  = \$1144 ;
+    end
     if (rst) begin
-      \$3737  = 1'h1;
+      \$3737  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3738  = match6_load_next;
+    \$3738  = merge0_in15;
+    if (match0_load_copy15) begin
+      \$3738  = \$1151 ;
+    end
     if (rst) begin
-      \$3738  = 1'h1;
+      \$3738  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3739  = match6_load_next;
+    \$3739  = merge0_in_last;
+    if (match0_load_copy0) begin
+      \$3739  = \final ;
+    end
     if (rst) begin
-      \$3739  = 1'h1;
+      \$3739  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3740  = match6_load_next;
+    \$3740  = merge0_gt0_0;
+    if (match0_load_copy0) begin
+      \$3740  = \$1166 ;
+    end
     if (rst) begin
-      \$3740  = 1'h1;
+      \$3740  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3741  = match6_load_next;
+    \$3741  = merge0_eq0_0;
+    if (match0_load_copy0) begin
+      \$3741  = \$1181 ;
+    end
     if (rst) begin
-      \$3741  = 1'h1;
+      \$3741  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3742  = match6_load_next;
+    \$3742  = merge0_gt0_1;
+    if (match0_load_copy0) begin
+      \$3742  = \$1196 ;
+    end
     if (rst) begin
-      \$3742  = 1'h1;
+      \$3742  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3743  = match6_load_next;
+    \$3743  = merge0_eq0_1;
+    if (match0_load_copy0) begin
+      \$3743  = \$1211 ;
+    end
     if (rst) begin
-      \$3743  = 1'h1;
+      \$3743  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3744  = match6_load_next;
+    \$3744  = merge0_gt0_2;
+    if (match0_load_copy0) begin
+      \$3744  = \$1226 ;
+    end
     if (rst) begin
-      \$3744  = 1'h1;
+      \$3744  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3745  = match6_load_next;
+    \$3745  = merge0_eq0_2;
+    if (match0_load_copy0) begin
+      \$3745  = \$1241 ;
+    end
     if (rst) begin
-      \$3745  = 1'h1;
+      \$3745  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3746  = match7_load_next;
+    \$3746  = merge0_gt0_3;
+    if (match0_load_copy0) begin
+      \$3746  = \$1256 ;
+    end
     if (rst) begin
-      \$3746  = 1'h1;
+      \$3746  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3747  = match7_load_next;
+    \$3747  = merge0_eq0_3;
+    if (match0_load_copy0) begin
+      \$3747  = \$1271 ;
+    end
     if (rst) begin
-      \$3747  = 1'h1;
+      \$3747  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3748  = match7_load_next;
+    \$3748  = merge0_gt0_4;
+    if (match0_load_copy0) begin
+      \$3748  = \$1286 ;
+    end
     if (rst) begin
-      \$3748  = 1'h1;
+      \$3748  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3749  = match7_load_next;
+    \$3749  = merge0_eq0_4;
+    if (match0_load_copy0) begin
+      \$3749  = \$1301 ;
+    end
     if (rst) begin
-      \$3749  = 1'h1;
+      \$3749  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3750  = match7_load_next;
+    \$3750  = merge0_gt1_0;
+    if (match0_load_copy1) begin
+      \$3750  = \$1316 ;
+    end
     if (rst) begin
-      \$3750  = 1'h1;
+      \$3750  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3751  = match7_load_next;
+    \$3751  = merge0_eq1_0;
+    if (match0_load_copy1) begin
+      \$3751  = \$1331 ;
+    end
     if (rst) begin
-      \$3751  = 1'h1;
+      \$3751  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3752  = match7_load_next;
+    \$3752  = merge0_gt1_1;
+    if (match0_load_copy1) begin
+      \$3752  = \$1346 ;
+    end
     if (rst) begin
-      \$3752  = 1'h1;
+      \$3752  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3753  = match7_load_next;
+    \$3753  = merge0_eq1_1;
+    if (match0_load_copy1) begin
+      \$3753  = \$1361 ;
+    end
     if (rst) begin
-      \$3753  = 1'h1;
+      \$3753  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3754  = match7_load_next;
+    \$3754  = merge0_gt1_2;
+    if (match0_load_copy1) begin
+      \$3754  = \$1376 ;
+    end
     if (rst) begin
-      \$3754  = 1'h1;
+      \$3754  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3755  = match7_load_next;
+    \$3755  = merge0_eq1_2;
+    if (match0_load_copy1) begin
+      \$3755  = \$1391 ;
+    end
     if (rst) begin
-      \$3755  = 1'h1;
+      \$3755  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3756  = match7_load_next;
+    \$3756  = merge0_gt1_3;
+    if (match0_load_copy1) begin
+      \$3756  = \$1406 ;
+    end
     if (rst) begin
-      \$3756  = 1'h1;
+      \$3756  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3757  = match7_load_next;
+    \$3757  = merge0_eq1_3;
+    if (match0_load_copy1) begin
+      \$3757  = \$1421 ;
+    end
     if (rst) begin
-      \$3757  = 1'h1;
+      \$3757  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3758  = match7_load_next;
+    \$3758  = merge0_gt1_4;
+    if (match0_load_copy1) begin
+      \$3758  = \$1436 ;
+    end
     if (rst) begin
-      \$3758  = 1'h1;
+      \$3758  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3759  = match7_load_next;
+    \$3759  = merge0_eq1_4;
+    if (match0_load_copy1) begin
+      \$3759  = \$1451 ;
+    end
     if (rst) begin
-      \$3759  = 1'h1;
+      \$3759  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3760  = match7_load_next;
+    \$3760  = merge0_gt2_0;
+    if (match0_load_copy2) begin
+      \$3760  = \$1466 ;
+    end
     if (rst) begin
-      \$3760  = 1'h1;
+      \$3760  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3761  = match7_load_next;
+    \$3761  = merge0_eq2_0;
+    if (match0_load_copy2) begin
+      \$3761  = \$1481 ;
+    end
     if (rst) begin
-      \$3761  = 1'h1;
+      \$3761  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3762  = match8_load_next;
+    \$3762  = merge0_gt2_1;
+    if (match0_load_copy2) begin
+      \$3762  = \$1496 ;
+    end
     if (rst) begin
-      \$3762  = 1'h1;
+      \$3762  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3763  = match8_load_next;
+    \$3763  = merge0_eq2_1;
+    if (match0_load_copy2) begin
+      \$3763  = \$1511 ;
+    end
     if (rst) begin
-      \$3763  = 1'h1;
+      \$3763  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3764  = match8_load_next;
+    \$3764  = merge0_gt2_2;
+    if (match0_load_copy2) begin
+      \$3764  = \$1526 ;
+    end
     if (rst) begin
-      \$3764  = 1'h1;
+      \$3764  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3765  = match8_load_next;
+    \$3765  = merge0_eq2_2;
+    if (match0_load_copy2) begin
+      \$3765  = \$1541 ;
+    end
     if (rst) begin
-      \$3765  = 1'h1;
+      \$3765  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3766  = match8_load_next;
+    \$3766  = merge0_gt2_3;
+    if (match0_load_copy2) begin
+      \$3766  = \$1556 ;
+    end
     if (rst) begin
-      \$3766  = 1'h1;
+      \$3766  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3767  = match8_load_next;
+    \$3767  = merge0_eq2_3;
+    if (match0_load_copy2) begin
+      \$3767  = \$1571 ;
+    end
     if (rst) begin
-      \$3767  = 1'h1;
+      \$3767  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3768  = match8_load_next;
+    \$3768  = merge0_gt2_4;
+    if (match0_load_copy2) begin
+      \$3768  = \$1586 ;
+    end
     if (rst) begin
-      \$3768  = 1'h1;
+      \$3768  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3769  = match8_load_next;
+    \$3769  = merge0_eq2_4;
+    if (match0_load_copy2) begin
+      \$3769  = \$1601 ;
+    end
     if (rst) begin
-      \$3769  = 1'h1;
+      \$3769  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3770  = match8_load_next;
+    \$3770  = merge0_gt3_0;
+    if (match0_load_copy3) begin
+      \$3770  = \$1616 ;
+    end
     if (rst) begin
-      \$3770  = 1'h1;
+      \$3770  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3771  = match8_load_next;
+    \$3771  = merge0_eq3_0;
+    if (match0_load_copy3) begin
+      \$3771  = \$1631 ;
+    end
     if (rst) begin
-      \$3771  = 1'h1;
+      \$3771  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3772  = match8_load_next;
+    \$3772  = merge0_gt3_1;
+    if (match0_load_copy3) begin
+      \$3772  = \$1646 ;
+    end
     if (rst) begin
-      \$3772  = 1'h1;
+      \$3772  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3773  = match8_load_next;
+    \$3773  = merge0_eq3_1;
+    if (match0_load_copy3) begin
+      \$3773  = \$1661 ;
+    end
     if (rst) begin
-      \$3773  = 1'h1;
+      \$3773  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3774  = match8_load_next;
+    \$3774  = merge0_gt3_2;
+    if (match0_load_copy3) begin
+      \$3774  = \$1676 ;
+    end
     if (rst) begin
-      \$3774  = 1'h1;
+      \$3774  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3775  = match8_load_next;
+    \$3775  = merge0_eq3_2;
+    if (match0_load_copy3) begin
+      \$3775  = \$1691 ;
+    end
     if (rst) begin
-      \$3775  = 1'h1;
+      \$3775  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3776  = match8_load_next;
+    \$3776  = merge0_gt3_3;
+    if (match0_load_copy3) begin
+      \$3776  = \$1706 ;
+    end
     if (rst) begin
-      \$3776  = 1'h1;
+      \$3776  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3777  = match8_load_next;
+    \$3777  = merge0_eq3_3;
+    if (match0_load_copy3) begin
+      \$3777  = \$1721 ;
+    end
     if (rst) begin
-      \$3777  = 1'h1;
+      \$3777  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3778  = match9_load_next;
+    \$3778  = merge0_gt3_4;
+    if (match0_load_copy3) begin
+      \$3778  = \$1736 ;
+    end
     if (rst) begin
-      \$3778  = 1'h1;
+      \$3778  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3779  = match9_load_next;
+    \$3779  = merge0_eq3_4;
+    if (match0_load_copy3) begin
+      \$3779  = \$1751 ;
+    end
     if (rst) begin
-      \$3779  = 1'h1;
+      \$3779  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3780  = match9_load_next;
+    \$3780  = merge0_gt4_0;
+    if (match0_load_copy4) begin
+      \$3780  = \$1766 ;
+    end
     if (rst) begin
-      \$3780  = 1'h1;
+      \$3780  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3781  = match9_load_next;
+    \$3781  = merge0_eq4_0;
+    if (match0_load_copy4) begin
+      \$3781  = \$1781 ;
+    end
     if (rst) begin
-      \$3781  = 1'h1;
+      \$3781  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3782  = match9_load_next;
+    \$3782  = merge0_gt4_1;
+    if (match0_load_copy4) begin
+      \$3782  = \$1796 ;
+    end
     if (rst) begin
-      \$3782  = 1'h1;
+      \$3782  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3783  = match9_load_next;
+    \$3783  = merge0_eq4_1;
+    if (match0_load_copy4) begin
+      \$3783  = \$1811 ;
+    end
     if (rst) begin
-      \$3783  = 1'h1;
+      \$3783  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3784  = match9_load_next;
+    \$3784  = merge0_gt4_2;
+    if (match0_load_copy4) begin
+      \$3784  = \$1826 ;
+    end
     if (rst) begin
-      \$3784  = 1'h1;
+      \$3784  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3785  = match9_load_next;
+    \$3785  = merge0_eq4_2;
+    if (match0_load_copy4) begin
+      \$3785  = \$1841 ;
+    end
     if (rst) begin
-      \$3785  = 1'h1;
+      \$3785  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3786  = match9_load_next;
+    \$3786  = merge0_gt4_3;
+    if (match0_load_copy4) begin
+      \$3786  = \$1856 ;
+    end
     if (rst) begin
-      \$3786  = 1'h1;
+      \$3786  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3787  = match9_load_next;
+    \$3787  = merge0_eq4_3;
+    if (match0_load_copy4) begin
+      \$3787  = \$1871 ;
+    end
     if (rst) begin
-      \$3787  = 1'h1;
+      \$3787  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3788  = match9_load_next;
+    \$3788  = merge0_gt4_4;
+    if (match0_load_copy4) begin
+      \$3788  = \$1886 ;
+    end
     if (rst) begin
-      \$3788  = 1'h1;
+      \$3788  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3789  = match9_load_next;
+    \$3789  = merge0_eq4_4;
+    if (match0_load_copy4) begin
+      \$3789  = \$1901 ;
+    end
     if (rst) begin
-      \$3789  = 1'h1;
+      \$3789  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3790  = match9_load_next;
+    \$3790  = merge0_gt5_0;
+    if (match0_load_copy5) begin
+      \$3790  = \$1916 ;
+    end
     if (rst) begin
-      \$3790  = 1'h1;
+      \$3790  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3791  = match9_load_next;
+    \$3791  = merge0_eq5_0;
+    if (match0_load_copy5) begin
+      \$3791  = \$1931 ;
+    end
     if (rst) begin
-      \$3791  = 1'h1;
+      \$3791  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3792  = match9_load_next;
+    \$3792  = merge0_gt5_1;
+    if (match0_load_copy5) begin
+      \$3792  = \$1946 ;
+    end
     if (rst) begin
-      \$3792  = 1'h1;
+      \$3792  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3793  = match9_load_next;
+    \$3793  = merge0_eq5_1;
+    if (match0_load_copy5) begin
+      \$3793  = \$1961 ;
+    end
     if (rst) begin
-      \$3793  = 1'h1;
+      \$3793  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3794  = in_free_next;
+    \$3794  = merge0_gt5_2;
+    if (match0_load_copy5) begin
+      \$3794  = \$1976 ;
+    end
     if (rst) begin
-      \$3794  = 1'h1;
+      \$3794  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3795  = in_free_next;
+    \$3795  = merge0_eq5_2;
+    if (match0_load_copy5) begin
+      \$3795  = \$1991 ;
+    end
     if (rst) begin
-      \$3795  = 1'h1;
+      \$3795  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3796  = in_free_next;
+    \$3796  = merge0_gt5_3;
+    if (match0_load_copy5) begin
+      \$3796  = \$2006 ;
+    end
     if (rst) begin
-      \$3796  = 1'h1;
+      \$3796  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3797  = in_free_next;
+    \$3797  = merge0_eq5_3;
+    if (match0_load_copy5) begin
+      \$3797  = \$2021 ;
+    end
     if (rst) begin
-      \$3797  = 1'h1;
+      \$3797  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3798  = in_free_next;
+    \$3798  = merge0_gt5_4;
+    if (match0_load_copy5) begin
+      \$3798  = \$2036 ;
+    end
     if (rst) begin
-      \$3798  = 1'h1;
+      \$3798  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3799  = in_free_next;
+    \$3799  = merge0_eq5_4;
+    if (match0_load_copy5) begin
+      \$3799  = \$2051 ;
+    end
     if (rst) begin
-      \$3799  = 1'h1;
+      \$3799  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3800  = in_free_next;
+    \$3800  = merge0_gt6_0;
+    if (match0_load_copy6) begin
+      \$3800  = \$2066 ;
+    end
     if (rst) begin
-      \$3800  = 1'h1;
+      \$3800  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3801  = in_free_next;
+    \$3801  = merge0_eq6_0;
+    if (match0_load_copy6) begin
+      \$3801  = \$2081 ;
+    end
     if (rst) begin
-      \$3801  = 1'h1;
+      \$3801  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3802  = in_free_next;
+    \$3802  = merge0_gt6_1;
+    if (match0_load_copy6) begin
+      \$3802  = \$2096 ;
+    end
     if (rst) begin
-      \$3802  = 1'h1;
+      \$3802  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3803  = out_free_next;
+    \$3803  = merge0_eq6_1;
+    if (match0_load_copy6) begin
+      \$3803  = \$2111 ;
+    end
     if (rst) begin
-      \$3803  = 1'h1;
+      \$3803  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3804  = out_free_next;
+    \$3804  = merge0_gt6_2;
+    if (match0_load_copy6) begin
+      \$3804  = \$2126 ;
+    end
     if (rst) begin
-      \$3804  = 1'h1;
+      \$3804  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3805  = out_free_next;
+    \$3805  = merge0_eq6_2;
+    if (match0_load_copy6) begin
+      \$3805  = \$2141 ;
+    end
     if (rst) begin
-      \$3805  = 1'h1;
+      \$3805  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3806  = out_free_next;
+    \$3806  = merge0_gt6_3;
+    if (match0_load_copy6) begin
+      \$3806  = \$2156 ;
+    end
     if (rst) begin
-      \$3806  = 1'h1;
+      \$3806  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3807  = out_free_next;
+    \$3807  = merge0_eq6_3;
+    if (match0_load_copy6) begin
+      \$3807  = \$2171 ;
+    end
     if (rst) begin
-      \$3807  = 1'h1;
+      \$3807  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3808  = out_free_next;
+    \$3808  = merge0_gt6_4;
+    if (match0_load_copy6) begin
+      \$3808  = \$2186 ;
+    end
     if (rst) begin
-      \$3808  = 1'h1;
+      \$3808  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3809  = out_free_next;
+    \$3809  = merge0_eq6_4;
+    if (match0_load_copy6) begin
+      \$3809  = \$2201 ;
+    end
     if (rst) begin
-      \$3809  = 1'h1;
+      \$3809  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3810  = out_free_next;
+    \$3810  = merge0_gt7_0;
+    if (match0_load_copy7) begin
+      \$3810  = \$2216 ;
+    end
     if (rst) begin
-      \$3810  = 1'h1;
+      \$3810  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3811  = out_free_next;
+    \$3811  = merge0_eq7_0;
+    if (match0_load_copy7) begin
+      \$3811  = \$2231 ;
+    end
     if (rst) begin
-      \$3811  = 1'h1;
+      \$3811  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3812  = in_done_next;
+    \$3812  = merge0_gt7_1;
+    if (match0_load_copy7) begin
+      \$3812  = \$2246 ;
+    end
     if (rst) begin
       \$3812  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3813  = in_skid_keep;
-    if (\$747 ) begin
-      \$3813  = inputs__payload[615:608];
+    \$3813  = merge0_eq7_1;
+    if (match0_load_copy7) begin
+      \$3813  = \$2261 ;
     end
     if (rst) begin
-      \$3813  = 8'h00;
+      \$3813  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3814  = in_skid_last;
-    if (\$747 ) begin
-      \$3814  = inputs__payload[616];
+    \$3814  = merge0_gt7_2;
+    if (match0_load_copy7) begin
+      \$3814  = \$2276 ;
     end
     if (rst) begin
       \$3814  = 1'h0;
@@ -13960,416 +14170,399 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3815  = in_skid_top;
-    if (\$747 ) begin
-      \$3815  = { \$750 , \$749  };
+    \$3815  = merge0_eq7_2;
+    if (match0_load_copy7) begin
+      \$3815  = \$2291 ;
     end
     if (rst) begin
-      \$3815  = 63'h0000000000000000;
+      \$3815  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3816  = in_skid_key0;
-    if (\$751 ) begin
-      \$3816  = \$752 ;
+    \$3816  = merge0_gt7_3;
+    if (match0_load_copy7) begin
+      \$3816  = \$2306 ;
     end
     if (rst) begin
-      \$3816  = 62'h0000000000000000;
+      \$3816  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3817  = in_skid_idx0;
-    if (\$751 ) begin
-      \$3817  = inputs__payload[75:56];
+    \$3817  = merge0_eq7_3;
+    if (match0_load_copy7) begin
+      \$3817  = \$2321 ;
     end
     if (rst) begin
-      \$3817  = 20'h00000;
+      \$3817  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3818  = in_skid_key1;
-    if (\$753 ) begin
-      \$3818  = \$754 ;
+    \$3818  = merge0_gt7_4;
+    if (match0_load_copy7) begin
+      \$3818  = \$2336 ;
     end
     if (rst) begin
-      \$3818  = 62'h0000000000000000;
+      \$3818  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3819  = in_skid_idx1;
-    if (\$753 ) begin
-      \$3819  = inputs__payload[151:132];
+    \$3819  = merge0_eq7_4;
+    if (match0_load_copy7) begin
+      \$3819  = \$2351 ;
     end
     if (rst) begin
-      \$3819  = 20'h00000;
+      \$3819  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3820  = in_skid_key2;
-    if (\$755 ) begin
-      \$3820  = \$756 ;
+    \$3820  = merge0_lane0;
+    if (match1_load_copy0) begin
+      \$3820  = \$2360 ;
     end
     if (rst) begin
-      \$3820  = 62'h0000000000000000;
+      \$3820  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3821  = in_skid_idx2;
-    if (\$755 ) begin
-      \$3821  = inputs__payload[227:208];
+    \$3821  = merge0_lane1;
+    if (match1_load_copy1) begin
+      \$3821  = \$2369 ;
     end
     if (rst) begin
-      \$3821  = 20'h00000;
+      \$3821  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3822  = in_skid_key3;
-    if (\$757 ) begin
-      \$3822  = \$758 ;
+    \$3822  = merge0_lane2;
+    if (match1_load_copy2) begin
+      \$3822  = \$2378 ;
     end
     if (rst) begin
-      \$3822  = 62'h0000000000000000;
+      \$3822  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3823  = in_skid_idx3;
-    if (\$757 ) begin
-      \$3823  = inputs__payload[303:284];
+    \$3823  = merge0_lane3;
+    if (match1_load_copy3) begin
+      \$3823  = \$2387 ;
     end
     if (rst) begin
-      \$3823  = 20'h00000;
+      \$3823  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3824  = in_skid_key4;
-    if (\$759 ) begin
-      \$3824  = \$760 ;
+    \$3824  = merge0_lane4;
+    if (match1_load_copy4) begin
+      \$3824  = \$2396 ;
     end
     if (rst) begin
-      \$3824  = 62'h0000000000000000;
+      \$3824  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3825  = in_skid_idx4;
-    if (\$759 ) begin
-      \$3825  = inputs__payload[379:360];
+    \$3825  = merge0_lane5;
+    if (match1_load_copy5) begin
+      \$3825  = \$2405 ;
     end
     if (rst) begin
-      \$3825  = 20'h00000;
+      \$3825  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3826  = in_skid_key5;
-    if (\$761 ) begin
-      \$3826  = \$762 ;
+    \$3826  = merge0_lane6;
+    if (match1_load_copy6) begin
+      \$3826  = \$2414 ;
     end
     if (rst) begin
-      \$3826  = 62'h0000000000000000;
+      \$3826  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3827  = in_skid_idx5;
-    if (\$761 ) begin
-      \$3827  = inputs__payload[455:436];
+    \$3827  = merge0_lane7;
+    if (match1_load_copy7) begin
+      \$3827  = \$2423 ;
     end
     if (rst) begin
-      \$3827  = 20'h00000;
+      \$3827  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3828  = in_skid_key6;
-    if (\$763 ) begin
-      \$3828  = \$764 ;
+    \$3828  = merge0_lane8;
+    if (match1_load_copy8) begin
+      \$3828  = \$2432 ;
     end
     if (rst) begin
-      \$3828  = 62'h0000000000000000;
+      \$3828  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3829  = in_skid_idx6;
-    if (\$763 ) begin
-      \$3829  = inputs__payload[531:512];
+    \$3829  = merge0_lane9;
+    if (match1_load_copy9) begin
+      \$3829  = \$2441 ;
     end
     if (rst) begin
-      \$3829  = 20'h00000;
+      \$3829  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3830  = in_skid_key7;
-    if (\$765 ) begin
-      \$3830  = \$766 ;
+    \$3830  = merge0_lane10;
+    if (match1_load_copy10) begin
+      \$3830  = \$2450 ;
     end
     if (rst) begin
-      \$3830  = 62'h0000000000000000;
+      \$3830  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3831  = in_skid_idx7;
-    if (\$765 ) begin
-      \$3831  = inputs__payload[607:588];
+    \$3831  = merge0_lane11;
+    if (match1_load_copy11) begin
+      \$3831  = \$2459 ;
     end
     if (rst) begin
-      \$3831  = 20'h00000;
+      \$3831  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3832  = in_next_full;
-    if (\$768 ) begin
-      \$3832  = \$771 ;
+    \$3832  = merge0_lane12;
+    if (match1_load_copy12) begin
+      \$3832  = \$2468 ;
     end
     if (rst) begin
-      \$3832  = 1'h0;
+      \$3832  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3833  = in_skid_full;
-    if (\$768 ) begin
-      \$3833  = 1'h0;
-    end else if (\$770 ) begin
-      \$3833  = 1'h1;
+    \$3833  = merge0_lane13;
+    if (match1_load_copy13) begin
+      \$3833  = \$2477 ;
     end
     if (rst) begin
-      \$3833  = 1'h0;
+      \$3833  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3834  = in_next_keep;
-    if (\$768 ) begin
-      (* full_case = 32'd1 *)
-      if (in_skid_full) begin
-        \$3834  = in_skid_keep;
-      end else begin
-        \$3834  = inputs__payload[615:608];
-      end
+    \$3834  = merge0_lane14;
+    if (match1_load_copy14) begin
+      \$3834  = \$2486 ;
     end
     if (rst) begin
-      \$3834  = 8'h00;
+      \$3834  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3835  = in_next_last;
-    if (\$768 ) begin
-      (* full_case = 32'd1 *)
-      if (in_skid_full) begin
-        \$3835  = in_skid_last;
-      end else begin
-        \$3835  = inputs__payload[616];
-      end
+    \$3835  = merge0_lane15;
+    if (match1_load_copy15) begin
+      \$3835  = \$2495 ;
     end
     if (rst) begin
-      \$3835  = 1'h0;
+      \$3835  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3836  = in_next_top;
-    if (\$768 ) begin
-      (* full_case = 32'd1 *)
-      if (in_skid_full) begin
-        \$3836  = in_skid_top;
-      end else begin
-        \$3836  = { \$774 , \$773  };
-      end
+    \$3836  = merge0_last;
+    if (match1_load_copy0) begin
+      \$3836  = merge0_in_last;
     end
     if (rst) begin
-      \$3836  = 63'h0000000000000000;
+      \$3836  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3837  = in_next_key0;
-    if (\$776 ) begin
-      \$3837  = \$778 ;
+    \$3837  = merge1_in0;
+    if (match2_load_copy0) begin
+      \$3837  = merge0_lane0;
     end
     if (rst) begin
-      \$3837  = 62'h0000000000000000;
+      \$3837  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3838  = in_next_idx0;
-    if (\$776 ) begin
-      \$3838  = \$779 ;
+    \$3838  = merge1_in1;
+    if (match2_load_copy1) begin
+      \$3838  = merge0_lane1;
     end
     if (rst) begin
-      \$3838  = 20'h00000;
+      \$3838  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3839  = in_next_key1;
-    if (\$781 ) begin
-      \$3839  = \$783 ;
+    \$3839  = merge1_in2;
+    if (match2_load_copy2) begin
+      \$3839  = merge0_lane2;
     end
     if (rst) begin
-      \$3839  = 62'h0000000000000000;
+      \$3839  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3840  = in_next_idx1;
-    if (\$781 ) begin
-      \$3840  = \$784 ;
+    \$3840  = merge1_in3;
+    if (match2_load_copy3) begin
+      \$3840  = merge0_lane3;
     end
     if (rst) begin
-      \$3840  = 20'h00000;
+      \$3840  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3841  = in_next_key2;
-    if (\$786 ) begin
-      \$3841  = \$788 ;
+    \$3841  = merge1_in4;
+    if (match2_load_copy4) begin
+      \$3841  = merge0_lane4;
     end
     if (rst) begin
-      \$3841  = 62'h0000000000000000;
+      \$3841  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3842  = in_next_idx2;
-    if (\$786 ) begin
-      \$3842  = \$789 ;
+    \$3842  = merge1_in5;
+    if (match2_load_copy5) begin
+      \$3842  = merge0_lane5;
     end
     if (rst) begin
-      \$3842  = 20'h00000;
+      \$3842  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3843  = in_next_key3;
-    if (\$791 ) begin
-      \$3843  = \$793 ;
+    \$3843  = merge1_in6;
+    if (match2_load_copy6) begin
+      \$3843  = merge0_lane6;
     end
     if (rst) begin
-      \$3843  = 62'h0000000000000000;
+      \$3843  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3844  = in_next_idx3;
-    if (\$791 ) begin
-      \$3844  = \$794 ;
+    \$3844  = merge1_in7;
+    if (match2_load_copy7) begin
+      \$3844  = merge0_lane7;
     end
     if (rst) begin
-      \$3844  = 20'h00000;
+      \$3844  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3845  = in_next_key4;
-    if (\$796 ) begin
-      \$3845  = \$798 ;
+    \$3845  = merge1_in8;
+    if (match2_load_copy8) begin
+      \$3845  = merge0_lane8;
     end
     if (rst) begin
-      \$3845  = 62'h0000000000000000;
+      \$3845  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3846  = in_next_idx4;
-    if (\$796 ) begin
-      \$3846  = \$799 ;
+    \$3846  = merge1_in9;
+    if (match2_load_copy9) begin
+      \$3846  = merge0_lane9;
     end
     if (rst) begin
-      \$3846  = 20'h00000;
+      \$3846  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3847  = in_next_key5;
-    if (\$801 ) begin
-      \$3847  = \$803 ;
+    \$3847  = merge1_in10;
+    if (match2_load_copy10) begin
+      \$3847  = merge0_lane10;
     end
     if (rst) begin
-      \$3847  = 62'h0000000000000000;
+      \$3847  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3848  = in_next_idx5;
-    if (\$801 ) begin
-      \$3848  = \$804 ;
+    \$3848  = merge1_in11;
+    if (match2_load_copy11) begin
+      \$3848  = merge0_lane11;
     end
     if (rst) begin
-      \$3848  = 20'h00000;
+      \$3848  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3849  = in_next_key6;
-    if (\$806 ) begin
-      \$3849  = \$808 ;
+    \$3849  = merge1_in12;
+    if (match2_load_copy12) begin
+      \$3849  = merge0_lane12;
     end
     if (rst) begin
-      \$3849  = 62'h0000000000000000;
+      \$3849  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3850  = in_next_idx6;
-    if (\$806 ) begin
-      \$3850  = \$809 ;
+    \$3850  = merge1_in13;
+    if (match2_load_copy13) begin
+      \$3850  = merge0_lane13;
     end
     if (rst) begin
-      \$3850  = 20'h00000;
+      \$3850  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3851  = in_next_key7;
-    if (\$811 ) begin
-      \$3851  = \$813 ;
+    \$3851  = merge1_in14;
+    if (match2_load_copy14) begin
+      \$3851  = merge0_lane14;
     end
     if (rst) begin
-      \$3851  = 62'h0000000000000000;
+      \$3851  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3852  = in_next_idx7;
-    if (\$811 ) begin
-      \$3852  = \$814 ;
+    \$3852  = merge1_in15;
+    if (match2_load_copy15) begin
+      \$3852  = merge0_lane15;
     end
     if (rst) begin
-      \$3852  = 20'h00000;
+      \$3852  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3853  = in_keep;
-    if (in_free) begin
-      \$3853  = in_next_keep;
+    \$3853  = merge1_in_last;
+    if (match2_load_copy0) begin
+      \$3853  = merge0_last;
     end
     if (rst) begin
-      \$3853  = 8'h00;
+      \$3853  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3854  = in_last;
-    if (in_free) begin
-      \$3854  = in_next_last;
+    \$3854  = merge1_gt0_0;
+    if (match2_load_copy0) begin
+      \$3854  = \$2496 ;
     end
     if (rst) begin
       \$3854  = 1'h0;
@@ -14377,19 +14570,19 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3855  = in_top;
-    if (in_free) begin
-      \$3855  = in_next_top;
+    \$3855  = merge1_eq0_0;
+    if (match2_load_copy0) begin
+      \$3855  = \$2497 ;
     end
     if (rst) begin
-      \$3855  = 63'h0000000000000000;
+      \$3855  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3856  = in_full;
-    if (in_free) begin
-      \$3856  = in_next_full;
+    \$3856  = merge1_gt0_1;
+    if (match2_load_copy0) begin
+      \$3856  = \$2498 ;
     end
     if (rst) begin
       \$3856  = 1'h0;
@@ -14397,186 +14590,189 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3857  = in_key0;
-    if (in_free_copy0) begin
-      \$3857  = in_next_key0;
+    \$3857  = merge1_eq0_1;
+    if (match2_load_copy0) begin
+      \$3857  = \$2499 ;
     end
     if (rst) begin
-      \$3857  = 62'h0000000000000000;
+      \$3857  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3858  = in_idx0;
-    if (in_free_copy0) begin
-      \$3858  = in_next_idx0;
+    \$3858  = merge1_gt0_2;
+    if (match2_load_copy0) begin
+      \$3858  = \$2500 ;
     end
     if (rst) begin
-      \$3858  = 20'h00000;
+      \$3858  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3859  = in_key1;
-    if (in_free_copy1) begin
-      \$3859  = in_next_key1;
+    \$3859  = merge1_eq0_2;
+    if (match2_load_copy0) begin
+      \$3859  = \$2501 ;
     end
     if (rst) begin
-      \$3859  = 62'h0000000000000000;
+      \$3859  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3860  = in_idx1;
-    if (in_free_copy1) begin
-      \$3860  = in_next_idx1;
+    \$3860  = merge1_gt0_3;
+    if (match2_load_copy0) begin
+      \$3860  = \$2502 ;
     end
     if (rst) begin
-      \$3860  = 20'h00000;
+      \$3860  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3861  = in_key2;
-    if (in_free_copy2) begin
-      \$3861  = in_next_key2;
+    \$3861  = merge1_eq0_3;
+    if (match2_load_copy0) begin
+      \$3861  = \$2503 ;
     end
     if (rst) begin
-      \$3861  = 62'h0000000000000000;
+      \$3861  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3862  = in_idx2;
-    if (in_free_copy2) begin
-      \$3862  = in_next_idx2;
+    \$3862  = merge1_gt0_4;
+    if (match2_load_copy0) begin
+      \$3862  = \$2504 ;
     end
     if (rst) begin
-      \$3862  = 20'h00000;
+      \$3862  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3863  = in_key3;
-    if (in_free_copy3) begin
-      \$3863  = in_next_key3;
+    \$3863  = merge1_eq0_4;
+    if (match2_load_copy0) begin
+      \$3863  = \$2505 ;
     end
     if (rst) begin
-      \$3863  = 62'h0000000000000000;
+      \$3863  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3864  = in_idx3;
-    if (in_free_copy3) begin
-      \$3864  = in_next_idx3;
+    \$3864  = merge1_gt1_0;
+    if (match2_load_copy1) begin
+      \$3864  = \$2506 ;
     end
     if (rst) begin
-      \$3864  = 20'h00000;
+      \$3864  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3865  = in_key4;
-    if (in_free_copy4) begin
-      \$3865  = in_next_key4;
+    \$3865  = merge1_eq1_0;
+    if (match2_load_copy1) begin
+      \$3865  = \$2507 ;
     end
     if (rst) begin
-      \$3865  = 62'h0000000000000000;
+      \$3865  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3866  = in_idx4;
-    if (in_free_copy4) begin
-      \$3866  = in_next_idx4;
+    \$3866  = merge1_gt1_1;
+    if (match2_load_copy1) begin
+      \$3866  = \$2508 ;
     end
     if (rst) begin
-      \$3866  = 20'h00000;
+      \$3866  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3867  = in_key5;
-    if (in_free_copy5) begin
-      \$3867  = in_next_key5;
+    \$3867  = merge1_eq1_1;
+    if (match2_load_copy1) begin
+      \$3867  = \$2509 ;
     end
     if (rst) begin
-      \$3867  = 62'h0000000000000000;
+      \$3867  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3868  = in_idx5;
-    if (in_free_copy5) begin
-      \$3868  = in_next_idx5;
+    \$3868  = merge1_gt1_2;
+    if (match2_load_copy1) begin
+      \$3868  = \$2510 ;
     end
     if (rst) begin
-      \$3868  = 20'h00000;
+      \$3868  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3869  = in_key6;
-    if (in_free_copy6) begin
-      \$3869  = in_next_key6;
+    \$3869  = merge1_eq1_2;
+    if (match2_load_copy1) begin
+      \$3869  = \$2511 ;
     end
     if (rst) begin
-      \$3869  = 62'h0000000000000000;
+      \$3869  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3870  = in_idx6;
-    if (in_free_copy6) begin
-      \$3870  = in_next_idx6;
+    \$3870  = merge1_gt1_3;
+    if (match2_load_copy1) begin
+      \$3870  = \$2512 ;
     end
     if (rst) begin
-      \$3870  = 20'h00000;
+      \$3870  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3871  = in_key7;
-    if (in_free_copy7) begin
-      \$3871  = in_next_key7;
+    \$3871  = merge1_eq1_3;
+    if (match2_load_copy1) begin
+      \$3871  = \$2513 ;
     end
     if (rst) begin
-      \$3871  = 62'h0000000000000000;
+      \$3871  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3872  = in_idx7;
-    if (in_free_copy7) begin
-      \$3872  = in_next_idx7;
+    \$3872  = merge1_gt1_4;
+    if (match2_load_copy1) begin
+      \$3872  = \$2514 ;
     end
     if (rst) begin
-      \$3872  = 20'h00000;
+      \$3872  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3873  = out_done_next;
+    \$3873  = merge1_eq1_4;
+    if (match2_load_copy1) begin
+      \$3873  = \$2515 ;
+    end
     if (rst) begin
       \$3873  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3874  = out_skid_keep;
-    if (\$815 ) begin
-      \$3874  = outputs__payload[615:608];
+    \$3874  = merge1_gt2_0;
+    if (match2_load_copy2) begin
+      \$3874  = \$2516 ;
     end
     if (rst) begin
-      \$3874  = 8'h00;
+      \$3874  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3875  = out_skid_last;
-    if (\$815 ) begin
-      \$3875  = outputs__payload[616];
+    \$3875  = merge1_eq2_0;
+    if (match2_load_copy2) begin
+      \$3875  = \$2517 ;
     end
     if (rst) begin
       \$3875  = 1'h0;
@@ -14584,179 +14780,179 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3876  = out_skid_top;
-    if (\$815 ) begin
-      \$3876  = { \$839 , \$838  };
+    \$3876  = merge1_gt2_1;
+    if (match2_load_copy2) begin
+      \$3876  = \$2518 ;
     end
     if (rst) begin
-      \$3876  = 63'h0000000000000000;
+      \$3876  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3877  = out_skid_key0;
-    if (\$840 ) begin
-      \$3877  = \$862 ;
+    \$3877  = merge1_eq2_1;
+    if (match2_load_copy2) begin
+      \$3877  = \$2519 ;
     end
     if (rst) begin
-      \$3877  = 62'h0000000000000000;
+      \$3877  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3878  = out_skid_idx0;
-    if (\$840 ) begin
-      \$3878  = outputs__payload[75:56];
+    \$3878  = merge1_gt2_2;
+    if (match2_load_copy2) begin
+      \$3878  = \$2520 ;
     end
     if (rst) begin
-      \$3878  = 20'h00000;
+      \$3878  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3879  = out_skid_key1;
-    if (\$863 ) begin
-      \$3879  = \$885 ;
+    \$3879  = merge1_eq2_2;
+    if (match2_load_copy2) begin
+      \$3879  = \$2521 ;
     end
     if (rst) begin
-      \$3879  = 62'h0000000000000000;
+      \$3879  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3880  = out_skid_idx1;
-    if (\$863 ) begin
-      \$3880  = outputs__payload[151:132];
+    \$3880  = merge1_gt2_3;
+    if (match2_load_copy2) begin
+      \$3880  = \$2522 ;
     end
     if (rst) begin
-      \$3880  = 20'h00000;
+      \$3880  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3881  = out_skid_key2;
-    if (\$886 ) begin
-      \$3881  = \$908 ;
+    \$3881  = merge1_eq2_3;
+    if (match2_load_copy2) begin
+      \$3881  = \$2523 ;
     end
     if (rst) begin
-      \$3881  = 62'h0000000000000000;
+      \$3881  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3882  = out_skid_idx2;
-    if (\$886 ) begin
-      \$3882  = outputs__payload[227:208];
+    \$3882  = merge1_gt2_4;
+    if (match2_load_copy2) begin
+      \$3882  = \$2524 ;
     end
     if (rst) begin
-      \$3882  = 20'h00000;
+      \$3882  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3883  = out_skid_key3;
-    if (\$909 ) begin
-      \$3883  = \$931 ;
+    \$3883  = merge1_eq2_4;
+    if (match2_load_copy2) begin
+      \$3883  = \$2525 ;
     end
     if (rst) begin
-      \$3883  = 62'h0000000000000000;
+      \$3883  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3884  = out_skid_idx3;
-    if (\$909 ) begin
-      \$3884  = outputs__payload[303:284];
+    \$3884  = merge1_gt3_0;
+    if (match2_load_copy3) begin
+      \$3884  = \$2526 ;
     end
     if (rst) begin
-      \$3884  = 20'h00000;
+      \$3884  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3885  = out_skid_key4;
-    if (\$932 ) begin
-      \$3885  = \$954 ;
+    \$3885  = merge1_eq3_0;
+    if (match2_load_copy3) begin
+      \$3885  = \$2527 ;
     end
     if (rst) begin
-      \$3885  = 62'h0000000000000000;
+      \$3885  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3886  = out_skid_idx4;
-    if (\$932 ) begin
-      \$3886  = outputs__payload[379:360];
+    \$3886  = merge1_gt3_1;
+    if (match2_load_copy3) begin
+      \$3886  = \$2528 ;
     end
     if (rst) begin
-      \$3886  = 20'h00000;
+      \$3886  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3887  = out_skid_key5;
-    if (\$955 ) begin
-      \$3887  = \$977 ;
+    \$3887  = merge1_eq3_1;
+    if (match2_load_copy3) begin
+      \$3887  = \$2529 ;
     end
     if (rst) begin
-      \$3887  = 62'h0000000000000000;
+      \$3887  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3888  = out_skid_idx5;
-    if (\$955 ) begin
-      \$3888  = outputs__payload[455:436];
+    \$3888  = merge1_gt3_2;
+    if (match2_load_copy3) begin
+      \$3888  = \$2530 ;
     end
     if (rst) begin
-      \$3888  = 20'h00000;
+      \$3888  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3889  = out_skid_key6;
-    if (\$978 ) begin
-      \$3889  = \$1000 ;
+    \$3889  = merge1_eq3_2;
+    if (match2_load_copy3) begin
+      \$3889  = \$2531 ;
     end
     if (rst) begin
-      \$3889  = 62'h0000000000000000;
+      \$3889  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3890  = out_skid_idx6;
-    if (\$978 ) begin
-      \$3890  = outputs__payload[531:512];
+    \$3890  = merge1_gt3_3;
+    if (match2_load_copy3) begin
+      \$3890  = \$2532 ;
     end
     if (rst) begin
-      \$3890  = 20'h00000;
+      \$3890  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3891  = out_skid_key7;
-    if (\$1001 ) begin
-      \$3891  = \$1023 ;
+    \$3891  = merge1_eq3_3;
+    if (match2_load_copy3) begin
+      \$3891  = \$2533 ;
     end
     if (rst) begin
-      \$3891  = 62'h0000000000000000;
+      \$3891  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3892  = out_skid_idx7;
-    if (\$1001 ) begin
-      \$3892  = outputs__payload[607:588];
+    \$3892  = merge1_gt3_4;
+    if (match2_load_copy3) begin
+      \$3892  = \$2534 ;
     end
     if (rst) begin
-      \$3892  = 20'h00000;
+      \$3892  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3893  = out_next_full;
-    if (\$1025 ) begin
-      \$3893  = \$1028 ;
+    \$3893  = merge1_eq3_4;
+    if (match2_load_copy3) begin
+      \$3893  = \$2535 ;
     end
     if (rst) begin
       \$3893  = 1'h0;
@@ -14764,11 +14960,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3894  = out_skid_full;
-    if (\$1025 ) begin
-      \$3894  = 1'h0;
-    end else if (\$1027 ) begin
-      \$3894  = 1'h1;
+    \$3894  = merge1_gt8_0;
+    if (match2_load_copy8) begin
+      \$3894  = \$2536 ;
     end
     if (rst) begin
       \$3894  = 1'h0;
@@ -14776,29 +14970,19 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3895  = out_next_keep;
-    if (\$1025 ) begin
-      (* full_case = 32'd1 *)
-      if (out_skid_full) begin
-        \$3895  = out_skid_keep;
-      end else begin
-        \$3895  = outputs__payload[615:608];
-      end
+    \$3895  = merge1_eq8_0;
+    if (match2_load_copy8) begin
+      \$3895  = \$2537 ;
     end
     if (rst) begin
-      \$3895  = 8'h00;
+      \$3895  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3896  = out_next_last;
-    if (\$1025 ) begin
-      (* full_case = 32'd1 *)
-      if (out_skid_full) begin
-        \$3896  = out_skid_last;
-      end else begin
-        \$3896  = outputs__payload[616];
-      end
+    \$3896  = merge1_gt8_1;
+    if (match2_load_copy8) begin
+      \$3896  = \$2538 ;
     end
     if (rst) begin
       \$3896  = 1'h0;
@@ -14806,194 +14990,189 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3897  = out_next_top;
-    if (\$1025 ) begin
-      (* full_case = 32'd1 *)
-      if (out_skid_full) begin
-        \$3897  = out_skid_top;
-      end else begin
-        \$3897  = { \$1052 , \$1051  };
-      end
+    \$3897  = merge1_eq8_1;
+    if (match2_load_copy8) begin
+      \$3897  = \$2539 ;
     end
     if (rst) begin
-      \$3897  = 63'h0000000000000000;
+      \$3897  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3898  = out_next_key0;
-    if (\$1054 ) begin
-      \$3898  = \$1077 ;
+    \$3898  = merge1_gt8_2;
+    if (match2_load_copy8) begin
+      \$3898  = \$2540 ;
     end
     if (rst) begin
-      \$3898  = 62'h0000000000000000;
+      \$3898  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3899  = out_next_idx0;
-    if (\$1054 ) begin
-      \$3899  = \$1078 ;
+    \$3899  = merge1_eq8_2;
+    if (match2_load_copy8) begin
+      \$3899  = \$2541 ;
     end
     if (rst) begin
-      \$3899  = 20'h00000;
+      \$3899  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3900  = out_next_key1;
-    if (\$1080 ) begin
-      \$3900  = \$1103 ;
+    \$3900  = merge1_gt8_3;
+    if (match2_load_copy8) begin
+      \$3900  = \$2542 ;
     end
     if (rst) begin
-      \$3900  = 62'h0000000000000000;
+      \$3900  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3901  = out_next_idx1;
-    if (\$1080 ) begin
-      \$3901  = \$1104 ;
+    \$3901  = merge1_eq8_3;
+    if (match2_load_copy8) begin
+      \$3901  = \$2543 ;
     end
     if (rst) begin
-      \$3901  = 20'h00000;
+      \$3901  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3902  = out_next_key2;
-    if (\$1106 ) begin
-      \$3902  = \$1129 ;
+    \$3902  = merge1_gt8_4;
+    if (match2_load_copy8) begin
+      \$3902  = \$2544 ;
     end
     if (rst) begin
-      \$3902  = 62'h0000000000000000;
+      \$3902  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3903  = out_next_idx2;
-    if (\$1106 ) begin
-      \$3903  = \$1130 ;
+    \$3903  = merge1_eq8_4;
+    if (match2_load_copy8) begin
+      \$3903  = \$2545 ;
     end
     if (rst) begin
-      \$3903  = 20'h00000;
+      \$3903  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3904  = out_next_key3;
-    if (\$1132 ) begin
-      \$3904  = \$1155 ;
+    \$3904  = merge1_gt9_0;
+    if (match2_load_copy9) begin
+      \$3904  = \$2546 ;
     end
     if (rst) begin
-      \$3904  = 62'h0000000000000000;
+      \$3904  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3905  = out_next_idx3;
-    if (\$1132 ) begin
-      \$3905  = \$1156 ;
+    \$3905  = merge1_eq9_0;
+    if (match2_load_copy9) begin
+      \$3905  = \$2547 ;
     end
     if (rst) begin
-      \$3905  = 20'h00000;
+      \$3905  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3906  = out_next_key4;
-    if (\$1158 ) begin
-      \$3906  = \$1181 ;
+    \$3906  = merge1_gt9_1;
+    if (match2_load_copy9) begin
+      \$3906  = \$2548 ;
     end
     if (rst) begin
-      \$3906  = 62'h0000000000000000;
+      \$3906  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3907  = out_next_idx4;
-    if (\$1158 ) begin
-      \$3907  = \$1182 ;
+    \$3907  = merge1_eq9_1;
+    if (match2_load_copy9) begin
+      \$3907  = \$2549 ;
     end
     if (rst) begin
-      \$3907  = 20'h00000;
+      \$3907  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3908  = out_next_key5;
-    if (\$1184 ) begin
-      \$3908  = \$1207 ;
+    \$3908  = merge1_gt9_2;
+    if (match2_load_copy9) begin
+      \$3908  = \$2550 ;
     end
     if (rst) begin
-      \$3908  = 62'h0000000000000000;
+      \$3908  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3909  = out_next_idx5;
-    if (\$1184 ) begin
-      \$3909  = \$1208 ;
+    \$3909  = merge1_eq9_2;
+    if (match2_load_copy9) begin
+      \$3909  = \$2551 ;
     end
     if (rst) begin
-      \$3909  = 20'h00000;
+      \$3909  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3910  = out_next_key6;
-    if (\$1210 ) begin
-      \$3910  = \$1233 ;
+    \$3910  = merge1_gt9_3;
+    if (match2_load_copy9) begin
+      \$3910  = \$2552 ;
     end
     if (rst) begin
-      \$3910  = 62'h0000000000000000;
+      \$3910  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3911  = out_next_idx6;
-    if (\$1210 ) begin
-      \$3911  = \$1234 ;
+    \$3911  = merge1_eq9_3;
+    if (match2_load_copy9) begin
+      \$3911  = \$2553 ;
     end
     if (rst) begin
-      \$3911  = 20'h00000;
+      \$3911  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3912  = out_next_key7;
-    if (\$1236 ) begin
-      \$3912  = \$1259 ;
+    \$3912  = merge1_gt9_4;
+    if (match2_load_copy9) begin
+      \$3912  = \$2554 ;
     end
     if (rst) begin
-      \$3912  = 62'h0000000000000000;
+      \$3912  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3913  = out_next_idx7;
-    if (\$1236 ) begin
-      \$3913  = \$1260 ;
+    \$3913  = merge1_eq9_4;
+    if (match2_load_copy9) begin
+      \$3913  = \$2555 ;
     end
     if (rst) begin
-      \$3913  = 20'h00000;
+      \$3913  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3914  = out_keep;
-    if (out_free) begin
-      \$3914  = out_next_keep;
+    \$3914  = merge1_gt10_0;
+    if (match2_load_copy10) begin
+      \$3914  = \$2556 ;
     end
     if (rst) begin
-      \$3914  = 8'h00;
+      \$3914  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3915  = out_last;
-    if (out_free) begin
-      \$3915  = out_next_last;
+    \$3915  = merge1_eq10_0;
+    if (match2_load_copy10) begin
+      \$3915  = \$2557 ;
     end
     if (rst) begin
       \$3915  = 1'h0;
@@ -15001,19 +15180,19 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3916  = out_top;
-    if (out_free) begin
-      \$3916  = out_next_top;
+    \$3916  = merge1_gt10_1;
+    if (match2_load_copy10) begin
+      \$3916  = \$2558 ;
     end
     if (rst) begin
-      \$3916  = 63'h0000000000000000;
+      \$3916  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3917  = out_full;
-    if (out_free) begin
-      \$3917  = out_next_full;
+    \$3917  = merge1_eq10_1;
+    if (match2_load_copy10) begin
+      \$3917  = \$2559 ;
     end
     if (rst) begin
       \$3917  = 1'h0;
@@ -15021,183 +15200,189 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3918  = out_key0;
-    if (out_free_copy0) begin
-      \$3918  = out_next_key0;
+    \$3918  = merge1_gt10_2;
+    if (match2_load_copy10) begin
+      \$3918  = \$2560 ;
     end
     if (rst) begin
-      \$3918  = 62'h0000000000000000;
+      \$3918  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3919  = out_idx0;
-    if (out_free_copy0) begin
-      \$3919  = out_next_idx0;
+    \$3919  = merge1_eq10_2;
+    if (match2_load_copy10) begin
+      \$3919  = \$2561 ;
     end
     if (rst) begin
-      \$3919  = 20'h00000;
+      \$3919  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3920  = out_key1;
-    if (out_free_copy1) begin
-      \$3920  = out_next_key1;
+    \$3920  = merge1_gt10_3;
+    if (match2_load_copy10) begin
+      \$3920  = \$2562 ;
     end
     if (rst) begin
-      \$3920  = 62'h0000000000000000;
+      \$3920  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3921  = out_idx1;
-    if (out_free_copy1) begin
-      \$3921  = out_next_idx1;
+    \$3921  = merge1_eq10_3;
+    if (match2_load_copy10) begin
+      \$3921  = \$2563 ;
     end
     if (rst) begin
-      \$3921  = 20'h00000;
+      \$3921  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3922  = out_key2;
-    if (out_free_copy2) begin
-      \$3922  = out_next_key2;
+    \$3922  = merge1_gt10_4;
+    if (match2_load_copy10) begin
+      \$3922  = \$2564 ;
     end
     if (rst) begin
-      \$3922  = 62'h0000000000000000;
+      \$3922  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3923  = out_idx2;
-    if (out_free_copy2) begin
-      \$3923  = out_next_idx2;
+    \$3923  = merge1_eq10_4;
+    if (match2_load_copy10) begin
+      \$3923  = \$2565 ;
     end
     if (rst) begin
-      \$3923  = 20'h00000;
+      \$3923  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3924  = out_key3;
-    if (out_free_copy3) begin
-      \$3924  = out_next_key3;
+    \$3924  = merge1_gt11_0;
+    if (match2_load_copy11) begin
+      \$3924  = \$2566 ;
     end
     if (rst) begin
-      \$3924  = 62'h0000000000000000;
+      \$3924  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3925  = out_idx3;
-    if (out_free_copy3) begin
-      \$3925  = out_next_idx3;
+    \$3925  = merge1_eq11_0;
+    if (match2_load_copy11) begin
+      \$3925  = \$2567 ;
     end
     if (rst) begin
-      \$3925  = 20'h00000;
+      \$3925  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3926  = out_key4;
-    if (out_free_copy4) begin
-      \$3926  = out_next_key4;
+    \$3926  = merge1_gt11_1;
+    if (match2_load_copy11) begin
+      \$3926  = \$2568 ;
     end
     if (rst) begin
-      \$3926  = 62'h0000000000000000;
+      \$3926  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3927  = out_idx4;
-    if (out_free_copy4) begin
-      \$3927  = out_next_idx4;
+    \$3927  = merge1_eq11_1;
+    if (match2_load_copy11) begin
+      \$3927  = \$2569 ;
     end
     if (rst) begin
-      \$3927  = 20'h00000;
+      \$3927  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3928  = out_key5;
-    if (out_free_copy5) begin
-      \$3928  = out_next_key5;
+    \$3928  = merge1_gt11_2;
+    if (match2_load_copy11) begin
+      \$3928  = \$2570 ;
     end
     if (rst) begin
-      \$3928  = 62'h0000000000000000;
+      \$3928  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3929  = out_idx5;
-    if (out_free_copy5) begin
-      \$3929  = out_next_idx5;
+    \$3929  = merge1_eq11_2;
+    if (match2_load_copy11) begin
+      \$3929  = \$2571 ;
     end
     if (rst) begin
-      \$3929  = 20'h00000;
+      \$3929  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3930  = out_key6;
-    if (out_free_copy6) begin
-      \$3930  = out_next_key6;
+    \$3930  = merge1_gt11_3;
+    if (match2_load_copy11) begin
+      \$3930  = \$2572 ;
     end
     if (rst) begin
-      \$3930  = 62'h0000000000000000;
+      \$3930  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3931  = out_idx6;
-    if (out_free_copy6) begin
-      \$3931  = out_next_idx6;
+    \$3931  = merge1_eq11_3;
+    if (match2_load_copy11) begin
+      \$3931  = \$2573 ;
     end
     if (rst) begin
-      \$3931  = 20'h00000;
+      \$3931  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3932  = out_key7;
-    if (out_free_copy7) begin
-      \$3932  = out_next_key7;
+    \$3932  = merge1_gt11_4;
+    if (match2_load_copy11) begin
+      \$3932  = \$2574 ;
     end
     if (rst) begin
-      \$3932  = 62'h0000000000000000;
+      \$3932  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3933  = out_idx7;
-    if (out_free_copy7) begin
-      \$3933  = out_next_idx7;
+    \$3933  = merge1_eq11_4;
+    if (match2_load_copy11) begin
+      \$3933  = \$2575 ;
     end
     if (rst) begin
-      \$3933  = 20'h00000;
+      \$3933  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3934  = in_le_next;
+    \$3934  = merge1_lane0;
+    if (match3_load_copy0) begin
+      \$3934  = \$2584 ;
+    end
     if (rst) begin
-      \$3934  = 1'h0;
+      \$3934  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3935  = out_le_next;
+    \$3935  = merge1_lane1;
+    if (match3_load_copy1) begin
+      \$3935  = \$2593 ;
+    end
     if (rst) begin
-      \$3935  = 1'h0;
+      \$3935  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3936  = merge0_in0;
-    if (match0_load_copy0) begin
-      \$3936  = \$1267 ;
+    \$3936  = merge1_lane2;
+    if (match3_load_copy2) begin
+      \$3936  = \$2602 ;
     end
     if (rst) begin
       \$3936  = 84'h000000000000000000000;
@@ -15205,9 +15390,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3937  = merge0_in1;
-    if (match0_load_copy1) begin
-      \$3937  = \$1274 ;
+    \$3937  = merge1_lane3;
+    if (match3_load_copy3) begin
+      \$3937  = \$2611 ;
     end
     if (rst) begin
       \$3937  = 84'h000000000000000000000;
@@ -15215,9 +15400,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3938  = merge0_in2;
-    if (match0_load_copy2) begin
-      \$3938  = \$1281 ;
+    \$3938  = merge1_lane4;
+    if (match3_load_copy4) begin
+      \$3938  = \$2620 ;
     end
     if (rst) begin
       \$3938  = 84'h000000000000000000000;
@@ -15225,9 +15410,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3939  = merge0_in3;
-    if (match0_load_copy3) begin
-      \$3939  = \$1288 ;
+    \$3939  = merge1_lane5;
+    if (match3_load_copy5) begin
+      \$3939  = \$2629 ;
     end
     if (rst) begin
       \$3939  = 84'h000000000000000000000;
@@ -15235,9 +15420,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3940  = merge0_in4;
-    if (match0_load_copy4) begin
-      \$3940  = \$1295 ;
+    \$3940  = merge1_lane6;
+    if (match3_load_copy6) begin
+      \$3940  = \$2638 ;
     end
     if (rst) begin
       \$3940  = 84'h000000000000000000000;
@@ -15245,9 +15430,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3941  = merge0_in5;
-    if (match0_load_copy5) begin
-      \$3941  = \$1302 ;
+    \$3941  = merge1_lane7;
+    if (match3_load_copy7) begin
+      \$3941  = \$2647 ;
     end
     if (rst) begin
       \$3941  = 84'h000000000000000000000;
@@ -15255,9 +15440,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3942  = merge0_in6;
-    if (match0_load_copy6) begin
-      \$3942  = \$1309 ;
+    \$3942  = merge1_lane8;
+    if (match3_load_copy8) begin
+      \$3942  = \$2656 ;
     end
     if (rst) begin
       \$3942  = 84'h000000000000000000000;
@@ -15265,9 +15450,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3943  = merge0_in7;
-    if (match0_load_copy7) begin
-      \$3943  = \$1316 ;
+    \$3943  = merge1_lane9;
+    if (match3_load_copy9) begin
+      \$3943  = \$2665 ;
     end
     if (rst) begin
       \$3943  = 84'h000000000000000000000;
@@ -15275,9 +15460,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3944  = merge0_in8;
-    if (match0_load_copy8) begin
-      \$3944  = \$1323 ;
+    \$3944  = merge1_lane10;
+    if (match3_load_copy10) begin
+      \$3944  = \$2674 ;
     end
     if (rst) begin
       \$3944  = 84'h000000000000000000000;
@@ -15285,9 +15470,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3945  = merge0_in9;
-    if (match0_load_copy9) begin
-      \$3945  = \$1330 ;
+    \$3945  = merge1_lane11;
+    if (match3_load_copy11) begin
+      \$3945  = \$2683 ;
     end
     if (rst) begin
       \$3945  = 84'h000000000000000000000;
@@ -15295,9 +15480,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3946  = merge0_in10;
-    if (match0_load_copy10) begin
-      \$3946  = \$1337 ;
+    \$3946  = merge1_lane12;
+    if (match3_load_copy12) begin
+      \$3946  = \$2692 ;
     end
     if (rst) begin
       \$3946  = 84'h000000000000000000000;
@@ -15305,9 +15490,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3947  = merge0_in11;
-    if (match0_load_copy11) begin
-      \$3947  = \$1344 ;
+    \$3947  = merge1_lane13;
+    if (match3_load_copy13) begin
+      \$3947  = \$2701 ;
     end
     if (rst) begin
       \$3947  = 84'h000000000000000000000;
@@ -15315,9 +15500,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3948  = merge0_in12;
-    if (match0_load_copy12) begin
-      \$3948  = \$1351 ;
+    \$3948  = merge1_lane14;
+    if (match3_load_copy14) begin
+      \$3948  = \$2710 ;
     end
     if (rst) begin
       \$3948  = 84'h000000000000000000000;
@@ -15325,9 +15510,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3949  = merge0_in13;
-    if (match0_load_copy13) begin
-      \$3949  = \$1358 ;
+    \$3949  = merge1_lane15;
+    if (match3_load_copy15) begin
+      \$3949  = \$2719 ;
     end
     if (rst) begin
       \$3949  = 84'h000000000000000000000;
@@ -15335,19 +15520,19 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3950  = merge0_in14;
-    if (match0_load_copy14) begin
-      \$3950  = \$1365 ;
+    \$3950  = merge1_last;
+    if (match3_load_copy0) begin
+      \$3950  = merge1_in_last;
     end
     if (rst) begin
-      \$3950  = 84'h000000000000000000000;
+      \$3950  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3951  = merge0_in15;
-    if (match0_load_copy15) begin
-      \$3951  = \$1372 ;
+    \$3951  = merge2_in0;
+    if (match4_load_copy0) begin
+      \$3951  = merge1_lane0;
     end
     if (rst) begin
       \$3951  = 84'h000000000000000000000;
@@ -15355,159 +15540,159 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3952  = merge0_in_last;
-    if (match0_load_copy0) begin
-      \$3952  = \final ;
+    \$3952  = merge2_in1;
+    if (match4_load_copy1) begin
+      \$3952  = merge1_lane1;
     end
     if (rst) begin
-      \$3952  = 1'h0;
+      \$3952  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3953  = merge0_gt0_0;
-    if (match0_load_copy0) begin
-      \$3953  = \$1387 ;
+    \$3953  = merge2_in2;
+    if (match4_load_copy2) begin
+      \$3953  = merge1_lane2;
     end
     if (rst) begin
-      \$3953  = 1'h0;
+      \$3953  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3954  = merge0_eq0_0;
-    if (match0_load_copy0) begin
-      \$3954  = \$1402 ;
+    \$3954  = merge2_in3;
+    if (match4_load_copy3) begin
+      \$3954  = merge1_lane3;
     end
     if (rst) begin
-      \$3954  = 1'h0;
+      \$3954  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3955  = merge0_gt0_1;
-    if (match0_load_copy0) begin
-      \$3955  = \$1417 ;
+    \$3955  = merge2_in4;
+    if (match4_load_copy4) begin
+      \$3955  = merge1_lane4;
     end
     if (rst) begin
-      \$3955  = 1'h0;
+      \$3955  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3956  = merge0_eq0_1;
-    if (match0_load_copy0) begin
-      \$3956  = \$1432 ;
+    \$3956  = merge2_in5;
+    if (match4_load_copy5) begin
+      \$3956  = merge1_lane5;
     end
     if (rst) begin
-      \$3956  = 1'h0;
+      \$3956  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3957  = merge0_gt0_2;
-    if (match0_load_copy0) begin
-      \$3957  = \$1447 ;
+    \$3957  = merge2_in6;
+    if (match4_load_copy6) begin
+      \$3957  = merge1_lane6;
     end
     if (rst) begin
-      \$3957  = 1'h0;
+      \$3957  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3958  = merge0_eq0_2;
-    if (match0_load_copy0) begin
-      \$3958  = \$1462 ;
+    \$3958  = merge2_in7;
+    if (match4_load_copy7) begin
+      \$3958  = merge1_lane7;
     end
     if (rst) begin
-      \$3958  = 1'h0;
+      \$3958  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3959  = merge0_gt0_3;
-    if (match0_load_copy0) begin
-      \$3959  = \$1477 ;
+    \$3959  = merge2_in8;
+    if (match4_load_copy8) begin
+      \$3959  = merge1_lane8;
     end
     if (rst) begin
-      \$3959  = 1'h0;
+      \$3959  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3960  = merge0_eq0_3;
-    if (match0_load_copy0) begin
-      \$3960  = \$1492 ;
+    \$3960  = merge2_in9;
+    if (match4_load_copy9) begin
+      \$3960  = merge1_lane9;
     end
     if (rst) begin
-      \$3960  = 1'h0;
+      \$3960  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3961  = merge0_gt0_4;
-    if (match0_load_copy0) begin
-      \$3961  = \$1507 ;
+    \$3961  = merge2_in10;
+    if (match4_load_copy10) begin
+      \$3961  = merge1_lane10;
     end
     if (rst) begin
-      \$3961  = 1'h0;
+      \$3961  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3962  = merge0_eq0_4;
-    if (match0_load_copy0) begin
-      \$3962  = \$1522 ;
+    \$3962  = merge2_in11;
+    if (match4_load_copy11) begin
+      \$3962  = merge1_lane11;
     end
     if (rst) begin
-      \$3962  = 1'h0;
+      \$3962  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3963  = merge0_gt1_0;
-    if (match0_load_copy1) begin
-      \$3963  = \$1537 ;
+    \$3963  = merge2_in12;
+    if (match4_load_copy12) begin
+      \$3963  = merge1_lane12;
     end
     if (rst) begin
-      \$3963  = 1'h0;
+      \$3963  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3964  = merge0_eq1_0;
-    if (match0_load_copy1) begin
-      \$3964  = \$1552 ;
+    \$3964  = merge2_in13;
+    if (match4_load_copy13) begin
+      \$3964  = merge1_lane13;
     end
     if (rst) begin
-      \$3964  = 1'h0;
+      \$3964  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3965  = merge0_gt1_1;
-    if (match0_load_copy1) begin
-      \$3965  = \$1567 ;
+    \$3965  = merge2_in14;
+    if (match4_load_copy14) begin
+      \$3965  = merge1_lane14;
     end
     if (rst) begin
-      \$3965  = 1'h0;
+      \$3965  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3966  = merge0_eq1_1;
-    if (match0_load_copy1) begin
-      \$3966  = \$1582 ;
+    \$3966  = merge2_in15;
+    if (match4_load_copy15) begin
+      \$3966  = merge1_lane15;
     end
     if (rst) begin
-      \$3966  = 1'h0;
+      \$3966  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3967  = merge0_gt1_2;
-    if (match0_load_copy1) begin
-      \$3967  = \$1597 ;
+    \$3967  = merge2_in_last;
+    if (match4_load_copy0) begin
+      \$3967  = merge1_last;
     end
     if (rst) begin
       \$3967  = 1'h0;
@@ -15515,9 +15700,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3968  = merge0_eq1_2;
-    if (match0_load_copy1) begin
-      \$3968  = \$1612 ;
+    \$3968  = merge2_gt0_0;
+    if (match4_load_copy0) begin
+      \$3968  = \$2720 ;
     end
     if (rst) begin
       \$3968  = 1'h0;
@@ -15525,9 +15710,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3969  = merge0_gt1_3;
-    if (match0_load_copy1) begin
-      \$3969  = \$1627 ;
+    \$3969  = merge2_eq0_0;
+    if (match4_load_copy0) begin
+      \$3969  = \$2721 ;
     end
     if (rst) begin
       \$3969  = 1'h0;
@@ -15535,9 +15720,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3970  = merge0_eq1_3;
-    if (match0_load_copy1) begin
-      \$3970  = \$1642 ;
+    \$3970  = merge2_gt0_1;
+    if (match4_load_copy0) begin
+      \$3970  = \$2722 ;
     end
     if (rst) begin
       \$3970  = 1'h0;
@@ -15545,9 +15730,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3971  = merge0_gt1_4;
-    if (match0_load_copy1) begin
-      \$3971  = \$1657 ;
+    \$3971  = merge2_eq0_1;
+    if (match4_load_copy0) begin
+      \$3971  = \$2723 ;
     end
     if (rst) begin
       \$3971  = 1'h0;
@@ -15555,9 +15740,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3972  = merge0_eq1_4;
-    if (match0_load_copy1) begin
-      \$3972  = \$1672 ;
+    \$3972  = merge2_gt0_2;
+    if (match4_load_copy0) begin
+      \$3972  = \$2724 ;
     end
     if (rst) begin
       \$3972  = 1'h0;
@@ -15565,9 +15750,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3973  = merge0_gt2_0;
-    if (match0_load_copy2) begin
-      \$3973  = \$1687 ;
+    \$3973  = merge2_eq0_2;
+    if (match4_load_copy0) begin
+      \$3973  = \$2725 ;
     end
     if (rst) begin
       \$3973  = 1'h0;
@@ -15575,9 +15760,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3974  = merge0_eq2_0;
-    if (match0_load_copy2) begin
-      \$3974  = \$1702 ;
+    \$3974  = merge2_gt0_3;
+    if (match4_load_copy0) begin
+      \$3974  = \$2726 ;
     end
     if (rst) begin
       \$3974  = 1'h0;
@@ -15585,9 +15770,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3975  = merge0_gt2_1;
-    if (match0_load_copy2) begin
-      \$3975  = \$1717 ;
+    \$3975  = merge2_eq0_3;
+    if (match4_load_copy0) begin
+      \$3975  = \$2727 ;
     end
     if (rst) begin
       \$3975  = 1'h0;
@@ -15595,9 +15780,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3976  = merge0_eq2_1;
-    if (match0_load_copy2) begin
-      \$3976  = \$1732 ;
+    \$3976  = merge2_gt0_4;
+    if (match4_load_copy0) begin
+      \$3976  = \$2728 ;
     end
     if (rst) begin
       \$3976  = 1'h0;
@@ -15605,9 +15790,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3977  = merge0_gt2_2;
-    if (match0_load_copy2) begin
-      \$3977  = \$1747 ;
+    \$3977  = merge2_eq0_4;
+    if (match4_load_copy0) begin
+      \$3977  = \$2729 ;
     end
     if (rst) begin
       \$3977  = 1'h0;
@@ -15615,9 +15800,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3978  = merge0_eq2_2;
-    if (match0_load_copy2) begin
-      \$3978  = \$1762 ;
+    \$3978  = merge2_gt1_0;
+    if (match4_load_copy1) begin
+      \$3978  = \$2730 ;
     end
     if (rst) begin
       \$3978  = 1'h0;
@@ -15625,9 +15810,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3979  = merge0_gt2_3;
-    if (match0_load_copy2) begin
-      \$3979  = \$1777 ;
+    \$3979  = merge2_eq1_0;
+    if (match4_load_copy1) begin
+      \$3979  = \$2731 ;
     end
     if (rst) begin
       \$3979  = 1'h0;
@@ -15635,9 +15820,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3980  = merge0_eq2_3;
-    if (match0_load_copy2) begin
-      \$3980  = \$1792 ;
+    \$3980  = merge2_gt1_1;
+    if (match4_load_copy1) begin
+      \$3980  = \$2732 ;
     end
     if (rst) begin
       \$3980  = 1'h0;
@@ -15645,9 +15830,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3981  = merge0_gt2_4;
-    if (match0_load_copy2) begin
-      \$3981  = \$1807 ;
+    \$3981  = merge2_eq1_1;
+    if (match4_load_copy1) begin
+      \$3981  = \$2733 ;
     end
     if (rst) begin
       \$3981  = 1'h0;
@@ -15655,9 +15840,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3982  = merge0_eq2_4;
-    if (match0_load_copy2) begin
-      \$3982  = \$1822 ;
+    \$3982  = merge2_gt1_2;
+    if (match4_load_copy1) begin
+      \$3982  = \$2734 ;
     end
     if (rst) begin
       \$3982  = 1'h0;
@@ -15665,9 +15850,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3983  = merge0_gt3_0;
-    if (match0_load_copy3) begin
-      \$3983  = \$1837 ;
+    \$3983  = merge2_eq1_2;
+    if (match4_load_copy1) begin
+      \$3983  = \$2735 ;
     end
     if (rst) begin
       \$3983  = 1'h0;
@@ -15675,9 +15860,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3984  = merge0_eq3_0;
-    if (match0_load_copy3) begin
-      \$3984  = \$1852 ;
+    \$3984  = merge2_gt1_3;
+    if (match4_load_copy1) begin
+      \$3984  = \$2736 ;
     end
     if (rst) begin
       \$3984  = 1'h0;
@@ -15685,9 +15870,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3985  = merge0_gt3_1;
-    if (match0_load_copy3) begin
-      \$3985  = \$1867 ;
+    \$3985  = merge2_eq1_3;
+    if (match4_load_copy1) begin
+      \$3985  = \$2737 ;
     end
     if (rst) begin
       \$3985  = 1'h0;
@@ -15695,9 +15880,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3986  = merge0_eq3_1;
-    if (match0_load_copy3) begin
-      \$3986  = \$1882 ;
+    \$3986  = merge2_gt1_4;
+    if (match4_load_copy1) begin
+      \$3986  = \$2738 ;
     end
     if (rst) begin
       \$3986  = 1'h0;
@@ -15705,9 +15890,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3987  = merge0_gt3_2;
-    if (match0_load_copy3) begin
-      \$3987  = \$1897 ;
+    \$3987  = merge2_eq1_4;
+    if (match4_load_copy1) begin
+      \$3987  = \$2739 ;
     end
     if (rst) begin
       \$3987  = 1'h0;
@@ -15715,9 +15900,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3988  = merge0_eq3_2;
-    if (match0_load_copy3) begin
-      \$3988  = \$1912 ;
+    \$3988  = merge2_gt4_0;
+    if (match4_load_copy4) begin
+      \$3988  = \$2740 ;
     end
     if (rst) begin
       \$3988  = 1'h0;
@@ -15725,9 +15910,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3989  = merge0_gt3_3;
-    if (match0_load_copy3) begin
-      \$3989  = \$1927 ;
+    \$3989  = merge2_eq4_0;
+    if (match4_load_copy4) begin
+      \$3989  = \$2741 ;
     end
     if (rst) begin
       \$3989  = 1'h0;
@@ -15735,9 +15920,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3990  = merge0_eq3_3;
-    if (match0_load_copy3) begin
-      \$3990  = \$1942 ;
+    \$3990  = merge2_gt4_1;
+    if (match4_load_copy4) begin
+      \$3990  = \$2742 ;
     end
     if (rst) begin
       \$3990  = 1'h0;
@@ -15745,9 +15930,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3991  = merge0_gt3_4;
-    if (match0_load_copy3) begin
-      \$3991  = \$1957 ;
+    \$3991  = merge2_eq4_1;
+    if (match4_load_copy4) begin
+      \$3991  = \$2743 ;
     end
     if (rst) begin
       \$3991  = 1'h0;
@@ -15755,9 +15940,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3992  = merge0_eq3_4;
-    if (match0_load_copy3) begin
-      \$3992  = \$1972 ;
+    \$3992  = merge2_gt4_2;
+    if (match4_load_copy4) begin
+      \$3992  = \$2744 ;
     end
     if (rst) begin
       \$3992  = 1'h0;
@@ -15765,9 +15950,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3993  = merge0_gt4_0;
-    if (match0_load_copy4) begin
-      \$3993  = \$1987 ;
+    \$3993  = merge2_eq4_2;
+    if (match4_load_copy4) begin
+      \$3993  = \$2745 ;
     end
     if (rst) begin
       \$3993  = 1'h0;
@@ -15775,9 +15960,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3994  = merge0_eq4_0;
-    if (match0_load_copy4) begin
-      \$3994  = \$2002 ;
+    \$3994  = merge2_gt4_3;
+    if (match4_load_copy4) begin
+      \$3994  = \$2746 ;
     end
     if (rst) begin
       \$3994  = 1'h0;
@@ -15785,9 +15970,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3995  = merge0_gt4_1;
-    if (match0_load_copy4) begin
-      \$3995  = \$2017 ;
+    \$3995  = merge2_eq4_3;
+    if (match4_load_copy4) begin
+      \$3995  = \$2747 ;
     end
     if (rst) begin
       \$3995  = 1'h0;
@@ -15795,9 +15980,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3996  = merge0_eq4_1;
-    if (match0_load_copy4) begin
-      \$3996  = \$2032 ;
+    \$3996  = merge2_gt4_4;
+    if (match4_load_copy4) begin
+      \$3996  = \$2748 ;
     end
     if (rst) begin
       \$3996  = 1'h0;
@@ -15805,9 +15990,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3997  = merge0_gt4_2;
-    if (match0_load_copy4) begin
-      \$3997  = \$2047 ;
+    \$3997  = merge2_eq4_4;
+    if (match4_load_copy4) begin
+      \$3997  = \$2749 ;
     end
     if (rst) begin
       \$3997  = 1'h0;
@@ -15815,9 +16000,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3998  = merge0_eq4_2;
-    if (match0_load_copy4) begin
-      \$3998  = \$2062 ;
+    \$3998  = merge2_gt5_0;
+    if (match4_load_copy5) begin
+      \$3998  = \$2750 ;
     end
     if (rst) begin
       \$3998  = 1'h0;
@@ -15825,9 +16010,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3999  = merge0_gt4_3;
-    if (match0_load_copy4) begin
-      \$3999  = \$2077 ;
+    \$3999  = merge2_eq5_0;
+    if (match4_load_copy5) begin
+      \$3999  = \$2751 ;
     end
     if (rst) begin
       \$3999  = 1'h0;
@@ -15835,9 +16020,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4000  = merge0_eq4_3;
-    if (match0_load_copy4) begin
-      \$4000  = \$2092 ;
+    \$4000  = merge2_gt5_1;
+    if (match4_load_copy5) begin
+      \$4000  = \$2752 ;
     end
     if (rst) begin
       \$4000  = 1'h0;
@@ -15845,9 +16030,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4001  = merge0_gt4_4;
-    if (match0_load_copy4) begin
-      \$4001  = \$2107 ;
+    \$4001  = merge2_eq5_1;
+    if (match4_load_copy5) begin
+      \$4001  = \$2753 ;
     end
     if (rst) begin
       \$4001  = 1'h0;
@@ -15855,9 +16040,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4002  = merge0_eq4_4;
-    if (match0_load_copy4) begin
-      \$4002  = \$2122 ;
+    \$4002  = merge2_gt5_2;
+    if (match4_load_copy5) begin
+      \$4002  = \$2754 ;
     end
     if (rst) begin
       \$4002  = 1'h0;
@@ -15865,9 +16050,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4003  = merge0_gt5_0;
-    if (match0_load_copy5) begin
-      \$4003  = \$2137 ;
+    \$4003  = merge2_eq5_2;
+    if (match4_load_copy5) begin
+      \$4003  = \$2755 ;
     end
     if (rst) begin
       \$4003  = 1'h0;
@@ -15875,9 +16060,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4004  = merge0_eq5_0;
-    if (match0_load_copy5) begin
-      \$4004  = \$2152 ;
+    \$4004  = merge2_gt5_3;
+    if (match4_load_copy5) begin
+      \$4004  = \$2756 ;
     end
     if (rst) begin
       \$4004  = 1'h0;
@@ -15885,9 +16070,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4005  = merge0_gt5_1;
-    if (match0_load_copy5) begin
-      \$4005  = \$2167 ;
+    \$4005  = merge2_eq5_3;
+    if (match4_load_copy5) begin
+      \$4005  = \$2757 ;
     end
     if (rst) begin
       \$4005  = 1'h0;
@@ -15895,9 +16080,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4006  = merge0_eq5_1;
-    if (match0_load_copy5) begin
-      \$4006  = \$2182 ;
+    \$4006  = merge2_gt5_4;
+    if (match4_load_copy5) begin
+      \$4006  = \$2758 ;
     end
     if (rst) begin
       \$4006  = 1'h0;
@@ -15905,9 +16090,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4007  = merge0_gt5_2;
-    if (match0_load_copy5) begin
-      \$4007  = \$2197 ;
+    \$4007  = merge2_eq5_4;
+    if (match4_load_copy5) begin
+      \$4007  = \$2759 ;
     end
     if (rst) begin
       \$4007  = 1'h0;
@@ -15915,9 +16100,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4008  = merge0_eq5_2;
-    if (match0_load_copy5) begin
-      \$4008  = \$2212 ;
+    \$4008  = merge2_gt8_0;
+    if (match4_load_copy8) begin
+      \$4008  = \$2760 ;
     end
     if (rst) begin
       \$4008  = 1'h0;
@@ -15925,9 +16110,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4009  = merge0_gt5_3;
-    if (match0_load_copy5) begin
-      \$4009  = \$2227 ;
+    \$4009  = merge2_eq8_0;
+    if (match4_load_copy8) begin
+      \$4009  = \$2761 ;
     end
     if (rst) begin
       \$4009  = 1'h0;
@@ -15935,9 +16120,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4010  = merge0_eq5_3;
-    if (match0_load_copy5) begin
-      \$4010  = \$2242 ;
+    \$4010  = merge2_gt8_1;
+    if (match4_load_copy8) begin
+      \$4010  = \$2762 ;
     end
     if (rst) begin
       \$4010  = 1'h0;
@@ -15945,9 +16130,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4011  = merge0_gt5_4;
-    if (match0_load_copy5) begin
-      \$4011  = \$2257 ;
+    \$4011  = merge2_eq8_1;
+    if (match4_load_copy8) begin
+      \$4011  = \$2763 ;
     end
     if (rst) begin
       \$4011  = 1'h0;
@@ -15955,9 +16140,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4012  = merge0_eq5_4;
-    if (match0_load_copy5) begin
-      \$4012  = \$2272 ;
+    \$4012  = merge2_gt8_2;
+    if (match4_load_copy8) begin
+      \$4012  = \$2764 ;
     end
     if (rst) begin
       \$4012  = 1'h0;
@@ -15965,9 +16150,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4013  = merge0_gt6_0;
-    if (match0_load_copy6) begin
-      \$4013  = \$2287 ;
+    \$4013  = merge2_eq8_2;
+    if (match4_load_copy8) begin
+      \$4013  = \$2765 ;
     end
     if (rst) begin
       \$4013  = 1'h0;
@@ -15975,9 +16160,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4014  = merge0_eq6_0;
-    if (match0_load_copy6) begin
-      \$4014  = \$2302 ;
+    \$4014  = merge2_gt8_3;
+    if (match4_load_copy8) begin
+      \$4014  = \$2766 ;
     end
     if (rst) begin
       \$4014  = 1'h0;
@@ -15985,9 +16170,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4015  = merge0_gt6_1;
-    if (match0_load_copy6) begin
-      \$4015  = \$2317 ;
+    \$4015  = merge2_eq8_3;
+    if (match4_load_copy8) begin
+      \$4015  = \$2767 ;
     end
     if (rst) begin
       \$4015  = 1'h0;
@@ -15995,9 +16180,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4016  = merge0_eq6_1;
-    if (match0_load_copy6) begin
-      \$4016  = \$2332 ;
+    \$4016  = merge2_gt8_4;
+    if (match4_load_copy8) begin
+      \$4016  = \$2768 ;
     end
     if (rst) begin
       \$4016  = 1'h0;
@@ -16005,9 +16190,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4017  = merge0_gt6_2;
-    if (match0_load_copy6) begin
-      \$4017  = \$2347 ;
+    \$4017  = merge2_eq8_4;
+    if (match4_load_copy8) begin
+      \$4017  = \$2769 ;
     end
     if (rst) begin
       \$4017  = 1'h0;
@@ -16015,9 +16200,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4018  = merge0_eq6_2;
-    if (match0_load_copy6) begin
-      \$4018  = \$2362 ;
+    \$4018  = merge2_gt9_0;
+    if (match4_load_copy9) begin
+      \$4018  = \$2770 ;
     end
     if (rst) begin
       \$4018  = 1'h0;
@@ -16025,9 +16210,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4019  = merge0_gt6_3;
-    if (match0_load_copy6) begin
-      \$4019  = \$2377 ;
+    \$4019  = merge2_eq9_0;
+    if (match4_load_copy9) begin
+      \$4019  = \$2771 ;
     end
     if (rst) begin
       \$4019  = 1'h0;
@@ -16035,9 +16220,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4020  = merge0_eq6_3;
-    if (match0_load_copy6) begin
-      \$4020  = \$2392 ;
+    \$4020  = merge2_gt9_1;
+    if (match4_load_copy9) begin
+      \$4020  = \$2772 ;
     end
     if (rst) begin
       \$4020  = 1'h0;
@@ -16045,9 +16230,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4021  = merge0_gt6_4;
-    if (match0_load_copy6) begin
-      \$4021  = \$2407 ;
+    \$4021  = merge2_eq9_1;
+    if (match4_load_copy9) begin
+      \$4021  = \$2773 ;
     end
     if (rst) begin
       \$4021  = 1'h0;
@@ -16055,9 +16240,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4022  = merge0_eq6_4;
-    if (match0_load_copy6) begin
-      \$4022  = \$2422 ;
+    \$4022  = merge2_gt9_2;
+    if (match4_load_copy9) begin
+      \$4022  = \$2774 ;
     end
     if (rst) begin
       \$4022  = 1'h0;
@@ -16065,9 +16250,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4023  = merge0_gt7_0;
-    if (match0_load_copy7) begin
-      \$4023  = \$2437 ;
+    \$4023  = merge2_eq9_2;
+    if (match4_load_copy9) begin
+      \$4023  = \$2775 ;
     end
     if (rst) begin
       \$4023  = 1'h0;
@@ -16075,9 +16260,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4024  = merge0_eq7_0;
-    if (match0_load_copy7) begin
-      \$4024  = \$2452 ;
+    \$4024  = merge2_gt9_3;
+    if (match4_load_copy9) begin
+      \$4024  = \$2776 ;
     end
     if (rst) begin
       \$4024  = 1'h0;
@@ -16085,9 +16270,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4025  = merge0_gt7_1;
-    if (match0_load_copy7) begin
-      \$4025  = \$2467 ;
+    \$4025  = merge2_eq9_3;
+    if (match4_load_copy9) begin
+      \$4025  = \$2777 ;
     end
     if (rst) begin
       \$4025  = 1'h0;
@@ -16095,9 +16280,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4026  = merge0_eq7_1;
-    if (match0_load_copy7) begin
-      \$4026  = \$2482 ;
+    \$4026  = merge2_gt9_4;
+    if (match4_load_copy9) begin
+      \$4026  = \$2778 ;
     end
     if (rst) begin
       \$4026  = 1'h0;
@@ -16105,9 +16290,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4027  = merge0_gt7_2;
-    if (match0_load_copy7) begin
-      \$4027  = \$2497 ;
+    \$4027  = merge2_eq9_4;
+    if (match4_load_copy9) begin
+      \$4027  = \$2779 ;
     end
     if (rst) begin
       \$4027  = 1'h0;
@@ -16115,9 +16300,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4028  = merge0_eq7_2;
-    if (match0_load_copy7) begin
-      \$4028  = \$2512 ;
+    \$4028  = merge2_gt12_0;
+    if (match4_load_copy12) begin
+      \$4028  = \$2780 ;
     end
     if (rst) begin
       \$4028  = 1'h0;
@@ -16125,9 +16310,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4029  = merge0_gt7_3;
-    if (match0_load_copy7) begin
-      \$4029  = \$2527 ;
+    \$4029  = merge2_eq12_0;
+    if (match4_load_copy12) begin
+      \$4029  = \$2781 ;
     end
     if (rst) begin
       \$4029  = 1'h0;
@@ -16135,9 +16320,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4030  = merge0_eq7_3;
-    if (match0_load_copy7) begin
-      \$4030  = \$2542 ;
+    \$4030  = merge2_gt12_1;
+    if (match4_load_copy12) begin
+      \$4030  = \$2782 ;
     end
     if (rst) begin
       \$4030  = 1'h0;
@@ -16145,9 +16330,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4031  = merge0_gt7_4;
-    if (match0_load_copy7) begin
-      \$4031  = \$2557 ;
+    \$4031  = merge2_eq12_1;
+    if (match4_load_copy12) begin
+      \$4031  = \$2783 ;
     end
     if (rst) begin
       \$4031  = 1'h0;
@@ -16155,9 +16340,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4032  = merge0_eq7_4;
-    if (match0_load_copy7) begin
-      \$4032  = \$2572 ;
+    \$4032  = merge2_gt12_2;
+    if (match4_load_copy12) begin
+      \$4032  = \$2784 ;
     end
     if (rst) begin
       \$4032  = 1'h0;
@@ -16165,159 +16350,159 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4033  = merge0_lane0;
-    if (match1_load_copy0) begin
-      \$4033  = \$2581 ;
+    \$4033  = merge2_eq12_2;
+    if (match4_load_copy12) begin
+      \$4033  = \$2785 ;
     end
     if (rst) begin
-      \$4033  = 84'h000000000000000000000;
+      \$4033  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4034  = merge0_lane1;
-    if (match1_load_copy1) begin
-      \$4034  = \$2590 ;
+    \$4034  = merge2_gt12_3;
+    if (match4_load_copy12) begin
+      \$4034  = \$2786 ;
     end
     if (rst) begin
-      \$4034  = 84'h000000000000000000000;
+      \$4034  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4035  = merge0_lane2;
-    if (match1_load_copy2) begin
-      \$4035  = \$2599 ;
+    \$4035  = merge2_eq12_3;
+    if (match4_load_copy12) begin
+      \$4035  = \$2787 ;
     end
     if (rst) begin
-      \$4035  = 84'h000000000000000000000;
+      \$4035  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4036  = merge0_lane3;
-    if (match1_load_copy3) begin
-      \$4036  = \$2608 ;
+    \$4036  = merge2_gt12_4;
+    if (match4_load_copy12) begin
+      \$4036  = \$2788 ;
     end
     if (rst) begin
-      \$4036  = 84'h000000000000000000000;
+      \$4036  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4037  = merge0_lane4;
-    if (match1_load_copy4) begin
-      \$4037  = \$2617 ;
+    \$4037  = merge2_eq12_4;
+    if (match4_load_copy12) begin
+      \$4037  = \$2789 ;
     end
     if (rst) begin
-      \$4037  = 84'h000000000000000000000;
+      \$4037  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4038  = merge0_lane5;
-    if (match1_load_copy5) begin
-      \$4038  = \$2626 ;
+    \$4038  = merge2_gt13_0;
+    if (match4_load_copy13) begin
+      \$4038  = \$2790 ;
     end
     if (rst) begin
-      \$4038  = 84'h000000000000000000000;
+      \$4038  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4039  = merge0_lane6;
-    if (match1_load_copy6) begin
-      \$4039  = \$2635 ;
+    \$4039  = merge2_eq13_0;
+    if (match4_load_copy13) begin
+      \$4039  = \$2791 ;
     end
     if (rst) begin
-      \$4039  = 84'h000000000000000000000;
+      \$4039  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4040  = merge0_lane7;
-    if (match1_load_copy7) begin
-      \$4040  = \$2644 ;
+    \$4040  = merge2_gt13_1;
+    if (match4_load_copy13) begin
+      \$4040  = \$2792 ;
     end
     if (rst) begin
-      \$4040  = 84'h000000000000000000000;
+      \$4040  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4041  = merge0_lane8;
-    if (match1_load_copy8) begin
-      \$4041  = \$2653 ;
+    \$4041  = merge2_eq13_1;
+    if (match4_load_copy13) begin
+      \$4041  = \$2793 ;
     end
     if (rst) begin
-      \$4041  = 84'h000000000000000000000;
+      \$4041  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4042  = merge0_lane9;
-    if (match1_load_copy9) begin
-      \$4042  = \$2662 ;
+    \$4042  = merge2_gt13_2;
+    if (match4_load_copy13) begin
+      \$4042  = \$2794 ;
     end
     if (rst) begin
-      \$4042  = 84'h000000000000000000000;
+      \$4042  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4043  = merge0_lane10;
-    if (match1_load_copy10) begin
-      \$4043  = \$2671 ;
+    \$4043  = merge2_eq13_2;
+    if (match4_load_copy13) begin
+      \$4043  = \$2795 ;
     end
     if (rst) begin
-      \$4043  = 84'h000000000000000000000;
+      \$4043  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4044  = merge0_lane11;
-    if (match1_load_copy11) begin
-      \$4044  = \$2680 ;
+    \$4044  = merge2_gt13_3;
+    if (match4_load_copy13) begin
+      \$4044  = \$2796 ;
     end
     if (rst) begin
-      \$4044  = 84'h000000000000000000000;
+      \$4044  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4045  = merge0_lane12;
-    if (match1_load_copy12) begin
-      \$4045  = \$2689 ;
+    \$4045  = merge2_eq13_3;
+    if (match4_load_copy13) begin
+      \$4045  = \$2797 ;
     end
     if (rst) begin
-      \$4045  = 84'h000000000000000000000;
+      \$4045  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4046  = merge0_lane13;
-    if (match1_load_copy13) begin
-      \$4046  = \$2698 ;
+    \$4046  = merge2_gt13_4;
+    if (match4_load_copy13) begin
+      \$4046  = \$2798 ;
     end
     if (rst) begin
-      \$4046  = 84'h000000000000000000000;
+      \$4046  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4047  = merge0_lane14;
-    if (match1_load_copy14) begin
-      \$4047  = \$2707 ;
+    \$4047  = merge2_eq13_4;
+    if (match4_load_copy13) begin
+      \$4047  = \$2799 ;
     end
     if (rst) begin
-      \$4047  = 84'h000000000000000000000;
+      \$4047  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4048  = merge0_lane15;
-    if (match1_load_copy15) begin
-      \$4048  = \$2716 ;
+    \$4048  = merge2_lane0;
+    if (match5_load_copy0) begin
+      \$4048  = \$2808 ;
     end
     if (rst) begin
       \$4048  = 84'h000000000000000000000;
@@ -16325,19 +16510,19 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4049  = merge0_last;
-    if (match1_load_copy0) begin
-      \$4049  = merge0_in_last;
+    \$4049  = merge2_lane1;
+    if (match5_load_copy1) begin
+      \$4049  = \$2817 ;
     end
     if (rst) begin
-      \$4049  = 1'h0;
+      \$4049  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4050  = merge1_in0;
-    if (match2_load_copy0) begin
-      \$4050  = merge0_lane0;
+    \$4050  = merge2_lane2;
+    if (match5_load_copy2) begin
+      \$4050  = \$2826 ;
     end
     if (rst) begin
       \$4050  = 84'h000000000000000000000;
@@ -16345,9 +16530,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4051  = merge1_in1;
-    if (match2_load_copy1) begin
-      \$4051  = merge0_lane1;
+    \$4051  = merge2_lane3;
+    if (match5_load_copy3) begin
+      \$4051  = \$2835 ;
     end
     if (rst) begin
       \$4051  = 84'h000000000000000000000;
@@ -16355,9 +16540,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4052  = merge1_in2;
-    if (match2_load_copy2) begin
-      \$4052  = merge0_lane2;
+    \$4052  = merge2_lane4;
+    if (match5_load_copy4) begin
+      \$4052  = \$2844 ;
     end
     if (rst) begin
       \$4052  = 84'h000000000000000000000;
@@ -16365,9 +16550,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4053  = merge1_in3;
-    if (match2_load_copy3) begin
-      \$4053  = merge0_lane3;
+    \$4053  = merge2_lane5;
+    if (match5_load_copy5) begin
+      \$4053  = \$2853 ;
     end
     if (rst) begin
       \$4053  = 84'h000000000000000000000;
@@ -16375,9 +16560,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4054  = merge1_in4;
-    if (match2_load_copy4) begin
-      \$4054  = merge0_lane4;
+    \$4054  = merge2_lane6;
+    if (match5_load_copy6) begin
+      \$4054  = \$2862 ;
     end
     if (rst) begin
       \$4054  = 84'h000000000000000000000;
@@ -16385,9 +16570,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4055  = merge1_in5;
-    if (match2_load_copy5) begin
-      \$4055  = merge0_lane5;
+    \$4055  = merge2_lane7;
+    if (match5_load_copy7) begin
+      \$4055  = \$2871 ;
     end
     if (rst) begin
       \$4055  = 84'h000000000000000000000;
@@ -16395,9 +16580,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4056  = merge1_in6;
-    if (match2_load_copy6) begin
-      \$4056  = merge0_lane6;
+    \$4056  = merge2_lane8;
+    if (match5_load_copy8) begin
+      \$4056  = \$2880 ;
     end
     if (rst) begin
       \$4056  = 84'h000000000000000000000;
@@ -16405,9 +16590,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4057  = merge1_in7;
-    if (match2_load_copy7) begin
-      \$4057  = merge0_lane7;
+    \$4057  = merge2_lane9;
+    if (match5_load_copy9) begin
+      \$4057  = \$2889 ;
     end
     if (rst) begin
       \$4057  = 84'h000000000000000000000;
@@ -16415,9 +16600,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4058  = merge1_in8;
-    if (match2_load_copy8) begin
-      \$4058  = merge0_lane8;
+    \$4058  = merge2_lane10;
+    if (match5_load_copy10) begin
+      \$4058  = \$2898 ;
     end
     if (rst) begin
       \$4058  = 84'h000000000000000000000;
@@ -16425,9 +16610,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4059  = merge1_in9;
-    if (match2_load_copy9) begin
-      \$4059  = merge0_lane9;
+    \$4059  = merge2_lane11;
+    if (match5_load_copy11) begin
+      \$4059  = \$2907 ;
     end
     if (rst) begin
       \$4059  = 84'h000000000000000000000;
@@ -16435,9 +16620,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4060  = merge1_in10;
-    if (match2_load_copy10) begin
-      \$4060  = merge0_lane10;
+    \$4060  = merge2_lane12;
+    if (match5_load_copy12) begin
+      \$4060  = \$2916 ;
     end
     if (rst) begin
       \$4060  = 84'h000000000000000000000;
@@ -16445,9 +16630,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4061  = merge1_in11;
-    if (match2_load_copy11) begin
-      \$4061  = merge0_lane11;
+    \$4061  = merge2_lane13;
+    if (match5_load_copy13) begin
+      \$4061  = \$2925 ;
     end
     if (rst) begin
       \$4061  = 84'h000000000000000000000;
@@ -16455,9 +16640,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4062  = merge1_in12;
-    if (match2_load_copy12) begin
-      \$4062  = merge0_lane12;
+    \$4062  = merge2_lane14;
+    if (match5_load_copy14) begin
+      \$4062  = \$2934 ;
     end
     if (rst) begin
       \$4062  = 84'h000000000000000000000;
@@ -16465,9 +16650,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4063  = merge1_in13;
-    if (match2_load_copy13) begin
-      \$4063  = merge0_lane13;
+    \$4063  = merge2_lane15;
+    if (match5_load_copy15) begin
+      \$4063  = \$2943 ;
     end
     if (rst) begin
       \$4063  = 84'h000000000000000000000;
@@ -16475,19 +16660,19 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4064  = merge1_in14;
-    if (match2_load_copy14) begin
-      \$4064  = merge0_lane14;
+    \$4064  = merge2_last;
+    if (match5_load_copy0) begin
+      \$4064  = merge2_in_last;
     end
     if (rst) begin
-      \$4064  = 84'h000000000000000000000;
+      \$4064  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4065  = merge1_in15;
-    if (match2_load_copy15) begin
-      \$4065  = merge0_lane15;
+    \$4065  = merge3_in0;
+    if (match6_load_copy0) begin
+      \$4065  = merge2_lane0;
     end
     if (rst) begin
       \$4065  = 84'h000000000000000000000;
@@ -16495,159 +16680,159 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4066  = merge1_in_last;
-    if (match2_load_copy0) begin
-      \$4066  = merge0_last;
+    \$4066  = merge3_in1;
+    if (match6_load_copy1) begin
+      \$4066  = merge2_lane1;
     end
     if (rst) begin
-      \$4066  = 1'h0;
+      \$4066  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4067  = merge1_gt0_0;
-    if (match2_load_copy0) begin
-      \$4067  = \$2717 ;
+    \$4067  = merge3_in2;
+    if (match6_load_copy2) begin
+      \$4067  = merge2_lane2;
     end
     if (rst) begin
-      \$4067  = 1'h0;
+      \$4067  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4068  = merge1_eq0_0;
-    if (match2_load_copy0) begin
-      \$4068  = \$2718 ;
+    \$4068  = merge3_in3;
+    if (match6_load_copy3) begin
+      \$4068  = merge2_lane3;
     end
     if (rst) begin
-      \$4068  = 1'h0;
+      \$4068  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4069  = merge1_gt0_1;
-    if (match2_load_copy0) begin
-      \$4069  = \$2719 ;
+    \$4069  = merge3_in4;
+    if (match6_load_copy4) begin
+      \$4069  = merge2_lane4;
     end
     if (rst) begin
-      \$4069  = 1'h0;
+      \$4069  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4070  = merge1_eq0_1;
-    if (match2_load_copy0) begin
-      \$4070  = \$2720 ;
+    \$4070  = merge3_in5;
+    if (match6_load_copy5) begin
+      \$4070  = merge2_lane5;
     end
     if (rst) begin
-      \$4070  = 1'h0;
+      \$4070  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4071  = merge1_gt0_2;
-    if (match2_load_copy0) begin
-      \$4071  = \$2721 ;
+    \$4071  = merge3_in6;
+    if (match6_load_copy6) begin
+      \$4071  = merge2_lane6;
     end
     if (rst) begin
-      \$4071  = 1'h0;
+      \$4071  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4072  = merge1_eq0_2;
-    if (match2_load_copy0) begin
-      \$4072  = \$2722 ;
+    \$4072  = merge3_in7;
+    if (match6_load_copy7) begin
+      \$4072  = merge2_lane7;
     end
     if (rst) begin
-      \$4072  = 1'h0;
+      \$4072  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4073  = merge1_gt0_3;
-    if (match2_load_copy0) begin
-      \$4073  = \$2723 ;
+    \$4073  = merge3_in8;
+    if (match6_load_copy8) begin
+      \$4073  = merge2_lane8;
     end
     if (rst) begin
-      \$4073  = 1'h0;
+      \$4073  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4074  = merge1_eq0_3;
-    if (match2_load_copy0) begin
-      \$4074  = \$2724 ;
+    \$4074  = merge3_in9;
+    if (match6_load_copy9) begin
+      \$4074  = merge2_lane9;
     end
     if (rst) begin
-      \$4074  = 1'h0;
+      \$4074  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4075  = merge1_gt0_4;
-    if (match2_load_copy0) begin
-      \$4075  = \$2725 ;
+    \$4075  = merge3_in10;
+    if (match6_load_copy10) begin
+      \$4075  = merge2_lane10;
     end
     if (rst) begin
-      \$4075  = 1'h0;
+      \$4075  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4076  = merge1_eq0_4;
-    if (match2_load_copy0) begin
-      \$4076  = \$2726 ;
+    \$4076  = merge3_in11;
+    if (match6_load_copy11) begin
+      \$4076  = merge2_lane11;
     end
     if (rst) begin
-      \$4076  = 1'h0;
+      \$4076  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4077  = merge1_gt1_0;
-    if (match2_load_copy1) begin
-      \$4077  = \$2727 ;
+    \$4077  = merge3_in12;
+    if (match6_load_copy12) begin
+      \$4077  = merge2_lane12;
     end
     if (rst) begin
-      \$4077  = 1'h0;
+      \$4077  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4078  = merge1_eq1_0;
-    if (match2_load_copy1) begin
-      \$4078  = \$2728 ;
+    \$4078  = merge3_in13;
+    if (match6_load_copy13) begin
+      \$4078  = merge2_lane13;
     end
     if (rst) begin
-      \$4078  = 1'h0;
+      \$4078  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4079  = merge1_gt1_1;
-    if (match2_load_copy1) begin
-      \$4079  = \$2729 ;
+    \$4079  = merge3_in14;
+    if (match6_load_copy14) begin
+      \$4079  = merge2_lane14;
     end
     if (rst) begin
-      \$4079  = 1'h0;
+      \$4079  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4080  = merge1_eq1_1;
-    if (match2_load_copy1) begin
-      \$4080  = \$2730 ;
+    \$4080  = merge3_in15;
+    if (match6_load_copy15) begin
+      \$4080  = merge2_lane15;
     end
     if (rst) begin
-      \$4080  = 1'h0;
+      \$4080  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4081  = merge1_gt1_2;
-    if (match2_load_copy1) begin
-      \$4081  = \$2731 ;
+    \$4081  = merge3_in_last;
+    if (match6_load_copy0) begin
+      \$4081  = merge2_last;
     end
     if (rst) begin
       \$4081  = 1'h0;
@@ -16655,9 +16840,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4082  = merge1_eq1_2;
-    if (match2_load_copy1) begin
-      \$4082  = \$2732 ;
+    \$4082  = merge3_gt0_0;
+    if (match6_load_copy0) begin
+      \$4082  = \$2944 ;
     end
     if (rst) begin
       \$4082  = 1'h0;
@@ -16665,9 +16850,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4083  = merge1_gt1_3;
-    if (match2_load_copy1) begin
-      \$4083  = \$2733 ;
+    \$4083  = merge3_eq0_0;
+    if (match6_load_copy0) begin
+      \$4083  = \$2945 ;
     end
     if (rst) begin
       \$4083  = 1'h0;
@@ -16675,9 +16860,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4084  = merge1_eq1_3;
-    if (match2_load_copy1) begin
-      \$4084  = \$2734 ;
+    \$4084  = merge3_gt0_1;
+    if (match6_load_copy0) begin
+      \$4084  = \$2946 ;
     end
     if (rst) begin
       \$4084  = 1'h0;
@@ -16685,9 +16870,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4085  = merge1_gt1_4;
-    if (match2_load_copy1) begin
-      \$4085  = \$2735 ;
+    \$4085  = merge3_eq0_1;
+    if (match6_load_copy0) begin
+      \$4085  = \$2947 ;
     end
     if (rst) begin
       \$4085  = 1'h0;
@@ -16695,9 +16880,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4086  = merge1_eq1_4;
-    if (match2_load_copy1) begin
-      \$4086  = \$2736 ;
+    \$4086  = merge3_gt0_2;
+    if (match6_load_copy0) begin
+      \$4086  = \$2948 ;
     end
     if (rst) begin
       \$4086  = 1'h0;
@@ -16705,9 +16890,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4087  = merge1_gt2_0;
-    if (match2_load_copy2) begin
-      \$4087  = \$2737 ;
+    \$4087  = merge3_eq0_2;
+    if (match6_load_copy0) begin
+      \$4087  = \$2949 ;
     end
     if (rst) begin
       \$4087  = 1'h0;
@@ -16715,9 +16900,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4088  = merge1_eq2_0;
-    if (match2_load_copy2) begin
-      \$4088  = \$2738 ;
+    \$4088  = merge3_gt0_3;
+    if (match6_load_copy0) begin
+      \$4088  = \$2950 ;
     end
     if (rst) begin
       \$4088  = 1'h0;
@@ -16725,9 +16910,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4089  = merge1_gt2_1;
-    if (match2_load_copy2) begin
-      \$4089  = \$2739 ;
+    \$4089  = merge3_eq0_3;
+    if (match6_load_copy0) begin
+      \$4089  = \$2951 ;
     end
     if (rst) begin
       \$4089  = 1'h0;
@@ -16735,9 +16920,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4090  = merge1_eq2_1;
-    if (match2_load_copy2) begin
-      \$4090  = \$2740 ;
+    \$4090  = merge3_gt0_4;
+    if (match6_load_copy0) begin
+      \$4090  = \$2952 ;
     end
     if (rst) begin
       \$4090  = 1'h0;
@@ -16745,9 +16930,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4091  = merge1_gt2_2;
-    if (match2_load_copy2) begin
-      \$4091  = \$2741 ;
+    \$4091  = merge3_eq0_4;
+    if (match6_load_copy0) begin
+      \$4091  = \$2953 ;
     end
     if (rst) begin
       \$4091  = 1'h0;
@@ -16755,9 +16940,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4092  = merge1_eq2_2;
-    if (match2_load_copy2) begin
-      \$4092  = \$2742 ;
+    \$4092  = merge3_gt2_0;
+    if (match6_load_copy2) begin
+      \$4092  = \$2954 ;
     end
     if (rst) begin
       \$4092  = 1'h0;
@@ -16765,9 +16950,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4093  = merge1_gt2_3;
-    if (match2_load_copy2) begin
-      \$4093  = \$2743 ;
+    \$4093  = merge3_eq2_0;
+    if (match6_load_copy2) begin
+      \$4093  = \$2955 ;
     end
     if (rst) begin
       \$4093  = 1'h0;
@@ -16775,9 +16960,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4094  = merge1_eq2_3;
-    if (match2_load_copy2) begin
-      \$4094  = \$2744 ;
+    \$4094  = merge3_gt2_1;
+    if (match6_load_copy2) begin
+      \$4094  = \$2956 ;
     end
     if (rst) begin
       \$4094  = 1'h0;
@@ -16785,9 +16970,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4095  = merge1_gt2_4;
-    if (match2_load_copy2) begin
-      \$4095  = \$2745 ;
+    \$4095  = merge3_eq2_1;
+    if (match6_load_copy2) begin
+      \$4095  = \$2957 ;
     end
     if (rst) begin
       \$4095  = 1'h0;
@@ -16795,9 +16980,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4096  = merge1_eq2_4;
-    if (match2_load_copy2) begin
-      \$4096  = \$2746 ;
+    \$4096  = merge3_gt2_2;
+    if (match6_load_copy2) begin
+      \$4096  = \$2958 ;
     end
     if (rst) begin
       \$4096  = 1'h0;
@@ -16805,9 +16990,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4097  = merge1_gt3_0;
-    if (match2_load_copy3) begin
-      \$4097  = \$2747 ;
+    \$4097  = merge3_eq2_2;
+    if (match6_load_copy2) begin
+      \$4097  = \$2959 ;
     end
     if (rst) begin
       \$4097  = 1'h0;
@@ -16815,9 +17000,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4098  = merge1_eq3_0;
-    if (match2_load_copy3) begin
-      \$4098  = \$2748 ;
+    \$4098  = merge3_gt2_3;
+    if (match6_load_copy2) begin
+      \$4098  = \$2960 ;
     end
     if (rst) begin
       \$4098  = 1'h0;
@@ -16825,9 +17010,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4099  = merge1_gt3_1;
-    if (match2_load_copy3) begin
-      \$4099  = \$2749 ;
+    \$4099  = merge3_eq2_3;
+    if (match6_load_copy2) begin
+      \$4099  = \$2961 ;
     end
     if (rst) begin
       \$4099  = 1'h0;
@@ -16835,9 +17020,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4100  = merge1_eq3_1;
-    if (match2_load_copy3) begin
-      \$4100  = \$2750 ;
+    \$4100  = merge3_gt2_4;
+    if (match6_load_copy2) begin
+      \$4100  = \$2962 ;
     end
     if (rst) begin
       \$4100  = 1'h0;
@@ -16845,9 +17030,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4101  = merge1_gt3_2;
-    if (match2_load_copy3) begin
-      \$4101  = \$2751 ;
+    \$4101  = merge3_eq2_4;
+    if (match6_load_copy2) begin
+      \$4101  = \$2963 ;
     end
     if (rst) begin
       \$4101  = 1'h0;
@@ -16855,9 +17040,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4102  = merge1_eq3_2;
-    if (match2_load_copy3) begin
-      \$4102  = \$2752 ;
+    \$4102  = merge3_gt4_0;
+    if (match6_load_copy4) begin
+      \$4102  = \$2964 ;
     end
     if (rst) begin
       \$4102  = 1'h0;
@@ -16865,9 +17050,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4103  = merge1_gt3_3;
-    if (match2_load_copy3) begin
-      \$4103  = \$2753 ;
+    \$4103  = merge3_eq4_0;
+    if (match6_load_copy4) begin
+      \$4103  = \$2965 ;
     end
     if (rst) begin
       \$4103  = 1'h0;
@@ -16875,9 +17060,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4104  = merge1_eq3_3;
-    if (match2_load_copy3) begin
-      \$4104  = \$2754 ;
+    \$4104  = merge3_gt4_1;
+    if (match6_load_copy4) begin
+      \$4104  = \$2966 ;
     end
     if (rst) begin
       \$4104  = 1'h0;
@@ -16885,9 +17070,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4105  = merge1_gt3_4;
-    if (match2_load_copy3) begin
-      \$4105  = \$2755 ;
+    \$4105  = merge3_eq4_1;
+    if (match6_load_copy4) begin
+      \$4105  = \$2967 ;
     end
     if (rst) begin
       \$4105  = 1'h0;
@@ -16895,9 +17080,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4106  = merge1_eq3_4;
-    if (match2_load_copy3) begin
-      \$4106  = \$2756 ;
+    \$4106  = merge3_gt4_2;
+    if (match6_load_copy4) begin
+      \$4106  = \$2968 ;
     end
     if (rst) begin
       \$4106  = 1'h0;
@@ -16905,9 +17090,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4107  = merge1_gt8_0;
-    if (match2_load_copy8) begin
-      \$4107  = \$2757 ;
+    \$4107  = merge3_eq4_2;
+    if (match6_load_copy4) begin
+      \$4107  = \$2969 ;
     end
     if (rst) begin
       \$4107  = 1'h0;
@@ -16915,9 +17100,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4108  = merge1_eq8_0;
-    if (match2_load_copy8) begin
-      \$4108  = \$2758 ;
+    \$4108  = merge3_gt4_3;
+    if (match6_load_copy4) begin
+      \$4108  = \$2970 ;
     end
     if (rst) begin
       \$4108  = 1'h0;
@@ -16925,9 +17110,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4109  = merge1_gt8_1;
-    if (match2_load_copy8) begin
-      \$4109  = \$2759 ;
+    \$4109  = merge3_eq4_3;
+    if (match6_load_copy4) begin
+      \$4109  = \$2971 ;
     end
     if (rst) begin
       \$4109  = 1'h0;
@@ -16935,9 +17120,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4110  = merge1_eq8_1;
-    if (match2_load_copy8) begin
-      \$4110  = \$2760 ;
+    \$4110  = merge3_gt4_4;
+    if (match6_load_copy4) begin
+      \$4110  = \$2972 ;
     end
     if (rst) begin
       \$4110  = 1'h0;
@@ -16945,9 +17130,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4111  = merge1_gt8_2;
-    if (match2_load_copy8) begin
-      \$4111  = \$2761 ;
+    \$4111  = merge3_eq4_4;
+    if (match6_load_copy4) begin
+      \$4111  = \$2973 ;
     end
     if (rst) begin
       \$4111  = 1'h0;
@@ -16955,9 +17140,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4112  = merge1_eq8_2;
-    if (match2_load_copy8) begin
-      \$4112  = \$2762 ;
+    \$4112  = merge3_gt6_0;
+    if (match6_load_copy6) begin
+      \$4112  = \$2974 ;
     end
     if (rst) begin
       \$4112  = 1'h0;
@@ -16965,9 +17150,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4113  = merge1_gt8_3;
-    if (match2_load_copy8) begin
-      \$4113  = \$2763 ;
+    \$4113  = merge3_eq6_0;
+    if (match6_load_copy6) begin
+      \$4113  = \$2975 ;
     end
     if (rst) begin
       \$4113  = 1'h0;
@@ -16975,9 +17160,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4114  = merge1_eq8_3;
-    if (match2_load_copy8) begin
-      \$4114  = \$2764 ;
+    \$4114  = merge3_gt6_1;
+    if (match6_load_copy6) begin
+      \$4114  = \$2976 ;
     end
     if (rst) begin
       \$4114  = 1'h0;
@@ -16985,9 +17170,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4115  = merge1_gt8_4;
-    if (match2_load_copy8) begin
-      \$4115  = \$2765 ;
+    \$4115  = merge3_eq6_1;
+    if (match6_load_copy6) begin
+      \$4115  = \$2977 ;
     end
     if (rst) begin
       \$4115  = 1'h0;
@@ -16995,9 +17180,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4116  = merge1_eq8_4;
-    if (match2_load_copy8) begin
-      \$4116  = \$2766 ;
+    \$4116  = merge3_gt6_2;
+    if (match6_load_copy6) begin
+      \$4116  = \$2978 ;
     end
     if (rst) begin
       \$4116  = 1'h0;
@@ -17005,9 +17190,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4117  = merge1_gt9_0;
-    if (match2_load_copy9) begin
-      \$4117  = \$2767 ;
+    \$4117  = merge3_eq6_2;
+    if (match6_load_copy6) begin
+      \$4117  = \$2979 ;
     end
     if (rst) begin
       \$4117  = 1'h0;
@@ -17015,9 +17200,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4118  = merge1_eq9_0;
-    if (match2_load_copy9) begin
-      \$4118  = \$2768 ;
+    \$4118  = merge3_gt6_3;
+    if (match6_load_copy6) begin
+      \$4118  = \$2980 ;
     end
     if (rst) begin
       \$4118  = 1'h0;
@@ -17025,9 +17210,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4119  = merge1_gt9_1;
-    if (match2_load_copy9) begin
-      \$4119  = \$2769 ;
+    \$4119  = merge3_eq6_3;
+    if (match6_load_copy6) begin
+      \$4119  = \$2981 ;
     end
     if (rst) begin
       \$4119  = 1'h0;
@@ -17035,9 +17220,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4120  = merge1_eq9_1;
-    if (match2_load_copy9) begin
-      \$4120  = \$2770 ;
+    \$4120  = merge3_gt6_4;
+    if (match6_load_copy6) begin
+      \$4120  = \$2982 ;
     end
     if (rst) begin
       \$4120  = 1'h0;
@@ -17045,9 +17230,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4121  = merge1_gt9_2;
-    if (match2_load_copy9) begin
-      \$4121  = \$2771 ;
+    \$4121  = merge3_eq6_4;
+    if (match6_load_copy6) begin
+      \$4121  = \$2983 ;
     end
     if (rst) begin
       \$4121  = 1'h0;
@@ -17055,9 +17240,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4122  = merge1_eq9_2;
-    if (match2_load_copy9) begin
-      \$4122  = \$2772 ;
+    \$4122  = merge3_gt8_0;
+    if (match6_load_copy8) begin
+      \$4122  = \$2984 ;
     end
     if (rst) begin
       \$4122  = 1'h0;
@@ -17065,9 +17250,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4123  = merge1_gt9_3;
-    if (match2_load_copy9) begin
-      \$4123  = \$2773 ;
+    \$4123  = merge3_eq8_0;
+    if (match6_load_copy8) begin
+      \$4123  = \$2985 ;
     end
     if (rst) begin
       \$4123  = 1'h0;
@@ -17075,9 +17260,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4124  = merge1_eq9_3;
-    if (match2_load_copy9) begin
-      \$4124  = \$2774 ;
+    \$4124  = merge3_gt8_1;
+    if (match6_load_copy8) begin
+      \$4124  = \$2986 ;
     end
     if (rst) begin
       \$4124  = 1'h0;
@@ -17085,9 +17270,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4125  = merge1_gt9_4;
-    if (match2_load_copy9) begin
-      \$4125  = \$2775 ;
+    \$4125  = merge3_eq8_1;
+    if (match6_load_copy8) begin
+      \$4125  = \$2987 ;
     end
     if (rst) begin
       \$4125  = 1'h0;
@@ -17095,9 +17280,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4126  = merge1_eq9_4;
-    if (match2_load_copy9) begin
-      \$4126  = \$2776 ;
+    \$4126  = merge3_gt8_2;
+    if (match6_load_copy8) begin
+      \$4126  = \$2988 ;
     end
     if (rst) begin
       \$4126  = 1'h0;
@@ -17105,9 +17290,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4127  = merge1_gt10_0;
-    if (match2_load_copy10) begin
-      \$4127  = \$2777 ;
+    \$4127  = merge3_eq8_2;
+    if (match6_load_copy8) begin
+      \$4127  = \$2989 ;
     end
     if (rst) begin
       \$4127  = 1'h0;
@@ -17115,9 +17300,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4128  = merge1_eq10_0;
-    if (match2_load_copy10) begin
-      \$4128  = \$2778 ;
+    \$4128  = merge3_gt8_3;
+    if (match6_load_copy8) begin
+      \$4128  = \$2990 ;
     end
     if (rst) begin
       \$4128  = 1'h0;
@@ -17125,9 +17310,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4129  = merge1_gt10_1;
-    if (match2_load_copy10) begin
-      \$4129  = \$2779 ;
+    \$4129  = merge3_eq8_3;
+    if (match6_load_copy8) begin
+      \$4129  = \$2991 ;
     end
     if (rst) begin
       \$4129  = 1'h0;
@@ -17135,9 +17320,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4130  = merge1_eq10_1;
-    if (match2_load_copy10) begin
-      \$4130  = \$2780 ;
+    \$4130  = merge3_gt8_4;
+    if (match6_load_copy8) begin
+      \$4130  = \$2992 ;
     end
     if (rst) begin
       \$4130  = 1'h0;
@@ -17145,9 +17330,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4131  = merge1_gt10_2;
-    if (match2_load_copy10) begin
-      \$4131  = \$2781 ;
+    \$4131  = merge3_eq8_4;
+    if (match6_load_copy8) begin
+      \$4131  = \$2993 ;
     end
     if (rst) begin
       \$4131  = 1'h0;
@@ -17155,9 +17340,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4132  = merge1_eq10_2;
-    if (match2_load_copy10) begin
-      \$4132  = \$2782 ;
+    \$4132  = merge3_gt10_0;
+    if (match6_load_copy10) begin
+      \$4132  = \$2994 ;
     end
     if (rst) begin
       \$4132  = 1'h0;
@@ -17165,9 +17350,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4133  = merge1_gt10_3;
-    if (match2_load_copy10) begin
-      \$4133  = \$2783 ;
+    \$4133  = merge3_eq10_0;
+    if (match6_load_copy10) begin
+      \$4133  = \$2995 ;
     end
     if (rst) begin
       \$4133  = 1'h0;
@@ -17175,9 +17360,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4134  = merge1_eq10_3;
-    if (match2_load_copy10) begin
-      \$4134  = \$2784 ;
+    \$4134  = merge3_gt10_1;
+    if (match6_load_copy10) begin
+      \$4134  = \$2996 ;
     end
     if (rst) begin
       \$4134  = 1'h0;
@@ -17185,9 +17370,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4135  = merge1_gt10_4;
-    if (match2_load_copy10) begin
-      \$4135  = \$2785 ;
+    \$4135  = merge3_eq10_1;
+    if (match6_load_copy10) begin
+      \$4135  = \$2997 ;
     end
     if (rst) begin
       \$4135  = 1'h0;
@@ -17195,9 +17380,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4136  = merge1_eq10_4;
-    if (match2_load_copy10) begin
-      \$4136  = \$2786 ;
+    \$4136  = merge3_gt10_2;
+    if (match6_load_copy10) begin
+      \$4136  = \$2998 ;
     end
     if (rst) begin
       \$4136  = 1'h0;
@@ -17205,9 +17390,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4137  = merge1_gt11_0;
-    if (match2_load_copy11) begin
-      \$4137  = \$2787 ;
+    \$4137  = merge3_eq10_2;
+    if (match6_load_copy10) begin
+      \$4137  = \$2999 ;
     end
     if (rst) begin
       \$4137  = 1'h0;
@@ -17215,9 +17400,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4138  = merge1_eq11_0;
-    if (match2_load_copy11) begin
-      \$4138  = \$2788 ;
+    \$4138  = merge3_gt10_3;
+    if (match6_load_copy10) begin
+      \$4138  = \$3000 ;
     end
     if (rst) begin
       \$4138  = 1'h0;
@@ -17225,9 +17410,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4139  = merge1_gt11_1;
-    if (match2_load_copy11) begin
-      \$4139  = \$2789 ;
+    \$4139  = merge3_eq10_3;
+    if (match6_load_copy10) begin
+      \$4139  = \$3001 ;
     end
     if (rst) begin
       \$4139  = 1'h0;
@@ -17235,9 +17420,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4140  = merge1_eq11_1;
-    if (match2_load_copy11) begin
-      \$4140  = \$2790 ;
+    \$4140  = merge3_gt10_4;
+    if (match6_load_copy10) begin
+      \$4140  = \$3002 ;
     end
     if (rst) begin
       \$4140  = 1'h0;
@@ -17245,9 +17430,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4141  = merge1_gt11_2;
-    if (match2_load_copy11) begin
-      \$4141  = \$2791 ;
+    \$4141  = merge3_eq10_4;
+    if (match6_load_copy10) begin
+      \$4141  = \$3003 ;
     end
     if (rst) begin
       \$4141  = 1'h0;
@@ -17255,9 +17440,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4142  = merge1_eq11_2;
-    if (match2_load_copy11) begin
-      \$4142  = \$2792 ;
+    \$4142  = merge3_gt12_0;
+    if (match6_load_copy12) begin
+      \$4142  = \$3004 ;
     end
     if (rst) begin
       \$4142  = 1'h0;
@@ -17265,9 +17450,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4143  = merge1_gt11_3;
-    if (match2_load_copy11) begin
-      \$4143  = \$2793 ;
+    \$4143  = merge3_eq12_0;
+    if (match6_load_copy12) begin
+      \$4143  = \$3005 ;
     end
     if (rst) begin
       \$4143  = 1'h0;
@@ -17275,9 +17460,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4144  = merge1_eq11_3;
-    if (match2_load_copy11) begin
-      \$4144  = \$2794 ;
+    \$4144  = merge3_gt12_1;
+    if (match6_load_copy12) begin
+      \$4144  = \$3006 ;
     end
     if (rst) begin
       \$4144  = 1'h0;
@@ -17285,9 +17470,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4145  = merge1_gt11_4;
-    if (match2_load_copy11) begin
-      \$4145  = \$2795 ;
+    \$4145  = merge3_eq12_1;
+    if (match6_load_copy12) begin
+      \$4145  = \$3007 ;
     end
     if (rst) begin
       \$4145  = 1'h0;
@@ -17295,9 +17480,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4146  = merge1_eq11_4;
-    if (match2_load_copy11) begin
-      \$4146  = \$2796 ;
+    \$4146  = merge3_gt12_2;
+    if (match6_load_copy12) begin
+      \$4146  = \$3008 ;
     end
     if (rst) begin
       \$4146  = 1'h0;
@@ -17305,159 +17490,159 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4147  = merge1_lane0;
-    if (match3_load_copy0) begin
-      \$4147  = \$2805 ;
+    \$4147  = merge3_eq12_2;
+    if (match6_load_copy12) begin
+      \$4147  = \$3009 ;
     end
     if (rst) begin
-      \$4147  = 84'h000000000000000000000;
+      \$4147  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4148  = merge1_lane1;
-    if (match3_load_copy1) begin
-      \$4148  = \$2814 ;
+    \$4148  = merge3_gt12_3;
+    if (match6_load_copy12) begin
+      \$4148  = \$3010 ;
     end
     if (rst) begin
-      \$4148  = 84'h000000000000000000000;
+      \$4148  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4149  = merge1_lane2;
-    if (match3_load_copy2) begin
-      \$4149  = \$2823 ;
+    \$4149  = merge3_eq12_3;
+    if (match6_load_copy12) begin
+      \$4149  = \$3011 ;
     end
     if (rst) begin
-      \$4149  = 84'h000000000000000000000;
+      \$4149  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4150  = merge1_lane3;
-    if (match3_load_copy3) begin
-      \$4150  = \$2832 ;
+    \$4150  = merge3_gt12_4;
+    if (match6_load_copy12) begin
+      \$4150  = \$3012 ;
     end
     if (rst) begin
-      \$4150  = 84'h000000000000000000000;
+      \$4150  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4151  = merge1_lane4;
-    if (match3_load_copy4) begin
-      \$4151  = \$2841 ;
+    \$4151  = merge3_eq12_4;
+    if (match6_load_copy12) begin
+      \$4151  = \$3013 ;
     end
     if (rst) begin
-      \$4151  = 84'h000000000000000000000;
+      \$4151  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4152  = merge1_lane5;
-    if (match3_load_copy5) begin
-      \$4152  = \$2850 ;
+    \$4152  = merge3_gt14_0;
+    if (match6_load_copy14) begin
+      \$4152  = \$3014 ;
     end
     if (rst) begin
-      \$4152  = 84'h000000000000000000000;
+      \$4152  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4153  = merge1_lane6;
-    if (match3_load_copy6) begin
-      \$4153  = \$2859 ;
+    \$4153  = merge3_eq14_0;
+    if (match6_load_copy14) begin
+      \$4153  = \$3015 ;
     end
     if (rst) begin
-      \$4153  = 84'h000000000000000000000;
+      \$4153  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4154  = merge1_lane7;
-    if (match3_load_copy7) begin
-      \$4154  = \$2868 ;
+    \$4154  = merge3_gt14_1;
+    if (match6_load_copy14) begin
+      \$4154  = \$3016 ;
     end
     if (rst) begin
-      \$4154  = 84'h000000000000000000000;
+      \$4154  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4155  = merge1_lane8;
-    if (match3_load_copy8) begin
-      \$4155  = \$2877 ;
+    \$4155  = merge3_eq14_1;
+    if (match6_load_copy14) begin
+      \$4155  = \$3017 ;
     end
     if (rst) begin
-      \$4155  = 84'h000000000000000000000;
+      \$4155  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4156  = merge1_lane9;
-    if (match3_load_copy9) begin
-      \$4156  = \$2886 ;
+    \$4156  = merge3_gt14_2;
+    if (match6_load_copy14) begin
+      \$4156  = \$3018 ;
     end
     if (rst) begin
-      \$4156  = 84'h000000000000000000000;
+      \$4156  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4157  = merge1_lane10;
-    if (match3_load_copy10) begin
-      \$4157  = \$2895 ;
+    \$4157  = merge3_eq14_2;
+    if (match6_load_copy14) begin
+      \$4157  = \$3019 ;
     end
     if (rst) begin
-      \$4157  = 84'h000000000000000000000;
+      \$4157  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4158  = merge1_lane11;
-    if (match3_load_copy11) begin
-      \$4158  = \$2904 ;
+    \$4158  = merge3_gt14_3;
+    if (match6_load_copy14) begin
+      \$4158  = \$3020 ;
     end
     if (rst) begin
-      \$4158  = 84'h000000000000000000000;
+      \$4158  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4159  = merge1_lane12;
-    if (match3_load_copy12) begin
-      \$4159  = \$2913 ;
+    \$4159  = merge3_eq14_3;
+    if (match6_load_copy14) begin
+      \$4159  = \$3021 ;
     end
     if (rst) begin
-      \$4159  = 84'h000000000000000000000;
+      \$4159  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4160  = merge1_lane13;
-    if (match3_load_copy13) begin
-      \$4160  = \$2922 ;
+    \$4160  = merge3_gt14_4;
+    if (match6_load_copy14) begin
+      \$4160  = \$3022 ;
     end
     if (rst) begin
-      \$4160  = 84'h000000000000000000000;
+      \$4160  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4161  = merge1_lane14;
-    if (match3_load_copy14) begin
-      \$4161  = \$2931 ;
+    \$4161  = merge3_eq14_4;
+    if (match6_load_copy14) begin
+      \$4161  = \$3023 ;
     end
     if (rst) begin
-      \$4161  = 84'h000000000000000000000;
+      \$4161  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4162  = merge1_lane15;
-    if (match3_load_copy15) begin
-      \$4162  = \$2940 ;
+    \$4162  = merge3_lane0;
+    if (match7_load_copy0) begin
+      \$4162  = \$3032 ;
     end
     if (rst) begin
       \$4162  = 84'h000000000000000000000;
@@ -17465,19 +17650,19 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4163  = merge1_last;
-    if (match3_load_copy0) begin
-      \$4163  = merge1_in_last;
+    \$4163  = merge3_lane1;
+    if (match7_load_copy1) begin
+      \$4163  = \$3041 ;
     end
     if (rst) begin
-      \$4163  = 1'h0;
+      \$4163  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4164  = merge2_in0;
-    if (match4_load_copy0) begin
-      \$4164  = merge1_lane0;
+    \$4164  = merge3_lane2;
+    if (match7_load_copy2) begin
+      \$4164  = \$3050 ;
     end
     if (rst) begin
       \$4164  = 84'h000000000000000000000;
@@ -17485,9 +17670,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4165  = merge2_in1;
-    if (match4_load_copy1) begin
-      \$4165  = merge1_lane1;
+    \$4165  = merge3_lane3;
+    if (match7_load_copy3) begin
+      \$4165  = \$3059 ;
     end
     if (rst) begin
       \$4165  = 84'h000000000000000000000;
@@ -17495,9 +17680,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4166  = merge2_in2;
-    if (match4_load_copy2) begin
-      \$4166  = merge1_lane2;
+    \$4166  = merge3_lane4;
+    if (match7_load_copy4) begin
+      \$4166  = \$3068 ;
     end
     if (rst) begin
       \$4166  = 84'h000000000000000000000;
@@ -17505,9 +17690,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4167  = merge2_in3;
-    if (match4_load_copy3) begin
-      \$4167  = merge1_lane3;
+    \$4167  = merge3_lane5;
+    if (match7_load_copy5) begin
+      \$4167  = \$3077 ;
     end
     if (rst) begin
       \$4167  = 84'h000000000000000000000;
@@ -17515,9 +17700,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4168  = merge2_in4;
-    if (match4_load_copy4) begin
-      \$4168  = merge1_lane4;
+    \$4168  = merge3_lane6;
+    if (match7_load_copy6) begin
+      \$4168  = \$3086 ;
     end
     if (rst) begin
       \$4168  = 84'h000000000000000000000;
@@ -17525,9 +17710,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4169  = merge2_in5;
-    if (match4_load_copy5) begin
-      \$4169  = merge1_lane5;
+    \$4169  = merge3_lane7;
+    if (match7_load_copy7) begin
+      \$4169  = \$3095 ;
     end
     if (rst) begin
       \$4169  = 84'h000000000000000000000;
@@ -17535,9 +17720,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4170  = merge2_in6;
-    if (match4_load_copy6) begin
-      \$4170  = merge1_lane6;
+    \$4170  = merge3_lane8;
+    if (match7_load_copy8) begin
+      \$4170  = \$3104 ;
     end
     if (rst) begin
       \$4170  = 84'h000000000000000000000;
@@ -17545,9 +17730,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4171  = merge2_in7;
-    if (match4_load_copy7) begin
-      \$4171  = merge1_lane7;
+    \$4171  = merge3_lane9;
+    if (match7_load_copy9) begin
+      \$4171  = \$3113 ;
     end
     if (rst) begin
       \$4171  = 84'h000000000000000000000;
@@ -17555,9 +17740,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4172  = merge2_in8;
-    if (match4_load_copy8) begin
-      \$4172  = merge1_lane8;
+    \$4172  = merge3_lane10;
+    if (match7_load_copy10) begin
+      \$4172  = \$3122 ;
     end
     if (rst) begin
       \$4172  = 84'h000000000000000000000;
@@ -17565,9 +17750,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4173  = merge2_in9;
-    if (match4_load_copy9) begin
-      \$4173  = merge1_lane9;
+    \$4173  = merge3_lane11;
+    if (match7_load_copy11) begin
+      \$4173  = \$3131 ;
     end
     if (rst) begin
       \$4173  = 84'h000000000000000000000;
@@ -17575,9 +17760,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4174  = merge2_in10;
-    if (match4_load_copy10) begin
-      \$4174  = merge1_lane10;
+    \$4174  = merge3_lane12;
+    if (match7_load_copy12) begin
+      \$4174  = \$3140 ;
     end
     if (rst) begin
       \$4174  = 84'h000000000000000000000;
@@ -17585,9 +17770,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4175  = merge2_in11;
-    if (match4_load_copy11) begin
-      \$4175  = merge1_lane11;
+    \$4175  = merge3_lane13;
+    if (match7_load_copy13) begin
+      \$4175  = \$3149 ;
     end
     if (rst) begin
       \$4175  = 84'h000000000000000000000;
@@ -17595,9 +17780,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4176  = merge2_in12;
-    if (match4_load_copy12) begin
-      \$4176  = merge1_lane12;
+    \$4176  = merge3_lane14;
+    if (match7_load_copy14) begin
+      \$4176  = \$3158 ;
     end
     if (rst) begin
       \$4176  = 84'h000000000000000000000;
@@ -17605,9 +17790,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4177  = merge2_in13;
-    if (match4_load_copy13) begin
-      \$4177  = merge1_lane13;
+    \$4177  = merge3_lane15;
+    if (match7_load_copy15) begin
+      \$4177  = \$3167 ;
     end
     if (rst) begin
       \$4177  = 84'h000000000000000000000;
@@ -17615,329 +17800,371 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4178  = merge2_in14;
-    if (match4_load_copy14) begin
-      \$4178  = merge1_lane14;
+    \$4178  = merge3_last;
+    if (match7_load_copy0) begin
+      \$4178  = merge3_in_last;
     end
     if (rst) begin
-      \$4178  = 84'h000000000000000000000;
+      \$4178  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4179  = merge2_in15;
-    if (match4_load_copy15) begin
-      \$4179  = merge1_lane15;
+    \$4179  = hit;
+    if (match8_load_copy0) begin
+      \$4179 [0] = \$3173 ;
+    end
+    if (match8_load_copy1) begin
+      \$4179 [1] = \$3181 ;
+    end
+    if (match8_load_copy2) begin
+      \$4179 [2] = \$3189 ;
+    end
+    if (match8_load_copy3) begin
+      \$4179 [3] = \$3197 ;
+    end
+    if (match8_load_copy4) begin
+      \$4179 [4] = \$3205 ;
+    end
+    if (match8_load_copy5) begin
+      \$4179 [5] = \$3213 ;
+    end
+    if (match8_load_copy6) begin
+      \$4179 [6] = \$3221 ;
+    end
+    if (match8_load_copy7) begin
+      \$4179 [7] = \$3229 ;
+    end
+    if (match8_load_copy8) begin
+      \$4179 [8] = \$3237 ;
+    end
+    if (match8_load_copy9) begin
+      \$4179 [9] = \$3245 ;
+    end
+    if (match8_load_copy10) begin
+      \$4179 [10] = \$3253 ;
+    end
+    if (match8_load_copy11) begin
+      \$4179 [11] = \$3261 ;
+    end
+    if (match8_load_copy12) begin
+      \$4179 [12] = \$3269 ;
+    end
+    if (match8_load_copy13) begin
+      \$4179 [13] = \$3277 ;
+    end
+    if (match8_load_copy14) begin
+      \$4179 [14] = \$3285 ;
     end
     if (rst) begin
-      \$4179  = 84'h000000000000000000000;
+      \$4179  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4180  = merge2_in_last;
-    if (match4_load_copy0) begin
-      \$4180  = merge1_last;
+    \$4180  = near0_in_idx;
+    if (match8_load_copy0) begin
+      \$4180  = \$3174 ;
     end
     if (rst) begin
-      \$4180  = 1'h0;
+      \$4180  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4181  = merge2_gt0_0;
-    if (match4_load_copy0) begin
-      \$4181  = \$2941 ;
+    \$4181  = near0_out_idx;
+    if (match8_load_copy0) begin
+      \$4181  = \$3175 ;
     end
     if (rst) begin
-      \$4181  = 1'h0;
+      \$4181  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4182  = merge2_eq0_0;
-    if (match4_load_copy0) begin
-      \$4182  = \$2942 ;
+    \$4182  = near1_in_idx;
+    if (match8_load_copy1) begin
+      \$4182  = \$3182 ;
     end
     if (rst) begin
-      \$4182  = 1'h0;
+      \$4182  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4183  = merge2_gt0_1;
-    if (match4_load_copy0) begin
-      \$4183  = \$2943 ;
+    \$4183  = near1_out_idx;
+    if (match8_load_copy1) begin
+      \$4183  = \$3183 ;
     end
     if (rst) begin
-      \$4183  = 1'h0;
+      \$4183  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4184  = merge2_eq0_1;
-    if (match4_load_copy0) begin
-      \$4184  = \$2944 ;
+    \$4184  = near2_in_idx;
+    if (match8_load_copy2) begin
+      \$4184  = \$3190 ;
     end
     if (rst) begin
-      \$4184  = 1'h0;
+      \$4184  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4185  = merge2_gt0_2;
-    if (match4_load_copy0) begin
-      \$4185  = \$2945 ;
+    \$4185  = near2_out_idx;
+    if (match8_load_copy2) begin
+      \$4185  = \$3191 ;
     end
     if (rst) begin
-      \$4185  = 1'h0;
+      \$4185  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4186  = merge2_eq0_2;
-    if (match4_load_copy0) begin
-      \$4186  = \$2946 ;
+    \$4186  = near3_in_idx;
+    if (match8_load_copy3) begin
+      \$4186  = \$3198 ;
     end
     if (rst) begin
-      \$4186  = 1'h0;
+      \$4186  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4187  = merge2_gt0_3;
-    if (match4_load_copy0) begin
-      \$4187  = \$2947 ;
+    \$4187  = near3_out_idx;
+    if (match8_load_copy3) begin
+      \$4187  = \$3199 ;
     end
     if (rst) begin
-      \$4187  = 1'h0;
+      \$4187  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4188  = merge2_eq0_3;
-    if (match4_load_copy0) begin
-      \$4188  = \$2948 ;
+    \$4188  = near4_in_idx;
+    if (match8_load_copy4) begin
+      \$4188  = \$3206 ;
     end
     if (rst) begin
-      \$4188  = 1'h0;
+      \$4188  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4189  = merge2_gt0_4;
-    if (match4_load_copy0) begin
-      \$4189  = \$2949 ;
+    \$4189  = near4_out_idx;
+    if (match8_load_copy4) begin
+      \$4189  = \$3207 ;
     end
     if (rst) begin
-      \$4189  = 1'h0;
+      \$4189  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4190  = merge2_eq0_4;
-    if (match4_load_copy0) begin
-      \$4190  = \$2950 ;
+    \$4190  = near5_in_idx;
+    if (match8_load_copy5) begin
+      \$4190  = \$3214 ;
     end
     if (rst) begin
-      \$4190  = 1'h0;
+      \$4190  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4191  = merge2_gt1_0;
-    if (match4_load_copy1) begin
-      \$4191  = \$2951 ;
+    \$4191  = near5_out_idx;
+    if (match8_load_copy5) begin
+      \$4191  = \$3215 ;
     end
     if (rst) begin
-      \$4191  = 1'h0;
+      \$4191  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4192  = merge2_eq1_0;
-    if (match4_load_copy1) begin
-      \$4192  = \$2952 ;
+    \$4192  = near6_in_idx;
+    if (match8_load_copy6) begin
+      \$4192  = \$3222 ;
     end
     if (rst) begin
-      \$4192  = 1'h0;
+      \$4192  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4193  = merge2_gt1_1;
-    if (match4_load_copy1) begin
-      \$4193  = \$2953 ;
+    \$4193  = near6_out_idx;
+    if (match8_load_copy6) begin
+      \$4193  = \$3223 ;
     end
     if (rst) begin
-      \$4193  = 1'h0;
+      \$4193  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4194  = merge2_eq1_1;
-    if (match4_load_copy1) begin
-      \$4194  = \$2954 ;
+    \$4194  = near7_in_idx;
+    if (match8_load_copy7) begin
+      \$4194  = \$3230 ;
     end
     if (rst) begin
-      \$4194  = 1'h0;
+      \$4194  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4195  = merge2_gt1_2;
-    if (match4_load_copy1) begin
-      \$4195  = \$2955 ;
+    \$4195  = near7_out_idx;
+    if (match8_load_copy7) begin
+      \$4195  = \$3231 ;
     end
     if (rst) begin
-      \$4195  = 1'h0;
+      \$4195  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4196  = merge2_eq1_2;
-    if (match4_load_copy1) begin
-      \$4196  = \$2956 ;
+    \$4196  = near8_in_idx;
+    if (match8_load_copy8) begin
+      \$4196  = \$3238 ;
     end
     if (rst) begin
-      \$4196  = 1'h0;
+      \$4196  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4197  = merge2_gt1_3;
-    if (match4_load_copy1) begin
-      \$4197  = \$2957 ;
+    \$4197  = near8_out_idx;
+    if (match8_load_copy8) begin
+      \$4197  = \$3239 ;
     end
     if (rst) begin
-      \$4197  = 1'h0;
+      \$4197  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4198  = merge2_eq1_3;
-    if (match4_load_copy1) begin
-      \$4198  = \$2958 ;
+    \$4198  = near9_in_idx;
+    if (match8_load_copy9) begin
+      \$4198  = \$3246 ;
     end
     if (rst) begin
-      \$4198  = 1'h0;
+      \$4198  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4199  = merge2_gt1_4;
-    if (match4_load_copy1) begin
-      \$4199  = \$2959 ;
+    \$4199  = near9_out_idx;
+    if (match8_load_copy9) begin
+      \$4199  = \$3247 ;
     end
     if (rst) begin
-      \$4199  = 1'h0;
+      \$4199  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4200  = merge2_eq1_4;
-    if (match4_load_copy1) begin
-      \$4200  = \$2960 ;
+    \$4200  = near10_in_idx;
+    if (match8_load_copy10) begin
+      \$4200  = \$3254 ;
     end
     if (rst) begin
-      \$4200  = 1'h0;
+      \$4200  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4201  = merge2_gt4_0;
-    if (match4_load_copy4) begin
-      \$4201  = \$2961 ;
+    \$4201  = near10_out_idx;
+    if (match8_load_copy10) begin
+      \$4201  = \$3255 ;
     end
     if (rst) begin
-      \$4201  = 1'h0;
+      \$4201  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4202  = merge2_eq4_0;
-    if (match4_load_copy4) begin
-      \$4202  = \$2962 ;
+    \$4202  = near11_in_idx;
+    if (match8_load_copy11) begin
+      \$4202  = \$3262 ;
     end
     if (rst) begin
-      \$4202  = 1'h0;
+      \$4202  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4203  = merge2_gt4_1;
-    if (match4_load_copy4) begin
-      \$4203  = \$2963 ;
+    \$4203  = near11_out_idx;
+    if (match8_load_copy11) begin
+      \$4203  = \$3263 ;
     end
     if (rst) begin
-      \$4203  = 1'h0;
+      \$4203  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4204  = merge2_eq4_1;
-    if (match4_load_copy4) begin
-      \$4204  = \$2964 ;
+    \$4204  = near12_in_idx;
+    if (match8_load_copy12) begin
+      \$4204  = \$3270 ;
     end
     if (rst) begin
-      \$4204  = 1'h0;
+      \$4204  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4205  = merge2_gt4_2;
-    if (match4_load_copy4) begin
-      \$4205  = \$2965 ;
+    \$4205  = near12_out_idx;
+    if (match8_load_copy12) begin
+      \$4205  = \$3271 ;
     end
     if (rst) begin
-      \$4205  = 1'h0;
+      \$4205  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4206  = merge2_eq4_2;
-    if (match4_load_copy4) begin
-      \$4206  = \$2966 ;
+    \$4206  = near13_in_idx;
+    if (match8_load_copy13) begin
+      \$4206  = \$3278 ;
     end
     if (rst) begin
-      \$4206  = 1'h0;
+      \$4206  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4207  = merge2_gt4_3;
-    if (match4_load_copy4) begin
-      \$4207  = \$2967 ;
+    \$4207  = near13_out_idx;
+    if (match8_load_copy13) begin
+      \$4207  = \$3279 ;
     end
     if (rst) begin
-      \$4207  = 1'h0;
+      \$4207  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4208  = merge2_eq4_3;
-    if (match4_load_copy4) begin
-      \$4208  = \$2968 ;
+    \$4208  = near14_in_idx;
+    if (match8_load_copy14) begin
+      \$4208  = \$3286 ;
     end
     if (rst) begin
-      \$4208  = 1'h0;
+      \$4208  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4209  = merge2_gt4_4;
-    if (match4_load_copy4) begin
-      \$4209  = \$2969 ;
+    \$4209  = near14_out_idx;
+    if (match8_load_copy14) begin
+      \$4209  = \$3287 ;
     end
     if (rst) begin
-      \$4209  = 1'h0;
+      \$4209  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4210  = merge2_eq4_4;
-    if (match4_load_copy4) begin
-      \$4210  = \$2970 ;
+    \$4210  = s_last;
+    if (match8_load_copy15) begin
+      \$4210  = merge3_last;
     end
     if (rst) begin
       \$4210  = 1'h0;
@@ -17945,9 +18172,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4211  = merge2_gt5_0;
-    if (match4_load_copy5) begin
-      \$4211  = \$2971 ;
+    \$4211  = lane0_takes0;
+    if (match9_load_copy0) begin
+      \$4211  = \$3289 ;
     end
     if (rst) begin
       \$4211  = 1'h0;
@@ -17955,29 +18182,29 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4212  = merge2_eq5_0;
-    if (match4_load_copy5) begin
-      \$4212  = \$2972 ;
+    \$4212  = slot0_in_idx;
+    if (match9_load_copy0) begin
+      \$4212  = \$3290 ;
     end
     if (rst) begin
-      \$4212  = 1'h0;
+      \$4212  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4213  = merge2_gt5_1;
-    if (match4_load_copy5) begin
-      \$4213  = \$2973 ;
+    \$4213  = slot0_out_idx;
+    if (match9_load_copy0) begin
+      \$4213  = \$3291 ;
     end
     if (rst) begin
-      \$4213  = 1'h0;
+      \$4213  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4214  = merge2_eq5_1;
-    if (match4_load_copy5) begin
-      \$4214  = \$2974 ;
+    \$4214  = lane0_takes1;
+    if (match9_load_copy1) begin
+      \$4214  = \$3293 ;
     end
     if (rst) begin
       \$4214  = 1'h0;
@@ -17985,9 +18212,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4215  = merge2_gt5_2;
-    if (match4_load_copy5) begin
-      \$4215  = \$2975 ;
+    \$4215  = lane1_takes1;
+    if (match9_load_copy1) begin
+      \$4215  = \$3295 ;
     end
     if (rst) begin
       \$4215  = 1'h0;
@@ -17995,29 +18222,29 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4216  = merge2_eq5_2;
-    if (match4_load_copy5) begin
-      \$4216  = \$2976 ;
+    \$4216  = slot1_in_idx;
+    if (match9_load_copy1) begin
+      \$4216  = \$3296 ;
     end
     if (rst) begin
-      \$4216  = 1'h0;
+      \$4216  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4217  = merge2_gt5_3;
-    if (match4_load_copy5) begin
-      \$4217  = \$2977 ;
+    \$4217  = slot1_out_idx;
+    if (match9_load_copy1) begin
+      \$4217  = \$3297 ;
     end
     if (rst) begin
-      \$4217  = 1'h0;
+      \$4217  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4218  = merge2_eq5_3;
-    if (match4_load_copy5) begin
-      \$4218  = \$2978 ;
+    \$4218  = lane0_takes2;
+    if (match9_load_copy2) begin
+      \$4218  = \$3299 ;
     end
     if (rst) begin
       \$4218  = 1'h0;
@@ -18025,9 +18252,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4219  = merge2_gt5_4;
-    if (match4_load_copy5) begin
-      \$4219  = \$2979 ;
+    \$4219  = lane1_takes2;
+    if (match9_load_copy2) begin
+      \$4219  = \$3301 ;
     end
     if (rst) begin
       \$4219  = 1'h0;
@@ -18035,9 +18262,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4220  = merge2_eq5_4;
-    if (match4_load_copy5) begin
-      \$4220  = \$2980 ;
+    \$4220  = lane2_takes2;
+    if (match9_load_copy2) begin
+      \$4220  = \$3303 ;
     end
     if (rst) begin
       \$4220  = 1'h0;
@@ -18045,29 +18272,29 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4221  = merge2_gt8_0;
-    if (match4_load_copy8) begin
-      \$4221  = \$2981 ;
+    \$4221  = slot2_in_idx;
+    if (match9_load_copy2) begin
+      \$4221  = \$3304 ;
     end
     if (rst) begin
-      \$4221  = 1'h0;
+      \$4221  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4222  = merge2_eq8_0;
-    if (match4_load_copy8) begin
-      \$4222  = \$2982 ;
+    \$4222  = slot2_out_idx;
+    if (match9_load_copy2) begin
+      \$4222  = \$3305 ;
     end
     if (rst) begin
-      \$4222  = 1'h0;
+      \$4222  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4223  = merge2_gt8_1;
-    if (match4_load_copy8) begin
-      \$4223  = \$2983 ;
+    \$4223  = lane0_takes3;
+    if (match9_load_copy3) begin
+      \$4223  = \$3307 ;
     end
     if (rst) begin
       \$4223  = 1'h0;
@@ -18075,9 +18302,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4224  = merge2_eq8_1;
-    if (match4_load_copy8) begin
-      \$4224  = \$2984 ;
+    \$4224  = lane1_takes3;
+    if (match9_load_copy3) begin
+      \$4224  = \$3309 ;
     end
     if (rst) begin
       \$4224  = 1'h0;
@@ -18085,9 +18312,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4225  = merge2_gt8_2;
-    if (match4_load_copy8) begin
-      \$4225  = \$2985 ;
+    \$4225  = lane2_takes3;
+    if (match9_load_copy3) begin
+      \$4225  = \$3311 ;
     end
     if (rst) begin
       \$4225  = 1'h0;
@@ -18095,9 +18322,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4226  = merge2_eq8_2;
-    if (match4_load_copy8) begin
-      \$4226  = \$2986 ;
+    \$4226  = lane3_takes3;
+    if (match9_load_copy3) begin
+      \$4226  = \$3313 ;
     end
     if (rst) begin
       \$4226  = 1'h0;
@@ -18105,29 +18332,29 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4227  = merge2_gt8_3;
-    if (match4_load_copy8) begin
-      \$4227  = \$2987 ;
+    \$4227  = slot3_in_idx;
+    if (match9_load_copy3) begin
+      \$4227  = \$3314 ;
     end
     if (rst) begin
-      \$4227  = 1'h0;
+      \$4227  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4228  = merge2_eq8_3;
-    if (match4_load_copy8) begin
-      \$4228  = \$2988 ;
+    \$4228  = slot3_out_idx;
+    if (match9_load_copy3) begin
+      \$4228  = \$3315 ;
     end
     if (rst) begin
-      \$4228  = 1'h0;
+      \$4228  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4229  = merge2_gt8_4;
-    if (match4_load_copy8) begin
-      \$4229  = \$2989 ;
+    \$4229  = lane0_takes4;
+    if (match9_load_copy4) begin
+      \$4229  = \$3317 ;
     end
     if (rst) begin
       \$4229  = 1'h0;
@@ -18135,9 +18362,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4230  = merge2_eq8_4;
-    if (match4_load_copy8) begin
-      \$4230  = \$2990 ;
+    \$4230  = lane1_takes4;
+    if (match9_load_copy4) begin
+      \$4230  = \$3319 ;
     end
     if (rst) begin
       \$4230  = 1'h0;
@@ -18145,9 +18372,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4231  = merge2_gt9_0;
-    if (match4_load_copy9) begin
-      \$4231  = \$2991 ;
+    \$4231  = lane2_takes4;
+    if (match9_load_copy4) begin
+      \$4231  = \$3321 ;
     end
     if (rst) begin
       \$4231  = 1'h0;
@@ -18155,9 +18382,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4232  = merge2_eq9_0;
-    if (match4_load_copy9) begin
-      \$4232  = \$2992 ;
+    \$4232  = lane3_takes4;
+    if (match9_load_copy4) begin
+      \$4232  = \$3323 ;
     end
     if (rst) begin
       \$4232  = 1'h0;
@@ -18165,9 +18392,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4233  = merge2_gt9_1;
-    if (match4_load_copy9) begin
-      \$4233  = \$2993 ;
+    \$4233  = lane4_takes4;
+    if (match9_load_copy4) begin
+      \$4233  = \$3325 ;
     end
     if (rst) begin
       \$4233  = 1'h0;
@@ -18175,29 +18402,29 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4234  = merge2_eq9_1;
-    if (match4_load_copy9) begin
-      \$4234  = \$2994 ;
+    \$4234  = slot4_in_idx;
+    if (match9_load_copy4) begin
+      \$4234  = \$3326 ;
     end
     if (rst) begin
-      \$4234  = 1'h0;
+      \$4234  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4235  = merge2_gt9_2;
-    if (match4_load_copy9) begin
-      \$4235  = \$2995 ;
+    \$4235  = slot4_out_idx;
+    if (match9_load_copy4) begin
+      \$4235  = \$3327 ;
     end
     if (rst) begin
-      \$4235  = 1'h0;
+      \$4235  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4236  = merge2_eq9_2;
-    if (match4_load_copy9) begin
-      \$4236  = \$2996 ;
+    \$4236  = lane0_takes5;
+    if (match9_load_copy5) begin
+      \$4236  = \$3329 ;
     end
     if (rst) begin
       \$4236  = 1'h0;
@@ -18205,9 +18432,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4237  = merge2_gt9_3;
-    if (match4_load_copy9) begin
-      \$4237  = \$2997 ;
+    \$4237  = lane1_takes5;
+    if (match9_load_copy5) begin
+      \$4237  = \$3331 ;
     end
     if (rst) begin
       \$4237  = 1'h0;
@@ -18215,9 +18442,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4238  = merge2_eq9_3;
-    if (match4_load_copy9) begin
-      \$4238  = \$2998 ;
+    \$4238  = lane2_takes5;
+    if (match9_load_copy5) begin
+      \$4238  = \$3333 ;
     end
     if (rst) begin
       \$4238  = 1'h0;
@@ -18225,9 +18452,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4239  = merge2_gt9_4;
-    if (match4_load_copy9) begin
-      \$4239  = \$2999 ;
+    \$4239  = lane3_takes5;
+    if (match9_load_copy5) begin
+      \$4239  = \$3335 ;
     end
     if (rst) begin
       \$4239  = 1'h0;
@@ -18235,9 +18462,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4240  = merge2_eq9_4;
-    if (match4_load_copy9) begin
-      \$4240  = \$3000 ;
+    \$4240  = lane4_takes5;
+    if (match9_load_copy5) begin
+      \$4240  = \$3337 ;
     end
     if (rst) begin
       \$4240  = 1'h0;
@@ -18245,9 +18472,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4241  = merge2_gt12_0;
-    if (match4_load_copy12) begin
-      \$4241  = \$3001 ;
+    \$4241  = lane5_takes5;
+    if (match9_load_copy5) begin
+      \$4241  = \$3339 ;
     end
     if (rst) begin
       \$4241  = 1'h0;
@@ -18255,29 +18482,29 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4242  = merge2_eq12_0;
-    if (match4_load_copy12) begin
-      \$4242  = \$3002 ;
+    \$4242  = slot5_in_idx;
+    if (match9_load_copy5) begin
+      \$4242  = \$3340 ;
     end
     if (rst) begin
-      \$4242  = 1'h0;
+      \$4242  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4243  = merge2_gt12_1;
-    if (match4_load_copy12) begin
-      \$4243  = \$3003 ;
+    \$4243  = slot5_out_idx;
+    if (match9_load_copy5) begin
+      \$4243  = \$3341 ;
     end
     if (rst) begin
-      \$4243  = 1'h0;
+      \$4243  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4244  = merge2_eq12_1;
-    if (match4_load_copy12) begin
-      \$4244  = \$3004 ;
+    \$4244  = lane0_takes6;
+    if (match9_load_copy6) begin
+      \$4244  = \$3343 ;
     end
     if (rst) begin
       \$4244  = 1'h0;
@@ -18285,9 +18512,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4245  = merge2_gt12_2;
-    if (match4_load_copy12) begin
-      \$4245  = \$3005 ;
+    \$4245  = lane1_takes6;
+    if (match9_load_copy6) begin
+      \$4245  = \$3345 ;
     end
     if (rst) begin
       \$4245  = 1'h0;
@@ -18295,9 +18522,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4246  = merge2_eq12_2;
-    if (match4_load_copy12) begin
-      \$4246  = \$3006 ;
+    \$4246  = lane2_takes6;
+    if (match9_load_copy6) begin
+      \$4246  = \$3347 ;
     end
     if (rst) begin
       \$4246  = 1'h0;
@@ -18305,9 +18532,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4247  = merge2_gt12_3;
-    if (match4_load_copy12) begin
-      \$4247  = \$3007 ;
+    \$4247  = lane3_takes6;
+    if (match9_load_copy6) begin
+      \$4247  = \$3349 ;
     end
     if (rst) begin
       \$4247  = 1'h0;
@@ -18315,9 +18542,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4248  = merge2_eq12_3;
-    if (match4_load_copy12) begin
-      \$4248  = \$3008 ;
+    \$4248  = lane4_takes6;
+    if (match9_load_copy6) begin
+      \$4248  = \$3351 ;
     end
     if (rst) begin
       \$4248  = 1'h0;
@@ -18325,9 +18552,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4249  = merge2_gt12_4;
-    if (match4_load_copy12) begin
-      \$4249  = \$3009 ;
+    \$4249  = lane5_takes6;
+    if (match9_load_copy6) begin
+      \$4249  = \$3353 ;
     end
     if (rst) begin
       \$4249  = 1'h0;
@@ -18335,9 +18562,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4250  = merge2_eq12_4;
-    if (match4_load_copy12) begin
-      \$4250  = \$3010 ;
+    \$4250  = lane6_takes6;
+    if (match9_load_copy6) begin
+      \$4250  = \$3355 ;
     end
     if (rst) begin
       \$4250  = 1'h0;
@@ -18345,29 +18572,29 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4251  = merge2_gt13_0;
-    if (match4_load_copy13) begin
-      \$4251  = \$3011 ;
+    \$4251  = slot6_in_idx;
+    if (match9_load_copy6) begin
+      \$4251  = \$3356 ;
     end
     if (rst) begin
-      \$4251  = 1'h0;
+      \$4251  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4252  = merge2_eq13_0;
-    if (match4_load_copy13) begin
-      \$4252  = \$3012 ;
+    \$4252  = slot6_out_idx;
+    if (match9_load_copy6) begin
+      \$4252  = \$3357 ;
     end
     if (rst) begin
-      \$4252  = 1'h0;
+      \$4252  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4253  = merge2_gt13_1;
-    if (match4_load_copy13) begin
-      \$4253  = \$3013 ;
+    \$4253  = lane0_takes7;
+    if (match9_load_copy7) begin
+      \$4253  = \$3359 ;
     end
     if (rst) begin
       \$4253  = 1'h0;
@@ -18375,9 +18602,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4254  = merge2_eq13_1;
-    if (match4_load_copy13) begin
-      \$4254  = \$3014 ;
+    \$4254  = lane1_takes7;
+    if (match9_load_copy7) begin
+      \$4254  = \$3361 ;
     end
     if (rst) begin
       \$4254  = 1'h0;
@@ -18385,9 +18612,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4255  = merge2_gt13_2;
-    if (match4_load_copy13) begin
-      \$4255  = \$3015 ;
+    \$4255  = lane2_takes7;
+    if (match9_load_copy7) begin
+      \$4255  = \$3363 ;
     end
     if (rst) begin
       \$4255  = 1'h0;
@@ -18395,9 +18622,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4256  = merge2_eq13_2;
-    if (match4_load_copy13) begin
-      \$4256  = \$3016 ;
+    \$4256  = lane3_takes7;
+    if (match9_load_copy7) begin
+      \$4256  = \$3365 ;
     end
     if (rst) begin
       \$4256  = 1'h0;
@@ -18405,9 +18632,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4257  = merge2_gt13_3;
-    if (match4_load_copy13) begin
-      \$4257  = \$3017 ;
+    \$4257  = lane4_takes7;
+    if (match9_load_copy7) begin
+      \$4257  = \$3367 ;
     end
     if (rst) begin
       \$4257  = 1'h0;
@@ -18415,9 +18642,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4258  = merge2_eq13_3;
-    if (match4_load_copy13) begin
-      \$4258  = \$3018 ;
+    \$4258  = lane5_takes7;
+    if (match9_load_copy7) begin
+      \$4258  = \$3369 ;
     end
     if (rst) begin
       \$4258  = 1'h0;
@@ -18425,9 +18652,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4259  = merge2_gt13_4;
-    if (match4_load_copy13) begin
-      \$4259  = \$3019 ;
+    \$4259  = lane6_takes7;
+    if (match9_load_copy7) begin
+      \$4259  = \$3371 ;
     end
     if (rst) begin
       \$4259  = 1'h0;
@@ -18435,9 +18662,9 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4260  = merge2_eq13_4;
-    if (match4_load_copy13) begin
-      \$4260  = \$3020 ;
+    \$4260  = lane7_takes7;
+    if (match9_load_copy7) begin
+      \$4260  = \$3373 ;
     end
     if (rst) begin
       \$4260  = 1'h0;
@@ -18445,1924 +18672,103 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4261  = merge2_lane0;
-    if (match5_load_copy0) begin
-      \$4261  = \$3029 ;
+    \$4261  = slot7_in_idx;
+    if (match9_load_copy7) begin
+      \$4261  = \$3374 ;
     end
     if (rst) begin
-      \$4261  = 84'h000000000000000000000;
+      \$4261  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4262  = merge2_lane1;
-    if (match5_load_copy1) begin
-      \$4262  = \$3038 ;
+    \$4262  = slot7_out_idx;
+    if (match9_load_copy7) begin
+      \$4262  = \$3375 ;
     end
     if (rst) begin
-      \$4262  = 84'h000000000000000000000;
+      \$4262  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4263  = merge2_lane2;
-    if (match5_load_copy2) begin
-      \$4263  = \$3047 ;
+    \$4263  = \$signal$176 ;
+    if (match9_load_copy8) begin
+      \$4263 [0] = \$3377 ;
+      \$4263 [1] = \$3379 ;
+      \$4263 [2] = \$3381 ;
+      \$4263 [3] = \$3383 ;
+      \$4263 [4] = \$3385 ;
+      \$4263 [5] = \$3387 ;
+      \$4263 [6] = \$3389 ;
+      \$4263 [7] = \$3391 ;
     end
     if (rst) begin
-      \$4263  = 84'h000000000000000000000;
+      \$4263  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4264  = merge2_lane3;
-    if (match5_load_copy3) begin
-      \$4264  = \$3056 ;
+    \$4264  = \$signal$177 ;
+    if (match9_load_copy8) begin
+      \$4264  = s_last;
     end
     if (rst) begin
-      \$4264  = 84'h000000000000000000000;
+      \$4264  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4265  = merge2_lane4;
-    if (match5_load_copy4) begin
-      \$4265  = \$3065 ;
+    \$4265  = \$signal$180 ;
+    if (match9_load_copy8) begin
+      \$4265  = \$3401 ;
     end
     if (rst) begin
-      \$4265  = 84'h000000000000000000000;
+      \$4265  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4266  = merge2_lane5;
-    if (match5_load_copy5) begin
-      \$4266  = \$3074 ;
-    end
-    if (rst) begin
-      \$4266  = 84'h000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4267  = merge2_lane6;
-    if (match5_load_copy6) begin
-      \$4267  = \$3083 ;
-    end
-    if (rst) begin
-      \$4267  = 84'h000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4268  = merge2_lane7;
-    if (match5_load_copy7) begin
-      \$4268  = \$3092 ;
-    end
-    if (rst) begin
-      \$4268  = 84'h000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4269  = merge2_lane8;
-    if (match5_load_copy8) begin
-      \$4269  = \$3101 ;
-    end
-    if (rst) begin
-      \$4269  = 84'h000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4270  = merge2_lane9;
-    if (match5_load_copy9) begin
-      \$4270  = \$3110 ;
-    end
-    if (rst) begin
-      \$4270  = 84'h000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4271  = merge2_lane10;
-    if (match5_load_copy10) begin
-      \$4271  = \$3119 ;
-    end
-    if (rst) begin
-      \$4271  = 84'h000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4272  = merge2_lane11;
-    if (match5_load_copy11) begin
-      \$4272  = \$3128 ;
-    end
-    if (rst) begin
-      \$4272  = 84'h000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4273  = merge2_lane12;
-    if (match5_load_copy12) begin
-      \$4273  = \$3137 ;
-    end
-    if (rst) begin
-      \$4273  = 84'h000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4274  = merge2_lane13;
-    if (match5_load_copy13) begin
-      \$4274  = \$3146 ;
-    end
-    if (rst) begin
-      \$4274  = 84'h000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4275  = merge2_lane14;
-    if (match5_load_copy14) begin
-      \$4275  = \$3155 ;
-    end
-    if (rst) begin
-      \$4275  = 84'h000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4276  = merge2_lane15;
-    if (match5_load_copy15) begin
-      \$4276  = \$3164 ;
-    end
-    if (rst) begin
-      \$4276  = 84'h000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4277  = merge2_last;
-    if (match5_load_copy0) begin
-      \$4277  = merge2_in_last;
-    end
-    if (rst) begin
-      \$4277  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4278  = merge3_in0;
-    if (match6_load_copy0) begin
-      \$4278  = merge2_lane0;
-    end
-    if (rst) begin
-      \$4278  = 84'h000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4279  = merge3_in1;
-    if (match6_load_copy1) begin
-      \$4279  = merge2_lane1;
-    end
-    if (rst) begin
-      \$4279  = 84'h000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4280  = merge3_in2;
-    if (match6_load_copy2) begin
-      \$4280  = merge2_lane2;
-    end
-    if (rst) begin
-      \$4280  = 84'h000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4281  = merge3_in3;
-    if (match6_load_copy3) begin
-      \$4281  = merge2_lane3;
-    end
-    if (rst) begin
-      \$4281  = 84'h000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4282  = merge3_in4;
-    if (match6_load_copy4) begin
-      \$4282  = merge2_lane4;
-    end
-    if (rst) begin
-      \$4282  = 84'h000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4283  = merge3_in5;
-    if (match6_load_copy5) begin
-      \$4283  = merge2_lane5;
-    end
-    if (rst) begin
-      \$4283  = 84'h000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4284  = merge3_in6;
-    if (match6_load_copy6) begin
-      \$4284  = merge2_lane6;
-    end
-    if (rst) begin
-      \$4284  = 84'h000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4285  = merge3_in7;
-    if (match6_load_copy7) begin
-      \$4285  = merge2_lane7;
-    end
-    if (rst) begin
-      \$4285  = 84'h000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4286  = merge3_in8;
-    if (match6_load_copy8) begin
-      \$4286  = merge2_lane8;
-    end
-    if (rst) begin
-      \$4286  = 84'h000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4287  = merge3_in9;
-    if (match6_load_copy9) begin
-      \$4287  = merge2_lane9;
-    end
-    if (rst) begin
-      \$4287  = 84'h000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4288  = merge3_in10;
-    if (match6_load_copy10) begin
-      \$4288  = merge2_lane10;
-    end
-    if (rst) begin
-      \$4288  = 84'h000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4289  = merge3_in11;
-    if (match6_load_copy11) begin
-      \$4289  = merge2_lane11;
-    end
-    if (rst) begin
-      \$4289  = 84'h000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4290  = merge3_in12;
-    if (match6_load_copy12) begin
-      \$4290  = merge2_lane12;
-    end
-    if (rst) begin
-      \$4290  = 84'h000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4291  = merge3_in13;
-    if (match6_load_copy13) begin
-      \$4291  = merge2_lane13;
-    end
-    if (rst) begin
-      \$4291  = 84'h000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4292  = merge3_in14;
-    if (match6_load_copy14) begin
-      \$4292  = merge2_lane14;
-    end
-    if (rst) begin
-      \$4292  = 84'h000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4293  = merge3_in15;
-    if (match6_load_copy15) begin
-      \$4293  = merge2_lane15;
-    end
-    if (rst) begin
-      \$4293  = 84'h000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4294  = merge3_in_last;
-    if (match6_load_copy0) begin
-      \$4294  = merge2_last;
-    end
-    if (rst) begin
-      \$4294  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4295  = merge3_gt0_0;
-    if (match6_load_copy0) begin
-      \$4295  = \$3165 ;
-    end
-    if (rst) begin
-      \$4295  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4296  = merge3_eq0_0;
-    if (match6_load_copy0) begin
-      \$4296  = \$3166 ;
-    end
-    if (rst) begin
-      \$4296  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4297  = merge3_gt0_1;
-    if (match6_load_copy0) begin
-      \$4297  = \$3167 ;
-    end
-    if (rst) begin
-      \$4297  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4298  = merge3_eq0_1;
-    if (match6_load_copy0) begin
-      \$4298  = \$3168 ;
-    end
-    if (rst) begin
-      \$4298  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4299  = merge3_gt0_2;
-    if (match6_load_copy0) begin
-      \$4299  = \$3169 ;
-    end
-    if (rst) begin
-      \$4299  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4300  = merge3_eq0_2;
-    if (match6_load_copy0) begin
-      \$4300  = \$3170 ;
-    end
-    if (rst) begin
-      \$4300  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4301  = merge3_gt0_3;
-    if (match6_load_copy0) begin
-      \$4301  = \$3171 ;
-    end
-    if (rst) begin
-      \$4301  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4302  = merge3_eq0_3;
-    if (match6_load_copy0) begin
-      \$4302  = \$3172 ;
-    end
-    if (rst) begin
-      \$4302  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4303  = merge3_gt0_4;
-    if (match6_load_copy0) begin
-      \$4303  = \$3173 ;
-    end
-    if (rst) begin
-      \$4303  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4304  = merge3_eq0_4;
-    if (match6_load_copy0) begin
-      \$4304  = \$3174 ;
-    end
-    if (rst) begin
-      \$4304  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4305  = merge3_gt2_0;
-    if (match6_load_copy2) begin
-      \$4305  = \$3175 ;
-    end
-    if (rst) begin
-      \$4305  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4306  = merge3_eq2_0;
-    if (match6_load_copy2) begin
-      \$4306  = \$3176 ;
-    end
-    if (rst) begin
-      \$4306  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4307  = merge3_gt2_1;
-    if (match6_load_copy2) begin
-      \$4307  = \$3177 ;
-    end
-    if (rst) begin
-      \$4307  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4308  = merge3_eq2_1;
-    if (match6_load_copy2) begin
-      \$4308  = \$3178 ;
-    end
-    if (rst) begin
-      \$4308  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4309  = merge3_gt2_2;
-    if (match6_load_copy2) begin
-      \$4309  = \$3179 ;
-    end
-    if (rst) begin
-      \$4309  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4310  = merge3_eq2_2;
-    if (match6_load_copy2) begin
-      \$4310  = \$3180 ;
-    end
-    if (rst) begin
-      \$4310  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4311  = merge3_gt2_3;
-    if (match6_load_copy2) begin
-      \$4311  = \$3181 ;
-    end
-    if (rst) begin
-      \$4311  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4312  = merge3_eq2_3;
-    if (match6_load_copy2) begin
-      \$4312  = \$3182 ;
-    end
-    if (rst) begin
-      \$4312  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4313  = merge3_gt2_4;
-    if (match6_load_copy2) begin
-      \$4313  = \$3183 ;
-    end
-    if (rst) begin
-      \$4313  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4314  = merge3_eq2_4;
-    if (match6_load_copy2) begin
-      \$4314  = \$3184 ;
-    end
-    if (rst) begin
-      \$4314  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4315  = merge3_gt4_0;
-    if (match6_load_copy4) begin
-      \$4315  = \$3185 ;
-    end
-    if (rst) begin
-      \$4315  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4316  = merge3_eq4_0;
-    if (match6_load_copy4) begin
-      \$4316  = \$3186 ;
-    end
-    if (rst) begin
-      \$4316  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4317  = merge3_gt4_1;
-    if (match6_load_copy4) begin
-      \$4317  = \$3187 ;
-    end
-    if (rst) begin
-      \$4317  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4318  = merge3_eq4_1;
-    if (match6_load_copy4) begin
-      \$4318  = \$3188 ;
-    end
-    if (rst) begin
-      \$4318  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4319  = merge3_gt4_2;
-    if (match6_load_copy4) begin
-      \$4319  = \$3189 ;
-    end
-    if (rst) begin
-      \$4319  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4320  = merge3_eq4_2;
-    if (match6_load_copy4) begin
-      \$4320  = \$3190 ;
-    end
-    if (rst) begin
-      \$4320  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4321  = merge3_gt4_3;
-    if (match6_load_copy4) begin
-      \$4321  = \$3191 ;
-    end
-    if (rst) begin
-      \$4321  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4322  = merge3_eq4_3;
-    if (match6_load_copy4) begin
-      \$4322  = \$3192 ;
-    end
-    if (rst) begin
-      \$4322  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4323  = merge3_gt4_4;
-    if (match6_load_copy4) begin
-      \$4323  = \$3193 ;
-    end
-    if (rst) begin
-      \$4323  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4324  = merge3_eq4_4;
-    if (match6_load_copy4) begin
-      \$4324  = \$3194 ;
-    end
-    if (rst) begin
-      \$4324  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4325  = merge3_gt6_0;
-    if (match6_load_copy6) begin
-      \$4325  = \$3195 ;
-    end
-    if (rst) begin
-      \$4325  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4326  = merge3_eq6_0;
-    if (match6_load_copy6) begin
-      \$4326  = \$3196 ;
-    end
-    if (rst) begin
-      \$4326  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4327  = merge3_gt6_1;
-    if (match6_load_copy6) begin
-      \$4327  = \$3197 ;
-    end
-    if (rst) begin
-      \$4327  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4328  = merge3_eq6_1;
-    if (match6_load_copy6) begin
-      \$4328  = \$3198 ;
-    end
-    if (rst) begin
-      \$4328  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4329  = merge3_gt6_2;
-    if (match6_load_copy6) begin
-      \$4329  = \$3199 ;
-    end
-    if (rst) begin
-      \$4329  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4330  = merge3_eq6_2;
-    if (match6_load_copy6) begin
-      \$4330  = \$3200 ;
-    end
-    if (rst) begin
-      \$4330  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4331  = merge3_gt6_3;
-    if (match6_load_copy6) begin
-      \$4331  = \$3201 ;
-    end
-    if (rst) begin
-      \$4331  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4332  = merge3_eq6_3;
-    if (match6_load_copy6) begin
-      \$4332  = \$3202 ;
-    end
-    if (rst) begin
-      \$4332  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4333  = merge3_gt6_4;
-    if (match6_load_copy6) begin
-      \$4333  = \$3203 ;
-    end
-    if (rst) begin
-      \$4333  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4334  = merge3_eq6_4;
-    if (match6_load_copy6) begin
-      \$4334  = \$3204 ;
-    end
-    if (rst) begin
-      \$4334  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4335  = merge3_gt8_0;
-    if (match6_load_copy8) begin
-      \$4335  = \$3205 ;
-    end
-    if (rst) begin
-      \$4335  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4336  = merge3_eq8_0;
-    if (match6_load_copy8) begin
-      \$4336  = \$3206 ;
-    end
-    if (rst) begin
-      \$4336  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4337  = merge3_gt8_1;
-    if (match6_load_copy8) begin
-      \$4337  = \$3207 ;
-    end
-    if (rst) begin
-      \$4337  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4338  = merge3_eq8_1;
-    if (match6_load_copy8) begin
-      \$4338  = \$3208 ;
-    end
-    if (rst) begin
-      \$4338  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4339  = merge3_gt8_2;
-    if (match6_load_copy8) begin
-      \$4339  = \$3209 ;
-    end
-    if (rst) begin
-      \$4339  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4340  = merge3_eq8_2;
-    if (match6_load_copy8) begin
-      \$4340  = \$3210 ;
-    end
-    if (rst) begin
-      \$4340  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4341  = merge3_gt8_3;
-    if (match6_load_copy8) begin
-      \$4341  = \$3211 ;
-    end
-    if (rst) begin
-      \$4341  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4342  = merge3_eq8_3;
-    if (match6_load_copy8) begin
-      \$4342  = \$3212 ;
-    end
-    if (rst) begin
-      \$4342  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4343  = merge3_gt8_4;
-    if (match6_load_copy8) begin
-      \$4343  = \$3213 ;
-    end
-    if (rst) begin
-      \$4343  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4344  = merge3_eq8_4;
-    if (match6_load_copy8) begin
-      \$4344  = \$3214 ;
-    end
-    if (rst) begin
-      \$4344  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4345  = merge3_gt10_0;
-    if (match6_load_copy10) begin
-      \$4345  = \$3215 ;
-    end
-    if (rst) begin
-      \$4345  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4346  = merge3_eq10_0;
-    if (match6_load_copy10) begin
-      \$4346  = \$3216 ;
-    end
-    if (rst) begin
-      \$4346  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4347  = merge3_gt10_1;
-    if (match6_load_copy10) begin
-      \$4347  = \$3217 ;
-    end
-    if (rst) begin
-      \$4347  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4348  = merge3_eq10_1;
-    if (match6_load_copy10) begin
-      \$4348  = \$3218 ;
-    end
-    if (rst) begin
-      \$4348  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4349  = merge3_gt10_2;
-    if (match6_load_copy10) begin
-      \$4349  = \$3219 ;
-    end
-    if (rst) begin
-      \$4349  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4350  = merge3_eq10_2;
-    if (match6_load_copy10) begin
-      \$4350  = \$3220 ;
-    end
-    if (rst) begin
-      \$4350  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4351  = merge3_gt10_3;
-    if (match6_load_copy10) begin
-      \$4351  = \$3221 ;
-    end
-    if (rst) begin
-      \$4351  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4352  = merge3_eq10_3;
-    if (match6_load_copy10) begin
-      \$4352  = \$3222 ;
-    end
-    if (rst) begin
-      \$4352  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4353  = merge3_gt10_4;
-    if (match6_load_copy10) begin
-      \$4353  = \$3223 ;
-    end
-    if (rst) begin
-      \$4353  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4354  = merge3_eq10_4;
-    if (match6_load_copy10) begin
-      \$4354  = \$3224 ;
-    end
-    if (rst) begin
-      \$4354  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4355  = merge3_gt12_0;
-    if (match6_load_copy12) begin
-      \$4355  = \$3225 ;
-    end
-    if (rst) begin
-      \$4355  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4356  = merge3_eq12_0;
-    if (match6_load_copy12) begin
-      \$4356  = \$3226 ;
-    end
-    if (rst) begin
-      \$4356  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4357  = merge3_gt12_1;
-    if (match6_load_copy12) begin
-      \$4357  = \$3227 ;
-    end
-    if (rst) begin
-      \$4357  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4358  = merge3_eq12_1;
-    if (match6_load_copy12) begin
-      \$4358  = \$3228 ;
-    end
-    if (rst) begin
-      \$4358  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4359  = merge3_gt12_2;
-    if (match6_load_copy12) begin
-      \$4359  = \$3229 ;
-    end
-    if (rst) begin
-      \$4359  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4360  = merge3_eq12_2;
-    if (match6_load_copy12) begin
-      \$4360  = \$3230 ;
-    end
-    if (rst) begin
-      \$4360  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4361  = merge3_gt12_3;
-    if (match6_load_copy12) begin
-      \$4361  = \$3231 ;
-    end
-    if (rst) begin
-      \$4361  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4362  = merge3_eq12_3;
-    if (match6_load_copy12) begin
-      \$4362  = \$3232 ;
-    end
-    if (rst) begin
-      \$4362  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4363  = merge3_gt12_4;
-    if (match6_load_copy12) begin
-      \$4363  = \$3233 ;
-    end
-    if (rst) begin
-      \$4363  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4364  = merge3_eq12_4;
-    if (match6_load_copy12) begin
-      \$4364  = \$3234 ;
-    end
-    if (rst) begin
-      \$4364  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4365  = merge3_gt14_0;
-    if (match6_load_copy14) begin
-      \$4365  = \$3235 ;
-    end
-    if (rst) begin
-      \$4365  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4366  = merge3_eq14_0;
-    if (match6_load_copy14) begin
-      \$4366  = \$3236 ;
-    end
-    if (rst) begin
-      \$4366  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4367  = merge3_gt14_1;
-    if (match6_load_copy14) begin
-      \$4367  = \$3237 ;
-    end
-    if (rst) begin
-      \$4367  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4368  = merge3_eq14_1;
-    if (match6_load_copy14) begin
-      \$4368  = \$3238 ;
-    end
-    if (rst) begin
-      \$4368  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4369  = merge3_gt14_2;
-    if (match6_load_copy14) begin
-      \$4369  = \$3239 ;
-    end
-    if (rst) begin
-      \$4369  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4370  = merge3_eq14_2;
-    if (match6_load_copy14) begin
-      \$4370  = \$3240 ;
-    end
-    if (rst) begin
-      \$4370  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4371  = merge3_gt14_3;
-    if (match6_load_copy14) begin
-      \$4371  = \$3241 ;
-    end
-    if (rst) begin
-      \$4371  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4372  = merge3_eq14_3;
-    if (match6_load_copy14) begin
-      \$4372  = \$3242 ;
-    end
-    if (rst) begin
-      \$4372  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4373  = merge3_gt14_4;
-    if (match6_load_copy14) begin
-      \$4373  = \$3243 ;
-    end
-    if (rst) begin
-      \$4373  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4374  = merge3_eq14_4;
-    if (match6_load_copy14) begin
-      \$4374  = \$3244 ;
-    end
-    if (rst) begin
-      \$4374  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4375  = merge3_lane0;
-    if (match7_load_copy0) begin
-      \$4375  = \$3253 ;
-    end
-    if (rst) begin
-      \$4375  = 84'h000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4376  = merge3_lane1;
-    if (match7_load_copy1) begin
-      \$4376  = \$3262 ;
-    end
-    if (rst) begin
-      \$4376  = 84'h000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4377  = merge3_lane2;
-    if (match7_load_copy2) begin
-      \$4377  = \$3271 ;
-    end
-    if (rst) begin
-      \$4377  = 84'h000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4378  = merge3_lane3;
-    if (match7_load_copy3) begin
-      \$4378  = \$3280 ;
-    end
-    if (rst) begin
-      \$4378  = 84'h000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4379  = merge3_lane4;
-    if (match7_load_copy4) begin
-      \$4379  = \$3289 ;
-    end
-    if (rst) begin
-      \$4379  = 84'h000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4380  = merge3_lane5;
-    if (match7_load_copy5) begin
-      \$4380  = \$3298 ;
-    end
-    if (rst) begin
-      \$4380  = 84'h000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4381  = merge3_lane6;
-    if (match7_load_copy6) begin
-      \$4381  = \$3307 ;
-    end
-    if (rst) begin
-      \$4381  = 84'h000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4382  = merge3_lane7;
-    if (match7_load_copy7) begin
-      \$4382  = \$3316 ;
-    end
-    if (rst) begin
-      \$4382  = 84'h000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4383  = merge3_lane8;
-    if (match7_load_copy8) begin
-      \$4383  = \$3325 ;
-    end
-    if (rst) begin
-      \$4383  = 84'h000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4384  = merge3_lane9;
-    if (match7_load_copy9) begin
-      \$4384  = \$3334 ;
-    end
-    if (rst) begin
-      \$4384  = 84'h000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4385  = merge3_lane10;
-    if (match7_load_copy10) begin
-      \$4385  = \$3343 ;
-    end
-    if (rst) begin
-      \$4385  = 84'h000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4386  = merge3_lane11;
-    if (match7_load_copy11) begin
-      \$4386  = \$3352 ;
-    end
-    if (rst) begin
-      \$4386  = 84'h000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4387  = merge3_lane12;
-    if (match7_load_copy12) begin
-      \$4387  = \$3361 ;
-    end
-    if (rst) begin
-      \$4387  = 84'h000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4388  = merge3_lane13;
-    if (match7_load_copy13) begin
-      \$4388  = \$3370 ;
-    end
-    if (rst) begin
-      \$4388  = 84'h000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4389  = merge3_lane14;
-    if (match7_load_copy14) begin
-      \$4389  = \$3379 ;
-    end
-    if (rst) begin
-      \$4389  = 84'h000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4390  = merge3_lane15;
-    if (match7_load_copy15) begin
-      \$4390  = \$3388 ;
-    end
-    if (rst) begin
-      \$4390  = 84'h000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4391  = merge3_last;
-    if (match7_load_copy0) begin
-      \$4391  = merge3_in_last;
-    end
-    if (rst) begin
-      \$4391  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4392  = \$signal$35 ;
-    if (match8_load_copy0) begin
-      \$4392 [0] = \$3394 ;
-    end
-    if (match8_load_copy1) begin
-      \$4392 [1] = \$3402 ;
-    end
-    if (match8_load_copy2) begin
-      \$4392 [2] = \$3410 ;
-    end
-    if (match8_load_copy3) begin
-      \$4392 [3] = \$3418 ;
-    end
-    if (match8_load_copy4) begin
-      \$4392 [4] = \$3426 ;
-    end
-    if (match8_load_copy5) begin
-      \$4392 [5] = \$3434 ;
-    end
-    if (match8_load_copy6) begin
-      \$4392 [6] = \$3442 ;
-    end
-    if (match8_load_copy7) begin
-      \$4392 [7] = \$3450 ;
-    end
-    if (match8_load_copy8) begin
-      \$4392 [8] = \$3458 ;
-    end
-    if (match8_load_copy9) begin
-      \$4392 [9] = \$3466 ;
-    end
-    if (match8_load_copy10) begin
-      \$4392 [10] = \$3474 ;
-    end
-    if (match8_load_copy11) begin
-      \$4392 [11] = \$3482 ;
-    end
-    if (match8_load_copy12) begin
-      \$4392 [12] = \$3490 ;
-    end
-    if (match8_load_copy13) begin
-      \$4392 [13] = \$3498 ;
-    end
-    if (match8_load_copy14) begin
-      \$4392 [14] = \$3506 ;
-    end
-    if (rst) begin
-      \$4392  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4393  = near0_in_idx;
-    if (match8_load_copy0) begin
-      \$4393  = \$3395 ;
-    end
-    if (rst) begin
-      \$4393  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4394  = near0_out_idx;
-    if (match8_load_copy0) begin
-      \$4394  = \$3396 ;
-    end
-    if (rst) begin
-      \$4394  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4395  = near1_in_idx;
-    if (match8_load_copy1) begin
-      \$4395  = \$3403 ;
-    end
-    if (rst) begin
-      \$4395  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4396  = near1_out_idx;
-    if (match8_load_copy1) begin
-      \$4396  = \$3404 ;
-    end
-    if (rst) begin
-      \$4396  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4397  = near2_in_idx;
-    if (match8_load_copy2) begin
-      \$4397  = \$3411 ;
-    end
-    if (rst) begin
-      \$4397  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4398  = near2_out_idx;
-    if (match8_load_copy2) begin
-      \$4398  = \$3412 ;
-    end
-    if (rst) begin
-      \$4398  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4399  = near3_in_idx;
-    if (match8_load_copy3) begin
-      \$4399  = \$3419 ;
-    end
-    if (rst) begin
-      \$4399  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4400  = near3_out_idx;
-    if (match8_load_copy3) begin
-      \$4400  = \$3420 ;
-    end
-    if (rst) begin
-      \$4400  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4401  = near4_in_idx;
-    if (match8_load_copy4) begin
-      \$4401  = \$3427 ;
-    end
-    if (rst) begin
-      \$4401  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4402  = near4_out_idx;
-    if (match8_load_copy4) begin
-      \$4402  = \$3428 ;
-    end
-    if (rst) begin
-      \$4402  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4403  = near5_in_idx;
-    if (match8_load_copy5) begin
-      \$4403  = \$3435 ;
-    end
-    if (rst) begin
-      \$4403  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4404  = near5_out_idx;
-    if (match8_load_copy5) begin
-      \$4404  = \$3436 ;
-    end
-    if (rst) begin
-      \$4404  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4405  = near6_in_idx;
-    if (match8_load_copy6) begin
-      \$4405  = \$3443 ;
-    end
-    if (rst) begin
-      \$4405  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4406  = near6_out_idx;
-    if (match8_load_copy6) begin
-      \$4406  = \$3444 ;
-    end
-    if (rst) begin
-      \$4406  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4407  = near7_in_idx;
-    if (match8_load_copy7) begin
-      \$4407  = \$3451 ;
-    end
-    if (rst) begin
-      \$4407  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4408  = near7_out_idx;
-    if (match8_load_copy7) begin
-      \$4408  = \$3452 ;
-    end
-    if (rst) begin
-      \$4408  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4409  = near8_in_idx;
-    if (match8_load_copy8) begin
-      \$4409  = \$3459 ;
-    end
-    if (rst) begin
-      \$4409  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4410  = near8_out_idx;
-    if (match8_load_copy8) begin
-      \$4410  = \$3460 ;
-    end
-    if (rst) begin
-      \$4410  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4411  = near9_in_idx;
-    if (match8_load_copy9) begin
-      \$4411  = \$3467 ;
-    end
-    if (rst) begin
-      \$4411  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4412  = near9_out_idx;
-    if (match8_load_copy9) begin
-      \$4412  = \$3468 ;
-    end
-    if (rst) begin
-      \$4412  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4413  = near10_in_idx;
-    if (match8_load_copy10) begin
-      \$4413  = \$3475 ;
-    end
-    if (rst) begin
-      \$4413  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4414  = near10_out_idx;
-    if (match8_load_copy10) begin
-      \$4414  = \$3476 ;
-    end
-    if (rst) begin
-      \$4414  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4415  = near11_in_idx;
-    if (match8_load_copy11) begin
-      \$4415  = \$3483 ;
-    end
-    if (rst) begin
-      \$4415  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4416  = near11_out_idx;
-    if (match8_load_copy11) begin
-      \$4416  = \$3484 ;
-    end
-    if (rst) begin
-      \$4416  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4417  = near12_in_idx;
-    if (match8_load_copy12) begin
-      \$4417  = \$3491 ;
-    end
-    if (rst) begin
-      \$4417  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4418  = near12_out_idx;
-    if (match8_load_copy12) begin
-      \$4418  = \$3492 ;
-    end
-    if (rst) begin
-      \$4418  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4419  = near13_in_idx;
-    if (match8_load_copy13) begin
-      \$4419  = \$3499 ;
-    end
-    if (rst) begin
-      \$4419  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4420  = near13_out_idx;
-    if (match8_load_copy13) begin
-      \$4420  = \$3500 ;
-    end
-    if (rst) begin
-      \$4420  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4421  = near14_in_idx;
-    if (match8_load_copy14) begin
-      \$4421  = \$3507 ;
-    end
-    if (rst) begin
-      \$4421  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4422  = near14_out_idx;
-    if (match8_load_copy14) begin
-      \$4422  = \$3508 ;
-    end
-    if (rst) begin
-      \$4422  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4423  = near_last;
-    if (match8_load_copy15) begin
-      \$4423  = merge3_last;
-    end
-    if (rst) begin
-      \$4423  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4424  = lane0_takes0;
-    if (match9_load_copy0) begin
-      \$4424  = \$3509 ;
-    end
-    if (rst) begin
-      \$4424  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4425  = t_in_idx0;
-    if (match9_load_copy0) begin
-      \$4425  = near0_in_idx;
-    end
-    if (rst) begin
-      \$4425  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4426  = t_out_idx0;
-    if (match9_load_copy0) begin
-      \$4426  = near0_out_idx;
-    end
-    if (rst) begin
-      \$4426  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4427  = lane0_takes1;
-    if (match9_load_copy1) begin
-      \$4427  = \$3510 ;
-    end
-    if (rst) begin
-      \$4427  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4428  = lane1_takes1;
-    if (match9_load_copy1) begin
-      \$4428  = \$3511 ;
-    end
-    if (rst) begin
-      \$4428  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4429  = t_in_idx1;
-    if (match9_load_copy1) begin
-      \$4429  = near1_in_idx;
-    end
-    if (rst) begin
-      \$4429  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4430  = t_out_idx1;
-    if (match9_load_copy1) begin
-      \$4430  = near1_out_idx;
-    end
-    if (rst) begin
-      \$4430  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4431  = lane0_takes2;
-    if (match9_load_copy2) begin
-      \$4431  = \$3512 ;
-    end
-    if (rst) begin
-      \$4431  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4432  = lane1_takes2;
-    if (match9_load_copy2) begin
-      \$4432  = \$3513 ;
-    end
-    if (rst) begin
-      \$4432  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4433  = lane2_takes2;
-    if (match9_load_copy2) begin
-      \$4433  = \$3514 ;
-    end
-    if (rst) begin
-      \$4433  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4434  = t_in_idx2;
-    if (match9_load_copy2) begin
-      \$4434  = near2_in_idx;
-    end
-    if (rst) begin
-      \$4434  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4435  = t_out_idx2;
-    if (match9_load_copy2) begin
-      \$4435  = near2_out_idx;
-    end
-    if (rst) begin
-      \$4435  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4436  = lane0_takes3;
-    if (match9_load_copy3) begin
-      \$4436  = \$3515 ;
-    end
-    if (rst) begin
-      \$4436  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4437  = lane1_takes3;
-    if (match9_load_copy3) begin
-      \$4437  = \$3516 ;
-    end
-    if (rst) begin
-      \$4437  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4438  = lane2_takes3;
-    if (match9_load_copy3) begin
-      \$4438  = \$3517 ;
-    end
-    if (rst) begin
-      \$4438  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4439  = lane3_takes3;
-    if (match9_load_copy3) begin
-      \$4439  = \$3518 ;
-    end
-    if (rst) begin
-      \$4439  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4440  = t_in_idx3;
-    if (match9_load_copy3) begin
-      \$4440  = near3_in_idx;
-    end
-    if (rst) begin
-      \$4440  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4441  = t_out_idx3;
-    if (match9_load_copy3) begin
-      \$4441  = near3_out_idx;
-    end
-    if (rst) begin
-      \$4441  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4442  = lane0_takes4;
-    if (match9_load_copy4) begin
-      \$4442  = \$3519 ;
-    end
-    if (rst) begin
-      \$4442  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4443  = lane1_takes4;
-    if (match9_load_copy4) begin
-      \$4443  = \$3520 ;
-    end
-    if (rst) begin
-      \$4443  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4444  = lane2_takes4;
-    if (match9_load_copy4) begin
-      \$4444  = \$3521 ;
-    end
-    if (rst) begin
-      \$4444  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4445  = lane3_takes4;
-    if (match9_load_copy4) begin
-      \$4445  = \$3522 ;
-    end
+    \$4266  = room_next;
     if (rst) begin
-      \$4445  = 1'h0;
+      \$4266  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4446  = lane4_takes4;
-    if (match9_load_copy4) begin
-      \$4446  = \$3523 ;
+    \$4267  = pairs_skid;
+    if (\$3403 ) begin
+      \$4267  = \packed ;
     end
     if (rst) begin
-      \$4446  = 1'h0;
+      \$4267  = 329'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4447  = t_in_idx4;
-    if (match9_load_copy4) begin
-      \$4447  = near4_in_idx;
+    \$4268  = pairs__payload;
+    if (\$3404 ) begin
+      if (pairs__ready) begin
+        \$4268  = pairs_skid;
+      end
+    end else if (\$3409 ) begin
+      \$4268  = \packed ;
     end
     if (rst) begin
-      \$4447  = 20'h00000;
+      \$4268  = 329'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4448  = t_out_idx4;
-    if (match9_load_copy4) begin
-      \$4448  = near4_out_idx;
+    \$4269  = pairs__valid;
+    if (\$3404 ) begin
+    end else if (\$3409 ) begin
+      \$4269  = 1'h1;
+    end else if (pairs__ready) begin
+      \$4269  = 1'h0;
     end
     if (rst) begin
-      \$4448  = 20'h00000;
+      \$4269  = 1'h0;
     end
   end
   assign pairs_room_next = room_next;
@@ -20507,154 +18913,174 @@ module intersect_width8_coord_bits16_batch_bits8_index_bits20(inputs__valid, out
   assign \pairs_skid.lanes[7].out_idx  = pairs_skid[319:300];
   assign \pairs_skid.keep  = pairs_skid[327:320];
   assign \pairs_skid.last  = pairs_skid[328];
-  assign \packed [328] = \$signal$339 ;
-  assign \packed [327:320] = \$signal$338 ;
-  assign \packed [319:300] = \$728 ;
-  assign \packed [299:280] = \$712 ;
-  assign \packed [279:260] = \$696 ;
-  assign \packed [259:240] = \$678 ;
-  assign \packed [239:220] = \$660 ;
-  assign \packed [219:200] = \$640 ;
-  assign \packed [199:180] = \$620 ;
-  assign \packed [179:160] = \$598 ;
-  assign \packed [159:140] = \$576 ;
-  assign \packed [139:120] = \$552 ;
-  assign \packed [119:100] = \$528 ;
-  assign \packed [99:80] = \$502 ;
-  assign \packed [79:60] = \$476 ;
-  assign \packed [59:40] = \$448 ;
-  assign \packed [39:20] = \$420 ;
-  assign \packed [19:0] = \$390 ;
-  assign \$182  = 1'h1;
-  assign \$183  = \$181 ;
-  assign \$196  = out_done_next;
-  assign \$210  = 1'h1;
-  assign \$211  = \$209 ;
-  assign \$224  = in_done_next;
-  assign \$362  = \$361 ;
-  assign \$392  = \$391 ;
-  assign \$422  = \$421 ;
-  assign \$450  = \$449 ;
-  assign \$478  = \$477 ;
-  assign \$504  = \$503 ;
-  assign \$530  = \$529 ;
-  assign \$554  = \$553 ;
-  assign \$578  = \$577 ;
-  assign \$600  = \$599 ;
-  assign \$622  = \$621 ;
-  assign \$642  = \$641 ;
-  assign \$662  = \$661 ;
-  assign \$680  = \$679 ;
-  assign \$698  = \$697 ;
-  assign \$714  = \$713 ;
-  assign \$816  = { 1'h0, outputs__payload[649] };
-  assign \$818  = { outputs__payload[633], 1'h0 };
-  assign \$820  = { 1'h0, outputs__payload[617], 2'h0 };
-  assign \$822  = { outputs__payload[664], outputs__payload[664:650] };
-  assign \$825  = { outputs__payload[648], outputs__payload[648:634] };
-  assign \$828  = { outputs__payload[632], outputs__payload[632:618] };
-  assign \$841  = { 1'h0, outputs__payload[649] };
-  assign \$843  = { outputs__payload[633], 1'h0 };
-  assign \$845  = { 1'h0, outputs__payload[617], 2'h0 };
-  assign \$847  = { outputs__payload[664], outputs__payload[664:650] };
-  assign \$850  = { outputs__payload[648], outputs__payload[648:634] };
-  assign \$853  = { outputs__payload[632], outputs__payload[632:618] };
-  assign \$864  = { 1'h0, outputs__payload[649] };
-  assign \$866  = { outputs__payload[633], 1'h0 };
-  assign \$868  = { 1'h0, outputs__payload[617], 2'h0 };
-  assign \$870  = { outputs__payload[664], outputs__payload[664:650] };
-  assign \$873  = { outputs__payload[648], outputs__payload[648:634] };
-  assign \$876  = { outputs__payload[632], outputs__payload[632:618] };
-  assign \$887  = { 1'h0, outputs__payload[649] };
-  assign \$889  = { outputs__payload[633], 1'h0 };
-  assign \$891  = { 1'h0, outputs__payload[617], 2'h0 };
-  assign \$893  = { outputs__payload[664], outputs__payload[664:650] };
-  assign \$896  = { outputs__payload[648], outputs__payload[648:634] };
-  assign \$899  = { outputs__payload[632], outputs__payload[632:618] };
-  assign \$910  = { 1'h0, outputs__payload[649] };
-  assign \$912  = { outputs__payload[633], 1'h0 };
-  assign \$914  = { 1'h0, outputs__payload[617], 2'h0 };
-  assign \$916  = { outputs__payload[664], outputs__payload[664:650] };
-  assign \$919  = { outputs__payload[648], outputs__payload[648:634] };
-  assign \$922  = { outputs__payload[632], outputs__payload[632:618] };
-  assign \$933  = { 1'h0, outputs__payload[649] };
-  assign \$935  = { outputs__payload[633], 1'h0 };
-  assign \$937  = { 1'h0, outputs__payload[617], 2'h0 };
-  assign \$939  = { outputs__payload[664], outputs__payload[664:650] };
-  assign \$942  = { outputs__payload[648], outputs__payload[648:634] };
-  assign \$945  = { outputs__payload[632], outputs__payload[632:618] };
-  assign \$956  = { 1'h0, outputs__payload[649] };
-  assign \$958  = { outputs__payload[633], 1'h0 };
-  assign \$960  = { 1'h0, outputs__payload[617], 2'h0 };
-  assign \$962  = { outputs__payload[664], outputs__payload[664:650] };
-  assign \$965  = { outputs__payload[648], outputs__payload[648:634] };
-  assign \$968  = { outputs__payload[632], outputs__payload[632:618] };
-  assign \$979  = { 1'h0, outputs__payload[649] };
-  assign \$981  = { outputs__payload[633], 1'h0 };
-  assign \$983  = { 1'h0, outputs__payload[617], 2'h0 };
-  assign \$985  = { outputs__payload[664], outputs__payload[664:650] };
-  assign \$988  = { outputs__payload[648], outputs__payload[648:634] };
-  assign \$991  = { outputs__payload[632], outputs__payload[632:618] };
-  assign \$1002  = { 1'h0, outputs__payload[649] };
-  assign \$1004  = { outputs__payload[633], 1'h0 };
-  assign \$1006  = { 1'h0, outputs__payload[617], 2'h0 };
-  assign \$1008  = { outputs__payload[664], outputs__payload[664:650] };
-  assign \$1011  = { outputs__payload[648], outputs__payload[648:634] };
-  assign \$1014  = { outputs__payload[632], outputs__payload[632:618] };
-  assign \$1029  = { 1'h0, outputs__payload[649] };
-  assign \$1031  = { outputs__payload[633], 1'h0 };
-  assign \$1033  = { 1'h0, outputs__payload[617], 2'h0 };
-  assign \$1035  = { outputs__payload[664], outputs__payload[664:650] };
-  assign \$1038  = { outputs__payload[648], outputs__payload[648:634] };
-  assign \$1041  = { outputs__payload[632], outputs__payload[632:618] };
-  assign \$1055  = { 1'h0, outputs__payload[649] };
-  assign \$1057  = { outputs__payload[633], 1'h0 };
-  assign \$1059  = { 1'h0, outputs__payload[617], 2'h0 };
-  assign \$1061  = { outputs__payload[664], outputs__payload[664:650] };
-  assign \$1064  = { outputs__payload[648], outputs__payload[648:634] };
-  assign \$1067  = { outputs__payload[632], outputs__payload[632:618] };
-  assign \$1081  = { 1'h0, outputs__payload[649] };
-  assign \$1083  = { outputs__payload[633], 1'h0 };
-  assign \$1085  = { 1'h0, outputs__payload[617], 2'h0 };
-  assign \$1087  = { outputs__payload[664], outputs__payload[664:650] };
-  assign \$1090  = { outputs__payload[648], outputs__payload[648:634] };
-  assign \$1093  = { outputs__payload[632], outputs__payload[632:618] };
-  assign \$1107  = { 1'h0, outputs__payload[649] };
-  assign \$1109  = { outputs__payload[633], 1'h0 };
-  assign \$1111  = { 1'h0, outputs__payload[617], 2'h0 };
-  assign \$1113  = { outputs__payload[664], outputs__payload[664:650] };
-  assign \$1116  = { outputs__payload[648], outputs__payload[648:634] };
-  assign \$1119  = { outputs__payload[632], outputs__payload[632:618] };
-  assign \$1133  = { 1'h0, outputs__payload[649] };
-  assign \$1135  = { outputs__payload[633], 1'h0 };
-  assign \$1137  = { 1'h0, outputs__payload[617], 2'h0 };
-  assign \$1139  = { outputs__payload[664], outputs__payload[664:650] };
-  assign \$1142  = { outputs__payload[648], outputs__payload[648:634] };
-  assign \$1145  = { outputs__payload[632], outputs__payload[632:618] };
-  assign \$1159  = { 1'h0, outputs__payload[649] };
-  assign \$1161  = { outputs__payload[633], 1'h0 };
-  assign \$1163  = { 1'h0, outputs__payload[617], 2'h0 };
-  assign \$1165  = { outputs__payload[664], outputs__payload[664:650] };
-  assign \$1168  = { outputs__payload[648], outputs__payload[648:634] };
-  assign \$1171  = { outputs__payload[632], outputs__payload[632:618] };
-  assign \$1185  = { 1'h0, outputs__payload[649] };
-  assign \$1187  = { outputs__payload[633], 1'h0 };
-  assign \$1189  = { 1'h0, outputs__payload[617], 2'h0 };
-  assign \$1191  = { outputs__payload[664], outputs__payload[664:650] };
-  assign \$1194  = { outputs__payload[648], outputs__payload[648:634] };
-  assign \$1197  = { outputs__payload[632], outputs__payload[632:618] };
-  assign \$1211  = { 1'h0, outputs__payload[649] };
-  assign \$1213  = { outputs__payload[633], 1'h0 };
-  assign \$1215  = { 1'h0, outputs__payload[617], 2'h0 };
-  assign \$1217  = { outputs__payload[664], outputs__payload[664:650] };
-  assign \$1220  = { outputs__payload[648], outputs__payload[648:634] };
-  assign \$1223  = { outputs__payload[632], outputs__payload[632:618] };
-  assign \$1237  = { 1'h0, outputs__payload[649] };
-  assign \$1239  = { outputs__payload[633], 1'h0 };
-  assign \$1241  = { 1'h0, outputs__payload[617], 2'h0 };
-  assign \$1243  = { outputs__payload[664], outputs__payload[664:650] };
-  assign \$1246  = { outputs__payload[648], outputs__payload[648:634] };
-  assign \$1249  = { outputs__payload[632], outputs__payload[632:618] };
-  assign \$3509  = \$signal$35 [0];
-  assign \$3601  = hits_below15_0;
+  assign \packed [328] = \$signal$177 ;
+  assign \packed [327:320] = \$signal$176 ;
+  assign \packed [319:300] = \$512 ;
+  assign \packed [299:280] = \$510 ;
+  assign \packed [279:260] = \$508 ;
+  assign \packed [259:240] = \$504 ;
+  assign \packed [239:220] = \$500 ;
+  assign \packed [219:200] = \$494 ;
+  assign \packed [199:180] = \$488 ;
+  assign \packed [179:160] = \$480 ;
+  assign \packed [159:140] = \$472 ;
+  assign \packed [139:120] = \$462 ;
+  assign \packed [119:100] = \$452 ;
+  assign \packed [99:80] = \$440 ;
+  assign \packed [79:60] = \$428 ;
+  assign \packed [59:40] = \$414 ;
+  assign \packed [39:20] = \$400 ;
+  assign \packed [19:0] = \$384 ;
+  assign \$146  = 1'h1;
+  assign \$147  = \$145 ;
+  assign \$160  = out_done_next;
+  assign \$174  = 1'h1;
+  assign \$175  = \$173 ;
+  assign \$188  = in_done_next;
+  assign \$360  = hit[14];
+  assign \$361  = hit[14];
+  assign \$362  = hit[14];
+  assign \$363  = hit[14];
+  assign \$364  = hit[14];
+  assign \$365  = hit[14];
+  assign \$366  = hit[14];
+  assign \$367  = hit[14];
+  assign \$368  = hit[14];
+  assign \$370  = \$369 ;
+  assign \$386  = \$385 ;
+  assign \$402  = \$401 ;
+  assign \$416  = \$415 ;
+  assign \$430  = \$429 ;
+  assign \$442  = \$441 ;
+  assign \$454  = \$453 ;
+  assign \$464  = \$463 ;
+  assign \$474  = \$473 ;
+  assign \$482  = \$481 ;
+  assign \$490  = \$489 ;
+  assign \$496  = \$495 ;
+  assign \$502  = \$501 ;
+  assign \$506  = \$505 ;
+  assign \$510  = \$509 ;
+  assign \$512  = \$511 ;
+  assign \$595  = { 1'h0, outputs__payload[649] };
+  assign \$597  = { outputs__payload[633], 1'h0 };
+  assign \$599  = { 1'h0, outputs__payload[617], 2'h0 };
+  assign \$601  = { outputs__payload[664], outputs__payload[664:650] };
+  assign \$604  = { outputs__payload[648], outputs__payload[648:634] };
+  assign \$607  = { outputs__payload[632], outputs__payload[632:618] };
+  assign \$620  = { 1'h0, outputs__payload[649] };
+  assign \$622  = { outputs__payload[633], 1'h0 };
+  assign \$624  = { 1'h0, outputs__payload[617], 2'h0 };
+  assign \$626  = { outputs__payload[664], outputs__payload[664:650] };
+  assign \$629  = { outputs__payload[648], outputs__payload[648:634] };
+  assign \$632  = { outputs__payload[632], outputs__payload[632:618] };
+  assign \$643  = { 1'h0, outputs__payload[649] };
+  assign \$645  = { outputs__payload[633], 1'h0 };
+  assign \$647  = { 1'h0, outputs__payload[617], 2'h0 };
+  assign \$649  = { outputs__payload[664], outputs__payload[664:650] };
+  assign \$652  = { outputs__payload[648], outputs__payload[648:634] };
+  assign \$655  = { outputs__payload[632], outputs__payload[632:618] };
+  assign \$666  = { 1'h0, outputs__payload[649] };
+  assign \$668  = { outputs__payload[633], 1'h0 };
+  assign \$670  = { 1'h0, outputs__payload[617], 2'h0 };
+  assign \$672  = { outputs__payload[664], outputs__payload[664:650] };
+  assign \$675  = { outputs__payload[648], outputs__payload[648:634] };
+  assign \$678  = { outputs__payload[632], outputs__payload[632:618] };
+  assign \$689  = { 1'h0, outputs__payload[649] };
+  assign \$691  = { outputs__payload[633], 1'h0 };
+  assign \$693  = { 1'h0, outputs__payload[617], 2'h0 };
+  assign \$695  = { outputs__payload[664], outputs__payload[664:650] };
+  assign \$698  = { outputs__payload[648], outputs__payload[648:634] };
+  assign \$701  = { outputs__payload[632], outputs__payload[632:618] };
+  assign \$712  = { 1'h0, outputs__payload[649] };
+  assign \$714  = { outputs__payload[633], 1'h0 };
+  assign \$716  = { 1'h0, outputs__payload[617], 2'h0 };
+  assign \$718  = { outputs__payload[664], outputs__payload[664:650] };
+  assign \$721  = { outputs__payload[648], outputs__payload[648:634] };
+  assign \$724  = { outputs__payload[632], outputs__payload[632:618] };
+  assign \$735  = { 1'h0, outputs__payload[649] };
+  assign \$737  = { outputs__payload[633], 1'h0 };
+  assign \$739  = { 1'h0, outputs__payload[617], 2'h0 };
+  assign \$741  = { outputs__payload[664], outputs__payload[664:650] };
+  assign \$744  = { outputs__payload[648], outputs__payload[648:634] };
+  assign \$747  = { outputs__payload[632], outputs__payload[632:618] };
+  assign \$758  = { 1'h0, outputs__payload[649] };
+  assign \$760  = { outputs__payload[633], 1'h0 };
+  assign \$762  = { 1'h0, outputs__payload[617], 2'h0 };
+  assign \$764  = { outputs__payload[664], outputs__payload[664:650] };
+  assign \$767  = { outputs__payload[648], outputs__payload[648:634] };
+  assign \$770  = { outputs__payload[632], outputs__payload[632:618] };
+  assign \$781  = { 1'h0, outputs__payload[649] };
+  assign \$783  = { outputs__payload[633], 1'h0 };
+  assign \$785  = { 1'h0, outputs__payload[617], 2'h0 };
+  assign \$787  = { outputs__payload[664], outputs__payload[664:650] };
+  assign \$790  = { outputs__payload[648], outputs__payload[648:634] };
+  assign \$793  = { outputs__payload[632], outputs__payload[632:618] };
+  assign \$808  = { 1'h0, outputs__payload[649] };
+  assign \$810  = { outputs__payload[633], 1'h0 };
+  assign \$812  = { 1'h0, outputs__payload[617], 2'h0 };
+  assign \$814  = { outputs__payload[664], outputs__payload[664:650] };
+  assign \$817  = { outputs__payload[648], outputs__payload[648:634] };
+  assign \$820  = { outputs__payload[632], outputs__payload[632:618] };
+  assign \$834  = { 1'h0, outputs__payload[649] };
+  assign \$836  = { outputs__payload[633], 1'h0 };
+  assign \$838  = { 1'h0, outputs__payload[617], 2'h0 };
+  assign \$840  = { outputs__payload[664], outputs__payload[664:650] };
+  assign \$843  = { outputs__payload[648], outputs__payload[648:634] };
+  assign \$846  = { outputs__payload[632], outputs__payload[632:618] };
+  assign \$860  = { 1'h0, outputs__payload[649] };
+  assign \$862  = { outputs__payload[633], 1'h0 };
+  assign \$864  = { 1'h0, outputs__payload[617], 2'h0 };
+  assign \$866  = { outputs__payload[664], outputs__payload[664:650] };
+  assign \$869  = { outputs__payload[648], outputs__payload[648:634] };
+  assign \$872  = { outputs__payload[632], outputs__payload[632:618] };
+  assign \$886  = { 1'h0, outputs__payload[649] };
+  assign \$888  = { outputs__payload[633], 1'h0 };
+  assign \$890  = { 1'h0, outputs__payload[617], 2'h0 };
+  assign \$892  = { outputs__payload[664], outputs__payload[664:650] };
+  assign \$895  = { outputs__payload[648], outputs__payload[648:634] };
+  assign \$898  = { outputs__payload[632], outputs__payload[632:618] };
+  assign \$912  = { 1'h0, outputs__payload[649] };
+  assign \$914  = { outputs__payload[633], 1'h0 };
+  assign \$916  = { 1'h0, outputs__payload[617], 2'h0 };
+  assign \$918  = { outputs__payload[664], outputs__payload[664:650] };
+  assign \$921  = { outputs__payload[648], outputs__payload[648:634] };
+  assign \$924  = { outputs__payload[632], outputs__payload[632:618] };
+  assign \$938  = { 1'h0, outputs__payload[649] };
+  assign \$940  = { outputs__payload[633], 1'h0 };
+  assign \$942  = { 1'h0, outputs__payload[617], 2'h0 };
+  assign \$944  = { outputs__payload[664], outputs__payload[664:650] };
+  assign \$947  = { outputs__payload[648], outputs__payload[648:634] };
+  assign \$950  = { outputs__payload[632], outputs__payload[632:618] };
+  assign \$964  = { 1'h0, outputs__payload[649] };
+  assign \$966  = { outputs__payload[633], 1'h0 };
+  assign \$968  = { 1'h0, outputs__payload[617], 2'h0 };
+  assign \$970  = { outputs__payload[664], outputs__payload[664:650] };
+  assign \$973  = { outputs__payload[648], outputs__payload[648:634] };
+  assign \$976  = { outputs__payload[632], outputs__payload[632:618] };
+  assign \$990  = { 1'h0, outputs__payload[649] };
+  assign \$992  = { outputs__payload[633], 1'h0 };
+  assign \$994  = { 1'h0, outputs__payload[617], 2'h0 };
+  assign \$996  = { outputs__payload[664], outputs__payload[664:650] };
+  assign \$999  = { outputs__payload[648], outputs__payload[648:634] };
+  assign \$1002  = { outputs__payload[632], outputs__payload[632:618] };
+  assign \$1016  = { 1'h0, outputs__payload[649] };
+  assign \$1018  = { outputs__payload[633], 1'h0 };
+  assign \$1020  = { 1'h0, outputs__payload[617], 2'h0 };
+  assign \$1022  = { outputs__payload[664], outputs__payload[664:650] };
+  assign \$1025  = { outputs__payload[648], outputs__payload[648:634] };
+  assign \$1028  = { outputs__payload[632], outputs__payload[632:618] };
+  assign \$3289  = \$3288 ;
+  assign \$3358  = hit[14];
+  assign \$3360  = hit[14];
+  assign \$3362  = hit[14];
+  assign \$3364  = hit[14];
+  assign \$3366  = hit[14];
+  assign \$3368  = hit[14];
+  assign \$3370  = hit[14];
+  assign \$3372  = hit[14];
+  assign \$3374  = near14_in_idx;
+  assign \$3375  = near14_out_idx;
+  assign \$3376  = slots_below8_0;
+  assign \$3399  = hit[14];
 endmodule

@@ -6720,8 +6720,8 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.coord_reader.fifo  fifo (
     .clk(clk),
     .level(level),
-    .\port$20460$0 (read__data),
-    .\port$23898$0 (meta),
+    .\port$20142$0 (read__data),
+    .\port$23442$0 (meta),
     .r_data(beats__payload),
     .r_en(r_en),
     .r_rdy(beats__valid),
@@ -6966,7 +6966,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
 endmodule
 
 (* generator = "Amaranth" *)
-module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.coord_reader.fifo (rst, r_en, r_rdy, r_data, \port$20460$0 , w_en, \port$23898$0 , level, clk);
+module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.coord_reader.fifo (rst, r_en, r_rdy, r_data, \port$20142$0 , w_en, \port$23442$0 , level, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -6991,10 +6991,10 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire [1:0] consume;
   output [2:0] level;
   reg [2:0] level = 3'h0;
-  input [447:0] \port$20460$0 ;
-  wire [447:0] \port$20460$0 ;
-  input [18:0] \port$23898$0 ;
-  wire [18:0] \port$23898$0 ;
+  input [447:0] \port$20142$0 ;
+  wire [447:0] \port$20142$0 ;
+  input [18:0] \port$23442$0 ;
+  wire [18:0] \port$23442$0 ;
   (* init = 2'h0 *)
   wire [1:0] produce;
   output [466:0] r_data;
@@ -7027,7 +7027,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$23898$0 , \port$20460$0  };
+      storage[w_port__addr] <= { \port$23442$0 , \port$20142$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -7089,8 +7089,8 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$23898$0 , \port$20460$0  };
-  assign w_data = { \port$23898$0 , \port$20460$0  };
+  assign w_port__data = { \port$23442$0 , \port$20142$0  };
+  assign w_data = { \port$23442$0 , \port$20142$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
@@ -9905,357 +9905,357 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1 ;
   wire \$10 ;
   wire \$100 ;
-  wire [61:0] \$1000 ;
-  wire \$1001 ;
-  wire [1:0] \$1002 ;
-  wire [2:0] \$1003 ;
-  wire [1:0] \$1004 ;
-  wire [2:0] \$1005 ;
-  wire [3:0] \$1006 ;
-  wire [3:0] \$1007 ;
-  wire [15:0] \$1008 ;
-  wire [16:0] \$1009 ;
+  wire [16:0] \$1000 ;
+  wire [17:0] \$1001 ;
+  wire [15:0] \$1002 ;
+  wire [16:0] \$1003 ;
+  wire [17:0] \$1004 ;
+  wire [17:0] \$1005 ;
+  wire [18:0] \$1006 ;
+  wire [17:0] \$1007 ;
+  wire [18:0] \$1008 ;
+  wire [17:0] \$1009 ;
   wire \$101 ;
-  wire [17:0] \$1010 ;
-  wire [15:0] \$1011 ;
-  wire [16:0] \$1012 ;
-  wire [17:0] \$1013 ;
-  wire [15:0] \$1014 ;
-  wire [16:0] \$1015 ;
-  wire [17:0] \$1016 ;
-  wire [17:0] \$1017 ;
-  wire [18:0] \$1018 ;
-  wire [17:0] \$1019 ;
+  wire [18:0] \$1010 ;
+  wire [61:0] \$1011 ;
+  wire [61:0] \$1012 ;
+  wire [11:0] \$1013 ;
+  wire \$1014 ;
+  wire \$1015 ;
+  wire [1:0] \$1016 ;
+  wire [2:0] \$1017 ;
+  wire [1:0] \$1018 ;
+  wire [2:0] \$1019 ;
   wire \$102 ;
-  wire [18:0] \$1020 ;
-  wire [17:0] \$1021 ;
-  wire [18:0] \$1022 ;
-  wire [61:0] \$1023 ;
-  wire \$1024 ;
-  wire \$1025 ;
-  wire \$1026 ;
-  wire \$1027 ;
-  wire \$1028 ;
-  wire [1:0] \$1029 ;
+  wire [3:0] \$1020 ;
+  wire [3:0] \$1021 ;
+  wire [15:0] \$1022 ;
+  wire [16:0] \$1023 ;
+  wire [17:0] \$1024 ;
+  wire [15:0] \$1025 ;
+  wire [16:0] \$1026 ;
+  wire [17:0] \$1027 ;
+  wire [15:0] \$1028 ;
+  wire [16:0] \$1029 ;
   wire \$103 ;
-  wire [2:0] \$1030 ;
-  wire [1:0] \$1031 ;
-  wire [2:0] \$1032 ;
-  wire [3:0] \$1033 ;
-  wire [3:0] \$1034 ;
-  wire [15:0] \$1035 ;
-  wire [16:0] \$1036 ;
-  wire [17:0] \$1037 ;
-  wire [15:0] \$1038 ;
-  wire [16:0] \$1039 ;
+  wire [17:0] \$1030 ;
+  wire [17:0] \$1031 ;
+  wire [18:0] \$1032 ;
+  wire [17:0] \$1033 ;
+  wire [18:0] \$1034 ;
+  wire [17:0] \$1035 ;
+  wire [18:0] \$1036 ;
+  wire [61:0] \$1037 ;
+  wire [61:0] \$1038 ;
+  wire [11:0] \$1039 ;
   wire \$104 ;
-  wire [17:0] \$1040 ;
-  wire [15:0] \$1041 ;
-  wire [16:0] \$1042 ;
-  wire [17:0] \$1043 ;
-  wire [17:0] \$1044 ;
-  wire [18:0] \$1045 ;
-  wire [17:0] \$1046 ;
-  wire [18:0] \$1047 ;
-  wire [17:0] \$1048 ;
-  wire [18:0] \$1049 ;
+  wire \$1040 ;
+  wire \$1041 ;
+  wire \$1042 ;
+  wire \$1043 ;
+  wire \$1044 ;
+  wire \$1045 ;
+  wire [75:0] \$1046 ;
+  wire \$1047 ;
+  wire \$1048 ;
+  wire \$1049 ;
   wire \$105 ;
-  wire [61:0] \$1050 ;
-  wire [61:0] \$1051 ;
+  wire \$1050 ;
+  wire \$1051 ;
   wire \$1052 ;
-  wire \$1053 ;
+  wire [75:0] \$1053 ;
   wire \$1054 ;
-  wire [1:0] \$1055 ;
-  wire [2:0] \$1056 ;
-  wire [1:0] \$1057 ;
-  wire [2:0] \$1058 ;
-  wire [3:0] \$1059 ;
+  wire \$1055 ;
+  wire \$1056 ;
+  wire \$1057 ;
+  wire \$1058 ;
+  wire \$1059 ;
   wire \$106 ;
-  wire [3:0] \$1060 ;
-  wire [15:0] \$1061 ;
-  wire [16:0] \$1062 ;
-  wire [17:0] \$1063 ;
-  wire [15:0] \$1064 ;
-  wire [16:0] \$1065 ;
-  wire [17:0] \$1066 ;
-  wire [15:0] \$1067 ;
-  wire [16:0] \$1068 ;
-  wire [17:0] \$1069 ;
+  wire [75:0] \$1060 ;
+  wire \$1061 ;
+  wire \$1062 ;
+  wire \$1063 ;
+  wire \$1064 ;
+  wire \$1065 ;
+  wire \$1066 ;
+  wire [75:0] \$1067 ;
+  wire \$1068 ;
+  wire \$1069 ;
   wire \$107 ;
-  wire [17:0] \$1070 ;
-  wire [18:0] \$1071 ;
-  wire [17:0] \$1072 ;
-  wire [18:0] \$1073 ;
-  wire [17:0] \$1074 ;
-  wire [18:0] \$1075 ;
-  wire [61:0] \$1076 ;
-  wire [61:0] \$1077 ;
-  wire [11:0] \$1078 ;
+  wire \$1070 ;
+  wire \$1071 ;
+  wire \$1072 ;
+  wire \$1073 ;
+  wire [75:0] \$1074 ;
+  wire \$1075 ;
+  wire \$1076 ;
+  wire \$1077 ;
+  wire \$1078 ;
   wire \$1079 ;
   wire \$108 ;
   wire \$1080 ;
-  wire [1:0] \$1081 ;
-  wire [2:0] \$1082 ;
-  wire [1:0] \$1083 ;
-  wire [2:0] \$1084 ;
-  wire [3:0] \$1085 ;
-  wire [3:0] \$1086 ;
-  wire [15:0] \$1087 ;
-  wire [16:0] \$1088 ;
-  wire [17:0] \$1089 ;
+  wire [75:0] \$1081 ;
+  wire \$1082 ;
+  wire \$1083 ;
+  wire \$1084 ;
+  wire \$1085 ;
+  wire \$1086 ;
+  wire \$1087 ;
+  wire [75:0] \$1088 ;
+  wire \$1089 ;
   wire \$109 ;
-  wire [15:0] \$1090 ;
-  wire [16:0] \$1091 ;
-  wire [17:0] \$1092 ;
-  wire [15:0] \$1093 ;
-  wire [16:0] \$1094 ;
-  wire [17:0] \$1095 ;
-  wire [17:0] \$1096 ;
-  wire [18:0] \$1097 ;
-  wire [17:0] \$1098 ;
-  wire [18:0] \$1099 ;
+  wire \$1090 ;
+  wire \$1091 ;
+  wire \$1092 ;
+  wire \$1093 ;
+  wire \$1094 ;
+  wire [75:0] \$1095 ;
+  wire \$1096 ;
+  wire \$1097 ;
+  wire \$1098 ;
+  wire \$1099 ;
   wire \$11 ;
   wire \$110 ;
-  wire [17:0] \$1100 ;
-  wire [18:0] \$1101 ;
-  wire [61:0] \$1102 ;
-  wire [61:0] \$1103 ;
-  wire [11:0] \$1104 ;
+  wire \$1100 ;
+  wire \$1101 ;
+  wire [75:0] \$1102 ;
+  wire \$1103 ;
+  wire \$1104 ;
   wire \$1105 ;
   wire \$1106 ;
-  wire [1:0] \$1107 ;
-  wire [2:0] \$1108 ;
-  wire [1:0] \$1109 ;
+  wire \$1107 ;
+  wire \$1108 ;
+  wire [75:0] \$1109 ;
   wire \$111 ;
-  wire [2:0] \$1110 ;
-  wire [3:0] \$1111 ;
-  wire [3:0] \$1112 ;
-  wire [15:0] \$1113 ;
-  wire [16:0] \$1114 ;
-  wire [17:0] \$1115 ;
-  wire [15:0] \$1116 ;
-  wire [16:0] \$1117 ;
-  wire [17:0] \$1118 ;
-  wire [15:0] \$1119 ;
+  wire \$1110 ;
+  wire \$1111 ;
+  wire \$1112 ;
+  wire \$1113 ;
+  wire \$1114 ;
+  wire \$1115 ;
+  wire [75:0] \$1116 ;
+  wire \$1117 ;
+  wire \$1118 ;
+  wire \$1119 ;
   wire \$112 ;
-  wire [16:0] \$1120 ;
-  wire [17:0] \$1121 ;
-  wire [17:0] \$1122 ;
-  wire [18:0] \$1123 ;
-  wire [17:0] \$1124 ;
-  wire [18:0] \$1125 ;
-  wire [17:0] \$1126 ;
-  wire [18:0] \$1127 ;
-  wire [61:0] \$1128 ;
-  wire [61:0] \$1129 ;
+  wire \$1120 ;
+  wire \$1121 ;
+  wire \$1122 ;
+  wire [75:0] \$1123 ;
+  wire \$1124 ;
+  wire \$1125 ;
+  wire \$1126 ;
+  wire \$1127 ;
+  wire \$1128 ;
+  wire \$1129 ;
   wire \$113 ;
-  wire [11:0] \$1130 ;
+  wire [75:0] \$1130 ;
   wire \$1131 ;
   wire \$1132 ;
-  wire [1:0] \$1133 ;
-  wire [2:0] \$1134 ;
-  wire [1:0] \$1135 ;
-  wire [2:0] \$1136 ;
-  wire [3:0] \$1137 ;
-  wire [3:0] \$1138 ;
-  wire [15:0] \$1139 ;
+  wire \$1133 ;
+  wire \$1134 ;
+  wire \$1135 ;
+  wire \$1136 ;
+  wire [75:0] \$1137 ;
+  wire \$1138 ;
+  wire \$1139 ;
   wire \$114 ;
-  wire [16:0] \$1140 ;
-  wire [17:0] \$1141 ;
-  wire [15:0] \$1142 ;
-  wire [16:0] \$1143 ;
-  wire [17:0] \$1144 ;
-  wire [15:0] \$1145 ;
-  wire [16:0] \$1146 ;
-  wire [17:0] \$1147 ;
-  wire [17:0] \$1148 ;
-  wire [18:0] \$1149 ;
+  wire \$1140 ;
+  wire \$1141 ;
+  wire \$1142 ;
+  wire \$1143 ;
+  wire [75:0] \$1144 ;
+  wire \$1145 ;
+  wire \$1146 ;
+  wire \$1147 ;
+  wire \$1148 ;
+  wire \$1149 ;
   wire \$115 ;
-  wire [17:0] \$1150 ;
-  wire [18:0] \$1151 ;
-  wire [17:0] \$1152 ;
-  wire [18:0] \$1153 ;
-  wire [61:0] \$1154 ;
-  wire [61:0] \$1155 ;
-  wire [11:0] \$1156 ;
+  wire \$1150 ;
+  wire [75:0] \$1151 ;
+  wire \$1152 ;
+  wire \$1153 ;
+  wire \$1154 ;
+  wire \$1155 ;
+  wire \$1156 ;
   wire \$1157 ;
-  wire \$1158 ;
-  wire [1:0] \$1159 ;
+  wire [75:0] \$1158 ;
+  wire \$1159 ;
   wire \$116 ;
-  wire [2:0] \$1160 ;
-  wire [1:0] \$1161 ;
-  wire [2:0] \$1162 ;
-  wire [3:0] \$1163 ;
-  wire [3:0] \$1164 ;
-  wire [15:0] \$1165 ;
-  wire [16:0] \$1166 ;
-  wire [17:0] \$1167 ;
-  wire [15:0] \$1168 ;
-  wire [16:0] \$1169 ;
+  wire \$1160 ;
+  wire \$1161 ;
+  wire \$1162 ;
+  wire \$1163 ;
+  wire \$1164 ;
+  wire [75:0] \$1165 ;
+  wire \$1166 ;
+  wire \$1167 ;
+  wire \$1168 ;
+  wire \$1169 ;
   wire \$117 ;
-  wire [17:0] \$1170 ;
-  wire [15:0] \$1171 ;
-  wire [16:0] \$1172 ;
-  wire [17:0] \$1173 ;
-  wire [17:0] \$1174 ;
-  wire [18:0] \$1175 ;
-  wire [17:0] \$1176 ;
-  wire [18:0] \$1177 ;
-  wire [17:0] \$1178 ;
-  wire [18:0] \$1179 ;
+  wire \$1170 ;
+  wire \$1171 ;
+  wire \$1172 ;
+  wire [75:0] \$1173 ;
+  wire \$1174 ;
+  wire \$1175 ;
+  wire \$1176 ;
+  wire \$1177 ;
+  wire \$1178 ;
+  wire \$1179 ;
   wire \$118 ;
-  wire [61:0] \$1180 ;
-  wire [61:0] \$1181 ;
-  wire [11:0] \$1182 ;
+  wire [75:0] \$1180 ;
+  wire \$1181 ;
+  wire \$1182 ;
   wire \$1183 ;
   wire \$1184 ;
-  wire [1:0] \$1185 ;
-  wire [2:0] \$1186 ;
-  wire [1:0] \$1187 ;
-  wire [2:0] \$1188 ;
-  wire [3:0] \$1189 ;
+  wire \$1185 ;
+  wire \$1186 ;
+  wire \$1187 ;
+  wire [75:0] \$1188 ;
+  wire \$1189 ;
   wire \$119 ;
-  wire [3:0] \$1190 ;
-  wire [15:0] \$1191 ;
-  wire [16:0] \$1192 ;
-  wire [17:0] \$1193 ;
-  wire [15:0] \$1194 ;
-  wire [16:0] \$1195 ;
-  wire [17:0] \$1196 ;
-  wire [15:0] \$1197 ;
-  wire [16:0] \$1198 ;
-  wire [17:0] \$1199 ;
+  wire \$1190 ;
+  wire \$1191 ;
+  wire \$1192 ;
+  wire \$1193 ;
+  wire \$1194 ;
+  wire [75:0] \$1195 ;
+  wire \$1196 ;
+  wire \$1197 ;
+  wire \$1198 ;
+  wire \$1199 ;
   wire \$12 ;
   wire \$120 ;
-  wire [17:0] \$1200 ;
-  wire [18:0] \$1201 ;
-  wire [17:0] \$1202 ;
-  wire [18:0] \$1203 ;
-  wire [17:0] \$1204 ;
-  wire [18:0] \$1205 ;
-  wire [61:0] \$1206 ;
-  wire [61:0] \$1207 ;
-  wire [11:0] \$1208 ;
+  wire \$1200 ;
+  wire \$1201 ;
+  wire \$1202 ;
+  wire [75:0] \$1203 ;
+  wire \$1204 ;
+  wire \$1205 ;
+  wire \$1206 ;
+  wire \$1207 ;
+  wire \$1208 ;
   wire \$1209 ;
   wire \$121 ;
-  wire \$1210 ;
-  wire [1:0] \$1211 ;
-  wire [2:0] \$1212 ;
-  wire [1:0] \$1213 ;
-  wire [2:0] \$1214 ;
-  wire [3:0] \$1215 ;
-  wire [3:0] \$1216 ;
-  wire [15:0] \$1217 ;
-  wire [16:0] \$1218 ;
-  wire [17:0] \$1219 ;
+  wire [75:0] \$1210 ;
+  wire \$1211 ;
+  wire \$1212 ;
+  wire \$1213 ;
+  wire \$1214 ;
+  wire \$1215 ;
+  wire \$1216 ;
+  wire \$1217 ;
+  wire [75:0] \$1218 ;
+  wire \$1219 ;
   wire \$122 ;
-  wire [15:0] \$1220 ;
-  wire [16:0] \$1221 ;
-  wire [17:0] \$1222 ;
-  wire [15:0] \$1223 ;
-  wire [16:0] \$1224 ;
-  wire [17:0] \$1225 ;
-  wire [17:0] \$1226 ;
-  wire [18:0] \$1227 ;
-  wire [17:0] \$1228 ;
-  wire [18:0] \$1229 ;
+  wire \$1220 ;
+  wire \$1221 ;
+  wire \$1222 ;
+  wire \$1223 ;
+  wire \$1224 ;
+  wire [75:0] \$1225 ;
+  wire \$1226 ;
+  wire \$1227 ;
+  wire \$1228 ;
+  wire \$1229 ;
   wire \$123 ;
-  wire [17:0] \$1230 ;
-  wire [18:0] \$1231 ;
-  wire [61:0] \$1232 ;
-  wire [61:0] \$1233 ;
-  wire [11:0] \$1234 ;
+  wire \$1230 ;
+  wire \$1231 ;
+  wire \$1232 ;
+  wire [75:0] \$1233 ;
+  wire \$1234 ;
   wire \$1235 ;
   wire \$1236 ;
-  wire [1:0] \$1237 ;
-  wire [2:0] \$1238 ;
-  wire [1:0] \$1239 ;
+  wire \$1237 ;
+  wire \$1238 ;
+  wire \$1239 ;
   wire \$124 ;
-  wire [2:0] \$1240 ;
-  wire [3:0] \$1241 ;
-  wire [3:0] \$1242 ;
-  wire [15:0] \$1243 ;
-  wire [16:0] \$1244 ;
-  wire [17:0] \$1245 ;
-  wire [15:0] \$1246 ;
-  wire [16:0] \$1247 ;
-  wire [17:0] \$1248 ;
-  wire [15:0] \$1249 ;
+  wire [75:0] \$1240 ;
+  wire \$1241 ;
+  wire \$1242 ;
+  wire \$1243 ;
+  wire \$1244 ;
+  wire \$1245 ;
+  wire \$1246 ;
+  wire \$1247 ;
+  wire [75:0] \$1248 ;
+  wire \$1249 ;
   wire \$125 ;
-  wire [16:0] \$1250 ;
-  wire [17:0] \$1251 ;
-  wire [17:0] \$1252 ;
-  wire [18:0] \$1253 ;
-  wire [17:0] \$1254 ;
-  wire [18:0] \$1255 ;
-  wire [17:0] \$1256 ;
-  wire [18:0] \$1257 ;
-  wire [61:0] \$1258 ;
-  wire [61:0] \$1259 ;
+  wire \$1250 ;
+  wire \$1251 ;
+  wire \$1252 ;
+  wire \$1253 ;
+  wire \$1254 ;
+  wire [75:0] \$1255 ;
+  wire \$1256 ;
+  wire \$1257 ;
+  wire \$1258 ;
+  wire \$1259 ;
   wire \$126 ;
-  wire [11:0] \$1260 ;
+  wire \$1260 ;
   wire \$1261 ;
   wire \$1262 ;
-  wire \$1263 ;
+  wire [75:0] \$1263 ;
   wire \$1264 ;
   wire \$1265 ;
   wire \$1266 ;
-  wire [75:0] \$1267 ;
+  wire \$1267 ;
   wire \$1268 ;
   wire \$1269 ;
   wire \$127 ;
-  wire \$1270 ;
+  wire [75:0] \$1270 ;
   wire \$1271 ;
   wire \$1272 ;
   wire \$1273 ;
-  wire [75:0] \$1274 ;
+  wire \$1274 ;
   wire \$1275 ;
   wire \$1276 ;
   wire \$1277 ;
-  wire \$1278 ;
+  wire [75:0] \$1278 ;
   wire \$1279 ;
   wire \$128 ;
   wire \$1280 ;
-  wire [75:0] \$1281 ;
+  wire \$1281 ;
   wire \$1282 ;
   wire \$1283 ;
   wire \$1284 ;
-  wire \$1285 ;
+  wire [75:0] \$1285 ;
   wire \$1286 ;
   wire \$1287 ;
-  wire [75:0] \$1288 ;
+  wire \$1288 ;
   wire \$1289 ;
   wire \$129 ;
   wire \$1290 ;
   wire \$1291 ;
   wire \$1292 ;
-  wire \$1293 ;
+  wire [75:0] \$1293 ;
   wire \$1294 ;
-  wire [75:0] \$1295 ;
+  wire \$1295 ;
   wire \$1296 ;
   wire \$1297 ;
   wire \$1298 ;
   wire \$1299 ;
   wire \$13 ;
   wire \$130 ;
-  wire \$1300 ;
+  wire [75:0] \$1300 ;
   wire \$1301 ;
-  wire [75:0] \$1302 ;
+  wire \$1302 ;
   wire \$1303 ;
   wire \$1304 ;
   wire \$1305 ;
   wire \$1306 ;
   wire \$1307 ;
-  wire \$1308 ;
-  wire [75:0] \$1309 ;
+  wire [75:0] \$1308 ;
+  wire \$1309 ;
   wire \$131 ;
   wire \$1310 ;
   wire \$1311 ;
   wire \$1312 ;
   wire \$1313 ;
   wire \$1314 ;
-  wire \$1315 ;
-  wire [75:0] \$1316 ;
+  wire [75:0] \$1315 ;
+  wire \$1316 ;
   wire \$1317 ;
   wire \$1318 ;
   wire \$1319 ;
@@ -10278,929 +10278,929 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$1334 ;
   wire \$1335 ;
   wire \$1336 ;
-  wire [75:0] \$1337 ;
-  wire \$1338 ;
+  wire \$1337 ;
+  wire [75:0] \$1338 ;
   wire \$1339 ;
   wire \$134 ;
   wire \$1340 ;
   wire \$1341 ;
   wire \$1342 ;
   wire \$1343 ;
-  wire [75:0] \$1344 ;
-  wire \$1345 ;
+  wire \$1344 ;
+  wire [75:0] \$1345 ;
   wire \$1346 ;
   wire \$1347 ;
   wire \$1348 ;
   wire \$1349 ;
   wire \$135 ;
   wire \$1350 ;
-  wire [75:0] \$1351 ;
+  wire \$1351 ;
   wire \$1352 ;
-  wire \$1353 ;
+  wire [75:0] \$1353 ;
   wire \$1354 ;
   wire \$1355 ;
   wire \$1356 ;
   wire \$1357 ;
-  wire [75:0] \$1358 ;
+  wire \$1358 ;
   wire \$1359 ;
   wire \$136 ;
-  wire \$1360 ;
+  wire [75:0] \$1360 ;
   wire \$1361 ;
   wire \$1362 ;
   wire \$1363 ;
   wire \$1364 ;
-  wire [75:0] \$1365 ;
+  wire \$1365 ;
   wire \$1366 ;
   wire \$1367 ;
-  wire \$1368 ;
+  wire [75:0] \$1368 ;
   wire \$1369 ;
   wire \$137 ;
   wire \$1370 ;
   wire \$1371 ;
-  wire [75:0] \$1372 ;
+  wire \$1372 ;
   wire \$1373 ;
   wire \$1374 ;
-  wire \$1375 ;
+  wire [75:0] \$1375 ;
   wire \$1376 ;
   wire \$1377 ;
   wire \$1378 ;
-  wire [75:0] \$1379 ;
+  wire \$1379 ;
   wire \$138 ;
   wire \$1380 ;
   wire \$1381 ;
   wire \$1382 ;
-  wire \$1383 ;
+  wire [75:0] \$1383 ;
   wire \$1384 ;
   wire \$1385 ;
-  wire [75:0] \$1386 ;
+  wire \$1386 ;
   wire \$1387 ;
   wire \$1388 ;
   wire \$1389 ;
   wire \$139 ;
-  wire \$1390 ;
+  wire [75:0] \$1390 ;
   wire \$1391 ;
   wire \$1392 ;
   wire \$1393 ;
-  wire [75:0] \$1394 ;
+  wire \$1394 ;
   wire \$1395 ;
   wire \$1396 ;
   wire \$1397 ;
-  wire \$1398 ;
+  wire [75:0] \$1398 ;
   wire \$1399 ;
   wire \$14 ;
   wire \$140 ;
   wire \$1400 ;
-  wire [75:0] \$1401 ;
+  wire \$1401 ;
   wire \$1402 ;
   wire \$1403 ;
   wire \$1404 ;
-  wire \$1405 ;
+  wire [75:0] \$1405 ;
   wire \$1406 ;
   wire \$1407 ;
   wire \$1408 ;
-  wire [75:0] \$1409 ;
+  wire \$1409 ;
   wire \$141 ;
   wire \$1410 ;
   wire \$1411 ;
   wire \$1412 ;
-  wire \$1413 ;
+  wire [75:0] \$1413 ;
   wire \$1414 ;
   wire \$1415 ;
-  wire [75:0] \$1416 ;
+  wire \$1416 ;
   wire \$1417 ;
   wire \$1418 ;
   wire \$1419 ;
   wire \$142 ;
-  wire \$1420 ;
+  wire [75:0] \$1420 ;
   wire \$1421 ;
   wire \$1422 ;
   wire \$1423 ;
-  wire [75:0] \$1424 ;
+  wire \$1424 ;
   wire \$1425 ;
   wire \$1426 ;
   wire \$1427 ;
-  wire \$1428 ;
+  wire [75:0] \$1428 ;
   wire \$1429 ;
   wire \$143 ;
   wire \$1430 ;
-  wire [75:0] \$1431 ;
+  wire \$1431 ;
   wire \$1432 ;
   wire \$1433 ;
   wire \$1434 ;
-  wire \$1435 ;
+  wire [75:0] \$1435 ;
   wire \$1436 ;
   wire \$1437 ;
   wire \$1438 ;
-  wire [75:0] \$1439 ;
+  wire \$1439 ;
   wire \$144 ;
   wire \$1440 ;
   wire \$1441 ;
   wire \$1442 ;
-  wire \$1443 ;
+  wire [75:0] \$1443 ;
   wire \$1444 ;
   wire \$1445 ;
-  wire [75:0] \$1446 ;
+  wire \$1446 ;
   wire \$1447 ;
   wire \$1448 ;
   wire \$1449 ;
   wire \$145 ;
-  wire \$1450 ;
+  wire [75:0] \$1450 ;
   wire \$1451 ;
   wire \$1452 ;
   wire \$1453 ;
-  wire [75:0] \$1454 ;
+  wire \$1454 ;
   wire \$1455 ;
   wire \$1456 ;
   wire \$1457 ;
-  wire \$1458 ;
+  wire [75:0] \$1458 ;
   wire \$1459 ;
   wire \$146 ;
   wire \$1460 ;
-  wire [75:0] \$1461 ;
+  wire \$1461 ;
   wire \$1462 ;
   wire \$1463 ;
   wire \$1464 ;
-  wire \$1465 ;
+  wire [75:0] \$1465 ;
   wire \$1466 ;
   wire \$1467 ;
   wire \$1468 ;
-  wire [75:0] \$1469 ;
+  wire \$1469 ;
   wire \$147 ;
   wire \$1470 ;
   wire \$1471 ;
   wire \$1472 ;
-  wire \$1473 ;
+  wire [75:0] \$1473 ;
   wire \$1474 ;
   wire \$1475 ;
-  wire [75:0] \$1476 ;
+  wire \$1476 ;
   wire \$1477 ;
   wire \$1478 ;
   wire \$1479 ;
   wire \$148 ;
-  wire \$1480 ;
+  wire [75:0] \$1480 ;
   wire \$1481 ;
   wire \$1482 ;
   wire \$1483 ;
-  wire [75:0] \$1484 ;
+  wire \$1484 ;
   wire \$1485 ;
   wire \$1486 ;
   wire \$1487 ;
-  wire \$1488 ;
+  wire [75:0] \$1488 ;
   wire \$1489 ;
   wire \$149 ;
   wire \$1490 ;
-  wire [75:0] \$1491 ;
+  wire \$1491 ;
   wire \$1492 ;
   wire \$1493 ;
   wire \$1494 ;
-  wire \$1495 ;
+  wire [75:0] \$1495 ;
   wire \$1496 ;
   wire \$1497 ;
   wire \$1498 ;
-  wire [75:0] \$1499 ;
+  wire \$1499 ;
   wire \$15 ;
   wire \$150 ;
   wire \$1500 ;
   wire \$1501 ;
   wire \$1502 ;
-  wire \$1503 ;
+  wire [75:0] \$1503 ;
   wire \$1504 ;
   wire \$1505 ;
-  wire [75:0] \$1506 ;
+  wire \$1506 ;
   wire \$1507 ;
   wire \$1508 ;
   wire \$1509 ;
   wire \$151 ;
-  wire \$1510 ;
+  wire [75:0] \$1510 ;
   wire \$1511 ;
   wire \$1512 ;
   wire \$1513 ;
-  wire [75:0] \$1514 ;
+  wire \$1514 ;
   wire \$1515 ;
   wire \$1516 ;
   wire \$1517 ;
-  wire \$1518 ;
+  wire [75:0] \$1518 ;
   wire \$1519 ;
   wire \$152 ;
   wire \$1520 ;
-  wire [75:0] \$1521 ;
+  wire \$1521 ;
   wire \$1522 ;
   wire \$1523 ;
   wire \$1524 ;
-  wire \$1525 ;
+  wire [75:0] \$1525 ;
   wire \$1526 ;
   wire \$1527 ;
   wire \$1528 ;
-  wire [75:0] \$1529 ;
+  wire \$1529 ;
   wire \$153 ;
   wire \$1530 ;
   wire \$1531 ;
   wire \$1532 ;
-  wire \$1533 ;
+  wire [75:0] \$1533 ;
   wire \$1534 ;
   wire \$1535 ;
-  wire [75:0] \$1536 ;
+  wire \$1536 ;
   wire \$1537 ;
   wire \$1538 ;
   wire \$1539 ;
   wire \$154 ;
-  wire \$1540 ;
+  wire [75:0] \$1540 ;
   wire \$1541 ;
   wire \$1542 ;
   wire \$1543 ;
-  wire [75:0] \$1544 ;
+  wire \$1544 ;
   wire \$1545 ;
   wire \$1546 ;
   wire \$1547 ;
-  wire \$1548 ;
+  wire [75:0] \$1548 ;
   wire \$1549 ;
   wire \$155 ;
   wire \$1550 ;
-  wire [75:0] \$1551 ;
+  wire \$1551 ;
   wire \$1552 ;
   wire \$1553 ;
   wire \$1554 ;
-  wire \$1555 ;
+  wire [75:0] \$1555 ;
   wire \$1556 ;
   wire \$1557 ;
   wire \$1558 ;
-  wire [75:0] \$1559 ;
+  wire \$1559 ;
   wire \$156 ;
   wire \$1560 ;
   wire \$1561 ;
   wire \$1562 ;
-  wire \$1563 ;
+  wire [75:0] \$1563 ;
   wire \$1564 ;
   wire \$1565 ;
-  wire [75:0] \$1566 ;
+  wire \$1566 ;
   wire \$1567 ;
   wire \$1568 ;
   wire \$1569 ;
   wire \$157 ;
-  wire \$1570 ;
+  wire [75:0] \$1570 ;
   wire \$1571 ;
   wire \$1572 ;
   wire \$1573 ;
-  wire [75:0] \$1574 ;
+  wire \$1574 ;
   wire \$1575 ;
   wire \$1576 ;
   wire \$1577 ;
-  wire \$1578 ;
+  wire [75:0] \$1578 ;
   wire \$1579 ;
   wire \$158 ;
   wire \$1580 ;
-  wire [75:0] \$1581 ;
+  wire \$1581 ;
   wire \$1582 ;
   wire \$1583 ;
   wire \$1584 ;
-  wire \$1585 ;
+  wire [75:0] \$1585 ;
   wire \$1586 ;
   wire \$1587 ;
   wire \$1588 ;
-  wire [75:0] \$1589 ;
+  wire \$1589 ;
   wire \$159 ;
   wire \$1590 ;
   wire \$1591 ;
   wire \$1592 ;
-  wire \$1593 ;
+  wire [75:0] \$1593 ;
   wire \$1594 ;
   wire \$1595 ;
-  wire [75:0] \$1596 ;
+  wire \$1596 ;
   wire \$1597 ;
   wire \$1598 ;
   wire \$1599 ;
   wire \$16 ;
   wire \$160 ;
-  wire \$1600 ;
+  wire [75:0] \$1600 ;
   wire \$1601 ;
   wire \$1602 ;
   wire \$1603 ;
-  wire [75:0] \$1604 ;
+  wire \$1604 ;
   wire \$1605 ;
   wire \$1606 ;
   wire \$1607 ;
-  wire \$1608 ;
+  wire [75:0] \$1608 ;
   wire \$1609 ;
   wire \$161 ;
   wire \$1610 ;
-  wire [75:0] \$1611 ;
+  wire \$1611 ;
   wire \$1612 ;
   wire \$1613 ;
   wire \$1614 ;
-  wire \$1615 ;
+  wire [75:0] \$1615 ;
   wire \$1616 ;
   wire \$1617 ;
   wire \$1618 ;
-  wire [75:0] \$1619 ;
+  wire \$1619 ;
   wire \$162 ;
   wire \$1620 ;
   wire \$1621 ;
   wire \$1622 ;
-  wire \$1623 ;
+  wire [75:0] \$1623 ;
   wire \$1624 ;
   wire \$1625 ;
-  wire [75:0] \$1626 ;
+  wire \$1626 ;
   wire \$1627 ;
   wire \$1628 ;
   wire \$1629 ;
   wire \$163 ;
-  wire \$1630 ;
+  wire [75:0] \$1630 ;
   wire \$1631 ;
   wire \$1632 ;
   wire \$1633 ;
-  wire [75:0] \$1634 ;
+  wire \$1634 ;
   wire \$1635 ;
   wire \$1636 ;
   wire \$1637 ;
-  wire \$1638 ;
+  wire [75:0] \$1638 ;
   wire \$1639 ;
   wire \$164 ;
   wire \$1640 ;
-  wire [75:0] \$1641 ;
+  wire \$1641 ;
   wire \$1642 ;
   wire \$1643 ;
   wire \$1644 ;
-  wire \$1645 ;
+  wire [75:0] \$1645 ;
   wire \$1646 ;
   wire \$1647 ;
   wire \$1648 ;
-  wire [75:0] \$1649 ;
+  wire \$1649 ;
   wire \$165 ;
   wire \$1650 ;
   wire \$1651 ;
   wire \$1652 ;
-  wire \$1653 ;
+  wire [75:0] \$1653 ;
   wire \$1654 ;
   wire \$1655 ;
-  wire [75:0] \$1656 ;
+  wire \$1656 ;
   wire \$1657 ;
   wire \$1658 ;
   wire \$1659 ;
   wire \$166 ;
-  wire \$1660 ;
+  wire [75:0] \$1660 ;
   wire \$1661 ;
   wire \$1662 ;
   wire \$1663 ;
-  wire [75:0] \$1664 ;
+  wire \$1664 ;
   wire \$1665 ;
   wire \$1666 ;
   wire \$1667 ;
-  wire \$1668 ;
+  wire [75:0] \$1668 ;
   wire \$1669 ;
   wire \$167 ;
   wire \$1670 ;
-  wire [75:0] \$1671 ;
+  wire \$1671 ;
   wire \$1672 ;
   wire \$1673 ;
   wire \$1674 ;
-  wire \$1675 ;
+  wire [75:0] \$1675 ;
   wire \$1676 ;
   wire \$1677 ;
   wire \$1678 ;
-  wire [75:0] \$1679 ;
+  wire \$1679 ;
   wire \$168 ;
   wire \$1680 ;
   wire \$1681 ;
   wire \$1682 ;
-  wire \$1683 ;
+  wire [75:0] \$1683 ;
   wire \$1684 ;
   wire \$1685 ;
-  wire [75:0] \$1686 ;
+  wire \$1686 ;
   wire \$1687 ;
   wire \$1688 ;
   wire \$1689 ;
   wire \$169 ;
-  wire \$1690 ;
+  wire [75:0] \$1690 ;
   wire \$1691 ;
   wire \$1692 ;
   wire \$1693 ;
-  wire [75:0] \$1694 ;
+  wire \$1694 ;
   wire \$1695 ;
   wire \$1696 ;
   wire \$1697 ;
-  wire \$1698 ;
+  wire [75:0] \$1698 ;
   wire \$1699 ;
   wire \$17 ;
   wire \$170 ;
   wire \$1700 ;
-  wire [75:0] \$1701 ;
+  wire \$1701 ;
   wire \$1702 ;
   wire \$1703 ;
   wire \$1704 ;
-  wire \$1705 ;
+  wire [75:0] \$1705 ;
   wire \$1706 ;
   wire \$1707 ;
   wire \$1708 ;
-  wire [75:0] \$1709 ;
+  wire \$1709 ;
   wire \$171 ;
   wire \$1710 ;
   wire \$1711 ;
   wire \$1712 ;
-  wire \$1713 ;
+  wire [75:0] \$1713 ;
   wire \$1714 ;
   wire \$1715 ;
-  wire [75:0] \$1716 ;
+  wire \$1716 ;
   wire \$1717 ;
   wire \$1718 ;
   wire \$1719 ;
   wire \$172 ;
-  wire \$1720 ;
+  wire [75:0] \$1720 ;
   wire \$1721 ;
   wire \$1722 ;
   wire \$1723 ;
-  wire [75:0] \$1724 ;
+  wire \$1724 ;
   wire \$1725 ;
   wire \$1726 ;
   wire \$1727 ;
-  wire \$1728 ;
+  wire [75:0] \$1728 ;
   wire \$1729 ;
   wire \$173 ;
   wire \$1730 ;
-  wire [75:0] \$1731 ;
+  wire \$1731 ;
   wire \$1732 ;
   wire \$1733 ;
   wire \$1734 ;
-  wire \$1735 ;
+  wire [75:0] \$1735 ;
   wire \$1736 ;
   wire \$1737 ;
   wire \$1738 ;
-  wire [75:0] \$1739 ;
+  wire \$1739 ;
   wire \$174 ;
   wire \$1740 ;
   wire \$1741 ;
   wire \$1742 ;
-  wire \$1743 ;
+  wire [75:0] \$1743 ;
   wire \$1744 ;
   wire \$1745 ;
-  wire [75:0] \$1746 ;
+  wire \$1746 ;
   wire \$1747 ;
   wire \$1748 ;
   wire \$1749 ;
   wire \$175 ;
-  wire \$1750 ;
+  wire [75:0] \$1750 ;
   wire \$1751 ;
   wire \$1752 ;
   wire \$1753 ;
-  wire [75:0] \$1754 ;
+  wire \$1754 ;
   wire \$1755 ;
   wire \$1756 ;
   wire \$1757 ;
-  wire \$1758 ;
+  wire [75:0] \$1758 ;
   wire \$1759 ;
   wire \$176 ;
   wire \$1760 ;
-  wire [75:0] \$1761 ;
+  wire \$1761 ;
   wire \$1762 ;
   wire \$1763 ;
   wire \$1764 ;
-  wire \$1765 ;
+  wire [75:0] \$1765 ;
   wire \$1766 ;
   wire \$1767 ;
   wire \$1768 ;
-  wire [75:0] \$1769 ;
+  wire \$1769 ;
   wire \$177 ;
   wire \$1770 ;
   wire \$1771 ;
   wire \$1772 ;
-  wire \$1773 ;
+  wire [75:0] \$1773 ;
   wire \$1774 ;
   wire \$1775 ;
-  wire [75:0] \$1776 ;
+  wire \$1776 ;
   wire \$1777 ;
   wire \$1778 ;
   wire \$1779 ;
   wire \$178 ;
-  wire \$1780 ;
+  wire [75:0] \$1780 ;
   wire \$1781 ;
   wire \$1782 ;
   wire \$1783 ;
-  wire [75:0] \$1784 ;
+  wire \$1784 ;
   wire \$1785 ;
   wire \$1786 ;
   wire \$1787 ;
-  wire \$1788 ;
+  wire [75:0] \$1788 ;
   wire \$1789 ;
   wire \$179 ;
   wire \$1790 ;
-  wire [75:0] \$1791 ;
+  wire \$1791 ;
   wire \$1792 ;
   wire \$1793 ;
   wire \$1794 ;
-  wire \$1795 ;
+  wire [75:0] \$1795 ;
   wire \$1796 ;
   wire \$1797 ;
   wire \$1798 ;
-  wire [75:0] \$1799 ;
+  wire \$1799 ;
   wire \$18 ;
   wire \$180 ;
   wire \$1800 ;
   wire \$1801 ;
   wire \$1802 ;
-  wire \$1803 ;
+  wire [75:0] \$1803 ;
   wire \$1804 ;
   wire \$1805 ;
-  wire [75:0] \$1806 ;
+  wire \$1806 ;
   wire \$1807 ;
   wire \$1808 ;
   wire \$1809 ;
   wire \$181 ;
-  wire \$1810 ;
+  wire [75:0] \$1810 ;
   wire \$1811 ;
   wire \$1812 ;
   wire \$1813 ;
-  wire [75:0] \$1814 ;
+  wire \$1814 ;
   wire \$1815 ;
   wire \$1816 ;
   wire \$1817 ;
-  wire \$1818 ;
+  wire [75:0] \$1818 ;
   wire \$1819 ;
   wire \$182 ;
   wire \$1820 ;
-  wire [75:0] \$1821 ;
+  wire \$1821 ;
   wire \$1822 ;
   wire \$1823 ;
   wire \$1824 ;
-  wire \$1825 ;
+  wire [75:0] \$1825 ;
   wire \$1826 ;
   wire \$1827 ;
   wire \$1828 ;
-  wire [75:0] \$1829 ;
+  wire \$1829 ;
   wire \$183 ;
   wire \$1830 ;
   wire \$1831 ;
   wire \$1832 ;
-  wire \$1833 ;
+  wire [75:0] \$1833 ;
   wire \$1834 ;
   wire \$1835 ;
-  wire [75:0] \$1836 ;
+  wire \$1836 ;
   wire \$1837 ;
   wire \$1838 ;
   wire \$1839 ;
   wire \$184 ;
-  wire \$1840 ;
+  wire [75:0] \$1840 ;
   wire \$1841 ;
   wire \$1842 ;
   wire \$1843 ;
-  wire [75:0] \$1844 ;
+  wire \$1844 ;
   wire \$1845 ;
   wire \$1846 ;
   wire \$1847 ;
-  wire \$1848 ;
+  wire [75:0] \$1848 ;
   wire \$1849 ;
   wire \$185 ;
   wire \$1850 ;
-  wire [75:0] \$1851 ;
+  wire \$1851 ;
   wire \$1852 ;
   wire \$1853 ;
   wire \$1854 ;
-  wire \$1855 ;
+  wire [75:0] \$1855 ;
   wire \$1856 ;
   wire \$1857 ;
   wire \$1858 ;
-  wire [75:0] \$1859 ;
+  wire \$1859 ;
   wire \$186 ;
   wire \$1860 ;
   wire \$1861 ;
   wire \$1862 ;
-  wire \$1863 ;
+  wire [75:0] \$1863 ;
   wire \$1864 ;
   wire \$1865 ;
-  wire [75:0] \$1866 ;
+  wire \$1866 ;
   wire \$1867 ;
   wire \$1868 ;
   wire \$1869 ;
   wire \$187 ;
-  wire \$1870 ;
+  wire [75:0] \$1870 ;
   wire \$1871 ;
   wire \$1872 ;
   wire \$1873 ;
-  wire [75:0] \$1874 ;
+  wire \$1874 ;
   wire \$1875 ;
   wire \$1876 ;
   wire \$1877 ;
-  wire \$1878 ;
+  wire [75:0] \$1878 ;
   wire \$1879 ;
   wire \$188 ;
   wire \$1880 ;
-  wire [75:0] \$1881 ;
+  wire \$1881 ;
   wire \$1882 ;
   wire \$1883 ;
   wire \$1884 ;
-  wire \$1885 ;
+  wire [75:0] \$1885 ;
   wire \$1886 ;
   wire \$1887 ;
   wire \$1888 ;
-  wire [75:0] \$1889 ;
+  wire \$1889 ;
   wire \$189 ;
   wire \$1890 ;
   wire \$1891 ;
   wire \$1892 ;
-  wire \$1893 ;
+  wire [75:0] \$1893 ;
   wire \$1894 ;
   wire \$1895 ;
-  wire [75:0] \$1896 ;
+  wire \$1896 ;
   wire \$1897 ;
   wire \$1898 ;
   wire \$1899 ;
   wire \$19 ;
   wire \$190 ;
-  wire \$1900 ;
+  wire [75:0] \$1900 ;
   wire \$1901 ;
   wire \$1902 ;
   wire \$1903 ;
-  wire [75:0] \$1904 ;
+  wire \$1904 ;
   wire \$1905 ;
   wire \$1906 ;
   wire \$1907 ;
-  wire \$1908 ;
+  wire [75:0] \$1908 ;
   wire \$1909 ;
   wire \$191 ;
   wire \$1910 ;
-  wire [75:0] \$1911 ;
+  wire \$1911 ;
   wire \$1912 ;
   wire \$1913 ;
   wire \$1914 ;
-  wire \$1915 ;
+  wire [75:0] \$1915 ;
   wire \$1916 ;
   wire \$1917 ;
   wire \$1918 ;
-  wire [75:0] \$1919 ;
+  wire \$1919 ;
   wire \$192 ;
   wire \$1920 ;
   wire \$1921 ;
   wire \$1922 ;
-  wire \$1923 ;
+  wire [75:0] \$1923 ;
   wire \$1924 ;
   wire \$1925 ;
-  wire [75:0] \$1926 ;
+  wire \$1926 ;
   wire \$1927 ;
   wire \$1928 ;
   wire \$1929 ;
   wire \$193 ;
-  wire \$1930 ;
+  wire [75:0] \$1930 ;
   wire \$1931 ;
   wire \$1932 ;
   wire \$1933 ;
-  wire [75:0] \$1934 ;
+  wire \$1934 ;
   wire \$1935 ;
   wire \$1936 ;
   wire \$1937 ;
-  wire \$1938 ;
+  wire [75:0] \$1938 ;
   wire \$1939 ;
   wire \$194 ;
   wire \$1940 ;
-  wire [75:0] \$1941 ;
+  wire \$1941 ;
   wire \$1942 ;
   wire \$1943 ;
   wire \$1944 ;
-  wire \$1945 ;
+  wire [75:0] \$1945 ;
   wire \$1946 ;
   wire \$1947 ;
   wire \$1948 ;
-  wire [75:0] \$1949 ;
+  wire \$1949 ;
   wire \$195 ;
   wire \$1950 ;
   wire \$1951 ;
   wire \$1952 ;
-  wire \$1953 ;
+  wire [75:0] \$1953 ;
   wire \$1954 ;
   wire \$1955 ;
-  wire [75:0] \$1956 ;
+  wire \$1956 ;
   wire \$1957 ;
   wire \$1958 ;
   wire \$1959 ;
   wire \$196 ;
-  wire \$1960 ;
+  wire [75:0] \$1960 ;
   wire \$1961 ;
   wire \$1962 ;
   wire \$1963 ;
-  wire [75:0] \$1964 ;
+  wire \$1964 ;
   wire \$1965 ;
   wire \$1966 ;
   wire \$1967 ;
-  wire \$1968 ;
+  wire [75:0] \$1968 ;
   wire \$1969 ;
   wire \$197 ;
   wire \$1970 ;
-  wire [75:0] \$1971 ;
+  wire \$1971 ;
   wire \$1972 ;
   wire \$1973 ;
   wire \$1974 ;
-  wire \$1975 ;
+  wire [75:0] \$1975 ;
   wire \$1976 ;
   wire \$1977 ;
   wire \$1978 ;
-  wire [75:0] \$1979 ;
+  wire \$1979 ;
   wire \$198 ;
   wire \$1980 ;
   wire \$1981 ;
   wire \$1982 ;
-  wire \$1983 ;
+  wire [75:0] \$1983 ;
   wire \$1984 ;
   wire \$1985 ;
-  wire [75:0] \$1986 ;
+  wire \$1986 ;
   wire \$1987 ;
   wire \$1988 ;
   wire \$1989 ;
   wire \$199 ;
-  wire \$1990 ;
+  wire [75:0] \$1990 ;
   wire \$1991 ;
   wire \$1992 ;
   wire \$1993 ;
-  wire [75:0] \$1994 ;
+  wire \$1994 ;
   wire \$1995 ;
   wire \$1996 ;
   wire \$1997 ;
-  wire \$1998 ;
+  wire [75:0] \$1998 ;
   wire \$1999 ;
   wire \$2 ;
   wire \$20 ;
   wire \$200 ;
   wire \$2000 ;
-  wire [75:0] \$2001 ;
+  wire \$2001 ;
   wire \$2002 ;
   wire \$2003 ;
   wire \$2004 ;
-  wire \$2005 ;
+  wire [75:0] \$2005 ;
   wire \$2006 ;
   wire \$2007 ;
   wire \$2008 ;
-  wire [75:0] \$2009 ;
+  wire \$2009 ;
   wire \$201 ;
   wire \$2010 ;
   wire \$2011 ;
   wire \$2012 ;
-  wire \$2013 ;
+  wire [75:0] \$2013 ;
   wire \$2014 ;
   wire \$2015 ;
-  wire [75:0] \$2016 ;
+  wire \$2016 ;
   wire \$2017 ;
   wire \$2018 ;
   wire \$2019 ;
   wire \$202 ;
-  wire \$2020 ;
+  wire [75:0] \$2020 ;
   wire \$2021 ;
   wire \$2022 ;
   wire \$2023 ;
-  wire [75:0] \$2024 ;
+  wire \$2024 ;
   wire \$2025 ;
   wire \$2026 ;
   wire \$2027 ;
-  wire \$2028 ;
+  wire [75:0] \$2028 ;
   wire \$2029 ;
   wire \$203 ;
   wire \$2030 ;
-  wire [75:0] \$2031 ;
+  wire \$2031 ;
   wire \$2032 ;
   wire \$2033 ;
   wire \$2034 ;
-  wire \$2035 ;
+  wire [75:0] \$2035 ;
   wire \$2036 ;
   wire \$2037 ;
   wire \$2038 ;
-  wire [75:0] \$2039 ;
+  wire \$2039 ;
   wire \$204 ;
   wire \$2040 ;
   wire \$2041 ;
   wire \$2042 ;
-  wire \$2043 ;
+  wire [75:0] \$2043 ;
   wire \$2044 ;
   wire \$2045 ;
-  wire [75:0] \$2046 ;
+  wire \$2046 ;
   wire \$2047 ;
   wire \$2048 ;
   wire \$2049 ;
   wire \$205 ;
-  wire \$2050 ;
+  wire [75:0] \$2050 ;
   wire \$2051 ;
   wire \$2052 ;
   wire \$2053 ;
-  wire [75:0] \$2054 ;
+  wire \$2054 ;
   wire \$2055 ;
   wire \$2056 ;
   wire \$2057 ;
-  wire \$2058 ;
+  wire [75:0] \$2058 ;
   wire \$2059 ;
   wire \$206 ;
   wire \$2060 ;
-  wire [75:0] \$2061 ;
+  wire \$2061 ;
   wire \$2062 ;
   wire \$2063 ;
   wire \$2064 ;
-  wire \$2065 ;
+  wire [75:0] \$2065 ;
   wire \$2066 ;
   wire \$2067 ;
   wire \$2068 ;
-  wire [75:0] \$2069 ;
+  wire \$2069 ;
   wire \$207 ;
   wire \$2070 ;
   wire \$2071 ;
   wire \$2072 ;
-  wire \$2073 ;
+  wire [75:0] \$2073 ;
   wire \$2074 ;
   wire \$2075 ;
-  wire [75:0] \$2076 ;
+  wire \$2076 ;
   wire \$2077 ;
   wire \$2078 ;
   wire \$2079 ;
   wire \$208 ;
-  wire \$2080 ;
+  wire [75:0] \$2080 ;
   wire \$2081 ;
   wire \$2082 ;
   wire \$2083 ;
-  wire [75:0] \$2084 ;
+  wire \$2084 ;
   wire \$2085 ;
   wire \$2086 ;
   wire \$2087 ;
-  wire \$2088 ;
+  wire [75:0] \$2088 ;
   wire \$2089 ;
   wire \$209 ;
   wire \$2090 ;
-  wire [75:0] \$2091 ;
+  wire \$2091 ;
   wire \$2092 ;
   wire \$2093 ;
   wire \$2094 ;
-  wire \$2095 ;
+  wire [75:0] \$2095 ;
   wire \$2096 ;
   wire \$2097 ;
   wire \$2098 ;
-  wire [75:0] \$2099 ;
+  wire \$2099 ;
   wire \$21 ;
   wire \$210 ;
   wire \$2100 ;
   wire \$2101 ;
   wire \$2102 ;
-  wire \$2103 ;
+  wire [75:0] \$2103 ;
   wire \$2104 ;
   wire \$2105 ;
-  wire [75:0] \$2106 ;
+  wire \$2106 ;
   wire \$2107 ;
   wire \$2108 ;
   wire \$2109 ;
   wire \$211 ;
-  wire \$2110 ;
+  wire [75:0] \$2110 ;
   wire \$2111 ;
   wire \$2112 ;
   wire \$2113 ;
-  wire [75:0] \$2114 ;
+  wire \$2114 ;
   wire \$2115 ;
   wire \$2116 ;
   wire \$2117 ;
-  wire \$2118 ;
+  wire [75:0] \$2118 ;
   wire \$2119 ;
   wire \$212 ;
   wire \$2120 ;
-  wire [75:0] \$2121 ;
+  wire \$2121 ;
   wire \$2122 ;
   wire \$2123 ;
   wire \$2124 ;
-  wire \$2125 ;
+  wire [75:0] \$2125 ;
   wire \$2126 ;
   wire \$2127 ;
   wire \$2128 ;
-  wire [75:0] \$2129 ;
+  wire \$2129 ;
   wire \$213 ;
   wire \$2130 ;
   wire \$2131 ;
-  wire \$2132 ;
+  wire [75:0] \$2132 ;
   wire \$2133 ;
   wire \$2134 ;
   wire \$2135 ;
-  wire [75:0] \$2136 ;
+  wire \$2136 ;
   wire \$2137 ;
   wire \$2138 ;
-  wire \$2139 ;
+  wire [75:0] \$2139 ;
   wire \$214 ;
   wire \$2140 ;
   wire \$2141 ;
   wire \$2142 ;
   wire \$2143 ;
-  wire [75:0] \$2144 ;
+  wire \$2144 ;
   wire \$2145 ;
-  wire \$2146 ;
+  wire [75:0] \$2146 ;
   wire \$2147 ;
   wire \$2148 ;
   wire \$2149 ;
   wire \$215 ;
   wire \$2150 ;
-  wire [75:0] \$2151 ;
+  wire \$2151 ;
   wire \$2152 ;
-  wire \$2153 ;
+  wire [75:0] \$2153 ;
   wire \$2154 ;
   wire \$2155 ;
   wire \$2156 ;
   wire \$2157 ;
   wire \$2158 ;
-  wire [75:0] \$2159 ;
+  wire \$2159 ;
   wire \$216 ;
-  wire \$2160 ;
+  wire [75:0] \$2160 ;
   wire \$2161 ;
   wire \$2162 ;
   wire \$2163 ;
   wire \$2164 ;
   wire \$2165 ;
-  wire [75:0] \$2166 ;
-  wire \$2167 ;
+  wire \$2166 ;
+  wire [75:0] \$2167 ;
   wire \$2168 ;
   wire \$2169 ;
   wire \$217 ;
@@ -11223,16 +11223,16 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$2185 ;
   wire \$2186 ;
   wire \$2187 ;
-  wire \$2188 ;
-  wire [75:0] \$2189 ;
+  wire [75:0] \$2188 ;
+  wire \$2189 ;
   wire \$219 ;
   wire \$2190 ;
   wire \$2191 ;
   wire \$2192 ;
   wire \$2193 ;
   wire \$2194 ;
-  wire \$2195 ;
-  wire [75:0] \$2196 ;
+  wire [75:0] \$2195 ;
+  wire \$2196 ;
   wire \$2197 ;
   wire \$2198 ;
   wire \$2199 ;
@@ -11240,33 +11240,33 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$220 ;
   wire \$2200 ;
   wire \$2201 ;
-  wire \$2202 ;
+  wire [75:0] \$2202 ;
   wire \$2203 ;
-  wire [75:0] \$2204 ;
+  wire \$2204 ;
   wire \$2205 ;
   wire \$2206 ;
   wire \$2207 ;
   wire \$2208 ;
-  wire \$2209 ;
+  wire [75:0] \$2209 ;
   wire \$221 ;
   wire \$2210 ;
-  wire [75:0] \$2211 ;
+  wire \$2211 ;
   wire \$2212 ;
   wire \$2213 ;
   wire \$2214 ;
   wire \$2215 ;
-  wire \$2216 ;
+  wire [75:0] \$2216 ;
   wire \$2217 ;
   wire \$2218 ;
-  wire [75:0] \$2219 ;
+  wire \$2219 ;
   wire \$222 ;
   wire \$2220 ;
   wire \$2221 ;
   wire \$2222 ;
-  wire \$2223 ;
+  wire [75:0] \$2223 ;
   wire \$2224 ;
   wire \$2225 ;
-  wire [75:0] \$2226 ;
+  wire \$2226 ;
   wire \$2227 ;
   wire \$2228 ;
   wire \$2229 ;
@@ -11275,7 +11275,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$2231 ;
   wire \$2232 ;
   wire \$2233 ;
-  wire [75:0] \$2234 ;
+  wire \$2234 ;
   wire \$2235 ;
   wire \$2236 ;
   wire \$2237 ;
@@ -11283,7 +11283,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$2239 ;
   wire \$224 ;
   wire \$2240 ;
-  wire [75:0] \$2241 ;
+  wire \$2241 ;
   wire \$2242 ;
   wire \$2243 ;
   wire \$2244 ;
@@ -11291,7 +11291,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$2246 ;
   wire \$2247 ;
   wire \$2248 ;
-  wire [75:0] \$2249 ;
+  wire \$2249 ;
   wire \$225 ;
   wire \$2250 ;
   wire \$2251 ;
@@ -11299,7 +11299,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$2253 ;
   wire \$2254 ;
   wire \$2255 ;
-  wire [75:0] \$2256 ;
+  wire \$2256 ;
   wire \$2257 ;
   wire \$2258 ;
   wire \$2259 ;
@@ -11308,7 +11308,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$2261 ;
   wire \$2262 ;
   wire \$2263 ;
-  wire [75:0] \$2264 ;
+  wire \$2264 ;
   wire \$2265 ;
   wire \$2266 ;
   wire \$2267 ;
@@ -11316,7 +11316,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$2269 ;
   wire \$227 ;
   wire \$2270 ;
-  wire [75:0] \$2271 ;
+  wire \$2271 ;
   wire \$2272 ;
   wire \$2273 ;
   wire \$2274 ;
@@ -11324,7 +11324,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$2276 ;
   wire \$2277 ;
   wire \$2278 ;
-  wire [75:0] \$2279 ;
+  wire \$2279 ;
   wire \$228 ;
   wire \$2280 ;
   wire \$2281 ;
@@ -11332,7 +11332,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$2283 ;
   wire \$2284 ;
   wire \$2285 ;
-  wire [75:0] \$2286 ;
+  wire \$2286 ;
   wire \$2287 ;
   wire \$2288 ;
   wire \$2289 ;
@@ -11357,119 +11357,119 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$2305 ;
   wire \$2306 ;
   wire \$2307 ;
-  wire \$2308 ;
-  wire [75:0] \$2309 ;
+  wire [75:0] \$2308 ;
+  wire \$2309 ;
   wire \$231 ;
   wire \$2310 ;
   wire \$2311 ;
   wire \$2312 ;
   wire \$2313 ;
   wire \$2314 ;
-  wire \$2315 ;
-  wire [75:0] \$2316 ;
+  wire [75:0] \$2315 ;
+  wire \$2316 ;
   wire \$2317 ;
   wire \$2318 ;
   wire \$2319 ;
   wire \$232 ;
   wire \$2320 ;
   wire \$2321 ;
-  wire \$2322 ;
+  wire [75:0] \$2322 ;
   wire \$2323 ;
-  wire [75:0] \$2324 ;
+  wire \$2324 ;
   wire \$2325 ;
   wire \$2326 ;
   wire \$2327 ;
   wire \$2328 ;
-  wire \$2329 ;
+  wire [75:0] \$2329 ;
   wire \$233 ;
   wire \$2330 ;
-  wire [75:0] \$2331 ;
+  wire \$2331 ;
   wire \$2332 ;
   wire \$2333 ;
   wire \$2334 ;
   wire \$2335 ;
-  wire \$2336 ;
+  wire [75:0] \$2336 ;
   wire \$2337 ;
   wire \$2338 ;
-  wire [75:0] \$2339 ;
+  wire \$2339 ;
   wire \$234 ;
   wire \$2340 ;
   wire \$2341 ;
   wire \$2342 ;
-  wire \$2343 ;
+  wire [75:0] \$2343 ;
   wire \$2344 ;
   wire \$2345 ;
-  wire [75:0] \$2346 ;
+  wire \$2346 ;
   wire \$2347 ;
   wire \$2348 ;
   wire \$2349 ;
   wire \$235 ;
-  wire \$2350 ;
+  wire [75:0] \$2350 ;
   wire \$2351 ;
   wire \$2352 ;
-  wire [75:0] \$2353 ;
+  wire \$2353 ;
   wire \$2354 ;
   wire \$2355 ;
   wire \$2356 ;
-  wire \$2357 ;
+  wire [75:0] \$2357 ;
   wire \$2358 ;
   wire \$2359 ;
   wire \$236 ;
-  wire [75:0] \$2360 ;
+  wire \$2360 ;
   wire \$2361 ;
   wire \$2362 ;
   wire \$2363 ;
-  wire \$2364 ;
+  wire [75:0] \$2364 ;
   wire \$2365 ;
   wire \$2366 ;
-  wire [75:0] \$2367 ;
+  wire \$2367 ;
   wire \$2368 ;
   wire \$2369 ;
   wire \$237 ;
   wire \$2370 ;
-  wire \$2371 ;
+  wire [75:0] \$2371 ;
   wire \$2372 ;
   wire \$2373 ;
-  wire [75:0] \$2374 ;
+  wire \$2374 ;
   wire \$2375 ;
   wire \$2376 ;
   wire \$2377 ;
-  wire \$2378 ;
+  wire [75:0] \$2378 ;
   wire \$2379 ;
   wire \$238 ;
   wire \$2380 ;
-  wire [75:0] \$2381 ;
+  wire \$2381 ;
   wire \$2382 ;
   wire \$2383 ;
   wire \$2384 ;
-  wire \$2385 ;
+  wire [75:0] \$2385 ;
   wire \$2386 ;
   wire \$2387 ;
-  wire [75:0] \$2388 ;
+  wire \$2388 ;
   wire \$2389 ;
   wire \$239 ;
   wire \$2390 ;
   wire \$2391 ;
-  wire \$2392 ;
+  wire [75:0] \$2392 ;
   wire \$2393 ;
   wire \$2394 ;
-  wire [75:0] \$2395 ;
+  wire \$2395 ;
   wire \$2396 ;
   wire \$2397 ;
   wire \$2398 ;
-  wire \$2399 ;
+  wire [75:0] \$2399 ;
   wire \$24 ;
   wire \$240 ;
   wire \$2400 ;
   wire \$2401 ;
-  wire [75:0] \$2402 ;
+  wire \$2402 ;
   wire \$2403 ;
   wire \$2404 ;
   wire \$2405 ;
   wire \$2406 ;
   wire \$2407 ;
   wire \$2408 ;
-  wire [75:0] \$2409 ;
+  wire \$2409 ;
   wire \$241 ;
   wire \$2410 ;
   wire \$2411 ;
@@ -11477,7 +11477,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$2413 ;
   wire \$2414 ;
   wire \$2415 ;
-  wire [75:0] \$2416 ;
+  wire \$2416 ;
   wire \$2417 ;
   wire \$2418 ;
   wire \$2419 ;
@@ -11485,7 +11485,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$2420 ;
   wire \$2421 ;
   wire \$2422 ;
-  wire [75:0] \$2423 ;
+  wire \$2423 ;
   wire \$2424 ;
   wire \$2425 ;
   wire \$2426 ;
@@ -11493,14 +11493,14 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$2428 ;
   wire \$2429 ;
   wire \$243 ;
-  wire [75:0] \$2430 ;
+  wire \$2430 ;
   wire \$2431 ;
   wire \$2432 ;
   wire \$2433 ;
   wire \$2434 ;
   wire \$2435 ;
   wire \$2436 ;
-  wire [75:0] \$2437 ;
+  wire \$2437 ;
   wire \$2438 ;
   wire \$2439 ;
   wire \$244 ;
@@ -11508,7 +11508,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$2441 ;
   wire \$2442 ;
   wire \$2443 ;
-  wire [75:0] \$2444 ;
+  wire \$2444 ;
   wire \$2445 ;
   wire \$2446 ;
   wire \$2447 ;
@@ -11537,14 +11537,14 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$2468 ;
   wire \$2469 ;
   wire \$247 ;
-  wire \$2470 ;
+  wire [75:0] \$2470 ;
   wire \$2471 ;
   wire \$2472 ;
   wire \$2473 ;
   wire \$2474 ;
   wire \$2475 ;
   wire \$2476 ;
-  wire \$2477 ;
+  wire [75:0] \$2477 ;
   wire \$2478 ;
   wire \$2479 ;
   wire \$248 ;
@@ -11552,7 +11552,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$2481 ;
   wire \$2482 ;
   wire \$2483 ;
-  wire \$2484 ;
+  wire [75:0] \$2484 ;
   wire \$2485 ;
   wire \$2486 ;
   wire \$2487 ;
@@ -11560,14 +11560,14 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$2489 ;
   wire \$249 ;
   wire \$2490 ;
-  wire \$2491 ;
+  wire [75:0] \$2491 ;
   wire \$2492 ;
   wire \$2493 ;
   wire \$2494 ;
   wire \$2495 ;
   wire \$2496 ;
   wire \$2497 ;
-  wire \$2498 ;
+  wire [75:0] \$2498 ;
   wire \$2499 ;
   wire \$25 ;
   wire \$250 ;
@@ -11576,7 +11576,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$2502 ;
   wire \$2503 ;
   wire \$2504 ;
-  wire \$2505 ;
+  wire [75:0] \$2505 ;
   wire \$2506 ;
   wire \$2507 ;
   wire \$2508 ;
@@ -11584,79 +11584,79 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$251 ;
   wire \$2510 ;
   wire \$2511 ;
-  wire \$2512 ;
+  wire [75:0] \$2512 ;
   wire \$2513 ;
   wire \$2514 ;
-  wire [75:0] \$2515 ;
+  wire \$2515 ;
   wire \$2516 ;
   wire \$2517 ;
   wire \$2518 ;
-  wire \$2519 ;
+  wire [75:0] \$2519 ;
   wire \$252 ;
   wire \$2520 ;
   wire \$2521 ;
-  wire [75:0] \$2522 ;
+  wire \$2522 ;
   wire \$2523 ;
   wire \$2524 ;
   wire \$2525 ;
-  wire \$2526 ;
+  wire [75:0] \$2526 ;
   wire \$2527 ;
   wire \$2528 ;
-  wire [75:0] \$2529 ;
+  wire \$2529 ;
   wire \$253 ;
   wire \$2530 ;
   wire \$2531 ;
   wire \$2532 ;
-  wire \$2533 ;
+  wire [75:0] \$2533 ;
   wire \$2534 ;
   wire \$2535 ;
-  wire [75:0] \$2536 ;
+  wire \$2536 ;
   wire \$2537 ;
   wire \$2538 ;
   wire \$2539 ;
   wire \$254 ;
-  wire \$2540 ;
+  wire [75:0] \$2540 ;
   wire \$2541 ;
   wire \$2542 ;
-  wire [75:0] \$2543 ;
+  wire \$2543 ;
   wire \$2544 ;
   wire \$2545 ;
   wire \$2546 ;
-  wire \$2547 ;
+  wire [75:0] \$2547 ;
   wire \$2548 ;
   wire \$2549 ;
   wire \$255 ;
-  wire [75:0] \$2550 ;
+  wire \$2550 ;
   wire \$2551 ;
   wire \$2552 ;
   wire \$2553 ;
-  wire \$2554 ;
+  wire [75:0] \$2554 ;
   wire \$2555 ;
   wire \$2556 ;
-  wire [75:0] \$2557 ;
+  wire \$2557 ;
   wire \$2558 ;
   wire \$2559 ;
   wire \$256 ;
   wire \$2560 ;
-  wire \$2561 ;
+  wire [75:0] \$2561 ;
   wire \$2562 ;
   wire \$2563 ;
-  wire [75:0] \$2564 ;
+  wire \$2564 ;
   wire \$2565 ;
   wire \$2566 ;
   wire \$2567 ;
-  wire \$2568 ;
+  wire [75:0] \$2568 ;
   wire \$2569 ;
   wire \$257 ;
   wire \$2570 ;
-  wire [75:0] \$2571 ;
+  wire \$2571 ;
   wire \$2572 ;
   wire \$2573 ;
   wire \$2574 ;
-  wire \$2575 ;
+  wire [75:0] \$2575 ;
   wire \$2576 ;
   wire \$2577 ;
-  wire [75:0] \$2578 ;
+  wire \$2578 ;
   wire \$2579 ;
   wire \$258 ;
   wire \$2580 ;
@@ -11664,7 +11664,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$2582 ;
   wire \$2583 ;
   wire \$2584 ;
-  wire [75:0] \$2585 ;
+  wire \$2585 ;
   wire \$2586 ;
   wire \$2587 ;
   wire \$2588 ;
@@ -11672,14 +11672,14 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$259 ;
   wire \$2590 ;
   wire \$2591 ;
-  wire [75:0] \$2592 ;
+  wire \$2592 ;
   wire \$2593 ;
   wire \$2594 ;
   wire \$2595 ;
   wire \$2596 ;
   wire \$2597 ;
   wire \$2598 ;
-  wire [75:0] \$2599 ;
+  wire \$2599 ;
   wire \$26 ;
   wire \$260 ;
   wire \$2600 ;
@@ -11688,7 +11688,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$2603 ;
   wire \$2604 ;
   wire \$2605 ;
-  wire [75:0] \$2606 ;
+  wire \$2606 ;
   wire \$2607 ;
   wire \$2608 ;
   wire \$2609 ;
@@ -11696,7 +11696,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$2610 ;
   wire \$2611 ;
   wire \$2612 ;
-  wire [75:0] \$2613 ;
+  wire \$2613 ;
   wire \$2614 ;
   wire \$2615 ;
   wire \$2616 ;
@@ -11704,7 +11704,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$2618 ;
   wire \$2619 ;
   wire \$262 ;
-  wire [75:0] \$2620 ;
+  wire \$2620 ;
   wire \$2621 ;
   wire \$2622 ;
   wire \$2623 ;
@@ -11732,7 +11732,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$2643 ;
   wire \$2644 ;
   wire \$2645 ;
-  wire \$2646 ;
+  wire [75:0] \$2646 ;
   wire \$2647 ;
   wire \$2648 ;
   wire \$2649 ;
@@ -11740,7 +11740,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$2650 ;
   wire \$2651 ;
   wire \$2652 ;
-  wire \$2653 ;
+  wire [75:0] \$2653 ;
   wire \$2654 ;
   wire \$2655 ;
   wire \$2656 ;
@@ -11748,14 +11748,14 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$2658 ;
   wire \$2659 ;
   wire \$266 ;
-  wire \$2660 ;
+  wire [75:0] \$2660 ;
   wire \$2661 ;
   wire \$2662 ;
   wire \$2663 ;
   wire \$2664 ;
   wire \$2665 ;
   wire \$2666 ;
-  wire \$2667 ;
+  wire [75:0] \$2667 ;
   wire \$2668 ;
   wire \$2669 ;
   wire \$267 ;
@@ -11763,7 +11763,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$2671 ;
   wire \$2672 ;
   wire \$2673 ;
-  wire \$2674 ;
+  wire [75:0] \$2674 ;
   wire \$2675 ;
   wire \$2676 ;
   wire \$2677 ;
@@ -11771,111 +11771,111 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$2679 ;
   wire \$268 ;
   wire \$2680 ;
-  wire \$2681 ;
+  wire [75:0] \$2681 ;
   wire \$2682 ;
   wire \$2683 ;
   wire \$2684 ;
   wire \$2685 ;
   wire \$2686 ;
   wire \$2687 ;
-  wire \$2688 ;
+  wire [75:0] \$2688 ;
   wire \$2689 ;
   wire \$269 ;
   wire \$2690 ;
-  wire [75:0] \$2691 ;
+  wire \$2691 ;
   wire \$2692 ;
   wire \$2693 ;
   wire \$2694 ;
-  wire \$2695 ;
+  wire [75:0] \$2695 ;
   wire \$2696 ;
   wire \$2697 ;
-  wire [75:0] \$2698 ;
+  wire \$2698 ;
   wire \$2699 ;
   wire \$27 ;
   wire \$270 ;
   wire \$2700 ;
   wire \$2701 ;
-  wire \$2702 ;
+  wire [75:0] \$2702 ;
   wire \$2703 ;
   wire \$2704 ;
-  wire [75:0] \$2705 ;
+  wire \$2705 ;
   wire \$2706 ;
   wire \$2707 ;
   wire \$2708 ;
-  wire \$2709 ;
+  wire [75:0] \$2709 ;
   wire \$271 ;
   wire \$2710 ;
   wire \$2711 ;
-  wire [75:0] \$2712 ;
+  wire \$2712 ;
   wire \$2713 ;
   wire \$2714 ;
   wire \$2715 ;
-  wire \$2716 ;
+  wire [75:0] \$2716 ;
   wire \$2717 ;
   wire \$2718 ;
-  wire [75:0] \$2719 ;
+  wire \$2719 ;
   wire \$272 ;
   wire \$2720 ;
   wire \$2721 ;
   wire \$2722 ;
-  wire \$2723 ;
+  wire [75:0] \$2723 ;
   wire \$2724 ;
   wire \$2725 ;
-  wire [75:0] \$2726 ;
+  wire \$2726 ;
   wire \$2727 ;
   wire \$2728 ;
   wire \$2729 ;
   wire \$273 ;
-  wire \$2730 ;
+  wire [75:0] \$2730 ;
   wire \$2731 ;
   wire \$2732 ;
-  wire [75:0] \$2733 ;
+  wire \$2733 ;
   wire \$2734 ;
   wire \$2735 ;
   wire \$2736 ;
-  wire \$2737 ;
+  wire [75:0] \$2737 ;
   wire \$2738 ;
   wire \$2739 ;
   wire \$274 ;
-  wire [75:0] \$2740 ;
+  wire \$2740 ;
   wire \$2741 ;
   wire \$2742 ;
   wire \$2743 ;
-  wire \$2744 ;
+  wire [75:0] \$2744 ;
   wire \$2745 ;
   wire \$2746 ;
-  wire [75:0] \$2747 ;
+  wire \$2747 ;
   wire \$2748 ;
   wire \$2749 ;
   wire \$275 ;
   wire \$2750 ;
-  wire \$2751 ;
+  wire [75:0] \$2751 ;
   wire \$2752 ;
   wire \$2753 ;
-  wire [75:0] \$2754 ;
+  wire \$2754 ;
   wire \$2755 ;
   wire \$2756 ;
   wire \$2757 ;
-  wire \$2758 ;
-  wire \$2759 ;
+  wire [11:0] \$2758 ;
+  wire [11:0] \$2759 ;
   wire \$276 ;
   wire \$2760 ;
-  wire [75:0] \$2761 ;
+  wire \$2761 ;
   wire \$2762 ;
   wire \$2763 ;
   wire \$2764 ;
   wire \$2765 ;
-  wire \$2766 ;
-  wire \$2767 ;
-  wire [75:0] \$2768 ;
+  wire [11:0] \$2766 ;
+  wire [11:0] \$2767 ;
+  wire \$2768 ;
   wire \$2769 ;
   wire \$277 ;
   wire \$2770 ;
   wire \$2771 ;
   wire \$2772 ;
   wire \$2773 ;
-  wire \$2774 ;
-  wire [75:0] \$2775 ;
+  wire [11:0] \$2774 ;
+  wire [11:0] \$2775 ;
   wire \$2776 ;
   wire \$2777 ;
   wire \$2778 ;
@@ -11883,25 +11883,25 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$278 ;
   wire \$2780 ;
   wire \$2781 ;
-  wire [75:0] \$2782 ;
-  wire \$2783 ;
+  wire [11:0] \$2782 ;
+  wire [11:0] \$2783 ;
   wire \$2784 ;
   wire \$2785 ;
   wire \$2786 ;
   wire \$2787 ;
   wire \$2788 ;
-  wire [75:0] \$2789 ;
+  wire \$2789 ;
   wire \$279 ;
-  wire \$2790 ;
-  wire \$2791 ;
+  wire [11:0] \$2790 ;
+  wire [11:0] \$2791 ;
   wire \$2792 ;
   wire \$2793 ;
   wire \$2794 ;
   wire \$2795 ;
-  wire [75:0] \$2796 ;
+  wire \$2796 ;
   wire \$2797 ;
-  wire \$2798 ;
-  wire \$2799 ;
+  wire [11:0] \$2798 ;
+  wire [11:0] \$2799 ;
   wire \$28 ;
   wire \$280 ;
   wire \$2800 ;
@@ -11910,8 +11910,8 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$2803 ;
   wire \$2804 ;
   wire \$2805 ;
-  wire \$2806 ;
-  wire \$2807 ;
+  wire [11:0] \$2806 ;
+  wire [11:0] \$2807 ;
   wire \$2808 ;
   wire \$2809 ;
   wire \$281 ;
@@ -11919,8 +11919,8 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$2811 ;
   wire \$2812 ;
   wire \$2813 ;
-  wire \$2814 ;
-  wire \$2815 ;
+  wire [11:0] \$2814 ;
+  wire [11:0] \$2815 ;
   wire \$2816 ;
   wire \$2817 ;
   wire \$2818 ;
@@ -11928,8 +11928,8 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$282 ;
   wire \$2820 ;
   wire \$2821 ;
-  wire \$2822 ;
-  wire \$2823 ;
+  wire [11:0] \$2822 ;
+  wire [11:0] \$2823 ;
   wire \$2824 ;
   wire \$2825 ;
   wire \$2826 ;
@@ -11937,16 +11937,16 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$2828 ;
   wire \$2829 ;
   wire \$283 ;
-  wire \$2830 ;
-  wire \$2831 ;
+  wire [11:0] \$2830 ;
+  wire [11:0] \$2831 ;
   wire \$2832 ;
   wire \$2833 ;
   wire \$2834 ;
   wire \$2835 ;
   wire \$2836 ;
   wire \$2837 ;
-  wire \$2838 ;
-  wire \$2839 ;
+  wire [11:0] \$2838 ;
+  wire [11:0] \$2839 ;
   wire \$284 ;
   wire \$2840 ;
   wire \$2841 ;
@@ -11954,8 +11954,8 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$2843 ;
   wire \$2844 ;
   wire \$2845 ;
-  wire \$2846 ;
-  wire \$2847 ;
+  wire [11:0] \$2846 ;
+  wire [11:0] \$2847 ;
   wire \$2848 ;
   wire \$2849 ;
   wire \$285 ;
@@ -11963,8 +11963,8 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$2851 ;
   wire \$2852 ;
   wire \$2853 ;
-  wire \$2854 ;
-  wire \$2855 ;
+  wire [11:0] \$2854 ;
+  wire [11:0] \$2855 ;
   wire \$2856 ;
   wire \$2857 ;
   wire \$2858 ;
@@ -11972,67 +11972,67 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$286 ;
   wire \$2860 ;
   wire \$2861 ;
-  wire \$2862 ;
-  wire \$2863 ;
+  wire [11:0] \$2862 ;
+  wire [11:0] \$2863 ;
   wire \$2864 ;
   wire \$2865 ;
   wire \$2866 ;
-  wire [75:0] \$2867 ;
+  wire \$2867 ;
   wire \$2868 ;
   wire \$2869 ;
   wire \$287 ;
-  wire \$2870 ;
-  wire \$2871 ;
+  wire [11:0] \$2870 ;
+  wire [11:0] \$2871 ;
   wire \$2872 ;
   wire \$2873 ;
-  wire [75:0] \$2874 ;
-  wire \$2875 ;
+  wire [11:0] \$2874 ;
+  wire [11:0] \$2875 ;
   wire \$2876 ;
   wire \$2877 ;
   wire \$2878 ;
   wire \$2879 ;
   wire \$288 ;
-  wire \$2880 ;
-  wire [75:0] \$2881 ;
+  wire [11:0] \$2880 ;
+  wire [11:0] \$2881 ;
   wire \$2882 ;
   wire \$2883 ;
   wire \$2884 ;
   wire \$2885 ;
   wire \$2886 ;
   wire \$2887 ;
-  wire [75:0] \$2888 ;
-  wire \$2889 ;
+  wire [11:0] \$2888 ;
+  wire [11:0] \$2889 ;
   wire \$289 ;
   wire \$2890 ;
   wire \$2891 ;
   wire \$2892 ;
   wire \$2893 ;
   wire \$2894 ;
-  wire [75:0] \$2895 ;
+  wire \$2895 ;
   wire \$2896 ;
   wire \$2897 ;
-  wire \$2898 ;
-  wire \$2899 ;
+  wire [11:0] \$2898 ;
+  wire [11:0] \$2899 ;
   wire \$29 ;
   wire \$290 ;
   wire \$2900 ;
   wire \$2901 ;
-  wire [75:0] \$2902 ;
+  wire \$2902 ;
   wire \$2903 ;
   wire \$2904 ;
   wire \$2905 ;
   wire \$2906 ;
   wire \$2907 ;
   wire \$2908 ;
-  wire [75:0] \$2909 ;
+  wire \$2909 ;
   wire \$291 ;
-  wire \$2910 ;
-  wire \$2911 ;
+  wire [11:0] \$2910 ;
+  wire [11:0] \$2911 ;
   wire \$2912 ;
   wire \$2913 ;
   wire \$2914 ;
   wire \$2915 ;
-  wire [75:0] \$2916 ;
+  wire \$2916 ;
   wire \$2917 ;
   wire \$2918 ;
   wire \$2919 ;
@@ -12040,30 +12040,30 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$2920 ;
   wire \$2921 ;
   wire \$2922 ;
-  wire [75:0] \$2923 ;
-  wire \$2924 ;
-  wire \$2925 ;
+  wire \$2923 ;
+  wire [11:0] \$2924 ;
+  wire [11:0] \$2925 ;
   wire \$2926 ;
   wire \$2927 ;
   wire \$2928 ;
   wire \$2929 ;
   wire \$293 ;
-  wire [75:0] \$2930 ;
+  wire \$2930 ;
   wire \$2931 ;
   wire \$2932 ;
   wire \$2933 ;
   wire \$2934 ;
   wire \$2935 ;
   wire \$2936 ;
-  wire [75:0] \$2937 ;
+  wire \$2937 ;
   wire \$2938 ;
   wire \$2939 ;
   wire \$294 ;
-  wire \$2940 ;
-  wire \$2941 ;
+  wire [11:0] \$2940 ;
+  wire [11:0] \$2941 ;
   wire \$2942 ;
   wire \$2943 ;
-  wire [75:0] \$2944 ;
+  wire \$2944 ;
   wire \$2945 ;
   wire \$2946 ;
   wire \$2947 ;
@@ -12071,22 +12071,22 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$2949 ;
   wire \$295 ;
   wire \$2950 ;
-  wire [75:0] \$2951 ;
+  wire \$2951 ;
   wire \$2952 ;
   wire \$2953 ;
   wire \$2954 ;
   wire \$2955 ;
   wire \$2956 ;
   wire \$2957 ;
-  wire [75:0] \$2958 ;
-  wire \$2959 ;
+  wire [11:0] \$2958 ;
+  wire [11:0] \$2959 ;
   wire \$296 ;
   wire \$2960 ;
   wire \$2961 ;
   wire \$2962 ;
   wire \$2963 ;
   wire \$2964 ;
-  wire [75:0] \$2965 ;
+  wire \$2965 ;
   wire \$2966 ;
   wire \$2967 ;
   wire \$2968 ;
@@ -12094,397 +12094,397 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$297 ;
   wire \$2970 ;
   wire \$2971 ;
-  wire [75:0] \$2972 ;
+  wire \$2972 ;
   wire \$2973 ;
   wire \$2974 ;
   wire \$2975 ;
   wire \$2976 ;
   wire \$2977 ;
   wire \$2978 ;
-  wire [11:0] \$2979 ;
+  wire \$2979 ;
   wire \$298 ;
-  wire [11:0] \$2980 ;
+  wire \$2980 ;
   wire \$2981 ;
   wire \$2982 ;
   wire \$2983 ;
   wire \$2984 ;
   wire \$2985 ;
   wire \$2986 ;
-  wire [11:0] \$2987 ;
-  wire [11:0] \$2988 ;
+  wire \$2987 ;
+  wire \$2988 ;
   wire \$2989 ;
   wire \$299 ;
   wire \$2990 ;
   wire \$2991 ;
   wire \$2992 ;
   wire \$2993 ;
-  wire \$2994 ;
-  wire [11:0] \$2995 ;
-  wire [11:0] \$2996 ;
-  wire \$2997 ;
-  wire \$2998 ;
-  wire \$2999 ;
+  reg \$2994 ;
+  reg \$2995 ;
+  reg \$2996 ;
+  reg \$2997 ;
+  reg \$2998 ;
+  reg \$2999 ;
   wire \$3 ;
   wire \$30 ;
   wire \$300 ;
-  wire \$3000 ;
-  wire \$3001 ;
-  wire \$3002 ;
-  wire [11:0] \$3003 ;
-  wire [11:0] \$3004 ;
-  wire \$3005 ;
-  wire \$3006 ;
-  wire \$3007 ;
-  wire \$3008 ;
-  wire \$3009 ;
+  reg \$3000 ;
+  reg \$3001 ;
+  reg \$3002 ;
+  reg \$3003 ;
+  reg \$3004 ;
+  reg \$3005 ;
+  reg \$3006 ;
+  reg \$3007 ;
+  reg \$3008 ;
+  reg \$3009 ;
   wire \$301 ;
-  wire \$3010 ;
-  wire [11:0] \$3011 ;
-  wire [11:0] \$3012 ;
-  wire \$3013 ;
-  wire \$3014 ;
-  wire \$3015 ;
-  wire \$3016 ;
-  wire \$3017 ;
-  wire \$3018 ;
-  wire [11:0] \$3019 ;
+  reg \$3010 ;
+  reg \$3011 ;
+  reg \$3012 ;
+  reg \$3013 ;
+  reg \$3014 ;
+  reg \$3015 ;
+  reg \$3016 ;
+  reg \$3017 ;
+  reg \$3018 ;
+  reg \$3019 ;
   wire \$302 ;
-  wire [11:0] \$3020 ;
-  wire \$3021 ;
-  wire \$3022 ;
-  wire \$3023 ;
-  wire \$3024 ;
-  wire \$3025 ;
-  wire \$3026 ;
-  wire [11:0] \$3027 ;
-  wire [11:0] \$3028 ;
-  wire \$3029 ;
+  reg \$3020 ;
+  reg \$3021 ;
+  reg \$3022 ;
+  reg \$3023 ;
+  reg \$3024 ;
+  reg \$3025 ;
+  reg \$3026 ;
+  reg \$3027 ;
+  reg \$3028 ;
+  reg \$3029 ;
   wire \$303 ;
-  wire \$3030 ;
-  wire \$3031 ;
-  wire \$3032 ;
-  wire \$3033 ;
-  wire \$3034 ;
-  wire [11:0] \$3035 ;
-  wire [11:0] \$3036 ;
-  wire \$3037 ;
-  wire \$3038 ;
-  wire \$3039 ;
+  reg \$3030 ;
+  reg \$3031 ;
+  reg \$3032 ;
+  reg \$3033 ;
+  reg \$3034 ;
+  reg \$3035 ;
+  reg \$3036 ;
+  reg \$3037 ;
+  reg \$3038 ;
+  reg \$3039 ;
   wire \$304 ;
-  wire \$3040 ;
-  wire \$3041 ;
-  wire \$3042 ;
-  wire [11:0] \$3043 ;
-  wire [11:0] \$3044 ;
-  wire \$3045 ;
-  wire \$3046 ;
-  wire \$3047 ;
-  wire \$3048 ;
-  wire \$3049 ;
+  reg \$3040 ;
+  reg \$3041 ;
+  reg \$3042 ;
+  reg \$3043 ;
+  reg \$3044 ;
+  reg \$3045 ;
+  reg \$3046 ;
+  reg \$3047 ;
+  reg \$3048 ;
+  reg \$3049 ;
   wire \$305 ;
-  wire \$3050 ;
-  wire [11:0] \$3051 ;
-  wire [11:0] \$3052 ;
-  wire \$3053 ;
-  wire \$3054 ;
-  wire \$3055 ;
-  wire \$3056 ;
-  wire \$3057 ;
-  wire \$3058 ;
-  wire [11:0] \$3059 ;
+  reg \$3050 ;
+  reg \$3051 ;
+  reg \$3052 ;
+  reg \$3053 ;
+  reg \$3054 ;
+  reg \$3055 ;
+  reg \$3056 ;
+  reg \$3057 ;
+  reg \$3058 ;
+  reg \$3059 ;
   wire \$306 ;
-  wire [11:0] \$3060 ;
-  wire \$3061 ;
-  wire \$3062 ;
-  wire \$3063 ;
-  wire \$3064 ;
-  wire \$3065 ;
-  wire \$3066 ;
-  wire [11:0] \$3067 ;
-  wire [11:0] \$3068 ;
-  wire \$3069 ;
+  reg \$3060 ;
+  reg \$3061 ;
+  reg \$3062 ;
+  reg \$3063 ;
+  reg \$3064 ;
+  reg \$3065 ;
+  reg \$3066 ;
+  reg \$3067 ;
+  reg \$3068 ;
+  reg \$3069 ;
   wire \$307 ;
-  wire \$3070 ;
-  wire \$3071 ;
-  wire \$3072 ;
-  wire \$3073 ;
-  wire \$3074 ;
-  wire [11:0] \$3075 ;
-  wire [11:0] \$3076 ;
-  wire \$3077 ;
-  wire \$3078 ;
-  wire \$3079 ;
+  reg \$3070 ;
+  reg \$3071 ;
+  reg \$3072 ;
+  reg \$3073 ;
+  reg \$3074 ;
+  reg \$3075 ;
+  reg \$3076 ;
+  reg \$3077 ;
+  reg \$3078 ;
+  reg \$3079 ;
   wire \$308 ;
-  wire \$3080 ;
-  wire \$3081 ;
-  wire \$3082 ;
-  wire [11:0] \$3083 ;
-  wire [11:0] \$3084 ;
-  wire \$3085 ;
-  wire \$3086 ;
-  wire \$3087 ;
-  wire \$3088 ;
-  wire \$3089 ;
+  reg \$3080 ;
+  reg \$3081 ;
+  reg \$3082 ;
+  reg \$3083 ;
+  reg \$3084 ;
+  reg \$3085 ;
+  reg \$3086 ;
+  reg \$3087 ;
+  reg \$3088 ;
+  reg \$3089 ;
   wire \$309 ;
-  wire \$3090 ;
-  wire [11:0] \$3091 ;
-  wire [11:0] \$3092 ;
-  wire \$3093 ;
-  wire \$3094 ;
-  wire \$3095 ;
-  wire \$3096 ;
-  wire \$3097 ;
-  wire \$3098 ;
-  wire \$3099 ;
+  reg \$3090 ;
+  reg \$3091 ;
+  reg \$3092 ;
+  reg \$3093 ;
+  reg \$3094 ;
+  reg \$3095 ;
+  reg \$3096 ;
+  reg \$3097 ;
+  reg \$3098 ;
+  reg \$3099 ;
   wire \$31 ;
   wire \$310 ;
-  wire \$3100 ;
-  wire \$3101 ;
-  wire \$3102 ;
-  wire \$3103 ;
-  wire \$3104 ;
-  wire \$3105 ;
-  wire \$3106 ;
-  wire \$3107 ;
-  wire \$3108 ;
-  wire \$3109 ;
+  reg \$3100 ;
+  reg \$3101 ;
+  reg \$3102 ;
+  reg \$3103 ;
+  reg \$3104 ;
+  reg \$3105 ;
+  reg \$3106 ;
+  reg \$3107 ;
+  reg \$3108 ;
+  reg \$3109 ;
   wire \$311 ;
-  wire \$3110 ;
-  wire \$3111 ;
-  wire \$3112 ;
-  wire \$3113 ;
-  wire \$3114 ;
-  wire \$3115 ;
-  wire \$3116 ;
-  wire \$3117 ;
-  wire \$3118 ;
-  wire \$3119 ;
+  reg \$3110 ;
+  reg \$3111 ;
+  reg \$3112 ;
+  reg \$3113 ;
+  reg \$3114 ;
+  reg \$3115 ;
+  reg \$3116 ;
+  reg \$3117 ;
+  reg \$3118 ;
+  reg \$3119 ;
   wire \$312 ;
-  wire \$3120 ;
-  wire \$3121 ;
-  wire \$3122 ;
-  wire \$3123 ;
-  wire \$3124 ;
-  wire \$3125 ;
-  wire \$3126 ;
-  wire \$3127 ;
-  wire \$3128 ;
-  wire \$3129 ;
+  reg \$3120 ;
+  reg \$3121 ;
+  reg \$3122 ;
+  reg \$3123 ;
+  reg \$3124 ;
+  reg \$3125 ;
+  reg \$3126 ;
+  reg \$3127 ;
+  reg \$3128 ;
+  reg \$3129 ;
   wire \$313 ;
-  wire \$3130 ;
-  wire \$3131 ;
-  wire \$3132 ;
-  wire \$3133 ;
-  wire \$3134 ;
-  wire \$3135 ;
-  wire \$3136 ;
-  wire \$3137 ;
-  wire \$3138 ;
-  wire \$3139 ;
+  reg \$3130 ;
+  reg \$3131 ;
+  reg \$3132 ;
+  reg \$3133 ;
+  reg \$3134 ;
+  reg \$3135 ;
+  reg \$3136 ;
+  reg \$3137 ;
+  reg \$3138 ;
+  reg \$3139 ;
   wire \$314 ;
-  wire \$3140 ;
-  wire \$3141 ;
-  wire \$3142 ;
-  wire \$3143 ;
-  wire \$3144 ;
-  wire \$3145 ;
-  wire \$3146 ;
-  wire \$3147 ;
-  wire \$3148 ;
-  wire \$3149 ;
+  reg \$3140 ;
+  reg \$3141 ;
+  reg \$3142 ;
+  reg \$3143 ;
+  reg \$3144 ;
+  reg \$3145 ;
+  reg \$3146 ;
+  reg \$3147 ;
+  reg \$3148 ;
+  reg \$3149 ;
   wire \$315 ;
-  wire \$3150 ;
-  wire \$3151 ;
-  wire \$3152 ;
-  wire \$3153 ;
-  wire \$3154 ;
-  wire \$3155 ;
-  wire \$3156 ;
-  wire \$3157 ;
-  wire \$3158 ;
-  wire \$3159 ;
+  reg \$3150 ;
+  reg \$3151 ;
+  reg \$3152 ;
+  reg \$3153 ;
+  reg \$3154 ;
+  reg \$3155 ;
+  reg \$3156 ;
+  reg \$3157 ;
+  reg \$3158 ;
+  reg \$3159 ;
   wire \$316 ;
-  wire \$3160 ;
-  wire \$3161 ;
-  wire \$3162 ;
-  wire \$3163 ;
-  wire \$3164 ;
-  wire \$3165 ;
-  wire \$3166 ;
-  wire \$3167 ;
-  wire \$3168 ;
-  wire \$3169 ;
+  reg \$3160 ;
+  reg \$3161 ;
+  reg \$3162 ;
+  reg \$3163 ;
+  reg \$3164 ;
+  reg \$3165 ;
+  reg \$3166 ;
+  reg \$3167 ;
+  reg \$3168 ;
+  reg \$3169 ;
   wire \$317 ;
-  wire \$3170 ;
-  wire \$3171 ;
-  wire \$3172 ;
-  wire \$3173 ;
-  wire \$3174 ;
-  wire \$3175 ;
-  wire \$3176 ;
-  wire \$3177 ;
-  wire \$3178 ;
-  wire \$3179 ;
+  reg \$3170 ;
+  reg \$3171 ;
+  reg \$3172 ;
+  reg \$3173 ;
+  reg \$3174 ;
+  reg \$3175 ;
+  reg \$3176 ;
+  reg \$3177 ;
+  reg \$3178 ;
+  reg \$3179 ;
   wire \$318 ;
-  wire \$3180 ;
-  wire \$3181 ;
-  wire \$3182 ;
-  wire \$3183 ;
-  wire \$3184 ;
-  wire \$3185 ;
-  wire \$3186 ;
-  wire \$3187 ;
-  wire \$3188 ;
-  wire \$3189 ;
+  reg \$3180 ;
+  reg \$3181 ;
+  reg \$3182 ;
+  reg \$3183 ;
+  reg [7:0] \$3184 ;
+  reg \$3185 ;
+  reg [62:0] \$3186 ;
+  reg [61:0] \$3187 ;
+  reg [11:0] \$3188 ;
+  reg [61:0] \$3189 ;
   wire \$319 ;
-  wire \$3190 ;
-  wire \$3191 ;
-  wire \$3192 ;
-  wire \$3193 ;
-  wire \$3194 ;
-  wire \$3195 ;
-  wire \$3196 ;
-  wire \$3197 ;
-  wire \$3198 ;
-  wire \$3199 ;
+  reg [11:0] \$3190 ;
+  reg [61:0] \$3191 ;
+  reg [11:0] \$3192 ;
+  reg [61:0] \$3193 ;
+  reg [11:0] \$3194 ;
+  reg [61:0] \$3195 ;
+  reg [11:0] \$3196 ;
+  reg [61:0] \$3197 ;
+  reg [11:0] \$3198 ;
+  reg [61:0] \$3199 ;
   wire \$32 ;
   wire \$320 ;
-  wire \$3200 ;
-  wire \$3201 ;
-  wire \$3202 ;
-  wire \$3203 ;
-  wire \$3204 ;
-  wire \$3205 ;
-  wire \$3206 ;
-  reg \$3207 ;
-  reg \$3208 ;
-  reg \$3209 ;
+  reg [11:0] \$3200 ;
+  reg [61:0] \$3201 ;
+  reg [11:0] \$3202 ;
+  reg \$3203 ;
+  reg \$3204 ;
+  reg [7:0] \$3205 ;
+  reg \$3206 ;
+  reg [62:0] \$3207 ;
+  reg [61:0] \$3208 ;
+  reg [11:0] \$3209 ;
   wire \$321 ;
-  reg \$3210 ;
-  reg \$3211 ;
-  reg \$3212 ;
-  reg \$3213 ;
-  reg \$3214 ;
-  reg \$3215 ;
-  reg \$3216 ;
-  reg \$3217 ;
-  reg \$3218 ;
-  reg \$3219 ;
+  reg [61:0] \$3210 ;
+  reg [11:0] \$3211 ;
+  reg [61:0] \$3212 ;
+  reg [11:0] \$3213 ;
+  reg [61:0] \$3214 ;
+  reg [11:0] \$3215 ;
+  reg [61:0] \$3216 ;
+  reg [11:0] \$3217 ;
+  reg [61:0] \$3218 ;
+  reg [11:0] \$3219 ;
   wire \$322 ;
-  reg \$3220 ;
-  reg \$3221 ;
-  reg \$3222 ;
-  reg \$3223 ;
-  reg \$3224 ;
+  reg [61:0] \$3220 ;
+  reg [11:0] \$3221 ;
+  reg [61:0] \$3222 ;
+  reg [11:0] \$3223 ;
+  reg [7:0] \$3224 ;
   reg \$3225 ;
-  reg \$3226 ;
+  reg [62:0] \$3226 ;
   reg \$3227 ;
-  reg \$3228 ;
-  reg \$3229 ;
+  reg [61:0] \$3228 ;
+  reg [11:0] \$3229 ;
   wire \$323 ;
-  reg \$3230 ;
-  reg \$3231 ;
-  reg \$3232 ;
-  reg \$3233 ;
-  reg \$3234 ;
-  reg \$3235 ;
-  reg \$3236 ;
-  reg \$3237 ;
-  reg \$3238 ;
-  reg \$3239 ;
+  reg [61:0] \$3230 ;
+  reg [11:0] \$3231 ;
+  reg [61:0] \$3232 ;
+  reg [11:0] \$3233 ;
+  reg [61:0] \$3234 ;
+  reg [11:0] \$3235 ;
+  reg [61:0] \$3236 ;
+  reg [11:0] \$3237 ;
+  reg [61:0] \$3238 ;
+  reg [11:0] \$3239 ;
   wire \$324 ;
-  reg \$3240 ;
-  reg \$3241 ;
-  reg \$3242 ;
-  reg \$3243 ;
+  reg [61:0] \$3240 ;
+  reg [11:0] \$3241 ;
+  reg [61:0] \$3242 ;
+  reg [11:0] \$3243 ;
   reg \$3244 ;
-  reg \$3245 ;
+  reg [7:0] \$3245 ;
   reg \$3246 ;
-  reg \$3247 ;
-  reg \$3248 ;
-  reg \$3249 ;
+  reg [62:0] \$3247 ;
+  reg [61:0] \$3248 ;
+  reg [11:0] \$3249 ;
   wire \$325 ;
-  reg \$3250 ;
-  reg \$3251 ;
-  reg \$3252 ;
-  reg \$3253 ;
-  reg \$3254 ;
-  reg \$3255 ;
-  reg \$3256 ;
-  reg \$3257 ;
-  reg \$3258 ;
-  reg \$3259 ;
+  reg [61:0] \$3250 ;
+  reg [11:0] \$3251 ;
+  reg [61:0] \$3252 ;
+  reg [11:0] \$3253 ;
+  reg [61:0] \$3254 ;
+  reg [11:0] \$3255 ;
+  reg [61:0] \$3256 ;
+  reg [11:0] \$3257 ;
+  reg [61:0] \$3258 ;
+  reg [11:0] \$3259 ;
   wire \$326 ;
-  reg \$3260 ;
-  reg \$3261 ;
-  reg \$3262 ;
-  reg \$3263 ;
+  reg [61:0] \$3260 ;
+  reg [11:0] \$3261 ;
+  reg [61:0] \$3262 ;
+  reg [11:0] \$3263 ;
   reg \$3264 ;
   reg \$3265 ;
-  reg \$3266 ;
+  reg [7:0] \$3266 ;
   reg \$3267 ;
-  reg \$3268 ;
-  reg \$3269 ;
+  reg [62:0] \$3268 ;
+  reg [61:0] \$3269 ;
   wire \$327 ;
-  reg \$3270 ;
-  reg \$3271 ;
-  reg \$3272 ;
-  reg \$3273 ;
-  reg \$3274 ;
-  reg \$3275 ;
-  reg \$3276 ;
-  reg \$3277 ;
-  reg \$3278 ;
-  reg \$3279 ;
+  reg [11:0] \$3270 ;
+  reg [61:0] \$3271 ;
+  reg [11:0] \$3272 ;
+  reg [61:0] \$3273 ;
+  reg [11:0] \$3274 ;
+  reg [61:0] \$3275 ;
+  reg [11:0] \$3276 ;
+  reg [61:0] \$3277 ;
+  reg [11:0] \$3278 ;
+  reg [61:0] \$3279 ;
   wire \$328 ;
-  reg \$3280 ;
-  reg \$3281 ;
-  reg \$3282 ;
-  reg \$3283 ;
-  reg \$3284 ;
-  reg \$3285 ;
+  reg [11:0] \$3280 ;
+  reg [61:0] \$3281 ;
+  reg [11:0] \$3282 ;
+  reg [61:0] \$3283 ;
+  reg [11:0] \$3284 ;
+  reg [7:0] \$3285 ;
   reg \$3286 ;
-  reg \$3287 ;
+  reg [62:0] \$3287 ;
   reg \$3288 ;
-  reg \$3289 ;
+  reg [61:0] \$3289 ;
   wire \$329 ;
-  reg \$3290 ;
-  reg \$3291 ;
-  reg \$3292 ;
-  reg \$3293 ;
-  reg \$3294 ;
-  reg \$3295 ;
-  reg \$3296 ;
-  reg \$3297 ;
-  reg \$3298 ;
-  reg \$3299 ;
+  reg [11:0] \$3290 ;
+  reg [61:0] \$3291 ;
+  reg [11:0] \$3292 ;
+  reg [61:0] \$3293 ;
+  reg [11:0] \$3294 ;
+  reg [61:0] \$3295 ;
+  reg [11:0] \$3296 ;
+  reg [61:0] \$3297 ;
+  reg [11:0] \$3298 ;
+  reg [61:0] \$3299 ;
   wire \$33 ;
   wire \$330 ;
-  reg \$3300 ;
-  reg \$3301 ;
-  reg \$3302 ;
-  reg \$3303 ;
-  reg \$3304 ;
+  reg [11:0] \$3300 ;
+  reg [61:0] \$3301 ;
+  reg [11:0] \$3302 ;
+  reg [61:0] \$3303 ;
+  reg [11:0] \$3304 ;
   reg \$3305 ;
   reg \$3306 ;
-  reg \$3307 ;
-  reg \$3308 ;
-  reg \$3309 ;
+  reg [75:0] \$3307 ;
+  reg [75:0] \$3308 ;
+  reg [75:0] \$3309 ;
   wire \$331 ;
-  reg \$3310 ;
-  reg \$3311 ;
-  reg \$3312 ;
-  reg \$3313 ;
-  reg \$3314 ;
-  reg \$3315 ;
-  reg \$3316 ;
-  reg \$3317 ;
-  reg \$3318 ;
-  reg \$3319 ;
+  reg [75:0] \$3310 ;
+  reg [75:0] \$3311 ;
+  reg [75:0] \$3312 ;
+  reg [75:0] \$3313 ;
+  reg [75:0] \$3314 ;
+  reg [75:0] \$3315 ;
+  reg [75:0] \$3316 ;
+  reg [75:0] \$3317 ;
+  reg [75:0] \$3318 ;
+  reg [75:0] \$3319 ;
   wire \$332 ;
-  reg \$3320 ;
-  reg \$3321 ;
-  reg \$3322 ;
+  reg [75:0] \$3320 ;
+  reg [75:0] \$3321 ;
+  reg [75:0] \$3322 ;
   reg \$3323 ;
   reg \$3324 ;
   reg \$3325 ;
@@ -12556,171 +12556,171 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   reg \$3385 ;
   reg \$3386 ;
   reg \$3387 ;
-  reg \$3388 ;
-  reg \$3389 ;
+  reg [75:0] \$3388 ;
+  reg [75:0] \$3389 ;
   wire \$339 ;
-  reg \$3390 ;
-  reg \$3391 ;
-  reg \$3392 ;
-  reg \$3393 ;
-  reg \$3394 ;
-  reg \$3395 ;
-  reg \$3396 ;
-  reg [7:0] \$3397 ;
-  reg \$3398 ;
-  reg [62:0] \$3399 ;
+  reg [75:0] \$3390 ;
+  reg [75:0] \$3391 ;
+  reg [75:0] \$3392 ;
+  reg [75:0] \$3393 ;
+  reg [75:0] \$3394 ;
+  reg [75:0] \$3395 ;
+  reg [75:0] \$3396 ;
+  reg [75:0] \$3397 ;
+  reg [75:0] \$3398 ;
+  reg [75:0] \$3399 ;
   wire \$34 ;
   wire \$340 ;
-  reg [61:0] \$3400 ;
-  reg [11:0] \$3401 ;
-  reg [61:0] \$3402 ;
-  reg [11:0] \$3403 ;
-  reg [61:0] \$3404 ;
-  reg [11:0] \$3405 ;
-  reg [61:0] \$3406 ;
-  reg [11:0] \$3407 ;
-  reg [61:0] \$3408 ;
-  reg [11:0] \$3409 ;
+  reg [75:0] \$3400 ;
+  reg [75:0] \$3401 ;
+  reg [75:0] \$3402 ;
+  reg [75:0] \$3403 ;
+  reg \$3404 ;
+  reg [75:0] \$3405 ;
+  reg [75:0] \$3406 ;
+  reg [75:0] \$3407 ;
+  reg [75:0] \$3408 ;
+  reg [75:0] \$3409 ;
   wire \$341 ;
-  reg [61:0] \$3410 ;
-  reg [11:0] \$3411 ;
-  reg [61:0] \$3412 ;
-  reg [11:0] \$3413 ;
-  reg [61:0] \$3414 ;
-  reg [11:0] \$3415 ;
-  reg \$3416 ;
-  reg \$3417 ;
-  reg [7:0] \$3418 ;
-  reg \$3419 ;
+  reg [75:0] \$3410 ;
+  reg [75:0] \$3411 ;
+  reg [75:0] \$3412 ;
+  reg [75:0] \$3413 ;
+  reg [75:0] \$3414 ;
+  reg [75:0] \$3415 ;
+  reg [75:0] \$3416 ;
+  reg [75:0] \$3417 ;
+  reg [75:0] \$3418 ;
+  reg [75:0] \$3419 ;
   wire \$342 ;
-  reg [62:0] \$3420 ;
-  reg [61:0] \$3421 ;
-  reg [11:0] \$3422 ;
-  reg [61:0] \$3423 ;
-  reg [11:0] \$3424 ;
-  reg [61:0] \$3425 ;
-  reg [11:0] \$3426 ;
-  reg [61:0] \$3427 ;
-  reg [11:0] \$3428 ;
-  reg [61:0] \$3429 ;
+  reg [75:0] \$3420 ;
+  reg \$3421 ;
+  reg \$3422 ;
+  reg \$3423 ;
+  reg \$3424 ;
+  reg \$3425 ;
+  reg \$3426 ;
+  reg \$3427 ;
+  reg \$3428 ;
+  reg \$3429 ;
   wire \$343 ;
-  reg [11:0] \$3430 ;
-  reg [61:0] \$3431 ;
-  reg [11:0] \$3432 ;
-  reg [61:0] \$3433 ;
-  reg [11:0] \$3434 ;
-  reg [61:0] \$3435 ;
-  reg [11:0] \$3436 ;
-  reg [7:0] \$3437 ;
+  reg \$3430 ;
+  reg \$3431 ;
+  reg \$3432 ;
+  reg \$3433 ;
+  reg \$3434 ;
+  reg \$3435 ;
+  reg \$3436 ;
+  reg \$3437 ;
   reg \$3438 ;
-  reg [62:0] \$3439 ;
+  reg \$3439 ;
   wire \$344 ;
   reg \$3440 ;
-  reg [61:0] \$3441 ;
-  reg [11:0] \$3442 ;
-  reg [61:0] \$3443 ;
-  reg [11:0] \$3444 ;
-  reg [61:0] \$3445 ;
-  reg [11:0] \$3446 ;
-  reg [61:0] \$3447 ;
-  reg [11:0] \$3448 ;
-  reg [61:0] \$3449 ;
+  reg \$3441 ;
+  reg \$3442 ;
+  reg \$3443 ;
+  reg \$3444 ;
+  reg \$3445 ;
+  reg \$3446 ;
+  reg \$3447 ;
+  reg \$3448 ;
+  reg \$3449 ;
   wire \$345 ;
-  reg [11:0] \$3450 ;
-  reg [61:0] \$3451 ;
-  reg [11:0] \$3452 ;
-  reg [61:0] \$3453 ;
-  reg [11:0] \$3454 ;
-  reg [61:0] \$3455 ;
-  reg [11:0] \$3456 ;
+  reg \$3450 ;
+  reg \$3451 ;
+  reg \$3452 ;
+  reg \$3453 ;
+  reg \$3454 ;
+  reg \$3455 ;
+  reg \$3456 ;
   reg \$3457 ;
-  reg [7:0] \$3458 ;
+  reg \$3458 ;
   reg \$3459 ;
   wire \$346 ;
-  reg [62:0] \$3460 ;
-  reg [61:0] \$3461 ;
-  reg [11:0] \$3462 ;
-  reg [61:0] \$3463 ;
-  reg [11:0] \$3464 ;
-  reg [61:0] \$3465 ;
-  reg [11:0] \$3466 ;
-  reg [61:0] \$3467 ;
-  reg [11:0] \$3468 ;
-  reg [61:0] \$3469 ;
+  reg \$3460 ;
+  reg \$3461 ;
+  reg \$3462 ;
+  reg \$3463 ;
+  reg \$3464 ;
+  reg \$3465 ;
+  reg \$3466 ;
+  reg \$3467 ;
+  reg \$3468 ;
+  reg \$3469 ;
   wire \$347 ;
-  reg [11:0] \$3470 ;
-  reg [61:0] \$3471 ;
-  reg [11:0] \$3472 ;
-  reg [61:0] \$3473 ;
-  reg [11:0] \$3474 ;
-  reg [61:0] \$3475 ;
-  reg [11:0] \$3476 ;
+  reg \$3470 ;
+  reg \$3471 ;
+  reg \$3472 ;
+  reg \$3473 ;
+  reg \$3474 ;
+  reg \$3475 ;
+  reg \$3476 ;
   reg \$3477 ;
   reg \$3478 ;
-  reg [7:0] \$3479 ;
+  reg \$3479 ;
   wire \$348 ;
   reg \$3480 ;
-  reg [62:0] \$3481 ;
-  reg [61:0] \$3482 ;
-  reg [11:0] \$3483 ;
-  reg [61:0] \$3484 ;
-  reg [11:0] \$3485 ;
-  reg [61:0] \$3486 ;
-  reg [11:0] \$3487 ;
-  reg [61:0] \$3488 ;
-  reg [11:0] \$3489 ;
+  reg \$3481 ;
+  reg \$3482 ;
+  reg \$3483 ;
+  reg \$3484 ;
+  reg \$3485 ;
+  reg [75:0] \$3486 ;
+  reg [75:0] \$3487 ;
+  reg [75:0] \$3488 ;
+  reg [75:0] \$3489 ;
   wire \$349 ;
-  reg [61:0] \$3490 ;
-  reg [11:0] \$3491 ;
-  reg [61:0] \$3492 ;
-  reg [11:0] \$3493 ;
-  reg [61:0] \$3494 ;
-  reg [11:0] \$3495 ;
-  reg [61:0] \$3496 ;
-  reg [11:0] \$3497 ;
-  reg [7:0] \$3498 ;
-  reg \$3499 ;
+  reg [75:0] \$3490 ;
+  reg [75:0] \$3491 ;
+  reg [75:0] \$3492 ;
+  reg [75:0] \$3493 ;
+  reg [75:0] \$3494 ;
+  reg [75:0] \$3495 ;
+  reg [75:0] \$3496 ;
+  reg [75:0] \$3497 ;
+  reg [75:0] \$3498 ;
+  reg [75:0] \$3499 ;
   wire \$35 ;
   wire \$350 ;
-  reg [62:0] \$3500 ;
-  reg \$3501 ;
-  reg [61:0] \$3502 ;
-  reg [11:0] \$3503 ;
-  reg [61:0] \$3504 ;
-  reg [11:0] \$3505 ;
-  reg [61:0] \$3506 ;
-  reg [11:0] \$3507 ;
-  reg [61:0] \$3508 ;
-  reg [11:0] \$3509 ;
+  reg [75:0] \$3500 ;
+  reg [75:0] \$3501 ;
+  reg \$3502 ;
+  reg [75:0] \$3503 ;
+  reg [75:0] \$3504 ;
+  reg [75:0] \$3505 ;
+  reg [75:0] \$3506 ;
+  reg [75:0] \$3507 ;
+  reg [75:0] \$3508 ;
+  reg [75:0] \$3509 ;
   wire \$351 ;
-  reg [61:0] \$3510 ;
-  reg [11:0] \$3511 ;
-  reg [61:0] \$3512 ;
-  reg [11:0] \$3513 ;
-  reg [61:0] \$3514 ;
-  reg [11:0] \$3515 ;
-  reg [61:0] \$3516 ;
-  reg [11:0] \$3517 ;
-  reg \$3518 ;
+  reg [75:0] \$3510 ;
+  reg [75:0] \$3511 ;
+  reg [75:0] \$3512 ;
+  reg [75:0] \$3513 ;
+  reg [75:0] \$3514 ;
+  reg [75:0] \$3515 ;
+  reg [75:0] \$3516 ;
+  reg [75:0] \$3517 ;
+  reg [75:0] \$3518 ;
   reg \$3519 ;
   wire \$352 ;
-  reg [75:0] \$3520 ;
-  reg [75:0] \$3521 ;
-  reg [75:0] \$3522 ;
-  reg [75:0] \$3523 ;
-  reg [75:0] \$3524 ;
-  reg [75:0] \$3525 ;
-  reg [75:0] \$3526 ;
-  reg [75:0] \$3527 ;
-  reg [75:0] \$3528 ;
-  reg [75:0] \$3529 ;
+  reg \$3520 ;
+  reg \$3521 ;
+  reg \$3522 ;
+  reg \$3523 ;
+  reg \$3524 ;
+  reg \$3525 ;
+  reg \$3526 ;
+  reg \$3527 ;
+  reg \$3528 ;
+  reg \$3529 ;
   wire \$353 ;
-  reg [75:0] \$3530 ;
-  reg [75:0] \$3531 ;
-  reg [75:0] \$3532 ;
-  reg [75:0] \$3533 ;
-  reg [75:0] \$3534 ;
-  reg [75:0] \$3535 ;
+  reg \$3530 ;
+  reg \$3531 ;
+  reg \$3532 ;
+  reg \$3533 ;
+  reg \$3534 ;
+  reg \$3535 ;
   reg \$3536 ;
   reg \$3537 ;
   reg \$3538 ;
@@ -12774,23 +12774,23 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   reg \$3581 ;
   reg \$3582 ;
   reg \$3583 ;
-  reg \$3584 ;
-  reg \$3585 ;
-  reg \$3586 ;
-  reg \$3587 ;
-  reg \$3588 ;
-  reg \$3589 ;
+  reg [75:0] \$3584 ;
+  reg [75:0] \$3585 ;
+  reg [75:0] \$3586 ;
+  reg [75:0] \$3587 ;
+  reg [75:0] \$3588 ;
+  reg [75:0] \$3589 ;
   wire \$359 ;
-  reg \$3590 ;
-  reg \$3591 ;
-  reg \$3592 ;
-  reg \$3593 ;
-  reg \$3594 ;
-  reg \$3595 ;
-  reg \$3596 ;
-  reg \$3597 ;
-  reg \$3598 ;
-  reg \$3599 ;
+  reg [75:0] \$3590 ;
+  reg [75:0] \$3591 ;
+  reg [75:0] \$3592 ;
+  reg [75:0] \$3593 ;
+  reg [75:0] \$3594 ;
+  reg [75:0] \$3595 ;
+  reg [75:0] \$3596 ;
+  reg [75:0] \$3597 ;
+  reg [75:0] \$3598 ;
+  reg [75:0] \$3599 ;
   wire \$36 ;
   wire \$360 ;
   reg \$3600 ;
@@ -12803,7 +12803,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   reg [75:0] \$3607 ;
   reg [75:0] \$3608 ;
   reg [75:0] \$3609 ;
-  wire [11:0] \$361 ;
+  wire \$361 ;
   reg [75:0] \$3610 ;
   reg [75:0] \$3611 ;
   reg [75:0] \$3612 ;
@@ -12812,31 +12812,31 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   reg [75:0] \$3615 ;
   reg [75:0] \$3616 ;
   reg \$3617 ;
-  reg [75:0] \$3618 ;
-  reg [75:0] \$3619 ;
-  wire [11:0] \$362 ;
-  reg [75:0] \$3620 ;
-  reg [75:0] \$3621 ;
-  reg [75:0] \$3622 ;
-  reg [75:0] \$3623 ;
-  reg [75:0] \$3624 ;
-  reg [75:0] \$3625 ;
-  reg [75:0] \$3626 ;
-  reg [75:0] \$3627 ;
-  reg [75:0] \$3628 ;
-  reg [75:0] \$3629 ;
-  wire [11:0] \$363 ;
-  reg [75:0] \$3630 ;
-  reg [75:0] \$3631 ;
-  reg [75:0] \$3632 ;
-  reg [75:0] \$3633 ;
+  reg \$3618 ;
+  reg \$3619 ;
+  wire \$362 ;
+  reg \$3620 ;
+  reg \$3621 ;
+  reg \$3622 ;
+  reg \$3623 ;
+  reg \$3624 ;
+  reg \$3625 ;
+  reg \$3626 ;
+  reg \$3627 ;
+  reg \$3628 ;
+  reg \$3629 ;
+  wire \$363 ;
+  reg \$3630 ;
+  reg \$3631 ;
+  reg \$3632 ;
+  reg \$3633 ;
   reg \$3634 ;
   reg \$3635 ;
   reg \$3636 ;
   reg \$3637 ;
   reg \$3638 ;
   reg \$3639 ;
-  wire [11:0] \$364 ;
+  wire \$364 ;
   reg \$3640 ;
   reg \$3641 ;
   reg \$3642 ;
@@ -12847,7 +12847,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   reg \$3647 ;
   reg \$3648 ;
   reg \$3649 ;
-  wire [11:0] \$365 ;
+  wire \$365 ;
   reg \$3650 ;
   reg \$3651 ;
   reg \$3652 ;
@@ -12858,7 +12858,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   reg \$3657 ;
   reg \$3658 ;
   reg \$3659 ;
-  wire [11:0] \$366 ;
+  wire \$366 ;
   reg \$3660 ;
   reg \$3661 ;
   reg \$3662 ;
@@ -12869,7 +12869,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   reg \$3667 ;
   reg \$3668 ;
   reg \$3669 ;
-  wire [11:0] \$367 ;
+  wire \$367 ;
   reg \$3670 ;
   reg \$3671 ;
   reg \$3672 ;
@@ -12880,91 +12880,91 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   reg \$3677 ;
   reg \$3678 ;
   reg \$3679 ;
-  wire [11:0] \$368 ;
+  wire \$368 ;
   reg \$3680 ;
   reg \$3681 ;
-  reg \$3682 ;
-  reg \$3683 ;
-  reg \$3684 ;
-  reg \$3685 ;
-  reg \$3686 ;
-  reg \$3687 ;
-  reg \$3688 ;
-  reg \$3689 ;
+  reg [75:0] \$3682 ;
+  reg [75:0] \$3683 ;
+  reg [75:0] \$3684 ;
+  reg [75:0] \$3685 ;
+  reg [75:0] \$3686 ;
+  reg [75:0] \$3687 ;
+  reg [75:0] \$3688 ;
+  reg [75:0] \$3689 ;
   wire [11:0] \$369 ;
-  reg \$3690 ;
-  reg \$3691 ;
-  reg \$3692 ;
-  reg \$3693 ;
-  reg \$3694 ;
-  reg \$3695 ;
-  reg \$3696 ;
-  reg \$3697 ;
+  reg [75:0] \$3690 ;
+  reg [75:0] \$3691 ;
+  reg [75:0] \$3692 ;
+  reg [75:0] \$3693 ;
+  reg [75:0] \$3694 ;
+  reg [75:0] \$3695 ;
+  reg [75:0] \$3696 ;
+  reg [75:0] \$3697 ;
   reg \$3698 ;
-  reg [75:0] \$3699 ;
+  reg [14:0] \$3699 ;
   wire \$37 ;
   wire [11:0] \$370 ;
-  reg [75:0] \$3700 ;
-  reg [75:0] \$3701 ;
-  reg [75:0] \$3702 ;
-  reg [75:0] \$3703 ;
-  reg [75:0] \$3704 ;
-  reg [75:0] \$3705 ;
-  reg [75:0] \$3706 ;
-  reg [75:0] \$3707 ;
-  reg [75:0] \$3708 ;
-  reg [75:0] \$3709 ;
+  reg [11:0] \$3700 ;
+  reg [11:0] \$3701 ;
+  reg [11:0] \$3702 ;
+  reg [11:0] \$3703 ;
+  reg [11:0] \$3704 ;
+  reg [11:0] \$3705 ;
+  reg [11:0] \$3706 ;
+  reg [11:0] \$3707 ;
+  reg [11:0] \$3708 ;
+  reg [11:0] \$3709 ;
   wire [11:0] \$371 ;
-  reg [75:0] \$3710 ;
-  reg [75:0] \$3711 ;
-  reg [75:0] \$3712 ;
-  reg [75:0] \$3713 ;
-  reg [75:0] \$3714 ;
-  reg \$3715 ;
-  reg [75:0] \$3716 ;
-  reg [75:0] \$3717 ;
-  reg [75:0] \$3718 ;
-  reg [75:0] \$3719 ;
+  reg [11:0] \$3710 ;
+  reg [11:0] \$3711 ;
+  reg [11:0] \$3712 ;
+  reg [11:0] \$3713 ;
+  reg [11:0] \$3714 ;
+  reg [11:0] \$3715 ;
+  reg [11:0] \$3716 ;
+  reg [11:0] \$3717 ;
+  reg [11:0] \$3718 ;
+  reg [11:0] \$3719 ;
   wire [11:0] \$372 ;
-  reg [75:0] \$3720 ;
-  reg [75:0] \$3721 ;
-  reg [75:0] \$3722 ;
-  reg [75:0] \$3723 ;
-  reg [75:0] \$3724 ;
-  reg [75:0] \$3725 ;
-  reg [75:0] \$3726 ;
-  reg [75:0] \$3727 ;
-  reg [75:0] \$3728 ;
-  reg [75:0] \$3729 ;
+  reg [11:0] \$3720 ;
+  reg [11:0] \$3721 ;
+  reg [11:0] \$3722 ;
+  reg [11:0] \$3723 ;
+  reg [11:0] \$3724 ;
+  reg [11:0] \$3725 ;
+  reg [11:0] \$3726 ;
+  reg [11:0] \$3727 ;
+  reg [11:0] \$3728 ;
+  reg [11:0] \$3729 ;
   wire [11:0] \$373 ;
-  reg [75:0] \$3730 ;
-  reg [75:0] \$3731 ;
-  reg \$3732 ;
-  reg \$3733 ;
+  reg \$3730 ;
+  reg \$3731 ;
+  reg [11:0] \$3732 ;
+  reg [11:0] \$3733 ;
   reg \$3734 ;
   reg \$3735 ;
-  reg \$3736 ;
-  reg \$3737 ;
+  reg [11:0] \$3736 ;
+  reg [11:0] \$3737 ;
   reg \$3738 ;
   reg \$3739 ;
   wire [11:0] \$374 ;
   reg \$3740 ;
-  reg \$3741 ;
-  reg \$3742 ;
+  reg [11:0] \$3741 ;
+  reg [11:0] \$3742 ;
   reg \$3743 ;
   reg \$3744 ;
   reg \$3745 ;
   reg \$3746 ;
-  reg \$3747 ;
-  reg \$3748 ;
+  reg [11:0] \$3747 ;
+  reg [11:0] \$3748 ;
   reg \$3749 ;
   wire [11:0] \$375 ;
   reg \$3750 ;
   reg \$3751 ;
   reg \$3752 ;
   reg \$3753 ;
-  reg \$3754 ;
-  reg \$3755 ;
+  reg [11:0] \$3754 ;
+  reg [11:0] \$3755 ;
   reg \$3756 ;
   reg \$3757 ;
   reg \$3758 ;
@@ -12972,8 +12972,8 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire [11:0] \$376 ;
   reg \$3760 ;
   reg \$3761 ;
-  reg \$3762 ;
-  reg \$3763 ;
+  reg [11:0] \$3762 ;
+  reg [11:0] \$3763 ;
   reg \$3764 ;
   reg \$3765 ;
   reg \$3766 ;
@@ -12982,8 +12982,8 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   reg \$3769 ;
   wire [11:0] \$377 ;
   reg \$3770 ;
-  reg \$3771 ;
-  reg \$3772 ;
+  reg [11:0] \$3771 ;
+  reg [11:0] \$3772 ;
   reg \$3773 ;
   reg \$3774 ;
   reg \$3775 ;
@@ -12993,330 +12993,48 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   reg \$3779 ;
   wire [11:0] \$378 ;
   reg \$3780 ;
-  reg \$3781 ;
-  reg \$3782 ;
-  reg \$3783 ;
+  reg [11:0] \$3781 ;
+  reg [11:0] \$3782 ;
+  reg [7:0] \$3783 ;
   reg \$3784 ;
   reg \$3785 ;
   reg \$3786 ;
-  reg \$3787 ;
-  reg \$3788 ;
+  reg [200:0] \$3787 ;
+  reg [200:0] \$3788 ;
   reg \$3789 ;
   wire [11:0] \$379 ;
-  reg \$3790 ;
-  reg \$3791 ;
-  reg \$3792 ;
-  reg \$3793 ;
-  reg \$3794 ;
-  reg \$3795 ;
-  reg \$3796 ;
-  reg [75:0] \$3797 ;
-  reg [75:0] \$3798 ;
-  reg [75:0] \$3799 ;
   wire \$38 ;
   wire [11:0] \$380 ;
-  reg [75:0] \$3800 ;
-  reg [75:0] \$3801 ;
-  reg [75:0] \$3802 ;
-  reg [75:0] \$3803 ;
-  reg [75:0] \$3804 ;
-  reg [75:0] \$3805 ;
-  reg [75:0] \$3806 ;
-  reg [75:0] \$3807 ;
-  reg [75:0] \$3808 ;
-  reg [75:0] \$3809 ;
   wire [11:0] \$381 ;
-  reg [75:0] \$3810 ;
-  reg [75:0] \$3811 ;
-  reg [75:0] \$3812 ;
-  reg \$3813 ;
-  reg [75:0] \$3814 ;
-  reg [75:0] \$3815 ;
-  reg [75:0] \$3816 ;
-  reg [75:0] \$3817 ;
-  reg [75:0] \$3818 ;
-  reg [75:0] \$3819 ;
   wire [11:0] \$382 ;
-  reg [75:0] \$3820 ;
-  reg [75:0] \$3821 ;
-  reg [75:0] \$3822 ;
-  reg [75:0] \$3823 ;
-  reg [75:0] \$3824 ;
-  reg [75:0] \$3825 ;
-  reg [75:0] \$3826 ;
-  reg [75:0] \$3827 ;
-  reg [75:0] \$3828 ;
-  reg [75:0] \$3829 ;
   wire [11:0] \$383 ;
-  reg \$3830 ;
-  reg \$3831 ;
-  reg \$3832 ;
-  reg \$3833 ;
-  reg \$3834 ;
-  reg \$3835 ;
-  reg \$3836 ;
-  reg \$3837 ;
-  reg \$3838 ;
-  reg \$3839 ;
   wire [11:0] \$384 ;
-  reg \$3840 ;
-  reg \$3841 ;
-  reg \$3842 ;
-  reg \$3843 ;
-  reg \$3844 ;
-  reg \$3845 ;
-  reg \$3846 ;
-  reg \$3847 ;
-  reg \$3848 ;
-  reg \$3849 ;
   wire [11:0] \$385 ;
-  reg \$3850 ;
-  reg \$3851 ;
-  reg \$3852 ;
-  reg \$3853 ;
-  reg \$3854 ;
-  reg \$3855 ;
-  reg \$3856 ;
-  reg \$3857 ;
-  reg \$3858 ;
-  reg \$3859 ;
   wire [11:0] \$386 ;
-  reg \$3860 ;
-  reg \$3861 ;
-  reg \$3862 ;
-  reg \$3863 ;
-  reg \$3864 ;
-  reg \$3865 ;
-  reg \$3866 ;
-  reg \$3867 ;
-  reg \$3868 ;
-  reg \$3869 ;
   wire [11:0] \$387 ;
-  reg \$3870 ;
-  reg \$3871 ;
-  reg \$3872 ;
-  reg \$3873 ;
-  reg \$3874 ;
-  reg \$3875 ;
-  reg \$3876 ;
-  reg \$3877 ;
-  reg \$3878 ;
-  reg \$3879 ;
   wire [11:0] \$388 ;
-  reg \$3880 ;
-  reg \$3881 ;
-  reg \$3882 ;
-  reg \$3883 ;
-  reg \$3884 ;
-  reg \$3885 ;
-  reg \$3886 ;
-  reg \$3887 ;
-  reg \$3888 ;
-  reg \$3889 ;
   wire [11:0] \$389 ;
-  reg \$3890 ;
-  reg \$3891 ;
-  reg \$3892 ;
-  reg \$3893 ;
-  reg \$3894 ;
-  reg [75:0] \$3895 ;
-  reg [75:0] \$3896 ;
-  reg [75:0] \$3897 ;
-  reg [75:0] \$3898 ;
-  reg [75:0] \$3899 ;
   wire \$39 ;
   wire [11:0] \$390 ;
-  reg [75:0] \$3900 ;
-  reg [75:0] \$3901 ;
-  reg [75:0] \$3902 ;
-  reg [75:0] \$3903 ;
-  reg [75:0] \$3904 ;
-  reg [75:0] \$3905 ;
-  reg [75:0] \$3906 ;
-  reg [75:0] \$3907 ;
-  reg [75:0] \$3908 ;
-  reg [75:0] \$3909 ;
   wire [11:0] \$391 ;
-  reg [75:0] \$3910 ;
-  reg \$3911 ;
-  reg [14:0] \$3912 ;
-  reg [11:0] \$3913 ;
-  reg [11:0] \$3914 ;
-  reg [11:0] \$3915 ;
-  reg [11:0] \$3916 ;
-  reg [11:0] \$3917 ;
-  reg [11:0] \$3918 ;
-  reg [11:0] \$3919 ;
   wire [11:0] \$392 ;
-  reg [11:0] \$3920 ;
-  reg [11:0] \$3921 ;
-  reg [11:0] \$3922 ;
-  reg [11:0] \$3923 ;
-  reg [11:0] \$3924 ;
-  reg [11:0] \$3925 ;
-  reg [11:0] \$3926 ;
-  reg [11:0] \$3927 ;
-  reg [11:0] \$3928 ;
-  reg [11:0] \$3929 ;
   wire [11:0] \$393 ;
-  reg [11:0] \$3930 ;
-  reg [11:0] \$3931 ;
-  reg [11:0] \$3932 ;
-  reg [11:0] \$3933 ;
-  reg [11:0] \$3934 ;
-  reg [11:0] \$3935 ;
-  reg [11:0] \$3936 ;
-  reg [11:0] \$3937 ;
-  reg [11:0] \$3938 ;
-  reg [11:0] \$3939 ;
   wire [11:0] \$394 ;
-  reg [11:0] \$3940 ;
-  reg [11:0] \$3941 ;
-  reg [11:0] \$3942 ;
-  reg \$3943 ;
-  reg \$3944 ;
-  reg [11:0] \$3945 ;
-  reg [11:0] \$3946 ;
-  reg \$3947 ;
-  reg \$3948 ;
-  reg [11:0] \$3949 ;
   wire [11:0] \$395 ;
-  reg [11:0] \$3950 ;
-  reg \$3951 ;
-  reg \$3952 ;
-  reg \$3953 ;
-  reg [11:0] \$3954 ;
-  reg [11:0] \$3955 ;
-  reg \$3956 ;
-  reg \$3957 ;
-  reg \$3958 ;
-  reg \$3959 ;
   wire [11:0] \$396 ;
-  reg [11:0] \$3960 ;
-  reg [11:0] \$3961 ;
-  reg \$3962 ;
-  reg \$3963 ;
-  reg \$3964 ;
-  reg \$3965 ;
-  reg \$3966 ;
-  reg [11:0] \$3967 ;
-  reg [11:0] \$3968 ;
-  reg \$3969 ;
   wire [11:0] \$397 ;
-  reg \$3970 ;
-  reg \$3971 ;
-  reg \$3972 ;
-  reg \$3973 ;
-  reg \$3974 ;
-  reg [11:0] \$3975 ;
-  reg [11:0] \$3976 ;
-  reg \$3977 ;
-  reg \$3978 ;
-  reg \$3979 ;
   wire [11:0] \$398 ;
-  reg \$3980 ;
-  reg \$3981 ;
-  reg \$3982 ;
-  reg \$3983 ;
-  reg [11:0] \$3984 ;
-  reg [11:0] \$3985 ;
-  reg \$3986 ;
-  reg \$3987 ;
-  reg \$3988 ;
-  reg \$3989 ;
   wire [11:0] \$399 ;
-  reg \$3990 ;
-  reg \$3991 ;
-  reg \$3992 ;
-  reg \$3993 ;
-  reg [11:0] \$3994 ;
-  reg [11:0] \$3995 ;
-  reg \$3996 ;
-  reg \$3997 ;
-  reg \$3998 ;
-  reg \$3999 ;
   wire \$4 ;
   wire \$40 ;
   wire [11:0] \$400 ;
-  reg \$4000 ;
-  reg \$4001 ;
-  reg \$4002 ;
-  reg \$4003 ;
-  reg [11:0] \$4004 ;
-  reg [11:0] \$4005 ;
-  reg \$4006 ;
-  reg \$4007 ;
-  reg \$4008 ;
-  reg \$4009 ;
   wire [11:0] \$401 ;
-  reg \$4010 ;
-  reg \$4011 ;
-  reg \$4012 ;
-  reg \$4013 ;
-  reg [11:0] \$4014 ;
-  reg [11:0] \$4015 ;
-  reg \$4016 ;
-  reg \$4017 ;
-  reg \$4018 ;
-  reg \$4019 ;
   wire [11:0] \$402 ;
-  reg \$4020 ;
-  reg \$4021 ;
-  reg \$4022 ;
-  reg \$4023 ;
-  reg [11:0] \$4024 ;
-  reg [11:0] \$4025 ;
-  reg \$4026 ;
-  reg \$4027 ;
-  reg \$4028 ;
-  reg \$4029 ;
   wire [11:0] \$403 ;
-  reg \$4030 ;
-  reg \$4031 ;
-  reg \$4032 ;
-  reg \$4033 ;
-  reg [11:0] \$4034 ;
-  reg [11:0] \$4035 ;
-  reg \$4036 ;
-  reg \$4037 ;
-  reg \$4038 ;
-  reg \$4039 ;
   wire [11:0] \$404 ;
-  reg \$4040 ;
-  reg \$4041 ;
-  reg \$4042 ;
-  reg \$4043 ;
-  reg [11:0] \$4044 ;
-  reg [11:0] \$4045 ;
-  reg \$4046 ;
-  reg \$4047 ;
-  reg \$4048 ;
-  reg \$4049 ;
   wire [11:0] \$405 ;
-  reg \$4050 ;
-  reg \$4051 ;
-  reg \$4052 ;
-  reg \$4053 ;
-  reg [11:0] \$4054 ;
-  reg [11:0] \$4055 ;
-  reg \$4056 ;
-  reg \$4057 ;
-  reg \$4058 ;
-  reg \$4059 ;
   wire [11:0] \$406 ;
-  reg \$4060 ;
-  reg \$4061 ;
-  reg \$4062 ;
-  reg \$4063 ;
-  reg [11:0] \$4064 ;
-  reg [11:0] \$4065 ;
-  reg [7:0] \$4066 ;
-  reg \$4067 ;
-  reg \$4068 ;
-  reg [200:0] \$4069 ;
   wire [11:0] \$407 ;
-  reg [200:0] \$4070 ;
-  reg \$4071 ;
   wire [11:0] \$408 ;
   wire [11:0] \$409 ;
   wire \$41 ;
@@ -13434,690 +13152,556 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire [11:0] \$510 ;
   wire [11:0] \$511 ;
   wire [11:0] \$512 ;
-  wire [11:0] \$513 ;
-  wire [11:0] \$514 ;
-  wire [11:0] \$515 ;
-  wire [11:0] \$516 ;
-  wire [11:0] \$517 ;
-  wire [11:0] \$518 ;
-  wire [11:0] \$519 ;
+  wire \$513 ;
+  wire \$514 ;
+  wire \$515 ;
+  wire \$516 ;
+  wire \$517 ;
+  wire \$518 ;
+  wire \$519 ;
   wire \$52 ;
-  wire [11:0] \$520 ;
-  wire [11:0] \$521 ;
-  wire [11:0] \$522 ;
-  wire [11:0] \$523 ;
-  wire [11:0] \$524 ;
-  wire [11:0] \$525 ;
-  wire [11:0] \$526 ;
-  wire [11:0] \$527 ;
-  wire [11:0] \$528 ;
-  wire [11:0] \$529 ;
+  wire \$520 ;
+  wire \$521 ;
+  wire \$522 ;
+  wire \$523 ;
+  wire \$524 ;
+  wire \$525 ;
+  wire \$526 ;
+  wire [61:0] \$527 ;
+  wire [61:0] \$528 ;
+  wire \$529 ;
   wire \$53 ;
-  wire [11:0] \$530 ;
-  wire [11:0] \$531 ;
-  wire [11:0] \$532 ;
-  wire [11:0] \$533 ;
-  wire [11:0] \$534 ;
-  wire [11:0] \$535 ;
-  wire [11:0] \$536 ;
-  wire [11:0] \$537 ;
-  wire [11:0] \$538 ;
-  wire [11:0] \$539 ;
+  wire \$530 ;
+  wire [61:0] \$531 ;
+  wire \$532 ;
+  wire [61:0] \$533 ;
+  wire \$534 ;
+  wire [61:0] \$535 ;
+  wire \$536 ;
+  wire [61:0] \$537 ;
+  wire \$538 ;
+  wire [61:0] \$539 ;
   wire \$54 ;
-  wire [11:0] \$540 ;
-  wire [11:0] \$541 ;
-  wire [11:0] \$542 ;
-  wire [11:0] \$543 ;
-  wire [11:0] \$544 ;
-  wire [11:0] \$545 ;
-  wire [11:0] \$546 ;
-  wire [11:0] \$547 ;
-  wire [11:0] \$548 ;
-  wire [11:0] \$549 ;
+  wire \$540 ;
+  wire [61:0] \$541 ;
+  wire \$542 ;
+  wire [61:0] \$543 ;
+  wire \$544 ;
+  wire [61:0] \$545 ;
+  wire \$546 ;
+  wire \$547 ;
+  wire \$548 ;
+  wire \$549 ;
   wire \$55 ;
-  wire [11:0] \$550 ;
-  wire [11:0] \$551 ;
-  wire [11:0] \$552 ;
-  wire [11:0] \$553 ;
-  wire [11:0] \$554 ;
-  wire [11:0] \$555 ;
-  wire [11:0] \$556 ;
-  wire [11:0] \$557 ;
+  wire \$550 ;
+  wire [61:0] \$551 ;
+  wire [61:0] \$552 ;
+  wire \$553 ;
+  wire \$554 ;
+  wire \$555 ;
+  wire [61:0] \$556 ;
+  wire [61:0] \$557 ;
   wire [11:0] \$558 ;
-  wire [11:0] \$559 ;
+  wire \$559 ;
   wire \$56 ;
-  wire [11:0] \$560 ;
-  wire [11:0] \$561 ;
-  wire [11:0] \$562 ;
+  wire \$560 ;
+  wire [61:0] \$561 ;
+  wire [61:0] \$562 ;
   wire [11:0] \$563 ;
-  wire [11:0] \$564 ;
-  wire [11:0] \$565 ;
-  wire [11:0] \$566 ;
-  wire [11:0] \$567 ;
+  wire \$564 ;
+  wire \$565 ;
+  wire [61:0] \$566 ;
+  wire [61:0] \$567 ;
   wire [11:0] \$568 ;
-  wire [11:0] \$569 ;
+  wire \$569 ;
   wire \$57 ;
-  wire [11:0] \$570 ;
-  wire [11:0] \$571 ;
-  wire [11:0] \$572 ;
+  wire \$570 ;
+  wire [61:0] \$571 ;
+  wire [61:0] \$572 ;
   wire [11:0] \$573 ;
-  wire [11:0] \$574 ;
-  wire [11:0] \$575 ;
-  wire [11:0] \$576 ;
-  wire [11:0] \$577 ;
+  wire \$574 ;
+  wire \$575 ;
+  wire [61:0] \$576 ;
+  wire [61:0] \$577 ;
   wire [11:0] \$578 ;
-  wire [11:0] \$579 ;
+  wire \$579 ;
   wire \$58 ;
-  wire [11:0] \$580 ;
-  wire [11:0] \$581 ;
-  wire [11:0] \$582 ;
+  wire \$580 ;
+  wire [61:0] \$581 ;
+  wire [61:0] \$582 ;
   wire [11:0] \$583 ;
-  wire [11:0] \$584 ;
-  wire [11:0] \$585 ;
-  wire [11:0] \$586 ;
-  wire [11:0] \$587 ;
+  wire \$584 ;
+  wire \$585 ;
+  wire [61:0] \$586 ;
+  wire [61:0] \$587 ;
   wire [11:0] \$588 ;
-  wire [11:0] \$589 ;
+  wire \$589 ;
   wire \$59 ;
-  wire [11:0] \$590 ;
-  wire [11:0] \$591 ;
-  wire [11:0] \$592 ;
+  wire \$590 ;
+  wire [61:0] \$591 ;
+  wire [61:0] \$592 ;
   wire [11:0] \$593 ;
-  wire [11:0] \$594 ;
-  wire [11:0] \$595 ;
-  wire [11:0] \$596 ;
-  wire [11:0] \$597 ;
-  wire [11:0] \$598 ;
-  wire [11:0] \$599 ;
+  wire \$594 ;
+  wire [1:0] \$595 ;
+  wire [2:0] \$596 ;
+  wire [1:0] \$597 ;
+  wire [2:0] \$598 ;
+  wire [3:0] \$599 ;
   wire \$6 ;
   wire \$60 ;
-  wire [11:0] \$600 ;
-  wire [11:0] \$601 ;
-  wire [11:0] \$602 ;
-  wire [11:0] \$603 ;
-  wire [11:0] \$604 ;
-  wire [11:0] \$605 ;
-  wire [11:0] \$606 ;
-  wire [11:0] \$607 ;
-  wire [11:0] \$608 ;
-  wire [11:0] \$609 ;
+  wire [3:0] \$600 ;
+  wire [15:0] \$601 ;
+  wire [16:0] \$602 ;
+  wire [17:0] \$603 ;
+  wire [15:0] \$604 ;
+  wire [16:0] \$605 ;
+  wire [17:0] \$606 ;
+  wire [15:0] \$607 ;
+  wire [16:0] \$608 ;
+  wire [17:0] \$609 ;
   wire \$61 ;
-  wire [11:0] \$610 ;
-  wire [11:0] \$611 ;
-  wire [11:0] \$612 ;
-  wire [11:0] \$613 ;
-  wire [11:0] \$614 ;
-  wire [11:0] \$615 ;
-  wire [11:0] \$616 ;
-  wire [11:0] \$617 ;
-  wire [11:0] \$618 ;
-  wire [11:0] \$619 ;
+  wire [17:0] \$610 ;
+  wire [18:0] \$611 ;
+  wire [17:0] \$612 ;
+  wire [18:0] \$613 ;
+  wire [17:0] \$614 ;
+  wire [18:0] \$615 ;
+  wire [61:0] \$616 ;
+  wire [61:0] \$617 ;
+  wire \$618 ;
+  wire \$619 ;
   wire \$62 ;
-  wire [11:0] \$620 ;
-  wire [11:0] \$621 ;
-  wire [11:0] \$622 ;
-  wire [11:0] \$623 ;
-  wire [11:0] \$624 ;
-  wire [11:0] \$625 ;
-  wire [11:0] \$626 ;
-  wire [11:0] \$627 ;
-  wire [11:0] \$628 ;
-  wire [11:0] \$629 ;
+  wire [1:0] \$620 ;
+  wire [2:0] \$621 ;
+  wire [1:0] \$622 ;
+  wire [2:0] \$623 ;
+  wire [3:0] \$624 ;
+  wire [3:0] \$625 ;
+  wire [15:0] \$626 ;
+  wire [16:0] \$627 ;
+  wire [17:0] \$628 ;
+  wire [15:0] \$629 ;
   wire \$63 ;
-  wire [11:0] \$630 ;
-  wire [11:0] \$631 ;
-  wire [11:0] \$632 ;
-  wire [11:0] \$633 ;
-  wire [11:0] \$634 ;
-  wire [11:0] \$635 ;
-  wire [11:0] \$636 ;
-  wire [11:0] \$637 ;
-  wire [11:0] \$638 ;
-  wire [11:0] \$639 ;
+  wire [16:0] \$630 ;
+  wire [17:0] \$631 ;
+  wire [15:0] \$632 ;
+  wire [16:0] \$633 ;
+  wire [17:0] \$634 ;
+  wire [17:0] \$635 ;
+  wire [18:0] \$636 ;
+  wire [17:0] \$637 ;
+  wire [18:0] \$638 ;
+  wire [17:0] \$639 ;
   wire \$64 ;
-  wire [11:0] \$640 ;
-  wire [11:0] \$641 ;
-  wire [11:0] \$642 ;
-  wire [11:0] \$643 ;
-  wire [11:0] \$644 ;
-  wire [11:0] \$645 ;
-  wire [11:0] \$646 ;
-  wire [11:0] \$647 ;
-  wire [11:0] \$648 ;
-  wire [11:0] \$649 ;
+  wire [18:0] \$640 ;
+  wire [61:0] \$641 ;
+  wire \$642 ;
+  wire [1:0] \$643 ;
+  wire [2:0] \$644 ;
+  wire [1:0] \$645 ;
+  wire [2:0] \$646 ;
+  wire [3:0] \$647 ;
+  wire [3:0] \$648 ;
+  wire [15:0] \$649 ;
   wire \$65 ;
-  wire [11:0] \$650 ;
-  wire [11:0] \$651 ;
-  wire [11:0] \$652 ;
-  wire [11:0] \$653 ;
-  wire [11:0] \$654 ;
-  wire [11:0] \$655 ;
-  wire [11:0] \$656 ;
-  wire [11:0] \$657 ;
-  wire [11:0] \$658 ;
-  wire [11:0] \$659 ;
+  wire [16:0] \$650 ;
+  wire [17:0] \$651 ;
+  wire [15:0] \$652 ;
+  wire [16:0] \$653 ;
+  wire [17:0] \$654 ;
+  wire [15:0] \$655 ;
+  wire [16:0] \$656 ;
+  wire [17:0] \$657 ;
+  wire [17:0] \$658 ;
+  wire [18:0] \$659 ;
   wire \$66 ;
-  wire [11:0] \$660 ;
-  wire [11:0] \$661 ;
-  wire [11:0] \$662 ;
-  wire [11:0] \$663 ;
-  wire [11:0] \$664 ;
-  wire [11:0] \$665 ;
-  wire [11:0] \$666 ;
-  wire [11:0] \$667 ;
-  wire [11:0] \$668 ;
-  wire [11:0] \$669 ;
+  wire [17:0] \$660 ;
+  wire [18:0] \$661 ;
+  wire [17:0] \$662 ;
+  wire [18:0] \$663 ;
+  wire [61:0] \$664 ;
+  wire \$665 ;
+  wire [1:0] \$666 ;
+  wire [2:0] \$667 ;
+  wire [1:0] \$668 ;
+  wire [2:0] \$669 ;
   wire \$67 ;
-  wire [11:0] \$670 ;
-  wire [11:0] \$671 ;
-  wire [11:0] \$672 ;
-  wire [11:0] \$673 ;
-  wire [11:0] \$674 ;
-  wire [11:0] \$675 ;
-  wire [11:0] \$676 ;
-  wire [11:0] \$677 ;
-  wire [11:0] \$678 ;
-  wire [11:0] \$679 ;
+  wire [3:0] \$670 ;
+  wire [3:0] \$671 ;
+  wire [15:0] \$672 ;
+  wire [16:0] \$673 ;
+  wire [17:0] \$674 ;
+  wire [15:0] \$675 ;
+  wire [16:0] \$676 ;
+  wire [17:0] \$677 ;
+  wire [15:0] \$678 ;
+  wire [16:0] \$679 ;
   wire \$68 ;
-  wire [11:0] \$680 ;
-  wire [11:0] \$681 ;
-  wire [11:0] \$682 ;
-  wire [11:0] \$683 ;
-  wire [11:0] \$684 ;
-  wire [11:0] \$685 ;
-  wire [11:0] \$686 ;
-  wire [11:0] \$687 ;
-  wire [11:0] \$688 ;
-  wire [11:0] \$689 ;
+  wire [17:0] \$680 ;
+  wire [17:0] \$681 ;
+  wire [18:0] \$682 ;
+  wire [17:0] \$683 ;
+  wire [18:0] \$684 ;
+  wire [17:0] \$685 ;
+  wire [18:0] \$686 ;
+  wire [61:0] \$687 ;
+  wire \$688 ;
+  wire [1:0] \$689 ;
   wire \$69 ;
-  wire [11:0] \$690 ;
-  wire [11:0] \$691 ;
-  wire [11:0] \$692 ;
-  wire [11:0] \$693 ;
-  wire [11:0] \$694 ;
-  wire [11:0] \$695 ;
-  wire [11:0] \$696 ;
-  wire [11:0] \$697 ;
-  wire [11:0] \$698 ;
-  wire [11:0] \$699 ;
+  wire [2:0] \$690 ;
+  wire [1:0] \$691 ;
+  wire [2:0] \$692 ;
+  wire [3:0] \$693 ;
+  wire [3:0] \$694 ;
+  wire [15:0] \$695 ;
+  wire [16:0] \$696 ;
+  wire [17:0] \$697 ;
+  wire [15:0] \$698 ;
+  wire [16:0] \$699 ;
   wire \$7 ;
   wire \$70 ;
-  wire [11:0] \$700 ;
-  wire [11:0] \$701 ;
-  wire [11:0] \$702 ;
-  wire [11:0] \$703 ;
-  wire [11:0] \$704 ;
-  wire [11:0] \$705 ;
-  wire [11:0] \$706 ;
-  wire [11:0] \$707 ;
-  wire [11:0] \$708 ;
-  wire [11:0] \$709 ;
+  wire [17:0] \$700 ;
+  wire [15:0] \$701 ;
+  wire [16:0] \$702 ;
+  wire [17:0] \$703 ;
+  wire [17:0] \$704 ;
+  wire [18:0] \$705 ;
+  wire [17:0] \$706 ;
+  wire [18:0] \$707 ;
+  wire [17:0] \$708 ;
+  wire [18:0] \$709 ;
   wire \$71 ;
-  wire [11:0] \$710 ;
-  wire [11:0] \$711 ;
-  wire [11:0] \$712 ;
-  wire [11:0] \$713 ;
-  wire [11:0] \$714 ;
-  wire [11:0] \$715 ;
-  wire [11:0] \$716 ;
-  wire [11:0] \$717 ;
-  wire [11:0] \$718 ;
-  wire [11:0] \$719 ;
+  wire [61:0] \$710 ;
+  wire \$711 ;
+  wire [1:0] \$712 ;
+  wire [2:0] \$713 ;
+  wire [1:0] \$714 ;
+  wire [2:0] \$715 ;
+  wire [3:0] \$716 ;
+  wire [3:0] \$717 ;
+  wire [15:0] \$718 ;
+  wire [16:0] \$719 ;
   wire \$72 ;
-  wire [11:0] \$720 ;
-  wire [11:0] \$721 ;
-  wire [11:0] \$722 ;
-  wire [11:0] \$723 ;
-  wire [11:0] \$724 ;
-  wire [11:0] \$725 ;
-  wire [11:0] \$726 ;
-  wire [11:0] \$727 ;
-  wire [11:0] \$728 ;
-  wire \$729 ;
+  wire [17:0] \$720 ;
+  wire [15:0] \$721 ;
+  wire [16:0] \$722 ;
+  wire [17:0] \$723 ;
+  wire [15:0] \$724 ;
+  wire [16:0] \$725 ;
+  wire [17:0] \$726 ;
+  wire [17:0] \$727 ;
+  wire [18:0] \$728 ;
+  wire [17:0] \$729 ;
   wire \$73 ;
-  wire \$730 ;
-  wire \$731 ;
-  wire \$732 ;
-  wire \$733 ;
+  wire [18:0] \$730 ;
+  wire [17:0] \$731 ;
+  wire [18:0] \$732 ;
+  wire [61:0] \$733 ;
   wire \$734 ;
-  wire \$735 ;
-  wire \$736 ;
-  wire \$737 ;
-  wire \$738 ;
-  wire \$739 ;
+  wire [1:0] \$735 ;
+  wire [2:0] \$736 ;
+  wire [1:0] \$737 ;
+  wire [2:0] \$738 ;
+  wire [3:0] \$739 ;
   wire \$74 ;
-  wire \$740 ;
-  wire \$741 ;
-  wire \$742 ;
-  wire \$743 ;
-  wire \$744 ;
-  wire \$745 ;
-  wire \$746 ;
-  wire \$747 ;
-  wire [61:0] \$748 ;
-  wire [61:0] \$749 ;
+  wire [3:0] \$740 ;
+  wire [15:0] \$741 ;
+  wire [16:0] \$742 ;
+  wire [17:0] \$743 ;
+  wire [15:0] \$744 ;
+  wire [16:0] \$745 ;
+  wire [17:0] \$746 ;
+  wire [15:0] \$747 ;
+  wire [16:0] \$748 ;
+  wire [17:0] \$749 ;
   wire \$75 ;
-  wire \$750 ;
-  wire \$751 ;
-  wire [61:0] \$752 ;
-  wire \$753 ;
-  wire [61:0] \$754 ;
-  wire \$755 ;
+  wire [17:0] \$750 ;
+  wire [18:0] \$751 ;
+  wire [17:0] \$752 ;
+  wire [18:0] \$753 ;
+  wire [17:0] \$754 ;
+  wire [18:0] \$755 ;
   wire [61:0] \$756 ;
   wire \$757 ;
-  wire [61:0] \$758 ;
-  wire \$759 ;
+  wire [1:0] \$758 ;
+  wire [2:0] \$759 ;
   wire \$76 ;
-  wire [61:0] \$760 ;
-  wire \$761 ;
-  wire [61:0] \$762 ;
-  wire \$763 ;
-  wire [61:0] \$764 ;
-  wire \$765 ;
-  wire [61:0] \$766 ;
-  wire \$767 ;
-  wire \$768 ;
-  wire \$769 ;
+  wire [1:0] \$760 ;
+  wire [2:0] \$761 ;
+  wire [3:0] \$762 ;
+  wire [3:0] \$763 ;
+  wire [15:0] \$764 ;
+  wire [16:0] \$765 ;
+  wire [17:0] \$766 ;
+  wire [15:0] \$767 ;
+  wire [16:0] \$768 ;
+  wire [17:0] \$769 ;
   wire \$77 ;
-  wire \$770 ;
-  wire \$771 ;
-  wire [61:0] \$772 ;
-  wire [61:0] \$773 ;
-  wire \$774 ;
-  wire \$775 ;
-  wire \$776 ;
-  wire [61:0] \$777 ;
-  wire [61:0] \$778 ;
-  wire [11:0] \$779 ;
+  wire [15:0] \$770 ;
+  wire [16:0] \$771 ;
+  wire [17:0] \$772 ;
+  wire [17:0] \$773 ;
+  wire [18:0] \$774 ;
+  wire [17:0] \$775 ;
+  wire [18:0] \$776 ;
+  wire [17:0] \$777 ;
+  wire [18:0] \$778 ;
+  wire [61:0] \$779 ;
   wire \$78 ;
   wire \$780 ;
-  wire \$781 ;
-  wire [61:0] \$782 ;
-  wire [61:0] \$783 ;
-  wire [11:0] \$784 ;
-  wire \$785 ;
-  wire \$786 ;
-  wire [61:0] \$787 ;
-  wire [61:0] \$788 ;
-  wire [11:0] \$789 ;
+  wire [1:0] \$781 ;
+  wire [2:0] \$782 ;
+  wire [1:0] \$783 ;
+  wire [2:0] \$784 ;
+  wire [3:0] \$785 ;
+  wire [3:0] \$786 ;
+  wire [15:0] \$787 ;
+  wire [16:0] \$788 ;
+  wire [17:0] \$789 ;
   wire \$79 ;
-  wire \$790 ;
-  wire \$791 ;
-  wire [61:0] \$792 ;
-  wire [61:0] \$793 ;
-  wire [11:0] \$794 ;
-  wire \$795 ;
-  wire \$796 ;
-  wire [61:0] \$797 ;
-  wire [61:0] \$798 ;
-  wire [11:0] \$799 ;
+  wire [15:0] \$790 ;
+  wire [16:0] \$791 ;
+  wire [17:0] \$792 ;
+  wire [15:0] \$793 ;
+  wire [16:0] \$794 ;
+  wire [17:0] \$795 ;
+  wire [17:0] \$796 ;
+  wire [18:0] \$797 ;
+  wire [17:0] \$798 ;
+  wire [18:0] \$799 ;
   wire \$8 ;
   wire \$80 ;
-  wire \$800 ;
-  wire \$801 ;
+  wire [17:0] \$800 ;
+  wire [18:0] \$801 ;
   wire [61:0] \$802 ;
-  wire [61:0] \$803 ;
-  wire [11:0] \$804 ;
+  wire \$803 ;
+  wire \$804 ;
   wire \$805 ;
   wire \$806 ;
-  wire [61:0] \$807 ;
-  wire [61:0] \$808 ;
-  wire [11:0] \$809 ;
+  wire \$807 ;
+  wire [1:0] \$808 ;
+  wire [2:0] \$809 ;
   wire \$81 ;
-  wire \$810 ;
-  wire \$811 ;
-  wire [61:0] \$812 ;
-  wire [61:0] \$813 ;
-  wire [11:0] \$814 ;
-  wire \$815 ;
-  wire [1:0] \$816 ;
-  wire [2:0] \$817 ;
-  wire [1:0] \$818 ;
-  wire [2:0] \$819 ;
+  wire [1:0] \$810 ;
+  wire [2:0] \$811 ;
+  wire [3:0] \$812 ;
+  wire [3:0] \$813 ;
+  wire [15:0] \$814 ;
+  wire [16:0] \$815 ;
+  wire [17:0] \$816 ;
+  wire [15:0] \$817 ;
+  wire [16:0] \$818 ;
+  wire [17:0] \$819 ;
   wire \$82 ;
-  wire [3:0] \$820 ;
-  wire [3:0] \$821 ;
-  wire [15:0] \$822 ;
-  wire [16:0] \$823 ;
-  wire [17:0] \$824 ;
-  wire [15:0] \$825 ;
-  wire [16:0] \$826 ;
+  wire [15:0] \$820 ;
+  wire [16:0] \$821 ;
+  wire [17:0] \$822 ;
+  wire [17:0] \$823 ;
+  wire [18:0] \$824 ;
+  wire [17:0] \$825 ;
+  wire [18:0] \$826 ;
   wire [17:0] \$827 ;
-  wire [15:0] \$828 ;
-  wire [16:0] \$829 ;
+  wire [18:0] \$828 ;
+  wire [61:0] \$829 ;
   wire \$83 ;
-  wire [17:0] \$830 ;
-  wire [17:0] \$831 ;
-  wire [18:0] \$832 ;
-  wire [17:0] \$833 ;
-  wire [18:0] \$834 ;
-  wire [17:0] \$835 ;
-  wire [18:0] \$836 ;
-  wire [61:0] \$837 ;
-  wire [61:0] \$838 ;
-  wire \$839 ;
+  wire [61:0] \$830 ;
+  wire \$831 ;
+  wire \$832 ;
+  wire \$833 ;
+  wire [1:0] \$834 ;
+  wire [2:0] \$835 ;
+  wire [1:0] \$836 ;
+  wire [2:0] \$837 ;
+  wire [3:0] \$838 ;
+  wire [3:0] \$839 ;
   wire \$84 ;
-  wire \$840 ;
-  wire [1:0] \$841 ;
-  wire [2:0] \$842 ;
-  wire [1:0] \$843 ;
-  wire [2:0] \$844 ;
-  wire [3:0] \$845 ;
-  wire [3:0] \$846 ;
-  wire [15:0] \$847 ;
-  wire [16:0] \$848 ;
+  wire [15:0] \$840 ;
+  wire [16:0] \$841 ;
+  wire [17:0] \$842 ;
+  wire [15:0] \$843 ;
+  wire [16:0] \$844 ;
+  wire [17:0] \$845 ;
+  wire [15:0] \$846 ;
+  wire [16:0] \$847 ;
+  wire [17:0] \$848 ;
   wire [17:0] \$849 ;
   wire \$85 ;
-  wire [15:0] \$850 ;
-  wire [16:0] \$851 ;
-  wire [17:0] \$852 ;
-  wire [15:0] \$853 ;
-  wire [16:0] \$854 ;
-  wire [17:0] \$855 ;
-  wire [17:0] \$856 ;
-  wire [18:0] \$857 ;
-  wire [17:0] \$858 ;
-  wire [18:0] \$859 ;
+  wire [18:0] \$850 ;
+  wire [17:0] \$851 ;
+  wire [18:0] \$852 ;
+  wire [17:0] \$853 ;
+  wire [18:0] \$854 ;
+  wire [61:0] \$855 ;
+  wire [61:0] \$856 ;
+  wire [11:0] \$857 ;
+  wire \$858 ;
+  wire \$859 ;
   wire \$86 ;
-  wire [17:0] \$860 ;
-  wire [18:0] \$861 ;
-  wire [61:0] \$862 ;
-  wire \$863 ;
-  wire [1:0] \$864 ;
-  wire [2:0] \$865 ;
-  wire [1:0] \$866 ;
-  wire [2:0] \$867 ;
-  wire [3:0] \$868 ;
-  wire [3:0] \$869 ;
+  wire [1:0] \$860 ;
+  wire [2:0] \$861 ;
+  wire [1:0] \$862 ;
+  wire [2:0] \$863 ;
+  wire [3:0] \$864 ;
+  wire [3:0] \$865 ;
+  wire [15:0] \$866 ;
+  wire [16:0] \$867 ;
+  wire [17:0] \$868 ;
+  wire [15:0] \$869 ;
   wire \$87 ;
-  wire [15:0] \$870 ;
-  wire [16:0] \$871 ;
-  wire [17:0] \$872 ;
-  wire [15:0] \$873 ;
-  wire [16:0] \$874 ;
+  wire [16:0] \$870 ;
+  wire [17:0] \$871 ;
+  wire [15:0] \$872 ;
+  wire [16:0] \$873 ;
+  wire [17:0] \$874 ;
   wire [17:0] \$875 ;
-  wire [15:0] \$876 ;
-  wire [16:0] \$877 ;
-  wire [17:0] \$878 ;
+  wire [18:0] \$876 ;
+  wire [17:0] \$877 ;
+  wire [18:0] \$878 ;
   wire [17:0] \$879 ;
   wire \$88 ;
   wire [18:0] \$880 ;
-  wire [17:0] \$881 ;
-  wire [18:0] \$882 ;
-  wire [17:0] \$883 ;
-  wire [18:0] \$884 ;
-  wire [61:0] \$885 ;
-  wire \$886 ;
-  wire [1:0] \$887 ;
-  wire [2:0] \$888 ;
-  wire [1:0] \$889 ;
+  wire [61:0] \$881 ;
+  wire [61:0] \$882 ;
+  wire [11:0] \$883 ;
+  wire \$884 ;
+  wire \$885 ;
+  wire [1:0] \$886 ;
+  wire [2:0] \$887 ;
+  wire [1:0] \$888 ;
+  wire [2:0] \$889 ;
   wire \$89 ;
-  wire [2:0] \$890 ;
+  wire [3:0] \$890 ;
   wire [3:0] \$891 ;
-  wire [3:0] \$892 ;
-  wire [15:0] \$893 ;
-  wire [16:0] \$894 ;
-  wire [17:0] \$895 ;
-  wire [15:0] \$896 ;
-  wire [16:0] \$897 ;
-  wire [17:0] \$898 ;
-  wire [15:0] \$899 ;
+  wire [15:0] \$892 ;
+  wire [16:0] \$893 ;
+  wire [17:0] \$894 ;
+  wire [15:0] \$895 ;
+  wire [16:0] \$896 ;
+  wire [17:0] \$897 ;
+  wire [15:0] \$898 ;
+  wire [16:0] \$899 ;
   wire \$9 ;
   wire \$90 ;
-  wire [16:0] \$900 ;
+  wire [17:0] \$900 ;
   wire [17:0] \$901 ;
-  wire [17:0] \$902 ;
-  wire [18:0] \$903 ;
-  wire [17:0] \$904 ;
-  wire [18:0] \$905 ;
-  wire [17:0] \$906 ;
-  wire [18:0] \$907 ;
+  wire [18:0] \$902 ;
+  wire [17:0] \$903 ;
+  wire [18:0] \$904 ;
+  wire [17:0] \$905 ;
+  wire [18:0] \$906 ;
+  wire [61:0] \$907 ;
   wire [61:0] \$908 ;
-  wire \$909 ;
+  wire [11:0] \$909 ;
   wire \$91 ;
-  wire [1:0] \$910 ;
-  wire [2:0] \$911 ;
+  wire \$910 ;
+  wire \$911 ;
   wire [1:0] \$912 ;
   wire [2:0] \$913 ;
-  wire [3:0] \$914 ;
-  wire [3:0] \$915 ;
-  wire [15:0] \$916 ;
-  wire [16:0] \$917 ;
-  wire [17:0] \$918 ;
-  wire [15:0] \$919 ;
+  wire [1:0] \$914 ;
+  wire [2:0] \$915 ;
+  wire [3:0] \$916 ;
+  wire [3:0] \$917 ;
+  wire [15:0] \$918 ;
+  wire [16:0] \$919 ;
   wire \$92 ;
-  wire [16:0] \$920 ;
-  wire [17:0] \$921 ;
-  wire [15:0] \$922 ;
-  wire [16:0] \$923 ;
-  wire [17:0] \$924 ;
-  wire [17:0] \$925 ;
-  wire [18:0] \$926 ;
+  wire [17:0] \$920 ;
+  wire [15:0] \$921 ;
+  wire [16:0] \$922 ;
+  wire [17:0] \$923 ;
+  wire [15:0] \$924 ;
+  wire [16:0] \$925 ;
+  wire [17:0] \$926 ;
   wire [17:0] \$927 ;
   wire [18:0] \$928 ;
   wire [17:0] \$929 ;
   wire \$93 ;
   wire [18:0] \$930 ;
-  wire [61:0] \$931 ;
-  wire \$932 ;
-  wire [1:0] \$933 ;
-  wire [2:0] \$934 ;
-  wire [1:0] \$935 ;
-  wire [2:0] \$936 ;
-  wire [3:0] \$937 ;
-  wire [3:0] \$938 ;
-  wire [15:0] \$939 ;
+  wire [17:0] \$931 ;
+  wire [18:0] \$932 ;
+  wire [61:0] \$933 ;
+  wire [61:0] \$934 ;
+  wire [11:0] \$935 ;
+  wire \$936 ;
+  wire \$937 ;
+  wire [1:0] \$938 ;
+  wire [2:0] \$939 ;
   wire \$94 ;
-  wire [16:0] \$940 ;
-  wire [17:0] \$941 ;
-  wire [15:0] \$942 ;
-  wire [16:0] \$943 ;
-  wire [17:0] \$944 ;
-  wire [15:0] \$945 ;
-  wire [16:0] \$946 ;
-  wire [17:0] \$947 ;
-  wire [17:0] \$948 ;
-  wire [18:0] \$949 ;
+  wire [1:0] \$940 ;
+  wire [2:0] \$941 ;
+  wire [3:0] \$942 ;
+  wire [3:0] \$943 ;
+  wire [15:0] \$944 ;
+  wire [16:0] \$945 ;
+  wire [17:0] \$946 ;
+  wire [15:0] \$947 ;
+  wire [16:0] \$948 ;
+  wire [17:0] \$949 ;
   wire \$95 ;
-  wire [17:0] \$950 ;
-  wire [18:0] \$951 ;
+  wire [15:0] \$950 ;
+  wire [16:0] \$951 ;
   wire [17:0] \$952 ;
-  wire [18:0] \$953 ;
-  wire [61:0] \$954 ;
-  wire \$955 ;
-  wire [1:0] \$956 ;
-  wire [2:0] \$957 ;
-  wire [1:0] \$958 ;
-  wire [2:0] \$959 ;
+  wire [17:0] \$953 ;
+  wire [18:0] \$954 ;
+  wire [17:0] \$955 ;
+  wire [18:0] \$956 ;
+  wire [17:0] \$957 ;
+  wire [18:0] \$958 ;
+  wire [61:0] \$959 ;
   wire \$96 ;
-  wire [3:0] \$960 ;
-  wire [3:0] \$961 ;
-  wire [15:0] \$962 ;
-  wire [16:0] \$963 ;
-  wire [17:0] \$964 ;
-  wire [15:0] \$965 ;
-  wire [16:0] \$966 ;
-  wire [17:0] \$967 ;
-  wire [15:0] \$968 ;
-  wire [16:0] \$969 ;
+  wire [61:0] \$960 ;
+  wire [11:0] \$961 ;
+  wire \$962 ;
+  wire \$963 ;
+  wire [1:0] \$964 ;
+  wire [2:0] \$965 ;
+  wire [1:0] \$966 ;
+  wire [2:0] \$967 ;
+  wire [3:0] \$968 ;
+  wire [3:0] \$969 ;
   wire \$97 ;
-  wire [17:0] \$970 ;
-  wire [17:0] \$971 ;
-  wire [18:0] \$972 ;
-  wire [17:0] \$973 ;
-  wire [18:0] \$974 ;
+  wire [15:0] \$970 ;
+  wire [16:0] \$971 ;
+  wire [17:0] \$972 ;
+  wire [15:0] \$973 ;
+  wire [16:0] \$974 ;
   wire [17:0] \$975 ;
-  wire [18:0] \$976 ;
-  wire [61:0] \$977 ;
-  wire \$978 ;
-  wire [1:0] \$979 ;
+  wire [15:0] \$976 ;
+  wire [16:0] \$977 ;
+  wire [17:0] \$978 ;
+  wire [17:0] \$979 ;
   wire \$98 ;
-  wire [2:0] \$980 ;
-  wire [1:0] \$981 ;
-  wire [2:0] \$982 ;
-  wire [3:0] \$983 ;
-  wire [3:0] \$984 ;
-  wire [15:0] \$985 ;
-  wire [16:0] \$986 ;
-  wire [17:0] \$987 ;
-  wire [15:0] \$988 ;
-  wire [16:0] \$989 ;
+  wire [18:0] \$980 ;
+  wire [17:0] \$981 ;
+  wire [18:0] \$982 ;
+  wire [17:0] \$983 ;
+  wire [18:0] \$984 ;
+  wire [61:0] \$985 ;
+  wire [61:0] \$986 ;
+  wire [11:0] \$987 ;
+  wire \$988 ;
+  wire \$989 ;
   wire \$99 ;
-  wire [17:0] \$990 ;
-  wire [15:0] \$991 ;
-  wire [16:0] \$992 ;
-  wire [17:0] \$993 ;
-  wire [17:0] \$994 ;
-  wire [18:0] \$995 ;
-  wire [17:0] \$996 ;
-  wire [18:0] \$997 ;
+  wire [1:0] \$990 ;
+  wire [2:0] \$991 ;
+  wire [1:0] \$992 ;
+  wire [2:0] \$993 ;
+  wire [3:0] \$994 ;
+  wire [3:0] \$995 ;
+  wire [15:0] \$996 ;
+  wire [16:0] \$997 ;
   wire [17:0] \$998 ;
-  wire [18:0] \$999 ;
+  wire [15:0] \$999 ;
   reg \$signal  = 1'h1;
+  reg [7:0] \$signal$166  = 8'h00;
+  reg \$signal$167  = 1'h0;
+  reg \$signal$171  = 1'h0;
   wire \$signal$22 ;
-  reg [14:0] \$signal$23  = 15'h0000;
-  reg [7:0] \$signal$328  = 8'h00;
-  reg \$signal$329  = 1'h0;
   input clk;
   wire clk;
   input downsample;
   wire downsample;
   wire \final ;
-  wire hits_below10_0;
-  wire hits_below10_1;
-  wire hits_below10_10;
-  wire hits_below10_2;
-  wire hits_below10_3;
-  wire hits_below10_4;
-  wire hits_below10_5;
-  wire hits_below10_6;
-  wire hits_below10_7;
-  wire hits_below10_8;
-  wire hits_below10_9;
-  wire hits_below11_0;
-  wire hits_below11_1;
-  wire hits_below11_10;
-  wire hits_below11_11;
-  wire hits_below11_2;
-  wire hits_below11_3;
-  wire hits_below11_4;
-  wire hits_below11_5;
-  wire hits_below11_6;
-  wire hits_below11_7;
-  wire hits_below11_8;
-  wire hits_below11_9;
-  wire hits_below12_0;
-  wire hits_below12_1;
-  wire hits_below12_10;
-  wire hits_below12_11;
-  wire hits_below12_12;
-  wire hits_below12_2;
-  wire hits_below12_3;
-  wire hits_below12_4;
-  wire hits_below12_5;
-  wire hits_below12_6;
-  wire hits_below12_7;
-  wire hits_below12_8;
-  wire hits_below12_9;
-  wire hits_below13_0;
-  wire hits_below13_1;
-  wire hits_below13_10;
-  wire hits_below13_11;
-  wire hits_below13_12;
-  wire hits_below13_13;
-  wire hits_below13_2;
-  wire hits_below13_3;
-  wire hits_below13_4;
-  wire hits_below13_5;
-  wire hits_below13_6;
-  wire hits_below13_7;
-  wire hits_below13_8;
-  wire hits_below13_9;
-  wire hits_below14_0;
-  wire hits_below14_1;
-  wire hits_below14_10;
-  wire hits_below14_11;
-  wire hits_below14_12;
-  wire hits_below14_13;
-  wire hits_below14_14;
-  wire hits_below14_2;
-  wire hits_below14_3;
-  wire hits_below14_4;
-  wire hits_below14_5;
-  wire hits_below14_6;
-  wire hits_below14_7;
-  wire hits_below14_8;
-  wire hits_below14_9;
-  wire hits_below15_0;
-  wire hits_below15_1;
-  wire hits_below15_10;
-  wire hits_below15_11;
-  wire hits_below15_12;
-  wire hits_below15_13;
-  wire hits_below15_14;
-  wire hits_below15_15;
-  wire hits_below15_2;
-  wire hits_below15_3;
-  wire hits_below15_4;
-  wire hits_below15_5;
-  wire hits_below15_6;
-  wire hits_below15_7;
-  wire hits_below15_8;
-  wire hits_below15_9;
-  wire hits_below1_0;
-  wire hits_below1_1;
-  wire hits_below2_0;
-  wire hits_below2_1;
-  wire hits_below2_2;
-  wire hits_below3_0;
-  wire hits_below3_1;
-  wire hits_below3_2;
-  wire hits_below3_3;
-  wire hits_below4_0;
-  wire hits_below4_1;
-  wire hits_below4_2;
-  wire hits_below4_3;
-  wire hits_below4_4;
-  wire hits_below5_0;
-  wire hits_below5_1;
-  wire hits_below5_2;
-  wire hits_below5_3;
-  wire hits_below5_4;
-  wire hits_below5_5;
-  wire hits_below6_0;
-  wire hits_below6_1;
-  wire hits_below6_2;
-  wire hits_below6_3;
-  wire hits_below6_4;
-  wire hits_below6_5;
-  wire hits_below6_6;
-  wire hits_below7_0;
-  wire hits_below7_1;
-  wire hits_below7_2;
-  wire hits_below7_3;
-  wire hits_below7_4;
-  wire hits_below7_5;
-  wire hits_below7_6;
-  wire hits_below7_7;
-  wire hits_below8_0;
-  wire hits_below8_1;
-  wire hits_below8_2;
-  wire hits_below8_3;
-  wire hits_below8_4;
-  wire hits_below8_5;
-  wire hits_below8_6;
-  wire hits_below8_7;
-  wire hits_below8_8;
-  wire hits_below9_0;
-  wire hits_below9_1;
-  wire hits_below9_2;
-  wire hits_below9_3;
-  wire hits_below9_4;
-  wire hits_below9_5;
-  wire hits_below9_6;
-  wire hits_below9_7;
-  wire hits_below9_8;
-  wire hits_below9_9;
+  reg [14:0] hit = 15'h0000;
   wire in_adv;
   reg in_done = 1'h0;
   wire in_done_next;
@@ -14238,96 +13822,40 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire inputs__valid;
   reg lane0_takes0 = 1'h0;
   reg lane0_takes1 = 1'h0;
-  reg lane0_takes10 = 1'h0;
-  reg lane0_takes11 = 1'h0;
-  reg lane0_takes12 = 1'h0;
-  reg lane0_takes13 = 1'h0;
-  reg lane0_takes14 = 1'h0;
   reg lane0_takes2 = 1'h0;
   reg lane0_takes3 = 1'h0;
   reg lane0_takes4 = 1'h0;
   reg lane0_takes5 = 1'h0;
   reg lane0_takes6 = 1'h0;
   reg lane0_takes7 = 1'h0;
-  reg lane0_takes8 = 1'h0;
-  reg lane0_takes9 = 1'h0;
   reg lane1_takes1 = 1'h0;
-  reg lane1_takes10 = 1'h0;
-  reg lane1_takes11 = 1'h0;
-  reg lane1_takes12 = 1'h0;
-  reg lane1_takes13 = 1'h0;
-  reg lane1_takes14 = 1'h0;
   reg lane1_takes2 = 1'h0;
   reg lane1_takes3 = 1'h0;
   reg lane1_takes4 = 1'h0;
   reg lane1_takes5 = 1'h0;
   reg lane1_takes6 = 1'h0;
   reg lane1_takes7 = 1'h0;
-  reg lane1_takes8 = 1'h0;
-  reg lane1_takes9 = 1'h0;
-  reg lane2_takes10 = 1'h0;
-  reg lane2_takes11 = 1'h0;
-  reg lane2_takes12 = 1'h0;
-  reg lane2_takes13 = 1'h0;
-  reg lane2_takes14 = 1'h0;
   reg lane2_takes2 = 1'h0;
   reg lane2_takes3 = 1'h0;
   reg lane2_takes4 = 1'h0;
   reg lane2_takes5 = 1'h0;
   reg lane2_takes6 = 1'h0;
   reg lane2_takes7 = 1'h0;
-  reg lane2_takes8 = 1'h0;
-  reg lane2_takes9 = 1'h0;
-  reg lane3_takes10 = 1'h0;
-  reg lane3_takes11 = 1'h0;
-  reg lane3_takes12 = 1'h0;
-  reg lane3_takes13 = 1'h0;
-  reg lane3_takes14 = 1'h0;
   reg lane3_takes3 = 1'h0;
   reg lane3_takes4 = 1'h0;
   reg lane3_takes5 = 1'h0;
   reg lane3_takes6 = 1'h0;
   reg lane3_takes7 = 1'h0;
-  reg lane3_takes8 = 1'h0;
-  reg lane3_takes9 = 1'h0;
-  reg lane4_takes10 = 1'h0;
-  reg lane4_takes11 = 1'h0;
-  reg lane4_takes12 = 1'h0;
-  reg lane4_takes13 = 1'h0;
-  reg lane4_takes14 = 1'h0;
   reg lane4_takes4 = 1'h0;
   reg lane4_takes5 = 1'h0;
   reg lane4_takes6 = 1'h0;
   reg lane4_takes7 = 1'h0;
-  reg lane4_takes8 = 1'h0;
-  reg lane4_takes9 = 1'h0;
-  reg lane5_takes10 = 1'h0;
-  reg lane5_takes11 = 1'h0;
-  reg lane5_takes12 = 1'h0;
-  reg lane5_takes13 = 1'h0;
-  reg lane5_takes14 = 1'h0;
   reg lane5_takes5 = 1'h0;
   reg lane5_takes6 = 1'h0;
   reg lane5_takes7 = 1'h0;
-  reg lane5_takes8 = 1'h0;
-  reg lane5_takes9 = 1'h0;
-  reg lane6_takes10 = 1'h0;
-  reg lane6_takes11 = 1'h0;
-  reg lane6_takes12 = 1'h0;
-  reg lane6_takes13 = 1'h0;
-  reg lane6_takes14 = 1'h0;
   reg lane6_takes6 = 1'h0;
   reg lane6_takes7 = 1'h0;
-  reg lane6_takes8 = 1'h0;
-  reg lane6_takes9 = 1'h0;
-  reg lane7_takes10 = 1'h0;
-  reg lane7_takes11 = 1'h0;
-  reg lane7_takes12 = 1'h0;
-  reg lane7_takes13 = 1'h0;
-  reg lane7_takes14 = 1'h0;
   reg lane7_takes7 = 1'h0;
-  reg lane7_takes8 = 1'h0;
-  reg lane7_takes9 = 1'h0;
   wire load0_next;
   wire match0_load;
   (* keep = 32'd1 *)
@@ -15102,7 +14630,6 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   reg [11:0] near8_out_idx = 12'h000;
   reg [11:0] near9_in_idx = 12'h000;
   reg [11:0] near9_out_idx = 12'h000;
-  reg near_last = 1'h0;
   wire out_adv;
   reg out_done = 1'h0;
   wire out_done_next;
@@ -15322,36 +14849,67 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire room_next;
   input rst;
   wire rst;
-  reg [11:0] t_in_idx0 = 12'h000;
-  reg [11:0] t_in_idx1 = 12'h000;
-  reg [11:0] t_in_idx10 = 12'h000;
-  reg [11:0] t_in_idx11 = 12'h000;
-  reg [11:0] t_in_idx12 = 12'h000;
-  reg [11:0] t_in_idx13 = 12'h000;
-  reg [11:0] t_in_idx14 = 12'h000;
-  reg [11:0] t_in_idx2 = 12'h000;
-  reg [11:0] t_in_idx3 = 12'h000;
-  reg [11:0] t_in_idx4 = 12'h000;
-  reg [11:0] t_in_idx5 = 12'h000;
-  reg [11:0] t_in_idx6 = 12'h000;
-  reg [11:0] t_in_idx7 = 12'h000;
-  reg [11:0] t_in_idx8 = 12'h000;
-  reg [11:0] t_in_idx9 = 12'h000;
-  reg [11:0] t_out_idx0 = 12'h000;
-  reg [11:0] t_out_idx1 = 12'h000;
-  reg [11:0] t_out_idx10 = 12'h000;
-  reg [11:0] t_out_idx11 = 12'h000;
-  reg [11:0] t_out_idx12 = 12'h000;
-  reg [11:0] t_out_idx13 = 12'h000;
-  reg [11:0] t_out_idx14 = 12'h000;
-  reg [11:0] t_out_idx2 = 12'h000;
-  reg [11:0] t_out_idx3 = 12'h000;
-  reg [11:0] t_out_idx4 = 12'h000;
-  reg [11:0] t_out_idx5 = 12'h000;
-  reg [11:0] t_out_idx6 = 12'h000;
-  reg [11:0] t_out_idx7 = 12'h000;
-  reg [11:0] t_out_idx8 = 12'h000;
-  reg [11:0] t_out_idx9 = 12'h000;
+  reg s_last = 1'h0;
+  reg [11:0] slot0_in_idx = 12'h000;
+  reg [11:0] slot0_out_idx = 12'h000;
+  reg [11:0] slot1_in_idx = 12'h000;
+  reg [11:0] slot1_out_idx = 12'h000;
+  reg [11:0] slot2_in_idx = 12'h000;
+  reg [11:0] slot2_out_idx = 12'h000;
+  reg [11:0] slot3_in_idx = 12'h000;
+  reg [11:0] slot3_out_idx = 12'h000;
+  reg [11:0] slot4_in_idx = 12'h000;
+  reg [11:0] slot4_out_idx = 12'h000;
+  reg [11:0] slot5_in_idx = 12'h000;
+  reg [11:0] slot5_out_idx = 12'h000;
+  reg [11:0] slot6_in_idx = 12'h000;
+  reg [11:0] slot6_out_idx = 12'h000;
+  reg [11:0] slot7_in_idx = 12'h000;
+  reg [11:0] slot7_out_idx = 12'h000;
+  wire slots_below1_0;
+  wire slots_below1_1;
+  wire slots_below2_0;
+  wire slots_below2_1;
+  wire slots_below2_2;
+  wire slots_below3_0;
+  wire slots_below3_1;
+  wire slots_below3_2;
+  wire slots_below3_3;
+  wire slots_below4_0;
+  wire slots_below4_1;
+  wire slots_below4_2;
+  wire slots_below4_3;
+  wire slots_below4_4;
+  wire slots_below5_0;
+  wire slots_below5_1;
+  wire slots_below5_2;
+  wire slots_below5_3;
+  wire slots_below5_4;
+  wire slots_below5_5;
+  wire slots_below6_0;
+  wire slots_below6_1;
+  wire slots_below6_2;
+  wire slots_below6_3;
+  wire slots_below6_4;
+  wire slots_below6_5;
+  wire slots_below6_6;
+  wire slots_below7_0;
+  wire slots_below7_1;
+  wire slots_below7_2;
+  wire slots_below7_3;
+  wire slots_below7_4;
+  wire slots_below7_5;
+  wire slots_below7_6;
+  wire slots_below7_7;
+  wire slots_below8_0;
+  wire slots_below8_1;
+  wire slots_below8_2;
+  wire slots_below8_3;
+  wire slots_below8_4;
+  wire slots_below8_5;
+  wire slots_below8_6;
+  wire slots_below8_7;
+  wire slots_below8_8;
   assign \$1  = ~ match0_valid;
   assign \$2  = ~ match9_valid;
   assign \$3  = \$2  | \$signal ;
@@ -15395,1329 +14953,1229 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   assign \$31  = match1_load ? 1'h0 : match0_valid;
   assign \$32  = match0_load ? \$signal$22  : \$31 ;
   assign \$33  = ~ \$32 ;
-  assign \$34  = | \$signal$23 ;
-  assign \$35  = \$34  | near_last;
-  assign \$36  = match8_valid & \$35 ;
-  assign \$37  = match9_load ? \$36  : match9_valid;
-  assign \$38  = ~ \$37 ;
-  assign \$39  = \$33  | \$38 ;
-  assign load0_next = \$39  | room_next;
-  assign \$40  = match1_load ? 1'h0 : match0_valid;
-  assign \$41  = match0_load ? \$signal$22  : \$40 ;
-  assign \$42  = ~ \$41 ;
-  assign \$43  = | \$signal$23 ;
-  assign \$44  = \$43  | near_last;
-  assign \$45  = match8_valid & \$44 ;
-  assign \$46  = match9_load ? \$45  : match9_valid;
+  assign \$34  = match9_load ? match8_valid : match9_valid;
+  assign \$35  = ~ \$34 ;
+  assign \$36  = \$33  | \$35 ;
+  assign load0_next = \$36  | room_next;
+  assign \$37  = match1_load ? 1'h0 : match0_valid;
+  assign \$38  = match0_load ? \$signal$22  : \$37 ;
+  assign \$39  = ~ \$38 ;
+  assign \$40  = match9_load ? match8_valid : match9_valid;
+  assign \$41  = ~ \$40 ;
+  assign \$42  = \$39  | \$41 ;
+  assign match0_load_next = \$42  | room_next;
+  assign \$43  = match2_load ? 1'h0 : match1_valid;
+  assign \$44  = match1_load ? match0_valid : \$43 ;
+  assign \$45  = ~ \$44 ;
+  assign \$46  = match9_load ? match8_valid : match9_valid;
   assign \$47  = ~ \$46 ;
-  assign \$48  = \$42  | \$47 ;
-  assign match0_load_next = \$48  | room_next;
-  assign \$49  = match2_load ? 1'h0 : match1_valid;
-  assign \$50  = match1_load ? match0_valid : \$49 ;
+  assign \$48  = \$45  | \$47 ;
+  assign match1_load_next = \$48  | room_next;
+  assign \$49  = match3_load ? 1'h0 : match2_valid;
+  assign \$50  = match2_load ? match1_valid : \$49 ;
   assign \$51  = ~ \$50 ;
-  assign \$52  = | \$signal$23 ;
-  assign \$53  = \$52  | near_last;
-  assign \$54  = match8_valid & \$53 ;
-  assign \$55  = match9_load ? \$54  : match9_valid;
-  assign \$56  = ~ \$55 ;
-  assign \$57  = \$51  | \$56 ;
-  assign match1_load_next = \$57  | room_next;
-  assign \$58  = match3_load ? 1'h0 : match2_valid;
-  assign \$59  = match2_load ? match1_valid : \$58 ;
-  assign \$60  = ~ \$59 ;
-  assign \$61  = | \$signal$23 ;
-  assign \$62  = \$61  | near_last;
-  assign \$63  = match8_valid & \$62 ;
-  assign \$64  = match9_load ? \$63  : match9_valid;
+  assign \$52  = match9_load ? match8_valid : match9_valid;
+  assign \$53  = ~ \$52 ;
+  assign \$54  = \$51  | \$53 ;
+  assign match2_load_next = \$54  | room_next;
+  assign \$55  = match4_load ? 1'h0 : match3_valid;
+  assign \$56  = match3_load ? match2_valid : \$55 ;
+  assign \$57  = ~ \$56 ;
+  assign \$58  = match9_load ? match8_valid : match9_valid;
+  assign \$59  = ~ \$58 ;
+  assign \$60  = \$57  | \$59 ;
+  assign match3_load_next = \$60  | room_next;
+  assign \$61  = match5_load ? 1'h0 : match4_valid;
+  assign \$62  = match4_load ? match3_valid : \$61 ;
+  assign \$63  = ~ \$62 ;
+  assign \$64  = match9_load ? match8_valid : match9_valid;
   assign \$65  = ~ \$64 ;
-  assign \$66  = \$60  | \$65 ;
-  assign match2_load_next = \$66  | room_next;
-  assign \$67  = match4_load ? 1'h0 : match3_valid;
-  assign \$68  = match3_load ? match2_valid : \$67 ;
+  assign \$66  = \$63  | \$65 ;
+  assign match4_load_next = \$66  | room_next;
+  assign \$67  = match6_load ? 1'h0 : match5_valid;
+  assign \$68  = match5_load ? match4_valid : \$67 ;
   assign \$69  = ~ \$68 ;
-  assign \$70  = | \$signal$23 ;
-  assign \$71  = \$70  | near_last;
-  assign \$72  = match8_valid & \$71 ;
-  assign \$73  = match9_load ? \$72  : match9_valid;
-  assign \$74  = ~ \$73 ;
-  assign \$75  = \$69  | \$74 ;
-  assign match3_load_next = \$75  | room_next;
-  assign \$76  = match5_load ? 1'h0 : match4_valid;
-  assign \$77  = match4_load ? match3_valid : \$76 ;
-  assign \$78  = ~ \$77 ;
-  assign \$79  = | \$signal$23 ;
-  assign \$80  = \$79  | near_last;
-  assign \$81  = match8_valid & \$80 ;
-  assign \$82  = match9_load ? \$81  : match9_valid;
+  assign \$70  = match9_load ? match8_valid : match9_valid;
+  assign \$71  = ~ \$70 ;
+  assign \$72  = \$69  | \$71 ;
+  assign match5_load_next = \$72  | room_next;
+  assign \$73  = match7_load ? 1'h0 : match6_valid;
+  assign \$74  = match6_load ? match5_valid : \$73 ;
+  assign \$75  = ~ \$74 ;
+  assign \$76  = match9_load ? match8_valid : match9_valid;
+  assign \$77  = ~ \$76 ;
+  assign \$78  = \$75  | \$77 ;
+  assign match6_load_next = \$78  | room_next;
+  assign \$79  = match8_load ? 1'h0 : match7_valid;
+  assign \$80  = match7_load ? match6_valid : \$79 ;
+  assign \$81  = ~ \$80 ;
+  assign \$82  = match9_load ? match8_valid : match9_valid;
   assign \$83  = ~ \$82 ;
-  assign \$84  = \$78  | \$83 ;
-  assign match4_load_next = \$84  | room_next;
-  assign \$85  = match6_load ? 1'h0 : match5_valid;
-  assign \$86  = match5_load ? match4_valid : \$85 ;
+  assign \$84  = \$81  | \$83 ;
+  assign match7_load_next = \$84  | room_next;
+  assign \$85  = match9_load ? 1'h0 : match8_valid;
+  assign \$86  = match8_load ? match7_valid : \$85 ;
   assign \$87  = ~ \$86 ;
-  assign \$88  = | \$signal$23 ;
-  assign \$89  = \$88  | near_last;
-  assign \$90  = match8_valid & \$89 ;
-  assign \$91  = match9_load ? \$90  : match9_valid;
+  assign \$88  = match9_load ? match8_valid : match9_valid;
+  assign \$89  = ~ \$88 ;
+  assign \$90  = \$87  | \$89 ;
+  assign match8_load_next = \$90  | room_next;
+  assign \$91  = match9_load ? match8_valid : match9_valid;
   assign \$92  = ~ \$91 ;
-  assign \$93  = \$87  | \$92 ;
-  assign match5_load_next = \$93  | room_next;
-  assign \$94  = match7_load ? 1'h0 : match6_valid;
-  assign \$95  = match6_load ? match5_valid : \$94 ;
-  assign \$96  = ~ \$95 ;
-  assign \$97  = | \$signal$23 ;
-  assign \$98  = \$97  | near_last;
-  assign \$99  = match8_valid & \$98 ;
-  assign \$100  = match9_load ? \$99  : match9_valid;
-  assign \$101  = ~ \$100 ;
-  assign \$102  = \$96  | \$101 ;
-  assign match6_load_next = \$102  | room_next;
-  assign \$103  = match8_load ? 1'h0 : match7_valid;
-  assign \$104  = match7_load ? match6_valid : \$103 ;
-  assign \$105  = ~ \$104 ;
-  assign \$106  = | \$signal$23 ;
-  assign \$107  = \$106  | near_last;
-  assign \$108  = match8_valid & \$107 ;
-  assign \$109  = match9_load ? \$108  : match9_valid;
-  assign \$110  = ~ \$109 ;
-  assign \$111  = \$105  | \$110 ;
-  assign match7_load_next = \$111  | room_next;
-  assign \$112  = match9_load ? 1'h0 : match8_valid;
-  assign \$113  = match8_load ? match7_valid : \$112 ;
-  assign \$114  = ~ \$113 ;
-  assign \$115  = | \$signal$23 ;
-  assign \$116  = \$115  | near_last;
-  assign \$117  = match8_valid & \$116 ;
-  assign \$118  = match9_load ? \$117  : match9_valid;
-  assign \$119  = ~ \$118 ;
-  assign \$120  = \$114  | \$119 ;
-  assign match8_load_next = \$120  | room_next;
-  assign \$121  = | \$signal$23 ;
-  assign \$122  = \$121  | near_last;
-  assign \$123  = match8_valid & \$122 ;
-  assign \$124  = match9_load ? \$123  : match9_valid;
-  assign \$125  = ~ \$124 ;
-  assign \$126  = | \$signal$23 ;
-  assign \$127  = \$126  | near_last;
-  assign \$128  = match8_valid & \$127 ;
-  assign \$129  = match9_load ? \$128  : match9_valid;
-  assign \$130  = ~ \$129 ;
-  assign \$131  = \$125  | \$130 ;
-  assign match9_load_next = \$131  | room_next;
-  assign \$132  = in_full | in_done;
-  assign \$133  = out_full | out_done;
-  assign \$134  = \$132  & \$133 ;
-  assign \$135  = in_done & out_done;
-  assign \$136  = ~ \$135 ;
-  assign \$137  = \$134  & \$136 ;
-  assign \$signal$22  = \$137  & match0_load_r;
-  assign \$138  = in_full | in_done;
-  assign \$139  = out_full | out_done;
-  assign \$140  = \$138  & \$139 ;
-  assign \$141  = in_done & out_done;
-  assign \$142  = ~ \$141 ;
-  assign \$143  = \$140  & \$142 ;
-  assign \$144  = \$143  & match0_load_r;
-  assign \$145  = \$144  & in_full;
-  assign \$146  = ~ in_done;
-  assign \$147  = \$145  & \$146 ;
-  assign \$148  = out_done | in_le;
-  assign in_adv = \$147  & \$148 ;
-  assign \$149  = in_full | in_done;
-  assign \$150  = out_full | out_done;
-  assign \$151  = \$149  & \$150 ;
-  assign \$152  = in_done & out_done;
-  assign \$153  = ~ \$152 ;
-  assign \$154  = \$151  & \$153 ;
-  assign \$155  = \$154  & match0_load_r;
-  assign \$156  = \$155  & out_full;
-  assign \$157  = ~ out_done;
-  assign \$158  = \$156  & \$157 ;
-  assign \$159  = in_done | out_le;
-  assign out_adv = \$158  & \$159 ;
-  assign \$160  = in_adv & in_last;
-  assign \$161  = in_done | \$160 ;
-  assign \$162  = \$signal$22  & \$161 ;
-  assign \$163  = out_adv & out_last;
-  assign \$164  = out_done | \$163 ;
-  assign \final  = \$162  & \$164 ;
-  assign \$165  = in_adv & in_last;
-  assign \$166  = in_done | \$165 ;
-  assign \$167  = ~ \final ;
-  assign in_done_next = \$166  & \$167 ;
+  assign \$93  = match9_load ? match8_valid : match9_valid;
+  assign \$94  = ~ \$93 ;
+  assign \$95  = \$92  | \$94 ;
+  assign match9_load_next = \$95  | room_next;
+  assign \$96  = in_full | in_done;
+  assign \$97  = out_full | out_done;
+  assign \$98  = \$96  & \$97 ;
+  assign \$99  = in_done & out_done;
+  assign \$100  = ~ \$99 ;
+  assign \$101  = \$98  & \$100 ;
+  assign \$signal$22  = \$101  & match0_load_r;
+  assign \$102  = in_full | in_done;
+  assign \$103  = out_full | out_done;
+  assign \$104  = \$102  & \$103 ;
+  assign \$105  = in_done & out_done;
+  assign \$106  = ~ \$105 ;
+  assign \$107  = \$104  & \$106 ;
+  assign \$108  = \$107  & match0_load_r;
+  assign \$109  = \$108  & in_full;
+  assign \$110  = ~ in_done;
+  assign \$111  = \$109  & \$110 ;
+  assign \$112  = out_done | in_le;
+  assign in_adv = \$111  & \$112 ;
+  assign \$113  = in_full | in_done;
+  assign \$114  = out_full | out_done;
+  assign \$115  = \$113  & \$114 ;
+  assign \$116  = in_done & out_done;
+  assign \$117  = ~ \$116 ;
+  assign \$118  = \$115  & \$117 ;
+  assign \$119  = \$118  & match0_load_r;
+  assign \$120  = \$119  & out_full;
+  assign \$121  = ~ out_done;
+  assign \$122  = \$120  & \$121 ;
+  assign \$123  = in_done | out_le;
+  assign out_adv = \$122  & \$123 ;
+  assign \$124  = in_adv & in_last;
+  assign \$125  = in_done | \$124 ;
+  assign \$126  = \$signal$22  & \$125 ;
+  assign \$127  = out_adv & out_last;
+  assign \$128  = out_done | \$127 ;
+  assign \final  = \$126  & \$128 ;
+  assign \$129  = in_adv & in_last;
+  assign \$130  = in_done | \$129 ;
+  assign \$131  = ~ \final ;
+  assign in_done_next = \$130  & \$131 ;
   assign in_full_next = in_free ? in_next_full : in_full;
-  assign \$168  = out_adv & out_last;
-  assign \$169  = out_done | \$168 ;
-  assign \$170  = ~ \final ;
-  assign out_done_next = \$169  & \$170 ;
+  assign \$132  = out_adv & out_last;
+  assign \$133  = out_done | \$132 ;
+  assign \$134  = ~ \final ;
+  assign out_done_next = \$133  & \$134 ;
   assign out_full_next = out_free ? out_next_full : out_full;
-  assign \$171  = ~ in_full_next;
-  assign \$172  = in_full_next | in_done_next;
-  assign \$173  = out_full_next | out_done_next;
-  assign \$174  = \$172  & \$173 ;
-  assign \$175  = in_done_next & out_done_next;
-  assign \$176  = ~ \$175 ;
-  assign \$177  = \$174  & \$176 ;
-  assign \$178  = \$177  & load0_next;
-  assign \$179  = \$178  & in_full_next;
-  assign \$180  = ~ in_done_next;
-  assign \$181  = \$179  & \$180 ;
-  assign \$184  = \$171  | \$183 ;
-  assign \$185  = ~ in_full_next;
-  assign \$186  = in_full_next | in_done_next;
-  assign \$187  = out_full_next | out_done_next;
-  assign \$188  = \$186  & \$187 ;
-  assign \$189  = in_done_next & out_done_next;
-  assign \$190  = ~ \$189 ;
-  assign \$191  = \$188  & \$190 ;
-  assign \$192  = \$191  & load0_next;
-  assign \$193  = \$192  & in_full_next;
-  assign \$194  = ~ in_done_next;
-  assign \$195  = \$193  & \$194 ;
-  assign \$197  = \$195  & \$196 ;
-  assign \$198  = \$185  | \$197 ;
-  assign in_free_next = \$293  ? \$198  : \$184 ;
-  assign \$199  = ~ out_full_next;
-  assign \$200  = in_full_next | in_done_next;
-  assign \$201  = out_full_next | out_done_next;
-  assign \$202  = \$200  & \$201 ;
-  assign \$203  = in_done_next & out_done_next;
-  assign \$204  = ~ \$203 ;
-  assign \$205  = \$202  & \$204 ;
-  assign \$206  = \$205  & load0_next;
-  assign \$207  = \$206  & out_full_next;
-  assign \$208  = ~ out_done_next;
-  assign \$209  = \$207  & \$208 ;
-  assign \$212  = \$199  | \$211 ;
-  assign \$213  = ~ out_full_next;
-  assign \$214  = in_full_next | in_done_next;
-  assign \$215  = out_full_next | out_done_next;
-  assign \$216  = \$214  & \$215 ;
-  assign \$217  = in_done_next & out_done_next;
-  assign \$218  = ~ \$217 ;
-  assign \$219  = \$216  & \$218 ;
-  assign \$220  = \$219  & load0_next;
-  assign \$221  = \$220  & out_full_next;
-  assign \$222  = ~ out_done_next;
-  assign \$223  = \$221  & \$222 ;
-  assign \$225  = \$223  & \$224 ;
-  assign \$226  = \$213  | \$225 ;
-  assign out_free_next = \$360  ? \$226  : \$212 ;
+  assign \$135  = ~ in_full_next;
+  assign \$136  = in_full_next | in_done_next;
+  assign \$137  = out_full_next | out_done_next;
+  assign \$138  = \$136  & \$137 ;
+  assign \$139  = in_done_next & out_done_next;
+  assign \$140  = ~ \$139 ;
+  assign \$141  = \$138  & \$140 ;
+  assign \$142  = \$141  & load0_next;
+  assign \$143  = \$142  & in_full_next;
+  assign \$144  = ~ in_done_next;
+  assign \$145  = \$143  & \$144 ;
+  assign \$148  = \$135  | \$147 ;
+  assign \$149  = ~ in_full_next;
+  assign \$150  = in_full_next | in_done_next;
+  assign \$151  = out_full_next | out_done_next;
+  assign \$152  = \$150  & \$151 ;
+  assign \$153  = in_done_next & out_done_next;
+  assign \$154  = ~ \$153 ;
+  assign \$155  = \$152  & \$154 ;
+  assign \$156  = \$155  & load0_next;
+  assign \$157  = \$156  & in_full_next;
+  assign \$158  = ~ in_done_next;
+  assign \$159  = \$157  & \$158 ;
+  assign \$161  = \$159  & \$160 ;
+  assign \$162  = \$149  | \$161 ;
+  assign in_free_next = \$257  ? \$162  : \$148 ;
+  assign \$163  = ~ out_full_next;
+  assign \$164  = in_full_next | in_done_next;
+  assign \$165  = out_full_next | out_done_next;
+  assign \$166  = \$164  & \$165 ;
+  assign \$167  = in_done_next & out_done_next;
+  assign \$168  = ~ \$167 ;
+  assign \$169  = \$166  & \$168 ;
+  assign \$170  = \$169  & load0_next;
+  assign \$171  = \$170  & out_full_next;
+  assign \$172  = ~ out_done_next;
+  assign \$173  = \$171  & \$172 ;
+  assign \$176  = \$163  | \$175 ;
+  assign \$177  = ~ out_full_next;
+  assign \$178  = in_full_next | in_done_next;
+  assign \$179  = out_full_next | out_done_next;
+  assign \$180  = \$178  & \$179 ;
+  assign \$181  = in_done_next & out_done_next;
+  assign \$182  = ~ \$181 ;
+  assign \$183  = \$180  & \$182 ;
+  assign \$184  = \$183  & load0_next;
+  assign \$185  = \$184  & out_full_next;
+  assign \$186  = ~ out_done_next;
+  assign \$187  = \$185  & \$186 ;
+  assign \$189  = \$187  & \$188 ;
+  assign \$190  = \$177  | \$189 ;
+  assign out_free_next = \$324  ? \$190  : \$176 ;
   assign in_load = in_next_full & in_free;
   assign inputs__ready = ~ in_skid_full;
   assign out_load = out_next_full & out_free;
   assign outputs__ready = ~ out_skid_full;
-  assign \$227  = in_next_top[62:48] > out_next_top[62:48];
-  assign \$228  = out_next_top[62:48] > in_next_top[62:48];
+  assign \$191  = in_next_top[62:48] > out_next_top[62:48];
+  assign \$192  = out_next_top[62:48] > in_next_top[62:48];
+  assign \$193  = ~ \$192 ;
+  assign \$194  = in_next_top[47:32] > out_next_top[47:32];
+  assign \$195  = out_next_top[47:32] > in_next_top[47:32];
+  assign \$196  = ~ \$195 ;
+  assign \$197  = in_next_top[31:16] > out_next_top[31:16];
+  assign \$198  = out_next_top[31:16] > in_next_top[31:16];
+  assign \$199  = ~ \$198 ;
+  assign \$200  = in_next_top[15:0] > out_next_top[15:0];
+  assign \$201  = \$199  & \$200 ;
+  assign \$202  = \$197  | \$201 ;
+  assign \$203  = \$196  & \$202 ;
+  assign \$204  = \$194  | \$203 ;
+  assign \$205  = \$193  & \$204 ;
+  assign \$206  = \$191  | \$205 ;
+  assign \$207  = in_next_top[62:48] > out_top[62:48];
+  assign \$208  = out_top[62:48] > in_next_top[62:48];
+  assign \$209  = ~ \$208 ;
+  assign \$210  = in_next_top[47:32] > out_top[47:32];
+  assign \$211  = out_top[47:32] > in_next_top[47:32];
+  assign \$212  = ~ \$211 ;
+  assign \$213  = in_next_top[31:16] > out_top[31:16];
+  assign \$214  = out_top[31:16] > in_next_top[31:16];
+  assign \$215  = ~ \$214 ;
+  assign \$216  = in_next_top[15:0] > out_top[15:0];
+  assign \$217  = \$215  & \$216 ;
+  assign \$218  = \$213  | \$217 ;
+  assign \$219  = \$212  & \$218 ;
+  assign \$220  = \$210  | \$219 ;
+  assign \$221  = \$209  & \$220 ;
+  assign \$222  = \$207  | \$221 ;
+  assign \$223  = out_load ? \$206  : \$222 ;
+  assign \$224  = in_top[62:48] > out_next_top[62:48];
+  assign \$225  = out_next_top[62:48] > in_top[62:48];
+  assign \$226  = ~ \$225 ;
+  assign \$227  = in_top[47:32] > out_next_top[47:32];
+  assign \$228  = out_next_top[47:32] > in_top[47:32];
   assign \$229  = ~ \$228 ;
-  assign \$230  = in_next_top[47:32] > out_next_top[47:32];
-  assign \$231  = out_next_top[47:32] > in_next_top[47:32];
+  assign \$230  = in_top[31:16] > out_next_top[31:16];
+  assign \$231  = out_next_top[31:16] > in_top[31:16];
   assign \$232  = ~ \$231 ;
-  assign \$233  = in_next_top[31:16] > out_next_top[31:16];
-  assign \$234  = out_next_top[31:16] > in_next_top[31:16];
-  assign \$235  = ~ \$234 ;
-  assign \$236  = in_next_top[15:0] > out_next_top[15:0];
-  assign \$237  = \$235  & \$236 ;
-  assign \$238  = \$233  | \$237 ;
-  assign \$239  = \$232  & \$238 ;
-  assign \$240  = \$230  | \$239 ;
-  assign \$241  = \$229  & \$240 ;
-  assign \$242  = \$227  | \$241 ;
-  assign \$243  = in_next_top[62:48] > out_top[62:48];
-  assign \$244  = out_top[62:48] > in_next_top[62:48];
+  assign \$233  = in_top[15:0] > out_next_top[15:0];
+  assign \$234  = \$232  & \$233 ;
+  assign \$235  = \$230  | \$234 ;
+  assign \$236  = \$229  & \$235 ;
+  assign \$237  = \$227  | \$236 ;
+  assign \$238  = \$226  & \$237 ;
+  assign \$239  = \$224  | \$238 ;
+  assign \$240  = in_top[62:48] > out_top[62:48];
+  assign \$241  = out_top[62:48] > in_top[62:48];
+  assign \$242  = ~ \$241 ;
+  assign \$243  = in_top[47:32] > out_top[47:32];
+  assign \$244  = out_top[47:32] > in_top[47:32];
   assign \$245  = ~ \$244 ;
-  assign \$246  = in_next_top[47:32] > out_top[47:32];
-  assign \$247  = out_top[47:32] > in_next_top[47:32];
+  assign \$246  = in_top[31:16] > out_top[31:16];
+  assign \$247  = out_top[31:16] > in_top[31:16];
   assign \$248  = ~ \$247 ;
-  assign \$249  = in_next_top[31:16] > out_top[31:16];
-  assign \$250  = out_top[31:16] > in_next_top[31:16];
-  assign \$251  = ~ \$250 ;
-  assign \$252  = in_next_top[15:0] > out_top[15:0];
-  assign \$253  = \$251  & \$252 ;
-  assign \$254  = \$249  | \$253 ;
-  assign \$255  = \$248  & \$254 ;
-  assign \$256  = \$246  | \$255 ;
-  assign \$257  = \$245  & \$256 ;
-  assign \$258  = \$243  | \$257 ;
-  assign \$259  = out_load ? \$242  : \$258 ;
-  assign \$260  = in_top[62:48] > out_next_top[62:48];
-  assign \$261  = out_next_top[62:48] > in_top[62:48];
-  assign \$262  = ~ \$261 ;
-  assign \$263  = in_top[47:32] > out_next_top[47:32];
-  assign \$264  = out_next_top[47:32] > in_top[47:32];
-  assign \$265  = ~ \$264 ;
-  assign \$266  = in_top[31:16] > out_next_top[31:16];
-  assign \$267  = out_next_top[31:16] > in_top[31:16];
-  assign \$268  = ~ \$267 ;
-  assign \$269  = in_top[15:0] > out_next_top[15:0];
-  assign \$270  = \$268  & \$269 ;
-  assign \$271  = \$266  | \$270 ;
-  assign \$272  = \$265  & \$271 ;
-  assign \$273  = \$263  | \$272 ;
-  assign \$274  = \$262  & \$273 ;
-  assign \$275  = \$260  | \$274 ;
-  assign \$276  = in_top[62:48] > out_top[62:48];
-  assign \$277  = out_top[62:48] > in_top[62:48];
-  assign \$278  = ~ \$277 ;
-  assign \$279  = in_top[47:32] > out_top[47:32];
-  assign \$280  = out_top[47:32] > in_top[47:32];
-  assign \$281  = ~ \$280 ;
-  assign \$282  = in_top[31:16] > out_top[31:16];
-  assign \$283  = out_top[31:16] > in_top[31:16];
-  assign \$284  = ~ \$283 ;
-  assign \$285  = in_top[15:0] > out_top[15:0];
-  assign \$286  = \$284  & \$285 ;
-  assign \$287  = \$282  | \$286 ;
-  assign \$288  = \$281  & \$287 ;
-  assign \$289  = \$279  | \$288 ;
-  assign \$290  = \$278  & \$289 ;
-  assign \$291  = \$276  | \$290 ;
-  assign \$292  = out_load ? \$275  : \$291 ;
-  assign \$293  = in_load ? \$259  : \$292 ;
-  assign in_le_next = ~ \$293 ;
-  assign \$294  = out_next_top[62:48] > in_next_top[62:48];
-  assign \$295  = in_next_top[62:48] > out_next_top[62:48];
+  assign \$249  = in_top[15:0] > out_top[15:0];
+  assign \$250  = \$248  & \$249 ;
+  assign \$251  = \$246  | \$250 ;
+  assign \$252  = \$245  & \$251 ;
+  assign \$253  = \$243  | \$252 ;
+  assign \$254  = \$242  & \$253 ;
+  assign \$255  = \$240  | \$254 ;
+  assign \$256  = out_load ? \$239  : \$255 ;
+  assign \$257  = in_load ? \$223  : \$256 ;
+  assign in_le_next = ~ \$257 ;
+  assign \$258  = out_next_top[62:48] > in_next_top[62:48];
+  assign \$259  = in_next_top[62:48] > out_next_top[62:48];
+  assign \$260  = ~ \$259 ;
+  assign \$261  = out_next_top[47:32] > in_next_top[47:32];
+  assign \$262  = in_next_top[47:32] > out_next_top[47:32];
+  assign \$263  = ~ \$262 ;
+  assign \$264  = out_next_top[31:16] > in_next_top[31:16];
+  assign \$265  = in_next_top[31:16] > out_next_top[31:16];
+  assign \$266  = ~ \$265 ;
+  assign \$267  = out_next_top[15:0] > in_next_top[15:0];
+  assign \$268  = \$266  & \$267 ;
+  assign \$269  = \$264  | \$268 ;
+  assign \$270  = \$263  & \$269 ;
+  assign \$271  = \$261  | \$270 ;
+  assign \$272  = \$260  & \$271 ;
+  assign \$273  = \$258  | \$272 ;
+  assign \$274  = out_top[62:48] > in_next_top[62:48];
+  assign \$275  = in_next_top[62:48] > out_top[62:48];
+  assign \$276  = ~ \$275 ;
+  assign \$277  = out_top[47:32] > in_next_top[47:32];
+  assign \$278  = in_next_top[47:32] > out_top[47:32];
+  assign \$279  = ~ \$278 ;
+  assign \$280  = out_top[31:16] > in_next_top[31:16];
+  assign \$281  = in_next_top[31:16] > out_top[31:16];
+  assign \$282  = ~ \$281 ;
+  assign \$283  = out_top[15:0] > in_next_top[15:0];
+  assign \$284  = \$282  & \$283 ;
+  assign \$285  = \$280  | \$284 ;
+  assign \$286  = \$279  & \$285 ;
+  assign \$287  = \$277  | \$286 ;
+  assign \$288  = \$276  & \$287 ;
+  assign \$289  = \$274  | \$288 ;
+  assign \$290  = out_load ? \$273  : \$289 ;
+  assign \$291  = out_next_top[62:48] > in_top[62:48];
+  assign \$292  = in_top[62:48] > out_next_top[62:48];
+  assign \$293  = ~ \$292 ;
+  assign \$294  = out_next_top[47:32] > in_top[47:32];
+  assign \$295  = in_top[47:32] > out_next_top[47:32];
   assign \$296  = ~ \$295 ;
-  assign \$297  = out_next_top[47:32] > in_next_top[47:32];
-  assign \$298  = in_next_top[47:32] > out_next_top[47:32];
+  assign \$297  = out_next_top[31:16] > in_top[31:16];
+  assign \$298  = in_top[31:16] > out_next_top[31:16];
   assign \$299  = ~ \$298 ;
-  assign \$300  = out_next_top[31:16] > in_next_top[31:16];
-  assign \$301  = in_next_top[31:16] > out_next_top[31:16];
-  assign \$302  = ~ \$301 ;
-  assign \$303  = out_next_top[15:0] > in_next_top[15:0];
-  assign \$304  = \$302  & \$303 ;
-  assign \$305  = \$300  | \$304 ;
-  assign \$306  = \$299  & \$305 ;
-  assign \$307  = \$297  | \$306 ;
-  assign \$308  = \$296  & \$307 ;
-  assign \$309  = \$294  | \$308 ;
-  assign \$310  = out_top[62:48] > in_next_top[62:48];
-  assign \$311  = in_next_top[62:48] > out_top[62:48];
+  assign \$300  = out_next_top[15:0] > in_top[15:0];
+  assign \$301  = \$299  & \$300 ;
+  assign \$302  = \$297  | \$301 ;
+  assign \$303  = \$296  & \$302 ;
+  assign \$304  = \$294  | \$303 ;
+  assign \$305  = \$293  & \$304 ;
+  assign \$306  = \$291  | \$305 ;
+  assign \$307  = out_top[62:48] > in_top[62:48];
+  assign \$308  = in_top[62:48] > out_top[62:48];
+  assign \$309  = ~ \$308 ;
+  assign \$310  = out_top[47:32] > in_top[47:32];
+  assign \$311  = in_top[47:32] > out_top[47:32];
   assign \$312  = ~ \$311 ;
-  assign \$313  = out_top[47:32] > in_next_top[47:32];
-  assign \$314  = in_next_top[47:32] > out_top[47:32];
+  assign \$313  = out_top[31:16] > in_top[31:16];
+  assign \$314  = in_top[31:16] > out_top[31:16];
   assign \$315  = ~ \$314 ;
-  assign \$316  = out_top[31:16] > in_next_top[31:16];
-  assign \$317  = in_next_top[31:16] > out_top[31:16];
-  assign \$318  = ~ \$317 ;
-  assign \$319  = out_top[15:0] > in_next_top[15:0];
-  assign \$320  = \$318  & \$319 ;
-  assign \$321  = \$316  | \$320 ;
-  assign \$322  = \$315  & \$321 ;
-  assign \$323  = \$313  | \$322 ;
-  assign \$324  = \$312  & \$323 ;
-  assign \$325  = \$310  | \$324 ;
-  assign \$326  = out_load ? \$309  : \$325 ;
-  assign \$327  = out_next_top[62:48] > in_top[62:48];
-  assign \$328  = in_top[62:48] > out_next_top[62:48];
-  assign \$329  = ~ \$328 ;
-  assign \$330  = out_next_top[47:32] > in_top[47:32];
-  assign \$331  = in_top[47:32] > out_next_top[47:32];
-  assign \$332  = ~ \$331 ;
-  assign \$333  = out_next_top[31:16] > in_top[31:16];
-  assign \$334  = in_top[31:16] > out_next_top[31:16];
-  assign \$335  = ~ \$334 ;
-  assign \$336  = out_next_top[15:0] > in_top[15:0];
-  assign \$337  = \$335  & \$336 ;
-  assign \$338  = \$333  | \$337 ;
-  assign \$339  = \$332  & \$338 ;
-  assign \$340  = \$330  | \$339 ;
-  assign \$341  = \$329  & \$340 ;
-  assign \$342  = \$327  | \$341 ;
-  assign \$343  = out_top[62:48] > in_top[62:48];
-  assign \$344  = in_top[62:48] > out_top[62:48];
-  assign \$345  = ~ \$344 ;
-  assign \$346  = out_top[47:32] > in_top[47:32];
-  assign \$347  = in_top[47:32] > out_top[47:32];
-  assign \$348  = ~ \$347 ;
-  assign \$349  = out_top[31:16] > in_top[31:16];
-  assign \$350  = in_top[31:16] > out_top[31:16];
-  assign \$351  = ~ \$350 ;
-  assign \$352  = out_top[15:0] > in_top[15:0];
-  assign \$353  = \$351  & \$352 ;
-  assign \$354  = \$349  | \$353 ;
-  assign \$355  = \$348  & \$354 ;
-  assign \$356  = \$346  | \$355 ;
-  assign \$357  = \$345  & \$356 ;
-  assign \$358  = \$343  | \$357 ;
-  assign \$359  = out_load ? \$342  : \$358 ;
-  assign \$360  = in_load ? \$326  : \$359 ;
-  assign out_le_next = ~ \$360 ;
-  assign hits_below1_0 = \$signal$23 [0] ? 1'h0 : 1'h1;
-  assign hits_below1_1 = \$signal$23 [0] ? 1'h1 : 1'h0;
-  assign hits_below2_0 = \$signal$23 [1] ? 1'h0 : hits_below1_0;
-  assign hits_below2_1 = \$signal$23 [1] ? hits_below1_0 : hits_below1_1;
-  assign hits_below2_2 = \$signal$23 [1] ? hits_below1_1 : 1'h0;
-  assign hits_below3_0 = \$signal$23 [2] ? 1'h0 : hits_below2_0;
-  assign hits_below3_1 = \$signal$23 [2] ? hits_below2_0 : hits_below2_1;
-  assign hits_below3_2 = \$signal$23 [2] ? hits_below2_1 : hits_below2_2;
-  assign hits_below3_3 = \$signal$23 [2] ? hits_below2_2 : 1'h0;
-  assign hits_below4_0 = \$signal$23 [3] ? 1'h0 : hits_below3_0;
-  assign hits_below4_1 = \$signal$23 [3] ? hits_below3_0 : hits_below3_1;
-  assign hits_below4_2 = \$signal$23 [3] ? hits_below3_1 : hits_below3_2;
-  assign hits_below4_3 = \$signal$23 [3] ? hits_below3_2 : hits_below3_3;
-  assign hits_below4_4 = \$signal$23 [3] ? hits_below3_3 : 1'h0;
-  assign hits_below5_0 = \$signal$23 [4] ? 1'h0 : hits_below4_0;
-  assign hits_below5_1 = \$signal$23 [4] ? hits_below4_0 : hits_below4_1;
-  assign hits_below5_2 = \$signal$23 [4] ? hits_below4_1 : hits_below4_2;
-  assign hits_below5_3 = \$signal$23 [4] ? hits_below4_2 : hits_below4_3;
-  assign hits_below5_4 = \$signal$23 [4] ? hits_below4_3 : hits_below4_4;
-  assign hits_below5_5 = \$signal$23 [4] ? hits_below4_4 : 1'h0;
-  assign hits_below6_0 = \$signal$23 [5] ? 1'h0 : hits_below5_0;
-  assign hits_below6_1 = \$signal$23 [5] ? hits_below5_0 : hits_below5_1;
-  assign hits_below6_2 = \$signal$23 [5] ? hits_below5_1 : hits_below5_2;
-  assign hits_below6_3 = \$signal$23 [5] ? hits_below5_2 : hits_below5_3;
-  assign hits_below6_4 = \$signal$23 [5] ? hits_below5_3 : hits_below5_4;
-  assign hits_below6_5 = \$signal$23 [5] ? hits_below5_4 : hits_below5_5;
-  assign hits_below6_6 = \$signal$23 [5] ? hits_below5_5 : 1'h0;
-  assign hits_below7_0 = \$signal$23 [6] ? 1'h0 : hits_below6_0;
-  assign hits_below7_1 = \$signal$23 [6] ? hits_below6_0 : hits_below6_1;
-  assign hits_below7_2 = \$signal$23 [6] ? hits_below6_1 : hits_below6_2;
-  assign hits_below7_3 = \$signal$23 [6] ? hits_below6_2 : hits_below6_3;
-  assign hits_below7_4 = \$signal$23 [6] ? hits_below6_3 : hits_below6_4;
-  assign hits_below7_5 = \$signal$23 [6] ? hits_below6_4 : hits_below6_5;
-  assign hits_below7_6 = \$signal$23 [6] ? hits_below6_5 : hits_below6_6;
-  assign hits_below7_7 = \$signal$23 [6] ? hits_below6_6 : 1'h0;
-  assign hits_below8_0 = \$signal$23 [7] ? 1'h0 : hits_below7_0;
-  assign hits_below8_1 = \$signal$23 [7] ? hits_below7_0 : hits_below7_1;
-  assign hits_below8_2 = \$signal$23 [7] ? hits_below7_1 : hits_below7_2;
-  assign hits_below8_3 = \$signal$23 [7] ? hits_below7_2 : hits_below7_3;
-  assign hits_below8_4 = \$signal$23 [7] ? hits_below7_3 : hits_below7_4;
-  assign hits_below8_5 = \$signal$23 [7] ? hits_below7_4 : hits_below7_5;
-  assign hits_below8_6 = \$signal$23 [7] ? hits_below7_5 : hits_below7_6;
-  assign hits_below8_7 = \$signal$23 [7] ? hits_below7_6 : hits_below7_7;
-  assign hits_below8_8 = \$signal$23 [7] ? hits_below7_7 : 1'h0;
-  assign hits_below9_0 = \$signal$23 [8] ? 1'h0 : hits_below8_0;
-  assign hits_below9_1 = \$signal$23 [8] ? hits_below8_0 : hits_below8_1;
-  assign hits_below9_2 = \$signal$23 [8] ? hits_below8_1 : hits_below8_2;
-  assign hits_below9_3 = \$signal$23 [8] ? hits_below8_2 : hits_below8_3;
-  assign hits_below9_4 = \$signal$23 [8] ? hits_below8_3 : hits_below8_4;
-  assign hits_below9_5 = \$signal$23 [8] ? hits_below8_4 : hits_below8_5;
-  assign hits_below9_6 = \$signal$23 [8] ? hits_below8_5 : hits_below8_6;
-  assign hits_below9_7 = \$signal$23 [8] ? hits_below8_6 : hits_below8_7;
-  assign hits_below9_8 = \$signal$23 [8] ? hits_below8_7 : hits_below8_8;
-  assign hits_below9_9 = \$signal$23 [8] ? hits_below8_8 : 1'h0;
-  assign hits_below10_0 = \$signal$23 [9] ? 1'h0 : hits_below9_0;
-  assign hits_below10_1 = \$signal$23 [9] ? hits_below9_0 : hits_below9_1;
-  assign hits_below10_2 = \$signal$23 [9] ? hits_below9_1 : hits_below9_2;
-  assign hits_below10_3 = \$signal$23 [9] ? hits_below9_2 : hits_below9_3;
-  assign hits_below10_4 = \$signal$23 [9] ? hits_below9_3 : hits_below9_4;
-  assign hits_below10_5 = \$signal$23 [9] ? hits_below9_4 : hits_below9_5;
-  assign hits_below10_6 = \$signal$23 [9] ? hits_below9_5 : hits_below9_6;
-  assign hits_below10_7 = \$signal$23 [9] ? hits_below9_6 : hits_below9_7;
-  assign hits_below10_8 = \$signal$23 [9] ? hits_below9_7 : hits_below9_8;
-  assign hits_below10_9 = \$signal$23 [9] ? hits_below9_8 : hits_below9_9;
-  assign hits_below10_10 = \$signal$23 [9] ? hits_below9_9 : 1'h0;
-  assign hits_below11_0 = \$signal$23 [10] ? 1'h0 : hits_below10_0;
-  assign hits_below11_1 = \$signal$23 [10] ? hits_below10_0 : hits_below10_1;
-  assign hits_below11_2 = \$signal$23 [10] ? hits_below10_1 : hits_below10_2;
-  assign hits_below11_3 = \$signal$23 [10] ? hits_below10_2 : hits_below10_3;
-  assign hits_below11_4 = \$signal$23 [10] ? hits_below10_3 : hits_below10_4;
-  assign hits_below11_5 = \$signal$23 [10] ? hits_below10_4 : hits_below10_5;
-  assign hits_below11_6 = \$signal$23 [10] ? hits_below10_5 : hits_below10_6;
-  assign hits_below11_7 = \$signal$23 [10] ? hits_below10_6 : hits_below10_7;
-  assign hits_below11_8 = \$signal$23 [10] ? hits_below10_7 : hits_below10_8;
-  assign hits_below11_9 = \$signal$23 [10] ? hits_below10_8 : hits_below10_9;
-  assign hits_below11_10 = \$signal$23 [10] ? hits_below10_9 : hits_below10_10;
-  assign hits_below11_11 = \$signal$23 [10] ? hits_below10_10 : 1'h0;
-  assign hits_below12_0 = \$signal$23 [11] ? 1'h0 : hits_below11_0;
-  assign hits_below12_1 = \$signal$23 [11] ? hits_below11_0 : hits_below11_1;
-  assign hits_below12_2 = \$signal$23 [11] ? hits_below11_1 : hits_below11_2;
-  assign hits_below12_3 = \$signal$23 [11] ? hits_below11_2 : hits_below11_3;
-  assign hits_below12_4 = \$signal$23 [11] ? hits_below11_3 : hits_below11_4;
-  assign hits_below12_5 = \$signal$23 [11] ? hits_below11_4 : hits_below11_5;
-  assign hits_below12_6 = \$signal$23 [11] ? hits_below11_5 : hits_below11_6;
-  assign hits_below12_7 = \$signal$23 [11] ? hits_below11_6 : hits_below11_7;
-  assign hits_below12_8 = \$signal$23 [11] ? hits_below11_7 : hits_below11_8;
-  assign hits_below12_9 = \$signal$23 [11] ? hits_below11_8 : hits_below11_9;
-  assign hits_below12_10 = \$signal$23 [11] ? hits_below11_9 : hits_below11_10;
-  assign hits_below12_11 = \$signal$23 [11] ? hits_below11_10 : hits_below11_11;
-  assign hits_below12_12 = \$signal$23 [11] ? hits_below11_11 : 1'h0;
-  assign hits_below13_0 = \$signal$23 [12] ? 1'h0 : hits_below12_0;
-  assign hits_below13_1 = \$signal$23 [12] ? hits_below12_0 : hits_below12_1;
-  assign hits_below13_2 = \$signal$23 [12] ? hits_below12_1 : hits_below12_2;
-  assign hits_below13_3 = \$signal$23 [12] ? hits_below12_2 : hits_below12_3;
-  assign hits_below13_4 = \$signal$23 [12] ? hits_below12_3 : hits_below12_4;
-  assign hits_below13_5 = \$signal$23 [12] ? hits_below12_4 : hits_below12_5;
-  assign hits_below13_6 = \$signal$23 [12] ? hits_below12_5 : hits_below12_6;
-  assign hits_below13_7 = \$signal$23 [12] ? hits_below12_6 : hits_below12_7;
-  assign hits_below13_8 = \$signal$23 [12] ? hits_below12_7 : hits_below12_8;
-  assign hits_below13_9 = \$signal$23 [12] ? hits_below12_8 : hits_below12_9;
-  assign hits_below13_10 = \$signal$23 [12] ? hits_below12_9 : hits_below12_10;
-  assign hits_below13_11 = \$signal$23 [12] ? hits_below12_10 : hits_below12_11;
-  assign hits_below13_12 = \$signal$23 [12] ? hits_below12_11 : hits_below12_12;
-  assign hits_below13_13 = \$signal$23 [12] ? hits_below12_12 : 1'h0;
-  assign hits_below14_0 = \$signal$23 [13] ? 1'h0 : hits_below13_0;
-  assign hits_below14_1 = \$signal$23 [13] ? hits_below13_0 : hits_below13_1;
-  assign hits_below14_2 = \$signal$23 [13] ? hits_below13_1 : hits_below13_2;
-  assign hits_below14_3 = \$signal$23 [13] ? hits_below13_2 : hits_below13_3;
-  assign hits_below14_4 = \$signal$23 [13] ? hits_below13_3 : hits_below13_4;
-  assign hits_below14_5 = \$signal$23 [13] ? hits_below13_4 : hits_below13_5;
-  assign hits_below14_6 = \$signal$23 [13] ? hits_below13_5 : hits_below13_6;
-  assign hits_below14_7 = \$signal$23 [13] ? hits_below13_6 : hits_below13_7;
-  assign hits_below14_8 = \$signal$23 [13] ? hits_below13_7 : hits_below13_8;
-  assign hits_below14_9 = \$signal$23 [13] ? hits_below13_8 : hits_below13_9;
-  assign hits_below14_10 = \$signal$23 [13] ? hits_below13_9 : hits_below13_10;
-  assign hits_below14_11 = \$signal$23 [13] ? hits_below13_10 : hits_below13_11;
-  assign hits_below14_12 = \$signal$23 [13] ? hits_below13_11 : hits_below13_12;
-  assign hits_below14_13 = \$signal$23 [13] ? hits_below13_12 : hits_below13_13;
-  assign hits_below14_14 = \$signal$23 [13] ? hits_below13_13 : 1'h0;
-  assign hits_below15_0 = \$signal$23 [14] ? 1'h0 : hits_below14_0;
-  assign hits_below15_1 = \$signal$23 [14] ? hits_below14_0 : hits_below14_1;
-  assign hits_below15_2 = \$signal$23 [14] ? hits_below14_1 : hits_below14_2;
-  assign hits_below15_3 = \$signal$23 [14] ? hits_below14_2 : hits_below14_3;
-  assign hits_below15_4 = \$signal$23 [14] ? hits_below14_3 : hits_below14_4;
-  assign hits_below15_5 = \$signal$23 [14] ? hits_below14_4 : hits_below14_5;
-  assign hits_below15_6 = \$signal$23 [14] ? hits_below14_5 : hits_below14_6;
-  assign hits_below15_7 = \$signal$23 [14] ? hits_below14_6 : hits_below14_7;
-  assign hits_below15_8 = \$signal$23 [14] ? hits_below14_7 : hits_below14_8;
-  assign hits_below15_9 = \$signal$23 [14] ? hits_below14_8 : hits_below14_9;
-  assign hits_below15_10 = \$signal$23 [14] ? hits_below14_9 : hits_below14_10;
-  assign hits_below15_11 = \$signal$23 [14] ? hits_below14_10 : hits_below14_11;
-  assign hits_below15_12 = \$signal$23 [14] ? hits_below14_11 : hits_below14_12;
-  assign hits_below15_13 = \$signal$23 [14] ? hits_below14_12 : hits_below14_13;
-  assign hits_below15_14 = \$signal$23 [14] ? hits_below14_13 : hits_below14_14;
-  assign hits_below15_15 = \$signal$23 [14] ? hits_below14_14 : 1'h0;
-  assign \$361  = lane0_takes0 ? t_in_idx0 : 12'h000;
-  assign \$363  = lane0_takes1 ? t_in_idx1 : 12'h000;
-  assign \$364  = \$362  | \$363 ;
-  assign \$365  = lane0_takes2 ? t_in_idx2 : 12'h000;
-  assign \$366  = \$364  | \$365 ;
-  assign \$367  = lane0_takes3 ? t_in_idx3 : 12'h000;
-  assign \$368  = \$366  | \$367 ;
-  assign \$369  = lane0_takes4 ? t_in_idx4 : 12'h000;
-  assign \$370  = \$368  | \$369 ;
-  assign \$371  = lane0_takes5 ? t_in_idx5 : 12'h000;
+  assign \$316  = out_top[15:0] > in_top[15:0];
+  assign \$317  = \$315  & \$316 ;
+  assign \$318  = \$313  | \$317 ;
+  assign \$319  = \$312  & \$318 ;
+  assign \$320  = \$310  | \$319 ;
+  assign \$321  = \$309  & \$320 ;
+  assign \$322  = \$307  | \$321 ;
+  assign \$323  = out_load ? \$306  : \$322 ;
+  assign \$324  = in_load ? \$290  : \$323 ;
+  assign out_le_next = ~ \$324 ;
+  assign \$325  = hit[0] | hit[1];
+  assign slots_below1_0 = \$325  ? 1'h0 : 1'h1;
+  assign \$326  = hit[0] | hit[1];
+  assign slots_below1_1 = \$326  ? 1'h1 : 1'h0;
+  assign \$327  = hit[2] | hit[3];
+  assign slots_below2_0 = \$327  ? 1'h0 : slots_below1_0;
+  assign \$328  = hit[2] | hit[3];
+  assign slots_below2_1 = \$328  ? slots_below1_0 : slots_below1_1;
+  assign \$329  = hit[2] | hit[3];
+  assign slots_below2_2 = \$329  ? slots_below1_1 : 1'h0;
+  assign \$330  = hit[4] | hit[5];
+  assign slots_below3_0 = \$330  ? 1'h0 : slots_below2_0;
+  assign \$331  = hit[4] | hit[5];
+  assign slots_below3_1 = \$331  ? slots_below2_0 : slots_below2_1;
+  assign \$332  = hit[4] | hit[5];
+  assign slots_below3_2 = \$332  ? slots_below2_1 : slots_below2_2;
+  assign \$333  = hit[4] | hit[5];
+  assign slots_below3_3 = \$333  ? slots_below2_2 : 1'h0;
+  assign \$334  = hit[6] | hit[7];
+  assign slots_below4_0 = \$334  ? 1'h0 : slots_below3_0;
+  assign \$335  = hit[6] | hit[7];
+  assign slots_below4_1 = \$335  ? slots_below3_0 : slots_below3_1;
+  assign \$336  = hit[6] | hit[7];
+  assign slots_below4_2 = \$336  ? slots_below3_1 : slots_below3_2;
+  assign \$337  = hit[6] | hit[7];
+  assign slots_below4_3 = \$337  ? slots_below3_2 : slots_below3_3;
+  assign \$338  = hit[6] | hit[7];
+  assign slots_below4_4 = \$338  ? slots_below3_3 : 1'h0;
+  assign \$339  = hit[8] | hit[9];
+  assign slots_below5_0 = \$339  ? 1'h0 : slots_below4_0;
+  assign \$340  = hit[8] | hit[9];
+  assign slots_below5_1 = \$340  ? slots_below4_0 : slots_below4_1;
+  assign \$341  = hit[8] | hit[9];
+  assign slots_below5_2 = \$341  ? slots_below4_1 : slots_below4_2;
+  assign \$342  = hit[8] | hit[9];
+  assign slots_below5_3 = \$342  ? slots_below4_2 : slots_below4_3;
+  assign \$343  = hit[8] | hit[9];
+  assign slots_below5_4 = \$343  ? slots_below4_3 : slots_below4_4;
+  assign \$344  = hit[8] | hit[9];
+  assign slots_below5_5 = \$344  ? slots_below4_4 : 1'h0;
+  assign \$345  = hit[10] | hit[11];
+  assign slots_below6_0 = \$345  ? 1'h0 : slots_below5_0;
+  assign \$346  = hit[10] | hit[11];
+  assign slots_below6_1 = \$346  ? slots_below5_0 : slots_below5_1;
+  assign \$347  = hit[10] | hit[11];
+  assign slots_below6_2 = \$347  ? slots_below5_1 : slots_below5_2;
+  assign \$348  = hit[10] | hit[11];
+  assign slots_below6_3 = \$348  ? slots_below5_2 : slots_below5_3;
+  assign \$349  = hit[10] | hit[11];
+  assign slots_below6_4 = \$349  ? slots_below5_3 : slots_below5_4;
+  assign \$350  = hit[10] | hit[11];
+  assign slots_below6_5 = \$350  ? slots_below5_4 : slots_below5_5;
+  assign \$351  = hit[10] | hit[11];
+  assign slots_below6_6 = \$351  ? slots_below5_5 : 1'h0;
+  assign \$352  = hit[12] | hit[13];
+  assign slots_below7_0 = \$352  ? 1'h0 : slots_below6_0;
+  assign \$353  = hit[12] | hit[13];
+  assign slots_below7_1 = \$353  ? slots_below6_0 : slots_below6_1;
+  assign \$354  = hit[12] | hit[13];
+  assign slots_below7_2 = \$354  ? slots_below6_1 : slots_below6_2;
+  assign \$355  = hit[12] | hit[13];
+  assign slots_below7_3 = \$355  ? slots_below6_2 : slots_below6_3;
+  assign \$356  = hit[12] | hit[13];
+  assign slots_below7_4 = \$356  ? slots_below6_3 : slots_below6_4;
+  assign \$357  = hit[12] | hit[13];
+  assign slots_below7_5 = \$357  ? slots_below6_4 : slots_below6_5;
+  assign \$358  = hit[12] | hit[13];
+  assign slots_below7_6 = \$358  ? slots_below6_5 : slots_below6_6;
+  assign \$359  = hit[12] | hit[13];
+  assign slots_below7_7 = \$359  ? slots_below6_6 : 1'h0;
+  assign slots_below8_0 = \$360  ? 1'h0 : slots_below7_0;
+  assign slots_below8_1 = \$361  ? slots_below7_0 : slots_below7_1;
+  assign slots_below8_2 = \$362  ? slots_below7_1 : slots_below7_2;
+  assign slots_below8_3 = \$363  ? slots_below7_2 : slots_below7_3;
+  assign slots_below8_4 = \$364  ? slots_below7_3 : slots_below7_4;
+  assign slots_below8_5 = \$365  ? slots_below7_4 : slots_below7_5;
+  assign slots_below8_6 = \$366  ? slots_below7_5 : slots_below7_6;
+  assign slots_below8_7 = \$367  ? slots_below7_6 : slots_below7_7;
+  assign slots_below8_8 = \$368  ? slots_below7_7 : 1'h0;
+  assign \$369  = lane0_takes0 ? slot0_in_idx : 12'h000;
+  assign \$371  = lane0_takes1 ? slot1_in_idx : 12'h000;
   assign \$372  = \$370  | \$371 ;
-  assign \$373  = lane0_takes6 ? t_in_idx6 : 12'h000;
+  assign \$373  = lane0_takes2 ? slot2_in_idx : 12'h000;
   assign \$374  = \$372  | \$373 ;
-  assign \$375  = lane0_takes7 ? t_in_idx7 : 12'h000;
+  assign \$375  = lane0_takes3 ? slot3_in_idx : 12'h000;
   assign \$376  = \$374  | \$375 ;
-  assign \$377  = lane0_takes8 ? t_in_idx8 : 12'h000;
+  assign \$377  = lane0_takes4 ? slot4_in_idx : 12'h000;
   assign \$378  = \$376  | \$377 ;
-  assign \$379  = lane0_takes9 ? t_in_idx9 : 12'h000;
+  assign \$379  = lane0_takes5 ? slot5_in_idx : 12'h000;
   assign \$380  = \$378  | \$379 ;
-  assign \$381  = lane0_takes10 ? t_in_idx10 : 12'h000;
+  assign \$381  = lane0_takes6 ? slot6_in_idx : 12'h000;
   assign \$382  = \$380  | \$381 ;
-  assign \$383  = lane0_takes11 ? t_in_idx11 : 12'h000;
+  assign \$383  = lane0_takes7 ? slot7_in_idx : 12'h000;
   assign \$384  = \$382  | \$383 ;
-  assign \$385  = lane0_takes12 ? t_in_idx12 : 12'h000;
-  assign \$386  = \$384  | \$385 ;
-  assign \$387  = lane0_takes13 ? t_in_idx13 : 12'h000;
+  assign \$385  = lane0_takes0 ? slot0_out_idx : 12'h000;
+  assign \$387  = lane0_takes1 ? slot1_out_idx : 12'h000;
   assign \$388  = \$386  | \$387 ;
-  assign \$389  = lane0_takes14 ? t_in_idx14 : 12'h000;
+  assign \$389  = lane0_takes2 ? slot2_out_idx : 12'h000;
   assign \$390  = \$388  | \$389 ;
-  assign \$391  = lane0_takes0 ? t_out_idx0 : 12'h000;
-  assign \$393  = lane0_takes1 ? t_out_idx1 : 12'h000;
+  assign \$391  = lane0_takes3 ? slot3_out_idx : 12'h000;
+  assign \$392  = \$390  | \$391 ;
+  assign \$393  = lane0_takes4 ? slot4_out_idx : 12'h000;
   assign \$394  = \$392  | \$393 ;
-  assign \$395  = lane0_takes2 ? t_out_idx2 : 12'h000;
+  assign \$395  = lane0_takes5 ? slot5_out_idx : 12'h000;
   assign \$396  = \$394  | \$395 ;
-  assign \$397  = lane0_takes3 ? t_out_idx3 : 12'h000;
+  assign \$397  = lane0_takes6 ? slot6_out_idx : 12'h000;
   assign \$398  = \$396  | \$397 ;
-  assign \$399  = lane0_takes4 ? t_out_idx4 : 12'h000;
+  assign \$399  = lane0_takes7 ? slot7_out_idx : 12'h000;
   assign \$400  = \$398  | \$399 ;
-  assign \$401  = lane0_takes5 ? t_out_idx5 : 12'h000;
-  assign \$402  = \$400  | \$401 ;
-  assign \$403  = lane0_takes6 ? t_out_idx6 : 12'h000;
+  assign \$401  = lane1_takes1 ? slot1_in_idx : 12'h000;
+  assign \$403  = lane1_takes2 ? slot2_in_idx : 12'h000;
   assign \$404  = \$402  | \$403 ;
-  assign \$405  = lane0_takes7 ? t_out_idx7 : 12'h000;
+  assign \$405  = lane1_takes3 ? slot3_in_idx : 12'h000;
   assign \$406  = \$404  | \$405 ;
-  assign \$407  = lane0_takes8 ? t_out_idx8 : 12'h000;
+  assign \$407  = lane1_takes4 ? slot4_in_idx : 12'h000;
   assign \$408  = \$406  | \$407 ;
-  assign \$409  = lane0_takes9 ? t_out_idx9 : 12'h000;
+  assign \$409  = lane1_takes5 ? slot5_in_idx : 12'h000;
   assign \$410  = \$408  | \$409 ;
-  assign \$411  = lane0_takes10 ? t_out_idx10 : 12'h000;
+  assign \$411  = lane1_takes6 ? slot6_in_idx : 12'h000;
   assign \$412  = \$410  | \$411 ;
-  assign \$413  = lane0_takes11 ? t_out_idx11 : 12'h000;
+  assign \$413  = lane1_takes7 ? slot7_in_idx : 12'h000;
   assign \$414  = \$412  | \$413 ;
-  assign \$415  = lane0_takes12 ? t_out_idx12 : 12'h000;
-  assign \$416  = \$414  | \$415 ;
-  assign \$417  = lane0_takes13 ? t_out_idx13 : 12'h000;
+  assign \$415  = lane1_takes1 ? slot1_out_idx : 12'h000;
+  assign \$417  = lane1_takes2 ? slot2_out_idx : 12'h000;
   assign \$418  = \$416  | \$417 ;
-  assign \$419  = lane0_takes14 ? t_out_idx14 : 12'h000;
+  assign \$419  = lane1_takes3 ? slot3_out_idx : 12'h000;
   assign \$420  = \$418  | \$419 ;
-  assign \$421  = lane1_takes1 ? t_in_idx1 : 12'h000;
-  assign \$423  = lane1_takes2 ? t_in_idx2 : 12'h000;
+  assign \$421  = lane1_takes4 ? slot4_out_idx : 12'h000;
+  assign \$422  = \$420  | \$421 ;
+  assign \$423  = lane1_takes5 ? slot5_out_idx : 12'h000;
   assign \$424  = \$422  | \$423 ;
-  assign \$425  = lane1_takes3 ? t_in_idx3 : 12'h000;
+  assign \$425  = lane1_takes6 ? slot6_out_idx : 12'h000;
   assign \$426  = \$424  | \$425 ;
-  assign \$427  = lane1_takes4 ? t_in_idx4 : 12'h000;
+  assign \$427  = lane1_takes7 ? slot7_out_idx : 12'h000;
   assign \$428  = \$426  | \$427 ;
-  assign \$429  = lane1_takes5 ? t_in_idx5 : 12'h000;
-  assign \$430  = \$428  | \$429 ;
-  assign \$431  = lane1_takes6 ? t_in_idx6 : 12'h000;
+  assign \$429  = lane2_takes2 ? slot2_in_idx : 12'h000;
+  assign \$431  = lane2_takes3 ? slot3_in_idx : 12'h000;
   assign \$432  = \$430  | \$431 ;
-  assign \$433  = lane1_takes7 ? t_in_idx7 : 12'h000;
+  assign \$433  = lane2_takes4 ? slot4_in_idx : 12'h000;
   assign \$434  = \$432  | \$433 ;
-  assign \$435  = lane1_takes8 ? t_in_idx8 : 12'h000;
+  assign \$435  = lane2_takes5 ? slot5_in_idx : 12'h000;
   assign \$436  = \$434  | \$435 ;
-  assign \$437  = lane1_takes9 ? t_in_idx9 : 12'h000;
+  assign \$437  = lane2_takes6 ? slot6_in_idx : 12'h000;
   assign \$438  = \$436  | \$437 ;
-  assign \$439  = lane1_takes10 ? t_in_idx10 : 12'h000;
+  assign \$439  = lane2_takes7 ? slot7_in_idx : 12'h000;
   assign \$440  = \$438  | \$439 ;
-  assign \$441  = lane1_takes11 ? t_in_idx11 : 12'h000;
-  assign \$442  = \$440  | \$441 ;
-  assign \$443  = lane1_takes12 ? t_in_idx12 : 12'h000;
+  assign \$441  = lane2_takes2 ? slot2_out_idx : 12'h000;
+  assign \$443  = lane2_takes3 ? slot3_out_idx : 12'h000;
   assign \$444  = \$442  | \$443 ;
-  assign \$445  = lane1_takes13 ? t_in_idx13 : 12'h000;
+  assign \$445  = lane2_takes4 ? slot4_out_idx : 12'h000;
   assign \$446  = \$444  | \$445 ;
-  assign \$447  = lane1_takes14 ? t_in_idx14 : 12'h000;
+  assign \$447  = lane2_takes5 ? slot5_out_idx : 12'h000;
   assign \$448  = \$446  | \$447 ;
-  assign \$449  = lane1_takes1 ? t_out_idx1 : 12'h000;
-  assign \$451  = lane1_takes2 ? t_out_idx2 : 12'h000;
+  assign \$449  = lane2_takes6 ? slot6_out_idx : 12'h000;
+  assign \$450  = \$448  | \$449 ;
+  assign \$451  = lane2_takes7 ? slot7_out_idx : 12'h000;
   assign \$452  = \$450  | \$451 ;
-  assign \$453  = lane1_takes3 ? t_out_idx3 : 12'h000;
-  assign \$454  = \$452  | \$453 ;
-  assign \$455  = lane1_takes4 ? t_out_idx4 : 12'h000;
+  assign \$453  = lane3_takes3 ? slot3_in_idx : 12'h000;
+  assign \$455  = lane3_takes4 ? slot4_in_idx : 12'h000;
   assign \$456  = \$454  | \$455 ;
-  assign \$457  = lane1_takes5 ? t_out_idx5 : 12'h000;
+  assign \$457  = lane3_takes5 ? slot5_in_idx : 12'h000;
   assign \$458  = \$456  | \$457 ;
-  assign \$459  = lane1_takes6 ? t_out_idx6 : 12'h000;
+  assign \$459  = lane3_takes6 ? slot6_in_idx : 12'h000;
   assign \$460  = \$458  | \$459 ;
-  assign \$461  = lane1_takes7 ? t_out_idx7 : 12'h000;
+  assign \$461  = lane3_takes7 ? slot7_in_idx : 12'h000;
   assign \$462  = \$460  | \$461 ;
-  assign \$463  = lane1_takes8 ? t_out_idx8 : 12'h000;
-  assign \$464  = \$462  | \$463 ;
-  assign \$465  = lane1_takes9 ? t_out_idx9 : 12'h000;
+  assign \$463  = lane3_takes3 ? slot3_out_idx : 12'h000;
+  assign \$465  = lane3_takes4 ? slot4_out_idx : 12'h000;
   assign \$466  = \$464  | \$465 ;
-  assign \$467  = lane1_takes10 ? t_out_idx10 : 12'h000;
+  assign \$467  = lane3_takes5 ? slot5_out_idx : 12'h000;
   assign \$468  = \$466  | \$467 ;
-  assign \$469  = lane1_takes11 ? t_out_idx11 : 12'h000;
+  assign \$469  = lane3_takes6 ? slot6_out_idx : 12'h000;
   assign \$470  = \$468  | \$469 ;
-  assign \$471  = lane1_takes12 ? t_out_idx12 : 12'h000;
+  assign \$471  = lane3_takes7 ? slot7_out_idx : 12'h000;
   assign \$472  = \$470  | \$471 ;
-  assign \$473  = lane1_takes13 ? t_out_idx13 : 12'h000;
-  assign \$474  = \$472  | \$473 ;
-  assign \$475  = lane1_takes14 ? t_out_idx14 : 12'h000;
+  assign \$473  = lane4_takes4 ? slot4_in_idx : 12'h000;
+  assign \$475  = lane4_takes5 ? slot5_in_idx : 12'h000;
   assign \$476  = \$474  | \$475 ;
-  assign \$477  = lane2_takes2 ? t_in_idx2 : 12'h000;
-  assign \$479  = lane2_takes3 ? t_in_idx3 : 12'h000;
+  assign \$477  = lane4_takes6 ? slot6_in_idx : 12'h000;
+  assign \$478  = \$476  | \$477 ;
+  assign \$479  = lane4_takes7 ? slot7_in_idx : 12'h000;
   assign \$480  = \$478  | \$479 ;
-  assign \$481  = lane2_takes4 ? t_in_idx4 : 12'h000;
-  assign \$482  = \$480  | \$481 ;
-  assign \$483  = lane2_takes5 ? t_in_idx5 : 12'h000;
+  assign \$481  = lane4_takes4 ? slot4_out_idx : 12'h000;
+  assign \$483  = lane4_takes5 ? slot5_out_idx : 12'h000;
   assign \$484  = \$482  | \$483 ;
-  assign \$485  = lane2_takes6 ? t_in_idx6 : 12'h000;
+  assign \$485  = lane4_takes6 ? slot6_out_idx : 12'h000;
   assign \$486  = \$484  | \$485 ;
-  assign \$487  = lane2_takes7 ? t_in_idx7 : 12'h000;
+  assign \$487  = lane4_takes7 ? slot7_out_idx : 12'h000;
   assign \$488  = \$486  | \$487 ;
-  assign \$489  = lane2_takes8 ? t_in_idx8 : 12'h000;
-  assign \$490  = \$488  | \$489 ;
-  assign \$491  = lane2_takes9 ? t_in_idx9 : 12'h000;
+  assign \$489  = lane5_takes5 ? slot5_in_idx : 12'h000;
+  assign \$491  = lane5_takes6 ? slot6_in_idx : 12'h000;
   assign \$492  = \$490  | \$491 ;
-  assign \$493  = lane2_takes10 ? t_in_idx10 : 12'h000;
+  assign \$493  = lane5_takes7 ? slot7_in_idx : 12'h000;
   assign \$494  = \$492  | \$493 ;
-  assign \$495  = lane2_takes11 ? t_in_idx11 : 12'h000;
-  assign \$496  = \$494  | \$495 ;
-  assign \$497  = lane2_takes12 ? t_in_idx12 : 12'h000;
+  assign \$495  = lane5_takes5 ? slot5_out_idx : 12'h000;
+  assign \$497  = lane5_takes6 ? slot6_out_idx : 12'h000;
   assign \$498  = \$496  | \$497 ;
-  assign \$499  = lane2_takes13 ? t_in_idx13 : 12'h000;
+  assign \$499  = lane5_takes7 ? slot7_out_idx : 12'h000;
   assign \$500  = \$498  | \$499 ;
-  assign \$501  = lane2_takes14 ? t_in_idx14 : 12'h000;
-  assign \$502  = \$500  | \$501 ;
-  assign \$503  = lane2_takes2 ? t_out_idx2 : 12'h000;
-  assign \$505  = lane2_takes3 ? t_out_idx3 : 12'h000;
-  assign \$506  = \$504  | \$505 ;
-  assign \$507  = lane2_takes4 ? t_out_idx4 : 12'h000;
+  assign \$501  = lane6_takes6 ? slot6_in_idx : 12'h000;
+  assign \$503  = lane6_takes7 ? slot7_in_idx : 12'h000;
+  assign \$504  = \$502  | \$503 ;
+  assign \$505  = lane6_takes6 ? slot6_out_idx : 12'h000;
+  assign \$507  = lane6_takes7 ? slot7_out_idx : 12'h000;
   assign \$508  = \$506  | \$507 ;
-  assign \$509  = lane2_takes5 ? t_out_idx5 : 12'h000;
-  assign \$510  = \$508  | \$509 ;
-  assign \$511  = lane2_takes6 ? t_out_idx6 : 12'h000;
-  assign \$512  = \$510  | \$511 ;
-  assign \$513  = lane2_takes7 ? t_out_idx7 : 12'h000;
-  assign \$514  = \$512  | \$513 ;
-  assign \$515  = lane2_takes8 ? t_out_idx8 : 12'h000;
-  assign \$516  = \$514  | \$515 ;
-  assign \$517  = lane2_takes9 ? t_out_idx9 : 12'h000;
-  assign \$518  = \$516  | \$517 ;
-  assign \$519  = lane2_takes10 ? t_out_idx10 : 12'h000;
-  assign \$520  = \$518  | \$519 ;
-  assign \$521  = lane2_takes11 ? t_out_idx11 : 12'h000;
-  assign \$522  = \$520  | \$521 ;
-  assign \$523  = lane2_takes12 ? t_out_idx12 : 12'h000;
-  assign \$524  = \$522  | \$523 ;
-  assign \$525  = lane2_takes13 ? t_out_idx13 : 12'h000;
-  assign \$526  = \$524  | \$525 ;
-  assign \$527  = lane2_takes14 ? t_out_idx14 : 12'h000;
-  assign \$528  = \$526  | \$527 ;
-  assign \$529  = lane3_takes3 ? t_in_idx3 : 12'h000;
-  assign \$531  = lane3_takes4 ? t_in_idx4 : 12'h000;
-  assign \$532  = \$530  | \$531 ;
-  assign \$533  = lane3_takes5 ? t_in_idx5 : 12'h000;
-  assign \$534  = \$532  | \$533 ;
-  assign \$535  = lane3_takes6 ? t_in_idx6 : 12'h000;
-  assign \$536  = \$534  | \$535 ;
-  assign \$537  = lane3_takes7 ? t_in_idx7 : 12'h000;
-  assign \$538  = \$536  | \$537 ;
-  assign \$539  = lane3_takes8 ? t_in_idx8 : 12'h000;
-  assign \$540  = \$538  | \$539 ;
-  assign \$541  = lane3_takes9 ? t_in_idx9 : 12'h000;
-  assign \$542  = \$540  | \$541 ;
-  assign \$543  = lane3_takes10 ? t_in_idx10 : 12'h000;
-  assign \$544  = \$542  | \$543 ;
-  assign \$545  = lane3_takes11 ? t_in_idx11 : 12'h000;
-  assign \$546  = \$544  | \$545 ;
-  assign \$547  = lane3_takes12 ? t_in_idx12 : 12'h000;
-  assign \$548  = \$546  | \$547 ;
-  assign \$549  = lane3_takes13 ? t_in_idx13 : 12'h000;
-  assign \$550  = \$548  | \$549 ;
-  assign \$551  = lane3_takes14 ? t_in_idx14 : 12'h000;
-  assign \$552  = \$550  | \$551 ;
-  assign \$553  = lane3_takes3 ? t_out_idx3 : 12'h000;
-  assign \$555  = lane3_takes4 ? t_out_idx4 : 12'h000;
-  assign \$556  = \$554  | \$555 ;
-  assign \$557  = lane3_takes5 ? t_out_idx5 : 12'h000;
-  assign \$558  = \$556  | \$557 ;
-  assign \$559  = lane3_takes6 ? t_out_idx6 : 12'h000;
-  assign \$560  = \$558  | \$559 ;
-  assign \$561  = lane3_takes7 ? t_out_idx7 : 12'h000;
-  assign \$562  = \$560  | \$561 ;
-  assign \$563  = lane3_takes8 ? t_out_idx8 : 12'h000;
-  assign \$564  = \$562  | \$563 ;
-  assign \$565  = lane3_takes9 ? t_out_idx9 : 12'h000;
-  assign \$566  = \$564  | \$565 ;
-  assign \$567  = lane3_takes10 ? t_out_idx10 : 12'h000;
-  assign \$568  = \$566  | \$567 ;
-  assign \$569  = lane3_takes11 ? t_out_idx11 : 12'h000;
-  assign \$570  = \$568  | \$569 ;
-  assign \$571  = lane3_takes12 ? t_out_idx12 : 12'h000;
-  assign \$572  = \$570  | \$571 ;
-  assign \$573  = lane3_takes13 ? t_out_idx13 : 12'h000;
-  assign \$574  = \$572  | \$573 ;
-  assign \$575  = lane3_takes14 ? t_out_idx14 : 12'h000;
-  assign \$576  = \$574  | \$575 ;
-  assign \$577  = lane4_takes4 ? t_in_idx4 : 12'h000;
-  assign \$579  = lane4_takes5 ? t_in_idx5 : 12'h000;
-  assign \$580  = \$578  | \$579 ;
-  assign \$581  = lane4_takes6 ? t_in_idx6 : 12'h000;
-  assign \$582  = \$580  | \$581 ;
-  assign \$583  = lane4_takes7 ? t_in_idx7 : 12'h000;
-  assign \$584  = \$582  | \$583 ;
-  assign \$585  = lane4_takes8 ? t_in_idx8 : 12'h000;
-  assign \$586  = \$584  | \$585 ;
-  assign \$587  = lane4_takes9 ? t_in_idx9 : 12'h000;
-  assign \$588  = \$586  | \$587 ;
-  assign \$589  = lane4_takes10 ? t_in_idx10 : 12'h000;
-  assign \$590  = \$588  | \$589 ;
-  assign \$591  = lane4_takes11 ? t_in_idx11 : 12'h000;
-  assign \$592  = \$590  | \$591 ;
-  assign \$593  = lane4_takes12 ? t_in_idx12 : 12'h000;
-  assign \$594  = \$592  | \$593 ;
-  assign \$595  = lane4_takes13 ? t_in_idx13 : 12'h000;
-  assign \$596  = \$594  | \$595 ;
-  assign \$597  = lane4_takes14 ? t_in_idx14 : 12'h000;
-  assign \$598  = \$596  | \$597 ;
-  assign \$599  = lane4_takes4 ? t_out_idx4 : 12'h000;
-  assign \$601  = lane4_takes5 ? t_out_idx5 : 12'h000;
-  assign \$602  = \$600  | \$601 ;
-  assign \$603  = lane4_takes6 ? t_out_idx6 : 12'h000;
-  assign \$604  = \$602  | \$603 ;
-  assign \$605  = lane4_takes7 ? t_out_idx7 : 12'h000;
-  assign \$606  = \$604  | \$605 ;
-  assign \$607  = lane4_takes8 ? t_out_idx8 : 12'h000;
-  assign \$608  = \$606  | \$607 ;
-  assign \$609  = lane4_takes9 ? t_out_idx9 : 12'h000;
-  assign \$610  = \$608  | \$609 ;
-  assign \$611  = lane4_takes10 ? t_out_idx10 : 12'h000;
-  assign \$612  = \$610  | \$611 ;
-  assign \$613  = lane4_takes11 ? t_out_idx11 : 12'h000;
-  assign \$614  = \$612  | \$613 ;
-  assign \$615  = lane4_takes12 ? t_out_idx12 : 12'h000;
-  assign \$616  = \$614  | \$615 ;
-  assign \$617  = lane4_takes13 ? t_out_idx13 : 12'h000;
-  assign \$618  = \$616  | \$617 ;
-  assign \$619  = lane4_takes14 ? t_out_idx14 : 12'h000;
-  assign \$620  = \$618  | \$619 ;
-  assign \$621  = lane5_takes5 ? t_in_idx5 : 12'h000;
-  assign \$623  = lane5_takes6 ? t_in_idx6 : 12'h000;
-  assign \$624  = \$622  | \$623 ;
-  assign \$625  = lane5_takes7 ? t_in_idx7 : 12'h000;
-  assign \$626  = \$624  | \$625 ;
-  assign \$627  = lane5_takes8 ? t_in_idx8 : 12'h000;
-  assign \$628  = \$626  | \$627 ;
-  assign \$629  = lane5_takes9 ? t_in_idx9 : 12'h000;
-  assign \$630  = \$628  | \$629 ;
-  assign \$631  = lane5_takes10 ? t_in_idx10 : 12'h000;
-  assign \$632  = \$630  | \$631 ;
-  assign \$633  = lane5_takes11 ? t_in_idx11 : 12'h000;
-  assign \$634  = \$632  | \$633 ;
-  assign \$635  = lane5_takes12 ? t_in_idx12 : 12'h000;
-  assign \$636  = \$634  | \$635 ;
-  assign \$637  = lane5_takes13 ? t_in_idx13 : 12'h000;
-  assign \$638  = \$636  | \$637 ;
-  assign \$639  = lane5_takes14 ? t_in_idx14 : 12'h000;
-  assign \$640  = \$638  | \$639 ;
-  assign \$641  = lane5_takes5 ? t_out_idx5 : 12'h000;
-  assign \$643  = lane5_takes6 ? t_out_idx6 : 12'h000;
-  assign \$644  = \$642  | \$643 ;
-  assign \$645  = lane5_takes7 ? t_out_idx7 : 12'h000;
-  assign \$646  = \$644  | \$645 ;
-  assign \$647  = lane5_takes8 ? t_out_idx8 : 12'h000;
-  assign \$648  = \$646  | \$647 ;
-  assign \$649  = lane5_takes9 ? t_out_idx9 : 12'h000;
-  assign \$650  = \$648  | \$649 ;
-  assign \$651  = lane5_takes10 ? t_out_idx10 : 12'h000;
-  assign \$652  = \$650  | \$651 ;
-  assign \$653  = lane5_takes11 ? t_out_idx11 : 12'h000;
-  assign \$654  = \$652  | \$653 ;
-  assign \$655  = lane5_takes12 ? t_out_idx12 : 12'h000;
-  assign \$656  = \$654  | \$655 ;
-  assign \$657  = lane5_takes13 ? t_out_idx13 : 12'h000;
-  assign \$658  = \$656  | \$657 ;
-  assign \$659  = lane5_takes14 ? t_out_idx14 : 12'h000;
-  assign \$660  = \$658  | \$659 ;
-  assign \$661  = lane6_takes6 ? t_in_idx6 : 12'h000;
-  assign \$663  = lane6_takes7 ? t_in_idx7 : 12'h000;
-  assign \$664  = \$662  | \$663 ;
-  assign \$665  = lane6_takes8 ? t_in_idx8 : 12'h000;
-  assign \$666  = \$664  | \$665 ;
-  assign \$667  = lane6_takes9 ? t_in_idx9 : 12'h000;
-  assign \$668  = \$666  | \$667 ;
-  assign \$669  = lane6_takes10 ? t_in_idx10 : 12'h000;
-  assign \$670  = \$668  | \$669 ;
-  assign \$671  = lane6_takes11 ? t_in_idx11 : 12'h000;
-  assign \$672  = \$670  | \$671 ;
-  assign \$673  = lane6_takes12 ? t_in_idx12 : 12'h000;
-  assign \$674  = \$672  | \$673 ;
-  assign \$675  = lane6_takes13 ? t_in_idx13 : 12'h000;
-  assign \$676  = \$674  | \$675 ;
-  assign \$677  = lane6_takes14 ? t_in_idx14 : 12'h000;
-  assign \$678  = \$676  | \$677 ;
-  assign \$679  = lane6_takes6 ? t_out_idx6 : 12'h000;
-  assign \$681  = lane6_takes7 ? t_out_idx7 : 12'h000;
-  assign \$682  = \$680  | \$681 ;
-  assign \$683  = lane6_takes8 ? t_out_idx8 : 12'h000;
-  assign \$684  = \$682  | \$683 ;
-  assign \$685  = lane6_takes9 ? t_out_idx9 : 12'h000;
-  assign \$686  = \$684  | \$685 ;
-  assign \$687  = lane6_takes10 ? t_out_idx10 : 12'h000;
-  assign \$688  = \$686  | \$687 ;
-  assign \$689  = lane6_takes11 ? t_out_idx11 : 12'h000;
-  assign \$690  = \$688  | \$689 ;
-  assign \$691  = lane6_takes12 ? t_out_idx12 : 12'h000;
-  assign \$692  = \$690  | \$691 ;
-  assign \$693  = lane6_takes13 ? t_out_idx13 : 12'h000;
-  assign \$694  = \$692  | \$693 ;
-  assign \$695  = lane6_takes14 ? t_out_idx14 : 12'h000;
-  assign \$696  = \$694  | \$695 ;
-  assign \$697  = lane7_takes7 ? t_in_idx7 : 12'h000;
-  assign \$699  = lane7_takes8 ? t_in_idx8 : 12'h000;
-  assign \$700  = \$698  | \$699 ;
-  assign \$701  = lane7_takes9 ? t_in_idx9 : 12'h000;
-  assign \$702  = \$700  | \$701 ;
-  assign \$703  = lane7_takes10 ? t_in_idx10 : 12'h000;
-  assign \$704  = \$702  | \$703 ;
-  assign \$705  = lane7_takes11 ? t_in_idx11 : 12'h000;
-  assign \$706  = \$704  | \$705 ;
-  assign \$707  = lane7_takes12 ? t_in_idx12 : 12'h000;
-  assign \$708  = \$706  | \$707 ;
-  assign \$709  = lane7_takes13 ? t_in_idx13 : 12'h000;
-  assign \$710  = \$708  | \$709 ;
-  assign \$711  = lane7_takes14 ? t_in_idx14 : 12'h000;
-  assign \$712  = \$710  | \$711 ;
-  assign \$713  = lane7_takes7 ? t_out_idx7 : 12'h000;
-  assign \$715  = lane7_takes8 ? t_out_idx8 : 12'h000;
-  assign \$716  = \$714  | \$715 ;
-  assign \$717  = lane7_takes9 ? t_out_idx9 : 12'h000;
-  assign \$718  = \$716  | \$717 ;
-  assign \$719  = lane7_takes10 ? t_out_idx10 : 12'h000;
-  assign \$720  = \$718  | \$719 ;
-  assign \$721  = lane7_takes11 ? t_out_idx11 : 12'h000;
-  assign \$722  = \$720  | \$721 ;
-  assign \$723  = lane7_takes12 ? t_out_idx12 : 12'h000;
-  assign \$724  = \$722  | \$723 ;
-  assign \$725  = lane7_takes13 ? t_out_idx13 : 12'h000;
-  assign \$726  = \$724  | \$725 ;
-  assign \$727  = lane7_takes14 ? t_out_idx14 : 12'h000;
-  assign \$728  = \$726  | \$727 ;
-  assign \$729  = match9_valid & \$signal ;
-  assign \$730  = \$729  & pairs_valid;
-  assign \$731  = ~ pairs__ready;
-  assign \$732  = \$730  & \$731 ;
-  assign \$733  = ~ \$732 ;
-  assign room_next = \$signal  ? \$733  : pairs__ready;
-  assign \$734  = | \$signal$23 ;
-  assign \$735  = \$734  | near_last;
-  assign \$736  = match8_valid & \$735 ;
-  assign \$737  = match1_load ? 1'h0 : match0_valid;
-  assign \$738  = match0_load ? \$signal$22  : \$737 ;
-  assign \$739  = ~ \$738 ;
-  assign \$740  = | \$signal$23 ;
-  assign \$741  = \$740  | near_last;
-  assign \$742  = match8_valid & \$741 ;
-  assign \$743  = match9_load ? \$742  : match9_valid;
-  assign \$744  = ~ \$743 ;
-  assign \$745  = \$739  | \$744 ;
-  assign \$746  = \$745  | room_next;
-  assign \$747  = ~ in_skid_full;
-  assign \$748  = downsample ? { inputs__payload[531:524], 2'h1, inputs__payload[523:509], 2'h1, inputs__payload[508:494], 2'h1, inputs__payload[493:476] } : { inputs__payload[531:524], 2'h1, inputs__payload[523:508], 2'h1, inputs__payload[507:492], 2'h1, inputs__payload[491:476] };
-  assign \$749  = inputs__payload[551] ? \$748  : 62'h0000000000000000;
-  assign \$750  = ~ inputs__payload[551];
-  assign \$751  = ~ in_skid_full;
-  assign \$752  = downsample ? { inputs__payload[55:48], 2'h1, inputs__payload[47:33], 2'h1, inputs__payload[32:18], 2'h1, inputs__payload[17:0] } : { inputs__payload[55:48], 2'h1, inputs__payload[47:32], 2'h1, inputs__payload[31:16], 2'h1, inputs__payload[15:0] };
-  assign \$753  = ~ in_skid_full;
-  assign \$754  = downsample ? { inputs__payload[123:116], 2'h1, inputs__payload[115:101], 2'h1, inputs__payload[100:86], 2'h1, inputs__payload[85:68] } : { inputs__payload[123:116], 2'h1, inputs__payload[115:100], 2'h1, inputs__payload[99:84], 2'h1, inputs__payload[83:68] };
-  assign \$755  = ~ in_skid_full;
-  assign \$756  = downsample ? { inputs__payload[191:184], 2'h1, inputs__payload[183:169], 2'h1, inputs__payload[168:154], 2'h1, inputs__payload[153:136] } : { inputs__payload[191:184], 2'h1, inputs__payload[183:168], 2'h1, inputs__payload[167:152], 2'h1, inputs__payload[151:136] };
-  assign \$757  = ~ in_skid_full;
-  assign \$758  = downsample ? { inputs__payload[259:252], 2'h1, inputs__payload[251:237], 2'h1, inputs__payload[236:222], 2'h1, inputs__payload[221:204] } : { inputs__payload[259:252], 2'h1, inputs__payload[251:236], 2'h1, inputs__payload[235:220], 2'h1, inputs__payload[219:204] };
-  assign \$759  = ~ in_skid_full;
-  assign \$760  = downsample ? { inputs__payload[327:320], 2'h1, inputs__payload[319:305], 2'h1, inputs__payload[304:290], 2'h1, inputs__payload[289:272] } : { inputs__payload[327:320], 2'h1, inputs__payload[319:304], 2'h1, inputs__payload[303:288], 2'h1, inputs__payload[287:272] };
-  assign \$761  = ~ in_skid_full;
-  assign \$762  = downsample ? { inputs__payload[395:388], 2'h1, inputs__payload[387:373], 2'h1, inputs__payload[372:358], 2'h1, inputs__payload[357:340] } : { inputs__payload[395:388], 2'h1, inputs__payload[387:372], 2'h1, inputs__payload[371:356], 2'h1, inputs__payload[355:340] };
-  assign \$763  = ~ in_skid_full;
-  assign \$764  = downsample ? { inputs__payload[463:456], 2'h1, inputs__payload[455:441], 2'h1, inputs__payload[440:426], 2'h1, inputs__payload[425:408] } : { inputs__payload[463:456], 2'h1, inputs__payload[455:440], 2'h1, inputs__payload[439:424], 2'h1, inputs__payload[423:408] };
-  assign \$765  = ~ in_skid_full;
-  assign \$766  = downsample ? { inputs__payload[531:524], 2'h1, inputs__payload[523:509], 2'h1, inputs__payload[508:494], 2'h1, inputs__payload[493:476] } : { inputs__payload[531:524], 2'h1, inputs__payload[523:508], 2'h1, inputs__payload[507:492], 2'h1, inputs__payload[491:476] };
-  assign \$767  = ~ in_next_full;
-  assign \$768  = \$767  | in_free;
-  assign \$769  = ~ in_skid_full;
-  assign \$770  = inputs__valid & \$769 ;
-  assign \$771  = in_skid_full | inputs__valid;
-  assign \$772  = downsample ? { inputs__payload[531:524], 2'h1, inputs__payload[523:509], 2'h1, inputs__payload[508:494], 2'h1, inputs__payload[493:476] } : { inputs__payload[531:524], 2'h1, inputs__payload[523:508], 2'h1, inputs__payload[507:492], 2'h1, inputs__payload[491:476] };
-  assign \$773  = inputs__payload[551] ? \$772  : 62'h0000000000000000;
-  assign \$774  = ~ inputs__payload[551];
-  assign \$775  = ~ in_next_full;
-  assign \$776  = \$775  | in_free_copy0;
-  assign \$777  = downsample ? { inputs__payload[55:48], 2'h1, inputs__payload[47:33], 2'h1, inputs__payload[32:18], 2'h1, inputs__payload[17:0] } : { inputs__payload[55:48], 2'h1, inputs__payload[47:32], 2'h1, inputs__payload[31:16], 2'h1, inputs__payload[15:0] };
-  assign \$778  = in_skid_full ? in_skid_key0 : \$777 ;
-  assign \$779  = in_skid_full ? in_skid_idx0 : inputs__payload[67:56];
-  assign \$780  = ~ in_next_full;
-  assign \$781  = \$780  | in_free_copy1;
-  assign \$782  = downsample ? { inputs__payload[123:116], 2'h1, inputs__payload[115:101], 2'h1, inputs__payload[100:86], 2'h1, inputs__payload[85:68] } : { inputs__payload[123:116], 2'h1, inputs__payload[115:100], 2'h1, inputs__payload[99:84], 2'h1, inputs__payload[83:68] };
-  assign \$783  = in_skid_full ? in_skid_key1 : \$782 ;
-  assign \$784  = in_skid_full ? in_skid_idx1 : inputs__payload[135:124];
-  assign \$785  = ~ in_next_full;
-  assign \$786  = \$785  | in_free_copy2;
-  assign \$787  = downsample ? { inputs__payload[191:184], 2'h1, inputs__payload[183:169], 2'h1, inputs__payload[168:154], 2'h1, inputs__payload[153:136] } : { inputs__payload[191:184], 2'h1, inputs__payload[183:168], 2'h1, inputs__payload[167:152], 2'h1, inputs__payload[151:136] };
-  assign \$788  = in_skid_full ? in_skid_key2 : \$787 ;
-  assign \$789  = in_skid_full ? in_skid_idx2 : inputs__payload[203:192];
-  assign \$790  = ~ in_next_full;
-  assign \$791  = \$790  | in_free_copy3;
-  assign \$792  = downsample ? { inputs__payload[259:252], 2'h1, inputs__payload[251:237], 2'h1, inputs__payload[236:222], 2'h1, inputs__payload[221:204] } : { inputs__payload[259:252], 2'h1, inputs__payload[251:236], 2'h1, inputs__payload[235:220], 2'h1, inputs__payload[219:204] };
-  assign \$793  = in_skid_full ? in_skid_key3 : \$792 ;
-  assign \$794  = in_skid_full ? in_skid_idx3 : inputs__payload[271:260];
-  assign \$795  = ~ in_next_full;
-  assign \$796  = \$795  | in_free_copy4;
-  assign \$797  = downsample ? { inputs__payload[327:320], 2'h1, inputs__payload[319:305], 2'h1, inputs__payload[304:290], 2'h1, inputs__payload[289:272] } : { inputs__payload[327:320], 2'h1, inputs__payload[319:304], 2'h1, inputs__payload[303:288], 2'h1, inputs__payload[287:272] };
-  assign \$798  = in_skid_full ? in_skid_key4 : \$797 ;
-  assign \$799  = in_skid_full ? in_skid_idx4 : inputs__payload[339:328];
-  assign \$800  = ~ in_next_full;
-  assign \$801  = \$800  | in_free_copy5;
-  assign \$802  = downsample ? { inputs__payload[395:388], 2'h1, inputs__payload[387:373], 2'h1, inputs__payload[372:358], 2'h1, inputs__payload[357:340] } : { inputs__payload[395:388], 2'h1, inputs__payload[387:372], 2'h1, inputs__payload[371:356], 2'h1, inputs__payload[355:340] };
-  assign \$803  = in_skid_full ? in_skid_key5 : \$802 ;
-  assign \$804  = in_skid_full ? in_skid_idx5 : inputs__payload[407:396];
-  assign \$805  = ~ in_next_full;
-  assign \$806  = \$805  | in_free_copy6;
-  assign \$807  = downsample ? { inputs__payload[463:456], 2'h1, inputs__payload[455:441], 2'h1, inputs__payload[440:426], 2'h1, inputs__payload[425:408] } : { inputs__payload[463:456], 2'h1, inputs__payload[455:440], 2'h1, inputs__payload[439:424], 2'h1, inputs__payload[423:408] };
-  assign \$808  = in_skid_full ? in_skid_key6 : \$807 ;
-  assign \$809  = in_skid_full ? in_skid_idx6 : inputs__payload[475:464];
-  assign \$810  = ~ in_next_full;
-  assign \$811  = \$810  | in_free_copy7;
-  assign \$812  = downsample ? { inputs__payload[531:524], 2'h1, inputs__payload[523:509], 2'h1, inputs__payload[508:494], 2'h1, inputs__payload[493:476] } : { inputs__payload[531:524], 2'h1, inputs__payload[523:508], 2'h1, inputs__payload[507:492], 2'h1, inputs__payload[491:476] };
-  assign \$813  = in_skid_full ? in_skid_key7 : \$812 ;
-  assign \$814  = in_skid_full ? in_skid_idx7 : inputs__payload[543:532];
-  assign \$815  = ~ out_skid_full;
-  assign \$817  = outputs__payload[478:476] ^ { 1'h0, \$816  };
-  assign \$819  = \$817  ^ { 1'h0, \$818  };
-  assign \$821  = { 1'h0, \$819  } ^ \$820 ;
-  assign \$823  = $signed({ 1'h0, outputs__payload[493:479] }) + $signed(\$822 );
-  assign \$824  = $signed(\$823 ) + $signed(17'h08000);
-  assign \$826  = $signed({ 1'h0, outputs__payload[508:494] }) + $signed(\$825 );
-  assign \$827  = $signed(\$826 ) + $signed(17'h08000);
-  assign \$829  = $signed({ 1'h0, outputs__payload[523:509] }) + $signed(\$828 );
-  assign \$830  = $signed(\$829 ) + $signed(17'h08000);
-  assign \$831  = $signed({ 1'h0, outputs__payload[491:476] }) + $signed(outputs__payload[600:585]);
-  assign \$832  = $signed(\$831 ) + $signed(18'h10000);
-  assign \$833  = $signed({ 1'h0, outputs__payload[507:492] }) + $signed(outputs__payload[584:569]);
-  assign \$834  = $signed(\$833 ) + $signed(18'h10000);
-  assign \$835  = $signed({ 1'h0, outputs__payload[523:508] }) + $signed(outputs__payload[568:553]);
-  assign \$836  = $signed(\$835 ) + $signed(18'h10000);
-  assign \$837  = downsample ? { outputs__payload[531:524], \$830 [16:0], \$827 [16:0], \$824 [16:0], \$821 [2:0] } : { outputs__payload[531:524], \$836 [17:0], \$834 [17:0], \$832 [17:0] };
-  assign \$838  = outputs__payload[551] ? \$837  : 62'h0000000000000000;
-  assign \$839  = ~ outputs__payload[551];
-  assign \$840  = ~ out_skid_full;
-  assign \$842  = outputs__payload[2:0] ^ { 1'h0, \$841  };
-  assign \$844  = \$842  ^ { 1'h0, \$843  };
-  assign \$846  = { 1'h0, \$844  } ^ \$845 ;
-  assign \$848  = $signed({ 1'h0, outputs__payload[17:3] }) + $signed(\$847 );
-  assign \$849  = $signed(\$848 ) + $signed(17'h08000);
-  assign \$851  = $signed({ 1'h0, outputs__payload[32:18] }) + $signed(\$850 );
-  assign \$852  = $signed(\$851 ) + $signed(17'h08000);
-  assign \$854  = $signed({ 1'h0, outputs__payload[47:33] }) + $signed(\$853 );
-  assign \$855  = $signed(\$854 ) + $signed(17'h08000);
-  assign \$856  = $signed({ 1'h0, outputs__payload[15:0] }) + $signed(outputs__payload[600:585]);
-  assign \$857  = $signed(\$856 ) + $signed(18'h10000);
-  assign \$858  = $signed({ 1'h0, outputs__payload[31:16] }) + $signed(outputs__payload[584:569]);
-  assign \$859  = $signed(\$858 ) + $signed(18'h10000);
-  assign \$860  = $signed({ 1'h0, outputs__payload[47:32] }) + $signed(outputs__payload[568:553]);
-  assign \$861  = $signed(\$860 ) + $signed(18'h10000);
-  assign \$862  = downsample ? { outputs__payload[55:48], \$855 [16:0], \$852 [16:0], \$849 [16:0], \$846 [2:0] } : { outputs__payload[55:48], \$861 [17:0], \$859 [17:0], \$857 [17:0] };
-  assign \$863  = ~ out_skid_full;
-  assign \$865  = outputs__payload[70:68] ^ { 1'h0, \$864  };
-  assign \$867  = \$865  ^ { 1'h0, \$866  };
-  assign \$869  = { 1'h0, \$867  } ^ \$868 ;
-  assign \$871  = $signed({ 1'h0, outputs__payload[85:71] }) + $signed(\$870 );
-  assign \$872  = $signed(\$871 ) + $signed(17'h08000);
-  assign \$874  = $signed({ 1'h0, outputs__payload[100:86] }) + $signed(\$873 );
-  assign \$875  = $signed(\$874 ) + $signed(17'h08000);
-  assign \$877  = $signed({ 1'h0, outputs__payload[115:101] }) + $signed(\$876 );
-  assign \$878  = $signed(\$877 ) + $signed(17'h08000);
-  assign \$879  = $signed({ 1'h0, outputs__payload[83:68] }) + $signed(outputs__payload[600:585]);
+  assign \$509  = lane7_takes7 ? slot7_in_idx : 12'h000;
+  assign \$511  = lane7_takes7 ? slot7_out_idx : 12'h000;
+  assign \$513  = match9_valid & \$signal$171 ;
+  assign \$514  = \$513  & \$signal ;
+  assign \$515  = \$514  & pairs_valid;
+  assign \$516  = ~ pairs__ready;
+  assign \$517  = \$515  & \$516 ;
+  assign \$518  = ~ \$517 ;
+  assign room_next = \$signal  ? \$518  : pairs__ready;
+  assign \$519  = match1_load ? 1'h0 : match0_valid;
+  assign \$520  = match0_load ? \$signal$22  : \$519 ;
+  assign \$521  = ~ \$520 ;
+  assign \$522  = match9_load ? match8_valid : match9_valid;
+  assign \$523  = ~ \$522 ;
+  assign \$524  = \$521  | \$523 ;
+  assign \$525  = \$524  | room_next;
+  assign \$526  = ~ in_skid_full;
+  assign \$527  = downsample ? { inputs__payload[531:524], 2'h1, inputs__payload[523:509], 2'h1, inputs__payload[508:494], 2'h1, inputs__payload[493:476] } : { inputs__payload[531:524], 2'h1, inputs__payload[523:508], 2'h1, inputs__payload[507:492], 2'h1, inputs__payload[491:476] };
+  assign \$528  = inputs__payload[551] ? \$527  : 62'h0000000000000000;
+  assign \$529  = ~ inputs__payload[551];
+  assign \$530  = ~ in_skid_full;
+  assign \$531  = downsample ? { inputs__payload[55:48], 2'h1, inputs__payload[47:33], 2'h1, inputs__payload[32:18], 2'h1, inputs__payload[17:0] } : { inputs__payload[55:48], 2'h1, inputs__payload[47:32], 2'h1, inputs__payload[31:16], 2'h1, inputs__payload[15:0] };
+  assign \$532  = ~ in_skid_full;
+  assign \$533  = downsample ? { inputs__payload[123:116], 2'h1, inputs__payload[115:101], 2'h1, inputs__payload[100:86], 2'h1, inputs__payload[85:68] } : { inputs__payload[123:116], 2'h1, inputs__payload[115:100], 2'h1, inputs__payload[99:84], 2'h1, inputs__payload[83:68] };
+  assign \$534  = ~ in_skid_full;
+  assign \$535  = downsample ? { inputs__payload[191:184], 2'h1, inputs__payload[183:169], 2'h1, inputs__payload[168:154], 2'h1, inputs__payload[153:136] } : { inputs__payload[191:184], 2'h1, inputs__payload[183:168], 2'h1, inputs__payload[167:152], 2'h1, inputs__payload[151:136] };
+  assign \$536  = ~ in_skid_full;
+  assign \$537  = downsample ? { inputs__payload[259:252], 2'h1, inputs__payload[251:237], 2'h1, inputs__payload[236:222], 2'h1, inputs__payload[221:204] } : { inputs__payload[259:252], 2'h1, inputs__payload[251:236], 2'h1, inputs__payload[235:220], 2'h1, inputs__payload[219:204] };
+  assign \$538  = ~ in_skid_full;
+  assign \$539  = downsample ? { inputs__payload[327:320], 2'h1, inputs__payload[319:305], 2'h1, inputs__payload[304:290], 2'h1, inputs__payload[289:272] } : { inputs__payload[327:320], 2'h1, inputs__payload[319:304], 2'h1, inputs__payload[303:288], 2'h1, inputs__payload[287:272] };
+  assign \$540  = ~ in_skid_full;
+  assign \$541  = downsample ? { inputs__payload[395:388], 2'h1, inputs__payload[387:373], 2'h1, inputs__payload[372:358], 2'h1, inputs__payload[357:340] } : { inputs__payload[395:388], 2'h1, inputs__payload[387:372], 2'h1, inputs__payload[371:356], 2'h1, inputs__payload[355:340] };
+  assign \$542  = ~ in_skid_full;
+  assign \$543  = downsample ? { inputs__payload[463:456], 2'h1, inputs__payload[455:441], 2'h1, inputs__payload[440:426], 2'h1, inputs__payload[425:408] } : { inputs__payload[463:456], 2'h1, inputs__payload[455:440], 2'h1, inputs__payload[439:424], 2'h1, inputs__payload[423:408] };
+  assign \$544  = ~ in_skid_full;
+  assign \$545  = downsample ? { inputs__payload[531:524], 2'h1, inputs__payload[523:509], 2'h1, inputs__payload[508:494], 2'h1, inputs__payload[493:476] } : { inputs__payload[531:524], 2'h1, inputs__payload[523:508], 2'h1, inputs__payload[507:492], 2'h1, inputs__payload[491:476] };
+  assign \$546  = ~ in_next_full;
+  assign \$547  = \$546  | in_free;
+  assign \$548  = ~ in_skid_full;
+  assign \$549  = inputs__valid & \$548 ;
+  assign \$550  = in_skid_full | inputs__valid;
+  assign \$551  = downsample ? { inputs__payload[531:524], 2'h1, inputs__payload[523:509], 2'h1, inputs__payload[508:494], 2'h1, inputs__payload[493:476] } : { inputs__payload[531:524], 2'h1, inputs__payload[523:508], 2'h1, inputs__payload[507:492], 2'h1, inputs__payload[491:476] };
+  assign \$552  = inputs__payload[551] ? \$551  : 62'h0000000000000000;
+  assign \$553  = ~ inputs__payload[551];
+  assign \$554  = ~ in_next_full;
+  assign \$555  = \$554  | in_free_copy0;
+  assign \$556  = downsample ? { inputs__payload[55:48], 2'h1, inputs__payload[47:33], 2'h1, inputs__payload[32:18], 2'h1, inputs__payload[17:0] } : { inputs__payload[55:48], 2'h1, inputs__payload[47:32], 2'h1, inputs__payload[31:16], 2'h1, inputs__payload[15:0] };
+  assign \$557  = in_skid_full ? in_skid_key0 : \$556 ;
+  assign \$558  = in_skid_full ? in_skid_idx0 : inputs__payload[67:56];
+  assign \$559  = ~ in_next_full;
+  assign \$560  = \$559  | in_free_copy1;
+  assign \$561  = downsample ? { inputs__payload[123:116], 2'h1, inputs__payload[115:101], 2'h1, inputs__payload[100:86], 2'h1, inputs__payload[85:68] } : { inputs__payload[123:116], 2'h1, inputs__payload[115:100], 2'h1, inputs__payload[99:84], 2'h1, inputs__payload[83:68] };
+  assign \$562  = in_skid_full ? in_skid_key1 : \$561 ;
+  assign \$563  = in_skid_full ? in_skid_idx1 : inputs__payload[135:124];
+  assign \$564  = ~ in_next_full;
+  assign \$565  = \$564  | in_free_copy2;
+  assign \$566  = downsample ? { inputs__payload[191:184], 2'h1, inputs__payload[183:169], 2'h1, inputs__payload[168:154], 2'h1, inputs__payload[153:136] } : { inputs__payload[191:184], 2'h1, inputs__payload[183:168], 2'h1, inputs__payload[167:152], 2'h1, inputs__payload[151:136] };
+  assign \$567  = in_skid_full ? in_skid_key2 : \$566 ;
+  assign \$568  = in_skid_full ? in_skid_idx2 : inputs__payload[203:192];
+  assign \$569  = ~ in_next_full;
+  assign \$570  = \$569  | in_free_copy3;
+  assign \$571  = downsample ? { inputs__payload[259:252], 2'h1, inputs__payload[251:237], 2'h1, inputs__payload[236:222], 2'h1, inputs__payload[221:204] } : { inputs__payload[259:252], 2'h1, inputs__payload[251:236], 2'h1, inputs__payload[235:220], 2'h1, inputs__payload[219:204] };
+  assign \$572  = in_skid_full ? in_skid_key3 : \$571 ;
+  assign \$573  = in_skid_full ? in_skid_idx3 : inputs__payload[271:260];
+  assign \$574  = ~ in_next_full;
+  assign \$575  = \$574  | in_free_copy4;
+  assign \$576  = downsample ? { inputs__payload[327:320], 2'h1, inputs__payload[319:305], 2'h1, inputs__payload[304:290], 2'h1, inputs__payload[289:272] } : { inputs__payload[327:320], 2'h1, inputs__payload[319:304], 2'h1, inputs__payload[303:288], 2'h1, inputs__payload[287:272] };
+  assign \$577  = in_skid_full ? in_skid_key4 : \$576 ;
+  assign \$578  = in_skid_full ? in_skid_idx4 : inputs__payload[339:328];
+  assign \$579  = ~ in_next_full;
+  assign \$580  = \$579  | in_free_copy5;
+  assign \$581  = downsample ? { inputs__payload[395:388], 2'h1, inputs__payload[387:373], 2'h1, inputs__payload[372:358], 2'h1, inputs__payload[357:340] } : { inputs__payload[395:388], 2'h1, inputs__payload[387:372], 2'h1, inputs__payload[371:356], 2'h1, inputs__payload[355:340] };
+  assign \$582  = in_skid_full ? in_skid_key5 : \$581 ;
+  assign \$583  = in_skid_full ? in_skid_idx5 : inputs__payload[407:396];
+  assign \$584  = ~ in_next_full;
+  assign \$585  = \$584  | in_free_copy6;
+  assign \$586  = downsample ? { inputs__payload[463:456], 2'h1, inputs__payload[455:441], 2'h1, inputs__payload[440:426], 2'h1, inputs__payload[425:408] } : { inputs__payload[463:456], 2'h1, inputs__payload[455:440], 2'h1, inputs__payload[439:424], 2'h1, inputs__payload[423:408] };
+  assign \$587  = in_skid_full ? in_skid_key6 : \$586 ;
+  assign \$588  = in_skid_full ? in_skid_idx6 : inputs__payload[475:464];
+  assign \$589  = ~ in_next_full;
+  assign \$590  = \$589  | in_free_copy7;
+  assign \$591  = downsample ? { inputs__payload[531:524], 2'h1, inputs__payload[523:509], 2'h1, inputs__payload[508:494], 2'h1, inputs__payload[493:476] } : { inputs__payload[531:524], 2'h1, inputs__payload[523:508], 2'h1, inputs__payload[507:492], 2'h1, inputs__payload[491:476] };
+  assign \$592  = in_skid_full ? in_skid_key7 : \$591 ;
+  assign \$593  = in_skid_full ? in_skid_idx7 : inputs__payload[543:532];
+  assign \$594  = ~ out_skid_full;
+  assign \$596  = outputs__payload[478:476] ^ { 1'h0, \$595  };
+  assign \$598  = \$596  ^ { 1'h0, \$597  };
+  assign \$600  = { 1'h0, \$598  } ^ \$599 ;
+  assign \$602  = $signed({ 1'h0, outputs__payload[493:479] }) + $signed(\$601 );
+  assign \$603  = $signed(\$602 ) + $signed(17'h08000);
+  assign \$605  = $signed({ 1'h0, outputs__payload[508:494] }) + $signed(\$604 );
+  assign \$606  = $signed(\$605 ) + $signed(17'h08000);
+  assign \$608  = $signed({ 1'h0, outputs__payload[523:509] }) + $signed(\$607 );
+  assign \$609  = $signed(\$608 ) + $signed(17'h08000);
+  assign \$610  = $signed({ 1'h0, outputs__payload[491:476] }) + $signed(outputs__payload[600:585]);
+  assign \$611  = $signed(\$610 ) + $signed(18'h10000);
+  assign \$612  = $signed({ 1'h0, outputs__payload[507:492] }) + $signed(outputs__payload[584:569]);
+  assign \$613  = $signed(\$612 ) + $signed(18'h10000);
+  assign \$614  = $signed({ 1'h0, outputs__payload[523:508] }) + $signed(outputs__payload[568:553]);
+  assign \$615  = $signed(\$614 ) + $signed(18'h10000);
+  assign \$616  = downsample ? { outputs__payload[531:524], \$609 [16:0], \$606 [16:0], \$603 [16:0], \$600 [2:0] } : { outputs__payload[531:524], \$615 [17:0], \$613 [17:0], \$611 [17:0] };
+  assign \$617  = outputs__payload[551] ? \$616  : 62'h0000000000000000;
+  assign \$618  = ~ outputs__payload[551];
+  assign \$619  = ~ out_skid_full;
+  assign \$621  = outputs__payload[2:0] ^ { 1'h0, \$620  };
+  assign \$623  = \$621  ^ { 1'h0, \$622  };
+  assign \$625  = { 1'h0, \$623  } ^ \$624 ;
+  assign \$627  = $signed({ 1'h0, outputs__payload[17:3] }) + $signed(\$626 );
+  assign \$628  = $signed(\$627 ) + $signed(17'h08000);
+  assign \$630  = $signed({ 1'h0, outputs__payload[32:18] }) + $signed(\$629 );
+  assign \$631  = $signed(\$630 ) + $signed(17'h08000);
+  assign \$633  = $signed({ 1'h0, outputs__payload[47:33] }) + $signed(\$632 );
+  assign \$634  = $signed(\$633 ) + $signed(17'h08000);
+  assign \$635  = $signed({ 1'h0, outputs__payload[15:0] }) + $signed(outputs__payload[600:585]);
+  assign \$636  = $signed(\$635 ) + $signed(18'h10000);
+  assign \$637  = $signed({ 1'h0, outputs__payload[31:16] }) + $signed(outputs__payload[584:569]);
+  assign \$638  = $signed(\$637 ) + $signed(18'h10000);
+  assign \$639  = $signed({ 1'h0, outputs__payload[47:32] }) + $signed(outputs__payload[568:553]);
+  assign \$640  = $signed(\$639 ) + $signed(18'h10000);
+  assign \$641  = downsample ? { outputs__payload[55:48], \$634 [16:0], \$631 [16:0], \$628 [16:0], \$625 [2:0] } : { outputs__payload[55:48], \$640 [17:0], \$638 [17:0], \$636 [17:0] };
+  assign \$642  = ~ out_skid_full;
+  assign \$644  = outputs__payload[70:68] ^ { 1'h0, \$643  };
+  assign \$646  = \$644  ^ { 1'h0, \$645  };
+  assign \$648  = { 1'h0, \$646  } ^ \$647 ;
+  assign \$650  = $signed({ 1'h0, outputs__payload[85:71] }) + $signed(\$649 );
+  assign \$651  = $signed(\$650 ) + $signed(17'h08000);
+  assign \$653  = $signed({ 1'h0, outputs__payload[100:86] }) + $signed(\$652 );
+  assign \$654  = $signed(\$653 ) + $signed(17'h08000);
+  assign \$656  = $signed({ 1'h0, outputs__payload[115:101] }) + $signed(\$655 );
+  assign \$657  = $signed(\$656 ) + $signed(17'h08000);
+  assign \$658  = $signed({ 1'h0, outputs__payload[83:68] }) + $signed(outputs__payload[600:585]);
+  assign \$659  = $signed(\$658 ) + $signed(18'h10000);
+  assign \$660  = $signed({ 1'h0, outputs__payload[99:84] }) + $signed(outputs__payload[584:569]);
+  assign \$661  = $signed(\$660 ) + $signed(18'h10000);
+  assign \$662  = $signed({ 1'h0, outputs__payload[115:100] }) + $signed(outputs__payload[568:553]);
+  assign \$663  = $signed(\$662 ) + $signed(18'h10000);
+  assign \$664  = downsample ? { outputs__payload[123:116], \$657 [16:0], \$654 [16:0], \$651 [16:0], \$648 [2:0] } : { outputs__payload[123:116], \$663 [17:0], \$661 [17:0], \$659 [17:0] };
+  assign \$665  = ~ out_skid_full;
+  assign \$667  = outputs__payload[138:136] ^ { 1'h0, \$666  };
+  assign \$669  = \$667  ^ { 1'h0, \$668  };
+  assign \$671  = { 1'h0, \$669  } ^ \$670 ;
+  assign \$673  = $signed({ 1'h0, outputs__payload[153:139] }) + $signed(\$672 );
+  assign \$674  = $signed(\$673 ) + $signed(17'h08000);
+  assign \$676  = $signed({ 1'h0, outputs__payload[168:154] }) + $signed(\$675 );
+  assign \$677  = $signed(\$676 ) + $signed(17'h08000);
+  assign \$679  = $signed({ 1'h0, outputs__payload[183:169] }) + $signed(\$678 );
+  assign \$680  = $signed(\$679 ) + $signed(17'h08000);
+  assign \$681  = $signed({ 1'h0, outputs__payload[151:136] }) + $signed(outputs__payload[600:585]);
+  assign \$682  = $signed(\$681 ) + $signed(18'h10000);
+  assign \$683  = $signed({ 1'h0, outputs__payload[167:152] }) + $signed(outputs__payload[584:569]);
+  assign \$684  = $signed(\$683 ) + $signed(18'h10000);
+  assign \$685  = $signed({ 1'h0, outputs__payload[183:168] }) + $signed(outputs__payload[568:553]);
+  assign \$686  = $signed(\$685 ) + $signed(18'h10000);
+  assign \$687  = downsample ? { outputs__payload[191:184], \$680 [16:0], \$677 [16:0], \$674 [16:0], \$671 [2:0] } : { outputs__payload[191:184], \$686 [17:0], \$684 [17:0], \$682 [17:0] };
+  assign \$688  = ~ out_skid_full;
+  assign \$690  = outputs__payload[206:204] ^ { 1'h0, \$689  };
+  assign \$692  = \$690  ^ { 1'h0, \$691  };
+  assign \$694  = { 1'h0, \$692  } ^ \$693 ;
+  assign \$696  = $signed({ 1'h0, outputs__payload[221:207] }) + $signed(\$695 );
+  assign \$697  = $signed(\$696 ) + $signed(17'h08000);
+  assign \$699  = $signed({ 1'h0, outputs__payload[236:222] }) + $signed(\$698 );
+  assign \$700  = $signed(\$699 ) + $signed(17'h08000);
+  assign \$702  = $signed({ 1'h0, outputs__payload[251:237] }) + $signed(\$701 );
+  assign \$703  = $signed(\$702 ) + $signed(17'h08000);
+  assign \$704  = $signed({ 1'h0, outputs__payload[219:204] }) + $signed(outputs__payload[600:585]);
+  assign \$705  = $signed(\$704 ) + $signed(18'h10000);
+  assign \$706  = $signed({ 1'h0, outputs__payload[235:220] }) + $signed(outputs__payload[584:569]);
+  assign \$707  = $signed(\$706 ) + $signed(18'h10000);
+  assign \$708  = $signed({ 1'h0, outputs__payload[251:236] }) + $signed(outputs__payload[568:553]);
+  assign \$709  = $signed(\$708 ) + $signed(18'h10000);
+  assign \$710  = downsample ? { outputs__payload[259:252], \$703 [16:0], \$700 [16:0], \$697 [16:0], \$694 [2:0] } : { outputs__payload[259:252], \$709 [17:0], \$707 [17:0], \$705 [17:0] };
+  assign \$711  = ~ out_skid_full;
+  assign \$713  = outputs__payload[274:272] ^ { 1'h0, \$712  };
+  assign \$715  = \$713  ^ { 1'h0, \$714  };
+  assign \$717  = { 1'h0, \$715  } ^ \$716 ;
+  assign \$719  = $signed({ 1'h0, outputs__payload[289:275] }) + $signed(\$718 );
+  assign \$720  = $signed(\$719 ) + $signed(17'h08000);
+  assign \$722  = $signed({ 1'h0, outputs__payload[304:290] }) + $signed(\$721 );
+  assign \$723  = $signed(\$722 ) + $signed(17'h08000);
+  assign \$725  = $signed({ 1'h0, outputs__payload[319:305] }) + $signed(\$724 );
+  assign \$726  = $signed(\$725 ) + $signed(17'h08000);
+  assign \$727  = $signed({ 1'h0, outputs__payload[287:272] }) + $signed(outputs__payload[600:585]);
+  assign \$728  = $signed(\$727 ) + $signed(18'h10000);
+  assign \$729  = $signed({ 1'h0, outputs__payload[303:288] }) + $signed(outputs__payload[584:569]);
+  assign \$730  = $signed(\$729 ) + $signed(18'h10000);
+  assign \$731  = $signed({ 1'h0, outputs__payload[319:304] }) + $signed(outputs__payload[568:553]);
+  assign \$732  = $signed(\$731 ) + $signed(18'h10000);
+  assign \$733  = downsample ? { outputs__payload[327:320], \$726 [16:0], \$723 [16:0], \$720 [16:0], \$717 [2:0] } : { outputs__payload[327:320], \$732 [17:0], \$730 [17:0], \$728 [17:0] };
+  assign \$734  = ~ out_skid_full;
+  assign \$736  = outputs__payload[342:340] ^ { 1'h0, \$735  };
+  assign \$738  = \$736  ^ { 1'h0, \$737  };
+  assign \$740  = { 1'h0, \$738  } ^ \$739 ;
+  assign \$742  = $signed({ 1'h0, outputs__payload[357:343] }) + $signed(\$741 );
+  assign \$743  = $signed(\$742 ) + $signed(17'h08000);
+  assign \$745  = $signed({ 1'h0, outputs__payload[372:358] }) + $signed(\$744 );
+  assign \$746  = $signed(\$745 ) + $signed(17'h08000);
+  assign \$748  = $signed({ 1'h0, outputs__payload[387:373] }) + $signed(\$747 );
+  assign \$749  = $signed(\$748 ) + $signed(17'h08000);
+  assign \$750  = $signed({ 1'h0, outputs__payload[355:340] }) + $signed(outputs__payload[600:585]);
+  assign \$751  = $signed(\$750 ) + $signed(18'h10000);
+  assign \$752  = $signed({ 1'h0, outputs__payload[371:356] }) + $signed(outputs__payload[584:569]);
+  assign \$753  = $signed(\$752 ) + $signed(18'h10000);
+  assign \$754  = $signed({ 1'h0, outputs__payload[387:372] }) + $signed(outputs__payload[568:553]);
+  assign \$755  = $signed(\$754 ) + $signed(18'h10000);
+  assign \$756  = downsample ? { outputs__payload[395:388], \$749 [16:0], \$746 [16:0], \$743 [16:0], \$740 [2:0] } : { outputs__payload[395:388], \$755 [17:0], \$753 [17:0], \$751 [17:0] };
+  assign \$757  = ~ out_skid_full;
+  assign \$759  = outputs__payload[410:408] ^ { 1'h0, \$758  };
+  assign \$761  = \$759  ^ { 1'h0, \$760  };
+  assign \$763  = { 1'h0, \$761  } ^ \$762 ;
+  assign \$765  = $signed({ 1'h0, outputs__payload[425:411] }) + $signed(\$764 );
+  assign \$766  = $signed(\$765 ) + $signed(17'h08000);
+  assign \$768  = $signed({ 1'h0, outputs__payload[440:426] }) + $signed(\$767 );
+  assign \$769  = $signed(\$768 ) + $signed(17'h08000);
+  assign \$771  = $signed({ 1'h0, outputs__payload[455:441] }) + $signed(\$770 );
+  assign \$772  = $signed(\$771 ) + $signed(17'h08000);
+  assign \$773  = $signed({ 1'h0, outputs__payload[423:408] }) + $signed(outputs__payload[600:585]);
+  assign \$774  = $signed(\$773 ) + $signed(18'h10000);
+  assign \$775  = $signed({ 1'h0, outputs__payload[439:424] }) + $signed(outputs__payload[584:569]);
+  assign \$776  = $signed(\$775 ) + $signed(18'h10000);
+  assign \$777  = $signed({ 1'h0, outputs__payload[455:440] }) + $signed(outputs__payload[568:553]);
+  assign \$778  = $signed(\$777 ) + $signed(18'h10000);
+  assign \$779  = downsample ? { outputs__payload[463:456], \$772 [16:0], \$769 [16:0], \$766 [16:0], \$763 [2:0] } : { outputs__payload[463:456], \$778 [17:0], \$776 [17:0], \$774 [17:0] };
+  assign \$780  = ~ out_skid_full;
+  assign \$782  = outputs__payload[478:476] ^ { 1'h0, \$781  };
+  assign \$784  = \$782  ^ { 1'h0, \$783  };
+  assign \$786  = { 1'h0, \$784  } ^ \$785 ;
+  assign \$788  = $signed({ 1'h0, outputs__payload[493:479] }) + $signed(\$787 );
+  assign \$789  = $signed(\$788 ) + $signed(17'h08000);
+  assign \$791  = $signed({ 1'h0, outputs__payload[508:494] }) + $signed(\$790 );
+  assign \$792  = $signed(\$791 ) + $signed(17'h08000);
+  assign \$794  = $signed({ 1'h0, outputs__payload[523:509] }) + $signed(\$793 );
+  assign \$795  = $signed(\$794 ) + $signed(17'h08000);
+  assign \$796  = $signed({ 1'h0, outputs__payload[491:476] }) + $signed(outputs__payload[600:585]);
+  assign \$797  = $signed(\$796 ) + $signed(18'h10000);
+  assign \$798  = $signed({ 1'h0, outputs__payload[507:492] }) + $signed(outputs__payload[584:569]);
+  assign \$799  = $signed(\$798 ) + $signed(18'h10000);
+  assign \$800  = $signed({ 1'h0, outputs__payload[523:508] }) + $signed(outputs__payload[568:553]);
+  assign \$801  = $signed(\$800 ) + $signed(18'h10000);
+  assign \$802  = downsample ? { outputs__payload[531:524], \$795 [16:0], \$792 [16:0], \$789 [16:0], \$786 [2:0] } : { outputs__payload[531:524], \$801 [17:0], \$799 [17:0], \$797 [17:0] };
+  assign \$803  = ~ out_next_full;
+  assign \$804  = \$803  | out_free;
+  assign \$805  = ~ out_skid_full;
+  assign \$806  = outputs__valid & \$805 ;
+  assign \$807  = out_skid_full | outputs__valid;
+  assign \$809  = outputs__payload[478:476] ^ { 1'h0, \$808  };
+  assign \$811  = \$809  ^ { 1'h0, \$810  };
+  assign \$813  = { 1'h0, \$811  } ^ \$812 ;
+  assign \$815  = $signed({ 1'h0, outputs__payload[493:479] }) + $signed(\$814 );
+  assign \$816  = $signed(\$815 ) + $signed(17'h08000);
+  assign \$818  = $signed({ 1'h0, outputs__payload[508:494] }) + $signed(\$817 );
+  assign \$819  = $signed(\$818 ) + $signed(17'h08000);
+  assign \$821  = $signed({ 1'h0, outputs__payload[523:509] }) + $signed(\$820 );
+  assign \$822  = $signed(\$821 ) + $signed(17'h08000);
+  assign \$823  = $signed({ 1'h0, outputs__payload[491:476] }) + $signed(outputs__payload[600:585]);
+  assign \$824  = $signed(\$823 ) + $signed(18'h10000);
+  assign \$825  = $signed({ 1'h0, outputs__payload[507:492] }) + $signed(outputs__payload[584:569]);
+  assign \$826  = $signed(\$825 ) + $signed(18'h10000);
+  assign \$827  = $signed({ 1'h0, outputs__payload[523:508] }) + $signed(outputs__payload[568:553]);
+  assign \$828  = $signed(\$827 ) + $signed(18'h10000);
+  assign \$829  = downsample ? { outputs__payload[531:524], \$822 [16:0], \$819 [16:0], \$816 [16:0], \$813 [2:0] } : { outputs__payload[531:524], \$828 [17:0], \$826 [17:0], \$824 [17:0] };
+  assign \$830  = outputs__payload[551] ? \$829  : 62'h0000000000000000;
+  assign \$831  = ~ outputs__payload[551];
+  assign \$832  = ~ out_next_full;
+  assign \$833  = \$832  | out_free_copy0;
+  assign \$835  = outputs__payload[2:0] ^ { 1'h0, \$834  };
+  assign \$837  = \$835  ^ { 1'h0, \$836  };
+  assign \$839  = { 1'h0, \$837  } ^ \$838 ;
+  assign \$841  = $signed({ 1'h0, outputs__payload[17:3] }) + $signed(\$840 );
+  assign \$842  = $signed(\$841 ) + $signed(17'h08000);
+  assign \$844  = $signed({ 1'h0, outputs__payload[32:18] }) + $signed(\$843 );
+  assign \$845  = $signed(\$844 ) + $signed(17'h08000);
+  assign \$847  = $signed({ 1'h0, outputs__payload[47:33] }) + $signed(\$846 );
+  assign \$848  = $signed(\$847 ) + $signed(17'h08000);
+  assign \$849  = $signed({ 1'h0, outputs__payload[15:0] }) + $signed(outputs__payload[600:585]);
+  assign \$850  = $signed(\$849 ) + $signed(18'h10000);
+  assign \$851  = $signed({ 1'h0, outputs__payload[31:16] }) + $signed(outputs__payload[584:569]);
+  assign \$852  = $signed(\$851 ) + $signed(18'h10000);
+  assign \$853  = $signed({ 1'h0, outputs__payload[47:32] }) + $signed(outputs__payload[568:553]);
+  assign \$854  = $signed(\$853 ) + $signed(18'h10000);
+  assign \$855  = downsample ? { outputs__payload[55:48], \$848 [16:0], \$845 [16:0], \$842 [16:0], \$839 [2:0] } : { outputs__payload[55:48], \$854 [17:0], \$852 [17:0], \$850 [17:0] };
+  assign \$856  = out_skid_full ? out_skid_key0 : \$855 ;
+  assign \$857  = out_skid_full ? out_skid_idx0 : outputs__payload[67:56];
+  assign \$858  = ~ out_next_full;
+  assign \$859  = \$858  | out_free_copy1;
+  assign \$861  = outputs__payload[70:68] ^ { 1'h0, \$860  };
+  assign \$863  = \$861  ^ { 1'h0, \$862  };
+  assign \$865  = { 1'h0, \$863  } ^ \$864 ;
+  assign \$867  = $signed({ 1'h0, outputs__payload[85:71] }) + $signed(\$866 );
+  assign \$868  = $signed(\$867 ) + $signed(17'h08000);
+  assign \$870  = $signed({ 1'h0, outputs__payload[100:86] }) + $signed(\$869 );
+  assign \$871  = $signed(\$870 ) + $signed(17'h08000);
+  assign \$873  = $signed({ 1'h0, outputs__payload[115:101] }) + $signed(\$872 );
+  assign \$874  = $signed(\$873 ) + $signed(17'h08000);
+  assign \$875  = $signed({ 1'h0, outputs__payload[83:68] }) + $signed(outputs__payload[600:585]);
+  assign \$876  = $signed(\$875 ) + $signed(18'h10000);
+  assign \$877  = $signed({ 1'h0, outputs__payload[99:84] }) + $signed(outputs__payload[584:569]);
+  assign \$878  = $signed(\$877 ) + $signed(18'h10000);
+  assign \$879  = $signed({ 1'h0, outputs__payload[115:100] }) + $signed(outputs__payload[568:553]);
   assign \$880  = $signed(\$879 ) + $signed(18'h10000);
-  assign \$881  = $signed({ 1'h0, outputs__payload[99:84] }) + $signed(outputs__payload[584:569]);
-  assign \$882  = $signed(\$881 ) + $signed(18'h10000);
-  assign \$883  = $signed({ 1'h0, outputs__payload[115:100] }) + $signed(outputs__payload[568:553]);
-  assign \$884  = $signed(\$883 ) + $signed(18'h10000);
-  assign \$885  = downsample ? { outputs__payload[123:116], \$878 [16:0], \$875 [16:0], \$872 [16:0], \$869 [2:0] } : { outputs__payload[123:116], \$884 [17:0], \$882 [17:0], \$880 [17:0] };
-  assign \$886  = ~ out_skid_full;
-  assign \$888  = outputs__payload[138:136] ^ { 1'h0, \$887  };
-  assign \$890  = \$888  ^ { 1'h0, \$889  };
-  assign \$892  = { 1'h0, \$890  } ^ \$891 ;
-  assign \$894  = $signed({ 1'h0, outputs__payload[153:139] }) + $signed(\$893 );
-  assign \$895  = $signed(\$894 ) + $signed(17'h08000);
-  assign \$897  = $signed({ 1'h0, outputs__payload[168:154] }) + $signed(\$896 );
-  assign \$898  = $signed(\$897 ) + $signed(17'h08000);
-  assign \$900  = $signed({ 1'h0, outputs__payload[183:169] }) + $signed(\$899 );
-  assign \$901  = $signed(\$900 ) + $signed(17'h08000);
-  assign \$902  = $signed({ 1'h0, outputs__payload[151:136] }) + $signed(outputs__payload[600:585]);
-  assign \$903  = $signed(\$902 ) + $signed(18'h10000);
-  assign \$904  = $signed({ 1'h0, outputs__payload[167:152] }) + $signed(outputs__payload[584:569]);
-  assign \$905  = $signed(\$904 ) + $signed(18'h10000);
-  assign \$906  = $signed({ 1'h0, outputs__payload[183:168] }) + $signed(outputs__payload[568:553]);
-  assign \$907  = $signed(\$906 ) + $signed(18'h10000);
-  assign \$908  = downsample ? { outputs__payload[191:184], \$901 [16:0], \$898 [16:0], \$895 [16:0], \$892 [2:0] } : { outputs__payload[191:184], \$907 [17:0], \$905 [17:0], \$903 [17:0] };
-  assign \$909  = ~ out_skid_full;
-  assign \$911  = outputs__payload[206:204] ^ { 1'h0, \$910  };
-  assign \$913  = \$911  ^ { 1'h0, \$912  };
-  assign \$915  = { 1'h0, \$913  } ^ \$914 ;
-  assign \$917  = $signed({ 1'h0, outputs__payload[221:207] }) + $signed(\$916 );
-  assign \$918  = $signed(\$917 ) + $signed(17'h08000);
-  assign \$920  = $signed({ 1'h0, outputs__payload[236:222] }) + $signed(\$919 );
-  assign \$921  = $signed(\$920 ) + $signed(17'h08000);
-  assign \$923  = $signed({ 1'h0, outputs__payload[251:237] }) + $signed(\$922 );
-  assign \$924  = $signed(\$923 ) + $signed(17'h08000);
-  assign \$925  = $signed({ 1'h0, outputs__payload[219:204] }) + $signed(outputs__payload[600:585]);
-  assign \$926  = $signed(\$925 ) + $signed(18'h10000);
-  assign \$927  = $signed({ 1'h0, outputs__payload[235:220] }) + $signed(outputs__payload[584:569]);
+  assign \$881  = downsample ? { outputs__payload[123:116], \$874 [16:0], \$871 [16:0], \$868 [16:0], \$865 [2:0] } : { outputs__payload[123:116], \$880 [17:0], \$878 [17:0], \$876 [17:0] };
+  assign \$882  = out_skid_full ? out_skid_key1 : \$881 ;
+  assign \$883  = out_skid_full ? out_skid_idx1 : outputs__payload[135:124];
+  assign \$884  = ~ out_next_full;
+  assign \$885  = \$884  | out_free_copy2;
+  assign \$887  = outputs__payload[138:136] ^ { 1'h0, \$886  };
+  assign \$889  = \$887  ^ { 1'h0, \$888  };
+  assign \$891  = { 1'h0, \$889  } ^ \$890 ;
+  assign \$893  = $signed({ 1'h0, outputs__payload[153:139] }) + $signed(\$892 );
+  assign \$894  = $signed(\$893 ) + $signed(17'h08000);
+  assign \$896  = $signed({ 1'h0, outputs__payload[168:154] }) + $signed(\$895 );
+  assign \$897  = $signed(\$896 ) + $signed(17'h08000);
+  assign \$899  = $signed({ 1'h0, outputs__payload[183:169] }) + $signed(\$898 );
+  assign \$900  = $signed(\$899 ) + $signed(17'h08000);
+  assign \$901  = $signed({ 1'h0, outputs__payload[151:136] }) + $signed(outputs__payload[600:585]);
+  assign \$902  = $signed(\$901 ) + $signed(18'h10000);
+  assign \$903  = $signed({ 1'h0, outputs__payload[167:152] }) + $signed(outputs__payload[584:569]);
+  assign \$904  = $signed(\$903 ) + $signed(18'h10000);
+  assign \$905  = $signed({ 1'h0, outputs__payload[183:168] }) + $signed(outputs__payload[568:553]);
+  assign \$906  = $signed(\$905 ) + $signed(18'h10000);
+  assign \$907  = downsample ? { outputs__payload[191:184], \$900 [16:0], \$897 [16:0], \$894 [16:0], \$891 [2:0] } : { outputs__payload[191:184], \$906 [17:0], \$904 [17:0], \$902 [17:0] };
+  assign \$908  = out_skid_full ? out_skid_key2 : \$907 ;
+  assign \$909  = out_skid_full ? out_skid_idx2 : outputs__payload[203:192];
+  assign \$910  = ~ out_next_full;
+  assign \$911  = \$910  | out_free_copy3;
+  assign \$913  = outputs__payload[206:204] ^ { 1'h0, \$912  };
+  assign \$915  = \$913  ^ { 1'h0, \$914  };
+  assign \$917  = { 1'h0, \$915  } ^ \$916 ;
+  assign \$919  = $signed({ 1'h0, outputs__payload[221:207] }) + $signed(\$918 );
+  assign \$920  = $signed(\$919 ) + $signed(17'h08000);
+  assign \$922  = $signed({ 1'h0, outputs__payload[236:222] }) + $signed(\$921 );
+  assign \$923  = $signed(\$922 ) + $signed(17'h08000);
+  assign \$925  = $signed({ 1'h0, outputs__payload[251:237] }) + $signed(\$924 );
+  assign \$926  = $signed(\$925 ) + $signed(17'h08000);
+  assign \$927  = $signed({ 1'h0, outputs__payload[219:204] }) + $signed(outputs__payload[600:585]);
   assign \$928  = $signed(\$927 ) + $signed(18'h10000);
-  assign \$929  = $signed({ 1'h0, outputs__payload[251:236] }) + $signed(outputs__payload[568:553]);
+  assign \$929  = $signed({ 1'h0, outputs__payload[235:220] }) + $signed(outputs__payload[584:569]);
   assign \$930  = $signed(\$929 ) + $signed(18'h10000);
-  assign \$931  = downsample ? { outputs__payload[259:252], \$924 [16:0], \$921 [16:0], \$918 [16:0], \$915 [2:0] } : { outputs__payload[259:252], \$930 [17:0], \$928 [17:0], \$926 [17:0] };
-  assign \$932  = ~ out_skid_full;
-  assign \$934  = outputs__payload[274:272] ^ { 1'h0, \$933  };
-  assign \$936  = \$934  ^ { 1'h0, \$935  };
-  assign \$938  = { 1'h0, \$936  } ^ \$937 ;
-  assign \$940  = $signed({ 1'h0, outputs__payload[289:275] }) + $signed(\$939 );
-  assign \$941  = $signed(\$940 ) + $signed(17'h08000);
-  assign \$943  = $signed({ 1'h0, outputs__payload[304:290] }) + $signed(\$942 );
-  assign \$944  = $signed(\$943 ) + $signed(17'h08000);
-  assign \$946  = $signed({ 1'h0, outputs__payload[319:305] }) + $signed(\$945 );
-  assign \$947  = $signed(\$946 ) + $signed(17'h08000);
-  assign \$948  = $signed({ 1'h0, outputs__payload[287:272] }) + $signed(outputs__payload[600:585]);
-  assign \$949  = $signed(\$948 ) + $signed(18'h10000);
-  assign \$950  = $signed({ 1'h0, outputs__payload[303:288] }) + $signed(outputs__payload[584:569]);
-  assign \$951  = $signed(\$950 ) + $signed(18'h10000);
-  assign \$952  = $signed({ 1'h0, outputs__payload[319:304] }) + $signed(outputs__payload[568:553]);
-  assign \$953  = $signed(\$952 ) + $signed(18'h10000);
-  assign \$954  = downsample ? { outputs__payload[327:320], \$947 [16:0], \$944 [16:0], \$941 [16:0], \$938 [2:0] } : { outputs__payload[327:320], \$953 [17:0], \$951 [17:0], \$949 [17:0] };
-  assign \$955  = ~ out_skid_full;
-  assign \$957  = outputs__payload[342:340] ^ { 1'h0, \$956  };
-  assign \$959  = \$957  ^ { 1'h0, \$958  };
-  assign \$961  = { 1'h0, \$959  } ^ \$960 ;
-  assign \$963  = $signed({ 1'h0, outputs__payload[357:343] }) + $signed(\$962 );
-  assign \$964  = $signed(\$963 ) + $signed(17'h08000);
-  assign \$966  = $signed({ 1'h0, outputs__payload[372:358] }) + $signed(\$965 );
-  assign \$967  = $signed(\$966 ) + $signed(17'h08000);
-  assign \$969  = $signed({ 1'h0, outputs__payload[387:373] }) + $signed(\$968 );
-  assign \$970  = $signed(\$969 ) + $signed(17'h08000);
-  assign \$971  = $signed({ 1'h0, outputs__payload[355:340] }) + $signed(outputs__payload[600:585]);
-  assign \$972  = $signed(\$971 ) + $signed(18'h10000);
-  assign \$973  = $signed({ 1'h0, outputs__payload[371:356] }) + $signed(outputs__payload[584:569]);
-  assign \$974  = $signed(\$973 ) + $signed(18'h10000);
-  assign \$975  = $signed({ 1'h0, outputs__payload[387:372] }) + $signed(outputs__payload[568:553]);
-  assign \$976  = $signed(\$975 ) + $signed(18'h10000);
-  assign \$977  = downsample ? { outputs__payload[395:388], \$970 [16:0], \$967 [16:0], \$964 [16:0], \$961 [2:0] } : { outputs__payload[395:388], \$976 [17:0], \$974 [17:0], \$972 [17:0] };
-  assign \$978  = ~ out_skid_full;
-  assign \$980  = outputs__payload[410:408] ^ { 1'h0, \$979  };
-  assign \$982  = \$980  ^ { 1'h0, \$981  };
-  assign \$984  = { 1'h0, \$982  } ^ \$983 ;
-  assign \$986  = $signed({ 1'h0, outputs__payload[425:411] }) + $signed(\$985 );
-  assign \$987  = $signed(\$986 ) + $signed(17'h08000);
-  assign \$989  = $signed({ 1'h0, outputs__payload[440:426] }) + $signed(\$988 );
-  assign \$990  = $signed(\$989 ) + $signed(17'h08000);
-  assign \$992  = $signed({ 1'h0, outputs__payload[455:441] }) + $signed(\$991 );
-  assign \$993  = $signed(\$992 ) + $signed(17'h08000);
-  assign \$994  = $signed({ 1'h0, outputs__payload[423:408] }) + $signed(outputs__payload[600:585]);
-  assign \$995  = $signed(\$994 ) + $signed(18'h10000);
-  assign \$996  = $signed({ 1'h0, outputs__payload[439:424] }) + $signed(outputs__payload[584:569]);
-  assign \$997  = $signed(\$996 ) + $signed(18'h10000);
-  assign \$998  = $signed({ 1'h0, outputs__payload[455:440] }) + $signed(outputs__payload[568:553]);
-  assign \$999  = $signed(\$998 ) + $signed(18'h10000);
-  assign \$1000  = downsample ? { outputs__payload[463:456], \$993 [16:0], \$990 [16:0], \$987 [16:0], \$984 [2:0] } : { outputs__payload[463:456], \$999 [17:0], \$997 [17:0], \$995 [17:0] };
-  assign \$1001  = ~ out_skid_full;
-  assign \$1003  = outputs__payload[478:476] ^ { 1'h0, \$1002  };
-  assign \$1005  = \$1003  ^ { 1'h0, \$1004  };
-  assign \$1007  = { 1'h0, \$1005  } ^ \$1006 ;
-  assign \$1009  = $signed({ 1'h0, outputs__payload[493:479] }) + $signed(\$1008 );
-  assign \$1010  = $signed(\$1009 ) + $signed(17'h08000);
-  assign \$1012  = $signed({ 1'h0, outputs__payload[508:494] }) + $signed(\$1011 );
-  assign \$1013  = $signed(\$1012 ) + $signed(17'h08000);
-  assign \$1015  = $signed({ 1'h0, outputs__payload[523:509] }) + $signed(\$1014 );
-  assign \$1016  = $signed(\$1015 ) + $signed(17'h08000);
-  assign \$1017  = $signed({ 1'h0, outputs__payload[491:476] }) + $signed(outputs__payload[600:585]);
-  assign \$1018  = $signed(\$1017 ) + $signed(18'h10000);
-  assign \$1019  = $signed({ 1'h0, outputs__payload[507:492] }) + $signed(outputs__payload[584:569]);
-  assign \$1020  = $signed(\$1019 ) + $signed(18'h10000);
-  assign \$1021  = $signed({ 1'h0, outputs__payload[523:508] }) + $signed(outputs__payload[568:553]);
-  assign \$1022  = $signed(\$1021 ) + $signed(18'h10000);
-  assign \$1023  = downsample ? { outputs__payload[531:524], \$1016 [16:0], \$1013 [16:0], \$1010 [16:0], \$1007 [2:0] } : { outputs__payload[531:524], \$1022 [17:0], \$1020 [17:0], \$1018 [17:0] };
-  assign \$1024  = ~ out_next_full;
-  assign \$1025  = \$1024  | out_free;
-  assign \$1026  = ~ out_skid_full;
-  assign \$1027  = outputs__valid & \$1026 ;
-  assign \$1028  = out_skid_full | outputs__valid;
-  assign \$1030  = outputs__payload[478:476] ^ { 1'h0, \$1029  };
-  assign \$1032  = \$1030  ^ { 1'h0, \$1031  };
-  assign \$1034  = { 1'h0, \$1032  } ^ \$1033 ;
-  assign \$1036  = $signed({ 1'h0, outputs__payload[493:479] }) + $signed(\$1035 );
-  assign \$1037  = $signed(\$1036 ) + $signed(17'h08000);
-  assign \$1039  = $signed({ 1'h0, outputs__payload[508:494] }) + $signed(\$1038 );
-  assign \$1040  = $signed(\$1039 ) + $signed(17'h08000);
-  assign \$1042  = $signed({ 1'h0, outputs__payload[523:509] }) + $signed(\$1041 );
-  assign \$1043  = $signed(\$1042 ) + $signed(17'h08000);
-  assign \$1044  = $signed({ 1'h0, outputs__payload[491:476] }) + $signed(outputs__payload[600:585]);
-  assign \$1045  = $signed(\$1044 ) + $signed(18'h10000);
-  assign \$1046  = $signed({ 1'h0, outputs__payload[507:492] }) + $signed(outputs__payload[584:569]);
-  assign \$1047  = $signed(\$1046 ) + $signed(18'h10000);
-  assign \$1048  = $signed({ 1'h0, outputs__payload[523:508] }) + $signed(outputs__payload[568:553]);
-  assign \$1049  = $signed(\$1048 ) + $signed(18'h10000);
-  assign \$1050  = downsample ? { outputs__payload[531:524], \$1043 [16:0], \$1040 [16:0], \$1037 [16:0], \$1034 [2:0] } : { outputs__payload[531:524], \$1049 [17:0], \$1047 [17:0], \$1045 [17:0] };
-  assign \$1051  = outputs__payload[551] ? \$1050  : 62'h0000000000000000;
-  assign \$1052  = ~ outputs__payload[551];
-  assign \$1053  = ~ out_next_full;
-  assign \$1054  = \$1053  | out_free_copy0;
-  assign \$1056  = outputs__payload[2:0] ^ { 1'h0, \$1055  };
-  assign \$1058  = \$1056  ^ { 1'h0, \$1057  };
-  assign \$1060  = { 1'h0, \$1058  } ^ \$1059 ;
-  assign \$1062  = $signed({ 1'h0, outputs__payload[17:3] }) + $signed(\$1061 );
-  assign \$1063  = $signed(\$1062 ) + $signed(17'h08000);
-  assign \$1065  = $signed({ 1'h0, outputs__payload[32:18] }) + $signed(\$1064 );
-  assign \$1066  = $signed(\$1065 ) + $signed(17'h08000);
-  assign \$1068  = $signed({ 1'h0, outputs__payload[47:33] }) + $signed(\$1067 );
-  assign \$1069  = $signed(\$1068 ) + $signed(17'h08000);
-  assign \$1070  = $signed({ 1'h0, outputs__payload[15:0] }) + $signed(outputs__payload[600:585]);
-  assign \$1071  = $signed(\$1070 ) + $signed(18'h10000);
-  assign \$1072  = $signed({ 1'h0, outputs__payload[31:16] }) + $signed(outputs__payload[584:569]);
-  assign \$1073  = $signed(\$1072 ) + $signed(18'h10000);
-  assign \$1074  = $signed({ 1'h0, outputs__payload[47:32] }) + $signed(outputs__payload[568:553]);
-  assign \$1075  = $signed(\$1074 ) + $signed(18'h10000);
-  assign \$1076  = downsample ? { outputs__payload[55:48], \$1069 [16:0], \$1066 [16:0], \$1063 [16:0], \$1060 [2:0] } : { outputs__payload[55:48], \$1075 [17:0], \$1073 [17:0], \$1071 [17:0] };
-  assign \$1077  = out_skid_full ? out_skid_key0 : \$1076 ;
-  assign \$1078  = out_skid_full ? out_skid_idx0 : outputs__payload[67:56];
-  assign \$1079  = ~ out_next_full;
-  assign \$1080  = \$1079  | out_free_copy1;
-  assign \$1082  = outputs__payload[70:68] ^ { 1'h0, \$1081  };
-  assign \$1084  = \$1082  ^ { 1'h0, \$1083  };
-  assign \$1086  = { 1'h0, \$1084  } ^ \$1085 ;
-  assign \$1088  = $signed({ 1'h0, outputs__payload[85:71] }) + $signed(\$1087 );
-  assign \$1089  = $signed(\$1088 ) + $signed(17'h08000);
-  assign \$1091  = $signed({ 1'h0, outputs__payload[100:86] }) + $signed(\$1090 );
-  assign \$1092  = $signed(\$1091 ) + $signed(17'h08000);
-  assign \$1094  = $signed({ 1'h0, outputs__payload[115:101] }) + $signed(\$1093 );
-  assign \$1095  = $signed(\$1094 ) + $signed(17'h08000);
-  assign \$1096  = $signed({ 1'h0, outputs__payload[83:68] }) + $signed(outputs__payload[600:585]);
-  assign \$1097  = $signed(\$1096 ) + $signed(18'h10000);
-  assign \$1098  = $signed({ 1'h0, outputs__payload[99:84] }) + $signed(outputs__payload[584:569]);
-  assign \$1099  = $signed(\$1098 ) + $signed(18'h10000);
-  assign \$1100  = $signed({ 1'h0, outputs__payload[115:100] }) + $signed(outputs__payload[568:553]);
-  assign \$1101  = $signed(\$1100 ) + $signed(18'h10000);
-  assign \$1102  = downsample ? { outputs__payload[123:116], \$1095 [16:0], \$1092 [16:0], \$1089 [16:0], \$1086 [2:0] } : { outputs__payload[123:116], \$1101 [17:0], \$1099 [17:0], \$1097 [17:0] };
-  assign \$1103  = out_skid_full ? out_skid_key1 : \$1102 ;
-  assign \$1104  = out_skid_full ? out_skid_idx1 : outputs__payload[135:124];
-  assign \$1105  = ~ out_next_full;
-  assign \$1106  = \$1105  | out_free_copy2;
-  assign \$1108  = outputs__payload[138:136] ^ { 1'h0, \$1107  };
-  assign \$1110  = \$1108  ^ { 1'h0, \$1109  };
-  assign \$1112  = { 1'h0, \$1110  } ^ \$1111 ;
-  assign \$1114  = $signed({ 1'h0, outputs__payload[153:139] }) + $signed(\$1113 );
-  assign \$1115  = $signed(\$1114 ) + $signed(17'h08000);
-  assign \$1117  = $signed({ 1'h0, outputs__payload[168:154] }) + $signed(\$1116 );
-  assign \$1118  = $signed(\$1117 ) + $signed(17'h08000);
-  assign \$1120  = $signed({ 1'h0, outputs__payload[183:169] }) + $signed(\$1119 );
-  assign \$1121  = $signed(\$1120 ) + $signed(17'h08000);
-  assign \$1122  = $signed({ 1'h0, outputs__payload[151:136] }) + $signed(outputs__payload[600:585]);
-  assign \$1123  = $signed(\$1122 ) + $signed(18'h10000);
-  assign \$1124  = $signed({ 1'h0, outputs__payload[167:152] }) + $signed(outputs__payload[584:569]);
-  assign \$1125  = $signed(\$1124 ) + $signed(18'h10000);
-  assign \$1126  = $signed({ 1'h0, outputs__payload[183:168] }) + $signed(outputs__payload[568:553]);
-  assign \$1127  = $signed(\$1126 ) + $signed(18'h10000);
-  assign \$1128  = downsample ? { outputs__payload[191:184], \$1121 [16:0], \$1118 [16:0], \$1115 [16:0], \$1112 [2:0] } : { outputs__payload[191:184], \$1127 [17:0], \$1125 [17:0], \$1123 [17:0] };
-  assign \$1129  = out_skid_full ? out_skid_key2 : \$1128 ;
-  assign \$1130  = out_skid_full ? out_skid_idx2 : outputs__payload[203:192];
-  assign \$1131  = ~ out_next_full;
-  assign \$1132  = \$1131  | out_free_copy3;
-  assign \$1134  = outputs__payload[206:204] ^ { 1'h0, \$1133  };
-  assign \$1136  = \$1134  ^ { 1'h0, \$1135  };
-  assign \$1138  = { 1'h0, \$1136  } ^ \$1137 ;
-  assign \$1140  = $signed({ 1'h0, outputs__payload[221:207] }) + $signed(\$1139 );
-  assign \$1141  = $signed(\$1140 ) + $signed(17'h08000);
-  assign \$1143  = $signed({ 1'h0, outputs__payload[236:222] }) + $signed(\$1142 );
-  assign \$1144  = $signed(\$1143 ) + $signed(17'h08000);
-  assign \$1146  = $signed({ 1'h0, outputs__payload[251:237] }) + $signed(\$1145 );
-  assign \$1147  = $signed(\$1146 ) + $signed(17'h08000);
-  assign \$1148  = $signed({ 1'h0, outputs__payload[219:204] }) + $signed(outputs__payload[600:585]);
-  assign \$1149  = $signed(\$1148 ) + $signed(18'h10000);
-  assign \$1150  = $signed({ 1'h0, outputs__payload[235:220] }) + $signed(outputs__payload[584:569]);
-  assign \$1151  = $signed(\$1150 ) + $signed(18'h10000);
-  assign \$1152  = $signed({ 1'h0, outputs__payload[251:236] }) + $signed(outputs__payload[568:553]);
-  assign \$1153  = $signed(\$1152 ) + $signed(18'h10000);
-  assign \$1154  = downsample ? { outputs__payload[259:252], \$1147 [16:0], \$1144 [16:0], \$1141 [16:0], \$1138 [2:0] } : { outputs__payload[259:252], \$1153 [17:0], \$1151 [17:0], \$1149 [17:0] };
-  assign \$1155  = out_skid_full ? out_skid_key3 : \$1154 ;
-  assign \$1156  = out_skid_full ? out_skid_idx3 : outputs__payload[271:260];
-  assign \$1157  = ~ out_next_full;
-  assign \$1158  = \$1157  | out_free_copy4;
-  assign \$1160  = outputs__payload[274:272] ^ { 1'h0, \$1159  };
-  assign \$1162  = \$1160  ^ { 1'h0, \$1161  };
-  assign \$1164  = { 1'h0, \$1162  } ^ \$1163 ;
-  assign \$1166  = $signed({ 1'h0, outputs__payload[289:275] }) + $signed(\$1165 );
-  assign \$1167  = $signed(\$1166 ) + $signed(17'h08000);
-  assign \$1169  = $signed({ 1'h0, outputs__payload[304:290] }) + $signed(\$1168 );
-  assign \$1170  = $signed(\$1169 ) + $signed(17'h08000);
-  assign \$1172  = $signed({ 1'h0, outputs__payload[319:305] }) + $signed(\$1171 );
-  assign \$1173  = $signed(\$1172 ) + $signed(17'h08000);
-  assign \$1174  = $signed({ 1'h0, outputs__payload[287:272] }) + $signed(outputs__payload[600:585]);
-  assign \$1175  = $signed(\$1174 ) + $signed(18'h10000);
-  assign \$1176  = $signed({ 1'h0, outputs__payload[303:288] }) + $signed(outputs__payload[584:569]);
-  assign \$1177  = $signed(\$1176 ) + $signed(18'h10000);
-  assign \$1178  = $signed({ 1'h0, outputs__payload[319:304] }) + $signed(outputs__payload[568:553]);
-  assign \$1179  = $signed(\$1178 ) + $signed(18'h10000);
-  assign \$1180  = downsample ? { outputs__payload[327:320], \$1173 [16:0], \$1170 [16:0], \$1167 [16:0], \$1164 [2:0] } : { outputs__payload[327:320], \$1179 [17:0], \$1177 [17:0], \$1175 [17:0] };
-  assign \$1181  = out_skid_full ? out_skid_key4 : \$1180 ;
-  assign \$1182  = out_skid_full ? out_skid_idx4 : outputs__payload[339:328];
-  assign \$1183  = ~ out_next_full;
-  assign \$1184  = \$1183  | out_free_copy5;
-  assign \$1186  = outputs__payload[342:340] ^ { 1'h0, \$1185  };
-  assign \$1188  = \$1186  ^ { 1'h0, \$1187  };
-  assign \$1190  = { 1'h0, \$1188  } ^ \$1189 ;
-  assign \$1192  = $signed({ 1'h0, outputs__payload[357:343] }) + $signed(\$1191 );
-  assign \$1193  = $signed(\$1192 ) + $signed(17'h08000);
-  assign \$1195  = $signed({ 1'h0, outputs__payload[372:358] }) + $signed(\$1194 );
-  assign \$1196  = $signed(\$1195 ) + $signed(17'h08000);
-  assign \$1198  = $signed({ 1'h0, outputs__payload[387:373] }) + $signed(\$1197 );
-  assign \$1199  = $signed(\$1198 ) + $signed(17'h08000);
-  assign \$1200  = $signed({ 1'h0, outputs__payload[355:340] }) + $signed(outputs__payload[600:585]);
-  assign \$1201  = $signed(\$1200 ) + $signed(18'h10000);
-  assign \$1202  = $signed({ 1'h0, outputs__payload[371:356] }) + $signed(outputs__payload[584:569]);
-  assign \$1203  = $signed(\$1202 ) + $signed(18'h10000);
-  assign \$1204  = $signed({ 1'h0, outputs__payload[387:372] }) + $signed(outputs__payload[568:553]);
-  assign \$1205  = $signed(\$1204 ) + $signed(18'h10000);
-  assign \$1206  = downsample ? { outputs__payload[395:388], \$1199 [16:0], \$1196 [16:0], \$1193 [16:0], \$1190 [2:0] } : { outputs__payload[395:388], \$1205 [17:0], \$1203 [17:0], \$1201 [17:0] };
-  assign \$1207  = out_skid_full ? out_skid_key5 : \$1206 ;
-  assign \$1208  = out_skid_full ? out_skid_idx5 : outputs__payload[407:396];
-  assign \$1209  = ~ out_next_full;
-  assign \$1210  = \$1209  | out_free_copy6;
-  assign \$1212  = outputs__payload[410:408] ^ { 1'h0, \$1211  };
-  assign \$1214  = \$1212  ^ { 1'h0, \$1213  };
-  assign \$1216  = { 1'h0, \$1214  } ^ \$1215 ;
-  assign \$1218  = $signed({ 1'h0, outputs__payload[425:411] }) + $signed(\$1217 );
-  assign \$1219  = $signed(\$1218 ) + $signed(17'h08000);
-  assign \$1221  = $signed({ 1'h0, outputs__payload[440:426] }) + $signed(\$1220 );
-  assign \$1222  = $signed(\$1221 ) + $signed(17'h08000);
-  assign \$1224  = $signed({ 1'h0, outputs__payload[455:441] }) + $signed(\$1223 );
-  assign \$1225  = $signed(\$1224 ) + $signed(17'h08000);
-  assign \$1226  = $signed({ 1'h0, outputs__payload[423:408] }) + $signed(outputs__payload[600:585]);
-  assign \$1227  = $signed(\$1226 ) + $signed(18'h10000);
-  assign \$1228  = $signed({ 1'h0, outputs__payload[439:424] }) + $signed(outputs__payload[584:569]);
-  assign \$1229  = $signed(\$1228 ) + $signed(18'h10000);
-  assign \$1230  = $signed({ 1'h0, outputs__payload[455:440] }) + $signed(outputs__payload[568:553]);
-  assign \$1231  = $signed(\$1230 ) + $signed(18'h10000);
-  assign \$1232  = downsample ? { outputs__payload[463:456], \$1225 [16:0], \$1222 [16:0], \$1219 [16:0], \$1216 [2:0] } : { outputs__payload[463:456], \$1231 [17:0], \$1229 [17:0], \$1227 [17:0] };
-  assign \$1233  = out_skid_full ? out_skid_key6 : \$1232 ;
-  assign \$1234  = out_skid_full ? out_skid_idx6 : outputs__payload[475:464];
-  assign \$1235  = ~ out_next_full;
-  assign \$1236  = \$1235  | out_free_copy7;
-  assign \$1238  = outputs__payload[478:476] ^ { 1'h0, \$1237  };
-  assign \$1240  = \$1238  ^ { 1'h0, \$1239  };
-  assign \$1242  = { 1'h0, \$1240  } ^ \$1241 ;
-  assign \$1244  = $signed({ 1'h0, outputs__payload[493:479] }) + $signed(\$1243 );
-  assign \$1245  = $signed(\$1244 ) + $signed(17'h08000);
-  assign \$1247  = $signed({ 1'h0, outputs__payload[508:494] }) + $signed(\$1246 );
-  assign \$1248  = $signed(\$1247 ) + $signed(17'h08000);
-  assign \$1250  = $signed({ 1'h0, outputs__payload[523:509] }) + $signed(\$1249 );
-  assign \$1251  = $signed(\$1250 ) + $signed(17'h08000);
-  assign \$1252  = $signed({ 1'h0, outputs__payload[491:476] }) + $signed(outputs__payload[600:585]);
-  assign \$1253  = $signed(\$1252 ) + $signed(18'h10000);
-  assign \$1254  = $signed({ 1'h0, outputs__payload[507:492] }) + $signed(outputs__payload[584:569]);
-  assign \$1255  = $signed(\$1254 ) + $signed(18'h10000);
-  assign \$1256  = $signed({ 1'h0, outputs__payload[523:508] }) + $signed(outputs__payload[568:553]);
-  assign \$1257  = $signed(\$1256 ) + $signed(18'h10000);
-  assign \$1258  = downsample ? { outputs__payload[531:524], \$1251 [16:0], \$1248 [16:0], \$1245 [16:0], \$1242 [2:0] } : { outputs__payload[531:524], \$1257 [17:0], \$1255 [17:0], \$1253 [17:0] };
-  assign \$1259  = out_skid_full ? out_skid_key7 : \$1258 ;
-  assign \$1260  = out_skid_full ? out_skid_idx7 : outputs__payload[543:532];
-  assign \$1261  = ~ in_done;
-  assign \$1262  = in_full & \$1261 ;
-  assign \$1263  = \$1262  & out_full;
-  assign \$1264  = ~ out_done;
-  assign \$1265  = \$1263  & \$1264 ;
-  assign \$1266  = \$1265  & in_keep[0];
-  assign \$1267  = \$1266  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 76'h8000000000000000000;
-  assign \$1268  = ~ in_done;
-  assign \$1269  = in_full & \$1268 ;
-  assign \$1270  = \$1269  & out_full;
-  assign \$1271  = ~ out_done;
-  assign \$1272  = \$1270  & \$1271 ;
-  assign \$1273  = \$1272  & in_keep[1];
-  assign \$1274  = \$1273  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 76'h8000000000000000000;
-  assign \$1275  = ~ in_done;
-  assign \$1276  = in_full & \$1275 ;
-  assign \$1277  = \$1276  & out_full;
-  assign \$1278  = ~ out_done;
-  assign \$1279  = \$1277  & \$1278 ;
-  assign \$1280  = \$1279  & in_keep[2];
-  assign \$1281  = \$1280  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 76'h8000000000000000000;
-  assign \$1282  = ~ in_done;
-  assign \$1283  = in_full & \$1282 ;
-  assign \$1284  = \$1283  & out_full;
-  assign \$1285  = ~ out_done;
-  assign \$1286  = \$1284  & \$1285 ;
-  assign \$1287  = \$1286  & in_keep[3];
-  assign \$1288  = \$1287  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 76'h8000000000000000000;
-  assign \$1289  = ~ in_done;
-  assign \$1290  = in_full & \$1289 ;
-  assign \$1291  = \$1290  & out_full;
-  assign \$1292  = ~ out_done;
-  assign \$1293  = \$1291  & \$1292 ;
-  assign \$1294  = \$1293  & in_keep[4];
-  assign \$1295  = \$1294  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 76'h8000000000000000000;
-  assign \$1296  = ~ in_done;
-  assign \$1297  = in_full & \$1296 ;
-  assign \$1298  = \$1297  & out_full;
-  assign \$1299  = ~ out_done;
-  assign \$1300  = \$1298  & \$1299 ;
-  assign \$1301  = \$1300  & in_keep[5];
-  assign \$1302  = \$1301  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 76'h8000000000000000000;
-  assign \$1303  = ~ in_done;
-  assign \$1304  = in_full & \$1303 ;
-  assign \$1305  = \$1304  & out_full;
-  assign \$1306  = ~ out_done;
-  assign \$1307  = \$1305  & \$1306 ;
-  assign \$1308  = \$1307  & in_keep[6];
-  assign \$1309  = \$1308  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 76'h8000000000000000000;
-  assign \$1310  = ~ in_done;
-  assign \$1311  = in_full & \$1310 ;
-  assign \$1312  = \$1311  & out_full;
-  assign \$1313  = ~ out_done;
-  assign \$1314  = \$1312  & \$1313 ;
-  assign \$1315  = \$1314  & in_keep[7];
-  assign \$1316  = \$1315  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 76'h8000000000000000000;
+  assign \$931  = $signed({ 1'h0, outputs__payload[251:236] }) + $signed(outputs__payload[568:553]);
+  assign \$932  = $signed(\$931 ) + $signed(18'h10000);
+  assign \$933  = downsample ? { outputs__payload[259:252], \$926 [16:0], \$923 [16:0], \$920 [16:0], \$917 [2:0] } : { outputs__payload[259:252], \$932 [17:0], \$930 [17:0], \$928 [17:0] };
+  assign \$934  = out_skid_full ? out_skid_key3 : \$933 ;
+  assign \$935  = out_skid_full ? out_skid_idx3 : outputs__payload[271:260];
+  assign \$936  = ~ out_next_full;
+  assign \$937  = \$936  | out_free_copy4;
+  assign \$939  = outputs__payload[274:272] ^ { 1'h0, \$938  };
+  assign \$941  = \$939  ^ { 1'h0, \$940  };
+  assign \$943  = { 1'h0, \$941  } ^ \$942 ;
+  assign \$945  = $signed({ 1'h0, outputs__payload[289:275] }) + $signed(\$944 );
+  assign \$946  = $signed(\$945 ) + $signed(17'h08000);
+  assign \$948  = $signed({ 1'h0, outputs__payload[304:290] }) + $signed(\$947 );
+  assign \$949  = $signed(\$948 ) + $signed(17'h08000);
+  assign \$951  = $signed({ 1'h0, outputs__payload[319:305] }) + $signed(\$950 );
+  assign \$952  = $signed(\$951 ) + $signed(17'h08000);
+  assign \$953  = $signed({ 1'h0, outputs__payload[287:272] }) + $signed(outputs__payload[600:585]);
+  assign \$954  = $signed(\$953 ) + $signed(18'h10000);
+  assign \$955  = $signed({ 1'h0, outputs__payload[303:288] }) + $signed(outputs__payload[584:569]);
+  assign \$956  = $signed(\$955 ) + $signed(18'h10000);
+  assign \$957  = $signed({ 1'h0, outputs__payload[319:304] }) + $signed(outputs__payload[568:553]);
+  assign \$958  = $signed(\$957 ) + $signed(18'h10000);
+  assign \$959  = downsample ? { outputs__payload[327:320], \$952 [16:0], \$949 [16:0], \$946 [16:0], \$943 [2:0] } : { outputs__payload[327:320], \$958 [17:0], \$956 [17:0], \$954 [17:0] };
+  assign \$960  = out_skid_full ? out_skid_key4 : \$959 ;
+  assign \$961  = out_skid_full ? out_skid_idx4 : outputs__payload[339:328];
+  assign \$962  = ~ out_next_full;
+  assign \$963  = \$962  | out_free_copy5;
+  assign \$965  = outputs__payload[342:340] ^ { 1'h0, \$964  };
+  assign \$967  = \$965  ^ { 1'h0, \$966  };
+  assign \$969  = { 1'h0, \$967  } ^ \$968 ;
+  assign \$971  = $signed({ 1'h0, outputs__payload[357:343] }) + $signed(\$970 );
+  assign \$972  = $signed(\$971 ) + $signed(17'h08000);
+  assign \$974  = $signed({ 1'h0, outputs__payload[372:358] }) + $signed(\$973 );
+  assign \$975  = $signed(\$974 ) + $signed(17'h08000);
+  assign \$977  = $signed({ 1'h0, outputs__payload[387:373] }) + $signed(\$976 );
+  assign \$978  = $signed(\$977 ) + $signed(17'h08000);
+  assign \$979  = $signed({ 1'h0, outputs__payload[355:340] }) + $signed(outputs__payload[600:585]);
+  assign \$980  = $signed(\$979 ) + $signed(18'h10000);
+  assign \$981  = $signed({ 1'h0, outputs__payload[371:356] }) + $signed(outputs__payload[584:569]);
+  assign \$982  = $signed(\$981 ) + $signed(18'h10000);
+  assign \$983  = $signed({ 1'h0, outputs__payload[387:372] }) + $signed(outputs__payload[568:553]);
+  assign \$984  = $signed(\$983 ) + $signed(18'h10000);
+  assign \$985  = downsample ? { outputs__payload[395:388], \$978 [16:0], \$975 [16:0], \$972 [16:0], \$969 [2:0] } : { outputs__payload[395:388], \$984 [17:0], \$982 [17:0], \$980 [17:0] };
+  assign \$986  = out_skid_full ? out_skid_key5 : \$985 ;
+  assign \$987  = out_skid_full ? out_skid_idx5 : outputs__payload[407:396];
+  assign \$988  = ~ out_next_full;
+  assign \$989  = \$988  | out_free_copy6;
+  assign \$991  = outputs__payload[410:408] ^ { 1'h0, \$990  };
+  assign \$993  = \$991  ^ { 1'h0, \$992  };
+  assign \$995  = { 1'h0, \$993  } ^ \$994 ;
+  assign \$997  = $signed({ 1'h0, outputs__payload[425:411] }) + $signed(\$996 );
+  assign \$998  = $signed(\$997 ) + $signed(17'h08000);
+  assign \$1000  = $signed({ 1'h0, outputs__payload[440:426] }) + $signed(\$999 );
+  assign \$1001  = $signed(\$1000 ) + $signed(17'h08000);
+  assign \$1003  = $signed({ 1'h0, outputs__payload[455:441] }) + $signed(\$1002 );
+  assign \$1004  = $signed(\$1003 ) + $signed(17'h08000);
+  assign \$1005  = $signed({ 1'h0, outputs__payload[423:408] }) + $signed(outputs__payload[600:585]);
+  assign \$1006  = $signed(\$1005 ) + $signed(18'h10000);
+  assign \$1007  = $signed({ 1'h0, outputs__payload[439:424] }) + $signed(outputs__payload[584:569]);
+  assign \$1008  = $signed(\$1007 ) + $signed(18'h10000);
+  assign \$1009  = $signed({ 1'h0, outputs__payload[455:440] }) + $signed(outputs__payload[568:553]);
+  assign \$1010  = $signed(\$1009 ) + $signed(18'h10000);
+  assign \$1011  = downsample ? { outputs__payload[463:456], \$1004 [16:0], \$1001 [16:0], \$998 [16:0], \$995 [2:0] } : { outputs__payload[463:456], \$1010 [17:0], \$1008 [17:0], \$1006 [17:0] };
+  assign \$1012  = out_skid_full ? out_skid_key6 : \$1011 ;
+  assign \$1013  = out_skid_full ? out_skid_idx6 : outputs__payload[475:464];
+  assign \$1014  = ~ out_next_full;
+  assign \$1015  = \$1014  | out_free_copy7;
+  assign \$1017  = outputs__payload[478:476] ^ { 1'h0, \$1016  };
+  assign \$1019  = \$1017  ^ { 1'h0, \$1018  };
+  assign \$1021  = { 1'h0, \$1019  } ^ \$1020 ;
+  assign \$1023  = $signed({ 1'h0, outputs__payload[493:479] }) + $signed(\$1022 );
+  assign \$1024  = $signed(\$1023 ) + $signed(17'h08000);
+  assign \$1026  = $signed({ 1'h0, outputs__payload[508:494] }) + $signed(\$1025 );
+  assign \$1027  = $signed(\$1026 ) + $signed(17'h08000);
+  assign \$1029  = $signed({ 1'h0, outputs__payload[523:509] }) + $signed(\$1028 );
+  assign \$1030  = $signed(\$1029 ) + $signed(17'h08000);
+  assign \$1031  = $signed({ 1'h0, outputs__payload[491:476] }) + $signed(outputs__payload[600:585]);
+  assign \$1032  = $signed(\$1031 ) + $signed(18'h10000);
+  assign \$1033  = $signed({ 1'h0, outputs__payload[507:492] }) + $signed(outputs__payload[584:569]);
+  assign \$1034  = $signed(\$1033 ) + $signed(18'h10000);
+  assign \$1035  = $signed({ 1'h0, outputs__payload[523:508] }) + $signed(outputs__payload[568:553]);
+  assign \$1036  = $signed(\$1035 ) + $signed(18'h10000);
+  assign \$1037  = downsample ? { outputs__payload[531:524], \$1030 [16:0], \$1027 [16:0], \$1024 [16:0], \$1021 [2:0] } : { outputs__payload[531:524], \$1036 [17:0], \$1034 [17:0], \$1032 [17:0] };
+  assign \$1038  = out_skid_full ? out_skid_key7 : \$1037 ;
+  assign \$1039  = out_skid_full ? out_skid_idx7 : outputs__payload[543:532];
+  assign \$1040  = ~ in_done;
+  assign \$1041  = in_full & \$1040 ;
+  assign \$1042  = \$1041  & out_full;
+  assign \$1043  = ~ out_done;
+  assign \$1044  = \$1042  & \$1043 ;
+  assign \$1045  = \$1044  & in_keep[0];
+  assign \$1046  = \$1045  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 76'h8000000000000000000;
+  assign \$1047  = ~ in_done;
+  assign \$1048  = in_full & \$1047 ;
+  assign \$1049  = \$1048  & out_full;
+  assign \$1050  = ~ out_done;
+  assign \$1051  = \$1049  & \$1050 ;
+  assign \$1052  = \$1051  & in_keep[1];
+  assign \$1053  = \$1052  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 76'h8000000000000000000;
+  assign \$1054  = ~ in_done;
+  assign \$1055  = in_full & \$1054 ;
+  assign \$1056  = \$1055  & out_full;
+  assign \$1057  = ~ out_done;
+  assign \$1058  = \$1056  & \$1057 ;
+  assign \$1059  = \$1058  & in_keep[2];
+  assign \$1060  = \$1059  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 76'h8000000000000000000;
+  assign \$1061  = ~ in_done;
+  assign \$1062  = in_full & \$1061 ;
+  assign \$1063  = \$1062  & out_full;
+  assign \$1064  = ~ out_done;
+  assign \$1065  = \$1063  & \$1064 ;
+  assign \$1066  = \$1065  & in_keep[3];
+  assign \$1067  = \$1066  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 76'h8000000000000000000;
+  assign \$1068  = ~ in_done;
+  assign \$1069  = in_full & \$1068 ;
+  assign \$1070  = \$1069  & out_full;
+  assign \$1071  = ~ out_done;
+  assign \$1072  = \$1070  & \$1071 ;
+  assign \$1073  = \$1072  & in_keep[4];
+  assign \$1074  = \$1073  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 76'h8000000000000000000;
+  assign \$1075  = ~ in_done;
+  assign \$1076  = in_full & \$1075 ;
+  assign \$1077  = \$1076  & out_full;
+  assign \$1078  = ~ out_done;
+  assign \$1079  = \$1077  & \$1078 ;
+  assign \$1080  = \$1079  & in_keep[5];
+  assign \$1081  = \$1080  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 76'h8000000000000000000;
+  assign \$1082  = ~ in_done;
+  assign \$1083  = in_full & \$1082 ;
+  assign \$1084  = \$1083  & out_full;
+  assign \$1085  = ~ out_done;
+  assign \$1086  = \$1084  & \$1085 ;
+  assign \$1087  = \$1086  & in_keep[6];
+  assign \$1088  = \$1087  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 76'h8000000000000000000;
+  assign \$1089  = ~ in_done;
+  assign \$1090  = in_full & \$1089 ;
+  assign \$1091  = \$1090  & out_full;
+  assign \$1092  = ~ out_done;
+  assign \$1093  = \$1091  & \$1092 ;
+  assign \$1094  = \$1093  & in_keep[7];
+  assign \$1095  = \$1094  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 76'h8000000000000000000;
+  assign \$1096  = ~ in_done;
+  assign \$1097  = in_full & \$1096 ;
+  assign \$1098  = \$1097  & out_full;
+  assign \$1099  = ~ out_done;
+  assign \$1100  = \$1098  & \$1099 ;
+  assign \$1101  = \$1100  & out_keep[7];
+  assign \$1102  = \$1101  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 76'h8000000000000000000;
+  assign \$1103  = ~ in_done;
+  assign \$1104  = in_full & \$1103 ;
+  assign \$1105  = \$1104  & out_full;
+  assign \$1106  = ~ out_done;
+  assign \$1107  = \$1105  & \$1106 ;
+  assign \$1108  = \$1107  & out_keep[6];
+  assign \$1109  = \$1108  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 76'h8000000000000000000;
+  assign \$1110  = ~ in_done;
+  assign \$1111  = in_full & \$1110 ;
+  assign \$1112  = \$1111  & out_full;
+  assign \$1113  = ~ out_done;
+  assign \$1114  = \$1112  & \$1113 ;
+  assign \$1115  = \$1114  & out_keep[5];
+  assign \$1116  = \$1115  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 76'h8000000000000000000;
+  assign \$1117  = ~ in_done;
+  assign \$1118  = in_full & \$1117 ;
+  assign \$1119  = \$1118  & out_full;
+  assign \$1120  = ~ out_done;
+  assign \$1121  = \$1119  & \$1120 ;
+  assign \$1122  = \$1121  & out_keep[4];
+  assign \$1123  = \$1122  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 76'h8000000000000000000;
+  assign \$1124  = ~ in_done;
+  assign \$1125  = in_full & \$1124 ;
+  assign \$1126  = \$1125  & out_full;
+  assign \$1127  = ~ out_done;
+  assign \$1128  = \$1126  & \$1127 ;
+  assign \$1129  = \$1128  & out_keep[3];
+  assign \$1130  = \$1129  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 76'h8000000000000000000;
+  assign \$1131  = ~ in_done;
+  assign \$1132  = in_full & \$1131 ;
+  assign \$1133  = \$1132  & out_full;
+  assign \$1134  = ~ out_done;
+  assign \$1135  = \$1133  & \$1134 ;
+  assign \$1136  = \$1135  & out_keep[2];
+  assign \$1137  = \$1136  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 76'h8000000000000000000;
+  assign \$1138  = ~ in_done;
+  assign \$1139  = in_full & \$1138 ;
+  assign \$1140  = \$1139  & out_full;
+  assign \$1141  = ~ out_done;
+  assign \$1142  = \$1140  & \$1141 ;
+  assign \$1143  = \$1142  & out_keep[1];
+  assign \$1144  = \$1143  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 76'h8000000000000000000;
+  assign \$1145  = ~ in_done;
+  assign \$1146  = in_full & \$1145 ;
+  assign \$1147  = \$1146  & out_full;
+  assign \$1148  = ~ out_done;
+  assign \$1149  = \$1147  & \$1148 ;
+  assign \$1150  = \$1149  & out_keep[0];
+  assign \$1151  = \$1150  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 76'h8000000000000000000;
+  assign \$1152  = ~ in_done;
+  assign \$1153  = in_full & \$1152 ;
+  assign \$1154  = \$1153  & out_full;
+  assign \$1155  = ~ out_done;
+  assign \$1156  = \$1154  & \$1155 ;
+  assign \$1157  = \$1156  & in_keep[0];
+  assign \$1158  = \$1157  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 76'h8000000000000000000;
+  assign \$1159  = ~ in_done;
+  assign \$1160  = in_full & \$1159 ;
+  assign \$1161  = \$1160  & out_full;
+  assign \$1162  = ~ out_done;
+  assign \$1163  = \$1161  & \$1162 ;
+  assign \$1164  = \$1163  & out_keep[7];
+  assign \$1165  = \$1164  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 76'h8000000000000000000;
+  assign \$1166  = \$1158 [19:0] > \$1165 [19:0];
+  assign \$1167  = ~ in_done;
+  assign \$1168  = in_full & \$1167 ;
+  assign \$1169  = \$1168  & out_full;
+  assign \$1170  = ~ out_done;
+  assign \$1171  = \$1169  & \$1170 ;
+  assign \$1172  = \$1171  & in_keep[0];
+  assign \$1173  = \$1172  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 76'h8000000000000000000;
+  assign \$1174  = ~ in_done;
+  assign \$1175  = in_full & \$1174 ;
+  assign \$1176  = \$1175  & out_full;
+  assign \$1177  = ~ out_done;
+  assign \$1178  = \$1176  & \$1177 ;
+  assign \$1179  = \$1178  & out_keep[7];
+  assign \$1180  = \$1179  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 76'h8000000000000000000;
+  assign \$1181  = \$1173 [19:0] == \$1180 [19:0];
+  assign \$1182  = ~ in_done;
+  assign \$1183  = in_full & \$1182 ;
+  assign \$1184  = \$1183  & out_full;
+  assign \$1185  = ~ out_done;
+  assign \$1186  = \$1184  & \$1185 ;
+  assign \$1187  = \$1186  & in_keep[0];
+  assign \$1188  = \$1187  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 76'h8000000000000000000;
+  assign \$1189  = ~ in_done;
+  assign \$1190  = in_full & \$1189 ;
+  assign \$1191  = \$1190  & out_full;
+  assign \$1192  = ~ out_done;
+  assign \$1193  = \$1191  & \$1192 ;
+  assign \$1194  = \$1193  & out_keep[7];
+  assign \$1195  = \$1194  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 76'h8000000000000000000;
+  assign \$1196  = \$1188 [39:20] > \$1195 [39:20];
+  assign \$1197  = ~ in_done;
+  assign \$1198  = in_full & \$1197 ;
+  assign \$1199  = \$1198  & out_full;
+  assign \$1200  = ~ out_done;
+  assign \$1201  = \$1199  & \$1200 ;
+  assign \$1202  = \$1201  & in_keep[0];
+  assign \$1203  = \$1202  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 76'h8000000000000000000;
+  assign \$1204  = ~ in_done;
+  assign \$1205  = in_full & \$1204 ;
+  assign \$1206  = \$1205  & out_full;
+  assign \$1207  = ~ out_done;
+  assign \$1208  = \$1206  & \$1207 ;
+  assign \$1209  = \$1208  & out_keep[7];
+  assign \$1210  = \$1209  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 76'h8000000000000000000;
+  assign \$1211  = \$1203 [39:20] == \$1210 [39:20];
+  assign \$1212  = ~ in_done;
+  assign \$1213  = in_full & \$1212 ;
+  assign \$1214  = \$1213  & out_full;
+  assign \$1215  = ~ out_done;
+  assign \$1216  = \$1214  & \$1215 ;
+  assign \$1217  = \$1216  & in_keep[0];
+  assign \$1218  = \$1217  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 76'h8000000000000000000;
+  assign \$1219  = ~ in_done;
+  assign \$1220  = in_full & \$1219 ;
+  assign \$1221  = \$1220  & out_full;
+  assign \$1222  = ~ out_done;
+  assign \$1223  = \$1221  & \$1222 ;
+  assign \$1224  = \$1223  & out_keep[7];
+  assign \$1225  = \$1224  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 76'h8000000000000000000;
+  assign \$1226  = \$1218 [59:40] > \$1225 [59:40];
+  assign \$1227  = ~ in_done;
+  assign \$1228  = in_full & \$1227 ;
+  assign \$1229  = \$1228  & out_full;
+  assign \$1230  = ~ out_done;
+  assign \$1231  = \$1229  & \$1230 ;
+  assign \$1232  = \$1231  & in_keep[0];
+  assign \$1233  = \$1232  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 76'h8000000000000000000;
+  assign \$1234  = ~ in_done;
+  assign \$1235  = in_full & \$1234 ;
+  assign \$1236  = \$1235  & out_full;
+  assign \$1237  = ~ out_done;
+  assign \$1238  = \$1236  & \$1237 ;
+  assign \$1239  = \$1238  & out_keep[7];
+  assign \$1240  = \$1239  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 76'h8000000000000000000;
+  assign \$1241  = \$1233 [59:40] == \$1240 [59:40];
+  assign \$1242  = ~ in_done;
+  assign \$1243  = in_full & \$1242 ;
+  assign \$1244  = \$1243  & out_full;
+  assign \$1245  = ~ out_done;
+  assign \$1246  = \$1244  & \$1245 ;
+  assign \$1247  = \$1246  & in_keep[0];
+  assign \$1248  = \$1247  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 76'h8000000000000000000;
+  assign \$1249  = ~ in_done;
+  assign \$1250  = in_full & \$1249 ;
+  assign \$1251  = \$1250  & out_full;
+  assign \$1252  = ~ out_done;
+  assign \$1253  = \$1251  & \$1252 ;
+  assign \$1254  = \$1253  & out_keep[7];
+  assign \$1255  = \$1254  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 76'h8000000000000000000;
+  assign \$1256  = \$1248 [75:60] > \$1255 [75:60];
+  assign \$1257  = ~ in_done;
+  assign \$1258  = in_full & \$1257 ;
+  assign \$1259  = \$1258  & out_full;
+  assign \$1260  = ~ out_done;
+  assign \$1261  = \$1259  & \$1260 ;
+  assign \$1262  = \$1261  & in_keep[0];
+  assign \$1263  = \$1262  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 76'h8000000000000000000;
+  assign \$1264  = ~ in_done;
+  assign \$1265  = in_full & \$1264 ;
+  assign \$1266  = \$1265  & out_full;
+  assign \$1267  = ~ out_done;
+  assign \$1268  = \$1266  & \$1267 ;
+  assign \$1269  = \$1268  & out_keep[7];
+  assign \$1270  = \$1269  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 76'h8000000000000000000;
+  assign \$1271  = \$1263 [75:60] == \$1270 [75:60];
+  assign \$1272  = ~ in_done;
+  assign \$1273  = in_full & \$1272 ;
+  assign \$1274  = \$1273  & out_full;
+  assign \$1275  = ~ out_done;
+  assign \$1276  = \$1274  & \$1275 ;
+  assign \$1277  = \$1276  & in_keep[1];
+  assign \$1278  = \$1277  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 76'h8000000000000000000;
+  assign \$1279  = ~ in_done;
+  assign \$1280  = in_full & \$1279 ;
+  assign \$1281  = \$1280  & out_full;
+  assign \$1282  = ~ out_done;
+  assign \$1283  = \$1281  & \$1282 ;
+  assign \$1284  = \$1283  & out_keep[6];
+  assign \$1285  = \$1284  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 76'h8000000000000000000;
+  assign \$1286  = \$1278 [19:0] > \$1285 [19:0];
+  assign \$1287  = ~ in_done;
+  assign \$1288  = in_full & \$1287 ;
+  assign \$1289  = \$1288  & out_full;
+  assign \$1290  = ~ out_done;
+  assign \$1291  = \$1289  & \$1290 ;
+  assign \$1292  = \$1291  & in_keep[1];
+  assign \$1293  = \$1292  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 76'h8000000000000000000;
+  assign \$1294  = ~ in_done;
+  assign \$1295  = in_full & \$1294 ;
+  assign \$1296  = \$1295  & out_full;
+  assign \$1297  = ~ out_done;
+  assign \$1298  = \$1296  & \$1297 ;
+  assign \$1299  = \$1298  & out_keep[6];
+  assign \$1300  = \$1299  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 76'h8000000000000000000;
+  assign \$1301  = \$1293 [19:0] == \$1300 [19:0];
+  assign \$1302  = ~ in_done;
+  assign \$1303  = in_full & \$1302 ;
+  assign \$1304  = \$1303  & out_full;
+  assign \$1305  = ~ out_done;
+  assign \$1306  = \$1304  & \$1305 ;
+  assign \$1307  = \$1306  & in_keep[1];
+  assign \$1308  = \$1307  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 76'h8000000000000000000;
+  assign \$1309  = ~ in_done;
+  assign \$1310  = in_full & \$1309 ;
+  assign \$1311  = \$1310  & out_full;
+  assign \$1312  = ~ out_done;
+  assign \$1313  = \$1311  & \$1312 ;
+  assign \$1314  = \$1313  & out_keep[6];
+  assign \$1315  = \$1314  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 76'h8000000000000000000;
+  assign \$1316  = \$1308 [39:20] > \$1315 [39:20];
   assign \$1317  = ~ in_done;
   assign \$1318  = in_full & \$1317 ;
   assign \$1319  = \$1318  & out_full;
   assign \$1320  = ~ out_done;
   assign \$1321  = \$1319  & \$1320 ;
-  assign \$1322  = \$1321  & out_keep[7];
-  assign \$1323  = \$1322  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 76'h8000000000000000000;
+  assign \$1322  = \$1321  & in_keep[1];
+  assign \$1323  = \$1322  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 76'h8000000000000000000;
   assign \$1324  = ~ in_done;
   assign \$1325  = in_full & \$1324 ;
   assign \$1326  = \$1325  & out_full;
@@ -16725,5420 +16183,7196 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   assign \$1328  = \$1326  & \$1327 ;
   assign \$1329  = \$1328  & out_keep[6];
   assign \$1330  = \$1329  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 76'h8000000000000000000;
-  assign \$1331  = ~ in_done;
-  assign \$1332  = in_full & \$1331 ;
-  assign \$1333  = \$1332  & out_full;
-  assign \$1334  = ~ out_done;
-  assign \$1335  = \$1333  & \$1334 ;
-  assign \$1336  = \$1335  & out_keep[5];
-  assign \$1337  = \$1336  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 76'h8000000000000000000;
-  assign \$1338  = ~ in_done;
-  assign \$1339  = in_full & \$1338 ;
-  assign \$1340  = \$1339  & out_full;
-  assign \$1341  = ~ out_done;
-  assign \$1342  = \$1340  & \$1341 ;
-  assign \$1343  = \$1342  & out_keep[4];
-  assign \$1344  = \$1343  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 76'h8000000000000000000;
-  assign \$1345  = ~ in_done;
-  assign \$1346  = in_full & \$1345 ;
-  assign \$1347  = \$1346  & out_full;
-  assign \$1348  = ~ out_done;
-  assign \$1349  = \$1347  & \$1348 ;
-  assign \$1350  = \$1349  & out_keep[3];
-  assign \$1351  = \$1350  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 76'h8000000000000000000;
-  assign \$1352  = ~ in_done;
-  assign \$1353  = in_full & \$1352 ;
-  assign \$1354  = \$1353  & out_full;
-  assign \$1355  = ~ out_done;
-  assign \$1356  = \$1354  & \$1355 ;
-  assign \$1357  = \$1356  & out_keep[2];
-  assign \$1358  = \$1357  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 76'h8000000000000000000;
-  assign \$1359  = ~ in_done;
-  assign \$1360  = in_full & \$1359 ;
-  assign \$1361  = \$1360  & out_full;
-  assign \$1362  = ~ out_done;
-  assign \$1363  = \$1361  & \$1362 ;
-  assign \$1364  = \$1363  & out_keep[1];
-  assign \$1365  = \$1364  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 76'h8000000000000000000;
-  assign \$1366  = ~ in_done;
-  assign \$1367  = in_full & \$1366 ;
-  assign \$1368  = \$1367  & out_full;
-  assign \$1369  = ~ out_done;
-  assign \$1370  = \$1368  & \$1369 ;
-  assign \$1371  = \$1370  & out_keep[0];
-  assign \$1372  = \$1371  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 76'h8000000000000000000;
-  assign \$1373  = ~ in_done;
-  assign \$1374  = in_full & \$1373 ;
-  assign \$1375  = \$1374  & out_full;
-  assign \$1376  = ~ out_done;
-  assign \$1377  = \$1375  & \$1376 ;
-  assign \$1378  = \$1377  & in_keep[0];
-  assign \$1379  = \$1378  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 76'h8000000000000000000;
-  assign \$1380  = ~ in_done;
-  assign \$1381  = in_full & \$1380 ;
-  assign \$1382  = \$1381  & out_full;
-  assign \$1383  = ~ out_done;
-  assign \$1384  = \$1382  & \$1383 ;
-  assign \$1385  = \$1384  & out_keep[7];
-  assign \$1386  = \$1385  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 76'h8000000000000000000;
-  assign \$1387  = \$1379 [19:0] > \$1386 [19:0];
-  assign \$1388  = ~ in_done;
-  assign \$1389  = in_full & \$1388 ;
-  assign \$1390  = \$1389  & out_full;
-  assign \$1391  = ~ out_done;
-  assign \$1392  = \$1390  & \$1391 ;
-  assign \$1393  = \$1392  & in_keep[0];
-  assign \$1394  = \$1393  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 76'h8000000000000000000;
-  assign \$1395  = ~ in_done;
-  assign \$1396  = in_full & \$1395 ;
-  assign \$1397  = \$1396  & out_full;
-  assign \$1398  = ~ out_done;
-  assign \$1399  = \$1397  & \$1398 ;
-  assign \$1400  = \$1399  & out_keep[7];
-  assign \$1401  = \$1400  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 76'h8000000000000000000;
-  assign \$1402  = \$1394 [19:0] == \$1401 [19:0];
-  assign \$1403  = ~ in_done;
-  assign \$1404  = in_full & \$1403 ;
-  assign \$1405  = \$1404  & out_full;
-  assign \$1406  = ~ out_done;
-  assign \$1407  = \$1405  & \$1406 ;
-  assign \$1408  = \$1407  & in_keep[0];
-  assign \$1409  = \$1408  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 76'h8000000000000000000;
-  assign \$1410  = ~ in_done;
-  assign \$1411  = in_full & \$1410 ;
-  assign \$1412  = \$1411  & out_full;
-  assign \$1413  = ~ out_done;
-  assign \$1414  = \$1412  & \$1413 ;
-  assign \$1415  = \$1414  & out_keep[7];
-  assign \$1416  = \$1415  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 76'h8000000000000000000;
-  assign \$1417  = \$1409 [39:20] > \$1416 [39:20];
-  assign \$1418  = ~ in_done;
-  assign \$1419  = in_full & \$1418 ;
-  assign \$1420  = \$1419  & out_full;
-  assign \$1421  = ~ out_done;
-  assign \$1422  = \$1420  & \$1421 ;
-  assign \$1423  = \$1422  & in_keep[0];
-  assign \$1424  = \$1423  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 76'h8000000000000000000;
-  assign \$1425  = ~ in_done;
-  assign \$1426  = in_full & \$1425 ;
-  assign \$1427  = \$1426  & out_full;
-  assign \$1428  = ~ out_done;
-  assign \$1429  = \$1427  & \$1428 ;
-  assign \$1430  = \$1429  & out_keep[7];
-  assign \$1431  = \$1430  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 76'h8000000000000000000;
-  assign \$1432  = \$1424 [39:20] == \$1431 [39:20];
-  assign \$1433  = ~ in_done;
-  assign \$1434  = in_full & \$1433 ;
-  assign \$1435  = \$1434  & out_full;
-  assign \$1436  = ~ out_done;
-  assign \$1437  = \$1435  & \$1436 ;
-  assign \$1438  = \$1437  & in_keep[0];
-  assign \$1439  = \$1438  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 76'h8000000000000000000;
-  assign \$1440  = ~ in_done;
-  assign \$1441  = in_full & \$1440 ;
-  assign \$1442  = \$1441  & out_full;
-  assign \$1443  = ~ out_done;
-  assign \$1444  = \$1442  & \$1443 ;
-  assign \$1445  = \$1444  & out_keep[7];
-  assign \$1446  = \$1445  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 76'h8000000000000000000;
-  assign \$1447  = \$1439 [59:40] > \$1446 [59:40];
-  assign \$1448  = ~ in_done;
-  assign \$1449  = in_full & \$1448 ;
-  assign \$1450  = \$1449  & out_full;
-  assign \$1451  = ~ out_done;
-  assign \$1452  = \$1450  & \$1451 ;
-  assign \$1453  = \$1452  & in_keep[0];
-  assign \$1454  = \$1453  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 76'h8000000000000000000;
-  assign \$1455  = ~ in_done;
-  assign \$1456  = in_full & \$1455 ;
-  assign \$1457  = \$1456  & out_full;
-  assign \$1458  = ~ out_done;
-  assign \$1459  = \$1457  & \$1458 ;
-  assign \$1460  = \$1459  & out_keep[7];
-  assign \$1461  = \$1460  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 76'h8000000000000000000;
-  assign \$1462  = \$1454 [59:40] == \$1461 [59:40];
-  assign \$1463  = ~ in_done;
-  assign \$1464  = in_full & \$1463 ;
-  assign \$1465  = \$1464  & out_full;
-  assign \$1466  = ~ out_done;
-  assign \$1467  = \$1465  & \$1466 ;
-  assign \$1468  = \$1467  & in_keep[0];
-  assign \$1469  = \$1468  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 76'h8000000000000000000;
-  assign \$1470  = ~ in_done;
-  assign \$1471  = in_full & \$1470 ;
-  assign \$1472  = \$1471  & out_full;
-  assign \$1473  = ~ out_done;
-  assign \$1474  = \$1472  & \$1473 ;
-  assign \$1475  = \$1474  & out_keep[7];
-  assign \$1476  = \$1475  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 76'h8000000000000000000;
-  assign \$1477  = \$1469 [75:60] > \$1476 [75:60];
-  assign \$1478  = ~ in_done;
-  assign \$1479  = in_full & \$1478 ;
-  assign \$1480  = \$1479  & out_full;
-  assign \$1481  = ~ out_done;
-  assign \$1482  = \$1480  & \$1481 ;
-  assign \$1483  = \$1482  & in_keep[0];
-  assign \$1484  = \$1483  ? { 1'h0, in_key0, 1'h0, in_idx0 } : 76'h8000000000000000000;
-  assign \$1485  = ~ in_done;
-  assign \$1486  = in_full & \$1485 ;
-  assign \$1487  = \$1486  & out_full;
-  assign \$1488  = ~ out_done;
-  assign \$1489  = \$1487  & \$1488 ;
-  assign \$1490  = \$1489  & out_keep[7];
-  assign \$1491  = \$1490  ? { 1'h0, out_key7, 1'h1, out_idx7 } : 76'h8000000000000000000;
-  assign \$1492  = \$1484 [75:60] == \$1491 [75:60];
-  assign \$1493  = ~ in_done;
-  assign \$1494  = in_full & \$1493 ;
-  assign \$1495  = \$1494  & out_full;
-  assign \$1496  = ~ out_done;
-  assign \$1497  = \$1495  & \$1496 ;
-  assign \$1498  = \$1497  & in_keep[1];
-  assign \$1499  = \$1498  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 76'h8000000000000000000;
-  assign \$1500  = ~ in_done;
-  assign \$1501  = in_full & \$1500 ;
-  assign \$1502  = \$1501  & out_full;
-  assign \$1503  = ~ out_done;
-  assign \$1504  = \$1502  & \$1503 ;
-  assign \$1505  = \$1504  & out_keep[6];
-  assign \$1506  = \$1505  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 76'h8000000000000000000;
-  assign \$1507  = \$1499 [19:0] > \$1506 [19:0];
-  assign \$1508  = ~ in_done;
-  assign \$1509  = in_full & \$1508 ;
-  assign \$1510  = \$1509  & out_full;
-  assign \$1511  = ~ out_done;
-  assign \$1512  = \$1510  & \$1511 ;
-  assign \$1513  = \$1512  & in_keep[1];
-  assign \$1514  = \$1513  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 76'h8000000000000000000;
-  assign \$1515  = ~ in_done;
-  assign \$1516  = in_full & \$1515 ;
-  assign \$1517  = \$1516  & out_full;
-  assign \$1518  = ~ out_done;
-  assign \$1519  = \$1517  & \$1518 ;
-  assign \$1520  = \$1519  & out_keep[6];
-  assign \$1521  = \$1520  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 76'h8000000000000000000;
-  assign \$1522  = \$1514 [19:0] == \$1521 [19:0];
-  assign \$1523  = ~ in_done;
-  assign \$1524  = in_full & \$1523 ;
-  assign \$1525  = \$1524  & out_full;
-  assign \$1526  = ~ out_done;
-  assign \$1527  = \$1525  & \$1526 ;
-  assign \$1528  = \$1527  & in_keep[1];
-  assign \$1529  = \$1528  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 76'h8000000000000000000;
-  assign \$1530  = ~ in_done;
-  assign \$1531  = in_full & \$1530 ;
-  assign \$1532  = \$1531  & out_full;
-  assign \$1533  = ~ out_done;
-  assign \$1534  = \$1532  & \$1533 ;
-  assign \$1535  = \$1534  & out_keep[6];
-  assign \$1536  = \$1535  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 76'h8000000000000000000;
-  assign \$1537  = \$1529 [39:20] > \$1536 [39:20];
-  assign \$1538  = ~ in_done;
-  assign \$1539  = in_full & \$1538 ;
-  assign \$1540  = \$1539  & out_full;
-  assign \$1541  = ~ out_done;
-  assign \$1542  = \$1540  & \$1541 ;
-  assign \$1543  = \$1542  & in_keep[1];
-  assign \$1544  = \$1543  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 76'h8000000000000000000;
-  assign \$1545  = ~ in_done;
-  assign \$1546  = in_full & \$1545 ;
-  assign \$1547  = \$1546  & out_full;
-  assign \$1548  = ~ out_done;
-  assign \$1549  = \$1547  & \$1548 ;
-  assign \$1550  = \$1549  & out_keep[6];
-  assign \$1551  = \$1550  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 76'h8000000000000000000;
-  assign \$1552  = \$1544 [39:20] == \$1551 [39:20];
-  assign \$1553  = ~ in_done;
-  assign \$1554  = in_full & \$1553 ;
-  assign \$1555  = \$1554  & out_full;
-  assign \$1556  = ~ out_done;
-  assign \$1557  = \$1555  & \$1556 ;
-  assign \$1558  = \$1557  & in_keep[1];
-  assign \$1559  = \$1558  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 76'h8000000000000000000;
-  assign \$1560  = ~ in_done;
-  assign \$1561  = in_full & \$1560 ;
-  assign \$1562  = \$1561  & out_full;
-  assign \$1563  = ~ out_done;
-  assign \$1564  = \$1562  & \$1563 ;
-  assign \$1565  = \$1564  & out_keep[6];
-  assign \$1566  = \$1565  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 76'h8000000000000000000;
-  assign \$1567  = \$1559 [59:40] > \$1566 [59:40];
-  assign \$1568  = ~ in_done;
-  assign \$1569  = in_full & \$1568 ;
-  assign \$1570  = \$1569  & out_full;
-  assign \$1571  = ~ out_done;
-  assign \$1572  = \$1570  & \$1571 ;
-  assign \$1573  = \$1572  & in_keep[1];
-  assign \$1574  = \$1573  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 76'h8000000000000000000;
-  assign \$1575  = ~ in_done;
-  assign \$1576  = in_full & \$1575 ;
-  assign \$1577  = \$1576  & out_full;
-  assign \$1578  = ~ out_done;
-  assign \$1579  = \$1577  & \$1578 ;
-  assign \$1580  = \$1579  & out_keep[6];
-  assign \$1581  = \$1580  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 76'h8000000000000000000;
-  assign \$1582  = \$1574 [59:40] == \$1581 [59:40];
-  assign \$1583  = ~ in_done;
-  assign \$1584  = in_full & \$1583 ;
-  assign \$1585  = \$1584  & out_full;
-  assign \$1586  = ~ out_done;
-  assign \$1587  = \$1585  & \$1586 ;
-  assign \$1588  = \$1587  & in_keep[1];
-  assign \$1589  = \$1588  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 76'h8000000000000000000;
-  assign \$1590  = ~ in_done;
-  assign \$1591  = in_full & \$1590 ;
-  assign \$1592  = \$1591  & out_full;
-  assign \$1593  = ~ out_done;
-  assign \$1594  = \$1592  & \$1593 ;
-  assign \$1595  = \$1594  & out_keep[6];
-  assign \$1596  = \$1595  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 76'h8000000000000000000;
-  assign \$1597  = \$1589 [75:60] > \$1596 [75:60];
-  assign \$1598  = ~ in_done;
-  assign \$1599  = in_full & \$1598 ;
-  assign \$1600  = \$1599  & out_full;
-  assign \$1601  = ~ out_done;
-  assign \$1602  = \$1600  & \$1601 ;
-  assign \$1603  = \$1602  & in_keep[1];
-  assign \$1604  = \$1603  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 76'h8000000000000000000;
-  assign \$1605  = ~ in_done;
-  assign \$1606  = in_full & \$1605 ;
-  assign \$1607  = \$1606  & out_full;
-  assign \$1608  = ~ out_done;
-  assign \$1609  = \$1607  & \$1608 ;
-  assign \$1610  = \$1609  & out_keep[6];
-  assign \$1611  = \$1610  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 76'h8000000000000000000;
-  assign \$1612  = \$1604 [75:60] == \$1611 [75:60];
-  assign \$1613  = ~ in_done;
-  assign \$1614  = in_full & \$1613 ;
-  assign \$1615  = \$1614  & out_full;
-  assign \$1616  = ~ out_done;
-  assign \$1617  = \$1615  & \$1616 ;
-  assign \$1618  = \$1617  & in_keep[2];
-  assign \$1619  = \$1618  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 76'h8000000000000000000;
-  assign \$1620  = ~ in_done;
-  assign \$1621  = in_full & \$1620 ;
-  assign \$1622  = \$1621  & out_full;
-  assign \$1623  = ~ out_done;
-  assign \$1624  = \$1622  & \$1623 ;
-  assign \$1625  = \$1624  & out_keep[5];
-  assign \$1626  = \$1625  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 76'h8000000000000000000;
-  assign \$1627  = \$1619 [19:0] > \$1626 [19:0];
-  assign \$1628  = ~ in_done;
-  assign \$1629  = in_full & \$1628 ;
-  assign \$1630  = \$1629  & out_full;
-  assign \$1631  = ~ out_done;
-  assign \$1632  = \$1630  & \$1631 ;
-  assign \$1633  = \$1632  & in_keep[2];
-  assign \$1634  = \$1633  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 76'h8000000000000000000;
-  assign \$1635  = ~ in_done;
-  assign \$1636  = in_full & \$1635 ;
-  assign \$1637  = \$1636  & out_full;
-  assign \$1638  = ~ out_done;
-  assign \$1639  = \$1637  & \$1638 ;
-  assign \$1640  = \$1639  & out_keep[5];
-  assign \$1641  = \$1640  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 76'h8000000000000000000;
-  assign \$1642  = \$1634 [19:0] == \$1641 [19:0];
-  assign \$1643  = ~ in_done;
-  assign \$1644  = in_full & \$1643 ;
-  assign \$1645  = \$1644  & out_full;
-  assign \$1646  = ~ out_done;
-  assign \$1647  = \$1645  & \$1646 ;
-  assign \$1648  = \$1647  & in_keep[2];
-  assign \$1649  = \$1648  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 76'h8000000000000000000;
-  assign \$1650  = ~ in_done;
-  assign \$1651  = in_full & \$1650 ;
-  assign \$1652  = \$1651  & out_full;
-  assign \$1653  = ~ out_done;
-  assign \$1654  = \$1652  & \$1653 ;
-  assign \$1655  = \$1654  & out_keep[5];
-  assign \$1656  = \$1655  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 76'h8000000000000000000;
-  assign \$1657  = \$1649 [39:20] > \$1656 [39:20];
-  assign \$1658  = ~ in_done;
-  assign \$1659  = in_full & \$1658 ;
-  assign \$1660  = \$1659  & out_full;
-  assign \$1661  = ~ out_done;
-  assign \$1662  = \$1660  & \$1661 ;
-  assign \$1663  = \$1662  & in_keep[2];
-  assign \$1664  = \$1663  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 76'h8000000000000000000;
-  assign \$1665  = ~ in_done;
-  assign \$1666  = in_full & \$1665 ;
-  assign \$1667  = \$1666  & out_full;
-  assign \$1668  = ~ out_done;
-  assign \$1669  = \$1667  & \$1668 ;
-  assign \$1670  = \$1669  & out_keep[5];
-  assign \$1671  = \$1670  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 76'h8000000000000000000;
-  assign \$1672  = \$1664 [39:20] == \$1671 [39:20];
-  assign \$1673  = ~ in_done;
-  assign \$1674  = in_full & \$1673 ;
-  assign \$1675  = \$1674  & out_full;
-  assign \$1676  = ~ out_done;
-  assign \$1677  = \$1675  & \$1676 ;
-  assign \$1678  = \$1677  & in_keep[2];
-  assign \$1679  = \$1678  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 76'h8000000000000000000;
-  assign \$1680  = ~ in_done;
-  assign \$1681  = in_full & \$1680 ;
-  assign \$1682  = \$1681  & out_full;
-  assign \$1683  = ~ out_done;
-  assign \$1684  = \$1682  & \$1683 ;
-  assign \$1685  = \$1684  & out_keep[5];
-  assign \$1686  = \$1685  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 76'h8000000000000000000;
-  assign \$1687  = \$1679 [59:40] > \$1686 [59:40];
-  assign \$1688  = ~ in_done;
-  assign \$1689  = in_full & \$1688 ;
-  assign \$1690  = \$1689  & out_full;
-  assign \$1691  = ~ out_done;
-  assign \$1692  = \$1690  & \$1691 ;
-  assign \$1693  = \$1692  & in_keep[2];
-  assign \$1694  = \$1693  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 76'h8000000000000000000;
-  assign \$1695  = ~ in_done;
-  assign \$1696  = in_full & \$1695 ;
-  assign \$1697  = \$1696  & out_full;
-  assign \$1698  = ~ out_done;
-  assign \$1699  = \$1697  & \$1698 ;
-  assign \$1700  = \$1699  & out_keep[5];
-  assign \$1701  = \$1700  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 76'h8000000000000000000;
-  assign \$1702  = \$1694 [59:40] == \$1701 [59:40];
-  assign \$1703  = ~ in_done;
-  assign \$1704  = in_full & \$1703 ;
-  assign \$1705  = \$1704  & out_full;
-  assign \$1706  = ~ out_done;
-  assign \$1707  = \$1705  & \$1706 ;
-  assign \$1708  = \$1707  & in_keep[2];
-  assign \$1709  = \$1708  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 76'h8000000000000000000;
-  assign \$1710  = ~ in_done;
-  assign \$1711  = in_full & \$1710 ;
-  assign \$1712  = \$1711  & out_full;
-  assign \$1713  = ~ out_done;
-  assign \$1714  = \$1712  & \$1713 ;
-  assign \$1715  = \$1714  & out_keep[5];
-  assign \$1716  = \$1715  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 76'h8000000000000000000;
-  assign \$1717  = \$1709 [75:60] > \$1716 [75:60];
-  assign \$1718  = ~ in_done;
-  assign \$1719  = in_full & \$1718 ;
-  assign \$1720  = \$1719  & out_full;
-  assign \$1721  = ~ out_done;
-  assign \$1722  = \$1720  & \$1721 ;
-  assign \$1723  = \$1722  & in_keep[2];
-  assign \$1724  = \$1723  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 76'h8000000000000000000;
-  assign \$1725  = ~ in_done;
-  assign \$1726  = in_full & \$1725 ;
-  assign \$1727  = \$1726  & out_full;
-  assign \$1728  = ~ out_done;
-  assign \$1729  = \$1727  & \$1728 ;
-  assign \$1730  = \$1729  & out_keep[5];
-  assign \$1731  = \$1730  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 76'h8000000000000000000;
-  assign \$1732  = \$1724 [75:60] == \$1731 [75:60];
-  assign \$1733  = ~ in_done;
-  assign \$1734  = in_full & \$1733 ;
-  assign \$1735  = \$1734  & out_full;
-  assign \$1736  = ~ out_done;
-  assign \$1737  = \$1735  & \$1736 ;
-  assign \$1738  = \$1737  & in_keep[3];
-  assign \$1739  = \$1738  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 76'h8000000000000000000;
-  assign \$1740  = ~ in_done;
-  assign \$1741  = in_full & \$1740 ;
-  assign \$1742  = \$1741  & out_full;
-  assign \$1743  = ~ out_done;
-  assign \$1744  = \$1742  & \$1743 ;
-  assign \$1745  = \$1744  & out_keep[4];
-  assign \$1746  = \$1745  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 76'h8000000000000000000;
-  assign \$1747  = \$1739 [19:0] > \$1746 [19:0];
-  assign \$1748  = ~ in_done;
-  assign \$1749  = in_full & \$1748 ;
-  assign \$1750  = \$1749  & out_full;
-  assign \$1751  = ~ out_done;
-  assign \$1752  = \$1750  & \$1751 ;
-  assign \$1753  = \$1752  & in_keep[3];
-  assign \$1754  = \$1753  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 76'h8000000000000000000;
-  assign \$1755  = ~ in_done;
-  assign \$1756  = in_full & \$1755 ;
-  assign \$1757  = \$1756  & out_full;
-  assign \$1758  = ~ out_done;
-  assign \$1759  = \$1757  & \$1758 ;
-  assign \$1760  = \$1759  & out_keep[4];
-  assign \$1761  = \$1760  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 76'h8000000000000000000;
-  assign \$1762  = \$1754 [19:0] == \$1761 [19:0];
-  assign \$1763  = ~ in_done;
-  assign \$1764  = in_full & \$1763 ;
-  assign \$1765  = \$1764  & out_full;
-  assign \$1766  = ~ out_done;
-  assign \$1767  = \$1765  & \$1766 ;
-  assign \$1768  = \$1767  & in_keep[3];
-  assign \$1769  = \$1768  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 76'h8000000000000000000;
-  assign \$1770  = ~ in_done;
-  assign \$1771  = in_full & \$1770 ;
-  assign \$1772  = \$1771  & out_full;
-  assign \$1773  = ~ out_done;
-  assign \$1774  = \$1772  & \$1773 ;
-  assign \$1775  = \$1774  & out_keep[4];
-  assign \$1776  = \$1775  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 76'h8000000000000000000;
-  assign \$1777  = \$1769 [39:20] > \$1776 [39:20];
-  assign \$1778  = ~ in_done;
-  assign \$1779  = in_full & \$1778 ;
-  assign \$1780  = \$1779  & out_full;
-  assign \$1781  = ~ out_done;
-  assign \$1782  = \$1780  & \$1781 ;
-  assign \$1783  = \$1782  & in_keep[3];
-  assign \$1784  = \$1783  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 76'h8000000000000000000;
-  assign \$1785  = ~ in_done;
-  assign \$1786  = in_full & \$1785 ;
-  assign \$1787  = \$1786  & out_full;
-  assign \$1788  = ~ out_done;
-  assign \$1789  = \$1787  & \$1788 ;
-  assign \$1790  = \$1789  & out_keep[4];
-  assign \$1791  = \$1790  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 76'h8000000000000000000;
-  assign \$1792  = \$1784 [39:20] == \$1791 [39:20];
-  assign \$1793  = ~ in_done;
-  assign \$1794  = in_full & \$1793 ;
-  assign \$1795  = \$1794  & out_full;
-  assign \$1796  = ~ out_done;
-  assign \$1797  = \$1795  & \$1796 ;
-  assign \$1798  = \$1797  & in_keep[3];
-  assign \$1799  = \$1798  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 76'h8000000000000000000;
-  assign \$1800  = ~ in_done;
-  assign \$1801  = in_full & \$1800 ;
-  assign \$1802  = \$1801  & out_full;
-  assign \$1803  = ~ out_done;
-  assign \$1804  = \$1802  & \$1803 ;
-  assign \$1805  = \$1804  & out_keep[4];
-  assign \$1806  = \$1805  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 76'h8000000000000000000;
-  assign \$1807  = \$1799 [59:40] > \$1806 [59:40];
-  assign \$1808  = ~ in_done;
-  assign \$1809  = in_full & \$1808 ;
-  assign \$1810  = \$1809  & out_full;
-  assign \$1811  = ~ out_done;
-  assign \$1812  = \$1810  & \$1811 ;
-  assign \$1813  = \$1812  & in_keep[3];
-  assign \$1814  = \$1813  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 76'h8000000000000000000;
-  assign \$1815  = ~ in_done;
-  assign \$1816  = in_full & \$1815 ;
-  assign \$1817  = \$1816  & out_full;
-  assign \$1818  = ~ out_done;
-  assign \$1819  = \$1817  & \$1818 ;
-  assign \$1820  = \$1819  & out_keep[4];
-  assign \$1821  = \$1820  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 76'h8000000000000000000;
-  assign \$1822  = \$1814 [59:40] == \$1821 [59:40];
-  assign \$1823  = ~ in_done;
-  assign \$1824  = in_full & \$1823 ;
-  assign \$1825  = \$1824  & out_full;
-  assign \$1826  = ~ out_done;
-  assign \$1827  = \$1825  & \$1826 ;
-  assign \$1828  = \$1827  & in_keep[3];
-  assign \$1829  = \$1828  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 76'h8000000000000000000;
-  assign \$1830  = ~ in_done;
-  assign \$1831  = in_full & \$1830 ;
-  assign \$1832  = \$1831  & out_full;
-  assign \$1833  = ~ out_done;
-  assign \$1834  = \$1832  & \$1833 ;
-  assign \$1835  = \$1834  & out_keep[4];
-  assign \$1836  = \$1835  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 76'h8000000000000000000;
-  assign \$1837  = \$1829 [75:60] > \$1836 [75:60];
-  assign \$1838  = ~ in_done;
-  assign \$1839  = in_full & \$1838 ;
-  assign \$1840  = \$1839  & out_full;
-  assign \$1841  = ~ out_done;
-  assign \$1842  = \$1840  & \$1841 ;
-  assign \$1843  = \$1842  & in_keep[3];
-  assign \$1844  = \$1843  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 76'h8000000000000000000;
-  assign \$1845  = ~ in_done;
-  assign \$1846  = in_full & \$1845 ;
-  assign \$1847  = \$1846  & out_full;
-  assign \$1848  = ~ out_done;
-  assign \$1849  = \$1847  & \$1848 ;
-  assign \$1850  = \$1849  & out_keep[4];
-  assign \$1851  = \$1850  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 76'h8000000000000000000;
-  assign \$1852  = \$1844 [75:60] == \$1851 [75:60];
-  assign \$1853  = ~ in_done;
-  assign \$1854  = in_full & \$1853 ;
-  assign \$1855  = \$1854  & out_full;
-  assign \$1856  = ~ out_done;
-  assign \$1857  = \$1855  & \$1856 ;
-  assign \$1858  = \$1857  & in_keep[4];
-  assign \$1859  = \$1858  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 76'h8000000000000000000;
-  assign \$1860  = ~ in_done;
-  assign \$1861  = in_full & \$1860 ;
-  assign \$1862  = \$1861  & out_full;
-  assign \$1863  = ~ out_done;
-  assign \$1864  = \$1862  & \$1863 ;
-  assign \$1865  = \$1864  & out_keep[3];
-  assign \$1866  = \$1865  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 76'h8000000000000000000;
-  assign \$1867  = \$1859 [19:0] > \$1866 [19:0];
-  assign \$1868  = ~ in_done;
-  assign \$1869  = in_full & \$1868 ;
-  assign \$1870  = \$1869  & out_full;
-  assign \$1871  = ~ out_done;
-  assign \$1872  = \$1870  & \$1871 ;
-  assign \$1873  = \$1872  & in_keep[4];
-  assign \$1874  = \$1873  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 76'h8000000000000000000;
-  assign \$1875  = ~ in_done;
-  assign \$1876  = in_full & \$1875 ;
-  assign \$1877  = \$1876  & out_full;
-  assign \$1878  = ~ out_done;
-  assign \$1879  = \$1877  & \$1878 ;
-  assign \$1880  = \$1879  & out_keep[3];
-  assign \$1881  = \$1880  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 76'h8000000000000000000;
-  assign \$1882  = \$1874 [19:0] == \$1881 [19:0];
-  assign \$1883  = ~ in_done;
-  assign \$1884  = in_full & \$1883 ;
-  assign \$1885  = \$1884  & out_full;
-  assign \$1886  = ~ out_done;
-  assign \$1887  = \$1885  & \$1886 ;
-  assign \$1888  = \$1887  & in_keep[4];
-  assign \$1889  = \$1888  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 76'h8000000000000000000;
-  assign \$1890  = ~ in_done;
-  assign \$1891  = in_full & \$1890 ;
-  assign \$1892  = \$1891  & out_full;
-  assign \$1893  = ~ out_done;
-  assign \$1894  = \$1892  & \$1893 ;
-  assign \$1895  = \$1894  & out_keep[3];
-  assign \$1896  = \$1895  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 76'h8000000000000000000;
-  assign \$1897  = \$1889 [39:20] > \$1896 [39:20];
-  assign \$1898  = ~ in_done;
-  assign \$1899  = in_full & \$1898 ;
-  assign \$1900  = \$1899  & out_full;
-  assign \$1901  = ~ out_done;
-  assign \$1902  = \$1900  & \$1901 ;
-  assign \$1903  = \$1902  & in_keep[4];
-  assign \$1904  = \$1903  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 76'h8000000000000000000;
-  assign \$1905  = ~ in_done;
-  assign \$1906  = in_full & \$1905 ;
-  assign \$1907  = \$1906  & out_full;
-  assign \$1908  = ~ out_done;
-  assign \$1909  = \$1907  & \$1908 ;
-  assign \$1910  = \$1909  & out_keep[3];
-  assign \$1911  = \$1910  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 76'h8000000000000000000;
-  assign \$1912  = \$1904 [39:20] == \$1911 [39:20];
-  assign \$1913  = ~ in_done;
-  assign \$1914  = in_full & \$1913 ;
-  assign \$1915  = \$1914  & out_full;
-  assign \$1916  = ~ out_done;
-  assign \$1917  = \$1915  & \$1916 ;
-  assign \$1918  = \$1917  & in_keep[4];
-  assign \$1919  = \$1918  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 76'h8000000000000000000;
-  assign \$1920  = ~ in_done;
-  assign \$1921  = in_full & \$1920 ;
-  assign \$1922  = \$1921  & out_full;
-  assign \$1923  = ~ out_done;
-  assign \$1924  = \$1922  & \$1923 ;
-  assign \$1925  = \$1924  & out_keep[3];
-  assign \$1926  = \$1925  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 76'h8000000000000000000;
-  assign \$1927  = \$1919 [59:40] > \$1926 [59:40];
-  assign \$1928  = ~ in_done;
-  assign \$1929  = in_full & \$1928 ;
-  assign \$1930  = \$1929  & out_full;
-  assign \$1931  = ~ out_done;
-  assign \$1932  = \$1930  & \$1931 ;
-  assign \$1933  = \$1932  & in_keep[4];
-  assign \$1934  = \$1933  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 76'h8000000000000000000;
-  assign \$1935  = ~ in_done;
-  assign \$1936  = in_full & \$1935 ;
-  assign \$1937  = \$1936  & out_full;
-  assign \$1938  = ~ out_done;
-  assign \$1939  = \$1937  & \$1938 ;
-  assign \$1940  = \$1939  & out_keep[3];
-  assign \$1941  = \$1940  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 76'h8000000000000000000;
-  assign \$1942  = \$1934 [59:40] == \$1941 [59:40];
-  assign \$1943  = ~ in_done;
-  assign \$1944  = in_full & \$1943 ;
-  assign \$1945  = \$1944  & out_full;
-  assign \$1946  = ~ out_done;
-  assign \$1947  = \$1945  & \$1946 ;
-  assign \$1948  = \$1947  & in_keep[4];
-  assign \$1949  = \$1948  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 76'h8000000000000000000;
-  assign \$1950  = ~ in_done;
-  assign \$1951  = in_full & \$1950 ;
-  assign \$1952  = \$1951  & out_full;
-  assign \$1953  = ~ out_done;
-  assign \$1954  = \$1952  & \$1953 ;
-  assign \$1955  = \$1954  & out_keep[3];
-  assign \$1956  = \$1955  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 76'h8000000000000000000;
-  assign \$1957  = \$1949 [75:60] > \$1956 [75:60];
-  assign \$1958  = ~ in_done;
-  assign \$1959  = in_full & \$1958 ;
-  assign \$1960  = \$1959  & out_full;
-  assign \$1961  = ~ out_done;
-  assign \$1962  = \$1960  & \$1961 ;
-  assign \$1963  = \$1962  & in_keep[4];
-  assign \$1964  = \$1963  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 76'h8000000000000000000;
-  assign \$1965  = ~ in_done;
-  assign \$1966  = in_full & \$1965 ;
-  assign \$1967  = \$1966  & out_full;
-  assign \$1968  = ~ out_done;
-  assign \$1969  = \$1967  & \$1968 ;
-  assign \$1970  = \$1969  & out_keep[3];
-  assign \$1971  = \$1970  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 76'h8000000000000000000;
-  assign \$1972  = \$1964 [75:60] == \$1971 [75:60];
-  assign \$1973  = ~ in_done;
-  assign \$1974  = in_full & \$1973 ;
-  assign \$1975  = \$1974  & out_full;
-  assign \$1976  = ~ out_done;
-  assign \$1977  = \$1975  & \$1976 ;
-  assign \$1978  = \$1977  & in_keep[5];
-  assign \$1979  = \$1978  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 76'h8000000000000000000;
-  assign \$1980  = ~ in_done;
-  assign \$1981  = in_full & \$1980 ;
-  assign \$1982  = \$1981  & out_full;
-  assign \$1983  = ~ out_done;
-  assign \$1984  = \$1982  & \$1983 ;
-  assign \$1985  = \$1984  & out_keep[2];
-  assign \$1986  = \$1985  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 76'h8000000000000000000;
-  assign \$1987  = \$1979 [19:0] > \$1986 [19:0];
-  assign \$1988  = ~ in_done;
-  assign \$1989  = in_full & \$1988 ;
-  assign \$1990  = \$1989  & out_full;
-  assign \$1991  = ~ out_done;
-  assign \$1992  = \$1990  & \$1991 ;
-  assign \$1993  = \$1992  & in_keep[5];
-  assign \$1994  = \$1993  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 76'h8000000000000000000;
-  assign \$1995  = ~ in_done;
-  assign \$1996  = in_full & \$1995 ;
-  assign \$1997  = \$1996  & out_full;
-  assign \$1998  = ~ out_done;
-  assign \$1999  = \$1997  & \$1998 ;
-  assign \$2000  = \$1999  & out_keep[2];
-  assign \$2001  = \$2000  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 76'h8000000000000000000;
-  assign \$2002  = \$1994 [19:0] == \$2001 [19:0];
-  assign \$2003  = ~ in_done;
-  assign \$2004  = in_full & \$2003 ;
-  assign \$2005  = \$2004  & out_full;
-  assign \$2006  = ~ out_done;
-  assign \$2007  = \$2005  & \$2006 ;
-  assign \$2008  = \$2007  & in_keep[5];
-  assign \$2009  = \$2008  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 76'h8000000000000000000;
-  assign \$2010  = ~ in_done;
-  assign \$2011  = in_full & \$2010 ;
-  assign \$2012  = \$2011  & out_full;
-  assign \$2013  = ~ out_done;
-  assign \$2014  = \$2012  & \$2013 ;
-  assign \$2015  = \$2014  & out_keep[2];
-  assign \$2016  = \$2015  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 76'h8000000000000000000;
-  assign \$2017  = \$2009 [39:20] > \$2016 [39:20];
-  assign \$2018  = ~ in_done;
-  assign \$2019  = in_full & \$2018 ;
-  assign \$2020  = \$2019  & out_full;
-  assign \$2021  = ~ out_done;
-  assign \$2022  = \$2020  & \$2021 ;
-  assign \$2023  = \$2022  & in_keep[5];
-  assign \$2024  = \$2023  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 76'h8000000000000000000;
-  assign \$2025  = ~ in_done;
-  assign \$2026  = in_full & \$2025 ;
-  assign \$2027  = \$2026  & out_full;
-  assign \$2028  = ~ out_done;
-  assign \$2029  = \$2027  & \$2028 ;
-  assign \$2030  = \$2029  & out_keep[2];
-  assign \$2031  = \$2030  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 76'h8000000000000000000;
-  assign \$2032  = \$2024 [39:20] == \$2031 [39:20];
-  assign \$2033  = ~ in_done;
-  assign \$2034  = in_full & \$2033 ;
-  assign \$2035  = \$2034  & out_full;
-  assign \$2036  = ~ out_done;
-  assign \$2037  = \$2035  & \$2036 ;
-  assign \$2038  = \$2037  & in_keep[5];
-  assign \$2039  = \$2038  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 76'h8000000000000000000;
-  assign \$2040  = ~ in_done;
-  assign \$2041  = in_full & \$2040 ;
-  assign \$2042  = \$2041  & out_full;
-  assign \$2043  = ~ out_done;
-  assign \$2044  = \$2042  & \$2043 ;
-  assign \$2045  = \$2044  & out_keep[2];
-  assign \$2046  = \$2045  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 76'h8000000000000000000;
-  assign \$2047  = \$2039 [59:40] > \$2046 [59:40];
-  assign \$2048  = ~ in_done;
-  assign \$2049  = in_full & \$2048 ;
-  assign \$2050  = \$2049  & out_full;
-  assign \$2051  = ~ out_done;
-  assign \$2052  = \$2050  & \$2051 ;
-  assign \$2053  = \$2052  & in_keep[5];
-  assign \$2054  = \$2053  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 76'h8000000000000000000;
-  assign \$2055  = ~ in_done;
-  assign \$2056  = in_full & \$2055 ;
-  assign \$2057  = \$2056  & out_full;
-  assign \$2058  = ~ out_done;
-  assign \$2059  = \$2057  & \$2058 ;
-  assign \$2060  = \$2059  & out_keep[2];
-  assign \$2061  = \$2060  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 76'h8000000000000000000;
-  assign \$2062  = \$2054 [59:40] == \$2061 [59:40];
-  assign \$2063  = ~ in_done;
-  assign \$2064  = in_full & \$2063 ;
-  assign \$2065  = \$2064  & out_full;
-  assign \$2066  = ~ out_done;
-  assign \$2067  = \$2065  & \$2066 ;
-  assign \$2068  = \$2067  & in_keep[5];
-  assign \$2069  = \$2068  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 76'h8000000000000000000;
-  assign \$2070  = ~ in_done;
-  assign \$2071  = in_full & \$2070 ;
-  assign \$2072  = \$2071  & out_full;
-  assign \$2073  = ~ out_done;
-  assign \$2074  = \$2072  & \$2073 ;
-  assign \$2075  = \$2074  & out_keep[2];
-  assign \$2076  = \$2075  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 76'h8000000000000000000;
-  assign \$2077  = \$2069 [75:60] > \$2076 [75:60];
-  assign \$2078  = ~ in_done;
-  assign \$2079  = in_full & \$2078 ;
-  assign \$2080  = \$2079  & out_full;
-  assign \$2081  = ~ out_done;
-  assign \$2082  = \$2080  & \$2081 ;
-  assign \$2083  = \$2082  & in_keep[5];
-  assign \$2084  = \$2083  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 76'h8000000000000000000;
-  assign \$2085  = ~ in_done;
-  assign \$2086  = in_full & \$2085 ;
-  assign \$2087  = \$2086  & out_full;
-  assign \$2088  = ~ out_done;
-  assign \$2089  = \$2087  & \$2088 ;
-  assign \$2090  = \$2089  & out_keep[2];
-  assign \$2091  = \$2090  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 76'h8000000000000000000;
-  assign \$2092  = \$2084 [75:60] == \$2091 [75:60];
-  assign \$2093  = ~ in_done;
-  assign \$2094  = in_full & \$2093 ;
-  assign \$2095  = \$2094  & out_full;
-  assign \$2096  = ~ out_done;
-  assign \$2097  = \$2095  & \$2096 ;
-  assign \$2098  = \$2097  & in_keep[6];
-  assign \$2099  = \$2098  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 76'h8000000000000000000;
-  assign \$2100  = ~ in_done;
-  assign \$2101  = in_full & \$2100 ;
-  assign \$2102  = \$2101  & out_full;
-  assign \$2103  = ~ out_done;
-  assign \$2104  = \$2102  & \$2103 ;
-  assign \$2105  = \$2104  & out_keep[1];
-  assign \$2106  = \$2105  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 76'h8000000000000000000;
-  assign \$2107  = \$2099 [19:0] > \$2106 [19:0];
-  assign \$2108  = ~ in_done;
-  assign \$2109  = in_full & \$2108 ;
-  assign \$2110  = \$2109  & out_full;
-  assign \$2111  = ~ out_done;
-  assign \$2112  = \$2110  & \$2111 ;
-  assign \$2113  = \$2112  & in_keep[6];
-  assign \$2114  = \$2113  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 76'h8000000000000000000;
-  assign \$2115  = ~ in_done;
-  assign \$2116  = in_full & \$2115 ;
-  assign \$2117  = \$2116  & out_full;
-  assign \$2118  = ~ out_done;
-  assign \$2119  = \$2117  & \$2118 ;
-  assign \$2120  = \$2119  & out_keep[1];
-  assign \$2121  = \$2120  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 76'h8000000000000000000;
-  assign \$2122  = \$2114 [19:0] == \$2121 [19:0];
-  assign \$2123  = ~ in_done;
-  assign \$2124  = in_full & \$2123 ;
-  assign \$2125  = \$2124  & out_full;
-  assign \$2126  = ~ out_done;
-  assign \$2127  = \$2125  & \$2126 ;
-  assign \$2128  = \$2127  & in_keep[6];
-  assign \$2129  = \$2128  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 76'h8000000000000000000;
-  assign \$2130  = ~ in_done;
-  assign \$2131  = in_full & \$2130 ;
-  assign \$2132  = \$2131  & out_full;
-  assign \$2133  = ~ out_done;
-  assign \$2134  = \$2132  & \$2133 ;
-  assign \$2135  = \$2134  & out_keep[1];
-  assign \$2136  = \$2135  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 76'h8000000000000000000;
-  assign \$2137  = \$2129 [39:20] > \$2136 [39:20];
-  assign \$2138  = ~ in_done;
-  assign \$2139  = in_full & \$2138 ;
-  assign \$2140  = \$2139  & out_full;
-  assign \$2141  = ~ out_done;
-  assign \$2142  = \$2140  & \$2141 ;
-  assign \$2143  = \$2142  & in_keep[6];
-  assign \$2144  = \$2143  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 76'h8000000000000000000;
-  assign \$2145  = ~ in_done;
-  assign \$2146  = in_full & \$2145 ;
-  assign \$2147  = \$2146  & out_full;
-  assign \$2148  = ~ out_done;
-  assign \$2149  = \$2147  & \$2148 ;
-  assign \$2150  = \$2149  & out_keep[1];
-  assign \$2151  = \$2150  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 76'h8000000000000000000;
-  assign \$2152  = \$2144 [39:20] == \$2151 [39:20];
-  assign \$2153  = ~ in_done;
-  assign \$2154  = in_full & \$2153 ;
-  assign \$2155  = \$2154  & out_full;
-  assign \$2156  = ~ out_done;
-  assign \$2157  = \$2155  & \$2156 ;
-  assign \$2158  = \$2157  & in_keep[6];
-  assign \$2159  = \$2158  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 76'h8000000000000000000;
-  assign \$2160  = ~ in_done;
-  assign \$2161  = in_full & \$2160 ;
-  assign \$2162  = \$2161  & out_full;
-  assign \$2163  = ~ out_done;
-  assign \$2164  = \$2162  & \$2163 ;
-  assign \$2165  = \$2164  & out_keep[1];
-  assign \$2166  = \$2165  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 76'h8000000000000000000;
-  assign \$2167  = \$2159 [59:40] > \$2166 [59:40];
-  assign \$2168  = ~ in_done;
-  assign \$2169  = in_full & \$2168 ;
-  assign \$2170  = \$2169  & out_full;
-  assign \$2171  = ~ out_done;
-  assign \$2172  = \$2170  & \$2171 ;
-  assign \$2173  = \$2172  & in_keep[6];
-  assign \$2174  = \$2173  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 76'h8000000000000000000;
-  assign \$2175  = ~ in_done;
-  assign \$2176  = in_full & \$2175 ;
-  assign \$2177  = \$2176  & out_full;
-  assign \$2178  = ~ out_done;
-  assign \$2179  = \$2177  & \$2178 ;
-  assign \$2180  = \$2179  & out_keep[1];
-  assign \$2181  = \$2180  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 76'h8000000000000000000;
-  assign \$2182  = \$2174 [59:40] == \$2181 [59:40];
-  assign \$2183  = ~ in_done;
-  assign \$2184  = in_full & \$2183 ;
-  assign \$2185  = \$2184  & out_full;
-  assign \$2186  = ~ out_done;
-  assign \$2187  = \$2185  & \$2186 ;
-  assign \$2188  = \$2187  & in_keep[6];
-  assign \$2189  = \$2188  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 76'h8000000000000000000;
-  assign \$2190  = ~ in_done;
-  assign \$2191  = in_full & \$2190 ;
-  assign \$2192  = \$2191  & out_full;
-  assign \$2193  = ~ out_done;
-  assign \$2194  = \$2192  & \$2193 ;
-  assign \$2195  = \$2194  & out_keep[1];
-  assign \$2196  = \$2195  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 76'h8000000000000000000;
-  assign \$2197  = \$2189 [75:60] > \$2196 [75:60];
-  assign \$2198  = ~ in_done;
-  assign \$2199  = in_full & \$2198 ;
-  assign \$2200  = \$2199  & out_full;
-  assign \$2201  = ~ out_done;
-  assign \$2202  = \$2200  & \$2201 ;
-  assign \$2203  = \$2202  & in_keep[6];
-  assign \$2204  = \$2203  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 76'h8000000000000000000;
-  assign \$2205  = ~ in_done;
-  assign \$2206  = in_full & \$2205 ;
-  assign \$2207  = \$2206  & out_full;
-  assign \$2208  = ~ out_done;
-  assign \$2209  = \$2207  & \$2208 ;
-  assign \$2210  = \$2209  & out_keep[1];
-  assign \$2211  = \$2210  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 76'h8000000000000000000;
-  assign \$2212  = \$2204 [75:60] == \$2211 [75:60];
-  assign \$2213  = ~ in_done;
-  assign \$2214  = in_full & \$2213 ;
-  assign \$2215  = \$2214  & out_full;
-  assign \$2216  = ~ out_done;
-  assign \$2217  = \$2215  & \$2216 ;
-  assign \$2218  = \$2217  & in_keep[7];
-  assign \$2219  = \$2218  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 76'h8000000000000000000;
-  assign \$2220  = ~ in_done;
-  assign \$2221  = in_full & \$2220 ;
-  assign \$2222  = \$2221  & out_full;
-  assign \$2223  = ~ out_done;
-  assign \$2224  = \$2222  & \$2223 ;
-  assign \$2225  = \$2224  & out_keep[0];
-  assign \$2226  = \$2225  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 76'h8000000000000000000;
-  assign \$2227  = \$2219 [19:0] > \$2226 [19:0];
-  assign \$2228  = ~ in_done;
-  assign \$2229  = in_full & \$2228 ;
-  assign \$2230  = \$2229  & out_full;
-  assign \$2231  = ~ out_done;
-  assign \$2232  = \$2230  & \$2231 ;
-  assign \$2233  = \$2232  & in_keep[7];
-  assign \$2234  = \$2233  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 76'h8000000000000000000;
-  assign \$2235  = ~ in_done;
-  assign \$2236  = in_full & \$2235 ;
-  assign \$2237  = \$2236  & out_full;
-  assign \$2238  = ~ out_done;
-  assign \$2239  = \$2237  & \$2238 ;
-  assign \$2240  = \$2239  & out_keep[0];
-  assign \$2241  = \$2240  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 76'h8000000000000000000;
-  assign \$2242  = \$2234 [19:0] == \$2241 [19:0];
-  assign \$2243  = ~ in_done;
-  assign \$2244  = in_full & \$2243 ;
-  assign \$2245  = \$2244  & out_full;
-  assign \$2246  = ~ out_done;
-  assign \$2247  = \$2245  & \$2246 ;
-  assign \$2248  = \$2247  & in_keep[7];
-  assign \$2249  = \$2248  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 76'h8000000000000000000;
-  assign \$2250  = ~ in_done;
-  assign \$2251  = in_full & \$2250 ;
-  assign \$2252  = \$2251  & out_full;
-  assign \$2253  = ~ out_done;
-  assign \$2254  = \$2252  & \$2253 ;
-  assign \$2255  = \$2254  & out_keep[0];
-  assign \$2256  = \$2255  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 76'h8000000000000000000;
-  assign \$2257  = \$2249 [39:20] > \$2256 [39:20];
-  assign \$2258  = ~ in_done;
-  assign \$2259  = in_full & \$2258 ;
-  assign \$2260  = \$2259  & out_full;
-  assign \$2261  = ~ out_done;
-  assign \$2262  = \$2260  & \$2261 ;
-  assign \$2263  = \$2262  & in_keep[7];
-  assign \$2264  = \$2263  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 76'h8000000000000000000;
-  assign \$2265  = ~ in_done;
-  assign \$2266  = in_full & \$2265 ;
-  assign \$2267  = \$2266  & out_full;
-  assign \$2268  = ~ out_done;
-  assign \$2269  = \$2267  & \$2268 ;
-  assign \$2270  = \$2269  & out_keep[0];
-  assign \$2271  = \$2270  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 76'h8000000000000000000;
-  assign \$2272  = \$2264 [39:20] == \$2271 [39:20];
-  assign \$2273  = ~ in_done;
-  assign \$2274  = in_full & \$2273 ;
-  assign \$2275  = \$2274  & out_full;
-  assign \$2276  = ~ out_done;
-  assign \$2277  = \$2275  & \$2276 ;
-  assign \$2278  = \$2277  & in_keep[7];
-  assign \$2279  = \$2278  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 76'h8000000000000000000;
-  assign \$2280  = ~ in_done;
-  assign \$2281  = in_full & \$2280 ;
-  assign \$2282  = \$2281  & out_full;
-  assign \$2283  = ~ out_done;
-  assign \$2284  = \$2282  & \$2283 ;
-  assign \$2285  = \$2284  & out_keep[0];
-  assign \$2286  = \$2285  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 76'h8000000000000000000;
-  assign \$2287  = \$2279 [59:40] > \$2286 [59:40];
-  assign \$2288  = ~ in_done;
-  assign \$2289  = in_full & \$2288 ;
-  assign \$2290  = \$2289  & out_full;
-  assign \$2291  = ~ out_done;
-  assign \$2292  = \$2290  & \$2291 ;
-  assign \$2293  = \$2292  & in_keep[7];
-  assign \$2294  = \$2293  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 76'h8000000000000000000;
-  assign \$2295  = ~ in_done;
-  assign \$2296  = in_full & \$2295 ;
-  assign \$2297  = \$2296  & out_full;
-  assign \$2298  = ~ out_done;
-  assign \$2299  = \$2297  & \$2298 ;
-  assign \$2300  = \$2299  & out_keep[0];
-  assign \$2301  = \$2300  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 76'h8000000000000000000;
-  assign \$2302  = \$2294 [59:40] == \$2301 [59:40];
-  assign \$2303  = ~ in_done;
-  assign \$2304  = in_full & \$2303 ;
-  assign \$2305  = \$2304  & out_full;
-  assign \$2306  = ~ out_done;
-  assign \$2307  = \$2305  & \$2306 ;
-  assign \$2308  = \$2307  & in_keep[7];
-  assign \$2309  = \$2308  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 76'h8000000000000000000;
-  assign \$2310  = ~ in_done;
-  assign \$2311  = in_full & \$2310 ;
-  assign \$2312  = \$2311  & out_full;
-  assign \$2313  = ~ out_done;
-  assign \$2314  = \$2312  & \$2313 ;
-  assign \$2315  = \$2314  & out_keep[0];
-  assign \$2316  = \$2315  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 76'h8000000000000000000;
-  assign \$2317  = \$2309 [75:60] > \$2316 [75:60];
-  assign \$2318  = ~ in_done;
-  assign \$2319  = in_full & \$2318 ;
-  assign \$2320  = \$2319  & out_full;
-  assign \$2321  = ~ out_done;
-  assign \$2322  = \$2320  & \$2321 ;
-  assign \$2323  = \$2322  & in_keep[7];
-  assign \$2324  = \$2323  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 76'h8000000000000000000;
-  assign \$2325  = ~ in_done;
-  assign \$2326  = in_full & \$2325 ;
-  assign \$2327  = \$2326  & out_full;
-  assign \$2328  = ~ out_done;
-  assign \$2329  = \$2327  & \$2328 ;
-  assign \$2330  = \$2329  & out_keep[0];
-  assign \$2331  = \$2330  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 76'h8000000000000000000;
-  assign \$2332  = \$2324 [75:60] == \$2331 [75:60];
-  assign \$2333  = merge0_eq0_1 & merge0_gt0_0;
-  assign \$2334  = merge0_gt0_1 | \$2333 ;
-  assign \$2335  = merge0_eq0_2 & \$2334 ;
-  assign \$2336  = merge0_gt0_2 | \$2335 ;
-  assign \$2337  = merge0_eq0_3 & \$2336 ;
-  assign \$2338  = merge0_gt0_3 | \$2337 ;
-  assign \$2339  = \$2338  ? merge0_in8 : merge0_in0;
-  assign \$2340  = merge0_eq1_1 & merge0_gt1_0;
-  assign \$2341  = merge0_gt1_1 | \$2340 ;
-  assign \$2342  = merge0_eq1_2 & \$2341 ;
-  assign \$2343  = merge0_gt1_2 | \$2342 ;
-  assign \$2344  = merge0_eq1_3 & \$2343 ;
-  assign \$2345  = merge0_gt1_3 | \$2344 ;
-  assign \$2346  = \$2345  ? merge0_in9 : merge0_in1;
-  assign \$2347  = merge0_eq2_1 & merge0_gt2_0;
-  assign \$2348  = merge0_gt2_1 | \$2347 ;
-  assign \$2349  = merge0_eq2_2 & \$2348 ;
-  assign \$2350  = merge0_gt2_2 | \$2349 ;
-  assign \$2351  = merge0_eq2_3 & \$2350 ;
-  assign \$2352  = merge0_gt2_3 | \$2351 ;
-  assign \$2353  = \$2352  ? merge0_in10 : merge0_in2;
-  assign \$2354  = merge0_eq3_1 & merge0_gt3_0;
-  assign \$2355  = merge0_gt3_1 | \$2354 ;
-  assign \$2356  = merge0_eq3_2 & \$2355 ;
-  assign \$2357  = merge0_gt3_2 | \$2356 ;
-  assign \$2358  = merge0_eq3_3 & \$2357 ;
-  assign \$2359  = merge0_gt3_3 | \$2358 ;
-  assign \$2360  = \$2359  ? merge0_in11 : merge0_in3;
-  assign \$2361  = merge0_eq4_1 & merge0_gt4_0;
-  assign \$2362  = merge0_gt4_1 | \$2361 ;
-  assign \$2363  = merge0_eq4_2 & \$2362 ;
-  assign \$2364  = merge0_gt4_2 | \$2363 ;
-  assign \$2365  = merge0_eq4_3 & \$2364 ;
-  assign \$2366  = merge0_gt4_3 | \$2365 ;
-  assign \$2367  = \$2366  ? merge0_in12 : merge0_in4;
-  assign \$2368  = merge0_eq5_1 & merge0_gt5_0;
-  assign \$2369  = merge0_gt5_1 | \$2368 ;
-  assign \$2370  = merge0_eq5_2 & \$2369 ;
-  assign \$2371  = merge0_gt5_2 | \$2370 ;
-  assign \$2372  = merge0_eq5_3 & \$2371 ;
-  assign \$2373  = merge0_gt5_3 | \$2372 ;
-  assign \$2374  = \$2373  ? merge0_in13 : merge0_in5;
-  assign \$2375  = merge0_eq6_1 & merge0_gt6_0;
-  assign \$2376  = merge0_gt6_1 | \$2375 ;
-  assign \$2377  = merge0_eq6_2 & \$2376 ;
-  assign \$2378  = merge0_gt6_2 | \$2377 ;
-  assign \$2379  = merge0_eq6_3 & \$2378 ;
-  assign \$2380  = merge0_gt6_3 | \$2379 ;
-  assign \$2381  = \$2380  ? merge0_in14 : merge0_in6;
-  assign \$2382  = merge0_eq7_1 & merge0_gt7_0;
-  assign \$2383  = merge0_gt7_1 | \$2382 ;
-  assign \$2384  = merge0_eq7_2 & \$2383 ;
-  assign \$2385  = merge0_gt7_2 | \$2384 ;
-  assign \$2386  = merge0_eq7_3 & \$2385 ;
-  assign \$2387  = merge0_gt7_3 | \$2386 ;
-  assign \$2388  = \$2387  ? merge0_in15 : merge0_in7;
-  assign \$2389  = merge0_eq0_1 & merge0_gt0_0;
-  assign \$2390  = merge0_gt0_1 | \$2389 ;
-  assign \$2391  = merge0_eq0_2 & \$2390 ;
-  assign \$2392  = merge0_gt0_2 | \$2391 ;
-  assign \$2393  = merge0_eq0_3 & \$2392 ;
-  assign \$2394  = merge0_gt0_3 | \$2393 ;
-  assign \$2395  = \$2394  ? merge0_in0 : merge0_in8;
-  assign \$2396  = merge0_eq1_1 & merge0_gt1_0;
-  assign \$2397  = merge0_gt1_1 | \$2396 ;
-  assign \$2398  = merge0_eq1_2 & \$2397 ;
-  assign \$2399  = merge0_gt1_2 | \$2398 ;
-  assign \$2400  = merge0_eq1_3 & \$2399 ;
-  assign \$2401  = merge0_gt1_3 | \$2400 ;
-  assign \$2402  = \$2401  ? merge0_in1 : merge0_in9;
-  assign \$2403  = merge0_eq2_1 & merge0_gt2_0;
-  assign \$2404  = merge0_gt2_1 | \$2403 ;
-  assign \$2405  = merge0_eq2_2 & \$2404 ;
-  assign \$2406  = merge0_gt2_2 | \$2405 ;
-  assign \$2407  = merge0_eq2_3 & \$2406 ;
-  assign \$2408  = merge0_gt2_3 | \$2407 ;
-  assign \$2409  = \$2408  ? merge0_in2 : merge0_in10;
-  assign \$2410  = merge0_eq3_1 & merge0_gt3_0;
-  assign \$2411  = merge0_gt3_1 | \$2410 ;
-  assign \$2412  = merge0_eq3_2 & \$2411 ;
-  assign \$2413  = merge0_gt3_2 | \$2412 ;
-  assign \$2414  = merge0_eq3_3 & \$2413 ;
-  assign \$2415  = merge0_gt3_3 | \$2414 ;
-  assign \$2416  = \$2415  ? merge0_in3 : merge0_in11;
-  assign \$2417  = merge0_eq4_1 & merge0_gt4_0;
-  assign \$2418  = merge0_gt4_1 | \$2417 ;
-  assign \$2419  = merge0_eq4_2 & \$2418 ;
-  assign \$2420  = merge0_gt4_2 | \$2419 ;
-  assign \$2421  = merge0_eq4_3 & \$2420 ;
-  assign \$2422  = merge0_gt4_3 | \$2421 ;
-  assign \$2423  = \$2422  ? merge0_in4 : merge0_in12;
-  assign \$2424  = merge0_eq5_1 & merge0_gt5_0;
-  assign \$2425  = merge0_gt5_1 | \$2424 ;
-  assign \$2426  = merge0_eq5_2 & \$2425 ;
-  assign \$2427  = merge0_gt5_2 | \$2426 ;
-  assign \$2428  = merge0_eq5_3 & \$2427 ;
-  assign \$2429  = merge0_gt5_3 | \$2428 ;
-  assign \$2430  = \$2429  ? merge0_in5 : merge0_in13;
-  assign \$2431  = merge0_eq6_1 & merge0_gt6_0;
-  assign \$2432  = merge0_gt6_1 | \$2431 ;
-  assign \$2433  = merge0_eq6_2 & \$2432 ;
-  assign \$2434  = merge0_gt6_2 | \$2433 ;
-  assign \$2435  = merge0_eq6_3 & \$2434 ;
-  assign \$2436  = merge0_gt6_3 | \$2435 ;
-  assign \$2437  = \$2436  ? merge0_in6 : merge0_in14;
-  assign \$2438  = merge0_eq7_1 & merge0_gt7_0;
-  assign \$2439  = merge0_gt7_1 | \$2438 ;
-  assign \$2440  = merge0_eq7_2 & \$2439 ;
-  assign \$2441  = merge0_gt7_2 | \$2440 ;
-  assign \$2442  = merge0_eq7_3 & \$2441 ;
-  assign \$2443  = merge0_gt7_3 | \$2442 ;
-  assign \$2444  = \$2443  ? merge0_in7 : merge0_in15;
-  assign \$2445  = merge0_lane0[19:0] > merge0_lane4[19:0];
-  assign \$2446  = merge0_lane0[19:0] == merge0_lane4[19:0];
-  assign \$2447  = merge0_lane0[39:20] > merge0_lane4[39:20];
-  assign \$2448  = merge0_lane0[39:20] == merge0_lane4[39:20];
-  assign \$2449  = merge0_lane0[59:40] > merge0_lane4[59:40];
-  assign \$2450  = merge0_lane0[59:40] == merge0_lane4[59:40];
-  assign \$2451  = merge0_lane0[75:60] > merge0_lane4[75:60];
-  assign \$2452  = merge0_lane0[75:60] == merge0_lane4[75:60];
-  assign \$2453  = merge0_lane1[19:0] > merge0_lane5[19:0];
-  assign \$2454  = merge0_lane1[19:0] == merge0_lane5[19:0];
-  assign \$2455  = merge0_lane1[39:20] > merge0_lane5[39:20];
-  assign \$2456  = merge0_lane1[39:20] == merge0_lane5[39:20];
-  assign \$2457  = merge0_lane1[59:40] > merge0_lane5[59:40];
-  assign \$2458  = merge0_lane1[59:40] == merge0_lane5[59:40];
-  assign \$2459  = merge0_lane1[75:60] > merge0_lane5[75:60];
-  assign \$2460  = merge0_lane1[75:60] == merge0_lane5[75:60];
-  assign \$2461  = merge0_lane2[19:0] > merge0_lane6[19:0];
-  assign \$2462  = merge0_lane2[19:0] == merge0_lane6[19:0];
-  assign \$2463  = merge0_lane2[39:20] > merge0_lane6[39:20];
-  assign \$2464  = merge0_lane2[39:20] == merge0_lane6[39:20];
-  assign \$2465  = merge0_lane2[59:40] > merge0_lane6[59:40];
-  assign \$2466  = merge0_lane2[59:40] == merge0_lane6[59:40];
-  assign \$2467  = merge0_lane2[75:60] > merge0_lane6[75:60];
-  assign \$2468  = merge0_lane2[75:60] == merge0_lane6[75:60];
-  assign \$2469  = merge0_lane3[19:0] > merge0_lane7[19:0];
-  assign \$2470  = merge0_lane3[19:0] == merge0_lane7[19:0];
-  assign \$2471  = merge0_lane3[39:20] > merge0_lane7[39:20];
-  assign \$2472  = merge0_lane3[39:20] == merge0_lane7[39:20];
-  assign \$2473  = merge0_lane3[59:40] > merge0_lane7[59:40];
-  assign \$2474  = merge0_lane3[59:40] == merge0_lane7[59:40];
-  assign \$2475  = merge0_lane3[75:60] > merge0_lane7[75:60];
-  assign \$2476  = merge0_lane3[75:60] == merge0_lane7[75:60];
-  assign \$2477  = merge0_lane8[19:0] > merge0_lane12[19:0];
-  assign \$2478  = merge0_lane8[19:0] == merge0_lane12[19:0];
-  assign \$2479  = merge0_lane8[39:20] > merge0_lane12[39:20];
-  assign \$2480  = merge0_lane8[39:20] == merge0_lane12[39:20];
-  assign \$2481  = merge0_lane8[59:40] > merge0_lane12[59:40];
-  assign \$2482  = merge0_lane8[59:40] == merge0_lane12[59:40];
-  assign \$2483  = merge0_lane8[75:60] > merge0_lane12[75:60];
-  assign \$2484  = merge0_lane8[75:60] == merge0_lane12[75:60];
-  assign \$2485  = merge0_lane9[19:0] > merge0_lane13[19:0];
-  assign \$2486  = merge0_lane9[19:0] == merge0_lane13[19:0];
-  assign \$2487  = merge0_lane9[39:20] > merge0_lane13[39:20];
-  assign \$2488  = merge0_lane9[39:20] == merge0_lane13[39:20];
-  assign \$2489  = merge0_lane9[59:40] > merge0_lane13[59:40];
-  assign \$2490  = merge0_lane9[59:40] == merge0_lane13[59:40];
-  assign \$2491  = merge0_lane9[75:60] > merge0_lane13[75:60];
-  assign \$2492  = merge0_lane9[75:60] == merge0_lane13[75:60];
-  assign \$2493  = merge0_lane10[19:0] > merge0_lane14[19:0];
-  assign \$2494  = merge0_lane10[19:0] == merge0_lane14[19:0];
-  assign \$2495  = merge0_lane10[39:20] > merge0_lane14[39:20];
-  assign \$2496  = merge0_lane10[39:20] == merge0_lane14[39:20];
-  assign \$2497  = merge0_lane10[59:40] > merge0_lane14[59:40];
-  assign \$2498  = merge0_lane10[59:40] == merge0_lane14[59:40];
-  assign \$2499  = merge0_lane10[75:60] > merge0_lane14[75:60];
-  assign \$2500  = merge0_lane10[75:60] == merge0_lane14[75:60];
-  assign \$2501  = merge0_lane11[19:0] > merge0_lane15[19:0];
-  assign \$2502  = merge0_lane11[19:0] == merge0_lane15[19:0];
-  assign \$2503  = merge0_lane11[39:20] > merge0_lane15[39:20];
-  assign \$2504  = merge0_lane11[39:20] == merge0_lane15[39:20];
-  assign \$2505  = merge0_lane11[59:40] > merge0_lane15[59:40];
-  assign \$2506  = merge0_lane11[59:40] == merge0_lane15[59:40];
-  assign \$2507  = merge0_lane11[75:60] > merge0_lane15[75:60];
-  assign \$2508  = merge0_lane11[75:60] == merge0_lane15[75:60];
-  assign \$2509  = merge1_eq0_1 & merge1_gt0_0;
-  assign \$2510  = merge1_gt0_1 | \$2509 ;
-  assign \$2511  = merge1_eq0_2 & \$2510 ;
-  assign \$2512  = merge1_gt0_2 | \$2511 ;
-  assign \$2513  = merge1_eq0_3 & \$2512 ;
-  assign \$2514  = merge1_gt0_3 | \$2513 ;
-  assign \$2515  = \$2514  ? merge1_in4 : merge1_in0;
-  assign \$2516  = merge1_eq1_1 & merge1_gt1_0;
-  assign \$2517  = merge1_gt1_1 | \$2516 ;
-  assign \$2518  = merge1_eq1_2 & \$2517 ;
-  assign \$2519  = merge1_gt1_2 | \$2518 ;
-  assign \$2520  = merge1_eq1_3 & \$2519 ;
-  assign \$2521  = merge1_gt1_3 | \$2520 ;
-  assign \$2522  = \$2521  ? merge1_in5 : merge1_in1;
-  assign \$2523  = merge1_eq2_1 & merge1_gt2_0;
-  assign \$2524  = merge1_gt2_1 | \$2523 ;
-  assign \$2525  = merge1_eq2_2 & \$2524 ;
-  assign \$2526  = merge1_gt2_2 | \$2525 ;
-  assign \$2527  = merge1_eq2_3 & \$2526 ;
-  assign \$2528  = merge1_gt2_3 | \$2527 ;
-  assign \$2529  = \$2528  ? merge1_in6 : merge1_in2;
-  assign \$2530  = merge1_eq3_1 & merge1_gt3_0;
-  assign \$2531  = merge1_gt3_1 | \$2530 ;
-  assign \$2532  = merge1_eq3_2 & \$2531 ;
-  assign \$2533  = merge1_gt3_2 | \$2532 ;
-  assign \$2534  = merge1_eq3_3 & \$2533 ;
-  assign \$2535  = merge1_gt3_3 | \$2534 ;
-  assign \$2536  = \$2535  ? merge1_in7 : merge1_in3;
-  assign \$2537  = merge1_eq0_1 & merge1_gt0_0;
-  assign \$2538  = merge1_gt0_1 | \$2537 ;
-  assign \$2539  = merge1_eq0_2 & \$2538 ;
-  assign \$2540  = merge1_gt0_2 | \$2539 ;
-  assign \$2541  = merge1_eq0_3 & \$2540 ;
-  assign \$2542  = merge1_gt0_3 | \$2541 ;
-  assign \$2543  = \$2542  ? merge1_in0 : merge1_in4;
-  assign \$2544  = merge1_eq1_1 & merge1_gt1_0;
-  assign \$2545  = merge1_gt1_1 | \$2544 ;
-  assign \$2546  = merge1_eq1_2 & \$2545 ;
-  assign \$2547  = merge1_gt1_2 | \$2546 ;
-  assign \$2548  = merge1_eq1_3 & \$2547 ;
-  assign \$2549  = merge1_gt1_3 | \$2548 ;
-  assign \$2550  = \$2549  ? merge1_in1 : merge1_in5;
-  assign \$2551  = merge1_eq2_1 & merge1_gt2_0;
-  assign \$2552  = merge1_gt2_1 | \$2551 ;
-  assign \$2553  = merge1_eq2_2 & \$2552 ;
-  assign \$2554  = merge1_gt2_2 | \$2553 ;
-  assign \$2555  = merge1_eq2_3 & \$2554 ;
-  assign \$2556  = merge1_gt2_3 | \$2555 ;
-  assign \$2557  = \$2556  ? merge1_in2 : merge1_in6;
-  assign \$2558  = merge1_eq3_1 & merge1_gt3_0;
-  assign \$2559  = merge1_gt3_1 | \$2558 ;
-  assign \$2560  = merge1_eq3_2 & \$2559 ;
-  assign \$2561  = merge1_gt3_2 | \$2560 ;
-  assign \$2562  = merge1_eq3_3 & \$2561 ;
-  assign \$2563  = merge1_gt3_3 | \$2562 ;
-  assign \$2564  = \$2563  ? merge1_in3 : merge1_in7;
-  assign \$2565  = merge1_eq8_1 & merge1_gt8_0;
-  assign \$2566  = merge1_gt8_1 | \$2565 ;
-  assign \$2567  = merge1_eq8_2 & \$2566 ;
-  assign \$2568  = merge1_gt8_2 | \$2567 ;
-  assign \$2569  = merge1_eq8_3 & \$2568 ;
-  assign \$2570  = merge1_gt8_3 | \$2569 ;
-  assign \$2571  = \$2570  ? merge1_in12 : merge1_in8;
-  assign \$2572  = merge1_eq9_1 & merge1_gt9_0;
-  assign \$2573  = merge1_gt9_1 | \$2572 ;
-  assign \$2574  = merge1_eq9_2 & \$2573 ;
-  assign \$2575  = merge1_gt9_2 | \$2574 ;
-  assign \$2576  = merge1_eq9_3 & \$2575 ;
-  assign \$2577  = merge1_gt9_3 | \$2576 ;
-  assign \$2578  = \$2577  ? merge1_in13 : merge1_in9;
-  assign \$2579  = merge1_eq10_1 & merge1_gt10_0;
-  assign \$2580  = merge1_gt10_1 | \$2579 ;
-  assign \$2581  = merge1_eq10_2 & \$2580 ;
-  assign \$2582  = merge1_gt10_2 | \$2581 ;
-  assign \$2583  = merge1_eq10_3 & \$2582 ;
-  assign \$2584  = merge1_gt10_3 | \$2583 ;
-  assign \$2585  = \$2584  ? merge1_in14 : merge1_in10;
-  assign \$2586  = merge1_eq11_1 & merge1_gt11_0;
-  assign \$2587  = merge1_gt11_1 | \$2586 ;
-  assign \$2588  = merge1_eq11_2 & \$2587 ;
-  assign \$2589  = merge1_gt11_2 | \$2588 ;
-  assign \$2590  = merge1_eq11_3 & \$2589 ;
-  assign \$2591  = merge1_gt11_3 | \$2590 ;
-  assign \$2592  = \$2591  ? merge1_in15 : merge1_in11;
-  assign \$2593  = merge1_eq8_1 & merge1_gt8_0;
-  assign \$2594  = merge1_gt8_1 | \$2593 ;
-  assign \$2595  = merge1_eq8_2 & \$2594 ;
-  assign \$2596  = merge1_gt8_2 | \$2595 ;
-  assign \$2597  = merge1_eq8_3 & \$2596 ;
-  assign \$2598  = merge1_gt8_3 | \$2597 ;
-  assign \$2599  = \$2598  ? merge1_in8 : merge1_in12;
-  assign \$2600  = merge1_eq9_1 & merge1_gt9_0;
-  assign \$2601  = merge1_gt9_1 | \$2600 ;
-  assign \$2602  = merge1_eq9_2 & \$2601 ;
-  assign \$2603  = merge1_gt9_2 | \$2602 ;
-  assign \$2604  = merge1_eq9_3 & \$2603 ;
-  assign \$2605  = merge1_gt9_3 | \$2604 ;
-  assign \$2606  = \$2605  ? merge1_in9 : merge1_in13;
-  assign \$2607  = merge1_eq10_1 & merge1_gt10_0;
-  assign \$2608  = merge1_gt10_1 | \$2607 ;
-  assign \$2609  = merge1_eq10_2 & \$2608 ;
-  assign \$2610  = merge1_gt10_2 | \$2609 ;
-  assign \$2611  = merge1_eq10_3 & \$2610 ;
-  assign \$2612  = merge1_gt10_3 | \$2611 ;
-  assign \$2613  = \$2612  ? merge1_in10 : merge1_in14;
-  assign \$2614  = merge1_eq11_1 & merge1_gt11_0;
-  assign \$2615  = merge1_gt11_1 | \$2614 ;
-  assign \$2616  = merge1_eq11_2 & \$2615 ;
-  assign \$2617  = merge1_gt11_2 | \$2616 ;
-  assign \$2618  = merge1_eq11_3 & \$2617 ;
-  assign \$2619  = merge1_gt11_3 | \$2618 ;
-  assign \$2620  = \$2619  ? merge1_in11 : merge1_in15;
-  assign \$2621  = merge1_lane0[19:0] > merge1_lane2[19:0];
-  assign \$2622  = merge1_lane0[19:0] == merge1_lane2[19:0];
-  assign \$2623  = merge1_lane0[39:20] > merge1_lane2[39:20];
-  assign \$2624  = merge1_lane0[39:20] == merge1_lane2[39:20];
-  assign \$2625  = merge1_lane0[59:40] > merge1_lane2[59:40];
-  assign \$2626  = merge1_lane0[59:40] == merge1_lane2[59:40];
-  assign \$2627  = merge1_lane0[75:60] > merge1_lane2[75:60];
-  assign \$2628  = merge1_lane0[75:60] == merge1_lane2[75:60];
-  assign \$2629  = merge1_lane1[19:0] > merge1_lane3[19:0];
-  assign \$2630  = merge1_lane1[19:0] == merge1_lane3[19:0];
-  assign \$2631  = merge1_lane1[39:20] > merge1_lane3[39:20];
-  assign \$2632  = merge1_lane1[39:20] == merge1_lane3[39:20];
-  assign \$2633  = merge1_lane1[59:40] > merge1_lane3[59:40];
-  assign \$2634  = merge1_lane1[59:40] == merge1_lane3[59:40];
-  assign \$2635  = merge1_lane1[75:60] > merge1_lane3[75:60];
-  assign \$2636  = merge1_lane1[75:60] == merge1_lane3[75:60];
-  assign \$2637  = merge1_lane4[19:0] > merge1_lane6[19:0];
-  assign \$2638  = merge1_lane4[19:0] == merge1_lane6[19:0];
-  assign \$2639  = merge1_lane4[39:20] > merge1_lane6[39:20];
-  assign \$2640  = merge1_lane4[39:20] == merge1_lane6[39:20];
-  assign \$2641  = merge1_lane4[59:40] > merge1_lane6[59:40];
-  assign \$2642  = merge1_lane4[59:40] == merge1_lane6[59:40];
-  assign \$2643  = merge1_lane4[75:60] > merge1_lane6[75:60];
-  assign \$2644  = merge1_lane4[75:60] == merge1_lane6[75:60];
-  assign \$2645  = merge1_lane5[19:0] > merge1_lane7[19:0];
-  assign \$2646  = merge1_lane5[19:0] == merge1_lane7[19:0];
-  assign \$2647  = merge1_lane5[39:20] > merge1_lane7[39:20];
-  assign \$2648  = merge1_lane5[39:20] == merge1_lane7[39:20];
-  assign \$2649  = merge1_lane5[59:40] > merge1_lane7[59:40];
-  assign \$2650  = merge1_lane5[59:40] == merge1_lane7[59:40];
-  assign \$2651  = merge1_lane5[75:60] > merge1_lane7[75:60];
-  assign \$2652  = merge1_lane5[75:60] == merge1_lane7[75:60];
-  assign \$2653  = merge1_lane8[19:0] > merge1_lane10[19:0];
-  assign \$2654  = merge1_lane8[19:0] == merge1_lane10[19:0];
-  assign \$2655  = merge1_lane8[39:20] > merge1_lane10[39:20];
-  assign \$2656  = merge1_lane8[39:20] == merge1_lane10[39:20];
-  assign \$2657  = merge1_lane8[59:40] > merge1_lane10[59:40];
-  assign \$2658  = merge1_lane8[59:40] == merge1_lane10[59:40];
-  assign \$2659  = merge1_lane8[75:60] > merge1_lane10[75:60];
-  assign \$2660  = merge1_lane8[75:60] == merge1_lane10[75:60];
-  assign \$2661  = merge1_lane9[19:0] > merge1_lane11[19:0];
-  assign \$2662  = merge1_lane9[19:0] == merge1_lane11[19:0];
-  assign \$2663  = merge1_lane9[39:20] > merge1_lane11[39:20];
-  assign \$2664  = merge1_lane9[39:20] == merge1_lane11[39:20];
-  assign \$2665  = merge1_lane9[59:40] > merge1_lane11[59:40];
-  assign \$2666  = merge1_lane9[59:40] == merge1_lane11[59:40];
-  assign \$2667  = merge1_lane9[75:60] > merge1_lane11[75:60];
-  assign \$2668  = merge1_lane9[75:60] == merge1_lane11[75:60];
-  assign \$2669  = merge1_lane12[19:0] > merge1_lane14[19:0];
-  assign \$2670  = merge1_lane12[19:0] == merge1_lane14[19:0];
-  assign \$2671  = merge1_lane12[39:20] > merge1_lane14[39:20];
-  assign \$2672  = merge1_lane12[39:20] == merge1_lane14[39:20];
-  assign \$2673  = merge1_lane12[59:40] > merge1_lane14[59:40];
-  assign \$2674  = merge1_lane12[59:40] == merge1_lane14[59:40];
-  assign \$2675  = merge1_lane12[75:60] > merge1_lane14[75:60];
-  assign \$2676  = merge1_lane12[75:60] == merge1_lane14[75:60];
-  assign \$2677  = merge1_lane13[19:0] > merge1_lane15[19:0];
-  assign \$2678  = merge1_lane13[19:0] == merge1_lane15[19:0];
-  assign \$2679  = merge1_lane13[39:20] > merge1_lane15[39:20];
-  assign \$2680  = merge1_lane13[39:20] == merge1_lane15[39:20];
-  assign \$2681  = merge1_lane13[59:40] > merge1_lane15[59:40];
-  assign \$2682  = merge1_lane13[59:40] == merge1_lane15[59:40];
-  assign \$2683  = merge1_lane13[75:60] > merge1_lane15[75:60];
-  assign \$2684  = merge1_lane13[75:60] == merge1_lane15[75:60];
-  assign \$2685  = merge2_eq0_1 & merge2_gt0_0;
-  assign \$2686  = merge2_gt0_1 | \$2685 ;
-  assign \$2687  = merge2_eq0_2 & \$2686 ;
-  assign \$2688  = merge2_gt0_2 | \$2687 ;
-  assign \$2689  = merge2_eq0_3 & \$2688 ;
-  assign \$2690  = merge2_gt0_3 | \$2689 ;
-  assign \$2691  = \$2690  ? merge2_in2 : merge2_in0;
-  assign \$2692  = merge2_eq1_1 & merge2_gt1_0;
-  assign \$2693  = merge2_gt1_1 | \$2692 ;
-  assign \$2694  = merge2_eq1_2 & \$2693 ;
-  assign \$2695  = merge2_gt1_2 | \$2694 ;
-  assign \$2696  = merge2_eq1_3 & \$2695 ;
-  assign \$2697  = merge2_gt1_3 | \$2696 ;
-  assign \$2698  = \$2697  ? merge2_in3 : merge2_in1;
-  assign \$2699  = merge2_eq0_1 & merge2_gt0_0;
-  assign \$2700  = merge2_gt0_1 | \$2699 ;
-  assign \$2701  = merge2_eq0_2 & \$2700 ;
-  assign \$2702  = merge2_gt0_2 | \$2701 ;
-  assign \$2703  = merge2_eq0_3 & \$2702 ;
-  assign \$2704  = merge2_gt0_3 | \$2703 ;
-  assign \$2705  = \$2704  ? merge2_in0 : merge2_in2;
-  assign \$2706  = merge2_eq1_1 & merge2_gt1_0;
-  assign \$2707  = merge2_gt1_1 | \$2706 ;
-  assign \$2708  = merge2_eq1_2 & \$2707 ;
-  assign \$2709  = merge2_gt1_2 | \$2708 ;
-  assign \$2710  = merge2_eq1_3 & \$2709 ;
-  assign \$2711  = merge2_gt1_3 | \$2710 ;
-  assign \$2712  = \$2711  ? merge2_in1 : merge2_in3;
-  assign \$2713  = merge2_eq4_1 & merge2_gt4_0;
-  assign \$2714  = merge2_gt4_1 | \$2713 ;
-  assign \$2715  = merge2_eq4_2 & \$2714 ;
-  assign \$2716  = merge2_gt4_2 | \$2715 ;
-  assign \$2717  = merge2_eq4_3 & \$2716 ;
-  assign \$2718  = merge2_gt4_3 | \$2717 ;
-  assign \$2719  = \$2718  ? merge2_in6 : merge2_in4;
-  assign \$2720  = merge2_eq5_1 & merge2_gt5_0;
-  assign \$2721  = merge2_gt5_1 | \$2720 ;
-  assign \$2722  = merge2_eq5_2 & \$2721 ;
-  assign \$2723  = merge2_gt5_2 | \$2722 ;
-  assign \$2724  = merge2_eq5_3 & \$2723 ;
-  assign \$2725  = merge2_gt5_3 | \$2724 ;
-  assign \$2726  = \$2725  ? merge2_in7 : merge2_in5;
-  assign \$2727  = merge2_eq4_1 & merge2_gt4_0;
-  assign \$2728  = merge2_gt4_1 | \$2727 ;
-  assign \$2729  = merge2_eq4_2 & \$2728 ;
-  assign \$2730  = merge2_gt4_2 | \$2729 ;
-  assign \$2731  = merge2_eq4_3 & \$2730 ;
-  assign \$2732  = merge2_gt4_3 | \$2731 ;
-  assign \$2733  = \$2732  ? merge2_in4 : merge2_in6;
-  assign \$2734  = merge2_eq5_1 & merge2_gt5_0;
-  assign \$2735  = merge2_gt5_1 | \$2734 ;
-  assign \$2736  = merge2_eq5_2 & \$2735 ;
-  assign \$2737  = merge2_gt5_2 | \$2736 ;
-  assign \$2738  = merge2_eq5_3 & \$2737 ;
-  assign \$2739  = merge2_gt5_3 | \$2738 ;
-  assign \$2740  = \$2739  ? merge2_in5 : merge2_in7;
-  assign \$2741  = merge2_eq8_1 & merge2_gt8_0;
-  assign \$2742  = merge2_gt8_1 | \$2741 ;
-  assign \$2743  = merge2_eq8_2 & \$2742 ;
-  assign \$2744  = merge2_gt8_2 | \$2743 ;
-  assign \$2745  = merge2_eq8_3 & \$2744 ;
-  assign \$2746  = merge2_gt8_3 | \$2745 ;
-  assign \$2747  = \$2746  ? merge2_in10 : merge2_in8;
-  assign \$2748  = merge2_eq9_1 & merge2_gt9_0;
-  assign \$2749  = merge2_gt9_1 | \$2748 ;
-  assign \$2750  = merge2_eq9_2 & \$2749 ;
-  assign \$2751  = merge2_gt9_2 | \$2750 ;
-  assign \$2752  = merge2_eq9_3 & \$2751 ;
-  assign \$2753  = merge2_gt9_3 | \$2752 ;
-  assign \$2754  = \$2753  ? merge2_in11 : merge2_in9;
-  assign \$2755  = merge2_eq8_1 & merge2_gt8_0;
-  assign \$2756  = merge2_gt8_1 | \$2755 ;
-  assign \$2757  = merge2_eq8_2 & \$2756 ;
-  assign \$2758  = merge2_gt8_2 | \$2757 ;
-  assign \$2759  = merge2_eq8_3 & \$2758 ;
-  assign \$2760  = merge2_gt8_3 | \$2759 ;
-  assign \$2761  = \$2760  ? merge2_in8 : merge2_in10;
-  assign \$2762  = merge2_eq9_1 & merge2_gt9_0;
-  assign \$2763  = merge2_gt9_1 | \$2762 ;
-  assign \$2764  = merge2_eq9_2 & \$2763 ;
-  assign \$2765  = merge2_gt9_2 | \$2764 ;
-  assign \$2766  = merge2_eq9_3 & \$2765 ;
-  assign \$2767  = merge2_gt9_3 | \$2766 ;
-  assign \$2768  = \$2767  ? merge2_in9 : merge2_in11;
-  assign \$2769  = merge2_eq12_1 & merge2_gt12_0;
-  assign \$2770  = merge2_gt12_1 | \$2769 ;
-  assign \$2771  = merge2_eq12_2 & \$2770 ;
-  assign \$2772  = merge2_gt12_2 | \$2771 ;
-  assign \$2773  = merge2_eq12_3 & \$2772 ;
-  assign \$2774  = merge2_gt12_3 | \$2773 ;
-  assign \$2775  = \$2774  ? merge2_in14 : merge2_in12;
-  assign \$2776  = merge2_eq13_1 & merge2_gt13_0;
-  assign \$2777  = merge2_gt13_1 | \$2776 ;
-  assign \$2778  = merge2_eq13_2 & \$2777 ;
-  assign \$2779  = merge2_gt13_2 | \$2778 ;
-  assign \$2780  = merge2_eq13_3 & \$2779 ;
-  assign \$2781  = merge2_gt13_3 | \$2780 ;
-  assign \$2782  = \$2781  ? merge2_in15 : merge2_in13;
-  assign \$2783  = merge2_eq12_1 & merge2_gt12_0;
-  assign \$2784  = merge2_gt12_1 | \$2783 ;
-  assign \$2785  = merge2_eq12_2 & \$2784 ;
-  assign \$2786  = merge2_gt12_2 | \$2785 ;
-  assign \$2787  = merge2_eq12_3 & \$2786 ;
-  assign \$2788  = merge2_gt12_3 | \$2787 ;
-  assign \$2789  = \$2788  ? merge2_in12 : merge2_in14;
-  assign \$2790  = merge2_eq13_1 & merge2_gt13_0;
-  assign \$2791  = merge2_gt13_1 | \$2790 ;
-  assign \$2792  = merge2_eq13_2 & \$2791 ;
-  assign \$2793  = merge2_gt13_2 | \$2792 ;
-  assign \$2794  = merge2_eq13_3 & \$2793 ;
-  assign \$2795  = merge2_gt13_3 | \$2794 ;
-  assign \$2796  = \$2795  ? merge2_in13 : merge2_in15;
-  assign \$2797  = merge2_lane0[19:0] > merge2_lane1[19:0];
-  assign \$2798  = merge2_lane0[19:0] == merge2_lane1[19:0];
-  assign \$2799  = merge2_lane0[39:20] > merge2_lane1[39:20];
-  assign \$2800  = merge2_lane0[39:20] == merge2_lane1[39:20];
-  assign \$2801  = merge2_lane0[59:40] > merge2_lane1[59:40];
-  assign \$2802  = merge2_lane0[59:40] == merge2_lane1[59:40];
-  assign \$2803  = merge2_lane0[75:60] > merge2_lane1[75:60];
-  assign \$2804  = merge2_lane0[75:60] == merge2_lane1[75:60];
-  assign \$2805  = merge2_lane2[19:0] > merge2_lane3[19:0];
-  assign \$2806  = merge2_lane2[19:0] == merge2_lane3[19:0];
-  assign \$2807  = merge2_lane2[39:20] > merge2_lane3[39:20];
-  assign \$2808  = merge2_lane2[39:20] == merge2_lane3[39:20];
-  assign \$2809  = merge2_lane2[59:40] > merge2_lane3[59:40];
-  assign \$2810  = merge2_lane2[59:40] == merge2_lane3[59:40];
-  assign \$2811  = merge2_lane2[75:60] > merge2_lane3[75:60];
-  assign \$2812  = merge2_lane2[75:60] == merge2_lane3[75:60];
-  assign \$2813  = merge2_lane4[19:0] > merge2_lane5[19:0];
-  assign \$2814  = merge2_lane4[19:0] == merge2_lane5[19:0];
-  assign \$2815  = merge2_lane4[39:20] > merge2_lane5[39:20];
-  assign \$2816  = merge2_lane4[39:20] == merge2_lane5[39:20];
-  assign \$2817  = merge2_lane4[59:40] > merge2_lane5[59:40];
-  assign \$2818  = merge2_lane4[59:40] == merge2_lane5[59:40];
-  assign \$2819  = merge2_lane4[75:60] > merge2_lane5[75:60];
-  assign \$2820  = merge2_lane4[75:60] == merge2_lane5[75:60];
-  assign \$2821  = merge2_lane6[19:0] > merge2_lane7[19:0];
-  assign \$2822  = merge2_lane6[19:0] == merge2_lane7[19:0];
-  assign \$2823  = merge2_lane6[39:20] > merge2_lane7[39:20];
-  assign \$2824  = merge2_lane6[39:20] == merge2_lane7[39:20];
-  assign \$2825  = merge2_lane6[59:40] > merge2_lane7[59:40];
-  assign \$2826  = merge2_lane6[59:40] == merge2_lane7[59:40];
-  assign \$2827  = merge2_lane6[75:60] > merge2_lane7[75:60];
-  assign \$2828  = merge2_lane6[75:60] == merge2_lane7[75:60];
-  assign \$2829  = merge2_lane8[19:0] > merge2_lane9[19:0];
-  assign \$2830  = merge2_lane8[19:0] == merge2_lane9[19:0];
-  assign \$2831  = merge2_lane8[39:20] > merge2_lane9[39:20];
-  assign \$2832  = merge2_lane8[39:20] == merge2_lane9[39:20];
-  assign \$2833  = merge2_lane8[59:40] > merge2_lane9[59:40];
-  assign \$2834  = merge2_lane8[59:40] == merge2_lane9[59:40];
-  assign \$2835  = merge2_lane8[75:60] > merge2_lane9[75:60];
-  assign \$2836  = merge2_lane8[75:60] == merge2_lane9[75:60];
-  assign \$2837  = merge2_lane10[19:0] > merge2_lane11[19:0];
-  assign \$2838  = merge2_lane10[19:0] == merge2_lane11[19:0];
-  assign \$2839  = merge2_lane10[39:20] > merge2_lane11[39:20];
-  assign \$2840  = merge2_lane10[39:20] == merge2_lane11[39:20];
-  assign \$2841  = merge2_lane10[59:40] > merge2_lane11[59:40];
-  assign \$2842  = merge2_lane10[59:40] == merge2_lane11[59:40];
-  assign \$2843  = merge2_lane10[75:60] > merge2_lane11[75:60];
-  assign \$2844  = merge2_lane10[75:60] == merge2_lane11[75:60];
-  assign \$2845  = merge2_lane12[19:0] > merge2_lane13[19:0];
-  assign \$2846  = merge2_lane12[19:0] == merge2_lane13[19:0];
-  assign \$2847  = merge2_lane12[39:20] > merge2_lane13[39:20];
-  assign \$2848  = merge2_lane12[39:20] == merge2_lane13[39:20];
-  assign \$2849  = merge2_lane12[59:40] > merge2_lane13[59:40];
-  assign \$2850  = merge2_lane12[59:40] == merge2_lane13[59:40];
-  assign \$2851  = merge2_lane12[75:60] > merge2_lane13[75:60];
-  assign \$2852  = merge2_lane12[75:60] == merge2_lane13[75:60];
-  assign \$2853  = merge2_lane14[19:0] > merge2_lane15[19:0];
-  assign \$2854  = merge2_lane14[19:0] == merge2_lane15[19:0];
-  assign \$2855  = merge2_lane14[39:20] > merge2_lane15[39:20];
-  assign \$2856  = merge2_lane14[39:20] == merge2_lane15[39:20];
-  assign \$2857  = merge2_lane14[59:40] > merge2_lane15[59:40];
-  assign \$2858  = merge2_lane14[59:40] == merge2_lane15[59:40];
-  assign \$2859  = merge2_lane14[75:60] > merge2_lane15[75:60];
-  assign \$2860  = merge2_lane14[75:60] == merge2_lane15[75:60];
-  assign \$2861  = merge3_eq0_1 & merge3_gt0_0;
-  assign \$2862  = merge3_gt0_1 | \$2861 ;
-  assign \$2863  = merge3_eq0_2 & \$2862 ;
-  assign \$2864  = merge3_gt0_2 | \$2863 ;
-  assign \$2865  = merge3_eq0_3 & \$2864 ;
-  assign \$2866  = merge3_gt0_3 | \$2865 ;
-  assign \$2867  = \$2866  ? merge3_in1 : merge3_in0;
-  assign \$2868  = merge3_eq0_1 & merge3_gt0_0;
-  assign \$2869  = merge3_gt0_1 | \$2868 ;
-  assign \$2870  = merge3_eq0_2 & \$2869 ;
-  assign \$2871  = merge3_gt0_2 | \$2870 ;
-  assign \$2872  = merge3_eq0_3 & \$2871 ;
-  assign \$2873  = merge3_gt0_3 | \$2872 ;
-  assign \$2874  = \$2873  ? merge3_in0 : merge3_in1;
-  assign \$2875  = merge3_eq2_1 & merge3_gt2_0;
-  assign \$2876  = merge3_gt2_1 | \$2875 ;
-  assign \$2877  = merge3_eq2_2 & \$2876 ;
-  assign \$2878  = merge3_gt2_2 | \$2877 ;
-  assign \$2879  = merge3_eq2_3 & \$2878 ;
-  assign \$2880  = merge3_gt2_3 | \$2879 ;
-  assign \$2881  = \$2880  ? merge3_in3 : merge3_in2;
-  assign \$2882  = merge3_eq2_1 & merge3_gt2_0;
-  assign \$2883  = merge3_gt2_1 | \$2882 ;
-  assign \$2884  = merge3_eq2_2 & \$2883 ;
-  assign \$2885  = merge3_gt2_2 | \$2884 ;
-  assign \$2886  = merge3_eq2_3 & \$2885 ;
-  assign \$2887  = merge3_gt2_3 | \$2886 ;
-  assign \$2888  = \$2887  ? merge3_in2 : merge3_in3;
-  assign \$2889  = merge3_eq4_1 & merge3_gt4_0;
-  assign \$2890  = merge3_gt4_1 | \$2889 ;
-  assign \$2891  = merge3_eq4_2 & \$2890 ;
-  assign \$2892  = merge3_gt4_2 | \$2891 ;
-  assign \$2893  = merge3_eq4_3 & \$2892 ;
-  assign \$2894  = merge3_gt4_3 | \$2893 ;
-  assign \$2895  = \$2894  ? merge3_in5 : merge3_in4;
-  assign \$2896  = merge3_eq4_1 & merge3_gt4_0;
-  assign \$2897  = merge3_gt4_1 | \$2896 ;
-  assign \$2898  = merge3_eq4_2 & \$2897 ;
-  assign \$2899  = merge3_gt4_2 | \$2898 ;
-  assign \$2900  = merge3_eq4_3 & \$2899 ;
-  assign \$2901  = merge3_gt4_3 | \$2900 ;
-  assign \$2902  = \$2901  ? merge3_in4 : merge3_in5;
-  assign \$2903  = merge3_eq6_1 & merge3_gt6_0;
-  assign \$2904  = merge3_gt6_1 | \$2903 ;
-  assign \$2905  = merge3_eq6_2 & \$2904 ;
-  assign \$2906  = merge3_gt6_2 | \$2905 ;
-  assign \$2907  = merge3_eq6_3 & \$2906 ;
-  assign \$2908  = merge3_gt6_3 | \$2907 ;
-  assign \$2909  = \$2908  ? merge3_in7 : merge3_in6;
-  assign \$2910  = merge3_eq6_1 & merge3_gt6_0;
-  assign \$2911  = merge3_gt6_1 | \$2910 ;
-  assign \$2912  = merge3_eq6_2 & \$2911 ;
-  assign \$2913  = merge3_gt6_2 | \$2912 ;
-  assign \$2914  = merge3_eq6_3 & \$2913 ;
-  assign \$2915  = merge3_gt6_3 | \$2914 ;
-  assign \$2916  = \$2915  ? merge3_in6 : merge3_in7;
-  assign \$2917  = merge3_eq8_1 & merge3_gt8_0;
-  assign \$2918  = merge3_gt8_1 | \$2917 ;
-  assign \$2919  = merge3_eq8_2 & \$2918 ;
-  assign \$2920  = merge3_gt8_2 | \$2919 ;
-  assign \$2921  = merge3_eq8_3 & \$2920 ;
-  assign \$2922  = merge3_gt8_3 | \$2921 ;
-  assign \$2923  = \$2922  ? merge3_in9 : merge3_in8;
-  assign \$2924  = merge3_eq8_1 & merge3_gt8_0;
-  assign \$2925  = merge3_gt8_1 | \$2924 ;
-  assign \$2926  = merge3_eq8_2 & \$2925 ;
-  assign \$2927  = merge3_gt8_2 | \$2926 ;
-  assign \$2928  = merge3_eq8_3 & \$2927 ;
-  assign \$2929  = merge3_gt8_3 | \$2928 ;
-  assign \$2930  = \$2929  ? merge3_in8 : merge3_in9;
-  assign \$2931  = merge3_eq10_1 & merge3_gt10_0;
-  assign \$2932  = merge3_gt10_1 | \$2931 ;
-  assign \$2933  = merge3_eq10_2 & \$2932 ;
-  assign \$2934  = merge3_gt10_2 | \$2933 ;
-  assign \$2935  = merge3_eq10_3 & \$2934 ;
-  assign \$2936  = merge3_gt10_3 | \$2935 ;
-  assign \$2937  = \$2936  ? merge3_in11 : merge3_in10;
-  assign \$2938  = merge3_eq10_1 & merge3_gt10_0;
-  assign \$2939  = merge3_gt10_1 | \$2938 ;
-  assign \$2940  = merge3_eq10_2 & \$2939 ;
-  assign \$2941  = merge3_gt10_2 | \$2940 ;
-  assign \$2942  = merge3_eq10_3 & \$2941 ;
-  assign \$2943  = merge3_gt10_3 | \$2942 ;
-  assign \$2944  = \$2943  ? merge3_in10 : merge3_in11;
-  assign \$2945  = merge3_eq12_1 & merge3_gt12_0;
-  assign \$2946  = merge3_gt12_1 | \$2945 ;
-  assign \$2947  = merge3_eq12_2 & \$2946 ;
-  assign \$2948  = merge3_gt12_2 | \$2947 ;
-  assign \$2949  = merge3_eq12_3 & \$2948 ;
-  assign \$2950  = merge3_gt12_3 | \$2949 ;
-  assign \$2951  = \$2950  ? merge3_in13 : merge3_in12;
-  assign \$2952  = merge3_eq12_1 & merge3_gt12_0;
-  assign \$2953  = merge3_gt12_1 | \$2952 ;
-  assign \$2954  = merge3_eq12_2 & \$2953 ;
-  assign \$2955  = merge3_gt12_2 | \$2954 ;
-  assign \$2956  = merge3_eq12_3 & \$2955 ;
-  assign \$2957  = merge3_gt12_3 | \$2956 ;
-  assign \$2958  = \$2957  ? merge3_in12 : merge3_in13;
-  assign \$2959  = merge3_eq14_1 & merge3_gt14_0;
-  assign \$2960  = merge3_gt14_1 | \$2959 ;
-  assign \$2961  = merge3_eq14_2 & \$2960 ;
-  assign \$2962  = merge3_gt14_2 | \$2961 ;
-  assign \$2963  = merge3_eq14_3 & \$2962 ;
-  assign \$2964  = merge3_gt14_3 | \$2963 ;
-  assign \$2965  = \$2964  ? merge3_in15 : merge3_in14;
-  assign \$2966  = merge3_eq14_1 & merge3_gt14_0;
-  assign \$2967  = merge3_gt14_1 | \$2966 ;
-  assign \$2968  = merge3_eq14_2 & \$2967 ;
-  assign \$2969  = merge3_gt14_2 | \$2968 ;
-  assign \$2970  = merge3_eq14_3 & \$2969 ;
-  assign \$2971  = merge3_gt14_3 | \$2970 ;
-  assign \$2972  = \$2971  ? merge3_in14 : merge3_in15;
-  assign \$2973  = merge3_lane0[75] | merge3_lane1[75];
-  assign \$2974  = ~ \$2973 ;
-  assign \$2975  = merge3_lane0[12] != merge3_lane1[12];
-  assign \$2976  = \$2974  & \$2975 ;
-  assign \$2977  = merge3_lane0[75:13] == merge3_lane1[75:13];
-  assign \$2978  = \$2976  & \$2977 ;
-  assign \$2979  = merge3_lane0[12] ? merge3_lane1[11:0] : merge3_lane0[11:0];
-  assign \$2980  = merge3_lane0[12] ? merge3_lane0[11:0] : merge3_lane1[11:0];
-  assign \$2981  = merge3_lane1[75] | merge3_lane2[75];
-  assign \$2982  = ~ \$2981 ;
-  assign \$2983  = merge3_lane1[12] != merge3_lane2[12];
-  assign \$2984  = \$2982  & \$2983 ;
-  assign \$2985  = merge3_lane1[75:13] == merge3_lane2[75:13];
-  assign \$2986  = \$2984  & \$2985 ;
-  assign \$2987  = merge3_lane1[12] ? merge3_lane2[11:0] : merge3_lane1[11:0];
-  assign \$2988  = merge3_lane1[12] ? merge3_lane1[11:0] : merge3_lane2[11:0];
-  assign \$2989  = merge3_lane2[75] | merge3_lane3[75];
-  assign \$2990  = ~ \$2989 ;
-  assign \$2991  = merge3_lane2[12] != merge3_lane3[12];
-  assign \$2992  = \$2990  & \$2991 ;
-  assign \$2993  = merge3_lane2[75:13] == merge3_lane3[75:13];
-  assign \$2994  = \$2992  & \$2993 ;
-  assign \$2995  = merge3_lane2[12] ? merge3_lane3[11:0] : merge3_lane2[11:0];
-  assign \$2996  = merge3_lane2[12] ? merge3_lane2[11:0] : merge3_lane3[11:0];
-  assign \$2997  = merge3_lane3[75] | merge3_lane4[75];
-  assign \$2998  = ~ \$2997 ;
-  assign \$2999  = merge3_lane3[12] != merge3_lane4[12];
-  assign \$3000  = \$2998  & \$2999 ;
-  assign \$3001  = merge3_lane3[75:13] == merge3_lane4[75:13];
-  assign \$3002  = \$3000  & \$3001 ;
-  assign \$3003  = merge3_lane3[12] ? merge3_lane4[11:0] : merge3_lane3[11:0];
-  assign \$3004  = merge3_lane3[12] ? merge3_lane3[11:0] : merge3_lane4[11:0];
-  assign \$3005  = merge3_lane4[75] | merge3_lane5[75];
-  assign \$3006  = ~ \$3005 ;
-  assign \$3007  = merge3_lane4[12] != merge3_lane5[12];
-  assign \$3008  = \$3006  & \$3007 ;
-  assign \$3009  = merge3_lane4[75:13] == merge3_lane5[75:13];
-  assign \$3010  = \$3008  & \$3009 ;
-  assign \$3011  = merge3_lane4[12] ? merge3_lane5[11:0] : merge3_lane4[11:0];
-  assign \$3012  = merge3_lane4[12] ? merge3_lane4[11:0] : merge3_lane5[11:0];
-  assign \$3013  = merge3_lane5[75] | merge3_lane6[75];
-  assign \$3014  = ~ \$3013 ;
-  assign \$3015  = merge3_lane5[12] != merge3_lane6[12];
-  assign \$3016  = \$3014  & \$3015 ;
-  assign \$3017  = merge3_lane5[75:13] == merge3_lane6[75:13];
-  assign \$3018  = \$3016  & \$3017 ;
-  assign \$3019  = merge3_lane5[12] ? merge3_lane6[11:0] : merge3_lane5[11:0];
-  assign \$3020  = merge3_lane5[12] ? merge3_lane5[11:0] : merge3_lane6[11:0];
-  assign \$3021  = merge3_lane6[75] | merge3_lane7[75];
-  assign \$3022  = ~ \$3021 ;
-  assign \$3023  = merge3_lane6[12] != merge3_lane7[12];
-  assign \$3024  = \$3022  & \$3023 ;
-  assign \$3025  = merge3_lane6[75:13] == merge3_lane7[75:13];
-  assign \$3026  = \$3024  & \$3025 ;
-  assign \$3027  = merge3_lane6[12] ? merge3_lane7[11:0] : merge3_lane6[11:0];
-  assign \$3028  = merge3_lane6[12] ? merge3_lane6[11:0] : merge3_lane7[11:0];
-  assign \$3029  = merge3_lane7[75] | merge3_lane8[75];
-  assign \$3030  = ~ \$3029 ;
-  assign \$3031  = merge3_lane7[12] != merge3_lane8[12];
-  assign \$3032  = \$3030  & \$3031 ;
-  assign \$3033  = merge3_lane7[75:13] == merge3_lane8[75:13];
-  assign \$3034  = \$3032  & \$3033 ;
-  assign \$3035  = merge3_lane7[12] ? merge3_lane8[11:0] : merge3_lane7[11:0];
-  assign \$3036  = merge3_lane7[12] ? merge3_lane7[11:0] : merge3_lane8[11:0];
-  assign \$3037  = merge3_lane8[75] | merge3_lane9[75];
-  assign \$3038  = ~ \$3037 ;
-  assign \$3039  = merge3_lane8[12] != merge3_lane9[12];
-  assign \$3040  = \$3038  & \$3039 ;
-  assign \$3041  = merge3_lane8[75:13] == merge3_lane9[75:13];
-  assign \$3042  = \$3040  & \$3041 ;
-  assign \$3043  = merge3_lane8[12] ? merge3_lane9[11:0] : merge3_lane8[11:0];
-  assign \$3044  = merge3_lane8[12] ? merge3_lane8[11:0] : merge3_lane9[11:0];
-  assign \$3045  = merge3_lane9[75] | merge3_lane10[75];
-  assign \$3046  = ~ \$3045 ;
-  assign \$3047  = merge3_lane9[12] != merge3_lane10[12];
-  assign \$3048  = \$3046  & \$3047 ;
-  assign \$3049  = merge3_lane9[75:13] == merge3_lane10[75:13];
-  assign \$3050  = \$3048  & \$3049 ;
-  assign \$3051  = merge3_lane9[12] ? merge3_lane10[11:0] : merge3_lane9[11:0];
-  assign \$3052  = merge3_lane9[12] ? merge3_lane9[11:0] : merge3_lane10[11:0];
-  assign \$3053  = merge3_lane10[75] | merge3_lane11[75];
-  assign \$3054  = ~ \$3053 ;
-  assign \$3055  = merge3_lane10[12] != merge3_lane11[12];
-  assign \$3056  = \$3054  & \$3055 ;
-  assign \$3057  = merge3_lane10[75:13] == merge3_lane11[75:13];
-  assign \$3058  = \$3056  & \$3057 ;
-  assign \$3059  = merge3_lane10[12] ? merge3_lane11[11:0] : merge3_lane10[11:0];
-  assign \$3060  = merge3_lane10[12] ? merge3_lane10[11:0] : merge3_lane11[11:0];
-  assign \$3061  = merge3_lane11[75] | merge3_lane12[75];
-  assign \$3062  = ~ \$3061 ;
-  assign \$3063  = merge3_lane11[12] != merge3_lane12[12];
-  assign \$3064  = \$3062  & \$3063 ;
-  assign \$3065  = merge3_lane11[75:13] == merge3_lane12[75:13];
-  assign \$3066  = \$3064  & \$3065 ;
-  assign \$3067  = merge3_lane11[12] ? merge3_lane12[11:0] : merge3_lane11[11:0];
-  assign \$3068  = merge3_lane11[12] ? merge3_lane11[11:0] : merge3_lane12[11:0];
-  assign \$3069  = merge3_lane12[75] | merge3_lane13[75];
-  assign \$3070  = ~ \$3069 ;
-  assign \$3071  = merge3_lane12[12] != merge3_lane13[12];
-  assign \$3072  = \$3070  & \$3071 ;
-  assign \$3073  = merge3_lane12[75:13] == merge3_lane13[75:13];
-  assign \$3074  = \$3072  & \$3073 ;
-  assign \$3075  = merge3_lane12[12] ? merge3_lane13[11:0] : merge3_lane12[11:0];
-  assign \$3076  = merge3_lane12[12] ? merge3_lane12[11:0] : merge3_lane13[11:0];
-  assign \$3077  = merge3_lane13[75] | merge3_lane14[75];
-  assign \$3078  = ~ \$3077 ;
-  assign \$3079  = merge3_lane13[12] != merge3_lane14[12];
-  assign \$3080  = \$3078  & \$3079 ;
-  assign \$3081  = merge3_lane13[75:13] == merge3_lane14[75:13];
-  assign \$3082  = \$3080  & \$3081 ;
-  assign \$3083  = merge3_lane13[12] ? merge3_lane14[11:0] : merge3_lane13[11:0];
-  assign \$3084  = merge3_lane13[12] ? merge3_lane13[11:0] : merge3_lane14[11:0];
-  assign \$3085  = merge3_lane14[75] | merge3_lane15[75];
-  assign \$3086  = ~ \$3085 ;
-  assign \$3087  = merge3_lane14[12] != merge3_lane15[12];
-  assign \$3088  = \$3086  & \$3087 ;
-  assign \$3089  = merge3_lane14[75:13] == merge3_lane15[75:13];
-  assign \$3090  = \$3088  & \$3089 ;
-  assign \$3091  = merge3_lane14[12] ? merge3_lane15[11:0] : merge3_lane14[11:0];
-  assign \$3092  = merge3_lane14[12] ? merge3_lane14[11:0] : merge3_lane15[11:0];
-  assign \$3094  = \$signal$23 [1] & hits_below1_0;
-  assign \$3095  = \$signal$23 [1] & hits_below1_1;
-  assign \$3096  = \$signal$23 [2] & hits_below2_0;
-  assign \$3097  = \$signal$23 [2] & hits_below2_1;
-  assign \$3098  = \$signal$23 [2] & hits_below2_2;
-  assign \$3099  = \$signal$23 [3] & hits_below3_0;
-  assign \$3100  = \$signal$23 [3] & hits_below3_1;
-  assign \$3101  = \$signal$23 [3] & hits_below3_2;
-  assign \$3102  = \$signal$23 [3] & hits_below3_3;
-  assign \$3103  = \$signal$23 [4] & hits_below4_0;
-  assign \$3104  = \$signal$23 [4] & hits_below4_1;
-  assign \$3105  = \$signal$23 [4] & hits_below4_2;
-  assign \$3106  = \$signal$23 [4] & hits_below4_3;
-  assign \$3107  = \$signal$23 [4] & hits_below4_4;
-  assign \$3108  = \$signal$23 [5] & hits_below5_0;
-  assign \$3109  = \$signal$23 [5] & hits_below5_1;
-  assign \$3110  = \$signal$23 [5] & hits_below5_2;
-  assign \$3111  = \$signal$23 [5] & hits_below5_3;
-  assign \$3112  = \$signal$23 [5] & hits_below5_4;
-  assign \$3113  = \$signal$23 [5] & hits_below5_5;
-  assign \$3114  = \$signal$23 [6] & hits_below6_0;
-  assign \$3115  = \$signal$23 [6] & hits_below6_1;
-  assign \$3116  = \$signal$23 [6] & hits_below6_2;
-  assign \$3117  = \$signal$23 [6] & hits_below6_3;
-  assign \$3118  = \$signal$23 [6] & hits_below6_4;
-  assign \$3119  = \$signal$23 [6] & hits_below6_5;
-  assign \$3120  = \$signal$23 [6] & hits_below6_6;
-  assign \$3121  = \$signal$23 [7] & hits_below7_0;
-  assign \$3122  = \$signal$23 [7] & hits_below7_1;
-  assign \$3123  = \$signal$23 [7] & hits_below7_2;
-  assign \$3124  = \$signal$23 [7] & hits_below7_3;
-  assign \$3125  = \$signal$23 [7] & hits_below7_4;
-  assign \$3126  = \$signal$23 [7] & hits_below7_5;
-  assign \$3127  = \$signal$23 [7] & hits_below7_6;
-  assign \$3128  = \$signal$23 [7] & hits_below7_7;
-  assign \$3129  = \$signal$23 [8] & hits_below8_0;
-  assign \$3130  = \$signal$23 [8] & hits_below8_1;
-  assign \$3131  = \$signal$23 [8] & hits_below8_2;
-  assign \$3132  = \$signal$23 [8] & hits_below8_3;
-  assign \$3133  = \$signal$23 [8] & hits_below8_4;
-  assign \$3134  = \$signal$23 [8] & hits_below8_5;
-  assign \$3135  = \$signal$23 [8] & hits_below8_6;
-  assign \$3136  = \$signal$23 [8] & hits_below8_7;
-  assign \$3137  = \$signal$23 [9] & hits_below9_0;
-  assign \$3138  = \$signal$23 [9] & hits_below9_1;
-  assign \$3139  = \$signal$23 [9] & hits_below9_2;
-  assign \$3140  = \$signal$23 [9] & hits_below9_3;
-  assign \$3141  = \$signal$23 [9] & hits_below9_4;
-  assign \$3142  = \$signal$23 [9] & hits_below9_5;
-  assign \$3143  = \$signal$23 [9] & hits_below9_6;
-  assign \$3144  = \$signal$23 [9] & hits_below9_7;
-  assign \$3145  = \$signal$23 [10] & hits_below10_0;
-  assign \$3146  = \$signal$23 [10] & hits_below10_1;
-  assign \$3147  = \$signal$23 [10] & hits_below10_2;
-  assign \$3148  = \$signal$23 [10] & hits_below10_3;
-  assign \$3149  = \$signal$23 [10] & hits_below10_4;
-  assign \$3150  = \$signal$23 [10] & hits_below10_5;
-  assign \$3151  = \$signal$23 [10] & hits_below10_6;
-  assign \$3152  = \$signal$23 [10] & hits_below10_7;
-  assign \$3153  = \$signal$23 [11] & hits_below11_0;
-  assign \$3154  = \$signal$23 [11] & hits_below11_1;
-  assign \$3155  = \$signal$23 [11] & hits_below11_2;
-  assign \$3156  = \$signal$23 [11] & hits_below11_3;
-  assign \$3157  = \$signal$23 [11] & hits_below11_4;
-  assign \$3158  = \$signal$23 [11] & hits_below11_5;
-  assign \$3159  = \$signal$23 [11] & hits_below11_6;
-  assign \$3160  = \$signal$23 [11] & hits_below11_7;
-  assign \$3161  = \$signal$23 [12] & hits_below12_0;
-  assign \$3162  = \$signal$23 [12] & hits_below12_1;
-  assign \$3163  = \$signal$23 [12] & hits_below12_2;
-  assign \$3164  = \$signal$23 [12] & hits_below12_3;
-  assign \$3165  = \$signal$23 [12] & hits_below12_4;
-  assign \$3166  = \$signal$23 [12] & hits_below12_5;
-  assign \$3167  = \$signal$23 [12] & hits_below12_6;
-  assign \$3168  = \$signal$23 [12] & hits_below12_7;
-  assign \$3169  = \$signal$23 [13] & hits_below13_0;
-  assign \$3170  = \$signal$23 [13] & hits_below13_1;
-  assign \$3171  = \$signal$23 [13] & hits_below13_2;
-  assign \$3172  = \$signal$23 [13] & hits_below13_3;
-  assign \$3173  = \$signal$23 [13] & hits_below13_4;
-  assign \$3174  = \$signal$23 [13] & hits_below13_5;
-  assign \$3175  = \$signal$23 [13] & hits_below13_6;
-  assign \$3176  = \$signal$23 [13] & hits_below13_7;
-  assign \$3177  = \$signal$23 [14] & hits_below14_0;
-  assign \$3178  = \$signal$23 [14] & hits_below14_1;
-  assign \$3179  = \$signal$23 [14] & hits_below14_2;
-  assign \$3180  = \$signal$23 [14] & hits_below14_3;
-  assign \$3181  = \$signal$23 [14] & hits_below14_4;
-  assign \$3182  = \$signal$23 [14] & hits_below14_5;
-  assign \$3183  = \$signal$23 [14] & hits_below14_6;
-  assign \$3184  = \$signal$23 [14] & hits_below14_7;
-  assign \$3186  = ~ \$3185 ;
-  assign \$3187  = | { hits_below15_1, hits_below15_0 };
-  assign \$3188  = ~ \$3187 ;
-  assign \$3189  = | { hits_below15_2, hits_below15_1, hits_below15_0 };
-  assign \$3190  = ~ \$3189 ;
-  assign \$3191  = | { hits_below15_3, hits_below15_2, hits_below15_1, hits_below15_0 };
-  assign \$3192  = ~ \$3191 ;
-  assign \$3193  = | { hits_below15_4, hits_below15_3, hits_below15_2, hits_below15_1, hits_below15_0 };
-  assign \$3194  = ~ \$3193 ;
-  assign \$3195  = | { hits_below15_5, hits_below15_4, hits_below15_3, hits_below15_2, hits_below15_1, hits_below15_0 };
-  assign \$3196  = ~ \$3195 ;
-  assign \$3197  = | { hits_below15_6, hits_below15_5, hits_below15_4, hits_below15_3, hits_below15_2, hits_below15_1, hits_below15_0 };
-  assign \$3198  = ~ \$3197 ;
-  assign \$3199  = | { hits_below15_7, hits_below15_6, hits_below15_5, hits_below15_4, hits_below15_3, hits_below15_2, hits_below15_1, hits_below15_0 };
-  assign \$3200  = ~ \$3199 ;
-  assign \$3201  = match9_valid & \$signal ;
-  assign \$3202  = ~ \$signal ;
-  assign \$3203  = match9_valid & \$signal ;
-  assign \$3204  = ~ pairs_valid;
-  assign \$3205  = \$3204  | pairs__ready;
-  assign \$3206  = \$3203  & \$3205 ;
-  always @(posedge clk)
-    match0_valid <= \$3207 ;
-  always @(posedge clk)
-    match1_valid <= \$3208 ;
-  always @(posedge clk)
-    match2_valid <= \$3209 ;
-  always @(posedge clk)
-    match3_valid <= \$3210 ;
-  always @(posedge clk)
-    match4_valid <= \$3211 ;
-  always @(posedge clk)
-    match5_valid <= \$3212 ;
-  always @(posedge clk)
-    match6_valid <= \$3213 ;
-  always @(posedge clk)
-    match7_valid <= \$3214 ;
-  always @(posedge clk)
-    match8_valid <= \$3215 ;
-  always @(posedge clk)
-    match9_valid <= \$3216 ;
-  always @(posedge clk)
-    match0_load_r <= \$3217 ;
-  always @(posedge clk)
-    match0_load_copy0 <= \$3218 ;
-  always @(posedge clk)
-    match0_load_copy1 <= \$3219 ;
-  always @(posedge clk)
-    match0_load_copy2 <= \$3220 ;
-  always @(posedge clk)
-    match0_load_copy3 <= \$3221 ;
-  always @(posedge clk)
-    match0_load_copy4 <= \$3222 ;
-  always @(posedge clk)
-    match0_load_copy5 <= \$3223 ;
-  always @(posedge clk)
-    match0_load_copy6 <= \$3224 ;
-  always @(posedge clk)
-    match0_load_copy7 <= \$3225 ;
-  always @(posedge clk)
-    match0_load_copy8 <= \$3226 ;
-  always @(posedge clk)
-    match0_load_copy9 <= \$3227 ;
-  always @(posedge clk)
-    match0_load_copy10 <= \$3228 ;
-  always @(posedge clk)
-    match0_load_copy11 <= \$3229 ;
-  always @(posedge clk)
-    match0_load_copy12 <= \$3230 ;
-  always @(posedge clk)
-    match0_load_copy13 <= \$3231 ;
-  always @(posedge clk)
-    match0_load_copy14 <= \$3232 ;
-  always @(posedge clk)
-    match0_load_copy15 <= \$3233 ;
-  always @(posedge clk)
-    match1_load_copy0 <= \$3234 ;
-  always @(posedge clk)
-    match1_load_copy1 <= \$3235 ;
-  always @(posedge clk)
-    match1_load_copy2 <= \$3236 ;
-  always @(posedge clk)
-    match1_load_copy3 <= \$3237 ;
-  always @(posedge clk)
-    match1_load_copy4 <= \$3238 ;
-  always @(posedge clk)
-    match1_load_copy5 <= \$3239 ;
-  always @(posedge clk)
-    match1_load_copy6 <= \$3240 ;
-  always @(posedge clk)
-    match1_load_copy7 <= \$3241 ;
-  always @(posedge clk)
-    match1_load_copy8 <= \$3242 ;
-  always @(posedge clk)
-    match1_load_copy9 <= \$3243 ;
-  always @(posedge clk)
-    match1_load_copy10 <= \$3244 ;
-  always @(posedge clk)
-    match1_load_copy11 <= \$3245 ;
-  always @(posedge clk)
-    match1_load_copy12 <= \$3246 ;
-  always @(posedge clk)
-    match1_load_copy13 <= \$3247 ;
-  always @(posedge clk)
-    match1_load_copy14 <= \$3248 ;
-  always @(posedge clk)
-    match1_load_copy15 <= \$3249 ;
-  always @(posedge clk)
-    match2_load_copy0 <= \$3250 ;
-  always @(posedge clk)
-    match2_load_copy1 <= \$3251 ;
-  always @(posedge clk)
-    match2_load_copy2 <= \$3252 ;
-  always @(posedge clk)
-    match2_load_copy3 <= \$3253 ;
-  always @(posedge clk)
-    match2_load_copy4 <= \$3254 ;
-  always @(posedge clk)
-    match2_load_copy5 <= \$3255 ;
-  always @(posedge clk)
-    match2_load_copy6 <= \$3256 ;
-  always @(posedge clk)
-    match2_load_copy7 <= \$3257 ;
-  always @(posedge clk)
-    match2_load_copy8 <= \$3258 ;
-  always @(posedge clk)
-    match2_load_copy9 <= \$3259 ;
-  always @(posedge clk)
-    match2_load_copy10 <= \$3260 ;
-  always @(posedge clk)
-    match2_load_copy11 <= \$3261 ;
-  always @(posedge clk)
-    match2_load_copy12 <= \$3262 ;
-  always @(posedge clk)
-    match2_load_copy13 <= \$3263 ;
-  always @(posedge clk)
-    match2_load_copy14 <= \$3264 ;
-  always @(posedge clk)
-    match2_load_copy15 <= \$3265 ;
-  always @(posedge clk)
-    match3_load_copy0 <= \$3266 ;
-  always @(posedge clk)
-    match3_load_copy1 <= \$3267 ;
-  always @(posedge clk)
-    match3_load_copy2 <= \$3268 ;
-  always @(posedge clk)
-    match3_load_copy3 <= \$3269 ;
-  always @(posedge clk)
-    match3_load_copy4 <= \$3270 ;
-  always @(posedge clk)
-    match3_load_copy5 <= \$3271 ;
-  always @(posedge clk)
-    match3_load_copy6 <= \$3272 ;
-  always @(posedge clk)
-    match3_load_copy7 <= \$3273 ;
-  always @(posedge clk)
-    match3_load_copy8 <= \$3274 ;
-  always @(posedge clk)
-    match3_load_copy9 <= \$3275 ;
-  always @(posedge clk)
-    match3_load_copy10 <= \$3276 ;
-  always @(posedge clk)
-    match3_load_copy11 <= \$3277 ;
-  always @(posedge clk)
-    match3_load_copy12 <= \$3278 ;
-  always @(posedge clk)
-    match3_load_copy13 <= \$3279 ;
-  always @(posedge clk)
-    match3_load_copy14 <= \$3280 ;
-  always @(posedge clk)
-    match3_load_copy15 <= \$3281 ;
-  always @(posedge clk)
-    match4_load_copy0 <= \$3282 ;
-  always @(posedge clk)
-    match4_load_copy1 <= \$3283 ;
-  always @(posedge clk)
-    match4_load_copy2 <= \$3284 ;
-  always @(posedge clk)
-    match4_load_copy3 <= \$3285 ;
-  always @(posedge clk)
-    match4_load_copy4 <= \$3286 ;
-  always @(posedge clk)
-    match4_load_copy5 <= \$3287 ;
-  always @(posedge clk)
-    match4_load_copy6 <= \$3288 ;
-  always @(posedge clk)
-    match4_load_copy7 <= \$3289 ;
-  always @(posedge clk)
-    match4_load_copy8 <= \$3290 ;
-  always @(posedge clk)
-    match4_load_copy9 <= \$3291 ;
-  always @(posedge clk)
-    match4_load_copy10 <= \$3292 ;
-  always @(posedge clk)
-    match4_load_copy11 <= \$3293 ;
-  always @(posedge clk)
-    match4_load_copy12 <= \$3294 ;
-  always @(posedge clk)
-    match4_load_copy13 <= \$3295 ;
-  always @(posedge clk)
-    match4_load_copy14 <= \$3296 ;
-  always @(posedge clk)
-    match4_load_copy15 <= \$3297 ;
-  always @(posedge clk)
-    match5_load_copy0 <= \$3298 ;
-  always @(posedge clk)
-    match5_load_copy1 <= \$3299 ;
-  always @(posedge clk)
-    match5_load_copy2 <= \$3300 ;
-  always @(posedge clk)
-    match5_load_copy3 <= \$3301 ;
-  always @(posedge clk)
-    match5_load_copy4 <= \$3302 ;
-  always @(posedge clk)
-    match5_load_copy5 <= \$3303 ;
-  always @(posedge clk)
-    match5_load_copy6 <= \$3304 ;
-  always @(posedge clk)
-    match5_load_copy7 <= \$3305 ;
-  always @(posedge clk)
-    match5_load_copy8 <= \$3306 ;
-  always @(posedge clk)
-    match5_load_copy9 <= \$3307 ;
-  always @(posedge clk)
-    match5_load_copy10 <= \$3308 ;
-  always @(posedge clk)
-    match5_load_copy11 <= \$3309 ;
-  always @(posedge clk)
-    match5_load_copy12 <= \$3310 ;
-  always @(posedge clk)
-    match5_load_copy13 <= \$3311 ;
-  always @(posedge clk)
-    match5_load_copy14 <= \$3312 ;
-  always @(posedge clk)
-    match5_load_copy15 <= \$3313 ;
-  always @(posedge clk)
-    match6_load_copy0 <= \$3314 ;
-  always @(posedge clk)
-    match6_load_copy1 <= \$3315 ;
-  always @(posedge clk)
-    match6_load_copy2 <= \$3316 ;
-  always @(posedge clk)
-    match6_load_copy3 <= \$3317 ;
-  always @(posedge clk)
-    match6_load_copy4 <= \$3318 ;
-  always @(posedge clk)
-    match6_load_copy5 <= \$3319 ;
-  always @(posedge clk)
-    match6_load_copy6 <= \$3320 ;
-  always @(posedge clk)
-    match6_load_copy7 <= \$3321 ;
-  always @(posedge clk)
-    match6_load_copy8 <= \$3322 ;
-  always @(posedge clk)
-    match6_load_copy9 <= \$3323 ;
-  always @(posedge clk)
-    match6_load_copy10 <= \$3324 ;
-  always @(posedge clk)
-    match6_load_copy11 <= \$3325 ;
-  always @(posedge clk)
-    match6_load_copy12 <= \$3326 ;
-  always @(posedge clk)
-    match6_load_copy13 <= \$3327 ;
-  always @(posedge clk)
-    match6_load_copy14 <= \$3328 ;
-  always @(posedge clk)
-    match6_load_copy15 <= \$3329 ;
-  always @(posedge clk)
-    match7_load_copy0 <= \$3330 ;
-  always @(posedge clk)
-    match7_load_copy1 <= \$3331 ;
-  always @(posedge clk)
-    match7_load_copy2 <= \$3332 ;
-  always @(posedge clk)
-    match7_load_copy3 <= \$3333 ;
-  always @(posedge clk)
-    match7_load_copy4 <= \$3334 ;
-  always @(posedge clk)
-    match7_load_copy5 <= \$3335 ;
-  always @(posedge clk)
-    match7_load_copy6 <= \$3336 ;
-  always @(posedge clk)
-    match7_load_copy7 <= \$3337 ;
-  always @(posedge clk)
-    match7_load_copy8 <= \$3338 ;
-  always @(posedge clk)
-    match7_load_copy9 <= \$3339 ;
-  always @(posedge clk)
-    match7_load_copy10 <= \$3340 ;
-  always @(posedge clk)
-    match7_load_copy11 <= \$3341 ;
-  always @(posedge clk)
-    match7_load_copy12 <= \$3342 ;
-  always @(posedge clk)
-    match7_load_copy13 <= \$3343 ;
-  always @(posedge clk)
-    match7_load_copy14 <= \$3344 ;
-  always @(posedge clk)
-    match7_load_copy15 <= \$3345 ;
-  always @(posedge clk)
-    match8_load_copy0 <= \$3346 ;
-  always @(posedge clk)
-    match8_load_copy1 <= \$3347 ;
-  always @(posedge clk)
-    match8_load_copy2 <= \$3348 ;
-  always @(posedge clk)
-    match8_load_copy3 <= \$3349 ;
-  always @(posedge clk)
-    match8_load_copy4 <= \$3350 ;
-  always @(posedge clk)
-    match8_load_copy5 <= \$3351 ;
-  always @(posedge clk)
-    match8_load_copy6 <= \$3352 ;
-  always @(posedge clk)
-    match8_load_copy7 <= \$3353 ;
-  always @(posedge clk)
-    match8_load_copy8 <= \$3354 ;
-  always @(posedge clk)
-    match8_load_copy9 <= \$3355 ;
-  always @(posedge clk)
-    match8_load_copy10 <= \$3356 ;
-  always @(posedge clk)
-    match8_load_copy11 <= \$3357 ;
-  always @(posedge clk)
-    match8_load_copy12 <= \$3358 ;
-  always @(posedge clk)
-    match8_load_copy13 <= \$3359 ;
-  always @(posedge clk)
-    match8_load_copy14 <= \$3360 ;
-  always @(posedge clk)
-    match8_load_copy15 <= \$3361 ;
-  always @(posedge clk)
-    match9_load_copy0 <= \$3362 ;
-  always @(posedge clk)
-    match9_load_copy1 <= \$3363 ;
-  always @(posedge clk)
-    match9_load_copy2 <= \$3364 ;
-  always @(posedge clk)
-    match9_load_copy3 <= \$3365 ;
-  always @(posedge clk)
-    match9_load_copy4 <= \$3366 ;
-  always @(posedge clk)
-    match9_load_copy5 <= \$3367 ;
-  always @(posedge clk)
-    match9_load_copy6 <= \$3368 ;
-  always @(posedge clk)
-    match9_load_copy7 <= \$3369 ;
-  always @(posedge clk)
-    match9_load_copy8 <= \$3370 ;
-  always @(posedge clk)
-    match9_load_copy9 <= \$3371 ;
-  always @(posedge clk)
-    match9_load_copy10 <= \$3372 ;
-  always @(posedge clk)
-    match9_load_copy11 <= \$3373 ;
-  always @(posedge clk)
-    match9_load_copy12 <= \$3374 ;
-  always @(posedge clk)
-    match9_load_copy13 <= \$3375 ;
-  always @(posedge clk)
-    match9_load_copy14 <= \$3376 ;
-  always @(posedge clk)
-    match9_load_copy15 <= \$3377 ;
-  always @(posedge clk)
-    in_free <= \$3378 ;
-  always @(posedge clk)
-    in_free_copy0 <= \$3379 ;
-  always @(posedge clk)
-    in_free_copy1 <= \$3380 ;
-  always @(posedge clk)
-    in_free_copy2 <= \$3381 ;
-  always @(posedge clk)
-    in_free_copy3 <= \$3382 ;
-  always @(posedge clk)
-    in_free_copy4 <= \$3383 ;
-  always @(posedge clk)
-    in_free_copy5 <= \$3384 ;
-  always @(posedge clk)
-    in_free_copy6 <= \$3385 ;
-  always @(posedge clk)
-    in_free_copy7 <= \$3386 ;
-  always @(posedge clk)
-    out_free <= \$3387 ;
-  always @(posedge clk)
-    out_free_copy0 <= \$3388 ;
-  always @(posedge clk)
-    out_free_copy1 <= \$3389 ;
-  always @(posedge clk)
-    out_free_copy2 <= \$3390 ;
-  always @(posedge clk)
-    out_free_copy3 <= \$3391 ;
-  always @(posedge clk)
-    out_free_copy4 <= \$3392 ;
-  always @(posedge clk)
-    out_free_copy5 <= \$3393 ;
-  always @(posedge clk)
-    out_free_copy6 <= \$3394 ;
-  always @(posedge clk)
-    out_free_copy7 <= \$3395 ;
-  always @(posedge clk)
-    in_done <= \$3396 ;
-  always @(posedge clk)
-    in_skid_keep <= \$3397 ;
-  always @(posedge clk)
-    in_skid_last <= \$3398 ;
-  always @(posedge clk)
-    in_skid_top <= \$3399 ;
-  always @(posedge clk)
-    in_skid_key0 <= \$3400 ;
-  always @(posedge clk)
-    in_skid_idx0 <= \$3401 ;
-  always @(posedge clk)
-    in_skid_key1 <= \$3402 ;
-  always @(posedge clk)
-    in_skid_idx1 <= \$3403 ;
-  always @(posedge clk)
-    in_skid_key2 <= \$3404 ;
-  always @(posedge clk)
-    in_skid_idx2 <= \$3405 ;
-  always @(posedge clk)
-    in_skid_key3 <= \$3406 ;
-  always @(posedge clk)
-    in_skid_idx3 <= \$3407 ;
-  always @(posedge clk)
-    in_skid_key4 <= \$3408 ;
-  always @(posedge clk)
-    in_skid_idx4 <= \$3409 ;
-  always @(posedge clk)
-    in_skid_key5 <= \$3410 ;
-  always @(posedge clk)
-    in_skid_idx5 <= \$3411 ;
-  always @(posedge clk)
-    in_skid_key6 <= \$3412 ;
-  always @(posedge clk)
-    in_skid_idx6 <= \$3413 ;
-  always @(posedge clk)
-    in_skid_key7 <= \$3414 ;
-  always @(posedge clk)
-    in_skid_idx7 <= \$3415 ;
-  always @(posedge clk)
-    in_next_full <= \$3416 ;
-  always @(posedge clk)
-    in_skid_full <= \$3417 ;
-  always @(posedge clk)
-    in_next_keep <= \$3418 ;
-  always @(posedge clk)
-    in_next_last <= \$3419 ;
-  always @(posedge clk)
-    in_next_top <= \$3420 ;
-  always @(posedge clk)
-    in_next_key0 <= \$3421 ;
-  always @(posedge clk)
-    in_next_idx0 <= \$3422 ;
-  always @(posedge clk)
-    in_next_key1 <= \$3423 ;
-  always @(posedge clk)
-    in_next_idx1 <= \$3424 ;
-  always @(posedge clk)
-    in_next_key2 <= \$3425 ;
-  always @(posedge clk)
-    in_next_idx2 <= \$3426 ;
-  always @(posedge clk)
-    in_next_key3 <= \$3427 ;
-  always @(posedge clk)
-    in_next_idx3 <= \$3428 ;
-  always @(posedge clk)
-    in_next_key4 <= \$3429 ;
-  always @(posedge clk)
-    in_next_idx4 <= \$3430 ;
-  always @(posedge clk)
-    in_next_key5 <= \$3431 ;
-  always @(posedge clk)
-    in_next_idx5 <= \$3432 ;
-  always @(posedge clk)
-    in_next_key6 <= \$3433 ;
-  always @(posedge clk)
-    in_next_idx6 <= \$3434 ;
-  always @(posedge clk)
-    in_next_key7 <= \$3435 ;
-  always @(posedge clk)
-    in_next_idx7 <= \$3436 ;
-  always @(posedge clk)
-    in_keep <= \$3437 ;
-  always @(posedge clk)
-    in_last <= \$3438 ;
-  always @(posedge clk)
-    in_top <= \$3439 ;
-  always @(posedge clk)
-    in_full <= \$3440 ;
-  always @(posedge clk)
-    in_key0 <= \$3441 ;
-  always @(posedge clk)
-    in_idx0 <= \$3442 ;
-  always @(posedge clk)
-    in_key1 <= \$3443 ;
-  always @(posedge clk)
-    in_idx1 <= \$3444 ;
-  always @(posedge clk)
-    in_key2 <= \$3445 ;
-  always @(posedge clk)
-    in_idx2 <= \$3446 ;
-  always @(posedge clk)
-    in_key3 <= \$3447 ;
-  always @(posedge clk)
-    in_idx3 <= \$3448 ;
-  always @(posedge clk)
-    in_key4 <= \$3449 ;
-  always @(posedge clk)
-    in_idx4 <= \$3450 ;
-  always @(posedge clk)
-    in_key5 <= \$3451 ;
-  always @(posedge clk)
-    in_idx5 <= \$3452 ;
-  always @(posedge clk)
-    in_key6 <= \$3453 ;
-  always @(posedge clk)
-    in_idx6 <= \$3454 ;
-  always @(posedge clk)
-    in_key7 <= \$3455 ;
-  always @(posedge clk)
-    in_idx7 <= \$3456 ;
-  always @(posedge clk)
-    out_done <= \$3457 ;
-  always @(posedge clk)
-    out_skid_keep <= \$3458 ;
-  always @(posedge clk)
-    out_skid_last <= \$3459 ;
-  always @(posedge clk)
-    out_skid_top <= \$3460 ;
-  always @(posedge clk)
-    out_skid_key0 <= \$3461 ;
-  always @(posedge clk)
-    out_skid_idx0 <= \$3462 ;
-  always @(posedge clk)
-    out_skid_key1 <= \$3463 ;
-  always @(posedge clk)
-    out_skid_idx1 <= \$3464 ;
-  always @(posedge clk)
-    out_skid_key2 <= \$3465 ;
-  always @(posedge clk)
-    out_skid_idx2 <= \$3466 ;
-  always @(posedge clk)
-    out_skid_key3 <= \$3467 ;
-  always @(posedge clk)
-    out_skid_idx3 <= \$3468 ;
-  always @(posedge clk)
-    out_skid_key4 <= \$3469 ;
-  always @(posedge clk)
-    out_skid_idx4 <= \$3470 ;
-  always @(posedge clk)
-    out_skid_key5 <= \$3471 ;
-  always @(posedge clk)
-    out_skid_idx5 <= \$3472 ;
-  always @(posedge clk)
-    out_skid_key6 <= \$3473 ;
-  always @(posedge clk)
-    out_skid_idx6 <= \$3474 ;
-  always @(posedge clk)
-    out_skid_key7 <= \$3475 ;
-  always @(posedge clk)
-    out_skid_idx7 <= \$3476 ;
-  always @(posedge clk)
-    out_next_full <= \$3477 ;
-  always @(posedge clk)
-    out_skid_full <= \$3478 ;
-  always @(posedge clk)
-    out_next_keep <= \$3479 ;
-  always @(posedge clk)
-    out_next_last <= \$3480 ;
-  always @(posedge clk)
-    out_next_top <= \$3481 ;
-  always @(posedge clk)
-    out_next_key0 <= \$3482 ;
-  always @(posedge clk)
-    out_next_idx0 <= \$3483 ;
-  always @(posedge clk)
-    out_next_key1 <= \$3484 ;
-  always @(posedge clk)
-    out_next_idx1 <= \$3485 ;
-  always @(posedge clk)
-    out_next_key2 <= \$3486 ;
-  always @(posedge clk)
-    out_next_idx2 <= \$3487 ;
-  always @(posedge clk)
-    out_next_key3 <= \$3488 ;
-  always @(posedge clk)
-    out_next_idx3 <= \$3489 ;
-  always @(posedge clk)
-    out_next_key4 <= \$3490 ;
-  always @(posedge clk)
-    out_next_idx4 <= \$3491 ;
-  always @(posedge clk)
-    out_next_key5 <= \$3492 ;
-  always @(posedge clk)
-    out_next_idx5 <= \$3493 ;
-  always @(posedge clk)
-    out_next_key6 <= \$3494 ;
-  always @(posedge clk)
-    out_next_idx6 <= \$3495 ;
-  always @(posedge clk)
-    out_next_key7 <= \$3496 ;
-  always @(posedge clk)
-    out_next_idx7 <= \$3497 ;
-  always @(posedge clk)
-    out_keep <= \$3498 ;
-  always @(posedge clk)
-    out_last <= \$3499 ;
-  always @(posedge clk)
-    out_top <= \$3500 ;
-  always @(posedge clk)
-    out_full <= \$3501 ;
-  always @(posedge clk)
-    out_key0 <= \$3502 ;
-  always @(posedge clk)
-    out_idx0 <= \$3503 ;
-  always @(posedge clk)
-    out_key1 <= \$3504 ;
-  always @(posedge clk)
-    out_idx1 <= \$3505 ;
-  always @(posedge clk)
-    out_key2 <= \$3506 ;
-  always @(posedge clk)
-    out_idx2 <= \$3507 ;
-  always @(posedge clk)
-    out_key3 <= \$3508 ;
-  always @(posedge clk)
-    out_idx3 <= \$3509 ;
-  always @(posedge clk)
-    out_key4 <= \$3510 ;
-  always @(posedge clk)
-    out_idx4 <= \$3511 ;
-  always @(posedge clk)
-    out_key5 <= \$3512 ;
-  always @(posedge clk)
-    out_idx5 <= \$3513 ;
-  always @(posedge clk)
-    out_key6 <= \$3514 ;
-  always @(posedge clk)
-    out_idx6 <= \$3515 ;
-  always @(posedge clk)
-    out_key7 <= \$3516 ;
-  always @(posedge clk)
-    out_idx7 <= \$3517 ;
-  always @(posedge clk)
-    in_le <= \$3518 ;
-  always @(posedge clk)
-    out_le <= \$3519 ;
-  always @(posedge clk)
-    merge0_in0 <= \$3520 ;
-  always @(posedge clk)
-    merge0_in1 <= \$3521 ;
-  always @(posedge clk)
-    merge0_in2 <= \$3522 ;
-  always @(posedge clk)
-    merge0_in3 <= \$3523 ;
-  always @(posedge clk)
-    merge0_in4 <= \$3524 ;
-  always @(posedge clk)
-    merge0_in5 <= \$3525 ;
-  always @(posedge clk)
-    merge0_in6 <= \$3526 ;
-  always @(posedge clk)
-    merge0_in7 <= \$3527 ;
-  always @(posedge clk)
-    merge0_in8 <= \$3528 ;
-  always @(posedge clk)
-    merge0_in9 <= \$3529 ;
-  always @(posedge clk)
-    merge0_in10 <= \$3530 ;
-  always @(posedge clk)
-    merge0_in11 <= \$3531 ;
-  always @(posedge clk)
-    merge0_in12 <= \$3532 ;
-  always @(posedge clk)
-    merge0_in13 <= \$3533 ;
-  always @(posedge clk)
-    merge0_in14 <= \$3534 ;
-  always @(posedge clk)
-    merge0_in15 <= \$3535 ;
-  always @(posedge clk)
-    merge0_in_last <= \$3536 ;
-  always @(posedge clk)
-    merge0_gt0_0 <= \$3537 ;
-  always @(posedge clk)
-    merge0_eq0_0 <= \$3538 ;
-  always @(posedge clk)
-    merge0_gt0_1 <= \$3539 ;
-  always @(posedge clk)
-    merge0_eq0_1 <= \$3540 ;
-  always @(posedge clk)
-    merge0_gt0_2 <= \$3541 ;
-  always @(posedge clk)
-    merge0_eq0_2 <= \$3542 ;
-  always @(posedge clk)
-    merge0_gt0_3 <= \$3543 ;
-  always @(posedge clk)
-    merge0_eq0_3 <= \$3544 ;
-  always @(posedge clk)
-    merge0_gt1_0 <= \$3545 ;
-  always @(posedge clk)
-    merge0_eq1_0 <= \$3546 ;
-  always @(posedge clk)
-    merge0_gt1_1 <= \$3547 ;
-  always @(posedge clk)
-    merge0_eq1_1 <= \$3548 ;
-  always @(posedge clk)
-    merge0_gt1_2 <= \$3549 ;
-  always @(posedge clk)
-    merge0_eq1_2 <= \$3550 ;
-  always @(posedge clk)
-    merge0_gt1_3 <= \$3551 ;
-  always @(posedge clk)
-    merge0_eq1_3 <= \$3552 ;
-  always @(posedge clk)
-    merge0_gt2_0 <= \$3553 ;
-  always @(posedge clk)
-    merge0_eq2_0 <= \$3554 ;
-  always @(posedge clk)
-    merge0_gt2_1 <= \$3555 ;
-  always @(posedge clk)
-    merge0_eq2_1 <= \$3556 ;
-  always @(posedge clk)
-    merge0_gt2_2 <= \$3557 ;
-  always @(posedge clk)
-    merge0_eq2_2 <= \$3558 ;
-  always @(posedge clk)
-    merge0_gt2_3 <= \$3559 ;
-  always @(posedge clk)
-    merge0_eq2_3 <= \$3560 ;
-  always @(posedge clk)
-    merge0_gt3_0 <= \$3561 ;
-  always @(posedge clk)
-    merge0_eq3_0 <= \$3562 ;
-  always @(posedge clk)
-    merge0_gt3_1 <= \$3563 ;
-  always @(posedge clk)
-    merge0_eq3_1 <= \$3564 ;
-  always @(posedge clk)
-    merge0_gt3_2 <= \$3565 ;
-  always @(posedge clk)
-    merge0_eq3_2 <= \$3566 ;
-  always @(posedge clk)
-    merge0_gt3_3 <= \$3567 ;
-  always @(posedge clk)
-    merge0_eq3_3 <= \$3568 ;
-  always @(posedge clk)
-    merge0_gt4_0 <= \$3569 ;
-  always @(posedge clk)
-    merge0_eq4_0 <= \$3570 ;
-  always @(posedge clk)
-    merge0_gt4_1 <= \$3571 ;
-  always @(posedge clk)
-    merge0_eq4_1 <= \$3572 ;
-  always @(posedge clk)
-    merge0_gt4_2 <= \$3573 ;
-  always @(posedge clk)
-    merge0_eq4_2 <= \$3574 ;
-  always @(posedge clk)
-    merge0_gt4_3 <= \$3575 ;
-  always @(posedge clk)
-    merge0_eq4_3 <= \$3576 ;
-  always @(posedge clk)
-    merge0_gt5_0 <= \$3577 ;
-  always @(posedge clk)
-    merge0_eq5_0 <= \$3578 ;
-  always @(posedge clk)
-    merge0_gt5_1 <= \$3579 ;
-  always @(posedge clk)
-    merge0_eq5_1 <= \$3580 ;
-  always @(posedge clk)
-    merge0_gt5_2 <= \$3581 ;
-  always @(posedge clk)
-    merge0_eq5_2 <= \$3582 ;
-  always @(posedge clk)
-    merge0_gt5_3 <= \$3583 ;
-  always @(posedge clk)
-    merge0_eq5_3 <= \$3584 ;
-  always @(posedge clk)
-    merge0_gt6_0 <= \$3585 ;
-  always @(posedge clk)
-    merge0_eq6_0 <= \$3586 ;
-  always @(posedge clk)
-    merge0_gt6_1 <= \$3587 ;
-  always @(posedge clk)
-    merge0_eq6_1 <= \$3588 ;
-  always @(posedge clk)
-    merge0_gt6_2 <= \$3589 ;
-  always @(posedge clk)
-    merge0_eq6_2 <= \$3590 ;
-  always @(posedge clk)
-    merge0_gt6_3 <= \$3591 ;
-  always @(posedge clk)
-    merge0_eq6_3 <= \$3592 ;
-  always @(posedge clk)
-    merge0_gt7_0 <= \$3593 ;
-  always @(posedge clk)
-    merge0_eq7_0 <= \$3594 ;
-  always @(posedge clk)
-    merge0_gt7_1 <= \$3595 ;
-  always @(posedge clk)
-    merge0_eq7_1 <= \$3596 ;
-  always @(posedge clk)
-    merge0_gt7_2 <= \$3597 ;
-  always @(posedge clk)
-    merge0_eq7_2 <= \$3598 ;
-  always @(posedge clk)
-    merge0_gt7_3 <= \$3599 ;
-  always @(posedge clk)
-    merge0_eq7_3 <= \$3600 ;
-  always @(posedge clk)
-    merge0_lane0 <= \$3601 ;
-  always @(posedge clk)
-    merge0_lane1 <= \$3602 ;
-  always @(posedge clk)
-    merge0_lane2 <= \$3603 ;
-  always @(posedge clk)
-    merge0_lane3 <= \$3604 ;
-  always @(posedge clk)
-    merge0_lane4 <= \$3605 ;
-  always @(posedge clk)
-    merge0_lane5 <= \$3606 ;
-  always @(posedge clk)
-    merge0_lane6 <= \$3607 ;
-  always @(posedge clk)
-    merge0_lane7 <= \$3608 ;
-  always @(posedge clk)
-    merge0_lane8 <= \$3609 ;
-  always @(posedge clk)
-    merge0_lane9 <= \$3610 ;
-  always @(posedge clk)
-    merge0_lane10 <= \$3611 ;
-  always @(posedge clk)
-    merge0_lane11 <= \$3612 ;
-  always @(posedge clk)
-    merge0_lane12 <= \$3613 ;
-  always @(posedge clk)
-    merge0_lane13 <= \$3614 ;
-  always @(posedge clk)
-    merge0_lane14 <= \$3615 ;
-  always @(posedge clk)
-    merge0_lane15 <= \$3616 ;
-  always @(posedge clk)
-    merge0_last <= \$3617 ;
-  always @(posedge clk)
-    merge1_in0 <= \$3618 ;
-  always @(posedge clk)
-    merge1_in1 <= \$3619 ;
-  always @(posedge clk)
-    merge1_in2 <= \$3620 ;
-  always @(posedge clk)
-    merge1_in3 <= \$3621 ;
-  always @(posedge clk)
-    merge1_in4 <= \$3622 ;
-  always @(posedge clk)
-    merge1_in5 <= \$3623 ;
-  always @(posedge clk)
-    merge1_in6 <= \$3624 ;
-  always @(posedge clk)
-    merge1_in7 <= \$3625 ;
-  always @(posedge clk)
-    merge1_in8 <= \$3626 ;
-  always @(posedge clk)
-    merge1_in9 <= \$3627 ;
-  always @(posedge clk)
-    merge1_in10 <= \$3628 ;
-  always @(posedge clk)
-    merge1_in11 <= \$3629 ;
-  always @(posedge clk)
-    merge1_in12 <= \$3630 ;
-  always @(posedge clk)
-    merge1_in13 <= \$3631 ;
-  always @(posedge clk)
-    merge1_in14 <= \$3632 ;
-  always @(posedge clk)
-    merge1_in15 <= \$3633 ;
-  always @(posedge clk)
-    merge1_in_last <= \$3634 ;
-  always @(posedge clk)
-    merge1_gt0_0 <= \$3635 ;
-  always @(posedge clk)
-    merge1_eq0_0 <= \$3636 ;
-  always @(posedge clk)
-    merge1_gt0_1 <= \$3637 ;
-  always @(posedge clk)
-    merge1_eq0_1 <= \$3638 ;
-  always @(posedge clk)
-    merge1_gt0_2 <= \$3639 ;
-  always @(posedge clk)
-    merge1_eq0_2 <= \$3640 ;
-  always @(posedge clk)
-    merge1_gt0_3 <= \$3641 ;
-  always @(posedge clk)
-    merge1_eq0_3 <= \$3642 ;
-  always @(posedge clk)
-    merge1_gt1_0 <= \$3643 ;
-  always @(posedge clk)
-    merge1_eq1_0 <= \$3644 ;
-  always @(posedge clk)
-    merge1_gt1_1 <= \$3645 ;
-  always @(posedge clk)
-    merge1_eq1_1 <= \$3646 ;
-  always @(posedge clk)
-    merge1_gt1_2 <= \$3647 ;
-  always @(posedge clk)
-    merge1_eq1_2 <= \$3648 ;
-  always @(posedge clk)
-    merge1_gt1_3 <= \$3649 ;
-  always @(posedge clk)
-    merge1_eq1_3 <= \$3650 ;
-  always @(posedge clk)
-    merge1_gt2_0 <= \$3651 ;
-  always @(posedge clk)
-    merge1_eq2_0 <= \$3652 ;
-  always @(posedge clk)
-    merge1_gt2_1 <= \$3653 ;
-  always @(posedge clk)
-    merge1_eq2_1 <= \$3654 ;
-  always @(posedge clk)
-    merge1_gt2_2 <= \$3655 ;
-  always @(posedge clk)
-    merge1_eq2_2 <= \$3656 ;
-  always @(posedge clk)
-    merge1_gt2_3 <= \$3657 ;
-  always @(posedge clk)
-    merge1_eq2_3 <= \$3658 ;
-  always @(posedge clk)
-    merge1_gt3_0 <= \$3659 ;
-  always @(posedge clk)
-    merge1_eq3_0 <= \$3660 ;
-  always @(posedge clk)
-    merge1_gt3_1 <= \$3661 ;
-  always @(posedge clk)
-    merge1_eq3_1 <= \$3662 ;
-  always @(posedge clk)
-    merge1_gt3_2 <= \$3663 ;
-  always @(posedge clk)
-    merge1_eq3_2 <= \$3664 ;
-  always @(posedge clk)
-    merge1_gt3_3 <= \$3665 ;
-  always @(posedge clk)
-    merge1_eq3_3 <= \$3666 ;
-  always @(posedge clk)
-    merge1_gt8_0 <= \$3667 ;
-  always @(posedge clk)
-    merge1_eq8_0 <= \$3668 ;
-  always @(posedge clk)
-    merge1_gt8_1 <= \$3669 ;
-  always @(posedge clk)
-    merge1_eq8_1 <= \$3670 ;
-  always @(posedge clk)
-    merge1_gt8_2 <= \$3671 ;
-  always @(posedge clk)
-    merge1_eq8_2 <= \$3672 ;
-  always @(posedge clk)
-    merge1_gt8_3 <= \$3673 ;
-  always @(posedge clk)
-    merge1_eq8_3 <= \$3674 ;
-  always @(posedge clk)
-    merge1_gt9_0 <= \$3675 ;
-  always @(posedge clk)
-    merge1_eq9_0 <= \$3676 ;
-  always @(posedge clk)
-    merge1_gt9_1 <= \$3677 ;
-  always @(posedge clk)
-    merge1_eq9_1 <= \$3678 ;
-  always @(posedge clk)
-    merge1_gt9_2 <= \$3679 ;
-  always @(posedge clk)
-    merge1_eq9_2 <= \$3680 ;
-  always @(posedge clk)
-    merge1_gt9_3 <= \$3681 ;
-  always @(posedge clk)
-    merge1_eq9_3 <= \$3682 ;
-  always @(posedge clk)
-    merge1_gt10_0 <= \$3683 ;
-  always @(posedge clk)
-    merge1_eq10_0 <= \$3684 ;
-  always @(posedge clk)
-    merge1_gt10_1 <= \$3685 ;
-  always @(posedge clk)
-    merge1_eq10_1 <= \$3686 ;
-  always @(posedge clk)
-    merge1_gt10_2 <= \$3687 ;
-  always @(posedge clk)
-    merge1_eq10_2 <= \$3688 ;
-  always @(posedge clk)
-    merge1_gt10_3 <= \$3689 ;
-  always @(posedge clk)
-    merge1_eq10_3 <= \$3690 ;
-  always @(posedge clk)
-    merge1_gt11_0 <= \$3691 ;
-  always @(posedge clk)
-    merge1_eq11_0 <= \$3692 ;
-  always @(posedge clk)
-    merge1_gt11_1 <= \$3693 ;
-  always @(posedge clk)
-    merge1_eq11_1 <= \$3694 ;
-  always @(posedge clk)
-    merge1_gt11_2 <= \$3695 ;
-  always @(posedge clk)
-    merge1_eq11_2 <= \$3696 ;
-  always @(posedge clk)
-    merge1_gt11_3 <= \$3697 ;
-  always @(posedge clk)
-    merge1_eq11_3 <= \$3698 ;
-  always @(posedge clk)
-    merge1_lane0 <= \$3699 ;
-  always @(posedge clk)
-    merge1_lane1 <= \$3700 ;
-  always @(posedge clk)
-    merge1_lane2 <= \$3701 ;
-  always @(posedge clk)
-    merge1_lane3 <= \$3702 ;
-  always @(posedge clk)
-    merge1_lane4 <= \$3703 ;
-  always @(posedge clk)
-    merge1_lane5 <= \$3704 ;
-  always @(posedge clk)
-    merge1_lane6 <= \$3705 ;
-  always @(posedge clk)
-    merge1_lane7 <= \$3706 ;
-  always @(posedge clk)
-    merge1_lane8 <= \$3707 ;
-  always @(posedge clk)
-    merge1_lane9 <= \$3708 ;
-  always @(posedge clk)
-    merge1_lane10 <= \$3709 ;
-  always @(posedge clk)
-    merge1_lane11 <= \$3710 ;
-  always @(posedge clk)
-    merge1_lane12 <= \$3711 ;
-  always @(posedge clk)
-    merge1_lane13 <= \$3712 ;
-  always @(posedge clk)
-    merge1_lane14 <= \$3713 ;
-  always @(posedge clk)
-    merge1_lane15 <= \$3714 ;
-  always @(posedge clk)
-    merge1_last <= \$3715 ;
-  always @(posedge clk)
-    merge2_in0 <= \$3716 ;
-  always @(posedge clk)
-    merge2_in1 <= \$3717 ;
-  always @(posedge clk)
-    merge2_in2 <= \$3718 ;
-  always @(posedge clk)
-    merge2_in3 <= \$3719 ;
-  always @(posedge clk)
-    merge2_in4 <= \$3720 ;
-  always @(posedge clk)
-    merge2_in5 <= \$3721 ;
-  always @(posedge clk)
-    merge2_in6 <= \$3722 ;
-  always @(posedge clk)
-    merge2_in7 <= \$3723 ;
-  always @(posedge clk)
-    merge2_in8 <= \$3724 ;
-  always @(posedge clk)
-    merge2_in9 <= \$3725 ;
-  always @(posedge clk)
-    merge2_in10 <= \$3726 ;
-  always @(posedge clk)
-    merge2_in11 <= \$3727 ;
-  always @(posedge clk)
-    merge2_in12 <= \$3728 ;
-  always @(posedge clk)
-    merge2_in13 <= \$3729 ;
-  always @(posedge clk)
-    merge2_in14 <= \$3730 ;
-  always @(posedge clk)
-    merge2_in15 <= \$3731 ;
-  always @(posedge clk)
-    merge2_in_last <= \$3732 ;
-  always @(posedge clk)
-    merge2_gt0_0 <= \$3733 ;
-  always @(posedge clk)
-    merge2_eq0_0 <= \$3734 ;
-  always @(posedge clk)
-    merge2_gt0_1 <= \$3735 ;
-  always @(posedge clk)
-    merge2_eq0_1 <= \$3736 ;
-  always @(posedge clk)
-    merge2_gt0_2 <= \$3737 ;
-  always @(posedge clk)
-    merge2_eq0_2 <= \$3738 ;
-  always @(posedge clk)
-    merge2_gt0_3 <= \$3739 ;
-  always @(posedge clk)
-    merge2_eq0_3 <= \$3740 ;
-  always @(posedge clk)
-    merge2_gt1_0 <= \$3741 ;
-  always @(posedge clk)
-    merge2_eq1_0 <= \$3742 ;
-  always @(posedge clk)
-    merge2_gt1_1 <= \$3743 ;
-  always @(posedge clk)
-    merge2_eq1_1 <= \$3744 ;
-  always @(posedge clk)
-    merge2_gt1_2 <= \$3745 ;
-  always @(posedge clk)
-    merge2_eq1_2 <= \$3746 ;
-  always @(posedge clk)
-    merge2_gt1_3 <= \$3747 ;
-  always @(posedge clk)
-    merge2_eq1_3 <= \$3748 ;
-  always @(posedge clk)
-    merge2_gt4_0 <= \$3749 ;
-  always @(posedge clk)
-    merge2_eq4_0 <= \$3750 ;
-  always @(posedge clk)
-    merge2_gt4_1 <= \$3751 ;
-  always @(posedge clk)
-    merge2_eq4_1 <= \$3752 ;
-  always @(posedge clk)
-    merge2_gt4_2 <= \$3753 ;
-  always @(posedge clk)
-    merge2_eq4_2 <= \$3754 ;
-  always @(posedge clk)
-    merge2_gt4_3 <= \$3755 ;
-  always @(posedge clk)
-    merge2_eq4_3 <= \$3756 ;
-  always @(posedge clk)
-    merge2_gt5_0 <= \$3757 ;
-  always @(posedge clk)
-    merge2_eq5_0 <= \$3758 ;
-  always @(posedge clk)
-    merge2_gt5_1 <= \$3759 ;
-  always @(posedge clk)
-    merge2_eq5_1 <= \$3760 ;
-  always @(posedge clk)
-    merge2_gt5_2 <= \$3761 ;
-  always @(posedge clk)
-    merge2_eq5_2 <= \$3762 ;
-  always @(posedge clk)
-    merge2_gt5_3 <= \$3763 ;
-  always @(posedge clk)
-    merge2_eq5_3 <= \$3764 ;
-  always @(posedge clk)
-    merge2_gt8_0 <= \$3765 ;
-  always @(posedge clk)
-    merge2_eq8_0 <= \$3766 ;
-  always @(posedge clk)
-    merge2_gt8_1 <= \$3767 ;
-  always @(posedge clk)
-    merge2_eq8_1 <= \$3768 ;
-  always @(posedge clk)
-    merge2_gt8_2 <= \$3769 ;
-  always @(posedge clk)
-    merge2_eq8_2 <= \$3770 ;
-  always @(posedge clk)
-    merge2_gt8_3 <= \$3771 ;
-  always @(posedge clk)
-    merge2_eq8_3 <= \$3772 ;
-  always @(posedge clk)
-    merge2_gt9_0 <= \$3773 ;
-  always @(posedge clk)
-    merge2_eq9_0 <= \$3774 ;
-  always @(posedge clk)
-    merge2_gt9_1 <= \$3775 ;
-  always @(posedge clk)
-    merge2_eq9_1 <= \$3776 ;
-  always @(posedge clk)
-    merge2_gt9_2 <= \$3777 ;
-  always @(posedge clk)
-    merge2_eq9_2 <= \$3778 ;
-  always @(posedge clk)
-    merge2_gt9_3 <= \$3779 ;
-  always @(posedge clk)
-    merge2_eq9_3 <= \$3780 ;
-  always @(posedge clk)
-    merge2_gt12_0 <= \$3781 ;
-  always @(posedge clk)
-    merge2_eq12_0 <= \$3782 ;
-  always @(posedge clk)
-    merge2_gt12_1 <= \$3783 ;
-  always @(posedge clk)
-    merge2_eq12_1 <= \$3784 ;
-  always @(posedge clk)
-    merge2_gt12_2 <= \$3785 ;
-  always @(posedge clk)
-    merge2_eq12_2 <= \$3786 ;
-  always @(posedge clk)
-    merge2_gt12_3 <= \$3787 ;
-  always @(posedge clk)
-    merge2_eq12_3 <= \$3788 ;
-  always @(posedge clk)
-    merge2_gt13_0 <= \$3789 ;
-  always @(posedge clk)
-    merge2_eq13_0 <= \$3790 ;
-  always @(posedge clk)
-    merge2_gt13_1 <= \$3791 ;
-  always @(posedge clk)
-    merge2_eq13_1 <= \$3792 ;
-  always @(posedge clk)
-    merge2_gt13_2 <= \$3793 ;
-  always @(posedge clk)
-    merge2_eq13_2 <= \$3794 ;
-  always @(posedge clk)
-    merge2_gt13_3 <= \$3795 ;
-  always @(posedge clk)
-    merge2_eq13_3 <= \$3796 ;
-  always @(posedge clk)
-    merge2_lane0 <= \$3797 ;
-  always @(posedge clk)
-    merge2_lane1 <= \$3798 ;
-  always @(posedge clk)
-    merge2_lane2 <= \$3799 ;
-  always @(posedge clk)
-    merge2_lane3 <= \$3800 ;
-  always @(posedge clk)
-    merge2_lane4 <= \$3801 ;
-  always @(posedge clk)
-    merge2_lane5 <= \$3802 ;
-  always @(posedge clk)
-    merge2_lane6 <= \$3803 ;
-  always @(posedge clk)
-    merge2_lane7 <= \$3804 ;
-  always @(posedge clk)
-    merge2_lane8 <= \$3805 ;
-  always @(posedge clk)
-    merge2_lane9 <= \$3806 ;
-  always @(posedge clk)
-    merge2_lane10 <= \$3807 ;
-  always @(posedge clk)
-    merge2_lane11 <= \$3808 ;
-  always @(posedge clk)
-    merge2_lane12 <= \$3809 ;
-  always @(posedge clk)
-    merge2_lane13 <= \$3810 ;
-  always @(posedge clk)
-    merge2_lane14 <= \$3811 ;
-  always @(posedge clk)
-    merge2_lane15 <= \$3812 ;
-  always @(posedge clk)
-    merge2_last <= \$3813 ;
-  always @(posedge clk)
-    merge3_in0 <= \$3814 ;
-  always @(posedge clk)
-    merge3_in1 <= \$3815 ;
-  always @(posedge clk)
-    merge3_in2 <= \$3816 ;
-  always @(posedge clk)
-    merge3_in3 <= \$3817 ;
-  always @(posedge clk)
-    merge3_in4 <= \$3818 ;
-  always @(posedge clk)
-    merge3_in5 <= \$3819 ;
-  always @(posedge clk)
-    merge3_in6 <= \$3820 ;
-  always @(posedge clk)
-    merge3_in7 <= \$3821 ;
-  always @(posedge clk)
-    merge3_in8 <= \$3822 ;
-  always @(posedge clk)
-    merge3_in9 <= \$3823 ;
-  always @(posedge clk)
-    merge3_in10 <= \$3824 ;
-  always @(posedge clk)
-    merge3_in11 <= \$3825 ;
-  always @(posedge clk)
-    merge3_in12 <= \$3826 ;
-  always @(posedge clk)
-    merge3_in13 <= \$3827 ;
-  always @(posedge clk)
-    merge3_in14 <= \$3828 ;
-  always @(posedge clk)
-    merge3_in15 <= \$3829 ;
-  always @(posedge clk)
-    merge3_in_last <= \$3830 ;
-  always @(posedge clk)
-    merge3_gt0_0 <= \$3831 ;
-  always @(posedge clk)
-    merge3_eq0_0 <= \$3832 ;
-  always @(posedge clk)
-    merge3_gt0_1 <= \$3833 ;
-  always @(posedge clk)
-    merge3_eq0_1 <= \$3834 ;
-  always @(posedge clk)
-    merge3_gt0_2 <= \$3835 ;
-  always @(posedge clk)
-    merge3_eq0_2 <= \$3836 ;
-  always @(posedge clk)
-    merge3_gt0_3 <= \$3837 ;
-  always @(posedge clk)
-    merge3_eq0_3 <= \$3838 ;
-  always @(posedge clk)
-    merge3_gt2_0 <= \$3839 ;
-  always @(posedge clk)
-    merge3_eq2_0 <= \$3840 ;
-  always @(posedge clk)
-    merge3_gt2_1 <= \$3841 ;
-  always @(posedge clk)
-    merge3_eq2_1 <= \$3842 ;
-  always @(posedge clk)
-    merge3_gt2_2 <= \$3843 ;
-  always @(posedge clk)
-    merge3_eq2_2 <= \$3844 ;
-  always @(posedge clk)
-    merge3_gt2_3 <= \$3845 ;
-  always @(posedge clk)
-    merge3_eq2_3 <= \$3846 ;
-  always @(posedge clk)
-    merge3_gt4_0 <= \$3847 ;
-  always @(posedge clk)
-    merge3_eq4_0 <= \$3848 ;
-  always @(posedge clk)
-    merge3_gt4_1 <= \$3849 ;
-  always @(posedge clk)
-    merge3_eq4_1 <= \$3850 ;
-  always @(posedge clk)
-    merge3_gt4_2 <= \$3851 ;
-  always @(posedge clk)
-    merge3_eq4_2 <= \$3852 ;
-  always @(posedge clk)
-    merge3_gt4_3 <= \$3853 ;
-  always @(posedge clk)
-    merge3_eq4_3 <= \$3854 ;
-  always @(posedge clk)
-    merge3_gt6_0 <= \$3855 ;
-  always @(posedge clk)
-    merge3_eq6_0 <= \$3856 ;
-  always @(posedge clk)
-    merge3_gt6_1 <= \$3857 ;
-  always @(posedge clk)
-    merge3_eq6_1 <= \$3858 ;
-  always @(posedge clk)
-    merge3_gt6_2 <= \$3859 ;
-  always @(posedge clk)
-    merge3_eq6_2 <= \$3860 ;
-  always @(posedge clk)
-    merge3_gt6_3 <= \$3861 ;
-  always @(posedge clk)
-    merge3_eq6_3 <= \$3862 ;
-  always @(posedge clk)
-    merge3_gt8_0 <= \$3863 ;
-  always @(posedge clk)
-    merge3_eq8_0 <= \$3864 ;
-  always @(posedge clk)
-    merge3_gt8_1 <= \$3865 ;
-  always @(posedge clk)
-    merge3_eq8_1 <= \$3866 ;
-  always @(posedge clk)
-    merge3_gt8_2 <= \$3867 ;
-  always @(posedge clk)
-    merge3_eq8_2 <= \$3868 ;
-  always @(posedge clk)
-    merge3_gt8_3 <= \$3869 ;
-  always @(posedge clk)
-    merge3_eq8_3 <= \$3870 ;
-  always @(posedge clk)
-    merge3_gt10_0 <= \$3871 ;
-  always @(posedge clk)
-    merge3_eq10_0 <= \$3872 ;
-  always @(posedge clk)
-    merge3_gt10_1 <= \$3873 ;
-  always @(posedge clk)
-    merge3_eq10_1 <= \$3874 ;
-  always @(posedge clk)
-    merge3_gt10_2 <= \$3875 ;
-  always @(posedge clk)
-    merge3_eq10_2 <= \$3876 ;
-  always @(posedge clk)
-    merge3_gt10_3 <= \$3877 ;
-  always @(posedge clk)
-    merge3_eq10_3 <= \$3878 ;
-  always @(posedge clk)
-    merge3_gt12_0 <= \$3879 ;
-  always @(posedge clk)
-    merge3_eq12_0 <= \$3880 ;
-  always @(posedge clk)
-    merge3_gt12_1 <= \$3881 ;
-  always @(posedge clk)
-    merge3_eq12_1 <= \$3882 ;
-  always @(posedge clk)
-    merge3_gt12_2 <= \$3883 ;
-  always @(posedge clk)
-    merge3_eq12_2 <= \$3884 ;
-  always @(posedge clk)
-    merge3_gt12_3 <= \$3885 ;
-  always @(posedge clk)
-    merge3_eq12_3 <= \$3886 ;
-  always @(posedge clk)
-    merge3_gt14_0 <= \$3887 ;
-  always @(posedge clk)
-    merge3_eq14_0 <= \$3888 ;
-  always @(posedge clk)
-    merge3_gt14_1 <= \$3889 ;
-  always @(posedge clk)
-    merge3_eq14_1 <= \$3890 ;
-  always @(posedge clk)
-    merge3_gt14_2 <= \$3891 ;
-  always @(posedge clk)
-    merge3_eq14_2 <= \$3892 ;
-  always @(posedge clk)
-    merge3_gt14_3 <= \$3893 ;
-  always @(posedge clk)
-    merge3_eq14_3 <= \$3894 ;
-  always @(posedge clk)
-    merge3_lane0 <= \$3895 ;
-  always @(posedge clk)
-    merge3_lane1 <= \$3896 ;
-  always @(posedge clk)
-    merge3_lane2 <= \$3897 ;
-  always @(posedge clk)
-    merge3_lane3 <= \$3898 ;
-  always @(posedge clk)
-    merge3_lane4 <= \$3899 ;
-  always @(posedge clk)
-    merge3_lane5 <= \$3900 ;
-  always @(posedge clk)
-    merge3_lane6 <= \$3901 ;
-  always @(posedge clk)
-    merge3_lane7 <= \$3902 ;
-  always @(posedge clk)
-    merge3_lane8 <= \$3903 ;
-  always @(posedge clk)
-    merge3_lane9 <= \$3904 ;
-  always @(posedge clk)
-    merge3_lane10 <= \$3905 ;
-  always @(posedge clk)
-    merge3_lane11 <= \$3906 ;
-  always @(posedge clk)
-    merge3_lane12 <= \$3907 ;
-  always @(posedge clk)
-    merge3_lane13 <= \$3908 ;
-  always @(posedge clk)
-    merge3_lane14 <= \$3909 ;
-  always @(posedge clk)
-    merge3_lane15 <= \$3910 ;
-  always @(posedge clk)
-    merge3_last <= \$3911 ;
-  always @(posedge clk)
-    \$signal$23  <= \$3912 ;
-  always @(posedge clk)
-    near0_in_idx <= \$3913 ;
-  always @(posedge clk)
-    near0_out_idx <= \$3914 ;
-  always @(posedge clk)
-    near1_in_idx <= \$3915 ;
-  always @(posedge clk)
-    near1_out_idx <= \$3916 ;
-  always @(posedge clk)
-    near2_in_idx <= \$3917 ;
-  always @(posedge clk)
-    near2_out_idx <= \$3918 ;
-  always @(posedge clk)
-    near3_in_idx <= \$3919 ;
-  always @(posedge clk)
-    near3_out_idx <= \$3920 ;
-  always @(posedge clk)
-    near4_in_idx <= \$3921 ;
-  always @(posedge clk)
-    near4_out_idx <= \$3922 ;
-  always @(posedge clk)
-    near5_in_idx <= \$3923 ;
-  always @(posedge clk)
-    near5_out_idx <= \$3924 ;
-  always @(posedge clk)
-    near6_in_idx <= \$3925 ;
-  always @(posedge clk)
-    near6_out_idx <= \$3926 ;
-  always @(posedge clk)
-    near7_in_idx <= \$3927 ;
-  always @(posedge clk)
-    near7_out_idx <= \$3928 ;
-  always @(posedge clk)
-    near8_in_idx <= \$3929 ;
-  always @(posedge clk)
-    near8_out_idx <= \$3930 ;
-  always @(posedge clk)
-    near9_in_idx <= \$3931 ;
-  always @(posedge clk)
-    near9_out_idx <= \$3932 ;
-  always @(posedge clk)
-    near10_in_idx <= \$3933 ;
-  always @(posedge clk)
-    near10_out_idx <= \$3934 ;
-  always @(posedge clk)
-    near11_in_idx <= \$3935 ;
-  always @(posedge clk)
-    near11_out_idx <= \$3936 ;
-  always @(posedge clk)
-    near12_in_idx <= \$3937 ;
-  always @(posedge clk)
-    near12_out_idx <= \$3938 ;
-  always @(posedge clk)
-    near13_in_idx <= \$3939 ;
-  always @(posedge clk)
-    near13_out_idx <= \$3940 ;
-  always @(posedge clk)
-    near14_in_idx <= \$3941 ;
-  always @(posedge clk)
-    near14_out_idx <= \$3942 ;
-  always @(posedge clk)
-    near_last <= \$3943 ;
-  always @(posedge clk)
-    lane0_takes0 <= \$3944 ;
-  always @(posedge clk)
-    t_in_idx0 <= \$3945 ;
-  always @(posedge clk)
-    t_out_idx0 <= \$3946 ;
-  always @(posedge clk)
-    lane0_takes1 <= \$3947 ;
-  always @(posedge clk)
-    lane1_takes1 <= \$3948 ;
-  always @(posedge clk)
-    t_in_idx1 <= \$3949 ;
-  always @(posedge clk)
-    t_out_idx1 <= \$3950 ;
-  always @(posedge clk)
-    lane0_takes2 <= \$3951 ;
-  always @(posedge clk)
-    lane1_takes2 <= \$3952 ;
-  always @(posedge clk)
-    lane2_takes2 <= \$3953 ;
-  always @(posedge clk)
-    t_in_idx2 <= \$3954 ;
-  always @(posedge clk)
-    t_out_idx2 <= \$3955 ;
-  always @(posedge clk)
-    lane0_takes3 <= \$3956 ;
-  always @(posedge clk)
-    lane1_takes3 <= \$3957 ;
-  always @(posedge clk)
-    lane2_takes3 <= \$3958 ;
-  always @(posedge clk)
-    lane3_takes3 <= \$3959 ;
-  always @(posedge clk)
-    t_in_idx3 <= \$3960 ;
-  always @(posedge clk)
-    t_out_idx3 <= \$3961 ;
-  always @(posedge clk)
-    lane0_takes4 <= \$3962 ;
-  always @(posedge clk)
-    lane1_takes4 <= \$3963 ;
-  always @(posedge clk)
-    lane2_takes4 <= \$3964 ;
-  always @(posedge clk)
-    lane3_takes4 <= \$3965 ;
-  always @(posedge clk)
-    lane4_takes4 <= \$3966 ;
-  always @(posedge clk)
-    t_in_idx4 <= \$3967 ;
-  always @(posedge clk)
-    t_out_idx4 <= \$3968 ;
-  always @(posedge clk)
-    lane0_takes5 <= \$3969 ;
-  always @(posedge clk)
-    lane1_takes5 <= \$3970 ;
-  always @(posedge clk)
-    lane2_takes5 <= \$3971 ;
-  always @(posedge clk)
-    lane3_takes5 <= \$3972 ;
-  always @(posedge clk)
-    lane4_takes5 <= \$3973 ;
-  always @(posedge clk)
-    lane5_takes5 <= \$3974 ;
-  always @(posedge clk)
-    t_in_idx5 <= \$3975 ;
-  always @(posedge clk)
-    t_out_idx5 <= \$3976 ;
-  always @(posedge clk)
-    lane0_takes6 <= \$3977 ;
-  always @(posedge clk)
-    lane1_takes6 <= \$3978 ;
-  always @(posedge clk)
-    lane2_takes6 <= \$3979 ;
-  always @(posedge clk)
-    lane3_takes6 <= \$3980 ;
-  always @(posedge clk)
-    lane4_takes6 <= \$3981 ;
-  always @(posedge clk)
-    lane5_takes6 <= \$3982 ;
-  always @(posedge clk)
-    lane6_takes6 <= \$3983 ;
-  always @(posedge clk)
-    t_in_idx6 <= \$3984 ;
-  always @(posedge clk)
-    t_out_idx6 <= \$3985 ;
-  always @(posedge clk)
-    lane0_takes7 <= \$3986 ;
-  always @(posedge clk)
-    lane1_takes7 <= \$3987 ;
-  always @(posedge clk)
-    lane2_takes7 <= \$3988 ;
-  always @(posedge clk)
-    lane3_takes7 <= \$3989 ;
-  always @(posedge clk)
-    lane4_takes7 <= \$3990 ;
-  always @(posedge clk)
-    lane5_takes7 <= \$3991 ;
-  always @(posedge clk)
-    lane6_takes7 <= \$3992 ;
-  always @(posedge clk)
-    lane7_takes7 <= \$3993 ;
-  always @(posedge clk)
-    t_in_idx7 <= \$3994 ;
-  always @(posedge clk)
-    t_out_idx7 <= \$3995 ;
-  always @(posedge clk)
-    lane0_takes8 <= \$3996 ;
-  always @(posedge clk)
-    lane1_takes8 <= \$3997 ;
-  always @(posedge clk)
-    lane2_takes8 <= \$3998 ;
-  always @(posedge clk)
-    lane3_takes8 <= \$3999 ;
-  always @(posedge clk)
-    lane4_takes8 <= \$4000 ;
-  always @(posedge clk)
-    lane5_takes8 <= \$4001 ;
-  always @(posedge clk)
-    lane6_takes8 <= \$4002 ;
-  always @(posedge clk)
-    lane7_takes8 <= \$4003 ;
-  always @(posedge clk)
-    t_in_idx8 <= \$4004 ;
-  always @(posedge clk)
-    t_out_idx8 <= \$4005 ;
-  always @(posedge clk)
-    lane0_takes9 <= \$4006 ;
-  always @(posedge clk)
-    lane1_takes9 <= \$4007 ;
-  always @(posedge clk)
-    lane2_takes9 <= \$4008 ;
-  always @(posedge clk)
-    lane3_takes9 <= \$4009 ;
-  always @(posedge clk)
-    lane4_takes9 <= \$4010 ;
-  always @(posedge clk)
-    lane5_takes9 <= \$4011 ;
-  always @(posedge clk)
-    lane6_takes9 <= \$4012 ;
-  always @(posedge clk)
-    lane7_takes9 <= \$4013 ;
-  always @(posedge clk)
-    t_in_idx9 <= \$4014 ;
-  always @(posedge clk)
-    t_out_idx9 <= \$4015 ;
-  always @(posedge clk)
-    lane0_takes10 <= \$4016 ;
-  always @(posedge clk)
-    lane1_takes10 <= \$4017 ;
-  always @(posedge clk)
-    lane2_takes10 <= \$4018 ;
-  always @(posedge clk)
-    lane3_takes10 <= \$4019 ;
-  always @(posedge clk)
-    lane4_takes10 <= \$4020 ;
-  always @(posedge clk)
-    lane5_takes10 <= \$4021 ;
-  always @(posedge clk)
-    lane6_takes10 <= \$4022 ;
-  always @(posedge clk)
-    lane7_takes10 <= \$4023 ;
-  always @(posedge clk)
-    t_in_idx10 <= \$4024 ;
-  always @(posedge clk)
-    t_out_idx10 <= \$4025 ;
-  always @(posedge clk)
-    lane0_takes11 <= \$4026 ;
-  always @(posedge clk)
-    lane1_takes11 <= \$4027 ;
-  always @(posedge clk)
-    lane2_takes11 <= \$4028 ;
-  always @(posedge clk)
-    lane3_takes11 <= \$4029 ;
-  always @(posedge clk)
-    lane4_takes11 <= \$4030 ;
-  always @(posedge clk)
-    lane5_takes11 <= \$4031 ;
-  always @(posedge clk)
-    lane6_takes11 <= \$4032 ;
-  always @(posedge clk)
-    lane7_takes11 <= \$4033 ;
-  always @(posedge clk)
-    t_in_idx11 <= \$4034 ;
-  always @(posedge clk)
-    t_out_idx11 <= \$4035 ;
-  always @(posedge clk)
-    lane0_takes12 <= \$4036 ;
-  always @(posedge clk)
-    lane1_takes12 <= \$4037 ;
-  always @(posedge clk)
-    lane2_takes12 <= \$4038 ;
-  always @(posedge clk)
-    lane3_takes12 <= \$4039 ;
-  always @(posedge clk)
-    lane4_takes12 <= \$4040 ;
-  always @(posedge clk)
-    lane5_takes12 <= \$4041 ;
-  always @(posedge clk)
-    lane6_takes12 <= \$4042 ;
-  always @(posedge clk)
-    lane7_takes12 <= \$4043 ;
-  always @(posedge clk)
-    t_in_idx12 <= \$4044 ;
-  always @(posedge clk)
-    t_out_idx12 <= \$4045 ;
-  always @(posedge clk)
-    lane0_takes13 <= \$4046 ;
-  always @(posedge clk)
-    lane1_takes13 <= \$4047 ;
-  always @(posedge clk)
-    lane2_takes13 <= \$4048 ;
-  always @(posedge clk)
-    lane3_takes13 <= \$4049 ;
-  always @(posedge clk)
-    lane4_takes13 <= \$4050 ;
-  always @(posedge clk)
-    lane5_takes13 <= \$4051 ;
-  always @(posedge clk)
-    lane6_takes13 <= \$4052 ;
-  always @(posedge clk)
-    lane7_takes13 <= \$4053 ;
-  always @(posedge clk)
-    t_in_idx13 <= \$4054 ;
-  always @(posedge clk)
-    t_out_idx13 <= \$4055 ;
-  always @(posedge clk)
-    lane0_takes14 <= \$4056 ;
-  always @(posedge clk)
-    lane1_takes14 <= \$4057 ;
-  always @(posedge clk)
-    lane2_takes14 <= \$4058 ;
-  always @(posedge clk)
-    lane3_takes14 <= \$4059 ;
-  always @(posedge clk)
-    lane4_takes14 <= \$4060 ;
-  always @(posedge clk)
-    lane5_takes14 <= \$4061 ;
-  always @(posedge clk)
-    lane6_takes14 <= \$4062 ;
-  always @(posedge clk)
-    lane7_takes14 <= \$4063 ;
-  always @(posedge clk)
-    t_in_idx14 <= \$4064 ;
-  always @(posedge clk)
-    t_out_idx14 <= \$4065 ;
-  always @(posedge clk)
-    \$signal$328  <= \$4066 ;
-  always @(posedge clk)
-    \$signal$329  <= \$4067 ;
-  always @(posedge clk)
-    \$signal  <= \$4068 ;
-  always @(posedge clk)
-    pairs_skid <= \$4069 ;
-  always @(posedge clk)
-    pairs__payload <= \$4070 ;
-  always @(posedge clk)
-    pairs_valid <= \$4071 ;
+  assign \$1331  = \$1323 [39:20] == \$1330 [39:20];
+  assign \$1332  = ~ in_done;
+  assign \$1333  = in_full & \$1332 ;
+  assign \$1334  = \$1333  & out_full;
+  assign \$1335  = ~ out_done;
+  assign \$1336  = \$1334  & \$1335 ;
+  assign \$1337  = \$1336  & in_keep[1];
+  assign \$1338  = \$1337  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 76'h8000000000000000000;
+  assign \$1339  = ~ in_done;
+  assign \$1340  = in_full & \$1339 ;
+  assign \$1341  = \$1340  & out_full;
+  assign \$1342  = ~ out_done;
+  assign \$1343  = \$1341  & \$1342 ;
+  assign \$1344  = \$1343  & out_keep[6];
+  assign \$1345  = \$1344  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 76'h8000000000000000000;
+  assign \$1346  = \$1338 [59:40] > \$1345 [59:40];
+  assign \$1347  = ~ in_done;
+  assign \$1348  = in_full & \$1347 ;
+  assign \$1349  = \$1348  & out_full;
+  assign \$1350  = ~ out_done;
+  assign \$1351  = \$1349  & \$1350 ;
+  assign \$1352  = \$1351  & in_keep[1];
+  assign \$1353  = \$1352  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 76'h8000000000000000000;
+  assign \$1354  = ~ in_done;
+  assign \$1355  = in_full & \$1354 ;
+  assign \$1356  = \$1355  & out_full;
+  assign \$1357  = ~ out_done;
+  assign \$1358  = \$1356  & \$1357 ;
+  assign \$1359  = \$1358  & out_keep[6];
+  assign \$1360  = \$1359  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 76'h8000000000000000000;
+  assign \$1361  = \$1353 [59:40] == \$1360 [59:40];
+  assign \$1362  = ~ in_done;
+  assign \$1363  = in_full & \$1362 ;
+  assign \$1364  = \$1363  & out_full;
+  assign \$1365  = ~ out_done;
+  assign \$1366  = \$1364  & \$1365 ;
+  assign \$1367  = \$1366  & in_keep[1];
+  assign \$1368  = \$1367  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 76'h8000000000000000000;
+  assign \$1369  = ~ in_done;
+  assign \$1370  = in_full & \$1369 ;
+  assign \$1371  = \$1370  & out_full;
+  assign \$1372  = ~ out_done;
+  assign \$1373  = \$1371  & \$1372 ;
+  assign \$1374  = \$1373  & out_keep[6];
+  assign \$1375  = \$1374  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 76'h8000000000000000000;
+  assign \$1376  = \$1368 [75:60] > \$1375 [75:60];
+  assign \$1377  = ~ in_done;
+  assign \$1378  = in_full & \$1377 ;
+  assign \$1379  = \$1378  & out_full;
+  assign \$1380  = ~ out_done;
+  assign \$1381  = \$1379  & \$1380 ;
+  assign \$1382  = \$1381  & in_keep[1];
+  assign \$1383  = \$1382  ? { 1'h0, in_key1, 1'h0, in_idx1 } : 76'h8000000000000000000;
+  assign \$1384  = ~ in_done;
+  assign \$1385  = in_full & \$1384 ;
+  assign \$1386  = \$1385  & out_full;
+  assign \$1387  = ~ out_done;
+  assign \$1388  = \$1386  & \$1387 ;
+  assign \$1389  = \$1388  & out_keep[6];
+  assign \$1390  = \$1389  ? { 1'h0, out_key6, 1'h1, out_idx6 } : 76'h8000000000000000000;
+  assign \$1391  = \$1383 [75:60] == \$1390 [75:60];
+  assign \$1392  = ~ in_done;
+  assign \$1393  = in_full & \$1392 ;
+  assign \$1394  = \$1393  & out_full;
+  assign \$1395  = ~ out_done;
+  assign \$1396  = \$1394  & \$1395 ;
+  assign \$1397  = \$1396  & in_keep[2];
+  assign \$1398  = \$1397  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 76'h8000000000000000000;
+  assign \$1399  = ~ in_done;
+  assign \$1400  = in_full & \$1399 ;
+  assign \$1401  = \$1400  & out_full;
+  assign \$1402  = ~ out_done;
+  assign \$1403  = \$1401  & \$1402 ;
+  assign \$1404  = \$1403  & out_keep[5];
+  assign \$1405  = \$1404  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 76'h8000000000000000000;
+  assign \$1406  = \$1398 [19:0] > \$1405 [19:0];
+  assign \$1407  = ~ in_done;
+  assign \$1408  = in_full & \$1407 ;
+  assign \$1409  = \$1408  & out_full;
+  assign \$1410  = ~ out_done;
+  assign \$1411  = \$1409  & \$1410 ;
+  assign \$1412  = \$1411  & in_keep[2];
+  assign \$1413  = \$1412  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 76'h8000000000000000000;
+  assign \$1414  = ~ in_done;
+  assign \$1415  = in_full & \$1414 ;
+  assign \$1416  = \$1415  & out_full;
+  assign \$1417  = ~ out_done;
+  assign \$1418  = \$1416  & \$1417 ;
+  assign \$1419  = \$1418  & out_keep[5];
+  assign \$1420  = \$1419  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 76'h8000000000000000000;
+  assign \$1421  = \$1413 [19:0] == \$1420 [19:0];
+  assign \$1422  = ~ in_done;
+  assign \$1423  = in_full & \$1422 ;
+  assign \$1424  = \$1423  & out_full;
+  assign \$1425  = ~ out_done;
+  assign \$1426  = \$1424  & \$1425 ;
+  assign \$1427  = \$1426  & in_keep[2];
+  assign \$1428  = \$1427  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 76'h8000000000000000000;
+  assign \$1429  = ~ in_done;
+  assign \$1430  = in_full & \$1429 ;
+  assign \$1431  = \$1430  & out_full;
+  assign \$1432  = ~ out_done;
+  assign \$1433  = \$1431  & \$1432 ;
+  assign \$1434  = \$1433  & out_keep[5];
+  assign \$1435  = \$1434  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 76'h8000000000000000000;
+  assign \$1436  = \$1428 [39:20] > \$1435 [39:20];
+  assign \$1437  = ~ in_done;
+  assign \$1438  = in_full & \$1437 ;
+  assign \$1439  = \$1438  & out_full;
+  assign \$1440  = ~ out_done;
+  assign \$1441  = \$1439  & \$1440 ;
+  assign \$1442  = \$1441  & in_keep[2];
+  assign \$1443  = \$1442  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 76'h8000000000000000000;
+  assign \$1444  = ~ in_done;
+  assign \$1445  = in_full & \$1444 ;
+  assign \$1446  = \$1445  & out_full;
+  assign \$1447  = ~ out_done;
+  assign \$1448  = \$1446  & \$1447 ;
+  assign \$1449  = \$1448  & out_keep[5];
+  assign \$1450  = \$1449  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 76'h8000000000000000000;
+  assign \$1451  = \$1443 [39:20] == \$1450 [39:20];
+  assign \$1452  = ~ in_done;
+  assign \$1453  = in_full & \$1452 ;
+  assign \$1454  = \$1453  & out_full;
+  assign \$1455  = ~ out_done;
+  assign \$1456  = \$1454  & \$1455 ;
+  assign \$1457  = \$1456  & in_keep[2];
+  assign \$1458  = \$1457  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 76'h8000000000000000000;
+  assign \$1459  = ~ in_done;
+  assign \$1460  = in_full & \$1459 ;
+  assign \$1461  = \$1460  & out_full;
+  assign \$1462  = ~ out_done;
+  assign \$1463  = \$1461  & \$1462 ;
+  assign \$1464  = \$1463  & out_keep[5];
+  assign \$1465  = \$1464  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 76'h8000000000000000000;
+  assign \$1466  = \$1458 [59:40] > \$1465 [59:40];
+  assign \$1467  = ~ in_done;
+  assign \$1468  = in_full & \$1467 ;
+  assign \$1469  = \$1468  & out_full;
+  assign \$1470  = ~ out_done;
+  assign \$1471  = \$1469  & \$1470 ;
+  assign \$1472  = \$1471  & in_keep[2];
+  assign \$1473  = \$1472  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 76'h8000000000000000000;
+  assign \$1474  = ~ in_done;
+  assign \$1475  = in_full & \$1474 ;
+  assign \$1476  = \$1475  & out_full;
+  assign \$1477  = ~ out_done;
+  assign \$1478  = \$1476  & \$1477 ;
+  assign \$1479  = \$1478  & out_keep[5];
+  assign \$1480  = \$1479  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 76'h8000000000000000000;
+  assign \$1481  = \$1473 [59:40] == \$1480 [59:40];
+  assign \$1482  = ~ in_done;
+  assign \$1483  = in_full & \$1482 ;
+  assign \$1484  = \$1483  & out_full;
+  assign \$1485  = ~ out_done;
+  assign \$1486  = \$1484  & \$1485 ;
+  assign \$1487  = \$1486  & in_keep[2];
+  assign \$1488  = \$1487  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 76'h8000000000000000000;
+  assign \$1489  = ~ in_done;
+  assign \$1490  = in_full & \$1489 ;
+  assign \$1491  = \$1490  & out_full;
+  assign \$1492  = ~ out_done;
+  assign \$1493  = \$1491  & \$1492 ;
+  assign \$1494  = \$1493  & out_keep[5];
+  assign \$1495  = \$1494  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 76'h8000000000000000000;
+  assign \$1496  = \$1488 [75:60] > \$1495 [75:60];
+  assign \$1497  = ~ in_done;
+  assign \$1498  = in_full & \$1497 ;
+  assign \$1499  = \$1498  & out_full;
+  assign \$1500  = ~ out_done;
+  assign \$1501  = \$1499  & \$1500 ;
+  assign \$1502  = \$1501  & in_keep[2];
+  assign \$1503  = \$1502  ? { 1'h0, in_key2, 1'h0, in_idx2 } : 76'h8000000000000000000;
+  assign \$1504  = ~ in_done;
+  assign \$1505  = in_full & \$1504 ;
+  assign \$1506  = \$1505  & out_full;
+  assign \$1507  = ~ out_done;
+  assign \$1508  = \$1506  & \$1507 ;
+  assign \$1509  = \$1508  & out_keep[5];
+  assign \$1510  = \$1509  ? { 1'h0, out_key5, 1'h1, out_idx5 } : 76'h8000000000000000000;
+  assign \$1511  = \$1503 [75:60] == \$1510 [75:60];
+  assign \$1512  = ~ in_done;
+  assign \$1513  = in_full & \$1512 ;
+  assign \$1514  = \$1513  & out_full;
+  assign \$1515  = ~ out_done;
+  assign \$1516  = \$1514  & \$1515 ;
+  assign \$1517  = \$1516  & in_keep[3];
+  assign \$1518  = \$1517  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 76'h8000000000000000000;
+  assign \$1519  = ~ in_done;
+  assign \$1520  = in_full & \$1519 ;
+  assign \$1521  = \$1520  & out_full;
+  assign \$1522  = ~ out_done;
+  assign \$1523  = \$1521  & \$1522 ;
+  assign \$1524  = \$1523  & out_keep[4];
+  assign \$1525  = \$1524  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 76'h8000000000000000000;
+  assign \$1526  = \$1518 [19:0] > \$1525 [19:0];
+  assign \$1527  = ~ in_done;
+  assign \$1528  = in_full & \$1527 ;
+  assign \$1529  = \$1528  & out_full;
+  assign \$1530  = ~ out_done;
+  assign \$1531  = \$1529  & \$1530 ;
+  assign \$1532  = \$1531  & in_keep[3];
+  assign \$1533  = \$1532  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 76'h8000000000000000000;
+  assign \$1534  = ~ in_done;
+  assign \$1535  = in_full & \$1534 ;
+  assign \$1536  = \$1535  & out_full;
+  assign \$1537  = ~ out_done;
+  assign \$1538  = \$1536  & \$1537 ;
+  assign \$1539  = \$1538  & out_keep[4];
+  assign \$1540  = \$1539  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 76'h8000000000000000000;
+  assign \$1541  = \$1533 [19:0] == \$1540 [19:0];
+  assign \$1542  = ~ in_done;
+  assign \$1543  = in_full & \$1542 ;
+  assign \$1544  = \$1543  & out_full;
+  assign \$1545  = ~ out_done;
+  assign \$1546  = \$1544  & \$1545 ;
+  assign \$1547  = \$1546  & in_keep[3];
+  assign \$1548  = \$1547  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 76'h8000000000000000000;
+  assign \$1549  = ~ in_done;
+  assign \$1550  = in_full & \$1549 ;
+  assign \$1551  = \$1550  & out_full;
+  assign \$1552  = ~ out_done;
+  assign \$1553  = \$1551  & \$1552 ;
+  assign \$1554  = \$1553  & out_keep[4];
+  assign \$1555  = \$1554  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 76'h8000000000000000000;
+  assign \$1556  = \$1548 [39:20] > \$1555 [39:20];
+  assign \$1557  = ~ in_done;
+  assign \$1558  = in_full & \$1557 ;
+  assign \$1559  = \$1558  & out_full;
+  assign \$1560  = ~ out_done;
+  assign \$1561  = \$1559  & \$1560 ;
+  assign \$1562  = \$1561  & in_keep[3];
+  assign \$1563  = \$1562  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 76'h8000000000000000000;
+  assign \$1564  = ~ in_done;
+  assign \$1565  = in_full & \$1564 ;
+  assign \$1566  = \$1565  & out_full;
+  assign \$1567  = ~ out_done;
+  assign \$1568  = \$1566  & \$1567 ;
+  assign \$1569  = \$1568  & out_keep[4];
+  assign \$1570  = \$1569  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 76'h8000000000000000000;
+  assign \$1571  = \$1563 [39:20] == \$1570 [39:20];
+  assign \$1572  = ~ in_done;
+  assign \$1573  = in_full & \$1572 ;
+  assign \$1574  = \$1573  & out_full;
+  assign \$1575  = ~ out_done;
+  assign \$1576  = \$1574  & \$1575 ;
+  assign \$1577  = \$1576  & in_keep[3];
+  assign \$1578  = \$1577  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 76'h8000000000000000000;
+  assign \$1579  = ~ in_done;
+  assign \$1580  = in_full & \$1579 ;
+  assign \$1581  = \$1580  & out_full;
+  assign \$1582  = ~ out_done;
+  assign \$1583  = \$1581  & \$1582 ;
+  assign \$1584  = \$1583  & out_keep[4];
+  assign \$1585  = \$1584  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 76'h8000000000000000000;
+  assign \$1586  = \$1578 [59:40] > \$1585 [59:40];
+  assign \$1587  = ~ in_done;
+  assign \$1588  = in_full & \$1587 ;
+  assign \$1589  = \$1588  & out_full;
+  assign \$1590  = ~ out_done;
+  assign \$1591  = \$1589  & \$1590 ;
+  assign \$1592  = \$1591  & in_keep[3];
+  assign \$1593  = \$1592  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 76'h8000000000000000000;
+  assign \$1594  = ~ in_done;
+  assign \$1595  = in_full & \$1594 ;
+  assign \$1596  = \$1595  & out_full;
+  assign \$1597  = ~ out_done;
+  assign \$1598  = \$1596  & \$1597 ;
+  assign \$1599  = \$1598  & out_keep[4];
+  assign \$1600  = \$1599  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 76'h8000000000000000000;
+  assign \$1601  = \$1593 [59:40] == \$1600 [59:40];
+  assign \$1602  = ~ in_done;
+  assign \$1603  = in_full & \$1602 ;
+  assign \$1604  = \$1603  & out_full;
+  assign \$1605  = ~ out_done;
+  assign \$1606  = \$1604  & \$1605 ;
+  assign \$1607  = \$1606  & in_keep[3];
+  assign \$1608  = \$1607  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 76'h8000000000000000000;
+  assign \$1609  = ~ in_done;
+  assign \$1610  = in_full & \$1609 ;
+  assign \$1611  = \$1610  & out_full;
+  assign \$1612  = ~ out_done;
+  assign \$1613  = \$1611  & \$1612 ;
+  assign \$1614  = \$1613  & out_keep[4];
+  assign \$1615  = \$1614  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 76'h8000000000000000000;
+  assign \$1616  = \$1608 [75:60] > \$1615 [75:60];
+  assign \$1617  = ~ in_done;
+  assign \$1618  = in_full & \$1617 ;
+  assign \$1619  = \$1618  & out_full;
+  assign \$1620  = ~ out_done;
+  assign \$1621  = \$1619  & \$1620 ;
+  assign \$1622  = \$1621  & in_keep[3];
+  assign \$1623  = \$1622  ? { 1'h0, in_key3, 1'h0, in_idx3 } : 76'h8000000000000000000;
+  assign \$1624  = ~ in_done;
+  assign \$1625  = in_full & \$1624 ;
+  assign \$1626  = \$1625  & out_full;
+  assign \$1627  = ~ out_done;
+  assign \$1628  = \$1626  & \$1627 ;
+  assign \$1629  = \$1628  & out_keep[4];
+  assign \$1630  = \$1629  ? { 1'h0, out_key4, 1'h1, out_idx4 } : 76'h8000000000000000000;
+  assign \$1631  = \$1623 [75:60] == \$1630 [75:60];
+  assign \$1632  = ~ in_done;
+  assign \$1633  = in_full & \$1632 ;
+  assign \$1634  = \$1633  & out_full;
+  assign \$1635  = ~ out_done;
+  assign \$1636  = \$1634  & \$1635 ;
+  assign \$1637  = \$1636  & in_keep[4];
+  assign \$1638  = \$1637  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 76'h8000000000000000000;
+  assign \$1639  = ~ in_done;
+  assign \$1640  = in_full & \$1639 ;
+  assign \$1641  = \$1640  & out_full;
+  assign \$1642  = ~ out_done;
+  assign \$1643  = \$1641  & \$1642 ;
+  assign \$1644  = \$1643  & out_keep[3];
+  assign \$1645  = \$1644  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 76'h8000000000000000000;
+  assign \$1646  = \$1638 [19:0] > \$1645 [19:0];
+  assign \$1647  = ~ in_done;
+  assign \$1648  = in_full & \$1647 ;
+  assign \$1649  = \$1648  & out_full;
+  assign \$1650  = ~ out_done;
+  assign \$1651  = \$1649  & \$1650 ;
+  assign \$1652  = \$1651  & in_keep[4];
+  assign \$1653  = \$1652  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 76'h8000000000000000000;
+  assign \$1654  = ~ in_done;
+  assign \$1655  = in_full & \$1654 ;
+  assign \$1656  = \$1655  & out_full;
+  assign \$1657  = ~ out_done;
+  assign \$1658  = \$1656  & \$1657 ;
+  assign \$1659  = \$1658  & out_keep[3];
+  assign \$1660  = \$1659  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 76'h8000000000000000000;
+  assign \$1661  = \$1653 [19:0] == \$1660 [19:0];
+  assign \$1662  = ~ in_done;
+  assign \$1663  = in_full & \$1662 ;
+  assign \$1664  = \$1663  & out_full;
+  assign \$1665  = ~ out_done;
+  assign \$1666  = \$1664  & \$1665 ;
+  assign \$1667  = \$1666  & in_keep[4];
+  assign \$1668  = \$1667  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 76'h8000000000000000000;
+  assign \$1669  = ~ in_done;
+  assign \$1670  = in_full & \$1669 ;
+  assign \$1671  = \$1670  & out_full;
+  assign \$1672  = ~ out_done;
+  assign \$1673  = \$1671  & \$1672 ;
+  assign \$1674  = \$1673  & out_keep[3];
+  assign \$1675  = \$1674  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 76'h8000000000000000000;
+  assign \$1676  = \$1668 [39:20] > \$1675 [39:20];
+  assign \$1677  = ~ in_done;
+  assign \$1678  = in_full & \$1677 ;
+  assign \$1679  = \$1678  & out_full;
+  assign \$1680  = ~ out_done;
+  assign \$1681  = \$1679  & \$1680 ;
+  assign \$1682  = \$1681  & in_keep[4];
+  assign \$1683  = \$1682  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 76'h8000000000000000000;
+  assign \$1684  = ~ in_done;
+  assign \$1685  = in_full & \$1684 ;
+  assign \$1686  = \$1685  & out_full;
+  assign \$1687  = ~ out_done;
+  assign \$1688  = \$1686  & \$1687 ;
+  assign \$1689  = \$1688  & out_keep[3];
+  assign \$1690  = \$1689  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 76'h8000000000000000000;
+  assign \$1691  = \$1683 [39:20] == \$1690 [39:20];
+  assign \$1692  = ~ in_done;
+  assign \$1693  = in_full & \$1692 ;
+  assign \$1694  = \$1693  & out_full;
+  assign \$1695  = ~ out_done;
+  assign \$1696  = \$1694  & \$1695 ;
+  assign \$1697  = \$1696  & in_keep[4];
+  assign \$1698  = \$1697  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 76'h8000000000000000000;
+  assign \$1699  = ~ in_done;
+  assign \$1700  = in_full & \$1699 ;
+  assign \$1701  = \$1700  & out_full;
+  assign \$1702  = ~ out_done;
+  assign \$1703  = \$1701  & \$1702 ;
+  assign \$1704  = \$1703  & out_keep[3];
+  assign \$1705  = \$1704  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 76'h8000000000000000000;
+  assign \$1706  = \$1698 [59:40] > \$1705 [59:40];
+  assign \$1707  = ~ in_done;
+  assign \$1708  = in_full & \$1707 ;
+  assign \$1709  = \$1708  & out_full;
+  assign \$1710  = ~ out_done;
+  assign \$1711  = \$1709  & \$1710 ;
+  assign \$1712  = \$1711  & in_keep[4];
+  assign \$1713  = \$1712  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 76'h8000000000000000000;
+  assign \$1714  = ~ in_done;
+  assign \$1715  = in_full & \$1714 ;
+  assign \$1716  = \$1715  & out_full;
+  assign \$1717  = ~ out_done;
+  assign \$1718  = \$1716  & \$1717 ;
+  assign \$1719  = \$1718  & out_keep[3];
+  assign \$1720  = \$1719  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 76'h8000000000000000000;
+  assign \$1721  = \$1713 [59:40] == \$1720 [59:40];
+  assign \$1722  = ~ in_done;
+  assign \$1723  = in_full & \$1722 ;
+  assign \$1724  = \$1723  & out_full;
+  assign \$1725  = ~ out_done;
+  assign \$1726  = \$1724  & \$1725 ;
+  assign \$1727  = \$1726  & in_keep[4];
+  assign \$1728  = \$1727  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 76'h8000000000000000000;
+  assign \$1729  = ~ in_done;
+  assign \$1730  = in_full & \$1729 ;
+  assign \$1731  = \$1730  & out_full;
+  assign \$1732  = ~ out_done;
+  assign \$1733  = \$1731  & \$1732 ;
+  assign \$1734  = \$1733  & out_keep[3];
+  assign \$1735  = \$1734  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 76'h8000000000000000000;
+  assign \$1736  = \$1728 [75:60] > \$1735 [75:60];
+  assign \$1737  = ~ in_done;
+  assign \$1738  = in_full & \$1737 ;
+  assign \$1739  = \$1738  & out_full;
+  assign \$1740  = ~ out_done;
+  assign \$1741  = \$1739  & \$1740 ;
+  assign \$1742  = \$1741  & in_keep[4];
+  assign \$1743  = \$1742  ? { 1'h0, in_key4, 1'h0, in_idx4 } : 76'h8000000000000000000;
+  assign \$1744  = ~ in_done;
+  assign \$1745  = in_full & \$1744 ;
+  assign \$1746  = \$1745  & out_full;
+  assign \$1747  = ~ out_done;
+  assign \$1748  = \$1746  & \$1747 ;
+  assign \$1749  = \$1748  & out_keep[3];
+  assign \$1750  = \$1749  ? { 1'h0, out_key3, 1'h1, out_idx3 } : 76'h8000000000000000000;
+  assign \$1751  = \$1743 [75:60] == \$1750 [75:60];
+  assign \$1752  = ~ in_done;
+  assign \$1753  = in_full & \$1752 ;
+  assign \$1754  = \$1753  & out_full;
+  assign \$1755  = ~ out_done;
+  assign \$1756  = \$1754  & \$1755 ;
+  assign \$1757  = \$1756  & in_keep[5];
+  assign \$1758  = \$1757  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 76'h8000000000000000000;
+  assign \$1759  = ~ in_done;
+  assign \$1760  = in_full & \$1759 ;
+  assign \$1761  = \$1760  & out_full;
+  assign \$1762  = ~ out_done;
+  assign \$1763  = \$1761  & \$1762 ;
+  assign \$1764  = \$1763  & out_keep[2];
+  assign \$1765  = \$1764  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 76'h8000000000000000000;
+  assign \$1766  = \$1758 [19:0] > \$1765 [19:0];
+  assign \$1767  = ~ in_done;
+  assign \$1768  = in_full & \$1767 ;
+  assign \$1769  = \$1768  & out_full;
+  assign \$1770  = ~ out_done;
+  assign \$1771  = \$1769  & \$1770 ;
+  assign \$1772  = \$1771  & in_keep[5];
+  assign \$1773  = \$1772  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 76'h8000000000000000000;
+  assign \$1774  = ~ in_done;
+  assign \$1775  = in_full & \$1774 ;
+  assign \$1776  = \$1775  & out_full;
+  assign \$1777  = ~ out_done;
+  assign \$1778  = \$1776  & \$1777 ;
+  assign \$1779  = \$1778  & out_keep[2];
+  assign \$1780  = \$1779  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 76'h8000000000000000000;
+  assign \$1781  = \$1773 [19:0] == \$1780 [19:0];
+  assign \$1782  = ~ in_done;
+  assign \$1783  = in_full & \$1782 ;
+  assign \$1784  = \$1783  & out_full;
+  assign \$1785  = ~ out_done;
+  assign \$1786  = \$1784  & \$1785 ;
+  assign \$1787  = \$1786  & in_keep[5];
+  assign \$1788  = \$1787  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 76'h8000000000000000000;
+  assign \$1789  = ~ in_done;
+  assign \$1790  = in_full & \$1789 ;
+  assign \$1791  = \$1790  & out_full;
+  assign \$1792  = ~ out_done;
+  assign \$1793  = \$1791  & \$1792 ;
+  assign \$1794  = \$1793  & out_keep[2];
+  assign \$1795  = \$1794  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 76'h8000000000000000000;
+  assign \$1796  = \$1788 [39:20] > \$1795 [39:20];
+  assign \$1797  = ~ in_done;
+  assign \$1798  = in_full & \$1797 ;
+  assign \$1799  = \$1798  & out_full;
+  assign \$1800  = ~ out_done;
+  assign \$1801  = \$1799  & \$1800 ;
+  assign \$1802  = \$1801  & in_keep[5];
+  assign \$1803  = \$1802  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 76'h8000000000000000000;
+  assign \$1804  = ~ in_done;
+  assign \$1805  = in_full & \$1804 ;
+  assign \$1806  = \$1805  & out_full;
+  assign \$1807  = ~ out_done;
+  assign \$1808  = \$1806  & \$1807 ;
+  assign \$1809  = \$1808  & out_keep[2];
+  assign \$1810  = \$1809  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 76'h8000000000000000000;
+  assign \$1811  = \$1803 [39:20] == \$1810 [39:20];
+  assign \$1812  = ~ in_done;
+  assign \$1813  = in_full & \$1812 ;
+  assign \$1814  = \$1813  & out_full;
+  assign \$1815  = ~ out_done;
+  assign \$1816  = \$1814  & \$1815 ;
+  assign \$1817  = \$1816  & in_keep[5];
+  assign \$1818  = \$1817  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 76'h8000000000000000000;
+  assign \$1819  = ~ in_done;
+  assign \$1820  = in_full & \$1819 ;
+  assign \$1821  = \$1820  & out_full;
+  assign \$1822  = ~ out_done;
+  assign \$1823  = \$1821  & \$1822 ;
+  assign \$1824  = \$1823  & out_keep[2];
+  assign \$1825  = \$1824  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 76'h8000000000000000000;
+  assign \$1826  = \$1818 [59:40] > \$1825 [59:40];
+  assign \$1827  = ~ in_done;
+  assign \$1828  = in_full & \$1827 ;
+  assign \$1829  = \$1828  & out_full;
+  assign \$1830  = ~ out_done;
+  assign \$1831  = \$1829  & \$1830 ;
+  assign \$1832  = \$1831  & in_keep[5];
+  assign \$1833  = \$1832  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 76'h8000000000000000000;
+  assign \$1834  = ~ in_done;
+  assign \$1835  = in_full & \$1834 ;
+  assign \$1836  = \$1835  & out_full;
+  assign \$1837  = ~ out_done;
+  assign \$1838  = \$1836  & \$1837 ;
+  assign \$1839  = \$1838  & out_keep[2];
+  assign \$1840  = \$1839  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 76'h8000000000000000000;
+  assign \$1841  = \$1833 [59:40] == \$1840 [59:40];
+  assign \$1842  = ~ in_done;
+  assign \$1843  = in_full & \$1842 ;
+  assign \$1844  = \$1843  & out_full;
+  assign \$1845  = ~ out_done;
+  assign \$1846  = \$1844  & \$1845 ;
+  assign \$1847  = \$1846  & in_keep[5];
+  assign \$1848  = \$1847  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 76'h8000000000000000000;
+  assign \$1849  = ~ in_done;
+  assign \$1850  = in_full & \$1849 ;
+  assign \$1851  = \$1850  & out_full;
+  assign \$1852  = ~ out_done;
+  assign \$1853  = \$1851  & \$1852 ;
+  assign \$1854  = \$1853  & out_keep[2];
+  assign \$1855  = \$1854  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 76'h8000000000000000000;
+  assign \$1856  = \$1848 [75:60] > \$1855 [75:60];
+  assign \$1857  = ~ in_done;
+  assign \$1858  = in_full & \$1857 ;
+  assign \$1859  = \$1858  & out_full;
+  assign \$1860  = ~ out_done;
+  assign \$1861  = \$1859  & \$1860 ;
+  assign \$1862  = \$1861  & in_keep[5];
+  assign \$1863  = \$1862  ? { 1'h0, in_key5, 1'h0, in_idx5 } : 76'h8000000000000000000;
+  assign \$1864  = ~ in_done;
+  assign \$1865  = in_full & \$1864 ;
+  assign \$1866  = \$1865  & out_full;
+  assign \$1867  = ~ out_done;
+  assign \$1868  = \$1866  & \$1867 ;
+  assign \$1869  = \$1868  & out_keep[2];
+  assign \$1870  = \$1869  ? { 1'h0, out_key2, 1'h1, out_idx2 } : 76'h8000000000000000000;
+  assign \$1871  = \$1863 [75:60] == \$1870 [75:60];
+  assign \$1872  = ~ in_done;
+  assign \$1873  = in_full & \$1872 ;
+  assign \$1874  = \$1873  & out_full;
+  assign \$1875  = ~ out_done;
+  assign \$1876  = \$1874  & \$1875 ;
+  assign \$1877  = \$1876  & in_keep[6];
+  assign \$1878  = \$1877  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 76'h8000000000000000000;
+  assign \$1879  = ~ in_done;
+  assign \$1880  = in_full & \$1879 ;
+  assign \$1881  = \$1880  & out_full;
+  assign \$1882  = ~ out_done;
+  assign \$1883  = \$1881  & \$1882 ;
+  assign \$1884  = \$1883  & out_keep[1];
+  assign \$1885  = \$1884  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 76'h8000000000000000000;
+  assign \$1886  = \$1878 [19:0] > \$1885 [19:0];
+  assign \$1887  = ~ in_done;
+  assign \$1888  = in_full & \$1887 ;
+  assign \$1889  = \$1888  & out_full;
+  assign \$1890  = ~ out_done;
+  assign \$1891  = \$1889  & \$1890 ;
+  assign \$1892  = \$1891  & in_keep[6];
+  assign \$1893  = \$1892  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 76'h8000000000000000000;
+  assign \$1894  = ~ in_done;
+  assign \$1895  = in_full & \$1894 ;
+  assign \$1896  = \$1895  & out_full;
+  assign \$1897  = ~ out_done;
+  assign \$1898  = \$1896  & \$1897 ;
+  assign \$1899  = \$1898  & out_keep[1];
+  assign \$1900  = \$1899  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 76'h8000000000000000000;
+  assign \$1901  = \$1893 [19:0] == \$1900 [19:0];
+  assign \$1902  = ~ in_done;
+  assign \$1903  = in_full & \$1902 ;
+  assign \$1904  = \$1903  & out_full;
+  assign \$1905  = ~ out_done;
+  assign \$1906  = \$1904  & \$1905 ;
+  assign \$1907  = \$1906  & in_keep[6];
+  assign \$1908  = \$1907  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 76'h8000000000000000000;
+  assign \$1909  = ~ in_done;
+  assign \$1910  = in_full & \$1909 ;
+  assign \$1911  = \$1910  & out_full;
+  assign \$1912  = ~ out_done;
+  assign \$1913  = \$1911  & \$1912 ;
+  assign \$1914  = \$1913  & out_keep[1];
+  assign \$1915  = \$1914  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 76'h8000000000000000000;
+  assign \$1916  = \$1908 [39:20] > \$1915 [39:20];
+  assign \$1917  = ~ in_done;
+  assign \$1918  = in_full & \$1917 ;
+  assign \$1919  = \$1918  & out_full;
+  assign \$1920  = ~ out_done;
+  assign \$1921  = \$1919  & \$1920 ;
+  assign \$1922  = \$1921  & in_keep[6];
+  assign \$1923  = \$1922  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 76'h8000000000000000000;
+  assign \$1924  = ~ in_done;
+  assign \$1925  = in_full & \$1924 ;
+  assign \$1926  = \$1925  & out_full;
+  assign \$1927  = ~ out_done;
+  assign \$1928  = \$1926  & \$1927 ;
+  assign \$1929  = \$1928  & out_keep[1];
+  assign \$1930  = \$1929  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 76'h8000000000000000000;
+  assign \$1931  = \$1923 [39:20] == \$1930 [39:20];
+  assign \$1932  = ~ in_done;
+  assign \$1933  = in_full & \$1932 ;
+  assign \$1934  = \$1933  & out_full;
+  assign \$1935  = ~ out_done;
+  assign \$1936  = \$1934  & \$1935 ;
+  assign \$1937  = \$1936  & in_keep[6];
+  assign \$1938  = \$1937  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 76'h8000000000000000000;
+  assign \$1939  = ~ in_done;
+  assign \$1940  = in_full & \$1939 ;
+  assign \$1941  = \$1940  & out_full;
+  assign \$1942  = ~ out_done;
+  assign \$1943  = \$1941  & \$1942 ;
+  assign \$1944  = \$1943  & out_keep[1];
+  assign \$1945  = \$1944  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 76'h8000000000000000000;
+  assign \$1946  = \$1938 [59:40] > \$1945 [59:40];
+  assign \$1947  = ~ in_done;
+  assign \$1948  = in_full & \$1947 ;
+  assign \$1949  = \$1948  & out_full;
+  assign \$1950  = ~ out_done;
+  assign \$1951  = \$1949  & \$1950 ;
+  assign \$1952  = \$1951  & in_keep[6];
+  assign \$1953  = \$1952  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 76'h8000000000000000000;
+  assign \$1954  = ~ in_done;
+  assign \$1955  = in_full & \$1954 ;
+  assign \$1956  = \$1955  & out_full;
+  assign \$1957  = ~ out_done;
+  assign \$1958  = \$1956  & \$1957 ;
+  assign \$1959  = \$1958  & out_keep[1];
+  assign \$1960  = \$1959  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 76'h8000000000000000000;
+  assign \$1961  = \$1953 [59:40] == \$1960 [59:40];
+  assign \$1962  = ~ in_done;
+  assign \$1963  = in_full & \$1962 ;
+  assign \$1964  = \$1963  & out_full;
+  assign \$1965  = ~ out_done;
+  assign \$1966  = \$1964  & \$1965 ;
+  assign \$1967  = \$1966  & in_keep[6];
+  assign \$1968  = \$1967  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 76'h8000000000000000000;
+  assign \$1969  = ~ in_done;
+  assign \$1970  = in_full & \$1969 ;
+  assign \$1971  = \$1970  & out_full;
+  assign \$1972  = ~ out_done;
+  assign \$1973  = \$1971  & \$1972 ;
+  assign \$1974  = \$1973  & out_keep[1];
+  assign \$1975  = \$1974  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 76'h8000000000000000000;
+  assign \$1976  = \$1968 [75:60] > \$1975 [75:60];
+  assign \$1977  = ~ in_done;
+  assign \$1978  = in_full & \$1977 ;
+  assign \$1979  = \$1978  & out_full;
+  assign \$1980  = ~ out_done;
+  assign \$1981  = \$1979  & \$1980 ;
+  assign \$1982  = \$1981  & in_keep[6];
+  assign \$1983  = \$1982  ? { 1'h0, in_key6, 1'h0, in_idx6 } : 76'h8000000000000000000;
+  assign \$1984  = ~ in_done;
+  assign \$1985  = in_full & \$1984 ;
+  assign \$1986  = \$1985  & out_full;
+  assign \$1987  = ~ out_done;
+  assign \$1988  = \$1986  & \$1987 ;
+  assign \$1989  = \$1988  & out_keep[1];
+  assign \$1990  = \$1989  ? { 1'h0, out_key1, 1'h1, out_idx1 } : 76'h8000000000000000000;
+  assign \$1991  = \$1983 [75:60] == \$1990 [75:60];
+  assign \$1992  = ~ in_done;
+  assign \$1993  = in_full & \$1992 ;
+  assign \$1994  = \$1993  & out_full;
+  assign \$1995  = ~ out_done;
+  assign \$1996  = \$1994  & \$1995 ;
+  assign \$1997  = \$1996  & in_keep[7];
+  assign \$1998  = \$1997  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 76'h8000000000000000000;
+  assign \$1999  = ~ in_done;
+  assign \$2000  = in_full & \$1999 ;
+  assign \$2001  = \$2000  & out_full;
+  assign \$2002  = ~ out_done;
+  assign \$2003  = \$2001  & \$2002 ;
+  assign \$2004  = \$2003  & out_keep[0];
+  assign \$2005  = \$2004  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 76'h8000000000000000000;
+  assign \$2006  = \$1998 [19:0] > \$2005 [19:0];
+  assign \$2007  = ~ in_done;
+  assign \$2008  = in_full & \$2007 ;
+  assign \$2009  = \$2008  & out_full;
+  assign \$2010  = ~ out_done;
+  assign \$2011  = \$2009  & \$2010 ;
+  assign \$2012  = \$2011  & in_keep[7];
+  assign \$2013  = \$2012  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 76'h8000000000000000000;
+  assign \$2014  = ~ in_done;
+  assign \$2015  = in_full & \$2014 ;
+  assign \$2016  = \$2015  & out_full;
+  assign \$2017  = ~ out_done;
+  assign \$2018  = \$2016  & \$2017 ;
+  assign \$2019  = \$2018  & out_keep[0];
+  assign \$2020  = \$2019  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 76'h8000000000000000000;
+  assign \$2021  = \$2013 [19:0] == \$2020 [19:0];
+  assign \$2022  = ~ in_done;
+  assign \$2023  = in_full & \$2022 ;
+  assign \$2024  = \$2023  & out_full;
+  assign \$2025  = ~ out_done;
+  assign \$2026  = \$2024  & \$2025 ;
+  assign \$2027  = \$2026  & in_keep[7];
+  assign \$2028  = \$2027  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 76'h8000000000000000000;
+  assign \$2029  = ~ in_done;
+  assign \$2030  = in_full & \$2029 ;
+  assign \$2031  = \$2030  & out_full;
+  assign \$2032  = ~ out_done;
+  assign \$2033  = \$2031  & \$2032 ;
+  assign \$2034  = \$2033  & out_keep[0];
+  assign \$2035  = \$2034  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 76'h8000000000000000000;
+  assign \$2036  = \$2028 [39:20] > \$2035 [39:20];
+  assign \$2037  = ~ in_done;
+  assign \$2038  = in_full & \$2037 ;
+  assign \$2039  = \$2038  & out_full;
+  assign \$2040  = ~ out_done;
+  assign \$2041  = \$2039  & \$2040 ;
+  assign \$2042  = \$2041  & in_keep[7];
+  assign \$2043  = \$2042  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 76'h8000000000000000000;
+  assign \$2044  = ~ in_done;
+  assign \$2045  = in_full & \$2044 ;
+  assign \$2046  = \$2045  & out_full;
+  assign \$2047  = ~ out_done;
+  assign \$2048  = \$2046  & \$2047 ;
+  assign \$2049  = \$2048  & out_keep[0];
+  assign \$2050  = \$2049  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 76'h8000000000000000000;
+  assign \$2051  = \$2043 [39:20] == \$2050 [39:20];
+  assign \$2052  = ~ in_done;
+  assign \$2053  = in_full & \$2052 ;
+  assign \$2054  = \$2053  & out_full;
+  assign \$2055  = ~ out_done;
+  assign \$2056  = \$2054  & \$2055 ;
+  assign \$2057  = \$2056  & in_keep[7];
+  assign \$2058  = \$2057  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 76'h8000000000000000000;
+  assign \$2059  = ~ in_done;
+  assign \$2060  = in_full & \$2059 ;
+  assign \$2061  = \$2060  & out_full;
+  assign \$2062  = ~ out_done;
+  assign \$2063  = \$2061  & \$2062 ;
+  assign \$2064  = \$2063  & out_keep[0];
+  assign \$2065  = \$2064  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 76'h8000000000000000000;
+  assign \$2066  = \$2058 [59:40] > \$2065 [59:40];
+  assign \$2067  = ~ in_done;
+  assign \$2068  = in_full & \$2067 ;
+  assign \$2069  = \$2068  & out_full;
+  assign \$2070  = ~ out_done;
+  assign \$2071  = \$2069  & \$2070 ;
+  assign \$2072  = \$2071  & in_keep[7];
+  assign \$2073  = \$2072  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 76'h8000000000000000000;
+  assign \$2074  = ~ in_done;
+  assign \$2075  = in_full & \$2074 ;
+  assign \$2076  = \$2075  & out_full;
+  assign \$2077  = ~ out_done;
+  assign \$2078  = \$2076  & \$2077 ;
+  assign \$2079  = \$2078  & out_keep[0];
+  assign \$2080  = \$2079  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 76'h8000000000000000000;
+  assign \$2081  = \$2073 [59:40] == \$2080 [59:40];
+  assign \$2082  = ~ in_done;
+  assign \$2083  = in_full & \$2082 ;
+  assign \$2084  = \$2083  & out_full;
+  assign \$2085  = ~ out_done;
+  assign \$2086  = \$2084  & \$2085 ;
+  assign \$2087  = \$2086  & in_keep[7];
+  assign \$2088  = \$2087  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 76'h8000000000000000000;
+  assign \$2089  = ~ in_done;
+  assign \$2090  = in_full & \$2089 ;
+  assign \$2091  = \$2090  & out_full;
+  assign \$2092  = ~ out_done;
+  assign \$2093  = \$2091  & \$2092 ;
+  assign \$2094  = \$2093  & out_keep[0];
+  assign \$2095  = \$2094  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 76'h8000000000000000000;
+  assign \$2096  = \$2088 [75:60] > \$2095 [75:60];
+  assign \$2097  = ~ in_done;
+  assign \$2098  = in_full & \$2097 ;
+  assign \$2099  = \$2098  & out_full;
+  assign \$2100  = ~ out_done;
+  assign \$2101  = \$2099  & \$2100 ;
+  assign \$2102  = \$2101  & in_keep[7];
+  assign \$2103  = \$2102  ? { 1'h0, in_key7, 1'h0, in_idx7 } : 76'h8000000000000000000;
+  assign \$2104  = ~ in_done;
+  assign \$2105  = in_full & \$2104 ;
+  assign \$2106  = \$2105  & out_full;
+  assign \$2107  = ~ out_done;
+  assign \$2108  = \$2106  & \$2107 ;
+  assign \$2109  = \$2108  & out_keep[0];
+  assign \$2110  = \$2109  ? { 1'h0, out_key0, 1'h1, out_idx0 } : 76'h8000000000000000000;
+  assign \$2111  = \$2103 [75:60] == \$2110 [75:60];
+  assign \$2112  = merge0_eq0_1 & merge0_gt0_0;
+  assign \$2113  = merge0_gt0_1 | \$2112 ;
+  assign \$2114  = merge0_eq0_2 & \$2113 ;
+  assign \$2115  = merge0_gt0_2 | \$2114 ;
+  assign \$2116  = merge0_eq0_3 & \$2115 ;
+  assign \$2117  = merge0_gt0_3 | \$2116 ;
+  assign \$2118  = \$2117  ? merge0_in8 : merge0_in0;
+  assign \$2119  = merge0_eq1_1 & merge0_gt1_0;
+  assign \$2120  = merge0_gt1_1 | \$2119 ;
+  assign \$2121  = merge0_eq1_2 & \$2120 ;
+  assign \$2122  = merge0_gt1_2 | \$2121 ;
+  assign \$2123  = merge0_eq1_3 & \$2122 ;
+  assign \$2124  = merge0_gt1_3 | \$2123 ;
+  assign \$2125  = \$2124  ? merge0_in9 : merge0_in1;
+  assign \$2126  = merge0_eq2_1 & merge0_gt2_0;
+  assign \$2127  = merge0_gt2_1 | \$2126 ;
+  assign \$2128  = merge0_eq2_2 & \$2127 ;
+  assign \$2129  = merge0_gt2_2 | \$2128 ;
+  assign \$2130  = merge0_eq2_3 & \$2129 ;
+  assign \$2131  = merge0_gt2_3 | \$2130 ;
+  assign \$2132  = \$2131  ? merge0_in10 : merge0_in2;
+  assign \$2133  = merge0_eq3_1 & merge0_gt3_0;
+  assign \$2134  = merge0_gt3_1 | \$2133 ;
+  assign \$2135  = merge0_eq3_2 & \$2134 ;
+  assign \$2136  = merge0_gt3_2 | \$2135 ;
+  assign \$2137  = merge0_eq3_3 & \$2136 ;
+  assign \$2138  = merge0_gt3_3 | \$2137 ;
+  assign \$2139  = \$2138  ? merge0_in11 : merge0_in3;
+  assign \$2140  = merge0_eq4_1 & merge0_gt4_0;
+  assign \$2141  = merge0_gt4_1 | \$2140 ;
+  assign \$2142  = merge0_eq4_2 & \$2141 ;
+  assign \$2143  = merge0_gt4_2 | \$2142 ;
+  assign \$2144  = merge0_eq4_3 & \$2143 ;
+  assign \$2145  = merge0_gt4_3 | \$2144 ;
+  assign \$2146  = \$2145  ? merge0_in12 : merge0_in4;
+  assign \$2147  = merge0_eq5_1 & merge0_gt5_0;
+  assign \$2148  = merge0_gt5_1 | \$2147 ;
+  assign \$2149  = merge0_eq5_2 & \$2148 ;
+  assign \$2150  = merge0_gt5_2 | \$2149 ;
+  assign \$2151  = merge0_eq5_3 & \$2150 ;
+  assign \$2152  = merge0_gt5_3 | \$2151 ;
+  assign \$2153  = \$2152  ? merge0_in13 : merge0_in5;
+  assign \$2154  = merge0_eq6_1 & merge0_gt6_0;
+  assign \$2155  = merge0_gt6_1 | \$2154 ;
+  assign \$2156  = merge0_eq6_2 & \$2155 ;
+  assign \$2157  = merge0_gt6_2 | \$2156 ;
+  assign \$2158  = merge0_eq6_3 & \$2157 ;
+  assign \$2159  = merge0_gt6_3 | \$2158 ;
+  assign \$2160  = \$2159  ? merge0_in14 : merge0_in6;
+  assign \$2161  = merge0_eq7_1 & merge0_gt7_0;
+  assign \$2162  = merge0_gt7_1 | \$2161 ;
+  assign \$2163  = merge0_eq7_2 & \$2162 ;
+  assign \$2164  = merge0_gt7_2 | \$2163 ;
+  assign \$2165  = merge0_eq7_3 & \$2164 ;
+  assign \$2166  = merge0_gt7_3 | \$2165 ;
+  assign \$2167  = \$2166  ? merge0_in15 : merge0_in7;
+  assign \$2168  = merge0_eq0_1 & merge0_gt0_0;
+  assign \$2169  = merge0_gt0_1 | \$2168 ;
+  assign \$2170  = merge0_eq0_2 & \$2169 ;
+  assign \$2171  = merge0_gt0_2 | \$2170 ;
+  assign \$2172  = merge0_eq0_3 & \$2171 ;
+  assign \$2173  = merge0_gt0_3 | \$2172 ;
+  assign \$2174  = \$2173  ? merge0_in0 : merge0_in8;
+  assign \$2175  = merge0_eq1_1 & merge0_gt1_0;
+  assign \$2176  = merge0_gt1_1 | \$2175 ;
+  assign \$2177  = merge0_eq1_2 & \$2176 ;
+  assign \$2178  = merge0_gt1_2 | \$2177 ;
+  assign \$2179  = merge0_eq1_3 & \$2178 ;
+  assign \$2180  = merge0_gt1_3 | \$2179 ;
+  assign \$2181  = \$2180  ? merge0_in1 : merge0_in9;
+  assign \$2182  = merge0_eq2_1 & merge0_gt2_0;
+  assign \$2183  = merge0_gt2_1 | \$2182 ;
+  assign \$2184  = merge0_eq2_2 & \$2183 ;
+  assign \$2185  = merge0_gt2_2 | \$2184 ;
+  assign \$2186  = merge0_eq2_3 & \$2185 ;
+  assign \$2187  = merge0_gt2_3 | \$2186 ;
+  assign \$2188  = \$2187  ? merge0_in2 : merge0_in10;
+  assign \$2189  = merge0_eq3_1 & merge0_gt3_0;
+  assign \$2190  = merge0_gt3_1 | \$2189 ;
+  assign \$2191  = merge0_eq3_2 & \$2190 ;
+  assign \$2192  = merge0_gt3_2 | \$2191 ;
+  assign \$2193  = merge0_eq3_3 & \$2192 ;
+  assign \$2194  = merge0_gt3_3 | \$2193 ;
+  assign \$2195  = \$2194  ? merge0_in3 : merge0_in11;
+  assign \$2196  = merge0_eq4_1 & merge0_gt4_0;
+  assign \$2197  = merge0_gt4_1 | \$2196 ;
+  assign \$2198  = merge0_eq4_2 & \$2197 ;
+  assign \$2199  = merge0_gt4_2 | \$2198 ;
+  assign \$2200  = merge0_eq4_3 & \$2199 ;
+  assign \$2201  = merge0_gt4_3 | \$2200 ;
+  assign \$2202  = \$2201  ? merge0_in4 : merge0_in12;
+  assign \$2203  = merge0_eq5_1 & merge0_gt5_0;
+  assign \$2204  = merge0_gt5_1 | \$2203 ;
+  assign \$2205  = merge0_eq5_2 & \$2204 ;
+  assign \$2206  = merge0_gt5_2 | \$2205 ;
+  assign \$2207  = merge0_eq5_3 & \$2206 ;
+  assign \$2208  = merge0_gt5_3 | \$2207 ;
+  assign \$2209  = \$2208  ? merge0_in5 : merge0_in13;
+  assign \$2210  = merge0_eq6_1 & merge0_gt6_0;
+  assign \$2211  = merge0_gt6_1 | \$2210 ;
+  assign \$2212  = merge0_eq6_2 & \$2211 ;
+  assign \$2213  = merge0_gt6_2 | \$2212 ;
+  assign \$2214  = merge0_eq6_3 & \$2213 ;
+  assign \$2215  = merge0_gt6_3 | \$2214 ;
+  assign \$2216  = \$2215  ? merge0_in6 : merge0_in14;
+  assign \$2217  = merge0_eq7_1 & merge0_gt7_0;
+  assign \$2218  = merge0_gt7_1 | \$2217 ;
+  assign \$2219  = merge0_eq7_2 & \$2218 ;
+  assign \$2220  = merge0_gt7_2 | \$2219 ;
+  assign \$2221  = merge0_eq7_3 & \$2220 ;
+  assign \$2222  = merge0_gt7_3 | \$2221 ;
+  assign \$2223  = \$2222  ? merge0_in7 : merge0_in15;
+  assign \$2224  = merge0_lane0[19:0] > merge0_lane4[19:0];
+  assign \$2225  = merge0_lane0[19:0] == merge0_lane4[19:0];
+  assign \$2226  = merge0_lane0[39:20] > merge0_lane4[39:20];
+  assign \$2227  = merge0_lane0[39:20] == merge0_lane4[39:20];
+  assign \$2228  = merge0_lane0[59:40] > merge0_lane4[59:40];
+  assign \$2229  = merge0_lane0[59:40] == merge0_lane4[59:40];
+  assign \$2230  = merge0_lane0[75:60] > merge0_lane4[75:60];
+  assign \$2231  = merge0_lane0[75:60] == merge0_lane4[75:60];
+  assign \$2232  = merge0_lane1[19:0] > merge0_lane5[19:0];
+  assign \$2233  = merge0_lane1[19:0] == merge0_lane5[19:0];
+  assign \$2234  = merge0_lane1[39:20] > merge0_lane5[39:20];
+  assign \$2235  = merge0_lane1[39:20] == merge0_lane5[39:20];
+  assign \$2236  = merge0_lane1[59:40] > merge0_lane5[59:40];
+  assign \$2237  = merge0_lane1[59:40] == merge0_lane5[59:40];
+  assign \$2238  = merge0_lane1[75:60] > merge0_lane5[75:60];
+  assign \$2239  = merge0_lane1[75:60] == merge0_lane5[75:60];
+  assign \$2240  = merge0_lane2[19:0] > merge0_lane6[19:0];
+  assign \$2241  = merge0_lane2[19:0] == merge0_lane6[19:0];
+  assign \$2242  = merge0_lane2[39:20] > merge0_lane6[39:20];
+  assign \$2243  = merge0_lane2[39:20] == merge0_lane6[39:20];
+  assign \$2244  = merge0_lane2[59:40] > merge0_lane6[59:40];
+  assign \$2245  = merge0_lane2[59:40] == merge0_lane6[59:40];
+  assign \$2246  = merge0_lane2[75:60] > merge0_lane6[75:60];
+  assign \$2247  = merge0_lane2[75:60] == merge0_lane6[75:60];
+  assign \$2248  = merge0_lane3[19:0] > merge0_lane7[19:0];
+  assign \$2249  = merge0_lane3[19:0] == merge0_lane7[19:0];
+  assign \$2250  = merge0_lane3[39:20] > merge0_lane7[39:20];
+  assign \$2251  = merge0_lane3[39:20] == merge0_lane7[39:20];
+  assign \$2252  = merge0_lane3[59:40] > merge0_lane7[59:40];
+  assign \$2253  = merge0_lane3[59:40] == merge0_lane7[59:40];
+  assign \$2254  = merge0_lane3[75:60] > merge0_lane7[75:60];
+  assign \$2255  = merge0_lane3[75:60] == merge0_lane7[75:60];
+  assign \$2256  = merge0_lane8[19:0] > merge0_lane12[19:0];
+  assign \$2257  = merge0_lane8[19:0] == merge0_lane12[19:0];
+  assign \$2258  = merge0_lane8[39:20] > merge0_lane12[39:20];
+  assign \$2259  = merge0_lane8[39:20] == merge0_lane12[39:20];
+  assign \$2260  = merge0_lane8[59:40] > merge0_lane12[59:40];
+  assign \$2261  = merge0_lane8[59:40] == merge0_lane12[59:40];
+  assign \$2262  = merge0_lane8[75:60] > merge0_lane12[75:60];
+  assign \$2263  = merge0_lane8[75:60] == merge0_lane12[75:60];
+  assign \$2264  = merge0_lane9[19:0] > merge0_lane13[19:0];
+  assign \$2265  = merge0_lane9[19:0] == merge0_lane13[19:0];
+  assign \$2266  = merge0_lane9[39:20] > merge0_lane13[39:20];
+  assign \$2267  = merge0_lane9[39:20] == merge0_lane13[39:20];
+  assign \$2268  = merge0_lane9[59:40] > merge0_lane13[59:40];
+  assign \$2269  = merge0_lane9[59:40] == merge0_lane13[59:40];
+  assign \$2270  = merge0_lane9[75:60] > merge0_lane13[75:60];
+  assign \$2271  = merge0_lane9[75:60] == merge0_lane13[75:60];
+  assign \$2272  = merge0_lane10[19:0] > merge0_lane14[19:0];
+  assign \$2273  = merge0_lane10[19:0] == merge0_lane14[19:0];
+  assign \$2274  = merge0_lane10[39:20] > merge0_lane14[39:20];
+  assign \$2275  = merge0_lane10[39:20] == merge0_lane14[39:20];
+  assign \$2276  = merge0_lane10[59:40] > merge0_lane14[59:40];
+  assign \$2277  = merge0_lane10[59:40] == merge0_lane14[59:40];
+  assign \$2278  = merge0_lane10[75:60] > merge0_lane14[75:60];
+  assign \$2279  = merge0_lane10[75:60] == merge0_lane14[75:60];
+  assign \$2280  = merge0_lane11[19:0] > merge0_lane15[19:0];
+  assign \$2281  = merge0_lane11[19:0] == merge0_lane15[19:0];
+  assign \$2282  = merge0_lane11[39:20] > merge0_lane15[39:20];
+  assign \$2283  = merge0_lane11[39:20] == merge0_lane15[39:20];
+  assign \$2284  = merge0_lane11[59:40] > merge0_lane15[59:40];
+  assign \$2285  = merge0_lane11[59:40] == merge0_lane15[59:40];
+  assign \$2286  = merge0_lane11[75:60] > merge0_lane15[75:60];
+  assign \$2287  = merge0_lane11[75:60] == merge0_lane15[75:60];
+  assign \$2288  = merge1_eq0_1 & merge1_gt0_0;
+  assign \$2289  = merge1_gt0_1 | \$2288 ;
+  assign \$2290  = merge1_eq0_2 & \$2289 ;
+  assign \$2291  = merge1_gt0_2 | \$2290 ;
+  assign \$2292  = merge1_eq0_3 & \$2291 ;
+  assign \$2293  = merge1_gt0_3 | \$2292 ;
+  assign \$2294  = \$2293  ? merge1_in4 : merge1_in0;
+  assign \$2295  = merge1_eq1_1 & merge1_gt1_0;
+  assign \$2296  = merge1_gt1_1 | \$2295 ;
+  assign \$2297  = merge1_eq1_2 & \$2296 ;
+  assign \$2298  = merge1_gt1_2 | \$2297 ;
+  assign \$2299  = merge1_eq1_3 & \$2298 ;
+  assign \$2300  = merge1_gt1_3 | \$2299 ;
+  assign \$2301  = \$2300  ? merge1_in5 : merge1_in1;
+  assign \$2302  = merge1_eq2_1 & merge1_gt2_0;
+  assign \$2303  = merge1_gt2_1 | \$2302 ;
+  assign \$2304  = merge1_eq2_2 & \$2303 ;
+  assign \$2305  = merge1_gt2_2 | \$2304 ;
+  assign \$2306  = merge1_eq2_3 & \$2305 ;
+  assign \$2307  = merge1_gt2_3 | \$2306 ;
+  assign \$2308  = \$2307  ? merge1_in6 : merge1_in2;
+  assign \$2309  = merge1_eq3_1 & merge1_gt3_0;
+  assign \$2310  = merge1_gt3_1 | \$2309 ;
+  assign \$2311  = merge1_eq3_2 & \$2310 ;
+  assign \$2312  = merge1_gt3_2 | \$2311 ;
+  assign \$2313  = merge1_eq3_3 & \$2312 ;
+  assign \$2314  = merge1_gt3_3 | \$2313 ;
+  assign \$2315  = \$2314  ? merge1_in7 : merge1_in3;
+  assign \$2316  = merge1_eq0_1 & merge1_gt0_0;
+  assign \$2317  = merge1_gt0_1 | \$2316 ;
+  assign \$2318  = merge1_eq0_2 & \$2317 ;
+  assign \$2319  = merge1_gt0_2 | \$2318 ;
+  assign \$2320  = merge1_eq0_3 & \$2319 ;
+  assign \$2321  = merge1_gt0_3 | \$2320 ;
+  assign \$2322  = \$2321  ? merge1_in0 : merge1_in4;
+  assign \$2323  = merge1_eq1_1 & merge1_gt1_0;
+  assign \$2324  = merge1_gt1_1 | \$2323 ;
+  assign \$2325  = merge1_eq1_2 & \$2324 ;
+  assign \$2326  = merge1_gt1_2 | \$2325 ;
+  assign \$2327  = merge1_eq1_3 & \$2326 ;
+  assign \$2328  = merge1_gt1_3 | \$2327 ;
+  assign \$2329  = \$2328  ? merge1_in1 : merge1_in5;
+  assign \$2330  = merge1_eq2_1 & merge1_gt2_0;
+  assign \$2331  = merge1_gt2_1 | \$2330 ;
+  assign \$2332  = merge1_eq2_2 & \$2331 ;
+  assign \$2333  = merge1_gt2_2 | \$2332 ;
+  assign \$2334  = merge1_eq2_3 & \$2333 ;
+  assign \$2335  = merge1_gt2_3 | \$2334 ;
+  assign \$2336  = \$2335  ? merge1_in2 : merge1_in6;
+  assign \$2337  = merge1_eq3_1 & merge1_gt3_0;
+  assign \$2338  = merge1_gt3_1 | \$2337 ;
+  assign \$2339  = merge1_eq3_2 & \$2338 ;
+  assign \$2340  = merge1_gt3_2 | \$2339 ;
+  assign \$2341  = merge1_eq3_3 & \$2340 ;
+  assign \$2342  = merge1_gt3_3 | \$2341 ;
+  assign \$2343  = \$2342  ? merge1_in3 : merge1_in7;
+  assign \$2344  = merge1_eq8_1 & merge1_gt8_0;
+  assign \$2345  = merge1_gt8_1 | \$2344 ;
+  assign \$2346  = merge1_eq8_2 & \$2345 ;
+  assign \$2347  = merge1_gt8_2 | \$2346 ;
+  assign \$2348  = merge1_eq8_3 & \$2347 ;
+  assign \$2349  = merge1_gt8_3 | \$2348 ;
+  assign \$2350  = \$2349  ? merge1_in12 : merge1_in8;
+  assign \$2351  = merge1_eq9_1 & merge1_gt9_0;
+  assign \$2352  = merge1_gt9_1 | \$2351 ;
+  assign \$2353  = merge1_eq9_2 & \$2352 ;
+  assign \$2354  = merge1_gt9_2 | \$2353 ;
+  assign \$2355  = merge1_eq9_3 & \$2354 ;
+  assign \$2356  = merge1_gt9_3 | \$2355 ;
+  assign \$2357  = \$2356  ? merge1_in13 : merge1_in9;
+  assign \$2358  = merge1_eq10_1 & merge1_gt10_0;
+  assign \$2359  = merge1_gt10_1 | \$2358 ;
+  assign \$2360  = merge1_eq10_2 & \$2359 ;
+  assign \$2361  = merge1_gt10_2 | \$2360 ;
+  assign \$2362  = merge1_eq10_3 & \$2361 ;
+  assign \$2363  = merge1_gt10_3 | \$2362 ;
+  assign \$2364  = \$2363  ? merge1_in14 : merge1_in10;
+  assign \$2365  = merge1_eq11_1 & merge1_gt11_0;
+  assign \$2366  = merge1_gt11_1 | \$2365 ;
+  assign \$2367  = merge1_eq11_2 & \$2366 ;
+  assign \$2368  = merge1_gt11_2 | \$2367 ;
+  assign \$2369  = merge1_eq11_3 & \$2368 ;
+  assign \$2370  = merge1_gt11_3 | \$2369 ;
+  assign \$2371  = \$2370  ? merge1_in15 : merge1_in11;
+  assign \$2372  = merge1_eq8_1 & merge1_gt8_0;
+  assign \$2373  = merge1_gt8_1 | \$2372 ;
+  assign \$2374  = merge1_eq8_2 & \$2373 ;
+  assign \$2375  = merge1_gt8_2 | \$2374 ;
+  assign \$2376  = merge1_eq8_3 & \$2375 ;
+  assign \$2377  = merge1_gt8_3 | \$2376 ;
+  assign \$2378  = \$2377  ? merge1_in8 : merge1_in12;
+  assign \$2379  = merge1_eq9_1 & merge1_gt9_0;
+  assign \$2380  = merge1_gt9_1 | \$2379 ;
+  assign \$2381  = merge1_eq9_2 & \$2380 ;
+  assign \$2382  = merge1_gt9_2 | \$2381 ;
+  assign \$2383  = merge1_eq9_3 & \$2382 ;
+  assign \$2384  = merge1_gt9_3 | \$2383 ;
+  assign \$2385  = \$2384  ? merge1_in9 : merge1_in13;
+  assign \$2386  = merge1_eq10_1 & merge1_gt10_0;
+  assign \$2387  = merge1_gt10_1 | \$2386 ;
+  assign \$2388  = merge1_eq10_2 & \$2387 ;
+  assign \$2389  = merge1_gt10_2 | \$2388 ;
+  assign \$2390  = merge1_eq10_3 & \$2389 ;
+  assign \$2391  = merge1_gt10_3 | \$2390 ;
+  assign \$2392  = \$2391  ? merge1_in10 : merge1_in14;
+  assign \$2393  = merge1_eq11_1 & merge1_gt11_0;
+  assign \$2394  = merge1_gt11_1 | \$2393 ;
+  assign \$2395  = merge1_eq11_2 & \$2394 ;
+  assign \$2396  = merge1_gt11_2 | \$2395 ;
+  assign \$2397  = merge1_eq11_3 & \$2396 ;
+  assign \$2398  = merge1_gt11_3 | \$2397 ;
+  assign \$2399  = \$2398  ? merge1_in11 : merge1_in15;
+  assign \$2400  = merge1_lane0[19:0] > merge1_lane2[19:0];
+  assign \$2401  = merge1_lane0[19:0] == merge1_lane2[19:0];
+  assign \$2402  = merge1_lane0[39:20] > merge1_lane2[39:20];
+  assign \$2403  = merge1_lane0[39:20] == merge1_lane2[39:20];
+  assign \$2404  = merge1_lane0[59:40] > merge1_lane2[59:40];
+  assign \$2405  = merge1_lane0[59:40] == merge1_lane2[59:40];
+  assign \$2406  = merge1_lane0[75:60] > merge1_lane2[75:60];
+  assign \$2407  = merge1_lane0[75:60] == merge1_lane2[75:60];
+  assign \$2408  = merge1_lane1[19:0] > merge1_lane3[19:0];
+  assign \$2409  = merge1_lane1[19:0] == merge1_lane3[19:0];
+  assign \$2410  = merge1_lane1[39:20] > merge1_lane3[39:20];
+  assign \$2411  = merge1_lane1[39:20] == merge1_lane3[39:20];
+  assign \$2412  = merge1_lane1[59:40] > merge1_lane3[59:40];
+  assign \$2413  = merge1_lane1[59:40] == merge1_lane3[59:40];
+  assign \$2414  = merge1_lane1[75:60] > merge1_lane3[75:60];
+  assign \$2415  = merge1_lane1[75:60] == merge1_lane3[75:60];
+  assign \$2416  = merge1_lane4[19:0] > merge1_lane6[19:0];
+  assign \$2417  = merge1_lane4[19:0] == merge1_lane6[19:0];
+  assign \$2418  = merge1_lane4[39:20] > merge1_lane6[39:20];
+  assign \$2419  = merge1_lane4[39:20] == merge1_lane6[39:20];
+  assign \$2420  = merge1_lane4[59:40] > merge1_lane6[59:40];
+  assign \$2421  = merge1_lane4[59:40] == merge1_lane6[59:40];
+  assign \$2422  = merge1_lane4[75:60] > merge1_lane6[75:60];
+  assign \$2423  = merge1_lane4[75:60] == merge1_lane6[75:60];
+  assign \$2424  = merge1_lane5[19:0] > merge1_lane7[19:0];
+  assign \$2425  = merge1_lane5[19:0] == merge1_lane7[19:0];
+  assign \$2426  = merge1_lane5[39:20] > merge1_lane7[39:20];
+  assign \$2427  = merge1_lane5[39:20] == merge1_lane7[39:20];
+  assign \$2428  = merge1_lane5[59:40] > merge1_lane7[59:40];
+  assign \$2429  = merge1_lane5[59:40] == merge1_lane7[59:40];
+  assign \$2430  = merge1_lane5[75:60] > merge1_lane7[75:60];
+  assign \$2431  = merge1_lane5[75:60] == merge1_lane7[75:60];
+  assign \$2432  = merge1_lane8[19:0] > merge1_lane10[19:0];
+  assign \$2433  = merge1_lane8[19:0] == merge1_lane10[19:0];
+  assign \$2434  = merge1_lane8[39:20] > merge1_lane10[39:20];
+  assign \$2435  = merge1_lane8[39:20] == merge1_lane10[39:20];
+  assign \$2436  = merge1_lane8[59:40] > merge1_lane10[59:40];
+  assign \$2437  = merge1_lane8[59:40] == merge1_lane10[59:40];
+  assign \$2438  = merge1_lane8[75:60] > merge1_lane10[75:60];
+  assign \$2439  = merge1_lane8[75:60] == merge1_lane10[75:60];
+  assign \$2440  = merge1_lane9[19:0] > merge1_lane11[19:0];
+  assign \$2441  = merge1_lane9[19:0] == merge1_lane11[19:0];
+  assign \$2442  = merge1_lane9[39:20] > merge1_lane11[39:20];
+  assign \$2443  = merge1_lane9[39:20] == merge1_lane11[39:20];
+  assign \$2444  = merge1_lane9[59:40] > merge1_lane11[59:40];
+  assign \$2445  = merge1_lane9[59:40] == merge1_lane11[59:40];
+  assign \$2446  = merge1_lane9[75:60] > merge1_lane11[75:60];
+  assign \$2447  = merge1_lane9[75:60] == merge1_lane11[75:60];
+  assign \$2448  = merge1_lane12[19:0] > merge1_lane14[19:0];
+  assign \$2449  = merge1_lane12[19:0] == merge1_lane14[19:0];
+  assign \$2450  = merge1_lane12[39:20] > merge1_lane14[39:20];
+  assign \$2451  = merge1_lane12[39:20] == merge1_lane14[39:20];
+  assign \$2452  = merge1_lane12[59:40] > merge1_lane14[59:40];
+  assign \$2453  = merge1_lane12[59:40] == merge1_lane14[59:40];
+  assign \$2454  = merge1_lane12[75:60] > merge1_lane14[75:60];
+  assign \$2455  = merge1_lane12[75:60] == merge1_lane14[75:60];
+  assign \$2456  = merge1_lane13[19:0] > merge1_lane15[19:0];
+  assign \$2457  = merge1_lane13[19:0] == merge1_lane15[19:0];
+  assign \$2458  = merge1_lane13[39:20] > merge1_lane15[39:20];
+  assign \$2459  = merge1_lane13[39:20] == merge1_lane15[39:20];
+  assign \$2460  = merge1_lane13[59:40] > merge1_lane15[59:40];
+  assign \$2461  = merge1_lane13[59:40] == merge1_lane15[59:40];
+  assign \$2462  = merge1_lane13[75:60] > merge1_lane15[75:60];
+  assign \$2463  = merge1_lane13[75:60] == merge1_lane15[75:60];
+  assign \$2464  = merge2_eq0_1 & merge2_gt0_0;
+  assign \$2465  = merge2_gt0_1 | \$2464 ;
+  assign \$2466  = merge2_eq0_2 & \$2465 ;
+  assign \$2467  = merge2_gt0_2 | \$2466 ;
+  assign \$2468  = merge2_eq0_3 & \$2467 ;
+  assign \$2469  = merge2_gt0_3 | \$2468 ;
+  assign \$2470  = \$2469  ? merge2_in2 : merge2_in0;
+  assign \$2471  = merge2_eq1_1 & merge2_gt1_0;
+  assign \$2472  = merge2_gt1_1 | \$2471 ;
+  assign \$2473  = merge2_eq1_2 & \$2472 ;
+  assign \$2474  = merge2_gt1_2 | \$2473 ;
+  assign \$2475  = merge2_eq1_3 & \$2474 ;
+  assign \$2476  = merge2_gt1_3 | \$2475 ;
+  assign \$2477  = \$2476  ? merge2_in3 : merge2_in1;
+  assign \$2478  = merge2_eq0_1 & merge2_gt0_0;
+  assign \$2479  = merge2_gt0_1 | \$2478 ;
+  assign \$2480  = merge2_eq0_2 & \$2479 ;
+  assign \$2481  = merge2_gt0_2 | \$2480 ;
+  assign \$2482  = merge2_eq0_3 & \$2481 ;
+  assign \$2483  = merge2_gt0_3 | \$2482 ;
+  assign \$2484  = \$2483  ? merge2_in0 : merge2_in2;
+  assign \$2485  = merge2_eq1_1 & merge2_gt1_0;
+  assign \$2486  = merge2_gt1_1 | \$2485 ;
+  assign \$2487  = merge2_eq1_2 & \$2486 ;
+  assign \$2488  = merge2_gt1_2 | \$2487 ;
+  assign \$2489  = merge2_eq1_3 & \$2488 ;
+  assign \$2490  = merge2_gt1_3 | \$2489 ;
+  assign \$2491  = \$2490  ? merge2_in1 : merge2_in3;
+  assign \$2492  = merge2_eq4_1 & merge2_gt4_0;
+  assign \$2493  = merge2_gt4_1 | \$2492 ;
+  assign \$2494  = merge2_eq4_2 & \$2493 ;
+  assign \$2495  = merge2_gt4_2 | \$2494 ;
+  assign \$2496  = merge2_eq4_3 & \$2495 ;
+  assign \$2497  = merge2_gt4_3 | \$2496 ;
+  assign \$2498  = \$2497  ? merge2_in6 : merge2_in4;
+  assign \$2499  = merge2_eq5_1 & merge2_gt5_0;
+  assign \$2500  = merge2_gt5_1 | \$2499 ;
+  assign \$2501  = merge2_eq5_2 & \$2500 ;
+  assign \$2502  = merge2_gt5_2 | \$2501 ;
+  assign \$2503  = merge2_eq5_3 & \$2502 ;
+  assign \$2504  = merge2_gt5_3 | \$2503 ;
+  assign \$2505  = \$2504  ? merge2_in7 : merge2_in5;
+  assign \$2506  = merge2_eq4_1 & merge2_gt4_0;
+  assign \$2507  = merge2_gt4_1 | \$2506 ;
+  assign \$2508  = merge2_eq4_2 & \$2507 ;
+  assign \$2509  = merge2_gt4_2 | \$2508 ;
+  assign \$2510  = merge2_eq4_3 & \$2509 ;
+  assign \$2511  = merge2_gt4_3 | \$2510 ;
+  assign \$2512  = \$2511  ? merge2_in4 : merge2_in6;
+  assign \$2513  = merge2_eq5_1 & merge2_gt5_0;
+  assign \$2514  = merge2_gt5_1 | \$2513 ;
+  assign \$2515  = merge2_eq5_2 & \$2514 ;
+  assign \$2516  = merge2_gt5_2 | \$2515 ;
+  assign \$2517  = merge2_eq5_3 & \$2516 ;
+  assign \$2518  = merge2_gt5_3 | \$2517 ;
+  assign \$2519  = \$2518  ? merge2_in5 : merge2_in7;
+  assign \$2520  = merge2_eq8_1 & merge2_gt8_0;
+  assign \$2521  = merge2_gt8_1 | \$2520 ;
+  assign \$2522  = merge2_eq8_2 & \$2521 ;
+  assign \$2523  = merge2_gt8_2 | \$2522 ;
+  assign \$2524  = merge2_eq8_3 & \$2523 ;
+  assign \$2525  = merge2_gt8_3 | \$2524 ;
+  assign \$2526  = \$2525  ? merge2_in10 : merge2_in8;
+  assign \$2527  = merge2_eq9_1 & merge2_gt9_0;
+  assign \$2528  = merge2_gt9_1 | \$2527 ;
+  assign \$2529  = merge2_eq9_2 & \$2528 ;
+  assign \$2530  = merge2_gt9_2 | \$2529 ;
+  assign \$2531  = merge2_eq9_3 & \$2530 ;
+  assign \$2532  = merge2_gt9_3 | \$2531 ;
+  assign \$2533  = \$2532  ? merge2_in11 : merge2_in9;
+  assign \$2534  = merge2_eq8_1 & merge2_gt8_0;
+  assign \$2535  = merge2_gt8_1 | \$2534 ;
+  assign \$2536  = merge2_eq8_2 & \$2535 ;
+  assign \$2537  = merge2_gt8_2 | \$2536 ;
+  assign \$2538  = merge2_eq8_3 & \$2537 ;
+  assign \$2539  = merge2_gt8_3 | \$2538 ;
+  assign \$2540  = \$2539  ? merge2_in8 : merge2_in10;
+  assign \$2541  = merge2_eq9_1 & merge2_gt9_0;
+  assign \$2542  = merge2_gt9_1 | \$2541 ;
+  assign \$2543  = merge2_eq9_2 & \$2542 ;
+  assign \$2544  = merge2_gt9_2 | \$2543 ;
+  assign \$2545  = merge2_eq9_3 & \$2544 ;
+  assign \$2546  = merge2_gt9_3 | \$2545 ;
+  assign \$2547  = \$2546  ? merge2_in9 : merge2_in11;
+  assign \$2548  = merge2_eq12_1 & merge2_gt12_0;
+  assign \$2549  = merge2_gt12_1 | \$2548 ;
+  assign \$2550  = merge2_eq12_2 & \$2549 ;
+  assign \$2551  = merge2_gt12_2 | \$2550 ;
+  assign \$2552  = merge2_eq12_3 & \$2551 ;
+  assign \$2553  = merge2_gt12_3 | \$2552 ;
+  assign \$2554  = \$2553  ? merge2_in14 : merge2_in12;
+  assign \$2555  = merge2_eq13_1 & merge2_gt13_0;
+  assign \$2556  = merge2_gt13_1 | \$2555 ;
+  assign \$2557  = merge2_eq13_2 & \$2556 ;
+  assign \$2558  = merge2_gt13_2 | \$2557 ;
+  assign \$2559  = merge2_eq13_3 & \$2558 ;
+  assign \$2560  = merge2_gt13_3 | \$2559 ;
+  assign \$2561  = \$2560  ? merge2_in15 : merge2_in13;
+  assign \$2562  = merge2_eq12_1 & merge2_gt12_0;
+  assign \$2563  = merge2_gt12_1 | \$2562 ;
+  assign \$2564  = merge2_eq12_2 & \$2563 ;
+  assign \$2565  = merge2_gt12_2 | \$2564 ;
+  assign \$2566  = merge2_eq12_3 & \$2565 ;
+  assign \$2567  = merge2_gt12_3 | \$2566 ;
+  assign \$2568  = \$2567  ? merge2_in12 : merge2_in14;
+  assign \$2569  = merge2_eq13_1 & merge2_gt13_0;
+  assign \$2570  = merge2_gt13_1 | \$2569 ;
+  assign \$2571  = merge2_eq13_2 & \$2570 ;
+  assign \$2572  = merge2_gt13_2 | \$2571 ;
+  assign \$2573  = merge2_eq13_3 & \$2572 ;
+  assign \$2574  = merge2_gt13_3 | \$2573 ;
+  assign \$2575  = \$2574  ? merge2_in13 : merge2_in15;
+  assign \$2576  = merge2_lane0[19:0] > merge2_lane1[19:0];
+  assign \$2577  = merge2_lane0[19:0] == merge2_lane1[19:0];
+  assign \$2578  = merge2_lane0[39:20] > merge2_lane1[39:20];
+  assign \$2579  = merge2_lane0[39:20] == merge2_lane1[39:20];
+  assign \$2580  = merge2_lane0[59:40] > merge2_lane1[59:40];
+  assign \$2581  = merge2_lane0[59:40] == merge2_lane1[59:40];
+  assign \$2582  = merge2_lane0[75:60] > merge2_lane1[75:60];
+  assign \$2583  = merge2_lane0[75:60] == merge2_lane1[75:60];
+  assign \$2584  = merge2_lane2[19:0] > merge2_lane3[19:0];
+  assign \$2585  = merge2_lane2[19:0] == merge2_lane3[19:0];
+  assign \$2586  = merge2_lane2[39:20] > merge2_lane3[39:20];
+  assign \$2587  = merge2_lane2[39:20] == merge2_lane3[39:20];
+  assign \$2588  = merge2_lane2[59:40] > merge2_lane3[59:40];
+  assign \$2589  = merge2_lane2[59:40] == merge2_lane3[59:40];
+  assign \$2590  = merge2_lane2[75:60] > merge2_lane3[75:60];
+  assign \$2591  = merge2_lane2[75:60] == merge2_lane3[75:60];
+  assign \$2592  = merge2_lane4[19:0] > merge2_lane5[19:0];
+  assign \$2593  = merge2_lane4[19:0] == merge2_lane5[19:0];
+  assign \$2594  = merge2_lane4[39:20] > merge2_lane5[39:20];
+  assign \$2595  = merge2_lane4[39:20] == merge2_lane5[39:20];
+  assign \$2596  = merge2_lane4[59:40] > merge2_lane5[59:40];
+  assign \$2597  = merge2_lane4[59:40] == merge2_lane5[59:40];
+  assign \$2598  = merge2_lane4[75:60] > merge2_lane5[75:60];
+  assign \$2599  = merge2_lane4[75:60] == merge2_lane5[75:60];
+  assign \$2600  = merge2_lane6[19:0] > merge2_lane7[19:0];
+  assign \$2601  = merge2_lane6[19:0] == merge2_lane7[19:0];
+  assign \$2602  = merge2_lane6[39:20] > merge2_lane7[39:20];
+  assign \$2603  = merge2_lane6[39:20] == merge2_lane7[39:20];
+  assign \$2604  = merge2_lane6[59:40] > merge2_lane7[59:40];
+  assign \$2605  = merge2_lane6[59:40] == merge2_lane7[59:40];
+  assign \$2606  = merge2_lane6[75:60] > merge2_lane7[75:60];
+  assign \$2607  = merge2_lane6[75:60] == merge2_lane7[75:60];
+  assign \$2608  = merge2_lane8[19:0] > merge2_lane9[19:0];
+  assign \$2609  = merge2_lane8[19:0] == merge2_lane9[19:0];
+  assign \$2610  = merge2_lane8[39:20] > merge2_lane9[39:20];
+  assign \$2611  = merge2_lane8[39:20] == merge2_lane9[39:20];
+  assign \$2612  = merge2_lane8[59:40] > merge2_lane9[59:40];
+  assign \$2613  = merge2_lane8[59:40] == merge2_lane9[59:40];
+  assign \$2614  = merge2_lane8[75:60] > merge2_lane9[75:60];
+  assign \$2615  = merge2_lane8[75:60] == merge2_lane9[75:60];
+  assign \$2616  = merge2_lane10[19:0] > merge2_lane11[19:0];
+  assign \$2617  = merge2_lane10[19:0] == merge2_lane11[19:0];
+  assign \$2618  = merge2_lane10[39:20] > merge2_lane11[39:20];
+  assign \$2619  = merge2_lane10[39:20] == merge2_lane11[39:20];
+  assign \$2620  = merge2_lane10[59:40] > merge2_lane11[59:40];
+  assign \$2621  = merge2_lane10[59:40] == merge2_lane11[59:40];
+  assign \$2622  = merge2_lane10[75:60] > merge2_lane11[75:60];
+  assign \$2623  = merge2_lane10[75:60] == merge2_lane11[75:60];
+  assign \$2624  = merge2_lane12[19:0] > merge2_lane13[19:0];
+  assign \$2625  = merge2_lane12[19:0] == merge2_lane13[19:0];
+  assign \$2626  = merge2_lane12[39:20] > merge2_lane13[39:20];
+  assign \$2627  = merge2_lane12[39:20] == merge2_lane13[39:20];
+  assign \$2628  = merge2_lane12[59:40] > merge2_lane13[59:40];
+  assign \$2629  = merge2_lane12[59:40] == merge2_lane13[59:40];
+  assign \$2630  = merge2_lane12[75:60] > merge2_lane13[75:60];
+  assign \$2631  = merge2_lane12[75:60] == merge2_lane13[75:60];
+  assign \$2632  = merge2_lane14[19:0] > merge2_lane15[19:0];
+  assign \$2633  = merge2_lane14[19:0] == merge2_lane15[19:0];
+  assign \$2634  = merge2_lane14[39:20] > merge2_lane15[39:20];
+  assign \$2635  = merge2_lane14[39:20] == merge2_lane15[39:20];
+  assign \$2636  = merge2_lane14[59:40] > merge2_lane15[59:40];
+  assign \$2637  = merge2_lane14[59:40] == merge2_lane15[59:40];
+  assign \$2638  = merge2_lane14[75:60] > merge2_lane15[75:60];
+  assign \$2639  = merge2_lane14[75:60] == merge2_lane15[75:60];
+  assign \$2640  = merge3_eq0_1 & merge3_gt0_0;
+  assign \$2641  = merge3_gt0_1 | \$2640 ;
+  assign \$2642  = merge3_eq0_2 & \$2641 ;
+  assign \$2643  = merge3_gt0_2 | \$2642 ;
+  assign \$2644  = merge3_eq0_3 & \$2643 ;
+  assign \$2645  = merge3_gt0_3 | \$2644 ;
+  assign \$2646  = \$2645  ? merge3_in1 : merge3_in0;
+  assign \$2647  = merge3_eq0_1 & merge3_gt0_0;
+  assign \$2648  = merge3_gt0_1 | \$2647 ;
+  assign \$2649  = merge3_eq0_2 & \$2648 ;
+  assign \$2650  = merge3_gt0_2 | \$2649 ;
+  assign \$2651  = merge3_eq0_3 & \$2650 ;
+  assign \$2652  = merge3_gt0_3 | \$2651 ;
+  assign \$2653  = \$2652  ? merge3_in0 : merge3_in1;
+  assign \$2654  = merge3_eq2_1 & merge3_gt2_0;
+  assign \$2655  = merge3_gt2_1 | \$2654 ;
+  assign \$2656  = merge3_eq2_2 & \$2655 ;
+  assign \$2657  = merge3_gt2_2 | \$2656 ;
+  assign \$2658  = merge3_eq2_3 & \$2657 ;
+  assign \$2659  = merge3_gt2_3 | \$2658 ;
+  assign \$2660  = \$2659  ? merge3_in3 : merge3_in2;
+  assign \$2661  = merge3_eq2_1 & merge3_gt2_0;
+  assign \$2662  = merge3_gt2_1 | \$2661 ;
+  assign \$2663  = merge3_eq2_2 & \$2662 ;
+  assign \$2664  = merge3_gt2_2 | \$2663 ;
+  assign \$2665  = merge3_eq2_3 & \$2664 ;
+  assign \$2666  = merge3_gt2_3 | \$2665 ;
+  assign \$2667  = \$2666  ? merge3_in2 : merge3_in3;
+  assign \$2668  = merge3_eq4_1 & merge3_gt4_0;
+  assign \$2669  = merge3_gt4_1 | \$2668 ;
+  assign \$2670  = merge3_eq4_2 & \$2669 ;
+  assign \$2671  = merge3_gt4_2 | \$2670 ;
+  assign \$2672  = merge3_eq4_3 & \$2671 ;
+  assign \$2673  = merge3_gt4_3 | \$2672 ;
+  assign \$2674  = \$2673  ? merge3_in5 : merge3_in4;
+  assign \$2675  = merge3_eq4_1 & merge3_gt4_0;
+  assign \$2676  = merge3_gt4_1 | \$2675 ;
+  assign \$2677  = merge3_eq4_2 & \$2676 ;
+  assign \$2678  = merge3_gt4_2 | \$2677 ;
+  assign \$2679  = merge3_eq4_3 & \$2678 ;
+  assign \$2680  = merge3_gt4_3 | \$2679 ;
+  assign \$2681  = \$2680  ? merge3_in4 : merge3_in5;
+  assign \$2682  = merge3_eq6_1 & merge3_gt6_0;
+  assign \$2683  = merge3_gt6_1 | \$2682 ;
+  assign \$2684  = merge3_eq6_2 & \$2683 ;
+  assign \$2685  = merge3_gt6_2 | \$2684 ;
+  assign \$2686  = merge3_eq6_3 & \$2685 ;
+  assign \$2687  = merge3_gt6_3 | \$2686 ;
+  assign \$2688  = \$2687  ? merge3_in7 : merge3_in6;
+  assign \$2689  = merge3_eq6_1 & merge3_gt6_0;
+  assign \$2690  = merge3_gt6_1 | \$2689 ;
+  assign \$2691  = merge3_eq6_2 & \$2690 ;
+  assign \$2692  = merge3_gt6_2 | \$2691 ;
+  assign \$2693  = merge3_eq6_3 & \$2692 ;
+  assign \$2694  = merge3_gt6_3 | \$2693 ;
+  assign \$2695  = \$2694  ? merge3_in6 : merge3_in7;
+  assign \$2696  = merge3_eq8_1 & merge3_gt8_0;
+  assign \$2697  = merge3_gt8_1 | \$2696 ;
+  assign \$2698  = merge3_eq8_2 & \$2697 ;
+  assign \$2699  = merge3_gt8_2 | \$2698 ;
+  assign \$2700  = merge3_eq8_3 & \$2699 ;
+  assign \$2701  = merge3_gt8_3 | \$2700 ;
+  assign \$2702  = \$2701  ? merge3_in9 : merge3_in8;
+  assign \$2703  = merge3_eq8_1 & merge3_gt8_0;
+  assign \$2704  = merge3_gt8_1 | \$2703 ;
+  assign \$2705  = merge3_eq8_2 & \$2704 ;
+  assign \$2706  = merge3_gt8_2 | \$2705 ;
+  assign \$2707  = merge3_eq8_3 & \$2706 ;
+  assign \$2708  = merge3_gt8_3 | \$2707 ;
+  assign \$2709  = \$2708  ? merge3_in8 : merge3_in9;
+  assign \$2710  = merge3_eq10_1 & merge3_gt10_0;
+  assign \$2711  = merge3_gt10_1 | \$2710 ;
+  assign \$2712  = merge3_eq10_2 & \$2711 ;
+  assign \$2713  = merge3_gt10_2 | \$2712 ;
+  assign \$2714  = merge3_eq10_3 & \$2713 ;
+  assign \$2715  = merge3_gt10_3 | \$2714 ;
+  assign \$2716  = \$2715  ? merge3_in11 : merge3_in10;
+  assign \$2717  = merge3_eq10_1 & merge3_gt10_0;
+  assign \$2718  = merge3_gt10_1 | \$2717 ;
+  assign \$2719  = merge3_eq10_2 & \$2718 ;
+  assign \$2720  = merge3_gt10_2 | \$2719 ;
+  assign \$2721  = merge3_eq10_3 & \$2720 ;
+  assign \$2722  = merge3_gt10_3 | \$2721 ;
+  assign \$2723  = \$2722  ? merge3_in10 : merge3_in11;
+  assign \$2724  = merge3_eq12_1 & merge3_gt12_0;
+  assign \$2725  = merge3_gt12_1 | \$2724 ;
+  assign \$2726  = merge3_eq12_2 & \$2725 ;
+  assign \$2727  = merge3_gt12_2 | \$2726 ;
+  assign \$2728  = merge3_eq12_3 & \$2727 ;
+  assign \$2729  = merge3_gt12_3 | \$2728 ;
+  assign \$2730  = \$2729  ? merge3_in13 : merge3_in12;
+  assign \$2731  = merge3_eq12_1 & merge3_gt12_0;
+  assign \$2732  = merge3_gt12_1 | \$2731 ;
+  assign \$2733  = merge3_eq12_2 & \$2732 ;
+  assign \$2734  = merge3_gt12_2 | \$2733 ;
+  assign \$2735  = merge3_eq12_3 & \$2734 ;
+  assign \$2736  = merge3_gt12_3 | \$2735 ;
+  assign \$2737  = \$2736  ? merge3_in12 : merge3_in13;
+  assign \$2738  = merge3_eq14_1 & merge3_gt14_0;
+  assign \$2739  = merge3_gt14_1 | \$2738 ;
+  assign \$2740  = merge3_eq14_2 & \$2739 ;
+  assign \$2741  = merge3_gt14_2 | \$2740 ;
+  assign \$2742  = merge3_eq14_3 & \$2741 ;
+  assign \$2743  = merge3_gt14_3 | \$2742 ;
+  assign \$2744  = \$2743  ? merge3_in15 : merge3_in14;
+  assign \$2745  = merge3_eq14_1 & merge3_gt14_0;
+  assign \$2746  = merge3_gt14_1 | \$2745 ;
+  assign \$2747  = merge3_eq14_2 & \$2746 ;
+  assign \$2748  = merge3_gt14_2 | \$2747 ;
+  assign \$2749  = merge3_eq14_3 & \$2748 ;
+  assign \$2750  = merge3_gt14_3 | \$2749 ;
+  assign \$2751  = \$2750  ? merge3_in14 : merge3_in15;
+  assign \$2752  = merge3_lane0[75] | merge3_lane1[75];
+  assign \$2753  = ~ \$2752 ;
+  assign \$2754  = merge3_lane0[12] != merge3_lane1[12];
+  assign \$2755  = \$2753  & \$2754 ;
+  assign \$2756  = merge3_lane0[75:13] == merge3_lane1[75:13];
+  assign \$2757  = \$2755  & \$2756 ;
+  assign \$2758  = merge3_lane0[12] ? merge3_lane1[11:0] : merge3_lane0[11:0];
+  assign \$2759  = merge3_lane0[12] ? merge3_lane0[11:0] : merge3_lane1[11:0];
+  assign \$2760  = merge3_lane1[75] | merge3_lane2[75];
+  assign \$2761  = ~ \$2760 ;
+  assign \$2762  = merge3_lane1[12] != merge3_lane2[12];
+  assign \$2763  = \$2761  & \$2762 ;
+  assign \$2764  = merge3_lane1[75:13] == merge3_lane2[75:13];
+  assign \$2765  = \$2763  & \$2764 ;
+  assign \$2766  = merge3_lane1[12] ? merge3_lane2[11:0] : merge3_lane1[11:0];
+  assign \$2767  = merge3_lane1[12] ? merge3_lane1[11:0] : merge3_lane2[11:0];
+  assign \$2768  = merge3_lane2[75] | merge3_lane3[75];
+  assign \$2769  = ~ \$2768 ;
+  assign \$2770  = merge3_lane2[12] != merge3_lane3[12];
+  assign \$2771  = \$2769  & \$2770 ;
+  assign \$2772  = merge3_lane2[75:13] == merge3_lane3[75:13];
+  assign \$2773  = \$2771  & \$2772 ;
+  assign \$2774  = merge3_lane2[12] ? merge3_lane3[11:0] : merge3_lane2[11:0];
+  assign \$2775  = merge3_lane2[12] ? merge3_lane2[11:0] : merge3_lane3[11:0];
+  assign \$2776  = merge3_lane3[75] | merge3_lane4[75];
+  assign \$2777  = ~ \$2776 ;
+  assign \$2778  = merge3_lane3[12] != merge3_lane4[12];
+  assign \$2779  = \$2777  & \$2778 ;
+  assign \$2780  = merge3_lane3[75:13] == merge3_lane4[75:13];
+  assign \$2781  = \$2779  & \$2780 ;
+  assign \$2782  = merge3_lane3[12] ? merge3_lane4[11:0] : merge3_lane3[11:0];
+  assign \$2783  = merge3_lane3[12] ? merge3_lane3[11:0] : merge3_lane4[11:0];
+  assign \$2784  = merge3_lane4[75] | merge3_lane5[75];
+  assign \$2785  = ~ \$2784 ;
+  assign \$2786  = merge3_lane4[12] != merge3_lane5[12];
+  assign \$2787  = \$2785  & \$2786 ;
+  assign \$2788  = merge3_lane4[75:13] == merge3_lane5[75:13];
+  assign \$2789  = \$2787  & \$2788 ;
+  assign \$2790  = merge3_lane4[12] ? merge3_lane5[11:0] : merge3_lane4[11:0];
+  assign \$2791  = merge3_lane4[12] ? merge3_lane4[11:0] : merge3_lane5[11:0];
+  assign \$2792  = merge3_lane5[75] | merge3_lane6[75];
+  assign \$2793  = ~ \$2792 ;
+  assign \$2794  = merge3_lane5[12] != merge3_lane6[12];
+  assign \$2795  = \$2793  & \$2794 ;
+  assign \$2796  = merge3_lane5[75:13] == merge3_lane6[75:13];
+  assign \$2797  = \$2795  & \$2796 ;
+  assign \$2798  = merge3_lane5[12] ? merge3_lane6[11:0] : merge3_lane5[11:0];
+  assign \$2799  = merge3_lane5[12] ? merge3_lane5[11:0] : merge3_lane6[11:0];
+  assign \$2800  = merge3_lane6[75] | merge3_lane7[75];
+  assign \$2801  = ~ \$2800 ;
+  assign \$2802  = merge3_lane6[12] != merge3_lane7[12];
+  assign \$2803  = \$2801  & \$2802 ;
+  assign \$2804  = merge3_lane6[75:13] == merge3_lane7[75:13];
+  assign \$2805  = \$2803  & \$2804 ;
+  assign \$2806  = merge3_lane6[12] ? merge3_lane7[11:0] : merge3_lane6[11:0];
+  assign \$2807  = merge3_lane6[12] ? merge3_lane6[11:0] : merge3_lane7[11:0];
+  assign \$2808  = merge3_lane7[75] | merge3_lane8[75];
+  assign \$2809  = ~ \$2808 ;
+  assign \$2810  = merge3_lane7[12] != merge3_lane8[12];
+  assign \$2811  = \$2809  & \$2810 ;
+  assign \$2812  = merge3_lane7[75:13] == merge3_lane8[75:13];
+  assign \$2813  = \$2811  & \$2812 ;
+  assign \$2814  = merge3_lane7[12] ? merge3_lane8[11:0] : merge3_lane7[11:0];
+  assign \$2815  = merge3_lane7[12] ? merge3_lane7[11:0] : merge3_lane8[11:0];
+  assign \$2816  = merge3_lane8[75] | merge3_lane9[75];
+  assign \$2817  = ~ \$2816 ;
+  assign \$2818  = merge3_lane8[12] != merge3_lane9[12];
+  assign \$2819  = \$2817  & \$2818 ;
+  assign \$2820  = merge3_lane8[75:13] == merge3_lane9[75:13];
+  assign \$2821  = \$2819  & \$2820 ;
+  assign \$2822  = merge3_lane8[12] ? merge3_lane9[11:0] : merge3_lane8[11:0];
+  assign \$2823  = merge3_lane8[12] ? merge3_lane8[11:0] : merge3_lane9[11:0];
+  assign \$2824  = merge3_lane9[75] | merge3_lane10[75];
+  assign \$2825  = ~ \$2824 ;
+  assign \$2826  = merge3_lane9[12] != merge3_lane10[12];
+  assign \$2827  = \$2825  & \$2826 ;
+  assign \$2828  = merge3_lane9[75:13] == merge3_lane10[75:13];
+  assign \$2829  = \$2827  & \$2828 ;
+  assign \$2830  = merge3_lane9[12] ? merge3_lane10[11:0] : merge3_lane9[11:0];
+  assign \$2831  = merge3_lane9[12] ? merge3_lane9[11:0] : merge3_lane10[11:0];
+  assign \$2832  = merge3_lane10[75] | merge3_lane11[75];
+  assign \$2833  = ~ \$2832 ;
+  assign \$2834  = merge3_lane10[12] != merge3_lane11[12];
+  assign \$2835  = \$2833  & \$2834 ;
+  assign \$2836  = merge3_lane10[75:13] == merge3_lane11[75:13];
+  assign \$2837  = \$2835  & \$2836 ;
+  assign \$2838  = merge3_lane10[12] ? merge3_lane11[11:0] : merge3_lane10[11:0];
+  assign \$2839  = merge3_lane10[12] ? merge3_lane10[11:0] : merge3_lane11[11:0];
+  assign \$2840  = merge3_lane11[75] | merge3_lane12[75];
+  assign \$2841  = ~ \$2840 ;
+  assign \$2842  = merge3_lane11[12] != merge3_lane12[12];
+  assign \$2843  = \$2841  & \$2842 ;
+  assign \$2844  = merge3_lane11[75:13] == merge3_lane12[75:13];
+  assign \$2845  = \$2843  & \$2844 ;
+  assign \$2846  = merge3_lane11[12] ? merge3_lane12[11:0] : merge3_lane11[11:0];
+  assign \$2847  = merge3_lane11[12] ? merge3_lane11[11:0] : merge3_lane12[11:0];
+  assign \$2848  = merge3_lane12[75] | merge3_lane13[75];
+  assign \$2849  = ~ \$2848 ;
+  assign \$2850  = merge3_lane12[12] != merge3_lane13[12];
+  assign \$2851  = \$2849  & \$2850 ;
+  assign \$2852  = merge3_lane12[75:13] == merge3_lane13[75:13];
+  assign \$2853  = \$2851  & \$2852 ;
+  assign \$2854  = merge3_lane12[12] ? merge3_lane13[11:0] : merge3_lane12[11:0];
+  assign \$2855  = merge3_lane12[12] ? merge3_lane12[11:0] : merge3_lane13[11:0];
+  assign \$2856  = merge3_lane13[75] | merge3_lane14[75];
+  assign \$2857  = ~ \$2856 ;
+  assign \$2858  = merge3_lane13[12] != merge3_lane14[12];
+  assign \$2859  = \$2857  & \$2858 ;
+  assign \$2860  = merge3_lane13[75:13] == merge3_lane14[75:13];
+  assign \$2861  = \$2859  & \$2860 ;
+  assign \$2862  = merge3_lane13[12] ? merge3_lane14[11:0] : merge3_lane13[11:0];
+  assign \$2863  = merge3_lane13[12] ? merge3_lane13[11:0] : merge3_lane14[11:0];
+  assign \$2864  = merge3_lane14[75] | merge3_lane15[75];
+  assign \$2865  = ~ \$2864 ;
+  assign \$2866  = merge3_lane14[12] != merge3_lane15[12];
+  assign \$2867  = \$2865  & \$2866 ;
+  assign \$2868  = merge3_lane14[75:13] == merge3_lane15[75:13];
+  assign \$2869  = \$2867  & \$2868 ;
+  assign \$2870  = merge3_lane14[12] ? merge3_lane15[11:0] : merge3_lane14[11:0];
+  assign \$2871  = merge3_lane14[12] ? merge3_lane14[11:0] : merge3_lane15[11:0];
+  assign \$2872  = hit[0] | hit[1];
+  assign \$2874  = hit[0] ? near0_in_idx : near1_in_idx;
+  assign \$2875  = hit[0] ? near0_out_idx : near1_out_idx;
+  assign \$2876  = hit[2] | hit[3];
+  assign \$2877  = \$2876  & slots_below1_0;
+  assign \$2878  = hit[2] | hit[3];
+  assign \$2879  = \$2878  & slots_below1_1;
+  assign \$2880  = hit[2] ? near2_in_idx : near3_in_idx;
+  assign \$2881  = hit[2] ? near2_out_idx : near3_out_idx;
+  assign \$2882  = hit[4] | hit[5];
+  assign \$2883  = \$2882  & slots_below2_0;
+  assign \$2884  = hit[4] | hit[5];
+  assign \$2885  = \$2884  & slots_below2_1;
+  assign \$2886  = hit[4] | hit[5];
+  assign \$2887  = \$2886  & slots_below2_2;
+  assign \$2888  = hit[4] ? near4_in_idx : near5_in_idx;
+  assign \$2889  = hit[4] ? near4_out_idx : near5_out_idx;
+  assign \$2890  = hit[6] | hit[7];
+  assign \$2891  = \$2890  & slots_below3_0;
+  assign \$2892  = hit[6] | hit[7];
+  assign \$2893  = \$2892  & slots_below3_1;
+  assign \$2894  = hit[6] | hit[7];
+  assign \$2895  = \$2894  & slots_below3_2;
+  assign \$2896  = hit[6] | hit[7];
+  assign \$2897  = \$2896  & slots_below3_3;
+  assign \$2898  = hit[6] ? near6_in_idx : near7_in_idx;
+  assign \$2899  = hit[6] ? near6_out_idx : near7_out_idx;
+  assign \$2900  = hit[8] | hit[9];
+  assign \$2901  = \$2900  & slots_below4_0;
+  assign \$2902  = hit[8] | hit[9];
+  assign \$2903  = \$2902  & slots_below4_1;
+  assign \$2904  = hit[8] | hit[9];
+  assign \$2905  = \$2904  & slots_below4_2;
+  assign \$2906  = hit[8] | hit[9];
+  assign \$2907  = \$2906  & slots_below4_3;
+  assign \$2908  = hit[8] | hit[9];
+  assign \$2909  = \$2908  & slots_below4_4;
+  assign \$2910  = hit[8] ? near8_in_idx : near9_in_idx;
+  assign \$2911  = hit[8] ? near8_out_idx : near9_out_idx;
+  assign \$2912  = hit[10] | hit[11];
+  assign \$2913  = \$2912  & slots_below5_0;
+  assign \$2914  = hit[10] | hit[11];
+  assign \$2915  = \$2914  & slots_below5_1;
+  assign \$2916  = hit[10] | hit[11];
+  assign \$2917  = \$2916  & slots_below5_2;
+  assign \$2918  = hit[10] | hit[11];
+  assign \$2919  = \$2918  & slots_below5_3;
+  assign \$2920  = hit[10] | hit[11];
+  assign \$2921  = \$2920  & slots_below5_4;
+  assign \$2922  = hit[10] | hit[11];
+  assign \$2923  = \$2922  & slots_below5_5;
+  assign \$2924  = hit[10] ? near10_in_idx : near11_in_idx;
+  assign \$2925  = hit[10] ? near10_out_idx : near11_out_idx;
+  assign \$2926  = hit[12] | hit[13];
+  assign \$2927  = \$2926  & slots_below6_0;
+  assign \$2928  = hit[12] | hit[13];
+  assign \$2929  = \$2928  & slots_below6_1;
+  assign \$2930  = hit[12] | hit[13];
+  assign \$2931  = \$2930  & slots_below6_2;
+  assign \$2932  = hit[12] | hit[13];
+  assign \$2933  = \$2932  & slots_below6_3;
+  assign \$2934  = hit[12] | hit[13];
+  assign \$2935  = \$2934  & slots_below6_4;
+  assign \$2936  = hit[12] | hit[13];
+  assign \$2937  = \$2936  & slots_below6_5;
+  assign \$2938  = hit[12] | hit[13];
+  assign \$2939  = \$2938  & slots_below6_6;
+  assign \$2940  = hit[12] ? near12_in_idx : near13_in_idx;
+  assign \$2941  = hit[12] ? near12_out_idx : near13_out_idx;
+  assign \$2943  = \$2942  & slots_below7_0;
+  assign \$2945  = \$2944  & slots_below7_1;
+  assign \$2947  = \$2946  & slots_below7_2;
+  assign \$2949  = \$2948  & slots_below7_3;
+  assign \$2951  = \$2950  & slots_below7_4;
+  assign \$2953  = \$2952  & slots_below7_5;
+  assign \$2955  = \$2954  & slots_below7_6;
+  assign \$2957  = \$2956  & slots_below7_7;
+  assign \$2961  = ~ \$2960 ;
+  assign \$2962  = | { slots_below8_1, slots_below8_0 };
+  assign \$2963  = ~ \$2962 ;
+  assign \$2964  = | { slots_below8_2, slots_below8_1, slots_below8_0 };
+  assign \$2965  = ~ \$2964 ;
+  assign \$2966  = | { slots_below8_3, slots_below8_2, slots_below8_1, slots_below8_0 };
+  assign \$2967  = ~ \$2966 ;
+  assign \$2968  = | { slots_below8_4, slots_below8_3, slots_below8_2, slots_below8_1, slots_below8_0 };
+  assign \$2969  = ~ \$2968 ;
+  assign \$2970  = | { slots_below8_5, slots_below8_4, slots_below8_3, slots_below8_2, slots_below8_1, slots_below8_0 };
+  assign \$2971  = ~ \$2970 ;
+  assign \$2972  = | { slots_below8_6, slots_below8_5, slots_below8_4, slots_below8_3, slots_below8_2, slots_below8_1, slots_below8_0 };
+  assign \$2973  = ~ \$2972 ;
+  assign \$2974  = | { slots_below8_7, slots_below8_6, slots_below8_5, slots_below8_4, slots_below8_3, slots_below8_2, slots_below8_1, slots_below8_0 };
+  assign \$2975  = ~ \$2974 ;
+  assign \$2976  = hit[0] | hit[1];
+  assign \$2977  = hit[2] | hit[3];
+  assign \$2978  = hit[4] | hit[5];
+  assign \$2979  = hit[6] | hit[7];
+  assign \$2980  = hit[8] | hit[9];
+  assign \$2981  = hit[10] | hit[11];
+  assign \$2982  = hit[12] | hit[13];
+  assign \$2984  = | { \$2983 , \$2982 , \$2981 , \$2980 , \$2979 , \$2978 , \$2977 , \$2976  };
+  assign \$2985  = \$2984  | s_last;
+  assign \$2986  = match9_valid & \$signal$171 ;
+  assign \$2987  = \$2986  & \$signal ;
+  assign \$2988  = ~ \$signal ;
+  assign \$2989  = match9_valid & \$signal$171 ;
+  assign \$2990  = \$2989  & \$signal ;
+  assign \$2991  = ~ pairs_valid;
+  assign \$2992  = \$2991  | pairs__ready;
+  assign \$2993  = \$2990  & \$2992 ;
+  always @(posedge clk)
+    match0_valid <= \$2994 ;
+  always @(posedge clk)
+    match1_valid <= \$2995 ;
+  always @(posedge clk)
+    match2_valid <= \$2996 ;
+  always @(posedge clk)
+    match3_valid <= \$2997 ;
+  always @(posedge clk)
+    match4_valid <= \$2998 ;
+  always @(posedge clk)
+    match5_valid <= \$2999 ;
+  always @(posedge clk)
+    match6_valid <= \$3000 ;
+  always @(posedge clk)
+    match7_valid <= \$3001 ;
+  always @(posedge clk)
+    match8_valid <= \$3002 ;
+  always @(posedge clk)
+    match9_valid <= \$3003 ;
+  always @(posedge clk)
+    match0_load_r <= \$3004 ;
+  always @(posedge clk)
+    match0_load_copy0 <= \$3005 ;
+  always @(posedge clk)
+    match0_load_copy1 <= \$3006 ;
+  always @(posedge clk)
+    match0_load_copy2 <= \$3007 ;
+  always @(posedge clk)
+    match0_load_copy3 <= \$3008 ;
+  always @(posedge clk)
+    match0_load_copy4 <= \$3009 ;
+  always @(posedge clk)
+    match0_load_copy5 <= \$3010 ;
+  always @(posedge clk)
+    match0_load_copy6 <= \$3011 ;
+  always @(posedge clk)
+    match0_load_copy7 <= \$3012 ;
+  always @(posedge clk)
+    match0_load_copy8 <= \$3013 ;
+  always @(posedge clk)
+    match0_load_copy9 <= \$3014 ;
+  always @(posedge clk)
+    match0_load_copy10 <= \$3015 ;
+  always @(posedge clk)
+    match0_load_copy11 <= \$3016 ;
+  always @(posedge clk)
+    match0_load_copy12 <= \$3017 ;
+  always @(posedge clk)
+    match0_load_copy13 <= \$3018 ;
+  always @(posedge clk)
+    match0_load_copy14 <= \$3019 ;
+  always @(posedge clk)
+    match0_load_copy15 <= \$3020 ;
+  always @(posedge clk)
+    match1_load_copy0 <= \$3021 ;
+  always @(posedge clk)
+    match1_load_copy1 <= \$3022 ;
+  always @(posedge clk)
+    match1_load_copy2 <= \$3023 ;
+  always @(posedge clk)
+    match1_load_copy3 <= \$3024 ;
+  always @(posedge clk)
+    match1_load_copy4 <= \$3025 ;
+  always @(posedge clk)
+    match1_load_copy5 <= \$3026 ;
+  always @(posedge clk)
+    match1_load_copy6 <= \$3027 ;
+  always @(posedge clk)
+    match1_load_copy7 <= \$3028 ;
+  always @(posedge clk)
+    match1_load_copy8 <= \$3029 ;
+  always @(posedge clk)
+    match1_load_copy9 <= \$3030 ;
+  always @(posedge clk)
+    match1_load_copy10 <= \$3031 ;
+  always @(posedge clk)
+    match1_load_copy11 <= \$3032 ;
+  always @(posedge clk)
+    match1_load_copy12 <= \$3033 ;
+  always @(posedge clk)
+    match1_load_copy13 <= \$3034 ;
+  always @(posedge clk)
+    match1_load_copy14 <= \$3035 ;
+  always @(posedge clk)
+    match1_load_copy15 <= \$3036 ;
+  always @(posedge clk)
+    match2_load_copy0 <= \$3037 ;
+  always @(posedge clk)
+    match2_load_copy1 <= \$3038 ;
+  always @(posedge clk)
+    match2_load_copy2 <= \$3039 ;
+  always @(posedge clk)
+    match2_load_copy3 <= \$3040 ;
+  always @(posedge clk)
+    match2_load_copy4 <= \$3041 ;
+  always @(posedge clk)
+    match2_load_copy5 <= \$3042 ;
+  always @(posedge clk)
+    match2_load_copy6 <= \$3043 ;
+  always @(posedge clk)
+    match2_load_copy7 <= \$3044 ;
+  always @(posedge clk)
+    match2_load_copy8 <= \$3045 ;
+  always @(posedge clk)
+    match2_load_copy9 <= \$3046 ;
+  always @(posedge clk)
+    match2_load_copy10 <= \$3047 ;
+  always @(posedge clk)
+    match2_load_copy11 <= \$3048 ;
+  always @(posedge clk)
+    match2_load_copy12 <= \$3049 ;
+  always @(posedge clk)
+    match2_load_copy13 <= \$3050 ;
+  always @(posedge clk)
+    match2_load_copy14 <= \$3051 ;
+  always @(posedge clk)
+    match2_load_copy15 <= \$3052 ;
+  always @(posedge clk)
+    match3_load_copy0 <= \$3053 ;
+  always @(posedge clk)
+    match3_load_copy1 <= \$3054 ;
+  always @(posedge clk)
+    match3_load_copy2 <= \$3055 ;
+  always @(posedge clk)
+    match3_load_copy3 <= \$3056 ;
+  always @(posedge clk)
+    match3_load_copy4 <= \$3057 ;
+  always @(posedge clk)
+    match3_load_copy5 <= \$3058 ;
+  always @(posedge clk)
+    match3_load_copy6 <= \$3059 ;
+  always @(posedge clk)
+    match3_load_copy7 <= \$3060 ;
+  always @(posedge clk)
+    match3_load_copy8 <= \$3061 ;
+  always @(posedge clk)
+    match3_load_copy9 <= \$3062 ;
+  always @(posedge clk)
+    match3_load_copy10 <= \$3063 ;
+  always @(posedge clk)
+    match3_load_copy11 <= \$3064 ;
+  always @(posedge clk)
+    match3_load_copy12 <= \$3065 ;
+  always @(posedge clk)
+    match3_load_copy13 <= \$3066 ;
+  always @(posedge clk)
+    match3_load_copy14 <= \$3067 ;
+  always @(posedge clk)
+    match3_load_copy15 <= \$3068 ;
+  always @(posedge clk)
+    match4_load_copy0 <= \$3069 ;
+  always @(posedge clk)
+    match4_load_copy1 <= \$3070 ;
+  always @(posedge clk)
+    match4_load_copy2 <= \$3071 ;
+  always @(posedge clk)
+    match4_load_copy3 <= \$3072 ;
+  always @(posedge clk)
+    match4_load_copy4 <= \$3073 ;
+  always @(posedge clk)
+    match4_load_copy5 <= \$3074 ;
+  always @(posedge clk)
+    match4_load_copy6 <= \$3075 ;
+  always @(posedge clk)
+    match4_load_copy7 <= \$3076 ;
+  always @(posedge clk)
+    match4_load_copy8 <= \$3077 ;
+  always @(posedge clk)
+    match4_load_copy9 <= \$3078 ;
+  always @(posedge clk)
+    match4_load_copy10 <= \$3079 ;
+  always @(posedge clk)
+    match4_load_copy11 <= \$3080 ;
+  always @(posedge clk)
+    match4_load_copy12 <= \$3081 ;
+  always @(posedge clk)
+    match4_load_copy13 <= \$3082 ;
+  always @(posedge clk)
+    match4_load_copy14 <= \$3083 ;
+  always @(posedge clk)
+    match4_load_copy15 <= \$3084 ;
+  always @(posedge clk)
+    match5_load_copy0 <= \$3085 ;
+  always @(posedge clk)
+    match5_load_copy1 <= \$3086 ;
+  always @(posedge clk)
+    match5_load_copy2 <= \$3087 ;
+  always @(posedge clk)
+    match5_load_copy3 <= \$3088 ;
+  always @(posedge clk)
+    match5_load_copy4 <= \$3089 ;
+  always @(posedge clk)
+    match5_load_copy5 <= \$3090 ;
+  always @(posedge clk)
+    match5_load_copy6 <= \$3091 ;
+  always @(posedge clk)
+    match5_load_copy7 <= \$3092 ;
+  always @(posedge clk)
+    match5_load_copy8 <= \$3093 ;
+  always @(posedge clk)
+    match5_load_copy9 <= \$3094 ;
+  always @(posedge clk)
+    match5_load_copy10 <= \$3095 ;
+  always @(posedge clk)
+    match5_load_copy11 <= \$3096 ;
+  always @(posedge clk)
+    match5_load_copy12 <= \$3097 ;
+  always @(posedge clk)
+    match5_load_copy13 <= \$3098 ;
+  always @(posedge clk)
+    match5_load_copy14 <= \$3099 ;
+  always @(posedge clk)
+    match5_load_copy15 <= \$3100 ;
+  always @(posedge clk)
+    match6_load_copy0 <= \$3101 ;
+  always @(posedge clk)
+    match6_load_copy1 <= \$3102 ;
+  always @(posedge clk)
+    match6_load_copy2 <= \$3103 ;
+  always @(posedge clk)
+    match6_load_copy3 <= \$3104 ;
+  always @(posedge clk)
+    match6_load_copy4 <= \$3105 ;
+  always @(posedge clk)
+    match6_load_copy5 <= \$3106 ;
+  always @(posedge clk)
+    match6_load_copy6 <= \$3107 ;
+  always @(posedge clk)
+    match6_load_copy7 <= \$3108 ;
+  always @(posedge clk)
+    match6_load_copy8 <= \$3109 ;
+  always @(posedge clk)
+    match6_load_copy9 <= \$3110 ;
+  always @(posedge clk)
+    match6_load_copy10 <= \$3111 ;
+  always @(posedge clk)
+    match6_load_copy11 <= \$3112 ;
+  always @(posedge clk)
+    match6_load_copy12 <= \$3113 ;
+  always @(posedge clk)
+    match6_load_copy13 <= \$3114 ;
+  always @(posedge clk)
+    match6_load_copy14 <= \$3115 ;
+  always @(posedge clk)
+    match6_load_copy15 <= \$3116 ;
+  always @(posedge clk)
+    match7_load_copy0 <= \$3117 ;
+  always @(posedge clk)
+    match7_load_copy1 <= \$3118 ;
+  always @(posedge clk)
+    match7_load_copy2 <= \$3119 ;
+  always @(posedge clk)
+    match7_load_copy3 <= \$3120 ;
+  always @(posedge clk)
+    match7_load_copy4 <= \$3121 ;
+  always @(posedge clk)
+    match7_load_copy5 <= \$3122 ;
+  always @(posedge clk)
+    match7_load_copy6 <= \$3123 ;
+  always @(posedge clk)
+    match7_load_copy7 <= \$3124 ;
+  always @(posedge clk)
+    match7_load_copy8 <= \$3125 ;
+  always @(posedge clk)
+    match7_load_copy9 <= \$3126 ;
+  always @(posedge clk)
+    match7_load_copy10 <= \$3127 ;
+  always @(posedge clk)
+    match7_load_copy11 <= \$3128 ;
+  always @(posedge clk)
+    match7_load_copy12 <= \$3129 ;
+  always @(posedge clk)
+    match7_load_copy13 <= \$3130 ;
+  always @(posedge clk)
+    match7_load_copy14 <= \$3131 ;
+  always @(posedge clk)
+    match7_load_copy15 <= \$3132 ;
+  always @(posedge clk)
+    match8_load_copy0 <= \$3133 ;
+  always @(posedge clk)
+    match8_load_copy1 <= \$3134 ;
+  always @(posedge clk)
+    match8_load_copy2 <= \$3135 ;
+  always @(posedge clk)
+    match8_load_copy3 <= \$3136 ;
+  always @(posedge clk)
+    match8_load_copy4 <= \$3137 ;
+  always @(posedge clk)
+    match8_load_copy5 <= \$3138 ;
+  always @(posedge clk)
+    match8_load_copy6 <= \$3139 ;
+  always @(posedge clk)
+    match8_load_copy7 <= \$3140 ;
+  always @(posedge clk)
+    match8_load_copy8 <= \$3141 ;
+  always @(posedge clk)
+    match8_load_copy9 <= \$3142 ;
+  always @(posedge clk)
+    match8_load_copy10 <= \$3143 ;
+  always @(posedge clk)
+    match8_load_copy11 <= \$3144 ;
+  always @(posedge clk)
+    match8_load_copy12 <= \$3145 ;
+  always @(posedge clk)
+    match8_load_copy13 <= \$3146 ;
+  always @(posedge clk)
+    match8_load_copy14 <= \$3147 ;
+  always @(posedge clk)
+    match8_load_copy15 <= \$3148 ;
+  always @(posedge clk)
+    match9_load_copy0 <= \$3149 ;
+  always @(posedge clk)
+    match9_load_copy1 <= \$3150 ;
+  always @(posedge clk)
+    match9_load_copy2 <= \$3151 ;
+  always @(posedge clk)
+    match9_load_copy3 <= \$3152 ;
+  always @(posedge clk)
+    match9_load_copy4 <= \$3153 ;
+  always @(posedge clk)
+    match9_load_copy5 <= \$3154 ;
+  always @(posedge clk)
+    match9_load_copy6 <= \$3155 ;
+  always @(posedge clk)
+    match9_load_copy7 <= \$3156 ;
+  always @(posedge clk)
+    match9_load_copy8 <= \$3157 ;
+  always @(posedge clk)
+    match9_load_copy9 <= \$3158 ;
+  always @(posedge clk)
+    match9_load_copy10 <= \$3159 ;
+  always @(posedge clk)
+    match9_load_copy11 <= \$3160 ;
+  always @(posedge clk)
+    match9_load_copy12 <= \$3161 ;
+  always @(posedge clk)
+    match9_load_copy13 <= \$3162 ;
+  always @(posedge clk)
+    match9_load_copy14 <= \$3163 ;
+  always @(posedge clk)
+    match9_load_copy15 <= \$3164 ;
+  always @(posedge clk)
+    in_free <= \$3165 ;
+  always @(posedge clk)
+    in_free_copy0 <= \$3166 ;
+  always @(posedge clk)
+    in_free_copy1 <= \$3167 ;
+  always @(posedge clk)
+    in_free_copy2 <= \$3168 ;
+  always @(posedge clk)
+    in_free_copy3 <= \$3169 ;
+  always @(posedge clk)
+    in_free_copy4 <= \$3170 ;
+  always @(posedge clk)
+    in_free_copy5 <= \$3171 ;
+  always @(posedge clk)
+    in_free_copy6 <= \$3172 ;
+  always @(posedge clk)
+    in_free_copy7 <= \$3173 ;
+  always @(posedge clk)
+    out_free <= \$3174 ;
+  always @(posedge clk)
+    out_free_copy0 <= \$3175 ;
+  always @(posedge clk)
+    out_free_copy1 <= \$3176 ;
+  always @(posedge clk)
+    out_free_copy2 <= \$3177 ;
+  always @(posedge clk)
+    out_free_copy3 <= \$3178 ;
+  always @(posedge clk)
+    out_free_copy4 <= \$3179 ;
+  always @(posedge clk)
+    out_free_copy5 <= \$3180 ;
+  always @(posedge clk)
+    out_free_copy6 <= \$3181 ;
+  always @(posedge clk)
+    out_free_copy7 <= \$3182 ;
+  always @(posedge clk)
+    in_done <= \$3183 ;
+  always @(posedge clk)
+    in_skid_keep <= \$3184 ;
+  always @(posedge clk)
+    in_skid_last <= \$3185 ;
+  always @(posedge clk)
+    in_skid_top <= \$3186 ;
+  always @(posedge clk)
+    in_skid_key0 <= \$3187 ;
+  always @(posedge clk)
+    in_skid_idx0 <= \$3188 ;
+  always @(posedge clk)
+    in_skid_key1 <= \$3189 ;
+  always @(posedge clk)
+    in_skid_idx1 <= \$3190 ;
+  always @(posedge clk)
+    in_skid_key2 <= \$3191 ;
+  always @(posedge clk)
+    in_skid_idx2 <= \$3192 ;
+  always @(posedge clk)
+    in_skid_key3 <= \$3193 ;
+  always @(posedge clk)
+    in_skid_idx3 <= \$3194 ;
+  always @(posedge clk)
+    in_skid_key4 <= \$3195 ;
+  always @(posedge clk)
+    in_skid_idx4 <= \$3196 ;
+  always @(posedge clk)
+    in_skid_key5 <= \$3197 ;
+  always @(posedge clk)
+    in_skid_idx5 <= \$3198 ;
+  always @(posedge clk)
+    in_skid_key6 <= \$3199 ;
+  always @(posedge clk)
+    in_skid_idx6 <= \$3200 ;
+  always @(posedge clk)
+    in_skid_key7 <= \$3201 ;
+  always @(posedge clk)
+    in_skid_idx7 <= \$3202 ;
+  always @(posedge clk)
+    in_next_full <= \$3203 ;
+  always @(posedge clk)
+    in_skid_full <= \$3204 ;
+  always @(posedge clk)
+    in_next_keep <= \$3205 ;
+  always @(posedge clk)
+    in_next_last <= \$3206 ;
+  always @(posedge clk)
+    in_next_top <= \$3207 ;
+  always @(posedge clk)
+    in_next_key0 <= \$3208 ;
+  always @(posedge clk)
+    in_next_idx0 <= \$3209 ;
+  always @(posedge clk)
+    in_next_key1 <= \$3210 ;
+  always @(posedge clk)
+    in_next_idx1 <= \$3211 ;
+  always @(posedge clk)
+    in_next_key2 <= \$3212 ;
+  always @(posedge clk)
+    in_next_idx2 <= \$3213 ;
+  always @(posedge clk)
+    in_next_key3 <= \$3214 ;
+  always @(posedge clk)
+    in_next_idx3 <= \$3215 ;
+  always @(posedge clk)
+    in_next_key4 <= \$3216 ;
+  always @(posedge clk)
+    in_next_idx4 <= \$3217 ;
+  always @(posedge clk)
+    in_next_key5 <= \$3218 ;
+  always @(posedge clk)
+    in_next_idx5 <= \$3219 ;
+  always @(posedge clk)
+    in_next_key6 <= \$3220 ;
+  always @(posedge clk)
+    in_next_idx6 <= \$3221 ;
+  always @(posedge clk)
+    in_next_key7 <= \$3222 ;
+  always @(posedge clk)
+    in_next_idx7 <= \$3223 ;
+  always @(posedge clk)
+    in_keep <= \$3224 ;
+  always @(posedge clk)
+    in_last <= \$3225 ;
+  always @(posedge clk)
+    in_top <= \$3226 ;
+  always @(posedge clk)
+    in_full <= \$3227 ;
+  always @(posedge clk)
+    in_key0 <= \$3228 ;
+  always @(posedge clk)
+    in_idx0 <= \$3229 ;
+  always @(posedge clk)
+    in_key1 <= \$3230 ;
+  always @(posedge clk)
+    in_idx1 <= \$3231 ;
+  always @(posedge clk)
+    in_key2 <= \$3232 ;
+  always @(posedge clk)
+    in_idx2 <= \$3233 ;
+  always @(posedge clk)
+    in_key3 <= \$3234 ;
+  always @(posedge clk)
+    in_idx3 <= \$3235 ;
+  always @(posedge clk)
+    in_key4 <= \$3236 ;
+  always @(posedge clk)
+    in_idx4 <= \$3237 ;
+  always @(posedge clk)
+    in_key5 <= \$3238 ;
+  always @(posedge clk)
+    in_idx5 <= \$3239 ;
+  always @(posedge clk)
+    in_key6 <= \$3240 ;
+  always @(posedge clk)
+    in_idx6 <= \$3241 ;
+  always @(posedge clk)
+    in_key7 <= \$3242 ;
+  always @(posedge clk)
+    in_idx7 <= \$3243 ;
+  always @(posedge clk)
+    out_done <= \$3244 ;
+  always @(posedge clk)
+    out_skid_keep <= \$3245 ;
+  always @(posedge clk)
+    out_skid_last <= \$3246 ;
+  always @(posedge clk)
+    out_skid_top <= \$3247 ;
+  always @(posedge clk)
+    out_skid_key0 <= \$3248 ;
+  always @(posedge clk)
+    out_skid_idx0 <= \$3249 ;
+  always @(posedge clk)
+    out_skid_key1 <= \$3250 ;
+  always @(posedge clk)
+    out_skid_idx1 <= \$3251 ;
+  always @(posedge clk)
+    out_skid_key2 <= \$3252 ;
+  always @(posedge clk)
+    out_skid_idx2 <= \$3253 ;
+  always @(posedge clk)
+    out_skid_key3 <= \$3254 ;
+  always @(posedge clk)
+    out_skid_idx3 <= \$3255 ;
+  always @(posedge clk)
+    out_skid_key4 <= \$3256 ;
+  always @(posedge clk)
+    out_skid_idx4 <= \$3257 ;
+  always @(posedge clk)
+    out_skid_key5 <= \$3258 ;
+  always @(posedge clk)
+    out_skid_idx5 <= \$3259 ;
+  always @(posedge clk)
+    out_skid_key6 <= \$3260 ;
+  always @(posedge clk)
+    out_skid_idx6 <= \$3261 ;
+  always @(posedge clk)
+    out_skid_key7 <= \$3262 ;
+  always @(posedge clk)
+    out_skid_idx7 <= \$3263 ;
+  always @(posedge clk)
+    out_next_full <= \$3264 ;
+  always @(posedge clk)
+    out_skid_full <= \$3265 ;
+  always @(posedge clk)
+    out_next_keep <= \$3266 ;
+  always @(posedge clk)
+    out_next_last <= \$3267 ;
+  always @(posedge clk)
+    out_next_top <= \$3268 ;
+  always @(posedge clk)
+    out_next_key0 <= \$3269 ;
+  always @(posedge clk)
+    out_next_idx0 <= \$3270 ;
+  always @(posedge clk)
+    out_next_key1 <= \$3271 ;
+  always @(posedge clk)
+    out_next_idx1 <= \$3272 ;
+  always @(posedge clk)
+    out_next_key2 <= \$3273 ;
+  always @(posedge clk)
+    out_next_idx2 <= \$3274 ;
+  always @(posedge clk)
+    out_next_key3 <= \$3275 ;
+  always @(posedge clk)
+    out_next_idx3 <= \$3276 ;
+  always @(posedge clk)
+    out_next_key4 <= \$3277 ;
+  always @(posedge clk)
+    out_next_idx4 <= \$3278 ;
+  always @(posedge clk)
+    out_next_key5 <= \$3279 ;
+  always @(posedge clk)
+    out_next_idx5 <= \$3280 ;
+  always @(posedge clk)
+    out_next_key6 <= \$3281 ;
+  always @(posedge clk)
+    out_next_idx6 <= \$3282 ;
+  always @(posedge clk)
+    out_next_key7 <= \$3283 ;
+  always @(posedge clk)
+    out_next_idx7 <= \$3284 ;
+  always @(posedge clk)
+    out_keep <= \$3285 ;
+  always @(posedge clk)
+    out_last <= \$3286 ;
+  always @(posedge clk)
+    out_top <= \$3287 ;
+  always @(posedge clk)
+    out_full <= \$3288 ;
+  always @(posedge clk)
+    out_key0 <= \$3289 ;
+  always @(posedge clk)
+    out_idx0 <= \$3290 ;
+  always @(posedge clk)
+    out_key1 <= \$3291 ;
+  always @(posedge clk)
+    out_idx1 <= \$3292 ;
+  always @(posedge clk)
+    out_key2 <= \$3293 ;
+  always @(posedge clk)
+    out_idx2 <= \$3294 ;
+  always @(posedge clk)
+    out_key3 <= \$3295 ;
+  always @(posedge clk)
+    out_idx3 <= \$3296 ;
+  always @(posedge clk)
+    out_key4 <= \$3297 ;
+  always @(posedge clk)
+    out_idx4 <= \$3298 ;
+  always @(posedge clk)
+    out_key5 <= \$3299 ;
+  always @(posedge clk)
+    out_idx5 <= \$3300 ;
+  always @(posedge clk)
+    out_key6 <= \$3301 ;
+  always @(posedge clk)
+    out_idx6 <= \$3302 ;
+  always @(posedge clk)
+    out_key7 <= \$3303 ;
+  always @(posedge clk)
+    out_idx7 <= \$3304 ;
+  always @(posedge clk)
+    in_le <= \$3305 ;
+  always @(posedge clk)
+    out_le <= \$3306 ;
+  always @(posedge clk)
+    merge0_in0 <= \$3307 ;
+  always @(posedge clk)
+    merge0_in1 <= \$3308 ;
+  always @(posedge clk)
+    merge0_in2 <= \$3309 ;
+  always @(posedge clk)
+    merge0_in3 <= \$3310 ;
+  always @(posedge clk)
+    merge0_in4 <= \$3311 ;
+  always @(posedge clk)
+    merge0_in5 <= \$3312 ;
+  always @(posedge clk)
+    merge0_in6 <= \$3313 ;
+  always @(posedge clk)
+    merge0_in7 <= \$3314 ;
+  always @(posedge clk)
+    merge0_in8 <= \$3315 ;
+  always @(posedge clk)
+    merge0_in9 <= \$3316 ;
+  always @(posedge clk)
+    merge0_in10 <= \$3317 ;
+  always @(posedge clk)
+    merge0_in11 <= \$3318 ;
+  always @(posedge clk)
+    merge0_in12 <= \$3319 ;
+  always @(posedge clk)
+    merge0_in13 <= \$3320 ;
+  always @(posedge clk)
+    merge0_in14 <= \$3321 ;
+  always @(posedge clk)
+    merge0_in15 <= \$3322 ;
+  always @(posedge clk)
+    merge0_in_last <= \$3323 ;
+  always @(posedge clk)
+    merge0_gt0_0 <= \$3324 ;
+  always @(posedge clk)
+    merge0_eq0_0 <= \$3325 ;
+  always @(posedge clk)
+    merge0_gt0_1 <= \$3326 ;
+  always @(posedge clk)
+    merge0_eq0_1 <= \$3327 ;
+  always @(posedge clk)
+    merge0_gt0_2 <= \$3328 ;
+  always @(posedge clk)
+    merge0_eq0_2 <= \$3329 ;
+  always @(posedge clk)
+    merge0_gt0_3 <= \$3330 ;
+  always @(posedge clk)
+    merge0_eq0_3 <= \$3331 ;
+  always @(posedge clk)
+    merge0_gt1_0 <= \$3332 ;
+  always @(posedge clk)
+    merge0_eq1_0 <= \$3333 ;
+  always @(posedge clk)
+    merge0_gt1_1 <= \$3334 ;
+  always @(posedge clk)
+    merge0_eq1_1 <= \$3335 ;
+  always @(posedge clk)
+    merge0_gt1_2 <= \$3336 ;
+  always @(posedge clk)
+    merge0_eq1_2 <= \$3337 ;
+  always @(posedge clk)
+    merge0_gt1_3 <= \$3338 ;
+  always @(posedge clk)
+    merge0_eq1_3 <= \$3339 ;
+  always @(posedge clk)
+    merge0_gt2_0 <= \$3340 ;
+  always @(posedge clk)
+    merge0_eq2_0 <= \$3341 ;
+  always @(posedge clk)
+    merge0_gt2_1 <= \$3342 ;
+  always @(posedge clk)
+    merge0_eq2_1 <= \$3343 ;
+  always @(posedge clk)
+    merge0_gt2_2 <= \$3344 ;
+  always @(posedge clk)
+    merge0_eq2_2 <= \$3345 ;
+  always @(posedge clk)
+    merge0_gt2_3 <= \$3346 ;
+  always @(posedge clk)
+    merge0_eq2_3 <= \$3347 ;
+  always @(posedge clk)
+    merge0_gt3_0 <= \$3348 ;
+  always @(posedge clk)
+    merge0_eq3_0 <= \$3349 ;
+  always @(posedge clk)
+    merge0_gt3_1 <= \$3350 ;
+  always @(posedge clk)
+    merge0_eq3_1 <= \$3351 ;
+  always @(posedge clk)
+    merge0_gt3_2 <= \$3352 ;
+  always @(posedge clk)
+    merge0_eq3_2 <= \$3353 ;
+  always @(posedge clk)
+    merge0_gt3_3 <= \$3354 ;
+  always @(posedge clk)
+    merge0_eq3_3 <= \$3355 ;
+  always @(posedge clk)
+    merge0_gt4_0 <= \$3356 ;
+  always @(posedge clk)
+    merge0_eq4_0 <= \$3357 ;
+  always @(posedge clk)
+    merge0_gt4_1 <= \$3358 ;
+  always @(posedge clk)
+    merge0_eq4_1 <= \$3359 ;
+  always @(posedge clk)
+    merge0_gt4_2 <= \$3360 ;
+  always @(posedge clk)
+    merge0_eq4_2 <= \$3361 ;
+  always @(posedge clk)
+    merge0_gt4_3 <= \$3362 ;
+  always @(posedge clk)
+    merge0_eq4_3 <= \$3363 ;
+  always @(posedge clk)
+    merge0_gt5_0 <= \$3364 ;
+  always @(posedge clk)
+    merge0_eq5_0 <= \$3365 ;
+  always @(posedge clk)
+    merge0_gt5_1 <= \$3366 ;
+  always @(posedge clk)
+    merge0_eq5_1 <= \$3367 ;
+  always @(posedge clk)
+    merge0_gt5_2 <= \$3368 ;
+  always @(posedge clk)
+    merge0_eq5_2 <= \$3369 ;
+  always @(posedge clk)
+    merge0_gt5_3 <= \$3370 ;
+  always @(posedge clk)
+    merge0_eq5_3 <= \$3371 ;
+  always @(posedge clk)
+    merge0_gt6_0 <= \$3372 ;
+  always @(posedge clk)
+    merge0_eq6_0 <= \$3373 ;
+  always @(posedge clk)
+    merge0_gt6_1 <= \$3374 ;
+  always @(posedge clk)
+    merge0_eq6_1 <= \$3375 ;
+  always @(posedge clk)
+    merge0_gt6_2 <= \$3376 ;
+  always @(posedge clk)
+    merge0_eq6_2 <= \$3377 ;
+  always @(posedge clk)
+    merge0_gt6_3 <= \$3378 ;
+  always @(posedge clk)
+    merge0_eq6_3 <= \$3379 ;
+  always @(posedge clk)
+    merge0_gt7_0 <= \$3380 ;
+  always @(posedge clk)
+    merge0_eq7_0 <= \$3381 ;
+  always @(posedge clk)
+    merge0_gt7_1 <= \$3382 ;
+  always @(posedge clk)
+    merge0_eq7_1 <= \$3383 ;
+  always @(posedge clk)
+    merge0_gt7_2 <= \$3384 ;
+  always @(posedge clk)
+    merge0_eq7_2 <= \$3385 ;
+  always @(posedge clk)
+    merge0_gt7_3 <= \$3386 ;
+  always @(posedge clk)
+    merge0_eq7_3 <= \$3387 ;
+  always @(posedge clk)
+    merge0_lane0 <= \$3388 ;
+  always @(posedge clk)
+    merge0_lane1 <= \$3389 ;
+  always @(posedge clk)
+    merge0_lane2 <= \$3390 ;
+  always @(posedge clk)
+    merge0_lane3 <= \$3391 ;
+  always @(posedge clk)
+    merge0_lane4 <= \$3392 ;
+  always @(posedge clk)
+    merge0_lane5 <= \$3393 ;
+  always @(posedge clk)
+    merge0_lane6 <= \$3394 ;
+  always @(posedge clk)
+    merge0_lane7 <= \$3395 ;
+  always @(posedge clk)
+    merge0_lane8 <= \$3396 ;
+  always @(posedge clk)
+    merge0_lane9 <= \$3397 ;
+  always @(posedge clk)
+    merge0_lane10 <= \$3398 ;
+  always @(posedge clk)
+    merge0_lane11 <= \$3399 ;
+  always @(posedge clk)
+    merge0_lane12 <= \$3400 ;
+  always @(posedge clk)
+    merge0_lane13 <= \$3401 ;
+  always @(posedge clk)
+    merge0_lane14 <= \$3402 ;
+  always @(posedge clk)
+    merge0_lane15 <= \$3403 ;
+  always @(posedge clk)
+    merge0_last <= \$3404 ;
+  always @(posedge clk)
+    merge1_in0 <= \$3405 ;
+  always @(posedge clk)
+    merge1_in1 <= \$3406 ;
+  always @(posedge clk)
+    merge1_in2 <= \$3407 ;
+  always @(posedge clk)
+    merge1_in3 <= \$3408 ;
+  always @(posedge clk)
+    merge1_in4 <= \$3409 ;
+  always @(posedge clk)
+    merge1_in5 <= \$3410 ;
+  always @(posedge clk)
+    merge1_in6 <= \$3411 ;
+  always @(posedge clk)
+    merge1_in7 <= \$3412 ;
+  always @(posedge clk)
+    merge1_in8 <= \$3413 ;
+  always @(posedge clk)
+    merge1_in9 <= \$3414 ;
+  always @(posedge clk)
+    merge1_in10 <= \$3415 ;
+  always @(posedge clk)
+    merge1_in11 <= \$3416 ;
+  always @(posedge clk)
+    merge1_in12 <= \$3417 ;
+  always @(posedge clk)
+    merge1_in13 <= \$3418 ;
+  always @(posedge clk)
+    merge1_in14 <= \$3419 ;
+  always @(posedge clk)
+    merge1_in15 <= \$3420 ;
+  always @(posedge clk)
+    merge1_in_last <= \$3421 ;
+  always @(posedge clk)
+    merge1_gt0_0 <= \$3422 ;
+  always @(posedge clk)
+    merge1_eq0_0 <= \$3423 ;
+  always @(posedge clk)
+    merge1_gt0_1 <= \$3424 ;
+  always @(posedge clk)
+    merge1_eq0_1 <= \$3425 ;
+  always @(posedge clk)
+    merge1_gt0_2 <= \$3426 ;
+  always @(posedge clk)
+    merge1_eq0_2 <= \$3427 ;
+  always @(posedge clk)
+    merge1_gt0_3 <= \$3428 ;
+  always @(posedge clk)
+    merge1_eq0_3 <= \$3429 ;
+  always @(posedge clk)
+    merge1_gt1_0 <= \$3430 ;
+  always @(posedge clk)
+    merge1_eq1_0 <= \$3431 ;
+  always @(posedge clk)
+    merge1_gt1_1 <= \$3432 ;
+  always @(posedge clk)
+    merge1_eq1_1 <= \$3433 ;
+  always @(posedge clk)
+    merge1_gt1_2 <= \$3434 ;
+  always @(posedge clk)
+    merge1_eq1_2 <= \$3435 ;
+  always @(posedge clk)
+    merge1_gt1_3 <= \$3436 ;
+  always @(posedge clk)
+    merge1_eq1_3 <= \$3437 ;
+  always @(posedge clk)
+    merge1_gt2_0 <= \$3438 ;
+  always @(posedge clk)
+    merge1_eq2_0 <= \$3439 ;
+  always @(posedge clk)
+    merge1_gt2_1 <= \$3440 ;
+  always @(posedge clk)
+    merge1_eq2_1 <= \$3441 ;
+  always @(posedge clk)
+    merge1_gt2_2 <= \$3442 ;
+  always @(posedge clk)
+    merge1_eq2_2 <= \$3443 ;
+  always @(posedge clk)
+    merge1_gt2_3 <= \$3444 ;
+  always @(posedge clk)
+    merge1_eq2_3 <= \$3445 ;
+  always @(posedge clk)
+    merge1_gt3_0 <= \$3446 ;
+  always @(posedge clk)
+    merge1_eq3_0 <= \$3447 ;
+  always @(posedge clk)
+    merge1_gt3_1 <= \$3448 ;
+  always @(posedge clk)
+    merge1_eq3_1 <= \$3449 ;
+  always @(posedge clk)
+    merge1_gt3_2 <= \$3450 ;
+  always @(posedge clk)
+    merge1_eq3_2 <= \$3451 ;
+  always @(posedge clk)
+    merge1_gt3_3 <= \$3452 ;
+  always @(posedge clk)
+    merge1_eq3_3 <= \$3453 ;
+  always @(posedge clk)
+    merge1_gt8_0 <= \$3454 ;
+  always @(posedge clk)
+    merge1_eq8_0 <= \$3455 ;
+  always @(posedge clk)
+    merge1_gt8_1 <= \$3456 ;
+  always @(posedge clk)
+    merge1_eq8_1 <= \$3457 ;
+  always @(posedge clk)
+    merge1_gt8_2 <= \$3458 ;
+  always @(posedge clk)
+    merge1_eq8_2 <= \$3459 ;
+  always @(posedge clk)
+    merge1_gt8_3 <= \$3460 ;
+  always @(posedge clk)
+    merge1_eq8_3 <= \$3461 ;
+  always @(posedge clk)
+    merge1_gt9_0 <= \$3462 ;
+  always @(posedge clk)
+    merge1_eq9_0 <= \$3463 ;
+  always @(posedge clk)
+    merge1_gt9_1 <= \$3464 ;
+  always @(posedge clk)
+    merge1_eq9_1 <= \$3465 ;
+  always @(posedge clk)
+    merge1_gt9_2 <= \$3466 ;
+  always @(posedge clk)
+    merge1_eq9_2 <= \$3467 ;
+  always @(posedge clk)
+    merge1_gt9_3 <= \$3468 ;
+  always @(posedge clk)
+    merge1_eq9_3 <= \$3469 ;
+  always @(posedge clk)
+    merge1_gt10_0 <= \$3470 ;
+  always @(posedge clk)
+    merge1_eq10_0 <= \$3471 ;
+  always @(posedge clk)
+    merge1_gt10_1 <= \$3472 ;
+  always @(posedge clk)
+    merge1_eq10_1 <= \$3473 ;
+  always @(posedge clk)
+    merge1_gt10_2 <= \$3474 ;
+  always @(posedge clk)
+    merge1_eq10_2 <= \$3475 ;
+  always @(posedge clk)
+    merge1_gt10_3 <= \$3476 ;
+  always @(posedge clk)
+    merge1_eq10_3 <= \$3477 ;
+  always @(posedge clk)
+    merge1_gt11_0 <= \$3478 ;
+  always @(posedge clk)
+    merge1_eq11_0 <= \$3479 ;
+  always @(posedge clk)
+    merge1_gt11_1 <= \$3480 ;
+  always @(posedge clk)
+    merge1_eq11_1 <= \$3481 ;
+  always @(posedge clk)
+    merge1_gt11_2 <= \$3482 ;
+  always @(posedge clk)
+    merge1_eq11_2 <= \$3483 ;
+  always @(posedge clk)
+    merge1_gt11_3 <= \$3484 ;
+  always @(posedge clk)
+    merge1_eq11_3 <= \$3485 ;
+  always @(posedge clk)
+    merge1_lane0 <= \$3486 ;
+  always @(posedge clk)
+    merge1_lane1 <= \$3487 ;
+  always @(posedge clk)
+    merge1_lane2 <= \$3488 ;
+  always @(posedge clk)
+    merge1_lane3 <= \$3489 ;
+  always @(posedge clk)
+    merge1_lane4 <= \$3490 ;
+  always @(posedge clk)
+    merge1_lane5 <= \$3491 ;
+  always @(posedge clk)
+    merge1_lane6 <= \$3492 ;
+  always @(posedge clk)
+    merge1_lane7 <= \$3493 ;
+  always @(posedge clk)
+    merge1_lane8 <= \$3494 ;
+  always @(posedge clk)
+    merge1_lane9 <= \$3495 ;
+  always @(posedge clk)
+    merge1_lane10 <= \$3496 ;
+  always @(posedge clk)
+    merge1_lane11 <= \$3497 ;
+  always @(posedge clk)
+    merge1_lane12 <= \$3498 ;
+  always @(posedge clk)
+    merge1_lane13 <= \$3499 ;
+  always @(posedge clk)
+    merge1_lane14 <= \$3500 ;
+  always @(posedge clk)
+    merge1_lane15 <= \$3501 ;
+  always @(posedge clk)
+    merge1_last <= \$3502 ;
+  always @(posedge clk)
+    merge2_in0 <= \$3503 ;
+  always @(posedge clk)
+    merge2_in1 <= \$3504 ;
+  always @(posedge clk)
+    merge2_in2 <= \$3505 ;
+  always @(posedge clk)
+    merge2_in3 <= \$3506 ;
+  always @(posedge clk)
+    merge2_in4 <= \$3507 ;
+  always @(posedge clk)
+    merge2_in5 <= \$3508 ;
+  always @(posedge clk)
+    merge2_in6 <= \$3509 ;
+  always @(posedge clk)
+    merge2_in7 <= \$3510 ;
+  always @(posedge clk)
+    merge2_in8 <= \$3511 ;
+  always @(posedge clk)
+    merge2_in9 <= \$3512 ;
+  always @(posedge clk)
+    merge2_in10 <= \$3513 ;
+  always @(posedge clk)
+    merge2_in11 <= \$3514 ;
+  always @(posedge clk)
+    merge2_in12 <= \$3515 ;
+  always @(posedge clk)
+    merge2_in13 <= \$3516 ;
+  always @(posedge clk)
+    merge2_in14 <= \$3517 ;
+  always @(posedge clk)
+    merge2_in15 <= \$3518 ;
+  always @(posedge clk)
+    merge2_in_last <= \$3519 ;
+  always @(posedge clk)
+    merge2_gt0_0 <= \$3520 ;
+  always @(posedge clk)
+    merge2_eq0_0 <= \$3521 ;
+  always @(posedge clk)
+    merge2_gt0_1 <= \$3522 ;
+  always @(posedge clk)
+    merge2_eq0_1 <= \$3523 ;
+  always @(posedge clk)
+    merge2_gt0_2 <= \$3524 ;
+  always @(posedge clk)
+    merge2_eq0_2 <= \$3525 ;
+  always @(posedge clk)
+    merge2_gt0_3 <= \$3526 ;
+  always @(posedge clk)
+    merge2_eq0_3 <= \$3527 ;
+  always @(posedge clk)
+    merge2_gt1_0 <= \$3528 ;
+  always @(posedge clk)
+    merge2_eq1_0 <= \$3529 ;
+  always @(posedge clk)
+    merge2_gt1_1 <= \$3530 ;
+  always @(posedge clk)
+    merge2_eq1_1 <= \$3531 ;
+  always @(posedge clk)
+    merge2_gt1_2 <= \$3532 ;
+  always @(posedge clk)
+    merge2_eq1_2 <= \$3533 ;
+  always @(posedge clk)
+    merge2_gt1_3 <= \$3534 ;
+  always @(posedge clk)
+    merge2_eq1_3 <= \$3535 ;
+  always @(posedge clk)
+    merge2_gt4_0 <= \$3536 ;
+  always @(posedge clk)
+    merge2_eq4_0 <= \$3537 ;
+  always @(posedge clk)
+    merge2_gt4_1 <= \$3538 ;
+  always @(posedge clk)
+    merge2_eq4_1 <= \$3539 ;
+  always @(posedge clk)
+    merge2_gt4_2 <= \$3540 ;
+  always @(posedge clk)
+    merge2_eq4_2 <= \$3541 ;
+  always @(posedge clk)
+    merge2_gt4_3 <= \$3542 ;
+  always @(posedge clk)
+    merge2_eq4_3 <= \$3543 ;
+  always @(posedge clk)
+    merge2_gt5_0 <= \$3544 ;
+  always @(posedge clk)
+    merge2_eq5_0 <= \$3545 ;
+  always @(posedge clk)
+    merge2_gt5_1 <= \$3546 ;
+  always @(posedge clk)
+    merge2_eq5_1 <= \$3547 ;
+  always @(posedge clk)
+    merge2_gt5_2 <= \$3548 ;
+  always @(posedge clk)
+    merge2_eq5_2 <= \$3549 ;
+  always @(posedge clk)
+    merge2_gt5_3 <= \$3550 ;
+  always @(posedge clk)
+    merge2_eq5_3 <= \$3551 ;
+  always @(posedge clk)
+    merge2_gt8_0 <= \$3552 ;
+  always @(posedge clk)
+    merge2_eq8_0 <= \$3553 ;
+  always @(posedge clk)
+    merge2_gt8_1 <= \$3554 ;
+  always @(posedge clk)
+    merge2_eq8_1 <= \$3555 ;
+  always @(posedge clk)
+    merge2_gt8_2 <= \$3556 ;
+  always @(posedge clk)
+    merge2_eq8_2 <= \$3557 ;
+  always @(posedge clk)
+    merge2_gt8_3 <= \$3558 ;
+  always @(posedge clk)
+    merge2_eq8_3 <= \$3559 ;
+  always @(posedge clk)
+    merge2_gt9_0 <= \$3560 ;
+  always @(posedge clk)
+    merge2_eq9_0 <= \$3561 ;
+  always @(posedge clk)
+    merge2_gt9_1 <= \$3562 ;
+  always @(posedge clk)
+    merge2_eq9_1 <= \$3563 ;
+  always @(posedge clk)
+    merge2_gt9_2 <= \$3564 ;
+  always @(posedge clk)
+    merge2_eq9_2 <= \$3565 ;
+  always @(posedge clk)
+    merge2_gt9_3 <= \$3566 ;
+  always @(posedge clk)
+    merge2_eq9_3 <= \$3567 ;
+  always @(posedge clk)
+    merge2_gt12_0 <= \$3568 ;
+  always @(posedge clk)
+    merge2_eq12_0 <= \$3569 ;
+  always @(posedge clk)
+    merge2_gt12_1 <= \$3570 ;
+  always @(posedge clk)
+    merge2_eq12_1 <= \$3571 ;
+  always @(posedge clk)
+    merge2_gt12_2 <= \$3572 ;
+  always @(posedge clk)
+    merge2_eq12_2 <= \$3573 ;
+  always @(posedge clk)
+    merge2_gt12_3 <= \$3574 ;
+  always @(posedge clk)
+    merge2_eq12_3 <= \$3575 ;
+  always @(posedge clk)
+    merge2_gt13_0 <= \$3576 ;
+  always @(posedge clk)
+    merge2_eq13_0 <= \$3577 ;
+  always @(posedge clk)
+    merge2_gt13_1 <= \$3578 ;
+  always @(posedge clk)
+    merge2_eq13_1 <= \$3579 ;
+  always @(posedge clk)
+    merge2_gt13_2 <= \$3580 ;
+  always @(posedge clk)
+    merge2_eq13_2 <= \$3581 ;
+  always @(posedge clk)
+    merge2_gt13_3 <= \$3582 ;
+  always @(posedge clk)
+    merge2_eq13_3 <= \$3583 ;
+  always @(posedge clk)
+    merge2_lane0 <= \$3584 ;
+  always @(posedge clk)
+    merge2_lane1 <= \$3585 ;
+  always @(posedge clk)
+    merge2_lane2 <= \$3586 ;
+  always @(posedge clk)
+    merge2_lane3 <= \$3587 ;
+  always @(posedge clk)
+    merge2_lane4 <= \$3588 ;
+  always @(posedge clk)
+    merge2_lane5 <= \$3589 ;
+  always @(posedge clk)
+    merge2_lane6 <= \$3590 ;
+  always @(posedge clk)
+    merge2_lane7 <= \$3591 ;
+  always @(posedge clk)
+    merge2_lane8 <= \$3592 ;
+  always @(posedge clk)
+    merge2_lane9 <= \$3593 ;
+  always @(posedge clk)
+    merge2_lane10 <= \$3594 ;
+  always @(posedge clk)
+    merge2_lane11 <= \$3595 ;
+  always @(posedge clk)
+    merge2_lane12 <= \$3596 ;
+  always @(posedge clk)
+    merge2_lane13 <= \$3597 ;
+  always @(posedge clk)
+    merge2_lane14 <= \$3598 ;
+  always @(posedge clk)
+    merge2_lane15 <= \$3599 ;
+  always @(posedge clk)
+    merge2_last <= \$3600 ;
+  always @(posedge clk)
+    merge3_in0 <= \$3601 ;
+  always @(posedge clk)
+    merge3_in1 <= \$3602 ;
+  always @(posedge clk)
+    merge3_in2 <= \$3603 ;
+  always @(posedge clk)
+    merge3_in3 <= \$3604 ;
+  always @(posedge clk)
+    merge3_in4 <= \$3605 ;
+  always @(posedge clk)
+    merge3_in5 <= \$3606 ;
+  always @(posedge clk)
+    merge3_in6 <= \$3607 ;
+  always @(posedge clk)
+    merge3_in7 <= \$3608 ;
+  always @(posedge clk)
+    merge3_in8 <= \$3609 ;
+  always @(posedge clk)
+    merge3_in9 <= \$3610 ;
+  always @(posedge clk)
+    merge3_in10 <= \$3611 ;
+  always @(posedge clk)
+    merge3_in11 <= \$3612 ;
+  always @(posedge clk)
+    merge3_in12 <= \$3613 ;
+  always @(posedge clk)
+    merge3_in13 <= \$3614 ;
+  always @(posedge clk)
+    merge3_in14 <= \$3615 ;
+  always @(posedge clk)
+    merge3_in15 <= \$3616 ;
+  always @(posedge clk)
+    merge3_in_last <= \$3617 ;
+  always @(posedge clk)
+    merge3_gt0_0 <= \$3618 ;
+  always @(posedge clk)
+    merge3_eq0_0 <= \$3619 ;
+  always @(posedge clk)
+    merge3_gt0_1 <= \$3620 ;
+  always @(posedge clk)
+    merge3_eq0_1 <= \$3621 ;
+  always @(posedge clk)
+    merge3_gt0_2 <= \$3622 ;
+  always @(posedge clk)
+    merge3_eq0_2 <= \$3623 ;
+  always @(posedge clk)
+    merge3_gt0_3 <= \$3624 ;
+  always @(posedge clk)
+    merge3_eq0_3 <= \$3625 ;
+  always @(posedge clk)
+    merge3_gt2_0 <= \$3626 ;
+  always @(posedge clk)
+    merge3_eq2_0 <= \$3627 ;
+  always @(posedge clk)
+    merge3_gt2_1 <= \$3628 ;
+  always @(posedge clk)
+    merge3_eq2_1 <= \$3629 ;
+  always @(posedge clk)
+    merge3_gt2_2 <= \$3630 ;
+  always @(posedge clk)
+    merge3_eq2_2 <= \$3631 ;
+  always @(posedge clk)
+    merge3_gt2_3 <= \$3632 ;
+  always @(posedge clk)
+    merge3_eq2_3 <= \$3633 ;
+  always @(posedge clk)
+    merge3_gt4_0 <= \$3634 ;
+  always @(posedge clk)
+    merge3_eq4_0 <= \$3635 ;
+  always @(posedge clk)
+    merge3_gt4_1 <= \$3636 ;
+  always @(posedge clk)
+    merge3_eq4_1 <= \$3637 ;
+  always @(posedge clk)
+    merge3_gt4_2 <= \$3638 ;
+  always @(posedge clk)
+    merge3_eq4_2 <= \$3639 ;
+  always @(posedge clk)
+    merge3_gt4_3 <= \$3640 ;
+  always @(posedge clk)
+    merge3_eq4_3 <= \$3641 ;
+  always @(posedge clk)
+    merge3_gt6_0 <= \$3642 ;
+  always @(posedge clk)
+    merge3_eq6_0 <= \$3643 ;
+  always @(posedge clk)
+    merge3_gt6_1 <= \$3644 ;
+  always @(posedge clk)
+    merge3_eq6_1 <= \$3645 ;
+  always @(posedge clk)
+    merge3_gt6_2 <= \$3646 ;
+  always @(posedge clk)
+    merge3_eq6_2 <= \$3647 ;
+  always @(posedge clk)
+    merge3_gt6_3 <= \$3648 ;
+  always @(posedge clk)
+    merge3_eq6_3 <= \$3649 ;
+  always @(posedge clk)
+    merge3_gt8_0 <= \$3650 ;
+  always @(posedge clk)
+    merge3_eq8_0 <= \$3651 ;
+  always @(posedge clk)
+    merge3_gt8_1 <= \$3652 ;
+  always @(posedge clk)
+    merge3_eq8_1 <= \$3653 ;
+  always @(posedge clk)
+    merge3_gt8_2 <= \$3654 ;
+  always @(posedge clk)
+    merge3_eq8_2 <= \$3655 ;
+  always @(posedge clk)
+    merge3_gt8_3 <= \$3656 ;
+  always @(posedge clk)
+    merge3_eq8_3 <= \$3657 ;
+  always @(posedge clk)
+    merge3_gt10_0 <= \$3658 ;
+  always @(posedge clk)
+    merge3_eq10_0 <= \$3659 ;
+  always @(posedge clk)
+    merge3_gt10_1 <= \$3660 ;
+  always @(posedge clk)
+    merge3_eq10_1 <= \$3661 ;
+  always @(posedge clk)
+    merge3_gt10_2 <= \$3662 ;
+  always @(posedge clk)
+    merge3_eq10_2 <= \$3663 ;
+  always @(posedge clk)
+    merge3_gt10_3 <= \$3664 ;
+  always @(posedge clk)
+    merge3_eq10_3 <= \$3665 ;
+  always @(posedge clk)
+    merge3_gt12_0 <= \$3666 ;
+  always @(posedge clk)
+    merge3_eq12_0 <= \$3667 ;
+  always @(posedge clk)
+    merge3_gt12_1 <= \$3668 ;
+  always @(posedge clk)
+    merge3_eq12_1 <= \$3669 ;
+  always @(posedge clk)
+    merge3_gt12_2 <= \$3670 ;
+  always @(posedge clk)
+    merge3_eq12_2 <= \$3671 ;
+  always @(posedge clk)
+    merge3_gt12_3 <= \$3672 ;
+  always @(posedge clk)
+    merge3_eq12_3 <= \$3673 ;
+  always @(posedge clk)
+    merge3_gt14_0 <= \$3674 ;
+  always @(posedge clk)
+    merge3_eq14_0 <= \$3675 ;
+  always @(posedge clk)
+    merge3_gt14_1 <= \$3676 ;
+  always @(posedge clk)
+    merge3_eq14_1 <= \$3677 ;
+  always @(posedge clk)
+    merge3_gt14_2 <= \$3678 ;
+  always @(posedge clk)
+    merge3_eq14_2 <= \$3679 ;
+  always @(posedge clk)
+    merge3_gt14_3 <= \$3680 ;
+  always @(posedge clk)
+    merge3_eq14_3 <= \$3681 ;
+  always @(posedge clk)
+    merge3_lane0 <= \$3682 ;
+  always @(posedge clk)
+    merge3_lane1 <= \$3683 ;
+  always @(posedge clk)
+    merge3_lane2 <= \$3684 ;
+  always @(posedge clk)
+    merge3_lane3 <= \$3685 ;
+  always @(posedge clk)
+    merge3_lane4 <= \$3686 ;
+  always @(posedge clk)
+    merge3_lane5 <= \$3687 ;
+  always @(posedge clk)
+    merge3_lane6 <= \$3688 ;
+  always @(posedge clk)
+    merge3_lane7 <= \$3689 ;
+  always @(posedge clk)
+    merge3_lane8 <= \$3690 ;
+  always @(posedge clk)
+    merge3_lane9 <= \$3691 ;
+  always @(posedge clk)
+    merge3_lane10 <= \$3692 ;
+  always @(posedge clk)
+    merge3_lane11 <= \$3693 ;
+  always @(posedge clk)
+    merge3_lane12 <= \$3694 ;
+  always @(posedge clk)
+    merge3_lane13 <= \$3695 ;
+  always @(posedge clk)
+    merge3_lane14 <= \$3696 ;
+  always @(posedge clk)
+    merge3_lane15 <= \$3697 ;
+  always @(posedge clk)
+    merge3_last <= \$3698 ;
+  always @(posedge clk)
+    hit <= \$3699 ;
+  always @(posedge clk)
+    near0_in_idx <= \$3700 ;
+  always @(posedge clk)
+    near0_out_idx <= \$3701 ;
+  always @(posedge clk)
+    near1_in_idx <= \$3702 ;
+  always @(posedge clk)
+    near1_out_idx <= \$3703 ;
+  always @(posedge clk)
+    near2_in_idx <= \$3704 ;
+  always @(posedge clk)
+    near2_out_idx <= \$3705 ;
+  always @(posedge clk)
+    near3_in_idx <= \$3706 ;
+  always @(posedge clk)
+    near3_out_idx <= \$3707 ;
+  always @(posedge clk)
+    near4_in_idx <= \$3708 ;
+  always @(posedge clk)
+    near4_out_idx <= \$3709 ;
+  always @(posedge clk)
+    near5_in_idx <= \$3710 ;
+  always @(posedge clk)
+    near5_out_idx <= \$3711 ;
+  always @(posedge clk)
+    near6_in_idx <= \$3712 ;
+  always @(posedge clk)
+    near6_out_idx <= \$3713 ;
+  always @(posedge clk)
+    near7_in_idx <= \$3714 ;
+  always @(posedge clk)
+    near7_out_idx <= \$3715 ;
+  always @(posedge clk)
+    near8_in_idx <= \$3716 ;
+  always @(posedge clk)
+    near8_out_idx <= \$3717 ;
+  always @(posedge clk)
+    near9_in_idx <= \$3718 ;
+  always @(posedge clk)
+    near9_out_idx <= \$3719 ;
+  always @(posedge clk)
+    near10_in_idx <= \$3720 ;
+  always @(posedge clk)
+    near10_out_idx <= \$3721 ;
+  always @(posedge clk)
+    near11_in_idx <= \$3722 ;
+  always @(posedge clk)
+    near11_out_idx <= \$3723 ;
+  always @(posedge clk)
+    near12_in_idx <= \$3724 ;
+  always @(posedge clk)
+    near12_out_idx <= \$3725 ;
+  always @(posedge clk)
+    near13_in_idx <= \$3726 ;
+  always @(posedge clk)
+    near13_out_idx <= \$3727 ;
+  always @(posedge clk)
+    near14_in_idx <= \$3728 ;
+  always @(posedge clk)
+    near14_out_idx <= \$3729 ;
+  always @(posedge clk)
+    s_last <= \$3730 ;
+  always @(posedge clk)
+    lane0_takes0 <= \$3731 ;
+  always @(posedge clk)
+    slot0_in_idx <= \$3732 ;
+  always @(posedge clk)
+    slot0_out_idx <= \$3733 ;
+  always @(posedge clk)
+    lane0_takes1 <= \$3734 ;
+  always @(posedge clk)
+    lane1_takes1 <= \$3735 ;
+  always @(posedge clk)
+    slot1_in_idx <= \$3736 ;
+  always @(posedge clk)
+    slot1_out_idx <= \$3737 ;
+  always @(posedge clk)
+    lane0_takes2 <= \$3738 ;
+  always @(posedge clk)
+    lane1_takes2 <= \$3739 ;
+  always @(posedge clk)
+    lane2_takes2 <= \$3740 ;
+  always @(posedge clk)
+    slot2_in_idx <= \$3741 ;
+  always @(posedge clk)
+    slot2_out_idx <= \$3742 ;
+  always @(posedge clk)
+    lane0_takes3 <= \$3743 ;
+  always @(posedge clk)
+    lane1_takes3 <= \$3744 ;
+  always @(posedge clk)
+    lane2_takes3 <= \$3745 ;
+  always @(posedge clk)
+    lane3_takes3 <= \$3746 ;
+  always @(posedge clk)
+    slot3_in_idx <= \$3747 ;
+  always @(posedge clk)
+    slot3_out_idx <= \$3748 ;
+  always @(posedge clk)
+    lane0_takes4 <= \$3749 ;
+  always @(posedge clk)
+    lane1_takes4 <= \$3750 ;
+  always @(posedge clk)
+    lane2_takes4 <= \$3751 ;
+  always @(posedge clk)
+    lane3_takes4 <= \$3752 ;
+  always @(posedge clk)
+    lane4_takes4 <= \$3753 ;
+  always @(posedge clk)
+    slot4_in_idx <= \$3754 ;
+  always @(posedge clk)
+    slot4_out_idx <= \$3755 ;
+  always @(posedge clk)
+    lane0_takes5 <= \$3756 ;
+  always @(posedge clk)
+    lane1_takes5 <= \$3757 ;
+  always @(posedge clk)
+    lane2_takes5 <= \$3758 ;
+  always @(posedge clk)
+    lane3_takes5 <= \$3759 ;
+  always @(posedge clk)
+    lane4_takes5 <= \$3760 ;
+  always @(posedge clk)
+    lane5_takes5 <= \$3761 ;
+  always @(posedge clk)
+    slot5_in_idx <= \$3762 ;
+  always @(posedge clk)
+    slot5_out_idx <= \$3763 ;
+  always @(posedge clk)
+    lane0_takes6 <= \$3764 ;
+  always @(posedge clk)
+    lane1_takes6 <= \$3765 ;
+  always @(posedge clk)
+    lane2_takes6 <= \$3766 ;
+  always @(posedge clk)
+    lane3_takes6 <= \$3767 ;
+  always @(posedge clk)
+    lane4_takes6 <= \$3768 ;
+  always @(posedge clk)
+    lane5_takes6 <= \$3769 ;
+  always @(posedge clk)
+    lane6_takes6 <= \$3770 ;
+  always @(posedge clk)
+    slot6_in_idx <= \$3771 ;
+  always @(posedge clk)
+    slot6_out_idx <= \$3772 ;
+  always @(posedge clk)
+    lane0_takes7 <= \$3773 ;
+  always @(posedge clk)
+    lane1_takes7 <= \$3774 ;
+  always @(posedge clk)
+    lane2_takes7 <= \$3775 ;
+  always @(posedge clk)
+    lane3_takes7 <= \$3776 ;
+  always @(posedge clk)
+    lane4_takes7 <= \$3777 ;
+  always @(posedge clk)
+    lane5_takes7 <= \$3778 ;
+  always @(posedge clk)
+    lane6_takes7 <= \$3779 ;
+  always @(posedge clk)
+    lane7_takes7 <= \$3780 ;
+  always @(posedge clk)
+    slot7_in_idx <= \$3781 ;
+  always @(posedge clk)
+    slot7_out_idx <= \$3782 ;
+  always @(posedge clk)
+    \$signal$166  <= \$3783 ;
+  always @(posedge clk)
+    \$signal$167  <= \$3784 ;
+  always @(posedge clk)
+    \$signal$171  <= \$3785 ;
+  always @(posedge clk)
+    \$signal  <= \$3786 ;
+  always @(posedge clk)
+    pairs_skid <= \$3787 ;
+  always @(posedge clk)
+    pairs__payload <= \$3788 ;
+  always @(posedge clk)
+    pairs_valid <= \$3789 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3207  = match0_valid;
+    \$2994  = match0_valid;
     if (match0_load) begin
-      \$3207  = \$signal$22 ;
+      \$2994  = \$signal$22 ;
     end else if (match1_load) begin
-      \$3207  = 1'h0;
+      \$2994  = 1'h0;
     end
     if (rst) begin
-      \$3207  = 1'h0;
+      \$2994  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3208  = match1_valid;
+    \$2995  = match1_valid;
     if (match1_load) begin
-      \$3208  = match0_valid;
+      \$2995  = match0_valid;
     end else if (match2_load) begin
-      \$3208  = 1'h0;
+      \$2995  = 1'h0;
     end
     if (rst) begin
-      \$3208  = 1'h0;
+      \$2995  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3209  = match2_valid;
+    \$2996  = match2_valid;
     if (match2_load) begin
-      \$3209  = match1_valid;
+      \$2996  = match1_valid;
     end else if (match3_load) begin
-      \$3209  = 1'h0;
+      \$2996  = 1'h0;
     end
     if (rst) begin
-      \$3209  = 1'h0;
+      \$2996  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3210  = match3_valid;
+    \$2997  = match3_valid;
     if (match3_load) begin
-      \$3210  = match2_valid;
+      \$2997  = match2_valid;
     end else if (match4_load) begin
-      \$3210  = 1'h0;
+      \$2997  = 1'h0;
     end
     if (rst) begin
-      \$3210  = 1'h0;
+      \$2997  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3211  = match4_valid;
+    \$2998  = match4_valid;
     if (match4_load) begin
-      \$3211  = match3_valid;
+      \$2998  = match3_valid;
     end else if (match5_load) begin
-      \$3211  = 1'h0;
+      \$2998  = 1'h0;
     end
     if (rst) begin
-      \$3211  = 1'h0;
+      \$2998  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3212  = match5_valid;
+    \$2999  = match5_valid;
     if (match5_load) begin
-      \$3212  = match4_valid;
+      \$2999  = match4_valid;
     end else if (match6_load) begin
-      \$3212  = 1'h0;
+      \$2999  = 1'h0;
     end
     if (rst) begin
-      \$3212  = 1'h0;
+      \$2999  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3213  = match6_valid;
+    \$3000  = match6_valid;
     if (match6_load) begin
-      \$3213  = match5_valid;
+      \$3000  = match5_valid;
     end else if (match7_load) begin
-      \$3213  = 1'h0;
+      \$3000  = 1'h0;
     end
     if (rst) begin
-      \$3213  = 1'h0;
+      \$3000  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3214  = match7_valid;
+    \$3001  = match7_valid;
     if (match7_load) begin
-      \$3214  = match6_valid;
+      \$3001  = match6_valid;
     end else if (match8_load) begin
-      \$3214  = 1'h0;
+      \$3001  = 1'h0;
     end
     if (rst) begin
-      \$3214  = 1'h0;
+      \$3001  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3215  = match8_valid;
+    \$3002  = match8_valid;
     if (match8_load) begin
-      \$3215  = match7_valid;
+      \$3002  = match7_valid;
     end else if (match9_load) begin
-      \$3215  = 1'h0;
+      \$3002  = 1'h0;
     end
     if (rst) begin
-      \$3215  = 1'h0;
+      \$3002  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3216  = match9_valid;
+    \$3003  = match9_valid;
     if (match9_load) begin
-      \$3216  = \$736 ;
+      \$3003  = match8_valid;
     end
     if (rst) begin
-      \$3216  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3217  = \$746 ;
-    if (rst) begin
-      \$3217  = 1'h1;
+      \$3003  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3218  = match0_load_next;
+    \$3004  = \$525 ;
     if (rst) begin
-      \$3218  = 1'h1;
+      \$3004  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3219  = match0_load_next;
+    \$3005  = match0_load_next;
     if (rst) begin
-      \$3219  = 1'h1;
+      \$3005  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3220  = match0_load_next;
+    \$3006  = match0_load_next;
     if (rst) begin
-      \$3220  = 1'h1;
+      \$3006  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3221  = match0_load_next;
+    \$3007  = match0_load_next;
     if (rst) begin
-      \$3221  = 1'h1;
+      \$3007  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3222  = match0_load_next;
+    \$3008  = match0_load_next;
     if (rst) begin
-      \$3222  = 1'h1;
+      \$3008  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3223  = match0_load_next;
+    \$3009  = match0_load_next;
     if (rst) begin
-      \$3223  = 1'h1;
+      \$3009  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3224  = match0_load_next;
+    \$3010  = match0_load_next;
     if (rst) begin
-      \$3224  = 1'h1;
+      \$3010  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3225  = match0_load_next;
+    \$3011  = match0_load_next;
     if (rst) begin
-      \$3225  = 1'h1;
+      \$3011  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3226  = match0_load_next;
+    \$3012  = match0_load_next;
     if (rst) begin
-      \$3226  = 1'h1;
+      \$3012  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3227  = match0_load_next;
+    \$3013  = match0_load_next;
     if (rst) begin
-      \$3227  = 1'h1;
+      \$3013  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3228  = match0_load_next;
+    \$3014  = match0_load_next;
     if (rst) begin
-      \$3228  = 1'h1;
+      \$3014  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3229  = match0_load_next;
+    \$3015  = match0_load_next;
     if (rst) begin
-      \$3229  = 1'h1;
+      \$3015  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3230  = match0_load_next;
+    \$3016  = match0_load_next;
     if (rst) begin
-      \$3230  = 1'h1;
+      \$3016  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3231  = match0_load_next;
+    \$3017  = match0_load_next;
     if (rst) begin
-      \$3231  = 1'h1;
+      \$3017  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3232  = match0_load_next;
+    \$3018  = match0_load_next;
     if (rst) begin
-      \$3232  = 1'h1;
+      \$3018  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3233  = match0_load_next;
+    \$3019  = match0_load_next;
     if (rst) begin
-      \$3233  = 1'h1;
+      \$3019  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3234  = match1_load_next;
+    \$3020  = match0_load_next;
     if (rst) begin
-      \$3234  = 1'h1;
+      \$3020  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3235  = match1_load_next;
+    \$3021  = match1_load_next;
     if (rst) begin
-      \$3235  = 1'h1;
+      \$3021  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3236  = match1_load_next;
+    \$3022  = match1_load_next;
     if (rst) begin
-      \$3236  = 1'h1;
+      \$3022  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3237  = match1_load_next;
+    \$3023  = match1_load_next;
     if (rst) begin
-      \$3237  = 1'h1;
+      \$3023  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3238  = match1_load_next;
+    \$3024  = match1_load_next;
     if (rst) begin
-      \$3238  = 1'h1;
+      \$3024  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3239  = match1_load_next;
+    \$3025  = match1_load_next;
     if (rst) begin
-      \$3239  = 1'h1;
+      \$3025  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3240  = match1_load_next;
+    \$3026  = match1_load_next;
     if (rst) begin
-      \$3240  = 1'h1;
+      \$3026  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3241  = match1_load_next;
+    \$3027  = match1_load_next;
     if (rst) begin
-      \$3241  = 1'h1;
+      \$3027  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3242  = match1_load_next;
+    \$3028  = match1_load_next;
     if (rst) begin
-      \$3242  = 1'h1;
+      \$3028  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3243  = match1_load_next;
+    \$3029  = match1_load_next;
     if (rst) begin
-      \$3243  = 1'h1;
+      \$3029  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3244  = match1_load_next;
+    \$3030  = match1_load_next;
     if (rst) begin
-      \$3244  = 1'h1;
+      \$3030  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3245  = match1_load_next;
+    \$3031  = match1_load_next;
     if (rst) begin
-      \$3245  = 1'h1;
+      \$3031  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3246  = match1_load_next;
+    \$3032  = match1_load_next;
     if (rst) begin
-      \$3246  = 1'h1;
+      \$3032  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3247  = match1_load_next;
+    \$3033  = match1_load_next;
     if (rst) begin
-      \$3247  = 1'h1;
+      \$3033  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3248  = match1_load_next;
+    \$3034  = match1_load_next;
     if (rst) begin
-      \$3248  = 1'h1;
+      \$3034  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3249  = match1_load_next;
+    \$3035  = match1_load_next;
     if (rst) begin
-      \$3249  = 1'h1;
+      \$3035  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3250  = match2_load_next;
+    \$3036  = match1_load_next;
     if (rst) begin
-      \$3250  = 1'h1;
+      \$3036  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3251  = match2_load_next;
+    \$3037  = match2_load_next;
     if (rst) begin
-      \$3251  = 1'h1;
+      \$3037  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3252  = match2_load_next;
+    \$3038  = match2_load_next;
     if (rst) begin
-      \$3252  = 1'h1;
+      \$3038  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3253  = match2_load_next;
+    \$3039  = match2_load_next;
     if (rst) begin
-      \$3253  = 1'h1;
+      \$3039  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3254  = match2_load_next;
+    \$3040  = match2_load_next;
     if (rst) begin
-      \$3254  = 1'h1;
+      \$3040  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3255  = match2_load_next;
+    \$3041  = match2_load_next;
     if (rst) begin
-      \$3255  = 1'h1;
+      \$3041  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3256  = match2_load_next;
+    \$3042  = match2_load_next;
     if (rst) begin
-      \$3256  = 1'h1;
+      \$3042  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3257  = match2_load_next;
+    \$3043  = match2_load_next;
     if (rst) begin
-      \$3257  = 1'h1;
+      \$3043  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3258  = match2_load_next;
+    \$3044  = match2_load_next;
     if (rst) begin
-      \$3258  = 1'h1;
+      \$3044  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3259  = match2_load_next;
+    \$3045  = match2_load_next;
     if (rst) begin
-      \$3259  = 1'h1;
+      \$3045  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3260  = match2_load_next;
+    \$3046  = match2_load_next;
     if (rst) begin
-      \$3260  = 1'h1;
+      \$3046  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3261  = match2_load_next;
+    \$3047  = match2_load_next;
     if (rst) begin
-      \$3261  = 1'h1;
+      \$3047  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3262  = match2_load_next;
+    \$3048  = match2_load_next;
     if (rst) begin
-      \$3262  = 1'h1;
+      \$3048  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3263  = match2_load_next;
+    \$3049  = match2_load_next;
     if (rst) begin
-      \$3263  = 1'h1;
+      \$3049  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3264  = match2_load_next;
+    \$3050  = match2_load_next;
     if (rst) begin
-      \$3264  = 1'h1;
+      \$3050  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3265  = match2_load_next;
+    \$3051  = match2_load_next;
     if (rst) begin
+      \$3051  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3052  = match2_load_next;
+    if (rst) begin
+      \$3052  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3053  = match3_load_next;
+    if (rst) begin
+      \$3053  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3054  = match3_load_next;
+    if (rst) begin
+      \$3054  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3055  = match3_load_next;
+    if (rst) begin
+      \$3055  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3056  = match3_load_next;
+    if (rst) begin
+      \$3056  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3057  = match3_load_next;
+    if (rst) begin
+      \$3057  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3058  = match3_load_next;
+    if (rst) begin
+      \$3058  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3059  = match3_load_next;
+    if (rst) begin
+      \$3059  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3060  = match3_load_next;
+    if (rst) begin
+      \$3060  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3061  = match3_load_next;
+    if (rst) begin
+      \$3061  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3062  = match3_load_next;
+    if (rst) begin
+      \$3062  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3063  = match3_load_next;
+    if (rst) begin
+      \$3063  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3064  = match3_load_next;
+    if (rst) begin
+      \$3064  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3065  = match3_load_next;
+    if (rst) begin
+      \$3065  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3066  = match3_load_next;
+    if (rst) begin
+      \$3066  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3067  = match3_load_next;
+    if (rst) begin
+      \$3067  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3068  = match3_load_next;
+    if (rst) begin
+      \$3068  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3069  = match4_load_next;
+    if (rst) begin
+      \$3069  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3070  = match4_load_next;
+    if (rst) begin
+      \$3070  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3071  = match4_load_next;
+    if (rst) begin
+      \$3071  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3072  = match4_load_next;
+    if (rst) begin
+      \$3072  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3073  = match4_load_next;
+    if (rst) begin
+      \$3073  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3074  = match4_load_next;
+    if (rst) begin
+      \$3074  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3075  = match4_load_next;
+    if (rst) begin
+      \$3075  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3076  = match4_load_next;
+    if (rst) begin
+      \$3076  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3077  = match4_load_next;
+    if (rst) begin
+      \$3077  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3078  = match4_load_next;
+    if (rst) begin
+      \$3078  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3079  = match4_load_next;
+    if (rst) begin
+      \$3079  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3080  = match4_load_next;
+    if (rst) begin
+      \$3080  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3081  = match4_load_next;
+    if (rst) begin
+      \$3081  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3082  = match4_load_next;
+    if (rst) begin
+      \$3082  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3083  = match4_load_next;
+    if (rst) begin
+      \$3083  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3084  = match4_load_next;
+    if (rst) begin
+      \$3084  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3085  = match5_load_next;
+    if (rst) begin
+      \$3085  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3086  = match5_load_next;
+    if (rst) begin
+      \$3086  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3087  = match5_load_next;
+    if (rst) begin
+      \$3087  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3088  = match5_load_next;
+    if (rst) begin
+      \$3088  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3089  = match5_load_next;
+    if (rst) begin
+      \$3089  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3090  = match5_load_next;
+    if (rst) begin
+      \$3090  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3091  = match5_load_next;
+    if (rst) begin
+      \$3091  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3092  = match5_load_next;
+    if (rst) begin
+      \$3092  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3093  = match5_load_next;
+    if (rst) begin
+      \$3093  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3094  = match5_load_next;
+    if (rst) begin
+      \$3094  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3095  = match5_load_next;
+    if (rst) begin
+      \$3095  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3096  = match5_load_next;
+    if (rst) begin
+      \$3096  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3097  = match5_load_next;
+    if (rst) begin
+      \$3097  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3098  = match5_load_next;
+    if (rst) begin
+      \$3098  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3099  = match5_load_next;
+    if (rst) begin
+      \$3099  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3100  = match5_load_next;
+    if (rst) begin
+      \$3100  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3101  = match6_load_next;
+    if (rst) begin
+      \$3101  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3102  = match6_load_next;
+    if (rst) begin
+      \$3102  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3103  = match6_load_next;
+    if (rst) begin
+      \$3103  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3104  = match6_load_next;
+    if (rst) begin
+      \$3104  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3105  = match6_load_next;
+    if (rst) begin
+      \$3105  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3106  = match6_load_next;
+    if (rst) begin
+      \$3106  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3107  = match6_load_next;
+    if (rst) begin
+      \$3107  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3108  = match6_load_next;
+    if (rst) begin
+      \$3108  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3109  = match6_load_next;
+    if (rst) begin
+      \$3109  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3110  = match6_load_next;
+    if (rst) begin
+      \$3110  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3111  = match6_load_next;
+    if (rst) begin
+      \$3111  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3112  = match6_load_next;
+    if (rst) begin
+      \$3112  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3113  = match6_load_next;
+    if (rst) begin
+      \$3113  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3114  = match6_load_next;
+    if (rst) begin
+      \$3114  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3115  = match6_load_next;
+    if (rst) begin
+      \$3115  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3116  = match6_load_next;
+    if (rst) begin
+      \$3116  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3117  = match7_load_next;
+    if (rst) begin
+      \$3117  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3118  = match7_load_next;
+    if (rst) begin
+      \$3118  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3119  = match7_load_next;
+    if (rst) begin
+      \$3119  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3120  = match7_load_next;
+    if (rst) begin
+      \$3120  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3121  = match7_load_next;
+    if (rst) begin
+      \$3121  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3122  = match7_load_next;
+    if (rst) begin
+      \$3122  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3123  = match7_load_next;
+    if (rst) begin
+      \$3123  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3124  = match7_load_next;
+    if (rst) begin
+      \$3124  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3125  = match7_load_next;
+    if (rst) begin
+      \$3125  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3126  = match7_load_next;
+    if (rst) begin
+      \$3126  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3127  = match7_load_next;
+    if (rst) begin
+      \$3127  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3128  = match7_load_next;
+    if (rst) begin
+      \$3128  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3129  = match7_load_next;
+    if (rst) begin
+      \$3129  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3130  = match7_load_next;
+    if (rst) begin
+      \$3130  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3131  = match7_load_next;
+    if (rst) begin
+      \$3131  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3132  = match7_load_next;
+    if (rst) begin
+      \$3132  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3133  = match8_load_next;
+    if (rst) begin
+      \$3133  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3134  = match8_load_next;
+    if (rst) begin
+      \$3134  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3135  = match8_load_next;
+    if (rst) begin
+      \$3135  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3136  = match8_load_next;
+    if (rst) begin
+      \$3136  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3137  = match8_load_next;
+    if (rst) begin
+      \$3137  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3138  = match8_load_next;
+    if (rst) begin
+      \$3138  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3139  = match8_load_next;
+    if (rst) begin
+      \$3139  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3140  = match8_load_next;
+    if (rst) begin
+      \$3140  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3141  = match8_load_next;
+    if (rst) begin
+      \$3141  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3142  = match8_load_next;
+    if (rst) begin
+      \$3142  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3143  = match8_load_next;
+    if (rst) begin
+      \$3143  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3144  = match8_load_next;
+    if (rst) begin
+      \$3144  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3145  = match8_load_next;
+    if (rst) begin
+      \$3145  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3146  = match8_load_next;
+    if (rst) begin
+      \$3146  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3147  = match8_load_next;
+    if (rst) begin
+      \$3147  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3148  = match8_load_next;
+    if (rst) begin
+      \$3148  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3149  = match9_load_next;
+    if (rst) begin
+      \$3149  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3150  = match9_load_next;
+    if (rst) begin
+      \$3150  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3151  = match9_load_next;
+    if (rst) begin
+      \$3151  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3152  = match9_load_next;
+    if (rst) begin
+      \$3152  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3153  = match9_load_next;
+    if (rst) begin
+      \$3153  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3154  = match9_load_next;
+    if (rst) begin
+      \$3154  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3155  = match9_load_next;
+    if (rst) begin
+      \$3155  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3156  = match9_load_next;
+    if (rst) begin
+      \$3156  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3157  = match9_load_next;
+    if (rst) begin
+      \$3157  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3158  = match9_load_next;
+    if (rst) begin
+      \$3158  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3159  = match9_load_next;
+    if (rst) begin
+      \$3159  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3160  = match9_load_next;
+    if (rst) begin
+      \$3160  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3161  = match9_load_next;
+    if (rst) begin
+      \$3161  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3162  = match9_load_next;
+    if (rst) begin
+      \$3162  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3163  = match9_load_next;
+    if (rst) begin
+      \$3163  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3164  = match9_load_next;
+    if (rst) begin
+      \$3164  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3165  = in_free_next;
+    if (rst) begin
+      \$3165  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3166  = in_free_next;
+    if (rst) begin
+      \$3166  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3167  = in_free_next;
+    if (rst) begin
+      \$3167  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3168  = in_free_next;
+    if (rst) begin
+      \$3168  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3169  = in_free_next;
+    if (rst) begin
+      \$3169  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3170  = in_free_next;
+    if (rst) begin
+      \$3170  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3171  = in_free_next;
+    if (rst) begin
+      \$3171  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3172  = in_free_next;
+    if (rst) begin
+      \$3172  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3173  = in_free_next;
+    if (rst) begin
+      \$3173  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3174  = out_free_next;
+    if (rst) begin
+      \$3174  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3175  = out_free_next;
+    if (rst) begin
+      \$3175  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3176  = out_free_next;
+    if (rst) begin
+      \$3176  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3177  = out_free_next;
+    if (rst) begin
+      \$3177  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3178  = out_free_next;
+    if (rst) begin
+      \$3178  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3179  = out_free_next;
+    if (rst) begin
+      \$3179  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3180  = out_free_next;
+    if (rst) begin
+      \$3180  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3181  = out_free_next;
+    if (rst) begin
+      \$3181  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3182  = out_free_next;
+    if (rst) begin
+      \$3182  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3183  = in_done_next;
+    if (rst) begin
+      \$3183  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3184  = in_skid_keep;
+    if (\$526 ) begin
+      \$3184  = inputs__payload[551:544];
+    end
+    if (rst) begin
+      \$3184  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3185  = in_skid_last;
+    if (\$526 ) begin
+      \$3185  = inputs__payload[552];
+    end
+    if (rst) begin
+      \$3185  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3186  = in_skid_top;
+    if (\$526 ) begin
+      \$3186  = { \$529 , \$528  };
+    end
+    if (rst) begin
+      \$3186  = 63'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3187  = in_skid_key0;
+    if (\$530 ) begin
+      \$3187  = \$531 ;
+    end
+    if (rst) begin
+      \$3187  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3188  = in_skid_idx0;
+    if (\$530 ) begin
+      \$3188  = inputs__payload[67:56];
+    end
+    if (rst) begin
+      \$3188  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3189  = in_skid_key1;
+    if (\$532 ) begin
+      \$3189  = \$533 ;
+    end
+    if (rst) begin
+      \$3189  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3190  = in_skid_idx1;
+    if (\$532 ) begin
+      \$3190  = inputs__payload[135:124];
+    end
+    if (rst) begin
+      \$3190  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3191  = in_skid_key2;
+    if (\$534 ) begin
+      \$3191  = \$535 ;
+    end
+    if (rst) begin
+      \$3191  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3192  = in_skid_idx2;
+    if (\$534 ) begin
+      \$3192  = inputs__payload[203:192];
+    end
+    if (rst) begin
+      \$3192  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3193  = in_skid_key3;
+    if (\$536 ) begin
+      \$3193  = \$537 ;
+    end
+    if (rst) begin
+      \$3193  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3194  = in_skid_idx3;
+    if (\$536 ) begin
+      \$3194  = inputs__payload[271:260];
+    end
+    if (rst) begin
+      \$3194  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3195  = in_skid_key4;
+    if (\$538 ) begin
+      \$3195  = \$539 ;
+    end
+    if (rst) begin
+      \$3195  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3196  = in_skid_idx4;
+    if (\$538 ) begin
+      \$3196  = inputs__payload[339:328];
+    end
+    if (rst) begin
+      \$3196  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3197  = in_skid_key5;
+    if (\$540 ) begin
+      \$3197  = \$541 ;
+    end
+    if (rst) begin
+      \$3197  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3198  = in_skid_idx5;
+    if (\$540 ) begin
+      \$3198  = inputs__payload[407:396];
+    end
+    if (rst) begin
+      \$3198  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3199  = in_skid_key6;
+    if (\$542 ) begin
+      \$3199  = \$543 ;
+    end
+    if (rst) begin
+      \$3199  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3200  = in_skid_idx6;
+    if (\$542 ) begin
+      \$3200  = inputs__payload[475:464];
+    end
+    if (rst) begin
+      \$3200  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3201  = in_skid_key7;
+    if (\$544 ) begin
+      \$3201  = \$545 ;
+    end
+    if (rst) begin
+      \$3201  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3202  = in_skid_idx7;
+    if (\$544 ) begin
+      \$3202  = inputs__payload[543:532];
+    end
+    if (rst) begin
+      \$3202  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3203  = in_next_full;
+    if (\$547 ) begin
+      \$3203  = \$550 ;
+    end
+    if (rst) begin
+      \$3203  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3204  = in_skid_full;
+    if (\$547 ) begin
+      \$3204  = 1'h0;
+    end else if (\$549 ) begin
+      \$3204  = 1'h1;
+    end
+    if (rst) begin
+      \$3204  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3205  = in_next_keep;
+    if (\$547 ) begin
+      (* full_case = 32'd1 *)
+      if (in_skid_full) begin
+        \$3205  = in_skid_keep;
+      end else begin
+        \$3205  = inputs__payload[551:544];
+      end
+    end
+    if (rst) begin
+      \$3205  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3206  = in_next_last;
+    if (\$547 ) begin
+      (* full_case = 32'd1 *)
+      if (in_skid_full) begin
+        \$3206  = in_skid_last;
+      end else begin
+        \$3206  = inputs__payload[552];
+      end
+    end
+    if (rst) begin
+      \$3206  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3207  = in_next_top;
+    if (\$547 ) begin
+      (* full_case = 32'd1 *)
+      if (in_skid_full) begin
+        \$3207  = in_skid_top;
+      end else begin
+        \$3207  = { \$553 , \$552  };
+      end
+    end
+    if (rst) begin
+      \$3207  = 63'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3208  = in_next_key0;
+    if (\$555 ) begin
+      \$3208  = \$557 ;
+    end
+    if (rst) begin
+      \$3208  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3209  = in_next_idx0;
+    if (\$555 ) begin
+      \$3209  = \$558 ;
+    end
+    if (rst) begin
+      \$3209  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3210  = in_next_key1;
+    if (\$560 ) begin
+      \$3210  = \$562 ;
+    end
+    if (rst) begin
+      \$3210  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3211  = in_next_idx1;
+    if (\$560 ) begin
+      \$3211  = \$563 ;
+    end
+    if (rst) begin
+      \$3211  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3212  = in_next_key2;
+    if (\$565 ) begin
+      \$3212  = \$567 ;
+    end
+    if (rst) begin
+      \$3212  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3213  = in_next_idx2;
+    if (\$565 ) begin
+      \$3213  = \$568 ;
+    end
+    if (rst) begin
+      \$3213  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3214  = in_next_key3;
+    if (\$570 ) begin
+      \$3214  = \$572 ;
+    end
+    if (rst) begin
+      \$3214  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3215  = in_next_idx3;
+    if (\$570 ) begin
+      \$3215  = \$573 ;
+    end
+    if (rst) begin
+      \$3215  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3216  = in_next_key4;
+    if (\$575 ) begin
+      \$3216  = \$577 ;
+    end
+    if (rst) begin
+      \$3216  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3217  = in_next_idx4;
+    if (\$575 ) begin
+      \$3217  = \$578 ;
+    end
+    if (rst) begin
+      \$3217  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3218  = in_next_key5;
+    if (\$580 ) begin
+      \$3218  = \$582 ;
+    end
+    if (rst) begin
+      \$3218  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3219  = in_next_idx5;
+    if (\$580 ) begin
+      \$3219  = \$583 ;
+    end
+    if (rst) begin
+      \$3219  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3220  = in_next_key6;
+    if (\$585 ) begin
+      \$3220  = \$587 ;
+    end
+    if (rst) begin
+      \$3220  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3221  = in_next_idx6;
+    if (\$585 ) begin
+      \$3221  = \$588 ;
+    end
+    if (rst) begin
+      \$3221  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3222  = in_next_key7;
+    if (\$590 ) begin
+      \$3222  = \$592 ;
+    end
+    if (rst) begin
+      \$3222  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3223  = in_next_idx7;
+    if (\$590 ) begin
+      \$3223  = \$593 ;
+    end
+    if (rst) begin
+      \$3223  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3224  = in_keep;
+    if (in_free) begin
+      \$3224  = in_next_keep;
+    end
+    if (rst) begin
+      \$3224  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3225  = in_last;
+    if (in_free) begin
+      \$3225  = in_next_last;
+    end
+    if (rst) begin
+      \$3225  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3226  = in_top;
+    if (in_free) begin
+      \$3226  = in_next_top;
+    end
+    if (rst) begin
+      \$3226  = 63'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3227  = in_full;
+    if (in_free) begin
+      \$3227  = in_next_full;
+    end
+    if (rst) begin
+      \$3227  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3228  = in_key0;
+    if (in_free_copy0) begin
+      \$3228  = in_next_key0;
+    end
+    if (rst) begin
+      \$3228  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3229  = in_idx0;
+    if (in_free_copy0) begin
+      \$3229  = in_next_idx0;
+    end
+    if (rst) begin
+      \$3229  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3230  = in_key1;
+    if (in_free_copy1) begin
+      \$3230  = in_next_key1;
+    end
+    if (rst) begin
+      \$3230  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3231  = in_idx1;
+    if (in_free_copy1) begin
+      \$3231  = in_next_idx1;
+    end
+    if (rst) begin
+      \$3231  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3232  = in_key2;
+    if (in_free_copy2) begin
+      \$3232  = in_next_key2;
+    end
+    if (rst) begin
+      \$3232  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3233  = in_idx2;
+    if (in_free_copy2) begin
+      \$3233  = in_next_idx2;
+    end
+    if (rst) begin
+      \$3233  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3234  = in_key3;
+    if (in_free_copy3) begin
+      \$3234  = in_next_key3;
+    end
+    if (rst) begin
+      \$3234  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3235  = in_idx3;
+    if (in_free_copy3) begin
+      \$3235  = in_next_idx3;
+    end
+    if (rst) begin
+      \$3235  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3236  = in_key4;
+    if (in_free_copy4) begin
+      \$3236  = in_next_key4;
+    end
+    if (rst) begin
+      \$3236  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3237  = in_idx4;
+    if (in_free_copy4) begin
+      \$3237  = in_next_idx4;
+    end
+    if (rst) begin
+      \$3237  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3238  = in_key5;
+    if (in_free_copy5) begin
+      \$3238  = in_next_key5;
+    end
+    if (rst) begin
+      \$3238  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3239  = in_idx5;
+    if (in_free_copy5) begin
+      \$3239  = in_next_idx5;
+    end
+    if (rst) begin
+      \$3239  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3240  = in_key6;
+    if (in_free_copy6) begin
+      \$3240  = in_next_key6;
+    end
+    if (rst) begin
+      \$3240  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3241  = in_idx6;
+    if (in_free_copy6) begin
+      \$3241  = in_next_idx6;
+    end
+    if (rst) begin
+      \$3241  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3242  = in_key7;
+    if (in_free_copy7) begin
+      \$3242  = in_next_key7;
+    end
+    if (rst) begin
+      \$3242  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3243  = in_idx7;
+    if (in_free_copy7) begin
+      \$3243  = in_next_idx7;
+    end
+    if (rst) begin
+      \$3243  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3244  = out_done_next;
+    if (rst) begin
+      \$3244  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3245  = out_skid_keep;
+    if (\$594 ) begin
+      \$3245  = outputs__payload[551:544];
+    end
+    if (rst) begin
+      \$3245  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3246  = out_skid_last;
+    if (\$594 ) begin
+      \$3246  = outputs__payload[552];
+    end
+    if (rst) begin
+      \$3246  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3247  = out_skid_top;
+    if (\$594 ) begin
+      \$3247  = { \$618 , \$617  };
+    end
+    if (rst) begin
+      \$3247  = 63'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3248  = out_skid_key0;
+    if (\$619 ) begin
+      \$3248  = \$641 ;
+    end
+    if (rst) begin
+      \$3248  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3249  = out_skid_idx0;
+    if (\$619 ) begin
+      \$3249  = outputs__payload[67:56];
+    end
+    if (rst) begin
+      \$3249  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3250  = out_skid_key1;
+    if (\$642 ) begin
+      \$3250  = \$664 ;
+    end
+    if (rst) begin
+      \$3250  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3251  = out_skid_idx1;
+    if (\$642 ) begin
+      \$3251  = outputs__payload[135:124];
+    end
+    if (rst) begin
+      \$3251  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3252  = out_skid_key2;
+    if (\$665 ) begin
+      \$3252  = \$687 ;
+    end
+    if (rst) begin
+      \$3252  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3253  = out_skid_idx2;
+    if (\$665 ) begin
+      \$3253  = outputs__payload[203:192];
+    end
+    if (rst) begin
+      \$3253  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3254  = out_skid_key3;
+    if (\$688 ) begin
+      \$3254  = \$710 ;
+    end
+    if (rst) begin
+      \$3254  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3255  = out_skid_idx3;
+    if (\$688 ) begin
+      \$3255  = outputs__payload[271:260];
+    end
+    if (rst) begin
+      \$3255  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3256  = out_skid_key4;
+    if (\$711 ) begin
+      \$3256  = \$733 ;
+    end
+    if (rst) begin
+      \$3256  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3257  = out_skid_idx4;
+    if (\$711 ) begin
+      \$3257  = outputs__payload[339:328];
+    end
+    if (rst) begin
+      \$3257  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3258  = out_skid_key5;
+    if (\$734 ) begin
+      \$3258  = \$756 ;
+    end
+    if (rst) begin
+      \$3258  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3259  = out_skid_idx5;
+    if (\$734 ) begin
+      \$3259  = outputs__payload[407:396];
+    end
+    if (rst) begin
+      \$3259  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3260  = out_skid_key6;
+    if (\$757 ) begin
+      \$3260  = \$779 ;
+    end
+    if (rst) begin
+      \$3260  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3261  = out_skid_idx6;
+    if (\$757 ) begin
+      \$3261  = outputs__payload[475:464];
+    end
+    if (rst) begin
+      \$3261  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3262  = out_skid_key7;
+    if (\$780 ) begin
+      \$3262  = \$802 ;
+    end
+    if (rst) begin
+      \$3262  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3263  = out_skid_idx7;
+    if (\$780 ) begin
+      \$3263  = outputs__payload[543:532];
+    end
+    if (rst) begin
+      \$3263  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3264  = out_next_full;
+    if (\$804 ) begin
+      \$3264  = \$807 ;
+    end
+    if (rst) begin
+      \$3264  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3265  = out_skid_full;
+    if (\$804 ) begin
+      \$3265  = 1'h0;
+    end else if (\$806 ) begin
       \$3265  = 1'h1;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3266  = match3_load_next;
-    if (rst) begin
-      \$3266  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3267  = match3_load_next;
-    if (rst) begin
-      \$3267  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3268  = match3_load_next;
-    if (rst) begin
-      \$3268  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3269  = match3_load_next;
-    if (rst) begin
-      \$3269  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3270  = match3_load_next;
-    if (rst) begin
-      \$3270  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3271  = match3_load_next;
-    if (rst) begin
-      \$3271  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3272  = match3_load_next;
-    if (rst) begin
-      \$3272  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3273  = match3_load_next;
-    if (rst) begin
-      \$3273  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3274  = match3_load_next;
-    if (rst) begin
-      \$3274  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3275  = match3_load_next;
-    if (rst) begin
-      \$3275  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3276  = match3_load_next;
-    if (rst) begin
-      \$3276  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3277  = match3_load_next;
-    if (rst) begin
-      \$3277  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3278  = match3_load_next;
-    if (rst) begin
-      \$3278  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3279  = match3_load_next;
-    if (rst) begin
-      \$3279  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3280  = match3_load_next;
-    if (rst) begin
-      \$3280  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3281  = match3_load_next;
-    if (rst) begin
-      \$3281  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3282  = match4_load_next;
-    if (rst) begin
-      \$3282  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3283  = match4_load_next;
-    if (rst) begin
-      \$3283  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3284  = match4_load_next;
-    if (rst) begin
-      \$3284  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3285  = match4_load_next;
-    if (rst) begin
-      \$3285  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3286  = match4_load_next;
-    if (rst) begin
-      \$3286  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3287  = match4_load_next;
-    if (rst) begin
-      \$3287  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3288  = match4_load_next;
-    if (rst) begin
-      \$3288  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3289  = match4_load_next;
-    if (rst) begin
-      \$3289  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3290  = match4_load_next;
-    if (rst) begin
-      \$3290  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3291  = match4_load_next;
-    if (rst) begin
-      \$3291  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3292  = match4_load_next;
-    if (rst) begin
-      \$3292  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3293  = match4_load_next;
-    if (rst) begin
-      \$3293  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3294  = match4_load_next;
-    if (rst) begin
-      \$3294  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3295  = match4_load_next;
-    if (rst) begin
-      \$3295  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3296  = match4_load_next;
-    if (rst) begin
-      \$3296  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3297  = match4_load_next;
-    if (rst) begin
-      \$3297  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3298  = match5_load_next;
-    if (rst) begin
-      \$3298  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3299  = match5_load_next;
-    if (rst) begin
-      \$3299  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3300  = match5_load_next;
-    if (rst) begin
-      \$3300  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3301  = match5_load_next;
-    if (rst) begin
-      \$3301  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3302  = match5_load_next;
-    if (rst) begin
-      \$3302  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3303  = match5_load_next;
-    if (rst) begin
-      \$3303  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3304  = match5_load_next;
-    if (rst) begin
-      \$3304  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3305  = match5_load_next;
-    if (rst) begin
-      \$3305  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3306  = match5_load_next;
-    if (rst) begin
-      \$3306  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3307  = match5_load_next;
-    if (rst) begin
-      \$3307  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3308  = match5_load_next;
-    if (rst) begin
-      \$3308  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3309  = match5_load_next;
-    if (rst) begin
-      \$3309  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3310  = match5_load_next;
-    if (rst) begin
-      \$3310  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3311  = match5_load_next;
-    if (rst) begin
-      \$3311  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3312  = match5_load_next;
-    if (rst) begin
-      \$3312  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3313  = match5_load_next;
-    if (rst) begin
-      \$3313  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3314  = match6_load_next;
-    if (rst) begin
-      \$3314  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3315  = match6_load_next;
-    if (rst) begin
-      \$3315  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3316  = match6_load_next;
-    if (rst) begin
-      \$3316  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3317  = match6_load_next;
-    if (rst) begin
-      \$3317  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3318  = match6_load_next;
-    if (rst) begin
-      \$3318  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3319  = match6_load_next;
-    if (rst) begin
-      \$3319  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3320  = match6_load_next;
-    if (rst) begin
-      \$3320  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3321  = match6_load_next;
-    if (rst) begin
-      \$3321  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3322  = match6_load_next;
-    if (rst) begin
-      \$3322  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3323  = match6_load_next;
-    if (rst) begin
-      \$3323  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3324  = match6_load_next;
-    if (rst) begin
-      \$3324  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3325  = match6_load_next;
-    if (rst) begin
-      \$3325  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3326  = match6_load_next;
-    if (rst) begin
-      \$3326  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3327  = match6_load_next;
-    if (rst) begin
-      \$3327  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3328  = match6_load_next;
-    if (rst) begin
-      \$3328  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3329  = match6_load_next;
-    if (rst) begin
-      \$3329  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3330  = match7_load_next;
-    if (rst) begin
-      \$3330  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3331  = match7_load_next;
-    if (rst) begin
-      \$3331  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3332  = match7_load_next;
-    if (rst) begin
-      \$3332  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3333  = match7_load_next;
-    if (rst) begin
-      \$3333  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3334  = match7_load_next;
-    if (rst) begin
-      \$3334  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3335  = match7_load_next;
-    if (rst) begin
-      \$3335  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3336  = match7_load_next;
-    if (rst) begin
-      \$3336  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3337  = match7_load_next;
-    if (rst) begin
-      \$3337  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3338  = match7_load_next;
-    if (rst) begin
-      \$3338  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3339  = match7_load_next;
-    if (rst) begin
-      \$3339  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3340  = match7_load_next;
-    if (rst) begin
-      \$3340  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3341  = match7_load_next;
-    if (rst) begin
-      \$3341  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3342  = match7_load_next;
-    if (rst) begin
-      \$3342  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3343  = match7_load_next;
-    if (rst) begin
-      \$3343  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3344  = match7_load_next;
-    if (rst) begin
-      \$3344  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3345  = match7_load_next;
-    if (rst) begin
-      \$3345  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3346  = match8_load_next;
-    if (rst) begin
-      \$3346  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3347  = match8_load_next;
-    if (rst) begin
-      \$3347  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3348  = match8_load_next;
-    if (rst) begin
-      \$3348  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3349  = match8_load_next;
-    if (rst) begin
-      \$3349  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3350  = match8_load_next;
-    if (rst) begin
-      \$3350  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3351  = match8_load_next;
-    if (rst) begin
-      \$3351  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3352  = match8_load_next;
-    if (rst) begin
-      \$3352  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3353  = match8_load_next;
-    if (rst) begin
-      \$3353  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3354  = match8_load_next;
-    if (rst) begin
-      \$3354  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3355  = match8_load_next;
-    if (rst) begin
-      \$3355  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3356  = match8_load_next;
-    if (rst) begin
-      \$3356  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3357  = match8_load_next;
-    if (rst) begin
-      \$3357  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3358  = match8_load_next;
-    if (rst) begin
-      \$3358  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3359  = match8_load_next;
-    if (rst) begin
-      \$3359  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3360  = match8_load_next;
-    if (rst) begin
-      \$3360  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3361  = match8_load_next;
-    if (rst) begin
-      \$3361  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3362  = match9_load_next;
-    if (rst) begin
-      \$3362  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3363  = match9_load_next;
-    if (rst) begin
-      \$3363  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3364  = match9_load_next;
-    if (rst) begin
-      \$3364  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3365  = match9_load_next;
-    if (rst) begin
-      \$3365  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3366  = match9_load_next;
-    if (rst) begin
-      \$3366  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3367  = match9_load_next;
-    if (rst) begin
-      \$3367  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3368  = match9_load_next;
-    if (rst) begin
-      \$3368  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3369  = match9_load_next;
-    if (rst) begin
-      \$3369  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3370  = match9_load_next;
-    if (rst) begin
-      \$3370  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3371  = match9_load_next;
-    if (rst) begin
-      \$3371  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3372  = match9_load_next;
-    if (rst) begin
-      \$3372  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3373  = match9_load_next;
-    if (rst) begin
-      \$3373  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3374  = match9_load_next;
-    if (rst) begin
-      \$3374  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3375  = match9_load_next;
-    if (rst) begin
-      \$3375  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3376  = match9_load_next;
-    if (rst) begin
-      \$3376  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3377  = match9_load_next;
-    if (rst) begin
-      \$3377  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3378  = in_free_next;
-    if (rst) begin
-      \$3378  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3379  = in_free_next;
-    if (rst) begin
-      \$3379  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3380  = in_free_next;
-    if (rst) begin
-      \$3380  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3381  = in_free_next;
-    if (rst) begin
-      \$3381  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3382  = in_free_next;
-    if (rst) begin
-      \$3382  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3383  = in_free_next;
-    if (rst) begin
-      \$3383  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3384  = in_free_next;
-    if (rst) begin
-      \$3384  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3385  = in_free_next;
-    if (rst) begin
-      \$3385  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3386  = in_free_next;
-    if (rst) begin
-      \$3386  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3387  = out_free_next;
-    if (rst) begin
-      \$3387  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3388  = out_free_next;
-    if (rst) begin
-      \$3388  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3389  = out_free_next;
-    if (rst) begin
-      \$3389  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3390  = out_free_next;
-    if (rst) begin
-      \$3390  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3391  = out_free_next;
-    if (rst) begin
-      \$3391  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3392  = out_free_next;
-    if (rst) begin
-      \$3392  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3393  = out_free_next;
-    if (rst) begin
-      \$3393  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3394  = out_free_next;
-    if (rst) begin
-      \$3394  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3395  = out_free_next;
-    if (rst) begin
-      \$3395  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3396  = in_done_next;
-    if (rst) begin
-      \$3396  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3397  = in_skid_keep;
-    if (\$747 ) begin
-      \$3397  = inputs__payload[551:544];
-    end
-    if (rst) begin
-      \$3397  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3398  = in_skid_last;
-    if (\$747 ) begin
-      \$3398  = inputs__payload[552];
-    end
-    if (rst) begin
-      \$3398  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3399  = in_skid_top;
-    if (\$747 ) begin
-      \$3399  = { \$750 , \$749  };
-    end
-    if (rst) begin
-      \$3399  = 63'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3400  = in_skid_key0;
-    if (\$751 ) begin
-      \$3400  = \$752 ;
-    end
-    if (rst) begin
-      \$3400  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3401  = in_skid_idx0;
-    if (\$751 ) begin
-      \$3401  = inputs__payload[67:56];
-    end
-    if (rst) begin
-      \$3401  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3402  = in_skid_key1;
-    if (\$753 ) begin
-      \$3402  = \$754 ;
-    end
-    if (rst) begin
-      \$3402  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3403  = in_skid_idx1;
-    if (\$753 ) begin
-      \$3403  = inputs__payload[135:124];
-    end
-    if (rst) begin
-      \$3403  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3404  = in_skid_key2;
-    if (\$755 ) begin
-      \$3404  = \$756 ;
-    end
-    if (rst) begin
-      \$3404  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3405  = in_skid_idx2;
-    if (\$755 ) begin
-      \$3405  = inputs__payload[203:192];
-    end
-    if (rst) begin
-      \$3405  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3406  = in_skid_key3;
-    if (\$757 ) begin
-      \$3406  = \$758 ;
-    end
-    if (rst) begin
-      \$3406  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3407  = in_skid_idx3;
-    if (\$757 ) begin
-      \$3407  = inputs__payload[271:260];
-    end
-    if (rst) begin
-      \$3407  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3408  = in_skid_key4;
-    if (\$759 ) begin
-      \$3408  = \$760 ;
-    end
-    if (rst) begin
-      \$3408  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3409  = in_skid_idx4;
-    if (\$759 ) begin
-      \$3409  = inputs__payload[339:328];
-    end
-    if (rst) begin
-      \$3409  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3410  = in_skid_key5;
-    if (\$761 ) begin
-      \$3410  = \$762 ;
-    end
-    if (rst) begin
-      \$3410  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3411  = in_skid_idx5;
-    if (\$761 ) begin
-      \$3411  = inputs__payload[407:396];
-    end
-    if (rst) begin
-      \$3411  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3412  = in_skid_key6;
-    if (\$763 ) begin
-      \$3412  = \$764 ;
-    end
-    if (rst) begin
-      \$3412  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3413  = in_skid_idx6;
-    if (\$763 ) begin
-      \$3413  = inputs__payload[475:464];
-    end
-    if (rst) begin
-      \$3413  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3414  = in_skid_key7;
-    if (\$765 ) begin
-      \$3414  = \$766 ;
-    end
-    if (rst) begin
-      \$3414  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3415  = in_skid_idx7;
-    if (\$765 ) begin
-      \$3415  = inputs__payload[543:532];
-    end
-    if (rst) begin
-      \$3415  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3416  = in_next_full;
-    if (\$768 ) begin
-      \$3416  = \$771 ;
-    end
-    if (rst) begin
-      \$3416  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3417  = in_skid_full;
-    if (\$768 ) begin
-      \$3417  = 1'h0;
-    end else if (\$770 ) begin
-      \$3417  = 1'h1;
-    end
     if (rst) begin
-      \$3417  = 1'h0;
+      \$3265  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3418  = in_next_keep;
-    if (\$768 ) begin
+    \$3266  = out_next_keep;
+    if (\$804 ) begin
       (* full_case = 32'd1 *)
-      if (in_skid_full) begin
-        \$3418  = in_skid_keep;
+      if (out_skid_full) begin
+        \$3266  = out_skid_keep;
       end else begin
-        \$3418  = inputs__payload[551:544];
+        \$3266  = outputs__payload[551:544];
       end
     end
     if (rst) begin
-      \$3418  = 8'h00;
+      \$3266  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3419  = in_next_last;
-    if (\$768 ) begin
+    \$3267  = out_next_last;
+    if (\$804 ) begin
       (* full_case = 32'd1 *)
-      if (in_skid_full) begin
-        \$3419  = in_skid_last;
+      if (out_skid_full) begin
+        \$3267  = out_skid_last;
       end else begin
-        \$3419  = inputs__payload[552];
+        \$3267  = outputs__payload[552];
       end
     end
     if (rst) begin
-      \$3419  = 1'h0;
+      \$3267  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3420  = in_next_top;
-    if (\$768 ) begin
+    \$3268  = out_next_top;
+    if (\$804 ) begin
       (* full_case = 32'd1 *)
-      if (in_skid_full) begin
-        \$3420  = in_skid_top;
+      if (out_skid_full) begin
+        \$3268  = out_skid_top;
       end else begin
-        \$3420  = { \$774 , \$773  };
+        \$3268  = { \$831 , \$830  };
       end
     end
     if (rst) begin
-      \$3420  = 63'h0000000000000000;
+      \$3268  = 63'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3421  = in_next_key0;
-    if (\$776 ) begin
-      \$3421  = \$778 ;
+    \$3269  = out_next_key0;
+    if (\$833 ) begin
+      \$3269  = \$856 ;
     end
     if (rst) begin
-      \$3421  = 62'h0000000000000000;
+      \$3269  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3422  = in_next_idx0;
-    if (\$776 ) begin
-      \$3422  = \$779 ;
+    \$3270  = out_next_idx0;
+    if (\$833 ) begin
+      \$3270  = \$857 ;
     end
     if (rst) begin
-      \$3422  = 12'h000;
+      \$3270  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3423  = in_next_key1;
-    if (\$781 ) begin
-      \$3423  = \$783 ;
+    \$3271  = out_next_key1;
+    if (\$859 ) begin
+      \$3271  = \$882 ;
     end
     if (rst) begin
-      \$3423  = 62'h0000000000000000;
+      \$3271  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3424  = in_next_idx1;
-    if (\$781 ) begin
-      \$3424  = \$784 ;
+    \$3272  = out_next_idx1;
+    if (\$859 ) begin
+      \$3272  = \$883 ;
     end
     if (rst) begin
-      \$3424  = 12'h000;
+      \$3272  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3425  = in_next_key2;
-    if (\$786 ) begin
-      \$3425  = \$788 ;
+    \$3273  = out_next_key2;
+    if (\$885 ) begin
+      \$3273  = \$908 ;
     end
     if (rst) begin
-      \$3425  = 62'h0000000000000000;
+      \$3273  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3426  = in_next_idx2;
-    if (\$786 ) begin
-      \$3426  = \$789 ;
+    \$3274  = out_next_idx2;
+    if (\$885 ) begin
+      \$3274  = \$909 ;
     end
     if (rst) begin
-      \$3426  = 12'h000;
+      \$3274  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3427  = in_next_key3;
-    if (\$791 ) begin
-      \$3427  = \$793 ;
+    \$3275  = out_next_key3;
+    if (\$911 ) begin
+      \$3275  = \$934 ;
     end
     if (rst) begin
-      \$3427  = 62'h0000000000000000;
+      \$3275  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3428  = in_next_idx3;
-    if (\$791 ) begin
-      \$3428  = \$794 ;
+    \$3276  = out_next_idx3;
+    if (\$911 ) begin
+      \$3276  = \$935 ;
     end
     if (rst) begin
-      \$3428  = 12'h000;
+      \$3276  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3429  = in_next_key4;
-    if (\$796 ) begin
-      \$3429  = \$798 ;
+    \$3277  = out_next_key4;
+    if (\$937 ) begin
+      \$3277  = \$960 ;
     end
     if (rst) begin
-      \$3429  = 62'h0000000000000000;
+      \$3277  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3430  = in_next_idx4;
-    if (\$796 ) begin
-      \$3430  = \$799 ;
+    \$3278  = out_next_idx4;
+    if (\$937 ) begin
+      \$3278  = \$961 ;
     end
     if (rst) begin
-      \$3430  = 12'h000;
+      \$3278  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3431  = in_next_key5;
-    if (\$801 ) begin
-      \$3431  = \$803 ;
+    \$3279  = out_next_key5;
+    if (\$963 ) begin
+      \$3279  = \$986 ;
     end
     if (rst) begin
-      \$3431  = 62'h0000000000000000;
+      \$3279  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3432  = in_next_idx5;
-    if (\$801 ) begin
-      \$3432  = \$804 ;
+    \$3280  = out_next_idx5;
+    if (\$963 ) begin
+      \$3280  = \$987 ;
     end
     if (rst) begin
-      \$3432  = 12'h000;
+      \$3280  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3433  = in_next_key6;
-    if (\$806 ) begin
-      \$3433  = \$808 ;
+    \$3281  = out_next_key6;
+    if (\$989 ) begin
+      \$3281  = \$1012 ;
     end
     if (rst) begin
-      \$3433  = 62'h0000000000000000;
+      \$3281  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3434  = in_next_idx6;
-    if (\$806 ) begin
-      \$3434  = \$809 ;
+    \$3282  = out_next_idx6;
+    if (\$989 ) begin
+      \$3282  = \$1013 ;
     end
     if (rst) begin
-      \$3434  = 12'h000;
+      \$3282  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3435  = in_next_key7;
-    if (\$811 ) begin
-      \$3435  = \$813 ;
+    \$3283  = out_next_key7;
+    if (\$1015 ) begin
+      \$3283  = \$1038 ;
     end
     if (rst) begin
-      \$3435  = 62'h0000000000000000;
+      \$3283  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3436  = in_next_idx7;
-    if (\$811 ) begin
-      \$3436  = \$814 ;
+    \$3284  = out_next_idx7;
+    if (\$1015 ) begin
+      \$3284  = \$1039 ;
     end
     if (rst) begin
-      \$3436  = 12'h000;
+      \$3284  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3437  = in_keep;
-    if (in_free) begin
-      \$3437  = in_next_keep;
+    \$3285  = out_keep;
+    if (out_free) begin
+      \$3285  = out_next_keep;
     end
     if (rst) begin
-      \$3437  = 8'h00;
+      \$3285  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3438  = in_last;
-    if (in_free) begin
-      \$3438  = in_next_last;
+    \$3286  = out_last;
+    if (out_free) begin
+      \$3286  = out_next_last;
+    end
+    if (rst) begin
+      \$3286  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3287  = out_top;
+    if (out_free) begin
+      \$3287  = out_next_top;
+    end
+    if (rst) begin
+      \$3287  = 63'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3288  = out_full;
+    if (out_free) begin
+      \$3288  = out_next_full;
+    end
+    if (rst) begin
+      \$3288  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3289  = out_key0;
+    if (out_free_copy0) begin
+      \$3289  = out_next_key0;
+    end
+    if (rst) begin
+      \$3289  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3290  = out_idx0;
+    if (out_free_copy0) begin
+      \$3290  = out_next_idx0;
+    end
+    if (rst) begin
+      \$3290  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3291  = out_key1;
+    if (out_free_copy1) begin
+      \$3291  = out_next_key1;
+    end
+    if (rst) begin
+      \$3291  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3292  = out_idx1;
+    if (out_free_copy1) begin
+      \$3292  = out_next_idx1;
+    end
+    if (rst) begin
+      \$3292  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3293  = out_key2;
+    if (out_free_copy2) begin
+      \$3293  = out_next_key2;
+    end
+    if (rst) begin
+      \$3293  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3294  = out_idx2;
+    if (out_free_copy2) begin
+      \$3294  = out_next_idx2;
+    end
+    if (rst) begin
+      \$3294  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3295  = out_key3;
+    if (out_free_copy3) begin
+      \$3295  = out_next_key3;
+    end
+    if (rst) begin
+      \$3295  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3296  = out_idx3;
+    if (out_free_copy3) begin
+      \$3296  = out_next_idx3;
+    end
+    if (rst) begin
+      \$3296  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3297  = out_key4;
+    if (out_free_copy4) begin
+      \$3297  = out_next_key4;
+    end
+    if (rst) begin
+      \$3297  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3298  = out_idx4;
+    if (out_free_copy4) begin
+      \$3298  = out_next_idx4;
+    end
+    if (rst) begin
+      \$3298  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3299  = out_key5;
+    if (out_free_copy5) begin
+      \$3299  = out_next_key5;
+    end
+    if (rst) begin
+      \$3299  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3300  = out_idx5;
+    if (out_free_copy5) begin
+      \$3300  = out_next_idx5;
+    end
+    if (rst) begin
+      \$3300  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3301  = out_key6;
+    if (out_free_copy6) begin
+      \$3301  = out_next_key6;
+    end
+    if (rst) begin
+      \$3301  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3302  = out_idx6;
+    if (out_free_copy6) begin
+      \$3302  = out_next_idx6;
+    end
+    if (rst) begin
+      \$3302  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3303  = out_key7;
+    if (out_free_copy7) begin
+      \$3303  = out_next_key7;
+    end
+    if (rst) begin
+      \$3303  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3304  = out_idx7;
+    if (out_free_copy7) begin
+      \$3304  = out_next_idx7;
+    end
+    if (rst) begin
+      \$3304  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3305  = in_le_next;
+    if (rst) begin
+      \$3305  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3306  = out_le_next;
+    if (rst) begin
+      \$3306  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3307  = merge0_in0;
+    if (match0_load_copy0) begin
+      \$3307  = \$1046 ;
+    end
+    if (rst) begin
+      \$3307  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3308  = merge0_in1;
+    if (match0_load_copy1) begin
+      \$3308  = \$1053 ;
+    end
+    if (rst) begin
+      \$3308  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3309  = merge0_in2;
+    if (match0_load_copy2) begin
+      \$3309  = \$1060 ;
+    end
+    if (rst) begin
+      \$3309  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3310  = merge0_in3;
+    if (match0_load_copy3) begin
+      \$3310  = \$1067 ;
+    end
+    if (rst) begin
+      \$3310  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3311  = merge0_in4;
+    if (match0_load_copy4) begin
+      \$3311  = \$1074 ;
+    end
+    if (rst) begin
+      \$3311  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3312  = merge0_in5;
+    if (match0_load_copy5) begin
+      \$3312  = \$1081 ;
+    end
+    if (rst) begin
+      \$3312  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3313  = merge0_in6;
+    if (match0_load_copy6) begin
+      \$3313  = \$1088 ;
+    end
+    if (rst) begin
+      \$3313  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3314  = merge0_in7;
+    if (match0_load_copy7) begin
+      \$3314  = \$1095 ;
+    end
+    if (rst) begin
+      \$3314  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3315  = merge0_in8;
+    if (match0_load_copy8) begin
+      \$3315  = \$1102 ;
+    end
+    if (rst) begin
+      \$3315  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3316  = merge0_in9;
+    if (match0_load_copy9) begin
+      \$3316  = \$1109 ;
+    end
+    if (rst) begin
+      \$3316  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3317  = merge0_in10;
+    if (match0_load_copy10) begin
+      \$3317  = \$1116 ;
+    end
+    if (rst) begin
+      \$3317  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3318  = merge0_in11;
+    if (match0_load_copy11) begin
+      \$3318  = \$1123 ;
+    end
+    if (rst) begin
+      \$3318  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3319  = merge0_in12;
+    if (match0_load_copy12) begin
+      \$3319  = \$1130 ;
+    end
+    if (rst) begin
+      \$3319  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3320  = merge0_in13;
+    if (match0_load_copy13) begin
+      \$3320  = \$1137 ;
+    end
+    if (rst) begin
+      \$3320  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3321  = merge0_in14;
+    if (match0_load_copy14) begin
+      \$3321  = \$1144 ;
+    end
+    if (rst) begin
+      \$3321  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3322  = merge0_in15;
+    if (match0_load_copy15) begin
+      \$3322  = \$1151 ;
+    end
+    if (rst) begin
+      \$3322  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3323  = merge0_in_last;
+    if (match0_load_copy0) begin
+      \$3323  = \final ;
+    end
+    if (rst) begin
+      \$3323  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3324  = merge0_gt0_0;
+    if (match0_load_copy0) begin
+      \$3324  = \$1166 ;
+    end
+    if (rst) begin
+      \$3324  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3325  = merge0_eq0_0;
+    if (match0_load_copy0) begin
+      \$3325  = \$1181 ;
+    end
+    if (rst) begin
+      \$3325  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3326  = merge0_gt0_1;
+    if (match0_load_copy0) begin
+      \$3326  = \$1196 ;
+    end
+    if (rst) begin
+      \$3326  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3327  = merge0_eq0_1;
+    if (match0_load_copy0) begin
+      \$3327  = \$1211 ;
+    end
+    if (rst) begin
+      \$3327  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3328  = merge0_gt0_2;
+    if (match0_load_copy0) begin
+      \$3328  = \$1226 ;
+    end
+    if (rst) begin
+      \$3328  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3329  = merge0_eq0_2;
+    if (match0_load_copy0) begin
+      \$3329  = \$1241 ;
+    end
+    if (rst) begin
+      \$3329  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3330  = merge0_gt0_3;
+    if (match0_load_copy0) begin
+      \$3330  = \$1256 ;
+    end
+    if (rst) begin
+      \$3330  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3331  = merge0_eq0_3;
+    if (match0_load_copy0) begin
+      \$3331  = \$1271 ;
+    end
+    if (rst) begin
+      \$3331  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3332  = merge0_gt1_0;
+    if (match0_load_copy1) begin
+      \$3332  = \$1286 ;
+    end
+    if (rst) begin
+      \$3332  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3333  = merge0_eq1_0;
+    if (match0_load_copy1) begin
+      \$3333  = \$1301 ;
+    end
+    if (rst) begin
+      \$3333  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3334  = merge0_gt1_1;
+    if (match0_load_copy1) begin
+      \$3334  = \$1316 ;
+    end
+    if (rst) begin
+      \$3334  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3335  = merge0_eq1_1;
+    if (match0_load_copy1) begin
+      \$3335  = \$1331 ;
+    end
+    if (rst) begin
+      \$3335  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3336  = merge0_gt1_2;
+    if (match0_load_copy1) begin
+      \$3336  = \$1346 ;
+    end
+    if (rst) begin
+      \$3336  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3337  = merge0_eq1_2;
+    if (match0_load_copy1) begin
+      \$3337  = \$1361 ;
+    end
+    if (rst) begin
+      \$3337  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3338  = merge0_gt1_3;
+    if (match0_load_copy1) begin
+      \$3338  = \$1376 ;
+    end
+    if (rst) begin
+      \$3338  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3339  = merge0_eq1_3;
+    if (match0_load_copy1) begin
+      \$3339  = \$1391 ;
+    end
+    if (rst) begin
+      \$3339  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3340  = merge0_gt2_0;
+    if (match0_load_copy2) begin
+      \$3340  = \$1406 ;
+    end
+    if (rst) begin
+      \$3340  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3341  = merge0_eq2_0;
+    if (match0_load_copy2) begin
+      \$3341  = \$1421 ;
+    end
+    if (rst) begin
+      \$3341  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3342  = merge0_gt2_1;
+    if (match0_load_copy2) begin
+      \$3342  = \$1436 ;
+    end
+    if (rst) begin
+      \$3342  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3343  = merge0_eq2_1;
+    if (match0_load_copy2) begin
+      \$3343  = \$1451 ;
+    end
+    if (rst) begin
+      \$3343  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3344  = merge0_gt2_2;
+    if (match0_load_copy2) begin
+      \$3344  = \$1466 ;
+    end
+    if (rst) begin
+      \$3344  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3345  = merge0_eq2_2;
+    if (match0_load_copy2) begin
+      \$3345  = \$1481 ;
+    end
+    if (rst) begin
+      \$3345  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3346  = merge0_gt2_3;
+    if (match0_load_copy2) begin
+      \$3346  = \$1496 ;
+    end
+    if (rst) begin
+      \$3346  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3347  = merge0_eq2_3;
+    if (match0_load_copy2) begin
+      \$3347  = \$1511 ;
+    end
+    if (rst) begin
+      \$3347  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3348  = merge0_gt3_0;
+    if (match0_load_copy3) begin
+      \$3348  = \$1526 ;
+    end
+    if (rst) begin
+      \$3348  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3349  = merge0_eq3_0;
+    if (match0_load_copy3) begin
+      \$3349  = \$1541 ;
+    end
+    if (rst) begin
+      \$3349  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3350  = merge0_gt3_1;
+    if (match0_load_copy3) begin
+      \$3350  = \$1556 ;
+    end
+    if (rst) begin
+      \$3350  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3351  = merge0_eq3_1;
+    if (match0_load_copy3) begin
+      \$3351  = \$1571 ;
+    end
+    if (rst) begin
+      \$3351  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3352  = merge0_gt3_2;
+    if (match0_load_copy3) begin
+      \$3352  = \$1586 ;
+    end
+    if (rst) begin
+      \$3352  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3353  = merge0_eq3_2;
+    if (match0_load_copy3) begin
+      \$3353  = \$1601 ;
+    end
+    if (rst) begin
+      \$3353  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3354  = merge0_gt3_3;
+    if (match0_load_copy3) begin
+      \$3354  = \$1616 ;
+    end
+    if (rst) begin
+      \$3354  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3355  = merge0_eq3_3;
+    if (match0_load_copy3) begin
+      \$3355  = \$1631 ;
+    end
+    if (rst) begin
+      \$3355  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3356  = merge0_gt4_0;
+    if (match0_load_copy4) begin
+      \$3356  = \$1646 ;
+    end
+    if (rst) begin
+      \$3356  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3357  = merge0_eq4_0;
+    if (match0_load_copy4) begin
+      \$3357  = \$1661 ;
+    end
+    if (rst) begin
+      \$3357  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3358  = merge0_gt4_1;
+    if (match0_load_copy4) begin
+      \$3358  = \$1676 ;
+    end
+    if (rst) begin
+      \$3358  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3359  = merge0_eq4_1;
+    if (match0_load_copy4) begin
+      \$3359  = \$1691 ;
+    end
+    if (rst) begin
+      \$3359  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3360  = merge0_gt4_2;
+    if (match0_load_copy4) begin
+      \$3360  = \$1706 ;
+    end
+    if (rst) begin
+      \$3360  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3361  = merge0_eq4_2;
+    if (match0_load_copy4) begin
+      \$3361  = \$1721 ;
+    end
+    if (rst) begin
+      \$3361  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3362  = merge0_gt4_3;
+    if (match0_load_copy4) begin
+      \$3362  = \$1736 ;
+    end
+    if (rst) begin
+      \$3362  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3363  = merge0_eq4_3;
+    if (match0_load_copy4) begin
+      \$3363  = \$1751 ;
+    end
+    if (rst) begin
+      \$3363  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3364  = merge0_gt5_0;
+    if (match0_load_copy5) begin
+      \$3364  = \$1766 ;
+    end
+    if (rst) begin
+      \$3364  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3365  = merge0_eq5_0;
+    if (match0_load_copy5) begin
+      \$3365  = \$1781 ;
+    end
+    if (rst) begin
+      \$3365  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3366  = merge0_gt5_1;
+    if (match0_load_copy5) begin
+      \$3366  = \$1796 ;
+    end
+    if (rst) begin
+      \$3366  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3367  = merge0_eq5_1;
+    if (match0_load_copy5) begin
+      \$3367  = \$1811 ;
+    end
+    if (rst) begin
+      \$3367  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3368  = merge0_gt5_2;
+    if (match0_load_copy5) begin
+      \$3368  = \$1826 ;
+    end
+    if (rst) begin
+      \$3368  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3369  = merge0_eq5_2;
+    if (match0_load_copy5) begin
+      \$3369  = \$1841 ;
+    end
+    if (rst) begin
+      \$3369  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3370  = merge0_gt5_3;
+    if (match0_load_copy5) begin
+      \$3370  = \$1856 ;
+    end
+    if (rst) begin
+      \$3370  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3371  = merge0_eq5_3;
+    if (match0_load_copy5) begin
+      \$3371  = \$1871 ;
+    end
+    if (rst) begin
+      \$3371  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3372  = merge0_gt6_0;
+    if (match0_load_copy6) begin
+      \$3372  = \$1886 ;
+    end
+    if (rst) begin
+      \$3372  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3373  = merge0_eq6_0;
+    if (match0_load_copy6) begin
+      \$3373  = \$1901 ;
+    end
+    if (rst) begin
+      \$3373  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3374  = merge0_gt6_1;
+    if (match0_load_copy6) begin
+      \$3374  = \$1916 ;
+    end
+    if (rst) begin
+      \$3374  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3375  = merge0_eq6_1;
+    if (match0_load_copy6) begin
+      \$3375  = \$1931 ;
+    end
+    if (rst) begin
+      \$3375  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3376  = merge0_gt6_2;
+    if (match0_load_copy6) begin
+      \$3376  = \$1946 ;
+    end
+    if (rst) begin
+      \$3376  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3377  = merge0_eq6_2;
+    if (match0_load_copy6) begin
+      \$3377  = \$1961 ;
+    end
+    if (rst) begin
+      \$3377  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3378  = merge0_gt6_3;
+    if (match0_load_copy6) begin
+      \$3378  = \$1976 ;
+    end
+    if (rst) begin
+      \$3378  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3379  = merge0_eq6_3;
+    if (match0_load_copy6) begin
+      \$3379  = \$1991 ;
+    end
+    if (rst) begin
+      \$3379  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3380  = merge0_gt7_0;
+    if (match0_load_copy7) begin
+      \$3380  = \$2006 ;
+    end
+    if (rst) begin
+      \$3380  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3381  = merge0_eq7_0;
+    if (match0_load_copy7) begin
+      \$3381  = \$2021 ;
+    end
+    if (rst) begin
+      \$3381  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3382  = merge0_gt7_1;
+    if (match0_load_copy7) begin
+      \$3382  = \$2036 ;
+    end
+    if (rst) begin
+      \$3382  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3383  = merge0_eq7_1;
+    if (match0_load_copy7) begin
+      \$3383  = \$2051 ;
+    end
+    if (rst) begin
+      \$3383  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3384  = merge0_gt7_2;
+    if (match0_load_copy7) begin
+      \$3384  = \$2066 ;
+    end
+    if (rst) begin
+      \$3384  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3385  = merge0_eq7_2;
+    if (match0_load_copy7) begin
+      \$3385  = \$2081 ;
+    end
+    if (rst) begin
+      \$3385  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3386  = merge0_gt7_3;
+    if (match0_load_copy7) begin
+      \$3386  = \$2096 ;
+    end
+    if (rst) begin
+      \$3386  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3387  = merge0_eq7_3;
+    if (match0_load_copy7) begin
+      \$3387  = \$2111 ;
+    end
+    if (rst) begin
+      \$3387  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3388  = merge0_lane0;
+    if (match1_load_copy0) begin
+      \$3388  = \$2118 ;
+    end
+    if (rst) begin
+      \$3388  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3389  = merge0_lane1;
+    if (match1_load_copy1) begin
+      \$3389  = \$2125 ;
+    end
+    if (rst) begin
+      \$3389  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3390  = merge0_lane2;
+    if (match1_load_copy2) begin
+      \$3390  = \$2132 ;
+    end
+    if (rst) begin
+      \$3390  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3391  = merge0_lane3;
+    if (match1_load_copy3) begin
+      \$3391  = \$2139 ;
+    end
+    if (rst) begin
+      \$3391  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3392  = merge0_lane4;
+    if (match1_load_copy4) begin
+      \$3392  = \$2146 ;
+    end
+    if (rst) begin
+      \$3392  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3393  = merge0_lane5;
+    if (match1_load_copy5) begin
+      \$3393  = \$2153 ;
+    end
+    if (rst) begin
+      \$3393  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3394  = merge0_lane6;
+    if (match1_load_copy6) begin
+      \$3394  = \$2160 ;
+    end
+    if (rst) begin
+      \$3394  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3395  = merge0_lane7;
+    if (match1_load_copy7) begin
+      \$3395  = \$2167 ;
+    end
+    if (rst) begin
+      \$3395  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3396  = merge0_lane8;
+    if (match1_load_copy8) begin
+      \$3396  = \$2174 ;
+    end
+    if (rst) begin
+      \$3396  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3397  = merge0_lane9;
+    if (match1_load_copy9) begin
+      \$3397  = \$2181 ;
+    end
+    if (rst) begin
+      \$3397  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3398  = merge0_lane10;
+    if (match1_load_copy10) begin
+      \$3398  = \$2188 ;
+    end
+    if (rst) begin
+      \$3398  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3399  = merge0_lane11;
+    if (match1_load_copy11) begin
+      \$3399  = \$2195 ;
+    end
+    if (rst) begin
+      \$3399  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3400  = merge0_lane12;
+    if (match1_load_copy12) begin
+      \$3400  = \$2202 ;
+    end
+    if (rst) begin
+      \$3400  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3401  = merge0_lane13;
+    if (match1_load_copy13) begin
+      \$3401  = \$2209 ;
+    end
+    if (rst) begin
+      \$3401  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3402  = merge0_lane14;
+    if (match1_load_copy14) begin
+      \$3402  = \$2216 ;
+    end
+    if (rst) begin
+      \$3402  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3403  = merge0_lane15;
+    if (match1_load_copy15) begin
+      \$3403  = \$2223 ;
+    end
+    if (rst) begin
+      \$3403  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3404  = merge0_last;
+    if (match1_load_copy0) begin
+      \$3404  = merge0_in_last;
+    end
+    if (rst) begin
+      \$3404  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3405  = merge1_in0;
+    if (match2_load_copy0) begin
+      \$3405  = merge0_lane0;
+    end
+    if (rst) begin
+      \$3405  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3406  = merge1_in1;
+    if (match2_load_copy1) begin
+      \$3406  = merge0_lane1;
+    end
+    if (rst) begin
+      \$3406  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3407  = merge1_in2;
+    if (match2_load_copy2) begin
+      \$3407  = merge0_lane2;
+    end
+    if (rst) begin
+      \$3407  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3408  = merge1_in3;
+    if (match2_load_copy3) begin
+      \$3408  = merge0_lane3;
+    end
+    if (rst) begin
+      \$3408  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3409  = merge1_in4;
+    if (match2_load_copy4) begin
+      \$3409  = merge0_lane4;
+    end
+    if (rst) begin
+      \$3409  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3410  = merge1_in5;
+    if (match2_load_copy5) begin
+      \$3410  = merge0_lane5;
+    end
+    if (rst) begin
+      \$3410  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3411  = merge1_in6;
+    if (match2_load_copy6) begin
+      \$3411  = merge0_lane6;
+    end
+    if (rst) begin
+      \$3411  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3412  = merge1_in7;
+    if (match2_load_copy7) begin
+      \$3412  = merge0_lane7;
+    end
+    if (rst) begin
+      \$3412  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3413  = merge1_in8;
+    if (match2_load_copy8) begin
+      \$3413  = merge0_lane8;
+    end
+    if (rst) begin
+      \$3413  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3414  = merge1_in9;
+    if (match2_load_copy9) begin
+      \$3414  = merge0_lane9;
+    end
+    if (rst) begin
+      \$3414  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3415  = merge1_in10;
+    if (match2_load_copy10) begin
+      \$3415  = merge0_lane10;
+    end
+    if (rst) begin
+      \$3415  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3416  = merge1_in11;
+    if (match2_load_copy11) begin
+      \$3416  = merge0_lane11;
+    end
+    if (rst) begin
+      \$3416  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3417  = merge1_in12;
+    if (match2_load_copy12) begin
+      \$3417  = merge0_lane12;
+    end
+    if (rst) begin
+      \$3417  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3418  = merge1_in13;
+    if (match2_load_copy13) begin
+      \$3418  = merge0_lane13;
+    end
+    if (rst) begin
+      \$3418  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3419  = merge1_in14;
+    if (match2_load_copy14) begin
+      \$3419  = merge0_lane14;
+    end
+    if (rst) begin
+      \$3419  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3420  = merge1_in15;
+    if (match2_load_copy15) begin
+      \$3420  = merge0_lane15;
+    end
+    if (rst) begin
+      \$3420  = 76'h0000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3421  = merge1_in_last;
+    if (match2_load_copy0) begin
+      \$3421  = merge0_last;
+    end
+    if (rst) begin
+      \$3421  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3422  = merge1_gt0_0;
+    if (match2_load_copy0) begin
+      \$3422  = \$2224 ;
+    end
+    if (rst) begin
+      \$3422  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3423  = merge1_eq0_0;
+    if (match2_load_copy0) begin
+      \$3423  = \$2225 ;
+    end
+    if (rst) begin
+      \$3423  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3424  = merge1_gt0_1;
+    if (match2_load_copy0) begin
+      \$3424  = \$2226 ;
+    end
+    if (rst) begin
+      \$3424  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3425  = merge1_eq0_1;
+    if (match2_load_copy0) begin
+      \$3425  = \$2227 ;
+    end
+    if (rst) begin
+      \$3425  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3426  = merge1_gt0_2;
+    if (match2_load_copy0) begin
+      \$3426  = \$2228 ;
+    end
+    if (rst) begin
+      \$3426  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3427  = merge1_eq0_2;
+    if (match2_load_copy0) begin
+      \$3427  = \$2229 ;
+    end
+    if (rst) begin
+      \$3427  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3428  = merge1_gt0_3;
+    if (match2_load_copy0) begin
+      \$3428  = \$2230 ;
+    end
+    if (rst) begin
+      \$3428  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3429  = merge1_eq0_3;
+    if (match2_load_copy0) begin
+      \$3429  = \$2231 ;
+    end
+    if (rst) begin
+      \$3429  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3430  = merge1_gt1_0;
+    if (match2_load_copy1) begin
+      \$3430  = \$2232 ;
+    end
+    if (rst) begin
+      \$3430  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3431  = merge1_eq1_0;
+    if (match2_load_copy1) begin
+      \$3431  = \$2233 ;
+    end
+    if (rst) begin
+      \$3431  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3432  = merge1_gt1_1;
+    if (match2_load_copy1) begin
+      \$3432  = \$2234 ;
+    end
+    if (rst) begin
+      \$3432  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3433  = merge1_eq1_1;
+    if (match2_load_copy1) begin
+      \$3433  = \$2235 ;
+    end
+    if (rst) begin
+      \$3433  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3434  = merge1_gt1_2;
+    if (match2_load_copy1) begin
+      \$3434  = \$2236 ;
+    end
+    if (rst) begin
+      \$3434  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3435  = merge1_eq1_2;
+    if (match2_load_copy1) begin
+      \$3435  = \$2237 ;
+    end
+    if (rst) begin
+      \$3435  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3436  = merge1_gt1_3;
+    if (match2_load_copy1) begin
+      \$3436  = \$2238 ;
+    end
+    if (rst) begin
+      \$3436  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3437  = merge1_eq1_3;
+    if (match2_load_copy1) begin
+      \$3437  = \$2239 ;
+    end
+    if (rst) begin
+      \$3437  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3438  = merge1_gt2_0;
+    if (match2_load_copy2) begin
+      \$3438  = \$2240 ;
     end
     if (rst) begin
       \$3438  = 1'h0;
@@ -22146,19 +23380,19 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3439  = in_top;
-    if (in_free) begin
-      \$3439  = in_next_top;
+    \$3439  = merge1_eq2_0;
+    if (match2_load_copy2) begin
+      \$3439  = \$2241 ;
     end
     if (rst) begin
-      \$3439  = 63'h0000000000000000;
+      \$3439  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3440  = in_full;
-    if (in_free) begin
-      \$3440  = in_next_full;
+    \$3440  = merge1_gt2_1;
+    if (match2_load_copy2) begin
+      \$3440  = \$2242 ;
     end
     if (rst) begin
       \$3440  = 1'h0;
@@ -22166,186 +23400,189 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3441  = in_key0;
-    if (in_free_copy0) begin
-      \$3441  = in_next_key0;
+    \$3441  = merge1_eq2_1;
+    if (match2_load_copy2) begin
+      \$3441  = \$2243 ;
     end
     if (rst) begin
-      \$3441  = 62'h0000000000000000;
+      \$3441  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3442  = in_idx0;
-    if (in_free_copy0) begin
-      \$3442  = in_next_idx0;
+    \$3442  = merge1_gt2_2;
+    if (match2_load_copy2) begin
+      \$3442  = \$2244 ;
     end
     if (rst) begin
-      \$3442  = 12'h000;
+      \$3442  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3443  = in_key1;
-    if (in_free_copy1) begin
-      \$3443  = in_next_key1;
+    \$3443  = merge1_eq2_2;
+    if (match2_load_copy2) begin
+      \$3443  = \$2245 ;
     end
     if (rst) begin
-      \$3443  = 62'h0000000000000000;
+      \$3443  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3444  = in_idx1;
-    if (in_free_copy1) begin
-      \$3444  = in_next_idx1;
+    \$3444  = merge1_gt2_3;
+    if (match2_load_copy2) begin
+      \$3444  = \$2246 ;
     end
     if (rst) begin
-      \$3444  = 12'h000;
+      \$3444  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3445  = in_key2;
-    if (in_free_copy2) begin
-      \$3445  = in_next_key2;
+    \$3445  = merge1_eq2_3;
+    if (match2_load_copy2) begin
+      \$3445  = \$2247 ;
     end
     if (rst) begin
-      \$3445  = 62'h0000000000000000;
+      \$3445  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3446  = in_idx2;
-    if (in_free_copy2) begin
-      \$3446  = in_next_idx2;
+    \$3446  = merge1_gt3_0;
+    if (match2_load_copy3) begin
+      \$3446  = \$2248 ;
     end
     if (rst) begin
-      \$3446  = 12'h000;
+      \$3446  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3447  = in_key3;
-    if (in_free_copy3) begin
-      \$3447  = in_next_key3;
+    \$3447  = merge1_eq3_0;
+    if (match2_load_copy3) begin
+      \$3447  = \$2249 ;
     end
     if (rst) begin
-      \$3447  = 62'h0000000000000000;
+      \$3447  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3448  = in_idx3;
-    if (in_free_copy3) begin
-      \$3448  = in_next_idx3;
+    \$3448  = merge1_gt3_1;
+    if (match2_load_copy3) begin
+      \$3448  = \$2250 ;
     end
     if (rst) begin
-      \$3448  = 12'h000;
+      \$3448  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3449  = in_key4;
-    if (in_free_copy4) begin
-      \$3449  = in_next_key4;
+    \$3449  = merge1_eq3_1;
+    if (match2_load_copy3) begin
+      \$3449  = \$2251 ;
     end
     if (rst) begin
-      \$3449  = 62'h0000000000000000;
+      \$3449  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3450  = in_idx4;
-    if (in_free_copy4) begin
-      \$3450  = in_next_idx4;
+    \$3450  = merge1_gt3_2;
+    if (match2_load_copy3) begin
+      \$3450  = \$2252 ;
     end
     if (rst) begin
-      \$3450  = 12'h000;
+      \$3450  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3451  = in_key5;
-    if (in_free_copy5) begin
-      \$3451  = in_next_key5;
+    \$3451  = merge1_eq3_2;
+    if (match2_load_copy3) begin
+      \$3451  = \$2253 ;
     end
     if (rst) begin
-      \$3451  = 62'h0000000000000000;
+      \$3451  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3452  = in_idx5;
-    if (in_free_copy5) begin
-      \$3452  = in_next_idx5;
+    \$3452  = merge1_gt3_3;
+    if (match2_load_copy3) begin
+      \$3452  = \$2254 ;
     end
     if (rst) begin
-      \$3452  = 12'h000;
+      \$3452  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3453  = in_key6;
-    if (in_free_copy6) begin
-      \$3453  = in_next_key6;
+    \$3453  = merge1_eq3_3;
+    if (match2_load_copy3) begin
+      \$3453  = \$2255 ;
     end
     if (rst) begin
-      \$3453  = 62'h0000000000000000;
+      \$3453  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3454  = in_idx6;
-    if (in_free_copy6) begin
-      \$3454  = in_next_idx6;
+    \$3454  = merge1_gt8_0;
+    if (match2_load_copy8) begin
+      \$3454  = \$2256 ;
     end
     if (rst) begin
-      \$3454  = 12'h000;
+      \$3454  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3455  = in_key7;
-    if (in_free_copy7) begin
-      \$3455  = in_next_key7;
+    \$3455  = merge1_eq8_0;
+    if (match2_load_copy8) begin
+      \$3455  = \$2257 ;
     end
     if (rst) begin
-      \$3455  = 62'h0000000000000000;
+      \$3455  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3456  = in_idx7;
-    if (in_free_copy7) begin
-      \$3456  = in_next_idx7;
+    \$3456  = merge1_gt8_1;
+    if (match2_load_copy8) begin
+      \$3456  = \$2258 ;
     end
     if (rst) begin
-      \$3456  = 12'h000;
+      \$3456  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3457  = out_done_next;
+    \$3457  = merge1_eq8_1;
+    if (match2_load_copy8) begin
+      \$3457  = \$2259 ;
+    end
     if (rst) begin
       \$3457  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3458  = out_skid_keep;
-    if (\$815 ) begin
-      \$3458  = outputs__payload[551:544];
+    \$3458  = merge1_gt8_2;
+    if (match2_load_copy8) begin
+      \$3458  = \$2260 ;
     end
     if (rst) begin
-      \$3458  = 8'h00;
+      \$3458  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3459  = out_skid_last;
-    if (\$815 ) begin
-      \$3459  = outputs__payload[552];
+    \$3459  = merge1_eq8_2;
+    if (match2_load_copy8) begin
+      \$3459  = \$2261 ;
     end
     if (rst) begin
       \$3459  = 1'h0;
@@ -22353,179 +23590,179 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3460  = out_skid_top;
-    if (\$815 ) begin
-      \$3460  = { \$839 , \$838  };
+    \$3460  = merge1_gt8_3;
+    if (match2_load_copy8) begin
+      \$3460  = \$2262 ;
     end
     if (rst) begin
-      \$3460  = 63'h0000000000000000;
+      \$3460  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3461  = out_skid_key0;
-    if (\$840 ) begin
-      \$3461  = \$862 ;
+    \$3461  = merge1_eq8_3;
+    if (match2_load_copy8) begin
+      \$3461  = \$2263 ;
     end
     if (rst) begin
-      \$3461  = 62'h0000000000000000;
+      \$3461  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3462  = out_skid_idx0;
-    if (\$840 ) begin
-      \$3462  = outputs__payload[67:56];
+    \$3462  = merge1_gt9_0;
+    if (match2_load_copy9) begin
+      \$3462  = \$2264 ;
     end
     if (rst) begin
-      \$3462  = 12'h000;
+      \$3462  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3463  = out_skid_key1;
-    if (\$863 ) begin
-      \$3463  = \$885 ;
+    \$3463  = merge1_eq9_0;
+    if (match2_load_copy9) begin
+      \$3463  = \$2265 ;
     end
     if (rst) begin
-      \$3463  = 62'h0000000000000000;
+      \$3463  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3464  = out_skid_idx1;
-    if (\$863 ) begin
-      \$3464  = outputs__payload[135:124];
+    \$3464  = merge1_gt9_1;
+    if (match2_load_copy9) begin
+      \$3464  = \$2266 ;
     end
     if (rst) begin
-      \$3464  = 12'h000;
+      \$3464  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3465  = out_skid_key2;
-    if (\$886 ) begin
-      \$3465  = \$908 ;
+    \$3465  = merge1_eq9_1;
+    if (match2_load_copy9) begin
+      \$3465  = \$2267 ;
     end
     if (rst) begin
-      \$3465  = 62'h0000000000000000;
+      \$3465  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3466  = out_skid_idx2;
-    if (\$886 ) begin
-      \$3466  = outputs__payload[203:192];
+    \$3466  = merge1_gt9_2;
+    if (match2_load_copy9) begin
+      \$3466  = \$2268 ;
     end
     if (rst) begin
-      \$3466  = 12'h000;
+      \$3466  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3467  = out_skid_key3;
-    if (\$909 ) begin
-      \$3467  = \$931 ;
+    \$3467  = merge1_eq9_2;
+    if (match2_load_copy9) begin
+      \$3467  = \$2269 ;
     end
     if (rst) begin
-      \$3467  = 62'h0000000000000000;
+      \$3467  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3468  = out_skid_idx3;
-    if (\$909 ) begin
-      \$3468  = outputs__payload[271:260];
+    \$3468  = merge1_gt9_3;
+    if (match2_load_copy9) begin
+      \$3468  = \$2270 ;
     end
     if (rst) begin
-      \$3468  = 12'h000;
+      \$3468  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3469  = out_skid_key4;
-    if (\$932 ) begin
-      \$3469  = \$954 ;
+    \$3469  = merge1_eq9_3;
+    if (match2_load_copy9) begin
+      \$3469  = \$2271 ;
     end
     if (rst) begin
-      \$3469  = 62'h0000000000000000;
+      \$3469  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3470  = out_skid_idx4;
-    if (\$932 ) begin
-      \$3470  = outputs__payload[339:328];
+    \$3470  = merge1_gt10_0;
+    if (match2_load_copy10) begin
+      \$3470  = \$2272 ;
     end
     if (rst) begin
-      \$3470  = 12'h000;
+      \$3470  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3471  = out_skid_key5;
-    if (\$955 ) begin
-      \$3471  = \$977 ;
+    \$3471  = merge1_eq10_0;
+    if (match2_load_copy10) begin
+      \$3471  = \$2273 ;
     end
     if (rst) begin
-      \$3471  = 62'h0000000000000000;
+      \$3471  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3472  = out_skid_idx5;
-    if (\$955 ) begin
-      \$3472  = outputs__payload[407:396];
+    \$3472  = merge1_gt10_1;
+    if (match2_load_copy10) begin
+      \$3472  = \$2274 ;
     end
     if (rst) begin
-      \$3472  = 12'h000;
+      \$3472  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3473  = out_skid_key6;
-    if (\$978 ) begin
-      \$3473  = \$1000 ;
+    \$3473  = merge1_eq10_1;
+    if (match2_load_copy10) begin
+      \$3473  = \$2275 ;
     end
     if (rst) begin
-      \$3473  = 62'h0000000000000000;
+      \$3473  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3474  = out_skid_idx6;
-    if (\$978 ) begin
-      \$3474  = outputs__payload[475:464];
+    \$3474  = merge1_gt10_2;
+    if (match2_load_copy10) begin
+      \$3474  = \$2276 ;
     end
     if (rst) begin
-      \$3474  = 12'h000;
+      \$3474  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3475  = out_skid_key7;
-    if (\$1001 ) begin
-      \$3475  = \$1023 ;
+    \$3475  = merge1_eq10_2;
+    if (match2_load_copy10) begin
+      \$3475  = \$2277 ;
     end
     if (rst) begin
-      \$3475  = 62'h0000000000000000;
+      \$3475  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3476  = out_skid_idx7;
-    if (\$1001 ) begin
-      \$3476  = outputs__payload[543:532];
+    \$3476  = merge1_gt10_3;
+    if (match2_load_copy10) begin
+      \$3476  = \$2278 ;
     end
     if (rst) begin
-      \$3476  = 12'h000;
+      \$3476  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3477  = out_next_full;
-    if (\$1025 ) begin
-      \$3477  = \$1028 ;
+    \$3477  = merge1_eq10_3;
+    if (match2_load_copy10) begin
+      \$3477  = \$2279 ;
     end
     if (rst) begin
       \$3477  = 1'h0;
@@ -22533,11 +23770,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3478  = out_skid_full;
-    if (\$1025 ) begin
-      \$3478  = 1'h0;
-    end else if (\$1027 ) begin
-      \$3478  = 1'h1;
+    \$3478  = merge1_gt11_0;
+    if (match2_load_copy11) begin
+      \$3478  = \$2280 ;
     end
     if (rst) begin
       \$3478  = 1'h0;
@@ -22545,29 +23780,19 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3479  = out_next_keep;
-    if (\$1025 ) begin
-      (* full_case = 32'd1 *)
-      if (out_skid_full) begin
-        \$3479  = out_skid_keep;
-      end else begin
-        \$3479  = outputs__payload[551:544];
-      end
+    \$3479  = merge1_eq11_0;
+    if (match2_load_copy11) begin
+      \$3479  = \$2281 ;
     end
     if (rst) begin
-      \$3479  = 8'h00;
+      \$3479  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3480  = out_next_last;
-    if (\$1025 ) begin
-      (* full_case = 32'd1 *)
-      if (out_skid_full) begin
-        \$3480  = out_skid_last;
-      end else begin
-        \$3480  = outputs__payload[552];
-      end
+    \$3480  = merge1_gt11_1;
+    if (match2_load_copy11) begin
+      \$3480  = \$2282 ;
     end
     if (rst) begin
       \$3480  = 1'h0;
@@ -22575,558 +23800,559 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3481  = out_next_top;
-    if (\$1025 ) begin
-      (* full_case = 32'd1 *)
-      if (out_skid_full) begin
-        \$3481  = out_skid_top;
-      end else begin
-        \$3481  = { \$1052 , \$1051  };
-      end
+    \$3481  = merge1_eq11_1;
+    if (match2_load_copy11) begin
+      \$3481  = \$2283 ;
     end
     if (rst) begin
-      \$3481  = 63'h0000000000000000;
+      \$3481  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3482  = out_next_key0;
-    if (\$1054 ) begin
-      \$3482  = \$1077 ;
+    \$3482  = merge1_gt11_2;
+    if (match2_load_copy11) begin
+      \$3482  = \$2284 ;
     end
     if (rst) begin
-      \$3482  = 62'h0000000000000000;
+      \$3482  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3483  = out_next_idx0;
-    if (\$1054 ) begin
-      \$3483  = \$1078 ;
+    \$3483  = merge1_eq11_2;
+    if (match2_load_copy11) begin
+      \$3483  = \$2285 ;
     end
     if (rst) begin
-      \$3483  = 12'h000;
+      \$3483  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3484  = out_next_key1;
-    if (\$1080 ) begin
-      \$3484  = \$1103 ;
+    \$3484  = merge1_gt11_3;
+    if (match2_load_copy11) begin
+      \$3484  = \$2286 ;
     end
     if (rst) begin
-      \$3484  = 62'h0000000000000000;
+      \$3484  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3485  = out_next_idx1;
-    if (\$1080 ) begin
-      \$3485  = \$1104 ;
+    \$3485  = merge1_eq11_3;
+    if (match2_load_copy11) begin
+      \$3485  = \$2287 ;
     end
     if (rst) begin
-      \$3485  = 12'h000;
+      \$3485  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3486  = out_next_key2;
-    if (\$1106 ) begin
-      \$3486  = \$1129 ;
+    \$3486  = merge1_lane0;
+    if (match3_load_copy0) begin
+      \$3486  = \$2294 ;
     end
     if (rst) begin
-      \$3486  = 62'h0000000000000000;
+      \$3486  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3487  = out_next_idx2;
-    if (\$1106 ) begin
-      \$3487  = \$1130 ;
+    \$3487  = merge1_lane1;
+    if (match3_load_copy1) begin
+      \$3487  = \$2301 ;
     end
     if (rst) begin
-      \$3487  = 12'h000;
+      \$3487  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3488  = out_next_key3;
-    if (\$1132 ) begin
-      \$3488  = \$1155 ;
+    \$3488  = merge1_lane2;
+    if (match3_load_copy2) begin
+      \$3488  = \$2308 ;
     end
     if (rst) begin
-      \$3488  = 62'h0000000000000000;
+      \$3488  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3489  = out_next_idx3;
-    if (\$1132 ) begin
-      \$3489  = \$1156 ;
+    \$3489  = merge1_lane3;
+    if (match3_load_copy3) begin
+      \$3489  = \$2315 ;
     end
     if (rst) begin
-      \$3489  = 12'h000;
+      \$3489  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3490  = out_next_key4;
-    if (\$1158 ) begin
-      \$3490  = \$1181 ;
+    \$3490  = merge1_lane4;
+    if (match3_load_copy4) begin
+      \$3490  = \$2322 ;
     end
     if (rst) begin
-      \$3490  = 62'h0000000000000000;
+      \$3490  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3491  = out_next_idx4;
-    if (\$1158 ) begin
-      \$3491  = \$1182 ;
+    \$3491  = merge1_lane5;
+    if (match3_load_copy5) begin
+      \$3491  = \$2329 ;
     end
     if (rst) begin
-      \$3491  = 12'h000;
+      \$3491  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3492  = out_next_key5;
-    if (\$1184 ) begin
-      \$3492  = \$1207 ;
+    \$3492  = merge1_lane6;
+    if (match3_load_copy6) begin
+      \$3492  = \$2336 ;
     end
     if (rst) begin
-      \$3492  = 62'h0000000000000000;
+      \$3492  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3493  = out_next_idx5;
-    if (\$1184 ) begin
-      \$3493  = \$1208 ;
+    \$3493  = merge1_lane7;
+    if (match3_load_copy7) begin
+      \$3493  = \$2343 ;
     end
     if (rst) begin
-      \$3493  = 12'h000;
+      \$3493  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3494  = out_next_key6;
-    if (\$1210 ) begin
-      \$3494  = \$1233 ;
+    \$3494  = merge1_lane8;
+    if (match3_load_copy8) begin
+      \$3494  = \$2350 ;
     end
     if (rst) begin
-      \$3494  = 62'h0000000000000000;
+      \$3494  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3495  = out_next_idx6;
-    if (\$1210 ) begin
-      \$3495  = \$1234 ;
+    \$3495  = merge1_lane9;
+    if (match3_load_copy9) begin
+      \$3495  = \$2357 ;
     end
     if (rst) begin
-      \$3495  = 12'h000;
+      \$3495  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3496  = out_next_key7;
-    if (\$1236 ) begin
-      \$3496  = \$1259 ;
+    \$3496  = merge1_lane10;
+    if (match3_load_copy10) begin
+      \$3496  = \$2364 ;
     end
     if (rst) begin
-      \$3496  = 62'h0000000000000000;
+      \$3496  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3497  = out_next_idx7;
-    if (\$1236 ) begin
-      \$3497  = \$1260 ;
+    \$3497  = merge1_lane11;
+    if (match3_load_copy11) begin
+      \$3497  = \$2371 ;
     end
     if (rst) begin
-      \$3497  = 12'h000;
+      \$3497  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3498  = out_keep;
-    if (out_free) begin
-      \$3498  = out_next_keep;
+    \$3498  = merge1_lane12;
+    if (match3_load_copy12) begin
+      \$3498  = \$2378 ;
     end
     if (rst) begin
-      \$3498  = 8'h00;
+      \$3498  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3499  = out_last;
-    if (out_free) begin
-      \$3499  = out_next_last;
+    \$3499  = merge1_lane13;
+    if (match3_load_copy13) begin
+      \$3499  = \$2385 ;
     end
     if (rst) begin
-      \$3499  = 1'h0;
+      \$3499  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3500  = out_top;
-    if (out_free) begin
-      \$3500  = out_next_top;
+    \$3500  = merge1_lane14;
+    if (match3_load_copy14) begin
+      \$3500  = \$2392 ;
     end
     if (rst) begin
-      \$3500  = 63'h0000000000000000;
+      \$3500  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3501  = out_full;
-    if (out_free) begin
-      \$3501  = out_next_full;
+    \$3501  = merge1_lane15;
+    if (match3_load_copy15) begin
+      \$3501  = \$2399 ;
     end
     if (rst) begin
-      \$3501  = 1'h0;
+      \$3501  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3502  = out_key0;
-    if (out_free_copy0) begin
-      \$3502  = out_next_key0;
+    \$3502  = merge1_last;
+    if (match3_load_copy0) begin
+      \$3502  = merge1_in_last;
     end
     if (rst) begin
-      \$3502  = 62'h0000000000000000;
+      \$3502  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3503  = out_idx0;
-    if (out_free_copy0) begin
-      \$3503  = out_next_idx0;
+    \$3503  = merge2_in0;
+    if (match4_load_copy0) begin
+      \$3503  = merge1_lane0;
     end
     if (rst) begin
-      \$3503  = 12'h000;
+      \$3503  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3504  = out_key1;
-    if (out_free_copy1) begin
-      \$3504  = out_next_key1;
+    \$3504  = merge2_in1;
+    if (match4_load_copy1) begin
+      \$3504  = merge1_lane1;
     end
     if (rst) begin
-      \$3504  = 62'h0000000000000000;
+      \$3504  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3505  = out_idx1;
-    if (out_free_copy1) begin
-      \$3505  = out_next_idx1;
+    \$3505  = merge2_in2;
+    if (match4_load_copy2) begin
+      \$3505  = merge1_lane2;
     end
     if (rst) begin
-      \$3505  = 12'h000;
+      \$3505  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3506  = out_key2;
-    if (out_free_copy2) begin
-      \$3506  = out_next_key2;
+    \$3506  = merge2_in3;
+    if (match4_load_copy3) begin
+      \$3506  = merge1_lane3;
     end
     if (rst) begin
-      \$3506  = 62'h0000000000000000;
+      \$3506  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3507  = out_idx2;
-    if (out_free_copy2) begin
-      \$3507  = out_next_idx2;
+    \$3507  = merge2_in4;
+    if (match4_load_copy4) begin
+      \$3507  = merge1_lane4;
     end
     if (rst) begin
-      \$3507  = 12'h000;
+      \$3507  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3508  = out_key3;
-    if (out_free_copy3) begin
-      \$3508  = out_next_key3;
+    \$3508  = merge2_in5;
+    if (match4_load_copy5) begin
+      \$3508  = merge1_lane5;
     end
     if (rst) begin
-      \$3508  = 62'h0000000000000000;
+      \$3508  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3509  = out_idx3;
-    if (out_free_copy3) begin
-      \$3509  = out_next_idx3;
+    \$3509  = merge2_in6;
+    if (match4_load_copy6) begin
+      \$3509  = merge1_lane6;
     end
     if (rst) begin
-      \$3509  = 12'h000;
+      \$3509  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3510  = out_key4;
-    if (out_free_copy4) begin
-      \$3510  = out_next_key4;
+    \$3510  = merge2_in7;
+    if (match4_load_copy7) begin
+      \$3510  = merge1_lane7;
     end
     if (rst) begin
-      \$3510  = 62'h0000000000000000;
+      \$3510  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3511  = out_idx4;
-    if (out_free_copy4) begin
-      \$3511  = out_next_idx4;
+    \$3511  = merge2_in8;
+    if (match4_load_copy8) begin
+      \$3511  = merge1_lane8;
     end
     if (rst) begin
-      \$3511  = 12'h000;
+      \$3511  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3512  = out_key5;
-    if (out_free_copy5) begin
-      \$3512  = out_next_key5;
+    \$3512  = merge2_in9;
+    if (match4_load_copy9) begin
+      \$3512  = merge1_lane9;
     end
     if (rst) begin
-      \$3512  = 62'h0000000000000000;
+      \$3512  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3513  = out_idx5;
-    if (out_free_copy5) begin
-      \$3513  = out_next_idx5;
+    \$3513  = merge2_in10;
+    if (match4_load_copy10) begin
+      \$3513  = merge1_lane10;
     end
     if (rst) begin
-      \$3513  = 12'h000;
+      \$3513  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3514  = out_key6;
-    if (out_free_copy6) begin
-      \$3514  = out_next_key6;
+    \$3514  = merge2_in11;
+    if (match4_load_copy11) begin
+      \$3514  = merge1_lane11;
     end
     if (rst) begin
-      \$3514  = 62'h0000000000000000;
+      \$3514  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3515  = out_idx6;
-    if (out_free_copy6) begin
-      \$3515  = out_next_idx6;
+    \$3515  = merge2_in12;
+    if (match4_load_copy12) begin
+      \$3515  = merge1_lane12;
     end
     if (rst) begin
-      \$3515  = 12'h000;
+      \$3515  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3516  = out_key7;
-    if (out_free_copy7) begin
-      \$3516  = out_next_key7;
+    \$3516  = merge2_in13;
+    if (match4_load_copy13) begin
+      \$3516  = merge1_lane13;
     end
     if (rst) begin
-      \$3516  = 62'h0000000000000000;
+      \$3516  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3517  = out_idx7;
-    if (out_free_copy7) begin
-      \$3517  = out_next_idx7;
+    \$3517  = merge2_in14;
+    if (match4_load_copy14) begin
+      \$3517  = merge1_lane14;
     end
     if (rst) begin
-      \$3517  = 12'h000;
+      \$3517  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3518  = in_le_next;
+    \$3518  = merge2_in15;
+    if (match4_load_copy15) begin
+      \$3518  = merge1_lane15;
+    end
     if (rst) begin
-      \$3518  = 1'h0;
+      \$3518  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3519  = out_le_next;
+    \$3519  = merge2_in_last;
+    if (match4_load_copy0) begin
+      \$3519  = merge1_last;
+    end
     if (rst) begin
       \$3519  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3520  = merge0_in0;
-    if (match0_load_copy0) begin
-      \$3520  = \$1267 ;
+    \$3520  = merge2_gt0_0;
+    if (match4_load_copy0) begin
+      \$3520  = \$2400 ;
     end
     if (rst) begin
-      \$3520  = 76'h0000000000000000000;
+      \$3520  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3521  = merge0_in1;
-    if (match0_load_copy1) begin
-      \$3521  = \$1274 ;
+    \$3521  = merge2_eq0_0;
+    if (match4_load_copy0) begin
+      \$3521  = \$2401 ;
     end
     if (rst) begin
-      \$3521  = 76'h0000000000000000000;
+      \$3521  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3522  = merge0_in2;
-    if (match0_load_copy2) begin
-      \$3522  = \$1281 ;
+    \$3522  = merge2_gt0_1;
+    if (match4_load_copy0) begin
+      \$3522  = \$2402 ;
     end
     if (rst) begin
-      \$3522  = 76'h0000000000000000000;
+      \$3522  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3523  = merge0_in3;
-    if (match0_load_copy3) begin
-      \$3523  = \$1288 ;
+    \$3523  = merge2_eq0_1;
+    if (match4_load_copy0) begin
+      \$3523  = \$2403 ;
     end
     if (rst) begin
-      \$3523  = 76'h0000000000000000000;
+      \$3523  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3524  = merge0_in4;
-    if (match0_load_copy4) begin
-      \$3524  = \$1295 ;
+    \$3524  = merge2_gt0_2;
+    if (match4_load_copy0) begin
+      \$3524  = \$2404 ;
     end
     if (rst) begin
-      \$3524  = 76'h0000000000000000000;
+      \$3524  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3525  = merge0_in5;
-    if (match0_load_copy5) begin
-      \$3525  = \$1302 ;
+    \$3525  = merge2_eq0_2;
+    if (match4_load_copy0) begin
+      \$3525  = \$2405 ;
     end
     if (rst) begin
-      \$3525  = 76'h0000000000000000000;
+      \$3525  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3526  = merge0_in6;
-    if (match0_load_copy6) begin
-      \$3526  = \$1309 ;
+    \$3526  = merge2_gt0_3;
+    if (match4_load_copy0) begin
+      \$3526  = \$2406 ;
     end
     if (rst) begin
-      \$3526  = 76'h0000000000000000000;
+      \$3526  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3527  = merge0_in7;
-    if (match0_load_copy7) begin
-      \$3527  = \$1316 ;
+    \$3527  = merge2_eq0_3;
+    if (match4_load_copy0) begin
+      \$3527  = \$2407 ;
     end
     if (rst) begin
-      \$3527  = 76'h0000000000000000000;
+      \$3527  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3528  = merge0_in8;
-    if (match0_load_copy8) begin
-      \$3528  = \$1323 ;
+    \$3528  = merge2_gt1_0;
+    if (match4_load_copy1) begin
+      \$3528  = \$2408 ;
     end
     if (rst) begin
-      \$3528  = 76'h0000000000000000000;
+      \$3528  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3529  = merge0_in9;
-    if (match0_load_copy9) begin
-      \$3529  = \$1330 ;
+    \$3529  = merge2_eq1_0;
+    if (match4_load_copy1) begin
+      \$3529  = \$2409 ;
     end
     if (rst) begin
-      \$3529  = 76'h0000000000000000000;
+      \$3529  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3530  = merge0_in10;
-    if (match0_load_copy10) begin
-      \$3530  = \$1337 ;
+    \$3530  = merge2_gt1_1;
+    if (match4_load_copy1) begin
+      \$3530  = \$2410 ;
     end
     if (rst) begin
-      \$3530  = 76'h0000000000000000000;
+      \$3530  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3531  = merge0_in11;
-    if (match0_load_copy11) begin
-      \$3531  = \$1344 ;
+    \$3531  = merge2_eq1_1;
+    if (match4_load_copy1) begin
+      \$3531  = \$2411 ;
     end
     if (rst) begin
-      \$3531  = 76'h0000000000000000000;
+      \$3531  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3532  = merge0_in12;
-    if (match0_load_copy12) begin
-      \$3532  = \$1351 ;
+    \$3532  = merge2_gt1_2;
+    if (match4_load_copy1) begin
+      \$3532  = \$2412 ;
     end
     if (rst) begin
-      \$3532  = 76'h0000000000000000000;
+      \$3532  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3533  = merge0_in13;
-    if (match0_load_copy13) begin
-      \$3533  = \$1358 ;
+    \$3533  = merge2_eq1_2;
+    if (match4_load_copy1) begin
+      \$3533  = \$2413 ;
     end
     if (rst) begin
-      \$3533  = 76'h0000000000000000000;
+      \$3533  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3534  = merge0_in14;
-    if (match0_load_copy14) begin
-      \$3534  = \$1365 ;
+    \$3534  = merge2_gt1_3;
+    if (match4_load_copy1) begin
+      \$3534  = \$2414 ;
     end
     if (rst) begin
-      \$3534  = 76'h0000000000000000000;
+      \$3534  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3535  = merge0_in15;
-    if (match0_load_copy15) begin
-      \$3535  = \$1372 ;
+    \$3535  = merge2_eq1_3;
+    if (match4_load_copy1) begin
+      \$3535  = \$2415 ;
     end
     if (rst) begin
-      \$3535  = 76'h0000000000000000000;
+      \$3535  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3536  = merge0_in_last;
-    if (match0_load_copy0) begin
-      \$3536  = \final ;
+    \$3536  = merge2_gt4_0;
+    if (match4_load_copy4) begin
+      \$3536  = \$2416 ;
     end
     if (rst) begin
       \$3536  = 1'h0;
@@ -23134,9 +24360,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3537  = merge0_gt0_0;
-    if (match0_load_copy0) begin
-      \$3537  = \$1387 ;
+    \$3537  = merge2_eq4_0;
+    if (match4_load_copy4) begin
+      \$3537  = \$2417 ;
     end
     if (rst) begin
       \$3537  = 1'h0;
@@ -23144,9 +24370,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3538  = merge0_eq0_0;
-    if (match0_load_copy0) begin
-      \$3538  = \$1402 ;
+    \$3538  = merge2_gt4_1;
+    if (match4_load_copy4) begin
+      \$3538  = \$2418 ;
     end
     if (rst) begin
       \$3538  = 1'h0;
@@ -23154,9 +24380,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3539  = merge0_gt0_1;
-    if (match0_load_copy0) begin
-      \$3539  = \$1417 ;
+    \$3539  = merge2_eq4_1;
+    if (match4_load_copy4) begin
+      \$3539  = \$2419 ;
     end
     if (rst) begin
       \$3539  = 1'h0;
@@ -23164,9 +24390,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3540  = merge0_eq0_1;
-    if (match0_load_copy0) begin
-      \$3540  = \$1432 ;
+    \$3540  = merge2_gt4_2;
+    if (match4_load_copy4) begin
+      \$3540  = \$2420 ;
     end
     if (rst) begin
       \$3540  = 1'h0;
@@ -23174,9 +24400,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3541  = merge0_gt0_2;
-    if (match0_load_copy0) begin
-      \$3541  = \$1447 ;
+    \$3541  = merge2_eq4_2;
+    if (match4_load_copy4) begin
+      \$3541  = \$2421 ;
     end
     if (rst) begin
       \$3541  = 1'h0;
@@ -23184,9 +24410,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3542  = merge0_eq0_2;
-    if (match0_load_copy0) begin
-      \$3542  = \$1462 ;
+    \$3542  = merge2_gt4_3;
+    if (match4_load_copy4) begin
+      \$3542  = \$2422 ;
     end
     if (rst) begin
       \$3542  = 1'h0;
@@ -23194,9 +24420,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3543  = merge0_gt0_3;
-    if (match0_load_copy0) begin
-      \$3543  = \$1477 ;
+    \$3543  = merge2_eq4_3;
+    if (match4_load_copy4) begin
+      \$3543  = \$2423 ;
     end
     if (rst) begin
       \$3543  = 1'h0;
@@ -23204,9 +24430,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3544  = merge0_eq0_3;
-    if (match0_load_copy0) begin
-      \$3544  = \$1492 ;
+    \$3544  = merge2_gt5_0;
+    if (match4_load_copy5) begin
+      \$3544  = \$2424 ;
     end
     if (rst) begin
       \$3544  = 1'h0;
@@ -23214,9 +24440,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3545  = merge0_gt1_0;
-    if (match0_load_copy1) begin
-      \$3545  = \$1507 ;
+    \$3545  = merge2_eq5_0;
+    if (match4_load_copy5) begin
+      \$3545  = \$2425 ;
     end
     if (rst) begin
       \$3545  = 1'h0;
@@ -23224,9 +24450,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3546  = merge0_eq1_0;
-    if (match0_load_copy1) begin
-      \$3546  = \$1522 ;
+    \$3546  = merge2_gt5_1;
+    if (match4_load_copy5) begin
+      \$3546  = \$2426 ;
     end
     if (rst) begin
       \$3546  = 1'h0;
@@ -23234,9 +24460,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3547  = merge0_gt1_1;
-    if (match0_load_copy1) begin
-      \$3547  = \$1537 ;
+    \$3547  = merge2_eq5_1;
+    if (match4_load_copy5) begin
+      \$3547  = \$2427 ;
     end
     if (rst) begin
       \$3547  = 1'h0;
@@ -23244,9 +24470,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3548  = merge0_eq1_1;
-    if (match0_load_copy1) begin
-      \$3548  = \$1552 ;
+    \$3548  = merge2_gt5_2;
+    if (match4_load_copy5) begin
+      \$3548  = \$2428 ;
     end
     if (rst) begin
       \$3548  = 1'h0;
@@ -23254,9 +24480,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3549  = merge0_gt1_2;
-    if (match0_load_copy1) begin
-      \$3549  = \$1567 ;
+    \$3549  = merge2_eq5_2;
+    if (match4_load_copy5) begin
+      \$3549  = \$2429 ;
     end
     if (rst) begin
       \$3549  = 1'h0;
@@ -23264,9 +24490,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3550  = merge0_eq1_2;
-    if (match0_load_copy1) begin
-      \$3550  = \$1582 ;
+    \$3550  = merge2_gt5_3;
+    if (match4_load_copy5) begin
+      \$3550  = \$2430 ;
     end
     if (rst) begin
       \$3550  = 1'h0;
@@ -23274,9 +24500,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3551  = merge0_gt1_3;
-    if (match0_load_copy1) begin
-      \$3551  = \$1597 ;
+    \$3551  = merge2_eq5_3;
+    if (match4_load_copy5) begin
+      \$3551  = \$2431 ;
     end
     if (rst) begin
       \$3551  = 1'h0;
@@ -23284,9 +24510,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3552  = merge0_eq1_3;
-    if (match0_load_copy1) begin
-      \$3552  = \$1612 ;
+    \$3552  = merge2_gt8_0;
+    if (match4_load_copy8) begin
+      \$3552  = \$2432 ;
     end
     if (rst) begin
       \$3552  = 1'h0;
@@ -23294,9 +24520,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3553  = merge0_gt2_0;
-    if (match0_load_copy2) begin
-      \$3553  = \$1627 ;
+    \$3553  = merge2_eq8_0;
+    if (match4_load_copy8) begin
+      \$3553  = \$2433 ;
     end
     if (rst) begin
       \$3553  = 1'h0;
@@ -23304,9 +24530,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3554  = merge0_eq2_0;
-    if (match0_load_copy2) begin
-      \$3554  = \$1642 ;
+    \$3554  = merge2_gt8_1;
+    if (match4_load_copy8) begin
+      \$3554  = \$2434 ;
     end
     if (rst) begin
       \$3554  = 1'h0;
@@ -23314,9 +24540,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3555  = merge0_gt2_1;
-    if (match0_load_copy2) begin
-      \$3555  = \$1657 ;
+    \$3555  = merge2_eq8_1;
+    if (match4_load_copy8) begin
+      \$3555  = \$2435 ;
     end
     if (rst) begin
       \$3555  = 1'h0;
@@ -23324,9 +24550,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3556  = merge0_eq2_1;
-    if (match0_load_copy2) begin
-      \$3556  = \$1672 ;
+    \$3556  = merge2_gt8_2;
+    if (match4_load_copy8) begin
+      \$3556  = \$2436 ;
     end
     if (rst) begin
       \$3556  = 1'h0;
@@ -23334,9 +24560,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3557  = merge0_gt2_2;
-    if (match0_load_copy2) begin
-      \$3557  = \$1687 ;
+    \$3557  = merge2_eq8_2;
+    if (match4_load_copy8) begin
+      \$3557  = \$2437 ;
     end
     if (rst) begin
       \$3557  = 1'h0;
@@ -23344,9 +24570,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3558  = merge0_eq2_2;
-    if (match0_load_copy2) begin
-      \$3558  = \$1702 ;
+    \$3558  = merge2_gt8_3;
+    if (match4_load_copy8) begin
+      \$3558  = \$2438 ;
     end
     if (rst) begin
       \$3558  = 1'h0;
@@ -23354,9 +24580,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3559  = merge0_gt2_3;
-    if (match0_load_copy2) begin
-      \$3559  = \$1717 ;
+    \$3559  = merge2_eq8_3;
+    if (match4_load_copy8) begin
+      \$3559  = \$2439 ;
     end
     if (rst) begin
       \$3559  = 1'h0;
@@ -23364,9 +24590,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3560  = merge0_eq2_3;
-    if (match0_load_copy2) begin
-      \$3560  = \$1732 ;
+    \$3560  = merge2_gt9_0;
+    if (match4_load_copy9) begin
+      \$3560  = \$2440 ;
     end
     if (rst) begin
       \$3560  = 1'h0;
@@ -23374,9 +24600,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3561  = merge0_gt3_0;
-    if (match0_load_copy3) begin
-      \$3561  = \$1747 ;
+    \$3561  = merge2_eq9_0;
+    if (match4_load_copy9) begin
+      \$3561  = \$2441 ;
     end
     if (rst) begin
       \$3561  = 1'h0;
@@ -23384,9 +24610,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3562  = merge0_eq3_0;
-    if (match0_load_copy3) begin
-      \$3562  = \$1762 ;
+    \$3562  = merge2_gt9_1;
+    if (match4_load_copy9) begin
+      \$3562  = \$2442 ;
     end
     if (rst) begin
       \$3562  = 1'h0;
@@ -23394,9 +24620,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3563  = merge0_gt3_1;
-    if (match0_load_copy3) begin
-      \$3563  = \$1777 ;
+    \$3563  = merge2_eq9_1;
+    if (match4_load_copy9) begin
+      \$3563  = \$2443 ;
     end
     if (rst) begin
       \$3563  = 1'h0;
@@ -23404,9 +24630,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3564  = merge0_eq3_1;
-    if (match0_load_copy3) begin
-      \$3564  = \$1792 ;
+    \$3564  = merge2_gt9_2;
+    if (match4_load_copy9) begin
+      \$3564  = \$2444 ;
     end
     if (rst) begin
       \$3564  = 1'h0;
@@ -23414,9 +24640,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3565  = merge0_gt3_2;
-    if (match0_load_copy3) begin
-      \$3565  = \$1807 ;
+    \$3565  = merge2_eq9_2;
+    if (match4_load_copy9) begin
+      \$3565  = \$2445 ;
     end
     if (rst) begin
       \$3565  = 1'h0;
@@ -23424,9 +24650,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3566  = merge0_eq3_2;
-    if (match0_load_copy3) begin
-      \$3566  = \$1822 ;
+    \$3566  = merge2_gt9_3;
+    if (match4_load_copy9) begin
+      \$3566  = \$2446 ;
     end
     if (rst) begin
       \$3566  = 1'h0;
@@ -23434,9 +24660,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3567  = merge0_gt3_3;
-    if (match0_load_copy3) begin
-      \$3567  = \$1837 ;
+    \$3567  = merge2_eq9_3;
+    if (match4_load_copy9) begin
+      \$3567  = \$2447 ;
     end
     if (rst) begin
       \$3567  = 1'h0;
@@ -23444,9 +24670,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3568  = merge0_eq3_3;
-    if (match0_load_copy3) begin
-      \$3568  = \$1852 ;
+    \$3568  = merge2_gt12_0;
+    if (match4_load_copy12) begin
+      \$3568  = \$2448 ;
     end
     if (rst) begin
       \$3568  = 1'h0;
@@ -23454,9 +24680,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3569  = merge0_gt4_0;
-    if (match0_load_copy4) begin
-      \$3569  = \$1867 ;
+    \$3569  = merge2_eq12_0;
+    if (match4_load_copy12) begin
+      \$3569  = \$2449 ;
     end
     if (rst) begin
       \$3569  = 1'h0;
@@ -23464,9 +24690,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3570  = merge0_eq4_0;
-    if (match0_load_copy4) begin
-      \$3570  = \$1882 ;
+    \$3570  = merge2_gt12_1;
+    if (match4_load_copy12) begin
+      \$3570  = \$2450 ;
     end
     if (rst) begin
       \$3570  = 1'h0;
@@ -23474,9 +24700,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3571  = merge0_gt4_1;
-    if (match0_load_copy4) begin
-      \$3571  = \$1897 ;
+    \$3571  = merge2_eq12_1;
+    if (match4_load_copy12) begin
+      \$3571  = \$2451 ;
     end
     if (rst) begin
       \$3571  = 1'h0;
@@ -23484,9 +24710,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3572  = merge0_eq4_1;
-    if (match0_load_copy4) begin
-      \$3572  = \$1912 ;
+    \$3572  = merge2_gt12_2;
+    if (match4_load_copy12) begin
+      \$3572  = \$2452 ;
     end
     if (rst) begin
       \$3572  = 1'h0;
@@ -23494,9 +24720,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3573  = merge0_gt4_2;
-    if (match0_load_copy4) begin
-      \$3573  = \$1927 ;
+    \$3573  = merge2_eq12_2;
+    if (match4_load_copy12) begin
+      \$3573  = \$2453 ;
     end
     if (rst) begin
       \$3573  = 1'h0;
@@ -23504,9 +24730,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3574  = merge0_eq4_2;
-    if (match0_load_copy4) begin
-      \$3574  = \$1942 ;
+    \$3574  = merge2_gt12_3;
+    if (match4_load_copy12) begin
+      \$3574  = \$2454 ;
     end
     if (rst) begin
       \$3574  = 1'h0;
@@ -23514,9 +24740,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3575  = merge0_gt4_3;
-    if (match0_load_copy4) begin
-      \$3575  = \$1957 ;
+    \$3575  = merge2_eq12_3;
+    if (match4_load_copy12) begin
+      \$3575  = \$2455 ;
     end
     if (rst) begin
       \$3575  = 1'h0;
@@ -23524,9 +24750,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3576  = merge0_eq4_3;
-    if (match0_load_copy4) begin
-      \$3576  = \$1972 ;
+    \$3576  = merge2_gt13_0;
+    if (match4_load_copy13) begin
+      \$3576  = \$2456 ;
     end
     if (rst) begin
       \$3576  = 1'h0;
@@ -23534,9 +24760,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3577  = merge0_gt5_0;
-    if (match0_load_copy5) begin
-      \$3577  = \$1987 ;
+    \$3577  = merge2_eq13_0;
+    if (match4_load_copy13) begin
+      \$3577  = \$2457 ;
     end
     if (rst) begin
       \$3577  = 1'h0;
@@ -23544,9 +24770,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3578  = merge0_eq5_0;
-    if (match0_load_copy5) begin
-      \$3578  = \$2002 ;
+    \$3578  = merge2_gt13_1;
+    if (match4_load_copy13) begin
+      \$3578  = \$2458 ;
     end
     if (rst) begin
       \$3578  = 1'h0;
@@ -23554,9 +24780,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3579  = merge0_gt5_1;
-    if (match0_load_copy5) begin
-      \$3579  = \$2017 ;
+    \$3579  = merge2_eq13_1;
+    if (match4_load_copy13) begin
+      \$3579  = \$2459 ;
     end
     if (rst) begin
       \$3579  = 1'h0;
@@ -23564,9 +24790,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3580  = merge0_eq5_1;
-    if (match0_load_copy5) begin
-      \$3580  = \$2032 ;
+    \$3580  = merge2_gt13_2;
+    if (match4_load_copy13) begin
+      \$3580  = \$2460 ;
     end
     if (rst) begin
       \$3580  = 1'h0;
@@ -23574,9 +24800,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3581  = merge0_gt5_2;
-    if (match0_load_copy5) begin
-      \$3581  = \$2047 ;
+    \$3581  = merge2_eq13_2;
+    if (match4_load_copy13) begin
+      \$3581  = \$2461 ;
     end
     if (rst) begin
       \$3581  = 1'h0;
@@ -23584,9 +24810,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3582  = merge0_eq5_2;
-    if (match0_load_copy5) begin
-      \$3582  = \$2062 ;
+    \$3582  = merge2_gt13_3;
+    if (match4_load_copy13) begin
+      \$3582  = \$2462 ;
     end
     if (rst) begin
       \$3582  = 1'h0;
@@ -23594,9 +24820,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3583  = merge0_gt5_3;
-    if (match0_load_copy5) begin
-      \$3583  = \$2077 ;
+    \$3583  = merge2_eq13_3;
+    if (match4_load_copy13) begin
+      \$3583  = \$2463 ;
     end
     if (rst) begin
       \$3583  = 1'h0;
@@ -23604,169 +24830,169 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3584  = merge0_eq5_3;
-    if (match0_load_copy5) begin
-      \$3584  = \$2092 ;
+    \$3584  = merge2_lane0;
+    if (match5_load_copy0) begin
+      \$3584  = \$2470 ;
     end
     if (rst) begin
-      \$3584  = 1'h0;
+      \$3584  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3585  = merge0_gt6_0;
-    if (match0_load_copy6) begin
-      \$3585  = \$2107 ;
+    \$3585  = merge2_lane1;
+    if (match5_load_copy1) begin
+      \$3585  = \$2477 ;
     end
     if (rst) begin
-      \$3585  = 1'h0;
+      \$3585  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3586  = merge0_eq6_0;
-    if (match0_load_copy6) begin
-      \$3586  = \$2122 ;
+    \$3586  = merge2_lane2;
+    if (match5_load_copy2) begin
+      \$3586  = \$2484 ;
     end
     if (rst) begin
-      \$3586  = 1'h0;
+      \$3586  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3587  = merge0_gt6_1;
-    if (match0_load_copy6) begin
-      \$3587  = \$2137 ;
+    \$3587  = merge2_lane3;
+    if (match5_load_copy3) begin
+      \$3587  = \$2491 ;
     end
     if (rst) begin
-      \$3587  = 1'h0;
+      \$3587  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3588  = merge0_eq6_1;
-    if (match0_load_copy6) begin
-      \$3588  = \$2152 ;
+    \$3588  = merge2_lane4;
+    if (match5_load_copy4) begin
+      \$3588  = \$2498 ;
     end
     if (rst) begin
-      \$3588  = 1'h0;
+      \$3588  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3589  = merge0_gt6_2;
-    if (match0_load_copy6) begin
-      \$3589  = \$2167 ;
+    \$3589  = merge2_lane5;
+    if (match5_load_copy5) begin
+      \$3589  = \$2505 ;
     end
     if (rst) begin
-      \$3589  = 1'h0;
+      \$3589  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3590  = merge0_eq6_2;
-    if (match0_load_copy6) begin
-      \$3590  = \$2182 ;
+    \$3590  = merge2_lane6;
+    if (match5_load_copy6) begin
+      \$3590  = \$2512 ;
     end
     if (rst) begin
-      \$3590  = 1'h0;
+      \$3590  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3591  = merge0_gt6_3;
-    if (match0_load_copy6) begin
-      \$3591  = \$2197 ;
+    \$3591  = merge2_lane7;
+    if (match5_load_copy7) begin
+      \$3591  = \$2519 ;
     end
     if (rst) begin
-      \$3591  = 1'h0;
+      \$3591  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3592  = merge0_eq6_3;
-    if (match0_load_copy6) begin
-      \$3592  = \$2212 ;
+    \$3592  = merge2_lane8;
+    if (match5_load_copy8) begin
+      \$3592  = \$2526 ;
     end
     if (rst) begin
-      \$3592  = 1'h0;
+      \$3592  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3593  = merge0_gt7_0;
-    if (match0_load_copy7) begin
-      \$3593  = \$2227 ;
+    \$3593  = merge2_lane9;
+    if (match5_load_copy9) begin
+      \$3593  = \$2533 ;
     end
     if (rst) begin
-      \$3593  = 1'h0;
+      \$3593  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3594  = merge0_eq7_0;
-    if (match0_load_copy7) begin
-      \$3594  = \$2242 ;
+    \$3594  = merge2_lane10;
+    if (match5_load_copy10) begin
+      \$3594  = \$2540 ;
     end
     if (rst) begin
-      \$3594  = 1'h0;
+      \$3594  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3595  = merge0_gt7_1;
-    if (match0_load_copy7) begin
-      \$3595  = \$2257 ;
+    \$3595  = merge2_lane11;
+    if (match5_load_copy11) begin
+      \$3595  = \$2547 ;
     end
     if (rst) begin
-      \$3595  = 1'h0;
+      \$3595  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3596  = merge0_eq7_1;
-    if (match0_load_copy7) begin
-      \$3596  = \$2272 ;
+    \$3596  = merge2_lane12;
+    if (match5_load_copy12) begin
+      \$3596  = \$2554 ;
     end
     if (rst) begin
-      \$3596  = 1'h0;
+      \$3596  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3597  = merge0_gt7_2;
-    if (match0_load_copy7) begin
-      \$3597  = \$2287 ;
+    \$3597  = merge2_lane13;
+    if (match5_load_copy13) begin
+      \$3597  = \$2561 ;
     end
     if (rst) begin
-      \$3597  = 1'h0;
+      \$3597  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3598  = merge0_eq7_2;
-    if (match0_load_copy7) begin
-      \$3598  = \$2302 ;
+    \$3598  = merge2_lane14;
+    if (match5_load_copy14) begin
+      \$3598  = \$2568 ;
     end
     if (rst) begin
-      \$3598  = 1'h0;
+      \$3598  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3599  = merge0_gt7_3;
-    if (match0_load_copy7) begin
-      \$3599  = \$2317 ;
+    \$3599  = merge2_lane15;
+    if (match5_load_copy15) begin
+      \$3599  = \$2575 ;
     end
     if (rst) begin
-      \$3599  = 1'h0;
+      \$3599  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3600  = merge0_eq7_3;
-    if (match0_load_copy7) begin
-      \$3600  = \$2332 ;
+    \$3600  = merge2_last;
+    if (match5_load_copy0) begin
+      \$3600  = merge2_in_last;
     end
     if (rst) begin
       \$3600  = 1'h0;
@@ -23774,9 +25000,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3601  = merge0_lane0;
-    if (match1_load_copy0) begin
-      \$3601  = \$2339 ;
+    \$3601  = merge3_in0;
+    if (match6_load_copy0) begin
+      \$3601  = merge2_lane0;
     end
     if (rst) begin
       \$3601  = 76'h0000000000000000000;
@@ -23784,9 +25010,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3602  = merge0_lane1;
-    if (match1_load_copy1) begin
-      \$3602  = \$2346 ;
+    \$3602  = merge3_in1;
+    if (match6_load_copy1) begin
+      \$3602  = merge2_lane1;
     end
     if (rst) begin
       \$3602  = 76'h0000000000000000000;
@@ -23794,9 +25020,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3603  = merge0_lane2;
-    if (match1_load_copy2) begin
-      \$3603  = \$2353 ;
+    \$3603  = merge3_in2;
+    if (match6_load_copy2) begin
+      \$3603  = merge2_lane2;
     end
     if (rst) begin
       \$3603  = 76'h0000000000000000000;
@@ -23804,9 +25030,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3604  = merge0_lane3;
-    if (match1_load_copy3) begin
-      \$3604  = \$2360 ;
+    \$3604  = merge3_in3;
+    if (match6_load_copy3) begin
+      \$3604  = merge2_lane3;
     end
     if (rst) begin
       \$3604  = 76'h0000000000000000000;
@@ -23814,9 +25040,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3605  = merge0_lane4;
-    if (match1_load_copy4) begin
-      \$3605  = \$2367 ;
+    \$3605  = merge3_in4;
+    if (match6_load_copy4) begin
+      \$3605  = merge2_lane4;
     end
     if (rst) begin
       \$3605  = 76'h0000000000000000000;
@@ -23824,9 +25050,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3606  = merge0_lane5;
-    if (match1_load_copy5) begin
-      \$3606  = \$2374 ;
+    \$3606  = merge3_in5;
+    if (match6_load_copy5) begin
+      \$3606  = merge2_lane5;
     end
     if (rst) begin
       \$3606  = 76'h0000000000000000000;
@@ -23834,9 +25060,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3607  = merge0_lane6;
-    if (match1_load_copy6) begin
-      \$3607  = \$2381 ;
+    \$3607  = merge3_in6;
+    if (match6_load_copy6) begin
+      \$3607  = merge2_lane6;
     end
     if (rst) begin
       \$3607  = 76'h0000000000000000000;
@@ -23844,9 +25070,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3608  = merge0_lane7;
-    if (match1_load_copy7) begin
-      \$3608  = \$2388 ;
+    \$3608  = merge3_in7;
+    if (match6_load_copy7) begin
+      \$3608  = merge2_lane7;
     end
     if (rst) begin
       \$3608  = 76'h0000000000000000000;
@@ -23854,9 +25080,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3609  = merge0_lane8;
-    if (match1_load_copy8) begin
-      \$3609  = \$2395 ;
+    \$3609  = merge3_in8;
+    if (match6_load_copy8) begin
+      \$3609  = merge2_lane8;
     end
     if (rst) begin
       \$3609  = 76'h0000000000000000000;
@@ -23864,9 +25090,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3610  = merge0_lane9;
-    if (match1_load_copy9) begin
-      \$3610  = \$2402 ;
+    \$3610  = merge3_in9;
+    if (match6_load_copy9) begin
+      \$3610  = merge2_lane9;
     end
     if (rst) begin
       \$3610  = 76'h0000000000000000000;
@@ -23874,9 +25100,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3611  = merge0_lane10;
-    if (match1_load_copy10) begin
-      \$3611  = \$2409 ;
+    \$3611  = merge3_in10;
+    if (match6_load_copy10) begin
+      \$3611  = merge2_lane10;
     end
     if (rst) begin
       \$3611  = 76'h0000000000000000000;
@@ -23884,9 +25110,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3612  = merge0_lane11;
-    if (match1_load_copy11) begin
-      \$3612  = \$2416 ;
+    \$3612  = merge3_in11;
+    if (match6_load_copy11) begin
+      \$3612  = merge2_lane11;
     end
     if (rst) begin
       \$3612  = 76'h0000000000000000000;
@@ -23894,9 +25120,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3613  = merge0_lane12;
-    if (match1_load_copy12) begin
-      \$3613  = \$2423 ;
+    \$3613  = merge3_in12;
+    if (match6_load_copy12) begin
+      \$3613  = merge2_lane12;
     end
     if (rst) begin
       \$3613  = 76'h0000000000000000000;
@@ -23904,9 +25130,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3614  = merge0_lane13;
-    if (match1_load_copy13) begin
-      \$3614  = \$2430 ;
+    \$3614  = merge3_in13;
+    if (match6_load_copy13) begin
+      \$3614  = merge2_lane13;
     end
     if (rst) begin
       \$3614  = 76'h0000000000000000000;
@@ -23914,9 +25140,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3615  = merge0_lane14;
-    if (match1_load_copy14) begin
-      \$3615  = \$2437 ;
+    \$3615  = merge3_in14;
+    if (match6_load_copy14) begin
+      \$3615  = merge2_lane14;
     end
     if (rst) begin
       \$3615  = 76'h0000000000000000000;
@@ -23924,9 +25150,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3616  = merge0_lane15;
-    if (match1_load_copy15) begin
-      \$3616  = \$2444 ;
+    \$3616  = merge3_in15;
+    if (match6_load_copy15) begin
+      \$3616  = merge2_lane15;
     end
     if (rst) begin
       \$3616  = 76'h0000000000000000000;
@@ -23934,9 +25160,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3617  = merge0_last;
-    if (match1_load_copy0) begin
-      \$3617  = merge0_in_last;
+    \$3617  = merge3_in_last;
+    if (match6_load_copy0) begin
+      \$3617  = merge2_last;
     end
     if (rst) begin
       \$3617  = 1'h0;
@@ -23944,169 +25170,169 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3618  = merge1_in0;
-    if (match2_load_copy0) begin
-      \$3618  = merge0_lane0;
+    \$3618  = merge3_gt0_0;
+    if (match6_load_copy0) begin
+      \$3618  = \$2576 ;
     end
     if (rst) begin
-      \$3618  = 76'h0000000000000000000;
+      \$3618  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3619  = merge1_in1;
-    if (match2_load_copy1) begin
-      \$3619  = merge0_lane1;
+    \$3619  = merge3_eq0_0;
+    if (match6_load_copy0) begin
+      \$3619  = \$2577 ;
     end
     if (rst) begin
-      \$3619  = 76'h0000000000000000000;
+      \$3619  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3620  = merge1_in2;
-    if (match2_load_copy2) begin
-      \$3620  = merge0_lane2;
+    \$3620  = merge3_gt0_1;
+    if (match6_load_copy0) begin
+      \$3620  = \$2578 ;
     end
     if (rst) begin
-      \$3620  = 76'h0000000000000000000;
+      \$3620  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3621  = merge1_in3;
-    if (match2_load_copy3) begin
-      \$3621  = merge0_lane3;
+    \$3621  = merge3_eq0_1;
+    if (match6_load_copy0) begin
+      \$3621  = \$2579 ;
     end
     if (rst) begin
-      \$3621  = 76'h0000000000000000000;
+      \$3621  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3622  = merge1_in4;
-    if (match2_load_copy4) begin
-      \$3622  = merge0_lane4;
+    \$3622  = merge3_gt0_2;
+    if (match6_load_copy0) begin
+      \$3622  = \$2580 ;
     end
     if (rst) begin
-      \$3622  = 76'h0000000000000000000;
+      \$3622  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3623  = merge1_in5;
-    if (match2_load_copy5) begin
-      \$3623  = merge0_lane5;
+    \$3623  = merge3_eq0_2;
+    if (match6_load_copy0) begin
+      \$3623  = \$2581 ;
     end
     if (rst) begin
-      \$3623  = 76'h0000000000000000000;
+      \$3623  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3624  = merge1_in6;
-    if (match2_load_copy6) begin
-      \$3624  = merge0_lane6;
+    \$3624  = merge3_gt0_3;
+    if (match6_load_copy0) begin
+      \$3624  = \$2582 ;
     end
     if (rst) begin
-      \$3624  = 76'h0000000000000000000;
+      \$3624  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3625  = merge1_in7;
-    if (match2_load_copy7) begin
-      \$3625  = merge0_lane7;
+    \$3625  = merge3_eq0_3;
+    if (match6_load_copy0) begin
+      \$3625  = \$2583 ;
     end
     if (rst) begin
-      \$3625  = 76'h0000000000000000000;
+      \$3625  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3626  = merge1_in8;
-    if (match2_load_copy8) begin
-      \$3626  = merge0_lane8;
+    \$3626  = merge3_gt2_0;
+    if (match6_load_copy2) begin
+      \$3626  = \$2584 ;
     end
     if (rst) begin
-      \$3626  = 76'h0000000000000000000;
+      \$3626  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3627  = merge1_in9;
-    if (match2_load_copy9) begin
-      \$3627  = merge0_lane9;
+    \$3627  = merge3_eq2_0;
+    if (match6_load_copy2) begin
+      \$3627  = \$2585 ;
     end
     if (rst) begin
-      \$3627  = 76'h0000000000000000000;
+      \$3627  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3628  = merge1_in10;
-    if (match2_load_copy10) begin
-      \$3628  = merge0_lane10;
+    \$3628  = merge3_gt2_1;
+    if (match6_load_copy2) begin
+      \$3628  = \$2586 ;
     end
     if (rst) begin
-      \$3628  = 76'h0000000000000000000;
+      \$3628  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3629  = merge1_in11;
-    if (match2_load_copy11) begin
-      \$3629  = merge0_lane11;
+    \$3629  = merge3_eq2_1;
+    if (match6_load_copy2) begin
+      \$3629  = \$2587 ;
     end
     if (rst) begin
-      \$3629  = 76'h0000000000000000000;
+      \$3629  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3630  = merge1_in12;
-    if (match2_load_copy12) begin
-      \$3630  = merge0_lane12;
+    \$3630  = merge3_gt2_2;
+    if (match6_load_copy2) begin
+      \$3630  = \$2588 ;
     end
     if (rst) begin
-      \$3630  = 76'h0000000000000000000;
+      \$3630  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3631  = merge1_in13;
-    if (match2_load_copy13) begin
-      \$3631  = merge0_lane13;
+    \$3631  = merge3_eq2_2;
+    if (match6_load_copy2) begin
+      \$3631  = \$2589 ;
     end
     if (rst) begin
-      \$3631  = 76'h0000000000000000000;
+      \$3631  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3632  = merge1_in14;
-    if (match2_load_copy14) begin
-      \$3632  = merge0_lane14;
+    \$3632  = merge3_gt2_3;
+    if (match6_load_copy2) begin
+      \$3632  = \$2590 ;
     end
     if (rst) begin
-      \$3632  = 76'h0000000000000000000;
+      \$3632  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3633  = merge1_in15;
-    if (match2_load_copy15) begin
-      \$3633  = merge0_lane15;
+    \$3633  = merge3_eq2_3;
+    if (match6_load_copy2) begin
+      \$3633  = \$2591 ;
     end
     if (rst) begin
-      \$3633  = 76'h0000000000000000000;
+      \$3633  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3634  = merge1_in_last;
-    if (match2_load_copy0) begin
-      \$3634  = merge0_last;
+    \$3634  = merge3_gt4_0;
+    if (match6_load_copy4) begin
+      \$3634  = \$2592 ;
     end
     if (rst) begin
       \$3634  = 1'h0;
@@ -24114,9 +25340,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3635  = merge1_gt0_0;
-    if (match2_load_copy0) begin
-      \$3635  = \$2445 ;
+    \$3635  = merge3_eq4_0;
+    if (match6_load_copy4) begin
+      \$3635  = \$2593 ;
     end
     if (rst) begin
       \$3635  = 1'h0;
@@ -24124,9 +25350,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3636  = merge1_eq0_0;
-    if (match2_load_copy0) begin
-      \$3636  = \$2446 ;
+    \$3636  = merge3_gt4_1;
+    if (match6_load_copy4) begin
+      \$3636  = \$2594 ;
     end
     if (rst) begin
       \$3636  = 1'h0;
@@ -24134,9 +25360,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3637  = merge1_gt0_1;
-    if (match2_load_copy0) begin
-      \$3637  = \$2447 ;
+    \$3637  = merge3_eq4_1;
+    if (match6_load_copy4) begin
+      \$3637  = \$2595 ;
     end
     if (rst) begin
       \$3637  = 1'h0;
@@ -24144,9 +25370,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3638  = merge1_eq0_1;
-    if (match2_load_copy0) begin
-      \$3638  = \$2448 ;
+    \$3638  = merge3_gt4_2;
+    if (match6_load_copy4) begin
+      \$3638  = \$2596 ;
     end
     if (rst) begin
       \$3638  = 1'h0;
@@ -24154,9 +25380,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3639  = merge1_gt0_2;
-    if (match2_load_copy0) begin
-      \$3639  = \$2449 ;
+    \$3639  = merge3_eq4_2;
+    if (match6_load_copy4) begin
+      \$3639  = \$2597 ;
     end
     if (rst) begin
       \$3639  = 1'h0;
@@ -24164,9 +25390,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3640  = merge1_eq0_2;
-    if (match2_load_copy0) begin
-      \$3640  = \$2450 ;
+    \$3640  = merge3_gt4_3;
+    if (match6_load_copy4) begin
+      \$3640  = \$2598 ;
     end
     if (rst) begin
       \$3640  = 1'h0;
@@ -24174,9 +25400,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3641  = merge1_gt0_3;
-    if (match2_load_copy0) begin
-      \$3641  = \$2451 ;
+    \$3641  = merge3_eq4_3;
+    if (match6_load_copy4) begin
+      \$3641  = \$2599 ;
     end
     if (rst) begin
       \$3641  = 1'h0;
@@ -24184,9 +25410,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3642  = merge1_eq0_3;
-    if (match2_load_copy0) begin
-      \$3642  = \$2452 ;
+    \$3642  = merge3_gt6_0;
+    if (match6_load_copy6) begin
+      \$3642  = \$2600 ;
     end
     if (rst) begin
       \$3642  = 1'h0;
@@ -24194,9 +25420,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3643  = merge1_gt1_0;
-    if (match2_load_copy1) begin
-      \$3643  = \$2453 ;
+    \$3643  = merge3_eq6_0;
+    if (match6_load_copy6) begin
+      \$3643  = \$2601 ;
     end
     if (rst) begin
       \$3643  = 1'h0;
@@ -24204,9 +25430,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3644  = merge1_eq1_0;
-    if (match2_load_copy1) begin
-      \$3644  = \$2454 ;
+    \$3644  = merge3_gt6_1;
+    if (match6_load_copy6) begin
+      \$3644  = \$2602 ;
     end
     if (rst) begin
       \$3644  = 1'h0;
@@ -24214,9 +25440,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3645  = merge1_gt1_1;
-    if (match2_load_copy1) begin
-      \$3645  = \$2455 ;
+    \$3645  = merge3_eq6_1;
+    if (match6_load_copy6) begin
+      \$3645  = \$2603 ;
     end
     if (rst) begin
       \$3645  = 1'h0;
@@ -24224,9 +25450,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3646  = merge1_eq1_1;
-    if (match2_load_copy1) begin
-      \$3646  = \$2456 ;
+    \$3646  = merge3_gt6_2;
+    if (match6_load_copy6) begin
+      \$3646  = \$2604 ;
     end
     if (rst) begin
       \$3646  = 1'h0;
@@ -24234,9 +25460,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3647  = merge1_gt1_2;
-    if (match2_load_copy1) begin
-      \$3647  = \$2457 ;
+    \$3647  = merge3_eq6_2;
+    if (match6_load_copy6) begin
+      \$3647  = \$2605 ;
     end
     if (rst) begin
       \$3647  = 1'h0;
@@ -24244,9 +25470,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3648  = merge1_eq1_2;
-    if (match2_load_copy1) begin
-      \$3648  = \$2458 ;
+    \$3648  = merge3_gt6_3;
+    if (match6_load_copy6) begin
+      \$3648  = \$2606 ;
     end
     if (rst) begin
       \$3648  = 1'h0;
@@ -24254,9 +25480,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3649  = merge1_gt1_3;
-    if (match2_load_copy1) begin
-      \$3649  = \$2459 ;
+    \$3649  = merge3_eq6_3;
+    if (match6_load_copy6) begin
+      \$3649  = \$2607 ;
     end
     if (rst) begin
       \$3649  = 1'h0;
@@ -24264,9 +25490,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3650  = merge1_eq1_3;
-    if (match2_load_copy1) begin
-      \$3650  = \$2460 ;
+    \$3650  = merge3_gt8_0;
+    if (match6_load_copy8) begin
+      \$3650  = \$2608 ;
     end
     if (rst) begin
       \$3650  = 1'h0;
@@ -24274,9 +25500,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3651  = merge1_gt2_0;
-    if (match2_load_copy2) begin
-      \$3651  = \$2461 ;
+    \$3651  = merge3_eq8_0;
+    if (match6_load_copy8) begin
+      \$3651  = \$2609 ;
     end
     if (rst) begin
       \$3651  = 1'h0;
@@ -24284,9 +25510,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3652  = merge1_eq2_0;
-    if (match2_load_copy2) begin
-      \$3652  = \$2462 ;
+    \$3652  = merge3_gt8_1;
+    if (match6_load_copy8) begin
+      \$3652  = \$2610 ;
     end
     if (rst) begin
       \$3652  = 1'h0;
@@ -24294,9 +25520,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3653  = merge1_gt2_1;
-    if (match2_load_copy2) begin
-      \$3653  = \$2463 ;
+    \$3653  = merge3_eq8_1;
+    if (match6_load_copy8) begin
+      \$3653  = \$2611 ;
     end
     if (rst) begin
       \$3653  = 1'h0;
@@ -24304,9 +25530,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3654  = merge1_eq2_1;
-    if (match2_load_copy2) begin
-      \$3654  = \$2464 ;
+    \$3654  = merge3_gt8_2;
+    if (match6_load_copy8) begin
+      \$3654  = \$2612 ;
     end
     if (rst) begin
       \$3654  = 1'h0;
@@ -24314,9 +25540,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3655  = merge1_gt2_2;
-    if (match2_load_copy2) begin
-      \$3655  = \$2465 ;
+    \$3655  = merge3_eq8_2;
+    if (match6_load_copy8) begin
+      \$3655  = \$2613 ;
     end
     if (rst) begin
       \$3655  = 1'h0;
@@ -24324,9 +25550,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3656  = merge1_eq2_2;
-    if (match2_load_copy2) begin
-      \$3656  = \$2466 ;
+    \$3656  = merge3_gt8_3;
+    if (match6_load_copy8) begin
+      \$3656  = \$2614 ;
     end
     if (rst) begin
       \$3656  = 1'h0;
@@ -24334,9 +25560,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3657  = merge1_gt2_3;
-    if (match2_load_copy2) begin
-      \$3657  = \$2467 ;
+    \$3657  = merge3_eq8_3;
+    if (match6_load_copy8) begin
+      \$3657  = \$2615 ;
     end
     if (rst) begin
       \$3657  = 1'h0;
@@ -24344,9 +25570,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3658  = merge1_eq2_3;
-    if (match2_load_copy2) begin
-      \$3658  = \$2468 ;
+    \$3658  = merge3_gt10_0;
+    if (match6_load_copy10) begin
+      \$3658  = \$2616 ;
     end
     if (rst) begin
       \$3658  = 1'h0;
@@ -24354,9 +25580,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3659  = merge1_gt3_0;
-    if (match2_load_copy3) begin
-      \$3659  = \$2469 ;
+    \$3659  = merge3_eq10_0;
+    if (match6_load_copy10) begin
+      \$3659  = \$2617 ;
     end
     if (rst) begin
       \$3659  = 1'h0;
@@ -24364,9 +25590,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3660  = merge1_eq3_0;
-    if (match2_load_copy3) begin
-      \$3660  = \$2470 ;
+    \$3660  = merge3_gt10_1;
+    if (match6_load_copy10) begin
+      \$3660  = \$2618 ;
     end
     if (rst) begin
       \$3660  = 1'h0;
@@ -24374,9 +25600,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3661  = merge1_gt3_1;
-    if (match2_load_copy3) begin
-      \$3661  = \$2471 ;
+    \$3661  = merge3_eq10_1;
+    if (match6_load_copy10) begin
+      \$3661  = \$2619 ;
     end
     if (rst) begin
       \$3661  = 1'h0;
@@ -24384,9 +25610,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3662  = merge1_eq3_1;
-    if (match2_load_copy3) begin
-      \$3662  = \$2472 ;
+    \$3662  = merge3_gt10_2;
+    if (match6_load_copy10) begin
+      \$3662  = \$2620 ;
     end
     if (rst) begin
       \$3662  = 1'h0;
@@ -24394,9 +25620,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3663  = merge1_gt3_2;
-    if (match2_load_copy3) begin
-      \$3663  = \$2473 ;
+    \$3663  = merge3_eq10_2;
+    if (match6_load_copy10) begin
+      \$3663  = \$2621 ;
     end
     if (rst) begin
       \$3663  = 1'h0;
@@ -24404,9 +25630,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3664  = merge1_eq3_2;
-    if (match2_load_copy3) begin
-      \$3664  = \$2474 ;
+    \$3664  = merge3_gt10_3;
+    if (match6_load_copy10) begin
+      \$3664  = \$2622 ;
     end
     if (rst) begin
       \$3664  = 1'h0;
@@ -24414,9 +25640,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3665  = merge1_gt3_3;
-    if (match2_load_copy3) begin
-      \$3665  = \$2475 ;
+    \$3665  = merge3_eq10_3;
+    if (match6_load_copy10) begin
+      \$3665  = \$2623 ;
     end
     if (rst) begin
       \$3665  = 1'h0;
@@ -24424,9 +25650,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3666  = merge1_eq3_3;
-    if (match2_load_copy3) begin
-      \$3666  = \$2476 ;
+    \$3666  = merge3_gt12_0;
+    if (match6_load_copy12) begin
+      \$3666  = \$2624 ;
     end
     if (rst) begin
       \$3666  = 1'h0;
@@ -24434,9 +25660,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3667  = merge1_gt8_0;
-    if (match2_load_copy8) begin
-      \$3667  = \$2477 ;
+    \$3667  = merge3_eq12_0;
+    if (match6_load_copy12) begin
+      \$3667  = \$2625 ;
     end
     if (rst) begin
       \$3667  = 1'h0;
@@ -24444,9 +25670,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3668  = merge1_eq8_0;
-    if (match2_load_copy8) begin
-      \$3668  = \$2478 ;
+    \$3668  = merge3_gt12_1;
+    if (match6_load_copy12) begin
+      \$3668  = \$2626 ;
     end
     if (rst) begin
       \$3668  = 1'h0;
@@ -24454,9 +25680,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3669  = merge1_gt8_1;
-    if (match2_load_copy8) begin
-      \$3669  = \$2479 ;
+    \$3669  = merge3_eq12_1;
+    if (match6_load_copy12) begin
+      \$3669  = \$2627 ;
     end
     if (rst) begin
       \$3669  = 1'h0;
@@ -24464,9 +25690,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3670  = merge1_eq8_1;
-    if (match2_load_copy8) begin
-      \$3670  = \$2480 ;
+    \$3670  = merge3_gt12_2;
+    if (match6_load_copy12) begin
+      \$3670  = \$2628 ;
     end
     if (rst) begin
       \$3670  = 1'h0;
@@ -24474,9 +25700,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3671  = merge1_gt8_2;
-    if (match2_load_copy8) begin
-      \$3671  = \$2481 ;
+    \$3671  = merge3_eq12_2;
+    if (match6_load_copy12) begin
+      \$3671  = \$2629 ;
     end
     if (rst) begin
       \$3671  = 1'h0;
@@ -24484,9 +25710,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3672  = merge1_eq8_2;
-    if (match2_load_copy8) begin
-      \$3672  = \$2482 ;
+    \$3672  = merge3_gt12_3;
+    if (match6_load_copy12) begin
+      \$3672  = \$2630 ;
     end
     if (rst) begin
       \$3672  = 1'h0;
@@ -24494,9 +25720,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3673  = merge1_gt8_3;
-    if (match2_load_copy8) begin
-      \$3673  = \$2483 ;
+    \$3673  = merge3_eq12_3;
+    if (match6_load_copy12) begin
+      \$3673  = \$2631 ;
     end
     if (rst) begin
       \$3673  = 1'h0;
@@ -24504,9 +25730,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3674  = merge1_eq8_3;
-    if (match2_load_copy8) begin
-      \$3674  = \$2484 ;
+    \$3674  = merge3_gt14_0;
+    if (match6_load_copy14) begin
+      \$3674  = \$2632 ;
     end
     if (rst) begin
       \$3674  = 1'h0;
@@ -24514,9 +25740,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3675  = merge1_gt9_0;
-    if (match2_load_copy9) begin
-      \$3675  = \$2485 ;
+    \$3675  = merge3_eq14_0;
+    if (match6_load_copy14) begin
+      \$3675  = \$2633 ;
     end
     if (rst) begin
       \$3675  = 1'h0;
@@ -24524,9 +25750,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3676  = merge1_eq9_0;
-    if (match2_load_copy9) begin
-      \$3676  = \$2486 ;
+    \$3676  = merge3_gt14_1;
+    if (match6_load_copy14) begin
+      \$3676  = \$2634 ;
     end
     if (rst) begin
       \$3676  = 1'h0;
@@ -24534,9 +25760,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3677  = merge1_gt9_1;
-    if (match2_load_copy9) begin
-      \$3677  = \$2487 ;
+    \$3677  = merge3_eq14_1;
+    if (match6_load_copy14) begin
+      \$3677  = \$2635 ;
     end
     if (rst) begin
       \$3677  = 1'h0;
@@ -24544,9 +25770,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3678  = merge1_eq9_1;
-    if (match2_load_copy9) begin
-      \$3678  = \$2488 ;
+    \$3678  = merge3_gt14_2;
+    if (match6_load_copy14) begin
+      \$3678  = \$2636 ;
     end
     if (rst) begin
       \$3678  = 1'h0;
@@ -24554,9 +25780,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3679  = merge1_gt9_2;
-    if (match2_load_copy9) begin
-      \$3679  = \$2489 ;
+    \$3679  = merge3_eq14_2;
+    if (match6_load_copy14) begin
+      \$3679  = \$2637 ;
     end
     if (rst) begin
       \$3679  = 1'h0;
@@ -24564,9 +25790,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3680  = merge1_eq9_2;
-    if (match2_load_copy9) begin
-      \$3680  = \$2490 ;
+    \$3680  = merge3_gt14_3;
+    if (match6_load_copy14) begin
+      \$3680  = \$2638 ;
     end
     if (rst) begin
       \$3680  = 1'h0;
@@ -24574,9 +25800,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3681  = merge1_gt9_3;
-    if (match2_load_copy9) begin
-      \$3681  = \$2491 ;
+    \$3681  = merge3_eq14_3;
+    if (match6_load_copy14) begin
+      \$3681  = \$2639 ;
     end
     if (rst) begin
       \$3681  = 1'h0;
@@ -24584,169 +25810,169 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3682  = merge1_eq9_3;
-    if (match2_load_copy9) begin
-      \$3682  = \$2492 ;
+    \$3682  = merge3_lane0;
+    if (match7_load_copy0) begin
+      \$3682  = \$2646 ;
     end
     if (rst) begin
-      \$3682  = 1'h0;
+      \$3682  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3683  = merge1_gt10_0;
-    if (match2_load_copy10) begin
-      \$3683  = \$2493 ;
+    \$3683  = merge3_lane1;
+    if (match7_load_copy1) begin
+      \$3683  = \$2653 ;
     end
     if (rst) begin
-      \$3683  = 1'h0;
+      \$3683  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3684  = merge1_eq10_0;
-    if (match2_load_copy10) begin
-      \$3684  = \$2494 ;
+    \$3684  = merge3_lane2;
+    if (match7_load_copy2) begin
+      \$3684  = \$2660 ;
     end
     if (rst) begin
-      \$3684  = 1'h0;
+      \$3684  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3685  = merge1_gt10_1;
-    if (match2_load_copy10) begin
-      \$3685  = \$2495 ;
+    \$3685  = merge3_lane3;
+    if (match7_load_copy3) begin
+      \$3685  = \$2667 ;
     end
     if (rst) begin
-      \$3685  = 1'h0;
+      \$3685  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3686  = merge1_eq10_1;
-    if (match2_load_copy10) begin
-      \$3686  = \$2496 ;
+    \$3686  = merge3_lane4;
+    if (match7_load_copy4) begin
+      \$3686  = \$2674 ;
     end
     if (rst) begin
-      \$3686  = 1'h0;
+      \$3686  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3687  = merge1_gt10_2;
-    if (match2_load_copy10) begin
-      \$3687  = \$2497 ;
+    \$3687  = merge3_lane5;
+    if (match7_load_copy5) begin
+      \$3687  = \$2681 ;
     end
     if (rst) begin
-      \$3687  = 1'h0;
+      \$3687  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3688  = merge1_eq10_2;
-    if (match2_load_copy10) begin
-      \$3688  = \$2498 ;
+    \$3688  = merge3_lane6;
+    if (match7_load_copy6) begin
+      \$3688  = \$2688 ;
     end
     if (rst) begin
-      \$3688  = 1'h0;
+      \$3688  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3689  = merge1_gt10_3;
-    if (match2_load_copy10) begin
-      \$3689  = \$2499 ;
+    \$3689  = merge3_lane7;
+    if (match7_load_copy7) begin
+      \$3689  = \$2695 ;
     end
     if (rst) begin
-      \$3689  = 1'h0;
+      \$3689  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3690  = merge1_eq10_3;
-    if (match2_load_copy10) begin
-      \$3690  = \$2500 ;
+    \$3690  = merge3_lane8;
+    if (match7_load_copy8) begin
+      \$3690  = \$2702 ;
     end
     if (rst) begin
-      \$3690  = 1'h0;
+      \$3690  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3691  = merge1_gt11_0;
-    if (match2_load_copy11) begin
-      \$3691  = \$2501 ;
+    \$3691  = merge3_lane9;
+    if (match7_load_copy9) begin
+      \$3691  = \$2709 ;
     end
     if (rst) begin
-      \$3691  = 1'h0;
+      \$3691  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3692  = merge1_eq11_0;
-    if (match2_load_copy11) begin
-      \$3692  = \$2502 ;
+    \$3692  = merge3_lane10;
+    if (match7_load_copy10) begin
+      \$3692  = \$2716 ;
     end
     if (rst) begin
-      \$3692  = 1'h0;
+      \$3692  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3693  = merge1_gt11_1;
-    if (match2_load_copy11) begin
-      \$3693  = \$2503 ;
+    \$3693  = merge3_lane11;
+    if (match7_load_copy11) begin
+      \$3693  = \$2723 ;
     end
     if (rst) begin
-      \$3693  = 1'h0;
+      \$3693  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3694  = merge1_eq11_1;
-    if (match2_load_copy11) begin
-      \$3694  = \$2504 ;
+    \$3694  = merge3_lane12;
+    if (match7_load_copy12) begin
+      \$3694  = \$2730 ;
     end
     if (rst) begin
-      \$3694  = 1'h0;
+      \$3694  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3695  = merge1_gt11_2;
-    if (match2_load_copy11) begin
-      \$3695  = \$2505 ;
+    \$3695  = merge3_lane13;
+    if (match7_load_copy13) begin
+      \$3695  = \$2737 ;
     end
     if (rst) begin
-      \$3695  = 1'h0;
+      \$3695  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3696  = merge1_eq11_2;
-    if (match2_load_copy11) begin
-      \$3696  = \$2506 ;
+    \$3696  = merge3_lane14;
+    if (match7_load_copy14) begin
+      \$3696  = \$2744 ;
     end
     if (rst) begin
-      \$3696  = 1'h0;
+      \$3696  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3697  = merge1_gt11_3;
-    if (match2_load_copy11) begin
-      \$3697  = \$2507 ;
+    \$3697  = merge3_lane15;
+    if (match7_load_copy15) begin
+      \$3697  = \$2751 ;
     end
     if (rst) begin
-      \$3697  = 1'h0;
+      \$3697  = 76'h0000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3698  = merge1_eq11_3;
-    if (match2_load_copy11) begin
-      \$3698  = \$2508 ;
+    \$3698  = merge3_last;
+    if (match7_load_copy0) begin
+      \$3698  = merge3_in_last;
     end
     if (rst) begin
       \$3698  = 1'h0;
@@ -24754,359 +25980,401 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3699  = merge1_lane0;
-    if (match3_load_copy0) begin
-      \$3699  = \$2515 ;
+    \$3699  = hit;
+    if (match8_load_copy0) begin
+      \$3699 [0] = \$2757 ;
+    end
+    if (match8_load_copy1) begin
+      \$3699 [1] = \$2765 ;
+    end
+    if (match8_load_copy2) begin
+      \$3699 [2] = \$2773 ;
+    end
+    if (match8_load_copy3) begin
+      \$3699 [3] = \$2781 ;
+    end
+    if (match8_load_copy4) begin
+      \$3699 [4] = \$2789 ;
+    end
+    if (match8_load_copy5) begin
+      \$3699 [5] = \$2797 ;
+    end
+    if (match8_load_copy6) begin
+      \$3699 [6] = \$2805 ;
+    end
+    if (match8_load_copy7) begin
+      \$3699 [7] = \$2813 ;
+    end
+    if (match8_load_copy8) begin
+      \$3699 [8] = \$2821 ;
+    end
+    if (match8_load_copy9) begin
+      \$3699 [9] = \$2829 ;
+    end
+    if (match8_load_copy10) begin
+      \$3699 [10] = \$2837 ;
+    end
+    if (match8_load_copy11) begin
+      \$3699 [11] = \$2845 ;
+    end
+    if (match8_load_copy12) begin
+      \$3699 [12] = \$2853 ;
+    end
+    if (match8_load_copy13) begin
+      \$3699 [13] = \$2861 ;
+    end
+    if (match8_load_copy14) begin
+      \$3699 [14] = \$2869 ;
     end
     if (rst) begin
-      \$3699  = 76'h0000000000000000000;
+      \$3699  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3700  = merge1_lane1;
-    if (match3_load_copy1) begin
-      \$3700  = \$2522 ;
+    \$3700  = near0_in_idx;
+    if (match8_load_copy0) begin
+      \$3700  = \$2758 ;
     end
     if (rst) begin
-      \$3700  = 76'h0000000000000000000;
+      \$3700  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3701  = merge1_lane2;
-    if (match3_load_copy2) begin
-      \$3701  = \$2529 ;
+    \$3701  = near0_out_idx;
+    if (match8_load_copy0) begin
+      \$3701  = \$2759 ;
     end
     if (rst) begin
-      \$3701  = 76'h0000000000000000000;
+      \$3701  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3702  = merge1_lane3;
-    if (match3_load_copy3) begin
-      \$3702  = \$2536 ;
+    \$3702  = near1_in_idx;
+    if (match8_load_copy1) begin
+      \$3702  = \$2766 ;
     end
     if (rst) begin
-      \$3702  = 76'h0000000000000000000;
+      \$3702  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3703  = merge1_lane4;
-    if (match3_load_copy4) begin
-      \$3703  = \$2543 ;
+    \$3703  = near1_out_idx;
+    if (match8_load_copy1) begin
+      \$3703  = \$2767 ;
     end
     if (rst) begin
-      \$3703  = 76'h0000000000000000000;
+      \$3703  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3704  = merge1_lane5;
-    if (match3_load_copy5) begin
-      \$3704  = \$2550 ;
+    \$3704  = near2_in_idx;
+    if (match8_load_copy2) begin
+      \$3704  = \$2774 ;
     end
     if (rst) begin
-      \$3704  = 76'h0000000000000000000;
+      \$3704  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3705  = merge1_lane6;
-    if (match3_load_copy6) begin
-      \$3705  = \$2557 ;
+    \$3705  = near2_out_idx;
+    if (match8_load_copy2) begin
+      \$3705  = \$2775 ;
     end
     if (rst) begin
-      \$3705  = 76'h0000000000000000000;
+      \$3705  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3706  = merge1_lane7;
-    if (match3_load_copy7) begin
-      \$3706  = \$2564 ;
+    \$3706  = near3_in_idx;
+    if (match8_load_copy3) begin
+      \$3706  = \$2782 ;
     end
     if (rst) begin
-      \$3706  = 76'h0000000000000000000;
+      \$3706  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3707  = merge1_lane8;
-    if (match3_load_copy8) begin
-      \$3707  = \$2571 ;
+    \$3707  = near3_out_idx;
+    if (match8_load_copy3) begin
+      \$3707  = \$2783 ;
     end
     if (rst) begin
-      \$3707  = 76'h0000000000000000000;
+      \$3707  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3708  = merge1_lane9;
-    if (match3_load_copy9) begin
-      \$3708  = \$2578 ;
+    \$3708  = near4_in_idx;
+    if (match8_load_copy4) begin
+      \$3708  = \$2790 ;
     end
     if (rst) begin
-      \$3708  = 76'h0000000000000000000;
+      \$3708  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3709  = merge1_lane10;
-    if (match3_load_copy10) begin
-      \$3709  = \$2585 ;
+    \$3709  = near4_out_idx;
+    if (match8_load_copy4) begin
+      \$3709  = \$2791 ;
     end
     if (rst) begin
-      \$3709  = 76'h0000000000000000000;
+      \$3709  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3710  = merge1_lane11;
-    if (match3_load_copy11) begin
-      \$3710  = \$2592 ;
+    \$3710  = near5_in_idx;
+    if (match8_load_copy5) begin
+      \$3710  = \$2798 ;
     end
     if (rst) begin
-      \$3710  = 76'h0000000000000000000;
+      \$3710  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3711  = merge1_lane12;
-    if (match3_load_copy12) begin
-      \$3711  = \$2599 ;
+    \$3711  = near5_out_idx;
+    if (match8_load_copy5) begin
+      \$3711  = \$2799 ;
     end
     if (rst) begin
-      \$3711  = 76'h0000000000000000000;
+      \$3711  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3712  = merge1_lane13;
-    if (match3_load_copy13) begin
-      \$3712  = \$2606 ;
+    \$3712  = near6_in_idx;
+    if (match8_load_copy6) begin
+      \$3712  = \$2806 ;
     end
     if (rst) begin
-      \$3712  = 76'h0000000000000000000;
+      \$3712  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3713  = merge1_lane14;
-    if (match3_load_copy14) begin
-      \$3713  = \$2613 ;
+    \$3713  = near6_out_idx;
+    if (match8_load_copy6) begin
+      \$3713  = \$2807 ;
     end
     if (rst) begin
-      \$3713  = 76'h0000000000000000000;
+      \$3713  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3714  = merge1_lane15;
-    if (match3_load_copy15) begin
-      \$3714  = \$2620 ;
+    \$3714  = near7_in_idx;
+    if (match8_load_copy7) begin
+      \$3714  = \$2814 ;
     end
     if (rst) begin
-      \$3714  = 76'h0000000000000000000;
+      \$3714  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3715  = merge1_last;
-    if (match3_load_copy0) begin
-      \$3715  = merge1_in_last;
+    \$3715  = near7_out_idx;
+    if (match8_load_copy7) begin
+      \$3715  = \$2815 ;
     end
     if (rst) begin
-      \$3715  = 1'h0;
+      \$3715  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3716  = merge2_in0;
-    if (match4_load_copy0) begin
-      \$3716  = merge1_lane0;
+    \$3716  = near8_in_idx;
+    if (match8_load_copy8) begin
+      \$3716  = \$2822 ;
     end
     if (rst) begin
-      \$3716  = 76'h0000000000000000000;
+      \$3716  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3717  = merge2_in1;
-    if (match4_load_copy1) begin
-      \$3717  = merge1_lane1;
+    \$3717  = near8_out_idx;
+    if (match8_load_copy8) begin
+      \$3717  = \$2823 ;
     end
     if (rst) begin
-      \$3717  = 76'h0000000000000000000;
+      \$3717  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3718  = merge2_in2;
-    if (match4_load_copy2) begin
-      \$3718  = merge1_lane2;
+    \$3718  = near9_in_idx;
+    if (match8_load_copy9) begin
+      \$3718  = \$2830 ;
     end
     if (rst) begin
-      \$3718  = 76'h0000000000000000000;
+      \$3718  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3719  = merge2_in3;
-    if (match4_load_copy3) begin
-      \$3719  = merge1_lane3;
+    \$3719  = near9_out_idx;
+    if (match8_load_copy9) begin
+      \$3719  = \$2831 ;
     end
     if (rst) begin
-      \$3719  = 76'h0000000000000000000;
+      \$3719  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3720  = merge2_in4;
-    if (match4_load_copy4) begin
-      \$3720  = merge1_lane4;
+    \$3720  = near10_in_idx;
+    if (match8_load_copy10) begin
+      \$3720  = \$2838 ;
     end
     if (rst) begin
-      \$3720  = 76'h0000000000000000000;
+      \$3720  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3721  = merge2_in5;
-    if (match4_load_copy5) begin
-      \$3721  = merge1_lane5;
+    \$3721  = near10_out_idx;
+    if (match8_load_copy10) begin
+      \$3721  = \$2839 ;
     end
     if (rst) begin
-      \$3721  = 76'h0000000000000000000;
+      \$3721  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3722  = merge2_in6;
-    if (match4_load_copy6) begin
-      \$3722  = merge1_lane6;
+    \$3722  = near11_in_idx;
+    if (match8_load_copy11) begin
+      \$3722  = \$2846 ;
     end
     if (rst) begin
-      \$3722  = 76'h0000000000000000000;
+      \$3722  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3723  = merge2_in7;
-    if (match4_load_copy7) begin
-      \$3723  = merge1_lane7;
+    \$3723  = near11_out_idx;
+    if (match8_load_copy11) begin
+      \$3723  = \$2847 ;
     end
     if (rst) begin
-      \$3723  = 76'h0000000000000000000;
+      \$3723  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3724  = merge2_in8;
-    if (match4_load_copy8) begin
-      \$3724  = merge1_lane8;
+    \$3724  = near12_in_idx;
+    if (match8_load_copy12) begin
+      \$3724  = \$2854 ;
     end
     if (rst) begin
-      \$3724  = 76'h0000000000000000000;
+      \$3724  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3725  = merge2_in9;
-    if (match4_load_copy9) begin
-      \$3725  = merge1_lane9;
+    \$3725  = near12_out_idx;
+    if (match8_load_copy12) begin
+      \$3725  = \$2855 ;
     end
     if (rst) begin
-      \$3725  = 76'h0000000000000000000;
+      \$3725  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3726  = merge2_in10;
-    if (match4_load_copy10) begin
-      \$3726  = merge1_lane10;
+    \$3726  = near13_in_idx;
+    if (match8_load_copy13) begin
+      \$3726  = \$2862 ;
     end
     if (rst) begin
-      \$3726  = 76'h0000000000000000000;
+      \$3726  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3727  = merge2_in11;
-    if (match4_load_copy11) begin
-      \$3727  = merge1_lane11;
+    \$3727  = near13_out_idx;
+    if (match8_load_copy13) begin
+      \$3727  = \$2863 ;
     end
     if (rst) begin
-      \$3727  = 76'h0000000000000000000;
+      \$3727  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3728  = merge2_in12;
-    if (match4_load_copy12) begin
-      \$3728  = merge1_lane12;
+    \$3728  = near14_in_idx;
+    if (match8_load_copy14) begin
+      \$3728  = \$2870 ;
     end
     if (rst) begin
-      \$3728  = 76'h0000000000000000000;
+      \$3728  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3729  = merge2_in13;
-    if (match4_load_copy13) begin
-      \$3729  = merge1_lane13;
+    \$3729  = near14_out_idx;
+    if (match8_load_copy14) begin
+      \$3729  = \$2871 ;
     end
     if (rst) begin
-      \$3729  = 76'h0000000000000000000;
+      \$3729  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3730  = merge2_in14;
-    if (match4_load_copy14) begin
-      \$3730  = merge1_lane14;
+    \$3730  = s_last;
+    if (match8_load_copy15) begin
+      \$3730  = merge3_last;
     end
     if (rst) begin
-      \$3730  = 76'h0000000000000000000;
+      \$3730  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3731  = merge2_in15;
-    if (match4_load_copy15) begin
-      \$3731  = merge1_lane15;
+    \$3731  = lane0_takes0;
+    if (match9_load_copy0) begin
+      \$3731  = \$2873 ;
     end
     if (rst) begin
-      \$3731  = 76'h0000000000000000000;
+      \$3731  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3732  = merge2_in_last;
-    if (match4_load_copy0) begin
-      \$3732  = merge1_last;
+    \$3732  = slot0_in_idx;
+    if (match9_load_copy0) begin
+      \$3732  = \$2874 ;
     end
     if (rst) begin
-      \$3732  = 1'h0;
+      \$3732  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3733  = merge2_gt0_0;
-    if (match4_load_copy0) begin
-      \$3733  = \$2621 ;
+    \$3733  = slot0_out_idx;
+    if (match9_load_copy0) begin
+      \$3733  = \$2875 ;
     end
     if (rst) begin
-      \$3733  = 1'h0;
+      \$3733  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3734  = merge2_eq0_0;
-    if (match4_load_copy0) begin
-      \$3734  = \$2622 ;
+    \$3734  = lane0_takes1;
+    if (match9_load_copy1) begin
+      \$3734  = \$2877 ;
     end
     if (rst) begin
       \$3734  = 1'h0;
@@ -25114,9 +26382,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3735  = merge2_gt0_1;
-    if (match4_load_copy0) begin
-      \$3735  = \$2623 ;
+    \$3735  = lane1_takes1;
+    if (match9_load_copy1) begin
+      \$3735  = \$2879 ;
     end
     if (rst) begin
       \$3735  = 1'h0;
@@ -25124,29 +26392,29 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3736  = merge2_eq0_1;
-    if (match4_load_copy0) begin
-      \$3736  = \$2624 ;
+    \$3736  = slot1_in_idx;
+    if (match9_load_copy1) begin
+      \$3736  = \$2880 ;
     end
     if (rst) begin
-      \$3736  = 1'h0;
+      \$3736  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3737  = merge2_gt0_2;
-    if (match4_load_copy0) begin
-      \$3737  = \$2625 ;
+    \$3737  = slot1_out_idx;
+    if (match9_load_copy1) begin
+      \$3737  = \$2881 ;
     end
     if (rst) begin
-      \$3737  = 1'h0;
+      \$3737  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3738  = merge2_eq0_2;
-    if (match4_load_copy0) begin
-      \$3738  = \$2626 ;
+    \$3738  = lane0_takes2;
+    if (match9_load_copy2) begin
+      \$3738  = \$2883 ;
     end
     if (rst) begin
       \$3738  = 1'h0;
@@ -25154,9 +26422,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3739  = merge2_gt0_3;
-    if (match4_load_copy0) begin
-      \$3739  = \$2627 ;
+    \$3739  = lane1_takes2;
+    if (match9_load_copy2) begin
+      \$3739  = \$2885 ;
     end
     if (rst) begin
       \$3739  = 1'h0;
@@ -25164,9 +26432,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3740  = merge2_eq0_3;
-    if (match4_load_copy0) begin
-      \$3740  = \$2628 ;
+    \$3740  = lane2_takes2;
+    if (match9_load_copy2) begin
+      \$3740  = \$2887 ;
     end
     if (rst) begin
       \$3740  = 1'h0;
@@ -25174,29 +26442,29 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3741  = merge2_gt1_0;
-    if (match4_load_copy1) begin
-      \$3741  = \$2629 ;
+    \$3741  = slot2_in_idx;
+    if (match9_load_copy2) begin
+      \$3741  = \$2888 ;
     end
     if (rst) begin
-      \$3741  = 1'h0;
+      \$3741  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3742  = merge2_eq1_0;
-    if (match4_load_copy1) begin
-      \$3742  = \$2630 ;
+    \$3742  = slot2_out_idx;
+    if (match9_load_copy2) begin
+      \$3742  = \$2889 ;
     end
     if (rst) begin
-      \$3742  = 1'h0;
+      \$3742  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3743  = merge2_gt1_1;
-    if (match4_load_copy1) begin
-      \$3743  = \$2631 ;
+    \$3743  = lane0_takes3;
+    if (match9_load_copy3) begin
+      \$3743  = \$2891 ;
     end
     if (rst) begin
       \$3743  = 1'h0;
@@ -25204,9 +26472,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3744  = merge2_eq1_1;
-    if (match4_load_copy1) begin
-      \$3744  = \$2632 ;
+    \$3744  = lane1_takes3;
+    if (match9_load_copy3) begin
+      \$3744  = \$2893 ;
     end
     if (rst) begin
       \$3744  = 1'h0;
@@ -25214,9 +26482,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3745  = merge2_gt1_2;
-    if (match4_load_copy1) begin
-      \$3745  = \$2633 ;
+    \$3745  = lane2_takes3;
+    if (match9_load_copy3) begin
+      \$3745  = \$2895 ;
     end
     if (rst) begin
       \$3745  = 1'h0;
@@ -25224,9 +26492,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3746  = merge2_eq1_2;
-    if (match4_load_copy1) begin
-      \$3746  = \$2634 ;
+    \$3746  = lane3_takes3;
+    if (match9_load_copy3) begin
+      \$3746  = \$2897 ;
     end
     if (rst) begin
       \$3746  = 1'h0;
@@ -25234,29 +26502,29 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3747  = merge2_gt1_3;
-    if (match4_load_copy1) begin
-      \$3747  = \$2635 ;
+    \$3747  = slot3_in_idx;
+    if (match9_load_copy3) begin
+      \$3747  = \$2898 ;
     end
     if (rst) begin
-      \$3747  = 1'h0;
+      \$3747  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3748  = merge2_eq1_3;
-    if (match4_load_copy1) begin
-      \$3748  = \$2636 ;
+    \$3748  = slot3_out_idx;
+    if (match9_load_copy3) begin
+      \$3748  = \$2899 ;
     end
     if (rst) begin
-      \$3748  = 1'h0;
+      \$3748  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3749  = merge2_gt4_0;
-    if (match4_load_copy4) begin
-      \$3749  = \$2637 ;
+    \$3749  = lane0_takes4;
+    if (match9_load_copy4) begin
+      \$3749  = \$2901 ;
     end
     if (rst) begin
       \$3749  = 1'h0;
@@ -25264,9 +26532,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3750  = merge2_eq4_0;
-    if (match4_load_copy4) begin
-      \$3750  = \$2638 ;
+    \$3750  = lane1_takes4;
+    if (match9_load_copy4) begin
+      \$3750  = \$2903 ;
     end
     if (rst) begin
       \$3750  = 1'h0;
@@ -25274,9 +26542,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3751  = merge2_gt4_1;
-    if (match4_load_copy4) begin
-      \$3751  = \$2639 ;
+    \$3751  = lane2_takes4;
+    if (match9_load_copy4) begin
+      \$3751  = \$2905 ;
     end
     if (rst) begin
       \$3751  = 1'h0;
@@ -25284,9 +26552,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3752  = merge2_eq4_1;
-    if (match4_load_copy4) begin
-      \$3752  = \$2640 ;
+    \$3752  = lane3_takes4;
+    if (match9_load_copy4) begin
+      \$3752  = \$2907 ;
     end
     if (rst) begin
       \$3752  = 1'h0;
@@ -25294,9 +26562,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3753  = merge2_gt4_2;
-    if (match4_load_copy4) begin
-      \$3753  = \$2641 ;
+    \$3753  = lane4_takes4;
+    if (match9_load_copy4) begin
+      \$3753  = \$2909 ;
     end
     if (rst) begin
       \$3753  = 1'h0;
@@ -25304,29 +26572,29 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3754  = merge2_eq4_2;
-    if (match4_load_copy4) begin
-      \$3754  = \$2642 ;
+    \$3754  = slot4_in_idx;
+    if (match9_load_copy4) begin
+      \$3754  = \$2910 ;
     end
     if (rst) begin
-      \$3754  = 1'h0;
+      \$3754  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3755  = merge2_gt4_3;
-    if (match4_load_copy4) begin
-      \$3755  = \$2643 ;
+    \$3755  = slot4_out_idx;
+    if (match9_load_copy4) begin
+      \$3755  = \$2911 ;
     end
     if (rst) begin
-      \$3755  = 1'h0;
+      \$3755  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3756  = merge2_eq4_3;
-    if (match4_load_copy4) begin
-      \$3756  = \$2644 ;
+    \$3756  = lane0_takes5;
+    if (match9_load_copy5) begin
+      \$3756  = \$2913 ;
     end
     if (rst) begin
       \$3756  = 1'h0;
@@ -25334,9 +26602,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3757  = merge2_gt5_0;
-    if (match4_load_copy5) begin
-      \$3757  = \$2645 ;
+    \$3757  = lane1_takes5;
+    if (match9_load_copy5) begin
+      \$3757  = \$2915 ;
     end
     if (rst) begin
       \$3757  = 1'h0;
@@ -25344,9 +26612,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3758  = merge2_eq5_0;
-    if (match4_load_copy5) begin
-      \$3758  = \$2646 ;
+    \$3758  = lane2_takes5;
+    if (match9_load_copy5) begin
+      \$3758  = \$2917 ;
     end
     if (rst) begin
       \$3758  = 1'h0;
@@ -25354,9 +26622,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3759  = merge2_gt5_1;
-    if (match4_load_copy5) begin
-      \$3759  = \$2647 ;
+    \$3759  = lane3_takes5;
+    if (match9_load_copy5) begin
+      \$3759  = \$2919 ;
     end
     if (rst) begin
       \$3759  = 1'h0;
@@ -25364,9 +26632,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3760  = merge2_eq5_1;
-    if (match4_load_copy5) begin
-      \$3760  = \$2648 ;
+    \$3760  = lane4_takes5;
+    if (match9_load_copy5) begin
+      \$3760  = \$2921 ;
     end
     if (rst) begin
       \$3760  = 1'h0;
@@ -25374,9 +26642,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3761  = merge2_gt5_2;
-    if (match4_load_copy5) begin
-      \$3761  = \$2649 ;
+    \$3761  = lane5_takes5;
+    if (match9_load_copy5) begin
+      \$3761  = \$2923 ;
     end
     if (rst) begin
       \$3761  = 1'h0;
@@ -25384,29 +26652,29 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3762  = merge2_eq5_2;
-    if (match4_load_copy5) begin
-      \$3762  = \$2650 ;
+    \$3762  = slot5_in_idx;
+    if (match9_load_copy5) begin
+      \$3762  = \$2924 ;
     end
     if (rst) begin
-      \$3762  = 1'h0;
+      \$3762  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3763  = merge2_gt5_3;
-    if (match4_load_copy5) begin
-      \$3763  = \$2651 ;
+    \$3763  = slot5_out_idx;
+    if (match9_load_copy5) begin
+      \$3763  = \$2925 ;
     end
     if (rst) begin
-      \$3763  = 1'h0;
+      \$3763  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3764  = merge2_eq5_3;
-    if (match4_load_copy5) begin
-      \$3764  = \$2652 ;
+    \$3764  = lane0_takes6;
+    if (match9_load_copy6) begin
+      \$3764  = \$2927 ;
     end
     if (rst) begin
       \$3764  = 1'h0;
@@ -25414,9 +26682,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3765  = merge2_gt8_0;
-    if (match4_load_copy8) begin
-      \$3765  = \$2653 ;
+    \$3765  = lane1_takes6;
+    if (match9_load_copy6) begin
+      \$3765  = \$2929 ;
     end
     if (rst) begin
       \$3765  = 1'h0;
@@ -25424,9 +26692,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3766  = merge2_eq8_0;
-    if (match4_load_copy8) begin
-      \$3766  = \$2654 ;
+    \$3766  = lane2_takes6;
+    if (match9_load_copy6) begin
+      \$3766  = \$2931 ;
     end
     if (rst) begin
       \$3766  = 1'h0;
@@ -25434,9 +26702,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3767  = merge2_gt8_1;
-    if (match4_load_copy8) begin
-      \$3767  = \$2655 ;
+    \$3767  = lane3_takes6;
+    if (match9_load_copy6) begin
+      \$3767  = \$2933 ;
     end
     if (rst) begin
       \$3767  = 1'h0;
@@ -25444,9 +26712,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3768  = merge2_eq8_1;
-    if (match4_load_copy8) begin
-      \$3768  = \$2656 ;
+    \$3768  = lane4_takes6;
+    if (match9_load_copy6) begin
+      \$3768  = \$2935 ;
     end
     if (rst) begin
       \$3768  = 1'h0;
@@ -25454,9 +26722,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3769  = merge2_gt8_2;
-    if (match4_load_copy8) begin
-      \$3769  = \$2657 ;
+    \$3769  = lane5_takes6;
+    if (match9_load_copy6) begin
+      \$3769  = \$2937 ;
     end
     if (rst) begin
       \$3769  = 1'h0;
@@ -25464,9 +26732,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3770  = merge2_eq8_2;
-    if (match4_load_copy8) begin
-      \$3770  = \$2658 ;
+    \$3770  = lane6_takes6;
+    if (match9_load_copy6) begin
+      \$3770  = \$2939 ;
     end
     if (rst) begin
       \$3770  = 1'h0;
@@ -25474,29 +26742,29 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3771  = merge2_gt8_3;
-    if (match4_load_copy8) begin
-      \$3771  = \$2659 ;
+    \$3771  = slot6_in_idx;
+    if (match9_load_copy6) begin
+      \$3771  = \$2940 ;
     end
     if (rst) begin
-      \$3771  = 1'h0;
+      \$3771  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3772  = merge2_eq8_3;
-    if (match4_load_copy8) begin
-      \$3772  = \$2660 ;
+    \$3772  = slot6_out_idx;
+    if (match9_load_copy6) begin
+      \$3772  = \$2941 ;
     end
     if (rst) begin
-      \$3772  = 1'h0;
+      \$3772  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3773  = merge2_gt9_0;
-    if (match4_load_copy9) begin
-      \$3773  = \$2661 ;
+    \$3773  = lane0_takes7;
+    if (match9_load_copy7) begin
+      \$3773  = \$2943 ;
     end
     if (rst) begin
       \$3773  = 1'h0;
@@ -25504,9 +26772,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3774  = merge2_eq9_0;
-    if (match4_load_copy9) begin
-      \$3774  = \$2662 ;
+    \$3774  = lane1_takes7;
+    if (match9_load_copy7) begin
+      \$3774  = \$2945 ;
     end
     if (rst) begin
       \$3774  = 1'h0;
@@ -25514,9 +26782,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3775  = merge2_gt9_1;
-    if (match4_load_copy9) begin
-      \$3775  = \$2663 ;
+    \$3775  = lane2_takes7;
+    if (match9_load_copy7) begin
+      \$3775  = \$2947 ;
     end
     if (rst) begin
       \$3775  = 1'h0;
@@ -25524,9 +26792,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3776  = merge2_eq9_1;
-    if (match4_load_copy9) begin
-      \$3776  = \$2664 ;
+    \$3776  = lane3_takes7;
+    if (match9_load_copy7) begin
+      \$3776  = \$2949 ;
     end
     if (rst) begin
       \$3776  = 1'h0;
@@ -25534,9 +26802,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3777  = merge2_gt9_2;
-    if (match4_load_copy9) begin
-      \$3777  = \$2665 ;
+    \$3777  = lane4_takes7;
+    if (match9_load_copy7) begin
+      \$3777  = \$2951 ;
     end
     if (rst) begin
       \$3777  = 1'h0;
@@ -25544,9 +26812,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3778  = merge2_eq9_2;
-    if (match4_load_copy9) begin
-      \$3778  = \$2666 ;
+    \$3778  = lane5_takes7;
+    if (match9_load_copy7) begin
+      \$3778  = \$2953 ;
     end
     if (rst) begin
       \$3778  = 1'h0;
@@ -25554,9 +26822,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3779  = merge2_gt9_3;
-    if (match4_load_copy9) begin
-      \$3779  = \$2667 ;
+    \$3779  = lane6_takes7;
+    if (match9_load_copy7) begin
+      \$3779  = \$2955 ;
     end
     if (rst) begin
       \$3779  = 1'h0;
@@ -25564,9 +26832,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3780  = merge2_eq9_3;
-    if (match4_load_copy9) begin
-      \$3780  = \$2668 ;
+    \$3780  = lane7_takes7;
+    if (match9_load_copy7) begin
+      \$3780  = \$2957 ;
     end
     if (rst) begin
       \$3780  = 1'h0;
@@ -25574,39 +26842,46 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3781  = merge2_gt12_0;
-    if (match4_load_copy12) begin
-      \$3781  = \$2669 ;
+    \$3781  = slot7_in_idx;
+    if (match9_load_copy7) begin
+      \$3781  = \$2958 ;
     end
     if (rst) begin
-      \$3781  = 1'h0;
+      \$3781  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3782  = merge2_eq12_0;
-    if (match4_load_copy12) begin
-      \$3782  = \$2670 ;
+    \$3782  = slot7_out_idx;
+    if (match9_load_copy7) begin
+      \$3782  = \$2959 ;
     end
     if (rst) begin
-      \$3782  = 1'h0;
+      \$3782  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3783  = merge2_gt12_1;
-    if (match4_load_copy12) begin
-      \$3783  = \$2671 ;
+    \$3783  = \$signal$166 ;
+    if (match9_load_copy8) begin
+      \$3783 [0] = \$2961 ;
+      \$3783 [1] = \$2963 ;
+      \$3783 [2] = \$2965 ;
+      \$3783 [3] = \$2967 ;
+      \$3783 [4] = \$2969 ;
+      \$3783 [5] = \$2971 ;
+      \$3783 [6] = \$2973 ;
+      \$3783 [7] = \$2975 ;
     end
     if (rst) begin
-      \$3783  = 1'h0;
+      \$3783  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3784  = merge2_eq12_1;
-    if (match4_load_copy12) begin
-      \$3784  = \$2672 ;
+    \$3784  = \$signal$167 ;
+    if (match9_load_copy8) begin
+      \$3784  = s_last;
     end
     if (rst) begin
       \$3784  = 1'h0;
@@ -25614,9 +26889,9 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3785  = merge2_gt12_2;
-    if (match4_load_copy12) begin
-      \$3785  = \$2673 ;
+    \$3785  = \$signal$171 ;
+    if (match9_load_copy8) begin
+      \$3785  = \$2985 ;
     end
     if (rst) begin
       \$3785  = 1'h0;
@@ -25624,2915 +26899,46 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3786  = merge2_eq12_2;
-    if (match4_load_copy12) begin
-      \$3786  = \$2674 ;
-    end
+    \$3786  = room_next;
     if (rst) begin
-      \$3786  = 1'h0;
+      \$3786  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3787  = merge2_gt12_3;
-    if (match4_load_copy12) begin
-      \$3787  = \$2675 ;
+    \$3787  = pairs_skid;
+    if (\$2987 ) begin
+      \$3787  = \packed ;
     end
     if (rst) begin
-      \$3787  = 1'h0;
+      \$3787  = 201'h000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3788  = merge2_eq12_3;
-    if (match4_load_copy12) begin
-      \$3788  = \$2676 ;
+    \$3788  = pairs__payload;
+    if (\$2988 ) begin
+      if (pairs__ready) begin
+        \$3788  = pairs_skid;
+      end
+    end else if (\$2993 ) begin
+      \$3788  = \packed ;
     end
     if (rst) begin
-      \$3788  = 1'h0;
+      \$3788  = 201'h000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3789  = merge2_gt13_0;
-    if (match4_load_copy13) begin
-      \$3789  = \$2677 ;
+    \$3789  = pairs_valid;
+    if (\$2988 ) begin
+    end else if (\$2993 ) begin
+      \$3789  = 1'h1;
+    end else if (pairs__ready) begin
+      \$3789  = 1'h0;
     end
     if (rst) begin
       \$3789  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3790  = merge2_eq13_0;
-    if (match4_load_copy13) begin
-      \$3790  = \$2678 ;
-    end
-    if (rst) begin
-      \$3790  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3791  = merge2_gt13_1;
-    if (match4_load_copy13) begin
-      \$3791  = \$2679 ;
-    end
-    if (rst) begin
-      \$3791  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3792  = merge2_eq13_1;
-    if (match4_load_copy13) begin
-      \$3792  = \$2680 ;
-    end
-    if (rst) begin
-      \$3792  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3793  = merge2_gt13_2;
-    if (match4_load_copy13) begin
-      \$3793  = \$2681 ;
-    end
-    if (rst) begin
-      \$3793  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3794  = merge2_eq13_2;
-    if (match4_load_copy13) begin
-      \$3794  = \$2682 ;
-    end
-    if (rst) begin
-      \$3794  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3795  = merge2_gt13_3;
-    if (match4_load_copy13) begin
-      \$3795  = \$2683 ;
-    end
-    if (rst) begin
-      \$3795  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3796  = merge2_eq13_3;
-    if (match4_load_copy13) begin
-      \$3796  = \$2684 ;
-    end
-    if (rst) begin
-      \$3796  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3797  = merge2_lane0;
-    if (match5_load_copy0) begin
-      \$3797  = \$2691 ;
-    end
-    if (rst) begin
-      \$3797  = 76'h0000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3798  = merge2_lane1;
-    if (match5_load_copy1) begin
-      \$3798  = \$2698 ;
-    end
-    if (rst) begin
-      \$3798  = 76'h0000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3799  = merge2_lane2;
-    if (match5_load_copy2) begin
-      \$3799  = \$2705 ;
-    end
-    if (rst) begin
-      \$3799  = 76'h0000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3800  = merge2_lane3;
-    if (match5_load_copy3) begin
-      \$3800  = \$2712 ;
-    end
-    if (rst) begin
-      \$3800  = 76'h0000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3801  = merge2_lane4;
-    if (match5_load_copy4) begin
-      \$3801  = \$2719 ;
-    end
-    if (rst) begin
-      \$3801  = 76'h0000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3802  = merge2_lane5;
-    if (match5_load_copy5) begin
-      \$3802  = \$2726 ;
-    end
-    if (rst) begin
-      \$3802  = 76'h0000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3803  = merge2_lane6;
-    if (match5_load_copy6) begin
-      \$3803  = \$2733 ;
-    end
-    if (rst) begin
-      \$3803  = 76'h0000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3804  = merge2_lane7;
-    if (match5_load_copy7) begin
-      \$3804  = \$2740 ;
-    end
-    if (rst) begin
-      \$3804  = 76'h0000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3805  = merge2_lane8;
-    if (match5_load_copy8) begin
-      \$3805  = \$2747 ;
-    end
-    if (rst) begin
-      \$3805  = 76'h0000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3806  = merge2_lane9;
-    if (match5_load_copy9) begin
-      \$3806  = \$2754 ;
-    end
-    if (rst) begin
-      \$3806  = 76'h0000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3807  = merge2_lane10;
-    if (match5_load_copy10) begin
-      \$3807  = \$2761 ;
-    end
-    if (rst) begin
-      \$3807  = 76'h0000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3808  = merge2_lane11;
-    if (match5_load_copy11) begin
-      \$3808  = \$2768 ;
-    end
-    if (rst) begin
-      \$3808  = 76'h0000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3809  = merge2_lane12;
-    if (match5_load_copy12) begin
-      \$3809  = \$2775 ;
-    end
-    if (rst) begin
-      \$3809  = 76'h0000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3810  = merge2_lane13;
-    if (match5_load_copy13) begin
-      \$3810  = \$2782 ;
-    end
-    if (rst) begin
-      \$3810  = 76'h0000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3811  = merge2_lane14;
-    if (match5_load_copy14) begin
-      \$3811  = \$2789 ;
-    end
-    if (rst) begin
-      \$3811  = 76'h0000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3812  = merge2_lane15;
-    if (match5_load_copy15) begin
-      \$3812  = \$2796 ;
-    end
-    if (rst) begin
-      \$3812  = 76'h0000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3813  = merge2_last;
-    if (match5_load_copy0) begin
-      \$3813  = merge2_in_last;
-    end
-    if (rst) begin
-      \$3813  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3814  = merge3_in0;
-    if (match6_load_copy0) begin
-      \$3814  = merge2_lane0;
-    end
-    if (rst) begin
-      \$3814  = 76'h0000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3815  = merge3_in1;
-    if (match6_load_copy1) begin
-      \$3815  = merge2_lane1;
-    end
-    if (rst) begin
-      \$3815  = 76'h0000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3816  = merge3_in2;
-    if (match6_load_copy2) begin
-      \$3816  = merge2_lane2;
-    end
-    if (rst) begin
-      \$3816  = 76'h0000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3817  = merge3_in3;
-    if (match6_load_copy3) begin
-      \$3817  = merge2_lane3;
-    end
-    if (rst) begin
-      \$3817  = 76'h0000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3818  = merge3_in4;
-    if (match6_load_copy4) begin
-      \$3818  = merge2_lane4;
-    end
-    if (rst) begin
-      \$3818  = 76'h0000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3819  = merge3_in5;
-    if (match6_load_copy5) begin
-      \$3819  = merge2_lane5;
-    end
-    if (rst) begin
-      \$3819  = 76'h0000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3820  = merge3_in6;
-    if (match6_load_copy6) begin
-      \$3820  = merge2_lane6;
-    end
-    if (rst) begin
-      \$3820  = 76'h0000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3821  = merge3_in7;
-    if (match6_load_copy7) begin
-      \$3821  = merge2_lane7;
-    end
-    if (rst) begin
-      \$3821  = 76'h0000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3822  = merge3_in8;
-    if (match6_load_copy8) begin
-      \$3822  = merge2_lane8;
-    end
-    if (rst) begin
-      \$3822  = 76'h0000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3823  = merge3_in9;
-    if (match6_load_copy9) begin
-      \$3823  = merge2_lane9;
-    end
-    if (rst) begin
-      \$3823  = 76'h0000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3824  = merge3_in10;
-    if (match6_load_copy10) begin
-      \$3824  = merge2_lane10;
-    end
-    if (rst) begin
-      \$3824  = 76'h0000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3825  = merge3_in11;
-    if (match6_load_copy11) begin
-      \$3825  = merge2_lane11;
-    end
-    if (rst) begin
-      \$3825  = 76'h0000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3826  = merge3_in12;
-    if (match6_load_copy12) begin
-      \$3826  = merge2_lane12;
-    end
-    if (rst) begin
-      \$3826  = 76'h0000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3827  = merge3_in13;
-    if (match6_load_copy13) begin
-      \$3827  = merge2_lane13;
-    end
-    if (rst) begin
-      \$3827  = 76'h0000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3828  = merge3_in14;
-    if (match6_load_copy14) begin
-      \$3828  = merge2_lane14;
-    end
-    if (rst) begin
-      \$3828  = 76'h0000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3829  = merge3_in15;
-    if (match6_load_copy15) begin
-      \$3829  = merge2_lane15;
-    end
-    if (rst) begin
-      \$3829  = 76'h0000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3830  = merge3_in_last;
-    if (match6_load_copy0) begin
-      \$3830  = merge2_last;
-    end
-    if (rst) begin
-      \$3830  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3831  = merge3_gt0_0;
-    if (match6_load_copy0) begin
-      \$3831  = \$2797 ;
-    end
-    if (rst) begin
-      \$3831  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3832  = merge3_eq0_0;
-    if (match6_load_copy0) begin
-      \$3832  = \$2798 ;
-    end
-    if (rst) begin
-      \$3832  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3833  = merge3_gt0_1;
-    if (match6_load_copy0) begin
-      \$3833  = \$2799 ;
-    end
-    if (rst) begin
-      \$3833  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3834  = merge3_eq0_1;
-    if (match6_load_copy0) begin
-      \$3834  = \$2800 ;
-    end
-    if (rst) begin
-      \$3834  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3835  = merge3_gt0_2;
-    if (match6_load_copy0) begin
-      \$3835  = \$2801 ;
-    end
-    if (rst) begin
-      \$3835  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3836  = merge3_eq0_2;
-    if (match6_load_copy0) begin
-      \$3836  = \$2802 ;
-    end
-    if (rst) begin
-      \$3836  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3837  = merge3_gt0_3;
-    if (match6_load_copy0) begin
-      \$3837  = \$2803 ;
-    end
-    if (rst) begin
-      \$3837  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3838  = merge3_eq0_3;
-    if (match6_load_copy0) begin
-      \$3838  = \$2804 ;
-    end
-    if (rst) begin
-      \$3838  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3839  = merge3_gt2_0;
-    if (match6_load_copy2) begin
-      \$3839  = \$2805 ;
-    end
-    if (rst) begin
-      \$3839  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3840  = merge3_eq2_0;
-    if (match6_load_copy2) begin
-      \$3840  = \$2806 ;
-    end
-    if (rst) begin
-      \$3840  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3841  = merge3_gt2_1;
-    if (match6_load_copy2) begin
-      \$3841  = \$2807 ;
-    end
-    if (rst) begin
-      \$3841  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3842  = merge3_eq2_1;
-    if (match6_load_copy2) begin
-      \$3842  = \$2808 ;
-    end
-    if (rst) begin
-      \$3842  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3843  = merge3_gt2_2;
-    if (match6_load_copy2) begin
-      \$3843  = \$2809 ;
-    end
-    if (rst) begin
-      \$3843  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3844  = merge3_eq2_2;
-    if (match6_load_copy2) begin
-      \$3844  = \$2810 ;
-    end
-    if (rst) begin
-      \$3844  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3845  = merge3_gt2_3;
-    if (match6_load_copy2) begin
-      \$3845  = \$2811 ;
-    end
-    if (rst) begin
-      \$3845  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3846  = merge3_eq2_3;
-    if (match6_load_copy2) begin
-      \$3846  = \$2812 ;
-    end
-    if (rst) begin
-      \$3846  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3847  = merge3_gt4_0;
-    if (match6_load_copy4) begin
-      \$3847  = \$2813 ;
-    end
-    if (rst) begin
-      \$3847  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3848  = merge3_eq4_0;
-    if (match6_load_copy4) begin
-      \$3848  = \$2814 ;
-    end
-    if (rst) begin
-      \$3848  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3849  = merge3_gt4_1;
-    if (match6_load_copy4) begin
-      \$3849  = \$2815 ;
-    end
-    if (rst) begin
-      \$3849  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3850  = merge3_eq4_1;
-    if (match6_load_copy4) begin
-      \$3850  = \$2816 ;
-    end
-    if (rst) begin
-      \$3850  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3851  = merge3_gt4_2;
-    if (match6_load_copy4) begin
-      \$3851  = \$2817 ;
-    end
-    if (rst) begin
-      \$3851  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3852  = merge3_eq4_2;
-    if (match6_load_copy4) begin
-      \$3852  = \$2818 ;
-    end
-    if (rst) begin
-      \$3852  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3853  = merge3_gt4_3;
-    if (match6_load_copy4) begin
-      \$3853  = \$2819 ;
-    end
-    if (rst) begin
-      \$3853  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3854  = merge3_eq4_3;
-    if (match6_load_copy4) begin
-      \$3854  = \$2820 ;
-    end
-    if (rst) begin
-      \$3854  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3855  = merge3_gt6_0;
-    if (match6_load_copy6) begin
-      \$3855  = \$2821 ;
-    end
-    if (rst) begin
-      \$3855  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3856  = merge3_eq6_0;
-    if (match6_load_copy6) begin
-      \$3856  = \$2822 ;
-    end
-    if (rst) begin
-      \$3856  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3857  = merge3_gt6_1;
-    if (match6_load_copy6) begin
-      \$3857  = \$2823 ;
-    end
-    if (rst) begin
-      \$3857  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3858  = merge3_eq6_1;
-    if (match6_load_copy6) begin
-      \$3858  = \$2824 ;
-    end
-    if (rst) begin
-      \$3858  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3859  = merge3_gt6_2;
-    if (match6_load_copy6) begin
-      \$3859  = \$2825 ;
-    end
-    if (rst) begin
-      \$3859  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3860  = merge3_eq6_2;
-    if (match6_load_copy6) begin
-      \$3860  = \$2826 ;
-    end
-    if (rst) begin
-      \$3860  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3861  = merge3_gt6_3;
-    if (match6_load_copy6) begin
-      \$3861  = \$2827 ;
-    end
-    if (rst) begin
-      \$3861  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3862  = merge3_eq6_3;
-    if (match6_load_copy6) begin
-      \$3862  = \$2828 ;
-    end
-    if (rst) begin
-      \$3862  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3863  = merge3_gt8_0;
-    if (match6_load_copy8) begin
-      \$3863  = \$2829 ;
-    end
-    if (rst) begin
-      \$3863  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3864  = merge3_eq8_0;
-    if (match6_load_copy8) begin
-      \$3864  = \$2830 ;
-    end
-    if (rst) begin
-      \$3864  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3865  = merge3_gt8_1;
-    if (match6_load_copy8) begin
-      \$3865  = \$2831 ;
-    end
-    if (rst) begin
-      \$3865  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3866  = merge3_eq8_1;
-    if (match6_load_copy8) begin
-      \$3866  = \$2832 ;
-    end
-    if (rst) begin
-      \$3866  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3867  = merge3_gt8_2;
-    if (match6_load_copy8) begin
-      \$3867  = \$2833 ;
-    end
-    if (rst) begin
-      \$3867  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3868  = merge3_eq8_2;
-    if (match6_load_copy8) begin
-      \$3868  = \$2834 ;
-    end
-    if (rst) begin
-      \$3868  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3869  = merge3_gt8_3;
-    if (match6_load_copy8) begin
-      \$3869  = \$2835 ;
-    end
-    if (rst) begin
-      \$3869  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3870  = merge3_eq8_3;
-    if (match6_load_copy8) begin
-      \$3870  = \$2836 ;
-    end
-    if (rst) begin
-      \$3870  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3871  = merge3_gt10_0;
-    if (match6_load_copy10) begin
-      \$3871  = \$2837 ;
-    end
-    if (rst) begin
-      \$3871  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3872  = merge3_eq10_0;
-    if (match6_load_copy10) begin
-      \$3872  = \$2838 ;
-    end
-    if (rst) begin
-      \$3872  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3873  = merge3_gt10_1;
-    if (match6_load_copy10) begin
-      \$3873  = \$2839 ;
-    end
-    if (rst) begin
-      \$3873  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3874  = merge3_eq10_1;
-    if (match6_load_copy10) begin
-      \$3874  = \$2840 ;
-    end
-    if (rst) begin
-      \$3874  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3875  = merge3_gt10_2;
-    if (match6_load_copy10) begin
-      \$3875  = \$2841 ;
-    end
-    if (rst) begin
-      \$3875  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3876  = merge3_eq10_2;
-    if (match6_load_copy10) begin
-      \$3876  = \$2842 ;
-    end
-    if (rst) begin
-      \$3876  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3877  = merge3_gt10_3;
-    if (match6_load_copy10) begin
-      \$3877  = \$2843 ;
-    end
-    if (rst) begin
-      \$3877  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3878  = merge3_eq10_3;
-    if (match6_load_copy10) begin
-      \$3878  = \$2844 ;
-    end
-    if (rst) begin
-      \$3878  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3879  = merge3_gt12_0;
-    if (match6_load_copy12) begin
-      \$3879  = \$2845 ;
-    end
-    if (rst) begin
-      \$3879  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3880  = merge3_eq12_0;
-    if (match6_load_copy12) begin
-      \$3880  = \$2846 ;
-    end
-    if (rst) begin
-      \$3880  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3881  = merge3_gt12_1;
-    if (match6_load_copy12) begin
-      \$3881  = \$2847 ;
-    end
-    if (rst) begin
-      \$3881  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3882  = merge3_eq12_1;
-    if (match6_load_copy12) begin
-      \$3882  = \$2848 ;
-    end
-    if (rst) begin
-      \$3882  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3883  = merge3_gt12_2;
-    if (match6_load_copy12) begin
-      \$3883  = \$2849 ;
-    end
-    if (rst) begin
-      \$3883  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3884  = merge3_eq12_2;
-    if (match6_load_copy12) begin
-      \$3884  = \$2850 ;
-    end
-    if (rst) begin
-      \$3884  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3885  = merge3_gt12_3;
-    if (match6_load_copy12) begin
-      \$3885  = \$2851 ;
-    end
-    if (rst) begin
-      \$3885  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3886  = merge3_eq12_3;
-    if (match6_load_copy12) begin
-      \$3886  = \$2852 ;
-    end
-    if (rst) begin
-      \$3886  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3887  = merge3_gt14_0;
-    if (match6_load_copy14) begin
-      \$3887  = \$2853 ;
-    end
-    if (rst) begin
-      \$3887  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3888  = merge3_eq14_0;
-    if (match6_load_copy14) begin
-      \$3888  = \$2854 ;
-    end
-    if (rst) begin
-      \$3888  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3889  = merge3_gt14_1;
-    if (match6_load_copy14) begin
-      \$3889  = \$2855 ;
-    end
-    if (rst) begin
-      \$3889  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3890  = merge3_eq14_1;
-    if (match6_load_copy14) begin
-      \$3890  = \$2856 ;
-    end
-    if (rst) begin
-      \$3890  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3891  = merge3_gt14_2;
-    if (match6_load_copy14) begin
-      \$3891  = \$2857 ;
-    end
-    if (rst) begin
-      \$3891  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3892  = merge3_eq14_2;
-    if (match6_load_copy14) begin
-      \$3892  = \$2858 ;
-    end
-    if (rst) begin
-      \$3892  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3893  = merge3_gt14_3;
-    if (match6_load_copy14) begin
-      \$3893  = \$2859 ;
-    end
-    if (rst) begin
-      \$3893  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3894  = merge3_eq14_3;
-    if (match6_load_copy14) begin
-      \$3894  = \$2860 ;
-    end
-    if (rst) begin
-      \$3894  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3895  = merge3_lane0;
-    if (match7_load_copy0) begin
-      \$3895  = \$2867 ;
-    end
-    if (rst) begin
-      \$3895  = 76'h0000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3896  = merge3_lane1;
-    if (match7_load_copy1) begin
-      \$3896  = \$2874 ;
-    end
-    if (rst) begin
-      \$3896  = 76'h0000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3897  = merge3_lane2;
-    if (match7_load_copy2) begin
-      \$3897  = \$2881 ;
-    end
-    if (rst) begin
-      \$3897  = 76'h0000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3898  = merge3_lane3;
-    if (match7_load_copy3) begin
-      \$3898  = \$2888 ;
-    end
-    if (rst) begin
-      \$3898  = 76'h0000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3899  = merge3_lane4;
-    if (match7_load_copy4) begin
-      \$3899  = \$2895 ;
-    end
-    if (rst) begin
-      \$3899  = 76'h0000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3900  = merge3_lane5;
-    if (match7_load_copy5) begin
-      \$3900  = \$2902 ;
-    end
-    if (rst) begin
-      \$3900  = 76'h0000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3901  = merge3_lane6;
-    if (match7_load_copy6) begin
-      \$3901  = \$2909 ;
-    end
-    if (rst) begin
-      \$3901  = 76'h0000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3902  = merge3_lane7;
-    if (match7_load_copy7) begin
-      \$3902  = \$2916 ;
-    end
-    if (rst) begin
-      \$3902  = 76'h0000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3903  = merge3_lane8;
-    if (match7_load_copy8) begin
-      \$3903  = \$2923 ;
-    end
-    if (rst) begin
-      \$3903  = 76'h0000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3904  = merge3_lane9;
-    if (match7_load_copy9) begin
-      \$3904  = \$2930 ;
-    end
-    if (rst) begin
-      \$3904  = 76'h0000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3905  = merge3_lane10;
-    if (match7_load_copy10) begin
-      \$3905  = \$2937 ;
-    end
-    if (rst) begin
-      \$3905  = 76'h0000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3906  = merge3_lane11;
-    if (match7_load_copy11) begin
-      \$3906  = \$2944 ;
-    end
-    if (rst) begin
-      \$3906  = 76'h0000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3907  = merge3_lane12;
-    if (match7_load_copy12) begin
-      \$3907  = \$2951 ;
-    end
-    if (rst) begin
-      \$3907  = 76'h0000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3908  = merge3_lane13;
-    if (match7_load_copy13) begin
-      \$3908  = \$2958 ;
-    end
-    if (rst) begin
-      \$3908  = 76'h0000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3909  = merge3_lane14;
-    if (match7_load_copy14) begin
-      \$3909  = \$2965 ;
-    end
-    if (rst) begin
-      \$3909  = 76'h0000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3910  = merge3_lane15;
-    if (match7_load_copy15) begin
-      \$3910  = \$2972 ;
-    end
-    if (rst) begin
-      \$3910  = 76'h0000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3911  = merge3_last;
-    if (match7_load_copy0) begin
-      \$3911  = merge3_in_last;
-    end
-    if (rst) begin
-      \$3911  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3912  = \$signal$23 ;
-    if (match8_load_copy0) begin
-      \$3912 [0] = \$2978 ;
-    end
-    if (match8_load_copy1) begin
-      \$3912 [1] = \$2986 ;
-    end
-    if (match8_load_copy2) begin
-      \$3912 [2] = \$2994 ;
-    end
-    if (match8_load_copy3) begin
-      \$3912 [3] = \$3002 ;
-    end
-    if (match8_load_copy4) begin
-      \$3912 [4] = \$3010 ;
-    end
-    if (match8_load_copy5) begin
-      \$3912 [5] = \$3018 ;
-    end
-    if (match8_load_copy6) begin
-      \$3912 [6] = \$3026 ;
-    end
-    if (match8_load_copy7) begin
-      \$3912 [7] = \$3034 ;
-    end
-    if (match8_load_copy8) begin
-      \$3912 [8] = \$3042 ;
-    end
-    if (match8_load_copy9) begin
-      \$3912 [9] = \$3050 ;
-    end
-    if (match8_load_copy10) begin
-      \$3912 [10] = \$3058 ;
-    end
-    if (match8_load_copy11) begin
-      \$3912 [11] = \$3066 ;
-    end
-    if (match8_load_copy12) begin
-      \$3912 [12] = \$3074 ;
-    end
-    if (match8_load_copy13) begin
-      \$3912 [13] = \$3082 ;
-    end
-    if (match8_load_copy14) begin
-      \$3912 [14] = \$3090 ;
-    end
-    if (rst) begin
-      \$3912  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3913  = near0_in_idx;
-    if (match8_load_copy0) begin
-      \$3913  = \$2979 ;
-    end
-    if (rst) begin
-      \$3913  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3914  = near0_out_idx;
-    if (match8_load_copy0) begin
-      \$3914  = \$2980 ;
-    end
-    if (rst) begin
-      \$3914  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3915  = near1_in_idx;
-    if (match8_load_copy1) begin
-      \$3915  = \$2987 ;
-    end
-    if (rst) begin
-      \$3915  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3916  = near1_out_idx;
-    if (match8_load_copy1) begin
-      \$3916  = \$2988 ;
-    end
-    if (rst) begin
-      \$3916  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3917  = near2_in_idx;
-    if (match8_load_copy2) begin
-      \$3917  = \$2995 ;
-    end
-    if (rst) begin
-      \$3917  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3918  = near2_out_idx;
-    if (match8_load_copy2) begin
-      \$3918  = \$2996 ;
-    end
-    if (rst) begin
-      \$3918  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3919  = near3_in_idx;
-    if (match8_load_copy3) begin
-      \$3919  = \$3003 ;
-    end
-    if (rst) begin
-      \$3919  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3920  = near3_out_idx;
-    if (match8_load_copy3) begin
-      \$3920  = \$3004 ;
-    end
-    if (rst) begin
-      \$3920  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3921  = near4_in_idx;
-    if (match8_load_copy4) begin
-      \$3921  = \$3011 ;
-    end
-    if (rst) begin
-      \$3921  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3922  = near4_out_idx;
-    if (match8_load_copy4) begin
-      \$3922  = \$3012 ;
-    end
-    if (rst) begin
-      \$3922  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3923  = near5_in_idx;
-    if (match8_load_copy5) begin
-      \$3923  = \$3019 ;
-    end
-    if (rst) begin
-      \$3923  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3924  = near5_out_idx;
-    if (match8_load_copy5) begin
-      \$3924  = \$3020 ;
-    end
-    if (rst) begin
-      \$3924  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3925  = near6_in_idx;
-    if (match8_load_copy6) begin
-      \$3925  = \$3027 ;
-    end
-    if (rst) begin
-      \$3925  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3926  = near6_out_idx;
-    if (match8_load_copy6) begin
-      \$3926  = \$3028 ;
-    end
-    if (rst) begin
-      \$3926  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3927  = near7_in_idx;
-    if (match8_load_copy7) begin
-      \$3927  = \$3035 ;
-    end
-    if (rst) begin
-      \$3927  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3928  = near7_out_idx;
-    if (match8_load_copy7) begin
-      \$3928  = \$3036 ;
-    end
-    if (rst) begin
-      \$3928  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3929  = near8_in_idx;
-    if (match8_load_copy8) begin
-      \$3929  = \$3043 ;
-    end
-    if (rst) begin
-      \$3929  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3930  = near8_out_idx;
-    if (match8_load_copy8) begin
-      \$3930  = \$3044 ;
-    end
-    if (rst) begin
-      \$3930  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3931  = near9_in_idx;
-    if (match8_load_copy9) begin
-      \$3931  = \$3051 ;
-    end
-    if (rst) begin
-      \$3931  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3932  = near9_out_idx;
-    if (match8_load_copy9) begin
-      \$3932  = \$3052 ;
-    end
-    if (rst) begin
-      \$3932  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3933  = near10_in_idx;
-    if (match8_load_copy10) begin
-      \$3933  = \$3059 ;
-    end
-    if (rst) begin
-      \$3933  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3934  = near10_out_idx;
-    if (match8_load_copy10) begin
-      \$3934  = \$3060 ;
-    end
-    if (rst) begin
-      \$3934  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3935  = near11_in_idx;
-    if (match8_load_copy11) begin
-      \$3935  = \$3067 ;
-    end
-    if (rst) begin
-      \$3935  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3936  = near11_out_idx;
-    if (match8_load_copy11) begin
-      \$3936  = \$3068 ;
-    end
-    if (rst) begin
-      \$3936  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3937  = near12_in_idx;
-    if (match8_load_copy12) begin
-      \$3937  = \$3075 ;
-    end
-    if (rst) begin
-      \$3937  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3938  = near12_out_idx;
-    if (match8_load_copy12) begin
-      \$3938  = \$3076 ;
-    end
-    if (rst) begin
-      \$3938  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3939  = near13_in_idx;
-    if (match8_load_copy13) begin
-      \$3939  = \$3083 ;
-    end
-    if (rst) begin
-      \$3939  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3940  = near13_out_idx;
-    if (match8_load_copy13) begin
-      \$3940  = \$3084 ;
-    end
-    if (rst) begin
-      \$3940  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3941  = near14_in_idx;
-    if (match8_load_copy14) begin
-      \$3941  = \$3091 ;
-    end
-    if (rst) begin
-      \$3941  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3942  = near14_out_idx;
-    if (match8_load_copy14) begin
-      \$3942  = \$3092 ;
-    end
-    if (rst) begin
-      \$3942  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3943  = near_last;
-    if (match8_load_copy15) begin
-      \$3943  = merge3_last;
-    end
-    if (rst) begin
-      \$3943  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3944  = lane0_takes0;
-    if (match9_load_copy0) begin
-      \$3944  = \$3093 ;
-    end
-    if (rst) begin
-      \$3944  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3945  = t_in_idx0;
-    if (match9_load_copy0) begin
-      \$3945  = near0_in_idx;
-    end
-    if (rst) begin
-      \$3945  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3946  = t_out_idx0;
-    if (match9_load_copy0) begin
-      \$3946  = near0_out_idx;
-    end
-    if (rst) begin
-      \$3946  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3947  = lane0_takes1;
-    if (match9_load_copy1) begin
-      \$3947  = \$3094 ;
-    end
-    if (rst) begin
-      \$3947  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3948  = lane1_takes1;
-    if (match9_load_copy1) begin
-      \$3948  = \$3095 ;
-    end
-    if (rst) begin
-      \$3948  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3949  = t_in_idx1;
-    if (match9_load_copy1) begin
-      \$3949  = near1_in_idx;
-    end
-    if (rst) begin
-      \$3949  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3950  = t_out_idx1;
-    if (match9_load_copy1) begin
-      \$3950  = near1_out_idx;
-    end
-    if (rst) begin
-      \$3950  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3951  = lane0_takes2;
-    if (match9_load_copy2) begin
-      \$3951  = \$3096 ;
-    end
-    if (rst) begin
-      \$3951  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3952  = lane1_takes2;
-    if (match9_load_copy2) begin
-      \$3952  = \$3097 ;
-    end
-    if (rst) begin
-      \$3952  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3953  = lane2_takes2;
-    if (match9_load_copy2) begin
-      \$3953  = \$3098 ;
-    end
-    if (rst) begin
-      \$3953  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3954  = t_in_idx2;
-    if (match9_load_copy2) begin
-      \$3954  = near2_in_idx;
-    end
-    if (rst) begin
-      \$3954  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3955  = t_out_idx2;
-    if (match9_load_copy2) begin
-      \$3955  = near2_out_idx;
-    end
-    if (rst) begin
-      \$3955  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3956  = lane0_takes3;
-    if (match9_load_copy3) begin
-      \$3956  = \$3099 ;
-    end
-    if (rst) begin
-      \$3956  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3957  = lane1_takes3;
-    if (match9_load_copy3) begin
-      \$3957  = \$3100 ;
-    end
-    if (rst) begin
-      \$3957  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3958  = lane2_takes3;
-    if (match9_load_copy3) begin
-      \$3958  = \$3101 ;
-    end
-    if (rst) begin
-      \$3958  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3959  = lane3_takes3;
-    if (match9_load_copy3) begin
-      \$3959  = \$3102 ;
-    end
-    if (rst) begin
-      \$3959  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3960  = t_in_idx3;
-    if (match9_load_copy3) begin
-      \$3960  = near3_in_idx;
-    end
-    if (rst) begin
-      \$3960  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3961  = t_out_idx3;
-    if (match9_load_copy3) begin
-      \$3961  = near3_out_idx;
-    end
-    if (rst) begin
-      \$3961  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3962  = lane0_takes4;
-    if (match9_load_copy4) begin
-      \$3962  = \$3103 ;
-    end
-    if (rst) begin
-      \$3962  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3963  = lane1_takes4;
-    if (match9_load_copy4) begin
-      \$3963  = \$3104 ;
-    end
-    if (rst) begin
-      \$3963  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3964  = lane2_takes4;
-    if (match9_load_copy4) begin
-      \$3964  = \$3105 ;
-    end
-    if (rst) begin
-      \$3964  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3965  = lane3_takes4;
-    if (match9_load_copy4) begin
-      \$3965  = \$3106 ;
-    end
-    if (rst) begin
-      \$3965  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3966  = lane4_takes4;
-    if (match9_load_copy4) begin
-      \$3966  = \$3107 ;
-    end
-    if (rst) begin
-      \$3966  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3967  = t_in_idx4;
-    if (match9_load_copy4) begin
-      \$3967  = near4_in_idx;
-    end
-    if (rst) begin
-      \$3967  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3968  = t_out_idx4;
-    if (match9_load_copy4) begin
-      \$3968  = near4_out_idx;
-    end
-    if (rst) begin
-      \$3968  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3969  = lane0_takes5;
-    if (match9_load_copy5) begin
-      \$3969  = \$3108 ;
-    end
-    if (rst) begin
-      \$3969  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3970  = lane1_takes5;
-    if (match9_load_copy5) begin
-      \$3970  = \$3109 ;
-    end
-    if (rst) begin
-      \$3970  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3971  = lane2_takes5;
-    if (match9_load_copy5) begin
-      \$3971  = \$3110 ;
-    end
-    if (rst) begin
-      \$3971  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3972  = lane3_takes5;
-    if (match9_load_copy5) begin
-      \$3972  = \$3111 ;
-    end
-    if (rst) begin
-      \$3972  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3973  = lane4_takes5;
-    if (match9_load_copy5) begin
-      \$3973  = \$3112 ;
-    end
-    if (rst) begin
-      \$3973  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3974  = lane5_takes5;
-    if (match9_load_copy5) begin
-      \$3974  = \$3113 ;
-    end
-    if (rst) begin
-      \$3974  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3975  = t_in_idx5;
-    if (match9_load_copy5) begin
-      \$3975  = near5_in_idx;
-    end
-    if (rst) begin
-      \$3975  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3976  = t_out_idx5;
-    if (match9_load_copy5) begin
-      \$3976  = near5_out_idx;
-    end
-    if (rst) begin
-      \$3976  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3977  = lane0_takes6;
-    if (match9_load_copy6) begin
-      \$3977  = \$3114 ;
-    end
-    if (rst) begin
-      \$3977  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3978  = lane1_takes6;
-    if (match9_load_copy6) begin
-      \$3978  = \$3115 ;
-    end
-    if (rst) begin
-      \$3978  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3979  = lane2_takes6;
-    if (match9_load_copy6) begin
-      \$3979  = \$3116 ;
-    end
-    if (rst) begin
-      \$3979  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3980  = lane3_takes6;
-    if (match9_load_copy6) begin
-      \$3980  = \$3117 ;
-    end
-    if (rst) begin
-      \$3980  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3981  = lane4_takes6;
-    if (match9_load_copy6) begin
-      \$3981  = \$3118 ;
-    end
-    if (rst) begin
-      \$3981  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3982  = lane5_takes6;
-    if (match9_load_copy6) begin
-      \$3982  = \$3119 ;
-    end
-    if (rst) begin
-      \$3982  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3983  = lane6_takes6;
-    if (match9_load_copy6) begin
-      \$3983  = \$3120 ;
-    end
-    if (rst) begin
-      \$3983  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3984  = t_in_idx6;
-    if (match9_load_copy6) begin
-      \$3984  = near6_in_idx;
-    end
-    if (rst) begin
-      \$3984  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3985  = t_out_idx6;
-    if (match9_load_copy6) begin
-      \$3985  = near6_out_idx;
-    end
-    if (rst) begin
-      \$3985  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3986  = lane0_takes7;
-    if (match9_load_copy7) begin
-      \$3986  = \$3121 ;
-    end
-    if (rst) begin
-      \$3986  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3987  = lane1_takes7;
-    if (match9_load_copy7) begin
-      \$3987  = \$3122 ;
-    end
-    if (rst) begin
-      \$3987  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3988  = lane2_takes7;
-    if (match9_load_copy7) begin
-      \$3988  = \$3123 ;
-    end
-    if (rst) begin
-      \$3988  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3989  = lane3_takes7;
-    if (match9_load_copy7) begin
-      \$3989  = \$3124 ;
-    end
-    if (rst) begin
-      \$3989  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3990  = lane4_takes7;
-    if (match9_load_copy7) begin
-      \$3990  = \$3125 ;
-    end
-    if (rst) begin
-      \$3990  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3991  = lane5_takes7;
-    if (match9_load_copy7) begin
-      \$3991  = \$3126 ;
-    end
-    if (rst) begin
-      \$3991  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3992  = lane6_takes7;
-    if (match9_load_copy7) begin
-      \$3992  = \$3127 ;
-    end
-    if (rst) begin
-      \$3992  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3993  = lane7_takes7;
-    if (match9_load_copy7) begin
-      \$3993  = \$3128 ;
-    end
-    if (rst) begin
-      \$3993  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3994  = t_in_idx7;
-    if (match9_load_copy7) begin
-      \$3994  = near7_in_idx;
-    end
-    if (rst) begin
-      \$3994  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3995  = t_out_idx7;
-    if (match9_load_copy7) begin
-      \$3995  = near7_out_idx;
-    end
-    if (rst) begin
-      \$3995  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3996  = lane0_takes8;
-    if (match9_load_copy8) begin
-      \$3996  = \$3129 ;
-    end
-    if (rst) begin
-      \$3996  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3997  = lane1_takes8;
-    if (match9_load_copy8) begin
-      \$3997  = \$3130 ;
-    end
-    if (rst) begin
-      \$3997  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3998  = lane2_takes8;
-    if (match9_load_copy8) begin
-      \$3998  = \$3131 ;
-    end
-    if (rst) begin
-      \$3998  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3999  = lane3_takes8;
-    if (match9_load_copy8) begin
-      \$3999  = \$3132 ;
-    end
-    if (rst) begin
-      \$3999  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$4000  = lane4_takes8;
-    if (match9_load_copy8) begin
-      \$4000  = \$3133 ;
-    end
-    if (rst) begin
-      \$4000  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$4001  = lane5_takes8;
-    if (match9_load_copy8) begin
-      \$4001  = \$3134 ;
-    end
-    if (rst) begin
-      \$4001  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$4002  = lane6_takes8;
-    if (match9_load_copy8) begin
-      \$4002  = \$3135 ;
-    end
-    if (rst) begin
-      \$4002  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$4003  = lane7_takes8;
-    if (match9_load_copy8) begin
-      \$4003  = \$3136 ;
-    end
-    if (rst) begin
-      \$4003  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$4004  = t_in_idx8;
-    if (match9_load_copy8) begin
-      \$4004  = near8_in_idx;
-    end
-    if (rst) begin
-      \$4004  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$4005  = t_out_idx8;
-    if (match9_load_copy8) begin
-      \$4005  = near8_out_idx;
-    end
-    if (rst) begin
-      \$4005  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$4006  = lane0_takes9;
-    if (match9_load_copy9) begin
-      \$4006  = \$3137 ;
-    end
-    if (rst) begin
-      \$4006  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$4007  = lane1_takes9;
-    if (match9_load_copy9) begin
-      \$4007  = \$3138 ;
-    end
-    if (rst) begin
-      \$4007  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$4008  = lane2_takes9;
-    if (match9_load_copy9) begin
-      \$4008  = \$3139 ;
-    end
-    if (rst) begin
-      \$4008  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$4009  = lane3_takes9;
-    if (match9_load_copy9) begin
-      \$4009  = \$3140 ;
-    end
-    if (rst) begin
-      \$4009  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$4010  = lane4_takes9;
-    if (match9_load_copy9) begin
-      \$4010  = \$3141 ;
-    end
-    if (rst) begin
-      \$4010  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$4011  = lane5_takes9;
-    if (match9_load_copy9) begin
-      \$4011  = \$3142 ;
-    end
-    if (rst) begin
-      \$4011  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$4012  = lane6_takes9;
-    if (match9_load_copy9) begin
-      \$4012  = \$3143 ;
-    end
-    if (rst) begin
-      \$4012  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$4013  = lane7_takes9;
-    if (match9_load_copy9) begin
-      \$4013  = \$3144 ;
-    end
-    if (rst) begin
-      \$4013  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$4014  = t_in_idx9;
-    if (match9_load_copy9) begin
-      \$4014  = near9_in_idx;
-    end
-    if (rst) begin
-      \$4014  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$4015  = t_out_idx9;
-    if (match9_load_copy9) begin
-      \$4015  = near9_out_idx;
-    end
-    if (rst) begin
-      \$4015  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$4016  = lane0_takes10;
-    if (match9_load_copy10) begin
-      \$4016  = \$3145 ;
-    end
-    if (rst) begin
-      \$4016  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$4017  = lane1_takes10;
-    if (match9_load_copy10) begin
-      \$4017  = \$3146 ;
-    end
-    if (rst) begin
-      \$4017  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$4018  = lane2_takes10;
-    if (match9_load_copy10) begin
-      \$4018  = \$3147 ;
-    end
-    if (rst) begin
-      \$4018  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$4019  = lane3_takes10;
-    if (match9_load_copy10) begin
-      \$4019  = \$3148 ;
-    end
-    if (rst) begin
-      \$4019  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$4020  = lane4_takes10;
-    if (match9_load_copy10) begin
-      \$4020  = \$3149 ;
-    end
-    if (rst) begin
-      \$4020  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$4021  = lane5_takes10;
-    if (match9_load_copy10) begin
-      \$4021  = \$3150 ;
-    end
-    if (rst) begin
-      \$4021  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$4022  = lane6_takes10;
-    if (match9_load_copy10) begin
-      \$4022  = \$3151 ;
-    end
-    if (rst) begin
-      \$4022  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$4023  = lane7_takes10;
-    if (match9_load_copy10) begin
-      \$4023  = \$3152 ;
-    end
-    if (rst) begin
-      \$4023  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$4024  = t_in_idx10;
-    if (match9_load_copy10) begin
-      \$4024  = near10_in_idx;
-    end
-    if (rst) begin
-      \$4024  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$4025  = t_out_idx10;
-    if (match9_load_copy10) begin
-      \$4025  = near10_out_idx;
-    end
-    if (rst) begin
-      \$4025  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$4026  = lane0_takes11;
-    if (match9_load_copy11) begin
-      \$4026  = \$3153 ;
-    end
-    if (rst) begin
-      \$4026  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$4027  = lane1_takes11;
-    if (match9_load_copy11) begin
-      \$4027  = \$3154 ;
-    end
-    if (rst) begin
-      \$4027  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$4028  = lane2_takes11;
-    if (match9_load_copy11) begin
-      \$4028  = \$3155 ;
-    end
-    if (rst) begin
-      \$4028  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$4029  = lane3_takes11;
-    if (match9_load_copy11) begin
-      \$4029  = \$3156 ;
-    end
-    if (rst) begin
-      \$4029  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$4030  = lane4_takes11;
-    if (match9_load_copy11) begin
-      \$4030  = \$3157 ;
-    end
-    if (rst) begin
-      \$4030  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$4031  = lane5_takes11;
-    if (match9_load_copy11) begin
-      \$4031  = \$3158 ;
-    end
-    if (rst) begin
-      \$4031  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$4032  = lane6_takes11;
-    if (match9_load_copy11) begin
-      \$4032  = \$3159 ;
-    end
-    if (rst) begin
-      \$4032  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$4033  = lane7_takes11;
-    if (match9_load_copy11) begin
-      \$4033  = \$3160 ;
-    end
-    if (rst) begin
-      \$4033  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$4034  = t_in_idx11;
-    if (match9_load_copy11) begin
-      \$4034  = near11_in_idx;
-    end
-    if (rst) begin
-      \$4034  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$4035  = t_out_idx11;
-    if (match9_load_copy11) begin
-      \$4035  = near11_out_idx;
-    end
-    if (rst) begin
-      \$4035  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$4036  = lane0_takes12;
-    if (match9_load_copy12) begin
-      \$4036  = \$3161 ;
-    end
-    if (rst) begin
-      \$4036  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$4037  = lane1_takes12;
-    if (match9_load_copy12) begin
-      \$4037  = \$3162 ;
-    end
-    if (rst) begin
-      \$4037  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$4038  = lane2_takes12;
-    if (match9_load_copy12) begin
-      \$4038  = \$3163 ;
-    end
-    if (rst) begin
-      \$4038  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$4039  = lane3_takes12;
-    if (match9_load_copy12) begin
-      \$4039  = \$3164 ;
-    end
-    if (rst) begin
-      \$4039  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$4040  = lane4_takes12;
-    if (match9_load_copy12) begin
-      \$4040  = \$3165 ;
-    end
-    if (rst) begin
-      \$4040  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$4041  = lane5_takes12;
-    if (match9_load_copy12) begin
-      \$4041  = \$3166 ;
-    end
-    if (rst) begin
-      \$4041  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$4042  = lane6_takes12;
-    if (match9_load_copy12) begin
-      \$4042  = \$3167 ;
-    end
-    if (rst) begin
-      \$4042  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$4043  = lane7_takes12;
-    if (match9_load_copy12) begin
-      \$4043  = \$3168 ;
-    end
-    if (rst) begin
-      \$4043  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$4044  = t_in_idx12;
-    if (match9_load_copy12) begin
-      \$4044  = near12_in_idx;
-    end
-    if (rst) begin
-      \$4044  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$4045  = t_out_idx12;
-    if (match9_load_copy12) begin
-      \$4045  = near12_out_idx;
-    end
-    if (rst) begin
-      \$4045  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$4046  = lane0_takes13;
-    if (match9_load_copy13) begin
-      \$4046  = \$3169 ;
-    end
-    if (rst) begin
-      \$4046  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$4047  = lane1_takes13;
-    if (match9_load_copy13) begin
-      \$4047  = \$3170 ;
-    end
-    if (rst) begin
-      \$4047  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$4048  = lane2_takes13;
-    if (match9_load_copy13) begin
-      \$4048  = \$3171 ;
-    end
-    if (rst) begin
-      \$4048  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$4049  = lane3_takes13;
-    if (match9_load_copy13) begin
-      \$4049  = \$3172 ;
-    end
-    if (rst) begin
-      \$4049  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$4050  = lane4_takes13;
-    if (match9_load_copy13) begin
-      \$4050  = \$3173 ;
-    end
-    if (rst) begin
-      \$4050  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$4051  = lane5_takes13;
-    if (match9_load_copy13) begin
-      \$4051  = \$3174 ;
-    end
-    if (rst) begin
-      \$4051  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$4052  = lane6_takes13;
-    if (match9_load_copy13) begin
-      \$4052  = \$3175 ;
-    end
-    if (rst) begin
-      \$4052  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$4053  = lane7_takes13;
-    if (match9_load_copy13) begin
-      \$4053  = \$3176 ;
-    end
-    if (rst) begin
-      \$4053  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$4054  = t_in_idx13;
-    if (match9_load_copy13) begin
-      \$4054  = near13_in_idx;
-    end
-    if (rst) begin
-      \$4054  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$4055  = t_out_idx13;
-    if (match9_load_copy13) begin
-      \$4055  = near13_out_idx;
-    end
-    if (rst) begin
-      \$4055  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$4056  = lane0_takes14;
-    if (match9_load_copy14) begin
-      \$4056  = \$3177 ;
-    end
-    if (rst) begin
-      \$4056  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$4057  = lane1_takes14;
-    if (match9_load_copy14) begin
-      \$4057  = \$3178 ;
-    end
-    if (rst) begin
-      \$4057  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$4058  = lane2_takes14;
-    if (match9_load_copy14) begin
-      \$4058  = \$3179 ;
-    end
-    if (rst) begin
-      \$4058  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$4059  = lane3_takes14;
-    if (match9_load_copy14) begin
-      \$4059  = \$3180 ;
-    end
-    if (rst) begin
-      \$4059  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$4060  = lane4_takes14;
-    if (match9_load_copy14) begin
-      \$4060  = \$3181 ;
-    end
-    if (rst) begin
-      \$4060  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$4061  = lane5_takes14;
-    if (match9_load_copy14) begin
-      \$4061  = \$3182 ;
-    end
-    if (rst) begin
-      \$4061  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$4062  = lane6_takes14;
-    if (match9_load_copy14) begin
-      \$4062  = \$3183 ;
-    end
-    if (rst) begin
-      \$4062  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$4063  = lane7_takes14;
-    if (match9_load_copy14) begin
-      \$4063  = \$3184 ;
-    end
-    if (rst) begin
-      \$4063  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$4064  = t_in_idx14;
-    if (match9_load_copy14) begin
-      \$4064  = near14_in_idx;
-    end
-    if (rst) begin
-      \$4064  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$4065  = t_out_idx14;
-    if (match9_load_copy14) begin
-      \$4065  = near14_out_idx;
-    end
-    if (rst) begin
-      \$4065  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$4066  = \$signal$328 ;
-    if (match9_load_copy15) begin
-      \$4066 [0] = \$3186 ;
-      \$4066 [1] = \$3188 ;
-      \$4066 [2] = \$3190 ;
-      \$4066 [3] = \$3192 ;
-      \$4066 [4] = \$3194 ;
-      \$4066 [5] = \$3196 ;
-      \$4066 [6] = \$3198 ;
-      \$4066 [7] = \$3200 ;
-    end
-    if (rst) begin
-      \$4066  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$4067  = \$signal$329 ;
-    if (match9_load_copy15) begin
-      \$4067  = near_last;
-    end
-    if (rst) begin
-      \$4067  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$4068  = room_next;
-    if (rst) begin
-      \$4068  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$4069  = pairs_skid;
-    if (\$3201 ) begin
-      \$4069  = \packed ;
-    end
-    if (rst) begin
-      \$4069  = 201'h000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$4070  = pairs__payload;
-    if (\$3202 ) begin
-      if (pairs__ready) begin
-        \$4070  = pairs_skid;
-      end
-    end else if (\$3206 ) begin
-      \$4070  = \packed ;
-    end
-    if (rst) begin
-      \$4070  = 201'h000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$4071  = pairs_valid;
-    if (\$3202 ) begin
-    end else if (\$3206 ) begin
-      \$4071  = 1'h1;
-    end else if (pairs__ready) begin
-      \$4071  = 1'h0;
-    end
-    if (rst) begin
-      \$4071  = 1'h0;
     end
   end
   assign pairs_room_next = room_next;
@@ -28677,156 +27083,176 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   assign \pairs__payload.lanes[7].out_idx  = pairs__payload[191:180];
   assign \pairs__payload.keep  = pairs__payload[199:192];
   assign \pairs__payload.last  = pairs__payload[200];
-  assign \packed [200] = \$signal$329 ;
-  assign \packed [199:192] = \$signal$328 ;
-  assign \packed [191:180] = \$728 ;
-  assign \packed [179:168] = \$712 ;
-  assign \packed [167:156] = \$696 ;
-  assign \packed [155:144] = \$678 ;
-  assign \packed [143:132] = \$660 ;
-  assign \packed [131:120] = \$640 ;
-  assign \packed [119:108] = \$620 ;
-  assign \packed [107:96] = \$598 ;
-  assign \packed [95:84] = \$576 ;
-  assign \packed [83:72] = \$552 ;
-  assign \packed [71:60] = \$528 ;
-  assign \packed [59:48] = \$502 ;
-  assign \packed [47:36] = \$476 ;
-  assign \packed [35:24] = \$448 ;
-  assign \packed [23:12] = \$420 ;
-  assign \packed [11:0] = \$390 ;
-  assign \$182  = 1'h1;
-  assign \$183  = \$181 ;
-  assign \$196  = out_done_next;
-  assign \$210  = 1'h1;
-  assign \$211  = \$209 ;
-  assign \$224  = in_done_next;
-  assign \$362  = \$361 ;
-  assign \$392  = \$391 ;
-  assign \$422  = \$421 ;
-  assign \$450  = \$449 ;
-  assign \$478  = \$477 ;
-  assign \$504  = \$503 ;
-  assign \$530  = \$529 ;
-  assign \$554  = \$553 ;
-  assign \$578  = \$577 ;
-  assign \$600  = \$599 ;
-  assign \$622  = \$621 ;
-  assign \$642  = \$641 ;
-  assign \$662  = \$661 ;
-  assign \$680  = \$679 ;
-  assign \$698  = \$697 ;
-  assign \$714  = \$713 ;
-  assign \$816  = { 1'h0, outputs__payload[585] };
-  assign \$818  = { outputs__payload[569], 1'h0 };
-  assign \$820  = { 1'h0, outputs__payload[553], 2'h0 };
-  assign \$822  = { outputs__payload[600], outputs__payload[600:586] };
-  assign \$825  = { outputs__payload[584], outputs__payload[584:570] };
-  assign \$828  = { outputs__payload[568], outputs__payload[568:554] };
-  assign \$841  = { 1'h0, outputs__payload[585] };
-  assign \$843  = { outputs__payload[569], 1'h0 };
-  assign \$845  = { 1'h0, outputs__payload[553], 2'h0 };
-  assign \$847  = { outputs__payload[600], outputs__payload[600:586] };
-  assign \$850  = { outputs__payload[584], outputs__payload[584:570] };
-  assign \$853  = { outputs__payload[568], outputs__payload[568:554] };
-  assign \$864  = { 1'h0, outputs__payload[585] };
-  assign \$866  = { outputs__payload[569], 1'h0 };
-  assign \$868  = { 1'h0, outputs__payload[553], 2'h0 };
-  assign \$870  = { outputs__payload[600], outputs__payload[600:586] };
-  assign \$873  = { outputs__payload[584], outputs__payload[584:570] };
-  assign \$876  = { outputs__payload[568], outputs__payload[568:554] };
-  assign \$887  = { 1'h0, outputs__payload[585] };
-  assign \$889  = { outputs__payload[569], 1'h0 };
-  assign \$891  = { 1'h0, outputs__payload[553], 2'h0 };
-  assign \$893  = { outputs__payload[600], outputs__payload[600:586] };
-  assign \$896  = { outputs__payload[584], outputs__payload[584:570] };
-  assign \$899  = { outputs__payload[568], outputs__payload[568:554] };
-  assign \$910  = { 1'h0, outputs__payload[585] };
-  assign \$912  = { outputs__payload[569], 1'h0 };
-  assign \$914  = { 1'h0, outputs__payload[553], 2'h0 };
-  assign \$916  = { outputs__payload[600], outputs__payload[600:586] };
-  assign \$919  = { outputs__payload[584], outputs__payload[584:570] };
-  assign \$922  = { outputs__payload[568], outputs__payload[568:554] };
-  assign \$933  = { 1'h0, outputs__payload[585] };
-  assign \$935  = { outputs__payload[569], 1'h0 };
-  assign \$937  = { 1'h0, outputs__payload[553], 2'h0 };
-  assign \$939  = { outputs__payload[600], outputs__payload[600:586] };
-  assign \$942  = { outputs__payload[584], outputs__payload[584:570] };
-  assign \$945  = { outputs__payload[568], outputs__payload[568:554] };
-  assign \$956  = { 1'h0, outputs__payload[585] };
-  assign \$958  = { outputs__payload[569], 1'h0 };
-  assign \$960  = { 1'h0, outputs__payload[553], 2'h0 };
-  assign \$962  = { outputs__payload[600], outputs__payload[600:586] };
-  assign \$965  = { outputs__payload[584], outputs__payload[584:570] };
-  assign \$968  = { outputs__payload[568], outputs__payload[568:554] };
-  assign \$979  = { 1'h0, outputs__payload[585] };
-  assign \$981  = { outputs__payload[569], 1'h0 };
-  assign \$983  = { 1'h0, outputs__payload[553], 2'h0 };
-  assign \$985  = { outputs__payload[600], outputs__payload[600:586] };
-  assign \$988  = { outputs__payload[584], outputs__payload[584:570] };
-  assign \$991  = { outputs__payload[568], outputs__payload[568:554] };
-  assign \$1002  = { 1'h0, outputs__payload[585] };
-  assign \$1004  = { outputs__payload[569], 1'h0 };
-  assign \$1006  = { 1'h0, outputs__payload[553], 2'h0 };
-  assign \$1008  = { outputs__payload[600], outputs__payload[600:586] };
-  assign \$1011  = { outputs__payload[584], outputs__payload[584:570] };
-  assign \$1014  = { outputs__payload[568], outputs__payload[568:554] };
-  assign \$1029  = { 1'h0, outputs__payload[585] };
-  assign \$1031  = { outputs__payload[569], 1'h0 };
-  assign \$1033  = { 1'h0, outputs__payload[553], 2'h0 };
-  assign \$1035  = { outputs__payload[600], outputs__payload[600:586] };
-  assign \$1038  = { outputs__payload[584], outputs__payload[584:570] };
-  assign \$1041  = { outputs__payload[568], outputs__payload[568:554] };
-  assign \$1055  = { 1'h0, outputs__payload[585] };
-  assign \$1057  = { outputs__payload[569], 1'h0 };
-  assign \$1059  = { 1'h0, outputs__payload[553], 2'h0 };
-  assign \$1061  = { outputs__payload[600], outputs__payload[600:586] };
-  assign \$1064  = { outputs__payload[584], outputs__payload[584:570] };
-  assign \$1067  = { outputs__payload[568], outputs__payload[568:554] };
-  assign \$1081  = { 1'h0, outputs__payload[585] };
-  assign \$1083  = { outputs__payload[569], 1'h0 };
-  assign \$1085  = { 1'h0, outputs__payload[553], 2'h0 };
-  assign \$1087  = { outputs__payload[600], outputs__payload[600:586] };
-  assign \$1090  = { outputs__payload[584], outputs__payload[584:570] };
-  assign \$1093  = { outputs__payload[568], outputs__payload[568:554] };
-  assign \$1107  = { 1'h0, outputs__payload[585] };
-  assign \$1109  = { outputs__payload[569], 1'h0 };
-  assign \$1111  = { 1'h0, outputs__payload[553], 2'h0 };
-  assign \$1113  = { outputs__payload[600], outputs__payload[600:586] };
-  assign \$1116  = { outputs__payload[584], outputs__payload[584:570] };
-  assign \$1119  = { outputs__payload[568], outputs__payload[568:554] };
-  assign \$1133  = { 1'h0, outputs__payload[585] };
-  assign \$1135  = { outputs__payload[569], 1'h0 };
-  assign \$1137  = { 1'h0, outputs__payload[553], 2'h0 };
-  assign \$1139  = { outputs__payload[600], outputs__payload[600:586] };
-  assign \$1142  = { outputs__payload[584], outputs__payload[584:570] };
-  assign \$1145  = { outputs__payload[568], outputs__payload[568:554] };
-  assign \$1159  = { 1'h0, outputs__payload[585] };
-  assign \$1161  = { outputs__payload[569], 1'h0 };
-  assign \$1163  = { 1'h0, outputs__payload[553], 2'h0 };
-  assign \$1165  = { outputs__payload[600], outputs__payload[600:586] };
-  assign \$1168  = { outputs__payload[584], outputs__payload[584:570] };
-  assign \$1171  = { outputs__payload[568], outputs__payload[568:554] };
-  assign \$1185  = { 1'h0, outputs__payload[585] };
-  assign \$1187  = { outputs__payload[569], 1'h0 };
-  assign \$1189  = { 1'h0, outputs__payload[553], 2'h0 };
-  assign \$1191  = { outputs__payload[600], outputs__payload[600:586] };
-  assign \$1194  = { outputs__payload[584], outputs__payload[584:570] };
-  assign \$1197  = { outputs__payload[568], outputs__payload[568:554] };
-  assign \$1211  = { 1'h0, outputs__payload[585] };
-  assign \$1213  = { outputs__payload[569], 1'h0 };
-  assign \$1215  = { 1'h0, outputs__payload[553], 2'h0 };
-  assign \$1217  = { outputs__payload[600], outputs__payload[600:586] };
-  assign \$1220  = { outputs__payload[584], outputs__payload[584:570] };
-  assign \$1223  = { outputs__payload[568], outputs__payload[568:554] };
-  assign \$1237  = { 1'h0, outputs__payload[585] };
-  assign \$1239  = { outputs__payload[569], 1'h0 };
-  assign \$1241  = { 1'h0, outputs__payload[553], 2'h0 };
-  assign \$1243  = { outputs__payload[600], outputs__payload[600:586] };
-  assign \$1246  = { outputs__payload[584], outputs__payload[584:570] };
-  assign \$1249  = { outputs__payload[568], outputs__payload[568:554] };
-  assign \$3093  = \$signal$23 [0];
-  assign \$3185  = hits_below15_0;
+  assign \packed [200] = \$signal$167 ;
+  assign \packed [199:192] = \$signal$166 ;
+  assign \packed [191:180] = \$512 ;
+  assign \packed [179:168] = \$510 ;
+  assign \packed [167:156] = \$508 ;
+  assign \packed [155:144] = \$504 ;
+  assign \packed [143:132] = \$500 ;
+  assign \packed [131:120] = \$494 ;
+  assign \packed [119:108] = \$488 ;
+  assign \packed [107:96] = \$480 ;
+  assign \packed [95:84] = \$472 ;
+  assign \packed [83:72] = \$462 ;
+  assign \packed [71:60] = \$452 ;
+  assign \packed [59:48] = \$440 ;
+  assign \packed [47:36] = \$428 ;
+  assign \packed [35:24] = \$414 ;
+  assign \packed [23:12] = \$400 ;
+  assign \packed [11:0] = \$384 ;
+  assign \$146  = 1'h1;
+  assign \$147  = \$145 ;
+  assign \$160  = out_done_next;
+  assign \$174  = 1'h1;
+  assign \$175  = \$173 ;
+  assign \$188  = in_done_next;
+  assign \$360  = hit[14];
+  assign \$361  = hit[14];
+  assign \$362  = hit[14];
+  assign \$363  = hit[14];
+  assign \$364  = hit[14];
+  assign \$365  = hit[14];
+  assign \$366  = hit[14];
+  assign \$367  = hit[14];
+  assign \$368  = hit[14];
+  assign \$370  = \$369 ;
+  assign \$386  = \$385 ;
+  assign \$402  = \$401 ;
+  assign \$416  = \$415 ;
+  assign \$430  = \$429 ;
+  assign \$442  = \$441 ;
+  assign \$454  = \$453 ;
+  assign \$464  = \$463 ;
+  assign \$474  = \$473 ;
+  assign \$482  = \$481 ;
+  assign \$490  = \$489 ;
+  assign \$496  = \$495 ;
+  assign \$502  = \$501 ;
+  assign \$506  = \$505 ;
+  assign \$510  = \$509 ;
+  assign \$512  = \$511 ;
+  assign \$595  = { 1'h0, outputs__payload[585] };
+  assign \$597  = { outputs__payload[569], 1'h0 };
+  assign \$599  = { 1'h0, outputs__payload[553], 2'h0 };
+  assign \$601  = { outputs__payload[600], outputs__payload[600:586] };
+  assign \$604  = { outputs__payload[584], outputs__payload[584:570] };
+  assign \$607  = { outputs__payload[568], outputs__payload[568:554] };
+  assign \$620  = { 1'h0, outputs__payload[585] };
+  assign \$622  = { outputs__payload[569], 1'h0 };
+  assign \$624  = { 1'h0, outputs__payload[553], 2'h0 };
+  assign \$626  = { outputs__payload[600], outputs__payload[600:586] };
+  assign \$629  = { outputs__payload[584], outputs__payload[584:570] };
+  assign \$632  = { outputs__payload[568], outputs__payload[568:554] };
+  assign \$643  = { 1'h0, outputs__payload[585] };
+  assign \$645  = { outputs__payload[569], 1'h0 };
+  assign \$647  = { 1'h0, outputs__payload[553], 2'h0 };
+  assign \$649  = { outputs__payload[600], outputs__payload[600:586] };
+  assign \$652  = { outputs__payload[584], outputs__payload[584:570] };
+  assign \$655  = { outputs__payload[568], outputs__payload[568:554] };
+  assign \$666  = { 1'h0, outputs__payload[585] };
+  assign \$668  = { outputs__payload[569], 1'h0 };
+  assign \$670  = { 1'h0, outputs__payload[553], 2'h0 };
+  assign \$672  = { outputs__payload[600], outputs__payload[600:586] };
+  assign \$675  = { outputs__payload[584], outputs__payload[584:570] };
+  assign \$678  = { outputs__payload[568], outputs__payload[568:554] };
+  assign \$689  = { 1'h0, outputs__payload[585] };
+  assign \$691  = { outputs__payload[569], 1'h0 };
+  assign \$693  = { 1'h0, outputs__payload[553], 2'h0 };
+  assign \$695  = { outputs__payload[600], outputs__payload[600:586] };
+  assign \$698  = { outputs__payload[584], outputs__payload[584:570] };
+  assign \$701  = { outputs__payload[568], outputs__payload[568:554] };
+  assign \$712  = { 1'h0, outputs__payload[585] };
+  assign \$714  = { outputs__payload[569], 1'h0 };
+  assign \$716  = { 1'h0, outputs__payload[553], 2'h0 };
+  assign \$718  = { outputs__payload[600], outputs__payload[600:586] };
+  assign \$721  = { outputs__payload[584], outputs__payload[584:570] };
+  assign \$724  = { outputs__payload[568], outputs__payload[568:554] };
+  assign \$735  = { 1'h0, outputs__payload[585] };
+  assign \$737  = { outputs__payload[569], 1'h0 };
+  assign \$739  = { 1'h0, outputs__payload[553], 2'h0 };
+  assign \$741  = { outputs__payload[600], outputs__payload[600:586] };
+  assign \$744  = { outputs__payload[584], outputs__payload[584:570] };
+  assign \$747  = { outputs__payload[568], outputs__payload[568:554] };
+  assign \$758  = { 1'h0, outputs__payload[585] };
+  assign \$760  = { outputs__payload[569], 1'h0 };
+  assign \$762  = { 1'h0, outputs__payload[553], 2'h0 };
+  assign \$764  = { outputs__payload[600], outputs__payload[600:586] };
+  assign \$767  = { outputs__payload[584], outputs__payload[584:570] };
+  assign \$770  = { outputs__payload[568], outputs__payload[568:554] };
+  assign \$781  = { 1'h0, outputs__payload[585] };
+  assign \$783  = { outputs__payload[569], 1'h0 };
+  assign \$785  = { 1'h0, outputs__payload[553], 2'h0 };
+  assign \$787  = { outputs__payload[600], outputs__payload[600:586] };
+  assign \$790  = { outputs__payload[584], outputs__payload[584:570] };
+  assign \$793  = { outputs__payload[568], outputs__payload[568:554] };
+  assign \$808  = { 1'h0, outputs__payload[585] };
+  assign \$810  = { outputs__payload[569], 1'h0 };
+  assign \$812  = { 1'h0, outputs__payload[553], 2'h0 };
+  assign \$814  = { outputs__payload[600], outputs__payload[600:586] };
+  assign \$817  = { outputs__payload[584], outputs__payload[584:570] };
+  assign \$820  = { outputs__payload[568], outputs__payload[568:554] };
+  assign \$834  = { 1'h0, outputs__payload[585] };
+  assign \$836  = { outputs__payload[569], 1'h0 };
+  assign \$838  = { 1'h0, outputs__payload[553], 2'h0 };
+  assign \$840  = { outputs__payload[600], outputs__payload[600:586] };
+  assign \$843  = { outputs__payload[584], outputs__payload[584:570] };
+  assign \$846  = { outputs__payload[568], outputs__payload[568:554] };
+  assign \$860  = { 1'h0, outputs__payload[585] };
+  assign \$862  = { outputs__payload[569], 1'h0 };
+  assign \$864  = { 1'h0, outputs__payload[553], 2'h0 };
+  assign \$866  = { outputs__payload[600], outputs__payload[600:586] };
+  assign \$869  = { outputs__payload[584], outputs__payload[584:570] };
+  assign \$872  = { outputs__payload[568], outputs__payload[568:554] };
+  assign \$886  = { 1'h0, outputs__payload[585] };
+  assign \$888  = { outputs__payload[569], 1'h0 };
+  assign \$890  = { 1'h0, outputs__payload[553], 2'h0 };
+  assign \$892  = { outputs__payload[600], outputs__payload[600:586] };
+  assign \$895  = { outputs__payload[584], outputs__payload[584:570] };
+  assign \$898  = { outputs__payload[568], outputs__payload[568:554] };
+  assign \$912  = { 1'h0, outputs__payload[585] };
+  assign \$914  = { outputs__payload[569], 1'h0 };
+  assign \$916  = { 1'h0, outputs__payload[553], 2'h0 };
+  assign \$918  = { outputs__payload[600], outputs__payload[600:586] };
+  assign \$921  = { outputs__payload[584], outputs__payload[584:570] };
+  assign \$924  = { outputs__payload[568], outputs__payload[568:554] };
+  assign \$938  = { 1'h0, outputs__payload[585] };
+  assign \$940  = { outputs__payload[569], 1'h0 };
+  assign \$942  = { 1'h0, outputs__payload[553], 2'h0 };
+  assign \$944  = { outputs__payload[600], outputs__payload[600:586] };
+  assign \$947  = { outputs__payload[584], outputs__payload[584:570] };
+  assign \$950  = { outputs__payload[568], outputs__payload[568:554] };
+  assign \$964  = { 1'h0, outputs__payload[585] };
+  assign \$966  = { outputs__payload[569], 1'h0 };
+  assign \$968  = { 1'h0, outputs__payload[553], 2'h0 };
+  assign \$970  = { outputs__payload[600], outputs__payload[600:586] };
+  assign \$973  = { outputs__payload[584], outputs__payload[584:570] };
+  assign \$976  = { outputs__payload[568], outputs__payload[568:554] };
+  assign \$990  = { 1'h0, outputs__payload[585] };
+  assign \$992  = { outputs__payload[569], 1'h0 };
+  assign \$994  = { 1'h0, outputs__payload[553], 2'h0 };
+  assign \$996  = { outputs__payload[600], outputs__payload[600:586] };
+  assign \$999  = { outputs__payload[584], outputs__payload[584:570] };
+  assign \$1002  = { outputs__payload[568], outputs__payload[568:554] };
+  assign \$1016  = { 1'h0, outputs__payload[585] };
+  assign \$1018  = { outputs__payload[569], 1'h0 };
+  assign \$1020  = { 1'h0, outputs__payload[553], 2'h0 };
+  assign \$1022  = { outputs__payload[600], outputs__payload[600:586] };
+  assign \$1025  = { outputs__payload[584], outputs__payload[584:570] };
+  assign \$1028  = { outputs__payload[568], outputs__payload[568:554] };
+  assign \$2873  = \$2872 ;
+  assign \$2942  = hit[14];
+  assign \$2944  = hit[14];
+  assign \$2946  = hit[14];
+  assign \$2948  = hit[14];
+  assign \$2950  = hit[14];
+  assign \$2952  = hit[14];
+  assign \$2954  = hit[14];
+  assign \$2956  = hit[14];
+  assign \$2958  = near14_in_idx;
+  assign \$2959  = near14_out_idx;
+  assign \$2960  = slots_below8_0;
+  assign \$2983  = hit[14];
 endmodule
 
 (* generator = "Amaranth" *)
@@ -62351,7 +60777,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.reader_a.fifo  fifo (
     .clk(clk),
     .level(level),
-    .\port$23930$0 (meta),
+    .\port$23474$0 (meta),
     .\port$36$0 (read__data),
     .r_data(beats__payload),
     .r_en(r_en),
@@ -62560,7 +60986,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
 endmodule
 
 (* generator = "Amaranth" *)
-module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.reader_a.fifo (rst, \port$36$0 , r_en, r_rdy, r_data, w_en, \port$23930$0 , level, clk);
+module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.reader_a.fifo (rst, \port$36$0 , r_en, r_rdy, r_data, w_en, \port$23474$0 , level, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -62585,8 +61011,8 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire [1:0] consume;
   output [2:0] level;
   reg [2:0] level = 3'h0;
-  input [25:0] \port$23930$0 ;
-  wire [25:0] \port$23930$0 ;
+  input [25:0] \port$23474$0 ;
+  wire [25:0] \port$23474$0 ;
   input [543:0] \port$36$0 ;
   wire [543:0] \port$36$0 ;
   (* init = 2'h0 *)
@@ -62621,7 +61047,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$23930$0 , \port$36$0  };
+      storage[w_port__addr] <= { \port$23474$0 , \port$36$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -62683,8 +61109,8 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$23930$0 , \port$36$0  };
-  assign w_data = { \port$23930$0 , \port$36$0  };
+  assign w_port__data = { \port$23474$0 , \port$36$0  };
+  assign w_data = { \port$23474$0 , \port$36$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
@@ -62918,7 +61344,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.reader_b.fifo  fifo (
     .clk(clk),
     .level(level),
-    .\port$23962$0 (meta),
+    .\port$23506$0 (meta),
     .\port$57$0 (read__data),
     .r_data(beats__payload),
     .r_en(r_en),
@@ -63127,7 +61553,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
 endmodule
 
 (* generator = "Amaranth" *)
-module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.reader_b.fifo (rst, \port$57$0 , r_en, r_rdy, r_data, w_en, \port$23962$0 , level, clk);
+module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.reader_b.fifo (rst, \port$57$0 , r_en, r_rdy, r_data, w_en, \port$23506$0 , level, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -63152,8 +61578,8 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire [1:0] consume;
   output [2:0] level;
   reg [2:0] level = 3'h0;
-  input [25:0] \port$23962$0 ;
-  wire [25:0] \port$23962$0 ;
+  input [25:0] \port$23506$0 ;
+  wire [25:0] \port$23506$0 ;
   input [543:0] \port$57$0 ;
   wire [543:0] \port$57$0 ;
   (* init = 2'h0 *)
@@ -63188,7 +61614,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$23962$0 , \port$57$0  };
+      storage[w_port__addr] <= { \port$23506$0 , \port$57$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -63250,8 +61676,8 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$23962$0 , \port$57$0  };
-  assign w_data = { \port$23962$0 , \port$57$0  };
+  assign w_port__data = { \port$23506$0 , \port$57$0  };
+  assign w_data = { \port$23506$0 , \port$57$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule

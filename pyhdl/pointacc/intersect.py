@@ -51,8 +51,8 @@ class Intersect(wiring.Component):
     ahead from the current and next beats of both sides (four comparisons, each from 16-bit
     slices compared both ways in parallel), so the step loop is a few LUTs. The keys of a step
     pass ``2 log2(2 width)`` merge stages (two a layer: elements and slice flags, then the
-    exchange), the neighbour comparisons, the packing selects (a step with no match and not
-    final vanishes there) and the packed beat.
+    exchange), the neighbour comparisons, the packing selects and the packed beat (a step
+    with no match and not final is not pushed into it).
 
     Every ready is a register: each input has a skid register behind ``next`` (an accepted beat
     that finds ``next`` held waits there, and ``ready`` is low while it is full), and the packed
@@ -135,12 +135,10 @@ class Intersect(wiring.Component):
         w, ib = self.width, self.index_bits
         wide = self.format.wide_key_bits
         step, final = Signal(), Signal()
-        near_hit, near_last = Signal(2 * w - 1), Signal()   # stage 2L + 1: neighbours that pair; the final step
         room, room_next = Signal(), Signal()            # the output skid register is empty
         load0_next = Signal()
         # Each match stage is ~1,400 flip-flops wide: its enable is 2 w flip-flop copies.
         valid, load, enables = stage_control(m, self.latency - 1, step, room, "match",
-                                             gate={self.latency - 2: near_hit.any() | near_last},
                                              out_ready_next=room_next, load0_next=load0_next, copies=2 * w)
 
         def beat(name):
@@ -270,10 +268,10 @@ class Intersect(wiring.Component):
         merged, merged_last = cas_layers(m, merge_layers(2 * w), elements, final, enables[:n], "merge")
         # Stage 2L + 1: neighbours k and k + 1 of different sides with equal keys are a pair.
         near = 2 * w - 1
-        hit = near_hit
+        hit = Signal(near)
         s_in = [Signal(ib, name=f"near{k}_in_idx") for k in range(near)]
         s_out = [Signal(ib, name=f"near{k}_out_idx") for k in range(near)]
-        s_last = near_last
+        s_last = Signal()
         for k in range(near):
             x, y = merged[k], merged[k + 1]
             side_x, side_y, empty = x[ib], y[ib], x[-1] | y[-1]
@@ -282,31 +280,38 @@ class Intersect(wiring.Component):
                              s_in[k].eq(Mux(side_x, y[:ib], x[:ib])), s_out[k].eq(Mux(side_x, x[:ib], y[:ib]))]
         with m.If(share(enables[n], near)):
             m.d.sync += s_last.eq(merged_last)
-        # Stage 2L + 2 (a step with no match vanishes unless final): lane `l` takes the neighbour
-        # pair that is the `l`-th hit (a one-hot count of the hits below, no adder).
-        below = one_hot_counts(m, [hit[k] for k in range(near)], "hits_below")
-        take = {(lane, k): Signal(name=f"lane{lane}_takes{k}") for lane in range(w) for k in range(lane, near)}
-        t_in = [Signal(ib, name=f"t_in_idx{k}") for k in range(near)]
-        t_out = [Signal(ib, name=f"t_out_idx{k}") for k in range(near)]
-        t_keep, t_last = Signal(w), Signal()
-        for k in range(near):
-            with m.If(share(enables[n + 1], k)):
-                m.d.sync += [t.eq(hit[k] & below[k][lane]) for (lane, kk), t in take.items() if kk == k]
-                m.d.sync += [t_in[k].eq(s_in[k]), t_out[k].eq(s_out[k])]
-        with m.If(share(enables[n + 1], near)):
-            m.d.sync += [t_keep[lane].eq(~Cat(*below[near][:lane + 1]).any()) for lane in range(w)]
-            m.d.sync += t_last.eq(s_last)
+        # Stage 2L + 2: neighbour pairs `2j` and
+        # `2j + 1` never both hit (a key is in each list once, so a hit takes two elements), so
+        # slot `j` holds the pair starting at one of them; lane `l` takes the slot that is the
+        # `l`-th with a pair (a one-hot count of the slots below, no adder), a `w`-to-`w` packing.
+        slot_hit = [hit[2 * j] | (hit[2 * j + 1] if 2 * j + 1 < near else 0) for j in range(w)]
+        below = one_hot_counts(m, slot_hit, "slots_below")
+        take = {(lane, j): Signal(name=f"lane{lane}_takes{j}") for lane in range(w) for j in range(lane, w)}
+        t_in = [Signal(ib, name=f"slot{j}_in_idx") for j in range(w)]
+        t_out = [Signal(ib, name=f"slot{j}_out_idx") for j in range(w)]
+        t_keep, t_last, t_emit = Signal(w), Signal(), Signal()
+        for j in range(w):
+            odd = 2 * j + 1 if 2 * j + 1 < near else 2 * j
+            with m.If(share(enables[n + 1], j)):
+                m.d.sync += [t.eq(slot_hit[j] & below[j][lane]) for (lane, jj), t in take.items() if jj == j]
+                m.d.sync += [t_in[j].eq(Mux(hit[2 * j], s_in[2 * j], s_in[odd])),
+                             t_out[j].eq(Mux(hit[2 * j], s_out[2 * j], s_out[odd]))]
+        with m.If(share(enables[n + 1], w)):
+            m.d.sync += [t_keep[lane].eq(~Cat(*below[w][:lane + 1]).any()) for lane in range(w)]
+            m.d.sync += [t_last.eq(s_last), t_emit.eq(Cat(*slot_hit).any() | s_last)]
         # Output: the packed beat goes into the `pairs` register, or, when that one is held,
         # into the skid register, whose emptiness (`room`) is the ready of the match stages.
         out = self.pairs
         packed = Signal.like(out.payload, name="packed")
         for lane in range(w):
             sel_in, sel_out = Const(0, ib), Const(0, ib)
-            for k in range(lane, near):
-                sel_in = sel_in | Mux(take[lane, k], t_in[k], 0)
-                sel_out = sel_out | Mux(take[lane, k], t_out[k], 0)
+            for j in range(lane, w):
+                sel_in = sel_in | Mux(take[lane, j], t_in[j], 0)
+                sel_out = sel_out | Mux(take[lane, j], t_out[j], 0)
             m.d.comb += [packed.lanes[lane].in_idx.eq(sel_in), packed.lanes[lane].out_idx.eq(sel_out)]
         m.d.comb += [packed.keep.eq(t_keep), packed.last.eq(t_last)]
-        room_r, room_next_r = skid_output(m, out, packed, valid[-1] & room, "pairs")
+        # A step with no match that is not final is dropped here, at the push (not as it enters a
+        # stage, which would put the match test into every stage's next load enable).
+        room_r, room_next_r = skid_output(m, out, packed, valid[-1] & t_emit & room, "pairs")
         m.d.comb += [room.eq(room_r), room_next.eq(room_next_r)]
         return m
