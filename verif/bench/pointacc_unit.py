@@ -121,7 +121,8 @@ def markdown(quick=False) -> str:
         "regression checks it: the maps and output points equal `kernel_map`'s and the cycle count equals the "
         "cycle model's. Cycles in all (cycles per input point per offset in brackets) at each width; the share "
         "of sort, merge and downsample passes at width 8; the unit's time at an assumed "
-        f"{CLOCK_MHZ} MHz (the ECP5 floor of issue 14; the unit itself is not yet synthesised) against this "
+        f"{CLOCK_MHZ} MHz (the ECP5 floor of issue 14, which the synthesised unit does not reach yet: see the "
+        "synthesis section) against this "
         "machine's CPU `kernel_map` (one process, median of 3, both methods, this repository's numpy code). "
         "Reproduce: `python -m verif.bench pointacc-unit`.", "",
         *table(["scene", "stride", "inputs", "outputs", "pairs",
