@@ -44,11 +44,14 @@ def _versions() -> str:
 def _short(cell: str) -> str:
     """The net or register name a yosys/nextpnr cell name starts with (``products`` of
     ``row_accumulator.products_TRELLIS_FF_Q_80``; ``$signal$22`` of an unnamed Amaranth signal's
-    ``\\$signal$22_TRELLIS_FF_Q_2``)."""
+    ``\\$signal$22_TRELLIS_FF_Q_2``; ``$auto$ff.cc:266:slice$9`` of a cell yosys
+    named, ``\\$auto$ff.cc:266:slice$9_TRELLIS_FF_Q``)."""
     anonymous = re.match(r"\\?(\$[A-Za-z]+\$\d+)", cell)
     if anonymous:
         return anonymous.group(1)
-    return re.split(r"_TRELLIS_|_LUT4|_CCU2C|_PFUMX|_L6MUX21|_DP16KD|_MULT18X18D|\$", cell)[0]
+    head = re.split(r"_TRELLIS_|_LUT4|_CCU2C|_PFUMX|_L6MUX21|_DP16KD|_MULT18X18D", cell)[0]
+    named = head.split("$")[0]
+    return named if named.strip("\\") else head.lstrip("\\")     # yosys's own cells: `$auto$...`
 
 
 def critical_path(report: dict) -> dict:

@@ -23,6 +23,8 @@ def test_critical_path_names_its_registers_and_counts_logic_levels():
     assert critical_path({"critical_paths": []}) == {"from": "-", "to": "-", "levels": 0}
     assert _short("\\$signal$22_TRELLIS_FF_Q_2") == "$signal$22"
     assert _short("n_left_TRELLIS_FF_Q_1") == "n_left"
+    # A cell yosys named itself had been reported as a lone backslash.
+    assert _short("\\$auto$ff.cc:266:slice$9_TRELLIS_FF_Q") == "$auto$ff.cc:266:slice$9"
 
 
 def test_table_has_a_fmax_column_per_speed_grade():
