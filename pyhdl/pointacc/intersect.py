@@ -280,10 +280,10 @@ class Intersect(wiring.Component):
                              s_in[k].eq(Mux(side_x, y[:ib], x[:ib])), s_out[k].eq(Mux(side_x, x[:ib], y[:ib]))]
         with m.If(share(enables[n], near)):
             m.d.sync += s_last.eq(merged_last)
-        # Stage 2L + 2: neighbour pairs `2j` and
-        # `2j + 1` never both hit (a key is in each list once, so a hit takes two elements), so
-        # slot `j` holds the pair starting at one of them; lane `l` takes the slot that is the
-        # `l`-th with a pair (a one-hot count of the slots below, no adder), a `w`-to-`w` packing.
+        # Stage 2L + 2: neighbour pairs `2j` and `2j + 1` never both hit (a key is in each list
+        # once, so a hit takes two elements), so slot `j` holds the pair starting at one of them;
+        # lane `l` takes the slot that is the `l`-th with a pair (a one-hot count of the slots
+        # below, no adder), a `w`-to-`w` packing.
         slot_hit = [hit[2 * j] | (hit[2 * j + 1] if 2 * j + 1 < near else 0) for j in range(w)]
         below = one_hot_counts(m, slot_hit, "slots_below")
         take = {(lane, j): Signal(name=f"lane{lane}_takes{j}") for lane in range(w) for j in range(lane, w)}
