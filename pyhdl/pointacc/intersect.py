@@ -188,11 +188,22 @@ class Intersect(wiring.Component):
                 les = (le, b["le_next"]) if x is a else (a["le_next"], le)
                 adv = decide((a["full_next"], b["full_next"]), (a["done_next"], b["done_next"]), les, load0_next)[i]
                 nexts[le] = ~x["full_next"] | adv
-            free_d = Signal(name=f"{'in' if x is a else 'out'}_free_next")
+            side = "in" if x is a else "out"
+            free_d = Signal(name=f"{side}_free_next")
             m.d.comb += free_d.eq(Mux(x["le_next"], nexts[1], nexts[0]))
             m.d.sync += x["free"].eq(free_d)
-            x["free_lanes"] = replicas(m, free_d, w, f"{'in' if x is a else 'out'}_free", init=1)   # a copy a lane
+            x["free_lanes"] = replicas(m, free_d, w, f"{side}_free", init=1)   # a copy a lane
         fields = ("keep", "last", "top")
+
+        def take(dst, src):
+            return [dst[f].eq(src[f]) for f in fields]
+
+        def take_lanes(dst, src, enables):
+            """Lane ``i``'s key and index under ``enables[i]``."""
+            for i, enable in enumerate(enables):
+                with m.If(enable):
+                    m.d.sync += [dst[f][i].eq(src[f][i]) for f in ("key", "idx")]
+
         for x in (a, b):
             cur, nxt, skid, port = x["cur"], x["nxt"], x["skid"], x["port"]
             m.d.sync += x["done"].eq(x["done_next"])
@@ -202,14 +213,6 @@ class Intersect(wiring.Component):
             arriving = dict(key=x["keys"], idx=[port.payload.lanes[i].idx for i in range(w)],
                             keep=port.payload.keep, last=port.payload.last, top=top)
 
-            def take(dst, src):
-                return [dst[f].eq(src[f]) for f in fields]
-
-            def take_lanes(dst, src, enable):
-                for i in range(w):
-                    with m.If(enable(i)):
-                        m.d.sync += [dst[f][i].eq(src[f][i]) for f in ("key", "idx")]
-
             # Skid register: takes the port's payload while empty, full when an accepted beat
             # finds `next` held (`next` then reloads from here), so `ready` is a register. Data
             # registers load whenever their content may be replaced (don't-cares when empty),
@@ -217,7 +220,7 @@ class Intersect(wiring.Component):
             accept = port.valid & ~skid["full"]
             with m.If(~skid["full"]):
                 m.d.sync += take(skid, arriving)
-            take_lanes(skid, arriving, lambda i, skid=skid: ~skid["full"])
+            take_lanes(skid, arriving, [~skid["full"]] * w)
             with m.If(~nxt["full"] | x["free"]):
                 m.d.sync += [nxt["full"].eq(skid["full"] | port.valid), skid["full"].eq(0)]
                 with m.If(skid["full"]):
@@ -229,10 +232,10 @@ class Intersect(wiring.Component):
             # The keys and indices of `next` and `current` load under the lanes' copies of `free`.
             via = {f: [Mux(skid["full"], sv, av) for sv, av in zip(skid[f], arriving[f], strict=True)]
                    for f in ("key", "idx")}
-            take_lanes(nxt, via, lambda i, x=x, nxt=nxt: ~nxt["full"] | x["free_lanes"][i])
+            take_lanes(nxt, via, [~nxt["full"] | f for f in x["free_lanes"]])
             with m.If(x["free"]):
                 m.d.sync += take(cur, nxt) + [cur["full"].eq(nxt["full"])]
-            take_lanes(cur, nxt, lambda i, x=x: x["free_lanes"][i])
+            take_lanes(cur, nxt, x["free_lanes"])
         # Next cycle's current tops are this cycle's current or next ones: compare all four pairs.
         # Each comparison is split into ORDER_CHUNK-bit slices compared both ways in parallel
         # (short carry chains), combined in two LUT levels: x > y and y > x from the same flags.

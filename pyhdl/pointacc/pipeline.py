@@ -72,17 +72,20 @@ def stage_control(m, n: int, in_valid, out_ready, name: str, gate=None, out_read
         if out_ready_next is not None and (copies or s in (0, n - 1)):
             later = Mux(load[s + 1], 0, valid[s]) if s + 1 < n else valid[s]
             nxt.append(Mux(load[s], src, later))
+    def next_load(k):       # load[s]'s next value, from the k-th of the computed next valid bits
+        return ~nxt[k] | ~nxt[-1] | out_ready_next
+
     if out_ready_next is not None:
         load0 = Signal(name=f"{name}0_load_r", init=1)
-        m.d.sync += load0.eq(~nxt[0] | ~nxt[-1] | out_ready_next)
+        m.d.sync += load0.eq(next_load(0))
         if load0_next is not None:
-            m.d.comb += load0_next.eq(~nxt[0] | ~nxt[-1] | out_ready_next)
+            m.d.comb += load0_next.eq(next_load(0))
         load[0] = load0
     if copies:
         enables = []
         for s in range(n):
             d = Signal(name=f"{name}{s}_load_next")
-            m.d.comb += d.eq(~nxt[s] | ~nxt[-1] | out_ready_next)
+            m.d.comb += d.eq(next_load(s))
             enables.append(replicas(m, d, copies, f"{name}{s}_load", init=1))
         return valid, load, enables
     return valid, load
