@@ -82,7 +82,7 @@ def model_scene(kind, vs, stride):
     a = sort_elements(zip(fmt.pack(c).tolist(), range(len(c)), strict=True))
     b = a if stride == 1 else sort_elements(zip(fmt.pack(out).tolist(), range(len(out)), strict=True))
     steps = [intersect_steps(a, b, tuple(d), fmt.coord_bits, WIDTH) for d in kernel_offsets(3)]
-    isect = t_int.job_cycles(steps, WIDTH)          # the 27 offsets back to back
+    isect = t_int.job_cycles(steps, Intersect(width=WIDTH).latency)     # the 27 offsets back to back
     sort_in, passes = model_sort_cycles(fmt.pack(c).tolist())
     sort_out = 0 if stride == 1 else model_sort_cycles(fmt.pack(out).tolist())[0]
     keys = 27 * (len(a) + len(b))

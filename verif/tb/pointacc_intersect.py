@@ -30,12 +30,12 @@ def run(model, cases, test_dir=None) -> dict:
     return sim.run(model, MODULE, cases, testcase="intersect_lists", test_dir=test_dir)
 
 
-def job_cycles(steps, width):
+def job_cycles(steps, latency):
     """Cycles from the first beat accepted to the last pair beat, jobs back to back without
     back-pressure: a cycle for the first beats to reach the current-beat registers, a step per
     cycle for every job (the next job's first step follows the final step of this one), and the
-    latency of the match stages after the last step."""
-    return sum(steps) + 1 + intersect_latency(width)
+    ``latency`` of the match stages (``Intersect.latency``) after the last step."""
+    return sum(steps) + 1 + latency
 
 
 def make_case(name, jobs, *, p_valid=1.0, p_ready=1.0, seed=0, params=PARAMS, valid_pattern=None,
@@ -67,7 +67,7 @@ def make_case(name, jobs, *, p_valid=1.0, p_ready=1.0, seed=0, params=PARAMS, va
                 exp_in=np.array([p[0] for p in flat], dtype=np.int64),
                 exp_out=np.array([p[1] for p in flat], dtype=np.int64),
                 exp_steps=np.array(steps, dtype=np.int64), n_keys=np.array(n_keys, dtype=np.int64),
-                exp_cycles=job_cycles(steps, w))
+                exp_cycles=job_cycles(steps, intersect_latency(w)))
     for k, pattern in (("valid_pattern", valid_pattern), ("ready_pattern", ready_pattern)):
         if pattern is not None:
             case[k] = np.asarray(pattern, dtype=np.int64)
