@@ -9,7 +9,8 @@ from pyhdl.pointacc.pipeline import chunk_flags, greater, skid_output, stage_con
 from pyhdl.pointacc.streams import key_beat_layout
 from sw.pointcloud.keys import INDEX_BITS, KeyFormat
 
-DEPTH = 4   # slots of each lane queue
+DEPTH = 5   # slots of each lane queue
+ENTRY = 2   # an arriving element takes the lowest free slot from ENTRY up
 
 
 class Merger(wiring.Component):
@@ -31,9 +32,13 @@ class Merger(wiring.Component):
     lists (already queued behind, one generation bit per slot) follows the cycle after.
 
     Pipelining: the ``a``-wins bit of each pair is registered and computed one cycle ahead from
-    the two front slots of both queues (four comparisons a pair, each of ``pipeline.CHUNK``-bit
-    slices), for a step and for none; queues load slot 0 only from slot 1, and free slots load
-    the input lane every cycle, so no data enable depends on an input's handshake. Whether every
+    the two front slots of both queues (four comparisons a pair), for a step and for none. Those
+    comparisons are registers selected by last cycle's shifts: every cycle slots 0 .. ENTRY of
+    one queue are compared with slots 0 .. ENTRY of the other (nine comparisons a pair, each of
+    ``pipeline.CHUNK``-bit slices), and since an element arrives at slot ``ENTRY`` = 2 or above,
+    slots 0 and 1 always held an element compared a cycle before; the loop holds no comparison.
+    Queues load slots below ``ENTRY`` only from the slot above, and free slots from ``ENTRY`` up
+    load the input lane every cycle, so no data enable depends on an input's handshake. Whether every
     queue can step, and each input's ready, are registers too, computed from the queues' next
     state (for each value of the final-step bit and of each handshake, selected by them), so a
     step is one LUT from flip-flops and the output's ready; the timing is the same as if they
@@ -56,7 +61,7 @@ class Merger(wiring.Component):
 
     Timing: one output beat (``width`` keys) per cycle; each input up to one beat per cycle;
     ``a.ready``/``b.ready`` are registers (a free slot in all ``width`` queues, at most one list
-    ahead). An accepted beat reaches the queue heads two cycles later; a step's
+    ahead). An accepted beat reaches the queue heads three cycles later; a step's
     beat leaves ``latency = 1 + 2 log2(width)`` cycles after it (7 at width 8). Exact cycles:
     ``verif/golden/pointacc.py: merge_cycles``. ``merged.ready`` stalls the output pipeline
     (``pipeline.stage_control``), and a step waits for its first stage.
@@ -66,7 +71,7 @@ class Merger(wiring.Component):
         self.width = check_width(width)
         self.key_bits = check_int("key_bits", key_bits)
         self.index_bits = check_int("index_bits", index_bits)
-        self.depth = DEPTH
+        self.depth, self.entry = DEPTH, ENTRY
         self.latency = 1 + 2 * len(merge_layers(width))
         self.name = module_name("merger", width=width, key_bits=key_bits, index_bits=index_bits)
         beat = key_beat_layout(width, key_bits, index_bits)
@@ -110,21 +115,22 @@ class Merger(wiring.Component):
                 vis = v[0] & (g[0] == cur)                  # the head, of the pair being merged
                 wins = c[p] if side == "a" else ~c[w - 1 - p]
                 lanes.append(dict(e=[Signal(eb, name=f"{side}{p}_e{k}") for k in range(d)], g=g, v=v, vis=vis,
-                                  wins=wins, pop=wins & vis))   # pop: if the step happens
+                                  wins=wins, pop=wins & vis,    # pop: if the step happens
+                                  shift=~v[0] | step & wins & vis))
             q[side] = dict(port=port, ahead=ahead, ready=ready, accept=accept, lanes=lanes,
                            tag=cur ^ (ahead != 0))
         a, b = q["a"], q["b"]
 
         def lane_next(x, p, stepped, acc):
-            """Next valid and generation bits of queue ``p`` of side ``x`` (slots 0, 1 and the
-            last) if ``stepped`` and the input's handshake is ``acc`` (a constant)."""
+            """Next valid and generation bits of queue ``p`` of side ``x`` (slots 0 .. ENTRY and
+            the last) if ``stepped`` and the input's handshake is ``acc`` (a constant)."""
             ln = x["lanes"][p]
             v, g = ln["v"], ln["g"]
             shift = ~v[0] | stepped & ln["pop"]
             write = x["port"].payload.keep[p] if acc else 0
             vs = [Mux(shift, v[k + 1], v[k]) for k in range(d - 1)] + [v[d - 1] & ~shift]
             gs = [Mux(shift, g[k + 1], g[k]) for k in range(d - 1)]
-            return dict(v0=vs[0], g0=gs[0], v1=vs[1] | write, g1=Mux(vs[1], gs[1], x["tag"]),
+            return dict(v=vs[:ENTRY] + [vs[ENTRY] | write], g=gs[:ENTRY] + [Mux(vs[ENTRY], gs[ENTRY], x["tag"])],
                         vl=vs[d - 1] | write & vs[d - 2])
 
         def side_next(x, stepped, fin, acc):
@@ -137,9 +143,14 @@ class Merger(wiring.Component):
             avail, full = [], []
             for p in range(w):
                 n = lane_next(x, p, stepped, acc)
-                vis = n["v0"] & mine(n["g0"])
-                # A queue of a finished list can step unless an element of it is on its way to slot 0.
-                avail.append(vis | (ahead != 0) & ~(~n["v0"] & n["v1"] & mine(n["g1"])))
+                nv, ng = n["v"], n["g"]
+                vis = nv[0] & mine(ng[0])
+                # A queue of a finished list can step unless an element of it is on its way to slot 0
+                # (the first occupied slot above it: the slots from ENTRY up are contiguous).
+                on_way = nv[ENTRY] & mine(ng[ENTRY])
+                for k in reversed(range(1, ENTRY)):
+                    on_way = Mux(nv[k], mine(ng[k]), on_way)
+                avail.append(vis | (ahead != 0) & ~(~nv[0] & on_way))
                 full.append(n["vl"])
             return Cat(*avail).all(), (ahead != 2) & ~Cat(*full).any()
 
@@ -165,13 +176,14 @@ class Merger(wiring.Component):
         for x in (a, b):
             for p, ln in enumerate(x["lanes"]):
                 e, g, v = ln["e"], ln["g"], ln["v"]
-                shift = ~v[0] | step & ln["pop"]
+                shift = ln["shift"]
                 vs = [Mux(shift, v[k + 1], v[k]) for k in range(d - 1)] + [v[d - 1] & ~shift]
                 write = x["accept"] & x["port"].payload.keep[p]
                 data = Cat(x["port"].payload.lanes[p].idx, x["port"].payload.lanes[p].key)
-                with m.If(shift):
-                    m.d.sync += [e[0].eq(e[1]), g[0].eq(g[1])]
-                for k in range(1, d):
+                for k in range(ENTRY):
+                    with m.If(shift):
+                        m.d.sync += [e[k].eq(e[k + 1]), g[k].eq(g[k + 1])]
+                for k in range(ENTRY, d):
                     above = (Mux(v[k + 1], e[k + 1], data), Mux(v[k + 1], g[k + 1], x["tag"])) if k + 1 < d \
                         else (data, x["tag"])
                     with m.If(shift):
@@ -179,24 +191,28 @@ class Merger(wiring.Component):
                     with m.Elif(~v[k]):
                         m.d.sync += [e[k].eq(data), g[k].eq(x["tag"])]
                 m.d.sync += [v[k].eq(vs[k]) for k in range(d)]
-                for k in range(1, d):
-                    with m.If(write & ~vs[k] & (vs[k - 1] if k > 1 else 1)):
+                for k in range(ENTRY, d):
+                    with m.If(write & ~vs[k] & (vs[k - 1] if k > ENTRY else 1)):
                         m.d.sync += v[k].eq(1)
 
         # Pair p: a's queue p against b's queue w-1-p. The next a-wins bit is computed for a step
-        # and for none (the step selects): the next heads are slot 0 or slot 1 of each queue,
-        # so four comparisons ahead, each of `pipeline.CHUNK`-bit slices combined in two LUT levels.
+        # and for none (the step selects): the next heads are slot 0 or slot 1 of each queue.
+        # Their comparisons come from registers: `le{p}_ij` (a's slot i <= b's slot j, i, j <=
+        # ENTRY) compared last cycle, and that cycle's shifts: slots 0 and 1 now were slots
+        # `shifted + (0, 1)` then (an arriving element enters at slot ENTRY = 2 or above), so the
+        # loop holds no comparison, only selections.
         winners, emptied = [], []
         for p in range(w):
             la, lb = a["lanes"][p], b["lanes"][w - 1 - p]
             ea, eb_ = la["e"], lb["e"]
-            le = {(i, j): ~greater(chunk_flags(ea[i], eb_[j])) for i in (0, 1) for j in (0, 1)}
-            # The comparison of the next heads (after a step, and without one) is a kept wire, so
-            # that it enters the last LUT: the carry chains are the latest inputs.
+            cmp = {(i, j): Signal(name=f"le{p}_{i}{j}") for i in range(ENTRY + 1) for j in range(ENTRY + 1)}
+            m.d.sync += [r.eq(~greater(chunk_flags(ea[i], eb_[j]))) for (i, j), r in cmp.items()]
+            was = [Signal(name=f"a{p}_shifted"), Signal(name=f"b{w - 1 - p}_shifted")]
+            m.d.sync += [was[0].eq(la["shift"]), was[1].eq(lb["shift"])]
+            le = {(i, j): _select({(x, y): cmp[i + x, j + y] for x in (0, 1) for y in (0, 1)}, *was)
+                  for i in (0, 1) for j in (0, 1)}
             sa, sb = ~la["v"][0] | la["pop"], ~lb["v"][0] | lb["pop"]
-            le_step = Signal(name=f"le_step{p}", attrs={"keep": 1})
-            le_hold = Signal(name=f"le_hold{p}", attrs={"keep": 1})
-            m.d.comb += [le_step.eq(_select(le, sa, sb)), le_hold.eq(_select(le, ~la["v"][0], ~lb["v"][0]))]
+            le_step, le_hold = _select(le, sa, sb), _select(le, ~la["v"][0], ~lb["v"][0])
             c_step = [Mux(ends, _a_wins(la, lb, x, sa, sb, cur, 0), _a_wins(la, lb, x, sa, sb, cur, 1)) for x in (0, 1)]
             c_hold = [_a_wins(la, lb, x, ~la["v"][0], ~lb["v"][0], cur, 1) for x in (0, 1)]
             m.d.sync += c[p].eq(Mux(step, Mux(le_step, c_step[1], c_step[0]), Mux(le_hold, c_hold[1], c_hold[0])))

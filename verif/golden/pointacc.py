@@ -87,12 +87,13 @@ def beats(elems, width):
     return [(c, (1 << len(c)) - 1, n == len(chunks) - 1) for n, c in enumerate(chunks)]
 
 
-def merge_cycles(jobs, width, depth=4, latency=None):
+def merge_cycles(jobs, width, depth=5, latency=None, entry=2):
     """Cycles the FLiMS merger (``pyhdl/pointacc/merger.py``) takes for ``jobs``, pairs of sorted
     lists ``(a, b)`` streamed back to back on its two inputs with no back-pressure: from the
     first beat accepted to the last merged beat. A cycle model of its queues, written from its
-    docstring: lane ``p`` of a beat joins queue ``p`` of its side in the lowest free slot from 1
-    up (slot 0 is filled from slot 1, one cycle later); an input is ready while every queue of
+    docstring: lane ``p`` of a beat joins queue ``p`` of its side in the lowest free slot from
+    ``entry`` up (a queue shifts, slot ``k`` taking slot ``k + 1``, when its head is empty or
+    pops); an input is ready while every queue of
     its side has its last slot free and it is at most one list ahead; a step needs every head of
     the current pair present, or its list finished and no element of it on the way to the head
     of that queue; it pairs head ``p`` of ``a`` with head
@@ -111,7 +112,8 @@ def merge_cycles(jobs, width, depth=4, latency=None):
         ready = [ahead[s] < 2 and all(sl[depth - 1] is None for sl in slots[s]) and nxt[s] < len(streams[s])
                  for s in (0, 1)]
         # A lane of a finished list is available unless an element of it is still on its way to slot 0.
-        step = all(vis[s][p] or ahead[s] > 0 and (sl[0] is not None or sl[1] is None or sl[1][1] != cur)
+        first = [[next((x for x in sl[1:entry + 1] if x is not None), None) for sl in slots[s]] for s in (0, 1)]
+        step = all(vis[s][p] or ahead[s] > 0 and (sl[0] is not None or first[s][p] is None or first[s][p][1] != cur)
                    for s in (0, 1) for p, sl in enumerate(slots[s]))
         pops = [[False] * width for _ in (0, 1)]
         final = False
@@ -133,7 +135,7 @@ def merge_cycles(jobs, width, depth=4, latency=None):
                 if sl[0] is None or pops[s][p]:
                     sl[:] = sl[1:] + [None]
                 if bt is not None and p < len(bt[0]):
-                    sl[sl.index(None, 1)] = (bt[0][p], tag)
+                    sl[sl.index(None, entry)] = (bt[0][p], tag)
             if bt is not None:
                 nxt[s] += 1
                 ahead[s] += bt[2]
