@@ -1,4 +1,4 @@
-from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -112,46 +112,42 @@ class Merger(wiring.Component):
             for p in range(w):
                 g = [Signal(name=f"{side}{p}_g{k}") for k in range(d)]
                 v = [Signal(name=f"{side}{p}_v{k}") for k in range(d)]
-                vis = v[0] & (g[0] == cur)                  # the head, of the pair being merged
+                # held[k]: slot k holds an element of the pair being merged; its elements arrive
+                # before the next pair's, so one behind the head is still on its way to it.
+                held = [Signal(name=f"{side}{p}_held{k}") for k in range(d)]
+                m.d.comb += [h.eq(vk & (gk == cur)) for h, vk, gk in zip(held, v, g, strict=True)]
+                vis = held[0]                               # the head, of the pair being merged
                 wins = c[p] if side == "a" else ~c[w - 1 - p]
                 lanes.append(dict(e=[Signal(eb, name=f"{side}{p}_e{k}") for k in range(d)], g=g, v=v, vis=vis,
+                                  held=held, held_above=Cat(*held[1:]).any(), valid_above=Cat(*v[1:]).any(),
                                   wins=wins, pop=wins & vis,    # pop: if the step happens
                                   shift=~v[0] | step & wins & vis))
             q[side] = dict(port=port, ahead=ahead, ready=ready, accept=accept, lanes=lanes,
                            tag=cur ^ (ahead != 0))
         a, b = q["a"], q["b"]
 
-        def lane_next(x, p, stepped, acc):
-            """Next valid and generation bits of queue ``p`` of side ``x`` (slots 0 .. ENTRY and
-            the last) if ``stepped`` and the input's handshake is ``acc`` (a constant)."""
-            ln = x["lanes"][p]
-            v, g = ln["v"], ln["g"]
-            shift = ~v[0] | stepped & ln["pop"]
-            write = x["port"].payload.keep[p] if acc else 0
-            vs = [Mux(shift, v[k + 1], v[k]) for k in range(d - 1)] + [v[d - 1] & ~shift]
-            gs = [Mux(shift, g[k + 1], g[k]) for k in range(d - 1)]
-            return dict(v=vs[:ENTRY] + [vs[ENTRY] | write], g=gs[:ENTRY] + [Mux(vs[ENTRY], gs[ENTRY], x["tag"])],
-                        vl=vs[d - 1] | write & vs[d - 2])
-
         def side_next(x, stepped, fin, acc):
             """``(every queue of x can step, x.ready)`` next cycle, if ``step``, ``final`` and the
             input's handshake are ``stepped``, ``fin`` and ``acc`` (constants): the step condition
-            and the ready on the registers' next values, so both are flip-flops."""
+            and the ready on the registers' next values, so both are flip-flops. A queue can step
+            when its head is of the pair being merged, or its list has ended and it holds no
+            element of that pair."""
             done = x["port"].payload.last if acc else 0
             ahead = x["ahead"] + done - fin
-            mine = (lambda gen: gen != cur) if fin else (lambda gen: gen == cur)   # of the next pair to merge
             avail, full = [], []
-            for p in range(w):
-                n = lane_next(x, p, stepped, acc)
-                nv, ng = n["v"], n["g"]
-                vis = nv[0] & mine(ng[0])
-                # A queue of a finished list can step unless an element of it is on its way to slot 0
-                # (the first occupied slot above it: the slots from ENTRY up are contiguous).
-                on_way = nv[ENTRY] & mine(ng[ENTRY])
-                for k in reversed(range(1, ENTRY)):
-                    on_way = Mux(nv[k], mine(ng[k]), on_way)
-                avail.append(vis | (ahead != 0) & ~(~nv[0] & on_way))
-                full.append(n["vl"])
+            for p, ln in enumerate(x["lanes"]):
+                v, held = ln["v"], ln["held"]
+                pop = ln["pop"] if stepped else Const(0, 1)
+                shift = ~v[0] | pop
+                write = x["port"].payload.keep[p] if acc else Const(0, 1)
+                if fin:     # no element of the pair is left: all are of the next, now merged
+                    vis, holds = Mux(shift, v[1], v[0]), ln["valid_above"] | v[0] & ~pop | write
+                else:       # an element written now is of the pair being merged if no list is ahead
+                    vis = Mux(shift, held[1], held[0])
+                    holds = ln["held_above"] | held[0] & ~pop | write & (x["ahead"] == 0)
+                avail.append(vis | (ahead != 0) & ~holds)
+                last = [Mux(shift, v[d - 1], v[d - 2]), v[d - 1] & ~shift]     # slots d - 2, d - 1 next
+                full.append(last[1] | write & last[0])
             return Cat(*avail).all(), (ahead != 2) & ~Cat(*full).any()
 
         # Every case is computed from registers and the late signals (the step, then the final
@@ -216,10 +212,8 @@ class Merger(wiring.Component):
             c_step = [Mux(ends, _a_wins(la, lb, x, sa, sb, cur, 0), _a_wins(la, lb, x, sa, sb, cur, 1)) for x in (0, 1)]
             c_hold = [_a_wins(la, lb, x, ~la["v"][0], ~lb["v"][0], cur, 1) for x in (0, 1)]
             m.d.sync += c[p].eq(Mux(step, Mux(le_step, c_step[1], c_step[0]), Mux(le_hold, c_hold[1], c_hold[0])))
-            for ln in (la, lb):
-                held = [v & (g == cur) for v, g in zip(ln["v"], ln["g"], strict=True)]
-                one = Cat(*held).any() & ~Cat(*held[1:]).any()      # only the head (slots in order)
-                emptied.append(~Cat(*held).any() | (one & ln["wins"]))
+            for ln in (la, lb):             # the step leaves no element of the pair in the queue
+                emptied.append(~ln["held_above"] & (~ln["held"][0] | ln["wins"]))
             winners.append(Mux(c[p], Cat(ea[0], ~la["vis"]), Cat(eb_[0], ~lb["vis"])))
 
         # The final step of a pair: both lists ended and no queue keeps an element of it (checked
