@@ -41,7 +41,7 @@ class UnitStatus(enum.IntEnum):
     """The unit's own counters: the ``index`` under :attr:`Status.UNIT`."""
 
     CYCLES = 0        # start -> done
-    SORT_CYCLES = 1   # start -> the sorted list complete (key packing, sort, merge passes)
+    SORT_CYCLES = 1   # start -> the sorted list complete (key packing, sort, merge passes, duplicate check)
     STALLS = 2        # cycles with a pair beat offered and not taken
     ERROR = 3         # sticky: duplicate input coordinates
     N_POINTS = 4      # the N_POINTS register
@@ -54,6 +54,7 @@ class Phase(enum.Enum, shape=3):
     MERGE = 2         # one merge pass: runs of R beats -> runs of 2R
     INTERSECT = 3     # every kernel offset: sorted keys ∩ shifted sorted output keys -> pairs
     DOWNSAMPLE = 4    # stride 2: the sorted list -> its distinct quantised keys (the output points)
+    CHECK = 5         # the sorted list written: wait for the duplicate check of its last beat
 
 
 def coord_word_layout(width: int, coord_bits: int, batch_bits: int) -> data.ArrayLayout:
@@ -83,7 +84,8 @@ class MappingUnit(wiring.Component):
        memory 0 (``idx`` = the point's row): sorted runs of one beat;
     2. merge passes: the runs of one run memory, in pairs, through :class:`Merger` into the
        other (ping-pong), until one run holds every point. The final sorted list is checked for
-       duplicate keys (the sticky ``ERROR``; the unit then stops without intersecting);
+       duplicate keys, two stages behind the writer (``Phase.CHECK``: the sticky ``ERROR``; the
+       unit then stops without intersecting);
     3. stride 2 only, downsample: the sorted list (of parity-last keys, ``KeyFormat.down``: the
        points of one output voxel are neighbours) through :class:`Downsampler` into the other run
        memory: the output points, each once, in key order;
@@ -100,8 +102,9 @@ class MappingUnit(wiring.Component):
     the order ``kernel_map`` lists them) (docs/spec.md §5.7).
 
     Each phase begins ``PHASE_LATENCY`` cycles before its first beat enters its block (a launch
-    register and :class:`RunReader`'s latency) and ends with the block's last output beat, so the
-    run takes exactly the blocks' own times plus those gaps (``sw/cyclemodel/pointacc.py``).
+    register and :class:`RunReader`'s latency) and ends with the block's last output beat; the
+    duplicate check adds ``CHECK_LATENCY`` cycles after the last pass, so the run takes exactly the
+    blocks' own times plus those gaps (``sw/cyclemodel/pointacc.py``).
 
     Parameters
     ----------
@@ -136,6 +139,7 @@ class MappingUnit(wiring.Component):
     """
 
     PHASE_LATENCY = 1 + RunReader.LATENCY + 1   # phase begins -> its first beat taken (launch, reader)
+    CHECK_LATENCY = 2     # the sorted list's last beat written -> the next phase begins (duplicate check)
 
     def __init__(self, *, max_points: int = 4096, width: int = 8, coord_bits: int = COORD_BITS,
                  batch_bits: int = BATCH_BITS, kernel_size: int = 3, counter_width: int = 32):
@@ -331,16 +335,29 @@ class MappingUnit(wiring.Component):
             m.d.sync += n_out.eq(n_out + sum(wbeat.keep[i] for i in range(w)))
         written = write & Mux(downsampling, wbeat.last, wcount == n_beats - 1)     # the pass's last beat
 
-        # Duplicates: equal neighbours in the final sorted list (the pass that leaves one run).
+        # Duplicates: equal neighbours in the final sorted list (the pass that leaves one run),
+        # two stages behind the writer (the written beat registered, then each neighbour pair's
+        # equality), so no key comparison reaches the sequencer: the pass ends in Phase.CHECK,
+        # which waits for the last beat's equalities (CHECK_LATENCY cycles in all).
         final = Mux(sorting, n_beats == 1, merging & ((run_beats << 1) >= n_beats))
-        prev_key, have_prev = Signal(self.key_bits), Signal()
-        same = [wbeat.keep[i + 1] & (wbeat.lanes[i].key == wbeat.lanes[i + 1].key) for i in range(w - 1)]
-        same.append(have_prev & wbeat.keep[0] & (prev_key == wbeat.lanes[0].key))
-        dup = write & final & Cat(*same).any()
+        have_prev = Signal()
+        chk_on, chk_first, chk_keep = Signal(), Signal(), Signal(w)
+        chk_keys = [Signal(self.key_bits, name=f"chk_key{i}") for i in range(w)]
+        m.d.sync += [chk_on.eq(write & final), chk_first.eq(~have_prev), chk_keep.eq(wbeat.keep),
+                     *(k.eq(wbeat.lanes[i].key) for i, k in enumerate(chk_keys))]
         with m.If(write):
-            m.d.sync += [prev_key.eq(wbeat.lanes[w - 1].key), have_prev.eq(1)]
+            m.d.sync += have_prev.eq(1)
+        prev_key = Signal(self.key_bits)          # the last key of the beat checked before
+        with m.If(chk_on):
+            m.d.sync += prev_key.eq(chk_keys[w - 1])
+        same = [chk_keep[i + 1] & (chk_keys[i] == chk_keys[i + 1]) for i in range(w - 1)]
+        same.append(~chk_first & chk_keep[0] & (prev_key == chk_keys[0]))
+        same_r = Signal(w)
+        m.d.sync += same_r.eq(Mux(chk_on, Cat(*same), 0))
+        dup = same_r.any()
         with m.If(dup):
             m.d.sync += error.eq(1)
+        checking, check_wait = phase == Phase.CHECK, Signal()
 
         # Output: the intersection's pairs, offset by offset.
         out = self.pairs
@@ -357,19 +374,23 @@ class MappingUnit(wiring.Component):
             with m.If(n_points != 0):
                 m.d.sync += [phase.eq(Phase.SORT), launch.eq(1), wcount.eq(0), have_prev.eq(0), log_run.eq(0)]
         with m.If(written):
-            m.d.sync += [wcount.eq(0), have_prev.eq(0), launch.eq(1)]
+            m.d.sync += [wcount.eq(0), have_prev.eq(0)]
             with m.If(sorting):
                 m.d.sync += src.eq(0)
             with m.Elif(merging):
                 m.d.sync += [src.eq(~src), log_run.eq(log_run + 1)]
             with m.If(downsampling):                # the input list stays in src, the outputs in ~src
-                m.d.sync += phase.eq(Phase.INTERSECT)
-            with m.Elif(final & (error | dup)):
-                m.d.sync += [phase.eq(Phase.IDLE), running.eq(0), self.done.eq(1)]
+                m.d.sync += [phase.eq(Phase.INTERSECT), launch.eq(1)]
             with m.Elif(final):
-                m.d.sync += phase.eq(Mux(downsample, Phase.DOWNSAMPLE, Phase.INTERSECT))
+                m.d.sync += [phase.eq(Phase.CHECK), check_wait.eq(1)]
             with m.Else():
-                m.d.sync += phase.eq(Phase.MERGE)
+                m.d.sync += [phase.eq(Phase.MERGE), launch.eq(1)]
+        with m.If(checking):                        # cycle 1: the last beat registered; 2: its equalities
+            m.d.sync += check_wait.eq(0)
+            with m.If(~check_wait & (error | dup)):
+                m.d.sync += [phase.eq(Phase.IDLE), running.eq(0), self.done.eq(1)]
+            with m.Elif(~check_wait):
+                m.d.sync += [phase.eq(Mux(downsample, Phase.DOWNSAMPLE, Phase.INTERSECT)), launch.eq(1)]
         with m.If(taken & out.payload.last):
             m.d.sync += k_out.eq(k_out + 1)
         with m.If(finished):
@@ -382,7 +403,7 @@ class MappingUnit(wiring.Component):
             m.d.sync += [cycles.eq(0), sort_cycles.eq(0), stalls.eq(0), *(c.eq(0) for c in pair_counts)]
         with m.Elif(running):
             m.d.sync += cycles.eq(cycles + 1)
-            with m.If(sorting | merging | downsampling):
+            with m.If(sorting | merging | checking | downsampling):
                 m.d.sync += sort_cycles.eq(sort_cycles + 1)
             with m.If(out.valid & ~out.ready):
                 m.d.sync += stalls.eq(stalls + 1)

@@ -11,6 +11,8 @@ the phase takes ``phase_latency`` plus the block's own time for its stream:
 - merge pass ``p`` (while the runs of ``2**p`` beats are more than one): the runs in pairs
   ``(2j, 2j + 1)`` (an empty list when ``2j + 1`` is past the end) through the merger:
   ``merge_cycles(jobs)``, the merger's own cycle model;
+- the duplicate check: ``check_latency`` cycles from the sorted list's last beat written to the
+  next phase (or the end of the run, when the list holds a duplicate key);
 - downsample (stride 2 only, unless the sorted list holds a duplicate key): the sorted list of
   parity-last keys through the downsampler: ``downsample_cycles(keys)``, its model, from the first
   beat taken to the last output beat written;
@@ -46,6 +48,7 @@ class UnitTiming:
     width: int
     phase_latency: int          # phase begins -> its first beat taken (MappingUnit.PHASE_LATENCY)
     sort_latency: int           # coordinate beat taken -> its sorted beat written (KeyPack + BitonicSorter)
+    check_latency: int          # the sorted list's last beat written -> the next phase (MappingUnit.CHECK_LATENCY)
     merge_cycles: Callable
     intersect_cycles: Callable
     downsample_cycles: Callable | None = None
@@ -59,12 +62,13 @@ class UnitCycles:
     merge_passes: list = field(default_factory=list)
     intersect: int = 0
     duplicate: bool = False
+    check: int = 0              # the duplicate check after the last pass, counted in SORT_CYCLES
     downsample: int = 0         # the downsample pass (stride 2), counted in SORT_CYCLES
     n_out: int = 0              # output points
 
     @property
     def sort_total(self) -> int:
-        return self.sort + sum(self.merge_passes) + self.downsample
+        return self.sort + sum(self.merge_passes) + self.check + self.downsample
 
     @property
     def total(self) -> int:
@@ -90,7 +94,7 @@ def unit_cycles(keys, offsets, timing: UnitTiming, downsample: bool = False) -> 
         runs = [sorted(a + b) for a, b in jobs]
     ordered = runs[0]
     if any(x[0] == y[0] for x, y in zip(ordered, ordered[1:], strict=False)):
-        return UnitCycles(sort=sort, merge_passes=passes, duplicate=True)
+        return UnitCycles(sort=sort, merge_passes=passes, check=timing.check_latency, duplicate=True)
     down = 0
     if downsample:
         outputs = np.unique(KeyFormat.quantise([k for k, _ in ordered])).tolist()
@@ -99,5 +103,5 @@ def unit_cycles(keys, offsets, timing: UnitTiming, downsample: bool = False) -> 
         outputs = [k for k, _ in ordered]
     ranked = [(k, r) for r, k in enumerate(outputs)]
     jobs = [(ordered, ranked, tuple(int(x) for x in d)) for d in np.asarray(offsets).tolist()]
-    return UnitCycles(sort=sort, merge_passes=passes, downsample=down, n_out=len(outputs),
+    return UnitCycles(sort=sort, merge_passes=passes, check=timing.check_latency, downsample=down, n_out=len(outputs),
                       intersect=timing.phase_latency + timing.intersect_cycles(jobs, downsample))

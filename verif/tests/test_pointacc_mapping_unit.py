@@ -141,7 +141,7 @@ def test_cycle_model_edges():
     t = timing(unit)
     assert unit_cycles([], unit.offsets, t).total == 0
     one = unit_cycles([5], unit.offsets, t)
-    assert (one.merge_passes, one.sort) == ([], unit.PHASE_LATENCY + t.sort_latency)
+    assert (one.merge_passes, one.sort, one.check) == ([], unit.PHASE_LATENCY + t.sort_latency, unit.CHECK_LATENCY)
     dup = unit_cycles([5, 7, 5], unit.offsets, t)
     assert dup.duplicate and dup.intersect == 0 and dup.total == dup.sort_total
 
