@@ -5,12 +5,13 @@ from amaranth.lib.wiring import In, Out
 from pyhdl.params import check_int, module_name
 from pyhdl.pointacc.bitonic_sorter import cas_layers, check_width, ranks_to_lanes
 from pyhdl.pointacc.network import merge_layers
-from pyhdl.pointacc.pipeline import chunk_flags, greater, skid_output, stage_control
+from pyhdl.pointacc.pipeline import chunk_flags, greater, replicas, share, skid_output, stage_control
 from pyhdl.pointacc.streams import key_beat_layout
 from sw.pointcloud.keys import INDEX_BITS, KeyFormat
 
 DEPTH = 5   # slots of each lane queue
 ENTRY = 2   # an arriving element takes the lowest free slot from ENTRY up
+SHIFTS = 2  # copies of a queue's shift, each for a group of its slots
 
 
 class Merger(wiring.Component):
@@ -91,7 +92,15 @@ class Merger(wiring.Component):
         # The merge stages' ready is the output skid register's emptiness (a register, known a
         # cycle ahead), so `load[0]` is a register and a step is one LUT from two flip-flops.
         room, room_next = Signal(), Signal()
-        valid, load = stage_control(m, self.latency - 1, step, room, "stage", out_ready_next=room_next)
+        # A queue's shift loads its ~400 slot flip-flops: it is SHIFTS LUTs, each for a group of
+        # slots and fed by its own copies of `heads_ready` and `load[0]`, so the step reaches the
+        # slots through short nets; the merge stages' enables are a copy a lane.
+        copies = 2 * w * SHIFTS
+        valid, load, enables = stage_control(m, self.latency - 1, step, room, "stage", out_ready_next=room_next,
+                                             copies=[copies] + [w] * (self.latency - 2))
+        heads_next = Signal(name="heads_ready_next")
+        m.d.sync += heads.eq(heads_next)
+        steps = [h & e for h, e in zip(replicas(m, heads_next, copies, "heads_ready"), enables[0], strict=True)]
         m.d.comb += [step.eq(heads & load[0]), final.eq(step & ends)]
         with m.If(final):
             m.d.sync += cur.eq(~cur)
@@ -118,10 +127,12 @@ class Merger(wiring.Component):
                 m.d.comb += [h.eq(vk & (gk == cur)) for h, vk, gk in zip(held, v, g, strict=True)]
                 vis = held[0]                               # the head, of the pair being merged
                 wins = c[p] if side == "a" else ~c[w - 1 - p]
+                first = (len(q) * w + p) * SHIFTS        # this queue's copies of the step
                 lanes.append(dict(e=[Signal(eb, name=f"{side}{p}_e{k}") for k in range(d)], g=g, v=v, vis=vis,
                                   held=held, held_above=Cat(*held[1:]).any(), valid_above=Cat(*v[1:]).any(),
                                   wins=wins, pop=wins & vis,    # pop: if the step happens
-                                  shift=~v[0] | step & wins & vis))
+                                  shift=~v[0] | step & wins & vis,
+                                  shifts=[~v[0] | steps[first + k * SHIFTS // d] & wins & vis for k in range(d)]))
             q[side] = dict(port=port, ahead=ahead, ready=ready, accept=accept, lanes=lanes,
                            tag=cur ^ (ahead != 0))
         a, b = q["a"], q["b"]
@@ -161,14 +172,14 @@ class Merger(wiring.Component):
             pick = {(st, fin): Mux(acc, nxt[side][st, fin, 1][i], nxt[side][st, fin, 0][i]) for st, fin in cases}
             return pick, Mux(step, Mux(ends, pick[1, 1], pick[1, 0]), pick[0, 0])
         both = {k: chosen("a", 0)[0][k] & chosen("b", 0)[0][k] for k in cases}
-        m.d.sync += [heads.eq(Mux(step, Mux(ends, both[1, 1], both[1, 0]), both[0, 0])),
-                     a["ready"].eq(chosen("a", 1)[1]), b["ready"].eq(chosen("b", 1)[1])]
+        m.d.comb += heads_next.eq(Mux(step, Mux(ends, both[1, 1], both[1, 0]), both[0, 0]))
+        m.d.sync += [a["ready"].eq(chosen("a", 1)[1]), b["ready"].eq(chosen("b", 1)[1])]
 
         # The queues: shift (slot k takes slot k + 1) when slot 0 is empty or pops, then an
-        # arriving element fills the lowest free slot from 1 up (slots 1.. are contiguous; slot 0
-        # is loaded only from slot 1). Slots 1.. that are free after the shift load the port's
-        # lane whether or not it is taken (a don't-care until a valid bit says otherwise), so the
-        # data enables depend on the step and the valid bits, not on the input's handshake.
+        # arriving element fills the lowest free slot from ENTRY up (slots below ENTRY are loaded
+        # only from the slot above). Slots from ENTRY up that are free after the shift load the
+        # port's lane whether or not it is taken (a don't-care until a valid bit says otherwise),
+        # so the data enables depend on the step and the valid bits, not on the input's handshake.
         for x in (a, b):
             for p, ln in enumerate(x["lanes"]):
                 e, g, v = ln["e"], ln["g"], ln["v"]
@@ -177,12 +188,12 @@ class Merger(wiring.Component):
                 write = x["accept"] & x["port"].payload.keep[p]
                 data = Cat(x["port"].payload.lanes[p].idx, x["port"].payload.lanes[p].key)
                 for k in range(ENTRY):
-                    with m.If(shift):
+                    with m.If(ln["shifts"][k]):
                         m.d.sync += [e[k].eq(e[k + 1]), g[k].eq(g[k + 1])]
                 for k in range(ENTRY, d):
                     above = (Mux(v[k + 1], e[k + 1], data), Mux(v[k + 1], g[k + 1], x["tag"])) if k + 1 < d \
                         else (data, x["tag"])
-                    with m.If(shift):
+                    with m.If(ln["shifts"][k]):
                         m.d.sync += [e[k].eq(above[0]), g[k].eq(above[1])]
                     with m.Elif(~v[k]):
                         m.d.sync += [e[k].eq(data), g[k].eq(x["tag"])]
@@ -223,10 +234,12 @@ class Merger(wiring.Component):
         # Stage 0: the winners (a rotated bitonic sequence, rank form); then the bitonic merge.
         s0 = [Signal(eb + 1, name=f"winner{p}") for p in range(w)]
         s0_last = Signal()
+        for p, (r, x) in enumerate(zip(s0, winners, strict=True)):
+            with m.If(share(enables[0], copies - 1 - p)):      # the copies of b's queues' top slots
+                m.d.sync += r.eq(x)
         with m.If(load[0]):
-            m.d.sync += [r.eq(x) for r, x in zip(s0, winners, strict=True)]
             m.d.sync += s0_last.eq(final)
-        ranks, last = cas_layers(m, merge_layers(w), s0, s0_last, load[1:], "merge", register_last=False)
+        ranks, last = cas_layers(m, merge_layers(w), s0, s0_last, enables[1:], "merge", register_last=False)
         beat = Signal.like(self.merged.payload, name="beat")
         m.d.comb += beat.last.eq(last)
         ranks_to_lanes(m.d.comb, ranks, beat, self.index_bits, self.key_bits)

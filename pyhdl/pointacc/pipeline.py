@@ -46,7 +46,8 @@ def stage_control(m, n: int, in_valid, out_ready, name: str, gate=None, out_read
     one item per cycle whenever ``out_ready`` is high; latency ``n`` cycles. The caller loads its
     stage-``s`` data registers under ``load[s]``.
 
-    ``copies`` (with ``out_ready_next``): returns ``(valid, load, enables)`` instead, where
+    ``copies`` (with ``out_ready_next``; a count, or a list of counts, one a stage): returns
+    ``(valid, load, enables)`` instead, where
     ``enables[s]`` are ``copies`` flip-flops equal to ``load[s]`` every cycle (computed a cycle
     ahead like ``load[0]``), each to enable a share of stage ``s``'s data registers: a wide
     stage's enable is then many short nets from flip-flops instead of one net of a thousand
@@ -86,7 +87,7 @@ def stage_control(m, n: int, in_valid, out_ready, name: str, gate=None, out_read
         for s in range(n):
             d = Signal(name=f"{name}{s}_load_next")
             m.d.comb += d.eq(next_load(s))
-            enables.append(replicas(m, d, copies, f"{name}{s}_load", init=1))
+            enables.append(replicas(m, d, copies[s] if isinstance(copies, list) else copies, f"{name}{s}_load", init=1))
         return valid, load, enables
     return valid, load
 
