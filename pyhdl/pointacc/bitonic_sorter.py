@@ -1,4 +1,4 @@
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -16,13 +16,15 @@ def check_width(width):
     return width
 
 
-def cas_layers(m, layers, values, last, load, name, register_last=True):
+def cas_layers(m, layers, values, last, load, name, register_last=True, swap_copies=1):
     """``values`` (and a ``last`` bit) through ``layers`` of compare-exchanges, two register
     stages a layer loaded by ``load[2 l]`` and ``load[2 l + 1]``: elements and the
     ``pipeline.chunk_flags`` of every pair, then the exchanged elements. Returns the registers of
     the final stage and its ``last`` (without ``register_last``, the values that stage would
     load: the caller registers them). A stage's load may be a list of ``pipeline.replicas``,
-    dealt round the lanes."""
+    dealt round the lanes; then ``swap_copies`` > 1 keeps that many copies of each pair's flag
+    registers (``keep``), each deciding the exchange of a share of the element bits, so no
+    swap decision drives every multiplexer of a pair."""
     v = list(values)
     for n, layer in enumerate(layers):
         held = [Signal(len(x), name=f"{name}{n}_in{i}") for i, x in enumerate(v)]
@@ -35,11 +37,14 @@ def cas_layers(m, layers, values, last, load, name, register_last=True):
             with m.If(share(load[2 * n], 0)):
                 m.d.sync += held_last.eq(last)
             for lo, hi in layer:
-                for c, (gt, eq) in enumerate(chunk_flags(v[lo], v[hi])):
-                    g, e = Signal(name=f"{name}{n}_gt{lo}_{c}"), Signal(name=f"{name}{n}_eq{lo}_{c}")
-                    with m.If(share(load[2 * n], lo)):
-                        m.d.sync += [g.eq(gt), e.eq(eq)]
-                    flags.setdefault(lo, []).append((g, e))
+                for k in range(swap_copies):
+                    sfx, attrs = (f"_copy{k}", {"keep": 1}) if swap_copies > 1 else ("", {})
+                    for c, (gt, eq) in enumerate(chunk_flags(v[lo], v[hi])):
+                        g = Signal(name=f"{name}{n}_gt{lo}_{c}{sfx}", attrs=attrs)
+                        e = Signal(name=f"{name}{n}_eq{lo}_{c}{sfx}", attrs=attrs)
+                        with m.If(share(load[2 * n], lo)):
+                            m.d.sync += [g.eq(gt), e.eq(eq)]
+                        flags.setdefault((lo, k), []).append((g, e))
         else:
             with m.If(load[2 * n]):
                 m.d.sync += [h.eq(x) for h, x in zip(held, v, strict=True)]
@@ -48,11 +53,17 @@ def cas_layers(m, layers, values, last, load, name, register_last=True):
                     for c, (gt, eq) in enumerate(chunk_flags(v[lo], v[hi])):
                         g, e = Signal(name=f"{name}{n}_gt{lo}_{c}"), Signal(name=f"{name}{n}_eq{lo}_{c}")
                         m.d.sync += [g.eq(gt), e.eq(eq)]
-                        flags.setdefault(lo, []).append((g, e))
+                        flags.setdefault((lo, 0), []).append((g, e))
         out = list(held)
         for lo, hi in layer:
-            swap = greater(flags[lo])
-            out[lo], out[hi] = Mux(swap, held[hi], held[lo]), Mux(swap, held[lo], held[hi])
+            if swap_copies == 1:
+                swap = greater(flags[lo, 0])
+                out[lo], out[hi] = Mux(swap, held[hi], held[lo]), Mux(swap, held[lo], held[hi])
+                continue
+            cuts = [len(held[lo]) * k // swap_copies for k in range(swap_copies + 1)]
+            parts = [(greater(flags[lo, k]), slice(cuts[k], cuts[k + 1])) for k in range(swap_copies)]
+            out[lo] = Cat(*(Mux(sw, held[hi][b], held[lo][b]) for sw, b in parts))
+            out[hi] = Cat(*(Mux(sw, held[lo][b], held[hi][b]) for sw, b in parts))
         if not register_last and n == len(layers) - 1:
             return out, held_last
         v = [Signal(len(x), name=f"{name}{n}_lane{i}") for i, x in enumerate(held)]

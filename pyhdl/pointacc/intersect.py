@@ -10,6 +10,7 @@ from pyhdl.pointacc.streams import check_key_format, key_beat_layout, pair_beat_
 from sw.pointcloud.keys import BATCH_BITS, COORD_BITS, INDEX_BITS
 
 ORDER_CHUNK = 16     # bits per slice of the order comparisons (an 8-cell carry chain)
+SWAP_COPIES = 4      # flag registers of each compare-exchange of the merge, each swapping ~21 bits
 
 
 def _greater(gt, lt):
@@ -260,15 +261,20 @@ class Intersect(wiring.Component):
         # input beat ascending, the output beat reversed; an empty lane, or a side that is done,
         # is the largest element), sorted by a bitonic merge (L layers, two stages each): a key
         # found in both beats ends up as two neighbours, one of each side.
+        # An element is empty (its lane is not kept, or the sides do not both hold a beat of the
+        # lists being intersected) by its top bit alone: its other bits are don't-cares. Empty
+        # elements then rank above every key but in any order among themselves, so the sequence
+        # is bitonic only below them; that suffices (0-1 principle: for every threshold at or
+        # below the empty ones, the network sorts), and a neighbour test ignores empty elements.
         both = ca["full"] & ~a["done"] & cb["full"] & ~b["done"]
-        largest = Const(1 << (ib + 1 + wide), ib + 1 + wide + 1)   # only the empty bit
 
         def element(x, i, side):
-            return Mux(both & x["keep"][i], Cat(x["idx"][i], Const(side, 1), x["key"][i], Const(0, 1)), largest)
+            return Cat(x["idx"][i], Const(side, 1), x["key"][i], ~(both & x["keep"][i]))
 
         elements = [element(ca, i, 0) for i in range(w)] + [element(cb, j, 1) for j in reversed(range(w))]
         n = 2 * len(merge_layers(2 * w))
-        merged, merged_last = cas_layers(m, merge_layers(2 * w), elements, final, enables[:n], "merge")
+        merged, merged_last = cas_layers(m, merge_layers(2 * w), elements, final, enables[:n], "merge",
+                                         swap_copies=SWAP_COPIES)
         # Stage 2L + 1: neighbours k and k + 1 of different sides with equal keys are a pair.
         near = 2 * w - 1
         hit = Signal(near)
