@@ -235,7 +235,7 @@ class Merger(wiring.Component):
         s0 = [Signal(eb + 1, name=f"winner{p}") for p in range(w)]
         s0_last = Signal()
         for p, (r, x) in enumerate(zip(s0, winners, strict=True)):
-            with m.If(share(enables[0], copies - 1 - p)):      # the copies of b's queues' top slots
+            with m.If(share(enables[0], copies - 1 - p)):      # shared with b's last queues' shift copies
                 m.d.sync += r.eq(x)
         with m.If(load[0]):
             m.d.sync += s0_last.eq(final)
