@@ -25,6 +25,8 @@ def cas_layers(m, layers, values, last, load, name, register_last=True, swap_cop
     dealt round the lanes; then ``swap_copies`` > 1 keeps that many copies of each pair's flag
     registers (``keep``), each deciding the exchange of a share of the element bits, so no
     swap decision drives every multiplexer of a pair."""
+    if swap_copies > 1 and not all(isinstance(x, list) for x in load):
+        raise ValueError("swap_copies > 1 needs the stages' loads as lists of replicas")
     v = list(values)
     for n, layer in enumerate(layers):
         held = [Signal(len(x), name=f"{name}{n}_in{i}") for i, x in enumerate(v)]
