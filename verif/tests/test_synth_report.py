@@ -1,6 +1,8 @@
 """The synthesis section's reading of nextpnr reports (no FPGA tools needed)."""
 
-from runtime.bench.synth import SPEED_GRADES, _short, critical_path, synth_table
+import pytest
+
+from runtime.bench.synth import SPEED_GRADES, _short, _tool, critical_path, synth_table
 
 
 def seg(kind, frm, to):
@@ -88,10 +90,6 @@ def test_replicated_registers_survive_synthesis(tmp_path):
 
 
 def test_a_tool_writes_its_log_and_a_failure_carries_the_tail(tmp_path):
-    import pytest
-
-    from runtime.bench.synth import _tool
-
     # `builtins.print(argv)` exits 0 having printed its arguments; `sys.exit(argv)` prints them and fails.
     ok = tmp_path / "ok.log"
     _tool("builtins", "print", ["placing", "iter=3"], tmp_path, ok)
