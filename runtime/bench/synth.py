@@ -35,7 +35,7 @@ def _tool(module: str, function: str, args: list, cwd, log: Path) -> None:
     with open(log, "w") as out:
         r = subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
     if r.returncode:
-        raise RuntimeError(f"{module} failed ({r.returncode}; log {log}):\n{Path(log).read_text()[-3000:]}")
+        raise RuntimeError(f"{module} failed ({r.returncode}; log {log}):\n{log.read_text()[-3000:]}")
 
 
 def _versions() -> str:

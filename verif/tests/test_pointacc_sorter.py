@@ -78,6 +78,22 @@ def test_parameters_validated():
     assert s.latency == 12 and s.name == "bitonic_sorter_width8_key_bits56_index_bits20"
 
 
+def test_flag_copies_need_replicated_loads():
+    from amaranth.hdl import Module, Signal
+
+    from pyhdl.pointacc.bitonic_sorter import cas_layers
+
+    layers = merge_layers(4)
+    values, last = [Signal(8) for _ in range(4)], Signal()
+    loads = [Signal() for _ in range(2 * len(layers))]
+    with pytest.raises(ValueError, match="swap_copies > 1 needs the stages' loads as lists of replicas"):
+        cas_layers(Module(), layers, values, last, loads, "m", swap_copies=2)
+    # With a copy of the load per lane, the same call builds the network.
+    regs, _ = cas_layers(Module(), layers, values, last, [[Signal() for _ in range(4)] for _ in loads], "m",
+                         swap_copies=2)
+    assert len(regs) == 4
+
+
 def test_directed(model, tmp_path):
     beats = directed_beats()
     cases = [make_case(f"directed pv={pv} pr={pr}", beats, p_valid=pv, p_ready=pr, seed=s)
