@@ -49,14 +49,15 @@ class Intersect(wiring.Component):
 
     Pipelining: a beat arrives into the next-beat register and reaches the current one from
     there; the two order bits of the current beats' last lanes are registered, computed a cycle
-    ahead from the current and next beats of both sides (four comparisons, each from 16-bit
-    slices compared both ways in parallel), so the step loop is a few LUTs. The keys of a step
+    ahead from the current registers' next tops (one comparison of 16-bit slices compared both
+    ways in parallel), so the step loop is a few LUTs. The keys of a step
     pass ``2 log2(2 width)`` merge stages (two a layer: elements and slice flags, then the
     exchange), the neighbour comparisons, the packing selects and the packed beat (a step
     with no match and not final is not pushed into it).
 
     Every ready is a register: each input has a skid register behind ``next`` (an accepted beat
-    that finds ``next`` held waits there, and ``ready`` is low while it is full), and the packed
+    that finds ``next`` held waits there, and ``ready`` is low while it is full; a copy of its
+    full bit a lane selects what ``next`` loads), and the packed
     beat goes into the ``pairs`` register or, when that one is held, into an output skid register;
     the match stages run under ``pipeline.stage_control`` with the emptiness of that skid
     register as their ready, so ``pairs.ready`` only reaches the two output registers.
@@ -152,9 +153,9 @@ class Intersect(wiring.Component):
         for side, port in (("in", self.inputs), ("out", self.outputs)):
             keys = [self._widen(port.payload.lanes[i].key, None if side == "in" else port.payload.offset)
                     for i in range(w)]
-            sides[side] = dict(port=port, keys=keys, cur=beat(side), nxt=beat(f"{side}_next"),
+            sides[side] = dict(port=port, name=side, keys=keys, cur=beat(side), nxt=beat(f"{side}_next"),
                                skid=beat(f"{side}_skid"), done=Signal(name=f"{side}_done"),
-                               adv=Signal(name=f"{side}_adv"), load=Signal(name=f"{side}_load"),
+                               adv=Signal(name=f"{side}_adv"),
                                free=Signal(name=f"{side}_free", init=1), le=Signal(name=f"{side}_le"),
                                le_next=Signal(name=f"{side}_le_next"), done_next=Signal(name=f"{side}_done_next"),
                                full_next=Signal(name=f"{side}_full_next"))
@@ -193,6 +194,7 @@ class Intersect(wiring.Component):
             free_d = Signal(name=f"{side}_free_next")
             m.d.comb += free_d.eq(Mux(x["le_next"], nexts[1], nexts[0]))
             m.d.sync += x["free"].eq(free_d)
+            x["free_d"] = free_d
             x["free_lanes"] = replicas(m, free_d, w, f"{side}_free", init=1)   # a copy a lane
         fields = ("keep", "last", "top")
 
@@ -208,8 +210,7 @@ class Intersect(wiring.Component):
         for x in (a, b):
             cur, nxt, skid, port = x["cur"], x["nxt"], x["skid"], x["port"]
             m.d.sync += x["done"].eq(x["done_next"])
-            # `load`: the current register takes `next`.
-            m.d.comb += [x["load"].eq(nxt["full"] & x["free"]), port.ready.eq(~skid["full"])]
+            m.d.comb += port.ready.eq(~skid["full"])
             top = Cat(Mux(port.payload.keep[w - 1], x["keys"][w - 1], 0), ~port.payload.keep[w - 1])
             arriving = dict(key=x["keys"], idx=[port.payload.lanes[i].idx for i in range(w)],
                             keep=port.payload.keep, last=port.payload.last, top=top)
@@ -219,42 +220,44 @@ class Intersect(wiring.Component):
             # registers load whenever their content may be replaced (don't-cares when empty),
             # so only the full flags depend on more than one step decision.
             accept = port.valid & ~skid["full"]
+            skid_next = Signal(name=f"{x['name']}_skid_full_next")
+            m.d.comb += skid_next.eq(Mux(~nxt["full"] | x["free"], 0, skid["full"] | accept))
+            m.d.sync += skid["full"].eq(skid_next)
+            # A copy of the skid register's full bit a lane selects that lane's ~80 bits of `next`.
+            skid_lanes = replicas(m, skid_next, w, f"{x['name']}_skid_full")
             with m.If(~skid["full"]):
                 m.d.sync += take(skid, arriving)
             take_lanes(skid, arriving, [~skid["full"]] * w)
             with m.If(~nxt["full"] | x["free"]):
-                m.d.sync += [nxt["full"].eq(skid["full"] | port.valid), skid["full"].eq(0)]
+                m.d.sync += nxt["full"].eq(skid["full"] | port.valid)
                 with m.If(skid["full"]):
                     m.d.sync += take(nxt, skid)
                 with m.Else():
                     m.d.sync += take(nxt, arriving)
-            with m.Elif(accept):
-                m.d.sync += skid["full"].eq(1)
             # The keys and indices of `next` and `current` load under the lanes' copies of `free`.
-            via = {f: [Mux(skid["full"], sv, av) for sv, av in zip(skid[f], arriving[f], strict=True)]
+            via = {f: [Mux(s, sv, av) for s, sv, av in zip(skid_lanes, skid[f], arriving[f], strict=True)]
                    for f in ("key", "idx")}
             take_lanes(nxt, via, [~nxt["full"] | f for f in x["free_lanes"]])
             with m.If(x["free"]):
                 m.d.sync += take(cur, nxt) + [cur["full"].eq(nxt["full"])]
             take_lanes(cur, nxt, x["free_lanes"])
-        # Next cycle's current tops are this cycle's current or next ones: compare all four pairs.
-        # Each comparison is split into ORDER_CHUNK-bit slices compared both ways in parallel
-        # (short carry chains), combined in two LUT levels: x > y and y > x from the same flags.
-        ta = [ca["top"], a["nxt"]["top"]]
-        tb = [cb["top"], b["nxt"]["top"]]
-        a_gt = [[None, None], [None, None]]          # a_gt[i][j]: ta[i] > tb[j]
-        b_gt = [[None, None], [None, None]]
-        for i in range(2):
-            for j in range(2):
-                x, y = ta[i], tb[j]
-                gx = [x[lo:lo + ORDER_CHUNK] > y[lo:lo + ORDER_CHUNK] for lo in range(0, len(x), ORDER_CHUNK)]
-                gy = [y[lo:lo + ORDER_CHUNK] > x[lo:lo + ORDER_CHUNK] for lo in range(0, len(x), ORDER_CHUNK)]
-                a_gt[i][j], b_gt[i][j] = _greater(gx, gy), _greater(gy, gx)
-        la, lb = a["load"], b["load"]
-        m.d.comb += [
-            a["le_next"].eq(~Mux(la, Mux(lb, a_gt[1][1], a_gt[1][0]), Mux(lb, a_gt[0][1], a_gt[0][0]))),
-            b["le_next"].eq(~Mux(la, Mux(lb, b_gt[1][1], b_gt[1][0]), Mux(lb, b_gt[0][1], b_gt[0][0]))),
-        ]
+        # The order of next cycle's current tops, compared from the current registers' next
+        # values (`next`'s top where `free`, two copies of it selecting), so the comparison starts
+        # one LUT after flip-flops, and the order bits' next values select `free`'s. It is split
+        # into ORDER_CHUNK-bit slices compared both ways in parallel (short carry chains),
+        # combined in two LUT levels: x > y and y > x from the same flags. Where the current
+        # register takes an empty `next`, its side is not full next cycle and its order bits are
+        # don't-cares.
+        tops = []
+        for x in (a, b):
+            top, nxt_top = x["cur"]["top"], x["nxt"]["top"]
+            half = (len(top) + 1) // 2
+            sel = replicas(m, x["free_d"], 2, f"{x['name']}_free_top", init=1)
+            tops.append(Cat(Mux(sel[0], nxt_top[:half], top[:half]), Mux(sel[1], nxt_top[half:], top[half:])))
+        ta, tb = tops
+        gx = [ta[lo:lo + ORDER_CHUNK] > tb[lo:lo + ORDER_CHUNK] for lo in range(0, len(ta), ORDER_CHUNK)]
+        gy = [tb[lo:lo + ORDER_CHUNK] > ta[lo:lo + ORDER_CHUNK] for lo in range(0, len(ta), ORDER_CHUNK)]
+        m.d.comb += [a["le_next"].eq(~_greater(gx, gy)), b["le_next"].eq(~_greater(gy, gx))]
         m.d.sync += [a_le_b.eq(a["le_next"]), b_le_a.eq(b["le_next"])]
 
         # Stages 1 .. 2L: the two current beats as one bitonic sequence of 2 width elements (the
