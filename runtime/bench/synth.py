@@ -70,13 +70,16 @@ def critical_path(report: dict) -> dict:
 # nextpnr's defaults (HeAP placer, router1) route every block but the intersection unit and the
 # mapping unit that holds it: HeAP packs their merge network so densely that neither router1 nor
 # router2 converged in the runs tried (thousands of wires stayed overused); the electrostatic placer
-# spreads it, and router2 then routes it in 20 to 40 iterations.
-SPREAD = ("intersect", "mapping_unit")
+# spreads it. router2 then routes the intersection unit in 20 to 40 iterations, but not the mapping
+# unit: its overused wires fell to 14 by iteration ~150, then rose to thousands by 260 (over an hour
+# at speed grade 8, seed 1), where router1 routed the same placement in ~45 CPU-minutes.
+PLACEMENT = {"intersect": ["--placer", "static", "--router", "router2"],
+             "mapping_unit": ["--placer", "static", "--router", "router1"]}
 
 
 def placement(name: str) -> list:
     """nextpnr's placer and router options for the block ``name`` (none: its defaults)."""
-    return ["--placer", "static", "--router", "router2"] if name.startswith(SPREAD) else []
+    return next((options for prefix, options in PLACEMENT.items() if name.startswith(prefix)), [])
 
 
 def _cache_dir() -> Path:
@@ -227,8 +230,9 @@ def synth_section() -> str:
             "package pins), so fmax is register to register inside the block; one column per speed grade. "
             "The critical path is nextpnr's slowest path at speed grade 8: the register (or memory) it "
             "starts and ends at, by the net name yosys kept, and the logic cells on it. The intersection "
-            "unit and the mapping unit are placed with `--placer static --router router2` (nextpnr's "
-            "default HeAP placement of their merge network does not route); the others with nextpnr's "
+            "unit is placed with `--placer static --router router2`, the mapping unit with `--placer "
+            "static` and router1 (nextpnr's default HeAP placement of their merge network does not "
+            "route, and router2 does not converge on the mapping unit); the others with nextpnr's "
             "defaults. Blocks run two at a "
             "time and results are cached by the hash of the Verilog. Reproduce: `make synth`.\n\n"
             + synth_table(rows))
