@@ -1,6 +1,6 @@
 from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import data, memory, stream, wiring
-from amaranth.lib.fifo import SyncFIFO
+from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
 from pyhdl.params import bits_for, check_int
@@ -46,13 +46,15 @@ class RunReader(wiring.Component):
     busy : Out(1)
         Lists left to read or beats not yet taken.
 
-    Timing: reads are issued ahead into a ``FIFO_DEPTH``-entry FIFO, so the first beat is offered
-    ``LATENCY`` cycles after the edge that samples ``start`` (the read, the FIFO's write, its
-    output) and a beat every cycle after that as long as ``beats.ready`` is high.
+    Timing: reads are issued ahead into a ``FIFO_DEPTH``-entry FIFO whose output is a register
+    (``SyncFIFOBuffered``: the beat leaves the reader from flip-flops, not from a LUT-RAM read),
+    so the first beat is offered ``LATENCY`` cycles after the edge that samples ``start`` (the
+    read, the FIFO's write, its output register) and a beat every cycle after that as long as
+    ``beats.ready`` is high.
     """
 
     FIFO_DEPTH = 4
-    LATENCY = 2      # start sampled on edge e -> first beat offered in the cycle after edge e + 2
+    LATENCY = 3      # start sampled on edge e -> first beat offered in the cycle after edge e + 3
 
     def __init__(self, lanes: data.ArrayLayout, *, depth: int, max_lists: int):
         if not isinstance(lanes, data.ArrayLayout):
@@ -80,7 +82,7 @@ class RunReader(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         w = self.width
-        m.submodules.fifo = fifo = SyncFIFO(width=self.layout.size, depth=self.FIFO_DEPTH)
+        m.submodules.fifo = fifo = SyncFIFOBuffered(width=self.layout.size, depth=self.FIFO_DEPTH)
 
         running = Signal()
         base = Signal(self.count_bits + 2)            # first word of the current list
