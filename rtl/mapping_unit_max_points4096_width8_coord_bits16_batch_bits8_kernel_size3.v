@@ -6274,55 +6274,56 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire [12:0] \$1 ;
   wire \$10 ;
   wire \$11 ;
-  wire [12:0] \$12 ;
-  wire [10:0] \$13 ;
-  wire \$14 ;
-  wire [7:0] \$15 ;
+  wire \$12 ;
+  wire [12:0] \$13 ;
+  wire [10:0] \$14 ;
+  wire \$15 ;
   wire [7:0] \$16 ;
-  wire \$17 ;
-  wire [10:0] \$18 ;
-  wire \$19 ;
+  wire [7:0] \$17 ;
+  wire \$18 ;
+  wire [10:0] \$19 ;
   wire [3:0] \$2 ;
   wire \$20 ;
-  wire [12:0] \$21 ;
-  wire [10:0] \$22 ;
-  wire \$23 ;
+  wire \$21 ;
+  wire [12:0] \$22 ;
+  wire [10:0] \$23 ;
   wire \$24 ;
-  wire [12:0] \$25 ;
-  wire \$26 ;
-  wire [10:0] \$27 ;
-  wire \$28 ;
+  wire \$25 ;
+  wire [12:0] \$26 ;
+  wire \$27 ;
+  wire [10:0] \$28 ;
   wire \$29 ;
   wire \$3 ;
-  wire [12:0] \$30 ;
-  wire [10:0] \$31 ;
-  wire \$32 ;
+  wire \$30 ;
+  wire [12:0] \$31 ;
+  wire [10:0] \$32 ;
   wire \$33 ;
-  wire [12:0] \$34 ;
-  wire [1:0] \$35 ;
+  wire \$34 ;
+  wire [12:0] \$35 ;
   wire [1:0] \$36 ;
-  wire \$37 ;
-  wire [10:0] \$38 ;
-  wire \$39 ;
+  wire [1:0] \$37 ;
+  wire \$38 ;
+  wire [10:0] \$39 ;
   wire \$4 ;
   wire \$40 ;
   wire \$41 ;
-  reg \$42 ;
-  reg [18:0] \$43 ;
-  reg [9:0] \$44 ;
-  reg [11:0] \$45 ;
-  reg \$46 ;
+  wire \$42 ;
+  reg \$43 ;
+  reg [18:0] \$44 ;
+  reg [9:0] \$45 ;
+  reg [11:0] \$46 ;
   reg \$47 ;
-  reg [10:0] \$48 ;
-  reg [9:0] \$49 ;
-  wire [3:0] \$5 ;
+  reg \$48 ;
+  reg [10:0] \$49 ;
+  wire \$5 ;
   reg [9:0] \$50 ;
-  reg \$51 ;
-  reg [7:0] \$52 ;
-  wire \$6 ;
+  reg [9:0] \$51 ;
+  reg \$52 ;
+  reg [7:0] \$53 ;
+  wire [3:0] \$6 ;
   wire \$7 ;
-  wire [3:0] \$8 ;
-  wire \$9 ;
+  wire \$8 ;
+  wire [3:0] \$9 ;
   reg [9:0] \$like  = 10'h000;
   reg [10:0] \$like$24  = 11'h000;
   reg \$like$25  = 1'h0;
@@ -6458,73 +6459,74 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   (* init = 1'h0 *)
   wire w_en;
   always @(posedge clk)
-    beat <= \$44 ;
+    meta <= \$44 ;
   always @(posedge clk)
-    base <= \$45 ;
+    beat <= \$45 ;
   always @(posedge clk)
-    lst <= \$46 ;
+    base <= \$46 ;
   always @(posedge clk)
-    running <= \$47 ;
+    lst <= \$47 ;
   always @(posedge clk)
-    \$like$24  <= \$48 ;
+    running <= \$48 ;
   always @(posedge clk)
-    \$like  <= \$49 ;
+    \$like$24  <= \$49 ;
   always @(posedge clk)
-    n_beats <= \$50 ;
+    \$like  <= \$50 ;
   always @(posedge clk)
-    \$like$25  <= \$51 ;
+    n_beats <= \$51 ;
   always @(posedge clk)
-    last_keep <= \$52 ;
+    \$like$25  <= \$52 ;
+  always @(posedge clk)
+    last_keep <= \$53 ;
   assign \$1  = base + beat;
   assign \$2  = level + pending;
   assign \$3  = \$2  < 3'h4;
   assign read__en = running & \$3 ;
   assign \$4  = running | pending;
-  assign busy = \$4  | beats__valid;
-  assign \$5  = level + pending;
-  assign \$6  = \$5  < 3'h4;
-  assign \$7  = running & \$6 ;
-  assign \$8  = level + pending;
-  assign \$9  = \$8  < 3'h4;
-  assign \$10  = running & \$9 ;
-  assign \$11  = base >= n_beats;
-  assign \$12  = base + beat;
-  assign \$13  = n_beats - 1'h1;
-  assign \$14  = $signed({ 1'h0, \$12  }) == $signed(\$13 );
-  assign \$15  = \$14  ? last_keep : 8'hff;
-  assign \$16  = \$11  ? 8'h00 : \$15 ;
-  assign \$17  = base >= n_beats;
-  assign \$18  = \$like  - 1'h1;
-  assign \$19  = beat == \$18 ;
-  assign \$20  = \$17  | \$19 ;
-  assign \$21  = base + beat;
-  assign \$22  = n_beats - 1'h1;
-  assign \$23  = $signed({ 1'h0, \$21  }) == $signed(\$22 );
-  assign \$24  = \$20  | \$23 ;
-  assign \$25  = base + beat;
-  assign \$26  = base >= n_beats;
-  assign \$27  = \$like  - 1'h1;
-  assign \$28  = beat == \$27 ;
-  assign \$29  = \$26  | \$28 ;
-  assign \$30  = base + beat;
-  assign \$31  = n_beats - 1'h1;
-  assign \$32  = $signed({ 1'h0, \$30  }) == $signed(\$31 );
-  assign \$33  = \$29  | \$32 ;
-  assign \$34  = base + \$like$24 ;
-  assign \$35  = lst + 1'h1;
-  assign \$36  = \$like$25  - 1'h1;
-  assign \$37  = lst == \$36 ;
-  assign \$38  = beat + 1'h1;
-  assign \$39  = ~ busy;
-  assign \$40  = start & \$39 ;
+  assign \$5  = | level;
+  assign busy = \$4  | \$5 ;
+  assign \$6  = level + pending;
+  assign \$7  = \$6  < 3'h4;
+  assign \$8  = running & \$7 ;
+  assign \$9  = level + pending;
+  assign \$10  = \$9  < 3'h4;
+  assign \$11  = running & \$10 ;
+  assign \$12  = base >= n_beats;
+  assign \$13  = base + beat;
+  assign \$14  = n_beats - 1'h1;
+  assign \$15  = $signed({ 1'h0, \$13  }) == $signed(\$14 );
+  assign \$16  = \$15  ? last_keep : 8'hff;
+  assign \$17  = \$12  ? 8'h00 : \$16 ;
+  assign \$18  = base >= n_beats;
+  assign \$19  = \$like  - 1'h1;
+  assign \$20  = beat == \$19 ;
+  assign \$21  = \$18  | \$20 ;
+  assign \$22  = base + beat;
+  assign \$23  = n_beats - 1'h1;
+  assign \$24  = $signed({ 1'h0, \$22  }) == $signed(\$23 );
+  assign \$25  = \$21  | \$24 ;
+  assign \$26  = base + beat;
+  assign \$27  = base >= n_beats;
+  assign \$28  = \$like  - 1'h1;
+  assign \$29  = beat == \$28 ;
+  assign \$30  = \$27  | \$29 ;
+  assign \$31  = base + beat;
+  assign \$32  = n_beats - 1'h1;
+  assign \$33  = $signed({ 1'h0, \$31  }) == $signed(\$32 );
+  assign \$34  = \$30  | \$33 ;
+  assign \$35  = base + \$like$24 ;
+  assign \$36  = lst + 1'h1;
+  assign \$37  = \$like$25  - 1'h1;
+  assign \$38  = lst == \$37 ;
+  assign \$39  = beat + 1'h1;
+  assign \$40  = ~ busy;
+  assign \$41  = start & \$40 ;
   always @(posedge clk)
-    pending <= \$42 ;
-  always @(posedge clk)
-    meta <= \$43 ;
+    pending <= \$43 ;
   \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.coord_reader.fifo  fifo (
     .clk(clk),
-    .\port$19801$0 (read__data),
-    .\port$25183$0 (meta),
+    .\port$19804$0 (read__data),
+    .\port$25186$0 (meta),
     .r_data(beats__payload),
     .r_en(r_en),
     .r_rdy(beats__valid),
@@ -6534,64 +6536,60 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$44  = beat;
-    if (\$10 ) begin
+    \$44  = meta;
+    if (\$11 ) begin
+      \$44 [7:0] = \$17 ;
+      \$44 [8] = \$25 ;
+      \$44 [9] = lst;
+      \$44 [18:10] = \$26 [8:0];
+    end
+    if (rst) begin
+      \$44  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$45  = beat;
+    if (\$11 ) begin
       (* full_case = 32'd1 *)
-      if (\$33 ) begin
-        \$44  = 10'h000;
+      if (\$34 ) begin
+        \$45  = 10'h000;
       end else begin
-        \$44  = \$38 [9:0];
+        \$45  = \$39 [9:0];
       end
     end
-    if (\$40 ) begin
-      \$44  = 10'h000;
+    if (\$41 ) begin
+      \$45  = 10'h000;
     end
     if (rst) begin
-      \$44  = 10'h000;
+      \$45  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$45  = base;
-    if (\$10 ) begin
-      if (\$33 ) begin
-        \$45  = \$34 [11:0];
+    \$46  = base;
+    if (\$11 ) begin
+      if (\$34 ) begin
+        \$46  = \$35 [11:0];
       end
     end
-    if (\$40 ) begin
-      \$45  = 12'h000;
+    if (\$41 ) begin
+      \$46  = 12'h000;
     end
     if (rst) begin
-      \$45  = 12'h000;
+      \$46  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$46  = lst;
-    if (\$10 ) begin
-      if (\$33 ) begin
-        \$46  = \$35 [0];
+    \$47  = lst;
+    if (\$11 ) begin
+      if (\$34 ) begin
+        \$47  = \$36 [0];
       end
     end
-    if (\$40 ) begin
-      \$46  = 1'h0;
-    end
-    if (rst) begin
-      \$46  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$47  = running;
-    if (\$10 ) begin
-      if (\$33 ) begin
-        if (\$37 ) begin
-          \$47  = 1'h0;
-        end
-      end
-    end
-    if (\$40 ) begin
-      \$47  = \$41 ;
+    if (\$41 ) begin
+      \$47  = 1'h0;
     end
     if (rst) begin
       \$47  = 1'h0;
@@ -6599,28 +6597,35 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$48  = \$like$24 ;
-    if (\$40 ) begin
-      \$48  = 11'h000;
+    \$48  = running;
+    if (\$11 ) begin
+      if (\$34 ) begin
+        if (\$38 ) begin
+          \$48  = 1'h0;
+        end
+      end
+    end
+    if (\$41 ) begin
+      \$48  = \$42 ;
     end
     if (rst) begin
-      \$48  = 11'h000;
+      \$48  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$49  = \$like ;
-    if (\$40 ) begin
-      \$49  = run_beats;
+    \$49  = \$like$24 ;
+    if (\$41 ) begin
+      \$49  = 11'h000;
     end
     if (rst) begin
-      \$49  = 10'h000;
+      \$49  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$50  = n_beats;
-    if (\$40 ) begin
+    \$50  = \$like ;
+    if (\$41 ) begin
       \$50  = run_beats;
     end
     if (rst) begin
@@ -6629,42 +6634,39 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$51  = \$like$25 ;
-    if (\$40 ) begin
-      \$51  = 1'h1;
+    \$51  = n_beats;
+    if (\$41 ) begin
+      \$51  = run_beats;
     end
     if (rst) begin
-      \$51  = 1'h0;
+      \$51  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$52  = last_keep;
-    if (\$40 ) begin
-      \$52  = \last_keep$32 ;
+    \$52  = \$like$25 ;
+    if (\$41 ) begin
+      \$52  = 1'h1;
     end
     if (rst) begin
-      \$52  = 8'h00;
+      \$52  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$42  = \$7 ;
+    \$53  = last_keep;
+    if (\$41 ) begin
+      \$53  = \last_keep$32 ;
+    end
     if (rst) begin
-      \$42  = 1'h0;
+      \$53  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$43  = meta;
-    if (\$10 ) begin
-      \$43 [7:0] = \$16 ;
-      \$43 [8] = \$24 ;
-      \$43 [9] = lst;
-      \$43 [18:10] = \$25 [8:0];
-    end
+    \$43  = \$8 ;
     if (rst) begin
-      \$43  = 19'h00000;
+      \$43  = 1'h0;
     end
   end
   assign w_en = pending;
@@ -6766,11 +6768,11 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   assign \beats__payload.last  = beats__payload[456];
   assign \beats__payload.list  = beats__payload[457];
   assign \beats__payload.addr  = beats__payload[466:458];
-  assign \$41  = 1'h1;
+  assign \$42  = 1'h1;
 endmodule
 
 (* generator = "Amaranth" *)
-module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.coord_reader.fifo (rst, r_en, w_level, r_data, \port$19801$0 , w_en, \port$25183$0 , r_rdy, clk);
+module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.coord_reader.fifo (rst, r_en, w_level, r_data, \port$19804$0 , w_en, \port$25186$0 , r_rdy, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -6812,10 +6814,10 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   reg [1:0] inner_level = 2'h0;
   wire inner_r_rdy;
   wire [2:0] level;
-  input [447:0] \port$19801$0 ;
-  wire [447:0] \port$19801$0 ;
-  input [18:0] \port$25183$0 ;
-  wire [18:0] \port$25183$0 ;
+  input [447:0] \port$19804$0 ;
+  wire [447:0] \port$19804$0 ;
+  input [18:0] \port$25186$0 ;
+  wire [18:0] \port$25186$0 ;
   (* init = 2'h0 *)
   wire [1:0] produce;
   output [466:0] r_data;
@@ -6847,7 +6849,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$25183$0 , \port$19801$0  };
+      storage[w_port__addr] <= { \port$25186$0 , \port$19804$0  };
   end
   reg [466:0] _0_;
   always @(posedge clk) begin
@@ -6946,8 +6948,8 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   assign level = w_level;
   assign r_level = w_level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$25183$0 , \port$19801$0  };
-  assign w_data = { \port$25183$0 , \port$19801$0  };
+  assign w_port__data = { \port$25186$0 , \port$19804$0  };
+  assign w_data = { \port$25186$0 , \port$19804$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
@@ -74491,55 +74493,56 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire [12:0] \$1 ;
   wire \$10 ;
   wire \$11 ;
-  wire [12:0] \$12 ;
-  wire [10:0] \$13 ;
-  wire \$14 ;
-  wire [7:0] \$15 ;
+  wire \$12 ;
+  wire [12:0] \$13 ;
+  wire [10:0] \$14 ;
+  wire \$15 ;
   wire [7:0] \$16 ;
-  wire \$17 ;
-  wire [10:0] \$18 ;
-  wire \$19 ;
+  wire [7:0] \$17 ;
+  wire \$18 ;
+  wire [10:0] \$19 ;
   wire [3:0] \$2 ;
   wire \$20 ;
-  wire [12:0] \$21 ;
-  wire [10:0] \$22 ;
-  wire \$23 ;
+  wire \$21 ;
+  wire [12:0] \$22 ;
+  wire [10:0] \$23 ;
   wire \$24 ;
-  wire [12:0] \$25 ;
-  wire \$26 ;
-  wire [10:0] \$27 ;
-  wire \$28 ;
+  wire \$25 ;
+  wire [12:0] \$26 ;
+  wire \$27 ;
+  wire [10:0] \$28 ;
   wire \$29 ;
   wire \$3 ;
-  wire [12:0] \$30 ;
-  wire [10:0] \$31 ;
-  wire \$32 ;
+  wire \$30 ;
+  wire [12:0] \$31 ;
+  wire [10:0] \$32 ;
   wire \$33 ;
-  wire [12:0] \$34 ;
-  wire [8:0] \$35 ;
-  wire [9:0] \$36 ;
-  wire \$37 ;
-  wire [10:0] \$38 ;
-  wire \$39 ;
+  wire \$34 ;
+  wire [12:0] \$35 ;
+  wire [8:0] \$36 ;
+  wire [9:0] \$37 ;
+  wire \$38 ;
+  wire [10:0] \$39 ;
   wire \$4 ;
   wire \$40 ;
   wire \$41 ;
-  reg \$42 ;
-  reg [25:0] \$43 ;
-  reg [9:0] \$44 ;
-  reg [11:0] \$45 ;
-  reg [7:0] \$46 ;
-  reg \$47 ;
-  reg [10:0] \$48 ;
-  reg [9:0] \$49 ;
-  wire [3:0] \$5 ;
+  wire \$42 ;
+  reg \$43 ;
+  reg [25:0] \$44 ;
+  reg [9:0] \$45 ;
+  reg [11:0] \$46 ;
+  reg [7:0] \$47 ;
+  reg \$48 ;
+  reg [10:0] \$49 ;
+  wire \$5 ;
   reg [9:0] \$50 ;
-  reg [8:0] \$51 ;
-  reg [7:0] \$52 ;
-  wire \$6 ;
+  reg [9:0] \$51 ;
+  reg [8:0] \$52 ;
+  reg [7:0] \$53 ;
+  wire [3:0] \$6 ;
   wire \$7 ;
-  wire [3:0] \$8 ;
-  wire \$9 ;
+  wire \$8 ;
+  wire [3:0] \$9 ;
   reg [9:0] \$like  = 10'h000;
   reg [10:0] \$like$24  = 11'h000;
   reg [8:0] \$like$25  = 9'h000;
@@ -74647,73 +74650,74 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   (* init = 1'h0 *)
   wire w_en;
   always @(posedge clk)
-    beat <= \$44 ;
+    meta <= \$44 ;
   always @(posedge clk)
-    base <= \$45 ;
+    beat <= \$45 ;
   always @(posedge clk)
-    lst <= \$46 ;
+    base <= \$46 ;
   always @(posedge clk)
-    running <= \$47 ;
+    lst <= \$47 ;
   always @(posedge clk)
-    \$like$24  <= \$48 ;
+    running <= \$48 ;
   always @(posedge clk)
-    \$like  <= \$49 ;
+    \$like$24  <= \$49 ;
   always @(posedge clk)
-    n_beats <= \$50 ;
+    \$like  <= \$50 ;
   always @(posedge clk)
-    \$like$25  <= \$51 ;
+    n_beats <= \$51 ;
   always @(posedge clk)
-    last_keep <= \$52 ;
+    \$like$25  <= \$52 ;
+  always @(posedge clk)
+    last_keep <= \$53 ;
   assign \$1  = base + beat;
   assign \$2  = level + pending;
   assign \$3  = \$2  < 3'h4;
   assign read__en = running & \$3 ;
   assign \$4  = running | pending;
-  assign busy = \$4  | beats__valid;
-  assign \$5  = level + pending;
-  assign \$6  = \$5  < 3'h4;
-  assign \$7  = running & \$6 ;
-  assign \$8  = level + pending;
-  assign \$9  = \$8  < 3'h4;
-  assign \$10  = running & \$9 ;
-  assign \$11  = base >= n_beats;
-  assign \$12  = base + beat;
-  assign \$13  = n_beats - 1'h1;
-  assign \$14  = $signed({ 1'h0, \$12  }) == $signed(\$13 );
-  assign \$15  = \$14  ? last_keep : 8'hff;
-  assign \$16  = \$11  ? 8'h00 : \$15 ;
-  assign \$17  = base >= n_beats;
-  assign \$18  = \$like  - 1'h1;
-  assign \$19  = beat == \$18 ;
-  assign \$20  = \$17  | \$19 ;
-  assign \$21  = base + beat;
-  assign \$22  = n_beats - 1'h1;
-  assign \$23  = $signed({ 1'h0, \$21  }) == $signed(\$22 );
-  assign \$24  = \$20  | \$23 ;
-  assign \$25  = base + beat;
-  assign \$26  = base >= n_beats;
-  assign \$27  = \$like  - 1'h1;
-  assign \$28  = beat == \$27 ;
-  assign \$29  = \$26  | \$28 ;
-  assign \$30  = base + beat;
-  assign \$31  = n_beats - 1'h1;
-  assign \$32  = $signed({ 1'h0, \$30  }) == $signed(\$31 );
-  assign \$33  = \$29  | \$32 ;
-  assign \$34  = base + \$like$24 ;
-  assign \$35  = lst + 1'h1;
-  assign \$36  = \$like$25  - 1'h1;
-  assign \$37  = lst == \$36 ;
-  assign \$38  = beat + 1'h1;
-  assign \$39  = ~ busy;
-  assign \$40  = start & \$39 ;
-  assign \$41  = | n_lists;
+  assign \$5  = | level;
+  assign busy = \$4  | \$5 ;
+  assign \$6  = level + pending;
+  assign \$7  = \$6  < 3'h4;
+  assign \$8  = running & \$7 ;
+  assign \$9  = level + pending;
+  assign \$10  = \$9  < 3'h4;
+  assign \$11  = running & \$10 ;
+  assign \$12  = base >= n_beats;
+  assign \$13  = base + beat;
+  assign \$14  = n_beats - 1'h1;
+  assign \$15  = $signed({ 1'h0, \$13  }) == $signed(\$14 );
+  assign \$16  = \$15  ? last_keep : 8'hff;
+  assign \$17  = \$12  ? 8'h00 : \$16 ;
+  assign \$18  = base >= n_beats;
+  assign \$19  = \$like  - 1'h1;
+  assign \$20  = beat == \$19 ;
+  assign \$21  = \$18  | \$20 ;
+  assign \$22  = base + beat;
+  assign \$23  = n_beats - 1'h1;
+  assign \$24  = $signed({ 1'h0, \$22  }) == $signed(\$23 );
+  assign \$25  = \$21  | \$24 ;
+  assign \$26  = base + beat;
+  assign \$27  = base >= n_beats;
+  assign \$28  = \$like  - 1'h1;
+  assign \$29  = beat == \$28 ;
+  assign \$30  = \$27  | \$29 ;
+  assign \$31  = base + beat;
+  assign \$32  = n_beats - 1'h1;
+  assign \$33  = $signed({ 1'h0, \$31  }) == $signed(\$32 );
+  assign \$34  = \$30  | \$33 ;
+  assign \$35  = base + \$like$24 ;
+  assign \$36  = lst + 1'h1;
+  assign \$37  = \$like$25  - 1'h1;
+  assign \$38  = lst == \$37 ;
+  assign \$39  = beat + 1'h1;
+  assign \$40  = ~ busy;
+  assign \$41  = start & \$40 ;
+  assign \$42  = | n_lists;
   always @(posedge clk)
-    pending <= \$42 ;
-  always @(posedge clk)
-    meta <= \$43 ;
+    pending <= \$43 ;
   \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.reader_a.fifo  fifo (
     .clk(clk),
-    .\port$25217$0 (meta),
+    .\port$25220$0 (meta),
     .\port$36$0 (read__data),
     .r_data(beats__payload),
     .r_en(r_en),
@@ -74724,94 +74728,97 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$44  = beat;
-    if (\$10 ) begin
+    \$44  = meta;
+    if (\$11 ) begin
+      \$44 [7:0] = \$17 ;
+      \$44 [8] = \$25 ;
+      \$44 [16:9] = lst;
+      \$44 [25:17] = \$26 [8:0];
+    end
+    if (rst) begin
+      \$44  = 26'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$45  = beat;
+    if (\$11 ) begin
       (* full_case = 32'd1 *)
-      if (\$33 ) begin
-        \$44  = 10'h000;
+      if (\$34 ) begin
+        \$45  = 10'h000;
       end else begin
-        \$44  = \$38 [9:0];
+        \$45  = \$39 [9:0];
       end
     end
-    if (\$40 ) begin
-      \$44  = 10'h000;
+    if (\$41 ) begin
+      \$45  = 10'h000;
     end
     if (rst) begin
-      \$44  = 10'h000;
+      \$45  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$45  = base;
-    if (\$10 ) begin
-      if (\$33 ) begin
-        \$45  = \$34 [11:0];
+    \$46  = base;
+    if (\$11 ) begin
+      if (\$34 ) begin
+        \$46  = \$35 [11:0];
       end
     end
-    if (\$40 ) begin
-      \$45  = { 2'h0, first };
+    if (\$41 ) begin
+      \$46  = { 2'h0, first };
     end
     if (rst) begin
-      \$45  = 12'h000;
+      \$46  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$46  = lst;
-    if (\$10 ) begin
-      if (\$33 ) begin
-        \$46  = \$35 [7:0];
+    \$47  = lst;
+    if (\$11 ) begin
+      if (\$34 ) begin
+        \$47  = \$36 [7:0];
       end
     end
-    if (\$40 ) begin
-      \$46  = 8'h00;
+    if (\$41 ) begin
+      \$47  = 8'h00;
     end
     if (rst) begin
-      \$46  = 8'h00;
+      \$47  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$47  = running;
-    if (\$10 ) begin
-      if (\$33 ) begin
-        if (\$37 ) begin
-          \$47  = 1'h0;
+    \$48  = running;
+    if (\$11 ) begin
+      if (\$34 ) begin
+        if (\$38 ) begin
+          \$48  = 1'h0;
         end
       end
     end
-    if (\$40 ) begin
-      \$47  = \$41 ;
+    if (\$41 ) begin
+      \$48  = \$42 ;
     end
     if (rst) begin
-      \$47  = 1'h0;
+      \$48  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$48  = \$like$24 ;
-    if (\$40 ) begin
-      \$48  = stride;
+    \$49  = \$like$24 ;
+    if (\$41 ) begin
+      \$49  = stride;
     end
     if (rst) begin
-      \$48  = 11'h000;
+      \$49  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$49  = \$like ;
-    if (\$40 ) begin
-      \$49  = run_beats;
-    end
-    if (rst) begin
-      \$49  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$50  = n_beats;
-    if (\$40 ) begin
-      \$50  = \n_beats$31 ;
+    \$50  = \$like ;
+    if (\$41 ) begin
+      \$50  = run_beats;
     end
     if (rst) begin
       \$50  = 10'h000;
@@ -74819,42 +74826,39 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$51  = \$like$25 ;
-    if (\$40 ) begin
-      \$51  = n_lists;
+    \$51  = n_beats;
+    if (\$41 ) begin
+      \$51  = \n_beats$31 ;
     end
     if (rst) begin
-      \$51  = 9'h000;
+      \$51  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$52  = last_keep;
-    if (\$40 ) begin
-      \$52  = \last_keep$32 ;
+    \$52  = \$like$25 ;
+    if (\$41 ) begin
+      \$52  = n_lists;
     end
     if (rst) begin
-      \$52  = 8'h00;
+      \$52  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$42  = \$7 ;
+    \$53  = last_keep;
+    if (\$41 ) begin
+      \$53  = \last_keep$32 ;
+    end
     if (rst) begin
-      \$42  = 1'h0;
+      \$53  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$43  = meta;
-    if (\$10 ) begin
-      \$43 [7:0] = \$16 ;
-      \$43 [8] = \$24 ;
-      \$43 [16:9] = lst;
-      \$43 [25:17] = \$25 [8:0];
-    end
+    \$43  = \$8 ;
     if (rst) begin
-      \$43  = 26'h0000000;
+      \$43  = 1'h0;
     end
   end
   assign w_en = pending;
@@ -74923,7 +74927,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
 endmodule
 
 (* generator = "Amaranth" *)
-module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.reader_a.fifo (rst, \port$36$0 , r_en, w_level, r_data, w_en, \port$25217$0 , r_rdy, clk);
+module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.reader_a.fifo (rst, \port$36$0 , r_en, w_level, r_data, w_en, \port$25220$0 , r_rdy, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -74965,8 +74969,8 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   reg [1:0] inner_level = 2'h0;
   wire inner_r_rdy;
   wire [2:0] level;
-  input [25:0] \port$25217$0 ;
-  wire [25:0] \port$25217$0 ;
+  input [25:0] \port$25220$0 ;
+  wire [25:0] \port$25220$0 ;
   input [543:0] \port$36$0 ;
   wire [543:0] \port$36$0 ;
   (* init = 2'h0 *)
@@ -75000,7 +75004,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$25217$0 , \port$36$0  };
+      storage[w_port__addr] <= { \port$25220$0 , \port$36$0  };
   end
   reg [569:0] _0_;
   always @(posedge clk) begin
@@ -75099,8 +75103,8 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   assign level = w_level;
   assign r_level = w_level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$25217$0 , \port$36$0  };
-  assign w_data = { \port$25217$0 , \port$36$0  };
+  assign w_port__data = { \port$25220$0 , \port$36$0  };
+  assign w_data = { \port$25220$0 , \port$36$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
@@ -75111,55 +75115,56 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire [12:0] \$1 ;
   wire \$10 ;
   wire \$11 ;
-  wire [12:0] \$12 ;
-  wire [10:0] \$13 ;
-  wire \$14 ;
-  wire [7:0] \$15 ;
+  wire \$12 ;
+  wire [12:0] \$13 ;
+  wire [10:0] \$14 ;
+  wire \$15 ;
   wire [7:0] \$16 ;
-  wire \$17 ;
-  wire [10:0] \$18 ;
-  wire \$19 ;
+  wire [7:0] \$17 ;
+  wire \$18 ;
+  wire [10:0] \$19 ;
   wire [3:0] \$2 ;
   wire \$20 ;
-  wire [12:0] \$21 ;
-  wire [10:0] \$22 ;
-  wire \$23 ;
+  wire \$21 ;
+  wire [12:0] \$22 ;
+  wire [10:0] \$23 ;
   wire \$24 ;
-  wire [12:0] \$25 ;
-  wire \$26 ;
-  wire [10:0] \$27 ;
-  wire \$28 ;
+  wire \$25 ;
+  wire [12:0] \$26 ;
+  wire \$27 ;
+  wire [10:0] \$28 ;
   wire \$29 ;
   wire \$3 ;
-  wire [12:0] \$30 ;
-  wire [10:0] \$31 ;
-  wire \$32 ;
+  wire \$30 ;
+  wire [12:0] \$31 ;
+  wire [10:0] \$32 ;
   wire \$33 ;
-  wire [12:0] \$34 ;
-  wire [8:0] \$35 ;
-  wire [9:0] \$36 ;
-  wire \$37 ;
-  wire [10:0] \$38 ;
-  wire \$39 ;
+  wire \$34 ;
+  wire [12:0] \$35 ;
+  wire [8:0] \$36 ;
+  wire [9:0] \$37 ;
+  wire \$38 ;
+  wire [10:0] \$39 ;
   wire \$4 ;
   wire \$40 ;
   wire \$41 ;
-  reg \$42 ;
-  reg [25:0] \$43 ;
-  reg [9:0] \$44 ;
-  reg [11:0] \$45 ;
-  reg [7:0] \$46 ;
-  reg \$47 ;
-  reg [10:0] \$48 ;
-  reg [9:0] \$49 ;
-  wire [3:0] \$5 ;
+  wire \$42 ;
+  reg \$43 ;
+  reg [25:0] \$44 ;
+  reg [9:0] \$45 ;
+  reg [11:0] \$46 ;
+  reg [7:0] \$47 ;
+  reg \$48 ;
+  reg [10:0] \$49 ;
+  wire \$5 ;
   reg [9:0] \$50 ;
-  reg [8:0] \$51 ;
-  reg [7:0] \$52 ;
-  wire \$6 ;
+  reg [9:0] \$51 ;
+  reg [8:0] \$52 ;
+  reg [7:0] \$53 ;
+  wire [3:0] \$6 ;
   wire \$7 ;
-  wire [3:0] \$8 ;
-  wire \$9 ;
+  wire \$8 ;
+  wire [3:0] \$9 ;
   reg [9:0] \$like  = 10'h000;
   reg [10:0] \$like$24  = 11'h000;
   reg [8:0] \$like$25  = 9'h000;
@@ -75267,73 +75272,74 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   (* init = 1'h0 *)
   wire w_en;
   always @(posedge clk)
-    beat <= \$44 ;
+    meta <= \$44 ;
   always @(posedge clk)
-    base <= \$45 ;
+    beat <= \$45 ;
   always @(posedge clk)
-    lst <= \$46 ;
+    base <= \$46 ;
   always @(posedge clk)
-    running <= \$47 ;
+    lst <= \$47 ;
   always @(posedge clk)
-    \$like$24  <= \$48 ;
+    running <= \$48 ;
   always @(posedge clk)
-    \$like  <= \$49 ;
+    \$like$24  <= \$49 ;
   always @(posedge clk)
-    n_beats <= \$50 ;
+    \$like  <= \$50 ;
   always @(posedge clk)
-    \$like$25  <= \$51 ;
+    n_beats <= \$51 ;
   always @(posedge clk)
-    last_keep <= \$52 ;
+    \$like$25  <= \$52 ;
+  always @(posedge clk)
+    last_keep <= \$53 ;
   assign \$1  = base + beat;
   assign \$2  = level + pending;
   assign \$3  = \$2  < 3'h4;
   assign read__en = running & \$3 ;
   assign \$4  = running | pending;
-  assign busy = \$4  | beats__valid;
-  assign \$5  = level + pending;
-  assign \$6  = \$5  < 3'h4;
-  assign \$7  = running & \$6 ;
-  assign \$8  = level + pending;
-  assign \$9  = \$8  < 3'h4;
-  assign \$10  = running & \$9 ;
-  assign \$11  = base >= n_beats;
-  assign \$12  = base + beat;
-  assign \$13  = n_beats - 1'h1;
-  assign \$14  = $signed({ 1'h0, \$12  }) == $signed(\$13 );
-  assign \$15  = \$14  ? last_keep : 8'hff;
-  assign \$16  = \$11  ? 8'h00 : \$15 ;
-  assign \$17  = base >= n_beats;
-  assign \$18  = \$like  - 1'h1;
-  assign \$19  = beat == \$18 ;
-  assign \$20  = \$17  | \$19 ;
-  assign \$21  = base + beat;
-  assign \$22  = n_beats - 1'h1;
-  assign \$23  = $signed({ 1'h0, \$21  }) == $signed(\$22 );
-  assign \$24  = \$20  | \$23 ;
-  assign \$25  = base + beat;
-  assign \$26  = base >= n_beats;
-  assign \$27  = \$like  - 1'h1;
-  assign \$28  = beat == \$27 ;
-  assign \$29  = \$26  | \$28 ;
-  assign \$30  = base + beat;
-  assign \$31  = n_beats - 1'h1;
-  assign \$32  = $signed({ 1'h0, \$30  }) == $signed(\$31 );
-  assign \$33  = \$29  | \$32 ;
-  assign \$34  = base + \$like$24 ;
-  assign \$35  = lst + 1'h1;
-  assign \$36  = \$like$25  - 1'h1;
-  assign \$37  = lst == \$36 ;
-  assign \$38  = beat + 1'h1;
-  assign \$39  = ~ busy;
-  assign \$40  = start & \$39 ;
-  assign \$41  = | n_lists;
+  assign \$5  = | level;
+  assign busy = \$4  | \$5 ;
+  assign \$6  = level + pending;
+  assign \$7  = \$6  < 3'h4;
+  assign \$8  = running & \$7 ;
+  assign \$9  = level + pending;
+  assign \$10  = \$9  < 3'h4;
+  assign \$11  = running & \$10 ;
+  assign \$12  = base >= n_beats;
+  assign \$13  = base + beat;
+  assign \$14  = n_beats - 1'h1;
+  assign \$15  = $signed({ 1'h0, \$13  }) == $signed(\$14 );
+  assign \$16  = \$15  ? last_keep : 8'hff;
+  assign \$17  = \$12  ? 8'h00 : \$16 ;
+  assign \$18  = base >= n_beats;
+  assign \$19  = \$like  - 1'h1;
+  assign \$20  = beat == \$19 ;
+  assign \$21  = \$18  | \$20 ;
+  assign \$22  = base + beat;
+  assign \$23  = n_beats - 1'h1;
+  assign \$24  = $signed({ 1'h0, \$22  }) == $signed(\$23 );
+  assign \$25  = \$21  | \$24 ;
+  assign \$26  = base + beat;
+  assign \$27  = base >= n_beats;
+  assign \$28  = \$like  - 1'h1;
+  assign \$29  = beat == \$28 ;
+  assign \$30  = \$27  | \$29 ;
+  assign \$31  = base + beat;
+  assign \$32  = n_beats - 1'h1;
+  assign \$33  = $signed({ 1'h0, \$31  }) == $signed(\$32 );
+  assign \$34  = \$30  | \$33 ;
+  assign \$35  = base + \$like$24 ;
+  assign \$36  = lst + 1'h1;
+  assign \$37  = \$like$25  - 1'h1;
+  assign \$38  = lst == \$37 ;
+  assign \$39  = beat + 1'h1;
+  assign \$40  = ~ busy;
+  assign \$41  = start & \$40 ;
+  assign \$42  = | n_lists;
   always @(posedge clk)
-    pending <= \$42 ;
-  always @(posedge clk)
-    meta <= \$43 ;
+    pending <= \$43 ;
   \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.reader_b.fifo  fifo (
     .clk(clk),
-    .\port$25251$0 (meta),
+    .\port$25254$0 (meta),
     .\port$57$0 (read__data),
     .r_data(beats__payload),
     .r_en(r_en),
@@ -75344,94 +75350,97 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$44  = beat;
-    if (\$10 ) begin
+    \$44  = meta;
+    if (\$11 ) begin
+      \$44 [7:0] = \$17 ;
+      \$44 [8] = \$25 ;
+      \$44 [16:9] = lst;
+      \$44 [25:17] = \$26 [8:0];
+    end
+    if (rst) begin
+      \$44  = 26'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$45  = beat;
+    if (\$11 ) begin
       (* full_case = 32'd1 *)
-      if (\$33 ) begin
-        \$44  = 10'h000;
+      if (\$34 ) begin
+        \$45  = 10'h000;
       end else begin
-        \$44  = \$38 [9:0];
+        \$45  = \$39 [9:0];
       end
     end
-    if (\$40 ) begin
-      \$44  = 10'h000;
+    if (\$41 ) begin
+      \$45  = 10'h000;
     end
     if (rst) begin
-      \$44  = 10'h000;
+      \$45  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$45  = base;
-    if (\$10 ) begin
-      if (\$33 ) begin
-        \$45  = \$34 [11:0];
+    \$46  = base;
+    if (\$11 ) begin
+      if (\$34 ) begin
+        \$46  = \$35 [11:0];
       end
     end
-    if (\$40 ) begin
-      \$45  = { 2'h0, first };
+    if (\$41 ) begin
+      \$46  = { 2'h0, first };
     end
     if (rst) begin
-      \$45  = 12'h000;
+      \$46  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$46  = lst;
-    if (\$10 ) begin
-      if (\$33 ) begin
-        \$46  = \$35 [7:0];
+    \$47  = lst;
+    if (\$11 ) begin
+      if (\$34 ) begin
+        \$47  = \$36 [7:0];
       end
     end
-    if (\$40 ) begin
-      \$46  = 8'h00;
+    if (\$41 ) begin
+      \$47  = 8'h00;
     end
     if (rst) begin
-      \$46  = 8'h00;
+      \$47  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$47  = running;
-    if (\$10 ) begin
-      if (\$33 ) begin
-        if (\$37 ) begin
-          \$47  = 1'h0;
+    \$48  = running;
+    if (\$11 ) begin
+      if (\$34 ) begin
+        if (\$38 ) begin
+          \$48  = 1'h0;
         end
       end
     end
-    if (\$40 ) begin
-      \$47  = \$41 ;
+    if (\$41 ) begin
+      \$48  = \$42 ;
     end
     if (rst) begin
-      \$47  = 1'h0;
+      \$48  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$48  = \$like$24 ;
-    if (\$40 ) begin
-      \$48  = stride;
+    \$49  = \$like$24 ;
+    if (\$41 ) begin
+      \$49  = stride;
     end
     if (rst) begin
-      \$48  = 11'h000;
+      \$49  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$49  = \$like ;
-    if (\$40 ) begin
-      \$49  = run_beats;
-    end
-    if (rst) begin
-      \$49  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$50  = n_beats;
-    if (\$40 ) begin
-      \$50  = \n_beats$31 ;
+    \$50  = \$like ;
+    if (\$41 ) begin
+      \$50  = run_beats;
     end
     if (rst) begin
       \$50  = 10'h000;
@@ -75439,42 +75448,39 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$51  = \$like$25 ;
-    if (\$40 ) begin
-      \$51  = n_lists;
+    \$51  = n_beats;
+    if (\$41 ) begin
+      \$51  = \n_beats$31 ;
     end
     if (rst) begin
-      \$51  = 9'h000;
+      \$51  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$52  = last_keep;
-    if (\$40 ) begin
-      \$52  = \last_keep$32 ;
+    \$52  = \$like$25 ;
+    if (\$41 ) begin
+      \$52  = n_lists;
     end
     if (rst) begin
-      \$52  = 8'h00;
+      \$52  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$42  = \$7 ;
+    \$53  = last_keep;
+    if (\$41 ) begin
+      \$53  = \last_keep$32 ;
+    end
     if (rst) begin
-      \$42  = 1'h0;
+      \$53  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$43  = meta;
-    if (\$10 ) begin
-      \$43 [7:0] = \$16 ;
-      \$43 [8] = \$24 ;
-      \$43 [16:9] = lst;
-      \$43 [25:17] = \$25 [8:0];
-    end
+    \$43  = \$8 ;
     if (rst) begin
-      \$43  = 26'h0000000;
+      \$43  = 1'h0;
     end
   end
   assign w_en = pending;
@@ -75543,7 +75549,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
 endmodule
 
 (* generator = "Amaranth" *)
-module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.reader_b.fifo (rst, \port$57$0 , r_en, w_level, r_data, w_en, \port$25251$0 , r_rdy, clk);
+module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.reader_b.fifo (rst, \port$57$0 , r_en, w_level, r_data, w_en, \port$25254$0 , r_rdy, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -75585,8 +75591,8 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   reg [1:0] inner_level = 2'h0;
   wire inner_r_rdy;
   wire [2:0] level;
-  input [25:0] \port$25251$0 ;
-  wire [25:0] \port$25251$0 ;
+  input [25:0] \port$25254$0 ;
+  wire [25:0] \port$25254$0 ;
   input [543:0] \port$57$0 ;
   wire [543:0] \port$57$0 ;
   (* init = 2'h0 *)
@@ -75620,7 +75626,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$25251$0 , \port$57$0  };
+      storage[w_port__addr] <= { \port$25254$0 , \port$57$0  };
   end
   reg [569:0] _0_;
   always @(posedge clk) begin
@@ -75719,8 +75725,8 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   assign level = w_level;
   assign r_level = w_level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$25251$0 , \port$57$0  };
-  assign w_data = { \port$25251$0 , \port$57$0  };
+  assign w_port__data = { \port$25254$0 , \port$57$0  };
+  assign w_data = { \port$25254$0 , \port$57$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule

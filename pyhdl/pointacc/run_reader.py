@@ -120,6 +120,6 @@ class RunReader(wiring.Component):
             self.beats.valid.eq(fifo.r_rdy),
             self.beats.payload.eq(fifo.r_data),
             fifo.r_en.eq(self.beats.ready),
-            self.busy.eq(running | pending | fifo.r_rdy),
+            self.busy.eq(running | pending | (fifo.level != 0)),     # level: the output register's beat included
         ]
         return m
