@@ -117,8 +117,8 @@ module csc_decoder_max_cols1024_max_entries4096_max_local_rows64(cols__valid, de
     .entries__valid(entries__valid),
     .error(\error$48 ),
     .error_clear(error_clear),
-    .\port$308$0 (\$2 ),
-    .\port$316$0 (\$3 ),
+    .\port$289$0 (\$2 ),
+    .\port$297$0 (\$3 ),
     .rst(rst)
   );
   \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.pointer_read  pointer_read (
@@ -205,7 +205,7 @@ module csc_decoder_max_cols1024_max_entries4096_max_local_rows64(cols__valid, de
 endmodule
 
 (* generator = "Amaranth" *)
-module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.address_accumulator (error_clear, clk, rst, entries__ready, busy, entries__payload, entries__valid, \port$308$0 , decoded__valid, \port$316$0 , error, decoded__ready);
+module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.address_accumulator (error_clear, clk, rst, entries__ready, busy, entries__payload, entries__valid, \port$289$0 , decoded__valid, \port$297$0 , error, decoded__ready);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -266,10 +266,10 @@ module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.address_accumu
   reg fresh = 1'h0;
   reg [6:0] last_row = 7'h00;
   (* init = 5'h00 *)
-  output [4:0] \port$308$0 ;
-  wire [4:0] \port$308$0 ;
-  output [5:0] \port$316$0 ;
-  wire [5:0] \port$316$0 ;
+  output [4:0] \port$289$0 ;
+  wire [4:0] \port$289$0 ;
+  output [5:0] \port$297$0 ;
+  wire [5:0] \port$297$0 ;
   wire [6:0] row;
   input rst;
   wire rst;
@@ -378,8 +378,8 @@ module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.address_accumu
   end
   assign row = \$4 [6:0];
   assign decoded__payload = { \$18 , last_row[5:0] };
-  assign \port$308$0  = \$18 ;
-  assign \port$316$0  = last_row[5:0];
+  assign \port$289$0  = \$18 ;
+  assign \port$297$0  = last_row[5:0];
   assign \entry.rel_index  = entry[3:0];
   assign \entry.weight_idx  = entry[7:4];
   assign \entry.first  = entry[8];
@@ -397,46 +397,22 @@ endmodule
 module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.pointer_read (cols__valid, n_cols, error_clear, load__en, load__addr, write__data, clk, rst, cols__ready, busy, spans__ready, spans__valid, spans__payload, error, cols__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire [10:0] \$1 ;
-  wire \$10 ;
-  wire \$100 ;
-  wire \$101 ;
-  wire \$102 ;
-  wire \$103 ;
-  wire \$104 ;
-  wire \$105 ;
-  wire \$106 ;
-  wire \$107 ;
-  reg \$108 ;
-  reg [9:0] \$109 ;
-  wire \$11 ;
-  reg \$110 ;
-  reg \$111 ;
-  reg \$112 ;
-  reg \$113 ;
-  reg \$114 ;
-  reg [12:0] \$115 ;
-  reg [12:0] \$116 ;
-  reg \$117 ;
-  reg [12:0] \$118 ;
-  reg [12:0] \$119 ;
+  wire [12:0] \$10 ;
+  wire [12:0] \$11 ;
   wire \$12 ;
-  reg [13:0] \$120 ;
-  reg \$121 ;
-  reg [27:0] \$122 ;
-  reg \$123 ;
   wire \$13 ;
   wire \$14 ;
   wire \$15 ;
-  wire [10:0] \$16 ;
-  wire [10:0] \$17 ;
-  wire [9:0] \$18 ;
-  wire \$19 ;
+  wire \$16 ;
+  wire [3:0] \$17 ;
+  wire \$18 ;
+  wire [4:0] \$19 ;
   wire \$2 ;
   wire \$20 ;
   wire \$21 ;
   wire \$22 ;
   wire \$23 ;
-  wire \$24 ;
+  wire [5:0] \$24 ;
   wire \$25 ;
   wire \$26 ;
   wire \$27 ;
@@ -447,7 +423,7 @@ module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.pointer_read (
   wire \$31 ;
   wire \$32 ;
   wire \$33 ;
-  wire \$34 ;
+  wire [13:0] \$34 ;
   wire \$35 ;
   wire \$36 ;
   wire \$37 ;
@@ -457,68 +433,25 @@ module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.pointer_read (
   wire \$40 ;
   wire \$41 ;
   wire \$42 ;
-  wire \$43 ;
-  wire \$44 ;
-  wire \$45 ;
-  wire \$46 ;
-  wire \$47 ;
-  wire \$48 ;
-  wire \$49 ;
+  reg \$43 ;
+  reg [9:0] \$44 ;
+  reg [2:0] \$45 ;
+  reg \$46 ;
+  reg \$47 ;
+  reg \$48 ;
+  reg \$49 ;
   wire \$5 ;
-  wire \$50 ;
-  wire \$51 ;
-  wire \$52 ;
-  wire \$53 ;
-  wire \$54 ;
-  wire \$55 ;
-  wire \$56 ;
-  wire \$57 ;
-  wire \$58 ;
-  wire \$59 ;
+  reg \$50 ;
+  reg [12:0] \$51 ;
+  reg [12:0] \$52 ;
+  reg [13:0] \$53 ;
+  reg \$54 ;
+  reg [27:0] \$55 ;
+  reg \$56 ;
   wire \$6 ;
-  wire \$60 ;
-  wire \$61 ;
-  wire \$62 ;
-  wire \$63 ;
-  wire \$64 ;
-  wire \$65 ;
-  wire \$66 ;
-  wire \$67 ;
-  wire \$68 ;
-  wire \$69 ;
-  wire \$7 ;
-  wire \$70 ;
-  wire \$71 ;
-  wire \$72 ;
-  wire \$73 ;
-  wire \$74 ;
-  wire \$75 ;
-  wire \$76 ;
-  wire \$77 ;
-  wire \$78 ;
-  wire \$79 ;
-  wire \$8 ;
-  wire \$80 ;
-  wire \$81 ;
-  wire \$82 ;
-  wire \$83 ;
-  wire \$84 ;
-  wire \$85 ;
-  wire \$86 ;
-  wire \$87 ;
-  wire \$88 ;
-  wire \$89 ;
-  wire \$9 ;
-  wire \$90 ;
-  wire \$91 ;
-  wire \$92 ;
-  wire [12:0] \$93 ;
-  wire [12:0] \$94 ;
-  wire \$95 ;
-  wire \$96 ;
-  wire \$97 ;
-  wire \$98 ;
-  wire [13:0] \$99 ;
+  wire [10:0] \$7 ;
+  wire [10:0] \$8 ;
+  wire [9:0] \$9 ;
   output busy;
   wire busy;
   input clk;
@@ -535,6 +468,7 @@ module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.pointer_read (
   reg error = 1'h0;
   input error_clear;
   wire error_clear;
+  reg [2:0] in_flight = 3'h0;
   input [10:0] load__addr;
   wire [10:0] load__addr;
   wire [12:0] load__data;
@@ -542,28 +476,32 @@ module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.pointer_read (
   wire load__en;
   input [10:0] n_cols;
   wire [10:0] n_cols;
+  wire [25:0] r_data;
+  wire r_en;
+  wire r_rdy;
   wire [9:0] read__addr;
-  wire [8:0] \read__addr$19 ;
+  wire [8:0] \read__addr$15 ;
   wire [12:0] read__data;
-  wire [12:0] \read__data$34 ;
+  wire [12:0] \read__data$23 ;
   wire read__en;
-  wire \read__en$21 ;
+  wire \read__en$17 ;
   wire read__out_en;
-  wire \read__out_en$23 ;
+  wire \read__out_en$19 ;
   input rst;
   wire rst;
   reg s1_valid = 1'h0;
   reg s2_odd = 1'h0;
   reg s2_valid = 1'h0;
   reg s3_odd = 1'h0;
-  reg s3_valid = 1'h0;
-  reg [12:0] s4_end = 13'h0000;
-  reg [12:0] s4_start = 13'h0000;
-  reg s4_valid = 1'h0;
+  (* init = 1'h0 *)
+  wire s3_valid;
   reg [13:0] s5_count = 14'h0000;
   reg [12:0] s5_end = 13'h0000;
   reg [12:0] s5_start = 13'h0000;
   reg s5_valid = 1'h0;
+  wire [25:0] slot;
+  wire [12:0] \slot.end ;
+  wire [12:0] \slot.start ;
   output [27:0] spans__payload;
   reg [27:0] spans__payload = 28'h0000000;
   wire \spans__payload.empty ;
@@ -574,6 +512,8 @@ module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.pointer_read (
   wire spans__ready;
   output spans__valid;
   reg spans__valid = 1'h0;
+  wire [25:0] w_data;
+  reg w_en = 1'h0;
   wire [9:0] write__addr;
   wire [8:0] \write__addr$6 ;
   input [12:0] write__data;
@@ -581,154 +521,80 @@ module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.pointer_read (
   wire [12:0] \write__data$7 ;
   wire write__en;
   wire \write__en$8 ;
+  assign \$39  = col >= n_cols;
+  assign \$40  = col >= 11'h400;
+  assign \$41  = \$39  | \$40 ;
+  assign \$42  = s1_valid & \$41 ;
+  always @(posedge clk)
+    s1_valid <= \$43 ;
+  always @(posedge clk)
+    col <= \$44 ;
+  always @(posedge clk)
+    in_flight <= \$45 ;
+  always @(posedge clk)
+    s2_valid <= \$46 ;
+  always @(posedge clk)
+    s2_odd <= \$47 ;
+  always @(posedge clk)
+    w_en <= \$48 ;
+  always @(posedge clk)
+    s3_odd <= \$49 ;
+  always @(posedge clk)
+    s5_valid <= \$50 ;
+  always @(posedge clk)
+    s5_start <= \$51 ;
+  always @(posedge clk)
+    s5_end <= \$52 ;
+  always @(posedge clk)
+    s5_count <= \$53 ;
+  always @(posedge clk)
+    spans__valid <= \$54 ;
+  always @(posedge clk)
+    spans__payload <= \$55 ;
+  always @(posedge clk)
+    error <= \$56 ;
   assign \$2  = ! load__addr[0];
   assign write__en = load__en & \$2 ;
   assign \write__en$8  = load__en & \$4 ;
-  assign \$5  = ~ s1_valid;
-  assign \$6  = ~ s2_valid;
-  assign \$7  = ~ s3_valid;
-  assign \$8  = ~ s4_valid;
-  assign \$9  = ~ s5_valid;
-  assign \$10  = ~ spans__valid;
-  assign \$11  = \$10  | spans__ready;
-  assign \$12  = \$9  | \$11 ;
-  assign \$13  = \$8  | \$12 ;
-  assign \$14  = \$7  | \$13 ;
-  assign \$15  = \$6  | \$14 ;
-  assign cols__ready = \$5  | \$15 ;
-  assign \$16  = col + 1'h1;
-  assign \$19  = ~ s2_valid;
-  assign \$20  = ~ s3_valid;
-  assign \$21  = ~ s4_valid;
-  assign \$22  = ~ s5_valid;
-  assign \$23  = ~ spans__valid;
-  assign \$24  = \$23  | spans__ready;
-  assign \$25  = \$22  | \$24 ;
-  assign \$26  = \$21  | \$25 ;
-  assign \$27  = \$20  | \$26 ;
-  assign read__en = \$19  | \$27 ;
-  assign \$28  = ~ s2_valid;
-  assign \$29  = ~ s3_valid;
-  assign \$30  = ~ s4_valid;
-  assign \$31  = ~ s5_valid;
-  assign \$32  = ~ spans__valid;
-  assign \$33  = \$32  | spans__ready;
-  assign \$34  = \$31  | \$33 ;
-  assign \$35  = \$30  | \$34 ;
-  assign \$36  = \$29  | \$35 ;
-  assign \read__en$21  = \$28  | \$36 ;
-  assign \$37  = ~ s3_valid;
-  assign \$38  = ~ s4_valid;
-  assign \$39  = ~ s5_valid;
-  assign \$40  = ~ spans__valid;
-  assign \$41  = \$40  | spans__ready;
-  assign \$42  = \$39  | \$41 ;
-  assign \$43  = \$38  | \$42 ;
-  assign read__out_en = \$37  | \$43 ;
-  assign \$44  = ~ s3_valid;
-  assign \$45  = ~ s4_valid;
-  assign \$46  = ~ s5_valid;
-  assign \$47  = ~ spans__valid;
-  assign \$48  = \$47  | spans__ready;
-  assign \$49  = \$46  | \$48 ;
-  assign \$50  = \$45  | \$49 ;
-  assign \read__out_en$23  = \$44  | \$50 ;
-  assign \$51  = | { s5_valid, s4_valid, s3_valid, s2_valid, s1_valid };
-  assign busy = \$51  | spans__valid;
-  assign \$52  = ~ s1_valid;
-  assign \$53  = ~ s2_valid;
-  assign \$54  = ~ s3_valid;
-  assign \$55  = ~ s4_valid;
-  assign \$56  = ~ s5_valid;
-  assign \$57  = ~ spans__valid;
-  assign \$58  = \$57  | spans__ready;
-  assign \$59  = \$56  | \$58 ;
-  assign \$60  = \$55  | \$59 ;
-  assign \$61  = \$54  | \$60 ;
-  assign \$62  = \$53  | \$61 ;
-  assign \$63  = \$52  | \$62 ;
-  assign \$64  = ~ s2_valid;
-  assign \$65  = ~ s3_valid;
-  assign \$66  = ~ s4_valid;
-  assign \$67  = ~ s5_valid;
-  assign \$68  = ~ spans__valid;
-  assign \$69  = \$68  | spans__ready;
-  assign \$70  = \$67  | \$69 ;
-  assign \$71  = \$66  | \$70 ;
-  assign \$72  = \$65  | \$71 ;
-  assign \$73  = \$64  | \$72 ;
-  assign \$74  = col >= n_cols;
-  assign \$75  = col >= 11'h400;
-  assign \$76  = \$74  | \$75 ;
-  assign \$77  = ~ \$76 ;
-  assign \$78  = s1_valid & \$77 ;
-  assign \$79  = ~ s3_valid;
-  assign \$80  = ~ s4_valid;
-  assign \$81  = ~ s5_valid;
-  assign \$82  = ~ spans__valid;
-  assign \$83  = \$82  | spans__ready;
-  assign \$84  = \$81  | \$83 ;
-  assign \$85  = \$80  | \$84 ;
-  assign \$86  = \$79  | \$85 ;
-  assign \$87  = ~ s4_valid;
-  assign \$88  = ~ s5_valid;
-  assign \$89  = ~ spans__valid;
-  assign \$90  = \$89  | spans__ready;
-  assign \$91  = \$88  | \$90 ;
-  assign \$92  = \$87  | \$91 ;
-  assign \$93  = s3_odd ? \read__data$34  : read__data;
-  assign \$94  = s3_odd ? read__data : \read__data$34 ;
-  assign \$95  = ~ s5_valid;
-  assign \$96  = ~ spans__valid;
-  assign \$97  = \$96  | spans__ready;
-  assign \$98  = \$95  | \$97 ;
-  assign \$99  = s4_end - s4_start;
-  assign \$100  = ~ spans__valid;
-  assign \$101  = \$100  | spans__ready;
-  assign \$102  = $signed(s5_count) <= $signed(1'h0);
-  assign \$103  = s5_count == 1'h1;
-  assign \$104  = col >= n_cols;
-  assign \$105  = col >= 11'h400;
-  assign \$106  = \$104  | \$105 ;
-  assign \$107  = s1_valid & \$106 ;
-  always @(posedge clk)
-    s1_valid <= \$108 ;
-  always @(posedge clk)
-    col <= \$109 ;
-  always @(posedge clk)
-    s2_valid <= \$110 ;
-  always @(posedge clk)
-    s2_odd <= \$111 ;
-  always @(posedge clk)
-    s3_valid <= \$112 ;
-  always @(posedge clk)
-    s3_odd <= \$113 ;
-  always @(posedge clk)
-    s4_valid <= \$114 ;
-  always @(posedge clk)
-    s4_start <= \$115 ;
-  always @(posedge clk)
-    s4_end <= \$116 ;
-  always @(posedge clk)
-    s5_valid <= \$117 ;
-  always @(posedge clk)
-    s5_start <= \$118 ;
-  always @(posedge clk)
-    s5_end <= \$119 ;
-  always @(posedge clk)
-    s5_count <= \$120 ;
-  always @(posedge clk)
-    spans__valid <= \$121 ;
-  always @(posedge clk)
-    spans__payload <= \$122 ;
-  always @(posedge clk)
-    error <= \$123 ;
+  assign \$5  = in_flight < 3'h6;
+  assign \$6  = spans__valid & spans__ready;
+  assign cols__ready = \$5  | \$6 ;
+  assign \$7  = col + 1'h1;
+  assign \$10  = s3_odd ? \read__data$23  : read__data;
+  assign \$11  = s3_odd ? read__data : \read__data$23 ;
+  assign \$12  = ~ s5_valid;
+  assign \$13  = ~ spans__valid;
+  assign \$14  = \$13  | spans__ready;
+  assign r_en = \$12  | \$14 ;
+  assign busy = | in_flight;
+  assign \$15  = cols__valid & cols__ready;
+  assign \$16  = cols__valid & cols__ready;
+  assign \$17  = in_flight + \$16 ;
+  assign \$18  = spans__valid & spans__ready;
+  assign \$19  = \$17  - \$18 ;
+  assign \$20  = col >= n_cols;
+  assign \$21  = col >= 11'h400;
+  assign \$22  = \$20  | \$21 ;
+  assign \$23  = s1_valid & \$22 ;
+  assign \$24  = $signed(\$19 ) - $signed({ 1'h0, \$23  });
+  assign \$25  = col >= n_cols;
+  assign \$26  = col >= 11'h400;
+  assign \$27  = \$25  | \$26 ;
+  assign \$28  = ~ \$27 ;
+  assign \$29  = s1_valid & \$28 ;
+  assign \$30  = ~ s5_valid;
+  assign \$31  = ~ spans__valid;
+  assign \$32  = \$31  | spans__ready;
+  assign \$33  = \$30  | \$32 ;
+  assign \$34  = r_data[25:13] - r_data[12:0];
+  assign \$35  = ~ spans__valid;
+  assign \$36  = \$35  | spans__ready;
+  assign \$37  = $signed(s5_count) <= $signed(1'h0);
+  assign \$38  = s5_count == 1'h1;
   \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.pointer_read.even  even (
     .clk(clk),
-    .rd__addr(\$17 [9:0]),
-    .rd__en(read__en),
+    .rd__addr(\$8 [9:0]),
     .read__data(read__data),
-    .read__out_en(read__out_en),
     .rst(rst),
     .wr__addr(\$1 [9:0]),
     .wr__data(write__data),
@@ -736,203 +602,178 @@ module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.pointer_read (
   );
   \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.pointer_read.odd  odd (
     .clk(clk),
-    .rd__addr(\$18 [8:0]),
-    .rd__en(\read__en$21 ),
-    .read__data(\read__data$34 ),
-    .read__out_en(\read__out_en$23 ),
+    .rd__addr(\$9 [8:0]),
+    .read__data(\read__data$23 ),
     .rst(rst),
     .wr__addr(\$3 [8:0]),
     .wr__data(write__data),
     .wr__en(\write__en$8 )
   );
+  \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.pointer_read.ordered  ordered (
+    .clk(clk),
+    .r_data(r_data),
+    .r_en(r_en),
+    .r_rdy(r_rdy),
+    .rst(rst),
+    .w_data(slot),
+    .w_en(w_en)
+  );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$108  = s1_valid;
-    if (\$63 ) begin
-      \$108  = cols__valid;
-    end
+    \$43  = \$15 ;
     if (rst) begin
-      \$108  = 1'h0;
+      \$43  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$109  = col;
-    if (\$63 ) begin
-      \$109  = cols__payload;
-    end
+    \$44  = cols__payload;
     if (rst) begin
-      \$109  = 10'h000;
+      \$44  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$110  = s2_valid;
-    if (\$73 ) begin
-      \$110  = \$78 ;
-    end
+    \$45  = \$24 [2:0];
     if (rst) begin
-      \$110  = 1'h0;
+      \$45  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$111  = s2_odd;
-    if (\$73 ) begin
-      \$111  = col[0];
-    end
+    \$46  = \$29 ;
     if (rst) begin
-      \$111  = 1'h0;
+      \$46  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$112  = s3_valid;
-    if (\$86 ) begin
-      \$112  = s2_valid;
-    end
+    \$47  = col[0];
     if (rst) begin
-      \$112  = 1'h0;
+      \$47  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$113  = s3_odd;
-    if (\$86 ) begin
-      \$113  = s2_odd;
-    end
+    \$48  = s2_valid;
     if (rst) begin
-      \$113  = 1'h0;
+      \$48  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$114  = s4_valid;
-    if (\$92 ) begin
-      \$114  = s3_valid;
-    end
+    \$49  = s2_odd;
     if (rst) begin
-      \$114  = 1'h0;
+      \$49  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$115  = s4_start;
-    if (\$92 ) begin
-      \$115  = \$93 ;
+    \$50  = s5_valid;
+    if (\$33 ) begin
+      \$50  = r_rdy;
     end
     if (rst) begin
-      \$115  = 13'h0000;
+      \$50  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$116  = s4_end;
-    if (\$92 ) begin
-      \$116  = \$94 ;
+    \$51  = s5_start;
+    if (\$33 ) begin
+      \$51  = r_data[12:0];
     end
     if (rst) begin
-      \$116  = 13'h0000;
+      \$51  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$117  = s5_valid;
-    if (\$98 ) begin
-      \$117  = s4_valid;
+    \$52  = s5_end;
+    if (\$33 ) begin
+      \$52  = r_data[25:13];
     end
     if (rst) begin
-      \$117  = 1'h0;
+      \$52  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$118  = s5_start;
-    if (\$98 ) begin
-      \$118  = s4_start;
+    \$53  = s5_count;
+    if (\$33 ) begin
+      \$53  = \$34 ;
     end
     if (rst) begin
-      \$118  = 13'h0000;
+      \$53  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$119  = s5_end;
-    if (\$98 ) begin
-      \$119  = s4_end;
+    \$54  = spans__valid;
+    if (\$36 ) begin
+      \$54  = s5_valid;
     end
     if (rst) begin
-      \$119  = 13'h0000;
+      \$54  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$120  = s5_count;
-    if (\$98 ) begin
-      \$120  = \$99 ;
+    \$55  = spans__payload;
+    if (\$36 ) begin
+      \$55 [12:0] = s5_start;
+      \$55 [25:13] = s5_end;
+      \$55 [26] = \$37 ;
+      \$55 [27] = \$38 ;
     end
     if (rst) begin
-      \$120  = 14'h0000;
+      \$55  = 28'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$121  = spans__valid;
-    if (\$101 ) begin
-      \$121  = s5_valid;
-    end
-    if (rst) begin
-      \$121  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$122  = spans__payload;
-    if (\$101 ) begin
-      \$122 [12:0] = s5_start;
-      \$122 [25:13] = s5_end;
-      \$122 [26] = \$102 ;
-      \$122 [27] = \$103 ;
-    end
-    if (rst) begin
-      \$122  = 28'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$123  = error;
+    \$56  = error;
     if (error_clear) begin
-      \$123  = 1'h0;
+      \$56  = 1'h0;
     end
-    if (\$107 ) begin
-      \$123  = 1'h1;
+    if (\$42 ) begin
+      \$56  = 1'h1;
     end
     if (rst) begin
-      \$123  = 1'h0;
+      \$56  = 1'h0;
     end
   end
   assign write__addr = \$1 [9:0];
   assign load__data = write__data;
   assign \write__addr$6  = \$3 [8:0];
   assign \write__data$7  = write__data;
-  assign read__addr = \$17 [9:0];
-  assign \read__addr$19  = \$18 [8:0];
+  assign read__addr = \$8 [9:0];
+  assign \read__addr$15  = \$9 [8:0];
+  assign read__en = 1'h1;
+  assign \read__en$17  = 1'h1;
+  assign read__out_en = 1'h1;
+  assign \read__out_en$19  = 1'h1;
+  assign w_data = slot;
+  assign s3_valid = w_en;
+  assign \slot.start  = slot[12:0];
+  assign \slot.end  = slot[25:13];
   assign \cols__payload.col  = cols__payload;
   assign \spans__payload.start  = spans__payload[12:0];
   assign \spans__payload.end  = spans__payload[25:13];
   assign \spans__payload.empty  = spans__payload[26];
   assign \spans__payload.single  = spans__payload[27];
+  assign slot[25:13] = \$11 ;
+  assign slot[12:0] = \$10 ;
   assign \$1  = { 1'h0, load__addr[10:1] };
   assign \$3  = { 1'h0, load__addr[10:1] };
   assign \$4  = load__addr[0];
-  assign \$17  = { 1'h0, \$16 [10:1] };
-  assign \$18  = { 1'h0, col[9:1] };
+  assign \$8  = { 1'h0, \$7 [10:1] };
+  assign \$9  = { 1'h0, col[9:1] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.pointer_read.even (clk, rst, wr__addr, wr__en, rd__addr, rd__en, read__out_en, read__data, wr__data);
-  reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
-  reg [12:0] \$1 ;
+module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.pointer_read.even (clk, rst, wr__addr, wr__en, rd__addr, read__data, wr__data);
+  wire [12:0] \$1 ;
   input clk;
   wire clk;
   (* init = 13'h0000 *)
@@ -940,13 +781,11 @@ module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.pointer_read.e
   input [9:0] rd__addr;
   wire [9:0] rd__addr;
   wire [12:0] rd__data;
-  input rd__en;
   wire rd__en;
   wire [9:0] read__addr;
   output [12:0] read__data;
   reg [12:0] read__data = 13'h0000;
   wire read__en;
-  input read__out_en;
   wire read__out_en;
   input rst;
   wire rst;
@@ -1481,32 +1320,25 @@ module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.pointer_read.e
   end
   reg [12:0] _0_;
   always @(posedge clk) begin
-    if (rd__en) begin
-      _0_ <= memory[rd__addr];
-    end
+    _0_ <= memory[rd__addr];
   end
   assign rd__data = _0_;
   always @(posedge clk)
     read__data <= \$1 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1  = read__data;
-    if (read__out_en) begin
-      \$1  = rd__data;
-    end
-  end
   assign write__addr = wr__addr;
   assign write__data = wr__data;
   assign write__en = wr__en;
   assign read__addr = rd__addr;
-  assign read__en = rd__en;
+  assign rd__en = 1'h1;
+  assign read__en = 1'h1;
   assign out = read__data;
+  assign read__out_en = 1'h1;
+  assign \$1  = rd__data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.pointer_read.odd (clk, rst, wr__addr, wr__en, rd__addr, rd__en, read__out_en, read__data, wr__data);
-  reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
-  reg [12:0] \$1 ;
+module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.pointer_read.odd (clk, rst, wr__addr, wr__en, rd__addr, read__data, wr__data);
+  wire [12:0] \$1 ;
   input clk;
   wire clk;
   (* init = 13'h0000 *)
@@ -1514,13 +1346,11 @@ module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.pointer_read.o
   input [8:0] rd__addr;
   wire [8:0] rd__addr;
   wire [12:0] rd__data;
-  input rd__en;
   wire rd__en;
   wire [8:0] read__addr;
   output [12:0] read__data;
   reg [12:0] read__data = 13'h0000;
   wire read__en;
-  input read__out_en;
   wire read__out_en;
   input rst;
   wire rst;
@@ -2054,31 +1884,192 @@ module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.pointer_read.o
   end
   reg [12:0] _0_;
   always @(posedge clk) begin
-    if (rd__en) begin
-      _0_ <= memory[rd__addr];
-    end
+    _0_ <= memory[rd__addr];
   end
   assign rd__data = _0_;
   always @(posedge clk)
     read__data <= \$1 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1  = read__data;
-    if (read__out_en) begin
-      \$1  = rd__data;
-    end
-  end
   assign write__addr = wr__addr;
   assign write__data = wr__data;
   assign write__en = wr__en;
   assign read__addr = rd__addr;
-  assign read__en = rd__en;
+  assign rd__en = 1'h1;
+  assign read__en = 1'h1;
   assign out = read__data;
+  assign read__out_en = 1'h1;
+  assign \$1  = rd__data;
+endmodule
+
+(* generator = "Amaranth" *)
+module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.pointer_read.ordered (rst, r_en, r_rdy, r_data, w_data, w_en, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
+  wire \$1 ;
+  wire \$10 ;
+  wire \$11 ;
+  wire \$12 ;
+  wire \$13 ;
+  wire \$14 ;
+  wire [2:0] \$15 ;
+  wire [2:0] \$16 ;
+  wire \$17 ;
+  wire \$18 ;
+  wire [2:0] \$19 ;
+  wire \$2 ;
+  wire [2:0] \$20 ;
+  wire \$21 ;
+  wire [3:0] \$22 ;
+  wire \$23 ;
+  wire [4:0] \$24 ;
+  reg [25:0] \$25 ;
+  reg [25:0] \$26 ;
+  reg [25:0] \$27 ;
+  reg [25:0] \$28 ;
+  reg [1:0] \$29 ;
+  wire \$3 ;
+  reg [1:0] \$30 ;
+  reg [2:0] \$31 ;
+  wire \$4 ;
+  wire \$5 ;
+  wire \$6 ;
+  wire \$7 ;
+  wire \$8 ;
+  wire \$9 ;
+  input clk;
+  wire clk;
+  reg [2:0] level = 3'h0;
+  output [25:0] r_data;
+  reg [25:0] r_data;
+  input r_en;
+  wire r_en;
+  reg [1:0] r_ptr = 2'h0;
+  output r_rdy;
+  wire r_rdy;
+  input rst;
+  wire rst;
+  reg [25:0] slot0 = 26'h0000000;
+  reg [25:0] slot1 = 26'h0000000;
+  reg [25:0] slot2 = 26'h0000000;
+  reg [25:0] slot3 = 26'h0000000;
+  input [25:0] w_data;
+  wire [25:0] w_data;
+  input w_en;
+  wire w_en;
+  reg [1:0] w_ptr = 2'h0;
+  wire w_rdy;
+  assign w_rdy = level != 3'h4;
+  assign r_rdy = | level;
+  assign \$1  = w_en & w_rdy;
+  assign \$2  = ! w_ptr;
+  assign \$3  = \$1  & \$2 ;
+  assign \$4  = w_en & w_rdy;
+  assign \$5  = w_ptr == 1'h1;
+  assign \$6  = \$4  & \$5 ;
+  assign \$7  = w_en & w_rdy;
+  assign \$8  = w_ptr == 2'h2;
+  assign \$9  = \$7  & \$8 ;
+  assign \$10  = w_en & w_rdy;
+  assign \$11  = w_ptr == 2'h3;
+  assign \$12  = \$10  & \$11 ;
+  assign \$13  = w_en & w_rdy;
+  assign \$14  = w_ptr == 2'h3;
+  assign \$15  = w_ptr + 1'h1;
+  assign \$16  = \$14  ? 3'h0 : \$15 ;
+  assign \$17  = r_en & r_rdy;
+  assign \$18  = r_ptr == 2'h3;
+  assign \$19  = r_ptr + 1'h1;
+  assign \$20  = \$18  ? 3'h0 : \$19 ;
+  assign \$21  = w_en & w_rdy;
+  assign \$22  = level + \$21 ;
+  assign \$23  = r_en & r_rdy;
+  assign \$24  = \$22  - \$23 ;
+  always @(posedge clk)
+    slot0 <= \$25 ;
+  always @(posedge clk)
+    slot1 <= \$26 ;
+  always @(posedge clk)
+    slot2 <= \$27 ;
+  always @(posedge clk)
+    slot3 <= \$28 ;
+  always @(posedge clk)
+    w_ptr <= \$29 ;
+  always @(posedge clk)
+    r_ptr <= \$30 ;
+  always @(posedge clk)
+    level <= \$31 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    (* full_case = 32'd1 *)
+    casez (r_ptr)
+      2'h0:
+          r_data = slot0;
+      2'h1:
+          r_data = slot1;
+      2'h2:
+          r_data = slot2;
+      2'h3:
+          r_data = slot3;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$25  = slot0;
+    if (\$3 ) begin
+      \$25  = w_data;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$26  = slot1;
+    if (\$6 ) begin
+      \$26  = w_data;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$27  = slot2;
+    if (\$9 ) begin
+      \$27  = w_data;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$28  = slot3;
+    if (\$12 ) begin
+      \$28  = w_data;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$29  = w_ptr;
+    if (\$13 ) begin
+      \$29  = \$16 [1:0];
+    end
+    if (rst) begin
+      \$29  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$30  = r_ptr;
+    if (\$17 ) begin
+      \$30  = \$20 [1:0];
+    end
+    if (rst) begin
+      \$30  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$31  = \$24 [2:0];
+    if (rst) begin
+      \$31  = 3'h0;
+    end
+  end
 endmodule
 
 (* generator = "Amaranth" *)
 module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.spmat_read (write__addr, write__data, clk, rst, spans__ready, busy, issued, skipped, entries__ready, spans__valid, spans__payload, entries__payload, entries__valid, write__en);
-  reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$11 ;
@@ -2279,7 +2270,7 @@ module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.spmat_read (wr
     .wr__en(write__en)
   );
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$53  = ptr;
     if (\$27 ) begin
       (* full_case = 32'd1 *)
@@ -2294,7 +2285,7 @@ module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.spmat_read (wr
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$54  = left;
     if (\$27 ) begin
       (* full_case = 32'd1 *)
@@ -2309,7 +2300,7 @@ module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.spmat_read (wr
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$55  = active;
     if (\$27 ) begin
       \$55  = \$35 ;
@@ -2319,7 +2310,7 @@ module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.spmat_read (wr
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$56  = s1_valid;
     if (\$39 ) begin
       \$56  = \$47 ;
@@ -2329,7 +2320,7 @@ module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.spmat_read (wr
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$57  = s1_first;
     if (\$39 ) begin
       \$57  = \$48 ;
@@ -2339,7 +2330,7 @@ module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.spmat_read (wr
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$58  = s1_last;
     if (\$39 ) begin
       \$58  = \$50 ;
@@ -2349,7 +2340,7 @@ module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.spmat_read (wr
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$59  = entries__valid;
     if (\$52 ) begin
       \$59  = s1_valid;
@@ -2359,7 +2350,7 @@ module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.spmat_read (wr
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$60  = s2_first;
     if (\$52 ) begin
       \$60  = s1_first;
@@ -2369,7 +2360,7 @@ module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.spmat_read (wr
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$61  = s2_last;
     if (\$52 ) begin
       \$61  = s1_last;
@@ -2398,7 +2389,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.spmat_read.mem (wr__addr, wr__data, clk, rst, rd__addr, rd__en, read__out_en, read__data, wr__en);
-  reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   reg [7:0] \$1 ;
   input clk;
   wire clk;
@@ -6539,7 +6530,7 @@ module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.spmat_read.mem
   always @(posedge clk)
     read__data <= \$1 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$1  = read__data;
     if (read__out_en) begin
       \$1  = rd__data;

@@ -1623,89 +1623,36 @@ endmodule
 module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.scanner (load__data, start, clk, rst, load__en, acts__ready, done, n_cols, acts__payload, acts__valid, load__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [9:0] \$1 ;
-  wire [7:0] \$10 ;
-  wire \$100 ;
-  wire \$101 ;
-  wire [1:0] \$102 ;
-  wire [3:0] \$103 ;
-  wire \$104 ;
-  wire \$105 ;
-  wire [8:0] \$106 ;
-  wire \$107 ;
-  wire \$108 ;
-  wire \$109 ;
+  wire \$10 ;
   wire \$11 ;
-  reg [15:0] \$110 ;
-  wire \$111 ;
-  wire \$112 ;
-  wire \$113 ;
-  wire \$114 ;
-  wire \$115 ;
-  wire \$116 ;
-  reg [127:0] \$117 ;
-  reg [7:0] \$118 ;
-  reg [7:0] \$119 ;
-  wire [8:0] \$12 ;
-  wire \$120 ;
-  wire \$121 ;
-  wire \$122 ;
-  wire \$123 ;
-  wire \$124 ;
-  wire \$125 ;
-  wire \$126 ;
-  wire \$127 ;
-  wire \$128 ;
-  wire \$129 ;
-  wire \$13 ;
-  wire \$130 ;
-  wire \$131 ;
-  reg \$132 ;
-  reg [7:0] \$133 ;
-  reg [7:0] \$134 ;
-  reg \$135 ;
-  reg [7:0] \$136 ;
-  reg [7:0] \$137 ;
-  reg [143:0] \$138 ;
-  reg [143:0] \$139 ;
-  wire [8:0] \$14 ;
-  reg [143:0] \$140 ;
-  reg [143:0] \$141 ;
-  reg [1:0] \$142 ;
-  reg [1:0] \$143 ;
-  reg [2:0] \$144 ;
-  reg [7:0] \$145 ;
-  reg [25:0] \$146 ;
-  reg [7:0] \$147 ;
-  reg \$148 ;
-  reg [127:0] \$149 ;
+  wire \$12 ;
+  wire [7:0] \$13 ;
+  wire \$14 ;
   wire \$15 ;
-  reg [7:0] \$150 ;
-  reg \$151 ;
-  reg \$152 ;
-  wire [8:0] \$16 ;
-  wire \$17 ;
-  wire [8:0] \$18 ;
-  wire \$19 ;
+  wire \$16 ;
+  wire [7:0] \$17 ;
+  wire [7:0] \$18 ;
+  wire [7:0] \$19 ;
   wire [7:0] \$2 ;
-  wire [8:0] \$20 ;
-  wire \$21 ;
-  wire [8:0] \$22 ;
-  wire \$23 ;
-  wire [8:0] \$24 ;
-  wire \$25 ;
-  wire [8:0] \$26 ;
-  wire \$27 ;
+  wire \$20 ;
+  wire [8:0] \$21 ;
+  wire \$22 ;
+  wire [8:0] \$23 ;
+  wire \$24 ;
+  wire [8:0] \$25 ;
+  wire \$26 ;
+  wire [8:0] \$27 ;
   wire \$28 ;
-  wire \$29 ;
+  wire [8:0] \$29 ;
   wire [11:0] \$3 ;
   wire \$30 ;
-  wire \$31 ;
+  wire [8:0] \$31 ;
   wire \$32 ;
-  wire \$33 ;
+  wire [8:0] \$33 ;
   wire \$34 ;
-  wire \$35 ;
-  wire [1:0] \$36 ;
-  wire [3:0] \$37 ;
+  wire [8:0] \$35 ;
+  wire \$36 ;
+  wire \$37 ;
   wire \$38 ;
   wire \$39 ;
   wire [11:0] \$4 ;
@@ -1714,8 +1661,8 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire \$42 ;
   wire \$43 ;
   wire \$44 ;
-  wire \$45 ;
-  wire \$46 ;
+  wire [1:0] \$45 ;
+  wire [3:0] \$46 ;
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
@@ -1728,19 +1675,19 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire \$55 ;
   wire \$56 ;
   wire \$57 ;
-  wire [7:0] \$58 ;
-  wire \$59 ;
+  wire \$58 ;
+  wire [1:0] \$59 ;
   wire \$6 ;
-  wire \$60 ;
+  wire [3:0] \$60 ;
   wire \$61 ;
   wire \$62 ;
-  wire \$63 ;
+  wire [8:0] \$63 ;
   wire \$64 ;
   wire \$65 ;
   wire \$66 ;
-  wire \$67 ;
+  reg [15:0] \$67 ;
   wire \$68 ;
-  wire [7:0] \$69 ;
+  wire \$69 ;
   wire \$7 ;
   wire \$70 ;
   wire \$71 ;
@@ -1752,28 +1699,28 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire \$77 ;
   wire \$78 ;
   wire \$79 ;
-  wire [7:0] \$8 ;
-  wire [7:0] \$80 ;
+  wire \$8 ;
+  wire \$80 ;
   wire \$81 ;
   wire \$82 ;
   wire \$83 ;
   wire \$84 ;
   wire \$85 ;
-  wire \$86 ;
-  wire \$87 ;
-  wire \$88 ;
-  wire \$89 ;
-  wire [7:0] \$9 ;
-  wire \$90 ;
-  wire [7:0] \$91 ;
-  wire \$92 ;
-  wire [2:0] \$93 ;
-  wire [2:0] \$94 ;
-  wire \$95 ;
-  wire [2:0] \$96 ;
-  wire [2:0] \$97 ;
-  wire [3:0] \$98 ;
-  wire [4:0] \$99 ;
+  reg \$86 ;
+  reg [7:0] \$87 ;
+  reg [7:0] \$88 ;
+  reg \$89 ;
+  wire \$9 ;
+  reg [7:0] \$90 ;
+  reg [7:0] \$91 ;
+  reg [7:0] \$92 ;
+  reg [25:0] \$93 ;
+  reg [7:0] \$94 ;
+  reg \$95 ;
+  reg [127:0] \$96 ;
+  reg [7:0] \$97 ;
+  reg \$98 ;
+  reg \$99 ;
   output [25:0] acts__payload;
   reg [25:0] acts__payload = 26'h0000000;
   wire [9:0] \acts__payload.col ;
@@ -1788,25 +1735,8 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   wire done;
   wire drained;
   reg [7:0] fetch_ptr = 8'h00;
-  reg [143:0] fetched0 = 144'h000000000000000000000000000000000000;
-  wire [127:0] \fetched0.data ;
-  wire [7:0] \fetched0.nonzero ;
-  wire [7:0] \fetched0.word ;
-  reg [143:0] fetched1 = 144'h000000000000000000000000000000000000;
-  wire [127:0] \fetched1.data ;
-  wire [7:0] \fetched1.nonzero ;
-  wire [7:0] \fetched1.word ;
-  reg [143:0] fetched2 = 144'h000000000000000000000000000000000000;
-  wire [127:0] \fetched2.data ;
-  wire [7:0] \fetched2.nonzero ;
-  wire [7:0] \fetched2.word ;
-  reg [143:0] fetched3 = 144'h000000000000000000000000000000000000;
-  wire [127:0] \fetched3.data ;
-  wire [7:0] \fetched3.nonzero ;
-  wire [7:0] \fetched3.word ;
-  wire head_valid;
   wire [2:0] index;
-  reg [2:0] level = 3'h0;
+  wire [2:0] level;
   input [9:0] load__addr;
   wire [9:0] load__addr;
   input [15:0] load__data;
@@ -1814,11 +1744,13 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   input load__en;
   wire load__en;
   wire [7:0] mask;
-  reg [7:0] \mask$15  = 8'h00;
+  reg [7:0] \mask$21  = 8'h00;
   input [10:0] n_cols;
   wire [10:0] n_cols;
   wire [7:0] n_words;
-  reg [1:0] r_ptr = 2'h0;
+  wire [143:0] r_data;
+  wire r_en;
+  wire r_rdy;
   wire [6:0] read__addr;
   wire [127:0] read__data;
   wire read__en;
@@ -1830,13 +1762,15 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   reg s1_valid = 1'h0;
   reg [7:0] s1_word = 8'h00;
   reg [7:0] s2_lanes = 8'h00;
-  reg s2_valid = 1'h0;
+  (* init = 1'h0 *)
+  wire s2_valid;
   reg [7:0] s2_word = 8'h00;
   reg scanning = 1'h0;
   input start;
   wire start;
   wire valid;
-  reg [1:0] w_ptr = 2'h0;
+  wire [143:0] w_data;
+  reg w_en = 1'h0;
   reg [127:0] window = 128'h00000000000000000000000000000000;
   wire window_take;
   reg window_valid = 1'h0;
@@ -1847,169 +1781,111 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign \$2  = 1'h1 << load__addr[2:0];
   assign write__en = { load__en, load__en, load__en, load__en, load__en, load__en, load__en, load__en } & \$2 ;
   assign \$3  = n_cols + 3'h7;
-  assign head_valid = | level;
-  assign mask = \mask$15  & { window_valid, window_valid, window_valid, window_valid, window_valid, window_valid, window_valid, window_valid };
-  assign \$5  = ~ acts__valid;
-  assign \$6  = \$5  | acts__ready;
-  assign \$7  = valid & \$6 ;
-  assign \$8  = 1'h1 << index;
-  assign \$9  = \$7  ? \$8  : 8'h00;
-  assign \$10  = ~ \$9 ;
-  assign remaining = \mask$15  & \$10 ;
-  assign \$11  = ! \mask$15 ;
-  assign \$13  = ! \$12 ;
-  assign \$15  = ! \$14 ;
-  assign \$17  = ! \$16 ;
-  assign \$19  = ! \$18 ;
-  assign \$21  = ! \$20 ;
-  assign \$23  = ! \$22 ;
-  assign \$25  = ! \$24 ;
-  assign \$27  = ! \$26 ;
-  assign \$28  = | { \$27 , \$25 , \$23 , \$21 , \$19 , \$17 , \$15 , \$13  };
-  assign \$29  = ~ acts__valid;
-  assign \$30  = \$29  | acts__ready;
-  assign \$31  = \$28  & \$30 ;
-  assign drained = \$11  | \$31 ;
-  assign \$32  = ~ window_valid;
-  assign \$33  = \$32  | drained;
-  assign window_take = head_valid & \$33 ;
+  assign \$5  = | read__data[15:0];
+  assign \$6  = | read__data[31:16];
+  assign \$7  = | read__data[47:32];
+  assign \$8  = | read__data[63:48];
+  assign \$9  = | read__data[79:64];
+  assign \$10  = | read__data[95:80];
+  assign \$11  = | read__data[111:96];
+  assign \$12  = | read__data[127:112];
+  assign \$13  = { \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5  } & s2_lanes;
+  assign mask = \mask$21  & { window_valid, window_valid, window_valid, window_valid, window_valid, window_valid, window_valid, window_valid };
+  assign \$14  = ~ acts__valid;
+  assign \$15  = \$14  | acts__ready;
+  assign \$16  = valid & \$15 ;
+  assign \$17  = 1'h1 << index;
+  assign \$18  = \$16  ? \$17  : 8'h00;
+  assign \$19  = ~ \$18 ;
+  assign remaining = \mask$21  & \$19 ;
+  assign \$20  = ! \mask$21 ;
+  assign \$22  = ! \$21 ;
+  assign \$24  = ! \$23 ;
+  assign \$26  = ! \$25 ;
+  assign \$28  = ! \$27 ;
+  assign \$30  = ! \$29 ;
+  assign \$32  = ! \$31 ;
+  assign \$34  = ! \$33 ;
+  assign \$36  = ! \$35 ;
+  assign \$37  = | { \$36 , \$34 , \$32 , \$30 , \$28 , \$26 , \$24 , \$22  };
+  assign \$38  = ~ acts__valid;
+  assign \$39  = \$38  | acts__ready;
+  assign \$40  = \$37  & \$39 ;
+  assign drained = \$20  | \$40 ;
+  assign \$41  = ~ window_valid;
+  assign \$42  = \$41  | drained;
+  assign r_en = r_rdy & \$42 ;
   assign done = ~ scanning;
-  assign \$34  = fetch_ptr < \$4 [7:0];
-  assign \$35  = scanning & \$34 ;
-  assign \$36  = s1_valid + s2_valid;
-  assign \$37  = \$36  + level;
-  assign \$38  = \$37  < 3'h4;
-  assign \$39  = \$35  & \$38 ;
-  assign \$40  = { fetch_ptr, 3'h0 } < n_cols;
-  assign \$41  = { fetch_ptr, 3'h1 } < n_cols;
-  assign \$42  = { fetch_ptr, 3'h2 } < n_cols;
-  assign \$43  = { fetch_ptr, 3'h3 } < n_cols;
-  assign \$44  = { fetch_ptr, 3'h4 } < n_cols;
-  assign \$45  = { fetch_ptr, 3'h5 } < n_cols;
-  assign \$46  = { fetch_ptr, 3'h6 } < n_cols;
-  assign \$47  = { fetch_ptr, 3'h7 } < n_cols;
-  assign \$48  = ! w_ptr;
-  assign \$49  = s2_valid & \$48 ;
-  assign \$50  = | read__data[15:0];
-  assign \$51  = | read__data[31:16];
-  assign \$52  = | read__data[47:32];
-  assign \$53  = | read__data[63:48];
-  assign \$54  = | read__data[79:64];
-  assign \$55  = | read__data[95:80];
-  assign \$56  = | read__data[111:96];
-  assign \$57  = | read__data[127:112];
-  assign \$58  = { \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50  } & s2_lanes;
-  assign \$59  = w_ptr == 1'h1;
-  assign \$60  = s2_valid & \$59 ;
-  assign \$61  = | read__data[15:0];
-  assign \$62  = | read__data[31:16];
-  assign \$63  = | read__data[47:32];
-  assign \$64  = | read__data[63:48];
-  assign \$65  = | read__data[79:64];
-  assign \$66  = | read__data[95:80];
-  assign \$67  = | read__data[111:96];
-  assign \$68  = | read__data[127:112];
-  assign \$69  = { \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61  } & s2_lanes;
-  assign \$70  = w_ptr == 2'h2;
-  assign \$71  = s2_valid & \$70 ;
-  assign \$72  = | read__data[15:0];
-  assign \$73  = | read__data[31:16];
-  assign \$74  = | read__data[47:32];
-  assign \$75  = | read__data[63:48];
-  assign \$76  = | read__data[79:64];
-  assign \$77  = | read__data[95:80];
-  assign \$78  = | read__data[111:96];
-  assign \$79  = | read__data[127:112];
-  assign \$80  = { \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72  } & s2_lanes;
-  assign \$81  = w_ptr == 2'h3;
-  assign \$82  = s2_valid & \$81 ;
-  assign \$83  = | read__data[15:0];
-  assign \$84  = | read__data[31:16];
-  assign \$85  = | read__data[47:32];
-  assign \$86  = | read__data[63:48];
-  assign \$87  = | read__data[79:64];
-  assign \$88  = | read__data[95:80];
-  assign \$89  = | read__data[111:96];
-  assign \$90  = | read__data[127:112];
-  assign \$91  = { \$90 , \$89 , \$88 , \$87 , \$86 , \$85 , \$84 , \$83  } & s2_lanes;
-  assign \$92  = w_ptr == 2'h3;
-  assign \$93  = w_ptr + 1'h1;
-  assign \$94  = \$92  ? 3'h0 : \$93 ;
-  assign \$95  = r_ptr == 2'h3;
-  assign \$96  = r_ptr + 1'h1;
-  assign \$97  = \$95  ? 3'h0 : \$96 ;
-  assign \$98  = level + s2_valid;
-  assign \$99  = \$98  - window_take;
-  assign \$100  = fetch_ptr < \$4 [7:0];
-  assign \$101  = scanning & \$100 ;
-  assign \$102  = s1_valid + s2_valid;
-  assign \$103  = \$102  + level;
-  assign \$104  = \$103  < 3'h4;
-  assign \$105  = \$101  & \$104 ;
-  assign \$106  = fetch_ptr + 1'h1;
-  assign \$107  = ~ acts__valid;
-  assign \$108  = \$107  | acts__ready;
-  assign \$109  = valid & \$108 ;
-  assign \$111  = ~ acts__valid;
-  assign \$112  = \$111  | acts__ready;
-  assign \$113  = ~ acts__valid;
-  assign \$114  = \$113  | acts__ready;
-  assign \$115  = valid & \$114 ;
-  assign \$116  = window_valid & drained;
-  assign \$120  = fetch_ptr == \$4 [7:0];
-  assign \$121  = scanning & \$120 ;
-  assign \$122  = ~ s1_valid;
-  assign \$123  = \$121  & \$122 ;
-  assign \$124  = ~ s2_valid;
-  assign \$125  = \$123  & \$124 ;
-  assign \$126  = ~ head_valid;
-  assign \$127  = \$125  & \$126 ;
-  assign \$128  = ~ window_valid;
-  assign \$129  = \$127  & \$128 ;
-  assign \$130  = ~ acts__valid;
-  assign \$131  = \$129  & \$130 ;
+  assign \$43  = fetch_ptr < \$4 [7:0];
+  assign \$44  = scanning & \$43 ;
+  assign \$45  = s1_valid + w_en;
+  assign \$46  = \$45  + level;
+  assign \$47  = \$46  < 3'h4;
+  assign \$48  = \$44  & \$47 ;
+  assign \$49  = { fetch_ptr, 3'h0 } < n_cols;
+  assign \$50  = { fetch_ptr, 3'h1 } < n_cols;
+  assign \$51  = { fetch_ptr, 3'h2 } < n_cols;
+  assign \$52  = { fetch_ptr, 3'h3 } < n_cols;
+  assign \$53  = { fetch_ptr, 3'h4 } < n_cols;
+  assign \$54  = { fetch_ptr, 3'h5 } < n_cols;
+  assign \$55  = { fetch_ptr, 3'h6 } < n_cols;
+  assign \$56  = { fetch_ptr, 3'h7 } < n_cols;
+  assign \$57  = fetch_ptr < \$4 [7:0];
+  assign \$58  = scanning & \$57 ;
+  assign \$59  = s1_valid + w_en;
+  assign \$60  = \$59  + level;
+  assign \$61  = \$60  < 3'h4;
+  assign \$62  = \$58  & \$61 ;
+  assign \$63  = fetch_ptr + 1'h1;
+  assign \$64  = ~ acts__valid;
+  assign \$65  = \$64  | acts__ready;
+  assign \$66  = valid & \$65 ;
+  assign \$68  = ~ acts__valid;
+  assign \$69  = \$68  | acts__ready;
+  assign \$70  = ~ acts__valid;
+  assign \$71  = \$70  | acts__ready;
+  assign \$72  = valid & \$71 ;
+  assign \$73  = window_valid & drained;
+  assign \$74  = fetch_ptr == \$4 [7:0];
+  assign \$75  = scanning & \$74 ;
+  assign \$76  = ~ s1_valid;
+  assign \$77  = \$75  & \$76 ;
+  assign \$78  = ~ w_en;
+  assign \$79  = \$77  & \$78 ;
+  assign \$80  = ~ r_rdy;
+  assign \$81  = \$79  & \$80 ;
+  assign \$82  = ~ window_valid;
+  assign \$83  = \$81  & \$82 ;
+  assign \$84  = ~ acts__valid;
+  assign \$85  = \$83  & \$84 ;
   always @(posedge clk)
-    s1_valid <= \$132 ;
+    s1_valid <= \$86 ;
   always @(posedge clk)
-    s1_word <= \$133 ;
+    s1_word <= \$87 ;
   always @(posedge clk)
-    s1_lanes <= \$134 ;
+    s1_lanes <= \$88 ;
   always @(posedge clk)
-    s2_valid <= \$135 ;
+    w_en <= \$89 ;
   always @(posedge clk)
-    s2_word <= \$136 ;
+    s2_word <= \$90 ;
   always @(posedge clk)
-    s2_lanes <= \$137 ;
+    s2_lanes <= \$91 ;
   always @(posedge clk)
-    fetched0 <= \$138 ;
+    fetch_ptr <= \$92 ;
   always @(posedge clk)
-    fetched1 <= \$139 ;
+    acts__payload <= \$93 ;
   always @(posedge clk)
-    fetched2 <= \$140 ;
+    \mask$21  <= \$94 ;
   always @(posedge clk)
-    fetched3 <= \$141 ;
+    acts__valid <= \$95 ;
   always @(posedge clk)
-    w_ptr <= \$142 ;
+    window <= \$96 ;
   always @(posedge clk)
-    r_ptr <= \$143 ;
+    window_word <= \$97 ;
   always @(posedge clk)
-    level <= \$144 ;
+    window_valid <= \$98 ;
   always @(posedge clk)
-    fetch_ptr <= \$145 ;
-  always @(posedge clk)
-    acts__payload <= \$146 ;
-  always @(posedge clk)
-    \mask$15  <= \$147 ;
-  always @(posedge clk)
-    acts__valid <= \$148 ;
-  always @(posedge clk)
-    window <= \$149 ;
-  always @(posedge clk)
-    window_word <= \$150 ;
-  always @(posedge clk)
-    window_valid <= \$151 ;
-  always @(posedge clk)
-    scanning <= \$152 ;
+    scanning <= \$99 ;
   \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.scanner.buffer  buffer (
     .clk(clk),
     .\port$0$20 (load__data),
@@ -2018,6 +1894,19 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     .rst(rst),
     .wr__addr(\$1 [6:0]),
     .wr__en(write__en)
+  );
+  \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.scanner.fetched  fetched (
+    .clk(clk),
+    .level(level),
+    .\port$220$0 (\$13 ),
+    .\port$525$0 (s2_word),
+    .\port$545$0 (read__data),
+    .r_data(r_data),
+    .r_en(r_en),
+    .r_rdy(r_rdy),
+    .rst(rst),
+    .start(start),
+    .w_en(w_en)
   );
   \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.scanner.lnzd  lnzd (
     .index(index),
@@ -2029,292 +1918,166 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     (* full_case = 32'd1 *)
     casez (index)
       3'h0:
-          \$110  = window[15:0];
+          \$67  = window[15:0];
       3'h1:
-          \$110  = window[31:16];
+          \$67  = window[31:16];
       3'h2:
-          \$110  = window[47:32];
+          \$67  = window[47:32];
       3'h3:
-          \$110  = window[63:48];
+          \$67  = window[63:48];
       3'h4:
-          \$110  = window[79:64];
+          \$67  = window[79:64];
       3'h5:
-          \$110  = window[95:80];
+          \$67  = window[95:80];
       3'h6:
-          \$110  = window[111:96];
+          \$67  = window[111:96];
       3'h7:
-          \$110  = window[127:112];
+          \$67  = window[127:112];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    (* full_case = 32'd1 *)
-    casez (r_ptr)
-      2'h0:
-          \$117  = fetched0[127:0];
-      2'h1:
-          \$117  = fetched1[127:0];
-      2'h2:
-          \$117  = fetched2[127:0];
-      2'h3:
-          \$117  = fetched3[127:0];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    (* full_case = 32'd1 *)
-    casez (r_ptr)
-      2'h0:
-          \$118  = fetched0[143:136];
-      2'h1:
-          \$118  = fetched1[143:136];
-      2'h2:
-          \$118  = fetched2[143:136];
-      2'h3:
-          \$118  = fetched3[143:136];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    (* full_case = 32'd1 *)
-    casez (r_ptr)
-      2'h0:
-          \$119  = fetched0[135:128];
-      2'h1:
-          \$119  = fetched1[135:128];
-      2'h2:
-          \$119  = fetched2[135:128];
-      2'h3:
-          \$119  = fetched3[135:128];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$132  = \$39 ;
+    \$86  = \$48 ;
     if (start) begin
-      \$132  = 1'h0;
+      \$86  = 1'h0;
     end
     if (rst) begin
-      \$132  = 1'h0;
+      \$86  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$133  = fetch_ptr;
+    \$87  = fetch_ptr;
     if (rst) begin
-      \$133  = 8'h00;
+      \$87  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$134  = { \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40  };
+    \$88  = { \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49  };
     if (rst) begin
-      \$134  = 8'h00;
+      \$88  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$135  = s1_valid;
+    \$89  = s1_valid;
     if (start) begin
-      \$135  = 1'h0;
+      \$89  = 1'h0;
     end
     if (rst) begin
-      \$135  = 1'h0;
+      \$89  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$136  = s1_word;
+    \$90  = s1_word;
     if (rst) begin
-      \$136  = 8'h00;
+      \$90  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$137  = s1_lanes;
+    \$91  = s1_lanes;
     if (rst) begin
-      \$137  = 8'h00;
+      \$91  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$138  = fetched0;
-    if (\$49 ) begin
-      \$138 [127:0] = read__data;
-      \$138 [135:128] = \$58 ;
-      \$138 [143:136] = s2_word;
-    end
-    if (rst) begin
-      \$138  = 144'h000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$139  = fetched1;
-    if (\$60 ) begin
-      \$139 [127:0] = read__data;
-      \$139 [135:128] = \$69 ;
-      \$139 [143:136] = s2_word;
-    end
-    if (rst) begin
-      \$139  = 144'h000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$140  = fetched2;
-    if (\$71 ) begin
-      \$140 [127:0] = read__data;
-      \$140 [135:128] = \$80 ;
-      \$140 [143:136] = s2_word;
-    end
-    if (rst) begin
-      \$140  = 144'h000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$141  = fetched3;
-    if (\$82 ) begin
-      \$141 [127:0] = read__data;
-      \$141 [135:128] = \$91 ;
-      \$141 [143:136] = s2_word;
-    end
-    if (rst) begin
-      \$141  = 144'h000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$142  = w_ptr;
-    if (s2_valid) begin
-      \$142  = \$94 [1:0];
+    \$92  = fetch_ptr;
+    if (\$62 ) begin
+      \$92  = \$63 [7:0];
     end
     if (start) begin
-      \$142  = 2'h0;
+      \$92  = 8'h00;
     end
     if (rst) begin
-      \$142  = 2'h0;
+      \$92  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$143  = r_ptr;
-    if (window_take) begin
-      \$143  = \$97 [1:0];
+    \$93  = acts__payload;
+    if (\$66 ) begin
+      \$93 [9:0] = { window_word[6:0], index };
+      \$93 [25:10] = \$67 ;
+    end
+    if (rst) begin
+      \$93  = 26'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$94  = \mask$21 ;
+    if (\$66 ) begin
+      \$94  = remaining;
+    end
+    if (r_en) begin
+      \$94  = r_data[135:128];
+    end
+    if (rst) begin
+      \$94  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$95  = acts__valid;
+    if (\$69 ) begin
+      \$95  = \$72 ;
     end
     if (start) begin
-      \$143  = 2'h0;
+      \$95  = 1'h0;
     end
     if (rst) begin
-      \$143  = 2'h0;
+      \$95  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$144  = \$99 [2:0];
-    if (start) begin
-      \$144  = 3'h0;
+    \$96  = window;
+    if (r_en) begin
+      \$96  = r_data[127:0];
     end
     if (rst) begin
-      \$144  = 3'h0;
+      \$96  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$145  = fetch_ptr;
-    if (\$105 ) begin
-      \$145  = \$106 [7:0];
-    end
-    if (start) begin
-      \$145  = 8'h00;
+    \$97  = window_word;
+    if (r_en) begin
+      \$97  = r_data[143:136];
     end
     if (rst) begin
-      \$145  = 8'h00;
+      \$97  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$146  = acts__payload;
-    if (\$109 ) begin
-      \$146 [9:0] = { window_word[6:0], index };
-      \$146 [25:10] = \$110 ;
-    end
-    if (rst) begin
-      \$146  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$147  = \mask$15 ;
-    if (\$109 ) begin
-      \$147  = remaining;
-    end
-    if (window_take) begin
-      \$147  = \$119 ;
-    end
-    if (rst) begin
-      \$147  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$148  = acts__valid;
-    if (\$112 ) begin
-      \$148  = \$115 ;
+    \$98  = window_valid;
+    if (r_en) begin
+      \$98  = 1'h1;
+    end else if (\$73 ) begin
+      \$98  = 1'h0;
     end
     if (start) begin
-      \$148  = 1'h0;
+      \$98  = 1'h0;
     end
     if (rst) begin
-      \$148  = 1'h0;
+      \$98  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$149  = window;
-    if (window_take) begin
-      \$149  = \$117 ;
-    end
-    if (rst) begin
-      \$149  = 128'h00000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$150  = window_word;
-    if (window_take) begin
-      \$150  = \$118 ;
-    end
-    if (rst) begin
-      \$150  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$151  = window_valid;
-    if (window_take) begin
-      \$151  = 1'h1;
-    end else if (\$116 ) begin
-      \$151  = 1'h0;
-    end
+    \$99  = scanning;
     if (start) begin
-      \$151  = 1'h0;
+      \$99  = 1'h1;
+    end else if (\$85 ) begin
+      \$99  = 1'h0;
     end
     if (rst) begin
-      \$151  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$152  = scanning;
-    if (start) begin
-      \$152  = 1'h1;
-    end else if (\$131 ) begin
-      \$152  = 1'h0;
-    end
-    if (rst) begin
-      \$152  = 1'h0;
+      \$99  = 1'h0;
     end
   end
   assign write__addr = \$1 [6:0];
@@ -2323,38 +2086,29 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign read__addr = fetch_ptr[6:0];
   assign read__en = 1'h1;
   assign read__out_en = 1'h1;
-  assign \fetched0.data  = fetched0[127:0];
-  assign \fetched0.nonzero  = fetched0[135:128];
-  assign \fetched0.word  = fetched0[143:136];
-  assign \fetched1.data  = fetched1[127:0];
-  assign \fetched1.nonzero  = fetched1[135:128];
-  assign \fetched1.word  = fetched1[143:136];
-  assign \fetched2.data  = fetched2[127:0];
-  assign \fetched2.nonzero  = fetched2[135:128];
-  assign \fetched2.word  = fetched2[143:136];
-  assign \fetched3.data  = fetched3[127:0];
-  assign \fetched3.nonzero  = fetched3[135:128];
-  assign \fetched3.word  = fetched3[143:136];
+  assign s2_valid = w_en;
+  assign w_data = { s2_word, \$13 , read__data };
+  assign window_take = r_en;
   assign \acts__payload.col  = acts__payload[9:0];
   assign \acts__payload.value  = acts__payload[25:10];
   assign \$1  = { 3'h0, load__addr[9:3] };
   assign \$4  = { 3'h0, \$3 [11:3] };
-  assign \$12 [0] = 1'h0;
-  assign \$12 [8:1] = { 1'h0, \mask$15 [7:1] };
-  assign \$14 [1] = 1'h0;
-  assign { \$14 [8:2], \$14 [0] } = { 1'h0, \mask$15 [7:2], \mask$15 [0] };
-  assign \$16 [2] = 1'h0;
-  assign { \$16 [8:3], \$16 [1:0] } = { 1'h0, \mask$15 [7:3], \mask$15 [1:0] };
-  assign \$18 [3] = 1'h0;
-  assign { \$18 [8:4], \$18 [2:0] } = { 1'h0, \mask$15 [7:4], \mask$15 [2:0] };
-  assign \$20 [4] = 1'h0;
-  assign { \$20 [8:5], \$20 [3:0] } = { 1'h0, \mask$15 [7:5], \mask$15 [3:0] };
-  assign \$22 [5] = 1'h0;
-  assign { \$22 [8:6], \$22 [4:0] } = { 1'h0, \mask$15 [7:6], \mask$15 [4:0] };
-  assign \$24 [6] = 1'h0;
-  assign { \$24 [8:7], \$24 [5:0] } = { 1'h0, \mask$15 [7], \mask$15 [5:0] };
-  assign \$26 [7] = 1'h0;
-  assign { \$26 [8], \$26 [6:0] } = { 1'h0, \mask$15 [6:0] };
+  assign \$21 [0] = 1'h0;
+  assign \$21 [8:1] = { 1'h0, \mask$21 [7:1] };
+  assign \$23 [1] = 1'h0;
+  assign { \$23 [8:2], \$23 [0] } = { 1'h0, \mask$21 [7:2], \mask$21 [0] };
+  assign \$25 [2] = 1'h0;
+  assign { \$25 [8:3], \$25 [1:0] } = { 1'h0, \mask$21 [7:3], \mask$21 [1:0] };
+  assign \$27 [3] = 1'h0;
+  assign { \$27 [8:4], \$27 [2:0] } = { 1'h0, \mask$21 [7:4], \mask$21 [2:0] };
+  assign \$29 [4] = 1'h0;
+  assign { \$29 [8:5], \$29 [3:0] } = { 1'h0, \mask$21 [7:5], \mask$21 [3:0] };
+  assign \$31 [5] = 1'h0;
+  assign { \$31 [8:6], \$31 [4:0] } = { 1'h0, \mask$21 [7:6], \mask$21 [4:0] };
+  assign \$33 [6] = 1'h0;
+  assign { \$33 [8:7], \$33 [5:0] } = { 1'h0, \mask$21 [7], \mask$21 [5:0] };
+  assign \$35 [7] = 1'h0;
+  assign { \$35 [8], \$35 [6:0] } = { 1'h0, \mask$21 [6:0] };
 endmodule
 
 (* generator = "Amaranth" *)
@@ -2551,6 +2305,191 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   assign out = read__data;
   assign read__out_en = 1'h1;
   assign \$1  = rd__data;
+endmodule
+
+(* generator = "Amaranth" *)
+module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.scanner.fetched (clk, rst, \port$220$0 , r_en, r_rdy, r_data, w_en, \port$525$0 , \port$545$0 , level, start);
+  reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
+  wire \$1 ;
+  wire \$10 ;
+  wire \$11 ;
+  wire \$12 ;
+  wire \$13 ;
+  wire \$14 ;
+  wire [2:0] \$15 ;
+  wire [2:0] \$16 ;
+  wire \$17 ;
+  wire \$18 ;
+  wire [2:0] \$19 ;
+  wire \$2 ;
+  wire [2:0] \$20 ;
+  wire \$21 ;
+  wire [3:0] \$22 ;
+  wire \$23 ;
+  wire [4:0] \$24 ;
+  reg [143:0] \$25 ;
+  reg [143:0] \$26 ;
+  reg [143:0] \$27 ;
+  reg [143:0] \$28 ;
+  reg [1:0] \$29 ;
+  wire \$3 ;
+  reg [1:0] \$30 ;
+  reg [2:0] \$31 ;
+  wire \$4 ;
+  wire \$5 ;
+  wire \$6 ;
+  wire \$7 ;
+  wire \$8 ;
+  wire \$9 ;
+  input clk;
+  wire clk;
+  output [2:0] level;
+  reg [2:0] level = 3'h0;
+  input [7:0] \port$220$0 ;
+  wire [7:0] \port$220$0 ;
+  input [7:0] \port$525$0 ;
+  wire [7:0] \port$525$0 ;
+  input [127:0] \port$545$0 ;
+  wire [127:0] \port$545$0 ;
+  output [143:0] r_data;
+  reg [143:0] r_data;
+  input r_en;
+  wire r_en;
+  reg [1:0] r_ptr = 2'h0;
+  output r_rdy;
+  wire r_rdy;
+  input rst;
+  wire rst;
+  reg [143:0] slot0 = 144'h000000000000000000000000000000000000;
+  reg [143:0] slot1 = 144'h000000000000000000000000000000000000;
+  reg [143:0] slot2 = 144'h000000000000000000000000000000000000;
+  reg [143:0] slot3 = 144'h000000000000000000000000000000000000;
+  input start;
+  wire start;
+  wire [143:0] w_data;
+  input w_en;
+  wire w_en;
+  reg [1:0] w_ptr = 2'h0;
+  wire w_rdy;
+  assign w_rdy = level != 3'h4;
+  assign r_rdy = | level;
+  assign \$1  = w_en & w_rdy;
+  assign \$2  = ! w_ptr;
+  assign \$3  = \$1  & \$2 ;
+  assign \$4  = w_en & w_rdy;
+  assign \$5  = w_ptr == 1'h1;
+  assign \$6  = \$4  & \$5 ;
+  assign \$7  = w_en & w_rdy;
+  assign \$8  = w_ptr == 2'h2;
+  assign \$9  = \$7  & \$8 ;
+  assign \$10  = w_en & w_rdy;
+  assign \$11  = w_ptr == 2'h3;
+  assign \$12  = \$10  & \$11 ;
+  assign \$13  = w_en & w_rdy;
+  assign \$14  = w_ptr == 2'h3;
+  assign \$15  = w_ptr + 1'h1;
+  assign \$16  = \$14  ? 3'h0 : \$15 ;
+  assign \$17  = r_en & r_rdy;
+  assign \$18  = r_ptr == 2'h3;
+  assign \$19  = r_ptr + 1'h1;
+  assign \$20  = \$18  ? 3'h0 : \$19 ;
+  assign \$21  = w_en & w_rdy;
+  assign \$22  = level + \$21 ;
+  assign \$23  = r_en & r_rdy;
+  assign \$24  = \$22  - \$23 ;
+  always @(posedge clk)
+    slot0 <= \$25 ;
+  always @(posedge clk)
+    slot1 <= \$26 ;
+  always @(posedge clk)
+    slot2 <= \$27 ;
+  always @(posedge clk)
+    slot3 <= \$28 ;
+  always @(posedge clk)
+    w_ptr <= \$29 ;
+  always @(posedge clk)
+    r_ptr <= \$30 ;
+  always @(posedge clk)
+    level <= \$31 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (r_ptr)
+      2'h0:
+          r_data = slot0;
+      2'h1:
+          r_data = slot1;
+      2'h2:
+          r_data = slot2;
+      2'h3:
+          r_data = slot3;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$25  = slot0;
+    if (\$3 ) begin
+      \$25  = { \port$525$0 , \port$220$0 , \port$545$0  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$26  = slot1;
+    if (\$6 ) begin
+      \$26  = { \port$525$0 , \port$220$0 , \port$545$0  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$27  = slot2;
+    if (\$9 ) begin
+      \$27  = { \port$525$0 , \port$220$0 , \port$545$0  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$28  = slot3;
+    if (\$12 ) begin
+      \$28  = { \port$525$0 , \port$220$0 , \port$545$0  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$29  = w_ptr;
+    if (\$13 ) begin
+      \$29  = \$16 [1:0];
+    end
+    if (start) begin
+      \$29  = 2'h0;
+    end
+    if (rst) begin
+      \$29  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$30  = r_ptr;
+    if (\$17 ) begin
+      \$30  = \$20 [1:0];
+    end
+    if (start) begin
+      \$30  = 2'h0;
+    end
+    if (rst) begin
+      \$30  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$31  = \$24 [2:0];
+    if (start) begin
+      \$31  = 3'h0;
+    end
+    if (rst) begin
+      \$31  = 3'h0;
+    end
+  end
+  assign w_data = { \port$525$0 , \port$220$0 , \port$545$0  };
 endmodule
 
 (* generator = "Amaranth" *)
@@ -2844,8 +2783,8 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_wi
     .load__en(ptr_load__en),
     .\load__en$34 (spmat_load__en),
     .n_cols(n_cols),
-    .\port$586$0 (\$15 ),
-    .\port$594$0 (\$16 ),
+    .\port$535$0 (\$15 ),
+    .\port$543$0 (\$16 ),
     .rst(rst),
     .skipped(skipped)
   );
@@ -2899,8 +2838,8 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_wi
     .load__addr(codebook_load__addr),
     .load__data(codebook_load__data),
     .load__en(codebook_load__en),
-    .\port$586$0 (\$15 ),
-    .\port$594$0 (\$16 ),
+    .\port$535$0 (\$15 ),
+    .\port$543$0 (\$16 ),
     .rst(rst),
     .weighted__payload(\entries__payload$56 ),
     .weighted__valid(\entries__valid$60 )
@@ -3143,7 +3082,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.arithmetic_unit.multiplier  multiplier (
     .clk(clk),
     .p(p),
-    .\port$634$6 (entries__payload[37:6]),
+    .\port$583$6 (entries__payload[37:6]),
     .rst(rst)
   );
   always @* begin
@@ -3219,7 +3158,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.arithmetic_unit.multiplier (rst, \port$634$6 , p, clk);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.arithmetic_unit.multiplier (rst, \port$583$6 , p, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [31:0] \$1 ;
   reg [15:0] \$2 ;
@@ -3235,8 +3174,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   wire en;
   output [31:0] p;
   reg [31:0] p = 32'd0;
-  input [31:0] \port$634$6 ;
-  wire [31:0] \port$634$6 ;
+  input [31:0] \port$583$6 ;
+  wire [31:0] \port$583$6 ;
   reg [31:0] product_reg = 32'd0;
   input rst;
   wire rst;
@@ -3265,25 +3204,25 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2  = \port$634$6 [15:0];
+    \$2  = \port$583$6 [15:0];
     if (rst) begin
       \$2  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$3  = \port$634$6 [31:16];
+    \$3  = \port$583$6 [31:16];
     if (rst) begin
       \$3  = 16'h0000;
     end
   end
   assign en = 1'h1;
-  assign a = \port$634$6 [15:0];
-  assign b = \port$634$6 [31:16];
+  assign a = \port$583$6 [15:0];
+  assign b = \port$583$6 [31:16];
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.decoder (load__addr, load__data, \load__en$34 , \load__addr$30 , \load__data$32 , n_cols, error_clear, clk, rst, cols__valid, cols__payload, error, busy, cols__ready, issued, skipped, decoded__ready, \port$586$0 , decoded__valid, \port$594$0 , load__en
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.decoder (load__addr, load__data, \load__en$34 , \load__addr$30 , \load__data$32 , n_cols, error_clear, clk, rst, cols__valid, cols__payload, error, busy, cols__ready, issued, skipped, decoded__ready, \port$535$0 , decoded__valid, \port$543$0 , load__en
 );
   wire \$1 ;
   wire [9:0] \$2 ;
@@ -3368,10 +3307,10 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   input [10:0] n_cols;
   wire [10:0] n_cols;
   wire [10:0] \n_cols$37 ;
-  output [20:0] \port$586$0 ;
-  wire [20:0] \port$586$0 ;
-  output [5:0] \port$594$0 ;
-  wire [5:0] \port$594$0 ;
+  output [20:0] \port$535$0 ;
+  wire [20:0] \port$535$0 ;
+  output [5:0] \port$543$0 ;
+  wire [5:0] \port$543$0 ;
   wire [10:0] ptr_load__addr;
   wire [12:0] ptr_load__data;
   wire ptr_load__en;
@@ -3411,10 +3350,10 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
     .entries__valid(entries__valid),
     .error(\error$43 ),
     .error_clear(error_clear),
-    .\port$554$0 (\$2 ),
-    .\port$558$0 (\$3 ),
-    .\port$586$0 (\$4 ),
-    .\port$594$0 (\$5 ),
+    .\port$503$0 (\$2 ),
+    .\port$507$0 (\$3 ),
+    .\port$535$0 (\$4 ),
+    .\port$543$0 (\$5 ),
     .rst(rst)
   );
   \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.decoder.pointer_read  pointer_read (
@@ -3440,8 +3379,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
     .entries__ready(entries__ready),
     .entries__valid(entries__valid),
     .issued(issued),
-    .\port$554$0 (\$2 ),
-    .\port$558$0 (\$3 ),
+    .\port$503$0 (\$2 ),
+    .\port$507$0 (\$3 ),
     .rst(rst),
     .skipped(skipped),
     .spans__payload(spans__payload),
@@ -3476,8 +3415,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   assign \error_clear$40  = error_clear;
   assign \issued$49  = issued;
   assign \skipped$51  = skipped;
-  assign \port$586$0  = \$4 ;
-  assign \port$594$0  = \$5 ;
+  assign \port$535$0  = \$4 ;
+  assign \port$543$0  = \$5 ;
   assign \cols__payload.col  = cols__payload[9:0];
   assign \cols__payload.value  = cols__payload[25:10];
   assign \cols__payload$1.col  = cols__payload[9:0];
@@ -3513,7 +3452,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.decoder.address_accumulator (clk, rst, entries__ready, busy, decoded__ready, \port$554$0 , \port$558$0 , entries__valid, \port$586$0 , decoded__valid, \port$594$0 , error, error_clear);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.decoder.address_accumulator (clk, rst, entries__ready, busy, decoded__ready, \port$503$0 , \port$507$0 , entries__valid, \port$535$0 , decoded__valid, \port$543$0 , error, error_clear);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -3575,15 +3514,15 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   wire error_clear;
   reg fresh = 1'h0;
   reg [6:0] last_row = 7'h00;
-  input [9:0] \port$554$0 ;
-  wire [9:0] \port$554$0 ;
-  input [15:0] \port$558$0 ;
-  wire [15:0] \port$558$0 ;
+  input [9:0] \port$503$0 ;
+  wire [9:0] \port$503$0 ;
+  input [15:0] \port$507$0 ;
+  wire [15:0] \port$507$0 ;
   (* init = 21'h000000 *)
-  output [20:0] \port$586$0 ;
-  wire [20:0] \port$586$0 ;
-  output [5:0] \port$594$0 ;
-  wire [5:0] \port$594$0 ;
+  output [20:0] \port$535$0 ;
+  wire [20:0] \port$535$0 ;
+  output [5:0] \port$543$0 ;
+  wire [5:0] \port$543$0 ;
   wire [6:0] row;
   input rst;
   wire rst;
@@ -3635,7 +3574,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$19  = entry;
     if (\$6 ) begin
-      \$19  = { \port$558$0 , \port$554$0  };
+      \$19  = { \port$507$0 , \port$503$0  };
     end
     if (rst) begin
       \$19  = 26'h0000000;
@@ -3693,9 +3632,9 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   end
   assign row = \$4 [6:0];
   assign decoded__payload = { \$18 , last_row[5:0] };
-  assign entries__payload = { \port$558$0 , \port$554$0  };
-  assign \port$586$0  = \$18 ;
-  assign \port$594$0  = last_row[5:0];
+  assign entries__payload = { \port$507$0 , \port$503$0  };
+  assign \port$535$0  = \$18 ;
+  assign \port$543$0  = last_row[5:0];
   assign \entry.rel_index  = entry[3:0];
   assign \entry.weight_idx  = entry[7:4];
   assign \entry.first  = entry[8];
@@ -3705,92 +3644,33 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   assign \decoded__payload.weight_idx  = \$18 [3:0];
   assign \decoded__payload.last  = \$18 [4];
   assign \decoded__payload.value  = \$18 [20:5];
-  assign \entries__payload.rel_index  = \port$554$0 [3:0];
-  assign \entries__payload.weight_idx  = \port$554$0 [7:4];
-  assign \entries__payload.first  = \port$554$0 [8];
-  assign \entries__payload.last  = \port$554$0 [9];
-  assign \entries__payload.value  = \port$558$0 ;
+  assign \entries__payload.rel_index  = \port$503$0 [3:0];
+  assign \entries__payload.weight_idx  = \port$503$0 [7:4];
+  assign \entries__payload.first  = \port$503$0 [8];
+  assign \entries__payload.last  = \port$503$0 [9];
+  assign \entries__payload.value  = \port$507$0 ;
 endmodule
 
 (* generator = "Amaranth" *)
 module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.decoder.pointer_read (load__addr, write__data, n_cols, error_clear, clk, rst, cols__valid, cols__payload, cols__ready, busy, spans__ready, spans__valid, spans__payload, error, load__en);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [10:0] \$1 ;
-  wire \$10 ;
-  wire \$100 ;
-  wire \$101 ;
-  wire \$102 ;
-  wire \$103 ;
-  wire \$104 ;
-  wire \$105 ;
-  wire \$106 ;
-  wire \$107 ;
-  wire \$108 ;
-  wire \$109 ;
-  wire \$11 ;
-  wire \$110 ;
-  wire \$111 ;
-  wire \$112 ;
-  wire \$113 ;
-  wire \$114 ;
-  wire \$115 ;
-  wire \$116 ;
-  wire \$117 ;
-  wire \$118 ;
-  wire \$119 ;
+  wire [12:0] \$10 ;
+  wire [12:0] \$11 ;
   wire \$12 ;
-  wire \$120 ;
-  wire \$121 ;
-  wire \$122 ;
-  wire \$123 ;
-  wire \$124 ;
-  wire \$125 ;
-  wire \$126 ;
-  wire \$127 ;
-  wire \$128 ;
-  wire \$129 ;
   wire \$13 ;
-  wire \$130 ;
-  wire \$131 ;
-  wire \$132 ;
-  wire \$133 ;
-  wire \$134 ;
-  wire \$135 ;
-  wire \$136 ;
-  wire \$137 ;
-  reg \$138 ;
-  reg [9:0] \$139 ;
   wire \$14 ;
-  reg [15:0] \$140 ;
-  reg \$141 ;
-  reg \$142 ;
-  reg \$143 ;
-  reg \$144 ;
-  reg \$145 ;
-  reg [12:0] \$146 ;
-  reg [12:0] \$147 ;
-  reg \$148 ;
-  reg [12:0] \$149 ;
   wire \$15 ;
-  reg [12:0] \$150 ;
-  reg [13:0] \$151 ;
-  reg \$152 ;
-  reg [43:0] \$153 ;
-  reg [15:0] \$154 ;
-  reg [15:0] \$155 ;
-  reg [15:0] \$156 ;
-  reg [15:0] \$157 ;
-  reg \$158 ;
-  wire [10:0] \$16 ;
-  wire [10:0] \$17 ;
-  wire [9:0] \$18 ;
-  wire \$19 ;
+  wire \$16 ;
+  wire [3:0] \$17 ;
+  wire \$18 ;
+  wire [4:0] \$19 ;
   wire \$2 ;
   wire \$20 ;
   wire \$21 ;
   wire \$22 ;
   wire \$23 ;
-  wire \$24 ;
+  wire [5:0] \$24 ;
   wire \$25 ;
   wire \$26 ;
   wire \$27 ;
@@ -3801,7 +3681,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   wire \$31 ;
   wire \$32 ;
   wire \$33 ;
-  wire \$34 ;
+  wire [13:0] \$34 ;
   wire \$35 ;
   wire \$36 ;
   wire \$37 ;
@@ -3817,62 +3697,29 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   wire \$46 ;
   wire \$47 ;
   wire \$48 ;
-  wire \$49 ;
+  reg \$49 ;
   wire \$5 ;
-  wire \$50 ;
-  wire \$51 ;
-  wire \$52 ;
-  wire \$53 ;
-  wire \$54 ;
-  wire \$55 ;
-  wire \$56 ;
-  wire \$57 ;
-  wire \$58 ;
-  wire \$59 ;
+  reg [9:0] \$50 ;
+  reg [2:0] \$51 ;
+  reg \$52 ;
+  reg \$53 ;
+  reg \$54 ;
+  reg \$55 ;
+  reg \$56 ;
+  reg [12:0] \$57 ;
+  reg [12:0] \$58 ;
+  reg [13:0] \$59 ;
   wire \$6 ;
-  wire \$60 ;
-  wire \$61 ;
-  wire \$62 ;
-  wire \$63 ;
-  wire \$64 ;
-  wire \$65 ;
-  wire \$66 ;
-  wire \$67 ;
-  wire \$68 ;
-  wire \$69 ;
-  wire \$7 ;
-  wire \$70 ;
-  wire \$71 ;
-  wire \$72 ;
-  wire \$73 ;
-  wire \$74 ;
-  wire \$75 ;
-  wire \$76 ;
-  wire \$77 ;
-  wire \$78 ;
-  wire \$79 ;
-  wire \$8 ;
-  wire \$80 ;
-  wire \$81 ;
-  wire \$82 ;
-  wire \$83 ;
-  wire \$84 ;
-  wire \$85 ;
-  wire \$86 ;
-  wire \$87 ;
-  wire \$88 ;
-  wire \$89 ;
-  wire \$9 ;
-  wire \$90 ;
-  wire \$91 ;
-  wire \$92 ;
-  wire [12:0] \$93 ;
-  wire [12:0] \$94 ;
-  wire \$95 ;
-  wire \$96 ;
-  wire \$97 ;
-  wire \$98 ;
-  wire [13:0] \$99 ;
+  reg \$60 ;
+  reg [43:0] \$61 ;
+  reg [15:0] \$62 ;
+  reg [15:0] \$63 ;
+  reg [15:0] \$64 ;
+  reg [15:0] \$65 ;
+  reg \$66 ;
+  wire [10:0] \$7 ;
+  wire [10:0] \$8 ;
+  wire [9:0] \$9 ;
   output busy;
   wire busy;
   input clk;
@@ -3890,6 +3737,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   reg error = 1'h0;
   input error_clear;
   wire error_clear;
+  reg [2:0] in_flight = 3'h0;
   input [10:0] load__addr;
   wire [10:0] load__addr;
   wire [12:0] load__data;
@@ -3897,14 +3745,17 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   wire load__en;
   input [10:0] n_cols;
   wire [10:0] n_cols;
+  wire [41:0] r_data;
+  wire r_en;
+  wire r_rdy;
   wire [9:0] read__addr;
-  wire [8:0] \read__addr$19 ;
+  wire [8:0] \read__addr$15 ;
   wire [12:0] read__data;
-  wire [12:0] \read__data$35 ;
+  wire [12:0] \read__data$23 ;
   wire read__en;
-  wire \read__en$21 ;
+  wire \read__en$17 ;
   wire read__out_en;
-  wire \read__out_en$23 ;
+  wire \read__out_en$19 ;
   input rst;
   wire rst;
   reg s1_valid = 1'h0;
@@ -3913,17 +3764,18 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   reg s2_valid = 1'h0;
   reg [15:0] s2_value = 16'h0000;
   reg s3_odd = 1'h0;
-  reg s3_valid = 1'h0;
+  (* init = 1'h0 *)
+  wire s3_valid;
   reg [15:0] s3_value = 16'h0000;
-  reg [12:0] s4_end = 13'h0000;
-  reg [12:0] s4_start = 13'h0000;
-  reg s4_valid = 1'h0;
-  reg [15:0] s4_value = 16'h0000;
   reg [13:0] s5_count = 14'h0000;
   reg [12:0] s5_end = 13'h0000;
   reg [12:0] s5_start = 13'h0000;
   reg s5_valid = 1'h0;
   reg [15:0] s5_value = 16'h0000;
+  wire [41:0] slot;
+  wire [12:0] \slot.end ;
+  wire [12:0] \slot.start ;
+  wire [15:0] \slot.value ;
   output [43:0] spans__payload;
   reg [43:0] spans__payload = 44'h00000000000;
   wire \spans__payload.empty ;
@@ -3935,6 +3787,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   wire spans__ready;
   output spans__valid;
   reg spans__valid = 1'h0;
+  wire [41:0] w_data;
+  reg w_en = 1'h0;
   wire [9:0] write__addr;
   wire [8:0] \write__addr$6 ;
   input [12:0] write__data;
@@ -3942,194 +3796,94 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   wire [12:0] \write__data$7 ;
   wire write__en;
   wire \write__en$8 ;
-  assign \$2  = ! load__addr[0];
-  assign write__en = load__en & \$2 ;
-  assign \write__en$8  = load__en & \$4 ;
-  assign \$5  = ~ s1_valid;
-  assign \$6  = ~ s2_valid;
-  assign \$7  = ~ s3_valid;
-  assign \$8  = ~ s4_valid;
-  assign \$9  = ~ s5_valid;
-  assign \$10  = ~ spans__valid;
-  assign \$11  = \$10  | spans__ready;
-  assign \$12  = \$9  | \$11 ;
-  assign \$13  = \$8  | \$12 ;
-  assign \$14  = \$7  | \$13 ;
-  assign \$15  = \$6  | \$14 ;
-  assign cols__ready = \$5  | \$15 ;
-  assign \$16  = col + 1'h1;
-  assign \$19  = ~ s2_valid;
-  assign \$20  = ~ s3_valid;
-  assign \$21  = ~ s4_valid;
-  assign \$22  = ~ s5_valid;
-  assign \$23  = ~ spans__valid;
-  assign \$24  = \$23  | spans__ready;
-  assign \$25  = \$22  | \$24 ;
-  assign \$26  = \$21  | \$25 ;
-  assign \$27  = \$20  | \$26 ;
-  assign read__en = \$19  | \$27 ;
-  assign \$28  = ~ s2_valid;
-  assign \$29  = ~ s3_valid;
-  assign \$30  = ~ s4_valid;
-  assign \$31  = ~ s5_valid;
-  assign \$32  = ~ spans__valid;
-  assign \$33  = \$32  | spans__ready;
-  assign \$34  = \$31  | \$33 ;
-  assign \$35  = \$30  | \$34 ;
-  assign \$36  = \$29  | \$35 ;
-  assign \read__en$21  = \$28  | \$36 ;
-  assign \$37  = ~ s3_valid;
-  assign \$38  = ~ s4_valid;
+  assign \$29  = s1_valid & \$28 ;
+  assign \$30  = ~ s5_valid;
+  assign \$31  = ~ spans__valid;
+  assign \$32  = \$31  | spans__ready;
+  assign \$33  = \$30  | \$32 ;
+  assign \$34  = r_data[25:13] - r_data[12:0];
+  assign \$35  = ~ spans__valid;
+  assign \$36  = \$35  | spans__ready;
+  assign \$37  = $signed(s5_count) <= $signed(1'h0);
+  assign \$38  = s5_count == 1'h1;
   assign \$39  = ~ s5_valid;
   assign \$40  = ~ spans__valid;
   assign \$41  = \$40  | spans__ready;
   assign \$42  = \$39  | \$41 ;
-  assign \$43  = \$38  | \$42 ;
-  assign read__out_en = \$37  | \$43 ;
-  assign \$44  = ~ s3_valid;
-  assign \$45  = ~ s4_valid;
-  assign \$46  = ~ s5_valid;
-  assign \$47  = ~ spans__valid;
-  assign \$48  = \$47  | spans__ready;
-  assign \$49  = \$46  | \$48 ;
-  assign \$50  = \$45  | \$49 ;
-  assign \read__out_en$23  = \$44  | \$50 ;
-  assign \$51  = | { s5_valid, s4_valid, s3_valid, s2_valid, s1_valid };
-  assign busy = \$51  | spans__valid;
-  assign \$52  = ~ s1_valid;
-  assign \$53  = ~ s2_valid;
-  assign \$54  = ~ s3_valid;
-  assign \$55  = ~ s4_valid;
-  assign \$56  = ~ s5_valid;
-  assign \$57  = ~ spans__valid;
-  assign \$58  = \$57  | spans__ready;
-  assign \$59  = \$56  | \$58 ;
-  assign \$60  = \$55  | \$59 ;
-  assign \$61  = \$54  | \$60 ;
-  assign \$62  = \$53  | \$61 ;
-  assign \$63  = \$52  | \$62 ;
-  assign \$64  = ~ s2_valid;
-  assign \$65  = ~ s3_valid;
-  assign \$66  = ~ s4_valid;
-  assign \$67  = ~ s5_valid;
-  assign \$68  = ~ spans__valid;
-  assign \$69  = \$68  | spans__ready;
-  assign \$70  = \$67  | \$69 ;
-  assign \$71  = \$66  | \$70 ;
-  assign \$72  = \$65  | \$71 ;
-  assign \$73  = \$64  | \$72 ;
-  assign \$74  = col >= n_cols;
-  assign \$75  = col >= 11'h400;
-  assign \$76  = \$74  | \$75 ;
-  assign \$77  = ~ \$76 ;
-  assign \$78  = s1_valid & \$77 ;
-  assign \$79  = ~ s3_valid;
-  assign \$80  = ~ s4_valid;
-  assign \$81  = ~ s5_valid;
-  assign \$82  = ~ spans__valid;
-  assign \$83  = \$82  | spans__ready;
-  assign \$84  = \$81  | \$83 ;
-  assign \$85  = \$80  | \$84 ;
-  assign \$86  = \$79  | \$85 ;
-  assign \$87  = ~ s4_valid;
-  assign \$88  = ~ s5_valid;
-  assign \$89  = ~ spans__valid;
-  assign \$90  = \$89  | spans__ready;
-  assign \$91  = \$88  | \$90 ;
-  assign \$92  = \$87  | \$91 ;
-  assign \$93  = s3_odd ? \read__data$35  : read__data;
-  assign \$94  = s3_odd ? read__data : \read__data$35 ;
-  assign \$95  = ~ s5_valid;
-  assign \$96  = ~ spans__valid;
-  assign \$97  = \$96  | spans__ready;
-  assign \$98  = \$95  | \$97 ;
-  assign \$99  = s4_end - s4_start;
-  assign \$100  = ~ spans__valid;
-  assign \$101  = \$100  | spans__ready;
-  assign \$102  = $signed(s5_count) <= $signed(1'h0);
-  assign \$103  = s5_count == 1'h1;
-  assign \$104  = ~ s2_valid;
-  assign \$105  = ~ s3_valid;
-  assign \$106  = ~ s4_valid;
-  assign \$107  = ~ s5_valid;
-  assign \$108  = ~ spans__valid;
-  assign \$109  = \$108  | spans__ready;
-  assign \$110  = \$107  | \$109 ;
-  assign \$111  = \$106  | \$110 ;
-  assign \$112  = \$105  | \$111 ;
-  assign \$113  = \$104  | \$112 ;
-  assign \$114  = ~ s3_valid;
-  assign \$115  = ~ s4_valid;
-  assign \$116  = ~ s5_valid;
-  assign \$117  = ~ spans__valid;
-  assign \$118  = \$117  | spans__ready;
-  assign \$119  = \$116  | \$118 ;
-  assign \$120  = \$115  | \$119 ;
-  assign \$121  = \$114  | \$120 ;
-  assign \$122  = ~ s4_valid;
-  assign \$123  = ~ s5_valid;
-  assign \$124  = ~ spans__valid;
-  assign \$125  = \$124  | spans__ready;
-  assign \$126  = \$123  | \$125 ;
-  assign \$127  = \$122  | \$126 ;
-  assign \$128  = ~ s5_valid;
-  assign \$129  = ~ spans__valid;
-  assign \$130  = \$129  | spans__ready;
-  assign \$131  = \$128  | \$130 ;
-  assign \$132  = ~ spans__valid;
-  assign \$133  = \$132  | spans__ready;
-  assign \$134  = col >= n_cols;
-  assign \$135  = col >= 11'h400;
-  assign \$136  = \$134  | \$135 ;
-  assign \$137  = s1_valid & \$136 ;
+  assign \$43  = ~ spans__valid;
+  assign \$44  = \$43  | spans__ready;
+  assign \$45  = col >= n_cols;
+  assign \$46  = col >= 11'h400;
+  assign \$47  = \$45  | \$46 ;
+  assign \$48  = s1_valid & \$47 ;
   always @(posedge clk)
-    s1_valid <= \$138 ;
+    s1_valid <= \$49 ;
   always @(posedge clk)
-    col <= \$139 ;
+    col <= \$50 ;
   always @(posedge clk)
-    s1_value <= \$140 ;
+    in_flight <= \$51 ;
   always @(posedge clk)
-    s2_valid <= \$141 ;
+    s2_valid <= \$52 ;
   always @(posedge clk)
-    s2_odd <= \$142 ;
+    s2_odd <= \$53 ;
   always @(posedge clk)
-    s3_valid <= \$143 ;
+    w_en <= \$54 ;
   always @(posedge clk)
-    s3_odd <= \$144 ;
+    s3_odd <= \$55 ;
   always @(posedge clk)
-    s4_valid <= \$145 ;
+    s5_valid <= \$56 ;
   always @(posedge clk)
-    s4_start <= \$146 ;
+    s5_start <= \$57 ;
   always @(posedge clk)
-    s4_end <= \$147 ;
+    s5_end <= \$58 ;
   always @(posedge clk)
-    s5_valid <= \$148 ;
+    s5_count <= \$59 ;
   always @(posedge clk)
-    s5_start <= \$149 ;
+    spans__valid <= \$60 ;
   always @(posedge clk)
-    s5_end <= \$150 ;
+    spans__payload <= \$61 ;
   always @(posedge clk)
-    s5_count <= \$151 ;
+    s1_value <= \$62 ;
   always @(posedge clk)
-    spans__valid <= \$152 ;
+    s2_value <= \$63 ;
   always @(posedge clk)
-    spans__payload <= \$153 ;
+    s3_value <= \$64 ;
   always @(posedge clk)
-    s2_value <= \$154 ;
+    s5_value <= \$65 ;
   always @(posedge clk)
-    s3_value <= \$155 ;
-  always @(posedge clk)
-    s4_value <= \$156 ;
-  always @(posedge clk)
-    s5_value <= \$157 ;
-  always @(posedge clk)
-    error <= \$158 ;
+    error <= \$66 ;
+  assign \$2  = ! load__addr[0];
+  assign write__en = load__en & \$2 ;
+  assign \write__en$8  = load__en & \$4 ;
+  assign \$5  = in_flight < 3'h6;
+  assign \$6  = spans__valid & spans__ready;
+  assign cols__ready = \$5  | \$6 ;
+  assign \$7  = col + 1'h1;
+  assign \$10  = s3_odd ? \read__data$23  : read__data;
+  assign \$11  = s3_odd ? read__data : \read__data$23 ;
+  assign \$12  = ~ s5_valid;
+  assign \$13  = ~ spans__valid;
+  assign \$14  = \$13  | spans__ready;
+  assign r_en = \$12  | \$14 ;
+  assign busy = | in_flight;
+  assign \$15  = cols__valid & cols__ready;
+  assign \$16  = cols__valid & cols__ready;
+  assign \$17  = in_flight + \$16 ;
+  assign \$18  = spans__valid & spans__ready;
+  assign \$19  = \$17  - \$18 ;
+  assign \$20  = col >= n_cols;
+  assign \$21  = col >= 11'h400;
+  assign \$22  = \$20  | \$21 ;
+  assign \$23  = s1_valid & \$22 ;
+  assign \$24  = $signed(\$19 ) - $signed({ 1'h0, \$23  });
+  assign \$25  = col >= n_cols;
+  assign \$26  = col >= 11'h400;
+  assign \$27  = \$25  | \$26 ;
+  assign \$28  = ~ \$27 ;
   \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.decoder.pointer_read.even  even (
     .clk(clk),
-    .rd__addr(\$17 [9:0]),
-    .rd__en(read__en),
+    .rd__addr(\$8 [9:0]),
     .read__data(read__data),
-    .read__out_en(read__out_en),
     .rst(rst),
     .wr__addr(\$1 [9:0]),
     .wr__data(write__data),
@@ -4137,240 +3891,196 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   );
   \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.decoder.pointer_read.odd  odd (
     .clk(clk),
-    .rd__addr(\$18 [8:0]),
-    .rd__en(\read__en$21 ),
-    .read__data(\read__data$35 ),
-    .read__out_en(\read__out_en$23 ),
+    .rd__addr(\$9 [8:0]),
+    .read__data(\read__data$23 ),
     .rst(rst),
     .wr__addr(\$3 [8:0]),
     .wr__data(write__data),
     .wr__en(\write__en$8 )
   );
+  \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.decoder.pointer_read.ordered  ordered (
+    .clk(clk),
+    .r_data(r_data),
+    .r_en(r_en),
+    .r_rdy(r_rdy),
+    .rst(rst),
+    .w_data(slot),
+    .w_en(w_en)
+  );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$138  = s1_valid;
-    if (\$63 ) begin
-      \$138  = cols__valid;
-    end
+    \$49  = \$15 ;
     if (rst) begin
-      \$138  = 1'h0;
+      \$49  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$139  = col;
-    if (\$63 ) begin
-      \$139  = cols__payload[9:0];
-    end
+    \$50  = cols__payload[9:0];
     if (rst) begin
-      \$139  = 10'h000;
+      \$50  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$140  = s1_value;
-    if (\$63 ) begin
-      \$140  = cols__payload[25:10];
-    end
+    \$51  = \$24 [2:0];
     if (rst) begin
-      \$140  = 16'h0000;
+      \$51  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$141  = s2_valid;
-    if (\$73 ) begin
-      \$141  = \$78 ;
-    end
+    \$52  = \$29 ;
     if (rst) begin
-      \$141  = 1'h0;
+      \$52  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$142  = s2_odd;
-    if (\$73 ) begin
-      \$142  = col[0];
-    end
+    \$53  = col[0];
     if (rst) begin
-      \$142  = 1'h0;
+      \$53  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$143  = s3_valid;
-    if (\$86 ) begin
-      \$143  = s2_valid;
-    end
+    \$54  = s2_valid;
     if (rst) begin
-      \$143  = 1'h0;
+      \$54  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$144  = s3_odd;
-    if (\$86 ) begin
-      \$144  = s2_odd;
-    end
+    \$55  = s2_odd;
     if (rst) begin
-      \$144  = 1'h0;
+      \$55  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$145  = s4_valid;
-    if (\$92 ) begin
-      \$145  = s3_valid;
+    \$56  = s5_valid;
+    if (\$33 ) begin
+      \$56  = r_rdy;
     end
     if (rst) begin
-      \$145  = 1'h0;
+      \$56  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$146  = s4_start;
-    if (\$92 ) begin
-      \$146  = \$93 ;
+    \$57  = s5_start;
+    if (\$33 ) begin
+      \$57  = r_data[12:0];
     end
     if (rst) begin
-      \$146  = 13'h0000;
+      \$57  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$147  = s4_end;
-    if (\$92 ) begin
-      \$147  = \$94 ;
+    \$58  = s5_end;
+    if (\$33 ) begin
+      \$58  = r_data[25:13];
     end
     if (rst) begin
-      \$147  = 13'h0000;
+      \$58  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$148  = s5_valid;
-    if (\$98 ) begin
-      \$148  = s4_valid;
+    \$59  = s5_count;
+    if (\$33 ) begin
+      \$59  = \$34 ;
     end
     if (rst) begin
-      \$148  = 1'h0;
+      \$59  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$149  = s5_start;
-    if (\$98 ) begin
-      \$149  = s4_start;
+    \$60  = spans__valid;
+    if (\$36 ) begin
+      \$60  = s5_valid;
     end
     if (rst) begin
-      \$149  = 13'h0000;
+      \$60  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$150  = s5_end;
-    if (\$98 ) begin
-      \$150  = s4_end;
+    \$61  = spans__payload;
+    if (\$36 ) begin
+      \$61 [12:0] = s5_start;
+      \$61 [25:13] = s5_end;
+      \$61 [26] = \$37 ;
+      \$61 [27] = \$38 ;
+    end
+    if (\$44 ) begin
+      \$61 [43:28] = s5_value;
     end
     if (rst) begin
-      \$150  = 13'h0000;
+      \$61  = 44'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$151  = s5_count;
-    if (\$98 ) begin
-      \$151  = \$99 ;
-    end
+    \$62  = cols__payload[25:10];
     if (rst) begin
-      \$151  = 14'h0000;
+      \$62  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$152  = spans__valid;
-    if (\$101 ) begin
-      \$152  = s5_valid;
-    end
+    \$63  = s1_value;
     if (rst) begin
-      \$152  = 1'h0;
+      \$63  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$153  = spans__payload;
-    if (\$101 ) begin
-      \$153 [12:0] = s5_start;
-      \$153 [25:13] = s5_end;
-      \$153 [26] = \$102 ;
-      \$153 [27] = \$103 ;
-    end
-    if (\$133 ) begin
-      \$153 [43:28] = s5_value;
-    end
+    \$64  = s2_value;
     if (rst) begin
-      \$153  = 44'h00000000000;
+      \$64  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$154  = s2_value;
-    if (\$113 ) begin
-      \$154  = s1_value;
+    \$65  = s5_value;
+    if (\$42 ) begin
+      \$65  = r_data[41:26];
     end
     if (rst) begin
-      \$154  = 16'h0000;
+      \$65  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$155  = s3_value;
-    if (\$121 ) begin
-      \$155  = s2_value;
-    end
-    if (rst) begin
-      \$155  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$156  = s4_value;
-    if (\$127 ) begin
-      \$156  = s3_value;
-    end
-    if (rst) begin
-      \$156  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$157  = s5_value;
-    if (\$131 ) begin
-      \$157  = s4_value;
-    end
-    if (rst) begin
-      \$157  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$158  = error;
+    \$66  = error;
     if (error_clear) begin
-      \$158  = 1'h0;
+      \$66  = 1'h0;
     end
-    if (\$137 ) begin
-      \$158  = 1'h1;
+    if (\$48 ) begin
+      \$66  = 1'h1;
     end
     if (rst) begin
-      \$158  = 1'h0;
+      \$66  = 1'h0;
     end
   end
   assign write__addr = \$1 [9:0];
   assign load__data = write__data;
   assign \write__addr$6  = \$3 [8:0];
   assign \write__data$7  = write__data;
-  assign read__addr = \$17 [9:0];
-  assign \read__addr$19  = \$18 [8:0];
+  assign read__addr = \$8 [9:0];
+  assign \read__addr$15  = \$9 [8:0];
+  assign read__en = 1'h1;
+  assign \read__en$17  = 1'h1;
+  assign read__out_en = 1'h1;
+  assign \read__out_en$19  = 1'h1;
+  assign w_data = slot;
+  assign s3_valid = w_en;
+  assign \slot.start  = slot[12:0];
+  assign \slot.end  = slot[25:13];
+  assign \slot.value  = slot[41:26];
   assign \cols__payload.col  = cols__payload[9:0];
   assign \cols__payload.value  = cols__payload[25:10];
   assign \spans__payload.start  = spans__payload[12:0];
@@ -4378,17 +4088,19 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   assign \spans__payload.empty  = spans__payload[26];
   assign \spans__payload.single  = spans__payload[27];
   assign \spans__payload.value  = spans__payload[43:28];
+  assign slot[41:26] = s3_value;
+  assign slot[25:13] = \$11 ;
+  assign slot[12:0] = \$10 ;
   assign \$1  = { 1'h0, load__addr[10:1] };
   assign \$3  = { 1'h0, load__addr[10:1] };
   assign \$4  = load__addr[0];
-  assign \$17  = { 1'h0, \$16 [10:1] };
-  assign \$18  = { 1'h0, col[9:1] };
+  assign \$8  = { 1'h0, \$7 [10:1] };
+  assign \$9  = { 1'h0, col[9:1] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.decoder.pointer_read.even (clk, rst, wr__addr, wr__en, rd__addr, rd__en, read__out_en, read__data, wr__data);
-  reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
-  reg [12:0] \$1 ;
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.decoder.pointer_read.even (clk, rst, wr__addr, wr__en, rd__addr, read__data, wr__data);
+  wire [12:0] \$1 ;
   input clk;
   wire clk;
   (* init = 13'h0000 *)
@@ -4396,13 +4108,11 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   input [9:0] rd__addr;
   wire [9:0] rd__addr;
   wire [12:0] rd__data;
-  input rd__en;
   wire rd__en;
   wire [9:0] read__addr;
   output [12:0] read__data;
   reg [12:0] read__data = 13'h0000;
   wire read__en;
-  input read__out_en;
   wire read__out_en;
   input rst;
   wire rst;
@@ -4937,32 +4647,25 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   end
   reg [12:0] _0_;
   always @(posedge clk) begin
-    if (rd__en) begin
-      _0_ <= memory[rd__addr];
-    end
+    _0_ <= memory[rd__addr];
   end
   assign rd__data = _0_;
   always @(posedge clk)
     read__data <= \$1 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1  = read__data;
-    if (read__out_en) begin
-      \$1  = rd__data;
-    end
-  end
   assign write__addr = wr__addr;
   assign write__data = wr__data;
   assign write__en = wr__en;
   assign read__addr = rd__addr;
-  assign read__en = rd__en;
+  assign rd__en = 1'h1;
+  assign read__en = 1'h1;
   assign out = read__data;
+  assign read__out_en = 1'h1;
+  assign \$1  = rd__data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.decoder.pointer_read.odd (clk, rst, wr__addr, wr__en, rd__addr, rd__en, read__out_en, read__data, wr__data);
-  reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
-  reg [12:0] \$1 ;
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.decoder.pointer_read.odd (clk, rst, wr__addr, wr__en, rd__addr, read__data, wr__data);
+  wire [12:0] \$1 ;
   input clk;
   wire clk;
   (* init = 13'h0000 *)
@@ -4970,13 +4673,11 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   input [8:0] rd__addr;
   wire [8:0] rd__addr;
   wire [12:0] rd__data;
-  input rd__en;
   wire rd__en;
   wire [8:0] read__addr;
   output [12:0] read__data;
   reg [12:0] read__data = 13'h0000;
   wire read__en;
-  input read__out_en;
   wire read__out_en;
   input rst;
   wire rst;
@@ -5510,31 +5211,192 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   end
   reg [12:0] _0_;
   always @(posedge clk) begin
-    if (rd__en) begin
-      _0_ <= memory[rd__addr];
-    end
+    _0_ <= memory[rd__addr];
   end
   assign rd__data = _0_;
   always @(posedge clk)
     read__data <= \$1 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1  = read__data;
-    if (read__out_en) begin
-      \$1  = rd__data;
-    end
-  end
   assign write__addr = wr__addr;
   assign write__data = wr__data;
   assign write__en = wr__en;
   assign read__addr = rd__addr;
-  assign read__en = rd__en;
+  assign rd__en = 1'h1;
+  assign read__en = 1'h1;
   assign out = read__data;
+  assign read__out_en = 1'h1;
+  assign \$1  = rd__data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.decoder.spmat_read (write__addr, write__data, clk, rst, spans__ready, busy, issued, skipped, entries__ready, spans__valid, spans__payload, \port$554$0 , \port$558$0 , entries__valid, write__en);
-  reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.decoder.pointer_read.ordered (rst, r_en, r_rdy, r_data, w_data, w_en, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
+  wire \$1 ;
+  wire \$10 ;
+  wire \$11 ;
+  wire \$12 ;
+  wire \$13 ;
+  wire \$14 ;
+  wire [2:0] \$15 ;
+  wire [2:0] \$16 ;
+  wire \$17 ;
+  wire \$18 ;
+  wire [2:0] \$19 ;
+  wire \$2 ;
+  wire [2:0] \$20 ;
+  wire \$21 ;
+  wire [3:0] \$22 ;
+  wire \$23 ;
+  wire [4:0] \$24 ;
+  reg [41:0] \$25 ;
+  reg [41:0] \$26 ;
+  reg [41:0] \$27 ;
+  reg [41:0] \$28 ;
+  reg [1:0] \$29 ;
+  wire \$3 ;
+  reg [1:0] \$30 ;
+  reg [2:0] \$31 ;
+  wire \$4 ;
+  wire \$5 ;
+  wire \$6 ;
+  wire \$7 ;
+  wire \$8 ;
+  wire \$9 ;
+  input clk;
+  wire clk;
+  reg [2:0] level = 3'h0;
+  output [41:0] r_data;
+  reg [41:0] r_data;
+  input r_en;
+  wire r_en;
+  reg [1:0] r_ptr = 2'h0;
+  output r_rdy;
+  wire r_rdy;
+  input rst;
+  wire rst;
+  reg [41:0] slot0 = 42'h00000000000;
+  reg [41:0] slot1 = 42'h00000000000;
+  reg [41:0] slot2 = 42'h00000000000;
+  reg [41:0] slot3 = 42'h00000000000;
+  input [41:0] w_data;
+  wire [41:0] w_data;
+  input w_en;
+  wire w_en;
+  reg [1:0] w_ptr = 2'h0;
+  wire w_rdy;
+  assign w_rdy = level != 3'h4;
+  assign r_rdy = | level;
+  assign \$1  = w_en & w_rdy;
+  assign \$2  = ! w_ptr;
+  assign \$3  = \$1  & \$2 ;
+  assign \$4  = w_en & w_rdy;
+  assign \$5  = w_ptr == 1'h1;
+  assign \$6  = \$4  & \$5 ;
+  assign \$7  = w_en & w_rdy;
+  assign \$8  = w_ptr == 2'h2;
+  assign \$9  = \$7  & \$8 ;
+  assign \$10  = w_en & w_rdy;
+  assign \$11  = w_ptr == 2'h3;
+  assign \$12  = \$10  & \$11 ;
+  assign \$13  = w_en & w_rdy;
+  assign \$14  = w_ptr == 2'h3;
+  assign \$15  = w_ptr + 1'h1;
+  assign \$16  = \$14  ? 3'h0 : \$15 ;
+  assign \$17  = r_en & r_rdy;
+  assign \$18  = r_ptr == 2'h3;
+  assign \$19  = r_ptr + 1'h1;
+  assign \$20  = \$18  ? 3'h0 : \$19 ;
+  assign \$21  = w_en & w_rdy;
+  assign \$22  = level + \$21 ;
+  assign \$23  = r_en & r_rdy;
+  assign \$24  = \$22  - \$23 ;
+  always @(posedge clk)
+    slot0 <= \$25 ;
+  always @(posedge clk)
+    slot1 <= \$26 ;
+  always @(posedge clk)
+    slot2 <= \$27 ;
+  always @(posedge clk)
+    slot3 <= \$28 ;
+  always @(posedge clk)
+    w_ptr <= \$29 ;
+  always @(posedge clk)
+    r_ptr <= \$30 ;
+  always @(posedge clk)
+    level <= \$31 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    (* full_case = 32'd1 *)
+    casez (r_ptr)
+      2'h0:
+          r_data = slot0;
+      2'h1:
+          r_data = slot1;
+      2'h2:
+          r_data = slot2;
+      2'h3:
+          r_data = slot3;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$25  = slot0;
+    if (\$3 ) begin
+      \$25  = w_data;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$26  = slot1;
+    if (\$6 ) begin
+      \$26  = w_data;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$27  = slot2;
+    if (\$9 ) begin
+      \$27  = w_data;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$28  = slot3;
+    if (\$12 ) begin
+      \$28  = w_data;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$29  = w_ptr;
+    if (\$13 ) begin
+      \$29  = \$16 [1:0];
+    end
+    if (rst) begin
+      \$29  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$30  = r_ptr;
+    if (\$17 ) begin
+      \$30  = \$20 [1:0];
+    end
+    if (rst) begin
+      \$30  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$31  = \$24 [2:0];
+    if (rst) begin
+      \$31  = 3'h0;
+    end
+  end
+endmodule
+
+(* generator = "Amaranth" *)
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.decoder.spmat_read (write__addr, write__data, clk, rst, spans__ready, busy, issued, skipped, entries__ready, spans__valid, spans__payload, \port$503$0 , \port$507$0 , entries__valid, write__en);
+  reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$11 ;
@@ -5631,11 +5493,11 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   wire [11:0] load__addr;
   wire [7:0] load__data;
   wire load__en;
-  output [9:0] \port$554$0 ;
-  wire [9:0] \port$554$0 ;
+  output [9:0] \port$503$0 ;
+  wire [9:0] \port$503$0 ;
   (* init = 16'h0000 *)
-  output [15:0] \port$558$0 ;
-  wire [15:0] \port$558$0 ;
+  output [15:0] \port$507$0 ;
+  wire [15:0] \port$507$0 ;
   reg [12:0] ptr = 13'h0000;
   wire [11:0] read__addr;
   wire [7:0] read__data;
@@ -5770,7 +5632,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
     .wr__en(write__en)
   );
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$62  = \$63 ;
     if (\$60 ) begin
       \$62  = s1_value;
@@ -5780,7 +5642,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$64  = ptr;
     if (\$27 ) begin
       (* full_case = 32'd1 *)
@@ -5795,7 +5657,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$65  = left;
     if (\$27 ) begin
       (* full_case = 32'd1 *)
@@ -5810,7 +5672,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$66  = active;
     if (\$27 ) begin
       \$66  = \$35 ;
@@ -5820,7 +5682,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$67  = s1_valid;
     if (\$39 ) begin
       \$67  = \$47 ;
@@ -5830,7 +5692,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$68  = s1_first;
     if (\$39 ) begin
       \$68  = \$48 ;
@@ -5840,7 +5702,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$69  = s1_last;
     if (\$39 ) begin
       \$69  = \$50 ;
@@ -5850,7 +5712,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$70  = entries__valid;
     if (\$52 ) begin
       \$70  = s1_valid;
@@ -5860,7 +5722,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$71  = s2_first;
     if (\$52 ) begin
       \$71  = s1_first;
@@ -5870,7 +5732,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$72  = s2_last;
     if (\$52 ) begin
       \$72  = s1_last;
@@ -5880,7 +5742,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$73  = col_value;
     if (\$53 ) begin
       \$73  = spans__payload[43:28];
@@ -5890,7 +5752,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$74  = s1_value;
     if (\$57 ) begin
       \$74  = \$58 ;
@@ -5904,8 +5766,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   assign load__en = write__en;
   assign read__addr = \$6 [11:0];
   assign entries__payload = { \$63 , \$61  };
-  assign \port$554$0  = \$61 ;
-  assign \port$558$0  = \$63 ;
+  assign \port$503$0  = \$61 ;
+  assign \port$507$0  = \$63 ;
   assign \spans__payload.start  = spans__payload[12:0];
   assign \spans__payload.end  = spans__payload[25:13];
   assign \spans__payload.empty  = spans__payload[26];
@@ -5924,7 +5786,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.decoder.spmat_read.mem (wr__addr, wr__data, clk, rst, rd__addr, rd__en, read__out_en, read__data, wr__en);
-  reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   reg [7:0] \$1 ;
   input clk;
   wire clk;
@@ -10065,7 +9927,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   always @(posedge clk)
     read__data <= \$1 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$1  = read__data;
     if (read__out_en) begin
       \$1  = rd__data;
@@ -10081,7 +9943,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.destination_registers (out_rp__addr, clk, rst, wp__data, acc_read__data, out_read__data, out_rp__en, acc_read_next, acc_read__addr, acc_read__en, wp__addr, wp__en, row_valid, clear);
-  reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire [63:0] \$1 ;
   reg [63:0] \$10 ;
   reg \$11 ;
@@ -10235,21 +10097,21 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   always @(posedge clk)
     acc_valid <= \$12 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$10  = \$4 ;
     if (rst) begin
       \$10  = 64'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$11  = \$9 ;
     if (rst) begin
       \$11  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$12  = acc_valid;
     if (acc_read__en) begin
       \$12  = acc_next_valid;
@@ -10271,7 +10133,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.output_stage (outputs__ready, clk, rst, rows__valid, out_read__data, rows__ready, out_read__en, shift, relu, row_valid, outputs__valid, outputs__payload, out_read__addr);
-  reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
   wire \$1 ;
   wire [41:0] \$10 ;
   wire \$11 ;
@@ -10373,7 +10235,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   always @(posedge clk)
     outputs__payload <= \$25 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$17  = s1_valid;
     if (\$8 ) begin
       \$17  = rows__valid;
@@ -10383,7 +10245,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$18  = s1_row;
     if (\$8 ) begin
       \$18  = out_read__addr;
@@ -10393,7 +10255,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$19  = group;
     if (\$8 ) begin
       \$19  = \$9 ;
@@ -10403,7 +10265,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$20  = s2_valid;
     if (\$8 ) begin
       \$20  = s1_valid;
@@ -10413,7 +10275,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$21  = s2_row;
     if (\$8 ) begin
       \$21  = s1_row;
@@ -10423,7 +10285,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$22  = shifted;
     if (\$8 ) begin
       \$22  = \$10 ;
@@ -10433,7 +10295,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$23  = row_written;
     if (\$8 ) begin
       \$23  = \$11 ;
@@ -10443,7 +10305,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$24  = outputs__valid;
     if (\$8 ) begin
       \$24  = s2_valid;
@@ -10453,7 +10315,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$25  = outputs__payload;
     if (\$8 ) begin
       \$25 [5:0] = s2_row;
@@ -10529,7 +10391,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.queue.fifo (w_en, clk, rst, w_rdy, r_rdy, r_data, r_en, level, w_port__data);
-  reg \$auto$verilog_backend.cc:2355:dump_module$12  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$11 ;
@@ -10630,7 +10492,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   always @(posedge clk)
     level <= \$21 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$19  = w_port__addr;
     if (\$1 ) begin
       \$19  = \$4 [3:0];
@@ -10640,7 +10502,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$20  = r_port__addr;
     if (\$5 ) begin
       \$20  = \$8 [3:0];
@@ -10650,7 +10512,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$21  = level;
     if (\$12 ) begin
       \$21  = \$13 [3:0];
@@ -10671,8 +10533,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.weight_decoder (load__addr, load__data, clk, rst, entries__ready, \port$586$0 , entries__valid, \port$594$0 , weighted__valid, weighted__payload, load__en);
-  reg \$auto$verilog_backend.cc:2355:dump_module$13  = 0;
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.weight_decoder (load__addr, load__data, clk, rst, entries__ready, \port$535$0 , entries__valid, \port$543$0 , weighted__valid, weighted__payload, load__en);
+  reg \$auto$verilog_backend.cc:2355:dump_module$12  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$11 ;
@@ -10757,10 +10619,10 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   wire [15:0] load__data;
   input load__en;
   wire load__en;
-  input [20:0] \port$586$0 ;
-  wire [20:0] \port$586$0 ;
-  input [5:0] \port$594$0 ;
-  wire [5:0] \port$594$0 ;
+  input [20:0] \port$535$0 ;
+  wire [20:0] \port$535$0 ;
+  input [5:0] \port$543$0 ;
+  wire [5:0] \port$543$0 ;
   input rst;
   wire rst;
   output [38:0] weighted__payload;
@@ -10839,7 +10701,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   always @(posedge clk)
     codebook6 <= \$40 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$42  = codebook8;
     if (\$16 ) begin
       \$42  = load__data;
@@ -10849,7 +10711,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$43  = codebook9;
     if (\$18 ) begin
       \$43  = load__data;
@@ -10859,7 +10721,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$44  = codebook10;
     if (\$20 ) begin
       \$44  = load__data;
@@ -10869,7 +10731,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$45  = codebook11;
     if (\$22 ) begin
       \$45  = load__data;
@@ -10879,7 +10741,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$46  = codebook12;
     if (\$24 ) begin
       \$46  = load__data;
@@ -10889,7 +10751,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$47  = codebook13;
     if (\$26 ) begin
       \$47  = load__data;
@@ -10899,7 +10761,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$48  = codebook14;
     if (\$28 ) begin
       \$48  = load__data;
@@ -10909,7 +10771,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$49  = codebook15;
     if (\$30 ) begin
       \$49  = load__data;
@@ -10919,7 +10781,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$50  = weighted__valid;
     if (\$32 ) begin
       \$50  = entries__valid;
@@ -10929,22 +10791,22 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$51  = weighted__payload;
     if (\$32 ) begin
-      \$51 [5:0] = \port$594$0 ;
+      \$51 [5:0] = \port$543$0 ;
       \$51 [21:6] = \$33 ;
-      \$51 [37:22] = \port$586$0 [20:5];
-      \$51 [38] = \port$586$0 [4];
+      \$51 [37:22] = \port$535$0 [20:5];
+      \$51 [38] = \port$535$0 [4];
     end
     if (rst) begin
       \$51  = 39'h0000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$586$0 [3:0])
+    casez (\port$535$0 [3:0])
       4'h0:
           \$33  = 16'h0000;
       4'h1:
@@ -10980,7 +10842,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$35  = codebook1;
     if (\$2 ) begin
       \$35  = load__data;
@@ -10990,7 +10852,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$36  = codebook2;
     if (\$4 ) begin
       \$36  = load__data;
@@ -11000,7 +10862,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$37  = codebook3;
     if (\$6 ) begin
       \$37  = load__data;
@@ -11010,7 +10872,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$38  = codebook4;
     if (\$8 ) begin
       \$38  = load__data;
@@ -11020,7 +10882,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$39  = codebook5;
     if (\$10 ) begin
       \$39  = load__data;
@@ -11030,7 +10892,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$40  = codebook6;
     if (\$12 ) begin
       \$40  = load__data;
@@ -11040,7 +10902,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$41  = codebook7;
     if (\$14 ) begin
       \$41  = load__data;
@@ -11050,16 +10912,16 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
     end
   end
   assign weighted__ready = 1'h1;
-  assign entries__payload = { \port$586$0 , \port$594$0  };
+  assign entries__payload = { \port$535$0 , \port$543$0  };
   assign codebook0 = 16'h0000;
   assign \weighted__payload.local_row  = weighted__payload[5:0];
   assign \weighted__payload.weight  = weighted__payload[21:6];
   assign \weighted__payload.value  = weighted__payload[37:22];
   assign \weighted__payload.last  = weighted__payload[38];
-  assign \entries__payload.local_row  = \port$594$0 ;
-  assign \entries__payload.weight_idx  = \port$586$0 [3:0];
-  assign \entries__payload.last  = \port$586$0 [4];
-  assign \entries__payload.value  = \port$586$0 [20:5];
+  assign \entries__payload.local_row  = \port$543$0 ;
+  assign \entries__payload.weight_idx  = \port$535$0 [3:0];
+  assign \entries__payload.last  = \port$535$0 [4];
+  assign \entries__payload.value  = \port$535$0 [20:5];
   assign \$32  = 1'h1;
   assign entries__ready = 1'h1;
 endmodule

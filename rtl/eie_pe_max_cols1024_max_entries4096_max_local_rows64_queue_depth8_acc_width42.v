@@ -244,8 +244,8 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wid
     .load__en(ptr_load__en),
     .\load__en$34 (spmat_load__en),
     .n_cols(n_cols),
-    .\port$582$0 (\$15 ),
-    .\port$590$0 (\$16 ),
+    .\port$531$0 (\$15 ),
+    .\port$539$0 (\$16 ),
     .rst(rst),
     .skipped(skipped)
   );
@@ -299,8 +299,8 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wid
     .load__addr(codebook_load__addr),
     .load__data(codebook_load__data),
     .load__en(codebook_load__en),
-    .\port$582$0 (\$15 ),
-    .\port$590$0 (\$16 ),
+    .\port$531$0 (\$15 ),
+    .\port$539$0 (\$16 ),
     .rst(rst),
     .weighted__payload(\entries__payload$56 ),
     .weighted__valid(\entries__valid$60 )
@@ -543,7 +543,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.arithmetic_unit.multiplier  multiplier (
     .clk(clk),
     .p(p),
-    .\port$630$6 (entries__payload[37:6]),
+    .\port$579$6 (entries__payload[37:6]),
     .rst(rst)
   );
   always @* begin
@@ -619,7 +619,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.arithmetic_unit.multiplier (rst, \port$630$6 , p, clk);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.arithmetic_unit.multiplier (rst, \port$579$6 , p, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [31:0] \$1 ;
   reg [15:0] \$2 ;
@@ -635,8 +635,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   wire en;
   output [31:0] p;
   reg [31:0] p = 32'd0;
-  input [31:0] \port$630$6 ;
-  wire [31:0] \port$630$6 ;
+  input [31:0] \port$579$6 ;
+  wire [31:0] \port$579$6 ;
   reg [31:0] product_reg = 32'd0;
   input rst;
   wire rst;
@@ -665,25 +665,25 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2  = \port$630$6 [15:0];
+    \$2  = \port$579$6 [15:0];
     if (rst) begin
       \$2  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$3  = \port$630$6 [31:16];
+    \$3  = \port$579$6 [31:16];
     if (rst) begin
       \$3  = 16'h0000;
     end
   end
   assign en = 1'h1;
-  assign a = \port$630$6 [15:0];
-  assign b = \port$630$6 [31:16];
+  assign a = \port$579$6 [15:0];
+  assign b = \port$579$6 [31:16];
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder (load__addr, load__data, \load__en$34 , \load__addr$30 , \load__data$32 , n_cols, error_clear, clk, rst, cols__valid, cols__payload, error, busy, cols__ready, issued, skipped, decoded__ready, \port$582$0 , decoded__valid, \port$590$0 , load__en
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder (load__addr, load__data, \load__en$34 , \load__addr$30 , \load__data$32 , n_cols, error_clear, clk, rst, cols__valid, cols__payload, error, busy, cols__ready, issued, skipped, decoded__ready, \port$531$0 , decoded__valid, \port$539$0 , load__en
 );
   wire \$1 ;
   wire [9:0] \$2 ;
@@ -768,10 +768,10 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   input [10:0] n_cols;
   wire [10:0] n_cols;
   wire [10:0] \n_cols$37 ;
-  output [20:0] \port$582$0 ;
-  wire [20:0] \port$582$0 ;
-  output [5:0] \port$590$0 ;
-  wire [5:0] \port$590$0 ;
+  output [20:0] \port$531$0 ;
+  wire [20:0] \port$531$0 ;
+  output [5:0] \port$539$0 ;
+  wire [5:0] \port$539$0 ;
   wire [10:0] ptr_load__addr;
   wire [12:0] ptr_load__data;
   wire ptr_load__en;
@@ -811,10 +811,10 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     .entries__valid(entries__valid),
     .error(\error$43 ),
     .error_clear(error_clear),
-    .\port$550$0 (\$2 ),
-    .\port$554$0 (\$3 ),
-    .\port$582$0 (\$4 ),
-    .\port$590$0 (\$5 ),
+    .\port$499$0 (\$2 ),
+    .\port$503$0 (\$3 ),
+    .\port$531$0 (\$4 ),
+    .\port$539$0 (\$5 ),
     .rst(rst)
   );
   \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.pointer_read  pointer_read (
@@ -840,8 +840,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     .entries__ready(entries__ready),
     .entries__valid(entries__valid),
     .issued(issued),
-    .\port$550$0 (\$2 ),
-    .\port$554$0 (\$3 ),
+    .\port$499$0 (\$2 ),
+    .\port$503$0 (\$3 ),
     .rst(rst),
     .skipped(skipped),
     .spans__payload(spans__payload),
@@ -876,8 +876,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   assign \error_clear$40  = error_clear;
   assign \issued$49  = issued;
   assign \skipped$51  = skipped;
-  assign \port$582$0  = \$4 ;
-  assign \port$590$0  = \$5 ;
+  assign \port$531$0  = \$4 ;
+  assign \port$539$0  = \$5 ;
   assign \cols__payload.col  = cols__payload[9:0];
   assign \cols__payload.value  = cols__payload[25:10];
   assign \cols__payload$1.col  = cols__payload[9:0];
@@ -913,7 +913,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.address_accumulator (clk, rst, entries__ready, busy, decoded__ready, \port$550$0 , \port$554$0 , entries__valid, \port$582$0 , decoded__valid, \port$590$0 , error, error_clear);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.address_accumulator (clk, rst, entries__ready, busy, decoded__ready, \port$499$0 , \port$503$0 , entries__valid, \port$531$0 , decoded__valid, \port$539$0 , error, error_clear);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -975,15 +975,15 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   wire error_clear;
   reg fresh = 1'h0;
   reg [6:0] last_row = 7'h00;
-  input [9:0] \port$550$0 ;
-  wire [9:0] \port$550$0 ;
-  input [15:0] \port$554$0 ;
-  wire [15:0] \port$554$0 ;
+  input [9:0] \port$499$0 ;
+  wire [9:0] \port$499$0 ;
+  input [15:0] \port$503$0 ;
+  wire [15:0] \port$503$0 ;
   (* init = 21'h000000 *)
-  output [20:0] \port$582$0 ;
-  wire [20:0] \port$582$0 ;
-  output [5:0] \port$590$0 ;
-  wire [5:0] \port$590$0 ;
+  output [20:0] \port$531$0 ;
+  wire [20:0] \port$531$0 ;
+  output [5:0] \port$539$0 ;
+  wire [5:0] \port$539$0 ;
   wire [6:0] row;
   input rst;
   wire rst;
@@ -1035,7 +1035,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$19  = entry;
     if (\$6 ) begin
-      \$19  = { \port$554$0 , \port$550$0  };
+      \$19  = { \port$503$0 , \port$499$0  };
     end
     if (rst) begin
       \$19  = 26'h0000000;
@@ -1093,9 +1093,9 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   end
   assign row = \$4 [6:0];
   assign decoded__payload = { \$18 , last_row[5:0] };
-  assign entries__payload = { \port$554$0 , \port$550$0  };
-  assign \port$582$0  = \$18 ;
-  assign \port$590$0  = last_row[5:0];
+  assign entries__payload = { \port$503$0 , \port$499$0  };
+  assign \port$531$0  = \$18 ;
+  assign \port$539$0  = last_row[5:0];
   assign \entry.rel_index  = entry[3:0];
   assign \entry.weight_idx  = entry[7:4];
   assign \entry.first  = entry[8];
@@ -1105,92 +1105,33 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   assign \decoded__payload.weight_idx  = \$18 [3:0];
   assign \decoded__payload.last  = \$18 [4];
   assign \decoded__payload.value  = \$18 [20:5];
-  assign \entries__payload.rel_index  = \port$550$0 [3:0];
-  assign \entries__payload.weight_idx  = \port$550$0 [7:4];
-  assign \entries__payload.first  = \port$550$0 [8];
-  assign \entries__payload.last  = \port$550$0 [9];
-  assign \entries__payload.value  = \port$554$0 ;
+  assign \entries__payload.rel_index  = \port$499$0 [3:0];
+  assign \entries__payload.weight_idx  = \port$499$0 [7:4];
+  assign \entries__payload.first  = \port$499$0 [8];
+  assign \entries__payload.last  = \port$499$0 [9];
+  assign \entries__payload.value  = \port$503$0 ;
 endmodule
 
 (* generator = "Amaranth" *)
 module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.pointer_read (load__addr, write__data, n_cols, error_clear, clk, rst, cols__valid, cols__payload, cols__ready, busy, spans__ready, spans__valid, spans__payload, error, load__en);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [10:0] \$1 ;
-  wire \$10 ;
-  wire \$100 ;
-  wire \$101 ;
-  wire \$102 ;
-  wire \$103 ;
-  wire \$104 ;
-  wire \$105 ;
-  wire \$106 ;
-  wire \$107 ;
-  wire \$108 ;
-  wire \$109 ;
-  wire \$11 ;
-  wire \$110 ;
-  wire \$111 ;
-  wire \$112 ;
-  wire \$113 ;
-  wire \$114 ;
-  wire \$115 ;
-  wire \$116 ;
-  wire \$117 ;
-  wire \$118 ;
-  wire \$119 ;
+  wire [12:0] \$10 ;
+  wire [12:0] \$11 ;
   wire \$12 ;
-  wire \$120 ;
-  wire \$121 ;
-  wire \$122 ;
-  wire \$123 ;
-  wire \$124 ;
-  wire \$125 ;
-  wire \$126 ;
-  wire \$127 ;
-  wire \$128 ;
-  wire \$129 ;
   wire \$13 ;
-  wire \$130 ;
-  wire \$131 ;
-  wire \$132 ;
-  wire \$133 ;
-  wire \$134 ;
-  wire \$135 ;
-  wire \$136 ;
-  wire \$137 ;
-  reg \$138 ;
-  reg [9:0] \$139 ;
   wire \$14 ;
-  reg [15:0] \$140 ;
-  reg \$141 ;
-  reg \$142 ;
-  reg \$143 ;
-  reg \$144 ;
-  reg \$145 ;
-  reg [12:0] \$146 ;
-  reg [12:0] \$147 ;
-  reg \$148 ;
-  reg [12:0] \$149 ;
   wire \$15 ;
-  reg [12:0] \$150 ;
-  reg [13:0] \$151 ;
-  reg \$152 ;
-  reg [43:0] \$153 ;
-  reg [15:0] \$154 ;
-  reg [15:0] \$155 ;
-  reg [15:0] \$156 ;
-  reg [15:0] \$157 ;
-  reg \$158 ;
-  wire [10:0] \$16 ;
-  wire [10:0] \$17 ;
-  wire [9:0] \$18 ;
-  wire \$19 ;
+  wire \$16 ;
+  wire [3:0] \$17 ;
+  wire \$18 ;
+  wire [4:0] \$19 ;
   wire \$2 ;
   wire \$20 ;
   wire \$21 ;
   wire \$22 ;
   wire \$23 ;
-  wire \$24 ;
+  wire [5:0] \$24 ;
   wire \$25 ;
   wire \$26 ;
   wire \$27 ;
@@ -1201,7 +1142,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   wire \$31 ;
   wire \$32 ;
   wire \$33 ;
-  wire \$34 ;
+  wire [13:0] \$34 ;
   wire \$35 ;
   wire \$36 ;
   wire \$37 ;
@@ -1217,62 +1158,29 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   wire \$46 ;
   wire \$47 ;
   wire \$48 ;
-  wire \$49 ;
+  reg \$49 ;
   wire \$5 ;
-  wire \$50 ;
-  wire \$51 ;
-  wire \$52 ;
-  wire \$53 ;
-  wire \$54 ;
-  wire \$55 ;
-  wire \$56 ;
-  wire \$57 ;
-  wire \$58 ;
-  wire \$59 ;
+  reg [9:0] \$50 ;
+  reg [2:0] \$51 ;
+  reg \$52 ;
+  reg \$53 ;
+  reg \$54 ;
+  reg \$55 ;
+  reg \$56 ;
+  reg [12:0] \$57 ;
+  reg [12:0] \$58 ;
+  reg [13:0] \$59 ;
   wire \$6 ;
-  wire \$60 ;
-  wire \$61 ;
-  wire \$62 ;
-  wire \$63 ;
-  wire \$64 ;
-  wire \$65 ;
-  wire \$66 ;
-  wire \$67 ;
-  wire \$68 ;
-  wire \$69 ;
-  wire \$7 ;
-  wire \$70 ;
-  wire \$71 ;
-  wire \$72 ;
-  wire \$73 ;
-  wire \$74 ;
-  wire \$75 ;
-  wire \$76 ;
-  wire \$77 ;
-  wire \$78 ;
-  wire \$79 ;
-  wire \$8 ;
-  wire \$80 ;
-  wire \$81 ;
-  wire \$82 ;
-  wire \$83 ;
-  wire \$84 ;
-  wire \$85 ;
-  wire \$86 ;
-  wire \$87 ;
-  wire \$88 ;
-  wire \$89 ;
-  wire \$9 ;
-  wire \$90 ;
-  wire \$91 ;
-  wire \$92 ;
-  wire [12:0] \$93 ;
-  wire [12:0] \$94 ;
-  wire \$95 ;
-  wire \$96 ;
-  wire \$97 ;
-  wire \$98 ;
-  wire [13:0] \$99 ;
+  reg \$60 ;
+  reg [43:0] \$61 ;
+  reg [15:0] \$62 ;
+  reg [15:0] \$63 ;
+  reg [15:0] \$64 ;
+  reg [15:0] \$65 ;
+  reg \$66 ;
+  wire [10:0] \$7 ;
+  wire [10:0] \$8 ;
+  wire [9:0] \$9 ;
   output busy;
   wire busy;
   input clk;
@@ -1290,6 +1198,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   reg error = 1'h0;
   input error_clear;
   wire error_clear;
+  reg [2:0] in_flight = 3'h0;
   input [10:0] load__addr;
   wire [10:0] load__addr;
   wire [12:0] load__data;
@@ -1297,14 +1206,17 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   wire load__en;
   input [10:0] n_cols;
   wire [10:0] n_cols;
+  wire [41:0] r_data;
+  wire r_en;
+  wire r_rdy;
   wire [9:0] read__addr;
-  wire [8:0] \read__addr$19 ;
+  wire [8:0] \read__addr$15 ;
   wire [12:0] read__data;
-  wire [12:0] \read__data$35 ;
+  wire [12:0] \read__data$23 ;
   wire read__en;
-  wire \read__en$21 ;
+  wire \read__en$17 ;
   wire read__out_en;
-  wire \read__out_en$23 ;
+  wire \read__out_en$19 ;
   input rst;
   wire rst;
   reg s1_valid = 1'h0;
@@ -1313,17 +1225,18 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   reg s2_valid = 1'h0;
   reg [15:0] s2_value = 16'h0000;
   reg s3_odd = 1'h0;
-  reg s3_valid = 1'h0;
+  (* init = 1'h0 *)
+  wire s3_valid;
   reg [15:0] s3_value = 16'h0000;
-  reg [12:0] s4_end = 13'h0000;
-  reg [12:0] s4_start = 13'h0000;
-  reg s4_valid = 1'h0;
-  reg [15:0] s4_value = 16'h0000;
   reg [13:0] s5_count = 14'h0000;
   reg [12:0] s5_end = 13'h0000;
   reg [12:0] s5_start = 13'h0000;
   reg s5_valid = 1'h0;
   reg [15:0] s5_value = 16'h0000;
+  wire [41:0] slot;
+  wire [12:0] \slot.end ;
+  wire [12:0] \slot.start ;
+  wire [15:0] \slot.value ;
   output [43:0] spans__payload;
   reg [43:0] spans__payload = 44'h00000000000;
   wire \spans__payload.empty ;
@@ -1335,6 +1248,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   wire spans__ready;
   output spans__valid;
   reg spans__valid = 1'h0;
+  wire [41:0] w_data;
+  reg w_en = 1'h0;
   wire [9:0] write__addr;
   wire [8:0] \write__addr$6 ;
   input [12:0] write__data;
@@ -1342,194 +1257,94 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   wire [12:0] \write__data$7 ;
   wire write__en;
   wire \write__en$8 ;
-  assign \$2  = ! load__addr[0];
-  assign write__en = load__en & \$2 ;
-  assign \write__en$8  = load__en & \$4 ;
-  assign \$5  = ~ s1_valid;
-  assign \$6  = ~ s2_valid;
-  assign \$7  = ~ s3_valid;
-  assign \$8  = ~ s4_valid;
-  assign \$9  = ~ s5_valid;
-  assign \$10  = ~ spans__valid;
-  assign \$11  = \$10  | spans__ready;
-  assign \$12  = \$9  | \$11 ;
-  assign \$13  = \$8  | \$12 ;
-  assign \$14  = \$7  | \$13 ;
-  assign \$15  = \$6  | \$14 ;
-  assign cols__ready = \$5  | \$15 ;
-  assign \$16  = col + 1'h1;
-  assign \$19  = ~ s2_valid;
-  assign \$20  = ~ s3_valid;
-  assign \$21  = ~ s4_valid;
-  assign \$22  = ~ s5_valid;
-  assign \$23  = ~ spans__valid;
-  assign \$24  = \$23  | spans__ready;
-  assign \$25  = \$22  | \$24 ;
-  assign \$26  = \$21  | \$25 ;
-  assign \$27  = \$20  | \$26 ;
-  assign read__en = \$19  | \$27 ;
-  assign \$28  = ~ s2_valid;
-  assign \$29  = ~ s3_valid;
-  assign \$30  = ~ s4_valid;
-  assign \$31  = ~ s5_valid;
-  assign \$32  = ~ spans__valid;
-  assign \$33  = \$32  | spans__ready;
-  assign \$34  = \$31  | \$33 ;
-  assign \$35  = \$30  | \$34 ;
-  assign \$36  = \$29  | \$35 ;
-  assign \read__en$21  = \$28  | \$36 ;
-  assign \$37  = ~ s3_valid;
-  assign \$38  = ~ s4_valid;
+  assign \$29  = s1_valid & \$28 ;
+  assign \$30  = ~ s5_valid;
+  assign \$31  = ~ spans__valid;
+  assign \$32  = \$31  | spans__ready;
+  assign \$33  = \$30  | \$32 ;
+  assign \$34  = r_data[25:13] - r_data[12:0];
+  assign \$35  = ~ spans__valid;
+  assign \$36  = \$35  | spans__ready;
+  assign \$37  = $signed(s5_count) <= $signed(1'h0);
+  assign \$38  = s5_count == 1'h1;
   assign \$39  = ~ s5_valid;
   assign \$40  = ~ spans__valid;
   assign \$41  = \$40  | spans__ready;
   assign \$42  = \$39  | \$41 ;
-  assign \$43  = \$38  | \$42 ;
-  assign read__out_en = \$37  | \$43 ;
-  assign \$44  = ~ s3_valid;
-  assign \$45  = ~ s4_valid;
-  assign \$46  = ~ s5_valid;
-  assign \$47  = ~ spans__valid;
-  assign \$48  = \$47  | spans__ready;
-  assign \$49  = \$46  | \$48 ;
-  assign \$50  = \$45  | \$49 ;
-  assign \read__out_en$23  = \$44  | \$50 ;
-  assign \$51  = | { s5_valid, s4_valid, s3_valid, s2_valid, s1_valid };
-  assign busy = \$51  | spans__valid;
-  assign \$52  = ~ s1_valid;
-  assign \$53  = ~ s2_valid;
-  assign \$54  = ~ s3_valid;
-  assign \$55  = ~ s4_valid;
-  assign \$56  = ~ s5_valid;
-  assign \$57  = ~ spans__valid;
-  assign \$58  = \$57  | spans__ready;
-  assign \$59  = \$56  | \$58 ;
-  assign \$60  = \$55  | \$59 ;
-  assign \$61  = \$54  | \$60 ;
-  assign \$62  = \$53  | \$61 ;
-  assign \$63  = \$52  | \$62 ;
-  assign \$64  = ~ s2_valid;
-  assign \$65  = ~ s3_valid;
-  assign \$66  = ~ s4_valid;
-  assign \$67  = ~ s5_valid;
-  assign \$68  = ~ spans__valid;
-  assign \$69  = \$68  | spans__ready;
-  assign \$70  = \$67  | \$69 ;
-  assign \$71  = \$66  | \$70 ;
-  assign \$72  = \$65  | \$71 ;
-  assign \$73  = \$64  | \$72 ;
-  assign \$74  = col >= n_cols;
-  assign \$75  = col >= 11'h400;
-  assign \$76  = \$74  | \$75 ;
-  assign \$77  = ~ \$76 ;
-  assign \$78  = s1_valid & \$77 ;
-  assign \$79  = ~ s3_valid;
-  assign \$80  = ~ s4_valid;
-  assign \$81  = ~ s5_valid;
-  assign \$82  = ~ spans__valid;
-  assign \$83  = \$82  | spans__ready;
-  assign \$84  = \$81  | \$83 ;
-  assign \$85  = \$80  | \$84 ;
-  assign \$86  = \$79  | \$85 ;
-  assign \$87  = ~ s4_valid;
-  assign \$88  = ~ s5_valid;
-  assign \$89  = ~ spans__valid;
-  assign \$90  = \$89  | spans__ready;
-  assign \$91  = \$88  | \$90 ;
-  assign \$92  = \$87  | \$91 ;
-  assign \$93  = s3_odd ? \read__data$35  : read__data;
-  assign \$94  = s3_odd ? read__data : \read__data$35 ;
-  assign \$95  = ~ s5_valid;
-  assign \$96  = ~ spans__valid;
-  assign \$97  = \$96  | spans__ready;
-  assign \$98  = \$95  | \$97 ;
-  assign \$99  = s4_end - s4_start;
-  assign \$100  = ~ spans__valid;
-  assign \$101  = \$100  | spans__ready;
-  assign \$102  = $signed(s5_count) <= $signed(1'h0);
-  assign \$103  = s5_count == 1'h1;
-  assign \$104  = ~ s2_valid;
-  assign \$105  = ~ s3_valid;
-  assign \$106  = ~ s4_valid;
-  assign \$107  = ~ s5_valid;
-  assign \$108  = ~ spans__valid;
-  assign \$109  = \$108  | spans__ready;
-  assign \$110  = \$107  | \$109 ;
-  assign \$111  = \$106  | \$110 ;
-  assign \$112  = \$105  | \$111 ;
-  assign \$113  = \$104  | \$112 ;
-  assign \$114  = ~ s3_valid;
-  assign \$115  = ~ s4_valid;
-  assign \$116  = ~ s5_valid;
-  assign \$117  = ~ spans__valid;
-  assign \$118  = \$117  | spans__ready;
-  assign \$119  = \$116  | \$118 ;
-  assign \$120  = \$115  | \$119 ;
-  assign \$121  = \$114  | \$120 ;
-  assign \$122  = ~ s4_valid;
-  assign \$123  = ~ s5_valid;
-  assign \$124  = ~ spans__valid;
-  assign \$125  = \$124  | spans__ready;
-  assign \$126  = \$123  | \$125 ;
-  assign \$127  = \$122  | \$126 ;
-  assign \$128  = ~ s5_valid;
-  assign \$129  = ~ spans__valid;
-  assign \$130  = \$129  | spans__ready;
-  assign \$131  = \$128  | \$130 ;
-  assign \$132  = ~ spans__valid;
-  assign \$133  = \$132  | spans__ready;
-  assign \$134  = col >= n_cols;
-  assign \$135  = col >= 11'h400;
-  assign \$136  = \$134  | \$135 ;
-  assign \$137  = s1_valid & \$136 ;
+  assign \$43  = ~ spans__valid;
+  assign \$44  = \$43  | spans__ready;
+  assign \$45  = col >= n_cols;
+  assign \$46  = col >= 11'h400;
+  assign \$47  = \$45  | \$46 ;
+  assign \$48  = s1_valid & \$47 ;
   always @(posedge clk)
-    s1_valid <= \$138 ;
+    s1_valid <= \$49 ;
   always @(posedge clk)
-    col <= \$139 ;
+    col <= \$50 ;
   always @(posedge clk)
-    s1_value <= \$140 ;
+    in_flight <= \$51 ;
   always @(posedge clk)
-    s2_valid <= \$141 ;
+    s2_valid <= \$52 ;
   always @(posedge clk)
-    s2_odd <= \$142 ;
+    s2_odd <= \$53 ;
   always @(posedge clk)
-    s3_valid <= \$143 ;
+    w_en <= \$54 ;
   always @(posedge clk)
-    s3_odd <= \$144 ;
+    s3_odd <= \$55 ;
   always @(posedge clk)
-    s4_valid <= \$145 ;
+    s5_valid <= \$56 ;
   always @(posedge clk)
-    s4_start <= \$146 ;
+    s5_start <= \$57 ;
   always @(posedge clk)
-    s4_end <= \$147 ;
+    s5_end <= \$58 ;
   always @(posedge clk)
-    s5_valid <= \$148 ;
+    s5_count <= \$59 ;
   always @(posedge clk)
-    s5_start <= \$149 ;
+    spans__valid <= \$60 ;
   always @(posedge clk)
-    s5_end <= \$150 ;
+    spans__payload <= \$61 ;
   always @(posedge clk)
-    s5_count <= \$151 ;
+    s1_value <= \$62 ;
   always @(posedge clk)
-    spans__valid <= \$152 ;
+    s2_value <= \$63 ;
   always @(posedge clk)
-    spans__payload <= \$153 ;
+    s3_value <= \$64 ;
   always @(posedge clk)
-    s2_value <= \$154 ;
+    s5_value <= \$65 ;
   always @(posedge clk)
-    s3_value <= \$155 ;
-  always @(posedge clk)
-    s4_value <= \$156 ;
-  always @(posedge clk)
-    s5_value <= \$157 ;
-  always @(posedge clk)
-    error <= \$158 ;
+    error <= \$66 ;
+  assign \$2  = ! load__addr[0];
+  assign write__en = load__en & \$2 ;
+  assign \write__en$8  = load__en & \$4 ;
+  assign \$5  = in_flight < 3'h6;
+  assign \$6  = spans__valid & spans__ready;
+  assign cols__ready = \$5  | \$6 ;
+  assign \$7  = col + 1'h1;
+  assign \$10  = s3_odd ? \read__data$23  : read__data;
+  assign \$11  = s3_odd ? read__data : \read__data$23 ;
+  assign \$12  = ~ s5_valid;
+  assign \$13  = ~ spans__valid;
+  assign \$14  = \$13  | spans__ready;
+  assign r_en = \$12  | \$14 ;
+  assign busy = | in_flight;
+  assign \$15  = cols__valid & cols__ready;
+  assign \$16  = cols__valid & cols__ready;
+  assign \$17  = in_flight + \$16 ;
+  assign \$18  = spans__valid & spans__ready;
+  assign \$19  = \$17  - \$18 ;
+  assign \$20  = col >= n_cols;
+  assign \$21  = col >= 11'h400;
+  assign \$22  = \$20  | \$21 ;
+  assign \$23  = s1_valid & \$22 ;
+  assign \$24  = $signed(\$19 ) - $signed({ 1'h0, \$23  });
+  assign \$25  = col >= n_cols;
+  assign \$26  = col >= 11'h400;
+  assign \$27  = \$25  | \$26 ;
+  assign \$28  = ~ \$27 ;
   \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.pointer_read.even  even (
     .clk(clk),
-    .rd__addr(\$17 [9:0]),
-    .rd__en(read__en),
+    .rd__addr(\$8 [9:0]),
     .read__data(read__data),
-    .read__out_en(read__out_en),
     .rst(rst),
     .wr__addr(\$1 [9:0]),
     .wr__data(write__data),
@@ -1537,240 +1352,196 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   );
   \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.pointer_read.odd  odd (
     .clk(clk),
-    .rd__addr(\$18 [8:0]),
-    .rd__en(\read__en$21 ),
-    .read__data(\read__data$35 ),
-    .read__out_en(\read__out_en$23 ),
+    .rd__addr(\$9 [8:0]),
+    .read__data(\read__data$23 ),
     .rst(rst),
     .wr__addr(\$3 [8:0]),
     .wr__data(write__data),
     .wr__en(\write__en$8 )
   );
+  \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.pointer_read.ordered  ordered (
+    .clk(clk),
+    .r_data(r_data),
+    .r_en(r_en),
+    .r_rdy(r_rdy),
+    .rst(rst),
+    .w_data(slot),
+    .w_en(w_en)
+  );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$138  = s1_valid;
-    if (\$63 ) begin
-      \$138  = cols__valid;
-    end
+    \$49  = \$15 ;
     if (rst) begin
-      \$138  = 1'h0;
+      \$49  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$139  = col;
-    if (\$63 ) begin
-      \$139  = cols__payload[9:0];
-    end
+    \$50  = cols__payload[9:0];
     if (rst) begin
-      \$139  = 10'h000;
+      \$50  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$140  = s1_value;
-    if (\$63 ) begin
-      \$140  = cols__payload[25:10];
-    end
+    \$51  = \$24 [2:0];
     if (rst) begin
-      \$140  = 16'h0000;
+      \$51  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$141  = s2_valid;
-    if (\$73 ) begin
-      \$141  = \$78 ;
-    end
+    \$52  = \$29 ;
     if (rst) begin
-      \$141  = 1'h0;
+      \$52  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$142  = s2_odd;
-    if (\$73 ) begin
-      \$142  = col[0];
-    end
+    \$53  = col[0];
     if (rst) begin
-      \$142  = 1'h0;
+      \$53  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$143  = s3_valid;
-    if (\$86 ) begin
-      \$143  = s2_valid;
-    end
+    \$54  = s2_valid;
     if (rst) begin
-      \$143  = 1'h0;
+      \$54  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$144  = s3_odd;
-    if (\$86 ) begin
-      \$144  = s2_odd;
-    end
+    \$55  = s2_odd;
     if (rst) begin
-      \$144  = 1'h0;
+      \$55  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$145  = s4_valid;
-    if (\$92 ) begin
-      \$145  = s3_valid;
+    \$56  = s5_valid;
+    if (\$33 ) begin
+      \$56  = r_rdy;
     end
     if (rst) begin
-      \$145  = 1'h0;
+      \$56  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$146  = s4_start;
-    if (\$92 ) begin
-      \$146  = \$93 ;
+    \$57  = s5_start;
+    if (\$33 ) begin
+      \$57  = r_data[12:0];
     end
     if (rst) begin
-      \$146  = 13'h0000;
+      \$57  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$147  = s4_end;
-    if (\$92 ) begin
-      \$147  = \$94 ;
+    \$58  = s5_end;
+    if (\$33 ) begin
+      \$58  = r_data[25:13];
     end
     if (rst) begin
-      \$147  = 13'h0000;
+      \$58  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$148  = s5_valid;
-    if (\$98 ) begin
-      \$148  = s4_valid;
+    \$59  = s5_count;
+    if (\$33 ) begin
+      \$59  = \$34 ;
     end
     if (rst) begin
-      \$148  = 1'h0;
+      \$59  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$149  = s5_start;
-    if (\$98 ) begin
-      \$149  = s4_start;
+    \$60  = spans__valid;
+    if (\$36 ) begin
+      \$60  = s5_valid;
     end
     if (rst) begin
-      \$149  = 13'h0000;
+      \$60  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$150  = s5_end;
-    if (\$98 ) begin
-      \$150  = s4_end;
+    \$61  = spans__payload;
+    if (\$36 ) begin
+      \$61 [12:0] = s5_start;
+      \$61 [25:13] = s5_end;
+      \$61 [26] = \$37 ;
+      \$61 [27] = \$38 ;
+    end
+    if (\$44 ) begin
+      \$61 [43:28] = s5_value;
     end
     if (rst) begin
-      \$150  = 13'h0000;
+      \$61  = 44'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$151  = s5_count;
-    if (\$98 ) begin
-      \$151  = \$99 ;
-    end
+    \$62  = cols__payload[25:10];
     if (rst) begin
-      \$151  = 14'h0000;
+      \$62  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$152  = spans__valid;
-    if (\$101 ) begin
-      \$152  = s5_valid;
-    end
+    \$63  = s1_value;
     if (rst) begin
-      \$152  = 1'h0;
+      \$63  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$153  = spans__payload;
-    if (\$101 ) begin
-      \$153 [12:0] = s5_start;
-      \$153 [25:13] = s5_end;
-      \$153 [26] = \$102 ;
-      \$153 [27] = \$103 ;
-    end
-    if (\$133 ) begin
-      \$153 [43:28] = s5_value;
-    end
+    \$64  = s2_value;
     if (rst) begin
-      \$153  = 44'h00000000000;
+      \$64  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$154  = s2_value;
-    if (\$113 ) begin
-      \$154  = s1_value;
+    \$65  = s5_value;
+    if (\$42 ) begin
+      \$65  = r_data[41:26];
     end
     if (rst) begin
-      \$154  = 16'h0000;
+      \$65  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$155  = s3_value;
-    if (\$121 ) begin
-      \$155  = s2_value;
-    end
-    if (rst) begin
-      \$155  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$156  = s4_value;
-    if (\$127 ) begin
-      \$156  = s3_value;
-    end
-    if (rst) begin
-      \$156  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$157  = s5_value;
-    if (\$131 ) begin
-      \$157  = s4_value;
-    end
-    if (rst) begin
-      \$157  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$158  = error;
+    \$66  = error;
     if (error_clear) begin
-      \$158  = 1'h0;
+      \$66  = 1'h0;
     end
-    if (\$137 ) begin
-      \$158  = 1'h1;
+    if (\$48 ) begin
+      \$66  = 1'h1;
     end
     if (rst) begin
-      \$158  = 1'h0;
+      \$66  = 1'h0;
     end
   end
   assign write__addr = \$1 [9:0];
   assign load__data = write__data;
   assign \write__addr$6  = \$3 [8:0];
   assign \write__data$7  = write__data;
-  assign read__addr = \$17 [9:0];
-  assign \read__addr$19  = \$18 [8:0];
+  assign read__addr = \$8 [9:0];
+  assign \read__addr$15  = \$9 [8:0];
+  assign read__en = 1'h1;
+  assign \read__en$17  = 1'h1;
+  assign read__out_en = 1'h1;
+  assign \read__out_en$19  = 1'h1;
+  assign w_data = slot;
+  assign s3_valid = w_en;
+  assign \slot.start  = slot[12:0];
+  assign \slot.end  = slot[25:13];
+  assign \slot.value  = slot[41:26];
   assign \cols__payload.col  = cols__payload[9:0];
   assign \cols__payload.value  = cols__payload[25:10];
   assign \spans__payload.start  = spans__payload[12:0];
@@ -1778,17 +1549,19 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   assign \spans__payload.empty  = spans__payload[26];
   assign \spans__payload.single  = spans__payload[27];
   assign \spans__payload.value  = spans__payload[43:28];
+  assign slot[41:26] = s3_value;
+  assign slot[25:13] = \$11 ;
+  assign slot[12:0] = \$10 ;
   assign \$1  = { 1'h0, load__addr[10:1] };
   assign \$3  = { 1'h0, load__addr[10:1] };
   assign \$4  = load__addr[0];
-  assign \$17  = { 1'h0, \$16 [10:1] };
-  assign \$18  = { 1'h0, col[9:1] };
+  assign \$8  = { 1'h0, \$7 [10:1] };
+  assign \$9  = { 1'h0, col[9:1] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.pointer_read.even (clk, rst, wr__addr, wr__en, rd__addr, rd__en, read__out_en, read__data, wr__data);
-  reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
-  reg [12:0] \$1 ;
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.pointer_read.even (clk, rst, wr__addr, wr__en, rd__addr, read__data, wr__data);
+  wire [12:0] \$1 ;
   input clk;
   wire clk;
   (* init = 13'h0000 *)
@@ -1796,13 +1569,11 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   input [9:0] rd__addr;
   wire [9:0] rd__addr;
   wire [12:0] rd__data;
-  input rd__en;
   wire rd__en;
   wire [9:0] read__addr;
   output [12:0] read__data;
   reg [12:0] read__data = 13'h0000;
   wire read__en;
-  input read__out_en;
   wire read__out_en;
   input rst;
   wire rst;
@@ -2337,32 +2108,25 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   end
   reg [12:0] _0_;
   always @(posedge clk) begin
-    if (rd__en) begin
-      _0_ <= memory[rd__addr];
-    end
+    _0_ <= memory[rd__addr];
   end
   assign rd__data = _0_;
   always @(posedge clk)
     read__data <= \$1 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1  = read__data;
-    if (read__out_en) begin
-      \$1  = rd__data;
-    end
-  end
   assign write__addr = wr__addr;
   assign write__data = wr__data;
   assign write__en = wr__en;
   assign read__addr = rd__addr;
-  assign read__en = rd__en;
+  assign rd__en = 1'h1;
+  assign read__en = 1'h1;
   assign out = read__data;
+  assign read__out_en = 1'h1;
+  assign \$1  = rd__data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.pointer_read.odd (clk, rst, wr__addr, wr__en, rd__addr, rd__en, read__out_en, read__data, wr__data);
-  reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
-  reg [12:0] \$1 ;
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.pointer_read.odd (clk, rst, wr__addr, wr__en, rd__addr, read__data, wr__data);
+  wire [12:0] \$1 ;
   input clk;
   wire clk;
   (* init = 13'h0000 *)
@@ -2370,13 +2134,11 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   input [8:0] rd__addr;
   wire [8:0] rd__addr;
   wire [12:0] rd__data;
-  input rd__en;
   wire rd__en;
   wire [8:0] read__addr;
   output [12:0] read__data;
   reg [12:0] read__data = 13'h0000;
   wire read__en;
-  input read__out_en;
   wire read__out_en;
   input rst;
   wire rst;
@@ -2910,31 +2672,192 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   end
   reg [12:0] _0_;
   always @(posedge clk) begin
-    if (rd__en) begin
-      _0_ <= memory[rd__addr];
-    end
+    _0_ <= memory[rd__addr];
   end
   assign rd__data = _0_;
   always @(posedge clk)
     read__data <= \$1 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1  = read__data;
-    if (read__out_en) begin
-      \$1  = rd__data;
-    end
-  end
   assign write__addr = wr__addr;
   assign write__data = wr__data;
   assign write__en = wr__en;
   assign read__addr = rd__addr;
-  assign read__en = rd__en;
+  assign rd__en = 1'h1;
+  assign read__en = 1'h1;
   assign out = read__data;
+  assign read__out_en = 1'h1;
+  assign \$1  = rd__data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.spmat_read (write__addr, write__data, clk, rst, spans__ready, busy, issued, skipped, entries__ready, spans__valid, spans__payload, \port$550$0 , \port$554$0 , entries__valid, write__en);
-  reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.pointer_read.ordered (rst, r_en, r_rdy, r_data, w_data, w_en, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
+  wire \$1 ;
+  wire \$10 ;
+  wire \$11 ;
+  wire \$12 ;
+  wire \$13 ;
+  wire \$14 ;
+  wire [2:0] \$15 ;
+  wire [2:0] \$16 ;
+  wire \$17 ;
+  wire \$18 ;
+  wire [2:0] \$19 ;
+  wire \$2 ;
+  wire [2:0] \$20 ;
+  wire \$21 ;
+  wire [3:0] \$22 ;
+  wire \$23 ;
+  wire [4:0] \$24 ;
+  reg [41:0] \$25 ;
+  reg [41:0] \$26 ;
+  reg [41:0] \$27 ;
+  reg [41:0] \$28 ;
+  reg [1:0] \$29 ;
+  wire \$3 ;
+  reg [1:0] \$30 ;
+  reg [2:0] \$31 ;
+  wire \$4 ;
+  wire \$5 ;
+  wire \$6 ;
+  wire \$7 ;
+  wire \$8 ;
+  wire \$9 ;
+  input clk;
+  wire clk;
+  reg [2:0] level = 3'h0;
+  output [41:0] r_data;
+  reg [41:0] r_data;
+  input r_en;
+  wire r_en;
+  reg [1:0] r_ptr = 2'h0;
+  output r_rdy;
+  wire r_rdy;
+  input rst;
+  wire rst;
+  reg [41:0] slot0 = 42'h00000000000;
+  reg [41:0] slot1 = 42'h00000000000;
+  reg [41:0] slot2 = 42'h00000000000;
+  reg [41:0] slot3 = 42'h00000000000;
+  input [41:0] w_data;
+  wire [41:0] w_data;
+  input w_en;
+  wire w_en;
+  reg [1:0] w_ptr = 2'h0;
+  wire w_rdy;
+  assign w_rdy = level != 3'h4;
+  assign r_rdy = | level;
+  assign \$1  = w_en & w_rdy;
+  assign \$2  = ! w_ptr;
+  assign \$3  = \$1  & \$2 ;
+  assign \$4  = w_en & w_rdy;
+  assign \$5  = w_ptr == 1'h1;
+  assign \$6  = \$4  & \$5 ;
+  assign \$7  = w_en & w_rdy;
+  assign \$8  = w_ptr == 2'h2;
+  assign \$9  = \$7  & \$8 ;
+  assign \$10  = w_en & w_rdy;
+  assign \$11  = w_ptr == 2'h3;
+  assign \$12  = \$10  & \$11 ;
+  assign \$13  = w_en & w_rdy;
+  assign \$14  = w_ptr == 2'h3;
+  assign \$15  = w_ptr + 1'h1;
+  assign \$16  = \$14  ? 3'h0 : \$15 ;
+  assign \$17  = r_en & r_rdy;
+  assign \$18  = r_ptr == 2'h3;
+  assign \$19  = r_ptr + 1'h1;
+  assign \$20  = \$18  ? 3'h0 : \$19 ;
+  assign \$21  = w_en & w_rdy;
+  assign \$22  = level + \$21 ;
+  assign \$23  = r_en & r_rdy;
+  assign \$24  = \$22  - \$23 ;
+  always @(posedge clk)
+    slot0 <= \$25 ;
+  always @(posedge clk)
+    slot1 <= \$26 ;
+  always @(posedge clk)
+    slot2 <= \$27 ;
+  always @(posedge clk)
+    slot3 <= \$28 ;
+  always @(posedge clk)
+    w_ptr <= \$29 ;
+  always @(posedge clk)
+    r_ptr <= \$30 ;
+  always @(posedge clk)
+    level <= \$31 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    (* full_case = 32'd1 *)
+    casez (r_ptr)
+      2'h0:
+          r_data = slot0;
+      2'h1:
+          r_data = slot1;
+      2'h2:
+          r_data = slot2;
+      2'h3:
+          r_data = slot3;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$25  = slot0;
+    if (\$3 ) begin
+      \$25  = w_data;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$26  = slot1;
+    if (\$6 ) begin
+      \$26  = w_data;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$27  = slot2;
+    if (\$9 ) begin
+      \$27  = w_data;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$28  = slot3;
+    if (\$12 ) begin
+      \$28  = w_data;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$29  = w_ptr;
+    if (\$13 ) begin
+      \$29  = \$16 [1:0];
+    end
+    if (rst) begin
+      \$29  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$30  = r_ptr;
+    if (\$17 ) begin
+      \$30  = \$20 [1:0];
+    end
+    if (rst) begin
+      \$30  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$31  = \$24 [2:0];
+    if (rst) begin
+      \$31  = 3'h0;
+    end
+  end
+endmodule
+
+(* generator = "Amaranth" *)
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.spmat_read (write__addr, write__data, clk, rst, spans__ready, busy, issued, skipped, entries__ready, spans__valid, spans__payload, \port$499$0 , \port$503$0 , entries__valid, write__en);
+  reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$11 ;
@@ -3031,11 +2954,11 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   wire [11:0] load__addr;
   wire [7:0] load__data;
   wire load__en;
-  output [9:0] \port$550$0 ;
-  wire [9:0] \port$550$0 ;
+  output [9:0] \port$499$0 ;
+  wire [9:0] \port$499$0 ;
   (* init = 16'h0000 *)
-  output [15:0] \port$554$0 ;
-  wire [15:0] \port$554$0 ;
+  output [15:0] \port$503$0 ;
+  wire [15:0] \port$503$0 ;
   reg [12:0] ptr = 13'h0000;
   wire [11:0] read__addr;
   wire [7:0] read__data;
@@ -3170,7 +3093,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     .wr__en(write__en)
   );
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$62  = \$63 ;
     if (\$60 ) begin
       \$62  = s1_value;
@@ -3180,7 +3103,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$64  = ptr;
     if (\$27 ) begin
       (* full_case = 32'd1 *)
@@ -3195,7 +3118,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$65  = left;
     if (\$27 ) begin
       (* full_case = 32'd1 *)
@@ -3210,7 +3133,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$66  = active;
     if (\$27 ) begin
       \$66  = \$35 ;
@@ -3220,7 +3143,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$67  = s1_valid;
     if (\$39 ) begin
       \$67  = \$47 ;
@@ -3230,7 +3153,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$68  = s1_first;
     if (\$39 ) begin
       \$68  = \$48 ;
@@ -3240,7 +3163,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$69  = s1_last;
     if (\$39 ) begin
       \$69  = \$50 ;
@@ -3250,7 +3173,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$70  = entries__valid;
     if (\$52 ) begin
       \$70  = s1_valid;
@@ -3260,7 +3183,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$71  = s2_first;
     if (\$52 ) begin
       \$71  = s1_first;
@@ -3270,7 +3193,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$72  = s2_last;
     if (\$52 ) begin
       \$72  = s1_last;
@@ -3280,7 +3203,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$73  = col_value;
     if (\$53 ) begin
       \$73  = spans__payload[43:28];
@@ -3290,7 +3213,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$74  = s1_value;
     if (\$57 ) begin
       \$74  = \$58 ;
@@ -3304,8 +3227,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   assign load__en = write__en;
   assign read__addr = \$6 [11:0];
   assign entries__payload = { \$63 , \$61  };
-  assign \port$550$0  = \$61 ;
-  assign \port$554$0  = \$63 ;
+  assign \port$499$0  = \$61 ;
+  assign \port$503$0  = \$63 ;
   assign \spans__payload.start  = spans__payload[12:0];
   assign \spans__payload.end  = spans__payload[25:13];
   assign \spans__payload.empty  = spans__payload[26];
@@ -3324,7 +3247,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.spmat_read.mem (wr__addr, wr__data, clk, rst, rd__addr, rd__en, read__out_en, read__data, wr__en);
-  reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   reg [7:0] \$1 ;
   input clk;
   wire clk;
@@ -7465,7 +7388,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   always @(posedge clk)
     read__data <= \$1 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$1  = read__data;
     if (read__out_en) begin
       \$1  = rd__data;
@@ -7481,7 +7404,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.destination_registers (out_rp__addr, clk, rst, wp__data, acc_read__data, out_read__data, out_rp__en, acc_read_next, acc_read__addr, acc_read__en, wp__addr, wp__en, row_valid, clear);
-  reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire [63:0] \$1 ;
   reg [63:0] \$10 ;
   reg \$11 ;
@@ -7635,21 +7558,21 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   always @(posedge clk)
     acc_valid <= \$12 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$10  = \$4 ;
     if (rst) begin
       \$10  = 64'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$11  = \$9 ;
     if (rst) begin
       \$11  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$12  = acc_valid;
     if (acc_read__en) begin
       \$12  = acc_next_valid;
@@ -7671,7 +7594,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.output_stage (outputs__ready, clk, rst, rows__valid, out_read__data, rows__ready, out_read__en, shift, relu, row_valid, outputs__valid, outputs__payload, out_read__addr);
-  reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
   wire \$1 ;
   wire [41:0] \$10 ;
   wire \$11 ;
@@ -7773,7 +7696,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   always @(posedge clk)
     outputs__payload <= \$25 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$17  = s1_valid;
     if (\$8 ) begin
       \$17  = rows__valid;
@@ -7783,7 +7706,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$18  = s1_row;
     if (\$8 ) begin
       \$18  = out_read__addr;
@@ -7793,7 +7716,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$19  = group;
     if (\$8 ) begin
       \$19  = \$9 ;
@@ -7803,7 +7726,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$20  = s2_valid;
     if (\$8 ) begin
       \$20  = s1_valid;
@@ -7813,7 +7736,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$21  = s2_row;
     if (\$8 ) begin
       \$21  = s1_row;
@@ -7823,7 +7746,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$22  = shifted;
     if (\$8 ) begin
       \$22  = \$10 ;
@@ -7833,7 +7756,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$23  = row_written;
     if (\$8 ) begin
       \$23  = \$11 ;
@@ -7843,7 +7766,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$24  = outputs__valid;
     if (\$8 ) begin
       \$24  = s2_valid;
@@ -7853,7 +7776,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$25  = outputs__payload;
     if (\$8 ) begin
       \$25 [5:0] = s2_row;
@@ -7929,7 +7852,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.queue.fifo (w_en, clk, rst, w_rdy, r_rdy, r_data, r_en, level, w_port__data);
-  reg \$auto$verilog_backend.cc:2355:dump_module$12  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$11 ;
@@ -8018,7 +7941,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   always @(posedge clk)
     level <= \$17 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$15  = w_port__addr;
     if (\$1 ) begin
       \$15  = \$2 [2:0];
@@ -8028,7 +7951,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$16  = r_port__addr;
     if (\$3 ) begin
       \$16  = \$4 [2:0];
@@ -8038,7 +7961,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$17  = level;
     if (\$8 ) begin
       \$17  = \$9 [3:0];
@@ -8059,8 +7982,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.weight_decoder (load__addr, load__data, clk, rst, entries__ready, \port$582$0 , entries__valid, \port$590$0 , weighted__valid, weighted__payload, load__en);
-  reg \$auto$verilog_backend.cc:2355:dump_module$13  = 0;
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.weight_decoder (load__addr, load__data, clk, rst, entries__ready, \port$531$0 , entries__valid, \port$539$0 , weighted__valid, weighted__payload, load__en);
+  reg \$auto$verilog_backend.cc:2355:dump_module$12  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$11 ;
@@ -8145,10 +8068,10 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   wire [15:0] load__data;
   input load__en;
   wire load__en;
-  input [20:0] \port$582$0 ;
-  wire [20:0] \port$582$0 ;
-  input [5:0] \port$590$0 ;
-  wire [5:0] \port$590$0 ;
+  input [20:0] \port$531$0 ;
+  wire [20:0] \port$531$0 ;
+  input [5:0] \port$539$0 ;
+  wire [5:0] \port$539$0 ;
   input rst;
   wire rst;
   output [38:0] weighted__payload;
@@ -8227,7 +8150,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   always @(posedge clk)
     codebook6 <= \$40 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$42  = codebook8;
     if (\$16 ) begin
       \$42  = load__data;
@@ -8237,7 +8160,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$43  = codebook9;
     if (\$18 ) begin
       \$43  = load__data;
@@ -8247,7 +8170,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$44  = codebook10;
     if (\$20 ) begin
       \$44  = load__data;
@@ -8257,7 +8180,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$45  = codebook11;
     if (\$22 ) begin
       \$45  = load__data;
@@ -8267,7 +8190,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$46  = codebook12;
     if (\$24 ) begin
       \$46  = load__data;
@@ -8277,7 +8200,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$47  = codebook13;
     if (\$26 ) begin
       \$47  = load__data;
@@ -8287,7 +8210,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$48  = codebook14;
     if (\$28 ) begin
       \$48  = load__data;
@@ -8297,7 +8220,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$49  = codebook15;
     if (\$30 ) begin
       \$49  = load__data;
@@ -8307,7 +8230,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$50  = weighted__valid;
     if (\$32 ) begin
       \$50  = entries__valid;
@@ -8317,22 +8240,22 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$51  = weighted__payload;
     if (\$32 ) begin
-      \$51 [5:0] = \port$590$0 ;
+      \$51 [5:0] = \port$539$0 ;
       \$51 [21:6] = \$33 ;
-      \$51 [37:22] = \port$582$0 [20:5];
-      \$51 [38] = \port$582$0 [4];
+      \$51 [37:22] = \port$531$0 [20:5];
+      \$51 [38] = \port$531$0 [4];
     end
     if (rst) begin
       \$51  = 39'h0000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$582$0 [3:0])
+    casez (\port$531$0 [3:0])
       4'h0:
           \$33  = 16'h0000;
       4'h1:
@@ -8368,7 +8291,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$35  = codebook1;
     if (\$2 ) begin
       \$35  = load__data;
@@ -8378,7 +8301,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$36  = codebook2;
     if (\$4 ) begin
       \$36  = load__data;
@@ -8388,7 +8311,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$37  = codebook3;
     if (\$6 ) begin
       \$37  = load__data;
@@ -8398,7 +8321,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$38  = codebook4;
     if (\$8 ) begin
       \$38  = load__data;
@@ -8408,7 +8331,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$39  = codebook5;
     if (\$10 ) begin
       \$39  = load__data;
@@ -8418,7 +8341,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$40  = codebook6;
     if (\$12 ) begin
       \$40  = load__data;
@@ -8428,7 +8351,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$41  = codebook7;
     if (\$14 ) begin
       \$41  = load__data;
@@ -8438,16 +8361,16 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     end
   end
   assign weighted__ready = 1'h1;
-  assign entries__payload = { \port$582$0 , \port$590$0  };
+  assign entries__payload = { \port$531$0 , \port$539$0  };
   assign codebook0 = 16'h0000;
   assign \weighted__payload.local_row  = weighted__payload[5:0];
   assign \weighted__payload.weight  = weighted__payload[21:6];
   assign \weighted__payload.value  = weighted__payload[37:22];
   assign \weighted__payload.last  = weighted__payload[38];
-  assign \entries__payload.local_row  = \port$590$0 ;
-  assign \entries__payload.weight_idx  = \port$582$0 [3:0];
-  assign \entries__payload.last  = \port$582$0 [4];
-  assign \entries__payload.value  = \port$582$0 [20:5];
+  assign \entries__payload.local_row  = \port$539$0 ;
+  assign \entries__payload.weight_idx  = \port$531$0 [3:0];
+  assign \entries__payload.last  = \port$531$0 [4];
+  assign \entries__payload.value  = \port$531$0 [20:5];
   assign \$32  = 1'h1;
   assign entries__ready = 1'h1;
 endmodule

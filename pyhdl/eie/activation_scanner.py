@@ -1,9 +1,10 @@
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
+from amaranth.hdl import Array, Cat, Const, Module, Mux, ResetInserter, Signal
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from pyhdl.eie.activation_queue import activation_layout
 from pyhdl.eie.lnzd import LeadingNonzeroDetector
+from pyhdl.eie.register_fifo import RegisterFIFO
 from pyhdl.params import bits_for, check_int, module_name
 from pyhdl.primitives.block_ram import BlockRAM
 from sw.formats import ACT_WIDTH
@@ -104,35 +105,21 @@ class ActivationScanner(wiring.Component):
         s_valid = [Signal(name=f"s{k}_valid") for k in (1, 2)]
         s_word = [Signal(word_bits, name=f"s{k}_word") for k in (1, 2)]
         s_lanes = [Signal(w, name=f"s{k}_lanes") for k in (1, 2)]
-        # The FIFO in flip-flops, not LUT RAM: the word and its nonzero test go from the block RAM's
-        # output straight into a register, as into a pipeline register (a LUT RAM's write setup
-        # made that the 4-PE array's path).
         fetched_layout = data.StructLayout({"data": w * aw, "nonzero": w, "word": word_bits})
-        slots = [Signal(fetched_layout, name=f"fetched{i}") for i in range(self.FETCH_AHEAD)]
-        w_ptr = Signal(range(self.FETCH_AHEAD))
-        r_ptr = Signal(range(self.FETCH_AHEAD))
-        level = Signal(range(self.FETCH_AHEAD + 1))
-        head = Array(slots)[r_ptr]
-        head_valid = Signal()
-        m.d.comb += head_valid.eq(level != 0)
+        m.submodules.fetched = fetched = ResetInserter(self.start)(
+            RegisterFIFO(width=fetched_layout.size, depth=self.FETCH_AHEAD))
+        head = data.View(fetched_layout, fetched.r_data)
+        head_valid = fetched.r_rdy
         window_take = Signal()
-        ahead = s_valid[0] + s_valid[1] + level
+        ahead = s_valid[0] + s_valid[1] + fetched.level
         issue = scanning & (fetch_ptr < n_words) & (ahead < self.FETCH_AHEAD)
         in_range = Cat(Cat(Const(i, lane_bits), fetch_ptr) < self.n_cols for i in range(w))
         m.d.comb += [buf.read.addr.eq(fetch_ptr), buf.read.en.eq(1), buf.read.out_en.eq(1)]
         m.d.sync += [s_valid[0].eq(issue), s_word[0].eq(fetch_ptr), s_lanes[0].eq(in_range),
                      s_valid[1].eq(s_valid[0]), s_word[1].eq(s_word[0]), s_lanes[1].eq(s_lanes[0])]
         nonzero = Cat(buf.read.data[i * aw:(i + 1) * aw] != 0 for i in range(w)) & s_lanes[1]
-        for i, slot in enumerate(slots):
-            with m.If(s_valid[1] & (w_ptr == i)):
-                m.d.sync += [slot.data.eq(buf.read.data), slot.nonzero.eq(nonzero), slot.word.eq(s_word[1])]
-        def bump(ptr):
-            return Mux(ptr == self.FETCH_AHEAD - 1, 0, ptr + 1)
-        with m.If(s_valid[1]):
-            m.d.sync += w_ptr.eq(bump(w_ptr))
-        with m.If(window_take):
-            m.d.sync += r_ptr.eq(bump(r_ptr))
-        m.d.sync += level.eq(level + s_valid[1] - window_take)
+        m.d.comb += [fetched.w_en.eq(s_valid[1]), fetched.w_data.eq(Cat(buf.read.data, nonzero, s_word[1])),
+                     fetched.r_en.eq(window_take)]
         with m.If(issue):
             m.d.sync += fetch_ptr.eq(fetch_ptr + 1)
 
@@ -175,7 +162,7 @@ class ActivationScanner(wiring.Component):
         m.d.comb += self.done.eq(~scanning)
         with m.If(self.start):
             m.d.sync += [scanning.eq(1), fetch_ptr.eq(0), s_valid[0].eq(0), s_valid[1].eq(0),
-                         w_ptr.eq(0), r_ptr.eq(0), level.eq(0), window_valid.eq(0), self.acts.valid.eq(0)]
+                         window_valid.eq(0), self.acts.valid.eq(0)]
         with m.Elif(scanning & (fetch_ptr == n_words) & ~s_valid[0] & ~s_valid[1] & ~head_valid
                     & ~window_valid
                     & ~self.acts.valid):

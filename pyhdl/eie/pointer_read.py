@@ -1,7 +1,8 @@
-from amaranth.hdl import Cat, Module, Mux, Signal, signed
+from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from pyhdl.eie.register_fifo import RegisterFIFO
 from pyhdl.params import bits_for, check_int
 from pyhdl.primitives.block_ram import BlockRAM
 
@@ -31,11 +32,13 @@ class PointerRead(wiring.Component):
     needs ``col_ptr[j]`` and ``col_ptr[j + 1]``, which always sit in different banks, so one read
     of each bank (even address ``(j + 1) >> 1``, odd address ``j >> 1``) yields both.
 
-    Six stages, each with its own valid bit and advancing whenever the stage after it is empty or
-    advancing (bubbles close up): the input register, the banks' read register and output
-    register (``BlockRAM``), the ordered pointers, their difference, and the span register,
-    which holds ``start``, ``end`` and the decoded ``empty`` (``start >= end``) and ``single``
-    (one entry) flags. A column out of range leaves the input register without entering the banks.
+    Six stages: the input register, the banks' read register and output register (``BlockRAM``),
+    which advance every cycle; a FIFO of the ordered pointers (``SLOTS`` entries); their
+    difference; and the span register, which holds ``start``, ``end`` and the decoded ``empty``
+    (``start >= end``) and ``single`` (one entry) flags. A column is accepted while fewer than
+    ``LATENCY`` are in flight or a span leaves, so the stages behave as six that close up their
+    bubbles, and the spans' ready reaches flip-flop enables only. A column out of range is dropped
+    as it leaves the input register.
 
     Parameters
     ----------
@@ -69,6 +72,7 @@ class PointerRead(wiring.Component):
     """
 
     LATENCY = 6
+    SLOTS = 4       # the ordered-pointer FIFO's entries: LATENCY less stages 5 and 6
 
     def __init__(self, *, max_cols: int, max_entries: int, value_width: int = 0, col_ptr=None):
         self.max_cols = check_int("max_cols", max_cols)
@@ -103,81 +107,89 @@ class PointerRead(wiring.Component):
                 bank.write.en.eq(self.load.en & (self.load.addr[0] == parity)),
             ]
 
-        # Stages 1..5 hold a valid bit each (stage 6 is ``spans``); stage k advances on ``adv[k]``,
-        # when the stage after it is empty or advancing.
-        valid = [Signal(name=f"s{k}_valid") for k in range(1, 6)]
-        adv = [None] * 7
-        adv[6] = ~self.spans.valid | self.spans.ready
-        for k in (5, 4, 3, 2, 1):
-            adv[k] = ~valid[k - 1] | adv[k + 1]
-        values = [Signal(signed(self.value_width), name=f"s{k}_value") for k in range(1, 6)] if self.value_width else []
+        # Stages 1-3 (the input register, the banks' read and output registers) advance every
+        # cycle, so the spans' ready never reaches the block RAMs' clock enables. Stage 4 is a
+        # FIFO of ordered pointers (flip-flops); stages 5 and 6 advance when the stage after them
+        # is empty or advancing. A column is accepted while fewer than LATENCY are in flight (a
+        # register count) or a span leaves: the stages then hold columns as six stages that close
+        # their bubbles would, and the FIFO never holds more than SLOTS (stages 5 and 6 are full
+        # whenever it holds more than one).
+        slot_layout = data.StructLayout({"start": self.ptr_width, "end": self.ptr_width,
+                                         **value_field(self.value_width)})
+        m.submodules.ordered = ordered = RegisterFIFO(width=slot_layout.size, depth=self.SLOTS)
+        head = data.View(slot_layout, ordered.r_data)
+        in_flight = Signal(range(self.LATENCY + 1))
+        take = self.spans.valid & self.spans.ready
+        accept = self.cols.valid & self.cols.ready
+        m.d.comb += self.cols.ready.eq((in_flight < self.LATENCY) | take)
 
         # Stage 1: the accepted column.
+        s1_valid = Signal()
         col = Signal(self.col_width)
-        m.d.comb += self.cols.ready.eq(adv[1])
-        with m.If(adv[1]):
-            m.d.sync += [valid[0].eq(self.cols.valid), col.eq(self.cols.payload.col)]
-            if self.value_width:
-                m.d.sync += values[0].eq(self.cols.payload.value)
+        out_of_range = (col >= self.n_cols) | (col >= self.max_cols)
+        drop = s1_valid & out_of_range
+        m.d.sync += [s1_valid.eq(accept), col.eq(self.cols.payload.col),
+                     in_flight.eq(in_flight + accept - take - drop)]
 
         # Stage 2: the banks' read registers; a column out of range is dropped here.
-        out_of_range = (col >= self.n_cols) | (col >= self.max_cols)
-        odd_col = [Signal(name=f"s{k}_odd") for k in (2, 3)]
+        # Stage 3: the banks' output registers.
+        s_valid = [Signal(name=f"s{k}_valid") for k in (2, 3)]
+        s_odd = [Signal(name=f"s{k}_odd") for k in (2, 3)]
         m.d.comb += [
             even.read.addr.eq((col + 1) >> 1),
             odd.read.addr.eq(col >> 1),
-            even.read.en.eq(adv[2]),
-            odd.read.en.eq(adv[2]),
-            even.read.out_en.eq(adv[3]),
-            odd.read.out_en.eq(adv[3]),
+            even.read.en.eq(1),
+            odd.read.en.eq(1),
+            even.read.out_en.eq(1),
+            odd.read.out_en.eq(1),
         ]
-        with m.If(adv[2]):
-            m.d.sync += [valid[1].eq(valid[0] & ~out_of_range), odd_col[0].eq(col[0])]
-        # Stage 3: the banks' output registers.
-        with m.If(adv[3]):
-            m.d.sync += [valid[2].eq(valid[1]), odd_col[1].eq(odd_col[0])]
+        m.d.sync += [s_valid[0].eq(s1_valid & ~out_of_range), s_odd[0].eq(col[0]),
+                     s_valid[1].eq(s_valid[0]), s_odd[1].eq(s_odd[0])]
 
-        # Stage 4: the column's two pointers, in order (the block RAMs' outputs reach the fabric
-        # in a cycle of their own, through one 2:1 select).
-        s4_start = Signal(self.ptr_width)
-        s4_end = Signal(self.ptr_width)
-        with m.If(adv[4]):
-            m.d.sync += [valid[3].eq(valid[2]),
-                         s4_start.eq(Mux(odd_col[1], odd.read.data, even.read.data)),
-                         s4_end.eq(Mux(odd_col[1], even.read.data, odd.read.data))]
+        # Stage 4: the column's two pointers, in order, into the FIFO (the block RAMs' outputs reach
+        # flip-flops through one 2:1 select).
+        slot = Signal(slot_layout)
+        m.d.comb += [slot.start.eq(Mux(s_odd[1], odd.read.data, even.read.data)),
+                     slot.end.eq(Mux(s_odd[1], even.read.data, odd.read.data)),
+                     ordered.w_data.eq(slot), ordered.w_en.eq(s_valid[1])]
 
         # Stage 5: their difference (signed: a corrupt image with start > end gives a negative
         # count, which reads as empty).
+        adv6 = ~self.spans.valid | self.spans.ready
+        s5_valid = Signal()
+        adv5 = ~s5_valid | adv6
         s5_start = Signal(self.ptr_width)
         s5_end = Signal(self.ptr_width)
         s5_count = Signal(signed(self.ptr_width + 1))
-        with m.If(adv[5]):
-            m.d.sync += [valid[4].eq(valid[3]), s5_start.eq(s4_start), s5_end.eq(s4_end),
-                         s5_count.eq(s4_end - s4_start)]
+        m.d.comb += ordered.r_en.eq(adv5)
+        with m.If(adv5):
+            m.d.sync += [s5_valid.eq(ordered.r_rdy), s5_start.eq(head.start), s5_end.eq(head.end),
+                         s5_count.eq(head.end - head.start)]
 
         # Stage 6: the span, with its count decoded into ``empty`` and ``single``.
         span = self.spans.payload
-        with m.If(adv[6]):
+        with m.If(adv6):
             m.d.sync += [
-                self.spans.valid.eq(valid[4]),
+                self.spans.valid.eq(s5_valid),
                 span.start.eq(s5_start),
                 span.end.eq(s5_end),
                 span.empty.eq(s5_count <= 0),
                 span.single.eq(s5_count == 1),
             ]
         if self.value_width:
-            for k in (2, 3, 4, 5):
-                with m.If(adv[k]):
-                    m.d.sync += values[k - 1].eq(values[k - 2])
-            with m.If(adv[6]):
-                m.d.sync += span.value.eq(values[4])
-        m.d.comb += self.busy.eq(Cat(valid).any() | self.spans.valid)
+            values = [Signal(signed(self.value_width), name=f"s{k}_value") for k in (1, 2, 3, 5)]
+            m.d.sync += [values[0].eq(self.cols.payload.value), values[1].eq(values[0]), values[2].eq(values[1])]
+            m.d.comb += slot.value.eq(values[2])
+            with m.If(adv5):
+                m.d.sync += values[3].eq(head.value)
+            with m.If(adv6):
+                m.d.sync += span.value.eq(values[3])
+        m.d.comb += self.busy.eq(in_flight != 0)
 
-        # Set while an out-of-range column waits in stage 1 (sticky, so without waiting for it to
-        # leave: the stages' ready chain stays off this flag).
+        # Set as an out-of-range column leaves stage 1 (sticky).
         with m.If(self.error_clear):
             m.d.sync += self.error.eq(0)
-        with m.If(valid[0] & out_of_range):
+        with m.If(drop):
             m.d.sync += self.error.eq(1)
         return m
 
