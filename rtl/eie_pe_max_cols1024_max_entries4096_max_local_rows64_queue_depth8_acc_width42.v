@@ -244,8 +244,8 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wid
     .load__en(ptr_load__en),
     .\load__en$34 (spmat_load__en),
     .n_cols(n_cols),
-    .\port$531$0 (\$15 ),
-    .\port$539$0 (\$16 ),
+    .\port$534$0 (\$15 ),
+    .\port$542$0 (\$16 ),
     .rst(rst),
     .skipped(skipped)
   );
@@ -299,8 +299,8 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wid
     .load__addr(codebook_load__addr),
     .load__data(codebook_load__data),
     .load__en(codebook_load__en),
-    .\port$531$0 (\$15 ),
-    .\port$539$0 (\$16 ),
+    .\port$534$0 (\$15 ),
+    .\port$542$0 (\$16 ),
     .rst(rst),
     .weighted__payload(\entries__payload$56 ),
     .weighted__valid(\entries__valid$60 )
@@ -543,7 +543,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.arithmetic_unit.multiplier  multiplier (
     .clk(clk),
     .p(p),
-    .\port$579$6 (entries__payload[37:6]),
+    .\port$582$6 (entries__payload[37:6]),
     .rst(rst)
   );
   always @* begin
@@ -619,7 +619,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.arithmetic_unit.multiplier (rst, \port$579$6 , p, clk);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.arithmetic_unit.multiplier (rst, \port$582$6 , p, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [31:0] \$1 ;
   reg [15:0] \$2 ;
@@ -635,8 +635,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   wire en;
   output [31:0] p;
   reg [31:0] p = 32'd0;
-  input [31:0] \port$579$6 ;
-  wire [31:0] \port$579$6 ;
+  input [31:0] \port$582$6 ;
+  wire [31:0] \port$582$6 ;
   reg [31:0] product_reg = 32'd0;
   input rst;
   wire rst;
@@ -665,25 +665,25 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2  = \port$579$6 [15:0];
+    \$2  = \port$582$6 [15:0];
     if (rst) begin
       \$2  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$3  = \port$579$6 [31:16];
+    \$3  = \port$582$6 [31:16];
     if (rst) begin
       \$3  = 16'h0000;
     end
   end
   assign en = 1'h1;
-  assign a = \port$579$6 [15:0];
-  assign b = \port$579$6 [31:16];
+  assign a = \port$582$6 [15:0];
+  assign b = \port$582$6 [31:16];
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder (load__addr, load__data, \load__en$34 , \load__addr$30 , \load__data$32 , n_cols, error_clear, clk, rst, cols__valid, cols__payload, error, busy, cols__ready, issued, skipped, decoded__ready, \port$531$0 , decoded__valid, \port$539$0 , load__en
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder (load__addr, load__data, \load__en$34 , \load__addr$30 , \load__data$32 , n_cols, error_clear, clk, rst, cols__valid, cols__payload, error, busy, cols__ready, issued, skipped, decoded__ready, \port$534$0 , decoded__valid, \port$542$0 , load__en
 );
   wire \$1 ;
   wire [9:0] \$2 ;
@@ -768,10 +768,10 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   input [10:0] n_cols;
   wire [10:0] n_cols;
   wire [10:0] \n_cols$37 ;
-  output [20:0] \port$531$0 ;
-  wire [20:0] \port$531$0 ;
-  output [5:0] \port$539$0 ;
-  wire [5:0] \port$539$0 ;
+  output [20:0] \port$534$0 ;
+  wire [20:0] \port$534$0 ;
+  output [5:0] \port$542$0 ;
+  wire [5:0] \port$542$0 ;
   wire [10:0] ptr_load__addr;
   wire [12:0] ptr_load__data;
   wire ptr_load__en;
@@ -811,10 +811,10 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     .entries__valid(entries__valid),
     .error(\error$43 ),
     .error_clear(error_clear),
-    .\port$499$0 (\$2 ),
-    .\port$503$0 (\$3 ),
-    .\port$531$0 (\$4 ),
-    .\port$539$0 (\$5 ),
+    .\port$502$0 (\$2 ),
+    .\port$506$0 (\$3 ),
+    .\port$534$0 (\$4 ),
+    .\port$542$0 (\$5 ),
     .rst(rst)
   );
   \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.pointer_read  pointer_read (
@@ -840,8 +840,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     .entries__ready(entries__ready),
     .entries__valid(entries__valid),
     .issued(issued),
-    .\port$499$0 (\$2 ),
-    .\port$503$0 (\$3 ),
+    .\port$502$0 (\$2 ),
+    .\port$506$0 (\$3 ),
     .rst(rst),
     .skipped(skipped),
     .spans__payload(spans__payload),
@@ -876,8 +876,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   assign \error_clear$40  = error_clear;
   assign \issued$49  = issued;
   assign \skipped$51  = skipped;
-  assign \port$531$0  = \$4 ;
-  assign \port$539$0  = \$5 ;
+  assign \port$534$0  = \$4 ;
+  assign \port$542$0  = \$5 ;
   assign \cols__payload.col  = cols__payload[9:0];
   assign \cols__payload.value  = cols__payload[25:10];
   assign \cols__payload$1.col  = cols__payload[9:0];
@@ -913,7 +913,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.address_accumulator (clk, rst, entries__ready, busy, decoded__ready, \port$499$0 , \port$503$0 , entries__valid, \port$531$0 , decoded__valid, \port$539$0 , error, error_clear);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.address_accumulator (clk, rst, entries__ready, busy, decoded__ready, \port$502$0 , \port$506$0 , entries__valid, \port$534$0 , decoded__valid, \port$542$0 , error, error_clear);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -975,15 +975,15 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   wire error_clear;
   reg fresh = 1'h0;
   reg [6:0] last_row = 7'h00;
-  input [9:0] \port$499$0 ;
-  wire [9:0] \port$499$0 ;
-  input [15:0] \port$503$0 ;
-  wire [15:0] \port$503$0 ;
+  input [9:0] \port$502$0 ;
+  wire [9:0] \port$502$0 ;
+  input [15:0] \port$506$0 ;
+  wire [15:0] \port$506$0 ;
   (* init = 21'h000000 *)
-  output [20:0] \port$531$0 ;
-  wire [20:0] \port$531$0 ;
-  output [5:0] \port$539$0 ;
-  wire [5:0] \port$539$0 ;
+  output [20:0] \port$534$0 ;
+  wire [20:0] \port$534$0 ;
+  output [5:0] \port$542$0 ;
+  wire [5:0] \port$542$0 ;
   wire [6:0] row;
   input rst;
   wire rst;
@@ -1035,7 +1035,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$19  = entry;
     if (\$6 ) begin
-      \$19  = { \port$503$0 , \port$499$0  };
+      \$19  = { \port$506$0 , \port$502$0  };
     end
     if (rst) begin
       \$19  = 26'h0000000;
@@ -1093,9 +1093,9 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   end
   assign row = \$4 [6:0];
   assign decoded__payload = { \$18 , last_row[5:0] };
-  assign entries__payload = { \port$503$0 , \port$499$0  };
-  assign \port$531$0  = \$18 ;
-  assign \port$539$0  = last_row[5:0];
+  assign entries__payload = { \port$506$0 , \port$502$0  };
+  assign \port$534$0  = \$18 ;
+  assign \port$542$0  = last_row[5:0];
   assign \entry.rel_index  = entry[3:0];
   assign \entry.weight_idx  = entry[7:4];
   assign \entry.first  = entry[8];
@@ -1105,11 +1105,11 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   assign \decoded__payload.weight_idx  = \$18 [3:0];
   assign \decoded__payload.last  = \$18 [4];
   assign \decoded__payload.value  = \$18 [20:5];
-  assign \entries__payload.rel_index  = \port$499$0 [3:0];
-  assign \entries__payload.weight_idx  = \port$499$0 [7:4];
-  assign \entries__payload.first  = \port$499$0 [8];
-  assign \entries__payload.last  = \port$499$0 [9];
-  assign \entries__payload.value  = \port$503$0 ;
+  assign \entries__payload.rel_index  = \port$502$0 [3:0];
+  assign \entries__payload.weight_idx  = \port$502$0 [7:4];
+  assign \entries__payload.first  = \port$502$0 [8];
+  assign \entries__payload.last  = \port$502$0 [9];
+  assign \entries__payload.value  = \port$506$0 ;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -2856,7 +2856,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.spmat_read (write__addr, write__data, clk, rst, spans__ready, busy, issued, skipped, entries__ready, spans__valid, spans__payload, \port$499$0 , \port$503$0 , entries__valid, write__en);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.spmat_read (write__addr, write__data, clk, rst, spans__ready, busy, issued, skipped, entries__ready, spans__valid, spans__payload, \port$502$0 , \port$506$0 , entries__valid, write__en);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -2954,11 +2954,11 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   wire [11:0] load__addr;
   wire [7:0] load__data;
   wire load__en;
-  output [9:0] \port$499$0 ;
-  wire [9:0] \port$499$0 ;
+  output [9:0] \port$502$0 ;
+  wire [9:0] \port$502$0 ;
   (* init = 16'h0000 *)
-  output [15:0] \port$503$0 ;
-  wire [15:0] \port$503$0 ;
+  output [15:0] \port$506$0 ;
+  wire [15:0] \port$506$0 ;
   reg [12:0] ptr = 13'h0000;
   wire [11:0] read__addr;
   wire [7:0] read__data;
@@ -3227,8 +3227,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   assign load__en = write__en;
   assign read__addr = \$6 [11:0];
   assign entries__payload = { \$63 , \$61  };
-  assign \port$499$0  = \$61 ;
-  assign \port$503$0  = \$63 ;
+  assign \port$502$0  = \$61 ;
+  assign \port$506$0  = \$63 ;
   assign \spans__payload.start  = spans__payload[12:0];
   assign \spans__payload.end  = spans__payload[25:13];
   assign \spans__payload.empty  = spans__payload[26];
@@ -7596,31 +7596,34 @@ endmodule
 module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.output_stage (outputs__ready, clk, rst, rows__valid, out_read__data, rows__ready, out_read__en, shift, relu, row_valid, outputs__valid, outputs__payload, out_read__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
   wire \$1 ;
-  wire [41:0] \$10 ;
+  wire [16:0] \$10 ;
   wire \$11 ;
   wire \$12 ;
-  wire \$13 ;
-  wire \$14 ;
+  wire [7:0] \$13 ;
+  wire [41:0] \$14 ;
   wire \$15 ;
-  wire [15:0] \$16 ;
-  reg \$17 ;
-  reg [5:0] \$18 ;
-  reg [7:0] \$19 ;
+  wire \$16 ;
+  wire \$17 ;
+  wire \$18 ;
+  wire [15:0] \$19 ;
   wire \$2 ;
   reg \$20 ;
   reg [5:0] \$21 ;
-  reg [41:0] \$22 ;
+  reg [7:0] \$22 ;
   reg \$23 ;
-  reg \$24 ;
-  reg [21:0] \$25 ;
+  reg [5:0] \$24 ;
+  reg [41:0] \$25 ;
+  reg \$26 ;
+  reg \$27 ;
+  reg [21:0] \$28 ;
   wire \$3 ;
-  wire [6:0] \$36 ;
   wire \$4 ;
-  wire [41:0] \$5 ;
-  wire [41:0] \$6 ;
+  wire [6:0] \$43 ;
+  wire \$5 ;
+  wire \$6 ;
   wire \$7 ;
   wire \$8 ;
-  wire [7:0] \$9 ;
+  wire [16:0] \$9 ;
   wire [15:0] clamped;
   input clk;
   wire clk;
@@ -7662,74 +7665,47 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   assign rows__ready = \$1  | outputs__ready;
   assign \$2  = ~ outputs__valid;
   assign out_read__en = \$2  | outputs__ready;
-  assign \$3  = $signed(shifted) > $signed(16'h7fff);
-  assign \$4  = $signed(shifted) < $signed(16'h8000);
-  assign \$5  = \$4  ? 42'h3ffffff8000 : shifted;
-  assign \$6  = \$3  ? 42'h00000007fff : \$5 ;
-  assign \$7  = ~ outputs__valid;
-  assign \$8  = \$7  | outputs__ready;
-  assign \$36  = out_read__addr[5:3] * 4'h8;
-  assign \$9  = row_valid >> \$36 ;
-  assign \$10  = $signed(out_read__data) >>> shift;
-  assign \$11  = group >> s1_row[2:0];
-  assign \$12  = ~ row_written;
-  assign \$13  = $signed(\$6 [15:0]) < $signed(1'h0);
-  assign \$14  = relu & \$13 ;
-  assign \$15  = \$12  | \$14 ;
-  assign \$16  = \$15  ? 16'h0000 : \$6 [15:0];
+  assign \$3  = ~ shifted[41];
+  assign \$4  = | shifted[40:15];
+  assign \$5  = \$3  & \$4 ;
+  assign \$6  = & shifted[40:15];
+  assign \$7  = ~ \$6 ;
+  assign \$8  = shifted[41] & \$7 ;
+  assign \$9  = \$8  ? 17'h18000 : { 1'h0, shifted[15:0] };
+  assign \$10  = \$5  ? 17'h07fff : \$9 ;
+  assign \$11  = ~ outputs__valid;
+  assign \$12  = \$11  | outputs__ready;
+  assign \$43  = out_read__addr[5:3] * 4'h8;
+  assign \$13  = row_valid >> \$43 ;
+  assign \$14  = $signed(out_read__data) >>> shift;
+  assign \$15  = group >> s1_row[2:0];
+  assign \$16  = ~ row_written;
+  assign \$17  = relu & shifted[41];
+  assign \$18  = \$16  | \$17 ;
+  assign \$19  = \$18  ? 16'h0000 : \$10 [15:0];
   always @(posedge clk)
-    s1_valid <= \$17 ;
+    s1_valid <= \$20 ;
   always @(posedge clk)
-    s1_row <= \$18 ;
+    s1_row <= \$21 ;
   always @(posedge clk)
-    group <= \$19 ;
+    group <= \$22 ;
   always @(posedge clk)
-    s2_valid <= \$20 ;
+    s2_valid <= \$23 ;
   always @(posedge clk)
-    s2_row <= \$21 ;
+    s2_row <= \$24 ;
   always @(posedge clk)
-    shifted <= \$22 ;
+    shifted <= \$25 ;
   always @(posedge clk)
-    row_written <= \$23 ;
+    row_written <= \$26 ;
   always @(posedge clk)
-    outputs__valid <= \$24 ;
+    outputs__valid <= \$27 ;
   always @(posedge clk)
-    outputs__payload <= \$25 ;
+    outputs__payload <= \$28 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$17  = s1_valid;
-    if (\$8 ) begin
-      \$17  = rows__valid;
-    end
-    if (rst) begin
-      \$17  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$18  = s1_row;
-    if (\$8 ) begin
-      \$18  = out_read__addr;
-    end
-    if (rst) begin
-      \$18  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$19  = group;
-    if (\$8 ) begin
-      \$19  = \$9 ;
-    end
-    if (rst) begin
-      \$19  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$20  = s2_valid;
-    if (\$8 ) begin
-      \$20  = s1_valid;
+    \$20  = s1_valid;
+    if (\$12 ) begin
+      \$20  = rows__valid;
     end
     if (rst) begin
       \$20  = 1'h0;
@@ -7737,9 +7713,9 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$21  = s2_row;
-    if (\$8 ) begin
-      \$21  = s1_row;
+    \$21  = s1_row;
+    if (\$12 ) begin
+      \$21  = out_read__addr;
     end
     if (rst) begin
       \$21  = 6'h00;
@@ -7747,19 +7723,19 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$22  = shifted;
-    if (\$8 ) begin
-      \$22  = \$10 ;
+    \$22  = group;
+    if (\$12 ) begin
+      \$22  = \$13 ;
     end
     if (rst) begin
-      \$22  = 42'h00000000000;
+      \$22  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$23  = row_written;
-    if (\$8 ) begin
-      \$23  = \$11 ;
+    \$23  = s2_valid;
+    if (\$12 ) begin
+      \$23  = s1_valid;
     end
     if (rst) begin
       \$23  = 1'h0;
@@ -7767,27 +7743,57 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$24  = outputs__valid;
-    if (\$8 ) begin
-      \$24  = s2_valid;
+    \$24  = s2_row;
+    if (\$12 ) begin
+      \$24  = s1_row;
     end
     if (rst) begin
-      \$24  = 1'h0;
+      \$24  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$25  = outputs__payload;
-    if (\$8 ) begin
-      \$25 [5:0] = s2_row;
-      \$25 [21:6] = \$16 ;
+    \$25  = shifted;
+    if (\$12 ) begin
+      \$25  = \$14 ;
     end
     if (rst) begin
-      \$25  = 22'h000000;
+      \$25  = 42'h00000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$26  = row_written;
+    if (\$12 ) begin
+      \$26  = \$15 ;
+    end
+    if (rst) begin
+      \$26  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$27  = outputs__valid;
+    if (\$12 ) begin
+      \$27  = s2_valid;
+    end
+    if (rst) begin
+      \$27  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$28  = outputs__payload;
+    if (\$12 ) begin
+      \$28 [5:0] = s2_row;
+      \$28 [21:6] = \$19 ;
+    end
+    if (rst) begin
+      \$28  = 22'h000000;
     end
   end
   assign rows__payload = out_read__addr;
-  assign clamped = \$6 [15:0];
+  assign clamped = \$10 [15:0];
   assign \outputs__payload.local_row  = outputs__payload[5:0];
   assign \outputs__payload.value  = outputs__payload[21:6];
 endmodule
@@ -7982,7 +7988,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.weight_decoder (load__addr, load__data, clk, rst, entries__ready, \port$531$0 , entries__valid, \port$539$0 , weighted__valid, weighted__payload, load__en);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.weight_decoder (load__addr, load__data, clk, rst, entries__ready, \port$534$0 , entries__valid, \port$542$0 , weighted__valid, weighted__payload, load__en);
   reg \$auto$verilog_backend.cc:2355:dump_module$12  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -8068,10 +8074,10 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   wire [15:0] load__data;
   input load__en;
   wire load__en;
-  input [20:0] \port$531$0 ;
-  wire [20:0] \port$531$0 ;
-  input [5:0] \port$539$0 ;
-  wire [5:0] \port$539$0 ;
+  input [20:0] \port$534$0 ;
+  wire [20:0] \port$534$0 ;
+  input [5:0] \port$542$0 ;
+  wire [5:0] \port$542$0 ;
   input rst;
   wire rst;
   output [38:0] weighted__payload;
@@ -8243,10 +8249,10 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$51  = weighted__payload;
     if (\$32 ) begin
-      \$51 [5:0] = \port$539$0 ;
+      \$51 [5:0] = \port$542$0 ;
       \$51 [21:6] = \$33 ;
-      \$51 [37:22] = \port$531$0 [20:5];
-      \$51 [38] = \port$531$0 [4];
+      \$51 [37:22] = \port$534$0 [20:5];
+      \$51 [38] = \port$534$0 [4];
     end
     if (rst) begin
       \$51  = 39'h0000000000;
@@ -8255,7 +8261,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$531$0 [3:0])
+    casez (\port$534$0 [3:0])
       4'h0:
           \$33  = 16'h0000;
       4'h1:
@@ -8361,16 +8367,16 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     end
   end
   assign weighted__ready = 1'h1;
-  assign entries__payload = { \port$531$0 , \port$539$0  };
+  assign entries__payload = { \port$534$0 , \port$542$0  };
   assign codebook0 = 16'h0000;
   assign \weighted__payload.local_row  = weighted__payload[5:0];
   assign \weighted__payload.weight  = weighted__payload[21:6];
   assign \weighted__payload.value  = weighted__payload[37:22];
   assign \weighted__payload.last  = weighted__payload[38];
-  assign \entries__payload.local_row  = \port$539$0 ;
-  assign \entries__payload.weight_idx  = \port$531$0 [3:0];
-  assign \entries__payload.last  = \port$531$0 [4];
-  assign \entries__payload.value  = \port$531$0 [20:5];
+  assign \entries__payload.local_row  = \port$542$0 ;
+  assign \entries__payload.weight_idx  = \port$534$0 [3:0];
+  assign \entries__payload.last  = \port$534$0 [4];
+  assign \entries__payload.value  = \port$534$0 [20:5];
   assign \$32  = 1'h1;
   assign entries__ready = 1'h1;
 endmodule

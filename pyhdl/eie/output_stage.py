@@ -66,7 +66,10 @@ class OutputStage(wiring.Component):
         hi = (1 << (self.act_width - 1)) - 1
         lo = -(1 << (self.act_width - 1))
         clamped = Signal(signed(self.act_width))
-        m.d.comb += clamped.eq(Mux(shifted > hi, hi, Mux(shifted < lo, lo, shifted)))
+        # Saturation from the bits above the activation's sign: a LUT tree over them, not a
+        # comparator's carry chain across the accumulator's width.
+        sign, upper = shifted[-1], shifted[self.act_width - 1:-1]
+        m.d.comb += clamped.eq(Mux(~sign & upper.any(), hi, Mux(sign & ~upper.all(), lo, shifted[:self.act_width])))
         # The row's valid bit: its group of GROUP bits in stage 1, the bit in stage 2.
         group_bits = min(self.GROUP_BITS, self.row_width)
         padded = Cat(self.row_valid, Const(0, (1 << self.row_width) - self.max_local_rows))
@@ -80,6 +83,6 @@ class OutputStage(wiring.Component):
                 valid[1].eq(valid[0]), rows[1].eq(rows[0]), shifted.eq(self.out_read.data >> self.shift),
                 row_written.eq(group.bit_select(rows[0][:group_bits], 1)),
                 self.outputs.valid.eq(valid[1]), self.outputs.payload.local_row.eq(rows[1]),
-                self.outputs.payload.value.eq(Mux(~row_written | (self.relu & (clamped < 0)), 0, clamped)),
+                self.outputs.payload.value.eq(Mux(~row_written | (self.relu & sign), 0, clamped)),
             ]
         return m
