@@ -270,18 +270,19 @@ def largest_array(small, large) -> tuple:
     return fits[limit], limit
 
 
-def synth_arrays(jobs: int | None = None) -> tuple:
-    """Synthesis of the EIE array at :data:`ARRAY_SIZES` PEs and at the largest count that fits the
-    LFE5U-85F (extrapolated from the 4- and 8-PE results); returns ``(rows, limiting resource)``."""
+def synth_arrays(jobs: int | None = None, largest: bool = True) -> tuple:
+    """Synthesis of the EIE array at :data:`ARRAY_SIZES` PEs and (``largest``) at the largest count
+    that fits the LFE5U-85F (extrapolated from the 4- and 8-PE results); returns ``(rows, limiting
+    resource, that count)``."""
     from pyhdl.eie.array import EIEArray
 
     arrays = [EIEArray(n_pe=n) for n in ARRAY_SIZES]
     rows = [dict(with_dpr(a, r), n_pe=a.n_pe) for a, r in zip(arrays, synth_all(arrays, jobs), strict=True)]
     n_max, limit = largest_array(rows[0], rows[1])
-    if n_max > ARRAY_SIZES[-1]:
-        largest = EIEArray(n_pe=n_max)
-        rows.append(dict(with_dpr(largest, synth(largest)), n_pe=n_max))
-    return rows, limit
+    if largest and n_max > ARRAY_SIZES[-1]:
+        array = EIEArray(n_pe=n_max)
+        rows.append(dict(with_dpr(array, synth(array)), n_pe=n_max))
+    return rows, limit, n_max
 
 
 def plot_arrays(rows, path) -> None:
@@ -307,11 +308,12 @@ def plot_arrays(rows, path) -> None:
     plt.close(fig)
 
 
-def synth_array_section() -> str:
-    """The ``synth-array`` section of BENCHMARKS.md (``make synth-array``)."""
+def synth_array_section(largest: bool = True) -> str:
+    """The ``synth-array`` section of BENCHMARKS.md (``make synth-array``); without ``largest``, of
+    the :data:`ARRAY_SIZES` alone (the largest array's placement takes hours)."""
     from sw.benchmarks import BENCHMARKS
 
-    rows, limit = synth_arrays()
+    rows, limit, n_max = synth_arrays(largest=largest)
     plot_arrays(rows, BENCHMARKS.parent / "docs" / "eie_synth_array.png")
     cells = []
     for r in rows:
@@ -335,7 +337,8 @@ def synth_array_section() -> str:
                                "DP16KD use", *(f"fmax -{g} (MHz)" for g in SPEED_GRADES),
                                f"critical path at -{SPEED_GRADES[-1]} (from → to)", "logic levels"],
                               cells, align="rrrrrrrrrrrlr"))
-            + f"\n\nThe limiting resource is the {names[limit]}: {last['n_pe']} PEs. From {first['n_pe']} to "
-            f"{last['n_pe']} PEs fmax changes by "
+            + f"\n\nThe limiting resource is the {names[limit]}: {n_max} PEs"
+            + ("" if last["n_pe"] == n_max else " (extrapolated; that array is not placed in this run)")
+            + f". From {first['n_pe']} to {last['n_pe']} PEs fmax changes by "
             + ", ".join(f"{-drop[g]:+.1f}% at speed grade {g}" for g in SPEED_GRADES)
             + ".\n\n![EIE array synthesis](docs/eie_synth_array.png)\n")

@@ -59,6 +59,29 @@ def test_largest_array_extrapolates_each_resource_and_names_the_limit():
     assert largest_array(small, heavy)[1] == "lut"
 
 
+@pytest.mark.parametrize("largest", [True, False])
+def test_array_section_places_the_largest_array_only_when_asked(monkeypatch, largest):
+    from runtime.bench import synth as S
+
+    def row(n):
+        return {"n_pe": n, "unit": f"eie_array_n_pe{n}", "lut4": 500 + 1000 * n, "ccu2c": 100 * n, "dpr": 2 + 10 * n,
+                "ff": 800 * n, "bram": 8 + 4 * n, "dsp": n, "fmax_mhz": {str(g): 200.0 - n for g in SPEED_GRADES},
+                "critical_path": {str(g): critical_path(REPORT) for g in SPEED_GRADES}}
+    placed = []
+    monkeypatch.setattr(S, "synth_all", lambda arrays, jobs=None: [row(a.n_pe) for a in arrays])
+    monkeypatch.setattr(S, "synth", lambda array: placed.append(array.n_pe) or row(array.n_pe))
+    monkeypatch.setattr(S, "plot_arrays", lambda rows, path: placed.append(("plot", [r["n_pe"] for r in rows])))
+    text = S.synth_array_section(largest=largest)
+    n_max = S.largest_array(row(4), row(8))[0]
+    sizes = [*S.ARRAY_SIZES, n_max] if largest else list(S.ARRAY_SIZES)
+    assert placed == ([n_max] if largest else []) + [("plot", sizes)]
+    assert [line.split("|")[1].strip() for line in text.splitlines() if line.startswith("| ")][1:] == \
+        [str(n) for n in sizes]
+    assert (f"{n_max} PEs (extrapolated; that array is not placed in this run)" in text) != largest
+    change = f"{-100 * (1 - (200.0 - sizes[-1]) / 196.0):+.1f}%"
+    assert f"From 4 to {sizes[-1]} PEs fmax changes by {change} at speed grade 6, {change} at speed grade 8" in text
+
+
 def test_the_merge_blocks_get_the_spreading_placer():
     from runtime.bench.synth import placement
 
