@@ -2756,14 +2756,14 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_wi
     .acc_read__en(acc_read__en),
     .acc_read_next(acc_read_next),
     .acc_write__addr(acc_write__addr),
+    .acc_write__data(acc_write__data),
     .acc_write__en(acc_write__en),
     .busy(\busy$100 ),
     .clear(clear),
     .clk(clk),
     .entries__payload(\entries__payload$56 ),
     .entries__valid(\entries__valid$60 ),
-    .rst(rst),
-    .total(acc_write__data)
+    .rst(rst)
   );
   \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.decoder  decoder (
     .busy(busy),
@@ -2783,8 +2783,8 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_wi
     .load__en(ptr_load__en),
     .\load__en$34 (spmat_load__en),
     .n_cols(n_cols),
-    .\port$538$0 (\$15 ),
-    .\port$546$0 (\$16 ),
+    .\port$544$0 (\$15 ),
+    .\port$552$0 (\$16 ),
     .rst(rst),
     .skipped(skipped)
   );
@@ -2838,8 +2838,8 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_wi
     .load__addr(codebook_load__addr),
     .load__data(codebook_load__data),
     .load__en(codebook_load__en),
-    .\port$538$0 (\$15 ),
-    .\port$546$0 (\$16 ),
+    .\port$544$0 (\$15 ),
+    .\port$552$0 (\$16 ),
     .rst(rst),
     .weighted__payload(\entries__payload$56 ),
     .weighted__valid(\entries__valid$60 )
@@ -2990,23 +2990,33 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_wi
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.arithmetic_unit (clk, rst, total, busy, acc_read__data, entries__valid, entries__payload, acc_read_next, acc_read__addr, acc_read__en, acc_write__addr, acc_write__en, clear);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.arithmetic_unit (clk, rst, busy, acc_read__data, entries__valid, entries__payload, acc_read_next, acc_read__addr, acc_read__en, acc_write__addr, acc_write__en, acc_write__data, clear);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire [41:0] \$1 ;
-  reg [5:0] \$10 ;
-  reg \$11 ;
-  reg [5:0] \$12 ;
-  reg \$13 ;
-  reg [41:0] \$14 ;
+  wire \$10 ;
+  wire \$11 ;
+  wire \$12 ;
+  wire \$13 ;
+  reg [5:0] \$14 ;
   reg \$15 ;
-  wire [42:0] \$2 ;
-  wire \$3 ;
+  reg [5:0] \$16 ;
+  reg \$17 ;
+  reg [5:0] \$18 ;
+  reg \$19 ;
+  wire [41:0] \$2 ;
+  reg [5:0] \$20 ;
+  reg \$21 ;
+  reg [41:0] \$22 ;
+  reg [41:0] \$23 ;
+  reg \$24 ;
+  reg \$25 ;
+  wire [42:0] \$3 ;
   wire \$4 ;
   wire \$5 ;
   wire \$6 ;
   wire \$7 ;
-  reg [5:0] \$8 ;
-  reg \$9 ;
+  wire \$8 ;
+  wire \$9 ;
   wire [15:0] a;
   output [5:0] acc_read__addr;
   reg [5:0] acc_read__addr = 6'h00;
@@ -3018,13 +3028,15 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   reg [5:0] acc_read_next = 6'h00;
   output [5:0] acc_write__addr;
   reg [5:0] acc_write__addr = 6'h00;
-  wire [41:0] acc_write__data;
+  output [41:0] acc_write__data;
+  reg [41:0] acc_write__data = 42'h00000000000;
   output acc_write__en;
   reg acc_write__en = 1'h0;
   wire [15:0] b;
   output busy;
   wire busy;
   reg bypass = 1'h0;
+  reg bypass2 = 1'h0;
   input clear;
   wire clear;
   input clk;
@@ -3038,107 +3050,151 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   wire entries__ready;
   input entries__valid;
   wire entries__valid;
-  reg [41:0] last_sum = 42'h00000000000;
+  (* init = 42'h00000000000 *)
+  wire [41:0] last_sum;
   wire [31:0] p;
+  reg [41:0] prev_sum = 42'h00000000000;
   (* init = 6'h00 *)
   wire [5:0] row1;
   (* init = 6'h00 *)
   wire [5:0] row2;
+  reg [5:0] row3 = 6'h00;
   (* init = 6'h00 *)
-  wire [5:0] row3;
+  wire [5:0] row4;
   input rst;
   wire rst;
-  output [41:0] total;
-  wire [41:0] total;
   reg valid1 = 1'h0;
   (* init = 1'h0 *)
   wire valid2;
+  reg valid3 = 1'h0;
   (* init = 1'h0 *)
-  wire valid3;
-  assign \$1  = bypass ? last_sum : acc_read__data;
-  assign \$2  = $signed(\$1 ) + $signed(p);
-  assign busy = | { acc_write__en, acc_read__en, valid1 };
-  assign \$3  = acc_write__en & acc_read__en;
-  assign \$4  = acc_write__addr == acc_read__addr;
-  assign \$5  = \$3  & \$4 ;
-  assign \$6  = ~ clear;
-  assign \$7  = \$5  & \$6 ;
+  wire valid4;
+  assign busy = | { acc_write__en, valid3, acc_read__en, valid1 };
+  assign \$1  = bypass2 ? prev_sum : acc_read__data;
+  assign \$2  = bypass ? acc_write__data : \$1 ;
+  assign \$3  = $signed(\$2 ) + $signed(p);
+  assign \$4  = ~ clear;
+  assign \$5  = acc_read__en & \$4 ;
+  assign \$6  = \$5  & valid3;
+  assign \$7  = row3 == acc_read__addr;
+  assign \$8  = \$6  & \$7 ;
+  assign \$9  = ~ clear;
+  assign \$10  = acc_read__en & \$9 ;
+  assign \$11  = \$10  & acc_write__en;
+  assign \$12  = acc_write__addr == acc_read__addr;
+  assign \$13  = \$11  & \$12 ;
   always @(posedge clk)
-    acc_read_next <= \$8 ;
+    acc_read_next <= \$14 ;
   always @(posedge clk)
-    valid1 <= \$9 ;
+    valid1 <= \$15 ;
   always @(posedge clk)
-    acc_read__addr <= \$10 ;
+    acc_read__addr <= \$16 ;
   always @(posedge clk)
-    acc_read__en <= \$11 ;
+    acc_read__en <= \$17 ;
   always @(posedge clk)
-    acc_write__addr <= \$12 ;
+    row3 <= \$18 ;
   always @(posedge clk)
-    acc_write__en <= \$13 ;
+    valid3 <= \$19 ;
   always @(posedge clk)
-    last_sum <= \$14 ;
+    acc_write__addr <= \$20 ;
   always @(posedge clk)
-    bypass <= \$15 ;
+    acc_write__en <= \$21 ;
+  always @(posedge clk)
+    acc_write__data <= \$22 ;
+  always @(posedge clk)
+    prev_sum <= \$23 ;
+  always @(posedge clk)
+    bypass <= \$24 ;
+  always @(posedge clk)
+    bypass2 <= \$25 ;
   \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.arithmetic_unit.multiplier  multiplier (
     .clk(clk),
     .p(p),
-    .\port$586$6 (entries__payload[37:6]),
+    .\port$592$6 (entries__payload[37:6]),
     .rst(rst)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$8  = entries__payload[5:0];
+    \$14  = entries__payload[5:0];
     if (rst) begin
-      \$8  = 6'h00;
+      \$14  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$9  = entries__valid;
-    if (rst) begin
-      \$9  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$10  = acc_read_next;
-    if (rst) begin
-      \$10  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$11  = valid1;
-    if (rst) begin
-      \$11  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$12  = acc_read__addr;
-    if (rst) begin
-      \$12  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$13  = acc_read__en;
-    if (rst) begin
-      \$13  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$14  = \$2 [41:0];
-    if (rst) begin
-      \$14  = 42'h00000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$15  = \$7 ;
+    \$15  = entries__valid;
     if (rst) begin
       \$15  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$16  = acc_read_next;
+    if (rst) begin
+      \$16  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$17  = valid1;
+    if (rst) begin
+      \$17  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$18  = acc_read__addr;
+    if (rst) begin
+      \$18  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$19  = acc_read__en;
+    if (rst) begin
+      \$19  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$20  = row3;
+    if (rst) begin
+      \$20  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$21  = valid3;
+    if (rst) begin
+      \$21  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$22  = \$3 [41:0];
+    if (rst) begin
+      \$22  = 42'h00000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$23  = acc_write__data;
+    if (rst) begin
+      \$23  = 42'h00000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$24  = \$8 ;
+    if (rst) begin
+      \$24  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$25  = \$13 ;
+    if (rst) begin
+      \$25  = 1'h0;
     end
   end
   assign entries__ready = 1'h1;
@@ -3147,10 +3203,9 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   assign row2 = acc_read__addr;
   assign valid2 = acc_read__en;
   assign row1 = acc_read_next;
-  assign row3 = acc_write__addr;
-  assign acc_write__data = \$2 [41:0];
-  assign valid3 = acc_write__en;
-  assign total = \$2 [41:0];
+  assign row4 = acc_write__addr;
+  assign last_sum = acc_write__data;
+  assign valid4 = acc_write__en;
   assign \entries__payload.local_row  = entries__payload[5:0];
   assign \entries__payload.weight  = entries__payload[21:6];
   assign \entries__payload.value  = entries__payload[37:22];
@@ -3158,7 +3213,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.arithmetic_unit.multiplier (rst, \port$586$6 , p, clk);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.arithmetic_unit.multiplier (rst, \port$592$6 , p, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [31:0] \$1 ;
   reg [15:0] \$2 ;
@@ -3174,8 +3229,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   wire en;
   output [31:0] p;
   reg [31:0] p = 32'd0;
-  input [31:0] \port$586$6 ;
-  wire [31:0] \port$586$6 ;
+  input [31:0] \port$592$6 ;
+  wire [31:0] \port$592$6 ;
   reg [31:0] product_reg = 32'd0;
   input rst;
   wire rst;
@@ -3204,25 +3259,25 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2  = \port$586$6 [15:0];
+    \$2  = \port$592$6 [15:0];
     if (rst) begin
       \$2  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$3  = \port$586$6 [31:16];
+    \$3  = \port$592$6 [31:16];
     if (rst) begin
       \$3  = 16'h0000;
     end
   end
   assign en = 1'h1;
-  assign a = \port$586$6 [15:0];
-  assign b = \port$586$6 [31:16];
+  assign a = \port$592$6 [15:0];
+  assign b = \port$592$6 [31:16];
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.decoder (load__addr, load__data, \load__en$34 , \load__addr$30 , \load__data$32 , n_cols, error_clear, clk, rst, cols__valid, cols__payload, error, busy, cols__ready, issued, skipped, decoded__ready, \port$538$0 , decoded__valid, \port$546$0 , load__en
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.decoder (load__addr, load__data, \load__en$34 , \load__addr$30 , \load__data$32 , n_cols, error_clear, clk, rst, cols__valid, cols__payload, error, busy, cols__ready, issued, skipped, decoded__ready, \port$544$0 , decoded__valid, \port$552$0 , load__en
 );
   wire \$1 ;
   wire [9:0] \$2 ;
@@ -3307,10 +3362,10 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   input [10:0] n_cols;
   wire [10:0] n_cols;
   wire [10:0] \n_cols$37 ;
-  output [20:0] \port$538$0 ;
-  wire [20:0] \port$538$0 ;
-  output [5:0] \port$546$0 ;
-  wire [5:0] \port$546$0 ;
+  output [20:0] \port$544$0 ;
+  wire [20:0] \port$544$0 ;
+  output [5:0] \port$552$0 ;
+  wire [5:0] \port$552$0 ;
   wire [10:0] ptr_load__addr;
   wire [12:0] ptr_load__data;
   wire ptr_load__en;
@@ -3350,10 +3405,10 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
     .entries__valid(entries__valid),
     .error(\error$43 ),
     .error_clear(error_clear),
-    .\port$506$0 (\$2 ),
-    .\port$510$0 (\$3 ),
-    .\port$538$0 (\$4 ),
-    .\port$546$0 (\$5 ),
+    .\port$512$0 (\$2 ),
+    .\port$516$0 (\$3 ),
+    .\port$544$0 (\$4 ),
+    .\port$552$0 (\$5 ),
     .rst(rst)
   );
   \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.decoder.pointer_read  pointer_read (
@@ -3379,8 +3434,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
     .entries__ready(entries__ready),
     .entries__valid(entries__valid),
     .issued(issued),
-    .\port$506$0 (\$2 ),
-    .\port$510$0 (\$3 ),
+    .\port$512$0 (\$2 ),
+    .\port$516$0 (\$3 ),
     .rst(rst),
     .skipped(skipped),
     .spans__payload(spans__payload),
@@ -3415,8 +3470,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   assign \error_clear$40  = error_clear;
   assign \issued$49  = issued;
   assign \skipped$51  = skipped;
-  assign \port$538$0  = \$4 ;
-  assign \port$546$0  = \$5 ;
+  assign \port$544$0  = \$4 ;
+  assign \port$552$0  = \$5 ;
   assign \cols__payload.col  = cols__payload[9:0];
   assign \cols__payload.value  = cols__payload[25:10];
   assign \cols__payload$1.col  = cols__payload[9:0];
@@ -3452,7 +3507,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.decoder.address_accumulator (clk, rst, entries__ready, busy, decoded__ready, \port$506$0 , \port$510$0 , entries__valid, \port$538$0 , decoded__valid, \port$546$0 , error, error_clear);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.decoder.address_accumulator (clk, rst, entries__ready, busy, decoded__ready, \port$512$0 , \port$516$0 , entries__valid, \port$544$0 , decoded__valid, \port$552$0 , error, error_clear);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -3514,15 +3569,15 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   wire error_clear;
   reg fresh = 1'h0;
   reg [6:0] last_row = 7'h00;
-  input [9:0] \port$506$0 ;
-  wire [9:0] \port$506$0 ;
-  input [15:0] \port$510$0 ;
-  wire [15:0] \port$510$0 ;
+  input [9:0] \port$512$0 ;
+  wire [9:0] \port$512$0 ;
+  input [15:0] \port$516$0 ;
+  wire [15:0] \port$516$0 ;
   (* init = 21'h000000 *)
-  output [20:0] \port$538$0 ;
-  wire [20:0] \port$538$0 ;
-  output [5:0] \port$546$0 ;
-  wire [5:0] \port$546$0 ;
+  output [20:0] \port$544$0 ;
+  wire [20:0] \port$544$0 ;
+  output [5:0] \port$552$0 ;
+  wire [5:0] \port$552$0 ;
   wire [6:0] row;
   input rst;
   wire rst;
@@ -3574,7 +3629,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$19  = entry;
     if (\$6 ) begin
-      \$19  = { \port$510$0 , \port$506$0  };
+      \$19  = { \port$516$0 , \port$512$0  };
     end
     if (rst) begin
       \$19  = 26'h0000000;
@@ -3632,9 +3687,9 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   end
   assign row = \$4 [6:0];
   assign decoded__payload = { \$18 , last_row[5:0] };
-  assign entries__payload = { \port$510$0 , \port$506$0  };
-  assign \port$538$0  = \$18 ;
-  assign \port$546$0  = last_row[5:0];
+  assign entries__payload = { \port$516$0 , \port$512$0  };
+  assign \port$544$0  = \$18 ;
+  assign \port$552$0  = last_row[5:0];
   assign \entry.rel_index  = entry[3:0];
   assign \entry.weight_idx  = entry[7:4];
   assign \entry.first  = entry[8];
@@ -3644,11 +3699,11 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   assign \decoded__payload.weight_idx  = \$18 [3:0];
   assign \decoded__payload.last  = \$18 [4];
   assign \decoded__payload.value  = \$18 [20:5];
-  assign \entries__payload.rel_index  = \port$506$0 [3:0];
-  assign \entries__payload.weight_idx  = \port$506$0 [7:4];
-  assign \entries__payload.first  = \port$506$0 [8];
-  assign \entries__payload.last  = \port$506$0 [9];
-  assign \entries__payload.value  = \port$510$0 ;
+  assign \entries__payload.rel_index  = \port$512$0 [3:0];
+  assign \entries__payload.weight_idx  = \port$512$0 [7:4];
+  assign \entries__payload.first  = \port$512$0 [8];
+  assign \entries__payload.last  = \port$512$0 [9];
+  assign \entries__payload.value  = \port$516$0 ;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -5395,7 +5450,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.decoder.spmat_read (write__addr, write__data, clk, rst, spans__ready, busy, issued, skipped, entries__ready, spans__valid, spans__payload, \port$506$0 , \port$510$0 , entries__valid, write__en);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.decoder.spmat_read (write__addr, write__data, clk, rst, spans__ready, busy, issued, skipped, entries__ready, spans__valid, spans__payload, \port$512$0 , \port$516$0 , entries__valid, write__en);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -5493,11 +5548,11 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   wire [11:0] load__addr;
   wire [7:0] load__data;
   wire load__en;
-  output [9:0] \port$506$0 ;
-  wire [9:0] \port$506$0 ;
+  output [9:0] \port$512$0 ;
+  wire [9:0] \port$512$0 ;
   (* init = 16'h0000 *)
-  output [15:0] \port$510$0 ;
-  wire [15:0] \port$510$0 ;
+  output [15:0] \port$516$0 ;
+  wire [15:0] \port$516$0 ;
   reg [12:0] ptr = 13'h0000;
   wire [11:0] read__addr;
   wire [7:0] read__data;
@@ -5766,8 +5821,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   assign load__en = write__en;
   assign read__addr = \$6 [11:0];
   assign entries__payload = { \$63 , \$61  };
-  assign \port$506$0  = \$61 ;
-  assign \port$510$0  = \$63 ;
+  assign \port$512$0  = \$61 ;
+  assign \port$516$0  = \$63 ;
   assign \spans__payload.start  = spans__payload[12:0];
   assign \spans__payload.end  = spans__payload[25:13];
   assign \spans__payload.empty  = spans__payload[26];
@@ -9942,7 +9997,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.destination_registers (out_rp__addr, clk, rst, wp__data, acc_read__data, out_read__data, out_rp__en, acc_read_next, acc_read__addr, acc_read__en, wp__addr, wp__en, row_valid, clear);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.destination_registers (out_rp__addr, clk, rst, acc_read__data, out_read__data, out_rp__en, acc_read_next, acc_read__addr, acc_read__en, wp__addr, wp__en, wp__data, row_valid, clear);
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire [63:0] \$1 ;
   reg [63:0] \$10 ;
@@ -10539,7 +10594,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.weight_decoder (load__addr, load__data, clk, rst, entries__ready, \port$538$0 , entries__valid, \port$546$0 , weighted__valid, weighted__payload, load__en);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.weight_decoder (load__addr, load__data, clk, rst, entries__ready, \port$544$0 , entries__valid, \port$552$0 , weighted__valid, weighted__payload, load__en);
   reg \$auto$verilog_backend.cc:2355:dump_module$12  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -10625,10 +10680,10 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   wire [15:0] load__data;
   input load__en;
   wire load__en;
-  input [20:0] \port$538$0 ;
-  wire [20:0] \port$538$0 ;
-  input [5:0] \port$546$0 ;
-  wire [5:0] \port$546$0 ;
+  input [20:0] \port$544$0 ;
+  wire [20:0] \port$544$0 ;
+  input [5:0] \port$552$0 ;
+  wire [5:0] \port$552$0 ;
   input rst;
   wire rst;
   output [38:0] weighted__payload;
@@ -10800,10 +10855,10 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$51  = weighted__payload;
     if (\$32 ) begin
-      \$51 [5:0] = \port$546$0 ;
+      \$51 [5:0] = \port$552$0 ;
       \$51 [21:6] = \$33 ;
-      \$51 [37:22] = \port$538$0 [20:5];
-      \$51 [38] = \port$538$0 [4];
+      \$51 [37:22] = \port$544$0 [20:5];
+      \$51 [38] = \port$544$0 [4];
     end
     if (rst) begin
       \$51  = 39'h0000000000;
@@ -10812,7 +10867,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$538$0 [3:0])
+    casez (\port$544$0 [3:0])
       4'h0:
           \$33  = 16'h0000;
       4'h1:
@@ -10918,16 +10973,16 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
     end
   end
   assign weighted__ready = 1'h1;
-  assign entries__payload = { \port$538$0 , \port$546$0  };
+  assign entries__payload = { \port$544$0 , \port$552$0  };
   assign codebook0 = 16'h0000;
   assign \weighted__payload.local_row  = weighted__payload[5:0];
   assign \weighted__payload.weight  = weighted__payload[21:6];
   assign \weighted__payload.value  = weighted__payload[37:22];
   assign \weighted__payload.last  = weighted__payload[38];
-  assign \entries__payload.local_row  = \port$546$0 ;
-  assign \entries__payload.weight_idx  = \port$538$0 [3:0];
-  assign \entries__payload.last  = \port$538$0 [4];
-  assign \entries__payload.value  = \port$538$0 [20:5];
+  assign \entries__payload.local_row  = \port$552$0 ;
+  assign \entries__payload.weight_idx  = \port$544$0 [3:0];
+  assign \entries__payload.last  = \port$544$0 [4];
+  assign \entries__payload.value  = \port$544$0 [20:5];
   assign \$32  = 1'h1;
   assign entries__ready = 1'h1;
 endmodule

@@ -8,17 +8,19 @@ from pyhdl.primitives.multiplier import Multiplier
 
 
 class ArithmeticUnit(wiring.Component):
-    """Multiply-accumulate into the destination registers, with a bypass for same-row hits.
+    """Multiply-accumulate into the destination registers, with forwarding for same-row hits.
 
     An entry accepted in cycle ``t`` enters a ``Multiplier`` of ``MULT_LATENCY`` = 3 (input,
     pipeline and output registers: a fully registered DSP) while its row travels alongside. The
-    destination row is read in cycle ``t + 2`` and in cycle ``t + 3`` the product is added to it
-    and written back. That read cannot see the write of the entry one ahead, which lands at the
-    end of the same cycle (the memory is not transparent), so when that entry wrote the same row
-    the bypass takes its freshly computed sum instead; entries further ahead have been written
-    before the read. The bypass decision is registered a cycle early, so the write-back cycle is
-    one 2:1 select and the adder. Always ready: one entry per cycle, no stall, whatever the row
-    sequence; an entry's sum is in the registers at the end of cycle ``t + LATENCY``.
+    destination row is read in cycle ``t + 2``; in cycle ``t + 3`` the product is added to it into
+    the sum register, which writes the row in cycle ``t + 4`` (the adder's carry chain ends at a
+    flip-flop, not at the LUT RAM's write port). That read cannot see the writes of the two
+    entries ahead: the one just ahead writes a cycle later, the one two ahead at the end of the
+    read's own cycle (the memory is not transparent). So when the entry one ahead added to the
+    same row the sum register is taken instead, else when the entry two ahead did, its sum (the
+    sum register a cycle later); entries further ahead have been written before the read. Both
+    decisions are registered a cycle early. Always ready: one entry per cycle, no stall, whatever
+    the row sequence; an entry's sum is in the registers at the end of cycle ``t + LATENCY``.
 
     Attributes
     ----------
@@ -34,7 +36,7 @@ class ArithmeticUnit(wiring.Component):
     """
 
     MULT_LATENCY = 3
-    LATENCY = MULT_LATENCY      # acceptance -> write-back cycle
+    LATENCY = MULT_LATENCY + 1      # acceptance -> write-back cycle
 
     def __init__(self, *, max_local_rows: int, acc_width: int, act_width: int, weight_width: int):
         self.max_local_rows = check_int("max_local_rows", max_local_rows)
@@ -60,31 +62,35 @@ class ArithmeticUnit(wiring.Component):
                                                    latency=self.MULT_LATENCY)
         m.d.comb += [mul.a.eq(entry.weight), mul.b.eq(entry.value)]
 
-        # The row and valid bit of the entry in each multiplier stage: index k holds the entry
-        # accepted k + 1 cycles ago; the last is the write-back stage.
+        # The row and valid bit of the entry in each stage: index k holds the entry accepted
+        # k + 1 cycles ago; ``add`` is the product's stage (the sum register loads), the last
+        # the write-back.
         rows = [Signal(self.row_width, name=f"row{k + 1}") for k in range(self.LATENCY)]
         valid = [Signal(name=f"valid{k + 1}") for k in range(self.LATENCY)]
         m.d.sync += [rows[0].eq(entry.local_row), valid[0].eq(self.entries.valid)]
         for k in range(1, self.LATENCY):
             m.d.sync += [rows[k].eq(rows[k - 1]), valid[k].eq(valid[k - 1])]
-        row, wb_valid = rows[-1], valid[-1]
-        m.d.comb += [self.acc_read.addr.eq(rows[-2]), self.acc_read.en.eq(valid[-2]),
-                     self.acc_read_next.eq(rows[-3])]       # rows shift every cycle
+        add = self.MULT_LATENCY - 1
+        m.d.comb += [self.acc_read.addr.eq(rows[add - 1]), self.acc_read.en.eq(valid[add - 1]),
+                     self.acc_read_next.eq(rows[add - 2])]       # rows shift every cycle
 
-        # Write-back: add the product to the row; bypass the stale read after a same-row write.
-        last_sum = Signal(signed(self.acc_width))
-        bypass = Signal()
-        total = Signal(signed(self.acc_width))
+        # Add the product to the row, forwarding the sums not yet written; write the sum back.
+        last_sum = Signal(signed(self.acc_width))       # the sum register: written back this cycle
+        prev_sum = Signal(signed(self.acc_width))       # the sum written back last cycle
+        forward = Signal(name="bypass")                 # the row's sum is in last_sum
+        forward2 = Signal(name="bypass2")               # ... else in prev_sum
         m.d.comb += [
-            total.eq(Mux(bypass, last_sum, self.acc_read.data) + mul.p),
-            self.acc_write.addr.eq(row),
-            self.acc_write.data.eq(total),
-            self.acc_write.en.eq(wb_valid),
+            self.acc_write.addr.eq(rows[-1]),
+            self.acc_write.data.eq(last_sum),
+            self.acc_write.en.eq(valid[-1]),
             self.busy.eq(Cat(valid).any()),
         ]
+        reader_row, reader_valid = rows[add - 1], valid[add - 1] & ~self.clear
         m.d.sync += [
-            last_sum.eq(total),
-            # Next cycle's entry read its row in this cycle, while this write was still pending.
-            bypass.eq(wb_valid & valid[-2] & (row == rows[-2]) & ~self.clear),
+            last_sum.eq(Mux(forward, last_sum, Mux(forward2, prev_sum, self.acc_read.data)) + mul.p),
+            prev_sum.eq(last_sum),
+            # Next cycle's entry read its row in this cycle, before the writes of the two ahead.
+            forward.eq(reader_valid & valid[add] & (rows[add] == reader_row)),
+            forward2.eq(reader_valid & valid[add + 1] & (rows[add + 1] == reader_row)),
         ]
         return m

@@ -38,7 +38,8 @@ POINTER_STAGES = 6     # pointer read: input register, bank read and output regi
 POINTER_LATENCY = POINTER_STAGES   # pop -> span at the sparse-matrix read, when nothing waits
 ISSUE_TO_MAC = 5       # sparse-matrix read issue -> read and output registers -> address
                        # accumulator (entry, row) -> weight decoder -> MAC (arithmetic unit accepts)
-MAC_TO_WRITEBACK = 3   # multiplier input, pipeline and output registers; the sum is written
+MAC_TO_WRITEBACK = 4   # multiplier input, pipeline and output registers, the sum register; the sum
+                       # register writes the row
 
 
 @dataclass(frozen=True)
