@@ -117,8 +117,8 @@ module csc_decoder_max_cols1024_max_entries4096_max_local_rows64(cols__valid, de
     .entries__valid(entries__valid),
     .error(\error$48 ),
     .error_clear(error_clear),
-    .\port$289$0 (\$2 ),
-    .\port$297$0 (\$3 ),
+    .\port$285$0 (\$2 ),
+    .\port$293$0 (\$3 ),
     .rst(rst)
   );
   \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.pointer_read  pointer_read (
@@ -205,7 +205,7 @@ module csc_decoder_max_cols1024_max_entries4096_max_local_rows64(cols__valid, de
 endmodule
 
 (* generator = "Amaranth" *)
-module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.address_accumulator (error_clear, clk, rst, entries__ready, busy, entries__payload, entries__valid, \port$289$0 , decoded__valid, \port$297$0 , error, decoded__ready);
+module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.address_accumulator (error_clear, clk, rst, entries__ready, busy, entries__payload, entries__valid, \port$285$0 , decoded__valid, \port$293$0 , error, decoded__ready);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -266,10 +266,10 @@ module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.address_accumu
   reg fresh = 1'h0;
   reg [6:0] last_row = 7'h00;
   (* init = 5'h00 *)
-  output [4:0] \port$289$0 ;
-  wire [4:0] \port$289$0 ;
-  output [5:0] \port$297$0 ;
-  wire [5:0] \port$297$0 ;
+  output [4:0] \port$285$0 ;
+  wire [4:0] \port$285$0 ;
+  output [5:0] \port$293$0 ;
+  wire [5:0] \port$293$0 ;
   wire [6:0] row;
   input rst;
   wire rst;
@@ -378,8 +378,8 @@ module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.address_accumu
   end
   assign row = \$4 [6:0];
   assign decoded__payload = { \$18 , last_row[5:0] };
-  assign \port$289$0  = \$18 ;
-  assign \port$297$0  = last_row[5:0];
+  assign \port$285$0  = \$18 ;
+  assign \port$293$0  = last_row[5:0];
   assign \entry.rel_index  = entry[3:0];
   assign \entry.weight_idx  = entry[7:4];
   assign \entry.first  = entry[8];
@@ -404,13 +404,13 @@ module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.pointer_read (
   wire \$14 ;
   wire \$15 ;
   wire \$16 ;
-  wire [3:0] \$17 ;
+  wire \$17 ;
   wire \$18 ;
-  wire [4:0] \$19 ;
+  wire \$19 ;
   wire \$2 ;
-  wire \$20 ;
+  wire [3:0] \$20 ;
   wire \$21 ;
-  wire \$22 ;
+  wire [4:0] \$22 ;
   wire \$23 ;
   wire [5:0] \$24 ;
   wire \$25 ;
@@ -420,34 +420,29 @@ module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.pointer_read (
   wire \$29 ;
   wire [10:0] \$3 ;
   wire \$30 ;
-  wire \$31 ;
+  wire [13:0] \$31 ;
   wire \$32 ;
   wire \$33 ;
-  wire [13:0] \$34 ;
+  wire \$34 ;
   wire \$35 ;
   wire \$36 ;
-  wire \$37 ;
-  wire \$38 ;
-  wire \$39 ;
+  reg \$37 ;
+  reg [9:0] \$38 ;
+  reg \$39 ;
   wire \$4 ;
-  wire \$40 ;
-  wire \$41 ;
-  wire \$42 ;
+  reg [2:0] \$40 ;
+  reg \$41 ;
+  reg \$42 ;
   reg \$43 ;
-  reg [9:0] \$44 ;
-  reg [2:0] \$45 ;
-  reg \$46 ;
-  reg \$47 ;
-  reg \$48 ;
+  reg \$44 ;
+  reg \$45 ;
+  reg [12:0] \$46 ;
+  reg [12:0] \$47 ;
+  reg [13:0] \$48 ;
   reg \$49 ;
   wire \$5 ;
-  reg \$50 ;
-  reg [12:0] \$51 ;
-  reg [12:0] \$52 ;
-  reg [13:0] \$53 ;
-  reg \$54 ;
-  reg [27:0] \$55 ;
-  reg \$56 ;
+  reg [27:0] \$50 ;
+  reg \$51 ;
   wire \$6 ;
   wire [10:0] \$7 ;
   wire [10:0] \$8 ;
@@ -476,6 +471,7 @@ module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.pointer_read (
   wire load__en;
   input [10:0] n_cols;
   wire [10:0] n_cols;
+  reg out_of_range = 1'h0;
   wire [25:0] r_data;
   wire r_en;
   wire r_rdy;
@@ -521,38 +517,30 @@ module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.pointer_read (
   wire [12:0] \write__data$7 ;
   wire write__en;
   wire \write__en$8 ;
-  assign \$39  = col >= n_cols;
-  assign \$40  = col >= 11'h400;
-  assign \$41  = \$39  | \$40 ;
-  assign \$42  = s1_valid & \$41 ;
   always @(posedge clk)
-    s1_valid <= \$43 ;
+    in_flight <= \$40 ;
   always @(posedge clk)
-    col <= \$44 ;
+    s2_valid <= \$41 ;
   always @(posedge clk)
-    in_flight <= \$45 ;
+    s2_odd <= \$42 ;
   always @(posedge clk)
-    s2_valid <= \$46 ;
+    w_en <= \$43 ;
   always @(posedge clk)
-    s2_odd <= \$47 ;
+    s3_odd <= \$44 ;
   always @(posedge clk)
-    w_en <= \$48 ;
+    s5_valid <= \$45 ;
   always @(posedge clk)
-    s3_odd <= \$49 ;
+    s5_start <= \$46 ;
   always @(posedge clk)
-    s5_valid <= \$50 ;
+    s5_end <= \$47 ;
   always @(posedge clk)
-    s5_start <= \$51 ;
+    s5_count <= \$48 ;
   always @(posedge clk)
-    s5_end <= \$52 ;
+    spans__valid <= \$49 ;
   always @(posedge clk)
-    s5_count <= \$53 ;
+    spans__payload <= \$50 ;
   always @(posedge clk)
-    spans__valid <= \$54 ;
-  always @(posedge clk)
-    spans__payload <= \$55 ;
-  always @(posedge clk)
-    error <= \$56 ;
+    error <= \$51 ;
   assign \$2  = ! load__addr[0];
   assign write__en = load__en & \$2 ;
   assign \write__en$8  = load__en & \$4 ;
@@ -568,29 +556,33 @@ module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.pointer_read (
   assign r_en = \$12  | \$14 ;
   assign busy = | in_flight;
   assign \$15  = cols__valid & cols__ready;
-  assign \$16  = cols__valid & cols__ready;
-  assign \$17  = in_flight + \$16 ;
-  assign \$18  = spans__valid & spans__ready;
-  assign \$19  = \$17  - \$18 ;
-  assign \$20  = col >= n_cols;
-  assign \$21  = col >= 11'h400;
-  assign \$22  = \$20  | \$21 ;
-  assign \$23  = s1_valid & \$22 ;
-  assign \$24  = $signed(\$19 ) - $signed({ 1'h0, \$23  });
-  assign \$25  = col >= n_cols;
-  assign \$26  = col >= 11'h400;
-  assign \$27  = \$25  | \$26 ;
-  assign \$28  = ~ \$27 ;
-  assign \$29  = s1_valid & \$28 ;
-  assign \$30  = ~ s5_valid;
-  assign \$31  = ~ spans__valid;
-  assign \$32  = \$31  | spans__ready;
-  assign \$33  = \$30  | \$32 ;
-  assign \$34  = r_data[25:13] - r_data[12:0];
-  assign \$35  = ~ spans__valid;
-  assign \$36  = \$35  | spans__ready;
-  assign \$37  = $signed(s5_count) <= $signed(1'h0);
-  assign \$38  = s5_count == 1'h1;
+  assign \$16  = cols__payload >= n_cols;
+  assign \$17  = cols__payload >= 11'h400;
+  assign \$18  = \$16  | \$17 ;
+  assign \$19  = cols__valid & cols__ready;
+  assign \$20  = in_flight + \$19 ;
+  assign \$21  = spans__valid & spans__ready;
+  assign \$22  = \$20  - \$21 ;
+  assign \$23  = s1_valid & out_of_range;
+  assign \$24  = $signed(\$22 ) - $signed({ 1'h0, \$23  });
+  assign \$25  = ~ out_of_range;
+  assign \$26  = s1_valid & \$25 ;
+  assign \$27  = ~ s5_valid;
+  assign \$28  = ~ spans__valid;
+  assign \$29  = \$28  | spans__ready;
+  assign \$30  = \$27  | \$29 ;
+  assign \$31  = r_data[25:13] - r_data[12:0];
+  assign \$32  = ~ spans__valid;
+  assign \$33  = \$32  | spans__ready;
+  assign \$34  = $signed(s5_count) <= $signed(1'h0);
+  assign \$35  = s5_count == 1'h1;
+  assign \$36  = s1_valid & out_of_range;
+  always @(posedge clk)
+    s1_valid <= \$37 ;
+  always @(posedge clk)
+    col <= \$38 ;
+  always @(posedge clk)
+    out_of_range <= \$39 ;
   \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.pointer_read.even  even (
     .clk(clk),
     .rd__addr(\$8 [9:0]),
@@ -620,127 +612,134 @@ module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.pointer_read (
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$43  = \$15 ;
+    \$40  = \$24 [2:0];
+    if (rst) begin
+      \$40  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$41  = \$26 ;
+    if (rst) begin
+      \$41  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$42  = col[0];
+    if (rst) begin
+      \$42  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$43  = s2_valid;
     if (rst) begin
       \$43  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$44  = cols__payload;
+    \$44  = s2_odd;
     if (rst) begin
-      \$44  = 10'h000;
+      \$44  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$45  = \$24 [2:0];
+    \$45  = s5_valid;
+    if (\$30 ) begin
+      \$45  = r_rdy;
+    end
     if (rst) begin
-      \$45  = 3'h0;
+      \$45  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$46  = \$29 ;
+    \$46  = s5_start;
+    if (\$30 ) begin
+      \$46  = r_data[12:0];
+    end
     if (rst) begin
-      \$46  = 1'h0;
+      \$46  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$47  = col[0];
+    \$47  = s5_end;
+    if (\$30 ) begin
+      \$47  = r_data[25:13];
+    end
     if (rst) begin
-      \$47  = 1'h0;
+      \$47  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$48  = s2_valid;
+    \$48  = s5_count;
+    if (\$30 ) begin
+      \$48  = \$31 ;
+    end
     if (rst) begin
-      \$48  = 1'h0;
+      \$48  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$49  = s2_odd;
+    \$49  = spans__valid;
+    if (\$33 ) begin
+      \$49  = s5_valid;
+    end
     if (rst) begin
       \$49  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$50  = s5_valid;
+    \$50  = spans__payload;
     if (\$33 ) begin
-      \$50  = r_rdy;
+      \$50 [12:0] = s5_start;
+      \$50 [25:13] = s5_end;
+      \$50 [26] = \$34 ;
+      \$50 [27] = \$35 ;
     end
     if (rst) begin
-      \$50  = 1'h0;
+      \$50  = 28'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$51  = s5_start;
-    if (\$33 ) begin
-      \$51  = r_data[12:0];
-    end
-    if (rst) begin
-      \$51  = 13'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$52  = s5_end;
-    if (\$33 ) begin
-      \$52  = r_data[25:13];
-    end
-    if (rst) begin
-      \$52  = 13'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$53  = s5_count;
-    if (\$33 ) begin
-      \$53  = \$34 ;
-    end
-    if (rst) begin
-      \$53  = 14'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$54  = spans__valid;
-    if (\$36 ) begin
-      \$54  = s5_valid;
-    end
-    if (rst) begin
-      \$54  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$55  = spans__payload;
-    if (\$36 ) begin
-      \$55 [12:0] = s5_start;
-      \$55 [25:13] = s5_end;
-      \$55 [26] = \$37 ;
-      \$55 [27] = \$38 ;
-    end
-    if (rst) begin
-      \$55  = 28'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$56  = error;
+    \$51  = error;
     if (error_clear) begin
-      \$56  = 1'h0;
+      \$51  = 1'h0;
     end
-    if (\$42 ) begin
-      \$56  = 1'h1;
+    if (\$36 ) begin
+      \$51  = 1'h1;
     end
     if (rst) begin
-      \$56  = 1'h0;
+      \$51  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$37  = \$15 ;
+    if (rst) begin
+      \$37  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$38  = cols__payload;
+    if (rst) begin
+      \$38  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$39  = \$18 ;
+    if (rst) begin
+      \$39  = 1'h0;
     end
   end
   assign write__addr = \$1 [9:0];

@@ -2783,8 +2783,8 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_wi
     .load__en(ptr_load__en),
     .\load__en$34 (spmat_load__en),
     .n_cols(n_cols),
-    .\port$544$0 (\$15 ),
-    .\port$552$0 (\$16 ),
+    .\port$540$0 (\$15 ),
+    .\port$548$0 (\$16 ),
     .rst(rst),
     .skipped(skipped)
   );
@@ -2838,8 +2838,8 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_wi
     .load__addr(codebook_load__addr),
     .load__data(codebook_load__data),
     .load__en(codebook_load__en),
-    .\port$544$0 (\$15 ),
-    .\port$552$0 (\$16 ),
+    .\port$540$0 (\$15 ),
+    .\port$548$0 (\$16 ),
     .rst(rst),
     .weighted__payload(\entries__payload$56 ),
     .weighted__valid(\entries__valid$60 )
@@ -3110,7 +3110,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.arithmetic_unit.multiplier  multiplier (
     .clk(clk),
     .p(p),
-    .\port$592$6 (entries__payload[37:6]),
+    .\port$588$6 (entries__payload[37:6]),
     .rst(rst)
   );
   always @* begin
@@ -3213,7 +3213,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.arithmetic_unit.multiplier (rst, \port$592$6 , p, clk);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.arithmetic_unit.multiplier (rst, \port$588$6 , p, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [31:0] \$1 ;
   reg [15:0] \$2 ;
@@ -3229,8 +3229,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   wire en;
   output [31:0] p;
   reg [31:0] p = 32'd0;
-  input [31:0] \port$592$6 ;
-  wire [31:0] \port$592$6 ;
+  input [31:0] \port$588$6 ;
+  wire [31:0] \port$588$6 ;
   reg [31:0] product_reg = 32'd0;
   input rst;
   wire rst;
@@ -3259,25 +3259,25 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2  = \port$592$6 [15:0];
+    \$2  = \port$588$6 [15:0];
     if (rst) begin
       \$2  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$3  = \port$592$6 [31:16];
+    \$3  = \port$588$6 [31:16];
     if (rst) begin
       \$3  = 16'h0000;
     end
   end
   assign en = 1'h1;
-  assign a = \port$592$6 [15:0];
-  assign b = \port$592$6 [31:16];
+  assign a = \port$588$6 [15:0];
+  assign b = \port$588$6 [31:16];
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.decoder (load__addr, load__data, \load__en$34 , \load__addr$30 , \load__data$32 , n_cols, error_clear, clk, rst, cols__valid, cols__payload, error, busy, cols__ready, issued, skipped, decoded__ready, \port$544$0 , decoded__valid, \port$552$0 , load__en
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.decoder (load__addr, load__data, \load__en$34 , \load__addr$30 , \load__data$32 , n_cols, error_clear, clk, rst, cols__valid, cols__payload, error, busy, cols__ready, issued, skipped, decoded__ready, \port$540$0 , decoded__valid, \port$548$0 , load__en
 );
   wire \$1 ;
   wire [9:0] \$2 ;
@@ -3362,10 +3362,10 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   input [10:0] n_cols;
   wire [10:0] n_cols;
   wire [10:0] \n_cols$37 ;
-  output [20:0] \port$544$0 ;
-  wire [20:0] \port$544$0 ;
-  output [5:0] \port$552$0 ;
-  wire [5:0] \port$552$0 ;
+  output [20:0] \port$540$0 ;
+  wire [20:0] \port$540$0 ;
+  output [5:0] \port$548$0 ;
+  wire [5:0] \port$548$0 ;
   wire [10:0] ptr_load__addr;
   wire [12:0] ptr_load__data;
   wire ptr_load__en;
@@ -3405,10 +3405,10 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
     .entries__valid(entries__valid),
     .error(\error$43 ),
     .error_clear(error_clear),
-    .\port$512$0 (\$2 ),
-    .\port$516$0 (\$3 ),
-    .\port$544$0 (\$4 ),
-    .\port$552$0 (\$5 ),
+    .\port$508$0 (\$2 ),
+    .\port$512$0 (\$3 ),
+    .\port$540$0 (\$4 ),
+    .\port$548$0 (\$5 ),
     .rst(rst)
   );
   \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.decoder.pointer_read  pointer_read (
@@ -3434,8 +3434,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
     .entries__ready(entries__ready),
     .entries__valid(entries__valid),
     .issued(issued),
-    .\port$512$0 (\$2 ),
-    .\port$516$0 (\$3 ),
+    .\port$508$0 (\$2 ),
+    .\port$512$0 (\$3 ),
     .rst(rst),
     .skipped(skipped),
     .spans__payload(spans__payload),
@@ -3470,8 +3470,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   assign \error_clear$40  = error_clear;
   assign \issued$49  = issued;
   assign \skipped$51  = skipped;
-  assign \port$544$0  = \$4 ;
-  assign \port$552$0  = \$5 ;
+  assign \port$540$0  = \$4 ;
+  assign \port$548$0  = \$5 ;
   assign \cols__payload.col  = cols__payload[9:0];
   assign \cols__payload.value  = cols__payload[25:10];
   assign \cols__payload$1.col  = cols__payload[9:0];
@@ -3507,7 +3507,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.decoder.address_accumulator (clk, rst, entries__ready, busy, decoded__ready, \port$512$0 , \port$516$0 , entries__valid, \port$544$0 , decoded__valid, \port$552$0 , error, error_clear);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.decoder.address_accumulator (clk, rst, entries__ready, busy, decoded__ready, \port$508$0 , \port$512$0 , entries__valid, \port$540$0 , decoded__valid, \port$548$0 , error, error_clear);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -3569,15 +3569,15 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   wire error_clear;
   reg fresh = 1'h0;
   reg [6:0] last_row = 7'h00;
-  input [9:0] \port$512$0 ;
-  wire [9:0] \port$512$0 ;
-  input [15:0] \port$516$0 ;
-  wire [15:0] \port$516$0 ;
+  input [9:0] \port$508$0 ;
+  wire [9:0] \port$508$0 ;
+  input [15:0] \port$512$0 ;
+  wire [15:0] \port$512$0 ;
   (* init = 21'h000000 *)
-  output [20:0] \port$544$0 ;
-  wire [20:0] \port$544$0 ;
-  output [5:0] \port$552$0 ;
-  wire [5:0] \port$552$0 ;
+  output [20:0] \port$540$0 ;
+  wire [20:0] \port$540$0 ;
+  output [5:0] \port$548$0 ;
+  wire [5:0] \port$548$0 ;
   wire [6:0] row;
   input rst;
   wire rst;
@@ -3629,7 +3629,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$19  = entry;
     if (\$6 ) begin
-      \$19  = { \port$516$0 , \port$512$0  };
+      \$19  = { \port$512$0 , \port$508$0  };
     end
     if (rst) begin
       \$19  = 26'h0000000;
@@ -3687,9 +3687,9 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   end
   assign row = \$4 [6:0];
   assign decoded__payload = { \$18 , last_row[5:0] };
-  assign entries__payload = { \port$516$0 , \port$512$0  };
-  assign \port$544$0  = \$18 ;
-  assign \port$552$0  = last_row[5:0];
+  assign entries__payload = { \port$512$0 , \port$508$0  };
+  assign \port$540$0  = \$18 ;
+  assign \port$548$0  = last_row[5:0];
   assign \entry.rel_index  = entry[3:0];
   assign \entry.weight_idx  = entry[7:4];
   assign \entry.first  = entry[8];
@@ -3699,11 +3699,11 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   assign \decoded__payload.weight_idx  = \$18 [3:0];
   assign \decoded__payload.last  = \$18 [4];
   assign \decoded__payload.value  = \$18 [20:5];
-  assign \entries__payload.rel_index  = \port$512$0 [3:0];
-  assign \entries__payload.weight_idx  = \port$512$0 [7:4];
-  assign \entries__payload.first  = \port$512$0 [8];
-  assign \entries__payload.last  = \port$512$0 [9];
-  assign \entries__payload.value  = \port$516$0 ;
+  assign \entries__payload.rel_index  = \port$508$0 [3:0];
+  assign \entries__payload.weight_idx  = \port$508$0 [7:4];
+  assign \entries__payload.first  = \port$508$0 [8];
+  assign \entries__payload.last  = \port$508$0 [9];
+  assign \entries__payload.value  = \port$512$0 ;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -3717,13 +3717,13 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   wire \$14 ;
   wire \$15 ;
   wire \$16 ;
-  wire [3:0] \$17 ;
+  wire \$17 ;
   wire \$18 ;
-  wire [4:0] \$19 ;
+  wire \$19 ;
   wire \$2 ;
-  wire \$20 ;
+  wire [3:0] \$20 ;
   wire \$21 ;
-  wire \$22 ;
+  wire [4:0] \$22 ;
   wire \$23 ;
   wire [5:0] \$24 ;
   wire \$25 ;
@@ -3733,10 +3733,10 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   wire \$29 ;
   wire [10:0] \$3 ;
   wire \$30 ;
-  wire \$31 ;
+  wire [13:0] \$31 ;
   wire \$32 ;
   wire \$33 ;
-  wire [13:0] \$34 ;
+  wire \$34 ;
   wire \$35 ;
   wire \$36 ;
   wire \$37 ;
@@ -3746,32 +3746,27 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   wire \$40 ;
   wire \$41 ;
   wire \$42 ;
-  wire \$43 ;
-  wire \$44 ;
-  wire \$45 ;
-  wire \$46 ;
-  wire \$47 ;
-  wire \$48 ;
+  reg \$43 ;
+  reg [9:0] \$44 ;
+  reg \$45 ;
+  reg [2:0] \$46 ;
+  reg \$47 ;
+  reg \$48 ;
   reg \$49 ;
   wire \$5 ;
-  reg [9:0] \$50 ;
-  reg [2:0] \$51 ;
-  reg \$52 ;
-  reg \$53 ;
-  reg \$54 ;
+  reg \$50 ;
+  reg \$51 ;
+  reg [12:0] \$52 ;
+  reg [12:0] \$53 ;
+  reg [13:0] \$54 ;
   reg \$55 ;
-  reg \$56 ;
-  reg [12:0] \$57 ;
-  reg [12:0] \$58 ;
-  reg [13:0] \$59 ;
+  reg [43:0] \$56 ;
+  reg [15:0] \$57 ;
+  reg [15:0] \$58 ;
+  reg [15:0] \$59 ;
   wire \$6 ;
-  reg \$60 ;
-  reg [43:0] \$61 ;
-  reg [15:0] \$62 ;
-  reg [15:0] \$63 ;
-  reg [15:0] \$64 ;
-  reg [15:0] \$65 ;
-  reg \$66 ;
+  reg [15:0] \$60 ;
+  reg \$61 ;
   wire [10:0] \$7 ;
   wire [10:0] \$8 ;
   wire [9:0] \$9 ;
@@ -3800,6 +3795,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   wire load__en;
   input [10:0] n_cols;
   wire [10:0] n_cols;
+  reg out_of_range = 1'h0;
   wire [41:0] r_data;
   wire r_en;
   wire r_rdy;
@@ -3851,62 +3847,53 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   wire [12:0] \write__data$7 ;
   wire write__en;
   wire \write__en$8 ;
-  assign \$29  = s1_valid & \$28 ;
-  assign \$30  = ~ s5_valid;
-  assign \$31  = ~ spans__valid;
-  assign \$32  = \$31  | spans__ready;
-  assign \$33  = \$30  | \$32 ;
-  assign \$34  = r_data[25:13] - r_data[12:0];
-  assign \$35  = ~ spans__valid;
-  assign \$36  = \$35  | spans__ready;
-  assign \$37  = $signed(s5_count) <= $signed(1'h0);
-  assign \$38  = s5_count == 1'h1;
-  assign \$39  = ~ s5_valid;
+  assign \$34  = $signed(s5_count) <= $signed(1'h0);
+  assign \$35  = s5_count == 1'h1;
+  assign \$36  = ~ s5_valid;
+  assign \$37  = ~ spans__valid;
+  assign \$38  = \$37  | spans__ready;
+  assign \$39  = \$36  | \$38 ;
   assign \$40  = ~ spans__valid;
   assign \$41  = \$40  | spans__ready;
-  assign \$42  = \$39  | \$41 ;
-  assign \$43  = ~ spans__valid;
-  assign \$44  = \$43  | spans__ready;
-  assign \$45  = col >= n_cols;
-  assign \$46  = col >= 11'h400;
-  assign \$47  = \$45  | \$46 ;
-  assign \$48  = s1_valid & \$47 ;
+  assign \$42  = s1_valid & out_of_range;
   always @(posedge clk)
-    s1_valid <= \$49 ;
+    s1_valid <= \$43 ;
   always @(posedge clk)
-    col <= \$50 ;
+    col <= \$44 ;
   always @(posedge clk)
-    in_flight <= \$51 ;
+    out_of_range <= \$45 ;
   always @(posedge clk)
-    s2_valid <= \$52 ;
+    in_flight <= \$46 ;
   always @(posedge clk)
-    s2_odd <= \$53 ;
+    s2_valid <= \$47 ;
   always @(posedge clk)
-    w_en <= \$54 ;
+    s2_odd <= \$48 ;
   always @(posedge clk)
-    s3_odd <= \$55 ;
+    w_en <= \$49 ;
   always @(posedge clk)
-    s5_valid <= \$56 ;
+    s3_odd <= \$50 ;
   always @(posedge clk)
-    s5_start <= \$57 ;
+    s5_valid <= \$51 ;
   always @(posedge clk)
-    s5_end <= \$58 ;
+    s5_start <= \$52 ;
   always @(posedge clk)
-    s5_count <= \$59 ;
+    s5_end <= \$53 ;
   always @(posedge clk)
-    spans__valid <= \$60 ;
+    s5_count <= \$54 ;
   always @(posedge clk)
-    spans__payload <= \$61 ;
+    spans__valid <= \$55 ;
   always @(posedge clk)
-    s1_value <= \$62 ;
+    spans__payload <= \$56 ;
   always @(posedge clk)
-    s2_value <= \$63 ;
+    s1_value <= \$57 ;
   always @(posedge clk)
-    s3_value <= \$64 ;
+    s2_value <= \$58 ;
   always @(posedge clk)
-    s5_value <= \$65 ;
+    s3_value <= \$59 ;
   always @(posedge clk)
-    error <= \$66 ;
+    s5_value <= \$60 ;
+  always @(posedge clk)
+    error <= \$61 ;
   assign \$2  = ! load__addr[0];
   assign write__en = load__en & \$2 ;
   assign \write__en$8  = load__en & \$4 ;
@@ -3922,19 +3909,24 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   assign r_en = \$12  | \$14 ;
   assign busy = | in_flight;
   assign \$15  = cols__valid & cols__ready;
-  assign \$16  = cols__valid & cols__ready;
-  assign \$17  = in_flight + \$16 ;
-  assign \$18  = spans__valid & spans__ready;
-  assign \$19  = \$17  - \$18 ;
-  assign \$20  = col >= n_cols;
-  assign \$21  = col >= 11'h400;
-  assign \$22  = \$20  | \$21 ;
-  assign \$23  = s1_valid & \$22 ;
-  assign \$24  = $signed(\$19 ) - $signed({ 1'h0, \$23  });
-  assign \$25  = col >= n_cols;
-  assign \$26  = col >= 11'h400;
-  assign \$27  = \$25  | \$26 ;
-  assign \$28  = ~ \$27 ;
+  assign \$16  = cols__payload[9:0] >= n_cols;
+  assign \$17  = cols__payload[9:0] >= 11'h400;
+  assign \$18  = \$16  | \$17 ;
+  assign \$19  = cols__valid & cols__ready;
+  assign \$20  = in_flight + \$19 ;
+  assign \$21  = spans__valid & spans__ready;
+  assign \$22  = \$20  - \$21 ;
+  assign \$23  = s1_valid & out_of_range;
+  assign \$24  = $signed(\$22 ) - $signed({ 1'h0, \$23  });
+  assign \$25  = ~ out_of_range;
+  assign \$26  = s1_valid & \$25 ;
+  assign \$27  = ~ s5_valid;
+  assign \$28  = ~ spans__valid;
+  assign \$29  = \$28  | spans__ready;
+  assign \$30  = \$27  | \$29 ;
+  assign \$31  = r_data[25:13] - r_data[12:0];
+  assign \$32  = ~ spans__valid;
+  assign \$33  = \$32  | spans__ready;
   \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.decoder.pointer_read.even  even (
     .clk(clk),
     .rd__addr(\$8 [9:0]),
@@ -3964,161 +3956,168 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$49  = \$15 ;
+    \$43  = \$15 ;
+    if (rst) begin
+      \$43  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$44  = cols__payload[9:0];
+    if (rst) begin
+      \$44  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$45  = \$18 ;
+    if (rst) begin
+      \$45  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$46  = \$24 [2:0];
+    if (rst) begin
+      \$46  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$47  = \$26 ;
+    if (rst) begin
+      \$47  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$48  = col[0];
+    if (rst) begin
+      \$48  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$49  = s2_valid;
     if (rst) begin
       \$49  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$50  = cols__payload[9:0];
+    \$50  = s2_odd;
     if (rst) begin
-      \$50  = 10'h000;
+      \$50  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$51  = \$24 [2:0];
+    \$51  = s5_valid;
+    if (\$30 ) begin
+      \$51  = r_rdy;
+    end
     if (rst) begin
-      \$51  = 3'h0;
+      \$51  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$52  = \$29 ;
+    \$52  = s5_start;
+    if (\$30 ) begin
+      \$52  = r_data[12:0];
+    end
     if (rst) begin
-      \$52  = 1'h0;
+      \$52  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$53  = col[0];
+    \$53  = s5_end;
+    if (\$30 ) begin
+      \$53  = r_data[25:13];
+    end
     if (rst) begin
-      \$53  = 1'h0;
+      \$53  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$54  = s2_valid;
+    \$54  = s5_count;
+    if (\$30 ) begin
+      \$54  = \$31 ;
+    end
     if (rst) begin
-      \$54  = 1'h0;
+      \$54  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$55  = s2_odd;
+    \$55  = spans__valid;
+    if (\$33 ) begin
+      \$55  = s5_valid;
+    end
     if (rst) begin
       \$55  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$56  = s5_valid;
+    \$56  = spans__payload;
     if (\$33 ) begin
-      \$56  = r_rdy;
+      \$56 [12:0] = s5_start;
+      \$56 [25:13] = s5_end;
+      \$56 [26] = \$34 ;
+      \$56 [27] = \$35 ;
+    end
+    if (\$41 ) begin
+      \$56 [43:28] = s5_value;
     end
     if (rst) begin
-      \$56  = 1'h0;
+      \$56  = 44'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$57  = s5_start;
-    if (\$33 ) begin
-      \$57  = r_data[12:0];
-    end
+    \$57  = cols__payload[25:10];
     if (rst) begin
-      \$57  = 13'h0000;
+      \$57  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$58  = s5_end;
-    if (\$33 ) begin
-      \$58  = r_data[25:13];
-    end
+    \$58  = s1_value;
     if (rst) begin
-      \$58  = 13'h0000;
+      \$58  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$59  = s5_count;
-    if (\$33 ) begin
-      \$59  = \$34 ;
-    end
+    \$59  = s2_value;
     if (rst) begin
-      \$59  = 14'h0000;
+      \$59  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$60  = spans__valid;
-    if (\$36 ) begin
-      \$60  = s5_valid;
+    \$60  = s5_value;
+    if (\$39 ) begin
+      \$60  = r_data[41:26];
     end
     if (rst) begin
-      \$60  = 1'h0;
+      \$60  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$61  = spans__payload;
-    if (\$36 ) begin
-      \$61 [12:0] = s5_start;
-      \$61 [25:13] = s5_end;
-      \$61 [26] = \$37 ;
-      \$61 [27] = \$38 ;
-    end
-    if (\$44 ) begin
-      \$61 [43:28] = s5_value;
-    end
-    if (rst) begin
-      \$61  = 44'h00000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$62  = cols__payload[25:10];
-    if (rst) begin
-      \$62  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$63  = s1_value;
-    if (rst) begin
-      \$63  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$64  = s2_value;
-    if (rst) begin
-      \$64  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$65  = s5_value;
-    if (\$42 ) begin
-      \$65  = r_data[41:26];
-    end
-    if (rst) begin
-      \$65  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$66  = error;
+    \$61  = error;
     if (error_clear) begin
-      \$66  = 1'h0;
+      \$61  = 1'h0;
     end
-    if (\$48 ) begin
-      \$66  = 1'h1;
+    if (\$42 ) begin
+      \$61  = 1'h1;
     end
     if (rst) begin
-      \$66  = 1'h0;
+      \$61  = 1'h0;
     end
   end
   assign write__addr = \$1 [9:0];
@@ -5450,7 +5449,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.decoder.spmat_read (write__addr, write__data, clk, rst, spans__ready, busy, issued, skipped, entries__ready, spans__valid, spans__payload, \port$512$0 , \port$516$0 , entries__valid, write__en);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.decoder.spmat_read (write__addr, write__data, clk, rst, spans__ready, busy, issued, skipped, entries__ready, spans__valid, spans__payload, \port$508$0 , \port$512$0 , entries__valid, write__en);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -5548,11 +5547,11 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   wire [11:0] load__addr;
   wire [7:0] load__data;
   wire load__en;
-  output [9:0] \port$512$0 ;
-  wire [9:0] \port$512$0 ;
+  output [9:0] \port$508$0 ;
+  wire [9:0] \port$508$0 ;
   (* init = 16'h0000 *)
-  output [15:0] \port$516$0 ;
-  wire [15:0] \port$516$0 ;
+  output [15:0] \port$512$0 ;
+  wire [15:0] \port$512$0 ;
   reg [12:0] ptr = 13'h0000;
   wire [11:0] read__addr;
   wire [7:0] read__data;
@@ -5821,8 +5820,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   assign load__en = write__en;
   assign read__addr = \$6 [11:0];
   assign entries__payload = { \$63 , \$61  };
-  assign \port$512$0  = \$61 ;
-  assign \port$516$0  = \$63 ;
+  assign \port$508$0  = \$61 ;
+  assign \port$512$0  = \$63 ;
   assign \spans__payload.start  = spans__payload[12:0];
   assign \spans__payload.end  = spans__payload[25:13];
   assign \spans__payload.empty  = spans__payload[26];
@@ -10594,7 +10593,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.weight_decoder (load__addr, load__data, clk, rst, entries__ready, \port$544$0 , entries__valid, \port$552$0 , weighted__valid, weighted__payload, load__en);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.weight_decoder (load__addr, load__data, clk, rst, entries__ready, \port$540$0 , entries__valid, \port$548$0 , weighted__valid, weighted__payload, load__en);
   reg \$auto$verilog_backend.cc:2355:dump_module$12  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -10680,10 +10679,10 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   wire [15:0] load__data;
   input load__en;
   wire load__en;
-  input [20:0] \port$544$0 ;
-  wire [20:0] \port$544$0 ;
-  input [5:0] \port$552$0 ;
-  wire [5:0] \port$552$0 ;
+  input [20:0] \port$540$0 ;
+  wire [20:0] \port$540$0 ;
+  input [5:0] \port$548$0 ;
+  wire [5:0] \port$548$0 ;
   input rst;
   wire rst;
   output [38:0] weighted__payload;
@@ -10855,10 +10854,10 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$51  = weighted__payload;
     if (\$32 ) begin
-      \$51 [5:0] = \port$552$0 ;
+      \$51 [5:0] = \port$548$0 ;
       \$51 [21:6] = \$33 ;
-      \$51 [37:22] = \port$544$0 [20:5];
-      \$51 [38] = \port$544$0 [4];
+      \$51 [37:22] = \port$540$0 [20:5];
+      \$51 [38] = \port$540$0 [4];
     end
     if (rst) begin
       \$51  = 39'h0000000000;
@@ -10867,7 +10866,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$544$0 [3:0])
+    casez (\port$540$0 [3:0])
       4'h0:
           \$33  = 16'h0000;
       4'h1:
@@ -10973,16 +10972,16 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
     end
   end
   assign weighted__ready = 1'h1;
-  assign entries__payload = { \port$544$0 , \port$552$0  };
+  assign entries__payload = { \port$540$0 , \port$548$0  };
   assign codebook0 = 16'h0000;
   assign \weighted__payload.local_row  = weighted__payload[5:0];
   assign \weighted__payload.weight  = weighted__payload[21:6];
   assign \weighted__payload.value  = weighted__payload[37:22];
   assign \weighted__payload.last  = weighted__payload[38];
-  assign \entries__payload.local_row  = \port$552$0 ;
-  assign \entries__payload.weight_idx  = \port$544$0 [3:0];
-  assign \entries__payload.last  = \port$544$0 [4];
-  assign \entries__payload.value  = \port$544$0 [20:5];
+  assign \entries__payload.local_row  = \port$548$0 ;
+  assign \entries__payload.weight_idx  = \port$540$0 [3:0];
+  assign \entries__payload.last  = \port$540$0 [4];
+  assign \entries__payload.value  = \port$540$0 [20:5];
   assign \$32  = 1'h1;
   assign entries__ready = 1'h1;
 endmodule

@@ -124,11 +124,16 @@ class PointerRead(wiring.Component):
         m.d.comb += self.cols.ready.eq((in_flight < self.LATENCY) | take)
 
         # Stage 1: the accepted column.
+        # Whether the column is out of range is registered with it, so the count's update is
+        # flip-flops and a small adder, not a comparison with ``n_cols`` (a layer register that
+        # yosys shares between an array's PEs).
         s1_valid = Signal()
         col = Signal(self.col_width)
-        out_of_range = (col >= self.n_cols) | (col >= self.max_cols)
+        out_of_range = Signal()
         drop = s1_valid & out_of_range
-        m.d.sync += [s1_valid.eq(accept), col.eq(self.cols.payload.col),
+        new_col = self.cols.payload.col
+        m.d.sync += [s1_valid.eq(accept), col.eq(new_col),
+                     out_of_range.eq((new_col >= self.n_cols) | (new_col >= self.max_cols)),
                      in_flight.eq(in_flight + accept - take - drop)]
 
         # Stage 2: the banks' read registers; a column out of range is dropped here.
