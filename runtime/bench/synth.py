@@ -327,8 +327,9 @@ def synth_array_section(largest: bool = True) -> str:
     drop = {g: 100 * (1 - last["fmax_mhz"][str(g)] / first["fmax_mhz"][str(g)]) for g in SPEED_GRADES}
     names = {"lut": "LUTs", "bram": "block RAMs (DP16KD)", "dsp": "multipliers (MULT18X18D)"}
     return ("The EIE array (default PE memories: 1,024 columns, 4,096 entries, 64 local rows) synthesised as "
-            "in the section above (ECP5 primitives, out of context, seed 1), at 4, 8 and 16 PEs and at the "
-            "largest count that fits the LFE5U-85F, extrapolated linearly from the 4- and 8-PE results "
+            "in the section above (ECP5 primitives, out of context, seed 1), at 4, 8 and 16 PEs"
+            + (" and at the" if last["n_pe"] == n_max else "; below, the")
+            + " largest count that fits the LFE5U-85F, extrapolated linearly from the 4- and 8-PE results "
             f"({LUT_BUDGET:.0%} of the LUTs, every DP16KD and MULT18X18D). LUT use counts what nextpnr counts "
             "before packing: logic LUT4s, two per CCU2C carry cell and six per TRELLIS_DPR16X4 distributed RAM "
             "(the PEs' activation queues and accumulators; four LUTs of storage, two of write control). "

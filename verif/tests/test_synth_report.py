@@ -78,6 +78,8 @@ def test_array_section_places_the_largest_array_only_when_asked(monkeypatch, lar
     assert [line.split("|")[1].strip() for line in text.splitlines() if line.startswith("| ")][1:] == \
         [str(n) for n in sizes]
     assert (f"{n_max} PEs (extrapolated; that array is not placed in this run)" in text) != largest
+    assert ("16 PEs and at the largest count" in text) == largest
+    assert ("16 PEs; below, the largest count" in text) != largest
     change = f"{-100 * (1 - (200.0 - sizes[-1]) / 196.0):+.1f}%"
     assert f"From 4 to {sizes[-1]} PEs fmax changes by {change} at speed grade 6, {change} at speed grade 8" in text
 
