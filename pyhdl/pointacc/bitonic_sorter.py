@@ -21,7 +21,7 @@ def cas_layers(m, layers, values, last, load, name, register_last=True, swap_cop
     stages a layer loaded by ``load[2 l]`` and ``load[2 l + 1]``: elements and the
     ``pipeline.chunk_flags`` of every pair, then the exchanged elements. Returns the registers of
     the final stage and its ``last`` (without ``register_last``, the values that stage would
-    load: the caller registers them). A stage's load may be a list of ``pipeline.replicas``,
+    load: the caller registers them). A stage's load may be a list of ``pyhdl.replicas``,
     dealt round the lanes; then ``swap_copies`` > 1 keeps that many copies of each pair's flag
     registers (``keep``), each deciding the exchange of a share of the element bits, so no
     swap decision drives every multiplexer of a pair."""

@@ -5,8 +5,9 @@ from amaranth.lib.wiring import In, Out
 from pyhdl.params import check_int, module_name
 from pyhdl.pointacc.bitonic_sorter import cas_layers, check_width, ranks_to_lanes
 from pyhdl.pointacc.network import merge_layers
-from pyhdl.pointacc.pipeline import chunk_flags, greater, replicas, share, skid_output, stage_control
+from pyhdl.pointacc.pipeline import chunk_flags, greater, share, skid_output, stage_control
 from pyhdl.pointacc.streams import key_beat_layout
+from pyhdl.replicas import replicas
 from sw.pointcloud.keys import INDEX_BITS, KeyFormat
 
 DEPTH = 5   # slots of each lane queue

@@ -11,6 +11,8 @@ multiplexer of the next stage.
 
 from amaranth.hdl import Const, Mux, Signal
 
+from pyhdl.replicas import replicas
+
 CHUNK = 20
 
 
@@ -90,14 +92,6 @@ def stage_control(m, n: int, in_valid, out_ready, name: str, gate=None, out_read
             enables.append(replicas(m, d, copies[s] if isinstance(copies, list) else copies, f"{name}{s}_load", init=1))
         return valid, load, enables
     return valid, load
-
-
-def replicas(m, d, copies: int, name: str, init: int = 0) -> list:
-    """``copies`` flip-flops loaded with ``d`` every cycle, marked ``keep`` so that synthesis keeps
-    them apart (``runtime.bench.synth``): one high-fanout enable split into short nets."""
-    regs = [Signal(name=f"{name}_copy{i}", init=init, attrs={"keep": 1}) for i in range(copies)]
-    m.d.sync += [r.eq(d) for r in regs]
-    return regs
 
 
 def share(enables, i: int):

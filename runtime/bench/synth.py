@@ -138,7 +138,7 @@ def _source(component) -> tuple:
     return name, text, hashlib.sha256((text + recipe).encode()).hexdigest()[:16]
 
 
-# Flip-flops whose output wire carries `keep` (``pipeline.replicas``: copies of one register, each
+# Flip-flops whose output wire carries `keep` (``pyhdl.replicas``: copies of one register, each
 # driving a share of a wide enable) stay apart: yosys keeps a wire's attribute but would merge
 # flip-flops with the same input, so the attribute is copied onto the flip-flop cells after `proc`.
 KEEP_REPLICAS = "proc; select -set kept w:* a:keep %i %ci1:+$dff[Q] w:* %d; setattr -set keep 1 @kept"

