@@ -5,8 +5,9 @@ from amaranth.lib.wiring import In, Out
 from pyhdl.params import check_int, module_name
 from pyhdl.pointacc.bitonic_sorter import cas_layers, check_width
 from pyhdl.pointacc.network import merge_layers
-from pyhdl.pointacc.pipeline import one_hot_counts, replicas, share, skid_output, stage_control
+from pyhdl.pointacc.pipeline import one_hot_counts, share, skid_output, stage_control
 from pyhdl.pointacc.streams import check_key_format, key_beat_layout, pair_beat_layout, query_beat_layout
+from pyhdl.replicas import replicas
 from sw.pointcloud.keys import BATCH_BITS, COORD_BITS, INDEX_BITS
 
 ORDER_CHUNK = 16     # bits per slice of the order comparisons (an 8-cell carry chain)
@@ -49,8 +50,9 @@ class Intersect(wiring.Component):
 
     Pipelining: a beat arrives into the next-beat register and reaches the current one from
     there; the two order bits of the current beats' last lanes are registered, computed a cycle
-    ahead from the current registers' next tops (one comparison of 16-bit slices compared both
-    ways in parallel), so the step loop is a few LUTs. The keys of a step
+    ahead by comparing the four pairs of current and next tops from the registers (16-bit slices
+    compared both ways in parallel) and selecting one pair by the sides' ``free`` bits, so the
+    step loop holds no comparison. The keys of a step
     pass ``2 log2(2 width)`` merge stages (two a layer: elements and slice flags, then the
     exchange), the neighbour comparisons, the packing selects and the packed beat (a step
     with no match and not final is not pushed into it).
@@ -241,23 +243,24 @@ class Intersect(wiring.Component):
             with m.If(x["free"]):
                 m.d.sync += take(cur, nxt) + [cur["full"].eq(nxt["full"])]
             take_lanes(cur, nxt, x["free_lanes"])
-        # The order of next cycle's current tops, compared from the current registers' next
-        # values (`next`'s top where `free`, two copies of it selecting), so the comparison starts
-        # one LUT after flip-flops, and the order bits' next values select `free`'s. It is split
-        # into ORDER_CHUNK-bit slices compared both ways in parallel (short carry chains),
-        # combined in two LUT levels: x > y and y > x from the same flags. Where the current
-        # register takes an empty `next`, its side is not full next cycle and its order bits are
-        # don't-cares.
-        tops = []
-        for x in (a, b):
-            top, nxt_top = x["cur"]["top"], x["nxt"]["top"]
-            half = (len(top) + 1) // 2
-            sel = replicas(m, x["free_d"], 2, f"{x['name']}_free_top", init=1)
-            tops.append(Cat(Mux(sel[0], nxt_top[:half], top[:half]), Mux(sel[1], nxt_top[half:], top[half:])))
-        ta, tb = tops
-        gx = [ta[lo:lo + ORDER_CHUNK] > tb[lo:lo + ORDER_CHUNK] for lo in range(0, len(ta), ORDER_CHUNK)]
-        gy = [tb[lo:lo + ORDER_CHUNK] > ta[lo:lo + ORDER_CHUNK] for lo in range(0, len(ta), ORDER_CHUNK)]
-        m.d.comb += [a["le_next"].eq(~_greater(gx, gy)), b["le_next"].eq(~_greater(gy, gx))]
+        # The order of next cycle's current tops. Next cycle's current top of a side is its `next`
+        # top where `free`, else its current top, so all four pairs (current or next of each side)
+        # are compared in parallel straight from the registers, and each side's `free` (a copy of
+        # its own) selects one result: `free` reaches the order bits through one LUT, not through
+        # a 63-bit multiplexer and the comparison. Each comparison is split into ORDER_CHUNK-bit
+        # slices compared both ways (short carry chains), combined in two LUT levels: x > y and
+        # y > x from the same flags. Where the current register takes an empty `next`, its side is
+        # not full next cycle and its order bits are don't-cares.
+        order = {}
+        for i, ta in enumerate((a["cur"]["top"], a["nxt"]["top"])):
+            for j, tb in enumerate((b["cur"]["top"], b["nxt"]["top"])):
+                gx = [ta[lo:lo + ORDER_CHUNK] > tb[lo:lo + ORDER_CHUNK] for lo in range(0, len(ta), ORDER_CHUNK)]
+                gy = [tb[lo:lo + ORDER_CHUNK] > ta[lo:lo + ORDER_CHUNK] for lo in range(0, len(ta), ORDER_CHUNK)]
+                order[i, j] = (~_greater(gx, gy), ~_greater(gy, gx))
+        fa, fb = (replicas(m, x["free_d"], 1, f"{x['name']}_free_order", init=1)[0] for x in (a, b))
+        for k, x in enumerate((a, b)):
+            m.d.comb += x["le_next"].eq(Mux(fa, Mux(fb, order[1, 1][k], order[1, 0][k]),
+                                            Mux(fb, order[0, 1][k], order[0, 0][k])))
         m.d.sync += [a_le_b.eq(a["le_next"]), b_le_a.eq(b["le_next"])]
 
         # Stages 1 .. 2L: the two current beats as one bitonic sequence of 2 width elements (the
