@@ -2728,7 +2728,7 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_wi
   wire [15:0] \weighted__payload.weight ;
   wire weighted__ready;
   wire weighted__valid;
-  assign \$1  = ! queue_level;
+  assign \$1  = ~ cols__valid;
   assign \$2  = ~ busy;
   assign \$3  = ~ \entries__valid$60 ;
   assign \$4  = \$2  & \$3 ;
@@ -2783,8 +2783,8 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_wi
     .load__en(ptr_load__en),
     .\load__en$34 (spmat_load__en),
     .n_cols(n_cols),
-    .\port$540$0 (\$15 ),
-    .\port$548$0 (\$16 ),
+    .\port$537$0 (\$15 ),
+    .\port$545$0 (\$16 ),
     .rst(rst),
     .skipped(skipped)
   );
@@ -2823,13 +2823,13 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_wi
     .clk(clk),
     .full(queue_full),
     .level(queue_level),
+    .not_empty(cols__valid),
+    .not_full(acts__ready),
     .pop__payload(cols__payload),
-    .pop__valid(cols__valid),
-    .push__ready(acts__ready),
-    .r_en(pop__ready),
-    .rst(rst),
-    .w_data(acts__payload),
-    .w_en(acts__valid)
+    .pop__ready(pop__ready),
+    .push__payload(acts__payload),
+    .push__valid(acts__valid),
+    .rst(rst)
   );
   \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.weight_decoder  weight_decoder (
     .clk(clk),
@@ -2838,8 +2838,8 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_wi
     .load__addr(codebook_load__addr),
     .load__data(codebook_load__data),
     .load__en(codebook_load__en),
-    .\port$540$0 (\$15 ),
-    .\port$548$0 (\$16 ),
+    .\port$537$0 (\$15 ),
+    .\port$545$0 (\$16 ),
     .rst(rst),
     .weighted__payload(\entries__payload$56 ),
     .weighted__valid(\entries__valid$60 )
@@ -3110,7 +3110,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.arithmetic_unit.multiplier  multiplier (
     .clk(clk),
     .p(p),
-    .\port$588$6 (entries__payload[37:6]),
+    .\port$585$6 (entries__payload[37:6]),
     .rst(rst)
   );
   always @* begin
@@ -3213,7 +3213,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.arithmetic_unit.multiplier (rst, \port$588$6 , p, clk);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.arithmetic_unit.multiplier (rst, \port$585$6 , p, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [31:0] \$1 ;
   reg [15:0] \$2 ;
@@ -3229,8 +3229,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   wire en;
   output [31:0] p;
   reg [31:0] p = 32'd0;
-  input [31:0] \port$588$6 ;
-  wire [31:0] \port$588$6 ;
+  input [31:0] \port$585$6 ;
+  wire [31:0] \port$585$6 ;
   reg [31:0] product_reg = 32'd0;
   input rst;
   wire rst;
@@ -3259,25 +3259,25 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2  = \port$588$6 [15:0];
+    \$2  = \port$585$6 [15:0];
     if (rst) begin
       \$2  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$3  = \port$588$6 [31:16];
+    \$3  = \port$585$6 [31:16];
     if (rst) begin
       \$3  = 16'h0000;
     end
   end
   assign en = 1'h1;
-  assign a = \port$588$6 [15:0];
-  assign b = \port$588$6 [31:16];
+  assign a = \port$585$6 [15:0];
+  assign b = \port$585$6 [31:16];
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.decoder (load__addr, load__data, \load__en$34 , \load__addr$30 , \load__data$32 , n_cols, error_clear, clk, rst, cols__valid, cols__payload, error, busy, cols__ready, issued, skipped, decoded__ready, \port$540$0 , decoded__valid, \port$548$0 , load__en
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.decoder (load__addr, load__data, \load__en$34 , \load__addr$30 , \load__data$32 , n_cols, error_clear, clk, rst, cols__payload, error, busy, cols__ready, issued, skipped, decoded__ready, cols__valid, \port$537$0 , decoded__valid, \port$545$0 , load__en
 );
   wire \$1 ;
   wire [9:0] \$2 ;
@@ -3362,10 +3362,10 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   input [10:0] n_cols;
   wire [10:0] n_cols;
   wire [10:0] \n_cols$37 ;
-  output [20:0] \port$540$0 ;
-  wire [20:0] \port$540$0 ;
-  output [5:0] \port$548$0 ;
-  wire [5:0] \port$548$0 ;
+  output [20:0] \port$537$0 ;
+  wire [20:0] \port$537$0 ;
+  output [5:0] \port$545$0 ;
+  wire [5:0] \port$545$0 ;
   wire [10:0] ptr_load__addr;
   wire [12:0] ptr_load__data;
   wire ptr_load__en;
@@ -3405,10 +3405,10 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
     .entries__valid(entries__valid),
     .error(\error$43 ),
     .error_clear(error_clear),
-    .\port$508$0 (\$2 ),
-    .\port$512$0 (\$3 ),
-    .\port$540$0 (\$4 ),
-    .\port$548$0 (\$5 ),
+    .\port$505$0 (\$2 ),
+    .\port$509$0 (\$3 ),
+    .\port$537$0 (\$4 ),
+    .\port$545$0 (\$5 ),
     .rst(rst)
   );
   \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.decoder.pointer_read  pointer_read (
@@ -3434,8 +3434,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
     .entries__ready(entries__ready),
     .entries__valid(entries__valid),
     .issued(issued),
-    .\port$508$0 (\$2 ),
-    .\port$512$0 (\$3 ),
+    .\port$505$0 (\$2 ),
+    .\port$509$0 (\$3 ),
     .rst(rst),
     .skipped(skipped),
     .spans__payload(spans__payload),
@@ -3470,8 +3470,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   assign \error_clear$40  = error_clear;
   assign \issued$49  = issued;
   assign \skipped$51  = skipped;
-  assign \port$540$0  = \$4 ;
-  assign \port$548$0  = \$5 ;
+  assign \port$537$0  = \$4 ;
+  assign \port$545$0  = \$5 ;
   assign \cols__payload.col  = cols__payload[9:0];
   assign \cols__payload.value  = cols__payload[25:10];
   assign \cols__payload$1.col  = cols__payload[9:0];
@@ -3507,7 +3507,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.decoder.address_accumulator (clk, rst, entries__ready, busy, decoded__ready, \port$508$0 , \port$512$0 , entries__valid, \port$540$0 , decoded__valid, \port$548$0 , error, error_clear);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.decoder.address_accumulator (clk, rst, entries__ready, busy, decoded__ready, \port$505$0 , \port$509$0 , entries__valid, \port$537$0 , decoded__valid, \port$545$0 , error, error_clear);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -3569,15 +3569,15 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   wire error_clear;
   reg fresh = 1'h0;
   reg [6:0] last_row = 7'h00;
-  input [9:0] \port$508$0 ;
-  wire [9:0] \port$508$0 ;
-  input [15:0] \port$512$0 ;
-  wire [15:0] \port$512$0 ;
+  input [9:0] \port$505$0 ;
+  wire [9:0] \port$505$0 ;
+  input [15:0] \port$509$0 ;
+  wire [15:0] \port$509$0 ;
   (* init = 21'h000000 *)
-  output [20:0] \port$540$0 ;
-  wire [20:0] \port$540$0 ;
-  output [5:0] \port$548$0 ;
-  wire [5:0] \port$548$0 ;
+  output [20:0] \port$537$0 ;
+  wire [20:0] \port$537$0 ;
+  output [5:0] \port$545$0 ;
+  wire [5:0] \port$545$0 ;
   wire [6:0] row;
   input rst;
   wire rst;
@@ -3629,7 +3629,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$19  = entry;
     if (\$6 ) begin
-      \$19  = { \port$512$0 , \port$508$0  };
+      \$19  = { \port$509$0 , \port$505$0  };
     end
     if (rst) begin
       \$19  = 26'h0000000;
@@ -3687,9 +3687,9 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   end
   assign row = \$4 [6:0];
   assign decoded__payload = { \$18 , last_row[5:0] };
-  assign entries__payload = { \port$512$0 , \port$508$0  };
-  assign \port$540$0  = \$18 ;
-  assign \port$548$0  = last_row[5:0];
+  assign entries__payload = { \port$509$0 , \port$505$0  };
+  assign \port$537$0  = \$18 ;
+  assign \port$545$0  = last_row[5:0];
   assign \entry.rel_index  = entry[3:0];
   assign \entry.weight_idx  = entry[7:4];
   assign \entry.first  = entry[8];
@@ -3699,15 +3699,15 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   assign \decoded__payload.weight_idx  = \$18 [3:0];
   assign \decoded__payload.last  = \$18 [4];
   assign \decoded__payload.value  = \$18 [20:5];
-  assign \entries__payload.rel_index  = \port$508$0 [3:0];
-  assign \entries__payload.weight_idx  = \port$508$0 [7:4];
-  assign \entries__payload.first  = \port$508$0 [8];
-  assign \entries__payload.last  = \port$508$0 [9];
-  assign \entries__payload.value  = \port$512$0 ;
+  assign \entries__payload.rel_index  = \port$505$0 [3:0];
+  assign \entries__payload.weight_idx  = \port$505$0 [7:4];
+  assign \entries__payload.first  = \port$505$0 [8];
+  assign \entries__payload.last  = \port$505$0 [9];
+  assign \entries__payload.value  = \port$509$0 ;
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.decoder.pointer_read (load__addr, write__data, n_cols, error_clear, clk, rst, cols__valid, cols__payload, cols__ready, busy, spans__ready, spans__valid, spans__payload, error, load__en);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.decoder.pointer_read (load__addr, write__data, n_cols, error_clear, clk, rst, cols__payload, cols__ready, busy, spans__ready, cols__valid, spans__valid, spans__payload, error, load__en);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [10:0] \$1 ;
   wire [12:0] \$10 ;
@@ -5449,7 +5449,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.decoder.spmat_read (write__addr, write__data, clk, rst, spans__ready, busy, issued, skipped, entries__ready, spans__valid, spans__payload, \port$508$0 , \port$512$0 , entries__valid, write__en);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.decoder.spmat_read (write__addr, write__data, clk, rst, spans__ready, busy, issued, skipped, entries__ready, spans__valid, spans__payload, \port$505$0 , \port$509$0 , entries__valid, write__en);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -5547,11 +5547,11 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   wire [11:0] load__addr;
   wire [7:0] load__data;
   wire load__en;
-  output [9:0] \port$508$0 ;
-  wire [9:0] \port$508$0 ;
+  output [9:0] \port$505$0 ;
+  wire [9:0] \port$505$0 ;
   (* init = 16'h0000 *)
-  output [15:0] \port$512$0 ;
-  wire [15:0] \port$512$0 ;
+  output [15:0] \port$509$0 ;
+  wire [15:0] \port$509$0 ;
   reg [12:0] ptr = 13'h0000;
   wire [11:0] read__addr;
   wire [7:0] read__data;
@@ -5820,8 +5820,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   assign load__en = write__en;
   assign read__addr = \$6 [11:0];
   assign entries__payload = { \$63 , \$61  };
-  assign \port$508$0  = \$61 ;
-  assign \port$512$0  = \$63 ;
+  assign \port$505$0  = \$61 ;
+  assign \port$509$0  = \$63 ;
   assign \spans__payload.start  = spans__payload[12:0];
   assign \spans__payload.end  = spans__payload[25:13];
   assign \spans__payload.empty  = spans__payload[26];
@@ -10392,118 +10392,71 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.queue (w_en, clk, rst, full, push__ready, pop__valid, pop__payload, r_en, level, w_data);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.queue (push__valid, clk, rst, full, pop__payload, pop__ready, level, not_full, not_empty, push__payload);
+  reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
+  wire \$1 ;
+  wire [4:0] \$10 ;
+  wire [4:0] \$11 ;
+  wire \$12 ;
+  wire [4:0] \$13 ;
+  wire \$14 ;
+  wire [5:0] \$15 ;
+  reg \$16 ;
+  reg [3:0] \$17 ;
+  reg \$18 ;
+  reg \$19 ;
+  wire \$2 ;
+  reg [3:0] \$20 ;
+  reg [3:0] \$21 ;
+  wire \$3 ;
+  wire \$4 ;
+  wire \$5 ;
+  wire [4:0] \$6 ;
+  wire [4:0] \$7 ;
+  wire \$8 ;
+  wire \$9 ;
+  reg [3:0] \$signal  = 4'h0;
+  (* init = 4'h0 *)
+  wire [3:0] \$signature__addr ;
+  wire [25:0] \$signature__data ;
+  wire \$signature__en ;
   input clk;
   wire clk;
+  reg [3:0] consume = 4'h0;
   output full;
   wire full;
   output [3:0] level;
-  wire [3:0] level;
-  wire [3:0] \level$14 ;
+  reg [3:0] level = 4'h0;
+  (* init = 4'h0 *)
+  wire [3:0] \level$21 ;
+  wire [3:0] level_next;
+  output not_empty;
+  reg not_empty = 1'h0;
+  output not_full;
+  reg not_full = 1'h1;
   output [25:0] pop__payload;
   wire [25:0] pop__payload;
   wire [9:0] \pop__payload.col ;
   wire [15:0] \pop__payload.value ;
+  input pop__ready;
   wire pop__ready;
-  output pop__valid;
+  (* init = 1'h0 *)
   wire pop__valid;
+  input [25:0] push__payload;
   wire [25:0] push__payload;
   wire [9:0] \push__payload.col ;
   wire [15:0] \push__payload.value ;
-  output push__ready;
+  (* init = 1'h1 *)
   wire push__ready;
+  input push__valid;
   wire push__valid;
-  wire [25:0] r_data;
-  input r_en;
-  wire r_en;
-  wire r_rdy;
-  input rst;
-  wire rst;
-  input [25:0] w_data;
-  wire [25:0] w_data;
-  input w_en;
-  wire w_en;
-  wire w_rdy;
-  assign full = level == 4'hc;
-  \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.queue.fifo  fifo (
-    .clk(clk),
-    .level(level),
-    .r_data(pop__payload),
-    .r_en(r_en),
-    .r_rdy(pop__valid),
-    .rst(rst),
-    .w_en(w_en),
-    .w_port__data(w_data),
-    .w_rdy(push__ready)
-  );
-  assign push__payload = w_data;
-  assign w_rdy = push__ready;
-  assign push__valid = w_en;
-  assign r_data = pop__payload;
-  assign pop__ready = r_en;
-  assign r_rdy = pop__valid;
-  assign \level$14  = level;
-  assign \push__payload.col  = w_data[9:0];
-  assign \push__payload.value  = w_data[25:10];
-  assign \pop__payload.col  = pop__payload[9:0];
-  assign \pop__payload.value  = pop__payload[25:10];
-endmodule
-
-(* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.queue.fifo (w_en, clk, rst, w_rdy, r_rdy, r_data, r_en, level, w_port__data);
-  reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
-  wire \$1 ;
-  wire \$10 ;
-  wire \$11 ;
-  wire \$12 ;
-  wire [4:0] \$13 ;
-  wire \$14 ;
-  wire \$15 ;
-  wire \$16 ;
-  wire \$17 ;
-  wire [4:0] \$18 ;
-  reg [3:0] \$19 ;
-  wire \$2 ;
-  reg [3:0] \$20 ;
-  reg [3:0] \$21 ;
-  wire [4:0] \$3 ;
-  wire [4:0] \$4 ;
-  wire \$5 ;
-  wire \$6 ;
-  wire [4:0] \$7 ;
-  wire [4:0] \$8 ;
-  wire \$9 ;
-  input clk;
-  wire clk;
   (* init = 4'h0 *)
-  wire [3:0] consume;
-  output [3:0] level;
-  reg [3:0] level = 4'h0;
-  (* init = 4'h0 *)
-  wire [3:0] produce;
-  output [25:0] r_data;
-  wire [25:0] r_data;
-  input r_en;
-  wire r_en;
-  (* init = 4'h0 *)
-  wire [3:0] r_level;
-  reg [3:0] r_port__addr = 4'h0;
+  wire [3:0] r_port__addr;
   wire [25:0] r_port__data;
-  output r_rdy;
-  wire r_rdy;
   input rst;
   wire rst;
-  wire [25:0] w_data;
-  input w_en;
-  wire w_en;
-  (* init = 4'h0 *)
-  wire [3:0] w_level;
-  reg [3:0] w_port__addr = 4'h0;
-  input [25:0] w_port__data;
-  wire [25:0] w_port__data;
-  wire w_port__en;
-  output w_rdy;
-  wire w_rdy;
+  (* keep = 32'd1 *)
+  reg store_ready_copy0 = 1'h1;
   reg [25:0] storage [11:0];
   initial begin
     storage[0] = 26'h0000000;
@@ -10520,52 +10473,72 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
     storage[11] = 26'h0000000;
   end
   always @(posedge clk) begin
-    if (w_port__en)
-      storage[w_port__addr] <= w_port__data;
+    if (\$signature__en )
+      storage[\$signal ] <= push__payload;
   end
-  assign r_data = storage[r_port__addr];
-  assign w_rdy = level != 4'hc;
-  assign r_rdy = | level;
-  assign w_port__en = w_en & w_rdy;
-  assign \$1  = w_rdy & w_en;
-  assign \$2  = w_port__addr == 4'hb;
-  assign \$3  = w_port__addr + 1'h1;
-  assign \$4  = \$2  ? 5'h00 : \$3 ;
-  assign \$5  = r_rdy & r_en;
-  assign \$6  = r_port__addr == 4'hb;
-  assign \$7  = r_port__addr + 1'h1;
-  assign \$8  = \$6  ? 5'h00 : \$7 ;
-  assign \$9  = w_rdy & w_en;
-  assign \$10  = r_rdy & r_en;
-  assign \$11  = ~ \$10 ;
-  assign \$12  = \$9  & \$11 ;
-  assign \$13  = level + 1'h1;
-  assign \$14  = r_rdy & r_en;
-  assign \$15  = w_rdy & w_en;
-  assign \$16  = ~ \$15 ;
-  assign \$17  = \$14  & \$16 ;
-  assign \$18  = level - 1'h1;
+  assign pop__payload = storage[consume];
+  assign \$1  = \$15 [3:0] != 4'hc;
+  assign \$2  = \$15 [3:0] != 4'hc;
+  assign \$3  = | \$15 [3:0];
+  assign \$4  = push__valid & store_ready_copy0;
+  assign \$5  = \$signal  == 4'hb;
+  assign \$6  = \$signal  + 1'h1;
+  assign \$7  = \$5  ? 5'h00 : \$6 ;
+  assign \$8  = pop__ready & not_empty;
+  assign \$9  = consume == 4'hb;
+  assign \$10  = consume + 1'h1;
+  assign \$11  = \$9  ? 5'h00 : \$10 ;
+  assign \$signature__en  = push__valid & store_ready_copy0;
+  assign \$12  = push__valid & not_full;
+  assign \$13  = level + \$12 ;
+  assign \$14  = pop__ready & not_empty;
+  assign \$15  = \$13  - \$14 ;
+  assign full = ~ not_full;
   always @(posedge clk)
-    w_port__addr <= \$19 ;
+    store_ready_copy0 <= \$16 ;
   always @(posedge clk)
-    r_port__addr <= \$20 ;
+    level <= \$17 ;
   always @(posedge clk)
-    level <= \$21 ;
+    not_full <= \$18 ;
+  always @(posedge clk)
+    not_empty <= \$19 ;
+  always @(posedge clk)
+    \$signal  <= \$20 ;
+  always @(posedge clk)
+    consume <= \$21 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$19  = w_port__addr;
-    if (\$1 ) begin
-      \$19  = \$4 [3:0];
-    end
+    \$16  = \$1 ;
     if (rst) begin
-      \$19  = 4'h0;
+      \$16  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$20  = r_port__addr;
-    if (\$5 ) begin
-      \$20  = \$8 [3:0];
+    \$17  = \$15 [3:0];
+    if (rst) begin
+      \$17  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$18  = \$2 ;
+    if (rst) begin
+      \$18  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$19  = \$3 ;
+    if (rst) begin
+      \$19  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$20  = \$signal ;
+    if (\$4 ) begin
+      \$20  = \$7 [3:0];
     end
     if (rst) begin
       \$20  = 4'h0;
@@ -10573,27 +10546,30 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$21  = level;
-    if (\$12 ) begin
-      \$21  = \$13 [3:0];
-    end
-    if (\$17 ) begin
-      \$21  = \$18 [3:0];
+    \$21  = consume;
+    if (\$8 ) begin
+      \$21  = \$11 [3:0];
     end
     if (rst) begin
       \$21  = 4'h0;
     end
   end
-  assign w_level = level;
-  assign r_level = level;
-  assign produce = w_port__addr;
-  assign w_data = w_port__data;
-  assign consume = r_port__addr;
-  assign r_port__data = r_data;
+  assign level_next = \$15 [3:0];
+  assign \$signature__addr  = \$signal ;
+  assign \$signature__data  = push__payload;
+  assign r_port__addr = consume;
+  assign r_port__data = pop__payload;
+  assign push__ready = not_full;
+  assign pop__valid = not_empty;
+  assign \level$21  = level;
+  assign \push__payload.col  = push__payload[9:0];
+  assign \push__payload.value  = push__payload[25:10];
+  assign \pop__payload.col  = pop__payload[9:0];
+  assign \pop__payload.value  = pop__payload[25:10];
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.weight_decoder (load__addr, load__data, clk, rst, entries__ready, \port$540$0 , entries__valid, \port$548$0 , weighted__valid, weighted__payload, load__en);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.weight_decoder (load__addr, load__data, clk, rst, entries__ready, \port$537$0 , entries__valid, \port$545$0 , weighted__valid, weighted__payload, load__en);
   reg \$auto$verilog_backend.cc:2355:dump_module$12  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -10679,10 +10655,10 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   wire [15:0] load__data;
   input load__en;
   wire load__en;
-  input [20:0] \port$540$0 ;
-  wire [20:0] \port$540$0 ;
-  input [5:0] \port$548$0 ;
-  wire [5:0] \port$548$0 ;
+  input [20:0] \port$537$0 ;
+  wire [20:0] \port$537$0 ;
+  input [5:0] \port$545$0 ;
+  wire [5:0] \port$545$0 ;
   input rst;
   wire rst;
   output [38:0] weighted__payload;
@@ -10854,10 +10830,10 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$51  = weighted__payload;
     if (\$32 ) begin
-      \$51 [5:0] = \port$548$0 ;
+      \$51 [5:0] = \port$545$0 ;
       \$51 [21:6] = \$33 ;
-      \$51 [37:22] = \port$540$0 [20:5];
-      \$51 [38] = \port$540$0 [4];
+      \$51 [37:22] = \port$537$0 [20:5];
+      \$51 [38] = \port$537$0 [4];
     end
     if (rst) begin
       \$51  = 39'h0000000000;
@@ -10866,7 +10842,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$540$0 [3:0])
+    casez (\port$537$0 [3:0])
       4'h0:
           \$33  = 16'h0000;
       4'h1:
@@ -10972,16 +10948,16 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
     end
   end
   assign weighted__ready = 1'h1;
-  assign entries__payload = { \port$540$0 , \port$548$0  };
+  assign entries__payload = { \port$537$0 , \port$545$0  };
   assign codebook0 = 16'h0000;
   assign \weighted__payload.local_row  = weighted__payload[5:0];
   assign \weighted__payload.weight  = weighted__payload[21:6];
   assign \weighted__payload.value  = weighted__payload[37:22];
   assign \weighted__payload.last  = weighted__payload[38];
-  assign \entries__payload.local_row  = \port$548$0 ;
-  assign \entries__payload.weight_idx  = \port$540$0 [3:0];
-  assign \entries__payload.last  = \port$540$0 [4];
-  assign \entries__payload.value  = \port$540$0 [20:5];
+  assign \entries__payload.local_row  = \port$545$0 ;
+  assign \entries__payload.weight_idx  = \port$537$0 [3:0];
+  assign \entries__payload.last  = \port$537$0 [4];
+  assign \entries__payload.value  = \port$537$0 [20:5];
   assign \$32  = 1'h1;
   assign entries__ready = 1'h1;
 endmodule

@@ -189,7 +189,7 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wid
   wire [15:0] \weighted__payload.weight ;
   wire weighted__ready;
   wire weighted__valid;
-  assign \$1  = ! queue_level;
+  assign \$1  = ~ cols__valid;
   assign \$2  = ~ busy;
   assign \$3  = ~ \entries__valid$60 ;
   assign \$4  = \$2  & \$3 ;
@@ -244,8 +244,8 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wid
     .load__en(ptr_load__en),
     .\load__en$34 (spmat_load__en),
     .n_cols(n_cols),
-    .\port$536$0 (\$15 ),
-    .\port$544$0 (\$16 ),
+    .\port$537$0 (\$15 ),
+    .\port$545$0 (\$16 ),
     .rst(rst),
     .skipped(skipped)
   );
@@ -284,13 +284,13 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wid
     .clk(clk),
     .full(queue_full),
     .level(queue_level),
+    .not_empty(cols__valid),
+    .not_full(acts__ready),
     .pop__payload(cols__payload),
-    .pop__valid(cols__valid),
-    .push__ready(acts__ready),
-    .r_en(pop__ready),
-    .rst(rst),
-    .w_data(acts__payload),
-    .w_en(acts__valid)
+    .pop__ready(pop__ready),
+    .push__payload(acts__payload),
+    .push__valid(acts__valid),
+    .rst(rst)
   );
   \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.weight_decoder  weight_decoder (
     .clk(clk),
@@ -299,8 +299,8 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wid
     .load__addr(codebook_load__addr),
     .load__data(codebook_load__data),
     .load__en(codebook_load__en),
-    .\port$536$0 (\$15 ),
-    .\port$544$0 (\$16 ),
+    .\port$537$0 (\$15 ),
+    .\port$545$0 (\$16 ),
     .rst(rst),
     .weighted__payload(\entries__payload$56 ),
     .weighted__valid(\entries__valid$60 )
@@ -571,7 +571,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.arithmetic_unit.multiplier  multiplier (
     .clk(clk),
     .p(p),
-    .\port$584$6 (entries__payload[37:6]),
+    .\port$585$6 (entries__payload[37:6]),
     .rst(rst)
   );
   always @* begin
@@ -674,7 +674,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.arithmetic_unit.multiplier (rst, \port$584$6 , p, clk);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.arithmetic_unit.multiplier (rst, \port$585$6 , p, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [31:0] \$1 ;
   reg [15:0] \$2 ;
@@ -690,8 +690,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   wire en;
   output [31:0] p;
   reg [31:0] p = 32'd0;
-  input [31:0] \port$584$6 ;
-  wire [31:0] \port$584$6 ;
+  input [31:0] \port$585$6 ;
+  wire [31:0] \port$585$6 ;
   reg [31:0] product_reg = 32'd0;
   input rst;
   wire rst;
@@ -720,25 +720,25 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2  = \port$584$6 [15:0];
+    \$2  = \port$585$6 [15:0];
     if (rst) begin
       \$2  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$3  = \port$584$6 [31:16];
+    \$3  = \port$585$6 [31:16];
     if (rst) begin
       \$3  = 16'h0000;
     end
   end
   assign en = 1'h1;
-  assign a = \port$584$6 [15:0];
-  assign b = \port$584$6 [31:16];
+  assign a = \port$585$6 [15:0];
+  assign b = \port$585$6 [31:16];
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder (load__addr, load__data, \load__en$34 , \load__addr$30 , \load__data$32 , n_cols, error_clear, clk, rst, cols__valid, cols__payload, error, busy, cols__ready, issued, skipped, decoded__ready, \port$536$0 , decoded__valid, \port$544$0 , load__en
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder (load__addr, load__data, \load__en$34 , \load__addr$30 , \load__data$32 , n_cols, error_clear, clk, rst, cols__payload, error, busy, cols__ready, issued, skipped, decoded__ready, cols__valid, \port$537$0 , decoded__valid, \port$545$0 , load__en
 );
   wire \$1 ;
   wire [9:0] \$2 ;
@@ -823,10 +823,10 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   input [10:0] n_cols;
   wire [10:0] n_cols;
   wire [10:0] \n_cols$37 ;
-  output [20:0] \port$536$0 ;
-  wire [20:0] \port$536$0 ;
-  output [5:0] \port$544$0 ;
-  wire [5:0] \port$544$0 ;
+  output [20:0] \port$537$0 ;
+  wire [20:0] \port$537$0 ;
+  output [5:0] \port$545$0 ;
+  wire [5:0] \port$545$0 ;
   wire [10:0] ptr_load__addr;
   wire [12:0] ptr_load__data;
   wire ptr_load__en;
@@ -866,10 +866,10 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     .entries__valid(entries__valid),
     .error(\error$43 ),
     .error_clear(error_clear),
-    .\port$504$0 (\$2 ),
-    .\port$508$0 (\$3 ),
-    .\port$536$0 (\$4 ),
-    .\port$544$0 (\$5 ),
+    .\port$505$0 (\$2 ),
+    .\port$509$0 (\$3 ),
+    .\port$537$0 (\$4 ),
+    .\port$545$0 (\$5 ),
     .rst(rst)
   );
   \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.pointer_read  pointer_read (
@@ -895,8 +895,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     .entries__ready(entries__ready),
     .entries__valid(entries__valid),
     .issued(issued),
-    .\port$504$0 (\$2 ),
-    .\port$508$0 (\$3 ),
+    .\port$505$0 (\$2 ),
+    .\port$509$0 (\$3 ),
     .rst(rst),
     .skipped(skipped),
     .spans__payload(spans__payload),
@@ -931,8 +931,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   assign \error_clear$40  = error_clear;
   assign \issued$49  = issued;
   assign \skipped$51  = skipped;
-  assign \port$536$0  = \$4 ;
-  assign \port$544$0  = \$5 ;
+  assign \port$537$0  = \$4 ;
+  assign \port$545$0  = \$5 ;
   assign \cols__payload.col  = cols__payload[9:0];
   assign \cols__payload.value  = cols__payload[25:10];
   assign \cols__payload$1.col  = cols__payload[9:0];
@@ -968,7 +968,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.address_accumulator (clk, rst, entries__ready, busy, decoded__ready, \port$504$0 , \port$508$0 , entries__valid, \port$536$0 , decoded__valid, \port$544$0 , error, error_clear);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.address_accumulator (clk, rst, entries__ready, busy, decoded__ready, \port$505$0 , \port$509$0 , entries__valid, \port$537$0 , decoded__valid, \port$545$0 , error, error_clear);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -1030,15 +1030,15 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   wire error_clear;
   reg fresh = 1'h0;
   reg [6:0] last_row = 7'h00;
-  input [9:0] \port$504$0 ;
-  wire [9:0] \port$504$0 ;
-  input [15:0] \port$508$0 ;
-  wire [15:0] \port$508$0 ;
+  input [9:0] \port$505$0 ;
+  wire [9:0] \port$505$0 ;
+  input [15:0] \port$509$0 ;
+  wire [15:0] \port$509$0 ;
   (* init = 21'h000000 *)
-  output [20:0] \port$536$0 ;
-  wire [20:0] \port$536$0 ;
-  output [5:0] \port$544$0 ;
-  wire [5:0] \port$544$0 ;
+  output [20:0] \port$537$0 ;
+  wire [20:0] \port$537$0 ;
+  output [5:0] \port$545$0 ;
+  wire [5:0] \port$545$0 ;
   wire [6:0] row;
   input rst;
   wire rst;
@@ -1090,7 +1090,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$19  = entry;
     if (\$6 ) begin
-      \$19  = { \port$508$0 , \port$504$0  };
+      \$19  = { \port$509$0 , \port$505$0  };
     end
     if (rst) begin
       \$19  = 26'h0000000;
@@ -1148,9 +1148,9 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   end
   assign row = \$4 [6:0];
   assign decoded__payload = { \$18 , last_row[5:0] };
-  assign entries__payload = { \port$508$0 , \port$504$0  };
-  assign \port$536$0  = \$18 ;
-  assign \port$544$0  = last_row[5:0];
+  assign entries__payload = { \port$509$0 , \port$505$0  };
+  assign \port$537$0  = \$18 ;
+  assign \port$545$0  = last_row[5:0];
   assign \entry.rel_index  = entry[3:0];
   assign \entry.weight_idx  = entry[7:4];
   assign \entry.first  = entry[8];
@@ -1160,15 +1160,15 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   assign \decoded__payload.weight_idx  = \$18 [3:0];
   assign \decoded__payload.last  = \$18 [4];
   assign \decoded__payload.value  = \$18 [20:5];
-  assign \entries__payload.rel_index  = \port$504$0 [3:0];
-  assign \entries__payload.weight_idx  = \port$504$0 [7:4];
-  assign \entries__payload.first  = \port$504$0 [8];
-  assign \entries__payload.last  = \port$504$0 [9];
-  assign \entries__payload.value  = \port$508$0 ;
+  assign \entries__payload.rel_index  = \port$505$0 [3:0];
+  assign \entries__payload.weight_idx  = \port$505$0 [7:4];
+  assign \entries__payload.first  = \port$505$0 [8];
+  assign \entries__payload.last  = \port$505$0 [9];
+  assign \entries__payload.value  = \port$509$0 ;
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.pointer_read (load__addr, write__data, n_cols, error_clear, clk, rst, cols__valid, cols__payload, cols__ready, busy, spans__ready, spans__valid, spans__payload, error, load__en);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.pointer_read (load__addr, write__data, n_cols, error_clear, clk, rst, cols__payload, cols__ready, busy, spans__ready, cols__valid, spans__valid, spans__payload, error, load__en);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [10:0] \$1 ;
   wire [12:0] \$10 ;
@@ -2910,7 +2910,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.spmat_read (write__addr, write__data, clk, rst, spans__ready, busy, issued, skipped, entries__ready, spans__valid, spans__payload, \port$504$0 , \port$508$0 , entries__valid, write__en);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.spmat_read (write__addr, write__data, clk, rst, spans__ready, busy, issued, skipped, entries__ready, spans__valid, spans__payload, \port$505$0 , \port$509$0 , entries__valid, write__en);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -3008,11 +3008,11 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   wire [11:0] load__addr;
   wire [7:0] load__data;
   wire load__en;
-  output [9:0] \port$504$0 ;
-  wire [9:0] \port$504$0 ;
+  output [9:0] \port$505$0 ;
+  wire [9:0] \port$505$0 ;
   (* init = 16'h0000 *)
-  output [15:0] \port$508$0 ;
-  wire [15:0] \port$508$0 ;
+  output [15:0] \port$509$0 ;
+  wire [15:0] \port$509$0 ;
   reg [12:0] ptr = 13'h0000;
   wire [11:0] read__addr;
   wire [7:0] read__data;
@@ -3281,8 +3281,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   assign load__en = write__en;
   assign read__addr = \$6 [11:0];
   assign entries__payload = { \$63 , \$61  };
-  assign \port$504$0  = \$61 ;
-  assign \port$508$0  = \$63 ;
+  assign \port$505$0  = \$61 ;
+  assign \port$509$0  = \$63 ;
   assign \spans__payload.start  = spans__payload[12:0];
   assign \spans__payload.end  = spans__payload[25:13];
   assign \spans__payload.empty  = spans__payload[26];
@@ -7853,114 +7853,71 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.queue (w_en, clk, rst, full, push__ready, pop__valid, pop__payload, r_en, level, w_data);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.queue (push__valid, clk, rst, full, pop__payload, pop__ready, level, not_full, not_empty, push__payload);
+  reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
+  wire \$1 ;
+  wire [3:0] \$10 ;
+  wire [3:0] \$11 ;
+  wire \$12 ;
+  wire [4:0] \$13 ;
+  wire \$14 ;
+  wire [5:0] \$15 ;
+  reg \$16 ;
+  reg [3:0] \$17 ;
+  reg \$18 ;
+  reg \$19 ;
+  wire \$2 ;
+  reg [2:0] \$20 ;
+  reg [2:0] \$21 ;
+  wire \$3 ;
+  wire \$4 ;
+  wire \$5 ;
+  wire [3:0] \$6 ;
+  wire [3:0] \$7 ;
+  wire \$8 ;
+  wire \$9 ;
+  reg [2:0] \$signal  = 3'h0;
+  (* init = 3'h0 *)
+  wire [2:0] \$signature__addr ;
+  wire [25:0] \$signature__data ;
+  wire \$signature__en ;
   input clk;
   wire clk;
+  reg [2:0] consume = 3'h0;
   output full;
   wire full;
   output [3:0] level;
-  wire [3:0] level;
-  wire [3:0] \level$14 ;
+  reg [3:0] level = 4'h0;
+  (* init = 4'h0 *)
+  wire [3:0] \level$21 ;
+  wire [3:0] level_next;
+  output not_empty;
+  reg not_empty = 1'h0;
+  output not_full;
+  reg not_full = 1'h1;
   output [25:0] pop__payload;
   wire [25:0] pop__payload;
   wire [9:0] \pop__payload.col ;
   wire [15:0] \pop__payload.value ;
+  input pop__ready;
   wire pop__ready;
-  output pop__valid;
+  (* init = 1'h0 *)
   wire pop__valid;
+  input [25:0] push__payload;
   wire [25:0] push__payload;
   wire [9:0] \push__payload.col ;
   wire [15:0] \push__payload.value ;
-  output push__ready;
+  (* init = 1'h1 *)
   wire push__ready;
+  input push__valid;
   wire push__valid;
-  wire [25:0] r_data;
-  input r_en;
-  wire r_en;
-  wire r_rdy;
-  input rst;
-  wire rst;
-  input [25:0] w_data;
-  wire [25:0] w_data;
-  input w_en;
-  wire w_en;
-  wire w_rdy;
-  assign full = level == 4'h8;
-  \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.queue.fifo  fifo (
-    .clk(clk),
-    .level(level),
-    .r_data(pop__payload),
-    .r_en(r_en),
-    .r_rdy(pop__valid),
-    .rst(rst),
-    .w_en(w_en),
-    .w_port__data(w_data),
-    .w_rdy(push__ready)
-  );
-  assign push__payload = w_data;
-  assign w_rdy = push__ready;
-  assign push__valid = w_en;
-  assign r_data = pop__payload;
-  assign pop__ready = r_en;
-  assign r_rdy = pop__valid;
-  assign \level$14  = level;
-  assign \push__payload.col  = w_data[9:0];
-  assign \push__payload.value  = w_data[25:10];
-  assign \pop__payload.col  = pop__payload[9:0];
-  assign \pop__payload.value  = pop__payload[25:10];
-endmodule
-
-(* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.queue.fifo (w_en, clk, rst, w_rdy, r_rdy, r_data, r_en, level, w_port__data);
-  reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
-  wire \$1 ;
-  wire \$10 ;
-  wire \$11 ;
-  wire \$12 ;
-  wire \$13 ;
-  wire [4:0] \$14 ;
-  reg [2:0] \$15 ;
-  reg [2:0] \$16 ;
-  reg [3:0] \$17 ;
-  wire [3:0] \$2 ;
-  wire \$3 ;
-  wire [3:0] \$4 ;
-  wire \$5 ;
-  wire \$6 ;
-  wire \$7 ;
-  wire \$8 ;
-  wire [4:0] \$9 ;
-  input clk;
-  wire clk;
   (* init = 3'h0 *)
-  wire [2:0] consume;
-  output [3:0] level;
-  reg [3:0] level = 4'h0;
-  (* init = 3'h0 *)
-  wire [2:0] produce;
-  output [25:0] r_data;
-  wire [25:0] r_data;
-  input r_en;
-  wire r_en;
-  (* init = 4'h0 *)
-  wire [3:0] r_level;
-  reg [2:0] r_port__addr = 3'h0;
+  wire [2:0] r_port__addr;
   wire [25:0] r_port__data;
-  output r_rdy;
-  wire r_rdy;
   input rst;
   wire rst;
-  wire [25:0] w_data;
-  input w_en;
-  wire w_en;
-  (* init = 4'h0 *)
-  wire [3:0] w_level;
-  reg [2:0] w_port__addr = 3'h0;
-  input [25:0] w_port__data;
-  wire [25:0] w_port__data;
-  wire w_port__en;
-  output w_rdy;
-  wire w_rdy;
+  (* keep = 32'd1 *)
+  reg store_ready_copy0 = 1'h1;
   reg [25:0] storage [7:0];
   initial begin
     storage[0] = 26'h0000000;
@@ -7973,76 +7930,103 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     storage[7] = 26'h0000000;
   end
   always @(posedge clk) begin
-    if (w_port__en)
-      storage[w_port__addr] <= w_port__data;
+    if (\$signature__en )
+      storage[\$signal ] <= push__payload;
   end
-  assign r_data = storage[r_port__addr];
-  assign w_rdy = level != 4'h8;
-  assign r_rdy = | level;
-  assign w_port__en = w_en & w_rdy;
-  assign \$1  = w_rdy & w_en;
-  assign \$2  = w_port__addr + 1'h1;
-  assign \$3  = r_rdy & r_en;
-  assign \$4  = r_port__addr + 1'h1;
-  assign \$5  = w_rdy & w_en;
-  assign \$6  = r_rdy & r_en;
-  assign \$7  = ~ \$6 ;
-  assign \$8  = \$5  & \$7 ;
-  assign \$9  = level + 1'h1;
-  assign \$10  = r_rdy & r_en;
-  assign \$11  = w_rdy & w_en;
-  assign \$12  = ~ \$11 ;
-  assign \$13  = \$10  & \$12 ;
-  assign \$14  = level - 1'h1;
+  assign pop__payload = storage[consume];
+  assign \$1  = \$15 [3:0] != 4'h8;
+  assign \$2  = \$15 [3:0] != 4'h8;
+  assign \$3  = | \$15 [3:0];
+  assign \$4  = push__valid & store_ready_copy0;
+  assign \$5  = \$signal  == 3'h7;
+  assign \$6  = \$signal  + 1'h1;
+  assign \$7  = \$5  ? 4'h0 : \$6 ;
+  assign \$8  = pop__ready & not_empty;
+  assign \$9  = consume == 3'h7;
+  assign \$10  = consume + 1'h1;
+  assign \$11  = \$9  ? 4'h0 : \$10 ;
+  assign \$signature__en  = push__valid & store_ready_copy0;
+  assign \$12  = push__valid & not_full;
+  assign \$13  = level + \$12 ;
+  assign \$14  = pop__ready & not_empty;
+  assign \$15  = \$13  - \$14 ;
+  assign full = ~ not_full;
   always @(posedge clk)
-    w_port__addr <= \$15 ;
-  always @(posedge clk)
-    r_port__addr <= \$16 ;
+    store_ready_copy0 <= \$16 ;
   always @(posedge clk)
     level <= \$17 ;
+  always @(posedge clk)
+    not_full <= \$18 ;
+  always @(posedge clk)
+    not_empty <= \$19 ;
+  always @(posedge clk)
+    \$signal  <= \$20 ;
+  always @(posedge clk)
+    consume <= \$21 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$15  = w_port__addr;
-    if (\$1 ) begin
-      \$15  = \$2 [2:0];
-    end
+    \$16  = \$1 ;
     if (rst) begin
-      \$15  = 3'h0;
+      \$16  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$16  = r_port__addr;
-    if (\$3 ) begin
-      \$16  = \$4 [2:0];
-    end
-    if (rst) begin
-      \$16  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$17  = level;
-    if (\$8 ) begin
-      \$17  = \$9 [3:0];
-    end
-    if (\$13 ) begin
-      \$17  = \$14 [3:0];
-    end
+    \$17  = \$15 [3:0];
     if (rst) begin
       \$17  = 4'h0;
     end
   end
-  assign w_level = level;
-  assign r_level = level;
-  assign produce = w_port__addr;
-  assign w_data = w_port__data;
-  assign consume = r_port__addr;
-  assign r_port__data = r_data;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$18  = \$2 ;
+    if (rst) begin
+      \$18  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$19  = \$3 ;
+    if (rst) begin
+      \$19  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$20  = \$signal ;
+    if (\$4 ) begin
+      \$20  = \$7 [2:0];
+    end
+    if (rst) begin
+      \$20  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$21  = consume;
+    if (\$8 ) begin
+      \$21  = \$11 [2:0];
+    end
+    if (rst) begin
+      \$21  = 3'h0;
+    end
+  end
+  assign level_next = \$15 [3:0];
+  assign \$signature__addr  = \$signal ;
+  assign \$signature__data  = push__payload;
+  assign r_port__addr = consume;
+  assign r_port__data = pop__payload;
+  assign push__ready = not_full;
+  assign pop__valid = not_empty;
+  assign \level$21  = level;
+  assign \push__payload.col  = push__payload[9:0];
+  assign \push__payload.value  = push__payload[25:10];
+  assign \pop__payload.col  = pop__payload[9:0];
+  assign \pop__payload.value  = pop__payload[25:10];
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.weight_decoder (load__addr, load__data, clk, rst, entries__ready, \port$536$0 , entries__valid, \port$544$0 , weighted__valid, weighted__payload, load__en);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.weight_decoder (load__addr, load__data, clk, rst, entries__ready, \port$537$0 , entries__valid, \port$545$0 , weighted__valid, weighted__payload, load__en);
   reg \$auto$verilog_backend.cc:2355:dump_module$12  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -8128,10 +8112,10 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   wire [15:0] load__data;
   input load__en;
   wire load__en;
-  input [20:0] \port$536$0 ;
-  wire [20:0] \port$536$0 ;
-  input [5:0] \port$544$0 ;
-  wire [5:0] \port$544$0 ;
+  input [20:0] \port$537$0 ;
+  wire [20:0] \port$537$0 ;
+  input [5:0] \port$545$0 ;
+  wire [5:0] \port$545$0 ;
   input rst;
   wire rst;
   output [38:0] weighted__payload;
@@ -8303,10 +8287,10 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$51  = weighted__payload;
     if (\$32 ) begin
-      \$51 [5:0] = \port$544$0 ;
+      \$51 [5:0] = \port$545$0 ;
       \$51 [21:6] = \$33 ;
-      \$51 [37:22] = \port$536$0 [20:5];
-      \$51 [38] = \port$536$0 [4];
+      \$51 [37:22] = \port$537$0 [20:5];
+      \$51 [38] = \port$537$0 [4];
     end
     if (rst) begin
       \$51  = 39'h0000000000;
@@ -8315,7 +8299,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$536$0 [3:0])
+    casez (\port$537$0 [3:0])
       4'h0:
           \$33  = 16'h0000;
       4'h1:
@@ -8421,16 +8405,16 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     end
   end
   assign weighted__ready = 1'h1;
-  assign entries__payload = { \port$536$0 , \port$544$0  };
+  assign entries__payload = { \port$537$0 , \port$545$0  };
   assign codebook0 = 16'h0000;
   assign \weighted__payload.local_row  = weighted__payload[5:0];
   assign \weighted__payload.weight  = weighted__payload[21:6];
   assign \weighted__payload.value  = weighted__payload[37:22];
   assign \weighted__payload.last  = weighted__payload[38];
-  assign \entries__payload.local_row  = \port$544$0 ;
-  assign \entries__payload.weight_idx  = \port$536$0 [3:0];
-  assign \entries__payload.last  = \port$536$0 [4];
-  assign \entries__payload.value  = \port$536$0 [20:5];
+  assign \entries__payload.local_row  = \port$545$0 ;
+  assign \entries__payload.weight_idx  = \port$537$0 [3:0];
+  assign \entries__payload.last  = \port$537$0 [4];
+  assign \entries__payload.value  = \port$537$0 [20:5];
   assign \$32  = 1'h1;
   assign entries__ready = 1'h1;
 endmodule

@@ -1,9 +1,10 @@
-from amaranth.hdl import Module, Signal
-from amaranth.lib import data, fifo, stream, wiring
-from amaranth.lib.wiring import In, Out, connect
+from amaranth.hdl import Module, Mux, Signal
+from amaranth.lib import data, memory, stream, wiring
+from amaranth.lib.wiring import In, Out
 
 from pyhdl.eie.pointer_read import column_layout
 from pyhdl.params import bits_for, check_int
+from pyhdl.replicas import replicas
 
 
 def activation_layout(col_width: int, act_width: int) -> data.StructLayout:
@@ -15,10 +16,17 @@ def activation_layout(col_width: int, act_width: int) -> data.StructLayout:
 class ActivationQueue(wiring.Component):
     """FIFO of ``(col, value)`` pairs in front of a PE; absorbs load imbalance between PEs.
 
-    A first-word-fall-through synchronous FIFO (``amaranth.lib.fifo.SyncFIFO``) of
-    ``queue_depth`` entries: an activation written at one clock edge can be read in the next
+    A first-word-fall-through synchronous FIFO of ``queue_depth`` entries (``amaranth.lib.fifo.
+    SyncFIFO``'s behaviour): an activation written at one clock edge can be read in the next
     cycle. ``full`` is ``level == queue_depth``; a full queue accepts no write, even in a cycle
-    in which it is read (the array's broadcast stalls on ``full``).
+    in which it is read (the array's broadcast stalls before that).
+
+    Storage is distributed RAM (an asynchronous read port). ``push.ready`` and ``pop.valid`` are
+    registers, computed from the next level, and the storage's write side has its own copy of
+    the not-full flag: the write enable that reaches the RAM and its pointer and the one that
+    counts the level are two LUTs from flip-flops, so neither waits on the other wherever the
+    placer puts the RAM (in a 16-PE array one LUT on that round trip, placed by the RAM ~40
+    tiles from the level register, was the critical path).
 
     Attributes
     ----------
@@ -42,13 +50,33 @@ class ActivationQueue(wiring.Component):
         m = Module()
         if self.queue_depth == 1:
             return self._single_slot(m)
-        m.submodules.fifo = q = fifo.SyncFIFO(width=self.layout.size, depth=self.queue_depth)
-        connect(m, wiring.flipped(self.push), q.w_stream)
-        connect(m, q.r_stream, wiring.flipped(self.pop))
+        depth = self.queue_depth
+        m.submodules.storage = storage = memory.Memory(shape=self.layout.size, depth=depth, init=[])
+        w_port, r_port = storage.write_port(), storage.read_port(domain="comb")
+        produce, consume = Signal(range(depth)), Signal(range(depth))
+        level = Signal(range(depth + 1))
+        not_empty = Signal()
+        not_full = Signal(init=1)
+        level_next = Signal(range(depth + 1))
+        # Two copies of the not-full flag: one for the write enable of the RAM and its pointer,
+        # one for the level and `push.ready`.
+        store_ready = replicas(m, level_next != depth, 1, "store_ready", init=1)[0]
+        store = self.push.valid & store_ready
+        write = self.push.valid & not_full
+        read = self.pop.ready & not_empty
         m.d.comb += [
-            self.full.eq(q.level == self.queue_depth),
-            self.level.eq(q.level),
+            w_port.addr.eq(produce), w_port.data.eq(self.push.payload), w_port.en.eq(store),
+            r_port.addr.eq(consume), self.pop.payload.eq(r_port.data),
+            self.push.ready.eq(not_full), self.pop.valid.eq(not_empty),
+            level_next.eq(level + write - read),
+            self.full.eq(~not_full),
+            self.level.eq(level),
         ]
+        m.d.sync += [level.eq(level_next), not_full.eq(level_next != depth), not_empty.eq(level_next != 0)]
+        with m.If(store):
+            m.d.sync += produce.eq(Mux(produce == depth - 1, 0, produce + 1))
+        with m.If(read):
+            m.d.sync += consume.eq(Mux(consume == depth - 1, 0, consume + 1))
         return m
 
     def _single_slot(self, m):

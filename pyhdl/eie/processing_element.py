@@ -192,7 +192,7 @@ class ProcessingElement(wiring.Component):
         pipeline_empty = ~decoder.busy & ~wdec.weighted.valid & ~au.busy
         idle = Signal()
         m.d.comb += [
-            idle.eq((queue.level == 0) & pipeline_empty),
+            idle.eq(~queue.pop.valid & pipeline_empty),
             self.idle.eq(idle),
             # Read-out waits until every accepted activation has been accumulated.
             out.rows.valid.eq(self.rows.valid & idle),
