@@ -11,107 +11,107 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
   wire \$102 ;
   wire \$103 ;
   wire \$104 ;
-  wire [552:0] \$105 ;
-  wire [552:0] \$106 ;
-  wire [1:0] \$107 ;
+  wire \$105 ;
+  wire \$106 ;
+  wire \$107 ;
   wire \$108 ;
   wire \$109 ;
   wire \$11 ;
-  wire [552:0] \$110 ;
-  wire [552:0] \$111 ;
-  wire [2:0] \$112 ;
+  wire \$110 ;
+  wire \$111 ;
+  wire \$112 ;
   wire \$113 ;
   wire \$114 ;
-  wire [552:0] \$115 ;
-  wire [552:0] \$116 ;
-  wire [3:0] \$117 ;
-  wire \$118 ;
+  wire \$115 ;
+  wire \$116 ;
+  wire \$117 ;
+  wire [10:0] \$118 ;
   wire \$119 ;
   wire \$12 ;
-  wire [552:0] \$120 ;
-  wire [552:0] \$121 ;
-  wire [4:0] \$122 ;
-  wire \$123 ;
-  wire \$124 ;
-  wire [552:0] \$125 ;
-  wire [552:0] \$126 ;
-  wire [5:0] \$127 ;
-  wire \$128 ;
-  wire \$129 ;
-  wire \$13 ;
-  wire [552:0] \$130 ;
-  wire [552:0] \$131 ;
-  wire [6:0] \$132 ;
-  wire \$133 ;
-  wire \$134 ;
-  wire [552:0] \$135 ;
-  wire [552:0] \$136 ;
-  wire [7:0] \$137 ;
-  wire \$138 ;
-  wire \$139 ;
-  wire \$14 ;
-  wire [552:0] \$140 ;
-  wire [552:0] \$141 ;
-  wire [8:0] \$142 ;
-  wire [13:0] \$143 ;
-  wire \$144 ;
-  wire \$145 ;
-  wire \$146 ;
-  wire \$147 ;
-  wire \$148 ;
-  wire \$149 ;
-  wire \$15 ;
-  wire \$150 ;
-  wire [10:0] \$151 ;
-  wire \$152 ;
-  wire \$153 ;
-  wire \$154 ;
-  wire \$155 ;
-  wire \$156 ;
-  wire \$157 ;
-  wire \$158 ;
-  wire [552:0] \$159 ;
-  wire \$16 ;
-  wire [552:0] \$160 ;
-  wire \$161 ;
-  wire \$162 ;
-  wire [552:0] \$163 ;
-  wire [552:0] \$164 ;
-  wire \$165 ;
-  wire \$166 ;
-  wire [552:0] \$167 ;
-  wire [552:0] \$168 ;
-  wire \$169 ;
-  wire \$17 ;
-  wire \$170 ;
-  wire [552:0] \$171 ;
-  wire [552:0] \$172 ;
-  wire \$173 ;
-  wire \$174 ;
-  wire [552:0] \$175 ;
-  wire [552:0] \$176 ;
-  wire \$177 ;
-  wire \$178 ;
-  wire [552:0] \$179 ;
-  wire \$18 ;
-  wire [552:0] \$180 ;
-  wire \$181 ;
-  wire \$182 ;
-  wire [552:0] \$183 ;
-  wire [552:0] \$184 ;
-  wire \$185 ;
-  wire \$186 ;
-  wire [552:0] \$187 ;
-  wire [552:0] \$188 ;
-  wire \$189 ;
+  wire \$120 ;
+  wire \$121 ;
+  wire [138:0] \$122 ;
+  wire [138:0] \$123 ;
+  wire [138:0] \$124 ;
+  wire [138:0] \$125 ;
+  wire [138:0] \$126 ;
+  wire [138:0] \$127 ;
+  wire [135:0] \$128 ;
+  wire [135:0] \$129 ;
+  wire [10:0] \$13 ;
+  wire [1:0] \$130 ;
+  wire [138:0] \$131 ;
+  wire [138:0] \$132 ;
+  wire [138:0] \$133 ;
+  wire [138:0] \$134 ;
+  wire [138:0] \$135 ;
+  wire [138:0] \$136 ;
+  wire [135:0] \$137 ;
+  wire [135:0] \$138 ;
+  wire [2:0] \$139 ;
+  wire [10:0] \$14 ;
+  wire [138:0] \$140 ;
+  wire [138:0] \$141 ;
+  wire [138:0] \$142 ;
+  wire [138:0] \$143 ;
+  wire [138:0] \$144 ;
+  wire [138:0] \$145 ;
+  wire [135:0] \$146 ;
+  wire [135:0] \$147 ;
+  wire [3:0] \$148 ;
+  wire [138:0] \$149 ;
+  wire [11:0] \$15 ;
+  wire [138:0] \$150 ;
+  wire [138:0] \$151 ;
+  wire [138:0] \$152 ;
+  wire [138:0] \$153 ;
+  wire [138:0] \$154 ;
+  wire [135:0] \$155 ;
+  wire [135:0] \$156 ;
+  wire [4:0] \$157 ;
+  wire [138:0] \$158 ;
+  wire [138:0] \$159 ;
+  wire [12:0] \$16 ;
+  wire [138:0] \$160 ;
+  wire [138:0] \$161 ;
+  wire [138:0] \$162 ;
+  wire [138:0] \$163 ;
+  wire [135:0] \$164 ;
+  wire [135:0] \$165 ;
+  wire [5:0] \$166 ;
+  wire [138:0] \$167 ;
+  wire [138:0] \$168 ;
+  wire [138:0] \$169 ;
+  wire [4:0] \$17 ;
+  wire [138:0] \$170 ;
+  wire [138:0] \$171 ;
+  wire [138:0] \$172 ;
+  wire [135:0] \$173 ;
+  wire [135:0] \$174 ;
+  wire [6:0] \$175 ;
+  wire [138:0] \$176 ;
+  wire [138:0] \$177 ;
+  wire [138:0] \$178 ;
+  wire [138:0] \$179 ;
+  wire [12:0] \$18 ;
+  wire [138:0] \$180 ;
+  wire [138:0] \$181 ;
+  wire [135:0] \$182 ;
+  wire [135:0] \$183 ;
+  wire [7:0] \$184 ;
+  wire [138:0] \$185 ;
+  wire [138:0] \$186 ;
+  wire [138:0] \$187 ;
+  wire [138:0] \$188 ;
+  wire [138:0] \$189 ;
   wire \$19 ;
-  wire \$190 ;
-  wire [552:0] \$191 ;
-  wire [552:0] \$192 ;
-  wire \$193 ;
-  wire \$194 ;
+  wire [138:0] \$190 ;
+  wire [135:0] \$191 ;
+  wire [135:0] \$192 ;
+  wire [8:0] \$193 ;
+  wire [13:0] \$194 ;
   wire \$195 ;
-  wire \$196 ;
+  wire [10:0] \$196 ;
   wire \$197 ;
   wire \$198 ;
   wire \$199 ;
@@ -121,529 +121,612 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
   wire \$201 ;
   wire \$202 ;
   wire \$203 ;
-  wire \$204 ;
-  wire \$205 ;
-  wire \$206 ;
-  wire \$207 ;
-  wire \$208 ;
-  wire \$209 ;
-  wire [10:0] \$21 ;
-  wire \$210 ;
-  wire \$211 ;
-  wire \$212 ;
-  wire \$213 ;
-  wire \$214 ;
-  wire [7:0] \$215 ;
-  wire \$216 ;
-  wire \$217 ;
-  wire \$218 ;
-  wire \$219 ;
-  wire [10:0] \$22 ;
-  wire \$220 ;
-  wire \$221 ;
-  wire \$222 ;
-  wire \$223 ;
-  wire \$224 ;
-  wire \$225 ;
-  wire \$226 ;
-  wire \$227 ;
-  wire \$228 ;
-  wire [552:0] \$229 ;
-  wire [11:0] \$23 ;
-  wire [552:0] \$230 ;
-  wire [10:0] \$231 ;
-  wire \$232 ;
-  wire \$233 ;
-  wire \$234 ;
-  wire \$235 ;
-  wire \$236 ;
-  wire \$237 ;
-  wire [4:0] \$238 ;
-  wire \$239 ;
-  wire [12:0] \$24 ;
-  wire \$240 ;
-  wire \$241 ;
-  wire \$242 ;
-  wire [10:0] \$243 ;
-  wire \$244 ;
-  wire \$245 ;
-  wire \$246 ;
-  wire \$247 ;
-  wire \$248 ;
-  wire \$249 ;
-  wire [4:0] \$25 ;
-  wire \$250 ;
-  wire \$251 ;
-  wire \$252 ;
-  wire [2:0] \$253 ;
-  wire \$254 ;
-  wire \$255 ;
-  wire [5:0] \$256 ;
-  wire \$257 ;
-  wire \$258 ;
-  wire \$259 ;
+  wire [138:0] \$204 ;
+  wire [138:0] \$205 ;
+  wire [138:0] \$206 ;
+  wire [138:0] \$207 ;
+  wire [138:0] \$208 ;
+  wire [138:0] \$209 ;
+  wire \$21 ;
+  wire [135:0] \$210 ;
+  wire [135:0] \$211 ;
+  wire [138:0] \$212 ;
+  wire [138:0] \$213 ;
+  wire [138:0] \$214 ;
+  wire [138:0] \$215 ;
+  wire [138:0] \$216 ;
+  wire [138:0] \$217 ;
+  wire [135:0] \$218 ;
+  wire [135:0] \$219 ;
+  wire \$22 ;
+  wire [138:0] \$220 ;
+  wire [138:0] \$221 ;
+  wire [138:0] \$222 ;
+  wire [138:0] \$223 ;
+  wire [138:0] \$224 ;
+  wire [138:0] \$225 ;
+  wire [135:0] \$226 ;
+  wire [135:0] \$227 ;
+  wire [138:0] \$228 ;
+  wire [138:0] \$229 ;
+  wire [10:0] \$23 ;
+  wire [138:0] \$230 ;
+  wire [138:0] \$231 ;
+  wire [138:0] \$232 ;
+  wire [138:0] \$233 ;
+  wire [135:0] \$234 ;
+  wire [135:0] \$235 ;
+  wire [138:0] \$236 ;
+  wire [138:0] \$237 ;
+  wire [138:0] \$238 ;
+  wire [138:0] \$239 ;
+  wire [10:0] \$24 ;
+  wire [138:0] \$240 ;
+  wire [138:0] \$241 ;
+  wire [135:0] \$242 ;
+  wire [135:0] \$243 ;
+  wire [138:0] \$244 ;
+  wire [138:0] \$245 ;
+  wire [138:0] \$246 ;
+  wire [138:0] \$247 ;
+  wire [138:0] \$248 ;
+  wire [138:0] \$249 ;
+  wire [11:0] \$25 ;
+  wire [135:0] \$250 ;
+  wire [135:0] \$251 ;
+  wire [138:0] \$252 ;
+  wire [138:0] \$253 ;
+  wire [138:0] \$254 ;
+  wire [138:0] \$255 ;
+  wire [138:0] \$256 ;
+  wire [138:0] \$257 ;
+  wire [135:0] \$258 ;
+  wire [135:0] \$259 ;
   wire [12:0] \$26 ;
-  wire \$260 ;
-  wire \$261 ;
-  wire \$262 ;
-  wire [32:0] \$263 ;
-  wire \$264 ;
-  wire \$265 ;
-  wire \$266 ;
-  wire \$267 ;
-  wire \$268 ;
-  wire \$269 ;
-  wire \$27 ;
-  wire \$270 ;
-  wire [32:0] \$271 ;
-  wire \$272 ;
-  wire \$273 ;
-  wire [32:0] \$274 ;
-  wire \$275 ;
+  wire [138:0] \$260 ;
+  wire [138:0] \$261 ;
+  wire [138:0] \$262 ;
+  wire [138:0] \$263 ;
+  wire [138:0] \$264 ;
+  wire [138:0] \$265 ;
+  wire [135:0] \$266 ;
+  wire [135:0] \$267 ;
+  wire [138:0] \$268 ;
+  wire [138:0] \$269 ;
+  wire [4:0] \$27 ;
+  wire [138:0] \$270 ;
+  wire [138:0] \$271 ;
+  wire [138:0] \$272 ;
+  wire [138:0] \$273 ;
+  wire [135:0] \$274 ;
+  wire [135:0] \$275 ;
   wire \$276 ;
   wire \$277 ;
-  wire [1:0] \$278 ;
-  wire [2:0] \$279 ;
-  wire \$28 ;
-  wire [3:0] \$280 ;
-  wire [4:0] \$281 ;
-  wire [5:0] \$282 ;
-  wire [6:0] \$283 ;
-  wire [7:0] \$284 ;
-  wire [8:0] \$285 ;
-  wire [32:0] \$286 ;
+  wire \$278 ;
+  wire \$279 ;
+  wire [12:0] \$28 ;
+  wire \$280 ;
+  wire \$281 ;
+  wire \$282 ;
+  wire \$283 ;
+  wire \$284 ;
+  wire \$285 ;
+  wire \$286 ;
   wire \$287 ;
   wire \$288 ;
   wire \$289 ;
   wire \$29 ;
-  wire [1:0] \$290 ;
-  wire [2:0] \$291 ;
-  wire [3:0] \$292 ;
-  wire [4:0] \$293 ;
-  wire [5:0] \$294 ;
-  wire [6:0] \$295 ;
+  wire \$290 ;
+  wire \$291 ;
+  wire \$292 ;
+  wire \$293 ;
+  wire \$294 ;
+  wire \$295 ;
   wire [7:0] \$296 ;
-  wire [8:0] \$297 ;
-  wire [32:0] \$298 ;
+  wire \$297 ;
+  wire \$298 ;
   wire \$299 ;
   wire [13:0] \$3 ;
-  wire \$30 ;
+  wire [138:0] \$30 ;
   wire \$300 ;
   wire \$301 ;
-  wire [1:0] \$302 ;
-  wire [2:0] \$303 ;
-  wire [3:0] \$304 ;
-  wire [4:0] \$305 ;
-  wire [5:0] \$306 ;
-  wire [6:0] \$307 ;
-  wire [7:0] \$308 ;
-  wire [8:0] \$309 ;
-  wire \$31 ;
-  wire [32:0] \$310 ;
-  wire \$311 ;
-  wire \$312 ;
-  wire \$313 ;
-  wire [1:0] \$314 ;
-  wire [2:0] \$315 ;
-  wire [3:0] \$316 ;
-  wire [4:0] \$317 ;
-  wire [5:0] \$318 ;
-  wire [6:0] \$319 ;
-  wire \$32 ;
-  wire [7:0] \$320 ;
-  wire [8:0] \$321 ;
-  wire [32:0] \$322 ;
+  wire \$302 ;
+  wire \$303 ;
+  wire \$304 ;
+  wire [138:0] \$305 ;
+  wire [138:0] \$306 ;
+  wire [138:0] \$307 ;
+  wire [138:0] \$308 ;
+  wire [138:0] \$309 ;
+  wire [138:0] \$31 ;
+  wire [138:0] \$310 ;
+  wire [135:0] \$311 ;
+  wire [135:0] \$312 ;
+  wire [10:0] \$313 ;
+  wire \$314 ;
+  wire \$315 ;
+  wire \$316 ;
+  wire \$317 ;
+  wire [4:0] \$318 ;
+  wire \$319 ;
+  wire [138:0] \$32 ;
+  wire \$320 ;
+  wire \$321 ;
+  wire \$322 ;
   wire \$323 ;
   wire \$324 ;
   wire \$325 ;
-  wire [1:0] \$326 ;
-  wire [2:0] \$327 ;
-  wire [3:0] \$328 ;
-  wire [4:0] \$329 ;
-  wire \$33 ;
-  wire [5:0] \$330 ;
-  wire [6:0] \$331 ;
-  wire [7:0] \$332 ;
-  wire [8:0] \$333 ;
-  wire [32:0] \$334 ;
+  wire [5:0] \$326 ;
+  wire \$327 ;
+  wire \$328 ;
+  wire \$329 ;
+  wire [138:0] \$33 ;
+  wire \$330 ;
+  wire \$331 ;
+  wire \$332 ;
+  wire [32:0] \$333 ;
+  wire \$334 ;
   wire \$335 ;
   wire \$336 ;
-  wire \$337 ;
-  wire [1:0] \$338 ;
-  wire [2:0] \$339 ;
-  wire \$34 ;
-  wire [3:0] \$340 ;
-  wire [4:0] \$341 ;
-  wire [5:0] \$342 ;
-  wire [6:0] \$343 ;
-  wire [7:0] \$344 ;
-  wire [8:0] \$345 ;
-  wire [32:0] \$346 ;
-  wire \$347 ;
-  wire \$348 ;
-  wire \$349 ;
-  wire \$35 ;
-  wire [1:0] \$350 ;
-  wire [2:0] \$351 ;
-  wire [3:0] \$352 ;
-  wire [4:0] \$353 ;
-  wire [5:0] \$354 ;
-  wire [6:0] \$355 ;
-  wire [7:0] \$356 ;
-  wire [8:0] \$357 ;
-  wire [32:0] \$358 ;
-  wire \$359 ;
-  wire [10:0] \$36 ;
-  wire \$360 ;
-  wire \$361 ;
-  wire [1:0] \$362 ;
-  wire [2:0] \$363 ;
-  wire [3:0] \$364 ;
-  wire [4:0] \$365 ;
-  wire [5:0] \$366 ;
-  wire [6:0] \$367 ;
-  wire [7:0] \$368 ;
-  wire [8:0] \$369 ;
-  wire [10:0] \$37 ;
-  wire [32:0] \$370 ;
-  wire \$371 ;
-  wire \$372 ;
-  wire \$373 ;
-  wire [1:0] \$374 ;
-  wire [2:0] \$375 ;
-  wire [3:0] \$376 ;
-  wire [4:0] \$377 ;
-  wire [5:0] \$378 ;
-  wire [6:0] \$379 ;
-  wire [11:0] \$38 ;
-  wire [7:0] \$380 ;
-  wire [8:0] \$381 ;
-  wire [32:0] \$382 ;
-  wire \$383 ;
-  wire \$384 ;
-  wire \$385 ;
-  wire [1:0] \$386 ;
-  wire [2:0] \$387 ;
-  wire [3:0] \$388 ;
-  wire [4:0] \$389 ;
-  wire [12:0] \$39 ;
-  wire [5:0] \$390 ;
-  wire [6:0] \$391 ;
-  wire [7:0] \$392 ;
-  wire [8:0] \$393 ;
-  wire [32:0] \$394 ;
-  wire \$395 ;
-  wire \$396 ;
-  wire \$397 ;
-  wire [1:0] \$398 ;
-  wire [2:0] \$399 ;
+  wire [32:0] \$337 ;
+  wire \$338 ;
+  wire \$339 ;
+  wire [138:0] \$34 ;
+  wire [32:0] \$340 ;
+  wire \$341 ;
+  wire \$342 ;
+  wire \$343 ;
+  wire [1:0] \$344 ;
+  wire [2:0] \$345 ;
+  wire [3:0] \$346 ;
+  wire [4:0] \$347 ;
+  wire [5:0] \$348 ;
+  wire [6:0] \$349 ;
+  wire [138:0] \$35 ;
+  wire [7:0] \$350 ;
+  wire [8:0] \$351 ;
+  wire [32:0] \$352 ;
+  wire \$353 ;
+  wire \$354 ;
+  wire \$355 ;
+  wire [1:0] \$356 ;
+  wire [2:0] \$357 ;
+  wire [3:0] \$358 ;
+  wire [4:0] \$359 ;
+  wire [135:0] \$36 ;
+  wire [5:0] \$360 ;
+  wire [6:0] \$361 ;
+  wire [7:0] \$362 ;
+  wire [8:0] \$363 ;
+  wire [32:0] \$364 ;
+  wire \$365 ;
+  wire \$366 ;
+  wire \$367 ;
+  wire [1:0] \$368 ;
+  wire [2:0] \$369 ;
+  wire [135:0] \$37 ;
+  wire [3:0] \$370 ;
+  wire [4:0] \$371 ;
+  wire [5:0] \$372 ;
+  wire [6:0] \$373 ;
+  wire [7:0] \$374 ;
+  wire [8:0] \$375 ;
+  wire [32:0] \$376 ;
+  wire \$377 ;
+  wire \$378 ;
+  wire \$379 ;
+  wire \$38 ;
+  wire [1:0] \$380 ;
+  wire [2:0] \$381 ;
+  wire [3:0] \$382 ;
+  wire [4:0] \$383 ;
+  wire [5:0] \$384 ;
+  wire [6:0] \$385 ;
+  wire [7:0] \$386 ;
+  wire [8:0] \$387 ;
+  wire [32:0] \$388 ;
+  wire \$389 ;
+  wire \$39 ;
+  wire \$390 ;
+  wire \$391 ;
+  wire [1:0] \$392 ;
+  wire [2:0] \$393 ;
+  wire [3:0] \$394 ;
+  wire [4:0] \$395 ;
+  wire [5:0] \$396 ;
+  wire [6:0] \$397 ;
+  wire [7:0] \$398 ;
+  wire [8:0] \$399 ;
   wire [13:0] \$4 ;
-  wire [4:0] \$40 ;
-  wire [3:0] \$400 ;
-  wire [4:0] \$401 ;
-  wire [5:0] \$402 ;
-  wire [6:0] \$403 ;
-  wire [7:0] \$404 ;
-  wire [8:0] \$405 ;
-  wire [32:0] \$406 ;
-  wire \$407 ;
-  wire \$408 ;
-  wire \$409 ;
-  wire [12:0] \$41 ;
-  wire [1:0] \$410 ;
-  wire [2:0] \$411 ;
-  wire [3:0] \$412 ;
-  wire [4:0] \$413 ;
-  wire [5:0] \$414 ;
-  wire [6:0] \$415 ;
-  wire [7:0] \$416 ;
-  wire [8:0] \$417 ;
-  wire [32:0] \$418 ;
-  wire \$419 ;
+  wire \$40 ;
+  wire [32:0] \$400 ;
+  wire \$401 ;
+  wire \$402 ;
+  wire \$403 ;
+  wire [1:0] \$404 ;
+  wire [2:0] \$405 ;
+  wire [3:0] \$406 ;
+  wire [4:0] \$407 ;
+  wire [5:0] \$408 ;
+  wire [6:0] \$409 ;
+  wire \$41 ;
+  wire [7:0] \$410 ;
+  wire [8:0] \$411 ;
+  wire [32:0] \$412 ;
+  wire \$413 ;
+  wire \$414 ;
+  wire \$415 ;
+  wire [1:0] \$416 ;
+  wire [2:0] \$417 ;
+  wire [3:0] \$418 ;
+  wire [4:0] \$419 ;
   wire \$42 ;
-  wire \$420 ;
-  wire \$421 ;
-  wire [1:0] \$422 ;
-  wire [2:0] \$423 ;
-  wire [3:0] \$424 ;
-  wire [4:0] \$425 ;
-  wire [5:0] \$426 ;
-  wire [6:0] \$427 ;
-  wire [7:0] \$428 ;
-  wire [8:0] \$429 ;
-  wire \$43 ;
-  wire [32:0] \$430 ;
-  wire \$431 ;
-  wire \$432 ;
-  wire \$433 ;
-  wire [1:0] \$434 ;
-  wire [2:0] \$435 ;
-  wire [3:0] \$436 ;
-  wire [4:0] \$437 ;
-  wire [5:0] \$438 ;
-  wire [6:0] \$439 ;
-  wire \$44 ;
-  wire [7:0] \$440 ;
-  wire [8:0] \$441 ;
-  wire [32:0] \$442 ;
-  wire \$443 ;
-  wire \$444 ;
-  wire \$445 ;
-  wire [1:0] \$446 ;
-  wire [2:0] \$447 ;
-  wire [3:0] \$448 ;
-  wire [4:0] \$449 ;
-  wire \$45 ;
-  wire [5:0] \$450 ;
-  wire [6:0] \$451 ;
-  wire [7:0] \$452 ;
-  wire [8:0] \$453 ;
-  wire [32:0] \$454 ;
-  wire \$455 ;
-  wire \$456 ;
-  wire \$457 ;
-  wire [1:0] \$458 ;
-  wire [2:0] \$459 ;
-  wire \$46 ;
-  wire [3:0] \$460 ;
-  wire [4:0] \$461 ;
-  wire [5:0] \$462 ;
-  wire [6:0] \$463 ;
-  wire [7:0] \$464 ;
-  wire [8:0] \$465 ;
-  wire [32:0] \$466 ;
-  wire \$467 ;
-  wire \$468 ;
-  wire \$469 ;
-  wire \$47 ;
-  wire [1:0] \$470 ;
-  wire [2:0] \$471 ;
-  wire [3:0] \$472 ;
-  wire [4:0] \$473 ;
-  wire [5:0] \$474 ;
-  wire [6:0] \$475 ;
-  wire [7:0] \$476 ;
-  wire [8:0] \$477 ;
-  wire [32:0] \$478 ;
-  wire \$479 ;
-  wire \$48 ;
-  wire \$480 ;
-  wire \$481 ;
-  wire [1:0] \$482 ;
-  wire [2:0] \$483 ;
-  wire [3:0] \$484 ;
-  wire [4:0] \$485 ;
-  wire [5:0] \$486 ;
-  wire [6:0] \$487 ;
-  wire [7:0] \$488 ;
-  wire [8:0] \$489 ;
-  wire \$49 ;
-  wire [32:0] \$490 ;
-  wire \$491 ;
-  wire \$492 ;
-  wire \$493 ;
-  wire [1:0] \$494 ;
-  wire [2:0] \$495 ;
-  wire [3:0] \$496 ;
-  wire [4:0] \$497 ;
-  wire [5:0] \$498 ;
-  wire [6:0] \$499 ;
+  wire [5:0] \$420 ;
+  wire [6:0] \$421 ;
+  wire [7:0] \$422 ;
+  wire [8:0] \$423 ;
+  wire [32:0] \$424 ;
+  wire \$425 ;
+  wire \$426 ;
+  wire \$427 ;
+  wire [1:0] \$428 ;
+  wire [2:0] \$429 ;
+  wire [138:0] \$43 ;
+  wire [3:0] \$430 ;
+  wire [4:0] \$431 ;
+  wire [5:0] \$432 ;
+  wire [6:0] \$433 ;
+  wire [7:0] \$434 ;
+  wire [8:0] \$435 ;
+  wire [32:0] \$436 ;
+  wire \$437 ;
+  wire \$438 ;
+  wire \$439 ;
+  wire [138:0] \$44 ;
+  wire [1:0] \$440 ;
+  wire [2:0] \$441 ;
+  wire [3:0] \$442 ;
+  wire [4:0] \$443 ;
+  wire [5:0] \$444 ;
+  wire [6:0] \$445 ;
+  wire [7:0] \$446 ;
+  wire [8:0] \$447 ;
+  wire [32:0] \$448 ;
+  wire \$449 ;
+  wire [138:0] \$45 ;
+  wire \$450 ;
+  wire \$451 ;
+  wire [1:0] \$452 ;
+  wire [2:0] \$453 ;
+  wire [3:0] \$454 ;
+  wire [4:0] \$455 ;
+  wire [5:0] \$456 ;
+  wire [6:0] \$457 ;
+  wire [7:0] \$458 ;
+  wire [8:0] \$459 ;
+  wire [138:0] \$46 ;
+  wire [32:0] \$460 ;
+  wire \$461 ;
+  wire \$462 ;
+  wire \$463 ;
+  wire [1:0] \$464 ;
+  wire [2:0] \$465 ;
+  wire [3:0] \$466 ;
+  wire [4:0] \$467 ;
+  wire [5:0] \$468 ;
+  wire [6:0] \$469 ;
+  wire [138:0] \$47 ;
+  wire [7:0] \$470 ;
+  wire [8:0] \$471 ;
+  wire [32:0] \$472 ;
+  wire \$473 ;
+  wire \$474 ;
+  wire \$475 ;
+  wire [1:0] \$476 ;
+  wire [2:0] \$477 ;
+  wire [3:0] \$478 ;
+  wire [4:0] \$479 ;
+  wire [138:0] \$48 ;
+  wire [5:0] \$480 ;
+  wire [6:0] \$481 ;
+  wire [7:0] \$482 ;
+  wire [8:0] \$483 ;
+  wire [32:0] \$484 ;
+  wire \$485 ;
+  wire \$486 ;
+  wire \$487 ;
+  wire [1:0] \$488 ;
+  wire [2:0] \$489 ;
+  wire [135:0] \$49 ;
+  wire [3:0] \$490 ;
+  wire [4:0] \$491 ;
+  wire [5:0] \$492 ;
+  wire [6:0] \$493 ;
+  wire [7:0] \$494 ;
+  wire [8:0] \$495 ;
+  wire [32:0] \$496 ;
+  wire \$497 ;
+  wire \$498 ;
+  wire \$499 ;
   wire [15:0] \$5 ;
-  wire \$50 ;
-  wire [7:0] \$500 ;
-  wire [8:0] \$501 ;
-  wire [32:0] \$502 ;
-  wire \$503 ;
-  wire \$504 ;
-  wire \$505 ;
-  wire [1:0] \$506 ;
-  wire [2:0] \$507 ;
-  wire [3:0] \$508 ;
-  wire [4:0] \$509 ;
+  wire [135:0] \$50 ;
+  wire [1:0] \$500 ;
+  wire [2:0] \$501 ;
+  wire [3:0] \$502 ;
+  wire [4:0] \$503 ;
+  wire [5:0] \$504 ;
+  wire [6:0] \$505 ;
+  wire [7:0] \$506 ;
+  wire [8:0] \$507 ;
+  wire [32:0] \$508 ;
+  wire \$509 ;
   wire \$51 ;
-  wire [5:0] \$510 ;
-  wire [6:0] \$511 ;
-  wire [7:0] \$512 ;
-  wire [8:0] \$513 ;
-  wire [32:0] \$514 ;
-  wire \$515 ;
-  wire \$516 ;
-  wire \$517 ;
-  wire [1:0] \$518 ;
-  wire [2:0] \$519 ;
+  wire \$510 ;
+  wire \$511 ;
+  wire [1:0] \$512 ;
+  wire [2:0] \$513 ;
+  wire [3:0] \$514 ;
+  wire [4:0] \$515 ;
+  wire [5:0] \$516 ;
+  wire [6:0] \$517 ;
+  wire [7:0] \$518 ;
+  wire [8:0] \$519 ;
   wire \$52 ;
-  wire [3:0] \$520 ;
-  wire [4:0] \$521 ;
-  wire [5:0] \$522 ;
-  wire [6:0] \$523 ;
-  wire [7:0] \$524 ;
-  wire [8:0] \$525 ;
-  wire [32:0] \$526 ;
-  wire \$527 ;
-  wire \$528 ;
-  wire \$529 ;
-  wire [552:0] \$53 ;
-  wire [1:0] \$530 ;
-  wire [2:0] \$531 ;
-  wire [3:0] \$532 ;
-  wire [4:0] \$533 ;
-  wire [5:0] \$534 ;
-  wire [6:0] \$535 ;
-  wire [7:0] \$536 ;
-  wire [8:0] \$537 ;
-  wire [32:0] \$538 ;
-  wire \$539 ;
-  wire [552:0] \$54 ;
-  wire \$540 ;
-  wire \$541 ;
-  wire [1:0] \$542 ;
-  wire [2:0] \$543 ;
-  wire [3:0] \$544 ;
-  wire [4:0] \$545 ;
-  wire [5:0] \$546 ;
-  wire [6:0] \$547 ;
-  wire [7:0] \$548 ;
-  wire [8:0] \$549 ;
+  wire [32:0] \$520 ;
+  wire \$521 ;
+  wire \$522 ;
+  wire \$523 ;
+  wire [1:0] \$524 ;
+  wire [2:0] \$525 ;
+  wire [3:0] \$526 ;
+  wire [4:0] \$527 ;
+  wire [5:0] \$528 ;
+  wire [6:0] \$529 ;
+  wire \$53 ;
+  wire [7:0] \$530 ;
+  wire [8:0] \$531 ;
+  wire [32:0] \$532 ;
+  wire \$533 ;
+  wire \$534 ;
+  wire \$535 ;
+  wire [1:0] \$536 ;
+  wire [2:0] \$537 ;
+  wire [3:0] \$538 ;
+  wire [4:0] \$539 ;
+  wire \$54 ;
+  wire [5:0] \$540 ;
+  wire [6:0] \$541 ;
+  wire [7:0] \$542 ;
+  wire [8:0] \$543 ;
+  wire [32:0] \$544 ;
+  wire \$545 ;
+  wire \$546 ;
+  wire \$547 ;
+  wire [1:0] \$548 ;
+  wire [2:0] \$549 ;
   wire \$55 ;
-  wire [32:0] \$550 ;
-  wire \$551 ;
-  wire \$552 ;
-  wire \$553 ;
-  wire [1:0] \$554 ;
-  wire [2:0] \$555 ;
-  wire [3:0] \$556 ;
-  wire [4:0] \$557 ;
-  wire [5:0] \$558 ;
-  wire [6:0] \$559 ;
+  wire [3:0] \$550 ;
+  wire [4:0] \$551 ;
+  wire [5:0] \$552 ;
+  wire [6:0] \$553 ;
+  wire [7:0] \$554 ;
+  wire [8:0] \$555 ;
+  wire [32:0] \$556 ;
+  wire \$557 ;
+  wire \$558 ;
+  wire \$559 ;
   wire \$56 ;
-  wire [7:0] \$560 ;
-  wire [8:0] \$561 ;
-  wire [32:0] \$562 ;
-  wire \$563 ;
-  wire \$564 ;
-  wire \$565 ;
-  wire [1:0] \$566 ;
-  wire [2:0] \$567 ;
-  wire [3:0] \$568 ;
-  wire [4:0] \$569 ;
+  wire [1:0] \$560 ;
+  wire [2:0] \$561 ;
+  wire [3:0] \$562 ;
+  wire [4:0] \$563 ;
+  wire [5:0] \$564 ;
+  wire [6:0] \$565 ;
+  wire [7:0] \$566 ;
+  wire [8:0] \$567 ;
+  wire [32:0] \$568 ;
+  wire \$569 ;
   wire \$57 ;
-  wire [5:0] \$570 ;
-  wire [6:0] \$571 ;
-  wire [7:0] \$572 ;
-  wire [8:0] \$573 ;
-  wire [32:0] \$574 ;
-  wire \$575 ;
-  wire \$576 ;
-  wire \$577 ;
-  wire [1:0] \$578 ;
-  wire [2:0] \$579 ;
+  wire \$570 ;
+  wire \$571 ;
+  wire [1:0] \$572 ;
+  wire [2:0] \$573 ;
+  wire [3:0] \$574 ;
+  wire [4:0] \$575 ;
+  wire [5:0] \$576 ;
+  wire [6:0] \$577 ;
+  wire [7:0] \$578 ;
+  wire [8:0] \$579 ;
   wire \$58 ;
-  wire [3:0] \$580 ;
-  wire [4:0] \$581 ;
-  wire [5:0] \$582 ;
-  wire [6:0] \$583 ;
-  wire [7:0] \$584 ;
-  wire [8:0] \$585 ;
-  wire [32:0] \$586 ;
-  wire \$587 ;
-  wire \$588 ;
-  wire \$589 ;
+  wire [32:0] \$580 ;
+  wire \$581 ;
+  wire \$582 ;
+  wire \$583 ;
+  wire [1:0] \$584 ;
+  wire [2:0] \$585 ;
+  wire [3:0] \$586 ;
+  wire [4:0] \$587 ;
+  wire [5:0] \$588 ;
+  wire [6:0] \$589 ;
   wire \$59 ;
-  wire [1:0] \$590 ;
-  wire [2:0] \$591 ;
-  wire [3:0] \$592 ;
-  wire [4:0] \$593 ;
-  wire [5:0] \$594 ;
-  wire [6:0] \$595 ;
-  wire [7:0] \$596 ;
-  wire [8:0] \$597 ;
-  wire [32:0] \$598 ;
-  reg [12:0] \$599 ;
+  wire [7:0] \$590 ;
+  wire [8:0] \$591 ;
+  wire [32:0] \$592 ;
+  wire \$593 ;
+  wire \$594 ;
+  wire \$595 ;
+  wire [1:0] \$596 ;
+  wire [2:0] \$597 ;
+  wire [3:0] \$598 ;
+  wire [4:0] \$599 ;
   wire \$6 ;
   wire \$60 ;
-  reg \$600 ;
-  reg [9:0] \$601 ;
-  reg [12:0] \$602 ;
-  reg \$603 ;
-  reg \$604 ;
-  reg [7:0] \$605 ;
-  reg [55:0] \$606 ;
-  reg [55:0] \$607 ;
-  reg [55:0] \$608 ;
-  reg [55:0] \$609 ;
-  wire \$61 ;
-  reg [55:0] \$610 ;
-  reg [55:0] \$611 ;
-  reg [55:0] \$612 ;
-  reg [55:0] \$613 ;
-  reg \$614 ;
-  reg [55:0] \$615 ;
-  reg [7:0] \$616 ;
-  reg \$617 ;
-  reg \$618 ;
-  reg \$619 ;
-  wire \$62 ;
-  reg \$620 ;
-  reg [4:0] \$621 ;
-  reg [2:0] \$622 ;
-  reg [3:0] \$623 ;
-  reg \$624 ;
-  reg \$625 ;
-  reg [31:0] \$626 ;
-  reg [31:0] \$627 ;
-  reg [31:0] \$628 ;
-  reg [31:0] \$629 ;
-  wire \$63 ;
-  reg [31:0] \$630 ;
-  reg [31:0] \$631 ;
-  reg [31:0] \$632 ;
-  reg [31:0] \$633 ;
-  reg [31:0] \$634 ;
-  reg [31:0] \$635 ;
-  reg [31:0] \$636 ;
-  reg [31:0] \$637 ;
-  reg [31:0] \$638 ;
-  reg [31:0] \$639 ;
-  wire \$64 ;
-  reg [31:0] \$640 ;
-  reg [31:0] \$641 ;
-  reg [31:0] \$642 ;
-  reg [31:0] \$643 ;
-  reg [31:0] \$644 ;
-  reg [31:0] \$645 ;
-  reg [31:0] \$646 ;
-  reg [31:0] \$647 ;
-  reg [31:0] \$648 ;
-  reg [31:0] \$649 ;
-  wire [552:0] \$65 ;
-  reg [31:0] \$650 ;
-  reg [31:0] \$651 ;
-  reg [31:0] \$652 ;
-  reg [31:0] \$653 ;
-  reg [31:0] \$654 ;
-  reg [31:0] \$655 ;
-  wire [552:0] \$66 ;
-  wire \$67 ;
-  wire \$68 ;
-  wire \$69 ;
+  wire [5:0] \$600 ;
+  wire [6:0] \$601 ;
+  wire [7:0] \$602 ;
+  wire [8:0] \$603 ;
+  wire [32:0] \$604 ;
+  wire \$605 ;
+  wire \$606 ;
+  wire \$607 ;
+  wire [1:0] \$608 ;
+  wire [2:0] \$609 ;
+  wire [138:0] \$61 ;
+  wire [3:0] \$610 ;
+  wire [4:0] \$611 ;
+  wire [5:0] \$612 ;
+  wire [6:0] \$613 ;
+  wire [7:0] \$614 ;
+  wire [8:0] \$615 ;
+  wire [32:0] \$616 ;
+  wire \$617 ;
+  wire \$618 ;
+  wire \$619 ;
+  wire [138:0] \$62 ;
+  wire [1:0] \$620 ;
+  wire [2:0] \$621 ;
+  wire [3:0] \$622 ;
+  wire [4:0] \$623 ;
+  wire [5:0] \$624 ;
+  wire [6:0] \$625 ;
+  wire [7:0] \$626 ;
+  wire [8:0] \$627 ;
+  wire [32:0] \$628 ;
+  wire \$629 ;
+  wire [138:0] \$63 ;
+  wire \$630 ;
+  wire \$631 ;
+  wire [1:0] \$632 ;
+  wire [2:0] \$633 ;
+  wire [3:0] \$634 ;
+  wire [4:0] \$635 ;
+  wire [5:0] \$636 ;
+  wire [6:0] \$637 ;
+  wire [7:0] \$638 ;
+  wire [8:0] \$639 ;
+  wire [138:0] \$64 ;
+  wire [32:0] \$640 ;
+  wire \$641 ;
+  wire \$642 ;
+  wire \$643 ;
+  wire [1:0] \$644 ;
+  wire [2:0] \$645 ;
+  wire [3:0] \$646 ;
+  wire [4:0] \$647 ;
+  wire [5:0] \$648 ;
+  wire [6:0] \$649 ;
+  wire [138:0] \$65 ;
+  wire [7:0] \$650 ;
+  wire [8:0] \$651 ;
+  wire [32:0] \$652 ;
+  wire \$653 ;
+  wire \$654 ;
+  wire \$655 ;
+  wire [1:0] \$656 ;
+  wire [2:0] \$657 ;
+  wire [3:0] \$658 ;
+  wire [4:0] \$659 ;
+  wire [138:0] \$66 ;
+  wire [5:0] \$660 ;
+  wire [6:0] \$661 ;
+  wire [7:0] \$662 ;
+  wire [8:0] \$663 ;
+  wire [32:0] \$664 ;
+  reg [2:0] \$665 ;
+  reg \$666 ;
+  reg \$667 ;
+  reg \$668 ;
+  reg \$669 ;
+  wire [135:0] \$67 ;
+  reg \$670 ;
+  reg \$671 ;
+  reg \$672 ;
+  reg \$673 ;
+  reg [12:0] \$674 ;
+  reg \$675 ;
+  reg \$676 ;
+  reg \$677 ;
+  reg \$678 ;
+  reg \$679 ;
+  wire [135:0] \$68 ;
+  reg \$680 ;
+  reg \$681 ;
+  reg \$682 ;
+  reg \$683 ;
+  reg [9:0] \$684 ;
+  reg [12:0] \$685 ;
+  reg \$686 ;
+  reg \$687 ;
+  reg \$688 ;
+  reg [7:0] \$689 ;
+  wire [10:0] \$69 ;
+  reg [55:0] \$690 ;
+  reg [55:0] \$691 ;
+  reg [55:0] \$692 ;
+  reg [55:0] \$693 ;
+  reg [55:0] \$694 ;
+  reg [55:0] \$695 ;
+  reg [55:0] \$696 ;
+  reg [55:0] \$697 ;
+  reg \$698 ;
+  reg [55:0] \$699 ;
   wire \$7 ;
   wire \$70 ;
+  reg [7:0] \$700 ;
+  reg \$701 ;
+  reg \$702 ;
+  reg \$703 ;
+  reg \$704 ;
+  reg [4:0] \$705 ;
+  reg [3:0] \$706 ;
+  reg \$707 ;
+  reg \$708 ;
+  reg [31:0] \$709 ;
   wire \$71 ;
+  reg [31:0] \$710 ;
+  reg [31:0] \$711 ;
+  reg [31:0] \$712 ;
+  reg [31:0] \$713 ;
+  reg [31:0] \$714 ;
+  reg [31:0] \$715 ;
+  reg [31:0] \$716 ;
+  reg [31:0] \$717 ;
+  reg [31:0] \$718 ;
+  reg [31:0] \$719 ;
   wire \$72 ;
+  reg [31:0] \$720 ;
+  reg [31:0] \$721 ;
+  reg [31:0] \$722 ;
+  reg [31:0] \$723 ;
+  reg [31:0] \$724 ;
+  reg [31:0] \$725 ;
+  reg [31:0] \$726 ;
+  reg [31:0] \$727 ;
+  reg [31:0] \$728 ;
+  reg [31:0] \$729 ;
   wire \$73 ;
+  reg [31:0] \$730 ;
+  reg [31:0] \$731 ;
+  reg [31:0] \$732 ;
+  reg [31:0] \$733 ;
+  reg [31:0] \$734 ;
+  reg [31:0] \$735 ;
+  reg [31:0] \$736 ;
+  reg [31:0] \$737 ;
+  reg [31:0] \$738 ;
   wire \$74 ;
-  wire [12:0] \$75 ;
-  reg [31:0] \$76 ;
-  reg [31:0] \$77 ;
-  wire \$78 ;
+  wire \$75 ;
+  wire \$76 ;
+  wire \$77 ;
+  wire [2:0] \$78 ;
   wire \$79 ;
   wire \$8 ;
   wire \$80 ;
   wire \$81 ;
   wire \$82 ;
-  wire \$83 ;
-  wire \$84 ;
-  wire \$85 ;
+  wire [12:0] \$83 ;
+  reg [31:0] \$84 ;
+  reg [31:0] \$85 ;
   wire \$86 ;
   wire \$87 ;
   wire \$88 ;
@@ -655,148 +738,164 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
   wire \$93 ;
   wire \$94 ;
   wire \$95 ;
-  wire [10:0] \$96 ;
+  wire \$96 ;
   wire \$97 ;
   wire \$98 ;
   wire \$99 ;
   wire [9:0] \$signal ;
-  reg \$signal$171  = 1'h0;
-  reg \$signal$172  = 1'h0;
-  reg [7:0] \$signal$174  = 8'h00;
   reg [12:0] \$signal$18  = 13'h0000;
+  reg \$signal$192  = 1'h0;
+  reg \$signal$193  = 1'h0;
+  reg [7:0] \$signal$195  = 8'h00;
   wire [9:0] \$signal$20 ;
+  (* enum_base_type = "Phase" *)
+  (* enum_value_000 = "IDLE" *)
+  (* enum_value_001 = "SORT" *)
+  (* enum_value_010 = "MERGE" *)
+  (* enum_value_011 = "INTERSECT" *)
+  (* enum_value_100 = "DOWNSAMPLE" *)
+  (* enum_value_101 = "CHECK" *)
+  reg [2:0] \$signal$26 ;
+  (* enum_base_type = "Phase" *)
+  (* enum_value_000 = "IDLE" *)
+  (* enum_value_001 = "SORT" *)
+  (* enum_value_010 = "MERGE" *)
+  (* enum_value_011 = "INTERSECT" *)
+  (* enum_value_100 = "DOWNSAMPLE" *)
+  (* enum_value_101 = "CHECK" *)
+  reg [2:0] \$signal$27  = 3'h0;
   wire [8:0] \$signature__addr ;
-  wire [8:0] \$signature__addr$165 ;
-  wire [8:0] \$signature__addr$167 ;
-  wire [8:0] \$signature__addr$57 ;
-  wire [8:0] \$signature__addr$68 ;
-  wire [8:0] \$signature__addr$72 ;
+  wire [8:0] \$signature__addr$185 ;
+  wire [8:0] \$signature__addr$187 ;
+  wire [8:0] \$signature__addr$60 ;
+  wire [8:0] \$signature__addr$73 ;
+  wire [8:0] \$signature__addr$77 ;
   wire [543:0] \$signature__data ;
-  wire [543:0] \$signature__data$169 ;
-  wire [67:0] \$signature__data$169[0] ;
-  wire [11:0] \$signature__data$169[0].idx ;
-  wire [55:0] \$signature__data$169[0].key ;
-  wire [67:0] \$signature__data$169[1] ;
-  wire [11:0] \$signature__data$169[1].idx ;
-  wire [55:0] \$signature__data$169[1].key ;
-  wire [67:0] \$signature__data$169[2] ;
-  wire [11:0] \$signature__data$169[2].idx ;
-  wire [55:0] \$signature__data$169[2].key ;
-  wire [67:0] \$signature__data$169[3] ;
-  wire [11:0] \$signature__data$169[3].idx ;
-  wire [55:0] \$signature__data$169[3].key ;
-  wire [67:0] \$signature__data$169[4] ;
-  wire [11:0] \$signature__data$169[4].idx ;
-  wire [55:0] \$signature__data$169[4].key ;
-  wire [67:0] \$signature__data$169[5] ;
-  wire [11:0] \$signature__data$169[5].idx ;
-  wire [55:0] \$signature__data$169[5].key ;
-  wire [67:0] \$signature__data$169[6] ;
-  wire [11:0] \$signature__data$169[6].idx ;
-  wire [55:0] \$signature__data$169[6].key ;
-  wire [67:0] \$signature__data$169[7] ;
-  wire [11:0] \$signature__data$169[7].idx ;
-  wire [55:0] \$signature__data$169[7].key ;
-  wire [543:0] \$signature__data$170 ;
-  wire [67:0] \$signature__data$170[0] ;
-  wire [11:0] \$signature__data$170[0].idx ;
-  wire [55:0] \$signature__data$170[0].key ;
-  wire [67:0] \$signature__data$170[1] ;
-  wire [11:0] \$signature__data$170[1].idx ;
-  wire [55:0] \$signature__data$170[1].key ;
-  wire [67:0] \$signature__data$170[2] ;
-  wire [11:0] \$signature__data$170[2].idx ;
-  wire [55:0] \$signature__data$170[2].key ;
-  wire [67:0] \$signature__data$170[3] ;
-  wire [11:0] \$signature__data$170[3].idx ;
-  wire [55:0] \$signature__data$170[3].key ;
-  wire [67:0] \$signature__data$170[4] ;
-  wire [11:0] \$signature__data$170[4].idx ;
-  wire [55:0] \$signature__data$170[4].key ;
-  wire [67:0] \$signature__data$170[5] ;
-  wire [11:0] \$signature__data$170[5].idx ;
-  wire [55:0] \$signature__data$170[5].key ;
-  wire [67:0] \$signature__data$170[6] ;
-  wire [11:0] \$signature__data$170[6].idx ;
-  wire [55:0] \$signature__data$170[6].key ;
-  wire [67:0] \$signature__data$170[7] ;
-  wire [11:0] \$signature__data$170[7].idx ;
-  wire [55:0] \$signature__data$170[7].key ;
-  wire [543:0] \$signature__data$62 ;
-  wire [67:0] \$signature__data$62[0] ;
-  wire [11:0] \$signature__data$62[0].idx ;
-  wire [55:0] \$signature__data$62[0].key ;
-  wire [67:0] \$signature__data$62[1] ;
-  wire [11:0] \$signature__data$62[1].idx ;
-  wire [55:0] \$signature__data$62[1].key ;
-  wire [67:0] \$signature__data$62[2] ;
-  wire [11:0] \$signature__data$62[2].idx ;
-  wire [55:0] \$signature__data$62[2].key ;
-  wire [67:0] \$signature__data$62[3] ;
-  wire [11:0] \$signature__data$62[3].idx ;
-  wire [55:0] \$signature__data$62[3].key ;
-  wire [67:0] \$signature__data$62[4] ;
-  wire [11:0] \$signature__data$62[4].idx ;
-  wire [55:0] \$signature__data$62[4].key ;
-  wire [67:0] \$signature__data$62[5] ;
-  wire [11:0] \$signature__data$62[5].idx ;
-  wire [55:0] \$signature__data$62[5].key ;
-  wire [67:0] \$signature__data$62[6] ;
-  wire [11:0] \$signature__data$62[6].idx ;
-  wire [55:0] \$signature__data$62[6].key ;
-  wire [67:0] \$signature__data$62[7] ;
-  wire [11:0] \$signature__data$62[7].idx ;
-  wire [55:0] \$signature__data$62[7].key ;
-  wire [543:0] \$signature__data$75 ;
-  wire [67:0] \$signature__data$75[0] ;
-  wire [11:0] \$signature__data$75[0].idx ;
-  wire [55:0] \$signature__data$75[0].key ;
-  wire [67:0] \$signature__data$75[1] ;
-  wire [11:0] \$signature__data$75[1].idx ;
-  wire [55:0] \$signature__data$75[1].key ;
-  wire [67:0] \$signature__data$75[2] ;
-  wire [11:0] \$signature__data$75[2].idx ;
-  wire [55:0] \$signature__data$75[2].key ;
-  wire [67:0] \$signature__data$75[3] ;
-  wire [11:0] \$signature__data$75[3].idx ;
-  wire [55:0] \$signature__data$75[3].key ;
-  wire [67:0] \$signature__data$75[4] ;
-  wire [11:0] \$signature__data$75[4].idx ;
-  wire [55:0] \$signature__data$75[4].key ;
-  wire [67:0] \$signature__data$75[5] ;
-  wire [11:0] \$signature__data$75[5].idx ;
-  wire [55:0] \$signature__data$75[5].key ;
-  wire [67:0] \$signature__data$75[6] ;
-  wire [11:0] \$signature__data$75[6].idx ;
-  wire [55:0] \$signature__data$75[6].key ;
-  wire [67:0] \$signature__data$75[7] ;
-  wire [11:0] \$signature__data$75[7].idx ;
-  wire [55:0] \$signature__data$75[7].key ;
-  wire [543:0] \$signature__data$76 ;
-  wire [67:0] \$signature__data$76[0] ;
-  wire [11:0] \$signature__data$76[0].idx ;
-  wire [55:0] \$signature__data$76[0].key ;
-  wire [67:0] \$signature__data$76[1] ;
-  wire [11:0] \$signature__data$76[1].idx ;
-  wire [55:0] \$signature__data$76[1].key ;
-  wire [67:0] \$signature__data$76[2] ;
-  wire [11:0] \$signature__data$76[2].idx ;
-  wire [55:0] \$signature__data$76[2].key ;
-  wire [67:0] \$signature__data$76[3] ;
-  wire [11:0] \$signature__data$76[3].idx ;
-  wire [55:0] \$signature__data$76[3].key ;
-  wire [67:0] \$signature__data$76[4] ;
-  wire [11:0] \$signature__data$76[4].idx ;
-  wire [55:0] \$signature__data$76[4].key ;
-  wire [67:0] \$signature__data$76[5] ;
-  wire [11:0] \$signature__data$76[5].idx ;
-  wire [55:0] \$signature__data$76[5].key ;
-  wire [67:0] \$signature__data$76[6] ;
-  wire [11:0] \$signature__data$76[6].idx ;
-  wire [55:0] \$signature__data$76[6].key ;
-  wire [67:0] \$signature__data$76[7] ;
-  wire [11:0] \$signature__data$76[7].idx ;
-  wire [55:0] \$signature__data$76[7].key ;
+  wire [543:0] \$signature__data$189 ;
+  wire [67:0] \$signature__data$189[0] ;
+  wire [11:0] \$signature__data$189[0].idx ;
+  wire [55:0] \$signature__data$189[0].key ;
+  wire [67:0] \$signature__data$189[1] ;
+  wire [11:0] \$signature__data$189[1].idx ;
+  wire [55:0] \$signature__data$189[1].key ;
+  wire [67:0] \$signature__data$189[2] ;
+  wire [11:0] \$signature__data$189[2].idx ;
+  wire [55:0] \$signature__data$189[2].key ;
+  wire [67:0] \$signature__data$189[3] ;
+  wire [11:0] \$signature__data$189[3].idx ;
+  wire [55:0] \$signature__data$189[3].key ;
+  wire [67:0] \$signature__data$189[4] ;
+  wire [11:0] \$signature__data$189[4].idx ;
+  wire [55:0] \$signature__data$189[4].key ;
+  wire [67:0] \$signature__data$189[5] ;
+  wire [11:0] \$signature__data$189[5].idx ;
+  wire [55:0] \$signature__data$189[5].key ;
+  wire [67:0] \$signature__data$189[6] ;
+  wire [11:0] \$signature__data$189[6].idx ;
+  wire [55:0] \$signature__data$189[6].key ;
+  wire [67:0] \$signature__data$189[7] ;
+  wire [11:0] \$signature__data$189[7].idx ;
+  wire [55:0] \$signature__data$189[7].key ;
+  wire [543:0] \$signature__data$190 ;
+  wire [67:0] \$signature__data$190[0] ;
+  wire [11:0] \$signature__data$190[0].idx ;
+  wire [55:0] \$signature__data$190[0].key ;
+  wire [67:0] \$signature__data$190[1] ;
+  wire [11:0] \$signature__data$190[1].idx ;
+  wire [55:0] \$signature__data$190[1].key ;
+  wire [67:0] \$signature__data$190[2] ;
+  wire [11:0] \$signature__data$190[2].idx ;
+  wire [55:0] \$signature__data$190[2].key ;
+  wire [67:0] \$signature__data$190[3] ;
+  wire [11:0] \$signature__data$190[3].idx ;
+  wire [55:0] \$signature__data$190[3].key ;
+  wire [67:0] \$signature__data$190[4] ;
+  wire [11:0] \$signature__data$190[4].idx ;
+  wire [55:0] \$signature__data$190[4].key ;
+  wire [67:0] \$signature__data$190[5] ;
+  wire [11:0] \$signature__data$190[5].idx ;
+  wire [55:0] \$signature__data$190[5].key ;
+  wire [67:0] \$signature__data$190[6] ;
+  wire [11:0] \$signature__data$190[6].idx ;
+  wire [55:0] \$signature__data$190[6].key ;
+  wire [67:0] \$signature__data$190[7] ;
+  wire [11:0] \$signature__data$190[7].idx ;
+  wire [55:0] \$signature__data$190[7].key ;
+  wire [543:0] \$signature__data$65 ;
+  wire [67:0] \$signature__data$65[0] ;
+  wire [11:0] \$signature__data$65[0].idx ;
+  wire [55:0] \$signature__data$65[0].key ;
+  wire [67:0] \$signature__data$65[1] ;
+  wire [11:0] \$signature__data$65[1].idx ;
+  wire [55:0] \$signature__data$65[1].key ;
+  wire [67:0] \$signature__data$65[2] ;
+  wire [11:0] \$signature__data$65[2].idx ;
+  wire [55:0] \$signature__data$65[2].key ;
+  wire [67:0] \$signature__data$65[3] ;
+  wire [11:0] \$signature__data$65[3].idx ;
+  wire [55:0] \$signature__data$65[3].key ;
+  wire [67:0] \$signature__data$65[4] ;
+  wire [11:0] \$signature__data$65[4].idx ;
+  wire [55:0] \$signature__data$65[4].key ;
+  wire [67:0] \$signature__data$65[5] ;
+  wire [11:0] \$signature__data$65[5].idx ;
+  wire [55:0] \$signature__data$65[5].key ;
+  wire [67:0] \$signature__data$65[6] ;
+  wire [11:0] \$signature__data$65[6].idx ;
+  wire [55:0] \$signature__data$65[6].key ;
+  wire [67:0] \$signature__data$65[7] ;
+  wire [11:0] \$signature__data$65[7].idx ;
+  wire [55:0] \$signature__data$65[7].key ;
+  wire [543:0] \$signature__data$80 ;
+  wire [67:0] \$signature__data$80[0] ;
+  wire [11:0] \$signature__data$80[0].idx ;
+  wire [55:0] \$signature__data$80[0].key ;
+  wire [67:0] \$signature__data$80[1] ;
+  wire [11:0] \$signature__data$80[1].idx ;
+  wire [55:0] \$signature__data$80[1].key ;
+  wire [67:0] \$signature__data$80[2] ;
+  wire [11:0] \$signature__data$80[2].idx ;
+  wire [55:0] \$signature__data$80[2].key ;
+  wire [67:0] \$signature__data$80[3] ;
+  wire [11:0] \$signature__data$80[3].idx ;
+  wire [55:0] \$signature__data$80[3].key ;
+  wire [67:0] \$signature__data$80[4] ;
+  wire [11:0] \$signature__data$80[4].idx ;
+  wire [55:0] \$signature__data$80[4].key ;
+  wire [67:0] \$signature__data$80[5] ;
+  wire [11:0] \$signature__data$80[5].idx ;
+  wire [55:0] \$signature__data$80[5].key ;
+  wire [67:0] \$signature__data$80[6] ;
+  wire [11:0] \$signature__data$80[6].idx ;
+  wire [55:0] \$signature__data$80[6].key ;
+  wire [67:0] \$signature__data$80[7] ;
+  wire [11:0] \$signature__data$80[7].idx ;
+  wire [55:0] \$signature__data$80[7].key ;
+  wire [543:0] \$signature__data$81 ;
+  wire [67:0] \$signature__data$81[0] ;
+  wire [11:0] \$signature__data$81[0].idx ;
+  wire [55:0] \$signature__data$81[0].key ;
+  wire [67:0] \$signature__data$81[1] ;
+  wire [11:0] \$signature__data$81[1].idx ;
+  wire [55:0] \$signature__data$81[1].key ;
+  wire [67:0] \$signature__data$81[2] ;
+  wire [11:0] \$signature__data$81[2].idx ;
+  wire [55:0] \$signature__data$81[2].key ;
+  wire [67:0] \$signature__data$81[3] ;
+  wire [11:0] \$signature__data$81[3].idx ;
+  wire [55:0] \$signature__data$81[3].key ;
+  wire [67:0] \$signature__data$81[4] ;
+  wire [11:0] \$signature__data$81[4].idx ;
+  wire [55:0] \$signature__data$81[4].key ;
+  wire [67:0] \$signature__data$81[5] ;
+  wire [11:0] \$signature__data$81[5].idx ;
+  wire [55:0] \$signature__data$81[5].key ;
+  wire [67:0] \$signature__data$81[6] ;
+  wire [11:0] \$signature__data$81[6].idx ;
+  wire [55:0] \$signature__data$81[6].key ;
+  wire [67:0] \$signature__data$81[7] ;
+  wire [11:0] \$signature__data$81[7].idx ;
+  wire [55:0] \$signature__data$81[7].key ;
   wire [67:0] \$signature__data[0] ;
   wire [11:0] \$signature__data[0].idx ;
   wire [55:0] \$signature__data[0].key ;
@@ -822,11 +921,11 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
   wire [11:0] \$signature__data[7].idx ;
   wire [55:0] \$signature__data[7].key ;
   wire \$signature__en ;
-  wire \$signature__en$166 ;
-  wire \$signature__en$168 ;
-  wire \$signature__en$58 ;
-  wire \$signature__en$70 ;
-  wire \$signature__en$73 ;
+  wire \$signature__en$186 ;
+  wire \$signature__en$188 ;
+  wire \$signature__en$61 ;
+  wire \$signature__en$75 ;
+  wire \$signature__en$78 ;
   wire [552:0] a__payload;
   wire [7:0] \a__payload.keep ;
   wire [543:0] \a__payload.lanes ;
@@ -894,66 +993,66 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
   wire b__ready;
   wire b__valid;
   wire [466:0] beats__payload;
-  wire [569:0] \beats__payload$95 ;
-  wire [8:0] \beats__payload$95.addr ;
-  wire [7:0] \beats__payload$95.keep ;
-  wire [543:0] \beats__payload$95.lanes ;
-  wire [67:0] \beats__payload$95.lanes[0] ;
-  wire [11:0] \beats__payload$95.lanes[0].idx ;
-  wire [55:0] \beats__payload$95.lanes[0].key ;
-  wire [67:0] \beats__payload$95.lanes[1] ;
-  wire [11:0] \beats__payload$95.lanes[1].idx ;
-  wire [55:0] \beats__payload$95.lanes[1].key ;
-  wire [67:0] \beats__payload$95.lanes[2] ;
-  wire [11:0] \beats__payload$95.lanes[2].idx ;
-  wire [55:0] \beats__payload$95.lanes[2].key ;
-  wire [67:0] \beats__payload$95.lanes[3] ;
-  wire [11:0] \beats__payload$95.lanes[3].idx ;
-  wire [55:0] \beats__payload$95.lanes[3].key ;
-  wire [67:0] \beats__payload$95.lanes[4] ;
-  wire [11:0] \beats__payload$95.lanes[4].idx ;
-  wire [55:0] \beats__payload$95.lanes[4].key ;
-  wire [67:0] \beats__payload$95.lanes[5] ;
-  wire [11:0] \beats__payload$95.lanes[5].idx ;
-  wire [55:0] \beats__payload$95.lanes[5].key ;
-  wire [67:0] \beats__payload$95.lanes[6] ;
-  wire [11:0] \beats__payload$95.lanes[6].idx ;
-  wire [55:0] \beats__payload$95.lanes[6].key ;
-  wire [67:0] \beats__payload$95.lanes[7] ;
-  wire [11:0] \beats__payload$95.lanes[7].idx ;
-  wire [55:0] \beats__payload$95.lanes[7].key ;
-  wire \beats__payload$95.last ;
-  wire [7:0] \beats__payload$95.list ;
-  wire [569:0] \beats__payload$97 ;
-  wire [8:0] \beats__payload$97.addr ;
-  wire [7:0] \beats__payload$97.keep ;
-  wire [543:0] \beats__payload$97.lanes ;
-  wire [67:0] \beats__payload$97.lanes[0] ;
-  wire [11:0] \beats__payload$97.lanes[0].idx ;
-  wire [55:0] \beats__payload$97.lanes[0].key ;
-  wire [67:0] \beats__payload$97.lanes[1] ;
-  wire [11:0] \beats__payload$97.lanes[1].idx ;
-  wire [55:0] \beats__payload$97.lanes[1].key ;
-  wire [67:0] \beats__payload$97.lanes[2] ;
-  wire [11:0] \beats__payload$97.lanes[2].idx ;
-  wire [55:0] \beats__payload$97.lanes[2].key ;
-  wire [67:0] \beats__payload$97.lanes[3] ;
-  wire [11:0] \beats__payload$97.lanes[3].idx ;
-  wire [55:0] \beats__payload$97.lanes[3].key ;
-  wire [67:0] \beats__payload$97.lanes[4] ;
-  wire [11:0] \beats__payload$97.lanes[4].idx ;
-  wire [55:0] \beats__payload$97.lanes[4].key ;
-  wire [67:0] \beats__payload$97.lanes[5] ;
-  wire [11:0] \beats__payload$97.lanes[5].idx ;
-  wire [55:0] \beats__payload$97.lanes[5].key ;
-  wire [67:0] \beats__payload$97.lanes[6] ;
-  wire [11:0] \beats__payload$97.lanes[6].idx ;
-  wire [55:0] \beats__payload$97.lanes[6].key ;
-  wire [67:0] \beats__payload$97.lanes[7] ;
-  wire [11:0] \beats__payload$97.lanes[7].idx ;
-  wire [55:0] \beats__payload$97.lanes[7].key ;
-  wire \beats__payload$97.last ;
-  wire [7:0] \beats__payload$97.list ;
+  wire [569:0] \beats__payload$100 ;
+  wire [8:0] \beats__payload$100.addr ;
+  wire [7:0] \beats__payload$100.keep ;
+  wire [543:0] \beats__payload$100.lanes ;
+  wire [67:0] \beats__payload$100.lanes[0] ;
+  wire [11:0] \beats__payload$100.lanes[0].idx ;
+  wire [55:0] \beats__payload$100.lanes[0].key ;
+  wire [67:0] \beats__payload$100.lanes[1] ;
+  wire [11:0] \beats__payload$100.lanes[1].idx ;
+  wire [55:0] \beats__payload$100.lanes[1].key ;
+  wire [67:0] \beats__payload$100.lanes[2] ;
+  wire [11:0] \beats__payload$100.lanes[2].idx ;
+  wire [55:0] \beats__payload$100.lanes[2].key ;
+  wire [67:0] \beats__payload$100.lanes[3] ;
+  wire [11:0] \beats__payload$100.lanes[3].idx ;
+  wire [55:0] \beats__payload$100.lanes[3].key ;
+  wire [67:0] \beats__payload$100.lanes[4] ;
+  wire [11:0] \beats__payload$100.lanes[4].idx ;
+  wire [55:0] \beats__payload$100.lanes[4].key ;
+  wire [67:0] \beats__payload$100.lanes[5] ;
+  wire [11:0] \beats__payload$100.lanes[5].idx ;
+  wire [55:0] \beats__payload$100.lanes[5].key ;
+  wire [67:0] \beats__payload$100.lanes[6] ;
+  wire [11:0] \beats__payload$100.lanes[6].idx ;
+  wire [55:0] \beats__payload$100.lanes[6].key ;
+  wire [67:0] \beats__payload$100.lanes[7] ;
+  wire [11:0] \beats__payload$100.lanes[7].idx ;
+  wire [55:0] \beats__payload$100.lanes[7].key ;
+  wire \beats__payload$100.last ;
+  wire [7:0] \beats__payload$100.list ;
+  wire [569:0] \beats__payload$102 ;
+  wire [8:0] \beats__payload$102.addr ;
+  wire [7:0] \beats__payload$102.keep ;
+  wire [543:0] \beats__payload$102.lanes ;
+  wire [67:0] \beats__payload$102.lanes[0] ;
+  wire [11:0] \beats__payload$102.lanes[0].idx ;
+  wire [55:0] \beats__payload$102.lanes[0].key ;
+  wire [67:0] \beats__payload$102.lanes[1] ;
+  wire [11:0] \beats__payload$102.lanes[1].idx ;
+  wire [55:0] \beats__payload$102.lanes[1].key ;
+  wire [67:0] \beats__payload$102.lanes[2] ;
+  wire [11:0] \beats__payload$102.lanes[2].idx ;
+  wire [55:0] \beats__payload$102.lanes[2].key ;
+  wire [67:0] \beats__payload$102.lanes[3] ;
+  wire [11:0] \beats__payload$102.lanes[3].idx ;
+  wire [55:0] \beats__payload$102.lanes[3].key ;
+  wire [67:0] \beats__payload$102.lanes[4] ;
+  wire [11:0] \beats__payload$102.lanes[4].idx ;
+  wire [55:0] \beats__payload$102.lanes[4].key ;
+  wire [67:0] \beats__payload$102.lanes[5] ;
+  wire [11:0] \beats__payload$102.lanes[5].idx ;
+  wire [55:0] \beats__payload$102.lanes[5].key ;
+  wire [67:0] \beats__payload$102.lanes[6] ;
+  wire [11:0] \beats__payload$102.lanes[6].idx ;
+  wire [55:0] \beats__payload$102.lanes[6].key ;
+  wire [67:0] \beats__payload$102.lanes[7] ;
+  wire [11:0] \beats__payload$102.lanes[7].idx ;
+  wire [55:0] \beats__payload$102.lanes[7].key ;
+  wire \beats__payload$102.last ;
+  wire [7:0] \beats__payload$102.list ;
   wire [8:0] \beats__payload.addr ;
   wire [7:0] \beats__payload.keep ;
   wire [447:0] \beats__payload.lanes ;
@@ -1000,11 +1099,11 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
   wire \beats__payload.last ;
   wire \beats__payload.list ;
   wire beats__ready;
-  wire \beats__ready$109 ;
-  wire \beats__ready$113 ;
+  wire \beats__ready$114 ;
+  wire \beats__ready$118 ;
   wire beats__valid;
-  wire \beats__valid$103 ;
-  wire \beats__valid$105 ;
+  wire \beats__valid$108 ;
+  wire \beats__valid$110 ;
   reg check_wait = 1'h0;
   reg [55:0] chk_key0 = 56'h00000000000000;
   reg [55:0] chk_key1 = 56'h00000000000000;
@@ -1113,6 +1212,14 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
   wire [15:0] \cr__data[7].y ;
   wire [15:0] \cr__data[7].z ;
   wire cr__en;
+  (* keep = 32'd1 *)
+  reg ctl_check_copy0 = 1'h0;
+  (* keep = 32'd1 *)
+  reg ctl_downsample_copy0 = 1'h0;
+  (* keep = 32'd1 *)
+  reg ctl_merge_copy0 = 1'h0;
+  (* keep = 32'd1 *)
+  reg ctl_sort_copy0 = 1'h0;
   wire [8:0] cw__addr;
   wire [447:0] cw__data;
   wire [55:0] \cw__data[0] ;
@@ -1167,10 +1274,11 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
   output error;
   reg error = 1'h0;
   (* init = 1'h0 *)
-  wire \error$29 ;
+  wire \error$31 ;
+  reg \final  = 1'h0;
   wire [9:0] first;
-  reg [9:0] \first$65 ;
-  reg [9:0] \first$79 ;
+  reg [9:0] \first$70 ;
+  reg [9:0] \first$84 ;
   reg have_prev = 1'h0;
   wire [552:0] inputs__payload;
   wire [7:0] \inputs__payload.keep ;
@@ -1206,34 +1314,34 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
   reg [7:0] keep;
   reg [7:0] \keep$22 ;
   wire [552:0] keys__payload;
-  wire [552:0] \keys__payload$99 ;
-  wire [7:0] \keys__payload$99.keep ;
-  wire [543:0] \keys__payload$99.lanes ;
-  wire [67:0] \keys__payload$99.lanes[0] ;
-  wire [11:0] \keys__payload$99.lanes[0].idx ;
-  wire [55:0] \keys__payload$99.lanes[0].key ;
-  wire [67:0] \keys__payload$99.lanes[1] ;
-  wire [11:0] \keys__payload$99.lanes[1].idx ;
-  wire [55:0] \keys__payload$99.lanes[1].key ;
-  wire [67:0] \keys__payload$99.lanes[2] ;
-  wire [11:0] \keys__payload$99.lanes[2].idx ;
-  wire [55:0] \keys__payload$99.lanes[2].key ;
-  wire [67:0] \keys__payload$99.lanes[3] ;
-  wire [11:0] \keys__payload$99.lanes[3].idx ;
-  wire [55:0] \keys__payload$99.lanes[3].key ;
-  wire [67:0] \keys__payload$99.lanes[4] ;
-  wire [11:0] \keys__payload$99.lanes[4].idx ;
-  wire [55:0] \keys__payload$99.lanes[4].key ;
-  wire [67:0] \keys__payload$99.lanes[5] ;
-  wire [11:0] \keys__payload$99.lanes[5].idx ;
-  wire [55:0] \keys__payload$99.lanes[5].key ;
-  wire [67:0] \keys__payload$99.lanes[6] ;
-  wire [11:0] \keys__payload$99.lanes[6].idx ;
-  wire [55:0] \keys__payload$99.lanes[6].key ;
-  wire [67:0] \keys__payload$99.lanes[7] ;
-  wire [11:0] \keys__payload$99.lanes[7].idx ;
-  wire [55:0] \keys__payload$99.lanes[7].key ;
-  wire \keys__payload$99.last ;
+  wire [552:0] \keys__payload$104 ;
+  wire [7:0] \keys__payload$104.keep ;
+  wire [543:0] \keys__payload$104.lanes ;
+  wire [67:0] \keys__payload$104.lanes[0] ;
+  wire [11:0] \keys__payload$104.lanes[0].idx ;
+  wire [55:0] \keys__payload$104.lanes[0].key ;
+  wire [67:0] \keys__payload$104.lanes[1] ;
+  wire [11:0] \keys__payload$104.lanes[1].idx ;
+  wire [55:0] \keys__payload$104.lanes[1].key ;
+  wire [67:0] \keys__payload$104.lanes[2] ;
+  wire [11:0] \keys__payload$104.lanes[2].idx ;
+  wire [55:0] \keys__payload$104.lanes[2].key ;
+  wire [67:0] \keys__payload$104.lanes[3] ;
+  wire [11:0] \keys__payload$104.lanes[3].idx ;
+  wire [55:0] \keys__payload$104.lanes[3].key ;
+  wire [67:0] \keys__payload$104.lanes[4] ;
+  wire [11:0] \keys__payload$104.lanes[4].idx ;
+  wire [55:0] \keys__payload$104.lanes[4].key ;
+  wire [67:0] \keys__payload$104.lanes[5] ;
+  wire [11:0] \keys__payload$104.lanes[5].idx ;
+  wire [55:0] \keys__payload$104.lanes[5].key ;
+  wire [67:0] \keys__payload$104.lanes[6] ;
+  wire [11:0] \keys__payload$104.lanes[6].idx ;
+  wire [55:0] \keys__payload$104.lanes[6].key ;
+  wire [67:0] \keys__payload$104.lanes[7] ;
+  wire [11:0] \keys__payload$104.lanes[7].idx ;
+  wire [55:0] \keys__payload$104.lanes[7].key ;
+  wire \keys__payload$104.last ;
   wire [7:0] \keys__payload.keep ;
   wire [543:0] \keys__payload.lanes ;
   wire [67:0] \keys__payload.lanes[0] ;
@@ -1262,12 +1370,12 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
   wire [55:0] \keys__payload.lanes[7].key ;
   wire \keys__payload.last ;
   wire keys__ready;
-  wire \keys__ready$111 ;
+  wire \keys__ready$116 ;
   wire keys__valid;
-  wire \keys__valid$108 ;
+  wire \keys__valid$113 ;
   wire [7:0] last_keep;
-  wire [7:0] \last_keep$37 ;
-  wire [7:0] \last_keep$40 ;
+  wire [7:0] \last_keep$39 ;
+  wire [7:0] \last_keep$42 ;
   reg launch = 1'h0;
   input [9:0] load__addr;
   wire [9:0] load__addr;
@@ -1307,11 +1415,11 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
   wire merged__ready;
   wire merged__valid;
   wire [9:0] n_beats;
-  wire [9:0] \n_beats$36 ;
   wire [9:0] \n_beats$38 ;
+  wire [9:0] \n_beats$40 ;
   wire n_lists;
-  reg [8:0] \n_lists$67 ;
-  reg [8:0] \n_lists$81 ;
+  reg [8:0] \n_lists$72 ;
+  reg [8:0] \n_lists$86 ;
   reg [12:0] n_out = 13'h0000;
   reg [47:0] offset;
   wire [15:0] \offset.x ;
@@ -1380,34 +1488,34 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
   reg [31:0] pairs9 = 32'd0;
   output [200:0] pairs__payload;
   wire [200:0] pairs__payload;
-  wire [200:0] \pairs__payload$132 ;
-  wire [7:0] \pairs__payload$132.keep ;
-  wire [191:0] \pairs__payload$132.lanes ;
-  wire [23:0] \pairs__payload$132.lanes[0] ;
-  wire [11:0] \pairs__payload$132.lanes[0].in_idx ;
-  wire [11:0] \pairs__payload$132.lanes[0].out_idx ;
-  wire [23:0] \pairs__payload$132.lanes[1] ;
-  wire [11:0] \pairs__payload$132.lanes[1].in_idx ;
-  wire [11:0] \pairs__payload$132.lanes[1].out_idx ;
-  wire [23:0] \pairs__payload$132.lanes[2] ;
-  wire [11:0] \pairs__payload$132.lanes[2].in_idx ;
-  wire [11:0] \pairs__payload$132.lanes[2].out_idx ;
-  wire [23:0] \pairs__payload$132.lanes[3] ;
-  wire [11:0] \pairs__payload$132.lanes[3].in_idx ;
-  wire [11:0] \pairs__payload$132.lanes[3].out_idx ;
-  wire [23:0] \pairs__payload$132.lanes[4] ;
-  wire [11:0] \pairs__payload$132.lanes[4].in_idx ;
-  wire [11:0] \pairs__payload$132.lanes[4].out_idx ;
-  wire [23:0] \pairs__payload$132.lanes[5] ;
-  wire [11:0] \pairs__payload$132.lanes[5].in_idx ;
-  wire [11:0] \pairs__payload$132.lanes[5].out_idx ;
-  wire [23:0] \pairs__payload$132.lanes[6] ;
-  wire [11:0] \pairs__payload$132.lanes[6].in_idx ;
-  wire [11:0] \pairs__payload$132.lanes[6].out_idx ;
-  wire [23:0] \pairs__payload$132.lanes[7] ;
-  wire [11:0] \pairs__payload$132.lanes[7].in_idx ;
-  wire [11:0] \pairs__payload$132.lanes[7].out_idx ;
-  wire \pairs__payload$132.last ;
+  wire [200:0] \pairs__payload$147 ;
+  wire [7:0] \pairs__payload$147.keep ;
+  wire [191:0] \pairs__payload$147.lanes ;
+  wire [23:0] \pairs__payload$147.lanes[0] ;
+  wire [11:0] \pairs__payload$147.lanes[0].in_idx ;
+  wire [11:0] \pairs__payload$147.lanes[0].out_idx ;
+  wire [23:0] \pairs__payload$147.lanes[1] ;
+  wire [11:0] \pairs__payload$147.lanes[1].in_idx ;
+  wire [11:0] \pairs__payload$147.lanes[1].out_idx ;
+  wire [23:0] \pairs__payload$147.lanes[2] ;
+  wire [11:0] \pairs__payload$147.lanes[2].in_idx ;
+  wire [11:0] \pairs__payload$147.lanes[2].out_idx ;
+  wire [23:0] \pairs__payload$147.lanes[3] ;
+  wire [11:0] \pairs__payload$147.lanes[3].in_idx ;
+  wire [11:0] \pairs__payload$147.lanes[3].out_idx ;
+  wire [23:0] \pairs__payload$147.lanes[4] ;
+  wire [11:0] \pairs__payload$147.lanes[4].in_idx ;
+  wire [11:0] \pairs__payload$147.lanes[4].out_idx ;
+  wire [23:0] \pairs__payload$147.lanes[5] ;
+  wire [11:0] \pairs__payload$147.lanes[5].in_idx ;
+  wire [11:0] \pairs__payload$147.lanes[5].out_idx ;
+  wire [23:0] \pairs__payload$147.lanes[6] ;
+  wire [11:0] \pairs__payload$147.lanes[6].in_idx ;
+  wire [11:0] \pairs__payload$147.lanes[6].out_idx ;
+  wire [23:0] \pairs__payload$147.lanes[7] ;
+  wire [11:0] \pairs__payload$147.lanes[7].in_idx ;
+  wire [11:0] \pairs__payload$147.lanes[7].out_idx ;
+  wire \pairs__payload$147.last ;
   wire [7:0] \pairs__payload.keep ;
   wire [191:0] \pairs__payload.lanes ;
   wire [23:0] \pairs__payload.lanes[0] ;
@@ -1437,18 +1545,10 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
   wire \pairs__payload.last ;
   input pairs__ready;
   wire pairs__ready;
-  wire \pairs__ready$133 ;
+  wire \pairs__ready$148 ;
   output pairs__valid;
   wire pairs__valid;
-  wire \pairs__valid$134 ;
-  (* enum_base_type = "Phase" *)
-  (* enum_value_000 = "IDLE" *)
-  (* enum_value_001 = "SORT" *)
-  (* enum_value_010 = "MERGE" *)
-  (* enum_value_011 = "INTERSECT" *)
-  (* enum_value_100 = "DOWNSAMPLE" *)
-  (* enum_value_101 = "CHECK" *)
-  reg [2:0] phase = 3'h0;
+  wire \pairs__valid$149 ;
   wire [552:0] points__payload;
   wire [7:0] \points__payload.keep ;
   wire [543:0] \points__payload.lanes ;
@@ -1480,60 +1580,68 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
   wire points__ready;
   wire points__valid;
   reg [55:0] prev_key = 56'h00000000000000;
+  (* keep = 32'd1 *)
+  reg rd_downsample_copy0 = 1'h0;
+  (* keep = 32'd1 *)
+  reg rd_intersect_copy0 = 1'h0;
+  (* keep = 32'd1 *)
+  reg rd_merge_copy0 = 1'h0;
+  (* keep = 32'd1 *)
+  reg rd_sort_copy0 = 1'h0;
   wire [8:0] read__addr;
-  wire [8:0] \read__addr$54 ;
-  wire [8:0] \read__addr$69 ;
+  wire [8:0] \read__addr$57 ;
+  wire [8:0] \read__addr$74 ;
   wire [447:0] read__data;
-  wire [543:0] \read__data$59 ;
-  wire [67:0] \read__data$59[0] ;
-  wire [11:0] \read__data$59[0].idx ;
-  wire [55:0] \read__data$59[0].key ;
-  wire [67:0] \read__data$59[1] ;
-  wire [11:0] \read__data$59[1].idx ;
-  wire [55:0] \read__data$59[1].key ;
-  wire [67:0] \read__data$59[2] ;
-  wire [11:0] \read__data$59[2].idx ;
-  wire [55:0] \read__data$59[2].key ;
-  wire [67:0] \read__data$59[3] ;
-  wire [11:0] \read__data$59[3].idx ;
-  wire [55:0] \read__data$59[3].key ;
-  wire [67:0] \read__data$59[4] ;
-  wire [11:0] \read__data$59[4].idx ;
-  wire [55:0] \read__data$59[4].key ;
-  wire [67:0] \read__data$59[5] ;
-  wire [11:0] \read__data$59[5].idx ;
-  wire [55:0] \read__data$59[5].key ;
-  wire [67:0] \read__data$59[6] ;
-  wire [11:0] \read__data$59[6].idx ;
-  wire [55:0] \read__data$59[6].key ;
-  wire [67:0] \read__data$59[7] ;
-  wire [11:0] \read__data$59[7].idx ;
-  wire [55:0] \read__data$59[7].key ;
-  wire [543:0] \read__data$74 ;
-  wire [67:0] \read__data$74[0] ;
-  wire [11:0] \read__data$74[0].idx ;
-  wire [55:0] \read__data$74[0].key ;
-  wire [67:0] \read__data$74[1] ;
-  wire [11:0] \read__data$74[1].idx ;
-  wire [55:0] \read__data$74[1].key ;
-  wire [67:0] \read__data$74[2] ;
-  wire [11:0] \read__data$74[2].idx ;
-  wire [55:0] \read__data$74[2].key ;
-  wire [67:0] \read__data$74[3] ;
-  wire [11:0] \read__data$74[3].idx ;
-  wire [55:0] \read__data$74[3].key ;
-  wire [67:0] \read__data$74[4] ;
-  wire [11:0] \read__data$74[4].idx ;
-  wire [55:0] \read__data$74[4].key ;
-  wire [67:0] \read__data$74[5] ;
-  wire [11:0] \read__data$74[5].idx ;
-  wire [55:0] \read__data$74[5].key ;
-  wire [67:0] \read__data$74[6] ;
-  wire [11:0] \read__data$74[6].idx ;
-  wire [55:0] \read__data$74[6].key ;
-  wire [67:0] \read__data$74[7] ;
-  wire [11:0] \read__data$74[7].idx ;
-  wire [55:0] \read__data$74[7].key ;
+  wire [543:0] \read__data$62 ;
+  wire [67:0] \read__data$62[0] ;
+  wire [11:0] \read__data$62[0].idx ;
+  wire [55:0] \read__data$62[0].key ;
+  wire [67:0] \read__data$62[1] ;
+  wire [11:0] \read__data$62[1].idx ;
+  wire [55:0] \read__data$62[1].key ;
+  wire [67:0] \read__data$62[2] ;
+  wire [11:0] \read__data$62[2].idx ;
+  wire [55:0] \read__data$62[2].key ;
+  wire [67:0] \read__data$62[3] ;
+  wire [11:0] \read__data$62[3].idx ;
+  wire [55:0] \read__data$62[3].key ;
+  wire [67:0] \read__data$62[4] ;
+  wire [11:0] \read__data$62[4].idx ;
+  wire [55:0] \read__data$62[4].key ;
+  wire [67:0] \read__data$62[5] ;
+  wire [11:0] \read__data$62[5].idx ;
+  wire [55:0] \read__data$62[5].key ;
+  wire [67:0] \read__data$62[6] ;
+  wire [11:0] \read__data$62[6].idx ;
+  wire [55:0] \read__data$62[6].key ;
+  wire [67:0] \read__data$62[7] ;
+  wire [11:0] \read__data$62[7].idx ;
+  wire [55:0] \read__data$62[7].key ;
+  wire [543:0] \read__data$79 ;
+  wire [67:0] \read__data$79[0] ;
+  wire [11:0] \read__data$79[0].idx ;
+  wire [55:0] \read__data$79[0].key ;
+  wire [67:0] \read__data$79[1] ;
+  wire [11:0] \read__data$79[1].idx ;
+  wire [55:0] \read__data$79[1].key ;
+  wire [67:0] \read__data$79[2] ;
+  wire [11:0] \read__data$79[2].idx ;
+  wire [55:0] \read__data$79[2].key ;
+  wire [67:0] \read__data$79[3] ;
+  wire [11:0] \read__data$79[3].idx ;
+  wire [55:0] \read__data$79[3].key ;
+  wire [67:0] \read__data$79[4] ;
+  wire [11:0] \read__data$79[4].idx ;
+  wire [55:0] \read__data$79[4].key ;
+  wire [67:0] \read__data$79[5] ;
+  wire [11:0] \read__data$79[5].idx ;
+  wire [55:0] \read__data$79[5].key ;
+  wire [67:0] \read__data$79[6] ;
+  wire [11:0] \read__data$79[6].idx ;
+  wire [55:0] \read__data$79[6].key ;
+  wire [67:0] \read__data$79[7] ;
+  wire [11:0] \read__data$79[7].idx ;
+  wire [55:0] \read__data$79[7].key ;
   wire [55:0] \read__data[0] ;
   wire [7:0] \read__data[0].batch ;
   wire [15:0] \read__data[0].x ;
@@ -1575,18 +1683,18 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
   wire [15:0] \read__data[7].y ;
   wire [15:0] \read__data[7].z ;
   wire read__en;
-  wire \read__en$56 ;
-  wire \read__en$71 ;
+  wire \read__en$59 ;
+  wire \read__en$76 ;
   input rst;
   wire rst;
   wire [9:0] run_beats;
-  wire [9:0] \run_beats$51 ;
-  wire [9:0] \run_beats$64 ;
-  wire [9:0] \run_beats$78 ;
+  wire [9:0] \run_beats$54 ;
+  wire [9:0] \run_beats$69 ;
+  wire [9:0] \run_beats$83 ;
   output running;
   reg running = 1'h0;
   (* init = 1'h0 *)
-  wire \running$28 ;
+  wire \running$30 ;
   reg [7:0] same_r = 8'h00;
   reg [31:0] sort_cycles = 32'd0;
   input [8:0] sorted__addr;
@@ -1653,9 +1761,9 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
   reg [31:0] stalls = 32'd0;
   input start;
   wire start;
-  wire \start$47 ;
-  wire \start$63 ;
-  wire \start$77 ;
+  wire \start$49 ;
+  wire \start$66 ;
+  wire \start$82 ;
   input [5:0] status_addr;
   wire [5:0] status_addr;
   wire [4:0] \status_addr.index ;
@@ -1666,8 +1774,8 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
   output [31:0] status_data;
   reg [31:0] status_data;
   wire [10:0] stride;
-  reg [10:0] \stride$66 ;
-  reg [10:0] \stride$80 ;
+  reg [10:0] \stride$71 ;
+  reg [10:0] \stride$85 ;
   wire [552:0] unsorted__payload;
   wire [7:0] \unsorted__payload.keep ;
   wire [543:0] \unsorted__payload.lanes ;
@@ -1700,33 +1808,33 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
   wire unsorted__valid;
   reg [9:0] wcount = 10'h000;
   wire [8:0] wp__addr;
-  wire [8:0] \wp__addr$129 ;
+  wire [8:0] \wp__addr$144 ;
   wire [543:0] wp__data;
-  wire [543:0] \wp__data$130 ;
-  wire [67:0] \wp__data$130[0] ;
-  wire [11:0] \wp__data$130[0].idx ;
-  wire [55:0] \wp__data$130[0].key ;
-  wire [67:0] \wp__data$130[1] ;
-  wire [11:0] \wp__data$130[1].idx ;
-  wire [55:0] \wp__data$130[1].key ;
-  wire [67:0] \wp__data$130[2] ;
-  wire [11:0] \wp__data$130[2].idx ;
-  wire [55:0] \wp__data$130[2].key ;
-  wire [67:0] \wp__data$130[3] ;
-  wire [11:0] \wp__data$130[3].idx ;
-  wire [55:0] \wp__data$130[3].key ;
-  wire [67:0] \wp__data$130[4] ;
-  wire [11:0] \wp__data$130[4].idx ;
-  wire [55:0] \wp__data$130[4].key ;
-  wire [67:0] \wp__data$130[5] ;
-  wire [11:0] \wp__data$130[5].idx ;
-  wire [55:0] \wp__data$130[5].key ;
-  wire [67:0] \wp__data$130[6] ;
-  wire [11:0] \wp__data$130[6].idx ;
-  wire [55:0] \wp__data$130[6].key ;
-  wire [67:0] \wp__data$130[7] ;
-  wire [11:0] \wp__data$130[7].idx ;
-  wire [55:0] \wp__data$130[7].key ;
+  wire [543:0] \wp__data$145 ;
+  wire [67:0] \wp__data$145[0] ;
+  wire [11:0] \wp__data$145[0].idx ;
+  wire [55:0] \wp__data$145[0].key ;
+  wire [67:0] \wp__data$145[1] ;
+  wire [11:0] \wp__data$145[1].idx ;
+  wire [55:0] \wp__data$145[1].key ;
+  wire [67:0] \wp__data$145[2] ;
+  wire [11:0] \wp__data$145[2].idx ;
+  wire [55:0] \wp__data$145[2].key ;
+  wire [67:0] \wp__data$145[3] ;
+  wire [11:0] \wp__data$145[3].idx ;
+  wire [55:0] \wp__data$145[3].key ;
+  wire [67:0] \wp__data$145[4] ;
+  wire [11:0] \wp__data$145[4].idx ;
+  wire [55:0] \wp__data$145[4].key ;
+  wire [67:0] \wp__data$145[5] ;
+  wire [11:0] \wp__data$145[5].idx ;
+  wire [55:0] \wp__data$145[5].key ;
+  wire [67:0] \wp__data$145[6] ;
+  wire [11:0] \wp__data$145[6].idx ;
+  wire [55:0] \wp__data$145[6].key ;
+  wire [67:0] \wp__data$145[7] ;
+  wire [11:0] \wp__data$145[7].idx ;
+  wire [55:0] \wp__data$145[7].key ;
   wire [67:0] \wp__data[0] ;
   wire [11:0] \wp__data[0].idx ;
   wire [55:0] \wp__data[0].key ;
@@ -1752,7 +1860,23 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
   wire [11:0] \wp__data[7].idx ;
   wire [55:0] \wp__data[7].key ;
   wire wp__en;
-  wire \wp__en$131 ;
+  wire \wp__en$146 ;
+  (* keep = 32'd1 *)
+  reg wsel_down_copy0 = 1'h0;
+  (* keep = 32'd1 *)
+  reg wsel_down_copy1 = 1'h0;
+  (* keep = 32'd1 *)
+  reg wsel_down_copy2 = 1'h0;
+  (* keep = 32'd1 *)
+  reg wsel_down_copy3 = 1'h0;
+  (* keep = 32'd1 *)
+  reg wsel_sort_copy0 = 1'h0;
+  (* keep = 32'd1 *)
+  reg wsel_sort_copy1 = 1'h0;
+  (* keep = 32'd1 *)
+  reg wsel_sort_copy2 = 1'h0;
+  (* keep = 32'd1 *)
+  reg wsel_sort_copy3 = 1'h0;
   reg [447:0] coords [511:0];
   initial begin
     coords[0] = 448'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
@@ -2796,7 +2920,7 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
   end
   always @(posedge clk) begin
     if (wp__en)
-      run0[wcount[8:0]] <= \$54 [543:0];
+      run0[wcount[8:0]] <= { \$37 [126:0], \$35 , \$33 , \$31  };
   end
   reg [543:0] _1_;
   reg [543:0] _2_;
@@ -2805,15 +2929,15 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
     if (sorted__en) begin
       _1_ <= run0[sorted__addr];
     end
-    if (\$signature__en$70 ) begin
-      _2_ <= run0[\$signature__addr$68 ];
+    if (\$signature__en$75 ) begin
+      _2_ <= run0[\$signature__addr$73 ];
     end
     if (\$signature__en ) begin
       _3_ <= run0[\$signature__addr ];
     end
   end
-  assign \$signature__data$169  = _1_;
-  assign \$signature__data$75  = _2_;
+  assign \$signature__data$189  = _1_;
+  assign \$signature__data$80  = _2_;
   assign \$signature__data  = _3_;
   reg [543:0] run1 [511:0];
   initial begin
@@ -3331,8 +3455,8 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
     run1[511] = 544'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
   end
   always @(posedge clk) begin
-    if (\wp__en$131 )
-      run1[wcount[8:0]] <= \$66 [543:0];
+    if (\wp__en$146 )
+      run1[wcount[8:0]] <= { \$50 [126:0], \$48 , \$46 , \$44  };
   end
   reg [543:0] _4_;
   reg [543:0] _5_;
@@ -3341,403 +3465,586 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
     if (sorted__en) begin
       _4_ <= run1[sorted__addr];
     end
-    if (\$signature__en$70 ) begin
-      _5_ <= run1[\$signature__addr$68 ];
+    if (\$signature__en$75 ) begin
+      _5_ <= run1[\$signature__addr$73 ];
     end
     if (\$signature__en ) begin
       _6_ <= run1[\$signature__addr ];
     end
   end
-  assign \$signature__data$170  = _4_;
-  assign \$signature__data$76  = _5_;
-  assign \$signature__data$62  = _6_;
-  assign \$326  = 1'h0 + pairs__payload[192];
-  assign \$327  = \$326  + pairs__payload[193];
-  assign \$328  = \$327  + pairs__payload[194];
-  assign \$329  = \$328  + pairs__payload[195];
-  assign \$330  = \$329  + pairs__payload[196];
-  assign \$331  = \$330  + pairs__payload[197];
-  assign \$332  = \$331  + pairs__payload[198];
-  assign \$333  = \$332  + pairs__payload[199];
-  assign \$334  = pairs4 + \$333 ;
-  assign \$335  = pairs__valid & pairs__ready;
-  assign \$336  = k_out == 3'h5;
-  assign \$337  = \$335  & \$336 ;
-  assign \$338  = 1'h0 + pairs__payload[192];
-  assign \$339  = \$338  + pairs__payload[193];
-  assign \$340  = \$339  + pairs__payload[194];
-  assign \$341  = \$340  + pairs__payload[195];
-  assign \$342  = \$341  + pairs__payload[196];
-  assign \$343  = \$342  + pairs__payload[197];
-  assign \$344  = \$343  + pairs__payload[198];
-  assign \$345  = \$344  + pairs__payload[199];
-  assign \$346  = pairs5 + \$345 ;
-  assign \$347  = pairs__valid & pairs__ready;
-  assign \$348  = k_out == 3'h6;
-  assign \$349  = \$347  & \$348 ;
-  assign \$350  = 1'h0 + pairs__payload[192];
-  assign \$351  = \$350  + pairs__payload[193];
-  assign \$352  = \$351  + pairs__payload[194];
-  assign \$353  = \$352  + pairs__payload[195];
-  assign \$354  = \$353  + pairs__payload[196];
-  assign \$355  = \$354  + pairs__payload[197];
-  assign \$356  = \$355  + pairs__payload[198];
-  assign \$357  = \$356  + pairs__payload[199];
-  assign \$358  = pairs6 + \$357 ;
-  assign \$359  = pairs__valid & pairs__ready;
-  assign \$360  = k_out == 3'h7;
-  assign \$361  = \$359  & \$360 ;
-  assign \$362  = 1'h0 + pairs__payload[192];
-  assign \$363  = \$362  + pairs__payload[193];
-  assign \$364  = \$363  + pairs__payload[194];
-  assign \$365  = \$364  + pairs__payload[195];
-  assign \$366  = \$365  + pairs__payload[196];
-  assign \$367  = \$366  + pairs__payload[197];
-  assign \$368  = \$367  + pairs__payload[198];
-  assign \$369  = \$368  + pairs__payload[199];
-  assign \$370  = pairs7 + \$369 ;
-  assign \$371  = pairs__valid & pairs__ready;
-  assign \$372  = k_out == 4'h8;
-  assign \$373  = \$371  & \$372 ;
-  assign \$374  = 1'h0 + pairs__payload[192];
-  assign \$375  = \$374  + pairs__payload[193];
-  assign \$376  = \$375  + pairs__payload[194];
-  assign \$377  = \$376  + pairs__payload[195];
-  assign \$378  = \$377  + pairs__payload[196];
-  assign \$379  = \$378  + pairs__payload[197];
-  assign \$380  = \$379  + pairs__payload[198];
-  assign \$381  = \$380  + pairs__payload[199];
-  assign \$382  = pairs8 + \$381 ;
-  assign \$383  = pairs__valid & pairs__ready;
-  assign \$384  = k_out == 4'h9;
-  assign \$385  = \$383  & \$384 ;
-  assign \$386  = 1'h0 + pairs__payload[192];
-  assign \$387  = \$386  + pairs__payload[193];
-  assign \$388  = \$387  + pairs__payload[194];
-  assign \$389  = \$388  + pairs__payload[195];
-  assign \$390  = \$389  + pairs__payload[196];
-  assign \$391  = \$390  + pairs__payload[197];
-  assign \$392  = \$391  + pairs__payload[198];
-  assign \$393  = \$392  + pairs__payload[199];
-  assign \$394  = pairs9 + \$393 ;
-  assign \$395  = pairs__valid & pairs__ready;
-  assign \$396  = k_out == 4'ha;
-  assign \$397  = \$395  & \$396 ;
-  assign \$398  = 1'h0 + pairs__payload[192];
-  assign \$399  = \$398  + pairs__payload[193];
-  assign \$400  = \$399  + pairs__payload[194];
-  assign \$401  = \$400  + pairs__payload[195];
-  assign \$402  = \$401  + pairs__payload[196];
-  assign \$403  = \$402  + pairs__payload[197];
-  assign \$404  = \$403  + pairs__payload[198];
-  assign \$405  = \$404  + pairs__payload[199];
-  assign \$406  = pairs10 + \$405 ;
-  assign \$407  = pairs__valid & pairs__ready;
-  assign \$408  = k_out == 4'hb;
-  assign \$409  = \$407  & \$408 ;
-  assign \$410  = 1'h0 + pairs__payload[192];
-  assign \$411  = \$410  + pairs__payload[193];
-  assign \$412  = \$411  + pairs__payload[194];
-  assign \$413  = \$412  + pairs__payload[195];
-  assign \$414  = \$413  + pairs__payload[196];
-  assign \$415  = \$414  + pairs__payload[197];
-  assign \$416  = \$415  + pairs__payload[198];
-  assign \$417  = \$416  + pairs__payload[199];
-  assign \$418  = pairs11 + \$417 ;
-  assign \$419  = pairs__valid & pairs__ready;
-  assign \$420  = k_out == 4'hc;
-  assign \$421  = \$419  & \$420 ;
-  assign \$422  = 1'h0 + pairs__payload[192];
-  assign \$423  = \$422  + pairs__payload[193];
-  assign \$424  = \$423  + pairs__payload[194];
-  assign \$425  = \$424  + pairs__payload[195];
-  assign \$426  = \$425  + pairs__payload[196];
-  assign \$427  = \$426  + pairs__payload[197];
-  assign \$428  = \$427  + pairs__payload[198];
-  assign \$429  = \$428  + pairs__payload[199];
-  assign \$430  = pairs12 + \$429 ;
-  assign \$431  = pairs__valid & pairs__ready;
-  assign \$432  = k_out == 4'hd;
-  assign \$433  = \$431  & \$432 ;
-  assign \$434  = 1'h0 + pairs__payload[192];
-  assign \$435  = \$434  + pairs__payload[193];
-  assign \$436  = \$435  + pairs__payload[194];
-  assign \$437  = \$436  + pairs__payload[195];
-  assign \$438  = \$437  + pairs__payload[196];
-  assign \$439  = \$438  + pairs__payload[197];
-  assign \$440  = \$439  + pairs__payload[198];
-  assign \$441  = \$440  + pairs__payload[199];
-  assign \$442  = pairs13 + \$441 ;
-  assign \$443  = pairs__valid & pairs__ready;
-  assign \$444  = k_out == 4'he;
-  assign \$445  = \$443  & \$444 ;
-  assign \$446  = 1'h0 + pairs__payload[192];
-  assign \$447  = \$446  + pairs__payload[193];
-  assign \$448  = \$447  + pairs__payload[194];
-  assign \$449  = \$448  + pairs__payload[195];
-  assign \$450  = \$449  + pairs__payload[196];
-  assign \$451  = \$450  + pairs__payload[197];
-  assign \$452  = \$451  + pairs__payload[198];
-  assign \$453  = \$452  + pairs__payload[199];
-  assign \$454  = pairs14 + \$453 ;
-  assign \$455  = pairs__valid & pairs__ready;
-  assign \$456  = k_out == 4'hf;
-  assign \$457  = \$455  & \$456 ;
-  assign \$458  = 1'h0 + pairs__payload[192];
-  assign \$459  = \$458  + pairs__payload[193];
-  assign \$460  = \$459  + pairs__payload[194];
-  assign \$461  = \$460  + pairs__payload[195];
-  assign \$462  = \$461  + pairs__payload[196];
-  assign \$463  = \$462  + pairs__payload[197];
-  assign \$464  = \$463  + pairs__payload[198];
-  assign \$465  = \$464  + pairs__payload[199];
-  assign \$466  = pairs15 + \$465 ;
-  assign \$467  = pairs__valid & pairs__ready;
-  assign \$468  = k_out == 5'h10;
-  assign \$469  = \$467  & \$468 ;
-  assign \$470  = 1'h0 + pairs__payload[192];
-  assign \$471  = \$470  + pairs__payload[193];
-  assign \$472  = \$471  + pairs__payload[194];
-  assign \$473  = \$472  + pairs__payload[195];
-  assign \$474  = \$473  + pairs__payload[196];
-  assign \$475  = \$474  + pairs__payload[197];
-  assign \$476  = \$475  + pairs__payload[198];
-  assign \$477  = \$476  + pairs__payload[199];
-  assign \$478  = pairs16 + \$477 ;
-  assign \$479  = pairs__valid & pairs__ready;
-  assign \$480  = k_out == 5'h11;
-  assign \$481  = \$479  & \$480 ;
-  assign \$482  = 1'h0 + pairs__payload[192];
-  assign \$483  = \$482  + pairs__payload[193];
-  assign \$484  = \$483  + pairs__payload[194];
-  assign \$485  = \$484  + pairs__payload[195];
-  assign \$486  = \$485  + pairs__payload[196];
-  assign \$487  = \$486  + pairs__payload[197];
-  assign \$488  = \$487  + pairs__payload[198];
-  assign \$489  = \$488  + pairs__payload[199];
-  assign \$490  = pairs17 + \$489 ;
-  assign \$491  = pairs__valid & pairs__ready;
-  assign \$492  = k_out == 5'h12;
-  assign \$493  = \$491  & \$492 ;
-  assign \$494  = 1'h0 + pairs__payload[192];
-  assign \$495  = \$494  + pairs__payload[193];
-  assign \$496  = \$495  + pairs__payload[194];
-  assign \$497  = \$496  + pairs__payload[195];
-  assign \$498  = \$497  + pairs__payload[196];
-  assign \$499  = \$498  + pairs__payload[197];
-  assign \$500  = \$499  + pairs__payload[198];
-  assign \$501  = \$500  + pairs__payload[199];
-  assign \$502  = pairs18 + \$501 ;
-  assign \$503  = pairs__valid & pairs__ready;
-  assign \$504  = k_out == 5'h13;
-  assign \$505  = \$503  & \$504 ;
-  assign \$506  = 1'h0 + pairs__payload[192];
-  assign \$507  = \$506  + pairs__payload[193];
-  assign \$508  = \$507  + pairs__payload[194];
-  assign \$509  = \$508  + pairs__payload[195];
-  assign \$510  = \$509  + pairs__payload[196];
-  assign \$511  = \$510  + pairs__payload[197];
-  assign \$512  = \$511  + pairs__payload[198];
-  assign \$513  = \$512  + pairs__payload[199];
-  assign \$514  = pairs19 + \$513 ;
-  assign \$515  = pairs__valid & pairs__ready;
-  assign \$516  = k_out == 5'h14;
-  assign \$517  = \$515  & \$516 ;
-  assign \$518  = 1'h0 + pairs__payload[192];
-  assign \$519  = \$518  + pairs__payload[193];
-  assign \$520  = \$519  + pairs__payload[194];
-  assign \$521  = \$520  + pairs__payload[195];
-  assign \$522  = \$521  + pairs__payload[196];
-  assign \$523  = \$522  + pairs__payload[197];
-  assign \$524  = \$523  + pairs__payload[198];
-  assign \$525  = \$524  + pairs__payload[199];
-  assign \$526  = pairs20 + \$525 ;
-  assign \$527  = pairs__valid & pairs__ready;
-  assign \$528  = k_out == 5'h15;
-  assign \$529  = \$527  & \$528 ;
-  assign \$530  = 1'h0 + pairs__payload[192];
-  assign \$531  = \$530  + pairs__payload[193];
-  assign \$532  = \$531  + pairs__payload[194];
-  assign \$533  = \$532  + pairs__payload[195];
-  assign \$534  = \$533  + pairs__payload[196];
-  assign \$535  = \$534  + pairs__payload[197];
-  assign \$536  = \$535  + pairs__payload[198];
-  assign \$537  = \$536  + pairs__payload[199];
-  assign \$538  = pairs21 + \$537 ;
-  assign \$539  = pairs__valid & pairs__ready;
-  assign \$540  = k_out == 5'h16;
-  assign \$541  = \$539  & \$540 ;
-  assign \$542  = 1'h0 + pairs__payload[192];
-  assign \$543  = \$542  + pairs__payload[193];
-  assign \$544  = \$543  + pairs__payload[194];
-  assign \$545  = \$544  + pairs__payload[195];
-  assign \$546  = \$545  + pairs__payload[196];
-  assign \$547  = \$546  + pairs__payload[197];
-  assign \$548  = \$547  + pairs__payload[198];
-  assign \$549  = \$548  + pairs__payload[199];
-  assign \$550  = pairs22 + \$549 ;
-  assign \$551  = pairs__valid & pairs__ready;
-  assign \$552  = k_out == 5'h17;
-  assign \$553  = \$551  & \$552 ;
-  assign \$554  = 1'h0 + pairs__payload[192];
-  assign \$555  = \$554  + pairs__payload[193];
-  assign \$556  = \$555  + pairs__payload[194];
-  assign \$557  = \$556  + pairs__payload[195];
-  assign \$558  = \$557  + pairs__payload[196];
-  assign \$559  = \$558  + pairs__payload[197];
-  assign \$560  = \$559  + pairs__payload[198];
-  assign \$561  = \$560  + pairs__payload[199];
-  assign \$562  = pairs23 + \$561 ;
-  assign \$563  = pairs__valid & pairs__ready;
-  assign \$564  = k_out == 5'h18;
-  assign \$565  = \$563  & \$564 ;
-  assign \$566  = 1'h0 + pairs__payload[192];
-  assign \$567  = \$566  + pairs__payload[193];
-  assign \$568  = \$567  + pairs__payload[194];
-  assign \$569  = \$568  + pairs__payload[195];
-  assign \$570  = \$569  + pairs__payload[196];
-  assign \$571  = \$570  + pairs__payload[197];
-  assign \$572  = \$571  + pairs__payload[198];
-  assign \$573  = \$572  + pairs__payload[199];
-  assign \$574  = pairs24 + \$573 ;
-  assign \$575  = pairs__valid & pairs__ready;
-  assign \$576  = k_out == 5'h19;
-  assign \$577  = \$575  & \$576 ;
-  assign \$578  = 1'h0 + pairs__payload[192];
-  assign \$579  = \$578  + pairs__payload[193];
-  assign \$580  = \$579  + pairs__payload[194];
-  assign \$581  = \$580  + pairs__payload[195];
-  assign \$582  = \$581  + pairs__payload[196];
-  assign \$583  = \$582  + pairs__payload[197];
-  assign \$584  = \$583  + pairs__payload[198];
-  assign \$585  = \$584  + pairs__payload[199];
-  assign \$586  = pairs25 + \$585 ;
-  assign \$587  = pairs__valid & pairs__ready;
-  assign \$588  = k_out == 5'h1a;
-  assign \$589  = \$587  & \$588 ;
-  assign \$590  = 1'h0 + pairs__payload[192];
-  assign \$591  = \$590  + pairs__payload[193];
-  assign \$592  = \$591  + pairs__payload[194];
-  assign \$593  = \$592  + pairs__payload[195];
-  assign \$594  = \$593  + pairs__payload[196];
-  assign \$595  = \$594  + pairs__payload[197];
-  assign \$596  = \$595  + pairs__payload[198];
-  assign \$597  = \$596  + pairs__payload[199];
-  assign \$598  = pairs26 + \$597 ;
+  assign \$signature__data$190  = _4_;
+  assign \$signature__data$81  = _5_;
+  assign \$signature__data$65  = _6_;
+  assign \$243  = wsel_sort_copy3 ? sorted__payload[552:417] : \$242 ;
+  assign \$244  = wsel_down_copy0 ? points__payload[138:0] : merged__payload[138:0];
+  assign \$245  = wsel_sort_copy0 ? sorted__payload[138:0] : \$244 ;
+  assign \$246  = wsel_down_copy1 ? points__payload[277:139] : merged__payload[277:139];
+  assign \$247  = wsel_sort_copy1 ? sorted__payload[277:139] : \$246 ;
+  assign \$248  = wsel_down_copy2 ? points__payload[416:278] : merged__payload[416:278];
+  assign \$249  = wsel_sort_copy2 ? sorted__payload[416:278] : \$248 ;
+  assign \$250  = wsel_down_copy3 ? points__payload[552:417] : merged__payload[552:417];
+  assign \$251  = wsel_sort_copy3 ? sorted__payload[552:417] : \$250 ;
+  assign \$252  = wsel_down_copy0 ? points__payload[138:0] : merged__payload[138:0];
+  assign \$253  = wsel_sort_copy0 ? sorted__payload[138:0] : \$252 ;
+  assign \$254  = wsel_down_copy1 ? points__payload[277:139] : merged__payload[277:139];
+  assign \$255  = wsel_sort_copy1 ? sorted__payload[277:139] : \$254 ;
+  assign \$256  = wsel_down_copy2 ? points__payload[416:278] : merged__payload[416:278];
+  assign \$257  = wsel_sort_copy2 ? sorted__payload[416:278] : \$256 ;
+  assign \$258  = wsel_down_copy3 ? points__payload[552:417] : merged__payload[552:417];
+  assign \$259  = wsel_sort_copy3 ? sorted__payload[552:417] : \$258 ;
+  assign \$260  = wsel_down_copy0 ? points__payload[138:0] : merged__payload[138:0];
+  assign \$261  = wsel_sort_copy0 ? sorted__payload[138:0] : \$260 ;
+  assign \$262  = wsel_down_copy1 ? points__payload[277:139] : merged__payload[277:139];
+  assign \$263  = wsel_sort_copy1 ? sorted__payload[277:139] : \$262 ;
+  assign \$264  = wsel_down_copy2 ? points__payload[416:278] : merged__payload[416:278];
+  assign \$265  = wsel_sort_copy2 ? sorted__payload[416:278] : \$264 ;
+  assign \$266  = wsel_down_copy3 ? points__payload[552:417] : merged__payload[552:417];
+  assign \$267  = wsel_sort_copy3 ? sorted__payload[552:417] : \$266 ;
+  assign \$268  = wsel_down_copy0 ? points__payload[138:0] : merged__payload[138:0];
+  assign \$269  = wsel_sort_copy0 ? sorted__payload[138:0] : \$268 ;
+  assign \$270  = wsel_down_copy1 ? points__payload[277:139] : merged__payload[277:139];
+  assign \$271  = wsel_sort_copy1 ? sorted__payload[277:139] : \$270 ;
+  assign \$272  = wsel_down_copy2 ? points__payload[416:278] : merged__payload[416:278];
+  assign \$273  = wsel_sort_copy2 ? sorted__payload[416:278] : \$272 ;
+  assign \$274  = wsel_down_copy3 ? points__payload[552:417] : merged__payload[552:417];
+  assign \$275  = wsel_sort_copy3 ? sorted__payload[552:417] : \$274 ;
+  assign \$276  = ctl_downsample_copy0 ? points__valid : merged__valid;
+  assign \$277  = ctl_sort_copy0 ? sorted__valid : \$276 ;
+  assign \$278  = chk_key0 == chk_key1;
+  assign \$279  = \$signal$195 [1] & \$278 ;
+  assign \$280  = chk_key1 == chk_key2;
+  assign \$281  = \$signal$195 [2] & \$280 ;
+  assign \$282  = chk_key2 == chk_key3;
+  assign \$283  = \$signal$195 [3] & \$282 ;
+  assign \$284  = chk_key3 == chk_key4;
+  assign \$285  = \$signal$195 [4] & \$284 ;
+  assign \$286  = chk_key4 == chk_key5;
+  assign \$287  = \$signal$195 [5] & \$286 ;
+  assign \$288  = chk_key5 == chk_key6;
+  assign \$289  = \$signal$195 [6] & \$288 ;
+  assign \$290  = chk_key6 == chk_key7;
+  assign \$291  = \$signal$195 [7] & \$290 ;
+  assign \$292  = ~ \$signal$193 ;
+  assign \$293  = \$292  & \$signal$195 [0];
+  assign \$294  = prev_key == chk_key0;
+  assign \$295  = \$293  & \$294 ;
+  assign \$296  = \$signal$192  ? { \$295 , \$291 , \$289 , \$287 , \$285 , \$283 , \$281 , \$279  } : 8'h00;
+  assign \$297  = | same_r;
+  assign \$298  = ~ running;
+  assign \$299  = start & \$298 ;
+  assign \$300  = ! \$signal$18 ;
+  assign \$301  = | \$signal$18 ;
+  assign \$302  = | \$signal$18 ;
+  assign \$303  = ctl_downsample_copy0 ? points__valid : merged__valid;
+  assign \$304  = ctl_sort_copy0 ? sorted__valid : \$303 ;
+  assign \$305  = wsel_down_copy0 ? points__payload[138:0] : merged__payload[138:0];
+  assign \$306  = wsel_sort_copy0 ? sorted__payload[138:0] : \$305 ;
+  assign \$307  = wsel_down_copy1 ? points__payload[277:139] : merged__payload[277:139];
+  assign \$308  = wsel_sort_copy1 ? sorted__payload[277:139] : \$307 ;
+  assign \$309  = wsel_down_copy2 ? points__payload[416:278] : merged__payload[416:278];
+  assign \$310  = wsel_sort_copy2 ? sorted__payload[416:278] : \$309 ;
+  assign \$311  = wsel_down_copy3 ? points__payload[552:417] : merged__payload[552:417];
+  assign \$312  = wsel_sort_copy3 ? sorted__payload[552:417] : \$311 ;
+  assign \$313  = \$2 [9:0] - 1'h1;
+  assign \$314  = wcount == \$313 ;
+  assign \$315  = ctl_downsample_copy0 ? \$312 [135] : \$314 ;
+  assign \$316  = \$304  & \$315 ;
+  assign \$317  = ~ src;
+  assign \$318  = log_run + 1'h1;
+  assign \$319  = ~ check_wait;
+  assign \$320  = | same_r;
+  assign \$321  = error | \$320 ;
+  assign \$322  = \$319  & \$321 ;
+  assign \$323  = ~ check_wait;
+  assign \$324  = pairs__valid & pairs__ready;
+  assign \$325  = \$324  & pairs__payload[200];
+  assign \$326  = k_out + 1'h1;
+  assign \$327  = pairs__valid & pairs__ready;
+  assign \$328  = \$327  & pairs__payload[200];
+  assign \$329  = k_out == 5'h1a;
+  assign \$330  = \$328  & \$329 ;
+  assign \$331  = ~ running;
+  assign \$332  = start & \$331 ;
+  assign \$333  = cycles + 1'h1;
+  assign \$334  = ctl_sort_copy0 | ctl_merge_copy0;
+  assign \$335  = \$334  | ctl_check_copy0;
+  assign \$336  = \$335  | ctl_downsample_copy0;
+  assign \$337  = sort_cycles + 1'h1;
+  assign \$338  = ~ pairs__ready;
+  assign \$339  = pairs__valid & \$338 ;
+  assign \$340  = stalls + 1'h1;
+  assign \$341  = pairs__valid & pairs__ready;
+  assign \$342  = ! k_out;
+  assign \$343  = \$341  & \$342 ;
+  assign \$344  = 1'h0 + pairs__payload[192];
+  assign \$345  = \$344  + pairs__payload[193];
+  assign \$346  = \$345  + pairs__payload[194];
+  assign \$347  = \$346  + pairs__payload[195];
+  assign \$348  = \$347  + pairs__payload[196];
+  assign \$349  = \$348  + pairs__payload[197];
+  assign \$350  = \$349  + pairs__payload[198];
+  assign \$351  = \$350  + pairs__payload[199];
+  assign \$352  = pairs0 + \$351 ;
+  assign \$353  = pairs__valid & pairs__ready;
+  assign \$354  = k_out == 1'h1;
+  assign \$355  = \$353  & \$354 ;
+  assign \$356  = 1'h0 + pairs__payload[192];
+  assign \$357  = \$356  + pairs__payload[193];
+  assign \$358  = \$357  + pairs__payload[194];
+  assign \$359  = \$358  + pairs__payload[195];
+  assign \$360  = \$359  + pairs__payload[196];
+  assign \$361  = \$360  + pairs__payload[197];
+  assign \$362  = \$361  + pairs__payload[198];
+  assign \$363  = \$362  + pairs__payload[199];
+  assign \$364  = pairs1 + \$363 ;
+  assign \$365  = pairs__valid & pairs__ready;
+  assign \$366  = k_out == 2'h2;
+  assign \$367  = \$365  & \$366 ;
+  assign \$368  = 1'h0 + pairs__payload[192];
+  assign \$369  = \$368  + pairs__payload[193];
+  assign \$370  = \$369  + pairs__payload[194];
+  assign \$371  = \$370  + pairs__payload[195];
+  assign \$372  = \$371  + pairs__payload[196];
+  assign \$373  = \$372  + pairs__payload[197];
+  assign \$374  = \$373  + pairs__payload[198];
+  assign \$375  = \$374  + pairs__payload[199];
+  assign \$376  = pairs2 + \$375 ;
+  assign \$377  = pairs__valid & pairs__ready;
+  assign \$378  = k_out == 2'h3;
+  assign \$379  = \$377  & \$378 ;
+  assign \$380  = 1'h0 + pairs__payload[192];
+  assign \$381  = \$380  + pairs__payload[193];
+  assign \$382  = \$381  + pairs__payload[194];
+  assign \$383  = \$382  + pairs__payload[195];
+  assign \$384  = \$383  + pairs__payload[196];
+  assign \$385  = \$384  + pairs__payload[197];
+  assign \$386  = \$385  + pairs__payload[198];
+  assign \$387  = \$386  + pairs__payload[199];
+  assign \$388  = pairs3 + \$387 ;
+  assign \$389  = pairs__valid & pairs__ready;
+  assign \$390  = k_out == 3'h4;
+  assign \$391  = \$389  & \$390 ;
+  assign \$392  = 1'h0 + pairs__payload[192];
+  assign \$393  = \$392  + pairs__payload[193];
+  assign \$394  = \$393  + pairs__payload[194];
+  assign \$395  = \$394  + pairs__payload[195];
+  assign \$396  = \$395  + pairs__payload[196];
+  assign \$397  = \$396  + pairs__payload[197];
+  assign \$398  = \$397  + pairs__payload[198];
+  assign \$399  = \$398  + pairs__payload[199];
+  assign \$400  = pairs4 + \$399 ;
+  assign \$401  = pairs__valid & pairs__ready;
+  assign \$402  = k_out == 3'h5;
+  assign \$403  = \$401  & \$402 ;
+  assign \$404  = 1'h0 + pairs__payload[192];
+  assign \$405  = \$404  + pairs__payload[193];
+  assign \$406  = \$405  + pairs__payload[194];
+  assign \$407  = \$406  + pairs__payload[195];
+  assign \$408  = \$407  + pairs__payload[196];
+  assign \$409  = \$408  + pairs__payload[197];
+  assign \$410  = \$409  + pairs__payload[198];
+  assign \$411  = \$410  + pairs__payload[199];
+  assign \$412  = pairs5 + \$411 ;
+  assign \$413  = pairs__valid & pairs__ready;
+  assign \$414  = k_out == 3'h6;
+  assign \$415  = \$413  & \$414 ;
+  assign \$416  = 1'h0 + pairs__payload[192];
+  assign \$417  = \$416  + pairs__payload[193];
+  assign \$418  = \$417  + pairs__payload[194];
+  assign \$419  = \$418  + pairs__payload[195];
+  assign \$420  = \$419  + pairs__payload[196];
+  assign \$421  = \$420  + pairs__payload[197];
+  assign \$422  = \$421  + pairs__payload[198];
+  assign \$423  = \$422  + pairs__payload[199];
+  assign \$424  = pairs6 + \$423 ;
+  assign \$425  = pairs__valid & pairs__ready;
+  assign \$426  = k_out == 3'h7;
+  assign \$427  = \$425  & \$426 ;
+  assign \$428  = 1'h0 + pairs__payload[192];
+  assign \$429  = \$428  + pairs__payload[193];
+  assign \$430  = \$429  + pairs__payload[194];
+  assign \$431  = \$430  + pairs__payload[195];
+  assign \$432  = \$431  + pairs__payload[196];
+  assign \$433  = \$432  + pairs__payload[197];
+  assign \$434  = \$433  + pairs__payload[198];
+  assign \$435  = \$434  + pairs__payload[199];
+  assign \$436  = pairs7 + \$435 ;
+  assign \$437  = pairs__valid & pairs__ready;
+  assign \$438  = k_out == 4'h8;
+  assign \$439  = \$437  & \$438 ;
+  assign \$440  = 1'h0 + pairs__payload[192];
+  assign \$441  = \$440  + pairs__payload[193];
+  assign \$442  = \$441  + pairs__payload[194];
+  assign \$443  = \$442  + pairs__payload[195];
+  assign \$444  = \$443  + pairs__payload[196];
+  assign \$445  = \$444  + pairs__payload[197];
+  assign \$446  = \$445  + pairs__payload[198];
+  assign \$447  = \$446  + pairs__payload[199];
+  assign \$448  = pairs8 + \$447 ;
+  assign \$449  = pairs__valid & pairs__ready;
+  assign \$450  = k_out == 4'h9;
+  assign \$451  = \$449  & \$450 ;
+  assign \$452  = 1'h0 + pairs__payload[192];
+  assign \$453  = \$452  + pairs__payload[193];
+  assign \$454  = \$453  + pairs__payload[194];
+  assign \$455  = \$454  + pairs__payload[195];
+  assign \$456  = \$455  + pairs__payload[196];
+  assign \$457  = \$456  + pairs__payload[197];
+  assign \$458  = \$457  + pairs__payload[198];
+  assign \$459  = \$458  + pairs__payload[199];
+  assign \$460  = pairs9 + \$459 ;
+  assign \$461  = pairs__valid & pairs__ready;
+  assign \$462  = k_out == 4'ha;
+  assign \$463  = \$461  & \$462 ;
+  assign \$464  = 1'h0 + pairs__payload[192];
+  assign \$465  = \$464  + pairs__payload[193];
+  assign \$466  = \$465  + pairs__payload[194];
+  assign \$467  = \$466  + pairs__payload[195];
+  assign \$468  = \$467  + pairs__payload[196];
+  assign \$469  = \$468  + pairs__payload[197];
+  assign \$470  = \$469  + pairs__payload[198];
+  assign \$471  = \$470  + pairs__payload[199];
+  assign \$472  = pairs10 + \$471 ;
+  assign \$473  = pairs__valid & pairs__ready;
+  assign \$474  = k_out == 4'hb;
+  assign \$475  = \$473  & \$474 ;
+  assign \$476  = 1'h0 + pairs__payload[192];
+  assign \$477  = \$476  + pairs__payload[193];
+  assign \$478  = \$477  + pairs__payload[194];
+  assign \$479  = \$478  + pairs__payload[195];
+  assign \$480  = \$479  + pairs__payload[196];
+  assign \$481  = \$480  + pairs__payload[197];
+  assign \$482  = \$481  + pairs__payload[198];
+  assign \$483  = \$482  + pairs__payload[199];
+  assign \$484  = pairs11 + \$483 ;
+  assign \$485  = pairs__valid & pairs__ready;
+  assign \$486  = k_out == 4'hc;
+  assign \$487  = \$485  & \$486 ;
+  assign \$488  = 1'h0 + pairs__payload[192];
+  assign \$489  = \$488  + pairs__payload[193];
+  assign \$490  = \$489  + pairs__payload[194];
+  assign \$491  = \$490  + pairs__payload[195];
+  assign \$492  = \$491  + pairs__payload[196];
+  assign \$493  = \$492  + pairs__payload[197];
+  assign \$494  = \$493  + pairs__payload[198];
+  assign \$495  = \$494  + pairs__payload[199];
+  assign \$496  = pairs12 + \$495 ;
+  assign \$497  = pairs__valid & pairs__ready;
+  assign \$498  = k_out == 4'hd;
+  assign \$499  = \$497  & \$498 ;
+  assign \$500  = 1'h0 + pairs__payload[192];
+  assign \$501  = \$500  + pairs__payload[193];
+  assign \$502  = \$501  + pairs__payload[194];
+  assign \$503  = \$502  + pairs__payload[195];
+  assign \$504  = \$503  + pairs__payload[196];
+  assign \$505  = \$504  + pairs__payload[197];
+  assign \$506  = \$505  + pairs__payload[198];
+  assign \$507  = \$506  + pairs__payload[199];
+  assign \$508  = pairs13 + \$507 ;
+  assign \$509  = pairs__valid & pairs__ready;
+  assign \$510  = k_out == 4'he;
+  assign \$511  = \$509  & \$510 ;
+  assign \$512  = 1'h0 + pairs__payload[192];
+  assign \$513  = \$512  + pairs__payload[193];
+  assign \$514  = \$513  + pairs__payload[194];
+  assign \$515  = \$514  + pairs__payload[195];
+  assign \$516  = \$515  + pairs__payload[196];
+  assign \$517  = \$516  + pairs__payload[197];
+  assign \$518  = \$517  + pairs__payload[198];
+  assign \$519  = \$518  + pairs__payload[199];
+  assign \$520  = pairs14 + \$519 ;
+  assign \$521  = pairs__valid & pairs__ready;
+  assign \$522  = k_out == 4'hf;
+  assign \$523  = \$521  & \$522 ;
+  assign \$524  = 1'h0 + pairs__payload[192];
+  assign \$525  = \$524  + pairs__payload[193];
+  assign \$526  = \$525  + pairs__payload[194];
+  assign \$527  = \$526  + pairs__payload[195];
+  assign \$528  = \$527  + pairs__payload[196];
+  assign \$529  = \$528  + pairs__payload[197];
+  assign \$530  = \$529  + pairs__payload[198];
+  assign \$531  = \$530  + pairs__payload[199];
+  assign \$532  = pairs15 + \$531 ;
+  assign \$533  = pairs__valid & pairs__ready;
+  assign \$534  = k_out == 5'h10;
+  assign \$535  = \$533  & \$534 ;
+  assign \$536  = 1'h0 + pairs__payload[192];
+  assign \$537  = \$536  + pairs__payload[193];
+  assign \$538  = \$537  + pairs__payload[194];
+  assign \$539  = \$538  + pairs__payload[195];
+  assign \$540  = \$539  + pairs__payload[196];
+  assign \$541  = \$540  + pairs__payload[197];
+  assign \$542  = \$541  + pairs__payload[198];
+  assign \$543  = \$542  + pairs__payload[199];
+  assign \$544  = pairs16 + \$543 ;
+  assign \$545  = pairs__valid & pairs__ready;
+  assign \$546  = k_out == 5'h11;
+  assign \$547  = \$545  & \$546 ;
+  assign \$548  = 1'h0 + pairs__payload[192];
+  assign \$549  = \$548  + pairs__payload[193];
+  assign \$550  = \$549  + pairs__payload[194];
+  assign \$551  = \$550  + pairs__payload[195];
+  assign \$552  = \$551  + pairs__payload[196];
+  assign \$553  = \$552  + pairs__payload[197];
+  assign \$554  = \$553  + pairs__payload[198];
+  assign \$555  = \$554  + pairs__payload[199];
+  assign \$556  = pairs17 + \$555 ;
+  assign \$557  = pairs__valid & pairs__ready;
+  assign \$558  = k_out == 5'h12;
+  assign \$559  = \$557  & \$558 ;
+  assign \$560  = 1'h0 + pairs__payload[192];
+  assign \$561  = \$560  + pairs__payload[193];
+  assign \$562  = \$561  + pairs__payload[194];
+  assign \$563  = \$562  + pairs__payload[195];
+  assign \$564  = \$563  + pairs__payload[196];
+  assign \$565  = \$564  + pairs__payload[197];
+  assign \$566  = \$565  + pairs__payload[198];
+  assign \$567  = \$566  + pairs__payload[199];
+  assign \$568  = pairs18 + \$567 ;
+  assign \$569  = pairs__valid & pairs__ready;
+  assign \$570  = k_out == 5'h13;
+  assign \$571  = \$569  & \$570 ;
+  assign \$572  = 1'h0 + pairs__payload[192];
+  assign \$573  = \$572  + pairs__payload[193];
+  assign \$574  = \$573  + pairs__payload[194];
+  assign \$575  = \$574  + pairs__payload[195];
+  assign \$576  = \$575  + pairs__payload[196];
+  assign \$577  = \$576  + pairs__payload[197];
+  assign \$578  = \$577  + pairs__payload[198];
+  assign \$579  = \$578  + pairs__payload[199];
+  assign \$580  = pairs19 + \$579 ;
+  assign \$581  = pairs__valid & pairs__ready;
+  assign \$582  = k_out == 5'h14;
+  assign \$583  = \$581  & \$582 ;
+  assign \$584  = 1'h0 + pairs__payload[192];
+  assign \$585  = \$584  + pairs__payload[193];
+  assign \$586  = \$585  + pairs__payload[194];
+  assign \$587  = \$586  + pairs__payload[195];
+  assign \$588  = \$587  + pairs__payload[196];
+  assign \$589  = \$588  + pairs__payload[197];
+  assign \$590  = \$589  + pairs__payload[198];
+  assign \$591  = \$590  + pairs__payload[199];
+  assign \$592  = pairs20 + \$591 ;
+  assign \$593  = pairs__valid & pairs__ready;
+  assign \$594  = k_out == 5'h15;
+  assign \$595  = \$593  & \$594 ;
+  assign \$596  = 1'h0 + pairs__payload[192];
+  assign \$597  = \$596  + pairs__payload[193];
+  assign \$598  = \$597  + pairs__payload[194];
+  assign \$599  = \$598  + pairs__payload[195];
+  assign \$600  = \$599  + pairs__payload[196];
+  assign \$601  = \$600  + pairs__payload[197];
+  assign \$602  = \$601  + pairs__payload[198];
+  assign \$603  = \$602  + pairs__payload[199];
+  assign \$604  = pairs21 + \$603 ;
+  assign \$605  = pairs__valid & pairs__ready;
+  assign \$606  = k_out == 5'h16;
+  assign \$607  = \$605  & \$606 ;
+  assign \$608  = 1'h0 + pairs__payload[192];
+  assign \$609  = \$608  + pairs__payload[193];
+  assign \$610  = \$609  + pairs__payload[194];
+  assign \$611  = \$610  + pairs__payload[195];
+  assign \$612  = \$611  + pairs__payload[196];
+  assign \$613  = \$612  + pairs__payload[197];
+  assign \$614  = \$613  + pairs__payload[198];
+  assign \$615  = \$614  + pairs__payload[199];
+  assign \$616  = pairs22 + \$615 ;
+  assign \$617  = pairs__valid & pairs__ready;
+  assign \$618  = k_out == 5'h17;
+  assign \$619  = \$617  & \$618 ;
+  assign \$620  = 1'h0 + pairs__payload[192];
+  assign \$621  = \$620  + pairs__payload[193];
+  assign \$622  = \$621  + pairs__payload[194];
+  assign \$623  = \$622  + pairs__payload[195];
+  assign \$624  = \$623  + pairs__payload[196];
+  assign \$625  = \$624  + pairs__payload[197];
+  assign \$626  = \$625  + pairs__payload[198];
+  assign \$627  = \$626  + pairs__payload[199];
+  assign \$628  = pairs23 + \$627 ;
+  assign \$629  = pairs__valid & pairs__ready;
+  assign \$630  = k_out == 5'h18;
+  assign \$631  = \$629  & \$630 ;
+  assign \$632  = 1'h0 + pairs__payload[192];
+  assign \$633  = \$632  + pairs__payload[193];
+  assign \$634  = \$633  + pairs__payload[194];
+  assign \$635  = \$634  + pairs__payload[195];
+  assign \$636  = \$635  + pairs__payload[196];
+  assign \$637  = \$636  + pairs__payload[197];
+  assign \$638  = \$637  + pairs__payload[198];
+  assign \$639  = \$638  + pairs__payload[199];
+  assign \$640  = pairs24 + \$639 ;
+  assign \$641  = pairs__valid & pairs__ready;
+  assign \$642  = k_out == 5'h19;
+  assign \$643  = \$641  & \$642 ;
+  assign \$644  = 1'h0 + pairs__payload[192];
+  assign \$645  = \$644  + pairs__payload[193];
+  assign \$646  = \$645  + pairs__payload[194];
+  assign \$647  = \$646  + pairs__payload[195];
+  assign \$648  = \$647  + pairs__payload[196];
+  assign \$649  = \$648  + pairs__payload[197];
+  assign \$650  = \$649  + pairs__payload[198];
+  assign \$651  = \$650  + pairs__payload[199];
+  assign \$652  = pairs25 + \$651 ;
+  assign \$653  = pairs__valid & pairs__ready;
+  assign \$654  = k_out == 5'h1a;
+  assign \$655  = \$653  & \$654 ;
+  assign \$656  = 1'h0 + pairs__payload[192];
+  assign \$657  = \$656  + pairs__payload[193];
+  assign \$658  = \$657  + pairs__payload[194];
+  assign \$659  = \$658  + pairs__payload[195];
+  assign \$660  = \$659  + pairs__payload[196];
+  assign \$661  = \$660  + pairs__payload[197];
+  assign \$662  = \$661  + pairs__payload[198];
+  assign \$663  = \$662  + pairs__payload[199];
+  assign \$664  = pairs26 + \$663 ;
   always @(posedge clk)
-    \$signal$18  <= \$599 ;
+    \$signal$27  <= \$665 ;
   always @(posedge clk)
-    downsample <= \$600 ;
+    ctl_sort_copy0 <= \$666 ;
   always @(posedge clk)
-    wcount <= \$601 ;
+    ctl_merge_copy0 <= \$667 ;
   always @(posedge clk)
-    n_out <= \$602 ;
+    ctl_downsample_copy0 <= \$668 ;
   always @(posedge clk)
-    \$signal$171  <= \$603 ;
+    ctl_check_copy0 <= \$669 ;
   always @(posedge clk)
-    \$signal$172  <= \$604 ;
+    rd_sort_copy0 <= \$670 ;
   always @(posedge clk)
-    \$signal$174  <= \$605 ;
+    rd_merge_copy0 <= \$671 ;
   always @(posedge clk)
-    chk_key0 <= \$606 ;
+    rd_intersect_copy0 <= \$672 ;
   always @(posedge clk)
-    chk_key1 <= \$607 ;
+    rd_downsample_copy0 <= \$673 ;
   always @(posedge clk)
-    chk_key2 <= \$608 ;
+    \$signal$18  <= \$674 ;
   always @(posedge clk)
-    chk_key3 <= \$609 ;
+    downsample <= \$675 ;
   always @(posedge clk)
-    chk_key4 <= \$610 ;
+    wsel_sort_copy0 <= \$676 ;
   always @(posedge clk)
-    chk_key5 <= \$611 ;
+    wsel_sort_copy1 <= \$677 ;
   always @(posedge clk)
-    chk_key6 <= \$612 ;
+    wsel_sort_copy2 <= \$678 ;
   always @(posedge clk)
-    chk_key7 <= \$613 ;
+    wsel_sort_copy3 <= \$679 ;
   always @(posedge clk)
-    have_prev <= \$614 ;
+    wsel_down_copy0 <= \$680 ;
   always @(posedge clk)
-    prev_key <= \$615 ;
+    wsel_down_copy1 <= \$681 ;
   always @(posedge clk)
-    same_r <= \$616 ;
+    wsel_down_copy2 <= \$682 ;
   always @(posedge clk)
-    error <= \$617 ;
+    wsel_down_copy3 <= \$683 ;
   always @(posedge clk)
-    launch <= \$618 ;
+    wcount <= \$684 ;
   always @(posedge clk)
-    done <= \$619 ;
+    n_out <= \$685 ;
   always @(posedge clk)
-    running <= \$620 ;
+    \final  <= \$686 ;
   always @(posedge clk)
-    k_out <= \$621 ;
+    \$signal$192  <= \$687 ;
   always @(posedge clk)
-    phase <= \$622 ;
+    \$signal$193  <= \$688 ;
   always @(posedge clk)
-    log_run <= \$623 ;
+    \$signal$195  <= \$689 ;
   always @(posedge clk)
-    src <= \$624 ;
+    chk_key0 <= \$690 ;
   always @(posedge clk)
-    check_wait <= \$625 ;
+    chk_key1 <= \$691 ;
   always @(posedge clk)
-    cycles <= \$626 ;
+    chk_key2 <= \$692 ;
   always @(posedge clk)
-    sort_cycles <= \$627 ;
+    chk_key3 <= \$693 ;
   always @(posedge clk)
-    stalls <= \$628 ;
+    chk_key4 <= \$694 ;
   always @(posedge clk)
-    pairs0 <= \$629 ;
+    chk_key5 <= \$695 ;
   always @(posedge clk)
-    pairs1 <= \$630 ;
+    chk_key6 <= \$696 ;
   always @(posedge clk)
-    pairs2 <= \$631 ;
+    chk_key7 <= \$697 ;
   always @(posedge clk)
-    pairs3 <= \$632 ;
+    have_prev <= \$698 ;
   always @(posedge clk)
-    pairs4 <= \$633 ;
+    prev_key <= \$699 ;
   always @(posedge clk)
-    pairs5 <= \$634 ;
+    same_r <= \$700 ;
   always @(posedge clk)
-    pairs6 <= \$635 ;
+    error <= \$701 ;
   always @(posedge clk)
-    pairs7 <= \$636 ;
+    launch <= \$702 ;
   always @(posedge clk)
-    pairs8 <= \$637 ;
+    done <= \$703 ;
   always @(posedge clk)
-    pairs9 <= \$638 ;
+    running <= \$704 ;
   always @(posedge clk)
-    pairs10 <= \$639 ;
+    k_out <= \$705 ;
   always @(posedge clk)
-    pairs11 <= \$640 ;
+    log_run <= \$706 ;
   always @(posedge clk)
-    pairs12 <= \$641 ;
+    src <= \$707 ;
   always @(posedge clk)
-    pairs13 <= \$642 ;
+    check_wait <= \$708 ;
   always @(posedge clk)
-    pairs14 <= \$643 ;
+    cycles <= \$709 ;
   always @(posedge clk)
-    pairs15 <= \$644 ;
+    sort_cycles <= \$710 ;
   always @(posedge clk)
-    pairs16 <= \$645 ;
+    stalls <= \$711 ;
   always @(posedge clk)
-    pairs17 <= \$646 ;
+    pairs0 <= \$712 ;
   always @(posedge clk)
-    pairs18 <= \$647 ;
+    pairs1 <= \$713 ;
   always @(posedge clk)
-    pairs19 <= \$648 ;
+    pairs2 <= \$714 ;
   always @(posedge clk)
-    pairs20 <= \$649 ;
+    pairs3 <= \$715 ;
   always @(posedge clk)
-    pairs21 <= \$650 ;
+    pairs4 <= \$716 ;
   always @(posedge clk)
-    pairs22 <= \$651 ;
+    pairs5 <= \$717 ;
   always @(posedge clk)
-    pairs23 <= \$652 ;
+    pairs6 <= \$718 ;
   always @(posedge clk)
-    pairs24 <= \$653 ;
+    pairs7 <= \$719 ;
   always @(posedge clk)
-    pairs25 <= \$654 ;
+    pairs8 <= \$720 ;
   always @(posedge clk)
-    pairs26 <= \$655 ;
+    pairs9 <= \$721 ;
+  always @(posedge clk)
+    pairs10 <= \$722 ;
+  always @(posedge clk)
+    pairs11 <= \$723 ;
+  always @(posedge clk)
+    pairs12 <= \$724 ;
+  always @(posedge clk)
+    pairs13 <= \$725 ;
+  always @(posedge clk)
+    pairs14 <= \$726 ;
+  always @(posedge clk)
+    pairs15 <= \$727 ;
+  always @(posedge clk)
+    pairs16 <= \$728 ;
+  always @(posedge clk)
+    pairs17 <= \$729 ;
+  always @(posedge clk)
+    pairs18 <= \$730 ;
+  always @(posedge clk)
+    pairs19 <= \$731 ;
+  always @(posedge clk)
+    pairs20 <= \$732 ;
+  always @(posedge clk)
+    pairs21 <= \$733 ;
+  always @(posedge clk)
+    pairs22 <= \$734 ;
+  always @(posedge clk)
+    pairs23 <= \$735 ;
+  always @(posedge clk)
+    pairs24 <= \$736 ;
+  always @(posedge clk)
+    pairs25 <= \$737 ;
+  always @(posedge clk)
+    pairs26 <= \$738 ;
   assign \$1  = \$signal$18  + 3'h7;
   assign \$3  = n_out + 3'h7;
   assign \$5  = 1'h1 << log_run;
@@ -3745,328 +4052,246 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
   assign \$7  = load__en & \$6 ;
   assign \$8  = ! load__addr[9];
   assign cw__en = \$7  & \$8 ;
-  assign \$9  = phase == 2'h3;
-  assign \$10  = downsample & \$9 ;
-  assign \n_beats$38  = \$10  ? \$4 [9:0] : \$2 [9:0];
-  assign \$11  = phase == 2'h3;
-  assign \$12  = downsample & \$11 ;
-  assign \last_keep$40  = \$12  ? \keep$22  : keep;
-  assign \$13  = phase == 1'h1;
-  assign \start$47  = launch & \$13 ;
-  assign \read__data$59  = src ? \$signature__data$62  : \$signature__data ;
-  assign \$14  = phase == 2'h2;
-  assign \$15  = phase == 2'h3;
-  assign \$16  = \$14  | \$15 ;
-  assign \$17  = phase == 3'h4;
-  assign \$18  = \$16  | \$17 ;
-  assign \start$63  = launch & \$18 ;
-  assign \$19  = phase == 2'h2;
-  assign \$20  = phase == 3'h4;
-  assign \$23  = \$2 [9:0] + \$22 ;
-  assign \$24  = \$23  - 1'h1;
-  assign \$25  = log_run + 1'h1;
-  assign \$26  = $signed(\$24 ) >>> \$25 ;
-  assign \$27  = phase == 2'h3;
-  assign \$28  = downsample & \$27 ;
-  assign \$29  = src ^ \$28 ;
-  assign \read__data$74  = \$29  ? \$signature__data$76  : \$signature__data$75 ;
-  assign \$30  = phase == 2'h2;
-  assign \$31  = phase == 2'h3;
-  assign \$32  = \$30  | \$31 ;
-  assign \start$77  = launch & \$33 ;
-  assign \$34  = phase == 2'h2;
-  assign \$35  = phase == 3'h4;
-  assign \$38  = \$2 [9:0] + \$37 ;
-  assign \$39  = \$38  - 1'h1;
-  assign \$40  = log_run + 1'h1;
-  assign \$41  = $signed(\$39 ) >>> \$40 ;
-  assign \$42  = phase == 2'h2;
-  assign a__valid = \beats__valid$103  & \$42 ;
-  assign \$43  = phase == 2'h2;
-  assign b__valid = \beats__valid$105  & \$43 ;
-  assign \$44  = phase == 2'h3;
-  assign inputs__valid = \beats__valid$103  & \$44 ;
-  assign \$45  = phase == 2'h3;
-  assign outputs__valid = \beats__valid$105  & \$45 ;
-  assign \$46  = phase == 3'h4;
-  assign \keys__valid$108  = \beats__valid$103  & \$46 ;
-  assign \$47  = phase == 2'h2;
-  assign \$48  = phase == 3'h4;
-  assign \$49  = \$48  ? \keys__ready$111  : inputs__ready;
-  assign \beats__ready$109  = \$47  ? a__ready : \$49 ;
-  assign \$50  = phase == 2'h2;
-  assign \beats__ready$113  = \$50  ? b__ready : outputs__ready;
-  assign \$51  = phase == 1'h1;
-  assign \$52  = phase == 3'h4;
-  assign \$53  = \$52  ? points__payload : merged__payload;
-  assign \$54  = \$51  ? sorted__payload : \$53 ;
-  assign \$55  = phase == 1'h1;
-  assign \$56  = phase == 3'h4;
-  assign \$57  = \$56  ? points__valid : merged__valid;
-  assign \$58  = \$55  ? sorted__valid : \$57 ;
-  assign \$59  = phase == 1'h1;
-  assign \$60  = ~ src;
-  assign \$61  = \$59  ? 1'h0 : \$60 ;
-  assign \$62  = ! \$61 ;
-  assign wp__en = \$58  & \$62 ;
-  assign \$63  = phase == 1'h1;
-  assign \$64  = phase == 3'h4;
-  assign \$65  = \$64  ? points__payload : merged__payload;
-  assign \$66  = \$63  ? sorted__payload : \$65 ;
-  assign \$67  = phase == 1'h1;
-  assign \$68  = phase == 3'h4;
-  assign \$69  = \$68  ? points__valid : merged__valid;
-  assign \$70  = \$67  ? sorted__valid : \$69 ;
-  assign \$71  = phase == 1'h1;
-  assign \$72  = ~ src;
-  assign \$73  = \$71  ? 1'h0 : \$72 ;
-  assign \wp__en$131  = \$70  & \$74 ;
-  assign \$75  = downsample ? n_out : \$signal$18 ;
-  assign \$78  = src ^ downsample;
-  assign sorted__data = \$78  ? \$signature__data$170  : \$signature__data$169 ;
-  assign \$79  = ~ running;
-  assign \$80  = load__en & \$79 ;
+  assign \$9  = downsample & rd_intersect_copy0;
+  assign \n_beats$40  = \$9  ? \$4 [9:0] : \$2 [9:0];
+  assign \$10  = downsample & rd_intersect_copy0;
+  assign \last_keep$42  = \$10  ? \keep$22  : keep;
+  assign \start$49  = launch & rd_sort_copy0;
+  assign \read__data$62  = src ? \$signature__data$65  : \$signature__data ;
+  assign \$11  = rd_merge_copy0 | rd_intersect_copy0;
+  assign \$12  = \$11  | rd_downsample_copy0;
+  assign \start$66  = launch & \$12 ;
+  assign \$15  = \$2 [9:0] + \$14 ;
+  assign \$16  = \$15  - 1'h1;
+  assign \$17  = log_run + 1'h1;
+  assign \$18  = $signed(\$16 ) >>> \$17 ;
+  assign \$19  = downsample & rd_intersect_copy0;
+  assign \$20  = src ^ \$19 ;
+  assign \read__data$79  = \$20  ? \$signature__data$81  : \$signature__data$80 ;
+  assign \$21  = rd_merge_copy0 | rd_intersect_copy0;
+  assign \start$82  = launch & \$22 ;
+  assign \$25  = \$2 [9:0] + \$24 ;
+  assign \$26  = \$25  - 1'h1;
+  assign \$27  = log_run + 1'h1;
+  assign \$28  = $signed(\$26 ) >>> \$27 ;
+  assign a__valid = \beats__valid$108  & rd_merge_copy0;
+  assign b__valid = \beats__valid$110  & rd_merge_copy0;
+  assign inputs__valid = \beats__valid$108  & rd_intersect_copy0;
+  assign outputs__valid = \beats__valid$110  & rd_intersect_copy0;
+  assign \keys__valid$113  = \beats__valid$108  & rd_downsample_copy0;
+  assign \$29  = rd_downsample_copy0 ? \keys__ready$116  : inputs__ready;
+  assign \beats__ready$114  = rd_merge_copy0 ? a__ready : \$29 ;
+  assign \beats__ready$118  = rd_merge_copy0 ? b__ready : outputs__ready;
+  assign \$30  = wsel_down_copy0 ? points__payload[138:0] : merged__payload[138:0];
+  assign \$31  = wsel_sort_copy0 ? sorted__payload[138:0] : \$30 ;
+  assign \$32  = wsel_down_copy1 ? points__payload[277:139] : merged__payload[277:139];
+  assign \$33  = wsel_sort_copy1 ? sorted__payload[277:139] : \$32 ;
+  assign \$34  = wsel_down_copy2 ? points__payload[416:278] : merged__payload[416:278];
+  assign \$35  = wsel_sort_copy2 ? sorted__payload[416:278] : \$34 ;
+  assign \$36  = wsel_down_copy3 ? points__payload[552:417] : merged__payload[552:417];
+  assign \$37  = wsel_sort_copy3 ? sorted__payload[552:417] : \$36 ;
+  assign \$38  = ctl_downsample_copy0 ? points__valid : merged__valid;
+  assign \$39  = ctl_sort_copy0 ? sorted__valid : \$38 ;
+  assign \$40  = ~ src;
+  assign \$41  = ctl_sort_copy0 ? 1'h0 : \$40 ;
+  assign \$42  = ! \$41 ;
+  assign wp__en = \$39  & \$42 ;
+  assign \$43  = wsel_down_copy0 ? points__payload[138:0] : merged__payload[138:0];
+  assign \$44  = wsel_sort_copy0 ? sorted__payload[138:0] : \$43 ;
+  assign \$45  = wsel_down_copy1 ? points__payload[277:139] : merged__payload[277:139];
+  assign \$46  = wsel_sort_copy1 ? sorted__payload[277:139] : \$45 ;
+  assign \$47  = wsel_down_copy2 ? points__payload[416:278] : merged__payload[416:278];
+  assign \$48  = wsel_sort_copy2 ? sorted__payload[416:278] : \$47 ;
+  assign \$49  = wsel_down_copy3 ? points__payload[552:417] : merged__payload[552:417];
+  assign \$50  = wsel_sort_copy3 ? sorted__payload[552:417] : \$49 ;
+  assign \$51  = ctl_downsample_copy0 ? points__valid : merged__valid;
+  assign \$52  = ctl_sort_copy0 ? sorted__valid : \$51 ;
+  assign \$53  = ~ src;
+  assign \$54  = ctl_sort_copy0 ? 1'h0 : \$53 ;
+  assign \wp__en$146  = \$52  & \$55 ;
+  assign \$56  = ~ running;
+  assign \$57  = start & \$56 ;
+  assign \$58  = | \$signal$18 ;
+  assign \$59  = ctl_downsample_copy0 ? points__valid : merged__valid;
+  assign \$60  = ctl_sort_copy0 ? sorted__valid : \$59 ;
+  assign \$61  = wsel_down_copy0 ? points__payload[138:0] : merged__payload[138:0];
+  assign \$62  = wsel_sort_copy0 ? sorted__payload[138:0] : \$61 ;
+  assign \$63  = wsel_down_copy1 ? points__payload[277:139] : merged__payload[277:139];
+  assign \$64  = wsel_sort_copy1 ? sorted__payload[277:139] : \$63 ;
+  assign \$65  = wsel_down_copy2 ? points__payload[416:278] : merged__payload[416:278];
+  assign \$66  = wsel_sort_copy2 ? sorted__payload[416:278] : \$65 ;
+  assign \$67  = wsel_down_copy3 ? points__payload[552:417] : merged__payload[552:417];
+  assign \$68  = wsel_sort_copy3 ? sorted__payload[552:417] : \$67 ;
+  assign \$69  = \$2 [9:0] - 1'h1;
+  assign \$70  = wcount == \$69 ;
+  assign \$71  = ctl_downsample_copy0 ? \$68 [135] : \$70 ;
+  assign \$72  = \$60  & \$71 ;
+  assign \$73  = ~ check_wait;
+  assign \$74  = | same_r;
+  assign \$75  = error | \$74 ;
+  assign \$76  = \$73  & \$75 ;
+  assign \$77  = ~ check_wait;
+  assign \$78  = downsample ? 3'h4 : 3'h3;
+  assign \$79  = pairs__valid & pairs__ready;
+  assign \$80  = \$79  & pairs__payload[200];
+  assign \$81  = k_out == 5'h1a;
   assign \$82  = \$80  & \$81 ;
-  assign \$83  = ! load__addr[8:0];
-  assign \$84  = \$82  & \$83 ;
-  assign \$85  = ~ running;
-  assign \$86  = load__en & \$85 ;
-  assign \$88  = \$86  & \$87 ;
-  assign \$89  = load__addr[8:0] == 1'h1;
-  assign \$90  = \$88  & \$89 ;
-  assign \$91  = load__data == 2'h2;
-  assign \$92  = phase == 1'h1;
-  assign \$93  = phase == 3'h4;
-  assign \$94  = \$93  ? points__valid : merged__valid;
-  assign \$95  = \$92  ? sorted__valid : \$94 ;
-  assign \$96  = wcount + 1'h1;
-  assign \$97  = phase == 1'h1;
-  assign \$98  = phase == 3'h4;
-  assign \$99  = \$98  ? points__valid : merged__valid;
-  assign \$100  = \$97  ? sorted__valid : \$99 ;
-  assign \$101  = phase == 3'h4;
-  assign \$102  = \$100  & \$101 ;
-  assign \$103  = phase == 1'h1;
-  assign \$104  = phase == 3'h4;
-  assign \$105  = \$104  ? points__payload : merged__payload;
-  assign \$106  = \$103  ? sorted__payload : \$105 ;
-  assign \$107  = 1'h0 + \$106 [544];
-  assign \$108  = phase == 1'h1;
-  assign \$109  = phase == 3'h4;
-  assign \$110  = \$109  ? points__payload : merged__payload;
-  assign \$111  = \$108  ? sorted__payload : \$110 ;
-  assign \$112  = \$107  + \$111 [545];
-  assign \$113  = phase == 1'h1;
-  assign \$114  = phase == 3'h4;
-  assign \$115  = \$114  ? points__payload : merged__payload;
-  assign \$116  = \$113  ? sorted__payload : \$115 ;
-  assign \$117  = \$112  + \$116 [546];
-  assign \$118  = phase == 1'h1;
-  assign \$119  = phase == 3'h4;
-  assign \$120  = \$119  ? points__payload : merged__payload;
-  assign \$121  = \$118  ? sorted__payload : \$120 ;
-  assign \$122  = \$117  + \$121 [547];
-  assign \$123  = phase == 1'h1;
-  assign \$124  = phase == 3'h4;
-  assign \$125  = \$124  ? points__payload : merged__payload;
-  assign \$126  = \$123  ? sorted__payload : \$125 ;
-  assign \$127  = \$122  + \$126 [548];
-  assign \$128  = phase == 1'h1;
-  assign \$129  = phase == 3'h4;
-  assign \$130  = \$129  ? points__payload : merged__payload;
-  assign \$131  = \$128  ? sorted__payload : \$130 ;
-  assign \$132  = \$127  + \$131 [549];
-  assign \$133  = phase == 1'h1;
-  assign \$134  = phase == 3'h4;
-  assign \$135  = \$134  ? points__payload : merged__payload;
-  assign \$136  = \$133  ? sorted__payload : \$135 ;
-  assign \$137  = \$132  + \$136 [550];
-  assign \$138  = phase == 1'h1;
-  assign \$139  = phase == 3'h4;
-  assign \$140  = \$139  ? points__payload : merged__payload;
-  assign \$141  = \$138  ? sorted__payload : \$140 ;
-  assign \$142  = \$137  + \$141 [551];
-  assign \$143  = n_out + \$142 ;
-  assign \$144  = phase == 1'h1;
-  assign \$145  = phase == 3'h4;
-  assign \$146  = \$145  ? points__valid : merged__valid;
-  assign \$147  = \$144  ? sorted__valid : \$146 ;
-  assign \$148  = phase == 1'h1;
-  assign \$149  = \$2 [9:0] == 1'h1;
-  assign \$150  = phase == 2'h2;
-  assign \$152  = \$151  >= \$2 [9:0];
-  assign \$153  = \$150  & \$152 ;
-  assign \$154  = \$148  ? \$149  : \$153 ;
-  assign \$155  = \$147  & \$154 ;
-  assign \$156  = ~ have_prev;
-  assign \$157  = phase == 1'h1;
-  assign \$158  = phase == 3'h4;
-  assign \$159  = \$158  ? points__payload : merged__payload;
-  assign \$160  = \$157  ? sorted__payload : \$159 ;
-  assign \$161  = phase == 1'h1;
-  assign \$162  = phase == 3'h4;
-  assign \$163  = \$162  ? points__payload : merged__payload;
-  assign \$164  = \$161  ? sorted__payload : \$163 ;
-  assign \$165  = phase == 1'h1;
-  assign \$166  = phase == 3'h4;
-  assign \$167  = \$166  ? points__payload : merged__payload;
-  assign \$168  = \$165  ? sorted__payload : \$167 ;
-  assign \$169  = phase == 1'h1;
-  assign \$170  = phase == 3'h4;
-  assign \$171  = \$170  ? points__payload : merged__payload;
-  assign \$172  = \$169  ? sorted__payload : \$171 ;
-  assign \$173  = phase == 1'h1;
-  assign \$174  = phase == 3'h4;
-  assign \$175  = \$174  ? points__payload : merged__payload;
-  assign \$176  = \$173  ? sorted__payload : \$175 ;
-  assign \$177  = phase == 1'h1;
-  assign \$178  = phase == 3'h4;
-  assign \$179  = \$178  ? points__payload : merged__payload;
-  assign \$180  = \$177  ? sorted__payload : \$179 ;
-  assign \$181  = phase == 1'h1;
-  assign \$182  = phase == 3'h4;
-  assign \$183  = \$182  ? points__payload : merged__payload;
-  assign \$184  = \$181  ? sorted__payload : \$183 ;
-  assign \$185  = phase == 1'h1;
-  assign \$186  = phase == 3'h4;
-  assign \$187  = \$186  ? points__payload : merged__payload;
-  assign \$188  = \$185  ? sorted__payload : \$187 ;
-  assign \$189  = phase == 1'h1;
-  assign \$190  = phase == 3'h4;
-  assign \$191  = \$190  ? points__payload : merged__payload;
-  assign \$192  = \$189  ? sorted__payload : \$191 ;
-  assign \$193  = phase == 1'h1;
-  assign \$194  = phase == 3'h4;
-  assign \$195  = \$194  ? points__valid : merged__valid;
-  assign \$196  = \$193  ? sorted__valid : \$195 ;
-  assign \$197  = chk_key0 == chk_key1;
-  assign \$198  = \$signal$174 [1] & \$197 ;
-  assign \$199  = chk_key1 == chk_key2;
-  assign \$200  = \$signal$174 [2] & \$199 ;
-  assign \$201  = chk_key2 == chk_key3;
-  assign \$202  = \$signal$174 [3] & \$201 ;
-  assign \$203  = chk_key3 == chk_key4;
-  assign \$204  = \$signal$174 [4] & \$203 ;
-  assign \$205  = chk_key4 == chk_key5;
-  assign \$206  = \$signal$174 [5] & \$205 ;
-  assign \$207  = chk_key5 == chk_key6;
-  assign \$208  = \$signal$174 [6] & \$207 ;
-  assign \$209  = chk_key6 == chk_key7;
-  assign \$210  = \$signal$174 [7] & \$209 ;
-  assign \$211  = ~ \$signal$172 ;
-  assign \$212  = \$211  & \$signal$174 [0];
-  assign \$213  = prev_key == chk_key0;
-  assign \$214  = \$212  & \$213 ;
-  assign \$215  = \$signal$171  ? { \$214 , \$210 , \$208 , \$206 , \$204 , \$202 , \$200 , \$198  } : 8'h00;
-  assign \$216  = | same_r;
-  assign \$217  = ~ running;
-  assign \$218  = start & \$217 ;
-  assign \$219  = ! \$signal$18 ;
-  assign \$220  = | \$signal$18 ;
-  assign \$221  = | \$signal$18 ;
-  assign \$222  = phase == 1'h1;
-  assign \$223  = phase == 3'h4;
-  assign \$224  = \$223  ? points__valid : merged__valid;
-  assign \$225  = \$222  ? sorted__valid : \$224 ;
-  assign \$226  = phase == 3'h4;
-  assign \$227  = phase == 1'h1;
-  assign \$228  = phase == 3'h4;
-  assign \$229  = \$228  ? points__payload : merged__payload;
-  assign \$230  = \$227  ? sorted__payload : \$229 ;
-  assign \$231  = \$2 [9:0] - 1'h1;
-  assign \$232  = wcount == \$231 ;
-  assign \$233  = \$226  ? \$230 [552] : \$232 ;
-  assign \$234  = \$225  & \$233 ;
-  assign \$235  = phase == 1'h1;
-  assign \$236  = phase == 2'h2;
-  assign \$237  = ~ src;
-  assign \$238  = log_run + 1'h1;
-  assign \$239  = phase == 3'h4;
-  assign \$240  = phase == 1'h1;
-  assign \$241  = \$2 [9:0] == 1'h1;
-  assign \$242  = phase == 2'h2;
-  assign \$244  = \$243  >= \$2 [9:0];
-  assign \$245  = \$242  & \$244 ;
-  assign \$246  = \$240  ? \$241  : \$245 ;
-  assign \$247  = phase == 3'h5;
-  assign \$248  = ~ check_wait;
-  assign \$249  = | same_r;
-  assign \$250  = error | \$249 ;
-  assign \$251  = \$248  & \$250 ;
-  assign \$252  = ~ check_wait;
-  assign \$253  = downsample ? 3'h4 : 3'h3;
-  assign \$254  = pairs__valid & pairs__ready;
-  assign \$255  = \$254  & pairs__payload[200];
-  assign \$256  = k_out + 1'h1;
-  assign \$257  = pairs__valid & pairs__ready;
-  assign \$258  = \$257  & pairs__payload[200];
-  assign \$259  = k_out == 5'h1a;
-  assign \$260  = \$258  & \$259 ;
-  assign \$261  = ~ running;
-  assign \$262  = start & \$261 ;
-  assign \$263  = cycles + 1'h1;
-  assign \$264  = phase == 1'h1;
-  assign \$265  = phase == 2'h2;
-  assign \$266  = \$264  | \$265 ;
-  assign \$267  = phase == 3'h5;
-  assign \$268  = \$266  | \$267 ;
-  assign \$269  = phase == 3'h4;
-  assign \$270  = \$268  | \$269 ;
-  assign \$271  = sort_cycles + 1'h1;
-  assign \$272  = ~ pairs__ready;
-  assign \$273  = pairs__valid & \$272 ;
-  assign \$274  = stalls + 1'h1;
-  assign \$275  = pairs__valid & pairs__ready;
-  assign \$276  = ! k_out;
-  assign \$277  = \$275  & \$276 ;
-  assign \$278  = 1'h0 + pairs__payload[192];
-  assign \$279  = \$278  + pairs__payload[193];
-  assign \$280  = \$279  + pairs__payload[194];
-  assign \$281  = \$280  + pairs__payload[195];
-  assign \$282  = \$281  + pairs__payload[196];
-  assign \$283  = \$282  + pairs__payload[197];
-  assign \$284  = \$283  + pairs__payload[198];
-  assign \$285  = \$284  + pairs__payload[199];
-  assign \$286  = pairs0 + \$285 ;
-  assign \$287  = pairs__valid & pairs__ready;
-  assign \$288  = k_out == 1'h1;
-  assign \$289  = \$287  & \$288 ;
-  assign \$290  = 1'h0 + pairs__payload[192];
-  assign \$291  = \$290  + pairs__payload[193];
-  assign \$292  = \$291  + pairs__payload[194];
-  assign \$293  = \$292  + pairs__payload[195];
-  assign \$294  = \$293  + pairs__payload[196];
-  assign \$295  = \$294  + pairs__payload[197];
-  assign \$296  = \$295  + pairs__payload[198];
-  assign \$297  = \$296  + pairs__payload[199];
-  assign \$298  = pairs1 + \$297 ;
-  assign \$299  = pairs__valid & pairs__ready;
-  assign \$300  = k_out == 2'h2;
-  assign \$301  = \$299  & \$300 ;
-  assign \$302  = 1'h0 + pairs__payload[192];
-  assign \$303  = \$302  + pairs__payload[193];
-  assign \$304  = \$303  + pairs__payload[194];
-  assign \$305  = \$304  + pairs__payload[195];
-  assign \$306  = \$305  + pairs__payload[196];
-  assign \$307  = \$306  + pairs__payload[197];
-  assign \$308  = \$307  + pairs__payload[198];
-  assign \$309  = \$308  + pairs__payload[199];
-  assign \$310  = pairs2 + \$309 ;
-  assign \$311  = pairs__valid & pairs__ready;
-  assign \$312  = k_out == 2'h3;
-  assign \$313  = \$311  & \$312 ;
-  assign \$314  = 1'h0 + pairs__payload[192];
-  assign \$315  = \$314  + pairs__payload[193];
-  assign \$316  = \$315  + pairs__payload[194];
-  assign \$317  = \$316  + pairs__payload[195];
-  assign \$318  = \$317  + pairs__payload[196];
-  assign \$319  = \$318  + pairs__payload[197];
-  assign \$320  = \$319  + pairs__payload[198];
-  assign \$321  = \$320  + pairs__payload[199];
-  assign \$322  = pairs3 + \$321 ;
-  assign \$323  = pairs__valid & pairs__ready;
-  assign \$324  = k_out == 3'h4;
-  assign \$325  = \$323  & \$324 ;
+  assign \$83  = downsample ? n_out : \$signal$18 ;
+  assign \$86  = src ^ downsample;
+  assign sorted__data = \$86  ? \$signature__data$190  : \$signature__data$189 ;
+  assign \$87  = \$signal$26  == 1'h1;
+  assign \$88  = \$signal$26  == 2'h2;
+  assign \$89  = \$signal$26  == 3'h4;
+  assign \$90  = \$signal$26  == 3'h5;
+  assign \$91  = \$signal$26  == 1'h1;
+  assign \$92  = \$signal$26  == 2'h2;
+  assign \$93  = \$signal$26  == 2'h3;
+  assign \$94  = \$signal$26  == 3'h4;
+  assign \$95  = ~ running;
+  assign \$96  = load__en & \$95 ;
+  assign \$98  = \$96  & \$97 ;
+  assign \$99  = ! load__addr[8:0];
+  assign \$100  = \$98  & \$99 ;
+  assign \$101  = ~ running;
+  assign \$102  = load__en & \$101 ;
+  assign \$104  = \$102  & \$103 ;
+  assign \$105  = load__addr[8:0] == 1'h1;
+  assign \$106  = \$104  & \$105 ;
+  assign \$107  = load__data == 2'h2;
+  assign \$108  = \$signal$26  == 1'h1;
+  assign \$109  = \$signal$26  == 1'h1;
+  assign \$110  = \$signal$26  == 1'h1;
+  assign \$111  = \$signal$26  == 1'h1;
+  assign \$112  = \$signal$26  == 3'h4;
+  assign \$113  = \$signal$26  == 3'h4;
+  assign \$114  = \$signal$26  == 3'h4;
+  assign \$115  = \$signal$26  == 3'h4;
+  assign \$116  = ctl_downsample_copy0 ? points__valid : merged__valid;
+  assign \$117  = ctl_sort_copy0 ? sorted__valid : \$116 ;
+  assign \$118  = wcount + 1'h1;
+  assign \$119  = ctl_downsample_copy0 ? points__valid : merged__valid;
+  assign \$120  = ctl_sort_copy0 ? sorted__valid : \$119 ;
+  assign \$121  = \$120  & ctl_downsample_copy0;
+  assign \$122  = wsel_down_copy0 ? points__payload[138:0] : merged__payload[138:0];
+  assign \$123  = wsel_sort_copy0 ? sorted__payload[138:0] : \$122 ;
+  assign \$124  = wsel_down_copy1 ? points__payload[277:139] : merged__payload[277:139];
+  assign \$125  = wsel_sort_copy1 ? sorted__payload[277:139] : \$124 ;
+  assign \$126  = wsel_down_copy2 ? points__payload[416:278] : merged__payload[416:278];
+  assign \$127  = wsel_sort_copy2 ? sorted__payload[416:278] : \$126 ;
+  assign \$128  = wsel_down_copy3 ? points__payload[552:417] : merged__payload[552:417];
+  assign \$129  = wsel_sort_copy3 ? sorted__payload[552:417] : \$128 ;
+  assign \$130  = 1'h0 + \$129 [127];
+  assign \$131  = wsel_down_copy0 ? points__payload[138:0] : merged__payload[138:0];
+  assign \$132  = wsel_sort_copy0 ? sorted__payload[138:0] : \$131 ;
+  assign \$133  = wsel_down_copy1 ? points__payload[277:139] : merged__payload[277:139];
+  assign \$134  = wsel_sort_copy1 ? sorted__payload[277:139] : \$133 ;
+  assign \$135  = wsel_down_copy2 ? points__payload[416:278] : merged__payload[416:278];
+  assign \$136  = wsel_sort_copy2 ? sorted__payload[416:278] : \$135 ;
+  assign \$137  = wsel_down_copy3 ? points__payload[552:417] : merged__payload[552:417];
+  assign \$138  = wsel_sort_copy3 ? sorted__payload[552:417] : \$137 ;
+  assign \$139  = \$130  + \$138 [128];
+  assign \$140  = wsel_down_copy0 ? points__payload[138:0] : merged__payload[138:0];
+  assign \$141  = wsel_sort_copy0 ? sorted__payload[138:0] : \$140 ;
+  assign \$142  = wsel_down_copy1 ? points__payload[277:139] : merged__payload[277:139];
+  assign \$143  = wsel_sort_copy1 ? sorted__payload[277:139] : \$142 ;
+  assign \$144  = wsel_down_copy2 ? points__payload[416:278] : merged__payload[416:278];
+  assign \$145  = wsel_sort_copy2 ? sorted__payload[416:278] : \$144 ;
+  assign \$146  = wsel_down_copy3 ? points__payload[552:417] : merged__payload[552:417];
+  assign \$147  = wsel_sort_copy3 ? sorted__payload[552:417] : \$146 ;
+  assign \$148  = \$139  + \$147 [129];
+  assign \$149  = wsel_down_copy0 ? points__payload[138:0] : merged__payload[138:0];
+  assign \$150  = wsel_sort_copy0 ? sorted__payload[138:0] : \$149 ;
+  assign \$151  = wsel_down_copy1 ? points__payload[277:139] : merged__payload[277:139];
+  assign \$152  = wsel_sort_copy1 ? sorted__payload[277:139] : \$151 ;
+  assign \$153  = wsel_down_copy2 ? points__payload[416:278] : merged__payload[416:278];
+  assign \$154  = wsel_sort_copy2 ? sorted__payload[416:278] : \$153 ;
+  assign \$155  = wsel_down_copy3 ? points__payload[552:417] : merged__payload[552:417];
+  assign \$156  = wsel_sort_copy3 ? sorted__payload[552:417] : \$155 ;
+  assign \$157  = \$148  + \$156 [130];
+  assign \$158  = wsel_down_copy0 ? points__payload[138:0] : merged__payload[138:0];
+  assign \$159  = wsel_sort_copy0 ? sorted__payload[138:0] : \$158 ;
+  assign \$160  = wsel_down_copy1 ? points__payload[277:139] : merged__payload[277:139];
+  assign \$161  = wsel_sort_copy1 ? sorted__payload[277:139] : \$160 ;
+  assign \$162  = wsel_down_copy2 ? points__payload[416:278] : merged__payload[416:278];
+  assign \$163  = wsel_sort_copy2 ? sorted__payload[416:278] : \$162 ;
+  assign \$164  = wsel_down_copy3 ? points__payload[552:417] : merged__payload[552:417];
+  assign \$165  = wsel_sort_copy3 ? sorted__payload[552:417] : \$164 ;
+  assign \$166  = \$157  + \$165 [131];
+  assign \$167  = wsel_down_copy0 ? points__payload[138:0] : merged__payload[138:0];
+  assign \$168  = wsel_sort_copy0 ? sorted__payload[138:0] : \$167 ;
+  assign \$169  = wsel_down_copy1 ? points__payload[277:139] : merged__payload[277:139];
+  assign \$170  = wsel_sort_copy1 ? sorted__payload[277:139] : \$169 ;
+  assign \$171  = wsel_down_copy2 ? points__payload[416:278] : merged__payload[416:278];
+  assign \$172  = wsel_sort_copy2 ? sorted__payload[416:278] : \$171 ;
+  assign \$173  = wsel_down_copy3 ? points__payload[552:417] : merged__payload[552:417];
+  assign \$174  = wsel_sort_copy3 ? sorted__payload[552:417] : \$173 ;
+  assign \$175  = \$166  + \$174 [132];
+  assign \$176  = wsel_down_copy0 ? points__payload[138:0] : merged__payload[138:0];
+  assign \$177  = wsel_sort_copy0 ? sorted__payload[138:0] : \$176 ;
+  assign \$178  = wsel_down_copy1 ? points__payload[277:139] : merged__payload[277:139];
+  assign \$179  = wsel_sort_copy1 ? sorted__payload[277:139] : \$178 ;
+  assign \$180  = wsel_down_copy2 ? points__payload[416:278] : merged__payload[416:278];
+  assign \$181  = wsel_sort_copy2 ? sorted__payload[416:278] : \$180 ;
+  assign \$182  = wsel_down_copy3 ? points__payload[552:417] : merged__payload[552:417];
+  assign \$183  = wsel_sort_copy3 ? sorted__payload[552:417] : \$182 ;
+  assign \$184  = \$175  + \$183 [133];
+  assign \$185  = wsel_down_copy0 ? points__payload[138:0] : merged__payload[138:0];
+  assign \$186  = wsel_sort_copy0 ? sorted__payload[138:0] : \$185 ;
+  assign \$187  = wsel_down_copy1 ? points__payload[277:139] : merged__payload[277:139];
+  assign \$188  = wsel_sort_copy1 ? sorted__payload[277:139] : \$187 ;
+  assign \$189  = wsel_down_copy2 ? points__payload[416:278] : merged__payload[416:278];
+  assign \$190  = wsel_sort_copy2 ? sorted__payload[416:278] : \$189 ;
+  assign \$191  = wsel_down_copy3 ? points__payload[552:417] : merged__payload[552:417];
+  assign \$192  = wsel_sort_copy3 ? sorted__payload[552:417] : \$191 ;
+  assign \$193  = \$184  + \$192 [134];
+  assign \$194  = n_out + \$193 ;
+  assign \$195  = \$2 [9:0] == 1'h1;
+  assign \$197  = \$196  >= \$2 [9:0];
+  assign \$198  = ctl_merge_copy0 & \$197 ;
+  assign \$199  = ctl_sort_copy0 ? \$195  : \$198 ;
+  assign \$200  = ctl_downsample_copy0 ? points__valid : merged__valid;
+  assign \$201  = ctl_sort_copy0 ? sorted__valid : \$200 ;
+  assign \$202  = \$201  & \final ;
+  assign \$203  = ~ have_prev;
+  assign \$204  = wsel_down_copy0 ? points__payload[138:0] : merged__payload[138:0];
+  assign \$205  = wsel_sort_copy0 ? sorted__payload[138:0] : \$204 ;
+  assign \$206  = wsel_down_copy1 ? points__payload[277:139] : merged__payload[277:139];
+  assign \$207  = wsel_sort_copy1 ? sorted__payload[277:139] : \$206 ;
+  assign \$208  = wsel_down_copy2 ? points__payload[416:278] : merged__payload[416:278];
+  assign \$209  = wsel_sort_copy2 ? sorted__payload[416:278] : \$208 ;
+  assign \$210  = wsel_down_copy3 ? points__payload[552:417] : merged__payload[552:417];
+  assign \$211  = wsel_sort_copy3 ? sorted__payload[552:417] : \$210 ;
+  assign \$212  = wsel_down_copy0 ? points__payload[138:0] : merged__payload[138:0];
+  assign \$213  = wsel_sort_copy0 ? sorted__payload[138:0] : \$212 ;
+  assign \$214  = wsel_down_copy1 ? points__payload[277:139] : merged__payload[277:139];
+  assign \$215  = wsel_sort_copy1 ? sorted__payload[277:139] : \$214 ;
+  assign \$216  = wsel_down_copy2 ? points__payload[416:278] : merged__payload[416:278];
+  assign \$217  = wsel_sort_copy2 ? sorted__payload[416:278] : \$216 ;
+  assign \$218  = wsel_down_copy3 ? points__payload[552:417] : merged__payload[552:417];
+  assign \$219  = wsel_sort_copy3 ? sorted__payload[552:417] : \$218 ;
+  assign \$220  = wsel_down_copy0 ? points__payload[138:0] : merged__payload[138:0];
+  assign \$221  = wsel_sort_copy0 ? sorted__payload[138:0] : \$220 ;
+  assign \$222  = wsel_down_copy1 ? points__payload[277:139] : merged__payload[277:139];
+  assign \$223  = wsel_sort_copy1 ? sorted__payload[277:139] : \$222 ;
+  assign \$224  = wsel_down_copy2 ? points__payload[416:278] : merged__payload[416:278];
+  assign \$225  = wsel_sort_copy2 ? sorted__payload[416:278] : \$224 ;
+  assign \$226  = wsel_down_copy3 ? points__payload[552:417] : merged__payload[552:417];
+  assign \$227  = wsel_sort_copy3 ? sorted__payload[552:417] : \$226 ;
+  assign \$228  = wsel_down_copy0 ? points__payload[138:0] : merged__payload[138:0];
+  assign \$229  = wsel_sort_copy0 ? sorted__payload[138:0] : \$228 ;
+  assign \$230  = wsel_down_copy1 ? points__payload[277:139] : merged__payload[277:139];
+  assign \$231  = wsel_sort_copy1 ? sorted__payload[277:139] : \$230 ;
+  assign \$232  = wsel_down_copy2 ? points__payload[416:278] : merged__payload[416:278];
+  assign \$233  = wsel_sort_copy2 ? sorted__payload[416:278] : \$232 ;
+  assign \$234  = wsel_down_copy3 ? points__payload[552:417] : merged__payload[552:417];
+  assign \$235  = wsel_sort_copy3 ? sorted__payload[552:417] : \$234 ;
+  assign \$236  = wsel_down_copy0 ? points__payload[138:0] : merged__payload[138:0];
+  assign \$237  = wsel_sort_copy0 ? sorted__payload[138:0] : \$236 ;
+  assign \$238  = wsel_down_copy1 ? points__payload[277:139] : merged__payload[277:139];
+  assign \$239  = wsel_sort_copy1 ? sorted__payload[277:139] : \$238 ;
+  assign \$240  = wsel_down_copy2 ? points__payload[416:278] : merged__payload[416:278];
+  assign \$241  = wsel_sort_copy2 ? sorted__payload[416:278] : \$240 ;
+  assign \$242  = wsel_down_copy3 ? points__payload[552:417] : merged__payload[552:417];
   \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.coord_reader  coord_reader (
     .beats__payload(beats__payload),
     .beats__valid(coords__valid),
@@ -4078,13 +4303,13 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
     .read__en(cr__en),
     .rst(rst),
     .run_beats(\$2 [9:0]),
-    .start(\start$47 )
+    .start(\start$49 )
   );
   \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.downsampler  downsampler (
     .clk(clk),
-    .keys__payload(\keys__payload$99 ),
-    .keys__ready(\keys__ready$111 ),
-    .keys__valid(\keys__valid$108 ),
+    .keys__payload(\keys__payload$104 ),
+    .keys__ready(\keys__ready$116 ),
+    .keys__valid(\keys__valid$113 ),
     .points__payload(points__payload),
     .points__valid(points__valid),
     .rst(rst)
@@ -4127,38 +4352,38 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
     .rst(rst)
   );
   \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.reader_a  reader_a (
-    .beats__payload(\beats__payload$95 ),
-    .beats__valid(\beats__valid$103 ),
+    .beats__payload(\beats__payload$100 ),
+    .beats__valid(\beats__valid$108 ),
     .clk(clk),
-    .first(\first$65 ),
+    .first(\first$70 ),
     .\last_keep$32 (keep),
     .\n_beats$31 (\$2 [9:0]),
-    .n_lists(\n_lists$67 ),
-    .r_en(\beats__ready$109 ),
+    .n_lists(\n_lists$72 ),
+    .r_en(\beats__ready$114 ),
     .read__addr(\$signature__addr ),
-    .read__data(\read__data$59 ),
+    .read__data(\read__data$62 ),
     .read__en(\$signature__en ),
     .rst(rst),
     .run_beats(\$5 [9:0]),
-    .start(\start$63 ),
-    .stride(\stride$66 )
+    .start(\start$66 ),
+    .stride(\stride$71 )
   );
   \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.reader_b  reader_b (
-    .beats__payload(\beats__payload$97 ),
-    .beats__valid(\beats__valid$105 ),
+    .beats__payload(\beats__payload$102 ),
+    .beats__valid(\beats__valid$110 ),
     .clk(clk),
-    .first(\first$79 ),
-    .\last_keep$32 (\last_keep$40 ),
-    .\n_beats$31 (\n_beats$38 ),
-    .n_lists(\n_lists$81 ),
-    .r_en(\beats__ready$113 ),
-    .read__addr(\$signature__addr$68 ),
-    .read__data(\read__data$74 ),
-    .read__en(\$signature__en$70 ),
+    .first(\first$84 ),
+    .\last_keep$32 (\last_keep$42 ),
+    .\n_beats$31 (\n_beats$40 ),
+    .n_lists(\n_lists$86 ),
+    .r_en(\beats__ready$118 ),
+    .read__addr(\$signature__addr$73 ),
+    .read__data(\read__data$79 ),
+    .read__en(\$signature__en$75 ),
     .rst(rst),
     .run_beats(\$5 [9:0]),
-    .start(\start$77 ),
-    .stride(\stride$80 )
+    .start(\start$82 ),
+    .stride(\stride$85 )
   );
   \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.sorter  sorter (
     .clk(clk),
@@ -4215,74 +4440,103 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$19 ) begin
-      \first$65  = 10'h000;
-    end else if (\$20 ) begin
-      \first$65  = 10'h000;
-    end else begin
-      \first$65  = 10'h000;
+    \$signal$26  = \$signal$27 ;
+    if (\$57 ) begin
+      if (\$58 ) begin
+        \$signal$26  = 3'h1;
+      end
+    end
+    if (\$72 ) begin
+      (* full_case = 32'd1 *)
+      if (ctl_downsample_copy0) begin
+        \$signal$26  = 3'h3;
+      end else if (\final ) begin
+        \$signal$26  = 3'h5;
+      end else begin
+        \$signal$26  = 3'h2;
+      end
+    end
+    if (ctl_check_copy0) begin
+      if (\$76 ) begin
+        \$signal$26  = 3'h0;
+      end else if (\$77 ) begin
+        \$signal$26  = \$78 ;
+      end
+    end
+    if (\$82 ) begin
+      \$signal$26  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$19 ) begin
-      \stride$66  = \$21 ;
-    end else if (\$20 ) begin
-      \stride$66  = 11'h000;
+    if (rd_merge_copy0) begin
+      \first$70  = 10'h000;
+    end else if (rd_downsample_copy0) begin
+      \first$70  = 10'h000;
     end else begin
-      \stride$66  = 11'h000;
+      \first$70  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$19 ) begin
-      \n_lists$67  = \$26 [8:0];
-    end else if (\$20 ) begin
-      \n_lists$67  = 9'h001;
+    if (rd_merge_copy0) begin
+      \stride$71  = \$13 ;
+    end else if (rd_downsample_copy0) begin
+      \stride$71  = 11'h000;
     end else begin
-      \n_lists$67  = 9'h01b;
+      \stride$71  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$34 ) begin
-      \first$79  = \$5 [9:0];
-    end else if (\$35 ) begin
-      \first$79  = 10'h000;
+    if (rd_merge_copy0) begin
+      \n_lists$72  = \$18 [8:0];
+    end else if (rd_downsample_copy0) begin
+      \n_lists$72  = 9'h001;
     end else begin
-      \first$79  = 10'h000;
+      \n_lists$72  = 9'h01b;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$34 ) begin
-      \stride$80  = \$36 ;
-    end else if (\$35 ) begin
-      \stride$80  = 11'h000;
+    if (rd_merge_copy0) begin
+      \first$84  = \$5 [9:0];
+    end else if (rd_downsample_copy0) begin
+      \first$84  = 10'h000;
     end else begin
-      \stride$80  = 11'h000;
+      \first$84  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$34 ) begin
-      \n_lists$81  = \$41 [8:0];
-    end else if (\$35 ) begin
-      \n_lists$81  = 9'h001;
+    if (rd_merge_copy0) begin
+      \stride$85  = \$23 ;
+    end else if (rd_downsample_copy0) begin
+      \stride$85  = 11'h000;
     end else begin
-      \n_lists$81  = 9'h01b;
+      \stride$85  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (rd_merge_copy0) begin
+      \n_lists$86  = \$28 [8:0];
+    end else if (rd_downsample_copy0) begin
+      \n_lists$86  = 9'h001;
+    end else begin
+      \n_lists$86  = 9'h01b;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     offset = 48'h000000000000;
-    casez (\beats__payload$97 [560:553])
+    casez (\beats__payload$102 [560:553])
       8'h00:
         begin
           offset[15:0] = 16'hffff;
@@ -4449,803 +4703,897 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$599  = \$signal$18 ;
-    if (\$84 ) begin
-      \$599  = load__data[12:0];
-    end
+    \$665  = \$signal$26 ;
     if (rst) begin
-      \$599  = 13'h0000;
+      \$665  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$600  = downsample;
-    if (\$90 ) begin
-      \$600  = \$91 ;
-    end
+    \$666  = \$87 ;
     if (rst) begin
-      \$600  = 1'h0;
+      \$666  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$601  = wcount;
-    if (\$95 ) begin
-      \$601  = \$96 [9:0];
+    \$667  = \$88 ;
+    if (rst) begin
+      \$667  = 1'h0;
     end
-    if (\$218 ) begin
-      if (\$221 ) begin
-        \$601  = 10'h000;
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$668  = \$89 ;
+    if (rst) begin
+      \$668  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$669  = \$90 ;
+    if (rst) begin
+      \$669  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$670  = \$91 ;
+    if (rst) begin
+      \$670  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$671  = \$92 ;
+    if (rst) begin
+      \$671  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$672  = \$93 ;
+    if (rst) begin
+      \$672  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$673  = \$94 ;
+    if (rst) begin
+      \$673  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$674  = \$signal$18 ;
+    if (\$100 ) begin
+      \$674  = load__data[12:0];
+    end
+    if (rst) begin
+      \$674  = 13'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$675  = downsample;
+    if (\$106 ) begin
+      \$675  = \$107 ;
+    end
+    if (rst) begin
+      \$675  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$676  = \$108 ;
+    if (rst) begin
+      \$676  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$677  = \$109 ;
+    if (rst) begin
+      \$677  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$678  = \$110 ;
+    if (rst) begin
+      \$678  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$679  = \$111 ;
+    if (rst) begin
+      \$679  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$680  = \$112 ;
+    if (rst) begin
+      \$680  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$681  = \$113 ;
+    if (rst) begin
+      \$681  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$682  = \$114 ;
+    if (rst) begin
+      \$682  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$683  = \$115 ;
+    if (rst) begin
+      \$683  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$684  = wcount;
+    if (\$117 ) begin
+      \$684  = \$118 [9:0];
+    end
+    if (\$299 ) begin
+      if (\$302 ) begin
+        \$684  = 10'h000;
       end
     end
-    if (\$234 ) begin
-      \$601  = 10'h000;
+    if (\$316 ) begin
+      \$684  = 10'h000;
     end
     if (rst) begin
-      \$601  = 10'h000;
+      \$684  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$602  = n_out;
-    if (\$102 ) begin
-      \$602  = \$143 [12:0];
+    \$685  = n_out;
+    if (\$121 ) begin
+      \$685  = \$194 [12:0];
     end
-    if (\$218 ) begin
-      \$602  = 13'h0000;
+    if (\$299 ) begin
+      \$685  = 13'h0000;
     end
     if (rst) begin
-      \$602  = 13'h0000;
+      \$685  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$603  = \$155 ;
+    \$686  = \$199 ;
     if (rst) begin
-      \$603  = 1'h0;
+      \$686  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$604  = \$156 ;
+    \$687  = \$202 ;
     if (rst) begin
-      \$604  = 1'h0;
+      \$687  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$605  = \$160 [551:544];
+    \$688  = \$203 ;
     if (rst) begin
-      \$605  = 8'h00;
+      \$688  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$606  = \$164 [55:0];
+    \$689  = \$211 [134:127];
     if (rst) begin
-      \$606  = 56'h00000000000000;
+      \$689  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$607  = \$168 [123:68];
+    \$690  = \$213 [55:0];
     if (rst) begin
-      \$607  = 56'h00000000000000;
+      \$690  = 56'h00000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$608  = \$172 [191:136];
+    \$691  = \$221 [123:68];
     if (rst) begin
-      \$608  = 56'h00000000000000;
+      \$691  = 56'h00000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$609  = \$176 [259:204];
+    \$692  = { \$231 [52:0], \$229 [138:136] };
     if (rst) begin
-      \$609  = 56'h00000000000000;
+      \$692  = 56'h00000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$610  = \$180 [327:272];
+    \$693  = \$239 [120:65];
     if (rst) begin
-      \$610  = 56'h00000000000000;
+      \$693  = 56'h00000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$611  = \$184 [395:340];
+    \$694  = { \$249 [49:0], \$247 [138:133] };
     if (rst) begin
-      \$611  = 56'h00000000000000;
+      \$694  = 56'h00000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$612  = \$188 [463:408];
+    \$695  = \$257 [117:62];
     if (rst) begin
-      \$612  = 56'h00000000000000;
+      \$695  = 56'h00000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$613  = \$192 [531:476];
+    \$696  = { \$267 [46:0], \$265 [138:130] };
     if (rst) begin
-      \$613  = 56'h00000000000000;
+      \$696  = 56'h00000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$614  = have_prev;
-    if (\$196 ) begin
-      \$614  = 1'h1;
-    end
-    if (\$218 ) begin
-      if (\$221 ) begin
-        \$614  = 1'h0;
-      end
-    end
-    if (\$234 ) begin
-      \$614  = 1'h0;
-    end
+    \$697  = \$275 [114:59];
     if (rst) begin
-      \$614  = 1'h0;
+      \$697  = 56'h00000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$615  = prev_key;
-    if (\$signal$171 ) begin
-      \$615  = chk_key7;
-    end
-    if (rst) begin
-      \$615  = 56'h00000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$616  = \$215 ;
-    if (rst) begin
-      \$616  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$617  = error;
-    if (\$216 ) begin
-      \$617  = 1'h1;
-    end
-    if (\$218 ) begin
-      \$617  = 1'h0;
-    end
-    if (rst) begin
-      \$617  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$618  = 1'h0;
-    if (\$218 ) begin
-      if (\$221 ) begin
-        \$618  = 1'h1;
-      end
-    end
-    if (\$234 ) begin
-      (* full_case = 32'd1 *)
-      if (\$239 ) begin
-        \$618  = 1'h1;
-      end else if (\$246 ) begin
-      end else begin
-        \$618  = 1'h1;
-      end
-    end
-    if (\$247 ) begin
-      if (\$251 ) begin
-      end else if (\$252 ) begin
-        \$618  = 1'h1;
-      end
-    end
-    if (rst) begin
-      \$618  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$619  = done;
-    if (\$218 ) begin
-      \$619  = \$219 ;
-    end
-    if (\$247 ) begin
-      if (\$251 ) begin
-        \$619  = 1'h1;
-      end
-    end
-    if (\$260 ) begin
-      \$619  = 1'h1;
-    end
-    if (rst) begin
-      \$619  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$620  = running;
-    if (\$218 ) begin
-      \$620  = \$220 ;
-    end
-    if (\$247 ) begin
-      if (\$251 ) begin
-        \$620  = 1'h0;
-      end
-    end
-    if (\$260 ) begin
-      \$620  = 1'h0;
-    end
-    if (rst) begin
-      \$620  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$621  = k_out;
-    if (\$218 ) begin
-      \$621  = 5'h00;
-    end
-    if (\$255 ) begin
-      \$621  = \$256 [4:0];
-    end
-    if (rst) begin
-      \$621  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$622  = phase;
-    if (\$218 ) begin
-      if (\$221 ) begin
-        \$622  = 3'h1;
-      end
-    end
-    if (\$234 ) begin
-      (* full_case = 32'd1 *)
-      if (\$239 ) begin
-        \$622  = 3'h3;
-      end else if (\$246 ) begin
-        \$622  = 3'h5;
-      end else begin
-        \$622  = 3'h2;
-      end
-    end
-    if (\$247 ) begin
-      if (\$251 ) begin
-        \$622  = 3'h0;
-      end else if (\$252 ) begin
-        \$622  = \$253 ;
-      end
-    end
-    if (\$260 ) begin
-      \$622  = 3'h0;
-    end
-    if (rst) begin
-      \$622  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$623  = log_run;
-    if (\$218 ) begin
-      if (\$221 ) begin
-        \$623  = 4'h0;
-      end
-    end
-    if (\$234 ) begin
-      if (\$235 ) begin
-      end else if (\$236 ) begin
-        \$623  = \$238 [3:0];
-      end
-    end
-    if (rst) begin
-      \$623  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$624  = src;
-    if (\$234 ) begin
-      if (\$235 ) begin
-        \$624  = 1'h0;
-      end else if (\$236 ) begin
-        \$624  = \$237 ;
-      end
-    end
-    if (rst) begin
-      \$624  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$625  = check_wait;
-    if (\$234 ) begin
-      if (\$239 ) begin
-      end else if (\$246 ) begin
-        \$625  = 1'h1;
-      end
-    end
-    if (\$247 ) begin
-      \$625  = 1'h0;
-    end
-    if (rst) begin
-      \$625  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$626  = cycles;
-    if (\$262 ) begin
-      \$626  = 32'd0;
-    end else if (running) begin
-      \$626  = \$263 [31:0];
-    end
-    if (rst) begin
-      \$626  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$627  = sort_cycles;
-    if (\$262 ) begin
-      \$627  = 32'd0;
-    end else if (running) begin
-      if (\$270 ) begin
-        \$627  = \$271 [31:0];
-      end
-    end
-    if (rst) begin
-      \$627  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$628  = stalls;
-    if (\$262 ) begin
-      \$628  = 32'd0;
-    end else if (running) begin
-      if (\$273 ) begin
-        \$628  = \$274 [31:0];
-      end
-    end
-    if (rst) begin
-      \$628  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$629  = pairs0;
-    if (\$262 ) begin
-      \$629  = 32'd0;
-    end
+    \$698  = have_prev;
     if (\$277 ) begin
-      \$629  = \$286 [31:0];
+      \$698  = 1'h1;
+    end
+    if (\$299 ) begin
+      if (\$302 ) begin
+        \$698  = 1'h0;
+      end
+    end
+    if (\$316 ) begin
+      \$698  = 1'h0;
     end
     if (rst) begin
-      \$629  = 32'd0;
+      \$698  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$630  = pairs1;
-    if (\$262 ) begin
-      \$630  = 32'd0;
-    end
-    if (\$289 ) begin
-      \$630  = \$298 [31:0];
+    \$699  = prev_key;
+    if (\$signal$192 ) begin
+      \$699  = chk_key7;
     end
     if (rst) begin
-      \$630  = 32'd0;
+      \$699  = 56'h00000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$631  = pairs2;
-    if (\$262 ) begin
-      \$631  = 32'd0;
-    end
-    if (\$301 ) begin
-      \$631  = \$310 [31:0];
-    end
+    \$700  = \$296 ;
     if (rst) begin
-      \$631  = 32'd0;
+      \$700  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$632  = pairs3;
-    if (\$262 ) begin
-      \$632  = 32'd0;
+    \$701  = error;
+    if (\$297 ) begin
+      \$701  = 1'h1;
     end
-    if (\$313 ) begin
-      \$632  = \$322 [31:0];
+    if (\$299 ) begin
+      \$701  = 1'h0;
     end
     if (rst) begin
-      \$632  = 32'd0;
+      \$701  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$633  = pairs4;
-    if (\$262 ) begin
-      \$633  = 32'd0;
+    \$702  = 1'h0;
+    if (\$299 ) begin
+      if (\$302 ) begin
+        \$702  = 1'h1;
+      end
+    end
+    if (\$316 ) begin
+      (* full_case = 32'd1 *)
+      if (ctl_downsample_copy0) begin
+        \$702  = 1'h1;
+      end else if (\final ) begin
+      end else begin
+        \$702  = 1'h1;
+      end
+    end
+    if (ctl_check_copy0) begin
+      if (\$322 ) begin
+      end else if (\$323 ) begin
+        \$702  = 1'h1;
+      end
+    end
+    if (rst) begin
+      \$702  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$703  = done;
+    if (\$299 ) begin
+      \$703  = \$300 ;
+    end
+    if (ctl_check_copy0) begin
+      if (\$322 ) begin
+        \$703  = 1'h1;
+      end
+    end
+    if (\$330 ) begin
+      \$703  = 1'h1;
+    end
+    if (rst) begin
+      \$703  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$704  = running;
+    if (\$299 ) begin
+      \$704  = \$301 ;
+    end
+    if (ctl_check_copy0) begin
+      if (\$322 ) begin
+        \$704  = 1'h0;
+      end
+    end
+    if (\$330 ) begin
+      \$704  = 1'h0;
+    end
+    if (rst) begin
+      \$704  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$705  = k_out;
+    if (\$299 ) begin
+      \$705  = 5'h00;
     end
     if (\$325 ) begin
-      \$633  = \$334 [31:0];
+      \$705  = \$326 [4:0];
     end
     if (rst) begin
-      \$633  = 32'd0;
+      \$705  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$634  = pairs5;
-    if (\$262 ) begin
-      \$634  = 32'd0;
+    \$706  = log_run;
+    if (\$299 ) begin
+      if (\$302 ) begin
+        \$706  = 4'h0;
+      end
     end
-    if (\$337 ) begin
-      \$634  = \$346 [31:0];
+    if (\$316 ) begin
+      if (ctl_sort_copy0) begin
+      end else if (ctl_merge_copy0) begin
+        \$706  = \$318 [3:0];
+      end
     end
     if (rst) begin
-      \$634  = 32'd0;
+      \$706  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$635  = pairs6;
-    if (\$262 ) begin
-      \$635  = 32'd0;
-    end
-    if (\$349 ) begin
-      \$635  = \$358 [31:0];
+    \$707  = src;
+    if (\$316 ) begin
+      if (ctl_sort_copy0) begin
+        \$707  = 1'h0;
+      end else if (ctl_merge_copy0) begin
+        \$707  = \$317 ;
+      end
     end
     if (rst) begin
-      \$635  = 32'd0;
+      \$707  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$636  = pairs7;
-    if (\$262 ) begin
-      \$636  = 32'd0;
+    \$708  = check_wait;
+    if (\$316 ) begin
+      if (ctl_downsample_copy0) begin
+      end else if (\final ) begin
+        \$708  = 1'h1;
+      end
     end
-    if (\$361 ) begin
-      \$636  = \$370 [31:0];
+    if (ctl_check_copy0) begin
+      \$708  = 1'h0;
     end
     if (rst) begin
-      \$636  = 32'd0;
+      \$708  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$637  = pairs8;
-    if (\$262 ) begin
-      \$637  = 32'd0;
-    end
-    if (\$373 ) begin
-      \$637  = \$382 [31:0];
+    \$709  = cycles;
+    if (\$332 ) begin
+      \$709  = 32'd0;
+    end else if (running) begin
+      \$709  = \$333 [31:0];
     end
     if (rst) begin
-      \$637  = 32'd0;
+      \$709  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$638  = pairs9;
-    if (\$262 ) begin
-      \$638  = 32'd0;
-    end
-    if (\$385 ) begin
-      \$638  = \$394 [31:0];
+    \$710  = sort_cycles;
+    if (\$332 ) begin
+      \$710  = 32'd0;
+    end else if (running) begin
+      if (\$336 ) begin
+        \$710  = \$337 [31:0];
+      end
     end
     if (rst) begin
-      \$638  = 32'd0;
+      \$710  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$639  = pairs10;
-    if (\$262 ) begin
-      \$639  = 32'd0;
-    end
-    if (\$397 ) begin
-      \$639  = \$406 [31:0];
+    \$711  = stalls;
+    if (\$332 ) begin
+      \$711  = 32'd0;
+    end else if (running) begin
+      if (\$339 ) begin
+        \$711  = \$340 [31:0];
+      end
     end
     if (rst) begin
-      \$639  = 32'd0;
+      \$711  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$640  = pairs11;
-    if (\$262 ) begin
-      \$640  = 32'd0;
+    \$712  = pairs0;
+    if (\$332 ) begin
+      \$712  = 32'd0;
     end
-    if (\$409 ) begin
-      \$640  = \$418 [31:0];
+    if (\$343 ) begin
+      \$712  = \$352 [31:0];
     end
     if (rst) begin
-      \$640  = 32'd0;
+      \$712  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$641  = pairs12;
-    if (\$262 ) begin
-      \$641  = 32'd0;
+    \$713  = pairs1;
+    if (\$332 ) begin
+      \$713  = 32'd0;
     end
-    if (\$421 ) begin
-      \$641  = \$430 [31:0];
+    if (\$355 ) begin
+      \$713  = \$364 [31:0];
     end
     if (rst) begin
-      \$641  = 32'd0;
+      \$713  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$642  = pairs13;
-    if (\$262 ) begin
-      \$642  = 32'd0;
+    \$714  = pairs2;
+    if (\$332 ) begin
+      \$714  = 32'd0;
     end
-    if (\$433 ) begin
-      \$642  = \$442 [31:0];
+    if (\$367 ) begin
+      \$714  = \$376 [31:0];
     end
     if (rst) begin
-      \$642  = 32'd0;
+      \$714  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$643  = pairs14;
-    if (\$262 ) begin
-      \$643  = 32'd0;
+    \$715  = pairs3;
+    if (\$332 ) begin
+      \$715  = 32'd0;
     end
-    if (\$445 ) begin
-      \$643  = \$454 [31:0];
+    if (\$379 ) begin
+      \$715  = \$388 [31:0];
     end
     if (rst) begin
-      \$643  = 32'd0;
+      \$715  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$644  = pairs15;
-    if (\$262 ) begin
-      \$644  = 32'd0;
+    \$716  = pairs4;
+    if (\$332 ) begin
+      \$716  = 32'd0;
     end
-    if (\$457 ) begin
-      \$644  = \$466 [31:0];
+    if (\$391 ) begin
+      \$716  = \$400 [31:0];
     end
     if (rst) begin
-      \$644  = 32'd0;
+      \$716  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$645  = pairs16;
-    if (\$262 ) begin
-      \$645  = 32'd0;
+    \$717  = pairs5;
+    if (\$332 ) begin
+      \$717  = 32'd0;
     end
-    if (\$469 ) begin
-      \$645  = \$478 [31:0];
+    if (\$403 ) begin
+      \$717  = \$412 [31:0];
     end
     if (rst) begin
-      \$645  = 32'd0;
+      \$717  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$646  = pairs17;
-    if (\$262 ) begin
-      \$646  = 32'd0;
+    \$718  = pairs6;
+    if (\$332 ) begin
+      \$718  = 32'd0;
     end
-    if (\$481 ) begin
-      \$646  = \$490 [31:0];
+    if (\$415 ) begin
+      \$718  = \$424 [31:0];
     end
     if (rst) begin
-      \$646  = 32'd0;
+      \$718  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$647  = pairs18;
-    if (\$262 ) begin
-      \$647  = 32'd0;
+    \$719  = pairs7;
+    if (\$332 ) begin
+      \$719  = 32'd0;
     end
-    if (\$493 ) begin
-      \$647  = \$502 [31:0];
+    if (\$427 ) begin
+      \$719  = \$436 [31:0];
     end
     if (rst) begin
-      \$647  = 32'd0;
+      \$719  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$648  = pairs19;
-    if (\$262 ) begin
-      \$648  = 32'd0;
+    \$720  = pairs8;
+    if (\$332 ) begin
+      \$720  = 32'd0;
     end
-    if (\$505 ) begin
-      \$648  = \$514 [31:0];
+    if (\$439 ) begin
+      \$720  = \$448 [31:0];
     end
     if (rst) begin
-      \$648  = 32'd0;
+      \$720  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$649  = pairs20;
-    if (\$262 ) begin
-      \$649  = 32'd0;
+    \$721  = pairs9;
+    if (\$332 ) begin
+      \$721  = 32'd0;
     end
-    if (\$517 ) begin
-      \$649  = \$526 [31:0];
+    if (\$451 ) begin
+      \$721  = \$460 [31:0];
     end
     if (rst) begin
-      \$649  = 32'd0;
+      \$721  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$650  = pairs21;
-    if (\$262 ) begin
-      \$650  = 32'd0;
+    \$722  = pairs10;
+    if (\$332 ) begin
+      \$722  = 32'd0;
     end
-    if (\$529 ) begin
-      \$650  = \$538 [31:0];
+    if (\$463 ) begin
+      \$722  = \$472 [31:0];
     end
     if (rst) begin
-      \$650  = 32'd0;
+      \$722  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$651  = pairs22;
-    if (\$262 ) begin
-      \$651  = 32'd0;
+    \$723  = pairs11;
+    if (\$332 ) begin
+      \$723  = 32'd0;
     end
-    if (\$541 ) begin
-      \$651  = \$550 [31:0];
+    if (\$475 ) begin
+      \$723  = \$484 [31:0];
     end
     if (rst) begin
-      \$651  = 32'd0;
+      \$723  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$652  = pairs23;
-    if (\$262 ) begin
-      \$652  = 32'd0;
+    \$724  = pairs12;
+    if (\$332 ) begin
+      \$724  = 32'd0;
     end
-    if (\$553 ) begin
-      \$652  = \$562 [31:0];
+    if (\$487 ) begin
+      \$724  = \$496 [31:0];
     end
     if (rst) begin
-      \$652  = 32'd0;
+      \$724  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$653  = pairs24;
-    if (\$262 ) begin
-      \$653  = 32'd0;
+    \$725  = pairs13;
+    if (\$332 ) begin
+      \$725  = 32'd0;
     end
-    if (\$565 ) begin
-      \$653  = \$574 [31:0];
+    if (\$499 ) begin
+      \$725  = \$508 [31:0];
     end
     if (rst) begin
-      \$653  = 32'd0;
+      \$725  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$654  = pairs25;
-    if (\$262 ) begin
-      \$654  = 32'd0;
+    \$726  = pairs14;
+    if (\$332 ) begin
+      \$726  = 32'd0;
     end
-    if (\$577 ) begin
-      \$654  = \$586 [31:0];
+    if (\$511 ) begin
+      \$726  = \$520 [31:0];
     end
     if (rst) begin
-      \$654  = 32'd0;
+      \$726  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$655  = pairs26;
-    if (\$262 ) begin
-      \$655  = 32'd0;
+    \$727  = pairs15;
+    if (\$332 ) begin
+      \$727  = 32'd0;
     end
-    if (\$589 ) begin
-      \$655  = \$598 [31:0];
+    if (\$523 ) begin
+      \$727  = \$532 [31:0];
     end
     if (rst) begin
-      \$655  = 32'd0;
+      \$727  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$76  = 32'd0;
+    \$728  = pairs16;
+    if (\$332 ) begin
+      \$728  = 32'd0;
+    end
+    if (\$535 ) begin
+      \$728  = \$544 [31:0];
+    end
+    if (rst) begin
+      \$728  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$729  = pairs17;
+    if (\$332 ) begin
+      \$729  = 32'd0;
+    end
+    if (\$547 ) begin
+      \$729  = \$556 [31:0];
+    end
+    if (rst) begin
+      \$729  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$730  = pairs18;
+    if (\$332 ) begin
+      \$730  = 32'd0;
+    end
+    if (\$559 ) begin
+      \$730  = \$568 [31:0];
+    end
+    if (rst) begin
+      \$730  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$731  = pairs19;
+    if (\$332 ) begin
+      \$731  = 32'd0;
+    end
+    if (\$571 ) begin
+      \$731  = \$580 [31:0];
+    end
+    if (rst) begin
+      \$731  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$732  = pairs20;
+    if (\$332 ) begin
+      \$732  = 32'd0;
+    end
+    if (\$583 ) begin
+      \$732  = \$592 [31:0];
+    end
+    if (rst) begin
+      \$732  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$733  = pairs21;
+    if (\$332 ) begin
+      \$733  = 32'd0;
+    end
+    if (\$595 ) begin
+      \$733  = \$604 [31:0];
+    end
+    if (rst) begin
+      \$733  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$734  = pairs22;
+    if (\$332 ) begin
+      \$734  = 32'd0;
+    end
+    if (\$607 ) begin
+      \$734  = \$616 [31:0];
+    end
+    if (rst) begin
+      \$734  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$735  = pairs23;
+    if (\$332 ) begin
+      \$735  = 32'd0;
+    end
+    if (\$619 ) begin
+      \$735  = \$628 [31:0];
+    end
+    if (rst) begin
+      \$735  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$736  = pairs24;
+    if (\$332 ) begin
+      \$736  = 32'd0;
+    end
+    if (\$631 ) begin
+      \$736  = \$640 [31:0];
+    end
+    if (rst) begin
+      \$736  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$737  = pairs25;
+    if (\$332 ) begin
+      \$737  = 32'd0;
+    end
+    if (\$643 ) begin
+      \$737  = \$652 [31:0];
+    end
+    if (rst) begin
+      \$737  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$738  = pairs26;
+    if (\$332 ) begin
+      \$738  = 32'd0;
+    end
+    if (\$655 ) begin
+      \$738  = \$664 [31:0];
+    end
+    if (rst) begin
+      \$738  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$84  = 32'd0;
     casez (status_addr[4:0])
       5'h00:
-          \$76  = cycles;
+          \$84  = cycles;
       5'h01:
-          \$76  = sort_cycles;
+          \$84  = sort_cycles;
       5'h02:
-          \$76  = stalls;
+          \$84  = stalls;
       5'h03:
-          \$76  = { 31'h00000000, error };
+          \$84  = { 31'h00000000, error };
       5'h04:
-          \$76  = { 19'h00000, \$signal$18  };
+          \$84  = { 19'h00000, \$signal$18  };
       5'h05:
-          \$76  = { 19'h00000, \$75  };
+          \$84  = { 19'h00000, \$83  };
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$77  = 32'd0;
+    \$85  = 32'd0;
     casez (status_addr[4:0])
       5'h00:
-          \$77  = pairs0;
+          \$85  = pairs0;
       5'h01:
-          \$77  = pairs1;
+          \$85  = pairs1;
       5'h02:
-          \$77  = pairs2;
+          \$85  = pairs2;
       5'h03:
-          \$77  = pairs3;
+          \$85  = pairs3;
       5'h04:
-          \$77  = pairs4;
+          \$85  = pairs4;
       5'h05:
-          \$77  = pairs5;
+          \$85  = pairs5;
       5'h06:
-          \$77  = pairs6;
+          \$85  = pairs6;
       5'h07:
-          \$77  = pairs7;
+          \$85  = pairs7;
       5'h08:
-          \$77  = pairs8;
+          \$85  = pairs8;
       5'h09:
-          \$77  = pairs9;
+          \$85  = pairs9;
       5'h0a:
-          \$77  = pairs10;
+          \$85  = pairs10;
       5'h0b:
-          \$77  = pairs11;
+          \$85  = pairs11;
       5'h0c:
-          \$77  = pairs12;
+          \$85  = pairs12;
       5'h0d:
-          \$77  = pairs13;
+          \$85  = pairs13;
       5'h0e:
-          \$77  = pairs14;
+          \$85  = pairs14;
       5'h0f:
-          \$77  = pairs15;
+          \$85  = pairs15;
       5'h10:
-          \$77  = pairs16;
+          \$85  = pairs16;
       5'h11:
-          \$77  = pairs17;
+          \$85  = pairs17;
       5'h12:
-          \$77  = pairs18;
+          \$85  = pairs18;
       5'h13:
-          \$77  = pairs19;
+          \$85  = pairs19;
       5'h14:
-          \$77  = pairs20;
+          \$85  = pairs20;
       5'h15:
-          \$77  = pairs21;
+          \$85  = pairs21;
       5'h16:
-          \$77  = pairs22;
+          \$85  = pairs22;
       5'h17:
-          \$77  = pairs23;
+          \$85  = pairs23;
       5'h18:
-          \$77  = pairs24;
+          \$85  = pairs24;
       5'h19:
-          \$77  = pairs25;
+          \$85  = pairs25;
       5'h1a:
-          \$77  = pairs26;
+          \$85  = pairs26;
     endcase
   end
   always @* begin
@@ -5253,9 +5601,9 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
     (* full_case = 32'd1 *)
     casez (status_addr[5])
       1'h0:
-          status_data = \$76 ;
+          status_data = \$84 ;
       1'h1:
-          status_data = \$77 ;
+          status_data = \$85 ;
     endcase
   end
   assign \$signal  = \$2 [9:0];
@@ -5263,32 +5611,32 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
   assign \downsample$24  = downsample;
   assign \downsample$25  = downsample;
   assign run_beats = \$5 [9:0];
-  assign \running$28  = running;
-  assign \error$29  = error;
+  assign \running$30  = running;
+  assign \error$31  = error;
   assign addr = load__addr;
   assign cw__addr = load__addr[8:0];
   assign cw__data = load__data;
   assign n_beats = \$2 [9:0];
   assign last_keep = keep;
-  assign \n_beats$36  = \$2 [9:0];
-  assign \last_keep$37  = keep;
+  assign \n_beats$38  = \$2 [9:0];
+  assign \last_keep$39  = keep;
   assign read__addr = cr__addr;
   assign read__en = cr__en;
   assign cr__data = read__data;
   assign first = 10'h000;
   assign stride = 11'h000;
-  assign \run_beats$51  = \$2 [9:0];
+  assign \run_beats$54  = \$2 [9:0];
   assign n_lists = 1'h1;
-  assign \read__addr$54  = \$signature__addr ;
-  assign \read__en$56  = \$signature__en ;
-  assign \$signature__addr$57  = \$signature__addr ;
-  assign \$signature__en$58  = \$signature__en ;
-  assign \run_beats$64  = \$5 [9:0];
-  assign \read__addr$69  = \$signature__addr$68 ;
-  assign \read__en$71  = \$signature__en$70 ;
-  assign \$signature__addr$72  = \$signature__addr$68 ;
-  assign \$signature__en$73  = \$signature__en$70 ;
-  assign \run_beats$78  = \$5 [9:0];
+  assign \read__addr$57  = \$signature__addr ;
+  assign \read__en$59  = \$signature__en ;
+  assign \$signature__addr$60  = \$signature__addr ;
+  assign \$signature__en$61  = \$signature__en ;
+  assign \run_beats$69  = \$5 [9:0];
+  assign \read__addr$74  = \$signature__addr$73 ;
+  assign \read__en$76  = \$signature__en$75 ;
+  assign \$signature__addr$77  = \$signature__addr$73 ;
+  assign \$signature__en$78  = \$signature__en$75 ;
+  assign \run_beats$83  = \$5 [9:0];
   assign beats__valid = coords__valid;
   assign coords__ready = beats__ready;
   assign keys__payload = unsorted__payload;
@@ -5298,16 +5646,16 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
   assign merged__ready = 1'h1;
   assign points__ready = 1'h1;
   assign wp__addr = wcount[8:0];
-  assign wp__data = \$54 [543:0];
-  assign \wp__addr$129  = wcount[8:0];
-  assign \wp__data$130  = \$66 [543:0];
-  assign \pairs__payload$132  = pairs__payload;
-  assign \pairs__ready$133  = pairs__ready;
-  assign \pairs__valid$134  = pairs__valid;
-  assign \$signature__addr$165  = sorted__addr;
-  assign \$signature__en$166  = sorted__en;
-  assign \$signature__addr$167  = sorted__addr;
-  assign \$signature__en$168  = sorted__en;
+  assign wp__data = { \$37 [126:0], \$35 , \$33 , \$31  };
+  assign \wp__addr$144  = wcount[8:0];
+  assign \wp__data$145  = { \$50 [126:0], \$48 , \$46 , \$44  };
+  assign \pairs__payload$147  = pairs__payload;
+  assign \pairs__ready$148  = pairs__ready;
+  assign \pairs__valid$149  = pairs__valid;
+  assign \$signature__addr$185  = sorted__addr;
+  assign \$signature__en$186  = sorted__en;
+  assign \$signature__addr$187  = sorted__addr;
+  assign \$signature__en$188  = sorted__en;
   assign \pairs__payload.lanes  = pairs__payload[191:0];
   assign \pairs__payload.lanes[0]  = pairs__payload[23:0];
   assign \pairs__payload.lanes[0].in_idx  = pairs__payload[11:0];
@@ -5483,30 +5831,30 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
   assign \cr__data[7].x  = read__data[415:400];
   assign \cr__data[7].y  = read__data[431:416];
   assign \cr__data[7].z  = read__data[447:432];
-  assign \read__data$59[0]  = \read__data$59 [67:0];
-  assign \read__data$59[0].key  = \read__data$59 [55:0];
-  assign \read__data$59[0].idx  = \read__data$59 [67:56];
-  assign \read__data$59[1]  = \read__data$59 [135:68];
-  assign \read__data$59[1].key  = \read__data$59 [123:68];
-  assign \read__data$59[1].idx  = \read__data$59 [135:124];
-  assign \read__data$59[2]  = \read__data$59 [203:136];
-  assign \read__data$59[2].key  = \read__data$59 [191:136];
-  assign \read__data$59[2].idx  = \read__data$59 [203:192];
-  assign \read__data$59[3]  = \read__data$59 [271:204];
-  assign \read__data$59[3].key  = \read__data$59 [259:204];
-  assign \read__data$59[3].idx  = \read__data$59 [271:260];
-  assign \read__data$59[4]  = \read__data$59 [339:272];
-  assign \read__data$59[4].key  = \read__data$59 [327:272];
-  assign \read__data$59[4].idx  = \read__data$59 [339:328];
-  assign \read__data$59[5]  = \read__data$59 [407:340];
-  assign \read__data$59[5].key  = \read__data$59 [395:340];
-  assign \read__data$59[5].idx  = \read__data$59 [407:396];
-  assign \read__data$59[6]  = \read__data$59 [475:408];
-  assign \read__data$59[6].key  = \read__data$59 [463:408];
-  assign \read__data$59[6].idx  = \read__data$59 [475:464];
-  assign \read__data$59[7]  = \read__data$59 [543:476];
-  assign \read__data$59[7].key  = \read__data$59 [531:476];
-  assign \read__data$59[7].idx  = \read__data$59 [543:532];
+  assign \read__data$62[0]  = \read__data$62 [67:0];
+  assign \read__data$62[0].key  = \read__data$62 [55:0];
+  assign \read__data$62[0].idx  = \read__data$62 [67:56];
+  assign \read__data$62[1]  = \read__data$62 [135:68];
+  assign \read__data$62[1].key  = \read__data$62 [123:68];
+  assign \read__data$62[1].idx  = \read__data$62 [135:124];
+  assign \read__data$62[2]  = \read__data$62 [203:136];
+  assign \read__data$62[2].key  = \read__data$62 [191:136];
+  assign \read__data$62[2].idx  = \read__data$62 [203:192];
+  assign \read__data$62[3]  = \read__data$62 [271:204];
+  assign \read__data$62[3].key  = \read__data$62 [259:204];
+  assign \read__data$62[3].idx  = \read__data$62 [271:260];
+  assign \read__data$62[4]  = \read__data$62 [339:272];
+  assign \read__data$62[4].key  = \read__data$62 [327:272];
+  assign \read__data$62[4].idx  = \read__data$62 [339:328];
+  assign \read__data$62[5]  = \read__data$62 [407:340];
+  assign \read__data$62[5].key  = \read__data$62 [395:340];
+  assign \read__data$62[5].idx  = \read__data$62 [407:396];
+  assign \read__data$62[6]  = \read__data$62 [475:408];
+  assign \read__data$62[6].key  = \read__data$62 [463:408];
+  assign \read__data$62[6].idx  = \read__data$62 [475:464];
+  assign \read__data$62[7]  = \read__data$62 [543:476];
+  assign \read__data$62[7].key  = \read__data$62 [531:476];
+  assign \read__data$62[7].idx  = \read__data$62 [543:532];
   assign \$signature__data[0]  = \$signature__data [67:0];
   assign \$signature__data[0].key  = \$signature__data [55:0];
   assign \$signature__data[0].idx  = \$signature__data [67:56];
@@ -5531,102 +5879,102 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
   assign \$signature__data[7]  = \$signature__data [543:476];
   assign \$signature__data[7].key  = \$signature__data [531:476];
   assign \$signature__data[7].idx  = \$signature__data [543:532];
-  assign \$signature__data$62[0]  = \$signature__data$62 [67:0];
-  assign \$signature__data$62[0].key  = \$signature__data$62 [55:0];
-  assign \$signature__data$62[0].idx  = \$signature__data$62 [67:56];
-  assign \$signature__data$62[1]  = \$signature__data$62 [135:68];
-  assign \$signature__data$62[1].key  = \$signature__data$62 [123:68];
-  assign \$signature__data$62[1].idx  = \$signature__data$62 [135:124];
-  assign \$signature__data$62[2]  = \$signature__data$62 [203:136];
-  assign \$signature__data$62[2].key  = \$signature__data$62 [191:136];
-  assign \$signature__data$62[2].idx  = \$signature__data$62 [203:192];
-  assign \$signature__data$62[3]  = \$signature__data$62 [271:204];
-  assign \$signature__data$62[3].key  = \$signature__data$62 [259:204];
-  assign \$signature__data$62[3].idx  = \$signature__data$62 [271:260];
-  assign \$signature__data$62[4]  = \$signature__data$62 [339:272];
-  assign \$signature__data$62[4].key  = \$signature__data$62 [327:272];
-  assign \$signature__data$62[4].idx  = \$signature__data$62 [339:328];
-  assign \$signature__data$62[5]  = \$signature__data$62 [407:340];
-  assign \$signature__data$62[5].key  = \$signature__data$62 [395:340];
-  assign \$signature__data$62[5].idx  = \$signature__data$62 [407:396];
-  assign \$signature__data$62[6]  = \$signature__data$62 [475:408];
-  assign \$signature__data$62[6].key  = \$signature__data$62 [463:408];
-  assign \$signature__data$62[6].idx  = \$signature__data$62 [475:464];
-  assign \$signature__data$62[7]  = \$signature__data$62 [543:476];
-  assign \$signature__data$62[7].key  = \$signature__data$62 [531:476];
-  assign \$signature__data$62[7].idx  = \$signature__data$62 [543:532];
-  assign \read__data$74[0]  = \read__data$74 [67:0];
-  assign \read__data$74[0].key  = \read__data$74 [55:0];
-  assign \read__data$74[0].idx  = \read__data$74 [67:56];
-  assign \read__data$74[1]  = \read__data$74 [135:68];
-  assign \read__data$74[1].key  = \read__data$74 [123:68];
-  assign \read__data$74[1].idx  = \read__data$74 [135:124];
-  assign \read__data$74[2]  = \read__data$74 [203:136];
-  assign \read__data$74[2].key  = \read__data$74 [191:136];
-  assign \read__data$74[2].idx  = \read__data$74 [203:192];
-  assign \read__data$74[3]  = \read__data$74 [271:204];
-  assign \read__data$74[3].key  = \read__data$74 [259:204];
-  assign \read__data$74[3].idx  = \read__data$74 [271:260];
-  assign \read__data$74[4]  = \read__data$74 [339:272];
-  assign \read__data$74[4].key  = \read__data$74 [327:272];
-  assign \read__data$74[4].idx  = \read__data$74 [339:328];
-  assign \read__data$74[5]  = \read__data$74 [407:340];
-  assign \read__data$74[5].key  = \read__data$74 [395:340];
-  assign \read__data$74[5].idx  = \read__data$74 [407:396];
-  assign \read__data$74[6]  = \read__data$74 [475:408];
-  assign \read__data$74[6].key  = \read__data$74 [463:408];
-  assign \read__data$74[6].idx  = \read__data$74 [475:464];
-  assign \read__data$74[7]  = \read__data$74 [543:476];
-  assign \read__data$74[7].key  = \read__data$74 [531:476];
-  assign \read__data$74[7].idx  = \read__data$74 [543:532];
-  assign \$signature__data$75[0]  = \$signature__data$75 [67:0];
-  assign \$signature__data$75[0].key  = \$signature__data$75 [55:0];
-  assign \$signature__data$75[0].idx  = \$signature__data$75 [67:56];
-  assign \$signature__data$75[1]  = \$signature__data$75 [135:68];
-  assign \$signature__data$75[1].key  = \$signature__data$75 [123:68];
-  assign \$signature__data$75[1].idx  = \$signature__data$75 [135:124];
-  assign \$signature__data$75[2]  = \$signature__data$75 [203:136];
-  assign \$signature__data$75[2].key  = \$signature__data$75 [191:136];
-  assign \$signature__data$75[2].idx  = \$signature__data$75 [203:192];
-  assign \$signature__data$75[3]  = \$signature__data$75 [271:204];
-  assign \$signature__data$75[3].key  = \$signature__data$75 [259:204];
-  assign \$signature__data$75[3].idx  = \$signature__data$75 [271:260];
-  assign \$signature__data$75[4]  = \$signature__data$75 [339:272];
-  assign \$signature__data$75[4].key  = \$signature__data$75 [327:272];
-  assign \$signature__data$75[4].idx  = \$signature__data$75 [339:328];
-  assign \$signature__data$75[5]  = \$signature__data$75 [407:340];
-  assign \$signature__data$75[5].key  = \$signature__data$75 [395:340];
-  assign \$signature__data$75[5].idx  = \$signature__data$75 [407:396];
-  assign \$signature__data$75[6]  = \$signature__data$75 [475:408];
-  assign \$signature__data$75[6].key  = \$signature__data$75 [463:408];
-  assign \$signature__data$75[6].idx  = \$signature__data$75 [475:464];
-  assign \$signature__data$75[7]  = \$signature__data$75 [543:476];
-  assign \$signature__data$75[7].key  = \$signature__data$75 [531:476];
-  assign \$signature__data$75[7].idx  = \$signature__data$75 [543:532];
-  assign \$signature__data$76[0]  = \$signature__data$76 [67:0];
-  assign \$signature__data$76[0].key  = \$signature__data$76 [55:0];
-  assign \$signature__data$76[0].idx  = \$signature__data$76 [67:56];
-  assign \$signature__data$76[1]  = \$signature__data$76 [135:68];
-  assign \$signature__data$76[1].key  = \$signature__data$76 [123:68];
-  assign \$signature__data$76[1].idx  = \$signature__data$76 [135:124];
-  assign \$signature__data$76[2]  = \$signature__data$76 [203:136];
-  assign \$signature__data$76[2].key  = \$signature__data$76 [191:136];
-  assign \$signature__data$76[2].idx  = \$signature__data$76 [203:192];
-  assign \$signature__data$76[3]  = \$signature__data$76 [271:204];
-  assign \$signature__data$76[3].key  = \$signature__data$76 [259:204];
-  assign \$signature__data$76[3].idx  = \$signature__data$76 [271:260];
-  assign \$signature__data$76[4]  = \$signature__data$76 [339:272];
-  assign \$signature__data$76[4].key  = \$signature__data$76 [327:272];
-  assign \$signature__data$76[4].idx  = \$signature__data$76 [339:328];
-  assign \$signature__data$76[5]  = \$signature__data$76 [407:340];
-  assign \$signature__data$76[5].key  = \$signature__data$76 [395:340];
-  assign \$signature__data$76[5].idx  = \$signature__data$76 [407:396];
-  assign \$signature__data$76[6]  = \$signature__data$76 [475:408];
-  assign \$signature__data$76[6].key  = \$signature__data$76 [463:408];
-  assign \$signature__data$76[6].idx  = \$signature__data$76 [475:464];
-  assign \$signature__data$76[7]  = \$signature__data$76 [543:476];
-  assign \$signature__data$76[7].key  = \$signature__data$76 [531:476];
-  assign \$signature__data$76[7].idx  = \$signature__data$76 [543:532];
+  assign \$signature__data$65[0]  = \$signature__data$65 [67:0];
+  assign \$signature__data$65[0].key  = \$signature__data$65 [55:0];
+  assign \$signature__data$65[0].idx  = \$signature__data$65 [67:56];
+  assign \$signature__data$65[1]  = \$signature__data$65 [135:68];
+  assign \$signature__data$65[1].key  = \$signature__data$65 [123:68];
+  assign \$signature__data$65[1].idx  = \$signature__data$65 [135:124];
+  assign \$signature__data$65[2]  = \$signature__data$65 [203:136];
+  assign \$signature__data$65[2].key  = \$signature__data$65 [191:136];
+  assign \$signature__data$65[2].idx  = \$signature__data$65 [203:192];
+  assign \$signature__data$65[3]  = \$signature__data$65 [271:204];
+  assign \$signature__data$65[3].key  = \$signature__data$65 [259:204];
+  assign \$signature__data$65[3].idx  = \$signature__data$65 [271:260];
+  assign \$signature__data$65[4]  = \$signature__data$65 [339:272];
+  assign \$signature__data$65[4].key  = \$signature__data$65 [327:272];
+  assign \$signature__data$65[4].idx  = \$signature__data$65 [339:328];
+  assign \$signature__data$65[5]  = \$signature__data$65 [407:340];
+  assign \$signature__data$65[5].key  = \$signature__data$65 [395:340];
+  assign \$signature__data$65[5].idx  = \$signature__data$65 [407:396];
+  assign \$signature__data$65[6]  = \$signature__data$65 [475:408];
+  assign \$signature__data$65[6].key  = \$signature__data$65 [463:408];
+  assign \$signature__data$65[6].idx  = \$signature__data$65 [475:464];
+  assign \$signature__data$65[7]  = \$signature__data$65 [543:476];
+  assign \$signature__data$65[7].key  = \$signature__data$65 [531:476];
+  assign \$signature__data$65[7].idx  = \$signature__data$65 [543:532];
+  assign \read__data$79[0]  = \read__data$79 [67:0];
+  assign \read__data$79[0].key  = \read__data$79 [55:0];
+  assign \read__data$79[0].idx  = \read__data$79 [67:56];
+  assign \read__data$79[1]  = \read__data$79 [135:68];
+  assign \read__data$79[1].key  = \read__data$79 [123:68];
+  assign \read__data$79[1].idx  = \read__data$79 [135:124];
+  assign \read__data$79[2]  = \read__data$79 [203:136];
+  assign \read__data$79[2].key  = \read__data$79 [191:136];
+  assign \read__data$79[2].idx  = \read__data$79 [203:192];
+  assign \read__data$79[3]  = \read__data$79 [271:204];
+  assign \read__data$79[3].key  = \read__data$79 [259:204];
+  assign \read__data$79[3].idx  = \read__data$79 [271:260];
+  assign \read__data$79[4]  = \read__data$79 [339:272];
+  assign \read__data$79[4].key  = \read__data$79 [327:272];
+  assign \read__data$79[4].idx  = \read__data$79 [339:328];
+  assign \read__data$79[5]  = \read__data$79 [407:340];
+  assign \read__data$79[5].key  = \read__data$79 [395:340];
+  assign \read__data$79[5].idx  = \read__data$79 [407:396];
+  assign \read__data$79[6]  = \read__data$79 [475:408];
+  assign \read__data$79[6].key  = \read__data$79 [463:408];
+  assign \read__data$79[6].idx  = \read__data$79 [475:464];
+  assign \read__data$79[7]  = \read__data$79 [543:476];
+  assign \read__data$79[7].key  = \read__data$79 [531:476];
+  assign \read__data$79[7].idx  = \read__data$79 [543:532];
+  assign \$signature__data$80[0]  = \$signature__data$80 [67:0];
+  assign \$signature__data$80[0].key  = \$signature__data$80 [55:0];
+  assign \$signature__data$80[0].idx  = \$signature__data$80 [67:56];
+  assign \$signature__data$80[1]  = \$signature__data$80 [135:68];
+  assign \$signature__data$80[1].key  = \$signature__data$80 [123:68];
+  assign \$signature__data$80[1].idx  = \$signature__data$80 [135:124];
+  assign \$signature__data$80[2]  = \$signature__data$80 [203:136];
+  assign \$signature__data$80[2].key  = \$signature__data$80 [191:136];
+  assign \$signature__data$80[2].idx  = \$signature__data$80 [203:192];
+  assign \$signature__data$80[3]  = \$signature__data$80 [271:204];
+  assign \$signature__data$80[3].key  = \$signature__data$80 [259:204];
+  assign \$signature__data$80[3].idx  = \$signature__data$80 [271:260];
+  assign \$signature__data$80[4]  = \$signature__data$80 [339:272];
+  assign \$signature__data$80[4].key  = \$signature__data$80 [327:272];
+  assign \$signature__data$80[4].idx  = \$signature__data$80 [339:328];
+  assign \$signature__data$80[5]  = \$signature__data$80 [407:340];
+  assign \$signature__data$80[5].key  = \$signature__data$80 [395:340];
+  assign \$signature__data$80[5].idx  = \$signature__data$80 [407:396];
+  assign \$signature__data$80[6]  = \$signature__data$80 [475:408];
+  assign \$signature__data$80[6].key  = \$signature__data$80 [463:408];
+  assign \$signature__data$80[6].idx  = \$signature__data$80 [475:464];
+  assign \$signature__data$80[7]  = \$signature__data$80 [543:476];
+  assign \$signature__data$80[7].key  = \$signature__data$80 [531:476];
+  assign \$signature__data$80[7].idx  = \$signature__data$80 [543:532];
+  assign \$signature__data$81[0]  = \$signature__data$81 [67:0];
+  assign \$signature__data$81[0].key  = \$signature__data$81 [55:0];
+  assign \$signature__data$81[0].idx  = \$signature__data$81 [67:56];
+  assign \$signature__data$81[1]  = \$signature__data$81 [135:68];
+  assign \$signature__data$81[1].key  = \$signature__data$81 [123:68];
+  assign \$signature__data$81[1].idx  = \$signature__data$81 [135:124];
+  assign \$signature__data$81[2]  = \$signature__data$81 [203:136];
+  assign \$signature__data$81[2].key  = \$signature__data$81 [191:136];
+  assign \$signature__data$81[2].idx  = \$signature__data$81 [203:192];
+  assign \$signature__data$81[3]  = \$signature__data$81 [271:204];
+  assign \$signature__data$81[3].key  = \$signature__data$81 [259:204];
+  assign \$signature__data$81[3].idx  = \$signature__data$81 [271:260];
+  assign \$signature__data$81[4]  = \$signature__data$81 [339:272];
+  assign \$signature__data$81[4].key  = \$signature__data$81 [327:272];
+  assign \$signature__data$81[4].idx  = \$signature__data$81 [339:328];
+  assign \$signature__data$81[5]  = \$signature__data$81 [407:340];
+  assign \$signature__data$81[5].key  = \$signature__data$81 [395:340];
+  assign \$signature__data$81[5].idx  = \$signature__data$81 [407:396];
+  assign \$signature__data$81[6]  = \$signature__data$81 [475:408];
+  assign \$signature__data$81[6].key  = \$signature__data$81 [463:408];
+  assign \$signature__data$81[6].idx  = \$signature__data$81 [475:464];
+  assign \$signature__data$81[7]  = \$signature__data$81 [543:476];
+  assign \$signature__data$81[7].key  = \$signature__data$81 [531:476];
+  assign \$signature__data$81[7].idx  = \$signature__data$81 [543:532];
   assign \coords__payload.lanes  = coords__payload[543:0];
   assign \coords__payload.lanes[0]  = coords__payload[67:0];
   assign \coords__payload.lanes[0].batch  = coords__payload[7:0];
@@ -5804,35 +6152,35 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
   assign \a__payload.lanes[7].idx  = a__payload[543:532];
   assign \a__payload.keep  = a__payload[551:544];
   assign \a__payload.last  = a__payload[552];
-  assign \beats__payload$95.lanes  = \beats__payload$95 [543:0];
-  assign \beats__payload$95.lanes[0]  = \beats__payload$95 [67:0];
-  assign \beats__payload$95.lanes[0].key  = \beats__payload$95 [55:0];
-  assign \beats__payload$95.lanes[0].idx  = \beats__payload$95 [67:56];
-  assign \beats__payload$95.lanes[1]  = \beats__payload$95 [135:68];
-  assign \beats__payload$95.lanes[1].key  = \beats__payload$95 [123:68];
-  assign \beats__payload$95.lanes[1].idx  = \beats__payload$95 [135:124];
-  assign \beats__payload$95.lanes[2]  = \beats__payload$95 [203:136];
-  assign \beats__payload$95.lanes[2].key  = \beats__payload$95 [191:136];
-  assign \beats__payload$95.lanes[2].idx  = \beats__payload$95 [203:192];
-  assign \beats__payload$95.lanes[3]  = \beats__payload$95 [271:204];
-  assign \beats__payload$95.lanes[3].key  = \beats__payload$95 [259:204];
-  assign \beats__payload$95.lanes[3].idx  = \beats__payload$95 [271:260];
-  assign \beats__payload$95.lanes[4]  = \beats__payload$95 [339:272];
-  assign \beats__payload$95.lanes[4].key  = \beats__payload$95 [327:272];
-  assign \beats__payload$95.lanes[4].idx  = \beats__payload$95 [339:328];
-  assign \beats__payload$95.lanes[5]  = \beats__payload$95 [407:340];
-  assign \beats__payload$95.lanes[5].key  = \beats__payload$95 [395:340];
-  assign \beats__payload$95.lanes[5].idx  = \beats__payload$95 [407:396];
-  assign \beats__payload$95.lanes[6]  = \beats__payload$95 [475:408];
-  assign \beats__payload$95.lanes[6].key  = \beats__payload$95 [463:408];
-  assign \beats__payload$95.lanes[6].idx  = \beats__payload$95 [475:464];
-  assign \beats__payload$95.lanes[7]  = \beats__payload$95 [543:476];
-  assign \beats__payload$95.lanes[7].key  = \beats__payload$95 [531:476];
-  assign \beats__payload$95.lanes[7].idx  = \beats__payload$95 [543:532];
-  assign \beats__payload$95.keep  = \beats__payload$95 [551:544];
-  assign \beats__payload$95.last  = \beats__payload$95 [552];
-  assign \beats__payload$95.list  = \beats__payload$95 [560:553];
-  assign \beats__payload$95.addr  = \beats__payload$95 [569:561];
+  assign \beats__payload$100.lanes  = \beats__payload$100 [543:0];
+  assign \beats__payload$100.lanes[0]  = \beats__payload$100 [67:0];
+  assign \beats__payload$100.lanes[0].key  = \beats__payload$100 [55:0];
+  assign \beats__payload$100.lanes[0].idx  = \beats__payload$100 [67:56];
+  assign \beats__payload$100.lanes[1]  = \beats__payload$100 [135:68];
+  assign \beats__payload$100.lanes[1].key  = \beats__payload$100 [123:68];
+  assign \beats__payload$100.lanes[1].idx  = \beats__payload$100 [135:124];
+  assign \beats__payload$100.lanes[2]  = \beats__payload$100 [203:136];
+  assign \beats__payload$100.lanes[2].key  = \beats__payload$100 [191:136];
+  assign \beats__payload$100.lanes[2].idx  = \beats__payload$100 [203:192];
+  assign \beats__payload$100.lanes[3]  = \beats__payload$100 [271:204];
+  assign \beats__payload$100.lanes[3].key  = \beats__payload$100 [259:204];
+  assign \beats__payload$100.lanes[3].idx  = \beats__payload$100 [271:260];
+  assign \beats__payload$100.lanes[4]  = \beats__payload$100 [339:272];
+  assign \beats__payload$100.lanes[4].key  = \beats__payload$100 [327:272];
+  assign \beats__payload$100.lanes[4].idx  = \beats__payload$100 [339:328];
+  assign \beats__payload$100.lanes[5]  = \beats__payload$100 [407:340];
+  assign \beats__payload$100.lanes[5].key  = \beats__payload$100 [395:340];
+  assign \beats__payload$100.lanes[5].idx  = \beats__payload$100 [407:396];
+  assign \beats__payload$100.lanes[6]  = \beats__payload$100 [475:408];
+  assign \beats__payload$100.lanes[6].key  = \beats__payload$100 [463:408];
+  assign \beats__payload$100.lanes[6].idx  = \beats__payload$100 [475:464];
+  assign \beats__payload$100.lanes[7]  = \beats__payload$100 [543:476];
+  assign \beats__payload$100.lanes[7].key  = \beats__payload$100 [531:476];
+  assign \beats__payload$100.lanes[7].idx  = \beats__payload$100 [543:532];
+  assign \beats__payload$100.keep  = \beats__payload$100 [551:544];
+  assign \beats__payload$100.last  = \beats__payload$100 [552];
+  assign \beats__payload$100.list  = \beats__payload$100 [560:553];
+  assign \beats__payload$100.addr  = \beats__payload$100 [569:561];
   assign \b__payload.lanes  = b__payload[543:0];
   assign \b__payload.lanes[0]  = b__payload[67:0];
   assign \b__payload.lanes[0].key  = b__payload[55:0];
@@ -5860,35 +6208,35 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
   assign \b__payload.lanes[7].idx  = b__payload[543:532];
   assign \b__payload.keep  = b__payload[551:544];
   assign \b__payload.last  = b__payload[552];
-  assign \beats__payload$97.lanes  = \beats__payload$97 [543:0];
-  assign \beats__payload$97.lanes[0]  = \beats__payload$97 [67:0];
-  assign \beats__payload$97.lanes[0].key  = \beats__payload$97 [55:0];
-  assign \beats__payload$97.lanes[0].idx  = \beats__payload$97 [67:56];
-  assign \beats__payload$97.lanes[1]  = \beats__payload$97 [135:68];
-  assign \beats__payload$97.lanes[1].key  = \beats__payload$97 [123:68];
-  assign \beats__payload$97.lanes[1].idx  = \beats__payload$97 [135:124];
-  assign \beats__payload$97.lanes[2]  = \beats__payload$97 [203:136];
-  assign \beats__payload$97.lanes[2].key  = \beats__payload$97 [191:136];
-  assign \beats__payload$97.lanes[2].idx  = \beats__payload$97 [203:192];
-  assign \beats__payload$97.lanes[3]  = \beats__payload$97 [271:204];
-  assign \beats__payload$97.lanes[3].key  = \beats__payload$97 [259:204];
-  assign \beats__payload$97.lanes[3].idx  = \beats__payload$97 [271:260];
-  assign \beats__payload$97.lanes[4]  = \beats__payload$97 [339:272];
-  assign \beats__payload$97.lanes[4].key  = \beats__payload$97 [327:272];
-  assign \beats__payload$97.lanes[4].idx  = \beats__payload$97 [339:328];
-  assign \beats__payload$97.lanes[5]  = \beats__payload$97 [407:340];
-  assign \beats__payload$97.lanes[5].key  = \beats__payload$97 [395:340];
-  assign \beats__payload$97.lanes[5].idx  = \beats__payload$97 [407:396];
-  assign \beats__payload$97.lanes[6]  = \beats__payload$97 [475:408];
-  assign \beats__payload$97.lanes[6].key  = \beats__payload$97 [463:408];
-  assign \beats__payload$97.lanes[6].idx  = \beats__payload$97 [475:464];
-  assign \beats__payload$97.lanes[7]  = \beats__payload$97 [543:476];
-  assign \beats__payload$97.lanes[7].key  = \beats__payload$97 [531:476];
-  assign \beats__payload$97.lanes[7].idx  = \beats__payload$97 [543:532];
-  assign \beats__payload$97.keep  = \beats__payload$97 [551:544];
-  assign \beats__payload$97.last  = \beats__payload$97 [552];
-  assign \beats__payload$97.list  = \beats__payload$97 [560:553];
-  assign \beats__payload$97.addr  = \beats__payload$97 [569:561];
+  assign \beats__payload$102.lanes  = \beats__payload$102 [543:0];
+  assign \beats__payload$102.lanes[0]  = \beats__payload$102 [67:0];
+  assign \beats__payload$102.lanes[0].key  = \beats__payload$102 [55:0];
+  assign \beats__payload$102.lanes[0].idx  = \beats__payload$102 [67:56];
+  assign \beats__payload$102.lanes[1]  = \beats__payload$102 [135:68];
+  assign \beats__payload$102.lanes[1].key  = \beats__payload$102 [123:68];
+  assign \beats__payload$102.lanes[1].idx  = \beats__payload$102 [135:124];
+  assign \beats__payload$102.lanes[2]  = \beats__payload$102 [203:136];
+  assign \beats__payload$102.lanes[2].key  = \beats__payload$102 [191:136];
+  assign \beats__payload$102.lanes[2].idx  = \beats__payload$102 [203:192];
+  assign \beats__payload$102.lanes[3]  = \beats__payload$102 [271:204];
+  assign \beats__payload$102.lanes[3].key  = \beats__payload$102 [259:204];
+  assign \beats__payload$102.lanes[3].idx  = \beats__payload$102 [271:260];
+  assign \beats__payload$102.lanes[4]  = \beats__payload$102 [339:272];
+  assign \beats__payload$102.lanes[4].key  = \beats__payload$102 [327:272];
+  assign \beats__payload$102.lanes[4].idx  = \beats__payload$102 [339:328];
+  assign \beats__payload$102.lanes[5]  = \beats__payload$102 [407:340];
+  assign \beats__payload$102.lanes[5].key  = \beats__payload$102 [395:340];
+  assign \beats__payload$102.lanes[5].idx  = \beats__payload$102 [407:396];
+  assign \beats__payload$102.lanes[6]  = \beats__payload$102 [475:408];
+  assign \beats__payload$102.lanes[6].key  = \beats__payload$102 [463:408];
+  assign \beats__payload$102.lanes[6].idx  = \beats__payload$102 [475:464];
+  assign \beats__payload$102.lanes[7]  = \beats__payload$102 [543:476];
+  assign \beats__payload$102.lanes[7].key  = \beats__payload$102 [531:476];
+  assign \beats__payload$102.lanes[7].idx  = \beats__payload$102 [543:532];
+  assign \beats__payload$102.keep  = \beats__payload$102 [551:544];
+  assign \beats__payload$102.last  = \beats__payload$102 [552];
+  assign \beats__payload$102.list  = \beats__payload$102 [560:553];
+  assign \beats__payload$102.addr  = \beats__payload$102 [569:561];
   assign \inputs__payload.lanes  = inputs__payload[543:0];
   assign \inputs__payload.lanes[0]  = inputs__payload[67:0];
   assign \inputs__payload.lanes[0].key  = inputs__payload[55:0];
@@ -5916,33 +6264,33 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
   assign \inputs__payload.lanes[7].idx  = inputs__payload[543:532];
   assign \inputs__payload.keep  = inputs__payload[551:544];
   assign \inputs__payload.last  = inputs__payload[552];
-  assign \keys__payload$99.lanes  = \keys__payload$99 [543:0];
-  assign \keys__payload$99.lanes[0]  = \keys__payload$99 [67:0];
-  assign \keys__payload$99.lanes[0].key  = \keys__payload$99 [55:0];
-  assign \keys__payload$99.lanes[0].idx  = \keys__payload$99 [67:56];
-  assign \keys__payload$99.lanes[1]  = \keys__payload$99 [135:68];
-  assign \keys__payload$99.lanes[1].key  = \keys__payload$99 [123:68];
-  assign \keys__payload$99.lanes[1].idx  = \keys__payload$99 [135:124];
-  assign \keys__payload$99.lanes[2]  = \keys__payload$99 [203:136];
-  assign \keys__payload$99.lanes[2].key  = \keys__payload$99 [191:136];
-  assign \keys__payload$99.lanes[2].idx  = \keys__payload$99 [203:192];
-  assign \keys__payload$99.lanes[3]  = \keys__payload$99 [271:204];
-  assign \keys__payload$99.lanes[3].key  = \keys__payload$99 [259:204];
-  assign \keys__payload$99.lanes[3].idx  = \keys__payload$99 [271:260];
-  assign \keys__payload$99.lanes[4]  = \keys__payload$99 [339:272];
-  assign \keys__payload$99.lanes[4].key  = \keys__payload$99 [327:272];
-  assign \keys__payload$99.lanes[4].idx  = \keys__payload$99 [339:328];
-  assign \keys__payload$99.lanes[5]  = \keys__payload$99 [407:340];
-  assign \keys__payload$99.lanes[5].key  = \keys__payload$99 [395:340];
-  assign \keys__payload$99.lanes[5].idx  = \keys__payload$99 [407:396];
-  assign \keys__payload$99.lanes[6]  = \keys__payload$99 [475:408];
-  assign \keys__payload$99.lanes[6].key  = \keys__payload$99 [463:408];
-  assign \keys__payload$99.lanes[6].idx  = \keys__payload$99 [475:464];
-  assign \keys__payload$99.lanes[7]  = \keys__payload$99 [543:476];
-  assign \keys__payload$99.lanes[7].key  = \keys__payload$99 [531:476];
-  assign \keys__payload$99.lanes[7].idx  = \keys__payload$99 [543:532];
-  assign \keys__payload$99.keep  = \keys__payload$99 [551:544];
-  assign \keys__payload$99.last  = \keys__payload$99 [552];
+  assign \keys__payload$104.lanes  = \keys__payload$104 [543:0];
+  assign \keys__payload$104.lanes[0]  = \keys__payload$104 [67:0];
+  assign \keys__payload$104.lanes[0].key  = \keys__payload$104 [55:0];
+  assign \keys__payload$104.lanes[0].idx  = \keys__payload$104 [67:56];
+  assign \keys__payload$104.lanes[1]  = \keys__payload$104 [135:68];
+  assign \keys__payload$104.lanes[1].key  = \keys__payload$104 [123:68];
+  assign \keys__payload$104.lanes[1].idx  = \keys__payload$104 [135:124];
+  assign \keys__payload$104.lanes[2]  = \keys__payload$104 [203:136];
+  assign \keys__payload$104.lanes[2].key  = \keys__payload$104 [191:136];
+  assign \keys__payload$104.lanes[2].idx  = \keys__payload$104 [203:192];
+  assign \keys__payload$104.lanes[3]  = \keys__payload$104 [271:204];
+  assign \keys__payload$104.lanes[3].key  = \keys__payload$104 [259:204];
+  assign \keys__payload$104.lanes[3].idx  = \keys__payload$104 [271:260];
+  assign \keys__payload$104.lanes[4]  = \keys__payload$104 [339:272];
+  assign \keys__payload$104.lanes[4].key  = \keys__payload$104 [327:272];
+  assign \keys__payload$104.lanes[4].idx  = \keys__payload$104 [339:328];
+  assign \keys__payload$104.lanes[5]  = \keys__payload$104 [407:340];
+  assign \keys__payload$104.lanes[5].key  = \keys__payload$104 [395:340];
+  assign \keys__payload$104.lanes[5].idx  = \keys__payload$104 [407:396];
+  assign \keys__payload$104.lanes[6]  = \keys__payload$104 [475:408];
+  assign \keys__payload$104.lanes[6].key  = \keys__payload$104 [463:408];
+  assign \keys__payload$104.lanes[6].idx  = \keys__payload$104 [475:464];
+  assign \keys__payload$104.lanes[7]  = \keys__payload$104 [543:476];
+  assign \keys__payload$104.lanes[7].key  = \keys__payload$104 [531:476];
+  assign \keys__payload$104.lanes[7].idx  = \keys__payload$104 [543:532];
+  assign \keys__payload$104.keep  = \keys__payload$104 [551:544];
+  assign \keys__payload$104.last  = \keys__payload$104 [552];
   assign \offset.x  = offset[15:0];
   assign \offset.y  = offset[31:16];
   assign \offset.z  = offset[47:32];
@@ -5977,30 +6325,30 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
   assign \outputs__payload.offset.x  = outputs__payload[568:553];
   assign \outputs__payload.offset.y  = outputs__payload[584:569];
   assign \outputs__payload.offset.z  = outputs__payload[600:585];
-  assign \wp__data[0]  = \$54 [67:0];
-  assign \wp__data[0].key  = \$54 [55:0];
-  assign \wp__data[0].idx  = \$54 [67:56];
-  assign \wp__data[1]  = \$54 [135:68];
-  assign \wp__data[1].key  = \$54 [123:68];
-  assign \wp__data[1].idx  = \$54 [135:124];
-  assign \wp__data[2]  = \$54 [203:136];
-  assign \wp__data[2].key  = \$54 [191:136];
-  assign \wp__data[2].idx  = \$54 [203:192];
-  assign \wp__data[3]  = \$54 [271:204];
-  assign \wp__data[3].key  = \$54 [259:204];
-  assign \wp__data[3].idx  = \$54 [271:260];
-  assign \wp__data[4]  = \$54 [339:272];
-  assign \wp__data[4].key  = \$54 [327:272];
-  assign \wp__data[4].idx  = \$54 [339:328];
-  assign \wp__data[5]  = \$54 [407:340];
-  assign \wp__data[5].key  = \$54 [395:340];
-  assign \wp__data[5].idx  = \$54 [407:396];
-  assign \wp__data[6]  = \$54 [475:408];
-  assign \wp__data[6].key  = \$54 [463:408];
-  assign \wp__data[6].idx  = \$54 [475:464];
-  assign \wp__data[7]  = \$54 [543:476];
-  assign \wp__data[7].key  = \$54 [531:476];
-  assign \wp__data[7].idx  = \$54 [543:532];
+  assign \wp__data[0]  = \$31 [67:0];
+  assign \wp__data[0].key  = \$31 [55:0];
+  assign \wp__data[0].idx  = \$31 [67:56];
+  assign \wp__data[1]  = \$31 [135:68];
+  assign \wp__data[1].key  = \$31 [123:68];
+  assign \wp__data[1].idx  = \$31 [135:124];
+  assign \wp__data[2]  = { \$33 [64:0], \$31 [138:136] };
+  assign \wp__data[2].key  = { \$33 [52:0], \$31 [138:136] };
+  assign \wp__data[2].idx  = \$33 [64:53];
+  assign \wp__data[3]  = \$33 [132:65];
+  assign \wp__data[3].key  = \$33 [120:65];
+  assign \wp__data[3].idx  = \$33 [132:121];
+  assign \wp__data[4]  = { \$35 [61:0], \$33 [138:133] };
+  assign \wp__data[4].key  = { \$35 [49:0], \$33 [138:133] };
+  assign \wp__data[4].idx  = \$35 [61:50];
+  assign \wp__data[5]  = \$35 [129:62];
+  assign \wp__data[5].key  = \$35 [117:62];
+  assign \wp__data[5].idx  = \$35 [129:118];
+  assign \wp__data[6]  = { \$37 [58:0], \$35 [138:130] };
+  assign \wp__data[6].key  = { \$37 [46:0], \$35 [138:130] };
+  assign \wp__data[6].idx  = \$37 [58:47];
+  assign \wp__data[7]  = \$37 [126:59];
+  assign \wp__data[7].key  = \$37 [114:59];
+  assign \wp__data[7].idx  = \$37 [126:115];
   assign \merged__payload.lanes  = merged__payload[543:0];
   assign \merged__payload.lanes[0]  = merged__payload[67:0];
   assign \merged__payload.lanes[0].key  = merged__payload[55:0];
@@ -6082,136 +6430,136 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
   assign \sorted__payload.lanes[7].idx  = sorted__payload[543:532];
   assign \sorted__payload.keep  = sorted__payload[551:544];
   assign \sorted__payload.last  = sorted__payload[552];
-  assign \wp__data$130[0]  = \$66 [67:0];
-  assign \wp__data$130[0].key  = \$66 [55:0];
-  assign \wp__data$130[0].idx  = \$66 [67:56];
-  assign \wp__data$130[1]  = \$66 [135:68];
-  assign \wp__data$130[1].key  = \$66 [123:68];
-  assign \wp__data$130[1].idx  = \$66 [135:124];
-  assign \wp__data$130[2]  = \$66 [203:136];
-  assign \wp__data$130[2].key  = \$66 [191:136];
-  assign \wp__data$130[2].idx  = \$66 [203:192];
-  assign \wp__data$130[3]  = \$66 [271:204];
-  assign \wp__data$130[3].key  = \$66 [259:204];
-  assign \wp__data$130[3].idx  = \$66 [271:260];
-  assign \wp__data$130[4]  = \$66 [339:272];
-  assign \wp__data$130[4].key  = \$66 [327:272];
-  assign \wp__data$130[4].idx  = \$66 [339:328];
-  assign \wp__data$130[5]  = \$66 [407:340];
-  assign \wp__data$130[5].key  = \$66 [395:340];
-  assign \wp__data$130[5].idx  = \$66 [407:396];
-  assign \wp__data$130[6]  = \$66 [475:408];
-  assign \wp__data$130[6].key  = \$66 [463:408];
-  assign \wp__data$130[6].idx  = \$66 [475:464];
-  assign \wp__data$130[7]  = \$66 [543:476];
-  assign \wp__data$130[7].key  = \$66 [531:476];
-  assign \wp__data$130[7].idx  = \$66 [543:532];
-  assign \pairs__payload$132.lanes  = pairs__payload[191:0];
-  assign \pairs__payload$132.lanes[0]  = pairs__payload[23:0];
-  assign \pairs__payload$132.lanes[0].in_idx  = pairs__payload[11:0];
-  assign \pairs__payload$132.lanes[0].out_idx  = pairs__payload[23:12];
-  assign \pairs__payload$132.lanes[1]  = pairs__payload[47:24];
-  assign \pairs__payload$132.lanes[1].in_idx  = pairs__payload[35:24];
-  assign \pairs__payload$132.lanes[1].out_idx  = pairs__payload[47:36];
-  assign \pairs__payload$132.lanes[2]  = pairs__payload[71:48];
-  assign \pairs__payload$132.lanes[2].in_idx  = pairs__payload[59:48];
-  assign \pairs__payload$132.lanes[2].out_idx  = pairs__payload[71:60];
-  assign \pairs__payload$132.lanes[3]  = pairs__payload[95:72];
-  assign \pairs__payload$132.lanes[3].in_idx  = pairs__payload[83:72];
-  assign \pairs__payload$132.lanes[3].out_idx  = pairs__payload[95:84];
-  assign \pairs__payload$132.lanes[4]  = pairs__payload[119:96];
-  assign \pairs__payload$132.lanes[4].in_idx  = pairs__payload[107:96];
-  assign \pairs__payload$132.lanes[4].out_idx  = pairs__payload[119:108];
-  assign \pairs__payload$132.lanes[5]  = pairs__payload[143:120];
-  assign \pairs__payload$132.lanes[5].in_idx  = pairs__payload[131:120];
-  assign \pairs__payload$132.lanes[5].out_idx  = pairs__payload[143:132];
-  assign \pairs__payload$132.lanes[6]  = pairs__payload[167:144];
-  assign \pairs__payload$132.lanes[6].in_idx  = pairs__payload[155:144];
-  assign \pairs__payload$132.lanes[6].out_idx  = pairs__payload[167:156];
-  assign \pairs__payload$132.lanes[7]  = pairs__payload[191:168];
-  assign \pairs__payload$132.lanes[7].in_idx  = pairs__payload[179:168];
-  assign \pairs__payload$132.lanes[7].out_idx  = pairs__payload[191:180];
-  assign \pairs__payload$132.keep  = pairs__payload[199:192];
-  assign \pairs__payload$132.last  = pairs__payload[200];
-  assign \$signature__data$169[0]  = \$signature__data$169 [67:0];
-  assign \$signature__data$169[0].key  = \$signature__data$169 [55:0];
-  assign \$signature__data$169[0].idx  = \$signature__data$169 [67:56];
-  assign \$signature__data$169[1]  = \$signature__data$169 [135:68];
-  assign \$signature__data$169[1].key  = \$signature__data$169 [123:68];
-  assign \$signature__data$169[1].idx  = \$signature__data$169 [135:124];
-  assign \$signature__data$169[2]  = \$signature__data$169 [203:136];
-  assign \$signature__data$169[2].key  = \$signature__data$169 [191:136];
-  assign \$signature__data$169[2].idx  = \$signature__data$169 [203:192];
-  assign \$signature__data$169[3]  = \$signature__data$169 [271:204];
-  assign \$signature__data$169[3].key  = \$signature__data$169 [259:204];
-  assign \$signature__data$169[3].idx  = \$signature__data$169 [271:260];
-  assign \$signature__data$169[4]  = \$signature__data$169 [339:272];
-  assign \$signature__data$169[4].key  = \$signature__data$169 [327:272];
-  assign \$signature__data$169[4].idx  = \$signature__data$169 [339:328];
-  assign \$signature__data$169[5]  = \$signature__data$169 [407:340];
-  assign \$signature__data$169[5].key  = \$signature__data$169 [395:340];
-  assign \$signature__data$169[5].idx  = \$signature__data$169 [407:396];
-  assign \$signature__data$169[6]  = \$signature__data$169 [475:408];
-  assign \$signature__data$169[6].key  = \$signature__data$169 [463:408];
-  assign \$signature__data$169[6].idx  = \$signature__data$169 [475:464];
-  assign \$signature__data$169[7]  = \$signature__data$169 [543:476];
-  assign \$signature__data$169[7].key  = \$signature__data$169 [531:476];
-  assign \$signature__data$169[7].idx  = \$signature__data$169 [543:532];
-  assign \$signature__data$170[0]  = \$signature__data$170 [67:0];
-  assign \$signature__data$170[0].key  = \$signature__data$170 [55:0];
-  assign \$signature__data$170[0].idx  = \$signature__data$170 [67:56];
-  assign \$signature__data$170[1]  = \$signature__data$170 [135:68];
-  assign \$signature__data$170[1].key  = \$signature__data$170 [123:68];
-  assign \$signature__data$170[1].idx  = \$signature__data$170 [135:124];
-  assign \$signature__data$170[2]  = \$signature__data$170 [203:136];
-  assign \$signature__data$170[2].key  = \$signature__data$170 [191:136];
-  assign \$signature__data$170[2].idx  = \$signature__data$170 [203:192];
-  assign \$signature__data$170[3]  = \$signature__data$170 [271:204];
-  assign \$signature__data$170[3].key  = \$signature__data$170 [259:204];
-  assign \$signature__data$170[3].idx  = \$signature__data$170 [271:260];
-  assign \$signature__data$170[4]  = \$signature__data$170 [339:272];
-  assign \$signature__data$170[4].key  = \$signature__data$170 [327:272];
-  assign \$signature__data$170[4].idx  = \$signature__data$170 [339:328];
-  assign \$signature__data$170[5]  = \$signature__data$170 [407:340];
-  assign \$signature__data$170[5].key  = \$signature__data$170 [395:340];
-  assign \$signature__data$170[5].idx  = \$signature__data$170 [407:396];
-  assign \$signature__data$170[6]  = \$signature__data$170 [475:408];
-  assign \$signature__data$170[6].key  = \$signature__data$170 [463:408];
-  assign \$signature__data$170[6].idx  = \$signature__data$170 [475:464];
-  assign \$signature__data$170[7]  = \$signature__data$170 [543:476];
-  assign \$signature__data$170[7].key  = \$signature__data$170 [531:476];
-  assign \$signature__data$170[7].idx  = \$signature__data$170 [543:532];
-  assign outputs__payload[543:532] = { \beats__payload$97 [569:561], 3'h7 };
-  assign outputs__payload[531:476] = \beats__payload$97 [531:476];
-  assign outputs__payload[475:464] = { \beats__payload$97 [569:561], 3'h6 };
-  assign outputs__payload[463:408] = \beats__payload$97 [463:408];
-  assign outputs__payload[407:396] = { \beats__payload$97 [569:561], 3'h5 };
-  assign outputs__payload[395:340] = \beats__payload$97 [395:340];
-  assign outputs__payload[339:328] = { \beats__payload$97 [569:561], 3'h4 };
-  assign outputs__payload[327:272] = \beats__payload$97 [327:272];
-  assign outputs__payload[271:260] = { \beats__payload$97 [569:561], 3'h3 };
-  assign outputs__payload[259:204] = \beats__payload$97 [259:204];
-  assign outputs__payload[203:192] = { \beats__payload$97 [569:561], 3'h2 };
-  assign outputs__payload[191:136] = \beats__payload$97 [191:136];
-  assign outputs__payload[135:124] = { \beats__payload$97 [569:561], 3'h1 };
-  assign outputs__payload[123:68] = \beats__payload$97 [123:68];
-  assign outputs__payload[67:56] = { \beats__payload$97 [569:561], 3'h0 };
-  assign outputs__payload[55:0] = \beats__payload$97 [55:0];
+  assign \wp__data$145[0]  = \$44 [67:0];
+  assign \wp__data$145[0].key  = \$44 [55:0];
+  assign \wp__data$145[0].idx  = \$44 [67:56];
+  assign \wp__data$145[1]  = \$44 [135:68];
+  assign \wp__data$145[1].key  = \$44 [123:68];
+  assign \wp__data$145[1].idx  = \$44 [135:124];
+  assign \wp__data$145[2]  = { \$46 [64:0], \$44 [138:136] };
+  assign \wp__data$145[2].key  = { \$46 [52:0], \$44 [138:136] };
+  assign \wp__data$145[2].idx  = \$46 [64:53];
+  assign \wp__data$145[3]  = \$46 [132:65];
+  assign \wp__data$145[3].key  = \$46 [120:65];
+  assign \wp__data$145[3].idx  = \$46 [132:121];
+  assign \wp__data$145[4]  = { \$48 [61:0], \$46 [138:133] };
+  assign \wp__data$145[4].key  = { \$48 [49:0], \$46 [138:133] };
+  assign \wp__data$145[4].idx  = \$48 [61:50];
+  assign \wp__data$145[5]  = \$48 [129:62];
+  assign \wp__data$145[5].key  = \$48 [117:62];
+  assign \wp__data$145[5].idx  = \$48 [129:118];
+  assign \wp__data$145[6]  = { \$50 [58:0], \$48 [138:130] };
+  assign \wp__data$145[6].key  = { \$50 [46:0], \$48 [138:130] };
+  assign \wp__data$145[6].idx  = \$50 [58:47];
+  assign \wp__data$145[7]  = \$50 [126:59];
+  assign \wp__data$145[7].key  = \$50 [114:59];
+  assign \wp__data$145[7].idx  = \$50 [126:115];
+  assign \pairs__payload$147.lanes  = pairs__payload[191:0];
+  assign \pairs__payload$147.lanes[0]  = pairs__payload[23:0];
+  assign \pairs__payload$147.lanes[0].in_idx  = pairs__payload[11:0];
+  assign \pairs__payload$147.lanes[0].out_idx  = pairs__payload[23:12];
+  assign \pairs__payload$147.lanes[1]  = pairs__payload[47:24];
+  assign \pairs__payload$147.lanes[1].in_idx  = pairs__payload[35:24];
+  assign \pairs__payload$147.lanes[1].out_idx  = pairs__payload[47:36];
+  assign \pairs__payload$147.lanes[2]  = pairs__payload[71:48];
+  assign \pairs__payload$147.lanes[2].in_idx  = pairs__payload[59:48];
+  assign \pairs__payload$147.lanes[2].out_idx  = pairs__payload[71:60];
+  assign \pairs__payload$147.lanes[3]  = pairs__payload[95:72];
+  assign \pairs__payload$147.lanes[3].in_idx  = pairs__payload[83:72];
+  assign \pairs__payload$147.lanes[3].out_idx  = pairs__payload[95:84];
+  assign \pairs__payload$147.lanes[4]  = pairs__payload[119:96];
+  assign \pairs__payload$147.lanes[4].in_idx  = pairs__payload[107:96];
+  assign \pairs__payload$147.lanes[4].out_idx  = pairs__payload[119:108];
+  assign \pairs__payload$147.lanes[5]  = pairs__payload[143:120];
+  assign \pairs__payload$147.lanes[5].in_idx  = pairs__payload[131:120];
+  assign \pairs__payload$147.lanes[5].out_idx  = pairs__payload[143:132];
+  assign \pairs__payload$147.lanes[6]  = pairs__payload[167:144];
+  assign \pairs__payload$147.lanes[6].in_idx  = pairs__payload[155:144];
+  assign \pairs__payload$147.lanes[6].out_idx  = pairs__payload[167:156];
+  assign \pairs__payload$147.lanes[7]  = pairs__payload[191:168];
+  assign \pairs__payload$147.lanes[7].in_idx  = pairs__payload[179:168];
+  assign \pairs__payload$147.lanes[7].out_idx  = pairs__payload[191:180];
+  assign \pairs__payload$147.keep  = pairs__payload[199:192];
+  assign \pairs__payload$147.last  = pairs__payload[200];
+  assign \$signature__data$189[0]  = \$signature__data$189 [67:0];
+  assign \$signature__data$189[0].key  = \$signature__data$189 [55:0];
+  assign \$signature__data$189[0].idx  = \$signature__data$189 [67:56];
+  assign \$signature__data$189[1]  = \$signature__data$189 [135:68];
+  assign \$signature__data$189[1].key  = \$signature__data$189 [123:68];
+  assign \$signature__data$189[1].idx  = \$signature__data$189 [135:124];
+  assign \$signature__data$189[2]  = \$signature__data$189 [203:136];
+  assign \$signature__data$189[2].key  = \$signature__data$189 [191:136];
+  assign \$signature__data$189[2].idx  = \$signature__data$189 [203:192];
+  assign \$signature__data$189[3]  = \$signature__data$189 [271:204];
+  assign \$signature__data$189[3].key  = \$signature__data$189 [259:204];
+  assign \$signature__data$189[3].idx  = \$signature__data$189 [271:260];
+  assign \$signature__data$189[4]  = \$signature__data$189 [339:272];
+  assign \$signature__data$189[4].key  = \$signature__data$189 [327:272];
+  assign \$signature__data$189[4].idx  = \$signature__data$189 [339:328];
+  assign \$signature__data$189[5]  = \$signature__data$189 [407:340];
+  assign \$signature__data$189[5].key  = \$signature__data$189 [395:340];
+  assign \$signature__data$189[5].idx  = \$signature__data$189 [407:396];
+  assign \$signature__data$189[6]  = \$signature__data$189 [475:408];
+  assign \$signature__data$189[6].key  = \$signature__data$189 [463:408];
+  assign \$signature__data$189[6].idx  = \$signature__data$189 [475:464];
+  assign \$signature__data$189[7]  = \$signature__data$189 [543:476];
+  assign \$signature__data$189[7].key  = \$signature__data$189 [531:476];
+  assign \$signature__data$189[7].idx  = \$signature__data$189 [543:532];
+  assign \$signature__data$190[0]  = \$signature__data$190 [67:0];
+  assign \$signature__data$190[0].key  = \$signature__data$190 [55:0];
+  assign \$signature__data$190[0].idx  = \$signature__data$190 [67:56];
+  assign \$signature__data$190[1]  = \$signature__data$190 [135:68];
+  assign \$signature__data$190[1].key  = \$signature__data$190 [123:68];
+  assign \$signature__data$190[1].idx  = \$signature__data$190 [135:124];
+  assign \$signature__data$190[2]  = \$signature__data$190 [203:136];
+  assign \$signature__data$190[2].key  = \$signature__data$190 [191:136];
+  assign \$signature__data$190[2].idx  = \$signature__data$190 [203:192];
+  assign \$signature__data$190[3]  = \$signature__data$190 [271:204];
+  assign \$signature__data$190[3].key  = \$signature__data$190 [259:204];
+  assign \$signature__data$190[3].idx  = \$signature__data$190 [271:260];
+  assign \$signature__data$190[4]  = \$signature__data$190 [339:272];
+  assign \$signature__data$190[4].key  = \$signature__data$190 [327:272];
+  assign \$signature__data$190[4].idx  = \$signature__data$190 [339:328];
+  assign \$signature__data$190[5]  = \$signature__data$190 [407:340];
+  assign \$signature__data$190[5].key  = \$signature__data$190 [395:340];
+  assign \$signature__data$190[5].idx  = \$signature__data$190 [407:396];
+  assign \$signature__data$190[6]  = \$signature__data$190 [475:408];
+  assign \$signature__data$190[6].key  = \$signature__data$190 [463:408];
+  assign \$signature__data$190[6].idx  = \$signature__data$190 [475:464];
+  assign \$signature__data$190[7]  = \$signature__data$190 [543:476];
+  assign \$signature__data$190[7].key  = \$signature__data$190 [531:476];
+  assign \$signature__data$190[7].idx  = \$signature__data$190 [543:532];
+  assign outputs__payload[543:532] = { \beats__payload$102 [569:561], 3'h7 };
+  assign outputs__payload[531:476] = \beats__payload$102 [531:476];
+  assign outputs__payload[475:464] = { \beats__payload$102 [569:561], 3'h6 };
+  assign outputs__payload[463:408] = \beats__payload$102 [463:408];
+  assign outputs__payload[407:396] = { \beats__payload$102 [569:561], 3'h5 };
+  assign outputs__payload[395:340] = \beats__payload$102 [395:340];
+  assign outputs__payload[339:328] = { \beats__payload$102 [569:561], 3'h4 };
+  assign outputs__payload[327:272] = \beats__payload$102 [327:272];
+  assign outputs__payload[271:260] = { \beats__payload$102 [569:561], 3'h3 };
+  assign outputs__payload[259:204] = \beats__payload$102 [259:204];
+  assign outputs__payload[203:192] = { \beats__payload$102 [569:561], 3'h2 };
+  assign outputs__payload[191:136] = \beats__payload$102 [191:136];
+  assign outputs__payload[135:124] = { \beats__payload$102 [569:561], 3'h1 };
+  assign outputs__payload[123:68] = \beats__payload$102 [123:68];
+  assign outputs__payload[67:56] = { \beats__payload$102 [569:561], 3'h0 };
+  assign outputs__payload[55:0] = \beats__payload$102 [55:0];
   assign outputs__payload[600:553] = offset;
-  assign outputs__payload[552] = \beats__payload$97 [552];
-  assign outputs__payload[551:544] = \beats__payload$97 [551:544];
-  assign \keys__payload$99 [552] = \beats__payload$95 [552];
-  assign \keys__payload$99 [551:544] = \beats__payload$95 [551:544];
-  assign \keys__payload$99 [543:0] = \beats__payload$95 [543:0];
-  assign inputs__payload[552] = \beats__payload$95 [552];
-  assign inputs__payload[551:544] = \beats__payload$95 [551:544];
-  assign inputs__payload[543:0] = \beats__payload$95 [543:0];
-  assign b__payload[552] = \beats__payload$97 [552];
-  assign b__payload[551:544] = \beats__payload$97 [551:544];
-  assign b__payload[543:0] = \beats__payload$97 [543:0];
-  assign a__payload[552] = \beats__payload$95 [552];
-  assign a__payload[551:544] = \beats__payload$95 [551:544];
-  assign a__payload[543:0] = \beats__payload$95 [543:0];
+  assign outputs__payload[552] = \beats__payload$102 [552];
+  assign outputs__payload[551:544] = \beats__payload$102 [551:544];
+  assign \keys__payload$104 [552] = \beats__payload$100 [552];
+  assign \keys__payload$104 [551:544] = \beats__payload$100 [551:544];
+  assign \keys__payload$104 [543:0] = \beats__payload$100 [543:0];
+  assign inputs__payload[552] = \beats__payload$100 [552];
+  assign inputs__payload[551:544] = \beats__payload$100 [551:544];
+  assign inputs__payload[543:0] = \beats__payload$100 [543:0];
+  assign b__payload[552] = \beats__payload$102 [552];
+  assign b__payload[551:544] = \beats__payload$102 [551:544];
+  assign b__payload[543:0] = \beats__payload$102 [543:0];
+  assign a__payload[552] = \beats__payload$100 [552];
+  assign a__payload[551:544] = \beats__payload$100 [551:544];
+  assign a__payload[543:0] = \beats__payload$100 [543:0];
   assign coords__payload[543:532] = { beats__payload[466:458], 3'h7 };
   assign coords__payload[531:516] = beats__payload[447:432];
   assign coords__payload[515:500] = beats__payload[431:416];
@@ -6256,16 +6604,15 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
   assign coords__payload[551:544] = beats__payload[455:448];
   assign \$2  = { 3'h0, \$1 [13:3] };
   assign \$4  = { 3'h0, \$3 [13:3] };
-  assign \$21  = { \$5 [9:0], 1'h0 };
-  assign \$22  = { \$5 [9:0], 1'h0 };
-  assign \$33  = \$32 ;
-  assign \$36  = { \$5 [9:0], 1'h0 };
-  assign \$37  = { \$5 [9:0], 1'h0 };
-  assign \$74  = \$73 ;
-  assign \$81  = load__addr[9];
-  assign \$87  = load__addr[9];
-  assign \$151  = { \$5 [9:0], 1'h0 };
-  assign \$243  = { \$5 [9:0], 1'h0 };
+  assign \$13  = { \$5 [9:0], 1'h0 };
+  assign \$14  = { \$5 [9:0], 1'h0 };
+  assign \$22  = \$21 ;
+  assign \$23  = { \$5 [9:0], 1'h0 };
+  assign \$24  = { \$5 [9:0], 1'h0 };
+  assign \$55  = \$54 ;
+  assign \$97  = load__addr[9];
+  assign \$103  = load__addr[9];
+  assign \$196  = { \$5 [9:0], 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
@@ -6525,8 +6872,8 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     pending <= \$43 ;
   \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.coord_reader.fifo  fifo (
     .clk(clk),
-    .\port$19856$0 (read__data),
-    .\port$25234$0 (meta),
+    .\port$19931$0 (read__data),
+    .\port$25344$0 (meta),
     .r_data(beats__payload),
     .r_en(r_en),
     .r_rdy(beats__valid),
@@ -6772,7 +7119,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
 endmodule
 
 (* generator = "Amaranth" *)
-module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.coord_reader.fifo (rst, r_en, w_level, r_data, \port$19856$0 , w_en, \port$25234$0 , r_rdy, clk);
+module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.coord_reader.fifo (rst, r_en, w_level, r_data, \port$19931$0 , w_en, \port$25344$0 , r_rdy, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -6814,10 +7161,10 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   reg [1:0] inner_level = 2'h0;
   wire inner_r_rdy;
   wire [2:0] level;
-  input [447:0] \port$19856$0 ;
-  wire [447:0] \port$19856$0 ;
-  input [18:0] \port$25234$0 ;
-  wire [18:0] \port$25234$0 ;
+  input [447:0] \port$19931$0 ;
+  wire [447:0] \port$19931$0 ;
+  input [18:0] \port$25344$0 ;
+  wire [18:0] \port$25344$0 ;
   (* init = 2'h0 *)
   wire [1:0] produce;
   output [466:0] r_data;
@@ -6849,7 +7196,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$25234$0 , \port$19856$0  };
+      storage[w_port__addr] <= { \port$25344$0 , \port$19931$0  };
   end
   reg [466:0] _0_;
   always @(posedge clk) begin
@@ -6948,8 +7295,8 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   assign level = w_level;
   assign r_level = w_level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$25234$0 , \port$19856$0  };
-  assign w_data = { \port$25234$0 , \port$19856$0  };
+  assign w_port__data = { \port$25344$0 , \port$19931$0  };
+  assign w_data = { \port$25344$0 , \port$19931$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
@@ -74797,8 +75144,8 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     pending <= \$43 ;
   \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.reader_a.fifo  fifo (
     .clk(clk),
-    .\port$25268$0 (meta),
-    .\port$36$0 (read__data),
+    .\port$25378$0 (meta),
+    .\port$33$0 (read__data),
     .r_data(beats__payload),
     .r_en(r_en),
     .r_rdy(beats__valid),
@@ -75007,7 +75354,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
 endmodule
 
 (* generator = "Amaranth" *)
-module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.reader_a.fifo (rst, \port$36$0 , r_en, w_level, r_data, w_en, \port$25268$0 , r_rdy, clk);
+module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.reader_a.fifo (rst, \port$33$0 , r_en, w_level, r_data, w_en, \port$25378$0 , r_rdy, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -75049,10 +75396,10 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   reg [1:0] inner_level = 2'h0;
   wire inner_r_rdy;
   wire [2:0] level;
-  input [25:0] \port$25268$0 ;
-  wire [25:0] \port$25268$0 ;
-  input [543:0] \port$36$0 ;
-  wire [543:0] \port$36$0 ;
+  input [25:0] \port$25378$0 ;
+  wire [25:0] \port$25378$0 ;
+  input [543:0] \port$33$0 ;
+  wire [543:0] \port$33$0 ;
   (* init = 2'h0 *)
   wire [1:0] produce;
   output [569:0] r_data;
@@ -75084,7 +75431,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$25268$0 , \port$36$0  };
+      storage[w_port__addr] <= { \port$25378$0 , \port$33$0  };
   end
   reg [569:0] _0_;
   always @(posedge clk) begin
@@ -75183,8 +75530,8 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   assign level = w_level;
   assign r_level = w_level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$25268$0 , \port$36$0  };
-  assign w_data = { \port$25268$0 , \port$36$0  };
+  assign w_port__data = { \port$25378$0 , \port$33$0  };
+  assign w_data = { \port$25378$0 , \port$33$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
@@ -75419,8 +75766,8 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     pending <= \$43 ;
   \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.reader_b.fifo  fifo (
     .clk(clk),
-    .\port$25302$0 (meta),
-    .\port$57$0 (read__data),
+    .\port$25412$0 (meta),
+    .\port$48$0 (read__data),
     .r_data(beats__payload),
     .r_en(r_en),
     .r_rdy(beats__valid),
@@ -75629,7 +75976,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
 endmodule
 
 (* generator = "Amaranth" *)
-module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.reader_b.fifo (rst, \port$57$0 , r_en, w_level, r_data, w_en, \port$25302$0 , r_rdy, clk);
+module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.reader_b.fifo (rst, \port$48$0 , r_en, w_level, r_data, w_en, \port$25412$0 , r_rdy, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -75671,10 +76018,10 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   reg [1:0] inner_level = 2'h0;
   wire inner_r_rdy;
   wire [2:0] level;
-  input [25:0] \port$25302$0 ;
-  wire [25:0] \port$25302$0 ;
-  input [543:0] \port$57$0 ;
-  wire [543:0] \port$57$0 ;
+  input [25:0] \port$25412$0 ;
+  wire [25:0] \port$25412$0 ;
+  input [543:0] \port$48$0 ;
+  wire [543:0] \port$48$0 ;
   (* init = 2'h0 *)
   wire [1:0] produce;
   output [569:0] r_data;
@@ -75706,7 +76053,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$25302$0 , \port$57$0  };
+      storage[w_port__addr] <= { \port$25412$0 , \port$48$0  };
   end
   reg [569:0] _0_;
   always @(posedge clk) begin
@@ -75805,8 +76152,8 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   assign level = w_level;
   assign r_level = w_level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$25302$0 , \port$57$0  };
-  assign w_data = { \port$25302$0 , \port$57$0  };
+  assign w_port__data = { \port$25412$0 , \port$48$0  };
+  assign w_data = { \port$25412$0 , \port$48$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule

@@ -12,6 +12,7 @@ from pyhdl.pointacc.key_pack import KeyPack
 from pyhdl.pointacc.merger import Merger
 from pyhdl.pointacc.run_reader import RunReader
 from pyhdl.pointacc.streams import check_key_format, key_lane_layout, offset_layout, pair_beat_layout
+from pyhdl.replicas import replicas
 from sw.pointcloud.kernel_map import kernel_offsets
 from sw.pointcloud.keys import BATCH_BITS, COORD_BITS
 
@@ -140,6 +141,7 @@ class MappingUnit(wiring.Component):
 
     PHASE_LATENCY = 1 + RunReader.LATENCY + 1   # phase begins -> its first beat taken (launch, reader)
     CHECK_LATENCY = 2     # the sorted list's last beat written -> the next phase begins (duplicate check)
+    WRITER_COPIES = 4     # copies of the phase flags that select the beat the writer stores
 
     def __init__(self, *, max_points: int = 4096, width: int = 8, coord_bits: int = COORD_BITS,
                  batch_bits: int = BATCH_BITS, kernel_size: int = 3, counter_width: int = 32):
@@ -230,7 +232,23 @@ class MappingUnit(wiring.Component):
         out_beats, out_last_keep = framing(n_out)
         m.d.comb += [keypack.downsample.eq(downsample), isect.downsample.eq(downsample)]
 
-        phase = Signal(Phase)
+        # The sequencer's state is `phase`; what reads it reads registered flags instead, loaded
+        # from `phase_next`: one copy of each flag for the sequencer and the writer's control
+        # (`ctl`), one for the readers and the blocks' handshakes (`rd`), and WRITER_COPIES of the
+        # sort and downsample flags, each selecting a share of the ~600-bit beat the writer
+        # stores. Before, one decode LUT of `phase` fed both the sequencer's own loop and that
+        # select, and the placer put it by the select, far from `phase`.
+        phase, phase_next = Signal(Phase), Signal(Phase)
+        m.d.comb += phase_next.eq(phase)
+        m.d.sync += phase.eq(phase_next)
+
+        def flags(value, name, copies=1):
+            return replicas(m, phase_next == value, copies, name)
+
+        ctl = {v: flags(v, f"ctl_{v.name.lower()}")[0]
+               for v in (Phase.SORT, Phase.MERGE, Phase.DOWNSAMPLE, Phase.CHECK)}
+        rd = {v: flags(v, f"rd_{v.name.lower()}")[0]
+              for v in (Phase.SORT, Phase.MERGE, Phase.INTERSECT, Phase.DOWNSAMPLE)}
         launch = Signal()                 # the phase's first cycle: its readers sample `start`
         src = Signal()                    # the run memory holding the current runs
         log_run = Signal(range(self.addr_bits + 2))     # runs of 2**log_run beats
@@ -254,8 +272,7 @@ class MappingUnit(wiring.Component):
 
         # Readers. In a stride-2 intersection, reader b streams the output list from the other
         # run memory.
-        merging, intersecting = phase == Phase.MERGE, phase == Phase.INTERSECT
-        downsampling = phase == Phase.DOWNSAMPLE
+        merging, intersecting, downsampling = rd[Phase.MERGE], rd[Phase.INTERSECT], rd[Phase.DOWNSAMPLE]
         outputs_apart = downsample & intersecting
         for r in (coord_reader, reader_a):
             m.d.comb += [r.n_beats.eq(n_beats), r.last_keep.eq(last_keep)]
@@ -264,7 +281,7 @@ class MappingUnit(wiring.Component):
         cr = coords.read_port()
         m.d.comb += [cr.addr.eq(coord_reader.read.addr), cr.en.eq(coord_reader.read.en),
                      coord_reader.read.data.eq(cr.data)]
-        m.d.comb += [coord_reader.start.eq(launch & (phase == Phase.SORT)), coord_reader.first.eq(0),
+        m.d.comb += [coord_reader.start.eq(launch & rd[Phase.SORT]), coord_reader.first.eq(0),
                      coord_reader.stride.eq(0), coord_reader.run_beats.eq(n_beats), coord_reader.n_lists.eq(1)]
         for reader, side in ((reader_a, 0), (reader_b, 1)):
             ports = [run.read_port() for run in runs]
@@ -318,9 +335,14 @@ class MappingUnit(wiring.Component):
 
         # Writer: sorted beats (sort), merged ones (merge passes) or output points (downsample)
         # into the next run memory.
-        sorting = phase == Phase.SORT
-        wbeat = Mux(sorting, sorter.sorted.payload.as_value(),
-                    Mux(downsampling, down.points.payload.as_value(), merger.merged.payload.as_value()))
+        sorting, merging, downsampling = ctl[Phase.SORT], ctl[Phase.MERGE], ctl[Phase.DOWNSAMPLE]
+        beats = [b.payload.as_value() for b in (sorter.sorted, down.points, merger.merged)]
+        select = zip(flags(Phase.SORT, "wsel_sort", self.WRITER_COPIES),
+                     flags(Phase.DOWNSAMPLE, "wsel_down", self.WRITER_COPIES), strict=True)
+        part = -(-len(beats[0]) // self.WRITER_COPIES)
+        wbeat = Cat(*(Mux(s_, beats[0][k * part:(k + 1) * part],
+                          Mux(d_, beats[1][k * part:(k + 1) * part], beats[2][k * part:(k + 1) * part]))
+                      for k, (s_, d_) in enumerate(select)))
         wbeat = sorter.sorted.payload.shape()(wbeat)
         write = Mux(sorting, sorter.sorted.valid, Mux(downsampling, down.points.valid, merger.merged.valid))
         m.d.comb += [sorter.sorted.ready.eq(1), merger.merged.ready.eq(1), down.points.ready.eq(1)]
@@ -339,7 +361,11 @@ class MappingUnit(wiring.Component):
         # two stages behind the writer (the written beat registered, then each neighbour pair's
         # equality), so no key comparison reaches the sequencer: the pass ends in Phase.CHECK,
         # which waits for the last beat's equalities (CHECK_LATENCY cycles in all).
-        final = Mux(sorting, n_beats == 1, merging & ((run_beats << 1) >= n_beats))
+        # `final` is registered, from the state of the cycle before: `log_run`, the phase and
+        # `n_beats` change only in a cycle with no write in it nor in the next (at `start`, or with
+        # a pass's last beat), and only a write reads `final`.
+        final = Signal()
+        m.d.sync += final.eq(Mux(sorting, n_beats == 1, merging & ((run_beats << 1) >= n_beats)))
         have_prev = Signal()
         chk_on, chk_first, chk_keep = Signal(), Signal(), Signal(w)
         chk_keys = [Signal(self.key_bits, name=f"chk_key{i}") for i in range(w)]
@@ -357,7 +383,7 @@ class MappingUnit(wiring.Component):
         dup = same_r.any()
         with m.If(dup):
             m.d.sync += error.eq(1)
-        checking, check_wait = phase == Phase.CHECK, Signal()
+        checking, check_wait = ctl[Phase.CHECK], Signal()
 
         # Output: the intersection's pairs, offset by offset.
         out = self.pairs
@@ -372,7 +398,8 @@ class MappingUnit(wiring.Component):
             m.d.sync += [error.eq(0), self.done.eq(n_points == 0), running.eq(n_points != 0), k_out.eq(0),
                          n_out.eq(0)]
             with m.If(n_points != 0):
-                m.d.sync += [phase.eq(Phase.SORT), launch.eq(1), wcount.eq(0), have_prev.eq(0), log_run.eq(0)]
+                m.d.comb += phase_next.eq(Phase.SORT)
+                m.d.sync += [launch.eq(1), wcount.eq(0), have_prev.eq(0), log_run.eq(0)]
         with m.If(written):
             m.d.sync += [wcount.eq(0), have_prev.eq(0)]
             with m.If(sorting):
@@ -380,21 +407,27 @@ class MappingUnit(wiring.Component):
             with m.Elif(merging):
                 m.d.sync += [src.eq(~src), log_run.eq(log_run + 1)]
             with m.If(downsampling):                # the input list stays in src, the outputs in ~src
-                m.d.sync += [phase.eq(Phase.INTERSECT), launch.eq(1)]
+                m.d.comb += phase_next.eq(Phase.INTERSECT)
+                m.d.sync += launch.eq(1)
             with m.Elif(final):
-                m.d.sync += [phase.eq(Phase.CHECK), check_wait.eq(1)]
+                m.d.comb += phase_next.eq(Phase.CHECK)
+                m.d.sync += check_wait.eq(1)
             with m.Else():
-                m.d.sync += [phase.eq(Phase.MERGE), launch.eq(1)]
+                m.d.comb += phase_next.eq(Phase.MERGE)
+                m.d.sync += launch.eq(1)
         with m.If(checking):                        # cycle 1: the last beat registered; 2: its equalities
             m.d.sync += check_wait.eq(0)
             with m.If(~check_wait & (error | dup)):
-                m.d.sync += [phase.eq(Phase.IDLE), running.eq(0), self.done.eq(1)]
+                m.d.comb += phase_next.eq(Phase.IDLE)
+                m.d.sync += [running.eq(0), self.done.eq(1)]
             with m.Elif(~check_wait):
-                m.d.sync += [phase.eq(Mux(downsample, Phase.DOWNSAMPLE, Phase.INTERSECT)), launch.eq(1)]
+                m.d.comb += phase_next.eq(Mux(downsample, Phase.DOWNSAMPLE, Phase.INTERSECT))
+                m.d.sync += launch.eq(1)
         with m.If(taken & out.payload.last):
             m.d.sync += k_out.eq(k_out + 1)
         with m.If(finished):
-            m.d.sync += [phase.eq(Phase.IDLE), running.eq(0), self.done.eq(1)]
+            m.d.comb += phase_next.eq(Phase.IDLE)
+            m.d.sync += [running.eq(0), self.done.eq(1)]
 
         # Counters.
         cycles, sort_cycles, stalls = (Signal(self.counter_width, name=n) for n in ("cycles", "sort_cycles", "stalls"))
