@@ -200,6 +200,7 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   wire \$98 ;
   wire \$99 ;
   (* init = 11'h000 *)
+  (* keep = 32'd1 *)
   wire [10:0] \$signal ;
   reg \$signal$173  = 1'h0;
   reg [25:0] acts__payload = 26'h0000000;
@@ -289,15 +290,18 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   wire group0_acts_valid;
   reg group0_idle = 1'h0;
   (* init = 11'h000 *)
+  (* keep = 32'd1 *)
   wire [10:0] group0_n_cols;
   reg group0_out_valid = 1'h0;
   (* init = 16'h0000 *)
   wire [15:0] group0_out_value;
   (* init = 1'h1 *)
+  (* keep = 32'd1 *)
   wire group0_relu;
   (* init = 1'h0 *)
   wire group0_running;
   (* init = 4'h0 *)
+  (* keep = 32'd1 *)
   wire [3:0] group0_shift;
   reg group0_stop = 1'h0;
   wire idle;
@@ -314,13 +318,18 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   input load__en;
   wire load__en;
   wire \load__en$69 ;
+  (* keep = 32'd1 *)
   reg [10:0] n_cols = 11'h000;
   (* init = 11'h000 *)
+  (* keep = 32'd1 *)
   wire [10:0] \n_cols$40 ;
   (* init = 11'h000 *)
+  (* keep = 32'd1 *)
   wire [10:0] \n_cols$52 ;
   (* init = 11'h000 *)
+  (* keep = 32'd1 *)
   wire [10:0] \n_cols$64 ;
+  (* keep = 32'd1 *)
   reg [10:0] \n_cols$70  = 11'h000;
   reg [8:0] n_rows = 9'h000;
   reg [3:0] occupied = 4'h0;
@@ -403,12 +412,16 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   input read_start;
   wire read_start;
   reg reading = 1'h0;
+  (* keep = 32'd1 *)
   reg relu = 1'h1;
   (* init = 1'h1 *)
+  (* keep = 32'd1 *)
   wire \relu$42 ;
   (* init = 1'h1 *)
+  (* keep = 32'd1 *)
   wire \relu$54 ;
   (* init = 1'h1 *)
+  (* keep = 32'd1 *)
   wire \relu$66 ;
   reg room = 1'h1;
   reg [5:0] rows__payload = 6'h00;
@@ -432,12 +445,16 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   wire \running$97 ;
   (* init = 1'h0 *)
   wire \running$99 ;
+  (* keep = 32'd1 *)
   reg [3:0] shift = 4'h0;
   (* init = 4'h0 *)
+  (* keep = 32'd1 *)
   wire [3:0] \shift$41 ;
   (* init = 4'h0 *)
+  (* keep = 32'd1 *)
   wire [3:0] \shift$53 ;
   (* init = 4'h0 *)
+  (* keep = 32'd1 *)
   wire [3:0] \shift$65 ;
   wire [11:0] spmat_load__addr;
   wire [11:0] \spmat_load__addr$37 ;

@@ -169,9 +169,13 @@ class EIEArray(wiring.Component):
         n_groups = len(groups)
         # The layer registers. Each group of PEs has its own copy of n_cols, shift and relu, written
         # by the same load (no register fans out to every PE); the scanner has its own n_cols.
-        n_cols, n_rows = Signal(bits_for(self.max_cols)), Signal(bits_for(self.max_rows))
-        copies = [(Signal(bits_for(self.max_cols), name=f"group{g}_n_cols"), Signal(4, name=f"group{g}_shift"),
-                   Signal(init=1, name=f"group{g}_relu")) for g in range(n_groups)]
+        # The copies are `keep` (`pyhdl.replicas`): yosys would merge flip-flops loaded alike, and
+        # the merged n_cols then ran from one PE's decoder to the scanner (the 4-PE array's path).
+        keep = {"keep": 1}
+        n_cols, n_rows = Signal(bits_for(self.max_cols), attrs=keep), Signal(bits_for(self.max_rows))
+        copies = [(Signal(bits_for(self.max_cols), name=f"group{g}_n_cols", attrs=keep),
+                   Signal(4, name=f"group{g}_shift", attrs=keep),
+                   Signal(init=1, name=f"group{g}_relu", attrs=keep)) for g in range(n_groups)]
         for k, pe in enumerate(pes):
             mine = self.load.en & (addr.pe == k)
             for port, reg in ((pe.codebook_load, Region.CODEBOOK), (pe.ptr_load, Region.COL_PTR),
