@@ -70,12 +70,12 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   reg \$156 ;
   reg [25:0] \$157 ;
   reg \$158 ;
-  reg [25:0] \$159 ;
+  reg \$159 ;
   wire \$16 ;
   reg \$160 ;
   reg \$161 ;
   reg \$162 ;
-  reg \$163 ;
+  reg [25:0] \$163 ;
   reg \$164 ;
   reg \$165 ;
   reg \$166 ;
@@ -88,21 +88,21 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   reg \$172 ;
   reg \$173 ;
   reg \$174 ;
-  reg [31:0] \$175 ;
-  reg [31:0] \$176 ;
+  reg \$175 ;
+  reg \$176 ;
   reg \$177 ;
-  reg [3:0] \$178 ;
-  reg \$179 ;
+  reg \$178 ;
+  reg [31:0] \$179 ;
   wire \$18 ;
-  reg [8:0] \$180 ;
+  reg [31:0] \$180 ;
   reg \$181 ;
-  reg \$182 ;
-  reg [8:0] \$183 ;
-  reg [3:0] \$184 ;
-  reg [5:0] \$185 ;
+  reg [3:0] \$182 ;
+  reg \$183 ;
+  reg [8:0] \$184 ;
+  reg \$185 ;
   reg \$186 ;
-  reg [5:0] \$187 ;
-  reg \$188 ;
+  reg [8:0] \$187 ;
+  reg [3:0] \$188 ;
   reg [5:0] \$189 ;
   wire \$19 ;
   reg \$190 ;
@@ -110,7 +110,11 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   reg \$192 ;
   reg [5:0] \$193 ;
   reg \$194 ;
-  reg [15:0] \$195 ;
+  reg [5:0] \$195 ;
+  reg \$196 ;
+  reg [5:0] \$197 ;
+  reg \$198 ;
+  reg [15:0] \$199 ;
   wire \$2 ;
   wire \$20 ;
   wire \$21 ;
@@ -202,38 +206,39 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   (* init = 11'h000 *)
   (* keep = 32'd1 *)
   wire [10:0] \$signal ;
-  reg \$signal$173  = 1'h0;
+  reg \$signal$177  = 1'h0;
   reg [25:0] acts__payload = 26'h0000000;
-  wire [25:0] \acts__payload$147 ;
-  wire [9:0] \acts__payload$147.col ;
-  wire [15:0] \acts__payload$147.value ;
+  wire [25:0] \acts__payload$150 ;
+  wire [9:0] \acts__payload$150.col ;
+  wire [15:0] \acts__payload$150.value ;
   (* init = 26'h0000000 *)
-  wire [25:0] \acts__payload$79 ;
-  wire [9:0] \acts__payload$79.col ;
-  wire [15:0] \acts__payload$79.value ;
-  (* init = 26'h0000000 *)
-  wire [25:0] \acts__payload$81 ;
-  wire [9:0] \acts__payload$81.col ;
-  wire [15:0] \acts__payload$81.value ;
+  wire [25:0] \acts__payload$80 ;
+  wire [9:0] \acts__payload$80.col ;
+  wire [15:0] \acts__payload$80.value ;
   (* init = 26'h0000000 *)
   wire [25:0] \acts__payload$83 ;
   wire [9:0] \acts__payload$83.col ;
   wire [15:0] \acts__payload$83.value ;
+  (* init = 26'h0000000 *)
+  wire [25:0] \acts__payload$86 ;
+  wire [9:0] \acts__payload$86.col ;
+  wire [15:0] \acts__payload$86.value ;
   wire [9:0] \acts__payload.col ;
   wire [15:0] \acts__payload.value ;
   wire acts__ready;
-  wire \acts__ready$156 ;
-  wire \acts__ready$157 ;
-  wire \acts__ready$158 ;
-  wire \acts__ready$159 ;
+  wire \acts__ready$160 ;
+  wire \acts__ready$161 ;
+  wire \acts__ready$162 ;
+  wire \acts__ready$163 ;
+  (* keep = 32'd1 *)
   reg acts__valid = 1'h0;
-  wire \acts__valid$145 ;
-  (* init = 1'h0 *)
-  wire \acts__valid$78 ;
-  (* init = 1'h0 *)
-  wire \acts__valid$80 ;
-  (* init = 1'h0 *)
-  wire \acts__valid$82 ;
+  wire \acts__valid$148 ;
+  (* keep = 32'd1 *)
+  reg \acts__valid$78  = 1'h0;
+  (* keep = 32'd1 *)
+  reg \acts__valid$81  = 1'h0;
+  (* keep = 32'd1 *)
+  reg \acts__valid$84  = 1'h0;
   wire [16:0] addr;
   wire [11:0] \addr.offset ;
   wire [1:0] \addr.pe ;
@@ -250,13 +255,13 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   reg [31:0] bcast_stalls = 32'd0;
   reg bcast_valid = 1'h0;
   wire [31:0] busy_cycles;
-  wire [31:0] \busy_cycles$101 ;
-  wire [31:0] \busy_cycles$102 ;
-  wire [31:0] \busy_cycles$103 ;
+  wire [31:0] \busy_cycles$104 ;
+  wire [31:0] \busy_cycles$105 ;
+  wire [31:0] \busy_cycles$106 ;
   wire clear;
-  wire \clear$94 ;
-  wire \clear$96 ;
-  wire \clear$98 ;
+  wire \clear$101 ;
+  wire \clear$97 ;
+  wire \clear$99 ;
   input clk;
   wire clk;
   wire [3:0] codebook_load__addr;
@@ -275,19 +280,31 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   reg [8:0] delivered = 9'h000;
   output done;
   reg done = 1'h0;
-  wire \done$170 ;
+  wire \done$174 ;
   output error;
   wire error;
-  wire \error$86 ;
-  wire \error$87 ;
-  wire \error$88 ;
   wire \error$89 ;
+  wire \error$90 ;
+  wire \error$91 ;
+  wire \error$92 ;
   (* init = 26'h0000000 *)
   wire [25:0] group0_acts;
   wire [9:0] \group0_acts.col ;
   wire [15:0] \group0_acts.value ;
   (* init = 1'h0 *)
-  wire group0_acts_valid;
+  (* keep = 32'd1 *)
+  wire group0_acts_valid_copy0;
+  (* init = 1'h0 *)
+  (* keep = 32'd1 *)
+  wire group0_acts_valid_copy1;
+  (* init = 1'h0 *)
+  (* keep = 32'd1 *)
+  wire group0_acts_valid_copy2;
+  (* init = 1'h0 *)
+  (* keep = 32'd1 *)
+  wire group0_acts_valid_copy3;
+  (* keep = 32'd1 *)
+  reg group0_acts_valid_copy4 = 1'h0;
   reg group0_idle = 1'h0;
   (* init = 11'h000 *)
   (* keep = 32'd1 *)
@@ -305,9 +322,9 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   wire [3:0] group0_shift;
   reg group0_stop = 1'h0;
   wire idle;
-  wire \idle$163 ;
-  wire \idle$165 ;
   wire \idle$167 ;
+  wire \idle$169 ;
+  wire \idle$171 ;
   reg [8:0] issued = 9'h000;
   input [16:0] load__addr;
   wire [16:0] load__addr;
@@ -335,32 +352,32 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   reg [3:0] occupied = 4'h0;
   output [23:0] outputs__payload;
   wire [23:0] outputs__payload;
-  wire [21:0] \outputs__payload$182 ;
-  wire [5:0] \outputs__payload$182.local_row ;
-  wire [15:0] \outputs__payload$182.value ;
-  wire [21:0] \outputs__payload$183 ;
-  wire [5:0] \outputs__payload$183.local_row ;
-  wire [15:0] \outputs__payload$183.value ;
-  wire [21:0] \outputs__payload$184 ;
-  wire [5:0] \outputs__payload$184.local_row ;
-  wire [15:0] \outputs__payload$184.value ;
-  wire [21:0] \outputs__payload$185 ;
-  wire [5:0] \outputs__payload$185.local_row ;
-  wire [15:0] \outputs__payload$185.value ;
+  wire [21:0] \outputs__payload$186 ;
+  wire [5:0] \outputs__payload$186.local_row ;
+  wire [15:0] \outputs__payload$186.value ;
+  wire [21:0] \outputs__payload$187 ;
+  wire [5:0] \outputs__payload$187.local_row ;
+  wire [15:0] \outputs__payload$187.value ;
+  wire [21:0] \outputs__payload$188 ;
+  wire [5:0] \outputs__payload$188.local_row ;
+  wire [15:0] \outputs__payload$188.value ;
+  wire [21:0] \outputs__payload$189 ;
+  wire [5:0] \outputs__payload$189.local_row ;
+  wire [15:0] \outputs__payload$189.value ;
   wire [7:0] \outputs__payload.row ;
   wire [15:0] \outputs__payload.value ;
   input outputs__ready;
   wire outputs__ready;
-  wire \outputs__ready$118 ;
-  wire \outputs__ready$123 ;
-  wire \outputs__ready$128 ;
-  wire \outputs__ready$133 ;
+  wire \outputs__ready$121 ;
+  wire \outputs__ready$126 ;
+  wire \outputs__ready$131 ;
+  wire \outputs__ready$136 ;
   output outputs__valid;
   wire outputs__valid;
-  wire \outputs__valid$178 ;
-  wire \outputs__valid$179 ;
-  wire \outputs__valid$180 ;
-  wire \outputs__valid$181 ;
+  wire \outputs__valid$182 ;
+  wire \outputs__valid$183 ;
+  wire \outputs__valid$184 ;
+  wire \outputs__valid$185 ;
   reg overflow = 1'h0;
   reg pe0_idle = 1'h0;
   reg pe0_nearly_full = 1'h0;
@@ -399,9 +416,9 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   wire \ptr_load__en$48 ;
   wire \ptr_load__en$60 ;
   wire [3:0] queue_level;
-  wire [3:0] \queue_level$153 ;
-  wire [3:0] \queue_level$154 ;
-  wire [3:0] \queue_level$155 ;
+  wire [3:0] \queue_level$157 ;
+  wire [3:0] \queue_level$158 ;
+  wire [3:0] \queue_level$159 ;
   reg quiet0 = 1'h0;
   reg quiet1 = 1'h0;
   wire [15:0] r_data;
@@ -425,26 +442,26 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   wire \relu$66 ;
   reg room = 1'h1;
   reg [5:0] rows__payload = 6'h00;
-  reg [5:0] \rows__payload$121  = 6'h00;
-  reg [5:0] \rows__payload$126  = 6'h00;
-  reg [5:0] \rows__payload$131  = 6'h00;
+  reg [5:0] \rows__payload$124  = 6'h00;
+  reg [5:0] \rows__payload$129  = 6'h00;
+  reg [5:0] \rows__payload$134  = 6'h00;
   reg rows__valid = 1'h0;
-  reg \rows__valid$119  = 1'h0;
-  reg \rows__valid$124  = 1'h0;
-  reg \rows__valid$129  = 1'h0;
+  reg \rows__valid$122  = 1'h0;
+  reg \rows__valid$127  = 1'h0;
+  reg \rows__valid$132  = 1'h0;
   input rst;
   wire rst;
   output running;
   reg running = 1'h0;
   (* init = 1'h0 *)
-  wire \running$85 ;
-  reg \running$92  = 1'h0;
+  wire \running$100 ;
   (* init = 1'h0 *)
-  wire \running$95 ;
+  wire \running$102 ;
   (* init = 1'h0 *)
-  wire \running$97 ;
+  wire \running$88 ;
+  reg \running$95  = 1'h0;
   (* init = 1'h0 *)
-  wire \running$99 ;
+  wire \running$98 ;
   (* keep = 32'd1 *)
   reg [3:0] shift = 4'h0;
   (* init = 4'h0 *)
@@ -469,16 +486,16 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   wire \spmat_load__en$51 ;
   wire \spmat_load__en$63 ;
   wire [31:0] stalled_cycles;
-  wire [31:0] \stalled_cycles$109 ;
-  wire [31:0] \stalled_cycles$110 ;
-  wire [31:0] \stalled_cycles$111 ;
+  wire [31:0] \stalled_cycles$112 ;
+  wire [31:0] \stalled_cycles$113 ;
+  wire [31:0] \stalled_cycles$114 ;
   input start;
   wire start;
-  wire \start$84 ;
+  wire \start$87 ;
   wire [31:0] starved_cycles;
-  wire [31:0] \starved_cycles$105 ;
-  wire [31:0] \starved_cycles$106 ;
-  wire [31:0] \starved_cycles$107 ;
+  wire [31:0] \starved_cycles$108 ;
+  wire [31:0] \starved_cycles$109 ;
+  wire [31:0] \starved_cycles$110 ;
   input [3:0] status_addr;
   wire [3:0] status_addr;
   wire [1:0] \status_addr.index ;
@@ -543,57 +560,57 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   assign \$37  = load__addr[16:14] == 2'h3;
   assign \load__en$69  = load__en & \$37 ;
   assign acts__ready = ~ \$38 ;
-  assign \$39  = | { \error$89 , \error$88 , \error$87 , \error$86  };
+  assign \$39  = | { \error$92 , \error$91 , \error$90 , \error$89  };
   assign error = \$39  | overflow;
   assign outputs__valid = r_rdy & reading;
   assign r_en = outputs__ready & reading;
   assign \$44  = load__addr[16:14] == 3'h4;
   assign \$45  = load__en & \$44 ;
   assign \$47  = ~ \$46 ;
-  assign \$48  = \acts__valid$145  & \$47 ;
+  assign \$48  = \acts__valid$148  & \$47 ;
   assign \$49  = | { pe3_nearly_full, pe2_nearly_full, pe1_nearly_full, pe0_nearly_full };
   assign \$50  = queue_level >= 4'h8;
-  assign \$51  = \queue_level$153  >= 4'h8;
-  assign \$52  = \queue_level$154  >= 4'h8;
-  assign \$53  = \queue_level$155  >= 4'h8;
-  assign \$54  = ~ \acts__ready$156 ;
+  assign \$51  = \queue_level$157  >= 4'h8;
+  assign \$52  = \queue_level$158  >= 4'h8;
+  assign \$53  = \queue_level$159  >= 4'h8;
+  assign \$54  = ~ \acts__ready$160 ;
   assign \$55  = acts__valid & \$54 ;
-  assign \$56  = ~ \acts__ready$157 ;
-  assign \$57  = acts__valid & \$56 ;
-  assign \$58  = ~ \acts__ready$158 ;
-  assign \$59  = acts__valid & \$58 ;
-  assign \$60  = ~ \acts__ready$159 ;
-  assign \$61  = acts__valid & \$60 ;
+  assign \$56  = ~ \acts__ready$161 ;
+  assign \$57  = \acts__valid$78  & \$56 ;
+  assign \$58  = ~ \acts__ready$162 ;
+  assign \$59  = \acts__valid$81  & \$58 ;
+  assign \$60  = ~ \acts__ready$163 ;
+  assign \$61  = \acts__valid$84  & \$60 ;
   assign \$62  = | { \$61 , \$59 , \$57 , \$55  };
   assign \$63  = & { pe3_idle, pe2_idle, pe1_idle, pe0_idle };
   assign \$64  = ~ bcast_valid;
   assign \$66  = ~ \$65 ;
   assign \$67  = \$64  & \$66 ;
-  assign \$68  = \done$170  & \$67 ;
+  assign \$68  = \done$174  & \$67 ;
   assign \$69  = ~ start;
   assign \$70  = \$68  & \$69 ;
   assign \$71  = ~ start;
   assign \$72  = quiet0 & \$71 ;
   assign \$73  = cycles + 1'h1;
-  assign \$75  = \acts__valid$145  & \$74 ;
+  assign \$75  = \acts__valid$148  & \$74 ;
   assign \$76  = bcast_stalls + 1'h1;
   assign \$78  = quiet1 & \$77 ;
-  assign \$79  = reading & \$signal$173 ;
+  assign \$79  = reading & \$signal$177 ;
   assign \$80  = \$79  & room;
   assign \$81  = occupied + \$80 ;
   assign \$82  = r_en & r_rdy;
   assign \$83  = \$81  - \$82 ;
-  assign \$84  = reading & \$signal$173 ;
+  assign \$84  = reading & \$signal$177 ;
   assign \$85  = \$84  & room;
   assign \$86  = occupied + \$85 ;
   assign \$87  = r_en & r_rdy;
   assign \$88  = \$86  - \$87 ;
   assign \$89  = $signed(\$88 ) < $signed(5'h08);
-  assign \$90  = reading & \$signal$173 ;
+  assign \$90  = reading & \$signal$177 ;
   assign \$91  = \$90  & room;
   assign \$92  = issued + 1'h1;
   assign \$93  = \$91  ? \$92  : { 1'h0, issued };
-  assign \$94  = reading & \$signal$173 ;
+  assign \$94  = reading & \$signal$177 ;
   assign \$95  = \$94  & room;
   assign \$96  = issued + 1'h1;
   assign \$97  = \$95  ? \$96  : { 1'h0, issued };
@@ -601,42 +618,42 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   assign \$99  = read_start & done;
   assign \$100  = ~ reading;
   assign \$101  = \$99  & \$100 ;
-  assign \$102  = reading & \$signal$173 ;
+  assign \$102  = reading & \$signal$177 ;
   assign \$103  = \$102  & room;
   assign \$104  = | n_rows;
   assign \$105  = | n_rows;
   assign \$106  = rd_local + 1'h1;
-  assign \$107  = reading & \$signal$173 ;
+  assign \$107  = reading & \$signal$177 ;
   assign \$108  = \$107  & room;
   assign \$109  = \$108  & rd_sel[0];
-  assign \$110  = reading & \$signal$173 ;
+  assign \$110  = reading & \$signal$177 ;
   assign \$111  = \$110  & room;
   assign \$112  = \$111  & rd_sel[0];
-  assign \$113  = reading & \$signal$173 ;
+  assign \$113  = reading & \$signal$177 ;
   assign \$114  = \$113  & room;
   assign \$115  = \$114  & rd_sel[1];
-  assign \$116  = reading & \$signal$173 ;
+  assign \$116  = reading & \$signal$177 ;
   assign \$117  = \$116  & room;
   assign \$118  = \$117  & rd_sel[1];
-  assign \$119  = reading & \$signal$173 ;
+  assign \$119  = reading & \$signal$177 ;
   assign \$120  = \$119  & room;
   assign \$121  = \$120  & rd_sel[2];
-  assign \$122  = reading & \$signal$173 ;
+  assign \$122  = reading & \$signal$177 ;
   assign \$123  = \$122  & room;
   assign \$124  = \$123  & rd_sel[2];
-  assign \$125  = reading & \$signal$173 ;
+  assign \$125  = reading & \$signal$177 ;
   assign \$126  = \$125  & room;
   assign \$127  = \$126  & rd_sel[3];
-  assign \$128  = reading & \$signal$173 ;
+  assign \$128  = reading & \$signal$177 ;
   assign \$129  = \$128  & room;
   assign \$130  = \$129  & rd_sel[3];
-  assign \$131  = | { \outputs__valid$181 , \outputs__valid$180 , \outputs__valid$179 , \outputs__valid$178  };
-  assign \$132  = { \outputs__payload$182 [21], \outputs__payload$182 [21:6] } & { 1'h0, \outputs__valid$178 , \outputs__valid$178 , \outputs__valid$178 , \outputs__valid$178 , \outputs__valid$178 , \outputs__valid$178 , \outputs__valid$178 , \outputs__valid$178 , \outputs__valid$178 , \outputs__valid$178 , \outputs__valid$178 , \outputs__valid$178 , \outputs__valid$178 , \outputs__valid$178 , \outputs__valid$178 , \outputs__valid$178  };
-  assign \$133  = { \outputs__payload$183 [21], \outputs__payload$183 [21:6] } & { 1'h0, \outputs__valid$179 , \outputs__valid$179 , \outputs__valid$179 , \outputs__valid$179 , \outputs__valid$179 , \outputs__valid$179 , \outputs__valid$179 , \outputs__valid$179 , \outputs__valid$179 , \outputs__valid$179 , \outputs__valid$179 , \outputs__valid$179 , \outputs__valid$179 , \outputs__valid$179 , \outputs__valid$179 , \outputs__valid$179  };
+  assign \$131  = | { \outputs__valid$185 , \outputs__valid$184 , \outputs__valid$183 , \outputs__valid$182  };
+  assign \$132  = { \outputs__payload$186 [21], \outputs__payload$186 [21:6] } & { 1'h0, \outputs__valid$182 , \outputs__valid$182 , \outputs__valid$182 , \outputs__valid$182 , \outputs__valid$182 , \outputs__valid$182 , \outputs__valid$182 , \outputs__valid$182 , \outputs__valid$182 , \outputs__valid$182 , \outputs__valid$182 , \outputs__valid$182 , \outputs__valid$182 , \outputs__valid$182 , \outputs__valid$182 , \outputs__valid$182  };
+  assign \$133  = { \outputs__payload$187 [21], \outputs__payload$187 [21:6] } & { 1'h0, \outputs__valid$183 , \outputs__valid$183 , \outputs__valid$183 , \outputs__valid$183 , \outputs__valid$183 , \outputs__valid$183 , \outputs__valid$183 , \outputs__valid$183 , \outputs__valid$183 , \outputs__valid$183 , \outputs__valid$183 , \outputs__valid$183 , \outputs__valid$183 , \outputs__valid$183 , \outputs__valid$183 , \outputs__valid$183  };
   assign \$134  = \$132  | \$133 ;
-  assign \$135  = { \outputs__payload$184 [21], \outputs__payload$184 [21:6] } & { 1'h0, \outputs__valid$180 , \outputs__valid$180 , \outputs__valid$180 , \outputs__valid$180 , \outputs__valid$180 , \outputs__valid$180 , \outputs__valid$180 , \outputs__valid$180 , \outputs__valid$180 , \outputs__valid$180 , \outputs__valid$180 , \outputs__valid$180 , \outputs__valid$180 , \outputs__valid$180 , \outputs__valid$180 , \outputs__valid$180  };
+  assign \$135  = { \outputs__payload$188 [21], \outputs__payload$188 [21:6] } & { 1'h0, \outputs__valid$184 , \outputs__valid$184 , \outputs__valid$184 , \outputs__valid$184 , \outputs__valid$184 , \outputs__valid$184 , \outputs__valid$184 , \outputs__valid$184 , \outputs__valid$184 , \outputs__valid$184 , \outputs__valid$184 , \outputs__valid$184 , \outputs__valid$184 , \outputs__valid$184 , \outputs__valid$184 , \outputs__valid$184  };
   assign \$136  = \$134  | \$135 ;
-  assign \$137  = { \outputs__payload$185 [21], \outputs__payload$185 [21:6] } & { 1'h0, \outputs__valid$181 , \outputs__valid$181 , \outputs__valid$181 , \outputs__valid$181 , \outputs__valid$181 , \outputs__valid$181 , \outputs__valid$181 , \outputs__valid$181 , \outputs__valid$181 , \outputs__valid$181 , \outputs__valid$181 , \outputs__valid$181 , \outputs__valid$181 , \outputs__valid$181 , \outputs__valid$181 , \outputs__valid$181  };
+  assign \$137  = { \outputs__payload$189 [21], \outputs__payload$189 [21:6] } & { 1'h0, \outputs__valid$185 , \outputs__valid$185 , \outputs__valid$185 , \outputs__valid$185 , \outputs__valid$185 , \outputs__valid$185 , \outputs__valid$185 , \outputs__valid$185 , \outputs__valid$185 , \outputs__valid$185 , \outputs__valid$185 , \outputs__valid$185 , \outputs__valid$185 , \outputs__valid$185 , \outputs__valid$185 , \outputs__valid$185  };
   assign \$138  = \$136  | \$137 ;
   assign \$139  = outputs__valid & outputs__ready;
   assign \$140  = delivered + 1'h1;
@@ -659,82 +676,90 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   always @(posedge clk)
     acts__valid <= \$158 ;
   always @(posedge clk)
-    acts__payload <= \$159 ;
+    \acts__valid$78  <= \$159 ;
   always @(posedge clk)
-    group0_stop <= \$160 ;
+    \acts__valid$81  <= \$160 ;
   always @(posedge clk)
-    pe0_nearly_full <= \$161 ;
+    \acts__valid$84  <= \$161 ;
   always @(posedge clk)
-    pe1_nearly_full <= \$162 ;
+    group0_acts_valid_copy4 <= \$162 ;
   always @(posedge clk)
-    pe2_nearly_full <= \$163 ;
+    acts__payload <= \$163 ;
   always @(posedge clk)
-    pe3_nearly_full <= \$164 ;
+    group0_stop <= \$164 ;
   always @(posedge clk)
-    overflow <= \$165 ;
+    pe0_nearly_full <= \$165 ;
   always @(posedge clk)
-    pe0_idle <= \$166 ;
+    pe1_nearly_full <= \$166 ;
   always @(posedge clk)
-    pe1_idle <= \$167 ;
+    pe2_nearly_full <= \$167 ;
   always @(posedge clk)
-    pe2_idle <= \$168 ;
+    pe3_nearly_full <= \$168 ;
   always @(posedge clk)
-    pe3_idle <= \$169 ;
+    overflow <= \$169 ;
   always @(posedge clk)
-    group0_idle <= \$170 ;
+    pe0_idle <= \$170 ;
   always @(posedge clk)
-    quiet0 <= \$171 ;
+    pe1_idle <= \$171 ;
   always @(posedge clk)
-    quiet1 <= \$172 ;
+    pe2_idle <= \$172 ;
   always @(posedge clk)
-    running <= \$173 ;
+    pe3_idle <= \$173 ;
   always @(posedge clk)
-    done <= \$174 ;
+    group0_idle <= \$174 ;
   always @(posedge clk)
-    cycles <= \$175 ;
+    quiet0 <= \$175 ;
   always @(posedge clk)
-    bcast_stalls <= \$176 ;
+    quiet1 <= \$176 ;
   always @(posedge clk)
-    \running$92  <= \$177 ;
+    running <= \$177 ;
   always @(posedge clk)
-    occupied <= \$178 ;
+    done <= \$178 ;
   always @(posedge clk)
-    room <= \$179 ;
+    cycles <= \$179 ;
   always @(posedge clk)
-    issued <= \$180 ;
+    bcast_stalls <= \$180 ;
   always @(posedge clk)
-    \$signal$173  <= \$181 ;
+    \running$95  <= \$181 ;
   always @(posedge clk)
-    reading <= \$182 ;
+    occupied <= \$182 ;
   always @(posedge clk)
-    delivered <= \$183 ;
+    room <= \$183 ;
   always @(posedge clk)
-    rd_sel <= \$184 ;
+    issued <= \$184 ;
   always @(posedge clk)
-    rd_local <= \$185 ;
+    \$signal$177  <= \$185 ;
   always @(posedge clk)
-    rows__valid <= \$186 ;
+    reading <= \$186 ;
   always @(posedge clk)
-    rows__payload <= \$187 ;
+    delivered <= \$187 ;
   always @(posedge clk)
-    \rows__valid$119  <= \$188 ;
+    rd_sel <= \$188 ;
   always @(posedge clk)
-    \rows__payload$121  <= \$189 ;
+    rd_local <= \$189 ;
   always @(posedge clk)
-    \rows__valid$124  <= \$190 ;
+    rows__valid <= \$190 ;
   always @(posedge clk)
-    \rows__payload$126  <= \$191 ;
+    rows__payload <= \$191 ;
   always @(posedge clk)
-    \rows__valid$129  <= \$192 ;
+    \rows__valid$122  <= \$192 ;
   always @(posedge clk)
-    \rows__payload$131  <= \$193 ;
+    \rows__payload$124  <= \$193 ;
   always @(posedge clk)
-    group0_out_valid <= \$194 ;
+    \rows__valid$127  <= \$194 ;
   always @(posedge clk)
-    w_data <= \$195 ;
+    \rows__payload$129  <= \$195 ;
+  always @(posedge clk)
+    \rows__valid$132  <= \$196 ;
+  always @(posedge clk)
+    \rows__payload$134  <= \$197 ;
+  always @(posedge clk)
+    group0_out_valid <= \$198 ;
+  always @(posedge clk)
+    w_data <= \$199 ;
   eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42 pe0 (
     .acts__payload(acts__payload),
-    .acts__ready(\acts__ready$156 ),
+    .acts__ready(\acts__ready$160 ),
     .acts__valid(acts__valid),
     .busy_cycles(busy_cycles),
     .clear(start),
@@ -742,12 +767,12 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
     .codebook_load__addr(load__addr[3:0]),
     .codebook_load__data(load__data),
     .codebook_load__en(codebook_load__en),
-    .error(\error$86 ),
+    .error(\error$89 ),
     .idle(idle),
     .n_cols(n_cols),
-    .outputs__payload(\outputs__payload$182 ),
+    .outputs__payload(\outputs__payload$186 ),
     .outputs__ready(1'h1),
-    .outputs__valid(\outputs__valid$178 ),
+    .outputs__valid(\outputs__valid$182 ),
     .ptr_load__addr(load__addr[10:0]),
     .ptr_load__data(load__data[12:0]),
     .ptr_load__en(ptr_load__en),
@@ -758,7 +783,7 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
     .rows__ready(\$144 ),
     .rows__valid(rows__valid),
     .rst(rst),
-    .running(\running$92 ),
+    .running(\running$95 ),
     .shift(shift),
     .spmat_load__addr(load__addr[11:0]),
     .spmat_load__data(load__data[7:0]),
@@ -768,105 +793,105 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   );
   eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42 pe1 (
     .acts__payload(acts__payload),
-    .acts__ready(\acts__ready$157 ),
-    .acts__valid(acts__valid),
-    .busy_cycles(\busy_cycles$101 ),
+    .acts__ready(\acts__ready$161 ),
+    .acts__valid(\acts__valid$78 ),
+    .busy_cycles(\busy_cycles$104 ),
     .clear(start),
     .clk(clk),
     .codebook_load__addr(load__addr[3:0]),
     .codebook_load__data(load__data),
     .codebook_load__en(\codebook_load__en$33 ),
-    .error(\error$87 ),
-    .idle(\idle$163 ),
+    .error(\error$90 ),
+    .idle(\idle$167 ),
     .n_cols(n_cols),
-    .outputs__payload(\outputs__payload$183 ),
+    .outputs__payload(\outputs__payload$187 ),
     .outputs__ready(1'h1),
-    .outputs__valid(\outputs__valid$179 ),
+    .outputs__valid(\outputs__valid$183 ),
     .ptr_load__addr(load__addr[10:0]),
     .ptr_load__data(load__data[12:0]),
     .ptr_load__en(\ptr_load__en$36 ),
     .queue_full(\$145 ),
-    .queue_level(\queue_level$153 ),
+    .queue_level(\queue_level$157 ),
     .relu(relu),
-    .rows__payload(\rows__payload$121 ),
+    .rows__payload(\rows__payload$124 ),
     .rows__ready(\$146 ),
-    .rows__valid(\rows__valid$119 ),
+    .rows__valid(\rows__valid$122 ),
     .rst(rst),
-    .running(\running$92 ),
+    .running(\running$95 ),
     .shift(shift),
     .spmat_load__addr(load__addr[11:0]),
     .spmat_load__data(load__data[7:0]),
     .spmat_load__en(\spmat_load__en$39 ),
-    .stalled_cycles(\stalled_cycles$109 ),
-    .starved_cycles(\starved_cycles$105 )
+    .stalled_cycles(\stalled_cycles$112 ),
+    .starved_cycles(\starved_cycles$108 )
   );
   eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42 pe2 (
     .acts__payload(acts__payload),
-    .acts__ready(\acts__ready$158 ),
-    .acts__valid(acts__valid),
-    .busy_cycles(\busy_cycles$102 ),
+    .acts__ready(\acts__ready$162 ),
+    .acts__valid(\acts__valid$81 ),
+    .busy_cycles(\busy_cycles$105 ),
     .clear(start),
     .clk(clk),
     .codebook_load__addr(load__addr[3:0]),
     .codebook_load__data(load__data),
     .codebook_load__en(\codebook_load__en$45 ),
-    .error(\error$88 ),
-    .idle(\idle$165 ),
+    .error(\error$91 ),
+    .idle(\idle$169 ),
     .n_cols(n_cols),
-    .outputs__payload(\outputs__payload$184 ),
+    .outputs__payload(\outputs__payload$188 ),
     .outputs__ready(1'h1),
-    .outputs__valid(\outputs__valid$180 ),
+    .outputs__valid(\outputs__valid$184 ),
     .ptr_load__addr(load__addr[10:0]),
     .ptr_load__data(load__data[12:0]),
     .ptr_load__en(\ptr_load__en$48 ),
     .queue_full(\$147 ),
-    .queue_level(\queue_level$154 ),
+    .queue_level(\queue_level$158 ),
     .relu(relu),
-    .rows__payload(\rows__payload$126 ),
+    .rows__payload(\rows__payload$129 ),
     .rows__ready(\$148 ),
-    .rows__valid(\rows__valid$124 ),
+    .rows__valid(\rows__valid$127 ),
     .rst(rst),
-    .running(\running$92 ),
+    .running(\running$95 ),
     .shift(shift),
     .spmat_load__addr(load__addr[11:0]),
     .spmat_load__data(load__data[7:0]),
     .spmat_load__en(\spmat_load__en$51 ),
-    .stalled_cycles(\stalled_cycles$110 ),
-    .starved_cycles(\starved_cycles$106 )
+    .stalled_cycles(\stalled_cycles$113 ),
+    .starved_cycles(\starved_cycles$109 )
   );
   eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42 pe3 (
     .acts__payload(acts__payload),
-    .acts__ready(\acts__ready$159 ),
-    .acts__valid(acts__valid),
-    .busy_cycles(\busy_cycles$103 ),
+    .acts__ready(\acts__ready$163 ),
+    .acts__valid(\acts__valid$84 ),
+    .busy_cycles(\busy_cycles$106 ),
     .clear(start),
     .clk(clk),
     .codebook_load__addr(load__addr[3:0]),
     .codebook_load__data(load__data),
     .codebook_load__en(\codebook_load__en$57 ),
-    .error(\error$89 ),
-    .idle(\idle$167 ),
+    .error(\error$92 ),
+    .idle(\idle$171 ),
     .n_cols(n_cols),
-    .outputs__payload(\outputs__payload$185 ),
+    .outputs__payload(\outputs__payload$189 ),
     .outputs__ready(1'h1),
-    .outputs__valid(\outputs__valid$181 ),
+    .outputs__valid(\outputs__valid$185 ),
     .ptr_load__addr(load__addr[10:0]),
     .ptr_load__data(load__data[12:0]),
     .ptr_load__en(\ptr_load__en$60 ),
     .queue_full(\$149 ),
-    .queue_level(\queue_level$155 ),
+    .queue_level(\queue_level$159 ),
     .relu(relu),
-    .rows__payload(\rows__payload$131 ),
+    .rows__payload(\rows__payload$134 ),
     .rows__ready(\$150 ),
-    .rows__valid(\rows__valid$129 ),
+    .rows__valid(\rows__valid$132 ),
     .rst(rst),
-    .running(\running$92 ),
+    .running(\running$95 ),
     .shift(shift),
     .spmat_load__addr(load__addr[11:0]),
     .spmat_load__data(load__data[7:0]),
     .spmat_load__en(\spmat_load__en$63 ),
-    .stalled_cycles(\stalled_cycles$111 ),
-    .starved_cycles(\starved_cycles$107 )
+    .stalled_cycles(\stalled_cycles$114 ),
+    .starved_cycles(\starved_cycles$110 )
   );
   \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.readout  readout (
     .clk(clk),
@@ -878,11 +903,11 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
     .w_port__data(w_data)
   );
   \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.scanner  scanner (
-    .acts__payload(\acts__payload$147 ),
+    .acts__payload(\acts__payload$150 ),
     .acts__ready(acts__ready),
-    .acts__valid(\acts__valid$145 ),
+    .acts__valid(\acts__valid$148 ),
     .clk(clk),
-    .done(\done$170 ),
+    .done(\done$174 ),
     .load__addr(load__addr[9:0]),
     .load__data(load__data),
     .load__en(\load__en$69 ),
@@ -897,11 +922,11 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
       2'h0:
           \$40  = busy_cycles;
       2'h1:
-          \$40  = \busy_cycles$101 ;
+          \$40  = \busy_cycles$104 ;
       2'h2:
-          \$40  = \busy_cycles$102 ;
+          \$40  = \busy_cycles$105 ;
       2'h3:
-          \$40  = \busy_cycles$103 ;
+          \$40  = \busy_cycles$106 ;
     endcase
   end
   always @* begin
@@ -911,11 +936,11 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
       2'h0:
           \$41  = starved_cycles;
       2'h1:
-          \$41  = \starved_cycles$105 ;
+          \$41  = \starved_cycles$108 ;
       2'h2:
-          \$41  = \starved_cycles$106 ;
+          \$41  = \starved_cycles$109 ;
       2'h3:
-          \$41  = \starved_cycles$107 ;
+          \$41  = \starved_cycles$110 ;
     endcase
   end
   always @* begin
@@ -925,11 +950,11 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
       2'h0:
           \$42  = stalled_cycles;
       2'h1:
-          \$42  = \stalled_cycles$109 ;
+          \$42  = \stalled_cycles$112 ;
       2'h2:
-          \$42  = \stalled_cycles$110 ;
+          \$42  = \stalled_cycles$113 ;
       2'h3:
-          \$42  = \stalled_cycles$111 ;
+          \$42  = \stalled_cycles$114 ;
     endcase
   end
   always @* begin
@@ -1044,7 +1069,7 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$157  = \acts__payload$147 ;
+    \$157  = \acts__payload$150 ;
     if (rst) begin
       \$157  = 26'h0000000;
     end
@@ -1058,164 +1083,138 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$159  = bcast;
+    \$159  = bcast_valid;
     if (rst) begin
-      \$159  = 26'h0000000;
+      \$159  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$160  = \$49 ;
+    \$160  = bcast_valid;
     if (rst) begin
       \$160  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$161  = \$50 ;
+    \$161  = bcast_valid;
     if (rst) begin
       \$161  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$162  = \$51 ;
+    \$162  = bcast_valid;
     if (rst) begin
       \$162  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$163  = \$52 ;
+    \$163  = bcast;
     if (rst) begin
-      \$163  = 1'h0;
+      \$163  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$164  = \$53 ;
+    \$164  = \$49 ;
     if (rst) begin
       \$164  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$165  = overflow;
-    if (start) begin
-      \$165  = 1'h0;
-    end else if (\$62 ) begin
-      \$165  = 1'h1;
-    end
+    \$165  = \$50 ;
     if (rst) begin
       \$165  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$166  = idle;
+    \$166  = \$51 ;
     if (rst) begin
       \$166  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$167  = \idle$163 ;
+    \$167  = \$52 ;
     if (rst) begin
       \$167  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$168  = \idle$165 ;
+    \$168  = \$53 ;
     if (rst) begin
       \$168  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$169  = \idle$167 ;
+    \$169  = overflow;
+    if (start) begin
+      \$169  = 1'h0;
+    end else if (\$62 ) begin
+      \$169  = 1'h1;
+    end
     if (rst) begin
       \$169  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$170  = \$63 ;
+    \$170  = idle;
     if (rst) begin
       \$170  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$171  = \$70 ;
+    \$171  = \idle$167 ;
     if (rst) begin
       \$171  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$172  = \$72 ;
+    \$172  = \idle$169 ;
     if (rst) begin
       \$172  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$173  = running;
-    if (start) begin
-      \$173  = 1'h1;
-    end else if (running) begin
-      if (\$78 ) begin
-        \$173  = 1'h0;
-      end
-    end
+    \$173  = \idle$171 ;
     if (rst) begin
       \$173  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$174  = done;
-    if (start) begin
-      \$174  = 1'h0;
-    end else if (running) begin
-      if (\$78 ) begin
-        \$174  = 1'h1;
-      end
-    end
+    \$174  = \$63 ;
     if (rst) begin
       \$174  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$175  = cycles;
-    if (start) begin
-      \$175  = 32'd0;
-    end else if (running) begin
-      \$175  = \$73 [31:0];
-    end
+    \$175  = \$70 ;
     if (rst) begin
-      \$175  = 32'd0;
+      \$175  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$176  = bcast_stalls;
-    if (start) begin
-      \$176  = 32'd0;
-    end else if (running) begin
-      if (\$75 ) begin
-        \$176  = \$76 [31:0];
-      end
-    end
+    \$176  = \$72 ;
     if (rst) begin
-      \$176  = 32'd0;
+      \$176  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$177  = \running$92 ;
+    \$177  = running;
     if (start) begin
       \$177  = 1'h1;
     end else if (running) begin
@@ -1229,33 +1228,53 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$178  = \$83 [3:0];
+    \$178  = done;
+    if (start) begin
+      \$178  = 1'h0;
+    end else if (running) begin
+      if (\$78 ) begin
+        \$178  = 1'h1;
+      end
+    end
     if (rst) begin
-      \$178  = 4'h0;
+      \$178  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$179  = \$89 ;
+    \$179  = cycles;
+    if (start) begin
+      \$179  = 32'd0;
+    end else if (running) begin
+      \$179  = \$73 [31:0];
+    end
     if (rst) begin
-      \$179  = 1'h1;
+      \$179  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$180  = \$93 [8:0];
-    if (\$101 ) begin
-      \$180  = 9'h000;
+    \$180  = bcast_stalls;
+    if (start) begin
+      \$180  = 32'd0;
+    end else if (running) begin
+      if (\$75 ) begin
+        \$180  = \$76 [31:0];
+      end
     end
     if (rst) begin
-      \$180  = 9'h000;
+      \$180  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$181  = \$98 ;
-    if (\$101 ) begin
-      \$181  = \$105 ;
+    \$181  = \running$95 ;
+    if (start) begin
+      \$181  = 1'h1;
+    end else if (running) begin
+      if (\$78 ) begin
+        \$181  = 1'h0;
+      end
     end
     if (rst) begin
       \$181  = 1'h0;
@@ -1263,87 +1282,87 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$182  = reading;
+    \$182  = \$83 [3:0];
+    if (rst) begin
+      \$182  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$183  = \$89 ;
+    if (rst) begin
+      \$183  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$184  = \$93 [8:0];
     if (\$101 ) begin
-      \$182  = \$104 ;
+      \$184  = 9'h000;
+    end
+    if (rst) begin
+      \$184  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$185  = \$98 ;
+    if (\$101 ) begin
+      \$185  = \$105 ;
+    end
+    if (rst) begin
+      \$185  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$186  = reading;
+    if (\$101 ) begin
+      \$186  = \$104 ;
     end
     if (\$139 ) begin
       if (\$142 ) begin
-        \$182  = 1'h0;
+        \$186  = 1'h0;
       end
     end
-    if (rst) begin
-      \$182  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$183  = delivered;
-    if (\$101 ) begin
-      \$183  = 9'h000;
-    end
-    if (\$139 ) begin
-      \$183  = \$140 [8:0];
-    end
-    if (rst) begin
-      \$183  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$184  = rd_sel;
-    if (\$101 ) begin
-      \$184  = 4'h1;
-    end else if (\$103 ) begin
-      \$184  = { rd_sel[2:0], rd_sel[3] };
-    end
-    if (rst) begin
-      \$184  = 4'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$185  = rd_local;
-    if (\$101 ) begin
-      \$185  = 6'h00;
-    end else if (\$103 ) begin
-      if (rd_sel[3]) begin
-        \$185  = \$106 [5:0];
-      end
-    end
-    if (rst) begin
-      \$185  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$186  = \$109 ;
     if (rst) begin
       \$186  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$187  = rows__payload;
-    if (\$112 ) begin
-      \$187  = rd_local;
+    \$187  = delivered;
+    if (\$101 ) begin
+      \$187  = 9'h000;
+    end
+    if (\$139 ) begin
+      \$187  = \$140 [8:0];
     end
     if (rst) begin
-      \$187  = 6'h00;
+      \$187  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$188  = \$115 ;
+    \$188  = rd_sel;
+    if (\$101 ) begin
+      \$188  = 4'h1;
+    end else if (\$103 ) begin
+      \$188  = { rd_sel[2:0], rd_sel[3] };
+    end
     if (rst) begin
-      \$188  = 1'h0;
+      \$188  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$189  = \rows__payload$121 ;
-    if (\$118 ) begin
-      \$189  = rd_local;
+    \$189  = rd_local;
+    if (\$101 ) begin
+      \$189  = 6'h00;
+    end else if (\$103 ) begin
+      if (rd_sel[3]) begin
+        \$189  = \$106 [5:0];
+      end
     end
     if (rst) begin
       \$189  = 6'h00;
@@ -1351,15 +1370,15 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$190  = \$121 ;
+    \$190  = \$109 ;
     if (rst) begin
       \$190  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$191  = \rows__payload$126 ;
-    if (\$124 ) begin
+    \$191  = rows__payload;
+    if (\$112 ) begin
       \$191  = rd_local;
     end
     if (rst) begin
@@ -1368,15 +1387,15 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$192  = \$127 ;
+    \$192  = \$115 ;
     if (rst) begin
       \$192  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$193  = \rows__payload$131 ;
-    if (\$130 ) begin
+    \$193  = \rows__payload$124 ;
+    if (\$118 ) begin
       \$193  = rd_local;
     end
     if (rst) begin
@@ -1385,16 +1404,50 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$194  = \$131 ;
+    \$194  = \$121 ;
     if (rst) begin
       \$194  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$195  = \$138 [15:0];
+    \$195  = \rows__payload$129 ;
+    if (\$124 ) begin
+      \$195  = rd_local;
+    end
     if (rst) begin
-      \$195  = 16'h0000;
+      \$195  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$196  = \$127 ;
+    if (rst) begin
+      \$196  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$197  = \rows__payload$134 ;
+    if (\$130 ) begin
+      \$197  = rd_local;
+    end
+    if (rst) begin
+      \$197  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$198  = \$131 ;
+    if (rst) begin
+      \$198  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$199  = \$138 [15:0];
+    if (rst) begin
+      \$199  = 16'h0000;
     end
   end
   assign addr = load__addr;
@@ -1437,36 +1490,36 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   assign \load__addr$67  = load__addr[9:0];
   assign \load__data$68  = load__data;
   assign \$signal  = \n_cols$70 ;
-  assign group0_acts_valid = acts__valid;
+  assign group0_acts_valid_copy0 = acts__valid;
   assign group0_acts = acts__payload;
-  assign \acts__valid$78  = acts__valid;
-  assign \acts__payload$79  = acts__payload;
-  assign \acts__valid$80  = acts__valid;
-  assign \acts__payload$81  = acts__payload;
-  assign \acts__valid$82  = acts__valid;
+  assign group0_acts_valid_copy1 = \acts__valid$78 ;
+  assign \acts__payload$80  = acts__payload;
+  assign group0_acts_valid_copy2 = \acts__valid$81 ;
   assign \acts__payload$83  = acts__payload;
-  assign \start$84  = start;
-  assign \running$85  = running;
+  assign group0_acts_valid_copy3 = \acts__valid$84 ;
+  assign \acts__payload$86  = acts__payload;
+  assign \start$87  = start;
+  assign \running$88  = running;
   assign clear = start;
-  assign group0_running = \running$92 ;
-  assign \clear$94  = start;
-  assign \running$95  = \running$92 ;
-  assign \clear$96  = start;
-  assign \running$97  = \running$92 ;
-  assign \clear$98  = start;
-  assign \running$99  = \running$92 ;
+  assign group0_running = \running$95 ;
+  assign \clear$97  = start;
+  assign \running$98  = \running$95 ;
+  assign \clear$99  = start;
+  assign \running$100  = \running$95 ;
+  assign \clear$101  = start;
+  assign \running$102  = \running$95 ;
   assign pe0_request = rows__valid;
   assign pe0_request_row = rows__payload;
-  assign \outputs__ready$118  = 1'h1;
-  assign pe1_request = \rows__valid$119 ;
-  assign pe1_request_row = \rows__payload$121 ;
-  assign \outputs__ready$123  = 1'h1;
-  assign pe2_request = \rows__valid$124 ;
-  assign pe2_request_row = \rows__payload$126 ;
-  assign \outputs__ready$128  = 1'h1;
-  assign pe3_request = \rows__valid$129 ;
-  assign pe3_request_row = \rows__payload$131 ;
-  assign \outputs__ready$133  = 1'h1;
+  assign \outputs__ready$121  = 1'h1;
+  assign pe1_request = \rows__valid$122 ;
+  assign pe1_request_row = \rows__payload$124 ;
+  assign \outputs__ready$126  = 1'h1;
+  assign pe2_request = \rows__valid$127 ;
+  assign pe2_request_row = \rows__payload$129 ;
+  assign \outputs__ready$131  = 1'h1;
+  assign pe3_request = \rows__valid$132 ;
+  assign pe3_request_row = \rows__payload$134 ;
+  assign \outputs__ready$136  = 1'h1;
   assign group0_out_value = w_data;
   assign \outputs__payload.row  = outputs__payload[7:0];
   assign \outputs__payload.value  = outputs__payload[23:8];
@@ -1479,30 +1532,30 @@ module eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth
   assign \acts__payload.value  = acts__payload[25:10];
   assign \group0_acts.col  = acts__payload[9:0];
   assign \group0_acts.value  = acts__payload[25:10];
-  assign \acts__payload$79.col  = acts__payload[9:0];
-  assign \acts__payload$79.value  = acts__payload[25:10];
-  assign \acts__payload$81.col  = acts__payload[9:0];
-  assign \acts__payload$81.value  = acts__payload[25:10];
+  assign \acts__payload$80.col  = acts__payload[9:0];
+  assign \acts__payload$80.value  = acts__payload[25:10];
   assign \acts__payload$83.col  = acts__payload[9:0];
   assign \acts__payload$83.value  = acts__payload[25:10];
+  assign \acts__payload$86.col  = acts__payload[9:0];
+  assign \acts__payload$86.value  = acts__payload[25:10];
   assign \bcast.col  = bcast[9:0];
   assign \bcast.value  = bcast[25:10];
-  assign \acts__payload$147.col  = \acts__payload$147 [9:0];
-  assign \acts__payload$147.value  = \acts__payload$147 [25:10];
-  assign \outputs__payload$182.local_row  = \outputs__payload$182 [5:0];
-  assign \outputs__payload$182.value  = \outputs__payload$182 [21:6];
-  assign \outputs__payload$183.local_row  = \outputs__payload$183 [5:0];
-  assign \outputs__payload$183.value  = \outputs__payload$183 [21:6];
-  assign \outputs__payload$184.local_row  = \outputs__payload$184 [5:0];
-  assign \outputs__payload$184.value  = \outputs__payload$184 [21:6];
-  assign \outputs__payload$185.local_row  = \outputs__payload$185 [5:0];
-  assign \outputs__payload$185.value  = \outputs__payload$185 [21:6];
+  assign \acts__payload$150.col  = \acts__payload$150 [9:0];
+  assign \acts__payload$150.value  = \acts__payload$150 [25:10];
+  assign \outputs__payload$186.local_row  = \outputs__payload$186 [5:0];
+  assign \outputs__payload$186.value  = \outputs__payload$186 [21:6];
+  assign \outputs__payload$187.local_row  = \outputs__payload$187 [5:0];
+  assign \outputs__payload$187.value  = \outputs__payload$187 [21:6];
+  assign \outputs__payload$188.local_row  = \outputs__payload$188 [5:0];
+  assign \outputs__payload$188.value  = \outputs__payload$188 [21:6];
+  assign \outputs__payload$189.local_row  = \outputs__payload$189 [5:0];
+  assign \outputs__payload$189.value  = \outputs__payload$189 [21:6];
   assign outputs__payload[7:0] = delivered[7:0];
   assign outputs__payload[23:8] = r_data;
   assign \$38  = group0_stop;
   assign w_en = group0_out_valid;
   assign \$46  = group0_stop;
-  assign \$65  = acts__valid;
+  assign \$65  = group0_acts_valid_copy4;
   assign \$74  = group0_stop;
   assign \$77  = group0_idle;
 endmodule
@@ -1916,8 +1969,8 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     .clk(clk),
     .level(level),
     .\port$220$0 (\$13 ),
-    .\port$525$0 (s2_word),
-    .\port$545$0 (read__data),
+    .\port$533$0 (s2_word),
+    .\port$553$0 (read__data),
     .r_data(r_data),
     .r_en(r_en),
     .r_rdy(r_rdy),
@@ -2325,7 +2378,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.scanner.fetched (clk, rst, \port$220$0 , r_en, r_rdy, r_data, w_en, \port$525$0 , \port$545$0 , level, start);
+module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_lnzd_width8.scanner.fetched (clk, rst, \port$220$0 , r_en, r_rdy, r_data, w_en, \port$533$0 , \port$553$0 , level, start);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -2364,10 +2417,10 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
   reg [2:0] level = 3'h0;
   input [7:0] \port$220$0 ;
   wire [7:0] \port$220$0 ;
-  input [7:0] \port$525$0 ;
-  wire [7:0] \port$525$0 ;
-  input [127:0] \port$545$0 ;
-  wire [127:0] \port$545$0 ;
+  input [7:0] \port$533$0 ;
+  wire [7:0] \port$533$0 ;
+  input [127:0] \port$553$0 ;
+  wire [127:0] \port$553$0 ;
   output [143:0] r_data;
   reg [143:0] r_data;
   input r_en;
@@ -2446,28 +2499,28 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$25  = slot0;
     if (\$3 ) begin
-      \$25  = { \port$525$0 , \port$220$0 , \port$545$0  };
+      \$25  = { \port$533$0 , \port$220$0 , \port$553$0  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$26  = slot1;
     if (\$6 ) begin
-      \$26  = { \port$525$0 , \port$220$0 , \port$545$0  };
+      \$26  = { \port$533$0 , \port$220$0 , \port$553$0  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$27  = slot2;
     if (\$9 ) begin
-      \$27  = { \port$525$0 , \port$220$0 , \port$545$0  };
+      \$27  = { \port$533$0 , \port$220$0 , \port$553$0  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$28  = slot3;
     if (\$12 ) begin
-      \$28  = { \port$525$0 , \port$220$0 , \port$545$0  };
+      \$28  = { \port$533$0 , \port$220$0 , \port$553$0  };
     end
   end
   always @* begin
@@ -2506,7 +2559,7 @@ module \eie_array_n_pe4_max_cols1024_max_entries4096_max_local_rows64_queue_dept
       \$31  = 3'h0;
     end
   end
-  assign w_data = { \port$525$0 , \port$220$0 , \port$545$0  };
+  assign w_data = { \port$533$0 , \port$220$0 , \port$553$0  };
 endmodule
 
 (* generator = "Amaranth" *)

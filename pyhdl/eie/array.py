@@ -10,6 +10,7 @@ from pyhdl.eie.activation_scanner import ActivationScanner, check_lnzd_width
 from pyhdl.eie.processing_element import ProcessingElement, check_pe_params
 from pyhdl.instance import instance_of
 from pyhdl.params import bits_for, check_int, module_name
+from pyhdl.replicas import replicas
 from sw.formats import ACT_WIDTH, INDEX_WIDTH, QUEUE_DEPTH, WEIGHT_WIDTH
 
 
@@ -216,12 +217,17 @@ class EIEArray(wiring.Component):
         m.d.comb += scan.acts.ready.eq(~stop)
         m.d.sync += [bcast_valid.eq(fire), bcast.eq(scan.acts.payload)]
         overflow = Signal()
-        group_valid = [Signal(name=f"group{g}_acts_valid") for g in range(n_groups)]
+        # The group's valid bit is a register a PE (kept apart in synthesis), beside the PE's queue:
+        # it starts the queue's level update, and one register fanned out to a group was, routed
+        # across the array, the 16-PE array's path. One more copy is the group's own.
+        group_valid = []
         for g, members in enumerate(groups):
             g_acts = Signal(layout, name=f"group{g}_acts")
-            m.d.sync += [group_valid[g].eq(bcast_valid), g_acts.eq(bcast)]
-            for pe in members:
-                m.d.comb += [pe.acts.valid.eq(group_valid[g]), pe.acts.payload.eq(g_acts)]
+            *valid, own = replicas(m, bcast_valid, len(members) + 1, f"group{g}_acts_valid")
+            group_valid.append(own)
+            m.d.sync += g_acts.eq(bcast)
+            for pe, v in zip(members, valid, strict=True):
+                m.d.comb += [pe.acts.valid.eq(v), pe.acts.payload.eq(g_acts)]
         for g, flags in enumerate(by_group(nearly_full)):
             m.d.sync += group_stop[g].eq(Cat(flags).any())
         for k, pe in enumerate(pes):
