@@ -2894,7 +2894,7 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_wi
     .full(queue_full),
     .level(queue_level),
     .not_empty(cols__valid),
-    .not_full(acts__ready),
+    .not_full_copy0(acts__ready),
     .pop__payload(cols__payload),
     .pop__ready(pop__ready),
     .push__payload(acts__payload),
@@ -10462,7 +10462,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.queue (push__valid, clk, rst, full, pop__payload, pop__ready, level, not_full, not_empty, push__payload);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_width42.queue (push__valid, clk, rst, full, pop__payload, pop__ready, not_full_copy0, level, not_empty, push__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire \$1 ;
   wire [4:0] \$10 ;
@@ -10472,8 +10472,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   wire \$14 ;
   wire [5:0] \$15 ;
   reg \$16 ;
-  reg [3:0] \$17 ;
-  reg \$18 ;
+  reg \$17 ;
+  reg [3:0] \$18 ;
   reg \$19 ;
   wire \$2 ;
   reg [3:0] \$20 ;
@@ -10502,8 +10502,11 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   wire [3:0] level_next;
   output not_empty;
   reg not_empty = 1'h0;
-  output not_full;
-  reg not_full = 1'h1;
+  (* keep = 32'd1 *)
+  output not_full_copy0;
+  reg not_full_copy0 = 1'h1;
+  (* keep = 32'd1 *)
+  reg not_full_copy1 = 1'h1;
   output [25:0] pop__payload;
   wire [25:0] pop__payload;
   wire [9:0] \pop__payload.col ;
@@ -10517,6 +10520,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   wire [9:0] \push__payload.col ;
   wire [15:0] \push__payload.value ;
   (* init = 1'h1 *)
+  (* keep = 32'd1 *)
   wire push__ready;
   input push__valid;
   wire push__valid;
@@ -10525,8 +10529,6 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   wire [25:0] r_port__data;
   input rst;
   wire rst;
-  (* keep = 32'd1 *)
-  reg store_ready_copy0 = 1'h1;
   reg [25:0] storage [11:0];
   initial begin
     storage[0] = 26'h0000000;
@@ -10550,7 +10552,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   assign \$1  = \$15 [3:0] != 4'hc;
   assign \$2  = \$15 [3:0] != 4'hc;
   assign \$3  = | \$15 [3:0];
-  assign \$4  = push__valid & store_ready_copy0;
+  assign \$4  = push__valid & not_full_copy1;
   assign \$5  = \$signal  == 4'hb;
   assign \$6  = \$signal  + 1'h1;
   assign \$7  = \$5  ? 5'h00 : \$6 ;
@@ -10558,18 +10560,18 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   assign \$9  = consume == 4'hb;
   assign \$10  = consume + 1'h1;
   assign \$11  = \$9  ? 5'h00 : \$10 ;
-  assign \$signature__en  = push__valid & store_ready_copy0;
-  assign \$12  = push__valid & not_full;
+  assign \$signature__en  = push__valid & not_full_copy1;
+  assign \$12  = push__valid & not_full_copy0;
   assign \$13  = level + \$12 ;
   assign \$14  = pop__ready & not_empty;
   assign \$15  = \$13  - \$14 ;
-  assign full = ~ not_full;
+  assign full = ~ not_full_copy0;
   always @(posedge clk)
-    store_ready_copy0 <= \$16 ;
+    not_full_copy0 <= \$16 ;
   always @(posedge clk)
-    level <= \$17 ;
+    not_full_copy1 <= \$17 ;
   always @(posedge clk)
-    not_full <= \$18 ;
+    level <= \$18 ;
   always @(posedge clk)
     not_empty <= \$19 ;
   always @(posedge clk)
@@ -10585,16 +10587,16 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$17  = \$15 [3:0];
+    \$17  = \$2 ;
     if (rst) begin
-      \$17  = 4'h0;
+      \$17  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$18  = \$2 ;
+    \$18  = \$15 [3:0];
     if (rst) begin
-      \$18  = 1'h1;
+      \$18  = 4'h0;
     end
   end
   always @* begin
@@ -10629,7 +10631,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth12_acc_w
   assign \$signature__data  = push__payload;
   assign r_port__addr = consume;
   assign r_port__data = pop__payload;
-  assign push__ready = not_full;
+  assign push__ready = not_full_copy0;
   assign pop__valid = not_empty;
   assign \level$21  = level;
   assign \push__payload.col  = push__payload[9:0];

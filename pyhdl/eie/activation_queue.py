@@ -56,11 +56,10 @@ class ActivationQueue(wiring.Component):
         produce, consume = Signal(range(depth)), Signal(range(depth))
         level = Signal(range(depth + 1))
         not_empty = Signal()
-        not_full = Signal(init=1)
         level_next = Signal(range(depth + 1))
-        # Two copies of the not-full flag: one for the write enable of the RAM and its pointer,
-        # one for the level and `push.ready`.
-        store_ready = replicas(m, level_next != depth, 1, "store_ready", init=1)[0]
+        # Two copies of the not-full flag, kept apart in synthesis: one for the level and
+        # `push.ready`, one for the write enable of the RAM and its pointer.
+        not_full, store_ready = replicas(m, level_next != depth, 2, "not_full", init=1)
         store = self.push.valid & store_ready
         write = self.push.valid & not_full
         read = self.pop.ready & not_empty
@@ -72,7 +71,7 @@ class ActivationQueue(wiring.Component):
             self.full.eq(~not_full),
             self.level.eq(level),
         ]
-        m.d.sync += [level.eq(level_next), not_full.eq(level_next != depth), not_empty.eq(level_next != 0)]
+        m.d.sync += [level.eq(level_next), not_empty.eq(level_next != 0)]
         with m.If(store):
             m.d.sync += produce.eq(Mux(produce == depth - 1, 0, produce + 1))
         with m.If(read):
