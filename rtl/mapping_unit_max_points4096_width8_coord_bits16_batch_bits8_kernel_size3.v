@@ -6872,8 +6872,8 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     pending <= \$43 ;
   \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.coord_reader.fifo  fifo (
     .clk(clk),
-    .\port$21291$0 (read__data),
-    .\port$27712$0 (meta),
+    .\port$19931$0 (read__data),
+    .\port$25344$0 (meta),
     .r_data(beats__payload),
     .r_en(r_en),
     .r_rdy(beats__valid),
@@ -7119,7 +7119,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
 endmodule
 
 (* generator = "Amaranth" *)
-module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.coord_reader.fifo (rst, r_en, w_level, r_data, \port$21291$0 , w_en, \port$27712$0 , r_rdy, clk);
+module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.coord_reader.fifo (rst, r_en, w_level, r_data, \port$19931$0 , w_en, \port$25344$0 , r_rdy, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -7161,10 +7161,10 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   reg [1:0] inner_level = 2'h0;
   wire inner_r_rdy;
   wire [2:0] level;
-  input [447:0] \port$21291$0 ;
-  wire [447:0] \port$21291$0 ;
-  input [18:0] \port$27712$0 ;
-  wire [18:0] \port$27712$0 ;
+  input [447:0] \port$19931$0 ;
+  wire [447:0] \port$19931$0 ;
+  input [18:0] \port$25344$0 ;
+  wire [18:0] \port$25344$0 ;
   (* init = 2'h0 *)
   wire [1:0] produce;
   output [466:0] r_data;
@@ -7196,7 +7196,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$27712$0 , \port$21291$0  };
+      storage[w_port__addr] <= { \port$25344$0 , \port$19931$0  };
   end
   reg [466:0] _0_;
   always @(posedge clk) begin
@@ -7295,8 +7295,8 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   assign level = w_level;
   assign r_level = w_level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$27712$0 , \port$21291$0  };
-  assign w_data = { \port$27712$0 , \port$21291$0  };
+  assign w_port__data = { \port$25344$0 , \port$19931$0  };
+  assign w_data = { \port$25344$0 , \port$19931$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
@@ -49463,986 +49463,102 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$10 ;
   wire \$100 ;
   wire \$1000 ;
-  reg \$10000 ;
-  reg [67:0] \$10001 ;
-  reg \$10002 ;
-  reg [67:0] \$10003 ;
-  reg \$10004 ;
-  reg \$10005 ;
-  reg \$10006 ;
-  reg \$10007 ;
-  reg \$10008 ;
-  reg \$10009 ;
   wire [2:0] \$1001 ;
-  reg [67:0] \$10010 ;
-  reg \$10011 ;
-  reg [67:0] \$10012 ;
-  reg \$10013 ;
-  reg [67:0] \$10014 ;
-  reg \$10015 ;
-  reg [67:0] \$10016 ;
-  reg \$10017 ;
-  reg [67:0] \$10018 ;
-  reg \$10019 ;
   wire [3:0] \$1002 ;
-  reg \$10020 ;
-  reg \$10021 ;
-  reg \$10022 ;
-  reg \$10023 ;
-  reg \$10024 ;
-  reg [67:0] \$10025 ;
-  reg \$10026 ;
-  reg [67:0] \$10027 ;
-  reg \$10028 ;
-  reg [67:0] \$10029 ;
   wire \$1003 ;
-  reg \$10030 ;
-  reg [67:0] \$10031 ;
-  reg \$10032 ;
-  reg [67:0] \$10033 ;
-  reg \$10034 ;
-  reg \$10035 ;
-  reg \$10036 ;
-  reg \$10037 ;
-  reg \$10038 ;
-  reg \$10039 ;
   wire \$1004 ;
-  reg [67:0] \$10040 ;
-  reg \$10041 ;
-  reg [67:0] \$10042 ;
-  reg \$10043 ;
-  reg [67:0] \$10044 ;
-  reg \$10045 ;
-  reg [67:0] \$10046 ;
-  reg \$10047 ;
-  reg [67:0] \$10048 ;
-  reg \$10049 ;
   wire \$1005 ;
-  reg \$10050 ;
-  reg \$10051 ;
-  reg \$10052 ;
-  reg \$10053 ;
-  reg \$10054 ;
-  reg [67:0] \$10055 ;
-  reg \$10056 ;
-  reg [67:0] \$10057 ;
-  reg \$10058 ;
-  reg [67:0] \$10059 ;
   wire \$1006 ;
-  reg \$10060 ;
-  reg [67:0] \$10061 ;
-  reg \$10062 ;
-  reg [67:0] \$10063 ;
-  reg \$10064 ;
-  reg \$10065 ;
-  reg \$10066 ;
-  reg \$10067 ;
-  reg \$10068 ;
-  reg \$10069 ;
   wire \$1007 ;
-  reg [67:0] \$10070 ;
-  reg \$10071 ;
-  reg [67:0] \$10072 ;
-  reg \$10073 ;
-  reg [67:0] \$10074 ;
-  reg \$10075 ;
-  reg [67:0] \$10076 ;
-  reg \$10077 ;
-  reg [67:0] \$10078 ;
-  reg \$10079 ;
   wire \$1008 ;
-  reg \$10080 ;
-  reg \$10081 ;
-  reg \$10082 ;
-  reg \$10083 ;
-  reg \$10084 ;
-  reg [67:0] \$10085 ;
-  reg \$10086 ;
-  reg [67:0] \$10087 ;
-  reg \$10088 ;
-  reg [67:0] \$10089 ;
   wire \$1009 ;
-  reg \$10090 ;
-  reg [67:0] \$10091 ;
-  reg \$10092 ;
-  reg [67:0] \$10093 ;
-  reg \$10094 ;
-  reg \$10095 ;
-  reg \$10096 ;
-  reg \$10097 ;
-  reg \$10098 ;
-  reg \$10099 ;
   wire \$101 ;
   wire \$1010 ;
-  reg [67:0] \$10100 ;
-  reg \$10101 ;
-  reg [67:0] \$10102 ;
-  reg \$10103 ;
-  reg [67:0] \$10104 ;
-  reg \$10105 ;
-  reg [67:0] \$10106 ;
-  reg \$10107 ;
-  reg [67:0] \$10108 ;
-  reg \$10109 ;
   wire \$1011 ;
-  reg \$10110 ;
-  reg \$10111 ;
-  reg \$10112 ;
-  reg \$10113 ;
-  reg \$10114 ;
-  reg [67:0] \$10115 ;
-  reg \$10116 ;
-  reg [67:0] \$10117 ;
-  reg \$10118 ;
-  reg [67:0] \$10119 ;
   wire \$1012 ;
-  reg \$10120 ;
-  reg [67:0] \$10121 ;
-  reg \$10122 ;
-  reg [67:0] \$10123 ;
-  reg \$10124 ;
-  reg \$10125 ;
-  reg \$10126 ;
-  reg \$10127 ;
-  reg \$10128 ;
-  reg \$10129 ;
   wire \$1013 ;
-  reg \$10130 ;
-  reg \$10131 ;
-  reg \$10132 ;
-  reg \$10133 ;
-  reg \$10134 ;
-  reg \$10135 ;
-  reg \$10136 ;
-  reg \$10137 ;
-  reg \$10138 ;
-  reg \$10139 ;
   wire \$1014 ;
-  reg \$10140 ;
-  reg \$10141 ;
-  reg \$10142 ;
-  reg \$10143 ;
-  reg \$10144 ;
-  reg \$10145 ;
-  reg \$10146 ;
-  reg \$10147 ;
-  reg \$10148 ;
-  reg \$10149 ;
   wire \$1015 ;
-  reg \$10150 ;
-  reg \$10151 ;
-  reg \$10152 ;
-  reg \$10153 ;
-  reg \$10154 ;
-  reg \$10155 ;
-  reg \$10156 ;
-  reg \$10157 ;
-  reg \$10158 ;
-  reg \$10159 ;
   wire \$1016 ;
-  reg \$10160 ;
-  reg \$10161 ;
-  reg \$10162 ;
-  reg \$10163 ;
-  reg \$10164 ;
-  reg \$10165 ;
-  reg \$10166 ;
-  reg \$10167 ;
-  reg \$10168 ;
-  reg \$10169 ;
   wire \$1017 ;
-  reg \$10170 ;
-  reg \$10171 ;
-  reg \$10172 ;
-  reg \$10173 ;
-  reg \$10174 ;
-  reg \$10175 ;
-  reg \$10176 ;
-  reg \$10177 ;
-  reg \$10178 ;
-  reg \$10179 ;
   wire \$1018 ;
-  reg \$10180 ;
-  reg \$10181 ;
-  reg \$10182 ;
-  reg \$10183 ;
-  reg \$10184 ;
-  reg \$10185 ;
-  reg \$10186 ;
-  reg \$10187 ;
-  reg \$10188 ;
-  reg \$10189 ;
   wire \$1019 ;
-  reg \$10190 ;
-  reg \$10191 ;
-  reg \$10192 ;
-  reg \$10193 ;
-  reg \$10194 ;
-  reg \$10195 ;
-  reg \$10196 ;
-  reg \$10197 ;
-  reg \$10198 ;
-  reg \$10199 ;
   wire \$102 ;
   wire \$1020 ;
-  reg \$10200 ;
-  reg \$10201 ;
-  reg \$10202 ;
-  reg \$10203 ;
-  reg \$10204 ;
-  reg \$10205 ;
-  reg \$10206 ;
-  reg \$10207 ;
-  reg \$10208 ;
-  reg \$10209 ;
   wire [2:0] \$1021 ;
-  reg \$10210 ;
-  reg \$10211 ;
-  reg \$10212 ;
-  reg \$10213 ;
-  reg \$10214 ;
-  reg \$10215 ;
-  reg \$10216 ;
-  reg \$10217 ;
-  reg \$10218 ;
-  reg \$10219 ;
   wire [3:0] \$1022 ;
-  reg \$10220 ;
-  reg \$10221 ;
-  reg \$10222 ;
-  reg \$10223 ;
-  reg \$10224 ;
-  reg \$10225 ;
-  reg \$10226 ;
-  reg \$10227 ;
-  reg \$10228 ;
-  reg \$10229 ;
   wire \$1023 ;
-  reg \$10230 ;
-  reg \$10231 ;
-  reg \$10232 ;
-  reg \$10233 ;
-  reg \$10234 ;
-  reg \$10235 ;
-  reg \$10236 ;
-  reg \$10237 ;
-  reg \$10238 ;
-  reg \$10239 ;
   wire \$1024 ;
-  reg \$10240 ;
-  reg \$10241 ;
-  reg \$10242 ;
-  reg \$10243 ;
-  reg \$10244 ;
-  reg \$10245 ;
-  reg \$10246 ;
-  reg \$10247 ;
-  reg \$10248 ;
-  reg \$10249 ;
   wire \$1025 ;
-  reg \$10250 ;
-  reg \$10251 ;
-  reg \$10252 ;
-  reg \$10253 ;
-  reg \$10254 ;
-  reg \$10255 ;
-  reg \$10256 ;
-  reg \$10257 ;
-  reg \$10258 ;
-  reg \$10259 ;
   wire \$1026 ;
-  reg \$10260 ;
-  reg \$10261 ;
-  reg \$10262 ;
-  reg \$10263 ;
-  reg \$10264 ;
-  reg \$10265 ;
-  reg \$10266 ;
-  reg \$10267 ;
-  reg \$10268 ;
-  reg \$10269 ;
   wire \$1027 ;
-  reg \$10270 ;
-  reg \$10271 ;
-  reg \$10272 ;
-  reg \$10273 ;
-  reg \$10274 ;
-  reg \$10275 ;
-  reg \$10276 ;
-  reg \$10277 ;
-  reg \$10278 ;
-  reg \$10279 ;
   wire \$1028 ;
-  reg \$10280 ;
-  reg \$10281 ;
-  reg \$10282 ;
-  reg \$10283 ;
-  reg \$10284 ;
-  reg \$10285 ;
-  reg \$10286 ;
-  reg \$10287 ;
-  reg \$10288 ;
-  reg \$10289 ;
   wire \$1029 ;
-  reg \$10290 ;
-  reg \$10291 ;
-  reg \$10292 ;
-  reg \$10293 ;
-  reg \$10294 ;
-  reg \$10295 ;
-  reg \$10296 ;
-  reg \$10297 ;
-  reg \$10298 ;
-  reg \$10299 ;
   wire \$103 ;
   wire \$1030 ;
-  reg \$10300 ;
-  reg \$10301 ;
-  reg \$10302 ;
-  reg \$10303 ;
-  reg \$10304 ;
-  reg \$10305 ;
-  reg \$10306 ;
-  reg \$10307 ;
-  reg \$10308 ;
-  reg \$10309 ;
   wire \$1031 ;
-  reg \$10310 ;
-  reg \$10311 ;
-  reg \$10312 ;
-  reg \$10313 ;
-  reg \$10314 ;
-  reg \$10315 ;
-  reg \$10316 ;
-  reg \$10317 ;
-  reg \$10318 ;
-  reg \$10319 ;
   wire \$1032 ;
-  reg \$10320 ;
-  reg \$10321 ;
-  reg \$10322 ;
-  reg \$10323 ;
-  reg \$10324 ;
-  reg \$10325 ;
-  reg \$10326 ;
-  reg \$10327 ;
-  reg \$10328 ;
-  reg \$10329 ;
   wire \$1033 ;
-  reg \$10330 ;
-  reg \$10331 ;
-  reg \$10332 ;
-  reg \$10333 ;
-  reg \$10334 ;
-  reg \$10335 ;
-  reg \$10336 ;
-  reg \$10337 ;
-  reg \$10338 ;
-  reg \$10339 ;
   wire \$1034 ;
-  reg \$10340 ;
-  reg \$10341 ;
-  reg \$10342 ;
-  reg \$10343 ;
-  reg \$10344 ;
-  reg \$10345 ;
-  reg \$10346 ;
-  reg \$10347 ;
-  reg \$10348 ;
-  reg \$10349 ;
   wire \$1035 ;
-  reg \$10350 ;
-  reg \$10351 ;
-  reg \$10352 ;
-  reg \$10353 ;
-  reg \$10354 ;
-  reg \$10355 ;
-  reg \$10356 ;
-  reg \$10357 ;
-  reg \$10358 ;
-  reg \$10359 ;
   wire \$1036 ;
-  reg \$10360 ;
-  reg \$10361 ;
-  reg \$10362 ;
-  reg \$10363 ;
-  reg \$10364 ;
-  reg \$10365 ;
-  reg \$10366 ;
-  reg \$10367 ;
-  reg \$10368 ;
-  reg \$10369 ;
   wire \$1037 ;
-  reg \$10370 ;
-  reg \$10371 ;
-  reg \$10372 ;
-  reg \$10373 ;
-  reg \$10374 ;
-  reg \$10375 ;
-  reg \$10376 ;
-  reg \$10377 ;
-  reg \$10378 ;
-  reg \$10379 ;
   wire \$1038 ;
-  reg \$10380 ;
-  reg \$10381 ;
-  reg \$10382 ;
-  reg \$10383 ;
-  reg \$10384 ;
-  reg \$10385 ;
-  reg \$10386 ;
-  reg \$10387 ;
-  reg \$10388 ;
-  reg \$10389 ;
   wire \$1039 ;
-  reg \$10390 ;
-  reg \$10391 ;
-  reg \$10392 ;
-  reg \$10393 ;
-  reg \$10394 ;
-  reg \$10395 ;
-  reg \$10396 ;
-  reg \$10397 ;
-  reg \$10398 ;
-  reg \$10399 ;
   wire \$104 ;
   wire \$1040 ;
-  reg \$10400 ;
-  reg \$10401 ;
-  reg \$10402 ;
-  reg \$10403 ;
-  reg \$10404 ;
-  reg \$10405 ;
-  reg \$10406 ;
-  reg \$10407 ;
-  reg \$10408 ;
-  reg \$10409 ;
   wire [2:0] \$1041 ;
-  reg \$10410 ;
-  reg \$10411 ;
-  reg \$10412 ;
-  reg \$10413 ;
-  reg \$10414 ;
-  reg \$10415 ;
-  reg \$10416 ;
-  reg \$10417 ;
-  reg \$10418 ;
-  reg \$10419 ;
   wire [3:0] \$1042 ;
-  reg \$10420 ;
-  reg \$10421 ;
-  reg \$10422 ;
-  reg \$10423 ;
-  reg \$10424 ;
-  reg \$10425 ;
-  reg \$10426 ;
-  reg \$10427 ;
-  reg \$10428 ;
-  reg \$10429 ;
   wire \$1043 ;
-  reg \$10430 ;
-  reg \$10431 ;
-  reg \$10432 ;
-  reg \$10433 ;
-  reg \$10434 ;
-  reg \$10435 ;
-  reg \$10436 ;
-  reg \$10437 ;
-  reg \$10438 ;
-  reg \$10439 ;
   wire \$1044 ;
-  reg \$10440 ;
-  reg \$10441 ;
-  reg \$10442 ;
-  reg \$10443 ;
-  reg \$10444 ;
-  reg \$10445 ;
-  reg \$10446 ;
-  reg \$10447 ;
-  reg \$10448 ;
-  reg \$10449 ;
   wire \$1045 ;
-  reg \$10450 ;
-  reg \$10451 ;
-  reg \$10452 ;
-  reg \$10453 ;
-  reg \$10454 ;
-  reg \$10455 ;
-  reg \$10456 ;
-  reg \$10457 ;
-  reg \$10458 ;
-  reg \$10459 ;
   wire \$1046 ;
-  reg \$10460 ;
-  reg \$10461 ;
-  reg \$10462 ;
-  reg \$10463 ;
-  reg \$10464 ;
-  reg \$10465 ;
-  reg \$10466 ;
-  reg \$10467 ;
-  reg \$10468 ;
-  reg \$10469 ;
   wire \$1047 ;
-  reg \$10470 ;
-  reg \$10471 ;
-  reg \$10472 ;
-  reg \$10473 ;
-  reg \$10474 ;
-  reg \$10475 ;
-  reg \$10476 ;
-  reg \$10477 ;
-  reg \$10478 ;
-  reg \$10479 ;
   wire \$1048 ;
-  reg \$10480 ;
-  reg \$10481 ;
-  reg \$10482 ;
-  reg \$10483 ;
-  reg \$10484 ;
-  reg \$10485 ;
-  reg \$10486 ;
-  reg \$10487 ;
-  reg \$10488 ;
-  reg \$10489 ;
   wire \$1049 ;
-  reg \$10490 ;
-  reg \$10491 ;
-  reg \$10492 ;
-  reg \$10493 ;
-  reg \$10494 ;
-  reg \$10495 ;
-  reg \$10496 ;
-  reg \$10497 ;
-  reg \$10498 ;
-  reg \$10499 ;
   wire \$105 ;
   wire \$1050 ;
-  reg \$10500 ;
-  reg \$10501 ;
-  reg \$10502 ;
-  reg \$10503 ;
-  reg \$10504 ;
-  reg \$10505 ;
-  reg \$10506 ;
-  reg \$10507 ;
-  reg \$10508 ;
-  reg \$10509 ;
   wire \$1051 ;
-  reg \$10510 ;
-  reg \$10511 ;
-  reg \$10512 ;
-  reg \$10513 ;
-  reg \$10514 ;
-  reg \$10515 ;
-  reg \$10516 ;
-  reg \$10517 ;
-  reg \$10518 ;
-  reg \$10519 ;
   wire \$1052 ;
-  reg \$10520 ;
-  reg \$10521 ;
-  reg \$10522 ;
-  reg \$10523 ;
-  reg \$10524 ;
-  reg \$10525 ;
-  reg \$10526 ;
-  reg \$10527 ;
-  reg \$10528 ;
-  reg \$10529 ;
   wire \$1053 ;
-  reg \$10530 ;
-  reg \$10531 ;
-  reg \$10532 ;
-  reg \$10533 ;
-  reg \$10534 ;
-  reg \$10535 ;
-  reg \$10536 ;
-  reg \$10537 ;
-  reg \$10538 ;
-  reg \$10539 ;
   wire \$1054 ;
-  reg \$10540 ;
-  reg \$10541 ;
-  reg \$10542 ;
-  reg \$10543 ;
-  reg \$10544 ;
-  reg \$10545 ;
-  reg \$10546 ;
-  reg \$10547 ;
-  reg \$10548 ;
-  reg \$10549 ;
   wire \$1055 ;
-  reg \$10550 ;
-  reg \$10551 ;
-  reg \$10552 ;
-  reg \$10553 ;
-  reg \$10554 ;
-  reg \$10555 ;
-  reg \$10556 ;
-  reg \$10557 ;
-  reg \$10558 ;
-  reg \$10559 ;
   wire \$1056 ;
-  reg \$10560 ;
-  reg \$10561 ;
-  reg \$10562 ;
-  reg \$10563 ;
-  reg \$10564 ;
-  reg \$10565 ;
-  reg \$10566 ;
-  reg \$10567 ;
-  reg \$10568 ;
-  reg \$10569 ;
   wire \$1057 ;
-  reg \$10570 ;
-  reg \$10571 ;
-  reg \$10572 ;
-  reg \$10573 ;
-  reg \$10574 ;
-  reg \$10575 ;
-  reg \$10576 ;
-  reg \$10577 ;
-  reg \$10578 ;
-  reg \$10579 ;
   wire \$1058 ;
-  reg \$10580 ;
-  reg \$10581 ;
-  reg \$10582 ;
-  reg \$10583 ;
-  reg \$10584 ;
-  reg \$10585 ;
-  reg \$10586 ;
-  reg \$10587 ;
-  reg \$10588 ;
-  reg \$10589 ;
   wire \$1059 ;
-  reg \$10590 ;
-  reg \$10591 ;
-  reg \$10592 ;
-  reg \$10593 ;
-  reg \$10594 ;
-  reg \$10595 ;
-  reg \$10596 ;
-  reg \$10597 ;
-  reg \$10598 ;
-  reg \$10599 ;
   wire \$106 ;
   wire \$1060 ;
-  reg \$10600 ;
-  reg \$10601 ;
-  reg \$10602 ;
-  reg \$10603 ;
-  reg \$10604 ;
-  reg \$10605 ;
-  reg \$10606 ;
-  reg \$10607 ;
-  reg \$10608 ;
-  reg \$10609 ;
   wire [2:0] \$1061 ;
-  reg \$10610 ;
-  reg \$10611 ;
-  reg \$10612 ;
-  reg \$10613 ;
-  reg \$10614 ;
-  reg \$10615 ;
-  reg \$10616 ;
-  reg \$10617 ;
-  reg \$10618 ;
-  reg \$10619 ;
   wire [3:0] \$1062 ;
-  reg \$10620 ;
-  reg \$10621 ;
-  reg \$10622 ;
-  reg \$10623 ;
-  reg \$10624 ;
-  reg \$10625 ;
-  reg \$10626 ;
-  reg \$10627 ;
-  reg \$10628 ;
-  reg \$10629 ;
   wire \$1063 ;
-  reg \$10630 ;
-  reg \$10631 ;
-  reg \$10632 ;
-  reg \$10633 ;
-  reg \$10634 ;
-  reg \$10635 ;
-  reg \$10636 ;
-  reg \$10637 ;
-  reg \$10638 ;
-  reg \$10639 ;
   wire \$1064 ;
-  reg \$10640 ;
-  reg \$10641 ;
-  reg \$10642 ;
-  reg \$10643 ;
-  reg \$10644 ;
-  reg \$10645 ;
-  reg \$10646 ;
-  reg \$10647 ;
-  reg \$10648 ;
-  reg \$10649 ;
   wire \$1065 ;
-  reg \$10650 ;
-  reg \$10651 ;
-  reg \$10652 ;
-  reg \$10653 ;
-  reg \$10654 ;
-  reg \$10655 ;
-  reg \$10656 ;
-  reg \$10657 ;
-  reg \$10658 ;
-  reg \$10659 ;
   wire \$1066 ;
-  reg \$10660 ;
-  reg \$10661 ;
-  reg \$10662 ;
-  reg \$10663 ;
-  reg \$10664 ;
-  reg \$10665 ;
-  reg \$10666 ;
-  reg \$10667 ;
-  reg \$10668 ;
-  reg \$10669 ;
   wire \$1067 ;
-  reg \$10670 ;
-  reg \$10671 ;
-  reg \$10672 ;
-  reg \$10673 ;
-  reg \$10674 ;
-  reg \$10675 ;
-  reg \$10676 ;
-  reg \$10677 ;
-  reg \$10678 ;
-  reg \$10679 ;
   wire \$1068 ;
-  reg \$10680 ;
-  reg \$10681 ;
-  reg \$10682 ;
-  reg \$10683 ;
-  reg \$10684 ;
-  reg \$10685 ;
-  reg \$10686 ;
-  reg \$10687 ;
-  reg \$10688 ;
-  reg \$10689 ;
   wire \$1069 ;
-  reg \$10690 ;
-  reg \$10691 ;
-  reg \$10692 ;
-  reg \$10693 ;
-  reg \$10694 ;
-  reg \$10695 ;
-  reg \$10696 ;
-  reg \$10697 ;
-  reg \$10698 ;
-  reg \$10699 ;
   wire \$107 ;
   wire \$1070 ;
-  reg \$10700 ;
-  reg \$10701 ;
-  reg \$10702 ;
-  reg \$10703 ;
-  reg \$10704 ;
-  reg \$10705 ;
-  reg \$10706 ;
-  reg \$10707 ;
-  reg \$10708 ;
-  reg \$10709 ;
   wire \$1071 ;
-  reg \$10710 ;
-  reg \$10711 ;
-  reg \$10712 ;
-  reg \$10713 ;
-  reg \$10714 ;
-  reg \$10715 ;
-  reg \$10716 ;
-  reg \$10717 ;
-  reg \$10718 ;
-  reg \$10719 ;
   wire \$1072 ;
-  reg \$10720 ;
-  reg \$10721 ;
-  reg \$10722 ;
-  reg \$10723 ;
-  reg \$10724 ;
-  reg \$10725 ;
-  reg \$10726 ;
-  reg \$10727 ;
-  reg \$10728 ;
-  reg \$10729 ;
   wire \$1073 ;
-  reg [68:0] \$10730 ;
-  reg [68:0] \$10731 ;
-  reg [68:0] \$10732 ;
-  reg [68:0] \$10733 ;
-  reg [68:0] \$10734 ;
-  reg [68:0] \$10735 ;
-  reg [68:0] \$10736 ;
-  reg [68:0] \$10737 ;
-  reg \$10738 ;
-  reg [68:0] \$10739 ;
   wire \$1074 ;
-  reg [68:0] \$10740 ;
-  reg [68:0] \$10741 ;
-  reg [68:0] \$10742 ;
-  reg [68:0] \$10743 ;
-  reg [68:0] \$10744 ;
-  reg [68:0] \$10745 ;
-  reg [68:0] \$10746 ;
-  reg \$10747 ;
-  reg \$10748 ;
-  reg \$10749 ;
   wire \$1075 ;
-  reg \$10750 ;
-  reg \$10751 ;
-  reg \$10752 ;
-  reg \$10753 ;
-  reg \$10754 ;
-  reg \$10755 ;
-  reg \$10756 ;
-  reg \$10757 ;
-  reg \$10758 ;
-  reg \$10759 ;
   wire \$1076 ;
-  reg \$10760 ;
-  reg \$10761 ;
-  reg \$10762 ;
-  reg \$10763 ;
-  reg \$10764 ;
-  reg \$10765 ;
-  reg \$10766 ;
-  reg \$10767 ;
-  reg \$10768 ;
-  reg \$10769 ;
   wire \$1077 ;
-  reg \$10770 ;
-  reg \$10771 ;
-  reg \$10772 ;
-  reg \$10773 ;
-  reg \$10774 ;
-  reg \$10775 ;
-  reg \$10776 ;
-  reg \$10777 ;
-  reg \$10778 ;
-  reg \$10779 ;
   wire \$1078 ;
-  reg [68:0] \$10780 ;
-  reg [68:0] \$10781 ;
-  reg [68:0] \$10782 ;
-  reg [68:0] \$10783 ;
-  reg [68:0] \$10784 ;
-  reg [68:0] \$10785 ;
-  reg [68:0] \$10786 ;
-  reg [68:0] \$10787 ;
-  reg \$10788 ;
-  reg [68:0] \$10789 ;
   wire \$1079 ;
-  reg [68:0] \$10790 ;
-  reg [68:0] \$10791 ;
-  reg [68:0] \$10792 ;
-  reg [68:0] \$10793 ;
-  reg [68:0] \$10794 ;
-  reg [68:0] \$10795 ;
-  reg [68:0] \$10796 ;
-  reg \$10797 ;
-  reg \$10798 ;
-  reg \$10799 ;
   wire \$108 ;
   wire \$1080 ;
-  reg \$10800 ;
-  reg \$10801 ;
-  reg \$10802 ;
-  reg \$10803 ;
-  reg \$10804 ;
-  reg \$10805 ;
-  reg \$10806 ;
-  reg \$10807 ;
-  reg \$10808 ;
-  reg \$10809 ;
   wire [2:0] \$1081 ;
-  reg \$10810 ;
-  reg \$10811 ;
-  reg \$10812 ;
-  reg \$10813 ;
-  reg \$10814 ;
-  reg \$10815 ;
-  reg \$10816 ;
-  reg \$10817 ;
-  reg \$10818 ;
-  reg \$10819 ;
   wire [3:0] \$1082 ;
-  reg \$10820 ;
-  reg \$10821 ;
-  reg \$10822 ;
-  reg \$10823 ;
-  reg \$10824 ;
-  reg \$10825 ;
-  reg \$10826 ;
-  reg \$10827 ;
-  reg \$10828 ;
-  reg \$10829 ;
   wire \$1083 ;
-  reg [68:0] \$10830 ;
-  reg [68:0] \$10831 ;
-  reg [68:0] \$10832 ;
-  reg [68:0] \$10833 ;
-  reg [68:0] \$10834 ;
-  reg [68:0] \$10835 ;
-  reg [68:0] \$10836 ;
-  reg [68:0] \$10837 ;
-  reg \$10838 ;
-  reg [68:0] \$10839 ;
   wire \$1084 ;
-  reg [68:0] \$10840 ;
-  reg [68:0] \$10841 ;
-  reg [68:0] \$10842 ;
-  reg [68:0] \$10843 ;
-  reg [68:0] \$10844 ;
-  reg [68:0] \$10845 ;
-  reg [68:0] \$10846 ;
-  reg \$10847 ;
-  reg \$10848 ;
-  reg \$10849 ;
   wire \$1085 ;
-  reg \$10850 ;
-  reg \$10851 ;
-  reg \$10852 ;
-  reg \$10853 ;
-  reg \$10854 ;
-  reg \$10855 ;
-  reg \$10856 ;
-  reg \$10857 ;
-  reg \$10858 ;
-  reg \$10859 ;
   wire \$1086 ;
-  reg \$10860 ;
-  reg \$10861 ;
-  reg \$10862 ;
-  reg \$10863 ;
-  reg \$10864 ;
-  reg \$10865 ;
-  reg \$10866 ;
-  reg \$10867 ;
-  reg \$10868 ;
-  reg \$10869 ;
   wire \$1087 ;
-  reg \$10870 ;
-  reg \$10871 ;
-  reg \$10872 ;
-  reg \$10873 ;
-  reg \$10874 ;
-  reg \$10875 ;
-  reg \$10876 ;
-  reg \$10877 ;
-  reg \$10878 ;
-  reg \$10879 ;
   wire \$1088 ;
-  reg \$10880 ;
-  reg [552:0] \$10881 ;
-  reg [552:0] \$10882 ;
-  reg \$10883 ;
   wire \$1089 ;
   wire \$109 ;
   wire \$1090 ;
@@ -58318,30 +57434,30 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$8174 ;
   wire \$8175 ;
   wire \$8176 ;
-  wire \$8177 ;
+  wire [68:0] \$8177 ;
   wire \$8178 ;
   wire \$8179 ;
   wire \$818 ;
-  wire \$8180 ;
+  wire [68:0] \$8180 ;
   wire \$8181 ;
   wire \$8182 ;
-  wire \$8183 ;
+  wire [68:0] \$8183 ;
   wire \$8184 ;
   wire \$8185 ;
-  wire \$8186 ;
+  wire [68:0] \$8186 ;
   wire \$8187 ;
   wire \$8188 ;
-  wire \$8189 ;
+  wire [68:0] \$8189 ;
   wire \$819 ;
   wire \$8190 ;
   wire \$8191 ;
-  wire \$8192 ;
+  wire [68:0] \$8192 ;
   wire \$8193 ;
   wire \$8194 ;
-  wire \$8195 ;
+  wire [68:0] \$8195 ;
   wire \$8196 ;
   wire \$8197 ;
-  wire \$8198 ;
+  wire [68:0] \$8198 ;
   wire \$8199 ;
   wire \$82 ;
   wire \$820 ;
@@ -58385,7 +57501,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$8234 ;
   wire \$8235 ;
   wire \$8236 ;
-  wire \$8237 ;
+  wire [68:0] \$8237 ;
   wire \$8238 ;
   wire \$8239 ;
   wire \$824 ;
@@ -58393,7 +57509,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$8241 ;
   wire \$8242 ;
   wire \$8243 ;
-  wire \$8244 ;
+  wire [68:0] \$8244 ;
   wire \$8245 ;
   wire \$8246 ;
   wire \$8247 ;
@@ -58401,14 +57517,14 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$8249 ;
   wire \$825 ;
   wire \$8250 ;
-  wire \$8251 ;
+  wire [68:0] \$8251 ;
   wire \$8252 ;
   wire \$8253 ;
   wire \$8254 ;
   wire \$8255 ;
   wire \$8256 ;
   wire \$8257 ;
-  wire \$8258 ;
+  wire [68:0] \$8258 ;
   wire \$8259 ;
   wire \$826 ;
   wire \$8260 ;
@@ -58416,7 +57532,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$8262 ;
   wire \$8263 ;
   wire \$8264 ;
-  wire \$8265 ;
+  wire [68:0] \$8265 ;
   wire \$8266 ;
   wire \$8267 ;
   wire \$8268 ;
@@ -58424,14 +57540,14 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$827 ;
   wire \$8270 ;
   wire \$8271 ;
-  wire \$8272 ;
+  wire [68:0] \$8272 ;
   wire \$8273 ;
   wire \$8274 ;
   wire \$8275 ;
   wire \$8276 ;
   wire \$8277 ;
   wire \$8278 ;
-  wire \$8279 ;
+  wire [68:0] \$8279 ;
   wire \$828 ;
   wire \$8280 ;
   wire \$8281 ;
@@ -58439,7 +57555,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$8283 ;
   wire \$8284 ;
   wire \$8285 ;
-  wire \$8286 ;
+  wire [68:0] \$8286 ;
   wire \$8287 ;
   wire \$8288 ;
   wire \$8289 ;
@@ -58483,7 +57599,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$8322 ;
   wire \$8323 ;
   wire \$8324 ;
-  wire \$8325 ;
+  wire [68:0] \$8325 ;
   wire \$8326 ;
   wire \$8327 ;
   wire \$8328 ;
@@ -58491,14 +57607,14 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$833 ;
   wire \$8330 ;
   wire \$8331 ;
-  wire \$8332 ;
+  wire [68:0] \$8332 ;
   wire \$8333 ;
   wire \$8334 ;
   wire \$8335 ;
   wire \$8336 ;
   wire \$8337 ;
   wire \$8338 ;
-  wire \$8339 ;
+  wire [68:0] \$8339 ;
   wire [2:0] \$834 ;
   wire \$8340 ;
   wire \$8341 ;
@@ -58506,7 +57622,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$8343 ;
   wire \$8344 ;
   wire \$8345 ;
-  wire \$8346 ;
+  wire [68:0] \$8346 ;
   wire \$8347 ;
   wire \$8348 ;
   wire \$8349 ;
@@ -58514,7 +57630,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$8350 ;
   wire \$8351 ;
   wire \$8352 ;
-  wire \$8353 ;
+  wire [68:0] \$8353 ;
   wire \$8354 ;
   wire \$8355 ;
   wire \$8356 ;
@@ -58522,14 +57638,14 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$8358 ;
   wire \$8359 ;
   wire \$836 ;
-  wire \$8360 ;
+  wire [68:0] \$8360 ;
   wire \$8361 ;
   wire \$8362 ;
   wire \$8363 ;
   wire \$8364 ;
   wire \$8365 ;
   wire \$8366 ;
-  wire \$8367 ;
+  wire [68:0] \$8367 ;
   wire \$8368 ;
   wire \$8369 ;
   wire \$837 ;
@@ -58537,7 +57653,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$8371 ;
   wire \$8372 ;
   wire \$8373 ;
-  wire \$8374 ;
+  wire [68:0] \$8374 ;
   wire \$8375 ;
   wire \$8376 ;
   wire \$8377 ;
@@ -58581,1767 +57697,787 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   wire \$8410 ;
   wire \$8411 ;
   wire \$8412 ;
-  wire \$8413 ;
-  wire \$8414 ;
-  wire \$8415 ;
-  wire \$8416 ;
-  wire \$8417 ;
-  wire \$8418 ;
-  wire \$8419 ;
+  reg \$8413 ;
+  reg \$8414 ;
+  reg \$8415 ;
+  reg \$8416 ;
+  reg \$8417 ;
+  reg \$8418 ;
+  reg \$8419 ;
   wire \$842 ;
-  wire \$8420 ;
-  wire \$8421 ;
-  wire \$8422 ;
-  wire \$8423 ;
-  wire \$8424 ;
-  wire \$8425 ;
-  wire \$8426 ;
-  wire \$8427 ;
-  wire \$8428 ;
-  wire \$8429 ;
+  reg \$8420 ;
+  reg \$8421 ;
+  reg \$8422 ;
+  reg \$8423 ;
+  reg \$8424 ;
+  reg \$8425 ;
+  reg \$8426 ;
+  reg \$8427 ;
+  reg \$8428 ;
+  reg \$8429 ;
   wire \$843 ;
-  wire \$8430 ;
-  wire \$8431 ;
-  wire \$8432 ;
-  wire \$8433 ;
-  wire \$8434 ;
-  wire \$8435 ;
-  wire \$8436 ;
-  wire \$8437 ;
-  wire \$8438 ;
-  wire \$8439 ;
+  reg \$8430 ;
+  reg \$8431 ;
+  reg \$8432 ;
+  reg \$8433 ;
+  reg \$8434 ;
+  reg \$8435 ;
+  reg \$8436 ;
+  reg \$8437 ;
+  reg \$8438 ;
+  reg \$8439 ;
   wire \$844 ;
-  wire \$8440 ;
-  wire \$8441 ;
-  wire \$8442 ;
-  wire \$8443 ;
-  wire \$8444 ;
-  wire \$8445 ;
-  wire \$8446 ;
-  wire \$8447 ;
-  wire \$8448 ;
-  wire \$8449 ;
+  reg \$8440 ;
+  reg \$8441 ;
+  reg \$8442 ;
+  reg \$8443 ;
+  reg \$8444 ;
+  reg \$8445 ;
+  reg \$8446 ;
+  reg \$8447 ;
+  reg \$8448 ;
+  reg \$8449 ;
   wire \$845 ;
-  wire \$8450 ;
-  wire \$8451 ;
-  wire \$8452 ;
-  wire \$8453 ;
-  wire \$8454 ;
-  wire \$8455 ;
-  wire \$8456 ;
-  wire \$8457 ;
-  wire \$8458 ;
-  wire \$8459 ;
+  reg \$8450 ;
+  reg \$8451 ;
+  reg \$8452 ;
+  reg \$8453 ;
+  reg \$8454 ;
+  reg \$8455 ;
+  reg \$8456 ;
+  reg \$8457 ;
+  reg \$8458 ;
+  reg \$8459 ;
   wire \$846 ;
-  wire \$8460 ;
-  wire \$8461 ;
-  wire \$8462 ;
-  wire \$8463 ;
-  wire \$8464 ;
-  wire \$8465 ;
-  wire \$8466 ;
-  wire \$8467 ;
-  wire \$8468 ;
-  wire \$8469 ;
+  reg \$8460 ;
+  reg \$8461 ;
+  reg \$8462 ;
+  reg \$8463 ;
+  reg \$8464 ;
+  reg \$8465 ;
+  reg \$8466 ;
+  reg \$8467 ;
+  reg \$8468 ;
+  reg \$8469 ;
   wire \$847 ;
-  wire \$8470 ;
-  wire \$8471 ;
-  wire \$8472 ;
-  wire \$8473 ;
-  wire \$8474 ;
-  wire \$8475 ;
-  wire \$8476 ;
-  wire \$8477 ;
-  wire \$8478 ;
-  wire \$8479 ;
+  reg \$8470 ;
+  reg \$8471 ;
+  reg \$8472 ;
+  reg \$8473 ;
+  reg \$8474 ;
+  reg \$8475 ;
+  reg \$8476 ;
+  reg \$8477 ;
+  reg \$8478 ;
+  reg \$8479 ;
   wire \$848 ;
-  wire \$8480 ;
-  wire \$8481 ;
-  wire \$8482 ;
-  wire \$8483 ;
-  wire \$8484 ;
-  wire \$8485 ;
-  wire \$8486 ;
-  wire \$8487 ;
-  wire \$8488 ;
-  wire \$8489 ;
+  reg \$8480 ;
+  reg \$8481 ;
+  reg \$8482 ;
+  reg \$8483 ;
+  reg \$8484 ;
+  reg \$8485 ;
+  reg \$8486 ;
+  reg \$8487 ;
+  reg \$8488 ;
+  reg \$8489 ;
   wire \$849 ;
-  wire \$8490 ;
-  wire \$8491 ;
-  wire \$8492 ;
-  wire \$8493 ;
-  wire \$8494 ;
-  wire \$8495 ;
-  wire \$8496 ;
-  wire \$8497 ;
-  wire \$8498 ;
-  wire \$8499 ;
+  reg \$8490 ;
+  reg \$8491 ;
+  reg \$8492 ;
+  reg \$8493 ;
+  reg \$8494 ;
+  reg \$8495 ;
+  reg \$8496 ;
+  reg \$8497 ;
+  reg \$8498 ;
+  reg \$8499 ;
   wire \$85 ;
   wire \$850 ;
-  wire \$8500 ;
-  wire \$8501 ;
-  wire \$8502 ;
-  wire \$8503 ;
-  wire \$8504 ;
-  wire \$8505 ;
-  wire \$8506 ;
-  wire \$8507 ;
-  wire \$8508 ;
-  wire \$8509 ;
+  reg \$8500 ;
+  reg \$8501 ;
+  reg \$8502 ;
+  reg \$8503 ;
+  reg \$8504 ;
+  reg \$8505 ;
+  reg \$8506 ;
+  reg \$8507 ;
+  reg \$8508 ;
+  reg \$8509 ;
   wire \$851 ;
-  wire \$8510 ;
-  wire \$8511 ;
-  wire \$8512 ;
-  wire \$8513 ;
-  wire \$8514 ;
-  wire \$8515 ;
-  wire \$8516 ;
-  wire \$8517 ;
-  wire \$8518 ;
-  wire \$8519 ;
+  reg \$8510 ;
+  reg \$8511 ;
+  reg \$8512 ;
+  reg \$8513 ;
+  reg \$8514 ;
+  reg \$8515 ;
+  reg \$8516 ;
+  reg \$8517 ;
+  reg \$8518 ;
+  reg \$8519 ;
   wire [2:0] \$852 ;
-  wire \$8520 ;
-  wire \$8521 ;
-  wire \$8522 ;
-  wire \$8523 ;
-  wire \$8524 ;
-  wire \$8525 ;
-  wire \$8526 ;
-  wire \$8527 ;
-  wire \$8528 ;
-  wire \$8529 ;
+  reg \$8520 ;
+  reg \$8521 ;
+  reg \$8522 ;
+  reg \$8523 ;
+  reg \$8524 ;
+  reg \$8525 ;
+  reg [1:0] \$8526 ;
+  reg [1:0] \$8527 ;
+  reg \$8528 ;
+  reg \$8529 ;
   wire [3:0] \$853 ;
-  wire \$8530 ;
-  wire \$8531 ;
-  wire \$8532 ;
-  wire \$8533 ;
-  wire \$8534 ;
-  wire \$8535 ;
-  wire \$8536 ;
-  wire \$8537 ;
-  wire \$8538 ;
-  wire \$8539 ;
+  reg [67:0] \$8530 ;
+  reg \$8531 ;
+  reg [67:0] \$8532 ;
+  reg \$8533 ;
+  reg [67:0] \$8534 ;
+  reg \$8535 ;
+  reg [67:0] \$8536 ;
+  reg \$8537 ;
+  reg [67:0] \$8538 ;
+  reg \$8539 ;
   wire \$854 ;
-  wire \$8540 ;
-  wire \$8541 ;
-  wire \$8542 ;
-  wire \$8543 ;
-  wire \$8544 ;
-  wire \$8545 ;
-  wire \$8546 ;
-  wire \$8547 ;
-  wire \$8548 ;
-  wire \$8549 ;
+  reg \$8540 ;
+  reg \$8541 ;
+  reg \$8542 ;
+  reg \$8543 ;
+  reg \$8544 ;
+  reg [67:0] \$8545 ;
+  reg \$8546 ;
+  reg [67:0] \$8547 ;
+  reg \$8548 ;
+  reg [67:0] \$8549 ;
   wire \$855 ;
-  wire \$8550 ;
-  wire \$8551 ;
-  wire \$8552 ;
-  wire \$8553 ;
-  wire \$8554 ;
-  wire \$8555 ;
-  wire \$8556 ;
-  wire \$8557 ;
-  wire \$8558 ;
-  wire \$8559 ;
+  reg \$8550 ;
+  reg [67:0] \$8551 ;
+  reg \$8552 ;
+  reg [67:0] \$8553 ;
+  reg \$8554 ;
+  reg \$8555 ;
+  reg \$8556 ;
+  reg \$8557 ;
+  reg \$8558 ;
+  reg \$8559 ;
   wire \$856 ;
-  wire \$8560 ;
-  wire \$8561 ;
-  wire \$8562 ;
-  wire \$8563 ;
-  wire \$8564 ;
-  wire \$8565 ;
-  wire \$8566 ;
-  wire \$8567 ;
-  wire \$8568 ;
-  wire \$8569 ;
+  reg [67:0] \$8560 ;
+  reg \$8561 ;
+  reg [67:0] \$8562 ;
+  reg \$8563 ;
+  reg [67:0] \$8564 ;
+  reg \$8565 ;
+  reg [67:0] \$8566 ;
+  reg \$8567 ;
+  reg [67:0] \$8568 ;
+  reg \$8569 ;
   wire \$857 ;
-  wire \$8570 ;
-  wire \$8571 ;
-  wire \$8572 ;
-  wire \$8573 ;
-  wire \$8574 ;
-  wire \$8575 ;
-  wire \$8576 ;
-  wire \$8577 ;
-  wire \$8578 ;
-  wire \$8579 ;
+  reg \$8570 ;
+  reg \$8571 ;
+  reg \$8572 ;
+  reg \$8573 ;
+  reg \$8574 ;
+  reg [67:0] \$8575 ;
+  reg \$8576 ;
+  reg [67:0] \$8577 ;
+  reg \$8578 ;
+  reg [67:0] \$8579 ;
   wire \$858 ;
-  wire \$8580 ;
-  wire \$8581 ;
-  wire \$8582 ;
-  wire \$8583 ;
-  wire \$8584 ;
-  wire \$8585 ;
-  wire \$8586 ;
-  wire \$8587 ;
-  wire \$8588 ;
-  wire \$8589 ;
+  reg \$8580 ;
+  reg [67:0] \$8581 ;
+  reg \$8582 ;
+  reg [67:0] \$8583 ;
+  reg \$8584 ;
+  reg \$8585 ;
+  reg \$8586 ;
+  reg \$8587 ;
+  reg \$8588 ;
+  reg \$8589 ;
   wire \$859 ;
-  wire \$8590 ;
-  wire \$8591 ;
-  wire \$8592 ;
-  wire \$8593 ;
-  wire \$8594 ;
-  wire \$8595 ;
-  wire \$8596 ;
-  wire \$8597 ;
-  wire \$8598 ;
-  wire \$8599 ;
+  reg [67:0] \$8590 ;
+  reg \$8591 ;
+  reg [67:0] \$8592 ;
+  reg \$8593 ;
+  reg [67:0] \$8594 ;
+  reg \$8595 ;
+  reg [67:0] \$8596 ;
+  reg \$8597 ;
+  reg [67:0] \$8598 ;
+  reg \$8599 ;
   wire \$86 ;
   wire \$860 ;
-  wire \$8600 ;
-  wire \$8601 ;
-  wire \$8602 ;
-  wire \$8603 ;
-  wire \$8604 ;
-  wire \$8605 ;
-  wire \$8606 ;
-  wire \$8607 ;
-  wire \$8608 ;
-  wire \$8609 ;
+  reg \$8600 ;
+  reg \$8601 ;
+  reg \$8602 ;
+  reg \$8603 ;
+  reg \$8604 ;
+  reg [67:0] \$8605 ;
+  reg \$8606 ;
+  reg [67:0] \$8607 ;
+  reg \$8608 ;
+  reg [67:0] \$8609 ;
   wire \$861 ;
-  wire \$8610 ;
-  wire \$8611 ;
-  wire \$8612 ;
-  wire \$8613 ;
-  wire \$8614 ;
-  wire \$8615 ;
-  wire \$8616 ;
-  wire \$8617 ;
-  wire \$8618 ;
-  wire \$8619 ;
+  reg \$8610 ;
+  reg [67:0] \$8611 ;
+  reg \$8612 ;
+  reg [67:0] \$8613 ;
+  reg \$8614 ;
+  reg \$8615 ;
+  reg \$8616 ;
+  reg \$8617 ;
+  reg \$8618 ;
+  reg \$8619 ;
   wire \$862 ;
-  wire \$8620 ;
-  wire \$8621 ;
-  wire \$8622 ;
-  wire \$8623 ;
-  wire \$8624 ;
-  wire \$8625 ;
-  wire \$8626 ;
-  wire \$8627 ;
-  wire \$8628 ;
-  wire \$8629 ;
+  reg [67:0] \$8620 ;
+  reg \$8621 ;
+  reg [67:0] \$8622 ;
+  reg \$8623 ;
+  reg [67:0] \$8624 ;
+  reg \$8625 ;
+  reg [67:0] \$8626 ;
+  reg \$8627 ;
+  reg [67:0] \$8628 ;
+  reg \$8629 ;
   wire \$863 ;
-  wire \$8630 ;
-  wire \$8631 ;
-  wire \$8632 ;
-  wire \$8633 ;
-  wire \$8634 ;
-  wire \$8635 ;
-  wire \$8636 ;
-  wire \$8637 ;
-  wire \$8638 ;
-  wire \$8639 ;
+  reg \$8630 ;
+  reg \$8631 ;
+  reg \$8632 ;
+  reg \$8633 ;
+  reg \$8634 ;
+  reg [67:0] \$8635 ;
+  reg \$8636 ;
+  reg [67:0] \$8637 ;
+  reg \$8638 ;
+  reg [67:0] \$8639 ;
   wire \$864 ;
-  wire \$8640 ;
-  wire \$8641 ;
-  wire \$8642 ;
-  wire \$8643 ;
-  wire \$8644 ;
-  wire \$8645 ;
-  wire \$8646 ;
-  wire \$8647 ;
-  wire \$8648 ;
-  wire \$8649 ;
+  reg \$8640 ;
+  reg [67:0] \$8641 ;
+  reg \$8642 ;
+  reg [67:0] \$8643 ;
+  reg \$8644 ;
+  reg \$8645 ;
+  reg \$8646 ;
+  reg \$8647 ;
+  reg \$8648 ;
+  reg \$8649 ;
   wire \$865 ;
-  wire \$8650 ;
-  wire \$8651 ;
-  wire \$8652 ;
-  wire \$8653 ;
-  wire \$8654 ;
-  wire \$8655 ;
-  wire \$8656 ;
-  wire \$8657 ;
-  wire \$8658 ;
-  wire \$8659 ;
+  reg [67:0] \$8650 ;
+  reg \$8651 ;
+  reg [67:0] \$8652 ;
+  reg \$8653 ;
+  reg [67:0] \$8654 ;
+  reg \$8655 ;
+  reg [67:0] \$8656 ;
+  reg \$8657 ;
+  reg [67:0] \$8658 ;
+  reg \$8659 ;
   wire \$866 ;
-  wire \$8660 ;
-  wire \$8661 ;
-  wire \$8662 ;
-  wire \$8663 ;
-  wire \$8664 ;
-  wire \$8665 ;
-  wire \$8666 ;
-  wire \$8667 ;
-  wire \$8668 ;
-  wire \$8669 ;
+  reg \$8660 ;
+  reg \$8661 ;
+  reg \$8662 ;
+  reg \$8663 ;
+  reg \$8664 ;
+  reg [67:0] \$8665 ;
+  reg \$8666 ;
+  reg [67:0] \$8667 ;
+  reg \$8668 ;
+  reg [67:0] \$8669 ;
   wire \$867 ;
-  wire \$8670 ;
-  wire \$8671 ;
-  wire \$8672 ;
-  wire \$8673 ;
-  wire \$8674 ;
-  wire \$8675 ;
-  wire \$8676 ;
-  wire \$8677 ;
-  wire \$8678 ;
-  wire \$8679 ;
+  reg \$8670 ;
+  reg [67:0] \$8671 ;
+  reg \$8672 ;
+  reg [67:0] \$8673 ;
+  reg \$8674 ;
+  reg \$8675 ;
+  reg \$8676 ;
+  reg \$8677 ;
+  reg \$8678 ;
+  reg \$8679 ;
   wire \$868 ;
-  wire \$8680 ;
-  wire \$8681 ;
-  wire \$8682 ;
-  wire \$8683 ;
-  wire \$8684 ;
-  wire \$8685 ;
-  wire \$8686 ;
-  wire \$8687 ;
-  wire \$8688 ;
-  wire \$8689 ;
+  reg [67:0] \$8680 ;
+  reg \$8681 ;
+  reg [67:0] \$8682 ;
+  reg \$8683 ;
+  reg [67:0] \$8684 ;
+  reg \$8685 ;
+  reg [67:0] \$8686 ;
+  reg \$8687 ;
+  reg [67:0] \$8688 ;
+  reg \$8689 ;
   wire \$869 ;
-  wire \$8690 ;
-  wire \$8691 ;
-  wire \$8692 ;
-  wire \$8693 ;
-  wire \$8694 ;
-  wire \$8695 ;
-  wire \$8696 ;
-  wire \$8697 ;
-  wire \$8698 ;
-  wire \$8699 ;
+  reg \$8690 ;
+  reg \$8691 ;
+  reg \$8692 ;
+  reg \$8693 ;
+  reg \$8694 ;
+  reg [67:0] \$8695 ;
+  reg \$8696 ;
+  reg [67:0] \$8697 ;
+  reg \$8698 ;
+  reg [67:0] \$8699 ;
   wire \$87 ;
   wire [2:0] \$870 ;
-  wire \$8700 ;
-  wire \$8701 ;
-  wire \$8702 ;
-  wire \$8703 ;
-  wire \$8704 ;
-  wire \$8705 ;
-  wire \$8706 ;
-  wire \$8707 ;
-  wire \$8708 ;
-  wire \$8709 ;
+  reg \$8700 ;
+  reg [67:0] \$8701 ;
+  reg \$8702 ;
+  reg [67:0] \$8703 ;
+  reg \$8704 ;
+  reg \$8705 ;
+  reg \$8706 ;
+  reg \$8707 ;
+  reg \$8708 ;
+  reg \$8709 ;
   wire [3:0] \$871 ;
-  wire \$8710 ;
-  wire \$8711 ;
-  wire \$8712 ;
-  wire \$8713 ;
-  wire \$8714 ;
-  wire \$8715 ;
-  wire \$8716 ;
-  wire \$8717 ;
-  wire \$8718 ;
-  wire \$8719 ;
+  reg [67:0] \$8710 ;
+  reg \$8711 ;
+  reg [67:0] \$8712 ;
+  reg \$8713 ;
+  reg [67:0] \$8714 ;
+  reg \$8715 ;
+  reg [67:0] \$8716 ;
+  reg \$8717 ;
+  reg [67:0] \$8718 ;
+  reg \$8719 ;
   wire \$872 ;
-  wire \$8720 ;
-  wire \$8721 ;
-  wire \$8722 ;
-  wire \$8723 ;
-  wire \$8724 ;
-  wire \$8725 ;
-  wire \$8726 ;
-  wire \$8727 ;
-  wire \$8728 ;
-  wire \$8729 ;
+  reg \$8720 ;
+  reg \$8721 ;
+  reg \$8722 ;
+  reg \$8723 ;
+  reg \$8724 ;
+  reg [67:0] \$8725 ;
+  reg \$8726 ;
+  reg [67:0] \$8727 ;
+  reg \$8728 ;
+  reg [67:0] \$8729 ;
   wire \$873 ;
-  wire \$8730 ;
-  wire \$8731 ;
-  wire \$8732 ;
-  wire \$8733 ;
-  wire \$8734 ;
-  wire \$8735 ;
-  wire \$8736 ;
-  wire \$8737 ;
-  wire \$8738 ;
-  wire \$8739 ;
+  reg \$8730 ;
+  reg [67:0] \$8731 ;
+  reg \$8732 ;
+  reg [67:0] \$8733 ;
+  reg \$8734 ;
+  reg \$8735 ;
+  reg \$8736 ;
+  reg \$8737 ;
+  reg \$8738 ;
+  reg \$8739 ;
   wire \$874 ;
-  wire \$8740 ;
-  wire \$8741 ;
-  wire \$8742 ;
-  wire \$8743 ;
-  wire \$8744 ;
-  wire \$8745 ;
-  wire \$8746 ;
-  wire \$8747 ;
-  wire \$8748 ;
-  wire \$8749 ;
+  reg [67:0] \$8740 ;
+  reg \$8741 ;
+  reg [67:0] \$8742 ;
+  reg \$8743 ;
+  reg [67:0] \$8744 ;
+  reg \$8745 ;
+  reg [67:0] \$8746 ;
+  reg \$8747 ;
+  reg [67:0] \$8748 ;
+  reg \$8749 ;
   wire \$875 ;
-  wire \$8750 ;
-  wire \$8751 ;
-  wire \$8752 ;
-  wire \$8753 ;
-  wire \$8754 ;
-  wire \$8755 ;
-  wire \$8756 ;
-  wire \$8757 ;
-  wire \$8758 ;
-  wire \$8759 ;
+  reg \$8750 ;
+  reg \$8751 ;
+  reg \$8752 ;
+  reg \$8753 ;
+  reg \$8754 ;
+  reg [67:0] \$8755 ;
+  reg \$8756 ;
+  reg [67:0] \$8757 ;
+  reg \$8758 ;
+  reg [67:0] \$8759 ;
   wire \$876 ;
-  wire \$8760 ;
-  wire \$8761 ;
-  wire \$8762 ;
-  wire \$8763 ;
-  wire \$8764 ;
-  wire \$8765 ;
-  wire \$8766 ;
-  wire \$8767 ;
-  wire \$8768 ;
-  wire \$8769 ;
+  reg \$8760 ;
+  reg [67:0] \$8761 ;
+  reg \$8762 ;
+  reg [67:0] \$8763 ;
+  reg \$8764 ;
+  reg \$8765 ;
+  reg \$8766 ;
+  reg \$8767 ;
+  reg \$8768 ;
+  reg \$8769 ;
   wire \$877 ;
-  wire \$8770 ;
-  wire \$8771 ;
-  wire \$8772 ;
-  wire \$8773 ;
-  wire \$8774 ;
-  wire \$8775 ;
-  wire \$8776 ;
-  wire \$8777 ;
-  wire \$8778 ;
-  wire \$8779 ;
+  reg \$8770 ;
+  reg \$8771 ;
+  reg \$8772 ;
+  reg \$8773 ;
+  reg \$8774 ;
+  reg \$8775 ;
+  reg \$8776 ;
+  reg \$8777 ;
+  reg \$8778 ;
+  reg \$8779 ;
   wire \$878 ;
-  wire \$8780 ;
-  wire \$8781 ;
-  wire \$8782 ;
-  wire \$8783 ;
-  wire \$8784 ;
-  wire \$8785 ;
-  wire \$8786 ;
-  wire \$8787 ;
-  wire \$8788 ;
-  wire \$8789 ;
+  reg \$8780 ;
+  reg \$8781 ;
+  reg \$8782 ;
+  reg \$8783 ;
+  reg \$8784 ;
+  reg \$8785 ;
+  reg \$8786 ;
+  reg \$8787 ;
+  reg \$8788 ;
+  reg \$8789 ;
   wire \$879 ;
-  wire \$8790 ;
-  wire \$8791 ;
-  wire \$8792 ;
-  wire \$8793 ;
-  wire \$8794 ;
-  wire \$8795 ;
-  wire \$8796 ;
-  wire \$8797 ;
-  wire \$8798 ;
-  wire \$8799 ;
+  reg \$8790 ;
+  reg \$8791 ;
+  reg \$8792 ;
+  reg \$8793 ;
+  reg \$8794 ;
+  reg \$8795 ;
+  reg \$8796 ;
+  reg \$8797 ;
+  reg \$8798 ;
+  reg \$8799 ;
   wire \$88 ;
   wire \$880 ;
-  wire \$8800 ;
-  wire \$8801 ;
-  wire \$8802 ;
-  wire \$8803 ;
-  wire \$8804 ;
-  wire \$8805 ;
-  wire \$8806 ;
-  wire \$8807 ;
-  wire \$8808 ;
-  wire \$8809 ;
+  reg \$8800 ;
+  reg \$8801 ;
+  reg \$8802 ;
+  reg \$8803 ;
+  reg \$8804 ;
+  reg \$8805 ;
+  reg \$8806 ;
+  reg \$8807 ;
+  reg \$8808 ;
+  reg \$8809 ;
   wire \$881 ;
-  wire \$8810 ;
-  wire \$8811 ;
-  wire \$8812 ;
-  wire \$8813 ;
-  wire \$8814 ;
-  wire \$8815 ;
-  wire \$8816 ;
-  wire \$8817 ;
-  wire \$8818 ;
-  wire \$8819 ;
+  reg \$8810 ;
+  reg \$8811 ;
+  reg \$8812 ;
+  reg \$8813 ;
+  reg \$8814 ;
+  reg \$8815 ;
+  reg \$8816 ;
+  reg \$8817 ;
+  reg \$8818 ;
+  reg \$8819 ;
   wire \$882 ;
-  wire \$8820 ;
-  wire \$8821 ;
-  wire \$8822 ;
-  wire \$8823 ;
-  wire \$8824 ;
-  wire \$8825 ;
-  wire \$8826 ;
-  wire \$8827 ;
-  wire \$8828 ;
-  wire \$8829 ;
+  reg \$8820 ;
+  reg \$8821 ;
+  reg \$8822 ;
+  reg \$8823 ;
+  reg \$8824 ;
+  reg \$8825 ;
+  reg \$8826 ;
+  reg \$8827 ;
+  reg \$8828 ;
+  reg \$8829 ;
   wire \$883 ;
-  wire \$8830 ;
-  wire \$8831 ;
-  wire \$8832 ;
-  wire \$8833 ;
-  wire \$8834 ;
-  wire \$8835 ;
-  wire \$8836 ;
-  wire \$8837 ;
-  wire \$8838 ;
-  wire \$8839 ;
+  reg \$8830 ;
+  reg \$8831 ;
+  reg \$8832 ;
+  reg \$8833 ;
+  reg \$8834 ;
+  reg \$8835 ;
+  reg \$8836 ;
+  reg \$8837 ;
+  reg \$8838 ;
+  reg \$8839 ;
   wire \$884 ;
-  wire \$8840 ;
-  wire \$8841 ;
-  wire \$8842 ;
-  wire \$8843 ;
-  wire \$8844 ;
-  wire \$8845 ;
-  wire \$8846 ;
-  wire \$8847 ;
-  wire \$8848 ;
-  wire \$8849 ;
+  reg \$8840 ;
+  reg \$8841 ;
+  reg \$8842 ;
+  reg \$8843 ;
+  reg \$8844 ;
+  reg \$8845 ;
+  reg \$8846 ;
+  reg \$8847 ;
+  reg \$8848 ;
+  reg \$8849 ;
   wire \$885 ;
-  wire \$8850 ;
-  wire \$8851 ;
-  wire \$8852 ;
-  wire \$8853 ;
-  wire \$8854 ;
-  wire \$8855 ;
-  wire \$8856 ;
-  wire \$8857 ;
-  wire \$8858 ;
-  wire \$8859 ;
+  reg \$8850 ;
+  reg \$8851 ;
+  reg \$8852 ;
+  reg \$8853 ;
+  reg \$8854 ;
+  reg \$8855 ;
+  reg \$8856 ;
+  reg \$8857 ;
+  reg \$8858 ;
+  reg \$8859 ;
   wire \$886 ;
-  wire \$8860 ;
-  wire \$8861 ;
-  wire \$8862 ;
-  wire \$8863 ;
-  wire \$8864 ;
-  wire \$8865 ;
-  wire \$8866 ;
-  wire \$8867 ;
-  wire \$8868 ;
-  wire \$8869 ;
+  reg \$8860 ;
+  reg \$8861 ;
+  reg \$8862 ;
+  reg \$8863 ;
+  reg \$8864 ;
+  reg \$8865 ;
+  reg [68:0] \$8866 ;
+  reg [68:0] \$8867 ;
+  reg [68:0] \$8868 ;
+  reg [68:0] \$8869 ;
   wire \$887 ;
-  wire \$8870 ;
-  wire \$8871 ;
-  wire \$8872 ;
-  wire \$8873 ;
-  wire \$8874 ;
-  wire \$8875 ;
-  wire \$8876 ;
-  wire \$8877 ;
-  wire \$8878 ;
-  wire \$8879 ;
+  reg [68:0] \$8870 ;
+  reg [68:0] \$8871 ;
+  reg [68:0] \$8872 ;
+  reg [68:0] \$8873 ;
+  reg \$8874 ;
+  reg [68:0] \$8875 ;
+  reg [68:0] \$8876 ;
+  reg [68:0] \$8877 ;
+  reg [68:0] \$8878 ;
+  reg [68:0] \$8879 ;
   wire [2:0] \$888 ;
-  wire \$8880 ;
-  wire \$8881 ;
-  wire \$8882 ;
-  wire \$8883 ;
-  wire \$8884 ;
-  wire \$8885 ;
-  wire \$8886 ;
-  wire \$8887 ;
-  wire \$8888 ;
-  wire \$8889 ;
+  reg [68:0] \$8880 ;
+  reg [68:0] \$8881 ;
+  reg [68:0] \$8882 ;
+  reg \$8883 ;
+  reg \$8884 ;
+  reg \$8885 ;
+  reg \$8886 ;
+  reg \$8887 ;
+  reg \$8888 ;
+  reg \$8889 ;
   wire [3:0] \$889 ;
-  wire \$8890 ;
-  wire \$8891 ;
-  wire \$8892 ;
-  wire \$8893 ;
-  wire \$8894 ;
-  wire \$8895 ;
-  wire \$8896 ;
-  wire \$8897 ;
-  wire \$8898 ;
-  wire \$8899 ;
+  reg \$8890 ;
+  reg \$8891 ;
+  reg \$8892 ;
+  reg \$8893 ;
+  reg \$8894 ;
+  reg \$8895 ;
+  reg \$8896 ;
+  reg \$8897 ;
+  reg \$8898 ;
+  reg \$8899 ;
   wire \$89 ;
   wire \$890 ;
-  wire \$8900 ;
-  wire \$8901 ;
-  wire \$8902 ;
-  wire \$8903 ;
-  wire \$8904 ;
-  wire \$8905 ;
-  wire \$8906 ;
-  wire \$8907 ;
-  wire \$8908 ;
-  wire \$8909 ;
+  reg \$8900 ;
+  reg \$8901 ;
+  reg \$8902 ;
+  reg \$8903 ;
+  reg \$8904 ;
+  reg \$8905 ;
+  reg \$8906 ;
+  reg \$8907 ;
+  reg \$8908 ;
+  reg \$8909 ;
   wire \$891 ;
-  wire \$8910 ;
-  wire \$8911 ;
-  wire \$8912 ;
-  wire \$8913 ;
-  wire \$8914 ;
-  wire \$8915 ;
-  wire \$8916 ;
-  wire \$8917 ;
-  wire \$8918 ;
-  wire \$8919 ;
+  reg \$8910 ;
+  reg \$8911 ;
+  reg \$8912 ;
+  reg \$8913 ;
+  reg \$8914 ;
+  reg \$8915 ;
+  reg [68:0] \$8916 ;
+  reg [68:0] \$8917 ;
+  reg [68:0] \$8918 ;
+  reg [68:0] \$8919 ;
   wire \$892 ;
-  wire \$8920 ;
-  wire \$8921 ;
-  wire \$8922 ;
-  wire \$8923 ;
-  wire \$8924 ;
-  wire \$8925 ;
-  wire \$8926 ;
-  wire \$8927 ;
-  wire \$8928 ;
-  wire \$8929 ;
+  reg [68:0] \$8920 ;
+  reg [68:0] \$8921 ;
+  reg [68:0] \$8922 ;
+  reg [68:0] \$8923 ;
+  reg \$8924 ;
+  reg [68:0] \$8925 ;
+  reg [68:0] \$8926 ;
+  reg [68:0] \$8927 ;
+  reg [68:0] \$8928 ;
+  reg [68:0] \$8929 ;
   wire \$893 ;
-  wire \$8930 ;
-  wire \$8931 ;
-  wire \$8932 ;
-  wire \$8933 ;
-  wire \$8934 ;
-  wire \$8935 ;
-  wire \$8936 ;
-  wire \$8937 ;
-  wire \$8938 ;
-  wire \$8939 ;
+  reg [68:0] \$8930 ;
+  reg [68:0] \$8931 ;
+  reg [68:0] \$8932 ;
+  reg \$8933 ;
+  reg \$8934 ;
+  reg \$8935 ;
+  reg \$8936 ;
+  reg \$8937 ;
+  reg \$8938 ;
+  reg \$8939 ;
   wire \$894 ;
-  wire \$8940 ;
-  wire \$8941 ;
-  wire \$8942 ;
-  wire \$8943 ;
-  wire \$8944 ;
-  wire \$8945 ;
-  wire \$8946 ;
-  wire \$8947 ;
-  wire \$8948 ;
-  wire \$8949 ;
+  reg \$8940 ;
+  reg \$8941 ;
+  reg \$8942 ;
+  reg \$8943 ;
+  reg \$8944 ;
+  reg \$8945 ;
+  reg \$8946 ;
+  reg \$8947 ;
+  reg \$8948 ;
+  reg \$8949 ;
   wire \$895 ;
-  wire \$8950 ;
-  wire \$8951 ;
-  wire \$8952 ;
-  wire \$8953 ;
-  wire \$8954 ;
-  wire \$8955 ;
-  wire \$8956 ;
-  wire \$8957 ;
-  wire \$8958 ;
-  wire \$8959 ;
+  reg \$8950 ;
+  reg \$8951 ;
+  reg \$8952 ;
+  reg \$8953 ;
+  reg \$8954 ;
+  reg \$8955 ;
+  reg \$8956 ;
+  reg \$8957 ;
+  reg \$8958 ;
+  reg \$8959 ;
   wire \$896 ;
-  wire \$8960 ;
-  wire \$8961 ;
-  wire \$8962 ;
-  wire \$8963 ;
-  wire \$8964 ;
-  wire \$8965 ;
-  wire \$8966 ;
-  wire \$8967 ;
-  wire \$8968 ;
-  wire \$8969 ;
+  reg \$8960 ;
+  reg \$8961 ;
+  reg \$8962 ;
+  reg \$8963 ;
+  reg \$8964 ;
+  reg \$8965 ;
+  reg [68:0] \$8966 ;
+  reg [68:0] \$8967 ;
+  reg [68:0] \$8968 ;
+  reg [68:0] \$8969 ;
   wire \$897 ;
-  wire \$8970 ;
-  wire \$8971 ;
-  wire \$8972 ;
-  wire \$8973 ;
-  wire \$8974 ;
-  wire \$8975 ;
-  wire \$8976 ;
-  wire \$8977 ;
-  wire \$8978 ;
-  wire \$8979 ;
+  reg [68:0] \$8970 ;
+  reg [68:0] \$8971 ;
+  reg [68:0] \$8972 ;
+  reg [68:0] \$8973 ;
+  reg \$8974 ;
+  reg [68:0] \$8975 ;
+  reg [68:0] \$8976 ;
+  reg [68:0] \$8977 ;
+  reg [68:0] \$8978 ;
+  reg [68:0] \$8979 ;
   wire \$898 ;
-  wire \$8980 ;
-  wire \$8981 ;
-  wire \$8982 ;
-  wire \$8983 ;
-  wire \$8984 ;
-  wire \$8985 ;
-  wire \$8986 ;
-  wire \$8987 ;
-  wire \$8988 ;
-  wire \$8989 ;
+  reg [68:0] \$8980 ;
+  reg [68:0] \$8981 ;
+  reg [68:0] \$8982 ;
+  reg \$8983 ;
+  reg \$8984 ;
+  reg \$8985 ;
+  reg \$8986 ;
+  reg \$8987 ;
+  reg \$8988 ;
+  reg \$8989 ;
   wire \$899 ;
-  wire \$8990 ;
-  wire \$8991 ;
-  wire \$8992 ;
-  wire \$8993 ;
-  wire \$8994 ;
-  wire \$8995 ;
-  wire \$8996 ;
-  wire \$8997 ;
-  wire \$8998 ;
-  wire \$8999 ;
+  reg \$8990 ;
+  reg \$8991 ;
+  reg \$8992 ;
+  reg \$8993 ;
+  reg \$8994 ;
+  reg \$8995 ;
+  reg \$8996 ;
+  reg \$8997 ;
+  reg \$8998 ;
+  reg \$8999 ;
   wire \$9 ;
   wire \$90 ;
   wire \$900 ;
-  wire \$9000 ;
-  wire \$9001 ;
-  wire \$9002 ;
-  wire \$9003 ;
-  wire \$9004 ;
-  wire \$9005 ;
-  wire \$9006 ;
-  wire \$9007 ;
-  wire \$9008 ;
-  wire \$9009 ;
+  reg \$9000 ;
+  reg \$9001 ;
+  reg \$9002 ;
+  reg \$9003 ;
+  reg \$9004 ;
+  reg \$9005 ;
+  reg \$9006 ;
+  reg \$9007 ;
+  reg \$9008 ;
+  reg \$9009 ;
   wire \$901 ;
-  wire \$9010 ;
-  wire \$9011 ;
-  wire \$9012 ;
-  wire \$9013 ;
-  wire \$9014 ;
-  wire \$9015 ;
-  wire \$9016 ;
-  wire \$9017 ;
-  wire \$9018 ;
-  wire \$9019 ;
+  reg \$9010 ;
+  reg \$9011 ;
+  reg \$9012 ;
+  reg \$9013 ;
+  reg \$9014 ;
+  reg \$9015 ;
+  reg \$9016 ;
+  reg [552:0] \$9017 ;
+  reg [552:0] \$9018 ;
+  reg \$9019 ;
   wire \$902 ;
-  wire \$9020 ;
-  wire \$9021 ;
-  wire \$9022 ;
-  wire \$9023 ;
-  wire \$9024 ;
-  wire \$9025 ;
-  wire \$9026 ;
-  wire \$9027 ;
-  wire \$9028 ;
-  wire \$9029 ;
   wire \$903 ;
-  wire \$9030 ;
-  wire \$9031 ;
-  wire \$9032 ;
-  wire \$9033 ;
-  wire \$9034 ;
-  wire \$9035 ;
-  wire \$9036 ;
-  wire \$9037 ;
-  wire \$9038 ;
-  wire \$9039 ;
   wire \$904 ;
-  wire \$9040 ;
-  wire \$9041 ;
-  wire \$9042 ;
-  wire \$9043 ;
-  wire \$9044 ;
-  wire \$9045 ;
-  wire \$9046 ;
-  wire \$9047 ;
-  wire \$9048 ;
-  wire \$9049 ;
   wire \$905 ;
-  wire \$9050 ;
-  wire \$9051 ;
-  wire \$9052 ;
-  wire \$9053 ;
-  wire \$9054 ;
-  wire \$9055 ;
-  wire \$9056 ;
-  wire \$9057 ;
-  wire \$9058 ;
-  wire \$9059 ;
   wire [2:0] \$906 ;
-  wire \$9060 ;
-  wire \$9061 ;
-  wire \$9062 ;
-  wire \$9063 ;
-  wire \$9064 ;
-  wire \$9065 ;
-  wire \$9066 ;
-  wire \$9067 ;
-  wire \$9068 ;
-  wire \$9069 ;
   wire [3:0] \$907 ;
-  wire \$9070 ;
-  wire \$9071 ;
-  wire \$9072 ;
-  wire \$9073 ;
-  wire \$9074 ;
-  wire \$9075 ;
-  wire \$9076 ;
-  wire \$9077 ;
-  wire \$9078 ;
-  wire \$9079 ;
   wire \$908 ;
-  wire \$9080 ;
-  wire \$9081 ;
-  wire \$9082 ;
-  wire \$9083 ;
-  wire \$9084 ;
-  wire \$9085 ;
-  wire \$9086 ;
-  wire \$9087 ;
-  wire \$9088 ;
-  wire \$9089 ;
   wire \$909 ;
-  wire \$9090 ;
-  wire \$9091 ;
-  wire \$9092 ;
-  wire \$9093 ;
-  wire \$9094 ;
-  wire \$9095 ;
-  wire \$9096 ;
-  wire \$9097 ;
-  wire \$9098 ;
-  wire \$9099 ;
   wire \$91 ;
   wire \$910 ;
-  wire \$9100 ;
-  wire \$9101 ;
-  wire \$9102 ;
-  wire \$9103 ;
-  wire \$9104 ;
-  wire \$9105 ;
-  wire \$9106 ;
-  wire \$9107 ;
-  wire \$9108 ;
-  wire \$9109 ;
   wire \$911 ;
-  wire \$9110 ;
-  wire \$9111 ;
-  wire \$9112 ;
-  wire \$9113 ;
-  wire \$9114 ;
-  wire \$9115 ;
-  wire \$9116 ;
-  wire \$9117 ;
-  wire \$9118 ;
-  wire \$9119 ;
   wire \$912 ;
-  wire \$9120 ;
-  wire \$9121 ;
-  wire \$9122 ;
-  wire \$9123 ;
-  wire \$9124 ;
-  wire \$9125 ;
-  wire \$9126 ;
-  wire \$9127 ;
-  wire \$9128 ;
-  wire \$9129 ;
   wire \$913 ;
-  wire \$9130 ;
-  wire \$9131 ;
-  wire \$9132 ;
-  wire \$9133 ;
-  wire \$9134 ;
-  wire \$9135 ;
-  wire \$9136 ;
-  wire \$9137 ;
-  wire \$9138 ;
-  wire \$9139 ;
   wire \$914 ;
-  wire \$9140 ;
-  wire \$9141 ;
-  wire \$9142 ;
-  wire \$9143 ;
-  wire \$9144 ;
-  wire \$9145 ;
-  wire \$9146 ;
-  wire \$9147 ;
-  wire \$9148 ;
-  wire \$9149 ;
   wire \$915 ;
-  wire \$9150 ;
-  wire \$9151 ;
-  wire \$9152 ;
-  wire \$9153 ;
-  wire \$9154 ;
-  wire \$9155 ;
-  wire \$9156 ;
-  wire \$9157 ;
-  wire \$9158 ;
-  wire \$9159 ;
   wire \$916 ;
-  wire \$9160 ;
-  wire \$9161 ;
-  wire \$9162 ;
-  wire \$9163 ;
-  wire \$9164 ;
-  wire \$9165 ;
-  wire \$9166 ;
-  wire \$9167 ;
-  wire \$9168 ;
-  wire \$9169 ;
   wire \$917 ;
-  wire \$9170 ;
-  wire \$9171 ;
-  wire \$9172 ;
-  wire \$9173 ;
-  wire \$9174 ;
-  wire \$9175 ;
-  wire \$9176 ;
-  wire \$9177 ;
-  wire \$9178 ;
-  wire \$9179 ;
   wire \$918 ;
-  wire \$9180 ;
-  wire \$9181 ;
-  wire \$9182 ;
-  wire \$9183 ;
-  wire \$9184 ;
-  wire \$9185 ;
-  wire \$9186 ;
-  wire \$9187 ;
-  wire \$9188 ;
-  wire \$9189 ;
   wire \$919 ;
-  wire \$9190 ;
-  wire \$9191 ;
-  wire \$9192 ;
-  wire \$9193 ;
-  wire \$9194 ;
-  wire \$9195 ;
-  wire \$9196 ;
-  wire \$9197 ;
-  wire \$9198 ;
-  wire \$9199 ;
   wire \$92 ;
   wire \$920 ;
-  wire \$9200 ;
-  wire \$9201 ;
-  wire \$9202 ;
-  wire \$9203 ;
-  wire \$9204 ;
-  wire \$9205 ;
-  wire \$9206 ;
-  wire \$9207 ;
-  wire \$9208 ;
-  wire \$9209 ;
   wire \$921 ;
-  wire \$9210 ;
-  wire \$9211 ;
-  wire \$9212 ;
-  wire \$9213 ;
-  wire \$9214 ;
-  wire \$9215 ;
-  wire \$9216 ;
-  wire \$9217 ;
-  wire \$9218 ;
-  wire \$9219 ;
   wire \$922 ;
-  wire \$9220 ;
-  wire \$9221 ;
-  wire \$9222 ;
-  wire \$9223 ;
-  wire \$9224 ;
-  wire \$9225 ;
-  wire \$9226 ;
-  wire \$9227 ;
-  wire \$9228 ;
-  wire \$9229 ;
   wire \$923 ;
-  wire \$9230 ;
-  wire \$9231 ;
-  wire \$9232 ;
-  wire \$9233 ;
-  wire \$9234 ;
-  wire \$9235 ;
-  wire \$9236 ;
-  wire \$9237 ;
-  wire \$9238 ;
-  wire \$9239 ;
   wire [2:0] \$924 ;
-  wire \$9240 ;
-  wire \$9241 ;
-  wire \$9242 ;
-  wire \$9243 ;
-  wire \$9244 ;
-  wire \$9245 ;
-  wire \$9246 ;
-  wire \$9247 ;
-  wire \$9248 ;
-  wire \$9249 ;
   wire [3:0] \$925 ;
-  wire \$9250 ;
-  wire \$9251 ;
-  wire \$9252 ;
-  wire \$9253 ;
-  wire \$9254 ;
-  wire \$9255 ;
-  wire \$9256 ;
-  wire \$9257 ;
-  wire \$9258 ;
-  wire \$9259 ;
   wire \$926 ;
-  wire \$9260 ;
-  wire \$9261 ;
-  wire \$9262 ;
-  wire \$9263 ;
-  wire \$9264 ;
-  wire \$9265 ;
-  wire \$9266 ;
-  wire \$9267 ;
-  wire \$9268 ;
-  wire \$9269 ;
   wire \$927 ;
-  wire \$9270 ;
-  wire \$9271 ;
-  wire \$9272 ;
-  wire \$9273 ;
-  wire \$9274 ;
-  wire \$9275 ;
-  wire \$9276 ;
-  wire \$9277 ;
-  wire \$9278 ;
-  wire \$9279 ;
   wire \$928 ;
-  wire \$9280 ;
-  wire \$9281 ;
-  wire \$9282 ;
-  wire \$9283 ;
-  wire \$9284 ;
-  wire \$9285 ;
-  wire \$9286 ;
-  wire \$9287 ;
-  wire \$9288 ;
-  wire \$9289 ;
   wire \$929 ;
-  wire \$9290 ;
-  wire \$9291 ;
-  wire \$9292 ;
-  wire \$9293 ;
-  wire \$9294 ;
-  wire \$9295 ;
-  wire \$9296 ;
-  wire \$9297 ;
-  wire \$9298 ;
-  wire \$9299 ;
   wire \$93 ;
   wire \$930 ;
-  wire \$9300 ;
-  wire \$9301 ;
-  wire \$9302 ;
-  wire \$9303 ;
-  wire \$9304 ;
-  wire \$9305 ;
-  wire \$9306 ;
-  wire \$9307 ;
-  wire \$9308 ;
-  wire \$9309 ;
   wire \$931 ;
-  wire \$9310 ;
-  wire \$9311 ;
-  wire \$9312 ;
-  wire \$9313 ;
-  wire \$9314 ;
-  wire \$9315 ;
-  wire \$9316 ;
-  wire \$9317 ;
-  wire \$9318 ;
-  wire \$9319 ;
   wire \$932 ;
-  wire \$9320 ;
-  wire \$9321 ;
-  wire \$9322 ;
-  wire \$9323 ;
-  wire \$9324 ;
-  wire \$9325 ;
-  wire \$9326 ;
-  wire \$9327 ;
-  wire \$9328 ;
-  wire \$9329 ;
   wire \$933 ;
-  wire \$9330 ;
-  wire \$9331 ;
-  wire \$9332 ;
-  wire \$9333 ;
-  wire \$9334 ;
-  wire \$9335 ;
-  wire \$9336 ;
-  wire \$9337 ;
-  wire \$9338 ;
-  wire \$9339 ;
   wire \$934 ;
-  wire \$9340 ;
-  wire \$9341 ;
-  wire \$9342 ;
-  wire \$9343 ;
-  wire \$9344 ;
-  wire \$9345 ;
-  wire \$9346 ;
-  wire \$9347 ;
-  wire \$9348 ;
-  wire \$9349 ;
   wire \$935 ;
-  wire \$9350 ;
-  wire \$9351 ;
-  wire \$9352 ;
-  wire \$9353 ;
-  wire \$9354 ;
-  wire \$9355 ;
-  wire \$9356 ;
-  wire \$9357 ;
-  wire \$9358 ;
-  wire \$9359 ;
   wire \$936 ;
-  wire \$9360 ;
-  wire \$9361 ;
-  wire \$9362 ;
-  wire \$9363 ;
-  wire \$9364 ;
-  wire \$9365 ;
-  wire \$9366 ;
-  wire \$9367 ;
-  wire \$9368 ;
-  wire \$9369 ;
   wire \$937 ;
-  wire \$9370 ;
-  wire \$9371 ;
-  wire \$9372 ;
-  wire \$9373 ;
-  wire \$9374 ;
-  wire \$9375 ;
-  wire \$9376 ;
-  wire \$9377 ;
-  wire \$9378 ;
-  wire \$9379 ;
   wire \$938 ;
-  wire \$9380 ;
-  wire \$9381 ;
-  wire \$9382 ;
-  wire \$9383 ;
-  wire \$9384 ;
-  wire \$9385 ;
-  wire \$9386 ;
-  wire \$9387 ;
-  wire \$9388 ;
-  wire \$9389 ;
   wire \$939 ;
-  wire \$9390 ;
-  wire \$9391 ;
-  wire \$9392 ;
-  wire \$9393 ;
-  wire \$9394 ;
-  wire \$9395 ;
-  wire \$9396 ;
-  wire \$9397 ;
-  wire \$9398 ;
-  wire \$9399 ;
   wire \$94 ;
   wire \$940 ;
-  wire \$9400 ;
-  wire \$9401 ;
-  wire \$9402 ;
-  wire \$9403 ;
-  wire \$9404 ;
-  wire \$9405 ;
-  wire \$9406 ;
-  wire \$9407 ;
-  wire \$9408 ;
-  wire \$9409 ;
   wire \$941 ;
-  wire \$9410 ;
-  wire \$9411 ;
-  wire \$9412 ;
-  wire \$9413 ;
-  wire \$9414 ;
-  wire \$9415 ;
-  wire \$9416 ;
-  wire \$9417 ;
-  wire \$9418 ;
-  wire \$9419 ;
   wire [2:0] \$942 ;
-  wire \$9420 ;
-  wire \$9421 ;
-  wire \$9422 ;
-  wire \$9423 ;
-  wire \$9424 ;
-  wire \$9425 ;
-  wire \$9426 ;
-  wire \$9427 ;
-  wire \$9428 ;
-  wire \$9429 ;
   wire [3:0] \$943 ;
-  wire \$9430 ;
-  wire \$9431 ;
-  wire \$9432 ;
-  wire \$9433 ;
-  wire \$9434 ;
-  wire \$9435 ;
-  wire \$9436 ;
-  wire \$9437 ;
-  wire \$9438 ;
-  wire \$9439 ;
   wire \$944 ;
-  wire \$9440 ;
-  wire \$9441 ;
-  wire \$9442 ;
-  wire \$9443 ;
-  wire \$9444 ;
-  wire \$9445 ;
-  wire \$9446 ;
-  wire \$9447 ;
-  wire \$9448 ;
-  wire \$9449 ;
   wire \$945 ;
-  wire \$9450 ;
-  wire \$9451 ;
-  wire \$9452 ;
-  wire \$9453 ;
-  wire \$9454 ;
-  wire \$9455 ;
-  wire \$9456 ;
-  wire \$9457 ;
-  wire \$9458 ;
-  wire \$9459 ;
   wire \$946 ;
-  wire \$9460 ;
-  wire \$9461 ;
-  wire \$9462 ;
-  wire \$9463 ;
-  wire \$9464 ;
-  wire \$9465 ;
-  wire \$9466 ;
-  wire \$9467 ;
-  wire \$9468 ;
-  wire \$9469 ;
   wire \$947 ;
-  wire \$9470 ;
-  wire \$9471 ;
-  wire \$9472 ;
-  wire \$9473 ;
-  wire \$9474 ;
-  wire \$9475 ;
-  wire \$9476 ;
-  wire \$9477 ;
-  wire \$9478 ;
-  wire \$9479 ;
   wire \$948 ;
-  wire \$9480 ;
-  wire \$9481 ;
-  wire \$9482 ;
-  wire \$9483 ;
-  wire \$9484 ;
-  wire \$9485 ;
-  wire \$9486 ;
-  wire \$9487 ;
-  wire \$9488 ;
-  wire \$9489 ;
   wire \$949 ;
-  wire \$9490 ;
-  wire \$9491 ;
-  wire \$9492 ;
-  wire \$9493 ;
-  wire \$9494 ;
-  wire \$9495 ;
-  wire \$9496 ;
-  wire \$9497 ;
-  wire \$9498 ;
-  wire \$9499 ;
   wire \$95 ;
   wire \$950 ;
-  wire \$9500 ;
-  wire \$9501 ;
-  wire \$9502 ;
-  wire \$9503 ;
-  wire \$9504 ;
-  wire \$9505 ;
-  wire \$9506 ;
-  wire \$9507 ;
-  wire \$9508 ;
-  wire \$9509 ;
   wire \$951 ;
-  wire \$9510 ;
-  wire \$9511 ;
-  wire \$9512 ;
-  wire \$9513 ;
-  wire \$9514 ;
-  wire \$9515 ;
-  wire \$9516 ;
-  wire \$9517 ;
-  wire \$9518 ;
-  wire \$9519 ;
   wire \$952 ;
-  wire \$9520 ;
-  wire \$9521 ;
-  wire \$9522 ;
-  wire \$9523 ;
-  wire \$9524 ;
-  wire \$9525 ;
-  wire \$9526 ;
-  wire \$9527 ;
-  wire \$9528 ;
-  wire \$9529 ;
   wire \$953 ;
-  wire \$9530 ;
-  wire \$9531 ;
-  wire \$9532 ;
-  wire \$9533 ;
-  wire \$9534 ;
-  wire \$9535 ;
-  wire \$9536 ;
-  wire [68:0] \$9537 ;
-  wire \$9538 ;
-  wire \$9539 ;
   wire \$954 ;
-  wire [68:0] \$9540 ;
-  wire \$9541 ;
-  wire \$9542 ;
-  wire [68:0] \$9543 ;
-  wire \$9544 ;
-  wire \$9545 ;
-  wire [68:0] \$9546 ;
-  wire \$9547 ;
-  wire \$9548 ;
-  wire [68:0] \$9549 ;
   wire \$955 ;
-  wire \$9550 ;
-  wire \$9551 ;
-  wire [68:0] \$9552 ;
-  wire \$9553 ;
-  wire \$9554 ;
-  wire [68:0] \$9555 ;
-  wire \$9556 ;
-  wire \$9557 ;
-  wire [68:0] \$9558 ;
-  wire \$9559 ;
   wire \$956 ;
-  wire \$9560 ;
-  wire \$9561 ;
-  wire \$9562 ;
-  wire \$9563 ;
-  wire \$9564 ;
-  wire \$9565 ;
-  wire \$9566 ;
-  wire \$9567 ;
-  wire \$9568 ;
-  wire \$9569 ;
   wire \$957 ;
-  wire \$9570 ;
-  wire \$9571 ;
-  wire \$9572 ;
-  wire \$9573 ;
-  wire \$9574 ;
-  wire \$9575 ;
-  wire \$9576 ;
-  wire \$9577 ;
-  wire \$9578 ;
-  wire \$9579 ;
   wire \$958 ;
-  wire \$9580 ;
-  wire \$9581 ;
-  wire \$9582 ;
-  wire \$9583 ;
-  wire \$9584 ;
-  wire \$9585 ;
-  wire \$9586 ;
-  wire \$9587 ;
-  wire \$9588 ;
-  wire \$9589 ;
   wire \$959 ;
-  wire \$9590 ;
-  wire \$9591 ;
-  wire \$9592 ;
-  wire \$9593 ;
-  wire \$9594 ;
-  wire \$9595 ;
-  wire \$9596 ;
-  wire [68:0] \$9597 ;
-  wire \$9598 ;
-  wire \$9599 ;
   wire \$96 ;
   wire [2:0] \$960 ;
-  wire \$9600 ;
-  wire \$9601 ;
-  wire \$9602 ;
-  wire \$9603 ;
-  wire [68:0] \$9604 ;
-  wire \$9605 ;
-  wire \$9606 ;
-  wire \$9607 ;
-  wire \$9608 ;
-  wire \$9609 ;
   wire [3:0] \$961 ;
-  wire \$9610 ;
-  wire [68:0] \$9611 ;
-  wire \$9612 ;
-  wire \$9613 ;
-  wire \$9614 ;
-  wire \$9615 ;
-  wire \$9616 ;
-  wire \$9617 ;
-  wire [68:0] \$9618 ;
-  wire \$9619 ;
   wire \$962 ;
-  wire \$9620 ;
-  wire \$9621 ;
-  wire \$9622 ;
-  wire \$9623 ;
-  wire \$9624 ;
-  wire [68:0] \$9625 ;
-  wire \$9626 ;
-  wire \$9627 ;
-  wire \$9628 ;
-  wire \$9629 ;
   wire \$963 ;
-  wire \$9630 ;
-  wire \$9631 ;
-  wire [68:0] \$9632 ;
-  wire \$9633 ;
-  wire \$9634 ;
-  wire \$9635 ;
-  wire \$9636 ;
-  wire \$9637 ;
-  wire \$9638 ;
-  wire [68:0] \$9639 ;
   wire \$964 ;
-  wire \$9640 ;
-  wire \$9641 ;
-  wire \$9642 ;
-  wire \$9643 ;
-  wire \$9644 ;
-  wire \$9645 ;
-  wire [68:0] \$9646 ;
-  wire \$9647 ;
-  wire \$9648 ;
-  wire \$9649 ;
   wire \$965 ;
-  wire \$9650 ;
-  wire \$9651 ;
-  wire \$9652 ;
-  wire \$9653 ;
-  wire \$9654 ;
-  wire \$9655 ;
-  wire \$9656 ;
-  wire \$9657 ;
-  wire \$9658 ;
-  wire \$9659 ;
   wire \$966 ;
-  wire \$9660 ;
-  wire \$9661 ;
-  wire \$9662 ;
-  wire \$9663 ;
-  wire \$9664 ;
-  wire \$9665 ;
-  wire \$9666 ;
-  wire \$9667 ;
-  wire \$9668 ;
-  wire \$9669 ;
   wire \$967 ;
-  wire \$9670 ;
-  wire \$9671 ;
-  wire \$9672 ;
-  wire \$9673 ;
-  wire \$9674 ;
-  wire \$9675 ;
-  wire \$9676 ;
-  wire \$9677 ;
-  wire \$9678 ;
-  wire \$9679 ;
   wire \$968 ;
-  wire \$9680 ;
-  wire \$9681 ;
-  wire \$9682 ;
-  wire \$9683 ;
-  wire \$9684 ;
-  wire [68:0] \$9685 ;
-  wire \$9686 ;
-  wire \$9687 ;
-  wire \$9688 ;
-  wire \$9689 ;
   wire \$969 ;
-  wire \$9690 ;
-  wire \$9691 ;
-  wire [68:0] \$9692 ;
-  wire \$9693 ;
-  wire \$9694 ;
-  wire \$9695 ;
-  wire \$9696 ;
-  wire \$9697 ;
-  wire \$9698 ;
-  wire [68:0] \$9699 ;
   wire \$97 ;
   wire \$970 ;
-  wire \$9700 ;
-  wire \$9701 ;
-  wire \$9702 ;
-  wire \$9703 ;
-  wire \$9704 ;
-  wire \$9705 ;
-  wire [68:0] \$9706 ;
-  wire \$9707 ;
-  wire \$9708 ;
-  wire \$9709 ;
   wire \$971 ;
-  wire \$9710 ;
-  wire \$9711 ;
-  wire \$9712 ;
-  wire [68:0] \$9713 ;
-  wire \$9714 ;
-  wire \$9715 ;
-  wire \$9716 ;
-  wire \$9717 ;
-  wire \$9718 ;
-  wire \$9719 ;
   wire \$972 ;
-  wire [68:0] \$9720 ;
-  wire \$9721 ;
-  wire \$9722 ;
-  wire \$9723 ;
-  wire \$9724 ;
-  wire \$9725 ;
-  wire \$9726 ;
-  wire [68:0] \$9727 ;
-  wire \$9728 ;
-  wire \$9729 ;
   wire \$973 ;
-  wire \$9730 ;
-  wire \$9731 ;
-  wire \$9732 ;
-  wire \$9733 ;
-  wire [68:0] \$9734 ;
-  wire \$9735 ;
-  wire \$9736 ;
-  wire \$9737 ;
-  wire \$9738 ;
-  wire \$9739 ;
   wire \$974 ;
-  wire \$9740 ;
-  wire \$9741 ;
-  wire \$9742 ;
-  wire \$9743 ;
-  wire \$9744 ;
-  wire \$9745 ;
-  wire \$9746 ;
-  wire \$9747 ;
-  wire \$9748 ;
-  wire \$9749 ;
   wire \$975 ;
-  wire \$9750 ;
-  wire \$9751 ;
-  wire \$9752 ;
-  wire \$9753 ;
-  wire \$9754 ;
-  wire \$9755 ;
-  wire \$9756 ;
-  wire \$9757 ;
-  wire \$9758 ;
-  wire \$9759 ;
   wire \$976 ;
-  wire \$9760 ;
-  wire \$9761 ;
-  wire \$9762 ;
-  wire \$9763 ;
-  wire \$9764 ;
-  wire \$9765 ;
-  wire \$9766 ;
-  wire \$9767 ;
-  wire \$9768 ;
-  wire \$9769 ;
   wire \$977 ;
-  wire \$9770 ;
-  wire \$9771 ;
-  wire \$9772 ;
-  reg \$9773 ;
-  reg \$9774 ;
-  reg \$9775 ;
-  reg \$9776 ;
-  reg \$9777 ;
-  reg \$9778 ;
-  reg \$9779 ;
   wire \$978 ;
-  reg \$9780 ;
-  reg \$9781 ;
-  reg \$9782 ;
-  reg \$9783 ;
-  reg \$9784 ;
-  reg \$9785 ;
-  reg \$9786 ;
-  reg \$9787 ;
-  reg \$9788 ;
-  reg \$9789 ;
   wire \$979 ;
-  reg \$9790 ;
-  reg \$9791 ;
-  reg \$9792 ;
-  reg \$9793 ;
-  reg \$9794 ;
-  reg \$9795 ;
-  reg \$9796 ;
-  reg \$9797 ;
-  reg \$9798 ;
-  reg \$9799 ;
   wire \$98 ;
   wire \$980 ;
-  reg \$9800 ;
-  reg \$9801 ;
-  reg \$9802 ;
-  reg \$9803 ;
-  reg \$9804 ;
-  reg \$9805 ;
-  reg \$9806 ;
-  reg \$9807 ;
-  reg \$9808 ;
-  reg \$9809 ;
   wire [2:0] \$981 ;
-  reg \$9810 ;
-  reg \$9811 ;
-  reg \$9812 ;
-  reg \$9813 ;
-  reg \$9814 ;
-  reg \$9815 ;
-  reg \$9816 ;
-  reg \$9817 ;
-  reg \$9818 ;
-  reg \$9819 ;
   wire [3:0] \$982 ;
-  reg \$9820 ;
-  reg \$9821 ;
-  reg \$9822 ;
-  reg \$9823 ;
-  reg \$9824 ;
-  reg \$9825 ;
-  reg \$9826 ;
-  reg \$9827 ;
-  reg \$9828 ;
-  reg \$9829 ;
   wire \$983 ;
-  reg \$9830 ;
-  reg \$9831 ;
-  reg \$9832 ;
-  reg \$9833 ;
-  reg \$9834 ;
-  reg \$9835 ;
-  reg \$9836 ;
-  reg \$9837 ;
-  reg \$9838 ;
-  reg \$9839 ;
   wire \$984 ;
-  reg \$9840 ;
-  reg \$9841 ;
-  reg \$9842 ;
-  reg \$9843 ;
-  reg \$9844 ;
-  reg \$9845 ;
-  reg \$9846 ;
-  reg \$9847 ;
-  reg \$9848 ;
-  reg \$9849 ;
   wire \$985 ;
-  reg \$9850 ;
-  reg \$9851 ;
-  reg \$9852 ;
-  reg \$9853 ;
-  reg \$9854 ;
-  reg \$9855 ;
-  reg \$9856 ;
-  reg \$9857 ;
-  reg \$9858 ;
-  reg \$9859 ;
   wire \$986 ;
-  reg \$9860 ;
-  reg \$9861 ;
-  reg \$9862 ;
-  reg \$9863 ;
-  reg \$9864 ;
-  reg \$9865 ;
-  reg \$9866 ;
-  reg \$9867 ;
-  reg \$9868 ;
-  reg \$9869 ;
   wire \$987 ;
-  reg \$9870 ;
-  reg \$9871 ;
-  reg \$9872 ;
-  reg \$9873 ;
-  reg \$9874 ;
-  reg \$9875 ;
-  reg \$9876 ;
-  reg \$9877 ;
-  reg \$9878 ;
-  reg \$9879 ;
   wire \$988 ;
-  reg \$9880 ;
-  reg \$9881 ;
-  reg \$9882 ;
-  reg \$9883 ;
-  reg \$9884 ;
-  reg \$9885 ;
-  reg [1:0] \$9886 ;
-  reg [1:0] \$9887 ;
-  reg \$9888 ;
-  reg \$9889 ;
   wire \$989 ;
-  reg [67:0] \$9890 ;
-  reg \$9891 ;
-  reg [67:0] \$9892 ;
-  reg \$9893 ;
-  reg [67:0] \$9894 ;
-  reg \$9895 ;
-  reg [67:0] \$9896 ;
-  reg \$9897 ;
-  reg [67:0] \$9898 ;
-  reg \$9899 ;
   wire \$99 ;
   wire \$990 ;
-  reg \$9900 ;
-  reg \$9901 ;
-  reg \$9902 ;
-  reg \$9903 ;
-  reg \$9904 ;
-  reg [67:0] \$9905 ;
-  reg \$9906 ;
-  reg [67:0] \$9907 ;
-  reg \$9908 ;
-  reg [67:0] \$9909 ;
   wire \$991 ;
-  reg \$9910 ;
-  reg [67:0] \$9911 ;
-  reg \$9912 ;
-  reg [67:0] \$9913 ;
-  reg \$9914 ;
-  reg \$9915 ;
-  reg \$9916 ;
-  reg \$9917 ;
-  reg \$9918 ;
-  reg \$9919 ;
   wire \$992 ;
-  reg [67:0] \$9920 ;
-  reg \$9921 ;
-  reg [67:0] \$9922 ;
-  reg \$9923 ;
-  reg [67:0] \$9924 ;
-  reg \$9925 ;
-  reg [67:0] \$9926 ;
-  reg \$9927 ;
-  reg [67:0] \$9928 ;
-  reg \$9929 ;
   wire \$993 ;
-  reg \$9930 ;
-  reg \$9931 ;
-  reg \$9932 ;
-  reg \$9933 ;
-  reg \$9934 ;
-  reg [67:0] \$9935 ;
-  reg \$9936 ;
-  reg [67:0] \$9937 ;
-  reg \$9938 ;
-  reg [67:0] \$9939 ;
   wire \$994 ;
-  reg \$9940 ;
-  reg [67:0] \$9941 ;
-  reg \$9942 ;
-  reg [67:0] \$9943 ;
-  reg \$9944 ;
-  reg \$9945 ;
-  reg \$9946 ;
-  reg \$9947 ;
-  reg \$9948 ;
-  reg \$9949 ;
   wire \$995 ;
-  reg [67:0] \$9950 ;
-  reg \$9951 ;
-  reg [67:0] \$9952 ;
-  reg \$9953 ;
-  reg [67:0] \$9954 ;
-  reg \$9955 ;
-  reg [67:0] \$9956 ;
-  reg \$9957 ;
-  reg [67:0] \$9958 ;
-  reg \$9959 ;
   wire \$996 ;
-  reg \$9960 ;
-  reg \$9961 ;
-  reg \$9962 ;
-  reg \$9963 ;
-  reg \$9964 ;
-  reg [67:0] \$9965 ;
-  reg \$9966 ;
-  reg [67:0] \$9967 ;
-  reg \$9968 ;
-  reg [67:0] \$9969 ;
   wire \$997 ;
-  reg \$9970 ;
-  reg [67:0] \$9971 ;
-  reg \$9972 ;
-  reg [67:0] \$9973 ;
-  reg \$9974 ;
-  reg \$9975 ;
-  reg \$9976 ;
-  reg \$9977 ;
-  reg \$9978 ;
-  reg \$9979 ;
   wire \$998 ;
-  reg [67:0] \$9980 ;
-  reg \$9981 ;
-  reg [67:0] \$9982 ;
-  reg \$9983 ;
-  reg [67:0] \$9984 ;
-  reg \$9985 ;
-  reg [67:0] \$9986 ;
-  reg \$9987 ;
-  reg [67:0] \$9988 ;
-  reg \$9989 ;
   wire \$999 ;
-  reg \$9990 ;
-  reg \$9991 ;
-  reg \$9992 ;
-  reg \$9993 ;
-  reg \$9994 ;
-  reg [67:0] \$9995 ;
-  reg \$9996 ;
-  reg [67:0] \$9997 ;
-  reg \$9998 ;
-  reg [67:0] \$9999 ;
   reg \$signal  = 1'h1;
   wire \$signal$14 ;
   wire \$signal$23 ;
@@ -60861,582 +58997,78 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   (* keep = 32'd1 *)
   reg heads_ready_copy9 = 1'h0;
   wire heads_ready_next;
-  reg le0_00_eq0 = 1'h0;
-  reg le0_00_eq1 = 1'h0;
-  reg le0_00_eq2 = 1'h0;
-  reg le0_00_eq3 = 1'h0;
-  reg le0_00_gt0 = 1'h0;
-  reg le0_00_gt1 = 1'h0;
-  reg le0_00_gt2 = 1'h0;
-  reg le0_00_gt3 = 1'h0;
-  reg le0_01_eq0 = 1'h0;
-  reg le0_01_eq1 = 1'h0;
-  reg le0_01_eq2 = 1'h0;
-  reg le0_01_eq3 = 1'h0;
-  reg le0_01_gt0 = 1'h0;
-  reg le0_01_gt1 = 1'h0;
-  reg le0_01_gt2 = 1'h0;
-  reg le0_01_gt3 = 1'h0;
-  reg le0_02_eq0 = 1'h0;
-  reg le0_02_eq1 = 1'h0;
-  reg le0_02_eq2 = 1'h0;
-  reg le0_02_eq3 = 1'h0;
-  reg le0_02_gt0 = 1'h0;
-  reg le0_02_gt1 = 1'h0;
-  reg le0_02_gt2 = 1'h0;
-  reg le0_02_gt3 = 1'h0;
-  reg le0_10_eq0 = 1'h0;
-  reg le0_10_eq1 = 1'h0;
-  reg le0_10_eq2 = 1'h0;
-  reg le0_10_eq3 = 1'h0;
-  reg le0_10_gt0 = 1'h0;
-  reg le0_10_gt1 = 1'h0;
-  reg le0_10_gt2 = 1'h0;
-  reg le0_10_gt3 = 1'h0;
-  reg le0_11_eq0 = 1'h0;
-  reg le0_11_eq1 = 1'h0;
-  reg le0_11_eq2 = 1'h0;
-  reg le0_11_eq3 = 1'h0;
-  reg le0_11_gt0 = 1'h0;
-  reg le0_11_gt1 = 1'h0;
-  reg le0_11_gt2 = 1'h0;
-  reg le0_11_gt3 = 1'h0;
-  reg le0_12_eq0 = 1'h0;
-  reg le0_12_eq1 = 1'h0;
-  reg le0_12_eq2 = 1'h0;
-  reg le0_12_eq3 = 1'h0;
-  reg le0_12_gt0 = 1'h0;
-  reg le0_12_gt1 = 1'h0;
-  reg le0_12_gt2 = 1'h0;
-  reg le0_12_gt3 = 1'h0;
-  reg le0_20_eq0 = 1'h0;
-  reg le0_20_eq1 = 1'h0;
-  reg le0_20_eq2 = 1'h0;
-  reg le0_20_eq3 = 1'h0;
-  reg le0_20_gt0 = 1'h0;
-  reg le0_20_gt1 = 1'h0;
-  reg le0_20_gt2 = 1'h0;
-  reg le0_20_gt3 = 1'h0;
-  reg le0_21_eq0 = 1'h0;
-  reg le0_21_eq1 = 1'h0;
-  reg le0_21_eq2 = 1'h0;
-  reg le0_21_eq3 = 1'h0;
-  reg le0_21_gt0 = 1'h0;
-  reg le0_21_gt1 = 1'h0;
-  reg le0_21_gt2 = 1'h0;
-  reg le0_21_gt3 = 1'h0;
-  reg le0_22_eq0 = 1'h0;
-  reg le0_22_eq1 = 1'h0;
-  reg le0_22_eq2 = 1'h0;
-  reg le0_22_eq3 = 1'h0;
-  reg le0_22_gt0 = 1'h0;
-  reg le0_22_gt1 = 1'h0;
-  reg le0_22_gt2 = 1'h0;
-  reg le0_22_gt3 = 1'h0;
-  reg le1_00_eq0 = 1'h0;
-  reg le1_00_eq1 = 1'h0;
-  reg le1_00_eq2 = 1'h0;
-  reg le1_00_eq3 = 1'h0;
-  reg le1_00_gt0 = 1'h0;
-  reg le1_00_gt1 = 1'h0;
-  reg le1_00_gt2 = 1'h0;
-  reg le1_00_gt3 = 1'h0;
-  reg le1_01_eq0 = 1'h0;
-  reg le1_01_eq1 = 1'h0;
-  reg le1_01_eq2 = 1'h0;
-  reg le1_01_eq3 = 1'h0;
-  reg le1_01_gt0 = 1'h0;
-  reg le1_01_gt1 = 1'h0;
-  reg le1_01_gt2 = 1'h0;
-  reg le1_01_gt3 = 1'h0;
-  reg le1_02_eq0 = 1'h0;
-  reg le1_02_eq1 = 1'h0;
-  reg le1_02_eq2 = 1'h0;
-  reg le1_02_eq3 = 1'h0;
-  reg le1_02_gt0 = 1'h0;
-  reg le1_02_gt1 = 1'h0;
-  reg le1_02_gt2 = 1'h0;
-  reg le1_02_gt3 = 1'h0;
-  reg le1_10_eq0 = 1'h0;
-  reg le1_10_eq1 = 1'h0;
-  reg le1_10_eq2 = 1'h0;
-  reg le1_10_eq3 = 1'h0;
-  reg le1_10_gt0 = 1'h0;
-  reg le1_10_gt1 = 1'h0;
-  reg le1_10_gt2 = 1'h0;
-  reg le1_10_gt3 = 1'h0;
-  reg le1_11_eq0 = 1'h0;
-  reg le1_11_eq1 = 1'h0;
-  reg le1_11_eq2 = 1'h0;
-  reg le1_11_eq3 = 1'h0;
-  reg le1_11_gt0 = 1'h0;
-  reg le1_11_gt1 = 1'h0;
-  reg le1_11_gt2 = 1'h0;
-  reg le1_11_gt3 = 1'h0;
-  reg le1_12_eq0 = 1'h0;
-  reg le1_12_eq1 = 1'h0;
-  reg le1_12_eq2 = 1'h0;
-  reg le1_12_eq3 = 1'h0;
-  reg le1_12_gt0 = 1'h0;
-  reg le1_12_gt1 = 1'h0;
-  reg le1_12_gt2 = 1'h0;
-  reg le1_12_gt3 = 1'h0;
-  reg le1_20_eq0 = 1'h0;
-  reg le1_20_eq1 = 1'h0;
-  reg le1_20_eq2 = 1'h0;
-  reg le1_20_eq3 = 1'h0;
-  reg le1_20_gt0 = 1'h0;
-  reg le1_20_gt1 = 1'h0;
-  reg le1_20_gt2 = 1'h0;
-  reg le1_20_gt3 = 1'h0;
-  reg le1_21_eq0 = 1'h0;
-  reg le1_21_eq1 = 1'h0;
-  reg le1_21_eq2 = 1'h0;
-  reg le1_21_eq3 = 1'h0;
-  reg le1_21_gt0 = 1'h0;
-  reg le1_21_gt1 = 1'h0;
-  reg le1_21_gt2 = 1'h0;
-  reg le1_21_gt3 = 1'h0;
-  reg le1_22_eq0 = 1'h0;
-  reg le1_22_eq1 = 1'h0;
-  reg le1_22_eq2 = 1'h0;
-  reg le1_22_eq3 = 1'h0;
-  reg le1_22_gt0 = 1'h0;
-  reg le1_22_gt1 = 1'h0;
-  reg le1_22_gt2 = 1'h0;
-  reg le1_22_gt3 = 1'h0;
-  reg le2_00_eq0 = 1'h0;
-  reg le2_00_eq1 = 1'h0;
-  reg le2_00_eq2 = 1'h0;
-  reg le2_00_eq3 = 1'h0;
-  reg le2_00_gt0 = 1'h0;
-  reg le2_00_gt1 = 1'h0;
-  reg le2_00_gt2 = 1'h0;
-  reg le2_00_gt3 = 1'h0;
-  reg le2_01_eq0 = 1'h0;
-  reg le2_01_eq1 = 1'h0;
-  reg le2_01_eq2 = 1'h0;
-  reg le2_01_eq3 = 1'h0;
-  reg le2_01_gt0 = 1'h0;
-  reg le2_01_gt1 = 1'h0;
-  reg le2_01_gt2 = 1'h0;
-  reg le2_01_gt3 = 1'h0;
-  reg le2_02_eq0 = 1'h0;
-  reg le2_02_eq1 = 1'h0;
-  reg le2_02_eq2 = 1'h0;
-  reg le2_02_eq3 = 1'h0;
-  reg le2_02_gt0 = 1'h0;
-  reg le2_02_gt1 = 1'h0;
-  reg le2_02_gt2 = 1'h0;
-  reg le2_02_gt3 = 1'h0;
-  reg le2_10_eq0 = 1'h0;
-  reg le2_10_eq1 = 1'h0;
-  reg le2_10_eq2 = 1'h0;
-  reg le2_10_eq3 = 1'h0;
-  reg le2_10_gt0 = 1'h0;
-  reg le2_10_gt1 = 1'h0;
-  reg le2_10_gt2 = 1'h0;
-  reg le2_10_gt3 = 1'h0;
-  reg le2_11_eq0 = 1'h0;
-  reg le2_11_eq1 = 1'h0;
-  reg le2_11_eq2 = 1'h0;
-  reg le2_11_eq3 = 1'h0;
-  reg le2_11_gt0 = 1'h0;
-  reg le2_11_gt1 = 1'h0;
-  reg le2_11_gt2 = 1'h0;
-  reg le2_11_gt3 = 1'h0;
-  reg le2_12_eq0 = 1'h0;
-  reg le2_12_eq1 = 1'h0;
-  reg le2_12_eq2 = 1'h0;
-  reg le2_12_eq3 = 1'h0;
-  reg le2_12_gt0 = 1'h0;
-  reg le2_12_gt1 = 1'h0;
-  reg le2_12_gt2 = 1'h0;
-  reg le2_12_gt3 = 1'h0;
-  reg le2_20_eq0 = 1'h0;
-  reg le2_20_eq1 = 1'h0;
-  reg le2_20_eq2 = 1'h0;
-  reg le2_20_eq3 = 1'h0;
-  reg le2_20_gt0 = 1'h0;
-  reg le2_20_gt1 = 1'h0;
-  reg le2_20_gt2 = 1'h0;
-  reg le2_20_gt3 = 1'h0;
-  reg le2_21_eq0 = 1'h0;
-  reg le2_21_eq1 = 1'h0;
-  reg le2_21_eq2 = 1'h0;
-  reg le2_21_eq3 = 1'h0;
-  reg le2_21_gt0 = 1'h0;
-  reg le2_21_gt1 = 1'h0;
-  reg le2_21_gt2 = 1'h0;
-  reg le2_21_gt3 = 1'h0;
-  reg le2_22_eq0 = 1'h0;
-  reg le2_22_eq1 = 1'h0;
-  reg le2_22_eq2 = 1'h0;
-  reg le2_22_eq3 = 1'h0;
-  reg le2_22_gt0 = 1'h0;
-  reg le2_22_gt1 = 1'h0;
-  reg le2_22_gt2 = 1'h0;
-  reg le2_22_gt3 = 1'h0;
-  reg le3_00_eq0 = 1'h0;
-  reg le3_00_eq1 = 1'h0;
-  reg le3_00_eq2 = 1'h0;
-  reg le3_00_eq3 = 1'h0;
-  reg le3_00_gt0 = 1'h0;
-  reg le3_00_gt1 = 1'h0;
-  reg le3_00_gt2 = 1'h0;
-  reg le3_00_gt3 = 1'h0;
-  reg le3_01_eq0 = 1'h0;
-  reg le3_01_eq1 = 1'h0;
-  reg le3_01_eq2 = 1'h0;
-  reg le3_01_eq3 = 1'h0;
-  reg le3_01_gt0 = 1'h0;
-  reg le3_01_gt1 = 1'h0;
-  reg le3_01_gt2 = 1'h0;
-  reg le3_01_gt3 = 1'h0;
-  reg le3_02_eq0 = 1'h0;
-  reg le3_02_eq1 = 1'h0;
-  reg le3_02_eq2 = 1'h0;
-  reg le3_02_eq3 = 1'h0;
-  reg le3_02_gt0 = 1'h0;
-  reg le3_02_gt1 = 1'h0;
-  reg le3_02_gt2 = 1'h0;
-  reg le3_02_gt3 = 1'h0;
-  reg le3_10_eq0 = 1'h0;
-  reg le3_10_eq1 = 1'h0;
-  reg le3_10_eq2 = 1'h0;
-  reg le3_10_eq3 = 1'h0;
-  reg le3_10_gt0 = 1'h0;
-  reg le3_10_gt1 = 1'h0;
-  reg le3_10_gt2 = 1'h0;
-  reg le3_10_gt3 = 1'h0;
-  reg le3_11_eq0 = 1'h0;
-  reg le3_11_eq1 = 1'h0;
-  reg le3_11_eq2 = 1'h0;
-  reg le3_11_eq3 = 1'h0;
-  reg le3_11_gt0 = 1'h0;
-  reg le3_11_gt1 = 1'h0;
-  reg le3_11_gt2 = 1'h0;
-  reg le3_11_gt3 = 1'h0;
-  reg le3_12_eq0 = 1'h0;
-  reg le3_12_eq1 = 1'h0;
-  reg le3_12_eq2 = 1'h0;
-  reg le3_12_eq3 = 1'h0;
-  reg le3_12_gt0 = 1'h0;
-  reg le3_12_gt1 = 1'h0;
-  reg le3_12_gt2 = 1'h0;
-  reg le3_12_gt3 = 1'h0;
-  reg le3_20_eq0 = 1'h0;
-  reg le3_20_eq1 = 1'h0;
-  reg le3_20_eq2 = 1'h0;
-  reg le3_20_eq3 = 1'h0;
-  reg le3_20_gt0 = 1'h0;
-  reg le3_20_gt1 = 1'h0;
-  reg le3_20_gt2 = 1'h0;
-  reg le3_20_gt3 = 1'h0;
-  reg le3_21_eq0 = 1'h0;
-  reg le3_21_eq1 = 1'h0;
-  reg le3_21_eq2 = 1'h0;
-  reg le3_21_eq3 = 1'h0;
-  reg le3_21_gt0 = 1'h0;
-  reg le3_21_gt1 = 1'h0;
-  reg le3_21_gt2 = 1'h0;
-  reg le3_21_gt3 = 1'h0;
-  reg le3_22_eq0 = 1'h0;
-  reg le3_22_eq1 = 1'h0;
-  reg le3_22_eq2 = 1'h0;
-  reg le3_22_eq3 = 1'h0;
-  reg le3_22_gt0 = 1'h0;
-  reg le3_22_gt1 = 1'h0;
-  reg le3_22_gt2 = 1'h0;
-  reg le3_22_gt3 = 1'h0;
-  reg le4_00_eq0 = 1'h0;
-  reg le4_00_eq1 = 1'h0;
-  reg le4_00_eq2 = 1'h0;
-  reg le4_00_eq3 = 1'h0;
-  reg le4_00_gt0 = 1'h0;
-  reg le4_00_gt1 = 1'h0;
-  reg le4_00_gt2 = 1'h0;
-  reg le4_00_gt3 = 1'h0;
-  reg le4_01_eq0 = 1'h0;
-  reg le4_01_eq1 = 1'h0;
-  reg le4_01_eq2 = 1'h0;
-  reg le4_01_eq3 = 1'h0;
-  reg le4_01_gt0 = 1'h0;
-  reg le4_01_gt1 = 1'h0;
-  reg le4_01_gt2 = 1'h0;
-  reg le4_01_gt3 = 1'h0;
-  reg le4_02_eq0 = 1'h0;
-  reg le4_02_eq1 = 1'h0;
-  reg le4_02_eq2 = 1'h0;
-  reg le4_02_eq3 = 1'h0;
-  reg le4_02_gt0 = 1'h0;
-  reg le4_02_gt1 = 1'h0;
-  reg le4_02_gt2 = 1'h0;
-  reg le4_02_gt3 = 1'h0;
-  reg le4_10_eq0 = 1'h0;
-  reg le4_10_eq1 = 1'h0;
-  reg le4_10_eq2 = 1'h0;
-  reg le4_10_eq3 = 1'h0;
-  reg le4_10_gt0 = 1'h0;
-  reg le4_10_gt1 = 1'h0;
-  reg le4_10_gt2 = 1'h0;
-  reg le4_10_gt3 = 1'h0;
-  reg le4_11_eq0 = 1'h0;
-  reg le4_11_eq1 = 1'h0;
-  reg le4_11_eq2 = 1'h0;
-  reg le4_11_eq3 = 1'h0;
-  reg le4_11_gt0 = 1'h0;
-  reg le4_11_gt1 = 1'h0;
-  reg le4_11_gt2 = 1'h0;
-  reg le4_11_gt3 = 1'h0;
-  reg le4_12_eq0 = 1'h0;
-  reg le4_12_eq1 = 1'h0;
-  reg le4_12_eq2 = 1'h0;
-  reg le4_12_eq3 = 1'h0;
-  reg le4_12_gt0 = 1'h0;
-  reg le4_12_gt1 = 1'h0;
-  reg le4_12_gt2 = 1'h0;
-  reg le4_12_gt3 = 1'h0;
-  reg le4_20_eq0 = 1'h0;
-  reg le4_20_eq1 = 1'h0;
-  reg le4_20_eq2 = 1'h0;
-  reg le4_20_eq3 = 1'h0;
-  reg le4_20_gt0 = 1'h0;
-  reg le4_20_gt1 = 1'h0;
-  reg le4_20_gt2 = 1'h0;
-  reg le4_20_gt3 = 1'h0;
-  reg le4_21_eq0 = 1'h0;
-  reg le4_21_eq1 = 1'h0;
-  reg le4_21_eq2 = 1'h0;
-  reg le4_21_eq3 = 1'h0;
-  reg le4_21_gt0 = 1'h0;
-  reg le4_21_gt1 = 1'h0;
-  reg le4_21_gt2 = 1'h0;
-  reg le4_21_gt3 = 1'h0;
-  reg le4_22_eq0 = 1'h0;
-  reg le4_22_eq1 = 1'h0;
-  reg le4_22_eq2 = 1'h0;
-  reg le4_22_eq3 = 1'h0;
-  reg le4_22_gt0 = 1'h0;
-  reg le4_22_gt1 = 1'h0;
-  reg le4_22_gt2 = 1'h0;
-  reg le4_22_gt3 = 1'h0;
-  reg le5_00_eq0 = 1'h0;
-  reg le5_00_eq1 = 1'h0;
-  reg le5_00_eq2 = 1'h0;
-  reg le5_00_eq3 = 1'h0;
-  reg le5_00_gt0 = 1'h0;
-  reg le5_00_gt1 = 1'h0;
-  reg le5_00_gt2 = 1'h0;
-  reg le5_00_gt3 = 1'h0;
-  reg le5_01_eq0 = 1'h0;
-  reg le5_01_eq1 = 1'h0;
-  reg le5_01_eq2 = 1'h0;
-  reg le5_01_eq3 = 1'h0;
-  reg le5_01_gt0 = 1'h0;
-  reg le5_01_gt1 = 1'h0;
-  reg le5_01_gt2 = 1'h0;
-  reg le5_01_gt3 = 1'h0;
-  reg le5_02_eq0 = 1'h0;
-  reg le5_02_eq1 = 1'h0;
-  reg le5_02_eq2 = 1'h0;
-  reg le5_02_eq3 = 1'h0;
-  reg le5_02_gt0 = 1'h0;
-  reg le5_02_gt1 = 1'h0;
-  reg le5_02_gt2 = 1'h0;
-  reg le5_02_gt3 = 1'h0;
-  reg le5_10_eq0 = 1'h0;
-  reg le5_10_eq1 = 1'h0;
-  reg le5_10_eq2 = 1'h0;
-  reg le5_10_eq3 = 1'h0;
-  reg le5_10_gt0 = 1'h0;
-  reg le5_10_gt1 = 1'h0;
-  reg le5_10_gt2 = 1'h0;
-  reg le5_10_gt3 = 1'h0;
-  reg le5_11_eq0 = 1'h0;
-  reg le5_11_eq1 = 1'h0;
-  reg le5_11_eq2 = 1'h0;
-  reg le5_11_eq3 = 1'h0;
-  reg le5_11_gt0 = 1'h0;
-  reg le5_11_gt1 = 1'h0;
-  reg le5_11_gt2 = 1'h0;
-  reg le5_11_gt3 = 1'h0;
-  reg le5_12_eq0 = 1'h0;
-  reg le5_12_eq1 = 1'h0;
-  reg le5_12_eq2 = 1'h0;
-  reg le5_12_eq3 = 1'h0;
-  reg le5_12_gt0 = 1'h0;
-  reg le5_12_gt1 = 1'h0;
-  reg le5_12_gt2 = 1'h0;
-  reg le5_12_gt3 = 1'h0;
-  reg le5_20_eq0 = 1'h0;
-  reg le5_20_eq1 = 1'h0;
-  reg le5_20_eq2 = 1'h0;
-  reg le5_20_eq3 = 1'h0;
-  reg le5_20_gt0 = 1'h0;
-  reg le5_20_gt1 = 1'h0;
-  reg le5_20_gt2 = 1'h0;
-  reg le5_20_gt3 = 1'h0;
-  reg le5_21_eq0 = 1'h0;
-  reg le5_21_eq1 = 1'h0;
-  reg le5_21_eq2 = 1'h0;
-  reg le5_21_eq3 = 1'h0;
-  reg le5_21_gt0 = 1'h0;
-  reg le5_21_gt1 = 1'h0;
-  reg le5_21_gt2 = 1'h0;
-  reg le5_21_gt3 = 1'h0;
-  reg le5_22_eq0 = 1'h0;
-  reg le5_22_eq1 = 1'h0;
-  reg le5_22_eq2 = 1'h0;
-  reg le5_22_eq3 = 1'h0;
-  reg le5_22_gt0 = 1'h0;
-  reg le5_22_gt1 = 1'h0;
-  reg le5_22_gt2 = 1'h0;
-  reg le5_22_gt3 = 1'h0;
-  reg le6_00_eq0 = 1'h0;
-  reg le6_00_eq1 = 1'h0;
-  reg le6_00_eq2 = 1'h0;
-  reg le6_00_eq3 = 1'h0;
-  reg le6_00_gt0 = 1'h0;
-  reg le6_00_gt1 = 1'h0;
-  reg le6_00_gt2 = 1'h0;
-  reg le6_00_gt3 = 1'h0;
-  reg le6_01_eq0 = 1'h0;
-  reg le6_01_eq1 = 1'h0;
-  reg le6_01_eq2 = 1'h0;
-  reg le6_01_eq3 = 1'h0;
-  reg le6_01_gt0 = 1'h0;
-  reg le6_01_gt1 = 1'h0;
-  reg le6_01_gt2 = 1'h0;
-  reg le6_01_gt3 = 1'h0;
-  reg le6_02_eq0 = 1'h0;
-  reg le6_02_eq1 = 1'h0;
-  reg le6_02_eq2 = 1'h0;
-  reg le6_02_eq3 = 1'h0;
-  reg le6_02_gt0 = 1'h0;
-  reg le6_02_gt1 = 1'h0;
-  reg le6_02_gt2 = 1'h0;
-  reg le6_02_gt3 = 1'h0;
-  reg le6_10_eq0 = 1'h0;
-  reg le6_10_eq1 = 1'h0;
-  reg le6_10_eq2 = 1'h0;
-  reg le6_10_eq3 = 1'h0;
-  reg le6_10_gt0 = 1'h0;
-  reg le6_10_gt1 = 1'h0;
-  reg le6_10_gt2 = 1'h0;
-  reg le6_10_gt3 = 1'h0;
-  reg le6_11_eq0 = 1'h0;
-  reg le6_11_eq1 = 1'h0;
-  reg le6_11_eq2 = 1'h0;
-  reg le6_11_eq3 = 1'h0;
-  reg le6_11_gt0 = 1'h0;
-  reg le6_11_gt1 = 1'h0;
-  reg le6_11_gt2 = 1'h0;
-  reg le6_11_gt3 = 1'h0;
-  reg le6_12_eq0 = 1'h0;
-  reg le6_12_eq1 = 1'h0;
-  reg le6_12_eq2 = 1'h0;
-  reg le6_12_eq3 = 1'h0;
-  reg le6_12_gt0 = 1'h0;
-  reg le6_12_gt1 = 1'h0;
-  reg le6_12_gt2 = 1'h0;
-  reg le6_12_gt3 = 1'h0;
-  reg le6_20_eq0 = 1'h0;
-  reg le6_20_eq1 = 1'h0;
-  reg le6_20_eq2 = 1'h0;
-  reg le6_20_eq3 = 1'h0;
-  reg le6_20_gt0 = 1'h0;
-  reg le6_20_gt1 = 1'h0;
-  reg le6_20_gt2 = 1'h0;
-  reg le6_20_gt3 = 1'h0;
-  reg le6_21_eq0 = 1'h0;
-  reg le6_21_eq1 = 1'h0;
-  reg le6_21_eq2 = 1'h0;
-  reg le6_21_eq3 = 1'h0;
-  reg le6_21_gt0 = 1'h0;
-  reg le6_21_gt1 = 1'h0;
-  reg le6_21_gt2 = 1'h0;
-  reg le6_21_gt3 = 1'h0;
-  reg le6_22_eq0 = 1'h0;
-  reg le6_22_eq1 = 1'h0;
-  reg le6_22_eq2 = 1'h0;
-  reg le6_22_eq3 = 1'h0;
-  reg le6_22_gt0 = 1'h0;
-  reg le6_22_gt1 = 1'h0;
-  reg le6_22_gt2 = 1'h0;
-  reg le6_22_gt3 = 1'h0;
-  reg le7_00_eq0 = 1'h0;
-  reg le7_00_eq1 = 1'h0;
-  reg le7_00_eq2 = 1'h0;
-  reg le7_00_eq3 = 1'h0;
-  reg le7_00_gt0 = 1'h0;
-  reg le7_00_gt1 = 1'h0;
-  reg le7_00_gt2 = 1'h0;
-  reg le7_00_gt3 = 1'h0;
-  reg le7_01_eq0 = 1'h0;
-  reg le7_01_eq1 = 1'h0;
-  reg le7_01_eq2 = 1'h0;
-  reg le7_01_eq3 = 1'h0;
-  reg le7_01_gt0 = 1'h0;
-  reg le7_01_gt1 = 1'h0;
-  reg le7_01_gt2 = 1'h0;
-  reg le7_01_gt3 = 1'h0;
-  reg le7_02_eq0 = 1'h0;
-  reg le7_02_eq1 = 1'h0;
-  reg le7_02_eq2 = 1'h0;
-  reg le7_02_eq3 = 1'h0;
-  reg le7_02_gt0 = 1'h0;
-  reg le7_02_gt1 = 1'h0;
-  reg le7_02_gt2 = 1'h0;
-  reg le7_02_gt3 = 1'h0;
-  reg le7_10_eq0 = 1'h0;
-  reg le7_10_eq1 = 1'h0;
-  reg le7_10_eq2 = 1'h0;
-  reg le7_10_eq3 = 1'h0;
-  reg le7_10_gt0 = 1'h0;
-  reg le7_10_gt1 = 1'h0;
-  reg le7_10_gt2 = 1'h0;
-  reg le7_10_gt3 = 1'h0;
-  reg le7_11_eq0 = 1'h0;
-  reg le7_11_eq1 = 1'h0;
-  reg le7_11_eq2 = 1'h0;
-  reg le7_11_eq3 = 1'h0;
-  reg le7_11_gt0 = 1'h0;
-  reg le7_11_gt1 = 1'h0;
-  reg le7_11_gt2 = 1'h0;
-  reg le7_11_gt3 = 1'h0;
-  reg le7_12_eq0 = 1'h0;
-  reg le7_12_eq1 = 1'h0;
-  reg le7_12_eq2 = 1'h0;
-  reg le7_12_eq3 = 1'h0;
-  reg le7_12_gt0 = 1'h0;
-  reg le7_12_gt1 = 1'h0;
-  reg le7_12_gt2 = 1'h0;
-  reg le7_12_gt3 = 1'h0;
-  reg le7_20_eq0 = 1'h0;
-  reg le7_20_eq1 = 1'h0;
-  reg le7_20_eq2 = 1'h0;
-  reg le7_20_eq3 = 1'h0;
-  reg le7_20_gt0 = 1'h0;
-  reg le7_20_gt1 = 1'h0;
-  reg le7_20_gt2 = 1'h0;
-  reg le7_20_gt3 = 1'h0;
-  reg le7_21_eq0 = 1'h0;
-  reg le7_21_eq1 = 1'h0;
-  reg le7_21_eq2 = 1'h0;
-  reg le7_21_eq3 = 1'h0;
-  reg le7_21_gt0 = 1'h0;
-  reg le7_21_gt1 = 1'h0;
-  reg le7_21_gt2 = 1'h0;
-  reg le7_21_gt3 = 1'h0;
-  reg le7_22_eq0 = 1'h0;
-  reg le7_22_eq1 = 1'h0;
-  reg le7_22_eq2 = 1'h0;
-  reg le7_22_eq3 = 1'h0;
-  reg le7_22_gt0 = 1'h0;
-  reg le7_22_gt1 = 1'h0;
-  reg le7_22_gt2 = 1'h0;
-  reg le7_22_gt3 = 1'h0;
+  reg le0_00 = 1'h0;
+  reg le0_01 = 1'h0;
+  reg le0_02 = 1'h0;
+  reg le0_10 = 1'h0;
+  reg le0_11 = 1'h0;
+  reg le0_12 = 1'h0;
+  reg le0_20 = 1'h0;
+  reg le0_21 = 1'h0;
+  reg le0_22 = 1'h0;
+  reg le1_00 = 1'h0;
+  reg le1_01 = 1'h0;
+  reg le1_02 = 1'h0;
+  reg le1_10 = 1'h0;
+  reg le1_11 = 1'h0;
+  reg le1_12 = 1'h0;
+  reg le1_20 = 1'h0;
+  reg le1_21 = 1'h0;
+  reg le1_22 = 1'h0;
+  reg le2_00 = 1'h0;
+  reg le2_01 = 1'h0;
+  reg le2_02 = 1'h0;
+  reg le2_10 = 1'h0;
+  reg le2_11 = 1'h0;
+  reg le2_12 = 1'h0;
+  reg le2_20 = 1'h0;
+  reg le2_21 = 1'h0;
+  reg le2_22 = 1'h0;
+  reg le3_00 = 1'h0;
+  reg le3_01 = 1'h0;
+  reg le3_02 = 1'h0;
+  reg le3_10 = 1'h0;
+  reg le3_11 = 1'h0;
+  reg le3_12 = 1'h0;
+  reg le3_20 = 1'h0;
+  reg le3_21 = 1'h0;
+  reg le3_22 = 1'h0;
+  reg le4_00 = 1'h0;
+  reg le4_01 = 1'h0;
+  reg le4_02 = 1'h0;
+  reg le4_10 = 1'h0;
+  reg le4_11 = 1'h0;
+  reg le4_12 = 1'h0;
+  reg le4_20 = 1'h0;
+  reg le4_21 = 1'h0;
+  reg le4_22 = 1'h0;
+  reg le5_00 = 1'h0;
+  reg le5_01 = 1'h0;
+  reg le5_02 = 1'h0;
+  reg le5_10 = 1'h0;
+  reg le5_11 = 1'h0;
+  reg le5_12 = 1'h0;
+  reg le5_20 = 1'h0;
+  reg le5_21 = 1'h0;
+  reg le5_22 = 1'h0;
+  reg le6_00 = 1'h0;
+  reg le6_01 = 1'h0;
+  reg le6_02 = 1'h0;
+  reg le6_10 = 1'h0;
+  reg le6_11 = 1'h0;
+  reg le6_12 = 1'h0;
+  reg le6_20 = 1'h0;
+  reg le6_21 = 1'h0;
+  reg le6_22 = 1'h0;
+  reg le7_00 = 1'h0;
+  reg le7_01 = 1'h0;
+  reg le7_02 = 1'h0;
+  reg le7_10 = 1'h0;
+  reg le7_11 = 1'h0;
+  reg le7_12 = 1'h0;
+  reg le7_20 = 1'h0;
+  reg le7_21 = 1'h0;
+  reg le7_22 = 1'h0;
   reg merge0_eq0_0 = 1'h0;
   reg merge0_eq0_1 = 1'h0;
   reg merge0_eq0_2 = 1'h0;
@@ -61818,958 +59450,6 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   reg [68:0] winner5 = 69'h000000000000000000;
   reg [68:0] winner6 = 69'h000000000000000000;
   reg [68:0] winner7 = 69'h000000000000000000;
-  assign \$1  = ~ stage0_valid;
-  assign \$2  = ~ stage5_valid;
-  assign \$3  = \$2  | \$signal ;
-  assign stage0_load = \$1  | \$3 ;
-  assign \$4  = ~ stage1_valid;
-  assign \$5  = ~ stage5_valid;
-  assign \$6  = \$5  | \$signal ;
-  assign stage1_load = \$4  | \$6 ;
-  assign \$7  = ~ stage2_valid;
-  assign \$8  = ~ stage5_valid;
-  assign \$9  = \$8  | \$signal ;
-  assign stage2_load = \$7  | \$9 ;
-  assign \$10  = ~ stage3_valid;
-  assign \$11  = ~ stage5_valid;
-  assign \$12  = \$11  | \$signal ;
-  assign stage3_load = \$10  | \$12 ;
-  assign \$13  = ~ stage4_valid;
-  assign \$14  = ~ stage5_valid;
-  assign \$15  = \$14  | \$signal ;
-  assign stage4_load = \$13  | \$15 ;
-  assign \$16  = ~ stage5_valid;
-  assign \$17  = ~ stage5_valid;
-  assign \$18  = \$17  | \$signal ;
-  assign stage5_load = \$16  | \$18 ;
-  assign \$19  = stage1_load ? 1'h0 : stage0_valid;
-  assign \$20  = stage0_load ? \$signal$14  : \$19 ;
-  assign \$21  = ~ \$20 ;
-  assign \$22  = stage5_load ? stage4_valid : stage5_valid;
-  assign \$23  = ~ \$22 ;
-  assign \$24  = \$21  | \$23 ;
-  assign \$25  = stage2_load ? 1'h0 : stage1_valid;
-  assign \$26  = stage1_load ? stage0_valid : \$25 ;
-  assign \$27  = ~ \$26 ;
-  assign \$28  = stage5_load ? stage4_valid : stage5_valid;
-  assign \$29  = ~ \$28 ;
-  assign \$30  = \$27  | \$29 ;
-  assign \$31  = stage3_load ? 1'h0 : stage2_valid;
-  assign \$32  = stage2_load ? stage1_valid : \$31 ;
-  assign \$33  = ~ \$32 ;
-  assign \$34  = stage5_load ? stage4_valid : stage5_valid;
-  assign \$35  = ~ \$34 ;
-  assign \$36  = \$33  | \$35 ;
-  assign \$37  = stage4_load ? 1'h0 : stage3_valid;
-  assign \$38  = stage3_load ? stage2_valid : \$37 ;
-  assign \$39  = ~ \$38 ;
-  assign \$40  = stage5_load ? stage4_valid : stage5_valid;
-  assign \$41  = ~ \$40 ;
-  assign \$42  = \$39  | \$41 ;
-  assign \$43  = stage5_load ? 1'h0 : stage4_valid;
-  assign \$44  = stage4_load ? stage3_valid : \$43 ;
-  assign \$45  = ~ \$44 ;
-  assign \$46  = stage5_load ? stage4_valid : stage5_valid;
-  assign \$47  = ~ \$46 ;
-  assign \$48  = \$45  | \$47 ;
-  assign \$49  = stage5_load ? stage4_valid : stage5_valid;
-  assign \$50  = ~ \$49 ;
-  assign \$51  = stage5_load ? stage4_valid : stage5_valid;
-  assign \$52  = ~ \$51 ;
-  assign \$53  = \$50  | \$52 ;
-  assign \$signal$14  = heads_ready & stage0_load_r;
-  assign \$signal$23  = \$signal$14  & ends;
-  assign a_accept = a__valid & a__ready;
-  assign \$54  = a0_g0 == \$signal$32 ;
-  assign a0_held0 = a0_v0 & \$54 ;
-  assign \$55  = a0_g1 == \$signal$32 ;
-  assign a0_held1 = a0_v1 & \$55 ;
-  assign \$56  = a0_g2 == \$signal$32 ;
-  assign a0_held2 = a0_v2 & \$56 ;
-  assign \$57  = a0_g3 == \$signal$32 ;
-  assign a0_held3 = a0_v3 & \$57 ;
-  assign \$58  = a0_g4 == \$signal$32 ;
-  assign a0_held4 = a0_v4 & \$58 ;
-  assign \$59  = a1_g0 == \$signal$32 ;
-  assign a1_held0 = a1_v0 & \$59 ;
-  assign \$60  = a1_g1 == \$signal$32 ;
-  assign a1_held1 = a1_v1 & \$60 ;
-  assign \$61  = a1_g2 == \$signal$32 ;
-  assign a1_held2 = a1_v2 & \$61 ;
-  assign \$62  = a1_g3 == \$signal$32 ;
-  assign a1_held3 = a1_v3 & \$62 ;
-  assign \$63  = a1_g4 == \$signal$32 ;
-  assign a1_held4 = a1_v4 & \$63 ;
-  assign \$64  = a2_g0 == \$signal$32 ;
-  assign a2_held0 = a2_v0 & \$64 ;
-  assign \$65  = a2_g1 == \$signal$32 ;
-  assign a2_held1 = a2_v1 & \$65 ;
-  assign \$66  = a2_g2 == \$signal$32 ;
-  assign a2_held2 = a2_v2 & \$66 ;
-  assign \$67  = a2_g3 == \$signal$32 ;
-  assign a2_held3 = a2_v3 & \$67 ;
-  assign \$68  = a2_g4 == \$signal$32 ;
-  assign a2_held4 = a2_v4 & \$68 ;
-  assign \$69  = a3_g0 == \$signal$32 ;
-  assign a3_held0 = a3_v0 & \$69 ;
-  assign \$70  = a3_g1 == \$signal$32 ;
-  assign a3_held1 = a3_v1 & \$70 ;
-  assign \$71  = a3_g2 == \$signal$32 ;
-  assign a3_held2 = a3_v2 & \$71 ;
-  assign \$72  = a3_g3 == \$signal$32 ;
-  assign a3_held3 = a3_v3 & \$72 ;
-  assign \$73  = a3_g4 == \$signal$32 ;
-  assign a3_held4 = a3_v4 & \$73 ;
-  assign \$74  = a4_g0 == \$signal$32 ;
-  assign a4_held0 = a4_v0 & \$74 ;
-  assign \$75  = a4_g1 == \$signal$32 ;
-  assign a4_held1 = a4_v1 & \$75 ;
-  assign \$76  = a4_g2 == \$signal$32 ;
-  assign a4_held2 = a4_v2 & \$76 ;
-  assign \$77  = a4_g3 == \$signal$32 ;
-  assign a4_held3 = a4_v3 & \$77 ;
-  assign \$78  = a4_g4 == \$signal$32 ;
-  assign a4_held4 = a4_v4 & \$78 ;
-  assign \$79  = a5_g0 == \$signal$32 ;
-  assign a5_held0 = a5_v0 & \$79 ;
-  assign \$80  = a5_g1 == \$signal$32 ;
-  assign a5_held1 = a5_v1 & \$80 ;
-  assign \$81  = a5_g2 == \$signal$32 ;
-  assign a5_held2 = a5_v2 & \$81 ;
-  assign \$82  = a5_g3 == \$signal$32 ;
-  assign a5_held3 = a5_v3 & \$82 ;
-  assign \$83  = a5_g4 == \$signal$32 ;
-  assign a5_held4 = a5_v4 & \$83 ;
-  assign \$84  = a6_g0 == \$signal$32 ;
-  assign a6_held0 = a6_v0 & \$84 ;
-  assign \$85  = a6_g1 == \$signal$32 ;
-  assign a6_held1 = a6_v1 & \$85 ;
-  assign \$86  = a6_g2 == \$signal$32 ;
-  assign a6_held2 = a6_v2 & \$86 ;
-  assign \$87  = a6_g3 == \$signal$32 ;
-  assign a6_held3 = a6_v3 & \$87 ;
-  assign \$88  = a6_g4 == \$signal$32 ;
-  assign a6_held4 = a6_v4 & \$88 ;
-  assign \$89  = a7_g0 == \$signal$32 ;
-  assign a7_held0 = a7_v0 & \$89 ;
-  assign \$90  = a7_g1 == \$signal$32 ;
-  assign a7_held1 = a7_v1 & \$90 ;
-  assign \$91  = a7_g2 == \$signal$32 ;
-  assign a7_held2 = a7_v2 & \$91 ;
-  assign \$92  = a7_g3 == \$signal$32 ;
-  assign a7_held3 = a7_v3 & \$92 ;
-  assign \$93  = a7_g4 == \$signal$32 ;
-  assign a7_held4 = a7_v4 & \$93 ;
-  assign b_accept = b__valid & b__ready;
-  assign \$94  = b0_g0 == \$signal$32 ;
-  assign b0_held0 = b0_v0 & \$94 ;
-  assign \$95  = b0_g1 == \$signal$32 ;
-  assign b0_held1 = b0_v1 & \$95 ;
-  assign \$96  = b0_g2 == \$signal$32 ;
-  assign b0_held2 = b0_v2 & \$96 ;
-  assign \$97  = b0_g3 == \$signal$32 ;
-  assign b0_held3 = b0_v3 & \$97 ;
-  assign \$98  = b0_g4 == \$signal$32 ;
-  assign b0_held4 = b0_v4 & \$98 ;
-  assign \$99  = b1_g0 == \$signal$32 ;
-  assign b1_held0 = b1_v0 & \$99 ;
-  assign \$100  = b1_g1 == \$signal$32 ;
-  assign b1_held1 = b1_v1 & \$100 ;
-  assign \$101  = b1_g2 == \$signal$32 ;
-  assign b1_held2 = b1_v2 & \$101 ;
-  assign \$102  = b1_g3 == \$signal$32 ;
-  assign b1_held3 = b1_v3 & \$102 ;
-  assign \$103  = b1_g4 == \$signal$32 ;
-  assign b1_held4 = b1_v4 & \$103 ;
-  assign \$104  = b2_g0 == \$signal$32 ;
-  assign b2_held0 = b2_v0 & \$104 ;
-  assign \$105  = b2_g1 == \$signal$32 ;
-  assign b2_held1 = b2_v1 & \$105 ;
-  assign \$106  = b2_g2 == \$signal$32 ;
-  assign b2_held2 = b2_v2 & \$106 ;
-  assign \$107  = b2_g3 == \$signal$32 ;
-  assign b2_held3 = b2_v3 & \$107 ;
-  assign \$108  = b2_g4 == \$signal$32 ;
-  assign b2_held4 = b2_v4 & \$108 ;
-  assign \$109  = b3_g0 == \$signal$32 ;
-  assign b3_held0 = b3_v0 & \$109 ;
-  assign \$110  = b3_g1 == \$signal$32 ;
-  assign b3_held1 = b3_v1 & \$110 ;
-  assign \$111  = b3_g2 == \$signal$32 ;
-  assign b3_held2 = b3_v2 & \$111 ;
-  assign \$112  = b3_g3 == \$signal$32 ;
-  assign b3_held3 = b3_v3 & \$112 ;
-  assign \$113  = b3_g4 == \$signal$32 ;
-  assign b3_held4 = b3_v4 & \$113 ;
-  assign \$114  = b4_g0 == \$signal$32 ;
-  assign b4_held0 = b4_v0 & \$114 ;
-  assign \$115  = b4_g1 == \$signal$32 ;
-  assign b4_held1 = b4_v1 & \$115 ;
-  assign \$116  = b4_g2 == \$signal$32 ;
-  assign b4_held2 = b4_v2 & \$116 ;
-  assign \$117  = b4_g3 == \$signal$32 ;
-  assign b4_held3 = b4_v3 & \$117 ;
-  assign \$118  = b4_g4 == \$signal$32 ;
-  assign b4_held4 = b4_v4 & \$118 ;
-  assign \$119  = b5_g0 == \$signal$32 ;
-  assign b5_held0 = b5_v0 & \$119 ;
-  assign \$120  = b5_g1 == \$signal$32 ;
-  assign b5_held1 = b5_v1 & \$120 ;
-  assign \$121  = b5_g2 == \$signal$32 ;
-  assign b5_held2 = b5_v2 & \$121 ;
-  assign \$122  = b5_g3 == \$signal$32 ;
-  assign b5_held3 = b5_v3 & \$122 ;
-  assign \$123  = b5_g4 == \$signal$32 ;
-  assign b5_held4 = b5_v4 & \$123 ;
-  assign \$124  = b6_g0 == \$signal$32 ;
-  assign b6_held0 = b6_v0 & \$124 ;
-  assign \$125  = b6_g1 == \$signal$32 ;
-  assign b6_held1 = b6_v1 & \$125 ;
-  assign \$126  = b6_g2 == \$signal$32 ;
-  assign b6_held2 = b6_v2 & \$126 ;
-  assign \$127  = b6_g3 == \$signal$32 ;
-  assign b6_held3 = b6_v3 & \$127 ;
-  assign \$128  = b6_g4 == \$signal$32 ;
-  assign b6_held4 = b6_v4 & \$128 ;
-  assign \$129  = b7_g0 == \$signal$32 ;
-  assign b7_held0 = b7_v0 & \$129 ;
-  assign \$130  = b7_g1 == \$signal$32 ;
-  assign b7_held1 = b7_v1 & \$130 ;
-  assign \$131  = b7_g2 == \$signal$32 ;
-  assign b7_held2 = b7_v2 & \$131 ;
-  assign \$132  = b7_g3 == \$signal$32 ;
-  assign b7_held3 = b7_v3 & \$132 ;
-  assign \$133  = b7_g4 == \$signal$32 ;
-  assign b7_held4 = b7_v4 & \$133 ;
-  assign \$134  = ~ a0_v0;
-  assign \$135  = a_wins0 & a0_held0;
-  assign \$136  = \$134  | \$135 ;
-  assign \$137  = \$136  ? a0_v1 : a0_v0;
-  assign \$138  = a_ahead + a__payload[552];
-  assign \$139  = \$138  - 1'h1;
-  assign \$140  = | \$139 ;
-  assign \$141  = | { a0_v4, a0_v3, a0_v2, a0_v1 };
-  assign \$142  = a_wins0 & a0_held0;
-  assign \$143  = ~ \$142 ;
-  assign \$144  = a0_v0 & \$143 ;
-  assign \$145  = \$141  | \$144 ;
-  assign \$146  = \$145  | a__payload[544];
-  assign \$147  = ~ \$146 ;
-  assign \$148  = \$140  & \$147 ;
-  assign \$149  = \$137  | \$148 ;
-  assign \$150  = ~ a1_v0;
-  assign \$151  = a_wins1 & a1_held0;
-  assign \$152  = \$150  | \$151 ;
-  assign \$153  = \$152  ? a1_v1 : a1_v0;
-  assign \$154  = a_ahead + a__payload[552];
-  assign \$155  = \$154  - 1'h1;
-  assign \$156  = | \$155 ;
-  assign \$157  = | { a1_v4, a1_v3, a1_v2, a1_v1 };
-  assign \$158  = a_wins1 & a1_held0;
-  assign \$159  = ~ \$158 ;
-  assign \$160  = a1_v0 & \$159 ;
-  assign \$161  = \$157  | \$160 ;
-  assign \$162  = \$161  | a__payload[545];
-  assign \$163  = ~ \$162 ;
-  assign \$164  = \$156  & \$163 ;
-  assign \$165  = \$153  | \$164 ;
-  assign \$166  = ~ a2_v0;
-  assign \$167  = a_wins2 & a2_held0;
-  assign \$168  = \$166  | \$167 ;
-  assign \$169  = \$168  ? a2_v1 : a2_v0;
-  assign \$170  = a_ahead + a__payload[552];
-  assign \$171  = \$170  - 1'h1;
-  assign \$172  = | \$171 ;
-  assign \$173  = | { a2_v4, a2_v3, a2_v2, a2_v1 };
-  assign \$174  = a_wins2 & a2_held0;
-  assign \$175  = ~ \$174 ;
-  assign \$176  = a2_v0 & \$175 ;
-  assign \$177  = \$173  | \$176 ;
-  assign \$178  = \$177  | a__payload[546];
-  assign \$179  = ~ \$178 ;
-  assign \$180  = \$172  & \$179 ;
-  assign \$181  = \$169  | \$180 ;
-  assign \$182  = ~ a3_v0;
-  assign \$183  = a_wins3 & a3_held0;
-  assign \$184  = \$182  | \$183 ;
-  assign \$185  = \$184  ? a3_v1 : a3_v0;
-  assign \$186  = a_ahead + a__payload[552];
-  assign \$187  = \$186  - 1'h1;
-  assign \$188  = | \$187 ;
-  assign \$189  = | { a3_v4, a3_v3, a3_v2, a3_v1 };
-  assign \$190  = a_wins3 & a3_held0;
-  assign \$191  = ~ \$190 ;
-  assign \$192  = a3_v0 & \$191 ;
-  assign \$193  = \$189  | \$192 ;
-  assign \$194  = \$193  | a__payload[547];
-  assign \$195  = ~ \$194 ;
-  assign \$196  = \$188  & \$195 ;
-  assign \$197  = \$185  | \$196 ;
-  assign \$198  = ~ a4_v0;
-  assign \$199  = a_wins4 & a4_held0;
-  assign \$200  = \$198  | \$199 ;
-  assign \$201  = \$200  ? a4_v1 : a4_v0;
-  assign \$202  = a_ahead + a__payload[552];
-  assign \$203  = \$202  - 1'h1;
-  assign \$204  = | \$203 ;
-  assign \$205  = | { a4_v4, a4_v3, a4_v2, a4_v1 };
-  assign \$206  = a_wins4 & a4_held0;
-  assign \$207  = ~ \$206 ;
-  assign \$208  = a4_v0 & \$207 ;
-  assign \$209  = \$205  | \$208 ;
-  assign \$210  = \$209  | a__payload[548];
-  assign \$211  = ~ \$210 ;
-  assign \$212  = \$204  & \$211 ;
-  assign \$213  = \$201  | \$212 ;
-  assign \$214  = ~ a5_v0;
-  assign \$215  = a_wins5 & a5_held0;
-  assign \$216  = \$214  | \$215 ;
-  assign \$217  = \$216  ? a5_v1 : a5_v0;
-  assign \$218  = a_ahead + a__payload[552];
-  assign \$219  = \$218  - 1'h1;
-  assign \$220  = | \$219 ;
-  assign \$221  = | { a5_v4, a5_v3, a5_v2, a5_v1 };
-  assign \$222  = a_wins5 & a5_held0;
-  assign \$223  = ~ \$222 ;
-  assign \$224  = a5_v0 & \$223 ;
-  assign \$225  = \$221  | \$224 ;
-  assign \$226  = \$225  | a__payload[549];
-  assign \$227  = ~ \$226 ;
-  assign \$228  = \$220  & \$227 ;
-  assign \$229  = \$217  | \$228 ;
-  assign \$230  = ~ a6_v0;
-  assign \$231  = a_wins6 & a6_held0;
-  assign \$232  = \$230  | \$231 ;
-  assign \$233  = \$232  ? a6_v1 : a6_v0;
-  assign \$234  = a_ahead + a__payload[552];
-  assign \$235  = \$234  - 1'h1;
-  assign \$236  = | \$235 ;
-  assign \$237  = | { a6_v4, a6_v3, a6_v2, a6_v1 };
-  assign \$238  = a_wins6 & a6_held0;
-  assign \$239  = ~ \$238 ;
-  assign \$240  = a6_v0 & \$239 ;
-  assign \$241  = \$237  | \$240 ;
-  assign \$242  = \$241  | a__payload[550];
-  assign \$243  = ~ \$242 ;
-  assign \$244  = \$236  & \$243 ;
-  assign \$245  = \$233  | \$244 ;
-  assign \$246  = ~ a7_v0;
-  assign \$247  = a_wins7 & a7_held0;
-  assign \$248  = \$246  | \$247 ;
-  assign \$249  = \$248  ? a7_v1 : a7_v0;
-  assign \$250  = a_ahead + a__payload[552];
-  assign \$251  = \$250  - 1'h1;
-  assign \$252  = | \$251 ;
-  assign \$253  = | { a7_v4, a7_v3, a7_v2, a7_v1 };
-  assign \$254  = a_wins7 & a7_held0;
-  assign \$255  = ~ \$254 ;
-  assign \$256  = a7_v0 & \$255 ;
-  assign \$257  = \$253  | \$256 ;
-  assign \$258  = \$257  | a__payload[551];
-  assign \$259  = ~ \$258 ;
-  assign \$260  = \$252  & \$259 ;
-  assign \$261  = \$249  | \$260 ;
-  assign \$262  = & { \$261 , \$245 , \$229 , \$213 , \$197 , \$181 , \$165 , \$149  };
-  assign \$263  = ~ a0_v0;
-  assign \$264  = a_wins0 & a0_held0;
-  assign \$265  = \$263  | \$264 ;
-  assign \$266  = \$265  ? a0_v1 : a0_v0;
-  assign \$267  = a_ahead + 1'h0;
-  assign \$268  = \$267  - 1'h1;
-  assign \$269  = | \$268 ;
-  assign \$270  = | { a0_v4, a0_v3, a0_v2, a0_v1 };
-  assign \$271  = a_wins0 & a0_held0;
-  assign \$272  = ~ \$271 ;
-  assign \$273  = a0_v0 & \$272 ;
-  assign \$274  = \$270  | \$273 ;
-  assign \$276  = ~ \$275 ;
-  assign \$277  = \$269  & \$276 ;
-  assign \$278  = \$266  | \$277 ;
-  assign \$279  = ~ a1_v0;
-  assign \$280  = a_wins1 & a1_held0;
-  assign \$281  = \$279  | \$280 ;
-  assign \$282  = \$281  ? a1_v1 : a1_v0;
-  assign \$283  = a_ahead + 1'h0;
-  assign \$284  = \$283  - 1'h1;
-  assign \$285  = | \$284 ;
-  assign \$286  = | { a1_v4, a1_v3, a1_v2, a1_v1 };
-  assign \$287  = a_wins1 & a1_held0;
-  assign \$288  = ~ \$287 ;
-  assign \$289  = a1_v0 & \$288 ;
-  assign \$290  = \$286  | \$289 ;
-  assign \$292  = ~ \$291 ;
-  assign \$293  = \$285  & \$292 ;
-  assign \$294  = \$282  | \$293 ;
-  assign \$295  = ~ a2_v0;
-  assign \$296  = a_wins2 & a2_held0;
-  assign \$297  = \$295  | \$296 ;
-  assign \$298  = \$297  ? a2_v1 : a2_v0;
-  assign \$299  = a_ahead + 1'h0;
-  assign \$300  = \$299  - 1'h1;
-  assign \$301  = | \$300 ;
-  assign \$302  = | { a2_v4, a2_v3, a2_v2, a2_v1 };
-  assign \$303  = a_wins2 & a2_held0;
-  assign \$304  = ~ \$303 ;
-  assign \$305  = a2_v0 & \$304 ;
-  assign \$306  = \$302  | \$305 ;
-  assign \$308  = ~ \$307 ;
-  assign \$309  = \$301  & \$308 ;
-  assign \$310  = \$298  | \$309 ;
-  assign \$311  = ~ a3_v0;
-  assign \$312  = a_wins3 & a3_held0;
-  assign \$313  = \$311  | \$312 ;
-  assign \$314  = \$313  ? a3_v1 : a3_v0;
-  assign \$315  = a_ahead + 1'h0;
-  assign \$316  = \$315  - 1'h1;
-  assign \$317  = | \$316 ;
-  assign \$318  = | { a3_v4, a3_v3, a3_v2, a3_v1 };
-  assign \$319  = a_wins3 & a3_held0;
-  assign \$320  = ~ \$319 ;
-  assign \$321  = a3_v0 & \$320 ;
-  assign \$322  = \$318  | \$321 ;
-  assign \$324  = ~ \$323 ;
-  assign \$325  = \$317  & \$324 ;
-  assign \$326  = \$314  | \$325 ;
-  assign \$327  = ~ a4_v0;
-  assign \$328  = a_wins4 & a4_held0;
-  assign \$329  = \$327  | \$328 ;
-  assign \$330  = \$329  ? a4_v1 : a4_v0;
-  assign \$331  = a_ahead + 1'h0;
-  assign \$332  = \$331  - 1'h1;
-  assign \$333  = | \$332 ;
-  assign \$334  = | { a4_v4, a4_v3, a4_v2, a4_v1 };
-  assign \$335  = a_wins4 & a4_held0;
-  assign \$336  = ~ \$335 ;
-  assign \$337  = a4_v0 & \$336 ;
-  assign \$338  = \$334  | \$337 ;
-  assign \$340  = ~ \$339 ;
-  assign \$341  = \$333  & \$340 ;
-  assign \$342  = \$330  | \$341 ;
-  assign \$343  = ~ a5_v0;
-  assign \$344  = a_wins5 & a5_held0;
-  assign \$345  = \$343  | \$344 ;
-  assign \$346  = \$345  ? a5_v1 : a5_v0;
-  assign \$347  = a_ahead + 1'h0;
-  assign \$348  = \$347  - 1'h1;
-  assign \$349  = | \$348 ;
-  assign \$350  = | { a5_v4, a5_v3, a5_v2, a5_v1 };
-  assign \$351  = a_wins5 & a5_held0;
-  assign \$352  = ~ \$351 ;
-  assign \$353  = a5_v0 & \$352 ;
-  assign \$354  = \$350  | \$353 ;
-  assign \$356  = ~ \$355 ;
-  assign \$357  = \$349  & \$356 ;
-  assign \$358  = \$346  | \$357 ;
-  assign \$359  = ~ a6_v0;
-  assign \$360  = a_wins6 & a6_held0;
-  assign \$361  = \$359  | \$360 ;
-  assign \$362  = \$361  ? a6_v1 : a6_v0;
-  assign \$363  = a_ahead + 1'h0;
-  assign \$364  = \$363  - 1'h1;
-  assign \$365  = | \$364 ;
-  assign \$366  = | { a6_v4, a6_v3, a6_v2, a6_v1 };
-  assign \$367  = a_wins6 & a6_held0;
-  assign \$368  = ~ \$367 ;
-  assign \$369  = a6_v0 & \$368 ;
-  assign \$370  = \$366  | \$369 ;
-  assign \$372  = ~ \$371 ;
-  assign \$373  = \$365  & \$372 ;
-  assign \$374  = \$362  | \$373 ;
-  assign \$375  = ~ a7_v0;
-  assign \$376  = a_wins7 & a7_held0;
-  assign \$377  = \$375  | \$376 ;
-  assign \$378  = \$377  ? a7_v1 : a7_v0;
-  assign \$379  = a_ahead + 1'h0;
-  assign \$380  = \$379  - 1'h1;
-  assign \$381  = | \$380 ;
-  assign \$382  = | { a7_v4, a7_v3, a7_v2, a7_v1 };
-  assign \$383  = a_wins7 & a7_held0;
-  assign \$384  = ~ \$383 ;
-  assign \$385  = a7_v0 & \$384 ;
-  assign \$386  = \$382  | \$385 ;
-  assign \$388  = ~ \$387 ;
-  assign \$389  = \$381  & \$388 ;
-  assign \$390  = \$378  | \$389 ;
-  assign \$391  = & { \$390 , \$374 , \$358 , \$342 , \$326 , \$310 , \$294 , \$278  };
-  assign \$392  = a_accept ? \$262  : \$391 ;
-  assign \$393  = ~ b0_v0;
-  assign \$394  = ~ a_wins7;
-  assign \$395  = \$394  & b0_held0;
-  assign \$396  = \$393  | \$395 ;
-  assign \$397  = \$396  ? b0_v1 : b0_v0;
-  assign \$398  = b_ahead + b__payload[552];
-  assign \$399  = \$398  - 1'h1;
-  assign \$400  = | \$399 ;
-  assign \$401  = | { b0_v4, b0_v3, b0_v2, b0_v1 };
-  assign \$402  = ~ a_wins7;
-  assign \$403  = \$402  & b0_held0;
-  assign \$404  = ~ \$403 ;
-  assign \$405  = b0_v0 & \$404 ;
-  assign \$406  = \$401  | \$405 ;
-  assign \$407  = \$406  | b__payload[544];
-  assign \$408  = ~ \$407 ;
-  assign \$409  = \$400  & \$408 ;
-  assign \$410  = \$397  | \$409 ;
-  assign \$411  = ~ b1_v0;
-  assign \$412  = ~ a_wins6;
-  assign \$413  = \$412  & b1_held0;
-  assign \$414  = \$411  | \$413 ;
-  assign \$415  = \$414  ? b1_v1 : b1_v0;
-  assign \$416  = b_ahead + b__payload[552];
-  assign \$417  = \$416  - 1'h1;
-  assign \$418  = | \$417 ;
-  assign \$419  = | { b1_v4, b1_v3, b1_v2, b1_v1 };
-  assign \$420  = ~ a_wins6;
-  assign \$421  = \$420  & b1_held0;
-  assign \$422  = ~ \$421 ;
-  assign \$423  = b1_v0 & \$422 ;
-  assign \$424  = \$419  | \$423 ;
-  assign \$425  = \$424  | b__payload[545];
-  assign \$426  = ~ \$425 ;
-  assign \$427  = \$418  & \$426 ;
-  assign \$428  = \$415  | \$427 ;
-  assign \$429  = ~ b2_v0;
-  assign \$430  = ~ a_wins5;
-  assign \$431  = \$430  & b2_held0;
-  assign \$432  = \$429  | \$431 ;
-  assign \$433  = \$432  ? b2_v1 : b2_v0;
-  assign \$434  = b_ahead + b__payload[552];
-  assign \$435  = \$434  - 1'h1;
-  assign \$436  = | \$435 ;
-  assign \$437  = | { b2_v4, b2_v3, b2_v2, b2_v1 };
-  assign \$438  = ~ a_wins5;
-  assign \$439  = \$438  & b2_held0;
-  assign \$440  = ~ \$439 ;
-  assign \$441  = b2_v0 & \$440 ;
-  assign \$442  = \$437  | \$441 ;
-  assign \$443  = \$442  | b__payload[546];
-  assign \$444  = ~ \$443 ;
-  assign \$445  = \$436  & \$444 ;
-  assign \$446  = \$433  | \$445 ;
-  assign \$447  = ~ b3_v0;
-  assign \$448  = ~ a_wins4;
-  assign \$449  = \$448  & b3_held0;
-  assign \$450  = \$447  | \$449 ;
-  assign \$451  = \$450  ? b3_v1 : b3_v0;
-  assign \$452  = b_ahead + b__payload[552];
-  assign \$453  = \$452  - 1'h1;
-  assign \$454  = | \$453 ;
-  assign \$455  = | { b3_v4, b3_v3, b3_v2, b3_v1 };
-  assign \$456  = ~ a_wins4;
-  assign \$457  = \$456  & b3_held0;
-  assign \$458  = ~ \$457 ;
-  assign \$459  = b3_v0 & \$458 ;
-  assign \$460  = \$455  | \$459 ;
-  assign \$461  = \$460  | b__payload[547];
-  assign \$462  = ~ \$461 ;
-  assign \$463  = \$454  & \$462 ;
-  assign \$464  = \$451  | \$463 ;
-  assign \$465  = ~ b4_v0;
-  assign \$466  = ~ a_wins3;
-  assign \$467  = \$466  & b4_held0;
-  assign \$468  = \$465  | \$467 ;
-  assign \$469  = \$468  ? b4_v1 : b4_v0;
-  assign \$470  = b_ahead + b__payload[552];
-  assign \$471  = \$470  - 1'h1;
-  assign \$472  = | \$471 ;
-  assign \$473  = | { b4_v4, b4_v3, b4_v2, b4_v1 };
-  assign \$474  = ~ a_wins3;
-  assign \$475  = \$474  & b4_held0;
-  assign \$476  = ~ \$475 ;
-  assign \$477  = b4_v0 & \$476 ;
-  assign \$478  = \$473  | \$477 ;
-  assign \$479  = \$478  | b__payload[548];
-  assign \$480  = ~ \$479 ;
-  assign \$481  = \$472  & \$480 ;
-  assign \$482  = \$469  | \$481 ;
-  assign \$483  = ~ b5_v0;
-  assign \$484  = ~ a_wins2;
-  assign \$485  = \$484  & b5_held0;
-  assign \$486  = \$483  | \$485 ;
-  assign \$487  = \$486  ? b5_v1 : b5_v0;
-  assign \$488  = b_ahead + b__payload[552];
-  assign \$489  = \$488  - 1'h1;
-  assign \$490  = | \$489 ;
-  assign \$491  = | { b5_v4, b5_v3, b5_v2, b5_v1 };
-  assign \$492  = ~ a_wins2;
-  assign \$493  = \$492  & b5_held0;
-  assign \$494  = ~ \$493 ;
-  assign \$495  = b5_v0 & \$494 ;
-  assign \$496  = \$491  | \$495 ;
-  assign \$497  = \$496  | b__payload[549];
-  assign \$498  = ~ \$497 ;
-  assign \$499  = \$490  & \$498 ;
-  assign \$500  = \$487  | \$499 ;
-  assign \$501  = ~ b6_v0;
-  assign \$502  = ~ a_wins1;
-  assign \$503  = \$502  & b6_held0;
-  assign \$504  = \$501  | \$503 ;
-  assign \$505  = \$504  ? b6_v1 : b6_v0;
-  assign \$506  = b_ahead + b__payload[552];
-  assign \$507  = \$506  - 1'h1;
-  assign \$508  = | \$507 ;
-  assign \$509  = | { b6_v4, b6_v3, b6_v2, b6_v1 };
-  assign \$510  = ~ a_wins1;
-  assign \$511  = \$510  & b6_held0;
-  assign \$512  = ~ \$511 ;
-  assign \$513  = b6_v0 & \$512 ;
-  assign \$514  = \$509  | \$513 ;
-  assign \$515  = \$514  | b__payload[550];
-  assign \$516  = ~ \$515 ;
-  assign \$517  = \$508  & \$516 ;
-  assign \$518  = \$505  | \$517 ;
-  assign \$519  = ~ b7_v0;
-  assign \$520  = ~ a_wins0;
-  assign \$521  = \$520  & b7_held0;
-  assign \$522  = \$519  | \$521 ;
-  assign \$523  = \$522  ? b7_v1 : b7_v0;
-  assign \$524  = b_ahead + b__payload[552];
-  assign \$525  = \$524  - 1'h1;
-  assign \$526  = | \$525 ;
-  assign \$527  = | { b7_v4, b7_v3, b7_v2, b7_v1 };
-  assign \$528  = ~ a_wins0;
-  assign \$529  = \$528  & b7_held0;
-  assign \$530  = ~ \$529 ;
-  assign \$531  = b7_v0 & \$530 ;
-  assign \$532  = \$527  | \$531 ;
-  assign \$533  = \$532  | b__payload[551];
-  assign \$534  = ~ \$533 ;
-  assign \$535  = \$526  & \$534 ;
-  assign \$536  = \$523  | \$535 ;
-  assign \$537  = & { \$536 , \$518 , \$500 , \$482 , \$464 , \$446 , \$428 , \$410  };
-  assign \$538  = ~ b0_v0;
-  assign \$539  = ~ a_wins7;
-  assign \$540  = \$539  & b0_held0;
-  assign \$541  = \$538  | \$540 ;
-  assign \$542  = \$541  ? b0_v1 : b0_v0;
-  assign \$543  = b_ahead + 1'h0;
-  assign \$544  = \$543  - 1'h1;
-  assign \$545  = | \$544 ;
-  assign \$546  = | { b0_v4, b0_v3, b0_v2, b0_v1 };
-  assign \$547  = ~ a_wins7;
-  assign \$548  = \$547  & b0_held0;
-  assign \$549  = ~ \$548 ;
-  assign \$550  = b0_v0 & \$549 ;
-  assign \$551  = \$546  | \$550 ;
-  assign \$553  = ~ \$552 ;
-  assign \$554  = \$545  & \$553 ;
-  assign \$555  = \$542  | \$554 ;
-  assign \$556  = ~ b1_v0;
-  assign \$557  = ~ a_wins6;
-  assign \$558  = \$557  & b1_held0;
-  assign \$559  = \$556  | \$558 ;
-  assign \$560  = \$559  ? b1_v1 : b1_v0;
-  assign \$561  = b_ahead + 1'h0;
-  assign \$562  = \$561  - 1'h1;
-  assign \$563  = | \$562 ;
-  assign \$564  = | { b1_v4, b1_v3, b1_v2, b1_v1 };
-  assign \$565  = ~ a_wins6;
-  assign \$566  = \$565  & b1_held0;
-  assign \$567  = ~ \$566 ;
-  assign \$568  = b1_v0 & \$567 ;
-  assign \$569  = \$564  | \$568 ;
-  assign \$571  = ~ \$570 ;
-  assign \$572  = \$563  & \$571 ;
-  assign \$573  = \$560  | \$572 ;
-  assign \$574  = ~ b2_v0;
-  assign \$575  = ~ a_wins5;
-  assign \$576  = \$575  & b2_held0;
-  assign \$577  = \$574  | \$576 ;
-  assign \$578  = \$577  ? b2_v1 : b2_v0;
-  assign \$579  = b_ahead + 1'h0;
-  assign \$580  = \$579  - 1'h1;
-  assign \$581  = | \$580 ;
-  assign \$582  = | { b2_v4, b2_v3, b2_v2, b2_v1 };
-  assign \$583  = ~ a_wins5;
-  assign \$584  = \$583  & b2_held0;
-  assign \$585  = ~ \$584 ;
-  assign \$586  = b2_v0 & \$585 ;
-  assign \$587  = \$582  | \$586 ;
-  assign \$589  = ~ \$588 ;
-  assign \$590  = \$581  & \$589 ;
-  assign \$591  = \$578  | \$590 ;
-  assign \$592  = ~ b3_v0;
-  assign \$593  = ~ a_wins4;
-  assign \$594  = \$593  & b3_held0;
-  assign \$595  = \$592  | \$594 ;
-  assign \$596  = \$595  ? b3_v1 : b3_v0;
-  assign \$597  = b_ahead + 1'h0;
-  assign \$598  = \$597  - 1'h1;
-  assign \$599  = | \$598 ;
-  assign \$600  = | { b3_v4, b3_v3, b3_v2, b3_v1 };
-  assign \$601  = ~ a_wins4;
-  assign \$602  = \$601  & b3_held0;
-  assign \$603  = ~ \$602 ;
-  assign \$604  = b3_v0 & \$603 ;
-  assign \$605  = \$600  | \$604 ;
-  assign \$607  = ~ \$606 ;
-  assign \$608  = \$599  & \$607 ;
-  assign \$609  = \$596  | \$608 ;
-  assign \$610  = ~ b4_v0;
-  assign \$611  = ~ a_wins3;
-  assign \$612  = \$611  & b4_held0;
-  assign \$613  = \$610  | \$612 ;
-  assign \$614  = \$613  ? b4_v1 : b4_v0;
-  assign \$615  = b_ahead + 1'h0;
-  assign \$616  = \$615  - 1'h1;
-  assign \$617  = | \$616 ;
-  assign \$618  = | { b4_v4, b4_v3, b4_v2, b4_v1 };
-  assign \$619  = ~ a_wins3;
-  assign \$620  = \$619  & b4_held0;
-  assign \$621  = ~ \$620 ;
-  assign \$622  = b4_v0 & \$621 ;
-  assign \$623  = \$618  | \$622 ;
-  assign \$625  = ~ \$624 ;
-  assign \$626  = \$617  & \$625 ;
-  assign \$627  = \$614  | \$626 ;
-  assign \$628  = ~ b5_v0;
-  assign \$629  = ~ a_wins2;
-  assign \$630  = \$629  & b5_held0;
-  assign \$631  = \$628  | \$630 ;
-  assign \$632  = \$631  ? b5_v1 : b5_v0;
-  assign \$633  = b_ahead + 1'h0;
-  assign \$634  = \$633  - 1'h1;
-  assign \$635  = | \$634 ;
-  assign \$636  = | { b5_v4, b5_v3, b5_v2, b5_v1 };
-  assign \$637  = ~ a_wins2;
-  assign \$638  = \$637  & b5_held0;
-  assign \$639  = ~ \$638 ;
-  assign \$640  = b5_v0 & \$639 ;
-  assign \$641  = \$636  | \$640 ;
-  assign \$643  = ~ \$642 ;
-  assign \$644  = \$635  & \$643 ;
-  assign \$645  = \$632  | \$644 ;
-  assign \$646  = ~ b6_v0;
-  assign \$647  = ~ a_wins1;
-  assign \$648  = \$647  & b6_held0;
-  assign \$649  = \$646  | \$648 ;
-  assign \$650  = \$649  ? b6_v1 : b6_v0;
-  assign \$651  = b_ahead + 1'h0;
-  assign \$652  = \$651  - 1'h1;
-  assign \$653  = | \$652 ;
-  assign \$654  = | { b6_v4, b6_v3, b6_v2, b6_v1 };
-  assign \$655  = ~ a_wins1;
-  assign \$656  = \$655  & b6_held0;
-  assign \$657  = ~ \$656 ;
-  assign \$658  = b6_v0 & \$657 ;
-  assign \$659  = \$654  | \$658 ;
-  assign \$661  = ~ \$660 ;
-  assign \$662  = \$653  & \$661 ;
-  assign \$663  = \$650  | \$662 ;
-  assign \$664  = ~ b7_v0;
-  assign \$665  = ~ a_wins0;
-  assign \$666  = \$665  & b7_held0;
-  assign \$667  = \$664  | \$666 ;
-  assign \$668  = \$667  ? b7_v1 : b7_v0;
-  assign \$669  = b_ahead + 1'h0;
-  assign \$670  = \$669  - 1'h1;
-  assign \$671  = | \$670 ;
-  assign \$672  = | { b7_v4, b7_v3, b7_v2, b7_v1 };
-  assign \$673  = ~ a_wins0;
-  assign \$674  = \$673  & b7_held0;
-  assign \$675  = ~ \$674 ;
-  assign \$676  = b7_v0 & \$675 ;
-  assign \$677  = \$672  | \$676 ;
-  assign \$679  = ~ \$678 ;
-  assign \$680  = \$671  & \$679 ;
-  assign \$681  = \$668  | \$680 ;
-  assign \$682  = & { \$681 , \$663 , \$645 , \$627 , \$609 , \$591 , \$573 , \$555  };
-  assign \$683  = b_accept ? \$537  : \$682 ;
-  assign \$684  = \$392  & \$683 ;
-  assign \$685  = ~ a0_v0;
-  assign \$686  = a_wins0 & a0_held0;
-  assign \$687  = \$685  | \$686 ;
-  assign \$688  = \$687  ? a0_held1 : a0_held0;
-  assign \$689  = a_ahead + a__payload[552];
-  assign \$690  = \$689  - 1'h0;
-  assign \$691  = | \$690 ;
-  assign \$692  = | { a0_held4, a0_held3, a0_held2, a0_held1 };
-  assign \$693  = a_wins0 & a0_held0;
-  assign \$694  = ~ \$693 ;
-  assign \$695  = a0_held0 & \$694 ;
-  assign \$696  = \$692  | \$695 ;
-  assign \$697  = ! a_ahead;
-  assign \$698  = a__payload[544] & \$697 ;
-  assign \$699  = \$696  | \$698 ;
-  assign \$700  = ~ \$699 ;
-  assign \$701  = \$691  & \$700 ;
-  assign \$702  = \$688  | \$701 ;
-  assign \$703  = ~ a1_v0;
-  assign \$704  = a_wins1 & a1_held0;
-  assign \$705  = \$703  | \$704 ;
-  assign \$706  = \$705  ? a1_held1 : a1_held0;
-  assign \$707  = a_ahead + a__payload[552];
-  assign \$708  = \$707  - 1'h0;
-  assign \$709  = | \$708 ;
-  assign \$710  = | { a1_held4, a1_held3, a1_held2, a1_held1 };
-  assign \$711  = a_wins1 & a1_held0;
-  assign \$712  = ~ \$711 ;
-  assign \$713  = a1_held0 & \$712 ;
-  assign \$714  = \$710  | \$713 ;
-  assign \$715  = ! a_ahead;
-  assign \$716  = a__payload[545] & \$715 ;
-  assign \$717  = \$714  | \$716 ;
-  assign \$718  = ~ \$717 ;
-  assign \$719  = \$709  & \$718 ;
-  assign \$720  = \$706  | \$719 ;
-  assign \$721  = ~ a2_v0;
-  assign \$722  = a_wins2 & a2_held0;
-  assign \$723  = \$721  | \$722 ;
-  assign \$724  = \$723  ? a2_held1 : a2_held0;
-  assign \$725  = a_ahead + a__payload[552];
-  assign \$726  = \$725  - 1'h0;
-  assign \$727  = | \$726 ;
-  assign \$728  = | { a2_held4, a2_held3, a2_held2, a2_held1 };
-  assign \$729  = a_wins2 & a2_held0;
-  assign \$730  = ~ \$729 ;
-  assign \$731  = a2_held0 & \$730 ;
-  assign \$732  = \$728  | \$731 ;
-  assign \$733  = ! a_ahead;
-  assign \$734  = a__payload[546] & \$733 ;
-  assign \$735  = \$732  | \$734 ;
-  assign \$736  = ~ \$735 ;
-  assign \$737  = \$727  & \$736 ;
-  assign \$738  = \$724  | \$737 ;
-  assign \$739  = ~ a3_v0;
-  assign \$740  = a_wins3 & a3_held0;
-  assign \$741  = \$739  | \$740 ;
-  assign \$742  = \$741  ? a3_held1 : a3_held0;
-  assign \$743  = a_ahead + a__payload[552];
-  assign \$744  = \$743  - 1'h0;
-  assign \$745  = | \$744 ;
-  assign \$746  = | { a3_held4, a3_held3, a3_held2, a3_held1 };
-  assign \$747  = a_wins3 & a3_held0;
-  assign \$748  = ~ \$747 ;
-  assign \$749  = a3_held0 & \$748 ;
-  assign \$750  = \$746  | \$749 ;
-  assign \$751  = ! a_ahead;
-  assign \$752  = a__payload[547] & \$751 ;
-  assign \$753  = \$750  | \$752 ;
-  assign \$754  = ~ \$753 ;
-  assign \$755  = \$745  & \$754 ;
-  assign \$756  = \$742  | \$755 ;
-  assign \$757  = ~ a4_v0;
-  assign \$758  = a_wins4 & a4_held0;
-  assign \$759  = \$757  | \$758 ;
-  assign \$760  = \$759  ? a4_held1 : a4_held0;
-  assign \$761  = a_ahead + a__payload[552];
-  assign \$762  = \$761  - 1'h0;
-  assign \$763  = | \$762 ;
-  assign \$764  = | { a4_held4, a4_held3, a4_held2, a4_held1 };
-  assign \$765  = a_wins4 & a4_held0;
-  assign \$766  = ~ \$765 ;
-  assign \$767  = a4_held0 & \$766 ;
-  assign \$768  = \$764  | \$767 ;
-  assign \$769  = ! a_ahead;
-  assign \$770  = a__payload[548] & \$769 ;
-  assign \$771  = \$768  | \$770 ;
-  assign \$772  = ~ \$771 ;
-  assign \$773  = \$763  & \$772 ;
-  assign \$774  = \$760  | \$773 ;
-  assign \$775  = ~ a5_v0;
-  assign \$776  = a_wins5 & a5_held0;
-  assign \$777  = \$775  | \$776 ;
-  assign \$778  = \$777  ? a5_held1 : a5_held0;
-  assign \$779  = a_ahead + a__payload[552];
-  assign \$780  = \$779  - 1'h0;
-  assign \$781  = | \$780 ;
-  assign \$782  = | { a5_held4, a5_held3, a5_held2, a5_held1 };
-  assign \$783  = a_wins5 & a5_held0;
-  assign \$784  = ~ \$783 ;
-  assign \$785  = a5_held0 & \$784 ;
-  assign \$786  = \$782  | \$785 ;
-  assign \$787  = ! a_ahead;
-  assign \$788  = a__payload[549] & \$787 ;
-  assign \$789  = \$786  | \$788 ;
-  assign \$790  = ~ \$789 ;
-  assign \$791  = \$781  & \$790 ;
-  assign \$792  = \$778  | \$791 ;
-  assign \$793  = ~ a6_v0;
-  assign \$794  = a_wins6 & a6_held0;
-  assign \$795  = \$793  | \$794 ;
-  assign \$796  = \$795  ? a6_held1 : a6_held0;
-  assign \$797  = a_ahead + a__payload[552];
-  assign \$798  = \$797  - 1'h0;
-  assign \$799  = | \$798 ;
-  assign \$800  = | { a6_held4, a6_held3, a6_held2, a6_held1 };
-  assign \$801  = a_wins6 & a6_held0;
-  assign \$802  = ~ \$801 ;
-  assign \$803  = a6_held0 & \$802 ;
-  assign \$804  = \$800  | \$803 ;
-  assign \$805  = ! a_ahead;
-  assign \$806  = a__payload[550] & \$805 ;
-  assign \$807  = \$804  | \$806 ;
-  assign \$808  = ~ \$807 ;
-  assign \$809  = \$799  & \$808 ;
-  assign \$810  = \$796  | \$809 ;
-  assign \$811  = ~ a7_v0;
-  assign \$812  = a_wins7 & a7_held0;
-  assign \$813  = \$811  | \$812 ;
-  assign \$814  = \$813  ? a7_held1 : a7_held0;
-  assign \$815  = a_ahead + a__payload[552];
-  assign \$816  = \$815  - 1'h0;
-  assign \$817  = | \$816 ;
-  assign \$818  = | { a7_held4, a7_held3, a7_held2, a7_held1 };
-  assign \$819  = a_wins7 & a7_held0;
-  assign \$820  = ~ \$819 ;
-  assign \$821  = a7_held0 & \$820 ;
-  assign \$822  = \$818  | \$821 ;
-  assign \$823  = ! a_ahead;
-  assign \$824  = a__payload[551] & \$823 ;
-  assign \$825  = \$822  | \$824 ;
-  assign \$826  = ~ \$825 ;
-  assign \$827  = \$817  & \$826 ;
-  assign \$828  = \$814  | \$827 ;
-  assign \$829  = & { \$828 , \$810 , \$792 , \$774 , \$756 , \$738 , \$720 , \$702  };
-  assign \$830  = ~ a0_v0;
-  assign \$831  = a_wins0 & a0_held0;
-  assign \$832  = \$830  | \$831 ;
-  assign \$833  = \$832  ? a0_held1 : a0_held0;
-  assign \$834  = a_ahead + 1'h0;
-  assign \$835  = \$834  - 1'h0;
-  assign \$836  = | \$835 ;
-  assign \$837  = | { a0_held4, a0_held3, a0_held2, a0_held1 };
-  assign \$838  = a_wins0 & a0_held0;
-  assign \$839  = ~ \$838 ;
-  assign \$840  = a0_held0 & \$839 ;
-  assign \$841  = \$837  | \$840 ;
-  assign \$842  = ! a_ahead;
-  assign \$845  = ~ \$844 ;
-  assign \$846  = \$836  & \$845 ;
-  assign \$847  = \$833  | \$846 ;
-  assign \$848  = ~ a1_v0;
-  assign \$849  = a_wins1 & a1_held0;
-  assign \$850  = \$848  | \$849 ;
-  assign \$851  = \$850  ? a1_held1 : a1_held0;
-  assign \$852  = a_ahead + 1'h0;
-  assign \$853  = \$852  - 1'h0;
-  assign \$854  = | \$853 ;
-  assign \$855  = | { a1_held4, a1_held3, a1_held2, a1_held1 };
-  assign \$856  = a_wins1 & a1_held0;
-  assign \$857  = ~ \$856 ;
-  assign \$858  = a1_held0 & \$857 ;
-  assign \$859  = \$855  | \$858 ;
-  assign \$860  = ! a_ahead;
-  assign \$863  = ~ \$862 ;
-  assign \$864  = \$854  & \$863 ;
-  assign \$865  = \$851  | \$864 ;
-  assign \$866  = ~ a2_v0;
-  assign \$867  = a_wins2 & a2_held0;
-  assign \$868  = \$866  | \$867 ;
-  assign \$869  = \$868  ? a2_held1 : a2_held0;
-  assign \$870  = a_ahead + 1'h0;
-  assign \$871  = \$870  - 1'h0;
-  assign \$872  = | \$871 ;
-  assign \$873  = | { a2_held4, a2_held3, a2_held2, a2_held1 };
-  assign \$874  = a_wins2 & a2_held0;
-  assign \$875  = ~ \$874 ;
-  assign \$876  = a2_held0 & \$875 ;
-  assign \$877  = \$873  | \$876 ;
-  assign \$878  = ! a_ahead;
-  assign \$881  = ~ \$880 ;
-  assign \$882  = \$872  & \$881 ;
-  assign \$883  = \$869  | \$882 ;
-  assign \$884  = ~ a3_v0;
   assign \$885  = a_wins3 & a3_held0;
   assign \$886  = \$884  | \$885 ;
   assign \$887  = \$886  ? a3_held1 : a3_held0;
@@ -66624,15753 +63304,10809 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   assign \$5100  = \$5096  | \$5099 ;
   assign \$5101  = \$5100  ? b7_v4 : b7_v3;
   assign \$5102  = \$5095  & \$5101 ;
-  assign \$5103  = a0_e0[19:0] > b7_e0[19:0];
-  assign \$5104  = a0_e0[19:0] == b7_e0[19:0];
-  assign \$5105  = a0_e0[39:20] > b7_e0[39:20];
-  assign \$5106  = a0_e0[39:20] == b7_e0[39:20];
-  assign \$5107  = a0_e0[59:40] > b7_e0[59:40];
-  assign \$5108  = a0_e0[59:40] == b7_e0[59:40];
-  assign \$5109  = a0_e0[67:60] > b7_e0[67:60];
-  assign \$5110  = a0_e0[67:60] == b7_e0[67:60];
-  assign \$5111  = a0_e0[19:0] > b7_e1[19:0];
-  assign \$5112  = a0_e0[19:0] == b7_e1[19:0];
-  assign \$5113  = a0_e0[39:20] > b7_e1[39:20];
-  assign \$5114  = a0_e0[39:20] == b7_e1[39:20];
-  assign \$5115  = a0_e0[59:40] > b7_e1[59:40];
-  assign \$5116  = a0_e0[59:40] == b7_e1[59:40];
+  assign \$5103  = a0_e0[67:60] > b7_e0[67:60];
+  assign \$5104  = a0_e0[67:60] == b7_e0[67:60];
+  assign \$5105  = a0_e0[59:40] > b7_e0[59:40];
+  assign \$5106  = a0_e0[59:40] == b7_e0[59:40];
+  assign \$5107  = a0_e0[39:20] > b7_e0[39:20];
+  assign \$5108  = a0_e0[39:20] == b7_e0[39:20];
+  assign \$5109  = a0_e0[19:0] > b7_e0[19:0];
+  assign \$5110  = \$5108  & \$5109 ;
+  assign \$5111  = \$5107  | \$5110 ;
+  assign \$5112  = \$5106  & \$5111 ;
+  assign \$5113  = \$5105  | \$5112 ;
+  assign \$5114  = \$5104  & \$5113 ;
+  assign \$5115  = \$5103  | \$5114 ;
+  assign \$5116  = ~ \$5115 ;
   assign \$5117  = a0_e0[67:60] > b7_e1[67:60];
   assign \$5118  = a0_e0[67:60] == b7_e1[67:60];
-  assign \$5119  = a0_e0[19:0] > b7_e2[19:0];
-  assign \$5120  = a0_e0[19:0] == b7_e2[19:0];
-  assign \$5121  = a0_e0[39:20] > b7_e2[39:20];
-  assign \$5122  = a0_e0[39:20] == b7_e2[39:20];
-  assign \$5123  = a0_e0[59:40] > b7_e2[59:40];
-  assign \$5124  = a0_e0[59:40] == b7_e2[59:40];
-  assign \$5125  = a0_e0[67:60] > b7_e2[67:60];
-  assign \$5126  = a0_e0[67:60] == b7_e2[67:60];
-  assign \$5127  = a0_e1[19:0] > b7_e0[19:0];
-  assign \$5128  = a0_e1[19:0] == b7_e0[19:0];
-  assign \$5129  = a0_e1[39:20] > b7_e0[39:20];
-  assign \$5130  = a0_e1[39:20] == b7_e0[39:20];
-  assign \$5131  = a0_e1[59:40] > b7_e0[59:40];
-  assign \$5132  = a0_e1[59:40] == b7_e0[59:40];
-  assign \$5133  = a0_e1[67:60] > b7_e0[67:60];
-  assign \$5134  = a0_e1[67:60] == b7_e0[67:60];
-  assign \$5135  = a0_e1[19:0] > b7_e1[19:0];
-  assign \$5136  = a0_e1[19:0] == b7_e1[19:0];
-  assign \$5137  = a0_e1[39:20] > b7_e1[39:20];
-  assign \$5138  = a0_e1[39:20] == b7_e1[39:20];
-  assign \$5139  = a0_e1[59:40] > b7_e1[59:40];
-  assign \$5140  = a0_e1[59:40] == b7_e1[59:40];
-  assign \$5141  = a0_e1[67:60] > b7_e1[67:60];
-  assign \$5142  = a0_e1[67:60] == b7_e1[67:60];
-  assign \$5143  = a0_e1[19:0] > b7_e2[19:0];
-  assign \$5144  = a0_e1[19:0] == b7_e2[19:0];
-  assign \$5145  = a0_e1[39:20] > b7_e2[39:20];
-  assign \$5146  = a0_e1[39:20] == b7_e2[39:20];
-  assign \$5147  = a0_e1[59:40] > b7_e2[59:40];
-  assign \$5148  = a0_e1[59:40] == b7_e2[59:40];
-  assign \$5149  = a0_e1[67:60] > b7_e2[67:60];
-  assign \$5150  = a0_e1[67:60] == b7_e2[67:60];
-  assign \$5151  = a0_e2[19:0] > b7_e0[19:0];
-  assign \$5152  = a0_e2[19:0] == b7_e0[19:0];
-  assign \$5153  = a0_e2[39:20] > b7_e0[39:20];
-  assign \$5154  = a0_e2[39:20] == b7_e0[39:20];
-  assign \$5155  = a0_e2[59:40] > b7_e0[59:40];
-  assign \$5156  = a0_e2[59:40] == b7_e0[59:40];
-  assign \$5157  = a0_e2[67:60] > b7_e0[67:60];
-  assign \$5158  = a0_e2[67:60] == b7_e0[67:60];
-  assign \$5159  = a0_e2[19:0] > b7_e1[19:0];
-  assign \$5160  = a0_e2[19:0] == b7_e1[19:0];
-  assign \$5161  = a0_e2[39:20] > b7_e1[39:20];
-  assign \$5162  = a0_e2[39:20] == b7_e1[39:20];
-  assign \$5163  = a0_e2[59:40] > b7_e1[59:40];
-  assign \$5164  = a0_e2[59:40] == b7_e1[59:40];
-  assign \$5165  = a0_e2[67:60] > b7_e1[67:60];
-  assign \$5166  = a0_e2[67:60] == b7_e1[67:60];
-  assign \$5167  = a0_e2[19:0] > b7_e2[19:0];
-  assign \$5168  = a0_e2[19:0] == b7_e2[19:0];
-  assign \$5169  = a0_e2[39:20] > b7_e2[39:20];
-  assign \$5170  = a0_e2[39:20] == b7_e2[39:20];
-  assign \$5171  = a0_e2[59:40] > b7_e2[59:40];
-  assign \$5172  = a0_e2[59:40] == b7_e2[59:40];
-  assign \$5173  = a0_e2[67:60] > b7_e2[67:60];
-  assign \$5174  = a0_e2[67:60] == b7_e2[67:60];
-  assign \$5175  = ~ a0_v0;
-  assign \$5176  = \$signal$14  & a_wins0;
-  assign \$5177  = \$5176  & a0_held0;
-  assign \$5178  = \$5175  | \$5177 ;
-  assign \$5179  = ~ b7_v0;
-  assign \$5180  = ~ a_wins0;
-  assign \$5181  = \$signal$14  & \$5180 ;
-  assign \$5182  = \$5181  & b7_held0;
-  assign \$5183  = \$5179  | \$5182 ;
-  assign \$5184  = ~ a0_v0;
-  assign \$5185  = a_wins0 & a0_held0;
-  assign \$5186  = \$5184  | \$5185 ;
-  assign \$5187  = ~ b7_v0;
-  assign \$5188  = ~ a_wins0;
-  assign \$5189  = \$5188  & b7_held0;
-  assign \$5190  = \$5187  | \$5189 ;
-  assign \$5191  = le0_22_eq1 & le0_22_gt0;
-  assign \$5192  = le0_22_gt1 | \$5191 ;
-  assign \$5193  = le0_22_eq2 & \$5192 ;
-  assign \$5194  = le0_22_gt2 | \$5193 ;
-  assign \$5195  = le0_22_eq3 & \$5194 ;
-  assign \$5196  = le0_22_gt3 | \$5195 ;
-  assign \$5197  = ~ \$5196 ;
-  assign \$5198  = le0_21_eq1 & le0_21_gt0;
-  assign \$5199  = le0_21_gt1 | \$5198 ;
-  assign \$5200  = le0_21_eq2 & \$5199 ;
-  assign \$5201  = le0_21_gt2 | \$5200 ;
-  assign \$5202  = le0_21_eq3 & \$5201 ;
-  assign \$5203  = le0_21_gt3 | \$5202 ;
-  assign \$5204  = ~ \$5203 ;
-  assign \$5205  = b7_shifted ? \$5197  : \$5204 ;
-  assign \$5206  = le0_12_eq1 & le0_12_gt0;
-  assign \$5207  = le0_12_gt1 | \$5206 ;
-  assign \$5208  = le0_12_eq2 & \$5207 ;
-  assign \$5209  = le0_12_gt2 | \$5208 ;
-  assign \$5210  = le0_12_eq3 & \$5209 ;
-  assign \$5211  = le0_12_gt3 | \$5210 ;
-  assign \$5212  = ~ \$5211 ;
-  assign \$5213  = le0_11_eq1 & le0_11_gt0;
-  assign \$5214  = le0_11_gt1 | \$5213 ;
-  assign \$5215  = le0_11_eq2 & \$5214 ;
-  assign \$5216  = le0_11_gt2 | \$5215 ;
-  assign \$5217  = le0_11_eq3 & \$5216 ;
-  assign \$5218  = le0_11_gt3 | \$5217 ;
-  assign \$5219  = ~ \$5218 ;
-  assign \$5220  = b7_shifted ? \$5212  : \$5219 ;
-  assign \$5221  = a0_shifted ? \$5205  : \$5220 ;
-  assign \$5222  = le0_21_eq1 & le0_21_gt0;
-  assign \$5223  = le0_21_gt1 | \$5222 ;
-  assign \$5224  = le0_21_eq2 & \$5223 ;
-  assign \$5225  = le0_21_gt2 | \$5224 ;
-  assign \$5226  = le0_21_eq3 & \$5225 ;
-  assign \$5227  = le0_21_gt3 | \$5226 ;
+  assign \$5119  = a0_e0[59:40] > b7_e1[59:40];
+  assign \$5120  = a0_e0[59:40] == b7_e1[59:40];
+  assign \$5121  = a0_e0[39:20] > b7_e1[39:20];
+  assign \$5122  = a0_e0[39:20] == b7_e1[39:20];
+  assign \$5123  = a0_e0[19:0] > b7_e1[19:0];
+  assign \$5124  = \$5122  & \$5123 ;
+  assign \$5125  = \$5121  | \$5124 ;
+  assign \$5126  = \$5120  & \$5125 ;
+  assign \$5127  = \$5119  | \$5126 ;
+  assign \$5128  = \$5118  & \$5127 ;
+  assign \$5129  = \$5117  | \$5128 ;
+  assign \$5130  = ~ \$5129 ;
+  assign \$5131  = a0_e0[67:60] > b7_e2[67:60];
+  assign \$5132  = a0_e0[67:60] == b7_e2[67:60];
+  assign \$5133  = a0_e0[59:40] > b7_e2[59:40];
+  assign \$5134  = a0_e0[59:40] == b7_e2[59:40];
+  assign \$5135  = a0_e0[39:20] > b7_e2[39:20];
+  assign \$5136  = a0_e0[39:20] == b7_e2[39:20];
+  assign \$5137  = a0_e0[19:0] > b7_e2[19:0];
+  assign \$5138  = \$5136  & \$5137 ;
+  assign \$5139  = \$5135  | \$5138 ;
+  assign \$5140  = \$5134  & \$5139 ;
+  assign \$5141  = \$5133  | \$5140 ;
+  assign \$5142  = \$5132  & \$5141 ;
+  assign \$5143  = \$5131  | \$5142 ;
+  assign \$5144  = ~ \$5143 ;
+  assign \$5145  = a0_e1[67:60] > b7_e0[67:60];
+  assign \$5146  = a0_e1[67:60] == b7_e0[67:60];
+  assign \$5147  = a0_e1[59:40] > b7_e0[59:40];
+  assign \$5148  = a0_e1[59:40] == b7_e0[59:40];
+  assign \$5149  = a0_e1[39:20] > b7_e0[39:20];
+  assign \$5150  = a0_e1[39:20] == b7_e0[39:20];
+  assign \$5151  = a0_e1[19:0] > b7_e0[19:0];
+  assign \$5152  = \$5150  & \$5151 ;
+  assign \$5153  = \$5149  | \$5152 ;
+  assign \$5154  = \$5148  & \$5153 ;
+  assign \$5155  = \$5147  | \$5154 ;
+  assign \$5156  = \$5146  & \$5155 ;
+  assign \$5157  = \$5145  | \$5156 ;
+  assign \$5158  = ~ \$5157 ;
+  assign \$5159  = a0_e1[67:60] > b7_e1[67:60];
+  assign \$5160  = a0_e1[67:60] == b7_e1[67:60];
+  assign \$5161  = a0_e1[59:40] > b7_e1[59:40];
+  assign \$5162  = a0_e1[59:40] == b7_e1[59:40];
+  assign \$5163  = a0_e1[39:20] > b7_e1[39:20];
+  assign \$5164  = a0_e1[39:20] == b7_e1[39:20];
+  assign \$5165  = a0_e1[19:0] > b7_e1[19:0];
+  assign \$5166  = \$5164  & \$5165 ;
+  assign \$5167  = \$5163  | \$5166 ;
+  assign \$5168  = \$5162  & \$5167 ;
+  assign \$5169  = \$5161  | \$5168 ;
+  assign \$5170  = \$5160  & \$5169 ;
+  assign \$5171  = \$5159  | \$5170 ;
+  assign \$5172  = ~ \$5171 ;
+  assign \$5173  = a0_e1[67:60] > b7_e2[67:60];
+  assign \$5174  = a0_e1[67:60] == b7_e2[67:60];
+  assign \$5175  = a0_e1[59:40] > b7_e2[59:40];
+  assign \$5176  = a0_e1[59:40] == b7_e2[59:40];
+  assign \$5177  = a0_e1[39:20] > b7_e2[39:20];
+  assign \$5178  = a0_e1[39:20] == b7_e2[39:20];
+  assign \$5179  = a0_e1[19:0] > b7_e2[19:0];
+  assign \$5180  = \$5178  & \$5179 ;
+  assign \$5181  = \$5177  | \$5180 ;
+  assign \$5182  = \$5176  & \$5181 ;
+  assign \$5183  = \$5175  | \$5182 ;
+  assign \$5184  = \$5174  & \$5183 ;
+  assign \$5185  = \$5173  | \$5184 ;
+  assign \$5186  = ~ \$5185 ;
+  assign \$5187  = a0_e2[67:60] > b7_e0[67:60];
+  assign \$5188  = a0_e2[67:60] == b7_e0[67:60];
+  assign \$5189  = a0_e2[59:40] > b7_e0[59:40];
+  assign \$5190  = a0_e2[59:40] == b7_e0[59:40];
+  assign \$5191  = a0_e2[39:20] > b7_e0[39:20];
+  assign \$5192  = a0_e2[39:20] == b7_e0[39:20];
+  assign \$5193  = a0_e2[19:0] > b7_e0[19:0];
+  assign \$5194  = \$5192  & \$5193 ;
+  assign \$5195  = \$5191  | \$5194 ;
+  assign \$5196  = \$5190  & \$5195 ;
+  assign \$5197  = \$5189  | \$5196 ;
+  assign \$5198  = \$5188  & \$5197 ;
+  assign \$5199  = \$5187  | \$5198 ;
+  assign \$5200  = ~ \$5199 ;
+  assign \$5201  = a0_e2[67:60] > b7_e1[67:60];
+  assign \$5202  = a0_e2[67:60] == b7_e1[67:60];
+  assign \$5203  = a0_e2[59:40] > b7_e1[59:40];
+  assign \$5204  = a0_e2[59:40] == b7_e1[59:40];
+  assign \$5205  = a0_e2[39:20] > b7_e1[39:20];
+  assign \$5206  = a0_e2[39:20] == b7_e1[39:20];
+  assign \$5207  = a0_e2[19:0] > b7_e1[19:0];
+  assign \$5208  = \$5206  & \$5207 ;
+  assign \$5209  = \$5205  | \$5208 ;
+  assign \$5210  = \$5204  & \$5209 ;
+  assign \$5211  = \$5203  | \$5210 ;
+  assign \$5212  = \$5202  & \$5211 ;
+  assign \$5213  = \$5201  | \$5212 ;
+  assign \$5214  = ~ \$5213 ;
+  assign \$5215  = a0_e2[67:60] > b7_e2[67:60];
+  assign \$5216  = a0_e2[67:60] == b7_e2[67:60];
+  assign \$5217  = a0_e2[59:40] > b7_e2[59:40];
+  assign \$5218  = a0_e2[59:40] == b7_e2[59:40];
+  assign \$5219  = a0_e2[39:20] > b7_e2[39:20];
+  assign \$5220  = a0_e2[39:20] == b7_e2[39:20];
+  assign \$5221  = a0_e2[19:0] > b7_e2[19:0];
+  assign \$5222  = \$5220  & \$5221 ;
+  assign \$5223  = \$5219  | \$5222 ;
+  assign \$5224  = \$5218  & \$5223 ;
+  assign \$5225  = \$5217  | \$5224 ;
+  assign \$5226  = \$5216  & \$5225 ;
+  assign \$5227  = \$5215  | \$5226 ;
   assign \$5228  = ~ \$5227 ;
-  assign \$5229  = le0_20_eq1 & le0_20_gt0;
-  assign \$5230  = le0_20_gt1 | \$5229 ;
-  assign \$5231  = le0_20_eq2 & \$5230 ;
-  assign \$5232  = le0_20_gt2 | \$5231 ;
-  assign \$5233  = le0_20_eq3 & \$5232 ;
-  assign \$5234  = le0_20_gt3 | \$5233 ;
-  assign \$5235  = ~ \$5234 ;
-  assign \$5236  = b7_shifted ? \$5228  : \$5235 ;
-  assign \$5237  = le0_11_eq1 & le0_11_gt0;
-  assign \$5238  = le0_11_gt1 | \$5237 ;
-  assign \$5239  = le0_11_eq2 & \$5238 ;
-  assign \$5240  = le0_11_gt2 | \$5239 ;
-  assign \$5241  = le0_11_eq3 & \$5240 ;
-  assign \$5242  = le0_11_gt3 | \$5241 ;
-  assign \$5243  = ~ \$5242 ;
-  assign \$5244  = le0_10_eq1 & le0_10_gt0;
-  assign \$5245  = le0_10_gt1 | \$5244 ;
-  assign \$5246  = le0_10_eq2 & \$5245 ;
-  assign \$5247  = le0_10_gt2 | \$5246 ;
-  assign \$5248  = le0_10_eq3 & \$5247 ;
-  assign \$5249  = le0_10_gt3 | \$5248 ;
-  assign \$5250  = ~ \$5249 ;
-  assign \$5251  = b7_shifted ? \$5243  : \$5250 ;
-  assign \$5252  = a0_shifted ? \$5236  : \$5251 ;
-  assign \$5253  = \$5190  ? \$5221  : \$5252 ;
-  assign \$5254  = ~ b7_v0;
-  assign \$5255  = ~ a_wins0;
-  assign \$5256  = \$5255  & b7_held0;
-  assign \$5257  = \$5254  | \$5256 ;
-  assign \$5258  = le0_12_eq1 & le0_12_gt0;
-  assign \$5259  = le0_12_gt1 | \$5258 ;
-  assign \$5260  = le0_12_eq2 & \$5259 ;
-  assign \$5261  = le0_12_gt2 | \$5260 ;
-  assign \$5262  = le0_12_eq3 & \$5261 ;
-  assign \$5263  = le0_12_gt3 | \$5262 ;
-  assign \$5264  = ~ \$5263 ;
-  assign \$5265  = le0_11_eq1 & le0_11_gt0;
-  assign \$5266  = le0_11_gt1 | \$5265 ;
-  assign \$5267  = le0_11_eq2 & \$5266 ;
-  assign \$5268  = le0_11_gt2 | \$5267 ;
-  assign \$5269  = le0_11_eq3 & \$5268 ;
-  assign \$5270  = le0_11_gt3 | \$5269 ;
-  assign \$5271  = ~ \$5270 ;
-  assign \$5272  = b7_shifted ? \$5264  : \$5271 ;
-  assign \$5273  = le0_02_eq1 & le0_02_gt0;
-  assign \$5274  = le0_02_gt1 | \$5273 ;
-  assign \$5275  = le0_02_eq2 & \$5274 ;
-  assign \$5276  = le0_02_gt2 | \$5275 ;
-  assign \$5277  = le0_02_eq3 & \$5276 ;
-  assign \$5278  = le0_02_gt3 | \$5277 ;
-  assign \$5279  = ~ \$5278 ;
-  assign \$5280  = le0_01_eq1 & le0_01_gt0;
-  assign \$5281  = le0_01_gt1 | \$5280 ;
-  assign \$5282  = le0_01_eq2 & \$5281 ;
-  assign \$5283  = le0_01_gt2 | \$5282 ;
-  assign \$5284  = le0_01_eq3 & \$5283 ;
-  assign \$5285  = le0_01_gt3 | \$5284 ;
-  assign \$5286  = ~ \$5285 ;
-  assign \$5287  = b7_shifted ? \$5279  : \$5286 ;
-  assign \$5288  = a0_shifted ? \$5272  : \$5287 ;
-  assign \$5289  = le0_11_eq1 & le0_11_gt0;
-  assign \$5290  = le0_11_gt1 | \$5289 ;
-  assign \$5291  = le0_11_eq2 & \$5290 ;
-  assign \$5292  = le0_11_gt2 | \$5291 ;
-  assign \$5293  = le0_11_eq3 & \$5292 ;
-  assign \$5294  = le0_11_gt3 | \$5293 ;
-  assign \$5295  = ~ \$5294 ;
-  assign \$5296  = le0_10_eq1 & le0_10_gt0;
-  assign \$5297  = le0_10_gt1 | \$5296 ;
-  assign \$5298  = le0_10_eq2 & \$5297 ;
-  assign \$5299  = le0_10_gt2 | \$5298 ;
-  assign \$5300  = le0_10_eq3 & \$5299 ;
-  assign \$5301  = le0_10_gt3 | \$5300 ;
-  assign \$5302  = ~ \$5301 ;
-  assign \$5303  = b7_shifted ? \$5295  : \$5302 ;
-  assign \$5304  = le0_01_eq1 & le0_01_gt0;
-  assign \$5305  = le0_01_gt1 | \$5304 ;
-  assign \$5306  = le0_01_eq2 & \$5305 ;
-  assign \$5307  = le0_01_gt2 | \$5306 ;
-  assign \$5308  = le0_01_eq3 & \$5307 ;
-  assign \$5309  = le0_01_gt3 | \$5308 ;
-  assign \$5310  = ~ \$5309 ;
-  assign \$5311  = le0_00_eq1 & le0_00_gt0;
-  assign \$5312  = le0_00_gt1 | \$5311 ;
-  assign \$5313  = le0_00_eq2 & \$5312 ;
-  assign \$5314  = le0_00_gt2 | \$5313 ;
-  assign \$5315  = le0_00_eq3 & \$5314 ;
-  assign \$5316  = le0_00_gt3 | \$5315 ;
-  assign \$5317  = ~ \$5316 ;
-  assign \$5318  = b7_shifted ? \$5310  : \$5317 ;
-  assign \$5319  = a0_shifted ? \$5303  : \$5318 ;
-  assign \$5320  = \$5257  ? \$5288  : \$5319 ;
-  assign \$5321  = \$5186  ? \$5253  : \$5320 ;
-  assign \$5322  = ~ a0_v0;
-  assign \$5323  = a_wins0 & a0_held0;
-  assign \$5324  = \$5322  | \$5323 ;
-  assign \$5325  = a0_g1 == \$signal$32 ;
-  assign \$5326  = ! \$5325 ;
-  assign \$5327  = a0_v1 & \$5326 ;
-  assign \$5328  = a0_g0 == \$signal$32 ;
-  assign \$5329  = ! \$5328 ;
-  assign \$5330  = a0_v0 & \$5329 ;
-  assign \$5331  = \$5324  ? \$5327  : \$5330 ;
-  assign \$5332  = ~ b7_v0;
-  assign \$5333  = ~ a_wins0;
-  assign \$5334  = \$5333  & b7_held0;
-  assign \$5335  = \$5332  | \$5334 ;
-  assign \$5336  = b7_g1 == \$signal$32 ;
-  assign \$5337  = ! \$5336 ;
-  assign \$5338  = b7_v1 & \$5337 ;
-  assign \$5339  = b7_g0 == \$signal$32 ;
-  assign \$5340  = ! \$5339 ;
-  assign \$5341  = b7_v0 & \$5340 ;
-  assign \$5342  = \$5335  ? \$5338  : \$5341 ;
-  assign \$5343  = ~ \$5342 ;
-  assign \$5345  = ~ b7_v0;
-  assign \$5346  = ~ a_wins0;
-  assign \$5347  = \$5346  & b7_held0;
-  assign \$5348  = \$5345  | \$5347 ;
-  assign \$5349  = b7_g1 == \$signal$32 ;
-  assign \$5350  = ! \$5349 ;
-  assign \$5351  = b7_v1 & \$5350 ;
-  assign \$5352  = b7_g0 == \$signal$32 ;
-  assign \$5353  = ! \$5352 ;
-  assign \$5354  = b7_v0 & \$5353 ;
-  assign \$5355  = \$5348  ? \$5351  : \$5354 ;
-  assign \$5356  = ~ \$5355 ;
-  assign \$5357  = \$5331  ? 1'h1 : \$5356 ;
-  assign \$5358  = ~ a0_v0;
-  assign \$5359  = a_wins0 & a0_held0;
-  assign \$5360  = \$5358  | \$5359 ;
-  assign \$5361  = a0_g1 == \$signal$32 ;
-  assign \$5363  = a0_v1 & \$5362 ;
-  assign \$5364  = a0_g0 == \$signal$32 ;
-  assign \$5366  = a0_v0 & \$5365 ;
-  assign \$5367  = \$5360  ? \$5363  : \$5366 ;
-  assign \$5368  = ~ b7_v0;
-  assign \$5369  = ~ a_wins0;
-  assign \$5370  = \$5369  & b7_held0;
-  assign \$5371  = \$5368  | \$5370 ;
-  assign \$5372  = b7_g1 == \$signal$32 ;
-  assign \$5374  = b7_v1 & \$5373 ;
-  assign \$5375  = b7_g0 == \$signal$32 ;
-  assign \$5377  = b7_v0 & \$5376 ;
-  assign \$5378  = \$5371  ? \$5374  : \$5377 ;
-  assign \$5379  = ~ \$5378 ;
-  assign \$5381  = ~ b7_v0;
-  assign \$5382  = ~ a_wins0;
-  assign \$5383  = \$5382  & b7_held0;
-  assign \$5384  = \$5381  | \$5383 ;
-  assign \$5385  = b7_g1 == \$signal$32 ;
-  assign \$5387  = b7_v1 & \$5386 ;
-  assign \$5388  = b7_g0 == \$signal$32 ;
-  assign \$5390  = b7_v0 & \$5389 ;
-  assign \$5391  = \$5384  ? \$5387  : \$5390 ;
-  assign \$5392  = ~ \$5391 ;
-  assign \$5393  = \$5367  ? 1'h1 : \$5392 ;
-  assign \$5394  = ends ? \$5357  : \$5393 ;
-  assign \$5395  = ~ a0_v0;
-  assign \$5396  = a_wins0 & a0_held0;
-  assign \$5397  = \$5395  | \$5396 ;
-  assign \$5398  = a0_g1 == \$signal$32 ;
-  assign \$5399  = ! \$5398 ;
-  assign \$5400  = a0_v1 & \$5399 ;
-  assign \$5401  = a0_g0 == \$signal$32 ;
-  assign \$5402  = ! \$5401 ;
-  assign \$5403  = a0_v0 & \$5402 ;
-  assign \$5404  = \$5397  ? \$5400  : \$5403 ;
-  assign \$5405  = ~ b7_v0;
-  assign \$5406  = ~ a_wins0;
-  assign \$5407  = \$5406  & b7_held0;
-  assign \$5408  = \$5405  | \$5407 ;
-  assign \$5409  = b7_g1 == \$signal$32 ;
-  assign \$5410  = ! \$5409 ;
-  assign \$5411  = b7_v1 & \$5410 ;
-  assign \$5412  = b7_g0 == \$signal$32 ;
-  assign \$5413  = ! \$5412 ;
-  assign \$5414  = b7_v0 & \$5413 ;
-  assign \$5415  = \$5408  ? \$5411  : \$5414 ;
-  assign \$5416  = ~ \$5415 ;
-  assign \$5418  = ~ b7_v0;
-  assign \$5419  = ~ a_wins0;
-  assign \$5420  = \$5419  & b7_held0;
-  assign \$5421  = \$5418  | \$5420 ;
-  assign \$5422  = b7_g1 == \$signal$32 ;
-  assign \$5423  = ! \$5422 ;
-  assign \$5424  = b7_v1 & \$5423 ;
-  assign \$5425  = b7_g0 == \$signal$32 ;
-  assign \$5426  = ! \$5425 ;
-  assign \$5427  = b7_v0 & \$5426 ;
-  assign \$5428  = \$5421  ? \$5424  : \$5427 ;
-  assign \$5429  = ~ \$5428 ;
-  assign \$5430  = \$5404  ? \$5417  : \$5429 ;
-  assign \$5431  = ~ a0_v0;
-  assign \$5432  = a_wins0 & a0_held0;
-  assign \$5433  = \$5431  | \$5432 ;
-  assign \$5434  = a0_g1 == \$signal$32 ;
-  assign \$5436  = a0_v1 & \$5435 ;
-  assign \$5437  = a0_g0 == \$signal$32 ;
-  assign \$5439  = a0_v0 & \$5438 ;
-  assign \$5440  = \$5433  ? \$5436  : \$5439 ;
-  assign \$5441  = ~ b7_v0;
-  assign \$5442  = ~ a_wins0;
-  assign \$5443  = \$5442  & b7_held0;
-  assign \$5444  = \$5441  | \$5443 ;
-  assign \$5445  = b7_g1 == \$signal$32 ;
-  assign \$5447  = b7_v1 & \$5446 ;
-  assign \$5448  = b7_g0 == \$signal$32 ;
-  assign \$5450  = b7_v0 & \$5449 ;
-  assign \$5451  = \$5444  ? \$5447  : \$5450 ;
-  assign \$5452  = ~ \$5451 ;
-  assign \$5454  = ~ b7_v0;
-  assign \$5455  = ~ a_wins0;
-  assign \$5456  = \$5455  & b7_held0;
-  assign \$5457  = \$5454  | \$5456 ;
-  assign \$5458  = b7_g1 == \$signal$32 ;
-  assign \$5460  = b7_v1 & \$5459 ;
-  assign \$5461  = b7_g0 == \$signal$32 ;
-  assign \$5463  = b7_v0 & \$5462 ;
-  assign \$5464  = \$5457  ? \$5460  : \$5463 ;
-  assign \$5465  = ~ \$5464 ;
-  assign \$5466  = \$5440  ? \$5453  : \$5465 ;
-  assign \$5467  = ends ? \$5430  : \$5466 ;
-  assign \$5468  = \$5321  ? \$5394  : \$5467 ;
-  assign \$5469  = ~ a0_v0;
-  assign \$5470  = ~ b7_v0;
-  assign \$5471  = le0_22_eq1 & le0_22_gt0;
-  assign \$5472  = le0_22_gt1 | \$5471 ;
-  assign \$5473  = le0_22_eq2 & \$5472 ;
-  assign \$5474  = le0_22_gt2 | \$5473 ;
-  assign \$5475  = le0_22_eq3 & \$5474 ;
-  assign \$5476  = le0_22_gt3 | \$5475 ;
-  assign \$5477  = ~ \$5476 ;
-  assign \$5478  = le0_21_eq1 & le0_21_gt0;
-  assign \$5479  = le0_21_gt1 | \$5478 ;
-  assign \$5480  = le0_21_eq2 & \$5479 ;
-  assign \$5481  = le0_21_gt2 | \$5480 ;
-  assign \$5482  = le0_21_eq3 & \$5481 ;
-  assign \$5483  = le0_21_gt3 | \$5482 ;
-  assign \$5484  = ~ \$5483 ;
-  assign \$5485  = b7_shifted ? \$5477  : \$5484 ;
-  assign \$5486  = le0_12_eq1 & le0_12_gt0;
-  assign \$5487  = le0_12_gt1 | \$5486 ;
-  assign \$5488  = le0_12_eq2 & \$5487 ;
-  assign \$5489  = le0_12_gt2 | \$5488 ;
-  assign \$5490  = le0_12_eq3 & \$5489 ;
-  assign \$5491  = le0_12_gt3 | \$5490 ;
-  assign \$5492  = ~ \$5491 ;
-  assign \$5493  = le0_11_eq1 & le0_11_gt0;
-  assign \$5494  = le0_11_gt1 | \$5493 ;
-  assign \$5495  = le0_11_eq2 & \$5494 ;
-  assign \$5496  = le0_11_gt2 | \$5495 ;
-  assign \$5497  = le0_11_eq3 & \$5496 ;
-  assign \$5498  = le0_11_gt3 | \$5497 ;
-  assign \$5499  = ~ \$5498 ;
-  assign \$5500  = b7_shifted ? \$5492  : \$5499 ;
-  assign \$5501  = a0_shifted ? \$5485  : \$5500 ;
-  assign \$5502  = le0_21_eq1 & le0_21_gt0;
-  assign \$5503  = le0_21_gt1 | \$5502 ;
-  assign \$5504  = le0_21_eq2 & \$5503 ;
-  assign \$5505  = le0_21_gt2 | \$5504 ;
-  assign \$5506  = le0_21_eq3 & \$5505 ;
-  assign \$5507  = le0_21_gt3 | \$5506 ;
-  assign \$5508  = ~ \$5507 ;
-  assign \$5509  = le0_20_eq1 & le0_20_gt0;
-  assign \$5510  = le0_20_gt1 | \$5509 ;
-  assign \$5511  = le0_20_eq2 & \$5510 ;
-  assign \$5512  = le0_20_gt2 | \$5511 ;
-  assign \$5513  = le0_20_eq3 & \$5512 ;
-  assign \$5514  = le0_20_gt3 | \$5513 ;
-  assign \$5515  = ~ \$5514 ;
-  assign \$5516  = b7_shifted ? \$5508  : \$5515 ;
-  assign \$5517  = le0_11_eq1 & le0_11_gt0;
-  assign \$5518  = le0_11_gt1 | \$5517 ;
-  assign \$5519  = le0_11_eq2 & \$5518 ;
-  assign \$5520  = le0_11_gt2 | \$5519 ;
-  assign \$5521  = le0_11_eq3 & \$5520 ;
-  assign \$5522  = le0_11_gt3 | \$5521 ;
-  assign \$5523  = ~ \$5522 ;
-  assign \$5524  = le0_10_eq1 & le0_10_gt0;
-  assign \$5525  = le0_10_gt1 | \$5524 ;
-  assign \$5526  = le0_10_eq2 & \$5525 ;
-  assign \$5527  = le0_10_gt2 | \$5526 ;
-  assign \$5528  = le0_10_eq3 & \$5527 ;
-  assign \$5529  = le0_10_gt3 | \$5528 ;
-  assign \$5530  = ~ \$5529 ;
-  assign \$5531  = b7_shifted ? \$5523  : \$5530 ;
-  assign \$5532  = a0_shifted ? \$5516  : \$5531 ;
-  assign \$5533  = b7_v0 ? \$5532  : \$5501 ;
-  assign \$5534  = ~ b7_v0;
-  assign \$5535  = le0_12_eq1 & le0_12_gt0;
-  assign \$5536  = le0_12_gt1 | \$5535 ;
-  assign \$5537  = le0_12_eq2 & \$5536 ;
-  assign \$5538  = le0_12_gt2 | \$5537 ;
-  assign \$5539  = le0_12_eq3 & \$5538 ;
-  assign \$5540  = le0_12_gt3 | \$5539 ;
-  assign \$5541  = ~ \$5540 ;
-  assign \$5542  = le0_11_eq1 & le0_11_gt0;
-  assign \$5543  = le0_11_gt1 | \$5542 ;
-  assign \$5544  = le0_11_eq2 & \$5543 ;
-  assign \$5545  = le0_11_gt2 | \$5544 ;
-  assign \$5546  = le0_11_eq3 & \$5545 ;
-  assign \$5547  = le0_11_gt3 | \$5546 ;
-  assign \$5548  = ~ \$5547 ;
-  assign \$5549  = b7_shifted ? \$5541  : \$5548 ;
-  assign \$5550  = le0_02_eq1 & le0_02_gt0;
-  assign \$5551  = le0_02_gt1 | \$5550 ;
-  assign \$5552  = le0_02_eq2 & \$5551 ;
-  assign \$5553  = le0_02_gt2 | \$5552 ;
-  assign \$5554  = le0_02_eq3 & \$5553 ;
-  assign \$5555  = le0_02_gt3 | \$5554 ;
+  assign \$5229  = ~ a0_v0;
+  assign \$5230  = \$signal$14  & a_wins0;
+  assign \$5231  = \$5230  & a0_held0;
+  assign \$5232  = \$5229  | \$5231 ;
+  assign \$5233  = ~ b7_v0;
+  assign \$5234  = ~ a_wins0;
+  assign \$5235  = \$signal$14  & \$5234 ;
+  assign \$5236  = \$5235  & b7_held0;
+  assign \$5237  = \$5233  | \$5236 ;
+  assign \$5238  = ~ a0_v0;
+  assign \$5239  = a_wins0 & a0_held0;
+  assign \$5240  = \$5238  | \$5239 ;
+  assign \$5241  = ~ b7_v0;
+  assign \$5242  = ~ a_wins0;
+  assign \$5243  = \$5242  & b7_held0;
+  assign \$5244  = \$5241  | \$5243 ;
+  assign \$5245  = b7_shifted ? le0_22 : le0_21;
+  assign \$5246  = b7_shifted ? le0_12 : le0_11;
+  assign \$5247  = a0_shifted ? \$5245  : \$5246 ;
+  assign \$5248  = b7_shifted ? le0_21 : le0_20;
+  assign \$5249  = b7_shifted ? le0_11 : le0_10;
+  assign \$5250  = a0_shifted ? \$5248  : \$5249 ;
+  assign \$5251  = \$5244  ? \$5247  : \$5250 ;
+  assign \$5252  = ~ b7_v0;
+  assign \$5253  = ~ a_wins0;
+  assign \$5254  = \$5253  & b7_held0;
+  assign \$5255  = \$5252  | \$5254 ;
+  assign \$5256  = b7_shifted ? le0_12 : le0_11;
+  assign \$5257  = b7_shifted ? le0_02 : le0_01;
+  assign \$5258  = a0_shifted ? \$5256  : \$5257 ;
+  assign \$5259  = b7_shifted ? le0_11 : le0_10;
+  assign \$5260  = b7_shifted ? le0_01 : le0_00;
+  assign \$5261  = a0_shifted ? \$5259  : \$5260 ;
+  assign \$5262  = \$5255  ? \$5258  : \$5261 ;
+  assign \$5263  = \$5240  ? \$5251  : \$5262 ;
+  assign \$5264  = ~ a0_v0;
+  assign \$5265  = a_wins0 & a0_held0;
+  assign \$5266  = \$5264  | \$5265 ;
+  assign \$5267  = a0_g1 == \$signal$32 ;
+  assign \$5268  = ! \$5267 ;
+  assign \$5269  = a0_v1 & \$5268 ;
+  assign \$5270  = a0_g0 == \$signal$32 ;
+  assign \$5271  = ! \$5270 ;
+  assign \$5272  = a0_v0 & \$5271 ;
+  assign \$5273  = \$5266  ? \$5269  : \$5272 ;
+  assign \$5274  = ~ b7_v0;
+  assign \$5275  = ~ a_wins0;
+  assign \$5276  = \$5275  & b7_held0;
+  assign \$5277  = \$5274  | \$5276 ;
+  assign \$5278  = b7_g1 == \$signal$32 ;
+  assign \$5279  = ! \$5278 ;
+  assign \$5280  = b7_v1 & \$5279 ;
+  assign \$5281  = b7_g0 == \$signal$32 ;
+  assign \$5282  = ! \$5281 ;
+  assign \$5283  = b7_v0 & \$5282 ;
+  assign \$5284  = \$5277  ? \$5280  : \$5283 ;
+  assign \$5285  = ~ \$5284 ;
+  assign \$5287  = ~ b7_v0;
+  assign \$5288  = ~ a_wins0;
+  assign \$5289  = \$5288  & b7_held0;
+  assign \$5290  = \$5287  | \$5289 ;
+  assign \$5291  = b7_g1 == \$signal$32 ;
+  assign \$5292  = ! \$5291 ;
+  assign \$5293  = b7_v1 & \$5292 ;
+  assign \$5294  = b7_g0 == \$signal$32 ;
+  assign \$5295  = ! \$5294 ;
+  assign \$5296  = b7_v0 & \$5295 ;
+  assign \$5297  = \$5290  ? \$5293  : \$5296 ;
+  assign \$5298  = ~ \$5297 ;
+  assign \$5299  = \$5273  ? 1'h1 : \$5298 ;
+  assign \$5300  = ~ a0_v0;
+  assign \$5301  = a_wins0 & a0_held0;
+  assign \$5302  = \$5300  | \$5301 ;
+  assign \$5303  = a0_g1 == \$signal$32 ;
+  assign \$5305  = a0_v1 & \$5304 ;
+  assign \$5306  = a0_g0 == \$signal$32 ;
+  assign \$5308  = a0_v0 & \$5307 ;
+  assign \$5309  = \$5302  ? \$5305  : \$5308 ;
+  assign \$5310  = ~ b7_v0;
+  assign \$5311  = ~ a_wins0;
+  assign \$5312  = \$5311  & b7_held0;
+  assign \$5313  = \$5310  | \$5312 ;
+  assign \$5314  = b7_g1 == \$signal$32 ;
+  assign \$5316  = b7_v1 & \$5315 ;
+  assign \$5317  = b7_g0 == \$signal$32 ;
+  assign \$5319  = b7_v0 & \$5318 ;
+  assign \$5320  = \$5313  ? \$5316  : \$5319 ;
+  assign \$5321  = ~ \$5320 ;
+  assign \$5323  = ~ b7_v0;
+  assign \$5324  = ~ a_wins0;
+  assign \$5325  = \$5324  & b7_held0;
+  assign \$5326  = \$5323  | \$5325 ;
+  assign \$5327  = b7_g1 == \$signal$32 ;
+  assign \$5329  = b7_v1 & \$5328 ;
+  assign \$5330  = b7_g0 == \$signal$32 ;
+  assign \$5332  = b7_v0 & \$5331 ;
+  assign \$5333  = \$5326  ? \$5329  : \$5332 ;
+  assign \$5334  = ~ \$5333 ;
+  assign \$5335  = \$5309  ? 1'h1 : \$5334 ;
+  assign \$5336  = ends ? \$5299  : \$5335 ;
+  assign \$5337  = ~ a0_v0;
+  assign \$5338  = a_wins0 & a0_held0;
+  assign \$5339  = \$5337  | \$5338 ;
+  assign \$5340  = a0_g1 == \$signal$32 ;
+  assign \$5341  = ! \$5340 ;
+  assign \$5342  = a0_v1 & \$5341 ;
+  assign \$5343  = a0_g0 == \$signal$32 ;
+  assign \$5344  = ! \$5343 ;
+  assign \$5345  = a0_v0 & \$5344 ;
+  assign \$5346  = \$5339  ? \$5342  : \$5345 ;
+  assign \$5347  = ~ b7_v0;
+  assign \$5348  = ~ a_wins0;
+  assign \$5349  = \$5348  & b7_held0;
+  assign \$5350  = \$5347  | \$5349 ;
+  assign \$5351  = b7_g1 == \$signal$32 ;
+  assign \$5352  = ! \$5351 ;
+  assign \$5353  = b7_v1 & \$5352 ;
+  assign \$5354  = b7_g0 == \$signal$32 ;
+  assign \$5355  = ! \$5354 ;
+  assign \$5356  = b7_v0 & \$5355 ;
+  assign \$5357  = \$5350  ? \$5353  : \$5356 ;
+  assign \$5358  = ~ \$5357 ;
+  assign \$5360  = ~ b7_v0;
+  assign \$5361  = ~ a_wins0;
+  assign \$5362  = \$5361  & b7_held0;
+  assign \$5363  = \$5360  | \$5362 ;
+  assign \$5364  = b7_g1 == \$signal$32 ;
+  assign \$5365  = ! \$5364 ;
+  assign \$5366  = b7_v1 & \$5365 ;
+  assign \$5367  = b7_g0 == \$signal$32 ;
+  assign \$5368  = ! \$5367 ;
+  assign \$5369  = b7_v0 & \$5368 ;
+  assign \$5370  = \$5363  ? \$5366  : \$5369 ;
+  assign \$5371  = ~ \$5370 ;
+  assign \$5372  = \$5346  ? \$5359  : \$5371 ;
+  assign \$5373  = ~ a0_v0;
+  assign \$5374  = a_wins0 & a0_held0;
+  assign \$5375  = \$5373  | \$5374 ;
+  assign \$5376  = a0_g1 == \$signal$32 ;
+  assign \$5378  = a0_v1 & \$5377 ;
+  assign \$5379  = a0_g0 == \$signal$32 ;
+  assign \$5381  = a0_v0 & \$5380 ;
+  assign \$5382  = \$5375  ? \$5378  : \$5381 ;
+  assign \$5383  = ~ b7_v0;
+  assign \$5384  = ~ a_wins0;
+  assign \$5385  = \$5384  & b7_held0;
+  assign \$5386  = \$5383  | \$5385 ;
+  assign \$5387  = b7_g1 == \$signal$32 ;
+  assign \$5389  = b7_v1 & \$5388 ;
+  assign \$5390  = b7_g0 == \$signal$32 ;
+  assign \$5392  = b7_v0 & \$5391 ;
+  assign \$5393  = \$5386  ? \$5389  : \$5392 ;
+  assign \$5394  = ~ \$5393 ;
+  assign \$5396  = ~ b7_v0;
+  assign \$5397  = ~ a_wins0;
+  assign \$5398  = \$5397  & b7_held0;
+  assign \$5399  = \$5396  | \$5398 ;
+  assign \$5400  = b7_g1 == \$signal$32 ;
+  assign \$5402  = b7_v1 & \$5401 ;
+  assign \$5403  = b7_g0 == \$signal$32 ;
+  assign \$5405  = b7_v0 & \$5404 ;
+  assign \$5406  = \$5399  ? \$5402  : \$5405 ;
+  assign \$5407  = ~ \$5406 ;
+  assign \$5408  = \$5382  ? \$5395  : \$5407 ;
+  assign \$5409  = ends ? \$5372  : \$5408 ;
+  assign \$5410  = \$5263  ? \$5336  : \$5409 ;
+  assign \$5411  = ~ a0_v0;
+  assign \$5412  = ~ b7_v0;
+  assign \$5413  = b7_shifted ? le0_22 : le0_21;
+  assign \$5414  = b7_shifted ? le0_12 : le0_11;
+  assign \$5415  = a0_shifted ? \$5413  : \$5414 ;
+  assign \$5416  = b7_shifted ? le0_21 : le0_20;
+  assign \$5417  = b7_shifted ? le0_11 : le0_10;
+  assign \$5418  = a0_shifted ? \$5416  : \$5417 ;
+  assign \$5419  = b7_v0 ? \$5418  : \$5415 ;
+  assign \$5420  = ~ b7_v0;
+  assign \$5421  = b7_shifted ? le0_12 : le0_11;
+  assign \$5422  = b7_shifted ? le0_02 : le0_01;
+  assign \$5423  = a0_shifted ? \$5421  : \$5422 ;
+  assign \$5424  = b7_shifted ? le0_11 : le0_10;
+  assign \$5425  = b7_shifted ? le0_01 : le0_00;
+  assign \$5426  = a0_shifted ? \$5424  : \$5425 ;
+  assign \$5427  = b7_v0 ? \$5426  : \$5423 ;
+  assign \$5428  = a0_v0 ? \$5427  : \$5419 ;
+  assign \$5429  = ~ a0_v0;
+  assign \$5430  = a0_g1 == \$signal$32 ;
+  assign \$5432  = a0_v1 & \$5431 ;
+  assign \$5433  = a0_g0 == \$signal$32 ;
+  assign \$5435  = a0_v0 & \$5434 ;
+  assign \$5436  = a0_v0 ? \$5435  : \$5432 ;
+  assign \$5437  = ~ b7_v0;
+  assign \$5438  = b7_g1 == \$signal$32 ;
+  assign \$5440  = b7_v1 & \$5439 ;
+  assign \$5441  = b7_g0 == \$signal$32 ;
+  assign \$5443  = b7_v0 & \$5442 ;
+  assign \$5444  = b7_v0 ? \$5443  : \$5440 ;
+  assign \$5445  = ~ \$5444 ;
+  assign \$5447  = ~ b7_v0;
+  assign \$5448  = b7_g1 == \$signal$32 ;
+  assign \$5450  = b7_v1 & \$5449 ;
+  assign \$5451  = b7_g0 == \$signal$32 ;
+  assign \$5453  = b7_v0 & \$5452 ;
+  assign \$5454  = b7_v0 ? \$5453  : \$5450 ;
+  assign \$5455  = ~ \$5454 ;
+  assign \$5456  = \$5436  ? 1'h1 : \$5455 ;
+  assign \$5457  = ~ a0_v0;
+  assign \$5458  = a0_g1 == \$signal$32 ;
+  assign \$5460  = a0_v1 & \$5459 ;
+  assign \$5461  = a0_g0 == \$signal$32 ;
+  assign \$5463  = a0_v0 & \$5462 ;
+  assign \$5464  = a0_v0 ? \$5463  : \$5460 ;
+  assign \$5465  = ~ b7_v0;
+  assign \$5466  = b7_g1 == \$signal$32 ;
+  assign \$5468  = b7_v1 & \$5467 ;
+  assign \$5469  = b7_g0 == \$signal$32 ;
+  assign \$5471  = b7_v0 & \$5470 ;
+  assign \$5472  = b7_v0 ? \$5471  : \$5468 ;
+  assign \$5473  = ~ \$5472 ;
+  assign \$5475  = ~ b7_v0;
+  assign \$5476  = b7_g1 == \$signal$32 ;
+  assign \$5478  = b7_v1 & \$5477 ;
+  assign \$5479  = b7_g0 == \$signal$32 ;
+  assign \$5481  = b7_v0 & \$5480 ;
+  assign \$5482  = b7_v0 ? \$5481  : \$5478 ;
+  assign \$5483  = ~ \$5482 ;
+  assign \$5484  = \$5464  ? \$5474  : \$5483 ;
+  assign \$5485  = \$5428  ? \$5456  : \$5484 ;
+  assign \$5486  = \$signal$14  ? \$5410  : \$5485 ;
+  assign \$5487  = a1_e0[67:60] > b6_e0[67:60];
+  assign \$5488  = a1_e0[67:60] == b6_e0[67:60];
+  assign \$5489  = a1_e0[59:40] > b6_e0[59:40];
+  assign \$5490  = a1_e0[59:40] == b6_e0[59:40];
+  assign \$5491  = a1_e0[39:20] > b6_e0[39:20];
+  assign \$5492  = a1_e0[39:20] == b6_e0[39:20];
+  assign \$5493  = a1_e0[19:0] > b6_e0[19:0];
+  assign \$5494  = \$5492  & \$5493 ;
+  assign \$5495  = \$5491  | \$5494 ;
+  assign \$5496  = \$5490  & \$5495 ;
+  assign \$5497  = \$5489  | \$5496 ;
+  assign \$5498  = \$5488  & \$5497 ;
+  assign \$5499  = \$5487  | \$5498 ;
+  assign \$5500  = ~ \$5499 ;
+  assign \$5501  = a1_e0[67:60] > b6_e1[67:60];
+  assign \$5502  = a1_e0[67:60] == b6_e1[67:60];
+  assign \$5503  = a1_e0[59:40] > b6_e1[59:40];
+  assign \$5504  = a1_e0[59:40] == b6_e1[59:40];
+  assign \$5505  = a1_e0[39:20] > b6_e1[39:20];
+  assign \$5506  = a1_e0[39:20] == b6_e1[39:20];
+  assign \$5507  = a1_e0[19:0] > b6_e1[19:0];
+  assign \$5508  = \$5506  & \$5507 ;
+  assign \$5509  = \$5505  | \$5508 ;
+  assign \$5510  = \$5504  & \$5509 ;
+  assign \$5511  = \$5503  | \$5510 ;
+  assign \$5512  = \$5502  & \$5511 ;
+  assign \$5513  = \$5501  | \$5512 ;
+  assign \$5514  = ~ \$5513 ;
+  assign \$5515  = a1_e0[67:60] > b6_e2[67:60];
+  assign \$5516  = a1_e0[67:60] == b6_e2[67:60];
+  assign \$5517  = a1_e0[59:40] > b6_e2[59:40];
+  assign \$5518  = a1_e0[59:40] == b6_e2[59:40];
+  assign \$5519  = a1_e0[39:20] > b6_e2[39:20];
+  assign \$5520  = a1_e0[39:20] == b6_e2[39:20];
+  assign \$5521  = a1_e0[19:0] > b6_e2[19:0];
+  assign \$5522  = \$5520  & \$5521 ;
+  assign \$5523  = \$5519  | \$5522 ;
+  assign \$5524  = \$5518  & \$5523 ;
+  assign \$5525  = \$5517  | \$5524 ;
+  assign \$5526  = \$5516  & \$5525 ;
+  assign \$5527  = \$5515  | \$5526 ;
+  assign \$5528  = ~ \$5527 ;
+  assign \$5529  = a1_e1[67:60] > b6_e0[67:60];
+  assign \$5530  = a1_e1[67:60] == b6_e0[67:60];
+  assign \$5531  = a1_e1[59:40] > b6_e0[59:40];
+  assign \$5532  = a1_e1[59:40] == b6_e0[59:40];
+  assign \$5533  = a1_e1[39:20] > b6_e0[39:20];
+  assign \$5534  = a1_e1[39:20] == b6_e0[39:20];
+  assign \$5535  = a1_e1[19:0] > b6_e0[19:0];
+  assign \$5536  = \$5534  & \$5535 ;
+  assign \$5537  = \$5533  | \$5536 ;
+  assign \$5538  = \$5532  & \$5537 ;
+  assign \$5539  = \$5531  | \$5538 ;
+  assign \$5540  = \$5530  & \$5539 ;
+  assign \$5541  = \$5529  | \$5540 ;
+  assign \$5542  = ~ \$5541 ;
+  assign \$5543  = a1_e1[67:60] > b6_e1[67:60];
+  assign \$5544  = a1_e1[67:60] == b6_e1[67:60];
+  assign \$5545  = a1_e1[59:40] > b6_e1[59:40];
+  assign \$5546  = a1_e1[59:40] == b6_e1[59:40];
+  assign \$5547  = a1_e1[39:20] > b6_e1[39:20];
+  assign \$5548  = a1_e1[39:20] == b6_e1[39:20];
+  assign \$5549  = a1_e1[19:0] > b6_e1[19:0];
+  assign \$5550  = \$5548  & \$5549 ;
+  assign \$5551  = \$5547  | \$5550 ;
+  assign \$5552  = \$5546  & \$5551 ;
+  assign \$5553  = \$5545  | \$5552 ;
+  assign \$5554  = \$5544  & \$5553 ;
+  assign \$5555  = \$5543  | \$5554 ;
   assign \$5556  = ~ \$5555 ;
-  assign \$5557  = le0_01_eq1 & le0_01_gt0;
-  assign \$5558  = le0_01_gt1 | \$5557 ;
-  assign \$5559  = le0_01_eq2 & \$5558 ;
-  assign \$5560  = le0_01_gt2 | \$5559 ;
-  assign \$5561  = le0_01_eq3 & \$5560 ;
-  assign \$5562  = le0_01_gt3 | \$5561 ;
-  assign \$5563  = ~ \$5562 ;
-  assign \$5564  = b7_shifted ? \$5556  : \$5563 ;
-  assign \$5565  = a0_shifted ? \$5549  : \$5564 ;
-  assign \$5566  = le0_11_eq1 & le0_11_gt0;
-  assign \$5567  = le0_11_gt1 | \$5566 ;
-  assign \$5568  = le0_11_eq2 & \$5567 ;
-  assign \$5569  = le0_11_gt2 | \$5568 ;
-  assign \$5570  = le0_11_eq3 & \$5569 ;
-  assign \$5571  = le0_11_gt3 | \$5570 ;
-  assign \$5572  = ~ \$5571 ;
-  assign \$5573  = le0_10_eq1 & le0_10_gt0;
-  assign \$5574  = le0_10_gt1 | \$5573 ;
-  assign \$5575  = le0_10_eq2 & \$5574 ;
-  assign \$5576  = le0_10_gt2 | \$5575 ;
-  assign \$5577  = le0_10_eq3 & \$5576 ;
-  assign \$5578  = le0_10_gt3 | \$5577 ;
-  assign \$5579  = ~ \$5578 ;
-  assign \$5580  = b7_shifted ? \$5572  : \$5579 ;
-  assign \$5581  = le0_01_eq1 & le0_01_gt0;
-  assign \$5582  = le0_01_gt1 | \$5581 ;
-  assign \$5583  = le0_01_eq2 & \$5582 ;
-  assign \$5584  = le0_01_gt2 | \$5583 ;
-  assign \$5585  = le0_01_eq3 & \$5584 ;
-  assign \$5586  = le0_01_gt3 | \$5585 ;
-  assign \$5587  = ~ \$5586 ;
-  assign \$5588  = le0_00_eq1 & le0_00_gt0;
-  assign \$5589  = le0_00_gt1 | \$5588 ;
-  assign \$5590  = le0_00_eq2 & \$5589 ;
-  assign \$5591  = le0_00_gt2 | \$5590 ;
-  assign \$5592  = le0_00_eq3 & \$5591 ;
-  assign \$5593  = le0_00_gt3 | \$5592 ;
-  assign \$5594  = ~ \$5593 ;
-  assign \$5595  = b7_shifted ? \$5587  : \$5594 ;
-  assign \$5596  = a0_shifted ? \$5580  : \$5595 ;
-  assign \$5597  = b7_v0 ? \$5596  : \$5565 ;
-  assign \$5598  = a0_v0 ? \$5597  : \$5533 ;
-  assign \$5599  = ~ a0_v0;
-  assign \$5600  = a0_g1 == \$signal$32 ;
-  assign \$5602  = a0_v1 & \$5601 ;
-  assign \$5603  = a0_g0 == \$signal$32 ;
-  assign \$5605  = a0_v0 & \$5604 ;
-  assign \$5606  = a0_v0 ? \$5605  : \$5602 ;
-  assign \$5607  = ~ b7_v0;
-  assign \$5608  = b7_g1 == \$signal$32 ;
-  assign \$5610  = b7_v1 & \$5609 ;
-  assign \$5611  = b7_g0 == \$signal$32 ;
-  assign \$5613  = b7_v0 & \$5612 ;
-  assign \$5614  = b7_v0 ? \$5613  : \$5610 ;
-  assign \$5615  = ~ \$5614 ;
-  assign \$5617  = ~ b7_v0;
-  assign \$5618  = b7_g1 == \$signal$32 ;
-  assign \$5620  = b7_v1 & \$5619 ;
-  assign \$5621  = b7_g0 == \$signal$32 ;
-  assign \$5623  = b7_v0 & \$5622 ;
-  assign \$5624  = b7_v0 ? \$5623  : \$5620 ;
-  assign \$5625  = ~ \$5624 ;
-  assign \$5626  = \$5606  ? 1'h1 : \$5625 ;
-  assign \$5627  = ~ a0_v0;
-  assign \$5628  = a0_g1 == \$signal$32 ;
-  assign \$5630  = a0_v1 & \$5629 ;
-  assign \$5631  = a0_g0 == \$signal$32 ;
-  assign \$5633  = a0_v0 & \$5632 ;
-  assign \$5634  = a0_v0 ? \$5633  : \$5630 ;
-  assign \$5635  = ~ b7_v0;
-  assign \$5636  = b7_g1 == \$signal$32 ;
-  assign \$5638  = b7_v1 & \$5637 ;
-  assign \$5639  = b7_g0 == \$signal$32 ;
-  assign \$5641  = b7_v0 & \$5640 ;
-  assign \$5642  = b7_v0 ? \$5641  : \$5638 ;
-  assign \$5643  = ~ \$5642 ;
-  assign \$5645  = ~ b7_v0;
-  assign \$5646  = b7_g1 == \$signal$32 ;
-  assign \$5648  = b7_v1 & \$5647 ;
-  assign \$5649  = b7_g0 == \$signal$32 ;
-  assign \$5651  = b7_v0 & \$5650 ;
-  assign \$5652  = b7_v0 ? \$5651  : \$5648 ;
-  assign \$5653  = ~ \$5652 ;
-  assign \$5654  = \$5634  ? \$5644  : \$5653 ;
-  assign \$5655  = \$5598  ? \$5626  : \$5654 ;
-  assign \$5656  = \$signal$14  ? \$5468  : \$5655 ;
-  assign \$5657  = a1_e0[19:0] > b6_e0[19:0];
-  assign \$5658  = a1_e0[19:0] == b6_e0[19:0];
-  assign \$5659  = a1_e0[39:20] > b6_e0[39:20];
-  assign \$5660  = a1_e0[39:20] == b6_e0[39:20];
-  assign \$5661  = a1_e0[59:40] > b6_e0[59:40];
-  assign \$5662  = a1_e0[59:40] == b6_e0[59:40];
-  assign \$5663  = a1_e0[67:60] > b6_e0[67:60];
-  assign \$5664  = a1_e0[67:60] == b6_e0[67:60];
-  assign \$5665  = a1_e0[19:0] > b6_e1[19:0];
-  assign \$5666  = a1_e0[19:0] == b6_e1[19:0];
-  assign \$5667  = a1_e0[39:20] > b6_e1[39:20];
-  assign \$5668  = a1_e0[39:20] == b6_e1[39:20];
-  assign \$5669  = a1_e0[59:40] > b6_e1[59:40];
-  assign \$5670  = a1_e0[59:40] == b6_e1[59:40];
-  assign \$5671  = a1_e0[67:60] > b6_e1[67:60];
-  assign \$5672  = a1_e0[67:60] == b6_e1[67:60];
-  assign \$5673  = a1_e0[19:0] > b6_e2[19:0];
-  assign \$5674  = a1_e0[19:0] == b6_e2[19:0];
-  assign \$5675  = a1_e0[39:20] > b6_e2[39:20];
-  assign \$5676  = a1_e0[39:20] == b6_e2[39:20];
-  assign \$5677  = a1_e0[59:40] > b6_e2[59:40];
-  assign \$5678  = a1_e0[59:40] == b6_e2[59:40];
-  assign \$5679  = a1_e0[67:60] > b6_e2[67:60];
-  assign \$5680  = a1_e0[67:60] == b6_e2[67:60];
-  assign \$5681  = a1_e1[19:0] > b6_e0[19:0];
-  assign \$5682  = a1_e1[19:0] == b6_e0[19:0];
-  assign \$5683  = a1_e1[39:20] > b6_e0[39:20];
-  assign \$5684  = a1_e1[39:20] == b6_e0[39:20];
-  assign \$5685  = a1_e1[59:40] > b6_e0[59:40];
-  assign \$5686  = a1_e1[59:40] == b6_e0[59:40];
-  assign \$5687  = a1_e1[67:60] > b6_e0[67:60];
-  assign \$5688  = a1_e1[67:60] == b6_e0[67:60];
-  assign \$5689  = a1_e1[19:0] > b6_e1[19:0];
-  assign \$5690  = a1_e1[19:0] == b6_e1[19:0];
-  assign \$5691  = a1_e1[39:20] > b6_e1[39:20];
-  assign \$5692  = a1_e1[39:20] == b6_e1[39:20];
-  assign \$5693  = a1_e1[59:40] > b6_e1[59:40];
-  assign \$5694  = a1_e1[59:40] == b6_e1[59:40];
-  assign \$5695  = a1_e1[67:60] > b6_e1[67:60];
-  assign \$5696  = a1_e1[67:60] == b6_e1[67:60];
-  assign \$5697  = a1_e1[19:0] > b6_e2[19:0];
-  assign \$5698  = a1_e1[19:0] == b6_e2[19:0];
-  assign \$5699  = a1_e1[39:20] > b6_e2[39:20];
-  assign \$5700  = a1_e1[39:20] == b6_e2[39:20];
-  assign \$5701  = a1_e1[59:40] > b6_e2[59:40];
-  assign \$5702  = a1_e1[59:40] == b6_e2[59:40];
-  assign \$5703  = a1_e1[67:60] > b6_e2[67:60];
-  assign \$5704  = a1_e1[67:60] == b6_e2[67:60];
-  assign \$5705  = a1_e2[19:0] > b6_e0[19:0];
-  assign \$5706  = a1_e2[19:0] == b6_e0[19:0];
-  assign \$5707  = a1_e2[39:20] > b6_e0[39:20];
-  assign \$5708  = a1_e2[39:20] == b6_e0[39:20];
-  assign \$5709  = a1_e2[59:40] > b6_e0[59:40];
-  assign \$5710  = a1_e2[59:40] == b6_e0[59:40];
-  assign \$5711  = a1_e2[67:60] > b6_e0[67:60];
-  assign \$5712  = a1_e2[67:60] == b6_e0[67:60];
-  assign \$5713  = a1_e2[19:0] > b6_e1[19:0];
-  assign \$5714  = a1_e2[19:0] == b6_e1[19:0];
-  assign \$5715  = a1_e2[39:20] > b6_e1[39:20];
-  assign \$5716  = a1_e2[39:20] == b6_e1[39:20];
-  assign \$5717  = a1_e2[59:40] > b6_e1[59:40];
-  assign \$5718  = a1_e2[59:40] == b6_e1[59:40];
-  assign \$5719  = a1_e2[67:60] > b6_e1[67:60];
-  assign \$5720  = a1_e2[67:60] == b6_e1[67:60];
-  assign \$5721  = a1_e2[19:0] > b6_e2[19:0];
-  assign \$5722  = a1_e2[19:0] == b6_e2[19:0];
-  assign \$5723  = a1_e2[39:20] > b6_e2[39:20];
-  assign \$5724  = a1_e2[39:20] == b6_e2[39:20];
-  assign \$5725  = a1_e2[59:40] > b6_e2[59:40];
-  assign \$5726  = a1_e2[59:40] == b6_e2[59:40];
-  assign \$5727  = a1_e2[67:60] > b6_e2[67:60];
-  assign \$5728  = a1_e2[67:60] == b6_e2[67:60];
-  assign \$5729  = ~ a1_v0;
-  assign \$5730  = \$signal$14  & a_wins1;
-  assign \$5731  = \$5730  & a1_held0;
-  assign \$5732  = \$5729  | \$5731 ;
-  assign \$5733  = ~ b6_v0;
-  assign \$5734  = ~ a_wins1;
-  assign \$5735  = \$signal$14  & \$5734 ;
-  assign \$5736  = \$5735  & b6_held0;
-  assign \$5737  = \$5733  | \$5736 ;
-  assign \$5738  = ~ a1_v0;
-  assign \$5739  = a_wins1 & a1_held0;
-  assign \$5740  = \$5738  | \$5739 ;
-  assign \$5741  = ~ b6_v0;
-  assign \$5742  = ~ a_wins1;
-  assign \$5743  = \$5742  & b6_held0;
-  assign \$5744  = \$5741  | \$5743 ;
-  assign \$5745  = le1_22_eq1 & le1_22_gt0;
-  assign \$5746  = le1_22_gt1 | \$5745 ;
-  assign \$5747  = le1_22_eq2 & \$5746 ;
-  assign \$5748  = le1_22_gt2 | \$5747 ;
-  assign \$5749  = le1_22_eq3 & \$5748 ;
-  assign \$5750  = le1_22_gt3 | \$5749 ;
-  assign \$5751  = ~ \$5750 ;
-  assign \$5752  = le1_21_eq1 & le1_21_gt0;
-  assign \$5753  = le1_21_gt1 | \$5752 ;
-  assign \$5754  = le1_21_eq2 & \$5753 ;
-  assign \$5755  = le1_21_gt2 | \$5754 ;
-  assign \$5756  = le1_21_eq3 & \$5755 ;
-  assign \$5757  = le1_21_gt3 | \$5756 ;
-  assign \$5758  = ~ \$5757 ;
-  assign \$5759  = b6_shifted ? \$5751  : \$5758 ;
-  assign \$5760  = le1_12_eq1 & le1_12_gt0;
-  assign \$5761  = le1_12_gt1 | \$5760 ;
-  assign \$5762  = le1_12_eq2 & \$5761 ;
-  assign \$5763  = le1_12_gt2 | \$5762 ;
-  assign \$5764  = le1_12_eq3 & \$5763 ;
-  assign \$5765  = le1_12_gt3 | \$5764 ;
-  assign \$5766  = ~ \$5765 ;
-  assign \$5767  = le1_11_eq1 & le1_11_gt0;
-  assign \$5768  = le1_11_gt1 | \$5767 ;
-  assign \$5769  = le1_11_eq2 & \$5768 ;
-  assign \$5770  = le1_11_gt2 | \$5769 ;
-  assign \$5771  = le1_11_eq3 & \$5770 ;
-  assign \$5772  = le1_11_gt3 | \$5771 ;
-  assign \$5773  = ~ \$5772 ;
-  assign \$5774  = b6_shifted ? \$5766  : \$5773 ;
-  assign \$5775  = a1_shifted ? \$5759  : \$5774 ;
-  assign \$5776  = le1_21_eq1 & le1_21_gt0;
-  assign \$5777  = le1_21_gt1 | \$5776 ;
-  assign \$5778  = le1_21_eq2 & \$5777 ;
-  assign \$5779  = le1_21_gt2 | \$5778 ;
-  assign \$5780  = le1_21_eq3 & \$5779 ;
-  assign \$5781  = le1_21_gt3 | \$5780 ;
-  assign \$5782  = ~ \$5781 ;
-  assign \$5783  = le1_20_eq1 & le1_20_gt0;
-  assign \$5784  = le1_20_gt1 | \$5783 ;
-  assign \$5785  = le1_20_eq2 & \$5784 ;
-  assign \$5786  = le1_20_gt2 | \$5785 ;
-  assign \$5787  = le1_20_eq3 & \$5786 ;
-  assign \$5788  = le1_20_gt3 | \$5787 ;
-  assign \$5789  = ~ \$5788 ;
-  assign \$5790  = b6_shifted ? \$5782  : \$5789 ;
-  assign \$5791  = le1_11_eq1 & le1_11_gt0;
-  assign \$5792  = le1_11_gt1 | \$5791 ;
-  assign \$5793  = le1_11_eq2 & \$5792 ;
-  assign \$5794  = le1_11_gt2 | \$5793 ;
-  assign \$5795  = le1_11_eq3 & \$5794 ;
-  assign \$5796  = le1_11_gt3 | \$5795 ;
-  assign \$5797  = ~ \$5796 ;
-  assign \$5798  = le1_10_eq1 & le1_10_gt0;
-  assign \$5799  = le1_10_gt1 | \$5798 ;
-  assign \$5800  = le1_10_eq2 & \$5799 ;
-  assign \$5801  = le1_10_gt2 | \$5800 ;
-  assign \$5802  = le1_10_eq3 & \$5801 ;
-  assign \$5803  = le1_10_gt3 | \$5802 ;
-  assign \$5804  = ~ \$5803 ;
-  assign \$5805  = b6_shifted ? \$5797  : \$5804 ;
-  assign \$5806  = a1_shifted ? \$5790  : \$5805 ;
-  assign \$5807  = \$5744  ? \$5775  : \$5806 ;
-  assign \$5808  = ~ b6_v0;
-  assign \$5809  = ~ a_wins1;
-  assign \$5810  = \$5809  & b6_held0;
-  assign \$5811  = \$5808  | \$5810 ;
-  assign \$5812  = le1_12_eq1 & le1_12_gt0;
-  assign \$5813  = le1_12_gt1 | \$5812 ;
-  assign \$5814  = le1_12_eq2 & \$5813 ;
-  assign \$5815  = le1_12_gt2 | \$5814 ;
-  assign \$5816  = le1_12_eq3 & \$5815 ;
-  assign \$5817  = le1_12_gt3 | \$5816 ;
-  assign \$5818  = ~ \$5817 ;
-  assign \$5819  = le1_11_eq1 & le1_11_gt0;
-  assign \$5820  = le1_11_gt1 | \$5819 ;
-  assign \$5821  = le1_11_eq2 & \$5820 ;
-  assign \$5822  = le1_11_gt2 | \$5821 ;
-  assign \$5823  = le1_11_eq3 & \$5822 ;
-  assign \$5824  = le1_11_gt3 | \$5823 ;
-  assign \$5825  = ~ \$5824 ;
-  assign \$5826  = b6_shifted ? \$5818  : \$5825 ;
-  assign \$5827  = le1_02_eq1 & le1_02_gt0;
-  assign \$5828  = le1_02_gt1 | \$5827 ;
-  assign \$5829  = le1_02_eq2 & \$5828 ;
-  assign \$5830  = le1_02_gt2 | \$5829 ;
-  assign \$5831  = le1_02_eq3 & \$5830 ;
-  assign \$5832  = le1_02_gt3 | \$5831 ;
-  assign \$5833  = ~ \$5832 ;
-  assign \$5834  = le1_01_eq1 & le1_01_gt0;
-  assign \$5835  = le1_01_gt1 | \$5834 ;
-  assign \$5836  = le1_01_eq2 & \$5835 ;
-  assign \$5837  = le1_01_gt2 | \$5836 ;
-  assign \$5838  = le1_01_eq3 & \$5837 ;
-  assign \$5839  = le1_01_gt3 | \$5838 ;
-  assign \$5840  = ~ \$5839 ;
-  assign \$5841  = b6_shifted ? \$5833  : \$5840 ;
-  assign \$5842  = a1_shifted ? \$5826  : \$5841 ;
-  assign \$5843  = le1_11_eq1 & le1_11_gt0;
-  assign \$5844  = le1_11_gt1 | \$5843 ;
-  assign \$5845  = le1_11_eq2 & \$5844 ;
-  assign \$5846  = le1_11_gt2 | \$5845 ;
-  assign \$5847  = le1_11_eq3 & \$5846 ;
-  assign \$5848  = le1_11_gt3 | \$5847 ;
-  assign \$5849  = ~ \$5848 ;
-  assign \$5850  = le1_10_eq1 & le1_10_gt0;
-  assign \$5851  = le1_10_gt1 | \$5850 ;
-  assign \$5852  = le1_10_eq2 & \$5851 ;
-  assign \$5853  = le1_10_gt2 | \$5852 ;
-  assign \$5854  = le1_10_eq3 & \$5853 ;
-  assign \$5855  = le1_10_gt3 | \$5854 ;
-  assign \$5856  = ~ \$5855 ;
-  assign \$5857  = b6_shifted ? \$5849  : \$5856 ;
-  assign \$5858  = le1_01_eq1 & le1_01_gt0;
-  assign \$5859  = le1_01_gt1 | \$5858 ;
-  assign \$5860  = le1_01_eq2 & \$5859 ;
-  assign \$5861  = le1_01_gt2 | \$5860 ;
-  assign \$5862  = le1_01_eq3 & \$5861 ;
-  assign \$5863  = le1_01_gt3 | \$5862 ;
-  assign \$5864  = ~ \$5863 ;
-  assign \$5865  = le1_00_eq1 & le1_00_gt0;
-  assign \$5866  = le1_00_gt1 | \$5865 ;
-  assign \$5867  = le1_00_eq2 & \$5866 ;
-  assign \$5868  = le1_00_gt2 | \$5867 ;
-  assign \$5869  = le1_00_eq3 & \$5868 ;
-  assign \$5870  = le1_00_gt3 | \$5869 ;
-  assign \$5871  = ~ \$5870 ;
-  assign \$5872  = b6_shifted ? \$5864  : \$5871 ;
-  assign \$5873  = a1_shifted ? \$5857  : \$5872 ;
-  assign \$5874  = \$5811  ? \$5842  : \$5873 ;
-  assign \$5875  = \$5740  ? \$5807  : \$5874 ;
-  assign \$5876  = ~ a1_v0;
-  assign \$5877  = a_wins1 & a1_held0;
-  assign \$5878  = \$5876  | \$5877 ;
-  assign \$5879  = a1_g1 == \$signal$32 ;
-  assign \$5880  = ! \$5879 ;
-  assign \$5881  = a1_v1 & \$5880 ;
-  assign \$5882  = a1_g0 == \$signal$32 ;
-  assign \$5883  = ! \$5882 ;
-  assign \$5884  = a1_v0 & \$5883 ;
-  assign \$5885  = \$5878  ? \$5881  : \$5884 ;
-  assign \$5886  = ~ b6_v0;
-  assign \$5887  = ~ a_wins1;
-  assign \$5888  = \$5887  & b6_held0;
-  assign \$5889  = \$5886  | \$5888 ;
-  assign \$5890  = b6_g1 == \$signal$32 ;
-  assign \$5891  = ! \$5890 ;
-  assign \$5892  = b6_v1 & \$5891 ;
-  assign \$5893  = b6_g0 == \$signal$32 ;
-  assign \$5894  = ! \$5893 ;
-  assign \$5895  = b6_v0 & \$5894 ;
-  assign \$5896  = \$5889  ? \$5892  : \$5895 ;
-  assign \$5897  = ~ \$5896 ;
-  assign \$5899  = ~ b6_v0;
-  assign \$5900  = ~ a_wins1;
-  assign \$5901  = \$5900  & b6_held0;
-  assign \$5902  = \$5899  | \$5901 ;
-  assign \$5903  = b6_g1 == \$signal$32 ;
-  assign \$5904  = ! \$5903 ;
-  assign \$5905  = b6_v1 & \$5904 ;
-  assign \$5906  = b6_g0 == \$signal$32 ;
-  assign \$5907  = ! \$5906 ;
-  assign \$5908  = b6_v0 & \$5907 ;
-  assign \$5909  = \$5902  ? \$5905  : \$5908 ;
-  assign \$5910  = ~ \$5909 ;
-  assign \$5911  = \$5885  ? 1'h1 : \$5910 ;
-  assign \$5912  = ~ a1_v0;
-  assign \$5913  = a_wins1 & a1_held0;
-  assign \$5914  = \$5912  | \$5913 ;
-  assign \$5915  = a1_g1 == \$signal$32 ;
-  assign \$5917  = a1_v1 & \$5916 ;
-  assign \$5918  = a1_g0 == \$signal$32 ;
-  assign \$5920  = a1_v0 & \$5919 ;
-  assign \$5921  = \$5914  ? \$5917  : \$5920 ;
-  assign \$5922  = ~ b6_v0;
-  assign \$5923  = ~ a_wins1;
-  assign \$5924  = \$5923  & b6_held0;
-  assign \$5925  = \$5922  | \$5924 ;
-  assign \$5926  = b6_g1 == \$signal$32 ;
-  assign \$5928  = b6_v1 & \$5927 ;
-  assign \$5929  = b6_g0 == \$signal$32 ;
-  assign \$5931  = b6_v0 & \$5930 ;
-  assign \$5932  = \$5925  ? \$5928  : \$5931 ;
-  assign \$5933  = ~ \$5932 ;
-  assign \$5935  = ~ b6_v0;
-  assign \$5936  = ~ a_wins1;
-  assign \$5937  = \$5936  & b6_held0;
-  assign \$5938  = \$5935  | \$5937 ;
-  assign \$5939  = b6_g1 == \$signal$32 ;
-  assign \$5941  = b6_v1 & \$5940 ;
-  assign \$5942  = b6_g0 == \$signal$32 ;
-  assign \$5944  = b6_v0 & \$5943 ;
-  assign \$5945  = \$5938  ? \$5941  : \$5944 ;
-  assign \$5946  = ~ \$5945 ;
-  assign \$5947  = \$5921  ? 1'h1 : \$5946 ;
-  assign \$5948  = ends ? \$5911  : \$5947 ;
-  assign \$5949  = ~ a1_v0;
-  assign \$5950  = a_wins1 & a1_held0;
-  assign \$5951  = \$5949  | \$5950 ;
-  assign \$5952  = a1_g1 == \$signal$32 ;
-  assign \$5953  = ! \$5952 ;
-  assign \$5954  = a1_v1 & \$5953 ;
-  assign \$5955  = a1_g0 == \$signal$32 ;
-  assign \$5956  = ! \$5955 ;
-  assign \$5957  = a1_v0 & \$5956 ;
-  assign \$5958  = \$5951  ? \$5954  : \$5957 ;
-  assign \$5959  = ~ b6_v0;
-  assign \$5960  = ~ a_wins1;
-  assign \$5961  = \$5960  & b6_held0;
-  assign \$5962  = \$5959  | \$5961 ;
-  assign \$5963  = b6_g1 == \$signal$32 ;
-  assign \$5964  = ! \$5963 ;
-  assign \$5965  = b6_v1 & \$5964 ;
-  assign \$5966  = b6_g0 == \$signal$32 ;
-  assign \$5967  = ! \$5966 ;
-  assign \$5968  = b6_v0 & \$5967 ;
-  assign \$5969  = \$5962  ? \$5965  : \$5968 ;
-  assign \$5970  = ~ \$5969 ;
-  assign \$5972  = ~ b6_v0;
-  assign \$5973  = ~ a_wins1;
-  assign \$5974  = \$5973  & b6_held0;
-  assign \$5975  = \$5972  | \$5974 ;
-  assign \$5976  = b6_g1 == \$signal$32 ;
-  assign \$5977  = ! \$5976 ;
-  assign \$5978  = b6_v1 & \$5977 ;
-  assign \$5979  = b6_g0 == \$signal$32 ;
-  assign \$5980  = ! \$5979 ;
-  assign \$5981  = b6_v0 & \$5980 ;
-  assign \$5982  = \$5975  ? \$5978  : \$5981 ;
-  assign \$5983  = ~ \$5982 ;
-  assign \$5984  = \$5958  ? \$5971  : \$5983 ;
-  assign \$5985  = ~ a1_v0;
-  assign \$5986  = a_wins1 & a1_held0;
-  assign \$5987  = \$5985  | \$5986 ;
-  assign \$5988  = a1_g1 == \$signal$32 ;
-  assign \$5990  = a1_v1 & \$5989 ;
-  assign \$5991  = a1_g0 == \$signal$32 ;
-  assign \$5993  = a1_v0 & \$5992 ;
-  assign \$5994  = \$5987  ? \$5990  : \$5993 ;
-  assign \$5995  = ~ b6_v0;
-  assign \$5996  = ~ a_wins1;
-  assign \$5997  = \$5996  & b6_held0;
-  assign \$5998  = \$5995  | \$5997 ;
-  assign \$5999  = b6_g1 == \$signal$32 ;
-  assign \$6001  = b6_v1 & \$6000 ;
-  assign \$6002  = b6_g0 == \$signal$32 ;
-  assign \$6004  = b6_v0 & \$6003 ;
-  assign \$6005  = \$5998  ? \$6001  : \$6004 ;
-  assign \$6006  = ~ \$6005 ;
-  assign \$6008  = ~ b6_v0;
-  assign \$6009  = ~ a_wins1;
-  assign \$6010  = \$6009  & b6_held0;
-  assign \$6011  = \$6008  | \$6010 ;
-  assign \$6012  = b6_g1 == \$signal$32 ;
-  assign \$6014  = b6_v1 & \$6013 ;
-  assign \$6015  = b6_g0 == \$signal$32 ;
-  assign \$6017  = b6_v0 & \$6016 ;
-  assign \$6018  = \$6011  ? \$6014  : \$6017 ;
-  assign \$6019  = ~ \$6018 ;
-  assign \$6020  = \$5994  ? \$6007  : \$6019 ;
-  assign \$6021  = ends ? \$5984  : \$6020 ;
-  assign \$6022  = \$5875  ? \$5948  : \$6021 ;
-  assign \$6023  = ~ a1_v0;
-  assign \$6024  = ~ b6_v0;
-  assign \$6025  = le1_22_eq1 & le1_22_gt0;
-  assign \$6026  = le1_22_gt1 | \$6025 ;
-  assign \$6027  = le1_22_eq2 & \$6026 ;
-  assign \$6028  = le1_22_gt2 | \$6027 ;
-  assign \$6029  = le1_22_eq3 & \$6028 ;
-  assign \$6030  = le1_22_gt3 | \$6029 ;
-  assign \$6031  = ~ \$6030 ;
-  assign \$6032  = le1_21_eq1 & le1_21_gt0;
-  assign \$6033  = le1_21_gt1 | \$6032 ;
-  assign \$6034  = le1_21_eq2 & \$6033 ;
-  assign \$6035  = le1_21_gt2 | \$6034 ;
-  assign \$6036  = le1_21_eq3 & \$6035 ;
-  assign \$6037  = le1_21_gt3 | \$6036 ;
-  assign \$6038  = ~ \$6037 ;
-  assign \$6039  = b6_shifted ? \$6031  : \$6038 ;
-  assign \$6040  = le1_12_eq1 & le1_12_gt0;
-  assign \$6041  = le1_12_gt1 | \$6040 ;
-  assign \$6042  = le1_12_eq2 & \$6041 ;
-  assign \$6043  = le1_12_gt2 | \$6042 ;
-  assign \$6044  = le1_12_eq3 & \$6043 ;
-  assign \$6045  = le1_12_gt3 | \$6044 ;
-  assign \$6046  = ~ \$6045 ;
-  assign \$6047  = le1_11_eq1 & le1_11_gt0;
-  assign \$6048  = le1_11_gt1 | \$6047 ;
-  assign \$6049  = le1_11_eq2 & \$6048 ;
-  assign \$6050  = le1_11_gt2 | \$6049 ;
-  assign \$6051  = le1_11_eq3 & \$6050 ;
-  assign \$6052  = le1_11_gt3 | \$6051 ;
+  assign \$5557  = a1_e1[67:60] > b6_e2[67:60];
+  assign \$5558  = a1_e1[67:60] == b6_e2[67:60];
+  assign \$5559  = a1_e1[59:40] > b6_e2[59:40];
+  assign \$5560  = a1_e1[59:40] == b6_e2[59:40];
+  assign \$5561  = a1_e1[39:20] > b6_e2[39:20];
+  assign \$5562  = a1_e1[39:20] == b6_e2[39:20];
+  assign \$5563  = a1_e1[19:0] > b6_e2[19:0];
+  assign \$5564  = \$5562  & \$5563 ;
+  assign \$5565  = \$5561  | \$5564 ;
+  assign \$5566  = \$5560  & \$5565 ;
+  assign \$5567  = \$5559  | \$5566 ;
+  assign \$5568  = \$5558  & \$5567 ;
+  assign \$5569  = \$5557  | \$5568 ;
+  assign \$5570  = ~ \$5569 ;
+  assign \$5571  = a1_e2[67:60] > b6_e0[67:60];
+  assign \$5572  = a1_e2[67:60] == b6_e0[67:60];
+  assign \$5573  = a1_e2[59:40] > b6_e0[59:40];
+  assign \$5574  = a1_e2[59:40] == b6_e0[59:40];
+  assign \$5575  = a1_e2[39:20] > b6_e0[39:20];
+  assign \$5576  = a1_e2[39:20] == b6_e0[39:20];
+  assign \$5577  = a1_e2[19:0] > b6_e0[19:0];
+  assign \$5578  = \$5576  & \$5577 ;
+  assign \$5579  = \$5575  | \$5578 ;
+  assign \$5580  = \$5574  & \$5579 ;
+  assign \$5581  = \$5573  | \$5580 ;
+  assign \$5582  = \$5572  & \$5581 ;
+  assign \$5583  = \$5571  | \$5582 ;
+  assign \$5584  = ~ \$5583 ;
+  assign \$5585  = a1_e2[67:60] > b6_e1[67:60];
+  assign \$5586  = a1_e2[67:60] == b6_e1[67:60];
+  assign \$5587  = a1_e2[59:40] > b6_e1[59:40];
+  assign \$5588  = a1_e2[59:40] == b6_e1[59:40];
+  assign \$5589  = a1_e2[39:20] > b6_e1[39:20];
+  assign \$5590  = a1_e2[39:20] == b6_e1[39:20];
+  assign \$5591  = a1_e2[19:0] > b6_e1[19:0];
+  assign \$5592  = \$5590  & \$5591 ;
+  assign \$5593  = \$5589  | \$5592 ;
+  assign \$5594  = \$5588  & \$5593 ;
+  assign \$5595  = \$5587  | \$5594 ;
+  assign \$5596  = \$5586  & \$5595 ;
+  assign \$5597  = \$5585  | \$5596 ;
+  assign \$5598  = ~ \$5597 ;
+  assign \$5599  = a1_e2[67:60] > b6_e2[67:60];
+  assign \$5600  = a1_e2[67:60] == b6_e2[67:60];
+  assign \$5601  = a1_e2[59:40] > b6_e2[59:40];
+  assign \$5602  = a1_e2[59:40] == b6_e2[59:40];
+  assign \$5603  = a1_e2[39:20] > b6_e2[39:20];
+  assign \$5604  = a1_e2[39:20] == b6_e2[39:20];
+  assign \$5605  = a1_e2[19:0] > b6_e2[19:0];
+  assign \$5606  = \$5604  & \$5605 ;
+  assign \$5607  = \$5603  | \$5606 ;
+  assign \$5608  = \$5602  & \$5607 ;
+  assign \$5609  = \$5601  | \$5608 ;
+  assign \$5610  = \$5600  & \$5609 ;
+  assign \$5611  = \$5599  | \$5610 ;
+  assign \$5612  = ~ \$5611 ;
+  assign \$5613  = ~ a1_v0;
+  assign \$5614  = \$signal$14  & a_wins1;
+  assign \$5615  = \$5614  & a1_held0;
+  assign \$5616  = \$5613  | \$5615 ;
+  assign \$5617  = ~ b6_v0;
+  assign \$5618  = ~ a_wins1;
+  assign \$5619  = \$signal$14  & \$5618 ;
+  assign \$5620  = \$5619  & b6_held0;
+  assign \$5621  = \$5617  | \$5620 ;
+  assign \$5622  = ~ a1_v0;
+  assign \$5623  = a_wins1 & a1_held0;
+  assign \$5624  = \$5622  | \$5623 ;
+  assign \$5625  = ~ b6_v0;
+  assign \$5626  = ~ a_wins1;
+  assign \$5627  = \$5626  & b6_held0;
+  assign \$5628  = \$5625  | \$5627 ;
+  assign \$5629  = b6_shifted ? le1_22 : le1_21;
+  assign \$5630  = b6_shifted ? le1_12 : le1_11;
+  assign \$5631  = a1_shifted ? \$5629  : \$5630 ;
+  assign \$5632  = b6_shifted ? le1_21 : le1_20;
+  assign \$5633  = b6_shifted ? le1_11 : le1_10;
+  assign \$5634  = a1_shifted ? \$5632  : \$5633 ;
+  assign \$5635  = \$5628  ? \$5631  : \$5634 ;
+  assign \$5636  = ~ b6_v0;
+  assign \$5637  = ~ a_wins1;
+  assign \$5638  = \$5637  & b6_held0;
+  assign \$5639  = \$5636  | \$5638 ;
+  assign \$5640  = b6_shifted ? le1_12 : le1_11;
+  assign \$5641  = b6_shifted ? le1_02 : le1_01;
+  assign \$5642  = a1_shifted ? \$5640  : \$5641 ;
+  assign \$5643  = b6_shifted ? le1_11 : le1_10;
+  assign \$5644  = b6_shifted ? le1_01 : le1_00;
+  assign \$5645  = a1_shifted ? \$5643  : \$5644 ;
+  assign \$5646  = \$5639  ? \$5642  : \$5645 ;
+  assign \$5647  = \$5624  ? \$5635  : \$5646 ;
+  assign \$5648  = ~ a1_v0;
+  assign \$5649  = a_wins1 & a1_held0;
+  assign \$5650  = \$5648  | \$5649 ;
+  assign \$5651  = a1_g1 == \$signal$32 ;
+  assign \$5652  = ! \$5651 ;
+  assign \$5653  = a1_v1 & \$5652 ;
+  assign \$5654  = a1_g0 == \$signal$32 ;
+  assign \$5655  = ! \$5654 ;
+  assign \$5656  = a1_v0 & \$5655 ;
+  assign \$5657  = \$5650  ? \$5653  : \$5656 ;
+  assign \$5658  = ~ b6_v0;
+  assign \$5659  = ~ a_wins1;
+  assign \$5660  = \$5659  & b6_held0;
+  assign \$5661  = \$5658  | \$5660 ;
+  assign \$5662  = b6_g1 == \$signal$32 ;
+  assign \$5663  = ! \$5662 ;
+  assign \$5664  = b6_v1 & \$5663 ;
+  assign \$5665  = b6_g0 == \$signal$32 ;
+  assign \$5666  = ! \$5665 ;
+  assign \$5667  = b6_v0 & \$5666 ;
+  assign \$5668  = \$5661  ? \$5664  : \$5667 ;
+  assign \$5669  = ~ \$5668 ;
+  assign \$5671  = ~ b6_v0;
+  assign \$5672  = ~ a_wins1;
+  assign \$5673  = \$5672  & b6_held0;
+  assign \$5674  = \$5671  | \$5673 ;
+  assign \$5675  = b6_g1 == \$signal$32 ;
+  assign \$5676  = ! \$5675 ;
+  assign \$5677  = b6_v1 & \$5676 ;
+  assign \$5678  = b6_g0 == \$signal$32 ;
+  assign \$5679  = ! \$5678 ;
+  assign \$5680  = b6_v0 & \$5679 ;
+  assign \$5681  = \$5674  ? \$5677  : \$5680 ;
+  assign \$5682  = ~ \$5681 ;
+  assign \$5683  = \$5657  ? 1'h1 : \$5682 ;
+  assign \$5684  = ~ a1_v0;
+  assign \$5685  = a_wins1 & a1_held0;
+  assign \$5686  = \$5684  | \$5685 ;
+  assign \$5687  = a1_g1 == \$signal$32 ;
+  assign \$5689  = a1_v1 & \$5688 ;
+  assign \$5690  = a1_g0 == \$signal$32 ;
+  assign \$5692  = a1_v0 & \$5691 ;
+  assign \$5693  = \$5686  ? \$5689  : \$5692 ;
+  assign \$5694  = ~ b6_v0;
+  assign \$5695  = ~ a_wins1;
+  assign \$5696  = \$5695  & b6_held0;
+  assign \$5697  = \$5694  | \$5696 ;
+  assign \$5698  = b6_g1 == \$signal$32 ;
+  assign \$5700  = b6_v1 & \$5699 ;
+  assign \$5701  = b6_g0 == \$signal$32 ;
+  assign \$5703  = b6_v0 & \$5702 ;
+  assign \$5704  = \$5697  ? \$5700  : \$5703 ;
+  assign \$5705  = ~ \$5704 ;
+  assign \$5707  = ~ b6_v0;
+  assign \$5708  = ~ a_wins1;
+  assign \$5709  = \$5708  & b6_held0;
+  assign \$5710  = \$5707  | \$5709 ;
+  assign \$5711  = b6_g1 == \$signal$32 ;
+  assign \$5713  = b6_v1 & \$5712 ;
+  assign \$5714  = b6_g0 == \$signal$32 ;
+  assign \$5716  = b6_v0 & \$5715 ;
+  assign \$5717  = \$5710  ? \$5713  : \$5716 ;
+  assign \$5718  = ~ \$5717 ;
+  assign \$5719  = \$5693  ? 1'h1 : \$5718 ;
+  assign \$5720  = ends ? \$5683  : \$5719 ;
+  assign \$5721  = ~ a1_v0;
+  assign \$5722  = a_wins1 & a1_held0;
+  assign \$5723  = \$5721  | \$5722 ;
+  assign \$5724  = a1_g1 == \$signal$32 ;
+  assign \$5725  = ! \$5724 ;
+  assign \$5726  = a1_v1 & \$5725 ;
+  assign \$5727  = a1_g0 == \$signal$32 ;
+  assign \$5728  = ! \$5727 ;
+  assign \$5729  = a1_v0 & \$5728 ;
+  assign \$5730  = \$5723  ? \$5726  : \$5729 ;
+  assign \$5731  = ~ b6_v0;
+  assign \$5732  = ~ a_wins1;
+  assign \$5733  = \$5732  & b6_held0;
+  assign \$5734  = \$5731  | \$5733 ;
+  assign \$5735  = b6_g1 == \$signal$32 ;
+  assign \$5736  = ! \$5735 ;
+  assign \$5737  = b6_v1 & \$5736 ;
+  assign \$5738  = b6_g0 == \$signal$32 ;
+  assign \$5739  = ! \$5738 ;
+  assign \$5740  = b6_v0 & \$5739 ;
+  assign \$5741  = \$5734  ? \$5737  : \$5740 ;
+  assign \$5742  = ~ \$5741 ;
+  assign \$5744  = ~ b6_v0;
+  assign \$5745  = ~ a_wins1;
+  assign \$5746  = \$5745  & b6_held0;
+  assign \$5747  = \$5744  | \$5746 ;
+  assign \$5748  = b6_g1 == \$signal$32 ;
+  assign \$5749  = ! \$5748 ;
+  assign \$5750  = b6_v1 & \$5749 ;
+  assign \$5751  = b6_g0 == \$signal$32 ;
+  assign \$5752  = ! \$5751 ;
+  assign \$5753  = b6_v0 & \$5752 ;
+  assign \$5754  = \$5747  ? \$5750  : \$5753 ;
+  assign \$5755  = ~ \$5754 ;
+  assign \$5756  = \$5730  ? \$5743  : \$5755 ;
+  assign \$5757  = ~ a1_v0;
+  assign \$5758  = a_wins1 & a1_held0;
+  assign \$5759  = \$5757  | \$5758 ;
+  assign \$5760  = a1_g1 == \$signal$32 ;
+  assign \$5762  = a1_v1 & \$5761 ;
+  assign \$5763  = a1_g0 == \$signal$32 ;
+  assign \$5765  = a1_v0 & \$5764 ;
+  assign \$5766  = \$5759  ? \$5762  : \$5765 ;
+  assign \$5767  = ~ b6_v0;
+  assign \$5768  = ~ a_wins1;
+  assign \$5769  = \$5768  & b6_held0;
+  assign \$5770  = \$5767  | \$5769 ;
+  assign \$5771  = b6_g1 == \$signal$32 ;
+  assign \$5773  = b6_v1 & \$5772 ;
+  assign \$5774  = b6_g0 == \$signal$32 ;
+  assign \$5776  = b6_v0 & \$5775 ;
+  assign \$5777  = \$5770  ? \$5773  : \$5776 ;
+  assign \$5778  = ~ \$5777 ;
+  assign \$5780  = ~ b6_v0;
+  assign \$5781  = ~ a_wins1;
+  assign \$5782  = \$5781  & b6_held0;
+  assign \$5783  = \$5780  | \$5782 ;
+  assign \$5784  = b6_g1 == \$signal$32 ;
+  assign \$5786  = b6_v1 & \$5785 ;
+  assign \$5787  = b6_g0 == \$signal$32 ;
+  assign \$5789  = b6_v0 & \$5788 ;
+  assign \$5790  = \$5783  ? \$5786  : \$5789 ;
+  assign \$5791  = ~ \$5790 ;
+  assign \$5792  = \$5766  ? \$5779  : \$5791 ;
+  assign \$5793  = ends ? \$5756  : \$5792 ;
+  assign \$5794  = \$5647  ? \$5720  : \$5793 ;
+  assign \$5795  = ~ a1_v0;
+  assign \$5796  = ~ b6_v0;
+  assign \$5797  = b6_shifted ? le1_22 : le1_21;
+  assign \$5798  = b6_shifted ? le1_12 : le1_11;
+  assign \$5799  = a1_shifted ? \$5797  : \$5798 ;
+  assign \$5800  = b6_shifted ? le1_21 : le1_20;
+  assign \$5801  = b6_shifted ? le1_11 : le1_10;
+  assign \$5802  = a1_shifted ? \$5800  : \$5801 ;
+  assign \$5803  = b6_v0 ? \$5802  : \$5799 ;
+  assign \$5804  = ~ b6_v0;
+  assign \$5805  = b6_shifted ? le1_12 : le1_11;
+  assign \$5806  = b6_shifted ? le1_02 : le1_01;
+  assign \$5807  = a1_shifted ? \$5805  : \$5806 ;
+  assign \$5808  = b6_shifted ? le1_11 : le1_10;
+  assign \$5809  = b6_shifted ? le1_01 : le1_00;
+  assign \$5810  = a1_shifted ? \$5808  : \$5809 ;
+  assign \$5811  = b6_v0 ? \$5810  : \$5807 ;
+  assign \$5812  = a1_v0 ? \$5811  : \$5803 ;
+  assign \$5813  = ~ a1_v0;
+  assign \$5814  = a1_g1 == \$signal$32 ;
+  assign \$5816  = a1_v1 & \$5815 ;
+  assign \$5817  = a1_g0 == \$signal$32 ;
+  assign \$5819  = a1_v0 & \$5818 ;
+  assign \$5820  = a1_v0 ? \$5819  : \$5816 ;
+  assign \$5821  = ~ b6_v0;
+  assign \$5822  = b6_g1 == \$signal$32 ;
+  assign \$5824  = b6_v1 & \$5823 ;
+  assign \$5825  = b6_g0 == \$signal$32 ;
+  assign \$5827  = b6_v0 & \$5826 ;
+  assign \$5828  = b6_v0 ? \$5827  : \$5824 ;
+  assign \$5829  = ~ \$5828 ;
+  assign \$5831  = ~ b6_v0;
+  assign \$5832  = b6_g1 == \$signal$32 ;
+  assign \$5834  = b6_v1 & \$5833 ;
+  assign \$5835  = b6_g0 == \$signal$32 ;
+  assign \$5837  = b6_v0 & \$5836 ;
+  assign \$5838  = b6_v0 ? \$5837  : \$5834 ;
+  assign \$5839  = ~ \$5838 ;
+  assign \$5840  = \$5820  ? 1'h1 : \$5839 ;
+  assign \$5841  = ~ a1_v0;
+  assign \$5842  = a1_g1 == \$signal$32 ;
+  assign \$5844  = a1_v1 & \$5843 ;
+  assign \$5845  = a1_g0 == \$signal$32 ;
+  assign \$5847  = a1_v0 & \$5846 ;
+  assign \$5848  = a1_v0 ? \$5847  : \$5844 ;
+  assign \$5849  = ~ b6_v0;
+  assign \$5850  = b6_g1 == \$signal$32 ;
+  assign \$5852  = b6_v1 & \$5851 ;
+  assign \$5853  = b6_g0 == \$signal$32 ;
+  assign \$5855  = b6_v0 & \$5854 ;
+  assign \$5856  = b6_v0 ? \$5855  : \$5852 ;
+  assign \$5857  = ~ \$5856 ;
+  assign \$5859  = ~ b6_v0;
+  assign \$5860  = b6_g1 == \$signal$32 ;
+  assign \$5862  = b6_v1 & \$5861 ;
+  assign \$5863  = b6_g0 == \$signal$32 ;
+  assign \$5865  = b6_v0 & \$5864 ;
+  assign \$5866  = b6_v0 ? \$5865  : \$5862 ;
+  assign \$5867  = ~ \$5866 ;
+  assign \$5868  = \$5848  ? \$5858  : \$5867 ;
+  assign \$5869  = \$5812  ? \$5840  : \$5868 ;
+  assign \$5870  = \$signal$14  ? \$5794  : \$5869 ;
+  assign \$5871  = a2_e0[67:60] > b5_e0[67:60];
+  assign \$5872  = a2_e0[67:60] == b5_e0[67:60];
+  assign \$5873  = a2_e0[59:40] > b5_e0[59:40];
+  assign \$5874  = a2_e0[59:40] == b5_e0[59:40];
+  assign \$5875  = a2_e0[39:20] > b5_e0[39:20];
+  assign \$5876  = a2_e0[39:20] == b5_e0[39:20];
+  assign \$5877  = a2_e0[19:0] > b5_e0[19:0];
+  assign \$5878  = \$5876  & \$5877 ;
+  assign \$5879  = \$5875  | \$5878 ;
+  assign \$5880  = \$5874  & \$5879 ;
+  assign \$5881  = \$5873  | \$5880 ;
+  assign \$5882  = \$5872  & \$5881 ;
+  assign \$5883  = \$5871  | \$5882 ;
+  assign \$5884  = ~ \$5883 ;
+  assign \$5885  = a2_e0[67:60] > b5_e1[67:60];
+  assign \$5886  = a2_e0[67:60] == b5_e1[67:60];
+  assign \$5887  = a2_e0[59:40] > b5_e1[59:40];
+  assign \$5888  = a2_e0[59:40] == b5_e1[59:40];
+  assign \$5889  = a2_e0[39:20] > b5_e1[39:20];
+  assign \$5890  = a2_e0[39:20] == b5_e1[39:20];
+  assign \$5891  = a2_e0[19:0] > b5_e1[19:0];
+  assign \$5892  = \$5890  & \$5891 ;
+  assign \$5893  = \$5889  | \$5892 ;
+  assign \$5894  = \$5888  & \$5893 ;
+  assign \$5895  = \$5887  | \$5894 ;
+  assign \$5896  = \$5886  & \$5895 ;
+  assign \$5897  = \$5885  | \$5896 ;
+  assign \$5898  = ~ \$5897 ;
+  assign \$5899  = a2_e0[67:60] > b5_e2[67:60];
+  assign \$5900  = a2_e0[67:60] == b5_e2[67:60];
+  assign \$5901  = a2_e0[59:40] > b5_e2[59:40];
+  assign \$5902  = a2_e0[59:40] == b5_e2[59:40];
+  assign \$5903  = a2_e0[39:20] > b5_e2[39:20];
+  assign \$5904  = a2_e0[39:20] == b5_e2[39:20];
+  assign \$5905  = a2_e0[19:0] > b5_e2[19:0];
+  assign \$5906  = \$5904  & \$5905 ;
+  assign \$5907  = \$5903  | \$5906 ;
+  assign \$5908  = \$5902  & \$5907 ;
+  assign \$5909  = \$5901  | \$5908 ;
+  assign \$5910  = \$5900  & \$5909 ;
+  assign \$5911  = \$5899  | \$5910 ;
+  assign \$5912  = ~ \$5911 ;
+  assign \$5913  = a2_e1[67:60] > b5_e0[67:60];
+  assign \$5914  = a2_e1[67:60] == b5_e0[67:60];
+  assign \$5915  = a2_e1[59:40] > b5_e0[59:40];
+  assign \$5916  = a2_e1[59:40] == b5_e0[59:40];
+  assign \$5917  = a2_e1[39:20] > b5_e0[39:20];
+  assign \$5918  = a2_e1[39:20] == b5_e0[39:20];
+  assign \$5919  = a2_e1[19:0] > b5_e0[19:0];
+  assign \$5920  = \$5918  & \$5919 ;
+  assign \$5921  = \$5917  | \$5920 ;
+  assign \$5922  = \$5916  & \$5921 ;
+  assign \$5923  = \$5915  | \$5922 ;
+  assign \$5924  = \$5914  & \$5923 ;
+  assign \$5925  = \$5913  | \$5924 ;
+  assign \$5926  = ~ \$5925 ;
+  assign \$5927  = a2_e1[67:60] > b5_e1[67:60];
+  assign \$5928  = a2_e1[67:60] == b5_e1[67:60];
+  assign \$5929  = a2_e1[59:40] > b5_e1[59:40];
+  assign \$5930  = a2_e1[59:40] == b5_e1[59:40];
+  assign \$5931  = a2_e1[39:20] > b5_e1[39:20];
+  assign \$5932  = a2_e1[39:20] == b5_e1[39:20];
+  assign \$5933  = a2_e1[19:0] > b5_e1[19:0];
+  assign \$5934  = \$5932  & \$5933 ;
+  assign \$5935  = \$5931  | \$5934 ;
+  assign \$5936  = \$5930  & \$5935 ;
+  assign \$5937  = \$5929  | \$5936 ;
+  assign \$5938  = \$5928  & \$5937 ;
+  assign \$5939  = \$5927  | \$5938 ;
+  assign \$5940  = ~ \$5939 ;
+  assign \$5941  = a2_e1[67:60] > b5_e2[67:60];
+  assign \$5942  = a2_e1[67:60] == b5_e2[67:60];
+  assign \$5943  = a2_e1[59:40] > b5_e2[59:40];
+  assign \$5944  = a2_e1[59:40] == b5_e2[59:40];
+  assign \$5945  = a2_e1[39:20] > b5_e2[39:20];
+  assign \$5946  = a2_e1[39:20] == b5_e2[39:20];
+  assign \$5947  = a2_e1[19:0] > b5_e2[19:0];
+  assign \$5948  = \$5946  & \$5947 ;
+  assign \$5949  = \$5945  | \$5948 ;
+  assign \$5950  = \$5944  & \$5949 ;
+  assign \$5951  = \$5943  | \$5950 ;
+  assign \$5952  = \$5942  & \$5951 ;
+  assign \$5953  = \$5941  | \$5952 ;
+  assign \$5954  = ~ \$5953 ;
+  assign \$5955  = a2_e2[67:60] > b5_e0[67:60];
+  assign \$5956  = a2_e2[67:60] == b5_e0[67:60];
+  assign \$5957  = a2_e2[59:40] > b5_e0[59:40];
+  assign \$5958  = a2_e2[59:40] == b5_e0[59:40];
+  assign \$5959  = a2_e2[39:20] > b5_e0[39:20];
+  assign \$5960  = a2_e2[39:20] == b5_e0[39:20];
+  assign \$5961  = a2_e2[19:0] > b5_e0[19:0];
+  assign \$5962  = \$5960  & \$5961 ;
+  assign \$5963  = \$5959  | \$5962 ;
+  assign \$5964  = \$5958  & \$5963 ;
+  assign \$5965  = \$5957  | \$5964 ;
+  assign \$5966  = \$5956  & \$5965 ;
+  assign \$5967  = \$5955  | \$5966 ;
+  assign \$5968  = ~ \$5967 ;
+  assign \$5969  = a2_e2[67:60] > b5_e1[67:60];
+  assign \$5970  = a2_e2[67:60] == b5_e1[67:60];
+  assign \$5971  = a2_e2[59:40] > b5_e1[59:40];
+  assign \$5972  = a2_e2[59:40] == b5_e1[59:40];
+  assign \$5973  = a2_e2[39:20] > b5_e1[39:20];
+  assign \$5974  = a2_e2[39:20] == b5_e1[39:20];
+  assign \$5975  = a2_e2[19:0] > b5_e1[19:0];
+  assign \$5976  = \$5974  & \$5975 ;
+  assign \$5977  = \$5973  | \$5976 ;
+  assign \$5978  = \$5972  & \$5977 ;
+  assign \$5979  = \$5971  | \$5978 ;
+  assign \$5980  = \$5970  & \$5979 ;
+  assign \$5981  = \$5969  | \$5980 ;
+  assign \$5982  = ~ \$5981 ;
+  assign \$5983  = a2_e2[67:60] > b5_e2[67:60];
+  assign \$5984  = a2_e2[67:60] == b5_e2[67:60];
+  assign \$5985  = a2_e2[59:40] > b5_e2[59:40];
+  assign \$5986  = a2_e2[59:40] == b5_e2[59:40];
+  assign \$5987  = a2_e2[39:20] > b5_e2[39:20];
+  assign \$5988  = a2_e2[39:20] == b5_e2[39:20];
+  assign \$5989  = a2_e2[19:0] > b5_e2[19:0];
+  assign \$5990  = \$5988  & \$5989 ;
+  assign \$5991  = \$5987  | \$5990 ;
+  assign \$5992  = \$5986  & \$5991 ;
+  assign \$5993  = \$5985  | \$5992 ;
+  assign \$5994  = \$5984  & \$5993 ;
+  assign \$5995  = \$5983  | \$5994 ;
+  assign \$5996  = ~ \$5995 ;
+  assign \$5997  = ~ a2_v0;
+  assign \$5998  = \$signal$14  & a_wins2;
+  assign \$5999  = \$5998  & a2_held0;
+  assign \$6000  = \$5997  | \$5999 ;
+  assign \$6001  = ~ b5_v0;
+  assign \$6002  = ~ a_wins2;
+  assign \$6003  = \$signal$14  & \$6002 ;
+  assign \$6004  = \$6003  & b5_held0;
+  assign \$6005  = \$6001  | \$6004 ;
+  assign \$6006  = ~ a2_v0;
+  assign \$6007  = a_wins2 & a2_held0;
+  assign \$6008  = \$6006  | \$6007 ;
+  assign \$6009  = ~ b5_v0;
+  assign \$6010  = ~ a_wins2;
+  assign \$6011  = \$6010  & b5_held0;
+  assign \$6012  = \$6009  | \$6011 ;
+  assign \$6013  = b5_shifted ? le2_22 : le2_21;
+  assign \$6014  = b5_shifted ? le2_12 : le2_11;
+  assign \$6015  = a2_shifted ? \$6013  : \$6014 ;
+  assign \$6016  = b5_shifted ? le2_21 : le2_20;
+  assign \$6017  = b5_shifted ? le2_11 : le2_10;
+  assign \$6018  = a2_shifted ? \$6016  : \$6017 ;
+  assign \$6019  = \$6012  ? \$6015  : \$6018 ;
+  assign \$6020  = ~ b5_v0;
+  assign \$6021  = ~ a_wins2;
+  assign \$6022  = \$6021  & b5_held0;
+  assign \$6023  = \$6020  | \$6022 ;
+  assign \$6024  = b5_shifted ? le2_12 : le2_11;
+  assign \$6025  = b5_shifted ? le2_02 : le2_01;
+  assign \$6026  = a2_shifted ? \$6024  : \$6025 ;
+  assign \$6027  = b5_shifted ? le2_11 : le2_10;
+  assign \$6028  = b5_shifted ? le2_01 : le2_00;
+  assign \$6029  = a2_shifted ? \$6027  : \$6028 ;
+  assign \$6030  = \$6023  ? \$6026  : \$6029 ;
+  assign \$6031  = \$6008  ? \$6019  : \$6030 ;
+  assign \$6032  = ~ a2_v0;
+  assign \$6033  = a_wins2 & a2_held0;
+  assign \$6034  = \$6032  | \$6033 ;
+  assign \$6035  = a2_g1 == \$signal$32 ;
+  assign \$6036  = ! \$6035 ;
+  assign \$6037  = a2_v1 & \$6036 ;
+  assign \$6038  = a2_g0 == \$signal$32 ;
+  assign \$6039  = ! \$6038 ;
+  assign \$6040  = a2_v0 & \$6039 ;
+  assign \$6041  = \$6034  ? \$6037  : \$6040 ;
+  assign \$6042  = ~ b5_v0;
+  assign \$6043  = ~ a_wins2;
+  assign \$6044  = \$6043  & b5_held0;
+  assign \$6045  = \$6042  | \$6044 ;
+  assign \$6046  = b5_g1 == \$signal$32 ;
+  assign \$6047  = ! \$6046 ;
+  assign \$6048  = b5_v1 & \$6047 ;
+  assign \$6049  = b5_g0 == \$signal$32 ;
+  assign \$6050  = ! \$6049 ;
+  assign \$6051  = b5_v0 & \$6050 ;
+  assign \$6052  = \$6045  ? \$6048  : \$6051 ;
   assign \$6053  = ~ \$6052 ;
-  assign \$6054  = b6_shifted ? \$6046  : \$6053 ;
-  assign \$6055  = a1_shifted ? \$6039  : \$6054 ;
-  assign \$6056  = le1_21_eq1 & le1_21_gt0;
-  assign \$6057  = le1_21_gt1 | \$6056 ;
-  assign \$6058  = le1_21_eq2 & \$6057 ;
-  assign \$6059  = le1_21_gt2 | \$6058 ;
-  assign \$6060  = le1_21_eq3 & \$6059 ;
-  assign \$6061  = le1_21_gt3 | \$6060 ;
-  assign \$6062  = ~ \$6061 ;
-  assign \$6063  = le1_20_eq1 & le1_20_gt0;
-  assign \$6064  = le1_20_gt1 | \$6063 ;
-  assign \$6065  = le1_20_eq2 & \$6064 ;
-  assign \$6066  = le1_20_gt2 | \$6065 ;
-  assign \$6067  = le1_20_eq3 & \$6066 ;
-  assign \$6068  = le1_20_gt3 | \$6067 ;
-  assign \$6069  = ~ \$6068 ;
-  assign \$6070  = b6_shifted ? \$6062  : \$6069 ;
-  assign \$6071  = le1_11_eq1 & le1_11_gt0;
-  assign \$6072  = le1_11_gt1 | \$6071 ;
-  assign \$6073  = le1_11_eq2 & \$6072 ;
-  assign \$6074  = le1_11_gt2 | \$6073 ;
-  assign \$6075  = le1_11_eq3 & \$6074 ;
-  assign \$6076  = le1_11_gt3 | \$6075 ;
-  assign \$6077  = ~ \$6076 ;
-  assign \$6078  = le1_10_eq1 & le1_10_gt0;
-  assign \$6079  = le1_10_gt1 | \$6078 ;
-  assign \$6080  = le1_10_eq2 & \$6079 ;
-  assign \$6081  = le1_10_gt2 | \$6080 ;
-  assign \$6082  = le1_10_eq3 & \$6081 ;
-  assign \$6083  = le1_10_gt3 | \$6082 ;
-  assign \$6084  = ~ \$6083 ;
-  assign \$6085  = b6_shifted ? \$6077  : \$6084 ;
-  assign \$6086  = a1_shifted ? \$6070  : \$6085 ;
-  assign \$6087  = b6_v0 ? \$6086  : \$6055 ;
-  assign \$6088  = ~ b6_v0;
-  assign \$6089  = le1_12_eq1 & le1_12_gt0;
-  assign \$6090  = le1_12_gt1 | \$6089 ;
-  assign \$6091  = le1_12_eq2 & \$6090 ;
-  assign \$6092  = le1_12_gt2 | \$6091 ;
-  assign \$6093  = le1_12_eq3 & \$6092 ;
-  assign \$6094  = le1_12_gt3 | \$6093 ;
-  assign \$6095  = ~ \$6094 ;
-  assign \$6096  = le1_11_eq1 & le1_11_gt0;
-  assign \$6097  = le1_11_gt1 | \$6096 ;
-  assign \$6098  = le1_11_eq2 & \$6097 ;
-  assign \$6099  = le1_11_gt2 | \$6098 ;
-  assign \$6100  = le1_11_eq3 & \$6099 ;
-  assign \$6101  = le1_11_gt3 | \$6100 ;
+  assign \$6055  = ~ b5_v0;
+  assign \$6056  = ~ a_wins2;
+  assign \$6057  = \$6056  & b5_held0;
+  assign \$6058  = \$6055  | \$6057 ;
+  assign \$6059  = b5_g1 == \$signal$32 ;
+  assign \$6060  = ! \$6059 ;
+  assign \$6061  = b5_v1 & \$6060 ;
+  assign \$6062  = b5_g0 == \$signal$32 ;
+  assign \$6063  = ! \$6062 ;
+  assign \$6064  = b5_v0 & \$6063 ;
+  assign \$6065  = \$6058  ? \$6061  : \$6064 ;
+  assign \$6066  = ~ \$6065 ;
+  assign \$6067  = \$6041  ? 1'h1 : \$6066 ;
+  assign \$6068  = ~ a2_v0;
+  assign \$6069  = a_wins2 & a2_held0;
+  assign \$6070  = \$6068  | \$6069 ;
+  assign \$6071  = a2_g1 == \$signal$32 ;
+  assign \$6073  = a2_v1 & \$6072 ;
+  assign \$6074  = a2_g0 == \$signal$32 ;
+  assign \$6076  = a2_v0 & \$6075 ;
+  assign \$6077  = \$6070  ? \$6073  : \$6076 ;
+  assign \$6078  = ~ b5_v0;
+  assign \$6079  = ~ a_wins2;
+  assign \$6080  = \$6079  & b5_held0;
+  assign \$6081  = \$6078  | \$6080 ;
+  assign \$6082  = b5_g1 == \$signal$32 ;
+  assign \$6084  = b5_v1 & \$6083 ;
+  assign \$6085  = b5_g0 == \$signal$32 ;
+  assign \$6087  = b5_v0 & \$6086 ;
+  assign \$6088  = \$6081  ? \$6084  : \$6087 ;
+  assign \$6089  = ~ \$6088 ;
+  assign \$6091  = ~ b5_v0;
+  assign \$6092  = ~ a_wins2;
+  assign \$6093  = \$6092  & b5_held0;
+  assign \$6094  = \$6091  | \$6093 ;
+  assign \$6095  = b5_g1 == \$signal$32 ;
+  assign \$6097  = b5_v1 & \$6096 ;
+  assign \$6098  = b5_g0 == \$signal$32 ;
+  assign \$6100  = b5_v0 & \$6099 ;
+  assign \$6101  = \$6094  ? \$6097  : \$6100 ;
   assign \$6102  = ~ \$6101 ;
-  assign \$6103  = b6_shifted ? \$6095  : \$6102 ;
-  assign \$6104  = le1_02_eq1 & le1_02_gt0;
-  assign \$6105  = le1_02_gt1 | \$6104 ;
-  assign \$6106  = le1_02_eq2 & \$6105 ;
-  assign \$6107  = le1_02_gt2 | \$6106 ;
-  assign \$6108  = le1_02_eq3 & \$6107 ;
-  assign \$6109  = le1_02_gt3 | \$6108 ;
-  assign \$6110  = ~ \$6109 ;
-  assign \$6111  = le1_01_eq1 & le1_01_gt0;
-  assign \$6112  = le1_01_gt1 | \$6111 ;
-  assign \$6113  = le1_01_eq2 & \$6112 ;
-  assign \$6114  = le1_01_gt2 | \$6113 ;
-  assign \$6115  = le1_01_eq3 & \$6114 ;
-  assign \$6116  = le1_01_gt3 | \$6115 ;
-  assign \$6117  = ~ \$6116 ;
-  assign \$6118  = b6_shifted ? \$6110  : \$6117 ;
-  assign \$6119  = a1_shifted ? \$6103  : \$6118 ;
-  assign \$6120  = le1_11_eq1 & le1_11_gt0;
-  assign \$6121  = le1_11_gt1 | \$6120 ;
-  assign \$6122  = le1_11_eq2 & \$6121 ;
-  assign \$6123  = le1_11_gt2 | \$6122 ;
-  assign \$6124  = le1_11_eq3 & \$6123 ;
-  assign \$6125  = le1_11_gt3 | \$6124 ;
+  assign \$6103  = \$6077  ? 1'h1 : \$6102 ;
+  assign \$6104  = ends ? \$6067  : \$6103 ;
+  assign \$6105  = ~ a2_v0;
+  assign \$6106  = a_wins2 & a2_held0;
+  assign \$6107  = \$6105  | \$6106 ;
+  assign \$6108  = a2_g1 == \$signal$32 ;
+  assign \$6109  = ! \$6108 ;
+  assign \$6110  = a2_v1 & \$6109 ;
+  assign \$6111  = a2_g0 == \$signal$32 ;
+  assign \$6112  = ! \$6111 ;
+  assign \$6113  = a2_v0 & \$6112 ;
+  assign \$6114  = \$6107  ? \$6110  : \$6113 ;
+  assign \$6115  = ~ b5_v0;
+  assign \$6116  = ~ a_wins2;
+  assign \$6117  = \$6116  & b5_held0;
+  assign \$6118  = \$6115  | \$6117 ;
+  assign \$6119  = b5_g1 == \$signal$32 ;
+  assign \$6120  = ! \$6119 ;
+  assign \$6121  = b5_v1 & \$6120 ;
+  assign \$6122  = b5_g0 == \$signal$32 ;
+  assign \$6123  = ! \$6122 ;
+  assign \$6124  = b5_v0 & \$6123 ;
+  assign \$6125  = \$6118  ? \$6121  : \$6124 ;
   assign \$6126  = ~ \$6125 ;
-  assign \$6127  = le1_10_eq1 & le1_10_gt0;
-  assign \$6128  = le1_10_gt1 | \$6127 ;
-  assign \$6129  = le1_10_eq2 & \$6128 ;
-  assign \$6130  = le1_10_gt2 | \$6129 ;
-  assign \$6131  = le1_10_eq3 & \$6130 ;
-  assign \$6132  = le1_10_gt3 | \$6131 ;
-  assign \$6133  = ~ \$6132 ;
-  assign \$6134  = b6_shifted ? \$6126  : \$6133 ;
-  assign \$6135  = le1_01_eq1 & le1_01_gt0;
-  assign \$6136  = le1_01_gt1 | \$6135 ;
-  assign \$6137  = le1_01_eq2 & \$6136 ;
-  assign \$6138  = le1_01_gt2 | \$6137 ;
-  assign \$6139  = le1_01_eq3 & \$6138 ;
-  assign \$6140  = le1_01_gt3 | \$6139 ;
-  assign \$6141  = ~ \$6140 ;
-  assign \$6142  = le1_00_eq1 & le1_00_gt0;
-  assign \$6143  = le1_00_gt1 | \$6142 ;
-  assign \$6144  = le1_00_eq2 & \$6143 ;
-  assign \$6145  = le1_00_gt2 | \$6144 ;
-  assign \$6146  = le1_00_eq3 & \$6145 ;
-  assign \$6147  = le1_00_gt3 | \$6146 ;
-  assign \$6148  = ~ \$6147 ;
-  assign \$6149  = b6_shifted ? \$6141  : \$6148 ;
-  assign \$6150  = a1_shifted ? \$6134  : \$6149 ;
-  assign \$6151  = b6_v0 ? \$6150  : \$6119 ;
-  assign \$6152  = a1_v0 ? \$6151  : \$6087 ;
-  assign \$6153  = ~ a1_v0;
-  assign \$6154  = a1_g1 == \$signal$32 ;
-  assign \$6156  = a1_v1 & \$6155 ;
-  assign \$6157  = a1_g0 == \$signal$32 ;
-  assign \$6159  = a1_v0 & \$6158 ;
-  assign \$6160  = a1_v0 ? \$6159  : \$6156 ;
-  assign \$6161  = ~ b6_v0;
-  assign \$6162  = b6_g1 == \$signal$32 ;
-  assign \$6164  = b6_v1 & \$6163 ;
-  assign \$6165  = b6_g0 == \$signal$32 ;
-  assign \$6167  = b6_v0 & \$6166 ;
-  assign \$6168  = b6_v0 ? \$6167  : \$6164 ;
-  assign \$6169  = ~ \$6168 ;
-  assign \$6171  = ~ b6_v0;
-  assign \$6172  = b6_g1 == \$signal$32 ;
-  assign \$6174  = b6_v1 & \$6173 ;
-  assign \$6175  = b6_g0 == \$signal$32 ;
-  assign \$6177  = b6_v0 & \$6176 ;
-  assign \$6178  = b6_v0 ? \$6177  : \$6174 ;
-  assign \$6179  = ~ \$6178 ;
-  assign \$6180  = \$6160  ? 1'h1 : \$6179 ;
-  assign \$6181  = ~ a1_v0;
-  assign \$6182  = a1_g1 == \$signal$32 ;
-  assign \$6184  = a1_v1 & \$6183 ;
-  assign \$6185  = a1_g0 == \$signal$32 ;
-  assign \$6187  = a1_v0 & \$6186 ;
-  assign \$6188  = a1_v0 ? \$6187  : \$6184 ;
-  assign \$6189  = ~ b6_v0;
-  assign \$6190  = b6_g1 == \$signal$32 ;
-  assign \$6192  = b6_v1 & \$6191 ;
-  assign \$6193  = b6_g0 == \$signal$32 ;
-  assign \$6195  = b6_v0 & \$6194 ;
-  assign \$6196  = b6_v0 ? \$6195  : \$6192 ;
-  assign \$6197  = ~ \$6196 ;
-  assign \$6199  = ~ b6_v0;
-  assign \$6200  = b6_g1 == \$signal$32 ;
-  assign \$6202  = b6_v1 & \$6201 ;
-  assign \$6203  = b6_g0 == \$signal$32 ;
-  assign \$6205  = b6_v0 & \$6204 ;
-  assign \$6206  = b6_v0 ? \$6205  : \$6202 ;
-  assign \$6207  = ~ \$6206 ;
-  assign \$6208  = \$6188  ? \$6198  : \$6207 ;
-  assign \$6209  = \$6152  ? \$6180  : \$6208 ;
-  assign \$6210  = \$signal$14  ? \$6022  : \$6209 ;
-  assign \$6211  = a2_e0[19:0] > b5_e0[19:0];
-  assign \$6212  = a2_e0[19:0] == b5_e0[19:0];
-  assign \$6213  = a2_e0[39:20] > b5_e0[39:20];
-  assign \$6214  = a2_e0[39:20] == b5_e0[39:20];
-  assign \$6215  = a2_e0[59:40] > b5_e0[59:40];
-  assign \$6216  = a2_e0[59:40] == b5_e0[59:40];
-  assign \$6217  = a2_e0[67:60] > b5_e0[67:60];
-  assign \$6218  = a2_e0[67:60] == b5_e0[67:60];
-  assign \$6219  = a2_e0[19:0] > b5_e1[19:0];
-  assign \$6220  = a2_e0[19:0] == b5_e1[19:0];
-  assign \$6221  = a2_e0[39:20] > b5_e1[39:20];
-  assign \$6222  = a2_e0[39:20] == b5_e1[39:20];
-  assign \$6223  = a2_e0[59:40] > b5_e1[59:40];
-  assign \$6224  = a2_e0[59:40] == b5_e1[59:40];
-  assign \$6225  = a2_e0[67:60] > b5_e1[67:60];
-  assign \$6226  = a2_e0[67:60] == b5_e1[67:60];
-  assign \$6227  = a2_e0[19:0] > b5_e2[19:0];
-  assign \$6228  = a2_e0[19:0] == b5_e2[19:0];
-  assign \$6229  = a2_e0[39:20] > b5_e2[39:20];
-  assign \$6230  = a2_e0[39:20] == b5_e2[39:20];
-  assign \$6231  = a2_e0[59:40] > b5_e2[59:40];
-  assign \$6232  = a2_e0[59:40] == b5_e2[59:40];
-  assign \$6233  = a2_e0[67:60] > b5_e2[67:60];
-  assign \$6234  = a2_e0[67:60] == b5_e2[67:60];
-  assign \$6235  = a2_e1[19:0] > b5_e0[19:0];
-  assign \$6236  = a2_e1[19:0] == b5_e0[19:0];
-  assign \$6237  = a2_e1[39:20] > b5_e0[39:20];
-  assign \$6238  = a2_e1[39:20] == b5_e0[39:20];
-  assign \$6239  = a2_e1[59:40] > b5_e0[59:40];
-  assign \$6240  = a2_e1[59:40] == b5_e0[59:40];
-  assign \$6241  = a2_e1[67:60] > b5_e0[67:60];
-  assign \$6242  = a2_e1[67:60] == b5_e0[67:60];
-  assign \$6243  = a2_e1[19:0] > b5_e1[19:0];
-  assign \$6244  = a2_e1[19:0] == b5_e1[19:0];
-  assign \$6245  = a2_e1[39:20] > b5_e1[39:20];
-  assign \$6246  = a2_e1[39:20] == b5_e1[39:20];
-  assign \$6247  = a2_e1[59:40] > b5_e1[59:40];
-  assign \$6248  = a2_e1[59:40] == b5_e1[59:40];
-  assign \$6249  = a2_e1[67:60] > b5_e1[67:60];
-  assign \$6250  = a2_e1[67:60] == b5_e1[67:60];
-  assign \$6251  = a2_e1[19:0] > b5_e2[19:0];
-  assign \$6252  = a2_e1[19:0] == b5_e2[19:0];
-  assign \$6253  = a2_e1[39:20] > b5_e2[39:20];
-  assign \$6254  = a2_e1[39:20] == b5_e2[39:20];
-  assign \$6255  = a2_e1[59:40] > b5_e2[59:40];
-  assign \$6256  = a2_e1[59:40] == b5_e2[59:40];
-  assign \$6257  = a2_e1[67:60] > b5_e2[67:60];
-  assign \$6258  = a2_e1[67:60] == b5_e2[67:60];
-  assign \$6259  = a2_e2[19:0] > b5_e0[19:0];
-  assign \$6260  = a2_e2[19:0] == b5_e0[19:0];
-  assign \$6261  = a2_e2[39:20] > b5_e0[39:20];
-  assign \$6262  = a2_e2[39:20] == b5_e0[39:20];
-  assign \$6263  = a2_e2[59:40] > b5_e0[59:40];
-  assign \$6264  = a2_e2[59:40] == b5_e0[59:40];
-  assign \$6265  = a2_e2[67:60] > b5_e0[67:60];
-  assign \$6266  = a2_e2[67:60] == b5_e0[67:60];
-  assign \$6267  = a2_e2[19:0] > b5_e1[19:0];
-  assign \$6268  = a2_e2[19:0] == b5_e1[19:0];
-  assign \$6269  = a2_e2[39:20] > b5_e1[39:20];
-  assign \$6270  = a2_e2[39:20] == b5_e1[39:20];
-  assign \$6271  = a2_e2[59:40] > b5_e1[59:40];
-  assign \$6272  = a2_e2[59:40] == b5_e1[59:40];
-  assign \$6273  = a2_e2[67:60] > b5_e1[67:60];
-  assign \$6274  = a2_e2[67:60] == b5_e1[67:60];
-  assign \$6275  = a2_e2[19:0] > b5_e2[19:0];
-  assign \$6276  = a2_e2[19:0] == b5_e2[19:0];
-  assign \$6277  = a2_e2[39:20] > b5_e2[39:20];
-  assign \$6278  = a2_e2[39:20] == b5_e2[39:20];
-  assign \$6279  = a2_e2[59:40] > b5_e2[59:40];
-  assign \$6280  = a2_e2[59:40] == b5_e2[59:40];
-  assign \$6281  = a2_e2[67:60] > b5_e2[67:60];
-  assign \$6282  = a2_e2[67:60] == b5_e2[67:60];
-  assign \$6283  = ~ a2_v0;
-  assign \$6284  = \$signal$14  & a_wins2;
-  assign \$6285  = \$6284  & a2_held0;
-  assign \$6286  = \$6283  | \$6285 ;
-  assign \$6287  = ~ b5_v0;
-  assign \$6288  = ~ a_wins2;
-  assign \$6289  = \$signal$14  & \$6288 ;
-  assign \$6290  = \$6289  & b5_held0;
+  assign \$6128  = ~ b5_v0;
+  assign \$6129  = ~ a_wins2;
+  assign \$6130  = \$6129  & b5_held0;
+  assign \$6131  = \$6128  | \$6130 ;
+  assign \$6132  = b5_g1 == \$signal$32 ;
+  assign \$6133  = ! \$6132 ;
+  assign \$6134  = b5_v1 & \$6133 ;
+  assign \$6135  = b5_g0 == \$signal$32 ;
+  assign \$6136  = ! \$6135 ;
+  assign \$6137  = b5_v0 & \$6136 ;
+  assign \$6138  = \$6131  ? \$6134  : \$6137 ;
+  assign \$6139  = ~ \$6138 ;
+  assign \$6140  = \$6114  ? \$6127  : \$6139 ;
+  assign \$6141  = ~ a2_v0;
+  assign \$6142  = a_wins2 & a2_held0;
+  assign \$6143  = \$6141  | \$6142 ;
+  assign \$6144  = a2_g1 == \$signal$32 ;
+  assign \$6146  = a2_v1 & \$6145 ;
+  assign \$6147  = a2_g0 == \$signal$32 ;
+  assign \$6149  = a2_v0 & \$6148 ;
+  assign \$6150  = \$6143  ? \$6146  : \$6149 ;
+  assign \$6151  = ~ b5_v0;
+  assign \$6152  = ~ a_wins2;
+  assign \$6153  = \$6152  & b5_held0;
+  assign \$6154  = \$6151  | \$6153 ;
+  assign \$6155  = b5_g1 == \$signal$32 ;
+  assign \$6157  = b5_v1 & \$6156 ;
+  assign \$6158  = b5_g0 == \$signal$32 ;
+  assign \$6160  = b5_v0 & \$6159 ;
+  assign \$6161  = \$6154  ? \$6157  : \$6160 ;
+  assign \$6162  = ~ \$6161 ;
+  assign \$6164  = ~ b5_v0;
+  assign \$6165  = ~ a_wins2;
+  assign \$6166  = \$6165  & b5_held0;
+  assign \$6167  = \$6164  | \$6166 ;
+  assign \$6168  = b5_g1 == \$signal$32 ;
+  assign \$6170  = b5_v1 & \$6169 ;
+  assign \$6171  = b5_g0 == \$signal$32 ;
+  assign \$6173  = b5_v0 & \$6172 ;
+  assign \$6174  = \$6167  ? \$6170  : \$6173 ;
+  assign \$6175  = ~ \$6174 ;
+  assign \$6176  = \$6150  ? \$6163  : \$6175 ;
+  assign \$6177  = ends ? \$6140  : \$6176 ;
+  assign \$6178  = \$6031  ? \$6104  : \$6177 ;
+  assign \$6179  = ~ a2_v0;
+  assign \$6180  = ~ b5_v0;
+  assign \$6181  = b5_shifted ? le2_22 : le2_21;
+  assign \$6182  = b5_shifted ? le2_12 : le2_11;
+  assign \$6183  = a2_shifted ? \$6181  : \$6182 ;
+  assign \$6184  = b5_shifted ? le2_21 : le2_20;
+  assign \$6185  = b5_shifted ? le2_11 : le2_10;
+  assign \$6186  = a2_shifted ? \$6184  : \$6185 ;
+  assign \$6187  = b5_v0 ? \$6186  : \$6183 ;
+  assign \$6188  = ~ b5_v0;
+  assign \$6189  = b5_shifted ? le2_12 : le2_11;
+  assign \$6190  = b5_shifted ? le2_02 : le2_01;
+  assign \$6191  = a2_shifted ? \$6189  : \$6190 ;
+  assign \$6192  = b5_shifted ? le2_11 : le2_10;
+  assign \$6193  = b5_shifted ? le2_01 : le2_00;
+  assign \$6194  = a2_shifted ? \$6192  : \$6193 ;
+  assign \$6195  = b5_v0 ? \$6194  : \$6191 ;
+  assign \$6196  = a2_v0 ? \$6195  : \$6187 ;
+  assign \$6197  = ~ a2_v0;
+  assign \$6198  = a2_g1 == \$signal$32 ;
+  assign \$6200  = a2_v1 & \$6199 ;
+  assign \$6201  = a2_g0 == \$signal$32 ;
+  assign \$6203  = a2_v0 & \$6202 ;
+  assign \$6204  = a2_v0 ? \$6203  : \$6200 ;
+  assign \$6205  = ~ b5_v0;
+  assign \$6206  = b5_g1 == \$signal$32 ;
+  assign \$6208  = b5_v1 & \$6207 ;
+  assign \$6209  = b5_g0 == \$signal$32 ;
+  assign \$6211  = b5_v0 & \$6210 ;
+  assign \$6212  = b5_v0 ? \$6211  : \$6208 ;
+  assign \$6213  = ~ \$6212 ;
+  assign \$6215  = ~ b5_v0;
+  assign \$6216  = b5_g1 == \$signal$32 ;
+  assign \$6218  = b5_v1 & \$6217 ;
+  assign \$6219  = b5_g0 == \$signal$32 ;
+  assign \$6221  = b5_v0 & \$6220 ;
+  assign \$6222  = b5_v0 ? \$6221  : \$6218 ;
+  assign \$6223  = ~ \$6222 ;
+  assign \$6224  = \$6204  ? 1'h1 : \$6223 ;
+  assign \$6225  = ~ a2_v0;
+  assign \$6226  = a2_g1 == \$signal$32 ;
+  assign \$6228  = a2_v1 & \$6227 ;
+  assign \$6229  = a2_g0 == \$signal$32 ;
+  assign \$6231  = a2_v0 & \$6230 ;
+  assign \$6232  = a2_v0 ? \$6231  : \$6228 ;
+  assign \$6233  = ~ b5_v0;
+  assign \$6234  = b5_g1 == \$signal$32 ;
+  assign \$6236  = b5_v1 & \$6235 ;
+  assign \$6237  = b5_g0 == \$signal$32 ;
+  assign \$6239  = b5_v0 & \$6238 ;
+  assign \$6240  = b5_v0 ? \$6239  : \$6236 ;
+  assign \$6241  = ~ \$6240 ;
+  assign \$6243  = ~ b5_v0;
+  assign \$6244  = b5_g1 == \$signal$32 ;
+  assign \$6246  = b5_v1 & \$6245 ;
+  assign \$6247  = b5_g0 == \$signal$32 ;
+  assign \$6249  = b5_v0 & \$6248 ;
+  assign \$6250  = b5_v0 ? \$6249  : \$6246 ;
+  assign \$6251  = ~ \$6250 ;
+  assign \$6252  = \$6232  ? \$6242  : \$6251 ;
+  assign \$6253  = \$6196  ? \$6224  : \$6252 ;
+  assign \$6254  = \$signal$14  ? \$6178  : \$6253 ;
+  assign \$6255  = a3_e0[67:60] > b4_e0[67:60];
+  assign \$6256  = a3_e0[67:60] == b4_e0[67:60];
+  assign \$6257  = a3_e0[59:40] > b4_e0[59:40];
+  assign \$6258  = a3_e0[59:40] == b4_e0[59:40];
+  assign \$6259  = a3_e0[39:20] > b4_e0[39:20];
+  assign \$6260  = a3_e0[39:20] == b4_e0[39:20];
+  assign \$6261  = a3_e0[19:0] > b4_e0[19:0];
+  assign \$6262  = \$6260  & \$6261 ;
+  assign \$6263  = \$6259  | \$6262 ;
+  assign \$6264  = \$6258  & \$6263 ;
+  assign \$6265  = \$6257  | \$6264 ;
+  assign \$6266  = \$6256  & \$6265 ;
+  assign \$6267  = \$6255  | \$6266 ;
+  assign \$6268  = ~ \$6267 ;
+  assign \$6269  = a3_e0[67:60] > b4_e1[67:60];
+  assign \$6270  = a3_e0[67:60] == b4_e1[67:60];
+  assign \$6271  = a3_e0[59:40] > b4_e1[59:40];
+  assign \$6272  = a3_e0[59:40] == b4_e1[59:40];
+  assign \$6273  = a3_e0[39:20] > b4_e1[39:20];
+  assign \$6274  = a3_e0[39:20] == b4_e1[39:20];
+  assign \$6275  = a3_e0[19:0] > b4_e1[19:0];
+  assign \$6276  = \$6274  & \$6275 ;
+  assign \$6277  = \$6273  | \$6276 ;
+  assign \$6278  = \$6272  & \$6277 ;
+  assign \$6279  = \$6271  | \$6278 ;
+  assign \$6280  = \$6270  & \$6279 ;
+  assign \$6281  = \$6269  | \$6280 ;
+  assign \$6282  = ~ \$6281 ;
+  assign \$6283  = a3_e0[67:60] > b4_e2[67:60];
+  assign \$6284  = a3_e0[67:60] == b4_e2[67:60];
+  assign \$6285  = a3_e0[59:40] > b4_e2[59:40];
+  assign \$6286  = a3_e0[59:40] == b4_e2[59:40];
+  assign \$6287  = a3_e0[39:20] > b4_e2[39:20];
+  assign \$6288  = a3_e0[39:20] == b4_e2[39:20];
+  assign \$6289  = a3_e0[19:0] > b4_e2[19:0];
+  assign \$6290  = \$6288  & \$6289 ;
   assign \$6291  = \$6287  | \$6290 ;
-  assign \$6292  = ~ a2_v0;
-  assign \$6293  = a_wins2 & a2_held0;
-  assign \$6294  = \$6292  | \$6293 ;
-  assign \$6295  = ~ b5_v0;
-  assign \$6296  = ~ a_wins2;
-  assign \$6297  = \$6296  & b5_held0;
-  assign \$6298  = \$6295  | \$6297 ;
-  assign \$6299  = le2_22_eq1 & le2_22_gt0;
-  assign \$6300  = le2_22_gt1 | \$6299 ;
-  assign \$6301  = le2_22_eq2 & \$6300 ;
-  assign \$6302  = le2_22_gt2 | \$6301 ;
-  assign \$6303  = le2_22_eq3 & \$6302 ;
-  assign \$6304  = le2_22_gt3 | \$6303 ;
-  assign \$6305  = ~ \$6304 ;
-  assign \$6306  = le2_21_eq1 & le2_21_gt0;
-  assign \$6307  = le2_21_gt1 | \$6306 ;
-  assign \$6308  = le2_21_eq2 & \$6307 ;
-  assign \$6309  = le2_21_gt2 | \$6308 ;
-  assign \$6310  = le2_21_eq3 & \$6309 ;
-  assign \$6311  = le2_21_gt3 | \$6310 ;
-  assign \$6312  = ~ \$6311 ;
-  assign \$6313  = b5_shifted ? \$6305  : \$6312 ;
-  assign \$6314  = le2_12_eq1 & le2_12_gt0;
-  assign \$6315  = le2_12_gt1 | \$6314 ;
-  assign \$6316  = le2_12_eq2 & \$6315 ;
-  assign \$6317  = le2_12_gt2 | \$6316 ;
-  assign \$6318  = le2_12_eq3 & \$6317 ;
-  assign \$6319  = le2_12_gt3 | \$6318 ;
-  assign \$6320  = ~ \$6319 ;
-  assign \$6321  = le2_11_eq1 & le2_11_gt0;
-  assign \$6322  = le2_11_gt1 | \$6321 ;
-  assign \$6323  = le2_11_eq2 & \$6322 ;
-  assign \$6324  = le2_11_gt2 | \$6323 ;
-  assign \$6325  = le2_11_eq3 & \$6324 ;
-  assign \$6326  = le2_11_gt3 | \$6325 ;
-  assign \$6327  = ~ \$6326 ;
-  assign \$6328  = b5_shifted ? \$6320  : \$6327 ;
-  assign \$6329  = a2_shifted ? \$6313  : \$6328 ;
-  assign \$6330  = le2_21_eq1 & le2_21_gt0;
-  assign \$6331  = le2_21_gt1 | \$6330 ;
-  assign \$6332  = le2_21_eq2 & \$6331 ;
-  assign \$6333  = le2_21_gt2 | \$6332 ;
-  assign \$6334  = le2_21_eq3 & \$6333 ;
-  assign \$6335  = le2_21_gt3 | \$6334 ;
-  assign \$6336  = ~ \$6335 ;
-  assign \$6337  = le2_20_eq1 & le2_20_gt0;
-  assign \$6338  = le2_20_gt1 | \$6337 ;
-  assign \$6339  = le2_20_eq2 & \$6338 ;
-  assign \$6340  = le2_20_gt2 | \$6339 ;
-  assign \$6341  = le2_20_eq3 & \$6340 ;
-  assign \$6342  = le2_20_gt3 | \$6341 ;
-  assign \$6343  = ~ \$6342 ;
-  assign \$6344  = b5_shifted ? \$6336  : \$6343 ;
-  assign \$6345  = le2_11_eq1 & le2_11_gt0;
-  assign \$6346  = le2_11_gt1 | \$6345 ;
-  assign \$6347  = le2_11_eq2 & \$6346 ;
-  assign \$6348  = le2_11_gt2 | \$6347 ;
-  assign \$6349  = le2_11_eq3 & \$6348 ;
-  assign \$6350  = le2_11_gt3 | \$6349 ;
-  assign \$6351  = ~ \$6350 ;
-  assign \$6352  = le2_10_eq1 & le2_10_gt0;
-  assign \$6353  = le2_10_gt1 | \$6352 ;
-  assign \$6354  = le2_10_eq2 & \$6353 ;
-  assign \$6355  = le2_10_gt2 | \$6354 ;
-  assign \$6356  = le2_10_eq3 & \$6355 ;
-  assign \$6357  = le2_10_gt3 | \$6356 ;
-  assign \$6358  = ~ \$6357 ;
-  assign \$6359  = b5_shifted ? \$6351  : \$6358 ;
-  assign \$6360  = a2_shifted ? \$6344  : \$6359 ;
-  assign \$6361  = \$6298  ? \$6329  : \$6360 ;
-  assign \$6362  = ~ b5_v0;
-  assign \$6363  = ~ a_wins2;
-  assign \$6364  = \$6363  & b5_held0;
-  assign \$6365  = \$6362  | \$6364 ;
-  assign \$6366  = le2_12_eq1 & le2_12_gt0;
-  assign \$6367  = le2_12_gt1 | \$6366 ;
-  assign \$6368  = le2_12_eq2 & \$6367 ;
-  assign \$6369  = le2_12_gt2 | \$6368 ;
-  assign \$6370  = le2_12_eq3 & \$6369 ;
-  assign \$6371  = le2_12_gt3 | \$6370 ;
-  assign \$6372  = ~ \$6371 ;
-  assign \$6373  = le2_11_eq1 & le2_11_gt0;
-  assign \$6374  = le2_11_gt1 | \$6373 ;
-  assign \$6375  = le2_11_eq2 & \$6374 ;
-  assign \$6376  = le2_11_gt2 | \$6375 ;
-  assign \$6377  = le2_11_eq3 & \$6376 ;
-  assign \$6378  = le2_11_gt3 | \$6377 ;
-  assign \$6379  = ~ \$6378 ;
-  assign \$6380  = b5_shifted ? \$6372  : \$6379 ;
-  assign \$6381  = le2_02_eq1 & le2_02_gt0;
-  assign \$6382  = le2_02_gt1 | \$6381 ;
-  assign \$6383  = le2_02_eq2 & \$6382 ;
-  assign \$6384  = le2_02_gt2 | \$6383 ;
-  assign \$6385  = le2_02_eq3 & \$6384 ;
-  assign \$6386  = le2_02_gt3 | \$6385 ;
-  assign \$6387  = ~ \$6386 ;
-  assign \$6388  = le2_01_eq1 & le2_01_gt0;
-  assign \$6389  = le2_01_gt1 | \$6388 ;
-  assign \$6390  = le2_01_eq2 & \$6389 ;
-  assign \$6391  = le2_01_gt2 | \$6390 ;
-  assign \$6392  = le2_01_eq3 & \$6391 ;
-  assign \$6393  = le2_01_gt3 | \$6392 ;
-  assign \$6394  = ~ \$6393 ;
-  assign \$6395  = b5_shifted ? \$6387  : \$6394 ;
-  assign \$6396  = a2_shifted ? \$6380  : \$6395 ;
-  assign \$6397  = le2_11_eq1 & le2_11_gt0;
-  assign \$6398  = le2_11_gt1 | \$6397 ;
-  assign \$6399  = le2_11_eq2 & \$6398 ;
-  assign \$6400  = le2_11_gt2 | \$6399 ;
-  assign \$6401  = le2_11_eq3 & \$6400 ;
-  assign \$6402  = le2_11_gt3 | \$6401 ;
-  assign \$6403  = ~ \$6402 ;
-  assign \$6404  = le2_10_eq1 & le2_10_gt0;
-  assign \$6405  = le2_10_gt1 | \$6404 ;
-  assign \$6406  = le2_10_eq2 & \$6405 ;
-  assign \$6407  = le2_10_gt2 | \$6406 ;
-  assign \$6408  = le2_10_eq3 & \$6407 ;
-  assign \$6409  = le2_10_gt3 | \$6408 ;
-  assign \$6410  = ~ \$6409 ;
-  assign \$6411  = b5_shifted ? \$6403  : \$6410 ;
-  assign \$6412  = le2_01_eq1 & le2_01_gt0;
-  assign \$6413  = le2_01_gt1 | \$6412 ;
-  assign \$6414  = le2_01_eq2 & \$6413 ;
-  assign \$6415  = le2_01_gt2 | \$6414 ;
-  assign \$6416  = le2_01_eq3 & \$6415 ;
-  assign \$6417  = le2_01_gt3 | \$6416 ;
-  assign \$6418  = ~ \$6417 ;
-  assign \$6419  = le2_00_eq1 & le2_00_gt0;
-  assign \$6420  = le2_00_gt1 | \$6419 ;
-  assign \$6421  = le2_00_eq2 & \$6420 ;
-  assign \$6422  = le2_00_gt2 | \$6421 ;
-  assign \$6423  = le2_00_eq3 & \$6422 ;
-  assign \$6424  = le2_00_gt3 | \$6423 ;
-  assign \$6425  = ~ \$6424 ;
-  assign \$6426  = b5_shifted ? \$6418  : \$6425 ;
-  assign \$6427  = a2_shifted ? \$6411  : \$6426 ;
-  assign \$6428  = \$6365  ? \$6396  : \$6427 ;
-  assign \$6429  = \$6294  ? \$6361  : \$6428 ;
-  assign \$6430  = ~ a2_v0;
-  assign \$6431  = a_wins2 & a2_held0;
-  assign \$6432  = \$6430  | \$6431 ;
-  assign \$6433  = a2_g1 == \$signal$32 ;
+  assign \$6292  = \$6286  & \$6291 ;
+  assign \$6293  = \$6285  | \$6292 ;
+  assign \$6294  = \$6284  & \$6293 ;
+  assign \$6295  = \$6283  | \$6294 ;
+  assign \$6296  = ~ \$6295 ;
+  assign \$6297  = a3_e1[67:60] > b4_e0[67:60];
+  assign \$6298  = a3_e1[67:60] == b4_e0[67:60];
+  assign \$6299  = a3_e1[59:40] > b4_e0[59:40];
+  assign \$6300  = a3_e1[59:40] == b4_e0[59:40];
+  assign \$6301  = a3_e1[39:20] > b4_e0[39:20];
+  assign \$6302  = a3_e1[39:20] == b4_e0[39:20];
+  assign \$6303  = a3_e1[19:0] > b4_e0[19:0];
+  assign \$6304  = \$6302  & \$6303 ;
+  assign \$6305  = \$6301  | \$6304 ;
+  assign \$6306  = \$6300  & \$6305 ;
+  assign \$6307  = \$6299  | \$6306 ;
+  assign \$6308  = \$6298  & \$6307 ;
+  assign \$6309  = \$6297  | \$6308 ;
+  assign \$6310  = ~ \$6309 ;
+  assign \$6311  = a3_e1[67:60] > b4_e1[67:60];
+  assign \$6312  = a3_e1[67:60] == b4_e1[67:60];
+  assign \$6313  = a3_e1[59:40] > b4_e1[59:40];
+  assign \$6314  = a3_e1[59:40] == b4_e1[59:40];
+  assign \$6315  = a3_e1[39:20] > b4_e1[39:20];
+  assign \$6316  = a3_e1[39:20] == b4_e1[39:20];
+  assign \$6317  = a3_e1[19:0] > b4_e1[19:0];
+  assign \$6318  = \$6316  & \$6317 ;
+  assign \$6319  = \$6315  | \$6318 ;
+  assign \$6320  = \$6314  & \$6319 ;
+  assign \$6321  = \$6313  | \$6320 ;
+  assign \$6322  = \$6312  & \$6321 ;
+  assign \$6323  = \$6311  | \$6322 ;
+  assign \$6324  = ~ \$6323 ;
+  assign \$6325  = a3_e1[67:60] > b4_e2[67:60];
+  assign \$6326  = a3_e1[67:60] == b4_e2[67:60];
+  assign \$6327  = a3_e1[59:40] > b4_e2[59:40];
+  assign \$6328  = a3_e1[59:40] == b4_e2[59:40];
+  assign \$6329  = a3_e1[39:20] > b4_e2[39:20];
+  assign \$6330  = a3_e1[39:20] == b4_e2[39:20];
+  assign \$6331  = a3_e1[19:0] > b4_e2[19:0];
+  assign \$6332  = \$6330  & \$6331 ;
+  assign \$6333  = \$6329  | \$6332 ;
+  assign \$6334  = \$6328  & \$6333 ;
+  assign \$6335  = \$6327  | \$6334 ;
+  assign \$6336  = \$6326  & \$6335 ;
+  assign \$6337  = \$6325  | \$6336 ;
+  assign \$6338  = ~ \$6337 ;
+  assign \$6339  = a3_e2[67:60] > b4_e0[67:60];
+  assign \$6340  = a3_e2[67:60] == b4_e0[67:60];
+  assign \$6341  = a3_e2[59:40] > b4_e0[59:40];
+  assign \$6342  = a3_e2[59:40] == b4_e0[59:40];
+  assign \$6343  = a3_e2[39:20] > b4_e0[39:20];
+  assign \$6344  = a3_e2[39:20] == b4_e0[39:20];
+  assign \$6345  = a3_e2[19:0] > b4_e0[19:0];
+  assign \$6346  = \$6344  & \$6345 ;
+  assign \$6347  = \$6343  | \$6346 ;
+  assign \$6348  = \$6342  & \$6347 ;
+  assign \$6349  = \$6341  | \$6348 ;
+  assign \$6350  = \$6340  & \$6349 ;
+  assign \$6351  = \$6339  | \$6350 ;
+  assign \$6352  = ~ \$6351 ;
+  assign \$6353  = a3_e2[67:60] > b4_e1[67:60];
+  assign \$6354  = a3_e2[67:60] == b4_e1[67:60];
+  assign \$6355  = a3_e2[59:40] > b4_e1[59:40];
+  assign \$6356  = a3_e2[59:40] == b4_e1[59:40];
+  assign \$6357  = a3_e2[39:20] > b4_e1[39:20];
+  assign \$6358  = a3_e2[39:20] == b4_e1[39:20];
+  assign \$6359  = a3_e2[19:0] > b4_e1[19:0];
+  assign \$6360  = \$6358  & \$6359 ;
+  assign \$6361  = \$6357  | \$6360 ;
+  assign \$6362  = \$6356  & \$6361 ;
+  assign \$6363  = \$6355  | \$6362 ;
+  assign \$6364  = \$6354  & \$6363 ;
+  assign \$6365  = \$6353  | \$6364 ;
+  assign \$6366  = ~ \$6365 ;
+  assign \$6367  = a3_e2[67:60] > b4_e2[67:60];
+  assign \$6368  = a3_e2[67:60] == b4_e2[67:60];
+  assign \$6369  = a3_e2[59:40] > b4_e2[59:40];
+  assign \$6370  = a3_e2[59:40] == b4_e2[59:40];
+  assign \$6371  = a3_e2[39:20] > b4_e2[39:20];
+  assign \$6372  = a3_e2[39:20] == b4_e2[39:20];
+  assign \$6373  = a3_e2[19:0] > b4_e2[19:0];
+  assign \$6374  = \$6372  & \$6373 ;
+  assign \$6375  = \$6371  | \$6374 ;
+  assign \$6376  = \$6370  & \$6375 ;
+  assign \$6377  = \$6369  | \$6376 ;
+  assign \$6378  = \$6368  & \$6377 ;
+  assign \$6379  = \$6367  | \$6378 ;
+  assign \$6380  = ~ \$6379 ;
+  assign \$6381  = ~ a3_v0;
+  assign \$6382  = \$signal$14  & a_wins3;
+  assign \$6383  = \$6382  & a3_held0;
+  assign \$6384  = \$6381  | \$6383 ;
+  assign \$6385  = ~ b4_v0;
+  assign \$6386  = ~ a_wins3;
+  assign \$6387  = \$signal$14  & \$6386 ;
+  assign \$6388  = \$6387  & b4_held0;
+  assign \$6389  = \$6385  | \$6388 ;
+  assign \$6390  = ~ a3_v0;
+  assign \$6391  = a_wins3 & a3_held0;
+  assign \$6392  = \$6390  | \$6391 ;
+  assign \$6393  = ~ b4_v0;
+  assign \$6394  = ~ a_wins3;
+  assign \$6395  = \$6394  & b4_held0;
+  assign \$6396  = \$6393  | \$6395 ;
+  assign \$6397  = b4_shifted ? le3_22 : le3_21;
+  assign \$6398  = b4_shifted ? le3_12 : le3_11;
+  assign \$6399  = a3_shifted ? \$6397  : \$6398 ;
+  assign \$6400  = b4_shifted ? le3_21 : le3_20;
+  assign \$6401  = b4_shifted ? le3_11 : le3_10;
+  assign \$6402  = a3_shifted ? \$6400  : \$6401 ;
+  assign \$6403  = \$6396  ? \$6399  : \$6402 ;
+  assign \$6404  = ~ b4_v0;
+  assign \$6405  = ~ a_wins3;
+  assign \$6406  = \$6405  & b4_held0;
+  assign \$6407  = \$6404  | \$6406 ;
+  assign \$6408  = b4_shifted ? le3_12 : le3_11;
+  assign \$6409  = b4_shifted ? le3_02 : le3_01;
+  assign \$6410  = a3_shifted ? \$6408  : \$6409 ;
+  assign \$6411  = b4_shifted ? le3_11 : le3_10;
+  assign \$6412  = b4_shifted ? le3_01 : le3_00;
+  assign \$6413  = a3_shifted ? \$6411  : \$6412 ;
+  assign \$6414  = \$6407  ? \$6410  : \$6413 ;
+  assign \$6415  = \$6392  ? \$6403  : \$6414 ;
+  assign \$6416  = ~ a3_v0;
+  assign \$6417  = a_wins3 & a3_held0;
+  assign \$6418  = \$6416  | \$6417 ;
+  assign \$6419  = a3_g1 == \$signal$32 ;
+  assign \$6420  = ! \$6419 ;
+  assign \$6421  = a3_v1 & \$6420 ;
+  assign \$6422  = a3_g0 == \$signal$32 ;
+  assign \$6423  = ! \$6422 ;
+  assign \$6424  = a3_v0 & \$6423 ;
+  assign \$6425  = \$6418  ? \$6421  : \$6424 ;
+  assign \$6426  = ~ b4_v0;
+  assign \$6427  = ~ a_wins3;
+  assign \$6428  = \$6427  & b4_held0;
+  assign \$6429  = \$6426  | \$6428 ;
+  assign \$6430  = b4_g1 == \$signal$32 ;
+  assign \$6431  = ! \$6430 ;
+  assign \$6432  = b4_v1 & \$6431 ;
+  assign \$6433  = b4_g0 == \$signal$32 ;
   assign \$6434  = ! \$6433 ;
-  assign \$6435  = a2_v1 & \$6434 ;
-  assign \$6436  = a2_g0 == \$signal$32 ;
-  assign \$6437  = ! \$6436 ;
-  assign \$6438  = a2_v0 & \$6437 ;
-  assign \$6439  = \$6432  ? \$6435  : \$6438 ;
-  assign \$6440  = ~ b5_v0;
-  assign \$6441  = ~ a_wins2;
-  assign \$6442  = \$6441  & b5_held0;
-  assign \$6443  = \$6440  | \$6442 ;
-  assign \$6444  = b5_g1 == \$signal$32 ;
-  assign \$6445  = ! \$6444 ;
-  assign \$6446  = b5_v1 & \$6445 ;
-  assign \$6447  = b5_g0 == \$signal$32 ;
-  assign \$6448  = ! \$6447 ;
-  assign \$6449  = b5_v0 & \$6448 ;
-  assign \$6450  = \$6443  ? \$6446  : \$6449 ;
-  assign \$6451  = ~ \$6450 ;
-  assign \$6453  = ~ b5_v0;
-  assign \$6454  = ~ a_wins2;
-  assign \$6455  = \$6454  & b5_held0;
-  assign \$6456  = \$6453  | \$6455 ;
-  assign \$6457  = b5_g1 == \$signal$32 ;
-  assign \$6458  = ! \$6457 ;
-  assign \$6459  = b5_v1 & \$6458 ;
-  assign \$6460  = b5_g0 == \$signal$32 ;
-  assign \$6461  = ! \$6460 ;
-  assign \$6462  = b5_v0 & \$6461 ;
-  assign \$6463  = \$6456  ? \$6459  : \$6462 ;
-  assign \$6464  = ~ \$6463 ;
-  assign \$6465  = \$6439  ? 1'h1 : \$6464 ;
-  assign \$6466  = ~ a2_v0;
-  assign \$6467  = a_wins2 & a2_held0;
-  assign \$6468  = \$6466  | \$6467 ;
-  assign \$6469  = a2_g1 == \$signal$32 ;
-  assign \$6471  = a2_v1 & \$6470 ;
-  assign \$6472  = a2_g0 == \$signal$32 ;
-  assign \$6474  = a2_v0 & \$6473 ;
-  assign \$6475  = \$6468  ? \$6471  : \$6474 ;
-  assign \$6476  = ~ b5_v0;
-  assign \$6477  = ~ a_wins2;
-  assign \$6478  = \$6477  & b5_held0;
-  assign \$6479  = \$6476  | \$6478 ;
-  assign \$6480  = b5_g1 == \$signal$32 ;
-  assign \$6482  = b5_v1 & \$6481 ;
-  assign \$6483  = b5_g0 == \$signal$32 ;
-  assign \$6485  = b5_v0 & \$6484 ;
-  assign \$6486  = \$6479  ? \$6482  : \$6485 ;
-  assign \$6487  = ~ \$6486 ;
-  assign \$6489  = ~ b5_v0;
-  assign \$6490  = ~ a_wins2;
-  assign \$6491  = \$6490  & b5_held0;
-  assign \$6492  = \$6489  | \$6491 ;
-  assign \$6493  = b5_g1 == \$signal$32 ;
-  assign \$6495  = b5_v1 & \$6494 ;
-  assign \$6496  = b5_g0 == \$signal$32 ;
-  assign \$6498  = b5_v0 & \$6497 ;
-  assign \$6499  = \$6492  ? \$6495  : \$6498 ;
-  assign \$6500  = ~ \$6499 ;
-  assign \$6501  = \$6475  ? 1'h1 : \$6500 ;
-  assign \$6502  = ends ? \$6465  : \$6501 ;
-  assign \$6503  = ~ a2_v0;
-  assign \$6504  = a_wins2 & a2_held0;
-  assign \$6505  = \$6503  | \$6504 ;
-  assign \$6506  = a2_g1 == \$signal$32 ;
+  assign \$6435  = b4_v0 & \$6434 ;
+  assign \$6436  = \$6429  ? \$6432  : \$6435 ;
+  assign \$6437  = ~ \$6436 ;
+  assign \$6439  = ~ b4_v0;
+  assign \$6440  = ~ a_wins3;
+  assign \$6441  = \$6440  & b4_held0;
+  assign \$6442  = \$6439  | \$6441 ;
+  assign \$6443  = b4_g1 == \$signal$32 ;
+  assign \$6444  = ! \$6443 ;
+  assign \$6445  = b4_v1 & \$6444 ;
+  assign \$6446  = b4_g0 == \$signal$32 ;
+  assign \$6447  = ! \$6446 ;
+  assign \$6448  = b4_v0 & \$6447 ;
+  assign \$6449  = \$6442  ? \$6445  : \$6448 ;
+  assign \$6450  = ~ \$6449 ;
+  assign \$6451  = \$6425  ? 1'h1 : \$6450 ;
+  assign \$6452  = ~ a3_v0;
+  assign \$6453  = a_wins3 & a3_held0;
+  assign \$6454  = \$6452  | \$6453 ;
+  assign \$6455  = a3_g1 == \$signal$32 ;
+  assign \$6457  = a3_v1 & \$6456 ;
+  assign \$6458  = a3_g0 == \$signal$32 ;
+  assign \$6460  = a3_v0 & \$6459 ;
+  assign \$6461  = \$6454  ? \$6457  : \$6460 ;
+  assign \$6462  = ~ b4_v0;
+  assign \$6463  = ~ a_wins3;
+  assign \$6464  = \$6463  & b4_held0;
+  assign \$6465  = \$6462  | \$6464 ;
+  assign \$6466  = b4_g1 == \$signal$32 ;
+  assign \$6468  = b4_v1 & \$6467 ;
+  assign \$6469  = b4_g0 == \$signal$32 ;
+  assign \$6471  = b4_v0 & \$6470 ;
+  assign \$6472  = \$6465  ? \$6468  : \$6471 ;
+  assign \$6473  = ~ \$6472 ;
+  assign \$6475  = ~ b4_v0;
+  assign \$6476  = ~ a_wins3;
+  assign \$6477  = \$6476  & b4_held0;
+  assign \$6478  = \$6475  | \$6477 ;
+  assign \$6479  = b4_g1 == \$signal$32 ;
+  assign \$6481  = b4_v1 & \$6480 ;
+  assign \$6482  = b4_g0 == \$signal$32 ;
+  assign \$6484  = b4_v0 & \$6483 ;
+  assign \$6485  = \$6478  ? \$6481  : \$6484 ;
+  assign \$6486  = ~ \$6485 ;
+  assign \$6487  = \$6461  ? 1'h1 : \$6486 ;
+  assign \$6488  = ends ? \$6451  : \$6487 ;
+  assign \$6489  = ~ a3_v0;
+  assign \$6490  = a_wins3 & a3_held0;
+  assign \$6491  = \$6489  | \$6490 ;
+  assign \$6492  = a3_g1 == \$signal$32 ;
+  assign \$6493  = ! \$6492 ;
+  assign \$6494  = a3_v1 & \$6493 ;
+  assign \$6495  = a3_g0 == \$signal$32 ;
+  assign \$6496  = ! \$6495 ;
+  assign \$6497  = a3_v0 & \$6496 ;
+  assign \$6498  = \$6491  ? \$6494  : \$6497 ;
+  assign \$6499  = ~ b4_v0;
+  assign \$6500  = ~ a_wins3;
+  assign \$6501  = \$6500  & b4_held0;
+  assign \$6502  = \$6499  | \$6501 ;
+  assign \$6503  = b4_g1 == \$signal$32 ;
+  assign \$6504  = ! \$6503 ;
+  assign \$6505  = b4_v1 & \$6504 ;
+  assign \$6506  = b4_g0 == \$signal$32 ;
   assign \$6507  = ! \$6506 ;
-  assign \$6508  = a2_v1 & \$6507 ;
-  assign \$6509  = a2_g0 == \$signal$32 ;
-  assign \$6510  = ! \$6509 ;
-  assign \$6511  = a2_v0 & \$6510 ;
-  assign \$6512  = \$6505  ? \$6508  : \$6511 ;
-  assign \$6513  = ~ b5_v0;
-  assign \$6514  = ~ a_wins2;
-  assign \$6515  = \$6514  & b5_held0;
-  assign \$6516  = \$6513  | \$6515 ;
-  assign \$6517  = b5_g1 == \$signal$32 ;
-  assign \$6518  = ! \$6517 ;
-  assign \$6519  = b5_v1 & \$6518 ;
-  assign \$6520  = b5_g0 == \$signal$32 ;
-  assign \$6521  = ! \$6520 ;
-  assign \$6522  = b5_v0 & \$6521 ;
-  assign \$6523  = \$6516  ? \$6519  : \$6522 ;
-  assign \$6524  = ~ \$6523 ;
-  assign \$6526  = ~ b5_v0;
-  assign \$6527  = ~ a_wins2;
-  assign \$6528  = \$6527  & b5_held0;
-  assign \$6529  = \$6526  | \$6528 ;
-  assign \$6530  = b5_g1 == \$signal$32 ;
-  assign \$6531  = ! \$6530 ;
-  assign \$6532  = b5_v1 & \$6531 ;
-  assign \$6533  = b5_g0 == \$signal$32 ;
-  assign \$6534  = ! \$6533 ;
-  assign \$6535  = b5_v0 & \$6534 ;
-  assign \$6536  = \$6529  ? \$6532  : \$6535 ;
-  assign \$6537  = ~ \$6536 ;
-  assign \$6538  = \$6512  ? \$6525  : \$6537 ;
-  assign \$6539  = ~ a2_v0;
-  assign \$6540  = a_wins2 & a2_held0;
-  assign \$6541  = \$6539  | \$6540 ;
-  assign \$6542  = a2_g1 == \$signal$32 ;
-  assign \$6544  = a2_v1 & \$6543 ;
-  assign \$6545  = a2_g0 == \$signal$32 ;
-  assign \$6547  = a2_v0 & \$6546 ;
-  assign \$6548  = \$6541  ? \$6544  : \$6547 ;
-  assign \$6549  = ~ b5_v0;
-  assign \$6550  = ~ a_wins2;
-  assign \$6551  = \$6550  & b5_held0;
-  assign \$6552  = \$6549  | \$6551 ;
-  assign \$6553  = b5_g1 == \$signal$32 ;
-  assign \$6555  = b5_v1 & \$6554 ;
-  assign \$6556  = b5_g0 == \$signal$32 ;
-  assign \$6558  = b5_v0 & \$6557 ;
-  assign \$6559  = \$6552  ? \$6555  : \$6558 ;
-  assign \$6560  = ~ \$6559 ;
-  assign \$6562  = ~ b5_v0;
-  assign \$6563  = ~ a_wins2;
-  assign \$6564  = \$6563  & b5_held0;
-  assign \$6565  = \$6562  | \$6564 ;
-  assign \$6566  = b5_g1 == \$signal$32 ;
-  assign \$6568  = b5_v1 & \$6567 ;
-  assign \$6569  = b5_g0 == \$signal$32 ;
-  assign \$6571  = b5_v0 & \$6570 ;
-  assign \$6572  = \$6565  ? \$6568  : \$6571 ;
-  assign \$6573  = ~ \$6572 ;
-  assign \$6574  = \$6548  ? \$6561  : \$6573 ;
-  assign \$6575  = ends ? \$6538  : \$6574 ;
-  assign \$6576  = \$6429  ? \$6502  : \$6575 ;
-  assign \$6577  = ~ a2_v0;
-  assign \$6578  = ~ b5_v0;
-  assign \$6579  = le2_22_eq1 & le2_22_gt0;
-  assign \$6580  = le2_22_gt1 | \$6579 ;
-  assign \$6581  = le2_22_eq2 & \$6580 ;
-  assign \$6582  = le2_22_gt2 | \$6581 ;
-  assign \$6583  = le2_22_eq3 & \$6582 ;
-  assign \$6584  = le2_22_gt3 | \$6583 ;
-  assign \$6585  = ~ \$6584 ;
-  assign \$6586  = le2_21_eq1 & le2_21_gt0;
-  assign \$6587  = le2_21_gt1 | \$6586 ;
-  assign \$6588  = le2_21_eq2 & \$6587 ;
-  assign \$6589  = le2_21_gt2 | \$6588 ;
-  assign \$6590  = le2_21_eq3 & \$6589 ;
-  assign \$6591  = le2_21_gt3 | \$6590 ;
-  assign \$6592  = ~ \$6591 ;
-  assign \$6593  = b5_shifted ? \$6585  : \$6592 ;
-  assign \$6594  = le2_12_eq1 & le2_12_gt0;
-  assign \$6595  = le2_12_gt1 | \$6594 ;
-  assign \$6596  = le2_12_eq2 & \$6595 ;
-  assign \$6597  = le2_12_gt2 | \$6596 ;
-  assign \$6598  = le2_12_eq3 & \$6597 ;
-  assign \$6599  = le2_12_gt3 | \$6598 ;
-  assign \$6600  = ~ \$6599 ;
-  assign \$6601  = le2_11_eq1 & le2_11_gt0;
-  assign \$6602  = le2_11_gt1 | \$6601 ;
-  assign \$6603  = le2_11_eq2 & \$6602 ;
-  assign \$6604  = le2_11_gt2 | \$6603 ;
-  assign \$6605  = le2_11_eq3 & \$6604 ;
-  assign \$6606  = le2_11_gt3 | \$6605 ;
+  assign \$6508  = b4_v0 & \$6507 ;
+  assign \$6509  = \$6502  ? \$6505  : \$6508 ;
+  assign \$6510  = ~ \$6509 ;
+  assign \$6512  = ~ b4_v0;
+  assign \$6513  = ~ a_wins3;
+  assign \$6514  = \$6513  & b4_held0;
+  assign \$6515  = \$6512  | \$6514 ;
+  assign \$6516  = b4_g1 == \$signal$32 ;
+  assign \$6517  = ! \$6516 ;
+  assign \$6518  = b4_v1 & \$6517 ;
+  assign \$6519  = b4_g0 == \$signal$32 ;
+  assign \$6520  = ! \$6519 ;
+  assign \$6521  = b4_v0 & \$6520 ;
+  assign \$6522  = \$6515  ? \$6518  : \$6521 ;
+  assign \$6523  = ~ \$6522 ;
+  assign \$6524  = \$6498  ? \$6511  : \$6523 ;
+  assign \$6525  = ~ a3_v0;
+  assign \$6526  = a_wins3 & a3_held0;
+  assign \$6527  = \$6525  | \$6526 ;
+  assign \$6528  = a3_g1 == \$signal$32 ;
+  assign \$6530  = a3_v1 & \$6529 ;
+  assign \$6531  = a3_g0 == \$signal$32 ;
+  assign \$6533  = a3_v0 & \$6532 ;
+  assign \$6534  = \$6527  ? \$6530  : \$6533 ;
+  assign \$6535  = ~ b4_v0;
+  assign \$6536  = ~ a_wins3;
+  assign \$6537  = \$6536  & b4_held0;
+  assign \$6538  = \$6535  | \$6537 ;
+  assign \$6539  = b4_g1 == \$signal$32 ;
+  assign \$6541  = b4_v1 & \$6540 ;
+  assign \$6542  = b4_g0 == \$signal$32 ;
+  assign \$6544  = b4_v0 & \$6543 ;
+  assign \$6545  = \$6538  ? \$6541  : \$6544 ;
+  assign \$6546  = ~ \$6545 ;
+  assign \$6548  = ~ b4_v0;
+  assign \$6549  = ~ a_wins3;
+  assign \$6550  = \$6549  & b4_held0;
+  assign \$6551  = \$6548  | \$6550 ;
+  assign \$6552  = b4_g1 == \$signal$32 ;
+  assign \$6554  = b4_v1 & \$6553 ;
+  assign \$6555  = b4_g0 == \$signal$32 ;
+  assign \$6557  = b4_v0 & \$6556 ;
+  assign \$6558  = \$6551  ? \$6554  : \$6557 ;
+  assign \$6559  = ~ \$6558 ;
+  assign \$6560  = \$6534  ? \$6547  : \$6559 ;
+  assign \$6561  = ends ? \$6524  : \$6560 ;
+  assign \$6562  = \$6415  ? \$6488  : \$6561 ;
+  assign \$6563  = ~ a3_v0;
+  assign \$6564  = ~ b4_v0;
+  assign \$6565  = b4_shifted ? le3_22 : le3_21;
+  assign \$6566  = b4_shifted ? le3_12 : le3_11;
+  assign \$6567  = a3_shifted ? \$6565  : \$6566 ;
+  assign \$6568  = b4_shifted ? le3_21 : le3_20;
+  assign \$6569  = b4_shifted ? le3_11 : le3_10;
+  assign \$6570  = a3_shifted ? \$6568  : \$6569 ;
+  assign \$6571  = b4_v0 ? \$6570  : \$6567 ;
+  assign \$6572  = ~ b4_v0;
+  assign \$6573  = b4_shifted ? le3_12 : le3_11;
+  assign \$6574  = b4_shifted ? le3_02 : le3_01;
+  assign \$6575  = a3_shifted ? \$6573  : \$6574 ;
+  assign \$6576  = b4_shifted ? le3_11 : le3_10;
+  assign \$6577  = b4_shifted ? le3_01 : le3_00;
+  assign \$6578  = a3_shifted ? \$6576  : \$6577 ;
+  assign \$6579  = b4_v0 ? \$6578  : \$6575 ;
+  assign \$6580  = a3_v0 ? \$6579  : \$6571 ;
+  assign \$6581  = ~ a3_v0;
+  assign \$6582  = a3_g1 == \$signal$32 ;
+  assign \$6584  = a3_v1 & \$6583 ;
+  assign \$6585  = a3_g0 == \$signal$32 ;
+  assign \$6587  = a3_v0 & \$6586 ;
+  assign \$6588  = a3_v0 ? \$6587  : \$6584 ;
+  assign \$6589  = ~ b4_v0;
+  assign \$6590  = b4_g1 == \$signal$32 ;
+  assign \$6592  = b4_v1 & \$6591 ;
+  assign \$6593  = b4_g0 == \$signal$32 ;
+  assign \$6595  = b4_v0 & \$6594 ;
+  assign \$6596  = b4_v0 ? \$6595  : \$6592 ;
+  assign \$6597  = ~ \$6596 ;
+  assign \$6599  = ~ b4_v0;
+  assign \$6600  = b4_g1 == \$signal$32 ;
+  assign \$6602  = b4_v1 & \$6601 ;
+  assign \$6603  = b4_g0 == \$signal$32 ;
+  assign \$6605  = b4_v0 & \$6604 ;
+  assign \$6606  = b4_v0 ? \$6605  : \$6602 ;
   assign \$6607  = ~ \$6606 ;
-  assign \$6608  = b5_shifted ? \$6600  : \$6607 ;
-  assign \$6609  = a2_shifted ? \$6593  : \$6608 ;
-  assign \$6610  = le2_21_eq1 & le2_21_gt0;
-  assign \$6611  = le2_21_gt1 | \$6610 ;
-  assign \$6612  = le2_21_eq2 & \$6611 ;
-  assign \$6613  = le2_21_gt2 | \$6612 ;
-  assign \$6614  = le2_21_eq3 & \$6613 ;
-  assign \$6615  = le2_21_gt3 | \$6614 ;
-  assign \$6616  = ~ \$6615 ;
-  assign \$6617  = le2_20_eq1 & le2_20_gt0;
-  assign \$6618  = le2_20_gt1 | \$6617 ;
-  assign \$6619  = le2_20_eq2 & \$6618 ;
-  assign \$6620  = le2_20_gt2 | \$6619 ;
-  assign \$6621  = le2_20_eq3 & \$6620 ;
-  assign \$6622  = le2_20_gt3 | \$6621 ;
-  assign \$6623  = ~ \$6622 ;
-  assign \$6624  = b5_shifted ? \$6616  : \$6623 ;
-  assign \$6625  = le2_11_eq1 & le2_11_gt0;
-  assign \$6626  = le2_11_gt1 | \$6625 ;
-  assign \$6627  = le2_11_eq2 & \$6626 ;
-  assign \$6628  = le2_11_gt2 | \$6627 ;
-  assign \$6629  = le2_11_eq3 & \$6628 ;
-  assign \$6630  = le2_11_gt3 | \$6629 ;
-  assign \$6631  = ~ \$6630 ;
-  assign \$6632  = le2_10_eq1 & le2_10_gt0;
-  assign \$6633  = le2_10_gt1 | \$6632 ;
-  assign \$6634  = le2_10_eq2 & \$6633 ;
-  assign \$6635  = le2_10_gt2 | \$6634 ;
-  assign \$6636  = le2_10_eq3 & \$6635 ;
-  assign \$6637  = le2_10_gt3 | \$6636 ;
-  assign \$6638  = ~ \$6637 ;
-  assign \$6639  = b5_shifted ? \$6631  : \$6638 ;
-  assign \$6640  = a2_shifted ? \$6624  : \$6639 ;
-  assign \$6641  = b5_v0 ? \$6640  : \$6609 ;
-  assign \$6642  = ~ b5_v0;
-  assign \$6643  = le2_12_eq1 & le2_12_gt0;
-  assign \$6644  = le2_12_gt1 | \$6643 ;
-  assign \$6645  = le2_12_eq2 & \$6644 ;
-  assign \$6646  = le2_12_gt2 | \$6645 ;
-  assign \$6647  = le2_12_eq3 & \$6646 ;
-  assign \$6648  = le2_12_gt3 | \$6647 ;
-  assign \$6649  = ~ \$6648 ;
-  assign \$6650  = le2_11_eq1 & le2_11_gt0;
-  assign \$6651  = le2_11_gt1 | \$6650 ;
-  assign \$6652  = le2_11_eq2 & \$6651 ;
-  assign \$6653  = le2_11_gt2 | \$6652 ;
-  assign \$6654  = le2_11_eq3 & \$6653 ;
-  assign \$6655  = le2_11_gt3 | \$6654 ;
-  assign \$6656  = ~ \$6655 ;
-  assign \$6657  = b5_shifted ? \$6649  : \$6656 ;
-  assign \$6658  = le2_02_eq1 & le2_02_gt0;
-  assign \$6659  = le2_02_gt1 | \$6658 ;
-  assign \$6660  = le2_02_eq2 & \$6659 ;
-  assign \$6661  = le2_02_gt2 | \$6660 ;
-  assign \$6662  = le2_02_eq3 & \$6661 ;
-  assign \$6663  = le2_02_gt3 | \$6662 ;
-  assign \$6664  = ~ \$6663 ;
-  assign \$6665  = le2_01_eq1 & le2_01_gt0;
-  assign \$6666  = le2_01_gt1 | \$6665 ;
-  assign \$6667  = le2_01_eq2 & \$6666 ;
-  assign \$6668  = le2_01_gt2 | \$6667 ;
-  assign \$6669  = le2_01_eq3 & \$6668 ;
-  assign \$6670  = le2_01_gt3 | \$6669 ;
-  assign \$6671  = ~ \$6670 ;
-  assign \$6672  = b5_shifted ? \$6664  : \$6671 ;
-  assign \$6673  = a2_shifted ? \$6657  : \$6672 ;
-  assign \$6674  = le2_11_eq1 & le2_11_gt0;
-  assign \$6675  = le2_11_gt1 | \$6674 ;
-  assign \$6676  = le2_11_eq2 & \$6675 ;
-  assign \$6677  = le2_11_gt2 | \$6676 ;
-  assign \$6678  = le2_11_eq3 & \$6677 ;
-  assign \$6679  = le2_11_gt3 | \$6678 ;
+  assign \$6608  = \$6588  ? 1'h1 : \$6607 ;
+  assign \$6609  = ~ a3_v0;
+  assign \$6610  = a3_g1 == \$signal$32 ;
+  assign \$6612  = a3_v1 & \$6611 ;
+  assign \$6613  = a3_g0 == \$signal$32 ;
+  assign \$6615  = a3_v0 & \$6614 ;
+  assign \$6616  = a3_v0 ? \$6615  : \$6612 ;
+  assign \$6617  = ~ b4_v0;
+  assign \$6618  = b4_g1 == \$signal$32 ;
+  assign \$6620  = b4_v1 & \$6619 ;
+  assign \$6621  = b4_g0 == \$signal$32 ;
+  assign \$6623  = b4_v0 & \$6622 ;
+  assign \$6624  = b4_v0 ? \$6623  : \$6620 ;
+  assign \$6625  = ~ \$6624 ;
+  assign \$6627  = ~ b4_v0;
+  assign \$6628  = b4_g1 == \$signal$32 ;
+  assign \$6630  = b4_v1 & \$6629 ;
+  assign \$6631  = b4_g0 == \$signal$32 ;
+  assign \$6633  = b4_v0 & \$6632 ;
+  assign \$6634  = b4_v0 ? \$6633  : \$6630 ;
+  assign \$6635  = ~ \$6634 ;
+  assign \$6636  = \$6616  ? \$6626  : \$6635 ;
+  assign \$6637  = \$6580  ? \$6608  : \$6636 ;
+  assign \$6638  = \$signal$14  ? \$6562  : \$6637 ;
+  assign \$6639  = a4_e0[67:60] > b3_e0[67:60];
+  assign \$6640  = a4_e0[67:60] == b3_e0[67:60];
+  assign \$6641  = a4_e0[59:40] > b3_e0[59:40];
+  assign \$6642  = a4_e0[59:40] == b3_e0[59:40];
+  assign \$6643  = a4_e0[39:20] > b3_e0[39:20];
+  assign \$6644  = a4_e0[39:20] == b3_e0[39:20];
+  assign \$6645  = a4_e0[19:0] > b3_e0[19:0];
+  assign \$6646  = \$6644  & \$6645 ;
+  assign \$6647  = \$6643  | \$6646 ;
+  assign \$6648  = \$6642  & \$6647 ;
+  assign \$6649  = \$6641  | \$6648 ;
+  assign \$6650  = \$6640  & \$6649 ;
+  assign \$6651  = \$6639  | \$6650 ;
+  assign \$6652  = ~ \$6651 ;
+  assign \$6653  = a4_e0[67:60] > b3_e1[67:60];
+  assign \$6654  = a4_e0[67:60] == b3_e1[67:60];
+  assign \$6655  = a4_e0[59:40] > b3_e1[59:40];
+  assign \$6656  = a4_e0[59:40] == b3_e1[59:40];
+  assign \$6657  = a4_e0[39:20] > b3_e1[39:20];
+  assign \$6658  = a4_e0[39:20] == b3_e1[39:20];
+  assign \$6659  = a4_e0[19:0] > b3_e1[19:0];
+  assign \$6660  = \$6658  & \$6659 ;
+  assign \$6661  = \$6657  | \$6660 ;
+  assign \$6662  = \$6656  & \$6661 ;
+  assign \$6663  = \$6655  | \$6662 ;
+  assign \$6664  = \$6654  & \$6663 ;
+  assign \$6665  = \$6653  | \$6664 ;
+  assign \$6666  = ~ \$6665 ;
+  assign \$6667  = a4_e0[67:60] > b3_e2[67:60];
+  assign \$6668  = a4_e0[67:60] == b3_e2[67:60];
+  assign \$6669  = a4_e0[59:40] > b3_e2[59:40];
+  assign \$6670  = a4_e0[59:40] == b3_e2[59:40];
+  assign \$6671  = a4_e0[39:20] > b3_e2[39:20];
+  assign \$6672  = a4_e0[39:20] == b3_e2[39:20];
+  assign \$6673  = a4_e0[19:0] > b3_e2[19:0];
+  assign \$6674  = \$6672  & \$6673 ;
+  assign \$6675  = \$6671  | \$6674 ;
+  assign \$6676  = \$6670  & \$6675 ;
+  assign \$6677  = \$6669  | \$6676 ;
+  assign \$6678  = \$6668  & \$6677 ;
+  assign \$6679  = \$6667  | \$6678 ;
   assign \$6680  = ~ \$6679 ;
-  assign \$6681  = le2_10_eq1 & le2_10_gt0;
-  assign \$6682  = le2_10_gt1 | \$6681 ;
-  assign \$6683  = le2_10_eq2 & \$6682 ;
-  assign \$6684  = le2_10_gt2 | \$6683 ;
-  assign \$6685  = le2_10_eq3 & \$6684 ;
-  assign \$6686  = le2_10_gt3 | \$6685 ;
-  assign \$6687  = ~ \$6686 ;
-  assign \$6688  = b5_shifted ? \$6680  : \$6687 ;
-  assign \$6689  = le2_01_eq1 & le2_01_gt0;
-  assign \$6690  = le2_01_gt1 | \$6689 ;
-  assign \$6691  = le2_01_eq2 & \$6690 ;
-  assign \$6692  = le2_01_gt2 | \$6691 ;
-  assign \$6693  = le2_01_eq3 & \$6692 ;
-  assign \$6694  = le2_01_gt3 | \$6693 ;
-  assign \$6695  = ~ \$6694 ;
-  assign \$6696  = le2_00_eq1 & le2_00_gt0;
-  assign \$6697  = le2_00_gt1 | \$6696 ;
-  assign \$6698  = le2_00_eq2 & \$6697 ;
-  assign \$6699  = le2_00_gt2 | \$6698 ;
-  assign \$6700  = le2_00_eq3 & \$6699 ;
-  assign \$6701  = le2_00_gt3 | \$6700 ;
-  assign \$6702  = ~ \$6701 ;
-  assign \$6703  = b5_shifted ? \$6695  : \$6702 ;
-  assign \$6704  = a2_shifted ? \$6688  : \$6703 ;
-  assign \$6705  = b5_v0 ? \$6704  : \$6673 ;
-  assign \$6706  = a2_v0 ? \$6705  : \$6641 ;
-  assign \$6707  = ~ a2_v0;
-  assign \$6708  = a2_g1 == \$signal$32 ;
-  assign \$6710  = a2_v1 & \$6709 ;
-  assign \$6711  = a2_g0 == \$signal$32 ;
-  assign \$6713  = a2_v0 & \$6712 ;
-  assign \$6714  = a2_v0 ? \$6713  : \$6710 ;
-  assign \$6715  = ~ b5_v0;
-  assign \$6716  = b5_g1 == \$signal$32 ;
-  assign \$6718  = b5_v1 & \$6717 ;
-  assign \$6719  = b5_g0 == \$signal$32 ;
-  assign \$6721  = b5_v0 & \$6720 ;
-  assign \$6722  = b5_v0 ? \$6721  : \$6718 ;
-  assign \$6723  = ~ \$6722 ;
-  assign \$6725  = ~ b5_v0;
-  assign \$6726  = b5_g1 == \$signal$32 ;
-  assign \$6728  = b5_v1 & \$6727 ;
-  assign \$6729  = b5_g0 == \$signal$32 ;
-  assign \$6731  = b5_v0 & \$6730 ;
-  assign \$6732  = b5_v0 ? \$6731  : \$6728 ;
-  assign \$6733  = ~ \$6732 ;
-  assign \$6734  = \$6714  ? 1'h1 : \$6733 ;
-  assign \$6735  = ~ a2_v0;
-  assign \$6736  = a2_g1 == \$signal$32 ;
-  assign \$6738  = a2_v1 & \$6737 ;
-  assign \$6739  = a2_g0 == \$signal$32 ;
-  assign \$6741  = a2_v0 & \$6740 ;
-  assign \$6742  = a2_v0 ? \$6741  : \$6738 ;
-  assign \$6743  = ~ b5_v0;
-  assign \$6744  = b5_g1 == \$signal$32 ;
-  assign \$6746  = b5_v1 & \$6745 ;
-  assign \$6747  = b5_g0 == \$signal$32 ;
-  assign \$6749  = b5_v0 & \$6748 ;
-  assign \$6750  = b5_v0 ? \$6749  : \$6746 ;
-  assign \$6751  = ~ \$6750 ;
-  assign \$6753  = ~ b5_v0;
-  assign \$6754  = b5_g1 == \$signal$32 ;
-  assign \$6756  = b5_v1 & \$6755 ;
-  assign \$6757  = b5_g0 == \$signal$32 ;
-  assign \$6759  = b5_v0 & \$6758 ;
-  assign \$6760  = b5_v0 ? \$6759  : \$6756 ;
-  assign \$6761  = ~ \$6760 ;
-  assign \$6762  = \$6742  ? \$6752  : \$6761 ;
-  assign \$6763  = \$6706  ? \$6734  : \$6762 ;
-  assign \$6764  = \$signal$14  ? \$6576  : \$6763 ;
-  assign \$6765  = a3_e0[19:0] > b4_e0[19:0];
-  assign \$6766  = a3_e0[19:0] == b4_e0[19:0];
-  assign \$6767  = a3_e0[39:20] > b4_e0[39:20];
-  assign \$6768  = a3_e0[39:20] == b4_e0[39:20];
-  assign \$6769  = a3_e0[59:40] > b4_e0[59:40];
-  assign \$6770  = a3_e0[59:40] == b4_e0[59:40];
-  assign \$6771  = a3_e0[67:60] > b4_e0[67:60];
-  assign \$6772  = a3_e0[67:60] == b4_e0[67:60];
-  assign \$6773  = a3_e0[19:0] > b4_e1[19:0];
-  assign \$6774  = a3_e0[19:0] == b4_e1[19:0];
-  assign \$6775  = a3_e0[39:20] > b4_e1[39:20];
-  assign \$6776  = a3_e0[39:20] == b4_e1[39:20];
-  assign \$6777  = a3_e0[59:40] > b4_e1[59:40];
-  assign \$6778  = a3_e0[59:40] == b4_e1[59:40];
-  assign \$6779  = a3_e0[67:60] > b4_e1[67:60];
-  assign \$6780  = a3_e0[67:60] == b4_e1[67:60];
-  assign \$6781  = a3_e0[19:0] > b4_e2[19:0];
-  assign \$6782  = a3_e0[19:0] == b4_e2[19:0];
-  assign \$6783  = a3_e0[39:20] > b4_e2[39:20];
-  assign \$6784  = a3_e0[39:20] == b4_e2[39:20];
-  assign \$6785  = a3_e0[59:40] > b4_e2[59:40];
-  assign \$6786  = a3_e0[59:40] == b4_e2[59:40];
-  assign \$6787  = a3_e0[67:60] > b4_e2[67:60];
-  assign \$6788  = a3_e0[67:60] == b4_e2[67:60];
-  assign \$6789  = a3_e1[19:0] > b4_e0[19:0];
-  assign \$6790  = a3_e1[19:0] == b4_e0[19:0];
-  assign \$6791  = a3_e1[39:20] > b4_e0[39:20];
-  assign \$6792  = a3_e1[39:20] == b4_e0[39:20];
-  assign \$6793  = a3_e1[59:40] > b4_e0[59:40];
-  assign \$6794  = a3_e1[59:40] == b4_e0[59:40];
-  assign \$6795  = a3_e1[67:60] > b4_e0[67:60];
-  assign \$6796  = a3_e1[67:60] == b4_e0[67:60];
-  assign \$6797  = a3_e1[19:0] > b4_e1[19:0];
-  assign \$6798  = a3_e1[19:0] == b4_e1[19:0];
-  assign \$6799  = a3_e1[39:20] > b4_e1[39:20];
-  assign \$6800  = a3_e1[39:20] == b4_e1[39:20];
-  assign \$6801  = a3_e1[59:40] > b4_e1[59:40];
-  assign \$6802  = a3_e1[59:40] == b4_e1[59:40];
-  assign \$6803  = a3_e1[67:60] > b4_e1[67:60];
-  assign \$6804  = a3_e1[67:60] == b4_e1[67:60];
-  assign \$6805  = a3_e1[19:0] > b4_e2[19:0];
-  assign \$6806  = a3_e1[19:0] == b4_e2[19:0];
-  assign \$6807  = a3_e1[39:20] > b4_e2[39:20];
-  assign \$6808  = a3_e1[39:20] == b4_e2[39:20];
-  assign \$6809  = a3_e1[59:40] > b4_e2[59:40];
-  assign \$6810  = a3_e1[59:40] == b4_e2[59:40];
-  assign \$6811  = a3_e1[67:60] > b4_e2[67:60];
-  assign \$6812  = a3_e1[67:60] == b4_e2[67:60];
-  assign \$6813  = a3_e2[19:0] > b4_e0[19:0];
-  assign \$6814  = a3_e2[19:0] == b4_e0[19:0];
-  assign \$6815  = a3_e2[39:20] > b4_e0[39:20];
-  assign \$6816  = a3_e2[39:20] == b4_e0[39:20];
-  assign \$6817  = a3_e2[59:40] > b4_e0[59:40];
-  assign \$6818  = a3_e2[59:40] == b4_e0[59:40];
-  assign \$6819  = a3_e2[67:60] > b4_e0[67:60];
-  assign \$6820  = a3_e2[67:60] == b4_e0[67:60];
-  assign \$6821  = a3_e2[19:0] > b4_e1[19:0];
-  assign \$6822  = a3_e2[19:0] == b4_e1[19:0];
-  assign \$6823  = a3_e2[39:20] > b4_e1[39:20];
-  assign \$6824  = a3_e2[39:20] == b4_e1[39:20];
-  assign \$6825  = a3_e2[59:40] > b4_e1[59:40];
-  assign \$6826  = a3_e2[59:40] == b4_e1[59:40];
-  assign \$6827  = a3_e2[67:60] > b4_e1[67:60];
-  assign \$6828  = a3_e2[67:60] == b4_e1[67:60];
-  assign \$6829  = a3_e2[19:0] > b4_e2[19:0];
-  assign \$6830  = a3_e2[19:0] == b4_e2[19:0];
-  assign \$6831  = a3_e2[39:20] > b4_e2[39:20];
-  assign \$6832  = a3_e2[39:20] == b4_e2[39:20];
-  assign \$6833  = a3_e2[59:40] > b4_e2[59:40];
-  assign \$6834  = a3_e2[59:40] == b4_e2[59:40];
-  assign \$6835  = a3_e2[67:60] > b4_e2[67:60];
-  assign \$6836  = a3_e2[67:60] == b4_e2[67:60];
-  assign \$6837  = ~ a3_v0;
-  assign \$6838  = \$signal$14  & a_wins3;
-  assign \$6839  = \$6838  & a3_held0;
-  assign \$6840  = \$6837  | \$6839 ;
-  assign \$6841  = ~ b4_v0;
-  assign \$6842  = ~ a_wins3;
-  assign \$6843  = \$signal$14  & \$6842 ;
-  assign \$6844  = \$6843  & b4_held0;
-  assign \$6845  = \$6841  | \$6844 ;
-  assign \$6846  = ~ a3_v0;
-  assign \$6847  = a_wins3 & a3_held0;
-  assign \$6848  = \$6846  | \$6847 ;
-  assign \$6849  = ~ b4_v0;
-  assign \$6850  = ~ a_wins3;
-  assign \$6851  = \$6850  & b4_held0;
-  assign \$6852  = \$6849  | \$6851 ;
-  assign \$6853  = le3_22_eq1 & le3_22_gt0;
-  assign \$6854  = le3_22_gt1 | \$6853 ;
-  assign \$6855  = le3_22_eq2 & \$6854 ;
-  assign \$6856  = le3_22_gt2 | \$6855 ;
-  assign \$6857  = le3_22_eq3 & \$6856 ;
-  assign \$6858  = le3_22_gt3 | \$6857 ;
-  assign \$6859  = ~ \$6858 ;
-  assign \$6860  = le3_21_eq1 & le3_21_gt0;
-  assign \$6861  = le3_21_gt1 | \$6860 ;
-  assign \$6862  = le3_21_eq2 & \$6861 ;
-  assign \$6863  = le3_21_gt2 | \$6862 ;
-  assign \$6864  = le3_21_eq3 & \$6863 ;
-  assign \$6865  = le3_21_gt3 | \$6864 ;
-  assign \$6866  = ~ \$6865 ;
-  assign \$6867  = b4_shifted ? \$6859  : \$6866 ;
-  assign \$6868  = le3_12_eq1 & le3_12_gt0;
-  assign \$6869  = le3_12_gt1 | \$6868 ;
-  assign \$6870  = le3_12_eq2 & \$6869 ;
-  assign \$6871  = le3_12_gt2 | \$6870 ;
-  assign \$6872  = le3_12_eq3 & \$6871 ;
-  assign \$6873  = le3_12_gt3 | \$6872 ;
-  assign \$6874  = ~ \$6873 ;
-  assign \$6875  = le3_11_eq1 & le3_11_gt0;
-  assign \$6876  = le3_11_gt1 | \$6875 ;
-  assign \$6877  = le3_11_eq2 & \$6876 ;
-  assign \$6878  = le3_11_gt2 | \$6877 ;
-  assign \$6879  = le3_11_eq3 & \$6878 ;
-  assign \$6880  = le3_11_gt3 | \$6879 ;
-  assign \$6881  = ~ \$6880 ;
-  assign \$6882  = b4_shifted ? \$6874  : \$6881 ;
-  assign \$6883  = a3_shifted ? \$6867  : \$6882 ;
-  assign \$6884  = le3_21_eq1 & le3_21_gt0;
-  assign \$6885  = le3_21_gt1 | \$6884 ;
-  assign \$6886  = le3_21_eq2 & \$6885 ;
-  assign \$6887  = le3_21_gt2 | \$6886 ;
-  assign \$6888  = le3_21_eq3 & \$6887 ;
-  assign \$6889  = le3_21_gt3 | \$6888 ;
-  assign \$6890  = ~ \$6889 ;
-  assign \$6891  = le3_20_eq1 & le3_20_gt0;
-  assign \$6892  = le3_20_gt1 | \$6891 ;
-  assign \$6893  = le3_20_eq2 & \$6892 ;
-  assign \$6894  = le3_20_gt2 | \$6893 ;
-  assign \$6895  = le3_20_eq3 & \$6894 ;
-  assign \$6896  = le3_20_gt3 | \$6895 ;
-  assign \$6897  = ~ \$6896 ;
-  assign \$6898  = b4_shifted ? \$6890  : \$6897 ;
-  assign \$6899  = le3_11_eq1 & le3_11_gt0;
-  assign \$6900  = le3_11_gt1 | \$6899 ;
-  assign \$6901  = le3_11_eq2 & \$6900 ;
-  assign \$6902  = le3_11_gt2 | \$6901 ;
-  assign \$6903  = le3_11_eq3 & \$6902 ;
-  assign \$6904  = le3_11_gt3 | \$6903 ;
-  assign \$6905  = ~ \$6904 ;
-  assign \$6906  = le3_10_eq1 & le3_10_gt0;
-  assign \$6907  = le3_10_gt1 | \$6906 ;
-  assign \$6908  = le3_10_eq2 & \$6907 ;
-  assign \$6909  = le3_10_gt2 | \$6908 ;
-  assign \$6910  = le3_10_eq3 & \$6909 ;
-  assign \$6911  = le3_10_gt3 | \$6910 ;
-  assign \$6912  = ~ \$6911 ;
-  assign \$6913  = b4_shifted ? \$6905  : \$6912 ;
-  assign \$6914  = a3_shifted ? \$6898  : \$6913 ;
-  assign \$6915  = \$6852  ? \$6883  : \$6914 ;
-  assign \$6916  = ~ b4_v0;
-  assign \$6917  = ~ a_wins3;
-  assign \$6918  = \$6917  & b4_held0;
-  assign \$6919  = \$6916  | \$6918 ;
-  assign \$6920  = le3_12_eq1 & le3_12_gt0;
-  assign \$6921  = le3_12_gt1 | \$6920 ;
-  assign \$6922  = le3_12_eq2 & \$6921 ;
-  assign \$6923  = le3_12_gt2 | \$6922 ;
-  assign \$6924  = le3_12_eq3 & \$6923 ;
-  assign \$6925  = le3_12_gt3 | \$6924 ;
-  assign \$6926  = ~ \$6925 ;
-  assign \$6927  = le3_11_eq1 & le3_11_gt0;
-  assign \$6928  = le3_11_gt1 | \$6927 ;
-  assign \$6929  = le3_11_eq2 & \$6928 ;
-  assign \$6930  = le3_11_gt2 | \$6929 ;
-  assign \$6931  = le3_11_eq3 & \$6930 ;
-  assign \$6932  = le3_11_gt3 | \$6931 ;
-  assign \$6933  = ~ \$6932 ;
-  assign \$6934  = b4_shifted ? \$6926  : \$6933 ;
-  assign \$6935  = le3_02_eq1 & le3_02_gt0;
-  assign \$6936  = le3_02_gt1 | \$6935 ;
-  assign \$6937  = le3_02_eq2 & \$6936 ;
-  assign \$6938  = le3_02_gt2 | \$6937 ;
-  assign \$6939  = le3_02_eq3 & \$6938 ;
-  assign \$6940  = le3_02_gt3 | \$6939 ;
-  assign \$6941  = ~ \$6940 ;
-  assign \$6942  = le3_01_eq1 & le3_01_gt0;
-  assign \$6943  = le3_01_gt1 | \$6942 ;
-  assign \$6944  = le3_01_eq2 & \$6943 ;
-  assign \$6945  = le3_01_gt2 | \$6944 ;
-  assign \$6946  = le3_01_eq3 & \$6945 ;
-  assign \$6947  = le3_01_gt3 | \$6946 ;
-  assign \$6948  = ~ \$6947 ;
-  assign \$6949  = b4_shifted ? \$6941  : \$6948 ;
-  assign \$6950  = a3_shifted ? \$6934  : \$6949 ;
-  assign \$6951  = le3_11_eq1 & le3_11_gt0;
-  assign \$6952  = le3_11_gt1 | \$6951 ;
-  assign \$6953  = le3_11_eq2 & \$6952 ;
-  assign \$6954  = le3_11_gt2 | \$6953 ;
-  assign \$6955  = le3_11_eq3 & \$6954 ;
-  assign \$6956  = le3_11_gt3 | \$6955 ;
-  assign \$6957  = ~ \$6956 ;
-  assign \$6958  = le3_10_eq1 & le3_10_gt0;
-  assign \$6959  = le3_10_gt1 | \$6958 ;
-  assign \$6960  = le3_10_eq2 & \$6959 ;
-  assign \$6961  = le3_10_gt2 | \$6960 ;
-  assign \$6962  = le3_10_eq3 & \$6961 ;
-  assign \$6963  = le3_10_gt3 | \$6962 ;
-  assign \$6964  = ~ \$6963 ;
-  assign \$6965  = b4_shifted ? \$6957  : \$6964 ;
-  assign \$6966  = le3_01_eq1 & le3_01_gt0;
-  assign \$6967  = le3_01_gt1 | \$6966 ;
-  assign \$6968  = le3_01_eq2 & \$6967 ;
-  assign \$6969  = le3_01_gt2 | \$6968 ;
-  assign \$6970  = le3_01_eq3 & \$6969 ;
-  assign \$6971  = le3_01_gt3 | \$6970 ;
-  assign \$6972  = ~ \$6971 ;
-  assign \$6973  = le3_00_eq1 & le3_00_gt0;
-  assign \$6974  = le3_00_gt1 | \$6973 ;
-  assign \$6975  = le3_00_eq2 & \$6974 ;
-  assign \$6976  = le3_00_gt2 | \$6975 ;
-  assign \$6977  = le3_00_eq3 & \$6976 ;
-  assign \$6978  = le3_00_gt3 | \$6977 ;
-  assign \$6979  = ~ \$6978 ;
-  assign \$6980  = b4_shifted ? \$6972  : \$6979 ;
-  assign \$6981  = a3_shifted ? \$6965  : \$6980 ;
-  assign \$6982  = \$6919  ? \$6950  : \$6981 ;
-  assign \$6983  = \$6848  ? \$6915  : \$6982 ;
-  assign \$6984  = ~ a3_v0;
-  assign \$6985  = a_wins3 & a3_held0;
-  assign \$6986  = \$6984  | \$6985 ;
-  assign \$6987  = a3_g1 == \$signal$32 ;
-  assign \$6988  = ! \$6987 ;
-  assign \$6989  = a3_v1 & \$6988 ;
-  assign \$6990  = a3_g0 == \$signal$32 ;
-  assign \$6991  = ! \$6990 ;
-  assign \$6992  = a3_v0 & \$6991 ;
-  assign \$6993  = \$6986  ? \$6989  : \$6992 ;
-  assign \$6994  = ~ b4_v0;
-  assign \$6995  = ~ a_wins3;
-  assign \$6996  = \$6995  & b4_held0;
-  assign \$6997  = \$6994  | \$6996 ;
-  assign \$6998  = b4_g1 == \$signal$32 ;
-  assign \$6999  = ! \$6998 ;
-  assign \$7000  = b4_v1 & \$6999 ;
-  assign \$7001  = b4_g0 == \$signal$32 ;
-  assign \$7002  = ! \$7001 ;
-  assign \$7003  = b4_v0 & \$7002 ;
-  assign \$7004  = \$6997  ? \$7000  : \$7003 ;
-  assign \$7005  = ~ \$7004 ;
-  assign \$7007  = ~ b4_v0;
-  assign \$7008  = ~ a_wins3;
-  assign \$7009  = \$7008  & b4_held0;
-  assign \$7010  = \$7007  | \$7009 ;
-  assign \$7011  = b4_g1 == \$signal$32 ;
-  assign \$7012  = ! \$7011 ;
-  assign \$7013  = b4_v1 & \$7012 ;
-  assign \$7014  = b4_g0 == \$signal$32 ;
-  assign \$7015  = ! \$7014 ;
-  assign \$7016  = b4_v0 & \$7015 ;
-  assign \$7017  = \$7010  ? \$7013  : \$7016 ;
-  assign \$7018  = ~ \$7017 ;
-  assign \$7019  = \$6993  ? 1'h1 : \$7018 ;
-  assign \$7020  = ~ a3_v0;
-  assign \$7021  = a_wins3 & a3_held0;
-  assign \$7022  = \$7020  | \$7021 ;
-  assign \$7023  = a3_g1 == \$signal$32 ;
-  assign \$7025  = a3_v1 & \$7024 ;
-  assign \$7026  = a3_g0 == \$signal$32 ;
-  assign \$7028  = a3_v0 & \$7027 ;
-  assign \$7029  = \$7022  ? \$7025  : \$7028 ;
-  assign \$7030  = ~ b4_v0;
-  assign \$7031  = ~ a_wins3;
-  assign \$7032  = \$7031  & b4_held0;
-  assign \$7033  = \$7030  | \$7032 ;
-  assign \$7034  = b4_g1 == \$signal$32 ;
-  assign \$7036  = b4_v1 & \$7035 ;
-  assign \$7037  = b4_g0 == \$signal$32 ;
-  assign \$7039  = b4_v0 & \$7038 ;
-  assign \$7040  = \$7033  ? \$7036  : \$7039 ;
-  assign \$7041  = ~ \$7040 ;
-  assign \$7043  = ~ b4_v0;
-  assign \$7044  = ~ a_wins3;
-  assign \$7045  = \$7044  & b4_held0;
-  assign \$7046  = \$7043  | \$7045 ;
-  assign \$7047  = b4_g1 == \$signal$32 ;
-  assign \$7049  = b4_v1 & \$7048 ;
-  assign \$7050  = b4_g0 == \$signal$32 ;
-  assign \$7052  = b4_v0 & \$7051 ;
-  assign \$7053  = \$7046  ? \$7049  : \$7052 ;
-  assign \$7054  = ~ \$7053 ;
-  assign \$7055  = \$7029  ? 1'h1 : \$7054 ;
-  assign \$7056  = ends ? \$7019  : \$7055 ;
-  assign \$7057  = ~ a3_v0;
-  assign \$7058  = a_wins3 & a3_held0;
-  assign \$7059  = \$7057  | \$7058 ;
-  assign \$7060  = a3_g1 == \$signal$32 ;
-  assign \$7061  = ! \$7060 ;
-  assign \$7062  = a3_v1 & \$7061 ;
-  assign \$7063  = a3_g0 == \$signal$32 ;
-  assign \$7064  = ! \$7063 ;
-  assign \$7065  = a3_v0 & \$7064 ;
-  assign \$7066  = \$7059  ? \$7062  : \$7065 ;
-  assign \$7067  = ~ b4_v0;
-  assign \$7068  = ~ a_wins3;
-  assign \$7069  = \$7068  & b4_held0;
-  assign \$7070  = \$7067  | \$7069 ;
-  assign \$7071  = b4_g1 == \$signal$32 ;
-  assign \$7072  = ! \$7071 ;
-  assign \$7073  = b4_v1 & \$7072 ;
-  assign \$7074  = b4_g0 == \$signal$32 ;
-  assign \$7075  = ! \$7074 ;
-  assign \$7076  = b4_v0 & \$7075 ;
-  assign \$7077  = \$7070  ? \$7073  : \$7076 ;
+  assign \$6681  = a4_e1[67:60] > b3_e0[67:60];
+  assign \$6682  = a4_e1[67:60] == b3_e0[67:60];
+  assign \$6683  = a4_e1[59:40] > b3_e0[59:40];
+  assign \$6684  = a4_e1[59:40] == b3_e0[59:40];
+  assign \$6685  = a4_e1[39:20] > b3_e0[39:20];
+  assign \$6686  = a4_e1[39:20] == b3_e0[39:20];
+  assign \$6687  = a4_e1[19:0] > b3_e0[19:0];
+  assign \$6688  = \$6686  & \$6687 ;
+  assign \$6689  = \$6685  | \$6688 ;
+  assign \$6690  = \$6684  & \$6689 ;
+  assign \$6691  = \$6683  | \$6690 ;
+  assign \$6692  = \$6682  & \$6691 ;
+  assign \$6693  = \$6681  | \$6692 ;
+  assign \$6694  = ~ \$6693 ;
+  assign \$6695  = a4_e1[67:60] > b3_e1[67:60];
+  assign \$6696  = a4_e1[67:60] == b3_e1[67:60];
+  assign \$6697  = a4_e1[59:40] > b3_e1[59:40];
+  assign \$6698  = a4_e1[59:40] == b3_e1[59:40];
+  assign \$6699  = a4_e1[39:20] > b3_e1[39:20];
+  assign \$6700  = a4_e1[39:20] == b3_e1[39:20];
+  assign \$6701  = a4_e1[19:0] > b3_e1[19:0];
+  assign \$6702  = \$6700  & \$6701 ;
+  assign \$6703  = \$6699  | \$6702 ;
+  assign \$6704  = \$6698  & \$6703 ;
+  assign \$6705  = \$6697  | \$6704 ;
+  assign \$6706  = \$6696  & \$6705 ;
+  assign \$6707  = \$6695  | \$6706 ;
+  assign \$6708  = ~ \$6707 ;
+  assign \$6709  = a4_e1[67:60] > b3_e2[67:60];
+  assign \$6710  = a4_e1[67:60] == b3_e2[67:60];
+  assign \$6711  = a4_e1[59:40] > b3_e2[59:40];
+  assign \$6712  = a4_e1[59:40] == b3_e2[59:40];
+  assign \$6713  = a4_e1[39:20] > b3_e2[39:20];
+  assign \$6714  = a4_e1[39:20] == b3_e2[39:20];
+  assign \$6715  = a4_e1[19:0] > b3_e2[19:0];
+  assign \$6716  = \$6714  & \$6715 ;
+  assign \$6717  = \$6713  | \$6716 ;
+  assign \$6718  = \$6712  & \$6717 ;
+  assign \$6719  = \$6711  | \$6718 ;
+  assign \$6720  = \$6710  & \$6719 ;
+  assign \$6721  = \$6709  | \$6720 ;
+  assign \$6722  = ~ \$6721 ;
+  assign \$6723  = a4_e2[67:60] > b3_e0[67:60];
+  assign \$6724  = a4_e2[67:60] == b3_e0[67:60];
+  assign \$6725  = a4_e2[59:40] > b3_e0[59:40];
+  assign \$6726  = a4_e2[59:40] == b3_e0[59:40];
+  assign \$6727  = a4_e2[39:20] > b3_e0[39:20];
+  assign \$6728  = a4_e2[39:20] == b3_e0[39:20];
+  assign \$6729  = a4_e2[19:0] > b3_e0[19:0];
+  assign \$6730  = \$6728  & \$6729 ;
+  assign \$6731  = \$6727  | \$6730 ;
+  assign \$6732  = \$6726  & \$6731 ;
+  assign \$6733  = \$6725  | \$6732 ;
+  assign \$6734  = \$6724  & \$6733 ;
+  assign \$6735  = \$6723  | \$6734 ;
+  assign \$6736  = ~ \$6735 ;
+  assign \$6737  = a4_e2[67:60] > b3_e1[67:60];
+  assign \$6738  = a4_e2[67:60] == b3_e1[67:60];
+  assign \$6739  = a4_e2[59:40] > b3_e1[59:40];
+  assign \$6740  = a4_e2[59:40] == b3_e1[59:40];
+  assign \$6741  = a4_e2[39:20] > b3_e1[39:20];
+  assign \$6742  = a4_e2[39:20] == b3_e1[39:20];
+  assign \$6743  = a4_e2[19:0] > b3_e1[19:0];
+  assign \$6744  = \$6742  & \$6743 ;
+  assign \$6745  = \$6741  | \$6744 ;
+  assign \$6746  = \$6740  & \$6745 ;
+  assign \$6747  = \$6739  | \$6746 ;
+  assign \$6748  = \$6738  & \$6747 ;
+  assign \$6749  = \$6737  | \$6748 ;
+  assign \$6750  = ~ \$6749 ;
+  assign \$6751  = a4_e2[67:60] > b3_e2[67:60];
+  assign \$6752  = a4_e2[67:60] == b3_e2[67:60];
+  assign \$6753  = a4_e2[59:40] > b3_e2[59:40];
+  assign \$6754  = a4_e2[59:40] == b3_e2[59:40];
+  assign \$6755  = a4_e2[39:20] > b3_e2[39:20];
+  assign \$6756  = a4_e2[39:20] == b3_e2[39:20];
+  assign \$6757  = a4_e2[19:0] > b3_e2[19:0];
+  assign \$6758  = \$6756  & \$6757 ;
+  assign \$6759  = \$6755  | \$6758 ;
+  assign \$6760  = \$6754  & \$6759 ;
+  assign \$6761  = \$6753  | \$6760 ;
+  assign \$6762  = \$6752  & \$6761 ;
+  assign \$6763  = \$6751  | \$6762 ;
+  assign \$6764  = ~ \$6763 ;
+  assign \$6765  = ~ a4_v0;
+  assign \$6766  = \$signal$14  & a_wins4;
+  assign \$6767  = \$6766  & a4_held0;
+  assign \$6768  = \$6765  | \$6767 ;
+  assign \$6769  = ~ b3_v0;
+  assign \$6770  = ~ a_wins4;
+  assign \$6771  = \$signal$14  & \$6770 ;
+  assign \$6772  = \$6771  & b3_held0;
+  assign \$6773  = \$6769  | \$6772 ;
+  assign \$6774  = ~ a4_v0;
+  assign \$6775  = a_wins4 & a4_held0;
+  assign \$6776  = \$6774  | \$6775 ;
+  assign \$6777  = ~ b3_v0;
+  assign \$6778  = ~ a_wins4;
+  assign \$6779  = \$6778  & b3_held0;
+  assign \$6780  = \$6777  | \$6779 ;
+  assign \$6781  = b3_shifted ? le4_22 : le4_21;
+  assign \$6782  = b3_shifted ? le4_12 : le4_11;
+  assign \$6783  = a4_shifted ? \$6781  : \$6782 ;
+  assign \$6784  = b3_shifted ? le4_21 : le4_20;
+  assign \$6785  = b3_shifted ? le4_11 : le4_10;
+  assign \$6786  = a4_shifted ? \$6784  : \$6785 ;
+  assign \$6787  = \$6780  ? \$6783  : \$6786 ;
+  assign \$6788  = ~ b3_v0;
+  assign \$6789  = ~ a_wins4;
+  assign \$6790  = \$6789  & b3_held0;
+  assign \$6791  = \$6788  | \$6790 ;
+  assign \$6792  = b3_shifted ? le4_12 : le4_11;
+  assign \$6793  = b3_shifted ? le4_02 : le4_01;
+  assign \$6794  = a4_shifted ? \$6792  : \$6793 ;
+  assign \$6795  = b3_shifted ? le4_11 : le4_10;
+  assign \$6796  = b3_shifted ? le4_01 : le4_00;
+  assign \$6797  = a4_shifted ? \$6795  : \$6796 ;
+  assign \$6798  = \$6791  ? \$6794  : \$6797 ;
+  assign \$6799  = \$6776  ? \$6787  : \$6798 ;
+  assign \$6800  = ~ a4_v0;
+  assign \$6801  = a_wins4 & a4_held0;
+  assign \$6802  = \$6800  | \$6801 ;
+  assign \$6803  = a4_g1 == \$signal$32 ;
+  assign \$6804  = ! \$6803 ;
+  assign \$6805  = a4_v1 & \$6804 ;
+  assign \$6806  = a4_g0 == \$signal$32 ;
+  assign \$6807  = ! \$6806 ;
+  assign \$6808  = a4_v0 & \$6807 ;
+  assign \$6809  = \$6802  ? \$6805  : \$6808 ;
+  assign \$6810  = ~ b3_v0;
+  assign \$6811  = ~ a_wins4;
+  assign \$6812  = \$6811  & b3_held0;
+  assign \$6813  = \$6810  | \$6812 ;
+  assign \$6814  = b3_g1 == \$signal$32 ;
+  assign \$6815  = ! \$6814 ;
+  assign \$6816  = b3_v1 & \$6815 ;
+  assign \$6817  = b3_g0 == \$signal$32 ;
+  assign \$6818  = ! \$6817 ;
+  assign \$6819  = b3_v0 & \$6818 ;
+  assign \$6820  = \$6813  ? \$6816  : \$6819 ;
+  assign \$6821  = ~ \$6820 ;
+  assign \$6823  = ~ b3_v0;
+  assign \$6824  = ~ a_wins4;
+  assign \$6825  = \$6824  & b3_held0;
+  assign \$6826  = \$6823  | \$6825 ;
+  assign \$6827  = b3_g1 == \$signal$32 ;
+  assign \$6828  = ! \$6827 ;
+  assign \$6829  = b3_v1 & \$6828 ;
+  assign \$6830  = b3_g0 == \$signal$32 ;
+  assign \$6831  = ! \$6830 ;
+  assign \$6832  = b3_v0 & \$6831 ;
+  assign \$6833  = \$6826  ? \$6829  : \$6832 ;
+  assign \$6834  = ~ \$6833 ;
+  assign \$6835  = \$6809  ? 1'h1 : \$6834 ;
+  assign \$6836  = ~ a4_v0;
+  assign \$6837  = a_wins4 & a4_held0;
+  assign \$6838  = \$6836  | \$6837 ;
+  assign \$6839  = a4_g1 == \$signal$32 ;
+  assign \$6841  = a4_v1 & \$6840 ;
+  assign \$6842  = a4_g0 == \$signal$32 ;
+  assign \$6844  = a4_v0 & \$6843 ;
+  assign \$6845  = \$6838  ? \$6841  : \$6844 ;
+  assign \$6846  = ~ b3_v0;
+  assign \$6847  = ~ a_wins4;
+  assign \$6848  = \$6847  & b3_held0;
+  assign \$6849  = \$6846  | \$6848 ;
+  assign \$6850  = b3_g1 == \$signal$32 ;
+  assign \$6852  = b3_v1 & \$6851 ;
+  assign \$6853  = b3_g0 == \$signal$32 ;
+  assign \$6855  = b3_v0 & \$6854 ;
+  assign \$6856  = \$6849  ? \$6852  : \$6855 ;
+  assign \$6857  = ~ \$6856 ;
+  assign \$6859  = ~ b3_v0;
+  assign \$6860  = ~ a_wins4;
+  assign \$6861  = \$6860  & b3_held0;
+  assign \$6862  = \$6859  | \$6861 ;
+  assign \$6863  = b3_g1 == \$signal$32 ;
+  assign \$6865  = b3_v1 & \$6864 ;
+  assign \$6866  = b3_g0 == \$signal$32 ;
+  assign \$6868  = b3_v0 & \$6867 ;
+  assign \$6869  = \$6862  ? \$6865  : \$6868 ;
+  assign \$6870  = ~ \$6869 ;
+  assign \$6871  = \$6845  ? 1'h1 : \$6870 ;
+  assign \$6872  = ends ? \$6835  : \$6871 ;
+  assign \$6873  = ~ a4_v0;
+  assign \$6874  = a_wins4 & a4_held0;
+  assign \$6875  = \$6873  | \$6874 ;
+  assign \$6876  = a4_g1 == \$signal$32 ;
+  assign \$6877  = ! \$6876 ;
+  assign \$6878  = a4_v1 & \$6877 ;
+  assign \$6879  = a4_g0 == \$signal$32 ;
+  assign \$6880  = ! \$6879 ;
+  assign \$6881  = a4_v0 & \$6880 ;
+  assign \$6882  = \$6875  ? \$6878  : \$6881 ;
+  assign \$6883  = ~ b3_v0;
+  assign \$6884  = ~ a_wins4;
+  assign \$6885  = \$6884  & b3_held0;
+  assign \$6886  = \$6883  | \$6885 ;
+  assign \$6887  = b3_g1 == \$signal$32 ;
+  assign \$6888  = ! \$6887 ;
+  assign \$6889  = b3_v1 & \$6888 ;
+  assign \$6890  = b3_g0 == \$signal$32 ;
+  assign \$6891  = ! \$6890 ;
+  assign \$6892  = b3_v0 & \$6891 ;
+  assign \$6893  = \$6886  ? \$6889  : \$6892 ;
+  assign \$6894  = ~ \$6893 ;
+  assign \$6896  = ~ b3_v0;
+  assign \$6897  = ~ a_wins4;
+  assign \$6898  = \$6897  & b3_held0;
+  assign \$6899  = \$6896  | \$6898 ;
+  assign \$6900  = b3_g1 == \$signal$32 ;
+  assign \$6901  = ! \$6900 ;
+  assign \$6902  = b3_v1 & \$6901 ;
+  assign \$6903  = b3_g0 == \$signal$32 ;
+  assign \$6904  = ! \$6903 ;
+  assign \$6905  = b3_v0 & \$6904 ;
+  assign \$6906  = \$6899  ? \$6902  : \$6905 ;
+  assign \$6907  = ~ \$6906 ;
+  assign \$6908  = \$6882  ? \$6895  : \$6907 ;
+  assign \$6909  = ~ a4_v0;
+  assign \$6910  = a_wins4 & a4_held0;
+  assign \$6911  = \$6909  | \$6910 ;
+  assign \$6912  = a4_g1 == \$signal$32 ;
+  assign \$6914  = a4_v1 & \$6913 ;
+  assign \$6915  = a4_g0 == \$signal$32 ;
+  assign \$6917  = a4_v0 & \$6916 ;
+  assign \$6918  = \$6911  ? \$6914  : \$6917 ;
+  assign \$6919  = ~ b3_v0;
+  assign \$6920  = ~ a_wins4;
+  assign \$6921  = \$6920  & b3_held0;
+  assign \$6922  = \$6919  | \$6921 ;
+  assign \$6923  = b3_g1 == \$signal$32 ;
+  assign \$6925  = b3_v1 & \$6924 ;
+  assign \$6926  = b3_g0 == \$signal$32 ;
+  assign \$6928  = b3_v0 & \$6927 ;
+  assign \$6929  = \$6922  ? \$6925  : \$6928 ;
+  assign \$6930  = ~ \$6929 ;
+  assign \$6932  = ~ b3_v0;
+  assign \$6933  = ~ a_wins4;
+  assign \$6934  = \$6933  & b3_held0;
+  assign \$6935  = \$6932  | \$6934 ;
+  assign \$6936  = b3_g1 == \$signal$32 ;
+  assign \$6938  = b3_v1 & \$6937 ;
+  assign \$6939  = b3_g0 == \$signal$32 ;
+  assign \$6941  = b3_v0 & \$6940 ;
+  assign \$6942  = \$6935  ? \$6938  : \$6941 ;
+  assign \$6943  = ~ \$6942 ;
+  assign \$6944  = \$6918  ? \$6931  : \$6943 ;
+  assign \$6945  = ends ? \$6908  : \$6944 ;
+  assign \$6946  = \$6799  ? \$6872  : \$6945 ;
+  assign \$6947  = ~ a4_v0;
+  assign \$6948  = ~ b3_v0;
+  assign \$6949  = b3_shifted ? le4_22 : le4_21;
+  assign \$6950  = b3_shifted ? le4_12 : le4_11;
+  assign \$6951  = a4_shifted ? \$6949  : \$6950 ;
+  assign \$6952  = b3_shifted ? le4_21 : le4_20;
+  assign \$6953  = b3_shifted ? le4_11 : le4_10;
+  assign \$6954  = a4_shifted ? \$6952  : \$6953 ;
+  assign \$6955  = b3_v0 ? \$6954  : \$6951 ;
+  assign \$6956  = ~ b3_v0;
+  assign \$6957  = b3_shifted ? le4_12 : le4_11;
+  assign \$6958  = b3_shifted ? le4_02 : le4_01;
+  assign \$6959  = a4_shifted ? \$6957  : \$6958 ;
+  assign \$6960  = b3_shifted ? le4_11 : le4_10;
+  assign \$6961  = b3_shifted ? le4_01 : le4_00;
+  assign \$6962  = a4_shifted ? \$6960  : \$6961 ;
+  assign \$6963  = b3_v0 ? \$6962  : \$6959 ;
+  assign \$6964  = a4_v0 ? \$6963  : \$6955 ;
+  assign \$6965  = ~ a4_v0;
+  assign \$6966  = a4_g1 == \$signal$32 ;
+  assign \$6968  = a4_v1 & \$6967 ;
+  assign \$6969  = a4_g0 == \$signal$32 ;
+  assign \$6971  = a4_v0 & \$6970 ;
+  assign \$6972  = a4_v0 ? \$6971  : \$6968 ;
+  assign \$6973  = ~ b3_v0;
+  assign \$6974  = b3_g1 == \$signal$32 ;
+  assign \$6976  = b3_v1 & \$6975 ;
+  assign \$6977  = b3_g0 == \$signal$32 ;
+  assign \$6979  = b3_v0 & \$6978 ;
+  assign \$6980  = b3_v0 ? \$6979  : \$6976 ;
+  assign \$6981  = ~ \$6980 ;
+  assign \$6983  = ~ b3_v0;
+  assign \$6984  = b3_g1 == \$signal$32 ;
+  assign \$6986  = b3_v1 & \$6985 ;
+  assign \$6987  = b3_g0 == \$signal$32 ;
+  assign \$6989  = b3_v0 & \$6988 ;
+  assign \$6990  = b3_v0 ? \$6989  : \$6986 ;
+  assign \$6991  = ~ \$6990 ;
+  assign \$6992  = \$6972  ? 1'h1 : \$6991 ;
+  assign \$6993  = ~ a4_v0;
+  assign \$6994  = a4_g1 == \$signal$32 ;
+  assign \$6996  = a4_v1 & \$6995 ;
+  assign \$6997  = a4_g0 == \$signal$32 ;
+  assign \$6999  = a4_v0 & \$6998 ;
+  assign \$7000  = a4_v0 ? \$6999  : \$6996 ;
+  assign \$7001  = ~ b3_v0;
+  assign \$7002  = b3_g1 == \$signal$32 ;
+  assign \$7004  = b3_v1 & \$7003 ;
+  assign \$7005  = b3_g0 == \$signal$32 ;
+  assign \$7007  = b3_v0 & \$7006 ;
+  assign \$7008  = b3_v0 ? \$7007  : \$7004 ;
+  assign \$7009  = ~ \$7008 ;
+  assign \$7011  = ~ b3_v0;
+  assign \$7012  = b3_g1 == \$signal$32 ;
+  assign \$7014  = b3_v1 & \$7013 ;
+  assign \$7015  = b3_g0 == \$signal$32 ;
+  assign \$7017  = b3_v0 & \$7016 ;
+  assign \$7018  = b3_v0 ? \$7017  : \$7014 ;
+  assign \$7019  = ~ \$7018 ;
+  assign \$7020  = \$7000  ? \$7010  : \$7019 ;
+  assign \$7021  = \$6964  ? \$6992  : \$7020 ;
+  assign \$7022  = \$signal$14  ? \$6946  : \$7021 ;
+  assign \$7023  = a5_e0[67:60] > b2_e0[67:60];
+  assign \$7024  = a5_e0[67:60] == b2_e0[67:60];
+  assign \$7025  = a5_e0[59:40] > b2_e0[59:40];
+  assign \$7026  = a5_e0[59:40] == b2_e0[59:40];
+  assign \$7027  = a5_e0[39:20] > b2_e0[39:20];
+  assign \$7028  = a5_e0[39:20] == b2_e0[39:20];
+  assign \$7029  = a5_e0[19:0] > b2_e0[19:0];
+  assign \$7030  = \$7028  & \$7029 ;
+  assign \$7031  = \$7027  | \$7030 ;
+  assign \$7032  = \$7026  & \$7031 ;
+  assign \$7033  = \$7025  | \$7032 ;
+  assign \$7034  = \$7024  & \$7033 ;
+  assign \$7035  = \$7023  | \$7034 ;
+  assign \$7036  = ~ \$7035 ;
+  assign \$7037  = a5_e0[67:60] > b2_e1[67:60];
+  assign \$7038  = a5_e0[67:60] == b2_e1[67:60];
+  assign \$7039  = a5_e0[59:40] > b2_e1[59:40];
+  assign \$7040  = a5_e0[59:40] == b2_e1[59:40];
+  assign \$7041  = a5_e0[39:20] > b2_e1[39:20];
+  assign \$7042  = a5_e0[39:20] == b2_e1[39:20];
+  assign \$7043  = a5_e0[19:0] > b2_e1[19:0];
+  assign \$7044  = \$7042  & \$7043 ;
+  assign \$7045  = \$7041  | \$7044 ;
+  assign \$7046  = \$7040  & \$7045 ;
+  assign \$7047  = \$7039  | \$7046 ;
+  assign \$7048  = \$7038  & \$7047 ;
+  assign \$7049  = \$7037  | \$7048 ;
+  assign \$7050  = ~ \$7049 ;
+  assign \$7051  = a5_e0[67:60] > b2_e2[67:60];
+  assign \$7052  = a5_e0[67:60] == b2_e2[67:60];
+  assign \$7053  = a5_e0[59:40] > b2_e2[59:40];
+  assign \$7054  = a5_e0[59:40] == b2_e2[59:40];
+  assign \$7055  = a5_e0[39:20] > b2_e2[39:20];
+  assign \$7056  = a5_e0[39:20] == b2_e2[39:20];
+  assign \$7057  = a5_e0[19:0] > b2_e2[19:0];
+  assign \$7058  = \$7056  & \$7057 ;
+  assign \$7059  = \$7055  | \$7058 ;
+  assign \$7060  = \$7054  & \$7059 ;
+  assign \$7061  = \$7053  | \$7060 ;
+  assign \$7062  = \$7052  & \$7061 ;
+  assign \$7063  = \$7051  | \$7062 ;
+  assign \$7064  = ~ \$7063 ;
+  assign \$7065  = a5_e1[67:60] > b2_e0[67:60];
+  assign \$7066  = a5_e1[67:60] == b2_e0[67:60];
+  assign \$7067  = a5_e1[59:40] > b2_e0[59:40];
+  assign \$7068  = a5_e1[59:40] == b2_e0[59:40];
+  assign \$7069  = a5_e1[39:20] > b2_e0[39:20];
+  assign \$7070  = a5_e1[39:20] == b2_e0[39:20];
+  assign \$7071  = a5_e1[19:0] > b2_e0[19:0];
+  assign \$7072  = \$7070  & \$7071 ;
+  assign \$7073  = \$7069  | \$7072 ;
+  assign \$7074  = \$7068  & \$7073 ;
+  assign \$7075  = \$7067  | \$7074 ;
+  assign \$7076  = \$7066  & \$7075 ;
+  assign \$7077  = \$7065  | \$7076 ;
   assign \$7078  = ~ \$7077 ;
-  assign \$7080  = ~ b4_v0;
-  assign \$7081  = ~ a_wins3;
-  assign \$7082  = \$7081  & b4_held0;
-  assign \$7083  = \$7080  | \$7082 ;
-  assign \$7084  = b4_g1 == \$signal$32 ;
-  assign \$7085  = ! \$7084 ;
-  assign \$7086  = b4_v1 & \$7085 ;
-  assign \$7087  = b4_g0 == \$signal$32 ;
-  assign \$7088  = ! \$7087 ;
-  assign \$7089  = b4_v0 & \$7088 ;
-  assign \$7090  = \$7083  ? \$7086  : \$7089 ;
-  assign \$7091  = ~ \$7090 ;
-  assign \$7092  = \$7066  ? \$7079  : \$7091 ;
-  assign \$7093  = ~ a3_v0;
-  assign \$7094  = a_wins3 & a3_held0;
-  assign \$7095  = \$7093  | \$7094 ;
-  assign \$7096  = a3_g1 == \$signal$32 ;
-  assign \$7098  = a3_v1 & \$7097 ;
-  assign \$7099  = a3_g0 == \$signal$32 ;
-  assign \$7101  = a3_v0 & \$7100 ;
-  assign \$7102  = \$7095  ? \$7098  : \$7101 ;
-  assign \$7103  = ~ b4_v0;
-  assign \$7104  = ~ a_wins3;
-  assign \$7105  = \$7104  & b4_held0;
-  assign \$7106  = \$7103  | \$7105 ;
-  assign \$7107  = b4_g1 == \$signal$32 ;
-  assign \$7109  = b4_v1 & \$7108 ;
-  assign \$7110  = b4_g0 == \$signal$32 ;
-  assign \$7112  = b4_v0 & \$7111 ;
-  assign \$7113  = \$7106  ? \$7109  : \$7112 ;
-  assign \$7114  = ~ \$7113 ;
-  assign \$7116  = ~ b4_v0;
-  assign \$7117  = ~ a_wins3;
-  assign \$7118  = \$7117  & b4_held0;
-  assign \$7119  = \$7116  | \$7118 ;
-  assign \$7120  = b4_g1 == \$signal$32 ;
-  assign \$7122  = b4_v1 & \$7121 ;
-  assign \$7123  = b4_g0 == \$signal$32 ;
-  assign \$7125  = b4_v0 & \$7124 ;
-  assign \$7126  = \$7119  ? \$7122  : \$7125 ;
-  assign \$7127  = ~ \$7126 ;
-  assign \$7128  = \$7102  ? \$7115  : \$7127 ;
-  assign \$7129  = ends ? \$7092  : \$7128 ;
-  assign \$7130  = \$6983  ? \$7056  : \$7129 ;
-  assign \$7131  = ~ a3_v0;
-  assign \$7132  = ~ b4_v0;
-  assign \$7133  = le3_22_eq1 & le3_22_gt0;
-  assign \$7134  = le3_22_gt1 | \$7133 ;
-  assign \$7135  = le3_22_eq2 & \$7134 ;
-  assign \$7136  = le3_22_gt2 | \$7135 ;
-  assign \$7137  = le3_22_eq3 & \$7136 ;
-  assign \$7138  = le3_22_gt3 | \$7137 ;
-  assign \$7139  = ~ \$7138 ;
-  assign \$7140  = le3_21_eq1 & le3_21_gt0;
-  assign \$7141  = le3_21_gt1 | \$7140 ;
-  assign \$7142  = le3_21_eq2 & \$7141 ;
-  assign \$7143  = le3_21_gt2 | \$7142 ;
-  assign \$7144  = le3_21_eq3 & \$7143 ;
-  assign \$7145  = le3_21_gt3 | \$7144 ;
-  assign \$7146  = ~ \$7145 ;
-  assign \$7147  = b4_shifted ? \$7139  : \$7146 ;
-  assign \$7148  = le3_12_eq1 & le3_12_gt0;
-  assign \$7149  = le3_12_gt1 | \$7148 ;
-  assign \$7150  = le3_12_eq2 & \$7149 ;
-  assign \$7151  = le3_12_gt2 | \$7150 ;
-  assign \$7152  = le3_12_eq3 & \$7151 ;
-  assign \$7153  = le3_12_gt3 | \$7152 ;
-  assign \$7154  = ~ \$7153 ;
-  assign \$7155  = le3_11_eq1 & le3_11_gt0;
-  assign \$7156  = le3_11_gt1 | \$7155 ;
-  assign \$7157  = le3_11_eq2 & \$7156 ;
-  assign \$7158  = le3_11_gt2 | \$7157 ;
-  assign \$7159  = le3_11_eq3 & \$7158 ;
-  assign \$7160  = le3_11_gt3 | \$7159 ;
-  assign \$7161  = ~ \$7160 ;
-  assign \$7162  = b4_shifted ? \$7154  : \$7161 ;
-  assign \$7163  = a3_shifted ? \$7147  : \$7162 ;
-  assign \$7164  = le3_21_eq1 & le3_21_gt0;
-  assign \$7165  = le3_21_gt1 | \$7164 ;
-  assign \$7166  = le3_21_eq2 & \$7165 ;
-  assign \$7167  = le3_21_gt2 | \$7166 ;
-  assign \$7168  = le3_21_eq3 & \$7167 ;
-  assign \$7169  = le3_21_gt3 | \$7168 ;
-  assign \$7170  = ~ \$7169 ;
-  assign \$7171  = le3_20_eq1 & le3_20_gt0;
-  assign \$7172  = le3_20_gt1 | \$7171 ;
-  assign \$7173  = le3_20_eq2 & \$7172 ;
-  assign \$7174  = le3_20_gt2 | \$7173 ;
-  assign \$7175  = le3_20_eq3 & \$7174 ;
-  assign \$7176  = le3_20_gt3 | \$7175 ;
-  assign \$7177  = ~ \$7176 ;
-  assign \$7178  = b4_shifted ? \$7170  : \$7177 ;
-  assign \$7179  = le3_11_eq1 & le3_11_gt0;
-  assign \$7180  = le3_11_gt1 | \$7179 ;
-  assign \$7181  = le3_11_eq2 & \$7180 ;
-  assign \$7182  = le3_11_gt2 | \$7181 ;
-  assign \$7183  = le3_11_eq3 & \$7182 ;
-  assign \$7184  = le3_11_gt3 | \$7183 ;
-  assign \$7185  = ~ \$7184 ;
-  assign \$7186  = le3_10_eq1 & le3_10_gt0;
-  assign \$7187  = le3_10_gt1 | \$7186 ;
-  assign \$7188  = le3_10_eq2 & \$7187 ;
-  assign \$7189  = le3_10_gt2 | \$7188 ;
-  assign \$7190  = le3_10_eq3 & \$7189 ;
-  assign \$7191  = le3_10_gt3 | \$7190 ;
-  assign \$7192  = ~ \$7191 ;
-  assign \$7193  = b4_shifted ? \$7185  : \$7192 ;
-  assign \$7194  = a3_shifted ? \$7178  : \$7193 ;
-  assign \$7195  = b4_v0 ? \$7194  : \$7163 ;
-  assign \$7196  = ~ b4_v0;
-  assign \$7197  = le3_12_eq1 & le3_12_gt0;
-  assign \$7198  = le3_12_gt1 | \$7197 ;
-  assign \$7199  = le3_12_eq2 & \$7198 ;
-  assign \$7200  = le3_12_gt2 | \$7199 ;
-  assign \$7201  = le3_12_eq3 & \$7200 ;
-  assign \$7202  = le3_12_gt3 | \$7201 ;
-  assign \$7203  = ~ \$7202 ;
-  assign \$7204  = le3_11_eq1 & le3_11_gt0;
-  assign \$7205  = le3_11_gt1 | \$7204 ;
-  assign \$7206  = le3_11_eq2 & \$7205 ;
-  assign \$7207  = le3_11_gt2 | \$7206 ;
-  assign \$7208  = le3_11_eq3 & \$7207 ;
-  assign \$7209  = le3_11_gt3 | \$7208 ;
-  assign \$7210  = ~ \$7209 ;
-  assign \$7211  = b4_shifted ? \$7203  : \$7210 ;
-  assign \$7212  = le3_02_eq1 & le3_02_gt0;
-  assign \$7213  = le3_02_gt1 | \$7212 ;
-  assign \$7214  = le3_02_eq2 & \$7213 ;
-  assign \$7215  = le3_02_gt2 | \$7214 ;
-  assign \$7216  = le3_02_eq3 & \$7215 ;
-  assign \$7217  = le3_02_gt3 | \$7216 ;
+  assign \$7079  = a5_e1[67:60] > b2_e1[67:60];
+  assign \$7080  = a5_e1[67:60] == b2_e1[67:60];
+  assign \$7081  = a5_e1[59:40] > b2_e1[59:40];
+  assign \$7082  = a5_e1[59:40] == b2_e1[59:40];
+  assign \$7083  = a5_e1[39:20] > b2_e1[39:20];
+  assign \$7084  = a5_e1[39:20] == b2_e1[39:20];
+  assign \$7085  = a5_e1[19:0] > b2_e1[19:0];
+  assign \$7086  = \$7084  & \$7085 ;
+  assign \$7087  = \$7083  | \$7086 ;
+  assign \$7088  = \$7082  & \$7087 ;
+  assign \$7089  = \$7081  | \$7088 ;
+  assign \$7090  = \$7080  & \$7089 ;
+  assign \$7091  = \$7079  | \$7090 ;
+  assign \$7092  = ~ \$7091 ;
+  assign \$7093  = a5_e1[67:60] > b2_e2[67:60];
+  assign \$7094  = a5_e1[67:60] == b2_e2[67:60];
+  assign \$7095  = a5_e1[59:40] > b2_e2[59:40];
+  assign \$7096  = a5_e1[59:40] == b2_e2[59:40];
+  assign \$7097  = a5_e1[39:20] > b2_e2[39:20];
+  assign \$7098  = a5_e1[39:20] == b2_e2[39:20];
+  assign \$7099  = a5_e1[19:0] > b2_e2[19:0];
+  assign \$7100  = \$7098  & \$7099 ;
+  assign \$7101  = \$7097  | \$7100 ;
+  assign \$7102  = \$7096  & \$7101 ;
+  assign \$7103  = \$7095  | \$7102 ;
+  assign \$7104  = \$7094  & \$7103 ;
+  assign \$7105  = \$7093  | \$7104 ;
+  assign \$7106  = ~ \$7105 ;
+  assign \$7107  = a5_e2[67:60] > b2_e0[67:60];
+  assign \$7108  = a5_e2[67:60] == b2_e0[67:60];
+  assign \$7109  = a5_e2[59:40] > b2_e0[59:40];
+  assign \$7110  = a5_e2[59:40] == b2_e0[59:40];
+  assign \$7111  = a5_e2[39:20] > b2_e0[39:20];
+  assign \$7112  = a5_e2[39:20] == b2_e0[39:20];
+  assign \$7113  = a5_e2[19:0] > b2_e0[19:0];
+  assign \$7114  = \$7112  & \$7113 ;
+  assign \$7115  = \$7111  | \$7114 ;
+  assign \$7116  = \$7110  & \$7115 ;
+  assign \$7117  = \$7109  | \$7116 ;
+  assign \$7118  = \$7108  & \$7117 ;
+  assign \$7119  = \$7107  | \$7118 ;
+  assign \$7120  = ~ \$7119 ;
+  assign \$7121  = a5_e2[67:60] > b2_e1[67:60];
+  assign \$7122  = a5_e2[67:60] == b2_e1[67:60];
+  assign \$7123  = a5_e2[59:40] > b2_e1[59:40];
+  assign \$7124  = a5_e2[59:40] == b2_e1[59:40];
+  assign \$7125  = a5_e2[39:20] > b2_e1[39:20];
+  assign \$7126  = a5_e2[39:20] == b2_e1[39:20];
+  assign \$7127  = a5_e2[19:0] > b2_e1[19:0];
+  assign \$7128  = \$7126  & \$7127 ;
+  assign \$7129  = \$7125  | \$7128 ;
+  assign \$7130  = \$7124  & \$7129 ;
+  assign \$7131  = \$7123  | \$7130 ;
+  assign \$7132  = \$7122  & \$7131 ;
+  assign \$7133  = \$7121  | \$7132 ;
+  assign \$7134  = ~ \$7133 ;
+  assign \$7135  = a5_e2[67:60] > b2_e2[67:60];
+  assign \$7136  = a5_e2[67:60] == b2_e2[67:60];
+  assign \$7137  = a5_e2[59:40] > b2_e2[59:40];
+  assign \$7138  = a5_e2[59:40] == b2_e2[59:40];
+  assign \$7139  = a5_e2[39:20] > b2_e2[39:20];
+  assign \$7140  = a5_e2[39:20] == b2_e2[39:20];
+  assign \$7141  = a5_e2[19:0] > b2_e2[19:0];
+  assign \$7142  = \$7140  & \$7141 ;
+  assign \$7143  = \$7139  | \$7142 ;
+  assign \$7144  = \$7138  & \$7143 ;
+  assign \$7145  = \$7137  | \$7144 ;
+  assign \$7146  = \$7136  & \$7145 ;
+  assign \$7147  = \$7135  | \$7146 ;
+  assign \$7148  = ~ \$7147 ;
+  assign \$7149  = ~ a5_v0;
+  assign \$7150  = \$signal$14  & a_wins5;
+  assign \$7151  = \$7150  & a5_held0;
+  assign \$7152  = \$7149  | \$7151 ;
+  assign \$7153  = ~ b2_v0;
+  assign \$7154  = ~ a_wins5;
+  assign \$7155  = \$signal$14  & \$7154 ;
+  assign \$7156  = \$7155  & b2_held0;
+  assign \$7157  = \$7153  | \$7156 ;
+  assign \$7158  = ~ a5_v0;
+  assign \$7159  = a_wins5 & a5_held0;
+  assign \$7160  = \$7158  | \$7159 ;
+  assign \$7161  = ~ b2_v0;
+  assign \$7162  = ~ a_wins5;
+  assign \$7163  = \$7162  & b2_held0;
+  assign \$7164  = \$7161  | \$7163 ;
+  assign \$7165  = b2_shifted ? le5_22 : le5_21;
+  assign \$7166  = b2_shifted ? le5_12 : le5_11;
+  assign \$7167  = a5_shifted ? \$7165  : \$7166 ;
+  assign \$7168  = b2_shifted ? le5_21 : le5_20;
+  assign \$7169  = b2_shifted ? le5_11 : le5_10;
+  assign \$7170  = a5_shifted ? \$7168  : \$7169 ;
+  assign \$7171  = \$7164  ? \$7167  : \$7170 ;
+  assign \$7172  = ~ b2_v0;
+  assign \$7173  = ~ a_wins5;
+  assign \$7174  = \$7173  & b2_held0;
+  assign \$7175  = \$7172  | \$7174 ;
+  assign \$7176  = b2_shifted ? le5_12 : le5_11;
+  assign \$7177  = b2_shifted ? le5_02 : le5_01;
+  assign \$7178  = a5_shifted ? \$7176  : \$7177 ;
+  assign \$7179  = b2_shifted ? le5_11 : le5_10;
+  assign \$7180  = b2_shifted ? le5_01 : le5_00;
+  assign \$7181  = a5_shifted ? \$7179  : \$7180 ;
+  assign \$7182  = \$7175  ? \$7178  : \$7181 ;
+  assign \$7183  = \$7160  ? \$7171  : \$7182 ;
+  assign \$7184  = ~ a5_v0;
+  assign \$7185  = a_wins5 & a5_held0;
+  assign \$7186  = \$7184  | \$7185 ;
+  assign \$7187  = a5_g1 == \$signal$32 ;
+  assign \$7188  = ! \$7187 ;
+  assign \$7189  = a5_v1 & \$7188 ;
+  assign \$7190  = a5_g0 == \$signal$32 ;
+  assign \$7191  = ! \$7190 ;
+  assign \$7192  = a5_v0 & \$7191 ;
+  assign \$7193  = \$7186  ? \$7189  : \$7192 ;
+  assign \$7194  = ~ b2_v0;
+  assign \$7195  = ~ a_wins5;
+  assign \$7196  = \$7195  & b2_held0;
+  assign \$7197  = \$7194  | \$7196 ;
+  assign \$7198  = b2_g1 == \$signal$32 ;
+  assign \$7199  = ! \$7198 ;
+  assign \$7200  = b2_v1 & \$7199 ;
+  assign \$7201  = b2_g0 == \$signal$32 ;
+  assign \$7202  = ! \$7201 ;
+  assign \$7203  = b2_v0 & \$7202 ;
+  assign \$7204  = \$7197  ? \$7200  : \$7203 ;
+  assign \$7205  = ~ \$7204 ;
+  assign \$7207  = ~ b2_v0;
+  assign \$7208  = ~ a_wins5;
+  assign \$7209  = \$7208  & b2_held0;
+  assign \$7210  = \$7207  | \$7209 ;
+  assign \$7211  = b2_g1 == \$signal$32 ;
+  assign \$7212  = ! \$7211 ;
+  assign \$7213  = b2_v1 & \$7212 ;
+  assign \$7214  = b2_g0 == \$signal$32 ;
+  assign \$7215  = ! \$7214 ;
+  assign \$7216  = b2_v0 & \$7215 ;
+  assign \$7217  = \$7210  ? \$7213  : \$7216 ;
   assign \$7218  = ~ \$7217 ;
-  assign \$7219  = le3_01_eq1 & le3_01_gt0;
-  assign \$7220  = le3_01_gt1 | \$7219 ;
-  assign \$7221  = le3_01_eq2 & \$7220 ;
-  assign \$7222  = le3_01_gt2 | \$7221 ;
-  assign \$7223  = le3_01_eq3 & \$7222 ;
-  assign \$7224  = le3_01_gt3 | \$7223 ;
-  assign \$7225  = ~ \$7224 ;
-  assign \$7226  = b4_shifted ? \$7218  : \$7225 ;
-  assign \$7227  = a3_shifted ? \$7211  : \$7226 ;
-  assign \$7228  = le3_11_eq1 & le3_11_gt0;
-  assign \$7229  = le3_11_gt1 | \$7228 ;
-  assign \$7230  = le3_11_eq2 & \$7229 ;
-  assign \$7231  = le3_11_gt2 | \$7230 ;
-  assign \$7232  = le3_11_eq3 & \$7231 ;
-  assign \$7233  = le3_11_gt3 | \$7232 ;
-  assign \$7234  = ~ \$7233 ;
-  assign \$7235  = le3_10_eq1 & le3_10_gt0;
-  assign \$7236  = le3_10_gt1 | \$7235 ;
-  assign \$7237  = le3_10_eq2 & \$7236 ;
-  assign \$7238  = le3_10_gt2 | \$7237 ;
-  assign \$7239  = le3_10_eq3 & \$7238 ;
-  assign \$7240  = le3_10_gt3 | \$7239 ;
+  assign \$7219  = \$7193  ? 1'h1 : \$7218 ;
+  assign \$7220  = ~ a5_v0;
+  assign \$7221  = a_wins5 & a5_held0;
+  assign \$7222  = \$7220  | \$7221 ;
+  assign \$7223  = a5_g1 == \$signal$32 ;
+  assign \$7225  = a5_v1 & \$7224 ;
+  assign \$7226  = a5_g0 == \$signal$32 ;
+  assign \$7228  = a5_v0 & \$7227 ;
+  assign \$7229  = \$7222  ? \$7225  : \$7228 ;
+  assign \$7230  = ~ b2_v0;
+  assign \$7231  = ~ a_wins5;
+  assign \$7232  = \$7231  & b2_held0;
+  assign \$7233  = \$7230  | \$7232 ;
+  assign \$7234  = b2_g1 == \$signal$32 ;
+  assign \$7236  = b2_v1 & \$7235 ;
+  assign \$7237  = b2_g0 == \$signal$32 ;
+  assign \$7239  = b2_v0 & \$7238 ;
+  assign \$7240  = \$7233  ? \$7236  : \$7239 ;
   assign \$7241  = ~ \$7240 ;
-  assign \$7242  = b4_shifted ? \$7234  : \$7241 ;
-  assign \$7243  = le3_01_eq1 & le3_01_gt0;
-  assign \$7244  = le3_01_gt1 | \$7243 ;
-  assign \$7245  = le3_01_eq2 & \$7244 ;
-  assign \$7246  = le3_01_gt2 | \$7245 ;
-  assign \$7247  = le3_01_eq3 & \$7246 ;
-  assign \$7248  = le3_01_gt3 | \$7247 ;
-  assign \$7249  = ~ \$7248 ;
-  assign \$7250  = le3_00_eq1 & le3_00_gt0;
-  assign \$7251  = le3_00_gt1 | \$7250 ;
-  assign \$7252  = le3_00_eq2 & \$7251 ;
-  assign \$7253  = le3_00_gt2 | \$7252 ;
-  assign \$7254  = le3_00_eq3 & \$7253 ;
-  assign \$7255  = le3_00_gt3 | \$7254 ;
-  assign \$7256  = ~ \$7255 ;
-  assign \$7257  = b4_shifted ? \$7249  : \$7256 ;
-  assign \$7258  = a3_shifted ? \$7242  : \$7257 ;
-  assign \$7259  = b4_v0 ? \$7258  : \$7227 ;
-  assign \$7260  = a3_v0 ? \$7259  : \$7195 ;
-  assign \$7261  = ~ a3_v0;
-  assign \$7262  = a3_g1 == \$signal$32 ;
-  assign \$7264  = a3_v1 & \$7263 ;
-  assign \$7265  = a3_g0 == \$signal$32 ;
-  assign \$7267  = a3_v0 & \$7266 ;
-  assign \$7268  = a3_v0 ? \$7267  : \$7264 ;
-  assign \$7269  = ~ b4_v0;
-  assign \$7270  = b4_g1 == \$signal$32 ;
-  assign \$7272  = b4_v1 & \$7271 ;
-  assign \$7273  = b4_g0 == \$signal$32 ;
-  assign \$7275  = b4_v0 & \$7274 ;
-  assign \$7276  = b4_v0 ? \$7275  : \$7272 ;
-  assign \$7277  = ~ \$7276 ;
-  assign \$7279  = ~ b4_v0;
-  assign \$7280  = b4_g1 == \$signal$32 ;
-  assign \$7282  = b4_v1 & \$7281 ;
-  assign \$7283  = b4_g0 == \$signal$32 ;
-  assign \$7285  = b4_v0 & \$7284 ;
-  assign \$7286  = b4_v0 ? \$7285  : \$7282 ;
-  assign \$7287  = ~ \$7286 ;
-  assign \$7288  = \$7268  ? 1'h1 : \$7287 ;
-  assign \$7289  = ~ a3_v0;
-  assign \$7290  = a3_g1 == \$signal$32 ;
-  assign \$7292  = a3_v1 & \$7291 ;
-  assign \$7293  = a3_g0 == \$signal$32 ;
-  assign \$7295  = a3_v0 & \$7294 ;
-  assign \$7296  = a3_v0 ? \$7295  : \$7292 ;
-  assign \$7297  = ~ b4_v0;
-  assign \$7298  = b4_g1 == \$signal$32 ;
-  assign \$7300  = b4_v1 & \$7299 ;
-  assign \$7301  = b4_g0 == \$signal$32 ;
-  assign \$7303  = b4_v0 & \$7302 ;
-  assign \$7304  = b4_v0 ? \$7303  : \$7300 ;
-  assign \$7305  = ~ \$7304 ;
-  assign \$7307  = ~ b4_v0;
-  assign \$7308  = b4_g1 == \$signal$32 ;
-  assign \$7310  = b4_v1 & \$7309 ;
-  assign \$7311  = b4_g0 == \$signal$32 ;
-  assign \$7313  = b4_v0 & \$7312 ;
-  assign \$7314  = b4_v0 ? \$7313  : \$7310 ;
-  assign \$7315  = ~ \$7314 ;
-  assign \$7316  = \$7296  ? \$7306  : \$7315 ;
-  assign \$7317  = \$7260  ? \$7288  : \$7316 ;
-  assign \$7318  = \$signal$14  ? \$7130  : \$7317 ;
-  assign \$7319  = a4_e0[19:0] > b3_e0[19:0];
-  assign \$7320  = a4_e0[19:0] == b3_e0[19:0];
-  assign \$7321  = a4_e0[39:20] > b3_e0[39:20];
-  assign \$7322  = a4_e0[39:20] == b3_e0[39:20];
-  assign \$7323  = a4_e0[59:40] > b3_e0[59:40];
-  assign \$7324  = a4_e0[59:40] == b3_e0[59:40];
-  assign \$7325  = a4_e0[67:60] > b3_e0[67:60];
-  assign \$7326  = a4_e0[67:60] == b3_e0[67:60];
-  assign \$7327  = a4_e0[19:0] > b3_e1[19:0];
-  assign \$7328  = a4_e0[19:0] == b3_e1[19:0];
-  assign \$7329  = a4_e0[39:20] > b3_e1[39:20];
-  assign \$7330  = a4_e0[39:20] == b3_e1[39:20];
-  assign \$7331  = a4_e0[59:40] > b3_e1[59:40];
-  assign \$7332  = a4_e0[59:40] == b3_e1[59:40];
-  assign \$7333  = a4_e0[67:60] > b3_e1[67:60];
-  assign \$7334  = a4_e0[67:60] == b3_e1[67:60];
-  assign \$7335  = a4_e0[19:0] > b3_e2[19:0];
-  assign \$7336  = a4_e0[19:0] == b3_e2[19:0];
-  assign \$7337  = a4_e0[39:20] > b3_e2[39:20];
-  assign \$7338  = a4_e0[39:20] == b3_e2[39:20];
-  assign \$7339  = a4_e0[59:40] > b3_e2[59:40];
-  assign \$7340  = a4_e0[59:40] == b3_e2[59:40];
-  assign \$7341  = a4_e0[67:60] > b3_e2[67:60];
-  assign \$7342  = a4_e0[67:60] == b3_e2[67:60];
-  assign \$7343  = a4_e1[19:0] > b3_e0[19:0];
-  assign \$7344  = a4_e1[19:0] == b3_e0[19:0];
-  assign \$7345  = a4_e1[39:20] > b3_e0[39:20];
-  assign \$7346  = a4_e1[39:20] == b3_e0[39:20];
-  assign \$7347  = a4_e1[59:40] > b3_e0[59:40];
-  assign \$7348  = a4_e1[59:40] == b3_e0[59:40];
-  assign \$7349  = a4_e1[67:60] > b3_e0[67:60];
-  assign \$7350  = a4_e1[67:60] == b3_e0[67:60];
-  assign \$7351  = a4_e1[19:0] > b3_e1[19:0];
-  assign \$7352  = a4_e1[19:0] == b3_e1[19:0];
-  assign \$7353  = a4_e1[39:20] > b3_e1[39:20];
-  assign \$7354  = a4_e1[39:20] == b3_e1[39:20];
-  assign \$7355  = a4_e1[59:40] > b3_e1[59:40];
-  assign \$7356  = a4_e1[59:40] == b3_e1[59:40];
-  assign \$7357  = a4_e1[67:60] > b3_e1[67:60];
-  assign \$7358  = a4_e1[67:60] == b3_e1[67:60];
-  assign \$7359  = a4_e1[19:0] > b3_e2[19:0];
-  assign \$7360  = a4_e1[19:0] == b3_e2[19:0];
-  assign \$7361  = a4_e1[39:20] > b3_e2[39:20];
-  assign \$7362  = a4_e1[39:20] == b3_e2[39:20];
-  assign \$7363  = a4_e1[59:40] > b3_e2[59:40];
-  assign \$7364  = a4_e1[59:40] == b3_e2[59:40];
-  assign \$7365  = a4_e1[67:60] > b3_e2[67:60];
-  assign \$7366  = a4_e1[67:60] == b3_e2[67:60];
-  assign \$7367  = a4_e2[19:0] > b3_e0[19:0];
-  assign \$7368  = a4_e2[19:0] == b3_e0[19:0];
-  assign \$7369  = a4_e2[39:20] > b3_e0[39:20];
-  assign \$7370  = a4_e2[39:20] == b3_e0[39:20];
-  assign \$7371  = a4_e2[59:40] > b3_e0[59:40];
-  assign \$7372  = a4_e2[59:40] == b3_e0[59:40];
-  assign \$7373  = a4_e2[67:60] > b3_e0[67:60];
-  assign \$7374  = a4_e2[67:60] == b3_e0[67:60];
-  assign \$7375  = a4_e2[19:0] > b3_e1[19:0];
-  assign \$7376  = a4_e2[19:0] == b3_e1[19:0];
-  assign \$7377  = a4_e2[39:20] > b3_e1[39:20];
-  assign \$7378  = a4_e2[39:20] == b3_e1[39:20];
-  assign \$7379  = a4_e2[59:40] > b3_e1[59:40];
-  assign \$7380  = a4_e2[59:40] == b3_e1[59:40];
-  assign \$7381  = a4_e2[67:60] > b3_e1[67:60];
-  assign \$7382  = a4_e2[67:60] == b3_e1[67:60];
-  assign \$7383  = a4_e2[19:0] > b3_e2[19:0];
-  assign \$7384  = a4_e2[19:0] == b3_e2[19:0];
-  assign \$7385  = a4_e2[39:20] > b3_e2[39:20];
-  assign \$7386  = a4_e2[39:20] == b3_e2[39:20];
-  assign \$7387  = a4_e2[59:40] > b3_e2[59:40];
-  assign \$7388  = a4_e2[59:40] == b3_e2[59:40];
-  assign \$7389  = a4_e2[67:60] > b3_e2[67:60];
-  assign \$7390  = a4_e2[67:60] == b3_e2[67:60];
-  assign \$7391  = ~ a4_v0;
-  assign \$7392  = \$signal$14  & a_wins4;
-  assign \$7393  = \$7392  & a4_held0;
-  assign \$7394  = \$7391  | \$7393 ;
-  assign \$7395  = ~ b3_v0;
-  assign \$7396  = ~ a_wins4;
-  assign \$7397  = \$signal$14  & \$7396 ;
-  assign \$7398  = \$7397  & b3_held0;
-  assign \$7399  = \$7395  | \$7398 ;
-  assign \$7400  = ~ a4_v0;
-  assign \$7401  = a_wins4 & a4_held0;
-  assign \$7402  = \$7400  | \$7401 ;
-  assign \$7403  = ~ b3_v0;
-  assign \$7404  = ~ a_wins4;
-  assign \$7405  = \$7404  & b3_held0;
-  assign \$7406  = \$7403  | \$7405 ;
-  assign \$7407  = le4_22_eq1 & le4_22_gt0;
-  assign \$7408  = le4_22_gt1 | \$7407 ;
-  assign \$7409  = le4_22_eq2 & \$7408 ;
-  assign \$7410  = le4_22_gt2 | \$7409 ;
-  assign \$7411  = le4_22_eq3 & \$7410 ;
-  assign \$7412  = le4_22_gt3 | \$7411 ;
-  assign \$7413  = ~ \$7412 ;
-  assign \$7414  = le4_21_eq1 & le4_21_gt0;
-  assign \$7415  = le4_21_gt1 | \$7414 ;
-  assign \$7416  = le4_21_eq2 & \$7415 ;
-  assign \$7417  = le4_21_gt2 | \$7416 ;
-  assign \$7418  = le4_21_eq3 & \$7417 ;
-  assign \$7419  = le4_21_gt3 | \$7418 ;
+  assign \$7243  = ~ b2_v0;
+  assign \$7244  = ~ a_wins5;
+  assign \$7245  = \$7244  & b2_held0;
+  assign \$7246  = \$7243  | \$7245 ;
+  assign \$7247  = b2_g1 == \$signal$32 ;
+  assign \$7249  = b2_v1 & \$7248 ;
+  assign \$7250  = b2_g0 == \$signal$32 ;
+  assign \$7252  = b2_v0 & \$7251 ;
+  assign \$7253  = \$7246  ? \$7249  : \$7252 ;
+  assign \$7254  = ~ \$7253 ;
+  assign \$7255  = \$7229  ? 1'h1 : \$7254 ;
+  assign \$7256  = ends ? \$7219  : \$7255 ;
+  assign \$7257  = ~ a5_v0;
+  assign \$7258  = a_wins5 & a5_held0;
+  assign \$7259  = \$7257  | \$7258 ;
+  assign \$7260  = a5_g1 == \$signal$32 ;
+  assign \$7261  = ! \$7260 ;
+  assign \$7262  = a5_v1 & \$7261 ;
+  assign \$7263  = a5_g0 == \$signal$32 ;
+  assign \$7264  = ! \$7263 ;
+  assign \$7265  = a5_v0 & \$7264 ;
+  assign \$7266  = \$7259  ? \$7262  : \$7265 ;
+  assign \$7267  = ~ b2_v0;
+  assign \$7268  = ~ a_wins5;
+  assign \$7269  = \$7268  & b2_held0;
+  assign \$7270  = \$7267  | \$7269 ;
+  assign \$7271  = b2_g1 == \$signal$32 ;
+  assign \$7272  = ! \$7271 ;
+  assign \$7273  = b2_v1 & \$7272 ;
+  assign \$7274  = b2_g0 == \$signal$32 ;
+  assign \$7275  = ! \$7274 ;
+  assign \$7276  = b2_v0 & \$7275 ;
+  assign \$7277  = \$7270  ? \$7273  : \$7276 ;
+  assign \$7278  = ~ \$7277 ;
+  assign \$7280  = ~ b2_v0;
+  assign \$7281  = ~ a_wins5;
+  assign \$7282  = \$7281  & b2_held0;
+  assign \$7283  = \$7280  | \$7282 ;
+  assign \$7284  = b2_g1 == \$signal$32 ;
+  assign \$7285  = ! \$7284 ;
+  assign \$7286  = b2_v1 & \$7285 ;
+  assign \$7287  = b2_g0 == \$signal$32 ;
+  assign \$7288  = ! \$7287 ;
+  assign \$7289  = b2_v0 & \$7288 ;
+  assign \$7290  = \$7283  ? \$7286  : \$7289 ;
+  assign \$7291  = ~ \$7290 ;
+  assign \$7292  = \$7266  ? \$7279  : \$7291 ;
+  assign \$7293  = ~ a5_v0;
+  assign \$7294  = a_wins5 & a5_held0;
+  assign \$7295  = \$7293  | \$7294 ;
+  assign \$7296  = a5_g1 == \$signal$32 ;
+  assign \$7298  = a5_v1 & \$7297 ;
+  assign \$7299  = a5_g0 == \$signal$32 ;
+  assign \$7301  = a5_v0 & \$7300 ;
+  assign \$7302  = \$7295  ? \$7298  : \$7301 ;
+  assign \$7303  = ~ b2_v0;
+  assign \$7304  = ~ a_wins5;
+  assign \$7305  = \$7304  & b2_held0;
+  assign \$7306  = \$7303  | \$7305 ;
+  assign \$7307  = b2_g1 == \$signal$32 ;
+  assign \$7309  = b2_v1 & \$7308 ;
+  assign \$7310  = b2_g0 == \$signal$32 ;
+  assign \$7312  = b2_v0 & \$7311 ;
+  assign \$7313  = \$7306  ? \$7309  : \$7312 ;
+  assign \$7314  = ~ \$7313 ;
+  assign \$7316  = ~ b2_v0;
+  assign \$7317  = ~ a_wins5;
+  assign \$7318  = \$7317  & b2_held0;
+  assign \$7319  = \$7316  | \$7318 ;
+  assign \$7320  = b2_g1 == \$signal$32 ;
+  assign \$7322  = b2_v1 & \$7321 ;
+  assign \$7323  = b2_g0 == \$signal$32 ;
+  assign \$7325  = b2_v0 & \$7324 ;
+  assign \$7326  = \$7319  ? \$7322  : \$7325 ;
+  assign \$7327  = ~ \$7326 ;
+  assign \$7328  = \$7302  ? \$7315  : \$7327 ;
+  assign \$7329  = ends ? \$7292  : \$7328 ;
+  assign \$7330  = \$7183  ? \$7256  : \$7329 ;
+  assign \$7331  = ~ a5_v0;
+  assign \$7332  = ~ b2_v0;
+  assign \$7333  = b2_shifted ? le5_22 : le5_21;
+  assign \$7334  = b2_shifted ? le5_12 : le5_11;
+  assign \$7335  = a5_shifted ? \$7333  : \$7334 ;
+  assign \$7336  = b2_shifted ? le5_21 : le5_20;
+  assign \$7337  = b2_shifted ? le5_11 : le5_10;
+  assign \$7338  = a5_shifted ? \$7336  : \$7337 ;
+  assign \$7339  = b2_v0 ? \$7338  : \$7335 ;
+  assign \$7340  = ~ b2_v0;
+  assign \$7341  = b2_shifted ? le5_12 : le5_11;
+  assign \$7342  = b2_shifted ? le5_02 : le5_01;
+  assign \$7343  = a5_shifted ? \$7341  : \$7342 ;
+  assign \$7344  = b2_shifted ? le5_11 : le5_10;
+  assign \$7345  = b2_shifted ? le5_01 : le5_00;
+  assign \$7346  = a5_shifted ? \$7344  : \$7345 ;
+  assign \$7347  = b2_v0 ? \$7346  : \$7343 ;
+  assign \$7348  = a5_v0 ? \$7347  : \$7339 ;
+  assign \$7349  = ~ a5_v0;
+  assign \$7350  = a5_g1 == \$signal$32 ;
+  assign \$7352  = a5_v1 & \$7351 ;
+  assign \$7353  = a5_g0 == \$signal$32 ;
+  assign \$7355  = a5_v0 & \$7354 ;
+  assign \$7356  = a5_v0 ? \$7355  : \$7352 ;
+  assign \$7357  = ~ b2_v0;
+  assign \$7358  = b2_g1 == \$signal$32 ;
+  assign \$7360  = b2_v1 & \$7359 ;
+  assign \$7361  = b2_g0 == \$signal$32 ;
+  assign \$7363  = b2_v0 & \$7362 ;
+  assign \$7364  = b2_v0 ? \$7363  : \$7360 ;
+  assign \$7365  = ~ \$7364 ;
+  assign \$7367  = ~ b2_v0;
+  assign \$7368  = b2_g1 == \$signal$32 ;
+  assign \$7370  = b2_v1 & \$7369 ;
+  assign \$7371  = b2_g0 == \$signal$32 ;
+  assign \$7373  = b2_v0 & \$7372 ;
+  assign \$7374  = b2_v0 ? \$7373  : \$7370 ;
+  assign \$7375  = ~ \$7374 ;
+  assign \$7376  = \$7356  ? 1'h1 : \$7375 ;
+  assign \$7377  = ~ a5_v0;
+  assign \$7378  = a5_g1 == \$signal$32 ;
+  assign \$7380  = a5_v1 & \$7379 ;
+  assign \$7381  = a5_g0 == \$signal$32 ;
+  assign \$7383  = a5_v0 & \$7382 ;
+  assign \$7384  = a5_v0 ? \$7383  : \$7380 ;
+  assign \$7385  = ~ b2_v0;
+  assign \$7386  = b2_g1 == \$signal$32 ;
+  assign \$7388  = b2_v1 & \$7387 ;
+  assign \$7389  = b2_g0 == \$signal$32 ;
+  assign \$7391  = b2_v0 & \$7390 ;
+  assign \$7392  = b2_v0 ? \$7391  : \$7388 ;
+  assign \$7393  = ~ \$7392 ;
+  assign \$7395  = ~ b2_v0;
+  assign \$7396  = b2_g1 == \$signal$32 ;
+  assign \$7398  = b2_v1 & \$7397 ;
+  assign \$7399  = b2_g0 == \$signal$32 ;
+  assign \$7401  = b2_v0 & \$7400 ;
+  assign \$7402  = b2_v0 ? \$7401  : \$7398 ;
+  assign \$7403  = ~ \$7402 ;
+  assign \$7404  = \$7384  ? \$7394  : \$7403 ;
+  assign \$7405  = \$7348  ? \$7376  : \$7404 ;
+  assign \$7406  = \$signal$14  ? \$7330  : \$7405 ;
+  assign \$7407  = a6_e0[67:60] > b1_e0[67:60];
+  assign \$7408  = a6_e0[67:60] == b1_e0[67:60];
+  assign \$7409  = a6_e0[59:40] > b1_e0[59:40];
+  assign \$7410  = a6_e0[59:40] == b1_e0[59:40];
+  assign \$7411  = a6_e0[39:20] > b1_e0[39:20];
+  assign \$7412  = a6_e0[39:20] == b1_e0[39:20];
+  assign \$7413  = a6_e0[19:0] > b1_e0[19:0];
+  assign \$7414  = \$7412  & \$7413 ;
+  assign \$7415  = \$7411  | \$7414 ;
+  assign \$7416  = \$7410  & \$7415 ;
+  assign \$7417  = \$7409  | \$7416 ;
+  assign \$7418  = \$7408  & \$7417 ;
+  assign \$7419  = \$7407  | \$7418 ;
   assign \$7420  = ~ \$7419 ;
-  assign \$7421  = b3_shifted ? \$7413  : \$7420 ;
-  assign \$7422  = le4_12_eq1 & le4_12_gt0;
-  assign \$7423  = le4_12_gt1 | \$7422 ;
-  assign \$7424  = le4_12_eq2 & \$7423 ;
-  assign \$7425  = le4_12_gt2 | \$7424 ;
-  assign \$7426  = le4_12_eq3 & \$7425 ;
-  assign \$7427  = le4_12_gt3 | \$7426 ;
-  assign \$7428  = ~ \$7427 ;
-  assign \$7429  = le4_11_eq1 & le4_11_gt0;
-  assign \$7430  = le4_11_gt1 | \$7429 ;
-  assign \$7431  = le4_11_eq2 & \$7430 ;
-  assign \$7432  = le4_11_gt2 | \$7431 ;
-  assign \$7433  = le4_11_eq3 & \$7432 ;
-  assign \$7434  = le4_11_gt3 | \$7433 ;
-  assign \$7435  = ~ \$7434 ;
-  assign \$7436  = b3_shifted ? \$7428  : \$7435 ;
-  assign \$7437  = a4_shifted ? \$7421  : \$7436 ;
-  assign \$7438  = le4_21_eq1 & le4_21_gt0;
-  assign \$7439  = le4_21_gt1 | \$7438 ;
-  assign \$7440  = le4_21_eq2 & \$7439 ;
-  assign \$7441  = le4_21_gt2 | \$7440 ;
-  assign \$7442  = le4_21_eq3 & \$7441 ;
-  assign \$7443  = le4_21_gt3 | \$7442 ;
-  assign \$7444  = ~ \$7443 ;
-  assign \$7445  = le4_20_eq1 & le4_20_gt0;
-  assign \$7446  = le4_20_gt1 | \$7445 ;
-  assign \$7447  = le4_20_eq2 & \$7446 ;
-  assign \$7448  = le4_20_gt2 | \$7447 ;
-  assign \$7449  = le4_20_eq3 & \$7448 ;
-  assign \$7450  = le4_20_gt3 | \$7449 ;
-  assign \$7451  = ~ \$7450 ;
-  assign \$7452  = b3_shifted ? \$7444  : \$7451 ;
-  assign \$7453  = le4_11_eq1 & le4_11_gt0;
-  assign \$7454  = le4_11_gt1 | \$7453 ;
-  assign \$7455  = le4_11_eq2 & \$7454 ;
-  assign \$7456  = le4_11_gt2 | \$7455 ;
-  assign \$7457  = le4_11_eq3 & \$7456 ;
-  assign \$7458  = le4_11_gt3 | \$7457 ;
-  assign \$7459  = ~ \$7458 ;
-  assign \$7460  = le4_10_eq1 & le4_10_gt0;
-  assign \$7461  = le4_10_gt1 | \$7460 ;
-  assign \$7462  = le4_10_eq2 & \$7461 ;
-  assign \$7463  = le4_10_gt2 | \$7462 ;
-  assign \$7464  = le4_10_eq3 & \$7463 ;
-  assign \$7465  = le4_10_gt3 | \$7464 ;
-  assign \$7466  = ~ \$7465 ;
-  assign \$7467  = b3_shifted ? \$7459  : \$7466 ;
-  assign \$7468  = a4_shifted ? \$7452  : \$7467 ;
-  assign \$7469  = \$7406  ? \$7437  : \$7468 ;
-  assign \$7470  = ~ b3_v0;
-  assign \$7471  = ~ a_wins4;
-  assign \$7472  = \$7471  & b3_held0;
-  assign \$7473  = \$7470  | \$7472 ;
-  assign \$7474  = le4_12_eq1 & le4_12_gt0;
-  assign \$7475  = le4_12_gt1 | \$7474 ;
-  assign \$7476  = le4_12_eq2 & \$7475 ;
-  assign \$7477  = le4_12_gt2 | \$7476 ;
-  assign \$7478  = le4_12_eq3 & \$7477 ;
-  assign \$7479  = le4_12_gt3 | \$7478 ;
-  assign \$7480  = ~ \$7479 ;
-  assign \$7481  = le4_11_eq1 & le4_11_gt0;
-  assign \$7482  = le4_11_gt1 | \$7481 ;
-  assign \$7483  = le4_11_eq2 & \$7482 ;
-  assign \$7484  = le4_11_gt2 | \$7483 ;
-  assign \$7485  = le4_11_eq3 & \$7484 ;
-  assign \$7486  = le4_11_gt3 | \$7485 ;
-  assign \$7487  = ~ \$7486 ;
-  assign \$7488  = b3_shifted ? \$7480  : \$7487 ;
-  assign \$7489  = le4_02_eq1 & le4_02_gt0;
-  assign \$7490  = le4_02_gt1 | \$7489 ;
-  assign \$7491  = le4_02_eq2 & \$7490 ;
-  assign \$7492  = le4_02_gt2 | \$7491 ;
-  assign \$7493  = le4_02_eq3 & \$7492 ;
-  assign \$7494  = le4_02_gt3 | \$7493 ;
-  assign \$7495  = ~ \$7494 ;
-  assign \$7496  = le4_01_eq1 & le4_01_gt0;
-  assign \$7497  = le4_01_gt1 | \$7496 ;
-  assign \$7498  = le4_01_eq2 & \$7497 ;
-  assign \$7499  = le4_01_gt2 | \$7498 ;
-  assign \$7500  = le4_01_eq3 & \$7499 ;
-  assign \$7501  = le4_01_gt3 | \$7500 ;
-  assign \$7502  = ~ \$7501 ;
-  assign \$7503  = b3_shifted ? \$7495  : \$7502 ;
-  assign \$7504  = a4_shifted ? \$7488  : \$7503 ;
-  assign \$7505  = le4_11_eq1 & le4_11_gt0;
-  assign \$7506  = le4_11_gt1 | \$7505 ;
-  assign \$7507  = le4_11_eq2 & \$7506 ;
-  assign \$7508  = le4_11_gt2 | \$7507 ;
-  assign \$7509  = le4_11_eq3 & \$7508 ;
-  assign \$7510  = le4_11_gt3 | \$7509 ;
-  assign \$7511  = ~ \$7510 ;
-  assign \$7512  = le4_10_eq1 & le4_10_gt0;
-  assign \$7513  = le4_10_gt1 | \$7512 ;
-  assign \$7514  = le4_10_eq2 & \$7513 ;
-  assign \$7515  = le4_10_gt2 | \$7514 ;
-  assign \$7516  = le4_10_eq3 & \$7515 ;
-  assign \$7517  = le4_10_gt3 | \$7516 ;
+  assign \$7421  = a6_e0[67:60] > b1_e1[67:60];
+  assign \$7422  = a6_e0[67:60] == b1_e1[67:60];
+  assign \$7423  = a6_e0[59:40] > b1_e1[59:40];
+  assign \$7424  = a6_e0[59:40] == b1_e1[59:40];
+  assign \$7425  = a6_e0[39:20] > b1_e1[39:20];
+  assign \$7426  = a6_e0[39:20] == b1_e1[39:20];
+  assign \$7427  = a6_e0[19:0] > b1_e1[19:0];
+  assign \$7428  = \$7426  & \$7427 ;
+  assign \$7429  = \$7425  | \$7428 ;
+  assign \$7430  = \$7424  & \$7429 ;
+  assign \$7431  = \$7423  | \$7430 ;
+  assign \$7432  = \$7422  & \$7431 ;
+  assign \$7433  = \$7421  | \$7432 ;
+  assign \$7434  = ~ \$7433 ;
+  assign \$7435  = a6_e0[67:60] > b1_e2[67:60];
+  assign \$7436  = a6_e0[67:60] == b1_e2[67:60];
+  assign \$7437  = a6_e0[59:40] > b1_e2[59:40];
+  assign \$7438  = a6_e0[59:40] == b1_e2[59:40];
+  assign \$7439  = a6_e0[39:20] > b1_e2[39:20];
+  assign \$7440  = a6_e0[39:20] == b1_e2[39:20];
+  assign \$7441  = a6_e0[19:0] > b1_e2[19:0];
+  assign \$7442  = \$7440  & \$7441 ;
+  assign \$7443  = \$7439  | \$7442 ;
+  assign \$7444  = \$7438  & \$7443 ;
+  assign \$7445  = \$7437  | \$7444 ;
+  assign \$7446  = \$7436  & \$7445 ;
+  assign \$7447  = \$7435  | \$7446 ;
+  assign \$7448  = ~ \$7447 ;
+  assign \$7449  = a6_e1[67:60] > b1_e0[67:60];
+  assign \$7450  = a6_e1[67:60] == b1_e0[67:60];
+  assign \$7451  = a6_e1[59:40] > b1_e0[59:40];
+  assign \$7452  = a6_e1[59:40] == b1_e0[59:40];
+  assign \$7453  = a6_e1[39:20] > b1_e0[39:20];
+  assign \$7454  = a6_e1[39:20] == b1_e0[39:20];
+  assign \$7455  = a6_e1[19:0] > b1_e0[19:0];
+  assign \$7456  = \$7454  & \$7455 ;
+  assign \$7457  = \$7453  | \$7456 ;
+  assign \$7458  = \$7452  & \$7457 ;
+  assign \$7459  = \$7451  | \$7458 ;
+  assign \$7460  = \$7450  & \$7459 ;
+  assign \$7461  = \$7449  | \$7460 ;
+  assign \$7462  = ~ \$7461 ;
+  assign \$7463  = a6_e1[67:60] > b1_e1[67:60];
+  assign \$7464  = a6_e1[67:60] == b1_e1[67:60];
+  assign \$7465  = a6_e1[59:40] > b1_e1[59:40];
+  assign \$7466  = a6_e1[59:40] == b1_e1[59:40];
+  assign \$7467  = a6_e1[39:20] > b1_e1[39:20];
+  assign \$7468  = a6_e1[39:20] == b1_e1[39:20];
+  assign \$7469  = a6_e1[19:0] > b1_e1[19:0];
+  assign \$7470  = \$7468  & \$7469 ;
+  assign \$7471  = \$7467  | \$7470 ;
+  assign \$7472  = \$7466  & \$7471 ;
+  assign \$7473  = \$7465  | \$7472 ;
+  assign \$7474  = \$7464  & \$7473 ;
+  assign \$7475  = \$7463  | \$7474 ;
+  assign \$7476  = ~ \$7475 ;
+  assign \$7477  = a6_e1[67:60] > b1_e2[67:60];
+  assign \$7478  = a6_e1[67:60] == b1_e2[67:60];
+  assign \$7479  = a6_e1[59:40] > b1_e2[59:40];
+  assign \$7480  = a6_e1[59:40] == b1_e2[59:40];
+  assign \$7481  = a6_e1[39:20] > b1_e2[39:20];
+  assign \$7482  = a6_e1[39:20] == b1_e2[39:20];
+  assign \$7483  = a6_e1[19:0] > b1_e2[19:0];
+  assign \$7484  = \$7482  & \$7483 ;
+  assign \$7485  = \$7481  | \$7484 ;
+  assign \$7486  = \$7480  & \$7485 ;
+  assign \$7487  = \$7479  | \$7486 ;
+  assign \$7488  = \$7478  & \$7487 ;
+  assign \$7489  = \$7477  | \$7488 ;
+  assign \$7490  = ~ \$7489 ;
+  assign \$7491  = a6_e2[67:60] > b1_e0[67:60];
+  assign \$7492  = a6_e2[67:60] == b1_e0[67:60];
+  assign \$7493  = a6_e2[59:40] > b1_e0[59:40];
+  assign \$7494  = a6_e2[59:40] == b1_e0[59:40];
+  assign \$7495  = a6_e2[39:20] > b1_e0[39:20];
+  assign \$7496  = a6_e2[39:20] == b1_e0[39:20];
+  assign \$7497  = a6_e2[19:0] > b1_e0[19:0];
+  assign \$7498  = \$7496  & \$7497 ;
+  assign \$7499  = \$7495  | \$7498 ;
+  assign \$7500  = \$7494  & \$7499 ;
+  assign \$7501  = \$7493  | \$7500 ;
+  assign \$7502  = \$7492  & \$7501 ;
+  assign \$7503  = \$7491  | \$7502 ;
+  assign \$7504  = ~ \$7503 ;
+  assign \$7505  = a6_e2[67:60] > b1_e1[67:60];
+  assign \$7506  = a6_e2[67:60] == b1_e1[67:60];
+  assign \$7507  = a6_e2[59:40] > b1_e1[59:40];
+  assign \$7508  = a6_e2[59:40] == b1_e1[59:40];
+  assign \$7509  = a6_e2[39:20] > b1_e1[39:20];
+  assign \$7510  = a6_e2[39:20] == b1_e1[39:20];
+  assign \$7511  = a6_e2[19:0] > b1_e1[19:0];
+  assign \$7512  = \$7510  & \$7511 ;
+  assign \$7513  = \$7509  | \$7512 ;
+  assign \$7514  = \$7508  & \$7513 ;
+  assign \$7515  = \$7507  | \$7514 ;
+  assign \$7516  = \$7506  & \$7515 ;
+  assign \$7517  = \$7505  | \$7516 ;
   assign \$7518  = ~ \$7517 ;
-  assign \$7519  = b3_shifted ? \$7511  : \$7518 ;
-  assign \$7520  = le4_01_eq1 & le4_01_gt0;
-  assign \$7521  = le4_01_gt1 | \$7520 ;
-  assign \$7522  = le4_01_eq2 & \$7521 ;
-  assign \$7523  = le4_01_gt2 | \$7522 ;
-  assign \$7524  = le4_01_eq3 & \$7523 ;
-  assign \$7525  = le4_01_gt3 | \$7524 ;
-  assign \$7526  = ~ \$7525 ;
-  assign \$7527  = le4_00_eq1 & le4_00_gt0;
-  assign \$7528  = le4_00_gt1 | \$7527 ;
-  assign \$7529  = le4_00_eq2 & \$7528 ;
-  assign \$7530  = le4_00_gt2 | \$7529 ;
-  assign \$7531  = le4_00_eq3 & \$7530 ;
-  assign \$7532  = le4_00_gt3 | \$7531 ;
-  assign \$7533  = ~ \$7532 ;
-  assign \$7534  = b3_shifted ? \$7526  : \$7533 ;
-  assign \$7535  = a4_shifted ? \$7519  : \$7534 ;
-  assign \$7536  = \$7473  ? \$7504  : \$7535 ;
-  assign \$7537  = \$7402  ? \$7469  : \$7536 ;
-  assign \$7538  = ~ a4_v0;
-  assign \$7539  = a_wins4 & a4_held0;
-  assign \$7540  = \$7538  | \$7539 ;
-  assign \$7541  = a4_g1 == \$signal$32 ;
-  assign \$7542  = ! \$7541 ;
-  assign \$7543  = a4_v1 & \$7542 ;
-  assign \$7544  = a4_g0 == \$signal$32 ;
-  assign \$7545  = ! \$7544 ;
-  assign \$7546  = a4_v0 & \$7545 ;
-  assign \$7547  = \$7540  ? \$7543  : \$7546 ;
-  assign \$7548  = ~ b3_v0;
-  assign \$7549  = ~ a_wins4;
-  assign \$7550  = \$7549  & b3_held0;
-  assign \$7551  = \$7548  | \$7550 ;
-  assign \$7552  = b3_g1 == \$signal$32 ;
-  assign \$7553  = ! \$7552 ;
-  assign \$7554  = b3_v1 & \$7553 ;
-  assign \$7555  = b3_g0 == \$signal$32 ;
-  assign \$7556  = ! \$7555 ;
-  assign \$7557  = b3_v0 & \$7556 ;
-  assign \$7558  = \$7551  ? \$7554  : \$7557 ;
-  assign \$7559  = ~ \$7558 ;
-  assign \$7561  = ~ b3_v0;
-  assign \$7562  = ~ a_wins4;
-  assign \$7563  = \$7562  & b3_held0;
-  assign \$7564  = \$7561  | \$7563 ;
-  assign \$7565  = b3_g1 == \$signal$32 ;
-  assign \$7566  = ! \$7565 ;
-  assign \$7567  = b3_v1 & \$7566 ;
-  assign \$7568  = b3_g0 == \$signal$32 ;
-  assign \$7569  = ! \$7568 ;
-  assign \$7570  = b3_v0 & \$7569 ;
-  assign \$7571  = \$7564  ? \$7567  : \$7570 ;
-  assign \$7572  = ~ \$7571 ;
-  assign \$7573  = \$7547  ? 1'h1 : \$7572 ;
-  assign \$7574  = ~ a4_v0;
-  assign \$7575  = a_wins4 & a4_held0;
-  assign \$7576  = \$7574  | \$7575 ;
-  assign \$7577  = a4_g1 == \$signal$32 ;
-  assign \$7579  = a4_v1 & \$7578 ;
-  assign \$7580  = a4_g0 == \$signal$32 ;
-  assign \$7582  = a4_v0 & \$7581 ;
-  assign \$7583  = \$7576  ? \$7579  : \$7582 ;
-  assign \$7584  = ~ b3_v0;
-  assign \$7585  = ~ a_wins4;
-  assign \$7586  = \$7585  & b3_held0;
-  assign \$7587  = \$7584  | \$7586 ;
-  assign \$7588  = b3_g1 == \$signal$32 ;
-  assign \$7590  = b3_v1 & \$7589 ;
-  assign \$7591  = b3_g0 == \$signal$32 ;
-  assign \$7593  = b3_v0 & \$7592 ;
-  assign \$7594  = \$7587  ? \$7590  : \$7593 ;
-  assign \$7595  = ~ \$7594 ;
-  assign \$7597  = ~ b3_v0;
-  assign \$7598  = ~ a_wins4;
-  assign \$7599  = \$7598  & b3_held0;
-  assign \$7600  = \$7597  | \$7599 ;
-  assign \$7601  = b3_g1 == \$signal$32 ;
-  assign \$7603  = b3_v1 & \$7602 ;
-  assign \$7604  = b3_g0 == \$signal$32 ;
-  assign \$7606  = b3_v0 & \$7605 ;
-  assign \$7607  = \$7600  ? \$7603  : \$7606 ;
-  assign \$7608  = ~ \$7607 ;
-  assign \$7609  = \$7583  ? 1'h1 : \$7608 ;
-  assign \$7610  = ends ? \$7573  : \$7609 ;
-  assign \$7611  = ~ a4_v0;
-  assign \$7612  = a_wins4 & a4_held0;
-  assign \$7613  = \$7611  | \$7612 ;
-  assign \$7614  = a4_g1 == \$signal$32 ;
-  assign \$7615  = ! \$7614 ;
-  assign \$7616  = a4_v1 & \$7615 ;
-  assign \$7617  = a4_g0 == \$signal$32 ;
-  assign \$7618  = ! \$7617 ;
-  assign \$7619  = a4_v0 & \$7618 ;
-  assign \$7620  = \$7613  ? \$7616  : \$7619 ;
-  assign \$7621  = ~ b3_v0;
-  assign \$7622  = ~ a_wins4;
-  assign \$7623  = \$7622  & b3_held0;
-  assign \$7624  = \$7621  | \$7623 ;
-  assign \$7625  = b3_g1 == \$signal$32 ;
-  assign \$7626  = ! \$7625 ;
-  assign \$7627  = b3_v1 & \$7626 ;
-  assign \$7628  = b3_g0 == \$signal$32 ;
-  assign \$7629  = ! \$7628 ;
-  assign \$7630  = b3_v0 & \$7629 ;
-  assign \$7631  = \$7624  ? \$7627  : \$7630 ;
-  assign \$7632  = ~ \$7631 ;
-  assign \$7634  = ~ b3_v0;
-  assign \$7635  = ~ a_wins4;
-  assign \$7636  = \$7635  & b3_held0;
-  assign \$7637  = \$7634  | \$7636 ;
-  assign \$7638  = b3_g1 == \$signal$32 ;
-  assign \$7639  = ! \$7638 ;
-  assign \$7640  = b3_v1 & \$7639 ;
-  assign \$7641  = b3_g0 == \$signal$32 ;
-  assign \$7642  = ! \$7641 ;
-  assign \$7643  = b3_v0 & \$7642 ;
-  assign \$7644  = \$7637  ? \$7640  : \$7643 ;
-  assign \$7645  = ~ \$7644 ;
-  assign \$7646  = \$7620  ? \$7633  : \$7645 ;
-  assign \$7647  = ~ a4_v0;
-  assign \$7648  = a_wins4 & a4_held0;
-  assign \$7649  = \$7647  | \$7648 ;
-  assign \$7650  = a4_g1 == \$signal$32 ;
-  assign \$7652  = a4_v1 & \$7651 ;
-  assign \$7653  = a4_g0 == \$signal$32 ;
-  assign \$7655  = a4_v0 & \$7654 ;
-  assign \$7656  = \$7649  ? \$7652  : \$7655 ;
-  assign \$7657  = ~ b3_v0;
-  assign \$7658  = ~ a_wins4;
-  assign \$7659  = \$7658  & b3_held0;
-  assign \$7660  = \$7657  | \$7659 ;
-  assign \$7661  = b3_g1 == \$signal$32 ;
-  assign \$7663  = b3_v1 & \$7662 ;
-  assign \$7664  = b3_g0 == \$signal$32 ;
-  assign \$7666  = b3_v0 & \$7665 ;
-  assign \$7667  = \$7660  ? \$7663  : \$7666 ;
-  assign \$7668  = ~ \$7667 ;
-  assign \$7670  = ~ b3_v0;
-  assign \$7671  = ~ a_wins4;
-  assign \$7672  = \$7671  & b3_held0;
-  assign \$7673  = \$7670  | \$7672 ;
-  assign \$7674  = b3_g1 == \$signal$32 ;
-  assign \$7676  = b3_v1 & \$7675 ;
-  assign \$7677  = b3_g0 == \$signal$32 ;
-  assign \$7679  = b3_v0 & \$7678 ;
-  assign \$7680  = \$7673  ? \$7676  : \$7679 ;
-  assign \$7681  = ~ \$7680 ;
-  assign \$7682  = \$7656  ? \$7669  : \$7681 ;
-  assign \$7683  = ends ? \$7646  : \$7682 ;
-  assign \$7684  = \$7537  ? \$7610  : \$7683 ;
-  assign \$7685  = ~ a4_v0;
-  assign \$7686  = ~ b3_v0;
-  assign \$7687  = le4_22_eq1 & le4_22_gt0;
-  assign \$7688  = le4_22_gt1 | \$7687 ;
-  assign \$7689  = le4_22_eq2 & \$7688 ;
-  assign \$7690  = le4_22_gt2 | \$7689 ;
-  assign \$7691  = le4_22_eq3 & \$7690 ;
-  assign \$7692  = le4_22_gt3 | \$7691 ;
-  assign \$7693  = ~ \$7692 ;
-  assign \$7694  = le4_21_eq1 & le4_21_gt0;
-  assign \$7695  = le4_21_gt1 | \$7694 ;
-  assign \$7696  = le4_21_eq2 & \$7695 ;
-  assign \$7697  = le4_21_gt2 | \$7696 ;
-  assign \$7698  = le4_21_eq3 & \$7697 ;
-  assign \$7699  = le4_21_gt3 | \$7698 ;
-  assign \$7700  = ~ \$7699 ;
-  assign \$7701  = b3_shifted ? \$7693  : \$7700 ;
-  assign \$7702  = le4_12_eq1 & le4_12_gt0;
-  assign \$7703  = le4_12_gt1 | \$7702 ;
-  assign \$7704  = le4_12_eq2 & \$7703 ;
-  assign \$7705  = le4_12_gt2 | \$7704 ;
-  assign \$7706  = le4_12_eq3 & \$7705 ;
-  assign \$7707  = le4_12_gt3 | \$7706 ;
-  assign \$7708  = ~ \$7707 ;
-  assign \$7709  = le4_11_eq1 & le4_11_gt0;
-  assign \$7710  = le4_11_gt1 | \$7709 ;
-  assign \$7711  = le4_11_eq2 & \$7710 ;
-  assign \$7712  = le4_11_gt2 | \$7711 ;
-  assign \$7713  = le4_11_eq3 & \$7712 ;
-  assign \$7714  = le4_11_gt3 | \$7713 ;
-  assign \$7715  = ~ \$7714 ;
-  assign \$7716  = b3_shifted ? \$7708  : \$7715 ;
-  assign \$7717  = a4_shifted ? \$7701  : \$7716 ;
-  assign \$7718  = le4_21_eq1 & le4_21_gt0;
-  assign \$7719  = le4_21_gt1 | \$7718 ;
-  assign \$7720  = le4_21_eq2 & \$7719 ;
-  assign \$7721  = le4_21_gt2 | \$7720 ;
-  assign \$7722  = le4_21_eq3 & \$7721 ;
-  assign \$7723  = le4_21_gt3 | \$7722 ;
-  assign \$7724  = ~ \$7723 ;
-  assign \$7725  = le4_20_eq1 & le4_20_gt0;
-  assign \$7726  = le4_20_gt1 | \$7725 ;
-  assign \$7727  = le4_20_eq2 & \$7726 ;
-  assign \$7728  = le4_20_gt2 | \$7727 ;
-  assign \$7729  = le4_20_eq3 & \$7728 ;
-  assign \$7730  = le4_20_gt3 | \$7729 ;
-  assign \$7731  = ~ \$7730 ;
-  assign \$7732  = b3_shifted ? \$7724  : \$7731 ;
-  assign \$7733  = le4_11_eq1 & le4_11_gt0;
-  assign \$7734  = le4_11_gt1 | \$7733 ;
-  assign \$7735  = le4_11_eq2 & \$7734 ;
-  assign \$7736  = le4_11_gt2 | \$7735 ;
-  assign \$7737  = le4_11_eq3 & \$7736 ;
-  assign \$7738  = le4_11_gt3 | \$7737 ;
-  assign \$7739  = ~ \$7738 ;
-  assign \$7740  = le4_10_eq1 & le4_10_gt0;
-  assign \$7741  = le4_10_gt1 | \$7740 ;
-  assign \$7742  = le4_10_eq2 & \$7741 ;
-  assign \$7743  = le4_10_gt2 | \$7742 ;
-  assign \$7744  = le4_10_eq3 & \$7743 ;
-  assign \$7745  = le4_10_gt3 | \$7744 ;
-  assign \$7746  = ~ \$7745 ;
-  assign \$7747  = b3_shifted ? \$7739  : \$7746 ;
-  assign \$7748  = a4_shifted ? \$7732  : \$7747 ;
-  assign \$7749  = b3_v0 ? \$7748  : \$7717 ;
-  assign \$7750  = ~ b3_v0;
-  assign \$7751  = le4_12_eq1 & le4_12_gt0;
-  assign \$7752  = le4_12_gt1 | \$7751 ;
-  assign \$7753  = le4_12_eq2 & \$7752 ;
-  assign \$7754  = le4_12_gt2 | \$7753 ;
-  assign \$7755  = le4_12_eq3 & \$7754 ;
-  assign \$7756  = le4_12_gt3 | \$7755 ;
-  assign \$7757  = ~ \$7756 ;
-  assign \$7758  = le4_11_eq1 & le4_11_gt0;
-  assign \$7759  = le4_11_gt1 | \$7758 ;
-  assign \$7760  = le4_11_eq2 & \$7759 ;
-  assign \$7761  = le4_11_gt2 | \$7760 ;
-  assign \$7762  = le4_11_eq3 & \$7761 ;
-  assign \$7763  = le4_11_gt3 | \$7762 ;
-  assign \$7764  = ~ \$7763 ;
-  assign \$7765  = b3_shifted ? \$7757  : \$7764 ;
-  assign \$7766  = le4_02_eq1 & le4_02_gt0;
-  assign \$7767  = le4_02_gt1 | \$7766 ;
-  assign \$7768  = le4_02_eq2 & \$7767 ;
-  assign \$7769  = le4_02_gt2 | \$7768 ;
-  assign \$7770  = le4_02_eq3 & \$7769 ;
-  assign \$7771  = le4_02_gt3 | \$7770 ;
-  assign \$7772  = ~ \$7771 ;
-  assign \$7773  = le4_01_eq1 & le4_01_gt0;
-  assign \$7774  = le4_01_gt1 | \$7773 ;
-  assign \$7775  = le4_01_eq2 & \$7774 ;
-  assign \$7776  = le4_01_gt2 | \$7775 ;
-  assign \$7777  = le4_01_eq3 & \$7776 ;
-  assign \$7778  = le4_01_gt3 | \$7777 ;
-  assign \$7779  = ~ \$7778 ;
-  assign \$7780  = b3_shifted ? \$7772  : \$7779 ;
-  assign \$7781  = a4_shifted ? \$7765  : \$7780 ;
-  assign \$7782  = le4_11_eq1 & le4_11_gt0;
-  assign \$7783  = le4_11_gt1 | \$7782 ;
-  assign \$7784  = le4_11_eq2 & \$7783 ;
-  assign \$7785  = le4_11_gt2 | \$7784 ;
-  assign \$7786  = le4_11_eq3 & \$7785 ;
-  assign \$7787  = le4_11_gt3 | \$7786 ;
-  assign \$7788  = ~ \$7787 ;
-  assign \$7789  = le4_10_eq1 & le4_10_gt0;
-  assign \$7790  = le4_10_gt1 | \$7789 ;
-  assign \$7791  = le4_10_eq2 & \$7790 ;
-  assign \$7792  = le4_10_gt2 | \$7791 ;
-  assign \$7793  = le4_10_eq3 & \$7792 ;
-  assign \$7794  = le4_10_gt3 | \$7793 ;
-  assign \$7795  = ~ \$7794 ;
-  assign \$7796  = b3_shifted ? \$7788  : \$7795 ;
-  assign \$7797  = le4_01_eq1 & le4_01_gt0;
-  assign \$7798  = le4_01_gt1 | \$7797 ;
-  assign \$7799  = le4_01_eq2 & \$7798 ;
-  assign \$7800  = le4_01_gt2 | \$7799 ;
-  assign \$7801  = le4_01_eq3 & \$7800 ;
-  assign \$7802  = le4_01_gt3 | \$7801 ;
-  assign \$7803  = ~ \$7802 ;
-  assign \$7804  = le4_00_eq1 & le4_00_gt0;
-  assign \$7805  = le4_00_gt1 | \$7804 ;
-  assign \$7806  = le4_00_eq2 & \$7805 ;
-  assign \$7807  = le4_00_gt2 | \$7806 ;
-  assign \$7808  = le4_00_eq3 & \$7807 ;
-  assign \$7809  = le4_00_gt3 | \$7808 ;
-  assign \$7810  = ~ \$7809 ;
-  assign \$7811  = b3_shifted ? \$7803  : \$7810 ;
-  assign \$7812  = a4_shifted ? \$7796  : \$7811 ;
-  assign \$7813  = b3_v0 ? \$7812  : \$7781 ;
-  assign \$7814  = a4_v0 ? \$7813  : \$7749 ;
-  assign \$7815  = ~ a4_v0;
-  assign \$7816  = a4_g1 == \$signal$32 ;
-  assign \$7818  = a4_v1 & \$7817 ;
-  assign \$7819  = a4_g0 == \$signal$32 ;
-  assign \$7821  = a4_v0 & \$7820 ;
-  assign \$7822  = a4_v0 ? \$7821  : \$7818 ;
-  assign \$7823  = ~ b3_v0;
-  assign \$7824  = b3_g1 == \$signal$32 ;
-  assign \$7826  = b3_v1 & \$7825 ;
-  assign \$7827  = b3_g0 == \$signal$32 ;
-  assign \$7829  = b3_v0 & \$7828 ;
-  assign \$7830  = b3_v0 ? \$7829  : \$7826 ;
-  assign \$7831  = ~ \$7830 ;
-  assign \$7833  = ~ b3_v0;
-  assign \$7834  = b3_g1 == \$signal$32 ;
-  assign \$7836  = b3_v1 & \$7835 ;
-  assign \$7837  = b3_g0 == \$signal$32 ;
-  assign \$7839  = b3_v0 & \$7838 ;
-  assign \$7840  = b3_v0 ? \$7839  : \$7836 ;
-  assign \$7841  = ~ \$7840 ;
-  assign \$7842  = \$7822  ? 1'h1 : \$7841 ;
-  assign \$7843  = ~ a4_v0;
-  assign \$7844  = a4_g1 == \$signal$32 ;
-  assign \$7846  = a4_v1 & \$7845 ;
-  assign \$7847  = a4_g0 == \$signal$32 ;
-  assign \$7849  = a4_v0 & \$7848 ;
-  assign \$7850  = a4_v0 ? \$7849  : \$7846 ;
-  assign \$7851  = ~ b3_v0;
-  assign \$7852  = b3_g1 == \$signal$32 ;
-  assign \$7854  = b3_v1 & \$7853 ;
-  assign \$7855  = b3_g0 == \$signal$32 ;
-  assign \$7857  = b3_v0 & \$7856 ;
-  assign \$7858  = b3_v0 ? \$7857  : \$7854 ;
-  assign \$7859  = ~ \$7858 ;
-  assign \$7861  = ~ b3_v0;
-  assign \$7862  = b3_g1 == \$signal$32 ;
-  assign \$7864  = b3_v1 & \$7863 ;
-  assign \$7865  = b3_g0 == \$signal$32 ;
-  assign \$7867  = b3_v0 & \$7866 ;
-  assign \$7868  = b3_v0 ? \$7867  : \$7864 ;
-  assign \$7869  = ~ \$7868 ;
-  assign \$7870  = \$7850  ? \$7860  : \$7869 ;
-  assign \$7871  = \$7814  ? \$7842  : \$7870 ;
-  assign \$7872  = \$signal$14  ? \$7684  : \$7871 ;
-  assign \$7873  = a5_e0[19:0] > b2_e0[19:0];
-  assign \$7874  = a5_e0[19:0] == b2_e0[19:0];
-  assign \$7875  = a5_e0[39:20] > b2_e0[39:20];
-  assign \$7876  = a5_e0[39:20] == b2_e0[39:20];
-  assign \$7877  = a5_e0[59:40] > b2_e0[59:40];
-  assign \$7878  = a5_e0[59:40] == b2_e0[59:40];
-  assign \$7879  = a5_e0[67:60] > b2_e0[67:60];
-  assign \$7880  = a5_e0[67:60] == b2_e0[67:60];
-  assign \$7881  = a5_e0[19:0] > b2_e1[19:0];
-  assign \$7882  = a5_e0[19:0] == b2_e1[19:0];
-  assign \$7883  = a5_e0[39:20] > b2_e1[39:20];
-  assign \$7884  = a5_e0[39:20] == b2_e1[39:20];
-  assign \$7885  = a5_e0[59:40] > b2_e1[59:40];
-  assign \$7886  = a5_e0[59:40] == b2_e1[59:40];
-  assign \$7887  = a5_e0[67:60] > b2_e1[67:60];
-  assign \$7888  = a5_e0[67:60] == b2_e1[67:60];
-  assign \$7889  = a5_e0[19:0] > b2_e2[19:0];
-  assign \$7890  = a5_e0[19:0] == b2_e2[19:0];
-  assign \$7891  = a5_e0[39:20] > b2_e2[39:20];
-  assign \$7892  = a5_e0[39:20] == b2_e2[39:20];
-  assign \$7893  = a5_e0[59:40] > b2_e2[59:40];
-  assign \$7894  = a5_e0[59:40] == b2_e2[59:40];
-  assign \$7895  = a5_e0[67:60] > b2_e2[67:60];
-  assign \$7896  = a5_e0[67:60] == b2_e2[67:60];
-  assign \$7897  = a5_e1[19:0] > b2_e0[19:0];
-  assign \$7898  = a5_e1[19:0] == b2_e0[19:0];
-  assign \$7899  = a5_e1[39:20] > b2_e0[39:20];
-  assign \$7900  = a5_e1[39:20] == b2_e0[39:20];
-  assign \$7901  = a5_e1[59:40] > b2_e0[59:40];
-  assign \$7902  = a5_e1[59:40] == b2_e0[59:40];
-  assign \$7903  = a5_e1[67:60] > b2_e0[67:60];
-  assign \$7904  = a5_e1[67:60] == b2_e0[67:60];
-  assign \$7905  = a5_e1[19:0] > b2_e1[19:0];
-  assign \$7906  = a5_e1[19:0] == b2_e1[19:0];
-  assign \$7907  = a5_e1[39:20] > b2_e1[39:20];
-  assign \$7908  = a5_e1[39:20] == b2_e1[39:20];
-  assign \$7909  = a5_e1[59:40] > b2_e1[59:40];
-  assign \$7910  = a5_e1[59:40] == b2_e1[59:40];
-  assign \$7911  = a5_e1[67:60] > b2_e1[67:60];
-  assign \$7912  = a5_e1[67:60] == b2_e1[67:60];
-  assign \$7913  = a5_e1[19:0] > b2_e2[19:0];
-  assign \$7914  = a5_e1[19:0] == b2_e2[19:0];
-  assign \$7915  = a5_e1[39:20] > b2_e2[39:20];
-  assign \$7916  = a5_e1[39:20] == b2_e2[39:20];
-  assign \$7917  = a5_e1[59:40] > b2_e2[59:40];
-  assign \$7918  = a5_e1[59:40] == b2_e2[59:40];
-  assign \$7919  = a5_e1[67:60] > b2_e2[67:60];
-  assign \$7920  = a5_e1[67:60] == b2_e2[67:60];
-  assign \$7921  = a5_e2[19:0] > b2_e0[19:0];
-  assign \$7922  = a5_e2[19:0] == b2_e0[19:0];
-  assign \$7923  = a5_e2[39:20] > b2_e0[39:20];
-  assign \$7924  = a5_e2[39:20] == b2_e0[39:20];
-  assign \$7925  = a5_e2[59:40] > b2_e0[59:40];
-  assign \$7926  = a5_e2[59:40] == b2_e0[59:40];
-  assign \$7927  = a5_e2[67:60] > b2_e0[67:60];
-  assign \$7928  = a5_e2[67:60] == b2_e0[67:60];
-  assign \$7929  = a5_e2[19:0] > b2_e1[19:0];
-  assign \$7930  = a5_e2[19:0] == b2_e1[19:0];
-  assign \$7931  = a5_e2[39:20] > b2_e1[39:20];
-  assign \$7932  = a5_e2[39:20] == b2_e1[39:20];
-  assign \$7933  = a5_e2[59:40] > b2_e1[59:40];
-  assign \$7934  = a5_e2[59:40] == b2_e1[59:40];
-  assign \$7935  = a5_e2[67:60] > b2_e1[67:60];
-  assign \$7936  = a5_e2[67:60] == b2_e1[67:60];
-  assign \$7937  = a5_e2[19:0] > b2_e2[19:0];
-  assign \$7938  = a5_e2[19:0] == b2_e2[19:0];
-  assign \$7939  = a5_e2[39:20] > b2_e2[39:20];
-  assign \$7940  = a5_e2[39:20] == b2_e2[39:20];
-  assign \$7941  = a5_e2[59:40] > b2_e2[59:40];
-  assign \$7942  = a5_e2[59:40] == b2_e2[59:40];
-  assign \$7943  = a5_e2[67:60] > b2_e2[67:60];
-  assign \$7944  = a5_e2[67:60] == b2_e2[67:60];
-  assign \$7945  = ~ a5_v0;
-  assign \$7946  = \$signal$14  & a_wins5;
-  assign \$7947  = \$7946  & a5_held0;
-  assign \$7948  = \$7945  | \$7947 ;
-  assign \$7949  = ~ b2_v0;
-  assign \$7950  = ~ a_wins5;
-  assign \$7951  = \$signal$14  & \$7950 ;
-  assign \$7952  = \$7951  & b2_held0;
-  assign \$7953  = \$7949  | \$7952 ;
-  assign \$7954  = ~ a5_v0;
-  assign \$7955  = a_wins5 & a5_held0;
-  assign \$7956  = \$7954  | \$7955 ;
-  assign \$7957  = ~ b2_v0;
-  assign \$7958  = ~ a_wins5;
-  assign \$7959  = \$7958  & b2_held0;
-  assign \$7960  = \$7957  | \$7959 ;
-  assign \$7961  = le5_22_eq1 & le5_22_gt0;
-  assign \$7962  = le5_22_gt1 | \$7961 ;
-  assign \$7963  = le5_22_eq2 & \$7962 ;
-  assign \$7964  = le5_22_gt2 | \$7963 ;
-  assign \$7965  = le5_22_eq3 & \$7964 ;
-  assign \$7966  = le5_22_gt3 | \$7965 ;
-  assign \$7967  = ~ \$7966 ;
-  assign \$7968  = le5_21_eq1 & le5_21_gt0;
-  assign \$7969  = le5_21_gt1 | \$7968 ;
-  assign \$7970  = le5_21_eq2 & \$7969 ;
-  assign \$7971  = le5_21_gt2 | \$7970 ;
-  assign \$7972  = le5_21_eq3 & \$7971 ;
-  assign \$7973  = le5_21_gt3 | \$7972 ;
-  assign \$7974  = ~ \$7973 ;
-  assign \$7975  = b2_shifted ? \$7967  : \$7974 ;
-  assign \$7976  = le5_12_eq1 & le5_12_gt0;
-  assign \$7977  = le5_12_gt1 | \$7976 ;
-  assign \$7978  = le5_12_eq2 & \$7977 ;
-  assign \$7979  = le5_12_gt2 | \$7978 ;
-  assign \$7980  = le5_12_eq3 & \$7979 ;
-  assign \$7981  = le5_12_gt3 | \$7980 ;
-  assign \$7982  = ~ \$7981 ;
-  assign \$7983  = le5_11_eq1 & le5_11_gt0;
-  assign \$7984  = le5_11_gt1 | \$7983 ;
-  assign \$7985  = le5_11_eq2 & \$7984 ;
-  assign \$7986  = le5_11_gt2 | \$7985 ;
-  assign \$7987  = le5_11_eq3 & \$7986 ;
-  assign \$7988  = le5_11_gt3 | \$7987 ;
-  assign \$7989  = ~ \$7988 ;
-  assign \$7990  = b2_shifted ? \$7982  : \$7989 ;
-  assign \$7991  = a5_shifted ? \$7975  : \$7990 ;
-  assign \$7992  = le5_21_eq1 & le5_21_gt0;
-  assign \$7993  = le5_21_gt1 | \$7992 ;
-  assign \$7994  = le5_21_eq2 & \$7993 ;
-  assign \$7995  = le5_21_gt2 | \$7994 ;
-  assign \$7996  = le5_21_eq3 & \$7995 ;
-  assign \$7997  = le5_21_gt3 | \$7996 ;
-  assign \$7998  = ~ \$7997 ;
-  assign \$7999  = le5_20_eq1 & le5_20_gt0;
-  assign \$8000  = le5_20_gt1 | \$7999 ;
-  assign \$8001  = le5_20_eq2 & \$8000 ;
-  assign \$8002  = le5_20_gt2 | \$8001 ;
-  assign \$8003  = le5_20_eq3 & \$8002 ;
-  assign \$8004  = le5_20_gt3 | \$8003 ;
-  assign \$8005  = ~ \$8004 ;
-  assign \$8006  = b2_shifted ? \$7998  : \$8005 ;
-  assign \$8007  = le5_11_eq1 & le5_11_gt0;
-  assign \$8008  = le5_11_gt1 | \$8007 ;
-  assign \$8009  = le5_11_eq2 & \$8008 ;
-  assign \$8010  = le5_11_gt2 | \$8009 ;
-  assign \$8011  = le5_11_eq3 & \$8010 ;
-  assign \$8012  = le5_11_gt3 | \$8011 ;
-  assign \$8013  = ~ \$8012 ;
-  assign \$8014  = le5_10_eq1 & le5_10_gt0;
-  assign \$8015  = le5_10_gt1 | \$8014 ;
-  assign \$8016  = le5_10_eq2 & \$8015 ;
-  assign \$8017  = le5_10_gt2 | \$8016 ;
-  assign \$8018  = le5_10_eq3 & \$8017 ;
-  assign \$8019  = le5_10_gt3 | \$8018 ;
-  assign \$8020  = ~ \$8019 ;
-  assign \$8021  = b2_shifted ? \$8013  : \$8020 ;
-  assign \$8022  = a5_shifted ? \$8006  : \$8021 ;
-  assign \$8023  = \$7960  ? \$7991  : \$8022 ;
-  assign \$8024  = ~ b2_v0;
-  assign \$8025  = ~ a_wins5;
-  assign \$8026  = \$8025  & b2_held0;
-  assign \$8027  = \$8024  | \$8026 ;
-  assign \$8028  = le5_12_eq1 & le5_12_gt0;
-  assign \$8029  = le5_12_gt1 | \$8028 ;
-  assign \$8030  = le5_12_eq2 & \$8029 ;
-  assign \$8031  = le5_12_gt2 | \$8030 ;
-  assign \$8032  = le5_12_eq3 & \$8031 ;
-  assign \$8033  = le5_12_gt3 | \$8032 ;
-  assign \$8034  = ~ \$8033 ;
-  assign \$8035  = le5_11_eq1 & le5_11_gt0;
-  assign \$8036  = le5_11_gt1 | \$8035 ;
-  assign \$8037  = le5_11_eq2 & \$8036 ;
-  assign \$8038  = le5_11_gt2 | \$8037 ;
-  assign \$8039  = le5_11_eq3 & \$8038 ;
-  assign \$8040  = le5_11_gt3 | \$8039 ;
-  assign \$8041  = ~ \$8040 ;
-  assign \$8042  = b2_shifted ? \$8034  : \$8041 ;
-  assign \$8043  = le5_02_eq1 & le5_02_gt0;
-  assign \$8044  = le5_02_gt1 | \$8043 ;
-  assign \$8045  = le5_02_eq2 & \$8044 ;
-  assign \$8046  = le5_02_gt2 | \$8045 ;
-  assign \$8047  = le5_02_eq3 & \$8046 ;
-  assign \$8048  = le5_02_gt3 | \$8047 ;
-  assign \$8049  = ~ \$8048 ;
-  assign \$8050  = le5_01_eq1 & le5_01_gt0;
-  assign \$8051  = le5_01_gt1 | \$8050 ;
-  assign \$8052  = le5_01_eq2 & \$8051 ;
-  assign \$8053  = le5_01_gt2 | \$8052 ;
-  assign \$8054  = le5_01_eq3 & \$8053 ;
-  assign \$8055  = le5_01_gt3 | \$8054 ;
-  assign \$8056  = ~ \$8055 ;
-  assign \$8057  = b2_shifted ? \$8049  : \$8056 ;
-  assign \$8058  = a5_shifted ? \$8042  : \$8057 ;
-  assign \$8059  = le5_11_eq1 & le5_11_gt0;
-  assign \$8060  = le5_11_gt1 | \$8059 ;
-  assign \$8061  = le5_11_eq2 & \$8060 ;
-  assign \$8062  = le5_11_gt2 | \$8061 ;
-  assign \$8063  = le5_11_eq3 & \$8062 ;
-  assign \$8064  = le5_11_gt3 | \$8063 ;
-  assign \$8065  = ~ \$8064 ;
-  assign \$8066  = le5_10_eq1 & le5_10_gt0;
-  assign \$8067  = le5_10_gt1 | \$8066 ;
-  assign \$8068  = le5_10_eq2 & \$8067 ;
-  assign \$8069  = le5_10_gt2 | \$8068 ;
-  assign \$8070  = le5_10_eq3 & \$8069 ;
-  assign \$8071  = le5_10_gt3 | \$8070 ;
-  assign \$8072  = ~ \$8071 ;
-  assign \$8073  = b2_shifted ? \$8065  : \$8072 ;
-  assign \$8074  = le5_01_eq1 & le5_01_gt0;
-  assign \$8075  = le5_01_gt1 | \$8074 ;
-  assign \$8076  = le5_01_eq2 & \$8075 ;
-  assign \$8077  = le5_01_gt2 | \$8076 ;
-  assign \$8078  = le5_01_eq3 & \$8077 ;
-  assign \$8079  = le5_01_gt3 | \$8078 ;
-  assign \$8080  = ~ \$8079 ;
-  assign \$8081  = le5_00_eq1 & le5_00_gt0;
-  assign \$8082  = le5_00_gt1 | \$8081 ;
-  assign \$8083  = le5_00_eq2 & \$8082 ;
-  assign \$8084  = le5_00_gt2 | \$8083 ;
-  assign \$8085  = le5_00_eq3 & \$8084 ;
-  assign \$8086  = le5_00_gt3 | \$8085 ;
-  assign \$8087  = ~ \$8086 ;
-  assign \$8088  = b2_shifted ? \$8080  : \$8087 ;
-  assign \$8089  = a5_shifted ? \$8073  : \$8088 ;
-  assign \$8090  = \$8027  ? \$8058  : \$8089 ;
-  assign \$8091  = \$7956  ? \$8023  : \$8090 ;
-  assign \$8092  = ~ a5_v0;
-  assign \$8093  = a_wins5 & a5_held0;
-  assign \$8094  = \$8092  | \$8093 ;
-  assign \$8095  = a5_g1 == \$signal$32 ;
-  assign \$8096  = ! \$8095 ;
-  assign \$8097  = a5_v1 & \$8096 ;
-  assign \$8098  = a5_g0 == \$signal$32 ;
-  assign \$8099  = ! \$8098 ;
-  assign \$8100  = a5_v0 & \$8099 ;
-  assign \$8101  = \$8094  ? \$8097  : \$8100 ;
-  assign \$8102  = ~ b2_v0;
-  assign \$8103  = ~ a_wins5;
-  assign \$8104  = \$8103  & b2_held0;
-  assign \$8105  = \$8102  | \$8104 ;
-  assign \$8106  = b2_g1 == \$signal$32 ;
-  assign \$8107  = ! \$8106 ;
-  assign \$8108  = b2_v1 & \$8107 ;
-  assign \$8109  = b2_g0 == \$signal$32 ;
-  assign \$8110  = ! \$8109 ;
-  assign \$8111  = b2_v0 & \$8110 ;
-  assign \$8112  = \$8105  ? \$8108  : \$8111 ;
-  assign \$8113  = ~ \$8112 ;
-  assign \$8115  = ~ b2_v0;
-  assign \$8116  = ~ a_wins5;
-  assign \$8117  = \$8116  & b2_held0;
-  assign \$8118  = \$8115  | \$8117 ;
-  assign \$8119  = b2_g1 == \$signal$32 ;
-  assign \$8120  = ! \$8119 ;
-  assign \$8121  = b2_v1 & \$8120 ;
-  assign \$8122  = b2_g0 == \$signal$32 ;
-  assign \$8123  = ! \$8122 ;
-  assign \$8124  = b2_v0 & \$8123 ;
-  assign \$8125  = \$8118  ? \$8121  : \$8124 ;
-  assign \$8126  = ~ \$8125 ;
-  assign \$8127  = \$8101  ? 1'h1 : \$8126 ;
-  assign \$8128  = ~ a5_v0;
-  assign \$8129  = a_wins5 & a5_held0;
-  assign \$8130  = \$8128  | \$8129 ;
-  assign \$8131  = a5_g1 == \$signal$32 ;
-  assign \$8133  = a5_v1 & \$8132 ;
-  assign \$8134  = a5_g0 == \$signal$32 ;
-  assign \$8136  = a5_v0 & \$8135 ;
-  assign \$8137  = \$8130  ? \$8133  : \$8136 ;
-  assign \$8138  = ~ b2_v0;
-  assign \$8139  = ~ a_wins5;
-  assign \$8140  = \$8139  & b2_held0;
-  assign \$8141  = \$8138  | \$8140 ;
-  assign \$8142  = b2_g1 == \$signal$32 ;
-  assign \$8144  = b2_v1 & \$8143 ;
-  assign \$8145  = b2_g0 == \$signal$32 ;
-  assign \$8147  = b2_v0 & \$8146 ;
-  assign \$8148  = \$8141  ? \$8144  : \$8147 ;
-  assign \$8149  = ~ \$8148 ;
-  assign \$8151  = ~ b2_v0;
-  assign \$8152  = ~ a_wins5;
-  assign \$8153  = \$8152  & b2_held0;
-  assign \$8154  = \$8151  | \$8153 ;
-  assign \$8155  = b2_g1 == \$signal$32 ;
-  assign \$8157  = b2_v1 & \$8156 ;
-  assign \$8158  = b2_g0 == \$signal$32 ;
-  assign \$8160  = b2_v0 & \$8159 ;
-  assign \$8161  = \$8154  ? \$8157  : \$8160 ;
-  assign \$8162  = ~ \$8161 ;
-  assign \$8163  = \$8137  ? 1'h1 : \$8162 ;
-  assign \$8164  = ends ? \$8127  : \$8163 ;
-  assign \$8165  = ~ a5_v0;
-  assign \$8166  = a_wins5 & a5_held0;
-  assign \$8167  = \$8165  | \$8166 ;
-  assign \$8168  = a5_g1 == \$signal$32 ;
-  assign \$8169  = ! \$8168 ;
-  assign \$8170  = a5_v1 & \$8169 ;
-  assign \$8171  = a5_g0 == \$signal$32 ;
-  assign \$8172  = ! \$8171 ;
-  assign \$8173  = a5_v0 & \$8172 ;
-  assign \$8174  = \$8167  ? \$8170  : \$8173 ;
-  assign \$8175  = ~ b2_v0;
-  assign \$8176  = ~ a_wins5;
-  assign \$8177  = \$8176  & b2_held0;
-  assign \$8178  = \$8175  | \$8177 ;
-  assign \$8179  = b2_g1 == \$signal$32 ;
-  assign \$8180  = ! \$8179 ;
-  assign \$8181  = b2_v1 & \$8180 ;
-  assign \$8182  = b2_g0 == \$signal$32 ;
-  assign \$8183  = ! \$8182 ;
-  assign \$8184  = b2_v0 & \$8183 ;
-  assign \$8185  = \$8178  ? \$8181  : \$8184 ;
-  assign \$8186  = ~ \$8185 ;
-  assign \$8188  = ~ b2_v0;
-  assign \$8189  = ~ a_wins5;
-  assign \$8190  = \$8189  & b2_held0;
-  assign \$8191  = \$8188  | \$8190 ;
-  assign \$8192  = b2_g1 == \$signal$32 ;
-  assign \$8193  = ! \$8192 ;
-  assign \$8194  = b2_v1 & \$8193 ;
-  assign \$8195  = b2_g0 == \$signal$32 ;
-  assign \$8196  = ! \$8195 ;
-  assign \$8197  = b2_v0 & \$8196 ;
-  assign \$8198  = \$8191  ? \$8194  : \$8197 ;
-  assign \$8199  = ~ \$8198 ;
-  assign \$8200  = \$8174  ? \$8187  : \$8199 ;
-  assign \$8201  = ~ a5_v0;
-  assign \$8202  = a_wins5 & a5_held0;
-  assign \$8203  = \$8201  | \$8202 ;
-  assign \$8204  = a5_g1 == \$signal$32 ;
-  assign \$8206  = a5_v1 & \$8205 ;
-  assign \$8207  = a5_g0 == \$signal$32 ;
-  assign \$8209  = a5_v0 & \$8208 ;
-  assign \$8210  = \$8203  ? \$8206  : \$8209 ;
-  assign \$8211  = ~ b2_v0;
-  assign \$8212  = ~ a_wins5;
-  assign \$8213  = \$8212  & b2_held0;
-  assign \$8214  = \$8211  | \$8213 ;
-  assign \$8215  = b2_g1 == \$signal$32 ;
-  assign \$8217  = b2_v1 & \$8216 ;
-  assign \$8218  = b2_g0 == \$signal$32 ;
-  assign \$8220  = b2_v0 & \$8219 ;
-  assign \$8221  = \$8214  ? \$8217  : \$8220 ;
-  assign \$8222  = ~ \$8221 ;
-  assign \$8224  = ~ b2_v0;
-  assign \$8225  = ~ a_wins5;
-  assign \$8226  = \$8225  & b2_held0;
-  assign \$8227  = \$8224  | \$8226 ;
-  assign \$8228  = b2_g1 == \$signal$32 ;
-  assign \$8230  = b2_v1 & \$8229 ;
-  assign \$8231  = b2_g0 == \$signal$32 ;
-  assign \$8233  = b2_v0 & \$8232 ;
-  assign \$8234  = \$8227  ? \$8230  : \$8233 ;
-  assign \$8235  = ~ \$8234 ;
-  assign \$8236  = \$8210  ? \$8223  : \$8235 ;
-  assign \$8237  = ends ? \$8200  : \$8236 ;
-  assign \$8238  = \$8091  ? \$8164  : \$8237 ;
-  assign \$8239  = ~ a5_v0;
-  assign \$8240  = ~ b2_v0;
-  assign \$8241  = le5_22_eq1 & le5_22_gt0;
-  assign \$8242  = le5_22_gt1 | \$8241 ;
-  assign \$8243  = le5_22_eq2 & \$8242 ;
-  assign \$8244  = le5_22_gt2 | \$8243 ;
-  assign \$8245  = le5_22_eq3 & \$8244 ;
-  assign \$8246  = le5_22_gt3 | \$8245 ;
-  assign \$8247  = ~ \$8246 ;
-  assign \$8248  = le5_21_eq1 & le5_21_gt0;
-  assign \$8249  = le5_21_gt1 | \$8248 ;
-  assign \$8250  = le5_21_eq2 & \$8249 ;
-  assign \$8251  = le5_21_gt2 | \$8250 ;
-  assign \$8252  = le5_21_eq3 & \$8251 ;
-  assign \$8253  = le5_21_gt3 | \$8252 ;
-  assign \$8254  = ~ \$8253 ;
-  assign \$8255  = b2_shifted ? \$8247  : \$8254 ;
-  assign \$8256  = le5_12_eq1 & le5_12_gt0;
-  assign \$8257  = le5_12_gt1 | \$8256 ;
-  assign \$8258  = le5_12_eq2 & \$8257 ;
-  assign \$8259  = le5_12_gt2 | \$8258 ;
-  assign \$8260  = le5_12_eq3 & \$8259 ;
-  assign \$8261  = le5_12_gt3 | \$8260 ;
-  assign \$8262  = ~ \$8261 ;
-  assign \$8263  = le5_11_eq1 & le5_11_gt0;
-  assign \$8264  = le5_11_gt1 | \$8263 ;
-  assign \$8265  = le5_11_eq2 & \$8264 ;
-  assign \$8266  = le5_11_gt2 | \$8265 ;
-  assign \$8267  = le5_11_eq3 & \$8266 ;
-  assign \$8268  = le5_11_gt3 | \$8267 ;
-  assign \$8269  = ~ \$8268 ;
-  assign \$8270  = b2_shifted ? \$8262  : \$8269 ;
-  assign \$8271  = a5_shifted ? \$8255  : \$8270 ;
-  assign \$8272  = le5_21_eq1 & le5_21_gt0;
-  assign \$8273  = le5_21_gt1 | \$8272 ;
-  assign \$8274  = le5_21_eq2 & \$8273 ;
-  assign \$8275  = le5_21_gt2 | \$8274 ;
-  assign \$8276  = le5_21_eq3 & \$8275 ;
-  assign \$8277  = le5_21_gt3 | \$8276 ;
-  assign \$8278  = ~ \$8277 ;
-  assign \$8279  = le5_20_eq1 & le5_20_gt0;
-  assign \$8280  = le5_20_gt1 | \$8279 ;
-  assign \$8281  = le5_20_eq2 & \$8280 ;
-  assign \$8282  = le5_20_gt2 | \$8281 ;
-  assign \$8283  = le5_20_eq3 & \$8282 ;
-  assign \$8284  = le5_20_gt3 | \$8283 ;
-  assign \$8285  = ~ \$8284 ;
-  assign \$8286  = b2_shifted ? \$8278  : \$8285 ;
-  assign \$8287  = le5_11_eq1 & le5_11_gt0;
-  assign \$8288  = le5_11_gt1 | \$8287 ;
-  assign \$8289  = le5_11_eq2 & \$8288 ;
-  assign \$8290  = le5_11_gt2 | \$8289 ;
-  assign \$8291  = le5_11_eq3 & \$8290 ;
-  assign \$8292  = le5_11_gt3 | \$8291 ;
-  assign \$8293  = ~ \$8292 ;
-  assign \$8294  = le5_10_eq1 & le5_10_gt0;
-  assign \$8295  = le5_10_gt1 | \$8294 ;
-  assign \$8296  = le5_10_eq2 & \$8295 ;
-  assign \$8297  = le5_10_gt2 | \$8296 ;
-  assign \$8298  = le5_10_eq3 & \$8297 ;
-  assign \$8299  = le5_10_gt3 | \$8298 ;
-  assign \$8300  = ~ \$8299 ;
-  assign \$8301  = b2_shifted ? \$8293  : \$8300 ;
-  assign \$8302  = a5_shifted ? \$8286  : \$8301 ;
-  assign \$8303  = b2_v0 ? \$8302  : \$8271 ;
-  assign \$8304  = ~ b2_v0;
-  assign \$8305  = le5_12_eq1 & le5_12_gt0;
-  assign \$8306  = le5_12_gt1 | \$8305 ;
-  assign \$8307  = le5_12_eq2 & \$8306 ;
-  assign \$8308  = le5_12_gt2 | \$8307 ;
-  assign \$8309  = le5_12_eq3 & \$8308 ;
-  assign \$8310  = le5_12_gt3 | \$8309 ;
-  assign \$8311  = ~ \$8310 ;
-  assign \$8312  = le5_11_eq1 & le5_11_gt0;
-  assign \$8313  = le5_11_gt1 | \$8312 ;
-  assign \$8314  = le5_11_eq2 & \$8313 ;
-  assign \$8315  = le5_11_gt2 | \$8314 ;
-  assign \$8316  = le5_11_eq3 & \$8315 ;
-  assign \$8317  = le5_11_gt3 | \$8316 ;
-  assign \$8318  = ~ \$8317 ;
-  assign \$8319  = b2_shifted ? \$8311  : \$8318 ;
-  assign \$8320  = le5_02_eq1 & le5_02_gt0;
-  assign \$8321  = le5_02_gt1 | \$8320 ;
-  assign \$8322  = le5_02_eq2 & \$8321 ;
-  assign \$8323  = le5_02_gt2 | \$8322 ;
-  assign \$8324  = le5_02_eq3 & \$8323 ;
-  assign \$8325  = le5_02_gt3 | \$8324 ;
-  assign \$8326  = ~ \$8325 ;
-  assign \$8327  = le5_01_eq1 & le5_01_gt0;
-  assign \$8328  = le5_01_gt1 | \$8327 ;
-  assign \$8329  = le5_01_eq2 & \$8328 ;
-  assign \$8330  = le5_01_gt2 | \$8329 ;
-  assign \$8331  = le5_01_eq3 & \$8330 ;
-  assign \$8332  = le5_01_gt3 | \$8331 ;
-  assign \$8333  = ~ \$8332 ;
-  assign \$8334  = b2_shifted ? \$8326  : \$8333 ;
-  assign \$8335  = a5_shifted ? \$8319  : \$8334 ;
-  assign \$8336  = le5_11_eq1 & le5_11_gt0;
-  assign \$8337  = le5_11_gt1 | \$8336 ;
-  assign \$8338  = le5_11_eq2 & \$8337 ;
-  assign \$8339  = le5_11_gt2 | \$8338 ;
-  assign \$8340  = le5_11_eq3 & \$8339 ;
-  assign \$8341  = le5_11_gt3 | \$8340 ;
-  assign \$8342  = ~ \$8341 ;
-  assign \$8343  = le5_10_eq1 & le5_10_gt0;
-  assign \$8344  = le5_10_gt1 | \$8343 ;
-  assign \$8345  = le5_10_eq2 & \$8344 ;
-  assign \$8346  = le5_10_gt2 | \$8345 ;
-  assign \$8347  = le5_10_eq3 & \$8346 ;
-  assign \$8348  = le5_10_gt3 | \$8347 ;
-  assign \$8349  = ~ \$8348 ;
-  assign \$8350  = b2_shifted ? \$8342  : \$8349 ;
-  assign \$8351  = le5_01_eq1 & le5_01_gt0;
-  assign \$8352  = le5_01_gt1 | \$8351 ;
-  assign \$8353  = le5_01_eq2 & \$8352 ;
-  assign \$8354  = le5_01_gt2 | \$8353 ;
-  assign \$8355  = le5_01_eq3 & \$8354 ;
-  assign \$8356  = le5_01_gt3 | \$8355 ;
-  assign \$8357  = ~ \$8356 ;
-  assign \$8358  = le5_00_eq1 & le5_00_gt0;
-  assign \$8359  = le5_00_gt1 | \$8358 ;
-  assign \$8360  = le5_00_eq2 & \$8359 ;
-  assign \$8361  = le5_00_gt2 | \$8360 ;
-  assign \$8362  = le5_00_eq3 & \$8361 ;
-  assign \$8363  = le5_00_gt3 | \$8362 ;
-  assign \$8364  = ~ \$8363 ;
-  assign \$8365  = b2_shifted ? \$8357  : \$8364 ;
-  assign \$8366  = a5_shifted ? \$8350  : \$8365 ;
-  assign \$8367  = b2_v0 ? \$8366  : \$8335 ;
-  assign \$8368  = a5_v0 ? \$8367  : \$8303 ;
-  assign \$8369  = ~ a5_v0;
-  assign \$8370  = a5_g1 == \$signal$32 ;
-  assign \$8372  = a5_v1 & \$8371 ;
-  assign \$8373  = a5_g0 == \$signal$32 ;
-  assign \$8375  = a5_v0 & \$8374 ;
-  assign \$8376  = a5_v0 ? \$8375  : \$8372 ;
-  assign \$8377  = ~ b2_v0;
-  assign \$8378  = b2_g1 == \$signal$32 ;
-  assign \$8380  = b2_v1 & \$8379 ;
-  assign \$8381  = b2_g0 == \$signal$32 ;
-  assign \$8383  = b2_v0 & \$8382 ;
-  assign \$8384  = b2_v0 ? \$8383  : \$8380 ;
-  assign \$8385  = ~ \$8384 ;
-  assign \$8387  = ~ b2_v0;
-  assign \$8388  = b2_g1 == \$signal$32 ;
-  assign \$8390  = b2_v1 & \$8389 ;
-  assign \$8391  = b2_g0 == \$signal$32 ;
-  assign \$8393  = b2_v0 & \$8392 ;
-  assign \$8394  = b2_v0 ? \$8393  : \$8390 ;
-  assign \$8395  = ~ \$8394 ;
-  assign \$8396  = \$8376  ? 1'h1 : \$8395 ;
-  assign \$8397  = ~ a5_v0;
-  assign \$8398  = a5_g1 == \$signal$32 ;
-  assign \$8400  = a5_v1 & \$8399 ;
-  assign \$8401  = a5_g0 == \$signal$32 ;
-  assign \$8403  = a5_v0 & \$8402 ;
-  assign \$8404  = a5_v0 ? \$8403  : \$8400 ;
-  assign \$8405  = ~ b2_v0;
-  assign \$8406  = b2_g1 == \$signal$32 ;
-  assign \$8408  = b2_v1 & \$8407 ;
-  assign \$8409  = b2_g0 == \$signal$32 ;
-  assign \$8411  = b2_v0 & \$8410 ;
-  assign \$8412  = b2_v0 ? \$8411  : \$8408 ;
-  assign \$8413  = ~ \$8412 ;
-  assign \$8415  = ~ b2_v0;
-  assign \$8416  = b2_g1 == \$signal$32 ;
-  assign \$8418  = b2_v1 & \$8417 ;
-  assign \$8419  = b2_g0 == \$signal$32 ;
-  assign \$8421  = b2_v0 & \$8420 ;
-  assign \$8422  = b2_v0 ? \$8421  : \$8418 ;
-  assign \$8423  = ~ \$8422 ;
-  assign \$8424  = \$8404  ? \$8414  : \$8423 ;
-  assign \$8425  = \$8368  ? \$8396  : \$8424 ;
-  assign \$8426  = \$signal$14  ? \$8238  : \$8425 ;
-  assign \$8427  = a6_e0[19:0] > b1_e0[19:0];
-  assign \$8428  = a6_e0[19:0] == b1_e0[19:0];
-  assign \$8429  = a6_e0[39:20] > b1_e0[39:20];
-  assign \$8430  = a6_e0[39:20] == b1_e0[39:20];
-  assign \$8431  = a6_e0[59:40] > b1_e0[59:40];
-  assign \$8432  = a6_e0[59:40] == b1_e0[59:40];
-  assign \$8433  = a6_e0[67:60] > b1_e0[67:60];
-  assign \$8434  = a6_e0[67:60] == b1_e0[67:60];
-  assign \$8435  = a6_e0[19:0] > b1_e1[19:0];
-  assign \$8436  = a6_e0[19:0] == b1_e1[19:0];
-  assign \$8437  = a6_e0[39:20] > b1_e1[39:20];
-  assign \$8438  = a6_e0[39:20] == b1_e1[39:20];
-  assign \$8439  = a6_e0[59:40] > b1_e1[59:40];
-  assign \$8440  = a6_e0[59:40] == b1_e1[59:40];
-  assign \$8441  = a6_e0[67:60] > b1_e1[67:60];
-  assign \$8442  = a6_e0[67:60] == b1_e1[67:60];
-  assign \$8443  = a6_e0[19:0] > b1_e2[19:0];
-  assign \$8444  = a6_e0[19:0] == b1_e2[19:0];
-  assign \$8445  = a6_e0[39:20] > b1_e2[39:20];
-  assign \$8446  = a6_e0[39:20] == b1_e2[39:20];
-  assign \$8447  = a6_e0[59:40] > b1_e2[59:40];
-  assign \$8448  = a6_e0[59:40] == b1_e2[59:40];
-  assign \$8449  = a6_e0[67:60] > b1_e2[67:60];
-  assign \$8450  = a6_e0[67:60] == b1_e2[67:60];
-  assign \$8451  = a6_e1[19:0] > b1_e0[19:0];
-  assign \$8452  = a6_e1[19:0] == b1_e0[19:0];
-  assign \$8453  = a6_e1[39:20] > b1_e0[39:20];
-  assign \$8454  = a6_e1[39:20] == b1_e0[39:20];
-  assign \$8455  = a6_e1[59:40] > b1_e0[59:40];
-  assign \$8456  = a6_e1[59:40] == b1_e0[59:40];
-  assign \$8457  = a6_e1[67:60] > b1_e0[67:60];
-  assign \$8458  = a6_e1[67:60] == b1_e0[67:60];
-  assign \$8459  = a6_e1[19:0] > b1_e1[19:0];
-  assign \$8460  = a6_e1[19:0] == b1_e1[19:0];
-  assign \$8461  = a6_e1[39:20] > b1_e1[39:20];
-  assign \$8462  = a6_e1[39:20] == b1_e1[39:20];
-  assign \$8463  = a6_e1[59:40] > b1_e1[59:40];
-  assign \$8464  = a6_e1[59:40] == b1_e1[59:40];
-  assign \$8465  = a6_e1[67:60] > b1_e1[67:60];
-  assign \$8466  = a6_e1[67:60] == b1_e1[67:60];
-  assign \$8467  = a6_e1[19:0] > b1_e2[19:0];
-  assign \$8468  = a6_e1[19:0] == b1_e2[19:0];
-  assign \$8469  = a6_e1[39:20] > b1_e2[39:20];
-  assign \$8470  = a6_e1[39:20] == b1_e2[39:20];
-  assign \$8471  = a6_e1[59:40] > b1_e2[59:40];
-  assign \$8472  = a6_e1[59:40] == b1_e2[59:40];
-  assign \$8473  = a6_e1[67:60] > b1_e2[67:60];
-  assign \$8474  = a6_e1[67:60] == b1_e2[67:60];
-  assign \$8475  = a6_e2[19:0] > b1_e0[19:0];
-  assign \$8476  = a6_e2[19:0] == b1_e0[19:0];
-  assign \$8477  = a6_e2[39:20] > b1_e0[39:20];
-  assign \$8478  = a6_e2[39:20] == b1_e0[39:20];
-  assign \$8479  = a6_e2[59:40] > b1_e0[59:40];
-  assign \$8480  = a6_e2[59:40] == b1_e0[59:40];
-  assign \$8481  = a6_e2[67:60] > b1_e0[67:60];
-  assign \$8482  = a6_e2[67:60] == b1_e0[67:60];
-  assign \$8483  = a6_e2[19:0] > b1_e1[19:0];
-  assign \$8484  = a6_e2[19:0] == b1_e1[19:0];
-  assign \$8485  = a6_e2[39:20] > b1_e1[39:20];
-  assign \$8486  = a6_e2[39:20] == b1_e1[39:20];
-  assign \$8487  = a6_e2[59:40] > b1_e1[59:40];
-  assign \$8488  = a6_e2[59:40] == b1_e1[59:40];
-  assign \$8489  = a6_e2[67:60] > b1_e1[67:60];
-  assign \$8490  = a6_e2[67:60] == b1_e1[67:60];
-  assign \$8491  = a6_e2[19:0] > b1_e2[19:0];
-  assign \$8492  = a6_e2[19:0] == b1_e2[19:0];
-  assign \$8493  = a6_e2[39:20] > b1_e2[39:20];
-  assign \$8494  = a6_e2[39:20] == b1_e2[39:20];
-  assign \$8495  = a6_e2[59:40] > b1_e2[59:40];
-  assign \$8496  = a6_e2[59:40] == b1_e2[59:40];
-  assign \$8497  = a6_e2[67:60] > b1_e2[67:60];
-  assign \$8498  = a6_e2[67:60] == b1_e2[67:60];
-  assign \$8499  = ~ a6_v0;
-  assign \$8500  = \$signal$14  & a_wins6;
-  assign \$8501  = \$8500  & a6_held0;
-  assign \$8502  = \$8499  | \$8501 ;
-  assign \$8503  = ~ b1_v0;
-  assign \$8504  = ~ a_wins6;
-  assign \$8505  = \$signal$14  & \$8504 ;
-  assign \$8506  = \$8505  & b1_held0;
-  assign \$8507  = \$8503  | \$8506 ;
-  assign \$8508  = ~ a6_v0;
-  assign \$8509  = a_wins6 & a6_held0;
-  assign \$8510  = \$8508  | \$8509 ;
-  assign \$8511  = ~ b1_v0;
-  assign \$8512  = ~ a_wins6;
-  assign \$8513  = \$8512  & b1_held0;
-  assign \$8514  = \$8511  | \$8513 ;
-  assign \$8515  = le6_22_eq1 & le6_22_gt0;
-  assign \$8516  = le6_22_gt1 | \$8515 ;
-  assign \$8517  = le6_22_eq2 & \$8516 ;
-  assign \$8518  = le6_22_gt2 | \$8517 ;
-  assign \$8519  = le6_22_eq3 & \$8518 ;
-  assign \$8520  = le6_22_gt3 | \$8519 ;
-  assign \$8521  = ~ \$8520 ;
-  assign \$8522  = le6_21_eq1 & le6_21_gt0;
-  assign \$8523  = le6_21_gt1 | \$8522 ;
-  assign \$8524  = le6_21_eq2 & \$8523 ;
-  assign \$8525  = le6_21_gt2 | \$8524 ;
-  assign \$8526  = le6_21_eq3 & \$8525 ;
-  assign \$8527  = le6_21_gt3 | \$8526 ;
-  assign \$8528  = ~ \$8527 ;
-  assign \$8529  = b1_shifted ? \$8521  : \$8528 ;
-  assign \$8530  = le6_12_eq1 & le6_12_gt0;
-  assign \$8531  = le6_12_gt1 | \$8530 ;
-  assign \$8532  = le6_12_eq2 & \$8531 ;
-  assign \$8533  = le6_12_gt2 | \$8532 ;
-  assign \$8534  = le6_12_eq3 & \$8533 ;
-  assign \$8535  = le6_12_gt3 | \$8534 ;
-  assign \$8536  = ~ \$8535 ;
-  assign \$8537  = le6_11_eq1 & le6_11_gt0;
-  assign \$8538  = le6_11_gt1 | \$8537 ;
-  assign \$8539  = le6_11_eq2 & \$8538 ;
-  assign \$8540  = le6_11_gt2 | \$8539 ;
-  assign \$8541  = le6_11_eq3 & \$8540 ;
-  assign \$8542  = le6_11_gt3 | \$8541 ;
-  assign \$8543  = ~ \$8542 ;
-  assign \$8544  = b1_shifted ? \$8536  : \$8543 ;
-  assign \$8545  = a6_shifted ? \$8529  : \$8544 ;
-  assign \$8546  = le6_21_eq1 & le6_21_gt0;
-  assign \$8547  = le6_21_gt1 | \$8546 ;
-  assign \$8548  = le6_21_eq2 & \$8547 ;
-  assign \$8549  = le6_21_gt2 | \$8548 ;
-  assign \$8550  = le6_21_eq3 & \$8549 ;
-  assign \$8551  = le6_21_gt3 | \$8550 ;
-  assign \$8552  = ~ \$8551 ;
-  assign \$8553  = le6_20_eq1 & le6_20_gt0;
-  assign \$8554  = le6_20_gt1 | \$8553 ;
-  assign \$8555  = le6_20_eq2 & \$8554 ;
-  assign \$8556  = le6_20_gt2 | \$8555 ;
-  assign \$8557  = le6_20_eq3 & \$8556 ;
-  assign \$8558  = le6_20_gt3 | \$8557 ;
-  assign \$8559  = ~ \$8558 ;
-  assign \$8560  = b1_shifted ? \$8552  : \$8559 ;
-  assign \$8561  = le6_11_eq1 & le6_11_gt0;
-  assign \$8562  = le6_11_gt1 | \$8561 ;
-  assign \$8563  = le6_11_eq2 & \$8562 ;
-  assign \$8564  = le6_11_gt2 | \$8563 ;
-  assign \$8565  = le6_11_eq3 & \$8564 ;
-  assign \$8566  = le6_11_gt3 | \$8565 ;
-  assign \$8567  = ~ \$8566 ;
-  assign \$8568  = le6_10_eq1 & le6_10_gt0;
-  assign \$8569  = le6_10_gt1 | \$8568 ;
-  assign \$8570  = le6_10_eq2 & \$8569 ;
-  assign \$8571  = le6_10_gt2 | \$8570 ;
-  assign \$8572  = le6_10_eq3 & \$8571 ;
-  assign \$8573  = le6_10_gt3 | \$8572 ;
-  assign \$8574  = ~ \$8573 ;
-  assign \$8575  = b1_shifted ? \$8567  : \$8574 ;
-  assign \$8576  = a6_shifted ? \$8560  : \$8575 ;
-  assign \$8577  = \$8514  ? \$8545  : \$8576 ;
-  assign \$8578  = ~ b1_v0;
-  assign \$8579  = ~ a_wins6;
-  assign \$8580  = \$8579  & b1_held0;
-  assign \$8581  = \$8578  | \$8580 ;
-  assign \$8582  = le6_12_eq1 & le6_12_gt0;
-  assign \$8583  = le6_12_gt1 | \$8582 ;
-  assign \$8584  = le6_12_eq2 & \$8583 ;
-  assign \$8585  = le6_12_gt2 | \$8584 ;
-  assign \$8586  = le6_12_eq3 & \$8585 ;
-  assign \$8587  = le6_12_gt3 | \$8586 ;
-  assign \$8588  = ~ \$8587 ;
-  assign \$8589  = le6_11_eq1 & le6_11_gt0;
-  assign \$8590  = le6_11_gt1 | \$8589 ;
-  assign \$8591  = le6_11_eq2 & \$8590 ;
-  assign \$8592  = le6_11_gt2 | \$8591 ;
-  assign \$8593  = le6_11_eq3 & \$8592 ;
-  assign \$8594  = le6_11_gt3 | \$8593 ;
-  assign \$8595  = ~ \$8594 ;
-  assign \$8596  = b1_shifted ? \$8588  : \$8595 ;
-  assign \$8597  = le6_02_eq1 & le6_02_gt0;
-  assign \$8598  = le6_02_gt1 | \$8597 ;
-  assign \$8599  = le6_02_eq2 & \$8598 ;
-  assign \$8600  = le6_02_gt2 | \$8599 ;
-  assign \$8601  = le6_02_eq3 & \$8600 ;
-  assign \$8602  = le6_02_gt3 | \$8601 ;
-  assign \$8603  = ~ \$8602 ;
-  assign \$8604  = le6_01_eq1 & le6_01_gt0;
-  assign \$8605  = le6_01_gt1 | \$8604 ;
-  assign \$8606  = le6_01_eq2 & \$8605 ;
-  assign \$8607  = le6_01_gt2 | \$8606 ;
-  assign \$8608  = le6_01_eq3 & \$8607 ;
-  assign \$8609  = le6_01_gt3 | \$8608 ;
-  assign \$8610  = ~ \$8609 ;
-  assign \$8611  = b1_shifted ? \$8603  : \$8610 ;
-  assign \$8612  = a6_shifted ? \$8596  : \$8611 ;
-  assign \$8613  = le6_11_eq1 & le6_11_gt0;
-  assign \$8614  = le6_11_gt1 | \$8613 ;
-  assign \$8615  = le6_11_eq2 & \$8614 ;
-  assign \$8616  = le6_11_gt2 | \$8615 ;
-  assign \$8617  = le6_11_eq3 & \$8616 ;
-  assign \$8618  = le6_11_gt3 | \$8617 ;
-  assign \$8619  = ~ \$8618 ;
-  assign \$8620  = le6_10_eq1 & le6_10_gt0;
-  assign \$8621  = le6_10_gt1 | \$8620 ;
-  assign \$8622  = le6_10_eq2 & \$8621 ;
-  assign \$8623  = le6_10_gt2 | \$8622 ;
-  assign \$8624  = le6_10_eq3 & \$8623 ;
-  assign \$8625  = le6_10_gt3 | \$8624 ;
-  assign \$8626  = ~ \$8625 ;
-  assign \$8627  = b1_shifted ? \$8619  : \$8626 ;
-  assign \$8628  = le6_01_eq1 & le6_01_gt0;
-  assign \$8629  = le6_01_gt1 | \$8628 ;
-  assign \$8630  = le6_01_eq2 & \$8629 ;
-  assign \$8631  = le6_01_gt2 | \$8630 ;
-  assign \$8632  = le6_01_eq3 & \$8631 ;
-  assign \$8633  = le6_01_gt3 | \$8632 ;
-  assign \$8634  = ~ \$8633 ;
-  assign \$8635  = le6_00_eq1 & le6_00_gt0;
-  assign \$8636  = le6_00_gt1 | \$8635 ;
-  assign \$8637  = le6_00_eq2 & \$8636 ;
-  assign \$8638  = le6_00_gt2 | \$8637 ;
-  assign \$8639  = le6_00_eq3 & \$8638 ;
-  assign \$8640  = le6_00_gt3 | \$8639 ;
-  assign \$8641  = ~ \$8640 ;
-  assign \$8642  = b1_shifted ? \$8634  : \$8641 ;
-  assign \$8643  = a6_shifted ? \$8627  : \$8642 ;
-  assign \$8644  = \$8581  ? \$8612  : \$8643 ;
-  assign \$8645  = \$8510  ? \$8577  : \$8644 ;
-  assign \$8646  = ~ a6_v0;
-  assign \$8647  = a_wins6 & a6_held0;
-  assign \$8648  = \$8646  | \$8647 ;
-  assign \$8649  = a6_g1 == \$signal$32 ;
-  assign \$8650  = ! \$8649 ;
-  assign \$8651  = a6_v1 & \$8650 ;
-  assign \$8652  = a6_g0 == \$signal$32 ;
-  assign \$8653  = ! \$8652 ;
-  assign \$8654  = a6_v0 & \$8653 ;
-  assign \$8655  = \$8648  ? \$8651  : \$8654 ;
-  assign \$8656  = ~ b1_v0;
-  assign \$8657  = ~ a_wins6;
-  assign \$8658  = \$8657  & b1_held0;
-  assign \$8659  = \$8656  | \$8658 ;
-  assign \$8660  = b1_g1 == \$signal$32 ;
-  assign \$8661  = ! \$8660 ;
-  assign \$8662  = b1_v1 & \$8661 ;
-  assign \$8663  = b1_g0 == \$signal$32 ;
-  assign \$8664  = ! \$8663 ;
-  assign \$8665  = b1_v0 & \$8664 ;
-  assign \$8666  = \$8659  ? \$8662  : \$8665 ;
-  assign \$8667  = ~ \$8666 ;
-  assign \$8669  = ~ b1_v0;
-  assign \$8670  = ~ a_wins6;
-  assign \$8671  = \$8670  & b1_held0;
-  assign \$8672  = \$8669  | \$8671 ;
-  assign \$8673  = b1_g1 == \$signal$32 ;
-  assign \$8674  = ! \$8673 ;
-  assign \$8675  = b1_v1 & \$8674 ;
-  assign \$8676  = b1_g0 == \$signal$32 ;
-  assign \$8677  = ! \$8676 ;
-  assign \$8678  = b1_v0 & \$8677 ;
-  assign \$8679  = \$8672  ? \$8675  : \$8678 ;
-  assign \$8680  = ~ \$8679 ;
-  assign \$8681  = \$8655  ? 1'h1 : \$8680 ;
-  assign \$8682  = ~ a6_v0;
-  assign \$8683  = a_wins6 & a6_held0;
-  assign \$8684  = \$8682  | \$8683 ;
-  assign \$8685  = a6_g1 == \$signal$32 ;
-  assign \$8687  = a6_v1 & \$8686 ;
-  assign \$8688  = a6_g0 == \$signal$32 ;
-  assign \$8690  = a6_v0 & \$8689 ;
-  assign \$8691  = \$8684  ? \$8687  : \$8690 ;
-  assign \$8692  = ~ b1_v0;
-  assign \$8693  = ~ a_wins6;
-  assign \$8694  = \$8693  & b1_held0;
-  assign \$8695  = \$8692  | \$8694 ;
-  assign \$8696  = b1_g1 == \$signal$32 ;
-  assign \$8698  = b1_v1 & \$8697 ;
-  assign \$8699  = b1_g0 == \$signal$32 ;
-  assign \$8701  = b1_v0 & \$8700 ;
-  assign \$8702  = \$8695  ? \$8698  : \$8701 ;
-  assign \$8703  = ~ \$8702 ;
-  assign \$8705  = ~ b1_v0;
-  assign \$8706  = ~ a_wins6;
-  assign \$8707  = \$8706  & b1_held0;
-  assign \$8708  = \$8705  | \$8707 ;
-  assign \$8709  = b1_g1 == \$signal$32 ;
-  assign \$8711  = b1_v1 & \$8710 ;
-  assign \$8712  = b1_g0 == \$signal$32 ;
-  assign \$8714  = b1_v0 & \$8713 ;
-  assign \$8715  = \$8708  ? \$8711  : \$8714 ;
-  assign \$8716  = ~ \$8715 ;
-  assign \$8717  = \$8691  ? 1'h1 : \$8716 ;
-  assign \$8718  = ends ? \$8681  : \$8717 ;
-  assign \$8719  = ~ a6_v0;
-  assign \$8720  = a_wins6 & a6_held0;
-  assign \$8721  = \$8719  | \$8720 ;
-  assign \$8722  = a6_g1 == \$signal$32 ;
-  assign \$8723  = ! \$8722 ;
-  assign \$8724  = a6_v1 & \$8723 ;
-  assign \$8725  = a6_g0 == \$signal$32 ;
-  assign \$8726  = ! \$8725 ;
-  assign \$8727  = a6_v0 & \$8726 ;
-  assign \$8728  = \$8721  ? \$8724  : \$8727 ;
-  assign \$8729  = ~ b1_v0;
-  assign \$8730  = ~ a_wins6;
-  assign \$8731  = \$8730  & b1_held0;
-  assign \$8732  = \$8729  | \$8731 ;
-  assign \$8733  = b1_g1 == \$signal$32 ;
-  assign \$8734  = ! \$8733 ;
-  assign \$8735  = b1_v1 & \$8734 ;
-  assign \$8736  = b1_g0 == \$signal$32 ;
-  assign \$8737  = ! \$8736 ;
-  assign \$8738  = b1_v0 & \$8737 ;
-  assign \$8739  = \$8732  ? \$8735  : \$8738 ;
-  assign \$8740  = ~ \$8739 ;
-  assign \$8742  = ~ b1_v0;
-  assign \$8743  = ~ a_wins6;
-  assign \$8744  = \$8743  & b1_held0;
-  assign \$8745  = \$8742  | \$8744 ;
-  assign \$8746  = b1_g1 == \$signal$32 ;
-  assign \$8747  = ! \$8746 ;
-  assign \$8748  = b1_v1 & \$8747 ;
-  assign \$8749  = b1_g0 == \$signal$32 ;
-  assign \$8750  = ! \$8749 ;
-  assign \$8751  = b1_v0 & \$8750 ;
-  assign \$8752  = \$8745  ? \$8748  : \$8751 ;
-  assign \$8753  = ~ \$8752 ;
-  assign \$8754  = \$8728  ? \$8741  : \$8753 ;
-  assign \$8755  = ~ a6_v0;
-  assign \$8756  = a_wins6 & a6_held0;
-  assign \$8757  = \$8755  | \$8756 ;
-  assign \$8758  = a6_g1 == \$signal$32 ;
-  assign \$8760  = a6_v1 & \$8759 ;
-  assign \$8761  = a6_g0 == \$signal$32 ;
-  assign \$8763  = a6_v0 & \$8762 ;
-  assign \$8764  = \$8757  ? \$8760  : \$8763 ;
-  assign \$8765  = ~ b1_v0;
-  assign \$8766  = ~ a_wins6;
-  assign \$8767  = \$8766  & b1_held0;
-  assign \$8768  = \$8765  | \$8767 ;
-  assign \$8769  = b1_g1 == \$signal$32 ;
-  assign \$8771  = b1_v1 & \$8770 ;
-  assign \$8772  = b1_g0 == \$signal$32 ;
-  assign \$8774  = b1_v0 & \$8773 ;
-  assign \$8775  = \$8768  ? \$8771  : \$8774 ;
-  assign \$8776  = ~ \$8775 ;
-  assign \$8778  = ~ b1_v0;
-  assign \$8779  = ~ a_wins6;
-  assign \$8780  = \$8779  & b1_held0;
-  assign \$8781  = \$8778  | \$8780 ;
-  assign \$8782  = b1_g1 == \$signal$32 ;
-  assign \$8784  = b1_v1 & \$8783 ;
-  assign \$8785  = b1_g0 == \$signal$32 ;
-  assign \$8787  = b1_v0 & \$8786 ;
-  assign \$8788  = \$8781  ? \$8784  : \$8787 ;
-  assign \$8789  = ~ \$8788 ;
-  assign \$8790  = \$8764  ? \$8777  : \$8789 ;
-  assign \$8791  = ends ? \$8754  : \$8790 ;
-  assign \$8792  = \$8645  ? \$8718  : \$8791 ;
-  assign \$8793  = ~ a6_v0;
-  assign \$8794  = ~ b1_v0;
-  assign \$8795  = le6_22_eq1 & le6_22_gt0;
-  assign \$8796  = le6_22_gt1 | \$8795 ;
-  assign \$8797  = le6_22_eq2 & \$8796 ;
-  assign \$8798  = le6_22_gt2 | \$8797 ;
-  assign \$8799  = le6_22_eq3 & \$8798 ;
-  assign \$8800  = le6_22_gt3 | \$8799 ;
-  assign \$8801  = ~ \$8800 ;
-  assign \$8802  = le6_21_eq1 & le6_21_gt0;
-  assign \$8803  = le6_21_gt1 | \$8802 ;
-  assign \$8804  = le6_21_eq2 & \$8803 ;
-  assign \$8805  = le6_21_gt2 | \$8804 ;
-  assign \$8806  = le6_21_eq3 & \$8805 ;
-  assign \$8807  = le6_21_gt3 | \$8806 ;
-  assign \$8808  = ~ \$8807 ;
-  assign \$8809  = b1_shifted ? \$8801  : \$8808 ;
-  assign \$8810  = le6_12_eq1 & le6_12_gt0;
-  assign \$8811  = le6_12_gt1 | \$8810 ;
-  assign \$8812  = le6_12_eq2 & \$8811 ;
-  assign \$8813  = le6_12_gt2 | \$8812 ;
-  assign \$8814  = le6_12_eq3 & \$8813 ;
-  assign \$8815  = le6_12_gt3 | \$8814 ;
-  assign \$8816  = ~ \$8815 ;
-  assign \$8817  = le6_11_eq1 & le6_11_gt0;
-  assign \$8818  = le6_11_gt1 | \$8817 ;
-  assign \$8819  = le6_11_eq2 & \$8818 ;
-  assign \$8820  = le6_11_gt2 | \$8819 ;
-  assign \$8821  = le6_11_eq3 & \$8820 ;
-  assign \$8822  = le6_11_gt3 | \$8821 ;
-  assign \$8823  = ~ \$8822 ;
-  assign \$8824  = b1_shifted ? \$8816  : \$8823 ;
-  assign \$8825  = a6_shifted ? \$8809  : \$8824 ;
-  assign \$8826  = le6_21_eq1 & le6_21_gt0;
-  assign \$8827  = le6_21_gt1 | \$8826 ;
-  assign \$8828  = le6_21_eq2 & \$8827 ;
-  assign \$8829  = le6_21_gt2 | \$8828 ;
-  assign \$8830  = le6_21_eq3 & \$8829 ;
-  assign \$8831  = le6_21_gt3 | \$8830 ;
-  assign \$8832  = ~ \$8831 ;
-  assign \$8833  = le6_20_eq1 & le6_20_gt0;
-  assign \$8834  = le6_20_gt1 | \$8833 ;
-  assign \$8835  = le6_20_eq2 & \$8834 ;
-  assign \$8836  = le6_20_gt2 | \$8835 ;
-  assign \$8837  = le6_20_eq3 & \$8836 ;
-  assign \$8838  = le6_20_gt3 | \$8837 ;
-  assign \$8839  = ~ \$8838 ;
-  assign \$8840  = b1_shifted ? \$8832  : \$8839 ;
-  assign \$8841  = le6_11_eq1 & le6_11_gt0;
-  assign \$8842  = le6_11_gt1 | \$8841 ;
-  assign \$8843  = le6_11_eq2 & \$8842 ;
-  assign \$8844  = le6_11_gt2 | \$8843 ;
-  assign \$8845  = le6_11_eq3 & \$8844 ;
-  assign \$8846  = le6_11_gt3 | \$8845 ;
-  assign \$8847  = ~ \$8846 ;
-  assign \$8848  = le6_10_eq1 & le6_10_gt0;
-  assign \$8849  = le6_10_gt1 | \$8848 ;
-  assign \$8850  = le6_10_eq2 & \$8849 ;
-  assign \$8851  = le6_10_gt2 | \$8850 ;
-  assign \$8852  = le6_10_eq3 & \$8851 ;
-  assign \$8853  = le6_10_gt3 | \$8852 ;
-  assign \$8854  = ~ \$8853 ;
-  assign \$8855  = b1_shifted ? \$8847  : \$8854 ;
-  assign \$8856  = a6_shifted ? \$8840  : \$8855 ;
-  assign \$8857  = b1_v0 ? \$8856  : \$8825 ;
-  assign \$8858  = ~ b1_v0;
-  assign \$8859  = le6_12_eq1 & le6_12_gt0;
-  assign \$8860  = le6_12_gt1 | \$8859 ;
-  assign \$8861  = le6_12_eq2 & \$8860 ;
-  assign \$8862  = le6_12_gt2 | \$8861 ;
-  assign \$8863  = le6_12_eq3 & \$8862 ;
-  assign \$8864  = le6_12_gt3 | \$8863 ;
-  assign \$8865  = ~ \$8864 ;
-  assign \$8866  = le6_11_eq1 & le6_11_gt0;
-  assign \$8867  = le6_11_gt1 | \$8866 ;
-  assign \$8868  = le6_11_eq2 & \$8867 ;
-  assign \$8869  = le6_11_gt2 | \$8868 ;
-  assign \$8870  = le6_11_eq3 & \$8869 ;
-  assign \$8871  = le6_11_gt3 | \$8870 ;
-  assign \$8872  = ~ \$8871 ;
-  assign \$8873  = b1_shifted ? \$8865  : \$8872 ;
-  assign \$8874  = le6_02_eq1 & le6_02_gt0;
-  assign \$8875  = le6_02_gt1 | \$8874 ;
-  assign \$8876  = le6_02_eq2 & \$8875 ;
-  assign \$8877  = le6_02_gt2 | \$8876 ;
-  assign \$8878  = le6_02_eq3 & \$8877 ;
-  assign \$8879  = le6_02_gt3 | \$8878 ;
-  assign \$8880  = ~ \$8879 ;
-  assign \$8881  = le6_01_eq1 & le6_01_gt0;
-  assign \$8882  = le6_01_gt1 | \$8881 ;
-  assign \$8883  = le6_01_eq2 & \$8882 ;
-  assign \$8884  = le6_01_gt2 | \$8883 ;
-  assign \$8885  = le6_01_eq3 & \$8884 ;
-  assign \$8886  = le6_01_gt3 | \$8885 ;
-  assign \$8887  = ~ \$8886 ;
-  assign \$8888  = b1_shifted ? \$8880  : \$8887 ;
-  assign \$8889  = a6_shifted ? \$8873  : \$8888 ;
-  assign \$8890  = le6_11_eq1 & le6_11_gt0;
-  assign \$8891  = le6_11_gt1 | \$8890 ;
-  assign \$8892  = le6_11_eq2 & \$8891 ;
-  assign \$8893  = le6_11_gt2 | \$8892 ;
-  assign \$8894  = le6_11_eq3 & \$8893 ;
-  assign \$8895  = le6_11_gt3 | \$8894 ;
-  assign \$8896  = ~ \$8895 ;
-  assign \$8897  = le6_10_eq1 & le6_10_gt0;
-  assign \$8898  = le6_10_gt1 | \$8897 ;
-  assign \$8899  = le6_10_eq2 & \$8898 ;
-  assign \$8900  = le6_10_gt2 | \$8899 ;
-  assign \$8901  = le6_10_eq3 & \$8900 ;
-  assign \$8902  = le6_10_gt3 | \$8901 ;
-  assign \$8903  = ~ \$8902 ;
-  assign \$8904  = b1_shifted ? \$8896  : \$8903 ;
-  assign \$8905  = le6_01_eq1 & le6_01_gt0;
-  assign \$8906  = le6_01_gt1 | \$8905 ;
-  assign \$8907  = le6_01_eq2 & \$8906 ;
-  assign \$8908  = le6_01_gt2 | \$8907 ;
-  assign \$8909  = le6_01_eq3 & \$8908 ;
-  assign \$8910  = le6_01_gt3 | \$8909 ;
-  assign \$8911  = ~ \$8910 ;
-  assign \$8912  = le6_00_eq1 & le6_00_gt0;
-  assign \$8913  = le6_00_gt1 | \$8912 ;
-  assign \$8914  = le6_00_eq2 & \$8913 ;
-  assign \$8915  = le6_00_gt2 | \$8914 ;
-  assign \$8916  = le6_00_eq3 & \$8915 ;
-  assign \$8917  = le6_00_gt3 | \$8916 ;
-  assign \$8918  = ~ \$8917 ;
-  assign \$8919  = b1_shifted ? \$8911  : \$8918 ;
-  assign \$8920  = a6_shifted ? \$8904  : \$8919 ;
-  assign \$8921  = b1_v0 ? \$8920  : \$8889 ;
-  assign \$8922  = a6_v0 ? \$8921  : \$8857 ;
-  assign \$8923  = ~ a6_v0;
-  assign \$8924  = a6_g1 == \$signal$32 ;
-  assign \$8926  = a6_v1 & \$8925 ;
-  assign \$8927  = a6_g0 == \$signal$32 ;
-  assign \$8929  = a6_v0 & \$8928 ;
-  assign \$8930  = a6_v0 ? \$8929  : \$8926 ;
-  assign \$8931  = ~ b1_v0;
-  assign \$8932  = b1_g1 == \$signal$32 ;
-  assign \$8934  = b1_v1 & \$8933 ;
-  assign \$8935  = b1_g0 == \$signal$32 ;
-  assign \$8937  = b1_v0 & \$8936 ;
-  assign \$8938  = b1_v0 ? \$8937  : \$8934 ;
-  assign \$8939  = ~ \$8938 ;
-  assign \$8941  = ~ b1_v0;
-  assign \$8942  = b1_g1 == \$signal$32 ;
-  assign \$8944  = b1_v1 & \$8943 ;
-  assign \$8945  = b1_g0 == \$signal$32 ;
-  assign \$8947  = b1_v0 & \$8946 ;
-  assign \$8948  = b1_v0 ? \$8947  : \$8944 ;
-  assign \$8949  = ~ \$8948 ;
-  assign \$8950  = \$8930  ? 1'h1 : \$8949 ;
-  assign \$8951  = ~ a6_v0;
-  assign \$8952  = a6_g1 == \$signal$32 ;
-  assign \$8954  = a6_v1 & \$8953 ;
-  assign \$8955  = a6_g0 == \$signal$32 ;
-  assign \$8957  = a6_v0 & \$8956 ;
-  assign \$8958  = a6_v0 ? \$8957  : \$8954 ;
-  assign \$8959  = ~ b1_v0;
-  assign \$8960  = b1_g1 == \$signal$32 ;
-  assign \$8962  = b1_v1 & \$8961 ;
-  assign \$8963  = b1_g0 == \$signal$32 ;
-  assign \$8965  = b1_v0 & \$8964 ;
-  assign \$8966  = b1_v0 ? \$8965  : \$8962 ;
-  assign \$8967  = ~ \$8966 ;
-  assign \$8969  = ~ b1_v0;
-  assign \$8970  = b1_g1 == \$signal$32 ;
-  assign \$8972  = b1_v1 & \$8971 ;
-  assign \$8973  = b1_g0 == \$signal$32 ;
-  assign \$8975  = b1_v0 & \$8974 ;
-  assign \$8976  = b1_v0 ? \$8975  : \$8972 ;
-  assign \$8977  = ~ \$8976 ;
-  assign \$8978  = \$8958  ? \$8968  : \$8977 ;
-  assign \$8979  = \$8922  ? \$8950  : \$8978 ;
-  assign \$8980  = \$signal$14  ? \$8792  : \$8979 ;
-  assign \$8981  = a7_e0[19:0] > b0_e0[19:0];
-  assign \$8982  = a7_e0[19:0] == b0_e0[19:0];
-  assign \$8983  = a7_e0[39:20] > b0_e0[39:20];
-  assign \$8984  = a7_e0[39:20] == b0_e0[39:20];
-  assign \$8985  = a7_e0[59:40] > b0_e0[59:40];
-  assign \$8986  = a7_e0[59:40] == b0_e0[59:40];
-  assign \$8987  = a7_e0[67:60] > b0_e0[67:60];
-  assign \$8988  = a7_e0[67:60] == b0_e0[67:60];
-  assign \$8989  = a7_e0[19:0] > b0_e1[19:0];
-  assign \$8990  = a7_e0[19:0] == b0_e1[19:0];
-  assign \$8991  = a7_e0[39:20] > b0_e1[39:20];
-  assign \$8992  = a7_e0[39:20] == b0_e1[39:20];
-  assign \$8993  = a7_e0[59:40] > b0_e1[59:40];
-  assign \$8994  = a7_e0[59:40] == b0_e1[59:40];
-  assign \$8995  = a7_e0[67:60] > b0_e1[67:60];
-  assign \$8996  = a7_e0[67:60] == b0_e1[67:60];
-  assign \$8997  = a7_e0[19:0] > b0_e2[19:0];
-  assign \$8998  = a7_e0[19:0] == b0_e2[19:0];
-  assign \$8999  = a7_e0[39:20] > b0_e2[39:20];
-  assign \$9000  = a7_e0[39:20] == b0_e2[39:20];
-  assign \$9001  = a7_e0[59:40] > b0_e2[59:40];
-  assign \$9002  = a7_e0[59:40] == b0_e2[59:40];
-  assign \$9003  = a7_e0[67:60] > b0_e2[67:60];
-  assign \$9004  = a7_e0[67:60] == b0_e2[67:60];
-  assign \$9005  = a7_e1[19:0] > b0_e0[19:0];
-  assign \$9006  = a7_e1[19:0] == b0_e0[19:0];
-  assign \$9007  = a7_e1[39:20] > b0_e0[39:20];
-  assign \$9008  = a7_e1[39:20] == b0_e0[39:20];
-  assign \$9009  = a7_e1[59:40] > b0_e0[59:40];
-  assign \$9010  = a7_e1[59:40] == b0_e0[59:40];
-  assign \$9011  = a7_e1[67:60] > b0_e0[67:60];
-  assign \$9012  = a7_e1[67:60] == b0_e0[67:60];
-  assign \$9013  = a7_e1[19:0] > b0_e1[19:0];
-  assign \$9014  = a7_e1[19:0] == b0_e1[19:0];
-  assign \$9015  = a7_e1[39:20] > b0_e1[39:20];
-  assign \$9016  = a7_e1[39:20] == b0_e1[39:20];
-  assign \$9017  = a7_e1[59:40] > b0_e1[59:40];
-  assign \$9018  = a7_e1[59:40] == b0_e1[59:40];
-  assign \$9019  = a7_e1[67:60] > b0_e1[67:60];
-  assign \$9020  = a7_e1[67:60] == b0_e1[67:60];
-  assign \$9021  = a7_e1[19:0] > b0_e2[19:0];
-  assign \$9022  = a7_e1[19:0] == b0_e2[19:0];
-  assign \$9023  = a7_e1[39:20] > b0_e2[39:20];
-  assign \$9024  = a7_e1[39:20] == b0_e2[39:20];
-  assign \$9025  = a7_e1[59:40] > b0_e2[59:40];
-  assign \$9026  = a7_e1[59:40] == b0_e2[59:40];
-  assign \$9027  = a7_e1[67:60] > b0_e2[67:60];
-  assign \$9028  = a7_e1[67:60] == b0_e2[67:60];
-  assign \$9029  = a7_e2[19:0] > b0_e0[19:0];
-  assign \$9030  = a7_e2[19:0] == b0_e0[19:0];
-  assign \$9031  = a7_e2[39:20] > b0_e0[39:20];
-  assign \$9032  = a7_e2[39:20] == b0_e0[39:20];
-  assign \$9033  = a7_e2[59:40] > b0_e0[59:40];
-  assign \$9034  = a7_e2[59:40] == b0_e0[59:40];
-  assign \$9035  = a7_e2[67:60] > b0_e0[67:60];
-  assign \$9036  = a7_e2[67:60] == b0_e0[67:60];
-  assign \$9037  = a7_e2[19:0] > b0_e1[19:0];
-  assign \$9038  = a7_e2[19:0] == b0_e1[19:0];
-  assign \$9039  = a7_e2[39:20] > b0_e1[39:20];
-  assign \$9040  = a7_e2[39:20] == b0_e1[39:20];
-  assign \$9041  = a7_e2[59:40] > b0_e1[59:40];
-  assign \$9042  = a7_e2[59:40] == b0_e1[59:40];
-  assign \$9043  = a7_e2[67:60] > b0_e1[67:60];
-  assign \$9044  = a7_e2[67:60] == b0_e1[67:60];
-  assign \$9045  = a7_e2[19:0] > b0_e2[19:0];
-  assign \$9046  = a7_e2[19:0] == b0_e2[19:0];
-  assign \$9047  = a7_e2[39:20] > b0_e2[39:20];
-  assign \$9048  = a7_e2[39:20] == b0_e2[39:20];
-  assign \$9049  = a7_e2[59:40] > b0_e2[59:40];
-  assign \$9050  = a7_e2[59:40] == b0_e2[59:40];
-  assign \$9051  = a7_e2[67:60] > b0_e2[67:60];
-  assign \$9052  = a7_e2[67:60] == b0_e2[67:60];
-  assign \$9053  = ~ a7_v0;
-  assign \$9054  = \$signal$14  & a_wins7;
-  assign \$9055  = \$9054  & a7_held0;
-  assign \$9056  = \$9053  | \$9055 ;
-  assign \$9057  = ~ b0_v0;
-  assign \$9058  = ~ a_wins7;
-  assign \$9059  = \$signal$14  & \$9058 ;
-  assign \$9060  = \$9059  & b0_held0;
-  assign \$9061  = \$9057  | \$9060 ;
-  assign \$9062  = ~ a7_v0;
-  assign \$9063  = a_wins7 & a7_held0;
-  assign \$9064  = \$9062  | \$9063 ;
-  assign \$9065  = ~ b0_v0;
-  assign \$9066  = ~ a_wins7;
-  assign \$9067  = \$9066  & b0_held0;
-  assign \$9068  = \$9065  | \$9067 ;
-  assign \$9069  = le7_22_eq1 & le7_22_gt0;
-  assign \$9070  = le7_22_gt1 | \$9069 ;
-  assign \$9071  = le7_22_eq2 & \$9070 ;
-  assign \$9072  = le7_22_gt2 | \$9071 ;
-  assign \$9073  = le7_22_eq3 & \$9072 ;
-  assign \$9074  = le7_22_gt3 | \$9073 ;
-  assign \$9075  = ~ \$9074 ;
-  assign \$9076  = le7_21_eq1 & le7_21_gt0;
-  assign \$9077  = le7_21_gt1 | \$9076 ;
-  assign \$9078  = le7_21_eq2 & \$9077 ;
-  assign \$9079  = le7_21_gt2 | \$9078 ;
-  assign \$9080  = le7_21_eq3 & \$9079 ;
-  assign \$9081  = le7_21_gt3 | \$9080 ;
-  assign \$9082  = ~ \$9081 ;
-  assign \$9083  = b0_shifted ? \$9075  : \$9082 ;
-  assign \$9084  = le7_12_eq1 & le7_12_gt0;
-  assign \$9085  = le7_12_gt1 | \$9084 ;
-  assign \$9086  = le7_12_eq2 & \$9085 ;
-  assign \$9087  = le7_12_gt2 | \$9086 ;
-  assign \$9088  = le7_12_eq3 & \$9087 ;
-  assign \$9089  = le7_12_gt3 | \$9088 ;
-  assign \$9090  = ~ \$9089 ;
-  assign \$9091  = le7_11_eq1 & le7_11_gt0;
-  assign \$9092  = le7_11_gt1 | \$9091 ;
-  assign \$9093  = le7_11_eq2 & \$9092 ;
-  assign \$9094  = le7_11_gt2 | \$9093 ;
-  assign \$9095  = le7_11_eq3 & \$9094 ;
-  assign \$9096  = le7_11_gt3 | \$9095 ;
-  assign \$9097  = ~ \$9096 ;
-  assign \$9098  = b0_shifted ? \$9090  : \$9097 ;
-  assign \$9099  = a7_shifted ? \$9083  : \$9098 ;
-  assign \$9100  = le7_21_eq1 & le7_21_gt0;
-  assign \$9101  = le7_21_gt1 | \$9100 ;
-  assign \$9102  = le7_21_eq2 & \$9101 ;
-  assign \$9103  = le7_21_gt2 | \$9102 ;
-  assign \$9104  = le7_21_eq3 & \$9103 ;
-  assign \$9105  = le7_21_gt3 | \$9104 ;
-  assign \$9106  = ~ \$9105 ;
-  assign \$9107  = le7_20_eq1 & le7_20_gt0;
-  assign \$9108  = le7_20_gt1 | \$9107 ;
-  assign \$9109  = le7_20_eq2 & \$9108 ;
-  assign \$9110  = le7_20_gt2 | \$9109 ;
-  assign \$9111  = le7_20_eq3 & \$9110 ;
-  assign \$9112  = le7_20_gt3 | \$9111 ;
-  assign \$9113  = ~ \$9112 ;
-  assign \$9114  = b0_shifted ? \$9106  : \$9113 ;
-  assign \$9115  = le7_11_eq1 & le7_11_gt0;
-  assign \$9116  = le7_11_gt1 | \$9115 ;
-  assign \$9117  = le7_11_eq2 & \$9116 ;
-  assign \$9118  = le7_11_gt2 | \$9117 ;
-  assign \$9119  = le7_11_eq3 & \$9118 ;
-  assign \$9120  = le7_11_gt3 | \$9119 ;
-  assign \$9121  = ~ \$9120 ;
-  assign \$9122  = le7_10_eq1 & le7_10_gt0;
-  assign \$9123  = le7_10_gt1 | \$9122 ;
-  assign \$9124  = le7_10_eq2 & \$9123 ;
-  assign \$9125  = le7_10_gt2 | \$9124 ;
-  assign \$9126  = le7_10_eq3 & \$9125 ;
-  assign \$9127  = le7_10_gt3 | \$9126 ;
-  assign \$9128  = ~ \$9127 ;
-  assign \$9129  = b0_shifted ? \$9121  : \$9128 ;
-  assign \$9130  = a7_shifted ? \$9114  : \$9129 ;
-  assign \$9131  = \$9068  ? \$9099  : \$9130 ;
-  assign \$9132  = ~ b0_v0;
-  assign \$9133  = ~ a_wins7;
-  assign \$9134  = \$9133  & b0_held0;
-  assign \$9135  = \$9132  | \$9134 ;
-  assign \$9136  = le7_12_eq1 & le7_12_gt0;
-  assign \$9137  = le7_12_gt1 | \$9136 ;
-  assign \$9138  = le7_12_eq2 & \$9137 ;
-  assign \$9139  = le7_12_gt2 | \$9138 ;
-  assign \$9140  = le7_12_eq3 & \$9139 ;
-  assign \$9141  = le7_12_gt3 | \$9140 ;
-  assign \$9142  = ~ \$9141 ;
-  assign \$9143  = le7_11_eq1 & le7_11_gt0;
-  assign \$9144  = le7_11_gt1 | \$9143 ;
-  assign \$9145  = le7_11_eq2 & \$9144 ;
-  assign \$9146  = le7_11_gt2 | \$9145 ;
-  assign \$9147  = le7_11_eq3 & \$9146 ;
-  assign \$9148  = le7_11_gt3 | \$9147 ;
-  assign \$9149  = ~ \$9148 ;
-  assign \$9150  = b0_shifted ? \$9142  : \$9149 ;
-  assign \$9151  = le7_02_eq1 & le7_02_gt0;
-  assign \$9152  = le7_02_gt1 | \$9151 ;
-  assign \$9153  = le7_02_eq2 & \$9152 ;
-  assign \$9154  = le7_02_gt2 | \$9153 ;
-  assign \$9155  = le7_02_eq3 & \$9154 ;
-  assign \$9156  = le7_02_gt3 | \$9155 ;
-  assign \$9157  = ~ \$9156 ;
-  assign \$9158  = le7_01_eq1 & le7_01_gt0;
-  assign \$9159  = le7_01_gt1 | \$9158 ;
-  assign \$9160  = le7_01_eq2 & \$9159 ;
-  assign \$9161  = le7_01_gt2 | \$9160 ;
-  assign \$9162  = le7_01_eq3 & \$9161 ;
-  assign \$9163  = le7_01_gt3 | \$9162 ;
-  assign \$9164  = ~ \$9163 ;
-  assign \$9165  = b0_shifted ? \$9157  : \$9164 ;
-  assign \$9166  = a7_shifted ? \$9150  : \$9165 ;
-  assign \$9167  = le7_11_eq1 & le7_11_gt0;
-  assign \$9168  = le7_11_gt1 | \$9167 ;
-  assign \$9169  = le7_11_eq2 & \$9168 ;
-  assign \$9170  = le7_11_gt2 | \$9169 ;
-  assign \$9171  = le7_11_eq3 & \$9170 ;
-  assign \$9172  = le7_11_gt3 | \$9171 ;
-  assign \$9173  = ~ \$9172 ;
-  assign \$9174  = le7_10_eq1 & le7_10_gt0;
-  assign \$9175  = le7_10_gt1 | \$9174 ;
-  assign \$9176  = le7_10_eq2 & \$9175 ;
-  assign \$9177  = le7_10_gt2 | \$9176 ;
-  assign \$9178  = le7_10_eq3 & \$9177 ;
-  assign \$9179  = le7_10_gt3 | \$9178 ;
-  assign \$9180  = ~ \$9179 ;
-  assign \$9181  = b0_shifted ? \$9173  : \$9180 ;
-  assign \$9182  = le7_01_eq1 & le7_01_gt0;
-  assign \$9183  = le7_01_gt1 | \$9182 ;
-  assign \$9184  = le7_01_eq2 & \$9183 ;
-  assign \$9185  = le7_01_gt2 | \$9184 ;
-  assign \$9186  = le7_01_eq3 & \$9185 ;
-  assign \$9187  = le7_01_gt3 | \$9186 ;
-  assign \$9188  = ~ \$9187 ;
-  assign \$9189  = le7_00_eq1 & le7_00_gt0;
-  assign \$9190  = le7_00_gt1 | \$9189 ;
-  assign \$9191  = le7_00_eq2 & \$9190 ;
-  assign \$9192  = le7_00_gt2 | \$9191 ;
-  assign \$9193  = le7_00_eq3 & \$9192 ;
-  assign \$9194  = le7_00_gt3 | \$9193 ;
-  assign \$9195  = ~ \$9194 ;
-  assign \$9196  = b0_shifted ? \$9188  : \$9195 ;
-  assign \$9197  = a7_shifted ? \$9181  : \$9196 ;
-  assign \$9198  = \$9135  ? \$9166  : \$9197 ;
-  assign \$9199  = \$9064  ? \$9131  : \$9198 ;
-  assign \$9200  = ~ a7_v0;
-  assign \$9201  = a_wins7 & a7_held0;
-  assign \$9202  = \$9200  | \$9201 ;
-  assign \$9203  = a7_g1 == \$signal$32 ;
-  assign \$9204  = ! \$9203 ;
-  assign \$9205  = a7_v1 & \$9204 ;
-  assign \$9206  = a7_g0 == \$signal$32 ;
-  assign \$9207  = ! \$9206 ;
-  assign \$9208  = a7_v0 & \$9207 ;
-  assign \$9209  = \$9202  ? \$9205  : \$9208 ;
-  assign \$9210  = ~ b0_v0;
-  assign \$9211  = ~ a_wins7;
-  assign \$9212  = \$9211  & b0_held0;
-  assign \$9213  = \$9210  | \$9212 ;
-  assign \$9214  = b0_g1 == \$signal$32 ;
-  assign \$9215  = ! \$9214 ;
-  assign \$9216  = b0_v1 & \$9215 ;
-  assign \$9217  = b0_g0 == \$signal$32 ;
-  assign \$9218  = ! \$9217 ;
-  assign \$9219  = b0_v0 & \$9218 ;
-  assign \$9220  = \$9213  ? \$9216  : \$9219 ;
-  assign \$9221  = ~ \$9220 ;
-  assign \$9223  = ~ b0_v0;
-  assign \$9224  = ~ a_wins7;
-  assign \$9225  = \$9224  & b0_held0;
-  assign \$9226  = \$9223  | \$9225 ;
-  assign \$9227  = b0_g1 == \$signal$32 ;
-  assign \$9228  = ! \$9227 ;
-  assign \$9229  = b0_v1 & \$9228 ;
-  assign \$9230  = b0_g0 == \$signal$32 ;
-  assign \$9231  = ! \$9230 ;
-  assign \$9232  = b0_v0 & \$9231 ;
-  assign \$9233  = \$9226  ? \$9229  : \$9232 ;
-  assign \$9234  = ~ \$9233 ;
-  assign \$9235  = \$9209  ? 1'h1 : \$9234 ;
-  assign \$9236  = ~ a7_v0;
-  assign \$9237  = a_wins7 & a7_held0;
-  assign \$9238  = \$9236  | \$9237 ;
-  assign \$9239  = a7_g1 == \$signal$32 ;
-  assign \$9241  = a7_v1 & \$9240 ;
-  assign \$9242  = a7_g0 == \$signal$32 ;
-  assign \$9244  = a7_v0 & \$9243 ;
-  assign \$9245  = \$9238  ? \$9241  : \$9244 ;
-  assign \$9246  = ~ b0_v0;
-  assign \$9247  = ~ a_wins7;
-  assign \$9248  = \$9247  & b0_held0;
-  assign \$9249  = \$9246  | \$9248 ;
-  assign \$9250  = b0_g1 == \$signal$32 ;
-  assign \$9252  = b0_v1 & \$9251 ;
-  assign \$9253  = b0_g0 == \$signal$32 ;
-  assign \$9255  = b0_v0 & \$9254 ;
-  assign \$9256  = \$9249  ? \$9252  : \$9255 ;
-  assign \$9257  = ~ \$9256 ;
-  assign \$9259  = ~ b0_v0;
-  assign \$9260  = ~ a_wins7;
-  assign \$9261  = \$9260  & b0_held0;
-  assign \$9262  = \$9259  | \$9261 ;
-  assign \$9263  = b0_g1 == \$signal$32 ;
-  assign \$9265  = b0_v1 & \$9264 ;
-  assign \$9266  = b0_g0 == \$signal$32 ;
-  assign \$9268  = b0_v0 & \$9267 ;
-  assign \$9269  = \$9262  ? \$9265  : \$9268 ;
-  assign \$9270  = ~ \$9269 ;
-  assign \$9271  = \$9245  ? 1'h1 : \$9270 ;
-  assign \$9272  = ends ? \$9235  : \$9271 ;
-  assign \$9273  = ~ a7_v0;
-  assign \$9274  = a_wins7 & a7_held0;
-  assign \$9275  = \$9273  | \$9274 ;
-  assign \$9276  = a7_g1 == \$signal$32 ;
-  assign \$9277  = ! \$9276 ;
-  assign \$9278  = a7_v1 & \$9277 ;
-  assign \$9279  = a7_g0 == \$signal$32 ;
-  assign \$9280  = ! \$9279 ;
-  assign \$9281  = a7_v0 & \$9280 ;
-  assign \$9282  = \$9275  ? \$9278  : \$9281 ;
-  assign \$9283  = ~ b0_v0;
-  assign \$9284  = ~ a_wins7;
-  assign \$9285  = \$9284  & b0_held0;
-  assign \$9286  = \$9283  | \$9285 ;
-  assign \$9287  = b0_g1 == \$signal$32 ;
-  assign \$9288  = ! \$9287 ;
-  assign \$9289  = b0_v1 & \$9288 ;
-  assign \$9290  = b0_g0 == \$signal$32 ;
-  assign \$9291  = ! \$9290 ;
-  assign \$9292  = b0_v0 & \$9291 ;
-  assign \$9293  = \$9286  ? \$9289  : \$9292 ;
-  assign \$9294  = ~ \$9293 ;
-  assign \$9296  = ~ b0_v0;
-  assign \$9297  = ~ a_wins7;
-  assign \$9298  = \$9297  & b0_held0;
-  assign \$9299  = \$9296  | \$9298 ;
-  assign \$9300  = b0_g1 == \$signal$32 ;
-  assign \$9301  = ! \$9300 ;
-  assign \$9302  = b0_v1 & \$9301 ;
-  assign \$9303  = b0_g0 == \$signal$32 ;
-  assign \$9304  = ! \$9303 ;
-  assign \$9305  = b0_v0 & \$9304 ;
-  assign \$9306  = \$9299  ? \$9302  : \$9305 ;
-  assign \$9307  = ~ \$9306 ;
-  assign \$9308  = \$9282  ? \$9295  : \$9307 ;
-  assign \$9309  = ~ a7_v0;
-  assign \$9310  = a_wins7 & a7_held0;
-  assign \$9311  = \$9309  | \$9310 ;
-  assign \$9312  = a7_g1 == \$signal$32 ;
-  assign \$9314  = a7_v1 & \$9313 ;
-  assign \$9315  = a7_g0 == \$signal$32 ;
-  assign \$9317  = a7_v0 & \$9316 ;
-  assign \$9318  = \$9311  ? \$9314  : \$9317 ;
-  assign \$9319  = ~ b0_v0;
-  assign \$9320  = ~ a_wins7;
-  assign \$9321  = \$9320  & b0_held0;
-  assign \$9322  = \$9319  | \$9321 ;
-  assign \$9323  = b0_g1 == \$signal$32 ;
-  assign \$9325  = b0_v1 & \$9324 ;
-  assign \$9326  = b0_g0 == \$signal$32 ;
-  assign \$9328  = b0_v0 & \$9327 ;
-  assign \$9329  = \$9322  ? \$9325  : \$9328 ;
-  assign \$9330  = ~ \$9329 ;
-  assign \$9332  = ~ b0_v0;
-  assign \$9333  = ~ a_wins7;
-  assign \$9334  = \$9333  & b0_held0;
-  assign \$9335  = \$9332  | \$9334 ;
-  assign \$9336  = b0_g1 == \$signal$32 ;
-  assign \$9338  = b0_v1 & \$9337 ;
-  assign \$9339  = b0_g0 == \$signal$32 ;
-  assign \$9341  = b0_v0 & \$9340 ;
-  assign \$9342  = \$9335  ? \$9338  : \$9341 ;
-  assign \$9343  = ~ \$9342 ;
-  assign \$9344  = \$9318  ? \$9331  : \$9343 ;
-  assign \$9345  = ends ? \$9308  : \$9344 ;
-  assign \$9346  = \$9199  ? \$9272  : \$9345 ;
-  assign \$9347  = ~ a7_v0;
-  assign \$9348  = ~ b0_v0;
-  assign \$9349  = le7_22_eq1 & le7_22_gt0;
-  assign \$9350  = le7_22_gt1 | \$9349 ;
-  assign \$9351  = le7_22_eq2 & \$9350 ;
-  assign \$9352  = le7_22_gt2 | \$9351 ;
-  assign \$9353  = le7_22_eq3 & \$9352 ;
-  assign \$9354  = le7_22_gt3 | \$9353 ;
-  assign \$9355  = ~ \$9354 ;
-  assign \$9356  = le7_21_eq1 & le7_21_gt0;
-  assign \$9357  = le7_21_gt1 | \$9356 ;
-  assign \$9358  = le7_21_eq2 & \$9357 ;
-  assign \$9359  = le7_21_gt2 | \$9358 ;
-  assign \$9360  = le7_21_eq3 & \$9359 ;
-  assign \$9361  = le7_21_gt3 | \$9360 ;
-  assign \$9362  = ~ \$9361 ;
-  assign \$9363  = b0_shifted ? \$9355  : \$9362 ;
-  assign \$9364  = le7_12_eq1 & le7_12_gt0;
-  assign \$9365  = le7_12_gt1 | \$9364 ;
-  assign \$9366  = le7_12_eq2 & \$9365 ;
-  assign \$9367  = le7_12_gt2 | \$9366 ;
-  assign \$9368  = le7_12_eq3 & \$9367 ;
-  assign \$9369  = le7_12_gt3 | \$9368 ;
-  assign \$9370  = ~ \$9369 ;
-  assign \$9371  = le7_11_eq1 & le7_11_gt0;
-  assign \$9372  = le7_11_gt1 | \$9371 ;
-  assign \$9373  = le7_11_eq2 & \$9372 ;
-  assign \$9374  = le7_11_gt2 | \$9373 ;
-  assign \$9375  = le7_11_eq3 & \$9374 ;
-  assign \$9376  = le7_11_gt3 | \$9375 ;
-  assign \$9377  = ~ \$9376 ;
-  assign \$9378  = b0_shifted ? \$9370  : \$9377 ;
-  assign \$9379  = a7_shifted ? \$9363  : \$9378 ;
-  assign \$9380  = le7_21_eq1 & le7_21_gt0;
-  assign \$9381  = le7_21_gt1 | \$9380 ;
-  assign \$9382  = le7_21_eq2 & \$9381 ;
-  assign \$9383  = le7_21_gt2 | \$9382 ;
-  assign \$9384  = le7_21_eq3 & \$9383 ;
-  assign \$9385  = le7_21_gt3 | \$9384 ;
-  assign \$9386  = ~ \$9385 ;
-  assign \$9387  = le7_20_eq1 & le7_20_gt0;
-  assign \$9388  = le7_20_gt1 | \$9387 ;
-  assign \$9389  = le7_20_eq2 & \$9388 ;
-  assign \$9390  = le7_20_gt2 | \$9389 ;
-  assign \$9391  = le7_20_eq3 & \$9390 ;
-  assign \$9392  = le7_20_gt3 | \$9391 ;
-  assign \$9393  = ~ \$9392 ;
-  assign \$9394  = b0_shifted ? \$9386  : \$9393 ;
-  assign \$9395  = le7_11_eq1 & le7_11_gt0;
-  assign \$9396  = le7_11_gt1 | \$9395 ;
-  assign \$9397  = le7_11_eq2 & \$9396 ;
-  assign \$9398  = le7_11_gt2 | \$9397 ;
-  assign \$9399  = le7_11_eq3 & \$9398 ;
-  assign \$9400  = le7_11_gt3 | \$9399 ;
-  assign \$9401  = ~ \$9400 ;
-  assign \$9402  = le7_10_eq1 & le7_10_gt0;
-  assign \$9403  = le7_10_gt1 | \$9402 ;
-  assign \$9404  = le7_10_eq2 & \$9403 ;
-  assign \$9405  = le7_10_gt2 | \$9404 ;
-  assign \$9406  = le7_10_eq3 & \$9405 ;
-  assign \$9407  = le7_10_gt3 | \$9406 ;
-  assign \$9408  = ~ \$9407 ;
-  assign \$9409  = b0_shifted ? \$9401  : \$9408 ;
-  assign \$9410  = a7_shifted ? \$9394  : \$9409 ;
-  assign \$9411  = b0_v0 ? \$9410  : \$9379 ;
-  assign \$9412  = ~ b0_v0;
-  assign \$9413  = le7_12_eq1 & le7_12_gt0;
-  assign \$9414  = le7_12_gt1 | \$9413 ;
-  assign \$9415  = le7_12_eq2 & \$9414 ;
-  assign \$9416  = le7_12_gt2 | \$9415 ;
-  assign \$9417  = le7_12_eq3 & \$9416 ;
-  assign \$9418  = le7_12_gt3 | \$9417 ;
-  assign \$9419  = ~ \$9418 ;
-  assign \$9420  = le7_11_eq1 & le7_11_gt0;
-  assign \$9421  = le7_11_gt1 | \$9420 ;
-  assign \$9422  = le7_11_eq2 & \$9421 ;
-  assign \$9423  = le7_11_gt2 | \$9422 ;
-  assign \$9424  = le7_11_eq3 & \$9423 ;
-  assign \$9425  = le7_11_gt3 | \$9424 ;
-  assign \$9426  = ~ \$9425 ;
-  assign \$9427  = b0_shifted ? \$9419  : \$9426 ;
-  assign \$9428  = le7_02_eq1 & le7_02_gt0;
-  assign \$9429  = le7_02_gt1 | \$9428 ;
-  assign \$9430  = le7_02_eq2 & \$9429 ;
-  assign \$9431  = le7_02_gt2 | \$9430 ;
-  assign \$9432  = le7_02_eq3 & \$9431 ;
-  assign \$9433  = le7_02_gt3 | \$9432 ;
-  assign \$9434  = ~ \$9433 ;
-  assign \$9435  = le7_01_eq1 & le7_01_gt0;
-  assign \$9436  = le7_01_gt1 | \$9435 ;
-  assign \$9437  = le7_01_eq2 & \$9436 ;
-  assign \$9438  = le7_01_gt2 | \$9437 ;
-  assign \$9439  = le7_01_eq3 & \$9438 ;
-  assign \$9440  = le7_01_gt3 | \$9439 ;
-  assign \$9441  = ~ \$9440 ;
-  assign \$9442  = b0_shifted ? \$9434  : \$9441 ;
-  assign \$9443  = a7_shifted ? \$9427  : \$9442 ;
-  assign \$9444  = le7_11_eq1 & le7_11_gt0;
-  assign \$9445  = le7_11_gt1 | \$9444 ;
-  assign \$9446  = le7_11_eq2 & \$9445 ;
-  assign \$9447  = le7_11_gt2 | \$9446 ;
-  assign \$9448  = le7_11_eq3 & \$9447 ;
-  assign \$9449  = le7_11_gt3 | \$9448 ;
-  assign \$9450  = ~ \$9449 ;
-  assign \$9451  = le7_10_eq1 & le7_10_gt0;
-  assign \$9452  = le7_10_gt1 | \$9451 ;
-  assign \$9453  = le7_10_eq2 & \$9452 ;
-  assign \$9454  = le7_10_gt2 | \$9453 ;
-  assign \$9455  = le7_10_eq3 & \$9454 ;
-  assign \$9456  = le7_10_gt3 | \$9455 ;
-  assign \$9457  = ~ \$9456 ;
-  assign \$9458  = b0_shifted ? \$9450  : \$9457 ;
-  assign \$9459  = le7_01_eq1 & le7_01_gt0;
-  assign \$9460  = le7_01_gt1 | \$9459 ;
-  assign \$9461  = le7_01_eq2 & \$9460 ;
-  assign \$9462  = le7_01_gt2 | \$9461 ;
-  assign \$9463  = le7_01_eq3 & \$9462 ;
-  assign \$9464  = le7_01_gt3 | \$9463 ;
-  assign \$9465  = ~ \$9464 ;
-  assign \$9466  = le7_00_eq1 & le7_00_gt0;
-  assign \$9467  = le7_00_gt1 | \$9466 ;
-  assign \$9468  = le7_00_eq2 & \$9467 ;
-  assign \$9469  = le7_00_gt2 | \$9468 ;
-  assign \$9470  = le7_00_eq3 & \$9469 ;
-  assign \$9471  = le7_00_gt3 | \$9470 ;
-  assign \$9472  = ~ \$9471 ;
-  assign \$9473  = b0_shifted ? \$9465  : \$9472 ;
-  assign \$9474  = a7_shifted ? \$9458  : \$9473 ;
-  assign \$9475  = b0_v0 ? \$9474  : \$9443 ;
-  assign \$9476  = a7_v0 ? \$9475  : \$9411 ;
-  assign \$9477  = ~ a7_v0;
-  assign \$9478  = a7_g1 == \$signal$32 ;
-  assign \$9480  = a7_v1 & \$9479 ;
-  assign \$9481  = a7_g0 == \$signal$32 ;
-  assign \$9483  = a7_v0 & \$9482 ;
-  assign \$9484  = a7_v0 ? \$9483  : \$9480 ;
-  assign \$9485  = ~ b0_v0;
-  assign \$9486  = b0_g1 == \$signal$32 ;
-  assign \$9488  = b0_v1 & \$9487 ;
-  assign \$9489  = b0_g0 == \$signal$32 ;
-  assign \$9491  = b0_v0 & \$9490 ;
-  assign \$9492  = b0_v0 ? \$9491  : \$9488 ;
-  assign \$9493  = ~ \$9492 ;
-  assign \$9495  = ~ b0_v0;
-  assign \$9496  = b0_g1 == \$signal$32 ;
-  assign \$9498  = b0_v1 & \$9497 ;
-  assign \$9499  = b0_g0 == \$signal$32 ;
-  assign \$9501  = b0_v0 & \$9500 ;
-  assign \$9502  = b0_v0 ? \$9501  : \$9498 ;
-  assign \$9503  = ~ \$9502 ;
-  assign \$9504  = \$9484  ? 1'h1 : \$9503 ;
-  assign \$9505  = ~ a7_v0;
-  assign \$9506  = a7_g1 == \$signal$32 ;
-  assign \$9508  = a7_v1 & \$9507 ;
-  assign \$9509  = a7_g0 == \$signal$32 ;
-  assign \$9511  = a7_v0 & \$9510 ;
-  assign \$9512  = a7_v0 ? \$9511  : \$9508 ;
-  assign \$9513  = ~ b0_v0;
-  assign \$9514  = b0_g1 == \$signal$32 ;
-  assign \$9516  = b0_v1 & \$9515 ;
-  assign \$9517  = b0_g0 == \$signal$32 ;
-  assign \$9519  = b0_v0 & \$9518 ;
-  assign \$9520  = b0_v0 ? \$9519  : \$9516 ;
-  assign \$9521  = ~ \$9520 ;
-  assign \$9523  = ~ b0_v0;
-  assign \$9524  = b0_g1 == \$signal$32 ;
-  assign \$9526  = b0_v1 & \$9525 ;
-  assign \$9527  = b0_g0 == \$signal$32 ;
-  assign \$9529  = b0_v0 & \$9528 ;
-  assign \$9530  = b0_v0 ? \$9529  : \$9526 ;
-  assign \$9531  = ~ \$9530 ;
-  assign \$9532  = \$9512  ? \$9522  : \$9531 ;
-  assign \$9533  = \$9476  ? \$9504  : \$9532 ;
-  assign \$9534  = \$signal$14  ? \$9346  : \$9533 ;
-  assign \$9535  = ~ a0_held0;
-  assign \$9536  = ~ b7_held0;
-  assign \$9537  = a_wins0 ? { \$9535 , a0_e0 } : { \$9536 , b7_e0 };
-  assign \$9538  = ~ a1_held0;
-  assign \$9539  = ~ b6_held0;
-  assign \$9540  = a_wins1 ? { \$9538 , a1_e0 } : { \$9539 , b6_e0 };
-  assign \$9541  = ~ a2_held0;
-  assign \$9542  = ~ b5_held0;
-  assign \$9543  = a_wins2 ? { \$9541 , a2_e0 } : { \$9542 , b5_e0 };
-  assign \$9544  = ~ a3_held0;
-  assign \$9545  = ~ b4_held0;
-  assign \$9546  = a_wins3 ? { \$9544 , a3_e0 } : { \$9545 , b4_e0 };
-  assign \$9547  = ~ a4_held0;
-  assign \$9548  = ~ b3_held0;
-  assign \$9549  = a_wins4 ? { \$9547 , a4_e0 } : { \$9548 , b3_e0 };
-  assign \$9550  = ~ a5_held0;
-  assign \$9551  = ~ b2_held0;
-  assign \$9552  = a_wins5 ? { \$9550 , a5_e0 } : { \$9551 , b2_e0 };
-  assign \$9553  = ~ a6_held0;
-  assign \$9554  = ~ b1_held0;
-  assign \$9555  = a_wins6 ? { \$9553 , a6_e0 } : { \$9554 , b1_e0 };
-  assign \$9556  = ~ a7_held0;
-  assign \$9557  = ~ b0_held0;
-  assign \$9558  = a_wins7 ? { \$9556 , a7_e0 } : { \$9557 , b0_e0 };
-  assign \$9559  = winner0[19:0] > winner4[19:0];
-  assign \$9560  = winner0[19:0] == winner4[19:0];
-  assign \$9561  = winner0[39:20] > winner4[39:20];
-  assign \$9562  = winner0[39:20] == winner4[39:20];
-  assign \$9563  = winner0[59:40] > winner4[59:40];
-  assign \$9564  = winner0[59:40] == winner4[59:40];
-  assign \$9565  = winner0[68:60] > winner4[68:60];
-  assign \$9566  = winner0[68:60] == winner4[68:60];
-  assign \$9567  = winner1[19:0] > winner5[19:0];
-  assign \$9568  = winner1[19:0] == winner5[19:0];
-  assign \$9569  = winner1[39:20] > winner5[39:20];
-  assign \$9570  = winner1[39:20] == winner5[39:20];
-  assign \$9571  = winner1[59:40] > winner5[59:40];
-  assign \$9572  = winner1[59:40] == winner5[59:40];
-  assign \$9573  = winner1[68:60] > winner5[68:60];
-  assign \$9574  = winner1[68:60] == winner5[68:60];
-  assign \$9575  = winner2[19:0] > winner6[19:0];
-  assign \$9576  = winner2[19:0] == winner6[19:0];
-  assign \$9577  = winner2[39:20] > winner6[39:20];
-  assign \$9578  = winner2[39:20] == winner6[39:20];
-  assign \$9579  = winner2[59:40] > winner6[59:40];
-  assign \$9580  = winner2[59:40] == winner6[59:40];
-  assign \$9581  = winner2[68:60] > winner6[68:60];
-  assign \$9582  = winner2[68:60] == winner6[68:60];
-  assign \$9583  = winner3[19:0] > winner7[19:0];
-  assign \$9584  = winner3[19:0] == winner7[19:0];
-  assign \$9585  = winner3[39:20] > winner7[39:20];
-  assign \$9586  = winner3[39:20] == winner7[39:20];
-  assign \$9587  = winner3[59:40] > winner7[59:40];
-  assign \$9588  = winner3[59:40] == winner7[59:40];
-  assign \$9589  = winner3[68:60] > winner7[68:60];
-  assign \$9590  = winner3[68:60] == winner7[68:60];
-  assign \$9591  = merge0_eq0_1 & merge0_gt0_0;
-  assign \$9592  = merge0_gt0_1 | \$9591 ;
-  assign \$9593  = merge0_eq0_2 & \$9592 ;
-  assign \$9594  = merge0_gt0_2 | \$9593 ;
-  assign \$9595  = merge0_eq0_3 & \$9594 ;
-  assign \$9596  = merge0_gt0_3 | \$9595 ;
-  assign \$9597  = \$9596  ? merge0_in4 : merge0_in0;
-  assign \$9598  = merge0_eq1_1 & merge0_gt1_0;
-  assign \$9599  = merge0_gt1_1 | \$9598 ;
-  assign \$9600  = merge0_eq1_2 & \$9599 ;
-  assign \$9601  = merge0_gt1_2 | \$9600 ;
-  assign \$9602  = merge0_eq1_3 & \$9601 ;
-  assign \$9603  = merge0_gt1_3 | \$9602 ;
-  assign \$9604  = \$9603  ? merge0_in5 : merge0_in1;
-  assign \$9605  = merge0_eq2_1 & merge0_gt2_0;
-  assign \$9606  = merge0_gt2_1 | \$9605 ;
-  assign \$9607  = merge0_eq2_2 & \$9606 ;
-  assign \$9608  = merge0_gt2_2 | \$9607 ;
-  assign \$9609  = merge0_eq2_3 & \$9608 ;
-  assign \$9610  = merge0_gt2_3 | \$9609 ;
-  assign \$9611  = \$9610  ? merge0_in6 : merge0_in2;
-  assign \$9612  = merge0_eq3_1 & merge0_gt3_0;
-  assign \$9613  = merge0_gt3_1 | \$9612 ;
-  assign \$9614  = merge0_eq3_2 & \$9613 ;
-  assign \$9615  = merge0_gt3_2 | \$9614 ;
-  assign \$9616  = merge0_eq3_3 & \$9615 ;
-  assign \$9617  = merge0_gt3_3 | \$9616 ;
-  assign \$9618  = \$9617  ? merge0_in7 : merge0_in3;
-  assign \$9619  = merge0_eq0_1 & merge0_gt0_0;
-  assign \$9620  = merge0_gt0_1 | \$9619 ;
-  assign \$9621  = merge0_eq0_2 & \$9620 ;
-  assign \$9622  = merge0_gt0_2 | \$9621 ;
-  assign \$9623  = merge0_eq0_3 & \$9622 ;
-  assign \$9624  = merge0_gt0_3 | \$9623 ;
-  assign \$9625  = \$9624  ? merge0_in0 : merge0_in4;
-  assign \$9626  = merge0_eq1_1 & merge0_gt1_0;
-  assign \$9627  = merge0_gt1_1 | \$9626 ;
-  assign \$9628  = merge0_eq1_2 & \$9627 ;
-  assign \$9629  = merge0_gt1_2 | \$9628 ;
-  assign \$9630  = merge0_eq1_3 & \$9629 ;
-  assign \$9631  = merge0_gt1_3 | \$9630 ;
-  assign \$9632  = \$9631  ? merge0_in1 : merge0_in5;
-  assign \$9633  = merge0_eq2_1 & merge0_gt2_0;
-  assign \$9634  = merge0_gt2_1 | \$9633 ;
-  assign \$9635  = merge0_eq2_2 & \$9634 ;
-  assign \$9636  = merge0_gt2_2 | \$9635 ;
-  assign \$9637  = merge0_eq2_3 & \$9636 ;
-  assign \$9638  = merge0_gt2_3 | \$9637 ;
-  assign \$9639  = \$9638  ? merge0_in2 : merge0_in6;
-  assign \$9640  = merge0_eq3_1 & merge0_gt3_0;
-  assign \$9641  = merge0_gt3_1 | \$9640 ;
-  assign \$9642  = merge0_eq3_2 & \$9641 ;
-  assign \$9643  = merge0_gt3_2 | \$9642 ;
-  assign \$9644  = merge0_eq3_3 & \$9643 ;
-  assign \$9645  = merge0_gt3_3 | \$9644 ;
-  assign \$9646  = \$9645  ? merge0_in3 : merge0_in7;
-  assign \$9647  = merge0_lane0[19:0] > merge0_lane2[19:0];
-  assign \$9648  = merge0_lane0[19:0] == merge0_lane2[19:0];
-  assign \$9649  = merge0_lane0[39:20] > merge0_lane2[39:20];
-  assign \$9650  = merge0_lane0[39:20] == merge0_lane2[39:20];
-  assign \$9651  = merge0_lane0[59:40] > merge0_lane2[59:40];
-  assign \$9652  = merge0_lane0[59:40] == merge0_lane2[59:40];
-  assign \$9653  = merge0_lane0[68:60] > merge0_lane2[68:60];
-  assign \$9654  = merge0_lane0[68:60] == merge0_lane2[68:60];
-  assign \$9655  = merge0_lane1[19:0] > merge0_lane3[19:0];
-  assign \$9656  = merge0_lane1[19:0] == merge0_lane3[19:0];
-  assign \$9657  = merge0_lane1[39:20] > merge0_lane3[39:20];
-  assign \$9658  = merge0_lane1[39:20] == merge0_lane3[39:20];
-  assign \$9659  = merge0_lane1[59:40] > merge0_lane3[59:40];
-  assign \$9660  = merge0_lane1[59:40] == merge0_lane3[59:40];
-  assign \$9661  = merge0_lane1[68:60] > merge0_lane3[68:60];
-  assign \$9662  = merge0_lane1[68:60] == merge0_lane3[68:60];
-  assign \$9663  = merge0_lane4[19:0] > merge0_lane6[19:0];
-  assign \$9664  = merge0_lane4[19:0] == merge0_lane6[19:0];
-  assign \$9665  = merge0_lane4[39:20] > merge0_lane6[39:20];
-  assign \$9666  = merge0_lane4[39:20] == merge0_lane6[39:20];
-  assign \$9667  = merge0_lane4[59:40] > merge0_lane6[59:40];
-  assign \$9668  = merge0_lane4[59:40] == merge0_lane6[59:40];
-  assign \$9669  = merge0_lane4[68:60] > merge0_lane6[68:60];
-  assign \$9670  = merge0_lane4[68:60] == merge0_lane6[68:60];
-  assign \$9671  = merge0_lane5[19:0] > merge0_lane7[19:0];
-  assign \$9672  = merge0_lane5[19:0] == merge0_lane7[19:0];
-  assign \$9673  = merge0_lane5[39:20] > merge0_lane7[39:20];
-  assign \$9674  = merge0_lane5[39:20] == merge0_lane7[39:20];
-  assign \$9675  = merge0_lane5[59:40] > merge0_lane7[59:40];
-  assign \$9676  = merge0_lane5[59:40] == merge0_lane7[59:40];
-  assign \$9677  = merge0_lane5[68:60] > merge0_lane7[68:60];
-  assign \$9678  = merge0_lane5[68:60] == merge0_lane7[68:60];
-  assign \$9679  = merge1_eq0_1 & merge1_gt0_0;
-  assign \$9680  = merge1_gt0_1 | \$9679 ;
-  assign \$9681  = merge1_eq0_2 & \$9680 ;
-  assign \$9682  = merge1_gt0_2 | \$9681 ;
-  assign \$9683  = merge1_eq0_3 & \$9682 ;
-  assign \$9684  = merge1_gt0_3 | \$9683 ;
-  assign \$9685  = \$9684  ? merge1_in2 : merge1_in0;
-  assign \$9686  = merge1_eq1_1 & merge1_gt1_0;
-  assign \$9687  = merge1_gt1_1 | \$9686 ;
-  assign \$9688  = merge1_eq1_2 & \$9687 ;
-  assign \$9689  = merge1_gt1_2 | \$9688 ;
-  assign \$9690  = merge1_eq1_3 & \$9689 ;
-  assign \$9691  = merge1_gt1_3 | \$9690 ;
-  assign \$9692  = \$9691  ? merge1_in3 : merge1_in1;
-  assign \$9693  = merge1_eq0_1 & merge1_gt0_0;
-  assign \$9694  = merge1_gt0_1 | \$9693 ;
-  assign \$9695  = merge1_eq0_2 & \$9694 ;
-  assign \$9696  = merge1_gt0_2 | \$9695 ;
-  assign \$9697  = merge1_eq0_3 & \$9696 ;
-  assign \$9698  = merge1_gt0_3 | \$9697 ;
-  assign \$9699  = \$9698  ? merge1_in0 : merge1_in2;
-  assign \$9700  = merge1_eq1_1 & merge1_gt1_0;
-  assign \$9701  = merge1_gt1_1 | \$9700 ;
-  assign \$9702  = merge1_eq1_2 & \$9701 ;
-  assign \$9703  = merge1_gt1_2 | \$9702 ;
-  assign \$9704  = merge1_eq1_3 & \$9703 ;
-  assign \$9705  = merge1_gt1_3 | \$9704 ;
-  assign \$9706  = \$9705  ? merge1_in1 : merge1_in3;
-  assign \$9707  = merge1_eq4_1 & merge1_gt4_0;
-  assign \$9708  = merge1_gt4_1 | \$9707 ;
-  assign \$9709  = merge1_eq4_2 & \$9708 ;
-  assign \$9710  = merge1_gt4_2 | \$9709 ;
-  assign \$9711  = merge1_eq4_3 & \$9710 ;
-  assign \$9712  = merge1_gt4_3 | \$9711 ;
-  assign \$9713  = \$9712  ? merge1_in6 : merge1_in4;
-  assign \$9714  = merge1_eq5_1 & merge1_gt5_0;
-  assign \$9715  = merge1_gt5_1 | \$9714 ;
-  assign \$9716  = merge1_eq5_2 & \$9715 ;
-  assign \$9717  = merge1_gt5_2 | \$9716 ;
-  assign \$9718  = merge1_eq5_3 & \$9717 ;
-  assign \$9719  = merge1_gt5_3 | \$9718 ;
-  assign \$9720  = \$9719  ? merge1_in7 : merge1_in5;
-  assign \$9721  = merge1_eq4_1 & merge1_gt4_0;
-  assign \$9722  = merge1_gt4_1 | \$9721 ;
-  assign \$9723  = merge1_eq4_2 & \$9722 ;
-  assign \$9724  = merge1_gt4_2 | \$9723 ;
-  assign \$9725  = merge1_eq4_3 & \$9724 ;
-  assign \$9726  = merge1_gt4_3 | \$9725 ;
-  assign \$9727  = \$9726  ? merge1_in4 : merge1_in6;
-  assign \$9728  = merge1_eq5_1 & merge1_gt5_0;
-  assign \$9729  = merge1_gt5_1 | \$9728 ;
-  assign \$9730  = merge1_eq5_2 & \$9729 ;
-  assign \$9731  = merge1_gt5_2 | \$9730 ;
-  assign \$9732  = merge1_eq5_3 & \$9731 ;
-  assign \$9733  = merge1_gt5_3 | \$9732 ;
-  assign \$9734  = \$9733  ? merge1_in5 : merge1_in7;
-  assign \$9735  = merge1_lane0[19:0] > merge1_lane1[19:0];
-  assign \$9736  = merge1_lane0[19:0] == merge1_lane1[19:0];
-  assign \$9737  = merge1_lane0[39:20] > merge1_lane1[39:20];
-  assign \$9738  = merge1_lane0[39:20] == merge1_lane1[39:20];
-  assign \$9739  = merge1_lane0[59:40] > merge1_lane1[59:40];
-  assign \$9740  = merge1_lane0[59:40] == merge1_lane1[59:40];
-  assign \$9741  = merge1_lane0[68:60] > merge1_lane1[68:60];
-  assign \$9742  = merge1_lane0[68:60] == merge1_lane1[68:60];
-  assign \$9743  = merge1_lane2[19:0] > merge1_lane3[19:0];
-  assign \$9744  = merge1_lane2[19:0] == merge1_lane3[19:0];
-  assign \$9745  = merge1_lane2[39:20] > merge1_lane3[39:20];
-  assign \$9746  = merge1_lane2[39:20] == merge1_lane3[39:20];
-  assign \$9747  = merge1_lane2[59:40] > merge1_lane3[59:40];
-  assign \$9748  = merge1_lane2[59:40] == merge1_lane3[59:40];
-  assign \$9749  = merge1_lane2[68:60] > merge1_lane3[68:60];
-  assign \$9750  = merge1_lane2[68:60] == merge1_lane3[68:60];
-  assign \$9751  = merge1_lane4[19:0] > merge1_lane5[19:0];
-  assign \$9752  = merge1_lane4[19:0] == merge1_lane5[19:0];
-  assign \$9753  = merge1_lane4[39:20] > merge1_lane5[39:20];
-  assign \$9754  = merge1_lane4[39:20] == merge1_lane5[39:20];
-  assign \$9755  = merge1_lane4[59:40] > merge1_lane5[59:40];
-  assign \$9756  = merge1_lane4[59:40] == merge1_lane5[59:40];
-  assign \$9757  = merge1_lane4[68:60] > merge1_lane5[68:60];
-  assign \$9758  = merge1_lane4[68:60] == merge1_lane5[68:60];
-  assign \$9759  = merge1_lane6[19:0] > merge1_lane7[19:0];
-  assign \$9760  = merge1_lane6[19:0] == merge1_lane7[19:0];
-  assign \$9761  = merge1_lane6[39:20] > merge1_lane7[39:20];
-  assign \$9762  = merge1_lane6[39:20] == merge1_lane7[39:20];
-  assign \$9763  = merge1_lane6[59:40] > merge1_lane7[59:40];
-  assign \$9764  = merge1_lane6[59:40] == merge1_lane7[59:40];
-  assign \$9765  = merge1_lane6[68:60] > merge1_lane7[68:60];
-  assign \$9766  = merge1_lane6[68:60] == merge1_lane7[68:60];
-  assign \$9767  = stage5_valid & \$signal ;
-  assign \$9768  = ~ \$signal ;
-  assign \$9769  = stage5_valid & \$signal ;
-  assign \$9770  = ~ merged_valid;
-  always @(posedge clk)
-    stage0_valid <= \$9773 ;
-  always @(posedge clk)
-    stage1_valid <= \$9774 ;
-  always @(posedge clk)
-    stage2_valid <= \$9775 ;
-  always @(posedge clk)
-    stage3_valid <= \$9776 ;
-  always @(posedge clk)
-    stage4_valid <= \$9777 ;
-  always @(posedge clk)
-    stage5_valid <= \$9778 ;
-  always @(posedge clk)
-    stage0_load_r <= \$9779 ;
-  always @(posedge clk)
-    stage0_load_copy0 <= \$9780 ;
-  always @(posedge clk)
-    stage0_load_copy1 <= \$9781 ;
-  always @(posedge clk)
-    stage0_load_copy2 <= \$9782 ;
-  always @(posedge clk)
-    stage0_load_copy3 <= \$9783 ;
-  always @(posedge clk)
-    stage0_load_copy4 <= \$9784 ;
-  always @(posedge clk)
-    stage0_load_copy5 <= \$9785 ;
-  always @(posedge clk)
-    stage0_load_copy6 <= \$9786 ;
-  always @(posedge clk)
-    stage0_load_copy7 <= \$9787 ;
-  always @(posedge clk)
-    stage0_load_copy8 <= \$9788 ;
-  always @(posedge clk)
-    stage0_load_copy9 <= \$9789 ;
-  always @(posedge clk)
-    stage0_load_copy10 <= \$9790 ;
-  always @(posedge clk)
-    stage0_load_copy11 <= \$9791 ;
-  always @(posedge clk)
-    stage0_load_copy12 <= \$9792 ;
-  always @(posedge clk)
-    stage0_load_copy13 <= \$9793 ;
-  always @(posedge clk)
-    stage0_load_copy14 <= \$9794 ;
-  always @(posedge clk)
-    stage0_load_copy15 <= \$9795 ;
-  always @(posedge clk)
-    stage0_load_copy16 <= \$9796 ;
-  always @(posedge clk)
-    stage0_load_copy17 <= \$9797 ;
-  always @(posedge clk)
-    stage0_load_copy18 <= \$9798 ;
-  always @(posedge clk)
-    stage0_load_copy19 <= \$9799 ;
-  always @(posedge clk)
-    stage0_load_copy20 <= \$9800 ;
-  always @(posedge clk)
-    stage0_load_copy21 <= \$9801 ;
-  always @(posedge clk)
-    stage0_load_copy22 <= \$9802 ;
-  always @(posedge clk)
-    stage0_load_copy23 <= \$9803 ;
-  always @(posedge clk)
-    stage0_load_copy24 <= \$9804 ;
-  always @(posedge clk)
-    stage0_load_copy25 <= \$9805 ;
-  always @(posedge clk)
-    stage0_load_copy26 <= \$9806 ;
-  always @(posedge clk)
-    stage0_load_copy27 <= \$9807 ;
-  always @(posedge clk)
-    stage0_load_copy28 <= \$9808 ;
-  always @(posedge clk)
-    stage0_load_copy29 <= \$9809 ;
-  always @(posedge clk)
-    stage0_load_copy30 <= \$9810 ;
-  always @(posedge clk)
-    stage0_load_copy31 <= \$9811 ;
-  always @(posedge clk)
-    stage1_load_copy0 <= \$9812 ;
-  always @(posedge clk)
-    stage1_load_copy1 <= \$9813 ;
-  always @(posedge clk)
-    stage1_load_copy2 <= \$9814 ;
-  always @(posedge clk)
-    stage1_load_copy3 <= \$9815 ;
-  always @(posedge clk)
-    stage1_load_copy4 <= \$9816 ;
-  always @(posedge clk)
-    stage1_load_copy5 <= \$9817 ;
-  always @(posedge clk)
-    stage1_load_copy6 <= \$9818 ;
-  always @(posedge clk)
-    stage1_load_copy7 <= \$9819 ;
-  always @(posedge clk)
-    stage2_load_copy0 <= \$9820 ;
-  always @(posedge clk)
-    stage2_load_copy1 <= \$9821 ;
-  always @(posedge clk)
-    stage2_load_copy2 <= \$9822 ;
-  always @(posedge clk)
-    stage2_load_copy3 <= \$9823 ;
-  always @(posedge clk)
-    stage2_load_copy4 <= \$9824 ;
-  always @(posedge clk)
-    stage2_load_copy5 <= \$9825 ;
-  always @(posedge clk)
-    stage2_load_copy6 <= \$9826 ;
-  always @(posedge clk)
-    stage2_load_copy7 <= \$9827 ;
-  always @(posedge clk)
-    stage3_load_copy0 <= \$9828 ;
-  always @(posedge clk)
-    stage3_load_copy1 <= \$9829 ;
-  always @(posedge clk)
-    stage3_load_copy2 <= \$9830 ;
-  always @(posedge clk)
-    stage3_load_copy3 <= \$9831 ;
-  always @(posedge clk)
-    stage3_load_copy4 <= \$9832 ;
-  always @(posedge clk)
-    stage3_load_copy5 <= \$9833 ;
-  always @(posedge clk)
-    stage3_load_copy6 <= \$9834 ;
-  always @(posedge clk)
-    stage3_load_copy7 <= \$9835 ;
-  always @(posedge clk)
-    stage4_load_copy0 <= \$9836 ;
-  always @(posedge clk)
-    stage4_load_copy1 <= \$9837 ;
-  always @(posedge clk)
-    stage4_load_copy2 <= \$9838 ;
-  always @(posedge clk)
-    stage4_load_copy3 <= \$9839 ;
-  always @(posedge clk)
-    stage4_load_copy4 <= \$9840 ;
-  always @(posedge clk)
-    stage4_load_copy5 <= \$9841 ;
-  always @(posedge clk)
-    stage4_load_copy6 <= \$9842 ;
-  always @(posedge clk)
-    stage4_load_copy7 <= \$9843 ;
-  always @(posedge clk)
-    stage5_load_copy0 <= \$9844 ;
-  always @(posedge clk)
-    stage5_load_copy1 <= \$9845 ;
-  always @(posedge clk)
-    stage5_load_copy2 <= \$9846 ;
-  always @(posedge clk)
-    stage5_load_copy3 <= \$9847 ;
-  always @(posedge clk)
-    stage5_load_copy4 <= \$9848 ;
-  always @(posedge clk)
-    stage5_load_copy5 <= \$9849 ;
-  always @(posedge clk)
-    stage5_load_copy6 <= \$9850 ;
-  always @(posedge clk)
-    stage5_load_copy7 <= \$9851 ;
-  always @(posedge clk)
-    heads_ready <= \$9852 ;
-  always @(posedge clk)
-    heads_ready_copy0 <= \$9853 ;
-  always @(posedge clk)
-    heads_ready_copy1 <= \$9854 ;
-  always @(posedge clk)
-    heads_ready_copy2 <= \$9855 ;
-  always @(posedge clk)
-    heads_ready_copy3 <= \$9856 ;
-  always @(posedge clk)
-    heads_ready_copy4 <= \$9857 ;
-  always @(posedge clk)
-    heads_ready_copy5 <= \$9858 ;
-  always @(posedge clk)
-    heads_ready_copy6 <= \$9859 ;
-  always @(posedge clk)
-    heads_ready_copy7 <= \$9860 ;
-  always @(posedge clk)
-    heads_ready_copy8 <= \$9861 ;
-  always @(posedge clk)
-    heads_ready_copy9 <= \$9862 ;
-  always @(posedge clk)
-    heads_ready_copy10 <= \$9863 ;
-  always @(posedge clk)
-    heads_ready_copy11 <= \$9864 ;
-  always @(posedge clk)
-    heads_ready_copy12 <= \$9865 ;
-  always @(posedge clk)
-    heads_ready_copy13 <= \$9866 ;
-  always @(posedge clk)
-    heads_ready_copy14 <= \$9867 ;
-  always @(posedge clk)
-    heads_ready_copy15 <= \$9868 ;
-  always @(posedge clk)
-    heads_ready_copy16 <= \$9869 ;
-  always @(posedge clk)
-    heads_ready_copy17 <= \$9870 ;
-  always @(posedge clk)
-    heads_ready_copy18 <= \$9871 ;
-  always @(posedge clk)
-    heads_ready_copy19 <= \$9872 ;
-  always @(posedge clk)
-    heads_ready_copy20 <= \$9873 ;
-  always @(posedge clk)
-    heads_ready_copy21 <= \$9874 ;
-  always @(posedge clk)
-    heads_ready_copy22 <= \$9875 ;
-  always @(posedge clk)
-    heads_ready_copy23 <= \$9876 ;
-  always @(posedge clk)
-    heads_ready_copy24 <= \$9877 ;
-  always @(posedge clk)
-    heads_ready_copy25 <= \$9878 ;
-  always @(posedge clk)
-    heads_ready_copy26 <= \$9879 ;
-  always @(posedge clk)
-    heads_ready_copy27 <= \$9880 ;
-  always @(posedge clk)
-    heads_ready_copy28 <= \$9881 ;
-  always @(posedge clk)
-    heads_ready_copy29 <= \$9882 ;
-  always @(posedge clk)
-    heads_ready_copy30 <= \$9883 ;
-  always @(posedge clk)
-    heads_ready_copy31 <= \$9884 ;
-  always @(posedge clk)
-    \$signal$32  <= \$9885 ;
-  always @(posedge clk)
-    a_ahead <= \$9886 ;
-  always @(posedge clk)
-    b_ahead <= \$9887 ;
-  always @(posedge clk)
-    a__ready <= \$9888 ;
-  always @(posedge clk)
-    b__ready <= \$9889 ;
-  always @(posedge clk)
-    a0_e0 <= \$9890 ;
-  always @(posedge clk)
-    a0_g0 <= \$9891 ;
-  always @(posedge clk)
-    a0_e1 <= \$9892 ;
-  always @(posedge clk)
-    a0_g1 <= \$9893 ;
-  always @(posedge clk)
-    a0_e2 <= \$9894 ;
-  always @(posedge clk)
-    a0_g2 <= \$9895 ;
-  always @(posedge clk)
-    a0_e3 <= \$9896 ;
-  always @(posedge clk)
-    a0_g3 <= \$9897 ;
-  always @(posedge clk)
-    a0_e4 <= \$9898 ;
-  always @(posedge clk)
-    a0_g4 <= \$9899 ;
-  always @(posedge clk)
-    a0_v0 <= \$9900 ;
-  always @(posedge clk)
-    a0_v1 <= \$9901 ;
-  always @(posedge clk)
-    a0_v2 <= \$9902 ;
-  always @(posedge clk)
-    a0_v3 <= \$9903 ;
-  always @(posedge clk)
-    a0_v4 <= \$9904 ;
-  always @(posedge clk)
-    a1_e0 <= \$9905 ;
-  always @(posedge clk)
-    a1_g0 <= \$9906 ;
-  always @(posedge clk)
-    a1_e1 <= \$9907 ;
-  always @(posedge clk)
-    a1_g1 <= \$9908 ;
-  always @(posedge clk)
-    a1_e2 <= \$9909 ;
-  always @(posedge clk)
-    a1_g2 <= \$9910 ;
-  always @(posedge clk)
-    a1_e3 <= \$9911 ;
-  always @(posedge clk)
-    a1_g3 <= \$9912 ;
-  always @(posedge clk)
-    a1_e4 <= \$9913 ;
-  always @(posedge clk)
-    a1_g4 <= \$9914 ;
-  always @(posedge clk)
-    a1_v0 <= \$9915 ;
-  always @(posedge clk)
-    a1_v1 <= \$9916 ;
-  always @(posedge clk)
-    a1_v2 <= \$9917 ;
-  always @(posedge clk)
-    a1_v3 <= \$9918 ;
-  always @(posedge clk)
-    a1_v4 <= \$9919 ;
-  always @(posedge clk)
-    a2_e0 <= \$9920 ;
-  always @(posedge clk)
-    a2_g0 <= \$9921 ;
-  always @(posedge clk)
-    a2_e1 <= \$9922 ;
-  always @(posedge clk)
-    a2_g1 <= \$9923 ;
-  always @(posedge clk)
-    a2_e2 <= \$9924 ;
-  always @(posedge clk)
-    a2_g2 <= \$9925 ;
-  always @(posedge clk)
-    a2_e3 <= \$9926 ;
-  always @(posedge clk)
-    a2_g3 <= \$9927 ;
-  always @(posedge clk)
-    a2_e4 <= \$9928 ;
-  always @(posedge clk)
-    a2_g4 <= \$9929 ;
-  always @(posedge clk)
-    a2_v0 <= \$9930 ;
-  always @(posedge clk)
-    a2_v1 <= \$9931 ;
-  always @(posedge clk)
-    a2_v2 <= \$9932 ;
-  always @(posedge clk)
-    a2_v3 <= \$9933 ;
-  always @(posedge clk)
-    a2_v4 <= \$9934 ;
-  always @(posedge clk)
-    a3_e0 <= \$9935 ;
-  always @(posedge clk)
-    a3_g0 <= \$9936 ;
-  always @(posedge clk)
-    a3_e1 <= \$9937 ;
-  always @(posedge clk)
-    a3_g1 <= \$9938 ;
-  always @(posedge clk)
-    a3_e2 <= \$9939 ;
-  always @(posedge clk)
-    a3_g2 <= \$9940 ;
-  always @(posedge clk)
-    a3_e3 <= \$9941 ;
-  always @(posedge clk)
-    a3_g3 <= \$9942 ;
-  always @(posedge clk)
-    a3_e4 <= \$9943 ;
-  always @(posedge clk)
-    a3_g4 <= \$9944 ;
-  always @(posedge clk)
-    a3_v0 <= \$9945 ;
-  always @(posedge clk)
-    a3_v1 <= \$9946 ;
-  always @(posedge clk)
-    a3_v2 <= \$9947 ;
-  always @(posedge clk)
-    a3_v3 <= \$9948 ;
-  always @(posedge clk)
-    a3_v4 <= \$9949 ;
-  always @(posedge clk)
-    a4_e0 <= \$9950 ;
-  always @(posedge clk)
-    a4_g0 <= \$9951 ;
-  always @(posedge clk)
-    a4_e1 <= \$9952 ;
-  always @(posedge clk)
-    a4_g1 <= \$9953 ;
-  always @(posedge clk)
-    a4_e2 <= \$9954 ;
-  always @(posedge clk)
-    a4_g2 <= \$9955 ;
-  always @(posedge clk)
-    a4_e3 <= \$9956 ;
-  always @(posedge clk)
-    a4_g3 <= \$9957 ;
-  always @(posedge clk)
-    a4_e4 <= \$9958 ;
-  always @(posedge clk)
-    a4_g4 <= \$9959 ;
-  always @(posedge clk)
-    a4_v0 <= \$9960 ;
-  always @(posedge clk)
-    a4_v1 <= \$9961 ;
-  always @(posedge clk)
-    a4_v2 <= \$9962 ;
-  always @(posedge clk)
-    a4_v3 <= \$9963 ;
-  always @(posedge clk)
-    a4_v4 <= \$9964 ;
-  always @(posedge clk)
-    a5_e0 <= \$9965 ;
-  always @(posedge clk)
-    a5_g0 <= \$9966 ;
-  always @(posedge clk)
-    a5_e1 <= \$9967 ;
-  always @(posedge clk)
-    a5_g1 <= \$9968 ;
-  always @(posedge clk)
-    a5_e2 <= \$9969 ;
-  always @(posedge clk)
-    a5_g2 <= \$9970 ;
-  always @(posedge clk)
-    a5_e3 <= \$9971 ;
-  always @(posedge clk)
-    a5_g3 <= \$9972 ;
-  always @(posedge clk)
-    a5_e4 <= \$9973 ;
-  always @(posedge clk)
-    a5_g4 <= \$9974 ;
-  always @(posedge clk)
-    a5_v0 <= \$9975 ;
-  always @(posedge clk)
-    a5_v1 <= \$9976 ;
-  always @(posedge clk)
-    a5_v2 <= \$9977 ;
-  always @(posedge clk)
-    a5_v3 <= \$9978 ;
-  always @(posedge clk)
-    a5_v4 <= \$9979 ;
-  always @(posedge clk)
-    a6_e0 <= \$9980 ;
-  always @(posedge clk)
-    a6_g0 <= \$9981 ;
-  always @(posedge clk)
-    a6_e1 <= \$9982 ;
-  always @(posedge clk)
-    a6_g1 <= \$9983 ;
-  always @(posedge clk)
-    a6_e2 <= \$9984 ;
-  always @(posedge clk)
-    a6_g2 <= \$9985 ;
-  always @(posedge clk)
-    a6_e3 <= \$9986 ;
-  always @(posedge clk)
-    a6_g3 <= \$9987 ;
-  always @(posedge clk)
-    a6_e4 <= \$9988 ;
-  always @(posedge clk)
-    a6_g4 <= \$9989 ;
-  always @(posedge clk)
-    a6_v0 <= \$9990 ;
-  always @(posedge clk)
-    a6_v1 <= \$9991 ;
-  always @(posedge clk)
-    a6_v2 <= \$9992 ;
-  always @(posedge clk)
-    a6_v3 <= \$9993 ;
-  always @(posedge clk)
-    a6_v4 <= \$9994 ;
-  always @(posedge clk)
-    a7_e0 <= \$9995 ;
-  always @(posedge clk)
-    a7_g0 <= \$9996 ;
-  always @(posedge clk)
-    a7_e1 <= \$9997 ;
-  always @(posedge clk)
-    a7_g1 <= \$9998 ;
-  always @(posedge clk)
-    a7_e2 <= \$9999 ;
-  always @(posedge clk)
-    a7_g2 <= \$10000 ;
-  always @(posedge clk)
-    a7_e3 <= \$10001 ;
-  always @(posedge clk)
-    a7_g3 <= \$10002 ;
-  always @(posedge clk)
-    a7_e4 <= \$10003 ;
-  always @(posedge clk)
-    a7_g4 <= \$10004 ;
-  always @(posedge clk)
-    a7_v0 <= \$10005 ;
-  always @(posedge clk)
-    a7_v1 <= \$10006 ;
-  always @(posedge clk)
-    a7_v2 <= \$10007 ;
-  always @(posedge clk)
-    a7_v3 <= \$10008 ;
-  always @(posedge clk)
-    a7_v4 <= \$10009 ;
-  always @(posedge clk)
-    b0_e0 <= \$10010 ;
-  always @(posedge clk)
-    b0_g0 <= \$10011 ;
-  always @(posedge clk)
-    b0_e1 <= \$10012 ;
-  always @(posedge clk)
-    b0_g1 <= \$10013 ;
-  always @(posedge clk)
-    b0_e2 <= \$10014 ;
-  always @(posedge clk)
-    b0_g2 <= \$10015 ;
-  always @(posedge clk)
-    b0_e3 <= \$10016 ;
-  always @(posedge clk)
-    b0_g3 <= \$10017 ;
-  always @(posedge clk)
-    b0_e4 <= \$10018 ;
-  always @(posedge clk)
-    b0_g4 <= \$10019 ;
-  always @(posedge clk)
-    b0_v0 <= \$10020 ;
-  always @(posedge clk)
-    b0_v1 <= \$10021 ;
-  always @(posedge clk)
-    b0_v2 <= \$10022 ;
-  always @(posedge clk)
-    b0_v3 <= \$10023 ;
-  always @(posedge clk)
-    b0_v4 <= \$10024 ;
-  always @(posedge clk)
-    b1_e0 <= \$10025 ;
-  always @(posedge clk)
-    b1_g0 <= \$10026 ;
-  always @(posedge clk)
-    b1_e1 <= \$10027 ;
-  always @(posedge clk)
-    b1_g1 <= \$10028 ;
-  always @(posedge clk)
-    b1_e2 <= \$10029 ;
-  always @(posedge clk)
-    b1_g2 <= \$10030 ;
-  always @(posedge clk)
-    b1_e3 <= \$10031 ;
-  always @(posedge clk)
-    b1_g3 <= \$10032 ;
-  always @(posedge clk)
-    b1_e4 <= \$10033 ;
-  always @(posedge clk)
-    b1_g4 <= \$10034 ;
-  always @(posedge clk)
-    b1_v0 <= \$10035 ;
-  always @(posedge clk)
-    b1_v1 <= \$10036 ;
-  always @(posedge clk)
-    b1_v2 <= \$10037 ;
-  always @(posedge clk)
-    b1_v3 <= \$10038 ;
-  always @(posedge clk)
-    b1_v4 <= \$10039 ;
-  always @(posedge clk)
-    b2_e0 <= \$10040 ;
-  always @(posedge clk)
-    b2_g0 <= \$10041 ;
-  always @(posedge clk)
-    b2_e1 <= \$10042 ;
-  always @(posedge clk)
-    b2_g1 <= \$10043 ;
-  always @(posedge clk)
-    b2_e2 <= \$10044 ;
-  always @(posedge clk)
-    b2_g2 <= \$10045 ;
-  always @(posedge clk)
-    b2_e3 <= \$10046 ;
-  always @(posedge clk)
-    b2_g3 <= \$10047 ;
-  always @(posedge clk)
-    b2_e4 <= \$10048 ;
-  always @(posedge clk)
-    b2_g4 <= \$10049 ;
-  always @(posedge clk)
-    b2_v0 <= \$10050 ;
-  always @(posedge clk)
-    b2_v1 <= \$10051 ;
-  always @(posedge clk)
-    b2_v2 <= \$10052 ;
-  always @(posedge clk)
-    b2_v3 <= \$10053 ;
-  always @(posedge clk)
-    b2_v4 <= \$10054 ;
-  always @(posedge clk)
-    b3_e0 <= \$10055 ;
-  always @(posedge clk)
-    b3_g0 <= \$10056 ;
-  always @(posedge clk)
-    b3_e1 <= \$10057 ;
-  always @(posedge clk)
-    b3_g1 <= \$10058 ;
-  always @(posedge clk)
-    b3_e2 <= \$10059 ;
-  always @(posedge clk)
-    b3_g2 <= \$10060 ;
-  always @(posedge clk)
-    b3_e3 <= \$10061 ;
-  always @(posedge clk)
-    b3_g3 <= \$10062 ;
-  always @(posedge clk)
-    b3_e4 <= \$10063 ;
-  always @(posedge clk)
-    b3_g4 <= \$10064 ;
-  always @(posedge clk)
-    b3_v0 <= \$10065 ;
-  always @(posedge clk)
-    b3_v1 <= \$10066 ;
-  always @(posedge clk)
-    b3_v2 <= \$10067 ;
-  always @(posedge clk)
-    b3_v3 <= \$10068 ;
-  always @(posedge clk)
-    b3_v4 <= \$10069 ;
-  always @(posedge clk)
-    b4_e0 <= \$10070 ;
-  always @(posedge clk)
-    b4_g0 <= \$10071 ;
-  always @(posedge clk)
-    b4_e1 <= \$10072 ;
-  always @(posedge clk)
-    b4_g1 <= \$10073 ;
-  always @(posedge clk)
-    b4_e2 <= \$10074 ;
-  always @(posedge clk)
-    b4_g2 <= \$10075 ;
-  always @(posedge clk)
-    b4_e3 <= \$10076 ;
-  always @(posedge clk)
-    b4_g3 <= \$10077 ;
-  always @(posedge clk)
-    b4_e4 <= \$10078 ;
-  always @(posedge clk)
-    b4_g4 <= \$10079 ;
-  always @(posedge clk)
-    b4_v0 <= \$10080 ;
-  always @(posedge clk)
-    b4_v1 <= \$10081 ;
-  always @(posedge clk)
-    b4_v2 <= \$10082 ;
-  always @(posedge clk)
-    b4_v3 <= \$10083 ;
-  always @(posedge clk)
-    b4_v4 <= \$10084 ;
-  always @(posedge clk)
-    b5_e0 <= \$10085 ;
-  always @(posedge clk)
-    b5_g0 <= \$10086 ;
-  always @(posedge clk)
-    b5_e1 <= \$10087 ;
-  always @(posedge clk)
-    b5_g1 <= \$10088 ;
-  always @(posedge clk)
-    b5_e2 <= \$10089 ;
-  always @(posedge clk)
-    b5_g2 <= \$10090 ;
-  always @(posedge clk)
-    b5_e3 <= \$10091 ;
-  always @(posedge clk)
-    b5_g3 <= \$10092 ;
-  always @(posedge clk)
-    b5_e4 <= \$10093 ;
-  always @(posedge clk)
-    b5_g4 <= \$10094 ;
-  always @(posedge clk)
-    b5_v0 <= \$10095 ;
-  always @(posedge clk)
-    b5_v1 <= \$10096 ;
-  always @(posedge clk)
-    b5_v2 <= \$10097 ;
-  always @(posedge clk)
-    b5_v3 <= \$10098 ;
-  always @(posedge clk)
-    b5_v4 <= \$10099 ;
-  always @(posedge clk)
-    b6_e0 <= \$10100 ;
-  always @(posedge clk)
-    b6_g0 <= \$10101 ;
-  always @(posedge clk)
-    b6_e1 <= \$10102 ;
-  always @(posedge clk)
-    b6_g1 <= \$10103 ;
-  always @(posedge clk)
-    b6_e2 <= \$10104 ;
-  always @(posedge clk)
-    b6_g2 <= \$10105 ;
-  always @(posedge clk)
-    b6_e3 <= \$10106 ;
-  always @(posedge clk)
-    b6_g3 <= \$10107 ;
-  always @(posedge clk)
-    b6_e4 <= \$10108 ;
-  always @(posedge clk)
-    b6_g4 <= \$10109 ;
-  always @(posedge clk)
-    b6_v0 <= \$10110 ;
-  always @(posedge clk)
-    b6_v1 <= \$10111 ;
-  always @(posedge clk)
-    b6_v2 <= \$10112 ;
-  always @(posedge clk)
-    b6_v3 <= \$10113 ;
-  always @(posedge clk)
-    b6_v4 <= \$10114 ;
-  always @(posedge clk)
-    b7_e0 <= \$10115 ;
-  always @(posedge clk)
-    b7_g0 <= \$10116 ;
-  always @(posedge clk)
-    b7_e1 <= \$10117 ;
-  always @(posedge clk)
-    b7_g1 <= \$10118 ;
-  always @(posedge clk)
-    b7_e2 <= \$10119 ;
-  always @(posedge clk)
-    b7_g2 <= \$10120 ;
-  always @(posedge clk)
-    b7_e3 <= \$10121 ;
-  always @(posedge clk)
-    b7_g3 <= \$10122 ;
-  always @(posedge clk)
-    b7_e4 <= \$10123 ;
-  always @(posedge clk)
-    b7_g4 <= \$10124 ;
-  always @(posedge clk)
-    b7_v0 <= \$10125 ;
-  always @(posedge clk)
-    b7_v1 <= \$10126 ;
-  always @(posedge clk)
-    b7_v2 <= \$10127 ;
-  always @(posedge clk)
-    b7_v3 <= \$10128 ;
-  always @(posedge clk)
-    b7_v4 <= \$10129 ;
-  always @(posedge clk)
-    le0_00_gt0 <= \$10130 ;
-  always @(posedge clk)
-    le0_00_eq0 <= \$10131 ;
-  always @(posedge clk)
-    le0_00_gt1 <= \$10132 ;
-  always @(posedge clk)
-    le0_00_eq1 <= \$10133 ;
-  always @(posedge clk)
-    le0_00_gt2 <= \$10134 ;
-  always @(posedge clk)
-    le0_00_eq2 <= \$10135 ;
-  always @(posedge clk)
-    le0_00_gt3 <= \$10136 ;
-  always @(posedge clk)
-    le0_00_eq3 <= \$10137 ;
-  always @(posedge clk)
-    le0_01_gt0 <= \$10138 ;
-  always @(posedge clk)
-    le0_01_eq0 <= \$10139 ;
-  always @(posedge clk)
-    le0_01_gt1 <= \$10140 ;
-  always @(posedge clk)
-    le0_01_eq1 <= \$10141 ;
-  always @(posedge clk)
-    le0_01_gt2 <= \$10142 ;
-  always @(posedge clk)
-    le0_01_eq2 <= \$10143 ;
-  always @(posedge clk)
-    le0_01_gt3 <= \$10144 ;
-  always @(posedge clk)
-    le0_01_eq3 <= \$10145 ;
-  always @(posedge clk)
-    le0_02_gt0 <= \$10146 ;
-  always @(posedge clk)
-    le0_02_eq0 <= \$10147 ;
-  always @(posedge clk)
-    le0_02_gt1 <= \$10148 ;
-  always @(posedge clk)
-    le0_02_eq1 <= \$10149 ;
-  always @(posedge clk)
-    le0_02_gt2 <= \$10150 ;
-  always @(posedge clk)
-    le0_02_eq2 <= \$10151 ;
-  always @(posedge clk)
-    le0_02_gt3 <= \$10152 ;
-  always @(posedge clk)
-    le0_02_eq3 <= \$10153 ;
-  always @(posedge clk)
-    le0_10_gt0 <= \$10154 ;
-  always @(posedge clk)
-    le0_10_eq0 <= \$10155 ;
-  always @(posedge clk)
-    le0_10_gt1 <= \$10156 ;
-  always @(posedge clk)
-    le0_10_eq1 <= \$10157 ;
-  always @(posedge clk)
-    le0_10_gt2 <= \$10158 ;
-  always @(posedge clk)
-    le0_10_eq2 <= \$10159 ;
-  always @(posedge clk)
-    le0_10_gt3 <= \$10160 ;
-  always @(posedge clk)
-    le0_10_eq3 <= \$10161 ;
-  always @(posedge clk)
-    le0_11_gt0 <= \$10162 ;
-  always @(posedge clk)
-    le0_11_eq0 <= \$10163 ;
-  always @(posedge clk)
-    le0_11_gt1 <= \$10164 ;
-  always @(posedge clk)
-    le0_11_eq1 <= \$10165 ;
-  always @(posedge clk)
-    le0_11_gt2 <= \$10166 ;
-  always @(posedge clk)
-    le0_11_eq2 <= \$10167 ;
-  always @(posedge clk)
-    le0_11_gt3 <= \$10168 ;
-  always @(posedge clk)
-    le0_11_eq3 <= \$10169 ;
-  always @(posedge clk)
-    le0_12_gt0 <= \$10170 ;
-  always @(posedge clk)
-    le0_12_eq0 <= \$10171 ;
-  always @(posedge clk)
-    le0_12_gt1 <= \$10172 ;
-  always @(posedge clk)
-    le0_12_eq1 <= \$10173 ;
-  always @(posedge clk)
-    le0_12_gt2 <= \$10174 ;
-  always @(posedge clk)
-    le0_12_eq2 <= \$10175 ;
-  always @(posedge clk)
-    le0_12_gt3 <= \$10176 ;
-  always @(posedge clk)
-    le0_12_eq3 <= \$10177 ;
-  always @(posedge clk)
-    le0_20_gt0 <= \$10178 ;
-  always @(posedge clk)
-    le0_20_eq0 <= \$10179 ;
-  always @(posedge clk)
-    le0_20_gt1 <= \$10180 ;
-  always @(posedge clk)
-    le0_20_eq1 <= \$10181 ;
-  always @(posedge clk)
-    le0_20_gt2 <= \$10182 ;
-  always @(posedge clk)
-    le0_20_eq2 <= \$10183 ;
-  always @(posedge clk)
-    le0_20_gt3 <= \$10184 ;
-  always @(posedge clk)
-    le0_20_eq3 <= \$10185 ;
-  always @(posedge clk)
-    le0_21_gt0 <= \$10186 ;
-  always @(posedge clk)
-    le0_21_eq0 <= \$10187 ;
-  always @(posedge clk)
-    le0_21_gt1 <= \$10188 ;
-  always @(posedge clk)
-    le0_21_eq1 <= \$10189 ;
-  always @(posedge clk)
-    le0_21_gt2 <= \$10190 ;
-  always @(posedge clk)
-    le0_21_eq2 <= \$10191 ;
-  always @(posedge clk)
-    le0_21_gt3 <= \$10192 ;
-  always @(posedge clk)
-    le0_21_eq3 <= \$10193 ;
-  always @(posedge clk)
-    le0_22_gt0 <= \$10194 ;
-  always @(posedge clk)
-    le0_22_eq0 <= \$10195 ;
-  always @(posedge clk)
-    le0_22_gt1 <= \$10196 ;
-  always @(posedge clk)
-    le0_22_eq1 <= \$10197 ;
-  always @(posedge clk)
-    le0_22_gt2 <= \$10198 ;
-  always @(posedge clk)
-    le0_22_eq2 <= \$10199 ;
-  always @(posedge clk)
-    le0_22_gt3 <= \$10200 ;
-  always @(posedge clk)
-    le0_22_eq3 <= \$10201 ;
-  always @(posedge clk)
-    a0_shifted <= \$10202 ;
-  always @(posedge clk)
-    b7_shifted <= \$10203 ;
-  always @(posedge clk)
-    a_wins0 <= \$10204 ;
-  always @(posedge clk)
-    le1_00_gt0 <= \$10205 ;
-  always @(posedge clk)
-    le1_00_eq0 <= \$10206 ;
-  always @(posedge clk)
-    le1_00_gt1 <= \$10207 ;
-  always @(posedge clk)
-    le1_00_eq1 <= \$10208 ;
-  always @(posedge clk)
-    le1_00_gt2 <= \$10209 ;
-  always @(posedge clk)
-    le1_00_eq2 <= \$10210 ;
-  always @(posedge clk)
-    le1_00_gt3 <= \$10211 ;
-  always @(posedge clk)
-    le1_00_eq3 <= \$10212 ;
-  always @(posedge clk)
-    le1_01_gt0 <= \$10213 ;
-  always @(posedge clk)
-    le1_01_eq0 <= \$10214 ;
-  always @(posedge clk)
-    le1_01_gt1 <= \$10215 ;
-  always @(posedge clk)
-    le1_01_eq1 <= \$10216 ;
-  always @(posedge clk)
-    le1_01_gt2 <= \$10217 ;
-  always @(posedge clk)
-    le1_01_eq2 <= \$10218 ;
-  always @(posedge clk)
-    le1_01_gt3 <= \$10219 ;
-  always @(posedge clk)
-    le1_01_eq3 <= \$10220 ;
-  always @(posedge clk)
-    le1_02_gt0 <= \$10221 ;
-  always @(posedge clk)
-    le1_02_eq0 <= \$10222 ;
-  always @(posedge clk)
-    le1_02_gt1 <= \$10223 ;
-  always @(posedge clk)
-    le1_02_eq1 <= \$10224 ;
-  always @(posedge clk)
-    le1_02_gt2 <= \$10225 ;
-  always @(posedge clk)
-    le1_02_eq2 <= \$10226 ;
-  always @(posedge clk)
-    le1_02_gt3 <= \$10227 ;
-  always @(posedge clk)
-    le1_02_eq3 <= \$10228 ;
-  always @(posedge clk)
-    le1_10_gt0 <= \$10229 ;
-  always @(posedge clk)
-    le1_10_eq0 <= \$10230 ;
-  always @(posedge clk)
-    le1_10_gt1 <= \$10231 ;
-  always @(posedge clk)
-    le1_10_eq1 <= \$10232 ;
-  always @(posedge clk)
-    le1_10_gt2 <= \$10233 ;
-  always @(posedge clk)
-    le1_10_eq2 <= \$10234 ;
-  always @(posedge clk)
-    le1_10_gt3 <= \$10235 ;
-  always @(posedge clk)
-    le1_10_eq3 <= \$10236 ;
-  always @(posedge clk)
-    le1_11_gt0 <= \$10237 ;
-  always @(posedge clk)
-    le1_11_eq0 <= \$10238 ;
-  always @(posedge clk)
-    le1_11_gt1 <= \$10239 ;
-  always @(posedge clk)
-    le1_11_eq1 <= \$10240 ;
-  always @(posedge clk)
-    le1_11_gt2 <= \$10241 ;
-  always @(posedge clk)
-    le1_11_eq2 <= \$10242 ;
-  always @(posedge clk)
-    le1_11_gt3 <= \$10243 ;
-  always @(posedge clk)
-    le1_11_eq3 <= \$10244 ;
-  always @(posedge clk)
-    le1_12_gt0 <= \$10245 ;
-  always @(posedge clk)
-    le1_12_eq0 <= \$10246 ;
-  always @(posedge clk)
-    le1_12_gt1 <= \$10247 ;
-  always @(posedge clk)
-    le1_12_eq1 <= \$10248 ;
-  always @(posedge clk)
-    le1_12_gt2 <= \$10249 ;
-  always @(posedge clk)
-    le1_12_eq2 <= \$10250 ;
-  always @(posedge clk)
-    le1_12_gt3 <= \$10251 ;
-  always @(posedge clk)
-    le1_12_eq3 <= \$10252 ;
-  always @(posedge clk)
-    le1_20_gt0 <= \$10253 ;
-  always @(posedge clk)
-    le1_20_eq0 <= \$10254 ;
-  always @(posedge clk)
-    le1_20_gt1 <= \$10255 ;
-  always @(posedge clk)
-    le1_20_eq1 <= \$10256 ;
-  always @(posedge clk)
-    le1_20_gt2 <= \$10257 ;
-  always @(posedge clk)
-    le1_20_eq2 <= \$10258 ;
-  always @(posedge clk)
-    le1_20_gt3 <= \$10259 ;
-  always @(posedge clk)
-    le1_20_eq3 <= \$10260 ;
-  always @(posedge clk)
-    le1_21_gt0 <= \$10261 ;
-  always @(posedge clk)
-    le1_21_eq0 <= \$10262 ;
-  always @(posedge clk)
-    le1_21_gt1 <= \$10263 ;
-  always @(posedge clk)
-    le1_21_eq1 <= \$10264 ;
-  always @(posedge clk)
-    le1_21_gt2 <= \$10265 ;
-  always @(posedge clk)
-    le1_21_eq2 <= \$10266 ;
-  always @(posedge clk)
-    le1_21_gt3 <= \$10267 ;
-  always @(posedge clk)
-    le1_21_eq3 <= \$10268 ;
-  always @(posedge clk)
-    le1_22_gt0 <= \$10269 ;
-  always @(posedge clk)
-    le1_22_eq0 <= \$10270 ;
-  always @(posedge clk)
-    le1_22_gt1 <= \$10271 ;
-  always @(posedge clk)
-    le1_22_eq1 <= \$10272 ;
-  always @(posedge clk)
-    le1_22_gt2 <= \$10273 ;
-  always @(posedge clk)
-    le1_22_eq2 <= \$10274 ;
-  always @(posedge clk)
-    le1_22_gt3 <= \$10275 ;
-  always @(posedge clk)
-    le1_22_eq3 <= \$10276 ;
-  always @(posedge clk)
-    a1_shifted <= \$10277 ;
-  always @(posedge clk)
-    b6_shifted <= \$10278 ;
-  always @(posedge clk)
-    a_wins1 <= \$10279 ;
-  always @(posedge clk)
-    le2_00_gt0 <= \$10280 ;
-  always @(posedge clk)
-    le2_00_eq0 <= \$10281 ;
-  always @(posedge clk)
-    le2_00_gt1 <= \$10282 ;
-  always @(posedge clk)
-    le2_00_eq1 <= \$10283 ;
-  always @(posedge clk)
-    le2_00_gt2 <= \$10284 ;
-  always @(posedge clk)
-    le2_00_eq2 <= \$10285 ;
-  always @(posedge clk)
-    le2_00_gt3 <= \$10286 ;
-  always @(posedge clk)
-    le2_00_eq3 <= \$10287 ;
-  always @(posedge clk)
-    le2_01_gt0 <= \$10288 ;
-  always @(posedge clk)
-    le2_01_eq0 <= \$10289 ;
-  always @(posedge clk)
-    le2_01_gt1 <= \$10290 ;
-  always @(posedge clk)
-    le2_01_eq1 <= \$10291 ;
-  always @(posedge clk)
-    le2_01_gt2 <= \$10292 ;
-  always @(posedge clk)
-    le2_01_eq2 <= \$10293 ;
-  always @(posedge clk)
-    le2_01_gt3 <= \$10294 ;
-  always @(posedge clk)
-    le2_01_eq3 <= \$10295 ;
-  always @(posedge clk)
-    le2_02_gt0 <= \$10296 ;
-  always @(posedge clk)
-    le2_02_eq0 <= \$10297 ;
-  always @(posedge clk)
-    le2_02_gt1 <= \$10298 ;
-  always @(posedge clk)
-    le2_02_eq1 <= \$10299 ;
-  always @(posedge clk)
-    le2_02_gt2 <= \$10300 ;
-  always @(posedge clk)
-    le2_02_eq2 <= \$10301 ;
-  always @(posedge clk)
-    le2_02_gt3 <= \$10302 ;
-  always @(posedge clk)
-    le2_02_eq3 <= \$10303 ;
-  always @(posedge clk)
-    le2_10_gt0 <= \$10304 ;
-  always @(posedge clk)
-    le2_10_eq0 <= \$10305 ;
-  always @(posedge clk)
-    le2_10_gt1 <= \$10306 ;
-  always @(posedge clk)
-    le2_10_eq1 <= \$10307 ;
-  always @(posedge clk)
-    le2_10_gt2 <= \$10308 ;
-  always @(posedge clk)
-    le2_10_eq2 <= \$10309 ;
-  always @(posedge clk)
-    le2_10_gt3 <= \$10310 ;
-  always @(posedge clk)
-    le2_10_eq3 <= \$10311 ;
-  always @(posedge clk)
-    le2_11_gt0 <= \$10312 ;
-  always @(posedge clk)
-    le2_11_eq0 <= \$10313 ;
-  always @(posedge clk)
-    le2_11_gt1 <= \$10314 ;
-  always @(posedge clk)
-    le2_11_eq1 <= \$10315 ;
-  always @(posedge clk)
-    le2_11_gt2 <= \$10316 ;
-  always @(posedge clk)
-    le2_11_eq2 <= \$10317 ;
-  always @(posedge clk)
-    le2_11_gt3 <= \$10318 ;
-  always @(posedge clk)
-    le2_11_eq3 <= \$10319 ;
-  always @(posedge clk)
-    le2_12_gt0 <= \$10320 ;
-  always @(posedge clk)
-    le2_12_eq0 <= \$10321 ;
-  always @(posedge clk)
-    le2_12_gt1 <= \$10322 ;
-  always @(posedge clk)
-    le2_12_eq1 <= \$10323 ;
-  always @(posedge clk)
-    le2_12_gt2 <= \$10324 ;
-  always @(posedge clk)
-    le2_12_eq2 <= \$10325 ;
-  always @(posedge clk)
-    le2_12_gt3 <= \$10326 ;
-  always @(posedge clk)
-    le2_12_eq3 <= \$10327 ;
-  always @(posedge clk)
-    le2_20_gt0 <= \$10328 ;
-  always @(posedge clk)
-    le2_20_eq0 <= \$10329 ;
-  always @(posedge clk)
-    le2_20_gt1 <= \$10330 ;
-  always @(posedge clk)
-    le2_20_eq1 <= \$10331 ;
-  always @(posedge clk)
-    le2_20_gt2 <= \$10332 ;
-  always @(posedge clk)
-    le2_20_eq2 <= \$10333 ;
-  always @(posedge clk)
-    le2_20_gt3 <= \$10334 ;
-  always @(posedge clk)
-    le2_20_eq3 <= \$10335 ;
-  always @(posedge clk)
-    le2_21_gt0 <= \$10336 ;
-  always @(posedge clk)
-    le2_21_eq0 <= \$10337 ;
-  always @(posedge clk)
-    le2_21_gt1 <= \$10338 ;
-  always @(posedge clk)
-    le2_21_eq1 <= \$10339 ;
-  always @(posedge clk)
-    le2_21_gt2 <= \$10340 ;
-  always @(posedge clk)
-    le2_21_eq2 <= \$10341 ;
-  always @(posedge clk)
-    le2_21_gt3 <= \$10342 ;
-  always @(posedge clk)
-    le2_21_eq3 <= \$10343 ;
-  always @(posedge clk)
-    le2_22_gt0 <= \$10344 ;
-  always @(posedge clk)
-    le2_22_eq0 <= \$10345 ;
-  always @(posedge clk)
-    le2_22_gt1 <= \$10346 ;
-  always @(posedge clk)
-    le2_22_eq1 <= \$10347 ;
-  always @(posedge clk)
-    le2_22_gt2 <= \$10348 ;
-  always @(posedge clk)
-    le2_22_eq2 <= \$10349 ;
-  always @(posedge clk)
-    le2_22_gt3 <= \$10350 ;
-  always @(posedge clk)
-    le2_22_eq3 <= \$10351 ;
-  always @(posedge clk)
-    a2_shifted <= \$10352 ;
-  always @(posedge clk)
-    b5_shifted <= \$10353 ;
-  always @(posedge clk)
-    a_wins2 <= \$10354 ;
-  always @(posedge clk)
-    le3_00_gt0 <= \$10355 ;
-  always @(posedge clk)
-    le3_00_eq0 <= \$10356 ;
-  always @(posedge clk)
-    le3_00_gt1 <= \$10357 ;
-  always @(posedge clk)
-    le3_00_eq1 <= \$10358 ;
-  always @(posedge clk)
-    le3_00_gt2 <= \$10359 ;
-  always @(posedge clk)
-    le3_00_eq2 <= \$10360 ;
-  always @(posedge clk)
-    le3_00_gt3 <= \$10361 ;
-  always @(posedge clk)
-    le3_00_eq3 <= \$10362 ;
-  always @(posedge clk)
-    le3_01_gt0 <= \$10363 ;
-  always @(posedge clk)
-    le3_01_eq0 <= \$10364 ;
-  always @(posedge clk)
-    le3_01_gt1 <= \$10365 ;
-  always @(posedge clk)
-    le3_01_eq1 <= \$10366 ;
-  always @(posedge clk)
-    le3_01_gt2 <= \$10367 ;
-  always @(posedge clk)
-    le3_01_eq2 <= \$10368 ;
-  always @(posedge clk)
-    le3_01_gt3 <= \$10369 ;
-  always @(posedge clk)
-    le3_01_eq3 <= \$10370 ;
-  always @(posedge clk)
-    le3_02_gt0 <= \$10371 ;
-  always @(posedge clk)
-    le3_02_eq0 <= \$10372 ;
-  always @(posedge clk)
-    le3_02_gt1 <= \$10373 ;
-  always @(posedge clk)
-    le3_02_eq1 <= \$10374 ;
-  always @(posedge clk)
-    le3_02_gt2 <= \$10375 ;
-  always @(posedge clk)
-    le3_02_eq2 <= \$10376 ;
-  always @(posedge clk)
-    le3_02_gt3 <= \$10377 ;
-  always @(posedge clk)
-    le3_02_eq3 <= \$10378 ;
-  always @(posedge clk)
-    le3_10_gt0 <= \$10379 ;
-  always @(posedge clk)
-    le3_10_eq0 <= \$10380 ;
-  always @(posedge clk)
-    le3_10_gt1 <= \$10381 ;
-  always @(posedge clk)
-    le3_10_eq1 <= \$10382 ;
-  always @(posedge clk)
-    le3_10_gt2 <= \$10383 ;
-  always @(posedge clk)
-    le3_10_eq2 <= \$10384 ;
-  always @(posedge clk)
-    le3_10_gt3 <= \$10385 ;
-  always @(posedge clk)
-    le3_10_eq3 <= \$10386 ;
-  always @(posedge clk)
-    le3_11_gt0 <= \$10387 ;
-  always @(posedge clk)
-    le3_11_eq0 <= \$10388 ;
-  always @(posedge clk)
-    le3_11_gt1 <= \$10389 ;
-  always @(posedge clk)
-    le3_11_eq1 <= \$10390 ;
-  always @(posedge clk)
-    le3_11_gt2 <= \$10391 ;
-  always @(posedge clk)
-    le3_11_eq2 <= \$10392 ;
-  always @(posedge clk)
-    le3_11_gt3 <= \$10393 ;
-  always @(posedge clk)
-    le3_11_eq3 <= \$10394 ;
-  always @(posedge clk)
-    le3_12_gt0 <= \$10395 ;
-  always @(posedge clk)
-    le3_12_eq0 <= \$10396 ;
-  always @(posedge clk)
-    le3_12_gt1 <= \$10397 ;
-  always @(posedge clk)
-    le3_12_eq1 <= \$10398 ;
-  always @(posedge clk)
-    le3_12_gt2 <= \$10399 ;
-  always @(posedge clk)
-    le3_12_eq2 <= \$10400 ;
-  always @(posedge clk)
-    le3_12_gt3 <= \$10401 ;
-  always @(posedge clk)
-    le3_12_eq3 <= \$10402 ;
-  always @(posedge clk)
-    le3_20_gt0 <= \$10403 ;
-  always @(posedge clk)
-    le3_20_eq0 <= \$10404 ;
-  always @(posedge clk)
-    le3_20_gt1 <= \$10405 ;
-  always @(posedge clk)
-    le3_20_eq1 <= \$10406 ;
-  always @(posedge clk)
-    le3_20_gt2 <= \$10407 ;
-  always @(posedge clk)
-    le3_20_eq2 <= \$10408 ;
-  always @(posedge clk)
-    le3_20_gt3 <= \$10409 ;
-  always @(posedge clk)
-    le3_20_eq3 <= \$10410 ;
-  always @(posedge clk)
-    le3_21_gt0 <= \$10411 ;
-  always @(posedge clk)
-    le3_21_eq0 <= \$10412 ;
-  always @(posedge clk)
-    le3_21_gt1 <= \$10413 ;
-  always @(posedge clk)
-    le3_21_eq1 <= \$10414 ;
-  always @(posedge clk)
-    le3_21_gt2 <= \$10415 ;
-  always @(posedge clk)
-    le3_21_eq2 <= \$10416 ;
-  always @(posedge clk)
-    le3_21_gt3 <= \$10417 ;
-  always @(posedge clk)
-    le3_21_eq3 <= \$10418 ;
-  always @(posedge clk)
-    le3_22_gt0 <= \$10419 ;
-  always @(posedge clk)
-    le3_22_eq0 <= \$10420 ;
-  always @(posedge clk)
-    le3_22_gt1 <= \$10421 ;
-  always @(posedge clk)
-    le3_22_eq1 <= \$10422 ;
-  always @(posedge clk)
-    le3_22_gt2 <= \$10423 ;
-  always @(posedge clk)
-    le3_22_eq2 <= \$10424 ;
-  always @(posedge clk)
-    le3_22_gt3 <= \$10425 ;
-  always @(posedge clk)
-    le3_22_eq3 <= \$10426 ;
-  always @(posedge clk)
-    a3_shifted <= \$10427 ;
-  always @(posedge clk)
-    b4_shifted <= \$10428 ;
-  always @(posedge clk)
-    a_wins3 <= \$10429 ;
-  always @(posedge clk)
-    le4_00_gt0 <= \$10430 ;
-  always @(posedge clk)
-    le4_00_eq0 <= \$10431 ;
-  always @(posedge clk)
-    le4_00_gt1 <= \$10432 ;
-  always @(posedge clk)
-    le4_00_eq1 <= \$10433 ;
-  always @(posedge clk)
-    le4_00_gt2 <= \$10434 ;
-  always @(posedge clk)
-    le4_00_eq2 <= \$10435 ;
-  always @(posedge clk)
-    le4_00_gt3 <= \$10436 ;
-  always @(posedge clk)
-    le4_00_eq3 <= \$10437 ;
-  always @(posedge clk)
-    le4_01_gt0 <= \$10438 ;
-  always @(posedge clk)
-    le4_01_eq0 <= \$10439 ;
-  always @(posedge clk)
-    le4_01_gt1 <= \$10440 ;
-  always @(posedge clk)
-    le4_01_eq1 <= \$10441 ;
-  always @(posedge clk)
-    le4_01_gt2 <= \$10442 ;
-  always @(posedge clk)
-    le4_01_eq2 <= \$10443 ;
-  always @(posedge clk)
-    le4_01_gt3 <= \$10444 ;
-  always @(posedge clk)
-    le4_01_eq3 <= \$10445 ;
-  always @(posedge clk)
-    le4_02_gt0 <= \$10446 ;
-  always @(posedge clk)
-    le4_02_eq0 <= \$10447 ;
-  always @(posedge clk)
-    le4_02_gt1 <= \$10448 ;
-  always @(posedge clk)
-    le4_02_eq1 <= \$10449 ;
-  always @(posedge clk)
-    le4_02_gt2 <= \$10450 ;
-  always @(posedge clk)
-    le4_02_eq2 <= \$10451 ;
-  always @(posedge clk)
-    le4_02_gt3 <= \$10452 ;
-  always @(posedge clk)
-    le4_02_eq3 <= \$10453 ;
-  always @(posedge clk)
-    le4_10_gt0 <= \$10454 ;
-  always @(posedge clk)
-    le4_10_eq0 <= \$10455 ;
-  always @(posedge clk)
-    le4_10_gt1 <= \$10456 ;
-  always @(posedge clk)
-    le4_10_eq1 <= \$10457 ;
-  always @(posedge clk)
-    le4_10_gt2 <= \$10458 ;
-  always @(posedge clk)
-    le4_10_eq2 <= \$10459 ;
-  always @(posedge clk)
-    le4_10_gt3 <= \$10460 ;
-  always @(posedge clk)
-    le4_10_eq3 <= \$10461 ;
-  always @(posedge clk)
-    le4_11_gt0 <= \$10462 ;
-  always @(posedge clk)
-    le4_11_eq0 <= \$10463 ;
-  always @(posedge clk)
-    le4_11_gt1 <= \$10464 ;
-  always @(posedge clk)
-    le4_11_eq1 <= \$10465 ;
-  always @(posedge clk)
-    le4_11_gt2 <= \$10466 ;
-  always @(posedge clk)
-    le4_11_eq2 <= \$10467 ;
-  always @(posedge clk)
-    le4_11_gt3 <= \$10468 ;
-  always @(posedge clk)
-    le4_11_eq3 <= \$10469 ;
-  always @(posedge clk)
-    le4_12_gt0 <= \$10470 ;
-  always @(posedge clk)
-    le4_12_eq0 <= \$10471 ;
-  always @(posedge clk)
-    le4_12_gt1 <= \$10472 ;
-  always @(posedge clk)
-    le4_12_eq1 <= \$10473 ;
-  always @(posedge clk)
-    le4_12_gt2 <= \$10474 ;
-  always @(posedge clk)
-    le4_12_eq2 <= \$10475 ;
-  always @(posedge clk)
-    le4_12_gt3 <= \$10476 ;
-  always @(posedge clk)
-    le4_12_eq3 <= \$10477 ;
-  always @(posedge clk)
-    le4_20_gt0 <= \$10478 ;
-  always @(posedge clk)
-    le4_20_eq0 <= \$10479 ;
-  always @(posedge clk)
-    le4_20_gt1 <= \$10480 ;
-  always @(posedge clk)
-    le4_20_eq1 <= \$10481 ;
-  always @(posedge clk)
-    le4_20_gt2 <= \$10482 ;
-  always @(posedge clk)
-    le4_20_eq2 <= \$10483 ;
-  always @(posedge clk)
-    le4_20_gt3 <= \$10484 ;
-  always @(posedge clk)
-    le4_20_eq3 <= \$10485 ;
-  always @(posedge clk)
-    le4_21_gt0 <= \$10486 ;
-  always @(posedge clk)
-    le4_21_eq0 <= \$10487 ;
-  always @(posedge clk)
-    le4_21_gt1 <= \$10488 ;
-  always @(posedge clk)
-    le4_21_eq1 <= \$10489 ;
-  always @(posedge clk)
-    le4_21_gt2 <= \$10490 ;
-  always @(posedge clk)
-    le4_21_eq2 <= \$10491 ;
-  always @(posedge clk)
-    le4_21_gt3 <= \$10492 ;
-  always @(posedge clk)
-    le4_21_eq3 <= \$10493 ;
-  always @(posedge clk)
-    le4_22_gt0 <= \$10494 ;
-  always @(posedge clk)
-    le4_22_eq0 <= \$10495 ;
-  always @(posedge clk)
-    le4_22_gt1 <= \$10496 ;
-  always @(posedge clk)
-    le4_22_eq1 <= \$10497 ;
-  always @(posedge clk)
-    le4_22_gt2 <= \$10498 ;
-  always @(posedge clk)
-    le4_22_eq2 <= \$10499 ;
-  always @(posedge clk)
-    le4_22_gt3 <= \$10500 ;
-  always @(posedge clk)
-    le4_22_eq3 <= \$10501 ;
-  always @(posedge clk)
-    a4_shifted <= \$10502 ;
-  always @(posedge clk)
-    b3_shifted <= \$10503 ;
-  always @(posedge clk)
-    a_wins4 <= \$10504 ;
-  always @(posedge clk)
-    le5_00_gt0 <= \$10505 ;
-  always @(posedge clk)
-    le5_00_eq0 <= \$10506 ;
-  always @(posedge clk)
-    le5_00_gt1 <= \$10507 ;
-  always @(posedge clk)
-    le5_00_eq1 <= \$10508 ;
-  always @(posedge clk)
-    le5_00_gt2 <= \$10509 ;
-  always @(posedge clk)
-    le5_00_eq2 <= \$10510 ;
-  always @(posedge clk)
-    le5_00_gt3 <= \$10511 ;
-  always @(posedge clk)
-    le5_00_eq3 <= \$10512 ;
-  always @(posedge clk)
-    le5_01_gt0 <= \$10513 ;
-  always @(posedge clk)
-    le5_01_eq0 <= \$10514 ;
-  always @(posedge clk)
-    le5_01_gt1 <= \$10515 ;
-  always @(posedge clk)
-    le5_01_eq1 <= \$10516 ;
-  always @(posedge clk)
-    le5_01_gt2 <= \$10517 ;
-  always @(posedge clk)
-    le5_01_eq2 <= \$10518 ;
-  always @(posedge clk)
-    le5_01_gt3 <= \$10519 ;
-  always @(posedge clk)
-    le5_01_eq3 <= \$10520 ;
-  always @(posedge clk)
-    le5_02_gt0 <= \$10521 ;
-  always @(posedge clk)
-    le5_02_eq0 <= \$10522 ;
-  always @(posedge clk)
-    le5_02_gt1 <= \$10523 ;
-  always @(posedge clk)
-    le5_02_eq1 <= \$10524 ;
-  always @(posedge clk)
-    le5_02_gt2 <= \$10525 ;
-  always @(posedge clk)
-    le5_02_eq2 <= \$10526 ;
-  always @(posedge clk)
-    le5_02_gt3 <= \$10527 ;
-  always @(posedge clk)
-    le5_02_eq3 <= \$10528 ;
-  always @(posedge clk)
-    le5_10_gt0 <= \$10529 ;
-  always @(posedge clk)
-    le5_10_eq0 <= \$10530 ;
-  always @(posedge clk)
-    le5_10_gt1 <= \$10531 ;
-  always @(posedge clk)
-    le5_10_eq1 <= \$10532 ;
-  always @(posedge clk)
-    le5_10_gt2 <= \$10533 ;
-  always @(posedge clk)
-    le5_10_eq2 <= \$10534 ;
-  always @(posedge clk)
-    le5_10_gt3 <= \$10535 ;
-  always @(posedge clk)
-    le5_10_eq3 <= \$10536 ;
-  always @(posedge clk)
-    le5_11_gt0 <= \$10537 ;
-  always @(posedge clk)
-    le5_11_eq0 <= \$10538 ;
-  always @(posedge clk)
-    le5_11_gt1 <= \$10539 ;
-  always @(posedge clk)
-    le5_11_eq1 <= \$10540 ;
-  always @(posedge clk)
-    le5_11_gt2 <= \$10541 ;
-  always @(posedge clk)
-    le5_11_eq2 <= \$10542 ;
-  always @(posedge clk)
-    le5_11_gt3 <= \$10543 ;
-  always @(posedge clk)
-    le5_11_eq3 <= \$10544 ;
-  always @(posedge clk)
-    le5_12_gt0 <= \$10545 ;
-  always @(posedge clk)
-    le5_12_eq0 <= \$10546 ;
-  always @(posedge clk)
-    le5_12_gt1 <= \$10547 ;
-  always @(posedge clk)
-    le5_12_eq1 <= \$10548 ;
-  always @(posedge clk)
-    le5_12_gt2 <= \$10549 ;
-  always @(posedge clk)
-    le5_12_eq2 <= \$10550 ;
-  always @(posedge clk)
-    le5_12_gt3 <= \$10551 ;
-  always @(posedge clk)
-    le5_12_eq3 <= \$10552 ;
-  always @(posedge clk)
-    le5_20_gt0 <= \$10553 ;
-  always @(posedge clk)
-    le5_20_eq0 <= \$10554 ;
-  always @(posedge clk)
-    le5_20_gt1 <= \$10555 ;
-  always @(posedge clk)
-    le5_20_eq1 <= \$10556 ;
-  always @(posedge clk)
-    le5_20_gt2 <= \$10557 ;
-  always @(posedge clk)
-    le5_20_eq2 <= \$10558 ;
-  always @(posedge clk)
-    le5_20_gt3 <= \$10559 ;
-  always @(posedge clk)
-    le5_20_eq3 <= \$10560 ;
-  always @(posedge clk)
-    le5_21_gt0 <= \$10561 ;
-  always @(posedge clk)
-    le5_21_eq0 <= \$10562 ;
-  always @(posedge clk)
-    le5_21_gt1 <= \$10563 ;
-  always @(posedge clk)
-    le5_21_eq1 <= \$10564 ;
-  always @(posedge clk)
-    le5_21_gt2 <= \$10565 ;
-  always @(posedge clk)
-    le5_21_eq2 <= \$10566 ;
-  always @(posedge clk)
-    le5_21_gt3 <= \$10567 ;
-  always @(posedge clk)
-    le5_21_eq3 <= \$10568 ;
-  always @(posedge clk)
-    le5_22_gt0 <= \$10569 ;
-  always @(posedge clk)
-    le5_22_eq0 <= \$10570 ;
-  always @(posedge clk)
-    le5_22_gt1 <= \$10571 ;
-  always @(posedge clk)
-    le5_22_eq1 <= \$10572 ;
-  always @(posedge clk)
-    le5_22_gt2 <= \$10573 ;
-  always @(posedge clk)
-    le5_22_eq2 <= \$10574 ;
-  always @(posedge clk)
-    le5_22_gt3 <= \$10575 ;
-  always @(posedge clk)
-    le5_22_eq3 <= \$10576 ;
-  always @(posedge clk)
-    a5_shifted <= \$10577 ;
-  always @(posedge clk)
-    b2_shifted <= \$10578 ;
-  always @(posedge clk)
-    a_wins5 <= \$10579 ;
-  always @(posedge clk)
-    le6_00_gt0 <= \$10580 ;
-  always @(posedge clk)
-    le6_00_eq0 <= \$10581 ;
-  always @(posedge clk)
-    le6_00_gt1 <= \$10582 ;
-  always @(posedge clk)
-    le6_00_eq1 <= \$10583 ;
-  always @(posedge clk)
-    le6_00_gt2 <= \$10584 ;
-  always @(posedge clk)
-    le6_00_eq2 <= \$10585 ;
-  always @(posedge clk)
-    le6_00_gt3 <= \$10586 ;
-  always @(posedge clk)
-    le6_00_eq3 <= \$10587 ;
-  always @(posedge clk)
-    le6_01_gt0 <= \$10588 ;
-  always @(posedge clk)
-    le6_01_eq0 <= \$10589 ;
-  always @(posedge clk)
-    le6_01_gt1 <= \$10590 ;
-  always @(posedge clk)
-    le6_01_eq1 <= \$10591 ;
-  always @(posedge clk)
-    le6_01_gt2 <= \$10592 ;
-  always @(posedge clk)
-    le6_01_eq2 <= \$10593 ;
-  always @(posedge clk)
-    le6_01_gt3 <= \$10594 ;
-  always @(posedge clk)
-    le6_01_eq3 <= \$10595 ;
-  always @(posedge clk)
-    le6_02_gt0 <= \$10596 ;
-  always @(posedge clk)
-    le6_02_eq0 <= \$10597 ;
-  always @(posedge clk)
-    le6_02_gt1 <= \$10598 ;
-  always @(posedge clk)
-    le6_02_eq1 <= \$10599 ;
-  always @(posedge clk)
-    le6_02_gt2 <= \$10600 ;
-  always @(posedge clk)
-    le6_02_eq2 <= \$10601 ;
-  always @(posedge clk)
-    le6_02_gt3 <= \$10602 ;
-  always @(posedge clk)
-    le6_02_eq3 <= \$10603 ;
-  always @(posedge clk)
-    le6_10_gt0 <= \$10604 ;
-  always @(posedge clk)
-    le6_10_eq0 <= \$10605 ;
-  always @(posedge clk)
-    le6_10_gt1 <= \$10606 ;
-  always @(posedge clk)
-    le6_10_eq1 <= \$10607 ;
-  always @(posedge clk)
-    le6_10_gt2 <= \$10608 ;
-  always @(posedge clk)
-    le6_10_eq2 <= \$10609 ;
-  always @(posedge clk)
-    le6_10_gt3 <= \$10610 ;
-  always @(posedge clk)
-    le6_10_eq3 <= \$10611 ;
-  always @(posedge clk)
-    le6_11_gt0 <= \$10612 ;
-  always @(posedge clk)
-    le6_11_eq0 <= \$10613 ;
-  always @(posedge clk)
-    le6_11_gt1 <= \$10614 ;
-  always @(posedge clk)
-    le6_11_eq1 <= \$10615 ;
-  always @(posedge clk)
-    le6_11_gt2 <= \$10616 ;
-  always @(posedge clk)
-    le6_11_eq2 <= \$10617 ;
-  always @(posedge clk)
-    le6_11_gt3 <= \$10618 ;
-  always @(posedge clk)
-    le6_11_eq3 <= \$10619 ;
-  always @(posedge clk)
-    le6_12_gt0 <= \$10620 ;
-  always @(posedge clk)
-    le6_12_eq0 <= \$10621 ;
-  always @(posedge clk)
-    le6_12_gt1 <= \$10622 ;
-  always @(posedge clk)
-    le6_12_eq1 <= \$10623 ;
-  always @(posedge clk)
-    le6_12_gt2 <= \$10624 ;
-  always @(posedge clk)
-    le6_12_eq2 <= \$10625 ;
-  always @(posedge clk)
-    le6_12_gt3 <= \$10626 ;
-  always @(posedge clk)
-    le6_12_eq3 <= \$10627 ;
-  always @(posedge clk)
-    le6_20_gt0 <= \$10628 ;
-  always @(posedge clk)
-    le6_20_eq0 <= \$10629 ;
-  always @(posedge clk)
-    le6_20_gt1 <= \$10630 ;
-  always @(posedge clk)
-    le6_20_eq1 <= \$10631 ;
-  always @(posedge clk)
-    le6_20_gt2 <= \$10632 ;
-  always @(posedge clk)
-    le6_20_eq2 <= \$10633 ;
-  always @(posedge clk)
-    le6_20_gt3 <= \$10634 ;
-  always @(posedge clk)
-    le6_20_eq3 <= \$10635 ;
-  always @(posedge clk)
-    le6_21_gt0 <= \$10636 ;
-  always @(posedge clk)
-    le6_21_eq0 <= \$10637 ;
-  always @(posedge clk)
-    le6_21_gt1 <= \$10638 ;
-  always @(posedge clk)
-    le6_21_eq1 <= \$10639 ;
-  always @(posedge clk)
-    le6_21_gt2 <= \$10640 ;
-  always @(posedge clk)
-    le6_21_eq2 <= \$10641 ;
-  always @(posedge clk)
-    le6_21_gt3 <= \$10642 ;
-  always @(posedge clk)
-    le6_21_eq3 <= \$10643 ;
-  always @(posedge clk)
-    le6_22_gt0 <= \$10644 ;
-  always @(posedge clk)
-    le6_22_eq0 <= \$10645 ;
-  always @(posedge clk)
-    le6_22_gt1 <= \$10646 ;
-  always @(posedge clk)
-    le6_22_eq1 <= \$10647 ;
-  always @(posedge clk)
-    le6_22_gt2 <= \$10648 ;
-  always @(posedge clk)
-    le6_22_eq2 <= \$10649 ;
-  always @(posedge clk)
-    le6_22_gt3 <= \$10650 ;
-  always @(posedge clk)
-    le6_22_eq3 <= \$10651 ;
-  always @(posedge clk)
-    a6_shifted <= \$10652 ;
-  always @(posedge clk)
-    b1_shifted <= \$10653 ;
-  always @(posedge clk)
-    a_wins6 <= \$10654 ;
-  always @(posedge clk)
-    le7_00_gt0 <= \$10655 ;
-  always @(posedge clk)
-    le7_00_eq0 <= \$10656 ;
-  always @(posedge clk)
-    le7_00_gt1 <= \$10657 ;
-  always @(posedge clk)
-    le7_00_eq1 <= \$10658 ;
-  always @(posedge clk)
-    le7_00_gt2 <= \$10659 ;
-  always @(posedge clk)
-    le7_00_eq2 <= \$10660 ;
-  always @(posedge clk)
-    le7_00_gt3 <= \$10661 ;
-  always @(posedge clk)
-    le7_00_eq3 <= \$10662 ;
-  always @(posedge clk)
-    le7_01_gt0 <= \$10663 ;
-  always @(posedge clk)
-    le7_01_eq0 <= \$10664 ;
-  always @(posedge clk)
-    le7_01_gt1 <= \$10665 ;
-  always @(posedge clk)
-    le7_01_eq1 <= \$10666 ;
-  always @(posedge clk)
-    le7_01_gt2 <= \$10667 ;
-  always @(posedge clk)
-    le7_01_eq2 <= \$10668 ;
-  always @(posedge clk)
-    le7_01_gt3 <= \$10669 ;
-  always @(posedge clk)
-    le7_01_eq3 <= \$10670 ;
-  always @(posedge clk)
-    le7_02_gt0 <= \$10671 ;
-  always @(posedge clk)
-    le7_02_eq0 <= \$10672 ;
-  always @(posedge clk)
-    le7_02_gt1 <= \$10673 ;
-  always @(posedge clk)
-    le7_02_eq1 <= \$10674 ;
-  always @(posedge clk)
-    le7_02_gt2 <= \$10675 ;
-  always @(posedge clk)
-    le7_02_eq2 <= \$10676 ;
-  always @(posedge clk)
-    le7_02_gt3 <= \$10677 ;
-  always @(posedge clk)
-    le7_02_eq3 <= \$10678 ;
-  always @(posedge clk)
-    le7_10_gt0 <= \$10679 ;
-  always @(posedge clk)
-    le7_10_eq0 <= \$10680 ;
-  always @(posedge clk)
-    le7_10_gt1 <= \$10681 ;
-  always @(posedge clk)
-    le7_10_eq1 <= \$10682 ;
-  always @(posedge clk)
-    le7_10_gt2 <= \$10683 ;
-  always @(posedge clk)
-    le7_10_eq2 <= \$10684 ;
-  always @(posedge clk)
-    le7_10_gt3 <= \$10685 ;
-  always @(posedge clk)
-    le7_10_eq3 <= \$10686 ;
-  always @(posedge clk)
-    le7_11_gt0 <= \$10687 ;
-  always @(posedge clk)
-    le7_11_eq0 <= \$10688 ;
-  always @(posedge clk)
-    le7_11_gt1 <= \$10689 ;
-  always @(posedge clk)
-    le7_11_eq1 <= \$10690 ;
-  always @(posedge clk)
-    le7_11_gt2 <= \$10691 ;
-  always @(posedge clk)
-    le7_11_eq2 <= \$10692 ;
-  always @(posedge clk)
-    le7_11_gt3 <= \$10693 ;
-  always @(posedge clk)
-    le7_11_eq3 <= \$10694 ;
-  always @(posedge clk)
-    le7_12_gt0 <= \$10695 ;
-  always @(posedge clk)
-    le7_12_eq0 <= \$10696 ;
-  always @(posedge clk)
-    le7_12_gt1 <= \$10697 ;
-  always @(posedge clk)
-    le7_12_eq1 <= \$10698 ;
-  always @(posedge clk)
-    le7_12_gt2 <= \$10699 ;
-  always @(posedge clk)
-    le7_12_eq2 <= \$10700 ;
-  always @(posedge clk)
-    le7_12_gt3 <= \$10701 ;
-  always @(posedge clk)
-    le7_12_eq3 <= \$10702 ;
-  always @(posedge clk)
-    le7_20_gt0 <= \$10703 ;
-  always @(posedge clk)
-    le7_20_eq0 <= \$10704 ;
-  always @(posedge clk)
-    le7_20_gt1 <= \$10705 ;
-  always @(posedge clk)
-    le7_20_eq1 <= \$10706 ;
-  always @(posedge clk)
-    le7_20_gt2 <= \$10707 ;
-  always @(posedge clk)
-    le7_20_eq2 <= \$10708 ;
-  always @(posedge clk)
-    le7_20_gt3 <= \$10709 ;
-  always @(posedge clk)
-    le7_20_eq3 <= \$10710 ;
-  always @(posedge clk)
-    le7_21_gt0 <= \$10711 ;
-  always @(posedge clk)
-    le7_21_eq0 <= \$10712 ;
-  always @(posedge clk)
-    le7_21_gt1 <= \$10713 ;
-  always @(posedge clk)
-    le7_21_eq1 <= \$10714 ;
-  always @(posedge clk)
-    le7_21_gt2 <= \$10715 ;
-  always @(posedge clk)
-    le7_21_eq2 <= \$10716 ;
-  always @(posedge clk)
-    le7_21_gt3 <= \$10717 ;
-  always @(posedge clk)
-    le7_21_eq3 <= \$10718 ;
-  always @(posedge clk)
-    le7_22_gt0 <= \$10719 ;
-  always @(posedge clk)
-    le7_22_eq0 <= \$10720 ;
-  always @(posedge clk)
-    le7_22_gt1 <= \$10721 ;
-  always @(posedge clk)
-    le7_22_eq1 <= \$10722 ;
-  always @(posedge clk)
-    le7_22_gt2 <= \$10723 ;
-  always @(posedge clk)
-    le7_22_eq2 <= \$10724 ;
-  always @(posedge clk)
-    le7_22_gt3 <= \$10725 ;
-  always @(posedge clk)
-    le7_22_eq3 <= \$10726 ;
-  always @(posedge clk)
-    a7_shifted <= \$10727 ;
-  always @(posedge clk)
-    b0_shifted <= \$10728 ;
-  always @(posedge clk)
-    a_wins7 <= \$10729 ;
-  always @(posedge clk)
-    winner0 <= \$10730 ;
-  always @(posedge clk)
-    winner1 <= \$10731 ;
-  always @(posedge clk)
-    winner2 <= \$10732 ;
-  always @(posedge clk)
-    winner3 <= \$10733 ;
-  always @(posedge clk)
-    winner4 <= \$10734 ;
-  always @(posedge clk)
-    winner5 <= \$10735 ;
-  always @(posedge clk)
-    winner6 <= \$10736 ;
-  always @(posedge clk)
-    winner7 <= \$10737 ;
-  always @(posedge clk)
-    s0_last <= \$10738 ;
+  assign \$7519  = a6_e2[67:60] > b1_e2[67:60];
+  assign \$7520  = a6_e2[67:60] == b1_e2[67:60];
+  assign \$7521  = a6_e2[59:40] > b1_e2[59:40];
+  assign \$7522  = a6_e2[59:40] == b1_e2[59:40];
+  assign \$7523  = a6_e2[39:20] > b1_e2[39:20];
+  assign \$7524  = a6_e2[39:20] == b1_e2[39:20];
+  assign \$7525  = a6_e2[19:0] > b1_e2[19:0];
+  assign \$7526  = \$7524  & \$7525 ;
+  assign \$7527  = \$7523  | \$7526 ;
+  assign \$7528  = \$7522  & \$7527 ;
+  assign \$7529  = \$7521  | \$7528 ;
+  assign \$7530  = \$7520  & \$7529 ;
+  assign \$7531  = \$7519  | \$7530 ;
+  assign \$7532  = ~ \$7531 ;
+  assign \$7533  = ~ a6_v0;
+  assign \$7534  = \$signal$14  & a_wins6;
+  assign \$7535  = \$7534  & a6_held0;
+  assign \$7536  = \$7533  | \$7535 ;
+  assign \$7537  = ~ b1_v0;
+  assign \$7538  = ~ a_wins6;
+  assign \$7539  = \$signal$14  & \$7538 ;
+  assign \$7540  = \$7539  & b1_held0;
+  assign \$7541  = \$7537  | \$7540 ;
+  assign \$7542  = ~ a6_v0;
+  assign \$7543  = a_wins6 & a6_held0;
+  assign \$7544  = \$7542  | \$7543 ;
+  assign \$7545  = ~ b1_v0;
+  assign \$7546  = ~ a_wins6;
+  assign \$7547  = \$7546  & b1_held0;
+  assign \$7548  = \$7545  | \$7547 ;
+  assign \$7549  = b1_shifted ? le6_22 : le6_21;
+  assign \$7550  = b1_shifted ? le6_12 : le6_11;
+  assign \$7551  = a6_shifted ? \$7549  : \$7550 ;
+  assign \$7552  = b1_shifted ? le6_21 : le6_20;
+  assign \$7553  = b1_shifted ? le6_11 : le6_10;
+  assign \$7554  = a6_shifted ? \$7552  : \$7553 ;
+  assign \$7555  = \$7548  ? \$7551  : \$7554 ;
+  assign \$7556  = ~ b1_v0;
+  assign \$7557  = ~ a_wins6;
+  assign \$7558  = \$7557  & b1_held0;
+  assign \$7559  = \$7556  | \$7558 ;
+  assign \$7560  = b1_shifted ? le6_12 : le6_11;
+  assign \$7561  = b1_shifted ? le6_02 : le6_01;
+  assign \$7562  = a6_shifted ? \$7560  : \$7561 ;
+  assign \$7563  = b1_shifted ? le6_11 : le6_10;
+  assign \$7564  = b1_shifted ? le6_01 : le6_00;
+  assign \$7565  = a6_shifted ? \$7563  : \$7564 ;
+  assign \$7566  = \$7559  ? \$7562  : \$7565 ;
+  assign \$7567  = \$7544  ? \$7555  : \$7566 ;
+  assign \$7568  = ~ a6_v0;
+  assign \$7569  = a_wins6 & a6_held0;
+  assign \$7570  = \$7568  | \$7569 ;
+  assign \$7571  = a6_g1 == \$signal$32 ;
+  assign \$7572  = ! \$7571 ;
+  assign \$7573  = a6_v1 & \$7572 ;
+  assign \$7574  = a6_g0 == \$signal$32 ;
+  assign \$7575  = ! \$7574 ;
+  assign \$7576  = a6_v0 & \$7575 ;
+  assign \$7577  = \$7570  ? \$7573  : \$7576 ;
+  assign \$7578  = ~ b1_v0;
+  assign \$7579  = ~ a_wins6;
+  assign \$7580  = \$7579  & b1_held0;
+  assign \$7581  = \$7578  | \$7580 ;
+  assign \$7582  = b1_g1 == \$signal$32 ;
+  assign \$7583  = ! \$7582 ;
+  assign \$7584  = b1_v1 & \$7583 ;
+  assign \$7585  = b1_g0 == \$signal$32 ;
+  assign \$7586  = ! \$7585 ;
+  assign \$7587  = b1_v0 & \$7586 ;
+  assign \$7588  = \$7581  ? \$7584  : \$7587 ;
+  assign \$7589  = ~ \$7588 ;
+  assign \$7591  = ~ b1_v0;
+  assign \$7592  = ~ a_wins6;
+  assign \$7593  = \$7592  & b1_held0;
+  assign \$7594  = \$7591  | \$7593 ;
+  assign \$7595  = b1_g1 == \$signal$32 ;
+  assign \$7596  = ! \$7595 ;
+  assign \$7597  = b1_v1 & \$7596 ;
+  assign \$7598  = b1_g0 == \$signal$32 ;
+  assign \$7599  = ! \$7598 ;
+  assign \$7600  = b1_v0 & \$7599 ;
+  assign \$7601  = \$7594  ? \$7597  : \$7600 ;
+  assign \$7602  = ~ \$7601 ;
+  assign \$7603  = \$7577  ? 1'h1 : \$7602 ;
+  assign \$7604  = ~ a6_v0;
+  assign \$7605  = a_wins6 & a6_held0;
+  assign \$7606  = \$7604  | \$7605 ;
+  assign \$7607  = a6_g1 == \$signal$32 ;
+  assign \$7609  = a6_v1 & \$7608 ;
+  assign \$7610  = a6_g0 == \$signal$32 ;
+  assign \$7612  = a6_v0 & \$7611 ;
+  assign \$7613  = \$7606  ? \$7609  : \$7612 ;
+  assign \$7614  = ~ b1_v0;
+  assign \$7615  = ~ a_wins6;
+  assign \$7616  = \$7615  & b1_held0;
+  assign \$7617  = \$7614  | \$7616 ;
+  assign \$7618  = b1_g1 == \$signal$32 ;
+  assign \$7620  = b1_v1 & \$7619 ;
+  assign \$7621  = b1_g0 == \$signal$32 ;
+  assign \$7623  = b1_v0 & \$7622 ;
+  assign \$7624  = \$7617  ? \$7620  : \$7623 ;
+  assign \$7625  = ~ \$7624 ;
+  assign \$7627  = ~ b1_v0;
+  assign \$7628  = ~ a_wins6;
+  assign \$7629  = \$7628  & b1_held0;
+  assign \$7630  = \$7627  | \$7629 ;
+  assign \$7631  = b1_g1 == \$signal$32 ;
+  assign \$7633  = b1_v1 & \$7632 ;
+  assign \$7634  = b1_g0 == \$signal$32 ;
+  assign \$7636  = b1_v0 & \$7635 ;
+  assign \$7637  = \$7630  ? \$7633  : \$7636 ;
+  assign \$7638  = ~ \$7637 ;
+  assign \$7639  = \$7613  ? 1'h1 : \$7638 ;
+  assign \$7640  = ends ? \$7603  : \$7639 ;
+  assign \$7641  = ~ a6_v0;
+  assign \$7642  = a_wins6 & a6_held0;
+  assign \$7643  = \$7641  | \$7642 ;
+  assign \$7644  = a6_g1 == \$signal$32 ;
+  assign \$7645  = ! \$7644 ;
+  assign \$7646  = a6_v1 & \$7645 ;
+  assign \$7647  = a6_g0 == \$signal$32 ;
+  assign \$7648  = ! \$7647 ;
+  assign \$7649  = a6_v0 & \$7648 ;
+  assign \$7650  = \$7643  ? \$7646  : \$7649 ;
+  assign \$7651  = ~ b1_v0;
+  assign \$7652  = ~ a_wins6;
+  assign \$7653  = \$7652  & b1_held0;
+  assign \$7654  = \$7651  | \$7653 ;
+  assign \$7655  = b1_g1 == \$signal$32 ;
+  assign \$7656  = ! \$7655 ;
+  assign \$7657  = b1_v1 & \$7656 ;
+  assign \$7658  = b1_g0 == \$signal$32 ;
+  assign \$7659  = ! \$7658 ;
+  assign \$7660  = b1_v0 & \$7659 ;
+  assign \$7661  = \$7654  ? \$7657  : \$7660 ;
+  assign \$7662  = ~ \$7661 ;
+  assign \$7664  = ~ b1_v0;
+  assign \$7665  = ~ a_wins6;
+  assign \$7666  = \$7665  & b1_held0;
+  assign \$7667  = \$7664  | \$7666 ;
+  assign \$7668  = b1_g1 == \$signal$32 ;
+  assign \$7669  = ! \$7668 ;
+  assign \$7670  = b1_v1 & \$7669 ;
+  assign \$7671  = b1_g0 == \$signal$32 ;
+  assign \$7672  = ! \$7671 ;
+  assign \$7673  = b1_v0 & \$7672 ;
+  assign \$7674  = \$7667  ? \$7670  : \$7673 ;
+  assign \$7675  = ~ \$7674 ;
+  assign \$7676  = \$7650  ? \$7663  : \$7675 ;
+  assign \$7677  = ~ a6_v0;
+  assign \$7678  = a_wins6 & a6_held0;
+  assign \$7679  = \$7677  | \$7678 ;
+  assign \$7680  = a6_g1 == \$signal$32 ;
+  assign \$7682  = a6_v1 & \$7681 ;
+  assign \$7683  = a6_g0 == \$signal$32 ;
+  assign \$7685  = a6_v0 & \$7684 ;
+  assign \$7686  = \$7679  ? \$7682  : \$7685 ;
+  assign \$7687  = ~ b1_v0;
+  assign \$7688  = ~ a_wins6;
+  assign \$7689  = \$7688  & b1_held0;
+  assign \$7690  = \$7687  | \$7689 ;
+  assign \$7691  = b1_g1 == \$signal$32 ;
+  assign \$7693  = b1_v1 & \$7692 ;
+  assign \$7694  = b1_g0 == \$signal$32 ;
+  assign \$7696  = b1_v0 & \$7695 ;
+  assign \$7697  = \$7690  ? \$7693  : \$7696 ;
+  assign \$7698  = ~ \$7697 ;
+  assign \$7700  = ~ b1_v0;
+  assign \$7701  = ~ a_wins6;
+  assign \$7702  = \$7701  & b1_held0;
+  assign \$7703  = \$7700  | \$7702 ;
+  assign \$7704  = b1_g1 == \$signal$32 ;
+  assign \$7706  = b1_v1 & \$7705 ;
+  assign \$7707  = b1_g0 == \$signal$32 ;
+  assign \$7709  = b1_v0 & \$7708 ;
+  assign \$7710  = \$7703  ? \$7706  : \$7709 ;
+  assign \$7711  = ~ \$7710 ;
+  assign \$7712  = \$7686  ? \$7699  : \$7711 ;
+  assign \$7713  = ends ? \$7676  : \$7712 ;
+  assign \$7714  = \$7567  ? \$7640  : \$7713 ;
+  assign \$7715  = ~ a6_v0;
+  assign \$7716  = ~ b1_v0;
+  assign \$7717  = b1_shifted ? le6_22 : le6_21;
+  assign \$7718  = b1_shifted ? le6_12 : le6_11;
+  assign \$7719  = a6_shifted ? \$7717  : \$7718 ;
+  assign \$7720  = b1_shifted ? le6_21 : le6_20;
+  assign \$7721  = b1_shifted ? le6_11 : le6_10;
+  assign \$7722  = a6_shifted ? \$7720  : \$7721 ;
+  assign \$7723  = b1_v0 ? \$7722  : \$7719 ;
+  assign \$7724  = ~ b1_v0;
+  assign \$7725  = b1_shifted ? le6_12 : le6_11;
+  assign \$7726  = b1_shifted ? le6_02 : le6_01;
+  assign \$7727  = a6_shifted ? \$7725  : \$7726 ;
+  assign \$7728  = b1_shifted ? le6_11 : le6_10;
+  assign \$7729  = b1_shifted ? le6_01 : le6_00;
+  assign \$7730  = a6_shifted ? \$7728  : \$7729 ;
+  assign \$7731  = b1_v0 ? \$7730  : \$7727 ;
+  assign \$7732  = a6_v0 ? \$7731  : \$7723 ;
+  assign \$7733  = ~ a6_v0;
+  assign \$7734  = a6_g1 == \$signal$32 ;
+  assign \$7736  = a6_v1 & \$7735 ;
+  assign \$7737  = a6_g0 == \$signal$32 ;
+  assign \$7739  = a6_v0 & \$7738 ;
+  assign \$7740  = a6_v0 ? \$7739  : \$7736 ;
+  assign \$7741  = ~ b1_v0;
+  assign \$7742  = b1_g1 == \$signal$32 ;
+  assign \$7744  = b1_v1 & \$7743 ;
+  assign \$7745  = b1_g0 == \$signal$32 ;
+  assign \$7747  = b1_v0 & \$7746 ;
+  assign \$7748  = b1_v0 ? \$7747  : \$7744 ;
+  assign \$7749  = ~ \$7748 ;
+  assign \$7751  = ~ b1_v0;
+  assign \$7752  = b1_g1 == \$signal$32 ;
+  assign \$7754  = b1_v1 & \$7753 ;
+  assign \$7755  = b1_g0 == \$signal$32 ;
+  assign \$7757  = b1_v0 & \$7756 ;
+  assign \$7758  = b1_v0 ? \$7757  : \$7754 ;
+  assign \$7759  = ~ \$7758 ;
+  assign \$7760  = \$7740  ? 1'h1 : \$7759 ;
+  assign \$7761  = ~ a6_v0;
+  assign \$7762  = a6_g1 == \$signal$32 ;
+  assign \$7764  = a6_v1 & \$7763 ;
+  assign \$7765  = a6_g0 == \$signal$32 ;
+  assign \$7767  = a6_v0 & \$7766 ;
+  assign \$7768  = a6_v0 ? \$7767  : \$7764 ;
+  assign \$7769  = ~ b1_v0;
+  assign \$7770  = b1_g1 == \$signal$32 ;
+  assign \$7772  = b1_v1 & \$7771 ;
+  assign \$7773  = b1_g0 == \$signal$32 ;
+  assign \$7775  = b1_v0 & \$7774 ;
+  assign \$7776  = b1_v0 ? \$7775  : \$7772 ;
+  assign \$7777  = ~ \$7776 ;
+  assign \$7779  = ~ b1_v0;
+  assign \$7780  = b1_g1 == \$signal$32 ;
+  assign \$7782  = b1_v1 & \$7781 ;
+  assign \$7783  = b1_g0 == \$signal$32 ;
+  assign \$7785  = b1_v0 & \$7784 ;
+  assign \$7786  = b1_v0 ? \$7785  : \$7782 ;
+  assign \$7787  = ~ \$7786 ;
+  assign \$7788  = \$7768  ? \$7778  : \$7787 ;
+  assign \$7789  = \$7732  ? \$7760  : \$7788 ;
+  assign \$7790  = \$signal$14  ? \$7714  : \$7789 ;
+  assign \$7791  = a7_e0[67:60] > b0_e0[67:60];
+  assign \$7792  = a7_e0[67:60] == b0_e0[67:60];
+  assign \$7793  = a7_e0[59:40] > b0_e0[59:40];
+  assign \$7794  = a7_e0[59:40] == b0_e0[59:40];
+  assign \$7795  = a7_e0[39:20] > b0_e0[39:20];
+  assign \$7796  = a7_e0[39:20] == b0_e0[39:20];
+  assign \$7797  = a7_e0[19:0] > b0_e0[19:0];
+  assign \$7798  = \$7796  & \$7797 ;
+  assign \$7799  = \$7795  | \$7798 ;
+  assign \$7800  = \$7794  & \$7799 ;
+  assign \$7801  = \$7793  | \$7800 ;
+  assign \$7802  = \$7792  & \$7801 ;
+  assign \$7803  = \$7791  | \$7802 ;
+  assign \$7804  = ~ \$7803 ;
+  assign \$7805  = a7_e0[67:60] > b0_e1[67:60];
+  assign \$7806  = a7_e0[67:60] == b0_e1[67:60];
+  assign \$7807  = a7_e0[59:40] > b0_e1[59:40];
+  assign \$7808  = a7_e0[59:40] == b0_e1[59:40];
+  assign \$7809  = a7_e0[39:20] > b0_e1[39:20];
+  assign \$7810  = a7_e0[39:20] == b0_e1[39:20];
+  assign \$7811  = a7_e0[19:0] > b0_e1[19:0];
+  assign \$7812  = \$7810  & \$7811 ;
+  assign \$7813  = \$7809  | \$7812 ;
+  assign \$7814  = \$7808  & \$7813 ;
+  assign \$7815  = \$7807  | \$7814 ;
+  assign \$7816  = \$7806  & \$7815 ;
+  assign \$7817  = \$7805  | \$7816 ;
+  assign \$7818  = ~ \$7817 ;
+  assign \$7819  = a7_e0[67:60] > b0_e2[67:60];
+  assign \$7820  = a7_e0[67:60] == b0_e2[67:60];
+  assign \$7821  = a7_e0[59:40] > b0_e2[59:40];
+  assign \$7822  = a7_e0[59:40] == b0_e2[59:40];
+  assign \$7823  = a7_e0[39:20] > b0_e2[39:20];
+  assign \$7824  = a7_e0[39:20] == b0_e2[39:20];
+  assign \$7825  = a7_e0[19:0] > b0_e2[19:0];
+  assign \$7826  = \$7824  & \$7825 ;
+  assign \$7827  = \$7823  | \$7826 ;
+  assign \$7828  = \$7822  & \$7827 ;
+  assign \$7829  = \$7821  | \$7828 ;
+  assign \$7830  = \$7820  & \$7829 ;
+  assign \$7831  = \$7819  | \$7830 ;
+  assign \$7832  = ~ \$7831 ;
+  assign \$7833  = a7_e1[67:60] > b0_e0[67:60];
+  assign \$7834  = a7_e1[67:60] == b0_e0[67:60];
+  assign \$7835  = a7_e1[59:40] > b0_e0[59:40];
+  assign \$7836  = a7_e1[59:40] == b0_e0[59:40];
+  assign \$7837  = a7_e1[39:20] > b0_e0[39:20];
+  assign \$7838  = a7_e1[39:20] == b0_e0[39:20];
+  assign \$7839  = a7_e1[19:0] > b0_e0[19:0];
+  assign \$7840  = \$7838  & \$7839 ;
+  assign \$7841  = \$7837  | \$7840 ;
+  assign \$7842  = \$7836  & \$7841 ;
+  assign \$7843  = \$7835  | \$7842 ;
+  assign \$7844  = \$7834  & \$7843 ;
+  assign \$7845  = \$7833  | \$7844 ;
+  assign \$7846  = ~ \$7845 ;
+  assign \$7847  = a7_e1[67:60] > b0_e1[67:60];
+  assign \$7848  = a7_e1[67:60] == b0_e1[67:60];
+  assign \$7849  = a7_e1[59:40] > b0_e1[59:40];
+  assign \$7850  = a7_e1[59:40] == b0_e1[59:40];
+  assign \$7851  = a7_e1[39:20] > b0_e1[39:20];
+  assign \$7852  = a7_e1[39:20] == b0_e1[39:20];
+  assign \$7853  = a7_e1[19:0] > b0_e1[19:0];
+  assign \$7854  = \$7852  & \$7853 ;
+  assign \$7855  = \$7851  | \$7854 ;
+  assign \$7856  = \$7850  & \$7855 ;
+  assign \$7857  = \$7849  | \$7856 ;
+  assign \$7858  = \$7848  & \$7857 ;
+  assign \$7859  = \$7847  | \$7858 ;
+  assign \$7860  = ~ \$7859 ;
+  assign \$7861  = a7_e1[67:60] > b0_e2[67:60];
+  assign \$7862  = a7_e1[67:60] == b0_e2[67:60];
+  assign \$7863  = a7_e1[59:40] > b0_e2[59:40];
+  assign \$7864  = a7_e1[59:40] == b0_e2[59:40];
+  assign \$7865  = a7_e1[39:20] > b0_e2[39:20];
+  assign \$7866  = a7_e1[39:20] == b0_e2[39:20];
+  assign \$7867  = a7_e1[19:0] > b0_e2[19:0];
+  assign \$7868  = \$7866  & \$7867 ;
+  assign \$7869  = \$7865  | \$7868 ;
+  assign \$7870  = \$7864  & \$7869 ;
+  assign \$7871  = \$7863  | \$7870 ;
+  assign \$7872  = \$7862  & \$7871 ;
+  assign \$7873  = \$7861  | \$7872 ;
+  assign \$7874  = ~ \$7873 ;
+  assign \$7875  = a7_e2[67:60] > b0_e0[67:60];
+  assign \$7876  = a7_e2[67:60] == b0_e0[67:60];
+  assign \$7877  = a7_e2[59:40] > b0_e0[59:40];
+  assign \$7878  = a7_e2[59:40] == b0_e0[59:40];
+  assign \$7879  = a7_e2[39:20] > b0_e0[39:20];
+  assign \$7880  = a7_e2[39:20] == b0_e0[39:20];
+  assign \$7881  = a7_e2[19:0] > b0_e0[19:0];
+  assign \$7882  = \$7880  & \$7881 ;
+  assign \$7883  = \$7879  | \$7882 ;
+  assign \$7884  = \$7878  & \$7883 ;
+  assign \$7885  = \$7877  | \$7884 ;
+  assign \$7886  = \$7876  & \$7885 ;
+  assign \$7887  = \$7875  | \$7886 ;
+  assign \$7888  = ~ \$7887 ;
+  assign \$7889  = a7_e2[67:60] > b0_e1[67:60];
+  assign \$7890  = a7_e2[67:60] == b0_e1[67:60];
+  assign \$7891  = a7_e2[59:40] > b0_e1[59:40];
+  assign \$7892  = a7_e2[59:40] == b0_e1[59:40];
+  assign \$7893  = a7_e2[39:20] > b0_e1[39:20];
+  assign \$7894  = a7_e2[39:20] == b0_e1[39:20];
+  assign \$7895  = a7_e2[19:0] > b0_e1[19:0];
+  assign \$7896  = \$7894  & \$7895 ;
+  assign \$7897  = \$7893  | \$7896 ;
+  assign \$7898  = \$7892  & \$7897 ;
+  assign \$7899  = \$7891  | \$7898 ;
+  assign \$7900  = \$7890  & \$7899 ;
+  assign \$7901  = \$7889  | \$7900 ;
+  assign \$7902  = ~ \$7901 ;
+  assign \$7903  = a7_e2[67:60] > b0_e2[67:60];
+  assign \$7904  = a7_e2[67:60] == b0_e2[67:60];
+  assign \$7905  = a7_e2[59:40] > b0_e2[59:40];
+  assign \$7906  = a7_e2[59:40] == b0_e2[59:40];
+  assign \$7907  = a7_e2[39:20] > b0_e2[39:20];
+  assign \$7908  = a7_e2[39:20] == b0_e2[39:20];
+  assign \$7909  = a7_e2[19:0] > b0_e2[19:0];
+  assign \$7910  = \$7908  & \$7909 ;
+  assign \$7911  = \$7907  | \$7910 ;
+  assign \$7912  = \$7906  & \$7911 ;
+  assign \$7913  = \$7905  | \$7912 ;
+  assign \$7914  = \$7904  & \$7913 ;
+  assign \$7915  = \$7903  | \$7914 ;
+  assign \$7916  = ~ \$7915 ;
+  assign \$7917  = ~ a7_v0;
+  assign \$7918  = \$signal$14  & a_wins7;
+  assign \$7919  = \$7918  & a7_held0;
+  assign \$7920  = \$7917  | \$7919 ;
+  assign \$7921  = ~ b0_v0;
+  assign \$7922  = ~ a_wins7;
+  assign \$7923  = \$signal$14  & \$7922 ;
+  assign \$7924  = \$7923  & b0_held0;
+  assign \$7925  = \$7921  | \$7924 ;
+  assign \$7926  = ~ a7_v0;
+  assign \$7927  = a_wins7 & a7_held0;
+  assign \$7928  = \$7926  | \$7927 ;
+  assign \$7929  = ~ b0_v0;
+  assign \$7930  = ~ a_wins7;
+  assign \$7931  = \$7930  & b0_held0;
+  assign \$7932  = \$7929  | \$7931 ;
+  assign \$7933  = b0_shifted ? le7_22 : le7_21;
+  assign \$7934  = b0_shifted ? le7_12 : le7_11;
+  assign \$7935  = a7_shifted ? \$7933  : \$7934 ;
+  assign \$7936  = b0_shifted ? le7_21 : le7_20;
+  assign \$7937  = b0_shifted ? le7_11 : le7_10;
+  assign \$7938  = a7_shifted ? \$7936  : \$7937 ;
+  assign \$7939  = \$7932  ? \$7935  : \$7938 ;
+  assign \$7940  = ~ b0_v0;
+  assign \$7941  = ~ a_wins7;
+  assign \$7942  = \$7941  & b0_held0;
+  assign \$7943  = \$7940  | \$7942 ;
+  assign \$7944  = b0_shifted ? le7_12 : le7_11;
+  assign \$7945  = b0_shifted ? le7_02 : le7_01;
+  assign \$7946  = a7_shifted ? \$7944  : \$7945 ;
+  assign \$7947  = b0_shifted ? le7_11 : le7_10;
+  assign \$7948  = b0_shifted ? le7_01 : le7_00;
+  assign \$7949  = a7_shifted ? \$7947  : \$7948 ;
+  assign \$7950  = \$7943  ? \$7946  : \$7949 ;
+  assign \$7951  = \$7928  ? \$7939  : \$7950 ;
+  assign \$7952  = ~ a7_v0;
+  assign \$7953  = a_wins7 & a7_held0;
+  assign \$7954  = \$7952  | \$7953 ;
+  assign \$7955  = a7_g1 == \$signal$32 ;
+  assign \$7956  = ! \$7955 ;
+  assign \$7957  = a7_v1 & \$7956 ;
+  assign \$7958  = a7_g0 == \$signal$32 ;
+  assign \$7959  = ! \$7958 ;
+  assign \$7960  = a7_v0 & \$7959 ;
+  assign \$7961  = \$7954  ? \$7957  : \$7960 ;
+  assign \$7962  = ~ b0_v0;
+  assign \$7963  = ~ a_wins7;
+  assign \$7964  = \$7963  & b0_held0;
+  assign \$7965  = \$7962  | \$7964 ;
+  assign \$7966  = b0_g1 == \$signal$32 ;
+  assign \$7967  = ! \$7966 ;
+  assign \$7968  = b0_v1 & \$7967 ;
+  assign \$7969  = b0_g0 == \$signal$32 ;
+  assign \$7970  = ! \$7969 ;
+  assign \$7971  = b0_v0 & \$7970 ;
+  assign \$7972  = \$7965  ? \$7968  : \$7971 ;
+  assign \$7973  = ~ \$7972 ;
+  assign \$7975  = ~ b0_v0;
+  assign \$7976  = ~ a_wins7;
+  assign \$7977  = \$7976  & b0_held0;
+  assign \$7978  = \$7975  | \$7977 ;
+  assign \$7979  = b0_g1 == \$signal$32 ;
+  assign \$7980  = ! \$7979 ;
+  assign \$7981  = b0_v1 & \$7980 ;
+  assign \$7982  = b0_g0 == \$signal$32 ;
+  assign \$7983  = ! \$7982 ;
+  assign \$7984  = b0_v0 & \$7983 ;
+  assign \$7985  = \$7978  ? \$7981  : \$7984 ;
+  assign \$7986  = ~ \$7985 ;
+  assign \$7987  = \$7961  ? 1'h1 : \$7986 ;
+  assign \$7988  = ~ a7_v0;
+  assign \$7989  = a_wins7 & a7_held0;
+  assign \$7990  = \$7988  | \$7989 ;
+  assign \$7991  = a7_g1 == \$signal$32 ;
+  assign \$7993  = a7_v1 & \$7992 ;
+  assign \$7994  = a7_g0 == \$signal$32 ;
+  assign \$7996  = a7_v0 & \$7995 ;
+  assign \$7997  = \$7990  ? \$7993  : \$7996 ;
+  assign \$7998  = ~ b0_v0;
+  assign \$7999  = ~ a_wins7;
+  assign \$8000  = \$7999  & b0_held0;
+  assign \$8001  = \$7998  | \$8000 ;
+  assign \$8002  = b0_g1 == \$signal$32 ;
+  assign \$8004  = b0_v1 & \$8003 ;
+  assign \$8005  = b0_g0 == \$signal$32 ;
+  assign \$8007  = b0_v0 & \$8006 ;
+  assign \$8008  = \$8001  ? \$8004  : \$8007 ;
+  assign \$8009  = ~ \$8008 ;
+  assign \$8011  = ~ b0_v0;
+  assign \$8012  = ~ a_wins7;
+  assign \$8013  = \$8012  & b0_held0;
+  assign \$8014  = \$8011  | \$8013 ;
+  assign \$8015  = b0_g1 == \$signal$32 ;
+  assign \$8017  = b0_v1 & \$8016 ;
+  assign \$8018  = b0_g0 == \$signal$32 ;
+  assign \$8020  = b0_v0 & \$8019 ;
+  assign \$8021  = \$8014  ? \$8017  : \$8020 ;
+  assign \$8022  = ~ \$8021 ;
+  assign \$8023  = \$7997  ? 1'h1 : \$8022 ;
+  assign \$8024  = ends ? \$7987  : \$8023 ;
+  assign \$8025  = ~ a7_v0;
+  assign \$8026  = a_wins7 & a7_held0;
+  assign \$8027  = \$8025  | \$8026 ;
+  assign \$8028  = a7_g1 == \$signal$32 ;
+  assign \$8029  = ! \$8028 ;
+  assign \$8030  = a7_v1 & \$8029 ;
+  assign \$8031  = a7_g0 == \$signal$32 ;
+  assign \$8032  = ! \$8031 ;
+  assign \$8033  = a7_v0 & \$8032 ;
+  assign \$8034  = \$8027  ? \$8030  : \$8033 ;
+  assign \$8035  = ~ b0_v0;
+  assign \$8036  = ~ a_wins7;
+  assign \$8037  = \$8036  & b0_held0;
+  assign \$8038  = \$8035  | \$8037 ;
+  assign \$8039  = b0_g1 == \$signal$32 ;
+  assign \$8040  = ! \$8039 ;
+  assign \$8041  = b0_v1 & \$8040 ;
+  assign \$8042  = b0_g0 == \$signal$32 ;
+  assign \$8043  = ! \$8042 ;
+  assign \$8044  = b0_v0 & \$8043 ;
+  assign \$8045  = \$8038  ? \$8041  : \$8044 ;
+  assign \$8046  = ~ \$8045 ;
+  assign \$8048  = ~ b0_v0;
+  assign \$8049  = ~ a_wins7;
+  assign \$8050  = \$8049  & b0_held0;
+  assign \$8051  = \$8048  | \$8050 ;
+  assign \$8052  = b0_g1 == \$signal$32 ;
+  assign \$8053  = ! \$8052 ;
+  assign \$8054  = b0_v1 & \$8053 ;
+  assign \$8055  = b0_g0 == \$signal$32 ;
+  assign \$8056  = ! \$8055 ;
+  assign \$8057  = b0_v0 & \$8056 ;
+  assign \$8058  = \$8051  ? \$8054  : \$8057 ;
+  assign \$8059  = ~ \$8058 ;
+  assign \$8060  = \$8034  ? \$8047  : \$8059 ;
+  assign \$8061  = ~ a7_v0;
+  assign \$8062  = a_wins7 & a7_held0;
+  assign \$8063  = \$8061  | \$8062 ;
+  assign \$8064  = a7_g1 == \$signal$32 ;
+  assign \$8066  = a7_v1 & \$8065 ;
+  assign \$8067  = a7_g0 == \$signal$32 ;
+  assign \$8069  = a7_v0 & \$8068 ;
+  assign \$8070  = \$8063  ? \$8066  : \$8069 ;
+  assign \$8071  = ~ b0_v0;
+  assign \$8072  = ~ a_wins7;
+  assign \$8073  = \$8072  & b0_held0;
+  assign \$8074  = \$8071  | \$8073 ;
+  assign \$8075  = b0_g1 == \$signal$32 ;
+  assign \$8077  = b0_v1 & \$8076 ;
+  assign \$8078  = b0_g0 == \$signal$32 ;
+  assign \$8080  = b0_v0 & \$8079 ;
+  assign \$8081  = \$8074  ? \$8077  : \$8080 ;
+  assign \$8082  = ~ \$8081 ;
+  assign \$8084  = ~ b0_v0;
+  assign \$8085  = ~ a_wins7;
+  assign \$8086  = \$8085  & b0_held0;
+  assign \$8087  = \$8084  | \$8086 ;
+  assign \$8088  = b0_g1 == \$signal$32 ;
+  assign \$8090  = b0_v1 & \$8089 ;
+  assign \$8091  = b0_g0 == \$signal$32 ;
+  assign \$8093  = b0_v0 & \$8092 ;
+  assign \$8094  = \$8087  ? \$8090  : \$8093 ;
+  assign \$8095  = ~ \$8094 ;
+  assign \$8096  = \$8070  ? \$8083  : \$8095 ;
+  assign \$8097  = ends ? \$8060  : \$8096 ;
+  assign \$8098  = \$7951  ? \$8024  : \$8097 ;
+  assign \$8099  = ~ a7_v0;
+  assign \$8100  = ~ b0_v0;
+  assign \$8101  = b0_shifted ? le7_22 : le7_21;
+  assign \$8102  = b0_shifted ? le7_12 : le7_11;
+  assign \$8103  = a7_shifted ? \$8101  : \$8102 ;
+  assign \$8104  = b0_shifted ? le7_21 : le7_20;
+  assign \$8105  = b0_shifted ? le7_11 : le7_10;
+  assign \$8106  = a7_shifted ? \$8104  : \$8105 ;
+  assign \$8107  = b0_v0 ? \$8106  : \$8103 ;
+  assign \$8108  = ~ b0_v0;
+  assign \$8109  = b0_shifted ? le7_12 : le7_11;
+  assign \$8110  = b0_shifted ? le7_02 : le7_01;
+  assign \$8111  = a7_shifted ? \$8109  : \$8110 ;
+  assign \$8112  = b0_shifted ? le7_11 : le7_10;
+  assign \$8113  = b0_shifted ? le7_01 : le7_00;
+  assign \$8114  = a7_shifted ? \$8112  : \$8113 ;
+  assign \$8115  = b0_v0 ? \$8114  : \$8111 ;
+  assign \$8116  = a7_v0 ? \$8115  : \$8107 ;
+  assign \$8117  = ~ a7_v0;
+  assign \$8118  = a7_g1 == \$signal$32 ;
+  assign \$8120  = a7_v1 & \$8119 ;
+  assign \$8121  = a7_g0 == \$signal$32 ;
+  assign \$8123  = a7_v0 & \$8122 ;
+  assign \$8124  = a7_v0 ? \$8123  : \$8120 ;
+  assign \$8125  = ~ b0_v0;
+  assign \$8126  = b0_g1 == \$signal$32 ;
+  assign \$8128  = b0_v1 & \$8127 ;
+  assign \$8129  = b0_g0 == \$signal$32 ;
+  assign \$8131  = b0_v0 & \$8130 ;
+  assign \$8132  = b0_v0 ? \$8131  : \$8128 ;
+  assign \$8133  = ~ \$8132 ;
+  assign \$8135  = ~ b0_v0;
+  assign \$8136  = b0_g1 == \$signal$32 ;
+  assign \$8138  = b0_v1 & \$8137 ;
+  assign \$8139  = b0_g0 == \$signal$32 ;
+  assign \$8141  = b0_v0 & \$8140 ;
+  assign \$8142  = b0_v0 ? \$8141  : \$8138 ;
+  assign \$8143  = ~ \$8142 ;
+  assign \$8144  = \$8124  ? 1'h1 : \$8143 ;
+  assign \$8145  = ~ a7_v0;
+  assign \$8146  = a7_g1 == \$signal$32 ;
+  assign \$8148  = a7_v1 & \$8147 ;
+  assign \$8149  = a7_g0 == \$signal$32 ;
+  assign \$8151  = a7_v0 & \$8150 ;
+  assign \$8152  = a7_v0 ? \$8151  : \$8148 ;
+  assign \$8153  = ~ b0_v0;
+  assign \$8154  = b0_g1 == \$signal$32 ;
+  assign \$8156  = b0_v1 & \$8155 ;
+  assign \$8157  = b0_g0 == \$signal$32 ;
+  assign \$8159  = b0_v0 & \$8158 ;
+  assign \$8160  = b0_v0 ? \$8159  : \$8156 ;
+  assign \$8161  = ~ \$8160 ;
+  assign \$8163  = ~ b0_v0;
+  assign \$8164  = b0_g1 == \$signal$32 ;
+  assign \$8166  = b0_v1 & \$8165 ;
+  assign \$8167  = b0_g0 == \$signal$32 ;
+  assign \$8169  = b0_v0 & \$8168 ;
+  assign \$8170  = b0_v0 ? \$8169  : \$8166 ;
+  assign \$8171  = ~ \$8170 ;
+  assign \$8172  = \$8152  ? \$8162  : \$8171 ;
+  assign \$8173  = \$8116  ? \$8144  : \$8172 ;
+  assign \$8174  = \$signal$14  ? \$8098  : \$8173 ;
+  assign \$8175  = ~ a0_held0;
+  assign \$8176  = ~ b7_held0;
+  assign \$8177  = a_wins0 ? { \$8175 , a0_e0 } : { \$8176 , b7_e0 };
+  assign \$8178  = ~ a1_held0;
+  assign \$8179  = ~ b6_held0;
+  assign \$8180  = a_wins1 ? { \$8178 , a1_e0 } : { \$8179 , b6_e0 };
+  assign \$8181  = ~ a2_held0;
+  assign \$8182  = ~ b5_held0;
+  assign \$8183  = a_wins2 ? { \$8181 , a2_e0 } : { \$8182 , b5_e0 };
+  assign \$8184  = ~ a3_held0;
+  assign \$8185  = ~ b4_held0;
+  assign \$8186  = a_wins3 ? { \$8184 , a3_e0 } : { \$8185 , b4_e0 };
+  assign \$8187  = ~ a4_held0;
+  assign \$8188  = ~ b3_held0;
+  assign \$8189  = a_wins4 ? { \$8187 , a4_e0 } : { \$8188 , b3_e0 };
+  assign \$8190  = ~ a5_held0;
+  assign \$8191  = ~ b2_held0;
+  assign \$8192  = a_wins5 ? { \$8190 , a5_e0 } : { \$8191 , b2_e0 };
+  assign \$8193  = ~ a6_held0;
+  assign \$8194  = ~ b1_held0;
+  assign \$8195  = a_wins6 ? { \$8193 , a6_e0 } : { \$8194 , b1_e0 };
+  assign \$8196  = ~ a7_held0;
+  assign \$8197  = ~ b0_held0;
+  assign \$8198  = a_wins7 ? { \$8196 , a7_e0 } : { \$8197 , b0_e0 };
+  assign \$8199  = winner0[19:0] > winner4[19:0];
+  assign \$8200  = winner0[19:0] == winner4[19:0];
+  assign \$8201  = winner0[39:20] > winner4[39:20];
+  assign \$8202  = winner0[39:20] == winner4[39:20];
+  assign \$8203  = winner0[59:40] > winner4[59:40];
+  assign \$8204  = winner0[59:40] == winner4[59:40];
+  assign \$8205  = winner0[68:60] > winner4[68:60];
+  assign \$8206  = winner0[68:60] == winner4[68:60];
+  assign \$8207  = winner1[19:0] > winner5[19:0];
+  assign \$8208  = winner1[19:0] == winner5[19:0];
+  assign \$8209  = winner1[39:20] > winner5[39:20];
+  assign \$8210  = winner1[39:20] == winner5[39:20];
+  assign \$8211  = winner1[59:40] > winner5[59:40];
+  assign \$8212  = winner1[59:40] == winner5[59:40];
+  assign \$8213  = winner1[68:60] > winner5[68:60];
+  assign \$8214  = winner1[68:60] == winner5[68:60];
+  assign \$8215  = winner2[19:0] > winner6[19:0];
+  assign \$8216  = winner2[19:0] == winner6[19:0];
+  assign \$8217  = winner2[39:20] > winner6[39:20];
+  assign \$8218  = winner2[39:20] == winner6[39:20];
+  assign \$8219  = winner2[59:40] > winner6[59:40];
+  assign \$8220  = winner2[59:40] == winner6[59:40];
+  assign \$8221  = winner2[68:60] > winner6[68:60];
+  assign \$8222  = winner2[68:60] == winner6[68:60];
+  assign \$8223  = winner3[19:0] > winner7[19:0];
+  assign \$8224  = winner3[19:0] == winner7[19:0];
+  assign \$8225  = winner3[39:20] > winner7[39:20];
+  assign \$8226  = winner3[39:20] == winner7[39:20];
+  assign \$8227  = winner3[59:40] > winner7[59:40];
+  assign \$8228  = winner3[59:40] == winner7[59:40];
+  assign \$8229  = winner3[68:60] > winner7[68:60];
+  assign \$8230  = winner3[68:60] == winner7[68:60];
+  assign \$8231  = merge0_eq0_1 & merge0_gt0_0;
+  assign \$8232  = merge0_gt0_1 | \$8231 ;
+  assign \$8233  = merge0_eq0_2 & \$8232 ;
+  assign \$8234  = merge0_gt0_2 | \$8233 ;
+  assign \$8235  = merge0_eq0_3 & \$8234 ;
+  assign \$8236  = merge0_gt0_3 | \$8235 ;
+  assign \$8237  = \$8236  ? merge0_in4 : merge0_in0;
+  assign \$8238  = merge0_eq1_1 & merge0_gt1_0;
+  assign \$8239  = merge0_gt1_1 | \$8238 ;
+  assign \$8240  = merge0_eq1_2 & \$8239 ;
+  assign \$8241  = merge0_gt1_2 | \$8240 ;
+  assign \$8242  = merge0_eq1_3 & \$8241 ;
+  assign \$8243  = merge0_gt1_3 | \$8242 ;
+  assign \$8244  = \$8243  ? merge0_in5 : merge0_in1;
+  assign \$8245  = merge0_eq2_1 & merge0_gt2_0;
+  assign \$8246  = merge0_gt2_1 | \$8245 ;
+  assign \$8247  = merge0_eq2_2 & \$8246 ;
+  assign \$8248  = merge0_gt2_2 | \$8247 ;
+  assign \$8249  = merge0_eq2_3 & \$8248 ;
+  assign \$8250  = merge0_gt2_3 | \$8249 ;
+  assign \$8251  = \$8250  ? merge0_in6 : merge0_in2;
+  assign \$8252  = merge0_eq3_1 & merge0_gt3_0;
+  assign \$8253  = merge0_gt3_1 | \$8252 ;
+  assign \$8254  = merge0_eq3_2 & \$8253 ;
+  assign \$8255  = merge0_gt3_2 | \$8254 ;
+  assign \$8256  = merge0_eq3_3 & \$8255 ;
+  assign \$8257  = merge0_gt3_3 | \$8256 ;
+  assign \$8258  = \$8257  ? merge0_in7 : merge0_in3;
+  assign \$8259  = merge0_eq0_1 & merge0_gt0_0;
+  assign \$8260  = merge0_gt0_1 | \$8259 ;
+  assign \$8261  = merge0_eq0_2 & \$8260 ;
+  assign \$8262  = merge0_gt0_2 | \$8261 ;
+  assign \$8263  = merge0_eq0_3 & \$8262 ;
+  assign \$8264  = merge0_gt0_3 | \$8263 ;
+  assign \$8265  = \$8264  ? merge0_in0 : merge0_in4;
+  assign \$8266  = merge0_eq1_1 & merge0_gt1_0;
+  assign \$8267  = merge0_gt1_1 | \$8266 ;
+  assign \$8268  = merge0_eq1_2 & \$8267 ;
+  assign \$8269  = merge0_gt1_2 | \$8268 ;
+  assign \$8270  = merge0_eq1_3 & \$8269 ;
+  assign \$8271  = merge0_gt1_3 | \$8270 ;
+  assign \$8272  = \$8271  ? merge0_in1 : merge0_in5;
+  assign \$8273  = merge0_eq2_1 & merge0_gt2_0;
+  assign \$8274  = merge0_gt2_1 | \$8273 ;
+  assign \$8275  = merge0_eq2_2 & \$8274 ;
+  assign \$8276  = merge0_gt2_2 | \$8275 ;
+  assign \$8277  = merge0_eq2_3 & \$8276 ;
+  assign \$8278  = merge0_gt2_3 | \$8277 ;
+  assign \$8279  = \$8278  ? merge0_in2 : merge0_in6;
+  assign \$8280  = merge0_eq3_1 & merge0_gt3_0;
+  assign \$8281  = merge0_gt3_1 | \$8280 ;
+  assign \$8282  = merge0_eq3_2 & \$8281 ;
+  assign \$8283  = merge0_gt3_2 | \$8282 ;
+  assign \$8284  = merge0_eq3_3 & \$8283 ;
+  assign \$8285  = merge0_gt3_3 | \$8284 ;
+  assign \$8286  = \$8285  ? merge0_in3 : merge0_in7;
+  assign \$8287  = merge0_lane0[19:0] > merge0_lane2[19:0];
+  assign \$8288  = merge0_lane0[19:0] == merge0_lane2[19:0];
+  assign \$8289  = merge0_lane0[39:20] > merge0_lane2[39:20];
+  assign \$8290  = merge0_lane0[39:20] == merge0_lane2[39:20];
+  assign \$8291  = merge0_lane0[59:40] > merge0_lane2[59:40];
+  assign \$8292  = merge0_lane0[59:40] == merge0_lane2[59:40];
+  assign \$8293  = merge0_lane0[68:60] > merge0_lane2[68:60];
+  assign \$8294  = merge0_lane0[68:60] == merge0_lane2[68:60];
+  assign \$8295  = merge0_lane1[19:0] > merge0_lane3[19:0];
+  assign \$8296  = merge0_lane1[19:0] == merge0_lane3[19:0];
+  assign \$8297  = merge0_lane1[39:20] > merge0_lane3[39:20];
+  assign \$8298  = merge0_lane1[39:20] == merge0_lane3[39:20];
+  assign \$8299  = merge0_lane1[59:40] > merge0_lane3[59:40];
+  assign \$8300  = merge0_lane1[59:40] == merge0_lane3[59:40];
+  assign \$8301  = merge0_lane1[68:60] > merge0_lane3[68:60];
+  assign \$8302  = merge0_lane1[68:60] == merge0_lane3[68:60];
+  assign \$8303  = merge0_lane4[19:0] > merge0_lane6[19:0];
+  assign \$8304  = merge0_lane4[19:0] == merge0_lane6[19:0];
+  assign \$8305  = merge0_lane4[39:20] > merge0_lane6[39:20];
+  assign \$8306  = merge0_lane4[39:20] == merge0_lane6[39:20];
+  assign \$8307  = merge0_lane4[59:40] > merge0_lane6[59:40];
+  assign \$8308  = merge0_lane4[59:40] == merge0_lane6[59:40];
+  assign \$8309  = merge0_lane4[68:60] > merge0_lane6[68:60];
+  assign \$8310  = merge0_lane4[68:60] == merge0_lane6[68:60];
+  assign \$8311  = merge0_lane5[19:0] > merge0_lane7[19:0];
+  assign \$8312  = merge0_lane5[19:0] == merge0_lane7[19:0];
+  assign \$8313  = merge0_lane5[39:20] > merge0_lane7[39:20];
+  assign \$8314  = merge0_lane5[39:20] == merge0_lane7[39:20];
+  assign \$8315  = merge0_lane5[59:40] > merge0_lane7[59:40];
+  assign \$8316  = merge0_lane5[59:40] == merge0_lane7[59:40];
+  assign \$8317  = merge0_lane5[68:60] > merge0_lane7[68:60];
+  assign \$8318  = merge0_lane5[68:60] == merge0_lane7[68:60];
+  assign \$8319  = merge1_eq0_1 & merge1_gt0_0;
+  assign \$8320  = merge1_gt0_1 | \$8319 ;
+  assign \$8321  = merge1_eq0_2 & \$8320 ;
+  assign \$8322  = merge1_gt0_2 | \$8321 ;
+  assign \$8323  = merge1_eq0_3 & \$8322 ;
+  assign \$8324  = merge1_gt0_3 | \$8323 ;
+  assign \$8325  = \$8324  ? merge1_in2 : merge1_in0;
+  assign \$8326  = merge1_eq1_1 & merge1_gt1_0;
+  assign \$8327  = merge1_gt1_1 | \$8326 ;
+  assign \$8328  = merge1_eq1_2 & \$8327 ;
+  assign \$8329  = merge1_gt1_2 | \$8328 ;
+  assign \$8330  = merge1_eq1_3 & \$8329 ;
+  assign \$8331  = merge1_gt1_3 | \$8330 ;
+  assign \$8332  = \$8331  ? merge1_in3 : merge1_in1;
+  assign \$8333  = merge1_eq0_1 & merge1_gt0_0;
+  assign \$8334  = merge1_gt0_1 | \$8333 ;
+  assign \$8335  = merge1_eq0_2 & \$8334 ;
+  assign \$8336  = merge1_gt0_2 | \$8335 ;
+  assign \$8337  = merge1_eq0_3 & \$8336 ;
+  assign \$8338  = merge1_gt0_3 | \$8337 ;
+  assign \$8339  = \$8338  ? merge1_in0 : merge1_in2;
+  assign \$8340  = merge1_eq1_1 & merge1_gt1_0;
+  assign \$8341  = merge1_gt1_1 | \$8340 ;
+  assign \$8342  = merge1_eq1_2 & \$8341 ;
+  assign \$8343  = merge1_gt1_2 | \$8342 ;
+  assign \$8344  = merge1_eq1_3 & \$8343 ;
+  assign \$8345  = merge1_gt1_3 | \$8344 ;
+  assign \$8346  = \$8345  ? merge1_in1 : merge1_in3;
+  assign \$8347  = merge1_eq4_1 & merge1_gt4_0;
+  assign \$8348  = merge1_gt4_1 | \$8347 ;
+  assign \$8349  = merge1_eq4_2 & \$8348 ;
+  assign \$8350  = merge1_gt4_2 | \$8349 ;
+  assign \$8351  = merge1_eq4_3 & \$8350 ;
+  assign \$8352  = merge1_gt4_3 | \$8351 ;
+  assign \$8353  = \$8352  ? merge1_in6 : merge1_in4;
+  assign \$8354  = merge1_eq5_1 & merge1_gt5_0;
+  assign \$8355  = merge1_gt5_1 | \$8354 ;
+  assign \$8356  = merge1_eq5_2 & \$8355 ;
+  assign \$8357  = merge1_gt5_2 | \$8356 ;
+  assign \$8358  = merge1_eq5_3 & \$8357 ;
+  assign \$8359  = merge1_gt5_3 | \$8358 ;
+  assign \$8360  = \$8359  ? merge1_in7 : merge1_in5;
+  assign \$8361  = merge1_eq4_1 & merge1_gt4_0;
+  assign \$8362  = merge1_gt4_1 | \$8361 ;
+  assign \$8363  = merge1_eq4_2 & \$8362 ;
+  assign \$8364  = merge1_gt4_2 | \$8363 ;
+  assign \$8365  = merge1_eq4_3 & \$8364 ;
+  assign \$8366  = merge1_gt4_3 | \$8365 ;
+  assign \$8367  = \$8366  ? merge1_in4 : merge1_in6;
+  assign \$8368  = merge1_eq5_1 & merge1_gt5_0;
+  assign \$8369  = merge1_gt5_1 | \$8368 ;
+  assign \$8370  = merge1_eq5_2 & \$8369 ;
+  assign \$8371  = merge1_gt5_2 | \$8370 ;
+  assign \$8372  = merge1_eq5_3 & \$8371 ;
+  assign \$8373  = merge1_gt5_3 | \$8372 ;
+  assign \$8374  = \$8373  ? merge1_in5 : merge1_in7;
+  assign \$8375  = merge1_lane0[19:0] > merge1_lane1[19:0];
+  assign \$8376  = merge1_lane0[19:0] == merge1_lane1[19:0];
+  assign \$8377  = merge1_lane0[39:20] > merge1_lane1[39:20];
+  assign \$8378  = merge1_lane0[39:20] == merge1_lane1[39:20];
+  assign \$8379  = merge1_lane0[59:40] > merge1_lane1[59:40];
+  assign \$8380  = merge1_lane0[59:40] == merge1_lane1[59:40];
+  assign \$8381  = merge1_lane0[68:60] > merge1_lane1[68:60];
+  assign \$8382  = merge1_lane0[68:60] == merge1_lane1[68:60];
+  assign \$8383  = merge1_lane2[19:0] > merge1_lane3[19:0];
+  assign \$8384  = merge1_lane2[19:0] == merge1_lane3[19:0];
+  assign \$8385  = merge1_lane2[39:20] > merge1_lane3[39:20];
+  assign \$8386  = merge1_lane2[39:20] == merge1_lane3[39:20];
+  assign \$8387  = merge1_lane2[59:40] > merge1_lane3[59:40];
+  assign \$8388  = merge1_lane2[59:40] == merge1_lane3[59:40];
+  assign \$8389  = merge1_lane2[68:60] > merge1_lane3[68:60];
+  assign \$8390  = merge1_lane2[68:60] == merge1_lane3[68:60];
+  assign \$8391  = merge1_lane4[19:0] > merge1_lane5[19:0];
+  assign \$8392  = merge1_lane4[19:0] == merge1_lane5[19:0];
+  assign \$8393  = merge1_lane4[39:20] > merge1_lane5[39:20];
+  assign \$8394  = merge1_lane4[39:20] == merge1_lane5[39:20];
+  assign \$8395  = merge1_lane4[59:40] > merge1_lane5[59:40];
+  assign \$8396  = merge1_lane4[59:40] == merge1_lane5[59:40];
+  assign \$8397  = merge1_lane4[68:60] > merge1_lane5[68:60];
+  assign \$8398  = merge1_lane4[68:60] == merge1_lane5[68:60];
+  assign \$8399  = merge1_lane6[19:0] > merge1_lane7[19:0];
+  assign \$8400  = merge1_lane6[19:0] == merge1_lane7[19:0];
+  assign \$8401  = merge1_lane6[39:20] > merge1_lane7[39:20];
+  assign \$8402  = merge1_lane6[39:20] == merge1_lane7[39:20];
+  assign \$8403  = merge1_lane6[59:40] > merge1_lane7[59:40];
+  assign \$8404  = merge1_lane6[59:40] == merge1_lane7[59:40];
+  assign \$8405  = merge1_lane6[68:60] > merge1_lane7[68:60];
+  assign \$8406  = merge1_lane6[68:60] == merge1_lane7[68:60];
+  assign \$8407  = stage5_valid & \$signal ;
+  assign \$8408  = ~ \$signal ;
+  assign \$8409  = stage5_valid & \$signal ;
+  assign \$8410  = ~ merged_valid;
+  always @(posedge clk)
+    stage0_valid <= \$8413 ;
+  always @(posedge clk)
+    stage1_valid <= \$8414 ;
+  always @(posedge clk)
+    stage2_valid <= \$8415 ;
+  always @(posedge clk)
+    stage3_valid <= \$8416 ;
+  always @(posedge clk)
+    stage4_valid <= \$8417 ;
+  always @(posedge clk)
+    stage5_valid <= \$8418 ;
+  always @(posedge clk)
+    stage0_load_r <= \$8419 ;
+  always @(posedge clk)
+    stage0_load_copy0 <= \$8420 ;
+  always @(posedge clk)
+    stage0_load_copy1 <= \$8421 ;
+  always @(posedge clk)
+    stage0_load_copy2 <= \$8422 ;
+  always @(posedge clk)
+    stage0_load_copy3 <= \$8423 ;
+  always @(posedge clk)
+    stage0_load_copy4 <= \$8424 ;
+  always @(posedge clk)
+    stage0_load_copy5 <= \$8425 ;
+  always @(posedge clk)
+    stage0_load_copy6 <= \$8426 ;
+  always @(posedge clk)
+    stage0_load_copy7 <= \$8427 ;
+  always @(posedge clk)
+    stage0_load_copy8 <= \$8428 ;
+  always @(posedge clk)
+    stage0_load_copy9 <= \$8429 ;
+  always @(posedge clk)
+    stage0_load_copy10 <= \$8430 ;
+  always @(posedge clk)
+    stage0_load_copy11 <= \$8431 ;
+  always @(posedge clk)
+    stage0_load_copy12 <= \$8432 ;
+  always @(posedge clk)
+    stage0_load_copy13 <= \$8433 ;
+  always @(posedge clk)
+    stage0_load_copy14 <= \$8434 ;
+  always @(posedge clk)
+    stage0_load_copy15 <= \$8435 ;
+  always @(posedge clk)
+    stage0_load_copy16 <= \$8436 ;
+  always @(posedge clk)
+    stage0_load_copy17 <= \$8437 ;
+  always @(posedge clk)
+    stage0_load_copy18 <= \$8438 ;
+  always @(posedge clk)
+    stage0_load_copy19 <= \$8439 ;
+  always @(posedge clk)
+    stage0_load_copy20 <= \$8440 ;
+  always @(posedge clk)
+    stage0_load_copy21 <= \$8441 ;
+  always @(posedge clk)
+    stage0_load_copy22 <= \$8442 ;
+  always @(posedge clk)
+    stage0_load_copy23 <= \$8443 ;
+  always @(posedge clk)
+    stage0_load_copy24 <= \$8444 ;
+  always @(posedge clk)
+    stage0_load_copy25 <= \$8445 ;
+  always @(posedge clk)
+    stage0_load_copy26 <= \$8446 ;
+  always @(posedge clk)
+    stage0_load_copy27 <= \$8447 ;
+  always @(posedge clk)
+    stage0_load_copy28 <= \$8448 ;
+  always @(posedge clk)
+    stage0_load_copy29 <= \$8449 ;
+  always @(posedge clk)
+    stage0_load_copy30 <= \$8450 ;
+  always @(posedge clk)
+    stage0_load_copy31 <= \$8451 ;
+  always @(posedge clk)
+    stage1_load_copy0 <= \$8452 ;
+  always @(posedge clk)
+    stage1_load_copy1 <= \$8453 ;
+  always @(posedge clk)
+    stage1_load_copy2 <= \$8454 ;
+  always @(posedge clk)
+    stage1_load_copy3 <= \$8455 ;
+  always @(posedge clk)
+    stage1_load_copy4 <= \$8456 ;
+  always @(posedge clk)
+    stage1_load_copy5 <= \$8457 ;
+  always @(posedge clk)
+    stage1_load_copy6 <= \$8458 ;
+  always @(posedge clk)
+    stage1_load_copy7 <= \$8459 ;
+  always @(posedge clk)
+    stage2_load_copy0 <= \$8460 ;
+  always @(posedge clk)
+    stage2_load_copy1 <= \$8461 ;
+  always @(posedge clk)
+    stage2_load_copy2 <= \$8462 ;
+  always @(posedge clk)
+    stage2_load_copy3 <= \$8463 ;
+  always @(posedge clk)
+    stage2_load_copy4 <= \$8464 ;
+  always @(posedge clk)
+    stage2_load_copy5 <= \$8465 ;
+  always @(posedge clk)
+    stage2_load_copy6 <= \$8466 ;
+  always @(posedge clk)
+    stage2_load_copy7 <= \$8467 ;
+  always @(posedge clk)
+    stage3_load_copy0 <= \$8468 ;
+  always @(posedge clk)
+    stage3_load_copy1 <= \$8469 ;
+  always @(posedge clk)
+    stage3_load_copy2 <= \$8470 ;
+  always @(posedge clk)
+    stage3_load_copy3 <= \$8471 ;
+  always @(posedge clk)
+    stage3_load_copy4 <= \$8472 ;
+  always @(posedge clk)
+    stage3_load_copy5 <= \$8473 ;
+  always @(posedge clk)
+    stage3_load_copy6 <= \$8474 ;
+  always @(posedge clk)
+    stage3_load_copy7 <= \$8475 ;
+  always @(posedge clk)
+    stage4_load_copy0 <= \$8476 ;
+  always @(posedge clk)
+    stage4_load_copy1 <= \$8477 ;
+  always @(posedge clk)
+    stage4_load_copy2 <= \$8478 ;
+  always @(posedge clk)
+    stage4_load_copy3 <= \$8479 ;
+  always @(posedge clk)
+    stage4_load_copy4 <= \$8480 ;
+  always @(posedge clk)
+    stage4_load_copy5 <= \$8481 ;
+  always @(posedge clk)
+    stage4_load_copy6 <= \$8482 ;
+  always @(posedge clk)
+    stage4_load_copy7 <= \$8483 ;
+  always @(posedge clk)
+    stage5_load_copy0 <= \$8484 ;
+  always @(posedge clk)
+    stage5_load_copy1 <= \$8485 ;
+  always @(posedge clk)
+    stage5_load_copy2 <= \$8486 ;
+  always @(posedge clk)
+    stage5_load_copy3 <= \$8487 ;
+  always @(posedge clk)
+    stage5_load_copy4 <= \$8488 ;
+  always @(posedge clk)
+    stage5_load_copy5 <= \$8489 ;
+  always @(posedge clk)
+    stage5_load_copy6 <= \$8490 ;
+  always @(posedge clk)
+    stage5_load_copy7 <= \$8491 ;
+  always @(posedge clk)
+    heads_ready <= \$8492 ;
+  always @(posedge clk)
+    heads_ready_copy0 <= \$8493 ;
+  always @(posedge clk)
+    heads_ready_copy1 <= \$8494 ;
+  always @(posedge clk)
+    heads_ready_copy2 <= \$8495 ;
+  always @(posedge clk)
+    heads_ready_copy3 <= \$8496 ;
+  always @(posedge clk)
+    heads_ready_copy4 <= \$8497 ;
+  always @(posedge clk)
+    heads_ready_copy5 <= \$8498 ;
+  always @(posedge clk)
+    heads_ready_copy6 <= \$8499 ;
+  always @(posedge clk)
+    heads_ready_copy7 <= \$8500 ;
+  always @(posedge clk)
+    heads_ready_copy8 <= \$8501 ;
+  always @(posedge clk)
+    heads_ready_copy9 <= \$8502 ;
+  always @(posedge clk)
+    heads_ready_copy10 <= \$8503 ;
+  always @(posedge clk)
+    heads_ready_copy11 <= \$8504 ;
+  always @(posedge clk)
+    heads_ready_copy12 <= \$8505 ;
+  always @(posedge clk)
+    heads_ready_copy13 <= \$8506 ;
+  always @(posedge clk)
+    heads_ready_copy14 <= \$8507 ;
+  always @(posedge clk)
+    heads_ready_copy15 <= \$8508 ;
+  always @(posedge clk)
+    heads_ready_copy16 <= \$8509 ;
+  always @(posedge clk)
+    heads_ready_copy17 <= \$8510 ;
+  always @(posedge clk)
+    heads_ready_copy18 <= \$8511 ;
+  always @(posedge clk)
+    heads_ready_copy19 <= \$8512 ;
+  always @(posedge clk)
+    heads_ready_copy20 <= \$8513 ;
+  always @(posedge clk)
+    heads_ready_copy21 <= \$8514 ;
+  always @(posedge clk)
+    heads_ready_copy22 <= \$8515 ;
+  always @(posedge clk)
+    heads_ready_copy23 <= \$8516 ;
+  always @(posedge clk)
+    heads_ready_copy24 <= \$8517 ;
+  always @(posedge clk)
+    heads_ready_copy25 <= \$8518 ;
+  always @(posedge clk)
+    heads_ready_copy26 <= \$8519 ;
+  always @(posedge clk)
+    heads_ready_copy27 <= \$8520 ;
+  always @(posedge clk)
+    heads_ready_copy28 <= \$8521 ;
+  always @(posedge clk)
+    heads_ready_copy29 <= \$8522 ;
+  always @(posedge clk)
+    heads_ready_copy30 <= \$8523 ;
+  always @(posedge clk)
+    heads_ready_copy31 <= \$8524 ;
+  always @(posedge clk)
+    \$signal$32  <= \$8525 ;
+  always @(posedge clk)
+    a_ahead <= \$8526 ;
+  always @(posedge clk)
+    b_ahead <= \$8527 ;
+  always @(posedge clk)
+    a__ready <= \$8528 ;
+  always @(posedge clk)
+    b__ready <= \$8529 ;
+  always @(posedge clk)
+    a0_e0 <= \$8530 ;
+  always @(posedge clk)
+    a0_g0 <= \$8531 ;
+  always @(posedge clk)
+    a0_e1 <= \$8532 ;
+  always @(posedge clk)
+    a0_g1 <= \$8533 ;
+  always @(posedge clk)
+    a0_e2 <= \$8534 ;
+  always @(posedge clk)
+    a0_g2 <= \$8535 ;
+  always @(posedge clk)
+    a0_e3 <= \$8536 ;
+  always @(posedge clk)
+    a0_g3 <= \$8537 ;
+  always @(posedge clk)
+    a0_e4 <= \$8538 ;
+  always @(posedge clk)
+    a0_g4 <= \$8539 ;
+  always @(posedge clk)
+    a0_v0 <= \$8540 ;
+  always @(posedge clk)
+    a0_v1 <= \$8541 ;
+  always @(posedge clk)
+    a0_v2 <= \$8542 ;
+  always @(posedge clk)
+    a0_v3 <= \$8543 ;
+  always @(posedge clk)
+    a0_v4 <= \$8544 ;
+  always @(posedge clk)
+    a1_e0 <= \$8545 ;
+  always @(posedge clk)
+    a1_g0 <= \$8546 ;
+  always @(posedge clk)
+    a1_e1 <= \$8547 ;
+  always @(posedge clk)
+    a1_g1 <= \$8548 ;
+  always @(posedge clk)
+    a1_e2 <= \$8549 ;
+  always @(posedge clk)
+    a1_g2 <= \$8550 ;
+  always @(posedge clk)
+    a1_e3 <= \$8551 ;
+  always @(posedge clk)
+    a1_g3 <= \$8552 ;
+  always @(posedge clk)
+    a1_e4 <= \$8553 ;
+  always @(posedge clk)
+    a1_g4 <= \$8554 ;
+  always @(posedge clk)
+    a1_v0 <= \$8555 ;
+  always @(posedge clk)
+    a1_v1 <= \$8556 ;
+  always @(posedge clk)
+    a1_v2 <= \$8557 ;
+  always @(posedge clk)
+    a1_v3 <= \$8558 ;
+  always @(posedge clk)
+    a1_v4 <= \$8559 ;
+  always @(posedge clk)
+    a2_e0 <= \$8560 ;
+  always @(posedge clk)
+    a2_g0 <= \$8561 ;
+  always @(posedge clk)
+    a2_e1 <= \$8562 ;
+  always @(posedge clk)
+    a2_g1 <= \$8563 ;
+  always @(posedge clk)
+    a2_e2 <= \$8564 ;
+  always @(posedge clk)
+    a2_g2 <= \$8565 ;
+  always @(posedge clk)
+    a2_e3 <= \$8566 ;
+  always @(posedge clk)
+    a2_g3 <= \$8567 ;
+  always @(posedge clk)
+    a2_e4 <= \$8568 ;
+  always @(posedge clk)
+    a2_g4 <= \$8569 ;
+  always @(posedge clk)
+    a2_v0 <= \$8570 ;
+  always @(posedge clk)
+    a2_v1 <= \$8571 ;
+  always @(posedge clk)
+    a2_v2 <= \$8572 ;
+  always @(posedge clk)
+    a2_v3 <= \$8573 ;
+  always @(posedge clk)
+    a2_v4 <= \$8574 ;
+  always @(posedge clk)
+    a3_e0 <= \$8575 ;
+  always @(posedge clk)
+    a3_g0 <= \$8576 ;
+  always @(posedge clk)
+    a3_e1 <= \$8577 ;
+  always @(posedge clk)
+    a3_g1 <= \$8578 ;
+  always @(posedge clk)
+    a3_e2 <= \$8579 ;
+  always @(posedge clk)
+    a3_g2 <= \$8580 ;
+  always @(posedge clk)
+    a3_e3 <= \$8581 ;
+  always @(posedge clk)
+    a3_g3 <= \$8582 ;
+  always @(posedge clk)
+    a3_e4 <= \$8583 ;
+  always @(posedge clk)
+    a3_g4 <= \$8584 ;
+  always @(posedge clk)
+    a3_v0 <= \$8585 ;
+  always @(posedge clk)
+    a3_v1 <= \$8586 ;
+  always @(posedge clk)
+    a3_v2 <= \$8587 ;
+  always @(posedge clk)
+    a3_v3 <= \$8588 ;
+  always @(posedge clk)
+    a3_v4 <= \$8589 ;
+  always @(posedge clk)
+    a4_e0 <= \$8590 ;
+  always @(posedge clk)
+    a4_g0 <= \$8591 ;
+  always @(posedge clk)
+    a4_e1 <= \$8592 ;
+  always @(posedge clk)
+    a4_g1 <= \$8593 ;
+  always @(posedge clk)
+    a4_e2 <= \$8594 ;
+  always @(posedge clk)
+    a4_g2 <= \$8595 ;
+  always @(posedge clk)
+    a4_e3 <= \$8596 ;
+  always @(posedge clk)
+    a4_g3 <= \$8597 ;
+  always @(posedge clk)
+    a4_e4 <= \$8598 ;
+  always @(posedge clk)
+    a4_g4 <= \$8599 ;
+  always @(posedge clk)
+    a4_v0 <= \$8600 ;
+  always @(posedge clk)
+    a4_v1 <= \$8601 ;
+  always @(posedge clk)
+    a4_v2 <= \$8602 ;
+  always @(posedge clk)
+    a4_v3 <= \$8603 ;
+  always @(posedge clk)
+    a4_v4 <= \$8604 ;
+  always @(posedge clk)
+    a5_e0 <= \$8605 ;
+  always @(posedge clk)
+    a5_g0 <= \$8606 ;
+  always @(posedge clk)
+    a5_e1 <= \$8607 ;
+  always @(posedge clk)
+    a5_g1 <= \$8608 ;
+  always @(posedge clk)
+    a5_e2 <= \$8609 ;
+  always @(posedge clk)
+    a5_g2 <= \$8610 ;
+  always @(posedge clk)
+    a5_e3 <= \$8611 ;
+  always @(posedge clk)
+    a5_g3 <= \$8612 ;
+  always @(posedge clk)
+    a5_e4 <= \$8613 ;
+  always @(posedge clk)
+    a5_g4 <= \$8614 ;
+  always @(posedge clk)
+    a5_v0 <= \$8615 ;
+  always @(posedge clk)
+    a5_v1 <= \$8616 ;
+  always @(posedge clk)
+    a5_v2 <= \$8617 ;
+  always @(posedge clk)
+    a5_v3 <= \$8618 ;
+  always @(posedge clk)
+    a5_v4 <= \$8619 ;
+  always @(posedge clk)
+    a6_e0 <= \$8620 ;
+  always @(posedge clk)
+    a6_g0 <= \$8621 ;
+  always @(posedge clk)
+    a6_e1 <= \$8622 ;
+  always @(posedge clk)
+    a6_g1 <= \$8623 ;
+  always @(posedge clk)
+    a6_e2 <= \$8624 ;
+  always @(posedge clk)
+    a6_g2 <= \$8625 ;
+  always @(posedge clk)
+    a6_e3 <= \$8626 ;
+  always @(posedge clk)
+    a6_g3 <= \$8627 ;
+  always @(posedge clk)
+    a6_e4 <= \$8628 ;
+  always @(posedge clk)
+    a6_g4 <= \$8629 ;
+  always @(posedge clk)
+    a6_v0 <= \$8630 ;
+  always @(posedge clk)
+    a6_v1 <= \$8631 ;
+  always @(posedge clk)
+    a6_v2 <= \$8632 ;
+  always @(posedge clk)
+    a6_v3 <= \$8633 ;
+  always @(posedge clk)
+    a6_v4 <= \$8634 ;
+  always @(posedge clk)
+    a7_e0 <= \$8635 ;
+  always @(posedge clk)
+    a7_g0 <= \$8636 ;
+  always @(posedge clk)
+    a7_e1 <= \$8637 ;
+  always @(posedge clk)
+    a7_g1 <= \$8638 ;
+  always @(posedge clk)
+    a7_e2 <= \$8639 ;
+  always @(posedge clk)
+    a7_g2 <= \$8640 ;
+  always @(posedge clk)
+    a7_e3 <= \$8641 ;
+  always @(posedge clk)
+    a7_g3 <= \$8642 ;
+  always @(posedge clk)
+    a7_e4 <= \$8643 ;
+  always @(posedge clk)
+    a7_g4 <= \$8644 ;
+  always @(posedge clk)
+    a7_v0 <= \$8645 ;
+  always @(posedge clk)
+    a7_v1 <= \$8646 ;
+  always @(posedge clk)
+    a7_v2 <= \$8647 ;
+  always @(posedge clk)
+    a7_v3 <= \$8648 ;
+  always @(posedge clk)
+    a7_v4 <= \$8649 ;
+  always @(posedge clk)
+    b0_e0 <= \$8650 ;
+  always @(posedge clk)
+    b0_g0 <= \$8651 ;
+  always @(posedge clk)
+    b0_e1 <= \$8652 ;
+  always @(posedge clk)
+    b0_g1 <= \$8653 ;
+  always @(posedge clk)
+    b0_e2 <= \$8654 ;
+  always @(posedge clk)
+    b0_g2 <= \$8655 ;
+  always @(posedge clk)
+    b0_e3 <= \$8656 ;
+  always @(posedge clk)
+    b0_g3 <= \$8657 ;
+  always @(posedge clk)
+    b0_e4 <= \$8658 ;
+  always @(posedge clk)
+    b0_g4 <= \$8659 ;
+  always @(posedge clk)
+    b0_v0 <= \$8660 ;
+  always @(posedge clk)
+    b0_v1 <= \$8661 ;
+  always @(posedge clk)
+    b0_v2 <= \$8662 ;
+  always @(posedge clk)
+    b0_v3 <= \$8663 ;
+  always @(posedge clk)
+    b0_v4 <= \$8664 ;
+  always @(posedge clk)
+    b1_e0 <= \$8665 ;
+  always @(posedge clk)
+    b1_g0 <= \$8666 ;
+  always @(posedge clk)
+    b1_e1 <= \$8667 ;
+  always @(posedge clk)
+    b1_g1 <= \$8668 ;
+  always @(posedge clk)
+    b1_e2 <= \$8669 ;
+  always @(posedge clk)
+    b1_g2 <= \$8670 ;
+  always @(posedge clk)
+    b1_e3 <= \$8671 ;
+  always @(posedge clk)
+    b1_g3 <= \$8672 ;
+  always @(posedge clk)
+    b1_e4 <= \$8673 ;
+  always @(posedge clk)
+    b1_g4 <= \$8674 ;
+  always @(posedge clk)
+    b1_v0 <= \$8675 ;
+  always @(posedge clk)
+    b1_v1 <= \$8676 ;
+  always @(posedge clk)
+    b1_v2 <= \$8677 ;
+  always @(posedge clk)
+    b1_v3 <= \$8678 ;
+  always @(posedge clk)
+    b1_v4 <= \$8679 ;
+  always @(posedge clk)
+    b2_e0 <= \$8680 ;
+  always @(posedge clk)
+    b2_g0 <= \$8681 ;
+  always @(posedge clk)
+    b2_e1 <= \$8682 ;
+  always @(posedge clk)
+    b2_g1 <= \$8683 ;
+  always @(posedge clk)
+    b2_e2 <= \$8684 ;
+  always @(posedge clk)
+    b2_g2 <= \$8685 ;
+  always @(posedge clk)
+    b2_e3 <= \$8686 ;
+  always @(posedge clk)
+    b2_g3 <= \$8687 ;
+  always @(posedge clk)
+    b2_e4 <= \$8688 ;
+  always @(posedge clk)
+    b2_g4 <= \$8689 ;
+  always @(posedge clk)
+    b2_v0 <= \$8690 ;
+  always @(posedge clk)
+    b2_v1 <= \$8691 ;
+  always @(posedge clk)
+    b2_v2 <= \$8692 ;
+  always @(posedge clk)
+    b2_v3 <= \$8693 ;
+  always @(posedge clk)
+    b2_v4 <= \$8694 ;
+  always @(posedge clk)
+    b3_e0 <= \$8695 ;
+  always @(posedge clk)
+    b3_g0 <= \$8696 ;
+  always @(posedge clk)
+    b3_e1 <= \$8697 ;
+  always @(posedge clk)
+    b3_g1 <= \$8698 ;
+  always @(posedge clk)
+    b3_e2 <= \$8699 ;
+  always @(posedge clk)
+    b3_g2 <= \$8700 ;
+  always @(posedge clk)
+    b3_e3 <= \$8701 ;
+  always @(posedge clk)
+    b3_g3 <= \$8702 ;
+  always @(posedge clk)
+    b3_e4 <= \$8703 ;
+  always @(posedge clk)
+    b3_g4 <= \$8704 ;
+  always @(posedge clk)
+    b3_v0 <= \$8705 ;
+  always @(posedge clk)
+    b3_v1 <= \$8706 ;
+  always @(posedge clk)
+    b3_v2 <= \$8707 ;
+  always @(posedge clk)
+    b3_v3 <= \$8708 ;
+  always @(posedge clk)
+    b3_v4 <= \$8709 ;
+  always @(posedge clk)
+    b4_e0 <= \$8710 ;
+  always @(posedge clk)
+    b4_g0 <= \$8711 ;
+  always @(posedge clk)
+    b4_e1 <= \$8712 ;
+  always @(posedge clk)
+    b4_g1 <= \$8713 ;
+  always @(posedge clk)
+    b4_e2 <= \$8714 ;
+  always @(posedge clk)
+    b4_g2 <= \$8715 ;
+  always @(posedge clk)
+    b4_e3 <= \$8716 ;
+  always @(posedge clk)
+    b4_g3 <= \$8717 ;
+  always @(posedge clk)
+    b4_e4 <= \$8718 ;
+  always @(posedge clk)
+    b4_g4 <= \$8719 ;
+  always @(posedge clk)
+    b4_v0 <= \$8720 ;
+  always @(posedge clk)
+    b4_v1 <= \$8721 ;
+  always @(posedge clk)
+    b4_v2 <= \$8722 ;
+  always @(posedge clk)
+    b4_v3 <= \$8723 ;
+  always @(posedge clk)
+    b4_v4 <= \$8724 ;
+  always @(posedge clk)
+    b5_e0 <= \$8725 ;
+  always @(posedge clk)
+    b5_g0 <= \$8726 ;
+  always @(posedge clk)
+    b5_e1 <= \$8727 ;
+  always @(posedge clk)
+    b5_g1 <= \$8728 ;
   always @(posedge clk)
-    merge0_in0 <= \$10739 ;
+    b5_e2 <= \$8729 ;
   always @(posedge clk)
-    merge0_in1 <= \$10740 ;
+    b5_g2 <= \$8730 ;
   always @(posedge clk)
-    merge0_in2 <= \$10741 ;
+    b5_e3 <= \$8731 ;
   always @(posedge clk)
-    merge0_in3 <= \$10742 ;
+    b5_g3 <= \$8732 ;
   always @(posedge clk)
-    merge0_in4 <= \$10743 ;
+    b5_e4 <= \$8733 ;
   always @(posedge clk)
-    merge0_in5 <= \$10744 ;
+    b5_g4 <= \$8734 ;
   always @(posedge clk)
-    merge0_in6 <= \$10745 ;
+    b5_v0 <= \$8735 ;
   always @(posedge clk)
-    merge0_in7 <= \$10746 ;
+    b5_v1 <= \$8736 ;
   always @(posedge clk)
-    merge0_in_last <= \$10747 ;
+    b5_v2 <= \$8737 ;
   always @(posedge clk)
-    merge0_gt0_0 <= \$10748 ;
+    b5_v3 <= \$8738 ;
   always @(posedge clk)
-    merge0_eq0_0 <= \$10749 ;
+    b5_v4 <= \$8739 ;
   always @(posedge clk)
-    merge0_gt0_1 <= \$10750 ;
+    b6_e0 <= \$8740 ;
   always @(posedge clk)
-    merge0_eq0_1 <= \$10751 ;
+    b6_g0 <= \$8741 ;
   always @(posedge clk)
-    merge0_gt0_2 <= \$10752 ;
+    b6_e1 <= \$8742 ;
   always @(posedge clk)
-    merge0_eq0_2 <= \$10753 ;
+    b6_g1 <= \$8743 ;
   always @(posedge clk)
-    merge0_gt0_3 <= \$10754 ;
+    b6_e2 <= \$8744 ;
   always @(posedge clk)
-    merge0_eq0_3 <= \$10755 ;
+    b6_g2 <= \$8745 ;
   always @(posedge clk)
-    merge0_gt1_0 <= \$10756 ;
+    b6_e3 <= \$8746 ;
   always @(posedge clk)
-    merge0_eq1_0 <= \$10757 ;
+    b6_g3 <= \$8747 ;
   always @(posedge clk)
-    merge0_gt1_1 <= \$10758 ;
+    b6_e4 <= \$8748 ;
   always @(posedge clk)
-    merge0_eq1_1 <= \$10759 ;
+    b6_g4 <= \$8749 ;
   always @(posedge clk)
-    merge0_gt1_2 <= \$10760 ;
+    b6_v0 <= \$8750 ;
   always @(posedge clk)
-    merge0_eq1_2 <= \$10761 ;
+    b6_v1 <= \$8751 ;
   always @(posedge clk)
-    merge0_gt1_3 <= \$10762 ;
+    b6_v2 <= \$8752 ;
   always @(posedge clk)
-    merge0_eq1_3 <= \$10763 ;
+    b6_v3 <= \$8753 ;
   always @(posedge clk)
-    merge0_gt2_0 <= \$10764 ;
+    b6_v4 <= \$8754 ;
   always @(posedge clk)
-    merge0_eq2_0 <= \$10765 ;
+    b7_e0 <= \$8755 ;
   always @(posedge clk)
-    merge0_gt2_1 <= \$10766 ;
+    b7_g0 <= \$8756 ;
   always @(posedge clk)
-    merge0_eq2_1 <= \$10767 ;
+    b7_e1 <= \$8757 ;
   always @(posedge clk)
-    merge0_gt2_2 <= \$10768 ;
+    b7_g1 <= \$8758 ;
   always @(posedge clk)
-    merge0_eq2_2 <= \$10769 ;
+    b7_e2 <= \$8759 ;
   always @(posedge clk)
-    merge0_gt2_3 <= \$10770 ;
+    b7_g2 <= \$8760 ;
   always @(posedge clk)
-    merge0_eq2_3 <= \$10771 ;
+    b7_e3 <= \$8761 ;
   always @(posedge clk)
-    merge0_gt3_0 <= \$10772 ;
+    b7_g3 <= \$8762 ;
   always @(posedge clk)
-    merge0_eq3_0 <= \$10773 ;
+    b7_e4 <= \$8763 ;
   always @(posedge clk)
-    merge0_gt3_1 <= \$10774 ;
+    b7_g4 <= \$8764 ;
   always @(posedge clk)
-    merge0_eq3_1 <= \$10775 ;
+    b7_v0 <= \$8765 ;
   always @(posedge clk)
-    merge0_gt3_2 <= \$10776 ;
+    b7_v1 <= \$8766 ;
   always @(posedge clk)
-    merge0_eq3_2 <= \$10777 ;
+    b7_v2 <= \$8767 ;
   always @(posedge clk)
-    merge0_gt3_3 <= \$10778 ;
+    b7_v3 <= \$8768 ;
   always @(posedge clk)
-    merge0_eq3_3 <= \$10779 ;
+    b7_v4 <= \$8769 ;
   always @(posedge clk)
-    merge0_lane0 <= \$10780 ;
+    le0_00 <= \$8770 ;
   always @(posedge clk)
-    merge0_lane1 <= \$10781 ;
+    le0_01 <= \$8771 ;
   always @(posedge clk)
-    merge0_lane2 <= \$10782 ;
+    le0_02 <= \$8772 ;
   always @(posedge clk)
-    merge0_lane3 <= \$10783 ;
+    le0_10 <= \$8773 ;
   always @(posedge clk)
-    merge0_lane4 <= \$10784 ;
+    le0_11 <= \$8774 ;
   always @(posedge clk)
-    merge0_lane5 <= \$10785 ;
+    le0_12 <= \$8775 ;
   always @(posedge clk)
-    merge0_lane6 <= \$10786 ;
+    le0_20 <= \$8776 ;
   always @(posedge clk)
-    merge0_lane7 <= \$10787 ;
+    le0_21 <= \$8777 ;
   always @(posedge clk)
-    merge0_last <= \$10788 ;
+    le0_22 <= \$8778 ;
   always @(posedge clk)
-    merge1_in0 <= \$10789 ;
+    a0_shifted <= \$8779 ;
   always @(posedge clk)
-    merge1_in1 <= \$10790 ;
+    b7_shifted <= \$8780 ;
   always @(posedge clk)
-    merge1_in2 <= \$10791 ;
+    a_wins0 <= \$8781 ;
   always @(posedge clk)
-    merge1_in3 <= \$10792 ;
+    le1_00 <= \$8782 ;
   always @(posedge clk)
-    merge1_in4 <= \$10793 ;
+    le1_01 <= \$8783 ;
   always @(posedge clk)
-    merge1_in5 <= \$10794 ;
+    le1_02 <= \$8784 ;
   always @(posedge clk)
-    merge1_in6 <= \$10795 ;
+    le1_10 <= \$8785 ;
   always @(posedge clk)
-    merge1_in7 <= \$10796 ;
+    le1_11 <= \$8786 ;
   always @(posedge clk)
-    merge1_in_last <= \$10797 ;
+    le1_12 <= \$8787 ;
   always @(posedge clk)
-    merge1_gt0_0 <= \$10798 ;
+    le1_20 <= \$8788 ;
   always @(posedge clk)
-    merge1_eq0_0 <= \$10799 ;
+    le1_21 <= \$8789 ;
   always @(posedge clk)
-    merge1_gt0_1 <= \$10800 ;
+    le1_22 <= \$8790 ;
   always @(posedge clk)
-    merge1_eq0_1 <= \$10801 ;
+    a1_shifted <= \$8791 ;
   always @(posedge clk)
-    merge1_gt0_2 <= \$10802 ;
+    b6_shifted <= \$8792 ;
   always @(posedge clk)
-    merge1_eq0_2 <= \$10803 ;
+    a_wins1 <= \$8793 ;
   always @(posedge clk)
-    merge1_gt0_3 <= \$10804 ;
+    le2_00 <= \$8794 ;
   always @(posedge clk)
-    merge1_eq0_3 <= \$10805 ;
+    le2_01 <= \$8795 ;
   always @(posedge clk)
-    merge1_gt1_0 <= \$10806 ;
+    le2_02 <= \$8796 ;
   always @(posedge clk)
-    merge1_eq1_0 <= \$10807 ;
+    le2_10 <= \$8797 ;
   always @(posedge clk)
-    merge1_gt1_1 <= \$10808 ;
+    le2_11 <= \$8798 ;
   always @(posedge clk)
-    merge1_eq1_1 <= \$10809 ;
+    le2_12 <= \$8799 ;
   always @(posedge clk)
-    merge1_gt1_2 <= \$10810 ;
+    le2_20 <= \$8800 ;
   always @(posedge clk)
-    merge1_eq1_2 <= \$10811 ;
+    le2_21 <= \$8801 ;
   always @(posedge clk)
-    merge1_gt1_3 <= \$10812 ;
+    le2_22 <= \$8802 ;
   always @(posedge clk)
-    merge1_eq1_3 <= \$10813 ;
+    a2_shifted <= \$8803 ;
   always @(posedge clk)
-    merge1_gt4_0 <= \$10814 ;
+    b5_shifted <= \$8804 ;
   always @(posedge clk)
-    merge1_eq4_0 <= \$10815 ;
+    a_wins2 <= \$8805 ;
   always @(posedge clk)
-    merge1_gt4_1 <= \$10816 ;
+    le3_00 <= \$8806 ;
   always @(posedge clk)
-    merge1_eq4_1 <= \$10817 ;
+    le3_01 <= \$8807 ;
   always @(posedge clk)
-    merge1_gt4_2 <= \$10818 ;
+    le3_02 <= \$8808 ;
   always @(posedge clk)
-    merge1_eq4_2 <= \$10819 ;
+    le3_10 <= \$8809 ;
   always @(posedge clk)
-    merge1_gt4_3 <= \$10820 ;
+    le3_11 <= \$8810 ;
   always @(posedge clk)
-    merge1_eq4_3 <= \$10821 ;
+    le3_12 <= \$8811 ;
   always @(posedge clk)
-    merge1_gt5_0 <= \$10822 ;
+    le3_20 <= \$8812 ;
   always @(posedge clk)
-    merge1_eq5_0 <= \$10823 ;
+    le3_21 <= \$8813 ;
   always @(posedge clk)
-    merge1_gt5_1 <= \$10824 ;
+    le3_22 <= \$8814 ;
   always @(posedge clk)
-    merge1_eq5_1 <= \$10825 ;
+    a3_shifted <= \$8815 ;
   always @(posedge clk)
-    merge1_gt5_2 <= \$10826 ;
+    b4_shifted <= \$8816 ;
   always @(posedge clk)
-    merge1_eq5_2 <= \$10827 ;
+    a_wins3 <= \$8817 ;
   always @(posedge clk)
-    merge1_gt5_3 <= \$10828 ;
+    le4_00 <= \$8818 ;
   always @(posedge clk)
-    merge1_eq5_3 <= \$10829 ;
+    le4_01 <= \$8819 ;
   always @(posedge clk)
-    merge1_lane0 <= \$10830 ;
+    le4_02 <= \$8820 ;
   always @(posedge clk)
-    merge1_lane1 <= \$10831 ;
+    le4_10 <= \$8821 ;
   always @(posedge clk)
-    merge1_lane2 <= \$10832 ;
+    le4_11 <= \$8822 ;
   always @(posedge clk)
-    merge1_lane3 <= \$10833 ;
+    le4_12 <= \$8823 ;
   always @(posedge clk)
-    merge1_lane4 <= \$10834 ;
+    le4_20 <= \$8824 ;
   always @(posedge clk)
-    merge1_lane5 <= \$10835 ;
+    le4_21 <= \$8825 ;
   always @(posedge clk)
-    merge1_lane6 <= \$10836 ;
+    le4_22 <= \$8826 ;
   always @(posedge clk)
-    merge1_lane7 <= \$10837 ;
+    a4_shifted <= \$8827 ;
   always @(posedge clk)
-    merge1_last <= \$10838 ;
+    b3_shifted <= \$8828 ;
   always @(posedge clk)
-    merge2_in0 <= \$10839 ;
+    a_wins4 <= \$8829 ;
   always @(posedge clk)
-    merge2_in1 <= \$10840 ;
+    le5_00 <= \$8830 ;
   always @(posedge clk)
-    merge2_in2 <= \$10841 ;
+    le5_01 <= \$8831 ;
   always @(posedge clk)
-    merge2_in3 <= \$10842 ;
+    le5_02 <= \$8832 ;
   always @(posedge clk)
-    merge2_in4 <= \$10843 ;
+    le5_10 <= \$8833 ;
   always @(posedge clk)
-    merge2_in5 <= \$10844 ;
+    le5_11 <= \$8834 ;
   always @(posedge clk)
-    merge2_in6 <= \$10845 ;
+    le5_12 <= \$8835 ;
   always @(posedge clk)
-    merge2_in7 <= \$10846 ;
+    le5_20 <= \$8836 ;
   always @(posedge clk)
-    merge2_in_last <= \$10847 ;
+    le5_21 <= \$8837 ;
   always @(posedge clk)
-    merge2_gt0_0 <= \$10848 ;
+    le5_22 <= \$8838 ;
   always @(posedge clk)
-    merge2_eq0_0 <= \$10849 ;
+    a5_shifted <= \$8839 ;
   always @(posedge clk)
-    merge2_gt0_1 <= \$10850 ;
+    b2_shifted <= \$8840 ;
   always @(posedge clk)
-    merge2_eq0_1 <= \$10851 ;
+    a_wins5 <= \$8841 ;
   always @(posedge clk)
-    merge2_gt0_2 <= \$10852 ;
+    le6_00 <= \$8842 ;
   always @(posedge clk)
-    merge2_eq0_2 <= \$10853 ;
+    le6_01 <= \$8843 ;
   always @(posedge clk)
-    merge2_gt0_3 <= \$10854 ;
+    le6_02 <= \$8844 ;
   always @(posedge clk)
-    merge2_eq0_3 <= \$10855 ;
+    le6_10 <= \$8845 ;
   always @(posedge clk)
-    merge2_gt2_0 <= \$10856 ;
+    le6_11 <= \$8846 ;
   always @(posedge clk)
-    merge2_eq2_0 <= \$10857 ;
+    le6_12 <= \$8847 ;
   always @(posedge clk)
-    merge2_gt2_1 <= \$10858 ;
+    le6_20 <= \$8848 ;
   always @(posedge clk)
-    merge2_eq2_1 <= \$10859 ;
+    le6_21 <= \$8849 ;
   always @(posedge clk)
-    merge2_gt2_2 <= \$10860 ;
+    le6_22 <= \$8850 ;
   always @(posedge clk)
-    merge2_eq2_2 <= \$10861 ;
+    a6_shifted <= \$8851 ;
   always @(posedge clk)
-    merge2_gt2_3 <= \$10862 ;
+    b1_shifted <= \$8852 ;
   always @(posedge clk)
-    merge2_eq2_3 <= \$10863 ;
+    a_wins6 <= \$8853 ;
   always @(posedge clk)
-    merge2_gt4_0 <= \$10864 ;
+    le7_00 <= \$8854 ;
   always @(posedge clk)
-    merge2_eq4_0 <= \$10865 ;
+    le7_01 <= \$8855 ;
   always @(posedge clk)
-    merge2_gt4_1 <= \$10866 ;
+    le7_02 <= \$8856 ;
   always @(posedge clk)
-    merge2_eq4_1 <= \$10867 ;
+    le7_10 <= \$8857 ;
   always @(posedge clk)
-    merge2_gt4_2 <= \$10868 ;
+    le7_11 <= \$8858 ;
   always @(posedge clk)
-    merge2_eq4_2 <= \$10869 ;
+    le7_12 <= \$8859 ;
   always @(posedge clk)
-    merge2_gt4_3 <= \$10870 ;
+    le7_20 <= \$8860 ;
   always @(posedge clk)
-    merge2_eq4_3 <= \$10871 ;
+    le7_21 <= \$8861 ;
   always @(posedge clk)
-    merge2_gt6_0 <= \$10872 ;
+    le7_22 <= \$8862 ;
   always @(posedge clk)
-    merge2_eq6_0 <= \$10873 ;
+    a7_shifted <= \$8863 ;
   always @(posedge clk)
-    merge2_gt6_1 <= \$10874 ;
+    b0_shifted <= \$8864 ;
   always @(posedge clk)
-    merge2_eq6_1 <= \$10875 ;
+    a_wins7 <= \$8865 ;
   always @(posedge clk)
-    merge2_gt6_2 <= \$10876 ;
+    winner0 <= \$8866 ;
   always @(posedge clk)
-    merge2_eq6_2 <= \$10877 ;
+    winner1 <= \$8867 ;
   always @(posedge clk)
-    merge2_gt6_3 <= \$10878 ;
+    winner2 <= \$8868 ;
   always @(posedge clk)
-    merge2_eq6_3 <= \$10879 ;
+    winner3 <= \$8869 ;
   always @(posedge clk)
-    \$signal  <= \$10880 ;
+    winner4 <= \$8870 ;
   always @(posedge clk)
-    merged_skid <= \$10881 ;
+    winner5 <= \$8871 ;
   always @(posedge clk)
-    merged__payload <= \$10882 ;
+    winner6 <= \$8872 ;
   always @(posedge clk)
-    merged_valid <= \$10883 ;
+    winner7 <= \$8873 ;
+  always @(posedge clk)
+    s0_last <= \$8874 ;
+  always @(posedge clk)
+    merge0_in0 <= \$8875 ;
+  always @(posedge clk)
+    merge0_in1 <= \$8876 ;
+  always @(posedge clk)
+    merge0_in2 <= \$8877 ;
+  always @(posedge clk)
+    merge0_in3 <= \$8878 ;
+  always @(posedge clk)
+    merge0_in4 <= \$8879 ;
+  always @(posedge clk)
+    merge0_in5 <= \$8880 ;
+  always @(posedge clk)
+    merge0_in6 <= \$8881 ;
+  always @(posedge clk)
+    merge0_in7 <= \$8882 ;
+  always @(posedge clk)
+    merge0_in_last <= \$8883 ;
+  always @(posedge clk)
+    merge0_gt0_0 <= \$8884 ;
+  always @(posedge clk)
+    merge0_eq0_0 <= \$8885 ;
+  always @(posedge clk)
+    merge0_gt0_1 <= \$8886 ;
+  always @(posedge clk)
+    merge0_eq0_1 <= \$8887 ;
+  always @(posedge clk)
+    merge0_gt0_2 <= \$8888 ;
+  always @(posedge clk)
+    merge0_eq0_2 <= \$8889 ;
+  always @(posedge clk)
+    merge0_gt0_3 <= \$8890 ;
+  always @(posedge clk)
+    merge0_eq0_3 <= \$8891 ;
+  always @(posedge clk)
+    merge0_gt1_0 <= \$8892 ;
+  always @(posedge clk)
+    merge0_eq1_0 <= \$8893 ;
+  always @(posedge clk)
+    merge0_gt1_1 <= \$8894 ;
+  always @(posedge clk)
+    merge0_eq1_1 <= \$8895 ;
+  always @(posedge clk)
+    merge0_gt1_2 <= \$8896 ;
+  always @(posedge clk)
+    merge0_eq1_2 <= \$8897 ;
+  always @(posedge clk)
+    merge0_gt1_3 <= \$8898 ;
+  always @(posedge clk)
+    merge0_eq1_3 <= \$8899 ;
+  always @(posedge clk)
+    merge0_gt2_0 <= \$8900 ;
+  always @(posedge clk)
+    merge0_eq2_0 <= \$8901 ;
+  always @(posedge clk)
+    merge0_gt2_1 <= \$8902 ;
+  always @(posedge clk)
+    merge0_eq2_1 <= \$8903 ;
+  always @(posedge clk)
+    merge0_gt2_2 <= \$8904 ;
+  always @(posedge clk)
+    merge0_eq2_2 <= \$8905 ;
+  always @(posedge clk)
+    merge0_gt2_3 <= \$8906 ;
+  always @(posedge clk)
+    merge0_eq2_3 <= \$8907 ;
+  always @(posedge clk)
+    merge0_gt3_0 <= \$8908 ;
+  always @(posedge clk)
+    merge0_eq3_0 <= \$8909 ;
+  always @(posedge clk)
+    merge0_gt3_1 <= \$8910 ;
+  always @(posedge clk)
+    merge0_eq3_1 <= \$8911 ;
+  always @(posedge clk)
+    merge0_gt3_2 <= \$8912 ;
+  always @(posedge clk)
+    merge0_eq3_2 <= \$8913 ;
+  always @(posedge clk)
+    merge0_gt3_3 <= \$8914 ;
+  always @(posedge clk)
+    merge0_eq3_3 <= \$8915 ;
+  always @(posedge clk)
+    merge0_lane0 <= \$8916 ;
+  always @(posedge clk)
+    merge0_lane1 <= \$8917 ;
+  always @(posedge clk)
+    merge0_lane2 <= \$8918 ;
+  always @(posedge clk)
+    merge0_lane3 <= \$8919 ;
+  always @(posedge clk)
+    merge0_lane4 <= \$8920 ;
+  always @(posedge clk)
+    merge0_lane5 <= \$8921 ;
+  always @(posedge clk)
+    merge0_lane6 <= \$8922 ;
+  always @(posedge clk)
+    merge0_lane7 <= \$8923 ;
+  always @(posedge clk)
+    merge0_last <= \$8924 ;
+  always @(posedge clk)
+    merge1_in0 <= \$8925 ;
+  always @(posedge clk)
+    merge1_in1 <= \$8926 ;
+  always @(posedge clk)
+    merge1_in2 <= \$8927 ;
+  always @(posedge clk)
+    merge1_in3 <= \$8928 ;
+  always @(posedge clk)
+    merge1_in4 <= \$8929 ;
+  always @(posedge clk)
+    merge1_in5 <= \$8930 ;
+  always @(posedge clk)
+    merge1_in6 <= \$8931 ;
+  always @(posedge clk)
+    merge1_in7 <= \$8932 ;
+  always @(posedge clk)
+    merge1_in_last <= \$8933 ;
+  always @(posedge clk)
+    merge1_gt0_0 <= \$8934 ;
+  always @(posedge clk)
+    merge1_eq0_0 <= \$8935 ;
+  always @(posedge clk)
+    merge1_gt0_1 <= \$8936 ;
+  always @(posedge clk)
+    merge1_eq0_1 <= \$8937 ;
+  always @(posedge clk)
+    merge1_gt0_2 <= \$8938 ;
+  always @(posedge clk)
+    merge1_eq0_2 <= \$8939 ;
+  always @(posedge clk)
+    merge1_gt0_3 <= \$8940 ;
+  always @(posedge clk)
+    merge1_eq0_3 <= \$8941 ;
+  always @(posedge clk)
+    merge1_gt1_0 <= \$8942 ;
+  always @(posedge clk)
+    merge1_eq1_0 <= \$8943 ;
+  always @(posedge clk)
+    merge1_gt1_1 <= \$8944 ;
+  always @(posedge clk)
+    merge1_eq1_1 <= \$8945 ;
+  always @(posedge clk)
+    merge1_gt1_2 <= \$8946 ;
+  always @(posedge clk)
+    merge1_eq1_2 <= \$8947 ;
+  always @(posedge clk)
+    merge1_gt1_3 <= \$8948 ;
+  always @(posedge clk)
+    merge1_eq1_3 <= \$8949 ;
+  always @(posedge clk)
+    merge1_gt4_0 <= \$8950 ;
+  always @(posedge clk)
+    merge1_eq4_0 <= \$8951 ;
+  always @(posedge clk)
+    merge1_gt4_1 <= \$8952 ;
+  always @(posedge clk)
+    merge1_eq4_1 <= \$8953 ;
+  always @(posedge clk)
+    merge1_gt4_2 <= \$8954 ;
+  always @(posedge clk)
+    merge1_eq4_2 <= \$8955 ;
+  always @(posedge clk)
+    merge1_gt4_3 <= \$8956 ;
+  always @(posedge clk)
+    merge1_eq4_3 <= \$8957 ;
+  always @(posedge clk)
+    merge1_gt5_0 <= \$8958 ;
+  always @(posedge clk)
+    merge1_eq5_0 <= \$8959 ;
+  always @(posedge clk)
+    merge1_gt5_1 <= \$8960 ;
+  always @(posedge clk)
+    merge1_eq5_1 <= \$8961 ;
+  always @(posedge clk)
+    merge1_gt5_2 <= \$8962 ;
+  always @(posedge clk)
+    merge1_eq5_2 <= \$8963 ;
+  always @(posedge clk)
+    merge1_gt5_3 <= \$8964 ;
+  always @(posedge clk)
+    merge1_eq5_3 <= \$8965 ;
+  always @(posedge clk)
+    merge1_lane0 <= \$8966 ;
+  always @(posedge clk)
+    merge1_lane1 <= \$8967 ;
+  always @(posedge clk)
+    merge1_lane2 <= \$8968 ;
+  always @(posedge clk)
+    merge1_lane3 <= \$8969 ;
+  always @(posedge clk)
+    merge1_lane4 <= \$8970 ;
+  always @(posedge clk)
+    merge1_lane5 <= \$8971 ;
+  always @(posedge clk)
+    merge1_lane6 <= \$8972 ;
+  always @(posedge clk)
+    merge1_lane7 <= \$8973 ;
+  always @(posedge clk)
+    merge1_last <= \$8974 ;
+  always @(posedge clk)
+    merge2_in0 <= \$8975 ;
+  always @(posedge clk)
+    merge2_in1 <= \$8976 ;
+  always @(posedge clk)
+    merge2_in2 <= \$8977 ;
+  always @(posedge clk)
+    merge2_in3 <= \$8978 ;
+  always @(posedge clk)
+    merge2_in4 <= \$8979 ;
+  always @(posedge clk)
+    merge2_in5 <= \$8980 ;
+  always @(posedge clk)
+    merge2_in6 <= \$8981 ;
+  always @(posedge clk)
+    merge2_in7 <= \$8982 ;
+  always @(posedge clk)
+    merge2_in_last <= \$8983 ;
+  always @(posedge clk)
+    merge2_gt0_0 <= \$8984 ;
+  always @(posedge clk)
+    merge2_eq0_0 <= \$8985 ;
+  always @(posedge clk)
+    merge2_gt0_1 <= \$8986 ;
+  always @(posedge clk)
+    merge2_eq0_1 <= \$8987 ;
+  always @(posedge clk)
+    merge2_gt0_2 <= \$8988 ;
+  always @(posedge clk)
+    merge2_eq0_2 <= \$8989 ;
+  always @(posedge clk)
+    merge2_gt0_3 <= \$8990 ;
+  always @(posedge clk)
+    merge2_eq0_3 <= \$8991 ;
+  always @(posedge clk)
+    merge2_gt2_0 <= \$8992 ;
+  always @(posedge clk)
+    merge2_eq2_0 <= \$8993 ;
+  always @(posedge clk)
+    merge2_gt2_1 <= \$8994 ;
+  always @(posedge clk)
+    merge2_eq2_1 <= \$8995 ;
+  always @(posedge clk)
+    merge2_gt2_2 <= \$8996 ;
+  always @(posedge clk)
+    merge2_eq2_2 <= \$8997 ;
+  always @(posedge clk)
+    merge2_gt2_3 <= \$8998 ;
+  always @(posedge clk)
+    merge2_eq2_3 <= \$8999 ;
+  always @(posedge clk)
+    merge2_gt4_0 <= \$9000 ;
+  always @(posedge clk)
+    merge2_eq4_0 <= \$9001 ;
+  always @(posedge clk)
+    merge2_gt4_1 <= \$9002 ;
+  always @(posedge clk)
+    merge2_eq4_1 <= \$9003 ;
+  always @(posedge clk)
+    merge2_gt4_2 <= \$9004 ;
+  always @(posedge clk)
+    merge2_eq4_2 <= \$9005 ;
+  always @(posedge clk)
+    merge2_gt4_3 <= \$9006 ;
+  always @(posedge clk)
+    merge2_eq4_3 <= \$9007 ;
+  always @(posedge clk)
+    merge2_gt6_0 <= \$9008 ;
+  always @(posedge clk)
+    merge2_eq6_0 <= \$9009 ;
+  always @(posedge clk)
+    merge2_gt6_1 <= \$9010 ;
+  always @(posedge clk)
+    merge2_eq6_1 <= \$9011 ;
+  always @(posedge clk)
+    merge2_gt6_2 <= \$9012 ;
+  always @(posedge clk)
+    merge2_eq6_2 <= \$9013 ;
+  always @(posedge clk)
+    merge2_gt6_3 <= \$9014 ;
+  always @(posedge clk)
+    merge2_eq6_3 <= \$9015 ;
+  always @(posedge clk)
+    \$signal  <= \$9016 ;
+  always @(posedge clk)
+    merged_skid <= \$9017 ;
+  always @(posedge clk)
+    merged__payload <= \$9018 ;
+  always @(posedge clk)
+    merged_valid <= \$9019 ;
+  assign \$1  = ~ stage0_valid;
+  assign \$2  = ~ stage5_valid;
+  assign \$3  = \$2  | \$signal ;
+  assign stage0_load = \$1  | \$3 ;
+  assign \$4  = ~ stage1_valid;
+  assign \$5  = ~ stage5_valid;
+  assign \$6  = \$5  | \$signal ;
+  assign stage1_load = \$4  | \$6 ;
+  assign \$7  = ~ stage2_valid;
+  assign \$8  = ~ stage5_valid;
+  assign \$9  = \$8  | \$signal ;
+  assign stage2_load = \$7  | \$9 ;
+  assign \$10  = ~ stage3_valid;
+  assign \$11  = ~ stage5_valid;
+  assign \$12  = \$11  | \$signal ;
+  assign stage3_load = \$10  | \$12 ;
+  assign \$13  = ~ stage4_valid;
+  assign \$14  = ~ stage5_valid;
+  assign \$15  = \$14  | \$signal ;
+  assign stage4_load = \$13  | \$15 ;
+  assign \$16  = ~ stage5_valid;
+  assign \$17  = ~ stage5_valid;
+  assign \$18  = \$17  | \$signal ;
+  assign stage5_load = \$16  | \$18 ;
+  assign \$19  = stage1_load ? 1'h0 : stage0_valid;
+  assign \$20  = stage0_load ? \$signal$14  : \$19 ;
+  assign \$21  = ~ \$20 ;
+  assign \$22  = stage5_load ? stage4_valid : stage5_valid;
+  assign \$23  = ~ \$22 ;
+  assign \$24  = \$21  | \$23 ;
+  assign \$25  = stage2_load ? 1'h0 : stage1_valid;
+  assign \$26  = stage1_load ? stage0_valid : \$25 ;
+  assign \$27  = ~ \$26 ;
+  assign \$28  = stage5_load ? stage4_valid : stage5_valid;
+  assign \$29  = ~ \$28 ;
+  assign \$30  = \$27  | \$29 ;
+  assign \$31  = stage3_load ? 1'h0 : stage2_valid;
+  assign \$32  = stage2_load ? stage1_valid : \$31 ;
+  assign \$33  = ~ \$32 ;
+  assign \$34  = stage5_load ? stage4_valid : stage5_valid;
+  assign \$35  = ~ \$34 ;
+  assign \$36  = \$33  | \$35 ;
+  assign \$37  = stage4_load ? 1'h0 : stage3_valid;
+  assign \$38  = stage3_load ? stage2_valid : \$37 ;
+  assign \$39  = ~ \$38 ;
+  assign \$40  = stage5_load ? stage4_valid : stage5_valid;
+  assign \$41  = ~ \$40 ;
+  assign \$42  = \$39  | \$41 ;
+  assign \$43  = stage5_load ? 1'h0 : stage4_valid;
+  assign \$44  = stage4_load ? stage3_valid : \$43 ;
+  assign \$45  = ~ \$44 ;
+  assign \$46  = stage5_load ? stage4_valid : stage5_valid;
+  assign \$47  = ~ \$46 ;
+  assign \$48  = \$45  | \$47 ;
+  assign \$49  = stage5_load ? stage4_valid : stage5_valid;
+  assign \$50  = ~ \$49 ;
+  assign \$51  = stage5_load ? stage4_valid : stage5_valid;
+  assign \$52  = ~ \$51 ;
+  assign \$53  = \$50  | \$52 ;
+  assign \$signal$14  = heads_ready & stage0_load_r;
+  assign \$signal$23  = \$signal$14  & ends;
+  assign a_accept = a__valid & a__ready;
+  assign \$54  = a0_g0 == \$signal$32 ;
+  assign a0_held0 = a0_v0 & \$54 ;
+  assign \$55  = a0_g1 == \$signal$32 ;
+  assign a0_held1 = a0_v1 & \$55 ;
+  assign \$56  = a0_g2 == \$signal$32 ;
+  assign a0_held2 = a0_v2 & \$56 ;
+  assign \$57  = a0_g3 == \$signal$32 ;
+  assign a0_held3 = a0_v3 & \$57 ;
+  assign \$58  = a0_g4 == \$signal$32 ;
+  assign a0_held4 = a0_v4 & \$58 ;
+  assign \$59  = a1_g0 == \$signal$32 ;
+  assign a1_held0 = a1_v0 & \$59 ;
+  assign \$60  = a1_g1 == \$signal$32 ;
+  assign a1_held1 = a1_v1 & \$60 ;
+  assign \$61  = a1_g2 == \$signal$32 ;
+  assign a1_held2 = a1_v2 & \$61 ;
+  assign \$62  = a1_g3 == \$signal$32 ;
+  assign a1_held3 = a1_v3 & \$62 ;
+  assign \$63  = a1_g4 == \$signal$32 ;
+  assign a1_held4 = a1_v4 & \$63 ;
+  assign \$64  = a2_g0 == \$signal$32 ;
+  assign a2_held0 = a2_v0 & \$64 ;
+  assign \$65  = a2_g1 == \$signal$32 ;
+  assign a2_held1 = a2_v1 & \$65 ;
+  assign \$66  = a2_g2 == \$signal$32 ;
+  assign a2_held2 = a2_v2 & \$66 ;
+  assign \$67  = a2_g3 == \$signal$32 ;
+  assign a2_held3 = a2_v3 & \$67 ;
+  assign \$68  = a2_g4 == \$signal$32 ;
+  assign a2_held4 = a2_v4 & \$68 ;
+  assign \$69  = a3_g0 == \$signal$32 ;
+  assign a3_held0 = a3_v0 & \$69 ;
+  assign \$70  = a3_g1 == \$signal$32 ;
+  assign a3_held1 = a3_v1 & \$70 ;
+  assign \$71  = a3_g2 == \$signal$32 ;
+  assign a3_held2 = a3_v2 & \$71 ;
+  assign \$72  = a3_g3 == \$signal$32 ;
+  assign a3_held3 = a3_v3 & \$72 ;
+  assign \$73  = a3_g4 == \$signal$32 ;
+  assign a3_held4 = a3_v4 & \$73 ;
+  assign \$74  = a4_g0 == \$signal$32 ;
+  assign a4_held0 = a4_v0 & \$74 ;
+  assign \$75  = a4_g1 == \$signal$32 ;
+  assign a4_held1 = a4_v1 & \$75 ;
+  assign \$76  = a4_g2 == \$signal$32 ;
+  assign a4_held2 = a4_v2 & \$76 ;
+  assign \$77  = a4_g3 == \$signal$32 ;
+  assign a4_held3 = a4_v3 & \$77 ;
+  assign \$78  = a4_g4 == \$signal$32 ;
+  assign a4_held4 = a4_v4 & \$78 ;
+  assign \$79  = a5_g0 == \$signal$32 ;
+  assign a5_held0 = a5_v0 & \$79 ;
+  assign \$80  = a5_g1 == \$signal$32 ;
+  assign a5_held1 = a5_v1 & \$80 ;
+  assign \$81  = a5_g2 == \$signal$32 ;
+  assign a5_held2 = a5_v2 & \$81 ;
+  assign \$82  = a5_g3 == \$signal$32 ;
+  assign a5_held3 = a5_v3 & \$82 ;
+  assign \$83  = a5_g4 == \$signal$32 ;
+  assign a5_held4 = a5_v4 & \$83 ;
+  assign \$84  = a6_g0 == \$signal$32 ;
+  assign a6_held0 = a6_v0 & \$84 ;
+  assign \$85  = a6_g1 == \$signal$32 ;
+  assign a6_held1 = a6_v1 & \$85 ;
+  assign \$86  = a6_g2 == \$signal$32 ;
+  assign a6_held2 = a6_v2 & \$86 ;
+  assign \$87  = a6_g3 == \$signal$32 ;
+  assign a6_held3 = a6_v3 & \$87 ;
+  assign \$88  = a6_g4 == \$signal$32 ;
+  assign a6_held4 = a6_v4 & \$88 ;
+  assign \$89  = a7_g0 == \$signal$32 ;
+  assign a7_held0 = a7_v0 & \$89 ;
+  assign \$90  = a7_g1 == \$signal$32 ;
+  assign a7_held1 = a7_v1 & \$90 ;
+  assign \$91  = a7_g2 == \$signal$32 ;
+  assign a7_held2 = a7_v2 & \$91 ;
+  assign \$92  = a7_g3 == \$signal$32 ;
+  assign a7_held3 = a7_v3 & \$92 ;
+  assign \$93  = a7_g4 == \$signal$32 ;
+  assign a7_held4 = a7_v4 & \$93 ;
+  assign b_accept = b__valid & b__ready;
+  assign \$94  = b0_g0 == \$signal$32 ;
+  assign b0_held0 = b0_v0 & \$94 ;
+  assign \$95  = b0_g1 == \$signal$32 ;
+  assign b0_held1 = b0_v1 & \$95 ;
+  assign \$96  = b0_g2 == \$signal$32 ;
+  assign b0_held2 = b0_v2 & \$96 ;
+  assign \$97  = b0_g3 == \$signal$32 ;
+  assign b0_held3 = b0_v3 & \$97 ;
+  assign \$98  = b0_g4 == \$signal$32 ;
+  assign b0_held4 = b0_v4 & \$98 ;
+  assign \$99  = b1_g0 == \$signal$32 ;
+  assign b1_held0 = b1_v0 & \$99 ;
+  assign \$100  = b1_g1 == \$signal$32 ;
+  assign b1_held1 = b1_v1 & \$100 ;
+  assign \$101  = b1_g2 == \$signal$32 ;
+  assign b1_held2 = b1_v2 & \$101 ;
+  assign \$102  = b1_g3 == \$signal$32 ;
+  assign b1_held3 = b1_v3 & \$102 ;
+  assign \$103  = b1_g4 == \$signal$32 ;
+  assign b1_held4 = b1_v4 & \$103 ;
+  assign \$104  = b2_g0 == \$signal$32 ;
+  assign b2_held0 = b2_v0 & \$104 ;
+  assign \$105  = b2_g1 == \$signal$32 ;
+  assign b2_held1 = b2_v1 & \$105 ;
+  assign \$106  = b2_g2 == \$signal$32 ;
+  assign b2_held2 = b2_v2 & \$106 ;
+  assign \$107  = b2_g3 == \$signal$32 ;
+  assign b2_held3 = b2_v3 & \$107 ;
+  assign \$108  = b2_g4 == \$signal$32 ;
+  assign b2_held4 = b2_v4 & \$108 ;
+  assign \$109  = b3_g0 == \$signal$32 ;
+  assign b3_held0 = b3_v0 & \$109 ;
+  assign \$110  = b3_g1 == \$signal$32 ;
+  assign b3_held1 = b3_v1 & \$110 ;
+  assign \$111  = b3_g2 == \$signal$32 ;
+  assign b3_held2 = b3_v2 & \$111 ;
+  assign \$112  = b3_g3 == \$signal$32 ;
+  assign b3_held3 = b3_v3 & \$112 ;
+  assign \$113  = b3_g4 == \$signal$32 ;
+  assign b3_held4 = b3_v4 & \$113 ;
+  assign \$114  = b4_g0 == \$signal$32 ;
+  assign b4_held0 = b4_v0 & \$114 ;
+  assign \$115  = b4_g1 == \$signal$32 ;
+  assign b4_held1 = b4_v1 & \$115 ;
+  assign \$116  = b4_g2 == \$signal$32 ;
+  assign b4_held2 = b4_v2 & \$116 ;
+  assign \$117  = b4_g3 == \$signal$32 ;
+  assign b4_held3 = b4_v3 & \$117 ;
+  assign \$118  = b4_g4 == \$signal$32 ;
+  assign b4_held4 = b4_v4 & \$118 ;
+  assign \$119  = b5_g0 == \$signal$32 ;
+  assign b5_held0 = b5_v0 & \$119 ;
+  assign \$120  = b5_g1 == \$signal$32 ;
+  assign b5_held1 = b5_v1 & \$120 ;
+  assign \$121  = b5_g2 == \$signal$32 ;
+  assign b5_held2 = b5_v2 & \$121 ;
+  assign \$122  = b5_g3 == \$signal$32 ;
+  assign b5_held3 = b5_v3 & \$122 ;
+  assign \$123  = b5_g4 == \$signal$32 ;
+  assign b5_held4 = b5_v4 & \$123 ;
+  assign \$124  = b6_g0 == \$signal$32 ;
+  assign b6_held0 = b6_v0 & \$124 ;
+  assign \$125  = b6_g1 == \$signal$32 ;
+  assign b6_held1 = b6_v1 & \$125 ;
+  assign \$126  = b6_g2 == \$signal$32 ;
+  assign b6_held2 = b6_v2 & \$126 ;
+  assign \$127  = b6_g3 == \$signal$32 ;
+  assign b6_held3 = b6_v3 & \$127 ;
+  assign \$128  = b6_g4 == \$signal$32 ;
+  assign b6_held4 = b6_v4 & \$128 ;
+  assign \$129  = b7_g0 == \$signal$32 ;
+  assign b7_held0 = b7_v0 & \$129 ;
+  assign \$130  = b7_g1 == \$signal$32 ;
+  assign b7_held1 = b7_v1 & \$130 ;
+  assign \$131  = b7_g2 == \$signal$32 ;
+  assign b7_held2 = b7_v2 & \$131 ;
+  assign \$132  = b7_g3 == \$signal$32 ;
+  assign b7_held3 = b7_v3 & \$132 ;
+  assign \$133  = b7_g4 == \$signal$32 ;
+  assign b7_held4 = b7_v4 & \$133 ;
+  assign \$134  = ~ a0_v0;
+  assign \$135  = a_wins0 & a0_held0;
+  assign \$136  = \$134  | \$135 ;
+  assign \$137  = \$136  ? a0_v1 : a0_v0;
+  assign \$138  = a_ahead + a__payload[552];
+  assign \$139  = \$138  - 1'h1;
+  assign \$140  = | \$139 ;
+  assign \$141  = | { a0_v4, a0_v3, a0_v2, a0_v1 };
+  assign \$142  = a_wins0 & a0_held0;
+  assign \$143  = ~ \$142 ;
+  assign \$144  = a0_v0 & \$143 ;
+  assign \$145  = \$141  | \$144 ;
+  assign \$146  = \$145  | a__payload[544];
+  assign \$147  = ~ \$146 ;
+  assign \$148  = \$140  & \$147 ;
+  assign \$149  = \$137  | \$148 ;
+  assign \$150  = ~ a1_v0;
+  assign \$151  = a_wins1 & a1_held0;
+  assign \$152  = \$150  | \$151 ;
+  assign \$153  = \$152  ? a1_v1 : a1_v0;
+  assign \$154  = a_ahead + a__payload[552];
+  assign \$155  = \$154  - 1'h1;
+  assign \$156  = | \$155 ;
+  assign \$157  = | { a1_v4, a1_v3, a1_v2, a1_v1 };
+  assign \$158  = a_wins1 & a1_held0;
+  assign \$159  = ~ \$158 ;
+  assign \$160  = a1_v0 & \$159 ;
+  assign \$161  = \$157  | \$160 ;
+  assign \$162  = \$161  | a__payload[545];
+  assign \$163  = ~ \$162 ;
+  assign \$164  = \$156  & \$163 ;
+  assign \$165  = \$153  | \$164 ;
+  assign \$166  = ~ a2_v0;
+  assign \$167  = a_wins2 & a2_held0;
+  assign \$168  = \$166  | \$167 ;
+  assign \$169  = \$168  ? a2_v1 : a2_v0;
+  assign \$170  = a_ahead + a__payload[552];
+  assign \$171  = \$170  - 1'h1;
+  assign \$172  = | \$171 ;
+  assign \$173  = | { a2_v4, a2_v3, a2_v2, a2_v1 };
+  assign \$174  = a_wins2 & a2_held0;
+  assign \$175  = ~ \$174 ;
+  assign \$176  = a2_v0 & \$175 ;
+  assign \$177  = \$173  | \$176 ;
+  assign \$178  = \$177  | a__payload[546];
+  assign \$179  = ~ \$178 ;
+  assign \$180  = \$172  & \$179 ;
+  assign \$181  = \$169  | \$180 ;
+  assign \$182  = ~ a3_v0;
+  assign \$183  = a_wins3 & a3_held0;
+  assign \$184  = \$182  | \$183 ;
+  assign \$185  = \$184  ? a3_v1 : a3_v0;
+  assign \$186  = a_ahead + a__payload[552];
+  assign \$187  = \$186  - 1'h1;
+  assign \$188  = | \$187 ;
+  assign \$189  = | { a3_v4, a3_v3, a3_v2, a3_v1 };
+  assign \$190  = a_wins3 & a3_held0;
+  assign \$191  = ~ \$190 ;
+  assign \$192  = a3_v0 & \$191 ;
+  assign \$193  = \$189  | \$192 ;
+  assign \$194  = \$193  | a__payload[547];
+  assign \$195  = ~ \$194 ;
+  assign \$196  = \$188  & \$195 ;
+  assign \$197  = \$185  | \$196 ;
+  assign \$198  = ~ a4_v0;
+  assign \$199  = a_wins4 & a4_held0;
+  assign \$200  = \$198  | \$199 ;
+  assign \$201  = \$200  ? a4_v1 : a4_v0;
+  assign \$202  = a_ahead + a__payload[552];
+  assign \$203  = \$202  - 1'h1;
+  assign \$204  = | \$203 ;
+  assign \$205  = | { a4_v4, a4_v3, a4_v2, a4_v1 };
+  assign \$206  = a_wins4 & a4_held0;
+  assign \$207  = ~ \$206 ;
+  assign \$208  = a4_v0 & \$207 ;
+  assign \$209  = \$205  | \$208 ;
+  assign \$210  = \$209  | a__payload[548];
+  assign \$211  = ~ \$210 ;
+  assign \$212  = \$204  & \$211 ;
+  assign \$213  = \$201  | \$212 ;
+  assign \$214  = ~ a5_v0;
+  assign \$215  = a_wins5 & a5_held0;
+  assign \$216  = \$214  | \$215 ;
+  assign \$217  = \$216  ? a5_v1 : a5_v0;
+  assign \$218  = a_ahead + a__payload[552];
+  assign \$219  = \$218  - 1'h1;
+  assign \$220  = | \$219 ;
+  assign \$221  = | { a5_v4, a5_v3, a5_v2, a5_v1 };
+  assign \$222  = a_wins5 & a5_held0;
+  assign \$223  = ~ \$222 ;
+  assign \$224  = a5_v0 & \$223 ;
+  assign \$225  = \$221  | \$224 ;
+  assign \$226  = \$225  | a__payload[549];
+  assign \$227  = ~ \$226 ;
+  assign \$228  = \$220  & \$227 ;
+  assign \$229  = \$217  | \$228 ;
+  assign \$230  = ~ a6_v0;
+  assign \$231  = a_wins6 & a6_held0;
+  assign \$232  = \$230  | \$231 ;
+  assign \$233  = \$232  ? a6_v1 : a6_v0;
+  assign \$234  = a_ahead + a__payload[552];
+  assign \$235  = \$234  - 1'h1;
+  assign \$236  = | \$235 ;
+  assign \$237  = | { a6_v4, a6_v3, a6_v2, a6_v1 };
+  assign \$238  = a_wins6 & a6_held0;
+  assign \$239  = ~ \$238 ;
+  assign \$240  = a6_v0 & \$239 ;
+  assign \$241  = \$237  | \$240 ;
+  assign \$242  = \$241  | a__payload[550];
+  assign \$243  = ~ \$242 ;
+  assign \$244  = \$236  & \$243 ;
+  assign \$245  = \$233  | \$244 ;
+  assign \$246  = ~ a7_v0;
+  assign \$247  = a_wins7 & a7_held0;
+  assign \$248  = \$246  | \$247 ;
+  assign \$249  = \$248  ? a7_v1 : a7_v0;
+  assign \$250  = a_ahead + a__payload[552];
+  assign \$251  = \$250  - 1'h1;
+  assign \$252  = | \$251 ;
+  assign \$253  = | { a7_v4, a7_v3, a7_v2, a7_v1 };
+  assign \$254  = a_wins7 & a7_held0;
+  assign \$255  = ~ \$254 ;
+  assign \$256  = a7_v0 & \$255 ;
+  assign \$257  = \$253  | \$256 ;
+  assign \$258  = \$257  | a__payload[551];
+  assign \$259  = ~ \$258 ;
+  assign \$260  = \$252  & \$259 ;
+  assign \$261  = \$249  | \$260 ;
+  assign \$262  = & { \$261 , \$245 , \$229 , \$213 , \$197 , \$181 , \$165 , \$149  };
+  assign \$263  = ~ a0_v0;
+  assign \$264  = a_wins0 & a0_held0;
+  assign \$265  = \$263  | \$264 ;
+  assign \$266  = \$265  ? a0_v1 : a0_v0;
+  assign \$267  = a_ahead + 1'h0;
+  assign \$268  = \$267  - 1'h1;
+  assign \$269  = | \$268 ;
+  assign \$270  = | { a0_v4, a0_v3, a0_v2, a0_v1 };
+  assign \$271  = a_wins0 & a0_held0;
+  assign \$272  = ~ \$271 ;
+  assign \$273  = a0_v0 & \$272 ;
+  assign \$274  = \$270  | \$273 ;
+  assign \$276  = ~ \$275 ;
+  assign \$277  = \$269  & \$276 ;
+  assign \$278  = \$266  | \$277 ;
+  assign \$279  = ~ a1_v0;
+  assign \$280  = a_wins1 & a1_held0;
+  assign \$281  = \$279  | \$280 ;
+  assign \$282  = \$281  ? a1_v1 : a1_v0;
+  assign \$283  = a_ahead + 1'h0;
+  assign \$284  = \$283  - 1'h1;
+  assign \$285  = | \$284 ;
+  assign \$286  = | { a1_v4, a1_v3, a1_v2, a1_v1 };
+  assign \$287  = a_wins1 & a1_held0;
+  assign \$288  = ~ \$287 ;
+  assign \$289  = a1_v0 & \$288 ;
+  assign \$290  = \$286  | \$289 ;
+  assign \$292  = ~ \$291 ;
+  assign \$293  = \$285  & \$292 ;
+  assign \$294  = \$282  | \$293 ;
+  assign \$295  = ~ a2_v0;
+  assign \$296  = a_wins2 & a2_held0;
+  assign \$297  = \$295  | \$296 ;
+  assign \$298  = \$297  ? a2_v1 : a2_v0;
+  assign \$299  = a_ahead + 1'h0;
+  assign \$300  = \$299  - 1'h1;
+  assign \$301  = | \$300 ;
+  assign \$302  = | { a2_v4, a2_v3, a2_v2, a2_v1 };
+  assign \$303  = a_wins2 & a2_held0;
+  assign \$304  = ~ \$303 ;
+  assign \$305  = a2_v0 & \$304 ;
+  assign \$306  = \$302  | \$305 ;
+  assign \$308  = ~ \$307 ;
+  assign \$309  = \$301  & \$308 ;
+  assign \$310  = \$298  | \$309 ;
+  assign \$311  = ~ a3_v0;
+  assign \$312  = a_wins3 & a3_held0;
+  assign \$313  = \$311  | \$312 ;
+  assign \$314  = \$313  ? a3_v1 : a3_v0;
+  assign \$315  = a_ahead + 1'h0;
+  assign \$316  = \$315  - 1'h1;
+  assign \$317  = | \$316 ;
+  assign \$318  = | { a3_v4, a3_v3, a3_v2, a3_v1 };
+  assign \$319  = a_wins3 & a3_held0;
+  assign \$320  = ~ \$319 ;
+  assign \$321  = a3_v0 & \$320 ;
+  assign \$322  = \$318  | \$321 ;
+  assign \$324  = ~ \$323 ;
+  assign \$325  = \$317  & \$324 ;
+  assign \$326  = \$314  | \$325 ;
+  assign \$327  = ~ a4_v0;
+  assign \$328  = a_wins4 & a4_held0;
+  assign \$329  = \$327  | \$328 ;
+  assign \$330  = \$329  ? a4_v1 : a4_v0;
+  assign \$331  = a_ahead + 1'h0;
+  assign \$332  = \$331  - 1'h1;
+  assign \$333  = | \$332 ;
+  assign \$334  = | { a4_v4, a4_v3, a4_v2, a4_v1 };
+  assign \$335  = a_wins4 & a4_held0;
+  assign \$336  = ~ \$335 ;
+  assign \$337  = a4_v0 & \$336 ;
+  assign \$338  = \$334  | \$337 ;
+  assign \$340  = ~ \$339 ;
+  assign \$341  = \$333  & \$340 ;
+  assign \$342  = \$330  | \$341 ;
+  assign \$343  = ~ a5_v0;
+  assign \$344  = a_wins5 & a5_held0;
+  assign \$345  = \$343  | \$344 ;
+  assign \$346  = \$345  ? a5_v1 : a5_v0;
+  assign \$347  = a_ahead + 1'h0;
+  assign \$348  = \$347  - 1'h1;
+  assign \$349  = | \$348 ;
+  assign \$350  = | { a5_v4, a5_v3, a5_v2, a5_v1 };
+  assign \$351  = a_wins5 & a5_held0;
+  assign \$352  = ~ \$351 ;
+  assign \$353  = a5_v0 & \$352 ;
+  assign \$354  = \$350  | \$353 ;
+  assign \$356  = ~ \$355 ;
+  assign \$357  = \$349  & \$356 ;
+  assign \$358  = \$346  | \$357 ;
+  assign \$359  = ~ a6_v0;
+  assign \$360  = a_wins6 & a6_held0;
+  assign \$361  = \$359  | \$360 ;
+  assign \$362  = \$361  ? a6_v1 : a6_v0;
+  assign \$363  = a_ahead + 1'h0;
+  assign \$364  = \$363  - 1'h1;
+  assign \$365  = | \$364 ;
+  assign \$366  = | { a6_v4, a6_v3, a6_v2, a6_v1 };
+  assign \$367  = a_wins6 & a6_held0;
+  assign \$368  = ~ \$367 ;
+  assign \$369  = a6_v0 & \$368 ;
+  assign \$370  = \$366  | \$369 ;
+  assign \$372  = ~ \$371 ;
+  assign \$373  = \$365  & \$372 ;
+  assign \$374  = \$362  | \$373 ;
+  assign \$375  = ~ a7_v0;
+  assign \$376  = a_wins7 & a7_held0;
+  assign \$377  = \$375  | \$376 ;
+  assign \$378  = \$377  ? a7_v1 : a7_v0;
+  assign \$379  = a_ahead + 1'h0;
+  assign \$380  = \$379  - 1'h1;
+  assign \$381  = | \$380 ;
+  assign \$382  = | { a7_v4, a7_v3, a7_v2, a7_v1 };
+  assign \$383  = a_wins7 & a7_held0;
+  assign \$384  = ~ \$383 ;
+  assign \$385  = a7_v0 & \$384 ;
+  assign \$386  = \$382  | \$385 ;
+  assign \$388  = ~ \$387 ;
+  assign \$389  = \$381  & \$388 ;
+  assign \$390  = \$378  | \$389 ;
+  assign \$391  = & { \$390 , \$374 , \$358 , \$342 , \$326 , \$310 , \$294 , \$278  };
+  assign \$392  = a_accept ? \$262  : \$391 ;
+  assign \$393  = ~ b0_v0;
+  assign \$394  = ~ a_wins7;
+  assign \$395  = \$394  & b0_held0;
+  assign \$396  = \$393  | \$395 ;
+  assign \$397  = \$396  ? b0_v1 : b0_v0;
+  assign \$398  = b_ahead + b__payload[552];
+  assign \$399  = \$398  - 1'h1;
+  assign \$400  = | \$399 ;
+  assign \$401  = | { b0_v4, b0_v3, b0_v2, b0_v1 };
+  assign \$402  = ~ a_wins7;
+  assign \$403  = \$402  & b0_held0;
+  assign \$404  = ~ \$403 ;
+  assign \$405  = b0_v0 & \$404 ;
+  assign \$406  = \$401  | \$405 ;
+  assign \$407  = \$406  | b__payload[544];
+  assign \$408  = ~ \$407 ;
+  assign \$409  = \$400  & \$408 ;
+  assign \$410  = \$397  | \$409 ;
+  assign \$411  = ~ b1_v0;
+  assign \$412  = ~ a_wins6;
+  assign \$413  = \$412  & b1_held0;
+  assign \$414  = \$411  | \$413 ;
+  assign \$415  = \$414  ? b1_v1 : b1_v0;
+  assign \$416  = b_ahead + b__payload[552];
+  assign \$417  = \$416  - 1'h1;
+  assign \$418  = | \$417 ;
+  assign \$419  = | { b1_v4, b1_v3, b1_v2, b1_v1 };
+  assign \$420  = ~ a_wins6;
+  assign \$421  = \$420  & b1_held0;
+  assign \$422  = ~ \$421 ;
+  assign \$423  = b1_v0 & \$422 ;
+  assign \$424  = \$419  | \$423 ;
+  assign \$425  = \$424  | b__payload[545];
+  assign \$426  = ~ \$425 ;
+  assign \$427  = \$418  & \$426 ;
+  assign \$428  = \$415  | \$427 ;
+  assign \$429  = ~ b2_v0;
+  assign \$430  = ~ a_wins5;
+  assign \$431  = \$430  & b2_held0;
+  assign \$432  = \$429  | \$431 ;
+  assign \$433  = \$432  ? b2_v1 : b2_v0;
+  assign \$434  = b_ahead + b__payload[552];
+  assign \$435  = \$434  - 1'h1;
+  assign \$436  = | \$435 ;
+  assign \$437  = | { b2_v4, b2_v3, b2_v2, b2_v1 };
+  assign \$438  = ~ a_wins5;
+  assign \$439  = \$438  & b2_held0;
+  assign \$440  = ~ \$439 ;
+  assign \$441  = b2_v0 & \$440 ;
+  assign \$442  = \$437  | \$441 ;
+  assign \$443  = \$442  | b__payload[546];
+  assign \$444  = ~ \$443 ;
+  assign \$445  = \$436  & \$444 ;
+  assign \$446  = \$433  | \$445 ;
+  assign \$447  = ~ b3_v0;
+  assign \$448  = ~ a_wins4;
+  assign \$449  = \$448  & b3_held0;
+  assign \$450  = \$447  | \$449 ;
+  assign \$451  = \$450  ? b3_v1 : b3_v0;
+  assign \$452  = b_ahead + b__payload[552];
+  assign \$453  = \$452  - 1'h1;
+  assign \$454  = | \$453 ;
+  assign \$455  = | { b3_v4, b3_v3, b3_v2, b3_v1 };
+  assign \$456  = ~ a_wins4;
+  assign \$457  = \$456  & b3_held0;
+  assign \$458  = ~ \$457 ;
+  assign \$459  = b3_v0 & \$458 ;
+  assign \$460  = \$455  | \$459 ;
+  assign \$461  = \$460  | b__payload[547];
+  assign \$462  = ~ \$461 ;
+  assign \$463  = \$454  & \$462 ;
+  assign \$464  = \$451  | \$463 ;
+  assign \$465  = ~ b4_v0;
+  assign \$466  = ~ a_wins3;
+  assign \$467  = \$466  & b4_held0;
+  assign \$468  = \$465  | \$467 ;
+  assign \$469  = \$468  ? b4_v1 : b4_v0;
+  assign \$470  = b_ahead + b__payload[552];
+  assign \$471  = \$470  - 1'h1;
+  assign \$472  = | \$471 ;
+  assign \$473  = | { b4_v4, b4_v3, b4_v2, b4_v1 };
+  assign \$474  = ~ a_wins3;
+  assign \$475  = \$474  & b4_held0;
+  assign \$476  = ~ \$475 ;
+  assign \$477  = b4_v0 & \$476 ;
+  assign \$478  = \$473  | \$477 ;
+  assign \$479  = \$478  | b__payload[548];
+  assign \$480  = ~ \$479 ;
+  assign \$481  = \$472  & \$480 ;
+  assign \$482  = \$469  | \$481 ;
+  assign \$483  = ~ b5_v0;
+  assign \$484  = ~ a_wins2;
+  assign \$485  = \$484  & b5_held0;
+  assign \$486  = \$483  | \$485 ;
+  assign \$487  = \$486  ? b5_v1 : b5_v0;
+  assign \$488  = b_ahead + b__payload[552];
+  assign \$489  = \$488  - 1'h1;
+  assign \$490  = | \$489 ;
+  assign \$491  = | { b5_v4, b5_v3, b5_v2, b5_v1 };
+  assign \$492  = ~ a_wins2;
+  assign \$493  = \$492  & b5_held0;
+  assign \$494  = ~ \$493 ;
+  assign \$495  = b5_v0 & \$494 ;
+  assign \$496  = \$491  | \$495 ;
+  assign \$497  = \$496  | b__payload[549];
+  assign \$498  = ~ \$497 ;
+  assign \$499  = \$490  & \$498 ;
+  assign \$500  = \$487  | \$499 ;
+  assign \$501  = ~ b6_v0;
+  assign \$502  = ~ a_wins1;
+  assign \$503  = \$502  & b6_held0;
+  assign \$504  = \$501  | \$503 ;
+  assign \$505  = \$504  ? b6_v1 : b6_v0;
+  assign \$506  = b_ahead + b__payload[552];
+  assign \$507  = \$506  - 1'h1;
+  assign \$508  = | \$507 ;
+  assign \$509  = | { b6_v4, b6_v3, b6_v2, b6_v1 };
+  assign \$510  = ~ a_wins1;
+  assign \$511  = \$510  & b6_held0;
+  assign \$512  = ~ \$511 ;
+  assign \$513  = b6_v0 & \$512 ;
+  assign \$514  = \$509  | \$513 ;
+  assign \$515  = \$514  | b__payload[550];
+  assign \$516  = ~ \$515 ;
+  assign \$517  = \$508  & \$516 ;
+  assign \$518  = \$505  | \$517 ;
+  assign \$519  = ~ b7_v0;
+  assign \$520  = ~ a_wins0;
+  assign \$521  = \$520  & b7_held0;
+  assign \$522  = \$519  | \$521 ;
+  assign \$523  = \$522  ? b7_v1 : b7_v0;
+  assign \$524  = b_ahead + b__payload[552];
+  assign \$525  = \$524  - 1'h1;
+  assign \$526  = | \$525 ;
+  assign \$527  = | { b7_v4, b7_v3, b7_v2, b7_v1 };
+  assign \$528  = ~ a_wins0;
+  assign \$529  = \$528  & b7_held0;
+  assign \$530  = ~ \$529 ;
+  assign \$531  = b7_v0 & \$530 ;
+  assign \$532  = \$527  | \$531 ;
+  assign \$533  = \$532  | b__payload[551];
+  assign \$534  = ~ \$533 ;
+  assign \$535  = \$526  & \$534 ;
+  assign \$536  = \$523  | \$535 ;
+  assign \$537  = & { \$536 , \$518 , \$500 , \$482 , \$464 , \$446 , \$428 , \$410  };
+  assign \$538  = ~ b0_v0;
+  assign \$539  = ~ a_wins7;
+  assign \$540  = \$539  & b0_held0;
+  assign \$541  = \$538  | \$540 ;
+  assign \$542  = \$541  ? b0_v1 : b0_v0;
+  assign \$543  = b_ahead + 1'h0;
+  assign \$544  = \$543  - 1'h1;
+  assign \$545  = | \$544 ;
+  assign \$546  = | { b0_v4, b0_v3, b0_v2, b0_v1 };
+  assign \$547  = ~ a_wins7;
+  assign \$548  = \$547  & b0_held0;
+  assign \$549  = ~ \$548 ;
+  assign \$550  = b0_v0 & \$549 ;
+  assign \$551  = \$546  | \$550 ;
+  assign \$553  = ~ \$552 ;
+  assign \$554  = \$545  & \$553 ;
+  assign \$555  = \$542  | \$554 ;
+  assign \$556  = ~ b1_v0;
+  assign \$557  = ~ a_wins6;
+  assign \$558  = \$557  & b1_held0;
+  assign \$559  = \$556  | \$558 ;
+  assign \$560  = \$559  ? b1_v1 : b1_v0;
+  assign \$561  = b_ahead + 1'h0;
+  assign \$562  = \$561  - 1'h1;
+  assign \$563  = | \$562 ;
+  assign \$564  = | { b1_v4, b1_v3, b1_v2, b1_v1 };
+  assign \$565  = ~ a_wins6;
+  assign \$566  = \$565  & b1_held0;
+  assign \$567  = ~ \$566 ;
+  assign \$568  = b1_v0 & \$567 ;
+  assign \$569  = \$564  | \$568 ;
+  assign \$571  = ~ \$570 ;
+  assign \$572  = \$563  & \$571 ;
+  assign \$573  = \$560  | \$572 ;
+  assign \$574  = ~ b2_v0;
+  assign \$575  = ~ a_wins5;
+  assign \$576  = \$575  & b2_held0;
+  assign \$577  = \$574  | \$576 ;
+  assign \$578  = \$577  ? b2_v1 : b2_v0;
+  assign \$579  = b_ahead + 1'h0;
+  assign \$580  = \$579  - 1'h1;
+  assign \$581  = | \$580 ;
+  assign \$582  = | { b2_v4, b2_v3, b2_v2, b2_v1 };
+  assign \$583  = ~ a_wins5;
+  assign \$584  = \$583  & b2_held0;
+  assign \$585  = ~ \$584 ;
+  assign \$586  = b2_v0 & \$585 ;
+  assign \$587  = \$582  | \$586 ;
+  assign \$589  = ~ \$588 ;
+  assign \$590  = \$581  & \$589 ;
+  assign \$591  = \$578  | \$590 ;
+  assign \$592  = ~ b3_v0;
+  assign \$593  = ~ a_wins4;
+  assign \$594  = \$593  & b3_held0;
+  assign \$595  = \$592  | \$594 ;
+  assign \$596  = \$595  ? b3_v1 : b3_v0;
+  assign \$597  = b_ahead + 1'h0;
+  assign \$598  = \$597  - 1'h1;
+  assign \$599  = | \$598 ;
+  assign \$600  = | { b3_v4, b3_v3, b3_v2, b3_v1 };
+  assign \$601  = ~ a_wins4;
+  assign \$602  = \$601  & b3_held0;
+  assign \$603  = ~ \$602 ;
+  assign \$604  = b3_v0 & \$603 ;
+  assign \$605  = \$600  | \$604 ;
+  assign \$607  = ~ \$606 ;
+  assign \$608  = \$599  & \$607 ;
+  assign \$609  = \$596  | \$608 ;
+  assign \$610  = ~ b4_v0;
+  assign \$611  = ~ a_wins3;
+  assign \$612  = \$611  & b4_held0;
+  assign \$613  = \$610  | \$612 ;
+  assign \$614  = \$613  ? b4_v1 : b4_v0;
+  assign \$615  = b_ahead + 1'h0;
+  assign \$616  = \$615  - 1'h1;
+  assign \$617  = | \$616 ;
+  assign \$618  = | { b4_v4, b4_v3, b4_v2, b4_v1 };
+  assign \$619  = ~ a_wins3;
+  assign \$620  = \$619  & b4_held0;
+  assign \$621  = ~ \$620 ;
+  assign \$622  = b4_v0 & \$621 ;
+  assign \$623  = \$618  | \$622 ;
+  assign \$625  = ~ \$624 ;
+  assign \$626  = \$617  & \$625 ;
+  assign \$627  = \$614  | \$626 ;
+  assign \$628  = ~ b5_v0;
+  assign \$629  = ~ a_wins2;
+  assign \$630  = \$629  & b5_held0;
+  assign \$631  = \$628  | \$630 ;
+  assign \$632  = \$631  ? b5_v1 : b5_v0;
+  assign \$633  = b_ahead + 1'h0;
+  assign \$634  = \$633  - 1'h1;
+  assign \$635  = | \$634 ;
+  assign \$636  = | { b5_v4, b5_v3, b5_v2, b5_v1 };
+  assign \$637  = ~ a_wins2;
+  assign \$638  = \$637  & b5_held0;
+  assign \$639  = ~ \$638 ;
+  assign \$640  = b5_v0 & \$639 ;
+  assign \$641  = \$636  | \$640 ;
+  assign \$643  = ~ \$642 ;
+  assign \$644  = \$635  & \$643 ;
+  assign \$645  = \$632  | \$644 ;
+  assign \$646  = ~ b6_v0;
+  assign \$647  = ~ a_wins1;
+  assign \$648  = \$647  & b6_held0;
+  assign \$649  = \$646  | \$648 ;
+  assign \$650  = \$649  ? b6_v1 : b6_v0;
+  assign \$651  = b_ahead + 1'h0;
+  assign \$652  = \$651  - 1'h1;
+  assign \$653  = | \$652 ;
+  assign \$654  = | { b6_v4, b6_v3, b6_v2, b6_v1 };
+  assign \$655  = ~ a_wins1;
+  assign \$656  = \$655  & b6_held0;
+  assign \$657  = ~ \$656 ;
+  assign \$658  = b6_v0 & \$657 ;
+  assign \$659  = \$654  | \$658 ;
+  assign \$661  = ~ \$660 ;
+  assign \$662  = \$653  & \$661 ;
+  assign \$663  = \$650  | \$662 ;
+  assign \$664  = ~ b7_v0;
+  assign \$665  = ~ a_wins0;
+  assign \$666  = \$665  & b7_held0;
+  assign \$667  = \$664  | \$666 ;
+  assign \$668  = \$667  ? b7_v1 : b7_v0;
+  assign \$669  = b_ahead + 1'h0;
+  assign \$670  = \$669  - 1'h1;
+  assign \$671  = | \$670 ;
+  assign \$672  = | { b7_v4, b7_v3, b7_v2, b7_v1 };
+  assign \$673  = ~ a_wins0;
+  assign \$674  = \$673  & b7_held0;
+  assign \$675  = ~ \$674 ;
+  assign \$676  = b7_v0 & \$675 ;
+  assign \$677  = \$672  | \$676 ;
+  assign \$679  = ~ \$678 ;
+  assign \$680  = \$671  & \$679 ;
+  assign \$681  = \$668  | \$680 ;
+  assign \$682  = & { \$681 , \$663 , \$645 , \$627 , \$609 , \$591 , \$573 , \$555  };
+  assign \$683  = b_accept ? \$537  : \$682 ;
+  assign \$684  = \$392  & \$683 ;
+  assign \$685  = ~ a0_v0;
+  assign \$686  = a_wins0 & a0_held0;
+  assign \$687  = \$685  | \$686 ;
+  assign \$688  = \$687  ? a0_held1 : a0_held0;
+  assign \$689  = a_ahead + a__payload[552];
+  assign \$690  = \$689  - 1'h0;
+  assign \$691  = | \$690 ;
+  assign \$692  = | { a0_held4, a0_held3, a0_held2, a0_held1 };
+  assign \$693  = a_wins0 & a0_held0;
+  assign \$694  = ~ \$693 ;
+  assign \$695  = a0_held0 & \$694 ;
+  assign \$696  = \$692  | \$695 ;
+  assign \$697  = ! a_ahead;
+  assign \$698  = a__payload[544] & \$697 ;
+  assign \$699  = \$696  | \$698 ;
+  assign \$700  = ~ \$699 ;
+  assign \$701  = \$691  & \$700 ;
+  assign \$702  = \$688  | \$701 ;
+  assign \$703  = ~ a1_v0;
+  assign \$704  = a_wins1 & a1_held0;
+  assign \$705  = \$703  | \$704 ;
+  assign \$706  = \$705  ? a1_held1 : a1_held0;
+  assign \$707  = a_ahead + a__payload[552];
+  assign \$708  = \$707  - 1'h0;
+  assign \$709  = | \$708 ;
+  assign \$710  = | { a1_held4, a1_held3, a1_held2, a1_held1 };
+  assign \$711  = a_wins1 & a1_held0;
+  assign \$712  = ~ \$711 ;
+  assign \$713  = a1_held0 & \$712 ;
+  assign \$714  = \$710  | \$713 ;
+  assign \$715  = ! a_ahead;
+  assign \$716  = a__payload[545] & \$715 ;
+  assign \$717  = \$714  | \$716 ;
+  assign \$718  = ~ \$717 ;
+  assign \$719  = \$709  & \$718 ;
+  assign \$720  = \$706  | \$719 ;
+  assign \$721  = ~ a2_v0;
+  assign \$722  = a_wins2 & a2_held0;
+  assign \$723  = \$721  | \$722 ;
+  assign \$724  = \$723  ? a2_held1 : a2_held0;
+  assign \$725  = a_ahead + a__payload[552];
+  assign \$726  = \$725  - 1'h0;
+  assign \$727  = | \$726 ;
+  assign \$728  = | { a2_held4, a2_held3, a2_held2, a2_held1 };
+  assign \$729  = a_wins2 & a2_held0;
+  assign \$730  = ~ \$729 ;
+  assign \$731  = a2_held0 & \$730 ;
+  assign \$732  = \$728  | \$731 ;
+  assign \$733  = ! a_ahead;
+  assign \$734  = a__payload[546] & \$733 ;
+  assign \$735  = \$732  | \$734 ;
+  assign \$736  = ~ \$735 ;
+  assign \$737  = \$727  & \$736 ;
+  assign \$738  = \$724  | \$737 ;
+  assign \$739  = ~ a3_v0;
+  assign \$740  = a_wins3 & a3_held0;
+  assign \$741  = \$739  | \$740 ;
+  assign \$742  = \$741  ? a3_held1 : a3_held0;
+  assign \$743  = a_ahead + a__payload[552];
+  assign \$744  = \$743  - 1'h0;
+  assign \$745  = | \$744 ;
+  assign \$746  = | { a3_held4, a3_held3, a3_held2, a3_held1 };
+  assign \$747  = a_wins3 & a3_held0;
+  assign \$748  = ~ \$747 ;
+  assign \$749  = a3_held0 & \$748 ;
+  assign \$750  = \$746  | \$749 ;
+  assign \$751  = ! a_ahead;
+  assign \$752  = a__payload[547] & \$751 ;
+  assign \$753  = \$750  | \$752 ;
+  assign \$754  = ~ \$753 ;
+  assign \$755  = \$745  & \$754 ;
+  assign \$756  = \$742  | \$755 ;
+  assign \$757  = ~ a4_v0;
+  assign \$758  = a_wins4 & a4_held0;
+  assign \$759  = \$757  | \$758 ;
+  assign \$760  = \$759  ? a4_held1 : a4_held0;
+  assign \$761  = a_ahead + a__payload[552];
+  assign \$762  = \$761  - 1'h0;
+  assign \$763  = | \$762 ;
+  assign \$764  = | { a4_held4, a4_held3, a4_held2, a4_held1 };
+  assign \$765  = a_wins4 & a4_held0;
+  assign \$766  = ~ \$765 ;
+  assign \$767  = a4_held0 & \$766 ;
+  assign \$768  = \$764  | \$767 ;
+  assign \$769  = ! a_ahead;
+  assign \$770  = a__payload[548] & \$769 ;
+  assign \$771  = \$768  | \$770 ;
+  assign \$772  = ~ \$771 ;
+  assign \$773  = \$763  & \$772 ;
+  assign \$774  = \$760  | \$773 ;
+  assign \$775  = ~ a5_v0;
+  assign \$776  = a_wins5 & a5_held0;
+  assign \$777  = \$775  | \$776 ;
+  assign \$778  = \$777  ? a5_held1 : a5_held0;
+  assign \$779  = a_ahead + a__payload[552];
+  assign \$780  = \$779  - 1'h0;
+  assign \$781  = | \$780 ;
+  assign \$782  = | { a5_held4, a5_held3, a5_held2, a5_held1 };
+  assign \$783  = a_wins5 & a5_held0;
+  assign \$784  = ~ \$783 ;
+  assign \$785  = a5_held0 & \$784 ;
+  assign \$786  = \$782  | \$785 ;
+  assign \$787  = ! a_ahead;
+  assign \$788  = a__payload[549] & \$787 ;
+  assign \$789  = \$786  | \$788 ;
+  assign \$790  = ~ \$789 ;
+  assign \$791  = \$781  & \$790 ;
+  assign \$792  = \$778  | \$791 ;
+  assign \$793  = ~ a6_v0;
+  assign \$794  = a_wins6 & a6_held0;
+  assign \$795  = \$793  | \$794 ;
+  assign \$796  = \$795  ? a6_held1 : a6_held0;
+  assign \$797  = a_ahead + a__payload[552];
+  assign \$798  = \$797  - 1'h0;
+  assign \$799  = | \$798 ;
+  assign \$800  = | { a6_held4, a6_held3, a6_held2, a6_held1 };
+  assign \$801  = a_wins6 & a6_held0;
+  assign \$802  = ~ \$801 ;
+  assign \$803  = a6_held0 & \$802 ;
+  assign \$804  = \$800  | \$803 ;
+  assign \$805  = ! a_ahead;
+  assign \$806  = a__payload[550] & \$805 ;
+  assign \$807  = \$804  | \$806 ;
+  assign \$808  = ~ \$807 ;
+  assign \$809  = \$799  & \$808 ;
+  assign \$810  = \$796  | \$809 ;
+  assign \$811  = ~ a7_v0;
+  assign \$812  = a_wins7 & a7_held0;
+  assign \$813  = \$811  | \$812 ;
+  assign \$814  = \$813  ? a7_held1 : a7_held0;
+  assign \$815  = a_ahead + a__payload[552];
+  assign \$816  = \$815  - 1'h0;
+  assign \$817  = | \$816 ;
+  assign \$818  = | { a7_held4, a7_held3, a7_held2, a7_held1 };
+  assign \$819  = a_wins7 & a7_held0;
+  assign \$820  = ~ \$819 ;
+  assign \$821  = a7_held0 & \$820 ;
+  assign \$822  = \$818  | \$821 ;
+  assign \$823  = ! a_ahead;
+  assign \$824  = a__payload[551] & \$823 ;
+  assign \$825  = \$822  | \$824 ;
+  assign \$826  = ~ \$825 ;
+  assign \$827  = \$817  & \$826 ;
+  assign \$828  = \$814  | \$827 ;
+  assign \$829  = & { \$828 , \$810 , \$792 , \$774 , \$756 , \$738 , \$720 , \$702  };
+  assign \$830  = ~ a0_v0;
+  assign \$831  = a_wins0 & a0_held0;
+  assign \$832  = \$830  | \$831 ;
+  assign \$833  = \$832  ? a0_held1 : a0_held0;
+  assign \$834  = a_ahead + 1'h0;
+  assign \$835  = \$834  - 1'h0;
+  assign \$836  = | \$835 ;
+  assign \$837  = | { a0_held4, a0_held3, a0_held2, a0_held1 };
+  assign \$838  = a_wins0 & a0_held0;
+  assign \$839  = ~ \$838 ;
+  assign \$840  = a0_held0 & \$839 ;
+  assign \$841  = \$837  | \$840 ;
+  assign \$842  = ! a_ahead;
+  assign \$845  = ~ \$844 ;
+  assign \$846  = \$836  & \$845 ;
+  assign \$847  = \$833  | \$846 ;
+  assign \$848  = ~ a1_v0;
+  assign \$849  = a_wins1 & a1_held0;
+  assign \$850  = \$848  | \$849 ;
+  assign \$851  = \$850  ? a1_held1 : a1_held0;
+  assign \$852  = a_ahead + 1'h0;
+  assign \$853  = \$852  - 1'h0;
+  assign \$854  = | \$853 ;
+  assign \$855  = | { a1_held4, a1_held3, a1_held2, a1_held1 };
+  assign \$856  = a_wins1 & a1_held0;
+  assign \$857  = ~ \$856 ;
+  assign \$858  = a1_held0 & \$857 ;
+  assign \$859  = \$855  | \$858 ;
+  assign \$860  = ! a_ahead;
+  assign \$863  = ~ \$862 ;
+  assign \$864  = \$854  & \$863 ;
+  assign \$865  = \$851  | \$864 ;
+  assign \$866  = ~ a2_v0;
+  assign \$867  = a_wins2 & a2_held0;
+  assign \$868  = \$866  | \$867 ;
+  assign \$869  = \$868  ? a2_held1 : a2_held0;
+  assign \$870  = a_ahead + 1'h0;
+  assign \$871  = \$870  - 1'h0;
+  assign \$872  = | \$871 ;
+  assign \$873  = | { a2_held4, a2_held3, a2_held2, a2_held1 };
+  assign \$874  = a_wins2 & a2_held0;
+  assign \$875  = ~ \$874 ;
+  assign \$876  = a2_held0 & \$875 ;
+  assign \$877  = \$873  | \$876 ;
+  assign \$878  = ! a_ahead;
+  assign \$881  = ~ \$880 ;
+  assign \$882  = \$872  & \$881 ;
+  assign \$883  = \$869  | \$882 ;
+  assign \$884  = ~ a3_v0;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9773  = stage0_valid;
+    \$8413  = stage0_valid;
     if (stage0_load) begin
-      \$9773  = \$signal$14 ;
+      \$8413  = \$signal$14 ;
     end else if (stage1_load) begin
-      \$9773  = 1'h0;
+      \$8413  = 1'h0;
     end
     if (rst) begin
-      \$9773  = 1'h0;
+      \$8413  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9774  = stage1_valid;
+    \$8414  = stage1_valid;
     if (stage1_load) begin
-      \$9774  = stage0_valid;
+      \$8414  = stage0_valid;
     end else if (stage2_load) begin
-      \$9774  = 1'h0;
+      \$8414  = 1'h0;
     end
     if (rst) begin
-      \$9774  = 1'h0;
+      \$8414  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9775  = stage2_valid;
+    \$8415  = stage2_valid;
     if (stage2_load) begin
-      \$9775  = stage1_valid;
+      \$8415  = stage1_valid;
     end else if (stage3_load) begin
-      \$9775  = 1'h0;
+      \$8415  = 1'h0;
     end
     if (rst) begin
-      \$9775  = 1'h0;
+      \$8415  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9776  = stage3_valid;
+    \$8416  = stage3_valid;
     if (stage3_load) begin
-      \$9776  = stage2_valid;
+      \$8416  = stage2_valid;
     end else if (stage4_load) begin
-      \$9776  = 1'h0;
+      \$8416  = 1'h0;
     end
     if (rst) begin
-      \$9776  = 1'h0;
+      \$8416  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9777  = stage4_valid;
+    \$8417  = stage4_valid;
     if (stage4_load) begin
-      \$9777  = stage3_valid;
+      \$8417  = stage3_valid;
     end else if (stage5_load) begin
-      \$9777  = 1'h0;
+      \$8417  = 1'h0;
     end
     if (rst) begin
-      \$9777  = 1'h0;
+      \$8417  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9778  = stage5_valid;
+    \$8418  = stage5_valid;
     if (stage5_load) begin
-      \$9778  = stage4_valid;
+      \$8418  = stage4_valid;
     end
     if (rst) begin
-      \$9778  = 1'h0;
+      \$8418  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9779  = \$2099 ;
+    \$8419  = \$2099 ;
     if (rst) begin
-      \$9779  = 1'h1;
+      \$8419  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9780  = stage0_load_next;
+    \$8420  = stage0_load_next;
     if (rst) begin
-      \$9780  = 1'h1;
+      \$8420  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9781  = stage0_load_next;
+    \$8421  = stage0_load_next;
     if (rst) begin
-      \$9781  = 1'h1;
+      \$8421  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9782  = stage0_load_next;
+    \$8422  = stage0_load_next;
     if (rst) begin
-      \$9782  = 1'h1;
+      \$8422  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9783  = stage0_load_next;
+    \$8423  = stage0_load_next;
     if (rst) begin
-      \$9783  = 1'h1;
+      \$8423  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9784  = stage0_load_next;
+    \$8424  = stage0_load_next;
     if (rst) begin
-      \$9784  = 1'h1;
+      \$8424  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9785  = stage0_load_next;
+    \$8425  = stage0_load_next;
     if (rst) begin
-      \$9785  = 1'h1;
+      \$8425  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9786  = stage0_load_next;
+    \$8426  = stage0_load_next;
     if (rst) begin
-      \$9786  = 1'h1;
+      \$8426  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9787  = stage0_load_next;
+    \$8427  = stage0_load_next;
     if (rst) begin
-      \$9787  = 1'h1;
+      \$8427  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9788  = stage0_load_next;
+    \$8428  = stage0_load_next;
     if (rst) begin
-      \$9788  = 1'h1;
+      \$8428  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9789  = stage0_load_next;
+    \$8429  = stage0_load_next;
     if (rst) begin
-      \$9789  = 1'h1;
+      \$8429  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9790  = stage0_load_next;
+    \$8430  = stage0_load_next;
     if (rst) begin
-      \$9790  = 1'h1;
+      \$8430  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9791  = stage0_load_next;
+    \$8431  = stage0_load_next;
     if (rst) begin
-      \$9791  = 1'h1;
+      \$8431  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9792  = stage0_load_next;
+    \$8432  = stage0_load_next;
     if (rst) begin
-      \$9792  = 1'h1;
+      \$8432  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9793  = stage0_load_next;
+    \$8433  = stage0_load_next;
     if (rst) begin
-      \$9793  = 1'h1;
+      \$8433  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9794  = stage0_load_next;
+    \$8434  = stage0_load_next;
     if (rst) begin
-      \$9794  = 1'h1;
+      \$8434  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9795  = stage0_load_next;
+    \$8435  = stage0_load_next;
     if (rst) begin
-      \$9795  = 1'h1;
+      \$8435  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9796  = stage0_load_next;
+    \$8436  = stage0_load_next;
     if (rst) begin
-      \$9796  = 1'h1;
+      \$8436  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9797  = stage0_load_next;
+    \$8437  = stage0_load_next;
     if (rst) begin
-      \$9797  = 1'h1;
+      \$8437  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9798  = stage0_load_next;
+    \$8438  = stage0_load_next;
     if (rst) begin
-      \$9798  = 1'h1;
+      \$8438  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9799  = stage0_load_next;
+    \$8439  = stage0_load_next;
     if (rst) begin
-      \$9799  = 1'h1;
+      \$8439  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9800  = stage0_load_next;
+    \$8440  = stage0_load_next;
     if (rst) begin
-      \$9800  = 1'h1;
+      \$8440  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9801  = stage0_load_next;
+    \$8441  = stage0_load_next;
     if (rst) begin
-      \$9801  = 1'h1;
+      \$8441  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9802  = stage0_load_next;
+    \$8442  = stage0_load_next;
     if (rst) begin
-      \$9802  = 1'h1;
+      \$8442  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9803  = stage0_load_next;
+    \$8443  = stage0_load_next;
     if (rst) begin
-      \$9803  = 1'h1;
+      \$8443  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9804  = stage0_load_next;
+    \$8444  = stage0_load_next;
     if (rst) begin
-      \$9804  = 1'h1;
+      \$8444  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9805  = stage0_load_next;
+    \$8445  = stage0_load_next;
     if (rst) begin
-      \$9805  = 1'h1;
+      \$8445  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9806  = stage0_load_next;
+    \$8446  = stage0_load_next;
     if (rst) begin
-      \$9806  = 1'h1;
+      \$8446  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9807  = stage0_load_next;
+    \$8447  = stage0_load_next;
     if (rst) begin
-      \$9807  = 1'h1;
+      \$8447  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9808  = stage0_load_next;
+    \$8448  = stage0_load_next;
     if (rst) begin
-      \$9808  = 1'h1;
+      \$8448  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9809  = stage0_load_next;
+    \$8449  = stage0_load_next;
     if (rst) begin
-      \$9809  = 1'h1;
+      \$8449  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9810  = stage0_load_next;
+    \$8450  = stage0_load_next;
     if (rst) begin
-      \$9810  = 1'h1;
+      \$8450  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9811  = stage0_load_next;
+    \$8451  = stage0_load_next;
     if (rst) begin
-      \$9811  = 1'h1;
+      \$8451  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9812  = stage1_load_next;
+    \$8452  = stage1_load_next;
     if (rst) begin
-      \$9812  = 1'h1;
+      \$8452  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9813  = stage1_load_next;
+    \$8453  = stage1_load_next;
     if (rst) begin
-      \$9813  = 1'h1;
+      \$8453  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9814  = stage1_load_next;
+    \$8454  = stage1_load_next;
     if (rst) begin
-      \$9814  = 1'h1;
+      \$8454  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9815  = stage1_load_next;
+    \$8455  = stage1_load_next;
     if (rst) begin
-      \$9815  = 1'h1;
+      \$8455  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9816  = stage1_load_next;
+    \$8456  = stage1_load_next;
     if (rst) begin
-      \$9816  = 1'h1;
+      \$8456  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9817  = stage1_load_next;
+    \$8457  = stage1_load_next;
     if (rst) begin
-      \$9817  = 1'h1;
+      \$8457  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9818  = stage1_load_next;
+    \$8458  = stage1_load_next;
     if (rst) begin
-      \$9818  = 1'h1;
+      \$8458  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9819  = stage1_load_next;
+    \$8459  = stage1_load_next;
     if (rst) begin
-      \$9819  = 1'h1;
+      \$8459  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9820  = stage2_load_next;
+    \$8460  = stage2_load_next;
     if (rst) begin
-      \$9820  = 1'h1;
+      \$8460  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9821  = stage2_load_next;
+    \$8461  = stage2_load_next;
     if (rst) begin
-      \$9821  = 1'h1;
+      \$8461  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9822  = stage2_load_next;
+    \$8462  = stage2_load_next;
     if (rst) begin
-      \$9822  = 1'h1;
+      \$8462  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9823  = stage2_load_next;
+    \$8463  = stage2_load_next;
     if (rst) begin
-      \$9823  = 1'h1;
+      \$8463  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9824  = stage2_load_next;
+    \$8464  = stage2_load_next;
     if (rst) begin
-      \$9824  = 1'h1;
+      \$8464  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9825  = stage2_load_next;
+    \$8465  = stage2_load_next;
     if (rst) begin
-      \$9825  = 1'h1;
+      \$8465  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9826  = stage2_load_next;
+    \$8466  = stage2_load_next;
     if (rst) begin
-      \$9826  = 1'h1;
+      \$8466  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9827  = stage2_load_next;
+    \$8467  = stage2_load_next;
     if (rst) begin
-      \$9827  = 1'h1;
+      \$8467  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9828  = stage3_load_next;
+    \$8468  = stage3_load_next;
     if (rst) begin
-      \$9828  = 1'h1;
+      \$8468  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9829  = stage3_load_next;
+    \$8469  = stage3_load_next;
     if (rst) begin
-      \$9829  = 1'h1;
+      \$8469  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9830  = stage3_load_next;
+    \$8470  = stage3_load_next;
     if (rst) begin
-      \$9830  = 1'h1;
+      \$8470  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9831  = stage3_load_next;
+    \$8471  = stage3_load_next;
     if (rst) begin
-      \$9831  = 1'h1;
+      \$8471  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9832  = stage3_load_next;
+    \$8472  = stage3_load_next;
     if (rst) begin
-      \$9832  = 1'h1;
+      \$8472  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9833  = stage3_load_next;
+    \$8473  = stage3_load_next;
     if (rst) begin
-      \$9833  = 1'h1;
+      \$8473  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9834  = stage3_load_next;
+    \$8474  = stage3_load_next;
     if (rst) begin
-      \$9834  = 1'h1;
+      \$8474  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9835  = stage3_load_next;
+    \$8475  = stage3_load_next;
     if (rst) begin
-      \$9835  = 1'h1;
+      \$8475  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9836  = stage4_load_next;
+    \$8476  = stage4_load_next;
     if (rst) begin
-      \$9836  = 1'h1;
+      \$8476  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9837  = stage4_load_next;
+    \$8477  = stage4_load_next;
     if (rst) begin
-      \$9837  = 1'h1;
+      \$8477  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9838  = stage4_load_next;
+    \$8478  = stage4_load_next;
     if (rst) begin
-      \$9838  = 1'h1;
+      \$8478  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9839  = stage4_load_next;
+    \$8479  = stage4_load_next;
     if (rst) begin
-      \$9839  = 1'h1;
+      \$8479  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9840  = stage4_load_next;
+    \$8480  = stage4_load_next;
     if (rst) begin
-      \$9840  = 1'h1;
+      \$8480  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9841  = stage4_load_next;
+    \$8481  = stage4_load_next;
     if (rst) begin
-      \$9841  = 1'h1;
+      \$8481  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9842  = stage4_load_next;
+    \$8482  = stage4_load_next;
     if (rst) begin
-      \$9842  = 1'h1;
+      \$8482  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9843  = stage4_load_next;
+    \$8483  = stage4_load_next;
     if (rst) begin
-      \$9843  = 1'h1;
+      \$8483  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9844  = stage5_load_next;
+    \$8484  = stage5_load_next;
     if (rst) begin
-      \$9844  = 1'h1;
+      \$8484  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9845  = stage5_load_next;
+    \$8485  = stage5_load_next;
     if (rst) begin
-      \$9845  = 1'h1;
+      \$8485  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9846  = stage5_load_next;
+    \$8486  = stage5_load_next;
     if (rst) begin
-      \$9846  = 1'h1;
+      \$8486  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9847  = stage5_load_next;
+    \$8487  = stage5_load_next;
     if (rst) begin
-      \$9847  = 1'h1;
+      \$8487  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9848  = stage5_load_next;
+    \$8488  = stage5_load_next;
     if (rst) begin
-      \$9848  = 1'h1;
+      \$8488  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9849  = stage5_load_next;
+    \$8489  = stage5_load_next;
     if (rst) begin
-      \$9849  = 1'h1;
+      \$8489  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9850  = stage5_load_next;
+    \$8490  = stage5_load_next;
     if (rst) begin
-      \$9850  = 1'h1;
+      \$8490  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9851  = stage5_load_next;
+    \$8491  = stage5_load_next;
     if (rst) begin
-      \$9851  = 1'h1;
+      \$8491  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9852  = heads_ready_next;
+    \$8492  = heads_ready_next;
     if (rst) begin
-      \$9852  = 1'h0;
+      \$8492  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9853  = heads_ready_next;
+    \$8493  = heads_ready_next;
     if (rst) begin
-      \$9853  = 1'h0;
+      \$8493  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9854  = heads_ready_next;
+    \$8494  = heads_ready_next;
     if (rst) begin
-      \$9854  = 1'h0;
+      \$8494  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9855  = heads_ready_next;
+    \$8495  = heads_ready_next;
     if (rst) begin
-      \$9855  = 1'h0;
+      \$8495  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9856  = heads_ready_next;
+    \$8496  = heads_ready_next;
     if (rst) begin
-      \$9856  = 1'h0;
+      \$8496  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9857  = heads_ready_next;
+    \$8497  = heads_ready_next;
     if (rst) begin
-      \$9857  = 1'h0;
+      \$8497  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9858  = heads_ready_next;
+    \$8498  = heads_ready_next;
     if (rst) begin
-      \$9858  = 1'h0;
+      \$8498  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9859  = heads_ready_next;
+    \$8499  = heads_ready_next;
     if (rst) begin
-      \$9859  = 1'h0;
+      \$8499  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9860  = heads_ready_next;
+    \$8500  = heads_ready_next;
     if (rst) begin
-      \$9860  = 1'h0;
+      \$8500  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9861  = heads_ready_next;
+    \$8501  = heads_ready_next;
     if (rst) begin
-      \$9861  = 1'h0;
+      \$8501  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9862  = heads_ready_next;
+    \$8502  = heads_ready_next;
     if (rst) begin
-      \$9862  = 1'h0;
+      \$8502  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9863  = heads_ready_next;
+    \$8503  = heads_ready_next;
     if (rst) begin
-      \$9863  = 1'h0;
+      \$8503  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9864  = heads_ready_next;
+    \$8504  = heads_ready_next;
     if (rst) begin
-      \$9864  = 1'h0;
+      \$8504  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9865  = heads_ready_next;
+    \$8505  = heads_ready_next;
     if (rst) begin
-      \$9865  = 1'h0;
+      \$8505  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9866  = heads_ready_next;
+    \$8506  = heads_ready_next;
     if (rst) begin
-      \$9866  = 1'h0;
+      \$8506  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9867  = heads_ready_next;
+    \$8507  = heads_ready_next;
     if (rst) begin
-      \$9867  = 1'h0;
+      \$8507  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9868  = heads_ready_next;
+    \$8508  = heads_ready_next;
     if (rst) begin
-      \$9868  = 1'h0;
+      \$8508  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9869  = heads_ready_next;
+    \$8509  = heads_ready_next;
     if (rst) begin
-      \$9869  = 1'h0;
+      \$8509  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9870  = heads_ready_next;
+    \$8510  = heads_ready_next;
     if (rst) begin
-      \$9870  = 1'h0;
+      \$8510  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9871  = heads_ready_next;
+    \$8511  = heads_ready_next;
     if (rst) begin
-      \$9871  = 1'h0;
+      \$8511  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9872  = heads_ready_next;
+    \$8512  = heads_ready_next;
     if (rst) begin
-      \$9872  = 1'h0;
+      \$8512  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9873  = heads_ready_next;
+    \$8513  = heads_ready_next;
     if (rst) begin
-      \$9873  = 1'h0;
+      \$8513  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9874  = heads_ready_next;
+    \$8514  = heads_ready_next;
     if (rst) begin
-      \$9874  = 1'h0;
+      \$8514  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9875  = heads_ready_next;
+    \$8515  = heads_ready_next;
     if (rst) begin
-      \$9875  = 1'h0;
+      \$8515  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9876  = heads_ready_next;
+    \$8516  = heads_ready_next;
     if (rst) begin
-      \$9876  = 1'h0;
+      \$8516  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9877  = heads_ready_next;
+    \$8517  = heads_ready_next;
     if (rst) begin
-      \$9877  = 1'h0;
+      \$8517  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9878  = heads_ready_next;
+    \$8518  = heads_ready_next;
     if (rst) begin
-      \$9878  = 1'h0;
+      \$8518  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9879  = heads_ready_next;
+    \$8519  = heads_ready_next;
     if (rst) begin
-      \$9879  = 1'h0;
+      \$8519  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9880  = heads_ready_next;
+    \$8520  = heads_ready_next;
     if (rst) begin
-      \$9880  = 1'h0;
+      \$8520  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9881  = heads_ready_next;
+    \$8521  = heads_ready_next;
     if (rst) begin
-      \$9881  = 1'h0;
+      \$8521  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9882  = heads_ready_next;
+    \$8522  = heads_ready_next;
     if (rst) begin
-      \$9882  = 1'h0;
+      \$8522  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9883  = heads_ready_next;
+    \$8523  = heads_ready_next;
     if (rst) begin
-      \$9883  = 1'h0;
+      \$8523  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9884  = heads_ready_next;
+    \$8524  = heads_ready_next;
     if (rst) begin
-      \$9884  = 1'h0;
+      \$8524  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9885  = \$signal$32 ;
+    \$8525  = \$signal$32 ;
     if (\$signal$23 ) begin
-      \$9885  = \$2100 ;
+      \$8525  = \$2100 ;
     end
     if (rst) begin
-      \$9885  = 1'h0;
+      \$8525  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9886  = a_ahead;
+    \$8526  = a_ahead;
     if (\$2103 ) begin
-      \$9886  = \$2107 [1:0];
+      \$8526  = \$2107 [1:0];
     end else if (\$2106 ) begin
-      \$9886  = \$2108 [1:0];
+      \$8526  = \$2108 [1:0];
     end
     if (rst) begin
-      \$9886  = 2'h0;
+      \$8526  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9887  = b_ahead;
+    \$8527  = b_ahead;
     if (\$2111 ) begin
-      \$9887  = \$2115 [1:0];
+      \$8527  = \$2115 [1:0];
     end else if (\$2114 ) begin
-      \$9887  = \$2116 [1:0];
+      \$8527  = \$2116 [1:0];
     end
     if (rst) begin
-      \$9887  = 2'h0;
+      \$8527  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9888  = \$2653 ;
+    \$8528  = \$2653 ;
     if (rst) begin
-      \$9888  = 1'h1;
+      \$8528  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9889  = \$3254 ;
+    \$8529  = \$3254 ;
     if (rst) begin
-      \$9889  = 1'h1;
+      \$8529  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9890  = a0_e0;
+    \$8530  = a0_e0;
     if (\$3259 ) begin
-      \$9890  = a0_e1;
+      \$8530  = a0_e1;
     end
     if (rst) begin
-      \$9890  = 68'h00000000000000000;
+      \$8530  = 68'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9891  = a0_g0;
+    \$8531  = a0_g0;
     if (\$3259 ) begin
-      \$9891  = a0_g1;
+      \$8531  = a0_g1;
     end
     if (rst) begin
-      \$9891  = 1'h0;
+      \$8531  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9892  = a0_e1;
+    \$8532  = a0_e1;
     if (\$3264 ) begin
-      \$9892  = a0_e2;
+      \$8532  = a0_e2;
     end
     if (rst) begin
-      \$9892  = 68'h00000000000000000;
+      \$8532  = 68'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9893  = a0_g1;
+    \$8533  = a0_g1;
     if (\$3264 ) begin
-      \$9893  = a0_g2;
+      \$8533  = a0_g2;
     end
     if (rst) begin
-      \$9893  = 1'h0;
+      \$8533  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9894  = a0_e2;
+    \$8534  = a0_e2;
     if (\$3269 ) begin
-      \$9894  = \$3271 ;
+      \$8534  = \$3271 ;
     end else if (\$3270 ) begin
-      \$9894  = { a__payload[55:0], a__payload[67:56] };
+      \$8534  = { a__payload[55:0], a__payload[67:56] };
     end
     if (rst) begin
-      \$9894  = 68'h00000000000000000;
+      \$8534  = 68'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9895  = a0_g2;
+    \$8535  = a0_g2;
     if (\$3269 ) begin
-      \$9895  = \$3274 ;
+      \$8535  = \$3274 ;
     end else if (\$3270 ) begin
-      \$9895  = \$3276 ;
+      \$8535  = \$3276 ;
     end
     if (rst) begin
-      \$9895  = 1'h0;
+      \$8535  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9896  = a0_e3;
+    \$8536  = a0_e3;
     if (\$3281 ) begin
-      \$9896  = \$3283 ;
+      \$8536  = \$3283 ;
     end else if (\$3282 ) begin
-      \$9896  = { a__payload[55:0], a__payload[67:56] };
+      \$8536  = { a__payload[55:0], a__payload[67:56] };
     end
     if (rst) begin
-      \$9896  = 68'h00000000000000000;
+      \$8536  = 68'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9897  = a0_g3;
+    \$8537  = a0_g3;
     if (\$3281 ) begin
-      \$9897  = \$3286 ;
+      \$8537  = \$3286 ;
     end else if (\$3282 ) begin
-      \$9897  = \$3288 ;
+      \$8537  = \$3288 ;
     end
     if (rst) begin
-      \$9897  = 1'h0;
+      \$8537  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9898  = a0_e4;
+    \$8538  = a0_e4;
     if (\$3293 ) begin
-      \$9898  = { a__payload[55:0], a__payload[67:56] };
+      \$8538  = { a__payload[55:0], a__payload[67:56] };
     end else if (\$3294 ) begin
-      \$9898  = { a__payload[55:0], a__payload[67:56] };
+      \$8538  = { a__payload[55:0], a__payload[67:56] };
     end
     if (rst) begin
-      \$9898  = 68'h00000000000000000;
+      \$8538  = 68'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9899  = a0_g4;
+    \$8539  = a0_g4;
     if (\$3293 ) begin
-      \$9899  = \$3296 ;
+      \$8539  = \$3296 ;
     end else if (\$3294 ) begin
-      \$9899  = \$3298 ;
+      \$8539  = \$3298 ;
     end
     if (rst) begin
-      \$9899  = 1'h0;
+      \$8539  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9900  = \$3303 ;
+    \$8540  = \$3303 ;
     if (rst) begin
-      \$9900  = 1'h0;
+      \$8540  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9901  = \$3308 ;
+    \$8541  = \$3308 ;
     if (rst) begin
-      \$9901  = 1'h0;
+      \$8541  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9902  = \$3313 ;
+    \$8542  = \$3313 ;
     if (\$3333 ) begin
-      \$9902  = 1'h1;
+      \$8542  = 1'h1;
     end
     if (rst) begin
-      \$9902  = 1'h0;
+      \$8542  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9903  = \$3318 ;
+    \$8543  = \$3318 ;
     if (\$3347 ) begin
-      \$9903  = 1'h1;
+      \$8543  = 1'h1;
     end
     if (rst) begin
-      \$9903  = 1'h0;
+      \$8543  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9904  = \$3324 ;
+    \$8544  = \$3324 ;
     if (\$3362 ) begin
-      \$9904  = 1'h1;
+      \$8544  = 1'h1;
     end
     if (rst) begin
-      \$9904  = 1'h0;
+      \$8544  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9905  = a1_e0;
+    \$8545  = a1_e0;
     if (\$3367 ) begin
-      \$9905  = a1_e1;
+      \$8545  = a1_e1;
     end
     if (rst) begin
-      \$9905  = 68'h00000000000000000;
+      \$8545  = 68'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9906  = a1_g0;
+    \$8546  = a1_g0;
     if (\$3367 ) begin
-      \$9906  = a1_g1;
+      \$8546  = a1_g1;
     end
     if (rst) begin
-      \$9906  = 1'h0;
+      \$8546  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9907  = a1_e1;
+    \$8547  = a1_e1;
     if (\$3372 ) begin
-      \$9907  = a1_e2;
+      \$8547  = a1_e2;
     end
     if (rst) begin
-      \$9907  = 68'h00000000000000000;
+      \$8547  = 68'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9908  = a1_g1;
+    \$8548  = a1_g1;
     if (\$3372 ) begin
-      \$9908  = a1_g2;
+      \$8548  = a1_g2;
     end
     if (rst) begin
-      \$9908  = 1'h0;
+      \$8548  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9909  = a1_e2;
+    \$8549  = a1_e2;
     if (\$3377 ) begin
-      \$9909  = \$3379 ;
+      \$8549  = \$3379 ;
     end else if (\$3378 ) begin
-      \$9909  = { a__payload[123:68], a__payload[135:124] };
+      \$8549  = { a__payload[123:68], a__payload[135:124] };
     end
     if (rst) begin
-      \$9909  = 68'h00000000000000000;
+      \$8549  = 68'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9910  = a1_g2;
+    \$8550  = a1_g2;
     if (\$3377 ) begin
-      \$9910  = \$3382 ;
+      \$8550  = \$3382 ;
     end else if (\$3378 ) begin
-      \$9910  = \$3384 ;
+      \$8550  = \$3384 ;
     end
     if (rst) begin
-      \$9910  = 1'h0;
+      \$8550  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9911  = a1_e3;
+    \$8551  = a1_e3;
     if (\$3389 ) begin
-      \$9911  = \$3391 ;
+      \$8551  = \$3391 ;
     end else if (\$3390 ) begin
-      \$9911  = { a__payload[123:68], a__payload[135:124] };
+      \$8551  = { a__payload[123:68], a__payload[135:124] };
     end
     if (rst) begin
-      \$9911  = 68'h00000000000000000;
+      \$8551  = 68'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9912  = a1_g3;
+    \$8552  = a1_g3;
     if (\$3389 ) begin
-      \$9912  = \$3394 ;
+      \$8552  = \$3394 ;
     end else if (\$3390 ) begin
-      \$9912  = \$3396 ;
+      \$8552  = \$3396 ;
     end
     if (rst) begin
-      \$9912  = 1'h0;
+      \$8552  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9913  = a1_e4;
+    \$8553  = a1_e4;
     if (\$3401 ) begin
-      \$9913  = { a__payload[123:68], a__payload[135:124] };
+      \$8553  = { a__payload[123:68], a__payload[135:124] };
     end else if (\$3402 ) begin
-      \$9913  = { a__payload[123:68], a__payload[135:124] };
+      \$8553  = { a__payload[123:68], a__payload[135:124] };
     end
     if (rst) begin
-      \$9913  = 68'h00000000000000000;
+      \$8553  = 68'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9914  = a1_g4;
+    \$8554  = a1_g4;
     if (\$3401 ) begin
-      \$9914  = \$3404 ;
+      \$8554  = \$3404 ;
     end else if (\$3402 ) begin
-      \$9914  = \$3406 ;
+      \$8554  = \$3406 ;
     end
     if (rst) begin
-      \$9914  = 1'h0;
+      \$8554  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9915  = \$3411 ;
+    \$8555  = \$3411 ;
     if (rst) begin
-      \$9915  = 1'h0;
+      \$8555  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9916  = \$3416 ;
+    \$8556  = \$3416 ;
     if (rst) begin
-      \$9916  = 1'h0;
+      \$8556  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9917  = \$3421 ;
+    \$8557  = \$3421 ;
     if (\$3441 ) begin
-      \$9917  = 1'h1;
+      \$8557  = 1'h1;
     end
     if (rst) begin
-      \$9917  = 1'h0;
+      \$8557  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9918  = \$3426 ;
+    \$8558  = \$3426 ;
     if (\$3455 ) begin
-      \$9918  = 1'h1;
+      \$8558  = 1'h1;
     end
     if (rst) begin
-      \$9918  = 1'h0;
+      \$8558  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9919  = \$3432 ;
+    \$8559  = \$3432 ;
     if (\$3470 ) begin
-      \$9919  = 1'h1;
+      \$8559  = 1'h1;
     end
     if (rst) begin
-      \$9919  = 1'h0;
+      \$8559  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9920  = a2_e0;
+    \$8560  = a2_e0;
     if (\$3475 ) begin
-      \$9920  = a2_e1;
+      \$8560  = a2_e1;
     end
     if (rst) begin
-      \$9920  = 68'h00000000000000000;
+      \$8560  = 68'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9921  = a2_g0;
+    \$8561  = a2_g0;
     if (\$3475 ) begin
-      \$9921  = a2_g1;
+      \$8561  = a2_g1;
     end
     if (rst) begin
-      \$9921  = 1'h0;
+      \$8561  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9922  = a2_e1;
+    \$8562  = a2_e1;
     if (\$3480 ) begin
-      \$9922  = a2_e2;
+      \$8562  = a2_e2;
     end
     if (rst) begin
-      \$9922  = 68'h00000000000000000;
+      \$8562  = 68'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9923  = a2_g1;
+    \$8563  = a2_g1;
     if (\$3480 ) begin
-      \$9923  = a2_g2;
+      \$8563  = a2_g2;
     end
     if (rst) begin
-      \$9923  = 1'h0;
+      \$8563  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9924  = a2_e2;
+    \$8564  = a2_e2;
     if (\$3485 ) begin
-      \$9924  = \$3487 ;
+      \$8564  = \$3487 ;
     end else if (\$3486 ) begin
-      \$9924  = { a__payload[191:136], a__payload[203:192] };
+      \$8564  = { a__payload[191:136], a__payload[203:192] };
     end
     if (rst) begin
-      \$9924  = 68'h00000000000000000;
+      \$8564  = 68'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9925  = a2_g2;
+    \$8565  = a2_g2;
     if (\$3485 ) begin
-      \$9925  = \$3490 ;
+      \$8565  = \$3490 ;
     end else if (\$3486 ) begin
-      \$9925  = \$3492 ;
+      \$8565  = \$3492 ;
     end
     if (rst) begin
-      \$9925  = 1'h0;
+      \$8565  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9926  = a2_e3;
+    \$8566  = a2_e3;
     if (\$3497 ) begin
-      \$9926  = \$3499 ;
+      \$8566  = \$3499 ;
     end else if (\$3498 ) begin
-      \$9926  = { a__payload[191:136], a__payload[203:192] };
+      \$8566  = { a__payload[191:136], a__payload[203:192] };
     end
     if (rst) begin
-      \$9926  = 68'h00000000000000000;
+      \$8566  = 68'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9927  = a2_g3;
+    \$8567  = a2_g3;
     if (\$3497 ) begin
-      \$9927  = \$3502 ;
+      \$8567  = \$3502 ;
     end else if (\$3498 ) begin
-      \$9927  = \$3504 ;
+      \$8567  = \$3504 ;
     end
     if (rst) begin
-      \$9927  = 1'h0;
+      \$8567  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9928  = a2_e4;
+    \$8568  = a2_e4;
     if (\$3509 ) begin
-      \$9928  = { a__payload[191:136], a__payload[203:192] };
+      \$8568  = { a__payload[191:136], a__payload[203:192] };
     end else if (\$3510 ) begin
-      \$9928  = { a__payload[191:136], a__payload[203:192] };
+      \$8568  = { a__payload[191:136], a__payload[203:192] };
     end
     if (rst) begin
-      \$9928  = 68'h00000000000000000;
+      \$8568  = 68'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9929  = a2_g4;
+    \$8569  = a2_g4;
     if (\$3509 ) begin
-      \$9929  = \$3512 ;
+      \$8569  = \$3512 ;
     end else if (\$3510 ) begin
-      \$9929  = \$3514 ;
+      \$8569  = \$3514 ;
     end
     if (rst) begin
-      \$9929  = 1'h0;
+      \$8569  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9930  = \$3519 ;
+    \$8570  = \$3519 ;
     if (rst) begin
-      \$9930  = 1'h0;
+      \$8570  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9931  = \$3524 ;
+    \$8571  = \$3524 ;
     if (rst) begin
-      \$9931  = 1'h0;
+      \$8571  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9932  = \$3529 ;
+    \$8572  = \$3529 ;
     if (\$3549 ) begin
-      \$9932  = 1'h1;
+      \$8572  = 1'h1;
     end
     if (rst) begin
-      \$9932  = 1'h0;
+      \$8572  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9933  = \$3534 ;
+    \$8573  = \$3534 ;
     if (\$3563 ) begin
-      \$9933  = 1'h1;
+      \$8573  = 1'h1;
     end
     if (rst) begin
-      \$9933  = 1'h0;
+      \$8573  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9934  = \$3540 ;
+    \$8574  = \$3540 ;
     if (\$3578 ) begin
-      \$9934  = 1'h1;
+      \$8574  = 1'h1;
     end
     if (rst) begin
-      \$9934  = 1'h0;
+      \$8574  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9935  = a3_e0;
+    \$8575  = a3_e0;
     if (\$3583 ) begin
-      \$9935  = a3_e1;
+      \$8575  = a3_e1;
     end
     if (rst) begin
-      \$9935  = 68'h00000000000000000;
+      \$8575  = 68'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9936  = a3_g0;
+    \$8576  = a3_g0;
     if (\$3583 ) begin
-      \$9936  = a3_g1;
+      \$8576  = a3_g1;
     end
     if (rst) begin
-      \$9936  = 1'h0;
+      \$8576  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9937  = a3_e1;
+    \$8577  = a3_e1;
     if (\$3588 ) begin
-      \$9937  = a3_e2;
+      \$8577  = a3_e2;
     end
     if (rst) begin
-      \$9937  = 68'h00000000000000000;
+      \$8577  = 68'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9938  = a3_g1;
+    \$8578  = a3_g1;
     if (\$3588 ) begin
-      \$9938  = a3_g2;
+      \$8578  = a3_g2;
     end
     if (rst) begin
-      \$9938  = 1'h0;
+      \$8578  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9939  = a3_e2;
+    \$8579  = a3_e2;
     if (\$3593 ) begin
-      \$9939  = \$3595 ;
+      \$8579  = \$3595 ;
     end else if (\$3594 ) begin
-      \$9939  = { a__payload[259:204], a__payload[271:260] };
+      \$8579  = { a__payload[259:204], a__payload[271:260] };
     end
     if (rst) begin
-      \$9939  = 68'h00000000000000000;
+      \$8579  = 68'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9940  = a3_g2;
+    \$8580  = a3_g2;
     if (\$3593 ) begin
-      \$9940  = \$3598 ;
+      \$8580  = \$3598 ;
     end else if (\$3594 ) begin
-      \$9940  = \$3600 ;
+      \$8580  = \$3600 ;
     end
     if (rst) begin
-      \$9940  = 1'h0;
+      \$8580  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9941  = a3_e3;
+    \$8581  = a3_e3;
     if (\$3605 ) begin
-      \$9941  = \$3607 ;
+      \$8581  = \$3607 ;
     end else if (\$3606 ) begin
-      \$9941  = { a__payload[259:204], a__payload[271:260] };
+      \$8581  = { a__payload[259:204], a__payload[271:260] };
     end
     if (rst) begin
-      \$9941  = 68'h00000000000000000;
+      \$8581  = 68'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9942  = a3_g3;
+    \$8582  = a3_g3;
     if (\$3605 ) begin
-      \$9942  = \$3610 ;
+      \$8582  = \$3610 ;
     end else if (\$3606 ) begin
-      \$9942  = \$3612 ;
+      \$8582  = \$3612 ;
     end
     if (rst) begin
-      \$9942  = 1'h0;
+      \$8582  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9943  = a3_e4;
+    \$8583  = a3_e4;
     if (\$3617 ) begin
-      \$9943  = { a__payload[259:204], a__payload[271:260] };
+      \$8583  = { a__payload[259:204], a__payload[271:260] };
     end else if (\$3618 ) begin
-      \$9943  = { a__payload[259:204], a__payload[271:260] };
+      \$8583  = { a__payload[259:204], a__payload[271:260] };
     end
     if (rst) begin
-      \$9943  = 68'h00000000000000000;
+      \$8583  = 68'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9944  = a3_g4;
+    \$8584  = a3_g4;
     if (\$3617 ) begin
-      \$9944  = \$3620 ;
+      \$8584  = \$3620 ;
     end else if (\$3618 ) begin
-      \$9944  = \$3622 ;
+      \$8584  = \$3622 ;
     end
     if (rst) begin
-      \$9944  = 1'h0;
+      \$8584  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9945  = \$3627 ;
+    \$8585  = \$3627 ;
     if (rst) begin
-      \$9945  = 1'h0;
+      \$8585  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9946  = \$3632 ;
+    \$8586  = \$3632 ;
     if (rst) begin
-      \$9946  = 1'h0;
+      \$8586  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9947  = \$3637 ;
+    \$8587  = \$3637 ;
     if (\$3657 ) begin
-      \$9947  = 1'h1;
+      \$8587  = 1'h1;
     end
     if (rst) begin
-      \$9947  = 1'h0;
+      \$8587  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9948  = \$3642 ;
+    \$8588  = \$3642 ;
     if (\$3671 ) begin
-      \$9948  = 1'h1;
+      \$8588  = 1'h1;
     end
     if (rst) begin
-      \$9948  = 1'h0;
+      \$8588  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9949  = \$3648 ;
+    \$8589  = \$3648 ;
     if (\$3686 ) begin
-      \$9949  = 1'h1;
+      \$8589  = 1'h1;
     end
     if (rst) begin
-      \$9949  = 1'h0;
+      \$8589  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9950  = a4_e0;
+    \$8590  = a4_e0;
     if (\$3691 ) begin
-      \$9950  = a4_e1;
+      \$8590  = a4_e1;
     end
     if (rst) begin
-      \$9950  = 68'h00000000000000000;
+      \$8590  = 68'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9951  = a4_g0;
+    \$8591  = a4_g0;
     if (\$3691 ) begin
-      \$9951  = a4_g1;
+      \$8591  = a4_g1;
     end
     if (rst) begin
-      \$9951  = 1'h0;
+      \$8591  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9952  = a4_e1;
+    \$8592  = a4_e1;
     if (\$3696 ) begin
-      \$9952  = a4_e2;
+      \$8592  = a4_e2;
     end
     if (rst) begin
-      \$9952  = 68'h00000000000000000;
+      \$8592  = 68'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9953  = a4_g1;
+    \$8593  = a4_g1;
     if (\$3696 ) begin
-      \$9953  = a4_g2;
+      \$8593  = a4_g2;
     end
     if (rst) begin
-      \$9953  = 1'h0;
+      \$8593  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9954  = a4_e2;
+    \$8594  = a4_e2;
     if (\$3701 ) begin
-      \$9954  = \$3703 ;
+      \$8594  = \$3703 ;
     end else if (\$3702 ) begin
-      \$9954  = { a__payload[327:272], a__payload[339:328] };
+      \$8594  = { a__payload[327:272], a__payload[339:328] };
     end
     if (rst) begin
-      \$9954  = 68'h00000000000000000;
+      \$8594  = 68'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9955  = a4_g2;
+    \$8595  = a4_g2;
     if (\$3701 ) begin
-      \$9955  = \$3706 ;
+      \$8595  = \$3706 ;
     end else if (\$3702 ) begin
-      \$9955  = \$3708 ;
+      \$8595  = \$3708 ;
     end
     if (rst) begin
-      \$9955  = 1'h0;
+      \$8595  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9956  = a4_e3;
+    \$8596  = a4_e3;
     if (\$3713 ) begin
-      \$9956  = \$3715 ;
+      \$8596  = \$3715 ;
     end else if (\$3714 ) begin
-      \$9956  = { a__payload[327:272], a__payload[339:328] };
+      \$8596  = { a__payload[327:272], a__payload[339:328] };
     end
     if (rst) begin
-      \$9956  = 68'h00000000000000000;
+      \$8596  = 68'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9957  = a4_g3;
+    \$8597  = a4_g3;
     if (\$3713 ) begin
-      \$9957  = \$3718 ;
+      \$8597  = \$3718 ;
     end else if (\$3714 ) begin
-      \$9957  = \$3720 ;
+      \$8597  = \$3720 ;
     end
     if (rst) begin
-      \$9957  = 1'h0;
+      \$8597  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9958  = a4_e4;
+    \$8598  = a4_e4;
     if (\$3725 ) begin
-      \$9958  = { a__payload[327:272], a__payload[339:328] };
+      \$8598  = { a__payload[327:272], a__payload[339:328] };
     end else if (\$3726 ) begin
-      \$9958  = { a__payload[327:272], a__payload[339:328] };
+      \$8598  = { a__payload[327:272], a__payload[339:328] };
     end
     if (rst) begin
-      \$9958  = 68'h00000000000000000;
+      \$8598  = 68'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9959  = a4_g4;
+    \$8599  = a4_g4;
     if (\$3725 ) begin
-      \$9959  = \$3728 ;
+      \$8599  = \$3728 ;
     end else if (\$3726 ) begin
-      \$9959  = \$3730 ;
+      \$8599  = \$3730 ;
     end
     if (rst) begin
-      \$9959  = 1'h0;
+      \$8599  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9960  = \$3735 ;
+    \$8600  = \$3735 ;
     if (rst) begin
-      \$9960  = 1'h0;
+      \$8600  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9961  = \$3740 ;
+    \$8601  = \$3740 ;
     if (rst) begin
-      \$9961  = 1'h0;
+      \$8601  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9962  = \$3745 ;
+    \$8602  = \$3745 ;
     if (\$3765 ) begin
-      \$9962  = 1'h1;
+      \$8602  = 1'h1;
     end
     if (rst) begin
-      \$9962  = 1'h0;
+      \$8602  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9963  = \$3750 ;
+    \$8603  = \$3750 ;
     if (\$3779 ) begin
-      \$9963  = 1'h1;
+      \$8603  = 1'h1;
     end
     if (rst) begin
-      \$9963  = 1'h0;
+      \$8603  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9964  = \$3756 ;
+    \$8604  = \$3756 ;
     if (\$3794 ) begin
-      \$9964  = 1'h1;
+      \$8604  = 1'h1;
     end
     if (rst) begin
-      \$9964  = 1'h0;
+      \$8604  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9965  = a5_e0;
+    \$8605  = a5_e0;
     if (\$3799 ) begin
-      \$9965  = a5_e1;
+      \$8605  = a5_e1;
     end
     if (rst) begin
-      \$9965  = 68'h00000000000000000;
+      \$8605  = 68'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9966  = a5_g0;
+    \$8606  = a5_g0;
     if (\$3799 ) begin
-      \$9966  = a5_g1;
+      \$8606  = a5_g1;
     end
     if (rst) begin
-      \$9966  = 1'h0;
+      \$8606  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9967  = a5_e1;
+    \$8607  = a5_e1;
     if (\$3804 ) begin
-      \$9967  = a5_e2;
+      \$8607  = a5_e2;
     end
     if (rst) begin
-      \$9967  = 68'h00000000000000000;
+      \$8607  = 68'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9968  = a5_g1;
+    \$8608  = a5_g1;
     if (\$3804 ) begin
-      \$9968  = a5_g2;
+      \$8608  = a5_g2;
     end
     if (rst) begin
-      \$9968  = 1'h0;
+      \$8608  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9969  = a5_e2;
+    \$8609  = a5_e2;
     if (\$3809 ) begin
-      \$9969  = \$3811 ;
+      \$8609  = \$3811 ;
     end else if (\$3810 ) begin
-      \$9969  = { a__payload[395:340], a__payload[407:396] };
+      \$8609  = { a__payload[395:340], a__payload[407:396] };
     end
     if (rst) begin
-      \$9969  = 68'h00000000000000000;
+      \$8609  = 68'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9970  = a5_g2;
+    \$8610  = a5_g2;
     if (\$3809 ) begin
-      \$9970  = \$3814 ;
+      \$8610  = \$3814 ;
     end else if (\$3810 ) begin
-      \$9970  = \$3816 ;
+      \$8610  = \$3816 ;
     end
     if (rst) begin
-      \$9970  = 1'h0;
+      \$8610  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9971  = a5_e3;
+    \$8611  = a5_e3;
     if (\$3821 ) begin
-      \$9971  = \$3823 ;
+      \$8611  = \$3823 ;
     end else if (\$3822 ) begin
-      \$9971  = { a__payload[395:340], a__payload[407:396] };
+      \$8611  = { a__payload[395:340], a__payload[407:396] };
     end
     if (rst) begin
-      \$9971  = 68'h00000000000000000;
+      \$8611  = 68'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9972  = a5_g3;
+    \$8612  = a5_g3;
     if (\$3821 ) begin
-      \$9972  = \$3826 ;
+      \$8612  = \$3826 ;
     end else if (\$3822 ) begin
-      \$9972  = \$3828 ;
+      \$8612  = \$3828 ;
     end
     if (rst) begin
-      \$9972  = 1'h0;
+      \$8612  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9973  = a5_e4;
+    \$8613  = a5_e4;
     if (\$3833 ) begin
-      \$9973  = { a__payload[395:340], a__payload[407:396] };
+      \$8613  = { a__payload[395:340], a__payload[407:396] };
     end else if (\$3834 ) begin
-      \$9973  = { a__payload[395:340], a__payload[407:396] };
+      \$8613  = { a__payload[395:340], a__payload[407:396] };
     end
     if (rst) begin
-      \$9973  = 68'h00000000000000000;
+      \$8613  = 68'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9974  = a5_g4;
+    \$8614  = a5_g4;
     if (\$3833 ) begin
-      \$9974  = \$3836 ;
+      \$8614  = \$3836 ;
     end else if (\$3834 ) begin
-      \$9974  = \$3838 ;
+      \$8614  = \$3838 ;
     end
     if (rst) begin
-      \$9974  = 1'h0;
+      \$8614  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9975  = \$3843 ;
+    \$8615  = \$3843 ;
     if (rst) begin
-      \$9975  = 1'h0;
+      \$8615  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9976  = \$3848 ;
+    \$8616  = \$3848 ;
     if (rst) begin
-      \$9976  = 1'h0;
+      \$8616  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9977  = \$3853 ;
+    \$8617  = \$3853 ;
     if (\$3873 ) begin
-      \$9977  = 1'h1;
+      \$8617  = 1'h1;
     end
     if (rst) begin
-      \$9977  = 1'h0;
+      \$8617  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9978  = \$3858 ;
+    \$8618  = \$3858 ;
     if (\$3887 ) begin
-      \$9978  = 1'h1;
+      \$8618  = 1'h1;
     end
     if (rst) begin
-      \$9978  = 1'h0;
+      \$8618  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9979  = \$3864 ;
+    \$8619  = \$3864 ;
     if (\$3902 ) begin
-      \$9979  = 1'h1;
+      \$8619  = 1'h1;
     end
     if (rst) begin
-      \$9979  = 1'h0;
+      \$8619  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9980  = a6_e0;
+    \$8620  = a6_e0;
     if (\$3907 ) begin
-      \$9980  = a6_e1;
+      \$8620  = a6_e1;
     end
     if (rst) begin
-      \$9980  = 68'h00000000000000000;
+      \$8620  = 68'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9981  = a6_g0;
+    \$8621  = a6_g0;
     if (\$3907 ) begin
-      \$9981  = a6_g1;
+      \$8621  = a6_g1;
     end
     if (rst) begin
-      \$9981  = 1'h0;
+      \$8621  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9982  = a6_e1;
+    \$8622  = a6_e1;
     if (\$3912 ) begin
-      \$9982  = a6_e2;
+      \$8622  = a6_e2;
     end
     if (rst) begin
-      \$9982  = 68'h00000000000000000;
+      \$8622  = 68'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9983  = a6_g1;
+    \$8623  = a6_g1;
     if (\$3912 ) begin
-      \$9983  = a6_g2;
+      \$8623  = a6_g2;
     end
     if (rst) begin
-      \$9983  = 1'h0;
+      \$8623  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9984  = a6_e2;
+    \$8624  = a6_e2;
     if (\$3917 ) begin
-      \$9984  = \$3919 ;
+      \$8624  = \$3919 ;
     end else if (\$3918 ) begin
-      \$9984  = { a__payload[463:408], a__payload[475:464] };
+      \$8624  = { a__payload[463:408], a__payload[475:464] };
     end
     if (rst) begin
-      \$9984  = 68'h00000000000000000;
+      \$8624  = 68'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9985  = a6_g2;
+    \$8625  = a6_g2;
     if (\$3917 ) begin
-      \$9985  = \$3922 ;
+      \$8625  = \$3922 ;
     end else if (\$3918 ) begin
-      \$9985  = \$3924 ;
+      \$8625  = \$3924 ;
     end
     if (rst) begin
-      \$9985  = 1'h0;
+      \$8625  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9986  = a6_e3;
+    \$8626  = a6_e3;
     if (\$3929 ) begin
-      \$9986  = \$3931 ;
+      \$8626  = \$3931 ;
     end else if (\$3930 ) begin
-      \$9986  = { a__payload[463:408], a__payload[475:464] };
+      \$8626  = { a__payload[463:408], a__payload[475:464] };
     end
     if (rst) begin
-      \$9986  = 68'h00000000000000000;
+      \$8626  = 68'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9987  = a6_g3;
+    \$8627  = a6_g3;
     if (\$3929 ) begin
-      \$9987  = \$3934 ;
+      \$8627  = \$3934 ;
     end else if (\$3930 ) begin
-      \$9987  = \$3936 ;
+      \$8627  = \$3936 ;
     end
     if (rst) begin
-      \$9987  = 1'h0;
+      \$8627  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9988  = a6_e4;
+    \$8628  = a6_e4;
     if (\$3941 ) begin
-      \$9988  = { a__payload[463:408], a__payload[475:464] };
+      \$8628  = { a__payload[463:408], a__payload[475:464] };
     end else if (\$3942 ) begin
-      \$9988  = { a__payload[463:408], a__payload[475:464] };
+      \$8628  = { a__payload[463:408], a__payload[475:464] };
     end
     if (rst) begin
-      \$9988  = 68'h00000000000000000;
+      \$8628  = 68'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9989  = a6_g4;
+    \$8629  = a6_g4;
     if (\$3941 ) begin
-      \$9989  = \$3944 ;
+      \$8629  = \$3944 ;
     end else if (\$3942 ) begin
-      \$9989  = \$3946 ;
+      \$8629  = \$3946 ;
     end
     if (rst) begin
-      \$9989  = 1'h0;
+      \$8629  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9990  = \$3951 ;
+    \$8630  = \$3951 ;
     if (rst) begin
-      \$9990  = 1'h0;
+      \$8630  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9991  = \$3956 ;
+    \$8631  = \$3956 ;
     if (rst) begin
-      \$9991  = 1'h0;
+      \$8631  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9992  = \$3961 ;
+    \$8632  = \$3961 ;
     if (\$3981 ) begin
-      \$9992  = 1'h1;
+      \$8632  = 1'h1;
     end
     if (rst) begin
-      \$9992  = 1'h0;
+      \$8632  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9993  = \$3966 ;
+    \$8633  = \$3966 ;
     if (\$3995 ) begin
-      \$9993  = 1'h1;
+      \$8633  = 1'h1;
     end
     if (rst) begin
-      \$9993  = 1'h0;
+      \$8633  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9994  = \$3972 ;
+    \$8634  = \$3972 ;
     if (\$4010 ) begin
-      \$9994  = 1'h1;
+      \$8634  = 1'h1;
     end
     if (rst) begin
-      \$9994  = 1'h0;
+      \$8634  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9995  = a7_e0;
+    \$8635  = a7_e0;
     if (\$4015 ) begin
-      \$9995  = a7_e1;
+      \$8635  = a7_e1;
     end
     if (rst) begin
-      \$9995  = 68'h00000000000000000;
+      \$8635  = 68'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9996  = a7_g0;
+    \$8636  = a7_g0;
     if (\$4015 ) begin
-      \$9996  = a7_g1;
+      \$8636  = a7_g1;
     end
     if (rst) begin
-      \$9996  = 1'h0;
+      \$8636  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9997  = a7_e1;
+    \$8637  = a7_e1;
     if (\$4020 ) begin
-      \$9997  = a7_e2;
+      \$8637  = a7_e2;
     end
     if (rst) begin
-      \$9997  = 68'h00000000000000000;
+      \$8637  = 68'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9998  = a7_g1;
+    \$8638  = a7_g1;
     if (\$4020 ) begin
-      \$9998  = a7_g2;
+      \$8638  = a7_g2;
     end
     if (rst) begin
-      \$9998  = 1'h0;
+      \$8638  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$9999  = a7_e2;
+    \$8639  = a7_e2;
     if (\$4025 ) begin
-      \$9999  = \$4027 ;
+      \$8639  = \$4027 ;
     end else if (\$4026 ) begin
-      \$9999  = { a__payload[531:476], a__payload[543:532] };
+      \$8639  = { a__payload[531:476], a__payload[543:532] };
     end
     if (rst) begin
-      \$9999  = 68'h00000000000000000;
+      \$8639  = 68'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10000  = a7_g2;
+    \$8640  = a7_g2;
     if (\$4025 ) begin
-      \$10000  = \$4030 ;
+      \$8640  = \$4030 ;
     end else if (\$4026 ) begin
-      \$10000  = \$4032 ;
+      \$8640  = \$4032 ;
     end
     if (rst) begin
-      \$10000  = 1'h0;
+      \$8640  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10001  = a7_e3;
+    \$8641  = a7_e3;
     if (\$4037 ) begin
-      \$10001  = \$4039 ;
+      \$8641  = \$4039 ;
     end else if (\$4038 ) begin
-      \$10001  = { a__payload[531:476], a__payload[543:532] };
+      \$8641  = { a__payload[531:476], a__payload[543:532] };
     end
     if (rst) begin
-      \$10001  = 68'h00000000000000000;
+      \$8641  = 68'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10002  = a7_g3;
+    \$8642  = a7_g3;
     if (\$4037 ) begin
-      \$10002  = \$4042 ;
+      \$8642  = \$4042 ;
     end else if (\$4038 ) begin
-      \$10002  = \$4044 ;
+      \$8642  = \$4044 ;
     end
     if (rst) begin
-      \$10002  = 1'h0;
+      \$8642  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10003  = a7_e4;
+    \$8643  = a7_e4;
     if (\$4049 ) begin
-      \$10003  = { a__payload[531:476], a__payload[543:532] };
+      \$8643  = { a__payload[531:476], a__payload[543:532] };
     end else if (\$4050 ) begin
-      \$10003  = { a__payload[531:476], a__payload[543:532] };
+      \$8643  = { a__payload[531:476], a__payload[543:532] };
     end
     if (rst) begin
-      \$10003  = 68'h00000000000000000;
+      \$8643  = 68'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10004  = a7_g4;
+    \$8644  = a7_g4;
     if (\$4049 ) begin
-      \$10004  = \$4052 ;
+      \$8644  = \$4052 ;
     end else if (\$4050 ) begin
-      \$10004  = \$4054 ;
+      \$8644  = \$4054 ;
     end
     if (rst) begin
-      \$10004  = 1'h0;
+      \$8644  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10005  = \$4059 ;
+    \$8645  = \$4059 ;
     if (rst) begin
-      \$10005  = 1'h0;
+      \$8645  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10006  = \$4064 ;
+    \$8646  = \$4064 ;
     if (rst) begin
-      \$10006  = 1'h0;
+      \$8646  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10007  = \$4069 ;
+    \$8647  = \$4069 ;
     if (\$4089 ) begin
-      \$10007  = 1'h1;
+      \$8647  = 1'h1;
     end
     if (rst) begin
-      \$10007  = 1'h0;
+      \$8647  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10008  = \$4074 ;
+    \$8648  = \$4074 ;
     if (\$4103 ) begin
-      \$10008  = 1'h1;
+      \$8648  = 1'h1;
     end
     if (rst) begin
-      \$10008  = 1'h0;
+      \$8648  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10009  = \$4080 ;
+    \$8649  = \$4080 ;
     if (\$4118 ) begin
-      \$10009  = 1'h1;
+      \$8649  = 1'h1;
     end
     if (rst) begin
-      \$10009  = 1'h0;
+      \$8649  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10010  = b0_e0;
+    \$8650  = b0_e0;
     if (\$4124 ) begin
-      \$10010  = b0_e1;
+      \$8650  = b0_e1;
     end
     if (rst) begin
-      \$10010  = 68'h00000000000000000;
+      \$8650  = 68'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10011  = b0_g0;
+    \$8651  = b0_g0;
     if (\$4124 ) begin
-      \$10011  = b0_g1;
+      \$8651  = b0_g1;
     end
     if (rst) begin
-      \$10011  = 1'h0;
+      \$8651  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10012  = b0_e1;
+    \$8652  = b0_e1;
     if (\$4130 ) begin
-      \$10012  = b0_e2;
+      \$8652  = b0_e2;
     end
     if (rst) begin
-      \$10012  = 68'h00000000000000000;
+      \$8652  = 68'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10013  = b0_g1;
+    \$8653  = b0_g1;
     if (\$4130 ) begin
-      \$10013  = b0_g2;
+      \$8653  = b0_g2;
     end
     if (rst) begin
-      \$10013  = 1'h0;
+      \$8653  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10014  = b0_e2;
+    \$8654  = b0_e2;
     if (\$4136 ) begin
-      \$10014  = \$4138 ;
+      \$8654  = \$4138 ;
     end else if (\$4137 ) begin
-      \$10014  = { b__payload[55:0], b__payload[67:56] };
+      \$8654  = { b__payload[55:0], b__payload[67:56] };
     end
     if (rst) begin
-      \$10014  = 68'h00000000000000000;
+      \$8654  = 68'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10015  = b0_g2;
+    \$8655  = b0_g2;
     if (\$4136 ) begin
-      \$10015  = \$4141 ;
+      \$8655  = \$4141 ;
     end else if (\$4137 ) begin
-      \$10015  = \$4143 ;
+      \$8655  = \$4143 ;
     end
     if (rst) begin
-      \$10015  = 1'h0;
+      \$8655  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10016  = b0_e3;
+    \$8656  = b0_e3;
     if (\$4149 ) begin
-      \$10016  = \$4151 ;
+      \$8656  = \$4151 ;
     end else if (\$4150 ) begin
-      \$10016  = { b__payload[55:0], b__payload[67:56] };
+      \$8656  = { b__payload[55:0], b__payload[67:56] };
     end
     if (rst) begin
-      \$10016  = 68'h00000000000000000;
+      \$8656  = 68'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10017  = b0_g3;
+    \$8657  = b0_g3;
     if (\$4149 ) begin
-      \$10017  = \$4154 ;
+      \$8657  = \$4154 ;
     end else if (\$4150 ) begin
-      \$10017  = \$4156 ;
+      \$8657  = \$4156 ;
     end
     if (rst) begin
-      \$10017  = 1'h0;
+      \$8657  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10018  = b0_e4;
+    \$8658  = b0_e4;
     if (\$4162 ) begin
-      \$10018  = { b__payload[55:0], b__payload[67:56] };
+      \$8658  = { b__payload[55:0], b__payload[67:56] };
     end else if (\$4163 ) begin
-      \$10018  = { b__payload[55:0], b__payload[67:56] };
+      \$8658  = { b__payload[55:0], b__payload[67:56] };
     end
     if (rst) begin
-      \$10018  = 68'h00000000000000000;
+      \$8658  = 68'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10019  = b0_g4;
+    \$8659  = b0_g4;
     if (\$4162 ) begin
-      \$10019  = \$4165 ;
+      \$8659  = \$4165 ;
     end else if (\$4163 ) begin
-      \$10019  = \$4167 ;
+      \$8659  = \$4167 ;
     end
     if (rst) begin
-      \$10019  = 1'h0;
+      \$8659  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10020  = \$4173 ;
+    \$8660  = \$4173 ;
     if (rst) begin
-      \$10020  = 1'h0;
+      \$8660  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10021  = \$4179 ;
+    \$8661  = \$4179 ;
     if (rst) begin
-      \$10021  = 1'h0;
+      \$8661  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10022  = \$4185 ;
+    \$8662  = \$4185 ;
     if (\$4208 ) begin
-      \$10022  = 1'h1;
+      \$8662  = 1'h1;
     end
     if (rst) begin
-      \$10022  = 1'h0;
+      \$8662  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10023  = \$4191 ;
+    \$8663  = \$4191 ;
     if (\$4224 ) begin
-      \$10023  = 1'h1;
+      \$8663  = 1'h1;
     end
     if (rst) begin
-      \$10023  = 1'h0;
+      \$8663  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10024  = \$4198 ;
+    \$8664  = \$4198 ;
     if (\$4241 ) begin
-      \$10024  = 1'h1;
+      \$8664  = 1'h1;
     end
     if (rst) begin
-      \$10024  = 1'h0;
+      \$8664  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10025  = b1_e0;
+    \$8665  = b1_e0;
     if (\$4247 ) begin
-      \$10025  = b1_e1;
+      \$8665  = b1_e1;
     end
     if (rst) begin
-      \$10025  = 68'h00000000000000000;
+      \$8665  = 68'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10026  = b1_g0;
+    \$8666  = b1_g0;
     if (\$4247 ) begin
-      \$10026  = b1_g1;
+      \$8666  = b1_g1;
     end
     if (rst) begin
-      \$10026  = 1'h0;
+      \$8666  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10027  = b1_e1;
+    \$8667  = b1_e1;
     if (\$4253 ) begin
-      \$10027  = b1_e2;
+      \$8667  = b1_e2;
     end
     if (rst) begin
-      \$10027  = 68'h00000000000000000;
+      \$8667  = 68'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10028  = b1_g1;
+    \$8668  = b1_g1;
     if (\$4253 ) begin
-      \$10028  = b1_g2;
+      \$8668  = b1_g2;
     end
     if (rst) begin
-      \$10028  = 1'h0;
+      \$8668  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10029  = b1_e2;
+    \$8669  = b1_e2;
     if (\$4259 ) begin
-      \$10029  = \$4261 ;
+      \$8669  = \$4261 ;
     end else if (\$4260 ) begin
-      \$10029  = { b__payload[123:68], b__payload[135:124] };
+      \$8669  = { b__payload[123:68], b__payload[135:124] };
     end
     if (rst) begin
-      \$10029  = 68'h00000000000000000;
+      \$8669  = 68'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10030  = b1_g2;
+    \$8670  = b1_g2;
     if (\$4259 ) begin
-      \$10030  = \$4264 ;
+      \$8670  = \$4264 ;
     end else if (\$4260 ) begin
-      \$10030  = \$4266 ;
+      \$8670  = \$4266 ;
     end
     if (rst) begin
-      \$10030  = 1'h0;
+      \$8670  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10031  = b1_e3;
+    \$8671  = b1_e3;
     if (\$4272 ) begin
-      \$10031  = \$4274 ;
+      \$8671  = \$4274 ;
     end else if (\$4273 ) begin
-      \$10031  = { b__payload[123:68], b__payload[135:124] };
+      \$8671  = { b__payload[123:68], b__payload[135:124] };
     end
     if (rst) begin
-      \$10031  = 68'h00000000000000000;
+      \$8671  = 68'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10032  = b1_g3;
+    \$8672  = b1_g3;
     if (\$4272 ) begin
-      \$10032  = \$4277 ;
+      \$8672  = \$4277 ;
     end else if (\$4273 ) begin
-      \$10032  = \$4279 ;
+      \$8672  = \$4279 ;
     end
     if (rst) begin
-      \$10032  = 1'h0;
+      \$8672  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10033  = b1_e4;
+    \$8673  = b1_e4;
     if (\$4285 ) begin
-      \$10033  = { b__payload[123:68], b__payload[135:124] };
+      \$8673  = { b__payload[123:68], b__payload[135:124] };
     end else if (\$4286 ) begin
-      \$10033  = { b__payload[123:68], b__payload[135:124] };
+      \$8673  = { b__payload[123:68], b__payload[135:124] };
     end
     if (rst) begin
-      \$10033  = 68'h00000000000000000;
+      \$8673  = 68'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10034  = b1_g4;
+    \$8674  = b1_g4;
     if (\$4285 ) begin
-      \$10034  = \$4288 ;
+      \$8674  = \$4288 ;
     end else if (\$4286 ) begin
-      \$10034  = \$4290 ;
+      \$8674  = \$4290 ;
     end
     if (rst) begin
-      \$10034  = 1'h0;
+      \$8674  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10035  = \$4296 ;
+    \$8675  = \$4296 ;
     if (rst) begin
-      \$10035  = 1'h0;
+      \$8675  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10036  = \$4302 ;
+    \$8676  = \$4302 ;
     if (rst) begin
-      \$10036  = 1'h0;
+      \$8676  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10037  = \$4308 ;
+    \$8677  = \$4308 ;
     if (\$4331 ) begin
-      \$10037  = 1'h1;
+      \$8677  = 1'h1;
     end
     if (rst) begin
-      \$10037  = 1'h0;
+      \$8677  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10038  = \$4314 ;
+    \$8678  = \$4314 ;
     if (\$4347 ) begin
-      \$10038  = 1'h1;
+      \$8678  = 1'h1;
     end
     if (rst) begin
-      \$10038  = 1'h0;
+      \$8678  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10039  = \$4321 ;
+    \$8679  = \$4321 ;
     if (\$4364 ) begin
-      \$10039  = 1'h1;
+      \$8679  = 1'h1;
     end
     if (rst) begin
-      \$10039  = 1'h0;
+      \$8679  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10040  = b2_e0;
+    \$8680  = b2_e0;
     if (\$4370 ) begin
-      \$10040  = b2_e1;
+      \$8680  = b2_e1;
     end
     if (rst) begin
-      \$10040  = 68'h00000000000000000;
+      \$8680  = 68'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10041  = b2_g0;
+    \$8681  = b2_g0;
     if (\$4370 ) begin
-      \$10041  = b2_g1;
+      \$8681  = b2_g1;
     end
     if (rst) begin
-      \$10041  = 1'h0;
+      \$8681  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10042  = b2_e1;
+    \$8682  = b2_e1;
     if (\$4376 ) begin
-      \$10042  = b2_e2;
+      \$8682  = b2_e2;
     end
     if (rst) begin
-      \$10042  = 68'h00000000000000000;
+      \$8682  = 68'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10043  = b2_g1;
+    \$8683  = b2_g1;
     if (\$4376 ) begin
-      \$10043  = b2_g2;
+      \$8683  = b2_g2;
     end
     if (rst) begin
-      \$10043  = 1'h0;
+      \$8683  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10044  = b2_e2;
+    \$8684  = b2_e2;
     if (\$4382 ) begin
-      \$10044  = \$4384 ;
+      \$8684  = \$4384 ;
     end else if (\$4383 ) begin
-      \$10044  = { b__payload[191:136], b__payload[203:192] };
+      \$8684  = { b__payload[191:136], b__payload[203:192] };
     end
     if (rst) begin
-      \$10044  = 68'h00000000000000000;
+      \$8684  = 68'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10045  = b2_g2;
+    \$8685  = b2_g2;
     if (\$4382 ) begin
-      \$10045  = \$4387 ;
+      \$8685  = \$4387 ;
     end else if (\$4383 ) begin
-      \$10045  = \$4389 ;
+      \$8685  = \$4389 ;
     end
     if (rst) begin
-      \$10045  = 1'h0;
+      \$8685  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10046  = b2_e3;
+    \$8686  = b2_e3;
     if (\$4395 ) begin
-      \$10046  = \$4397 ;
+      \$8686  = \$4397 ;
     end else if (\$4396 ) begin
-      \$10046  = { b__payload[191:136], b__payload[203:192] };
+      \$8686  = { b__payload[191:136], b__payload[203:192] };
     end
     if (rst) begin
-      \$10046  = 68'h00000000000000000;
+      \$8686  = 68'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10047  = b2_g3;
+    \$8687  = b2_g3;
     if (\$4395 ) begin
-      \$10047  = \$4400 ;
+      \$8687  = \$4400 ;
     end else if (\$4396 ) begin
-      \$10047  = \$4402 ;
+      \$8687  = \$4402 ;
     end
     if (rst) begin
-      \$10047  = 1'h0;
+      \$8687  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10048  = b2_e4;
+    \$8688  = b2_e4;
     if (\$4408 ) begin
-      \$10048  = { b__payload[191:136], b__payload[203:192] };
+      \$8688  = { b__payload[191:136], b__payload[203:192] };
     end else if (\$4409 ) begin
-      \$10048  = { b__payload[191:136], b__payload[203:192] };
+      \$8688  = { b__payload[191:136], b__payload[203:192] };
     end
     if (rst) begin
-      \$10048  = 68'h00000000000000000;
+      \$8688  = 68'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10049  = b2_g4;
+    \$8689  = b2_g4;
     if (\$4408 ) begin
-      \$10049  = \$4411 ;
+      \$8689  = \$4411 ;
     end else if (\$4409 ) begin
-      \$10049  = \$4413 ;
+      \$8689  = \$4413 ;
     end
     if (rst) begin
-      \$10049  = 1'h0;
+      \$8689  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10050  = \$4419 ;
+    \$8690  = \$4419 ;
     if (rst) begin
-      \$10050  = 1'h0;
+      \$8690  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10051  = \$4425 ;
+    \$8691  = \$4425 ;
     if (rst) begin
-      \$10051  = 1'h0;
+      \$8691  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10052  = \$4431 ;
+    \$8692  = \$4431 ;
     if (\$4454 ) begin
-      \$10052  = 1'h1;
+      \$8692  = 1'h1;
     end
     if (rst) begin
-      \$10052  = 1'h0;
+      \$8692  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10053  = \$4437 ;
+    \$8693  = \$4437 ;
     if (\$4470 ) begin
-      \$10053  = 1'h1;
+      \$8693  = 1'h1;
     end
     if (rst) begin
-      \$10053  = 1'h0;
+      \$8693  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10054  = \$4444 ;
+    \$8694  = \$4444 ;
     if (\$4487 ) begin
-      \$10054  = 1'h1;
+      \$8694  = 1'h1;
     end
     if (rst) begin
-      \$10054  = 1'h0;
+      \$8694  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10055  = b3_e0;
+    \$8695  = b3_e0;
     if (\$4493 ) begin
-      \$10055  = b3_e1;
+      \$8695  = b3_e1;
     end
     if (rst) begin
-      \$10055  = 68'h00000000000000000;
+      \$8695  = 68'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10056  = b3_g0;
+    \$8696  = b3_g0;
     if (\$4493 ) begin
-      \$10056  = b3_g1;
+      \$8696  = b3_g1;
     end
     if (rst) begin
-      \$10056  = 1'h0;
+      \$8696  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10057  = b3_e1;
+    \$8697  = b3_e1;
     if (\$4499 ) begin
-      \$10057  = b3_e2;
+      \$8697  = b3_e2;
     end
     if (rst) begin
-      \$10057  = 68'h00000000000000000;
+      \$8697  = 68'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10058  = b3_g1;
+    \$8698  = b3_g1;
     if (\$4499 ) begin
-      \$10058  = b3_g2;
+      \$8698  = b3_g2;
     end
     if (rst) begin
-      \$10058  = 1'h0;
+      \$8698  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10059  = b3_e2;
+    \$8699  = b3_e2;
     if (\$4505 ) begin
-      \$10059  = \$4507 ;
+      \$8699  = \$4507 ;
     end else if (\$4506 ) begin
-      \$10059  = { b__payload[259:204], b__payload[271:260] };
+      \$8699  = { b__payload[259:204], b__payload[271:260] };
     end
     if (rst) begin
-      \$10059  = 68'h00000000000000000;
+      \$8699  = 68'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10060  = b3_g2;
+    \$8700  = b3_g2;
     if (\$4505 ) begin
-      \$10060  = \$4510 ;
+      \$8700  = \$4510 ;
     end else if (\$4506 ) begin
-      \$10060  = \$4512 ;
+      \$8700  = \$4512 ;
     end
     if (rst) begin
-      \$10060  = 1'h0;
+      \$8700  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10061  = b3_e3;
+    \$8701  = b3_e3;
     if (\$4518 ) begin
-      \$10061  = \$4520 ;
+      \$8701  = \$4520 ;
     end else if (\$4519 ) begin
-      \$10061  = { b__payload[259:204], b__payload[271:260] };
+      \$8701  = { b__payload[259:204], b__payload[271:260] };
     end
     if (rst) begin
-      \$10061  = 68'h00000000000000000;
+      \$8701  = 68'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10062  = b3_g3;
+    \$8702  = b3_g3;
     if (\$4518 ) begin
-      \$10062  = \$4523 ;
+      \$8702  = \$4523 ;
     end else if (\$4519 ) begin
-      \$10062  = \$4525 ;
+      \$8702  = \$4525 ;
     end
     if (rst) begin
-      \$10062  = 1'h0;
+      \$8702  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10063  = b3_e4;
+    \$8703  = b3_e4;
     if (\$4531 ) begin
-      \$10063  = { b__payload[259:204], b__payload[271:260] };
+      \$8703  = { b__payload[259:204], b__payload[271:260] };
     end else if (\$4532 ) begin
-      \$10063  = { b__payload[259:204], b__payload[271:260] };
+      \$8703  = { b__payload[259:204], b__payload[271:260] };
     end
     if (rst) begin
-      \$10063  = 68'h00000000000000000;
+      \$8703  = 68'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10064  = b3_g4;
+    \$8704  = b3_g4;
     if (\$4531 ) begin
-      \$10064  = \$4534 ;
+      \$8704  = \$4534 ;
     end else if (\$4532 ) begin
-      \$10064  = \$4536 ;
+      \$8704  = \$4536 ;
     end
     if (rst) begin
-      \$10064  = 1'h0;
+      \$8704  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10065  = \$4542 ;
+    \$8705  = \$4542 ;
     if (rst) begin
-      \$10065  = 1'h0;
+      \$8705  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10066  = \$4548 ;
+    \$8706  = \$4548 ;
     if (rst) begin
-      \$10066  = 1'h0;
+      \$8706  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10067  = \$4554 ;
+    \$8707  = \$4554 ;
     if (\$4577 ) begin
-      \$10067  = 1'h1;
+      \$8707  = 1'h1;
     end
     if (rst) begin
-      \$10067  = 1'h0;
+      \$8707  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10068  = \$4560 ;
+    \$8708  = \$4560 ;
     if (\$4593 ) begin
-      \$10068  = 1'h1;
+      \$8708  = 1'h1;
     end
     if (rst) begin
-      \$10068  = 1'h0;
+      \$8708  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10069  = \$4567 ;
+    \$8709  = \$4567 ;
     if (\$4610 ) begin
-      \$10069  = 1'h1;
+      \$8709  = 1'h1;
     end
     if (rst) begin
-      \$10069  = 1'h0;
+      \$8709  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10070  = b4_e0;
+    \$8710  = b4_e0;
     if (\$4616 ) begin
-      \$10070  = b4_e1;
+      \$8710  = b4_e1;
     end
     if (rst) begin
-      \$10070  = 68'h00000000000000000;
+      \$8710  = 68'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10071  = b4_g0;
+    \$8711  = b4_g0;
     if (\$4616 ) begin
-      \$10071  = b4_g1;
+      \$8711  = b4_g1;
     end
     if (rst) begin
-      \$10071  = 1'h0;
+      \$8711  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10072  = b4_e1;
+    \$8712  = b4_e1;
     if (\$4622 ) begin
-      \$10072  = b4_e2;
+      \$8712  = b4_e2;
     end
     if (rst) begin
-      \$10072  = 68'h00000000000000000;
+      \$8712  = 68'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10073  = b4_g1;
+    \$8713  = b4_g1;
     if (\$4622 ) begin
-      \$10073  = b4_g2;
+      \$8713  = b4_g2;
     end
     if (rst) begin
-      \$10073  = 1'h0;
+      \$8713  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10074  = b4_e2;
+    \$8714  = b4_e2;
     if (\$4628 ) begin
-      \$10074  = \$4630 ;
+      \$8714  = \$4630 ;
     end else if (\$4629 ) begin
-      \$10074  = { b__payload[327:272], b__payload[339:328] };
+      \$8714  = { b__payload[327:272], b__payload[339:328] };
     end
     if (rst) begin
-      \$10074  = 68'h00000000000000000;
+      \$8714  = 68'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10075  = b4_g2;
+    \$8715  = b4_g2;
     if (\$4628 ) begin
-      \$10075  = \$4633 ;
+      \$8715  = \$4633 ;
     end else if (\$4629 ) begin
-      \$10075  = \$4635 ;
+      \$8715  = \$4635 ;
     end
     if (rst) begin
-      \$10075  = 1'h0;
+      \$8715  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10076  = b4_e3;
+    \$8716  = b4_e3;
     if (\$4641 ) begin
-      \$10076  = \$4643 ;
+      \$8716  = \$4643 ;
     end else if (\$4642 ) begin
-      \$10076  = { b__payload[327:272], b__payload[339:328] };
+      \$8716  = { b__payload[327:272], b__payload[339:328] };
     end
     if (rst) begin
-      \$10076  = 68'h00000000000000000;
+      \$8716  = 68'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10077  = b4_g3;
+    \$8717  = b4_g3;
     if (\$4641 ) begin
-      \$10077  = \$4646 ;
+      \$8717  = \$4646 ;
     end else if (\$4642 ) begin
-      \$10077  = \$4648 ;
+      \$8717  = \$4648 ;
     end
     if (rst) begin
-      \$10077  = 1'h0;
+      \$8717  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10078  = b4_e4;
+    \$8718  = b4_e4;
     if (\$4654 ) begin
-      \$10078  = { b__payload[327:272], b__payload[339:328] };
+      \$8718  = { b__payload[327:272], b__payload[339:328] };
     end else if (\$4655 ) begin
-      \$10078  = { b__payload[327:272], b__payload[339:328] };
+      \$8718  = { b__payload[327:272], b__payload[339:328] };
     end
     if (rst) begin
-      \$10078  = 68'h00000000000000000;
+      \$8718  = 68'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10079  = b4_g4;
+    \$8719  = b4_g4;
     if (\$4654 ) begin
-      \$10079  = \$4657 ;
+      \$8719  = \$4657 ;
     end else if (\$4655 ) begin
-      \$10079  = \$4659 ;
+      \$8719  = \$4659 ;
     end
     if (rst) begin
-      \$10079  = 1'h0;
+      \$8719  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10080  = \$4665 ;
+    \$8720  = \$4665 ;
     if (rst) begin
-      \$10080  = 1'h0;
+      \$8720  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10081  = \$4671 ;
+    \$8721  = \$4671 ;
     if (rst) begin
-      \$10081  = 1'h0;
+      \$8721  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10082  = \$4677 ;
+    \$8722  = \$4677 ;
     if (\$4700 ) begin
-      \$10082  = 1'h1;
+      \$8722  = 1'h1;
     end
     if (rst) begin
-      \$10082  = 1'h0;
+      \$8722  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10083  = \$4683 ;
+    \$8723  = \$4683 ;
     if (\$4716 ) begin
-      \$10083  = 1'h1;
+      \$8723  = 1'h1;
     end
     if (rst) begin
-      \$10083  = 1'h0;
+      \$8723  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10084  = \$4690 ;
+    \$8724  = \$4690 ;
     if (\$4733 ) begin
-      \$10084  = 1'h1;
+      \$8724  = 1'h1;
     end
     if (rst) begin
-      \$10084  = 1'h0;
+      \$8724  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10085  = b5_e0;
+    \$8725  = b5_e0;
     if (\$4739 ) begin
-      \$10085  = b5_e1;
+      \$8725  = b5_e1;
     end
     if (rst) begin
-      \$10085  = 68'h00000000000000000;
+      \$8725  = 68'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10086  = b5_g0;
+    \$8726  = b5_g0;
     if (\$4739 ) begin
-      \$10086  = b5_g1;
+      \$8726  = b5_g1;
     end
     if (rst) begin
-      \$10086  = 1'h0;
+      \$8726  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10087  = b5_e1;
+    \$8727  = b5_e1;
     if (\$4745 ) begin
-      \$10087  = b5_e2;
+      \$8727  = b5_e2;
     end
     if (rst) begin
-      \$10087  = 68'h00000000000000000;
+      \$8727  = 68'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10088  = b5_g1;
+    \$8728  = b5_g1;
     if (\$4745 ) begin
-      \$10088  = b5_g2;
+      \$8728  = b5_g2;
     end
     if (rst) begin
-      \$10088  = 1'h0;
+      \$8728  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10089  = b5_e2;
+    \$8729  = b5_e2;
     if (\$4751 ) begin
-      \$10089  = \$4753 ;
+      \$8729  = \$4753 ;
     end else if (\$4752 ) begin
-      \$10089  = { b__payload[395:340], b__payload[407:396] };
+      \$8729  = { b__payload[395:340], b__payload[407:396] };
     end
     if (rst) begin
-      \$10089  = 68'h00000000000000000;
+      \$8729  = 68'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10090  = b5_g2;
+    \$8730  = b5_g2;
     if (\$4751 ) begin
-      \$10090  = \$4756 ;
+      \$8730  = \$4756 ;
     end else if (\$4752 ) begin
-      \$10090  = \$4758 ;
+      \$8730  = \$4758 ;
     end
     if (rst) begin
-      \$10090  = 1'h0;
+      \$8730  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10091  = b5_e3;
+    \$8731  = b5_e3;
     if (\$4764 ) begin
-      \$10091  = \$4766 ;
+      \$8731  = \$4766 ;
     end else if (\$4765 ) begin
-      \$10091  = { b__payload[395:340], b__payload[407:396] };
+      \$8731  = { b__payload[395:340], b__payload[407:396] };
     end
     if (rst) begin
-      \$10091  = 68'h00000000000000000;
+      \$8731  = 68'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10092  = b5_g3;
+    \$8732  = b5_g3;
     if (\$4764 ) begin
-      \$10092  = \$4769 ;
+      \$8732  = \$4769 ;
     end else if (\$4765 ) begin
-      \$10092  = \$4771 ;
+      \$8732  = \$4771 ;
     end
     if (rst) begin
-      \$10092  = 1'h0;
+      \$8732  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10093  = b5_e4;
+    \$8733  = b5_e4;
     if (\$4777 ) begin
-      \$10093  = { b__payload[395:340], b__payload[407:396] };
+      \$8733  = { b__payload[395:340], b__payload[407:396] };
     end else if (\$4778 ) begin
-      \$10093  = { b__payload[395:340], b__payload[407:396] };
+      \$8733  = { b__payload[395:340], b__payload[407:396] };
     end
     if (rst) begin
-      \$10093  = 68'h00000000000000000;
+      \$8733  = 68'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10094  = b5_g4;
+    \$8734  = b5_g4;
     if (\$4777 ) begin
-      \$10094  = \$4780 ;
+      \$8734  = \$4780 ;
     end else if (\$4778 ) begin
-      \$10094  = \$4782 ;
+      \$8734  = \$4782 ;
     end
     if (rst) begin
-      \$10094  = 1'h0;
+      \$8734  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10095  = \$4788 ;
+    \$8735  = \$4788 ;
     if (rst) begin
-      \$10095  = 1'h0;
+      \$8735  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10096  = \$4794 ;
+    \$8736  = \$4794 ;
     if (rst) begin
-      \$10096  = 1'h0;
+      \$8736  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10097  = \$4800 ;
+    \$8737  = \$4800 ;
     if (\$4823 ) begin
-      \$10097  = 1'h1;
+      \$8737  = 1'h1;
     end
     if (rst) begin
-      \$10097  = 1'h0;
+      \$8737  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10098  = \$4806 ;
+    \$8738  = \$4806 ;
     if (\$4839 ) begin
-      \$10098  = 1'h1;
+      \$8738  = 1'h1;
     end
     if (rst) begin
-      \$10098  = 1'h0;
+      \$8738  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10099  = \$4813 ;
+    \$8739  = \$4813 ;
     if (\$4856 ) begin
-      \$10099  = 1'h1;
+      \$8739  = 1'h1;
     end
     if (rst) begin
-      \$10099  = 1'h0;
+      \$8739  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10100  = b6_e0;
+    \$8740  = b6_e0;
     if (\$4862 ) begin
-      \$10100  = b6_e1;
+      \$8740  = b6_e1;
     end
     if (rst) begin
-      \$10100  = 68'h00000000000000000;
+      \$8740  = 68'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10101  = b6_g0;
+    \$8741  = b6_g0;
     if (\$4862 ) begin
-      \$10101  = b6_g1;
+      \$8741  = b6_g1;
     end
     if (rst) begin
-      \$10101  = 1'h0;
+      \$8741  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10102  = b6_e1;
+    \$8742  = b6_e1;
     if (\$4868 ) begin
-      \$10102  = b6_e2;
+      \$8742  = b6_e2;
     end
     if (rst) begin
-      \$10102  = 68'h00000000000000000;
+      \$8742  = 68'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10103  = b6_g1;
+    \$8743  = b6_g1;
     if (\$4868 ) begin
-      \$10103  = b6_g2;
+      \$8743  = b6_g2;
     end
     if (rst) begin
-      \$10103  = 1'h0;
+      \$8743  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10104  = b6_e2;
+    \$8744  = b6_e2;
     if (\$4874 ) begin
-      \$10104  = \$4876 ;
+      \$8744  = \$4876 ;
     end else if (\$4875 ) begin
-      \$10104  = { b__payload[463:408], b__payload[475:464] };
+      \$8744  = { b__payload[463:408], b__payload[475:464] };
     end
     if (rst) begin
-      \$10104  = 68'h00000000000000000;
+      \$8744  = 68'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10105  = b6_g2;
+    \$8745  = b6_g2;
     if (\$4874 ) begin
-      \$10105  = \$4879 ;
+      \$8745  = \$4879 ;
     end else if (\$4875 ) begin
-      \$10105  = \$4881 ;
+      \$8745  = \$4881 ;
     end
     if (rst) begin
-      \$10105  = 1'h0;
+      \$8745  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10106  = b6_e3;
+    \$8746  = b6_e3;
     if (\$4887 ) begin
-      \$10106  = \$4889 ;
+      \$8746  = \$4889 ;
     end else if (\$4888 ) begin
-      \$10106  = { b__payload[463:408], b__payload[475:464] };
+      \$8746  = { b__payload[463:408], b__payload[475:464] };
     end
     if (rst) begin
-      \$10106  = 68'h00000000000000000;
+      \$8746  = 68'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10107  = b6_g3;
+    \$8747  = b6_g3;
     if (\$4887 ) begin
-      \$10107  = \$4892 ;
+      \$8747  = \$4892 ;
     end else if (\$4888 ) begin
-      \$10107  = \$4894 ;
+      \$8747  = \$4894 ;
     end
     if (rst) begin
-      \$10107  = 1'h0;
+      \$8747  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10108  = b6_e4;
+    \$8748  = b6_e4;
     if (\$4900 ) begin
-      \$10108  = { b__payload[463:408], b__payload[475:464] };
+      \$8748  = { b__payload[463:408], b__payload[475:464] };
     end else if (\$4901 ) begin
-      \$10108  = { b__payload[463:408], b__payload[475:464] };
+      \$8748  = { b__payload[463:408], b__payload[475:464] };
     end
     if (rst) begin
-      \$10108  = 68'h00000000000000000;
+      \$8748  = 68'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10109  = b6_g4;
+    \$8749  = b6_g4;
     if (\$4900 ) begin
-      \$10109  = \$4903 ;
+      \$8749  = \$4903 ;
     end else if (\$4901 ) begin
-      \$10109  = \$4905 ;
+      \$8749  = \$4905 ;
     end
     if (rst) begin
-      \$10109  = 1'h0;
+      \$8749  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10110  = \$4911 ;
+    \$8750  = \$4911 ;
     if (rst) begin
-      \$10110  = 1'h0;
+      \$8750  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10111  = \$4917 ;
+    \$8751  = \$4917 ;
     if (rst) begin
-      \$10111  = 1'h0;
+      \$8751  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10112  = \$4923 ;
+    \$8752  = \$4923 ;
     if (\$4946 ) begin
-      \$10112  = 1'h1;
+      \$8752  = 1'h1;
     end
     if (rst) begin
-      \$10112  = 1'h0;
+      \$8752  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10113  = \$4929 ;
+    \$8753  = \$4929 ;
     if (\$4962 ) begin
-      \$10113  = 1'h1;
+      \$8753  = 1'h1;
     end
     if (rst) begin
-      \$10113  = 1'h0;
+      \$8753  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10114  = \$4936 ;
+    \$8754  = \$4936 ;
     if (\$4979 ) begin
-      \$10114  = 1'h1;
+      \$8754  = 1'h1;
     end
     if (rst) begin
-      \$10114  = 1'h0;
+      \$8754  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10115  = b7_e0;
+    \$8755  = b7_e0;
     if (\$4985 ) begin
-      \$10115  = b7_e1;
+      \$8755  = b7_e1;
     end
     if (rst) begin
-      \$10115  = 68'h00000000000000000;
+      \$8755  = 68'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10116  = b7_g0;
+    \$8756  = b7_g0;
     if (\$4985 ) begin
-      \$10116  = b7_g1;
+      \$8756  = b7_g1;
     end
     if (rst) begin
-      \$10116  = 1'h0;
+      \$8756  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10117  = b7_e1;
+    \$8757  = b7_e1;
     if (\$4991 ) begin
-      \$10117  = b7_e2;
+      \$8757  = b7_e2;
     end
     if (rst) begin
-      \$10117  = 68'h00000000000000000;
+      \$8757  = 68'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10118  = b7_g1;
+    \$8758  = b7_g1;
     if (\$4991 ) begin
-      \$10118  = b7_g2;
+      \$8758  = b7_g2;
     end
     if (rst) begin
-      \$10118  = 1'h0;
+      \$8758  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10119  = b7_e2;
+    \$8759  = b7_e2;
     if (\$4997 ) begin
-      \$10119  = \$4999 ;
+      \$8759  = \$4999 ;
     end else if (\$4998 ) begin
-      \$10119  = { b__payload[531:476], b__payload[543:532] };
+      \$8759  = { b__payload[531:476], b__payload[543:532] };
     end
     if (rst) begin
-      \$10119  = 68'h00000000000000000;
+      \$8759  = 68'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10120  = b7_g2;
+    \$8760  = b7_g2;
     if (\$4997 ) begin
-      \$10120  = \$5002 ;
+      \$8760  = \$5002 ;
     end else if (\$4998 ) begin
-      \$10120  = \$5004 ;
+      \$8760  = \$5004 ;
     end
     if (rst) begin
-      \$10120  = 1'h0;
+      \$8760  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10121  = b7_e3;
+    \$8761  = b7_e3;
     if (\$5010 ) begin
-      \$10121  = \$5012 ;
+      \$8761  = \$5012 ;
     end else if (\$5011 ) begin
-      \$10121  = { b__payload[531:476], b__payload[543:532] };
+      \$8761  = { b__payload[531:476], b__payload[543:532] };
     end
     if (rst) begin
-      \$10121  = 68'h00000000000000000;
+      \$8761  = 68'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10122  = b7_g3;
+    \$8762  = b7_g3;
     if (\$5010 ) begin
-      \$10122  = \$5015 ;
+      \$8762  = \$5015 ;
     end else if (\$5011 ) begin
-      \$10122  = \$5017 ;
+      \$8762  = \$5017 ;
     end
     if (rst) begin
-      \$10122  = 1'h0;
+      \$8762  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10123  = b7_e4;
+    \$8763  = b7_e4;
     if (\$5023 ) begin
-      \$10123  = { b__payload[531:476], b__payload[543:532] };
+      \$8763  = { b__payload[531:476], b__payload[543:532] };
     end else if (\$5024 ) begin
-      \$10123  = { b__payload[531:476], b__payload[543:532] };
+      \$8763  = { b__payload[531:476], b__payload[543:532] };
     end
     if (rst) begin
-      \$10123  = 68'h00000000000000000;
+      \$8763  = 68'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10124  = b7_g4;
+    \$8764  = b7_g4;
     if (\$5023 ) begin
-      \$10124  = \$5026 ;
+      \$8764  = \$5026 ;
     end else if (\$5024 ) begin
-      \$10124  = \$5028 ;
+      \$8764  = \$5028 ;
     end
     if (rst) begin
-      \$10124  = 1'h0;
+      \$8764  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10125  = \$5034 ;
+    \$8765  = \$5034 ;
     if (rst) begin
-      \$10125  = 1'h0;
+      \$8765  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10126  = \$5040 ;
+    \$8766  = \$5040 ;
     if (rst) begin
-      \$10126  = 1'h0;
+      \$8766  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10127  = \$5046 ;
+    \$8767  = \$5046 ;
     if (\$5069 ) begin
-      \$10127  = 1'h1;
+      \$8767  = 1'h1;
     end
     if (rst) begin
-      \$10127  = 1'h0;
+      \$8767  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10128  = \$5052 ;
+    \$8768  = \$5052 ;
     if (\$5085 ) begin
-      \$10128  = 1'h1;
+      \$8768  = 1'h1;
     end
     if (rst) begin
-      \$10128  = 1'h0;
+      \$8768  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10129  = \$5059 ;
+    \$8769  = \$5059 ;
     if (\$5102 ) begin
-      \$10129  = 1'h1;
+      \$8769  = 1'h1;
     end
     if (rst) begin
-      \$10129  = 1'h0;
+      \$8769  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10130  = \$5103 ;
+    \$8770  = \$5116 ;
     if (rst) begin
-      \$10130  = 1'h0;
+      \$8770  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10131  = \$5104 ;
+    \$8771  = \$5130 ;
     if (rst) begin
-      \$10131  = 1'h0;
+      \$8771  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10132  = \$5105 ;
+    \$8772  = \$5144 ;
     if (rst) begin
-      \$10132  = 1'h0;
+      \$8772  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10133  = \$5106 ;
+    \$8773  = \$5158 ;
     if (rst) begin
-      \$10133  = 1'h0;
+      \$8773  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10134  = \$5107 ;
+    \$8774  = \$5172 ;
     if (rst) begin
-      \$10134  = 1'h0;
+      \$8774  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10135  = \$5108 ;
+    \$8775  = \$5186 ;
     if (rst) begin
-      \$10135  = 1'h0;
+      \$8775  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10136  = \$5109 ;
+    \$8776  = \$5200 ;
     if (rst) begin
-      \$10136  = 1'h0;
+      \$8776  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10137  = \$5110 ;
+    \$8777  = \$5214 ;
     if (rst) begin
-      \$10137  = 1'h0;
+      \$8777  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10138  = \$5111 ;
+    \$8778  = \$5228 ;
     if (rst) begin
-      \$10138  = 1'h0;
+      \$8778  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10139  = \$5112 ;
+    \$8779  = \$5232 ;
     if (rst) begin
-      \$10139  = 1'h0;
+      \$8779  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10140  = \$5113 ;
+    \$8780  = \$5237 ;
     if (rst) begin
-      \$10140  = 1'h0;
+      \$8780  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10141  = \$5114 ;
+    \$8781  = \$5486 ;
     if (rst) begin
-      \$10141  = 1'h0;
+      \$8781  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10142  = \$5115 ;
+    \$8782  = \$5500 ;
     if (rst) begin
-      \$10142  = 1'h0;
+      \$8782  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10143  = \$5116 ;
+    \$8783  = \$5514 ;
     if (rst) begin
-      \$10143  = 1'h0;
+      \$8783  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10144  = \$5117 ;
+    \$8784  = \$5528 ;
     if (rst) begin
-      \$10144  = 1'h0;
+      \$8784  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10145  = \$5118 ;
+    \$8785  = \$5542 ;
     if (rst) begin
-      \$10145  = 1'h0;
+      \$8785  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10146  = \$5119 ;
+    \$8786  = \$5556 ;
     if (rst) begin
-      \$10146  = 1'h0;
+      \$8786  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10147  = \$5120 ;
+    \$8787  = \$5570 ;
     if (rst) begin
-      \$10147  = 1'h0;
+      \$8787  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10148  = \$5121 ;
+    \$8788  = \$5584 ;
     if (rst) begin
-      \$10148  = 1'h0;
+      \$8788  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10149  = \$5122 ;
+    \$8789  = \$5598 ;
     if (rst) begin
-      \$10149  = 1'h0;
+      \$8789  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10150  = \$5123 ;
+    \$8790  = \$5612 ;
     if (rst) begin
-      \$10150  = 1'h0;
+      \$8790  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10151  = \$5124 ;
+    \$8791  = \$5616 ;
     if (rst) begin
-      \$10151  = 1'h0;
+      \$8791  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10152  = \$5125 ;
+    \$8792  = \$5621 ;
     if (rst) begin
-      \$10152  = 1'h0;
+      \$8792  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10153  = \$5126 ;
+    \$8793  = \$5870 ;
     if (rst) begin
-      \$10153  = 1'h0;
+      \$8793  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10154  = \$5127 ;
+    \$8794  = \$5884 ;
     if (rst) begin
-      \$10154  = 1'h0;
+      \$8794  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10155  = \$5128 ;
+    \$8795  = \$5898 ;
     if (rst) begin
-      \$10155  = 1'h0;
+      \$8795  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10156  = \$5129 ;
+    \$8796  = \$5912 ;
     if (rst) begin
-      \$10156  = 1'h0;
+      \$8796  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10157  = \$5130 ;
+    \$8797  = \$5926 ;
     if (rst) begin
-      \$10157  = 1'h0;
+      \$8797  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10158  = \$5131 ;
+    \$8798  = \$5940 ;
     if (rst) begin
-      \$10158  = 1'h0;
+      \$8798  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10159  = \$5132 ;
+    \$8799  = \$5954 ;
     if (rst) begin
-      \$10159  = 1'h0;
+      \$8799  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10160  = \$5133 ;
+    \$8800  = \$5968 ;
     if (rst) begin
-      \$10160  = 1'h0;
+      \$8800  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10161  = \$5134 ;
+    \$8801  = \$5982 ;
     if (rst) begin
-      \$10161  = 1'h0;
+      \$8801  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10162  = \$5135 ;
+    \$8802  = \$5996 ;
     if (rst) begin
-      \$10162  = 1'h0;
+      \$8802  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10163  = \$5136 ;
+    \$8803  = \$6000 ;
     if (rst) begin
-      \$10163  = 1'h0;
+      \$8803  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10164  = \$5137 ;
+    \$8804  = \$6005 ;
     if (rst) begin
-      \$10164  = 1'h0;
+      \$8804  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10165  = \$5138 ;
+    \$8805  = \$6254 ;
     if (rst) begin
-      \$10165  = 1'h0;
+      \$8805  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10166  = \$5139 ;
+    \$8806  = \$6268 ;
     if (rst) begin
-      \$10166  = 1'h0;
+      \$8806  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10167  = \$5140 ;
+    \$8807  = \$6282 ;
     if (rst) begin
-      \$10167  = 1'h0;
+      \$8807  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10168  = \$5141 ;
+    \$8808  = \$6296 ;
     if (rst) begin
-      \$10168  = 1'h0;
+      \$8808  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10169  = \$5142 ;
+    \$8809  = \$6310 ;
     if (rst) begin
-      \$10169  = 1'h0;
+      \$8809  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10170  = \$5143 ;
+    \$8810  = \$6324 ;
     if (rst) begin
-      \$10170  = 1'h0;
+      \$8810  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10171  = \$5144 ;
+    \$8811  = \$6338 ;
     if (rst) begin
-      \$10171  = 1'h0;
+      \$8811  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10172  = \$5145 ;
+    \$8812  = \$6352 ;
     if (rst) begin
-      \$10172  = 1'h0;
+      \$8812  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10173  = \$5146 ;
+    \$8813  = \$6366 ;
     if (rst) begin
-      \$10173  = 1'h0;
+      \$8813  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10174  = \$5147 ;
+    \$8814  = \$6380 ;
     if (rst) begin
-      \$10174  = 1'h0;
+      \$8814  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10175  = \$5148 ;
+    \$8815  = \$6384 ;
     if (rst) begin
-      \$10175  = 1'h0;
+      \$8815  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10176  = \$5149 ;
+    \$8816  = \$6389 ;
     if (rst) begin
-      \$10176  = 1'h0;
+      \$8816  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10177  = \$5150 ;
+    \$8817  = \$6638 ;
     if (rst) begin
-      \$10177  = 1'h0;
+      \$8817  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10178  = \$5151 ;
+    \$8818  = \$6652 ;
     if (rst) begin
-      \$10178  = 1'h0;
+      \$8818  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10179  = \$5152 ;
+    \$8819  = \$6666 ;
     if (rst) begin
-      \$10179  = 1'h0;
+      \$8819  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10180  = \$5153 ;
+    \$8820  = \$6680 ;
     if (rst) begin
-      \$10180  = 1'h0;
+      \$8820  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10181  = \$5154 ;
+    \$8821  = \$6694 ;
     if (rst) begin
-      \$10181  = 1'h0;
+      \$8821  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10182  = \$5155 ;
+    \$8822  = \$6708 ;
     if (rst) begin
-      \$10182  = 1'h0;
+      \$8822  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10183  = \$5156 ;
+    \$8823  = \$6722 ;
     if (rst) begin
-      \$10183  = 1'h0;
+      \$8823  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10184  = \$5157 ;
+    \$8824  = \$6736 ;
     if (rst) begin
-      \$10184  = 1'h0;
+      \$8824  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10185  = \$5158 ;
+    \$8825  = \$6750 ;
     if (rst) begin
-      \$10185  = 1'h0;
+      \$8825  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10186  = \$5159 ;
+    \$8826  = \$6764 ;
     if (rst) begin
-      \$10186  = 1'h0;
+      \$8826  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10187  = \$5160 ;
+    \$8827  = \$6768 ;
     if (rst) begin
-      \$10187  = 1'h0;
+      \$8827  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10188  = \$5161 ;
+    \$8828  = \$6773 ;
     if (rst) begin
-      \$10188  = 1'h0;
+      \$8828  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10189  = \$5162 ;
+    \$8829  = \$7022 ;
     if (rst) begin
-      \$10189  = 1'h0;
+      \$8829  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10190  = \$5163 ;
+    \$8830  = \$7036 ;
     if (rst) begin
-      \$10190  = 1'h0;
+      \$8830  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10191  = \$5164 ;
+    \$8831  = \$7050 ;
     if (rst) begin
-      \$10191  = 1'h0;
+      \$8831  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10192  = \$5165 ;
+    \$8832  = \$7064 ;
     if (rst) begin
-      \$10192  = 1'h0;
+      \$8832  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10193  = \$5166 ;
+    \$8833  = \$7078 ;
     if (rst) begin
-      \$10193  = 1'h0;
+      \$8833  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10194  = \$5167 ;
+    \$8834  = \$7092 ;
     if (rst) begin
-      \$10194  = 1'h0;
+      \$8834  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10195  = \$5168 ;
+    \$8835  = \$7106 ;
     if (rst) begin
-      \$10195  = 1'h0;
+      \$8835  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10196  = \$5169 ;
+    \$8836  = \$7120 ;
     if (rst) begin
-      \$10196  = 1'h0;
+      \$8836  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10197  = \$5170 ;
+    \$8837  = \$7134 ;
     if (rst) begin
-      \$10197  = 1'h0;
+      \$8837  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10198  = \$5171 ;
+    \$8838  = \$7148 ;
     if (rst) begin
-      \$10198  = 1'h0;
+      \$8838  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10199  = \$5172 ;
+    \$8839  = \$7152 ;
     if (rst) begin
-      \$10199  = 1'h0;
+      \$8839  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10200  = \$5173 ;
+    \$8840  = \$7157 ;
     if (rst) begin
-      \$10200  = 1'h0;
+      \$8840  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10201  = \$5174 ;
+    \$8841  = \$7406 ;
     if (rst) begin
-      \$10201  = 1'h0;
+      \$8841  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10202  = \$5178 ;
+    \$8842  = \$7420 ;
     if (rst) begin
-      \$10202  = 1'h0;
+      \$8842  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10203  = \$5183 ;
+    \$8843  = \$7434 ;
     if (rst) begin
-      \$10203  = 1'h0;
+      \$8843  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10204  = \$5656 ;
+    \$8844  = \$7448 ;
     if (rst) begin
-      \$10204  = 1'h0;
+      \$8844  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10205  = \$5657 ;
+    \$8845  = \$7462 ;
     if (rst) begin
-      \$10205  = 1'h0;
+      \$8845  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10206  = \$5658 ;
+    \$8846  = \$7476 ;
     if (rst) begin
-      \$10206  = 1'h0;
+      \$8846  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10207  = \$5659 ;
+    \$8847  = \$7490 ;
     if (rst) begin
-      \$10207  = 1'h0;
+      \$8847  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10208  = \$5660 ;
+    \$8848  = \$7504 ;
     if (rst) begin
-      \$10208  = 1'h0;
+      \$8848  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10209  = \$5661 ;
+    \$8849  = \$7518 ;
     if (rst) begin
-      \$10209  = 1'h0;
+      \$8849  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10210  = \$5662 ;
+    \$8850  = \$7532 ;
     if (rst) begin
-      \$10210  = 1'h0;
+      \$8850  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10211  = \$5663 ;
+    \$8851  = \$7536 ;
     if (rst) begin
-      \$10211  = 1'h0;
+      \$8851  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10212  = \$5664 ;
+    \$8852  = \$7541 ;
     if (rst) begin
-      \$10212  = 1'h0;
+      \$8852  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10213  = \$5665 ;
+    \$8853  = \$7790 ;
     if (rst) begin
-      \$10213  = 1'h0;
+      \$8853  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10214  = \$5666 ;
+    \$8854  = \$7804 ;
     if (rst) begin
-      \$10214  = 1'h0;
+      \$8854  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10215  = \$5667 ;
+    \$8855  = \$7818 ;
     if (rst) begin
-      \$10215  = 1'h0;
+      \$8855  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10216  = \$5668 ;
+    \$8856  = \$7832 ;
     if (rst) begin
-      \$10216  = 1'h0;
+      \$8856  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10217  = \$5669 ;
+    \$8857  = \$7846 ;
     if (rst) begin
-      \$10217  = 1'h0;
+      \$8857  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10218  = \$5670 ;
+    \$8858  = \$7860 ;
     if (rst) begin
-      \$10218  = 1'h0;
+      \$8858  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10219  = \$5671 ;
+    \$8859  = \$7874 ;
     if (rst) begin
-      \$10219  = 1'h0;
+      \$8859  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10220  = \$5672 ;
+    \$8860  = \$7888 ;
     if (rst) begin
-      \$10220  = 1'h0;
+      \$8860  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10221  = \$5673 ;
+    \$8861  = \$7902 ;
     if (rst) begin
-      \$10221  = 1'h0;
+      \$8861  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10222  = \$5674 ;
+    \$8862  = \$7916 ;
     if (rst) begin
-      \$10222  = 1'h0;
+      \$8862  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10223  = \$5675 ;
+    \$8863  = \$7920 ;
     if (rst) begin
-      \$10223  = 1'h0;
+      \$8863  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10224  = \$5676 ;
+    \$8864  = \$7925 ;
     if (rst) begin
-      \$10224  = 1'h0;
+      \$8864  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10225  = \$5677 ;
+    \$8865  = \$8174 ;
     if (rst) begin
-      \$10225  = 1'h0;
+      \$8865  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10226  = \$5678 ;
-    if (rst) begin
-      \$10226  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10227  = \$5679 ;
-    if (rst) begin
-      \$10227  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10228  = \$5680 ;
-    if (rst) begin
-      \$10228  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10229  = \$5681 ;
-    if (rst) begin
-      \$10229  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10230  = \$5682 ;
-    if (rst) begin
-      \$10230  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10231  = \$5683 ;
-    if (rst) begin
-      \$10231  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10232  = \$5684 ;
-    if (rst) begin
-      \$10232  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10233  = \$5685 ;
-    if (rst) begin
-      \$10233  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10234  = \$5686 ;
-    if (rst) begin
-      \$10234  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10235  = \$5687 ;
-    if (rst) begin
-      \$10235  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10236  = \$5688 ;
-    if (rst) begin
-      \$10236  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10237  = \$5689 ;
-    if (rst) begin
-      \$10237  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10238  = \$5690 ;
-    if (rst) begin
-      \$10238  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10239  = \$5691 ;
-    if (rst) begin
-      \$10239  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10240  = \$5692 ;
-    if (rst) begin
-      \$10240  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10241  = \$5693 ;
-    if (rst) begin
-      \$10241  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10242  = \$5694 ;
-    if (rst) begin
-      \$10242  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10243  = \$5695 ;
-    if (rst) begin
-      \$10243  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10244  = \$5696 ;
-    if (rst) begin
-      \$10244  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10245  = \$5697 ;
-    if (rst) begin
-      \$10245  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10246  = \$5698 ;
-    if (rst) begin
-      \$10246  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10247  = \$5699 ;
-    if (rst) begin
-      \$10247  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10248  = \$5700 ;
-    if (rst) begin
-      \$10248  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10249  = \$5701 ;
-    if (rst) begin
-      \$10249  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10250  = \$5702 ;
-    if (rst) begin
-      \$10250  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10251  = \$5703 ;
-    if (rst) begin
-      \$10251  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10252  = \$5704 ;
-    if (rst) begin
-      \$10252  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10253  = \$5705 ;
-    if (rst) begin
-      \$10253  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10254  = \$5706 ;
-    if (rst) begin
-      \$10254  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10255  = \$5707 ;
-    if (rst) begin
-      \$10255  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10256  = \$5708 ;
-    if (rst) begin
-      \$10256  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10257  = \$5709 ;
-    if (rst) begin
-      \$10257  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10258  = \$5710 ;
-    if (rst) begin
-      \$10258  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10259  = \$5711 ;
-    if (rst) begin
-      \$10259  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10260  = \$5712 ;
-    if (rst) begin
-      \$10260  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10261  = \$5713 ;
-    if (rst) begin
-      \$10261  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10262  = \$5714 ;
-    if (rst) begin
-      \$10262  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10263  = \$5715 ;
-    if (rst) begin
-      \$10263  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10264  = \$5716 ;
-    if (rst) begin
-      \$10264  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10265  = \$5717 ;
-    if (rst) begin
-      \$10265  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10266  = \$5718 ;
-    if (rst) begin
-      \$10266  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10267  = \$5719 ;
-    if (rst) begin
-      \$10267  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10268  = \$5720 ;
-    if (rst) begin
-      \$10268  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10269  = \$5721 ;
-    if (rst) begin
-      \$10269  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10270  = \$5722 ;
-    if (rst) begin
-      \$10270  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10271  = \$5723 ;
-    if (rst) begin
-      \$10271  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10272  = \$5724 ;
-    if (rst) begin
-      \$10272  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10273  = \$5725 ;
-    if (rst) begin
-      \$10273  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10274  = \$5726 ;
-    if (rst) begin
-      \$10274  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10275  = \$5727 ;
-    if (rst) begin
-      \$10275  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10276  = \$5728 ;
-    if (rst) begin
-      \$10276  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10277  = \$5732 ;
-    if (rst) begin
-      \$10277  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10278  = \$5737 ;
-    if (rst) begin
-      \$10278  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10279  = \$6210 ;
-    if (rst) begin
-      \$10279  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10280  = \$6211 ;
-    if (rst) begin
-      \$10280  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10281  = \$6212 ;
-    if (rst) begin
-      \$10281  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10282  = \$6213 ;
-    if (rst) begin
-      \$10282  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10283  = \$6214 ;
-    if (rst) begin
-      \$10283  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10284  = \$6215 ;
-    if (rst) begin
-      \$10284  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10285  = \$6216 ;
-    if (rst) begin
-      \$10285  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10286  = \$6217 ;
-    if (rst) begin
-      \$10286  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10287  = \$6218 ;
-    if (rst) begin
-      \$10287  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10288  = \$6219 ;
-    if (rst) begin
-      \$10288  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10289  = \$6220 ;
-    if (rst) begin
-      \$10289  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10290  = \$6221 ;
-    if (rst) begin
-      \$10290  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10291  = \$6222 ;
-    if (rst) begin
-      \$10291  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10292  = \$6223 ;
-    if (rst) begin
-      \$10292  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10293  = \$6224 ;
-    if (rst) begin
-      \$10293  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10294  = \$6225 ;
-    if (rst) begin
-      \$10294  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10295  = \$6226 ;
-    if (rst) begin
-      \$10295  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10296  = \$6227 ;
-    if (rst) begin
-      \$10296  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10297  = \$6228 ;
-    if (rst) begin
-      \$10297  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10298  = \$6229 ;
-    if (rst) begin
-      \$10298  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10299  = \$6230 ;
-    if (rst) begin
-      \$10299  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10300  = \$6231 ;
-    if (rst) begin
-      \$10300  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10301  = \$6232 ;
-    if (rst) begin
-      \$10301  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10302  = \$6233 ;
-    if (rst) begin
-      \$10302  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10303  = \$6234 ;
-    if (rst) begin
-      \$10303  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10304  = \$6235 ;
-    if (rst) begin
-      \$10304  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10305  = \$6236 ;
-    if (rst) begin
-      \$10305  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10306  = \$6237 ;
-    if (rst) begin
-      \$10306  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10307  = \$6238 ;
-    if (rst) begin
-      \$10307  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10308  = \$6239 ;
-    if (rst) begin
-      \$10308  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10309  = \$6240 ;
-    if (rst) begin
-      \$10309  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10310  = \$6241 ;
-    if (rst) begin
-      \$10310  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10311  = \$6242 ;
-    if (rst) begin
-      \$10311  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10312  = \$6243 ;
-    if (rst) begin
-      \$10312  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10313  = \$6244 ;
-    if (rst) begin
-      \$10313  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10314  = \$6245 ;
-    if (rst) begin
-      \$10314  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10315  = \$6246 ;
-    if (rst) begin
-      \$10315  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10316  = \$6247 ;
-    if (rst) begin
-      \$10316  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10317  = \$6248 ;
-    if (rst) begin
-      \$10317  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10318  = \$6249 ;
-    if (rst) begin
-      \$10318  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10319  = \$6250 ;
-    if (rst) begin
-      \$10319  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10320  = \$6251 ;
-    if (rst) begin
-      \$10320  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10321  = \$6252 ;
-    if (rst) begin
-      \$10321  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10322  = \$6253 ;
-    if (rst) begin
-      \$10322  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10323  = \$6254 ;
-    if (rst) begin
-      \$10323  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10324  = \$6255 ;
-    if (rst) begin
-      \$10324  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10325  = \$6256 ;
-    if (rst) begin
-      \$10325  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10326  = \$6257 ;
-    if (rst) begin
-      \$10326  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10327  = \$6258 ;
-    if (rst) begin
-      \$10327  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10328  = \$6259 ;
-    if (rst) begin
-      \$10328  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10329  = \$6260 ;
-    if (rst) begin
-      \$10329  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10330  = \$6261 ;
-    if (rst) begin
-      \$10330  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10331  = \$6262 ;
-    if (rst) begin
-      \$10331  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10332  = \$6263 ;
-    if (rst) begin
-      \$10332  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10333  = \$6264 ;
-    if (rst) begin
-      \$10333  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10334  = \$6265 ;
-    if (rst) begin
-      \$10334  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10335  = \$6266 ;
-    if (rst) begin
-      \$10335  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10336  = \$6267 ;
-    if (rst) begin
-      \$10336  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10337  = \$6268 ;
-    if (rst) begin
-      \$10337  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10338  = \$6269 ;
-    if (rst) begin
-      \$10338  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10339  = \$6270 ;
-    if (rst) begin
-      \$10339  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10340  = \$6271 ;
-    if (rst) begin
-      \$10340  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10341  = \$6272 ;
-    if (rst) begin
-      \$10341  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10342  = \$6273 ;
-    if (rst) begin
-      \$10342  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10343  = \$6274 ;
-    if (rst) begin
-      \$10343  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10344  = \$6275 ;
-    if (rst) begin
-      \$10344  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10345  = \$6276 ;
-    if (rst) begin
-      \$10345  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10346  = \$6277 ;
-    if (rst) begin
-      \$10346  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10347  = \$6278 ;
-    if (rst) begin
-      \$10347  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10348  = \$6279 ;
-    if (rst) begin
-      \$10348  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10349  = \$6280 ;
-    if (rst) begin
-      \$10349  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10350  = \$6281 ;
-    if (rst) begin
-      \$10350  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10351  = \$6282 ;
-    if (rst) begin
-      \$10351  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10352  = \$6286 ;
-    if (rst) begin
-      \$10352  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10353  = \$6291 ;
-    if (rst) begin
-      \$10353  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10354  = \$6764 ;
-    if (rst) begin
-      \$10354  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10355  = \$6765 ;
-    if (rst) begin
-      \$10355  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10356  = \$6766 ;
-    if (rst) begin
-      \$10356  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10357  = \$6767 ;
-    if (rst) begin
-      \$10357  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10358  = \$6768 ;
-    if (rst) begin
-      \$10358  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10359  = \$6769 ;
-    if (rst) begin
-      \$10359  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10360  = \$6770 ;
-    if (rst) begin
-      \$10360  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10361  = \$6771 ;
-    if (rst) begin
-      \$10361  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10362  = \$6772 ;
-    if (rst) begin
-      \$10362  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10363  = \$6773 ;
-    if (rst) begin
-      \$10363  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10364  = \$6774 ;
-    if (rst) begin
-      \$10364  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10365  = \$6775 ;
-    if (rst) begin
-      \$10365  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10366  = \$6776 ;
-    if (rst) begin
-      \$10366  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10367  = \$6777 ;
-    if (rst) begin
-      \$10367  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10368  = \$6778 ;
-    if (rst) begin
-      \$10368  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10369  = \$6779 ;
-    if (rst) begin
-      \$10369  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10370  = \$6780 ;
-    if (rst) begin
-      \$10370  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10371  = \$6781 ;
-    if (rst) begin
-      \$10371  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10372  = \$6782 ;
-    if (rst) begin
-      \$10372  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10373  = \$6783 ;
-    if (rst) begin
-      \$10373  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10374  = \$6784 ;
-    if (rst) begin
-      \$10374  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10375  = \$6785 ;
-    if (rst) begin
-      \$10375  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10376  = \$6786 ;
-    if (rst) begin
-      \$10376  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10377  = \$6787 ;
-    if (rst) begin
-      \$10377  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10378  = \$6788 ;
-    if (rst) begin
-      \$10378  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10379  = \$6789 ;
-    if (rst) begin
-      \$10379  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10380  = \$6790 ;
-    if (rst) begin
-      \$10380  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10381  = \$6791 ;
-    if (rst) begin
-      \$10381  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10382  = \$6792 ;
-    if (rst) begin
-      \$10382  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10383  = \$6793 ;
-    if (rst) begin
-      \$10383  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10384  = \$6794 ;
-    if (rst) begin
-      \$10384  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10385  = \$6795 ;
-    if (rst) begin
-      \$10385  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10386  = \$6796 ;
-    if (rst) begin
-      \$10386  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10387  = \$6797 ;
-    if (rst) begin
-      \$10387  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10388  = \$6798 ;
-    if (rst) begin
-      \$10388  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10389  = \$6799 ;
-    if (rst) begin
-      \$10389  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10390  = \$6800 ;
-    if (rst) begin
-      \$10390  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10391  = \$6801 ;
-    if (rst) begin
-      \$10391  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10392  = \$6802 ;
-    if (rst) begin
-      \$10392  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10393  = \$6803 ;
-    if (rst) begin
-      \$10393  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10394  = \$6804 ;
-    if (rst) begin
-      \$10394  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10395  = \$6805 ;
-    if (rst) begin
-      \$10395  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10396  = \$6806 ;
-    if (rst) begin
-      \$10396  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10397  = \$6807 ;
-    if (rst) begin
-      \$10397  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10398  = \$6808 ;
-    if (rst) begin
-      \$10398  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10399  = \$6809 ;
-    if (rst) begin
-      \$10399  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10400  = \$6810 ;
-    if (rst) begin
-      \$10400  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10401  = \$6811 ;
-    if (rst) begin
-      \$10401  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10402  = \$6812 ;
-    if (rst) begin
-      \$10402  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10403  = \$6813 ;
-    if (rst) begin
-      \$10403  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10404  = \$6814 ;
-    if (rst) begin
-      \$10404  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10405  = \$6815 ;
-    if (rst) begin
-      \$10405  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10406  = \$6816 ;
-    if (rst) begin
-      \$10406  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10407  = \$6817 ;
-    if (rst) begin
-      \$10407  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10408  = \$6818 ;
-    if (rst) begin
-      \$10408  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10409  = \$6819 ;
-    if (rst) begin
-      \$10409  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10410  = \$6820 ;
-    if (rst) begin
-      \$10410  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10411  = \$6821 ;
-    if (rst) begin
-      \$10411  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10412  = \$6822 ;
-    if (rst) begin
-      \$10412  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10413  = \$6823 ;
-    if (rst) begin
-      \$10413  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10414  = \$6824 ;
-    if (rst) begin
-      \$10414  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10415  = \$6825 ;
-    if (rst) begin
-      \$10415  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10416  = \$6826 ;
-    if (rst) begin
-      \$10416  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10417  = \$6827 ;
-    if (rst) begin
-      \$10417  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10418  = \$6828 ;
-    if (rst) begin
-      \$10418  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10419  = \$6829 ;
-    if (rst) begin
-      \$10419  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10420  = \$6830 ;
-    if (rst) begin
-      \$10420  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10421  = \$6831 ;
-    if (rst) begin
-      \$10421  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10422  = \$6832 ;
-    if (rst) begin
-      \$10422  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10423  = \$6833 ;
-    if (rst) begin
-      \$10423  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10424  = \$6834 ;
-    if (rst) begin
-      \$10424  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10425  = \$6835 ;
-    if (rst) begin
-      \$10425  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10426  = \$6836 ;
-    if (rst) begin
-      \$10426  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10427  = \$6840 ;
-    if (rst) begin
-      \$10427  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10428  = \$6845 ;
-    if (rst) begin
-      \$10428  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10429  = \$7318 ;
-    if (rst) begin
-      \$10429  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10430  = \$7319 ;
-    if (rst) begin
-      \$10430  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10431  = \$7320 ;
-    if (rst) begin
-      \$10431  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10432  = \$7321 ;
-    if (rst) begin
-      \$10432  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10433  = \$7322 ;
-    if (rst) begin
-      \$10433  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10434  = \$7323 ;
-    if (rst) begin
-      \$10434  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10435  = \$7324 ;
-    if (rst) begin
-      \$10435  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10436  = \$7325 ;
-    if (rst) begin
-      \$10436  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10437  = \$7326 ;
-    if (rst) begin
-      \$10437  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10438  = \$7327 ;
-    if (rst) begin
-      \$10438  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10439  = \$7328 ;
-    if (rst) begin
-      \$10439  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10440  = \$7329 ;
-    if (rst) begin
-      \$10440  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10441  = \$7330 ;
-    if (rst) begin
-      \$10441  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10442  = \$7331 ;
-    if (rst) begin
-      \$10442  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10443  = \$7332 ;
-    if (rst) begin
-      \$10443  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10444  = \$7333 ;
-    if (rst) begin
-      \$10444  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10445  = \$7334 ;
-    if (rst) begin
-      \$10445  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10446  = \$7335 ;
-    if (rst) begin
-      \$10446  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10447  = \$7336 ;
-    if (rst) begin
-      \$10447  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10448  = \$7337 ;
-    if (rst) begin
-      \$10448  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10449  = \$7338 ;
-    if (rst) begin
-      \$10449  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10450  = \$7339 ;
-    if (rst) begin
-      \$10450  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10451  = \$7340 ;
-    if (rst) begin
-      \$10451  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10452  = \$7341 ;
-    if (rst) begin
-      \$10452  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10453  = \$7342 ;
-    if (rst) begin
-      \$10453  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10454  = \$7343 ;
-    if (rst) begin
-      \$10454  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10455  = \$7344 ;
-    if (rst) begin
-      \$10455  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10456  = \$7345 ;
-    if (rst) begin
-      \$10456  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10457  = \$7346 ;
-    if (rst) begin
-      \$10457  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10458  = \$7347 ;
-    if (rst) begin
-      \$10458  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10459  = \$7348 ;
-    if (rst) begin
-      \$10459  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10460  = \$7349 ;
-    if (rst) begin
-      \$10460  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10461  = \$7350 ;
-    if (rst) begin
-      \$10461  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10462  = \$7351 ;
-    if (rst) begin
-      \$10462  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10463  = \$7352 ;
-    if (rst) begin
-      \$10463  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10464  = \$7353 ;
-    if (rst) begin
-      \$10464  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10465  = \$7354 ;
-    if (rst) begin
-      \$10465  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10466  = \$7355 ;
-    if (rst) begin
-      \$10466  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10467  = \$7356 ;
-    if (rst) begin
-      \$10467  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10468  = \$7357 ;
-    if (rst) begin
-      \$10468  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10469  = \$7358 ;
-    if (rst) begin
-      \$10469  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10470  = \$7359 ;
-    if (rst) begin
-      \$10470  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10471  = \$7360 ;
-    if (rst) begin
-      \$10471  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10472  = \$7361 ;
-    if (rst) begin
-      \$10472  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10473  = \$7362 ;
-    if (rst) begin
-      \$10473  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10474  = \$7363 ;
-    if (rst) begin
-      \$10474  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10475  = \$7364 ;
-    if (rst) begin
-      \$10475  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10476  = \$7365 ;
-    if (rst) begin
-      \$10476  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10477  = \$7366 ;
-    if (rst) begin
-      \$10477  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10478  = \$7367 ;
-    if (rst) begin
-      \$10478  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10479  = \$7368 ;
-    if (rst) begin
-      \$10479  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10480  = \$7369 ;
-    if (rst) begin
-      \$10480  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10481  = \$7370 ;
-    if (rst) begin
-      \$10481  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10482  = \$7371 ;
-    if (rst) begin
-      \$10482  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10483  = \$7372 ;
-    if (rst) begin
-      \$10483  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10484  = \$7373 ;
-    if (rst) begin
-      \$10484  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10485  = \$7374 ;
-    if (rst) begin
-      \$10485  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10486  = \$7375 ;
-    if (rst) begin
-      \$10486  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10487  = \$7376 ;
-    if (rst) begin
-      \$10487  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10488  = \$7377 ;
-    if (rst) begin
-      \$10488  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10489  = \$7378 ;
-    if (rst) begin
-      \$10489  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10490  = \$7379 ;
-    if (rst) begin
-      \$10490  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10491  = \$7380 ;
-    if (rst) begin
-      \$10491  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10492  = \$7381 ;
-    if (rst) begin
-      \$10492  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10493  = \$7382 ;
-    if (rst) begin
-      \$10493  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10494  = \$7383 ;
-    if (rst) begin
-      \$10494  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10495  = \$7384 ;
-    if (rst) begin
-      \$10495  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10496  = \$7385 ;
-    if (rst) begin
-      \$10496  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10497  = \$7386 ;
-    if (rst) begin
-      \$10497  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10498  = \$7387 ;
-    if (rst) begin
-      \$10498  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10499  = \$7388 ;
-    if (rst) begin
-      \$10499  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10500  = \$7389 ;
-    if (rst) begin
-      \$10500  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10501  = \$7390 ;
-    if (rst) begin
-      \$10501  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10502  = \$7394 ;
-    if (rst) begin
-      \$10502  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10503  = \$7399 ;
-    if (rst) begin
-      \$10503  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10504  = \$7872 ;
-    if (rst) begin
-      \$10504  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10505  = \$7873 ;
-    if (rst) begin
-      \$10505  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10506  = \$7874 ;
-    if (rst) begin
-      \$10506  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10507  = \$7875 ;
-    if (rst) begin
-      \$10507  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10508  = \$7876 ;
-    if (rst) begin
-      \$10508  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10509  = \$7877 ;
-    if (rst) begin
-      \$10509  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10510  = \$7878 ;
-    if (rst) begin
-      \$10510  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10511  = \$7879 ;
-    if (rst) begin
-      \$10511  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10512  = \$7880 ;
-    if (rst) begin
-      \$10512  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10513  = \$7881 ;
-    if (rst) begin
-      \$10513  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10514  = \$7882 ;
-    if (rst) begin
-      \$10514  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10515  = \$7883 ;
-    if (rst) begin
-      \$10515  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10516  = \$7884 ;
-    if (rst) begin
-      \$10516  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10517  = \$7885 ;
-    if (rst) begin
-      \$10517  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10518  = \$7886 ;
-    if (rst) begin
-      \$10518  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10519  = \$7887 ;
-    if (rst) begin
-      \$10519  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10520  = \$7888 ;
-    if (rst) begin
-      \$10520  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10521  = \$7889 ;
-    if (rst) begin
-      \$10521  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10522  = \$7890 ;
-    if (rst) begin
-      \$10522  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10523  = \$7891 ;
-    if (rst) begin
-      \$10523  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10524  = \$7892 ;
-    if (rst) begin
-      \$10524  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10525  = \$7893 ;
-    if (rst) begin
-      \$10525  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10526  = \$7894 ;
-    if (rst) begin
-      \$10526  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10527  = \$7895 ;
-    if (rst) begin
-      \$10527  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10528  = \$7896 ;
-    if (rst) begin
-      \$10528  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10529  = \$7897 ;
-    if (rst) begin
-      \$10529  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10530  = \$7898 ;
-    if (rst) begin
-      \$10530  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10531  = \$7899 ;
-    if (rst) begin
-      \$10531  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10532  = \$7900 ;
-    if (rst) begin
-      \$10532  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10533  = \$7901 ;
-    if (rst) begin
-      \$10533  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10534  = \$7902 ;
-    if (rst) begin
-      \$10534  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10535  = \$7903 ;
-    if (rst) begin
-      \$10535  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10536  = \$7904 ;
-    if (rst) begin
-      \$10536  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10537  = \$7905 ;
-    if (rst) begin
-      \$10537  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10538  = \$7906 ;
-    if (rst) begin
-      \$10538  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10539  = \$7907 ;
-    if (rst) begin
-      \$10539  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10540  = \$7908 ;
-    if (rst) begin
-      \$10540  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10541  = \$7909 ;
-    if (rst) begin
-      \$10541  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10542  = \$7910 ;
-    if (rst) begin
-      \$10542  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10543  = \$7911 ;
-    if (rst) begin
-      \$10543  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10544  = \$7912 ;
-    if (rst) begin
-      \$10544  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10545  = \$7913 ;
-    if (rst) begin
-      \$10545  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10546  = \$7914 ;
-    if (rst) begin
-      \$10546  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10547  = \$7915 ;
-    if (rst) begin
-      \$10547  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10548  = \$7916 ;
-    if (rst) begin
-      \$10548  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10549  = \$7917 ;
-    if (rst) begin
-      \$10549  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10550  = \$7918 ;
-    if (rst) begin
-      \$10550  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10551  = \$7919 ;
-    if (rst) begin
-      \$10551  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10552  = \$7920 ;
-    if (rst) begin
-      \$10552  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10553  = \$7921 ;
-    if (rst) begin
-      \$10553  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10554  = \$7922 ;
-    if (rst) begin
-      \$10554  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10555  = \$7923 ;
-    if (rst) begin
-      \$10555  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10556  = \$7924 ;
-    if (rst) begin
-      \$10556  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10557  = \$7925 ;
-    if (rst) begin
-      \$10557  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10558  = \$7926 ;
-    if (rst) begin
-      \$10558  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10559  = \$7927 ;
-    if (rst) begin
-      \$10559  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10560  = \$7928 ;
-    if (rst) begin
-      \$10560  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10561  = \$7929 ;
-    if (rst) begin
-      \$10561  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10562  = \$7930 ;
-    if (rst) begin
-      \$10562  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10563  = \$7931 ;
-    if (rst) begin
-      \$10563  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10564  = \$7932 ;
-    if (rst) begin
-      \$10564  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10565  = \$7933 ;
-    if (rst) begin
-      \$10565  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10566  = \$7934 ;
-    if (rst) begin
-      \$10566  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10567  = \$7935 ;
-    if (rst) begin
-      \$10567  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10568  = \$7936 ;
-    if (rst) begin
-      \$10568  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10569  = \$7937 ;
-    if (rst) begin
-      \$10569  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10570  = \$7938 ;
-    if (rst) begin
-      \$10570  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10571  = \$7939 ;
-    if (rst) begin
-      \$10571  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10572  = \$7940 ;
-    if (rst) begin
-      \$10572  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10573  = \$7941 ;
-    if (rst) begin
-      \$10573  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10574  = \$7942 ;
-    if (rst) begin
-      \$10574  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10575  = \$7943 ;
-    if (rst) begin
-      \$10575  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10576  = \$7944 ;
-    if (rst) begin
-      \$10576  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10577  = \$7948 ;
-    if (rst) begin
-      \$10577  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10578  = \$7953 ;
-    if (rst) begin
-      \$10578  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10579  = \$8426 ;
-    if (rst) begin
-      \$10579  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10580  = \$8427 ;
-    if (rst) begin
-      \$10580  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10581  = \$8428 ;
-    if (rst) begin
-      \$10581  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10582  = \$8429 ;
-    if (rst) begin
-      \$10582  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10583  = \$8430 ;
-    if (rst) begin
-      \$10583  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10584  = \$8431 ;
-    if (rst) begin
-      \$10584  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10585  = \$8432 ;
-    if (rst) begin
-      \$10585  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10586  = \$8433 ;
-    if (rst) begin
-      \$10586  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10587  = \$8434 ;
-    if (rst) begin
-      \$10587  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10588  = \$8435 ;
-    if (rst) begin
-      \$10588  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10589  = \$8436 ;
-    if (rst) begin
-      \$10589  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10590  = \$8437 ;
-    if (rst) begin
-      \$10590  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10591  = \$8438 ;
-    if (rst) begin
-      \$10591  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10592  = \$8439 ;
-    if (rst) begin
-      \$10592  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10593  = \$8440 ;
-    if (rst) begin
-      \$10593  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10594  = \$8441 ;
-    if (rst) begin
-      \$10594  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10595  = \$8442 ;
-    if (rst) begin
-      \$10595  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10596  = \$8443 ;
-    if (rst) begin
-      \$10596  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10597  = \$8444 ;
-    if (rst) begin
-      \$10597  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10598  = \$8445 ;
-    if (rst) begin
-      \$10598  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10599  = \$8446 ;
-    if (rst) begin
-      \$10599  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10600  = \$8447 ;
-    if (rst) begin
-      \$10600  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10601  = \$8448 ;
-    if (rst) begin
-      \$10601  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10602  = \$8449 ;
-    if (rst) begin
-      \$10602  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10603  = \$8450 ;
-    if (rst) begin
-      \$10603  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10604  = \$8451 ;
-    if (rst) begin
-      \$10604  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10605  = \$8452 ;
-    if (rst) begin
-      \$10605  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10606  = \$8453 ;
-    if (rst) begin
-      \$10606  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10607  = \$8454 ;
-    if (rst) begin
-      \$10607  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10608  = \$8455 ;
-    if (rst) begin
-      \$10608  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10609  = \$8456 ;
-    if (rst) begin
-      \$10609  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10610  = \$8457 ;
-    if (rst) begin
-      \$10610  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10611  = \$8458 ;
-    if (rst) begin
-      \$10611  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10612  = \$8459 ;
-    if (rst) begin
-      \$10612  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10613  = \$8460 ;
-    if (rst) begin
-      \$10613  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10614  = \$8461 ;
-    if (rst) begin
-      \$10614  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10615  = \$8462 ;
-    if (rst) begin
-      \$10615  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10616  = \$8463 ;
-    if (rst) begin
-      \$10616  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10617  = \$8464 ;
-    if (rst) begin
-      \$10617  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10618  = \$8465 ;
-    if (rst) begin
-      \$10618  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10619  = \$8466 ;
-    if (rst) begin
-      \$10619  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10620  = \$8467 ;
-    if (rst) begin
-      \$10620  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10621  = \$8468 ;
-    if (rst) begin
-      \$10621  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10622  = \$8469 ;
-    if (rst) begin
-      \$10622  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10623  = \$8470 ;
-    if (rst) begin
-      \$10623  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10624  = \$8471 ;
-    if (rst) begin
-      \$10624  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10625  = \$8472 ;
-    if (rst) begin
-      \$10625  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10626  = \$8473 ;
-    if (rst) begin
-      \$10626  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10627  = \$8474 ;
-    if (rst) begin
-      \$10627  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10628  = \$8475 ;
-    if (rst) begin
-      \$10628  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10629  = \$8476 ;
-    if (rst) begin
-      \$10629  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10630  = \$8477 ;
-    if (rst) begin
-      \$10630  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10631  = \$8478 ;
-    if (rst) begin
-      \$10631  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10632  = \$8479 ;
-    if (rst) begin
-      \$10632  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10633  = \$8480 ;
-    if (rst) begin
-      \$10633  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10634  = \$8481 ;
-    if (rst) begin
-      \$10634  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10635  = \$8482 ;
-    if (rst) begin
-      \$10635  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10636  = \$8483 ;
-    if (rst) begin
-      \$10636  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10637  = \$8484 ;
-    if (rst) begin
-      \$10637  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10638  = \$8485 ;
-    if (rst) begin
-      \$10638  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10639  = \$8486 ;
-    if (rst) begin
-      \$10639  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10640  = \$8487 ;
-    if (rst) begin
-      \$10640  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10641  = \$8488 ;
-    if (rst) begin
-      \$10641  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10642  = \$8489 ;
-    if (rst) begin
-      \$10642  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10643  = \$8490 ;
-    if (rst) begin
-      \$10643  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10644  = \$8491 ;
-    if (rst) begin
-      \$10644  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10645  = \$8492 ;
-    if (rst) begin
-      \$10645  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10646  = \$8493 ;
-    if (rst) begin
-      \$10646  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10647  = \$8494 ;
-    if (rst) begin
-      \$10647  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10648  = \$8495 ;
-    if (rst) begin
-      \$10648  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10649  = \$8496 ;
-    if (rst) begin
-      \$10649  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10650  = \$8497 ;
-    if (rst) begin
-      \$10650  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10651  = \$8498 ;
-    if (rst) begin
-      \$10651  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10652  = \$8502 ;
-    if (rst) begin
-      \$10652  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10653  = \$8507 ;
-    if (rst) begin
-      \$10653  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10654  = \$8980 ;
-    if (rst) begin
-      \$10654  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10655  = \$8981 ;
-    if (rst) begin
-      \$10655  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10656  = \$8982 ;
-    if (rst) begin
-      \$10656  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10657  = \$8983 ;
-    if (rst) begin
-      \$10657  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10658  = \$8984 ;
-    if (rst) begin
-      \$10658  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10659  = \$8985 ;
-    if (rst) begin
-      \$10659  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10660  = \$8986 ;
-    if (rst) begin
-      \$10660  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10661  = \$8987 ;
-    if (rst) begin
-      \$10661  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10662  = \$8988 ;
-    if (rst) begin
-      \$10662  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10663  = \$8989 ;
-    if (rst) begin
-      \$10663  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10664  = \$8990 ;
-    if (rst) begin
-      \$10664  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10665  = \$8991 ;
-    if (rst) begin
-      \$10665  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10666  = \$8992 ;
-    if (rst) begin
-      \$10666  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10667  = \$8993 ;
-    if (rst) begin
-      \$10667  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10668  = \$8994 ;
-    if (rst) begin
-      \$10668  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10669  = \$8995 ;
-    if (rst) begin
-      \$10669  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10670  = \$8996 ;
-    if (rst) begin
-      \$10670  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10671  = \$8997 ;
-    if (rst) begin
-      \$10671  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10672  = \$8998 ;
-    if (rst) begin
-      \$10672  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10673  = \$8999 ;
-    if (rst) begin
-      \$10673  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10674  = \$9000 ;
-    if (rst) begin
-      \$10674  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10675  = \$9001 ;
-    if (rst) begin
-      \$10675  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10676  = \$9002 ;
-    if (rst) begin
-      \$10676  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10677  = \$9003 ;
-    if (rst) begin
-      \$10677  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10678  = \$9004 ;
-    if (rst) begin
-      \$10678  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10679  = \$9005 ;
-    if (rst) begin
-      \$10679  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10680  = \$9006 ;
-    if (rst) begin
-      \$10680  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10681  = \$9007 ;
-    if (rst) begin
-      \$10681  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10682  = \$9008 ;
-    if (rst) begin
-      \$10682  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10683  = \$9009 ;
-    if (rst) begin
-      \$10683  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10684  = \$9010 ;
-    if (rst) begin
-      \$10684  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10685  = \$9011 ;
-    if (rst) begin
-      \$10685  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10686  = \$9012 ;
-    if (rst) begin
-      \$10686  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10687  = \$9013 ;
-    if (rst) begin
-      \$10687  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10688  = \$9014 ;
-    if (rst) begin
-      \$10688  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10689  = \$9015 ;
-    if (rst) begin
-      \$10689  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10690  = \$9016 ;
-    if (rst) begin
-      \$10690  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10691  = \$9017 ;
-    if (rst) begin
-      \$10691  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10692  = \$9018 ;
-    if (rst) begin
-      \$10692  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10693  = \$9019 ;
-    if (rst) begin
-      \$10693  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10694  = \$9020 ;
-    if (rst) begin
-      \$10694  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10695  = \$9021 ;
-    if (rst) begin
-      \$10695  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10696  = \$9022 ;
-    if (rst) begin
-      \$10696  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10697  = \$9023 ;
-    if (rst) begin
-      \$10697  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10698  = \$9024 ;
-    if (rst) begin
-      \$10698  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10699  = \$9025 ;
-    if (rst) begin
-      \$10699  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10700  = \$9026 ;
-    if (rst) begin
-      \$10700  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10701  = \$9027 ;
-    if (rst) begin
-      \$10701  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10702  = \$9028 ;
-    if (rst) begin
-      \$10702  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10703  = \$9029 ;
-    if (rst) begin
-      \$10703  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10704  = \$9030 ;
-    if (rst) begin
-      \$10704  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10705  = \$9031 ;
-    if (rst) begin
-      \$10705  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10706  = \$9032 ;
-    if (rst) begin
-      \$10706  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10707  = \$9033 ;
-    if (rst) begin
-      \$10707  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10708  = \$9034 ;
-    if (rst) begin
-      \$10708  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10709  = \$9035 ;
-    if (rst) begin
-      \$10709  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10710  = \$9036 ;
-    if (rst) begin
-      \$10710  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10711  = \$9037 ;
-    if (rst) begin
-      \$10711  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10712  = \$9038 ;
-    if (rst) begin
-      \$10712  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10713  = \$9039 ;
-    if (rst) begin
-      \$10713  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10714  = \$9040 ;
-    if (rst) begin
-      \$10714  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10715  = \$9041 ;
-    if (rst) begin
-      \$10715  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10716  = \$9042 ;
-    if (rst) begin
-      \$10716  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10717  = \$9043 ;
-    if (rst) begin
-      \$10717  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10718  = \$9044 ;
-    if (rst) begin
-      \$10718  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10719  = \$9045 ;
-    if (rst) begin
-      \$10719  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10720  = \$9046 ;
-    if (rst) begin
-      \$10720  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10721  = \$9047 ;
-    if (rst) begin
-      \$10721  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10722  = \$9048 ;
-    if (rst) begin
-      \$10722  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10723  = \$9049 ;
-    if (rst) begin
-      \$10723  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10724  = \$9050 ;
-    if (rst) begin
-      \$10724  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10725  = \$9051 ;
-    if (rst) begin
-      \$10725  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10726  = \$9052 ;
-    if (rst) begin
-      \$10726  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10727  = \$9056 ;
-    if (rst) begin
-      \$10727  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10728  = \$9061 ;
-    if (rst) begin
-      \$10728  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10729  = \$9534 ;
-    if (rst) begin
-      \$10729  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10730  = winner0;
+    \$8866  = winner0;
     if (stage0_load_copy31) begin
-      \$10730  = \$9537 ;
+      \$8866  = \$8177 ;
     end
     if (rst) begin
-      \$10730  = 69'h000000000000000000;
+      \$8866  = 69'h000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10731  = winner1;
+    \$8867  = winner1;
     if (stage0_load_copy30) begin
-      \$10731  = \$9540 ;
+      \$8867  = \$8180 ;
     end
     if (rst) begin
-      \$10731  = 69'h000000000000000000;
+      \$8867  = 69'h000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10732  = winner2;
+    \$8868  = winner2;
     if (stage0_load_copy29) begin
-      \$10732  = \$9543 ;
+      \$8868  = \$8183 ;
     end
     if (rst) begin
-      \$10732  = 69'h000000000000000000;
+      \$8868  = 69'h000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10733  = winner3;
+    \$8869  = winner3;
     if (stage0_load_copy28) begin
-      \$10733  = \$9546 ;
+      \$8869  = \$8186 ;
     end
     if (rst) begin
-      \$10733  = 69'h000000000000000000;
+      \$8869  = 69'h000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10734  = winner4;
+    \$8870  = winner4;
     if (stage0_load_copy27) begin
-      \$10734  = \$9549 ;
+      \$8870  = \$8189 ;
     end
     if (rst) begin
-      \$10734  = 69'h000000000000000000;
+      \$8870  = 69'h000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10735  = winner5;
+    \$8871  = winner5;
     if (stage0_load_copy26) begin
-      \$10735  = \$9552 ;
+      \$8871  = \$8192 ;
     end
     if (rst) begin
-      \$10735  = 69'h000000000000000000;
+      \$8871  = 69'h000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10736  = winner6;
+    \$8872  = winner6;
     if (stage0_load_copy25) begin
-      \$10736  = \$9555 ;
+      \$8872  = \$8195 ;
     end
     if (rst) begin
-      \$10736  = 69'h000000000000000000;
+      \$8872  = 69'h000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10737  = winner7;
+    \$8873  = winner7;
     if (stage0_load_copy24) begin
-      \$10737  = \$9558 ;
+      \$8873  = \$8198 ;
     end
     if (rst) begin
-      \$10737  = 69'h000000000000000000;
+      \$8873  = 69'h000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10738  = s0_last;
+    \$8874  = s0_last;
     if (stage0_load_r) begin
-      \$10738  = \$signal$23 ;
+      \$8874  = \$signal$23 ;
     end
     if (rst) begin
-      \$10738  = 1'h0;
+      \$8874  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10739  = merge0_in0;
+    \$8875  = merge0_in0;
     if (stage1_load_copy0) begin
-      \$10739  = winner0;
+      \$8875  = winner0;
     end
     if (rst) begin
-      \$10739  = 69'h000000000000000000;
+      \$8875  = 69'h000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10740  = merge0_in1;
+    \$8876  = merge0_in1;
     if (stage1_load_copy1) begin
-      \$10740  = winner1;
+      \$8876  = winner1;
     end
     if (rst) begin
-      \$10740  = 69'h000000000000000000;
+      \$8876  = 69'h000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10741  = merge0_in2;
+    \$8877  = merge0_in2;
     if (stage1_load_copy2) begin
-      \$10741  = winner2;
+      \$8877  = winner2;
     end
     if (rst) begin
-      \$10741  = 69'h000000000000000000;
+      \$8877  = 69'h000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10742  = merge0_in3;
+    \$8878  = merge0_in3;
     if (stage1_load_copy3) begin
-      \$10742  = winner3;
+      \$8878  = winner3;
     end
     if (rst) begin
-      \$10742  = 69'h000000000000000000;
+      \$8878  = 69'h000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10743  = merge0_in4;
+    \$8879  = merge0_in4;
     if (stage1_load_copy4) begin
-      \$10743  = winner4;
+      \$8879  = winner4;
     end
     if (rst) begin
-      \$10743  = 69'h000000000000000000;
+      \$8879  = 69'h000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10744  = merge0_in5;
+    \$8880  = merge0_in5;
     if (stage1_load_copy5) begin
-      \$10744  = winner5;
+      \$8880  = winner5;
     end
     if (rst) begin
-      \$10744  = 69'h000000000000000000;
+      \$8880  = 69'h000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10745  = merge0_in6;
+    \$8881  = merge0_in6;
     if (stage1_load_copy6) begin
-      \$10745  = winner6;
+      \$8881  = winner6;
     end
     if (rst) begin
-      \$10745  = 69'h000000000000000000;
+      \$8881  = 69'h000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10746  = merge0_in7;
+    \$8882  = merge0_in7;
     if (stage1_load_copy7) begin
-      \$10746  = winner7;
+      \$8882  = winner7;
     end
     if (rst) begin
-      \$10746  = 69'h000000000000000000;
+      \$8882  = 69'h000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10747  = merge0_in_last;
+    \$8883  = merge0_in_last;
     if (stage1_load_copy0) begin
-      \$10747  = s0_last;
+      \$8883  = s0_last;
     end
     if (rst) begin
-      \$10747  = 1'h0;
+      \$8883  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10748  = merge0_gt0_0;
+    \$8884  = merge0_gt0_0;
     if (stage1_load_copy0) begin
-      \$10748  = \$9559 ;
+      \$8884  = \$8199 ;
     end
     if (rst) begin
-      \$10748  = 1'h0;
+      \$8884  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10749  = merge0_eq0_0;
+    \$8885  = merge0_eq0_0;
     if (stage1_load_copy0) begin
-      \$10749  = \$9560 ;
+      \$8885  = \$8200 ;
     end
     if (rst) begin
-      \$10749  = 1'h0;
+      \$8885  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10750  = merge0_gt0_1;
+    \$8886  = merge0_gt0_1;
     if (stage1_load_copy0) begin
-      \$10750  = \$9561 ;
+      \$8886  = \$8201 ;
     end
     if (rst) begin
-      \$10750  = 1'h0;
+      \$8886  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10751  = merge0_eq0_1;
+    \$8887  = merge0_eq0_1;
     if (stage1_load_copy0) begin
-      \$10751  = \$9562 ;
+      \$8887  = \$8202 ;
     end
     if (rst) begin
-      \$10751  = 1'h0;
+      \$8887  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10752  = merge0_gt0_2;
+    \$8888  = merge0_gt0_2;
     if (stage1_load_copy0) begin
-      \$10752  = \$9563 ;
+      \$8888  = \$8203 ;
     end
     if (rst) begin
-      \$10752  = 1'h0;
+      \$8888  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10753  = merge0_eq0_2;
+    \$8889  = merge0_eq0_2;
     if (stage1_load_copy0) begin
-      \$10753  = \$9564 ;
+      \$8889  = \$8204 ;
     end
     if (rst) begin
-      \$10753  = 1'h0;
+      \$8889  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10754  = merge0_gt0_3;
+    \$8890  = merge0_gt0_3;
     if (stage1_load_copy0) begin
-      \$10754  = \$9565 ;
+      \$8890  = \$8205 ;
     end
     if (rst) begin
-      \$10754  = 1'h0;
+      \$8890  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10755  = merge0_eq0_3;
+    \$8891  = merge0_eq0_3;
     if (stage1_load_copy0) begin
-      \$10755  = \$9566 ;
+      \$8891  = \$8206 ;
     end
     if (rst) begin
-      \$10755  = 1'h0;
+      \$8891  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10756  = merge0_gt1_0;
+    \$8892  = merge0_gt1_0;
     if (stage1_load_copy1) begin
-      \$10756  = \$9567 ;
+      \$8892  = \$8207 ;
     end
     if (rst) begin
-      \$10756  = 1'h0;
+      \$8892  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10757  = merge0_eq1_0;
+    \$8893  = merge0_eq1_0;
     if (stage1_load_copy1) begin
-      \$10757  = \$9568 ;
+      \$8893  = \$8208 ;
     end
     if (rst) begin
-      \$10757  = 1'h0;
+      \$8893  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10758  = merge0_gt1_1;
+    \$8894  = merge0_gt1_1;
     if (stage1_load_copy1) begin
-      \$10758  = \$9569 ;
+      \$8894  = \$8209 ;
     end
     if (rst) begin
-      \$10758  = 1'h0;
+      \$8894  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10759  = merge0_eq1_1;
+    \$8895  = merge0_eq1_1;
     if (stage1_load_copy1) begin
-      \$10759  = \$9570 ;
+      \$8895  = \$8210 ;
     end
     if (rst) begin
-      \$10759  = 1'h0;
+      \$8895  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10760  = merge0_gt1_2;
+    \$8896  = merge0_gt1_2;
     if (stage1_load_copy1) begin
-      \$10760  = \$9571 ;
+      \$8896  = \$8211 ;
     end
     if (rst) begin
-      \$10760  = 1'h0;
+      \$8896  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10761  = merge0_eq1_2;
+    \$8897  = merge0_eq1_2;
     if (stage1_load_copy1) begin
-      \$10761  = \$9572 ;
+      \$8897  = \$8212 ;
     end
     if (rst) begin
-      \$10761  = 1'h0;
+      \$8897  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10762  = merge0_gt1_3;
+    \$8898  = merge0_gt1_3;
     if (stage1_load_copy1) begin
-      \$10762  = \$9573 ;
+      \$8898  = \$8213 ;
     end
     if (rst) begin
-      \$10762  = 1'h0;
+      \$8898  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10763  = merge0_eq1_3;
+    \$8899  = merge0_eq1_3;
     if (stage1_load_copy1) begin
-      \$10763  = \$9574 ;
+      \$8899  = \$8214 ;
     end
     if (rst) begin
-      \$10763  = 1'h0;
+      \$8899  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10764  = merge0_gt2_0;
+    \$8900  = merge0_gt2_0;
     if (stage1_load_copy2) begin
-      \$10764  = \$9575 ;
+      \$8900  = \$8215 ;
     end
     if (rst) begin
-      \$10764  = 1'h0;
+      \$8900  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10765  = merge0_eq2_0;
+    \$8901  = merge0_eq2_0;
     if (stage1_load_copy2) begin
-      \$10765  = \$9576 ;
+      \$8901  = \$8216 ;
     end
     if (rst) begin
-      \$10765  = 1'h0;
+      \$8901  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10766  = merge0_gt2_1;
+    \$8902  = merge0_gt2_1;
     if (stage1_load_copy2) begin
-      \$10766  = \$9577 ;
+      \$8902  = \$8217 ;
     end
     if (rst) begin
-      \$10766  = 1'h0;
+      \$8902  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10767  = merge0_eq2_1;
+    \$8903  = merge0_eq2_1;
     if (stage1_load_copy2) begin
-      \$10767  = \$9578 ;
+      \$8903  = \$8218 ;
     end
     if (rst) begin
-      \$10767  = 1'h0;
+      \$8903  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10768  = merge0_gt2_2;
+    \$8904  = merge0_gt2_2;
     if (stage1_load_copy2) begin
-      \$10768  = \$9579 ;
+      \$8904  = \$8219 ;
     end
     if (rst) begin
-      \$10768  = 1'h0;
+      \$8904  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10769  = merge0_eq2_2;
+    \$8905  = merge0_eq2_2;
     if (stage1_load_copy2) begin
-      \$10769  = \$9580 ;
+      \$8905  = \$8220 ;
     end
     if (rst) begin
-      \$10769  = 1'h0;
+      \$8905  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10770  = merge0_gt2_3;
+    \$8906  = merge0_gt2_3;
     if (stage1_load_copy2) begin
-      \$10770  = \$9581 ;
+      \$8906  = \$8221 ;
     end
     if (rst) begin
-      \$10770  = 1'h0;
+      \$8906  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10771  = merge0_eq2_3;
+    \$8907  = merge0_eq2_3;
     if (stage1_load_copy2) begin
-      \$10771  = \$9582 ;
+      \$8907  = \$8222 ;
     end
     if (rst) begin
-      \$10771  = 1'h0;
+      \$8907  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10772  = merge0_gt3_0;
+    \$8908  = merge0_gt3_0;
     if (stage1_load_copy3) begin
-      \$10772  = \$9583 ;
+      \$8908  = \$8223 ;
     end
     if (rst) begin
-      \$10772  = 1'h0;
+      \$8908  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10773  = merge0_eq3_0;
+    \$8909  = merge0_eq3_0;
     if (stage1_load_copy3) begin
-      \$10773  = \$9584 ;
+      \$8909  = \$8224 ;
     end
     if (rst) begin
-      \$10773  = 1'h0;
+      \$8909  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10774  = merge0_gt3_1;
+    \$8910  = merge0_gt3_1;
     if (stage1_load_copy3) begin
-      \$10774  = \$9585 ;
+      \$8910  = \$8225 ;
     end
     if (rst) begin
-      \$10774  = 1'h0;
+      \$8910  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10775  = merge0_eq3_1;
+    \$8911  = merge0_eq3_1;
     if (stage1_load_copy3) begin
-      \$10775  = \$9586 ;
+      \$8911  = \$8226 ;
     end
     if (rst) begin
-      \$10775  = 1'h0;
+      \$8911  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10776  = merge0_gt3_2;
+    \$8912  = merge0_gt3_2;
     if (stage1_load_copy3) begin
-      \$10776  = \$9587 ;
+      \$8912  = \$8227 ;
     end
     if (rst) begin
-      \$10776  = 1'h0;
+      \$8912  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10777  = merge0_eq3_2;
+    \$8913  = merge0_eq3_2;
     if (stage1_load_copy3) begin
-      \$10777  = \$9588 ;
+      \$8913  = \$8228 ;
     end
     if (rst) begin
-      \$10777  = 1'h0;
+      \$8913  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10778  = merge0_gt3_3;
+    \$8914  = merge0_gt3_3;
     if (stage1_load_copy3) begin
-      \$10778  = \$9589 ;
+      \$8914  = \$8229 ;
     end
     if (rst) begin
-      \$10778  = 1'h0;
+      \$8914  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10779  = merge0_eq3_3;
+    \$8915  = merge0_eq3_3;
     if (stage1_load_copy3) begin
-      \$10779  = \$9590 ;
+      \$8915  = \$8230 ;
     end
     if (rst) begin
-      \$10779  = 1'h0;
+      \$8915  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10780  = merge0_lane0;
+    \$8916  = merge0_lane0;
     if (stage2_load_copy0) begin
-      \$10780  = \$9597 ;
+      \$8916  = \$8237 ;
     end
     if (rst) begin
-      \$10780  = 69'h000000000000000000;
+      \$8916  = 69'h000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10781  = merge0_lane1;
+    \$8917  = merge0_lane1;
     if (stage2_load_copy1) begin
-      \$10781  = \$9604 ;
+      \$8917  = \$8244 ;
     end
     if (rst) begin
-      \$10781  = 69'h000000000000000000;
+      \$8917  = 69'h000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10782  = merge0_lane2;
+    \$8918  = merge0_lane2;
     if (stage2_load_copy2) begin
-      \$10782  = \$9611 ;
+      \$8918  = \$8251 ;
     end
     if (rst) begin
-      \$10782  = 69'h000000000000000000;
+      \$8918  = 69'h000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10783  = merge0_lane3;
+    \$8919  = merge0_lane3;
     if (stage2_load_copy3) begin
-      \$10783  = \$9618 ;
+      \$8919  = \$8258 ;
     end
     if (rst) begin
-      \$10783  = 69'h000000000000000000;
+      \$8919  = 69'h000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10784  = merge0_lane4;
+    \$8920  = merge0_lane4;
     if (stage2_load_copy4) begin
-      \$10784  = \$9625 ;
+      \$8920  = \$8265 ;
     end
     if (rst) begin
-      \$10784  = 69'h000000000000000000;
+      \$8920  = 69'h000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10785  = merge0_lane5;
+    \$8921  = merge0_lane5;
     if (stage2_load_copy5) begin
-      \$10785  = \$9632 ;
+      \$8921  = \$8272 ;
     end
     if (rst) begin
-      \$10785  = 69'h000000000000000000;
+      \$8921  = 69'h000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10786  = merge0_lane6;
+    \$8922  = merge0_lane6;
     if (stage2_load_copy6) begin
-      \$10786  = \$9639 ;
+      \$8922  = \$8279 ;
     end
     if (rst) begin
-      \$10786  = 69'h000000000000000000;
+      \$8922  = 69'h000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10787  = merge0_lane7;
+    \$8923  = merge0_lane7;
     if (stage2_load_copy7) begin
-      \$10787  = \$9646 ;
+      \$8923  = \$8286 ;
     end
     if (rst) begin
-      \$10787  = 69'h000000000000000000;
+      \$8923  = 69'h000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10788  = merge0_last;
+    \$8924  = merge0_last;
     if (stage2_load_copy0) begin
-      \$10788  = merge0_in_last;
+      \$8924  = merge0_in_last;
     end
     if (rst) begin
-      \$10788  = 1'h0;
+      \$8924  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10789  = merge1_in0;
+    \$8925  = merge1_in0;
     if (stage3_load_copy0) begin
-      \$10789  = merge0_lane0;
+      \$8925  = merge0_lane0;
     end
     if (rst) begin
-      \$10789  = 69'h000000000000000000;
+      \$8925  = 69'h000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10790  = merge1_in1;
+    \$8926  = merge1_in1;
     if (stage3_load_copy1) begin
-      \$10790  = merge0_lane1;
+      \$8926  = merge0_lane1;
     end
     if (rst) begin
-      \$10790  = 69'h000000000000000000;
+      \$8926  = 69'h000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10791  = merge1_in2;
+    \$8927  = merge1_in2;
     if (stage3_load_copy2) begin
-      \$10791  = merge0_lane2;
+      \$8927  = merge0_lane2;
     end
     if (rst) begin
-      \$10791  = 69'h000000000000000000;
+      \$8927  = 69'h000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10792  = merge1_in3;
+    \$8928  = merge1_in3;
     if (stage3_load_copy3) begin
-      \$10792  = merge0_lane3;
+      \$8928  = merge0_lane3;
     end
     if (rst) begin
-      \$10792  = 69'h000000000000000000;
+      \$8928  = 69'h000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10793  = merge1_in4;
+    \$8929  = merge1_in4;
     if (stage3_load_copy4) begin
-      \$10793  = merge0_lane4;
+      \$8929  = merge0_lane4;
     end
     if (rst) begin
-      \$10793  = 69'h000000000000000000;
+      \$8929  = 69'h000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10794  = merge1_in5;
+    \$8930  = merge1_in5;
     if (stage3_load_copy5) begin
-      \$10794  = merge0_lane5;
+      \$8930  = merge0_lane5;
     end
     if (rst) begin
-      \$10794  = 69'h000000000000000000;
+      \$8930  = 69'h000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10795  = merge1_in6;
+    \$8931  = merge1_in6;
     if (stage3_load_copy6) begin
-      \$10795  = merge0_lane6;
+      \$8931  = merge0_lane6;
     end
     if (rst) begin
-      \$10795  = 69'h000000000000000000;
+      \$8931  = 69'h000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10796  = merge1_in7;
+    \$8932  = merge1_in7;
     if (stage3_load_copy7) begin
-      \$10796  = merge0_lane7;
+      \$8932  = merge0_lane7;
     end
     if (rst) begin
-      \$10796  = 69'h000000000000000000;
+      \$8932  = 69'h000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10797  = merge1_in_last;
+    \$8933  = merge1_in_last;
     if (stage3_load_copy0) begin
-      \$10797  = merge0_last;
+      \$8933  = merge0_last;
     end
     if (rst) begin
-      \$10797  = 1'h0;
+      \$8933  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10798  = merge1_gt0_0;
+    \$8934  = merge1_gt0_0;
     if (stage3_load_copy0) begin
-      \$10798  = \$9647 ;
+      \$8934  = \$8287 ;
     end
     if (rst) begin
-      \$10798  = 1'h0;
+      \$8934  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10799  = merge1_eq0_0;
+    \$8935  = merge1_eq0_0;
     if (stage3_load_copy0) begin
-      \$10799  = \$9648 ;
+      \$8935  = \$8288 ;
     end
     if (rst) begin
-      \$10799  = 1'h0;
+      \$8935  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10800  = merge1_gt0_1;
+    \$8936  = merge1_gt0_1;
     if (stage3_load_copy0) begin
-      \$10800  = \$9649 ;
+      \$8936  = \$8289 ;
     end
     if (rst) begin
-      \$10800  = 1'h0;
+      \$8936  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10801  = merge1_eq0_1;
+    \$8937  = merge1_eq0_1;
     if (stage3_load_copy0) begin
-      \$10801  = \$9650 ;
+      \$8937  = \$8290 ;
     end
     if (rst) begin
-      \$10801  = 1'h0;
+      \$8937  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10802  = merge1_gt0_2;
+    \$8938  = merge1_gt0_2;
     if (stage3_load_copy0) begin
-      \$10802  = \$9651 ;
+      \$8938  = \$8291 ;
     end
     if (rst) begin
-      \$10802  = 1'h0;
+      \$8938  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10803  = merge1_eq0_2;
+    \$8939  = merge1_eq0_2;
     if (stage3_load_copy0) begin
-      \$10803  = \$9652 ;
+      \$8939  = \$8292 ;
     end
     if (rst) begin
-      \$10803  = 1'h0;
+      \$8939  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10804  = merge1_gt0_3;
+    \$8940  = merge1_gt0_3;
     if (stage3_load_copy0) begin
-      \$10804  = \$9653 ;
+      \$8940  = \$8293 ;
     end
     if (rst) begin
-      \$10804  = 1'h0;
+      \$8940  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10805  = merge1_eq0_3;
+    \$8941  = merge1_eq0_3;
     if (stage3_load_copy0) begin
-      \$10805  = \$9654 ;
+      \$8941  = \$8294 ;
     end
     if (rst) begin
-      \$10805  = 1'h0;
+      \$8941  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10806  = merge1_gt1_0;
+    \$8942  = merge1_gt1_0;
     if (stage3_load_copy1) begin
-      \$10806  = \$9655 ;
+      \$8942  = \$8295 ;
     end
     if (rst) begin
-      \$10806  = 1'h0;
+      \$8942  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10807  = merge1_eq1_0;
+    \$8943  = merge1_eq1_0;
     if (stage3_load_copy1) begin
-      \$10807  = \$9656 ;
+      \$8943  = \$8296 ;
     end
     if (rst) begin
-      \$10807  = 1'h0;
+      \$8943  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10808  = merge1_gt1_1;
+    \$8944  = merge1_gt1_1;
     if (stage3_load_copy1) begin
-      \$10808  = \$9657 ;
+      \$8944  = \$8297 ;
     end
     if (rst) begin
-      \$10808  = 1'h0;
+      \$8944  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10809  = merge1_eq1_1;
+    \$8945  = merge1_eq1_1;
     if (stage3_load_copy1) begin
-      \$10809  = \$9658 ;
+      \$8945  = \$8298 ;
     end
     if (rst) begin
-      \$10809  = 1'h0;
+      \$8945  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10810  = merge1_gt1_2;
+    \$8946  = merge1_gt1_2;
     if (stage3_load_copy1) begin
-      \$10810  = \$9659 ;
+      \$8946  = \$8299 ;
     end
     if (rst) begin
-      \$10810  = 1'h0;
+      \$8946  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10811  = merge1_eq1_2;
+    \$8947  = merge1_eq1_2;
     if (stage3_load_copy1) begin
-      \$10811  = \$9660 ;
+      \$8947  = \$8300 ;
     end
     if (rst) begin
-      \$10811  = 1'h0;
+      \$8947  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10812  = merge1_gt1_3;
+    \$8948  = merge1_gt1_3;
     if (stage3_load_copy1) begin
-      \$10812  = \$9661 ;
+      \$8948  = \$8301 ;
     end
     if (rst) begin
-      \$10812  = 1'h0;
+      \$8948  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10813  = merge1_eq1_3;
+    \$8949  = merge1_eq1_3;
     if (stage3_load_copy1) begin
-      \$10813  = \$9662 ;
+      \$8949  = \$8302 ;
     end
     if (rst) begin
-      \$10813  = 1'h0;
+      \$8949  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10814  = merge1_gt4_0;
+    \$8950  = merge1_gt4_0;
     if (stage3_load_copy4) begin
-      \$10814  = \$9663 ;
+      \$8950  = \$8303 ;
     end
     if (rst) begin
-      \$10814  = 1'h0;
+      \$8950  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10815  = merge1_eq4_0;
+    \$8951  = merge1_eq4_0;
     if (stage3_load_copy4) begin
-      \$10815  = \$9664 ;
+      \$8951  = \$8304 ;
     end
     if (rst) begin
-      \$10815  = 1'h0;
+      \$8951  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10816  = merge1_gt4_1;
+    \$8952  = merge1_gt4_1;
     if (stage3_load_copy4) begin
-      \$10816  = \$9665 ;
+      \$8952  = \$8305 ;
     end
     if (rst) begin
-      \$10816  = 1'h0;
+      \$8952  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10817  = merge1_eq4_1;
+    \$8953  = merge1_eq4_1;
     if (stage3_load_copy4) begin
-      \$10817  = \$9666 ;
+      \$8953  = \$8306 ;
     end
     if (rst) begin
-      \$10817  = 1'h0;
+      \$8953  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10818  = merge1_gt4_2;
+    \$8954  = merge1_gt4_2;
     if (stage3_load_copy4) begin
-      \$10818  = \$9667 ;
+      \$8954  = \$8307 ;
     end
     if (rst) begin
-      \$10818  = 1'h0;
+      \$8954  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10819  = merge1_eq4_2;
+    \$8955  = merge1_eq4_2;
     if (stage3_load_copy4) begin
-      \$10819  = \$9668 ;
+      \$8955  = \$8308 ;
     end
     if (rst) begin
-      \$10819  = 1'h0;
+      \$8955  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10820  = merge1_gt4_3;
+    \$8956  = merge1_gt4_3;
     if (stage3_load_copy4) begin
-      \$10820  = \$9669 ;
+      \$8956  = \$8309 ;
     end
     if (rst) begin
-      \$10820  = 1'h0;
+      \$8956  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10821  = merge1_eq4_3;
+    \$8957  = merge1_eq4_3;
     if (stage3_load_copy4) begin
-      \$10821  = \$9670 ;
+      \$8957  = \$8310 ;
     end
     if (rst) begin
-      \$10821  = 1'h0;
+      \$8957  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10822  = merge1_gt5_0;
+    \$8958  = merge1_gt5_0;
     if (stage3_load_copy5) begin
-      \$10822  = \$9671 ;
+      \$8958  = \$8311 ;
     end
     if (rst) begin
-      \$10822  = 1'h0;
+      \$8958  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10823  = merge1_eq5_0;
+    \$8959  = merge1_eq5_0;
     if (stage3_load_copy5) begin
-      \$10823  = \$9672 ;
+      \$8959  = \$8312 ;
     end
     if (rst) begin
-      \$10823  = 1'h0;
+      \$8959  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10824  = merge1_gt5_1;
+    \$8960  = merge1_gt5_1;
     if (stage3_load_copy5) begin
-      \$10824  = \$9673 ;
+      \$8960  = \$8313 ;
     end
     if (rst) begin
-      \$10824  = 1'h0;
+      \$8960  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10825  = merge1_eq5_1;
+    \$8961  = merge1_eq5_1;
     if (stage3_load_copy5) begin
-      \$10825  = \$9674 ;
+      \$8961  = \$8314 ;
     end
     if (rst) begin
-      \$10825  = 1'h0;
+      \$8961  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10826  = merge1_gt5_2;
+    \$8962  = merge1_gt5_2;
     if (stage3_load_copy5) begin
-      \$10826  = \$9675 ;
+      \$8962  = \$8315 ;
     end
     if (rst) begin
-      \$10826  = 1'h0;
+      \$8962  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10827  = merge1_eq5_2;
+    \$8963  = merge1_eq5_2;
     if (stage3_load_copy5) begin
-      \$10827  = \$9676 ;
+      \$8963  = \$8316 ;
     end
     if (rst) begin
-      \$10827  = 1'h0;
+      \$8963  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10828  = merge1_gt5_3;
+    \$8964  = merge1_gt5_3;
     if (stage3_load_copy5) begin
-      \$10828  = \$9677 ;
+      \$8964  = \$8317 ;
     end
     if (rst) begin
-      \$10828  = 1'h0;
+      \$8964  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10829  = merge1_eq5_3;
+    \$8965  = merge1_eq5_3;
     if (stage3_load_copy5) begin
-      \$10829  = \$9678 ;
+      \$8965  = \$8318 ;
     end
     if (rst) begin
-      \$10829  = 1'h0;
+      \$8965  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10830  = merge1_lane0;
+    \$8966  = merge1_lane0;
     if (stage4_load_copy0) begin
-      \$10830  = \$9685 ;
+      \$8966  = \$8325 ;
     end
     if (rst) begin
-      \$10830  = 69'h000000000000000000;
+      \$8966  = 69'h000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10831  = merge1_lane1;
+    \$8967  = merge1_lane1;
     if (stage4_load_copy1) begin
-      \$10831  = \$9692 ;
+      \$8967  = \$8332 ;
     end
     if (rst) begin
-      \$10831  = 69'h000000000000000000;
+      \$8967  = 69'h000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10832  = merge1_lane2;
+    \$8968  = merge1_lane2;
     if (stage4_load_copy2) begin
-      \$10832  = \$9699 ;
+      \$8968  = \$8339 ;
     end
     if (rst) begin
-      \$10832  = 69'h000000000000000000;
+      \$8968  = 69'h000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10833  = merge1_lane3;
+    \$8969  = merge1_lane3;
     if (stage4_load_copy3) begin
-      \$10833  = \$9706 ;
+      \$8969  = \$8346 ;
     end
     if (rst) begin
-      \$10833  = 69'h000000000000000000;
+      \$8969  = 69'h000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10834  = merge1_lane4;
+    \$8970  = merge1_lane4;
     if (stage4_load_copy4) begin
-      \$10834  = \$9713 ;
+      \$8970  = \$8353 ;
     end
     if (rst) begin
-      \$10834  = 69'h000000000000000000;
+      \$8970  = 69'h000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10835  = merge1_lane5;
+    \$8971  = merge1_lane5;
     if (stage4_load_copy5) begin
-      \$10835  = \$9720 ;
+      \$8971  = \$8360 ;
     end
     if (rst) begin
-      \$10835  = 69'h000000000000000000;
+      \$8971  = 69'h000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10836  = merge1_lane6;
+    \$8972  = merge1_lane6;
     if (stage4_load_copy6) begin
-      \$10836  = \$9727 ;
+      \$8972  = \$8367 ;
     end
     if (rst) begin
-      \$10836  = 69'h000000000000000000;
+      \$8972  = 69'h000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10837  = merge1_lane7;
+    \$8973  = merge1_lane7;
     if (stage4_load_copy7) begin
-      \$10837  = \$9734 ;
+      \$8973  = \$8374 ;
     end
     if (rst) begin
-      \$10837  = 69'h000000000000000000;
+      \$8973  = 69'h000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10838  = merge1_last;
+    \$8974  = merge1_last;
     if (stage4_load_copy0) begin
-      \$10838  = merge1_in_last;
+      \$8974  = merge1_in_last;
     end
     if (rst) begin
-      \$10838  = 1'h0;
+      \$8974  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10839  = merge2_in0;
+    \$8975  = merge2_in0;
     if (stage5_load_copy0) begin
-      \$10839  = merge1_lane0;
+      \$8975  = merge1_lane0;
     end
     if (rst) begin
-      \$10839  = 69'h000000000000000000;
+      \$8975  = 69'h000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10840  = merge2_in1;
+    \$8976  = merge2_in1;
     if (stage5_load_copy1) begin
-      \$10840  = merge1_lane1;
+      \$8976  = merge1_lane1;
     end
     if (rst) begin
-      \$10840  = 69'h000000000000000000;
+      \$8976  = 69'h000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10841  = merge2_in2;
+    \$8977  = merge2_in2;
     if (stage5_load_copy2) begin
-      \$10841  = merge1_lane2;
+      \$8977  = merge1_lane2;
     end
     if (rst) begin
-      \$10841  = 69'h000000000000000000;
+      \$8977  = 69'h000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10842  = merge2_in3;
+    \$8978  = merge2_in3;
     if (stage5_load_copy3) begin
-      \$10842  = merge1_lane3;
+      \$8978  = merge1_lane3;
     end
     if (rst) begin
-      \$10842  = 69'h000000000000000000;
+      \$8978  = 69'h000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10843  = merge2_in4;
+    \$8979  = merge2_in4;
     if (stage5_load_copy4) begin
-      \$10843  = merge1_lane4;
+      \$8979  = merge1_lane4;
     end
     if (rst) begin
-      \$10843  = 69'h000000000000000000;
+      \$8979  = 69'h000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10844  = merge2_in5;
+    \$8980  = merge2_in5;
     if (stage5_load_copy5) begin
-      \$10844  = merge1_lane5;
+      \$8980  = merge1_lane5;
     end
     if (rst) begin
-      \$10844  = 69'h000000000000000000;
+      \$8980  = 69'h000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10845  = merge2_in6;
+    \$8981  = merge2_in6;
     if (stage5_load_copy6) begin
-      \$10845  = merge1_lane6;
+      \$8981  = merge1_lane6;
     end
     if (rst) begin
-      \$10845  = 69'h000000000000000000;
+      \$8981  = 69'h000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10846  = merge2_in7;
+    \$8982  = merge2_in7;
     if (stage5_load_copy7) begin
-      \$10846  = merge1_lane7;
+      \$8982  = merge1_lane7;
     end
     if (rst) begin
-      \$10846  = 69'h000000000000000000;
+      \$8982  = 69'h000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10847  = merge2_in_last;
+    \$8983  = merge2_in_last;
     if (stage5_load_copy0) begin
-      \$10847  = merge1_last;
+      \$8983  = merge1_last;
     end
     if (rst) begin
-      \$10847  = 1'h0;
+      \$8983  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10848  = merge2_gt0_0;
+    \$8984  = merge2_gt0_0;
     if (stage5_load_copy0) begin
-      \$10848  = \$9735 ;
+      \$8984  = \$8375 ;
     end
     if (rst) begin
-      \$10848  = 1'h0;
+      \$8984  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10849  = merge2_eq0_0;
+    \$8985  = merge2_eq0_0;
     if (stage5_load_copy0) begin
-      \$10849  = \$9736 ;
+      \$8985  = \$8376 ;
     end
     if (rst) begin
-      \$10849  = 1'h0;
+      \$8985  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10850  = merge2_gt0_1;
+    \$8986  = merge2_gt0_1;
     if (stage5_load_copy0) begin
-      \$10850  = \$9737 ;
+      \$8986  = \$8377 ;
     end
     if (rst) begin
-      \$10850  = 1'h0;
+      \$8986  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10851  = merge2_eq0_1;
+    \$8987  = merge2_eq0_1;
     if (stage5_load_copy0) begin
-      \$10851  = \$9738 ;
+      \$8987  = \$8378 ;
     end
     if (rst) begin
-      \$10851  = 1'h0;
+      \$8987  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10852  = merge2_gt0_2;
+    \$8988  = merge2_gt0_2;
     if (stage5_load_copy0) begin
-      \$10852  = \$9739 ;
+      \$8988  = \$8379 ;
     end
     if (rst) begin
-      \$10852  = 1'h0;
+      \$8988  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10853  = merge2_eq0_2;
+    \$8989  = merge2_eq0_2;
     if (stage5_load_copy0) begin
-      \$10853  = \$9740 ;
+      \$8989  = \$8380 ;
     end
     if (rst) begin
-      \$10853  = 1'h0;
+      \$8989  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10854  = merge2_gt0_3;
+    \$8990  = merge2_gt0_3;
     if (stage5_load_copy0) begin
-      \$10854  = \$9741 ;
+      \$8990  = \$8381 ;
     end
     if (rst) begin
-      \$10854  = 1'h0;
+      \$8990  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10855  = merge2_eq0_3;
+    \$8991  = merge2_eq0_3;
     if (stage5_load_copy0) begin
-      \$10855  = \$9742 ;
+      \$8991  = \$8382 ;
     end
     if (rst) begin
-      \$10855  = 1'h0;
+      \$8991  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10856  = merge2_gt2_0;
+    \$8992  = merge2_gt2_0;
     if (stage5_load_copy2) begin
-      \$10856  = \$9743 ;
+      \$8992  = \$8383 ;
     end
     if (rst) begin
-      \$10856  = 1'h0;
+      \$8992  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10857  = merge2_eq2_0;
+    \$8993  = merge2_eq2_0;
     if (stage5_load_copy2) begin
-      \$10857  = \$9744 ;
+      \$8993  = \$8384 ;
     end
     if (rst) begin
-      \$10857  = 1'h0;
+      \$8993  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10858  = merge2_gt2_1;
+    \$8994  = merge2_gt2_1;
     if (stage5_load_copy2) begin
-      \$10858  = \$9745 ;
+      \$8994  = \$8385 ;
     end
     if (rst) begin
-      \$10858  = 1'h0;
+      \$8994  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10859  = merge2_eq2_1;
+    \$8995  = merge2_eq2_1;
     if (stage5_load_copy2) begin
-      \$10859  = \$9746 ;
+      \$8995  = \$8386 ;
     end
     if (rst) begin
-      \$10859  = 1'h0;
+      \$8995  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10860  = merge2_gt2_2;
+    \$8996  = merge2_gt2_2;
     if (stage5_load_copy2) begin
-      \$10860  = \$9747 ;
+      \$8996  = \$8387 ;
     end
     if (rst) begin
-      \$10860  = 1'h0;
+      \$8996  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10861  = merge2_eq2_2;
+    \$8997  = merge2_eq2_2;
     if (stage5_load_copy2) begin
-      \$10861  = \$9748 ;
+      \$8997  = \$8388 ;
     end
     if (rst) begin
-      \$10861  = 1'h0;
+      \$8997  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10862  = merge2_gt2_3;
+    \$8998  = merge2_gt2_3;
     if (stage5_load_copy2) begin
-      \$10862  = \$9749 ;
+      \$8998  = \$8389 ;
     end
     if (rst) begin
-      \$10862  = 1'h0;
+      \$8998  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10863  = merge2_eq2_3;
+    \$8999  = merge2_eq2_3;
     if (stage5_load_copy2) begin
-      \$10863  = \$9750 ;
+      \$8999  = \$8390 ;
     end
     if (rst) begin
-      \$10863  = 1'h0;
+      \$8999  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10864  = merge2_gt4_0;
+    \$9000  = merge2_gt4_0;
     if (stage5_load_copy4) begin
-      \$10864  = \$9751 ;
+      \$9000  = \$8391 ;
     end
     if (rst) begin
-      \$10864  = 1'h0;
+      \$9000  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10865  = merge2_eq4_0;
+    \$9001  = merge2_eq4_0;
     if (stage5_load_copy4) begin
-      \$10865  = \$9752 ;
+      \$9001  = \$8392 ;
     end
     if (rst) begin
-      \$10865  = 1'h0;
+      \$9001  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10866  = merge2_gt4_1;
+    \$9002  = merge2_gt4_1;
     if (stage5_load_copy4) begin
-      \$10866  = \$9753 ;
+      \$9002  = \$8393 ;
     end
     if (rst) begin
-      \$10866  = 1'h0;
+      \$9002  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10867  = merge2_eq4_1;
+    \$9003  = merge2_eq4_1;
     if (stage5_load_copy4) begin
-      \$10867  = \$9754 ;
+      \$9003  = \$8394 ;
     end
     if (rst) begin
-      \$10867  = 1'h0;
+      \$9003  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10868  = merge2_gt4_2;
+    \$9004  = merge2_gt4_2;
     if (stage5_load_copy4) begin
-      \$10868  = \$9755 ;
+      \$9004  = \$8395 ;
     end
     if (rst) begin
-      \$10868  = 1'h0;
+      \$9004  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10869  = merge2_eq4_2;
+    \$9005  = merge2_eq4_2;
     if (stage5_load_copy4) begin
-      \$10869  = \$9756 ;
+      \$9005  = \$8396 ;
     end
     if (rst) begin
-      \$10869  = 1'h0;
+      \$9005  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10870  = merge2_gt4_3;
+    \$9006  = merge2_gt4_3;
     if (stage5_load_copy4) begin
-      \$10870  = \$9757 ;
+      \$9006  = \$8397 ;
     end
     if (rst) begin
-      \$10870  = 1'h0;
+      \$9006  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10871  = merge2_eq4_3;
+    \$9007  = merge2_eq4_3;
     if (stage5_load_copy4) begin
-      \$10871  = \$9758 ;
+      \$9007  = \$8398 ;
     end
     if (rst) begin
-      \$10871  = 1'h0;
+      \$9007  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10872  = merge2_gt6_0;
+    \$9008  = merge2_gt6_0;
     if (stage5_load_copy6) begin
-      \$10872  = \$9759 ;
+      \$9008  = \$8399 ;
     end
     if (rst) begin
-      \$10872  = 1'h0;
+      \$9008  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10873  = merge2_eq6_0;
+    \$9009  = merge2_eq6_0;
     if (stage5_load_copy6) begin
-      \$10873  = \$9760 ;
+      \$9009  = \$8400 ;
     end
     if (rst) begin
-      \$10873  = 1'h0;
+      \$9009  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10874  = merge2_gt6_1;
+    \$9010  = merge2_gt6_1;
     if (stage5_load_copy6) begin
-      \$10874  = \$9761 ;
+      \$9010  = \$8401 ;
     end
     if (rst) begin
-      \$10874  = 1'h0;
+      \$9010  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10875  = merge2_eq6_1;
+    \$9011  = merge2_eq6_1;
     if (stage5_load_copy6) begin
-      \$10875  = \$9762 ;
+      \$9011  = \$8402 ;
     end
     if (rst) begin
-      \$10875  = 1'h0;
+      \$9011  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10876  = merge2_gt6_2;
+    \$9012  = merge2_gt6_2;
     if (stage5_load_copy6) begin
-      \$10876  = \$9763 ;
+      \$9012  = \$8403 ;
     end
     if (rst) begin
-      \$10876  = 1'h0;
+      \$9012  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10877  = merge2_eq6_2;
+    \$9013  = merge2_eq6_2;
     if (stage5_load_copy6) begin
-      \$10877  = \$9764 ;
+      \$9013  = \$8404 ;
     end
     if (rst) begin
-      \$10877  = 1'h0;
+      \$9013  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10878  = merge2_gt6_3;
+    \$9014  = merge2_gt6_3;
     if (stage5_load_copy6) begin
-      \$10878  = \$9765 ;
+      \$9014  = \$8405 ;
     end
     if (rst) begin
-      \$10878  = 1'h0;
+      \$9014  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10879  = merge2_eq6_3;
+    \$9015  = merge2_eq6_3;
     if (stage5_load_copy6) begin
-      \$10879  = \$9766 ;
+      \$9015  = \$8406 ;
     end
     if (rst) begin
-      \$10879  = 1'h0;
+      \$9015  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10880  = room_next;
+    \$9016  = room_next;
     if (rst) begin
-      \$10880  = 1'h1;
+      \$9016  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10881  = merged_skid;
-    if (\$9767 ) begin
-      \$10881  = beat;
+    \$9017  = merged_skid;
+    if (\$8407 ) begin
+      \$9017  = beat;
     end
     if (rst) begin
-      \$10881  = 553'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$9017  = 553'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10882  = merged__payload;
-    if (\$9768 ) begin
-      \$10882  = merged_skid;
-    end else if (\$9772 ) begin
-      \$10882  = beat;
+    \$9018  = merged__payload;
+    if (\$8408 ) begin
+      \$9018  = merged_skid;
+    end else if (\$8412 ) begin
+      \$9018  = beat;
     end
     if (rst) begin
-      \$10882  = 553'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$9018  = 553'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$10883  = merged_valid;
+    \$9019  = merged_valid;
     (* full_case = 32'd1 *)
-    if (\$9768 ) begin
-    end else if (\$9772 ) begin
-      \$10883  = 1'h1;
+    if (\$8408 ) begin
+    end else if (\$8412 ) begin
+      \$9019  = 1'h1;
     end else if (1'h1) begin
-      \$10883  = 1'h0;
+      \$9019  = 1'h0;
     end
     if (rst) begin
-      \$10883  = 1'h0;
+      \$9019  = 1'h0;
     end
   end
   assign a_ready = a__ready;
@@ -82934,248 +74670,248 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   assign \$4823  = \$4822 ;
   assign \$4946  = \$4945 ;
   assign \$5069  = \$5068 ;
-  assign \$5344  = 1'h1;
-  assign \$5362  = \$5361 ;
-  assign \$5365  = \$5364 ;
-  assign \$5373  = \$5372 ;
-  assign \$5376  = \$5375 ;
-  assign \$5380  = 1'h1;
-  assign \$5386  = \$5385 ;
-  assign \$5389  = \$5388 ;
-  assign \$5417  = \$5416 ;
-  assign \$5435  = \$5434 ;
-  assign \$5438  = \$5437 ;
-  assign \$5446  = \$5445 ;
+  assign \$5286  = 1'h1;
+  assign \$5304  = \$5303 ;
+  assign \$5307  = \$5306 ;
+  assign \$5315  = \$5314 ;
+  assign \$5318  = \$5317 ;
+  assign \$5322  = 1'h1;
+  assign \$5328  = \$5327 ;
+  assign \$5331  = \$5330 ;
+  assign \$5359  = \$5358 ;
+  assign \$5377  = \$5376 ;
+  assign \$5380  = \$5379 ;
+  assign \$5388  = \$5387 ;
+  assign \$5391  = \$5390 ;
+  assign \$5395  = \$5394 ;
+  assign \$5401  = \$5400 ;
+  assign \$5404  = \$5403 ;
+  assign \$5431  = \$5430 ;
+  assign \$5434  = \$5433 ;
+  assign \$5439  = \$5438 ;
+  assign \$5442  = \$5441 ;
+  assign \$5446  = 1'h1;
   assign \$5449  = \$5448 ;
-  assign \$5453  = \$5452 ;
+  assign \$5452  = \$5451 ;
   assign \$5459  = \$5458 ;
   assign \$5462  = \$5461 ;
-  assign \$5601  = \$5600 ;
-  assign \$5604  = \$5603 ;
-  assign \$5609  = \$5608 ;
-  assign \$5612  = \$5611 ;
-  assign \$5616  = 1'h1;
-  assign \$5619  = \$5618 ;
-  assign \$5622  = \$5621 ;
-  assign \$5629  = \$5628 ;
-  assign \$5632  = \$5631 ;
-  assign \$5637  = \$5636 ;
-  assign \$5640  = \$5639 ;
-  assign \$5644  = \$5643 ;
-  assign \$5647  = \$5646 ;
-  assign \$5650  = \$5649 ;
-  assign \$5898  = 1'h1;
-  assign \$5916  = \$5915 ;
-  assign \$5919  = \$5918 ;
-  assign \$5927  = \$5926 ;
-  assign \$5930  = \$5929 ;
-  assign \$5934  = 1'h1;
-  assign \$5940  = \$5939 ;
-  assign \$5943  = \$5942 ;
-  assign \$5971  = \$5970 ;
-  assign \$5989  = \$5988 ;
-  assign \$5992  = \$5991 ;
-  assign \$6000  = \$5999 ;
-  assign \$6003  = \$6002 ;
-  assign \$6007  = \$6006 ;
-  assign \$6013  = \$6012 ;
-  assign \$6016  = \$6015 ;
-  assign \$6155  = \$6154 ;
-  assign \$6158  = \$6157 ;
+  assign \$5467  = \$5466 ;
+  assign \$5470  = \$5469 ;
+  assign \$5474  = \$5473 ;
+  assign \$5477  = \$5476 ;
+  assign \$5480  = \$5479 ;
+  assign \$5670  = 1'h1;
+  assign \$5688  = \$5687 ;
+  assign \$5691  = \$5690 ;
+  assign \$5699  = \$5698 ;
+  assign \$5702  = \$5701 ;
+  assign \$5706  = 1'h1;
+  assign \$5712  = \$5711 ;
+  assign \$5715  = \$5714 ;
+  assign \$5743  = \$5742 ;
+  assign \$5761  = \$5760 ;
+  assign \$5764  = \$5763 ;
+  assign \$5772  = \$5771 ;
+  assign \$5775  = \$5774 ;
+  assign \$5779  = \$5778 ;
+  assign \$5785  = \$5784 ;
+  assign \$5788  = \$5787 ;
+  assign \$5815  = \$5814 ;
+  assign \$5818  = \$5817 ;
+  assign \$5823  = \$5822 ;
+  assign \$5826  = \$5825 ;
+  assign \$5830  = 1'h1;
+  assign \$5833  = \$5832 ;
+  assign \$5836  = \$5835 ;
+  assign \$5843  = \$5842 ;
+  assign \$5846  = \$5845 ;
+  assign \$5851  = \$5850 ;
+  assign \$5854  = \$5853 ;
+  assign \$5858  = \$5857 ;
+  assign \$5861  = \$5860 ;
+  assign \$5864  = \$5863 ;
+  assign \$6054  = 1'h1;
+  assign \$6072  = \$6071 ;
+  assign \$6075  = \$6074 ;
+  assign \$6083  = \$6082 ;
+  assign \$6086  = \$6085 ;
+  assign \$6090  = 1'h1;
+  assign \$6096  = \$6095 ;
+  assign \$6099  = \$6098 ;
+  assign \$6127  = \$6126 ;
+  assign \$6145  = \$6144 ;
+  assign \$6148  = \$6147 ;
+  assign \$6156  = \$6155 ;
+  assign \$6159  = \$6158 ;
   assign \$6163  = \$6162 ;
-  assign \$6166  = \$6165 ;
-  assign \$6170  = 1'h1;
-  assign \$6173  = \$6172 ;
-  assign \$6176  = \$6175 ;
-  assign \$6183  = \$6182 ;
-  assign \$6186  = \$6185 ;
-  assign \$6191  = \$6190 ;
-  assign \$6194  = \$6193 ;
-  assign \$6198  = \$6197 ;
-  assign \$6201  = \$6200 ;
-  assign \$6204  = \$6203 ;
-  assign \$6452  = 1'h1;
+  assign \$6169  = \$6168 ;
+  assign \$6172  = \$6171 ;
+  assign \$6199  = \$6198 ;
+  assign \$6202  = \$6201 ;
+  assign \$6207  = \$6206 ;
+  assign \$6210  = \$6209 ;
+  assign \$6214  = 1'h1;
+  assign \$6217  = \$6216 ;
+  assign \$6220  = \$6219 ;
+  assign \$6227  = \$6226 ;
+  assign \$6230  = \$6229 ;
+  assign \$6235  = \$6234 ;
+  assign \$6238  = \$6237 ;
+  assign \$6242  = \$6241 ;
+  assign \$6245  = \$6244 ;
+  assign \$6248  = \$6247 ;
+  assign \$6438  = 1'h1;
+  assign \$6456  = \$6455 ;
+  assign \$6459  = \$6458 ;
+  assign \$6467  = \$6466 ;
   assign \$6470  = \$6469 ;
-  assign \$6473  = \$6472 ;
-  assign \$6481  = \$6480 ;
-  assign \$6484  = \$6483 ;
-  assign \$6488  = 1'h1;
-  assign \$6494  = \$6493 ;
-  assign \$6497  = \$6496 ;
-  assign \$6525  = \$6524 ;
+  assign \$6474  = 1'h1;
+  assign \$6480  = \$6479 ;
+  assign \$6483  = \$6482 ;
+  assign \$6511  = \$6510 ;
+  assign \$6529  = \$6528 ;
+  assign \$6532  = \$6531 ;
+  assign \$6540  = \$6539 ;
   assign \$6543  = \$6542 ;
-  assign \$6546  = \$6545 ;
-  assign \$6554  = \$6553 ;
-  assign \$6557  = \$6556 ;
-  assign \$6561  = \$6560 ;
-  assign \$6567  = \$6566 ;
-  assign \$6570  = \$6569 ;
-  assign \$6709  = \$6708 ;
-  assign \$6712  = \$6711 ;
-  assign \$6717  = \$6716 ;
-  assign \$6720  = \$6719 ;
-  assign \$6724  = 1'h1;
-  assign \$6727  = \$6726 ;
-  assign \$6730  = \$6729 ;
-  assign \$6737  = \$6736 ;
-  assign \$6740  = \$6739 ;
-  assign \$6745  = \$6744 ;
-  assign \$6748  = \$6747 ;
-  assign \$6752  = \$6751 ;
-  assign \$6755  = \$6754 ;
-  assign \$6758  = \$6757 ;
-  assign \$7006  = 1'h1;
-  assign \$7024  = \$7023 ;
-  assign \$7027  = \$7026 ;
-  assign \$7035  = \$7034 ;
-  assign \$7038  = \$7037 ;
-  assign \$7042  = 1'h1;
-  assign \$7048  = \$7047 ;
-  assign \$7051  = \$7050 ;
-  assign \$7079  = \$7078 ;
-  assign \$7097  = \$7096 ;
-  assign \$7100  = \$7099 ;
-  assign \$7108  = \$7107 ;
-  assign \$7111  = \$7110 ;
-  assign \$7115  = \$7114 ;
-  assign \$7121  = \$7120 ;
-  assign \$7124  = \$7123 ;
-  assign \$7263  = \$7262 ;
-  assign \$7266  = \$7265 ;
-  assign \$7271  = \$7270 ;
-  assign \$7274  = \$7273 ;
-  assign \$7278  = 1'h1;
-  assign \$7281  = \$7280 ;
-  assign \$7284  = \$7283 ;
-  assign \$7291  = \$7290 ;
-  assign \$7294  = \$7293 ;
-  assign \$7299  = \$7298 ;
-  assign \$7302  = \$7301 ;
-  assign \$7306  = \$7305 ;
-  assign \$7309  = \$7308 ;
-  assign \$7312  = \$7311 ;
-  assign \$7560  = 1'h1;
-  assign \$7578  = \$7577 ;
-  assign \$7581  = \$7580 ;
-  assign \$7589  = \$7588 ;
-  assign \$7592  = \$7591 ;
-  assign \$7596  = 1'h1;
-  assign \$7602  = \$7601 ;
-  assign \$7605  = \$7604 ;
-  assign \$7633  = \$7632 ;
-  assign \$7651  = \$7650 ;
-  assign \$7654  = \$7653 ;
-  assign \$7662  = \$7661 ;
-  assign \$7665  = \$7664 ;
-  assign \$7669  = \$7668 ;
-  assign \$7675  = \$7674 ;
-  assign \$7678  = \$7677 ;
-  assign \$7817  = \$7816 ;
-  assign \$7820  = \$7819 ;
-  assign \$7825  = \$7824 ;
-  assign \$7828  = \$7827 ;
-  assign \$7832  = 1'h1;
-  assign \$7835  = \$7834 ;
-  assign \$7838  = \$7837 ;
-  assign \$7845  = \$7844 ;
-  assign \$7848  = \$7847 ;
-  assign \$7853  = \$7852 ;
-  assign \$7856  = \$7855 ;
-  assign \$7860  = \$7859 ;
-  assign \$7863  = \$7862 ;
-  assign \$7866  = \$7865 ;
-  assign \$8114  = 1'h1;
-  assign \$8132  = \$8131 ;
-  assign \$8135  = \$8134 ;
-  assign \$8143  = \$8142 ;
-  assign \$8146  = \$8145 ;
-  assign \$8150  = 1'h1;
-  assign \$8156  = \$8155 ;
-  assign \$8159  = \$8158 ;
-  assign \$8187  = \$8186 ;
-  assign \$8205  = \$8204 ;
-  assign \$8208  = \$8207 ;
-  assign \$8216  = \$8215 ;
-  assign \$8219  = \$8218 ;
-  assign \$8223  = \$8222 ;
-  assign \$8229  = \$8228 ;
-  assign \$8232  = \$8231 ;
-  assign \$8371  = \$8370 ;
-  assign \$8374  = \$8373 ;
-  assign \$8379  = \$8378 ;
-  assign \$8382  = \$8381 ;
-  assign \$8386  = 1'h1;
-  assign \$8389  = \$8388 ;
-  assign \$8392  = \$8391 ;
-  assign \$8399  = \$8398 ;
-  assign \$8402  = \$8401 ;
-  assign \$8407  = \$8406 ;
-  assign \$8410  = \$8409 ;
-  assign \$8414  = \$8413 ;
-  assign \$8417  = \$8416 ;
-  assign \$8420  = \$8419 ;
-  assign \$8668  = 1'h1;
-  assign \$8686  = \$8685 ;
-  assign \$8689  = \$8688 ;
-  assign \$8697  = \$8696 ;
-  assign \$8700  = \$8699 ;
-  assign \$8704  = 1'h1;
-  assign \$8710  = \$8709 ;
-  assign \$8713  = \$8712 ;
-  assign \$8741  = \$8740 ;
-  assign \$8759  = \$8758 ;
-  assign \$8762  = \$8761 ;
-  assign \$8770  = \$8769 ;
-  assign \$8773  = \$8772 ;
-  assign \$8777  = \$8776 ;
-  assign \$8783  = \$8782 ;
-  assign \$8786  = \$8785 ;
-  assign \$8925  = \$8924 ;
-  assign \$8928  = \$8927 ;
-  assign \$8933  = \$8932 ;
-  assign \$8936  = \$8935 ;
-  assign \$8940  = 1'h1;
-  assign \$8943  = \$8942 ;
-  assign \$8946  = \$8945 ;
-  assign \$8953  = \$8952 ;
-  assign \$8956  = \$8955 ;
-  assign \$8961  = \$8960 ;
-  assign \$8964  = \$8963 ;
-  assign \$8968  = \$8967 ;
-  assign \$8971  = \$8970 ;
-  assign \$8974  = \$8973 ;
-  assign \$9222  = 1'h1;
-  assign \$9240  = \$9239 ;
-  assign \$9243  = \$9242 ;
-  assign \$9251  = \$9250 ;
-  assign \$9254  = \$9253 ;
-  assign \$9258  = 1'h1;
-  assign \$9264  = \$9263 ;
-  assign \$9267  = \$9266 ;
-  assign \$9295  = \$9294 ;
-  assign \$9313  = \$9312 ;
-  assign \$9316  = \$9315 ;
-  assign \$9324  = \$9323 ;
-  assign \$9327  = \$9326 ;
-  assign \$9331  = \$9330 ;
-  assign \$9337  = \$9336 ;
-  assign \$9340  = \$9339 ;
-  assign \$9479  = \$9478 ;
-  assign \$9482  = \$9481 ;
-  assign \$9487  = \$9486 ;
-  assign \$9490  = \$9489 ;
-  assign \$9494  = 1'h1;
-  assign \$9497  = \$9496 ;
-  assign \$9500  = \$9499 ;
-  assign \$9507  = \$9506 ;
-  assign \$9510  = \$9509 ;
-  assign \$9515  = \$9514 ;
-  assign \$9518  = \$9517 ;
-  assign \$9522  = \$9521 ;
-  assign \$9525  = \$9524 ;
-  assign \$9528  = \$9527 ;
-  assign \$9771  = 1'h1;
-  assign \$9772  = \$9769 ;
+  assign \$6547  = \$6546 ;
+  assign \$6553  = \$6552 ;
+  assign \$6556  = \$6555 ;
+  assign \$6583  = \$6582 ;
+  assign \$6586  = \$6585 ;
+  assign \$6591  = \$6590 ;
+  assign \$6594  = \$6593 ;
+  assign \$6598  = 1'h1;
+  assign \$6601  = \$6600 ;
+  assign \$6604  = \$6603 ;
+  assign \$6611  = \$6610 ;
+  assign \$6614  = \$6613 ;
+  assign \$6619  = \$6618 ;
+  assign \$6622  = \$6621 ;
+  assign \$6626  = \$6625 ;
+  assign \$6629  = \$6628 ;
+  assign \$6632  = \$6631 ;
+  assign \$6822  = 1'h1;
+  assign \$6840  = \$6839 ;
+  assign \$6843  = \$6842 ;
+  assign \$6851  = \$6850 ;
+  assign \$6854  = \$6853 ;
+  assign \$6858  = 1'h1;
+  assign \$6864  = \$6863 ;
+  assign \$6867  = \$6866 ;
+  assign \$6895  = \$6894 ;
+  assign \$6913  = \$6912 ;
+  assign \$6916  = \$6915 ;
+  assign \$6924  = \$6923 ;
+  assign \$6927  = \$6926 ;
+  assign \$6931  = \$6930 ;
+  assign \$6937  = \$6936 ;
+  assign \$6940  = \$6939 ;
+  assign \$6967  = \$6966 ;
+  assign \$6970  = \$6969 ;
+  assign \$6975  = \$6974 ;
+  assign \$6978  = \$6977 ;
+  assign \$6982  = 1'h1;
+  assign \$6985  = \$6984 ;
+  assign \$6988  = \$6987 ;
+  assign \$6995  = \$6994 ;
+  assign \$6998  = \$6997 ;
+  assign \$7003  = \$7002 ;
+  assign \$7006  = \$7005 ;
+  assign \$7010  = \$7009 ;
+  assign \$7013  = \$7012 ;
+  assign \$7016  = \$7015 ;
+  assign \$7206  = 1'h1;
+  assign \$7224  = \$7223 ;
+  assign \$7227  = \$7226 ;
+  assign \$7235  = \$7234 ;
+  assign \$7238  = \$7237 ;
+  assign \$7242  = 1'h1;
+  assign \$7248  = \$7247 ;
+  assign \$7251  = \$7250 ;
+  assign \$7279  = \$7278 ;
+  assign \$7297  = \$7296 ;
+  assign \$7300  = \$7299 ;
+  assign \$7308  = \$7307 ;
+  assign \$7311  = \$7310 ;
+  assign \$7315  = \$7314 ;
+  assign \$7321  = \$7320 ;
+  assign \$7324  = \$7323 ;
+  assign \$7351  = \$7350 ;
+  assign \$7354  = \$7353 ;
+  assign \$7359  = \$7358 ;
+  assign \$7362  = \$7361 ;
+  assign \$7366  = 1'h1;
+  assign \$7369  = \$7368 ;
+  assign \$7372  = \$7371 ;
+  assign \$7379  = \$7378 ;
+  assign \$7382  = \$7381 ;
+  assign \$7387  = \$7386 ;
+  assign \$7390  = \$7389 ;
+  assign \$7394  = \$7393 ;
+  assign \$7397  = \$7396 ;
+  assign \$7400  = \$7399 ;
+  assign \$7590  = 1'h1;
+  assign \$7608  = \$7607 ;
+  assign \$7611  = \$7610 ;
+  assign \$7619  = \$7618 ;
+  assign \$7622  = \$7621 ;
+  assign \$7626  = 1'h1;
+  assign \$7632  = \$7631 ;
+  assign \$7635  = \$7634 ;
+  assign \$7663  = \$7662 ;
+  assign \$7681  = \$7680 ;
+  assign \$7684  = \$7683 ;
+  assign \$7692  = \$7691 ;
+  assign \$7695  = \$7694 ;
+  assign \$7699  = \$7698 ;
+  assign \$7705  = \$7704 ;
+  assign \$7708  = \$7707 ;
+  assign \$7735  = \$7734 ;
+  assign \$7738  = \$7737 ;
+  assign \$7743  = \$7742 ;
+  assign \$7746  = \$7745 ;
+  assign \$7750  = 1'h1;
+  assign \$7753  = \$7752 ;
+  assign \$7756  = \$7755 ;
+  assign \$7763  = \$7762 ;
+  assign \$7766  = \$7765 ;
+  assign \$7771  = \$7770 ;
+  assign \$7774  = \$7773 ;
+  assign \$7778  = \$7777 ;
+  assign \$7781  = \$7780 ;
+  assign \$7784  = \$7783 ;
+  assign \$7974  = 1'h1;
+  assign \$7992  = \$7991 ;
+  assign \$7995  = \$7994 ;
+  assign \$8003  = \$8002 ;
+  assign \$8006  = \$8005 ;
+  assign \$8010  = 1'h1;
+  assign \$8016  = \$8015 ;
+  assign \$8019  = \$8018 ;
+  assign \$8047  = \$8046 ;
+  assign \$8065  = \$8064 ;
+  assign \$8068  = \$8067 ;
+  assign \$8076  = \$8075 ;
+  assign \$8079  = \$8078 ;
+  assign \$8083  = \$8082 ;
+  assign \$8089  = \$8088 ;
+  assign \$8092  = \$8091 ;
+  assign \$8119  = \$8118 ;
+  assign \$8122  = \$8121 ;
+  assign \$8127  = \$8126 ;
+  assign \$8130  = \$8129 ;
+  assign \$8134  = 1'h1;
+  assign \$8137  = \$8136 ;
+  assign \$8140  = \$8139 ;
+  assign \$8147  = \$8146 ;
+  assign \$8150  = \$8149 ;
+  assign \$8155  = \$8154 ;
+  assign \$8158  = \$8157 ;
+  assign \$8162  = \$8161 ;
+  assign \$8165  = \$8164 ;
+  assign \$8168  = \$8167 ;
+  assign \$8411  = 1'h1;
+  assign \$8412  = \$8409 ;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -83408,7 +75144,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     pending <= \$43 ;
   \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.reader_a.fifo  fifo (
     .clk(clk),
-    .\port$27746$0 (meta),
+    .\port$25378$0 (meta),
     .\port$33$0 (read__data),
     .r_data(beats__payload),
     .r_en(r_en),
@@ -83618,7 +75354,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
 endmodule
 
 (* generator = "Amaranth" *)
-module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.reader_a.fifo (rst, \port$33$0 , r_en, w_level, r_data, w_en, \port$27746$0 , r_rdy, clk);
+module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.reader_a.fifo (rst, \port$33$0 , r_en, w_level, r_data, w_en, \port$25378$0 , r_rdy, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -83660,8 +75396,8 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   reg [1:0] inner_level = 2'h0;
   wire inner_r_rdy;
   wire [2:0] level;
-  input [25:0] \port$27746$0 ;
-  wire [25:0] \port$27746$0 ;
+  input [25:0] \port$25378$0 ;
+  wire [25:0] \port$25378$0 ;
   input [543:0] \port$33$0 ;
   wire [543:0] \port$33$0 ;
   (* init = 2'h0 *)
@@ -83695,7 +75431,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$27746$0 , \port$33$0  };
+      storage[w_port__addr] <= { \port$25378$0 , \port$33$0  };
   end
   reg [569:0] _0_;
   always @(posedge clk) begin
@@ -83794,8 +75530,8 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   assign level = w_level;
   assign r_level = w_level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$27746$0 , \port$33$0  };
-  assign w_data = { \port$27746$0 , \port$33$0  };
+  assign w_port__data = { \port$25378$0 , \port$33$0  };
+  assign w_data = { \port$25378$0 , \port$33$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
@@ -84030,7 +75766,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     pending <= \$43 ;
   \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.reader_b.fifo  fifo (
     .clk(clk),
-    .\port$27780$0 (meta),
+    .\port$25412$0 (meta),
     .\port$48$0 (read__data),
     .r_data(beats__payload),
     .r_en(r_en),
@@ -84240,7 +75976,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
 endmodule
 
 (* generator = "Amaranth" *)
-module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.reader_b.fifo (rst, \port$48$0 , r_en, w_level, r_data, w_en, \port$27780$0 , r_rdy, clk);
+module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.reader_b.fifo (rst, \port$48$0 , r_en, w_level, r_data, w_en, \port$25412$0 , r_rdy, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -84282,8 +76018,8 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   reg [1:0] inner_level = 2'h0;
   wire inner_r_rdy;
   wire [2:0] level;
-  input [25:0] \port$27780$0 ;
-  wire [25:0] \port$27780$0 ;
+  input [25:0] \port$25412$0 ;
+  wire [25:0] \port$25412$0 ;
   input [543:0] \port$48$0 ;
   wire [543:0] \port$48$0 ;
   (* init = 2'h0 *)
@@ -84317,7 +76053,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$27780$0 , \port$48$0  };
+      storage[w_port__addr] <= { \port$25412$0 , \port$48$0  };
   end
   reg [569:0] _0_;
   always @(posedge clk) begin
@@ -84416,8 +76152,8 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   assign level = w_level;
   assign r_level = w_level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$27780$0 , \port$48$0  };
-  assign w_data = { \port$27780$0 , \port$48$0  };
+  assign w_port__data = { \port$25412$0 , \port$48$0  };
+  assign w_data = { \port$25412$0 , \port$48$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule

@@ -35,10 +35,9 @@ class Merger(wiring.Component):
 
     Pipelining: the ``a``-wins bit of each pair is registered and computed one cycle ahead from
     the two front slots of both queues (four comparisons a pair), for a step and for none. Those
-    comparisons come from registers selected by last cycle's shifts: every cycle slots 0 .. ENTRY
-    of one queue are compared with slots 0 .. ENTRY of the other (nine comparisons a pair, each
-    of ``pipeline.CHUNK``-bit slices whose flags are registered and combined the next cycle in
-    front of the selection), and since an element arrives at slot ``ENTRY`` = 2 or above,
+    comparisons are registers selected by last cycle's shifts: every cycle slots 0 .. ENTRY of
+    one queue are compared with slots 0 .. ENTRY of the other (nine comparisons a pair, each of
+    ``pipeline.CHUNK``-bit slices), and since an element arrives at slot ``ENTRY`` = 2 or above,
     slots 0 and 1 always held an element compared a cycle before; the loop holds no comparison.
     Queues load slots below ``ENTRY`` only from the slot above, and free slots from ``ENTRY`` up
     load the input lane every cycle, so no data enable depends on an input's handshake. Whether every
@@ -206,24 +205,16 @@ class Merger(wiring.Component):
 
         # Pair p: a's queue p against b's queue w-1-p. The next a-wins bit is computed for a step
         # and for none (the step selects): the next heads are slot 0 or slot 1 of each queue.
-        # Their comparisons come from registers: the slice flags of `le{p}_ij` (a's slot i <= b's
-        # slot j, i, j <= ENTRY) compared last cycle, combined this cycle (two LUT levels beside
-        # the loop), and that cycle's shifts: slots 0 and 1 now were slots `shifted + (0, 1)`
-        # then (an arriving element enters at slot ENTRY = 2 or above), so the loop holds no
-        # comparison, only selections.
+        # Their comparisons come from registers: `le{p}_ij` (a's slot i <= b's slot j, i, j <=
+        # ENTRY) compared last cycle, and that cycle's shifts: slots 0 and 1 now were slots
+        # `shifted + (0, 1)` then (an arriving element enters at slot ENTRY = 2 or above), so the
+        # loop holds no comparison, only selections.
         winners, emptied = [], []
         for p in range(w):
             la, lb = a["lanes"][p], b["lanes"][w - 1 - p]
             ea, eb_ = la["e"], lb["e"]
-            cmp = {}
-            for i in range(ENTRY + 1):
-                for j in range(ENTRY + 1):
-                    flags = chunk_flags(ea[i], eb_[j])
-                    regs = [(Signal(name=f"le{p}_{i}{j}_gt{k}"), Signal(name=f"le{p}_{i}{j}_eq{k}"))
-                            for k in range(len(flags))]
-                    m.d.sync += [r.eq(f) for rs, fs in zip(regs, flags, strict=True)
-                                 for r, f in zip(rs, fs, strict=True)]
-                    cmp[i, j] = ~greater(regs)
+            cmp = {(i, j): Signal(name=f"le{p}_{i}{j}") for i in range(ENTRY + 1) for j in range(ENTRY + 1)}
+            m.d.sync += [r.eq(~greater(chunk_flags(ea[i], eb_[j]))) for (i, j), r in cmp.items()]
             was = [Signal(name=f"a{p}_shifted"), Signal(name=f"b{w - 1 - p}_shifted")]
             m.d.sync += [was[0].eq(la["shift"]), was[1].eq(lb["shift"])]
             le = {(i, j): _select({(x, y): cmp[i + x, j + y] for x in (0, 1) for y in (0, 1)}, *was)
