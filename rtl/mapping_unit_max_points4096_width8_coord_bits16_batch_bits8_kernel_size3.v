@@ -25,185 +25,185 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
   wire \$115 ;
   wire \$116 ;
   wire \$117 ;
-  wire [10:0] \$118 ;
+  wire \$118 ;
   wire \$119 ;
   wire \$12 ;
   wire \$120 ;
   wire \$121 ;
-  wire [138:0] \$122 ;
-  wire [138:0] \$123 ;
-  wire [138:0] \$124 ;
-  wire [138:0] \$125 ;
+  wire [10:0] \$122 ;
+  wire \$123 ;
+  wire \$124 ;
+  wire \$125 ;
   wire [138:0] \$126 ;
   wire [138:0] \$127 ;
-  wire [135:0] \$128 ;
-  wire [135:0] \$129 ;
+  wire [138:0] \$128 ;
+  wire [138:0] \$129 ;
   wire [10:0] \$13 ;
-  wire [1:0] \$130 ;
+  wire [138:0] \$130 ;
   wire [138:0] \$131 ;
-  wire [138:0] \$132 ;
-  wire [138:0] \$133 ;
-  wire [138:0] \$134 ;
+  wire [135:0] \$132 ;
+  wire [135:0] \$133 ;
+  wire [1:0] \$134 ;
   wire [138:0] \$135 ;
   wire [138:0] \$136 ;
-  wire [135:0] \$137 ;
-  wire [135:0] \$138 ;
-  wire [2:0] \$139 ;
+  wire [138:0] \$137 ;
+  wire [138:0] \$138 ;
+  wire [138:0] \$139 ;
   wire [10:0] \$14 ;
   wire [138:0] \$140 ;
-  wire [138:0] \$141 ;
-  wire [138:0] \$142 ;
-  wire [138:0] \$143 ;
+  wire [135:0] \$141 ;
+  wire [135:0] \$142 ;
+  wire [2:0] \$143 ;
   wire [138:0] \$144 ;
   wire [138:0] \$145 ;
-  wire [135:0] \$146 ;
-  wire [135:0] \$147 ;
-  wire [3:0] \$148 ;
+  wire [138:0] \$146 ;
+  wire [138:0] \$147 ;
+  wire [138:0] \$148 ;
   wire [138:0] \$149 ;
   wire [11:0] \$15 ;
-  wire [138:0] \$150 ;
-  wire [138:0] \$151 ;
-  wire [138:0] \$152 ;
+  wire [135:0] \$150 ;
+  wire [135:0] \$151 ;
+  wire [3:0] \$152 ;
   wire [138:0] \$153 ;
   wire [138:0] \$154 ;
-  wire [135:0] \$155 ;
-  wire [135:0] \$156 ;
-  wire [4:0] \$157 ;
+  wire [138:0] \$155 ;
+  wire [138:0] \$156 ;
+  wire [138:0] \$157 ;
   wire [138:0] \$158 ;
-  wire [138:0] \$159 ;
+  wire [135:0] \$159 ;
   wire [12:0] \$16 ;
-  wire [138:0] \$160 ;
-  wire [138:0] \$161 ;
+  wire [135:0] \$160 ;
+  wire [4:0] \$161 ;
   wire [138:0] \$162 ;
   wire [138:0] \$163 ;
-  wire [135:0] \$164 ;
-  wire [135:0] \$165 ;
-  wire [5:0] \$166 ;
+  wire [138:0] \$164 ;
+  wire [138:0] \$165 ;
+  wire [138:0] \$166 ;
   wire [138:0] \$167 ;
-  wire [138:0] \$168 ;
-  wire [138:0] \$169 ;
+  wire [135:0] \$168 ;
+  wire [135:0] \$169 ;
   wire [4:0] \$17 ;
-  wire [138:0] \$170 ;
+  wire [5:0] \$170 ;
   wire [138:0] \$171 ;
   wire [138:0] \$172 ;
-  wire [135:0] \$173 ;
-  wire [135:0] \$174 ;
-  wire [6:0] \$175 ;
+  wire [138:0] \$173 ;
+  wire [138:0] \$174 ;
+  wire [138:0] \$175 ;
   wire [138:0] \$176 ;
-  wire [138:0] \$177 ;
-  wire [138:0] \$178 ;
-  wire [138:0] \$179 ;
+  wire [135:0] \$177 ;
+  wire [135:0] \$178 ;
+  wire [6:0] \$179 ;
   wire [12:0] \$18 ;
   wire [138:0] \$180 ;
   wire [138:0] \$181 ;
-  wire [135:0] \$182 ;
-  wire [135:0] \$183 ;
-  wire [7:0] \$184 ;
+  wire [138:0] \$182 ;
+  wire [138:0] \$183 ;
+  wire [138:0] \$184 ;
   wire [138:0] \$185 ;
-  wire [138:0] \$186 ;
-  wire [138:0] \$187 ;
-  wire [138:0] \$188 ;
+  wire [135:0] \$186 ;
+  wire [135:0] \$187 ;
+  wire [7:0] \$188 ;
   wire [138:0] \$189 ;
   wire \$19 ;
   wire [138:0] \$190 ;
-  wire [135:0] \$191 ;
-  wire [135:0] \$192 ;
-  wire [8:0] \$193 ;
-  wire [13:0] \$194 ;
-  wire \$195 ;
-  wire [10:0] \$196 ;
-  wire \$197 ;
-  wire \$198 ;
+  wire [138:0] \$191 ;
+  wire [138:0] \$192 ;
+  wire [138:0] \$193 ;
+  wire [138:0] \$194 ;
+  wire [135:0] \$195 ;
+  wire [135:0] \$196 ;
+  wire [8:0] \$197 ;
+  wire [13:0] \$198 ;
   wire \$199 ;
   wire [13:0] \$2 ;
   wire \$20 ;
-  wire \$200 ;
+  wire [10:0] \$200 ;
   wire \$201 ;
   wire \$202 ;
   wire \$203 ;
-  wire [138:0] \$204 ;
-  wire [138:0] \$205 ;
-  wire [138:0] \$206 ;
-  wire [138:0] \$207 ;
+  wire \$204 ;
+  wire \$205 ;
+  wire \$206 ;
+  wire \$207 ;
   wire [138:0] \$208 ;
   wire [138:0] \$209 ;
   wire \$21 ;
-  wire [135:0] \$210 ;
-  wire [135:0] \$211 ;
+  wire [138:0] \$210 ;
+  wire [138:0] \$211 ;
   wire [138:0] \$212 ;
   wire [138:0] \$213 ;
-  wire [138:0] \$214 ;
-  wire [138:0] \$215 ;
+  wire [135:0] \$214 ;
+  wire [135:0] \$215 ;
   wire [138:0] \$216 ;
   wire [138:0] \$217 ;
-  wire [135:0] \$218 ;
-  wire [135:0] \$219 ;
+  wire [138:0] \$218 ;
+  wire [138:0] \$219 ;
   wire \$22 ;
   wire [138:0] \$220 ;
   wire [138:0] \$221 ;
-  wire [138:0] \$222 ;
-  wire [138:0] \$223 ;
+  wire [135:0] \$222 ;
+  wire [135:0] \$223 ;
   wire [138:0] \$224 ;
   wire [138:0] \$225 ;
-  wire [135:0] \$226 ;
-  wire [135:0] \$227 ;
+  wire [138:0] \$226 ;
+  wire [138:0] \$227 ;
   wire [138:0] \$228 ;
   wire [138:0] \$229 ;
   wire [10:0] \$23 ;
-  wire [138:0] \$230 ;
-  wire [138:0] \$231 ;
+  wire [135:0] \$230 ;
+  wire [135:0] \$231 ;
   wire [138:0] \$232 ;
   wire [138:0] \$233 ;
-  wire [135:0] \$234 ;
-  wire [135:0] \$235 ;
+  wire [138:0] \$234 ;
+  wire [138:0] \$235 ;
   wire [138:0] \$236 ;
   wire [138:0] \$237 ;
-  wire [138:0] \$238 ;
-  wire [138:0] \$239 ;
+  wire [135:0] \$238 ;
+  wire [135:0] \$239 ;
   wire [10:0] \$24 ;
   wire [138:0] \$240 ;
   wire [138:0] \$241 ;
-  wire [135:0] \$242 ;
-  wire [135:0] \$243 ;
+  wire [138:0] \$242 ;
+  wire [138:0] \$243 ;
   wire [138:0] \$244 ;
   wire [138:0] \$245 ;
-  wire [138:0] \$246 ;
-  wire [138:0] \$247 ;
+  wire [135:0] \$246 ;
+  wire [135:0] \$247 ;
   wire [138:0] \$248 ;
   wire [138:0] \$249 ;
   wire [11:0] \$25 ;
-  wire [135:0] \$250 ;
-  wire [135:0] \$251 ;
+  wire [138:0] \$250 ;
+  wire [138:0] \$251 ;
   wire [138:0] \$252 ;
   wire [138:0] \$253 ;
-  wire [138:0] \$254 ;
-  wire [138:0] \$255 ;
+  wire [135:0] \$254 ;
+  wire [135:0] \$255 ;
   wire [138:0] \$256 ;
   wire [138:0] \$257 ;
-  wire [135:0] \$258 ;
-  wire [135:0] \$259 ;
+  wire [138:0] \$258 ;
+  wire [138:0] \$259 ;
   wire [12:0] \$26 ;
   wire [138:0] \$260 ;
   wire [138:0] \$261 ;
-  wire [138:0] \$262 ;
-  wire [138:0] \$263 ;
+  wire [135:0] \$262 ;
+  wire [135:0] \$263 ;
   wire [138:0] \$264 ;
   wire [138:0] \$265 ;
-  wire [135:0] \$266 ;
-  wire [135:0] \$267 ;
+  wire [138:0] \$266 ;
+  wire [138:0] \$267 ;
   wire [138:0] \$268 ;
   wire [138:0] \$269 ;
   wire [4:0] \$27 ;
-  wire [138:0] \$270 ;
-  wire [138:0] \$271 ;
+  wire [135:0] \$270 ;
+  wire [135:0] \$271 ;
   wire [138:0] \$272 ;
   wire [138:0] \$273 ;
-  wire [135:0] \$274 ;
-  wire [135:0] \$275 ;
-  wire \$276 ;
-  wire \$277 ;
-  wire \$278 ;
-  wire \$279 ;
+  wire [138:0] \$274 ;
+  wire [138:0] \$275 ;
+  wire [138:0] \$276 ;
+  wire [138:0] \$277 ;
+  wire [135:0] \$278 ;
+  wire [135:0] \$279 ;
   wire [12:0] \$28 ;
   wire \$280 ;
   wire \$281 ;
@@ -222,49 +222,49 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
   wire \$293 ;
   wire \$294 ;
   wire \$295 ;
-  wire [7:0] \$296 ;
+  wire \$296 ;
   wire \$297 ;
   wire \$298 ;
   wire \$299 ;
   wire [13:0] \$3 ;
   wire [138:0] \$30 ;
-  wire \$300 ;
+  wire [7:0] \$300 ;
   wire \$301 ;
   wire \$302 ;
   wire \$303 ;
   wire \$304 ;
-  wire [138:0] \$305 ;
-  wire [138:0] \$306 ;
-  wire [138:0] \$307 ;
-  wire [138:0] \$308 ;
+  wire \$305 ;
+  wire \$306 ;
+  wire \$307 ;
+  wire \$308 ;
   wire [138:0] \$309 ;
   wire [138:0] \$31 ;
   wire [138:0] \$310 ;
-  wire [135:0] \$311 ;
-  wire [135:0] \$312 ;
-  wire [10:0] \$313 ;
-  wire \$314 ;
-  wire \$315 ;
-  wire \$316 ;
-  wire \$317 ;
-  wire [4:0] \$318 ;
+  wire [138:0] \$311 ;
+  wire [138:0] \$312 ;
+  wire [138:0] \$313 ;
+  wire [138:0] \$314 ;
+  wire [135:0] \$315 ;
+  wire [135:0] \$316 ;
+  wire [10:0] \$317 ;
+  wire \$318 ;
   wire \$319 ;
   wire [138:0] \$32 ;
   wire \$320 ;
   wire \$321 ;
-  wire \$322 ;
+  wire [4:0] \$322 ;
   wire \$323 ;
   wire \$324 ;
   wire \$325 ;
-  wire [5:0] \$326 ;
+  wire \$326 ;
   wire \$327 ;
   wire \$328 ;
   wire \$329 ;
   wire [138:0] \$33 ;
-  wire \$330 ;
+  wire [5:0] \$330 ;
   wire \$331 ;
   wire \$332 ;
-  wire [32:0] \$333 ;
+  wire \$333 ;
   wire \$334 ;
   wire \$335 ;
   wire \$336 ;
@@ -272,465 +272,285 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
   wire \$338 ;
   wire \$339 ;
   wire [138:0] \$34 ;
-  wire [32:0] \$340 ;
-  wire \$341 ;
+  wire \$340 ;
+  wire [32:0] \$341 ;
   wire \$342 ;
   wire \$343 ;
-  wire [1:0] \$344 ;
-  wire [2:0] \$345 ;
-  wire [3:0] \$346 ;
-  wire [4:0] \$347 ;
-  wire [5:0] \$348 ;
-  wire [6:0] \$349 ;
+  wire [32:0] \$344 ;
+  wire \$345 ;
+  wire \$346 ;
+  wire \$347 ;
+  wire [32:0] \$348 ;
+  wire \$349 ;
   wire [138:0] \$35 ;
-  wire [7:0] \$350 ;
-  wire [8:0] \$351 ;
+  wire \$350 ;
+  wire \$351 ;
   wire [32:0] \$352 ;
   wire \$353 ;
   wire \$354 ;
   wire \$355 ;
-  wire [1:0] \$356 ;
-  wire [2:0] \$357 ;
-  wire [3:0] \$358 ;
-  wire [4:0] \$359 ;
+  wire [32:0] \$356 ;
+  wire \$357 ;
+  wire \$358 ;
+  wire \$359 ;
   wire [135:0] \$36 ;
-  wire [5:0] \$360 ;
-  wire [6:0] \$361 ;
-  wire [7:0] \$362 ;
-  wire [8:0] \$363 ;
+  wire [32:0] \$360 ;
+  wire \$361 ;
+  wire \$362 ;
+  wire \$363 ;
   wire [32:0] \$364 ;
   wire \$365 ;
   wire \$366 ;
   wire \$367 ;
-  wire [1:0] \$368 ;
-  wire [2:0] \$369 ;
+  wire [32:0] \$368 ;
+  wire \$369 ;
   wire [135:0] \$37 ;
-  wire [3:0] \$370 ;
-  wire [4:0] \$371 ;
-  wire [5:0] \$372 ;
-  wire [6:0] \$373 ;
-  wire [7:0] \$374 ;
-  wire [8:0] \$375 ;
+  wire \$370 ;
+  wire \$371 ;
+  wire [32:0] \$372 ;
+  wire \$373 ;
+  wire \$374 ;
+  wire \$375 ;
   wire [32:0] \$376 ;
   wire \$377 ;
   wire \$378 ;
   wire \$379 ;
   wire \$38 ;
-  wire [1:0] \$380 ;
-  wire [2:0] \$381 ;
-  wire [3:0] \$382 ;
-  wire [4:0] \$383 ;
-  wire [5:0] \$384 ;
-  wire [6:0] \$385 ;
-  wire [7:0] \$386 ;
-  wire [8:0] \$387 ;
+  wire [32:0] \$380 ;
+  wire \$381 ;
+  wire \$382 ;
+  wire \$383 ;
+  wire [32:0] \$384 ;
+  wire \$385 ;
+  wire \$386 ;
+  wire \$387 ;
   wire [32:0] \$388 ;
   wire \$389 ;
   wire \$39 ;
   wire \$390 ;
   wire \$391 ;
-  wire [1:0] \$392 ;
-  wire [2:0] \$393 ;
-  wire [3:0] \$394 ;
-  wire [4:0] \$395 ;
-  wire [5:0] \$396 ;
-  wire [6:0] \$397 ;
-  wire [7:0] \$398 ;
-  wire [8:0] \$399 ;
+  wire [32:0] \$392 ;
+  wire \$393 ;
+  wire \$394 ;
+  wire \$395 ;
+  wire [32:0] \$396 ;
+  wire \$397 ;
+  wire \$398 ;
+  wire \$399 ;
   wire [13:0] \$4 ;
   wire \$40 ;
   wire [32:0] \$400 ;
   wire \$401 ;
   wire \$402 ;
   wire \$403 ;
-  wire [1:0] \$404 ;
-  wire [2:0] \$405 ;
-  wire [3:0] \$406 ;
-  wire [4:0] \$407 ;
-  wire [5:0] \$408 ;
-  wire [6:0] \$409 ;
+  wire [32:0] \$404 ;
+  wire \$405 ;
+  wire \$406 ;
+  wire \$407 ;
+  wire [32:0] \$408 ;
+  wire \$409 ;
   wire \$41 ;
-  wire [7:0] \$410 ;
-  wire [8:0] \$411 ;
+  wire \$410 ;
+  wire \$411 ;
   wire [32:0] \$412 ;
   wire \$413 ;
   wire \$414 ;
   wire \$415 ;
-  wire [1:0] \$416 ;
-  wire [2:0] \$417 ;
-  wire [3:0] \$418 ;
-  wire [4:0] \$419 ;
+  wire [32:0] \$416 ;
+  wire \$417 ;
+  wire \$418 ;
+  wire \$419 ;
   wire \$42 ;
-  wire [5:0] \$420 ;
-  wire [6:0] \$421 ;
-  wire [7:0] \$422 ;
-  wire [8:0] \$423 ;
+  wire [32:0] \$420 ;
+  wire \$421 ;
+  wire \$422 ;
+  wire \$423 ;
   wire [32:0] \$424 ;
   wire \$425 ;
   wire \$426 ;
   wire \$427 ;
-  wire [1:0] \$428 ;
-  wire [2:0] \$429 ;
+  wire [32:0] \$428 ;
+  wire \$429 ;
   wire [138:0] \$43 ;
-  wire [3:0] \$430 ;
-  wire [4:0] \$431 ;
-  wire [5:0] \$432 ;
-  wire [6:0] \$433 ;
-  wire [7:0] \$434 ;
-  wire [8:0] \$435 ;
+  wire \$430 ;
+  wire \$431 ;
+  wire [32:0] \$432 ;
+  wire \$433 ;
+  wire \$434 ;
+  wire \$435 ;
   wire [32:0] \$436 ;
   wire \$437 ;
   wire \$438 ;
   wire \$439 ;
   wire [138:0] \$44 ;
-  wire [1:0] \$440 ;
-  wire [2:0] \$441 ;
-  wire [3:0] \$442 ;
-  wire [4:0] \$443 ;
-  wire [5:0] \$444 ;
-  wire [6:0] \$445 ;
-  wire [7:0] \$446 ;
-  wire [8:0] \$447 ;
+  wire [32:0] \$440 ;
+  wire \$441 ;
+  wire \$442 ;
+  wire \$443 ;
+  wire [32:0] \$444 ;
+  wire \$445 ;
+  wire \$446 ;
+  wire \$447 ;
   wire [32:0] \$448 ;
   wire \$449 ;
   wire [138:0] \$45 ;
   wire \$450 ;
   wire \$451 ;
-  wire [1:0] \$452 ;
-  wire [2:0] \$453 ;
-  wire [3:0] \$454 ;
-  wire [4:0] \$455 ;
-  wire [5:0] \$456 ;
-  wire [6:0] \$457 ;
-  wire [7:0] \$458 ;
-  wire [8:0] \$459 ;
+  wire [32:0] \$452 ;
+  reg [2:0] \$453 ;
+  reg \$454 ;
+  reg \$455 ;
+  reg \$456 ;
+  reg \$457 ;
+  reg \$458 ;
+  reg \$459 ;
   wire [138:0] \$46 ;
-  wire [32:0] \$460 ;
-  wire \$461 ;
-  wire \$462 ;
-  wire \$463 ;
-  wire [1:0] \$464 ;
-  wire [2:0] \$465 ;
-  wire [3:0] \$466 ;
-  wire [4:0] \$467 ;
-  wire [5:0] \$468 ;
-  wire [6:0] \$469 ;
+  reg \$460 ;
+  reg \$461 ;
+  reg [12:0] \$462 ;
+  reg \$463 ;
+  reg \$464 ;
+  reg \$465 ;
+  reg \$466 ;
+  reg \$467 ;
+  reg \$468 ;
+  reg \$469 ;
   wire [138:0] \$47 ;
-  wire [7:0] \$470 ;
-  wire [8:0] \$471 ;
-  wire [32:0] \$472 ;
-  wire \$473 ;
-  wire \$474 ;
-  wire \$475 ;
-  wire [1:0] \$476 ;
-  wire [2:0] \$477 ;
-  wire [3:0] \$478 ;
-  wire [4:0] \$479 ;
+  reg \$470 ;
+  reg \$471 ;
+  reg [9:0] \$472 ;
+  reg [12:0] \$473 ;
+  reg \$474 ;
+  reg \$475 ;
+  reg \$476 ;
+  reg [7:0] \$477 ;
+  reg [55:0] \$478 ;
+  reg [55:0] \$479 ;
   wire [138:0] \$48 ;
-  wire [5:0] \$480 ;
-  wire [6:0] \$481 ;
-  wire [7:0] \$482 ;
-  wire [8:0] \$483 ;
-  wire [32:0] \$484 ;
-  wire \$485 ;
-  wire \$486 ;
-  wire \$487 ;
-  wire [1:0] \$488 ;
-  wire [2:0] \$489 ;
+  reg [55:0] \$480 ;
+  reg [55:0] \$481 ;
+  reg [55:0] \$482 ;
+  reg [55:0] \$483 ;
+  reg [55:0] \$484 ;
+  reg [55:0] \$485 ;
+  reg \$486 ;
+  reg [55:0] \$487 ;
+  reg [7:0] \$488 ;
+  reg \$489 ;
   wire [135:0] \$49 ;
-  wire [3:0] \$490 ;
-  wire [4:0] \$491 ;
-  wire [5:0] \$492 ;
-  wire [6:0] \$493 ;
-  wire [7:0] \$494 ;
-  wire [8:0] \$495 ;
-  wire [32:0] \$496 ;
-  wire \$497 ;
-  wire \$498 ;
-  wire \$499 ;
+  reg \$490 ;
+  reg \$491 ;
+  reg \$492 ;
+  reg [4:0] \$493 ;
+  reg [3:0] \$494 ;
+  reg \$495 ;
+  reg \$496 ;
+  reg \$497 ;
+  reg [31:0] \$498 ;
+  reg [31:0] \$499 ;
   wire [15:0] \$5 ;
   wire [135:0] \$50 ;
-  wire [1:0] \$500 ;
-  wire [2:0] \$501 ;
-  wire [3:0] \$502 ;
-  wire [4:0] \$503 ;
-  wire [5:0] \$504 ;
-  wire [6:0] \$505 ;
-  wire [7:0] \$506 ;
-  wire [8:0] \$507 ;
-  wire [32:0] \$508 ;
-  wire \$509 ;
+  reg [31:0] \$500 ;
+  reg [31:0] \$501 ;
+  reg [31:0] \$502 ;
+  reg [31:0] \$503 ;
+  reg [31:0] \$504 ;
+  reg [31:0] \$505 ;
+  reg [31:0] \$506 ;
+  reg [31:0] \$507 ;
+  reg [31:0] \$508 ;
+  reg [31:0] \$509 ;
   wire \$51 ;
-  wire \$510 ;
-  wire \$511 ;
-  wire [1:0] \$512 ;
-  wire [2:0] \$513 ;
-  wire [3:0] \$514 ;
-  wire [4:0] \$515 ;
-  wire [5:0] \$516 ;
-  wire [6:0] \$517 ;
-  wire [7:0] \$518 ;
-  wire [8:0] \$519 ;
+  reg [31:0] \$510 ;
+  reg [31:0] \$511 ;
+  reg [31:0] \$512 ;
+  reg [31:0] \$513 ;
+  reg [31:0] \$514 ;
+  reg [31:0] \$515 ;
+  reg [31:0] \$516 ;
+  reg [31:0] \$517 ;
+  reg [31:0] \$518 ;
+  reg [31:0] \$519 ;
   wire \$52 ;
-  wire [32:0] \$520 ;
-  wire \$521 ;
-  wire \$522 ;
-  wire \$523 ;
-  wire [1:0] \$524 ;
-  wire [2:0] \$525 ;
-  wire [3:0] \$526 ;
-  wire [4:0] \$527 ;
-  wire [5:0] \$528 ;
-  wire [6:0] \$529 ;
+  reg [31:0] \$520 ;
+  reg [31:0] \$521 ;
+  reg [31:0] \$522 ;
+  reg [31:0] \$523 ;
+  reg [31:0] \$524 ;
+  reg [31:0] \$525 ;
+  reg [31:0] \$526 ;
+  reg [31:0] \$527 ;
+  reg [3:0] \$528 ;
+  reg [3:0] \$529 ;
   wire \$53 ;
-  wire [7:0] \$530 ;
-  wire [8:0] \$531 ;
-  wire [32:0] \$532 ;
-  wire \$533 ;
-  wire \$534 ;
-  wire \$535 ;
-  wire [1:0] \$536 ;
-  wire [2:0] \$537 ;
-  wire [3:0] \$538 ;
-  wire [4:0] \$539 ;
+  reg [3:0] \$530 ;
+  reg [3:0] \$531 ;
+  reg \$532 ;
+  reg \$533 ;
+  reg \$534 ;
+  reg \$535 ;
+  reg \$536 ;
+  reg \$537 ;
+  reg \$538 ;
+  reg \$539 ;
   wire \$54 ;
-  wire [5:0] \$540 ;
-  wire [6:0] \$541 ;
-  wire [7:0] \$542 ;
-  wire [8:0] \$543 ;
-  wire [32:0] \$544 ;
-  wire \$545 ;
-  wire \$546 ;
-  wire \$547 ;
-  wire [1:0] \$548 ;
-  wire [2:0] \$549 ;
+  reg \$540 ;
+  reg \$541 ;
+  reg \$542 ;
+  reg \$543 ;
+  reg \$544 ;
+  reg \$545 ;
+  reg \$546 ;
+  reg \$547 ;
+  reg \$548 ;
+  reg \$549 ;
   wire \$55 ;
-  wire [3:0] \$550 ;
-  wire [4:0] \$551 ;
-  wire [5:0] \$552 ;
-  wire [6:0] \$553 ;
-  wire [7:0] \$554 ;
-  wire [8:0] \$555 ;
-  wire [32:0] \$556 ;
-  wire \$557 ;
-  wire \$558 ;
-  wire \$559 ;
+  reg \$550 ;
+  reg \$551 ;
+  reg \$552 ;
+  reg \$553 ;
+  reg \$554 ;
+  reg \$555 ;
+  reg \$556 ;
+  reg \$557 ;
+  reg \$558 ;
   wire \$56 ;
-  wire [1:0] \$560 ;
-  wire [2:0] \$561 ;
-  wire [3:0] \$562 ;
-  wire [4:0] \$563 ;
-  wire [5:0] \$564 ;
-  wire [6:0] \$565 ;
-  wire [7:0] \$566 ;
-  wire [8:0] \$567 ;
-  wire [32:0] \$568 ;
-  wire \$569 ;
   wire \$57 ;
-  wire \$570 ;
-  wire \$571 ;
-  wire [1:0] \$572 ;
-  wire [2:0] \$573 ;
-  wire [3:0] \$574 ;
-  wire [4:0] \$575 ;
-  wire [5:0] \$576 ;
-  wire [6:0] \$577 ;
-  wire [7:0] \$578 ;
-  wire [8:0] \$579 ;
   wire \$58 ;
-  wire [32:0] \$580 ;
-  wire \$581 ;
-  wire \$582 ;
-  wire \$583 ;
-  wire [1:0] \$584 ;
-  wire [2:0] \$585 ;
-  wire [3:0] \$586 ;
-  wire [4:0] \$587 ;
-  wire [5:0] \$588 ;
-  wire [6:0] \$589 ;
   wire \$59 ;
-  wire [7:0] \$590 ;
-  wire [8:0] \$591 ;
-  wire [32:0] \$592 ;
-  wire \$593 ;
-  wire \$594 ;
-  wire \$595 ;
-  wire [1:0] \$596 ;
-  wire [2:0] \$597 ;
-  wire [3:0] \$598 ;
-  wire [4:0] \$599 ;
   wire \$6 ;
   wire \$60 ;
-  wire [5:0] \$600 ;
-  wire [6:0] \$601 ;
-  wire [7:0] \$602 ;
-  wire [8:0] \$603 ;
-  wire [32:0] \$604 ;
-  wire \$605 ;
-  wire \$606 ;
-  wire \$607 ;
-  wire [1:0] \$608 ;
-  wire [2:0] \$609 ;
   wire [138:0] \$61 ;
-  wire [3:0] \$610 ;
-  wire [4:0] \$611 ;
-  wire [5:0] \$612 ;
-  wire [6:0] \$613 ;
-  wire [7:0] \$614 ;
-  wire [8:0] \$615 ;
-  wire [32:0] \$616 ;
-  wire \$617 ;
-  wire \$618 ;
-  wire \$619 ;
   wire [138:0] \$62 ;
-  wire [1:0] \$620 ;
-  wire [2:0] \$621 ;
-  wire [3:0] \$622 ;
-  wire [4:0] \$623 ;
-  wire [5:0] \$624 ;
-  wire [6:0] \$625 ;
-  wire [7:0] \$626 ;
-  wire [8:0] \$627 ;
-  wire [32:0] \$628 ;
-  wire \$629 ;
   wire [138:0] \$63 ;
-  wire \$630 ;
-  wire \$631 ;
-  wire [1:0] \$632 ;
-  wire [2:0] \$633 ;
-  wire [3:0] \$634 ;
-  wire [4:0] \$635 ;
-  wire [5:0] \$636 ;
-  wire [6:0] \$637 ;
-  wire [7:0] \$638 ;
-  wire [8:0] \$639 ;
   wire [138:0] \$64 ;
-  wire [32:0] \$640 ;
-  wire \$641 ;
-  wire \$642 ;
-  wire \$643 ;
-  wire [1:0] \$644 ;
-  wire [2:0] \$645 ;
-  wire [3:0] \$646 ;
-  wire [4:0] \$647 ;
-  wire [5:0] \$648 ;
-  wire [6:0] \$649 ;
   wire [138:0] \$65 ;
-  wire [7:0] \$650 ;
-  wire [8:0] \$651 ;
-  wire [32:0] \$652 ;
-  wire \$653 ;
-  wire \$654 ;
-  wire \$655 ;
-  wire [1:0] \$656 ;
-  wire [2:0] \$657 ;
-  wire [3:0] \$658 ;
-  wire [4:0] \$659 ;
   wire [138:0] \$66 ;
-  wire [5:0] \$660 ;
-  wire [6:0] \$661 ;
-  wire [7:0] \$662 ;
-  wire [8:0] \$663 ;
-  wire [32:0] \$664 ;
-  reg [2:0] \$665 ;
-  reg \$666 ;
-  reg \$667 ;
-  reg \$668 ;
-  reg \$669 ;
   wire [135:0] \$67 ;
-  reg \$670 ;
-  reg \$671 ;
-  reg \$672 ;
-  reg \$673 ;
-  reg [12:0] \$674 ;
-  reg \$675 ;
-  reg \$676 ;
-  reg \$677 ;
-  reg \$678 ;
-  reg \$679 ;
   wire [135:0] \$68 ;
-  reg \$680 ;
-  reg \$681 ;
-  reg \$682 ;
-  reg \$683 ;
-  reg [9:0] \$684 ;
-  reg [12:0] \$685 ;
-  reg \$686 ;
-  reg \$687 ;
-  reg \$688 ;
-  reg [7:0] \$689 ;
   wire [10:0] \$69 ;
-  reg [55:0] \$690 ;
-  reg [55:0] \$691 ;
-  reg [55:0] \$692 ;
-  reg [55:0] \$693 ;
-  reg [55:0] \$694 ;
-  reg [55:0] \$695 ;
-  reg [55:0] \$696 ;
-  reg [55:0] \$697 ;
-  reg \$698 ;
-  reg [55:0] \$699 ;
   wire \$7 ;
   wire \$70 ;
-  reg [7:0] \$700 ;
-  reg \$701 ;
-  reg \$702 ;
-  reg \$703 ;
-  reg \$704 ;
-  reg [4:0] \$705 ;
-  reg [3:0] \$706 ;
-  reg \$707 ;
-  reg \$708 ;
-  reg [31:0] \$709 ;
   wire \$71 ;
-  reg [31:0] \$710 ;
-  reg [31:0] \$711 ;
-  reg [31:0] \$712 ;
-  reg [31:0] \$713 ;
-  reg [31:0] \$714 ;
-  reg [31:0] \$715 ;
-  reg [31:0] \$716 ;
-  reg [31:0] \$717 ;
-  reg [31:0] \$718 ;
-  reg [31:0] \$719 ;
   wire \$72 ;
-  reg [31:0] \$720 ;
-  reg [31:0] \$721 ;
-  reg [31:0] \$722 ;
-  reg [31:0] \$723 ;
-  reg [31:0] \$724 ;
-  reg [31:0] \$725 ;
-  reg [31:0] \$726 ;
-  reg [31:0] \$727 ;
-  reg [31:0] \$728 ;
-  reg [31:0] \$729 ;
   wire \$73 ;
-  reg [31:0] \$730 ;
-  reg [31:0] \$731 ;
-  reg [31:0] \$732 ;
-  reg [31:0] \$733 ;
-  reg [31:0] \$734 ;
-  reg [31:0] \$735 ;
-  reg [31:0] \$736 ;
-  reg [31:0] \$737 ;
-  reg [31:0] \$738 ;
   wire \$74 ;
   wire \$75 ;
   wire \$76 ;
   wire \$77 ;
   wire [2:0] \$78 ;
-  wire \$79 ;
+  wire [1:0] \$79 ;
   wire \$8 ;
-  wire \$80 ;
-  wire \$81 ;
-  wire \$82 ;
-  wire [12:0] \$83 ;
-  reg [31:0] \$84 ;
-  reg [31:0] \$85 ;
-  wire \$86 ;
-  wire \$87 ;
-  wire \$88 ;
-  wire \$89 ;
+  wire [2:0] \$80 ;
+  wire [3:0] \$81 ;
+  wire [4:0] \$82 ;
+  wire [5:0] \$83 ;
+  wire [6:0] \$84 ;
+  wire [7:0] \$85 ;
+  wire [8:0] \$86 ;
+  wire [12:0] \$87 ;
+  reg [31:0] \$88 ;
+  reg [31:0] \$89 ;
   wire \$9 ;
   wire \$90 ;
   wire \$91 ;
@@ -744,9 +564,9 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
   wire \$99 ;
   wire [9:0] \$signal ;
   reg [12:0] \$signal$18  = 13'h0000;
-  reg \$signal$192  = 1'h0;
   reg \$signal$193  = 1'h0;
-  reg [7:0] \$signal$195  = 8'h00;
+  reg \$signal$194  = 1'h0;
+  reg [7:0] \$signal$196  = 8'h00;
   wire [9:0] \$signal$20 ;
   (* enum_base_type = "Phase" *)
   (* enum_value_000 = "IDLE" *)
@@ -765,37 +585,12 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
   (* enum_value_101 = "CHECK" *)
   reg [2:0] \$signal$27  = 3'h0;
   wire [8:0] \$signature__addr ;
-  wire [8:0] \$signature__addr$185 ;
-  wire [8:0] \$signature__addr$187 ;
+  wire [8:0] \$signature__addr$186 ;
+  wire [8:0] \$signature__addr$188 ;
   wire [8:0] \$signature__addr$60 ;
   wire [8:0] \$signature__addr$73 ;
   wire [8:0] \$signature__addr$77 ;
   wire [543:0] \$signature__data ;
-  wire [543:0] \$signature__data$189 ;
-  wire [67:0] \$signature__data$189[0] ;
-  wire [11:0] \$signature__data$189[0].idx ;
-  wire [55:0] \$signature__data$189[0].key ;
-  wire [67:0] \$signature__data$189[1] ;
-  wire [11:0] \$signature__data$189[1].idx ;
-  wire [55:0] \$signature__data$189[1].key ;
-  wire [67:0] \$signature__data$189[2] ;
-  wire [11:0] \$signature__data$189[2].idx ;
-  wire [55:0] \$signature__data$189[2].key ;
-  wire [67:0] \$signature__data$189[3] ;
-  wire [11:0] \$signature__data$189[3].idx ;
-  wire [55:0] \$signature__data$189[3].key ;
-  wire [67:0] \$signature__data$189[4] ;
-  wire [11:0] \$signature__data$189[4].idx ;
-  wire [55:0] \$signature__data$189[4].key ;
-  wire [67:0] \$signature__data$189[5] ;
-  wire [11:0] \$signature__data$189[5].idx ;
-  wire [55:0] \$signature__data$189[5].key ;
-  wire [67:0] \$signature__data$189[6] ;
-  wire [11:0] \$signature__data$189[6].idx ;
-  wire [55:0] \$signature__data$189[6].key ;
-  wire [67:0] \$signature__data$189[7] ;
-  wire [11:0] \$signature__data$189[7].idx ;
-  wire [55:0] \$signature__data$189[7].key ;
   wire [543:0] \$signature__data$190 ;
   wire [67:0] \$signature__data$190[0] ;
   wire [11:0] \$signature__data$190[0].idx ;
@@ -821,6 +616,31 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
   wire [67:0] \$signature__data$190[7] ;
   wire [11:0] \$signature__data$190[7].idx ;
   wire [55:0] \$signature__data$190[7].key ;
+  wire [543:0] \$signature__data$191 ;
+  wire [67:0] \$signature__data$191[0] ;
+  wire [11:0] \$signature__data$191[0].idx ;
+  wire [55:0] \$signature__data$191[0].key ;
+  wire [67:0] \$signature__data$191[1] ;
+  wire [11:0] \$signature__data$191[1].idx ;
+  wire [55:0] \$signature__data$191[1].key ;
+  wire [67:0] \$signature__data$191[2] ;
+  wire [11:0] \$signature__data$191[2].idx ;
+  wire [55:0] \$signature__data$191[2].key ;
+  wire [67:0] \$signature__data$191[3] ;
+  wire [11:0] \$signature__data$191[3].idx ;
+  wire [55:0] \$signature__data$191[3].key ;
+  wire [67:0] \$signature__data$191[4] ;
+  wire [11:0] \$signature__data$191[4].idx ;
+  wire [55:0] \$signature__data$191[4].key ;
+  wire [67:0] \$signature__data$191[5] ;
+  wire [11:0] \$signature__data$191[5].idx ;
+  wire [55:0] \$signature__data$191[5].key ;
+  wire [67:0] \$signature__data$191[6] ;
+  wire [11:0] \$signature__data$191[6].idx ;
+  wire [55:0] \$signature__data$191[6].key ;
+  wire [67:0] \$signature__data$191[7] ;
+  wire [11:0] \$signature__data$191[7].idx ;
+  wire [55:0] \$signature__data$191[7].key ;
   wire [543:0] \$signature__data$65 ;
   wire [67:0] \$signature__data$65[0] ;
   wire [11:0] \$signature__data$65[0].idx ;
@@ -921,8 +741,8 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
   wire [11:0] \$signature__data[7].idx ;
   wire [55:0] \$signature__data[7].key ;
   wire \$signature__en ;
-  wire \$signature__en$186 ;
-  wire \$signature__en$188 ;
+  wire \$signature__en$187 ;
+  wire \$signature__en$189 ;
   wire \$signature__en$61 ;
   wire \$signature__en$75 ;
   wire \$signature__en$78 ;
@@ -1169,6 +989,7 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
   wire \coords__payload.last ;
   wire coords__ready;
   wire coords__valid;
+  reg counting_last = 1'h0;
   wire [8:0] cr__addr;
   wire [447:0] cr__data;
   wire [55:0] \cr__data[0] ;
@@ -1421,6 +1242,7 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
   reg [8:0] \n_lists$72 ;
   reg [8:0] \n_lists$86 ;
   reg [12:0] n_out = 13'h0000;
+  wire [3:0] n_taken;
   reg [47:0] offset;
   wire [15:0] \offset.x ;
   wire [15:0] \offset.y ;
@@ -1459,33 +1281,68 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
   wire [15:0] \outputs__payload.offset.z ;
   wire outputs__ready;
   wire outputs__valid;
+  (* keep = 32'd1 *)
+  reg [3:0] pair_beat_count_copy0 = 4'h0;
+  (* keep = 32'd1 *)
+  reg [3:0] pair_beat_count_copy1 = 4'h0;
+  (* keep = 32'd1 *)
+  reg [3:0] pair_beat_count_copy2 = 4'h0;
+  (* keep = 32'd1 *)
+  reg [3:0] pair_beat_count_copy3 = 4'h0;
   reg [31:0] pairs0 = 32'd0;
+  reg pairs0_hit = 1'h0;
   reg [31:0] pairs1 = 32'd0;
   reg [31:0] pairs10 = 32'd0;
+  reg pairs10_hit = 1'h0;
   reg [31:0] pairs11 = 32'd0;
+  reg pairs11_hit = 1'h0;
   reg [31:0] pairs12 = 32'd0;
+  reg pairs12_hit = 1'h0;
   reg [31:0] pairs13 = 32'd0;
+  reg pairs13_hit = 1'h0;
   reg [31:0] pairs14 = 32'd0;
+  reg pairs14_hit = 1'h0;
   reg [31:0] pairs15 = 32'd0;
+  reg pairs15_hit = 1'h0;
   reg [31:0] pairs16 = 32'd0;
+  reg pairs16_hit = 1'h0;
   reg [31:0] pairs17 = 32'd0;
+  reg pairs17_hit = 1'h0;
   reg [31:0] pairs18 = 32'd0;
+  reg pairs18_hit = 1'h0;
   reg [31:0] pairs19 = 32'd0;
+  reg pairs19_hit = 1'h0;
+  reg pairs1_hit = 1'h0;
   reg [31:0] pairs2 = 32'd0;
   reg [31:0] pairs20 = 32'd0;
+  reg pairs20_hit = 1'h0;
   reg [31:0] pairs21 = 32'd0;
+  reg pairs21_hit = 1'h0;
   reg [31:0] pairs22 = 32'd0;
+  reg pairs22_hit = 1'h0;
   reg [31:0] pairs23 = 32'd0;
+  reg pairs23_hit = 1'h0;
   reg [31:0] pairs24 = 32'd0;
+  reg pairs24_hit = 1'h0;
   reg [31:0] pairs25 = 32'd0;
+  reg pairs25_hit = 1'h0;
   reg [31:0] pairs26 = 32'd0;
+  reg pairs26_hit = 1'h0;
+  reg pairs2_hit = 1'h0;
   reg [31:0] pairs3 = 32'd0;
+  reg pairs3_hit = 1'h0;
   reg [31:0] pairs4 = 32'd0;
+  reg pairs4_hit = 1'h0;
   reg [31:0] pairs5 = 32'd0;
+  reg pairs5_hit = 1'h0;
   reg [31:0] pairs6 = 32'd0;
+  reg pairs6_hit = 1'h0;
   reg [31:0] pairs7 = 32'd0;
+  reg pairs7_hit = 1'h0;
   reg [31:0] pairs8 = 32'd0;
+  reg pairs8_hit = 1'h0;
   reg [31:0] pairs9 = 32'd0;
+  reg pairs9_hit = 1'h0;
   output [200:0] pairs__payload;
   wire [200:0] pairs__payload;
   wire [200:0] \pairs__payload$147 ;
@@ -2936,7 +2793,7 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
       _3_ <= run0[\$signature__addr ];
     end
   end
-  assign \$signature__data$189  = _1_;
+  assign \$signature__data$190  = _1_;
   assign \$signature__data$80  = _2_;
   assign \$signature__data  = _3_;
   reg [543:0] run1 [511:0];
@@ -3472,579 +3329,251 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
       _6_ <= run1[\$signature__addr ];
     end
   end
-  assign \$signature__data$190  = _4_;
+  assign \$signature__data$191  = _4_;
   assign \$signature__data$81  = _5_;
   assign \$signature__data$65  = _6_;
-  assign \$243  = wsel_sort_copy3 ? sorted__payload[552:417] : \$242 ;
-  assign \$244  = wsel_down_copy0 ? points__payload[138:0] : merged__payload[138:0];
-  assign \$245  = wsel_sort_copy0 ? sorted__payload[138:0] : \$244 ;
-  assign \$246  = wsel_down_copy1 ? points__payload[277:139] : merged__payload[277:139];
-  assign \$247  = wsel_sort_copy1 ? sorted__payload[277:139] : \$246 ;
-  assign \$248  = wsel_down_copy2 ? points__payload[416:278] : merged__payload[416:278];
-  assign \$249  = wsel_sort_copy2 ? sorted__payload[416:278] : \$248 ;
-  assign \$250  = wsel_down_copy3 ? points__payload[552:417] : merged__payload[552:417];
-  assign \$251  = wsel_sort_copy3 ? sorted__payload[552:417] : \$250 ;
-  assign \$252  = wsel_down_copy0 ? points__payload[138:0] : merged__payload[138:0];
-  assign \$253  = wsel_sort_copy0 ? sorted__payload[138:0] : \$252 ;
-  assign \$254  = wsel_down_copy1 ? points__payload[277:139] : merged__payload[277:139];
-  assign \$255  = wsel_sort_copy1 ? sorted__payload[277:139] : \$254 ;
-  assign \$256  = wsel_down_copy2 ? points__payload[416:278] : merged__payload[416:278];
-  assign \$257  = wsel_sort_copy2 ? sorted__payload[416:278] : \$256 ;
-  assign \$258  = wsel_down_copy3 ? points__payload[552:417] : merged__payload[552:417];
-  assign \$259  = wsel_sort_copy3 ? sorted__payload[552:417] : \$258 ;
-  assign \$260  = wsel_down_copy0 ? points__payload[138:0] : merged__payload[138:0];
-  assign \$261  = wsel_sort_copy0 ? sorted__payload[138:0] : \$260 ;
-  assign \$262  = wsel_down_copy1 ? points__payload[277:139] : merged__payload[277:139];
-  assign \$263  = wsel_sort_copy1 ? sorted__payload[277:139] : \$262 ;
-  assign \$264  = wsel_down_copy2 ? points__payload[416:278] : merged__payload[416:278];
-  assign \$265  = wsel_sort_copy2 ? sorted__payload[416:278] : \$264 ;
-  assign \$266  = wsel_down_copy3 ? points__payload[552:417] : merged__payload[552:417];
-  assign \$267  = wsel_sort_copy3 ? sorted__payload[552:417] : \$266 ;
-  assign \$268  = wsel_down_copy0 ? points__payload[138:0] : merged__payload[138:0];
-  assign \$269  = wsel_sort_copy0 ? sorted__payload[138:0] : \$268 ;
-  assign \$270  = wsel_down_copy1 ? points__payload[277:139] : merged__payload[277:139];
-  assign \$271  = wsel_sort_copy1 ? sorted__payload[277:139] : \$270 ;
-  assign \$272  = wsel_down_copy2 ? points__payload[416:278] : merged__payload[416:278];
-  assign \$273  = wsel_sort_copy2 ? sorted__payload[416:278] : \$272 ;
-  assign \$274  = wsel_down_copy3 ? points__payload[552:417] : merged__payload[552:417];
-  assign \$275  = wsel_sort_copy3 ? sorted__payload[552:417] : \$274 ;
-  assign \$276  = ctl_downsample_copy0 ? points__valid : merged__valid;
-  assign \$277  = ctl_sort_copy0 ? sorted__valid : \$276 ;
-  assign \$278  = chk_key0 == chk_key1;
-  assign \$279  = \$signal$195 [1] & \$278 ;
-  assign \$280  = chk_key1 == chk_key2;
-  assign \$281  = \$signal$195 [2] & \$280 ;
-  assign \$282  = chk_key2 == chk_key3;
-  assign \$283  = \$signal$195 [3] & \$282 ;
-  assign \$284  = chk_key3 == chk_key4;
-  assign \$285  = \$signal$195 [4] & \$284 ;
-  assign \$286  = chk_key4 == chk_key5;
-  assign \$287  = \$signal$195 [5] & \$286 ;
-  assign \$288  = chk_key5 == chk_key6;
-  assign \$289  = \$signal$195 [6] & \$288 ;
-  assign \$290  = chk_key6 == chk_key7;
-  assign \$291  = \$signal$195 [7] & \$290 ;
-  assign \$292  = ~ \$signal$193 ;
-  assign \$293  = \$292  & \$signal$195 [0];
-  assign \$294  = prev_key == chk_key0;
-  assign \$295  = \$293  & \$294 ;
-  assign \$296  = \$signal$192  ? { \$295 , \$291 , \$289 , \$287 , \$285 , \$283 , \$281 , \$279  } : 8'h00;
-  assign \$297  = | same_r;
-  assign \$298  = ~ running;
-  assign \$299  = start & \$298 ;
-  assign \$300  = ! \$signal$18 ;
-  assign \$301  = | \$signal$18 ;
-  assign \$302  = | \$signal$18 ;
-  assign \$303  = ctl_downsample_copy0 ? points__valid : merged__valid;
-  assign \$304  = ctl_sort_copy0 ? sorted__valid : \$303 ;
-  assign \$305  = wsel_down_copy0 ? points__payload[138:0] : merged__payload[138:0];
-  assign \$306  = wsel_sort_copy0 ? sorted__payload[138:0] : \$305 ;
-  assign \$307  = wsel_down_copy1 ? points__payload[277:139] : merged__payload[277:139];
-  assign \$308  = wsel_sort_copy1 ? sorted__payload[277:139] : \$307 ;
-  assign \$309  = wsel_down_copy2 ? points__payload[416:278] : merged__payload[416:278];
-  assign \$310  = wsel_sort_copy2 ? sorted__payload[416:278] : \$309 ;
-  assign \$311  = wsel_down_copy3 ? points__payload[552:417] : merged__payload[552:417];
-  assign \$312  = wsel_sort_copy3 ? sorted__payload[552:417] : \$311 ;
-  assign \$313  = \$2 [9:0] - 1'h1;
-  assign \$314  = wcount == \$313 ;
-  assign \$315  = ctl_downsample_copy0 ? \$312 [135] : \$314 ;
-  assign \$316  = \$304  & \$315 ;
-  assign \$317  = ~ src;
-  assign \$318  = log_run + 1'h1;
-  assign \$319  = ~ check_wait;
-  assign \$320  = | same_r;
-  assign \$321  = error | \$320 ;
-  assign \$322  = \$319  & \$321 ;
-  assign \$323  = ~ check_wait;
-  assign \$324  = pairs__valid & pairs__ready;
-  assign \$325  = \$324  & pairs__payload[200];
-  assign \$326  = k_out + 1'h1;
-  assign \$327  = pairs__valid & pairs__ready;
-  assign \$328  = \$327  & pairs__payload[200];
-  assign \$329  = k_out == 5'h1a;
-  assign \$330  = \$328  & \$329 ;
-  assign \$331  = ~ running;
-  assign \$332  = start & \$331 ;
-  assign \$333  = cycles + 1'h1;
-  assign \$334  = ctl_sort_copy0 | ctl_merge_copy0;
-  assign \$335  = \$334  | ctl_check_copy0;
-  assign \$336  = \$335  | ctl_downsample_copy0;
-  assign \$337  = sort_cycles + 1'h1;
-  assign \$338  = ~ pairs__ready;
-  assign \$339  = pairs__valid & \$338 ;
-  assign \$340  = stalls + 1'h1;
-  assign \$341  = pairs__valid & pairs__ready;
-  assign \$342  = ! k_out;
-  assign \$343  = \$341  & \$342 ;
-  assign \$344  = 1'h0 + pairs__payload[192];
-  assign \$345  = \$344  + pairs__payload[193];
-  assign \$346  = \$345  + pairs__payload[194];
-  assign \$347  = \$346  + pairs__payload[195];
-  assign \$348  = \$347  + pairs__payload[196];
-  assign \$349  = \$348  + pairs__payload[197];
-  assign \$350  = \$349  + pairs__payload[198];
-  assign \$351  = \$350  + pairs__payload[199];
-  assign \$352  = pairs0 + \$351 ;
-  assign \$353  = pairs__valid & pairs__ready;
-  assign \$354  = k_out == 1'h1;
-  assign \$355  = \$353  & \$354 ;
-  assign \$356  = 1'h0 + pairs__payload[192];
-  assign \$357  = \$356  + pairs__payload[193];
-  assign \$358  = \$357  + pairs__payload[194];
-  assign \$359  = \$358  + pairs__payload[195];
-  assign \$360  = \$359  + pairs__payload[196];
-  assign \$361  = \$360  + pairs__payload[197];
-  assign \$362  = \$361  + pairs__payload[198];
-  assign \$363  = \$362  + pairs__payload[199];
-  assign \$364  = pairs1 + \$363 ;
-  assign \$365  = pairs__valid & pairs__ready;
-  assign \$366  = k_out == 2'h2;
-  assign \$367  = \$365  & \$366 ;
-  assign \$368  = 1'h0 + pairs__payload[192];
-  assign \$369  = \$368  + pairs__payload[193];
-  assign \$370  = \$369  + pairs__payload[194];
-  assign \$371  = \$370  + pairs__payload[195];
-  assign \$372  = \$371  + pairs__payload[196];
-  assign \$373  = \$372  + pairs__payload[197];
-  assign \$374  = \$373  + pairs__payload[198];
-  assign \$375  = \$374  + pairs__payload[199];
-  assign \$376  = pairs2 + \$375 ;
-  assign \$377  = pairs__valid & pairs__ready;
-  assign \$378  = k_out == 2'h3;
-  assign \$379  = \$377  & \$378 ;
-  assign \$380  = 1'h0 + pairs__payload[192];
-  assign \$381  = \$380  + pairs__payload[193];
-  assign \$382  = \$381  + pairs__payload[194];
-  assign \$383  = \$382  + pairs__payload[195];
-  assign \$384  = \$383  + pairs__payload[196];
-  assign \$385  = \$384  + pairs__payload[197];
-  assign \$386  = \$385  + pairs__payload[198];
-  assign \$387  = \$386  + pairs__payload[199];
-  assign \$388  = pairs3 + \$387 ;
-  assign \$389  = pairs__valid & pairs__ready;
-  assign \$390  = k_out == 3'h4;
-  assign \$391  = \$389  & \$390 ;
-  assign \$392  = 1'h0 + pairs__payload[192];
-  assign \$393  = \$392  + pairs__payload[193];
-  assign \$394  = \$393  + pairs__payload[194];
-  assign \$395  = \$394  + pairs__payload[195];
-  assign \$396  = \$395  + pairs__payload[196];
-  assign \$397  = \$396  + pairs__payload[197];
-  assign \$398  = \$397  + pairs__payload[198];
-  assign \$399  = \$398  + pairs__payload[199];
-  assign \$400  = pairs4 + \$399 ;
-  assign \$401  = pairs__valid & pairs__ready;
-  assign \$402  = k_out == 3'h5;
-  assign \$403  = \$401  & \$402 ;
-  assign \$404  = 1'h0 + pairs__payload[192];
-  assign \$405  = \$404  + pairs__payload[193];
-  assign \$406  = \$405  + pairs__payload[194];
-  assign \$407  = \$406  + pairs__payload[195];
-  assign \$408  = \$407  + pairs__payload[196];
-  assign \$409  = \$408  + pairs__payload[197];
-  assign \$410  = \$409  + pairs__payload[198];
-  assign \$411  = \$410  + pairs__payload[199];
-  assign \$412  = pairs5 + \$411 ;
-  assign \$413  = pairs__valid & pairs__ready;
-  assign \$414  = k_out == 3'h6;
-  assign \$415  = \$413  & \$414 ;
-  assign \$416  = 1'h0 + pairs__payload[192];
-  assign \$417  = \$416  + pairs__payload[193];
-  assign \$418  = \$417  + pairs__payload[194];
-  assign \$419  = \$418  + pairs__payload[195];
-  assign \$420  = \$419  + pairs__payload[196];
-  assign \$421  = \$420  + pairs__payload[197];
-  assign \$422  = \$421  + pairs__payload[198];
-  assign \$423  = \$422  + pairs__payload[199];
-  assign \$424  = pairs6 + \$423 ;
+  assign \$423  = \$421  & \$422 ;
+  assign \$424  = pairs19 + pair_beat_count_copy2;
   assign \$425  = pairs__valid & pairs__ready;
-  assign \$426  = k_out == 3'h7;
+  assign \$426  = k_out == 5'h14;
   assign \$427  = \$425  & \$426 ;
-  assign \$428  = 1'h0 + pairs__payload[192];
-  assign \$429  = \$428  + pairs__payload[193];
-  assign \$430  = \$429  + pairs__payload[194];
-  assign \$431  = \$430  + pairs__payload[195];
-  assign \$432  = \$431  + pairs__payload[196];
-  assign \$433  = \$432  + pairs__payload[197];
-  assign \$434  = \$433  + pairs__payload[198];
-  assign \$435  = \$434  + pairs__payload[199];
-  assign \$436  = pairs7 + \$435 ;
+  assign \$428  = pairs20 + pair_beat_count_copy2;
+  assign \$429  = pairs__valid & pairs__ready;
+  assign \$430  = k_out == 5'h15;
+  assign \$431  = \$429  & \$430 ;
+  assign \$432  = pairs21 + pair_beat_count_copy3;
+  assign \$433  = pairs__valid & pairs__ready;
+  assign \$434  = k_out == 5'h16;
+  assign \$435  = \$433  & \$434 ;
+  assign \$436  = pairs22 + pair_beat_count_copy3;
   assign \$437  = pairs__valid & pairs__ready;
-  assign \$438  = k_out == 4'h8;
+  assign \$438  = k_out == 5'h17;
   assign \$439  = \$437  & \$438 ;
-  assign \$440  = 1'h0 + pairs__payload[192];
-  assign \$441  = \$440  + pairs__payload[193];
-  assign \$442  = \$441  + pairs__payload[194];
-  assign \$443  = \$442  + pairs__payload[195];
-  assign \$444  = \$443  + pairs__payload[196];
-  assign \$445  = \$444  + pairs__payload[197];
-  assign \$446  = \$445  + pairs__payload[198];
-  assign \$447  = \$446  + pairs__payload[199];
-  assign \$448  = pairs8 + \$447 ;
+  assign \$440  = pairs23 + pair_beat_count_copy3;
+  assign \$441  = pairs__valid & pairs__ready;
+  assign \$442  = k_out == 5'h18;
+  assign \$443  = \$441  & \$442 ;
+  assign \$444  = pairs24 + pair_beat_count_copy3;
+  assign \$445  = pairs__valid & pairs__ready;
+  assign \$446  = k_out == 5'h19;
+  assign \$447  = \$445  & \$446 ;
+  assign \$448  = pairs25 + pair_beat_count_copy3;
   assign \$449  = pairs__valid & pairs__ready;
-  assign \$450  = k_out == 4'h9;
+  assign \$450  = k_out == 5'h1a;
   assign \$451  = \$449  & \$450 ;
-  assign \$452  = 1'h0 + pairs__payload[192];
-  assign \$453  = \$452  + pairs__payload[193];
-  assign \$454  = \$453  + pairs__payload[194];
-  assign \$455  = \$454  + pairs__payload[195];
-  assign \$456  = \$455  + pairs__payload[196];
-  assign \$457  = \$456  + pairs__payload[197];
-  assign \$458  = \$457  + pairs__payload[198];
-  assign \$459  = \$458  + pairs__payload[199];
-  assign \$460  = pairs9 + \$459 ;
-  assign \$461  = pairs__valid & pairs__ready;
-  assign \$462  = k_out == 4'ha;
-  assign \$463  = \$461  & \$462 ;
-  assign \$464  = 1'h0 + pairs__payload[192];
-  assign \$465  = \$464  + pairs__payload[193];
-  assign \$466  = \$465  + pairs__payload[194];
-  assign \$467  = \$466  + pairs__payload[195];
-  assign \$468  = \$467  + pairs__payload[196];
-  assign \$469  = \$468  + pairs__payload[197];
-  assign \$470  = \$469  + pairs__payload[198];
-  assign \$471  = \$470  + pairs__payload[199];
-  assign \$472  = pairs10 + \$471 ;
-  assign \$473  = pairs__valid & pairs__ready;
-  assign \$474  = k_out == 4'hb;
-  assign \$475  = \$473  & \$474 ;
-  assign \$476  = 1'h0 + pairs__payload[192];
-  assign \$477  = \$476  + pairs__payload[193];
-  assign \$478  = \$477  + pairs__payload[194];
-  assign \$479  = \$478  + pairs__payload[195];
-  assign \$480  = \$479  + pairs__payload[196];
-  assign \$481  = \$480  + pairs__payload[197];
-  assign \$482  = \$481  + pairs__payload[198];
-  assign \$483  = \$482  + pairs__payload[199];
-  assign \$484  = pairs11 + \$483 ;
-  assign \$485  = pairs__valid & pairs__ready;
-  assign \$486  = k_out == 4'hc;
-  assign \$487  = \$485  & \$486 ;
-  assign \$488  = 1'h0 + pairs__payload[192];
-  assign \$489  = \$488  + pairs__payload[193];
-  assign \$490  = \$489  + pairs__payload[194];
-  assign \$491  = \$490  + pairs__payload[195];
-  assign \$492  = \$491  + pairs__payload[196];
-  assign \$493  = \$492  + pairs__payload[197];
-  assign \$494  = \$493  + pairs__payload[198];
-  assign \$495  = \$494  + pairs__payload[199];
-  assign \$496  = pairs12 + \$495 ;
-  assign \$497  = pairs__valid & pairs__ready;
-  assign \$498  = k_out == 4'hd;
-  assign \$499  = \$497  & \$498 ;
-  assign \$500  = 1'h0 + pairs__payload[192];
-  assign \$501  = \$500  + pairs__payload[193];
-  assign \$502  = \$501  + pairs__payload[194];
-  assign \$503  = \$502  + pairs__payload[195];
-  assign \$504  = \$503  + pairs__payload[196];
-  assign \$505  = \$504  + pairs__payload[197];
-  assign \$506  = \$505  + pairs__payload[198];
-  assign \$507  = \$506  + pairs__payload[199];
-  assign \$508  = pairs13 + \$507 ;
-  assign \$509  = pairs__valid & pairs__ready;
-  assign \$510  = k_out == 4'he;
-  assign \$511  = \$509  & \$510 ;
-  assign \$512  = 1'h0 + pairs__payload[192];
-  assign \$513  = \$512  + pairs__payload[193];
-  assign \$514  = \$513  + pairs__payload[194];
-  assign \$515  = \$514  + pairs__payload[195];
-  assign \$516  = \$515  + pairs__payload[196];
-  assign \$517  = \$516  + pairs__payload[197];
-  assign \$518  = \$517  + pairs__payload[198];
-  assign \$519  = \$518  + pairs__payload[199];
-  assign \$520  = pairs14 + \$519 ;
-  assign \$521  = pairs__valid & pairs__ready;
-  assign \$522  = k_out == 4'hf;
-  assign \$523  = \$521  & \$522 ;
-  assign \$524  = 1'h0 + pairs__payload[192];
-  assign \$525  = \$524  + pairs__payload[193];
-  assign \$526  = \$525  + pairs__payload[194];
-  assign \$527  = \$526  + pairs__payload[195];
-  assign \$528  = \$527  + pairs__payload[196];
-  assign \$529  = \$528  + pairs__payload[197];
-  assign \$530  = \$529  + pairs__payload[198];
-  assign \$531  = \$530  + pairs__payload[199];
-  assign \$532  = pairs15 + \$531 ;
-  assign \$533  = pairs__valid & pairs__ready;
-  assign \$534  = k_out == 5'h10;
-  assign \$535  = \$533  & \$534 ;
-  assign \$536  = 1'h0 + pairs__payload[192];
-  assign \$537  = \$536  + pairs__payload[193];
-  assign \$538  = \$537  + pairs__payload[194];
-  assign \$539  = \$538  + pairs__payload[195];
-  assign \$540  = \$539  + pairs__payload[196];
-  assign \$541  = \$540  + pairs__payload[197];
-  assign \$542  = \$541  + pairs__payload[198];
-  assign \$543  = \$542  + pairs__payload[199];
-  assign \$544  = pairs16 + \$543 ;
-  assign \$545  = pairs__valid & pairs__ready;
-  assign \$546  = k_out == 5'h11;
-  assign \$547  = \$545  & \$546 ;
-  assign \$548  = 1'h0 + pairs__payload[192];
-  assign \$549  = \$548  + pairs__payload[193];
-  assign \$550  = \$549  + pairs__payload[194];
-  assign \$551  = \$550  + pairs__payload[195];
-  assign \$552  = \$551  + pairs__payload[196];
-  assign \$553  = \$552  + pairs__payload[197];
-  assign \$554  = \$553  + pairs__payload[198];
-  assign \$555  = \$554  + pairs__payload[199];
-  assign \$556  = pairs17 + \$555 ;
-  assign \$557  = pairs__valid & pairs__ready;
-  assign \$558  = k_out == 5'h12;
-  assign \$559  = \$557  & \$558 ;
-  assign \$560  = 1'h0 + pairs__payload[192];
-  assign \$561  = \$560  + pairs__payload[193];
-  assign \$562  = \$561  + pairs__payload[194];
-  assign \$563  = \$562  + pairs__payload[195];
-  assign \$564  = \$563  + pairs__payload[196];
-  assign \$565  = \$564  + pairs__payload[197];
-  assign \$566  = \$565  + pairs__payload[198];
-  assign \$567  = \$566  + pairs__payload[199];
-  assign \$568  = pairs18 + \$567 ;
-  assign \$569  = pairs__valid & pairs__ready;
-  assign \$570  = k_out == 5'h13;
-  assign \$571  = \$569  & \$570 ;
-  assign \$572  = 1'h0 + pairs__payload[192];
-  assign \$573  = \$572  + pairs__payload[193];
-  assign \$574  = \$573  + pairs__payload[194];
-  assign \$575  = \$574  + pairs__payload[195];
-  assign \$576  = \$575  + pairs__payload[196];
-  assign \$577  = \$576  + pairs__payload[197];
-  assign \$578  = \$577  + pairs__payload[198];
-  assign \$579  = \$578  + pairs__payload[199];
-  assign \$580  = pairs19 + \$579 ;
-  assign \$581  = pairs__valid & pairs__ready;
-  assign \$582  = k_out == 5'h14;
-  assign \$583  = \$581  & \$582 ;
-  assign \$584  = 1'h0 + pairs__payload[192];
-  assign \$585  = \$584  + pairs__payload[193];
-  assign \$586  = \$585  + pairs__payload[194];
-  assign \$587  = \$586  + pairs__payload[195];
-  assign \$588  = \$587  + pairs__payload[196];
-  assign \$589  = \$588  + pairs__payload[197];
-  assign \$590  = \$589  + pairs__payload[198];
-  assign \$591  = \$590  + pairs__payload[199];
-  assign \$592  = pairs20 + \$591 ;
-  assign \$593  = pairs__valid & pairs__ready;
-  assign \$594  = k_out == 5'h15;
-  assign \$595  = \$593  & \$594 ;
-  assign \$596  = 1'h0 + pairs__payload[192];
-  assign \$597  = \$596  + pairs__payload[193];
-  assign \$598  = \$597  + pairs__payload[194];
-  assign \$599  = \$598  + pairs__payload[195];
-  assign \$600  = \$599  + pairs__payload[196];
-  assign \$601  = \$600  + pairs__payload[197];
-  assign \$602  = \$601  + pairs__payload[198];
-  assign \$603  = \$602  + pairs__payload[199];
-  assign \$604  = pairs21 + \$603 ;
-  assign \$605  = pairs__valid & pairs__ready;
-  assign \$606  = k_out == 5'h16;
-  assign \$607  = \$605  & \$606 ;
-  assign \$608  = 1'h0 + pairs__payload[192];
-  assign \$609  = \$608  + pairs__payload[193];
-  assign \$610  = \$609  + pairs__payload[194];
-  assign \$611  = \$610  + pairs__payload[195];
-  assign \$612  = \$611  + pairs__payload[196];
-  assign \$613  = \$612  + pairs__payload[197];
-  assign \$614  = \$613  + pairs__payload[198];
-  assign \$615  = \$614  + pairs__payload[199];
-  assign \$616  = pairs22 + \$615 ;
-  assign \$617  = pairs__valid & pairs__ready;
-  assign \$618  = k_out == 5'h17;
-  assign \$619  = \$617  & \$618 ;
-  assign \$620  = 1'h0 + pairs__payload[192];
-  assign \$621  = \$620  + pairs__payload[193];
-  assign \$622  = \$621  + pairs__payload[194];
-  assign \$623  = \$622  + pairs__payload[195];
-  assign \$624  = \$623  + pairs__payload[196];
-  assign \$625  = \$624  + pairs__payload[197];
-  assign \$626  = \$625  + pairs__payload[198];
-  assign \$627  = \$626  + pairs__payload[199];
-  assign \$628  = pairs23 + \$627 ;
-  assign \$629  = pairs__valid & pairs__ready;
-  assign \$630  = k_out == 5'h18;
-  assign \$631  = \$629  & \$630 ;
-  assign \$632  = 1'h0 + pairs__payload[192];
-  assign \$633  = \$632  + pairs__payload[193];
-  assign \$634  = \$633  + pairs__payload[194];
-  assign \$635  = \$634  + pairs__payload[195];
-  assign \$636  = \$635  + pairs__payload[196];
-  assign \$637  = \$636  + pairs__payload[197];
-  assign \$638  = \$637  + pairs__payload[198];
-  assign \$639  = \$638  + pairs__payload[199];
-  assign \$640  = pairs24 + \$639 ;
-  assign \$641  = pairs__valid & pairs__ready;
-  assign \$642  = k_out == 5'h19;
-  assign \$643  = \$641  & \$642 ;
-  assign \$644  = 1'h0 + pairs__payload[192];
-  assign \$645  = \$644  + pairs__payload[193];
-  assign \$646  = \$645  + pairs__payload[194];
-  assign \$647  = \$646  + pairs__payload[195];
-  assign \$648  = \$647  + pairs__payload[196];
-  assign \$649  = \$648  + pairs__payload[197];
-  assign \$650  = \$649  + pairs__payload[198];
-  assign \$651  = \$650  + pairs__payload[199];
-  assign \$652  = pairs25 + \$651 ;
-  assign \$653  = pairs__valid & pairs__ready;
-  assign \$654  = k_out == 5'h1a;
-  assign \$655  = \$653  & \$654 ;
-  assign \$656  = 1'h0 + pairs__payload[192];
-  assign \$657  = \$656  + pairs__payload[193];
-  assign \$658  = \$657  + pairs__payload[194];
-  assign \$659  = \$658  + pairs__payload[195];
-  assign \$660  = \$659  + pairs__payload[196];
-  assign \$661  = \$660  + pairs__payload[197];
-  assign \$662  = \$661  + pairs__payload[198];
-  assign \$663  = \$662  + pairs__payload[199];
-  assign \$664  = pairs26 + \$663 ;
-  always @(posedge clk)
-    \$signal$27  <= \$665 ;
-  always @(posedge clk)
-    ctl_sort_copy0 <= \$666 ;
-  always @(posedge clk)
-    ctl_merge_copy0 <= \$667 ;
-  always @(posedge clk)
-    ctl_downsample_copy0 <= \$668 ;
-  always @(posedge clk)
-    ctl_check_copy0 <= \$669 ;
-  always @(posedge clk)
-    rd_sort_copy0 <= \$670 ;
-  always @(posedge clk)
-    rd_merge_copy0 <= \$671 ;
+  assign \$452  = pairs26 + pair_beat_count_copy3;
   always @(posedge clk)
-    rd_intersect_copy0 <= \$672 ;
+    \$signal$27  <= \$453 ;
   always @(posedge clk)
-    rd_downsample_copy0 <= \$673 ;
+    ctl_sort_copy0 <= \$454 ;
   always @(posedge clk)
-    \$signal$18  <= \$674 ;
+    ctl_merge_copy0 <= \$455 ;
   always @(posedge clk)
-    downsample <= \$675 ;
+    ctl_downsample_copy0 <= \$456 ;
   always @(posedge clk)
-    wsel_sort_copy0 <= \$676 ;
+    ctl_check_copy0 <= \$457 ;
   always @(posedge clk)
-    wsel_sort_copy1 <= \$677 ;
+    rd_sort_copy0 <= \$458 ;
   always @(posedge clk)
-    wsel_sort_copy2 <= \$678 ;
+    rd_merge_copy0 <= \$459 ;
   always @(posedge clk)
-    wsel_sort_copy3 <= \$679 ;
+    rd_intersect_copy0 <= \$460 ;
   always @(posedge clk)
-    wsel_down_copy0 <= \$680 ;
+    rd_downsample_copy0 <= \$461 ;
   always @(posedge clk)
-    wsel_down_copy1 <= \$681 ;
+    \$signal$18  <= \$462 ;
   always @(posedge clk)
-    wsel_down_copy2 <= \$682 ;
+    downsample <= \$463 ;
   always @(posedge clk)
-    wsel_down_copy3 <= \$683 ;
+    wsel_sort_copy0 <= \$464 ;
   always @(posedge clk)
-    wcount <= \$684 ;
+    wsel_sort_copy1 <= \$465 ;
   always @(posedge clk)
-    n_out <= \$685 ;
+    wsel_sort_copy2 <= \$466 ;
   always @(posedge clk)
-    \final  <= \$686 ;
+    wsel_sort_copy3 <= \$467 ;
   always @(posedge clk)
-    \$signal$192  <= \$687 ;
+    wsel_down_copy0 <= \$468 ;
   always @(posedge clk)
-    \$signal$193  <= \$688 ;
+    wsel_down_copy1 <= \$469 ;
   always @(posedge clk)
-    \$signal$195  <= \$689 ;
+    wsel_down_copy2 <= \$470 ;
   always @(posedge clk)
-    chk_key0 <= \$690 ;
+    wsel_down_copy3 <= \$471 ;
   always @(posedge clk)
-    chk_key1 <= \$691 ;
+    wcount <= \$472 ;
   always @(posedge clk)
-    chk_key2 <= \$692 ;
+    n_out <= \$473 ;
   always @(posedge clk)
-    chk_key3 <= \$693 ;
+    \final  <= \$474 ;
   always @(posedge clk)
-    chk_key4 <= \$694 ;
+    \$signal$193  <= \$475 ;
   always @(posedge clk)
-    chk_key5 <= \$695 ;
+    \$signal$194  <= \$476 ;
   always @(posedge clk)
-    chk_key6 <= \$696 ;
+    \$signal$196  <= \$477 ;
   always @(posedge clk)
-    chk_key7 <= \$697 ;
+    chk_key0 <= \$478 ;
   always @(posedge clk)
-    have_prev <= \$698 ;
+    chk_key1 <= \$479 ;
   always @(posedge clk)
-    prev_key <= \$699 ;
+    chk_key2 <= \$480 ;
   always @(posedge clk)
-    same_r <= \$700 ;
+    chk_key3 <= \$481 ;
   always @(posedge clk)
-    error <= \$701 ;
+    chk_key4 <= \$482 ;
   always @(posedge clk)
-    launch <= \$702 ;
+    chk_key5 <= \$483 ;
   always @(posedge clk)
-    done <= \$703 ;
+    chk_key6 <= \$484 ;
   always @(posedge clk)
-    running <= \$704 ;
+    chk_key7 <= \$485 ;
   always @(posedge clk)
-    k_out <= \$705 ;
+    have_prev <= \$486 ;
   always @(posedge clk)
-    log_run <= \$706 ;
+    prev_key <= \$487 ;
   always @(posedge clk)
-    src <= \$707 ;
+    same_r <= \$488 ;
   always @(posedge clk)
-    check_wait <= \$708 ;
+    error <= \$489 ;
   always @(posedge clk)
-    cycles <= \$709 ;
+    launch <= \$490 ;
   always @(posedge clk)
-    sort_cycles <= \$710 ;
+    done <= \$491 ;
   always @(posedge clk)
-    stalls <= \$711 ;
+    running <= \$492 ;
   always @(posedge clk)
-    pairs0 <= \$712 ;
+    k_out <= \$493 ;
   always @(posedge clk)
-    pairs1 <= \$713 ;
+    log_run <= \$494 ;
   always @(posedge clk)
-    pairs2 <= \$714 ;
+    src <= \$495 ;
   always @(posedge clk)
-    pairs3 <= \$715 ;
+    check_wait <= \$496 ;
   always @(posedge clk)
-    pairs4 <= \$716 ;
+    counting_last <= \$497 ;
   always @(posedge clk)
-    pairs5 <= \$717 ;
+    cycles <= \$498 ;
   always @(posedge clk)
-    pairs6 <= \$718 ;
+    sort_cycles <= \$499 ;
   always @(posedge clk)
-    pairs7 <= \$719 ;
+    stalls <= \$500 ;
   always @(posedge clk)
-    pairs8 <= \$720 ;
+    pairs0 <= \$501 ;
   always @(posedge clk)
-    pairs9 <= \$721 ;
+    pairs1 <= \$502 ;
   always @(posedge clk)
-    pairs10 <= \$722 ;
+    pairs2 <= \$503 ;
   always @(posedge clk)
-    pairs11 <= \$723 ;
+    pairs3 <= \$504 ;
   always @(posedge clk)
-    pairs12 <= \$724 ;
+    pairs4 <= \$505 ;
   always @(posedge clk)
-    pairs13 <= \$725 ;
+    pairs5 <= \$506 ;
   always @(posedge clk)
-    pairs14 <= \$726 ;
+    pairs6 <= \$507 ;
   always @(posedge clk)
-    pairs15 <= \$727 ;
+    pairs7 <= \$508 ;
   always @(posedge clk)
-    pairs16 <= \$728 ;
+    pairs8 <= \$509 ;
   always @(posedge clk)
-    pairs17 <= \$729 ;
+    pairs9 <= \$510 ;
   always @(posedge clk)
-    pairs18 <= \$730 ;
+    pairs10 <= \$511 ;
   always @(posedge clk)
-    pairs19 <= \$731 ;
+    pairs11 <= \$512 ;
   always @(posedge clk)
-    pairs20 <= \$732 ;
+    pairs12 <= \$513 ;
   always @(posedge clk)
-    pairs21 <= \$733 ;
+    pairs13 <= \$514 ;
   always @(posedge clk)
-    pairs22 <= \$734 ;
+    pairs14 <= \$515 ;
   always @(posedge clk)
-    pairs23 <= \$735 ;
+    pairs15 <= \$516 ;
   always @(posedge clk)
-    pairs24 <= \$736 ;
+    pairs16 <= \$517 ;
   always @(posedge clk)
-    pairs25 <= \$737 ;
+    pairs17 <= \$518 ;
   always @(posedge clk)
-    pairs26 <= \$738 ;
+    pairs18 <= \$519 ;
+  always @(posedge clk)
+    pairs19 <= \$520 ;
+  always @(posedge clk)
+    pairs20 <= \$521 ;
+  always @(posedge clk)
+    pairs21 <= \$522 ;
+  always @(posedge clk)
+    pairs22 <= \$523 ;
+  always @(posedge clk)
+    pairs23 <= \$524 ;
+  always @(posedge clk)
+    pairs24 <= \$525 ;
+  always @(posedge clk)
+    pairs25 <= \$526 ;
+  always @(posedge clk)
+    pairs26 <= \$527 ;
+  always @(posedge clk)
+    pair_beat_count_copy0 <= \$528 ;
+  always @(posedge clk)
+    pair_beat_count_copy1 <= \$529 ;
+  always @(posedge clk)
+    pair_beat_count_copy2 <= \$530 ;
+  always @(posedge clk)
+    pair_beat_count_copy3 <= \$531 ;
+  always @(posedge clk)
+    pairs0_hit <= \$532 ;
+  always @(posedge clk)
+    pairs1_hit <= \$533 ;
+  always @(posedge clk)
+    pairs2_hit <= \$534 ;
+  always @(posedge clk)
+    pairs3_hit <= \$535 ;
+  always @(posedge clk)
+    pairs4_hit <= \$536 ;
+  always @(posedge clk)
+    pairs5_hit <= \$537 ;
+  always @(posedge clk)
+    pairs6_hit <= \$538 ;
+  always @(posedge clk)
+    pairs7_hit <= \$539 ;
+  always @(posedge clk)
+    pairs8_hit <= \$540 ;
+  always @(posedge clk)
+    pairs9_hit <= \$541 ;
+  always @(posedge clk)
+    pairs10_hit <= \$542 ;
+  always @(posedge clk)
+    pairs11_hit <= \$543 ;
+  always @(posedge clk)
+    pairs12_hit <= \$544 ;
+  always @(posedge clk)
+    pairs13_hit <= \$545 ;
+  always @(posedge clk)
+    pairs14_hit <= \$546 ;
+  always @(posedge clk)
+    pairs15_hit <= \$547 ;
+  always @(posedge clk)
+    pairs16_hit <= \$548 ;
+  always @(posedge clk)
+    pairs17_hit <= \$549 ;
+  always @(posedge clk)
+    pairs18_hit <= \$550 ;
+  always @(posedge clk)
+    pairs19_hit <= \$551 ;
+  always @(posedge clk)
+    pairs20_hit <= \$552 ;
+  always @(posedge clk)
+    pairs21_hit <= \$553 ;
+  always @(posedge clk)
+    pairs22_hit <= \$554 ;
+  always @(posedge clk)
+    pairs23_hit <= \$555 ;
+  always @(posedge clk)
+    pairs24_hit <= \$556 ;
+  always @(posedge clk)
+    pairs25_hit <= \$557 ;
+  always @(posedge clk)
+    pairs26_hit <= \$558 ;
   assign \$1  = \$signal$18  + 3'h7;
   assign \$3  = n_out + 3'h7;
   assign \$5  = 1'h1 << log_run;
@@ -4132,166 +3661,346 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
   assign \$76  = \$73  & \$75 ;
   assign \$77  = ~ check_wait;
   assign \$78  = downsample ? 3'h4 : 3'h3;
-  assign \$79  = pairs__valid & pairs__ready;
-  assign \$80  = \$79  & pairs__payload[200];
-  assign \$81  = k_out == 5'h1a;
-  assign \$82  = \$80  & \$81 ;
-  assign \$83  = downsample ? n_out : \$signal$18 ;
-  assign \$86  = src ^ downsample;
-  assign sorted__data = \$86  ? \$signature__data$190  : \$signature__data$189 ;
-  assign \$87  = \$signal$26  == 1'h1;
-  assign \$88  = \$signal$26  == 2'h2;
-  assign \$89  = \$signal$26  == 3'h4;
-  assign \$90  = \$signal$26  == 3'h5;
+  assign \$79  = 1'h0 + pairs__payload[192];
+  assign \$80  = \$79  + pairs__payload[193];
+  assign \$81  = \$80  + pairs__payload[194];
+  assign \$82  = \$81  + pairs__payload[195];
+  assign \$83  = \$82  + pairs__payload[196];
+  assign \$84  = \$83  + pairs__payload[197];
+  assign \$85  = \$84  + pairs__payload[198];
+  assign \$86  = \$85  + pairs__payload[199];
+  assign \$87  = downsample ? n_out : \$signal$18 ;
+  assign \$90  = src ^ downsample;
+  assign sorted__data = \$90  ? \$signature__data$191  : \$signature__data$190 ;
   assign \$91  = \$signal$26  == 1'h1;
   assign \$92  = \$signal$26  == 2'h2;
-  assign \$93  = \$signal$26  == 2'h3;
-  assign \$94  = \$signal$26  == 3'h4;
-  assign \$95  = ~ running;
-  assign \$96  = load__en & \$95 ;
-  assign \$98  = \$96  & \$97 ;
-  assign \$99  = ! load__addr[8:0];
-  assign \$100  = \$98  & \$99 ;
-  assign \$101  = ~ running;
-  assign \$102  = load__en & \$101 ;
+  assign \$93  = \$signal$26  == 3'h4;
+  assign \$94  = \$signal$26  == 3'h5;
+  assign \$95  = \$signal$26  == 1'h1;
+  assign \$96  = \$signal$26  == 2'h2;
+  assign \$97  = \$signal$26  == 2'h3;
+  assign \$98  = \$signal$26  == 3'h4;
+  assign \$99  = ~ running;
+  assign \$100  = load__en & \$99 ;
+  assign \$102  = \$100  & \$101 ;
+  assign \$103  = ! load__addr[8:0];
   assign \$104  = \$102  & \$103 ;
-  assign \$105  = load__addr[8:0] == 1'h1;
-  assign \$106  = \$104  & \$105 ;
-  assign \$107  = load__data == 2'h2;
-  assign \$108  = \$signal$26  == 1'h1;
-  assign \$109  = \$signal$26  == 1'h1;
-  assign \$110  = \$signal$26  == 1'h1;
-  assign \$111  = \$signal$26  == 1'h1;
-  assign \$112  = \$signal$26  == 3'h4;
-  assign \$113  = \$signal$26  == 3'h4;
-  assign \$114  = \$signal$26  == 3'h4;
-  assign \$115  = \$signal$26  == 3'h4;
-  assign \$116  = ctl_downsample_copy0 ? points__valid : merged__valid;
-  assign \$117  = ctl_sort_copy0 ? sorted__valid : \$116 ;
-  assign \$118  = wcount + 1'h1;
-  assign \$119  = ctl_downsample_copy0 ? points__valid : merged__valid;
-  assign \$120  = ctl_sort_copy0 ? sorted__valid : \$119 ;
-  assign \$121  = \$120  & ctl_downsample_copy0;
-  assign \$122  = wsel_down_copy0 ? points__payload[138:0] : merged__payload[138:0];
-  assign \$123  = wsel_sort_copy0 ? sorted__payload[138:0] : \$122 ;
-  assign \$124  = wsel_down_copy1 ? points__payload[277:139] : merged__payload[277:139];
-  assign \$125  = wsel_sort_copy1 ? sorted__payload[277:139] : \$124 ;
-  assign \$126  = wsel_down_copy2 ? points__payload[416:278] : merged__payload[416:278];
-  assign \$127  = wsel_sort_copy2 ? sorted__payload[416:278] : \$126 ;
-  assign \$128  = wsel_down_copy3 ? points__payload[552:417] : merged__payload[552:417];
-  assign \$129  = wsel_sort_copy3 ? sorted__payload[552:417] : \$128 ;
-  assign \$130  = 1'h0 + \$129 [127];
-  assign \$131  = wsel_down_copy0 ? points__payload[138:0] : merged__payload[138:0];
-  assign \$132  = wsel_sort_copy0 ? sorted__payload[138:0] : \$131 ;
-  assign \$133  = wsel_down_copy1 ? points__payload[277:139] : merged__payload[277:139];
-  assign \$134  = wsel_sort_copy1 ? sorted__payload[277:139] : \$133 ;
-  assign \$135  = wsel_down_copy2 ? points__payload[416:278] : merged__payload[416:278];
-  assign \$136  = wsel_sort_copy2 ? sorted__payload[416:278] : \$135 ;
-  assign \$137  = wsel_down_copy3 ? points__payload[552:417] : merged__payload[552:417];
-  assign \$138  = wsel_sort_copy3 ? sorted__payload[552:417] : \$137 ;
-  assign \$139  = \$130  + \$138 [128];
-  assign \$140  = wsel_down_copy0 ? points__payload[138:0] : merged__payload[138:0];
-  assign \$141  = wsel_sort_copy0 ? sorted__payload[138:0] : \$140 ;
-  assign \$142  = wsel_down_copy1 ? points__payload[277:139] : merged__payload[277:139];
-  assign \$143  = wsel_sort_copy1 ? sorted__payload[277:139] : \$142 ;
-  assign \$144  = wsel_down_copy2 ? points__payload[416:278] : merged__payload[416:278];
-  assign \$145  = wsel_sort_copy2 ? sorted__payload[416:278] : \$144 ;
-  assign \$146  = wsel_down_copy3 ? points__payload[552:417] : merged__payload[552:417];
-  assign \$147  = wsel_sort_copy3 ? sorted__payload[552:417] : \$146 ;
-  assign \$148  = \$139  + \$147 [129];
-  assign \$149  = wsel_down_copy0 ? points__payload[138:0] : merged__payload[138:0];
-  assign \$150  = wsel_sort_copy0 ? sorted__payload[138:0] : \$149 ;
-  assign \$151  = wsel_down_copy1 ? points__payload[277:139] : merged__payload[277:139];
-  assign \$152  = wsel_sort_copy1 ? sorted__payload[277:139] : \$151 ;
-  assign \$153  = wsel_down_copy2 ? points__payload[416:278] : merged__payload[416:278];
-  assign \$154  = wsel_sort_copy2 ? sorted__payload[416:278] : \$153 ;
-  assign \$155  = wsel_down_copy3 ? points__payload[552:417] : merged__payload[552:417];
-  assign \$156  = wsel_sort_copy3 ? sorted__payload[552:417] : \$155 ;
-  assign \$157  = \$148  + \$156 [130];
-  assign \$158  = wsel_down_copy0 ? points__payload[138:0] : merged__payload[138:0];
-  assign \$159  = wsel_sort_copy0 ? sorted__payload[138:0] : \$158 ;
-  assign \$160  = wsel_down_copy1 ? points__payload[277:139] : merged__payload[277:139];
-  assign \$161  = wsel_sort_copy1 ? sorted__payload[277:139] : \$160 ;
-  assign \$162  = wsel_down_copy2 ? points__payload[416:278] : merged__payload[416:278];
-  assign \$163  = wsel_sort_copy2 ? sorted__payload[416:278] : \$162 ;
-  assign \$164  = wsel_down_copy3 ? points__payload[552:417] : merged__payload[552:417];
-  assign \$165  = wsel_sort_copy3 ? sorted__payload[552:417] : \$164 ;
-  assign \$166  = \$157  + \$165 [131];
-  assign \$167  = wsel_down_copy0 ? points__payload[138:0] : merged__payload[138:0];
-  assign \$168  = wsel_sort_copy0 ? sorted__payload[138:0] : \$167 ;
-  assign \$169  = wsel_down_copy1 ? points__payload[277:139] : merged__payload[277:139];
-  assign \$170  = wsel_sort_copy1 ? sorted__payload[277:139] : \$169 ;
-  assign \$171  = wsel_down_copy2 ? points__payload[416:278] : merged__payload[416:278];
-  assign \$172  = wsel_sort_copy2 ? sorted__payload[416:278] : \$171 ;
-  assign \$173  = wsel_down_copy3 ? points__payload[552:417] : merged__payload[552:417];
-  assign \$174  = wsel_sort_copy3 ? sorted__payload[552:417] : \$173 ;
-  assign \$175  = \$166  + \$174 [132];
-  assign \$176  = wsel_down_copy0 ? points__payload[138:0] : merged__payload[138:0];
-  assign \$177  = wsel_sort_copy0 ? sorted__payload[138:0] : \$176 ;
-  assign \$178  = wsel_down_copy1 ? points__payload[277:139] : merged__payload[277:139];
-  assign \$179  = wsel_sort_copy1 ? sorted__payload[277:139] : \$178 ;
-  assign \$180  = wsel_down_copy2 ? points__payload[416:278] : merged__payload[416:278];
-  assign \$181  = wsel_sort_copy2 ? sorted__payload[416:278] : \$180 ;
-  assign \$182  = wsel_down_copy3 ? points__payload[552:417] : merged__payload[552:417];
-  assign \$183  = wsel_sort_copy3 ? sorted__payload[552:417] : \$182 ;
-  assign \$184  = \$175  + \$183 [133];
-  assign \$185  = wsel_down_copy0 ? points__payload[138:0] : merged__payload[138:0];
-  assign \$186  = wsel_sort_copy0 ? sorted__payload[138:0] : \$185 ;
-  assign \$187  = wsel_down_copy1 ? points__payload[277:139] : merged__payload[277:139];
-  assign \$188  = wsel_sort_copy1 ? sorted__payload[277:139] : \$187 ;
-  assign \$189  = wsel_down_copy2 ? points__payload[416:278] : merged__payload[416:278];
-  assign \$190  = wsel_sort_copy2 ? sorted__payload[416:278] : \$189 ;
-  assign \$191  = wsel_down_copy3 ? points__payload[552:417] : merged__payload[552:417];
-  assign \$192  = wsel_sort_copy3 ? sorted__payload[552:417] : \$191 ;
-  assign \$193  = \$184  + \$192 [134];
-  assign \$194  = n_out + \$193 ;
-  assign \$195  = \$2 [9:0] == 1'h1;
-  assign \$197  = \$196  >= \$2 [9:0];
-  assign \$198  = ctl_merge_copy0 & \$197 ;
-  assign \$199  = ctl_sort_copy0 ? \$195  : \$198 ;
-  assign \$200  = ctl_downsample_copy0 ? points__valid : merged__valid;
-  assign \$201  = ctl_sort_copy0 ? sorted__valid : \$200 ;
-  assign \$202  = \$201  & \final ;
-  assign \$203  = ~ have_prev;
-  assign \$204  = wsel_down_copy0 ? points__payload[138:0] : merged__payload[138:0];
-  assign \$205  = wsel_sort_copy0 ? sorted__payload[138:0] : \$204 ;
-  assign \$206  = wsel_down_copy1 ? points__payload[277:139] : merged__payload[277:139];
-  assign \$207  = wsel_sort_copy1 ? sorted__payload[277:139] : \$206 ;
-  assign \$208  = wsel_down_copy2 ? points__payload[416:278] : merged__payload[416:278];
-  assign \$209  = wsel_sort_copy2 ? sorted__payload[416:278] : \$208 ;
-  assign \$210  = wsel_down_copy3 ? points__payload[552:417] : merged__payload[552:417];
-  assign \$211  = wsel_sort_copy3 ? sorted__payload[552:417] : \$210 ;
-  assign \$212  = wsel_down_copy0 ? points__payload[138:0] : merged__payload[138:0];
-  assign \$213  = wsel_sort_copy0 ? sorted__payload[138:0] : \$212 ;
-  assign \$214  = wsel_down_copy1 ? points__payload[277:139] : merged__payload[277:139];
-  assign \$215  = wsel_sort_copy1 ? sorted__payload[277:139] : \$214 ;
-  assign \$216  = wsel_down_copy2 ? points__payload[416:278] : merged__payload[416:278];
-  assign \$217  = wsel_sort_copy2 ? sorted__payload[416:278] : \$216 ;
-  assign \$218  = wsel_down_copy3 ? points__payload[552:417] : merged__payload[552:417];
-  assign \$219  = wsel_sort_copy3 ? sorted__payload[552:417] : \$218 ;
-  assign \$220  = wsel_down_copy0 ? points__payload[138:0] : merged__payload[138:0];
-  assign \$221  = wsel_sort_copy0 ? sorted__payload[138:0] : \$220 ;
-  assign \$222  = wsel_down_copy1 ? points__payload[277:139] : merged__payload[277:139];
-  assign \$223  = wsel_sort_copy1 ? sorted__payload[277:139] : \$222 ;
-  assign \$224  = wsel_down_copy2 ? points__payload[416:278] : merged__payload[416:278];
-  assign \$225  = wsel_sort_copy2 ? sorted__payload[416:278] : \$224 ;
-  assign \$226  = wsel_down_copy3 ? points__payload[552:417] : merged__payload[552:417];
-  assign \$227  = wsel_sort_copy3 ? sorted__payload[552:417] : \$226 ;
-  assign \$228  = wsel_down_copy0 ? points__payload[138:0] : merged__payload[138:0];
-  assign \$229  = wsel_sort_copy0 ? sorted__payload[138:0] : \$228 ;
-  assign \$230  = wsel_down_copy1 ? points__payload[277:139] : merged__payload[277:139];
-  assign \$231  = wsel_sort_copy1 ? sorted__payload[277:139] : \$230 ;
-  assign \$232  = wsel_down_copy2 ? points__payload[416:278] : merged__payload[416:278];
-  assign \$233  = wsel_sort_copy2 ? sorted__payload[416:278] : \$232 ;
-  assign \$234  = wsel_down_copy3 ? points__payload[552:417] : merged__payload[552:417];
-  assign \$235  = wsel_sort_copy3 ? sorted__payload[552:417] : \$234 ;
-  assign \$236  = wsel_down_copy0 ? points__payload[138:0] : merged__payload[138:0];
-  assign \$237  = wsel_sort_copy0 ? sorted__payload[138:0] : \$236 ;
-  assign \$238  = wsel_down_copy1 ? points__payload[277:139] : merged__payload[277:139];
-  assign \$239  = wsel_sort_copy1 ? sorted__payload[277:139] : \$238 ;
-  assign \$240  = wsel_down_copy2 ? points__payload[416:278] : merged__payload[416:278];
-  assign \$241  = wsel_sort_copy2 ? sorted__payload[416:278] : \$240 ;
-  assign \$242  = wsel_down_copy3 ? points__payload[552:417] : merged__payload[552:417];
+  assign \$105  = ~ running;
+  assign \$106  = load__en & \$105 ;
+  assign \$108  = \$106  & \$107 ;
+  assign \$109  = load__addr[8:0] == 1'h1;
+  assign \$110  = \$108  & \$109 ;
+  assign \$111  = load__data == 2'h2;
+  assign \$112  = \$signal$26  == 1'h1;
+  assign \$113  = \$signal$26  == 1'h1;
+  assign \$114  = \$signal$26  == 1'h1;
+  assign \$115  = \$signal$26  == 1'h1;
+  assign \$116  = \$signal$26  == 3'h4;
+  assign \$117  = \$signal$26  == 3'h4;
+  assign \$118  = \$signal$26  == 3'h4;
+  assign \$119  = \$signal$26  == 3'h4;
+  assign \$120  = ctl_downsample_copy0 ? points__valid : merged__valid;
+  assign \$121  = ctl_sort_copy0 ? sorted__valid : \$120 ;
+  assign \$122  = wcount + 1'h1;
+  assign \$123  = ctl_downsample_copy0 ? points__valid : merged__valid;
+  assign \$124  = ctl_sort_copy0 ? sorted__valid : \$123 ;
+  assign \$125  = \$124  & ctl_downsample_copy0;
+  assign \$126  = wsel_down_copy0 ? points__payload[138:0] : merged__payload[138:0];
+  assign \$127  = wsel_sort_copy0 ? sorted__payload[138:0] : \$126 ;
+  assign \$128  = wsel_down_copy1 ? points__payload[277:139] : merged__payload[277:139];
+  assign \$129  = wsel_sort_copy1 ? sorted__payload[277:139] : \$128 ;
+  assign \$130  = wsel_down_copy2 ? points__payload[416:278] : merged__payload[416:278];
+  assign \$131  = wsel_sort_copy2 ? sorted__payload[416:278] : \$130 ;
+  assign \$132  = wsel_down_copy3 ? points__payload[552:417] : merged__payload[552:417];
+  assign \$133  = wsel_sort_copy3 ? sorted__payload[552:417] : \$132 ;
+  assign \$134  = 1'h0 + \$133 [127];
+  assign \$135  = wsel_down_copy0 ? points__payload[138:0] : merged__payload[138:0];
+  assign \$136  = wsel_sort_copy0 ? sorted__payload[138:0] : \$135 ;
+  assign \$137  = wsel_down_copy1 ? points__payload[277:139] : merged__payload[277:139];
+  assign \$138  = wsel_sort_copy1 ? sorted__payload[277:139] : \$137 ;
+  assign \$139  = wsel_down_copy2 ? points__payload[416:278] : merged__payload[416:278];
+  assign \$140  = wsel_sort_copy2 ? sorted__payload[416:278] : \$139 ;
+  assign \$141  = wsel_down_copy3 ? points__payload[552:417] : merged__payload[552:417];
+  assign \$142  = wsel_sort_copy3 ? sorted__payload[552:417] : \$141 ;
+  assign \$143  = \$134  + \$142 [128];
+  assign \$144  = wsel_down_copy0 ? points__payload[138:0] : merged__payload[138:0];
+  assign \$145  = wsel_sort_copy0 ? sorted__payload[138:0] : \$144 ;
+  assign \$146  = wsel_down_copy1 ? points__payload[277:139] : merged__payload[277:139];
+  assign \$147  = wsel_sort_copy1 ? sorted__payload[277:139] : \$146 ;
+  assign \$148  = wsel_down_copy2 ? points__payload[416:278] : merged__payload[416:278];
+  assign \$149  = wsel_sort_copy2 ? sorted__payload[416:278] : \$148 ;
+  assign \$150  = wsel_down_copy3 ? points__payload[552:417] : merged__payload[552:417];
+  assign \$151  = wsel_sort_copy3 ? sorted__payload[552:417] : \$150 ;
+  assign \$152  = \$143  + \$151 [129];
+  assign \$153  = wsel_down_copy0 ? points__payload[138:0] : merged__payload[138:0];
+  assign \$154  = wsel_sort_copy0 ? sorted__payload[138:0] : \$153 ;
+  assign \$155  = wsel_down_copy1 ? points__payload[277:139] : merged__payload[277:139];
+  assign \$156  = wsel_sort_copy1 ? sorted__payload[277:139] : \$155 ;
+  assign \$157  = wsel_down_copy2 ? points__payload[416:278] : merged__payload[416:278];
+  assign \$158  = wsel_sort_copy2 ? sorted__payload[416:278] : \$157 ;
+  assign \$159  = wsel_down_copy3 ? points__payload[552:417] : merged__payload[552:417];
+  assign \$160  = wsel_sort_copy3 ? sorted__payload[552:417] : \$159 ;
+  assign \$161  = \$152  + \$160 [130];
+  assign \$162  = wsel_down_copy0 ? points__payload[138:0] : merged__payload[138:0];
+  assign \$163  = wsel_sort_copy0 ? sorted__payload[138:0] : \$162 ;
+  assign \$164  = wsel_down_copy1 ? points__payload[277:139] : merged__payload[277:139];
+  assign \$165  = wsel_sort_copy1 ? sorted__payload[277:139] : \$164 ;
+  assign \$166  = wsel_down_copy2 ? points__payload[416:278] : merged__payload[416:278];
+  assign \$167  = wsel_sort_copy2 ? sorted__payload[416:278] : \$166 ;
+  assign \$168  = wsel_down_copy3 ? points__payload[552:417] : merged__payload[552:417];
+  assign \$169  = wsel_sort_copy3 ? sorted__payload[552:417] : \$168 ;
+  assign \$170  = \$161  + \$169 [131];
+  assign \$171  = wsel_down_copy0 ? points__payload[138:0] : merged__payload[138:0];
+  assign \$172  = wsel_sort_copy0 ? sorted__payload[138:0] : \$171 ;
+  assign \$173  = wsel_down_copy1 ? points__payload[277:139] : merged__payload[277:139];
+  assign \$174  = wsel_sort_copy1 ? sorted__payload[277:139] : \$173 ;
+  assign \$175  = wsel_down_copy2 ? points__payload[416:278] : merged__payload[416:278];
+  assign \$176  = wsel_sort_copy2 ? sorted__payload[416:278] : \$175 ;
+  assign \$177  = wsel_down_copy3 ? points__payload[552:417] : merged__payload[552:417];
+  assign \$178  = wsel_sort_copy3 ? sorted__payload[552:417] : \$177 ;
+  assign \$179  = \$170  + \$178 [132];
+  assign \$180  = wsel_down_copy0 ? points__payload[138:0] : merged__payload[138:0];
+  assign \$181  = wsel_sort_copy0 ? sorted__payload[138:0] : \$180 ;
+  assign \$182  = wsel_down_copy1 ? points__payload[277:139] : merged__payload[277:139];
+  assign \$183  = wsel_sort_copy1 ? sorted__payload[277:139] : \$182 ;
+  assign \$184  = wsel_down_copy2 ? points__payload[416:278] : merged__payload[416:278];
+  assign \$185  = wsel_sort_copy2 ? sorted__payload[416:278] : \$184 ;
+  assign \$186  = wsel_down_copy3 ? points__payload[552:417] : merged__payload[552:417];
+  assign \$187  = wsel_sort_copy3 ? sorted__payload[552:417] : \$186 ;
+  assign \$188  = \$179  + \$187 [133];
+  assign \$189  = wsel_down_copy0 ? points__payload[138:0] : merged__payload[138:0];
+  assign \$190  = wsel_sort_copy0 ? sorted__payload[138:0] : \$189 ;
+  assign \$191  = wsel_down_copy1 ? points__payload[277:139] : merged__payload[277:139];
+  assign \$192  = wsel_sort_copy1 ? sorted__payload[277:139] : \$191 ;
+  assign \$193  = wsel_down_copy2 ? points__payload[416:278] : merged__payload[416:278];
+  assign \$194  = wsel_sort_copy2 ? sorted__payload[416:278] : \$193 ;
+  assign \$195  = wsel_down_copy3 ? points__payload[552:417] : merged__payload[552:417];
+  assign \$196  = wsel_sort_copy3 ? sorted__payload[552:417] : \$195 ;
+  assign \$197  = \$188  + \$196 [134];
+  assign \$198  = n_out + \$197 ;
+  assign \$199  = \$2 [9:0] == 1'h1;
+  assign \$201  = \$200  >= \$2 [9:0];
+  assign \$202  = ctl_merge_copy0 & \$201 ;
+  assign \$203  = ctl_sort_copy0 ? \$199  : \$202 ;
+  assign \$204  = ctl_downsample_copy0 ? points__valid : merged__valid;
+  assign \$205  = ctl_sort_copy0 ? sorted__valid : \$204 ;
+  assign \$206  = \$205  & \final ;
+  assign \$207  = ~ have_prev;
+  assign \$208  = wsel_down_copy0 ? points__payload[138:0] : merged__payload[138:0];
+  assign \$209  = wsel_sort_copy0 ? sorted__payload[138:0] : \$208 ;
+  assign \$210  = wsel_down_copy1 ? points__payload[277:139] : merged__payload[277:139];
+  assign \$211  = wsel_sort_copy1 ? sorted__payload[277:139] : \$210 ;
+  assign \$212  = wsel_down_copy2 ? points__payload[416:278] : merged__payload[416:278];
+  assign \$213  = wsel_sort_copy2 ? sorted__payload[416:278] : \$212 ;
+  assign \$214  = wsel_down_copy3 ? points__payload[552:417] : merged__payload[552:417];
+  assign \$215  = wsel_sort_copy3 ? sorted__payload[552:417] : \$214 ;
+  assign \$216  = wsel_down_copy0 ? points__payload[138:0] : merged__payload[138:0];
+  assign \$217  = wsel_sort_copy0 ? sorted__payload[138:0] : \$216 ;
+  assign \$218  = wsel_down_copy1 ? points__payload[277:139] : merged__payload[277:139];
+  assign \$219  = wsel_sort_copy1 ? sorted__payload[277:139] : \$218 ;
+  assign \$220  = wsel_down_copy2 ? points__payload[416:278] : merged__payload[416:278];
+  assign \$221  = wsel_sort_copy2 ? sorted__payload[416:278] : \$220 ;
+  assign \$222  = wsel_down_copy3 ? points__payload[552:417] : merged__payload[552:417];
+  assign \$223  = wsel_sort_copy3 ? sorted__payload[552:417] : \$222 ;
+  assign \$224  = wsel_down_copy0 ? points__payload[138:0] : merged__payload[138:0];
+  assign \$225  = wsel_sort_copy0 ? sorted__payload[138:0] : \$224 ;
+  assign \$226  = wsel_down_copy1 ? points__payload[277:139] : merged__payload[277:139];
+  assign \$227  = wsel_sort_copy1 ? sorted__payload[277:139] : \$226 ;
+  assign \$228  = wsel_down_copy2 ? points__payload[416:278] : merged__payload[416:278];
+  assign \$229  = wsel_sort_copy2 ? sorted__payload[416:278] : \$228 ;
+  assign \$230  = wsel_down_copy3 ? points__payload[552:417] : merged__payload[552:417];
+  assign \$231  = wsel_sort_copy3 ? sorted__payload[552:417] : \$230 ;
+  assign \$232  = wsel_down_copy0 ? points__payload[138:0] : merged__payload[138:0];
+  assign \$233  = wsel_sort_copy0 ? sorted__payload[138:0] : \$232 ;
+  assign \$234  = wsel_down_copy1 ? points__payload[277:139] : merged__payload[277:139];
+  assign \$235  = wsel_sort_copy1 ? sorted__payload[277:139] : \$234 ;
+  assign \$236  = wsel_down_copy2 ? points__payload[416:278] : merged__payload[416:278];
+  assign \$237  = wsel_sort_copy2 ? sorted__payload[416:278] : \$236 ;
+  assign \$238  = wsel_down_copy3 ? points__payload[552:417] : merged__payload[552:417];
+  assign \$239  = wsel_sort_copy3 ? sorted__payload[552:417] : \$238 ;
+  assign \$240  = wsel_down_copy0 ? points__payload[138:0] : merged__payload[138:0];
+  assign \$241  = wsel_sort_copy0 ? sorted__payload[138:0] : \$240 ;
+  assign \$242  = wsel_down_copy1 ? points__payload[277:139] : merged__payload[277:139];
+  assign \$243  = wsel_sort_copy1 ? sorted__payload[277:139] : \$242 ;
+  assign \$244  = wsel_down_copy2 ? points__payload[416:278] : merged__payload[416:278];
+  assign \$245  = wsel_sort_copy2 ? sorted__payload[416:278] : \$244 ;
+  assign \$246  = wsel_down_copy3 ? points__payload[552:417] : merged__payload[552:417];
+  assign \$247  = wsel_sort_copy3 ? sorted__payload[552:417] : \$246 ;
+  assign \$248  = wsel_down_copy0 ? points__payload[138:0] : merged__payload[138:0];
+  assign \$249  = wsel_sort_copy0 ? sorted__payload[138:0] : \$248 ;
+  assign \$250  = wsel_down_copy1 ? points__payload[277:139] : merged__payload[277:139];
+  assign \$251  = wsel_sort_copy1 ? sorted__payload[277:139] : \$250 ;
+  assign \$252  = wsel_down_copy2 ? points__payload[416:278] : merged__payload[416:278];
+  assign \$253  = wsel_sort_copy2 ? sorted__payload[416:278] : \$252 ;
+  assign \$254  = wsel_down_copy3 ? points__payload[552:417] : merged__payload[552:417];
+  assign \$255  = wsel_sort_copy3 ? sorted__payload[552:417] : \$254 ;
+  assign \$256  = wsel_down_copy0 ? points__payload[138:0] : merged__payload[138:0];
+  assign \$257  = wsel_sort_copy0 ? sorted__payload[138:0] : \$256 ;
+  assign \$258  = wsel_down_copy1 ? points__payload[277:139] : merged__payload[277:139];
+  assign \$259  = wsel_sort_copy1 ? sorted__payload[277:139] : \$258 ;
+  assign \$260  = wsel_down_copy2 ? points__payload[416:278] : merged__payload[416:278];
+  assign \$261  = wsel_sort_copy2 ? sorted__payload[416:278] : \$260 ;
+  assign \$262  = wsel_down_copy3 ? points__payload[552:417] : merged__payload[552:417];
+  assign \$263  = wsel_sort_copy3 ? sorted__payload[552:417] : \$262 ;
+  assign \$264  = wsel_down_copy0 ? points__payload[138:0] : merged__payload[138:0];
+  assign \$265  = wsel_sort_copy0 ? sorted__payload[138:0] : \$264 ;
+  assign \$266  = wsel_down_copy1 ? points__payload[277:139] : merged__payload[277:139];
+  assign \$267  = wsel_sort_copy1 ? sorted__payload[277:139] : \$266 ;
+  assign \$268  = wsel_down_copy2 ? points__payload[416:278] : merged__payload[416:278];
+  assign \$269  = wsel_sort_copy2 ? sorted__payload[416:278] : \$268 ;
+  assign \$270  = wsel_down_copy3 ? points__payload[552:417] : merged__payload[552:417];
+  assign \$271  = wsel_sort_copy3 ? sorted__payload[552:417] : \$270 ;
+  assign \$272  = wsel_down_copy0 ? points__payload[138:0] : merged__payload[138:0];
+  assign \$273  = wsel_sort_copy0 ? sorted__payload[138:0] : \$272 ;
+  assign \$274  = wsel_down_copy1 ? points__payload[277:139] : merged__payload[277:139];
+  assign \$275  = wsel_sort_copy1 ? sorted__payload[277:139] : \$274 ;
+  assign \$276  = wsel_down_copy2 ? points__payload[416:278] : merged__payload[416:278];
+  assign \$277  = wsel_sort_copy2 ? sorted__payload[416:278] : \$276 ;
+  assign \$278  = wsel_down_copy3 ? points__payload[552:417] : merged__payload[552:417];
+  assign \$279  = wsel_sort_copy3 ? sorted__payload[552:417] : \$278 ;
+  assign \$280  = ctl_downsample_copy0 ? points__valid : merged__valid;
+  assign \$281  = ctl_sort_copy0 ? sorted__valid : \$280 ;
+  assign \$282  = chk_key0 == chk_key1;
+  assign \$283  = \$signal$196 [1] & \$282 ;
+  assign \$284  = chk_key1 == chk_key2;
+  assign \$285  = \$signal$196 [2] & \$284 ;
+  assign \$286  = chk_key2 == chk_key3;
+  assign \$287  = \$signal$196 [3] & \$286 ;
+  assign \$288  = chk_key3 == chk_key4;
+  assign \$289  = \$signal$196 [4] & \$288 ;
+  assign \$290  = chk_key4 == chk_key5;
+  assign \$291  = \$signal$196 [5] & \$290 ;
+  assign \$292  = chk_key5 == chk_key6;
+  assign \$293  = \$signal$196 [6] & \$292 ;
+  assign \$294  = chk_key6 == chk_key7;
+  assign \$295  = \$signal$196 [7] & \$294 ;
+  assign \$296  = ~ \$signal$194 ;
+  assign \$297  = \$296  & \$signal$196 [0];
+  assign \$298  = prev_key == chk_key0;
+  assign \$299  = \$297  & \$298 ;
+  assign \$300  = \$signal$193  ? { \$299 , \$295 , \$293 , \$291 , \$289 , \$287 , \$285 , \$283  } : 8'h00;
+  assign \$301  = | same_r;
+  assign \$302  = ~ running;
+  assign \$303  = start & \$302 ;
+  assign \$304  = ! \$signal$18 ;
+  assign \$305  = | \$signal$18 ;
+  assign \$306  = | \$signal$18 ;
+  assign \$307  = ctl_downsample_copy0 ? points__valid : merged__valid;
+  assign \$308  = ctl_sort_copy0 ? sorted__valid : \$307 ;
+  assign \$309  = wsel_down_copy0 ? points__payload[138:0] : merged__payload[138:0];
+  assign \$310  = wsel_sort_copy0 ? sorted__payload[138:0] : \$309 ;
+  assign \$311  = wsel_down_copy1 ? points__payload[277:139] : merged__payload[277:139];
+  assign \$312  = wsel_sort_copy1 ? sorted__payload[277:139] : \$311 ;
+  assign \$313  = wsel_down_copy2 ? points__payload[416:278] : merged__payload[416:278];
+  assign \$314  = wsel_sort_copy2 ? sorted__payload[416:278] : \$313 ;
+  assign \$315  = wsel_down_copy3 ? points__payload[552:417] : merged__payload[552:417];
+  assign \$316  = wsel_sort_copy3 ? sorted__payload[552:417] : \$315 ;
+  assign \$317  = \$2 [9:0] - 1'h1;
+  assign \$318  = wcount == \$317 ;
+  assign \$319  = ctl_downsample_copy0 ? \$316 [135] : \$318 ;
+  assign \$320  = \$308  & \$319 ;
+  assign \$321  = ~ src;
+  assign \$322  = log_run + 1'h1;
+  assign \$323  = ~ check_wait;
+  assign \$324  = | same_r;
+  assign \$325  = error | \$324 ;
+  assign \$326  = \$323  & \$325 ;
+  assign \$327  = ~ check_wait;
+  assign \$328  = pairs__valid & pairs__ready;
+  assign \$329  = \$328  & pairs__payload[200];
+  assign \$330  = k_out + 1'h1;
+  assign \$331  = pairs__valid & pairs__ready;
+  assign \$332  = \$331  & pairs__payload[200];
+  assign \$333  = k_out == 5'h1a;
+  assign \$334  = \$332  & \$333 ;
+  assign \$335  = ~ running;
+  assign \$336  = start & \$335 ;
+  assign \$337  = cycles + 1'h1;
+  assign \$338  = ctl_sort_copy0 | ctl_merge_copy0;
+  assign \$339  = \$338  | ctl_check_copy0;
+  assign \$340  = \$339  | ctl_downsample_copy0;
+  assign \$341  = sort_cycles + 1'h1;
+  assign \$342  = ~ pairs__ready;
+  assign \$343  = pairs__valid & \$342 ;
+  assign \$344  = stalls + 1'h1;
+  assign \$345  = pairs__valid & pairs__ready;
+  assign \$346  = ! k_out;
+  assign \$347  = \$345  & \$346 ;
+  assign \$348  = pairs0 + pair_beat_count_copy0;
+  assign \$349  = pairs__valid & pairs__ready;
+  assign \$350  = k_out == 1'h1;
+  assign \$351  = \$349  & \$350 ;
+  assign \$352  = pairs1 + pair_beat_count_copy0;
+  assign \$353  = pairs__valid & pairs__ready;
+  assign \$354  = k_out == 2'h2;
+  assign \$355  = \$353  & \$354 ;
+  assign \$356  = pairs2 + pair_beat_count_copy0;
+  assign \$357  = pairs__valid & pairs__ready;
+  assign \$358  = k_out == 2'h3;
+  assign \$359  = \$357  & \$358 ;
+  assign \$360  = pairs3 + pair_beat_count_copy0;
+  assign \$361  = pairs__valid & pairs__ready;
+  assign \$362  = k_out == 3'h4;
+  assign \$363  = \$361  & \$362 ;
+  assign \$364  = pairs4 + pair_beat_count_copy0;
+  assign \$365  = pairs__valid & pairs__ready;
+  assign \$366  = k_out == 3'h5;
+  assign \$367  = \$365  & \$366 ;
+  assign \$368  = pairs5 + pair_beat_count_copy0;
+  assign \$369  = pairs__valid & pairs__ready;
+  assign \$370  = k_out == 3'h6;
+  assign \$371  = \$369  & \$370 ;
+  assign \$372  = pairs6 + pair_beat_count_copy0;
+  assign \$373  = pairs__valid & pairs__ready;
+  assign \$374  = k_out == 3'h7;
+  assign \$375  = \$373  & \$374 ;
+  assign \$376  = pairs7 + pair_beat_count_copy1;
+  assign \$377  = pairs__valid & pairs__ready;
+  assign \$378  = k_out == 4'h8;
+  assign \$379  = \$377  & \$378 ;
+  assign \$380  = pairs8 + pair_beat_count_copy1;
+  assign \$381  = pairs__valid & pairs__ready;
+  assign \$382  = k_out == 4'h9;
+  assign \$383  = \$381  & \$382 ;
+  assign \$384  = pairs9 + pair_beat_count_copy1;
+  assign \$385  = pairs__valid & pairs__ready;
+  assign \$386  = k_out == 4'ha;
+  assign \$387  = \$385  & \$386 ;
+  assign \$388  = pairs10 + pair_beat_count_copy1;
+  assign \$389  = pairs__valid & pairs__ready;
+  assign \$390  = k_out == 4'hb;
+  assign \$391  = \$389  & \$390 ;
+  assign \$392  = pairs11 + pair_beat_count_copy1;
+  assign \$393  = pairs__valid & pairs__ready;
+  assign \$394  = k_out == 4'hc;
+  assign \$395  = \$393  & \$394 ;
+  assign \$396  = pairs12 + pair_beat_count_copy1;
+  assign \$397  = pairs__valid & pairs__ready;
+  assign \$398  = k_out == 4'hd;
+  assign \$399  = \$397  & \$398 ;
+  assign \$400  = pairs13 + pair_beat_count_copy1;
+  assign \$401  = pairs__valid & pairs__ready;
+  assign \$402  = k_out == 4'he;
+  assign \$403  = \$401  & \$402 ;
+  assign \$404  = pairs14 + pair_beat_count_copy2;
+  assign \$405  = pairs__valid & pairs__ready;
+  assign \$406  = k_out == 4'hf;
+  assign \$407  = \$405  & \$406 ;
+  assign \$408  = pairs15 + pair_beat_count_copy2;
+  assign \$409  = pairs__valid & pairs__ready;
+  assign \$410  = k_out == 5'h10;
+  assign \$411  = \$409  & \$410 ;
+  assign \$412  = pairs16 + pair_beat_count_copy2;
+  assign \$413  = pairs__valid & pairs__ready;
+  assign \$414  = k_out == 5'h11;
+  assign \$415  = \$413  & \$414 ;
+  assign \$416  = pairs17 + pair_beat_count_copy2;
+  assign \$417  = pairs__valid & pairs__ready;
+  assign \$418  = k_out == 5'h12;
+  assign \$419  = \$417  & \$418 ;
+  assign \$420  = pairs18 + pair_beat_count_copy2;
+  assign \$421  = pairs__valid & pairs__ready;
+  assign \$422  = k_out == 5'h13;
   \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.coord_reader  coord_reader (
     .beats__payload(beats__payload),
     .beats__valid(coords__valid),
@@ -4463,7 +4172,7 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
         \$signal$26  = \$78 ;
       end
     end
-    if (\$82 ) begin
+    if (counting_last) begin
       \$signal$26  = 3'h0;
     end
   end
@@ -4703,897 +4412,1121 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$665  = \$signal$26 ;
+    \$453  = \$signal$26 ;
     if (rst) begin
-      \$665  = 3'h0;
+      \$453  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$666  = \$87 ;
+    \$454  = \$91 ;
     if (rst) begin
-      \$666  = 1'h0;
+      \$454  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$667  = \$88 ;
+    \$455  = \$92 ;
     if (rst) begin
-      \$667  = 1'h0;
+      \$455  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$668  = \$89 ;
+    \$456  = \$93 ;
     if (rst) begin
-      \$668  = 1'h0;
+      \$456  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$669  = \$90 ;
+    \$457  = \$94 ;
     if (rst) begin
-      \$669  = 1'h0;
+      \$457  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$670  = \$91 ;
+    \$458  = \$95 ;
     if (rst) begin
-      \$670  = 1'h0;
+      \$458  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$671  = \$92 ;
+    \$459  = \$96 ;
     if (rst) begin
-      \$671  = 1'h0;
+      \$459  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$672  = \$93 ;
+    \$460  = \$97 ;
     if (rst) begin
-      \$672  = 1'h0;
+      \$460  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$673  = \$94 ;
+    \$461  = \$98 ;
     if (rst) begin
-      \$673  = 1'h0;
+      \$461  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$674  = \$signal$18 ;
-    if (\$100 ) begin
-      \$674  = load__data[12:0];
+    \$462  = \$signal$18 ;
+    if (\$104 ) begin
+      \$462  = load__data[12:0];
     end
     if (rst) begin
-      \$674  = 13'h0000;
+      \$462  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$675  = downsample;
-    if (\$106 ) begin
-      \$675  = \$107 ;
+    \$463  = downsample;
+    if (\$110 ) begin
+      \$463  = \$111 ;
     end
     if (rst) begin
-      \$675  = 1'h0;
+      \$463  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$676  = \$108 ;
+    \$464  = \$112 ;
     if (rst) begin
-      \$676  = 1'h0;
+      \$464  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$677  = \$109 ;
+    \$465  = \$113 ;
     if (rst) begin
-      \$677  = 1'h0;
+      \$465  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$678  = \$110 ;
+    \$466  = \$114 ;
     if (rst) begin
-      \$678  = 1'h0;
+      \$466  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$679  = \$111 ;
+    \$467  = \$115 ;
     if (rst) begin
-      \$679  = 1'h0;
+      \$467  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$680  = \$112 ;
+    \$468  = \$116 ;
     if (rst) begin
-      \$680  = 1'h0;
+      \$468  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$681  = \$113 ;
+    \$469  = \$117 ;
     if (rst) begin
-      \$681  = 1'h0;
+      \$469  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$682  = \$114 ;
+    \$470  = \$118 ;
     if (rst) begin
-      \$682  = 1'h0;
+      \$470  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$683  = \$115 ;
+    \$471  = \$119 ;
     if (rst) begin
-      \$683  = 1'h0;
+      \$471  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$684  = wcount;
-    if (\$117 ) begin
-      \$684  = \$118 [9:0];
-    end
-    if (\$299 ) begin
-      if (\$302 ) begin
-        \$684  = 10'h000;
-      end
-    end
-    if (\$316 ) begin
-      \$684  = 10'h000;
-    end
-    if (rst) begin
-      \$684  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$685  = n_out;
+    \$472  = wcount;
     if (\$121 ) begin
-      \$685  = \$194 [12:0];
+      \$472  = \$122 [9:0];
     end
-    if (\$299 ) begin
-      \$685  = 13'h0000;
-    end
-    if (rst) begin
-      \$685  = 13'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$686  = \$199 ;
-    if (rst) begin
-      \$686  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$687  = \$202 ;
-    if (rst) begin
-      \$687  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$688  = \$203 ;
-    if (rst) begin
-      \$688  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$689  = \$211 [134:127];
-    if (rst) begin
-      \$689  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$690  = \$213 [55:0];
-    if (rst) begin
-      \$690  = 56'h00000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$691  = \$221 [123:68];
-    if (rst) begin
-      \$691  = 56'h00000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$692  = { \$231 [52:0], \$229 [138:136] };
-    if (rst) begin
-      \$692  = 56'h00000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$693  = \$239 [120:65];
-    if (rst) begin
-      \$693  = 56'h00000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$694  = { \$249 [49:0], \$247 [138:133] };
-    if (rst) begin
-      \$694  = 56'h00000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$695  = \$257 [117:62];
-    if (rst) begin
-      \$695  = 56'h00000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$696  = { \$267 [46:0], \$265 [138:130] };
-    if (rst) begin
-      \$696  = 56'h00000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$697  = \$275 [114:59];
-    if (rst) begin
-      \$697  = 56'h00000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$698  = have_prev;
-    if (\$277 ) begin
-      \$698  = 1'h1;
-    end
-    if (\$299 ) begin
-      if (\$302 ) begin
-        \$698  = 1'h0;
+    if (\$303 ) begin
+      if (\$306 ) begin
+        \$472  = 10'h000;
       end
     end
-    if (\$316 ) begin
-      \$698  = 1'h0;
+    if (\$320 ) begin
+      \$472  = 10'h000;
     end
     if (rst) begin
-      \$698  = 1'h0;
+      \$472  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$699  = prev_key;
-    if (\$signal$192 ) begin
-      \$699  = chk_key7;
+    \$473  = n_out;
+    if (\$125 ) begin
+      \$473  = \$198 [12:0];
+    end
+    if (\$303 ) begin
+      \$473  = 13'h0000;
     end
     if (rst) begin
-      \$699  = 56'h00000000000000;
+      \$473  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$700  = \$296 ;
+    \$474  = \$203 ;
     if (rst) begin
-      \$700  = 8'h00;
+      \$474  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$701  = error;
-    if (\$297 ) begin
-      \$701  = 1'h1;
-    end
-    if (\$299 ) begin
-      \$701  = 1'h0;
-    end
+    \$475  = \$206 ;
     if (rst) begin
-      \$701  = 1'h0;
+      \$475  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$702  = 1'h0;
-    if (\$299 ) begin
-      if (\$302 ) begin
-        \$702  = 1'h1;
+    \$476  = \$207 ;
+    if (rst) begin
+      \$476  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$477  = \$215 [134:127];
+    if (rst) begin
+      \$477  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$478  = \$217 [55:0];
+    if (rst) begin
+      \$478  = 56'h00000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$479  = \$225 [123:68];
+    if (rst) begin
+      \$479  = 56'h00000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$480  = { \$235 [52:0], \$233 [138:136] };
+    if (rst) begin
+      \$480  = 56'h00000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$481  = \$243 [120:65];
+    if (rst) begin
+      \$481  = 56'h00000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$482  = { \$253 [49:0], \$251 [138:133] };
+    if (rst) begin
+      \$482  = 56'h00000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$483  = \$261 [117:62];
+    if (rst) begin
+      \$483  = 56'h00000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$484  = { \$271 [46:0], \$269 [138:130] };
+    if (rst) begin
+      \$484  = 56'h00000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$485  = \$279 [114:59];
+    if (rst) begin
+      \$485  = 56'h00000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$486  = have_prev;
+    if (\$281 ) begin
+      \$486  = 1'h1;
+    end
+    if (\$303 ) begin
+      if (\$306 ) begin
+        \$486  = 1'h0;
       end
     end
-    if (\$316 ) begin
+    if (\$320 ) begin
+      \$486  = 1'h0;
+    end
+    if (rst) begin
+      \$486  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$487  = prev_key;
+    if (\$signal$193 ) begin
+      \$487  = chk_key7;
+    end
+    if (rst) begin
+      \$487  = 56'h00000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$488  = \$300 ;
+    if (rst) begin
+      \$488  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$489  = error;
+    if (\$301 ) begin
+      \$489  = 1'h1;
+    end
+    if (\$303 ) begin
+      \$489  = 1'h0;
+    end
+    if (rst) begin
+      \$489  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$490  = 1'h0;
+    if (\$303 ) begin
+      if (\$306 ) begin
+        \$490  = 1'h1;
+      end
+    end
+    if (\$320 ) begin
       (* full_case = 32'd1 *)
       if (ctl_downsample_copy0) begin
-        \$702  = 1'h1;
+        \$490  = 1'h1;
       end else if (\final ) begin
       end else begin
-        \$702  = 1'h1;
+        \$490  = 1'h1;
       end
     end
     if (ctl_check_copy0) begin
-      if (\$322 ) begin
-      end else if (\$323 ) begin
-        \$702  = 1'h1;
+      if (\$326 ) begin
+      end else if (\$327 ) begin
+        \$490  = 1'h1;
       end
     end
     if (rst) begin
-      \$702  = 1'h0;
+      \$490  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$703  = done;
-    if (\$299 ) begin
-      \$703  = \$300 ;
+    \$491  = done;
+    if (\$303 ) begin
+      \$491  = \$304 ;
     end
     if (ctl_check_copy0) begin
-      if (\$322 ) begin
-        \$703  = 1'h1;
+      if (\$326 ) begin
+        \$491  = 1'h1;
       end
     end
-    if (\$330 ) begin
-      \$703  = 1'h1;
+    if (counting_last) begin
+      \$491  = 1'h1;
     end
     if (rst) begin
-      \$703  = 1'h0;
+      \$491  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$704  = running;
-    if (\$299 ) begin
-      \$704  = \$301 ;
+    \$492  = running;
+    if (\$303 ) begin
+      \$492  = \$305 ;
     end
     if (ctl_check_copy0) begin
-      if (\$322 ) begin
-        \$704  = 1'h0;
+      if (\$326 ) begin
+        \$492  = 1'h0;
       end
     end
-    if (\$330 ) begin
-      \$704  = 1'h0;
+    if (counting_last) begin
+      \$492  = 1'h0;
     end
     if (rst) begin
-      \$704  = 1'h0;
+      \$492  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$705  = k_out;
-    if (\$299 ) begin
-      \$705  = 5'h00;
+    \$493  = k_out;
+    if (\$303 ) begin
+      \$493  = 5'h00;
     end
-    if (\$325 ) begin
-      \$705  = \$326 [4:0];
+    if (\$329 ) begin
+      \$493  = \$330 [4:0];
     end
     if (rst) begin
-      \$705  = 5'h00;
+      \$493  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$706  = log_run;
-    if (\$299 ) begin
-      if (\$302 ) begin
-        \$706  = 4'h0;
+    \$494  = log_run;
+    if (\$303 ) begin
+      if (\$306 ) begin
+        \$494  = 4'h0;
       end
     end
-    if (\$316 ) begin
+    if (\$320 ) begin
       if (ctl_sort_copy0) begin
       end else if (ctl_merge_copy0) begin
-        \$706  = \$318 [3:0];
+        \$494  = \$322 [3:0];
       end
     end
     if (rst) begin
-      \$706  = 4'h0;
+      \$494  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$707  = src;
-    if (\$316 ) begin
+    \$495  = src;
+    if (\$320 ) begin
       if (ctl_sort_copy0) begin
-        \$707  = 1'h0;
+        \$495  = 1'h0;
       end else if (ctl_merge_copy0) begin
-        \$707  = \$317 ;
+        \$495  = \$321 ;
       end
     end
     if (rst) begin
-      \$707  = 1'h0;
+      \$495  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$708  = check_wait;
-    if (\$316 ) begin
+    \$496  = check_wait;
+    if (\$320 ) begin
       if (ctl_downsample_copy0) begin
       end else if (\final ) begin
-        \$708  = 1'h1;
+        \$496  = 1'h1;
       end
     end
     if (ctl_check_copy0) begin
-      \$708  = 1'h0;
+      \$496  = 1'h0;
     end
     if (rst) begin
-      \$708  = 1'h0;
+      \$496  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$709  = cycles;
-    if (\$332 ) begin
-      \$709  = 32'd0;
-    end else if (running) begin
-      \$709  = \$333 [31:0];
-    end
+    \$497  = \$334 ;
     if (rst) begin
-      \$709  = 32'd0;
+      \$497  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$710  = sort_cycles;
-    if (\$332 ) begin
-      \$710  = 32'd0;
+    \$498  = cycles;
+    if (\$336 ) begin
+      \$498  = 32'd0;
     end else if (running) begin
-      if (\$336 ) begin
-        \$710  = \$337 [31:0];
+      \$498  = \$337 [31:0];
+    end
+    if (rst) begin
+      \$498  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$499  = sort_cycles;
+    if (\$336 ) begin
+      \$499  = 32'd0;
+    end else if (running) begin
+      if (\$340 ) begin
+        \$499  = \$341 [31:0];
       end
     end
     if (rst) begin
-      \$710  = 32'd0;
+      \$499  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$711  = stalls;
-    if (\$332 ) begin
-      \$711  = 32'd0;
+    \$500  = stalls;
+    if (\$336 ) begin
+      \$500  = 32'd0;
     end else if (running) begin
-      if (\$339 ) begin
-        \$711  = \$340 [31:0];
+      if (\$343 ) begin
+        \$500  = \$344 [31:0];
       end
     end
     if (rst) begin
-      \$711  = 32'd0;
+      \$500  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$712  = pairs0;
-    if (\$332 ) begin
-      \$712  = 32'd0;
+    \$501  = pairs0;
+    if (\$336 ) begin
+      \$501  = 32'd0;
     end
-    if (\$343 ) begin
-      \$712  = \$352 [31:0];
+    if (pairs0_hit) begin
+      \$501  = \$348 [31:0];
     end
     if (rst) begin
-      \$712  = 32'd0;
+      \$501  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$713  = pairs1;
-    if (\$332 ) begin
-      \$713  = 32'd0;
+    \$502  = pairs1;
+    if (\$336 ) begin
+      \$502  = 32'd0;
     end
-    if (\$355 ) begin
-      \$713  = \$364 [31:0];
+    if (pairs1_hit) begin
+      \$502  = \$352 [31:0];
     end
     if (rst) begin
-      \$713  = 32'd0;
+      \$502  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$714  = pairs2;
-    if (\$332 ) begin
-      \$714  = 32'd0;
+    \$503  = pairs2;
+    if (\$336 ) begin
+      \$503  = 32'd0;
     end
-    if (\$367 ) begin
-      \$714  = \$376 [31:0];
+    if (pairs2_hit) begin
+      \$503  = \$356 [31:0];
     end
     if (rst) begin
-      \$714  = 32'd0;
+      \$503  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$715  = pairs3;
-    if (\$332 ) begin
-      \$715  = 32'd0;
+    \$504  = pairs3;
+    if (\$336 ) begin
+      \$504  = 32'd0;
     end
-    if (\$379 ) begin
-      \$715  = \$388 [31:0];
+    if (pairs3_hit) begin
+      \$504  = \$360 [31:0];
     end
     if (rst) begin
-      \$715  = 32'd0;
+      \$504  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$716  = pairs4;
-    if (\$332 ) begin
-      \$716  = 32'd0;
+    \$505  = pairs4;
+    if (\$336 ) begin
+      \$505  = 32'd0;
     end
-    if (\$391 ) begin
-      \$716  = \$400 [31:0];
+    if (pairs4_hit) begin
+      \$505  = \$364 [31:0];
     end
     if (rst) begin
-      \$716  = 32'd0;
+      \$505  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$717  = pairs5;
-    if (\$332 ) begin
-      \$717  = 32'd0;
+    \$506  = pairs5;
+    if (\$336 ) begin
+      \$506  = 32'd0;
     end
-    if (\$403 ) begin
-      \$717  = \$412 [31:0];
+    if (pairs5_hit) begin
+      \$506  = \$368 [31:0];
     end
     if (rst) begin
-      \$717  = 32'd0;
+      \$506  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$718  = pairs6;
-    if (\$332 ) begin
-      \$718  = 32'd0;
+    \$507  = pairs6;
+    if (\$336 ) begin
+      \$507  = 32'd0;
     end
-    if (\$415 ) begin
-      \$718  = \$424 [31:0];
+    if (pairs6_hit) begin
+      \$507  = \$372 [31:0];
     end
     if (rst) begin
-      \$718  = 32'd0;
+      \$507  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$719  = pairs7;
-    if (\$332 ) begin
-      \$719  = 32'd0;
+    \$508  = pairs7;
+    if (\$336 ) begin
+      \$508  = 32'd0;
     end
-    if (\$427 ) begin
-      \$719  = \$436 [31:0];
+    if (pairs7_hit) begin
+      \$508  = \$376 [31:0];
     end
     if (rst) begin
-      \$719  = 32'd0;
+      \$508  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$720  = pairs8;
-    if (\$332 ) begin
-      \$720  = 32'd0;
+    \$509  = pairs8;
+    if (\$336 ) begin
+      \$509  = 32'd0;
     end
-    if (\$439 ) begin
-      \$720  = \$448 [31:0];
+    if (pairs8_hit) begin
+      \$509  = \$380 [31:0];
     end
     if (rst) begin
-      \$720  = 32'd0;
+      \$509  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$721  = pairs9;
-    if (\$332 ) begin
-      \$721  = 32'd0;
+    \$510  = pairs9;
+    if (\$336 ) begin
+      \$510  = 32'd0;
     end
-    if (\$451 ) begin
-      \$721  = \$460 [31:0];
+    if (pairs9_hit) begin
+      \$510  = \$384 [31:0];
     end
     if (rst) begin
-      \$721  = 32'd0;
+      \$510  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$722  = pairs10;
-    if (\$332 ) begin
-      \$722  = 32'd0;
+    \$511  = pairs10;
+    if (\$336 ) begin
+      \$511  = 32'd0;
     end
-    if (\$463 ) begin
-      \$722  = \$472 [31:0];
+    if (pairs10_hit) begin
+      \$511  = \$388 [31:0];
     end
     if (rst) begin
-      \$722  = 32'd0;
+      \$511  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$723  = pairs11;
-    if (\$332 ) begin
-      \$723  = 32'd0;
+    \$512  = pairs11;
+    if (\$336 ) begin
+      \$512  = 32'd0;
     end
-    if (\$475 ) begin
-      \$723  = \$484 [31:0];
+    if (pairs11_hit) begin
+      \$512  = \$392 [31:0];
     end
     if (rst) begin
-      \$723  = 32'd0;
+      \$512  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$724  = pairs12;
-    if (\$332 ) begin
-      \$724  = 32'd0;
+    \$513  = pairs12;
+    if (\$336 ) begin
+      \$513  = 32'd0;
     end
-    if (\$487 ) begin
-      \$724  = \$496 [31:0];
+    if (pairs12_hit) begin
+      \$513  = \$396 [31:0];
     end
     if (rst) begin
-      \$724  = 32'd0;
+      \$513  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$725  = pairs13;
-    if (\$332 ) begin
-      \$725  = 32'd0;
+    \$514  = pairs13;
+    if (\$336 ) begin
+      \$514  = 32'd0;
     end
-    if (\$499 ) begin
-      \$725  = \$508 [31:0];
+    if (pairs13_hit) begin
+      \$514  = \$400 [31:0];
     end
     if (rst) begin
-      \$725  = 32'd0;
+      \$514  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$726  = pairs14;
-    if (\$332 ) begin
-      \$726  = 32'd0;
+    \$515  = pairs14;
+    if (\$336 ) begin
+      \$515  = 32'd0;
     end
-    if (\$511 ) begin
-      \$726  = \$520 [31:0];
+    if (pairs14_hit) begin
+      \$515  = \$404 [31:0];
     end
     if (rst) begin
-      \$726  = 32'd0;
+      \$515  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$727  = pairs15;
-    if (\$332 ) begin
-      \$727  = 32'd0;
+    \$516  = pairs15;
+    if (\$336 ) begin
+      \$516  = 32'd0;
     end
-    if (\$523 ) begin
-      \$727  = \$532 [31:0];
+    if (pairs15_hit) begin
+      \$516  = \$408 [31:0];
     end
     if (rst) begin
-      \$727  = 32'd0;
+      \$516  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$728  = pairs16;
-    if (\$332 ) begin
-      \$728  = 32'd0;
+    \$517  = pairs16;
+    if (\$336 ) begin
+      \$517  = 32'd0;
     end
-    if (\$535 ) begin
-      \$728  = \$544 [31:0];
+    if (pairs16_hit) begin
+      \$517  = \$412 [31:0];
     end
     if (rst) begin
-      \$728  = 32'd0;
+      \$517  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$729  = pairs17;
-    if (\$332 ) begin
-      \$729  = 32'd0;
+    \$518  = pairs17;
+    if (\$336 ) begin
+      \$518  = 32'd0;
     end
-    if (\$547 ) begin
-      \$729  = \$556 [31:0];
+    if (pairs17_hit) begin
+      \$518  = \$416 [31:0];
     end
     if (rst) begin
-      \$729  = 32'd0;
+      \$518  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$730  = pairs18;
-    if (\$332 ) begin
-      \$730  = 32'd0;
+    \$519  = pairs18;
+    if (\$336 ) begin
+      \$519  = 32'd0;
     end
-    if (\$559 ) begin
-      \$730  = \$568 [31:0];
+    if (pairs18_hit) begin
+      \$519  = \$420 [31:0];
     end
     if (rst) begin
-      \$730  = 32'd0;
+      \$519  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$731  = pairs19;
-    if (\$332 ) begin
-      \$731  = 32'd0;
+    \$520  = pairs19;
+    if (\$336 ) begin
+      \$520  = 32'd0;
     end
-    if (\$571 ) begin
-      \$731  = \$580 [31:0];
+    if (pairs19_hit) begin
+      \$520  = \$424 [31:0];
     end
     if (rst) begin
-      \$731  = 32'd0;
+      \$520  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$732  = pairs20;
-    if (\$332 ) begin
-      \$732  = 32'd0;
+    \$521  = pairs20;
+    if (\$336 ) begin
+      \$521  = 32'd0;
     end
-    if (\$583 ) begin
-      \$732  = \$592 [31:0];
+    if (pairs20_hit) begin
+      \$521  = \$428 [31:0];
     end
     if (rst) begin
-      \$732  = 32'd0;
+      \$521  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$733  = pairs21;
-    if (\$332 ) begin
-      \$733  = 32'd0;
+    \$522  = pairs21;
+    if (\$336 ) begin
+      \$522  = 32'd0;
     end
-    if (\$595 ) begin
-      \$733  = \$604 [31:0];
+    if (pairs21_hit) begin
+      \$522  = \$432 [31:0];
     end
     if (rst) begin
-      \$733  = 32'd0;
+      \$522  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$734  = pairs22;
-    if (\$332 ) begin
-      \$734  = 32'd0;
+    \$523  = pairs22;
+    if (\$336 ) begin
+      \$523  = 32'd0;
     end
-    if (\$607 ) begin
-      \$734  = \$616 [31:0];
+    if (pairs22_hit) begin
+      \$523  = \$436 [31:0];
     end
     if (rst) begin
-      \$734  = 32'd0;
+      \$523  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$735  = pairs23;
-    if (\$332 ) begin
-      \$735  = 32'd0;
+    \$524  = pairs23;
+    if (\$336 ) begin
+      \$524  = 32'd0;
     end
-    if (\$619 ) begin
-      \$735  = \$628 [31:0];
+    if (pairs23_hit) begin
+      \$524  = \$440 [31:0];
     end
     if (rst) begin
-      \$735  = 32'd0;
+      \$524  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$736  = pairs24;
-    if (\$332 ) begin
-      \$736  = 32'd0;
+    \$525  = pairs24;
+    if (\$336 ) begin
+      \$525  = 32'd0;
     end
-    if (\$631 ) begin
-      \$736  = \$640 [31:0];
+    if (pairs24_hit) begin
+      \$525  = \$444 [31:0];
     end
     if (rst) begin
-      \$736  = 32'd0;
+      \$525  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$737  = pairs25;
-    if (\$332 ) begin
-      \$737  = 32'd0;
+    \$526  = pairs25;
+    if (\$336 ) begin
+      \$526  = 32'd0;
     end
-    if (\$643 ) begin
-      \$737  = \$652 [31:0];
+    if (pairs25_hit) begin
+      \$526  = \$448 [31:0];
     end
     if (rst) begin
-      \$737  = 32'd0;
+      \$526  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$738  = pairs26;
-    if (\$332 ) begin
-      \$738  = 32'd0;
+    \$527  = pairs26;
+    if (\$336 ) begin
+      \$527  = 32'd0;
     end
-    if (\$655 ) begin
-      \$738  = \$664 [31:0];
+    if (pairs26_hit) begin
+      \$527  = \$452 [31:0];
     end
     if (rst) begin
-      \$738  = 32'd0;
+      \$527  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$84  = 32'd0;
+    \$528  = \$86 [3:0];
+    if (rst) begin
+      \$528  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$529  = \$86 [3:0];
+    if (rst) begin
+      \$529  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$530  = \$86 [3:0];
+    if (rst) begin
+      \$530  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$531  = \$86 [3:0];
+    if (rst) begin
+      \$531  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$532  = \$347 ;
+    if (rst) begin
+      \$532  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$533  = \$351 ;
+    if (rst) begin
+      \$533  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$534  = \$355 ;
+    if (rst) begin
+      \$534  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$535  = \$359 ;
+    if (rst) begin
+      \$535  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$536  = \$363 ;
+    if (rst) begin
+      \$536  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$537  = \$367 ;
+    if (rst) begin
+      \$537  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$538  = \$371 ;
+    if (rst) begin
+      \$538  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$539  = \$375 ;
+    if (rst) begin
+      \$539  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$540  = \$379 ;
+    if (rst) begin
+      \$540  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$541  = \$383 ;
+    if (rst) begin
+      \$541  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$542  = \$387 ;
+    if (rst) begin
+      \$542  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$543  = \$391 ;
+    if (rst) begin
+      \$543  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$544  = \$395 ;
+    if (rst) begin
+      \$544  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$545  = \$399 ;
+    if (rst) begin
+      \$545  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$546  = \$403 ;
+    if (rst) begin
+      \$546  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$547  = \$407 ;
+    if (rst) begin
+      \$547  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$548  = \$411 ;
+    if (rst) begin
+      \$548  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$549  = \$415 ;
+    if (rst) begin
+      \$549  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$550  = \$419 ;
+    if (rst) begin
+      \$550  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$551  = \$423 ;
+    if (rst) begin
+      \$551  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$552  = \$427 ;
+    if (rst) begin
+      \$552  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$553  = \$431 ;
+    if (rst) begin
+      \$553  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$554  = \$435 ;
+    if (rst) begin
+      \$554  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$555  = \$439 ;
+    if (rst) begin
+      \$555  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$556  = \$443 ;
+    if (rst) begin
+      \$556  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$557  = \$447 ;
+    if (rst) begin
+      \$557  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$558  = \$451 ;
+    if (rst) begin
+      \$558  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$88  = 32'd0;
     casez (status_addr[4:0])
       5'h00:
-          \$84  = cycles;
+          \$88  = cycles;
       5'h01:
-          \$84  = sort_cycles;
+          \$88  = sort_cycles;
       5'h02:
-          \$84  = stalls;
+          \$88  = stalls;
       5'h03:
-          \$84  = { 31'h00000000, error };
+          \$88  = { 31'h00000000, error };
       5'h04:
-          \$84  = { 19'h00000, \$signal$18  };
+          \$88  = { 19'h00000, \$signal$18  };
       5'h05:
-          \$84  = { 19'h00000, \$83  };
+          \$88  = { 19'h00000, \$87  };
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$85  = 32'd0;
+    \$89  = 32'd0;
     casez (status_addr[4:0])
       5'h00:
-          \$85  = pairs0;
+          \$89  = pairs0;
       5'h01:
-          \$85  = pairs1;
+          \$89  = pairs1;
       5'h02:
-          \$85  = pairs2;
+          \$89  = pairs2;
       5'h03:
-          \$85  = pairs3;
+          \$89  = pairs3;
       5'h04:
-          \$85  = pairs4;
+          \$89  = pairs4;
       5'h05:
-          \$85  = pairs5;
+          \$89  = pairs5;
       5'h06:
-          \$85  = pairs6;
+          \$89  = pairs6;
       5'h07:
-          \$85  = pairs7;
+          \$89  = pairs7;
       5'h08:
-          \$85  = pairs8;
+          \$89  = pairs8;
       5'h09:
-          \$85  = pairs9;
+          \$89  = pairs9;
       5'h0a:
-          \$85  = pairs10;
+          \$89  = pairs10;
       5'h0b:
-          \$85  = pairs11;
+          \$89  = pairs11;
       5'h0c:
-          \$85  = pairs12;
+          \$89  = pairs12;
       5'h0d:
-          \$85  = pairs13;
+          \$89  = pairs13;
       5'h0e:
-          \$85  = pairs14;
+          \$89  = pairs14;
       5'h0f:
-          \$85  = pairs15;
+          \$89  = pairs15;
       5'h10:
-          \$85  = pairs16;
+          \$89  = pairs16;
       5'h11:
-          \$85  = pairs17;
+          \$89  = pairs17;
       5'h12:
-          \$85  = pairs18;
+          \$89  = pairs18;
       5'h13:
-          \$85  = pairs19;
+          \$89  = pairs19;
       5'h14:
-          \$85  = pairs20;
+          \$89  = pairs20;
       5'h15:
-          \$85  = pairs21;
+          \$89  = pairs21;
       5'h16:
-          \$85  = pairs22;
+          \$89  = pairs22;
       5'h17:
-          \$85  = pairs23;
+          \$89  = pairs23;
       5'h18:
-          \$85  = pairs24;
+          \$89  = pairs24;
       5'h19:
-          \$85  = pairs25;
+          \$89  = pairs25;
       5'h1a:
-          \$85  = pairs26;
+          \$89  = pairs26;
     endcase
   end
   always @* begin
@@ -5601,9 +5534,9 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
     (* full_case = 32'd1 *)
     casez (status_addr[5])
       1'h0:
-          status_data = \$84 ;
+          status_data = \$88 ;
       1'h1:
-          status_data = \$85 ;
+          status_data = \$89 ;
     endcase
   end
   assign \$signal  = \$2 [9:0];
@@ -5652,10 +5585,11 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
   assign \pairs__payload$147  = pairs__payload;
   assign \pairs__ready$148  = pairs__ready;
   assign \pairs__valid$149  = pairs__valid;
-  assign \$signature__addr$185  = sorted__addr;
-  assign \$signature__en$186  = sorted__en;
-  assign \$signature__addr$187  = sorted__addr;
-  assign \$signature__en$188  = sorted__en;
+  assign n_taken = \$86 [3:0];
+  assign \$signature__addr$186  = sorted__addr;
+  assign \$signature__en$187  = sorted__en;
+  assign \$signature__addr$188  = sorted__addr;
+  assign \$signature__en$189  = sorted__en;
   assign \pairs__payload.lanes  = pairs__payload[191:0];
   assign \pairs__payload.lanes[0]  = pairs__payload[23:0];
   assign \pairs__payload.lanes[0].in_idx  = pairs__payload[11:0];
@@ -6481,30 +6415,6 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
   assign \pairs__payload$147.lanes[7].out_idx  = pairs__payload[191:180];
   assign \pairs__payload$147.keep  = pairs__payload[199:192];
   assign \pairs__payload$147.last  = pairs__payload[200];
-  assign \$signature__data$189[0]  = \$signature__data$189 [67:0];
-  assign \$signature__data$189[0].key  = \$signature__data$189 [55:0];
-  assign \$signature__data$189[0].idx  = \$signature__data$189 [67:56];
-  assign \$signature__data$189[1]  = \$signature__data$189 [135:68];
-  assign \$signature__data$189[1].key  = \$signature__data$189 [123:68];
-  assign \$signature__data$189[1].idx  = \$signature__data$189 [135:124];
-  assign \$signature__data$189[2]  = \$signature__data$189 [203:136];
-  assign \$signature__data$189[2].key  = \$signature__data$189 [191:136];
-  assign \$signature__data$189[2].idx  = \$signature__data$189 [203:192];
-  assign \$signature__data$189[3]  = \$signature__data$189 [271:204];
-  assign \$signature__data$189[3].key  = \$signature__data$189 [259:204];
-  assign \$signature__data$189[3].idx  = \$signature__data$189 [271:260];
-  assign \$signature__data$189[4]  = \$signature__data$189 [339:272];
-  assign \$signature__data$189[4].key  = \$signature__data$189 [327:272];
-  assign \$signature__data$189[4].idx  = \$signature__data$189 [339:328];
-  assign \$signature__data$189[5]  = \$signature__data$189 [407:340];
-  assign \$signature__data$189[5].key  = \$signature__data$189 [395:340];
-  assign \$signature__data$189[5].idx  = \$signature__data$189 [407:396];
-  assign \$signature__data$189[6]  = \$signature__data$189 [475:408];
-  assign \$signature__data$189[6].key  = \$signature__data$189 [463:408];
-  assign \$signature__data$189[6].idx  = \$signature__data$189 [475:464];
-  assign \$signature__data$189[7]  = \$signature__data$189 [543:476];
-  assign \$signature__data$189[7].key  = \$signature__data$189 [531:476];
-  assign \$signature__data$189[7].idx  = \$signature__data$189 [543:532];
   assign \$signature__data$190[0]  = \$signature__data$190 [67:0];
   assign \$signature__data$190[0].key  = \$signature__data$190 [55:0];
   assign \$signature__data$190[0].idx  = \$signature__data$190 [67:56];
@@ -6529,6 +6439,30 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
   assign \$signature__data$190[7]  = \$signature__data$190 [543:476];
   assign \$signature__data$190[7].key  = \$signature__data$190 [531:476];
   assign \$signature__data$190[7].idx  = \$signature__data$190 [543:532];
+  assign \$signature__data$191[0]  = \$signature__data$191 [67:0];
+  assign \$signature__data$191[0].key  = \$signature__data$191 [55:0];
+  assign \$signature__data$191[0].idx  = \$signature__data$191 [67:56];
+  assign \$signature__data$191[1]  = \$signature__data$191 [135:68];
+  assign \$signature__data$191[1].key  = \$signature__data$191 [123:68];
+  assign \$signature__data$191[1].idx  = \$signature__data$191 [135:124];
+  assign \$signature__data$191[2]  = \$signature__data$191 [203:136];
+  assign \$signature__data$191[2].key  = \$signature__data$191 [191:136];
+  assign \$signature__data$191[2].idx  = \$signature__data$191 [203:192];
+  assign \$signature__data$191[3]  = \$signature__data$191 [271:204];
+  assign \$signature__data$191[3].key  = \$signature__data$191 [259:204];
+  assign \$signature__data$191[3].idx  = \$signature__data$191 [271:260];
+  assign \$signature__data$191[4]  = \$signature__data$191 [339:272];
+  assign \$signature__data$191[4].key  = \$signature__data$191 [327:272];
+  assign \$signature__data$191[4].idx  = \$signature__data$191 [339:328];
+  assign \$signature__data$191[5]  = \$signature__data$191 [407:340];
+  assign \$signature__data$191[5].key  = \$signature__data$191 [395:340];
+  assign \$signature__data$191[5].idx  = \$signature__data$191 [407:396];
+  assign \$signature__data$191[6]  = \$signature__data$191 [475:408];
+  assign \$signature__data$191[6].key  = \$signature__data$191 [463:408];
+  assign \$signature__data$191[6].idx  = \$signature__data$191 [475:464];
+  assign \$signature__data$191[7]  = \$signature__data$191 [543:476];
+  assign \$signature__data$191[7].key  = \$signature__data$191 [531:476];
+  assign \$signature__data$191[7].idx  = \$signature__data$191 [543:532];
   assign outputs__payload[543:532] = { \beats__payload$102 [569:561], 3'h7 };
   assign outputs__payload[531:476] = \beats__payload$102 [531:476];
   assign outputs__payload[475:464] = { \beats__payload$102 [569:561], 3'h6 };
@@ -6610,9 +6544,9 @@ module mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3(
   assign \$23  = { \$5 [9:0], 1'h0 };
   assign \$24  = { \$5 [9:0], 1'h0 };
   assign \$55  = \$54 ;
-  assign \$97  = load__addr[9];
-  assign \$103  = load__addr[9];
-  assign \$196  = { \$5 [9:0], 1'h0 };
+  assign \$101  = load__addr[9];
+  assign \$107  = load__addr[9];
+  assign \$200  = { \$5 [9:0], 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
@@ -6872,8 +6806,8 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     pending <= \$43 ;
   \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.coord_reader.fifo  fifo (
     .clk(clk),
-    .\port$19931$0 (read__data),
-    .\port$25344$0 (meta),
+    .\port$19717$0 (read__data),
+    .\port$25194$0 (meta),
     .r_data(beats__payload),
     .r_en(r_en),
     .r_rdy(beats__valid),
@@ -7119,7 +7053,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
 endmodule
 
 (* generator = "Amaranth" *)
-module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.coord_reader.fifo (rst, r_en, w_level, r_data, \port$19931$0 , w_en, \port$25344$0 , r_rdy, clk);
+module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.coord_reader.fifo (rst, r_en, w_level, r_data, \port$19717$0 , w_en, \port$25194$0 , r_rdy, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -7161,10 +7095,10 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   reg [1:0] inner_level = 2'h0;
   wire inner_r_rdy;
   wire [2:0] level;
-  input [447:0] \port$19931$0 ;
-  wire [447:0] \port$19931$0 ;
-  input [18:0] \port$25344$0 ;
-  wire [18:0] \port$25344$0 ;
+  input [447:0] \port$19717$0 ;
+  wire [447:0] \port$19717$0 ;
+  input [18:0] \port$25194$0 ;
+  wire [18:0] \port$25194$0 ;
   (* init = 2'h0 *)
   wire [1:0] produce;
   output [466:0] r_data;
@@ -7196,7 +7130,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$25344$0 , \port$19931$0  };
+      storage[w_port__addr] <= { \port$25194$0 , \port$19717$0  };
   end
   reg [466:0] _0_;
   always @(posedge clk) begin
@@ -7295,8 +7229,8 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   assign level = w_level;
   assign r_level = w_level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$25344$0 , \port$19931$0  };
-  assign w_data = { \port$25344$0 , \port$19931$0  };
+  assign w_port__data = { \port$25194$0 , \port$19717$0  };
+  assign w_data = { \port$25194$0 , \port$19717$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
@@ -75144,7 +75078,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     pending <= \$43 ;
   \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.reader_a.fifo  fifo (
     .clk(clk),
-    .\port$25378$0 (meta),
+    .\port$25228$0 (meta),
     .\port$33$0 (read__data),
     .r_data(beats__payload),
     .r_en(r_en),
@@ -75354,7 +75288,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
 endmodule
 
 (* generator = "Amaranth" *)
-module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.reader_a.fifo (rst, \port$33$0 , r_en, w_level, r_data, w_en, \port$25378$0 , r_rdy, clk);
+module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.reader_a.fifo (rst, \port$33$0 , r_en, w_level, r_data, w_en, \port$25228$0 , r_rdy, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -75396,8 +75330,8 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   reg [1:0] inner_level = 2'h0;
   wire inner_r_rdy;
   wire [2:0] level;
-  input [25:0] \port$25378$0 ;
-  wire [25:0] \port$25378$0 ;
+  input [25:0] \port$25228$0 ;
+  wire [25:0] \port$25228$0 ;
   input [543:0] \port$33$0 ;
   wire [543:0] \port$33$0 ;
   (* init = 2'h0 *)
@@ -75431,7 +75365,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$25378$0 , \port$33$0  };
+      storage[w_port__addr] <= { \port$25228$0 , \port$33$0  };
   end
   reg [569:0] _0_;
   always @(posedge clk) begin
@@ -75530,8 +75464,8 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   assign level = w_level;
   assign r_level = w_level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$25378$0 , \port$33$0  };
-  assign w_data = { \port$25378$0 , \port$33$0  };
+  assign w_port__data = { \port$25228$0 , \port$33$0  };
+  assign w_data = { \port$25228$0 , \port$33$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
@@ -75766,7 +75700,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
     pending <= \$43 ;
   \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.reader_b.fifo  fifo (
     .clk(clk),
-    .\port$25412$0 (meta),
+    .\port$25262$0 (meta),
     .\port$48$0 (read__data),
     .r_data(beats__payload),
     .r_en(r_en),
@@ -75976,7 +75910,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
 endmodule
 
 (* generator = "Amaranth" *)
-module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.reader_b.fifo (rst, \port$48$0 , r_en, w_level, r_data, w_en, \port$25412$0 , r_rdy, clk);
+module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3.reader_b.fifo (rst, \port$48$0 , r_en, w_level, r_data, w_en, \port$25262$0 , r_rdy, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -76018,8 +75952,8 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   reg [1:0] inner_level = 2'h0;
   wire inner_r_rdy;
   wire [2:0] level;
-  input [25:0] \port$25412$0 ;
-  wire [25:0] \port$25412$0 ;
+  input [25:0] \port$25262$0 ;
+  wire [25:0] \port$25262$0 ;
   input [543:0] \port$48$0 ;
   wire [543:0] \port$48$0 ;
   (* init = 2'h0 *)
@@ -76053,7 +75987,7 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$25412$0 , \port$48$0  };
+      storage[w_port__addr] <= { \port$25262$0 , \port$48$0  };
   end
   reg [569:0] _0_;
   always @(posedge clk) begin
@@ -76152,8 +76086,8 @@ module \mapping_unit_max_points4096_width8_coord_bits16_batch_bits8_kernel_size3
   assign level = w_level;
   assign r_level = w_level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$25412$0 , \port$48$0  };
-  assign w_data = { \port$25412$0 , \port$48$0  };
+  assign w_port__data = { \port$25262$0 , \port$48$0  };
+  assign w_data = { \port$25262$0 , \port$48$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule

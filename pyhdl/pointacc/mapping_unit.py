@@ -104,8 +104,9 @@ class MappingUnit(wiring.Component):
 
     Each phase begins ``PHASE_LATENCY`` cycles before its first beat enters its block (a launch
     register and :class:`RunReader`'s latency) and ends with the block's last output beat; the
-    duplicate check adds ``CHECK_LATENCY`` cycles after the last pass, so the run takes exactly the
-    blocks' own times plus those gaps (``sw/cyclemodel/pointacc.py``).
+    duplicate check adds ``CHECK_LATENCY`` cycles after the last pass and the pair counters
+    ``COUNT_LATENCY`` after the last pair beat, so the run takes exactly the blocks' own times plus
+    those gaps (``sw/cyclemodel/pointacc.py``).
 
     Parameters
     ----------
@@ -142,6 +143,8 @@ class MappingUnit(wiring.Component):
     PHASE_LATENCY = 1 + RunReader.LATENCY + 1   # phase begins -> its first beat taken (launch, reader)
     CHECK_LATENCY = 2     # the sorted list's last beat written -> the next phase begins (duplicate check)
     WRITER_COPIES = 4     # copies of the phase flags that select the beat the writer stores
+    COUNT_LATENCY = 1     # the last pair beat taken -> the run's last cycle (its count added)
+    COUNT_COPIES = 4      # copies of a pair beat's registered count, each for a share of the counters
 
     def __init__(self, *, max_points: int = 4096, width: int = 8, coord_bits: int = COORD_BITS,
                  batch_bits: int = BATCH_BITS, kernel_size: int = 3, counter_width: int = 32):
@@ -425,7 +428,10 @@ class MappingUnit(wiring.Component):
                 m.d.sync += launch.eq(1)
         with m.If(taken & out.payload.last):
             m.d.sync += k_out.eq(k_out + 1)
-        with m.If(finished):
+        # The run's last cycle is the one after its last pair beat: that beat's count is added then.
+        counting_last = Signal()
+        m.d.sync += counting_last.eq(finished)
+        with m.If(counting_last):
             m.d.comb += phase_next.eq(Phase.IDLE)
             m.d.sync += [running.eq(0), self.done.eq(1)]
 
@@ -440,10 +446,18 @@ class MappingUnit(wiring.Component):
                 m.d.sync += sort_cycles.eq(sort_cycles + 1)
             with m.If(out.valid & ~out.ready):
                 m.d.sync += stalls.eq(stalls + 1)
-        n_taken = sum(out.payload.keep[i] for i in range(w))
+        # A taken beat's pair count and its offset's match are registered, the count in
+        # COUNT_COPIES copies (each feeding a share of the counters), and added the cycle after.
+        # (Only a beat taken in the cycle before counts, so a count never meets the clear at `start`.)
+        n_taken = Signal(range(w + 1))
+        m.d.comb += n_taken.eq(sum(out.payload.keep[i] for i in range(w)))
+        n_copies = replicas(m, n_taken, self.COUNT_COPIES, "pair_beat_count", shape=range(w + 1))
+        share = -(-self.n_offsets // self.COUNT_COPIES)
         for k, c in enumerate(pair_counts):
-            with m.If(taken & (k_out == k)):
-                m.d.sync += c.eq(c + n_taken)
+            hit = Signal(name=f"pairs{k}_hit")
+            m.d.sync += hit.eq(taken & (k_out == k))
+            with m.If(hit):
+                m.d.sync += c.eq(c + n_copies[k // share])
         unit = {UnitStatus.CYCLES: cycles, UnitStatus.SORT_CYCLES: sort_cycles, UnitStatus.STALLS: stalls,
                 UnitStatus.ERROR: error, UnitStatus.N_POINTS: n_points,
                 UnitStatus.N_OUT: Mux(downsample, n_out, n_points)}

@@ -18,7 +18,8 @@ the phase takes ``phase_latency`` plus the block's own time for its stream:
   beat taken to the last output beat written;
 - intersect (unless the sorted list holds a duplicate key): one job per kernel offset, the sorted
   keys against the output keys (stride 1: the sorted keys) renumbered by rank, shifted by the
-  offset: ``intersect_cycles(jobs, downsample)``, the intersection unit's model.
+  offset: ``intersect_cycles(jobs, downsample)``, the intersection unit's model, and
+  ``count_latency`` cycles more, in which the last pair beat is counted.
 
 The blocks' times are not restated here: :class:`UnitTiming` takes them from the blocks'
 own constants and cycle models (in this repository, ``verif/golden/pointacc.py`` and the
@@ -52,6 +53,7 @@ class UnitTiming:
     merge_cycles: Callable
     intersect_cycles: Callable
     downsample_cycles: Callable | None = None
+    count_latency: int = 0      # the last pair beat taken -> the run's last cycle (MappingUnit.COUNT_LATENCY)
 
 
 @dataclass(frozen=True)
@@ -104,4 +106,4 @@ def unit_cycles(keys, offsets, timing: UnitTiming, downsample: bool = False) -> 
     ranked = [(k, r) for r, k in enumerate(outputs)]
     jobs = [(ordered, ranked, tuple(int(x) for x in d)) for d in np.asarray(offsets).tolist()]
     return UnitCycles(sort=sort, merge_passes=passes, check=timing.check_latency, downsample=down, n_out=len(outputs),
-                      intersect=timing.phase_latency + timing.intersect_cycles(jobs, downsample))
+                      intersect=timing.phase_latency + timing.intersect_cycles(jobs, downsample) + timing.count_latency)

@@ -30,6 +30,7 @@ def timing(unit: MappingUnit) -> UnitTiming:
     return UnitTiming(
         width=w, phase_latency=unit.PHASE_LATENCY, sort_latency=b["key_pack"].latency + b["sorter"].latency,
         check_latency=unit.CHECK_LATENCY,
+        count_latency=unit.COUNT_LATENCY,
         merge_cycles=lambda jobs: merge_cycles(jobs, w, depth=merger.depth, latency=merger.latency, entry=merger.entry),
         intersect_cycles=lambda jobs, down: job_cycles([intersect_steps(i, o, d, cb, w, down) for i, o, d in jobs],
                                                       b["intersect"].latency),
