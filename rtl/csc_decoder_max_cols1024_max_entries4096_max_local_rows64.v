@@ -117,8 +117,8 @@ module csc_decoder_max_cols1024_max_entries4096_max_local_rows64(cols__valid, de
     .entries__valid(entries__valid),
     .error(\error$48 ),
     .error_clear(error_clear),
-    .\port$285$0 (\$2 ),
-    .\port$293$0 (\$3 ),
+    .\port$287$0 (\$2 ),
+    .\port$295$0 (\$3 ),
     .rst(rst)
   );
   \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.pointer_read  pointer_read (
@@ -205,7 +205,7 @@ module csc_decoder_max_cols1024_max_entries4096_max_local_rows64(cols__valid, de
 endmodule
 
 (* generator = "Amaranth" *)
-module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.address_accumulator (error_clear, clk, rst, entries__ready, busy, entries__payload, entries__valid, \port$285$0 , decoded__valid, \port$293$0 , error, decoded__ready);
+module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.address_accumulator (error_clear, clk, rst, entries__ready, busy, entries__payload, entries__valid, \port$287$0 , decoded__valid, \port$295$0 , error, decoded__ready);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -266,10 +266,10 @@ module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.address_accumu
   reg fresh = 1'h0;
   reg [6:0] last_row = 7'h00;
   (* init = 5'h00 *)
-  output [4:0] \port$285$0 ;
-  wire [4:0] \port$285$0 ;
-  output [5:0] \port$293$0 ;
-  wire [5:0] \port$293$0 ;
+  output [4:0] \port$287$0 ;
+  wire [4:0] \port$287$0 ;
+  output [5:0] \port$295$0 ;
+  wire [5:0] \port$295$0 ;
   wire [6:0] row;
   input rst;
   wire rst;
@@ -378,8 +378,8 @@ module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.address_accumu
   end
   assign row = \$4 [6:0];
   assign decoded__payload = { \$18 , last_row[5:0] };
-  assign \port$285$0  = \$18 ;
-  assign \port$293$0  = last_row[5:0];
+  assign \port$287$0  = \$18 ;
+  assign \port$295$0  = last_row[5:0];
   assign \entry.rel_index  = entry[3:0];
   assign \entry.weight_idx  = entry[7:4];
   assign \entry.first  = entry[8];
@@ -397,22 +397,22 @@ endmodule
 module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.pointer_read (cols__valid, n_cols, error_clear, load__en, load__addr, write__data, clk, rst, cols__ready, busy, spans__ready, spans__valid, spans__payload, error, cols__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire [10:0] \$1 ;
-  wire [12:0] \$10 ;
-  wire [12:0] \$11 ;
-  wire \$12 ;
-  wire \$13 ;
-  wire \$14 ;
-  wire \$15 ;
-  wire \$16 ;
+  wire \$10 ;
+  wire [5:0] \$11 ;
+  wire [10:0] \$12 ;
+  wire [10:0] \$13 ;
+  wire [9:0] \$14 ;
+  wire [12:0] \$15 ;
+  wire [12:0] \$16 ;
   wire \$17 ;
   wire \$18 ;
   wire \$19 ;
   wire \$2 ;
-  wire [3:0] \$20 ;
+  wire \$20 ;
   wire \$21 ;
-  wire [4:0] \$22 ;
+  wire \$22 ;
   wire \$23 ;
-  wire [5:0] \$24 ;
+  wire \$24 ;
   wire \$25 ;
   wire \$26 ;
   wire \$27 ;
@@ -436,17 +436,18 @@ module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.pointer_read (
   reg \$43 ;
   reg \$44 ;
   reg \$45 ;
-  reg [12:0] \$46 ;
+  reg \$46 ;
   reg [12:0] \$47 ;
-  reg [13:0] \$48 ;
-  reg \$49 ;
+  reg [12:0] \$48 ;
+  reg [13:0] \$49 ;
   wire \$5 ;
-  reg [27:0] \$50 ;
-  reg \$51 ;
+  reg \$50 ;
+  reg [27:0] \$51 ;
+  reg \$52 ;
   wire \$6 ;
-  wire [10:0] \$7 ;
-  wire [10:0] \$8 ;
-  wire [9:0] \$9 ;
+  wire [3:0] \$7 ;
+  wire \$8 ;
+  wire [4:0] \$9 ;
   output busy;
   wire busy;
   input clk;
@@ -464,6 +465,7 @@ module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.pointer_read (
   input error_clear;
   wire error_clear;
   reg [2:0] in_flight = 3'h0;
+  wire [2:0] in_flight_next;
   input [10:0] load__addr;
   wire [10:0] load__addr;
   wire [12:0] load__data;
@@ -476,13 +478,14 @@ module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.pointer_read (
   wire r_en;
   wire r_rdy;
   wire [9:0] read__addr;
-  wire [8:0] \read__addr$15 ;
+  wire [8:0] \read__addr$20 ;
   wire [12:0] read__data;
-  wire [12:0] \read__data$23 ;
+  wire [12:0] \read__data$28 ;
   wire read__en;
-  wire \read__en$17 ;
+  wire \read__en$22 ;
   wire read__out_en;
-  wire \read__out_en$19 ;
+  wire \read__out_en$24 ;
+  reg room = 1'h1;
   input rst;
   wire rst;
   reg s1_valid = 1'h0;
@@ -518,53 +521,57 @@ module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.pointer_read (
   wire write__en;
   wire \write__en$8 ;
   always @(posedge clk)
+    out_of_range <= \$39 ;
+  always @(posedge clk)
     in_flight <= \$40 ;
   always @(posedge clk)
-    s2_valid <= \$41 ;
+    room <= \$41 ;
   always @(posedge clk)
-    s2_odd <= \$42 ;
+    s2_valid <= \$42 ;
   always @(posedge clk)
-    w_en <= \$43 ;
+    s2_odd <= \$43 ;
   always @(posedge clk)
-    s3_odd <= \$44 ;
+    w_en <= \$44 ;
   always @(posedge clk)
-    s5_valid <= \$45 ;
+    s3_odd <= \$45 ;
   always @(posedge clk)
-    s5_start <= \$46 ;
+    s5_valid <= \$46 ;
   always @(posedge clk)
-    s5_end <= \$47 ;
+    s5_start <= \$47 ;
   always @(posedge clk)
-    s5_count <= \$48 ;
+    s5_end <= \$48 ;
   always @(posedge clk)
-    spans__valid <= \$49 ;
+    s5_count <= \$49 ;
   always @(posedge clk)
-    spans__payload <= \$50 ;
+    spans__valid <= \$50 ;
   always @(posedge clk)
-    error <= \$51 ;
+    spans__payload <= \$51 ;
+  always @(posedge clk)
+    error <= \$52 ;
   assign \$2  = ! load__addr[0];
   assign write__en = load__en & \$2 ;
   assign \write__en$8  = load__en & \$4 ;
-  assign \$5  = in_flight < 3'h6;
-  assign \$6  = spans__valid & spans__ready;
-  assign cols__ready = \$5  | \$6 ;
-  assign \$7  = col + 1'h1;
-  assign \$10  = s3_odd ? \read__data$23  : read__data;
-  assign \$11  = s3_odd ? read__data : \read__data$23 ;
-  assign \$12  = ~ s5_valid;
-  assign \$13  = ~ spans__valid;
-  assign \$14  = \$13  | spans__ready;
-  assign r_en = \$12  | \$14 ;
+  assign \$5  = spans__valid & spans__ready;
+  assign cols__ready = room | \$5 ;
+  assign \$6  = cols__valid & cols__ready;
+  assign \$7  = in_flight + \$6 ;
+  assign \$8  = spans__valid & spans__ready;
+  assign \$9  = \$7  - \$8 ;
+  assign \$10  = s1_valid & out_of_range;
+  assign \$11  = $signed(\$9 ) - $signed({ 1'h0, \$10  });
+  assign \$12  = col + 1'h1;
+  assign \$15  = s3_odd ? \read__data$28  : read__data;
+  assign \$16  = s3_odd ? read__data : \read__data$28 ;
+  assign \$17  = ~ s5_valid;
+  assign \$18  = ~ spans__valid;
+  assign \$19  = \$18  | spans__ready;
+  assign r_en = \$17  | \$19 ;
   assign busy = | in_flight;
-  assign \$15  = cols__valid & cols__ready;
-  assign \$16  = cols__payload >= n_cols;
-  assign \$17  = cols__payload >= 11'h400;
-  assign \$18  = \$16  | \$17 ;
-  assign \$19  = cols__valid & cols__ready;
-  assign \$20  = in_flight + \$19 ;
-  assign \$21  = spans__valid & spans__ready;
-  assign \$22  = \$20  - \$21 ;
-  assign \$23  = s1_valid & out_of_range;
-  assign \$24  = $signed(\$22 ) - $signed({ 1'h0, \$23  });
+  assign \$20  = cols__valid & cols__ready;
+  assign \$21  = cols__payload >= n_cols;
+  assign \$22  = cols__payload >= 11'h400;
+  assign \$23  = \$21  | \$22 ;
+  assign \$24  = \$11 [2:0] < 3'h6;
   assign \$25  = ~ out_of_range;
   assign \$26  = s1_valid & \$25 ;
   assign \$27  = ~ s5_valid;
@@ -581,11 +588,9 @@ module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.pointer_read (
     s1_valid <= \$37 ;
   always @(posedge clk)
     col <= \$38 ;
-  always @(posedge clk)
-    out_of_range <= \$39 ;
   \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.pointer_read.even  even (
     .clk(clk),
-    .rd__addr(\$8 [9:0]),
+    .rd__addr(\$13 [9:0]),
     .read__data(read__data),
     .rst(rst),
     .wr__addr(\$1 [9:0]),
@@ -594,8 +599,8 @@ module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.pointer_read (
   );
   \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.pointer_read.odd  odd (
     .clk(clk),
-    .rd__addr(\$9 [8:0]),
-    .read__data(\read__data$23 ),
+    .rd__addr(\$14 [8:0]),
+    .read__data(\read__data$28 ),
     .rst(rst),
     .wr__addr(\$3 [8:0]),
     .wr__data(write__data),
@@ -612,64 +617,61 @@ module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.pointer_read (
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$40  = \$24 [2:0];
+    \$40  = \$11 [2:0];
     if (rst) begin
       \$40  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$41  = \$26 ;
+    \$41  = \$24 ;
     if (rst) begin
-      \$41  = 1'h0;
+      \$41  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$42  = col[0];
+    \$42  = \$26 ;
     if (rst) begin
       \$42  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$43  = s2_valid;
+    \$43  = col[0];
     if (rst) begin
       \$43  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$44  = s2_odd;
+    \$44  = s2_valid;
     if (rst) begin
       \$44  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$45  = s5_valid;
-    if (\$30 ) begin
-      \$45  = r_rdy;
-    end
+    \$45  = s2_odd;
     if (rst) begin
       \$45  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$46  = s5_start;
+    \$46  = s5_valid;
     if (\$30 ) begin
-      \$46  = r_data[12:0];
+      \$46  = r_rdy;
     end
     if (rst) begin
-      \$46  = 13'h0000;
+      \$46  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$47  = s5_end;
+    \$47  = s5_start;
     if (\$30 ) begin
-      \$47  = r_data[25:13];
+      \$47  = r_data[12:0];
     end
     if (rst) begin
       \$47  = 13'h0000;
@@ -677,53 +679,63 @@ module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.pointer_read (
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$48  = s5_count;
+    \$48  = s5_end;
     if (\$30 ) begin
-      \$48  = \$31 ;
+      \$48  = r_data[25:13];
     end
     if (rst) begin
-      \$48  = 14'h0000;
+      \$48  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$49  = spans__valid;
+    \$49  = s5_count;
+    if (\$30 ) begin
+      \$49  = \$31 ;
+    end
+    if (rst) begin
+      \$49  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$50  = spans__valid;
     if (\$33 ) begin
-      \$49  = s5_valid;
+      \$50  = s5_valid;
     end
     if (rst) begin
-      \$49  = 1'h0;
+      \$50  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$50  = spans__payload;
+    \$51  = spans__payload;
     if (\$33 ) begin
-      \$50 [12:0] = s5_start;
-      \$50 [25:13] = s5_end;
-      \$50 [26] = \$34 ;
-      \$50 [27] = \$35 ;
+      \$51 [12:0] = s5_start;
+      \$51 [25:13] = s5_end;
+      \$51 [26] = \$34 ;
+      \$51 [27] = \$35 ;
     end
     if (rst) begin
-      \$50  = 28'h0000000;
+      \$51  = 28'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$51  = error;
+    \$52  = error;
     if (error_clear) begin
-      \$51  = 1'h0;
+      \$52  = 1'h0;
     end
     if (\$36 ) begin
-      \$51  = 1'h1;
+      \$52  = 1'h1;
     end
     if (rst) begin
-      \$51  = 1'h0;
+      \$52  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$37  = \$15 ;
+    \$37  = \$20 ;
     if (rst) begin
       \$37  = 1'h0;
     end
@@ -737,7 +749,7 @@ module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.pointer_read (
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$39  = \$18 ;
+    \$39  = \$23 ;
     if (rst) begin
       \$39  = 1'h0;
     end
@@ -746,12 +758,13 @@ module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.pointer_read (
   assign load__data = write__data;
   assign \write__addr$6  = \$3 [8:0];
   assign \write__data$7  = write__data;
-  assign read__addr = \$8 [9:0];
-  assign \read__addr$15  = \$9 [8:0];
+  assign in_flight_next = \$11 [2:0];
+  assign read__addr = \$13 [9:0];
+  assign \read__addr$20  = \$14 [8:0];
   assign read__en = 1'h1;
-  assign \read__en$17  = 1'h1;
+  assign \read__en$22  = 1'h1;
   assign read__out_en = 1'h1;
-  assign \read__out_en$19  = 1'h1;
+  assign \read__out_en$24  = 1'h1;
   assign w_data = slot;
   assign s3_valid = w_en;
   assign \slot.start  = slot[12:0];
@@ -761,13 +774,13 @@ module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.pointer_read (
   assign \spans__payload.end  = spans__payload[25:13];
   assign \spans__payload.empty  = spans__payload[26];
   assign \spans__payload.single  = spans__payload[27];
-  assign slot[25:13] = \$11 ;
-  assign slot[12:0] = \$10 ;
+  assign slot[25:13] = \$16 ;
+  assign slot[12:0] = \$15 ;
   assign \$1  = { 1'h0, load__addr[10:1] };
   assign \$3  = { 1'h0, load__addr[10:1] };
   assign \$4  = load__addr[0];
-  assign \$8  = { 1'h0, \$7 [10:1] };
-  assign \$9  = { 1'h0, col[9:1] };
+  assign \$13  = { 1'h0, \$12 [10:1] };
+  assign \$14  = { 1'h0, col[9:1] };
 endmodule
 
 (* generator = "Amaranth" *)

@@ -244,8 +244,8 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wid
     .load__en(ptr_load__en),
     .\load__en$34 (spmat_load__en),
     .n_cols(n_cols),
-    .\port$537$0 (\$15 ),
-    .\port$545$0 (\$16 ),
+    .\port$546$0 (\$15 ),
+    .\port$554$0 (\$16 ),
     .rst(rst),
     .skipped(skipped)
   );
@@ -299,8 +299,8 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wid
     .load__addr(codebook_load__addr),
     .load__data(codebook_load__data),
     .load__en(codebook_load__en),
-    .\port$537$0 (\$15 ),
-    .\port$545$0 (\$16 ),
+    .\port$546$0 (\$15 ),
+    .\port$554$0 (\$16 ),
     .rst(rst),
     .weighted__payload(\entries__payload$56 ),
     .weighted__valid(\entries__valid$60 )
@@ -571,7 +571,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.arithmetic_unit.multiplier  multiplier (
     .clk(clk),
     .p(p),
-    .\port$585$6 (entries__payload[37:6]),
+    .\port$594$6 (entries__payload[37:6]),
     .rst(rst)
   );
   always @* begin
@@ -674,7 +674,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.arithmetic_unit.multiplier (rst, \port$585$6 , p, clk);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.arithmetic_unit.multiplier (rst, \port$594$6 , p, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [31:0] \$1 ;
   reg [15:0] \$2 ;
@@ -690,8 +690,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   wire en;
   output [31:0] p;
   reg [31:0] p = 32'd0;
-  input [31:0] \port$585$6 ;
-  wire [31:0] \port$585$6 ;
+  input [31:0] \port$594$6 ;
+  wire [31:0] \port$594$6 ;
   reg [31:0] product_reg = 32'd0;
   input rst;
   wire rst;
@@ -720,25 +720,25 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2  = \port$585$6 [15:0];
+    \$2  = \port$594$6 [15:0];
     if (rst) begin
       \$2  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$3  = \port$585$6 [31:16];
+    \$3  = \port$594$6 [31:16];
     if (rst) begin
       \$3  = 16'h0000;
     end
   end
   assign en = 1'h1;
-  assign a = \port$585$6 [15:0];
-  assign b = \port$585$6 [31:16];
+  assign a = \port$594$6 [15:0];
+  assign b = \port$594$6 [31:16];
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder (load__addr, load__data, \load__en$34 , \load__addr$30 , \load__data$32 , n_cols, error_clear, clk, rst, cols__payload, error, busy, cols__ready, issued, skipped, decoded__ready, cols__valid, \port$537$0 , decoded__valid, \port$545$0 , load__en
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder (load__addr, load__data, \load__en$34 , \load__addr$30 , \load__data$32 , n_cols, error_clear, clk, rst, cols__payload, error, busy, cols__ready, issued, skipped, decoded__ready, cols__valid, \port$546$0 , decoded__valid, \port$554$0 , load__en
 );
   wire \$1 ;
   wire [9:0] \$2 ;
@@ -823,10 +823,10 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   input [10:0] n_cols;
   wire [10:0] n_cols;
   wire [10:0] \n_cols$37 ;
-  output [20:0] \port$537$0 ;
-  wire [20:0] \port$537$0 ;
-  output [5:0] \port$545$0 ;
-  wire [5:0] \port$545$0 ;
+  output [20:0] \port$546$0 ;
+  wire [20:0] \port$546$0 ;
+  output [5:0] \port$554$0 ;
+  wire [5:0] \port$554$0 ;
   wire [10:0] ptr_load__addr;
   wire [12:0] ptr_load__data;
   wire ptr_load__en;
@@ -866,10 +866,10 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     .entries__valid(entries__valid),
     .error(\error$43 ),
     .error_clear(error_clear),
-    .\port$505$0 (\$2 ),
-    .\port$509$0 (\$3 ),
-    .\port$537$0 (\$4 ),
-    .\port$545$0 (\$5 ),
+    .\port$514$0 (\$2 ),
+    .\port$518$0 (\$3 ),
+    .\port$546$0 (\$4 ),
+    .\port$554$0 (\$5 ),
     .rst(rst)
   );
   \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.pointer_read  pointer_read (
@@ -895,8 +895,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     .entries__ready(entries__ready),
     .entries__valid(entries__valid),
     .issued(issued),
-    .\port$505$0 (\$2 ),
-    .\port$509$0 (\$3 ),
+    .\port$514$0 (\$2 ),
+    .\port$518$0 (\$3 ),
     .rst(rst),
     .skipped(skipped),
     .spans__payload(spans__payload),
@@ -931,8 +931,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   assign \error_clear$40  = error_clear;
   assign \issued$49  = issued;
   assign \skipped$51  = skipped;
-  assign \port$537$0  = \$4 ;
-  assign \port$545$0  = \$5 ;
+  assign \port$546$0  = \$4 ;
+  assign \port$554$0  = \$5 ;
   assign \cols__payload.col  = cols__payload[9:0];
   assign \cols__payload.value  = cols__payload[25:10];
   assign \cols__payload$1.col  = cols__payload[9:0];
@@ -968,7 +968,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.address_accumulator (clk, rst, entries__ready, busy, decoded__ready, \port$505$0 , \port$509$0 , entries__valid, \port$537$0 , decoded__valid, \port$545$0 , error, error_clear);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.address_accumulator (clk, rst, entries__ready, busy, decoded__ready, \port$514$0 , \port$518$0 , entries__valid, \port$546$0 , decoded__valid, \port$554$0 , error, error_clear);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -1030,15 +1030,15 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   wire error_clear;
   reg fresh = 1'h0;
   reg [6:0] last_row = 7'h00;
-  input [9:0] \port$505$0 ;
-  wire [9:0] \port$505$0 ;
-  input [15:0] \port$509$0 ;
-  wire [15:0] \port$509$0 ;
+  input [9:0] \port$514$0 ;
+  wire [9:0] \port$514$0 ;
+  input [15:0] \port$518$0 ;
+  wire [15:0] \port$518$0 ;
   (* init = 21'h000000 *)
-  output [20:0] \port$537$0 ;
-  wire [20:0] \port$537$0 ;
-  output [5:0] \port$545$0 ;
-  wire [5:0] \port$545$0 ;
+  output [20:0] \port$546$0 ;
+  wire [20:0] \port$546$0 ;
+  output [5:0] \port$554$0 ;
+  wire [5:0] \port$554$0 ;
   wire [6:0] row;
   input rst;
   wire rst;
@@ -1090,7 +1090,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$19  = entry;
     if (\$6 ) begin
-      \$19  = { \port$509$0 , \port$505$0  };
+      \$19  = { \port$518$0 , \port$514$0  };
     end
     if (rst) begin
       \$19  = 26'h0000000;
@@ -1148,9 +1148,9 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   end
   assign row = \$4 [6:0];
   assign decoded__payload = { \$18 , last_row[5:0] };
-  assign entries__payload = { \port$509$0 , \port$505$0  };
-  assign \port$537$0  = \$18 ;
-  assign \port$545$0  = last_row[5:0];
+  assign entries__payload = { \port$518$0 , \port$514$0  };
+  assign \port$546$0  = \$18 ;
+  assign \port$554$0  = last_row[5:0];
   assign \entry.rel_index  = entry[3:0];
   assign \entry.weight_idx  = entry[7:4];
   assign \entry.first  = entry[8];
@@ -1160,33 +1160,33 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   assign \decoded__payload.weight_idx  = \$18 [3:0];
   assign \decoded__payload.last  = \$18 [4];
   assign \decoded__payload.value  = \$18 [20:5];
-  assign \entries__payload.rel_index  = \port$505$0 [3:0];
-  assign \entries__payload.weight_idx  = \port$505$0 [7:4];
-  assign \entries__payload.first  = \port$505$0 [8];
-  assign \entries__payload.last  = \port$505$0 [9];
-  assign \entries__payload.value  = \port$509$0 ;
+  assign \entries__payload.rel_index  = \port$514$0 [3:0];
+  assign \entries__payload.weight_idx  = \port$514$0 [7:4];
+  assign \entries__payload.first  = \port$514$0 [8];
+  assign \entries__payload.last  = \port$514$0 [9];
+  assign \entries__payload.value  = \port$518$0 ;
 endmodule
 
 (* generator = "Amaranth" *)
 module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.pointer_read (load__addr, write__data, n_cols, error_clear, clk, rst, cols__payload, cols__ready, busy, spans__ready, cols__valid, spans__valid, spans__payload, error, load__en);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [10:0] \$1 ;
-  wire [12:0] \$10 ;
-  wire [12:0] \$11 ;
-  wire \$12 ;
-  wire \$13 ;
-  wire \$14 ;
-  wire \$15 ;
-  wire \$16 ;
+  wire \$10 ;
+  wire [5:0] \$11 ;
+  wire [10:0] \$12 ;
+  wire [10:0] \$13 ;
+  wire [9:0] \$14 ;
+  wire [12:0] \$15 ;
+  wire [12:0] \$16 ;
   wire \$17 ;
   wire \$18 ;
   wire \$19 ;
   wire \$2 ;
-  wire [3:0] \$20 ;
+  wire \$20 ;
   wire \$21 ;
-  wire [4:0] \$22 ;
+  wire \$22 ;
   wire \$23 ;
-  wire [5:0] \$24 ;
+  wire \$24 ;
   wire \$25 ;
   wire \$26 ;
   wire \$27 ;
@@ -1217,20 +1217,21 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   wire \$5 ;
   reg \$50 ;
   reg \$51 ;
-  reg [12:0] \$52 ;
+  reg \$52 ;
   reg [12:0] \$53 ;
-  reg [13:0] \$54 ;
-  reg \$55 ;
-  reg [43:0] \$56 ;
-  reg [15:0] \$57 ;
+  reg [12:0] \$54 ;
+  reg [13:0] \$55 ;
+  reg \$56 ;
+  reg [43:0] \$57 ;
   reg [15:0] \$58 ;
   reg [15:0] \$59 ;
   wire \$6 ;
   reg [15:0] \$60 ;
-  reg \$61 ;
-  wire [10:0] \$7 ;
-  wire [10:0] \$8 ;
-  wire [9:0] \$9 ;
+  reg [15:0] \$61 ;
+  reg \$62 ;
+  wire [3:0] \$7 ;
+  wire \$8 ;
+  wire [4:0] \$9 ;
   output busy;
   wire busy;
   input clk;
@@ -1249,6 +1250,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   input error_clear;
   wire error_clear;
   reg [2:0] in_flight = 3'h0;
+  wire [2:0] in_flight_next;
   input [10:0] load__addr;
   wire [10:0] load__addr;
   wire [12:0] load__data;
@@ -1261,13 +1263,14 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   wire r_en;
   wire r_rdy;
   wire [9:0] read__addr;
-  wire [8:0] \read__addr$15 ;
+  wire [8:0] \read__addr$20 ;
   wire [12:0] read__data;
-  wire [12:0] \read__data$23 ;
+  wire [12:0] \read__data$28 ;
   wire read__en;
-  wire \read__en$17 ;
+  wire \read__en$22 ;
   wire read__out_en;
-  wire \read__out_en$19 ;
+  wire \read__out_en$24 ;
+  reg room = 1'h1;
   input rst;
   wire rst;
   reg s1_valid = 1'h0;
@@ -1308,6 +1311,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   wire [12:0] \write__data$7 ;
   wire write__en;
   wire \write__en$8 ;
+  assign \$33  = \$32  | spans__ready;
   assign \$34  = $signed(s5_count) <= $signed(1'h0);
   assign \$35  = s5_count == 1'h1;
   assign \$36  = ~ s5_valid;
@@ -1326,59 +1330,61 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   always @(posedge clk)
     in_flight <= \$46 ;
   always @(posedge clk)
-    s2_valid <= \$47 ;
+    room <= \$47 ;
   always @(posedge clk)
-    s2_odd <= \$48 ;
+    s2_valid <= \$48 ;
   always @(posedge clk)
-    w_en <= \$49 ;
+    s2_odd <= \$49 ;
   always @(posedge clk)
-    s3_odd <= \$50 ;
+    w_en <= \$50 ;
   always @(posedge clk)
-    s5_valid <= \$51 ;
+    s3_odd <= \$51 ;
   always @(posedge clk)
-    s5_start <= \$52 ;
+    s5_valid <= \$52 ;
   always @(posedge clk)
-    s5_end <= \$53 ;
+    s5_start <= \$53 ;
   always @(posedge clk)
-    s5_count <= \$54 ;
+    s5_end <= \$54 ;
   always @(posedge clk)
-    spans__valid <= \$55 ;
+    s5_count <= \$55 ;
   always @(posedge clk)
-    spans__payload <= \$56 ;
+    spans__valid <= \$56 ;
   always @(posedge clk)
-    s1_value <= \$57 ;
+    spans__payload <= \$57 ;
   always @(posedge clk)
-    s2_value <= \$58 ;
+    s1_value <= \$58 ;
   always @(posedge clk)
-    s3_value <= \$59 ;
+    s2_value <= \$59 ;
   always @(posedge clk)
-    s5_value <= \$60 ;
+    s3_value <= \$60 ;
   always @(posedge clk)
-    error <= \$61 ;
+    s5_value <= \$61 ;
+  always @(posedge clk)
+    error <= \$62 ;
   assign \$2  = ! load__addr[0];
   assign write__en = load__en & \$2 ;
   assign \write__en$8  = load__en & \$4 ;
-  assign \$5  = in_flight < 3'h6;
-  assign \$6  = spans__valid & spans__ready;
-  assign cols__ready = \$5  | \$6 ;
-  assign \$7  = col + 1'h1;
-  assign \$10  = s3_odd ? \read__data$23  : read__data;
-  assign \$11  = s3_odd ? read__data : \read__data$23 ;
-  assign \$12  = ~ s5_valid;
-  assign \$13  = ~ spans__valid;
-  assign \$14  = \$13  | spans__ready;
-  assign r_en = \$12  | \$14 ;
+  assign \$5  = spans__valid & spans__ready;
+  assign cols__ready = room | \$5 ;
+  assign \$6  = cols__valid & cols__ready;
+  assign \$7  = in_flight + \$6 ;
+  assign \$8  = spans__valid & spans__ready;
+  assign \$9  = \$7  - \$8 ;
+  assign \$10  = s1_valid & out_of_range;
+  assign \$11  = $signed(\$9 ) - $signed({ 1'h0, \$10  });
+  assign \$12  = col + 1'h1;
+  assign \$15  = s3_odd ? \read__data$28  : read__data;
+  assign \$16  = s3_odd ? read__data : \read__data$28 ;
+  assign \$17  = ~ s5_valid;
+  assign \$18  = ~ spans__valid;
+  assign \$19  = \$18  | spans__ready;
+  assign r_en = \$17  | \$19 ;
   assign busy = | in_flight;
-  assign \$15  = cols__valid & cols__ready;
-  assign \$16  = cols__payload[9:0] >= n_cols;
-  assign \$17  = cols__payload[9:0] >= 11'h400;
-  assign \$18  = \$16  | \$17 ;
-  assign \$19  = cols__valid & cols__ready;
-  assign \$20  = in_flight + \$19 ;
-  assign \$21  = spans__valid & spans__ready;
-  assign \$22  = \$20  - \$21 ;
-  assign \$23  = s1_valid & out_of_range;
-  assign \$24  = $signed(\$22 ) - $signed({ 1'h0, \$23  });
+  assign \$20  = cols__valid & cols__ready;
+  assign \$21  = cols__payload[9:0] >= n_cols;
+  assign \$22  = cols__payload[9:0] >= 11'h400;
+  assign \$23  = \$21  | \$22 ;
+  assign \$24  = \$11 [2:0] < 3'h6;
   assign \$25  = ~ out_of_range;
   assign \$26  = s1_valid & \$25 ;
   assign \$27  = ~ s5_valid;
@@ -1387,10 +1393,9 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   assign \$30  = \$27  | \$29 ;
   assign \$31  = r_data[25:13] - r_data[12:0];
   assign \$32  = ~ spans__valid;
-  assign \$33  = \$32  | spans__ready;
   \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.pointer_read.even  even (
     .clk(clk),
-    .rd__addr(\$8 [9:0]),
+    .rd__addr(\$13 [9:0]),
     .read__data(read__data),
     .rst(rst),
     .wr__addr(\$1 [9:0]),
@@ -1399,8 +1404,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   );
   \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.pointer_read.odd  odd (
     .clk(clk),
-    .rd__addr(\$9 [8:0]),
-    .read__data(\read__data$23 ),
+    .rd__addr(\$14 [8:0]),
+    .read__data(\read__data$28 ),
     .rst(rst),
     .wr__addr(\$3 [8:0]),
     .wr__data(write__data),
@@ -1417,7 +1422,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$43  = \$15 ;
+    \$43  = \$20 ;
     if (rst) begin
       \$43  = 1'h0;
     end
@@ -1431,71 +1436,68 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$45  = \$18 ;
+    \$45  = \$23 ;
     if (rst) begin
       \$45  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$46  = \$24 [2:0];
+    \$46  = \$11 [2:0];
     if (rst) begin
       \$46  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$47  = \$26 ;
+    \$47  = \$24 ;
     if (rst) begin
-      \$47  = 1'h0;
+      \$47  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$48  = col[0];
+    \$48  = \$26 ;
     if (rst) begin
       \$48  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$49  = s2_valid;
+    \$49  = col[0];
     if (rst) begin
       \$49  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$50  = s2_odd;
+    \$50  = s2_valid;
     if (rst) begin
       \$50  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$51  = s5_valid;
-    if (\$30 ) begin
-      \$51  = r_rdy;
-    end
+    \$51  = s2_odd;
     if (rst) begin
       \$51  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$52  = s5_start;
+    \$52  = s5_valid;
     if (\$30 ) begin
-      \$52  = r_data[12:0];
+      \$52  = r_rdy;
     end
     if (rst) begin
-      \$52  = 13'h0000;
+      \$52  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$53  = s5_end;
+    \$53  = s5_start;
     if (\$30 ) begin
-      \$53  = r_data[25:13];
+      \$53  = r_data[12:0];
     end
     if (rst) begin
       \$53  = 13'h0000;
@@ -1503,94 +1505,105 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$54  = s5_count;
+    \$54  = s5_end;
     if (\$30 ) begin
-      \$54  = \$31 ;
+      \$54  = r_data[25:13];
     end
     if (rst) begin
-      \$54  = 14'h0000;
+      \$54  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$55  = spans__valid;
-    if (\$33 ) begin
-      \$55  = s5_valid;
+    \$55  = s5_count;
+    if (\$30 ) begin
+      \$55  = \$31 ;
     end
     if (rst) begin
-      \$55  = 1'h0;
+      \$55  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$56  = spans__payload;
+    \$56  = spans__valid;
     if (\$33 ) begin
-      \$56 [12:0] = s5_start;
-      \$56 [25:13] = s5_end;
-      \$56 [26] = \$34 ;
-      \$56 [27] = \$35 ;
+      \$56  = s5_valid;
+    end
+    if (rst) begin
+      \$56  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$57  = spans__payload;
+    if (\$33 ) begin
+      \$57 [12:0] = s5_start;
+      \$57 [25:13] = s5_end;
+      \$57 [26] = \$34 ;
+      \$57 [27] = \$35 ;
     end
     if (\$41 ) begin
-      \$56 [43:28] = s5_value;
+      \$57 [43:28] = s5_value;
     end
     if (rst) begin
-      \$56  = 44'h00000000000;
+      \$57  = 44'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$57  = cols__payload[25:10];
-    if (rst) begin
-      \$57  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$58  = s1_value;
+    \$58  = cols__payload[25:10];
     if (rst) begin
       \$58  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$59  = s2_value;
+    \$59  = s1_value;
     if (rst) begin
       \$59  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$60  = s5_value;
-    if (\$39 ) begin
-      \$60  = r_data[41:26];
-    end
+    \$60  = s2_value;
     if (rst) begin
       \$60  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$61  = error;
-    if (error_clear) begin
-      \$61  = 1'h0;
-    end
-    if (\$42 ) begin
-      \$61  = 1'h1;
+    \$61  = s5_value;
+    if (\$39 ) begin
+      \$61  = r_data[41:26];
     end
     if (rst) begin
-      \$61  = 1'h0;
+      \$61  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$62  = error;
+    if (error_clear) begin
+      \$62  = 1'h0;
+    end
+    if (\$42 ) begin
+      \$62  = 1'h1;
+    end
+    if (rst) begin
+      \$62  = 1'h0;
     end
   end
   assign write__addr = \$1 [9:0];
   assign load__data = write__data;
   assign \write__addr$6  = \$3 [8:0];
   assign \write__data$7  = write__data;
-  assign read__addr = \$8 [9:0];
-  assign \read__addr$15  = \$9 [8:0];
+  assign in_flight_next = \$11 [2:0];
+  assign read__addr = \$13 [9:0];
+  assign \read__addr$20  = \$14 [8:0];
   assign read__en = 1'h1;
-  assign \read__en$17  = 1'h1;
+  assign \read__en$22  = 1'h1;
   assign read__out_en = 1'h1;
-  assign \read__out_en$19  = 1'h1;
+  assign \read__out_en$24  = 1'h1;
   assign w_data = slot;
   assign s3_valid = w_en;
   assign \slot.start  = slot[12:0];
@@ -1604,13 +1617,13 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   assign \spans__payload.single  = spans__payload[27];
   assign \spans__payload.value  = spans__payload[43:28];
   assign slot[41:26] = s3_value;
-  assign slot[25:13] = \$11 ;
-  assign slot[12:0] = \$10 ;
+  assign slot[25:13] = \$16 ;
+  assign slot[12:0] = \$15 ;
   assign \$1  = { 1'h0, load__addr[10:1] };
   assign \$3  = { 1'h0, load__addr[10:1] };
   assign \$4  = load__addr[0];
-  assign \$8  = { 1'h0, \$7 [10:1] };
-  assign \$9  = { 1'h0, col[9:1] };
+  assign \$13  = { 1'h0, \$12 [10:1] };
+  assign \$14  = { 1'h0, col[9:1] };
 endmodule
 
 (* generator = "Amaranth" *)
@@ -2910,7 +2923,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.spmat_read (write__addr, write__data, clk, rst, spans__ready, busy, issued, skipped, entries__ready, spans__valid, spans__payload, \port$505$0 , \port$509$0 , entries__valid, write__en);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.spmat_read (write__addr, write__data, clk, rst, spans__ready, busy, issued, skipped, entries__ready, spans__valid, spans__payload, \port$514$0 , \port$518$0 , entries__valid, write__en);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -3008,11 +3021,11 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   wire [11:0] load__addr;
   wire [7:0] load__data;
   wire load__en;
-  output [9:0] \port$505$0 ;
-  wire [9:0] \port$505$0 ;
+  output [9:0] \port$514$0 ;
+  wire [9:0] \port$514$0 ;
   (* init = 16'h0000 *)
-  output [15:0] \port$509$0 ;
-  wire [15:0] \port$509$0 ;
+  output [15:0] \port$518$0 ;
+  wire [15:0] \port$518$0 ;
   reg [12:0] ptr = 13'h0000;
   wire [11:0] read__addr;
   wire [7:0] read__data;
@@ -3281,8 +3294,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   assign load__en = write__en;
   assign read__addr = \$6 [11:0];
   assign entries__payload = { \$63 , \$61  };
-  assign \port$505$0  = \$61 ;
-  assign \port$509$0  = \$63 ;
+  assign \port$514$0  = \$61 ;
+  assign \port$518$0  = \$63 ;
   assign \spans__payload.start  = spans__payload[12:0];
   assign \spans__payload.end  = spans__payload[25:13];
   assign \spans__payload.empty  = spans__payload[26];
@@ -7856,25 +7869,28 @@ endmodule
 module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.queue (push__valid, clk, rst, full, pop__payload, pop__ready, not_full_copy0, level, not_empty, push__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire \$1 ;
-  wire [3:0] \$10 ;
+  wire \$10 ;
   wire [3:0] \$11 ;
-  wire \$12 ;
-  wire [4:0] \$13 ;
-  wire \$14 ;
-  wire [5:0] \$15 ;
-  reg \$16 ;
-  reg \$17 ;
-  reg [3:0] \$18 ;
+  wire [3:0] \$12 ;
+  wire \$13 ;
+  wire [4:0] \$14 ;
+  wire \$15 ;
+  wire [4:0] \$16 ;
+  wire [5:0] \$17 ;
+  wire \$18 ;
   reg \$19 ;
-  wire \$2 ;
-  reg [2:0] \$20 ;
-  reg [2:0] \$21 ;
+  wire [3:0] \$2 ;
+  reg \$20 ;
+  reg [3:0] \$21 ;
+  reg \$22 ;
+  reg [2:0] \$23 ;
+  reg [2:0] \$24 ;
   wire \$3 ;
   wire \$4 ;
   wire \$5 ;
-  wire [3:0] \$6 ;
+  wire \$6 ;
   wire [3:0] \$7 ;
-  wire \$8 ;
+  wire [3:0] \$8 ;
   wire \$9 ;
   reg [2:0] \$signal  = 3'h0;
   (* init = 3'h0 *)
@@ -7884,13 +7900,22 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   input clk;
   wire clk;
   reg [2:0] consume = 3'h0;
+  (* keep = 32'd1 *)
+  wire [3:0] freed;
+  (* keep = 32'd1 *)
+  wire freed_not_empty;
   output full;
   wire full;
+  (* keep = 32'd1 *)
+  wire [3:0] held;
+  (* keep = 32'd1 *)
+  wire held_not_empty;
+  (* keep = 32'd1 *)
+  wire held_not_full;
   output [3:0] level;
   reg [3:0] level = 4'h0;
   (* init = 4'h0 *)
-  wire [3:0] \level$21 ;
-  wire [3:0] level_next;
+  wire [3:0] \level$26 ;
   output not_empty;
   reg not_empty = 1'h0;
   (* keep = 32'd1 *)
@@ -7898,6 +7923,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   reg not_full_copy0 = 1'h1;
   (* keep = 32'd1 *)
   reg not_full_copy1 = 1'h1;
+  wire not_full_next;
   output [25:0] pop__payload;
   wire [25:0] pop__payload;
   wire [9:0] \pop__payload.col ;
@@ -7936,91 +7962,99 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
       storage[\$signal ] <= push__payload;
   end
   assign pop__payload = storage[consume];
-  assign \$1  = \$15 [3:0] != 4'h8;
-  assign \$2  = \$15 [3:0] != 4'h8;
-  assign \$3  = | \$15 [3:0];
-  assign \$4  = push__valid & not_full_copy1;
-  assign \$5  = \$signal  == 3'h7;
-  assign \$6  = \$signal  + 1'h1;
-  assign \$7  = \$5  ? 4'h0 : \$6 ;
-  assign \$8  = pop__ready & not_empty;
-  assign \$9  = consume == 3'h7;
-  assign \$10  = consume + 1'h1;
-  assign \$11  = \$9  ? 4'h0 : \$10 ;
+  assign \$1  = pop__ready & not_empty;
+  assign \$2  = \$1  ? \$17 [3:0] : \$14 [3:0];
+  assign \$3  = pop__ready & not_empty;
+  assign \$4  = \$3  ? freed_not_empty : held_not_empty;
+  assign \$5  = push__valid & not_full_copy1;
+  assign \$6  = \$signal  == 3'h7;
+  assign \$7  = \$signal  + 1'h1;
+  assign \$8  = \$6  ? 4'h0 : \$7 ;
+  assign \$9  = pop__ready & not_empty;
+  assign \$10  = consume == 3'h7;
+  assign \$11  = consume + 1'h1;
+  assign \$12  = \$10  ? 4'h0 : \$11 ;
+  assign \$13  = push__valid & not_full_copy0;
+  assign \$14  = level + \$13 ;
+  assign \$15  = push__valid & not_full_copy0;
+  assign \$16  = level + \$15 ;
+  assign \$17  = \$16  - 1'h1;
+  assign held_not_full = \$14 [3:0] != 4'h8;
+  assign held_not_empty = | \$14 [3:0];
+  assign freed_not_empty = \$14 [3:0] > 1'h1;
+  assign \$18  = pop__ready & not_empty;
+  assign not_full_next = \$18  | held_not_full;
   assign \$signature__en  = push__valid & not_full_copy1;
-  assign \$12  = push__valid & not_full_copy0;
-  assign \$13  = level + \$12 ;
-  assign \$14  = pop__ready & not_empty;
-  assign \$15  = \$13  - \$14 ;
   assign full = ~ not_full_copy0;
   always @(posedge clk)
-    not_full_copy0 <= \$16 ;
+    not_full_copy0 <= \$19 ;
   always @(posedge clk)
-    not_full_copy1 <= \$17 ;
+    not_full_copy1 <= \$20 ;
   always @(posedge clk)
-    level <= \$18 ;
+    level <= \$21 ;
   always @(posedge clk)
-    not_empty <= \$19 ;
+    not_empty <= \$22 ;
   always @(posedge clk)
-    \$signal  <= \$20 ;
+    \$signal  <= \$23 ;
   always @(posedge clk)
-    consume <= \$21 ;
+    consume <= \$24 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$16  = \$1 ;
+    \$19  = not_full_next;
     if (rst) begin
-      \$16  = 1'h1;
+      \$19  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$17  = \$2 ;
+    \$20  = not_full_next;
     if (rst) begin
-      \$17  = 1'h1;
+      \$20  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$18  = \$15 [3:0];
+    \$21  = \$2 ;
     if (rst) begin
-      \$18  = 4'h0;
+      \$21  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$19  = \$3 ;
+    \$22  = \$4 ;
     if (rst) begin
-      \$19  = 1'h0;
+      \$22  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$20  = \$signal ;
-    if (\$4 ) begin
-      \$20  = \$7 [2:0];
+    \$23  = \$signal ;
+    if (\$5 ) begin
+      \$23  = \$8 [2:0];
     end
     if (rst) begin
-      \$20  = 3'h0;
+      \$23  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$21  = consume;
-    if (\$8 ) begin
-      \$21  = \$11 [2:0];
+    \$24  = consume;
+    if (\$9 ) begin
+      \$24  = \$12 [2:0];
     end
     if (rst) begin
-      \$21  = 3'h0;
+      \$24  = 3'h0;
     end
   end
-  assign level_next = \$15 [3:0];
+  assign held = \$14 [3:0];
+  assign freed = \$17 [3:0];
   assign \$signature__addr  = \$signal ;
   assign \$signature__data  = push__payload;
   assign r_port__addr = consume;
   assign r_port__data = pop__payload;
   assign push__ready = not_full_copy0;
   assign pop__valid = not_empty;
-  assign \level$21  = level;
+  assign \level$26  = level;
   assign \push__payload.col  = push__payload[9:0];
   assign \push__payload.value  = push__payload[25:10];
   assign \pop__payload.col  = pop__payload[9:0];
@@ -8028,7 +8062,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.weight_decoder (load__addr, load__data, clk, rst, entries__ready, \port$537$0 , entries__valid, \port$545$0 , weighted__valid, weighted__payload, load__en);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.weight_decoder (load__addr, load__data, clk, rst, entries__ready, \port$546$0 , entries__valid, \port$554$0 , weighted__valid, weighted__payload, load__en);
   reg \$auto$verilog_backend.cc:2355:dump_module$12  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -8114,10 +8148,10 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   wire [15:0] load__data;
   input load__en;
   wire load__en;
-  input [20:0] \port$537$0 ;
-  wire [20:0] \port$537$0 ;
-  input [5:0] \port$545$0 ;
-  wire [5:0] \port$545$0 ;
+  input [20:0] \port$546$0 ;
+  wire [20:0] \port$546$0 ;
+  input [5:0] \port$554$0 ;
+  wire [5:0] \port$554$0 ;
   input rst;
   wire rst;
   output [38:0] weighted__payload;
@@ -8289,10 +8323,10 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$51  = weighted__payload;
     if (\$32 ) begin
-      \$51 [5:0] = \port$545$0 ;
+      \$51 [5:0] = \port$554$0 ;
       \$51 [21:6] = \$33 ;
-      \$51 [37:22] = \port$537$0 [20:5];
-      \$51 [38] = \port$537$0 [4];
+      \$51 [37:22] = \port$546$0 [20:5];
+      \$51 [38] = \port$546$0 [4];
     end
     if (rst) begin
       \$51  = 39'h0000000000;
@@ -8301,7 +8335,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$537$0 [3:0])
+    casez (\port$546$0 [3:0])
       4'h0:
           \$33  = 16'h0000;
       4'h1:
@@ -8407,16 +8441,16 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     end
   end
   assign weighted__ready = 1'h1;
-  assign entries__payload = { \port$537$0 , \port$545$0  };
+  assign entries__payload = { \port$546$0 , \port$554$0  };
   assign codebook0 = 16'h0000;
   assign \weighted__payload.local_row  = weighted__payload[5:0];
   assign \weighted__payload.weight  = weighted__payload[21:6];
   assign \weighted__payload.value  = weighted__payload[37:22];
   assign \weighted__payload.last  = weighted__payload[38];
-  assign \entries__payload.local_row  = \port$545$0 ;
-  assign \entries__payload.weight_idx  = \port$537$0 [3:0];
-  assign \entries__payload.last  = \port$537$0 [4];
-  assign \entries__payload.value  = \port$537$0 [20:5];
+  assign \entries__payload.local_row  = \port$554$0 ;
+  assign \entries__payload.weight_idx  = \port$546$0 [3:0];
+  assign \entries__payload.last  = \port$546$0 [4];
+  assign \entries__payload.value  = \port$546$0 [20:5];
   assign \$32  = 1'h1;
   assign entries__ready = 1'h1;
 endmodule

@@ -56,22 +56,31 @@ class ActivationQueue(wiring.Component):
         produce, consume = Signal(range(depth)), Signal(range(depth))
         level = Signal(range(depth + 1))
         not_empty = Signal()
-        level_next = Signal(range(depth + 1))
         # Two copies of the not-full flag, kept apart in synthesis: one for the level and
         # `push.ready`, one for the write enable of the RAM and its pointer.
-        not_full, store_ready = replicas(m, level_next != depth, 2, "not_full", init=1)
+        not_full_next = Signal()
+        not_full, store_ready = replicas(m, not_full_next, 2, "not_full", init=1)
         store = self.push.valid & store_ready
         write = self.push.valid & not_full
         read = self.pop.ready & not_empty
+        # The next state for no read and for one, from registers; the read (the far end's ready)
+        # selects last, one LUT in front of each flip-flop. The candidates are kept wires so that
+        # synthesis does not fold the read back into the adder.
+        held = Signal(range(depth + 1), attrs={"keep": 1})            # level + write
+        freed = Signal(range(depth + 1), attrs={"keep": 1})           # level + write - 1
+        held_not_full, held_not_empty, freed_not_empty = (
+            Signal(name=n, attrs={"keep": 1}) for n in ("held_not_full", "held_not_empty", "freed_not_empty"))
         m.d.comb += [
+            held.eq(level + write), freed.eq(level + write - 1),
+            held_not_full.eq(held != depth), held_not_empty.eq(held != 0), freed_not_empty.eq(held > 1),
+            not_full_next.eq(read | held_not_full),       # a read leaves at most depth - 1
             w_port.addr.eq(produce), w_port.data.eq(self.push.payload), w_port.en.eq(store),
             r_port.addr.eq(consume), self.pop.payload.eq(r_port.data),
             self.push.ready.eq(not_full), self.pop.valid.eq(not_empty),
-            level_next.eq(level + write - read),
             self.full.eq(~not_full),
             self.level.eq(level),
         ]
-        m.d.sync += [level.eq(level_next), not_empty.eq(level_next != 0)]
+        m.d.sync += [level.eq(Mux(read, freed, held)), not_empty.eq(Mux(read, freed_not_empty, held_not_empty))]
         with m.If(store):
             m.d.sync += produce.eq(Mux(produce == depth - 1, 0, produce + 1))
         with m.If(read):

@@ -119,9 +119,11 @@ class PointerRead(wiring.Component):
         m.submodules.ordered = ordered = RegisterFIFO(width=slot_layout.size, depth=self.SLOTS)
         head = data.View(slot_layout, ordered.r_data)
         in_flight = Signal(range(self.LATENCY + 1))
+        in_flight_next = Signal.like(in_flight)
+        room = Signal(init=1)               # in_flight < LATENCY, a register: the ready is one LUT
         take = self.spans.valid & self.spans.ready
         accept = self.cols.valid & self.cols.ready
-        m.d.comb += self.cols.ready.eq((in_flight < self.LATENCY) | take)
+        m.d.comb += self.cols.ready.eq(room | take)
 
         # Stage 1: the accepted column.
         # Whether the column is out of range is registered with it, so the count's update is
@@ -134,7 +136,8 @@ class PointerRead(wiring.Component):
         new_col = self.cols.payload.col
         m.d.sync += [s1_valid.eq(accept), col.eq(new_col),
                      out_of_range.eq((new_col >= self.n_cols) | (new_col >= self.max_cols)),
-                     in_flight.eq(in_flight + accept - take - drop)]
+                     in_flight.eq(in_flight_next), room.eq(in_flight_next < self.LATENCY)]
+        m.d.comb += in_flight_next.eq(in_flight + accept - take - drop)
 
         # Stage 2: the banks' read registers; a column out of range is dropped here.
         # Stage 3: the banks' output registers.
