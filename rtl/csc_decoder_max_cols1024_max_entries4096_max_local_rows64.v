@@ -117,8 +117,8 @@ module csc_decoder_max_cols1024_max_entries4096_max_local_rows64(cols__valid, de
     .entries__valid(entries__valid),
     .error(\error$48 ),
     .error_clear(error_clear),
-    .\port$287$0 (\$2 ),
-    .\port$295$0 (\$3 ),
+    .\port$294$0 (\$2 ),
+    .\port$302$0 (\$3 ),
     .rst(rst)
   );
   \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.pointer_read  pointer_read (
@@ -205,7 +205,7 @@ module csc_decoder_max_cols1024_max_entries4096_max_local_rows64(cols__valid, de
 endmodule
 
 (* generator = "Amaranth" *)
-module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.address_accumulator (error_clear, clk, rst, entries__ready, busy, entries__payload, entries__valid, \port$287$0 , decoded__valid, \port$295$0 , error, decoded__ready);
+module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.address_accumulator (error_clear, clk, rst, entries__ready, busy, entries__payload, entries__valid, \port$294$0 , decoded__valid, \port$302$0 , error, decoded__ready);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -266,10 +266,10 @@ module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.address_accumu
   reg fresh = 1'h0;
   reg [6:0] last_row = 7'h00;
   (* init = 5'h00 *)
-  output [4:0] \port$287$0 ;
-  wire [4:0] \port$287$0 ;
-  output [5:0] \port$295$0 ;
-  wire [5:0] \port$295$0 ;
+  output [4:0] \port$294$0 ;
+  wire [4:0] \port$294$0 ;
+  output [5:0] \port$302$0 ;
+  wire [5:0] \port$302$0 ;
   wire [6:0] row;
   input rst;
   wire rst;
@@ -378,8 +378,8 @@ module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.address_accumu
   end
   assign row = \$4 [6:0];
   assign decoded__payload = { \$18 , last_row[5:0] };
-  assign \port$287$0  = \$18 ;
-  assign \port$295$0  = last_row[5:0];
+  assign \port$294$0  = \$18 ;
+  assign \port$302$0  = last_row[5:0];
   assign \entry.rel_index  = entry[3:0];
   assign \entry.weight_idx  = entry[7:4];
   assign \entry.first  = entry[8];
@@ -397,15 +397,15 @@ endmodule
 module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.pointer_read (cols__valid, n_cols, error_clear, load__en, load__addr, write__data, clk, rst, cols__ready, busy, spans__ready, spans__valid, spans__payload, error, cols__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire [10:0] \$1 ;
-  wire \$10 ;
-  wire [5:0] \$11 ;
-  wire [10:0] \$12 ;
-  wire [10:0] \$13 ;
-  wire [9:0] \$14 ;
-  wire [12:0] \$15 ;
-  wire [12:0] \$16 ;
-  wire \$17 ;
-  wire \$18 ;
+  wire [3:0] \$10 ;
+  wire [4:0] \$11 ;
+  wire \$12 ;
+  wire [5:0] \$13 ;
+  wire [10:0] \$14 ;
+  wire [10:0] \$15 ;
+  wire [9:0] \$16 ;
+  wire [12:0] \$17 ;
+  wire [12:0] \$18 ;
   wire \$19 ;
   wire \$2 ;
   wire \$20 ;
@@ -415,35 +415,40 @@ module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.pointer_read (
   wire \$24 ;
   wire \$25 ;
   wire \$26 ;
-  wire \$27 ;
+  wire [2:0] \$27 ;
   wire \$28 ;
   wire \$29 ;
   wire [10:0] \$3 ;
   wire \$30 ;
-  wire [13:0] \$31 ;
+  wire \$31 ;
   wire \$32 ;
   wire \$33 ;
   wire \$34 ;
   wire \$35 ;
-  wire \$36 ;
-  reg \$37 ;
-  reg [9:0] \$38 ;
-  reg \$39 ;
+  wire [13:0] \$36 ;
+  wire \$37 ;
+  wire \$38 ;
+  wire \$39 ;
   wire \$4 ;
-  reg [2:0] \$40 ;
-  reg \$41 ;
+  wire \$40 ;
+  wire \$41 ;
   reg \$42 ;
-  reg \$43 ;
+  reg [9:0] \$43 ;
   reg \$44 ;
-  reg \$45 ;
+  reg [2:0] \$45 ;
   reg \$46 ;
-  reg [12:0] \$47 ;
-  reg [12:0] \$48 ;
-  reg [13:0] \$49 ;
+  reg \$47 ;
+  reg \$48 ;
+  reg \$49 ;
   wire \$5 ;
   reg \$50 ;
-  reg [27:0] \$51 ;
-  reg \$52 ;
+  reg \$51 ;
+  reg [12:0] \$52 ;
+  reg [12:0] \$53 ;
+  reg [13:0] \$54 ;
+  reg \$55 ;
+  reg [27:0] \$56 ;
+  reg \$57 ;
   wire \$6 ;
   wire [3:0] \$7 ;
   wire \$8 ;
@@ -464,8 +469,15 @@ module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.pointer_read (
   reg error = 1'h0;
   input error_clear;
   wire error_clear;
+  (* keep = 32'd1 *)
+  wire [2:0] freed;
+  (* keep = 32'd1 *)
+  wire freed_room;
+  (* keep = 32'd1 *)
+  wire [2:0] held;
+  (* keep = 32'd1 *)
+  wire held_room;
   reg [2:0] in_flight = 3'h0;
-  wire [2:0] in_flight_next;
   input [10:0] load__addr;
   wire [10:0] load__addr;
   wire [12:0] load__data;
@@ -478,13 +490,13 @@ module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.pointer_read (
   wire r_en;
   wire r_rdy;
   wire [9:0] read__addr;
-  wire [8:0] \read__addr$20 ;
+  wire [8:0] \read__addr$23 ;
   wire [12:0] read__data;
-  wire [12:0] \read__data$28 ;
+  wire [12:0] \read__data$31 ;
   wire read__en;
-  wire \read__en$22 ;
+  wire \read__en$25 ;
   wire read__out_en;
-  wire \read__out_en$24 ;
+  wire \read__out_en$27 ;
   reg room = 1'h1;
   input rst;
   wire rst;
@@ -520,77 +532,84 @@ module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.pointer_read (
   wire [12:0] \write__data$7 ;
   wire write__en;
   wire \write__en$8 ;
+  assign \$36  = r_data[25:13] - r_data[12:0];
+  assign \$37  = ~ spans__valid;
+  assign \$38  = \$37  | spans__ready;
+  assign \$39  = $signed(s5_count) <= $signed(1'h0);
+  assign \$40  = s5_count == 1'h1;
+  assign \$41  = s1_valid & out_of_range;
   always @(posedge clk)
-    out_of_range <= \$39 ;
+    s1_valid <= \$42 ;
   always @(posedge clk)
-    in_flight <= \$40 ;
+    col <= \$43 ;
   always @(posedge clk)
-    room <= \$41 ;
+    out_of_range <= \$44 ;
   always @(posedge clk)
-    s2_valid <= \$42 ;
+    in_flight <= \$45 ;
   always @(posedge clk)
-    s2_odd <= \$43 ;
+    room <= \$46 ;
   always @(posedge clk)
-    w_en <= \$44 ;
+    s2_valid <= \$47 ;
   always @(posedge clk)
-    s3_odd <= \$45 ;
+    s2_odd <= \$48 ;
   always @(posedge clk)
-    s5_valid <= \$46 ;
+    w_en <= \$49 ;
   always @(posedge clk)
-    s5_start <= \$47 ;
+    s3_odd <= \$50 ;
   always @(posedge clk)
-    s5_end <= \$48 ;
+    s5_valid <= \$51 ;
   always @(posedge clk)
-    s5_count <= \$49 ;
+    s5_start <= \$52 ;
   always @(posedge clk)
-    spans__valid <= \$50 ;
+    s5_end <= \$53 ;
   always @(posedge clk)
-    spans__payload <= \$51 ;
+    s5_count <= \$54 ;
   always @(posedge clk)
-    error <= \$52 ;
+    spans__valid <= \$55 ;
+  always @(posedge clk)
+    spans__payload <= \$56 ;
+  always @(posedge clk)
+    error <= \$57 ;
   assign \$2  = ! load__addr[0];
   assign write__en = load__en & \$2 ;
   assign \write__en$8  = load__en & \$4 ;
   assign \$5  = spans__valid & spans__ready;
   assign cols__ready = room | \$5 ;
-  assign \$6  = cols__valid & cols__ready;
+  assign \$6  = cols__valid & room;
   assign \$7  = in_flight + \$6 ;
-  assign \$8  = spans__valid & spans__ready;
+  assign \$8  = s1_valid & out_of_range;
   assign \$9  = \$7  - \$8 ;
-  assign \$10  = s1_valid & out_of_range;
-  assign \$11  = $signed(\$9 ) - $signed({ 1'h0, \$10  });
-  assign \$12  = col + 1'h1;
-  assign \$15  = s3_odd ? \read__data$28  : read__data;
-  assign \$16  = s3_odd ? read__data : \read__data$28 ;
-  assign \$17  = ~ s5_valid;
-  assign \$18  = ~ spans__valid;
-  assign \$19  = \$18  | spans__ready;
-  assign r_en = \$17  | \$19 ;
+  assign \$10  = in_flight + cols__valid;
+  assign \$11  = \$10  - 1'h1;
+  assign \$12  = s1_valid & out_of_range;
+  assign \$13  = $signed(\$11 ) - $signed({ 1'h0, \$12  });
+  assign held_room = \$9 [2:0] < 3'h6;
+  assign freed_room = \$13 [2:0] < 3'h6;
+  assign \$14  = col + 1'h1;
+  assign \$17  = s3_odd ? \read__data$31  : read__data;
+  assign \$18  = s3_odd ? read__data : \read__data$31 ;
+  assign \$19  = ~ s5_valid;
+  assign \$20  = ~ spans__valid;
+  assign \$21  = \$20  | spans__ready;
+  assign r_en = \$19  | \$21 ;
   assign busy = | in_flight;
-  assign \$20  = cols__valid & cols__ready;
-  assign \$21  = cols__payload >= n_cols;
-  assign \$22  = cols__payload >= 11'h400;
-  assign \$23  = \$21  | \$22 ;
-  assign \$24  = \$11 [2:0] < 3'h6;
-  assign \$25  = ~ out_of_range;
-  assign \$26  = s1_valid & \$25 ;
-  assign \$27  = ~ s5_valid;
-  assign \$28  = ~ spans__valid;
-  assign \$29  = \$28  | spans__ready;
-  assign \$30  = \$27  | \$29 ;
-  assign \$31  = r_data[25:13] - r_data[12:0];
-  assign \$32  = ~ spans__valid;
-  assign \$33  = \$32  | spans__ready;
-  assign \$34  = $signed(s5_count) <= $signed(1'h0);
-  assign \$35  = s5_count == 1'h1;
-  assign \$36  = s1_valid & out_of_range;
-  always @(posedge clk)
-    s1_valid <= \$37 ;
-  always @(posedge clk)
-    col <= \$38 ;
+  assign \$22  = cols__valid & cols__ready;
+  assign \$23  = cols__payload >= n_cols;
+  assign \$24  = cols__payload >= 11'h400;
+  assign \$25  = \$23  | \$24 ;
+  assign \$26  = spans__valid & spans__ready;
+  assign \$27  = \$26  ? \$13 [2:0] : \$9 [2:0];
+  assign \$28  = spans__valid & spans__ready;
+  assign \$29  = \$28  ? freed_room : held_room;
+  assign \$30  = ~ out_of_range;
+  assign \$31  = s1_valid & \$30 ;
+  assign \$32  = ~ s5_valid;
+  assign \$33  = ~ spans__valid;
+  assign \$34  = \$33  | spans__ready;
+  assign \$35  = \$32  | \$34 ;
   \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.pointer_read.even  even (
     .clk(clk),
-    .rd__addr(\$13 [9:0]),
+    .rd__addr(\$15 [9:0]),
     .read__data(read__data),
     .rst(rst),
     .wr__addr(\$1 [9:0]),
@@ -599,8 +618,8 @@ module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.pointer_read (
   );
   \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.pointer_read.odd  odd (
     .clk(clk),
-    .rd__addr(\$14 [8:0]),
-    .read__data(\read__data$28 ),
+    .rd__addr(\$16 [8:0]),
+    .read__data(\read__data$31 ),
     .rst(rst),
     .wr__addr(\$3 [8:0]),
     .wr__data(write__data),
@@ -617,154 +636,155 @@ module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.pointer_read (
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$40  = \$11 [2:0];
-    if (rst) begin
-      \$40  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$41  = \$24 ;
-    if (rst) begin
-      \$41  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$42  = \$26 ;
+    \$42  = \$22 ;
     if (rst) begin
       \$42  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$43  = col[0];
+    \$43  = cols__payload;
     if (rst) begin
-      \$43  = 1'h0;
+      \$43  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$44  = s2_valid;
+    \$44  = \$25 ;
     if (rst) begin
       \$44  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$45  = s2_odd;
+    \$45  = \$27 ;
     if (rst) begin
-      \$45  = 1'h0;
+      \$45  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$46  = s5_valid;
-    if (\$30 ) begin
-      \$46  = r_rdy;
-    end
+    \$46  = \$29 ;
     if (rst) begin
-      \$46  = 1'h0;
+      \$46  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$47  = s5_start;
-    if (\$30 ) begin
-      \$47  = r_data[12:0];
-    end
+    \$47  = \$31 ;
     if (rst) begin
-      \$47  = 13'h0000;
+      \$47  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$48  = s5_end;
-    if (\$30 ) begin
-      \$48  = r_data[25:13];
-    end
+    \$48  = col[0];
     if (rst) begin
-      \$48  = 13'h0000;
+      \$48  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$49  = s5_count;
-    if (\$30 ) begin
-      \$49  = \$31 ;
-    end
+    \$49  = s2_valid;
     if (rst) begin
-      \$49  = 14'h0000;
+      \$49  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$50  = spans__valid;
-    if (\$33 ) begin
-      \$50  = s5_valid;
-    end
+    \$50  = s2_odd;
     if (rst) begin
       \$50  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$51  = spans__payload;
-    if (\$33 ) begin
-      \$51 [12:0] = s5_start;
-      \$51 [25:13] = s5_end;
-      \$51 [26] = \$34 ;
-      \$51 [27] = \$35 ;
+    \$51  = s5_valid;
+    if (\$35 ) begin
+      \$51  = r_rdy;
     end
     if (rst) begin
-      \$51  = 28'h0000000;
+      \$51  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$52  = error;
+    \$52  = s5_start;
+    if (\$35 ) begin
+      \$52  = r_data[12:0];
+    end
+    if (rst) begin
+      \$52  = 13'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$53  = s5_end;
+    if (\$35 ) begin
+      \$53  = r_data[25:13];
+    end
+    if (rst) begin
+      \$53  = 13'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$54  = s5_count;
+    if (\$35 ) begin
+      \$54  = \$36 ;
+    end
+    if (rst) begin
+      \$54  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$55  = spans__valid;
+    if (\$38 ) begin
+      \$55  = s5_valid;
+    end
+    if (rst) begin
+      \$55  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$56  = spans__payload;
+    if (\$38 ) begin
+      \$56 [12:0] = s5_start;
+      \$56 [25:13] = s5_end;
+      \$56 [26] = \$39 ;
+      \$56 [27] = \$40 ;
+    end
+    if (rst) begin
+      \$56  = 28'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$57  = error;
     if (error_clear) begin
-      \$52  = 1'h0;
+      \$57  = 1'h0;
     end
-    if (\$36 ) begin
-      \$52  = 1'h1;
+    if (\$41 ) begin
+      \$57  = 1'h1;
     end
     if (rst) begin
-      \$52  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$37  = \$20 ;
-    if (rst) begin
-      \$37  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$38  = cols__payload;
-    if (rst) begin
-      \$38  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$39  = \$23 ;
-    if (rst) begin
-      \$39  = 1'h0;
+      \$57  = 1'h0;
     end
   end
   assign write__addr = \$1 [9:0];
   assign load__data = write__data;
   assign \write__addr$6  = \$3 [8:0];
   assign \write__data$7  = write__data;
-  assign in_flight_next = \$11 [2:0];
-  assign read__addr = \$13 [9:0];
-  assign \read__addr$20  = \$14 [8:0];
+  assign held = \$9 [2:0];
+  assign freed = \$13 [2:0];
+  assign read__addr = \$15 [9:0];
+  assign \read__addr$23  = \$16 [8:0];
   assign read__en = 1'h1;
-  assign \read__en$22  = 1'h1;
+  assign \read__en$25  = 1'h1;
   assign read__out_en = 1'h1;
-  assign \read__out_en$24  = 1'h1;
+  assign \read__out_en$27  = 1'h1;
   assign w_data = slot;
   assign s3_valid = w_en;
   assign \slot.start  = slot[12:0];
@@ -774,13 +794,13 @@ module \csc_decoder_max_cols1024_max_entries4096_max_local_rows64.pointer_read (
   assign \spans__payload.end  = spans__payload[25:13];
   assign \spans__payload.empty  = spans__payload[26];
   assign \spans__payload.single  = spans__payload[27];
-  assign slot[25:13] = \$16 ;
-  assign slot[12:0] = \$15 ;
+  assign slot[25:13] = \$18 ;
+  assign slot[12:0] = \$17 ;
   assign \$1  = { 1'h0, load__addr[10:1] };
   assign \$3  = { 1'h0, load__addr[10:1] };
   assign \$4  = load__addr[0];
-  assign \$13  = { 1'h0, \$12 [10:1] };
-  assign \$14  = { 1'h0, col[9:1] };
+  assign \$15  = { 1'h0, \$14 [10:1] };
+  assign \$16  = { 1'h0, col[9:1] };
 endmodule
 
 (* generator = "Amaranth" *)

@@ -29,8 +29,8 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wid
   wire [41:0] \acc_read__data$65 ;
   wire acc_read__en;
   wire \acc_read__en$67 ;
-  wire [5:0] acc_read_next;
-  wire [5:0] \acc_read_next$43 ;
+  wire [5:0] acc_read_ahead;
+  wire [5:0] \acc_read_ahead$43 ;
   wire [5:0] acc_write__addr;
   wire [5:0] \acc_write__addr$69 ;
   wire [41:0] acc_write__data;
@@ -215,7 +215,6 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wid
     .acc_read__addr(acc_read__addr),
     .acc_read__data(acc_read__data),
     .acc_read__en(acc_read__en),
-    .acc_read_next(acc_read_next),
     .acc_write__addr(acc_write__addr),
     .acc_write__data(acc_write__data),
     .acc_write__en(acc_write__en),
@@ -244,8 +243,8 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wid
     .load__en(ptr_load__en),
     .\load__en$34 (spmat_load__en),
     .n_cols(n_cols),
-    .\port$546$0 (\$15 ),
-    .\port$554$0 (\$16 ),
+    .\port$560$0 (\$15 ),
+    .\port$568$0 (\$16 ),
     .rst(rst),
     .skipped(skipped)
   );
@@ -253,7 +252,7 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wid
     .acc_read__addr(acc_read__addr),
     .acc_read__data(acc_read__data),
     .acc_read__en(acc_read__en),
-    .acc_read_next(acc_read_next),
+    .acc_read_ahead(\entries__payload$56 [5:0]),
     .clear(clear),
     .clk(clk),
     .out_read__data(out_read__data),
@@ -299,8 +298,8 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wid
     .load__addr(codebook_load__addr),
     .load__data(codebook_load__data),
     .load__en(codebook_load__en),
-    .\port$546$0 (\$15 ),
-    .\port$554$0 (\$16 ),
+    .\port$560$0 (\$15 ),
+    .\port$568$0 (\$16 ),
     .rst(rst),
     .weighted__payload(\entries__payload$56 ),
     .weighted__valid(\entries__valid$60 )
@@ -381,7 +380,8 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wid
   assign \error$39  = error;
   assign \clear$40  = clear;
   assign \clear$41  = clear;
-  assign \acc_read_next$43  = acc_read_next;
+  assign acc_read_ahead = \entries__payload$56 [5:0];
+  assign \acc_read_ahead$43  = \entries__payload$56 [5:0];
   assign pop__payload = cols__payload;
   assign cols__ready = pop__ready;
   assign pop__valid = cols__valid;
@@ -451,7 +451,7 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wid
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.arithmetic_unit (clk, rst, busy, acc_read__data, entries__valid, entries__payload, acc_read_next, acc_read__addr, acc_read__en, acc_write__addr, acc_write__en, acc_write__data, clear);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.arithmetic_unit (clk, rst, busy, acc_read__data, entries__valid, entries__payload, acc_read__addr, acc_read__en, acc_write__addr, acc_write__en, acc_write__data, clear);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire [41:0] \$1 ;
   wire \$10 ;
@@ -485,8 +485,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   wire [41:0] acc_read__data;
   output acc_read__en;
   reg acc_read__en = 1'h0;
-  output [5:0] acc_read_next;
-  reg [5:0] acc_read_next = 6'h00;
+  wire [5:0] acc_read_ahead;
   output [5:0] acc_write__addr;
   reg [5:0] acc_write__addr = 6'h00;
   output [41:0] acc_write__data;
@@ -515,8 +514,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   wire [41:0] last_sum;
   wire [31:0] p;
   reg [41:0] prev_sum = 42'h00000000000;
-  (* init = 6'h00 *)
-  wire [5:0] row1;
+  reg [5:0] row1 = 6'h00;
   (* init = 6'h00 *)
   wire [5:0] row2;
   reg [5:0] row3 = 6'h00;
@@ -545,7 +543,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   assign \$12  = acc_write__addr == acc_read__addr;
   assign \$13  = \$11  & \$12 ;
   always @(posedge clk)
-    acc_read_next <= \$14 ;
+    row1 <= \$14 ;
   always @(posedge clk)
     valid1 <= \$15 ;
   always @(posedge clk)
@@ -571,7 +569,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.arithmetic_unit.multiplier  multiplier (
     .clk(clk),
     .p(p),
-    .\port$594$6 (entries__payload[37:6]),
+    .\port$608$6 (entries__payload[37:6]),
     .rst(rst)
   );
   always @* begin
@@ -590,7 +588,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$16  = acc_read_next;
+    \$16  = row1;
     if (rst) begin
       \$16  = 6'h00;
     end
@@ -663,7 +661,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   assign b = entries__payload[37:22];
   assign row2 = acc_read__addr;
   assign valid2 = acc_read__en;
-  assign row1 = acc_read_next;
+  assign acc_read_ahead = entries__payload[5:0];
   assign row4 = acc_write__addr;
   assign last_sum = acc_write__data;
   assign valid4 = acc_write__en;
@@ -674,7 +672,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.arithmetic_unit.multiplier (rst, \port$594$6 , p, clk);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.arithmetic_unit.multiplier (rst, \port$608$6 , p, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [31:0] \$1 ;
   reg [15:0] \$2 ;
@@ -690,8 +688,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   wire en;
   output [31:0] p;
   reg [31:0] p = 32'd0;
-  input [31:0] \port$594$6 ;
-  wire [31:0] \port$594$6 ;
+  input [31:0] \port$608$6 ;
+  wire [31:0] \port$608$6 ;
   reg [31:0] product_reg = 32'd0;
   input rst;
   wire rst;
@@ -720,25 +718,25 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2  = \port$594$6 [15:0];
+    \$2  = \port$608$6 [15:0];
     if (rst) begin
       \$2  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$3  = \port$594$6 [31:16];
+    \$3  = \port$608$6 [31:16];
     if (rst) begin
       \$3  = 16'h0000;
     end
   end
   assign en = 1'h1;
-  assign a = \port$594$6 [15:0];
-  assign b = \port$594$6 [31:16];
+  assign a = \port$608$6 [15:0];
+  assign b = \port$608$6 [31:16];
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder (load__addr, load__data, \load__en$34 , \load__addr$30 , \load__data$32 , n_cols, error_clear, clk, rst, cols__payload, error, busy, cols__ready, issued, skipped, decoded__ready, cols__valid, \port$546$0 , decoded__valid, \port$554$0 , load__en
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder (load__addr, load__data, \load__en$34 , \load__addr$30 , \load__data$32 , n_cols, error_clear, clk, rst, cols__payload, error, busy, cols__ready, issued, skipped, decoded__ready, cols__valid, \port$560$0 , decoded__valid, \port$568$0 , load__en
 );
   wire \$1 ;
   wire [9:0] \$2 ;
@@ -823,10 +821,10 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   input [10:0] n_cols;
   wire [10:0] n_cols;
   wire [10:0] \n_cols$37 ;
-  output [20:0] \port$546$0 ;
-  wire [20:0] \port$546$0 ;
-  output [5:0] \port$554$0 ;
-  wire [5:0] \port$554$0 ;
+  output [20:0] \port$560$0 ;
+  wire [20:0] \port$560$0 ;
+  output [5:0] \port$568$0 ;
+  wire [5:0] \port$568$0 ;
   wire [10:0] ptr_load__addr;
   wire [12:0] ptr_load__data;
   wire ptr_load__en;
@@ -866,10 +864,10 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     .entries__valid(entries__valid),
     .error(\error$43 ),
     .error_clear(error_clear),
-    .\port$514$0 (\$2 ),
-    .\port$518$0 (\$3 ),
-    .\port$546$0 (\$4 ),
-    .\port$554$0 (\$5 ),
+    .\port$528$0 (\$2 ),
+    .\port$532$0 (\$3 ),
+    .\port$560$0 (\$4 ),
+    .\port$568$0 (\$5 ),
     .rst(rst)
   );
   \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.pointer_read  pointer_read (
@@ -895,8 +893,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     .entries__ready(entries__ready),
     .entries__valid(entries__valid),
     .issued(issued),
-    .\port$514$0 (\$2 ),
-    .\port$518$0 (\$3 ),
+    .\port$528$0 (\$2 ),
+    .\port$532$0 (\$3 ),
     .rst(rst),
     .skipped(skipped),
     .spans__payload(spans__payload),
@@ -931,8 +929,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   assign \error_clear$40  = error_clear;
   assign \issued$49  = issued;
   assign \skipped$51  = skipped;
-  assign \port$546$0  = \$4 ;
-  assign \port$554$0  = \$5 ;
+  assign \port$560$0  = \$4 ;
+  assign \port$568$0  = \$5 ;
   assign \cols__payload.col  = cols__payload[9:0];
   assign \cols__payload.value  = cols__payload[25:10];
   assign \cols__payload$1.col  = cols__payload[9:0];
@@ -968,7 +966,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.address_accumulator (clk, rst, entries__ready, busy, decoded__ready, \port$514$0 , \port$518$0 , entries__valid, \port$546$0 , decoded__valid, \port$554$0 , error, error_clear);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.address_accumulator (clk, rst, entries__ready, busy, decoded__ready, \port$528$0 , \port$532$0 , entries__valid, \port$560$0 , decoded__valid, \port$568$0 , error, error_clear);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -1030,15 +1028,15 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   wire error_clear;
   reg fresh = 1'h0;
   reg [6:0] last_row = 7'h00;
-  input [9:0] \port$514$0 ;
-  wire [9:0] \port$514$0 ;
-  input [15:0] \port$518$0 ;
-  wire [15:0] \port$518$0 ;
+  input [9:0] \port$528$0 ;
+  wire [9:0] \port$528$0 ;
+  input [15:0] \port$532$0 ;
+  wire [15:0] \port$532$0 ;
   (* init = 21'h000000 *)
-  output [20:0] \port$546$0 ;
-  wire [20:0] \port$546$0 ;
-  output [5:0] \port$554$0 ;
-  wire [5:0] \port$554$0 ;
+  output [20:0] \port$560$0 ;
+  wire [20:0] \port$560$0 ;
+  output [5:0] \port$568$0 ;
+  wire [5:0] \port$568$0 ;
   wire [6:0] row;
   input rst;
   wire rst;
@@ -1090,7 +1088,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$19  = entry;
     if (\$6 ) begin
-      \$19  = { \port$518$0 , \port$514$0  };
+      \$19  = { \port$532$0 , \port$528$0  };
     end
     if (rst) begin
       \$19  = 26'h0000000;
@@ -1148,9 +1146,9 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   end
   assign row = \$4 [6:0];
   assign decoded__payload = { \$18 , last_row[5:0] };
-  assign entries__payload = { \port$518$0 , \port$514$0  };
-  assign \port$546$0  = \$18 ;
-  assign \port$554$0  = last_row[5:0];
+  assign entries__payload = { \port$532$0 , \port$528$0  };
+  assign \port$560$0  = \$18 ;
+  assign \port$568$0  = last_row[5:0];
   assign \entry.rel_index  = entry[3:0];
   assign \entry.weight_idx  = entry[7:4];
   assign \entry.first  = entry[8];
@@ -1160,26 +1158,26 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   assign \decoded__payload.weight_idx  = \$18 [3:0];
   assign \decoded__payload.last  = \$18 [4];
   assign \decoded__payload.value  = \$18 [20:5];
-  assign \entries__payload.rel_index  = \port$514$0 [3:0];
-  assign \entries__payload.weight_idx  = \port$514$0 [7:4];
-  assign \entries__payload.first  = \port$514$0 [8];
-  assign \entries__payload.last  = \port$514$0 [9];
-  assign \entries__payload.value  = \port$518$0 ;
+  assign \entries__payload.rel_index  = \port$528$0 [3:0];
+  assign \entries__payload.weight_idx  = \port$528$0 [7:4];
+  assign \entries__payload.first  = \port$528$0 [8];
+  assign \entries__payload.last  = \port$528$0 [9];
+  assign \entries__payload.value  = \port$532$0 ;
 endmodule
 
 (* generator = "Amaranth" *)
 module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.pointer_read (load__addr, write__data, n_cols, error_clear, clk, rst, cols__payload, cols__ready, busy, spans__ready, cols__valid, spans__valid, spans__payload, error, load__en);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [10:0] \$1 ;
-  wire \$10 ;
-  wire [5:0] \$11 ;
-  wire [10:0] \$12 ;
-  wire [10:0] \$13 ;
-  wire [9:0] \$14 ;
-  wire [12:0] \$15 ;
-  wire [12:0] \$16 ;
-  wire \$17 ;
-  wire \$18 ;
+  wire [3:0] \$10 ;
+  wire [4:0] \$11 ;
+  wire \$12 ;
+  wire [5:0] \$13 ;
+  wire [10:0] \$14 ;
+  wire [10:0] \$15 ;
+  wire [9:0] \$16 ;
+  wire [12:0] \$17 ;
+  wire [12:0] \$18 ;
   wire \$19 ;
   wire \$2 ;
   wire \$20 ;
@@ -1189,17 +1187,17 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   wire \$24 ;
   wire \$25 ;
   wire \$26 ;
-  wire \$27 ;
+  wire [2:0] \$27 ;
   wire \$28 ;
   wire \$29 ;
   wire [10:0] \$3 ;
   wire \$30 ;
-  wire [13:0] \$31 ;
+  wire \$31 ;
   wire \$32 ;
   wire \$33 ;
   wire \$34 ;
   wire \$35 ;
-  wire \$36 ;
+  wire [13:0] \$36 ;
   wire \$37 ;
   wire \$38 ;
   wire \$39 ;
@@ -1207,28 +1205,33 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   wire \$40 ;
   wire \$41 ;
   wire \$42 ;
-  reg \$43 ;
-  reg [9:0] \$44 ;
-  reg \$45 ;
-  reg [2:0] \$46 ;
-  reg \$47 ;
+  wire \$43 ;
+  wire \$44 ;
+  wire \$45 ;
+  wire \$46 ;
+  wire \$47 ;
   reg \$48 ;
-  reg \$49 ;
+  reg [9:0] \$49 ;
   wire \$5 ;
   reg \$50 ;
-  reg \$51 ;
+  reg [2:0] \$51 ;
   reg \$52 ;
-  reg [12:0] \$53 ;
-  reg [12:0] \$54 ;
-  reg [13:0] \$55 ;
+  reg \$53 ;
+  reg \$54 ;
+  reg \$55 ;
   reg \$56 ;
-  reg [43:0] \$57 ;
-  reg [15:0] \$58 ;
-  reg [15:0] \$59 ;
+  reg \$57 ;
+  reg [12:0] \$58 ;
+  reg [12:0] \$59 ;
   wire \$6 ;
-  reg [15:0] \$60 ;
-  reg [15:0] \$61 ;
-  reg \$62 ;
+  reg [13:0] \$60 ;
+  reg \$61 ;
+  reg [43:0] \$62 ;
+  reg [15:0] \$63 ;
+  reg [15:0] \$64 ;
+  reg [15:0] \$65 ;
+  reg [15:0] \$66 ;
+  reg \$67 ;
   wire [3:0] \$7 ;
   wire \$8 ;
   wire [4:0] \$9 ;
@@ -1249,8 +1252,15 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   reg error = 1'h0;
   input error_clear;
   wire error_clear;
+  (* keep = 32'd1 *)
+  wire [2:0] freed;
+  (* keep = 32'd1 *)
+  wire freed_room;
+  (* keep = 32'd1 *)
+  wire [2:0] held;
+  (* keep = 32'd1 *)
+  wire held_room;
   reg [2:0] in_flight = 3'h0;
-  wire [2:0] in_flight_next;
   input [10:0] load__addr;
   wire [10:0] load__addr;
   wire [12:0] load__data;
@@ -1263,13 +1273,13 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   wire r_en;
   wire r_rdy;
   wire [9:0] read__addr;
-  wire [8:0] \read__addr$20 ;
+  wire [8:0] \read__addr$23 ;
   wire [12:0] read__data;
-  wire [12:0] \read__data$28 ;
+  wire [12:0] \read__data$31 ;
   wire read__en;
-  wire \read__en$22 ;
+  wire \read__en$25 ;
   wire read__out_en;
-  wire \read__out_en$24 ;
+  wire \read__out_en$27 ;
   reg room = 1'h1;
   input rst;
   wire rst;
@@ -1311,91 +1321,98 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   wire [12:0] \write__data$7 ;
   wire write__en;
   wire \write__en$8 ;
-  assign \$33  = \$32  | spans__ready;
-  assign \$34  = $signed(s5_count) <= $signed(1'h0);
-  assign \$35  = s5_count == 1'h1;
-  assign \$36  = ~ s5_valid;
+  assign \$26  = spans__valid & spans__ready;
+  assign \$27  = \$26  ? \$13 [2:0] : \$9 [2:0];
+  assign \$28  = spans__valid & spans__ready;
+  assign \$29  = \$28  ? freed_room : held_room;
+  assign \$30  = ~ out_of_range;
+  assign \$31  = s1_valid & \$30 ;
+  assign \$32  = ~ s5_valid;
+  assign \$33  = ~ spans__valid;
+  assign \$34  = \$33  | spans__ready;
+  assign \$35  = \$32  | \$34 ;
+  assign \$36  = r_data[25:13] - r_data[12:0];
   assign \$37  = ~ spans__valid;
   assign \$38  = \$37  | spans__ready;
-  assign \$39  = \$36  | \$38 ;
-  assign \$40  = ~ spans__valid;
-  assign \$41  = \$40  | spans__ready;
-  assign \$42  = s1_valid & out_of_range;
+  assign \$39  = $signed(s5_count) <= $signed(1'h0);
+  assign \$40  = s5_count == 1'h1;
+  assign \$41  = ~ s5_valid;
+  assign \$42  = ~ spans__valid;
+  assign \$43  = \$42  | spans__ready;
+  assign \$44  = \$41  | \$43 ;
+  assign \$45  = ~ spans__valid;
+  assign \$46  = \$45  | spans__ready;
+  assign \$47  = s1_valid & out_of_range;
   always @(posedge clk)
-    s1_valid <= \$43 ;
+    s1_valid <= \$48 ;
   always @(posedge clk)
-    col <= \$44 ;
+    col <= \$49 ;
   always @(posedge clk)
-    out_of_range <= \$45 ;
+    out_of_range <= \$50 ;
   always @(posedge clk)
-    in_flight <= \$46 ;
+    in_flight <= \$51 ;
   always @(posedge clk)
-    room <= \$47 ;
+    room <= \$52 ;
   always @(posedge clk)
-    s2_valid <= \$48 ;
+    s2_valid <= \$53 ;
   always @(posedge clk)
-    s2_odd <= \$49 ;
+    s2_odd <= \$54 ;
   always @(posedge clk)
-    w_en <= \$50 ;
+    w_en <= \$55 ;
   always @(posedge clk)
-    s3_odd <= \$51 ;
+    s3_odd <= \$56 ;
   always @(posedge clk)
-    s5_valid <= \$52 ;
+    s5_valid <= \$57 ;
   always @(posedge clk)
-    s5_start <= \$53 ;
+    s5_start <= \$58 ;
   always @(posedge clk)
-    s5_end <= \$54 ;
+    s5_end <= \$59 ;
   always @(posedge clk)
-    s5_count <= \$55 ;
+    s5_count <= \$60 ;
   always @(posedge clk)
-    spans__valid <= \$56 ;
+    spans__valid <= \$61 ;
   always @(posedge clk)
-    spans__payload <= \$57 ;
+    spans__payload <= \$62 ;
   always @(posedge clk)
-    s1_value <= \$58 ;
+    s1_value <= \$63 ;
   always @(posedge clk)
-    s2_value <= \$59 ;
+    s2_value <= \$64 ;
   always @(posedge clk)
-    s3_value <= \$60 ;
+    s3_value <= \$65 ;
   always @(posedge clk)
-    s5_value <= \$61 ;
+    s5_value <= \$66 ;
   always @(posedge clk)
-    error <= \$62 ;
+    error <= \$67 ;
   assign \$2  = ! load__addr[0];
   assign write__en = load__en & \$2 ;
   assign \write__en$8  = load__en & \$4 ;
   assign \$5  = spans__valid & spans__ready;
   assign cols__ready = room | \$5 ;
-  assign \$6  = cols__valid & cols__ready;
+  assign \$6  = cols__valid & room;
   assign \$7  = in_flight + \$6 ;
-  assign \$8  = spans__valid & spans__ready;
+  assign \$8  = s1_valid & out_of_range;
   assign \$9  = \$7  - \$8 ;
-  assign \$10  = s1_valid & out_of_range;
-  assign \$11  = $signed(\$9 ) - $signed({ 1'h0, \$10  });
-  assign \$12  = col + 1'h1;
-  assign \$15  = s3_odd ? \read__data$28  : read__data;
-  assign \$16  = s3_odd ? read__data : \read__data$28 ;
-  assign \$17  = ~ s5_valid;
-  assign \$18  = ~ spans__valid;
-  assign \$19  = \$18  | spans__ready;
-  assign r_en = \$17  | \$19 ;
+  assign \$10  = in_flight + cols__valid;
+  assign \$11  = \$10  - 1'h1;
+  assign \$12  = s1_valid & out_of_range;
+  assign \$13  = $signed(\$11 ) - $signed({ 1'h0, \$12  });
+  assign held_room = \$9 [2:0] < 3'h6;
+  assign freed_room = \$13 [2:0] < 3'h6;
+  assign \$14  = col + 1'h1;
+  assign \$17  = s3_odd ? \read__data$31  : read__data;
+  assign \$18  = s3_odd ? read__data : \read__data$31 ;
+  assign \$19  = ~ s5_valid;
+  assign \$20  = ~ spans__valid;
+  assign \$21  = \$20  | spans__ready;
+  assign r_en = \$19  | \$21 ;
   assign busy = | in_flight;
-  assign \$20  = cols__valid & cols__ready;
-  assign \$21  = cols__payload[9:0] >= n_cols;
-  assign \$22  = cols__payload[9:0] >= 11'h400;
-  assign \$23  = \$21  | \$22 ;
-  assign \$24  = \$11 [2:0] < 3'h6;
-  assign \$25  = ~ out_of_range;
-  assign \$26  = s1_valid & \$25 ;
-  assign \$27  = ~ s5_valid;
-  assign \$28  = ~ spans__valid;
-  assign \$29  = \$28  | spans__ready;
-  assign \$30  = \$27  | \$29 ;
-  assign \$31  = r_data[25:13] - r_data[12:0];
-  assign \$32  = ~ spans__valid;
+  assign \$22  = cols__valid & cols__ready;
+  assign \$23  = cols__payload[9:0] >= n_cols;
+  assign \$24  = cols__payload[9:0] >= 11'h400;
+  assign \$25  = \$23  | \$24 ;
   \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.pointer_read.even  even (
     .clk(clk),
-    .rd__addr(\$13 [9:0]),
+    .rd__addr(\$15 [9:0]),
     .read__data(read__data),
     .rst(rst),
     .wr__addr(\$1 [9:0]),
@@ -1404,8 +1421,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   );
   \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.pointer_read.odd  odd (
     .clk(clk),
-    .rd__addr(\$14 [8:0]),
-    .read__data(\read__data$28 ),
+    .rd__addr(\$16 [8:0]),
+    .read__data(\read__data$31 ),
     .rst(rst),
     .wr__addr(\$3 [8:0]),
     .wr__data(write__data),
@@ -1422,188 +1439,189 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$43  = \$20 ;
-    if (rst) begin
-      \$43  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$44  = cols__payload[9:0];
-    if (rst) begin
-      \$44  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$45  = \$23 ;
-    if (rst) begin
-      \$45  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$46  = \$11 [2:0];
-    if (rst) begin
-      \$46  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$47  = \$24 ;
-    if (rst) begin
-      \$47  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$48  = \$26 ;
+    \$48  = \$22 ;
     if (rst) begin
       \$48  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$49  = col[0];
+    \$49  = cols__payload[9:0];
     if (rst) begin
-      \$49  = 1'h0;
+      \$49  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$50  = s2_valid;
+    \$50  = \$25 ;
     if (rst) begin
       \$50  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$51  = s2_odd;
+    \$51  = \$27 ;
     if (rst) begin
-      \$51  = 1'h0;
+      \$51  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$52  = s5_valid;
-    if (\$30 ) begin
-      \$52  = r_rdy;
-    end
+    \$52  = \$29 ;
     if (rst) begin
-      \$52  = 1'h0;
+      \$52  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$53  = s5_start;
-    if (\$30 ) begin
-      \$53  = r_data[12:0];
-    end
+    \$53  = \$31 ;
     if (rst) begin
-      \$53  = 13'h0000;
+      \$53  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$54  = s5_end;
-    if (\$30 ) begin
-      \$54  = r_data[25:13];
-    end
+    \$54  = col[0];
     if (rst) begin
-      \$54  = 13'h0000;
+      \$54  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$55  = s5_count;
-    if (\$30 ) begin
-      \$55  = \$31 ;
-    end
+    \$55  = s2_valid;
     if (rst) begin
-      \$55  = 14'h0000;
+      \$55  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$56  = spans__valid;
-    if (\$33 ) begin
-      \$56  = s5_valid;
-    end
+    \$56  = s2_odd;
     if (rst) begin
       \$56  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$57  = spans__payload;
-    if (\$33 ) begin
-      \$57 [12:0] = s5_start;
-      \$57 [25:13] = s5_end;
-      \$57 [26] = \$34 ;
-      \$57 [27] = \$35 ;
-    end
-    if (\$41 ) begin
-      \$57 [43:28] = s5_value;
+    \$57  = s5_valid;
+    if (\$35 ) begin
+      \$57  = r_rdy;
     end
     if (rst) begin
-      \$57  = 44'h00000000000;
+      \$57  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$58  = cols__payload[25:10];
+    \$58  = s5_start;
+    if (\$35 ) begin
+      \$58  = r_data[12:0];
+    end
     if (rst) begin
-      \$58  = 16'h0000;
+      \$58  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$59  = s1_value;
+    \$59  = s5_end;
+    if (\$35 ) begin
+      \$59  = r_data[25:13];
+    end
     if (rst) begin
-      \$59  = 16'h0000;
+      \$59  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$60  = s2_value;
+    \$60  = s5_count;
+    if (\$35 ) begin
+      \$60  = \$36 ;
+    end
     if (rst) begin
-      \$60  = 16'h0000;
+      \$60  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$61  = s5_value;
-    if (\$39 ) begin
-      \$61  = r_data[41:26];
+    \$61  = spans__valid;
+    if (\$38 ) begin
+      \$61  = s5_valid;
     end
     if (rst) begin
-      \$61  = 16'h0000;
+      \$61  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$62  = error;
+    \$62  = spans__payload;
+    if (\$38 ) begin
+      \$62 [12:0] = s5_start;
+      \$62 [25:13] = s5_end;
+      \$62 [26] = \$39 ;
+      \$62 [27] = \$40 ;
+    end
+    if (\$46 ) begin
+      \$62 [43:28] = s5_value;
+    end
+    if (rst) begin
+      \$62  = 44'h00000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$63  = cols__payload[25:10];
+    if (rst) begin
+      \$63  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$64  = s1_value;
+    if (rst) begin
+      \$64  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$65  = s2_value;
+    if (rst) begin
+      \$65  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$66  = s5_value;
+    if (\$44 ) begin
+      \$66  = r_data[41:26];
+    end
+    if (rst) begin
+      \$66  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$67  = error;
     if (error_clear) begin
-      \$62  = 1'h0;
+      \$67  = 1'h0;
     end
-    if (\$42 ) begin
-      \$62  = 1'h1;
+    if (\$47 ) begin
+      \$67  = 1'h1;
     end
     if (rst) begin
-      \$62  = 1'h0;
+      \$67  = 1'h0;
     end
   end
   assign write__addr = \$1 [9:0];
   assign load__data = write__data;
   assign \write__addr$6  = \$3 [8:0];
   assign \write__data$7  = write__data;
-  assign in_flight_next = \$11 [2:0];
-  assign read__addr = \$13 [9:0];
-  assign \read__addr$20  = \$14 [8:0];
+  assign held = \$9 [2:0];
+  assign freed = \$13 [2:0];
+  assign read__addr = \$15 [9:0];
+  assign \read__addr$23  = \$16 [8:0];
   assign read__en = 1'h1;
-  assign \read__en$22  = 1'h1;
+  assign \read__en$25  = 1'h1;
   assign read__out_en = 1'h1;
-  assign \read__out_en$24  = 1'h1;
+  assign \read__out_en$27  = 1'h1;
   assign w_data = slot;
   assign s3_valid = w_en;
   assign \slot.start  = slot[12:0];
@@ -1617,13 +1635,13 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   assign \spans__payload.single  = spans__payload[27];
   assign \spans__payload.value  = spans__payload[43:28];
   assign slot[41:26] = s3_value;
-  assign slot[25:13] = \$16 ;
-  assign slot[12:0] = \$15 ;
+  assign slot[25:13] = \$18 ;
+  assign slot[12:0] = \$17 ;
   assign \$1  = { 1'h0, load__addr[10:1] };
   assign \$3  = { 1'h0, load__addr[10:1] };
   assign \$4  = load__addr[0];
-  assign \$13  = { 1'h0, \$12 [10:1] };
-  assign \$14  = { 1'h0, col[9:1] };
+  assign \$15  = { 1'h0, \$14 [10:1] };
+  assign \$16  = { 1'h0, col[9:1] };
 endmodule
 
 (* generator = "Amaranth" *)
@@ -2923,7 +2941,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.spmat_read (write__addr, write__data, clk, rst, spans__ready, busy, issued, skipped, entries__ready, spans__valid, spans__payload, \port$514$0 , \port$518$0 , entries__valid, write__en);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.spmat_read (write__addr, write__data, clk, rst, spans__ready, busy, issued, skipped, entries__ready, spans__valid, spans__payload, \port$528$0 , \port$532$0 , entries__valid, write__en);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -3021,11 +3039,11 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   wire [11:0] load__addr;
   wire [7:0] load__data;
   wire load__en;
-  output [9:0] \port$514$0 ;
-  wire [9:0] \port$514$0 ;
+  output [9:0] \port$528$0 ;
+  wire [9:0] \port$528$0 ;
   (* init = 16'h0000 *)
-  output [15:0] \port$518$0 ;
-  wire [15:0] \port$518$0 ;
+  output [15:0] \port$532$0 ;
+  wire [15:0] \port$532$0 ;
   reg [12:0] ptr = 13'h0000;
   wire [11:0] read__addr;
   wire [7:0] read__data;
@@ -3294,8 +3312,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   assign load__en = write__en;
   assign read__addr = \$6 [11:0];
   assign entries__payload = { \$63 , \$61  };
-  assign \port$514$0  = \$61 ;
-  assign \port$518$0  = \$63 ;
+  assign \port$528$0  = \$61 ;
+  assign \port$532$0  = \$63 ;
   assign \spans__payload.start  = spans__payload[12:0];
   assign \spans__payload.end  = spans__payload[25:13];
   assign \spans__payload.empty  = spans__payload[26];
@@ -7470,20 +7488,30 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.destination_registers (out_rp__addr, clk, rst, acc_read__data, out_read__data, out_rp__en, acc_read_next, acc_read__addr, acc_read__en, wp__addr, wp__en, wp__data, row_valid, clear);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.destination_registers (out_rp__addr, clk, rst, acc_read__data, out_read__data, out_rp__en, acc_read_ahead, acc_read__addr, acc_read__en, wp__addr, wp__en, wp__data, row_valid, clear);
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire [63:0] \$1 ;
-  reg [63:0] \$10 ;
-  reg \$11 ;
-  reg \$12 ;
+  wire [7:0] \$10 ;
+  wire [7:0] \$11 ;
+  wire \$12 ;
+  wire \$13 ;
+  wire \$14 ;
+  wire \$15 ;
+  wire \$16 ;
+  reg [63:0] \$17 ;
+  reg [7:0] \$18 ;
+  reg [5:0] \$19 ;
   wire [63:0] \$2 ;
+  reg \$20 ;
+  reg \$21 ;
+  wire [6:0] \$27 ;
   wire [63:0] \$3 ;
   wire [63:0] \$4 ;
-  wire \$5 ;
-  wire \$6 ;
+  wire [7:0] \$5 ;
+  wire [7:0] \$6 ;
   wire \$7 ;
   wire \$8 ;
-  wire \$9 ;
+  wire [7:0] \$9 ;
   wire [5:0] \$signature__addr ;
   wire [41:0] \$signature__data ;
   wire \$signature__en ;
@@ -7494,8 +7522,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   wire [41:0] acc_read__data;
   input acc_read__en;
   wire acc_read__en;
-  input [5:0] acc_read_next;
-  wire [5:0] acc_read_next;
+  input [5:0] acc_read_ahead;
+  wire [5:0] acc_read_ahead;
   reg acc_valid = 1'h0;
   wire [5:0] acc_write__addr;
   wire [41:0] acc_write__data;
@@ -7504,6 +7532,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   wire clear;
   input clk;
   wire clk;
+  reg [7:0] group = 8'h00;
   wire [5:0] out_read__addr;
   output [41:0] out_read__data;
   wire [41:0] out_read__data;
@@ -7513,6 +7542,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   wire [41:0] out_rp__data;
   input out_rp__en;
   wire out_rp__en;
+  reg [5:0] row_next = 6'h00;
   output [63:0] row_valid;
   reg [63:0] row_valid = 64'h0000000000000000;
   input rst;
@@ -7613,39 +7643,65 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   assign \$2  = 1'h1 << wp__addr;
   assign \$3  = wp__en ? \$2  : 64'h0000000000000000;
   assign \$4  = \$1  | \$3 ;
-  assign \$5  = row_valid >> acc_read_next;
-  assign \$6  = clear ? 1'h0 : \$5 ;
-  assign \$7  = wp__addr == acc_read_next;
+  assign \$27  = acc_read_ahead[5:3] * 4'h8;
+  assign \$5  = row_valid >> \$27 ;
+  assign \$6  = clear ? 8'h00 : \$5 ;
+  assign \$7  = wp__addr[5:3] == acc_read_ahead[5:3];
   assign \$8  = wp__en & \$7 ;
-  assign \$9  = \$6  | \$8 ;
+  assign \$9  = 1'h1 << wp__addr[2:0];
+  assign \$10  = \$8  ? \$9  : 8'h00;
+  assign \$11  = \$6  | \$10 ;
+  assign \$12  = group >> row_next[2:0];
+  assign \$13  = clear ? 1'h0 : \$12 ;
+  assign \$14  = wp__addr == row_next;
+  assign \$15  = wp__en & \$14 ;
+  assign \$16  = \$13  | \$15 ;
   always @(posedge clk)
-    row_valid <= \$10 ;
+    row_valid <= \$17 ;
   always @(posedge clk)
-    acc_next_valid <= \$11 ;
+    group <= \$18 ;
   always @(posedge clk)
-    acc_valid <= \$12 ;
+    row_next <= \$19 ;
+  always @(posedge clk)
+    acc_next_valid <= \$20 ;
+  always @(posedge clk)
+    acc_valid <= \$21 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$10  = \$4 ;
+    \$17  = \$4 ;
     if (rst) begin
-      \$10  = 64'h0000000000000000;
+      \$17  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$11  = \$9 ;
+    \$18  = \$11 ;
     if (rst) begin
-      \$11  = 1'h0;
+      \$18  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$12  = acc_valid;
+    \$19  = acc_read_ahead;
+    if (rst) begin
+      \$19  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$20  = \$16 ;
+    if (rst) begin
+      \$20  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$21  = acc_valid;
     if (acc_read__en) begin
-      \$12  = acc_next_valid;
+      \$21  = acc_next_valid;
     end
     if (rst) begin
-      \$12  = 1'h0;
+      \$21  = 1'h0;
     end
   end
   assign acc_write__addr = wp__addr;
@@ -8062,7 +8118,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.weight_decoder (load__addr, load__data, clk, rst, entries__ready, \port$546$0 , entries__valid, \port$554$0 , weighted__valid, weighted__payload, load__en);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.weight_decoder (load__addr, load__data, clk, rst, entries__ready, \port$560$0 , entries__valid, \port$568$0 , weighted__valid, weighted__payload, load__en);
   reg \$auto$verilog_backend.cc:2355:dump_module$12  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -8148,10 +8204,10 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   wire [15:0] load__data;
   input load__en;
   wire load__en;
-  input [20:0] \port$546$0 ;
-  wire [20:0] \port$546$0 ;
-  input [5:0] \port$554$0 ;
-  wire [5:0] \port$554$0 ;
+  input [20:0] \port$560$0 ;
+  wire [20:0] \port$560$0 ;
+  input [5:0] \port$568$0 ;
+  wire [5:0] \port$568$0 ;
   input rst;
   wire rst;
   output [38:0] weighted__payload;
@@ -8323,10 +8379,10 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$51  = weighted__payload;
     if (\$32 ) begin
-      \$51 [5:0] = \port$554$0 ;
+      \$51 [5:0] = \port$568$0 ;
       \$51 [21:6] = \$33 ;
-      \$51 [37:22] = \port$546$0 [20:5];
-      \$51 [38] = \port$546$0 [4];
+      \$51 [37:22] = \port$560$0 [20:5];
+      \$51 [38] = \port$560$0 [4];
     end
     if (rst) begin
       \$51  = 39'h0000000000;
@@ -8335,7 +8391,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$546$0 [3:0])
+    casez (\port$560$0 [3:0])
       4'h0:
           \$33  = 16'h0000;
       4'h1:
@@ -8441,16 +8497,16 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     end
   end
   assign weighted__ready = 1'h1;
-  assign entries__payload = { \port$546$0 , \port$554$0  };
+  assign entries__payload = { \port$560$0 , \port$568$0  };
   assign codebook0 = 16'h0000;
   assign \weighted__payload.local_row  = weighted__payload[5:0];
   assign \weighted__payload.weight  = weighted__payload[21:6];
   assign \weighted__payload.value  = weighted__payload[37:22];
   assign \weighted__payload.last  = weighted__payload[38];
-  assign \entries__payload.local_row  = \port$554$0 ;
-  assign \entries__payload.weight_idx  = \port$546$0 [3:0];
-  assign \entries__payload.last  = \port$546$0 [4];
-  assign \entries__payload.value  = \port$546$0 [20:5];
+  assign \entries__payload.local_row  = \port$568$0 ;
+  assign \entries__payload.weight_idx  = \port$560$0 [3:0];
+  assign \entries__payload.last  = \port$560$0 [4];
+  assign \entries__payload.value  = \port$560$0 [20:5];
   assign \$32  = 1'h1;
   assign entries__ready = 1'h1;
 endmodule

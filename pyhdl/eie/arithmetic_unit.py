@@ -27,8 +27,9 @@ class ArithmeticUnit(wiring.Component):
     entries : In(stream of weighted_entry_layout), always ready
     acc_read, acc_write : In(memory.ReadPort.Signature), In(memory.WritePort.Signature)
         To the destination registers.
-    acc_read_next : Out(row_width)
-        The row ``acc_read`` reads in the next cycle (``DestinationRegisters.acc_read_next``).
+    acc_read_ahead : Out(row_width)
+        The row ``acc_read`` reads two cycles later (``DestinationRegisters.acc_read_ahead``): the
+        accepted entry's row.
     busy : Out(1)
         An accepted entry has not been written back yet.
     clear : In(1)
@@ -48,7 +49,7 @@ class ArithmeticUnit(wiring.Component):
             "entries": In(stream.Signature(weighted_entry_layout(row_width, weight_width, act_width))),
             "acc_read": In(memory.ReadPort.Signature(addr_width=row_width, shape=signed(acc_width))),
             "acc_write": In(memory.WritePort.Signature(addr_width=row_width, shape=signed(acc_width))),
-            "acc_read_next": Out(row_width),
+            "acc_read_ahead": Out(row_width),
             "busy": Out(1),
             "clear": In(1),
         })
@@ -72,7 +73,7 @@ class ArithmeticUnit(wiring.Component):
             m.d.sync += [rows[k].eq(rows[k - 1]), valid[k].eq(valid[k - 1])]
         add = self.MULT_LATENCY - 1
         m.d.comb += [self.acc_read.addr.eq(rows[add - 1]), self.acc_read.en.eq(valid[add - 1]),
-                     self.acc_read_next.eq(rows[add - 2])]       # rows shift every cycle
+                     self.acc_read_ahead.eq(rows[add - 3] if add >= 3 else entry.local_row)]   # rows shift every cycle
 
         # Add the product to the row, forwarding the sums not yet written; write the sum back.
         last_sum = Signal(signed(self.acc_width))       # the sum register: written back this cycle

@@ -1,4 +1,4 @@
-from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.hdl import C, Cat, Module, Mux, Signal, signed
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -22,11 +22,12 @@ class DestinationRegisters(wiring.Component):
         (the output stage spreads that select over its stages).
     row_valid : Out(max_local_rows)
         The valid bits, from their register.
-    acc_read_next : In(addr_width)
-        The row ``acc_read`` reads in the next cycle when its ``en`` is high then. Its valid bit
-        is looked up a cycle ahead (corrected for that cycle's write and ``clear``), so the 64:1
-        valid-bit select starts at this register, not at the read address that also drives the
-        memory's read ports.
+    acc_read_ahead : In(addr_width)
+        The row ``acc_read`` reads two cycles later when its ``en`` is high then. Its valid bit is
+        looked up ahead, in two steps of a register each (corrected for each cycle's write and
+        ``clear``): the row's group of 8 bits from this address, then the bit from the group by
+        the address a cycle later, held here. So each select is 8:1, and neither starts at the
+        read address that also drives the memory's read ports.
     acc_write : Out(memory.WritePort.Signature(addr_width, shape=signed(acc_width)))
     clear : In(1)
         Every row reads as 0 from the next cycle on (a write in the same cycle still lands).
@@ -41,7 +42,7 @@ class DestinationRegisters(wiring.Component):
             "out_read": Out(memory.ReadPort.Signature(addr_width=aw, shape=signed(acc_width))),
             "acc_write": Out(memory.WritePort.Signature(addr_width=aw, shape=signed(acc_width))),
             "row_valid": Out(self.max_local_rows),
-            "acc_read_next": In(aw),
+            "acc_read_ahead": In(aw),
             "clear": In(1),
         })
 
@@ -56,12 +57,24 @@ class DestinationRegisters(wiring.Component):
         m.d.sync += valid.eq(Mux(self.clear, 0, valid) | written)
         m.d.comb += self.row_valid.eq(valid)
 
-        # The valid bit the accumulate port will read next cycle: valid(t) = (clear(t-1) ? 0 :
-        # valid(t-1)) | written(t-1), looked up at acc_read_next in t - 1.
+        # The valid bit the accumulate port reads, looked up in two steps. Row r is read in
+        # cycle t + 1 (it is `acc_read_ahead` in t - 1): at the end of t - 1 its group is
+        # registered as valid(t) holds it, valid(t) = (clear(t-1) ? 0 : valid(t-1)) | written(t-1);
+        # at the end of t its bit of that group as valid(t + 1) holds it.
+        aw, wa = len(self.acc_read_ahead), self.acc_write
+        lo = min(3, aw)
+        groups = -(-self.max_local_rows // (1 << lo))
+        padded = Cat(valid, C(0, groups * (1 << lo) - self.max_local_rows))
+        ahead_hi = self.acc_read_ahead[lo:]
+        group = Signal(1 << lo)
+        written_group = Mux(wa.en & (wa.addr[lo:] == ahead_hi), 1 << wa.addr[:lo], 0)
+        m.d.sync += group.eq(Mux(self.clear, 0, padded.word_select(ahead_hi, 1 << lo) if aw > lo else padded)
+                             | written_group)
+        row_next = Signal(aw)               # the row read next cycle: acc_read_ahead a cycle later
+        m.d.sync += row_next.eq(self.acc_read_ahead)
         acc_next_valid = Signal()
-        wa = self.acc_write
-        m.d.sync += acc_next_valid.eq(Mux(self.clear, 0, valid.bit_select(self.acc_read_next, 1))
-                                      | (wa.en & (wa.addr == self.acc_read_next)))
+        m.d.sync += acc_next_valid.eq(Mux(self.clear, 0, group.bit_select(row_next[:lo], 1))
+                                      | (wa.en & (wa.addr == row_next)))
         acc_valid = Signal()
         with m.If(self.acc_read.en):
             m.d.sync += acc_valid.eq(acc_next_valid)

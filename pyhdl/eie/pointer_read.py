@@ -119,7 +119,6 @@ class PointerRead(wiring.Component):
         m.submodules.ordered = ordered = RegisterFIFO(width=slot_layout.size, depth=self.SLOTS)
         head = data.View(slot_layout, ordered.r_data)
         in_flight = Signal(range(self.LATENCY + 1))
-        in_flight_next = Signal.like(in_flight)
         room = Signal(init=1)               # in_flight < LATENCY, a register: the ready is one LUT
         take = self.spans.valid & self.spans.ready
         accept = self.cols.valid & self.cols.ready
@@ -134,10 +133,17 @@ class PointerRead(wiring.Component):
         out_of_range = Signal()
         drop = s1_valid & out_of_range
         new_col = self.cols.payload.col
+        # The count's next value for no span taken and for one (the column is then accepted if
+        # offered), from registers; the take (the sparse-matrix read's ready) selects last. Kept
+        # wires, so that synthesis does not fold the take back into the adder.
+        held, freed = (Signal.like(in_flight, name=n, attrs={"keep": 1}) for n in ("held", "freed"))
+        held_room, freed_room = (Signal(name=n, attrs={"keep": 1}) for n in ("held_room", "freed_room"))
+        m.d.comb += [held.eq(in_flight + (self.cols.valid & room) - drop),
+                     freed.eq(in_flight + self.cols.valid - 1 - drop),
+                     held_room.eq(held < self.LATENCY), freed_room.eq(freed < self.LATENCY)]
         m.d.sync += [s1_valid.eq(accept), col.eq(new_col),
                      out_of_range.eq((new_col >= self.n_cols) | (new_col >= self.max_cols)),
-                     in_flight.eq(in_flight_next), room.eq(in_flight_next < self.LATENCY)]
-        m.d.comb += in_flight_next.eq(in_flight + accept - take - drop)
+                     in_flight.eq(Mux(take, freed, held)), room.eq(Mux(take, freed_room, held_room))]
 
         # Stage 2: the banks' read registers; a column out of range is dropped here.
         # Stage 3: the banks' output registers.

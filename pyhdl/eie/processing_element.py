@@ -170,7 +170,7 @@ class ProcessingElement(wiring.Component):
             self.error.eq(decoder.error),
             au.clear.eq(self.clear),
             dest.clear.eq(self.clear),
-            dest.acc_read_next.eq(au.acc_read_next),
+            dest.acc_read_ahead.eq(au.acc_read_ahead),
         ]
         connect(m, queue.pop, decoder.cols)
         connect(m, decoder.decoded, wdec.entries)
