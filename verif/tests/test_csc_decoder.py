@@ -167,6 +167,21 @@ def test_init_image(tmp_path):
     sim.run(m, MODULE, [case], testcase="decode_columns", test_dir=tmp_path)
 
 
+def test_column_as_long_as_the_pointer_range(tmp_path):
+    """A column of 64 entries when pointers are 7 bits (max_entries 80): its span count (end -
+    start, signed) needs every bit; a count one or two bits short reads it as empty or short."""
+    params = dict(max_cols=2, max_entries=80, max_local_rows=64)
+    W = np.zeros((64, 2), dtype=np.int64)
+    W[:, 0] = np.arange(64) % 15 + 1                         # 64 entries
+    W[::7, 1] = 3                                             # 10 more
+    p = pack_eie(W, 1)
+    assert p.pe[0].n_entries == 74
+    m = sim.build(CSCDecoder(**params))
+    cases = [make_case("long column", p.pe[0], 2, 64, [0, 1, 0], params=params),
+             make_case("long column, back-pressure", p.pe[0], 2, 64, [1, 0], params=params, p_ready=0.5, seed=4)]
+    sim.run(m, MODULE, cases, testcase="decode_columns", test_dir=tmp_path)
+
+
 def test_sizes_that_are_not_powers_of_two(tmp_path):
     """5 columns, 33 entries, 7 local rows, every one used and loaded through the ports: an address
     or row field one bit short loses the last of them, which power-of-two sizes hide."""
