@@ -50,10 +50,10 @@ class UnitTiming:
     phase_latency: int          # phase begins -> its first beat taken (MappingUnit.PHASE_LATENCY)
     sort_latency: int           # coordinate beat taken -> its sorted beat written (KeyPack + BitonicSorter)
     check_latency: int          # the sorted list's last beat written -> the next phase (MappingUnit.CHECK_LATENCY)
+    count_latency: int          # the last pair beat taken -> the run's last cycle (MappingUnit.COUNT_LATENCY)
     merge_cycles: Callable
     intersect_cycles: Callable
     downsample_cycles: Callable | None = None
-    count_latency: int = 0      # the last pair beat taken -> the run's last cycle (MappingUnit.COUNT_LATENCY)
 
 
 @dataclass(frozen=True)
