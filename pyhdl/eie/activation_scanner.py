@@ -1,4 +1,4 @@
-from amaranth.hdl import Array, Cat, Const, Module, Mux, ResetInserter, Signal
+from amaranth.hdl import Array, Cat, Const, Module, ResetInserter, Signal
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -36,7 +36,7 @@ class ActivationScanner(wiring.Component):
         Host write port: activation ``addr`` (signed ``act_width`` bits); write while no scan runs
         (the buffer has no read-during-write bypass).
     n_cols : In
-        Length of the input vector.
+        Length of the input vector, read in the cycle of ``start`` (registered for the scan).
     start : In(1)
         Begin a scan from column 0.
     acts : Out(stream of activation_layout)
@@ -91,9 +91,12 @@ class ActivationScanner(wiring.Component):
             buf.write.en.eq(self.load.en.replicate(w) & (1 << lane)),
         ]
 
+        # The scan's length, registered at start: the fetch's comparisons start at flip-flops.
         scanning = Signal()
-        n_words = Signal(word_bits)
-        m.d.comb += n_words.eq((self.n_cols + (w - 1)) >> lane_bits)
+        n_cols = Signal.like(self.n_cols, name="scan_cols")
+        n_words = Signal(word_bits, name="scan_words")
+        with m.If(self.start):
+            m.d.sync += [n_cols.eq(self.n_cols), n_words.eq((self.n_cols + (w - 1)) >> lane_bits)]
 
         # Fetch: the buffer's read register (stage 1) and output register (stage 2) advance every
         # cycle; a word leaving stage 2 is written, with its nonzero lanes and its index, into the
@@ -113,7 +116,7 @@ class ActivationScanner(wiring.Component):
         window_take = Signal()
         ahead = s_valid[0] + s_valid[1] + fetched.level
         issue = scanning & (fetch_ptr < n_words) & (ahead < self.FETCH_AHEAD)
-        in_range = Cat(Cat(Const(i, lane_bits), fetch_ptr) < self.n_cols for i in range(w))
+        in_range = Cat(Cat(Const(i, lane_bits), fetch_ptr) < n_cols for i in range(w))
         m.d.comb += [buf.read.addr.eq(fetch_ptr), buf.read.en.eq(1), buf.read.out_en.eq(1)]
         m.d.sync += [s_valid[0].eq(issue), s_word[0].eq(fetch_ptr), s_lanes[0].eq(in_range),
                      s_valid[1].eq(s_valid[0]), s_word[1].eq(s_word[0]), s_lanes[1].eq(s_lanes[0])]
@@ -134,8 +137,10 @@ class ActivationScanner(wiring.Component):
 
         out_advance = ~self.acts.valid | self.acts.ready
         emit = lnzd.valid & out_advance
+        # The mask without its lowest bit when it is emitted: bit i stays if a lower bit is set
+        # (a function of the mask and emit, not of the LNZD's index).
         remaining = Signal(w)
-        m.d.comb += remaining.eq(mask & ~Mux(emit, 1 << lnzd.index, 0))
+        m.d.comb += remaining.eq(Cat(mask[i] & (~emit | mask[:i].any()) for i in range(w)))
         # ``remaining == 0`` without waiting for the LNZD: no bit left, or one bit and it leaves now.
         drained = Signal()
         mask_single = Cat(mask & ~(1 << i) == 0 for i in range(w)).any()

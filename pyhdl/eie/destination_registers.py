@@ -23,11 +23,12 @@ class DestinationRegisters(wiring.Component):
     row_valid : Out(max_local_rows)
         The valid bits, from their register.
     acc_read_ahead : In(addr_width)
-        The row ``acc_read`` reads two cycles later when its ``en`` is high then. Its valid bit is
-        looked up ahead, in two steps of a register each (corrected for each cycle's write and
-        ``clear``): the row's group of 8 bits from this address, then the bit from the group by
-        the address a cycle later, held here. So each select is 8:1, and neither starts at the
-        read address that also drives the memory's read ports.
+        The row ``acc_read`` reads the cycle after when its ``en`` is high then. Its valid bit is
+        looked up in two steps of a register each: the row's group of 8 bits from this address
+        (as the next cycle holds it: corrected for this cycle's write and ``clear``), then the
+        bit from the group by the address a cycle later, held here, in the read's cycle. So each
+        select is 8:1, and neither starts at the read address that also drives the memory's
+        read ports.
     acc_write : Out(memory.WritePort.Signature(addr_width, shape=signed(acc_width)))
     clear : In(1)
         Every row reads as 0 from the next cycle on (a write in the same cycle still lands).
@@ -58,9 +59,9 @@ class DestinationRegisters(wiring.Component):
         m.d.comb += self.row_valid.eq(valid)
 
         # The valid bit the accumulate port reads, looked up in two steps. Row r is read in
-        # cycle t + 1 (it is `acc_read_ahead` in t - 1): at the end of t - 1 its group is
-        # registered as valid(t) holds it, valid(t) = (clear(t-1) ? 0 : valid(t-1)) | written(t-1);
-        # at the end of t its bit of that group as valid(t + 1) holds it.
+        # cycle t + 1 (it is `acc_read_ahead` in t): at the end of t its group is registered as
+        # valid(t + 1) holds it, valid(t + 1) = (clear(t) ? 0 : valid(t)) | written(t); in t + 1,
+        # beside the read (which sees neither that cycle's write nor its clear), its bit.
         aw, wa = len(self.acc_read_ahead), self.acc_write
         lo = min(3, aw)
         groups = -(-self.max_local_rows // (1 << lo))
@@ -70,14 +71,11 @@ class DestinationRegisters(wiring.Component):
         written_group = Mux(wa.en & (wa.addr[lo:] == ahead_hi), 1 << wa.addr[:lo], 0)
         m.d.sync += group.eq(Mux(self.clear, 0, padded.word_select(ahead_hi, 1 << lo) if aw > lo else padded)
                              | written_group)
-        row_next = Signal(aw)               # the row read next cycle: acc_read_ahead a cycle later
-        m.d.sync += row_next.eq(self.acc_read_ahead)
-        acc_next_valid = Signal()
-        m.d.sync += acc_next_valid.eq(Mux(self.clear, 0, group.bit_select(row_next[:lo], 1))
-                                      | (wa.en & (wa.addr == row_next)))
+        row = Signal(aw)                    # the row read: acc_read_ahead a cycle later
+        m.d.sync += row.eq(self.acc_read_ahead)
         acc_valid = Signal()
         with m.If(self.acc_read.en):
-            m.d.sync += acc_valid.eq(acc_next_valid)
+            m.d.sync += acc_valid.eq(group.bit_select(row[:lo], 1))
         acc_rp, out_rp = mem.read_port(), mem.read_port()
         for port, rp in ((self.acc_read, acc_rp), (self.out_read, out_rp)):
             m.d.comb += [rp.addr.eq(port.addr), rp.en.eq(port.en)]
