@@ -51,15 +51,22 @@ class ActivationScanner(wiring.Component):
     BUFFER_PATH = f"buffer.{BlockRAM.MEMORY_PATH}"
 
     @staticmethod
+    def lane_bits(act_width: int = ACT_WIDTH) -> int:
+        """Bits of a lane of the activation memory: the value, then its nonzero flag above it (a
+        DP16KD lane is 18 bits wide, so the flag is free)."""
+        return act_width + 1
+
+    @staticmethod
     def buffer_words(values, lnzd_width: int, act_width: int = ACT_WIDTH) -> list:
         """The activation memory's words holding ``values`` (column ``j`` in lane ``j % lnzd_width``
-        of word ``j // lnzd_width``, lane 0 in the low bits; two's complement): what the host port's
-        writes leave there, for loading the memory directly in simulation."""
-        w, aw = lnzd_width, act_width
+        of word ``j // lnzd_width``, lane 0 in the low bits; a lane is the value in two's complement
+        and, above it, the flag ``value != 0``): what the host port's writes leave there, for
+        loading the memory directly in simulation."""
+        w, aw, lb = lnzd_width, act_width, ActivationScanner.lane_bits(act_width)
         mask = (1 << aw) - 1
-        vals = [int(v) & mask for v in values]
+        vals = [(int(v) & mask) | (int(v) != 0) << aw for v in values]
         vals += [0] * (-len(vals) % w)
-        return [sum(v << (aw * lane) for lane, v in enumerate(vals[i:i + w])) for i in range(0, len(vals), w)]
+        return [sum(v << (lb * lane) for lane, v in enumerate(vals[i:i + w])) for i in range(0, len(vals), w)]
 
     def __init__(self, *, max_cols: int, lnzd_width: int = 8, act_width: int = ACT_WIDTH):
         self.max_cols = check_int("max_cols", max_cols)
@@ -83,11 +90,14 @@ class ActivationScanner(wiring.Component):
         word_bits = bits_for(self.n_words)
         # The host loads the buffer while no scan runs: no read-during-write bypass (its hit flag
         # compared the host's write address, which fans out to every PE, with the read address).
-        m.submodules.buffer = buf = BlockRAM(shape=w * aw, depth=self.n_words, granularity=aw, bypass=False)
+        # A lane holds the value and its nonzero flag, so the fetch reads the flags straight from
+        # the block RAM's output register (the word's compares were on the 4-PE array's path).
+        lb = self.lane_bits(aw)
+        m.submodules.buffer = buf = BlockRAM(shape=w * lb, depth=self.n_words, granularity=lb, bypass=False)
         lane = self.load.addr[:lane_bits]
         m.d.comb += [
             buf.write.addr.eq(self.load.addr >> lane_bits),
-            buf.write.data.eq(self.load.data.replicate(w)),
+            buf.write.data.eq(Cat(self.load.data, self.load.data != 0).replicate(w)),
             buf.write.en.eq(self.load.en.replicate(w) & (1 << lane)),
         ]
 
@@ -108,7 +118,8 @@ class ActivationScanner(wiring.Component):
         s_valid = [Signal(name=f"s{k}_valid") for k in (1, 2)]
         s_word = [Signal(word_bits, name=f"s{k}_word") for k in (1, 2)]
         s_lanes = [Signal(w, name=f"s{k}_lanes") for k in (1, 2)]
-        fetched_layout = data.StructLayout({"data": w * aw, "nonzero": w, "word": word_bits})
+        # A word's zero and single flags: whether it has no nonzero lane, or one.
+        fetched_layout = data.StructLayout({"data": w * aw, "nonzero": w, "word": word_bits, "zero": 1, "single": 1})
         m.submodules.fetched = fetched = ResetInserter(self.start)(
             RegisterFIFO(width=fetched_layout.size, depth=self.FETCH_AHEAD))
         head = data.View(fetched_layout, fetched.r_data)
@@ -120,34 +131,42 @@ class ActivationScanner(wiring.Component):
         m.d.comb += [buf.read.addr.eq(fetch_ptr), buf.read.en.eq(1), buf.read.out_en.eq(1)]
         m.d.sync += [s_valid[0].eq(issue), s_word[0].eq(fetch_ptr), s_lanes[0].eq(in_range),
                      s_valid[1].eq(s_valid[0]), s_word[1].eq(s_word[0]), s_lanes[1].eq(s_lanes[0])]
-        nonzero = Cat(buf.read.data[i * aw:(i + 1) * aw] != 0 for i in range(w)) & s_lanes[1]
-        m.d.comb += [fetched.w_en.eq(s_valid[1]), fetched.w_data.eq(Cat(buf.read.data, nonzero, s_word[1])),
+        nonzero = Cat(buf.read.data[i * lb + aw] for i in range(w)) & s_lanes[1]
+        values_read = Cat(buf.read.data[i * lb:i * lb + aw] for i in range(w))
+        m.d.comb += [fetched.w_en.eq(s_valid[1]),
+                     fetched.w_data.eq(Cat(values_read, nonzero, s_word[1], nonzero == 0, _single(nonzero))),
                      fetched.r_en.eq(window_take)]
         with m.If(issue):
             m.d.sync += fetch_ptr.eq(fetch_ptr + 1)
 
-        # Window: the word being scanned and the nonzeros not yet emitted.
+        # Window: the word being scanned, the nonzeros not yet emitted (mask) and whether none or
+        # one of them is left (registers kept with the mask, so the drained decision, which
+        # enables the window's load, is one LUT from flip-flops).
         window = Signal(w * aw)
         window_word = Signal(word_bits)
         mask = Signal(w)
+        none_left, one_left = Signal(name="none_left"), Signal(name="one_left")
         window_valid = Signal()
         m.submodules.lnzd = lnzd = LeadingNonzeroDetector(width=w)
-        m.d.comb += lnzd.mask.eq(mask & window_valid.replicate(w))
+        m.d.comb += lnzd.mask.eq(mask)
         values = Array(window[i * aw:(i + 1) * aw].as_signed() for i in range(w))
 
         out_advance = ~self.acts.valid | self.acts.ready
-        emit = lnzd.valid & out_advance
+        emit = window_valid & ~none_left & out_advance
         # The mask without its lowest bit when it is emitted: bit i stays if a lower bit is set
         # (a function of the mask and emit, not of the LNZD's index).
         remaining = Signal(w)
         m.d.comb += remaining.eq(Cat(mask[i] & (~emit | mask[:i].any()) for i in range(w)))
-        # ``remaining == 0`` without waiting for the LNZD: no bit left, or one bit and it leaves now.
+        # ``remaining == 0``: no bit left, or one bit and it leaves now.
         drained = Signal()
-        mask_single = Cat(mask & ~(1 << i) == 0 for i in range(w)).any()
         m.d.comb += [
-            drained.eq((mask == 0) | (mask_single & out_advance)),
+            drained.eq(none_left | one_left & out_advance),
             window_take.eq(head_valid & (~window_valid | drained)),
         ]
+        with m.If(window_take):
+            m.d.sync += [none_left.eq(head.zero), one_left.eq(head.single)]
+        with m.Elif(emit):
+            m.d.sync += [none_left.eq(one_left), one_left.eq(_double(mask))]
 
         with m.If(emit):
             m.d.sync += [
@@ -180,3 +199,14 @@ def check_lnzd_width(lnzd_width: int) -> int:
     if lnzd_width & (lnzd_width - 1):
         raise ValueError(f"lnzd_width must be a power of two, got {lnzd_width}")
     return lnzd_width
+
+
+def _single(bits):
+    """Exactly one bit of ``bits`` is set."""
+    return Cat(bits & ~(1 << i) == 0 for i in range(len(bits))).any() & (bits != 0)
+
+
+def _double(bits):
+    """Exactly two bits of ``bits`` are set."""
+    n = len(bits)
+    return Cat(bits == (1 << i | 1 << j) for i in range(n) for j in range(i + 1, n)).any()

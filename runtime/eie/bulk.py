@@ -112,5 +112,5 @@ def write_activations(directory, array, index: int, x) -> Path:
     words = ActivationScanner.buffer_words(x, array.lnzd_width, ACT_WIDTH) or [0]
     path = Path(directory) / "acts" / f"{index}.hex"
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_memh(path, words, array.lnzd_width * ACT_WIDTH)
+    write_memh(path, words, array.lnzd_width * ActivationScanner.lane_bits(ACT_WIDTH))
     return path
