@@ -118,8 +118,7 @@ class ActivationScanner(wiring.Component):
         s_valid = [Signal(name=f"s{k}_valid") for k in (1, 2)]
         s_word = [Signal(word_bits, name=f"s{k}_word") for k in (1, 2)]
         s_lanes = [Signal(w, name=f"s{k}_lanes") for k in (1, 2)]
-        # A word's zero and single flags: whether it has no nonzero lane, or one.
-        fetched_layout = data.StructLayout({"data": w * aw, "nonzero": w, "word": word_bits, "zero": 1, "single": 1})
+        fetched_layout = data.StructLayout({"data": w * aw, "nonzero": w, "word": word_bits})
         m.submodules.fetched = fetched = ResetInserter(self.start)(
             RegisterFIFO(width=fetched_layout.size, depth=self.FETCH_AHEAD))
         head = data.View(fetched_layout, fetched.r_data)
@@ -134,7 +133,7 @@ class ActivationScanner(wiring.Component):
         nonzero = Cat(buf.read.data[i * lb + aw] for i in range(w)) & s_lanes[1]
         values_read = Cat(buf.read.data[i * lb:i * lb + aw] for i in range(w))
         m.d.comb += [fetched.w_en.eq(s_valid[1]),
-                     fetched.w_data.eq(Cat(values_read, nonzero, s_word[1], nonzero == 0, _single(nonzero))),
+                     fetched.w_data.eq(Cat(values_read, nonzero, s_word[1])),
                      fetched.r_en.eq(window_take)]
         with m.If(issue):
             m.d.sync += fetch_ptr.eq(fetch_ptr + 1)
@@ -164,7 +163,7 @@ class ActivationScanner(wiring.Component):
             window_take.eq(head_valid & (~window_valid | drained)),
         ]
         with m.If(window_take):
-            m.d.sync += [none_left.eq(head.zero), one_left.eq(head.single)]
+            m.d.sync += [none_left.eq(head.nonzero == 0), one_left.eq(_single(head.nonzero))]
         with m.Elif(emit):
             m.d.sync += [none_left.eq(one_left), one_left.eq(_double(mask))]
 

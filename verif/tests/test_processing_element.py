@@ -9,6 +9,7 @@ exact cycle model ``sw.cyclemodel.eie``; see ``verif/tb/processing_element.py``.
 import numpy as np
 import pytest
 
+from pyhdl.eie.arithmetic_unit import ArithmeticUnit
 from pyhdl.eie.processing_element import ProcessingElement, min_acc_width
 from runtime import sim
 from sw.cyclemodel.eie import ISSUE_TO_MAC, MAC_TO_WRITEBACK, POINTER_LATENCY, QUEUE_LATENCY, pe_timing
@@ -207,3 +208,11 @@ def test_cycle_model_queue_full_recurrence():
 def test_constructor_rejects_bad_parameters(kw, message):
     with pytest.raises((ValueError, TypeError), match=message):
         ProcessingElement(**{**PARAMS, **kw})
+
+
+def test_arithmetic_unit_accumulator_holds_a_product():
+    """The arithmetic unit alone: its accumulator must be at least as wide as one product."""
+    args = dict(max_local_rows=64, act_width=16, weight_width=16)
+    with pytest.raises(ValueError, match="acc_width"):
+        ArithmeticUnit(acc_width=31, **args)
+    assert ArithmeticUnit(acc_width=32, **args).acc_width == 32
