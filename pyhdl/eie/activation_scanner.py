@@ -152,33 +152,40 @@ class ActivationScanner(wiring.Component):
 
         out_advance = ~self.acts.valid | self.acts.ready
         emit = window_valid & ~none_left & out_advance
-        # The mask without its lowest bit when it is emitted: bit i stays if a lower bit is set
-        # (a function of the mask and emit, not of the LNZD's index).
-        remaining = Signal(w)
-        m.d.comb += remaining.eq(Cat(mask[i] & (~emit | mask[:i].any()) for i in range(w)))
-        # ``remaining == 0``: no bit left, or one bit and it leaves now.
+        # Next states from registers alone, kept as wires so that the late take and emit (from
+        # the broadcast's ready) select last, one LUT in front of each flip-flop: the mask without
+        # its lowest bit (bit i stays if a lower bit is set; not through the LNZD's index), and the
+        # flags of the FIFO head and of the mask after an emission.
+        keep = {"keep": 1}
+        cleared = Signal(w, name="mask_cleared", attrs=keep)
+        head_none, head_one, two_left = (Signal(name=n, attrs=keep) for n in ("head_none", "head_one", "two_left"))
+        m.d.comb += [
+            cleared.eq(Cat(mask[i] & mask[:i].any() for i in range(w))),
+            head_none.eq(head.nonzero == 0),
+            head_one.eq(_single(head.nonzero)),
+            two_left.eq(_double(mask)),
+        ]
+        # The window drains now: no bit left, or one bit and it leaves now.
         drained = Signal()
         m.d.comb += [
             drained.eq(none_left | one_left & out_advance),
             window_take.eq(head_valid & (~window_valid | drained)),
         ]
         with m.If(window_take):
-            m.d.sync += [none_left.eq(head.nonzero == 0), one_left.eq(_single(head.nonzero))]
+            m.d.sync += [mask.eq(head.nonzero), none_left.eq(head_none), one_left.eq(head_one)]
         with m.Elif(emit):
-            m.d.sync += [none_left.eq(one_left), one_left.eq(_double(mask))]
+            m.d.sync += [mask.eq(cleared), none_left.eq(one_left), one_left.eq(two_left)]
 
         with m.If(emit):
             m.d.sync += [
                 self.acts.payload.col.eq(Cat(lnzd.index, window_word)),
                 self.acts.payload.value.eq(values[lnzd.index]),
-                mask.eq(remaining),
             ]
         with m.If(out_advance):
             m.d.sync += self.acts.valid.eq(emit)
 
         with m.If(window_take):
-            m.d.sync += [window.eq(head.data), window_word.eq(head.word), mask.eq(head.nonzero),
-                         window_valid.eq(1)]
+            m.d.sync += [window.eq(head.data), window_word.eq(head.word), window_valid.eq(1)]
         with m.Elif(window_valid & drained):
             m.d.sync += window_valid.eq(0)
 
