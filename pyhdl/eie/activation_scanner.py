@@ -1,4 +1,4 @@
-from amaranth.hdl import Array, Cat, Const, Module, ResetInserter, Signal
+from amaranth.hdl import Cat, Const, Module, ResetInserter, Signal
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -148,7 +148,11 @@ class ActivationScanner(wiring.Component):
         window_valid = Signal()
         m.submodules.lnzd = lnzd = LeadingNonzeroDetector(width=w)
         m.d.comb += lnzd.mask.eq(mask)
-        values = Array(window[i * aw:(i + 1) * aw].as_signed() for i in range(w))
+        # The emitted value by a one-hot AND-OR select on the lowest set bit (two LUT levels after
+        # it), not a mux tree on the LNZD's index (the 4-PE array's path at both grades).
+        lowest = Cat(mask[i] & ~mask[:i].any() for i in range(w))
+        value = Signal(aw)
+        m.d.comb += value.eq(_or_all(window[i * aw:(i + 1) * aw] & lowest[i].replicate(aw) for i in range(w)))
 
         out_advance = ~self.acts.valid | self.acts.ready
         emit = window_valid & ~none_left & out_advance
@@ -179,7 +183,7 @@ class ActivationScanner(wiring.Component):
         with m.If(emit):
             m.d.sync += [
                 self.acts.payload.col.eq(Cat(lnzd.index, window_word)),
-                self.acts.payload.value.eq(values[lnzd.index]),
+                self.acts.payload.value.eq(value),
             ]
         with m.If(out_advance):
             m.d.sync += self.acts.valid.eq(emit)
@@ -216,3 +220,11 @@ def _double(bits):
     """Exactly two bits of ``bits`` are set."""
     n = len(bits)
     return Cat(bits == (1 << i | 1 << j) for i in range(n) for j in range(i + 1, n)).any()
+
+
+def _or_all(values):
+    """The bitwise OR of ``values``, as a balanced tree."""
+    values = list(values)
+    while len(values) > 1:
+        values = [a | b for a, b in zip(values[0::2], values[1::2], strict=True)] + values[len(values) & ~1:]
+    return values[0]

@@ -6,6 +6,7 @@ import random
 import pytest
 from amaranth.sim import Simulator
 
+from pyhdl.eie.activation_scanner import ActivationScanner
 from pyhdl.eie.lnzd import LeadingNonzeroDetector
 
 
@@ -38,3 +39,10 @@ def test_lowest_set_bit(width, masks):
 def test_width_must_be_power_of_two(width):
     with pytest.raises(ValueError):
         LeadingNonzeroDetector(width=width)
+
+
+@pytest.mark.parametrize("max_cols", [8, 9, 255, 256, 257, 1024, 1025])
+def test_scanner_column_field_holds_the_last_column(max_cols):
+    """The broadcast's column field holds column ``max_cols - 1`` and is no wider than that needs."""
+    width = ActivationScanner(max_cols=max_cols).acts.payload.col.shape().width
+    assert 1 << width > max_cols - 1 >= 1 << (width - 1)
