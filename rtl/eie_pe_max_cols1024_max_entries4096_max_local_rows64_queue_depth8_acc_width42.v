@@ -243,8 +243,8 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wid
     .load__en(ptr_load__en),
     .\load__en$34 (spmat_load__en),
     .n_cols(n_cols),
-    .\port$560$0 (\$15 ),
-    .\port$568$0 (\$16 ),
+    .\port$562$0 (\$15 ),
+    .\port$570$0 (\$16 ),
     .rst(rst),
     .skipped(skipped)
   );
@@ -298,8 +298,8 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wid
     .load__addr(codebook_load__addr),
     .load__data(codebook_load__data),
     .load__en(codebook_load__en),
-    .\port$560$0 (\$15 ),
-    .\port$568$0 (\$16 ),
+    .\port$562$0 (\$15 ),
+    .\port$570$0 (\$16 ),
     .rst(rst),
     .weighted__payload(\entries__payload$56 ),
     .weighted__valid(\entries__valid$60 )
@@ -451,27 +451,36 @@ module eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wid
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.arithmetic_unit (clk, rst, busy, acc_read__data, entries__valid, entries__payload, acc_read__addr, acc_read__en, acc_write__addr, acc_write__en, acc_write__data, clear);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.arithmetic_unit (clk, rst, busy, acc_read__data, entries__valid, entries__payload, acc_read__en, acc_write__addr, acc_write__en, acc_read__addr, acc_write__data, clear);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
-  wire [41:0] \$1 ;
+  wire \$1 ;
   wire \$10 ;
   wire \$11 ;
   wire \$12 ;
   wire \$13 ;
-  reg [5:0] \$14 ;
-  reg \$15 ;
-  reg [5:0] \$16 ;
-  reg \$17 ;
-  reg [5:0] \$18 ;
-  reg \$19 ;
-  wire [41:0] \$2 ;
+  wire \$14 ;
+  wire \$15 ;
+  wire [41:0] \$16 ;
+  wire [41:0] \$17 ;
+  wire [41:0] \$18 ;
+  wire [42:0] \$19 ;
+  wire \$2 ;
   reg [5:0] \$20 ;
   reg \$21 ;
-  reg [41:0] \$22 ;
-  reg [41:0] \$23 ;
-  reg \$24 ;
+  reg [5:0] \$22 ;
+  reg \$23 ;
+  reg [5:0] \$24 ;
   reg \$25 ;
-  wire [42:0] \$3 ;
+  reg [5:0] \$26 ;
+  reg \$27 ;
+  reg [5:0] \$28 ;
+  reg \$29 ;
+  wire \$3 ;
+  reg \$30 ;
+  reg \$31 ;
+  reg [41:0] \$32 ;
+  reg [41:0] \$33 ;
+  reg [41:0] \$34 ;
   wire \$4 ;
   wire \$5 ;
   wire \$6 ;
@@ -493,10 +502,12 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   output acc_write__en;
   reg acc_write__en = 1'h0;
   wire [15:0] b;
+  reg [41:0] base = 42'h00000000000;
   output busy;
   wire busy;
   reg bypass = 1'h0;
   reg bypass2 = 1'h0;
+  reg bypass3 = 1'h0;
   input clear;
   wire clear;
   input clk;
@@ -514,153 +525,187 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   wire [41:0] last_sum;
   wire [31:0] p;
   reg [41:0] prev_sum = 42'h00000000000;
-  reg [5:0] row1 = 6'h00;
   (* init = 6'h00 *)
-  wire [5:0] row2;
+  wire [5:0] read_row;
+  reg [5:0] row1 = 6'h00;
+  reg [5:0] row2 = 6'h00;
   reg [5:0] row3 = 6'h00;
   (* init = 6'h00 *)
   wire [5:0] row4;
   input rst;
   wire rst;
-  reg valid1 = 1'h0;
   (* init = 1'h0 *)
-  wire valid2;
+  wire valid1;
+  reg valid2 = 1'h0;
   reg valid3 = 1'h0;
   (* init = 1'h0 *)
   wire valid4;
-  assign busy = | { acc_write__en, valid3, acc_read__en, valid1 };
-  assign \$1  = bypass2 ? prev_sum : acc_read__data;
-  assign \$2  = bypass ? acc_write__data : \$1 ;
-  assign \$3  = $signed(\$2 ) + $signed(p);
-  assign \$4  = ~ clear;
-  assign \$5  = acc_read__en & \$4 ;
-  assign \$6  = \$5  & valid3;
-  assign \$7  = row3 == acc_read__addr;
-  assign \$8  = \$6  & \$7 ;
-  assign \$9  = ~ clear;
-  assign \$10  = acc_read__en & \$9 ;
-  assign \$11  = \$10  & acc_write__en;
-  assign \$12  = acc_write__addr == acc_read__addr;
-  assign \$13  = \$11  & \$12 ;
+  assign busy = | { acc_write__en, valid3, valid2, acc_read__en };
+  assign \$1  = ~ clear;
+  assign \$2  = acc_read__en & \$1 ;
+  assign \$3  = \$2  & valid3;
+  assign \$4  = row3 == row1;
+  assign \$5  = \$3  & \$4 ;
+  assign \$6  = ~ clear;
+  assign \$7  = acc_read__en & \$6 ;
+  assign \$8  = \$7  & acc_write__en;
+  assign \$9  = acc_write__addr == row1;
+  assign \$10  = \$8  & \$9 ;
+  assign \$11  = ~ clear;
+  assign \$12  = valid2 & \$11 ;
+  assign \$13  = \$12  & valid3;
+  assign \$14  = row3 == row2;
+  assign \$15  = \$13  & \$14 ;
+  assign \$16  = bypass3 ? prev_sum : acc_read__data;
+  assign \$17  = bypass2 ? acc_write__data : \$16 ;
+  assign \$18  = bypass ? acc_write__data : base;
+  assign \$19  = $signed(\$18 ) + $signed(p);
   always @(posedge clk)
-    row1 <= \$14 ;
+    row1 <= \$20 ;
   always @(posedge clk)
-    valid1 <= \$15 ;
+    acc_read__en <= \$21 ;
   always @(posedge clk)
-    acc_read__addr <= \$16 ;
+    row2 <= \$22 ;
   always @(posedge clk)
-    acc_read__en <= \$17 ;
+    valid2 <= \$23 ;
   always @(posedge clk)
-    row3 <= \$18 ;
+    row3 <= \$24 ;
   always @(posedge clk)
-    valid3 <= \$19 ;
+    valid3 <= \$25 ;
   always @(posedge clk)
-    acc_write__addr <= \$20 ;
+    acc_write__addr <= \$26 ;
   always @(posedge clk)
-    acc_write__en <= \$21 ;
+    acc_write__en <= \$27 ;
   always @(posedge clk)
-    acc_write__data <= \$22 ;
+    acc_read__addr <= \$28 ;
   always @(posedge clk)
-    prev_sum <= \$23 ;
+    bypass2 <= \$29 ;
   always @(posedge clk)
-    bypass <= \$24 ;
+    bypass3 <= \$30 ;
   always @(posedge clk)
-    bypass2 <= \$25 ;
+    bypass <= \$31 ;
+  always @(posedge clk)
+    base <= \$32 ;
+  always @(posedge clk)
+    acc_write__data <= \$33 ;
+  always @(posedge clk)
+    prev_sum <= \$34 ;
   \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.arithmetic_unit.multiplier  multiplier (
     .clk(clk),
     .p(p),
-    .\port$608$6 (entries__payload[37:6]),
+    .\port$610$6 (entries__payload[37:6]),
     .rst(rst)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$14  = entries__payload[5:0];
-    if (rst) begin
-      \$14  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$15  = entries__valid;
-    if (rst) begin
-      \$15  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$16  = row1;
-    if (rst) begin
-      \$16  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$17  = valid1;
-    if (rst) begin
-      \$17  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$18  = acc_read__addr;
-    if (rst) begin
-      \$18  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$19  = acc_read__en;
-    if (rst) begin
-      \$19  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$20  = row3;
+    \$20  = entries__payload[5:0];
     if (rst) begin
       \$20  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$21  = valid3;
+    \$21  = entries__valid;
     if (rst) begin
       \$21  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$22  = \$3 [41:0];
+    \$22  = row1;
     if (rst) begin
-      \$22  = 42'h00000000000;
+      \$22  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$23  = acc_write__data;
+    \$23  = acc_read__en;
     if (rst) begin
-      \$23  = 42'h00000000000;
+      \$23  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$24  = \$8 ;
+    \$24  = row2;
     if (rst) begin
-      \$24  = 1'h0;
+      \$24  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$25  = \$13 ;
+    \$25  = valid2;
     if (rst) begin
       \$25  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$26  = row3;
+    if (rst) begin
+      \$26  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$27  = valid3;
+    if (rst) begin
+      \$27  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$28  = entries__payload[5:0];
+    if (rst) begin
+      \$28  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$29  = \$5 ;
+    if (rst) begin
+      \$29  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$30  = \$10 ;
+    if (rst) begin
+      \$30  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$31  = \$15 ;
+    if (rst) begin
+      \$31  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$32  = \$17 ;
+    if (rst) begin
+      \$32  = 42'h00000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$33  = \$19 [41:0];
+    if (rst) begin
+      \$33  = 42'h00000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$34  = acc_write__data;
+    if (rst) begin
+      \$34  = 42'h00000000000;
     end
   end
   assign entries__ready = 1'h1;
   assign a = entries__payload[21:6];
   assign b = entries__payload[37:22];
-  assign row2 = acc_read__addr;
-  assign valid2 = acc_read__en;
+  assign read_row = acc_read__addr;
+  assign valid1 = acc_read__en;
   assign acc_read_ahead = entries__payload[5:0];
   assign row4 = acc_write__addr;
   assign last_sum = acc_write__data;
@@ -672,7 +717,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.arithmetic_unit.multiplier (rst, \port$608$6 , p, clk);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.arithmetic_unit.multiplier (rst, \port$610$6 , p, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [31:0] \$1 ;
   reg [15:0] \$2 ;
@@ -688,8 +733,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   wire en;
   output [31:0] p;
   reg [31:0] p = 32'd0;
-  input [31:0] \port$608$6 ;
-  wire [31:0] \port$608$6 ;
+  input [31:0] \port$610$6 ;
+  wire [31:0] \port$610$6 ;
   reg [31:0] product_reg = 32'd0;
   input rst;
   wire rst;
@@ -718,25 +763,25 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2  = \port$608$6 [15:0];
+    \$2  = \port$610$6 [15:0];
     if (rst) begin
       \$2  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$3  = \port$608$6 [31:16];
+    \$3  = \port$610$6 [31:16];
     if (rst) begin
       \$3  = 16'h0000;
     end
   end
   assign en = 1'h1;
-  assign a = \port$608$6 [15:0];
-  assign b = \port$608$6 [31:16];
+  assign a = \port$610$6 [15:0];
+  assign b = \port$610$6 [31:16];
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder (load__addr, load__data, \load__en$34 , \load__addr$30 , \load__data$32 , n_cols, error_clear, clk, rst, cols__payload, error, busy, cols__ready, issued, skipped, decoded__ready, cols__valid, \port$560$0 , decoded__valid, \port$568$0 , load__en
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder (load__addr, load__data, \load__en$34 , \load__addr$30 , \load__data$32 , n_cols, error_clear, clk, rst, cols__payload, error, busy, cols__ready, issued, skipped, decoded__ready, cols__valid, \port$562$0 , decoded__valid, \port$570$0 , load__en
 );
   wire \$1 ;
   wire [9:0] \$2 ;
@@ -821,10 +866,10 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   input [10:0] n_cols;
   wire [10:0] n_cols;
   wire [10:0] \n_cols$37 ;
-  output [20:0] \port$560$0 ;
-  wire [20:0] \port$560$0 ;
-  output [5:0] \port$568$0 ;
-  wire [5:0] \port$568$0 ;
+  output [20:0] \port$562$0 ;
+  wire [20:0] \port$562$0 ;
+  output [5:0] \port$570$0 ;
+  wire [5:0] \port$570$0 ;
   wire [10:0] ptr_load__addr;
   wire [12:0] ptr_load__data;
   wire ptr_load__en;
@@ -864,10 +909,10 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     .entries__valid(entries__valid),
     .error(\error$43 ),
     .error_clear(error_clear),
-    .\port$528$0 (\$2 ),
-    .\port$532$0 (\$3 ),
-    .\port$560$0 (\$4 ),
-    .\port$568$0 (\$5 ),
+    .\port$530$0 (\$2 ),
+    .\port$534$0 (\$3 ),
+    .\port$562$0 (\$4 ),
+    .\port$570$0 (\$5 ),
     .rst(rst)
   );
   \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.pointer_read  pointer_read (
@@ -893,8 +938,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     .entries__ready(entries__ready),
     .entries__valid(entries__valid),
     .issued(issued),
-    .\port$528$0 (\$2 ),
-    .\port$532$0 (\$3 ),
+    .\port$530$0 (\$2 ),
+    .\port$534$0 (\$3 ),
     .rst(rst),
     .skipped(skipped),
     .spans__payload(spans__payload),
@@ -929,8 +974,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   assign \error_clear$40  = error_clear;
   assign \issued$49  = issued;
   assign \skipped$51  = skipped;
-  assign \port$560$0  = \$4 ;
-  assign \port$568$0  = \$5 ;
+  assign \port$562$0  = \$4 ;
+  assign \port$570$0  = \$5 ;
   assign \cols__payload.col  = cols__payload[9:0];
   assign \cols__payload.value  = cols__payload[25:10];
   assign \cols__payload$1.col  = cols__payload[9:0];
@@ -966,7 +1011,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.address_accumulator (clk, rst, entries__ready, busy, decoded__ready, \port$528$0 , \port$532$0 , entries__valid, \port$560$0 , decoded__valid, \port$568$0 , error, error_clear);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.address_accumulator (clk, rst, entries__ready, busy, decoded__ready, \port$530$0 , \port$534$0 , entries__valid, \port$562$0 , decoded__valid, \port$570$0 , error, error_clear);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -1028,15 +1073,15 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   wire error_clear;
   reg fresh = 1'h0;
   reg [6:0] last_row = 7'h00;
-  input [9:0] \port$528$0 ;
-  wire [9:0] \port$528$0 ;
-  input [15:0] \port$532$0 ;
-  wire [15:0] \port$532$0 ;
+  input [9:0] \port$530$0 ;
+  wire [9:0] \port$530$0 ;
+  input [15:0] \port$534$0 ;
+  wire [15:0] \port$534$0 ;
   (* init = 21'h000000 *)
-  output [20:0] \port$560$0 ;
-  wire [20:0] \port$560$0 ;
-  output [5:0] \port$568$0 ;
-  wire [5:0] \port$568$0 ;
+  output [20:0] \port$562$0 ;
+  wire [20:0] \port$562$0 ;
+  output [5:0] \port$570$0 ;
+  wire [5:0] \port$570$0 ;
   wire [6:0] row;
   input rst;
   wire rst;
@@ -1088,7 +1133,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$19  = entry;
     if (\$6 ) begin
-      \$19  = { \port$532$0 , \port$528$0  };
+      \$19  = { \port$534$0 , \port$530$0  };
     end
     if (rst) begin
       \$19  = 26'h0000000;
@@ -1146,9 +1191,9 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   end
   assign row = \$4 [6:0];
   assign decoded__payload = { \$18 , last_row[5:0] };
-  assign entries__payload = { \port$532$0 , \port$528$0  };
-  assign \port$560$0  = \$18 ;
-  assign \port$568$0  = last_row[5:0];
+  assign entries__payload = { \port$534$0 , \port$530$0  };
+  assign \port$562$0  = \$18 ;
+  assign \port$570$0  = last_row[5:0];
   assign \entry.rel_index  = entry[3:0];
   assign \entry.weight_idx  = entry[7:4];
   assign \entry.first  = entry[8];
@@ -1158,11 +1203,11 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   assign \decoded__payload.weight_idx  = \$18 [3:0];
   assign \decoded__payload.last  = \$18 [4];
   assign \decoded__payload.value  = \$18 [20:5];
-  assign \entries__payload.rel_index  = \port$528$0 [3:0];
-  assign \entries__payload.weight_idx  = \port$528$0 [7:4];
-  assign \entries__payload.first  = \port$528$0 [8];
-  assign \entries__payload.last  = \port$528$0 [9];
-  assign \entries__payload.value  = \port$532$0 ;
+  assign \entries__payload.rel_index  = \port$530$0 [3:0];
+  assign \entries__payload.weight_idx  = \port$530$0 [7:4];
+  assign \entries__payload.first  = \port$530$0 [8];
+  assign \entries__payload.last  = \port$530$0 [9];
+  assign \entries__payload.value  = \port$534$0 ;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -2941,7 +2986,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.spmat_read (write__addr, write__data, clk, rst, spans__ready, busy, issued, skipped, entries__ready, spans__valid, spans__payload, \port$528$0 , \port$532$0 , entries__valid, write__en);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.decoder.spmat_read (write__addr, write__data, clk, rst, spans__ready, busy, issued, skipped, entries__ready, spans__valid, spans__payload, \port$530$0 , \port$534$0 , entries__valid, write__en);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -3039,11 +3084,11 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   wire [11:0] load__addr;
   wire [7:0] load__data;
   wire load__en;
-  output [9:0] \port$528$0 ;
-  wire [9:0] \port$528$0 ;
+  output [9:0] \port$530$0 ;
+  wire [9:0] \port$530$0 ;
   (* init = 16'h0000 *)
-  output [15:0] \port$532$0 ;
-  wire [15:0] \port$532$0 ;
+  output [15:0] \port$534$0 ;
+  wire [15:0] \port$534$0 ;
   reg [12:0] ptr = 13'h0000;
   wire [11:0] read__addr;
   wire [7:0] read__data;
@@ -3312,8 +3357,8 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   assign load__en = write__en;
   assign read__addr = \$6 [11:0];
   assign entries__payload = { \$63 , \$61  };
-  assign \port$528$0  = \$61 ;
-  assign \port$532$0  = \$63 ;
+  assign \port$530$0  = \$61 ;
+  assign \port$534$0  = \$63 ;
   assign \spans__payload.start  = spans__payload[12:0];
   assign \spans__payload.end  = spans__payload[25:13];
   assign \spans__payload.empty  = spans__payload[26];
@@ -7488,23 +7533,18 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.destination_registers (out_rp__addr, clk, rst, acc_read__data, out_read__data, out_rp__en, acc_read_ahead, acc_read__addr, acc_read__en, wp__addr, wp__en, wp__data, row_valid, clear);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.destination_registers (out_rp__addr, clk, rst, acc_read__data, out_read__data, out_rp__en, acc_read_ahead, acc_read__en, wp__addr, wp__en, acc_read__addr, wp__data, row_valid, clear);
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire [63:0] \$1 ;
   wire [7:0] \$10 ;
   wire [7:0] \$11 ;
   wire \$12 ;
-  wire \$13 ;
-  wire \$14 ;
-  wire \$15 ;
-  wire \$16 ;
-  reg [63:0] \$17 ;
-  reg [7:0] \$18 ;
-  reg [5:0] \$19 ;
+  reg [63:0] \$13 ;
+  reg [7:0] \$14 ;
+  reg [5:0] \$15 ;
+  reg \$16 ;
   wire [63:0] \$2 ;
-  reg \$20 ;
-  reg \$21 ;
-  wire [6:0] \$27 ;
+  wire [6:0] \$22 ;
   wire [63:0] \$3 ;
   wire [63:0] \$4 ;
   wire [7:0] \$5 ;
@@ -7515,7 +7555,6 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   wire [5:0] \$signature__addr ;
   wire [41:0] \$signature__data ;
   wire \$signature__en ;
-  reg acc_next_valid = 1'h0;
   input [5:0] acc_read__addr;
   wire [5:0] acc_read__addr;
   output [41:0] acc_read__data;
@@ -7542,7 +7581,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   wire [41:0] out_rp__data;
   input out_rp__en;
   wire out_rp__en;
-  reg [5:0] row_next = 6'h00;
+  reg [5:0] row = 6'h00;
   output [63:0] row_valid;
   reg [63:0] row_valid = 64'h0000000000000000;
   input rst;
@@ -7643,65 +7682,52 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   assign \$2  = 1'h1 << wp__addr;
   assign \$3  = wp__en ? \$2  : 64'h0000000000000000;
   assign \$4  = \$1  | \$3 ;
-  assign \$27  = acc_read_ahead[5:3] * 4'h8;
-  assign \$5  = row_valid >> \$27 ;
+  assign \$22  = acc_read_ahead[5:3] * 4'h8;
+  assign \$5  = row_valid >> \$22 ;
   assign \$6  = clear ? 8'h00 : \$5 ;
   assign \$7  = wp__addr[5:3] == acc_read_ahead[5:3];
   assign \$8  = wp__en & \$7 ;
   assign \$9  = 1'h1 << wp__addr[2:0];
   assign \$10  = \$8  ? \$9  : 8'h00;
   assign \$11  = \$6  | \$10 ;
-  assign \$12  = group >> row_next[2:0];
-  assign \$13  = clear ? 1'h0 : \$12 ;
-  assign \$14  = wp__addr == row_next;
-  assign \$15  = wp__en & \$14 ;
-  assign \$16  = \$13  | \$15 ;
+  assign \$12  = group >> row[2:0];
   always @(posedge clk)
-    row_valid <= \$17 ;
+    row_valid <= \$13 ;
   always @(posedge clk)
-    group <= \$18 ;
+    group <= \$14 ;
   always @(posedge clk)
-    row_next <= \$19 ;
+    row <= \$15 ;
   always @(posedge clk)
-    acc_next_valid <= \$20 ;
-  always @(posedge clk)
-    acc_valid <= \$21 ;
+    acc_valid <= \$16 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$17  = \$4 ;
+    \$13  = \$4 ;
     if (rst) begin
-      \$17  = 64'h0000000000000000;
+      \$13  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$18  = \$11 ;
+    \$14  = \$11 ;
     if (rst) begin
-      \$18  = 8'h00;
+      \$14  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$19  = acc_read_ahead;
+    \$15  = acc_read_ahead;
     if (rst) begin
-      \$19  = 6'h00;
+      \$15  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$20  = \$16 ;
-    if (rst) begin
-      \$20  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$21  = acc_valid;
+    \$16  = acc_valid;
     if (acc_read__en) begin
-      \$21  = acc_next_valid;
+      \$16  = \$12 ;
     end
     if (rst) begin
-      \$21  = 1'h0;
+      \$16  = 1'h0;
     end
   end
   assign acc_write__addr = wp__addr;
@@ -8118,7 +8144,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
 endmodule
 
 (* generator = "Amaranth" *)
-module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.weight_decoder (load__addr, load__data, clk, rst, entries__ready, \port$560$0 , entries__valid, \port$568$0 , weighted__valid, weighted__payload, load__en);
+module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_width42.weight_decoder (load__addr, load__data, clk, rst, entries__ready, \port$562$0 , entries__valid, \port$570$0 , weighted__valid, weighted__payload, load__en);
   reg \$auto$verilog_backend.cc:2355:dump_module$12  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -8204,10 +8230,10 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   wire [15:0] load__data;
   input load__en;
   wire load__en;
-  input [20:0] \port$560$0 ;
-  wire [20:0] \port$560$0 ;
-  input [5:0] \port$568$0 ;
-  wire [5:0] \port$568$0 ;
+  input [20:0] \port$562$0 ;
+  wire [20:0] \port$562$0 ;
+  input [5:0] \port$570$0 ;
+  wire [5:0] \port$570$0 ;
   input rst;
   wire rst;
   output [38:0] weighted__payload;
@@ -8379,10 +8405,10 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$51  = weighted__payload;
     if (\$32 ) begin
-      \$51 [5:0] = \port$568$0 ;
+      \$51 [5:0] = \port$570$0 ;
       \$51 [21:6] = \$33 ;
-      \$51 [37:22] = \port$560$0 [20:5];
-      \$51 [38] = \port$560$0 [4];
+      \$51 [37:22] = \port$562$0 [20:5];
+      \$51 [38] = \port$562$0 [4];
     end
     if (rst) begin
       \$51  = 39'h0000000000;
@@ -8391,7 +8417,7 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$560$0 [3:0])
+    casez (\port$562$0 [3:0])
       4'h0:
           \$33  = 16'h0000;
       4'h1:
@@ -8497,16 +8523,16 @@ module \eie_pe_max_cols1024_max_entries4096_max_local_rows64_queue_depth8_acc_wi
     end
   end
   assign weighted__ready = 1'h1;
-  assign entries__payload = { \port$560$0 , \port$568$0  };
+  assign entries__payload = { \port$562$0 , \port$570$0  };
   assign codebook0 = 16'h0000;
   assign \weighted__payload.local_row  = weighted__payload[5:0];
   assign \weighted__payload.weight  = weighted__payload[21:6];
   assign \weighted__payload.value  = weighted__payload[37:22];
   assign \weighted__payload.last  = weighted__payload[38];
-  assign \entries__payload.local_row  = \port$568$0 ;
-  assign \entries__payload.weight_idx  = \port$560$0 [3:0];
-  assign \entries__payload.last  = \port$560$0 [4];
-  assign \entries__payload.value  = \port$560$0 [20:5];
+  assign \entries__payload.local_row  = \port$570$0 ;
+  assign \entries__payload.weight_idx  = \port$562$0 [3:0];
+  assign \entries__payload.last  = \port$562$0 [4];
+  assign \entries__payload.value  = \port$562$0 [20:5];
   assign \$32  = 1'h1;
   assign entries__ready = 1'h1;
 endmodule
